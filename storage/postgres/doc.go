@@ -1,0 +1,18 @@
+// Package postgres implements storage.Store on PostgreSQL through
+// jackc/pgx/v5 (pgxpool). It is hallpass's production backend.
+//
+// It owns the PostgreSQL dialect of the schema: the forward-only migrations
+// embedded from migrations/*.sql and the schema_migrations table that records
+// them. It imports nothing of hallpass but storage.
+//
+// The SQL stays portable to Postgres-compatible distributed databases: row
+// locks (SELECT ... FOR UPDATE) instead of advisory locks, no LISTEN/NOTIFY,
+// no extensions. Transactions run at the database's default isolation level;
+// races are decided by unique indexes and conditional updates, and unique
+// violations (23505), serialization failures (40001) and deadlocks (40P01)
+// surface as storage.ErrConflict.
+//
+// Representation: times are TIMESTAMPTZ (NULL for the zero time), truncated
+// to the microsecond on write and read back in UTC; []string fields are
+// TEXT[]; empty lists and empty byte slices read back as nil.
+package postgres

@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+const tokenColumns = `kind, signature, request_id, requested_at, client_id, subject,
+	requested_scopes, granted_scopes, requested_audience, granted_audience,
+	form, session, active, expires_at, access_signature`
+
+// CreateToken stores a token row; storage.ErrConflict if (kind, signature)
+// exists.
+func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		string(t.Kind), t.Signature, t.RequestID, ts(t.RequestedAt), t.ClientID, t.Subject,
+		list(t.RequestedScopes), list(t.GrantedScopes), list(t.RequestedAudience), list(t.GrantedAudience),
+		t.Form, blob(t.Session), t.Active, ts(t.ExpiresAt), t.AccessSignature)
+	if err != nil {
+		return mapErr(fmt.Sprintf("create %s token", t.Kind), err)
+	}
+	return nil
+}
+
+// GetToken returns the row whether active or not; storage.ErrNotFound if
+// absent.
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (*storage.Token, error) {
+	var (
+		t                  storage.Token
+		kindStr            string
+		requested, expires pgtype.Timestamptz
+	)
+	err := s.q(ctx).QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens
+		WHERE kind = $1 AND signature = $2`, string(kind), signature).Scan(
+		&kindStr, &t.Signature, &t.RequestID, &requested, &t.ClientID, &t.Subject,
+		&t.RequestedScopes, &t.GrantedScopes, &t.RequestedAudience, &t.GrantedAudience,
+		&t.Form, &t.Session, &t.Active, &expires, &t.AccessSignature)
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("get %s token", kind), err)
+	}
+	t.Kind = storage.TokenKind(kindStr)
+	t.RequestedAt = fromTS(requested)
+	t.ExpiresAt = fromTS(expires)
+	t.RequestedScopes = fromList(t.RequestedScopes)
+	t.GrantedScopes = fromList(t.GrantedScopes)
+	t.RequestedAudience = fromList(t.RequestedAudience)
+	t.GrantedAudience = fromList(t.GrantedAudience)
+	t.Session = fromBlob(t.Session)
+	return &t, nil
+}
+
+// DeactivateToken marks an active row inactive with a conditional update.
+// storage.ErrNotFound if the row is absent, storage.ErrConflict if it was
+// already inactive (a concurrent caller won).
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	op := fmt.Sprintf("deactivate %s token", kind)
+	q := s.q(ctx)
+	tag, err := q.Exec(ctx, `UPDATE tokens SET active = false
+		WHERE kind = $1 AND signature = $2 AND active`, string(kind), signature)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	var one int
+	err = q.QueryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
+		string(kind), signature).Scan(&one)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	return fmt.Errorf("%s: already inactive: %w", op, storage.ErrConflict)
+}
+
+// DeleteToken deletes one row; storage.ErrNotFound if absent.
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND signature = $2`,
+		string(kind), signature)
+	return affectedOne(tag, err, fmt.Sprintf("delete %s token", kind))
+}
+
+// DeactivateTokensByRequest marks every row of kind with requestID inactive.
+// It is not an error if there is none.
+func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	_, err := s.q(ctx).Exec(ctx, `UPDATE tokens SET active = false
+		WHERE kind = $1 AND request_id = $2 AND active`, string(kind), requestID)
+	if err != nil {
+		return mapErr(fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID), err)
+	}
+	return nil
+}
+
+// DeleteTokensByRequest deletes every row of kind with requestID. It is not
+// an error if there is none.
+func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	_, err := s.q(ctx).Exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND request_id = $2`,
+		string(kind), requestID)
+	if err != nil {
+		return mapErr(fmt.Sprintf("delete %s tokens of request %q", kind, requestID), err)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// CreateSetting stores a named value once; storage.ErrConflict if it exists.
+func (s *Store) CreateSetting(ctx context.Context, name string, value []byte) error {
+	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`,
+		name, blob(value))
+	if err != nil {
+		return mapErr(fmt.Sprintf("create setting %q", name), err)
+	}
+	return nil
+}
+
+// GetSetting returns the value of setting name (nil if it was stored empty);
+// storage.ErrNotFound for an unknown name.
+func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
+	var v []byte
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("get setting %q", name), err)
+	}
+	return fromBlob(v), nil
+}
+
+// SetClientAssertionJTI deletes every expired JTI (expiry at or before now),
+// then records jti until exp; storage.ErrConflict if jti is already recorded
+// and unexpired.
+func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error {
+	op := "set client assertion jti"
+	q := s.q(ctx)
+	if _, err := q.ExecContext(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= ?`,
+		s.now().UnixMicro()); err != nil {
+		return mapErr(op+": delete expired", err)
+	}
+	if _, err := q.ExecContext(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES (?, ?)`,
+		jti, exp.UnixMicro()); err != nil {
+		return mapErr(op, err)
+	}
+	return nil
+}
+
+// GetClientAssertionJTI returns the expiry of a recorded jti, whether past or
+// not; storage.ErrNotFound if unknown.
+func (s *Store) GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error) {
+	var exp int64
+	err := s.q(ctx).QueryRowContext(ctx, `SELECT expires_at FROM client_assertion_jtis WHERE jti = ?`,
+		jti).Scan(&exp)
+	if err != nil {
+		return time.Time{}, mapErr("get client assertion jti", err)
+	}
+	return time.UnixMicro(exp).UTC(), nil
+}

@@ -1,0 +1,121 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/sqlite"
+	"github.com/hallpass/hallpass/storage/storagetest"
+)
+
+// newStore opens and migrates a fresh database file in t.TempDir().
+func newStore(t *testing.T) storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hallpass.db"))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, newStore)
+}
+
+func TestConcurrency(t *testing.T) {
+	storagetest.RunConcurrency(t, newStore)
+}
+
+func TestFosite(t *testing.T) {
+	storagetest.RunFosite(t, newStore)
+}
+
+// TestMigrateProcesses runs Migrate from several stores on one new file at
+// once, as several processes starting together would.
+func TestMigrateProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	ctx := t.Context()
+	const procs = 6
+	stores := make([]*sqlite.Store, procs)
+	for i := range stores {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	errs := make([]error, procs)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Migrate(ctx)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("store %d: migrate: %v", i, err)
+		}
+	}
+	if err := stores[0].CreateClient(ctx, &storage.Client{ID: "c"}); err != nil {
+		t.Fatalf("CreateClient after concurrent migrations: %v", err)
+	}
+	if _, err := stores[procs-1].GetClient(ctx, "c"); err != nil {
+		t.Fatalf("GetClient from another store: %v", err)
+	}
+}
+
+// TestPathEscaping opens a file whose name holds URI-significant characters.
+func TestPathEscaping(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "odd name?x=1#frag%20.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not created at %q: %v", path, err)
+	}
+}
+
+// TestNoDriverErrors checks that not-found errors do not expose
+// sql.ErrNoRows, and that a nested BeginTX is refused.
+func TestNoDriverErrors(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	_, err := s.GetClient(ctx, "missing")
+	if !errors.Is(err, storage.ErrNotFound) || errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("GetClient(missing) = %v, want storage.ErrNotFound and not sql.ErrNoRows", err)
+	}
+	tx, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("BeginTX: %v", err)
+	}
+	defer s.Rollback(tx)
+	if _, err := s.BeginTX(tx); err == nil {
+		t.Fatal("nested BeginTX succeeded, want an error")
+	}
+}

@@ -1,0 +1,357 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// RunFosite checks, against one backend, the fosite semantics that
+// storage.FositeStore builds on the Store: the ones FOSITE_NOTES §2 says
+// break silently (replay detection, reuse detection, nil sessions, form
+// round-trip, keys stored as digests). newStore must return a fresh,
+// empty, migrated store.
+func RunFosite(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s storage.Store, f *storage.FositeStore)
+	}{
+		{"AuthorizeCodeReplay", testAuthorizeCodeReplay},
+		{"RequestRoundTrip", testRequestRoundTrip},
+		{"UnknownIsNotFound", testUnknownIsNotFound},
+		{"RefreshRotationAndReuse", testRefreshRotation},
+		{"RevokeByRequestID", testRevokeByRequestID},
+		{"NilSession", testNilSession},
+		{"DeletedClientKillsTokens", testDeletedClient},
+		{"SignaturesStoredAsDigests", testDigests},
+		{"TransactionRollback", testFositeRollback},
+		{"ClientAssertionJWT", testClientAssertionJWT},
+		{"GetClient", testGetClient},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			f := storage.NewFositeStore(s, func() fosite.Session { return newTestSession() }, time.Now)
+			tc.run(t, s, f)
+		})
+	}
+}
+
+func newTestSession() *openid.DefaultSession {
+	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
+}
+
+func mustCreateClient(t *testing.T, s storage.Store, id string) *storage.Client {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Second)
+	c := &storage.Client{
+		ID: id, SecretHash: []byte("0123456789abcdef0123456789abcdef"), Name: "test " + id,
+		RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{"authorization_code", "refresh_token"},
+		ResponseTypes: []string{"code"}, Scopes: []string{"openid", "offline_access", "results:read"},
+		TokenEndpointAuthMethod: "client_secret_basic", CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.CreateClient(context.Background(), c); err != nil {
+		t.Fatalf("create client: %v", err)
+	}
+	return c
+}
+
+// newRequest builds a request as fosite would hand it to the store.
+func newRequest(t *testing.T, s storage.Store, requestID string) *fosite.Request {
+	t.Helper()
+	c, err := s.GetClient(context.Background(), "client-1")
+	if errors.Is(err, storage.ErrNotFound) {
+		c = mustCreateClient(t, s, "client-1")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	sess := newTestSession()
+	sess.Subject = "user-42"
+	sess.Username = "alice"
+	sess.Claims.Subject = "user-42"
+	sess.Claims.Nonce = "n-0S6_WzA2Mj"
+	sess.SetExpiresAt(fosite.AccessToken, time.Now().Add(10*time.Minute).UTC().Truncate(time.Second))
+	sess.SetExpiresAt(fosite.RefreshToken, time.Now().Add(24*time.Hour).UTC().Truncate(time.Second))
+	sess.SetExpiresAt(fosite.AuthorizeCode, time.Now().Add(2*time.Minute).UTC().Truncate(time.Second))
+	return &fosite.Request{
+		ID:                requestID,
+		RequestedAt:       time.Now().UTC().Truncate(time.Second),
+		Client:            storage.FositeClient{Client: c},
+		RequestedScope:    fosite.Arguments{"openid", "offline_access", "results:read"},
+		GrantedScope:      fosite.Arguments{"openid", "offline_access"},
+		RequestedAudience: fosite.Arguments{"https://api.example"},
+		GrantedAudience:   fosite.Arguments{"https://api.example"},
+		Form: url.Values{
+			"redirect_uri":  {"https://app.example/cb"},
+			"nonce":         {"n-0S6_WzA2Mj"},
+			"response_type": {"code"},
+		},
+		Session: sess,
+	}
+}
+
+func testAuthorizeCodeReplay(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	req := newRequest(t, f.Store(), "req-1")
+	if err := f.CreateAuthorizeCodeSession(ctx, "code-sig", req); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.GetAuthorizeCodeSession(ctx, "code-sig", newTestSession())
+	if err != nil || got.GetID() != "req-1" {
+		t.Fatalf("get fresh code = %v, %v; want request req-1", got, err)
+	}
+	if err := f.InvalidateAuthorizeCodeSession(ctx, "code-sig"); err != nil {
+		t.Fatalf("invalidate: %v", err)
+	}
+	got, err = f.GetAuthorizeCodeSession(ctx, "code-sig", newTestSession())
+	if !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Fatalf("get redeemed code: err = %v, want ErrInvalidatedAuthorizeCode", err)
+	}
+	// fosite revokes by this request's ID; a nil requester would be a server_error.
+	if got == nil || got.GetID() != "req-1" {
+		t.Fatalf("redeemed code must come back with its request, got %v", got)
+	}
+	if err := f.InvalidateAuthorizeCodeSession(ctx, "code-sig"); err == nil {
+		t.Fatal("second invalidation succeeded; two concurrent redemptions could both mint tokens")
+	}
+}
+
+func testRequestRoundTrip(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	want := newRequest(t, f.Store(), "req-rt")
+	if err := f.CreateAccessTokenSession(ctx, "at-sig", want); err != nil {
+		t.Fatal(err)
+	}
+	sess := newTestSession()
+	got, err := f.GetAccessTokenSession(ctx, "at-sig", sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetID() != want.ID || !got.GetRequestedAt().Equal(want.RequestedAt) {
+		t.Errorf("id/requested_at = %s %v, want %s %v", got.GetID(), got.GetRequestedAt(), want.ID, want.RequestedAt)
+	}
+	if got.GetClient().GetID() != "client-1" {
+		t.Errorf("client = %q", got.GetClient().GetID())
+	}
+	for name, pair := range map[string][2]fosite.Arguments{
+		"requested scope":    {got.GetRequestedScopes(), want.RequestedScope},
+		"granted scope":      {got.GetGrantedScopes(), want.GrantedScope},
+		"requested audience": {got.GetRequestedAudience(), want.RequestedAudience},
+		"granted audience":   {got.GetGrantedAudience(), want.GrantedAudience},
+	} {
+		if !pair[0].Matches(pair[1]...) || len(pair[0]) != len(pair[1]) {
+			t.Errorf("%s = %v, want %v", name, pair[0], pair[1])
+		}
+	}
+	// Dropping the form would silently drop the redirect_uri binding and the nonce.
+	if got.GetRequestForm().Get("redirect_uri") != "https://app.example/cb" || got.GetRequestForm().Get("nonce") != "n-0S6_WzA2Mj" {
+		t.Errorf("form = %v", got.GetRequestForm())
+	}
+	if got.GetSession() != sess {
+		t.Error("session was not decoded into the session the caller passed")
+	}
+	if sess.GetSubject() != "user-42" || sess.GetUsername() != "alice" || sess.Claims.Nonce != "n-0S6_WzA2Mj" {
+		t.Errorf("session = %+v", sess)
+	}
+	if !sess.GetExpiresAt(fosite.AccessToken).Equal(want.Session.GetExpiresAt(fosite.AccessToken)) {
+		t.Errorf("access expiry = %v, want %v", sess.GetExpiresAt(fosite.AccessToken), want.Session.GetExpiresAt(fosite.AccessToken))
+	}
+}
+
+func testUnknownIsNotFound(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	req := newRequest(t, f.Store(), "req-x")
+	// A plain OAuth2 code flow still asks for the OIDC and PKCE sessions;
+	// only ErrNotFound lets fosite skip them quietly.
+	checks := map[string]error{}
+	_, checks["code"] = f.GetAuthorizeCodeSession(ctx, "nope", newTestSession())
+	_, checks["access"] = f.GetAccessTokenSession(ctx, "nope", newTestSession())
+	_, checks["refresh"] = f.GetRefreshTokenSession(ctx, "nope", newTestSession())
+	_, checks["oidc"] = f.GetOpenIDConnectSession(ctx, "nope", req)
+	_, checks["pkce"] = f.GetPKCERequestSession(ctx, "nope", newTestSession())
+	_, checks["client"] = f.GetClient(ctx, "nope")
+	checks["delete access"] = f.DeleteAccessTokenSession(ctx, "nope")
+	for name, err := range checks {
+		if !errors.Is(err, fosite.ErrNotFound) {
+			t.Errorf("%s: err = %v, want fosite.ErrNotFound", name, err)
+		}
+	}
+}
+
+func testRefreshRotation(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	req := newRequest(t, f.Store(), "req-rf")
+	if err := f.CreateAccessTokenSession(ctx, "at-1", req); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateRefreshTokenSession(ctx, "rt-1", "at-1", req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetRefreshTokenSession(ctx, "rt-1", newTestSession()); err != nil {
+		t.Fatalf("fresh refresh token: %v", err)
+	}
+	if err := f.RotateRefreshToken(ctx, "req-rf", "rt-1"); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	got, err := f.GetRefreshTokenSession(ctx, "rt-1", newTestSession())
+	if !errors.Is(err, fosite.ErrInactiveToken) {
+		t.Fatalf("spent refresh token: err = %v, want ErrInactiveToken", err)
+	}
+	// fosite's reuse detection calls GetID on this; nil would panic.
+	if got == nil || got.GetID() != "req-rf" {
+		t.Fatalf("spent refresh token must come back with its request, got %v", got)
+	}
+	if _, err := f.GetAccessTokenSession(ctx, "at-1", newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Errorf("access token of a rotated grant: err = %v, want ErrNotFound", err)
+	}
+	if err := f.RotateRefreshToken(ctx, "req-rf", "rt-1"); !errors.Is(err, fosite.ErrSerializationFailure) {
+		t.Errorf("rotating a spent token: err = %v, want ErrSerializationFailure", err)
+	}
+}
+
+func testRevokeByRequestID(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	a := newRequest(t, f.Store(), "req-a")
+	b := newRequest(t, f.Store(), "req-b")
+	for _, st := range []struct {
+		sig string
+		req *fosite.Request
+	}{{"a1", a}, {"a2", a}, {"b1", b}} {
+		if err := f.CreateAccessTokenSession(ctx, st.sig, st.req); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.CreateRefreshTokenSession(ctx, st.sig, st.sig, st.req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.RevokeRefreshToken(ctx, "req-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RevokeAccessToken(ctx, "req-a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []string{"a1", "a2"} {
+		if _, err := f.GetAccessTokenSession(ctx, sig, newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+			t.Errorf("access %s after revoke: err = %v, want ErrNotFound", sig, err)
+		}
+		// Kept, inactive: later reuse must still be recognised (fosite#167).
+		if r, err := f.GetRefreshTokenSession(ctx, sig, newTestSession()); !errors.Is(err, fosite.ErrInactiveToken) || r == nil {
+			t.Errorf("refresh %s after revoke: %v, %v; want request + ErrInactiveToken", sig, r, err)
+		}
+	}
+	if _, err := f.GetAccessTokenSession(ctx, "b1", newTestSession()); err != nil {
+		t.Errorf("other grant's access token: %v", err)
+	}
+	if _, err := f.GetRefreshTokenSession(ctx, "b1", newTestSession()); err != nil {
+		t.Errorf("other grant's refresh token: %v", err)
+	}
+}
+
+func testNilSession(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	if err := f.CreateRefreshTokenSession(ctx, "rt", "at", newRequest(t, f.Store(), "req-n")); err != nil {
+		t.Fatal(err)
+	}
+	// The revocation handler passes a nil session (hydra#311).
+	got, err := f.GetRefreshTokenSession(ctx, "rt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetSession() == nil || got.GetSession().GetSubject() != "user-42" {
+		t.Fatalf("session = %#v, want decoded subject user-42", got.GetSession())
+	}
+}
+
+func testDeletedClient(t *testing.T, s storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	if err := f.CreateAccessTokenSession(ctx, "at", newRequest(t, s, "req-d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteClient(ctx, "client-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetAccessTokenSession(ctx, "at", newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("token of a deleted client: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testDigests(t *testing.T, s storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	if err := f.CreateOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetToken(ctx, storage.KindOpenIDConnect, "raw-code-value"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("raw code usable as a stored key: err = %v", err)
+	}
+	if _, err := f.GetOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h2")); err != nil {
+		t.Fatalf("lookup by raw code: %v", err)
+	}
+	if err := f.DeleteOpenIDConnectSession(ctx, "raw-code-value"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h3")); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testFositeRollback(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	req := newRequest(t, f.Store(), "req-tx")
+	ctx, err := f.BeginTX(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreatePKCERequestSession(ctx, "pk", req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetPKCERequestSession(ctx, "pk", newTestSession()); err != nil {
+		t.Fatalf("read inside tx: %v", err)
+	}
+	if err := f.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetPKCERequestSession(context.Background(), "pk", newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("after rollback: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testClientAssertionJWT(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+	ctx := context.Background()
+	if err := f.ClientAssertionJWTValid(ctx, "jti-1"); err != nil {
+		t.Fatalf("unknown jti: %v", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "jti-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ClientAssertionJWTValid(ctx, "jti-1"); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("used jti: err = %v, want ErrJTIKnown", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "jti-2", time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ClientAssertionJWTValid(ctx, "jti-2"); err != nil {
+		t.Fatalf("expired jti: %v", err)
+	}
+}
+
+func testGetClient(t *testing.T, s storage.Store, f *storage.FositeStore) {
+	mustCreateClient(t, s, "c-public")
+	c, err := f.GetClient(context.Background(), "c-public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, ok := c.(fosite.OpenIDConnectClient)
+	if !ok || oc.GetTokenEndpointAuthMethod() != "client_secret_basic" || c.IsPublic() {
+		t.Fatalf("client = %#v", c)
+	}
+	if !c.GetScopes().Has("results:read") || c.GetRedirectURIs()[0] != "https://app.example/cb" {
+		t.Fatalf("client fields lost: %#v", c)
+	}
+}

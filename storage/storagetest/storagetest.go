@@ -1,0 +1,621 @@
+package storagetest
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Run runs the conformance suite against a backend. Each named subtest calls
+// newStore(t) once and expects a fresh, empty, migrated store; newStore
+// should register the store's cleanup with t.Cleanup.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s storage.Store)
+	}{
+		{"ClientCRUD", testClientCRUD},
+		{"ClientDeleteCascadesTokens", testClientDeleteCascadesTokens},
+		{"TokenCRUD", testTokenCRUD},
+		{"TokenDeactivate", testTokenDeactivate},
+		{"TokensByRequest", testTokensByRequest},
+		{"KeysCRUD", testKeysCRUD},
+		{"Settings", testSettings},
+		{"ClientAssertionJTI", testClientAssertionJTI},
+		{"Transactions", testTransactions},
+		{"TimeZones", testTimeZones},
+		{"Migrate", testMigrate},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.run(t, newStore(t))
+		})
+	}
+}
+
+func testClientCRUD(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+
+	cs, err := s.ListClients(ctx)
+	noErr(t, err, "ListClients on an empty store")
+	if len(cs) != 0 {
+		t.Fatalf("ListClients on an empty store: got %v", clientIDs(cs))
+	}
+
+	full := &storage.Client{
+		ID:                      "client-full",
+		SecretHash:              []byte{0x00, 0x01, 0xfe, 0xff, 0x00, 'a', 0x80, 0x7f},
+		Name:                    "Schülerportal ✓ \"quoted\"",
+		RedirectURIs:            []string{"https://app.example/cb", "http://127.0.0.1:8080/cb?x=1&y=%22"},
+		PostLogoutRedirectURIs:  []string{"https://app.example/bye"},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		ResponseTypes:           []string{"code"},
+		Scopes:                  []string{"openid", "profile", "results:read", "results,with,commas"},
+		Audience:                []string{"https://school.example/api"},
+		TokenEndpointAuthMethod: "client_secret_basic",
+		SkipConsent:             true,
+		CreatedAt:               baseTime(),
+		UpdatedAt:               baseTime().Add(90 * time.Minute),
+	}
+	// A public client with zero times, no secret and empty lists: zero must
+	// come back zero, and empty as nil or empty.
+	public := &storage.Client{
+		ID:                      "client-public",
+		RedirectURIs:            []string{"https://spa.example/cb"},
+		GrantTypes:              []string{},
+		TokenEndpointAuthMethod: "none",
+	}
+	noErr(t, s.CreateClient(ctx, full), "CreateClient(full)")
+	noErr(t, s.CreateClient(ctx, public), "CreateClient(public)")
+
+	dup := *public
+	dup.Name = "overwritten?"
+	errIs(t, s.CreateClient(ctx, &dup), storage.ErrConflict, "CreateClient with an existing id")
+
+	got, err := s.GetClient(ctx, full.ID)
+	noErr(t, err, "GetClient(full)")
+	checkClient(t, "GetClient(full)", full, got)
+	got, err = s.GetClient(ctx, public.ID)
+	noErr(t, err, "GetClient(public)")
+	checkClient(t, "GetClient(public) after a rejected duplicate", public, got)
+
+	_, err = s.GetClient(ctx, "no-such-client")
+	errIs(t, err, storage.ErrNotFound, "GetClient(unknown)")
+
+	// ListClients orders by id in byte order.
+	for _, id := range []string{"b", "B", "a", "_x", "Z9", "a-1"} {
+		noErr(t, s.CreateClient(ctx, &storage.Client{ID: id, Name: "n-" + id}), "CreateClient("+id+")")
+	}
+	cs, err = s.ListClients(ctx)
+	noErr(t, err, "ListClients")
+	wantIDs := []string{"b", "B", "a", "_x", "Z9", "a-1", full.ID, public.ID}
+	slices.Sort(wantIDs)
+	if ids := clientIDs(cs); !slices.Equal(ids, wantIDs) {
+		t.Fatalf("ListClients ids: got %q, want %q", ids, wantIDs)
+	}
+	for i := range cs {
+		switch cs[i].ID {
+		case full.ID:
+			checkClient(t, "ListClients[full]", full, &cs[i])
+		case public.ID:
+			checkClient(t, "ListClients[public]", public, &cs[i])
+		}
+	}
+
+	// UpdateClient replaces every field but ID and CreatedAt.
+	upd := &storage.Client{
+		ID:                      full.ID,
+		SecretHash:              bytes.Repeat([]byte{0xab}, 32),
+		Name:                    "renamed",
+		RedirectURIs:            []string{"https://new.example/cb"},
+		PostLogoutRedirectURIs:  nil,
+		GrantTypes:              []string{"client_credentials"},
+		ResponseTypes:           []string{},
+		Scopes:                  []string{"results:write"},
+		Audience:                []string{"https://a.example", "https://b.example"},
+		TokenEndpointAuthMethod: "client_secret_post",
+		SkipConsent:             false,
+		CreatedAt:               baseTime().Add(-24 * time.Hour), // must be ignored
+		UpdatedAt:               baseTime().Add(48 * time.Hour),
+	}
+	noErr(t, s.UpdateClient(ctx, upd), "UpdateClient")
+	want := *upd
+	want.CreatedAt = full.CreatedAt
+	got, err = s.GetClient(ctx, full.ID)
+	noErr(t, err, "GetClient after UpdateClient")
+	checkClient(t, "GetClient after UpdateClient", &want, got)
+
+	// An update that clears the secret.
+	upd2 := want
+	upd2.SecretHash = nil
+	noErr(t, s.UpdateClient(ctx, &upd2), "UpdateClient clearing the secret")
+	got, err = s.GetClient(ctx, full.ID)
+	noErr(t, err, "GetClient after clearing the secret")
+	checkClient(t, "GetClient after clearing the secret", &upd2, got)
+
+	errIs(t, s.UpdateClient(ctx, &storage.Client{ID: "no-such-client"}), storage.ErrNotFound, "UpdateClient(unknown)")
+	_, err = s.GetClient(ctx, "no-such-client")
+	errIs(t, err, storage.ErrNotFound, "GetClient after UpdateClient(unknown)")
+
+	noErr(t, s.DeleteClient(ctx, full.ID), "DeleteClient")
+	_, err = s.GetClient(ctx, full.ID)
+	errIs(t, err, storage.ErrNotFound, "GetClient after DeleteClient")
+	errIs(t, s.DeleteClient(ctx, full.ID), storage.ErrNotFound, "DeleteClient twice")
+	errIs(t, s.DeleteClient(ctx, "no-such-client"), storage.ErrNotFound, "DeleteClient(unknown)")
+	cs, err = s.ListClients(ctx)
+	noErr(t, err, "ListClients after DeleteClient")
+	if slices.Contains(clientIDs(cs), full.ID) {
+		t.Fatalf("ListClients after DeleteClient still lists %q", full.ID)
+	}
+	if len(cs) != len(wantIDs)-1 {
+		t.Fatalf("ListClients after DeleteClient: got %q", clientIDs(cs))
+	}
+}
+
+func testClientDeleteCascadesTokens(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "doomed"}), "CreateClient(doomed)")
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "survivor"}), "CreateClient(survivor)")
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "tokenless"}), "CreateClient(tokenless)")
+	for _, kind := range allKinds() {
+		for _, c := range []string{"doomed", "survivor"} {
+			for i := range 2 {
+				tok := fullToken(kind, fmt.Sprintf("%s-%d", c, i), "req-"+c, c)
+				if i == 1 {
+					tok.Active = false
+				}
+				noErr(t, s.CreateToken(ctx, tok), fmt.Sprintf("CreateToken(%s, %s)", kind, tok.Signature))
+			}
+		}
+	}
+
+	noErr(t, s.DeleteClient(ctx, "doomed"), "DeleteClient(doomed)")
+	noErr(t, s.DeleteClient(ctx, "tokenless"), "DeleteClient(tokenless)")
+	for _, kind := range allKinds() {
+		for i := range 2 {
+			_, err := s.GetToken(ctx, kind, fmt.Sprintf("doomed-%d", i))
+			errIs(t, err, storage.ErrNotFound, fmt.Sprintf("GetToken(%s) of a deleted client", kind))
+			tok, err := s.GetToken(ctx, kind, fmt.Sprintf("survivor-%d", i))
+			noErr(t, err, fmt.Sprintf("GetToken(%s) of another client", kind))
+			want := fullToken(kind, fmt.Sprintf("survivor-%d", i), "req-survivor", "survivor")
+			want.Active = i == 0
+			checkToken(t, "token of another client", want, tok)
+		}
+	}
+	_, err := s.GetClient(ctx, "survivor")
+	noErr(t, err, "GetClient(survivor)")
+}
+
+func testTokenCRUD(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const sig = "c2lnbmF0dXJlLWRpZ2VzdA"
+
+	// The same signature under every kind: independent rows.
+	for _, kind := range allKinds() {
+		tok := fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind))
+		noErr(t, s.CreateToken(ctx, tok), fmt.Sprintf("CreateToken(%s)", kind))
+	}
+	for _, kind := range allKinds() {
+		got := mustGetToken(t, ctx, s, kind, sig)
+		checkToken(t, fmt.Sprintf("GetToken(%s)", kind), fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind)), got)
+	}
+
+	for _, kind := range allKinds() {
+		dup := fullToken(kind, sig, "other-request", "other-client")
+		errIs(t, s.CreateToken(ctx, dup), storage.ErrConflict, fmt.Sprintf("CreateToken(%s) with an existing signature", kind))
+	}
+	got := mustGetToken(t, ctx, s, storage.KindAccessToken, sig)
+	checkToken(t, "GetToken after a rejected duplicate",
+		fullToken(storage.KindAccessToken, sig, "req-"+string(storage.KindAccessToken), "client-"+string(storage.KindAccessToken)), got)
+
+	// A minimal, inactive row: zero times and empty fields round-trip.
+	minimal := &storage.Token{Kind: storage.KindRefreshToken, Signature: "minimal"}
+	noErr(t, s.CreateToken(ctx, minimal), "CreateToken(minimal)")
+	checkToken(t, "GetToken(minimal)", minimal, mustGetToken(t, ctx, s, storage.KindRefreshToken, "minimal"))
+	_, err := s.GetToken(ctx, storage.KindAccessToken, "minimal")
+	errIs(t, err, storage.ErrNotFound, "GetToken under a kind the signature was not stored with")
+
+	// A long signature (an unhashed RS256 signature is about 342 characters).
+	long := fullToken(storage.KindAccessToken, string(bytes.Repeat([]byte("Zz-_9"), 80)), "req-long", "client")
+	noErr(t, s.CreateToken(ctx, long), "CreateToken(long signature)")
+	checkToken(t, "GetToken(long signature)", long, mustGetToken(t, ctx, s, long.Kind, long.Signature))
+
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "no-such-signature")
+	errIs(t, err, storage.ErrNotFound, "GetToken(unknown)")
+
+	noErr(t, s.DeleteToken(ctx, storage.KindAccessToken, sig), "DeleteToken(access)")
+	_, err = s.GetToken(ctx, storage.KindAccessToken, sig)
+	errIs(t, err, storage.ErrNotFound, "GetToken after DeleteToken")
+	errIs(t, s.DeleteToken(ctx, storage.KindAccessToken, sig), storage.ErrNotFound, "DeleteToken twice")
+	errIs(t, s.DeleteToken(ctx, storage.KindPKCE, "no-such-signature"), storage.ErrNotFound, "DeleteToken(unknown)")
+	for _, kind := range allKinds() {
+		if kind == storage.KindAccessToken {
+			continue
+		}
+		checkToken(t, fmt.Sprintf("GetToken(%s) after deleting the access row", kind),
+			fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind)), mustGetToken(t, ctx, s, kind, sig))
+	}
+}
+
+func testTokenDeactivate(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	for _, kind := range allKinds() {
+		tok := fullToken(kind, "sig", "req", "client")
+		noErr(t, s.CreateToken(ctx, tok), fmt.Sprintf("CreateToken(%s)", kind))
+	}
+	kind := storage.KindAuthorizeCode
+	noErr(t, s.DeactivateToken(ctx, kind, "sig"), "DeactivateToken")
+	want := fullToken(kind, "sig", "req", "client")
+	want.Active = false
+	checkToken(t, "GetToken after DeactivateToken", want, mustGetToken(t, ctx, s, kind, "sig"))
+
+	errIs(t, s.DeactivateToken(ctx, kind, "sig"), storage.ErrConflict, "DeactivateToken twice")
+	errIs(t, s.DeactivateToken(ctx, kind, "no-such-signature"), storage.ErrNotFound, "DeactivateToken(unknown)")
+	checkToken(t, "GetToken after a second DeactivateToken", want, mustGetToken(t, ctx, s, kind, "sig"))
+
+	for _, other := range allKinds() {
+		if other == kind {
+			continue
+		}
+		if got := mustGetToken(t, ctx, s, other, "sig"); !got.Active {
+			t.Errorf("DeactivateToken(%s) deactivated the %s row with the same signature", kind, other)
+		}
+	}
+
+	inactive := fullToken(storage.KindRefreshToken, "born-inactive", "req", "client")
+	inactive.Active = false
+	noErr(t, s.CreateToken(ctx, inactive), "CreateToken(inactive)")
+	errIs(t, s.DeactivateToken(ctx, inactive.Kind, inactive.Signature), storage.ErrConflict, "DeactivateToken on a row created inactive")
+
+	noErr(t, s.DeleteToken(ctx, kind, "sig"), "DeleteToken of an inactive row")
+	errIs(t, s.DeactivateToken(ctx, kind, "sig"), storage.ErrNotFound, "DeactivateToken after DeleteToken")
+}
+
+func testTokensByRequest(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	type row struct {
+		kind storage.TokenKind
+		sig  string
+		req  string
+	}
+	rows := []row{
+		{storage.KindAccessToken, "at-1a", "req-1"},
+		{storage.KindAccessToken, "at-1b", "req-1"},
+		{storage.KindAccessToken, "at-2", "req-2"},
+		{storage.KindRefreshToken, "rt-1a", "req-1"},
+		{storage.KindRefreshToken, "rt-1b", "req-1"},
+		{storage.KindRefreshToken, "rt-2", "req-2"},
+		{storage.KindAuthorizeCode, "ac-1", "req-1"},
+		{storage.KindOpenIDConnect, "oidc-1", "req-1"},
+		{storage.KindPKCE, "pkce-1", "req-1"},
+	}
+	for _, r := range rows {
+		noErr(t, s.CreateToken(ctx, fullToken(r.kind, r.sig, r.req, "client")), "CreateToken("+r.sig+")")
+	}
+	// One refresh row of req-1 is already inactive: deactivating by request
+	// must not fail on it.
+	noErr(t, s.DeactivateToken(ctx, storage.KindRefreshToken, "rt-1b"), "DeactivateToken(rt-1b)")
+
+	noErr(t, s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, "req-1"), "DeactivateTokensByRequest(refresh, req-1)")
+	for _, r := range rows {
+		got := mustGetToken(t, ctx, s, r.kind, r.sig)
+		wantActive := !(r.kind == storage.KindRefreshToken && r.req == "req-1")
+		if got.Active != wantActive {
+			t.Errorf("after DeactivateTokensByRequest(refresh, req-1): %s Active = %v, want %v", r.sig, got.Active, wantActive)
+		}
+	}
+	noErr(t, s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, "req-1"), "DeactivateTokensByRequest twice")
+	noErr(t, s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, "no-such-request"), "DeactivateTokensByRequest(unknown request)")
+
+	noErr(t, s.DeleteTokensByRequest(ctx, storage.KindAccessToken, "req-1"), "DeleteTokensByRequest(access, req-1)")
+	for _, r := range rows {
+		_, err := s.GetToken(ctx, r.kind, r.sig)
+		if r.kind == storage.KindAccessToken && r.req == "req-1" {
+			errIs(t, err, storage.ErrNotFound, "GetToken("+r.sig+") after DeleteTokensByRequest")
+		} else {
+			noErr(t, err, "GetToken("+r.sig+") after DeleteTokensByRequest of another kind or request")
+		}
+	}
+	noErr(t, s.DeleteTokensByRequest(ctx, storage.KindAccessToken, "req-1"), "DeleteTokensByRequest twice")
+	noErr(t, s.DeleteTokensByRequest(ctx, storage.KindPKCE, "no-such-request"), "DeleteTokensByRequest(unknown request)")
+}
+
+func testKeysCRUD(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	ks, err := s.ListKeys(ctx)
+	noErr(t, err, "ListKeys on an empty store")
+	if len(ks) != 0 {
+		t.Fatalf("ListKeys on an empty store: got %v", keyIDs(ks))
+	}
+
+	jwk := func(kid string) []byte { return []byte(`{"kty":"RSA","kid":"` + kid + `","n":"0vx7","e":"AQAB"}`) }
+	sealed := func(b byte) []byte { return append(bytes.Repeat([]byte{b}, 40), 0x00, 0xff) }
+	active := storage.Key{
+		ID: "kid-active", Algorithm: "RS256", State: storage.KeyActive,
+		PublicJWK: jwk("kid-active"), PrivateEncrypted: sealed(1),
+		CreatedAt: baseTime(), ActivatesAt: baseTime(), RetiresAt: baseTime().Add(30 * 24 * time.Hour),
+	}
+	next := storage.Key{
+		ID: "kid-next", Algorithm: "RS256", State: storage.KeyNext,
+		PublicJWK: jwk("kid-next"), PrivateEncrypted: sealed(2),
+		CreatedAt: baseTime().Add(2 * time.Hour), ActivatesAt: baseTime().Add(26 * time.Hour),
+	}
+	next2 := storage.Key{
+		ID: "kid-next-2", Algorithm: "ES256", State: storage.KeyNext,
+		PublicJWK: jwk("kid-next-2"), PrivateEncrypted: sealed(3),
+		CreatedAt: baseTime().Add(3 * time.Hour),
+	}
+	retired := storage.Key{
+		ID: "kid-retired", Algorithm: "RS256", State: storage.KeyRetired,
+		PublicJWK: jwk("kid-retired"), PrivateEncrypted: sealed(4),
+		CreatedAt: baseTime().Add(-time.Hour), ActivatesAt: baseTime().Add(-time.Hour),
+		RetiresAt: baseTime(), RemovesAt: baseTime().Add(2 * time.Hour),
+	}
+	retired2 := storage.Key{
+		ID: "kid-retired-2", Algorithm: "EdDSA", State: storage.KeyRetired,
+		PublicJWK: jwk("kid-retired-2"), PrivateEncrypted: sealed(5),
+		CreatedAt: baseTime().Add(-2 * time.Hour), RemovesAt: baseTime().Add(time.Hour),
+	}
+	// Created out of CreatedAt order, so ListKeys has to sort.
+	for _, k := range []storage.Key{next, active, retired, next2, retired2} {
+		noErr(t, s.CreateKey(ctx, &k), "CreateKey("+k.ID+")")
+	}
+	checkKeys(t, "ListKeys", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
+
+	second := storage.Key{ID: "kid-second-active", Algorithm: "RS256", State: storage.KeyActive, CreatedAt: baseTime()}
+	errIs(t, s.CreateKey(ctx, &second), storage.ErrConflict, "CreateKey of a second active key")
+	dupID := next
+	dupID.State = storage.KeyRetired
+	errIs(t, s.CreateKey(ctx, &dupID), storage.ErrConflict, "CreateKey with an existing kid")
+	checkKeys(t, "ListKeys after rejected creates", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
+
+	// Promoting next while active is still active: conflict, nothing changes.
+	promote := next
+	promote.State = storage.KeyActive
+	errIs(t, s.UpdateKey(ctx, &promote), storage.ErrConflict, "UpdateKey making a second active key")
+	checkKeys(t, "ListKeys after a rejected promotion", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
+
+	// Retire active, then promote next. UpdateKey changes only State and the
+	// planned times.
+	retire := active
+	retire.State = storage.KeyRetired
+	retire.RetiresAt = baseTime().Add(5 * time.Hour)
+	retire.RemovesAt = baseTime().Add(6 * time.Hour)
+	retire.Algorithm = "HS256"               // must be ignored
+	retire.PublicJWK = []byte("ignored")     // must be ignored
+	retire.PrivateEncrypted = []byte("nope") // must be ignored
+	retire.CreatedAt = baseTime().Add(-99 * time.Hour)
+	noErr(t, s.UpdateKey(ctx, &retire), "UpdateKey(active → retired)")
+	wantRetired := active
+	wantRetired.State = storage.KeyRetired
+	wantRetired.RetiresAt = retire.RetiresAt
+	wantRetired.RemovesAt = retire.RemovesAt
+
+	promote.ActivatesAt = baseTime().Add(5 * time.Hour)
+	noErr(t, s.UpdateKey(ctx, &promote), "UpdateKey(next → active)")
+	checkKeys(t, "ListKeys after rotation", []storage.Key{retired2, retired, wantRetired, promote, next2}, mustListKeys(t, s))
+
+	// Clearing a planned time.
+	unplan := next2
+	unplan.ActivatesAt = time.Time{}
+	noErr(t, s.UpdateKey(ctx, &unplan), "UpdateKey clearing times")
+
+	errIs(t, s.UpdateKey(ctx, &storage.Key{ID: "no-such-kid", State: storage.KeyRetired}), storage.ErrNotFound, "UpdateKey(unknown)")
+
+	noErr(t, s.DeleteKey(ctx, retired2.ID), "DeleteKey")
+	errIs(t, s.DeleteKey(ctx, retired2.ID), storage.ErrNotFound, "DeleteKey twice")
+	errIs(t, s.DeleteKey(ctx, "no-such-kid"), storage.ErrNotFound, "DeleteKey(unknown)")
+	checkKeys(t, "ListKeys after DeleteKey", []storage.Key{retired, wantRetired, promote, unplan}, mustListKeys(t, s))
+
+	// Deleting the active key frees the slot.
+	noErr(t, s.DeleteKey(ctx, promote.ID), "DeleteKey(active)")
+	noErr(t, s.CreateKey(ctx, &second), "CreateKey(active) after deleting the active key")
+}
+
+func mustListKeys(t *testing.T, s storage.Store) []storage.Key {
+	t.Helper()
+	ks, err := s.ListKeys(t.Context())
+	noErr(t, err, "ListKeys")
+	return ks
+}
+
+func testSettings(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	noErr(t, s.CreateSetting(ctx, "token_hmac_secret", all), "CreateSetting")
+	got, err := s.GetSetting(ctx, "token_hmac_secret")
+	noErr(t, err, "GetSetting")
+	if !bytes.Equal(got, all) {
+		t.Fatalf("GetSetting: got %x, want %x", got, all)
+	}
+	errIs(t, s.CreateSetting(ctx, "token_hmac_secret", []byte("other")), storage.ErrConflict, "CreateSetting twice")
+	got, err = s.GetSetting(ctx, "token_hmac_secret")
+	noErr(t, err, "GetSetting after a rejected CreateSetting")
+	if !bytes.Equal(got, all) {
+		t.Fatalf("GetSetting after a rejected CreateSetting: got %x, want %x", got, all)
+	}
+	_, err = s.GetSetting(ctx, "no-such-setting")
+	errIs(t, err, storage.ErrNotFound, "GetSetting(unknown)")
+
+	noErr(t, s.CreateSetting(ctx, "admin_token_digest", []byte("digest")), "CreateSetting(second name)")
+	got, err = s.GetSetting(ctx, "admin_token_digest")
+	noErr(t, err, "GetSetting(second name)")
+	if string(got) != "digest" {
+		t.Fatalf("GetSetting(second name): got %q", got)
+	}
+}
+
+func testClientAssertionJTI(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	// The backends purge by their own clock, so this test uses real time.
+	now := time.Now()
+	exp := now.Add(time.Hour)
+
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-1", exp), "SetClientAssertionJTI")
+	got, err := s.GetClientAssertionJTI(ctx, "jti-1")
+	noErr(t, err, "GetClientAssertionJTI")
+	var d diff
+	d.time("expiry", exp, got)
+	d.report(t, "GetClientAssertionJTI")
+
+	errIs(t, s.SetClientAssertionJTI(ctx, "jti-1", now.Add(2*time.Hour)), storage.ErrConflict, "SetClientAssertionJTI of an unexpired jti")
+	got, err = s.GetClientAssertionJTI(ctx, "jti-1")
+	noErr(t, err, "GetClientAssertionJTI after a rejected set")
+	d = nil
+	d.time("expiry", exp, got)
+	d.report(t, "GetClientAssertionJTI after a rejected set")
+
+	_, err = s.GetClientAssertionJTI(ctx, "no-such-jti")
+	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI(unknown)")
+
+	// An expired jti can be set again.
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", now.Add(-time.Hour)), "SetClientAssertionJTI(expired)")
+	exp2 := now.Add(3 * time.Hour)
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", exp2), "SetClientAssertionJTI over an expired jti")
+	got, err = s.GetClientAssertionJTI(ctx, "jti-2")
+	noErr(t, err, "GetClientAssertionJTI(jti-2)")
+	d = nil
+	d.time("expiry", exp2, got)
+	d.report(t, "GetClientAssertionJTI after re-setting an expired jti")
+
+	// Setting any jti purges the expired ones.
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-3", now.Add(-time.Minute)), "SetClientAssertionJTI(jti-3, expired)")
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-4", exp), "SetClientAssertionJTI(jti-4)")
+	_, err = s.GetClientAssertionJTI(ctx, "jti-3")
+	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI of an expired jti after another set")
+	for _, jti := range []string{"jti-1", "jti-2", "jti-4"} {
+		_, err = s.GetClientAssertionJTI(ctx, jti)
+		noErr(t, err, "GetClientAssertionJTI("+jti+") of an unexpired jti after another set")
+	}
+}
+
+func testTransactions(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+
+	anyErr(t, s.Commit(ctx), "Commit without a transaction")
+	anyErr(t, s.Rollback(ctx), "Rollback without a transaction")
+
+	// Rollback discards writes; the transaction sees its own writes; others
+	// don't see them before commit.
+	tx := beginTX(t, ctx, s)
+	c := &storage.Client{ID: "tx-client", Name: "in tx", CreatedAt: baseTime()}
+	noErr(t, s.CreateClient(tx, c), "CreateClient in tx")
+	tok := fullToken(storage.KindAuthorizeCode, "tx-code", "tx-req", c.ID)
+	noErr(t, s.CreateToken(tx, tok), "CreateToken in tx")
+	got, err := s.GetClient(tx, c.ID)
+	noErr(t, err, "GetClient in the same tx")
+	checkClient(t, "GetClient in the same tx", c, got)
+	checkToken(t, "GetToken in the same tx", tok, mustGetToken(t, tx, s, tok.Kind, tok.Signature))
+	_, err = s.GetClient(ctx, c.ID)
+	errIs(t, err, storage.ErrNotFound, "GetClient outside an uncommitted tx")
+	noErr(t, s.Rollback(tx), "Rollback")
+	_, err = s.GetClient(ctx, c.ID)
+	errIs(t, err, storage.ErrNotFound, "GetClient after Rollback")
+	_, err = s.GetToken(ctx, tok.Kind, tok.Signature)
+	errIs(t, err, storage.ErrNotFound, "GetToken after Rollback")
+
+	// Commit keeps every kind of write.
+	tx = beginTX(t, ctx, s)
+	noErr(t, s.CreateClient(tx, c), "CreateClient in tx")
+	noErr(t, s.CreateToken(tx, tok), "CreateToken in tx")
+	noErr(t, s.DeactivateToken(tx, tok.Kind, tok.Signature), "DeactivateToken in tx")
+	key := &storage.Key{ID: "tx-kid", Algorithm: "RS256", State: storage.KeyActive, CreatedAt: baseTime()}
+	noErr(t, s.CreateKey(tx, key), "CreateKey in tx")
+	noErr(t, s.CreateSetting(tx, "tx-setting", []byte("v")), "CreateSetting in tx")
+	noErr(t, s.SetClientAssertionJTI(tx, "tx-jti", time.Now().Add(time.Hour)), "SetClientAssertionJTI in tx")
+	noErr(t, s.Commit(tx), "Commit")
+	got, err = s.GetClient(ctx, c.ID)
+	noErr(t, err, "GetClient after Commit")
+	checkClient(t, "GetClient after Commit", c, got)
+	wantTok := *tok
+	wantTok.Active = false
+	checkToken(t, "GetToken after Commit", &wantTok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	checkKeys(t, "ListKeys after Commit", []storage.Key{*key}, mustListKeys(t, s))
+	_, err = s.GetSetting(ctx, "tx-setting")
+	noErr(t, err, "GetSetting after Commit")
+	_, err = s.GetClientAssertionJTI(ctx, "tx-jti")
+	noErr(t, err, "GetClientAssertionJTI after Commit")
+
+	// Rollback undoes updates and deletes too, including DeleteClient's
+	// cascade, which must run in the caller's transaction.
+	live := fullToken(storage.KindRefreshToken, "tx-refresh", "tx-req", c.ID)
+	noErr(t, s.CreateToken(ctx, live), "CreateToken(live)")
+	tx = beginTX(t, ctx, s)
+	noErr(t, s.DeactivateToken(tx, live.Kind, live.Signature), "DeactivateToken in tx")
+	noErr(t, s.UpdateKey(tx, &storage.Key{ID: key.ID, State: storage.KeyRetired}), "UpdateKey in tx")
+	noErr(t, s.DeleteClient(tx, c.ID), "DeleteClient in tx")
+	_, err = s.GetToken(tx, live.Kind, live.Signature)
+	errIs(t, err, storage.ErrNotFound, "GetToken in the tx that deleted its client")
+	noErr(t, s.Rollback(tx), "Rollback (undo)")
+	checkClient(t, "GetClient after rolled-back DeleteClient", c, mustGetClient(t, ctx, s, c.ID))
+	checkToken(t, "GetToken after rolled-back DeleteClient", live, mustGetToken(t, ctx, s, live.Kind, live.Signature))
+	checkToken(t, "GetToken(code) after rolled-back DeleteClient", &wantTok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	checkKeys(t, "ListKeys after rolled-back UpdateKey", []storage.Key{*key}, mustListKeys(t, s))
+
+	// A failed write inside a transaction leaves the earlier writes to the
+	// caller's Rollback.
+	tx = beginTX(t, ctx, s)
+	noErr(t, s.CreateSetting(tx, "tx-setting-2", []byte("v")), "CreateSetting in tx")
+	errIs(t, s.CreateSetting(tx, "tx-setting", []byte("dup")), storage.ErrConflict, "CreateSetting of an existing name in tx")
+	noErr(t, s.Rollback(tx), "Rollback (failed write)")
+	_, err = s.GetSetting(ctx, "tx-setting-2")
+	errIs(t, err, storage.ErrNotFound, "GetSetting after Rollback")
+}
+
+func testTimeZones(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	east := time.FixedZone("x", 5*3600)
+	west := time.FixedZone("y", -(7*3600 + 30*60))
+	tm := time.Date(2030, time.January, 2, 3, 4, 5, 678901234, east)
+	tw := time.Date(2030, time.January, 1, 20, 0, 0, 999, west)
+
+	c := &storage.Client{ID: "tz", CreatedAt: tm, UpdatedAt: tw}
+	noErr(t, s.CreateClient(ctx, c), "CreateClient")
+	checkClient(t, "GetClient", c, mustGetClient(t, ctx, s, c.ID))
+
+	tok := fullToken(storage.KindAccessToken, "tz", "req", "tz")
+	tok.RequestedAt, tok.ExpiresAt = tm, tw
+	noErr(t, s.CreateToken(ctx, tok), "CreateToken")
+	checkToken(t, "GetToken", tok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+
+	k := &storage.Key{ID: "tz", Algorithm: "RS256", State: storage.KeyNext,
+		CreatedAt: tm, ActivatesAt: tw, RetiresAt: tm.In(west), RemovesAt: tw.In(east)}
+	noErr(t, s.CreateKey(ctx, k), "CreateKey")
+	checkKeys(t, "ListKeys", []storage.Key{*k}, mustListKeys(t, s))
+
+	exp := time.Now().Add(time.Hour).In(east)
+	noErr(t, s.SetClientAssertionJTI(ctx, "tz", exp), "SetClientAssertionJTI")
+	var d diff
+	d.time("expiry", exp, mustGetJTI(t, ctx, s, "tz"))
+	d.report(t, "GetClientAssertionJTI")
+
+	// The same instants written in UTC read back identical.
+	tok2 := *tok
+	tok2.Signature = "tz-utc"
+	tok2.RequestedAt, tok2.ExpiresAt = tm.UTC(), tw.UTC()
+	noErr(t, s.CreateToken(ctx, &tok2), "CreateToken(utc)")
+	a := mustGetToken(t, ctx, s, tok.Kind, tok.Signature)
+	b := mustGetToken(t, ctx, s, tok2.Kind, tok2.Signature)
+	if a.RequestedAt != b.RequestedAt || a.ExpiresAt != b.ExpiresAt {
+		t.Errorf("the same instant in two zones reads back differently: %v/%v vs %v/%v",
+			a.RequestedAt, a.ExpiresAt, b.RequestedAt, b.ExpiresAt)
+	}
+}
+
+func testMigrate(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	noErr(t, s.Ping(ctx), "Ping")
+	c := &storage.Client{ID: "before-migrate", Name: "kept"}
+	noErr(t, s.CreateClient(ctx, c), "CreateClient")
+	noErr(t, s.Migrate(ctx), "Migrate on a migrated store")
+	noErr(t, s.Migrate(ctx), "Migrate a third time")
+	checkClient(t, "GetClient after Migrate", c, mustGetClient(t, ctx, s, c.ID))
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "after-migrate"}), "CreateClient after Migrate")
+}
