@@ -1,0 +1,561 @@
+package keys
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+func TestNewManagerOptions(t *testing.T) {
+	store, sealer := newFakeStore(), testSealer(t, 1)
+	tests := []struct {
+		name     string
+		store    Store
+		sealer   *Sealer
+		opts     Options
+		wantErr  bool
+		wantBits int
+		wantAge  time.Duration
+	}{
+		{name: "defaults", store: store, sealer: sealer, wantBits: 2048, wantAge: 5 * time.Minute},
+		{name: "3072", store: store, sealer: sealer, opts: Options{Bits: 3072}, wantBits: 3072, wantAge: 5 * time.Minute},
+		{name: "4096", store: store, sealer: sealer, opts: Options{Bits: 4096, JWKSMaxAge: time.Hour}, wantBits: 4096, wantAge: time.Hour},
+		{name: "1024 refused", store: store, sealer: sealer, opts: Options{Bits: 1024}, wantErr: true},
+		{name: "2049 refused", store: store, sealer: sealer, opts: Options{Bits: 2049}, wantErr: true},
+		{name: "negative max age", store: store, sealer: sealer, opts: Options{JWKSMaxAge: -time.Second}, wantErr: true},
+		{name: "nil store", sealer: sealer, wantErr: true},
+		{name: "nil sealer", store: store, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := NewManager(tt.store, tt.sealer, tt.opts)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("NewManager succeeded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.bits != tt.wantBits || m.maxAge != tt.wantAge || m.now == nil || m.log == nil || m.generate == nil {
+				t.Errorf("bits=%d maxAge=%v now/log/generate set=%v/%v/%v", m.bits, m.maxAge, m.now != nil, m.log != nil, m.generate != nil)
+			}
+		})
+	}
+}
+
+// TestLoadEmptyStore uses real key generation once, so the default path is
+// covered too.
+func TestLoadEmptyStore(t *testing.T) {
+	store := newFakeStore()
+	m, err := NewManager(store, testSealer(t, 1), Options{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	keys, settings := store.dump()
+	if len(keys) != 1 {
+		t.Fatalf("store holds %d keys, want 1", len(keys))
+	}
+	if _, ok := settings[secretCheckSetting]; !ok {
+		t.Errorf("no %s setting recorded", secretCheckSetting)
+	}
+	for id, k := range keys {
+		if k.State != storage.KeyActive || k.Algorithm != "RS256" || !k.CreatedAt.Equal(testNow) || !k.ActivatesAt.Equal(testNow) {
+			t.Errorf("stored key = %+v", k)
+		}
+		if m.ActiveKeyID() != id {
+			t.Errorf("ActiveKeyID = %q, stored %q", m.ActiveKeyID(), id)
+		}
+		pub, ok := m.VerificationKey(id)
+		if !ok || pub.N.BitLen() != 2048 {
+			t.Fatalf("VerificationKey(%q) = %v, %v", id, pub, ok)
+		}
+		if want, _ := thumbprint(pub); id != want {
+			t.Errorf("kid = %q, want RFC 7638 thumbprint %q", id, want)
+		}
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(k.PublicJWK); err != nil || !jwk.IsPublic() || jwk.KeyID != id {
+			t.Errorf("stored PublicJWK = %s (%v)", k.PublicJWK, err)
+		}
+	}
+}
+
+func TestLoadRestartKeepsKey(t *testing.T) {
+	first, store := loaded(t)
+	second := newTestManager(t, store, 1, Options{generate: noGenerator(t)})
+	if err := second.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if first.ActiveKeyID() != second.ActiveKeyID() {
+		t.Errorf("restart changed the kid: %q → %q", first.ActiveKeyID(), second.ActiveKeyID())
+	}
+	if store.createKeys != 1 {
+		t.Errorf("CreateKey called %d times, want 1", store.createKeys)
+	}
+	b1, e1 := first.JWKS()
+	b2, e2 := second.JWKS()
+	if !bytes.Equal(b1, b2) || e1 != e2 {
+		t.Error("two replicas on the same keys serve different JWKS bytes or ETags")
+	}
+}
+
+func TestLoadWrongSecret(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(*fakeStore)
+	}{
+		{name: "secret check recorded"},
+		{name: "secret check missing", setup: func(f *fakeStore) { delete(f.settings, secretCheckSetting) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, store := loaded(t)
+			if tt.setup != nil {
+				tt.setup(store)
+			}
+			keysBefore, settingsBefore := store.dump()
+
+			m := newTestManager(t, store, 2, Options{generate: noGenerator(t)})
+			err := m.Load(t.Context())
+			if !errors.Is(err, ErrWrongSecret) {
+				t.Fatalf("Load = %v, want ErrWrongSecret", err)
+			}
+			for _, want := range []string{"HALLPASS_SECRET does not match", "refusing to start"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			keysAfter, settingsAfter := store.dump()
+			if !reflect.DeepEqual(keysBefore, keysAfter) || !reflect.DeepEqual(settingsBefore, settingsAfter) {
+				t.Error("Load with the wrong secret changed the store")
+			}
+			if _, err := m.Sign([]byte("{}"), ""); !errors.Is(err, ErrNotLoaded) {
+				t.Errorf("Sign after failed Load = %v, want ErrNotLoaded", err)
+			}
+			if err := CheckSecret(t.Context(), store, testSealer(t, 1)); err != nil {
+				t.Errorf("CheckSecret with the right secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestCheckSecret(t *testing.T) {
+	store := newFakeStore()
+	if err := CheckSecret(t.Context(), store, testSealer(t, 1)); err != nil {
+		t.Fatalf("first CheckSecret: %v", err)
+	}
+	if err := CheckSecret(t.Context(), store, testSealer(t, 1)); err != nil {
+		t.Fatalf("CheckSecret, same secret: %v", err)
+	}
+	if err := CheckSecret(t.Context(), store, testSealer(t, 2)); !errors.Is(err, ErrWrongSecret) {
+		t.Fatalf("CheckSecret, other secret = %v, want ErrWrongSecret", err)
+	}
+}
+
+// TestLoadConcurrent makes two replicas both see an empty store and both
+// generate a key before either stores it, so one must lose the CreateKey race
+// and adopt the winner's key.
+func TestLoadConcurrent(t *testing.T) {
+	store := newFakeStore()
+	pool := poolGenerator(t)
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	both := make(chan struct{})
+	go func() { arrived.Wait(); close(both) }()
+	barrier := func(bits int) (*rsa.PrivateKey, error) {
+		arrived.Done()
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("the other replica never generated a key")
+		}
+		return pool(bits)
+	}
+
+	managers := []*Manager{
+		newTestManager(t, store, 1, Options{generate: barrier}),
+		newTestManager(t, store, 1, Options{generate: barrier}),
+	}
+	errs := make([]error, len(managers))
+	var wg sync.WaitGroup
+	for i, m := range managers {
+		wg.Go(func() { errs[i] = m.Load(t.Context()) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Load %d: %v", i, err)
+		}
+	}
+	keys, _ := store.dump()
+	if len(keys) != 1 {
+		t.Fatalf("store holds %d keys, want 1", len(keys))
+	}
+	if store.createKeys != 2 {
+		t.Errorf("CreateKey called %d times, want 2 (one conflict)", store.createKeys)
+	}
+	if a, b := managers[0].ActiveKeyID(), managers[1].ActiveKeyID(); a != b || keys[a].State != storage.KeyActive {
+		t.Errorf("replicas sign with %q and %q; store holds %v", a, b, slices.Collect(maps.Keys(keys)))
+	}
+}
+
+// addKey stores a freshly generated key in state, as a rotation would.
+func addKey(t *testing.T, m *Manager, store *fakeStore, state storage.KeyState, created time.Time) *storage.Key {
+	t.Helper()
+	row, err := m.newKey(state, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateKey(t.Context(), row); err != nil {
+		t.Fatal(err)
+	}
+	return row
+}
+
+func TestLoadPromotesNextKey(t *testing.T) {
+	store := newFakeStore()
+	m := newTestManager(t, store, 1, Options{})
+	older := addKey(t, m, store, storage.KeyNext, testNow.Add(-2*time.Hour))
+	addKey(t, m, store, storage.KeyNext, testNow.Add(-time.Hour))
+	retired := addKey(t, m, store, storage.KeyRetired, testNow.Add(-3*time.Hour))
+	m.generate = noGenerator(t)
+
+	if err := m.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m.ActiveKeyID() != older.ID {
+		t.Errorf("active = %q, want the oldest next key %q", m.ActiveKeyID(), older.ID)
+	}
+	keys, _ := store.dump()
+	if k := keys[older.ID]; k.State != storage.KeyActive || !k.ActivatesAt.Equal(testNow) {
+		t.Errorf("promoted key = %+v", k)
+	}
+	if _, ok := m.VerificationKey(retired.ID); !ok {
+		t.Error("retired key not published")
+	}
+	if len(keys) != 3 {
+		t.Errorf("store holds %d keys, want 3", len(keys))
+	}
+}
+
+// TestLoadRefresh is what a replica sees when another replica publishes a
+// next key: the new key joins the JWKS, the signing key stays.
+func TestLoadRefresh(t *testing.T) {
+	m, store := loaded(t)
+	active := m.ActiveKeyID()
+	_, etagBefore := m.JWKS()
+	next := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
+
+	if _, ok := m.VerificationKey(next.ID); ok {
+		t.Fatal("next key visible before Load")
+	}
+	if err := m.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if m.ActiveKeyID() != active {
+		t.Errorf("active changed to %q", m.ActiveKeyID())
+	}
+	if _, ok := m.VerificationKey(next.ID); !ok {
+		t.Error("next key not published after Load")
+	}
+	body, etagAfter := m.JWKS()
+	if etagAfter == etagBefore {
+		t.Error("ETag unchanged after the key set changed")
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 2 || set.Keys[0].KeyID != active || set.Keys[1].KeyID != next.ID {
+		t.Errorf("JWKS order = %v, want active %q first, then next %q", kids(set), active, next.ID)
+	}
+}
+
+func kids(set jose.JSONWebKeySet) []string {
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.KeyID)
+	}
+	return out
+}
+
+// TestLoadRejectsBadRows covers rows a healthy database never holds. Each
+// must fail Load without replacing the keys already in use.
+func TestLoadRejectsBadRows(t *testing.T) {
+	tests := []struct {
+		name        string
+		tamper      func(t *testing.T, m *Manager, f *fakeStore, active, other *storage.Key)
+		wrongSecret bool
+		want        string
+	}{
+		{
+			name: "sealed key moved to another row",
+			tamper: func(t *testing.T, m *Manager, f *fakeStore, active, other *storage.Key) {
+				other.PrivateEncrypted = active.PrivateEncrypted
+				f.put(*other)
+			},
+			wrongSecret: true,
+			want:        "next signing key",
+		},
+		{
+			name: "public JWK replaced",
+			tamper: func(t *testing.T, m *Manager, f *fakeStore, active, other *storage.Key) {
+				other.PublicJWK = active.PublicJWK
+				f.put(*other)
+			},
+			want: "does not match",
+		},
+		{
+			name: "key sealed under another secret",
+			tamper: func(t *testing.T, m *Manager, f *fakeStore, active, other *storage.Key) {
+				m2 := newTestManager(t, f, 9, Options{})
+				row, err := m2.newKey(storage.KeyRetired, testNow)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.put(*row)
+			},
+			wrongSecret: true,
+			want:        "retired signing key",
+		},
+		{
+			name: "two active keys",
+			tamper: func(t *testing.T, m *Manager, f *fakeStore, active, other *storage.Key) {
+				other.State = storage.KeyActive
+				f.put(*other)
+			},
+			want: "2 active",
+		},
+		{
+			name: "unsupported algorithm",
+			tamper: func(t *testing.T, m *Manager, f *fakeStore, active, other *storage.Key) {
+				other.Algorithm = "HS256"
+				f.put(*other)
+			},
+			want: "unsupported algorithm",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, store := loaded(t)
+			rows, _ := store.ListKeys(t.Context())
+			active := &rows[0]
+			other := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
+			if err := m.Load(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			before, etag := m.JWKS()
+
+			tt.tamper(t, m, store, active, other)
+			err := m.Load(t.Context())
+			if err == nil {
+				t.Fatal("Load accepted the bad row")
+			}
+			if errors.Is(err, ErrWrongSecret) != tt.wrongSecret {
+				t.Errorf("errors.Is(%v, ErrWrongSecret) = %v, want %v", err, !tt.wrongSecret, tt.wrongSecret)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+			after, etagAfter := m.JWKS()
+			if !bytes.Equal(before, after) || etag != etagAfter || m.ActiveKeyID() != active.ID {
+				t.Error("a failed Load replaced the published keys")
+			}
+			if _, err := m.Sign([]byte("{}"), ""); err != nil {
+				t.Errorf("Sign after a failed refresh: %v", err)
+			}
+		})
+	}
+}
+
+func TestSealedPrivateKeyHidesKey(t *testing.T) {
+	m, store := loaded(t)
+	rows, _ := store.ListKeys(t.Context())
+	pub, _ := m.VerificationKey(m.ActiveKeyID())
+	key := findPoolKey(t, pub)
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forbidden := map[string][]byte{
+		"PKCS#8 DER":       pkcs8,
+		"PKCS#1 DER":       x509.MarshalPKCS1PrivateKey(key),
+		"PEM label":        []byte("PRIVATE KEY"),
+		"private exponent": key.D.Bytes(),
+		"prime p":          key.Primes[0].Bytes(),
+	}
+	for _, row := range rows {
+		for name, b := range forbidden {
+			if bytes.Contains(row.PrivateEncrypted, b) {
+				t.Errorf("PrivateEncrypted contains the %s", name)
+			}
+			if bytes.Contains(row.PublicJWK, b) {
+				t.Errorf("PublicJWK contains the %s", name)
+			}
+		}
+		assertPublicJWKMembers(t, row.PublicJWK)
+	}
+}
+
+func findPoolKey(t *testing.T, pub *rsa.PublicKey) *rsa.PrivateKey {
+	t.Helper()
+	pool, _ := testKeys()
+	for _, k := range pool {
+		if k.PublicKey.Equal(pub) {
+			return k
+		}
+	}
+	t.Fatal("active key is not from the test pool")
+	return nil
+}
+
+// privateMembers are the JWK members that carry private key material
+// (RFC 7518 §6.3.2, §6.4).
+var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+func assertPublicJWKMembers(t *testing.T, raw []byte) {
+	t.Helper()
+	var jwk map[string]any
+	if err := json.Unmarshal(raw, &jwk); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	for _, member := range privateMembers {
+		if _, ok := jwk[member]; ok {
+			t.Errorf("JWK has private member %q", member)
+		}
+	}
+	for member, want := range map[string]string{"kty": "RSA", "use": "sig", "alg": "RS256"} {
+		if jwk[member] != want {
+			t.Errorf("JWK %s = %v, want %q", member, jwk[member], want)
+		}
+	}
+	for _, member := range []string{"kid", "n", "e"} {
+		if s, _ := jwk[member].(string); s == "" {
+			t.Errorf("JWK has no %q", member)
+		}
+	}
+	n, err := b64.DecodeString(fmt.Sprint(jwk["n"]))
+	if err != nil {
+		t.Fatalf("n: %v", err)
+	}
+	if bits := (len(n) * 8) - leadingZeroBits(n[0]); bits < 2048 {
+		t.Errorf("n has %d bits, want at least 2048", bits)
+	}
+}
+
+func leadingZeroBits(b byte) int {
+	n := 0
+	for mask := byte(0x80); mask != 0 && b&mask == 0; mask >>= 1 {
+		n++
+	}
+	return n
+}
+
+func TestJWKSPublicOnly(t *testing.T) {
+	m, store := loaded(t)
+	addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
+	addKey(t, m, store, storage.KeyRetired, testNow.Add(-time.Minute))
+	if err := m.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := m.JWKS()
+	var set struct{ Keys []json.RawMessage }
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatal(err)
+	}
+	if len(set.Keys) != 3 {
+		t.Fatalf("JWKS has %d keys, want 3", len(set.Keys))
+	}
+	seen := map[string]bool{}
+	for _, raw := range set.Keys {
+		assertPublicJWKMembers(t, raw)
+		var k struct{ Kid string }
+		_ = json.Unmarshal(raw, &k)
+		if seen[k.Kid] {
+			t.Errorf("kid %q published twice", k.Kid)
+		}
+		seen[k.Kid] = true
+	}
+	body[0] = 'X'
+	if again, _ := m.JWKS(); again[0] == 'X' {
+		t.Error("JWKS returned the served bytes, not a copy")
+	}
+}
+
+func TestKeys(t *testing.T) {
+	m, store := loaded(t)
+	next := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
+	infos, err := m.Keys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []KeyInfo{
+		{ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow, ActivatesAt: testNow},
+		{ID: next.ID, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow.Add(time.Minute)},
+	}
+	if !reflect.DeepEqual(infos, want) {
+		t.Errorf("Keys = %+v\nwant %+v", infos, want)
+	}
+	js, _ := json.Marshal(infos[1])
+	if strings.Contains(string(js), "retires_at") || strings.Contains(string(js), "private") {
+		t.Errorf("KeyInfo JSON = %s", js)
+	}
+}
+
+// TestReadersDuringLoad runs readers against repeated Loads; it exists for
+// the race detector.
+func TestReadersDuringLoad(t *testing.T) {
+	m, store := loaded(t)
+	handler := m.JWKSHandler()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tok, err := m.Sign([]byte(`{"sub":"alice"}`), "at+jwt")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := verifyWithJWKS(m, tok); err != nil {
+					t.Error(err)
+					return
+				}
+				_ = serve(handler, "GET", nil)
+			}
+		})
+	}
+	for i := range 10 {
+		if i == 5 {
+			addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
+		}
+		if err := m.Load(t.Context()); err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -1,0 +1,57 @@
+package keys
+
+import (
+	"crypto/rsa"
+	"fmt"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Sign returns payload as a compact RS256 JWS signed by the active key, with
+// protected headers alg, kid and, unless typ is empty, typ (for example
+// "at+jwt" for RFC 9068 access tokens). The payload is signed as given; Sign
+// does not look inside it.
+func (m *Manager) Sign(payload []byte, typ string) (string, error) {
+	s := m.snap.Load()
+	if s == nil {
+		return "", ErrNotLoaded
+	}
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	// kid comes from the same snapshot as the key, so a concurrent Load can
+	// never pair one key's signature with another key's kid.
+	signer, err := jose.NewSigner(jose.SigningKey{
+		Algorithm: jose.RS256,
+		Key:       jose.JSONWebKey{Key: s.key, KeyID: s.kid, Algorithm: Algorithm},
+	}, opts)
+	if err != nil {
+		return "", fmt.Errorf("keys: signer: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("keys: sign: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+// ActiveKeyID returns the kid of the key Sign uses, or "" before Load.
+func (m *Manager) ActiveKeyID() string {
+	if s := m.snap.Load(); s != nil {
+		return s.kid
+	}
+	return ""
+}
+
+// VerificationKey returns the public key published under kid: the active key
+// and every next and retired key. It is false for an unknown kid and before
+// Load.
+func (m *Manager) VerificationKey(kid string) (*rsa.PublicKey, bool) {
+	s := m.snap.Load()
+	if s == nil {
+		return nil, false
+	}
+	pub, ok := s.public[kid]
+	return pub, ok
+}
