@@ -1,0 +1,323 @@
+package provider_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/provider"
+)
+
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+	// overLimit is more than the default 64 KiB body cap.
+	overLimit = 70 << 10
+)
+
+// jsonBodyCase is one malformed client-metadata request body.
+type jsonBodyCase struct {
+	name        string
+	contentType string
+	body        string
+	status      int
+	code        string // "" means the endpoint's own malformed-input code
+}
+
+// malformedJSONCases are bodies every JSON endpoint must refuse, whatever
+// the metadata would have said.
+func malformedJSONCases() []jsonBodyCase {
+	valid := `{"grant_types":["client_credentials"],"scope":"results:read"}`
+	return []jsonBodyCase{
+		{name: "malformed JSON", contentType: jsonType, body: `{"grant_types":["client_credentials"`, status: 400},
+		{name: "trailing garbage", contentType: jsonType, body: valid + ` garbage`, status: 400},
+		{name: "two objects", contentType: jsonType, body: valid + valid, status: 400},
+		{name: "JSON array", contentType: jsonType, body: `[` + valid + `]`, status: 400},
+		{name: "JSON string", contentType: jsonType, body: `"client_credentials"`, status: 400},
+		{name: "empty body", contentType: jsonType, body: ``, status: 400},
+		{name: "redirect_uris is a string", contentType: jsonType, body: `{"redirect_uris":"https://app.example/cb"}`, status: 400, code: "invalid_client_metadata"},
+		{name: "grant_types is an object", contentType: jsonType, body: `{"grant_types":{"client_credentials":true}}`, status: 400},
+		{name: "client_name is a number", contentType: jsonType, body: `{"grant_types":["client_credentials"],"client_name":42}`, status: 400},
+		{name: "body over 64 KiB", contentType: jsonType, body: `{"grant_types":["client_credentials"],"client_name":"` + strings.Repeat("a", overLimit) + `"}`, status: 413},
+		{name: "valid object padded over 64 KiB", contentType: jsonType, body: valid + strings.Repeat(" ", overLimit), status: 413},
+		{name: "Content-Type text/plain", contentType: "text/plain", body: valid, status: 415, code: "invalid_client_metadata"},
+		{name: "no Content-Type", contentType: "", body: valid, status: 415},
+		{name: "form Content-Type", contentType: formType, body: "grant_types=client_credentials", status: 415},
+	}
+}
+
+// invalidMetadataCases are well-formed bodies with metadata RFC 7591
+// registration must refuse.
+func invalidMetadataCases() []jsonBodyCase {
+	redirect := func(name, uri string) jsonBodyCase {
+		return jsonBodyCase{name: name, contentType: jsonType, body: fmt.Sprintf(`{"redirect_uris":[%q]}`, uri), status: 400, code: "invalid_redirect_uri"}
+	}
+	return []jsonBodyCase{
+		redirect("http redirect to a public host", "http://app.example/cb"),
+		redirect("redirect with fragment", "https://app.example/cb#frag"),
+		redirect("relative redirect", "/cb"),
+		redirect("javascript redirect", "javascript:alert(document.cookie)"),
+		redirect("data redirect", "data:text/html,<script>alert(1)</script>"),
+		redirect("empty redirect", ""),
+		{name: "code client without redirect", contentType: jsonType, body: `{"grant_types":["authorization_code"]}`, status: 400, code: "invalid_redirect_uri"},
+		{name: "unknown grant type", contentType: jsonType, body: `{"grant_types":["password"]}`, status: 400, code: "invalid_client_metadata"},
+		{name: "client_credentials with auth method none", contentType: jsonType,
+			body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`, status: 400, code: "invalid_client_metadata"},
+		{name: "unsupported auth method", contentType: jsonType,
+			body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt"}`, status: 400, code: "invalid_client_metadata"},
+		{name: "implicit response type", contentType: jsonType,
+			body: `{"redirect_uris":["https://app.example/cb"],"response_types":["token"]}`, status: 400, code: "invalid_client_metadata"},
+		{name: "too many scopes", contentType: jsonType,
+			body: `{"grant_types":["client_credentials"],"scope":"` + manyScopes(500) + `"}`, status: 400, code: "invalid_client_metadata"},
+	}
+}
+
+func manyScopes(n int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = fmt.Sprintf("scope%d", i)
+	}
+	return strings.Join(s, " ")
+}
+
+// checkJSONBodyCases sends every case to method path with the admin token
+// and checks the error and that no client changed.
+func checkJSONBodyCases(t *testing.T, ts *testServer, method, path, defaultCode string, cases []jsonBodyCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := ts.clients(t)
+			res := ts.do(t, req{Method: method, Path: path, ContentType: tc.contentType, Body: tc.body, Auth: "Bearer " + ts.AdminToken})
+			code := tc.code
+			if code == "" {
+				code = defaultCode
+			}
+			assertError(t, res, tc.status, code)
+			ts.assertClientsUnchanged(t, before)
+		})
+	}
+}
+
+func TestRegistrationBadInput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		ts.registerService(t, "client_secret_basic", "results:read", schoolAPI)
+		cases := append(malformedJSONCases(), invalidMetadataCases()...)
+		checkJSONBodyCases(t, ts, http.MethodPost, provider.PathRegistration, "invalid_client_metadata", cases)
+	})
+}
+
+func TestAdminClientsBadInput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		res := ts.admin(t, http.MethodPost, "/admin/clients", map[string]any{
+			"client_id": "existing", "grant_types": []string{"client_credentials"}, "scope": "results:read",
+		})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("create: %d %s", res.Status, res.Body)
+		}
+		secret := decodeClient(t, res).ClientSecret
+		cases := append(malformedJSONCases(), invalidMetadataCases()...)
+		cases = append(cases, jsonBodyCase{
+			name: "client_id with a slash", contentType: jsonType,
+			body: `{"client_id":"a/b","grant_types":["client_credentials"]}`, status: 400, code: "invalid_client_metadata",
+		})
+		t.Run("POST", func(t *testing.T) {
+			checkJSONBodyCases(t, ts, http.MethodPost, "/admin/clients", "invalid_client_metadata", cases)
+		})
+		t.Run("PUT", func(t *testing.T) {
+			checkJSONBodyCases(t, ts, http.MethodPut, "/admin/clients/existing", "invalid_client_metadata", cases)
+		})
+		if !ts.canGetToken(t, "existing", secret) {
+			t.Error("the existing client no longer works after refused updates")
+		}
+	})
+}
+
+func TestTokenEndpointBadInput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		svc := ts.registerService(t, "client_secret_basic", "results:read", schoolAPI)
+		good := basic(svc.ClientID, svc.ClientSecret)
+		cc := url.Values{"grant_type": {"client_credentials"}}.Encode()
+
+		tests := []struct {
+			name        string
+			method      string
+			contentType string
+			body        string
+			query       string
+			auth        []string // Authorization header lines
+			status      []int
+			codes       []string
+		}{
+			{name: "GET", method: http.MethodGet, query: "?" + cc, auth: []string{good},
+				status: []int{400, 405}, codes: []string{"invalid_request"}},
+			{name: "PUT", method: http.MethodPut, contentType: formType, body: cc, auth: []string{good},
+				status: []int{400, 405}, codes: []string{"invalid_request"}},
+			{name: "empty body", contentType: formType, auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_request"}},
+			{name: "JSON body", contentType: jsonType, body: `{"grant_type":"client_credentials"}`, auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_request"}},
+			{name: "missing grant_type", contentType: formType, body: "scope=results:read", auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_request"}},
+			{name: "empty grant_type", contentType: formType, body: "grant_type=", auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_request"}},
+			{name: "unknown grant type", contentType: formType, body: "grant_type=urn:example:magic", auth: []string{good},
+				status: []int{400}, codes: []string{"unsupported_grant_type"}},
+			{name: "jwt-bearer grant type (not enabled)", contentType: formType,
+				body: url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {"x.y.z"}}.Encode(), auth: []string{good},
+				status: []int{400}, codes: []string{"unsupported_grant_type"}},
+			{name: "implicit grant type", contentType: formType, body: "grant_type=implicit", auth: []string{good},
+				status: []int{400}, codes: []string{"unsupported_grant_type"}},
+			{name: "oversized form body", contentType: formType, body: cc + "&scope=" + strings.Repeat("a", overLimit), auth: []string{good},
+				status: []int{400, 413}, codes: []string{"invalid_request"}},
+			{name: "malformed Basic header", contentType: formType, body: cc, auth: []string{"Basic !!!"},
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			{name: "Basic without colon", contentType: formType, body: cc, auth: []string{"Basic " + b64(svc.ClientID)},
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			{name: "Basic with bad percent-encoding", contentType: formType, body: cc, auth: []string{"Basic " + b64("%zz:"+svc.ClientSecret)},
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			{name: "empty Basic", contentType: formType, body: cc, auth: []string{"Basic "},
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			{name: "no client authentication", contentType: formType, body: cc,
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			{name: "duplicate Authorization, wrong one first", contentType: formType, body: cc,
+				auth:   []string{basic(svc.ClientID, "wrong"), good},
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			{name: "duplicate Authorization, right one first", contentType: formType, body: cc,
+				auth:   []string{good, basic(svc.ClientID, "wrong")},
+				status: []int{400, 401}, codes: []string{"invalid_request", "invalid_client"}},
+			// RFC 6749 §3.2: parameters MUST NOT be repeated; §5.2 names
+			// the error for a request that "repeats a parameter".
+			{name: "repeated scope parameter", contentType: formType, body: cc + "&scope=results:read&scope=results:read", auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_request"}},
+			{name: "repeated grant_type parameter", contentType: formType, body: cc + "&" + cc, auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_request"}},
+			{name: "many scopes", contentType: formType, body: cc + "&scope=" + url.QueryEscape(manyScopes(3000)), auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_scope"}},
+			{name: "scope with control characters", contentType: formType, body: cc + "&scope=" + url.QueryEscape("results:read\x00\n"), auth: []string{good},
+				status: []int{400}, codes: []string{"invalid_scope", "invalid_request"}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				before := ts.clients(t)
+				method := tc.method
+				if method == "" {
+					method = http.MethodPost
+				}
+				h := http.Header{}
+				for _, a := range tc.auth {
+					h.Add("Authorization", a)
+				}
+				res := ts.do(t, req{Method: method, Path: provider.PathToken + tc.query, ContentType: tc.contentType, Body: tc.body, Header: h})
+				status := tc.status[0]
+				for _, s := range tc.status {
+					if res.Status == s {
+						status = s
+					}
+				}
+				assertError(t, res, status, tc.codes...)
+				if res.Status == http.StatusUnauthorized && res.Header.Get("WWW-Authenticate") == "" {
+					t.Error("401 without WWW-Authenticate")
+				}
+				ts.assertClientsUnchanged(t, before)
+			})
+		}
+		if n, _ := ts.metric(t, "hallpass_tokens_issued_total", `grant_type="client_credentials"`); n != 0 {
+			t.Errorf("%v tokens issued to malformed requests", n)
+		}
+		// The client itself still works: nothing above locked it out.
+		ts.token(t, svc.ClientID, svc.ClientSecret)
+	})
+}
+
+func TestUnknownRoutes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		tests := []struct {
+			name, method, path, auth string
+			status                   int
+			code                     string
+		}{
+			{"unknown path", http.MethodGet, "/no/such/thing", "", 404, "not_found"},
+			{"unknown oauth2 path", http.MethodPost, "/oauth2/nope", "", 404, "not_found"},
+			{"unknown admin path", http.MethodGet, "/admin/nope", "Bearer " + ts.AdminToken, 404, "not_found"},
+			{"unknown admin path without token", http.MethodGet, "/admin/nope", "", 401, "invalid_token"},
+			{"registration by GET", http.MethodGet, provider.PathRegistration, "Bearer " + ts.AdminToken, 405, "invalid_request"},
+			{"discovery by POST", http.MethodPost, provider.PathDiscovery, "", 405, "invalid_request"},
+			{"PATCH a client", http.MethodPatch, "/admin/clients/x", "Bearer " + ts.AdminToken, 405, "invalid_request"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				res := ts.do(t, req{Method: tc.method, Path: tc.path, Auth: tc.auth})
+				assertError(t, res, tc.status, tc.code)
+			})
+		}
+	})
+}
+
+func TestRequestID(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+
+		t.Run("plain id is kept", func(t *testing.T) {
+			res := ts.do(t, req{Path: "/healthz", Header: http.Header{"X-Request-Id": {"req-42.abc_DEF"}}})
+			if got := res.Header.Get("X-Request-Id"); got != "req-42.abc_DEF" {
+				t.Errorf("X-Request-Id = %q, want the caller's", got)
+			}
+		})
+		t.Run("missing id is generated", func(t *testing.T) {
+			a := ts.do(t, req{Path: "/healthz"}).Header.Get("X-Request-Id")
+			b := ts.do(t, req{Path: "/healthz"}).Header.Get("X-Request-Id")
+			if a == "" || a == b {
+				t.Errorf("generated ids %q and %q; want distinct, non-empty", a, b)
+			}
+		})
+
+		overHTTP := []struct{ name, id string }{
+			{"very long", strings.Repeat("a", 4096)},
+			{"65 characters", strings.Repeat("b", 65)},
+			{"spaces and quotes", `a b "c"`},
+			{"log-forging equals", `x level=ERROR msg=forged`},
+		}
+		for _, tc := range overHTTP {
+			t.Run(tc.name, func(t *testing.T) {
+				res := ts.do(t, req{Path: "/healthz", Header: http.Header{"X-Request-Id": {tc.id}}})
+				got := res.Header.Get("X-Request-Id")
+				if got == "" || got == tc.id || len(got) > 64 {
+					t.Errorf("X-Request-Id = %q; want a fresh short id in place of %.80q", got, tc.id)
+				}
+			})
+		}
+
+		// net/http clients refuse to send these, so they go straight to the
+		// handler, as a lenient proxy might pass them on.
+		direct := []struct{ name, id string }{
+			{"newline", "abc\nlevel=ERROR msg=forged"},
+			{"CRLF header injection", "abc\r\nSet-Cookie: x=y"},
+			{"NUL", "abc\x00def"},
+		}
+		for _, tc := range direct {
+			t.Run(tc.name, func(t *testing.T) {
+				r := httptest.NewRequest(http.MethodGet, "/healthz", nil)
+				r.Header["X-Request-Id"] = []string{tc.id}
+				w := httptest.NewRecorder()
+				ts.Handler.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					t.Errorf("status %d", w.Code)
+				}
+				got := w.Header().Get("X-Request-Id")
+				if got == "" || got == tc.id || strings.ContainsAny(got, "\r\n\x00") {
+					t.Errorf("X-Request-Id = %q; want a fresh id in place of %q", got, tc.id)
+				}
+				if w.Header().Get("Set-Cookie") != "" {
+					t.Error("header injected")
+				}
+			})
+		}
+	})
+}

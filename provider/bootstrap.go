@@ -1,0 +1,105 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Setting names of values that must be the same on every replica.
+const (
+	settingAdminTokenDigest = "admin_token_sha256"
+	settingTokenSecret      = "token_hmac_secret"
+)
+
+// settingStore is the part of storage.Store the bootstrap needs.
+type settingStore interface {
+	CreateSetting(ctx context.Context, name string, value []byte) error
+	GetSetting(ctx context.Context, name string) ([]byte, error)
+}
+
+// AdminTokenDigest returns the SHA-256 digest of the admin token. A token
+// given by the operator (HALLPASS_ADMIN_TOKEN) wins. Otherwise the digest
+// stored on first start is used; when there is none, a token is generated,
+// only its digest is stored, and the token itself is returned as generated
+// so the caller can print it this once.
+func AdminTokenDigest(ctx context.Context, s settingStore, configured string) (digest []byte, generated string, err error) {
+	if configured != "" {
+		sum := sha256.Sum256([]byte(configured))
+		return sum[:], "", nil
+	}
+	d, err := s.GetSetting(ctx, settingAdminTokenDigest)
+	if err == nil {
+		return d, "", nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return nil, "", fmt.Errorf("load admin token: %w", err)
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, "", fmt.Errorf("generate admin token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(tok))
+	if err := s.CreateSetting(ctx, settingAdminTokenDigest, sum[:]); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			// Another replica generated one first; it printed it.
+			d, err := s.GetSetting(ctx, settingAdminTokenDigest)
+			if err != nil {
+				return nil, "", fmt.Errorf("load admin token: %w", err)
+			}
+			return d, "", nil
+		}
+		return nil, "", fmt.Errorf("store admin token: %w", err)
+	}
+	return sum[:], tok, nil
+}
+
+// sealer encrypts values at rest (keys.Sealer).
+type sealer interface {
+	Seal(plaintext, additionalData []byte) ([]byte, error)
+	Open(ciphertext, additionalData []byte) ([]byte, error)
+}
+
+// TokenSecret returns the HMAC secret for authorization codes and refresh
+// tokens, generating and storing it (sealed under the key-encryption
+// secret) on first start. Every replica and every restart must use the
+// same one, or outstanding codes and refresh tokens stop validating.
+func TokenSecret(ctx context.Context, s settingStore, seal sealer) ([]byte, error) {
+	ad := []byte(settingTokenSecret)
+	load := func() ([]byte, error) {
+		sealed, err := s.GetSetting(ctx, settingTokenSecret)
+		if err != nil {
+			return nil, err
+		}
+		secret, err := seal.Open(sealed, ad)
+		if err != nil {
+			return nil, fmt.Errorf("decrypt token secret (wrong HALLPASS_SECRET?): %w", err)
+		}
+		return secret, nil
+	}
+	secret, err := load()
+	if err == nil || !errors.Is(err, storage.ErrNotFound) {
+		return secret, err
+	}
+	secret = make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("generate token secret: %w", err)
+	}
+	sealed, err := seal.Seal(secret, ad)
+	if err != nil {
+		return nil, fmt.Errorf("seal token secret: %w", err)
+	}
+	if err := s.CreateSetting(ctx, settingTokenSecret, sealed); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return load()
+		}
+		return nil, fmt.Errorf("store token secret: %w", err)
+	}
+	return secret, nil
+}

@@ -1,0 +1,459 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Client metadata limits: generous for real clients, small enough that a
+// single registration cannot bloat a row.
+const (
+	maxURIs       = 20
+	maxURILength  = 2048
+	maxScopes     = 100
+	maxNameLength = 200
+	maxIDLength   = 128
+)
+
+// The grant types, response types and authentication methods hallpass
+// supports; registration refuses anything else.
+var (
+	supportedGrantTypes  = []string{"authorization_code", "refresh_token", "client_credentials"}
+	supportedAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
+)
+
+// ClientMetadata is a client as RFC 7591 describes it, plus hallpass's
+// admin-only fields. It is both the request and the response body of
+// registration and of /admin/clients.
+type ClientMetadata struct {
+	ClientID                string   `json:"client_id,omitempty"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at,omitempty"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	// Scope is the space-separated list of scopes the client may be granted.
+	Scope string `json:"scope"`
+	// Audience lists the resource servers the client's tokens may name.
+	Audience []string `json:"audience"`
+	// SkipConsent marks a first-party client (admin API only).
+	SkipConsent bool `json:"skip_consent"`
+}
+
+// metadataFor renders a stored client; secret is included only when just
+// generated, since only its digest is kept.
+func metadataFor(c *storage.Client, secret string) ClientMetadata {
+	m := ClientMetadata{
+		ClientID:                c.ID,
+		ClientSecret:            secret,
+		ClientIDIssuedAt:        c.CreatedAt.Unix(),
+		ClientName:              c.Name,
+		RedirectURIs:            nonNil(c.RedirectURIs),
+		PostLogoutRedirectURIs:  nonNil(c.PostLogoutRedirectURIs),
+		GrantTypes:              nonNil(c.GrantTypes),
+		ResponseTypes:           nonNil(c.ResponseTypes),
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		Scope:                   strings.Join(c.Scopes, " "),
+		Audience:                nonNil(c.Audience),
+		SkipConsent:             c.SkipConsent,
+	}
+	if c.TokenEndpointAuthMethod != "none" {
+		never := int64(0)
+		m.ClientSecretExpiresAt = &never
+	}
+	return m
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func metadataError(format string, args ...any) *apiError {
+	return errorf(http.StatusBadRequest, "invalid_client_metadata", format, args...)
+}
+
+func redirectError(format string, args ...any) *apiError {
+	return errorf(http.StatusBadRequest, "invalid_redirect_uri", format, args...)
+}
+
+// validate checks m and fills in RFC 7591 defaults, returning the client to
+// store (without id, secret or timestamps).
+func (m *ClientMetadata) validate() (*storage.Client, error) {
+	c := &storage.Client{}
+	if len(m.ClientName) > maxNameLength || strings.IndexFunc(m.ClientName, unicode.IsControl) >= 0 {
+		return nil, metadataError("client_name must be at most %d characters without control characters", maxNameLength)
+	}
+	c.Name = m.ClientName
+
+	c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = "client_secret_basic"
+	}
+	if !slices.Contains(supportedAuthMethods, c.TokenEndpointAuthMethod) {
+		return nil, metadataError("token_endpoint_auth_method %q is not supported; use one of %s", c.TokenEndpointAuthMethod, strings.Join(supportedAuthMethods, ", "))
+	}
+
+	c.GrantTypes = dedupe(m.GrantTypes)
+	if m.GrantTypes == nil {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	if len(c.GrantTypes) == 0 {
+		return nil, metadataError("grant_types must not be empty")
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(supportedGrantTypes, g) {
+			return nil, metadataError("grant type %q is not supported; use %s", g, strings.Join(supportedGrantTypes, ", "))
+		}
+	}
+	code := slices.Contains(c.GrantTypes, "authorization_code")
+	if slices.Contains(c.GrantTypes, "refresh_token") && !code {
+		return nil, metadataError("grant type refresh_token needs authorization_code: refresh tokens are only issued with a code")
+	}
+	if slices.Contains(c.GrantTypes, "client_credentials") && c.TokenEndpointAuthMethod == "none" {
+		return nil, metadataError("grant type client_credentials needs a confidential client; token_endpoint_auth_method none cannot use it")
+	}
+
+	c.ResponseTypes = dedupe(m.ResponseTypes)
+	if m.ResponseTypes == nil && code {
+		c.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range c.ResponseTypes {
+		if rt != "code" {
+			return nil, metadataError("response type %q is not supported; only code is", rt)
+		}
+	}
+	if code != slices.Contains(c.ResponseTypes, "code") {
+		return nil, metadataError("response type code and grant type authorization_code go together (RFC 7591 §2.1)")
+	}
+
+	if len(m.RedirectURIs) > maxURIs || len(m.PostLogoutRedirectURIs) > maxURIs {
+		return nil, redirectError("at most %d redirect URIs may be registered", maxURIs)
+	}
+	for _, u := range m.RedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return nil, redirectError("redirect_uris: %v", err)
+		}
+	}
+	for _, u := range m.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return nil, redirectError("post_logout_redirect_uris: %v", err)
+		}
+	}
+	if code && len(m.RedirectURIs) == 0 {
+		return nil, redirectError("grant type authorization_code needs at least one redirect_uri")
+	}
+	c.RedirectURIs = dedupe(m.RedirectURIs)
+	c.PostLogoutRedirectURIs = dedupe(m.PostLogoutRedirectURIs)
+
+	c.Scopes = dedupe(strings.Fields(m.Scope))
+	if len(c.Scopes) > maxScopes {
+		return nil, metadataError("at most %d scopes may be registered", maxScopes)
+	}
+	for _, s := range c.Scopes {
+		if !validScopeToken(s) {
+			return nil, metadataError("scope %q contains characters RFC 6749 §3.3 does not allow", s)
+		}
+	}
+	if m.Scope == "" && code {
+		// An SSO client with no scope registered could sign nobody in.
+		c.Scopes = []string{"openid", "profile", "email"}
+		if slices.Contains(c.GrantTypes, "refresh_token") {
+			c.Scopes = append(c.Scopes, "offline_access")
+		}
+	}
+
+	c.Audience = dedupe(m.Audience)
+	if len(c.Audience) > maxURIs {
+		return nil, metadataError("at most %d audiences may be registered", maxURIs)
+	}
+	for _, a := range c.Audience {
+		if a == "" || len(a) > maxURILength || strings.IndexFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return nil, metadataError("audience %q must be a non-empty identifier without spaces", a)
+		}
+	}
+	c.SkipConsent = m.SkipConsent
+	return c, nil
+}
+
+// checkRedirectURI enforces RFC 6749 §3.1.2 and RFC 9700 §4.1: absolute, no
+// fragment, https, or http only to loopback (RFC 8252 §7.3), or a private-use
+// scheme in reverse-domain form for native apps (RFC 8252 §7.1).
+func checkRedirectURI(raw string) error {
+	if raw == "" || len(raw) > maxURILength {
+		return fmt.Errorf("%q must be a non-empty URI of at most %d characters", raw, maxURILength)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return fmt.Errorf("%q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("%q must not contain a fragment", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q must not contain user information", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", raw)
+		}
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return fmt.Errorf("%q uses http for a host other than localhost or a loopback address; use https", raw)
+		}
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return fmt.Errorf("%q: scheme %q is neither https nor a reverse-domain private-use scheme (RFC 8252 §7.1)", raw, u.Scheme)
+		}
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validScopeToken checks RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	if s == "" || len(s) > 200 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validClientID allows ids that are safe in URLs, Basic auth and logs.
+func validClientID(s string) bool {
+	if s == "" || len(s) > maxIDLength {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c == '.' || c == '~' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// newClientSecret returns 256 random bits, base64url so it survives the
+// URL-decoding that RFC 6749 §2.3.1 applies to Basic credentials.
+func newClientSecret() (plain string, digest []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	plain = base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(plain))
+	return plain, sum[:]
+}
+
+// CreateClient validates m and stores the client. The returned metadata
+// carries the generated secret, which is never shown again. allowID lets an
+// admin choose the id (dynamic registration always generates one).
+// Validation failures are RFC 7591 errors; an existing id is a conflict.
+func CreateClient(ctx context.Context, store storage.Store, m *ClientMetadata, allowID bool, now time.Time) (ClientMetadata, error) {
+	c, err := m.validate()
+	if err != nil {
+		return ClientMetadata{}, err
+	}
+	c.ID = uuid.NewString()
+	if allowID && m.ClientID != "" {
+		if !validClientID(m.ClientID) {
+			return ClientMetadata{}, metadataError("client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+		}
+		c.ID = m.ClientID
+	}
+	var secret string
+	if c.TokenEndpointAuthMethod != "none" {
+		secret, c.SecretHash = newClientSecret()
+	}
+	c.CreatedAt, c.UpdatedAt = now.UTC(), now.UTC()
+	if err := store.CreateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return ClientMetadata{}, errorf(http.StatusConflict, "conflict", "a client with id %q already exists", c.ID)
+		}
+		return ClientMetadata{}, fmt.Errorf("create client: %w", err)
+	}
+	return metadataFor(c, secret), nil
+}
+
+// UpdateClient replaces the metadata of client id. The secret is kept,
+// unless the client turns confidential (a secret is generated and returned
+// once) or public (the secret is dropped).
+func UpdateClient(ctx context.Context, store storage.Store, id string, m *ClientMetadata, now time.Time) (ClientMetadata, error) {
+	old, err := store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ClientMetadata{}, errorf(http.StatusNotFound, "not_found", "no client with id %q", id)
+	}
+	if err != nil {
+		return ClientMetadata{}, fmt.Errorf("update client: %w", err)
+	}
+	if m.ClientID != "" && m.ClientID != old.ID {
+		return ClientMetadata{}, metadataError("client_id cannot be changed")
+	}
+	c, err := m.validate()
+	if err != nil {
+		return ClientMetadata{}, err
+	}
+	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, now.UTC()
+	var secret string
+	switch {
+	case c.TokenEndpointAuthMethod == "none":
+		c.SecretHash = nil
+	case len(old.SecretHash) == 0:
+		secret, c.SecretHash = newClientSecret()
+	default:
+		c.SecretHash = old.SecretHash
+	}
+	if err := store.UpdateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return ClientMetadata{}, errorf(http.StatusNotFound, "not_found", "no client with id %q", id)
+		}
+		return ClientMetadata{}, fmt.Errorf("update client: %w", err)
+	}
+	return metadataFor(c, secret), nil
+}
+
+// ClientMetadataOf renders a stored client without its secret.
+func ClientMetadataOf(c *storage.Client) ClientMetadata { return metadataFor(c, "") }
+
+// handleRegister is RFC 7591 dynamic client registration; the admin token
+// is the initial access token.
+func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if !p.isAdmin(r) {
+		p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "registration needs the admin token as initial access token (Authorization: Bearer)"))
+		return
+	}
+	var m ClientMetadata
+	if err := decodeJSON(r, &m, "invalid_client_metadata"); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	// Self-registered clients are never first-party: consent is the user's.
+	m.SkipConsent = false
+	out, err := CreateClient(r.Context(), p.cfg.Store, &m, false, p.cfg.Now())
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "client registered", "client_id", out.ClientID, "request_id", RequestID(r.Context()))
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (p *Provider) adminCreateClient(w http.ResponseWriter, r *http.Request) {
+	var m ClientMetadata
+	if err := decodeJSON(r, &m, "invalid_client_metadata"); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	out, err := CreateClient(r.Context(), p.cfg.Store, &m, true, p.cfg.Now())
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "client created", "client_id", out.ClientID, "request_id", RequestID(r.Context()))
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (p *Provider) adminListClients(w http.ResponseWriter, r *http.Request) {
+	cs, err := p.cfg.Store.ListClients(r.Context())
+	if err != nil {
+		p.writeError(w, r, fmt.Errorf("list clients: %w", err))
+		return
+	}
+	out := make([]ClientMetadata, 0, len(cs))
+	for i := range cs {
+		out = append(out, metadataFor(&cs[i], ""))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (p *Provider) loadClient(r *http.Request) (*storage.Client, error) {
+	id := chi.URLParam(r, "id")
+	c, err := p.cfg.Store.GetClient(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "not_found", "no client with id %q", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get client: %w", err)
+	}
+	return c, nil
+}
+
+func (p *Provider) adminGetClient(w http.ResponseWriter, r *http.Request) {
+	c, err := p.loadClient(r)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, metadataFor(c, ""))
+}
+
+func (p *Provider) adminUpdateClient(w http.ResponseWriter, r *http.Request) {
+	var m ClientMetadata
+	if err := decodeJSON(r, &m, "invalid_client_metadata"); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	out, err := UpdateClient(r.Context(), p.cfg.Store, chi.URLParam(r, "id"), &m, p.cfg.Now())
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// adminDeleteClient deletes a client and, with it, every token issued to it.
+func (p *Provider) adminDeleteClient(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := p.cfg.Store.DeleteClient(r.Context(), id); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			p.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no client with id %q", id))
+			return
+		}
+		p.writeError(w, r, fmt.Errorf("delete client: %w", err))
+		return
+	}
+	p.log.InfoContext(r.Context(), "client deleted", "client_id", id, "request_id", RequestID(r.Context()))
+	w.WriteHeader(http.StatusNoContent)
+}

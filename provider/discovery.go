@@ -1,0 +1,52 @@
+package provider
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// discoveryDocument renders OpenID Connect Discovery 1.0 metadata (also
+// RFC 8414) once; it only changes with the configuration.
+func (p *Provider) discoveryDocument() ([]byte, error) {
+	doc := map[string]any{
+		"issuer":                                        p.cfg.Issuer,
+		"authorization_endpoint":                        p.url(PathAuthorize),
+		"token_endpoint":                                p.url(PathToken),
+		"userinfo_endpoint":                             p.url(PathUserinfo),
+		"jwks_uri":                                      p.url(PathJWKS),
+		"registration_endpoint":                         p.url(PathRegistration),
+		"introspection_endpoint":                        p.url(PathIntrospect),
+		"revocation_endpoint":                           p.url(PathRevoke),
+		"end_session_endpoint":                          p.url(PathEndSession),
+		"scopes_supported":                              []string{"openid", "profile", "email", "offline_access"},
+		"response_types_supported":                      []string{"code"},
+		"response_modes_supported":                      []string{"query"},
+		"grant_types_supported":                         supportedGrantTypes,
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{"RS256"},
+		"token_endpoint_auth_methods_supported":         supportedAuthMethods,
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"revocation_endpoint_auth_methods_supported":    supportedAuthMethods,
+		"code_challenge_methods_supported":              []string{"S256"},
+		"claims_supported": []string{
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+			"email", "email_verified", "name", "preferred_username",
+		},
+		"authorization_response_iss_parameter_supported": true,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"claims_parameter_supported":                     false,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("render discovery document: %w", err)
+	}
+	return b, nil
+}
+
+func (p *Provider) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(p.discovery)
+}

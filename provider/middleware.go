@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id of the request being served ("" outside one).
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// validRequestID accepts a caller's X-Request-Id only when it is short and
+// plain, so it cannot forge log lines.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// observe gives each request an id, logs it and counts it. Only the path is
+// logged, never the query or body: they can carry codes and tokens.
+func (p *Provider) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := p.cfg.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		defer func() {
+			if rec := recover(); rec != nil {
+				p.log.ErrorContext(ctx, "panic serving request", "request_id", id, "path", r.URL.Path, "panic", rec)
+				if ww.Status() == 0 {
+					writeJSON(ww, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "internal error"})
+				}
+			}
+			route := "unmatched"
+			if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
+				route = rc.RoutePattern()
+			}
+			status := ww.Status()
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := p.cfg.Now().Sub(start)
+			p.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			p.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			p.log.InfoContext(ctx, "request",
+				"request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+				"status", status, "bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000)
+		}()
+		next.ServeHTTP(ww, r.WithContext(ctx))
+	})
+}
+
+// limitBody caps every request body so no endpoint can be made to read
+// unbounded input.
+func (p *Provider) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// isAdmin reports whether r carries the admin token; compared as digests in
+// constant time so neither length nor content leaks through timing.
+func (p *Provider) isAdmin(r *http.Request) bool {
+	tok, ok := bearerToken(r)
+	if !ok {
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(sum[:], p.cfg.AdminTokenDigest) == 1
+}
+
+// requireAdmin answers 401 unless the request carries the admin token.
+func (p *Provider) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !p.isAdmin(r) {
+			p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "a valid admin bearer token is required"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowAnyOrigin marks a response readable cross-origin; only for public,
+// credential-free documents.
+func allowAnyOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		next.ServeHTTP(w, r)
+	})
+}

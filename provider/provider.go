@@ -1,0 +1,201 @@
+package provider
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// KeyManager is what the provider needs from the signing-key lifecycle
+// (keys.Manager): sign with the active key, verify against any published
+// key, serve the JWKS, and say which key signs ("" when none is loaded).
+type KeyManager interface {
+	keySource
+	JWKSHandler() http.Handler
+	ActiveKeyID() string
+}
+
+// Config configures a Provider. Issuer, Store, Keys, AdminTokenDigest and
+// TokenSecret are required; zero durations take the defaults below.
+type Config struct {
+	// Issuer is the https (or, for development, http) URL hallpass is
+	// reached at; every endpoint URL is derived from it.
+	Issuer string
+	Store  storage.Store
+	Keys   KeyManager
+	// AdminTokenDigest is the SHA-256 digest of the admin bearer token.
+	AdminTokenDigest []byte
+	// TokenSecret is the ≥32-byte secret that HMAC-signs authorization
+	// codes and refresh tokens. It must be the same on every replica and
+	// across restarts, or issued codes and refresh tokens stop working.
+	TokenSecret []byte
+
+	// AccessTokenLifespan defaults to 10 minutes: resource servers that
+	// verify offline cannot see revocation, so access tokens live briefly.
+	AccessTokenLifespan time.Duration
+	// RefreshTokenLifespan defaults to 30 days.
+	RefreshTokenLifespan time.Duration
+	// AuthorizeCodeLifespan defaults to 2 minutes.
+	AuthorizeCodeLifespan time.Duration
+	// IDTokenLifespan defaults to 1 hour.
+	IDTokenLifespan time.Duration
+
+	// MaxBodyBytes caps every request body; defaults to 64 KiB.
+	MaxBodyBytes int64
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Registerer receives hallpass's metrics; Gatherer serves /metrics.
+	// Both default to a fresh registry with Go and process collectors.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+}
+
+// Provider is a configured hallpass server. Build it with New and serve
+// Handler().
+type Provider struct {
+	cfg       Config
+	issuer    *url.URL
+	oauth2    fosite.OAuth2Provider
+	fstore    *storage.FositeStore
+	log       *slog.Logger
+	metrics   *metrics
+	discovery []byte
+}
+
+// Endpoint paths, relative to the issuer. Discovery publishes them.
+const (
+	PathDiscovery    = "/.well-known/openid-configuration"
+	PathJWKS         = "/.well-known/jwks.json"
+	PathAuthorize    = "/oauth2/authorize"
+	PathToken        = "/oauth2/token"
+	PathUserinfo     = "/userinfo"
+	PathIntrospect   = "/oauth2/introspect"
+	PathRevoke       = "/oauth2/revoke"
+	PathEndSession   = "/oauth2/logout"
+	PathRegistration = "/oauth2/register"
+)
+
+// New validates cfg and composes the fosite provider.
+func New(cfg Config) (*Provider, error) {
+	iss, err := url.Parse(cfg.Issuer)
+	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" {
+		return nil, fmt.Errorf("new provider: issuer %q must be an absolute http(s) URL without query or fragment", cfg.Issuer)
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("new provider: no store")
+	case cfg.Keys == nil:
+		return nil, errors.New("new provider: no key manager")
+	case len(cfg.AdminTokenDigest) != sha256.Size:
+		return nil, errors.New("new provider: admin token digest must be a SHA-256 digest")
+	case len(cfg.TokenSecret) < 32:
+		return nil, errors.New("new provider: token secret must be at least 32 bytes")
+	}
+	setDefault(&cfg.AccessTokenLifespan, 10*time.Minute)
+	setDefault(&cfg.RefreshTokenLifespan, 30*24*time.Hour)
+	setDefault(&cfg.AuthorizeCodeLifespan, 2*time.Minute)
+	setDefault(&cfg.IDTokenLifespan, time.Hour)
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registerer == nil || cfg.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		cfg.Registerer, cfg.Gatherer = reg, reg
+		registerRuntimeCollectors(reg)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
+	}
+
+	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m}
+	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now)
+	p.oauth2 = p.compose()
+	if p.discovery, err = p.discoveryDocument(); err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
+	}
+	return p, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// url returns the absolute URL of an endpoint path.
+func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
+
+// compose builds fosite from an explicit list of handlers. ComposeAllEnabled
+// would also switch on implicit, hybrid, password and JWT-bearer grants.
+func (p *Provider) compose() fosite.OAuth2Provider {
+	// A fresh Config per provider: Compose mutates it, and handler lists
+	// dedupe by type, so a reused Config would keep another store's handlers.
+	fc := &fosite.Config{
+		AccessTokenLifespan:        p.cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:       p.cfg.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:      p.cfg.AuthorizeCodeLifespan,
+		IDTokenLifespan:            p.cfg.IDTokenLifespan,
+		IDTokenIssuer:              p.cfg.Issuer,
+		AccessTokenIssuer:          p.cfg.Issuer,
+		TokenURL:                   p.url(PathToken),
+		GlobalSecret:               p.cfg.TokenSecret,
+		ScopeStrategy:              fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:   fosite.ExactAudienceMatchingStrategy,
+		EnforcePKCE:                true,
+		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
+		ClientSecretsHasher:        secretHasher{},
+		SendDebugMessagesToClients: false,
+		MinParameterEntropy:        fosite.MinParameterEntropy,
+	}
+	sig := &signer{keys: p.cfg.Keys}
+	strategy := &compose.CommonStrategy{
+		// Access tokens are RS256 JWTs; codes and refresh tokens stay
+		// opaque HMAC tokens.
+		CoreStrategy: &oauth2.DefaultJWTStrategy{
+			Signer:          sig,
+			HMACSHAStrategy: compose.NewOAuth2HMACStrategy(fc),
+			Config:          fc,
+		},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{
+			Signer: sig,
+			Config: fc,
+		},
+		Signer: sig,
+	}
+	// Order matters: OAuth2 handlers first, then OIDC (needs the access
+	// token for at_hash), then PKCE (needs the issued code).
+	return compose.Compose(fc, p.fstore, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	)
+}

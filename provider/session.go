@@ -1,0 +1,56 @@
+package provider
+
+import (
+	"github.com/mohae/deepcopy"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Session is the one fosite session type hallpass uses everywhere: it is
+// persisted with every token row and decoded back into this type.
+type Session struct {
+	*openid.DefaultSession
+	// ClientID is the client the grant belongs to; it goes into the access
+	// token's client_id claim (RFC 9068), which fosite does not add itself.
+	ClientID string `json:"client_id"`
+	// Roles are the user's roles at the time of the grant.
+	Roles []string `json:"roles,omitempty"`
+}
+
+var _ oauth2.JWTSessionContainer = (*Session)(nil)
+
+// NewSession returns an empty session, as fosite needs for decoding.
+func NewSession() *Session {
+	return &Session{DefaultSession: &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{},
+		Headers: &jwt.Headers{},
+	}}
+}
+
+// GetJWTClaims builds the access token's claims afresh on every call.
+// Keeping a claims value in the session would persist iat and jti and reuse
+// them on refresh (ory/fosite#774).
+func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
+	extra := map[string]interface{}{"client_id": s.ClientID}
+	if len(s.Roles) > 0 {
+		extra["roles"] = s.Roles
+	}
+	return &jwt.JWTClaims{Subject: s.Subject, Extra: extra}
+}
+
+// GetJWTHeader sets typ at+jwt (RFC 9068 §2.1). kid is left to the signer:
+// a kid stored in the session would outlive a key rotation (ory/hydra#3573).
+func (s *Session) GetJWTHeader() *jwt.Headers {
+	return &jwt.Headers{Extra: map[string]interface{}{"typ": "at+jwt"}}
+}
+
+// Clone returns a deep copy, as fosite requires before it changes a
+// session it also stores.
+func (s *Session) Clone() fosite.Session {
+	if s == nil {
+		return nil
+	}
+	return deepcopy.Copy(s).(*Session)
+}
