@@ -1,0 +1,368 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the server writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is one `hallpass serve` running in-process on a free port.
+type instance struct {
+	base   string
+	stdout *syncBuffer
+	stderr *syncBuffer
+	stop   func() int
+}
+
+var addrRE = regexp.MustCompile(`"msg":"hallpass serving","addr":"([^"]+)"`)
+
+// startServe runs `hallpass serve` with args and waits until it listens.
+func startServe(t *testing.T, args ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	done := make(chan int, 1)
+	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--key-refresh", "0"}, args...)
+	go func() { done <- run(ctx, full, in.stdout, in.stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if m := addrRE.FindStringSubmatch(in.stderr.String()); m != nil {
+			in.base = "http://" + m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("serve exited with %d before listening:\n%s", code, in.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not start:\n%s", in.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var once sync.Once
+	code := 0
+	in.stop = func() int {
+		once.Do(func() {
+			cancel()
+			code = <-done
+		})
+		return code
+	}
+	t.Cleanup(func() { in.stop() })
+	return in
+}
+
+func postJSON(t *testing.T, u, token string, body any) (*http.Response, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out
+}
+
+func jwks(t *testing.T, base string) jose.JSONWebKeySet {
+	t.Helper()
+	resp, err := http.Get(base + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// verify checks an access token's signature against the JWKS and returns its claims.
+func verify(t *testing.T, set jose.JSONWebKeySet, token string) map[string]any {
+	t.Helper()
+	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatalf("parse token: %v", err)
+	}
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		t.Fatalf("kid %q not in JWKS", tok.Headers[0].KeyID)
+	}
+	var claims map[string]any
+	if err := tok.Claims(keys[0].Key, &claims); err != nil {
+		t.Fatalf("verify token: %v", err)
+	}
+	return claims
+}
+
+func chdirTemp(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	return dir
+}
+
+// TestFirstStartAndRestart is the newcomer's path: no configuration at
+// all, then a restart that must keep clients, keys and tokens valid.
+func TestFirstStartAndRestart(t *testing.T) {
+	dir := chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", "")
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
+	os.Unsetenv("HALLPASS_SECRET")
+	os.Unsetenv("HALLPASS_ADMIN_TOKEN")
+
+	first := startServe(t)
+	m := regexp.MustCompile(`(?m)^\s{4}(\S{43})$`).FindStringSubmatch(first.stdout.String())
+	if m == nil {
+		t.Fatalf("first start printed no admin token:\n%s", first.stdout.String())
+	}
+	adminToken := m[1]
+	if strings.Contains(first.stderr.String(), adminToken) {
+		t.Fatal("admin token written to the logs")
+	}
+	if !strings.Contains(first.stderr.String(), "production must set HALLPASS_SECRET") {
+		t.Error("no warning about the generated secret")
+	}
+	info, err := os.Stat(filepath.Join(dir, "hallpass.db.secret"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, mode %v; want 0600", err, info)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "hallpass.db")); err != nil {
+		t.Fatalf("no hallpass.db in the working directory: %v", err)
+	}
+
+	resp, reg := postJSON(t, first.base+"/oauth2/register", adminToken, map[string]any{
+		"client_name": "svc", "grant_types": []string{"client_credentials"}, "scope": "results:read",
+	})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %v", resp.StatusCode, reg)
+	}
+	cc := clientcredentials.Config{
+		ClientID: reg["client_id"].(string), ClientSecret: reg["client_secret"].(string),
+		TokenURL: first.base + "/oauth2/token", Scopes: []string{"results:read"},
+	}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatalf("token before restart: %v", err)
+	}
+	kid := jwks(t, first.base).Keys[0].KeyID
+	if code := first.stop(); code != 0 {
+		t.Fatalf("graceful stop exited %d:\n%s", code, first.stderr.String())
+	}
+	if !strings.Contains(first.stderr.String(), `"msg":"stopped"`) {
+		t.Error("no clean shutdown logged")
+	}
+
+	second := startServe(t)
+	if strings.Contains(second.stdout.String(), "admin token") {
+		t.Error("admin token printed again on restart")
+	}
+	set := jwks(t, second.base)
+	if len(set.Keys) != 1 || set.Keys[0].KeyID != kid {
+		t.Fatalf("restart changed the signing key: %v, want only %s", set.Keys, kid)
+	}
+	claims := verify(t, set, tok.AccessToken)
+	if claims["client_id"] != cc.ClientID {
+		t.Errorf("claims = %v", claims)
+	}
+	cc.TokenURL = second.base + "/oauth2/token"
+	if _, err := cc.Token(context.Background()); err != nil {
+		t.Fatalf("client registered before restart cannot get a token: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, second.base+"/admin/clients", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("generated admin token after restart: %v %v", err, r)
+	}
+	r.Body.Close()
+}
+
+func TestWrongSecretRefusesToStart(t *testing.T) {
+	chdirTemp(t)
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("a", 32))
+	first := startServe(t)
+	kid := jwks(t, first.base).Keys[0].KeyID
+	first.stop()
+
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("b", 32))
+	var stderr syncBuffer
+	code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, io.Discard, &stderr)
+	if code == 0 {
+		t.Fatal("serve started with the wrong secret")
+	}
+	if !strings.Contains(stderr.String(), "HALLPASS_SECRET does not match") {
+		t.Errorf("error does not name the problem:\n%s", stderr.String())
+	}
+
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("a", 32))
+	again := startServe(t)
+	if got := jwks(t, again.base); len(got.Keys) != 1 || got.Keys[0].KeyID != kid {
+		t.Fatalf("keys after a failed start with the wrong secret: %v, want only %s", got.Keys, kid)
+	}
+}
+
+func TestShortSecretRefused(t *testing.T) {
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", "short")
+	var stderr syncBuffer
+	if code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, io.Discard, &stderr); code == 0 {
+		t.Fatal("serve accepted a 5-character secret")
+	}
+	if !strings.Contains(stderr.String(), "at least 32") {
+		t.Errorf("stderr = %s", stderr.String())
+	}
+}
+
+func TestEnvironmentConfiguresFlags(t *testing.T) {
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	t.Setenv("HALLPASS_ISSUER", "https://id.example.test")
+	t.Setenv("HALLPASS_DATABASE", "sqlite:"+filepath.Join(t.TempDir(), "other.db"))
+	in := startServe(t)
+	resp, err := http.Get(in.base + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&doc)
+	if doc["issuer"] != "https://id.example.test" || doc["token_endpoint"] != "https://id.example.test/oauth2/token" {
+		t.Errorf("HALLPASS_ISSUER not applied: %v", doc["issuer"])
+	}
+	if _, err := os.Stat("hallpass.db"); err == nil {
+		t.Error("HALLPASS_DATABASE ignored: hallpass.db created in the working directory")
+	}
+
+	t.Setenv("HALLPASS_KEY_BITS", "1024")
+	var stderr syncBuffer
+	if code := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, io.Discard, &stderr); code == 0 {
+		t.Fatal("HALLPASS_KEY_BITS=1024 accepted")
+	}
+	t.Setenv("HALLPASS_KEY_BITS", "")
+	t.Setenv("HALLPASS_DATABASE", "mysql://nope")
+	stderr = syncBuffer{}
+	if code := run(context.Background(), []string{"migrate"}, io.Discard, &stderr); code == 0 || !strings.Contains(stderr.String(), "sqlite:PATH or a postgres:// URL") {
+		t.Errorf("unknown database scheme: code %d, stderr %s", code, stderr.String())
+	}
+}
+
+func TestClientsCommand(t *testing.T) {
+	chdirTemp(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "cli.db")
+	hp := func(args ...string) (string, string, int) {
+		var out, errb syncBuffer
+		code := run(context.Background(), append([]string{"--database", db}, args...), &out, &errb)
+		return out.String(), errb.String(), code
+	}
+	out, errOut, code := hp("clients", "create", "--id", "report-service", "--name", "Reports",
+		"--grant-type", "client_credentials", "--scope", "results:read,results:write")
+	if code != 0 {
+		t.Fatalf("create: %d %s", code, errOut)
+	}
+	var created map[string]any
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatalf("create output is not JSON: %v\n%s", err, out)
+	}
+	if created["client_id"] != "report-service" || created["scope"] != "results:read results:write" || len(created["client_secret"].(string)) < 43 {
+		t.Fatalf("created = %v", created)
+	}
+
+	if _, errOut, code := hp("clients", "create", "--id", "report-service", "--grant-type", "client_credentials"); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Errorf("duplicate id: code %d, %s", code, errOut)
+	}
+	if _, errOut, code := hp("clients", "create", "--redirect-uri", "http://evil.example/cb"); code == 0 || !strings.Contains(errOut, "invalid_redirect_uri") {
+		t.Errorf("bad redirect: code %d, %s", code, errOut)
+	}
+
+	out, _, code = hp("clients", "list")
+	var list []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["client_id"] != "report-service" {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	if _, ok := list[0]["client_secret"]; ok {
+		t.Error("list shows a secret")
+	}
+	out, _, code = hp("clients", "get", "report-service")
+	if code != 0 || !strings.Contains(out, `"client_name": "Reports"`) {
+		t.Fatalf("get: %d %s", code, out)
+	}
+
+	// The CLI and the server share the database: a CLI-made client gets tokens.
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	in := startServe(t, "--database", db)
+	cc := clientcredentials.Config{ClientID: "report-service", ClientSecret: created["client_secret"].(string), TokenURL: in.base + "/oauth2/token"}
+	if _, err := cc.Token(context.Background()); err != nil {
+		t.Fatalf("token for CLI-created client: %v", err)
+	}
+
+	if _, errOut, code := hp("clients", "delete", "report-service"); code != 0 {
+		t.Fatalf("delete: %s", errOut)
+	}
+	if _, errOut, code := hp("clients", "get", "report-service"); code == 0 || !strings.Contains(errOut, "no client") {
+		t.Errorf("get after delete: %d %s", code, errOut)
+	}
+	if _, err := cc.Token(context.Background()); err == nil {
+		t.Error("deleted client still gets tokens")
+	}
+	if _, _, code := hp("clients", "delete", "report-service"); code == 0 {
+		t.Error("deleting a missing client succeeded")
+	}
+}
+
+func TestVersionAndMigrate(t *testing.T) {
+	chdirTemp(t)
+	var out syncBuffer
+	if code := run(context.Background(), []string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "hallpass ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+	out = syncBuffer{}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	for i := 0; i < 2; i++ {
+		if code := run(context.Background(), []string{"migrate", "--database", db}, &out, io.Discard); code != 0 {
+			t.Fatalf("migrate run %d failed", i)
+		}
+	}
+}

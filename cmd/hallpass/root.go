@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/backend"
+)
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	database   string
+	secretFile string
+	logLevel   string
+	stdout     io.Writer
+	stderr     io.Writer
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	g := &globalOptions{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "hallpass",
+		Short: "hallpass is an OAuth 2.0 and OpenID Connect identity provider",
+		Long: `hallpass is an OAuth 2.0 and OpenID Connect identity provider in one binary.
+
+Every flag can also be set with an environment variable: --some-flag is
+HALLPASS_SOME_FLAG. Secrets are read from the environment only:
+HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyEnv(cmd.Flags())
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.database, "database", "sqlite:hallpass.db", "storage: sqlite:PATH for an SQLite file, or a postgres:// URL")
+	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+
+	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newVersionCmd(g))
+	return root
+}
+
+// applyEnv fills every flag the user did not set from its HALLPASS_*
+// variable, so flags and environment stay one list.
+func applyEnv(fs *pflag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		name := "HALLPASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func (g *globalOptions) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)
+	}
+	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// openStore opens the database named by --database, without migrating.
+func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
+	return backend.Open(ctx, g.database)
+}
+
+// secret returns the key-encryption secret: HALLPASS_SECRET, else the
+// secret file, else a new random secret written to that file (0600) with a
+// warning, so a first `hallpass serve` needs no setup.
+func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
+	if s := os.Getenv("HALLPASS_SECRET"); s != "" {
+		if len(s) < 32 {
+			return nil, errors.New("HALLPASS_SECRET must be at least 32 characters (e.g. `openssl rand -base64 32`)")
+		}
+		return []byte(s), nil
+	}
+	path := g.secretFile
+	if path == "" {
+		path = "hallpass.secret"
+		if db, ok := strings.CutPrefix(g.database, "sqlite:"); ok {
+			path = db + ".secret"
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("secret file %s holds fewer than 32 characters", path)
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read secret file: %w", err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("generate secret: %w", err)
+	}
+	s := base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("write secret file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("write secret file: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write secret file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write secret file: %w", err)
+	}
+	log.Warn("HALLPASS_SECRET is not set: generated a key-encryption secret; production must set HALLPASS_SECRET and keep it safe", "file", path)
+	return []byte(s), nil
+}
+
+// sealer builds the key-encryption sealer from the configured secret.
+func (g *globalOptions) sealer(log *slog.Logger) (*keys.Sealer, error) {
+	secret, err := g.secret(log)
+	if err != nil {
+		return nil, err
+	}
+	return keys.NewSealer(secret)
+}
+
+func newVersionCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the hallpass version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			v := "(devel)"
+			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintln(g.stdout, "hallpass", v)
+			return nil
+		},
+	}
+}
+
+func newMigrateCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the database schema migrations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := g.openStore(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Migrate(cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(g.stdout, "migrations applied")
+			return nil
+		},
+	}
+}
