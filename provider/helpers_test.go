@@ -57,7 +57,7 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // newTestServer starts hallpass on the database dsn names (see
 // testdb.Backends), as cmd/hallpass's newServer wires it. opts may adjust
 // the Config before New.
-func newTestServer(t *testing.T, dsn string, opts ...func(*provider.Config)) *testServer {
+func newTestServer(t testing.TB, dsn string, opts ...func(*provider.Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -155,7 +155,7 @@ type req struct {
 }
 
 // do sends rq and reads the whole response.
-func (ts *testServer) do(t *testing.T, rq req) result {
+func (ts *testServer) do(t testing.TB, rq req) result {
 	t.Helper()
 	if rq.Method == "" {
 		rq.Method = http.MethodGet
@@ -213,7 +213,7 @@ func (ts *testServer) admin(t *testing.T, method, path string, body any) result 
 // register creates a client through RFC 7591 dynamic registration with the
 // admin token as initial access token, failing the test unless it is
 // created.
-func (ts *testServer) register(t *testing.T, m provider.ClientMetadata) provider.ClientMetadata {
+func (ts *testServer) register(t testing.TB, m provider.ClientMetadata) provider.ClientMetadata {
 	t.Helper()
 	enc, err := json.Marshal(m)
 	if err != nil {
@@ -242,7 +242,7 @@ func (ts *testServer) register(t *testing.T, m provider.ClientMetadata) provider
 
 // registerService registers a client_credentials client with scope and
 // audience.
-func (ts *testServer) registerService(t *testing.T, authMethod, scope string, audience ...string) provider.ClientMetadata {
+func (ts *testServer) registerService(t testing.TB, authMethod, scope string, audience ...string) provider.ClientMetadata {
 	t.Helper()
 	return ts.register(t, provider.ClientMetadata{
 		ClientName:              "service",

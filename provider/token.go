@@ -71,7 +71,8 @@ func grantClientCredentials(ar fosite.AccessRequester, sess *Session) {
 // lets fosite write the RFC 6749 §5.2 error.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= http.StatusInternalServerError {
+	if rfc.CodeField >= http.StatusInternalServerError && r.Context().Err() == nil {
+		// (A client that hung up mid-request is not a server failure.)
 		p.log.ErrorContext(r.Context(), "token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription(), "cause", err)
 	}
 	challengeUnauthorized(w, err)
