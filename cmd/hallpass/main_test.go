@@ -17,6 +17,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/hallpass/hallpass/internal/testdb"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the server writes to it.
@@ -365,4 +367,39 @@ func TestVersionAndMigrate(t *testing.T) {
 			t.Fatalf("migrate run %d failed", i)
 		}
 	}
+}
+
+// TestServeOnPostgres runs the same binary path on PostgreSQL: migrate on
+// start, register, issue, restart, verify.
+func TestServeOnPostgres(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("p", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	t.Setenv("HALLPASS_DATABASE", dsn)
+	first := startServe(t)
+	resp, reg := postJSON(t, first.base+"/oauth2/register", "test-admin-token-test-admin-token", map[string]any{
+		"grant_types": []string{"client_credentials"}, "scope": "results:read",
+	})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register: %d %v", resp.StatusCode, reg)
+	}
+	cc := clientcredentials.Config{ClientID: reg["client_id"].(string), ClientSecret: reg["client_secret"].(string), TokenURL: first.base + "/oauth2/token"}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.stop()
+	if _, err := os.Stat("hallpass.db"); err == nil {
+		t.Error("a postgres:// HALLPASS_DATABASE still created an SQLite file")
+	}
+	second := startServe(t)
+	if claims := verify(t, jwks(t, second.base), tok.AccessToken); claims["scope"] != "results:read" {
+		t.Errorf("claims after restart = %v", claims)
+	}
+	r, err := http.Get(second.base + "/readyz")
+	if err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("readyz on postgres: %v %v", err, r)
+	}
+	r.Body.Close()
 }
