@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -59,7 +60,14 @@ type FositeClient struct{ *Client }
 var (
 	_ fosite.Client              = FositeClient{}
 	_ fosite.OpenIDConnectClient = FositeClient{}
+	_ fosite.ResponseModeClient  = FositeClient{}
 )
+
+// GetResponseModes allows the query response mode only, named or not:
+// authorization codes never travel in fragments or auto-posted forms here.
+func (c FositeClient) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
+}
 
 // GetID returns the client id.
 func (c FositeClient) GetID() string { return c.ID }
@@ -136,13 +144,35 @@ func (f *FositeStore) Commit(ctx context.Context) error { return f.store.Commit(
 func (f *FositeStore) Rollback(ctx context.Context) error { return f.store.Rollback(ctx) }
 
 // GetClient loads a client for fosite; unknown ids are fosite.ErrNotFound,
-// which fosite answers with invalid_client.
+// which fosite answers with invalid_client. The client's audience, as
+// fosite checks it, also holds the audience of every registered scope the
+// client may be granted: a client allowed a resource server's scope may
+// get tokens for that resource server.
 func (f *FositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := f.store.GetClient(ctx, id)
 	if err != nil {
 		return nil, fositeErr(err)
 	}
+	if err := f.addScopeAudiences(ctx, c); err != nil {
+		return nil, err
+	}
 	return FositeClient{c}, nil
+}
+
+func (f *FositeStore) addScopeAudiences(ctx context.Context, c *Client) error {
+	if len(c.Scopes) == 0 {
+		return nil
+	}
+	scopes, err := f.store.ListScopes(ctx)
+	if err != nil {
+		return fmt.Errorf("load client %q: list scopes: %w", c.ID, err)
+	}
+	for _, s := range scopes {
+		if s.Audience != "" && slices.Contains(c.Scopes, s.Name) && !slices.Contains(c.Audience, s.Audience) {
+			c.Audience = append(c.Audience, s.Audience)
+		}
+	}
+	return nil
 }
 
 // ClientAssertionJWTValid returns an error if jti was already used and has
@@ -216,6 +246,9 @@ func (f *FositeStore) get(ctx context.Context, kind TokenKind, key string, sessi
 	if err != nil {
 		// A deleted client's tokens die with it.
 		return nil, nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
+	}
+	if err := f.addScopeAudiences(ctx, c); err != nil {
+		return nil, nil, err
 	}
 	if session == nil {
 		session = f.newSession()

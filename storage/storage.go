@@ -15,6 +15,90 @@ var ErrNotFound = errors.New("storage: not found")
 // first. Callers may retry or report 409.
 var ErrConflict = errors.New("storage: conflict")
 
+// ErrInvalidReference is returned when a write names a row that does not
+// exist: a user given a role nobody created, or a session, consent or
+// pending request for an unknown user or client.
+var ErrInvalidReference = errors.New("storage: reference to a missing row")
+
+// User is a person who signs in at hallpass.
+type User struct {
+	// ID is the stable subject (sub) of the user's tokens; never reused.
+	ID       string
+	Username string
+	// PasswordHash is a PHC-format argon2id hash; never the password.
+	PasswordHash  string
+	Email         string
+	EmailVerified bool
+	Name          string
+	// Roles are role names; each must exist (ErrInvalidReference otherwise).
+	Roles []string
+	// Disabled users cannot sign in and their grants stop working.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Role grants scopes to the users who hold it.
+type Role struct {
+	Name        string
+	Description string
+	// Scopes may name registered or unregistered scopes.
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Scope is a registered scope: what the consent page says about it and
+// which resource server (audience) tokens carrying it are meant for.
+type Scope struct {
+	Name        string
+	Description string
+	// Audience is the identifier of the resource server; may be empty.
+	Audience  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// BrowserSession is a signed-in browser (the SSO session). ID is a digest
+// of the cookie value, never the value itself.
+type BrowserSession struct {
+	ID       string
+	UserID   string
+	AuthTime time.Time
+	// LastSeenAt drives the idle timeout, ExpiresAt the absolute one.
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+}
+
+// Consent records that a user allowed a client a set of scopes.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// AuthRequest is an authorization request waiting for the user to log in
+// or consent. Its parameters stay on the server so the browser cannot
+// change them between the steps.
+type AuthRequest struct {
+	// ID is a digest of the random handle the browser holds.
+	ID string
+	// Query is the original authorization request's URL query.
+	Query string
+	// RequestedAt is when the authorization request first arrived; prompt
+	// and max_age are judged against it.
+	RequestedAt time.Time
+	// BrowserBinding is a digest of a cookie set in the browser that
+	// started the request; only that browser may continue it.
+	BrowserBinding []byte
+	// UserID and AuthTime are set once the user has logged in for it.
+	UserID    string
+	AuthTime  time.Time
+	ExpiresAt time.Time
+}
+
 // Client is a registered OAuth 2.0 client.
 type Client struct {
 	ID string
@@ -132,8 +216,8 @@ type Store interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// UpdateClient replaces every field but ID and CreatedAt; ErrNotFound if absent.
 	UpdateClient(ctx context.Context, c *Client) error
-	// DeleteClient deletes the client and every token row issued to it;
-	// ErrNotFound if absent.
+	// DeleteClient deletes the client, every token row issued to it and
+	// every consent given to it; ErrNotFound if absent.
 	DeleteClient(ctx context.Context, id string) error
 
 	// CreateToken stores a token row; ErrConflict if (kind, signature) exists.
@@ -173,4 +257,74 @@ type Store interface {
 	CreateSetting(ctx context.Context, name string, value []byte) error
 	// GetSetting returns ErrNotFound for an unknown name.
 	GetSetting(ctx context.Context, name string) ([]byte, error)
+
+	// CreateUser stores a user; ErrConflict if the id or username exists,
+	// ErrInvalidReference if a role does not exist.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns ErrNotFound for an unknown id.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByUsername returns ErrNotFound for an unknown username.
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser replaces every field but ID and CreatedAt; ErrNotFound if
+	// absent, ErrConflict if the new username is taken, ErrInvalidReference
+	// if a role does not exist.
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser deletes the user with their sessions, consents, pending
+	// requests and token rows (by subject); ErrNotFound if absent.
+	DeleteUser(ctx context.Context, id string) error
+
+	// CreateRole stores a role; ErrConflict if the name exists.
+	CreateRole(ctx context.Context, r *Role) error
+	// GetRole returns ErrNotFound for an unknown name.
+	GetRole(ctx context.Context, name string) (*Role, error)
+	// ListRoles returns every role ordered by name.
+	ListRoles(ctx context.Context) ([]Role, error)
+	// UpdateRole replaces Description, Scopes and (when set) UpdatedAt;
+	// ErrNotFound if absent.
+	UpdateRole(ctx context.Context, r *Role) error
+	// DeleteRole deletes the role and takes it from every user who held it;
+	// ErrNotFound if absent.
+	DeleteRole(ctx context.Context, name string) error
+
+	// CreateScope registers a scope; ErrConflict if the name exists.
+	CreateScope(ctx context.Context, s *Scope) error
+	// GetScope returns ErrNotFound for an unregistered name.
+	GetScope(ctx context.Context, name string) (*Scope, error)
+	// ListScopes returns every registered scope ordered by name.
+	ListScopes(ctx context.Context) ([]Scope, error)
+	// UpdateScope replaces Description, Audience and (when set) UpdatedAt;
+	// ErrNotFound if absent.
+	UpdateScope(ctx context.Context, s *Scope) error
+	// DeleteScope unregisters a scope (roles keep naming it); ErrNotFound if absent.
+	DeleteScope(ctx context.Context, name string) error
+
+	// CreateBrowserSession stores a session; ErrConflict if the id exists.
+	CreateBrowserSession(ctx context.Context, s *BrowserSession) error
+	// GetBrowserSession returns ErrNotFound for an unknown id (expired
+	// sessions are returned; the caller checks the timeouts).
+	GetBrowserSession(ctx context.Context, id string) (*BrowserSession, error)
+	// TouchBrowserSession sets LastSeenAt; ErrNotFound if absent.
+	TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error
+	// DeleteBrowserSession deletes one session; ErrNotFound if absent.
+	DeleteBrowserSession(ctx context.Context, id string) error
+	// DeleteUserBrowserSessions deletes every session of a user.
+	DeleteUserBrowserSessions(ctx context.Context, userID string) error
+
+	// PutConsent creates or replaces the consent of (UserID, ClientID).
+	PutConsent(ctx context.Context, c *Consent) error
+	// GetConsent returns ErrNotFound when the user never consented to the client.
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+
+	// CreateAuthRequest stores a pending request; ErrConflict if the id exists.
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	// GetAuthRequest returns ErrNotFound for an unknown id.
+	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// SetAuthRequestLogin records who logged in for the request, and when;
+	// ErrNotFound if absent.
+	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	// DeleteAuthRequest deletes a pending request; ErrNotFound if absent
+	// (so of two concurrent completions one fails).
+	DeleteAuthRequest(ctx context.Context, id string) error
 }

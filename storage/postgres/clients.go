@@ -73,7 +73,8 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 }
 
 // DeleteClient deletes client id and every token row issued to it, in one
-// transaction (the one carried by ctx, if any); storage.ErrNotFound if absent.
+// transaction (the one carried by ctx, if any); the consents given to it go
+// by ON DELETE CASCADE. storage.ErrNotFound if absent.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	op := fmt.Sprintf("delete client %q", id)
 	return s.inTx(ctx, func(q querier) error {

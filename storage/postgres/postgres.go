@@ -290,10 +290,12 @@ func hasCode(err error, code string) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == code
 }
 
-// mapErr wraps err with op, translating pgx.ErrNoRows to storage.ErrNotFound
-// and unique violations, serialization failures and deadlocks to
-// storage.ErrConflict. pgx.ErrNoRows is never wrapped, and neither is the
-// driver error behind a storage.ErrConflict.
+// mapErr wraps err with op, translating pgx.ErrNoRows to storage.ErrNotFound,
+// unique violations, serialization failures and deadlocks to
+// storage.ErrConflict, and foreign-key violations to
+// storage.ErrInvalidReference. pgx.ErrNoRows is never wrapped, and neither
+// is the driver error behind a storage.ErrConflict or
+// storage.ErrInvalidReference.
 func mapErr(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
@@ -305,6 +307,8 @@ func mapErr(op string, err error) error {
 			"40001", // serialization_failure
 			"40P01": // deadlock_detected
 			return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)

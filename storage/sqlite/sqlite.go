@@ -266,9 +266,10 @@ func (s *Store) inTx(ctx context.Context, fn func(q querier) error) (err error) 
 	return nil
 }
 
-// mapErr wraps err with op, translating "no rows" to storage.ErrNotFound and
-// unique-constraint violations and lock contention to storage.ErrConflict.
-// Neither sql.ErrNoRows nor the driver's error is ever wrapped with %w.
+// mapErr wraps err with op, translating "no rows" to storage.ErrNotFound,
+// unique-constraint violations and lock contention to storage.ErrConflict,
+// and foreign-key violations to storage.ErrInvalidReference. Neither
+// sql.ErrNoRows nor the driver's error is ever wrapped with %w.
 func mapErr(op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
@@ -281,6 +282,8 @@ func mapErr(op string, err error) error {
 			code&0xff == sqlite3.SQLITE_BUSY,
 			code&0xff == sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
+		case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,10 +22,15 @@ const roundTimeout = 30 * time.Second
 
 // RunConcurrency runs races between goroutines sharing one store and checks
 // that exactly one contender wins each: conditional token deactivation,
-// creation of an active signing key, and transactions that read then
-// deactivate a token. Losers must fail with storage.ErrConflict. Each race
-// is repeated concurrencyRounds times. newStore has the same contract as
-// for Run.
+// creation of an active signing key, transactions that read then deactivate
+// a token, and creation of users with one username; losers must fail with
+// storage.ErrConflict. Deletion of one pending authorization request must
+// succeed once, its losers failing with storage.ErrNotFound; concurrent
+// PutConsent calls for one (user, client) must all succeed, and a user
+// created with a role being deleted must end up without it (or not be
+// created, with storage.ErrInvalidReference). Each race is repeated
+// concurrencyRounds times. newStore has the same contract as for
+// Run.
 func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("DeactivateTokenRace", func(t *testing.T) {
 		testDeactivateTokenRace(t, newStore(t))
@@ -34,6 +40,18 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("TxDeactivateTokenRace", func(t *testing.T) {
 		testTxDeactivateTokenRace(t, newStore(t))
+	})
+	t.Run("DeleteAuthRequestRace", func(t *testing.T) {
+		testDeleteAuthRequestRace(t, newStore(t))
+	})
+	t.Run("CreateUserRace", func(t *testing.T) {
+		testCreateUserRace(t, newStore(t))
+	})
+	t.Run("PutConsentRace", func(t *testing.T) {
+		testPutConsentRace(t, newStore(t))
+	})
+	t.Run("CreateUserDeleteRoleRace", func(t *testing.T) {
+		testCreateUserDeleteRoleRace(t, newStore(t))
 	})
 }
 
@@ -58,13 +76,20 @@ func race(n int, fn func(i int) error) []error {
 // one matches storage.ErrConflict. It returns the winner's index.
 func oneWinner(t *testing.T, what string, errs []error) int {
 	t.Helper()
+	return oneWinnerLosing(t, what, errs, storage.ErrConflict)
+}
+
+// oneWinnerLosing fails the test unless exactly one error is nil and every
+// other one matches loss. It returns the winner's index.
+func oneWinnerLosing(t *testing.T, what string, errs []error, loss error) int {
+	t.Helper()
 	winner, wins := -1, 0
 	for i, err := range errs {
 		switch {
 		case err == nil:
 			winner = i
 			wins++
-		case errors.Is(err, storage.ErrConflict):
+		case errors.Is(err, loss):
 		default:
 			t.Errorf("%s: contender %d: unexpected error: %v", what, i, err)
 		}
@@ -157,6 +182,124 @@ func testTxDeactivateTokenRace(t *testing.T, s storage.Store) {
 		oneWinner(t, fmt.Sprintf("round %d: BeginTX+GetToken+DeactivateToken+Commit", round), errs)
 		if mustGetToken(t, ctx, s, storage.KindRefreshToken, sig).Active {
 			t.Fatalf("round %d: token still active after the race", round)
+		}
+	}
+}
+
+func testDeleteAuthRequestRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const contenders = 10
+	mustCreateUser(t, ctx, s, "user")
+	for round := range concurrencyRounds {
+		id := fmt.Sprintf("request-%d", round)
+		noErr(t, s.CreateAuthRequest(ctx, &storage.AuthRequest{
+			ID: id, Query: "client_id=app", RequestedAt: baseTime(), BrowserBinding: []byte{1, 2, 3},
+			UserID: "user", AuthTime: baseTime(), ExpiresAt: baseTime().Add(10 * time.Minute),
+		}), "CreateAuthRequest")
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		errs := race(contenders, func(int) error {
+			return s.DeleteAuthRequest(rctx, id)
+		})
+		cancel()
+		oneWinnerLosing(t, fmt.Sprintf("round %d: DeleteAuthRequest", round), errs, storage.ErrNotFound)
+		_, err := s.GetAuthRequest(ctx, id)
+		errIs(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: GetAuthRequest after the race", round))
+	}
+}
+
+func testCreateUserRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const contenders = 10
+	mustCreateRoles(t, ctx, s, "student", "teacher")
+	for round := range concurrencyRounds {
+		username := fmt.Sprintf("user-%d", round)
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		errs := race(contenders, func(i int) error {
+			return s.CreateUser(rctx, &storage.User{
+				ID:        fmt.Sprintf("id-%d-%d", round, i),
+				Username:  username,
+				Roles:     []string{"teacher", "student"},
+				CreatedAt: baseTime(),
+			})
+		})
+		cancel()
+		w := oneWinner(t, fmt.Sprintf("round %d: CreateUser with one username", round), errs)
+		got, err := s.GetUserByUsername(ctx, username)
+		noErr(t, err, fmt.Sprintf("round %d: GetUserByUsername after the race", round))
+		checkUser(t, fmt.Sprintf("round %d: the winner", round), &storage.User{
+			ID: fmt.Sprintf("id-%d-%d", round, w), Username: username,
+			Roles: []string{"student", "teacher"}, CreatedAt: baseTime(),
+		}, got)
+		for i := range contenders {
+			if i == w {
+				continue
+			}
+			_, err := s.GetUser(ctx, fmt.Sprintf("id-%d-%d", round, i))
+			errIs(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: GetUser of a loser", round))
+		}
+	}
+	if us := mustListUsers(t, ctx, s); len(us) != concurrencyRounds {
+		t.Fatalf("ListUsers after the races: got %d users %q, want %d", len(us), userIDs(us), concurrencyRounds)
+	}
+}
+
+func testPutConsentRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const contenders = 10
+	mustCreateUser(t, ctx, s, "user")
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "client"}), "CreateClient")
+	for round := range concurrencyRounds {
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		errs := race(contenders, func(i int) error {
+			return s.PutConsent(rctx, &storage.Consent{
+				UserID: "user", ClientID: "client",
+				Scopes: []string{"openid", fmt.Sprintf("scope-%d-%d", round, i)}, GrantedAt: baseTime(),
+			})
+		})
+		cancel()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d: PutConsent %d: %v", round, i, err)
+			}
+		}
+		got := mustGetConsent(t, ctx, s, "user", "client")
+		if len(got.Scopes) != 2 || got.Scopes[0] != "openid" || !strings.HasPrefix(got.Scopes[1], fmt.Sprintf("scope-%d-", round)) {
+			t.Fatalf("round %d: GetConsent after the race: scopes %q, want one contender's", round, got.Scopes)
+		}
+	}
+}
+
+func testCreateUserDeleteRoleRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const users = 5
+	for round := range concurrencyRounds {
+		role := fmt.Sprintf("role-%d", round)
+		mustCreateRoles(t, ctx, s, "keep-"+role, role)
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		errs := race(users+1, func(i int) error {
+			if i == users {
+				return s.DeleteRole(rctx, role)
+			}
+			return s.CreateUser(rctx, &storage.User{
+				ID:       fmt.Sprintf("user-%d-%d", round, i),
+				Username: fmt.Sprintf("user-%d-%d", round, i),
+				Roles:    []string{role, "keep-" + role},
+			})
+		})
+		cancel()
+		noErr(t, errs[users], fmt.Sprintf("round %d: DeleteRole", round))
+		for i, err := range errs[:users] {
+			id := fmt.Sprintf("user-%d-%d", round, i)
+			if err != nil {
+				errIs(t, err, storage.ErrInvalidReference, fmt.Sprintf("round %d: CreateUser(%s) racing DeleteRole", round, id))
+				_, err := s.GetUser(ctx, id)
+				errIs(t, err, storage.ErrNotFound, fmt.Sprintf("round %d: GetUser(%s) after a failed CreateUser", round, id))
+				continue
+			}
+			u := mustGetUser(t, ctx, s, id)
+			if len(u.Roles) != 1 || u.Roles[0] != "keep-"+role {
+				t.Fatalf("round %d: %s has roles %q after its role was deleted, want [%q]", round, id, u.Roles, "keep-"+role)
+			}
 		}
 	}
 }

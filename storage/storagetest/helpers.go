@@ -258,3 +258,208 @@ func beginTX(t *testing.T, ctx context.Context, s storage.Store) context.Context
 	t.Cleanup(func() { _ = s.Rollback(tx) }) // an error once the tx has ended
 	return tx
 }
+
+func checkUser(t *testing.T, what string, want, got *storage.User) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil user", what)
+	}
+	var d diff
+	d.str("ID", want.ID, got.ID)
+	d.str("Username", want.Username, got.Username)
+	d.str("PasswordHash", want.PasswordHash, got.PasswordHash)
+	d.str("Email", want.Email, got.Email)
+	d.boolean("EmailVerified", want.EmailVerified, got.EmailVerified)
+	d.str("Name", want.Name, got.Name)
+	d.strs("Roles", want.Roles, got.Roles)
+	d.boolean("Disabled", want.Disabled, got.Disabled)
+	d.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	d.time("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	d.report(t, what)
+}
+
+func checkRole(t *testing.T, what string, want, got *storage.Role) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil role", what)
+	}
+	var d diff
+	d.str("Name", want.Name, got.Name)
+	d.str("Description", want.Description, got.Description)
+	d.strs("Scopes", want.Scopes, got.Scopes)
+	d.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	d.time("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	d.report(t, what)
+}
+
+func checkScope(t *testing.T, what string, want, got *storage.Scope) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil scope", what)
+	}
+	var d diff
+	d.str("Name", want.Name, got.Name)
+	d.str("Description", want.Description, got.Description)
+	d.str("Audience", want.Audience, got.Audience)
+	d.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	d.time("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
+	d.report(t, what)
+}
+
+func checkBrowserSession(t *testing.T, what string, want, got *storage.BrowserSession) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil browser session", what)
+	}
+	var d diff
+	d.str("ID", want.ID, got.ID)
+	d.str("UserID", want.UserID, got.UserID)
+	d.time("AuthTime", want.AuthTime, got.AuthTime)
+	d.time("LastSeenAt", want.LastSeenAt, got.LastSeenAt)
+	d.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	d.time("CreatedAt", want.CreatedAt, got.CreatedAt)
+	d.report(t, what)
+}
+
+func checkConsent(t *testing.T, what string, want, got *storage.Consent) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil consent", what)
+	}
+	var d diff
+	d.str("UserID", want.UserID, got.UserID)
+	d.str("ClientID", want.ClientID, got.ClientID)
+	d.strs("Scopes", want.Scopes, got.Scopes)
+	d.time("GrantedAt", want.GrantedAt, got.GrantedAt)
+	d.report(t, what)
+}
+
+func checkAuthRequest(t *testing.T, what string, want, got *storage.AuthRequest) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: got nil auth request", what)
+	}
+	var d diff
+	d.str("ID", want.ID, got.ID)
+	d.str("Query", want.Query, got.Query)
+	d.time("RequestedAt", want.RequestedAt, got.RequestedAt)
+	d.bytes("BrowserBinding", want.BrowserBinding, got.BrowserBinding)
+	d.str("UserID", want.UserID, got.UserID)
+	d.time("AuthTime", want.AuthTime, got.AuthTime)
+	d.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
+	d.report(t, what)
+}
+
+func userIDs(us []storage.User) []string {
+	ids := make([]string, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	return ids
+}
+
+func usernames(us []storage.User) []string {
+	names := make([]string, len(us))
+	for i, u := range us {
+		names[i] = u.Username
+	}
+	return names
+}
+
+func roleNames(rs []storage.Role) []string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Name
+	}
+	return names
+}
+
+func scopeNames(ss []storage.Scope) []string {
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// mustGetUser returns the user or fails the test now.
+func mustGetUser(t *testing.T, ctx context.Context, s storage.Store, id string) *storage.User {
+	t.Helper()
+	u, err := s.GetUser(ctx, id)
+	noErr(t, err, fmt.Sprintf("GetUser(%q)", id))
+	return u
+}
+
+// mustGetRole returns the role or fails the test now.
+func mustGetRole(t *testing.T, ctx context.Context, s storage.Store, name string) *storage.Role {
+	t.Helper()
+	r, err := s.GetRole(ctx, name)
+	noErr(t, err, fmt.Sprintf("GetRole(%q)", name))
+	return r
+}
+
+// mustGetScope returns the scope or fails the test now.
+func mustGetScope(t *testing.T, ctx context.Context, s storage.Store, name string) *storage.Scope {
+	t.Helper()
+	sc, err := s.GetScope(ctx, name)
+	noErr(t, err, fmt.Sprintf("GetScope(%q)", name))
+	return sc
+}
+
+// mustGetBrowserSession returns the session or fails the test now.
+func mustGetBrowserSession(t *testing.T, ctx context.Context, s storage.Store, id string) *storage.BrowserSession {
+	t.Helper()
+	bs, err := s.GetBrowserSession(ctx, id)
+	noErr(t, err, fmt.Sprintf("GetBrowserSession(%q)", id))
+	return bs
+}
+
+// mustGetConsent returns the consent or fails the test now.
+func mustGetConsent(t *testing.T, ctx context.Context, s storage.Store, userID, clientID string) *storage.Consent {
+	t.Helper()
+	c, err := s.GetConsent(ctx, userID, clientID)
+	noErr(t, err, fmt.Sprintf("GetConsent(%q, %q)", userID, clientID))
+	return c
+}
+
+// mustGetAuthRequest returns the request or fails the test now.
+func mustGetAuthRequest(t *testing.T, ctx context.Context, s storage.Store, id string) *storage.AuthRequest {
+	t.Helper()
+	r, err := s.GetAuthRequest(ctx, id)
+	noErr(t, err, fmt.Sprintf("GetAuthRequest(%q)", id))
+	return r
+}
+
+// mustListUsers returns every user or fails the test now.
+func mustListUsers(t *testing.T, ctx context.Context, s storage.Store) []storage.User {
+	t.Helper()
+	us, err := s.ListUsers(ctx)
+	noErr(t, err, "ListUsers")
+	return us
+}
+
+// mustCreateRoles creates roles with only a name, or fails the test now.
+func mustCreateRoles(t *testing.T, ctx context.Context, s storage.Store, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		noErr(t, s.CreateRole(ctx, &storage.Role{Name: n}), fmt.Sprintf("CreateRole(%q)", n))
+	}
+}
+
+// mustCreateUser creates a user with id, username "name-"+id and roles, or
+// fails the test now.
+func mustCreateUser(t *testing.T, ctx context.Context, s storage.Store, id string, roles ...string) *storage.User {
+	t.Helper()
+	u := &storage.User{ID: id, Username: "name-" + id, Roles: roles}
+	noErr(t, s.CreateUser(ctx, u), fmt.Sprintf("CreateUser(%q)", id))
+	return u
+}
+
+// notFound fails the test (and goes on) unless err matches
+// storage.ErrNotFound.
+func notFound(t *testing.T, err error, what string) {
+	t.Helper()
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("%s: got error %v, want one matching %v", what, err, storage.ErrNotFound)
+	}
+}

@@ -29,6 +29,14 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Transactions", testTransactions},
 		{"TimeZones", testTimeZones},
 		{"Migrate", testMigrate},
+		{"UserCRUD", testUserCRUD},
+		{"UserDeleteCascades", testUserDeleteCascades},
+		{"RoleCRUD", testRoleCRUD},
+		{"ScopeCRUD", testScopeCRUD},
+		{"BrowserSessions", testBrowserSessions},
+		{"Consents", testConsents},
+		{"AuthRequests", testAuthRequests},
+		{"DirectoryTransactions", testDirectoryTransactions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,194 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// userSelect selects a user with its role names in byte order.
+const userSelect = `SELECT id, username, password_hash, email, email_verified, name,
+	disabled, created_at, updated_at,
+	ARRAY(SELECT role FROM user_roles WHERE user_roles.user_id = users.id ORDER BY role)
+	FROM users`
+
+// CreateUser stores a user and their roles in one transaction (the one
+// carried by ctx, if any). storage.ErrConflict if the id or username exists,
+// storage.ErrInvalidReference if a role does not exist; nothing is written
+// then.
+func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
+	op := fmt.Sprintf("create user %q", u.ID)
+	roles := roleSet(u.Roles)
+	return s.inTx(ctx, func(q querier) error {
+		if err := checkRoles(ctx, q, op, roles); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `INSERT INTO users (id, username, password_hash,
+			email, email_verified, name, disabled, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name, u.Disabled,
+			ts(u.CreatedAt), ts(u.UpdatedAt)); err != nil {
+			return mapErr(op, err)
+		}
+		return insertUserRoles(ctx, q, op, u.ID, roles)
+	})
+}
+
+// GetUser returns the user with id; storage.ErrNotFound if unknown.
+func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := scanUser(s.q(ctx).QueryRow(ctx, userSelect+` WHERE id = $1`, id))
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("get user %q", id), err)
+	}
+	return u, nil
+}
+
+// GetUserByUsername returns the user with username (compared exactly);
+// storage.ErrNotFound if unknown.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	u, err := scanUser(s.q(ctx).QueryRow(ctx, userSelect+` WHERE username = $1`, username))
+	if err != nil {
+		return nil, mapErr(fmt.Sprintf("get user by username %q", username), err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user ordered by username (byte order).
+func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
+	rows, err := s.q(ctx).Query(ctx, userSelect+` ORDER BY username`)
+	if err != nil {
+		return nil, mapErr("list users", err)
+	}
+	defer rows.Close()
+	var us []storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, mapErr("list users", err)
+		}
+		us = append(us, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("list users", err)
+	}
+	return us, nil
+}
+
+// UpdateUser replaces every field of user u.ID but CreatedAt, roles
+// included, in one transaction (the one carried by ctx, if any).
+// storage.ErrNotFound if absent, storage.ErrConflict if the new username is
+// taken, storage.ErrInvalidReference if a role does not exist; nothing is
+// written then.
+func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
+	op := fmt.Sprintf("update user %q", u.ID)
+	roles := roleSet(u.Roles)
+	return s.inTx(ctx, func(q querier) error {
+		if err := checkRoles(ctx, q, op, roles); err != nil {
+			return err
+		}
+		tag, err := q.Exec(ctx, `UPDATE users SET
+			username = $1, password_hash = $2, email = $3, email_verified = $4, name = $5,
+			disabled = $6, updated_at = $7
+			WHERE id = $8`,
+			u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
+			u.Disabled, ts(u.UpdatedAt),
+			u.ID)
+		if err := affectedOne(tag, err, op); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM user_roles WHERE user_id = $1`, u.ID); err != nil {
+			return mapErr(op+": delete roles", err)
+		}
+		return insertUserRoles(ctx, q, op, u.ID, roles)
+	})
+}
+
+// DeleteUser deletes user id in one transaction (the one carried by ctx, if
+// any) with the token rows whose subject is id; their roles, browser
+// sessions, consents and pending authorization requests go by ON DELETE
+// CASCADE. storage.ErrNotFound if absent.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	op := fmt.Sprintf("delete user %q", id)
+	return s.inTx(ctx, func(q querier) error {
+		tag, err := q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err := affectedOne(tag, err, op); err != nil {
+			return err
+		}
+		if _, err := q.Exec(ctx, `DELETE FROM tokens WHERE subject = $1`, id); err != nil {
+			return mapErr(op+": delete tokens", err)
+		}
+		return nil
+	})
+}
+
+// roleSet returns roles sorted and without duplicates.
+func roleSet(roles []string) []string {
+	rs := slices.Clone(roles)
+	slices.Sort(rs)
+	return slices.Compact(rs)
+}
+
+// checkRoles returns storage.ErrInvalidReference, naming them, if some of
+// roles do not exist. A role deleted by a concurrent transaction after the
+// check still fails the insert that follows, with a foreign-key violation
+// that mapErr also reports as storage.ErrInvalidReference.
+func checkRoles(ctx context.Context, q querier, op string, roles []string) error {
+	if len(roles) == 0 {
+		return nil
+	}
+	rows, err := q.Query(ctx, `SELECT r FROM unnest($1::text[]) AS t (r)
+		WHERE NOT EXISTS (SELECT 1 FROM roles WHERE roles.name = t.r)
+		ORDER BY r COLLATE "C"`, roles)
+	if err != nil {
+		return mapErr(op+": check roles", err)
+	}
+	defer rows.Close()
+	var missing []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return mapErr(op+": check roles", err)
+		}
+		missing = append(missing, fmt.Sprintf("%q", r))
+	}
+	if err := rows.Err(); err != nil {
+		return mapErr(op+": check roles", err)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: %w: no role %s", op, storage.ErrInvalidReference, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// insertUserRoles gives user the roles (a roleSet).
+func insertUserRoles(ctx context.Context, q querier, op, user string, roles []string) error {
+	if len(roles) == 0 {
+		return nil
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO user_roles (user_id, role)
+		SELECT $1, unnest($2::text[])`, user, roles); err != nil {
+		return mapErr(op+": insert roles", err)
+	}
+	return nil
+}
+
+func scanUser(row scanner) (*storage.User, error) {
+	var (
+		u                storage.User
+		created, updated pgtype.Timestamptz
+	)
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
+		&u.Disabled, &created, &updated, &u.Roles)
+	if err != nil {
+		return nil, err
+	}
+	u.Roles = fromList(u.Roles)
+	u.CreatedAt = fromTS(created)
+	u.UpdatedAt = fromTS(updated)
+	return &u, nil
+}
