@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
 )
 
 // KeyManager is what the provider needs from the signing-key lifecycle
@@ -54,6 +55,18 @@ type Config struct {
 	// IDTokenLifespan defaults to 1 hour.
 	IDTokenLifespan time.Duration
 
+	// SessionIdleTimeout ends a browser session unused this long; defaults
+	// to 1 hour.
+	SessionIdleTimeout time.Duration
+	// SessionLifetime ends a browser session this long after login,
+	// however active; defaults to 12 hours.
+	SessionLifetime time.Duration
+	// AuthRequestLifespan is how long a user has to log in and consent;
+	// defaults to 15 minutes.
+	AuthRequestLifespan time.Duration
+	// Dev serves the development pages (/dev/callback). Never in production.
+	Dev bool
+
 	// MaxBodyBytes caps every request body; defaults to 64 KiB.
 	MaxBodyBytes int64
 	// Logger defaults to slog.Default().
@@ -76,6 +89,8 @@ type Provider struct {
 	log       *slog.Logger
 	metrics   *metrics
 	discovery []byte
+	pages     *web.Pages
+	cookies   *web.Cookies
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -89,6 +104,7 @@ const (
 	PathRevoke       = "/oauth2/revoke"
 	PathEndSession   = "/oauth2/logout"
 	PathRegistration = "/oauth2/register"
+	PathDevCallback  = "/dev/callback"
 )
 
 // New validates cfg and composes the fosite provider.
@@ -112,6 +128,9 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.RefreshTokenLifespan, 30*24*time.Hour)
 	setDefault(&cfg.AuthorizeCodeLifespan, 2*time.Minute)
 	setDefault(&cfg.IDTokenLifespan, time.Hour)
+	setDefault(&cfg.SessionIdleTimeout, time.Hour)
+	setDefault(&cfg.SessionLifetime, 12*time.Hour)
+	setDefault(&cfg.AuthRequestLifespan, 15*time.Minute)
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -131,7 +150,11 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
 
-	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m}
+	pages, err := web.NewPages(web.PagesOptions{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
+	}
+	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss)}
 	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
@@ -165,7 +188,11 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		GlobalSecret:               p.cfg.TokenSecret,
 		ScopeStrategy:              fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:   fosite.ExactAudienceMatchingStrategy,
-		EnforcePKCE:                true,
+		// PKCE is required of public clients and optional for confidential
+		// ones (which authenticate at the token endpoint); when sent, it is
+		// S256 only, and a verifier without a challenge is refused (RFC
+		// 9700 §2.1.1 downgrade protection, in fosite's PKCE handler).
+		EnforcePKCEForPublicClients: true,
 		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
 		ClientSecretsHasher:        secretHasher{},
 		SendDebugMessagesToClients: false,

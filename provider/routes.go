@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hallpass/hallpass/web"
 )
 
 // Handler returns the HTTP handler serving every hallpass endpoint. This is
@@ -29,6 +31,24 @@ func (p *Provider) Handler() http.Handler {
 	r.HandleFunc(PathRevoke, p.handleRevoke)
 	r.Post(PathRegistration, p.handleRegister)
 
+	// The browser flow: authorization, the pages it leads to, userinfo,
+	// and logout.
+	r.Get(PathAuthorize, p.handleAuthorize)
+	r.Post(PathAuthorize, p.handleAuthorize)
+	r.Get(PathLogin, p.handleLoginPage)
+	r.Post(PathLogin, p.handleLogin)
+	r.Get(PathConsent, p.handleConsentPage)
+	r.Post(PathConsent, p.handleConsent)
+	r.Get(PathUserinfo, p.handleUserinfo)
+	r.Post(PathUserinfo, p.handleUserinfo)
+	r.Get(PathEndSession, p.handleEndSession)
+	r.Post(PathEndSession, p.handleEndSession)
+	r.Method(http.MethodGet, web.StaticPrefix+"*", p.pages.StaticHandler())
+	r.Method(http.MethodHead, web.StaticPrefix+"*", p.pages.StaticHandler())
+	if p.cfg.Dev {
+		r.Get(PathDevCallback, p.handleDevCallback)
+	}
+
 	r.Route("/admin", func(r chi.Router) {
 		r.Use(p.requireAdmin)
 		r.Post("/clients", p.adminCreateClient)
@@ -36,6 +56,25 @@ func (p *Provider) Handler() http.Handler {
 		r.Get("/clients/{id}", p.adminGetClient)
 		r.Put("/clients/{id}", p.adminUpdateClient)
 		r.Delete("/clients/{id}", p.adminDeleteClient)
+
+		// {id} of a user is its id or its username.
+		r.Post("/users", p.adminCreateUser)
+		r.Get("/users", p.adminListUsers)
+		r.Get("/users/{id}", p.adminGetUser)
+		r.Put("/users/{id}", p.adminUpdateUser)
+		r.Delete("/users/{id}", p.adminDeleteUser)
+
+		r.Post("/roles", p.adminCreateRole)
+		r.Get("/roles", p.adminListRoles)
+		r.Get("/roles/{id}", p.adminGetRole)
+		r.Put("/roles/{id}", p.adminUpdateRole)
+		r.Delete("/roles/{id}", p.adminDeleteRole)
+
+		r.Post("/scopes", p.adminCreateScope)
+		r.Get("/scopes", p.adminListScopes)
+		r.Get("/scopes/{id}", p.adminGetScope)
+		r.Put("/scopes/{id}", p.adminUpdateScope)
+		r.Delete("/scopes/{id}", p.adminDeleteScope)
 	})
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

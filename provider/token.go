@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // handleToken is the token endpoint (RFC 6749 §3.2). fosite parses and
@@ -28,8 +31,17 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
-	if ar.GetGrantTypes().ExactOne("client_credentials") {
-		grantClientCredentials(ar, sess)
+	switch {
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
+		if err := p.grantClientCredentials(ctx, ar, sess); err != nil {
+			p.writeAccessError(w, r, ar, err)
+			return
+		}
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		if err := p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope")); err != nil {
+			p.writeAccessError(w, r, ar, err)
+			return
+		}
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
@@ -45,8 +57,10 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 // requested scope or audience outside the client's registration
 // (invalid_scope), so everything requested is granted. A request without
 // scope gets every scope registered for the client (RFC 6749 §3.3 lets the
-// server pick a documented default), and without audience every audience.
-func grantClientCredentials(ar fosite.AccessRequester, sess *Session) {
+// server pick a documented default). Without an audience parameter, the
+// token is for the resource servers of its scopes and the client's
+// registered audiences.
+func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessRequester, sess *Session) error {
 	client := ar.GetClient()
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
@@ -57,14 +71,70 @@ func grantClientCredentials(ar fosite.AccessRequester, sess *Session) {
 	}
 	audience := ar.GetRequestedAudience()
 	if len(audience) == 0 {
-		audience = client.GetAudience()
+		if c, ok := client.(storage.FositeClient); ok {
+			audience = c.Client.Audience
+		}
+		fromScopes, err := scopeAudiences(ctx, p.cfg.Store, scopes)
+		if err != nil {
+			return err
+		}
+		audience = append(slices.Clone(audience), fromScopes...)
 	}
 	for _, a := range audience {
-		ar.GrantAudience(a)
+		if !ar.GetGrantedAudience().Has(a) {
+			ar.GrantAudience(a)
+		}
 	}
 	// RFC 9068 §2.2: with no user involved, sub is the client.
 	sess.Subject = client.GetID()
 	sess.ClientID = client.GetID()
+	return nil
+}
+
+// applyRefreshPolicy re-checks a refresh against the user as they are now,
+// which fosite does not: a deleted or disabled user's refresh fails, and
+// scopes their roles no longer allow are dropped. A scope parameter may
+// narrow the grant (RFC 6749 §6) but never widen it; the narrowed grant is
+// what the rotated refresh token carries on.
+func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessRequester, requested string) error {
+	sess, ok := ar.GetSession().(*Session)
+	req, ok2 := ar.(*fosite.AccessRequest)
+	if !ok || !ok2 {
+		return fosite.ErrServerError.WithDebugf("unexpected session %T or request %T", ar.GetSession(), ar)
+	}
+	user, err := p.activeUser(ctx, sess.Subject)
+	if err != nil {
+		return err
+	}
+	if user == nil {
+		return fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
+	}
+	want := req.GrantedScope
+	if requested != "" {
+		want = fosite.Arguments(strings.Fields(requested))
+		for _, s := range want {
+			if !req.GrantedScope.Has(s) {
+				return fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
+			}
+		}
+	}
+	allowed, err := userScopes(ctx, p.cfg.Store, user)
+	if err != nil {
+		return err
+	}
+	keep := fosite.Arguments{}
+	for _, s := range want {
+		if slices.Contains(allowed, s) && !keep.Has(s) {
+			keep = append(keep, s)
+		}
+	}
+	req.GrantedScope = keep
+	sess.Roles = user.Roles
+	sess.Username = user.Username
+	if sess.Claims != nil {
+		sess.Claims.Extra = userClaims(user, keep)
+	}
+	return nil
 }
 
 // writeAccessError logs server-side failures (never the request body) and

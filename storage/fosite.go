@@ -429,7 +429,13 @@ func (f *FositeStore) GetPKCERequestSession(ctx context.Context, signature strin
 	return r, nil
 }
 
-// DeletePKCERequestSession deletes the PKCE request of a code.
-func (f *FositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return f.delete(ctx, KindPKCE, signature)
+// DeletePKCERequestSession keeps the PKCE request of a code on purpose.
+// fosite deletes it before it compares the verifier, so a token request
+// with a wrong verifier would consume the challenge, and a second request
+// without any verifier would then redeem the code as if PKCE had never
+// been used (a downgrade, RFC 9700 §2.1.1). Kept, the challenge binds the
+// code for its whole life; the row expires with the code and is removed
+// with its client or user.
+func (f *FositeStore) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }

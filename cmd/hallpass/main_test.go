@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/provider"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the server writes to it.
@@ -402,4 +405,189 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Fatalf("readyz on postgres: %v %v", err, r)
 	}
 	r.Body.Close()
+}
+
+func TestUsersRolesScopesCommands(t *testing.T) {
+	chdirTemp(t)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "dir.db")
+	hp := func(stdin string, args ...string) (string, string, int) {
+		var out, errb syncBuffer
+		root := newRootCmd(&out, &errb)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetArgs(append([]string{"--database", db}, args...))
+		if err := root.ExecuteContext(context.Background()); err != nil {
+			return out.String(), err.Error(), 1
+		}
+		return out.String(), errb.String(), 0
+	}
+	if _, e, code := hp("", "scopes", "create", "results:read", "--description", "Read exam results", "--audience", "https://school.example/api"); code != 0 {
+		t.Fatalf("scopes create: %s", e)
+	}
+	if _, e, code := hp("", "roles", "create", "teacher", "--scope", "results:read,results:write"); code != 0 {
+		t.Fatalf("roles create: %s", e)
+	}
+	if _, e, code := hp("", "roles", "create", "teacher"); code == 0 || !strings.Contains(e, "already exists") {
+		t.Errorf("duplicate role: %d %s", code, e)
+	}
+	if _, e, code := hp("", "users", "create", "--username", "carol", "--role", "ghost"); code == 0 || !strings.Contains(e, `role "ghost" does not exist`) {
+		t.Errorf("user with a missing role: %d %s", code, e)
+	}
+	out, e, code := hp("a long passphrase\n", "users", "create", "--username", "alice", "--email", "alice@example.com", "--role", "teacher", "--password-stdin")
+	if code != 0 {
+		t.Fatalf("users create: %s", e)
+	}
+	var alice map[string]any
+	if err := json.Unmarshal([]byte(out), &alice); err != nil || alice["username"] != "alice" || alice["id"] == "" {
+		t.Fatalf("created user = %s", out)
+	}
+	if strings.Contains(out, "passphrase") || strings.Contains(out, "argon2") {
+		t.Error("user output shows the password or its hash")
+	}
+	out, e, code = hp("", "users", "create", "--username", "bob")
+	if code != 0 || !strings.Contains(e, "Generated password for bob") {
+		t.Fatalf("users create without a password: %d %s", code, e)
+	}
+
+	out, _, _ = hp("", "users", "update", "alice", "--name", "Alice Liddell")
+	if !strings.Contains(out, `"name": "Alice Liddell"`) || !strings.Contains(out, `"teacher"`) || !strings.Contains(out, "alice@example.com") {
+		t.Errorf("update changed more than --name: %s", out)
+	}
+	if out, _, _ = hp("", "roles", "update", "teacher", "--description", "Teaches"); !strings.Contains(out, `"results:write"`) {
+		t.Errorf("roles update dropped the scopes: %s", out)
+	}
+	if out, _, _ = hp("", "scopes", "get", "results:read"); !strings.Contains(out, "https://school.example/api") {
+		t.Errorf("scopes get: %s", out)
+	}
+	if out, _, _ = hp("", "users", "list"); !strings.Contains(out, `"alice"`) || !strings.Contains(out, `"bob"`) {
+		t.Errorf("users list: %s", out)
+	}
+
+	// The password set from stdin is the one that signs in.
+	st := testdb.Open(t, db)
+	u, err := st.GetUserByUsername(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := provider.CheckPassword(u.PasswordHash, "a long passphrase"); !ok {
+		t.Error("stored hash does not match the password read from stdin")
+	}
+
+	if _, e, code := hp("", "roles", "delete", "teacher"); code != 0 {
+		t.Fatalf("roles delete: %s", e)
+	}
+	if out, _, _ = hp("", "users", "get", "alice"); strings.Contains(out, "teacher") {
+		t.Errorf("deleted role still held: %s", out)
+	}
+	if _, e, code := hp("", "users", "delete", "alice"); code != 0 {
+		t.Fatalf("users delete: %s", e)
+	}
+	if _, _, code := hp("", "users", "get", "alice"); code == 0 {
+		t.Error("deleted user still found")
+	}
+}
+
+// TestDevSeed checks --dev: the demo is seeded into an empty database and
+// printed, the dev page is served, and nothing of it exists without --dev.
+func TestDevSeed(t *testing.T) {
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("d", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+
+	plain := startServe(t, "--database", "sqlite:plain.db")
+	if r, err := http.Get(plain.base + "/dev/callback"); err != nil || r.StatusCode != http.StatusNotFound {
+		t.Errorf("/dev/callback without --dev: %v %v", err, r)
+	}
+	plain.stop()
+	if st := testdb.Open(t, "sqlite:plain.db"); true {
+		if us, _ := st.ListUsers(context.Background()); len(us) != 0 {
+			t.Errorf("users seeded without --dev: %v", us)
+		}
+	}
+
+	dev := startServe(t, "--dev", "--database", "sqlite:dev.db")
+	out := dev.stdout.String()
+	for _, want := range []string{"alice (teacher)  password ", "bob   (student)  password ", provider.DevClientID, "/oauth2/authorize?"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--dev output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(dev.stderr.String(), "password") {
+		t.Error("a password reached the logs")
+	}
+	walkDevLink(t, dev)
+	dev.stop()
+	st := testdb.Open(t, "sqlite:dev.db")
+	ctx := context.Background()
+	bob, err := st.GetUserByUsername(ctx, "bob")
+	if err != nil || len(bob.Roles) != 1 || bob.Roles[0] != "student" {
+		t.Fatalf("bob = %+v, %v", bob, err)
+	}
+	teacher, err := st.GetRole(ctx, "teacher")
+	if err != nil || strings.Join(teacher.Scopes, " ") != "results:read results:write schedule:write" {
+		t.Fatalf("teacher = %+v, %v", teacher, err)
+	}
+	c, err := st.GetClient(ctx, provider.DevClientID)
+	if err != nil || c.TokenEndpointAuthMethod != "none" || !strings.HasSuffix(c.RedirectURIs[0], "/dev/callback") {
+		t.Fatalf("dev client = %+v, %v", c, err)
+	}
+
+	// A second --dev start on the same database seeds nothing again.
+	again := startServe(t, "--dev", "--database", "sqlite:dev.db")
+	if !strings.Contains(again.stdout.String(), "nothing seeded") {
+		t.Errorf("second --dev start: %s", again.stdout.String())
+	}
+}
+
+// walkDevLink follows the link --dev printed as a browser would: login as
+// alice, allow, and land on /dev/callback showing her tokens.
+func walkDevLink(t *testing.T, in *instance) {
+	t.Helper()
+	out := in.stdout.String()
+	link := regexp.MustCompile(`http://localhost:8080(/oauth2/authorize\?\S+)`).FindStringSubmatch(out)
+	pw := regexp.MustCompile(`alice \(teacher\)  password (\S+)`).FindStringSubmatch(out)
+	if link == nil || pw == nil {
+		t.Fatalf("no link or password in:\n%s", out)
+	}
+	jar, _ := cookiejar.New(nil)
+	// The link names the default issuer; the test server listens elsewhere.
+	hc := &http.Client{Jar: jar, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		r.URL.Host = strings.TrimPrefix(in.base, "http://")
+		return nil
+	}}
+	requestID := regexp.MustCompile(`name="request" value="([^"]+)"`)
+	get := func(u string) string {
+		t.Helper()
+		r, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return string(b)
+	}
+	post := func(u string, v url.Values) string {
+		t.Helper()
+		r, err := hc.PostForm(u, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return string(b)
+	}
+	page := get(in.base + link[1])
+	m := requestID.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, `name="password"`) {
+		t.Fatalf("the dev link did not lead to the login page:\n%s", page)
+	}
+	page = post(in.base+"/login", url.Values{"request": {m[1]}, "username": {"alice"}, "password": {pw[1]}})
+	if m = requestID.FindStringSubmatch(page); m == nil || !strings.Contains(page, `value="allow"`) {
+		t.Fatalf("login did not lead to the consent page:\n%s", page)
+	}
+	page = post(in.base+"/consent", url.Values{"request": {m[1]}, "decision": {"allow"}})
+	for _, want := range []string{"results:write", "&#34;preferred_username&#34;: &#34;alice&#34;", "&#34;roles&#34;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("dev callback page lacks %q:\n%s", want, page)
+		}
+	}
 }

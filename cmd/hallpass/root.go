@@ -54,7 +54,7 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
-	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newVersionCmd(g))
+	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newVersionCmd(g))
 	return root
 }
 

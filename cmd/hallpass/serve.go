@@ -29,6 +29,9 @@ type serveOptions struct {
 	idTokenLifespan      time.Duration
 	codeLifespan         time.Duration
 	shutdownTimeout      time.Duration
+	sessionIdleTimeout   time.Duration
+	sessionLifetime      time.Duration
+	dev                  bool
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -53,6 +56,9 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.refreshTokenLifespan, "refresh-token-lifespan", 30*24*time.Hour, "refresh token lifetime")
 	f.DurationVar(&o.idTokenLifespan, "id-token-lifespan", time.Hour, "ID token lifetime")
 	f.DurationVar(&o.codeLifespan, "code-lifespan", 2*time.Minute, "authorization code lifetime")
+	f.DurationVar(&o.sessionIdleTimeout, "session-idle-timeout", time.Hour, "browser sign-in session ends after this long unused")
+	f.DurationVar(&o.sessionLifetime, "session-lifetime", 12*time.Hour, "browser sign-in session ends this long after login, however active")
+	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	return cmd
 }
@@ -113,6 +119,9 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		RefreshTokenLifespan:  o.refreshTokenLifespan,
 		IDTokenLifespan:       o.idTokenLifespan,
 		AuthorizeCodeLifespan: o.codeLifespan,
+		SessionIdleTimeout:    o.sessionIdleTimeout,
+		SessionLifetime:       o.sessionLifetime,
+		Dev:                   o.dev,
 		Logger:                log,
 	})
 	if err != nil {
@@ -131,6 +140,11 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 	defer s.store.Close()
+	if o.dev {
+		if err := seedDev(ctx, s.store, o.issuer, g.stdout); err != nil {
+			return err
+		}
+	}
 	if s.adminToken != "" {
 		// Printed once, outside the logs: it is a credential.
 		fmt.Fprintf(g.stdout, "Generated admin token (shown only now; set HALLPASS_ADMIN_TOKEN to choose your own):\n\n    %s\n\n", s.adminToken)

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// devAudience is the audience of the demo school API's scopes.
+const devAudience = "http://localhost:8081"
+
+// seedDev fills an empty database with the school demo of DESIGN.md: the
+// scopes, the teacher and student roles, alice and bob, and a public client
+// whose redirect URI is hallpass's own /dev/callback. It prints what it
+// made, passwords included, and a link that starts a sign-in. A database
+// that already has users or clients is left alone.
+func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer) error {
+	users, err := st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("dev seed: %w", err)
+	}
+	clients, err := st.ListClients(ctx)
+	if err != nil {
+		return fmt.Errorf("dev seed: %w", err)
+	}
+	if len(users) > 0 || len(clients) > 0 {
+		fmt.Fprintln(out, "--dev: the database already has users or clients; nothing seeded.")
+		return nil
+	}
+	now := time.Now()
+	for _, s := range []provider.ScopeView{
+		{Name: "results:read", Description: "Read exam results", Audience: devAudience},
+		{Name: "results:write", Description: "Publish exam results", Audience: devAudience},
+		{Name: "schedule:write", Description: "Set the exam schedule", Audience: devAudience},
+	} {
+		if _, err := provider.SaveScope(ctx, st, s, true, now); err != nil {
+			return fmt.Errorf("dev seed: %w", err)
+		}
+	}
+	for _, r := range []provider.RoleView{
+		{Name: "teacher", Description: "Reads and publishes results, sets the schedule", Scopes: []string{"results:read", "results:write", "schedule:write"}},
+		{Name: "student", Description: "Reads results", Scopes: []string{"results:read"}},
+	} {
+		if _, err := provider.SaveRole(ctx, st, r, true, now); err != nil {
+			return fmt.Errorf("dev seed: %w", err)
+		}
+	}
+	passwords := map[string]string{}
+	for _, u := range []provider.UserInput{
+		{Username: "alice", Name: "Alice Teacher", Email: "alice@example.com", EmailVerified: true, Roles: []string{"teacher"}},
+		{Username: "bob", Name: "Bob Student", Email: "bob@example.com", EmailVerified: true, Roles: []string{"student"}},
+	} {
+		u.Password = web.RandomToken()[:16]
+		passwords[u.Username] = u.Password
+		if _, err := provider.CreateUser(ctx, st, u, now); err != nil {
+			return fmt.Errorf("dev seed: %w", err)
+		}
+	}
+	callback := strings.TrimSuffix(issuer, "/") + provider.PathDevCallback
+	scope := "openid profile email offline_access results:read results:write schedule:write"
+	if _, err := provider.CreateClient(ctx, st, &provider.ClientMetadata{
+		ClientID:                provider.DevClientID,
+		ClientName:              "hallpass dev callback",
+		RedirectURIs:            []string{callback},
+		PostLogoutRedirectURIs:  []string{strings.TrimSuffix(issuer, "/") + "/"},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethod: "none",
+		Scope:                   scope,
+	}, true, now); err != nil {
+		return fmt.Errorf("dev seed: %w", err)
+	}
+	sum := sha256.Sum256([]byte(provider.DevCallbackVerifier))
+	link := strings.TrimSuffix(issuer, "/") + provider.PathAuthorize + "?" + url.Values{
+		"client_id":             {provider.DevClientID},
+		"response_type":         {"code"},
+		"redirect_uri":          {callback},
+		"scope":                 {scope},
+		"state":                 {"dev-" + web.RandomToken()[:12]},
+		"nonce":                 {"dev-" + web.RandomToken()[:12]},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+	}.Encode()
+	fmt.Fprintf(out, `--dev: seeded the school demo (development only).
+  roles:  teacher (results:read results:write schedule:write), student (results:read)
+  users:  alice (teacher)  password %s
+          bob   (student)  password %s
+  client: %s (public, PKCE) redirecting to %s
+
+Open this link in a browser to sign in and see the tokens:
+
+    %s
+
+`, passwords["alice"], passwords["bob"], provider.DevClientID, callback, link)
+	return nil
+}

@@ -1,0 +1,80 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// identityScopes are granted to any signed-in user the client may ask for
+// them, whatever their roles: they only describe the user to the client.
+var identityScopes = []string{"openid", "profile", "email", "offline_access"}
+
+// userScopes returns the scopes a user's roles allow, plus the identity scopes.
+func userScopes(ctx context.Context, store storage.Store, u *storage.User) ([]string, error) {
+	allowed := slices.Clone(identityScopes)
+	for _, name := range u.Roles {
+		role, err := store.GetRole(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("load role %q of user %s: %w", name, u.ID, err)
+		}
+		for _, s := range role.Scopes {
+			if !slices.Contains(allowed, s) {
+				allowed = append(allowed, s)
+			}
+		}
+	}
+	return allowed, nil
+}
+
+// grantedScopes applies DESIGN.md's rule for a user's grant: granted =
+// requested ∩ client's allowed ∩ (the user's roles' scopes ∪ identity
+// scopes). fosite has already refused requests for scopes outside the
+// client's allowed list, so only the user's side is left to intersect.
+func grantedScopes(requested, clientAllowed, userAllowed []string) []string {
+	var out []string
+	for _, s := range requested {
+		if slices.Contains(clientAllowed, s) && slices.Contains(userAllowed, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// scopeAudiences returns the audiences of the registered scopes among
+// scopes: a token carrying a resource server's scope is meant for it.
+func scopeAudiences(ctx context.Context, store storage.Store, scopes []string) ([]string, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	registered, err := store.ListScopes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list scopes: %w", err)
+	}
+	var out []string
+	for _, s := range registered {
+		if s.Audience != "" && slices.Contains(scopes, s.Name) && !slices.Contains(out, s.Audience) {
+			out = append(out, s.Audience)
+		}
+	}
+	return out, nil
+}
+
+// userClaims are the OpenID Connect claims the granted scopes release
+// (OIDC Core §5.4), for the ID token and userinfo.
+func userClaims(u *storage.User, scopes []string) map[string]any {
+	c := map[string]any{}
+	if slices.Contains(scopes, "profile") {
+		c["preferred_username"] = u.Username
+		if u.Name != "" {
+			c["name"] = u.Name
+		}
+	}
+	if slices.Contains(scopes, "email") && u.Email != "" {
+		c["email"] = u.Email
+		c["email_verified"] = u.EmailVerified
+	}
+	return c
+}

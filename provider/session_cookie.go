@@ -1,0 +1,84 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// errAccessDenied is the user's "deny" on the consent page.
+var errAccessDenied = fosite.ErrAccessDenied.WithHint("The user denied the request.")
+
+// browserSession returns the valid SSO session of the browser, or nil. An
+// expired one is deleted.
+func (p *Provider) browserSession(ctx context.Context, r *http.Request) (*storage.BrowserSession, error) {
+	value, ok := p.cookies.Session(r)
+	if !ok {
+		return nil, nil
+	}
+	id := web.Digest(value)
+	s, err := p.cfg.Store.GetBrowserSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load browser session: %w", err)
+	}
+	now := p.cfg.Now()
+	if !now.Before(s.ExpiresAt) || now.Sub(s.LastSeenAt) > p.cfg.SessionIdleTimeout {
+		if err := p.cfg.Store.DeleteBrowserSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("delete expired browser session: %w", err)
+		}
+		return nil, nil
+	}
+	// Touching at most once a minute keeps the idle timeout honest without
+	// a write per request.
+	if now.Sub(s.LastSeenAt) > time.Minute {
+		if err := p.cfg.Store.TouchBrowserSession(ctx, id, now.UTC()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("touch browser session: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// startSession signs the browser in as userID, replacing any session it
+// had, so a session id planted before login is never the one that counts.
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) error {
+	ctx := r.Context()
+	if old, ok := p.cookies.Session(r); ok {
+		if err := p.cfg.Store.DeleteBrowserSession(ctx, web.Digest(old)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("replace browser session: %w", err)
+		}
+	}
+	value := web.RandomToken()
+	s := &storage.BrowserSession{
+		ID: web.Digest(value), UserID: userID, AuthTime: authTime,
+		LastSeenAt: authTime, CreatedAt: authTime, ExpiresAt: authTime.Add(p.cfg.SessionLifetime),
+	}
+	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
+		return fmt.Errorf("start browser session: %w", err)
+	}
+	p.cookies.SetSession(w, value, p.cfg.SessionLifetime)
+	return nil
+}
+
+// endSession signs the browser out: the session row goes, and the cookie.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
+	p.cookies.ClearSession(w)
+	value, ok := p.cookies.Session(r)
+	if !ok {
+		return nil
+	}
+	err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end browser session: %w", err)
+	}
+	return nil
+}

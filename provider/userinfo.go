@@ -1,0 +1,57 @@
+package provider
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
+)
+
+// handleUserinfo is the OIDC UserInfo endpoint (Core §5.3), GET and POST,
+// with the access token as a bearer token (RFC 6750 §2.1, or §2.2 in a
+// POST form). It answers the claims the token's scopes release, read from
+// the user's current record.
+func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tok, ok := bearerToken(r)
+	if !ok && r.Method == http.MethodPost {
+		if err := r.ParseForm(); err == nil && len(r.PostForm["access_token"]) == 1 {
+			tok, ok = r.PostForm.Get("access_token"), true
+		}
+	}
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required (Authorization: Bearer)."})
+		return
+	}
+	sess := NewSession()
+	// The hint is only a hint: fosite falls back to other token types, and
+	// a refresh token must not open userinfo.
+	use, ar, err := p.oauth2.IntrospectToken(ctx, tok, fosite.AccessToken, sess)
+	if err != nil || use != fosite.AccessToken {
+		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		return
+	}
+	user, err := p.activeUser(ctx, sess.GetSubject())
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	if user == nil {
+		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The user of this token no longer exists or is disabled.")
+		return
+	}
+	claims := userClaims(user, ar.GetGrantedScopes())
+	claims["sub"] = user.ID
+	writeJSON(w, http.StatusOK, claims)
+}
+
+// bearerError answers with an RFC 6750 §3 challenge.
+func (p *Provider) bearerError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass", error="`+code+`", error_description="`+strings.ReplaceAll(description, `"`, `'`)+`"`)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
