@@ -327,4 +327,32 @@ type Store interface {
 	// DeleteAuthRequest deletes a pending request; ErrNotFound if absent
 	// (so of two concurrent completions one fails).
 	DeleteAuthRequest(ctx context.Context, id string) error
+
+	// RevokeTokensByClient ends every grant of a client: its access-token
+	// rows are deleted, its codes and refresh tokens marked inactive (kept
+	// so that later replay is still recognised).
+	RevokeTokensByClient(ctx context.Context, clientID string) error
+	// RevokeTokensBySubject does the same for every grant of a subject
+	// (a user id).
+	RevokeTokensBySubject(ctx context.Context, subject string) error
+
+	// DeleteExpired deletes at most limit rows that expired before
+	// `before` — token rows, client-assertion JTIs, browser sessions past
+	// their absolute expiry, pending authorization requests — and returns
+	// how many it deleted. Bounded, so housekeeping never holds long locks;
+	// safe to run from several replicas at once.
+	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
+
+	// LockKeys takes, inside the transaction in ctx, an exclusive lock that
+	// serializes signing-key changes among replicas (a row lock, not an
+	// advisory lock), held until the transaction ends. It fails without a
+	// transaction in ctx.
+	LockKeys(ctx context.Context) error
+
+	// PutSetting creates or replaces a named value (used when the
+	// key-encryption secret changes and sealed settings are re-sealed).
+	PutSetting(ctx context.Context, name string, value []byte) error
+	// SetKeyPrivate replaces the sealed private part of key id (re-sealing
+	// under a new key-encryption secret); ErrNotFound if absent.
+	SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error
 }

@@ -6,11 +6,14 @@
 // them. It imports nothing of hallpass but storage.
 //
 // The SQL stays portable to Postgres-compatible distributed databases: row
-// locks (SELECT ... FOR UPDATE) instead of advisory locks, no LISTEN/NOTIFY,
-// no extensions. Transactions run at the database's default isolation level;
-// races are decided by unique indexes and conditional updates, and unique
-// violations (23505), serialization failures (40001) and deadlocks (40P01)
-// surface as storage.ErrConflict.
+// locks (SELECT ... FOR UPDATE, or LockKeys' UPDATE of the one key_lock row)
+// instead of advisory locks, rows picked by primary key rather than ctid,
+// no LISTEN/NOTIFY, no extensions. Transactions run at the database's
+// default isolation level; races are decided by unique indexes and
+// conditional updates, and unique violations (23505), serialization
+// failures (40001) and deadlocks (40P01) surface as storage.ErrConflict
+// (DeleteExpired, outside a transaction, retries its statements on the
+// latter two instead).
 //
 // Representation: times are TIMESTAMPTZ (NULL for the zero time), truncated
 // to the microsecond on write and read back in UTC; []string fields are

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -70,8 +71,40 @@ func (s *Store) UpdateKey(ctx context.Context, k *storage.Key) error {
 	return affectedOne(tag, err, fmt.Sprintf("update key %q", k.ID))
 }
 
+// SetKeyPrivate replaces the sealed private part of key id;
+// storage.ErrNotFound if absent.
+func (s *Store) SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error {
+	tag, err := s.q(ctx).Exec(ctx, `UPDATE signing_keys SET private_encrypted = $1 WHERE id = $2`,
+		blob(privateEncrypted), id)
+	return affectedOne(tag, err, fmt.Sprintf("set private part of key %q", id))
+}
+
 // DeleteKey removes a key; storage.ErrNotFound if absent.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
 	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
 	return affectedOne(tag, err, fmt.Sprintf("delete key %q", id))
+}
+
+// LockKeys serializes signing-key changes among replicas: it updates the
+// one row of key_lock inside the transaction carried by ctx, which holds
+// the row lock until it ends; a second locker waits for it. An update
+// rather than SELECT ... FOR UPDATE: at READ COMMITTED both behave the
+// same, but at REPEATABLE READ or SERIALIZABLE (or on a distributed
+// database) the waiting locker then fails with a serialization failure
+// (storage.ErrConflict) instead of reading the keys through a snapshot
+// taken before the first locker committed. It fails without a transaction
+// in ctx.
+func (s *Store) LockKeys(ctx context.Context) error {
+	tx, ok := s.tx(ctx)
+	if !ok {
+		return errors.New("lock keys: LockKeys needs a transaction from BeginTX")
+	}
+	tag, err := tx.Exec(ctx, `UPDATE key_lock SET locked_at = $1 WHERE id = 1`, ts(s.now()))
+	if err != nil {
+		return mapErr("lock keys", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return errors.New("lock keys: the key_lock row is missing")
+	}
+	return nil
 }

@@ -69,11 +69,21 @@ func newSchema(t *testing.T, dbURL string) string {
 // openInSchema opens a Store whose connections use schema as search_path.
 func openInSchema(t *testing.T, dbURL, schema string) *Store {
 	t.Helper()
+	return openInSchemaWith(t, dbURL, schema, nil)
+}
+
+// openInSchemaWith is openInSchema with more run-time parameters, e.g.
+// default_transaction_isolation.
+func openInSchemaWith(t *testing.T, dbURL, schema string, params map[string]string) *Store {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		t.Fatalf("parse %s: %v", urlEnv, err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
 	s, err := OpenConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -119,6 +129,27 @@ func TestConcurrency(t *testing.T) {
 func TestFosite(t *testing.T) {
 	testURL(t)
 	storagetest.RunFosite(t, newStore)
+}
+
+// newReplicas opens n stores (n pools, as n replicas have) on one fresh
+// schema and migrates it.
+func newReplicas(t *testing.T, n int) []storage.Store {
+	t.Helper()
+	dbURL := testURL(t)
+	schema := newSchema(t, dbURL)
+	stores := make([]storage.Store, n)
+	for i := range stores {
+		stores[i] = openInSchema(t, dbURL, schema)
+	}
+	if err := stores[0].Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return stores
+}
+
+func TestReplicas(t *testing.T) {
+	testURL(t)
+	storagetest.RunReplicas(t, newReplicas)
 }
 
 // TestOpenSearchPath checks that a search_path parameter in the URL is sent

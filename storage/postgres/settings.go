@@ -16,6 +16,17 @@ func (s *Store) CreateSetting(ctx context.Context, name string, value []byte) er
 	return nil
 }
 
+// PutSetting creates or replaces the value of setting name.
+func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error {
+	_, err := s.q(ctx).Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+		name, blob(value))
+	if err != nil {
+		return mapErr(fmt.Sprintf("put setting %q", name), err)
+	}
+	return nil
+}
+
 // GetSetting returns the value of setting name (nil if it was stored empty);
 // storage.ErrNotFound for an unknown name.
 func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {

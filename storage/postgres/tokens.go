@@ -105,3 +105,35 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 	}
 	return nil
 }
+
+// RevokeTokensByClient ends every grant of clientID in one transaction (the
+// one carried by ctx, if any): its access-token rows are deleted, its
+// authorization-code and refresh-token rows marked inactive. Its OIDC and
+// PKCE rows are left as they are: they are only read after an active code,
+// and they expire with it. It is not an error if there is none.
+func (s *Store) RevokeTokensByClient(ctx context.Context, clientID string) error {
+	return s.revokeTokens(ctx, "client_id", clientID, fmt.Sprintf("revoke tokens of client %q", clientID))
+}
+
+// RevokeTokensBySubject does what RevokeTokensByClient does for every token
+// row whose subject is subject.
+func (s *Store) RevokeTokensBySubject(ctx context.Context, subject string) error {
+	return s.revokeTokens(ctx, "subject", subject, fmt.Sprintf("revoke tokens of subject %q", subject))
+}
+
+// revokeTokens revokes the token rows whose column (client_id or subject,
+// both indexed) is value.
+func (s *Store) revokeTokens(ctx context.Context, column, value, op string) error {
+	return s.inTx(ctx, func(q querier) error {
+		if _, err := q.Exec(ctx, `DELETE FROM tokens WHERE `+column+` = $1 AND kind = $2`,
+			value, string(storage.KindAccessToken)); err != nil {
+			return mapErr(op+": delete access tokens", err)
+		}
+		if _, err := q.Exec(ctx, `UPDATE tokens SET active = false
+			WHERE `+column+` = $1 AND kind IN ($2, $3) AND active`,
+			value, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
+			return mapErr(op+": deactivate codes and refresh tokens", err)
+		}
+		return nil
+	})
+}

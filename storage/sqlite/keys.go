@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/hallpass/hallpass/storage"
@@ -70,8 +71,40 @@ func (s *Store) UpdateKey(ctx context.Context, k *storage.Key) error {
 	return affectedOne(res, err, fmt.Sprintf("update key %q", k.ID))
 }
 
+// SetKeyPrivate replaces the sealed private part of key id;
+// storage.ErrNotFound if absent.
+func (s *Store) SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error {
+	res, err := s.q(ctx).ExecContext(ctx, `UPDATE signing_keys SET private_encrypted = ? WHERE id = ?`,
+		blob(privateEncrypted), id)
+	return affectedOne(res, err, fmt.Sprintf("set private part of key %q", id))
+}
+
 // DeleteKey removes a key; storage.ErrNotFound if absent.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
 	res, err := s.q(ctx).ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)
 	return affectedOne(res, err, fmt.Sprintf("delete key %q", id))
+}
+
+// LockKeys serializes signing-key changes: it writes the one row of
+// key_lock inside the transaction carried by ctx, which then holds
+// SQLite's write lock until it ends. (BeginTX already begins IMMEDIATE, so
+// the write lock is held from the start; the write makes sure of it.) It
+// fails without a transaction in ctx.
+func (s *Store) LockKeys(ctx context.Context) error {
+	tx, ok := s.tx(ctx)
+	if !ok {
+		return errors.New("lock keys: LockKeys needs a transaction from BeginTX")
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE key_lock SET locked_at = ? WHERE id = 1`, s.now().UnixMicro())
+	if err != nil {
+		return mapErr("lock keys", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return mapErr("lock keys", err)
+	}
+	if n != 1 {
+		return errors.New("lock keys: the key_lock row is missing")
+	}
+	return nil
 }

@@ -45,6 +45,35 @@ func TestFosite(t *testing.T) {
 	storagetest.RunFosite(t, newStore)
 }
 
+// newReplicas opens n stores on one fresh database file, as n processes
+// sharing it would, and migrates it.
+func newReplicas(t *testing.T, n int) []storage.Store {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	stores := make([]storage.Store, n)
+	for i := range stores {
+		s, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("close %d: %v", i, err)
+			}
+		})
+		stores[i] = s
+	}
+	if err := stores[0].Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return stores
+}
+
+func TestReplicas(t *testing.T) {
+	storagetest.RunReplicas(t, newReplicas)
+}
+
 // TestMigrateProcesses runs Migrate from several stores on one new file at
 // once, as several processes starting together would.
 func TestMigrateProcesses(t *testing.T) {

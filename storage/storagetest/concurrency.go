@@ -28,9 +28,12 @@ const roundTimeout = 30 * time.Second
 // succeed once, its losers failing with storage.ErrNotFound; concurrent
 // PutConsent calls for one (user, client) must all succeed, and a user
 // created with a role being deleted must end up without it (or not be
-// created, with storage.ErrInvalidReference). Each race is repeated
-// concurrencyRounds times. newStore has the same contract as for
-// Run.
+// created, with storage.ErrInvalidReference). Transactions that take
+// LockKeys, then create a next signing key unless one exists, must create
+// exactly one, and DeleteExpired run at once on the same expired rows must
+// delete each exactly once without an error (RunReplicas runs these two
+// across several stores on one database). Each race is repeated
+// concurrencyRounds times. newStore has the same contract as for Run.
 func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("DeactivateTokenRace", func(t *testing.T) {
 		testDeactivateTokenRace(t, newStore(t))
@@ -52,6 +55,12 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("CreateUserDeleteRoleRace", func(t *testing.T) {
 		testCreateUserDeleteRoleRace(t, newStore(t))
+	})
+	t.Run("LockKeysRace", func(t *testing.T) {
+		testLockKeysRace(t, []storage.Store{newStore(t)})
+	})
+	t.Run("DeleteExpiredRace", func(t *testing.T) {
+		testDeleteExpiredRace(t, []storage.Store{newStore(t)})
 	})
 }
 

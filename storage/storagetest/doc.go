@@ -12,6 +12,9 @@
 //		storagetest.RunConcurrency(t, newStore)
 //	}
 //
+// and RunReplicas with a constructor that returns several stores on one
+// fresh database, as several hallpass processes would open it.
+//
 // Round-trip rules the suite enforces: every time comes back in UTC,
 // truncated to the microsecond, with the zero time.Time coming back zero; an
 // empty []string or []byte may come back nil or empty (the suite treats them

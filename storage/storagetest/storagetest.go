@@ -37,6 +37,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Consents", testConsents},
 		{"AuthRequests", testAuthRequests},
 		{"DirectoryTransactions", testDirectoryTransactions},
+		{"RevokeByClient", testRevokeByClient},
+		{"RevokeBySubject", testRevokeBySubject},
+		{"DeleteExpired", testDeleteExpired},
+		{"LockKeys", testLockKeys},
+		{"PutSetting", testPutSetting},
+		{"SetKeyPrivate", testSetKeyPrivate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
