@@ -5,9 +5,15 @@
 // A key moves through the states of storage.KeyState: next (published, not
 // yet signing) → active (the one key that signs) → retired (published until
 // every token it signed has expired) → deleted. A Manager creates the first
-// active key when the database has none; scheduled rotation will build on
-// Load, which already picks up keys other replicas changed and promotes a
-// next key when no key is active.
+// active key when the database has none. Every replica calls Manager.Tick
+// once per refresh interval: it reloads the keys other replicas changed and
+// runs the schedule (rotation.go): a next key is published one lead (JWKS
+// max-age + refresh interval + clock skew) before the active key retires,
+// takes over when it is due, and the retired key is deleted once every token
+// it signed has expired. Each change is made by one replica, in a
+// transaction under Store.LockKeys that re-reads the keys first; keys are
+// generated before the transaction. RotateNow and Revoke act outside the
+// schedule; Reencrypt moves everything sealed to a new secret.
 //
 // Private keys are stored as PKCS#8, sealed by a Sealer (AES-256-GCM under a
 // key derived with HKDF-SHA256 from the operator's HALLPASS_SECRET) and bound

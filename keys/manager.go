@@ -25,8 +25,18 @@ import (
 // Algorithm is the JWS algorithm of every key this package manages.
 const Algorithm = string(jose.RS256)
 
-// Store is the part of storage.Store that key management uses.
+// Store is the part of storage.Store that key management uses. Every
+// method runs inside the transaction ctx carries, if any.
 type Store interface {
+	// BeginTX starts a transaction and returns a context carrying it;
+	// Commit and Rollback end it.
+	BeginTX(ctx context.Context) (context.Context, error)
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context) error
+	// LockKeys takes, inside the transaction in ctx, the lock that
+	// serializes signing-key changes among replicas.
+	LockKeys(ctx context.Context) error
+
 	// CreateKey returns storage.ErrConflict if the kid exists or if the key is
 	// active and another active key exists.
 	CreateKey(ctx context.Context, k *storage.Key) error
@@ -35,10 +45,18 @@ type Store interface {
 	// UpdateKey replaces State and the planned times; storage.ErrConflict if
 	// it would make a second active key.
 	UpdateKey(ctx context.Context, k *storage.Key) error
+	// DeleteKey returns storage.ErrNotFound if the kid does not exist.
+	DeleteKey(ctx context.Context, id string) error
+	// SetKeyPrivate replaces a key's sealed private half;
+	// storage.ErrNotFound if the kid does not exist.
+	SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error
+
 	// CreateSetting returns storage.ErrConflict if the name exists.
 	CreateSetting(ctx context.Context, name string, value []byte) error
 	// GetSetting returns storage.ErrNotFound for an unknown name.
 	GetSetting(ctx context.Context, name string) ([]byte, error)
+	// PutSetting creates or replaces a setting.
+	PutSetting(ctx context.Context, name string, value []byte) error
 }
 
 // storage.Store must keep satisfying Store.
@@ -46,6 +64,26 @@ var _ Store = storage.Store(nil)
 
 // ErrNotLoaded is returned by Sign before the first successful Load.
 var ErrNotLoaded = errors.New("keys: signing keys not loaded")
+
+// ErrStale is returned by Sign when Options.RefreshInterval is set and the
+// keys have not been reloaded for two intervals. Another replica may have
+// retired the key this one holds since, and the retired key's publication
+// only covers tokens signed within that window; refusing to sign (and
+// failing /readyz) is what keeps a replica cut off from the database, or
+// left on an old HALLPASS_SECRET, from issuing tokens that outlive their key.
+var ErrStale = errors.New("keys: signing keys are stale: no successful reload from the database within twice the refresh interval")
+
+// Defaults of Options.
+const (
+	DefaultRotationPeriod   = 30 * 24 * time.Hour
+	DefaultMaxTokenLifetime = time.Hour
+	DefaultJWKSMaxAge       = 5 * time.Minute
+)
+
+// ClockSkew is the clock difference between hosts (replicas, resource
+// servers) that the rotation schedule tolerates: it is added to the
+// publication lead and to a retired key's retention.
+const ClockSkew = time.Minute
 
 // Options configures a Manager. The zero value is usable.
 type Options struct {
@@ -57,6 +95,22 @@ type Options struct {
 	// JWKSMaxAge is how long clients may cache the JWKS (default 5m). A key
 	// must be published at least this long before it signs.
 	JWKSMaxAge time.Duration
+	// RotationPeriod is how long a key signs before the next key takes over
+	// (default 30 days). It must be longer than the publication lead
+	// (JWKSMaxAge + RefreshInterval + ClockSkew).
+	RotationPeriod time.Duration
+	// MaxTokenLifetime is the lifetime of the longest-lived token signed
+	// with these keys: the provider's max(access, ID token lifespan)
+	// (default 1h). A retired key stays published this long, plus the
+	// staleness window and ClockSkew, after it stops signing.
+	MaxTokenLifetime time.Duration
+	// RefreshInterval is how often every replica calls Tick (hallpass serve
+	// --key-refresh). It bounds how long a replica takes to see another's
+	// change, so it lengthens the publication lead, and Sign refuses to
+	// sign (ErrStale) when no Load succeeded for two intervals. Zero means
+	// the caller never refreshes (a single process that changes keys only
+	// through its own calls): no lead for other replicas, no staleness.
+	RefreshInterval time.Duration
 	// Logger receives key lifecycle events; it defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -77,6 +131,14 @@ type Manager struct {
 	log      *slog.Logger
 	generate func(bits int) (*rsa.PrivateKey, error)
 
+	// The schedule, derived from Options once (see Schedule).
+	period     time.Duration
+	maxToken   time.Duration
+	refresh    time.Duration
+	lead       time.Duration
+	staleAfter time.Duration
+	retention  time.Duration
+
 	// loadMu orders Loads, so an older read of the database never replaces
 	// a newer snapshot and one process never races itself to create a key.
 	loadMu sync.Mutex
@@ -91,9 +153,15 @@ type snapshot struct {
 	public map[string]*rsa.PublicKey
 	jwks   []byte
 	etag   string
+	// loadedAt is when the Load that built this snapshot read the
+	// database; Sign judges staleness by it.
+	loadedAt time.Time
+	status   Status
 }
 
-// KeyInfo is the public metadata of a stored key, for listings.
+// KeyInfo is the public metadata of a stored key, for listings. The times
+// are actual for what has happened (a retired key's activation and
+// retirement) and planned for what has not; zero when unknown.
 type KeyInfo struct {
 	ID          string           `json:"kid"`
 	Algorithm   string           `json:"alg"`
@@ -105,7 +173,8 @@ type KeyInfo struct {
 }
 
 // NewManager returns a Manager that holds no keys until Load succeeds. It
-// fails on a nil store or sealer and on an unsupported Options.Bits.
+// fails on a nil store or sealer, an unsupported Options.Bits, a negative
+// duration, and a rotation period no longer than the publication lead.
 func NewManager(store Store, sealer *Sealer, opts Options) (*Manager, error) {
 	if store == nil || sealer == nil {
 		return nil, errors.New("keys: NewManager needs a store and a sealer")
@@ -115,9 +184,12 @@ func NewManager(store Store, sealer *Sealer, opts Options) (*Manager, error) {
 		sealer:   sealer,
 		bits:     cmp.Or(opts.Bits, 2048),
 		now:      opts.Now,
-		maxAge:   cmp.Or(opts.JWKSMaxAge, 5*time.Minute),
+		maxAge:   cmp.Or(opts.JWKSMaxAge, DefaultJWKSMaxAge),
 		log:      opts.Logger,
 		generate: opts.generate,
+		period:   cmp.Or(opts.RotationPeriod, DefaultRotationPeriod),
+		maxToken: cmp.Or(opts.MaxTokenLifetime, DefaultMaxTokenLifetime),
+		refresh:  opts.RefreshInterval,
 	}
 	switch m.bits {
 	case 2048, 3072, 4096:
@@ -126,6 +198,24 @@ func NewManager(store Store, sealer *Sealer, opts Options) (*Manager, error) {
 	}
 	if m.maxAge < 0 {
 		return nil, fmt.Errorf("keys: negative JWKS max age %v", m.maxAge)
+	}
+	for name, d := range map[string]time.Duration{"rotation period": m.period, "max token lifetime": m.maxToken, "refresh interval": m.refresh} {
+		if d < 0 {
+			return nil, fmt.Errorf("keys: negative %s %v", name, d)
+		}
+	}
+	// The lead: every replica reloads within one refresh interval, and
+	// every client's cached JWKS expires within one max-age, so a key
+	// written this long before it signs is known to all of them by then.
+	m.lead = m.maxAge + m.refresh + ClockSkew
+	m.staleAfter = 2 * m.refresh
+	// A replica that has not reloaded may sign with a key for up to
+	// staleAfter after another replica retired it; its tokens live
+	// maxToken more.
+	m.retention = m.maxToken + m.staleAfter + ClockSkew
+	if m.period <= m.lead {
+		return nil, fmt.Errorf("keys: rotation period %v must be longer than the publication lead %v (JWKS max-age %v + refresh interval %v + clock skew %v)",
+			m.period, m.lead, m.maxAge, m.refresh, ClockSkew)
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -148,38 +238,48 @@ const loadAttempts = 3
 // no active key it promotes the oldest next key or, if there is none, creates
 // one. It first runs CheckSecret, and it fails with an error wrapping
 // ErrWrongSecret if any key does not open: it never creates a key in place
-// of keys it cannot read. Call it at start, and again to pick up keys other replicas rotated;
+// of keys it cannot read. Call it at start, and again to pick up keys other
+// replicas rotated (Tick does both and also runs the rotation schedule);
 // it is safe to call concurrently with every other method. On error the
 // previously loaded keys stay in use.
 func (m *Manager) Load(ctx context.Context) error {
+	_, err := m.load(ctx)
+	return err
+}
+
+// load is Load, returning the rows it published.
+func (m *Manager) load(ctx context.Context) ([]storage.Key, error) {
 	m.loadMu.Lock()
 	defer m.loadMu.Unlock()
 
 	if err := CheckSecret(ctx, m.store, m.sealer); err != nil {
-		return err
+		return nil, err
 	}
 	for range loadAttempts {
+		// Read the clock before the database: a snapshot must never look
+		// fresher than what it was built from.
+		readAt := m.now().UTC()
 		rows, err := m.store.ListKeys(ctx)
 		if err != nil {
-			return fmt.Errorf("keys: list keys: %w", err)
+			return nil, fmt.Errorf("keys: list keys: %w", err)
 		}
 		opened, err := m.openAll(rows)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if i := slices.IndexFunc(opened, isActive); i >= 0 {
-			m.publish(opened, i)
-			return nil
+			m.publish(opened, i, readAt)
+			return rows, nil
 		}
 		switch err := m.makeActive(ctx, opened); {
 		case err == nil:
 		case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
 			m.log.InfoContext(ctx, "another replica changed the signing keys first; reloading", "err", err)
 		default:
-			return err
+			return nil, err
 		}
 	}
-	return fmt.Errorf("keys: no active signing key after %d attempts", loadAttempts)
+	return nil, fmt.Errorf("keys: no active signing key after %d attempts", loadAttempts)
 }
 
 // openedKey is a stored key with its private half decrypted.
@@ -258,8 +358,7 @@ func (m *Manager) makeActive(ctx context.Context, opened []openedKey) error {
 	now := m.now().UTC()
 	if i := slices.IndexFunc(opened, func(k openedKey) bool { return k.row.State == storage.KeyNext }); i >= 0 {
 		row := opened[i].row
-		row.State = storage.KeyActive
-		row.ActivatesAt = now
+		m.activate(&row, now)
 		if err := m.store.UpdateKey(ctx, &row); err != nil {
 			return fmt.Errorf("keys: promote next key %q: %w", row.ID, err)
 		}
@@ -271,7 +370,7 @@ func (m *Manager) makeActive(ctx context.Context, opened []openedKey) error {
 	if err != nil {
 		return err
 	}
-	row.ActivatesAt = now
+	m.activate(row, now)
 	if err := m.store.CreateKey(ctx, row); err != nil {
 		return fmt.Errorf("keys: store new signing key %q: %w", row.ID, err)
 	}
@@ -314,9 +413,9 @@ func (m *Manager) newKey(state storage.KeyState, now time.Time) (*storage.Key, e
 	}, nil
 }
 
-// publish builds the snapshot for opened, whose element active signs, and
-// swaps it in.
-func (m *Manager) publish(opened []openedKey, active int) {
+// publish builds the snapshot for opened, whose element active signs, as
+// read from the database at readAt, and swaps it in.
+func (m *Manager) publish(opened []openedKey, active int, readAt time.Time) {
 	// Active key first: naive clients that ignore kid take the first key.
 	// The rest keep creation order, so every replica serves identical bytes
 	// and one ETag.
@@ -336,12 +435,18 @@ func (m *Manager) publish(opened []openedKey, active int) {
 		// Public RSA JWKs always encode; a failure here is a bug.
 		panic(fmt.Sprintf("keys: encode JWKS: %v", err))
 	}
+	rows := make([]storage.Key, len(opened))
+	for i, k := range opened {
+		rows[i] = k.row
+	}
 	s := &snapshot{
-		kid:    opened[active].row.ID,
-		key:    opened[active].key,
-		public: public,
-		jwks:   body,
-		etag:   etag(body),
+		kid:      opened[active].row.ID,
+		key:      opened[active].key,
+		public:   public,
+		jwks:     body,
+		etag:     etag(body),
+		loadedAt: readAt,
+		status:   m.status(rows, readAt),
 	}
 	old := m.snap.Swap(s)
 	switch {
@@ -355,23 +460,38 @@ func (m *Manager) publish(opened []openedKey, active int) {
 // Keys returns the public metadata of every stored key, read from the store
 // so that it reflects changes made by other replicas.
 func (m *Manager) Keys(ctx context.Context) ([]KeyInfo, error) {
-	rows, err := m.store.ListKeys(ctx)
+	return List(ctx, m.store)
+}
+
+// KeyLister is the part of Store that List reads.
+type KeyLister interface {
+	ListKeys(ctx context.Context) ([]storage.Key, error)
+}
+
+// List returns the public metadata of every stored key in creation order.
+// It needs no secret: it is what `hallpass keys list` prints.
+func List(ctx context.Context, store KeyLister) ([]KeyInfo, error) {
+	rows, err := store.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: list keys: %w", err)
 	}
 	out := make([]KeyInfo, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, KeyInfo{
-			ID:          r.ID,
-			Algorithm:   r.Algorithm,
-			State:       r.State,
-			CreatedAt:   r.CreatedAt,
-			ActivatesAt: r.ActivatesAt,
-			RetiresAt:   r.RetiresAt,
-			RemovesAt:   r.RemovesAt,
-		})
+		out = append(out, infoOf(r))
 	}
 	return out, nil
+}
+
+func infoOf(r storage.Key) KeyInfo {
+	return KeyInfo{
+		ID:          r.ID,
+		Algorithm:   r.Algorithm,
+		State:       r.State,
+		CreatedAt:   r.CreatedAt,
+		ActivatesAt: r.ActivatesAt,
+		RetiresAt:   r.RetiresAt,
+		RemovesAt:   r.RemovesAt,
+	}
 }
 
 // keyAD is the additional data a private key is sealed with: it ties the

@@ -37,6 +37,10 @@ func TestNewManagerOptions(t *testing.T) {
 		{name: "1024 refused", store: store, sealer: sealer, opts: Options{Bits: 1024}, wantErr: true},
 		{name: "2049 refused", store: store, sealer: sealer, opts: Options{Bits: 2049}, wantErr: true},
 		{name: "negative max age", store: store, sealer: sealer, opts: Options{JWKSMaxAge: -time.Second}, wantErr: true},
+		{name: "negative refresh", store: store, sealer: sealer, opts: Options{RefreshInterval: -time.Second}, wantErr: true},
+		{name: "negative token lifetime", store: store, sealer: sealer, opts: Options{MaxTokenLifetime: -time.Second}, wantErr: true},
+		{name: "period within the lead", store: store, sealer: sealer, opts: Options{RotationPeriod: 7 * time.Minute, RefreshInterval: time.Minute}, wantErr: true},
+		{name: "short period", store: store, sealer: sealer, opts: Options{RotationPeriod: 8 * time.Minute, RefreshInterval: time.Minute}, wantBits: 2048, wantAge: 5 * time.Minute},
 		{name: "nil store", sealer: sealer, wantErr: true},
 		{name: "nil sealer", store: store, wantErr: true},
 	}
@@ -508,7 +512,10 @@ func TestKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []KeyInfo{
-		{ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow, ActivatesAt: testNow},
+		{
+			ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow, ActivatesAt: testNow,
+			RetiresAt: testNow.Add(DefaultRotationPeriod), RemovesAt: testNow.Add(DefaultRotationPeriod + DefaultMaxTokenLifetime + ClockSkew),
+		},
 		{ID: next.ID, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow.Add(time.Minute)},
 	}
 	if !reflect.DeepEqual(infos, want) {

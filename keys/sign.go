@@ -10,11 +10,13 @@ import (
 // Sign returns payload as a compact RS256 JWS signed by the active key, with
 // protected headers alg, kid and, unless typ is empty, typ (for example
 // "at+jwt" for RFC 9068 access tokens). The payload is signed as given; Sign
-// does not look inside it.
+// does not look inside it. It fails with ErrNotLoaded before Load and with
+// ErrStale when the keys have not been reloaded recently enough to be sure
+// the key is still published (see Options.RefreshInterval).
 func (m *Manager) Sign(payload []byte, typ string) (string, error) {
-	s := m.snap.Load()
-	if s == nil {
-		return "", ErrNotLoaded
+	s, err := m.signing()
+	if err != nil {
+		return "", err
 	}
 	opts := &jose.SignerOptions{}
 	if typ != "" {
@@ -36,12 +38,26 @@ func (m *Manager) Sign(payload []byte, typ string) (string, error) {
 	return jws.CompactSerialize()
 }
 
-// ActiveKeyID returns the kid of the key Sign uses, or "" before Load.
+// ActiveKeyID returns the kid of the key Sign uses, or "" when Sign would
+// fail (before Load, or when the keys are stale), so that a readiness
+// check on it takes a replica that cannot sign out of service.
 func (m *Manager) ActiveKeyID() string {
-	if s := m.snap.Load(); s != nil {
+	if s, err := m.signing(); err == nil {
 		return s.kid
 	}
 	return ""
+}
+
+// signing returns the snapshot Sign may use.
+func (m *Manager) signing() (*snapshot, error) {
+	s := m.snap.Load()
+	if s == nil {
+		return nil, ErrNotLoaded
+	}
+	if m.staleAfter > 0 && m.now().Sub(s.loadedAt) > m.staleAfter {
+		return nil, ErrStale
+	}
+	return s, nil
 }
 
 // VerificationKey returns the public key published under kid: the active key

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -17,17 +18,24 @@ import (
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
 
 // KeyManager is what the provider needs from the signing-key lifecycle
 // (keys.Manager): sign with the active key, verify against any published
-// key, serve the JWKS, and say which key signs ("" when none is loaded).
+// key, serve the JWKS, and say which key signs ("" when none is loaded);
+// for the admin API, list, rotate and revoke keys; for metrics, report
+// its status.
 type KeyManager interface {
 	keySource
 	JWKSHandler() http.Handler
 	ActiveKeyID() string
+	Keys(ctx context.Context) ([]keys.KeyInfo, error)
+	RotateNow(ctx context.Context, immediate bool) (keys.KeyInfo, error)
+	Revoke(ctx context.Context, kid string) (activeKID string, err error)
+	Status() keys.Status
 }
 
 // Config configures a Provider. Issuer, Store, Keys, AdminTokenDigest and
@@ -131,6 +139,11 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.SessionIdleTimeout, time.Hour)
 	setDefault(&cfg.SessionLifetime, 12*time.Hour)
 	setDefault(&cfg.AuthRequestLifespan, 15*time.Minute)
+	// A retired key is kept published only as long as the key manager
+	// was told tokens live; a longer-lived token would outlive its key.
+	if signed, kept := max(cfg.AccessTokenLifespan, cfg.IDTokenLifespan), cfg.Keys.Status().Schedule.MaxTokenLifetime; signed > kept {
+		return nil, fmt.Errorf("new provider: tokens live up to %v, but the key manager keeps retired keys for tokens of at most %v (keys.Options.MaxTokenLifetime)", signed, kept)
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -149,13 +162,16 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
+	if err := registerKeyMetrics(cfg.Registerer, cfg.Keys, cfg.Now); err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
+	}
 
 	pages, err := web.NewPages(web.PagesOptions{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss)}
-	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now)
+	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, cfg.Issuer)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
@@ -178,27 +194,27 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	// A fresh Config per provider: Compose mutates it, and handler lists
 	// dedupe by type, so a reused Config would keep another store's handlers.
 	fc := &fosite.Config{
-		AccessTokenLifespan:        p.cfg.AccessTokenLifespan,
-		RefreshTokenLifespan:       p.cfg.RefreshTokenLifespan,
-		AuthorizeCodeLifespan:      p.cfg.AuthorizeCodeLifespan,
-		IDTokenLifespan:            p.cfg.IDTokenLifespan,
-		IDTokenIssuer:              p.cfg.Issuer,
-		AccessTokenIssuer:          p.cfg.Issuer,
-		TokenURL:                   p.url(PathToken),
-		GlobalSecret:               p.cfg.TokenSecret,
-		ScopeStrategy:              fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:   fosite.ExactAudienceMatchingStrategy,
+		AccessTokenLifespan:      p.cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:     p.cfg.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:    p.cfg.AuthorizeCodeLifespan,
+		IDTokenLifespan:          p.cfg.IDTokenLifespan,
+		IDTokenIssuer:            p.cfg.Issuer,
+		AccessTokenIssuer:        p.cfg.Issuer,
+		TokenURL:                 p.url(PathToken),
+		GlobalSecret:             p.cfg.TokenSecret,
+		ScopeStrategy:            fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy: fosite.ExactAudienceMatchingStrategy,
 		// PKCE is required of public clients and optional for confidential
 		// ones (which authenticate at the token endpoint); when sent, it is
 		// S256 only, and a verifier without a challenge is refused (RFC
 		// 9700 §2.1.1 downgrade protection, in fosite's PKCE handler).
 		EnforcePKCEForPublicClients: true,
-		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
-		ClientSecretsHasher:        secretHasher{},
-		SendDebugMessagesToClients: false,
-		MinParameterEntropy:        fosite.MinParameterEntropy,
+		JWTScopeClaimKey:            jwt.JWTScopeFieldString,
+		ClientSecretsHasher:         secretHasher{},
+		SendDebugMessagesToClients:  false,
+		MinParameterEntropy:         fosite.MinParameterEntropy,
 	}
-	sig := &signer{keys: p.cfg.Keys}
+	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
 	strategy := &compose.CommonStrategy{
 		// Access tokens are RS256 JWTs; codes and refresh tokens stay
 		// opaque HMAC tokens.

@@ -56,6 +56,7 @@ func (p *Provider) Handler() http.Handler {
 		r.Get("/clients/{id}", p.adminGetClient)
 		r.Put("/clients/{id}", p.adminUpdateClient)
 		r.Delete("/clients/{id}", p.adminDeleteClient)
+		r.Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
 
 		// {id} of a user is its id or its username.
 		r.Post("/users", p.adminCreateUser)
@@ -75,6 +76,10 @@ func (p *Provider) Handler() http.Handler {
 		r.Get("/scopes/{id}", p.adminGetScope)
 		r.Put("/scopes/{id}", p.adminUpdateScope)
 		r.Delete("/scopes/{id}", p.adminDeleteScope)
+
+		r.Get("/keys", p.adminListKeys)
+		r.Post("/keys/rotate", p.adminRotateKeys)
+		r.Post("/keys/{kid}/revoke", p.adminRevokeKey)
 	})
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

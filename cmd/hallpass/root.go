@@ -54,7 +54,7 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
-	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newVersionCmd(g))
+	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
 	return root
 }
 
@@ -101,13 +101,7 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 		}
 		return []byte(s), nil
 	}
-	path := g.secretFile
-	if path == "" {
-		path = "hallpass.secret"
-		if db, ok := strings.CutPrefix(g.database, "sqlite:"); ok {
-			path = db + ".secret"
-		}
-	}
+	path := g.secretPath()
 	b, err := os.ReadFile(path)
 	if err == nil {
 		s := strings.TrimSpace(string(b))
@@ -140,6 +134,18 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 	}
 	log.Warn("HALLPASS_SECRET is not set: generated a key-encryption secret; production must set HALLPASS_SECRET and keep it safe", "file", path)
 	return []byte(s), nil
+}
+
+// secretPath is the secret file used when HALLPASS_SECRET is unset:
+// --secret-file, else beside the SQLite database, else ./hallpass.secret.
+func (g *globalOptions) secretPath() string {
+	if g.secretFile != "" {
+		return g.secretFile
+	}
+	if db, ok := strings.CutPrefix(g.database, "sqlite:"); ok {
+		return db + ".secret"
+	}
+	return "hallpass.secret"
 }
 
 // sealer builds the key-encryption sealer from the configured secret.

@@ -22,11 +22,8 @@ type serveOptions struct {
 	addr                 string
 	issuer               string
 	noMigrate            bool
-	keyBits              int
-	keyRefresh           time.Duration
-	accessTokenLifespan  time.Duration
+	keys                 keySchedule
 	refreshTokenLifespan time.Duration
-	idTokenLifespan      time.Duration
 	codeLifespan         time.Duration
 	shutdownTimeout      time.Duration
 	sessionIdleTimeout   time.Duration
@@ -50,11 +47,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.addr, "addr", "localhost:8080", "address to listen on")
 	f.StringVar(&o.issuer, "issuer", "http://localhost:8080", "issuer URL: the external URL clients reach hallpass at")
 	f.BoolVar(&o.noMigrate, "no-migrate", false, "do not apply schema migrations at start (run `hallpass migrate` instead)")
-	f.IntVar(&o.keyBits, "key-bits", 2048, "RSA size of generated signing keys: 2048, 3072 or 4096")
-	f.DurationVar(&o.keyRefresh, "key-refresh", time.Minute, "how often to reload signing keys from the database (picks up other replicas' changes)")
-	f.DurationVar(&o.accessTokenLifespan, "access-token-lifespan", 10*time.Minute, "access token lifetime")
+	o.keys.addFlags(f)
 	f.DurationVar(&o.refreshTokenLifespan, "refresh-token-lifespan", 30*24*time.Hour, "refresh token lifetime")
-	f.DurationVar(&o.idTokenLifespan, "id-token-lifespan", time.Hour, "ID token lifetime")
 	f.DurationVar(&o.codeLifespan, "code-lifespan", 2*time.Minute, "authorization code lifetime")
 	f.DurationVar(&o.sessionIdleTimeout, "session-idle-timeout", time.Hour, "browser sign-in session ends after this long unused")
 	f.DurationVar(&o.sessionLifetime, "session-lifetime", 12*time.Hour, "browser sign-in session ends this long after login, however active")
@@ -74,8 +68,13 @@ type server struct {
 }
 
 // newServer opens the database, migrates it, loads or creates the signing
-// key and the token secret, and composes the provider.
+// key (running any rotation step that came due while no server ran) and
+// the token secret, and composes the provider.
 func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog.Logger) (_ *server, err error) {
+	keyOpts, err := o.keys.options(log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := g.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -94,11 +93,11 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
-	km, err := keys.NewManager(st, sealer, keys.Options{Bits: o.keyBits, Logger: log})
+	km, err := keys.NewManager(st, sealer, keyOpts)
 	if err != nil {
 		return nil, err
 	}
-	if err := km.Load(ctx); err != nil {
+	if err := km.Tick(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	tokenSecret, err := provider.TokenSecret(ctx, st, sealer)
@@ -115,9 +114,9 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		Keys:                  km,
 		AdminTokenDigest:      digest,
 		TokenSecret:           tokenSecret,
-		AccessTokenLifespan:   o.accessTokenLifespan,
+		AccessTokenLifespan:   o.keys.accessTokenLifespan,
 		RefreshTokenLifespan:  o.refreshTokenLifespan,
-		IDTokenLifespan:       o.idTokenLifespan,
+		IDTokenLifespan:       o.keys.idTokenLifespan,
 		AuthorizeCodeLifespan: o.codeLifespan,
 		SessionIdleTimeout:    o.sessionIdleTimeout,
 		SessionLifetime:       o.sessionLifetime,
@@ -170,7 +169,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
 	defer stopRefresh()
-	go refreshKeys(refreshCtx, s.keys, o.keyRefresh, log)
+	go refreshKeys(refreshCtx, s.keys, o.keys.refresh, log)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -192,10 +191,14 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	return nil
 }
 
-// refreshKeys reloads the key set periodically so a replica picks up keys
-// another replica created; a failed reload keeps the keys already loaded.
+// refreshKeys runs the key schedule every interval: each Tick reloads the
+// keys (so this replica follows what others changed within one interval)
+// and makes whatever rotation step is due, which exactly one replica
+// performs. A failed Tick keeps the keys already loaded; after two failed
+// intervals the manager stops signing (keys.ErrStale) and /readyz fails.
 func refreshKeys(ctx context.Context, km *keys.Manager, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
+		log.Warn("--key-refresh is 0: signing keys are neither reloaded nor rotated on schedule while serving")
 		return
 	}
 	t := time.NewTicker(every)
@@ -205,8 +208,8 @@ func refreshKeys(ctx context.Context, km *keys.Manager, every time.Duration, log
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := km.Load(ctx); err != nil && ctx.Err() == nil {
-				log.Error("reload signing keys", "err", err)
+			if err := km.Tick(ctx); err != nil && ctx.Err() == nil {
+				log.Error("signing-key refresh failed", "err", err)
 			}
 		}
 	}

@@ -1,0 +1,78 @@
+package provider
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// The admin API for signing keys: the same operations as `hallpass keys`,
+// on the replica that receives the request. The change is in the database
+// at once; this replica serves it at once and the others within their key
+// refresh interval.
+
+// RotateRequest is the optional JSON body of POST /admin/keys/rotate.
+type RotateRequest struct {
+	// Immediate makes the new key sign at once instead of after it has
+	// been published for the lead; see keys.Manager.RotateNow.
+	Immediate bool `json:"immediate"`
+}
+
+// RotateResponse answers POST /admin/keys/rotate: the key that takes over
+// (state active if it already signs, next with its activates_at if it
+// signs once published long enough).
+type RotateResponse struct {
+	keys.KeyInfo
+	Immediate bool `json:"immediate"`
+}
+
+// RevokeResponse answers POST /admin/keys/{kid}/revoke.
+type RevokeResponse struct {
+	Revoked   string `json:"revoked_kid"`
+	ActiveKID string `json:"active_kid"`
+}
+
+// SealedSettings lists the settings the provider keeps sealed under the
+// key-encryption secret, with the additional data each is sealed with, so
+// that changing the secret (keys.Reencrypt) re-seals them too.
+func SealedSettings() []keys.SealedSetting {
+	return []keys.SealedSetting{{Name: settingTokenSecret, AD: []byte(settingTokenSecret)}}
+}
+
+func (p *Provider) adminListKeys(w http.ResponseWriter, r *http.Request) {
+	ks, err := p.cfg.Keys.Keys(r.Context())
+	p.answer(w, r, http.StatusOK, ks, err)
+}
+
+func (p *Provider) adminRotateKeys(w http.ResponseWriter, r *http.Request) {
+	var in RotateRequest
+	// The body is optional: a bare POST rotates on the safe schedule.
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+			p.writeError(w, r, err)
+			return
+		}
+	}
+	info, err := p.cfg.Keys.RotateNow(r.Context(), in.Immediate)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	p.log.WarnContext(r.Context(), "signing keys rotated through the admin API",
+		"kid", info.ID, "state", info.State, "activates_at", info.ActivatesAt, "immediate", in.Immediate)
+	writeJSON(w, http.StatusOK, RotateResponse{KeyInfo: info, Immediate: in.Immediate})
+}
+
+func (p *Provider) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
+	kid := chi.URLParam(r, "kid")
+	active, err := p.cfg.Keys.Revoke(r.Context(), kid)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.writeError(w, r, notFound("signing key", kid))
+		return
+	}
+	p.answer(w, r, http.StatusOK, RevokeResponse{Revoked: kid, ActiveKID: active}, err)
+}

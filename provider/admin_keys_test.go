@@ -1,0 +1,277 @@
+package provider_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/provider"
+)
+
+// jwksKids returns the kids the server's JWKS endpoint serves, in order.
+func (ts *testServer) jwksKids(t *testing.T) []string {
+	t.Helper()
+	res := ts.do(t, req{Path: provider.PathJWKS})
+	if res.Status != http.StatusOK {
+		t.Fatalf("JWKS: status %d", res.Status)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(res.Body, &set); err != nil {
+		t.Fatalf("JWKS: %v", err)
+	}
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.KeyID)
+	}
+	return out
+}
+
+// listKeys calls GET /admin/keys.
+func (ts *testServer) listKeys(t *testing.T) []keys.KeyInfo {
+	t.Helper()
+	res := ts.admin(t, http.MethodGet, "/admin/keys", nil)
+	if res.Status != http.StatusOK {
+		t.Fatalf("GET /admin/keys: status %d: %s", res.Status, res.Body)
+	}
+	var out []keys.KeyInfo
+	if err := json.Unmarshal(res.Body, &out); err != nil {
+		t.Fatalf("GET /admin/keys: %v: %s", err, res.Body)
+	}
+	return out
+}
+
+func (ts *testServer) rotate(t *testing.T, body any) provider.RotateResponse {
+	t.Helper()
+	res := ts.admin(t, http.MethodPost, "/admin/keys/rotate", body)
+	if res.Status != http.StatusOK {
+		t.Fatalf("POST /admin/keys/rotate: status %d: %s", res.Status, res.Body)
+	}
+	var out provider.RotateResponse
+	if err := json.Unmarshal(res.Body, &out); err != nil || out.ID == "" {
+		t.Fatalf("POST /admin/keys/rotate: %v: %s", err, res.Body)
+	}
+	return out
+}
+
+func tokenKID(t *testing.T, tok string) string {
+	t.Helper()
+	parsed, err := josejwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatalf("parse token: %v", err)
+	}
+	return parsed.Headers[0].KeyID
+}
+
+func TestAdminKeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		first := ts.Keys.ActiveKeyID()
+
+		listed := ts.listKeys(t)
+		if len(listed) != 1 {
+			t.Fatalf("GET /admin/keys = %+v, want one key", listed)
+		}
+		k := listed[0]
+		if k.ID != first || k.Algorithm != "RS256" || k.State != "active" || k.CreatedAt.IsZero() ||
+			k.ActivatesAt.IsZero() || !k.RetiresAt.After(k.ActivatesAt) || !k.RemovesAt.After(k.RetiresAt) {
+			t.Errorf("listed key = %+v", k)
+		}
+		res := ts.do(t, req{Path: "/admin/keys"})
+		assertError(t, res, http.StatusUnauthorized, "invalid_token", "unauthorized")
+		res = ts.do(t, req{Method: http.MethodPost, Path: "/admin/keys/rotate", Auth: "Bearer wrong"})
+		if res.Status != http.StatusUnauthorized {
+			t.Errorf("rotate with a wrong token: status %d", res.Status)
+		}
+
+		svc := ts.registerService(t, "client_secret_basic", "results:read")
+		before := ts.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
+		if tokenKID(t, before) != first {
+			t.Fatal("token not signed with the active key")
+		}
+
+		// A plain rotation publishes the next key and plans its promotion
+		// one lead later; signing does not change yet.
+		planned := ts.rotate(t, nil)
+		lead := ts.Keys.Status().Schedule.PublishLead
+		if planned.State != "next" || planned.ID == first || planned.Immediate ||
+			planned.ActivatesAt.Before(time.Now().Add(lead-time.Minute)) {
+			t.Errorf("rotate = %+v, want a next key activating about %v from now", planned, lead)
+		}
+		if got := ts.jwksKids(t); !slices.Equal(got, []string{first, planned.ID}) {
+			t.Errorf("JWKS after a planned rotation = %v, want [%s %s]", got, first, planned.ID)
+		}
+		if ts.Keys.ActiveKeyID() != first {
+			t.Error("a planned rotation changed the signing key at once")
+		}
+
+		res = ts.admin(t, http.MethodPost, "/admin/keys/rotate", `{"immediate":"yes"}`)
+		assertError(t, res, http.StatusBadRequest, "invalid_request")
+
+		// Immediate: the published next key signs at once.
+		now := ts.rotate(t, map[string]any{"immediate": true})
+		if now.ID != planned.ID || now.State != "active" || !now.Immediate {
+			t.Errorf("immediate rotate = %+v, want %s active", now, planned.ID)
+		}
+		after := ts.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
+		if tokenKID(t, after) != planned.ID {
+			t.Error("a token after the immediate rotation is not signed with the new key")
+		}
+		if got := ts.jwksKids(t); !slices.Equal(got, []string{planned.ID, first}) {
+			t.Errorf("JWKS after rotating = %v, want the new key first, the retired key kept", got)
+		}
+		if !ts.active(t, svc.ClientID, svc.ClientSecret, before) {
+			t.Error("a token of the retired key fails introspection before it expires")
+		}
+		states := map[string]keys.KeyInfo{}
+		for _, k := range ts.listKeys(t) {
+			states[k.ID] = k
+		}
+		if states[first].State != "retired" || states[planned.ID].State != "active" || states[first].RemovesAt.IsZero() {
+			t.Errorf("keys after rotating = %+v", states)
+		}
+		if n, ok := ts.metric(t, "hallpass_signing_keys", `state="retired"`); !ok || n != 1 {
+			t.Errorf("hallpass_signing_keys{state=retired} = %v (present %v), want 1", n, ok)
+		}
+		if n, ok := ts.metric(t, "hallpass_signing_key_next_rotation_seconds", ""); !ok || n < float64(29*24*3600) {
+			t.Errorf("hallpass_signing_key_next_rotation_seconds = %v (present %v), want about 30 days", n, ok)
+		}
+		if n, ok := ts.metric(t, "hallpass_signing_key_active_age_seconds", ""); !ok || n < 0 || n > 60 {
+			t.Errorf("hallpass_signing_key_active_age_seconds = %v (present %v), want just rotated", n, ok)
+		}
+
+		// Revoking the retired key pulls it from the JWKS at once, and its
+		// tokens stop passing introspection.
+		res = ts.admin(t, http.MethodPost, "/admin/keys/"+first+"/revoke", nil)
+		if res.Status != http.StatusOK {
+			t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
+		}
+		var rv provider.RevokeResponse
+		if err := json.Unmarshal(res.Body, &rv); err != nil || rv.Revoked != first || rv.ActiveKID != planned.ID {
+			t.Errorf("revoke = %s (%v)", res.Body, err)
+		}
+		if got := ts.jwksKids(t); slices.Contains(got, first) {
+			t.Errorf("JWKS after revoking %s = %v", first, got)
+		}
+		if ts.active(t, svc.ClientID, svc.ClientSecret, before) {
+			t.Error("a token of the revoked key still passes introspection")
+		}
+		if !ts.active(t, svc.ClientID, svc.ClientSecret, after) {
+			t.Error("a token of the current key fails introspection after another key was revoked")
+		}
+		res = ts.admin(t, http.MethodPost, "/admin/keys/"+first+"/revoke", nil)
+		assertError(t, res, http.StatusNotFound, "not_found")
+
+		// Revoking the active key puts a new one in its place.
+		res = ts.admin(t, http.MethodPost, "/admin/keys/"+planned.ID+"/revoke", nil)
+		if res.Status != http.StatusOK {
+			t.Fatalf("revoke active: status %d: %s", res.Status, res.Body)
+		}
+		_ = json.Unmarshal(res.Body, &rv)
+		if rv.ActiveKID == "" || rv.ActiveKID == planned.ID || ts.Keys.ActiveKeyID() != rv.ActiveKID {
+			t.Errorf("revoke active = %+v; signing with %q", rv, ts.Keys.ActiveKeyID())
+		}
+		if got := ts.jwksKids(t); !slices.Equal(got, []string{rv.ActiveKID}) {
+			t.Errorf("JWKS after revoking the active key = %v", got)
+		}
+		if ts.active(t, svc.ClientID, svc.ClientSecret, after) {
+			t.Error("a token of the revoked active key still passes introspection")
+		}
+		fresh := ts.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
+		if tokenKID(t, fresh) != rv.ActiveKID || !ts.active(t, svc.ClientID, svc.ClientSecret, fresh) {
+			t.Error("tokens after revoking the active key are not signed with the new key")
+		}
+	})
+}
+
+// TestKeysAcrossReplicas runs two full provider stacks on one database: a
+// rotation made through one reaches the other at its next key refresh, and
+// tokens each signed verify on both.
+func TestKeysAcrossReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		a := newTestServer(t, dsn)
+		// Replicas share the issuer; b is reached at its own address.
+		b := newTestServer(t, dsn, func(c *provider.Config) { c.Issuer = a.URL })
+		if a.Keys.ActiveKeyID() != b.Keys.ActiveKeyID() {
+			t.Fatal("two replicas on one database start with different keys")
+		}
+		svc := a.registerService(t, "client_secret_basic", "results:read")
+		fromA := a.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
+
+		planned := a.rotate(t, nil)
+		if slices.Contains(b.jwksKids(t), planned.ID) {
+			t.Fatal("replica b published the next key before its refresh")
+		}
+		if err := b.Keys.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(b.jwksKids(t), planned.ID) {
+			t.Fatal("replica b does not publish the next key after its refresh")
+		}
+		b.rotate(t, map[string]any{"immediate": true})
+		fromB := b.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
+		if tokenKID(t, fromB) != planned.ID {
+			t.Fatal("replica b does not sign with the key it promoted")
+		}
+		if err := a.Keys.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for name, ts := range map[string]*testServer{"a": a, "b": b} {
+			for tokName, tok := range map[string]string{"a's token": fromA, "b's token": fromB} {
+				if !ts.active(t, svc.ClientID, svc.ClientSecret, tok) {
+					t.Errorf("replica %s: %s fails introspection", name, tokName)
+				}
+			}
+		}
+		if a.Keys.ActiveKeyID() != planned.ID {
+			t.Error("replica a does not sign with the new key after its refresh")
+		}
+	})
+}
+
+func TestProviderRefusesTokensOutlivingKeys(t *testing.T) {
+	ts := newTestServer(t, "sqlite:"+t.TempDir()+"/x.db")
+	_, err := provider.New(provider.Config{
+		Issuer: ts.URL, Store: ts.Store, Keys: ts.Keys,
+		AdminTokenDigest: make([]byte, 32), TokenSecret: make([]byte, 32),
+		IDTokenLifespan: 2 * time.Hour,
+	})
+	if err == nil {
+		t.Fatal("provider.New accepted ID tokens living longer than the key manager keeps retired keys")
+	}
+}
+
+// TestRevokedKeyRefreshTokensWork checks what the README promises after an
+// emergency revocation: the user's tokens signed with the revoked key stop
+// passing introspection, while the refresh token (not signed with it) gets
+// new tokens signed with the replacement key.
+func TestRevokedKeyRefreshTokensWork(t *testing.T) {
+	withSSOEnv(t, "revoke active key", func(t *testing.T, e *ssoEnv) {
+		ar := e.Confidential.request("openid offline_access results:read")
+		tok := e.signInTokens(t, e.newBrowser(t), ar, "alice", alicePassword)
+		revoked := e.Keys.ActiveKeyID()
+		if tokenKID(t, tok.AccessToken) != revoked || tok.RefreshToken == "" {
+			t.Fatalf("sign-in tokens: kid %q, refresh token %v", tokenKID(t, tok.AccessToken), tok.RefreshToken != "")
+		}
+		if res := e.admin(t, http.MethodPost, "/admin/keys/"+revoked+"/revoke", nil); res.Status != http.StatusOK {
+			t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
+		}
+		if e.activeToken(t, tok.AccessToken) {
+			t.Error("an access token of the revoked key passes introspection")
+		}
+		fresh := decodeToken(t, e.refresh(t, e.Confidential, tok.RefreshToken, ""))
+		active := e.Keys.ActiveKeyID()
+		if active == revoked || tokenKID(t, fresh.AccessToken) != active || tokenKID(t, fresh.IDToken) != active {
+			t.Errorf("tokens after refresh signed with %q / %q, want the new key %q",
+				tokenKID(t, fresh.AccessToken), tokenKID(t, fresh.IDToken), active)
+		}
+		if !e.activeToken(t, fresh.AccessToken) {
+			t.Error("the refreshed access token fails introspection")
+		}
+	})
+}
