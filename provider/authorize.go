@@ -241,6 +241,11 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 			f.ar.GrantAudience(a)
 		}
 	}
+	if len(f.ar.GetGrantedAudience()) == 0 {
+		// RFC 9068 §3: with no resource server in view, the token is for
+		// hallpass itself (userinfo).
+		f.ar.GrantAudience(p.cfg.Issuer)
+	}
 	sess := NewSession()
 	sess.Subject = user.ID
 	sess.Username = user.Username

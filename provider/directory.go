@@ -128,6 +128,11 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	if !validName(in.Username, "._@-") {
 		return invalid("username must be 1 to 64 characters of letters, digits and . _ @ -")
 	}
+	if uuid.Validate(in.Username) == nil {
+		// User ids are UUIDs and /admin/users/{id} accepts either; a
+		// UUID-shaped username could shadow another user's id.
+		return invalid("username must not have the form of a user id (a UUID)")
+	}
 	if passwordRequired || in.Password != "" {
 		if len(in.Password) < minPasswordLen || len(in.Password) > maxPasswordLen {
 			return invalid("password must be %d to %d characters", minPasswordLen, maxPasswordLen)
@@ -166,7 +171,7 @@ func CreateUser(ctx context.Context, store storage.Store, in UserInput, now time
 	}
 	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
 		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
-		CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+		CreatedAt: stamp(now), UpdatedAt: stamp(now)}
 	if err := store.CreateUser(ctx, u); err != nil {
 		return UserView{}, storeErr(err, "user", in.Username)
 	}
@@ -211,7 +216,7 @@ func UpdateUser(ctx context.Context, store storage.Store, idOrName string, in Us
 	}
 	u := &storage.User{ID: old.ID, Username: in.Username, PasswordHash: old.PasswordHash, Email: in.Email,
 		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
-		CreatedAt: old.CreatedAt, UpdatedAt: now.UTC()}
+		CreatedAt: old.CreatedAt, UpdatedAt: stamp(now)}
 	if in.Password != "" {
 		if u.PasswordHash, err = HashPassword(in.Password); err != nil {
 			return UserView{}, invalid("%v", err)
@@ -221,8 +226,14 @@ func UpdateUser(ctx context.Context, store storage.Store, idOrName string, in Us
 		return UserView{}, storeErr(err, "user", in.Username)
 	}
 	if u.Disabled {
+		// A disabled user is signed out everywhere and their grants end:
+		// refresh tokens stop working and introspection says inactive at
+		// once (JWTs checked offline live out their short lifetime).
 		if err := store.DeleteUserBrowserSessions(ctx, u.ID); err != nil {
 			return UserView{}, fmt.Errorf("end sessions of disabled user: %w", err)
+		}
+		if err := store.RevokeTokensBySubject(ctx, u.ID); err != nil {
+			return UserView{}, fmt.Errorf("revoke grants of disabled user: %w", err)
 		}
 	}
 	return ViewUser(u), nil
@@ -258,7 +269,7 @@ func SaveRole(ctx context.Context, store storage.Store, in RoleView, create bool
 	if err := in.validate(); err != nil {
 		return RoleView{}, err
 	}
-	r := &storage.Role{Name: in.Name, Description: in.Description, Scopes: in.Scopes, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+	r := &storage.Role{Name: in.Name, Description: in.Description, Scopes: in.Scopes, CreatedAt: stamp(now), UpdatedAt: stamp(now)}
 	if create {
 		return ViewRole(r), storeErr(store.CreateRole(ctx, r), "role", in.Name)
 	}
@@ -288,7 +299,7 @@ func SaveScope(ctx context.Context, store storage.Store, in ScopeView, create bo
 	if err := in.validate(); err != nil {
 		return ScopeView{}, err
 	}
-	s := &storage.Scope{Name: in.Name, Description: in.Description, Audience: in.Audience, CreatedAt: now.UTC(), UpdatedAt: now.UTC()}
+	s := &storage.Scope{Name: in.Name, Description: in.Description, Audience: in.Audience, CreatedAt: stamp(now), UpdatedAt: stamp(now)}
 	if create {
 		return ViewScope(s), storeErr(store.CreateScope(ctx, s), "scope", in.Name)
 	}
@@ -299,3 +310,7 @@ func SaveScope(ctx context.Context, store storage.Store, in ScopeView, create bo
 	s.CreatedAt = old.CreatedAt
 	return ViewScope(s), storeErr(store.UpdateScope(ctx, s), "scope", in.Name)
 }
+
+// stamp is the time as storage keeps it (UTC, microseconds), so what an
+// admin call answers equals what a later read returns.
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -486,11 +486,24 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			auth string
 		}{
 			{"bearer access token", "Bearer " + ts.token(t, b.ClientID, b.ClientSecret).AccessToken},
-			{"bearer admin token", "Bearer " + ts.AdminToken},
+			{"bearer of a wrong admin token", "Bearer " + ts.AdminToken + "x"},
 			{"no authentication", ""},
 			{"wrong secret", basic(a.ClientID, "wrong")},
 			{"unknown client", basic("nobody", "x")},
 		}
+		// The admin token is a valid introspection credential (an operator
+		// checking a token by hand).
+		t.Run("introspection by the admin token", func(t *testing.T) {
+			res := ts.do(t, req{
+				Method: http.MethodPost, Path: provider.PathIntrospect,
+				ContentType: "application/x-www-form-urlencoded",
+				Body:        url.Values{"token": {tok.AccessToken}}.Encode(),
+				Auth:        "Bearer " + ts.AdminToken,
+			})
+			if res.Status != http.StatusOK || !strings.Contains(string(res.Body), `"active":true`) {
+				t.Errorf("admin introspection: %d %s", res.Status, res.Body)
+			}
+		})
 		for _, tc := range introspectionRefused {
 			t.Run("introspection refused: "+tc.name, func(t *testing.T) {
 				res := ts.do(t, req{

@@ -163,6 +163,13 @@ func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flo
 		p.pendingGone(w, r, errPendingGone)
 		return nil, nil, false
 	}
+	// The consent is the signed-in user's: if this browser signed out, or
+	// someone else signed in, since the login, the request is void.
+	sess, err := p.browserSession(r.Context(), r)
+	if err != nil || sess == nil || sess.UserID != f.pending.UserID {
+		p.pendingGone(w, r, errPendingGone)
+		return nil, nil, false
+	}
 	user, err := p.activeUser(r.Context(), f.pending.UserID)
 	if err != nil || user == nil {
 		p.pendingGone(w, r, errPendingGone)

@@ -72,6 +72,8 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, userID s
 // endSession signs the browser out: the session row goes, and the cookie.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	p.cookies.ClearSession(w)
+	// Pending requests started before the logout die with it.
+	p.cookies.ClearBinding(w)
 	value, ok := p.cookies.Session(r)
 	if !ok {
 		return nil

@@ -85,6 +85,9 @@ func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessR
 			ar.GrantAudience(a)
 		}
 	}
+	if len(ar.GetGrantedAudience()) == 0 {
+		ar.GrantAudience(p.cfg.Issuer) // RFC 9068 §3 default resource
+	}
 	// RFC 9068 §2.2: with no user involved, sub is the client.
 	sess.Subject = client.GetID()
 	sess.ClientID = client.GetID()

@@ -28,6 +28,9 @@ type FositeStore struct {
 	// into when fosite passes none (the revocation handler does).
 	newSession func() fosite.Session
 	now        func() time.Time
+	// defaultAudience is added to every client's audience: the audience
+	// a token gets when nothing more specific applies (RFC 9068 §3).
+	defaultAudience []string
 }
 
 // Compile-time proof that FositeStore satisfies everything compose's
@@ -43,19 +46,27 @@ var (
 )
 
 // NewFositeStore wraps s. newSession must return a fresh, empty session of
-// the one concrete type the provider uses everywhere.
-func NewFositeStore(s Store, newSession func() fosite.Session, now func() time.Time) *FositeStore {
+// the one concrete type the provider uses everywhere. defaultAudience is
+// allowed to every client (the provider's own issuer, the audience of
+// tokens no resource server's scope claims).
+func NewFositeStore(s Store, newSession func() fosite.Session, now func() time.Time, defaultAudience ...string) *FositeStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &FositeStore{store: s, newSession: newSession, now: now}
+	return &FositeStore{store: s, newSession: newSession, now: now, defaultAudience: defaultAudience}
 }
 
 // Store returns the wrapped store.
 func (f *FositeStore) Store() Store { return f.store }
 
 // FositeClient presents a stored Client to fosite.
-type FositeClient struct{ *Client }
+type FositeClient struct {
+	*Client
+	// audience is what fosite checks requested and refreshed audiences
+	// against: the registered Audience plus the default audience and the
+	// audiences of the registered scopes the client may be granted.
+	audience []string
+}
 
 var (
 	_ fosite.Client              = FositeClient{}
@@ -91,7 +102,12 @@ func (c FositeClient) GetScopes() fosite.Arguments { return c.Scopes }
 func (c FositeClient) IsPublic() bool { return c.TokenEndpointAuthMethod == "none" }
 
 // GetAudience returns the audiences the client may request.
-func (c FositeClient) GetAudience() fosite.Arguments { return c.Audience }
+func (c FositeClient) GetAudience() fosite.Arguments {
+	if c.audience != nil {
+		return c.audience
+	}
+	return c.Audience
+}
 
 // GetRequestURIs returns nil: request_uri is not supported.
 func (c FositeClient) GetRequestURIs() []string { return nil }
@@ -153,26 +169,32 @@ func (f *FositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	if err != nil {
 		return nil, fositeErr(err)
 	}
-	if err := f.addScopeAudiences(ctx, c); err != nil {
-		return nil, err
-	}
-	return FositeClient{c}, nil
+	return f.fositeClient(ctx, c)
 }
 
-func (f *FositeStore) addScopeAudiences(ctx context.Context, c *Client) error {
-	if len(c.Scopes) == 0 {
-		return nil
-	}
-	scopes, err := f.store.ListScopes(ctx)
-	if err != nil {
-		return fmt.Errorf("load client %q: list scopes: %w", c.ID, err)
-	}
-	for _, s := range scopes {
-		if s.Audience != "" && slices.Contains(c.Scopes, s.Name) && !slices.Contains(c.Audience, s.Audience) {
-			c.Audience = append(c.Audience, s.Audience)
+// fositeClient wraps c with its effective audience.
+func (f *FositeStore) fositeClient(ctx context.Context, c *Client) (FositeClient, error) {
+	aud := slices.Clone(c.Audience)
+	add := func(a string) {
+		if a != "" && !slices.Contains(aud, a) {
+			aud = append(aud, a)
 		}
 	}
-	return nil
+	for _, a := range f.defaultAudience {
+		add(a)
+	}
+	if len(c.Scopes) > 0 {
+		scopes, err := f.store.ListScopes(ctx)
+		if err != nil {
+			return FositeClient{}, fmt.Errorf("load client %q: list scopes: %w", c.ID, err)
+		}
+		for _, s := range scopes {
+			if slices.Contains(c.Scopes, s.Name) {
+				add(s.Audience)
+			}
+		}
+	}
+	return FositeClient{Client: c, audience: aud}, nil
 }
 
 // ClientAssertionJWTValid returns an error if jti was already used and has
@@ -247,7 +269,8 @@ func (f *FositeStore) get(ctx context.Context, kind TokenKind, key string, sessi
 		// A deleted client's tokens die with it.
 		return nil, nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
 	}
-	if err := f.addScopeAudiences(ctx, c); err != nil {
+	fc, err := f.fositeClient(ctx, c)
+	if err != nil {
 		return nil, nil, err
 	}
 	if session == nil {
@@ -263,7 +286,7 @@ func (f *FositeStore) get(ctx context.Context, kind TokenKind, key string, sessi
 	return &fosite.Request{
 		ID:                t.RequestID,
 		RequestedAt:       t.RequestedAt,
-		Client:            FositeClient{c},
+		Client:            fc,
 		RequestedScope:    fosite.Arguments(orEmpty(t.RequestedScopes)),
 		GrantedScope:      fosite.Arguments(orEmpty(t.GrantedScopes)),
 		RequestedAudience: fosite.Arguments(orEmpty(t.RequestedAudience)),

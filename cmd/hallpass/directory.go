@@ -263,4 +263,3 @@ func newScopesCmd(g *globalOptions) *cobra.Command {
 	cmd.AddCommand(create, list, get, update, del)
 	return cmd
 }
-
