@@ -1,11 +1,15 @@
 package provider_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/hallpass/hallpass/internal/testdb"
 	"github.com/hallpass/hallpass/provider"
@@ -33,6 +37,81 @@ func BenchmarkClientCredentialsToken(b *testing.B) {
 		h.ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
 			b.Fatalf("token: %d %s", w.Code, w.Body)
+		}
+	}
+}
+
+// benchToken sets up a server, a resource-server client allowed to
+// introspect, and one access token to check.
+func benchToken(b *testing.B) (ts *testServer, rsID, rsSecret, token string) {
+	ts = newTestServer(b, testdb.SQLite(b))
+	app := ts.registerService(b, "client_secret_basic", "results:read", "https://school.example/api")
+	rs := ts.registerService(b, "client_secret_basic", "")
+	r := httptest.NewRequest(http.MethodPost, provider.PathToken, strings.NewReader("grant_type=client_credentials&scope=results:read"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Authorization", basic(app.ClientID, app.ClientSecret))
+	w := httptest.NewRecorder()
+	ts.Provider.Handler().ServeHTTP(w, r)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+		b.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	return ts, rs.ClientID, rs.ClientSecret, tok.AccessToken
+}
+
+// BenchmarkIntrospect is the stateful check a resource server pays for
+// seeing revocation at once: one introspection request, in-process
+// (client authentication, JWT verification, the token-row lookup).
+//
+//	go test -run '^$' -bench 'Introspect|VerifyOffline|ClientCredentialsToken' ./provider/
+func BenchmarkIntrospect(b *testing.B) {
+	ts, id, secret, token := benchToken(b)
+	h := ts.Provider.Handler()
+	body := url.Values{"token": {token}}.Encode()
+	auth := basic(id, secret)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, provider.PathIntrospect, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"active":true`) {
+			b.Fatalf("introspect: %d %s", w.Code, w.Body)
+		}
+	}
+}
+
+// BenchmarkVerifyOffline is the stateless check: what a resource server
+// does with a cached JWKS — parse, verify the RS256 signature, check the
+// claims — without asking hallpass.
+func BenchmarkVerifyOffline(b *testing.B) {
+	ts, _, _, token := benchToken(b)
+	body, _ := ts.Keys.JWKS()
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys := set.Key(tok.Headers[0].KeyID)
+		if len(keys) != 1 {
+			b.Fatal("kid not in JWKS")
+		}
+		var claims josejwt.Claims
+		if err := tok.Claims(keys[0].Key, &claims); err != nil {
+			b.Fatal(err)
+		}
+		if err := claims.Validate(josejwt.Expected{Issuer: ts.URL, AnyAudience: []string{"https://school.example/api"}}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

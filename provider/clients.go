@@ -307,7 +307,7 @@ func CreateClient(ctx context.Context, store storage.Store, m *ClientMetadata, a
 	if c.TokenEndpointAuthMethod != "none" {
 		secret, c.SecretHash = newClientSecret()
 	}
-	c.CreatedAt, c.UpdatedAt = now.UTC(), now.UTC()
+	c.CreatedAt, c.UpdatedAt = stamp(now), stamp(now)
 	if err := store.CreateClient(ctx, c); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return ClientMetadata{}, errorf(http.StatusConflict, "conflict", "a client with id %q already exists", c.ID)
@@ -335,7 +335,7 @@ func UpdateClient(ctx context.Context, store storage.Store, id string, m *Client
 	if err != nil {
 		return ClientMetadata{}, err
 	}
-	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, now.UTC()
+	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, stamp(now)
 	var secret string
 	switch {
 	case c.TokenEndpointAuthMethod == "none":
@@ -455,5 +455,28 @@ func (p *Provider) adminDeleteClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.InfoContext(r.Context(), "client deleted", "client_id", id, "request_id", RequestID(r.Context()))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RevokeClientTokens ends every grant of a client: access tokens stop
+// introspecting as active, refresh tokens and unused codes stop working.
+func RevokeClientTokens(ctx context.Context, store storage.Store, id string) error {
+	if _, err := store.GetClient(ctx, id); err != nil {
+		return storeErr(err, "client", id)
+	}
+	if err := store.RevokeTokensByClient(ctx, id); err != nil {
+		return fmt.Errorf("revoke tokens of client %q: %w", id, err)
+	}
+	return nil
+}
+
+// adminRevokeClientTokens ends every grant of a client, keeping the client.
+func (p *Provider) adminRevokeClientTokens(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	if err := RevokeClientTokens(r.Context(), p.cfg.Store, id); err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "client tokens revoked", "client_id", id, "request_id", RequestID(r.Context()))
 	w.WriteHeader(http.StatusNoContent)
 }

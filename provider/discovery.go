@@ -26,7 +26,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256"},
 		"token_endpoint_auth_methods_supported":         supportedAuthMethods,
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":    supportedAuthMethods,
 		"code_challenge_methods_supported":              []string{"S256"},
 		"claims_supported": []string{

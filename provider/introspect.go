@@ -1,42 +1,133 @@
 package provider
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/url"
+	"time"
 
 	"github.com/ory/fosite"
 )
 
-// handleIntrospect is RFC 7662 token introspection for registered
-// confidential clients (HTTP Basic). fosite would also accept any access
-// token as a Bearer credential, which would let every token holder probe
-// every other token, so Bearer callers are refused here.
+// clientAuthenticator is the part of fosite that authenticates a client
+// from a request (HTTP Basic or form credentials, per the client's
+// registered method).
+type clientAuthenticator interface {
+	AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error)
+}
+
+// handleIntrospect is RFC 7662 token introspection. Callers are a
+// registered confidential client (client_secret_basic or
+// client_secret_post) or an admin (the admin token as Bearer); anyone else
+// gets 401. fosite's own endpoint also accepts any access token as a
+// Bearer credential, which would let every token holder probe every other
+// token, so hallpass authenticates itself and only asks fosite about the
+// token.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.Method != http.MethodPost {
+		p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "introspection takes POST"))
+		return
+	}
 	if err := checkOAuthRequest(r); err != nil {
-		p.oauth2.WriteIntrospectionError(ctx, w, err)
+		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", fosite.ErrorToRFC6749Error(err).GetDescription()))
 		return
 	}
+	if !p.introspectionCaller(r) {
+		p.writeInvalidClient(w, "Authenticate as a registered confidential client (HTTP Basic or client_secret_post), or with the admin token.")
+		return
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "the token parameter is missing"))
+		return
+	}
+	writeJSON(w, http.StatusOK, p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint"))))
+}
+
+// introspectionCaller reports whether r may introspect.
+func (p *Provider) introspectionCaller(r *http.Request) bool {
 	if _, ok := bearerToken(r); ok {
-		p.writeInvalidClient(w, "Authenticate as a registered client with HTTP Basic; bearer tokens are not accepted here.")
-		return
+		return p.isAdmin(r)
 	}
-	resp, err := p.oauth2.NewIntrospectionRequest(ctx, r, NewSession())
+	auth, ok := p.oauth2.(clientAuthenticator)
+	if !ok {
+		return false
+	}
+	c, err := auth.AuthenticateClient(r.Context(), r, r.PostForm)
+	return err == nil && !c.IsPublic()
+}
+
+// introspect answers for one token. Anything not active (expired, revoked,
+// malformed, signed by an unknown key, another issuer's) is exactly
+// {"active": false}: RFC 7662 §2.2 says to reveal nothing more.
+func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse) map[string]any {
+	inactive := map[string]any{"active": false}
+	if hint != fosite.AccessToken && hint != fosite.RefreshToken {
+		// token_type_hint is honoured but not trusted: an unknown or absent
+		// hint means "try access tokens first".
+		hint = fosite.AccessToken
+	}
+	sess := NewSession()
+	use, ar, err := p.oauth2.IntrospectToken(ctx, token, hint, sess)
 	if err != nil {
-		if errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) {
-			// fosite calls this request_unauthorized; RFC 7662 §2.1 answers
-			// failed client authentication as RFC 6749 §5.2 does.
-			p.writeInvalidClient(w, "Client authentication failed.")
-			return
+		if !errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrTokenExpired) {
+			p.log.DebugContext(ctx, "introspection: token not active", "err", err)
 		}
-		p.oauth2.WriteIntrospectionError(ctx, w, err)
-		return
+		return inactive
 	}
-	p.oauth2.WriteIntrospectionResponse(ctx, w, resp)
+	var exp time.Time
+	resp := map[string]any{
+		"active":    true,
+		"client_id": ar.GetClient().GetID(),
+		"iss":       p.cfg.Issuer,
+		"iat":       ar.GetRequestedAt().Unix(),
+	}
+	switch use {
+	case fosite.AccessToken:
+		exp = sess.GetExpiresAt(fosite.AccessToken)
+		resp["token_type"] = "Bearer"
+	case fosite.RefreshToken:
+		exp = sess.GetExpiresAt(fosite.RefreshToken)
+		resp["token_type"] = "refresh_token"
+	default:
+		return inactive
+	}
+	if !exp.IsZero() {
+		if !p.cfg.Now().Before(exp) {
+			return inactive
+		}
+		resp["exp"] = exp.Unix()
+	}
+	resp["scope"] = joinScopes(ar.GetGrantedScopes())
+	if sub := sess.GetSubject(); sub != "" {
+		resp["sub"] = sub
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
+		resp["aud"] = []string(aud)
+	}
+	if u := sess.GetUsername(); u != "" {
+		resp["username"] = u
+	}
+	return resp
+}
+
+func joinScopes(s fosite.Arguments) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += x
+	}
+	return out
 }
 
 // handleRevoke is RFC 7009 token revocation: a client revokes its own
-// tokens; unknown tokens are answered 200 as the RFC says.
+// tokens; unknown tokens, and other clients' tokens, are answered 200 as
+// the RFC says (and left alone). Revoking a refresh token ends its grant's
+// access tokens too.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := checkOAuthRequest(r)

@@ -24,7 +24,8 @@ type keySource interface {
 // before a rotation would stop validating (ory/fosite#786); this one looks
 // the kid up among every published key.
 type signer struct {
-	keys keySource
+	keys   keySource
+	issuer string
 }
 
 var _ jwt.Signer = (*signer)(nil)
@@ -62,13 +63,17 @@ func (s *signer) Validate(ctx context.Context, token string) (string, error) {
 }
 
 // Decode verifies token's RS256 signature against the published key its
-// kid names and validates its time claims.
+// kid names, checks it was issued here, and validates its time claims.
 func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
 	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (interface{}, error) {
 		// Only RS256 is ever issued; anything else (none, HS256 with the
 		// public key as secret) is refused before any key is chosen.
 		if t.Method != "RS256" {
 			return nil, fmt.Errorf("unexpected signing algorithm %q", t.Method)
+		}
+		// A token with our key but another issuer is not ours to accept.
+		if iss, _ := t.Claims["iss"].(string); iss != s.issuer {
+			return nil, fmt.Errorf("token issued by %q, not by this issuer", iss)
 		}
 		kid, _ := t.Header["kid"].(string)
 		key, ok := s.keys.VerificationKey(kid)

@@ -117,7 +117,24 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, get, del)
+	revoke := &cobra.Command{
+		Use:   "revoke-tokens CLIENT_ID",
+		Short: "End every grant of a client (its tokens stop working), keeping the client",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.migratedStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := provider.RevokeClientTokens(cmd.Context(), st, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "revoked every token of client %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, get, del, revoke)
 	return cmd
 }
 
