@@ -26,6 +26,7 @@ type serveOptions struct {
 	refreshTokenLifespan time.Duration
 	codeLifespan         time.Duration
 	shutdownTimeout      time.Duration
+	housekeeping         time.Duration
 	sessionIdleTimeout   time.Duration
 	sessionLifetime      time.Duration
 	dev                  bool
@@ -53,6 +54,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.sessionIdleTimeout, "session-idle-timeout", time.Hour, "browser sign-in session ends after this long unused")
 	f.DurationVar(&o.sessionLifetime, "session-lifetime", 12*time.Hour, "browser sign-in session ends this long after login, however active")
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
+	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions and pending requests (0 disables)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	return cmd
 }
@@ -170,6 +172,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
 	defer stopRefresh()
 	go refreshKeys(refreshCtx, s.keys, o.keys.refresh, log)
+	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
