@@ -31,7 +31,7 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"code_challenge_methods_supported":              []string{"S256"},
 		"claims_supported": []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
-			"email", "email_verified", "name", "preferred_username",
+			"email", "email_verified", "name", "preferred_username", "roles",
 		},
 		"authorization_response_iss_parameter_supported": true,
 		"request_parameter_supported":                    false,

@@ -71,6 +71,9 @@ func userClaims(u *storage.User, scopes []string) map[string]any {
 		if u.Name != "" {
 			c["name"] = u.Name
 		}
+		// Roles describe the user to the app (what to show them); what
+		// they may do is still decided by the access token's scopes.
+		c["roles"] = nonNil(u.Roles)
 	}
 	if slices.Contains(scopes, "email") && u.Email != "" {
 		c["email"] = u.Email

@@ -37,6 +37,11 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	if len(s.Roles) > 0 {
 		extra["roles"] = s.Roles
 	}
+	// username lets a resource server match a user to its own records
+	// (a student's results) without a userinfo call.
+	if s.Username != "" && s.Username != s.Subject {
+		extra["username"] = s.Username
+	}
 	return &jwt.JWTClaims{Subject: s.Subject, Extra: extra}
 }
 

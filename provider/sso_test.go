@@ -367,6 +367,11 @@ func TestSSOUserinfo(t *testing.T) {
 				continue
 			}
 			got := res.JSON(t)
+			// roles come with the profile scope, as a JSON array.
+			if roles, ok := got["roles"].([]any); !ok || len(roles) != 1 || roles[0] != "teacher" {
+				t.Errorf("userinfo %s: roles = %v, want [teacher]", name, got["roles"])
+			}
+			delete(got, "roles")
 			for k, v := range want {
 				if got[k] != v {
 					t.Errorf("userinfo %s: %s = %v, want %v", name, k, got[k], v)
