@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -45,6 +46,9 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
+		if ar.GetGrantTypes().ExactOne("authorization_code") && lostCodeRace(err) {
+			err = p.codeReplayed(ctx, ar)
+		}
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
@@ -140,13 +144,34 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	return nil
 }
 
+// lostCodeRace reports whether a code exchange failed because another
+// exchange of the same code got there first. fosite calls that a
+// server_error; it is a replayed code.
+func lostCodeRace(err error) bool {
+	return errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, storage.ErrConflict)
+}
+
+// codeReplayed handles a code redeemed twice at once: as with a sequential
+// replay (RFC 6749 §4.1.2), everything issued from the code is revoked,
+// and the loser is told invalid_grant.
+func (p *Provider) codeReplayed(ctx context.Context, ar fosite.AccessRequester) error {
+	if err := p.fstore.RevokeAccessToken(ctx, ar.GetID()); err != nil {
+		return fmt.Errorf("revoke tokens of a replayed code: %w", err)
+	}
+	if err := p.fstore.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
+		return fmt.Errorf("revoke tokens of a replayed code: %w", err)
+	}
+	p.log.WarnContext(ctx, "authorization code redeemed twice; its tokens are revoked", "request_id", RequestID(ctx), "client_id", ar.GetClient().GetID())
+	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+}
+
 // writeAccessError logs server-side failures (never the request body) and
 // lets fosite write the RFC 6749 §5.2 error.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= http.StatusInternalServerError && r.Context().Err() == nil {
 		// (A client that hung up mid-request is not a server failure.)
-		p.log.ErrorContext(r.Context(), "token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription(), "cause", err)
+		p.log.ErrorContext(r.Context(), "token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
 	}
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteAccessError(r.Context(), w, ar, err)
