@@ -144,8 +144,46 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	if err == nil {
+		if rerr := p.revokeSpentRefreshGrant(r); rerr != nil {
+			p.log.ErrorContext(ctx, "revocation failed", "request_id", RequestID(ctx), "err", rerr)
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{
+				"error": "temporarily_unavailable", "error_description": "The token could not be revoked; retry.",
+			})
+			return
+		}
+	}
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteRevocationResponse(ctx, w, err)
+}
+
+// revokeSpentRefreshGrant ends the grant of a refresh token that was
+// already rotated. fosite treats it as "already revoked" and leaves the
+// grant's current tokens alive; presenting the same token at the token
+// endpoint would end the grant, and so does revoking it here.
+func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
+	ctx := r.Context()
+	sig := p.core.RefreshTokenSignature(ctx, r.PostForm.Get("token"))
+	if sig == "" {
+		return nil
+	}
+	req, err := p.fstore.GetRefreshTokenSession(ctx, sig, nil)
+	if !errors.Is(err, fosite.ErrInactiveToken) || req == nil {
+		return nil
+	}
+	auth, ok := p.oauth2.(clientAuthenticator)
+	if !ok {
+		return nil
+	}
+	caller, err := auth.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil || caller.GetID() != req.GetClient().GetID() {
+		return nil // another client's token is not ours to touch
+	}
+	if err := p.fstore.RevokeRefreshToken(ctx, req.GetID()); err != nil {
+		return err
+	}
+	return p.fstore.RevokeAccessToken(ctx, req.GetID())
 }
 
 // writeInvalidClient answers a failed client authentication (RFC 6749 §5.2).

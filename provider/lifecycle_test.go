@@ -347,6 +347,15 @@ func TestLifecycleRevocation(t *testing.T) {
 			assertError(t, e.refresh(t, e.Confidential, r.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 		})
 
+		t.Run("revoking a spent refresh token ends the grant it was rotated into", func(t *testing.T) {
+			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
+			r := decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+			e.wantActive(t, "current access token", admin, r.AccessToken)
+			e.mustRevoke(t, conf, g.Refresh, "refresh_token") // the spent one
+			e.wantInactive(t, "current refresh token after revoking the spent one", admin, r.RefreshToken, "")
+			e.wantInactive(t, "current access token after revoking the spent one", admin, r.AccessToken, "")
+		})
+
 		t.Run("public client revokes its refresh token", func(t *testing.T) {
 			g := e.grant(t, b, e.Public, "alice", alicePassword, lcScope)
 			e.mustRevoke(t, pub, g.Refresh, "refresh_token")

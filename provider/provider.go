@@ -90,9 +90,12 @@ type Config struct {
 // Provider is a configured hallpass server. Build it with New and serve
 // Handler().
 type Provider struct {
-	cfg       Config
-	issuer    *url.URL
-	oauth2    fosite.OAuth2Provider
+	cfg    Config
+	issuer *url.URL
+	oauth2 fosite.OAuth2Provider
+	// core is the token strategy, for the signatures hallpass looks up
+	// itself (revocation of a spent refresh token).
+	core      oauth2.CoreStrategy
 	fstore    *storage.FositeStore
 	log       *slog.Logger
 	metrics   *metrics
@@ -229,6 +232,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		},
 		Signer: sig,
 	}
+	p.core = strategy.CoreStrategy
 	// Order matters: OAuth2 handlers first, then OIDC (needs the access
 	// token for at_hash), then PKCE (needs the issued code).
 	return compose.Compose(fc, p.fstore, strategy,
