@@ -1,0 +1,208 @@
+package resource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+type claimsKey struct{}
+
+// FromContext returns the claims Middleware or IntrospectMiddleware
+// accepted for the request whose context ctx is.
+func FromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*Claims)
+	return c, ok && c != nil
+}
+
+// NewContext returns a copy of ctx carrying c, as the middlewares do; it
+// lets handlers be tested without a token.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, claimsKey{}, c)
+}
+
+// Middleware accepts requests whose Authorization header carries a bearer
+// token that Verify accepts, putting its claims in the request context
+// (see FromContext). Other requests get an RFC 6750 challenge and a JSON
+// error: 401 without an error code when no bearer token was sent, 401
+// invalid_token when the token is rejected, 400 invalid_request when the
+// header is malformed. Tokens are only taken from the Authorization header,
+// never from the query string or a form.
+func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return v.protect(next, v.Verify)
+}
+
+// IntrospectMiddleware is Middleware checking tokens with Introspect, so
+// that a token revoked at hallpass fails at once. When hallpass cannot be
+// asked it answers 503 temporarily_unavailable; without introspection
+// configured, 500.
+func (v *Verifier) IntrospectMiddleware(next http.Handler) http.Handler {
+	return v.protect(next, v.Introspect)
+}
+
+func (v *Verifier) protect(next http.Handler, check func(context.Context, string) (*Claims, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		token, problem := bearerToken(r)
+		switch {
+		case problem != "":
+			v.challenge(w, http.StatusBadRequest, "invalid_request", problem)
+			return
+		case token == "":
+			v.challenge(w, http.StatusUnauthorized, "", "")
+			return
+		}
+		c, err := check(ctx, token)
+		if err != nil {
+			var te *tokenError
+			switch {
+			case errors.As(err, &te):
+				v.log.DebugContext(ctx, "resource: access token rejected", "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
+				v.challenge(w, http.StatusUnauthorized, "invalid_token", te.desc)
+			case errors.Is(err, ErrInvalidToken):
+				v.log.DebugContext(ctx, "resource: access token rejected", "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
+				v.challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid")
+			case errors.Is(err, ErrNoIntrospection):
+				v.log.ErrorContext(ctx, "resource: IntrospectMiddleware cannot introspect", "err", err.Error())
+				writeError(w, http.StatusInternalServerError, "server_error", "The access token cannot be checked: introspection is not configured")
+			default:
+				v.log.WarnContext(ctx, "resource: access token could not be checked", "err", err.Error(), "method", r.Method, "path", r.URL.Path)
+				writeError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The access token could not be checked; retry later")
+			}
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(NewContext(ctx, c)))
+	})
+}
+
+// bearerToken returns the bearer token of r's Authorization header (RFC
+// 6750 §2.1): "" with no problem when there is none (no header, or another
+// scheme), or a description of what makes the request malformed.
+func bearerToken(r *http.Request) (token, problem string) {
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", ""
+	case 1:
+	default:
+		return "", "The request has more than one Authorization header"
+	}
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", ""
+	}
+	token = strings.TrimLeft(rest, " ")
+	if token == "" {
+		return "", "The Bearer credentials are empty"
+	}
+	if !isB64Token(token) {
+		return "", "The Bearer credentials are not a single b64token"
+	}
+	return token, ""
+}
+
+// isB64Token matches RFC 6750's b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	t := strings.TrimRight(s, "=")
+	if t == "" {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// challenge answers status with a WWW-Authenticate Bearer challenge (RFC
+// 6750 §3) and a JSON body. code "" is the challenge to a request without
+// credentials, which carries no error attribute (§3.1).
+func (v *Verifier) challenge(w http.ResponseWriter, status int, code, desc string) {
+	h := `Bearer realm="` + quote(v.cfg.Realm) + `"`
+	if code != "" {
+		h += `, error="` + code + `", error_description="` + quote(desc) + `"`
+	} else {
+		code, desc = "unauthorized", "This resource needs a bearer access token in the Authorization header"
+	}
+	w.Header().Set("WWW-Authenticate", h)
+	writeError(w, status, code, desc)
+}
+
+// RequireScope returns middleware answering 403 insufficient_scope (RFC
+// 6750 §3.1) unless the request's token grants scope. It must run after
+// Middleware or IntrospectMiddleware; without their claims in the context
+// it answers 500. It panics if scope is not a valid scope token (RFC 6749
+// §3.3), a programming error.
+func RequireScope(scope string) func(http.Handler) http.Handler {
+	if !isScopeToken(scope) {
+		panic(fmt.Sprintf("resource.RequireScope: %q is not a scope token", scope))
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, ok := FromContext(r.Context())
+			if !ok {
+				writeError(w, http.StatusInternalServerError, "server_error", "RequireScope runs without a verified token: put Middleware or IntrospectMiddleware before it")
+				return
+			}
+			if !c.HasScope(scope) {
+				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+				writeJSON(w, http.StatusForbidden, map[string]string{
+					"error":             "insufficient_scope",
+					"error_description": "The access token does not grant the scope " + scope,
+					"scope":             scope,
+				})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// isScopeToken matches RFC 6749's scope-token: 1*( %x21 / %x23-5B / %x5D-7E ).
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// quote makes s safe inside an auth-param quoted-string: RFC 6750 allows
+// %x20-21 / %x23-5B / %x5D-7E in error_description, so anything else is
+// replaced.
+func quote(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	enc, _ := json.Marshal(body)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(enc, '\n'))
+}
