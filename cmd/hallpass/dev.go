@@ -18,9 +18,17 @@ import (
 // devAudience is the audience of the demo school API's scopes.
 const devAudience = "http://localhost:8081"
 
+// The demo app (cmd/demoapp) at its default address, registered by --dev
+// as a public client.
+const (
+	demoappClientID = "hallpass-demoapp"
+	demoappURL      = "http://localhost:8082"
+)
+
 // seedDev fills an empty database with the school demo of DESIGN.md: the
 // scopes, the teacher and student roles, alice and bob, and a public client
-// whose redirect URI is hallpass's own /dev/callback. It prints what it
+// whose redirect URI is hallpass's own /dev/callback, and the demo app's
+// public client (cmd/demoapp on its default address). It prints what it
 // made, passwords included, and a link that starts a sign-in. A database
 // that already has users or clients is left alone.
 func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer) error {
@@ -78,6 +86,17 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 	}, true, now); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
+	if _, err := provider.CreateClient(ctx, st, &provider.ClientMetadata{
+		ClientID:                demoappClientID,
+		ClientName:              "Results Viewer (demo app)",
+		RedirectURIs:            []string{demoappURL + "/callback"},
+		PostLogoutRedirectURIs:  []string{demoappURL + "/"},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethod: "none",
+		Scope:                   scope,
+	}, true, now); err != nil {
+		return fmt.Errorf("dev seed: %w", err)
+	}
 	sum := sha256.Sum256([]byte(provider.DevCallbackVerifier))
 	link := strings.TrimSuffix(issuer, "/") + provider.PathAuthorize + "?" + url.Values{
 		"client_id":             {provider.DevClientID},
@@ -94,11 +113,12 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
   users:  alice (teacher)  password %s
           bob   (student)  password %s
   client: %s (public, PKCE) redirecting to %s
+          %s (public, PKCE) for the demo app at %s (go run ./cmd/demoapp)
 
 Open this link in a browser to sign in and see the tokens:
 
     %s
 
-`, passwords["alice"], passwords["bob"], provider.DevClientID, callback, link)
+`, passwords["alice"], passwords["bob"], provider.DevClientID, callback, demoappClientID, demoappURL, link)
 	return nil
 }

@@ -55,6 +55,7 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
 	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
+	root.AddCommand(newHealthcheckCmd(g))
 	return root
 }
 

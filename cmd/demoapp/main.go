@@ -1,0 +1,147 @@
+// Command demoapp is the example third-party web app of the hallpass school
+// demo: it signs its users in with hallpass (OpenID Connect, authorization
+// code with PKCE) and calls the school API (cmd/schoolapi) on their behalf
+// with their access token.
+//
+// It is server-rendered (html/template, no JavaScript); tokens never reach
+// the browser, which holds only a random session id in an HttpOnly,
+// SameSite=Lax cookie.
+//
+// Every flag has a variable: --addr is DEMOAPP_ADDR, and so on (see -h).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/envflag"
+	"github.com/hallpass/hallpass/internal/healthcheck"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// config is what the command line and the environment say.
+type config struct {
+	addr            string
+	issuer          string
+	hallpassURL     string
+	clientID        string
+	clientSecret    string
+	redirectURL     string
+	publicURL       string
+	schoolAPIURL    string
+	scopes          string
+	startupTimeout  time.Duration
+	shutdownTimeout time.Duration
+	logLevel        string
+	healthcheck     bool
+}
+
+// flags defines demoapp's flags and variables on a new FlagSet.
+func flags(c *config, output io.Writer) *envflag.FlagSet {
+	f := envflag.New("demoapp", "DEMOAPP", output)
+	f.String(&c.addr, "addr", "localhost:8082", "address to listen on")
+	f.String(&c.issuer, "issuer", "http://localhost:8080", "hallpass's issuer URL (what the browser reaches, and the iss of its tokens)")
+	f.String(&c.hallpassURL, "hallpass-url", "", "where this server reaches hallpass when that is not the issuer URL, e.g. http://hallpass:8080 inside docker compose (an origin; default: the issuer)")
+	f.String(&c.clientID, "client-id", "hallpass-demoapp", "this app's hallpass client id")
+	f.Secret(&c.clientSecret, "client-secret", "this app's client secret; unset: a public client (PKCE protects the code either way)")
+	f.String(&c.redirectURL, "redirect-url", "http://localhost:8082/callback", "the redirect URI registered for this app at hallpass")
+	f.String(&c.publicURL, "public-url", "http://localhost:8082", "the URL the browser reaches this app at (hallpass sends the browser back to it after sign-out)")
+	f.String(&c.schoolAPIURL, "schoolapi-url", "http://localhost:8081", "where this server reaches the school API")
+	f.String(&c.scopes, "scopes", "openid profile email offline_access results:read results:write schedule:write", "the scopes to ask for (hallpass grants those the user's roles allow)")
+	f.Duration(&c.startupTimeout, "startup-timeout", 60*time.Second, "how long to keep trying to reach hallpass's discovery at start")
+	f.Duration(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let in-flight requests finish on SIGTERM")
+	f.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.Bool(&c.healthcheck, "healthcheck", false, "probe GET /healthz of the demoapp listening on --addr and exit 0 if it answers 200, 1 otherwise (the container HEALTHCHECK)")
+	return f
+}
+
+// run executes demoapp with args and the environment lookup finds, and
+// returns the exit code; main is only the process glue.
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	var c config
+	if err := flags(&c, stderr).Parse(args, lookup); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "demoapp:", err)
+		return 2
+	}
+	if c.healthcheck {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := healthcheck.Check(ctx, &http.Client{}, c.addr, "/healthz"); err != nil {
+			fmt.Fprintln(stderr, "demoapp:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "ok")
+		return 0
+	}
+	if err := serve(ctx, &c, stderr); err != nil {
+		fmt.Fprintln(stderr, "demoapp:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the app until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, c *config, stderr io.Writer) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.logLevel)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	c.publicURL = strings.TrimSuffix(c.publicURL, "/")
+	c.schoolAPIURL = strings.TrimSuffix(c.schoolAPIURL, "/")
+	a, err := newApp(ctx, c, log, time.Now)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("demoapp serving", "addr", ln.Addr().String(), "public_url", c.publicURL, "issuer", c.issuer, "client_id", c.clientID, "schoolapi", c.schoolAPIURL)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", c.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

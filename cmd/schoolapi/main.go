@@ -1,0 +1,193 @@
+// Command schoolapi is the example resource server of the hallpass school
+// demo: the school's API, which accepts hallpass access tokens.
+//
+// Anyone may read GET /school. GET /results and GET /schedule need the
+// results:read scope (a student sees only their own results, a teacher
+// every result); POST /results needs results:write and PUT /schedule needs
+// schedule:write. Tokens are verified offline against hallpass's JWKS; with
+// SCHOOLAPI_CLIENT_ID and SCHOOLAPI_CLIENT_SECRET set, the two write routes
+// introspect every token at hallpass instead, so that a revoked token stops
+// working at once.
+//
+// Every flag has a variable: --addr is SCHOOLAPI_ADDR, and so on (see -h).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/backchannel"
+	"github.com/hallpass/hallpass/internal/envflag"
+	"github.com/hallpass/hallpass/internal/healthcheck"
+	"github.com/hallpass/hallpass/resource"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+// config is what the command line and the environment say.
+type config struct {
+	addr            string
+	issuer          string
+	audience        string
+	hallpassURL     string
+	clientID        string
+	clientSecret    string
+	startupTimeout  time.Duration
+	shutdownTimeout time.Duration
+	logLevel        string
+	healthcheck     bool
+}
+
+// flags defines schoolapi's flags and variables on a new FlagSet.
+func flags(c *config, output io.Writer) *envflag.FlagSet {
+	f := envflag.New("schoolapi", "SCHOOLAPI", output)
+	f.String(&c.addr, "addr", "localhost:8081", "address to listen on")
+	f.String(&c.issuer, "issuer", "http://localhost:8080", "hallpass's issuer URL, exactly as the iss claim of its tokens says")
+	f.String(&c.audience, "audience", "http://localhost:8081", "this API's audience: tokens whose aud does not name it are refused")
+	f.String(&c.hallpassURL, "hallpass-url", "", "where this server reaches hallpass when that is not the issuer URL, e.g. http://hallpass:8080 inside docker compose (an origin; default: the issuer)")
+	f.String(&c.clientID, "client-id", "", "this API's hallpass client id; with SCHOOLAPI_CLIENT_SECRET, the write routes introspect tokens so that revocation shows at once")
+	f.Secret(&c.clientSecret, "client-secret", "the secret of --client-id")
+	f.Duration(&c.startupTimeout, "startup-timeout", 60*time.Second, "how long to keep trying to reach hallpass's discovery at start")
+	f.Duration(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let in-flight requests finish on SIGTERM")
+	f.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.Bool(&c.healthcheck, "healthcheck", false, "probe GET /healthz of the schoolapi listening on --addr and exit 0 if it answers 200, 1 otherwise (the container HEALTHCHECK)")
+	return f
+}
+
+// run executes schoolapi with args and the environment lookup finds, and
+// returns the exit code; main is only the process glue.
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) int {
+	var c config
+	if err := flags(&c, stderr).Parse(args, lookup); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "schoolapi:", err)
+		return 2
+	}
+	if c.healthcheck {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := healthcheck.Check(ctx, &http.Client{}, c.addr, "/healthz"); err != nil {
+			fmt.Fprintln(stderr, "schoolapi:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "ok")
+		return 0
+	}
+	if err := serve(ctx, &c, stderr); err != nil {
+		fmt.Fprintln(stderr, "schoolapi:", err)
+		return 1
+	}
+	return 0
+}
+
+// newLogger returns a JSON logger on w at the level named.
+func newLogger(level string, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+}
+
+// newVerifier builds the token verifier, retrying while hallpass cannot be
+// reached (it may still be starting) for at most c.startupTimeout.
+func newVerifier(ctx context.Context, c *config, log *slog.Logger) (*resource.Verifier, error) {
+	hc, err := backchannel.Client(c.issuer, c.hallpassURL, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	rc := resource.Config{
+		Issuer:       c.issuer,
+		Audience:     c.audience,
+		HTTPClient:   hc,
+		ClientID:     c.clientID,
+		ClientSecret: c.clientSecret,
+		Logger:       log,
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.startupTimeout)
+	defer cancel()
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		v, err := resource.NewVerifier(ctx, rc)
+		if err == nil {
+			return v, nil
+		}
+		log.Warn("hallpass not reachable yet; retrying", "issuer", c.issuer, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reach hallpass at %s: %w", c.issuer, err)
+		case <-retry.C:
+		}
+	}
+}
+
+// serve runs the API until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, c *config, stderr io.Writer) error {
+	log, err := newLogger(c.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if (c.clientID == "") != (c.clientSecret == "") {
+		return errors.New("set both SCHOOLAPI_CLIENT_ID and SCHOOLAPI_CLIENT_SECRET, or neither")
+	}
+	v, err := newVerifier(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	write := v.Middleware
+	if c.clientID != "" {
+		write = v.IntrospectMiddleware
+	}
+	h := newServer(serverConfig{Read: v.Middleware, Write: write, Logger: log, Now: time.Now})
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("schoolapi serving", "addr", ln.Addr().String(), "issuer", c.issuer, "audience", c.audience, "introspect_writes", c.clientID != "")
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", c.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
