@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // demo is the whole school demo running: hallpass, schoolapi and demoapp.
@@ -92,7 +93,13 @@ func TestDemoappWithoutBrowser(t *testing.T) {
 			t.Fatalf("read %d: bob's results page:\n%s", i, p.body)
 		}
 	}
-	if n := strings.Count(d.app.stderr.String(), `"msg":"access token refreshed"`); n < 3 {
+	// The app logs each refresh before it answers, but its stderr reaches
+	// this process through a pipe: wait (bounded) for the lines to arrive.
+	refreshed := func() int { return strings.Count(d.app.stderr.String(), `"msg":"access token refreshed"`) }
+	for deadline := time.Now().Add(10 * time.Second); refreshed() < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := refreshed(); n < 3 {
 		t.Errorf("the 5s access token was refreshed %d times over 3 calls, want 3 (the oauth2 expiry delta is 10s)", n)
 	}
 
