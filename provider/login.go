@@ -43,12 +43,20 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostForm.Get("username")
+	key := throttleKey(r, username)
+	if !p.logins.allowed(key, p.cfg.Now()) {
+		p.log.WarnContext(ctx, "login throttled", "request_id", RequestID(ctx))
+		p.pages.Login(w, http.StatusTooManyRequests, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f),
+			Error: "Too many failed sign-ins. Wait a few minutes, then try again.", FormActionOrigins: redirectOrigin(f)})
+		return
+	}
 	user, err := p.authenticate(ctx, username, r.PostForm.Get("password"))
 	if err != nil {
 		p.pendingGone(w, r, err)
 		return
 	}
 	if user == nil {
+		p.logins.failed(key, p.cfg.Now())
 		p.log.InfoContext(ctx, "login failed", "request_id", RequestID(ctx))
 		if len(username) > 64 {
 			username = ""
@@ -56,6 +64,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.pages.Login(w, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), Username: username, Error: loginFailed, FormActionOrigins: redirectOrigin(f)})
 		return
 	}
+	p.logins.succeeded(key)
 	authTime := p.cfg.Now().UTC()
 	if err := p.startSession(w, r, user.ID, authTime); err != nil {
 		p.pendingGone(w, r, err)

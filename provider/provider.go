@@ -102,6 +102,7 @@ type Provider struct {
 	discovery []byte
 	pages     *web.Pages
 	cookies   *web.Cookies
+	logins    *loginThrottle
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -173,7 +174,7 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
-	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss)}
+	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss), logins: newLoginThrottle()}
 	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, cfg.Issuer)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
