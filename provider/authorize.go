@@ -231,12 +231,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 	for _, s := range granted {
 		f.ar.GrantScope(s)
 	}
-	audiences, err := scopeAudiences(ctx, p.cfg.Store, granted)
-	if err != nil {
-		p.authorizeError(w, r, f.ar, err)
-		return
-	}
-	for _, a := range append(audiences, f.ar.GetRequestedAudience()...) {
+	for _, a := range append(scopeAudiences(f.ar.GetClient(), granted), f.ar.GetRequestedAudience()...) {
 		if !f.ar.GetGrantedAudience().Has(a) {
 			f.ar.GrantAudience(a)
 		}

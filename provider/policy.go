@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ory/fosite"
+
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -44,22 +46,13 @@ func grantedScopes(requested, clientAllowed, userAllowed []string) []string {
 }
 
 // scopeAudiences returns the audiences of the registered scopes among
-// scopes: a token carrying a resource server's scope is meant for it.
-func scopeAudiences(ctx context.Context, store storage.Store, scopes []string) ([]string, error) {
-	if len(scopes) == 0 {
-		return nil, nil
+// granted: a token carrying a resource server's scope is meant for it.
+// The client, as storage.FositeStore loads it, already knows them.
+func scopeAudiences(client fosite.Client, granted []string) []string {
+	if c, ok := client.(storage.FositeClient); ok {
+		return c.ScopeAudiences(granted)
 	}
-	registered, err := store.ListScopes(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list scopes: %w", err)
-	}
-	var out []string
-	for _, s := range registered {
-		if s.Audience != "" && slices.Contains(scopes, s.Name) && !slices.Contains(out, s.Audience) {
-			out = append(out, s.Audience)
-		}
-	}
-	return out, nil
+	return nil
 }
 
 // userClaims are the OpenID Connect claims the granted scopes release

@@ -34,10 +34,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
-		if err := p.grantClientCredentials(ctx, ar, sess); err != nil {
-			p.writeAccessError(w, r, ar, err)
-			return
-		}
+		p.grantClientCredentials(ar, sess)
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		if err := p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope")); err != nil {
 			p.writeAccessError(w, r, ar, err)
@@ -64,7 +61,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 // server pick a documented default). Without an audience parameter, the
 // token is for the resource servers of its scopes and the client's
 // registered audiences.
-func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessRequester, sess *Session) error {
+func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, sess *Session) {
 	client := ar.GetClient()
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
@@ -78,11 +75,7 @@ func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessR
 		if c, ok := client.(storage.FositeClient); ok {
 			audience = c.Client.Audience
 		}
-		fromScopes, err := scopeAudiences(ctx, p.cfg.Store, scopes)
-		if err != nil {
-			return err
-		}
-		audience = append(slices.Clone(audience), fromScopes...)
+		audience = append(slices.Clone(audience), scopeAudiences(client, scopes)...)
 	}
 	for _, a := range audience {
 		if !ar.GetGrantedAudience().Has(a) {
@@ -95,7 +88,6 @@ func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessR
 	// RFC 9068 §2.2: with no user involved, sub is the client.
 	sess.Subject = client.GetID()
 	sess.ClientID = client.GetID()
-	return nil
 }
 
 // applyRefreshPolicy re-checks a refresh against the user as they are now,

@@ -66,6 +66,22 @@ type FositeClient struct {
 	// against: the registered Audience plus the default audience and the
 	// audiences of the registered scopes the client may be granted.
 	audience []string
+	// scopeAudience maps each of the client's allowed scopes that is
+	// registered with an audience to that audience, read once with the
+	// client so the token endpoint needs no second look at the scopes.
+	scopeAudience map[string]string
+}
+
+// ScopeAudiences returns the audiences of the registered scopes among
+// scopes (all of which the client is allowed), in order, without repeats.
+func (c FositeClient) ScopeAudiences(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if a := c.scopeAudience[s]; a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 var (
@@ -183,18 +199,20 @@ func (f *FositeStore) fositeClient(ctx context.Context, c *Client) (FositeClient
 	for _, a := range f.defaultAudience {
 		add(a)
 	}
+	scopeAud := map[string]string{}
 	if len(c.Scopes) > 0 {
 		scopes, err := f.store.ListScopes(ctx)
 		if err != nil {
 			return FositeClient{}, fmt.Errorf("load client %q: list scopes: %w", c.ID, err)
 		}
 		for _, s := range scopes {
-			if slices.Contains(c.Scopes, s.Name) {
+			if slices.Contains(c.Scopes, s.Name) && s.Audience != "" {
 				add(s.Audience)
+				scopeAud[s.Name] = s.Audience
 			}
 		}
 	}
-	return FositeClient{Client: c, audience: aud}, nil
+	return FositeClient{Client: c, audience: aud, scopeAudience: scopeAud}, nil
 }
 
 // ClientAssertionJWTValid returns an error if jti was already used and has
