@@ -254,19 +254,6 @@ func validScopeToken(s string) bool {
 	return true
 }
 
-// validClientID allows ids that are safe in URLs, Basic auth and logs.
-func validClientID(s string) bool {
-	if s == "" || len(s) > maxIDLength {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '-' || c == '_' || c == '.' || c == '~' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 func dedupe(in []string) []string {
 	out := make([]string, 0, len(in))
 	for _, s := range in {
@@ -298,7 +285,7 @@ func CreateClient(ctx context.Context, store storage.Store, m *ClientMetadata, a
 	}
 	c.ID = uuid.NewString()
 	if allowID && m.ClientID != "" {
-		if !validClientID(m.ClientID) {
+		if !validName(m.ClientID, "-_.~", maxIDLength) {
 			return ClientMetadata{}, metadataError("client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
 		}
 		c.ID = m.ClientID

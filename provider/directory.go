@@ -111,9 +111,10 @@ func plainText(field, s string, max int, required bool) error {
 	return nil
 }
 
-// validName accepts identifiers usable in URLs and on the command line.
-func validName(s string, extra string) bool {
-	if s == "" || len(s) > 64 {
+// validName accepts identifiers usable in URLs, Basic auth, logs and on
+// the command line: 1 to max ASCII letters, digits and the runes in extra.
+func validName(s, extra string, max int) bool {
+	if s == "" || len(s) > max {
 		return false
 	}
 	for _, c := range s {
@@ -125,7 +126,7 @@ func validName(s string, extra string) bool {
 }
 
 func (in *UserInput) validate(passwordRequired bool) error {
-	if !validName(in.Username, "._@-") {
+	if !validName(in.Username, "._@-", 64) {
 		return invalid("username must be 1 to 64 characters of letters, digits and . _ @ -")
 	}
 	if uuid.Validate(in.Username) == nil {
@@ -149,7 +150,7 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	}
 	in.Roles = dedupe(in.Roles)
 	for _, r := range in.Roles {
-		if !validName(r, "._:-") {
+		if !validName(r, "._:-", 64) {
 			return invalid("role name %q is not valid", r)
 		}
 	}
@@ -249,7 +250,7 @@ func DeleteUser(ctx context.Context, store storage.Store, idOrName string) error
 }
 
 func (in *RoleView) validate() error {
-	if !validName(in.Name, "._:-") {
+	if !validName(in.Name, "._:-", 64) {
 		return invalid("role name must be 1 to 64 characters of letters, digits and . _ : -")
 	}
 	if err := plainText("description", in.Description, 500, false); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -100,7 +101,7 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		}
 		resp["exp"] = exp.Unix()
 	}
-	resp["scope"] = joinScopes(ar.GetGrantedScopes())
+	resp["scope"] = strings.Join(ar.GetGrantedScopes(), " ")
 	if sub := sess.GetSubject(); sub != "" {
 		resp["sub"] = sub
 	}
@@ -111,17 +112,6 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		resp["username"] = u
 	}
 	return resp
-}
-
-func joinScopes(s fosite.Arguments) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += " "
-		}
-		out += x
-	}
-	return out
 }
 
 // handleRevoke is RFC 7009 token revocation: a client revokes its own

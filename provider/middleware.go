@@ -24,27 +24,15 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// validRequestID accepts a caller's X-Request-Id only when it is short and
-// plain, so it cannot forge log lines.
-func validRequestID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // observe gives each request an id, logs it and counts it. Only the path is
 // logged, never the query or body: they can carry codes and tokens.
 func (p *Provider) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := p.cfg.Now()
 		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
+		// A caller's X-Request-Id is kept only when short and plain, so it
+		// cannot forge log lines.
+		if !validName(id, "-_.", 64) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])

@@ -103,6 +103,7 @@ type Provider struct {
 	pages     *web.Pages
 	cookies   *web.Cookies
 	logins    *loginThrottle
+	router    http.Handler
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -180,6 +181,7 @@ func New(cfg Config) (*Provider, error) {
 	if p.discovery, err = p.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
+	p.router = p.routes()
 	return p, nil
 }
 

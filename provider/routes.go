@@ -9,9 +9,12 @@ import (
 	"github.com/hallpass/hallpass/web"
 )
 
-// Handler returns the HTTP handler serving every hallpass endpoint. This is
-// the route table: each path leads to its handler in one hop.
-func (p *Provider) Handler() http.Handler {
+// Handler returns the HTTP handler serving every hallpass endpoint.
+func (p *Provider) Handler() http.Handler { return p.router }
+
+// routes builds the router once, in New. This is the route table: each
+// path leads to its handler in one hop.
+func (p *Provider) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(p.observe, p.limitBody)
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,7 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			m.Scope = joinScopes(scopes)
+			m.Scope = strings.Join(scopes, " ")
 			if !cmd.Flags().Changed("grant-type") {
 				m.GrantTypes = nil
 			}
@@ -156,15 +157,4 @@ func (g *globalOptions) printJSON(v any) error {
 	enc := json.NewEncoder(g.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func joinScopes(s []string) string {
-	out := ""
-	for _, x := range s {
-		if out != "" {
-			out += " "
-		}
-		out += x
-	}
-	return out
 }
