@@ -40,6 +40,21 @@ type flow struct {
 // §3.1.2); GET and POST.
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	repeated, err := parseOAuthParams(r)
+	if err != nil {
+		if repeated == "" || repeated == "client_id" || repeated == "redirect_uri" {
+			// Which client, or which of its redirect URIs, is in doubt:
+			// the error goes to the user, never to an address.
+			p.authorizeError(w, r, nil, err)
+			return
+		}
+		ar, aerr := p.oauth2.NewAuthorizeRequest(ctx, r)
+		if aerr != nil {
+			err = aerr
+		}
+		p.authorizeError(w, r, ar, err)
+		return
+	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = checkAuthorizeParams(ar)
@@ -224,6 +239,10 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 		// Completing a stored request consumes it, so a replayed login or
 		// consent post cannot mint a second code.
 		if err := p.cfg.Store.DeleteAuthRequest(ctx, f.pending.ID); err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				p.pendingGone(w, r, fmt.Errorf("consume pending request: %w", err))
+				return
+			}
 			p.pageError(w, r, http.StatusBadRequest, "This sign-in request was already completed", "Go back to the application and start again.")
 			return
 		}
@@ -264,15 +283,39 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 // authorizeError answers a failed authorization request. The error goes
 // back to the client only when its redirect URI was validated; otherwise
 // the user sees an error page, so hallpass never redirects to an
-// unvalidated address (RFC 6749 §4.1.2.1).
+// unvalidated address (RFC 6749 §4.1.2.1). A failure of ours is logged at
+// error level and answered server_error, or temporarily_unavailable (503
+// with Retry-After) when the store failed, never as the client's fault:
+// fosite reports a client it could not load as one that does not exist.
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
-	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= http.StatusInternalServerError {
-		p.log.ErrorContext(r.Context(), "authorization request failed", "request_id", RequestID(r.Context()), "err", err)
+	var clientID, redirectURI string
+	if ar != nil && ar.GetClient() != nil {
+		clientID = ar.GetClient().GetID()
+	} else {
+		clientID = r.Form.Get("client_id")
 	}
+	if ar != nil && ar.GetRedirectURI() != nil {
+		redirectURI = ar.GetRedirectURI().String()
+	} else {
+		redirectURI = r.Form.Get("redirect_uri")
+	}
+	fault := ourFault(err)
+	if fault {
+		p.logFailure(r.Context(), "authorization request failed", err)
+		setRetryAfter(w, err)
+		err = serverError(err, true)
+	} else {
+		p.logRefusal(r, "authorization request refused", clientID, redirectURI, err)
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
 	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil {
+		if fault {
+			p.pageError(w, r, rfc.CodeField, "hallpass cannot complete this sign-in right now",
+				"Something went wrong on our side, not yours. Wait a moment, then try again.")
+			return
+		}
 		p.pageError(w, r, http.StatusBadRequest, "This sign-in request cannot be completed",
-			"The application sent an invalid request ("+rfc.ErrorField+": "+rfc.GetDescription()+"). Go back to it and try again.")
+			causeFirst(rfc)+" The application sent an invalid request; go back to it and try again.")
 		return
 	}
 	// fosite builds error redirects itself without iss; RFC 9207 wants iss
@@ -290,6 +333,18 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	target.RawQuery = existing.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target.String(), http.StatusSeeOther)
+}
+
+// causeFirst says what was wrong with a refused request in one sentence,
+// the specific cause before fosite's generic boilerplate: "redirect_uri
+// does not match …" rather than "The request is missing a required
+// parameter, includes an invalid parameter value …".
+func causeFirst(rfc *fosite.RFC6749Error) string {
+	cause := rfc.HintField
+	if cause == "" {
+		cause = rfc.DescriptionField
+	}
+	return cause + " (" + rfc.ErrorField + ")"
 }
 
 // pageError renders the HTML error page.
@@ -378,6 +433,12 @@ func (p *Provider) pendingGone(w http.ResponseWriter, r *http.Request, err error
 			"Sign-in requests are valid for a few minutes, in the browser that started them. Go back to the application and start again.")
 		return
 	}
-	p.log.ErrorContext(r.Context(), "resume authorization request", "request_id", RequestID(r.Context()), "err", err)
-	p.pageError(w, r, http.StatusInternalServerError, "Something went wrong", "Try again in a moment.")
+	p.logFailure(r.Context(), "sign-in step failed", err)
+	status := http.StatusInternalServerError
+	if storeFailed(err) {
+		status = http.StatusServiceUnavailable
+		setRetryAfter(w, err)
+	}
+	p.pageError(w, r, status, "hallpass cannot complete this sign-in right now",
+		"Something went wrong on our side, not yours. Wait a moment, then try again.")
 }

@@ -36,9 +36,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) {
-		p.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
-		ae = errorf(http.StatusInternalServerError, "server_error", "internal error")
+	if !errors.As(err, &ae) || storeFailed(err) {
+		p.logFailure(r.Context(), "request failed", err)
+		setRetryAfter(w, err)
+		ae = errorf(http.StatusInternalServerError, "server_error", "hallpass failed to complete the request; try again shortly")
 	}
 	if ae.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass", error="invalid_token"`)

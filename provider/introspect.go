@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,7 +36,12 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", fosite.ErrorToRFC6749Error(err).GetDescription()))
 		return
 	}
-	if !p.introspectionCaller(r) {
+	ok, err := p.introspectionCaller(r)
+	if err != nil {
+		p.writeError(w, r, err)
+		return
+	}
+	if !ok {
 		p.writeInvalidClient(w, "Authenticate as a registered confidential client (HTTP Basic or client_secret_post), or with the admin token.")
 		return
 	}
@@ -44,26 +50,37 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "the token parameter is missing"))
 		return
 	}
-	writeJSON(w, http.StatusOK, p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint"))))
+	answer, err := p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")))
+	if err != nil {
+		// Never {"active":false} for an outage: a resource server would
+		// turn a valid user away, or cache the answer.
+		p.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
-// introspectionCaller reports whether r may introspect.
-func (p *Provider) introspectionCaller(r *http.Request) bool {
+// introspectionCaller reports whether r may introspect; an error when the
+// client could not be checked for a failure of ours.
+func (p *Provider) introspectionCaller(r *http.Request) (bool, error) {
 	if _, ok := bearerToken(r); ok {
-		return p.isAdmin(r)
+		return p.isAdmin(r), nil
 	}
 	auth, ok := p.oauth2.(clientAuthenticator)
 	if !ok {
-		return false
+		return false, nil
 	}
 	c, err := auth.AuthenticateClient(r.Context(), r, r.PostForm)
-	return err == nil && !c.IsPublic()
+	if ourFault(err) {
+		return false, fmt.Errorf("authenticate introspection caller: %w", err)
+	}
+	return err == nil && !c.IsPublic(), nil
 }
 
 // introspect answers for one token. Anything not active (expired, revoked,
 // malformed, signed by an unknown key, another issuer's) is exactly
 // {"active": false}: RFC 7662 §2.2 says to reveal nothing more.
-func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse) map[string]any {
+func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse) (map[string]any, error) {
 	inactive := map[string]any{"active": false}
 	if hint != fosite.AccessToken && hint != fosite.RefreshToken {
 		// token_type_hint is honoured but not trusted: an unknown or absent
@@ -72,11 +89,23 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 	}
 	sess := NewSession()
 	use, ar, err := p.oauth2.IntrospectToken(ctx, token, hint, sess)
+	if ourFault(err) {
+		return nil, fmt.Errorf("introspect token: %w", err)
+	}
+	if err != nil && strings.Count(token, ".") == 1 {
+		// An opaque (refresh) token: fosite tries it as an access token
+		// last and reports only that attempt's error, which hides a store
+		// that failed to look the refresh token up. Ask the store itself.
+		_, rerr := p.fstore.GetRefreshTokenSession(ctx, p.core.RefreshTokenSignature(ctx, token), NewSession())
+		if storeFailed(rerr) {
+			return nil, fmt.Errorf("introspect token: %w", rerr)
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrTokenExpired) {
 			p.log.DebugContext(ctx, "introspection: token not active", "err", err)
 		}
-		return inactive
+		return inactive, nil
 	}
 	var exp time.Time
 	resp := map[string]any{
@@ -93,11 +122,11 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		exp = sess.GetExpiresAt(fosite.RefreshToken)
 		resp["token_type"] = "refresh_token"
 	default:
-		return inactive
+		return inactive, nil
 	}
 	if !exp.IsZero() {
 		if !p.cfg.Now().Before(exp) {
-			return inactive
+			return inactive, nil
 		}
 		resp["exp"] = exp.Unix()
 	}
@@ -111,7 +140,7 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 	if u := sess.GetUsername(); u != "" {
 		resp["username"] = u
 	}
-	return resp
+	return resp, nil
 }
 
 // handleRevoke is RFC 7009 token revocation: a client revokes its own
@@ -124,25 +153,22 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = p.oauth2.NewRevocationRequest(ctx, r)
 	}
-	if err != nil && (errors.Is(err, fosite.ErrTemporarilyUnavailable) || fosite.ErrorToRFC6749Error(err).CodeField >= http.StatusInternalServerError) {
-		// fosite answers these 200, which would tell the client a token
-		// is revoked while it stays valid; RFC 7009 §2.2.1 says 503.
-		p.log.ErrorContext(ctx, "revocation failed", "request_id", RequestID(ctx), "err", err)
-		w.Header().Set("Retry-After", "1")
+	if err == nil {
+		err = p.revokeSpentRefreshGrant(r)
+	}
+	if err != nil && (errors.Is(err, fosite.ErrTemporarilyUnavailable) || ourFault(err)) {
+		// fosite answers some of these 200, which would tell the client a
+		// token is revoked while it stays valid, and a client it could not
+		// load 401; RFC 7009 §2.2.1 says 503.
+		p.logFailure(ctx, "revocation failed", err)
+		w.Header().Set("Retry-After", retryAfterSeconds)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 			"error": "temporarily_unavailable", "error_description": "The token could not be revoked; retry.",
 		})
 		return
 	}
-	if err == nil {
-		if rerr := p.revokeSpentRefreshGrant(r); rerr != nil {
-			p.log.ErrorContext(ctx, "revocation failed", "request_id", RequestID(ctx), "err", rerr)
-			w.Header().Set("Retry-After", "1")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{
-				"error": "temporarily_unavailable", "error_description": "The token could not be revoked; retry.",
-			})
-			return
-		}
+	if err != nil {
+		p.logRefusal(r, "revocation refused", requestClientID(r, nil), "", err)
 	}
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteRevocationResponse(ctx, w, err)
@@ -159,6 +185,9 @@ func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
 		return nil
 	}
 	req, err := p.fstore.GetRefreshTokenSession(ctx, sig, nil)
+	if storeFailed(err) {
+		return fmt.Errorf("look up refresh token: %w", err)
+	}
 	if !errors.Is(err, fosite.ErrInactiveToken) || req == nil {
 		return nil
 	}
@@ -167,6 +196,9 @@ func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
 		return nil
 	}
 	caller, err := auth.AuthenticateClient(ctx, r, r.PostForm)
+	if ourFault(err) {
+		return fmt.Errorf("authenticate revoking client: %w", err)
+	}
 	if err != nil || caller.GetID() != req.GetClient().GetID() {
 		return nil // another client's token is not ours to touch
 	}

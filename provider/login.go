@@ -141,7 +141,12 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	case "allow":
 	case "deny":
 		if err := p.cfg.Store.DeleteAuthRequest(ctx, f.pending.ID); err != nil {
-			p.pendingGone(w, r, errPendingGone)
+			if !errors.Is(err, storage.ErrNotFound) {
+				err = fmt.Errorf("consume pending request: %w", err)
+			} else {
+				err = errPendingGone
+			}
+			p.pendingGone(w, r, err)
 			return
 		}
 		p.authorizeError(w, r, f.ar, errAccessDenied)
@@ -151,12 +156,19 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	consent := &storage.Consent{UserID: user.ID, ClientID: f.ar.GetClient().GetID(), Scopes: granted, GrantedAt: p.cfg.Now().UTC()}
-	if old, err := p.cfg.Store.GetConsent(ctx, user.ID, consent.ClientID); err == nil {
+	old, err := p.cfg.Store.GetConsent(ctx, user.ID, consent.ClientID)
+	switch {
+	case err == nil:
 		for _, s := range old.Scopes {
 			if !slices.Contains(consent.Scopes, s) {
 				consent.Scopes = append(consent.Scopes, s)
 			}
 		}
+	case !errors.Is(err, storage.ErrNotFound):
+		// Writing over a consent that could not be read would drop what
+		// the user allowed before.
+		p.pendingGone(w, r, fmt.Errorf("load consent: %w", err))
+		return
 	}
 	if err := p.cfg.Store.PutConsent(ctx, consent); err != nil {
 		p.pendingGone(w, r, err)
@@ -175,12 +187,20 @@ func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flo
 	// The consent is the signed-in user's: if this browser signed out, or
 	// someone else signed in, since the login, the request is void.
 	sess, err := p.browserSession(r.Context(), r)
-	if err != nil || sess == nil || sess.UserID != f.pending.UserID {
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return nil, nil, false
+	}
+	if sess == nil || sess.UserID != f.pending.UserID {
 		p.pendingGone(w, r, errPendingGone)
 		return nil, nil, false
 	}
 	user, err := p.activeUser(r.Context(), f.pending.UserID)
-	if err != nil || user == nil {
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return nil, nil, false
+	}
+	if user == nil {
 		p.pendingGone(w, r, errPendingGone)
 		return nil, nil, false
 	}

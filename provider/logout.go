@@ -5,12 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/ory/fosite"
 
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
@@ -30,8 +32,9 @@ type logoutRequest struct {
 // Otherwise it asks the user to confirm, and after that redirects only to a
 // URI registered for the named client.
 func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		p.pageError(w, r, http.StatusBadRequest, "The sign-out request could not be read", "Go back to the application.")
+	if _, err := parseOAuthParams(r); err != nil {
+		p.logRefusal(r, "logout refused", r.Form.Get("client_id"), r.Form.Get("post_logout_redirect_uri"), err)
+		p.pageError(w, r, http.StatusBadRequest, "The sign-out request could not be read", causeFirst(fosite.ErrorToRFC6749Error(err))+" Go back to the application.")
 		return
 	}
 	q := r.Form
@@ -54,7 +57,7 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		}
 		sess, err := p.browserSession(ctx, r)
 		if err != nil {
-			p.writeError(w, r, err)
+			p.logoutFailed(w, r, err)
 			return
 		}
 		// A hint for someone other than the signed-in user proves nothing
@@ -63,6 +66,10 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 
 	target, err := p.postLogoutTarget(r, lr)
+	if storeFailed(err) {
+		p.logoutFailed(w, r, err)
+		return
+	}
 	if err != nil {
 		p.pageError(w, r, http.StatusBadRequest, "The sign-out request is invalid", err.Error())
 		return
@@ -70,7 +77,11 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 
 	confirmed := r.Method == http.MethodPost && q.Get("confirm") == "yes" && p.validLogoutCSRF(r, q.Get("csrf"))
 	if !hinted && !confirmed {
-		sess, _ := p.browserSession(ctx, r)
+		sess, err := p.browserSession(ctx, r)
+		if err != nil {
+			p.logoutFailed(w, r, err)
+			return
+		}
 		if sess != nil {
 			hidden := map[string]string{"csrf": p.logoutCSRF(r)}
 			for k, v := range map[string]string{"client_id": lr.clientID, "post_logout_redirect_uri": lr.redirectURI, "state": lr.state} {
@@ -88,7 +99,7 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		// Nobody is signed in here: nothing to confirm.
 	}
 	if err := p.endSession(w, r); err != nil {
-		p.writeError(w, r, err)
+		p.logoutFailed(w, r, err)
 		return
 	}
 	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", lr.clientID)
@@ -98,6 +109,22 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// errNotRegistered refuses a post_logout_redirect_uri the client did not
+// register (or a client that does not exist).
+var errNotRegistered = errors.New("post_logout_redirect_uri is not registered for this application")
+
+// logoutFailed answers a logout that failed on our side with a plain
+// error page: the user must know they may still be signed in.
+func (p *Provider) logoutFailed(w http.ResponseWriter, r *http.Request, err error) {
+	p.logFailure(r.Context(), "logout failed", err)
+	status := http.StatusInternalServerError
+	if storeFailed(err) {
+		status = http.StatusServiceUnavailable
+		setRetryAfter(w, err)
+	}
+	p.pageError(w, r, status, "You may still be signed in", "hallpass could not sign you out because of a problem on our side. Wait a moment, then try again.")
 }
 
 // postLogoutTarget returns where to send the browser after logout: the
@@ -110,8 +137,11 @@ func (p *Provider) postLogoutTarget(r *http.Request, lr logoutRequest) (string, 
 		return "", errors.New("post_logout_redirect_uri needs id_token_hint or client_id to say which application it belongs to")
 	}
 	c, err := p.cfg.Store.GetClient(r.Context(), lr.clientID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("load client of logout request: %w", err)
+	}
 	if err != nil || !slices.Contains(c.PostLogoutRedirectURIs, lr.redirectURI) {
-		return "", errors.New("post_logout_redirect_uri is not registered for this application")
+		return "", errNotRegistered
 	}
 	u, err := url.Parse(lr.redirectURI)
 	if err != nil {

@@ -2,40 +2,91 @@ package provider
 
 import (
 	"errors"
+	"mime"
 	"net/http"
+	"net/url"
+	"slices"
+	"sort"
 
 	"github.com/ory/fosite"
 )
 
-// singleParams are the form parameters RFC 6749 §3.2 forbids repeating
-// that fosite would otherwise silently read the first value of. audience
-// is absent on purpose: fosite takes it repeated.
-var singleParams = []string{
-	"grant_type", "scope", "code", "redirect_uri", "code_verifier", "refresh_token",
-	"client_id", "client_secret", "token", "token_type_hint",
-}
+// repeatableParams may appear more than once in one request: fosite reads
+// every audience, and RFC 8707 lets a client name several resources.
+// Every other parameter is single-valued (RFC 6749 §3.1, §3.2).
+var repeatableParams = []string{"audience", "resource"}
 
-// checkOAuthRequest refuses what fosite would accept ambiguously: several
-// Authorization headers (a proxy and hallpass could disagree on who the
-// client is) and repeated parameters (RFC 6749 §3.2, §5.2). It parses the
-// form, which fosite then reuses.
-func checkOAuthRequest(r *http.Request) error {
+// parseOAuthParams parses the query and, for a POST, the
+// application/x-www-form-urlencoded body (which fosite then reuses), and
+// refuses what fosite would read ambiguously: a parameter sent twice, in
+// the query, the body or both (fosite silently takes the first one, so a
+// proxy and hallpass could disagree on what was asked), several
+// Authorization headers, and multipart bodies (OAuth requests are
+// form-encoded; fosite would parse multipart parts into the same form
+// behind this check's back). It returns the name of the repeated
+// parameter, if that was the problem, so the authorization endpoint can
+// tell whether the client and redirect URI are still trustworthy.
+func parseOAuthParams(r *http.Request) (repeated string, err error) {
 	if len(r.Header.Values("Authorization")) > 1 {
-		return fosite.ErrInvalidRequest.WithHint("The request carries more than one Authorization header.")
+		return "", fosite.ErrInvalidRequest.WithHint("The request carries more than one Authorization header.")
 	}
-	if r.Method != http.MethodPost {
-		return nil // fosite answers the method error itself
+	if r.Method == http.MethodPost {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+			return "", fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded.")
+		}
 	}
 	if err := r.ParseForm(); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fosite.ErrInvalidRequest.WithHint("The request body is too large.")
+			return "", fosite.ErrInvalidRequest.WithHint("The request body is too large.")
 		}
-		return fosite.ErrInvalidRequest.WithHint("The request body is not a valid form.")
+		return "", fosite.ErrInvalidRequest.WithHint("The request is not a valid form: its query or body cannot be decoded.")
 	}
-	for _, name := range singleParams {
-		if len(r.PostForm[name]) > 1 {
-			return fosite.ErrInvalidRequest.WithHintf("Parameter %q is repeated.", name)
+	if name := repeatedParam(r.Form); name != "" {
+		return name, fosite.ErrInvalidRequest.WithHintf("Parameter %q is sent more than once; each parameter may appear only once (RFC 6749 §3.1).", name)
+	}
+	return "", nil
+}
+
+// repeatedParam returns the first (in name order, so the answer is
+// stable) single-valued parameter that form holds more than once.
+func repeatedParam(form url.Values) string {
+	names := make([]string, 0, len(form))
+	for name, vs := range form {
+		if len(vs) > 1 && !slices.Contains(repeatableParams, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return names[0]
+}
+
+// checkOAuthRequest guards the endpoints where clients authenticate
+// (token, introspection, revocation): besides parseOAuthParams' checks, a
+// client uses one authentication method per request (RFC 6749 §2.3), so
+// HTTP Basic together with credentials in the body is refused, and so is a
+// body client_id naming another client than the Basic credentials. All of
+// it before fosite looks anything up.
+func checkOAuthRequest(r *http.Request) error {
+	if _, err := parseOAuthParams(r); err != nil {
+		return err
+	}
+	user, _, basic := r.BasicAuth()
+	if !basic {
+		return nil
+	}
+	if r.PostForm.Has("client_secret") || r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (HTTP Basic and credentials in the body); use exactly one (RFC 6749 §2.3).")
+	}
+	if id := r.PostForm.Get("client_id"); id != "" {
+		// Basic credentials are form-encoded (RFC 6749 §2.3.1), as fosite
+		// decodes them.
+		basicID, err := url.QueryUnescape(user)
+		if err != nil || basicID != id {
+			return fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client that authenticated with HTTP Basic.")
 		}
 	}
 	return nil

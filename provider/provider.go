@@ -75,6 +75,10 @@ type Config struct {
 	// Dev serves the development pages (/dev/callback). Never in production.
 	Dev bool
 
+	// RequestTimeout bounds the work of one request, database calls
+	// included, so a database that stops answering turns into logged 5xx
+	// answers instead of requests that hang; defaults to 15 seconds.
+	RequestTimeout time.Duration
 	// MaxBodyBytes caps every request body; defaults to 64 KiB.
 	MaxBodyBytes int64
 	// Logger defaults to slog.Default().
@@ -144,6 +148,7 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.SessionIdleTimeout, time.Hour)
 	setDefault(&cfg.SessionLifetime, 12*time.Hour)
 	setDefault(&cfg.AuthRequestLifespan, 15*time.Minute)
+	setDefault(&cfg.RequestTimeout, 15*time.Second)
 	// A retired key is kept published only as long as the key manager
 	// was told tokens live; a longer-lived token would outlive its key.
 	if signed, kept := max(cfg.AccessTokenLifespan, cfg.IDTokenLifespan), cfg.Keys.Status().Schedule.MaxTokenLifetime; signed > kept {

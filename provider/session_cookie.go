@@ -70,17 +70,17 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, userID s
 }
 
 // endSession signs the browser out: the session row goes, and the cookie.
+// The row goes first: a cookie cleared over a session row that failed to
+// go would tell the user they are signed out while the session lives on.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
+	if value, ok := p.cookies.Session(r); ok {
+		err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("end browser session: %w", err)
+		}
+	}
 	p.cookies.ClearSession(w)
 	// Pending requests started before the logout die with it.
 	p.cookies.ClearBinding(w)
-	value, ok := p.cookies.Session(r)
-	if !ok {
-		return nil
-	}
-	err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("end browser session: %w", err)
-	}
 	return nil
 }

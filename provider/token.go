@@ -157,13 +157,19 @@ func (p *Provider) codeReplayed(ctx context.Context, ar fosite.AccessRequester) 
 	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 }
 
-// writeAccessError logs server-side failures (never the request body) and
-// lets fosite write the RFC 6749 §5.2 error.
+// writeAccessError answers a failed token request (RFC 6749 §5.2). A
+// failure of ours, a storage outage above all, is a logged server_error
+// whatever fosite made of it (it answers a failed client lookup
+// invalid_client, which would send operators rotating secrets during a
+// database outage); a refusal is logged at info level for diagnosis.
+// Neither log line holds the request body.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
-	rfc := fosite.ErrorToRFC6749Error(err)
-	if rfc.CodeField >= http.StatusInternalServerError && r.Context().Err() == nil {
-		// (A client that hung up mid-request is not a server failure.)
-		p.log.ErrorContext(r.Context(), "token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
+	if ourFault(err) {
+		p.logFailure(r.Context(), "token request failed", err)
+		setRetryAfter(w, err)
+		err = serverError(err, false)
+	} else {
+		p.logRefusal(r, "token request refused", requestClientID(r, ar), r.PostForm.Get("redirect_uri"), err)
 	}
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteAccessError(r.Context(), w, ar, err)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -28,6 +29,10 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	// The hint is only a hint: fosite falls back to other token types, and
 	// a refresh token must not open userinfo.
 	use, ar, err := p.oauth2.IntrospectToken(ctx, tok, fosite.AccessToken, sess)
+	if ourFault(err) {
+		p.writeError(w, r, fmt.Errorf("userinfo: check access token: %w", err))
+		return
+	}
 	if err != nil || use != fosite.AccessToken {
 		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return

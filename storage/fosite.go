@@ -151,7 +151,10 @@ func digest(s string) string {
 }
 
 // fositeErr maps storage sentinels to the fosite errors its handlers test
-// for; anything else stays as is (fosite turns it into server_error).
+// for. Anything else is marked ErrUnavailable: fosite folds some storage
+// errors into client errors (a failed GetClient becomes invalid_client),
+// and the mark, which fosite keeps as the error's cause, is how the
+// provider tells an outage from a bad request.
 func fositeErr(err error) error {
 	switch {
 	case err == nil:
@@ -160,8 +163,10 @@ func fositeErr(err error) error {
 		return fmt.Errorf("%w: %w", fosite.ErrNotFound, err)
 	case errors.Is(err, ErrConflict):
 		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrInvalidReference):
+		return err
 	}
-	return err
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // BeginTX starts a transaction (fosite's storage.Transactional).
@@ -185,7 +190,11 @@ func (f *FositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	if err != nil {
 		return nil, fositeErr(err)
 	}
-	return f.fositeClient(ctx, c)
+	fc, err := f.fositeClient(ctx, c)
+	if err != nil {
+		return nil, fositeErr(err)
+	}
+	return fc, nil
 }
 
 // fositeClient wraps c with its effective audience.
@@ -223,7 +232,7 @@ func (f *FositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 		return nil
 	}
 	if err != nil {
-		return err
+		return fositeErr(err)
 	}
 	if exp.After(f.now()) {
 		return fosite.ErrJTIKnown
@@ -237,7 +246,7 @@ func (f *FositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp
 	if errors.Is(err, ErrConflict) {
 		return fosite.ErrJTIKnown
 	}
-	return err
+	return fositeErr(err)
 }
 
 func (f *FositeStore) create(ctx context.Context, kind TokenKind, key string, req fosite.Requester, expiry fosite.TokenType, accessSig string) error {
@@ -289,17 +298,17 @@ func (f *FositeStore) get(ctx context.Context, kind TokenKind, key string, sessi
 	}
 	fc, err := f.fositeClient(ctx, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fositeErr(err)
 	}
 	if session == nil {
 		session = f.newSession()
 	}
 	if err := json.Unmarshal(t.Session, session); err != nil {
-		return nil, nil, fmt.Errorf("load %s: decode session: %w", kind, err)
+		return nil, nil, fositeErr(fmt.Errorf("load %s: decode session: %w", kind, err))
 	}
 	form, err := url.ParseQuery(t.Form)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load %s: decode form: %w", kind, err)
+		return nil, nil, fositeErr(fmt.Errorf("load %s: decode form: %w", kind, err))
 	}
 	return &fosite.Request{
 		ID:                t.RequestID,

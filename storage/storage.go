@@ -15,6 +15,14 @@ var ErrNotFound = errors.New("storage: not found")
 // first. Callers may retry or report 409.
 var ErrConflict = errors.New("storage: conflict")
 
+// ErrUnavailable marks a failure of the store itself: the database is
+// unreachable or timed out, a disk or driver error, a row that cannot be
+// decoded. It is never the caller's fault, so callers answer it as a
+// server error (5xx) and log it; they must not turn it into "not found",
+// "wrong password" or "invalid client". Backends wrap every error that is
+// not ErrNotFound, ErrConflict or ErrInvalidReference with it.
+var ErrUnavailable = errors.New("storage: unavailable")
+
 // ErrInvalidReference is returned when a write names a row that does not
 // exist: a user given a role nobody created, or a session, consent or
 // pending request for an unknown user or client.

@@ -373,7 +373,7 @@ func (p *Pages) contentSecurityPolicy(extra []string) string {
 		b.WriteString(" ")
 		b.WriteString(src)
 	}
-	b.WriteString("; frame-ancestors 'none'; base-uri 'none'")
+	b.WriteString("; frame-ancestors 'none'; object-src 'none'; base-uri 'none'")
 	return b.String()
 }
 

@@ -64,7 +64,7 @@ var pageCases = []pageCase{
 	}},
 }
 
-const wantCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const wantCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
 
 // TestPagesCommon checks what every page shares: status, security headers,
 // the layout, and nothing a strict CSP or a script-less browser would trip on.
@@ -504,7 +504,7 @@ func TestFormActionOrigins(t *testing.T) {
 	}
 	want := "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'" +
 		" https://app.example.com https://app.example.com:8443 http://127.0.0.1:49152 http://[::1]:8080 com.example.app:" +
-		"; frame-ancestors 'none'; base-uri 'none'"
+		"; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
 	renders := map[string]func(http.ResponseWriter){
 		"login":   func(w http.ResponseWriter) { p.Login(w, 200, LoginData{FormActionOrigins: origins}) },
 		"consent": func(w http.ResponseWriter) { p.Consent(w, 200, ConsentData{FormActionOrigins: origins}) },

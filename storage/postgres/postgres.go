@@ -293,8 +293,9 @@ func hasCode(err error, code string) bool {
 // mapErr wraps err with op, translating pgx.ErrNoRows to storage.ErrNotFound,
 // unique violations, serialization failures and deadlocks to
 // storage.ErrConflict, and foreign-key violations to
-// storage.ErrInvalidReference. pgx.ErrNoRows is never wrapped, and neither
-// is the driver error behind a storage.ErrConflict or
+// storage.ErrInvalidReference; anything else (a lost connection, a
+// timeout) is marked storage.ErrUnavailable. pgx.ErrNoRows is never
+// wrapped, and neither is the driver error behind a storage.ErrConflict or
 // storage.ErrInvalidReference.
 func mapErr(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -311,7 +312,12 @@ func mapErr(op string, err error) error {
 			return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 		}
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	// Anything else is the database failing, not the caller: marked, so
+	// no layer above mistakes it for "not found" or bad input.
+	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 }
 
 // affectedOne turns an Exec result that changed no row into

@@ -268,7 +268,8 @@ func (s *Store) inTx(ctx context.Context, fn func(q querier) error) (err error) 
 
 // mapErr wraps err with op, translating "no rows" to storage.ErrNotFound,
 // unique-constraint violations and lock contention to storage.ErrConflict,
-// and foreign-key violations to storage.ErrInvalidReference. Neither
+// foreign-key violations to storage.ErrInvalidReference, and marks
+// anything else storage.ErrUnavailable. Neither
 // sql.ErrNoRows nor the driver's error is ever wrapped with %w.
 func mapErr(op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
@@ -286,7 +287,12 @@ func mapErr(op string, err error) error {
 			return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 		}
 	}
-	return fmt.Errorf("%s: %w", op, err)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	// Anything else is the database failing, not the caller: marked, so
+	// no layer above mistakes it for "not found" or bad input.
+	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 }
 
 // Value conversions between Go and the SQLite representation.
