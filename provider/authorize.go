@@ -289,7 +289,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 // fosite reports a client it could not load as one that does not exist.
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	var clientID, redirectURI string
-	if ar != nil && ar.GetClient() != nil {
+	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
 		clientID = ar.GetClient().GetID()
 	} else {
 		clientID = r.Form.Get("client_id")

@@ -116,7 +116,9 @@ func capLog(s string) string {
 // the authenticated one when fosite got that far, else the Basic user or
 // the body's client_id.
 func requestClientID(r *http.Request, ar fosite.Requester) string {
-	if ar != nil && ar.GetClient() != nil {
+	// fosite's requests start with an empty client, filled in only once
+	// the client authenticated.
+	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
 		return ar.GetClient().GetID()
 	}
 	if user, _, ok := r.BasicAuth(); ok {
