@@ -68,7 +68,7 @@ func dsn(path string) string {
 // Ping reports whether the database is reachable.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping sqlite: %w", err)
+		return mapErr("ping sqlite", err)
 	}
 	return nil
 }

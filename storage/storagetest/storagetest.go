@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LockKeys", testLockKeys},
 		{"PutSetting", testPutSetting},
 		{"SetKeyPrivate", testSetKeyPrivate},
+		{"FailuresMarked", testFailuresMarked},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
