@@ -87,7 +87,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		}
 	}()
 	if !o.noMigrate {
-		if err := st.Migrate(ctx); err != nil {
+		if err := g.migrate(ctx, st); err != nil {
 			return nil, err
 		}
 	}

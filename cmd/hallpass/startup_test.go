@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// silentListener returns the address of a TCP listener on 127.0.0.1 that
+// accepts every connection and never writes a byte: a database that hangs.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// closedPort returns an address on 127.0.0.1 where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// runWithin runs the command line in-process and fails the test if it has
+// not returned by the deadline: the command hangs.
+func runWithin(t *testing.T, deadline time.Duration, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &errOut) }()
+	select {
+	case code = <-done:
+	case <-time.After(deadline):
+		cancel()
+		t.Fatalf("hallpass %v still running after %v:\n%s", args, deadline, errOut.String())
+	}
+	return code, out.String(), errOut.String()
+}
+
+// TestUnreachableDatabase: serve and every command that opens the
+// database give up on one that refuses connections or accepts them and
+// never answers, and say which host they tried, never the password.
+func TestUnreachableDatabase(t *testing.T) {
+	const password = "s3cret"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	commands := [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"migrate"},
+		{"clients", "list"},
+		{"users", "list"},
+		{"roles", "list"},
+		{"scopes", "list"},
+		{"keys", "list"},
+		{"keys", "rotate"},
+	}
+	for _, db := range []struct{ name, addr, says string }{
+		{"silent", silentListener(t), "no answer within 1s"},
+		{"closed", closedPort(t), "connection refused"},
+	} {
+		for _, form := range []struct{ name, url string }{
+			{"userinfo", "postgres://u:" + password + "@" + db.addr + "/db"},
+			{"password parameter", "postgres://u@" + db.addr + "/db?sslmode=disable&password=" + password},
+		} {
+			for _, args := range commands {
+				t.Run(db.name+"/"+form.name+"/"+strings.Join(args, " "), func(t *testing.T) {
+					t.Parallel()
+					full := append(append([]string{}, args...), "--database", form.url, "--database-timeout", "1s", "--secret-file", secretFile)
+					code, stdout, stderr := runWithin(t, 20*time.Second, full...)
+					if code == 0 {
+						t.Fatalf("succeeded on an unreachable database:\n%s", stdout)
+					}
+					if !strings.Contains(stderr, db.addr) {
+						t.Errorf("error does not name %s:\n%s", db.addr, stderr)
+					}
+					if !strings.Contains(stderr, db.says) {
+						t.Errorf("error does not say %q:\n%s", db.says, stderr)
+					}
+					if db.name == "silent" && !strings.Contains(stderr, "--database-timeout") {
+						t.Errorf("error does not name the setting to change:\n%s", stderr)
+					}
+					if strings.Contains(stdout+stderr, password) {
+						t.Errorf("output shows the password:\n%s%s", stdout, stderr)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestDatabaseTimeoutFromEnv: HALLPASS_DATABASE_TIMEOUT sets the timeout
+// like the flag, and a timeout of 0 is refused rather than taken as
+// "forever".
+func TestDatabaseTimeoutFromEnv(t *testing.T) {
+	addr := silentListener(t)
+	t.Setenv("HALLPASS_DATABASE", "postgres://u:s3cret@"+addr+"/db")
+	t.Setenv("HALLPASS_DATABASE_TIMEOUT", "1s")
+	code, _, stderr := runWithin(t, 20*time.Second, "migrate")
+	if code == 0 || !strings.Contains(stderr, "no answer within 1s") {
+		t.Errorf("HALLPASS_DATABASE_TIMEOUT=1s: exit %d:\n%s", code, stderr)
+	}
+	code, _, stderr = runWithin(t, 20*time.Second, "migrate", "--database-timeout", "0")
+	if code == 0 || !strings.Contains(stderr, "--database-timeout 0s: must be more than 0") {
+		t.Errorf("--database-timeout 0: exit %d:\n%s", code, stderr)
+	}
+}
+
+// TestDefaultDatabaseTimeout: without the flag, hallpass still gives up
+// (after 10s) instead of waiting forever.
+func TestDefaultDatabaseTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 10s")
+	}
+	t.Parallel()
+	code, _, errOut := runWithin(t, 60*time.Second, "migrate", "--database", "postgres://u@"+silentListener(t)+"/db")
+	if code == 0 || !strings.Contains(errOut, "no answer within 10s") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}
