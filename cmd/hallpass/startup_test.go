@@ -144,3 +144,41 @@ func TestDefaultDatabaseTimeout(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}
 }
+
+// TestSQLiteFilesPrivate: the SQLite database serve and migrate create,
+// its -wal and -shm files are mode 0600, like the secret file beside them.
+func TestSQLiteFilesPrivate(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	private := func(t *testing.T, path string, all bool) {
+		t.Helper()
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(f)
+			if err != nil && (f == path || all) {
+				t.Errorf("%s: %v", filepath.Base(f), err)
+				continue
+			}
+			if err == nil && fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %v, want 0600", filepath.Base(f), fi.Mode().Perm())
+			}
+		}
+	}
+
+	t.Run("serve", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hallpass.db")
+		in := startServe(t, "--database", "sqlite:"+path)
+		// Serving has written (keys, settings) and holds the database
+		// open, so the -wal and -shm files exist.
+		private(t, path, true)
+		in.stop()
+	})
+	t.Run("migrate", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hallpass.db")
+		if code, _, stderr := runWithin(t, time.Minute, "migrate", "--database", "sqlite:"+path); code != 0 {
+			t.Fatalf("migrate: %d\n%s", code, stderr)
+		}
+		// The last connection to close removes -wal and -shm; those
+		// left behind must be private too.
+		private(t, path, false)
+	})
+}
