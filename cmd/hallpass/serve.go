@@ -77,6 +77,12 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
+	// Settings are checked before the database is touched.
+	if tok := adminTokenFromEnv(); tok != "" {
+		if err := provider.CheckAdminToken(tok); err != nil {
+			return nil, err
+		}
+	}
 	st, err := g.openStore(ctx)
 	if err != nil {
 		return nil, err

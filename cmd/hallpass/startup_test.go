@@ -182,3 +182,24 @@ func TestSQLiteFilesPrivate(t *testing.T) {
 		private(t, path, false)
 	})
 }
+
+// TestShortAdminTokenRefused: serve refuses an admin token under 32 bytes
+// before it touches the database, and says how to make one.
+func TestShortAdminTokenRefused(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "change-me-demo-admin-token")
+	path := filepath.Join(t.TempDir(), "hallpass.db")
+	code, _, stderr := runWithin(t, time.Minute, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+path)
+	if code == 0 {
+		t.Fatal("serve started with a 26-byte admin token")
+	}
+	if !strings.Contains(stderr, "HALLPASS_ADMIN_TOKEN has 26 bytes") || !strings.Contains(stderr, "openssl rand -base64 32") {
+		t.Errorf("error does not say what is wrong and how to fix it:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "change-me-demo-admin-token") {
+		t.Errorf("error shows the token:\n%s", stderr)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the database was created before the token was checked")
+	}
+}
