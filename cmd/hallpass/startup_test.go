@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,4 +204,64 @@ func TestShortAdminTokenRefused(t *testing.T) {
 	if _, err := os.Stat(path); err == nil {
 		t.Error("the database was created before the token was checked")
 	}
+}
+
+// TestServeIssuerRules: serve refuses, before it creates the database, an
+// issuer with a trailing slash and an http issuer on a host that is not
+// loopback; --insecure-http-issuer (or its variable) lets the latter
+// through, published exactly as given, with a warning.
+func TestServeIssuerRules(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	for _, tc := range []struct{ issuer, want string }{
+		{"http://id.example.test", "--insecure-http-issuer"},
+		{"http://0.0.0.0:8080", "use https"},
+		{"https://id.example.test/", `set it without, as "https://id.example.test"`},
+		{"http://localhost:8080/", "ends with a slash"},
+	} {
+		t.Run(tc.issuer, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "hallpass.db")
+			code, _, stderr := runWithin(t, time.Minute, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+path, "--issuer", tc.issuer)
+			if code == 0 {
+				t.Fatalf("serve accepted issuer %q", tc.issuer)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("error does not say %q:\n%s", tc.want, stderr)
+			}
+			if _, err := os.Stat(path); err == nil {
+				t.Error("the database was created before the issuer was checked")
+			}
+		})
+	}
+
+	issuerOf := func(t *testing.T, in *instance) string {
+		t.Helper()
+		resp, err := http.Get(in.base + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := doc["issuer"].(string)
+		return s
+	}
+	t.Run("flag", func(t *testing.T) {
+		in := startServe(t, "--database", "sqlite:"+filepath.Join(t.TempDir(), "hallpass.db"), "--issuer", "http://id.example.test", "--insecure-http-issuer")
+		if got := issuerOf(t, in); got != "http://id.example.test" {
+			t.Errorf("issuer = %q", got)
+		}
+		if !strings.Contains(in.stderr.String(), "unencrypted") {
+			t.Errorf("no warning logged:\n%s", in.stderr.String())
+		}
+	})
+	t.Run("variable", func(t *testing.T) {
+		t.Setenv("HALLPASS_INSECURE_HTTP_ISSUER", "true")
+		in := startServe(t, "--database", "sqlite:"+filepath.Join(t.TempDir(), "hallpass.db"), "--issuer", "http://10.0.0.5:8080")
+		if got := issuerOf(t, in); got != "http://10.0.0.5:8080" {
+			t.Errorf("issuer = %q", got)
+		}
+	})
 }
