@@ -23,13 +23,31 @@ type settingStore interface {
 	GetSetting(ctx context.Context, name string) ([]byte, error)
 }
 
+// MinAdminTokenLen is the shortest admin token accepted, in bytes: the
+// token is compared by its unsalted digest, so it must be too long to guess.
+// A generated token is 43 bytes (32 random bytes, base64url).
+const MinAdminTokenLen = 32
+
+// CheckAdminToken refuses an operator-chosen admin token shorter than
+// MinAdminTokenLen, saying how to make a good one.
+func CheckAdminToken(token string) error {
+	if len(token) < MinAdminTokenLen {
+		return fmt.Errorf("HALLPASS_ADMIN_TOKEN has %d bytes; it must have at least %d: generate one with `openssl rand -base64 32`", len(token), MinAdminTokenLen)
+	}
+	return nil
+}
+
 // AdminTokenDigest returns the SHA-256 digest of the admin token. A token
-// given by the operator (HALLPASS_ADMIN_TOKEN) wins. Otherwise the digest
+// given by the operator (HALLPASS_ADMIN_TOKEN) wins; one shorter than
+// MinAdminTokenLen is refused (CheckAdminToken). Otherwise the digest
 // stored on first start is used; when there is none, a token is generated,
 // only its digest is stored, and the token itself is returned as generated
 // so the caller can print it this once.
 func AdminTokenDigest(ctx context.Context, s settingStore, configured string) (digest []byte, generated string, err error) {
 	if configured != "" {
+		if err := CheckAdminToken(configured); err != nil {
+			return nil, "", err
+		}
 		sum := sha256.Sum256([]byte(configured))
 		return sum[:], "", nil
 	}

@@ -41,8 +41,10 @@ type KeyManager interface {
 // Config configures a Provider. Issuer, Store, Keys, AdminTokenDigest and
 // TokenSecret are required; zero durations take the defaults below.
 type Config struct {
-	// Issuer is the https (or, for development, http) URL hallpass is
-	// reached at; every endpoint URL is derived from it.
+	// Issuer is the https URL hallpass is reached at, without a trailing
+	// slash; every endpoint URL is derived from it. http is accepted for
+	// localhost and loopback addresses, elsewhere only with
+	// AllowInsecureIssuer.
 	Issuer string
 	Store  storage.Store
 	Keys   KeyManager
@@ -74,6 +76,10 @@ type Config struct {
 	AuthRequestLifespan time.Duration
 	// Dev serves the development pages (/dev/callback). Never in production.
 	Dev bool
+	// AllowInsecureIssuer accepts an http issuer on a host that is not
+	// loopback, where passwords, codes and tokens cross the network in
+	// clear text. For a test network only.
+	AllowInsecureIssuer bool
 
 	// RequestTimeout bounds the work of one request, database calls
 	// included, so a database that stops answering turns into logged 5xx
@@ -126,11 +132,10 @@ const (
 
 // New validates cfg and composes the fosite provider.
 func New(cfg Config) (*Provider, error) {
-	iss, err := url.Parse(cfg.Issuer)
-	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" {
-		return nil, fmt.Errorf("new provider: issuer %q must be an absolute http(s) URL without query or fragment", cfg.Issuer)
+	iss, err := checkIssuer(cfg.Issuer, cfg.AllowInsecureIssuer)
+	if err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
 	}
-	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	switch {
 	case cfg.Store == nil:
 		return nil, errors.New("new provider: no store")
@@ -160,6 +165,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if iss.Scheme == "http" && !isLoopback(strings.ToLower(iss.Hostname())) {
+		cfg.Logger.Warn("the issuer uses http on a network address (--insecure-http-issuer): passwords, codes and tokens cross the network unencrypted; use https outside a test network", "issuer", cfg.Issuer)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -188,6 +196,32 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.router = p.routes()
 	return p, nil
+}
+
+// CheckIssuer refuses what New would refuse as Config.Issuer (with
+// Config.AllowInsecureIssuer allowInsecure), so a command can check its
+// settings before it opens the database.
+func CheckIssuer(issuer string, allowInsecure bool) error {
+	_, err := checkIssuer(issuer, allowInsecure)
+	return err
+}
+
+// checkIssuer parses the issuer and refuses one that clients could not
+// match exactly or that would expose credentials on the network.
+func checkIssuer(issuer string, allowInsecure bool) (*url.URL, error) {
+	iss, err := url.Parse(issuer)
+	if err != nil || (iss.Scheme != "https" && iss.Scheme != "http") || iss.Host == "" || iss.User != nil || iss.RawQuery != "" || iss.Fragment != "" || strings.HasSuffix(issuer, "?") || strings.HasSuffix(issuer, "#") {
+		return nil, fmt.Errorf("issuer %q must be an absolute https URL without user, query or fragment, e.g. https://id.example.com", issuer)
+	}
+	// Clients compare iss byte for byte (OpenID Connect Discovery §4.3),
+	// so hallpass must not publish another string than it was given.
+	if strings.HasSuffix(issuer, "/") {
+		return nil, fmt.Errorf("issuer %q ends with a slash: set it without, as %q", issuer, strings.TrimRight(issuer, "/"))
+	}
+	if iss.Scheme == "http" && !isLoopback(strings.ToLower(iss.Hostname())) && !allowInsecure {
+		return nil, fmt.Errorf("issuer %q uses http on a host that is not localhost or a loopback address, so passwords, codes and tokens would cross the network unencrypted: use https (TLS may end at a proxy in front of hallpass), or, on a test network only, pass --insecure-http-issuer (HALLPASS_INSECURE_HTTP_ISSUER=true)", issuer)
+	}
+	return iss, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

@@ -146,7 +146,7 @@ func (g *globalOptions) migratedStore(cmd *cobra.Command) (storage.Store, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Migrate(cmd.Context()); err != nil {
+	if err := g.migrate(cmd.Context(), st); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -24,11 +25,12 @@ import (
 
 // globalOptions are the flags every command shares.
 type globalOptions struct {
-	database   string
-	secretFile string
-	logLevel   string
-	stdout     io.Writer
-	stderr     io.Writer
+	database        string
+	databaseTimeout time.Duration
+	secretFile      string
+	logLevel        string
+	stdout          io.Writer
+	stderr          io.Writer
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -51,6 +53,7 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 	root.SetErr(stderr)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.database, "database", "sqlite:hallpass.db", "storage: sqlite:PATH for an SQLite file, or a postgres:// URL")
+	pf.DurationVar(&g.databaseTimeout, "database-timeout", backend.DefaultTimeout, "how long to wait for the database to connect, and to migrate at start, before giving up")
 	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 
@@ -87,9 +90,37 @@ func (g *globalOptions) logger() (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl})), nil
 }
 
-// openStore opens the database named by --database, without migrating.
+// openStore opens the database named by --database, without migrating,
+// giving up after --database-timeout.
 func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
-	return backend.Open(ctx, g.database)
+	if g.databaseTimeout <= 0 {
+		return nil, fmt.Errorf("--database-timeout %v: must be more than 0", g.databaseTimeout)
+	}
+	st, err := backend.OpenTimeout(ctx, g.database, g.databaseTimeout)
+	if err != nil {
+		return nil, g.timeoutHint(err)
+	}
+	return st, nil
+}
+
+// migrate brings st's schema up to date, giving up after
+// --database-timeout: a server that answered the connection can still go
+// silent.
+func (g *globalOptions) migrate(ctx context.Context, st storage.Store) error {
+	ctx, cancel := context.WithTimeout(ctx, g.databaseTimeout)
+	defer cancel()
+	if err := st.Migrate(ctx); err != nil {
+		return g.timeoutHint(fmt.Errorf("database %s: %w", backend.Redact(g.database), err))
+	}
+	return nil
+}
+
+// timeoutHint tells the operator which setting a timeout came from.
+func (g *globalOptions) timeoutHint(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w; is the database up and reachable? (--database-timeout sets how long to wait)", err)
+	}
+	return err
 }
 
 // secret returns the key-encryption secret: HALLPASS_SECRET, else the
@@ -185,7 +216,7 @@ func newMigrateCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.Migrate(cmd.Context()); err != nil {
+			if err := g.migrate(cmd.Context(), st); err != nil {
 				return err
 			}
 			fmt.Fprintln(g.stdout, "migrations applied")

@@ -21,6 +21,7 @@ import (
 type serveOptions struct {
 	addr                 string
 	issuer               string
+	insecureHTTPIssuer   bool
 	noMigrate            bool
 	keys                 keySchedule
 	refreshTokenLifespan time.Duration
@@ -46,7 +47,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "localhost:8080", "address to listen on")
-	f.StringVar(&o.issuer, "issuer", "http://localhost:8080", "issuer URL: the external URL clients reach hallpass at")
+	f.StringVar(&o.issuer, "issuer", "http://localhost:8080", "issuer URL: the external URL clients reach hallpass at, without a trailing slash; https unless the host is localhost or a loopback address")
+	f.BoolVar(&o.insecureHTTPIssuer, "insecure-http-issuer", false, "accept an http issuer on a host that is not loopback (credentials cross the network unencrypted; test networks only)")
 	f.BoolVar(&o.noMigrate, "no-migrate", false, "do not apply schema migrations at start (run `hallpass migrate` instead)")
 	o.keys.addFlags(f)
 	f.DurationVar(&o.refreshTokenLifespan, "refresh-token-lifespan", 30*24*time.Hour, "refresh token lifetime")
@@ -77,6 +79,15 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
+	// Settings are checked before the database is touched.
+	if err := provider.CheckIssuer(o.issuer, o.insecureHTTPIssuer); err != nil {
+		return nil, fmt.Errorf("--issuer: %w", err)
+	}
+	if tok := adminTokenFromEnv(); tok != "" {
+		if err := provider.CheckAdminToken(tok); err != nil {
+			return nil, err
+		}
+	}
 	st, err := g.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -87,7 +98,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		}
 	}()
 	if !o.noMigrate {
-		if err := st.Migrate(ctx); err != nil {
+		if err := g.migrate(ctx, st); err != nil {
 			return nil, err
 		}
 	}
@@ -112,6 +123,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	}
 	p, err := provider.New(provider.Config{
 		Issuer:                o.issuer,
+		AllowInsecureIssuer:   o.insecureHTTPIssuer,
 		Store:                 st,
 		Keys:                  km,
 		AdminTokenDigest:      digest,

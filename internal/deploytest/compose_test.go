@@ -457,6 +457,9 @@ func TestComposeFile(t *testing.T) {
 	if s := effective[hp]["HALLPASS_SECRET"]; len(s) < 32 {
 		t.Errorf("HALLPASS_SECRET's default has %d characters; hallpass refuses fewer than 32", len(s))
 	}
+	if s, ok := effective[hp]["HALLPASS_ADMIN_TOKEN"]; ok && len(s) < 32 {
+		t.Errorf("HALLPASS_ADMIN_TOKEN's default has %d bytes; hallpass refuses fewer than 32", len(s))
+	}
 }
 
 // TestDockerfile checks what the compose test does not reach: that the

@@ -8,38 +8,68 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/postgres"
 	"github.com/hallpass/hallpass/storage/sqlite"
 )
 
+// DefaultTimeout is how long Open waits for the database to answer.
+const DefaultTimeout = 10 * time.Second
+
 // Open opens, without migrating, the database named by dsn: "sqlite:PATH"
-// for an SQLite file or a postgres:// (postgresql://) URL.
+// for an SQLite file or a postgres:// (postgresql://) URL. It gives up
+// after DefaultTimeout; see OpenTimeout.
 func Open(ctx context.Context, dsn string) (storage.Store, error) {
+	return OpenTimeout(ctx, dsn, DefaultTimeout)
+}
+
+// OpenTimeout is Open giving up after timeout on a database that does not
+// answer, whether nothing listens or something accepts the connection and
+// never speaks. For PostgreSQL the timeout also bounds every later
+// connection attempt of the pool, unless the URL sets connect_timeout
+// itself. Errors name the database with Redact, never with its password.
+func OpenTimeout(ctx context.Context, dsn string, timeout time.Duration) (storage.Store, error) {
+	if timeout <= 0 {
+		return nil, fmt.Errorf("open database: timeout %v: it must be more than 0", timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var (
+		st  storage.Store
+		err error
+	)
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if path == "" {
 			return nil, errors.New("open database: sqlite: needs a file path, e.g. sqlite:hallpass.db")
 		}
-		return sqlite.Open(ctx, path)
+		st, err = sqlite.Open(ctx, path)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return postgres.Open(ctx, dsn)
+		st, err = openPostgres(ctx, dsn, timeout)
+	default:
+		return nil, fmt.Errorf("open database %q: use sqlite:PATH or a postgres:// URL", Redact(dsn))
 	}
-	return nil, fmt.Errorf("open database %q: use sqlite:PATH or a postgres:// URL", Redact(dsn))
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("open database %s: no answer within %v: %w", Redact(dsn), timeout, err)
+		}
+		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
+	}
+	return st, nil
 }
 
-// Redact hides the password of a database URL, for logs and errors.
-func Redact(dsn string) string {
-	at := strings.LastIndex(dsn, "@")
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 || scheme > at {
-		return dsn
+func openPostgres(ctx context.Context, dsn string, timeout time.Duration) (storage.Store, error) {
+	cfg, err := postgres.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
 	}
-	userinfo := dsn[scheme+3 : at]
-	if user, _, ok := strings.Cut(userinfo, ":"); ok {
-		return dsn[:scheme+3] + user + ":xxxxx" + dsn[at:]
+	// Without it, a connection the pool opens later to a silent server
+	// would wait as long as the request that needs it.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = timeout
 	}
-	return dsn
+	return postgres.OpenConfig(ctx, cfg)
 }

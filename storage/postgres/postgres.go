@@ -34,17 +34,38 @@ type Store struct {
 
 // Open connects to the database at url, a postgres:// URL or a keyword/value
 // connection string as understood by pgxpool.ParseConfig, and checks that it
-// is reachable. It does not migrate: call Migrate.
+// is reachable. It does not migrate: call Migrate. ctx bounds connecting and
+// the first ping; connect_timeout in url bounds every connection attempt.
 //
 // Parameters pgx does not know itself are sent as run-time parameters, so
 // e.g. "?search_path=hallpass" selects the schema the tables live in.
+//
+// No error of Open or OpenConfig shows the password.
 func Open(ctx context.Context, url string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := ParseConfig(url)
 	if err != nil {
-		// The error text of ParseConfig never carries the password.
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, err
 	}
 	return OpenConfig(ctx, cfg)
+}
+
+// ParseConfig is pgxpool.ParseConfig with errors that never show the
+// connection string: pgx masks the passwords in its parse errors only as
+// well as it can guess where they are in a string it failed to parse.
+func ParseConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err == nil {
+		return cfg, nil
+	}
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return nil, errors.New("open postgres: cannot parse the connection string")
+	}
+	// The error text without the string: what is wrong with it.
+	quiet := *pe
+	quiet.ConnString = ""
+	reason := strings.TrimPrefix(quiet.Error(), "cannot parse ``: ")
+	return nil, fmt.Errorf("open postgres: cannot parse the connection string: %s", reason)
 }
 
 // OpenConfig is Open for a pool configuration the caller has built or
@@ -52,15 +73,35 @@ func Open(ctx context.Context, url string) (*Store, error) {
 func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, hidePassword(fmt.Errorf("open postgres: %w", err), cfg.ConnConfig.Password)
 	}
 	s := &Store{pool: pool, now: time.Now}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres: %w", err)
+		return nil, hidePassword(fmt.Errorf("open postgres: %w", err), cfg.ConnConfig.Password)
 	}
 	return s, nil
 }
+
+// hidePassword masks password in err's text. pgx's connect errors name the
+// user, database and address but not the password; this keeps the promise
+// whatever a later pgx or a server message says.
+func hidePassword(err error, password string) error {
+	if password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return &maskedError{text: strings.ReplaceAll(err.Error(), password, "xxxxx"), err: err}
+}
+
+// maskedError shows text instead of err's own, while errors.Is and
+// errors.As still see err (e.g. context.DeadlineExceeded).
+type maskedError struct {
+	text string
+	err  error
+}
+
+func (e *maskedError) Error() string { return e.text }
+func (e *maskedError) Unwrap() error { return e.err }
 
 // Ping reports whether the database is reachable.
 func (s *Store) Ping(ctx context.Context) error {

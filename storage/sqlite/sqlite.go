@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -36,10 +37,14 @@ type Store struct {
 // checks that it is usable. It does not migrate: call Migrate.
 //
 // The file is opened with busy_timeout(10000), journal_mode(WAL),
-// foreign_keys(1) and _txlock=immediate.
+// foreign_keys(1) and _txlock=immediate. A new file is created mode 0600,
+// and so are its -wal and -shm files; an existing file keeps its mode.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty path")
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
@@ -51,6 +56,26 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// createPrivate creates path empty with mode 0600 unless it exists. The
+// database holds sealed signing keys and token digests, so only its owner
+// may read it, like the secret file. SQLite would create it 0644; it gives
+// the -wal, -shm and -journal files it creates the mode of the database
+// file, so making this one 0600 covers them all without touching the
+// process umask.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	return nil
 }
 
 // dsn builds the modernc.org/sqlite data source name for a file path. The

@@ -148,3 +148,51 @@ func TestNoDriverErrors(t *testing.T) {
 		t.Fatal("nested BeginTX succeeded, want an error")
 	}
 }
+
+// TestFilesPrivate: a new database, its -wal and its -shm file are
+// readable by their owner only, like the secret file; a file that exists
+// keeps the mode its owner gave it.
+func TestFilesPrivate(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hallpass.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	if err := s.CreateSetting(ctx, "x", []byte("y")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		if m := fi.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(f), m)
+		}
+	}
+
+	shared := filepath.Join(t.TempDir(), "shared.db")
+	if err := os.WriteFile(shared, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := sqlite.Open(ctx, shared)
+	if err != nil {
+		t.Fatalf("open existing: %v", err)
+	}
+	defer s2.Close()
+	if err := s2.Migrate(ctx); err != nil {
+		t.Fatalf("migrate existing: %v", err)
+	}
+	if fi, err := os.Stat(shared); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("existing file's mode changed: %v %v", fi.Mode(), err)
+	}
+}

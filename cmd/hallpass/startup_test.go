@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// silentListener returns the address of a TCP listener on 127.0.0.1 that
+// accepts every connection and never writes a byte: a database that hangs.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { <-done; c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// closedPort returns an address on 127.0.0.1 where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// runWithin runs the command line in-process and fails the test if it has
+// not returned by the deadline: the command hangs.
+func runWithin(t *testing.T, deadline time.Duration, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &errOut) }()
+	select {
+	case code = <-done:
+	case <-time.After(deadline):
+		cancel()
+		t.Fatalf("hallpass %v still running after %v:\n%s", args, deadline, errOut.String())
+	}
+	return code, out.String(), errOut.String()
+}
+
+// TestUnreachableDatabase: serve and every command that opens the
+// database give up on one that refuses connections or accepts them and
+// never answers, and say which host they tried, never the password.
+func TestUnreachableDatabase(t *testing.T) {
+	const password = "s3cret"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	commands := [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"migrate"},
+		{"clients", "list"},
+		{"users", "list"},
+		{"roles", "list"},
+		{"scopes", "list"},
+		{"keys", "list"},
+		{"keys", "rotate"},
+	}
+	for _, db := range []struct{ name, addr, says string }{
+		{"silent", silentListener(t), "no answer within 1s"},
+		{"closed", closedPort(t), "connection refused"},
+	} {
+		for _, form := range []struct{ name, url string }{
+			{"userinfo", "postgres://u:" + password + "@" + db.addr + "/db"},
+			{"password parameter", "postgres://u@" + db.addr + "/db?sslmode=disable&password=" + password},
+		} {
+			for _, args := range commands {
+				t.Run(db.name+"/"+form.name+"/"+strings.Join(args, " "), func(t *testing.T) {
+					t.Parallel()
+					full := append(append([]string{}, args...), "--database", form.url, "--database-timeout", "1s", "--secret-file", secretFile)
+					code, stdout, stderr := runWithin(t, 20*time.Second, full...)
+					if code == 0 {
+						t.Fatalf("succeeded on an unreachable database:\n%s", stdout)
+					}
+					if !strings.Contains(stderr, db.addr) {
+						t.Errorf("error does not name %s:\n%s", db.addr, stderr)
+					}
+					if !strings.Contains(stderr, db.says) {
+						t.Errorf("error does not say %q:\n%s", db.says, stderr)
+					}
+					if db.name == "silent" && !strings.Contains(stderr, "--database-timeout") {
+						t.Errorf("error does not name the setting to change:\n%s", stderr)
+					}
+					if strings.Contains(stdout+stderr, password) {
+						t.Errorf("output shows the password:\n%s%s", stdout, stderr)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestDatabaseTimeoutFromEnv: HALLPASS_DATABASE_TIMEOUT sets the timeout
+// like the flag, and a timeout of 0 is refused rather than taken as
+// "forever".
+func TestDatabaseTimeoutFromEnv(t *testing.T) {
+	addr := silentListener(t)
+	t.Setenv("HALLPASS_DATABASE", "postgres://u:s3cret@"+addr+"/db")
+	t.Setenv("HALLPASS_DATABASE_TIMEOUT", "1s")
+	code, _, stderr := runWithin(t, 20*time.Second, "migrate")
+	if code == 0 || !strings.Contains(stderr, "no answer within 1s") {
+		t.Errorf("HALLPASS_DATABASE_TIMEOUT=1s: exit %d:\n%s", code, stderr)
+	}
+	code, _, stderr = runWithin(t, 20*time.Second, "migrate", "--database-timeout", "0")
+	if code == 0 || !strings.Contains(stderr, "--database-timeout 0s: must be more than 0") {
+		t.Errorf("--database-timeout 0: exit %d:\n%s", code, stderr)
+	}
+}
+
+// TestDefaultDatabaseTimeout: without the flag, hallpass still gives up
+// (after 10s) instead of waiting forever.
+func TestDefaultDatabaseTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 10s")
+	}
+	t.Parallel()
+	code, _, errOut := runWithin(t, 60*time.Second, "migrate", "--database", "postgres://u@"+silentListener(t)+"/db")
+	if code == 0 || !strings.Contains(errOut, "no answer within 10s") {
+		t.Errorf("exit %d:\n%s", code, errOut)
+	}
+}
+
+// TestSQLiteFilesPrivate: the SQLite database serve and migrate create,
+// its -wal and -shm files are mode 0600, like the secret file beside them.
+func TestSQLiteFilesPrivate(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	private := func(t *testing.T, path string, all bool) {
+		t.Helper()
+		for _, f := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(f)
+			if err != nil && (f == path || all) {
+				t.Errorf("%s: %v", filepath.Base(f), err)
+				continue
+			}
+			if err == nil && fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %v, want 0600", filepath.Base(f), fi.Mode().Perm())
+			}
+		}
+	}
+
+	t.Run("serve", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hallpass.db")
+		in := startServe(t, "--database", "sqlite:"+path)
+		// Serving has written (keys, settings) and holds the database
+		// open, so the -wal and -shm files exist.
+		private(t, path, true)
+		in.stop()
+	})
+	t.Run("migrate", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hallpass.db")
+		if code, _, stderr := runWithin(t, time.Minute, "migrate", "--database", "sqlite:"+path); code != 0 {
+			t.Fatalf("migrate: %d\n%s", code, stderr)
+		}
+		// The last connection to close removes -wal and -shm; those
+		// left behind must be private too.
+		private(t, path, false)
+	})
+}
+
+// TestShortAdminTokenRefused: serve refuses an admin token under 32 bytes
+// before it touches the database, and says how to make one.
+func TestShortAdminTokenRefused(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "change-me-demo-admin-token")
+	path := filepath.Join(t.TempDir(), "hallpass.db")
+	code, _, stderr := runWithin(t, time.Minute, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+path)
+	if code == 0 {
+		t.Fatal("serve started with a 26-byte admin token")
+	}
+	if !strings.Contains(stderr, "HALLPASS_ADMIN_TOKEN has 26 bytes") || !strings.Contains(stderr, "openssl rand -base64 32") {
+		t.Errorf("error does not say what is wrong and how to fix it:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "change-me-demo-admin-token") {
+		t.Errorf("error shows the token:\n%s", stderr)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the database was created before the token was checked")
+	}
+}
+
+// TestServeIssuerRules: serve refuses, before it creates the database, an
+// issuer with a trailing slash and an http issuer on a host that is not
+// loopback; --insecure-http-issuer (or its variable) lets the latter
+// through, published exactly as given, with a warning.
+func TestServeIssuerRules(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
+	for _, tc := range []struct{ issuer, want string }{
+		{"http://id.example.test", "--insecure-http-issuer"},
+		{"http://0.0.0.0:8080", "use https"},
+		{"https://id.example.test/", `set it without, as "https://id.example.test"`},
+		{"http://localhost:8080/", "ends with a slash"},
+	} {
+		t.Run(tc.issuer, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "hallpass.db")
+			code, _, stderr := runWithin(t, time.Minute, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+path, "--issuer", tc.issuer)
+			if code == 0 {
+				t.Fatalf("serve accepted issuer %q", tc.issuer)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("error does not say %q:\n%s", tc.want, stderr)
+			}
+			if _, err := os.Stat(path); err == nil {
+				t.Error("the database was created before the issuer was checked")
+			}
+		})
+	}
+
+	issuerOf := func(t *testing.T, in *instance) string {
+		t.Helper()
+		resp, err := http.Get(in.base + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		s, _ := doc["issuer"].(string)
+		return s
+	}
+	t.Run("flag", func(t *testing.T) {
+		in := startServe(t, "--database", "sqlite:"+filepath.Join(t.TempDir(), "hallpass.db"), "--issuer", "http://id.example.test", "--insecure-http-issuer")
+		if got := issuerOf(t, in); got != "http://id.example.test" {
+			t.Errorf("issuer = %q", got)
+		}
+		if !strings.Contains(in.stderr.String(), "unencrypted") {
+			t.Errorf("no warning logged:\n%s", in.stderr.String())
+		}
+	})
+	t.Run("variable", func(t *testing.T) {
+		t.Setenv("HALLPASS_INSECURE_HTTP_ISSUER", "true")
+		in := startServe(t, "--database", "sqlite:"+filepath.Join(t.TempDir(), "hallpass.db"), "--issuer", "http://10.0.0.5:8080")
+		if got := issuerOf(t, in); got != "http://10.0.0.5:8080" {
+			t.Errorf("issuer = %q", got)
+		}
+	})
+}
