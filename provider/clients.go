@@ -352,7 +352,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var m ClientMetadata
-	if err := decodeJSON(r, &m, "invalid_client_metadata"); err != nil {
+	if err := decodeJSON(r, &m, "invalid_client_metadata", jsonLenient); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -369,7 +369,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminCreateClient(w http.ResponseWriter, r *http.Request) {
 	var m ClientMetadata
-	if err := decodeJSON(r, &m, "invalid_client_metadata"); err != nil {
+	if err := decodeJSON(r, &m, "invalid_client_metadata", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -418,7 +418,7 @@ func (p *Provider) adminGetClient(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminUpdateClient(w http.ResponseWriter, r *http.Request) {
 	var m ClientMetadata
-	if err := decodeJSON(r, &m, "invalid_client_metadata"); err != nil {
+	if err := decodeJSON(r, &m, "invalid_client_metadata", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
