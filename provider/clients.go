@@ -241,46 +241,50 @@ func isScriptScheme(scheme string) bool {
 // with what hallpass appends. Each error names the rule it breaks.
 func checkRedirectURI(raw string, use uriUse, public bool) error {
 	if raw == "" || len(raw) > maxURILength {
-		return fmt.Errorf("%q must be a non-empty URI of at most %d characters", raw, maxURILength)
+		return fmt.Errorf("a redirect URI must be non-empty and at most %d characters", maxURILength)
+	}
+	// Errors quote the URI without any password it carries.
+	shown := raw
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		shown = u.Redacted()
 	}
 	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
-		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", raw)
+		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
 	}
 	if strings.Contains(raw, "#") {
-		return fmt.Errorf("%q must not contain a fragment (#)", raw)
+		return fmt.Errorf("%q must not contain a fragment (#)", shown)
 	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
-		return fmt.Errorf("%q must be a valid absolute URI", raw)
+		return fmt.Errorf("%q must be a valid absolute URI", shown)
 	}
 	if u.User != nil {
-		// Redacted: the description must not echo a password back.
-		return fmt.Errorf("%q must not contain user information (user@)", u.Redacted())
+		return fmt.Errorf("%q must not contain user information (user@)", shown)
 	}
 	switch scheme := strings.ToLower(u.Scheme); {
 	case isScriptScheme(scheme):
-		return fmt.Errorf("%q must not use the %s: scheme", raw, scheme)
+		return fmt.Errorf("%q must not use the %s: scheme", shown, scheme)
 	case scheme == "https":
 		if u.Host == "" {
-			return fmt.Errorf("%q must name a host", raw)
+			return fmt.Errorf("%q must name a host", shown)
 		}
 	case scheme == "http":
 		if !isLoopback(u.Hostname()) {
-			return fmt.Errorf("%q must use https: http is allowed only for localhost or a loopback address", raw)
+			return fmt.Errorf("%q must use https: http is allowed only for localhost or a loopback address", shown)
 		}
 	case !strings.Contains(scheme, "."):
-		return fmt.Errorf("%q must use https, loopback http, or a reverse-domain private-use scheme such as com.example.app: (RFC 8252 §7.1)", raw)
+		return fmt.Errorf("%q must use https, loopback http, or a reverse-domain private-use scheme such as com.example.app: (RFC 8252 §7.1)", shown)
 	case !public:
-		return fmt.Errorf("%q must use https or loopback http: a private-use scheme is for native apps, which are public clients (token_endpoint_auth_method none)", raw)
+		return fmt.Errorf("%q must use https or loopback http: a private-use scheme is for native apps, which are public clients (token_endpoint_auth_method none)", shown)
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return fmt.Errorf("%q must have a well-formed query", raw)
+		return fmt.Errorf("%q must have a well-formed query", shown)
 	}
 	for name := range q {
 		for _, reserved := range reservedParams(use) {
 			if strings.EqualFold(name, reserved) {
-				return fmt.Errorf("%q must not carry the query parameter %q: hallpass adds it to the response", raw, name)
+				return fmt.Errorf("%q must not carry the query parameter %q: hallpass adds it to the response", shown, name)
 			}
 		}
 	}

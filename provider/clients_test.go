@@ -178,4 +178,11 @@ func TestCheckRedirectURI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a password is never echoed", func(t *testing.T) {
+		for _, uri := range []string{"https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#"} {
+			if err := checkRedirectURI(uri, forRedirect, false); err == nil || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("checkRedirectURI(%q) = %v, want refused without the password", uri, err)
+			}
+		}
+	})
 }
