@@ -11,7 +11,7 @@ import (
 
 func (p *Provider) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 	var in UserInput
-	if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -39,7 +39,7 @@ func (p *Provider) adminGetUser(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminUpdateUser(w http.ResponseWriter, r *http.Request) {
 	var in UserInput
-	if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -53,7 +53,7 @@ func (p *Provider) adminDeleteUser(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminCreateRole(w http.ResponseWriter, r *http.Request) {
 	var in RoleView
-	if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -82,7 +82,7 @@ func (p *Provider) adminGetRole(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminUpdateRole(w http.ResponseWriter, r *http.Request) {
 	var in RoleView
-	if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -102,7 +102,7 @@ func (p *Provider) adminDeleteRole(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminCreateScope(w http.ResponseWriter, r *http.Request) {
 	var in ScopeView
-	if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}
@@ -131,7 +131,7 @@ func (p *Provider) adminGetScope(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) adminUpdateScope(w http.ResponseWriter, r *http.Request) {
 	var in ScopeView
-	if err := decodeJSON(r, &in, "invalid_request"); err != nil {
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
 		p.writeError(w, r, err)
 		return
 	}

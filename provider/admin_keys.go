@@ -51,11 +51,9 @@ func (p *Provider) adminListKeys(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) adminRotateKeys(w http.ResponseWriter, r *http.Request) {
 	var in RotateRequest
 	// The body is optional: a bare POST rotates on the safe schedule.
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &in, "invalid_request"); err != nil {
-			p.writeError(w, r, err)
-			return
-		}
+	if err := decodeJSON(r, &in, "invalid_request", jsonStrict|jsonOptional); err != nil {
+		p.writeError(w, r, err)
+		return
 	}
 	info, err := p.cfg.Keys.RotateNow(r.Context(), in.Immediate)
 	if err != nil {

@@ -321,3 +321,90 @@ func TestRequestID(t *testing.T) {
 		}
 	})
 }
+
+// TestRedirectURIRules: registration and the admin API refuse, with
+// invalid_redirect_uri naming the rule, every redirect URI no legitimate
+// client needs, and create or change nothing; the URIs real clients use
+// are still accepted.
+func TestRedirectURIRules(t *testing.T) {
+	type uriCase struct {
+		name   string
+		meta   map[string]any
+		rule   string // part of the description naming the rule; "" means accepted
+		public bool
+	}
+	redirect := func(name, uri, rule string) uriCase {
+		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{uri}}, rule: rule}
+	}
+	postLogout := func(name, uri, rule string) uriCase {
+		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{"https://app.example/cb"}, "post_logout_redirect_uris": []string{uri}}, rule: rule}
+	}
+	public := func(c uriCase) uriCase {
+		c.meta["token_endpoint_auth_method"] = "none"
+		c.public = true
+		return c
+	}
+	cases := []uriCase{
+		redirect("wildcard host", "https://*.app.example/cb", "wildcard (*)"),
+		redirect("wildcard path", "https://app.example/*", "wildcard (*)"),
+		redirect("userinfo", "https://user:secret@app.example/cb", "user information"),
+		redirect("fragment", "https://app.example/cb#x", "fragment"),
+		redirect("empty fragment", "https://app.example/cb#", "fragment"),
+		redirect("relative", "/cb", "absolute URI"),
+		public(redirect("javascript", "javascript:alert(1)", "javascript: scheme")),
+		public(redirect("JavaScript", "JavaScript:alert(1)", "javascript: scheme")),
+		public(redirect("data", "data:text/html,x", "data: scheme")),
+		public(redirect("file", "file:///etc/passwd", "file: scheme")),
+		public(redirect("vbscript", "vbscript:x", "vbscript: scheme")),
+		redirect("http to a public host", "http://app.example/cb", "must use https"),
+		redirect("custom scheme, confidential client", "com.example.app:/cb", "public clients"),
+		redirect("code in query", "https://app.example/cb?code=x", `"code"`),
+		redirect("state in query", "https://app.example/cb?state=x", `"state"`),
+		redirect("iss in query", "https://app.example/cb?iss=x", `"iss"`),
+		redirect("error in query", "https://app.example/cb?error=x", `"error"`),
+		postLogout("post-logout wildcard", "https://app.example/*", "wildcard (*)"),
+		postLogout("post-logout fragment", "https://app.example/#", "fragment"),
+		postLogout("post-logout http to a public host", "http://app.example/", "must use https"),
+		postLogout("post-logout state in query", "https://app.example/?state=x", `"state"`),
+		postLogout("post-logout custom scheme, confidential client", "com.example.app:/bye", "public clients"),
+
+		redirect("https with query", "https://app.example/cb?tenant=a", ""),
+		redirect("loopback", "http://127.0.0.1:8080/cb", ""),
+		redirect("localhost", "http://localhost/cb", ""),
+		redirect("IPv6 loopback", "http://[::1]/cb", ""),
+		public(redirect("custom scheme, public client", "com.example.app:/cb", "")),
+		public(postLogout("post-logout custom scheme, public client", "com.example.app:/bye", "")),
+	}
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		wantStatus(t, "create client", ts.admin(t, http.MethodPost, "/admin/clients",
+			map[string]any{"client_id": "existing", "redirect_uris": []string{"https://app.example/cb"}}), http.StatusCreated)
+		endpoints := []struct{ method, path string }{
+			{http.MethodPost, provider.PathRegistration},
+			{http.MethodPost, "/admin/clients"},
+			{http.MethodPut, "/admin/clients/existing"},
+		}
+		for _, e := range endpoints {
+			for _, tc := range cases {
+				t.Run(e.method+" "+e.path+"/"+tc.name, func(t *testing.T) {
+					before := ts.clients(t)
+					res := ts.admin(t, e.method, e.path, tc.meta)
+					if tc.rule == "" {
+						want := http.StatusCreated
+						if e.method == http.MethodPut {
+							want = http.StatusOK
+						}
+						wantStatus(t, "accepted URI", res, want)
+						if m := decodeClient(t, res); (m.TokenEndpointAuthMethod == "none") != tc.public {
+							t.Errorf("token_endpoint_auth_method = %q", m.TokenEndpointAuthMethod)
+						}
+						return
+					}
+					assertError(t, res, http.StatusBadRequest, "invalid_redirect_uri")
+					assertPlainDescription(t, res, tc.rule)
+					ts.assertClientsUnchanged(t, before)
+				})
+			}
+		}
+	})
+}

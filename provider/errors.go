@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 )
 
@@ -45,48 +43,4 @@ func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass", error="invalid_token"`)
 	}
 	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.description})
-}
-
-// decodeJSON reads one JSON object from r's body into v. The body is
-// already capped by the limitBody middleware; badCode is the error code
-// the endpoint's RFC uses for malformed input.
-func decodeJSON(r *http.Request, v any, badCode string) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return errorf(http.StatusUnsupportedMediaType, badCode, "Content-Type must be application/json")
-	}
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return errorf(http.StatusRequestEntityTooLarge, badCode, "request body larger than %d bytes", tooBig.Limit)
-		}
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return errorf(http.StatusBadRequest, badCode, "field %q must be a JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
-		}
-		return errorf(http.StatusBadRequest, badCode, "request body is not a JSON object: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return errorf(http.StatusRequestEntityTooLarge, badCode, "request body larger than %d bytes", tooBig.Limit)
-		}
-		return errorf(http.StatusBadRequest, badCode, "request body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "slice", "array":
-		return "array"
-	case "map", "struct":
-		return "object"
-	case "bool":
-		return "boolean"
-	case "string":
-		return "string"
-	}
-	return "number"
 }

@@ -1,12 +1,16 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -103,6 +107,98 @@ func (p *Provider) limitBody(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// refuseBadText refuses a request whose path, query, URL-encoded form body
+// or HTTP Basic credentials, once decoded, hold a NUL character or invalid
+// UTF-8. No legitimate client sends either; PostgreSQL refuses both in
+// text columns (a 500) where SQLite would store them, so without this the
+// two backends would answer the same request differently. JSON bodies get
+// the same check in decodeJSON.
+func (p *Provider) refuseBadText(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		where := ""
+		if !cleanText(r.URL.Path) {
+			where = "the request path"
+		} else if name, ok := cleanValues(r.URL.RawQuery); !ok {
+			where = "query parameter " + name
+		} else if !cleanBasicAuth(r) {
+			where = "the HTTP Basic credentials"
+		} else if name, ok := cleanValues(peekForm(r)); !ok {
+			where = "form parameter " + name
+		}
+		if where != "" {
+			p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s must not contain a NUL character or invalid UTF-8", where))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanValues reports whether every name and value of the URL-encoded
+// form or query q is clean text, and if not, names the parameter (quoted,
+// or "name" when the name itself is at fault). Malformed pairs are left to
+// the handler, which reports them in its own terms.
+func cleanValues(q string) (name string, ok bool) {
+	vs, _ := url.ParseQuery(q)
+	for k, v := range vs {
+		if !cleanText(k) {
+			return "name", false
+		}
+		for _, s := range v {
+			if !cleanText(s) {
+				return strconv.Quote(k), false
+			}
+		}
+	}
+	return "", true
+}
+
+// cleanBasicAuth checks HTTP Basic credentials both as sent and decoded as
+// RFC 6749 §2.3.1 has the token endpoint decode them.
+func cleanBasicAuth(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return true
+	}
+	for _, s := range []string{user, pass} {
+		if !cleanText(s) {
+			return false
+		}
+		if dec, err := url.QueryUnescape(s); err == nil && !cleanText(dec) {
+			return false
+		}
+	}
+	return true
+}
+
+// peekForm returns the raw URL-encoded form body of r, if it has one, and
+// puts the body back so that the handler reads exactly what was sent,
+// including a read error such as the limitBody cap (the form is then what
+// was read before it, and the handler reports the error in its terms).
+func peekForm(r *http.Request) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return ""
+	}
+	b, err := io.ReadAll(r.Body)
+	var rest io.Reader = bytes.NewReader(b)
+	if err != nil {
+		rest = io.MultiReader(rest, errReader{err})
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{rest, r.Body}
+	return string(b)
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.
 func bearerToken(r *http.Request) (string, bool) {
