@@ -3,48 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallpass/hallpass/internal/faultproxy"
 )
-
-// silentListener returns the address of a TCP listener on 127.0.0.1 that
-// accepts every connection and never writes a byte: a database that hangs.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// closedPort returns an address on 127.0.0.1 where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // runWithin runs the command line in-process and fails the test if it has
 // not returned by the deadline: the command hangs.
@@ -84,8 +51,8 @@ func TestUnreachableDatabase(t *testing.T) {
 		{"keys", "rotate"},
 	}
 	for _, db := range []struct{ name, addr, says string }{
-		{"silent", silentListener(t), "no answer within 1s"},
-		{"closed", closedPort(t), "connection refused"},
+		{"silent", faultproxy.Silent(t), "no answer within 1s"},
+		{"closed", faultproxy.ClosedPort(t), "connection refused"},
 	} {
 		for _, form := range []struct{ name, url string }{
 			{"userinfo", "postgres://u:" + password + "@" + db.addr + "/db"},
@@ -121,7 +88,7 @@ func TestUnreachableDatabase(t *testing.T) {
 // like the flag, and a timeout of 0 is refused rather than taken as
 // "forever".
 func TestDatabaseTimeoutFromEnv(t *testing.T) {
-	addr := silentListener(t)
+	addr := faultproxy.Silent(t)
 	t.Setenv("HALLPASS_DATABASE", "postgres://u:s3cret@"+addr+"/db")
 	t.Setenv("HALLPASS_DATABASE_TIMEOUT", "1s")
 	code, _, stderr := runWithin(t, 20*time.Second, "migrate")
@@ -141,7 +108,7 @@ func TestDefaultDatabaseTimeout(t *testing.T) {
 		t.Skip("waits 10s")
 	}
 	t.Parallel()
-	code, _, errOut := runWithin(t, 60*time.Second, "migrate", "--database", "postgres://u@"+silentListener(t)+"/db")
+	code, _, errOut := runWithin(t, 60*time.Second, "migrate", "--database", "postgres://u@"+faultproxy.Silent(t)+"/db")
 	if code == 0 || !strings.Contains(errOut, "no answer within 10s") {
 		t.Errorf("exit %d:\n%s", code, errOut)
 	}

@@ -3,11 +3,11 @@ package backend
 import (
 	"context"
 	"errors"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallpass/hallpass/internal/faultproxy"
 )
 
 func TestRedact(t *testing.T) {
@@ -75,8 +75,8 @@ func TestOpenRejectsUnknown(t *testing.T) {
 // a server accepts and never answers, and with a syntax error: the error
 // names the address and never shows the password.
 func TestOpenErrorsHidePassword(t *testing.T) {
-	silent := silentListener(t)
-	closed := closedPort(t)
+	silent := faultproxy.Silent(t)
+	closed := faultproxy.ClosedPort(t)
 	const pw = "s3cret-Pw"
 	for _, tc := range []struct{ name, dsn, host string }{
 		{"userinfo, closed port", "postgres://u:" + pw + "@" + closed + "/db?sslmode=disable", closed},
@@ -106,38 +106,4 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 			}
 		})
 	}
-}
-
-// silentListener returns the address of a TCP listener on 127.0.0.1 that
-// accepts connections and never writes a byte.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// closedPort returns an address on 127.0.0.1 where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return "127.0.0.1:" + strconv.Itoa(port)
 }

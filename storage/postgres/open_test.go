@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallpass/hallpass/internal/faultproxy"
 )
 
 // TestOpenErrorsHidePassword: whatever form the connection string takes
@@ -16,28 +17,8 @@ import (
 // fails (nothing listening, a server that never answers, a syntax error),
 // the error names the address or the problem but never the password.
 func TestOpenErrorsHidePassword(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
-	silentPort := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := strconv.Itoa(closed.Addr().(*net.TCPAddr).Port)
-	closed.Close()
+	_, silentPort, _ := net.SplitHostPort(faultproxy.Silent(t))
+	_, closedPort, _ := net.SplitHostPort(faultproxy.ClosedPort(t))
 
 	const pw = "s3cret-Pw"
 	for _, tc := range []struct{ name, dsn, want string }{
