@@ -135,8 +135,8 @@ func (in *UserInput) validate(passwordRequired bool) error {
 		return invalid("username must not have the form of a user id (a UUID)")
 	}
 	if passwordRequired || in.Password != "" {
-		if len(in.Password) < minPasswordLen || len(in.Password) > maxPasswordLen {
-			return invalid("password must be %d to %d characters", minPasswordLen, maxPasswordLen)
+		if err := CheckPasswordPolicy(in.Password, in.Username, in.Email, in.Name); err != nil {
+			return invalid("%v", err)
 		}
 	}
 	if err := plainText("email", in.Email, 254, false); err != nil {
