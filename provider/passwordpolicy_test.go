@@ -27,7 +27,7 @@ func TestCheckPasswordPolicy(t *testing.T) {
 		{name: "passphrase", password: "correct-horse-battery-staple", username: "alice"},
 		{name: "random, exactly 12", password: "vD9#qLm2!xTe", username: "alice"},
 		{name: "256 characters", password: hexRun(256), username: "alice"},
-		{name: "256 multibyte characters (1024 bytes)", password: hexRun(40) + strings.Repeat("𝄞", 216), username: "alice"},
+		{name: "256 characters, 216 of them 4-byte", password: hexRun(40) + strings.Repeat("𝄞", 216), username: "alice"},
 		{name: "words with spaces", password: "correct horse battery", username: "bob"},
 		{name: "a short username inside is chance", password: "always-correct-horse-9", username: "al"},
 
