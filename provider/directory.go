@@ -135,8 +135,8 @@ func (in *UserInput) validate(passwordRequired bool) error {
 		return invalid("username must not have the form of a user id (a UUID)")
 	}
 	if passwordRequired || in.Password != "" {
-		if len(in.Password) < minPasswordLen || len(in.Password) > maxPasswordLen {
-			return invalid("password must be %d to %d characters", minPasswordLen, maxPasswordLen)
+		if err := CheckPasswordPolicy(in.Password, in.Username, in.Email, in.Name); err != nil {
+			return invalid("%v", err)
 		}
 	}
 	if err := plainText("email", in.Email, 254, false); err != nil {
@@ -203,7 +203,13 @@ func FindUser(ctx context.Context, store storage.Store, idOrName string) (*stora
 }
 
 // UpdateUser replaces a user's fields (an empty password keeps the old
-// one). Disabling a user ends their browser sessions at once.
+// one). A new password, or disabling, ends what the user's old standing
+// started: every browser session and every grant (refresh tokens stop
+// working and access tokens introspect inactive at once; JWTs checked
+// offline live out their short lifetime). This happens in the transaction
+// that changes the user, so no session survives a reset that took effect.
+// Changing anything else (name, email, roles) ends nothing: a role change
+// narrows the scopes at the next refresh.
 func UpdateUser(ctx context.Context, store storage.Store, idOrName string, in UserInput, now time.Time) (UserView, error) {
 	old, err := FindUser(ctx, store, idOrName)
 	if err != nil {
@@ -215,29 +221,77 @@ func UpdateUser(ctx context.Context, store storage.Store, idOrName string, in Us
 	if err := checkRolesExist(ctx, store, in.Roles); err != nil {
 		return UserView{}, err
 	}
-	u := &storage.User{ID: old.ID, Username: in.Username, PasswordHash: old.PasswordHash, Email: in.Email,
-		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
-		CreatedAt: old.CreatedAt, UpdatedAt: stamp(now)}
+	var newHash string
 	if in.Password != "" {
-		if u.PasswordHash, err = HashPassword(in.Password); err != nil {
+		// Hashed before the transaction begins: argon2id takes tens of
+		// milliseconds, and SQLite's write lock would be held meanwhile.
+		if newHash, err = HashPassword(in.Password); err != nil {
 			return UserView{}, invalid("%v", err)
 		}
 	}
-	if err := store.UpdateUser(ctx, u); err != nil {
-		return UserView{}, storeErr(err, "user", in.Username)
-	}
-	if u.Disabled {
-		// A disabled user is signed out everywhere and their grants end:
-		// refresh tokens stop working and introspection says inactive at
-		// once (JWTs checked offline live out their short lifetime).
-		if err := store.DeleteUserBrowserSessions(ctx, u.ID); err != nil {
-			return UserView{}, fmt.Errorf("end sessions of disabled user: %w", err)
+	var u *storage.User
+	err = inTransaction(ctx, store, func(tx context.Context) error {
+		// Read again inside the transaction, so that a concurrent change
+		// of the password is not undone by writing back the hash read
+		// before it.
+		cur, err := store.GetUser(tx, old.ID)
+		if err != nil {
+			return storeErr(err, "user", idOrName)
 		}
-		if err := store.RevokeTokensBySubject(ctx, u.ID); err != nil {
-			return UserView{}, fmt.Errorf("revoke grants of disabled user: %w", err)
+		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
+			EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
+			CreatedAt: cur.CreatedAt, UpdatedAt: stamp(now)}
+		if newHash != "" {
+			u.PasswordHash = newHash
 		}
+		if err := store.UpdateUser(tx, u); err != nil {
+			return storeErr(err, "user", in.Username)
+		}
+		switch {
+		case newHash != "":
+			return endUserSessions(tx, store, u.ID, "whose password changed")
+		case u.Disabled:
+			return endUserSessions(tx, store, u.ID, "who is disabled")
+		}
+		return nil
+	})
+	if err != nil {
+		return UserView{}, err
 	}
 	return ViewUser(u), nil
+}
+
+// endUserSessions signs a user out everywhere and ends their grants: their
+// browser sessions are deleted, their access tokens deleted and their
+// codes and refresh tokens marked inactive (kept, so that a later replay
+// is still recognised). who says why, for the error.
+func endUserSessions(ctx context.Context, store storage.Store, userID, who string) error {
+	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
+		return fmt.Errorf("end the sessions of the user %s: %w", who, err)
+	}
+	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
+		return fmt.Errorf("revoke the grants of the user %s: %w", who, err)
+	}
+	return nil
+}
+
+// inTransaction runs fn in a new transaction, committing if it returns nil
+// and rolling back otherwise.
+func inTransaction(ctx context.Context, store storage.Store, fn func(tx context.Context) error) error {
+	tx, err := store.BeginTX(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if rbErr := store.Rollback(tx); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
+		}
+		return err
+	}
+	if err := store.Commit(tx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // DeleteUser deletes a user with everything that hangs off them.

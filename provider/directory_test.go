@@ -261,22 +261,22 @@ func TestAdminUsers(t *testing.T) {
 		if ok, err := provider.CheckPassword(stored.PasswordHash, alicePW); !ok || err != nil {
 			t.Errorf("stored hash does not verify the password: %v, %v", ok, err)
 		}
-		res = ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob", "password": "bob-password-1", "roles": []string{"student"}, "name": "Bob"})
+		res = ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob", "password": "maple-cinder-quartz-58", "roles": []string{"student"}, "name": "Bob"})
 		wantStatus(t, "create bob", res, http.StatusCreated)
-		assertNoPassword(t, res, "bob-password-1")
+		assertNoPassword(t, res, "maple-cinder-quartz-58")
 
 		t.Run("duplicate username", func(t *testing.T) {
 			before := ts.directory(t)
-			res := ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "alice", "password": "another-password"})
+			res := ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "alice", "password": "another-willow-pass-93"})
 			assertError(t, res, http.StatusConflict, "conflict")
-			assertNoPassword(t, res, "another-password")
+			assertNoPassword(t, res, "another-willow-pass-93")
 			ts.assertDirectoryUnchanged(t, before)
 		})
 
 		t.Run("list", func(t *testing.T) {
 			res := ts.admin(t, http.MethodGet, "/admin/users", nil)
 			wantStatus(t, "list", res, http.StatusOK)
-			assertNoPassword(t, res, alicePW, "bob-password-1")
+			assertNoPassword(t, res, alicePW, "maple-cinder-quartz-58")
 			got := map[string][]string{}
 			for _, u := range decodeInto[[]provider.UserView](t, res) {
 				got[u.Username] = u.Roles
@@ -364,7 +364,7 @@ func TestAdminUserWithUnknownRole(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
 		wantStatus(t, "create role", ts.admin(t, http.MethodPost, "/admin/roles", `{"name":"teacher","scopes":["results:read"]}`), http.StatusCreated)
-		wantStatus(t, "create carol", ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "carol", "password": "carol-password", "roles": []string{"teacher"}}), http.StatusCreated)
+		wantStatus(t, "create carol", ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "carol", "password": "stone-lantern-river-8", "roles": []string{"teacher"}}), http.StatusCreated)
 
 		before := ts.directory(t)
 		for _, tc := range []struct{ name, method, path string }{
@@ -400,7 +400,7 @@ func TestAdminDeleteRoleRemovesItFromUsers(t *testing.T) {
 			wantStatus(t, "create role", ts.admin(t, http.MethodPost, "/admin/roles", body), http.StatusCreated)
 		}
 		wantStatus(t, "create user", ts.admin(t, http.MethodPost, "/admin/users", map[string]any{
-			"username": "alice", "password": "alice-password", "roles": []string{"teacher", "student"},
+			"username": "alice", "password": "violet-otter-harbour-31", "roles": []string{"teacher", "student"},
 		}), http.StatusCreated)
 
 		wantStatus(t, "delete role", ts.admin(t, http.MethodDelete, "/admin/roles/teacher", nil), http.StatusNoContent)
@@ -434,21 +434,21 @@ func TestAdminDirectoryBadInput(t *testing.T) {
 	}
 	cases := []badCase{
 		// users
-		{"user malformed JSON", "POST", "/admin/users", jsonType, `{"username":"dave","password":"dave-password"`, 400},
-		{"user trailing garbage", "POST", "/admin/users", jsonType, `{"username":"dave","password":"dave-password"} x`, 400},
-		{"user JSON array", "POST", "/admin/users", jsonType, `[{"username":"dave","password":"dave-password"}]`, 400},
-		{"user username is a number", "POST", "/admin/users", jsonType, `{"username":42,"password":"dave-password"}`, 400},
-		{"user roles is a string", "POST", "/admin/users", jsonType, `{"username":"dave","password":"dave-password","roles":"teacher"}`, 400},
-		{"user disabled is a string", "POST", "/admin/users", jsonType, `{"username":"dave","password":"dave-password","disabled":"no"}`, 400},
+		{"user malformed JSON", "POST", "/admin/users", jsonType, `{"username":"dave","password":"gentle-walrus-tuba-94"`, 400},
+		{"user trailing garbage", "POST", "/admin/users", jsonType, `{"username":"dave","password":"gentle-walrus-tuba-94"} x`, 400},
+		{"user JSON array", "POST", "/admin/users", jsonType, `[{"username":"dave","password":"gentle-walrus-tuba-94"}]`, 400},
+		{"user username is a number", "POST", "/admin/users", jsonType, `{"username":42,"password":"gentle-walrus-tuba-94"}`, 400},
+		{"user roles is a string", "POST", "/admin/users", jsonType, `{"username":"dave","password":"gentle-walrus-tuba-94","roles":"teacher"}`, 400},
+		{"user disabled is a string", "POST", "/admin/users", jsonType, `{"username":"dave","password":"gentle-walrus-tuba-94","disabled":"no"}`, 400},
 		{"user short password", "POST", "/admin/users", jsonType, `{"username":"dave","password":"short"}`, 400},
 		{"user no password", "POST", "/admin/users", jsonType, `{"username":"dave"}`, 400},
-		{"user empty username", "POST", "/admin/users", jsonType, `{"username":"","password":"dave-password"}`, 400},
-		{"user username with a space", "POST", "/admin/users", jsonType, `{"username":"da ve","password":"dave-password"}`, 400},
-		{"user username with a slash", "POST", "/admin/users", jsonType, `{"username":"da/ve","password":"dave-password"}`, 400},
-		{"user username with a control character", "POST", "/admin/users", jsonType, `{"username":"da\u0000ve","password":"dave-password"}`, 400},
-		{"user username too long", "POST", "/admin/users", jsonType, `{"username":"` + strings.Repeat("d", 65) + `","password":"dave-password"}`, 400},
-		{"user bad email", "POST", "/admin/users", jsonType, `{"username":"dave","password":"dave-password","email":"not an email"}`, 400},
-		{"user not JSON", "POST", "/admin/users", "text/plain", `{"username":"dave","password":"dave-password"}`, 415},
+		{"user empty username", "POST", "/admin/users", jsonType, `{"username":"","password":"gentle-walrus-tuba-94"}`, 400},
+		{"user username with a space", "POST", "/admin/users", jsonType, `{"username":"da ve","password":"gentle-walrus-tuba-94"}`, 400},
+		{"user username with a slash", "POST", "/admin/users", jsonType, `{"username":"da/ve","password":"gentle-walrus-tuba-94"}`, 400},
+		{"user username with a control character", "POST", "/admin/users", jsonType, `{"username":"da\u0000ve","password":"gentle-walrus-tuba-94"}`, 400},
+		{"user username too long", "POST", "/admin/users", jsonType, `{"username":"` + strings.Repeat("d", 65) + `","password":"gentle-walrus-tuba-94"}`, 400},
+		{"user bad email", "POST", "/admin/users", jsonType, `{"username":"dave","password":"gentle-walrus-tuba-94","email":"not an email"}`, 400},
+		{"user not JSON", "POST", "/admin/users", "text/plain", `{"username":"dave","password":"gentle-walrus-tuba-94"}`, 415},
 		{"user update short password", "PUT", "/admin/users/alice", jsonType, `{"username":"alice","password":"short"}`, 400},
 		{"user update bad username", "PUT", "/admin/users/alice", jsonType, `{"username":"al ice"}`, 400},
 		{"user update roles wrong type", "PUT", "/admin/users/alice", jsonType, `{"username":"alice","roles":[1,2]}`, 400},
@@ -474,13 +474,13 @@ func TestAdminDirectoryBadInput(t *testing.T) {
 		ts := newTestServer(t, dsn)
 		wantStatus(t, "scope", ts.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": "results:read", "description": "Read exam results"}), http.StatusCreated)
 		wantStatus(t, "role", ts.admin(t, http.MethodPost, "/admin/roles", `{"name":"teacher","scopes":["results:read"]}`), http.StatusCreated)
-		wantStatus(t, "user", ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "alice", "password": "alice-password", "roles": []string{"teacher"}}), http.StatusCreated)
+		wantStatus(t, "user", ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "alice", "password": "violet-otter-harbour-31", "roles": []string{"teacher"}}), http.StatusCreated)
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				before := ts.directory(t)
 				res := ts.do(t, req{Method: tc.method, Path: tc.path, ContentType: tc.contentType, Body: tc.body, Auth: "Bearer " + ts.AdminToken})
 				assertError(t, res, tc.status, "invalid_request")
-				assertNoPassword(t, res, "dave-password")
+				assertNoPassword(t, res, "gentle-walrus-tuba-94")
 				ts.assertDirectoryUnchanged(t, before)
 			})
 		}
@@ -504,7 +504,7 @@ func TestAdminDirectoryBadInput(t *testing.T) {
 func TestAdminUsernameCannotShadowAnID(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
-		res := ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob", "password": "bob-password-1"})
+		res := ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob", "password": "maple-cinder-quartz-58"})
 		wantStatus(t, "create bob", res, http.StatusCreated)
 		bob := decodeInto[provider.UserView](t, res)
 

@@ -25,8 +25,8 @@ import (
 // The school of DESIGN.md, as every SSO test sets it up.
 const (
 	schoolAudience = "https://school.example/api"
-	alicePassword  = "alice-teaches-maths-42"
-	bobPassword    = "bob-learns-maths-17"
+	alicePassword  = "violet-otter-harbour-31"
+	bobPassword    = "maple-cinder-quartz-58"
 	// ssoClientScopes are the scopes both SSO clients may be granted.
 	ssoClientScopes = "openid profile email offline_access results:read results:write schedule:write"
 

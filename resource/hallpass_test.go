@@ -31,7 +31,7 @@ import (
 const (
 	schoolAPI      = "https://school.example/api"
 	adminToken     = "resource-test-admin-token-0b8d6f1c2e"
-	alicePassword  = "alice-teaches-maths-42"
+	alicePassword  = "violet-otter-harbour-31"
 	portalID       = "school-portal"
 	portalRedirect = "https://portal.school.example/callback"
 	apiClientID    = "school-api" // the resource server's own client, for introspection

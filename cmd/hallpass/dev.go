@@ -67,7 +67,9 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		{Username: "alice", Name: "Alice Teacher", Email: "alice@example.com", EmailVerified: true, Roles: []string{"teacher"}},
 		{Username: "bob", Name: "Bob Student", Email: "bob@example.com", EmailVerified: true, Roles: []string{"student"}},
 	} {
-		u.Password = web.RandomToken()[:16]
+		if u.Password, err = provider.GeneratePassword(u.Username, u.Email, u.Name); err != nil {
+			return fmt.Errorf("dev seed: %w", err)
+		}
 		passwords[u.Username] = u.Password
 		if _, err := provider.CreateUser(ctx, st, u, now); err != nil {
 			return fmt.Errorf("dev seed: %w", err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
-	"github.com/hallpass/hallpass/web"
 )
 
 // storeCmd builds a subcommand that runs fn on the migrated database.
@@ -31,11 +30,13 @@ func (g *globalOptions) storeCmd(use, short string, args cobra.PositionalArgs, f
 }
 
 // readPassword takes the password from the first line of stdin
-// (--password-stdin) or generates one to print: never from a flag, which
-// other users of the machine could read.
-func readPassword(stdin io.Reader, fromStdin bool) (pw string, generated bool, err error) {
+// (--password-stdin) or generates one for user to print: never from a
+// flag, which other users of the machine could read. Either way
+// provider.CreateUser or UpdateUser checks it against the password rules.
+func readPassword(stdin io.Reader, fromStdin bool, user provider.UserInput) (pw string, generated bool, err error) {
 	if !fromStdin {
-		return web.RandomToken()[:20], true, nil
+		pw, err := provider.GeneratePassword(user.Username, user.Email, user.Name)
+		return pw, err == nil, err
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -50,7 +51,7 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 	var pwStdin bool
 	create := g.storeCmd("create", "Create a user; without --password-stdin a password is generated and printed once", cobra.NoArgs,
 		func(cmd *cobra.Command, st storage.Store, _ []string) error {
-			pw, generated, err := readPassword(cmd.InOrStdin(), pwStdin)
+			pw, generated, err := readPassword(cmd.InOrStdin(), pwStdin, in)
 			if err != nil {
 				return err
 			}
@@ -103,7 +104,7 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 				merged.Disabled = in.Disabled
 			}
 			if pwStdin {
-				if merged.Password, _, err = readPassword(cmd.InOrStdin(), true); err != nil {
+				if merged.Password, _, err = readPassword(cmd.InOrStdin(), true, merged); err != nil {
 					return err
 				}
 			}

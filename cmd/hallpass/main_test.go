@@ -514,6 +514,16 @@ func TestDevSeed(t *testing.T) {
 	if strings.Contains(dev.stderr.String(), "password") {
 		t.Error("a password reached the logs")
 	}
+	// The generated passwords obey the rules every other path obeys.
+	seeded := regexp.MustCompile(`(alice|bob) +\((?:teacher|student)\)  password (\S+)`).FindAllStringSubmatch(out, -1)
+	if len(seeded) != 2 {
+		t.Errorf("--dev printed %d passwords, want alice's and bob's:\n%s", len(seeded), out)
+	}
+	for _, m := range seeded {
+		if err := provider.CheckPasswordPolicy(m[2], m[1], m[1]+"@example.com"); err != nil {
+			t.Errorf("--dev password of %s breaks the password rules: %v", m[1], err)
+		}
+	}
 	walkDevLink(t, dev)
 	dev.stop()
 	st := testdb.Open(t, "sqlite:dev.db")

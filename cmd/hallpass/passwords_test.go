@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// TestUsersPasswordRules: `users create` and `users update` refuse the
+// passwords the rules refuse, saying why, and change nothing; a generated
+// password passes them; a new password (and nothing else) signs the user
+// out everywhere and ends their grants. On every backend.
+func TestUsersPasswordRules(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			chdirTemp(t)
+			db := b.DSN(t)
+			hp := func(stdin string, args ...string) (string, string, int) {
+				var out, errb syncBuffer
+				root := newRootCmd(&out, &errb)
+				root.SetIn(strings.NewReader(stdin))
+				root.SetArgs(append([]string{"--database", db}, args...))
+				if err := root.ExecuteContext(context.Background()); err != nil {
+					return out.String(), errb.String() + err.Error(), 1
+				}
+				return out.String(), errb.String(), 0
+			}
+			const alicePW, newPW = "violet-otter-harbour-31", "quiet-copper-meadow-64"
+			if _, e, code := hp(alicePW+"\n", "users", "create", "--username", "alice", "--name", "Alice Liddell", "--password-stdin"); code != 0 {
+				t.Fatalf("users create alice: %s", e)
+			}
+			st := testdb.Open(t, db)
+			ctx := context.Background()
+
+			for _, tc := range []struct{ name, password, want string }{
+				{"too short", "vD9#qLm2!xT", "password is too short: use at least 12 characters"},
+				{"common password", "password1234", "password is too easy to guess"},
+				{"keyboard row", "qwertyuiop12", "password is too easy to guess"},
+				{"contains the username", "violet-CAROL-harbour-31", "password must not contain the username"},
+				{"the user's name", "xandrelquorvith", "password is too easy to guess"},
+			} {
+				t.Run("create, "+tc.name, func(t *testing.T) {
+					out, e, code := hp(tc.password+"\n", "users", "create", "--username", "carol", "--name", "Xandrel Quorvith", "--password-stdin")
+					if code == 0 || !strings.Contains(e, tc.want) {
+						t.Errorf("exit %d, stderr %q; want a failure saying %q", code, e, tc.want)
+					}
+					if strings.Contains(out+e, tc.password) {
+						t.Errorf("the output repeats the password: %s%s", out, e)
+					}
+					if _, err := st.GetUserByUsername(ctx, "carol"); !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("carol after a refused create: %v, want not found", err)
+					}
+				})
+			}
+
+			t.Run("generated password", func(t *testing.T) {
+				_, e, code := hp("", "users", "create", "--username", "bob", "--email", "bob@example.com")
+				m := regexp.MustCompile(`Generated password for bob \(shown only now\): (\S+)`).FindStringSubmatch(e)
+				if code != 0 || m == nil {
+					t.Fatalf("users create without a password: exit %d: %s", code, e)
+				}
+				if err := provider.CheckPasswordPolicy(m[1], "bob", "bob@example.com"); err != nil {
+					t.Errorf("the generated password breaks the rules: %v", err)
+				}
+				u, err := st.GetUserByUsername(ctx, "bob")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok, _ := provider.CheckPassword(u.PasswordHash, m[1]); !ok {
+					t.Error("the printed password is not the stored one")
+				}
+			})
+
+			alice, err := st.GetUserByUsername(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateClient(ctx, &storage.Client{ID: "app", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			// signIn stores what a sign-in of alice leaves: a browser
+			// session and a grant's access and refresh tokens.
+			n := 0
+			signIn := func() (session, access, refresh string) {
+				t.Helper()
+				n++
+				now := time.Now()
+				session, access, refresh = "session-"+string(rune('a'+n)), "access-"+string(rune('a'+n)), "refresh-"+string(rune('a'+n))
+				if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: session, UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+				for kind, sig := range map[storage.TokenKind]string{storage.KindAccessToken: access, storage.KindRefreshToken: refresh} {
+					if err := st.CreateToken(ctx, &storage.Token{Kind: kind, Signature: sig, RequestID: "grant-" + session, RequestedAt: now, ClientID: "app",
+						Subject: alice.ID, Session: []byte(`{}`), Active: true, ExpiresAt: now.Add(time.Hour)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return session, access, refresh
+			}
+			signedIn := func(session, access, refresh string) bool {
+				t.Helper()
+				_, errS := st.GetBrowserSession(ctx, session)
+				_, errA := st.GetToken(ctx, storage.KindAccessToken, access)
+				r, errR := st.GetToken(ctx, storage.KindRefreshToken, refresh)
+				return errS == nil && errA == nil && errR == nil && r.Active
+			}
+
+			s1, a1, r1 := signIn()
+			if _, e, code := hp("", "users", "update", "alice", "--name", "Alice P. Liddell", "--email", "alice@school.example"); code != 0 {
+				t.Fatalf("users update --name: %s", e)
+			}
+			if !signedIn(s1, a1, r1) {
+				t.Error("changing the name and email ended alice's session or grant")
+			}
+			_, e, code := hp("password1234\n", "users", "update", "alice", "--password-stdin")
+			if code == 0 || !strings.Contains(e, "password is too easy to guess") {
+				t.Errorf("users update with a weak password: exit %d: %s", code, e)
+			}
+			if after, err := st.GetUser(ctx, alice.ID); err != nil || after.PasswordHash != alice.PasswordHash {
+				t.Errorf("a refused password changed the hash (err %v)", err)
+			}
+			if !signedIn(s1, a1, r1) {
+				t.Error("a refused password ended alice's session or grant")
+			}
+
+			s2, a2, r2 := signIn()
+			if _, e, code := hp(newPW+"\n", "users", "update", "alice", "--password-stdin"); code != 0 {
+				t.Fatalf("users update --password-stdin: %s", e)
+			}
+			for _, s := range []string{s1, s2} {
+				if _, err := st.GetBrowserSession(ctx, s); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("session %s after the password change: %v, want it deleted", s, err)
+				}
+			}
+			for _, a := range []string{a1, a2} {
+				if _, err := st.GetToken(ctx, storage.KindAccessToken, a); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("access token %s after the password change: %v, want it deleted", a, err)
+				}
+			}
+			for _, r := range []string{r1, r2} {
+				if tok, err := st.GetToken(ctx, storage.KindRefreshToken, r); err != nil || tok.Active {
+					t.Errorf("refresh token %s after the password change: %v, want it kept inactive", r, err)
+				}
+			}
+			u, err := st.GetUser(ctx, alice.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := provider.CheckPassword(u.PasswordHash, newPW); !ok || u.Name != "Alice P. Liddell" {
+				t.Errorf("after the password change: new password verifies %v, name %q", ok, u.Name)
+			}
+		})
+	}
+}
