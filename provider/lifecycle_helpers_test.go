@@ -379,22 +379,27 @@ func within(t *testing.T, what string, got, want time.Time, slack time.Duration)
 	}
 }
 
-// raceN runs f n times at once, after all n goroutines are ready, and
-// returns the results in no particular order.
+// raceN runs f n times at once and returns the results in no particular
+// order. The goroutines start together: each waits at a barrier until all n
+// are running, so the calls really overlap instead of trickling in as the
+// goroutines get scheduled.
 func raceN[T any](n int, f func() T) []T {
-	var wg sync.WaitGroup
+	var ready, done sync.WaitGroup
 	out := make([]T, n)
 	start := make(chan struct{})
+	ready.Add(n)
+	done.Add(n)
 	for i := range n {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer done.Done()
+			ready.Done()
 			<-start
 			out[i] = f()
 		}()
 	}
+	ready.Wait()
 	close(start)
-	wg.Wait()
+	done.Wait()
 	return out
 }
 

@@ -12,18 +12,25 @@ package provider_test
 // spent-refresh-token reuse revoking the grant, a disabled or deleted
 // user's refresh failing, a disabled user's session ending
 // (TestSSOCodeReplay, TestSSORefresh, TestSSODisabledUserLosesSession,
-// sso_test.go); one round of concurrent replays (TestSSOConcurrentReplays).
+// sso_test.go); one round of concurrent consent and login posts
+// (TestSSOConcurrentReplays; the many-round races for codes and refresh
+// tokens are TestLifecycleConcurrentRaces below).
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -433,118 +440,315 @@ func TestLifecycleCodeReplayRevokesRotatedTokens(t *testing.T) {
 	})
 }
 
-// concurrencyRounds is how many times the races below run per backend.
-const concurrencyRounds = 25
-
-// checkRace fails unless every racer got an answer, none a server error,
-// each failure a 400 with one of codes, and the successes are between
-// minOK and maxOK.
-func checkRace(t *testing.T, round int, results []httpResult, minOK, maxOK int, codes ...string) {
+// raceRounds is how many rounds each race of TestLifecycleConcurrentRaces
+// runs per backend: HALLPASS_RACE_ROUNDS if set; else 20 with -short (as
+// for a run under -race); else 1,000 under HALLPASS_CI and 100 otherwise.
+// A round costs some 40 token requests, nearly all signing a JWT, so 1,000
+// rounds take a minute or more of CPU per backend: too slow for every
+// local run.
+func raceRounds(t *testing.T) int {
 	t.Helper()
-	ok := 0
+	if v := os.Getenv("HALLPASS_RACE_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("HALLPASS_RACE_ROUNDS=%q: want a positive number", v)
+		}
+		return n
+	}
+	switch {
+	case testing.Short():
+		return 20
+	case os.Getenv("HALLPASS_CI") != "":
+		return 1000
+	}
+	return 100
+}
+
+// racer sends the requests of TestLifecycleConcurrentRaces. Its methods
+// run on goroutines other than the test's, so they report failures with
+// t.Errorf and return, never t.Fatal.
+type racer struct {
+	e *ssoEnv
+	// hc keeps the connections of every racer open across rounds.
+	hc *http.Client
+	// browsers are signed in and have consented for both clients, one per
+	// worker: each round gets a code from one GET of the authorization
+	// endpoint.
+	browsers []*http.Client
+}
+
+// post sends form to the token endpoint as c. Racers share form: it is
+// not changed.
+func (rc *racer) post(c *ssoClient, form url.Values) httpResult {
+	form = maps.Clone(form)
+	auth := ""
+	if c.public() {
+		form.Set("client_id", c.Meta.ClientID)
+	} else {
+		auth = basic(c.Meta.ClientID, c.Meta.ClientSecret)
+	}
+	return postNoT(rc.hc, c.Config.Endpoint.TokenURL, auth, form)
+}
+
+// code gets a fresh authorization code for c in the browser of worker w.
+func (rc *racer) code(w int, c *ssoClient) (authRequest, string, error) {
+	ar := c.request(lcScope)
+	resp, err := rc.browsers[w].Get(ar.URL)
+	if err != nil {
+		return ar, "", err
+	}
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusSeeOther || err != nil {
+		return ar, "", fmt.Errorf("authorize: %d to %v, want 303 to the client", resp.StatusCode, loc)
+	}
+	q := loc.Query()
+	if q.Get("code") == "" || q.Get("state") != ar.State {
+		return ar, "", fmt.Errorf("authorize: redirected to %s, want a code and state %q", loc, ar.State)
+	}
+	return ar, q.Get("code"), nil
+}
+
+// redeemForm is the token request that redeems code, with its PKCE verifier.
+func redeemForm(ar authRequest, code string) url.Values {
+	return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}}
+}
+
+// raceRound is what one round of a race came to.
+type raceRound struct {
+	Winner tokenJSON
+	// Hints counts the losers' error_description texts, which show at
+	// which stage each lost: reading the credential or spending it.
+	Hints map[string]int
+}
+
+// checkRace fails unless exactly one of results is a 200 token response
+// and every other one a 400 invalid_grant; no transport error, no 5xx.
+func checkRace(t *testing.T, what string, results []httpResult) (raceRound, bool) {
+	t.Helper()
+	out := raceRound{Hints: map[string]int{}}
+	ok, winners := true, 0
 	for _, r := range results {
+		var body struct {
+			tokenJSON
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		jerr := json.Unmarshal([]byte(r.Body), &body)
 		switch {
 		case r.Err != nil:
-			t.Errorf("round %d: request failed: %v", round, r.Err)
-		case r.Status == http.StatusOK:
-			ok++
-		case r.Status >= 500:
-			t.Errorf("round %d: server error %d under concurrency: %s", round, r.Status, r.Body)
+			t.Errorf("%s: request failed: %v", what, r.Err)
+			ok = false
+		case r.Status == http.StatusOK && jerr == nil && body.AccessToken != "":
+			winners++
+			out.Winner = body.tokenJSON
+		case r.Status == http.StatusBadRequest && body.Error == "invalid_grant":
+			out.Hints[body.Description]++
 		default:
-			var body struct {
-				Error string `json:"error"`
-			}
-			_ = json.Unmarshal([]byte(r.Body), &body)
-			if r.Status != http.StatusBadRequest || !slices.Contains(codes, body.Error) {
-				t.Errorf("round %d: the loser got %d %s, want 400 with one of %q", round, r.Status, r.Body, codes)
-			}
+			t.Errorf("%s: got %d %s, want 200 with tokens or 400 invalid_grant", what, r.Status, r.Body)
+			ok = false
 		}
 	}
-	if ok < minOK || ok > maxOK {
-		t.Errorf("round %d: %d of %d concurrent requests succeeded, want %d to %d", round, ok, len(results), minOK, maxOK)
+	if winners != 1 {
+		t.Errorf("%s: %d of %d concurrent requests won, want exactly 1", what, winners, len(results))
+		ok = false
 	}
+	return out, ok
 }
 
-func TestLifecycleConcurrentCodeRedemption(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := newSSOEnv(t, dsn)
-		b := e.newBrowser(t)
-		// Sign in and consent once per client; every round then gets a
-		// code straight away.
-		for _, c := range []*ssoClient{e.Confidential, e.Public} {
-			e.grant(t, b, c, "alice", alicePassword, lcScope)
-		}
-		for round := range concurrencyRounds {
-			c := []*ssoClient{e.Confidential, e.Public}[round%2]
-			ar, cb := e.code(t, b, c, lcScope)
-			form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Code}, "redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}}
-			auth := ""
-			if c.public() {
-				form.Set("client_id", c.Meta.ClientID)
-			} else {
-				auth = basic(c.Meta.ClientID, c.Meta.ClientSecret)
-			}
-			results := raceN(2, func() httpResult { return postNoT(e.HTTP, c.Config.Endpoint.TokenURL, auth, form) })
-			checkRace(t, round, results, 1, 1, "invalid_grant", "invalid_request")
-		}
-	})
+// wantRevoked fails unless the grant of won, the winner of a race, is
+// revoked: its access token introspects inactive and its refresh token is
+// refused.
+func (rc *racer) wantRevoked(t *testing.T, what string, c *ssoClient, won tokenJSON) bool {
+	t.Helper()
+	conf := rc.e.Confidential.Meta
+	res := postNoT(rc.hc, rc.e.URL+provider.PathIntrospect, basic(conf.ClientID, conf.ClientSecret), url.Values{"token": {won.AccessToken}})
+	var m map[string]any
+	if res.Err != nil || res.Status != http.StatusOK || json.Unmarshal([]byte(res.Body), &m) != nil || !reflect.DeepEqual(m, map[string]any{"active": false}) {
+		t.Errorf("%s: introspection of the winner's access token: %d %s %v, want {\"active\":false}: its grant is not revoked", what, res.Status, res.Body, res.Err)
+		return false
+	}
+	if won.RefreshToken == "" {
+		t.Errorf("%s: the winner got no refresh token", what)
+		return false
+	}
+	res = rc.post(c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {won.RefreshToken}})
+	if res.Err != nil || res.Status != http.StatusBadRequest || !strings.Contains(res.Body, `"invalid_grant"`) {
+		t.Errorf("%s: refresh with the winner's refresh token: %d %s %v, want 400 invalid_grant", what, res.Status, res.Body, res.Err)
+		return false
+	}
+	return true
 }
 
-// TestLifecycleConcurrentCodeReplayRevokes: a code redeemed twice at once
-// is still a code redeemed twice. Whichever request loses, the tokens the
-// winner got are revoked, as after a replay one after the other
-// (TestSSOCodeReplay); otherwise an attacker who races the client with a
-// stolen code keeps what it won.
-func TestLifecycleConcurrentCodeReplayRevokes(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := newSSOEnv(t, dsn)
-		b := e.newBrowser(t)
-		c := e.Confidential
-		e.grant(t, b, c, "alice", alicePassword, lcScope)
-		for round := range 10 {
-			ar, cb := e.code(t, b, c, lcScope)
-			form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Code}, "redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}}
-			results := raceN(2, func() httpResult {
-				return postNoT(e.HTTP, c.Config.Endpoint.TokenURL, basic(c.Meta.ClientID, c.Meta.ClientSecret), form)
-			})
-			for i, r := range results {
-				if r.Status != http.StatusOK {
+// run plays rounds rounds of race on workers goroutines, alternating the
+// confidential and the public client, checks each and returns the losers'
+// hints over all rounds. race returns the racers' results, or an error if
+// it could not set the round up.
+func (rc *racer) run(t *testing.T, rounds int, race func(w int, c *ssoClient) ([]httpResult, error)) map[string]int {
+	t.Helper()
+	var (
+		mu     sync.Mutex
+		hints  = map[string]int{}
+		next   atomic.Int64
+		failed atomic.Int64
+		wg     sync.WaitGroup
+	)
+	start := time.Now()
+	for w := range rc.browsers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				round := int(next.Add(1) - 1)
+				if round >= rounds || failed.Load() >= 5 {
+					return
+				}
+				c := []*ssoClient{rc.e.Confidential, rc.e.Public}[round%2]
+				what := fmt.Sprintf("round %d (%s)", round, c.Meta.ClientID)
+				results, err := race(w, c)
+				if err != nil {
+					t.Errorf("%s: %v", what, err)
+					failed.Add(1)
 					continue
 				}
-				var tj tokenJSON
-				if err := json.Unmarshal([]byte(r.Body), &tj); err != nil {
-					t.Fatal(err)
+				out, ok := checkRace(t, what, results)
+				if ok {
+					ok = rc.wantRevoked(t, what, c, out.Winner)
 				}
-				if e.activeToken(t, tj.AccessToken) || e.activeToken(t, tj.RefreshToken) {
-					other := results[1-i]
-					t.Errorf("round %d: the winner's tokens are still active after the code was redeemed twice (the other request got %d %s)", round, other.Status, other.Body)
+				if !ok {
+					failed.Add(1)
+				}
+				mu.Lock()
+				for h, n := range out.Hints {
+					hints[h] += n
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n >= 5 {
+		t.Fatalf("gave up after %d failed rounds", n)
+	}
+	t.Logf("%d rounds in %v; the losers were told %v", rounds, time.Since(start).Round(time.Millisecond), hints)
+	return hints
+}
+
+// TestLifecycleConcurrentRaces races many requests for one one-time
+// credential, round after round, over real HTTP: 25 redemptions of one
+// authorization code (with its PKCE verifier), and 15 refreshes of one
+// refresh token. In every round exactly one request wins, every loser gets
+// 400 invalid_grant (never fosite's invalid_request "retry", never a 5xx),
+// and the grant ends as provider/token.go lostRace has it: a credential
+// presented twice at once is a replay, so the whole grant is revoked, the
+// tokens the winner got included.
+func TestLifecycleConcurrentRaces(t *testing.T) {
+	const codeRacers, refreshRacers = 25, 15
+	// Rounds run on a few goroutines at once, each on a grant of its own:
+	// while the racers of one round wait on the database, another round's
+	// use the CPU.
+	const workers = 2
+	rounds := raceRounds(t)
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		// The racers' connections stay open across rounds: with the
+		// default of two idle connections per host every round would dial
+		// two dozen.
+		tr := e.HTTP.Transport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = workers * (codeRacers + 2)
+		t.Cleanup(tr.CloseIdleConnections)
+		rc := &racer{e: e, hc: &http.Client{Transport: tr}}
+		for range workers {
+			b := e.newBrowser(t)
+			e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
+			e.grant(t, b, e.Public, "alice", alicePassword, lcScope)
+			rc.browsers = append(rc.browsers, &http.Client{
+				Transport:     tr,
+				Jar:           b.jar,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			})
+		}
+
+		t.Run("code", func(t *testing.T) {
+			rc.run(t, rounds, func(w int, c *ssoClient) ([]httpResult, error) {
+				ar, code, err := rc.code(w, c)
+				if err != nil {
+					return nil, err
+				}
+				form := redeemForm(ar, code)
+				return raceN(codeRacers, func() httpResult { return rc.post(c, form) }), nil
+			})
+		})
+
+		t.Run("refresh", func(t *testing.T) {
+			hints := rc.run(t, rounds, func(w int, c *ssoClient) ([]httpResult, error) {
+				ar, code, err := rc.code(w, c)
+				if err != nil {
+					return nil, err
+				}
+				res := rc.post(c, redeemForm(ar, code))
+				var tok tokenJSON
+				if res.Err != nil || res.Status != http.StatusOK || json.Unmarshal([]byte(res.Body), &tok) != nil || tok.RefreshToken == "" {
+					return nil, fmt.Errorf("redeem the code: %d %s %v", res.Status, res.Body, res.Err)
+				}
+				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+				return raceN(refreshRacers, func() httpResult { return rc.post(c, form) }), nil
+			})
+			// Losers that read the token before the winner spent it lose
+			// while spending it, the case fosite answers wrongly; if none
+			// did, the requests never overlapped and the test proved
+			// nothing.
+			spending := 0
+			for h, n := range hints {
+				if strings.Contains(h, "concurrent request") {
+					spending += n
 				}
 			}
-		}
+			if spending == 0 {
+				t.Errorf("no loser lost while spending the refresh token (hints %v): the requests did not race", hints)
+			}
+		})
 	})
 }
 
-func TestLifecycleConcurrentRefresh(t *testing.T) {
+// TestLifecycleRefreshRefusals: refresh requests that are wrong, not raced,
+// keep fosite's answer and change nothing; only a credential spent by
+// another request is answered as a lost race (TestLifecycleConcurrentRaces).
+func TestLifecycleRefreshRefusals(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
 		b := e.newBrowser(t)
-		for _, c := range []*ssoClient{e.Confidential, e.Public} {
-			e.grant(t, b, c, "alice", alicePassword, lcScope)
+		g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
+		other := e.grant(t, b, e.Public, "alice", alicePassword, lcScope)
+		key, sig, ok := strings.Cut(g.Refresh, ".")
+		if !ok {
+			t.Fatalf("refresh token %q is not key.signature", g.Refresh)
 		}
-		for round := range concurrencyRounds {
-			c := []*ssoClient{e.Confidential, e.Public}[round%2]
-			ar, cb := e.code(t, b, c, lcScope)
-			tok := e.exchange(t, ar, cb)
-			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
-			auth := ""
-			if c.public() {
-				form.Set("client_id", c.Meta.ClientID)
-			} else {
-				auth = basic(c.Meta.ClientID, c.Meta.ClientSecret)
-			}
-			results := raceN(2, func() httpResult { return postNoT(e.HTTP, c.Config.Endpoint.TokenURL, auth, form) })
-			checkRace(t, round, results, 0, 1, "invalid_grant", "invalid_request")
+		for _, tc := range []struct {
+			name   string
+			c      *ssoClient
+			form   url.Values
+			status int
+			code   string
+		}{
+			{"unknown token", e.Confidential, url.Values{"refresh_token": {"ory_rt_" + strings.Repeat("A", 43) + "." + strings.Repeat("B", 43)}}, http.StatusBadRequest, "invalid_grant"},
+			{"tampered signature", e.Confidential, url.Values{"refresh_token": {key + "." + strings.ToUpper(sig[:1]) + strings.ToLower(sig[1:])}}, http.StatusBadRequest, "invalid_grant"},
+			{"no refresh_token", e.Confidential, url.Values{}, http.StatusBadRequest, "invalid_grant"},
+			{"another client's token", e.Public, url.Values{"refresh_token": {g.Refresh}}, http.StatusBadRequest, "invalid_grant"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tc.form.Set("grant_type", "refresh_token")
+				res := e.tokenRequest(t, tc.c, tc.form)
+				assertError(t, res, tc.status, tc.code)
+				if strings.Contains(string(res.Body), "concurrent") {
+					t.Errorf("answered as a lost race: %s", res.Body)
+				}
+			})
 		}
+		// Nothing above touched either grant.
+		e.wantActive(t, "the access token after refused refreshes", e.adminCred(), g.Access)
+		decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+		decodeToken(t, e.refresh(t, e.Public, other.Refresh, ""))
 	})
 }
 

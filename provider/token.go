@@ -29,6 +29,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(supportedGrantTypes, gt) && errors.Is(err, fosite.ErrInvalidRequest) {
 			err = fosite.ErrUnsupportedGrantType.WithHintf("Grant type %q is not supported; use one of %s.", gt, strings.Join(supportedGrantTypes, ", "))
 		}
+		err = p.lostRace(ctx, ar, "", err)
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
@@ -43,9 +44,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
-		if ar.GetGrantTypes().ExactOne("authorization_code") && lostCodeRace(err) {
-			err = p.codeReplayed(ctx, ar)
-		}
+		err = p.lostRace(ctx, ar, ar.GetID(), err)
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
@@ -136,25 +135,82 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	return nil
 }
 
-// lostCodeRace reports whether a code exchange failed because another
-// exchange of the same code got there first. fosite calls that a
-// server_error; it is a replayed code.
-func lostCodeRace(err error) bool {
-	return errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, storage.ErrConflict)
-}
-
-// codeReplayed handles a code redeemed twice at once: as with a sequential
-// replay (RFC 6749 §4.1.2), everything issued from the code is revoked,
-// and the loser is told invalid_grant.
-func (p *Provider) codeReplayed(ctx context.Context, ar fosite.AccessRequester) error {
-	if err := p.fstore.RevokeAccessToken(ctx, ar.GetID()); err != nil {
-		return fmt.Errorf("revoke tokens of a replayed code: %w", err)
+// lostRace is the one place where a token request that lost a race for
+// its one-time credential (an authorization code, a refresh token) gets its
+// answer. Any other err is returned as it is.
+//
+// Policy: a code or refresh token presented by two requests at once is a
+// replay, since nothing tells a racing client apart from an attacker
+// racing it with a stolen copy (RFC 6749 §4.1.2 for codes, RFC 9700
+// §4.14.2 for refresh tokens). Exactly one request wins: the storage
+// spends the credential with a conditional update, so of the racers one
+// spends it and every other one either fails that update or finds it
+// spent. Every loser gets invalid_grant, and the whole grant is revoked,
+// the tokens the winner just got included. A loser only sees the
+// credential spent once the winner has committed, so the revocation
+// always catches the winner's tokens: after a race, the winner's access
+// token introspects inactive and its refresh token is refused. Clients
+// must send one refresh at a time (README.md, "Refresh tokens").
+//
+// fosite gets these losers wrong: server_error for a code lost while
+// spending it, invalid_request "please retry" for a refresh token
+// (handleRefreshTokenEndpointStorageError), which a client would retry
+// with the same spent credential. grantID is the grant of a request that
+// got as far as spending the credential; it is "" for one refused while
+// fosite read the request. fosite handles a spent code found there itself
+// (invalid_grant, grant revoked); a spent refresh token found there runs
+// fosite's reuse detection, which revokes the grant but answers
+// invalid_request when it loses the race to delete the spent row, so the
+// grant is looked up by the token and revoked again here.
+//
+// A lock wait that times out or a failed commit is not a lost race (nobody
+// spent the credential) and stays a server error.
+func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, grantID string, err error) error {
+	if ar == nil || len(ar.GetGrantTypes()) != 1 {
+		return err
 	}
-	if err := p.fstore.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
-		return fmt.Errorf("revoke tokens of a replayed code: %w", err)
+	grantType := ar.GetGrantTypes()[0]
+	var raced bool
+	var hint string
+	switch grantType {
+	case "authorization_code":
+		raced = grantID != "" && (errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode))
+		hint = "The authorization code has already been used."
+	case "refresh_token":
+		raced = errors.Is(err, fosite.ErrInvalidRequest) &&
+			(errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInactiveToken) || errors.Is(err, fosite.ErrNotFound))
+		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
-	p.log.WarnContext(ctx, "authorization code redeemed twice; its tokens are revoked", "request_id", RequestID(ctx), "client_id", ar.GetClient().GetID())
-	return fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+	if !raced {
+		return err
+	}
+	if grantID == "" {
+		sig := p.core.RefreshTokenSignature(ctx, ar.GetRequestForm().Get("refresh_token"))
+		req, gerr := p.fstore.GetRefreshTokenSession(ctx, sig, nil)
+		switch {
+		case errors.Is(gerr, fosite.ErrNotFound):
+			// Deleted by reuse detection, which revoked the grant in the
+			// same transaction.
+		case req != nil && (gerr == nil || errors.Is(gerr, fosite.ErrInactiveToken)):
+			grantID = req.GetID()
+		default:
+			return fmt.Errorf("find the grant of a refresh token lost to a race: %w", gerr)
+		}
+	}
+	if grantID != "" {
+		if err := p.fstore.RevokeAccessToken(ctx, grantID); err != nil {
+			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
+		}
+		if err := p.fstore.RevokeRefreshToken(ctx, grantID); err != nil {
+			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
+		}
+	}
+	clientID := ""
+	if c := ar.GetClient(); c != nil {
+		clientID = c.GetID()
+	}
+	p.log.WarnContext(ctx, "one-time credential presented twice; its grant is revoked", "request_id", RequestID(ctx), "client_id", clientID, "grant_type", grantType)
+	return fosite.ErrInvalidGrant.WithHint(hint)
 }
 
 // writeAccessError answers a failed token request (RFC 6749 §5.2). A

@@ -50,6 +50,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
+	// database/sql keeps two idle connections by default: after a burst
+	// of concurrent requests it closes the rest, and the next burst opens
+	// them again, each time re-running the pragmas and re-reading the
+	// schema.
+	db.SetMaxIdleConns(maxIdleConns)
 	s := &Store{db: db, now: time.Now}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
@@ -77,6 +82,9 @@ func createPrivate(path string) error {
 	}
 	return nil
 }
+
+// maxIdleConns is how many idle connections the pool keeps open.
+const maxIdleConns = 16
 
 // dsn builds the modernc.org/sqlite data source name for a file path. The
 // path is a URI path, so the characters that would end it or start an escape
