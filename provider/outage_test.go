@@ -99,6 +99,9 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 	visitor := e.newBrowser(t)
 	loginPage := visitor.get(t, e.Confidential.request("openid").URL).want(t, "login")
 	portal := credOf(e.Confidential.Meta)
+	// bob, signed in, is asked to consent to the public app.
+	bob := e.newBrowser(t)
+	consentPage := bob.login(t, bob.get(t, e.Public.request("openid").URL), "bob", bobPassword).want(t, "consent")
 
 	cut(e)
 
@@ -148,6 +151,8 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 			return fromResult(e.admin(t, http.MethodPost, "/admin/roles", map[string]any{"name": "auditor"}))
 		}, "invalid_"},
 		{"login page", func() answer { return fromPage(visitor.get(t, loginPage.URL.String())) }, "expired"},
+		{"consent page", func() answer { return fromPage(bob.get(t, consentPage.URL.String())) }, "expired"},
+		{"consent", func() answer { return fromPage(bob.decide(t, consentPage, "allow")) }, "expired"},
 		{"login", func() answer {
 			return fromPage(visitor.submit(t, loginPage, url.Values{"username": {"alice"}, "password": {alicePassword}}))
 		}, "incorrect"},
@@ -204,6 +209,9 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 	ar := e.Confidential.request("openid profile offline_access")
 	e.callback(t, alice.get(t, ar.URL), ar).wantCode(t)
 	visitor.get(t, e.Confidential.request("openid").URL).want(t, "login")
+	if p := bob.decide(t, consentPage, "allow"); p.Redirect == nil || p.Redirect.Query().Get("code") == "" {
+		t.Errorf("after the outage: consent did not complete: %s", p)
+	}
 	if res := e.admin(t, http.MethodGet, "/admin/clients", nil); res.Status != http.StatusOK {
 		t.Errorf("after the outage: list clients status %d", res.Status)
 	}
