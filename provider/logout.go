@@ -70,7 +70,7 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 				p.logoutFailed(w, r, fmt.Errorf("load client of id_token_hint: %w", err))
 				return
 			}
-			p.logRefusal(r, "logout refused", lr.clientID, lr.redirectURI, errors.New("id_token_hint issued to an unregistered client"))
+			p.logRefusal(r, "logout refused", lr.clientID, lr.redirectURI, fosite.ErrInvalidRequest.WithHint("id_token_hint was issued to a client that is not registered."))
 			p.pageError(w, r, http.StatusBadRequest, "The sign-out request is invalid", "The ID token was issued to an application that is not registered with hallpass.")
 			return
 		}
@@ -225,31 +225,31 @@ type idTokenHint struct {
 func (p *Provider) verifyIDTokenHint(hint string) (*idTokenHint, error) {
 	tok, err := josejwt.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(tok.Headers) != 1 {
-		return nil, errors.New("malformed id_token_hint")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not a signed JWT.")
 	}
 	// hallpass's ID tokens are typed JWT; anything else, at+jwt first of
 	// all, is another kind of token.
 	if typ, ok := tok.Headers[0].ExtraHeaders[jose.HeaderType]; ok {
 		if s, _ := typ.(string); !strings.EqualFold(s, "JWT") {
-			return nil, fmt.Errorf("id_token_hint has typ %q, not an ID token", s)
+			return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not an ID token: its typ header is not JWT (an access token is at+jwt).")
 		}
 	}
 	key, ok := p.cfg.Keys.VerificationKey(tok.Headers[0].KeyID)
 	if !ok {
-		return nil, errors.New("id_token_hint signed by an unknown key")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is signed by a key hallpass does not publish.")
 	}
 	var claims josejwt.Claims
 	var extra struct {
 		SID string `json:"sid"`
 	}
 	if err := tok.Claims(key, &claims, &extra); err != nil {
-		return nil, errors.New("id_token_hint signature invalid")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint has an invalid signature.")
 	}
 	if claims.Issuer != p.cfg.Issuer || claims.Subject == "" {
-		return nil, errors.New("id_token_hint not issued here")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint was not issued by this issuer, or has no subject.")
 	}
 	if len(claims.Audience) == 0 {
-		return nil, errors.New("id_token_hint has no audience")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint has no audience.")
 	}
 	return &idTokenHint{sub: claims.Subject, aud: claims.Audience, sid: extra.SID}, nil
 }
