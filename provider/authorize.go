@@ -34,6 +34,9 @@ type flow struct {
 	handle  string
 	// requestedAt is when the authorization request first arrived.
 	requestedAt time.Time
+	// sid is the public id of the browser session the user is signed in
+	// with, for the ID token's sid claim; empty if that session has none.
+	sid string
 }
 
 // handleAuthorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core
@@ -184,6 +187,7 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 	if err != nil || u == nil {
 		return nil, time.Time{}, err
 	}
+	f.sid = sess.SID
 	return u, sess.AuthTime, nil
 }
 
@@ -269,7 +273,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 		Subject:     user.ID,
 		AuthTime:    authTime.UTC(),
 		RequestedAt: f.requestedAt.UTC(),
-		Extra:       userClaims(user, granted),
+		Extra:       idTokenExtra(user, granted, f.sid),
 	}
 	resp, err := p.oauth2.NewAuthorizeResponse(ctx, f.ar, sess)
 	if err != nil {

@@ -26,7 +26,15 @@ func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 		p.resumeFailed(w, r, f, err)
 		return
 	}
-	p.pages.Login(w, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), FormActionOrigins: redirectOrigin(f)})
+	p.loginPage(w, r, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), FormActionOrigins: redirectOrigin(f)})
+}
+
+// loginPage renders the login form with its CSRF token. Every rendering
+// of the form goes through here: a form without the token could not be
+// posted.
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request, status int, d web.LoginData) {
+	d.CSRF = p.formCSRF(r, csrfLogin, d.RequestID)
+	p.pages.Login(w, status, d)
 }
 
 // handleLogin checks the credentials, starts the browser session and
@@ -46,7 +54,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	key := throttleKey(r, username)
 	if !p.logins.allowed(key, p.cfg.Now()) {
 		p.log.WarnContext(ctx, "login throttled", "request_id", RequestID(ctx))
-		p.pages.Login(w, http.StatusTooManyRequests, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f),
+		p.loginPage(w, r, http.StatusTooManyRequests, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f),
 			Error: "Too many failed sign-ins. Wait a few minutes, then try again.", FormActionOrigins: redirectOrigin(f)})
 		return
 	}
@@ -61,12 +69,12 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if len(username) > 64 {
 			username = ""
 		}
-		p.pages.Login(w, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), Username: username, Error: loginFailed, FormActionOrigins: redirectOrigin(f)})
+		p.loginPage(w, r, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), Username: username, Error: loginFailed, FormActionOrigins: redirectOrigin(f)})
 		return
 	}
 	p.logins.succeeded(key)
 	authTime := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, user.ID, authTime); err != nil {
+	if err := p.startSession(w, r, f, user.ID, authTime); err != nil {
 		p.pendingGone(w, r, err)
 		return
 	}
@@ -118,7 +126,7 @@ func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		p.pendingGone(w, r, err)
 		return
 	}
-	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, ClientName: clientName(f), Username: user.Username, Scopes: items, FormActionOrigins: redirectOrigin(f)})
+	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), ClientName: clientName(f), Username: user.Username, Scopes: items, FormActionOrigins: redirectOrigin(f)})
 }
 
 // handleConsent records the user's decision and finishes the request.
@@ -195,6 +203,7 @@ func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flo
 		p.pendingGone(w, r, errPendingGone)
 		return nil, nil, false
 	}
+	f.sid = sess.SID
 	user, err := p.activeUser(r.Context(), f.pending.UserID)
 	if err != nil {
 		p.pendingGone(w, r, err)

@@ -1,14 +1,13 @@
 package provider
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
@@ -27,10 +26,13 @@ type logoutRequest struct {
 }
 
 // handleEndSession is the end_session endpoint (OpenID RP-Initiated
-// Logout 1.0 §2), GET and POST. With a valid id_token_hint for the signed-in
-// user, it signs out and redirects to a registered post_logout_redirect_uri.
-// Otherwise it asks the user to confirm, and after that redirects only to a
-// URI registered for the named client.
+// Logout 1.0 §2), GET and POST. With a valid id_token_hint it signs out
+// the session the token's sid names, and this browser's session when it is
+// the same user's, then redirects to a registered post_logout_redirect_uri.
+// The sid makes a server-side call without cookies (a relying party's
+// backend logout) really end the session. Otherwise it asks the user to
+// confirm, and after that redirects only to a URI registered for the
+// named client.
 func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if _, err := parseOAuthParams(r); err != nil {
 		p.logRefusal(r, "logout refused", r.Form.Get("client_id"), r.Form.Get("post_logout_redirect_uri"), err)
@@ -41,29 +43,41 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	lr := logoutRequest{hint: q.Get("id_token_hint"), clientID: q.Get("client_id"), redirectURI: q.Get("post_logout_redirect_uri"), state: q.Get("state")}
 	ctx := r.Context()
 
-	hinted := false
+	sess, err := p.browserSession(ctx, r)
+	if err != nil {
+		p.logoutFailed(w, r, err)
+		return
+	}
+	var hint *idTokenHint
 	if lr.hint != "" {
-		sub, aud, err := p.verifyIDTokenHint(lr.hint)
+		hint, err = p.verifyIDTokenHint(lr.hint)
 		if err != nil {
+			p.logRefusal(r, "logout refused", lr.clientID, lr.redirectURI, err)
 			p.pageError(w, r, http.StatusBadRequest, "The sign-out request is invalid", "The application sent an ID token that hallpass did not issue.")
 			return
 		}
-		if lr.clientID != "" && !slices.Contains(aud, lr.clientID) {
+		if lr.clientID != "" && !slices.Contains(hint.aud, lr.clientID) {
 			p.pageError(w, r, http.StatusBadRequest, "The sign-out request is invalid", "client_id does not match the ID token.")
 			return
 		}
-		if lr.clientID == "" && len(aud) > 0 {
-			lr.clientID = aud[0]
+		if lr.clientID == "" {
+			lr.clientID = hint.aud[0]
 		}
-		sess, err := p.browserSession(ctx, r)
-		if err != nil {
-			p.logoutFailed(w, r, err)
+		// An ID token of a client that no longer exists (or never did)
+		// speaks for nobody.
+		if _, err := p.cfg.Store.GetClient(ctx, lr.clientID); err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				p.logoutFailed(w, r, fmt.Errorf("load client of id_token_hint: %w", err))
+				return
+			}
+			p.logRefusal(r, "logout refused", lr.clientID, lr.redirectURI, fosite.ErrInvalidRequest.WithHint("id_token_hint was issued to a client that is not registered."))
+			p.pageError(w, r, http.StatusBadRequest, "The sign-out request is invalid", "The ID token was issued to an application that is not registered with hallpass.")
 			return
 		}
-		// A hint for someone other than the signed-in user proves nothing
-		// about this browser: ask instead.
-		hinted = sess == nil || sess.UserID == sub
 	}
+	// A hint for someone other than the signed-in user proves nothing
+	// about this browser: ask instead.
+	hinted := hint != nil && (sess == nil || sess.UserID == hint.sub)
 
 	target, err := p.postLogoutTarget(r, lr)
 	if storeFailed(err) {
@@ -76,39 +90,81 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 
 	confirmed := r.Method == http.MethodPost && q.Get("confirm") == "yes" && p.validLogoutCSRF(r, q.Get("csrf"))
-	if !hinted && !confirmed {
-		sess, err := p.browserSession(ctx, r)
-		if err != nil {
+	if !hinted && !confirmed && sess != nil {
+		hidden := map[string]string{"csrf": p.logoutCSRF(r)}
+		for k, v := range map[string]string{"client_id": lr.clientID, "post_logout_redirect_uri": lr.redirectURI, "state": lr.state} {
+			if v != "" {
+				hidden[k] = v
+			}
+		}
+		var origins []string
+		if target != "" {
+			origins = []string{target}
+		}
+		p.pages.LogoutConfirm(w, http.StatusOK, web.LogoutData{Action: PathEndSession, Hidden: hidden, ClientName: p.clientDisplayName(r, lr.clientID), FormActionOrigins: origins})
+		return
+	}
+	// Here the hint vouches for the logout, the user confirmed it, or
+	// nobody is signed in on this browser.
+	namedEnded := false
+	if hinted {
+		if namedEnded, err = p.endNamedSession(ctx, hint); err != nil {
 			p.logoutFailed(w, r, err)
 			return
 		}
-		if sess != nil {
-			hidden := map[string]string{"csrf": p.logoutCSRF(r)}
-			for k, v := range map[string]string{"client_id": lr.clientID, "post_logout_redirect_uri": lr.redirectURI, "state": lr.state} {
-				if v != "" {
-					hidden[k] = v
-				}
-			}
-			var origins []string
-			if target != "" {
-				origins = []string{target}
-			}
-			p.pages.LogoutConfirm(w, http.StatusOK, web.LogoutData{Action: PathEndSession, Hidden: hidden, ClientName: p.clientDisplayName(r, lr.clientID), FormActionOrigins: origins})
-			return
-		}
-		// Nobody is signed in here: nothing to confirm.
 	}
 	if err := p.endSession(w, r); err != nil {
 		p.logoutFailed(w, r, err)
 		return
 	}
-	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", lr.clientID)
+	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", lr.clientID, "browser_session", sess != nil, "sid_session", namedEnded)
 	if target == "" {
 		p.pages.LoggedOut(w, http.StatusOK, web.LoggedOutData{Message: "You are signed out of hallpass."})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// endNamedSession ends the session the hint's sid names, whichever
+// browser holds it, if it is the hint's user's. It reports whether there
+// was one to end.
+func (p *Provider) endNamedSession(ctx context.Context, hint *idTokenHint) (bool, error) {
+	if hint.sid == "" {
+		return false, nil // an ID token from before sessions had a sid
+	}
+	s, err := p.cfg.Store.GetBrowserSessionBySID(ctx, hint.sid)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil // ended already
+	}
+	if err != nil {
+		return false, fmt.Errorf("load browser session named by id_token_hint: %w", err)
+	}
+	if s.UserID != hint.sub {
+		return false, nil
+	}
+	if err := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, fmt.Errorf("end browser session named by id_token_hint: %w", err)
+	}
+	return true, nil
+}
+
+// endSessionCrossOrigin is the deny handler of the end_session POST:
+// another site's post. Without an id_token_hint it could only act on the
+// browser's ambient cookies, so it is refused (403) and changes nothing.
+// With one, it is what a relying party posting its logout form sends (RP-
+// Initiated Logout allows POST), and the hint is all the authority it
+// needs, as in the GET that any site can link to: it is served as a
+// request without cookies, ending only the session the hint names and
+// setting no cookie.
+func (p *Provider) endSessionCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	if _, err := parseOAuthParams(r); err != nil || r.Form.Get("id_token_hint") == "" {
+		p.refuseForeignForm(w, r, "cross-origin logout without id_token_hint")
+		return
+	}
+	cookieless := r.Clone(r.Context())
+	cookieless.Header.Del("Cookie")
+	p.handleEndSession(w, cookieless)
 }
 
 // errNotRegistered refuses a post_logout_redirect_uri the client did not
@@ -155,35 +211,54 @@ func (p *Provider) postLogoutTarget(r *http.Request, lr logoutRequest) (string, 
 	return u.String(), nil
 }
 
+// idTokenHint is what a verified id_token_hint says.
+type idTokenHint struct {
+	sub string
+	aud []string // never empty
+	sid string   // empty in ID tokens from before sessions had one
+}
+
 // verifyIDTokenHint checks that hint is an ID token hallpass signed (any
-// published key; expiry is ignored, as RP-Initiated Logout allows) and
-// returns its subject and audience.
-func (p *Provider) verifyIDTokenHint(hint string) (string, []string, error) {
+// published key; expiry is ignored, as RP-Initiated Logout §2 allows): not
+// an access token, which is signed by the same keys but typed at+jwt
+// (RFC 9068), and with a subject and an audience.
+func (p *Provider) verifyIDTokenHint(hint string) (*idTokenHint, error) {
 	tok, err := josejwt.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(tok.Headers) != 1 {
-		return "", nil, errors.New("malformed id_token_hint")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not a signed JWT.")
+	}
+	// hallpass's ID tokens are typed JWT; anything else, at+jwt first of
+	// all, is another kind of token.
+	if typ, ok := tok.Headers[0].ExtraHeaders[jose.HeaderType]; ok {
+		if s, _ := typ.(string); !strings.EqualFold(s, "JWT") {
+			return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not an ID token: its typ header is not JWT (an access token is at+jwt).")
+		}
 	}
 	key, ok := p.cfg.Keys.VerificationKey(tok.Headers[0].KeyID)
 	if !ok {
-		return "", nil, errors.New("id_token_hint signed by an unknown key")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is signed by a key hallpass does not publish.")
 	}
 	var claims josejwt.Claims
-	if err := tok.Claims(key, &claims); err != nil {
-		return "", nil, errors.New("id_token_hint signature invalid")
+	var extra struct {
+		SID string `json:"sid"`
+	}
+	if err := tok.Claims(key, &claims, &extra); err != nil {
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint has an invalid signature.")
 	}
 	if claims.Issuer != p.cfg.Issuer || claims.Subject == "" {
-		return "", nil, errors.New("id_token_hint not issued here")
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint was not issued by this issuer, or has no subject.")
 	}
-	return claims.Subject, claims.Audience, nil
+	if len(claims.Audience) == 0 {
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint has no audience.")
+	}
+	return &idTokenHint{sub: claims.Subject, aud: claims.Audience, sid: extra.SID}, nil
 }
 
 // logoutCSRF ties the confirmation form to this browser's session cookie,
 // so another site cannot sign the user out by posting the form.
 func (p *Provider) logoutCSRF(r *http.Request) string {
 	value, _ := p.cookies.Session(r)
-	m := hmac.New(sha256.New, p.cfg.TokenSecret)
-	m.Write([]byte("logout-confirm\x00" + value))
-	return hex.EncodeToString(m.Sum(nil))
+	return web.CSRFToken(p.cfg.TokenSecret, "logout-confirm", value)
 }
 
 func (p *Provider) validLogoutCSRF(r *http.Request, got string) bool {

@@ -55,6 +55,19 @@ func scopeAudiences(client fosite.Client, granted []string) []string {
 	return nil
 }
 
+// idTokenExtra are the ID token's claims beyond those fosite sets: the
+// user's claims the granted scopes release, and sid, the browser session
+// the grant began in (OpenID Front-/Back-Channel Logout), which a logout
+// request's id_token_hint names. A refresh keeps the sid: the grant still
+// began in that session.
+func idTokenExtra(u *storage.User, scopes []string, sid string) map[string]any {
+	c := userClaims(u, scopes)
+	if sid != "" {
+		c["sid"] = sid
+	}
+	return c
+}
+
 // userClaims are the OpenID Connect claims the granted scopes release
 // (OIDC Core §5.4), for the ID token and userinfo.
 func userClaims(u *storage.User, scopes []string) map[string]any {

@@ -38,14 +38,20 @@ func (p *Provider) routes() http.Handler {
 	// and logout.
 	r.Get(PathAuthorize, p.handleAuthorize)
 	r.Post(PathAuthorize, p.handleAuthorize)
+	// Their form posts must come from hallpass's own pages: no other site
+	// may post them (CrossOriginProtection), and the login and consent
+	// forms carry a token bound to their request and this browser.
+	// Consent is given only by POST.
+	forms := p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler
+	logoutForms := p.crossOriginGuard(http.HandlerFunc(p.endSessionCrossOrigin)).Handler
 	r.Get(PathLogin, p.handleLoginPage)
-	r.Post(PathLogin, p.handleLogin)
+	r.With(forms, p.requireFormCSRF(csrfLogin)).Post(PathLogin, p.handleLogin)
 	r.Get(PathConsent, p.handleConsentPage)
-	r.Post(PathConsent, p.handleConsent)
+	r.With(forms, p.requireFormCSRF(csrfConsent)).Post(PathConsent, p.handleConsent)
 	r.Get(PathUserinfo, p.handleUserinfo)
 	r.Post(PathUserinfo, p.handleUserinfo)
 	r.Get(PathEndSession, p.handleEndSession)
-	r.Post(PathEndSession, p.handleEndSession)
+	r.With(logoutForms).Post(PathEndSession, p.handleEndSession)
 	r.Method(http.MethodGet, web.StaticPrefix+"*", p.pages.StaticHandler())
 	r.Method(http.MethodHead, web.StaticPrefix+"*", p.pages.StaticHandler())
 	if p.cfg.Dev {

@@ -50,7 +50,8 @@ func (p *Provider) browserSession(ctx context.Context, r *http.Request) (*storag
 
 // startSession signs the browser in as userID, replacing any session it
 // had, so a session id planted before login is never the one that counts.
-func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, userID string, authTime time.Time) error {
+// The new session's sid goes into f, for the ID tokens of this sign-in.
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, userID string, authTime time.Time) error {
 	ctx := r.Context()
 	if old, ok := p.cookies.Session(r); ok {
 		if err := p.cfg.Store.DeleteBrowserSession(ctx, web.Digest(old)); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -60,24 +61,37 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, userID s
 	value := web.RandomToken()
 	s := &storage.BrowserSession{
 		ID: web.Digest(value), UserID: userID, AuthTime: authTime,
+		// The sid is random rather than derived from the id (say an HMAC
+		// of it): a derived sid could not be looked up without a column
+		// of its own anyway, and a random one stays unlinkable to the
+		// cookie even if the token secret leaks, and survives a change of
+		// that secret.
+		SID:        web.RandomToken(),
 		LastSeenAt: authTime, CreatedAt: authTime, ExpiresAt: authTime.Add(p.cfg.SessionLifetime),
 	}
 	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
 		return fmt.Errorf("start browser session: %w", err)
 	}
 	p.cookies.SetSession(w, value, p.cfg.SessionLifetime)
+	f.sid = s.SID
 	return nil
 }
 
 // endSession signs the browser out: the session row goes, and the cookie.
 // The row goes first: a cookie cleared over a session row that failed to
 // go would tell the user they are signed out while the session lives on.
+// A request without a session cookie (a cross-site post, which SameSite
+// keeps the cookie from, or a server-side call) ends nothing here and sets
+// no cookie: it must not sign out, or abandon the pending sign-ins of, the
+// browser it passes through.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
-	if value, ok := p.cookies.Session(r); ok {
-		err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("end browser session: %w", err)
-		}
+	value, ok := p.cookies.Session(r)
+	if !ok {
+		return nil
+	}
+	err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end browser session: %w", err)
 	}
 	p.cookies.ClearSession(w)
 	// Pending requests started before the logout die with it.

@@ -251,10 +251,17 @@ func (b *browser) do(t *testing.T, method, target string, form url.Values) page 
 	if form != nil {
 		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
+	return b.send(t, hr)
+}
+
+// send sends hr as the browser, with its cookies, following redirects
+// within hallpass, and reads the page it ends on.
+func (b *browser) send(t *testing.T, hr *http.Request) page {
+	t.Helper()
 	b.hops = nil
 	resp, err := b.http.Do(hr)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
+		t.Fatalf("%s %s: %v", hr.Method, hr.URL, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
@@ -264,7 +271,7 @@ func (b *browser) do(t *testing.T, method, target string, form url.Values) page 
 	p := page{Status: resp.StatusCode, URL: resp.Request.URL, Header: resp.Header, Body: string(data), Hops: b.hops}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		if p.Redirect, err = resp.Location(); err != nil {
-			t.Fatalf("%s %s: redirect %d without a usable Location: %v", method, target, resp.StatusCode, err)
+			t.Fatalf("%s %s: redirect %d without a usable Location: %v", hr.Method, hr.URL, resp.StatusCode, err)
 		}
 	}
 	return p

@@ -935,19 +935,26 @@ func TestSSOPendingRequestIsBoundToTheBrowser(t *testing.T) {
 			victim := e.newBrowser(t)
 			ar := c.request("openid results:read")
 			p := victim.get(t, ar.URL).want(t, "login")
-			handle := p.form(t).hidden().Get("request")
+			handle, csrf := p.form(t).hidden().Get("request"), p.form(t).hidden().Get("csrf")
 
+			// Even with the handle and the CSRF token of the victim's page,
+			// another browser gets nowhere: the token is bound to the
+			// victim's binding cookie.
 			attacker := e.newBrowser(t)
 			attacker.get(t, e.URL+provider.PathLogin+"?request="+url.QueryEscape(handle)).wantErrorPage(t, http.StatusBadRequest)
-			res := attacker.post(t, e.URL+provider.PathLogin, url.Values{"request": {handle}, "username": {"bob"}, "password": {bobPassword}})
-			res.wantErrorPage(t, http.StatusBadRequest)
+			res := attacker.post(t, e.URL+provider.PathLogin, url.Values{"request": {handle}, "csrf": {csrf}, "username": {"bob"}, "password": {bobPassword}})
+			res.wantErrorPage(t, http.StatusForbidden)
 			if _, ok := attacker.cookie("hallpass_session"); ok {
 				t.Error("the other browser got a session from someone else's request")
 			}
-			// An attacker's own binding cookie does not help either.
-			attacker.get(t, c.request("openid").URL).want(t, "login")
-			res = attacker.post(t, e.URL+provider.PathLogin, url.Values{"request": {handle}, "username": {"bob"}, "password": {bobPassword}})
-			res.wantErrorPage(t, http.StatusBadRequest)
+			// An attacker's own binding cookie and own token do not help
+			// either: the token is bound to the attacker's request.
+			own := attacker.get(t, c.request("openid").URL).want(t, "login")
+			res = attacker.post(t, e.URL+provider.PathLogin, url.Values{"request": {handle}, "csrf": {own.form(t).hidden().Get("csrf")}, "username": {"bob"}, "password": {bobPassword}})
+			res.wantErrorPage(t, http.StatusForbidden)
+			if _, ok := attacker.cookie("hallpass_session"); ok {
+				t.Error("the other browser got a session from someone else's request")
+			}
 
 			// The rightful browser can still finish.
 			p = victim.login(t, p, "alice", alicePassword)
@@ -958,19 +965,22 @@ func TestSSOPendingRequestIsBoundToTheBrowser(t *testing.T) {
 			victim := e.newBrowser(t)
 			ar := c.request("openid results:read results:write")
 			p := victim.login(t, victim.get(t, ar.URL), "alice", alicePassword).want(t, "consent")
-			handle := p.form(t).hidden().Get("request")
+			stolen := p.form(t).hidden()
+			handle := stolen.Get("request")
 			attacker := e.newBrowser(t)
 			attacker.get(t, e.URL+provider.PathConsent+"?request="+url.QueryEscape(handle)).wantErrorPage(t, http.StatusBadRequest)
-			attacker.post(t, e.URL+provider.PathConsent, url.Values{"request": {handle}, "decision": {"allow"}}).wantErrorPage(t, http.StatusBadRequest)
+			stolen.Set("decision", "allow")
+			attacker.post(t, e.URL+provider.PathConsent, stolen).wantErrorPage(t, http.StatusForbidden)
 			e.callback(t, victim.decide(t, p, "allow"), ar).wantCode(t)
 		})
 
 		t.Run("unknown and missing handles", func(t *testing.T) {
 			b := e.newBrowser(t)
-			b.get(t, c.request("openid").URL).want(t, "login")
+			csrf := b.get(t, c.request("openid").URL).want(t, "login").form(t).hidden().Get("csrf")
 			for _, h := range []string{"", "nope", strings.Repeat("a", 300)} {
 				b.get(t, e.URL+provider.PathLogin+"?request="+url.QueryEscape(h)).wantErrorPage(t, http.StatusBadRequest)
-				b.post(t, e.URL+provider.PathLogin, url.Values{"request": {h}, "username": {"alice"}, "password": {alicePassword}}).wantErrorPage(t, http.StatusBadRequest)
+				// The browser's token is for its own request, not these.
+				b.post(t, e.URL+provider.PathLogin, url.Values{"request": {h}, "csrf": {csrf}, "username": {"alice"}, "password": {alicePassword}}).wantErrorPage(t, http.StatusForbidden)
 			}
 		})
 
@@ -978,7 +988,11 @@ func TestSSOPendingRequestIsBoundToTheBrowser(t *testing.T) {
 			b := e.newBrowser(t)
 			p := b.get(t, c.request("openid").URL).want(t, "login")
 			handle := p.form(t).hidden().Get("request")
-			b.post(t, e.URL+provider.PathConsent, url.Values{"request": {handle}, "decision": {"allow"}}).wantErrorPage(t, http.StatusBadRequest)
+			b.get(t, e.URL+provider.PathConsent+"?request="+url.QueryEscape(handle)).wantErrorPage(t, http.StatusBadRequest)
+			// The login form's token is no good for the consent form.
+			form := p.form(t).hidden()
+			form.Set("decision", "allow")
+			b.post(t, e.URL+provider.PathConsent, form).wantErrorPage(t, http.StatusForbidden)
 		})
 
 		t.Run("replayed login post mints no second code", func(t *testing.T) {

@@ -130,7 +130,8 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	sess.Roles = user.Roles
 	sess.Username = user.Username
 	if sess.Claims != nil {
-		sess.Claims.Extra = userClaims(user, keep)
+		sid, _ := sess.Claims.Extra["sid"].(string)
+		sess.Claims.Extra = idTokenExtra(user, keep, sid)
 	}
 	return nil
 }

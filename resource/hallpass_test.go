@@ -249,6 +249,18 @@ func (h *hallpass) serviceToken(t testing.TB, id, secret, scope string) string {
 
 var requestField = regexp.MustCompile(`<input type="hidden" name="request" value="([^"]+)">`)
 
+// csrfField is the login and consent forms' CSRF token, posted back with
+// the request handle.
+var csrfField = regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]+)">`)
+
+// formToken returns the CSRF token of the form on body, "" if none.
+func formToken(body []byte) string {
+	if m := csrfField.FindSubmatch(body); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
 // userTokens signs alice in to the portal through the authorization code
 // flow with PKCE, as a browser would, and redeems the code.
 func (h *hallpass) userTokens(t testing.TB, scope string) tokens {
@@ -279,11 +291,11 @@ func (h *hallpass) userTokens(t testing.TB, scope string) tokens {
 	if page.Status != http.StatusOK || m == nil {
 		t.Fatalf("authorize: want the login page, got status %d: %.300s", page.Status, page.Body)
 	}
-	form := url.Values{"request": {string(m[1])}, "username": {"alice"}, "password": {alicePassword}}
+	form := url.Values{"request": {string(m[1])}, "csrf": {formToken(page.Body)}, "username": {"alice"}, "password": {alicePassword}}
 	page = h.do(t, browser, http.MethodPost, provider.PathLogin, "application/x-www-form-urlencoded", form.Encode(), nil)
 	if m := requestField.FindSubmatch(page.Body); page.Status == http.StatusOK && m != nil {
 		// A consent page.
-		form := url.Values{"request": {string(m[1])}, "decision": {"allow"}}
+		form := url.Values{"request": {string(m[1])}, "csrf": {formToken(page.Body)}, "decision": {"allow"}}
 		page = h.do(t, browser, http.MethodPost, provider.PathConsent, "application/x-www-form-urlencoded", form.Encode(), nil)
 	}
 	loc, err := url.Parse(page.Header.Get("Location"))

@@ -70,8 +70,13 @@ type Scope struct {
 // BrowserSession is a signed-in browser (the SSO session). ID is a digest
 // of the cookie value, never the value itself.
 type BrowserSession struct {
-	ID       string
-	UserID   string
+	ID     string
+	UserID string
+	// SID is the session's public identifier, the sid claim of the ID
+	// tokens issued in it (OpenID Front-/Back-Channel Logout): random,
+	// unrelated to the cookie, unique when set. Empty for sessions
+	// created before it existed.
+	SID      string
 	AuthTime time.Time
 	// LastSeenAt drives the idle timeout, ExpiresAt the absolute one.
 	LastSeenAt time.Time
@@ -308,11 +313,15 @@ type Store interface {
 	// DeleteScope unregisters a scope (roles keep naming it); ErrNotFound if absent.
 	DeleteScope(ctx context.Context, name string) error
 
-	// CreateBrowserSession stores a session; ErrConflict if the id exists.
+	// CreateBrowserSession stores a session; ErrConflict if the id, or a
+	// non-empty SID, exists.
 	CreateBrowserSession(ctx context.Context, s *BrowserSession) error
 	// GetBrowserSession returns ErrNotFound for an unknown id (expired
 	// sessions are returned; the caller checks the timeouts).
 	GetBrowserSession(ctx context.Context, id string) (*BrowserSession, error)
+	// GetBrowserSessionBySID returns the session whose SID is sid;
+	// ErrNotFound if none (an empty sid names no session).
+	GetBrowserSessionBySID(ctx context.Context, sid string) (*BrowserSession, error)
 	// TouchBrowserSession sets LastSeenAt; ErrNotFound if absent.
 	TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error
 	// DeleteBrowserSession deletes one session; ErrNotFound if absent.

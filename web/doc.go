@@ -1,7 +1,7 @@
 // Package web holds what hallpass shows to a browser and what it keeps in
 // one: the HTML pages (login, consent, logout, error and a development-only
-// callback page), their stylesheet, the browser-state cookies, and the
-// random tokens those cookies carry.
+// callback page), their stylesheet, the browser-state cookies, the
+// random tokens those cookies carry, and the CSRF tokens forms carry.
 //
 // It has no protocol logic. The provider decides what to show and passes
 // the data in; web renders it with html/template from embedded templates,

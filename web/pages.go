@@ -85,6 +85,9 @@ type LoginData struct {
 	// RequestID identifies the pending authorization request; it is posted
 	// back as the hidden input "request".
 	RequestID string
+	// CSRF is posted back as the hidden input "csrf": the token that shows
+	// the post comes from this page in this browser.
+	CSRF string
 	// ClientName is the application the user signs in to, if known.
 	ClientName string
 	// Username prefills the username field, e.g. after a wrong password.
@@ -106,13 +109,15 @@ type ScopeItem struct {
 	Description string
 }
 
-// ConsentData is what the consent page shows. Its form posts "request" and
-// "decision" ("allow" or "deny").
+// ConsentData is what the consent page shows. Its form posts "request",
+// "csrf" and "decision" ("allow" or "deny").
 type ConsentData struct {
 	// Action is the URL the form posts to. Empty posts to the page's own URL.
 	Action string
 	// RequestID is posted back as the hidden input "request".
 	RequestID string
+	// CSRF is posted back as the hidden input "csrf" (see LoginData).
+	CSRF string
 	// ClientName is the application asking for access.
 	ClientName string
 	// Username is the signed-in user, shown so they can tell it is them.
@@ -268,8 +273,8 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 // sampleData returns, per page, a zero and a fully set data value.
 func sampleData() map[string][]any {
 	return map[string][]any{
-		pageLogin: {LoginData{}, LoginData{Action: "/a", RequestID: "r", ClientName: "c", Username: "u", Error: "e"}},
-		pageConsent: {ConsentData{}, ConsentData{Action: "/a", RequestID: "r", ClientName: "c", Username: "u",
+		pageLogin: {LoginData{}, LoginData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u", Error: "e"}},
+		pageConsent: {ConsentData{}, ConsentData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u",
 			Scopes: []ScopeItem{{Name: "n"}, {Name: "n", Description: "d"}}}},
 		pageError:     {ErrorData{}, ErrorData{Title: "t", Message: "m", RequestID: "r"}},
 		pageLogout:    {LogoutData{}, LogoutData{Action: "/a", Hidden: map[string]string{"k": "v"}, ClientName: "c"}},
@@ -284,7 +289,7 @@ func (p *Pages) view(d any) view {
 }
 
 // Login renders the sign-in form: username, password, the hidden request
-// id, and a "Sign in" button, posted to d.Action.
+// id and CSRF token, and a "Sign in" button, posted to d.Action.
 func (p *Pages) Login(w http.ResponseWriter, status int, d LoginData) {
 	p.render(w, status, pageLogin, d, d.FormActionOrigins)
 }

@@ -152,9 +152,9 @@ func TestLoginPage(t *testing.T) {
 		name string
 		data LoginData
 	}{
-		{"fresh", LoginData{Action: "/authorize/login", RequestID: "req-1"}},
-		{"with client", LoginData{Action: "/authorize/login", RequestID: "req-2", ClientName: "School results"}},
-		{"wrong password", LoginData{Action: "/authorize/login", RequestID: "req-3", Username: "alice", Error: "Wrong username or password."}},
+		{"fresh", LoginData{Action: "/authorize/login", RequestID: "req-1", CSRF: "csrf-1"}},
+		{"with client", LoginData{Action: "/authorize/login", RequestID: "req-2", CSRF: "csrf-2", ClientName: "School results"}},
+		{"wrong password", LoginData{Action: "/authorize/login", RequestID: "req-3", CSRF: "csrf-3", Username: "alice", Error: "Wrong username or password."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +190,9 @@ func TestLoginPage(t *testing.T) {
 			req := findOne(t, form, "request input", tag("input", "name", "request"))
 			if !attrIs(req, "type", "hidden") || !attrIs(req, "value", tt.data.RequestID) {
 				t.Errorf("request input %v", req.Attr)
+			}
+			if in := findOne(t, form, "csrf input", tag("input", "name", "csrf")); !attrIs(in, "type", "hidden") || !attrIs(in, "value", tt.data.CSRF) {
+				t.Errorf("csrf input %v", in.Attr)
 			}
 			btn := findOne(t, form, "button", tag("button"))
 			if !attrIs(btn, "type", "submit") || text(btn) != "Sign in" {
@@ -231,7 +234,7 @@ func TestConsentPage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			p.Consent(rec, http.StatusOK, ConsentData{Action: "/authorize/consent", RequestID: "req-9", ClientName: "School results", Username: "alice", Scopes: tt.scopes})
+			p.Consent(rec, http.StatusOK, ConsentData{Action: "/authorize/consent", RequestID: "req-9", CSRF: "csrf-9", ClientName: "School results", Username: "alice", Scopes: tt.scopes})
 			body := rec.Body.String()
 			doc := parseBody(t, rec)
 
@@ -258,6 +261,9 @@ func TestConsentPage(t *testing.T) {
 			}
 			if req := findOne(t, form, "request input", tag("input", "name", "request")); !attrIs(req, "type", "hidden") || !attrIs(req, "value", "req-9") {
 				t.Errorf("request input %v", req.Attr)
+			}
+			if in := findOne(t, form, "csrf input", tag("input", "name", "csrf")); !attrIs(in, "type", "hidden") || !attrIs(in, "value", "csrf-9") {
+				t.Errorf("csrf input %v", in.Attr)
 			}
 			for value, label := range map[string]string{"allow": "Allow", "deny": "Deny"} {
 				b := findOne(t, form, value+" button", tag("button", "name", "decision", "value", value))

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 )
 
@@ -42,4 +44,28 @@ func SameToken(a, b string) bool {
 	}
 	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
+
+// CSRFToken returns the token a form of kind purpose carries when it is
+// bound to the given values (a cookie, a pending request's handle): an
+// HMAC-SHA256 under secret, base64url without padding. Nobody without the
+// secret and every bound value can compute it; check it with SameToken.
+// Each part is length-prefixed, so no two lists of parts give the same
+// input. It returns "" when any bound value is empty (a cookie the browser
+// did not send), and "" never matches in SameToken: a form is never
+// valid for a browser that lacks what it is bound to.
+func CSRFToken(secret []byte, purpose string, bound ...string) string {
+	m := hmac.New(sha256.New, secret)
+	var n [8]byte
+	for _, part := range append([]string{purpose}, bound...) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		m.Write(n[:])
+		m.Write([]byte(part))
+	}
+	for _, b := range bound {
+		if b == "" {
+			return ""
+		}
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

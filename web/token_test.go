@@ -70,3 +70,36 @@ func TestSameToken(t *testing.T) {
 		})
 	}
 }
+
+func TestCSRFToken(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	base := CSRFToken(secret, "login", "handle", "cookie")
+	if len(base) != 43 || !ValidCookieValue(base) {
+		t.Fatalf("CSRFToken = %q, want 43 base64url characters", base)
+	}
+	if again := CSRFToken(secret, "login", "handle", "cookie"); !SameToken(base, again) {
+		t.Errorf("CSRFToken is not deterministic: %q, %q", base, again)
+	}
+	// Every input changes the token, and parts cannot be shifted across
+	// their boundaries.
+	for name, other := range map[string]string{
+		"other secret":   CSRFToken([]byte("fedcba9876543210fedcba9876543210"), "login", "handle", "cookie"),
+		"other purpose":  CSRFToken(secret, "consent", "handle", "cookie"),
+		"other handle":   CSRFToken(secret, "login", "handle2", "cookie"),
+		"other cookie":   CSRFToken(secret, "login", "handle", "cookie2"),
+		"shifted parts":  CSRFToken(secret, "login", "handlec", "ookie"),
+		"merged parts":   CSRFToken(secret, "login", "handlecookie"),
+		"fewer parts":    CSRFToken(secret, "login", "handle"),
+		"purpose joined": CSRFToken(secret, "loginhandle", "cookie"),
+	} {
+		if other == "" || SameToken(base, other) {
+			t.Errorf("%s: token %q, want a different non-empty token than %q", name, other, base)
+		}
+	}
+	// A missing bound value gives no token, which matches nothing.
+	for _, bound := range [][]string{{"", "cookie"}, {"handle", ""}, {""}} {
+		if got := CSRFToken(secret, "login", bound...); got != "" || SameToken(got, got) {
+			t.Errorf("CSRFToken with bound %q = %q, want empty and matching nothing", bound, got)
+		}
+	}
+}

@@ -565,6 +565,12 @@ func walkDevLink(t *testing.T, in *instance) {
 		return nil
 	}}
 	requestID := regexp.MustCompile(`name="request" value="([^"]+)"`)
+	csrf := func(page string) string {
+		if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page); m != nil {
+			return m[1]
+		}
+		return ""
+	}
 	get := func(u string) string {
 		t.Helper()
 		r, err := hc.Get(u)
@@ -590,11 +596,11 @@ func walkDevLink(t *testing.T, in *instance) {
 	if m == nil || !strings.Contains(page, `name="password"`) {
 		t.Fatalf("the dev link did not lead to the login page:\n%s", page)
 	}
-	page = post(in.base+"/login", url.Values{"request": {m[1]}, "username": {"alice"}, "password": {pw[1]}})
+	page = post(in.base+"/login", url.Values{"request": {m[1]}, "csrf": {csrf(page)}, "username": {"alice"}, "password": {pw[1]}})
 	if m = requestID.FindStringSubmatch(page); m == nil || !strings.Contains(page, `value="allow"`) {
 		t.Fatalf("login did not lead to the consent page:\n%s", page)
 	}
-	page = post(in.base+"/consent", url.Values{"request": {m[1]}, "decision": {"allow"}})
+	page = post(in.base+"/consent", url.Values{"request": {m[1]}, "csrf": {csrf(page)}, "decision": {"allow"}})
 	for _, want := range []string{"results:write", "&#34;preferred_username&#34;: &#34;alice&#34;", "&#34;roles&#34;"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dev callback page lacks %q:\n%s", want, page)

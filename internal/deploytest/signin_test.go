@@ -16,6 +16,15 @@ import (
 
 var requestField = regexp.MustCompile(`name="request" value="([^"]+)"`)
 
+// formToken returns the CSRF token of the form on body (hallpass's login
+// and consent forms name it as the demo app's forms do), "" if none.
+func formToken(body string) string {
+	if m := csrfField.FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // browser is an HTTP client with cookies that stops at redirects to stop
 // (a client's redirect URI), as a browser would land there.
 type browser struct {
@@ -90,9 +99,9 @@ func (b *browser) loginAndConsent(h *hallpass, p page, username string) *url.URL
 		m := requestField.FindStringSubmatch(p.body)
 		switch {
 		case m != nil && strings.Contains(p.body, `name="password"`):
-			p = b.post(h.URL+"/login", url.Values{"request": {m[1]}, "username": {username}, "password": {h.Passwords[username]}})
+			p = b.post(h.URL+"/login", url.Values{"request": {m[1]}, "csrf": {formToken(p.body)}, "username": {username}, "password": {h.Passwords[username]}})
 		case m != nil && strings.Contains(p.body, `value="allow"`):
-			p = b.post(h.URL+"/consent", url.Values{"request": {m[1]}, "decision": {"allow"}})
+			p = b.post(h.URL+"/consent", url.Values{"request": {m[1]}, "csrf": {formToken(p.body)}, "decision": {"allow"}})
 		default:
 			b.t.Fatalf("neither a login nor a consent page (%d at %s):\n%s", p.status, p.url, p.body)
 		}

@@ -18,14 +18,14 @@ func nullString(s string) any {
 	return s
 }
 
-const browserSessionColumns = `id, user_id, auth_time, last_seen_at, expires_at, created_at`
+const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at`
 
-// CreateBrowserSession stores a session; storage.ErrConflict if the id
-// exists, storage.ErrInvalidReference if the user does not.
+// CreateBrowserSession stores a session; storage.ErrConflict if the id or
+// a non-empty sid exists, storage.ErrInvalidReference if the user does not.
 func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
 	_, err := s.q(ctx).Exec(ctx, `INSERT INTO browser_sessions (`+browserSessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		bs.ID, bs.UserID, ts(bs.AuthTime), ts(bs.LastSeenAt), ts(bs.ExpiresAt), ts(bs.CreatedAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		bs.ID, bs.UserID, nullString(bs.SID), ts(bs.AuthTime), ts(bs.LastSeenAt), ts(bs.ExpiresAt), ts(bs.CreatedAt))
 	if err != nil {
 		return mapErr("create browser session", err)
 	}
@@ -35,15 +35,31 @@ func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSes
 // GetBrowserSession returns the session with id, expired or not;
 // storage.ErrNotFound if unknown.
 func (s *Store) GetBrowserSession(ctx context.Context, id string) (*storage.BrowserSession, error) {
+	return s.getBrowserSession(ctx, "get browser session", `id = $1`, id)
+}
+
+// GetBrowserSessionBySID returns the session whose public sid is sid,
+// expired or not; storage.ErrNotFound if none. An empty sid matches
+// nothing: sessions without one store NULL.
+func (s *Store) GetBrowserSessionBySID(ctx context.Context, sid string) (*storage.BrowserSession, error) {
+	if sid == "" {
+		return nil, fmt.Errorf("get browser session by sid: %w", storage.ErrNotFound)
+	}
+	return s.getBrowserSession(ctx, "get browser session by sid", `sid = $1`, sid)
+}
+
+func (s *Store) getBrowserSession(ctx context.Context, op, where, arg string) (*storage.BrowserSession, error) {
 	var (
 		bs                                   storage.BrowserSession
+		sid                                  pgtype.Text
 		authTime, lastSeen, expires, created pgtype.Timestamptz
 	)
 	err := s.q(ctx).QueryRow(ctx, `SELECT `+browserSessionColumns+` FROM browser_sessions
-		WHERE id = $1`, id).Scan(&bs.ID, &bs.UserID, &authTime, &lastSeen, &expires, &created)
+		WHERE `+where, arg).Scan(&bs.ID, &bs.UserID, &sid, &authTime, &lastSeen, &expires, &created)
 	if err != nil {
-		return nil, mapErr("get browser session", err)
+		return nil, mapErr(op, err)
 	}
+	bs.SID = sid.String
 	bs.AuthTime = fromTS(authTime)
 	bs.LastSeenAt = fromTS(lastSeen)
 	bs.ExpiresAt = fromTS(expires)

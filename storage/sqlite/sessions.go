@@ -17,14 +17,14 @@ func nullString(s string) any {
 	return s
 }
 
-const browserSessionColumns = `id, user_id, auth_time, last_seen_at, expires_at, created_at`
+const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at`
 
-// CreateBrowserSession stores a session; storage.ErrConflict if the id
-// exists, storage.ErrInvalidReference if the user does not.
+// CreateBrowserSession stores a session; storage.ErrConflict if the id or
+// a non-empty sid exists, storage.ErrInvalidReference if the user does not.
 func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO browser_sessions (`+browserSessionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		bs.ID, bs.UserID, micros(bs.AuthTime), micros(bs.LastSeenAt), micros(bs.ExpiresAt), micros(bs.CreatedAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		bs.ID, bs.UserID, nullString(bs.SID), micros(bs.AuthTime), micros(bs.LastSeenAt), micros(bs.ExpiresAt), micros(bs.CreatedAt))
 	if err != nil {
 		return mapErr("create browser session", err)
 	}
@@ -34,15 +34,31 @@ func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSes
 // GetBrowserSession returns the session with id, expired or not;
 // storage.ErrNotFound if unknown.
 func (s *Store) GetBrowserSession(ctx context.Context, id string) (*storage.BrowserSession, error) {
+	return s.getBrowserSession(ctx, "get browser session", `id = ?`, id)
+}
+
+// GetBrowserSessionBySID returns the session whose public sid is sid,
+// expired or not; storage.ErrNotFound if none. An empty sid matches
+// nothing: sessions without one store NULL.
+func (s *Store) GetBrowserSessionBySID(ctx context.Context, sid string) (*storage.BrowserSession, error) {
+	if sid == "" {
+		return nil, fmt.Errorf("get browser session by sid: %w", storage.ErrNotFound)
+	}
+	return s.getBrowserSession(ctx, "get browser session by sid", `sid = ?`, sid)
+}
+
+func (s *Store) getBrowserSession(ctx context.Context, op, where, arg string) (*storage.BrowserSession, error) {
 	var (
 		bs                                   storage.BrowserSession
+		sid                                  sql.NullString
 		authTime, lastSeen, expires, created sql.NullInt64
 	)
 	err := s.q(ctx).QueryRowContext(ctx, `SELECT `+browserSessionColumns+` FROM browser_sessions
-		WHERE id = ?`, id).Scan(&bs.ID, &bs.UserID, &authTime, &lastSeen, &expires, &created)
+		WHERE `+where, arg).Scan(&bs.ID, &bs.UserID, &sid, &authTime, &lastSeen, &expires, &created)
 	if err != nil {
-		return nil, mapErr("get browser session", err)
+		return nil, mapErr(op, err)
 	}
+	bs.SID = sid.String
 	bs.AuthTime = fromMicros(authTime)
 	bs.LastSeenAt = fromMicros(lastSeen)
 	bs.ExpiresAt = fromMicros(expires)

@@ -314,6 +314,7 @@ func checkBrowserSession(t *testing.T, what string, want, got *storage.BrowserSe
 	var d diff
 	d.str("ID", want.ID, got.ID)
 	d.str("UserID", want.UserID, got.UserID)
+	d.str("SID", want.SID, got.SID)
 	d.time("AuthTime", want.AuthTime, got.AuthTime)
 	d.time("LastSeenAt", want.LastSeenAt, got.LastSeenAt)
 	d.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
@@ -404,6 +405,14 @@ func mustGetScope(t *testing.T, ctx context.Context, s storage.Store, name strin
 	sc, err := s.GetScope(ctx, name)
 	noErr(t, err, fmt.Sprintf("GetScope(%q)", name))
 	return sc
+}
+
+// mustGetBrowserSessionBySID returns the session or fails the test now.
+func mustGetBrowserSessionBySID(t *testing.T, ctx context.Context, s storage.Store, sid string) *storage.BrowserSession {
+	t.Helper()
+	bs, err := s.GetBrowserSessionBySID(ctx, sid)
+	noErr(t, err, fmt.Sprintf("GetBrowserSessionBySID(%q)", sid))
+	return bs
 }
 
 // mustGetBrowserSession returns the session or fails the test now.

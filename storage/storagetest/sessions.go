@@ -3,6 +3,8 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	full := &storage.BrowserSession{
 		ID:         "c2Vzc2lvbi1kaWdlc3Qtb2YtdGhlLWNvb2tpZQ",
 		UserID:     "user-1",
+		SID:        "c2lkLW9mLXRoZS1mdWxsLXNlc3Npb24",
 		AuthTime:   baseTime(),
 		LastSeenAt: baseTime().Add(time.Minute).In(east),
 		ExpiresAt:  baseTime().Add(8 * time.Hour),
@@ -27,7 +30,7 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	minimal := &storage.BrowserSession{ID: "session-minimal", UserID: "user-1"}
 	// An expired session is still returned; the caller checks the timeouts.
 	expired := &storage.BrowserSession{
-		ID: "session-expired", UserID: "user-2",
+		ID: "session-expired", UserID: "user-2", SID: "sid-expired",
 		AuthTime: baseTime().AddDate(-10, 0, 0), LastSeenAt: baseTime().AddDate(-10, 0, 0),
 		ExpiresAt: time.Date(2001, time.February, 3, 4, 5, 6, 7000, time.UTC), CreatedAt: baseTime().AddDate(-10, 0, 0),
 	}
@@ -50,6 +53,28 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	_, err = s.GetBrowserSession(ctx, "no-such-session")
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession(unknown)")
 
+	// GetBrowserSessionBySID finds a session by its public id, expired or
+	// not; no sid, an unknown one, or the session's id find nothing.
+	for _, bs := range []*storage.BrowserSession{full, expired} {
+		got, err := s.GetBrowserSessionBySID(ctx, bs.SID)
+		noErr(t, err, "GetBrowserSessionBySID("+bs.SID+")")
+		checkBrowserSession(t, "GetBrowserSessionBySID("+bs.SID+")", bs, got)
+	}
+	for _, sid := range []string{"", "no-such-sid", full.ID, strings.ToUpper(full.SID)} {
+		_, err = s.GetBrowserSessionBySID(ctx, sid)
+		errIs(t, err, storage.ErrNotFound, fmt.Sprintf("GetBrowserSessionBySID(%q)", sid))
+	}
+	// A sid names one session: a second session with it is refused and
+	// not stored. Sessions without a sid are not in each other's way.
+	twin := &storage.BrowserSession{ID: "session-twin", UserID: "user-2", SID: full.SID}
+	errIs(t, s.CreateBrowserSession(ctx, twin), storage.ErrConflict, "CreateBrowserSession with an existing sid")
+	_, err = s.GetBrowserSession(ctx, twin.ID)
+	errIs(t, err, storage.ErrNotFound, "GetBrowserSession after CreateBrowserSession with an existing sid")
+	checkBrowserSession(t, "GetBrowserSessionBySID after a rejected duplicate sid", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
+	noSID := &storage.BrowserSession{ID: "session-no-sid", UserID: "user-2"}
+	noErr(t, s.CreateBrowserSession(ctx, noSID), "CreateBrowserSession of a second session without sid")
+	noErr(t, s.DeleteBrowserSession(ctx, noSID.ID), "DeleteBrowserSession(session-no-sid)")
+
 	// TouchBrowserSession sets LastSeenAt and nothing else.
 	seen := baseTime().Add(3 * time.Hour).In(east)
 	noErr(t, s.TouchBrowserSession(ctx, full.ID, seen), "TouchBrowserSession")
@@ -69,6 +94,9 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	noErr(t, s.DeleteBrowserSession(ctx, full.ID), "DeleteBrowserSession")
 	_, err = s.GetBrowserSession(ctx, full.ID)
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession after DeleteBrowserSession")
+	_, err = s.GetBrowserSessionBySID(ctx, full.SID)
+	errIs(t, err, storage.ErrNotFound, "GetBrowserSessionBySID after DeleteBrowserSession")
+	checkBrowserSession(t, "GetBrowserSessionBySID of another session after DeleteBrowserSession", expired, mustGetBrowserSessionBySID(t, ctx, s, expired.SID))
 	errIs(t, s.DeleteBrowserSession(ctx, full.ID), storage.ErrNotFound, "DeleteBrowserSession twice")
 	errIs(t, s.DeleteBrowserSession(ctx, "no-such-session"), storage.ErrNotFound, "DeleteBrowserSession(unknown)")
 	checkBrowserSession(t, "GetBrowserSession of the user's other session", &wantMinimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
@@ -86,9 +114,15 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	noErr(t, s.DeleteUserBrowserSessions(ctx, "no-such-user"), "DeleteUserBrowserSessions(unknown user)")
 	mustGetUser(t, ctx, s, "user-1")
 
-	// A deleted session's id can be used again.
+	// A deleted session's id and sid can be used again.
 	noErr(t, s.CreateBrowserSession(ctx, full), "CreateBrowserSession after DeleteBrowserSession")
 	checkBrowserSession(t, "GetBrowserSession of a re-created session", full, mustGetBrowserSession(t, ctx, s, full.ID))
+	checkBrowserSession(t, "GetBrowserSessionBySID of a re-created session", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
+
+	// DeleteUserBrowserSessions takes the sid with the session.
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1"), "DeleteUserBrowserSessions(user-1) with a sid")
+	_, err = s.GetBrowserSessionBySID(ctx, full.SID)
+	errIs(t, err, storage.ErrNotFound, "GetBrowserSessionBySID after DeleteUserBrowserSessions")
 }
 
 func testConsents(t *testing.T, s storage.Store) {

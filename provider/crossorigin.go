@@ -1,0 +1,81 @@
+package provider
+
+import (
+	"net/http"
+
+	"github.com/hallpass/hallpass/web"
+)
+
+// Purposes of the form CSRF tokens: a login form's token is no good for
+// the consent form of the same request, and the other way round.
+const (
+	csrfLogin   = "login"
+	csrfConsent = "consent"
+)
+
+// crossOriginGuard returns the header half of the browser forms' CSRF
+// defence: Go's CrossOriginProtection refuses a POST whose Sec-Fetch-Site
+// is cross-site or same-site, or, from browsers too old to send that, whose
+// Origin is another host. Requests with neither header (server-side
+// callers) pass; the form token is what stops those. deny answers a
+// refused request.
+func (p *Provider) crossOriginGuard(deny http.Handler) *http.CrossOriginProtection {
+	c := http.NewCrossOriginProtection()
+	// The issuer's own origin, for when a proxy in front of hallpass
+	// rewrites Host: CrossOriginProtection compares Origin with Host.
+	// scheme://host from a parsed issuer is always a valid origin.
+	if err := c.AddTrustedOrigin(p.issuer.Scheme + "://" + p.issuer.Host); err != nil {
+		p.log.Error("trust the issuer's origin for browser forms", "err", err)
+	}
+	c.SetDenyHandler(deny)
+	return c
+}
+
+// refuseForeignForm answers a browser form post that did not come from
+// hallpass's own page in this browser: 403 with an HTML page, before any
+// handler could change anything (no login, no session, no consent, no
+// throttle charge).
+func (p *Provider) refuseForeignForm(w http.ResponseWriter, r *http.Request, reason string) {
+	p.log.InfoContext(r.Context(), "form post refused", "request_id", RequestID(r.Context()), "path", r.URL.Path, "reason", reason)
+	p.pageError(w, r, http.StatusForbidden, "This form was not sent from hallpass",
+		"hallpass accepts this form only from its own page, in the browser that opened it, so that no other site can act in your name. "+
+			"If you waited a long time or signed out meanwhile, go back to the application and start again.")
+}
+
+// denyCrossOrigin is crossOriginGuard's deny handler for the login and
+// consent forms.
+func (p *Provider) denyCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	p.refuseForeignForm(w, r, "cross-origin request")
+}
+
+// requireFormCSRF refuses a login or consent post whose csrf field is not
+// the token of that form (purpose) for the pending request it names and
+// this browser's binding cookie. The token needs no lookup, so a forged
+// post is refused before the handler loads anything; whether the handle
+// names a live request of this browser is still the handler's check
+// (resume).
+func (p *Provider) requireFormCSRF(purpose string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := r.ParseForm(); err != nil {
+				p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+				return
+			}
+			if !web.SameToken(r.PostForm.Get("csrf"), p.formCSRF(r, purpose, r.PostForm.Get("request"))) {
+				p.refuseForeignForm(w, r, "csrf token missing or invalid")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// formCSRF is the token the purpose form of the pending request handle
+// carries in this browser: bound to the handle and to the binding cookie
+// that ties the request to the browser, so neither another site nor
+// another browser holding the handle can produce it. Empty, and so valid
+// for nothing, when the browser has no binding cookie.
+func (p *Provider) formCSRF(r *http.Request, purpose, handle string) string {
+	binding, _ := p.cookies.Binding(r)
+	return web.CSRFToken(p.cfg.TokenSecret, "form-"+purpose, handle, binding)
+}
