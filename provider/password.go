@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -81,7 +82,9 @@ var errPasswordsBusy = errors.New("too many password checks at once")
 // passwordGate bounds how many argon2id computations run at once. Each
 // takes argonMemoryKiB of memory and a CPU for tens of milliseconds, so
 // without a bound a burst of sign-ins (or of guesses) would take the
-// process's memory with it: 16 at once are about 450 MB.
+// process's memory with it: 16 at once are about 450 MB. With it, a
+// burst costs about base + n × 19 MiB (BenchmarkLoginPeakRSS in
+// cmd/hallpass measures it).
 type passwordGate struct {
 	slots chan struct{}
 	wait  time.Duration
@@ -95,7 +98,18 @@ func newPasswordGate(n int, wait time.Duration) *passwordGate {
 // than the bound of password checks run, and returns the function that
 // ends this one; errPasswordsBusy when none could start.
 func (g *passwordGate) enter(ctx context.Context) (leave func(), err error) {
-	leave = func() { <-g.slots }
+	leave = func() {
+		// The check's 19 MiB are garbage now. When every slot is taken
+		// (a burst: others wait), collect them before the next check
+		// allocates its own, or the pacer (GOGC) lets the heap grow to
+		// twice the checks' memory before it does: the bound would
+		// limit CPU but only loosely memory. A quiet server skips the
+		// cost.
+		if len(g.slots) == cap(g.slots) {
+			runtime.GC()
+		}
+		<-g.slots
+	}
 	select {
 	case g.slots <- struct{}{}:
 		return leave, nil
