@@ -61,7 +61,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "reverse proxies in front of hallpass, as CIDR prefixes or addresses (comma-separated or repeated); only a request from one of them has its client address taken from X-Forwarded-For")
 	f.IntVar(&o.maxPasswordChecks, "max-password-checks", runtime.NumCPU(), "how many password checks (argon2id, 19 MiB each) may run at once; more wait up to 2s, then get 503")
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
-	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions and pending requests (0 disables)")
+	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	return cmd
 }
