@@ -15,6 +15,11 @@ func (p *Provider) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	leave, ok := p.enterPasswordHash(w, r, in.Password)
+	if !ok {
+		return
+	}
+	defer leave()
 	out, err := CreateUser(r.Context(), p.cfg.Store, in, p.cfg.Now())
 	p.answer(w, r, http.StatusCreated, out, err)
 }
@@ -43,6 +48,11 @@ func (p *Provider) adminUpdateUser(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
+	leave, ok := p.enterPasswordHash(w, r, in.Password)
+	if !ok {
+		return
+	}
+	defer leave()
 	out, err := UpdateUser(r.Context(), p.cfg.Store, chi.URLParam(r, "id"), in, p.cfg.Now())
 	p.answer(w, r, http.StatusOK, out, err)
 }

@@ -11,7 +11,8 @@ import (
 const housekeepingBatch = 500
 
 // Housekeep deletes everything that has expired — codes, tokens, browser
-// sessions, pending authorization requests, client-assertion JTIs — in
+// sessions, pending authorization requests, client-assertion JTIs, login
+// throttle counts — in
 // batches until none is left, and returns how many rows went. Replicas may
 // run it at once: a row deleted by one is simply not there for another.
 // Refresh tokens stay until they expire even when spent, so reuse is

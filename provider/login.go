@@ -51,28 +51,14 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	username := r.PostForm.Get("username")
-	key := throttleKey(r, username)
-	if !p.logins.allowed(key, p.cfg.Now()) {
-		p.log.WarnContext(ctx, "login throttled", "request_id", RequestID(ctx))
-		p.loginPage(w, r, http.StatusTooManyRequests, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f),
-			Error: "Too many failed sign-ins. Wait a few minutes, then try again.", FormActionOrigins: redirectOrigin(f)})
-		return
-	}
-	user, err := p.authenticate(ctx, username, r.PostForm.Get("password"))
-	if err != nil {
-		p.pendingGone(w, r, err)
+	user, answered := p.checkLogin(w, r, f, username, r.PostForm.Get("password"))
+	if answered {
 		return
 	}
 	if user == nil {
-		p.logins.failed(key, p.cfg.Now())
-		p.log.InfoContext(ctx, "login failed", "request_id", RequestID(ctx))
-		if len(username) > 64 {
-			username = ""
-		}
-		p.loginPage(w, r, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), Username: username, Error: loginFailed, FormActionOrigins: redirectOrigin(f)})
+		p.loginForm(w, r, f, http.StatusOK, username, loginFailed)
 		return
 	}
-	p.logins.succeeded(key)
 	authTime := p.cfg.Now().UTC()
 	if err := p.startSession(w, r, f, user.ID, authTime); err != nil {
 		p.pendingGone(w, r, err)
@@ -89,7 +75,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 // authenticate returns the user whose credentials these are, or nil.
 func (p *Provider) authenticate(ctx context.Context, username, password string) (*storage.User, error) {
-	if username == "" || len(username) > 64 || password == "" || len(password) > maxPasswordLen {
+	if !plausibleCredentials(username, password) {
 		return nil, nil
 	}
 	u, err := p.cfg.Store.GetUserByUsername(ctx, username)

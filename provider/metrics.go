@@ -19,6 +19,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	tokensIssued *prometheus.CounterVec
+	logins       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,8 +37,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hallpass_tokens_issued_total",
 			Help: "Access tokens issued by the token endpoint, by grant type.",
 		}, []string{"grant_type"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallpass_logins_total",
+			Help: "Login form submissions, by result: success, failure (wrong credentials), throttled (refused by a login limit, password not checked), busy (no password check could start in time).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokensIssued} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokensIssued, m.logins} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

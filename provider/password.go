@@ -1,12 +1,15 @@
 package provider
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -71,3 +74,59 @@ func CheckPassword(hash, password string) (bool, error) {
 	got := argon2.IDKey([]byte(password), salt, iter, mem, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
+
+// errPasswordsBusy is returned when no password check could start within
+// the wait: the request is answered 503 with Retry-After.
+var errPasswordsBusy = errors.New("too many password checks at once")
+
+// passwordGate bounds how many argon2id computations run at once. Each
+// takes argonMemoryKiB of memory and a CPU for tens of milliseconds, so
+// without a bound a burst of sign-ins (or of guesses) would take the
+// process's memory with it: 16 at once are about 450 MB. With it, a
+// burst costs about base + n × 19 MiB (BenchmarkLoginPeakRSS in
+// cmd/hallpass measures it).
+type passwordGate struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+func newPasswordGate(n int, wait time.Duration) *passwordGate {
+	return &passwordGate{slots: make(chan struct{}, n), wait: wait}
+}
+
+// enter waits, at most g.wait and no longer than ctx lasts, until fewer
+// than the bound of password checks run, and returns the function that
+// ends this one; errPasswordsBusy when none could start.
+func (g *passwordGate) enter(ctx context.Context) (leave func(), err error) {
+	leave = func() {
+		// The check's 19 MiB are garbage now. When every slot is taken
+		// (a burst: others wait), collect them before the next check
+		// allocates its own, or the pacer (GOGC) lets the heap grow to
+		// twice the checks' memory before it does: the bound would
+		// limit CPU but only loosely memory. A quiet server skips the
+		// cost.
+		if len(g.slots) == cap(g.slots) {
+			runtime.GC()
+		}
+		<-g.slots
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return leave, nil
+	default:
+	}
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return leave, nil
+	case <-t.C:
+		return nil, errPasswordsBusy
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", errPasswordsBusy, ctx.Err())
+	}
+}
+
+// retryAfter is what a refused caller is told to wait: about as long as
+// it already waited in vain.
+func (g *passwordGate) retryAfter() string { return retryAfter(g.wait) }

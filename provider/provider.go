@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -87,6 +89,25 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBodyBytes caps every request body; defaults to 64 KiB.
 	MaxBodyBytes int64
+
+	// TrustedProxies are the reverse proxies in front of hallpass. When a
+	// request's TCP peer is in one of these prefixes, its client address
+	// (for login throttling and logs) is read from X-Forwarded-For, right
+	// to left, skipping trusted addresses; otherwise the header is
+	// ignored and the peer is the client. See ParseTrustedProxies.
+	TrustedProxies []netip.Prefix
+	// LoginLimits bound password guessing; zero fields take the defaults
+	// documented there.
+	LoginLimits LoginLimits
+	// MaxPasswordChecks bounds the argon2id computations (password checks
+	// at login, hashes of passwords set through the admin API) that run
+	// at once, each taking 19 MiB and a CPU; defaults to the number of
+	// CPUs.
+	MaxPasswordChecks int
+	// PasswordCheckWait is how long a request waits for its turn at the
+	// bound before it is answered 503 with Retry-After; defaults to 2
+	// seconds.
+	PasswordCheckWait time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -113,6 +134,7 @@ type Provider struct {
 	pages     *web.Pages
 	cookies   *web.Cookies
 	logins    *loginThrottle
+	passwords *passwordGate
 	router    http.Handler
 }
 
@@ -154,6 +176,11 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.SessionLifetime, 12*time.Hour)
 	setDefault(&cfg.AuthRequestLifespan, 15*time.Minute)
 	setDefault(&cfg.RequestTimeout, 15*time.Second)
+	setDefault(&cfg.PasswordCheckWait, 2*time.Second)
+	if cfg.MaxPasswordChecks <= 0 {
+		cfg.MaxPasswordChecks = runtime.NumCPU()
+	}
+	cfg.LoginLimits = cfg.LoginLimits.withDefaults()
 	// A retired key is kept published only as long as the key manager
 	// was told tokens live; a longer-lived token would outlive its key.
 	if signed, kept := max(cfg.AccessTokenLifespan, cfg.IDTokenLifespan), cfg.Keys.Status().Schedule.MaxTokenLifetime; signed > kept {
@@ -188,7 +215,8 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
-	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss), logins: newLoginThrottle()}
+	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
+		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
 	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, cfg.Issuer)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {

@@ -1,104 +1,265 @@
 package provider
 
 import (
-	"net"
-	"net/http"
-	"sync"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
-// Login throttling: after loginMaxFailures wrong passwords for one
-// username from one address within loginWindow, that pair may not try
-// again until the window has passed. Keyed by the pair, so an attacker
-// cannot lock a user out from elsewhere; per process, so with several
-// replicas the bound is per replica. The peer address is used as is:
-// behind a proxy every client shares the proxy's address, which makes the
-// limit stricter, never looser.
-const (
-	loginMaxFailures = 10
-	loginWindow      = 15 * time.Minute
-	// loginThrottleCap bounds the memory an address-rotating attacker can
-	// make the table take; when full, the oldest windows go first.
-	loginThrottleCap = 100_000
-)
-
-type loginFailures struct {
-	count int
-	first time.Time
+// LoginLimits bound password guessing at the login form. Two limits
+// apply to every attempt, and an attempt is counted before its password
+// is checked, so parallel guesses cannot outrun either:
+//
+//   - per account: wrong passwords for one username, from anywhere. After
+//     AccountFreeFailures of them in a row the username is locked for
+//     AccountLock; every further wrong password (one each time a lock has
+//     ended) doubles the lock, up to AccountMaxLock. A correct password
+//     forgets the failures; during a lock even the correct password is
+//     refused. Unknown usernames are counted and locked the same way, so
+//     a lock says nothing about whether the user exists.
+//   - per client address: wrong passwords from one address (IPv6: one
+//     /64), across usernames. After AddressFailures within AddressWindow
+//     the address is refused until that window ends.
+//
+// Zero fields take the defaults.
+type LoginLimits struct {
+	// AccountFreeFailures is how many wrong passwords in a row a username
+	// gets before its first lock; default 5.
+	AccountFreeFailures int
+	// AccountLock is the first lock; default 1 minute.
+	AccountLock time.Duration
+	// AccountMaxLock caps the doubling lock; default 15 minutes.
+	AccountMaxLock time.Duration
+	// AccountMemory is how long a username's failures are remembered
+	// after its last lock ends (or its last failure, when it was not
+	// locked); default 1 hour. Shorter would hand a patient guesser a
+	// fresh set of free attempts sooner than the locks let them through.
+	AccountMemory time.Duration
+	// AddressFailures is how many wrong passwords one client address may
+	// send, across usernames, within AddressWindow; default 20.
+	AddressFailures int
+	// AddressWindow defaults to 15 minutes.
+	AddressWindow time.Duration
 }
 
-// loginThrottle counts recent failed logins per (username, address).
+// withDefaults fills the zero fields.
+func (l LoginLimits) withDefaults() LoginLimits {
+	if l.AccountFreeFailures <= 0 {
+		l.AccountFreeFailures = 5
+	}
+	setDefault(&l.AccountLock, time.Minute)
+	setDefault(&l.AccountMaxLock, 15*time.Minute)
+	l.AccountMaxLock = max(l.AccountMaxLock, l.AccountLock)
+	setDefault(&l.AccountMemory, time.Hour)
+	if l.AddressFailures <= 0 {
+		l.AddressFailures = 20
+	}
+	setDefault(&l.AddressWindow, 15*time.Minute)
+	return l
+}
+
+// loginVerdict says whether an attempt may go on and, if not, which
+// limit refused it and for how long.
+type loginVerdict struct {
+	allowed          bool
+	account, address bool
+	retryAfter       time.Duration
+}
+
+// limit names the limits that refused, for logs and metrics.
+func (v loginVerdict) limit() string {
+	switch {
+	case v.account && v.address:
+		return "account+address"
+	case v.account:
+		return "account"
+	case v.address:
+		return "address"
+	}
+	return ""
+}
+
+// live reports whether an entry still counts at now; an expired one is
+// as good as none.
+func live(e storage.ThrottleEntry, now time.Time) bool { return now.Before(e.ExpiresAt) }
+
+// judge says whether an attempt at now may go on, given the account's and
+// the address's entries.
+func (l LoginLimits) judge(account, address storage.ThrottleEntry, now time.Time) loginVerdict {
+	v := loginVerdict{allowed: true}
+	if live(account, now) && now.Before(account.LockedUntil) {
+		v.allowed, v.account = false, true
+		v.retryAfter = account.LockedUntil.Sub(now)
+	}
+	if live(address, now) && address.Attempts >= l.AddressFailures {
+		v.allowed, v.address = false, true
+		v.retryAfter = max(v.retryAfter, address.ExpiresAt.Sub(now))
+	}
+	return v
+}
+
+// count returns the entries with one more attempt counted at now. The
+// attempt that reaches AccountFreeFailures locks the account at once,
+// before its password is checked: attempts racing it find the lock, and
+// if its password is right, success lifts the lock again.
+func (l LoginLimits) count(account, address storage.ThrottleEntry, now time.Time) (storage.ThrottleEntry, storage.ThrottleEntry) {
+	if !live(account, now) {
+		account = storage.ThrottleEntry{ID: account.ID}
+	}
+	account.Attempts++
+	if account.Attempts >= l.AccountFreeFailures {
+		account.LockedUntil = now.Add(l.lockFor(account.Attempts))
+	}
+	account.ExpiresAt = now.Add(l.AccountMemory)
+	if account.LockedUntil.After(now) {
+		account.ExpiresAt = account.LockedUntil.Add(l.AccountMemory)
+	}
+	if !live(address, now) {
+		address = storage.ThrottleEntry{ID: address.ID, ExpiresAt: now.Add(l.AddressWindow)}
+	}
+	address.Attempts++
+	if address.Attempts >= l.AddressFailures {
+		address.LockedUntil = address.ExpiresAt
+	}
+	return account, address
+}
+
+// lockFor is the lock that the attempts-th attempt in a row sets.
+func (l LoginLimits) lockFor(attempts int) time.Duration {
+	d := l.AccountLock
+	for i := l.AccountFreeFailures; i < attempts && d < l.AccountMaxLock; i++ {
+		d *= 2
+	}
+	return min(d, l.AccountMaxLock)
+}
+
+// succeeded returns the entries after a correct password whose attempt
+// was counted as reserved (the address entry count returned): the
+// account's failures are forgotten, and the address gets its attempt
+// back, if the window it was counted in is still the current one.
+func (l LoginLimits) succeeded(account, address, reserved storage.ThrottleEntry, now time.Time) []storage.ThrottleEntry {
+	out := []storage.ThrottleEntry{{ID: account.ID}} // a zero ExpiresAt deletes
+	if live(address, now) && address.ExpiresAt.Equal(reserved.ExpiresAt) && address.Attempts > 0 {
+		address.Attempts--
+		if address.Attempts < l.AddressFailures {
+			address.LockedUntil = time.Time{}
+		}
+		out = append(out, address)
+	}
+	return out
+}
+
+// loginThrottle applies LoginLimits with the counts kept in the database,
+// so every replica shares them and they survive restarts.
 type loginThrottle struct {
-	mu       sync.Mutex
-	failures map[string]loginFailures
+	store  storage.Store
+	limits LoginLimits
+	// key makes the entry ids keyed digests: whoever reads the table
+	// cannot test usernames or addresses against them.
+	key []byte
 }
 
-func newLoginThrottle() *loginThrottle {
-	return &loginThrottle{failures: map[string]loginFailures{}}
+func newLoginThrottle(store storage.Store, limits LoginLimits, tokenSecret []byte) *loginThrottle {
+	mac := hmac.New(sha256.New, tokenSecret)
+	mac.Write([]byte("hallpass login throttle v1"))
+	return &loginThrottle{store: store, limits: limits.withDefaults(), key: mac.Sum(nil)}
 }
 
-func throttleKey(r *http.Request, username string) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// loginAttempt is one submission of the login form, as the throttle
+// counts it.
+type loginAttempt struct {
+	account, address string
+	client           netip.Addr
+	// reserved is the address entry as reserve counted this attempt.
+	reserved storage.ThrottleEntry
+}
+
+func (t *loginThrottle) digest(label, value string) string {
+	mac := hmac.New(sha256.New, t.key)
+	mac.Write([]byte(label + "\x00" + value))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// attempt names the entries an attempt for username from client counts
+// against. Usernames are compared without case, so "Alice" and "alice"
+// share a limit; an IPv6 client counts as its /64, which one subscriber
+// usually holds whole.
+func (t *loginThrottle) attempt(username string, client netip.Addr) *loginAttempt {
+	return &loginAttempt{
+		account: t.digest("account", strings.ToLower(username)),
+		address: t.digest("addr", addressKey(client)),
+		client:  client,
+	}
+}
+
+// addressKey is what one client address counts as.
+func addressKey(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "unknown"
+	case a.Is6():
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// usernameDigest stands for the username in logs: enough to tell the
+// attempts on one account apart from others, without naming it.
+func (a *loginAttempt) usernameDigest() string { return a.account[:16] }
+
+func (a *loginAttempt) ids() []string { return []string{a.account, a.address} }
+
+// peek says whether the attempt would be refused, without counting it:
+// a refused attempt is answered before it waits for a password check.
+func (t *loginThrottle) peek(ctx context.Context, a *loginAttempt, now time.Time) (loginVerdict, error) {
+	es, err := t.store.GetThrottle(ctx, a.ids())
 	if err != nil {
-		host = r.RemoteAddr
+		return loginVerdict{}, fmt.Errorf("read login throttle: %w", err)
 	}
-	return host + "\x00" + username
+	return t.limits.judge(es[0], es[1], now), nil
 }
 
-// allowed reports whether key may try a password now.
-func (l *loginThrottle) allowed(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.failures[key]
-	if !ok {
-		return true
-	}
-	if now.Sub(f.first) >= loginWindow {
-		delete(l.failures, key)
-		return true
-	}
-	return f.count < loginMaxFailures
-}
-
-// failed records a wrong password for key.
-func (l *loginThrottle) failed(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.failures[key]
-	if !ok || now.Sub(f.first) >= loginWindow {
-		if !ok && len(l.failures) >= loginThrottleCap {
-			l.evict(now)
+// reserve counts the attempt, atomically with the check that it is
+// allowed, before its password is checked.
+func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.Time) (loginVerdict, error) {
+	var v loginVerdict
+	err := t.store.UpdateThrottle(ctx, a.ids(), func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
+		if v = t.limits.judge(es[0], es[1], now); !v.allowed {
+			return nil
 		}
-		f = loginFailures{first: now}
+		account, address := t.limits.count(es[0], es[1], now)
+		a.reserved = address
+		return []storage.ThrottleEntry{account, address}
+	})
+	if err != nil {
+		return loginVerdict{}, fmt.Errorf("count login attempt: %w", err)
 	}
-	f.count++
-	l.failures[key] = f
+	return v, nil
 }
 
-// succeeded forgets key's failures.
-func (l *loginThrottle) succeeded(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
+// succeeded records that the reserved attempt had the right password.
+func (t *loginThrottle) succeeded(ctx context.Context, a *loginAttempt, now time.Time) error {
+	err := t.store.UpdateThrottle(ctx, a.ids(), func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
+		return t.limits.succeeded(es[0], es[1], a.reserved, now)
+	})
+	if err != nil {
+		return fmt.Errorf("reset login throttle: %w", err)
+	}
+	return nil
 }
 
-// evict drops expired windows, and if none had expired, an arbitrary
-// tenth of the table (called with mu held).
-func (l *loginThrottle) evict(now time.Time) {
-	before := len(l.failures)
-	for k, f := range l.failures {
-		if now.Sub(f.first) >= loginWindow {
-			delete(l.failures, k)
-		}
-	}
-	if len(l.failures) < before {
-		return
-	}
-	n := 0
-	for k := range l.failures {
-		delete(l.failures, k)
-		if n++; n >= loginThrottleCap/10 {
-			return
-		}
-	}
+// retryAfter is the Retry-After value for a wait of d: whole seconds,
+// rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	s := (d + time.Second - 1) / time.Second
+	return strconv.FormatInt(int64(max(s, 1)), 10)
 }

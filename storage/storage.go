@@ -3,6 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -204,6 +206,24 @@ type Key struct {
 	RemovesAt   time.Time
 }
 
+// ThrottleEntry is the sign-in throttling state of one key. The key is a
+// digest standing for what is counted (an account, a client address),
+// never a username or an address in clear, so every input maps to one
+// entry at most. What Attempts and LockedUntil mean is the provider's
+// policy; the store only keeps entries and changes them atomically
+// (Store.UpdateThrottle).
+type ThrottleEntry struct {
+	ID string
+	// Attempts counts what the policy counts (e.g. failed sign-ins).
+	Attempts int
+	// LockedUntil is when the key may try again; zero when not locked.
+	LockedUntil time.Time
+	// ExpiresAt is when the entry is forgotten: DeleteExpired deletes it
+	// after this time. Every stored entry has one; an entry passed back
+	// to UpdateThrottle with a zero ExpiresAt is deleted.
+	ExpiresAt time.Time
+}
+
 // Store is everything hallpass persists. Implementations must be safe for
 // concurrent use, store every time in UTC, and, when ctx carries a
 // transaction started by BeginTX, run every method inside it.
@@ -353,9 +373,28 @@ type Store interface {
 	// (a user id).
 	RevokeTokensBySubject(ctx context.Context, subject string) error
 
+	// GetThrottle returns the throttle entries of ids, in that order; an
+	// id without an entry comes back with only ID set. Expired entries
+	// are returned as stored: the caller judges expiry.
+	GetThrottle(ctx context.Context, ids []string) ([]ThrottleEntry, error)
+	// UpdateThrottle reads the entries of ids as GetThrottle does, passes
+	// them to update, and stores the entries update returns (an entry with
+	// a zero ExpiresAt is deleted; ids it does not return keep their
+	// entry), as one atomic step: calls sharing an id, from any process
+	// on the database, take effect one after the other, so no count is
+	// lost and no two callers see the same count. update may run more
+	// than once, when the step is retried after losing to a concurrent
+	// one; only its last result is stored, so it must have no effects of
+	// its own. ids must be distinct and non-empty, and update may return
+	// entries of ids only (an error otherwise, with nothing stored).
+	// Inside a transaction carried by ctx it is not retried, and losing
+	// to a concurrent step is ErrConflict.
+	UpdateThrottle(ctx context.Context, ids []string, update func([]ThrottleEntry) []ThrottleEntry) error
+
 	// DeleteExpired deletes at most limit rows that expired before
 	// `before` — token rows, client-assertion JTIs, browser sessions past
-	// their absolute expiry, pending authorization requests — and returns
+	// their absolute expiry, pending authorization requests, throttle
+	// entries — and returns
 	// how many it deleted. Bounded, so housekeeping never holds long locks;
 	// safe to run from several replicas at once.
 	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
@@ -372,4 +411,39 @@ type Store interface {
 	// SetKeyPrivate replaces the sealed private part of key id (re-sealing
 	// under a new key-encryption secret); ErrNotFound if absent.
 	SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error
+}
+
+// CheckThrottleIDs checks the ids a backend's UpdateThrottle was given:
+// at least one, none empty, all distinct.
+func CheckThrottleIDs(ids []string) error {
+	if len(ids) == 0 {
+		return errors.New("update throttle: no ids")
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if id == "" {
+			return errors.New("update throttle: empty id")
+		}
+		if seen[id] {
+			return fmt.Errorf("update throttle: id %q given twice", id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// CheckThrottleResult checks what UpdateThrottle's update function
+// returned: entries of ids only, each at most once.
+func CheckThrottleResult(ids []string, out []ThrottleEntry) error {
+	seen := make(map[string]bool, len(out))
+	for _, e := range out {
+		if !slices.Contains(ids, e.ID) {
+			return fmt.Errorf("update throttle: update returned id %q, which it was not given", e.ID)
+		}
+		if seen[e.ID] {
+			return fmt.Errorf("update throttle: update returned id %q twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	return nil
 }

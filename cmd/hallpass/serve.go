@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +32,8 @@ type serveOptions struct {
 	sessionIdleTimeout   time.Duration
 	sessionLifetime      time.Duration
 	dev                  bool
+	trustedProxies       []string
+	maxPasswordChecks    int
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -55,8 +58,10 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.codeLifespan, "code-lifespan", 2*time.Minute, "authorization code lifetime")
 	f.DurationVar(&o.sessionIdleTimeout, "session-idle-timeout", time.Hour, "browser sign-in session ends after this long unused")
 	f.DurationVar(&o.sessionLifetime, "session-lifetime", 12*time.Hour, "browser sign-in session ends this long after login, however active")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "reverse proxies in front of hallpass, as CIDR prefixes or addresses (comma-separated or repeated); only a request from one of them has its client address taken from X-Forwarded-For")
+	f.IntVar(&o.maxPasswordChecks, "max-password-checks", runtime.NumCPU(), "how many password checks (argon2id, 19 MiB each) may run at once; more wait up to 2s, then get 503")
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
-	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions and pending requests (0 disables)")
+	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	return cmd
 }
@@ -82,6 +87,13 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	// Settings are checked before the database is touched.
 	if err := provider.CheckIssuer(o.issuer, o.insecureHTTPIssuer); err != nil {
 		return nil, fmt.Errorf("--issuer: %w", err)
+	}
+	proxies, err := provider.ParseTrustedProxies(o.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if o.maxPasswordChecks < 1 {
+		return nil, fmt.Errorf("--max-password-checks %d: must be at least 1", o.maxPasswordChecks)
 	}
 	if tok := adminTokenFromEnv(); tok != "" {
 		if err := provider.CheckAdminToken(tok); err != nil {
@@ -135,6 +147,8 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		SessionIdleTimeout:    o.sessionIdleTimeout,
 		SessionLifetime:       o.sessionLifetime,
 		Dev:                   o.dev,
+		TrustedProxies:        proxies,
+		MaxPasswordChecks:     o.maxPasswordChecks,
 		Logger:                log,
 	})
 	if err != nil {

@@ -23,12 +23,14 @@ var expiredDeletes = []struct{ table, sql string }{
 		SELECT id FROM browser_sessions WHERE expires_at < $1 LIMIT $2)`},
 	{"auth_requests", `DELETE FROM auth_requests WHERE id IN (
 		SELECT id FROM auth_requests WHERE expires_at < $1 LIMIT $2)`},
+	{"login_throttle", `DELETE FROM login_throttle WHERE id IN (
+		SELECT id FROM login_throttle WHERE expires_at < $1 LIMIT $2)`},
 }
 
 // DeleteExpired deletes at most limit rows whose expires_at is before
 // `before` (a NULL expiry never expires): token rows, client-assertion
-// JTIs, browser sessions past their absolute expiry and pending
-// authorization requests, filling the budget from each table in turn. It
+// JTIs, browser sessions past their absolute expiry, pending
+// authorization requests and throttle entries, filling the budget from each table in turn. It
 // returns how many rows it deleted; fewer than limit means nothing expired
 // was left (or another replica deleted it meanwhile). On an error the count
 // is of the rows deleted before it. limit must be positive.

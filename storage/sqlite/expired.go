@@ -8,12 +8,12 @@ import (
 
 // expiringTables are the tables DeleteExpired cleans, in the order it
 // cleans them. Every one is a rowid table with an index on expires_at.
-var expiringTables = []string{"tokens", "client_assertion_jtis", "browser_sessions", "auth_requests"}
+var expiringTables = []string{"tokens", "client_assertion_jtis", "browser_sessions", "auth_requests", "login_throttle"}
 
 // DeleteExpired deletes at most limit rows whose expires_at is before
 // `before` (a NULL expiry never expires): token rows, client-assertion
-// JTIs, browser sessions past their absolute expiry and pending
-// authorization requests, filling the budget from each table in turn. It
+// JTIs, browser sessions past their absolute expiry, pending
+// authorization requests and throttle entries, filling the budget from each table in turn. It
 // returns how many rows it deleted; fewer than limit means nothing expired
 // was left (or another process deleted it meanwhile). Outside a
 // transaction every table's DELETE commits on its own, so the write lock is

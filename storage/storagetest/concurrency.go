@@ -31,8 +31,10 @@ const roundTimeout = 30 * time.Second
 // created, with storage.ErrInvalidReference). Transactions that take
 // LockKeys, then create a next signing key unless one exists, must create
 // exactly one, and DeleteExpired run at once on the same expired rows must
-// delete each exactly once without an error (RunReplicas runs these two
-// across several stores on one database). Each race is repeated
+// delete each exactly once without an error, and UpdateThrottle run at
+// once on shared ids must lose no count and let exactly the limit of
+// reservations through (RunReplicas runs these three across several
+// stores on one database). Each race is repeated
 // concurrencyRounds times. newStore has the same contract as for Run.
 func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("DeactivateTokenRace", func(t *testing.T) {
@@ -61,6 +63,9 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("DeleteExpiredRace", func(t *testing.T) {
 		testDeleteExpiredRace(t, []storage.Store{newStore(t)})
+	})
+	t.Run("ThrottleRace", func(t *testing.T) {
+		testThrottleRace(t, []storage.Store{newStore(t)})
 	})
 }
 

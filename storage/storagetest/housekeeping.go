@@ -120,11 +120,12 @@ type expiringRows struct {
 	expiredJTIs, liveJTIs         map[string]time.Time
 	expiredSessions, liveSessions []*storage.BrowserSession
 	expiredRequests, liveRequests []*storage.AuthRequest
+	expiredThrottle, liveThrottle []storage.ThrottleEntry
 }
 
 // expired is how many of the rows expired.
 func (r *expiringRows) expired() int {
-	return len(r.expiredTokens) + len(r.expiredJTIs) + len(r.expiredSessions) + len(r.expiredRequests)
+	return len(r.expiredTokens) + len(r.expiredJTIs) + len(r.expiredSessions) + len(r.expiredRequests) + len(r.expiredThrottle)
 }
 
 // cutoff returns a DeleteExpired cut-off two days from now, truncated to
@@ -138,8 +139,8 @@ func cutoff() time.Time {
 // seedExpiring creates, with ids that start with prefix, copies sets of
 // expired rows in every table (expiring a microsecond, an hour and a day
 // before `before`), and one set of rows that are not: expiring at `before`
-// exactly, a microsecond or a year after it, or never (NULL). Browser
-// sessions belong to user, who must exist.
+// exactly, a microsecond or a year after it, or never (NULL; throttle
+// entries always expire). Browser sessions belong to user, who must exist.
 func seedExpiring(t *testing.T, ctx context.Context, s storage.Store, prefix, user string, before time.Time, copies int) *expiringRows {
 	t.Helper()
 	r := &expiringRows{expiredJTIs: map[string]time.Time{}, liveJTIs: map[string]time.Time{}}
@@ -169,6 +170,12 @@ func seedExpiring(t *testing.T, ctx context.Context, s storage.Store, prefix, us
 		noErr(t, s.CreateAuthRequest(ctx, ar), "CreateAuthRequest("+ar.ID+")")
 		return ar
 	}
+	throttle := func(id string, exp time.Time) storage.ThrottleEntry {
+		e := storage.ThrottleEntry{ID: prefix + id, Attempts: 3, LockedUntil: exp.Add(-time.Minute), ExpiresAt: exp}
+		put(t, ctx, s, e)
+		e.LockedUntil, e.ExpiresAt = stored(e.LockedUntil), stored(e.ExpiresAt)
+		return e
+	}
 
 	for c := range copies {
 		for i, kind := range allKinds() {
@@ -183,6 +190,7 @@ func seedExpiring(t *testing.T, ctx context.Context, s storage.Store, prefix, us
 			jti(fmt.Sprintf("jti-expired-%d-%d", c, i), before.Add(-d), r.expiredJTIs)
 			r.expiredSessions = append(r.expiredSessions, session(fmt.Sprintf("session-expired-%d-%d", c, i), before.Add(-d)))
 			r.expiredRequests = append(r.expiredRequests, request(fmt.Sprintf("request-expired-%d-%d", c, i), before.Add(-d)))
+			r.expiredThrottle = append(r.expiredThrottle, throttle(fmt.Sprintf("throttle-expired-%d-%d", c, i), before.Add(-d)))
 		}
 	}
 	for i, d := range future {
@@ -192,6 +200,7 @@ func seedExpiring(t *testing.T, ctx context.Context, s storage.Store, prefix, us
 		jti(fmt.Sprintf("jti-live-%d", i), before.Add(d), r.liveJTIs)
 		r.liveSessions = append(r.liveSessions, session(fmt.Sprintf("session-live-%d", i), before.Add(d)))
 		r.liveRequests = append(r.liveRequests, request(fmt.Sprintf("request-live-%d", i), before.Add(d)))
+		r.liveThrottle = append(r.liveThrottle, throttle(fmt.Sprintf("throttle-live-%d", i), before.Add(d)))
 	}
 	for _, kind := range allKinds() {
 		r.liveTokens = append(r.liveTokens, token(kind, "never-expires", time.Time{}, true))
@@ -220,13 +229,16 @@ func (r *expiringRows) checkGone(t *testing.T, ctx context.Context, s storage.St
 		_, err := s.GetAuthRequest(ctx, ar.ID)
 		notFound(t, err, fmt.Sprintf("%s: GetAuthRequest(%s) of an expired request", what, ar.ID))
 	}
+	for _, e := range r.expiredThrottle {
+		checkThrottle(t, fmt.Sprintf("%s: GetThrottle(%s) of an expired entry", what, e.ID), storage.ThrottleEntry{ID: e.ID}, mustGetThrottle(t, ctx, s, e.ID))
+	}
 }
 
 // checkKept checks that every row that has not expired is still there,
 // unchanged; with expired set, the expired rows too.
 func (r *expiringRows) checkKept(t *testing.T, ctx context.Context, s storage.Store, what string, expired bool) {
 	t.Helper()
-	toks, jtis, sessions, requests := r.liveTokens, r.liveJTIs, r.liveSessions, r.liveRequests
+	toks, jtis, sessions, requests, throttle := r.liveTokens, r.liveJTIs, r.liveSessions, r.liveRequests, r.liveThrottle
 	if expired {
 		toks = append(append([]*storage.Token(nil), toks...), r.expiredTokens...)
 		jtis = map[string]time.Time{}
@@ -237,6 +249,7 @@ func (r *expiringRows) checkKept(t *testing.T, ctx context.Context, s storage.St
 		}
 		sessions = append(append([]*storage.BrowserSession(nil), sessions...), r.expiredSessions...)
 		requests = append(append([]*storage.AuthRequest(nil), requests...), r.expiredRequests...)
+		throttle = append(append([]storage.ThrottleEntry(nil), throttle...), r.expiredThrottle...)
 	}
 	for _, tok := range toks {
 		got, err := s.GetToken(ctx, tok.Kind, tok.Signature)
@@ -259,6 +272,9 @@ func (r *expiringRows) checkKept(t *testing.T, ctx context.Context, s storage.St
 		got, err := s.GetAuthRequest(ctx, ar.ID)
 		noErr(t, err, fmt.Sprintf("%s: GetAuthRequest(%s)", what, ar.ID))
 		checkAuthRequest(t, fmt.Sprintf("%s: GetAuthRequest(%s)", what, ar.ID), ar, got)
+	}
+	for _, e := range throttle {
+		checkThrottle(t, fmt.Sprintf("%s: GetThrottle(%s)", what, e.ID), e, mustGetThrottle(t, ctx, s, e.ID))
 	}
 }
 
@@ -324,7 +340,7 @@ func testDeleteExpired(t *testing.T, s storage.Store) {
 	// A later cut-off catches what was live, but not what never expires.
 	n, err = s.DeleteExpired(ctx, before.AddDate(2, 0, 0), 1000)
 	noErr(t, err, "DeleteExpired with a later cut-off")
-	wantLater := len(rows.liveTokens) - len(allKinds()) + len(rows.liveJTIs) + len(rows.liveSessions) - 1 + len(rows.liveRequests) - 1
+	wantLater := len(rows.liveTokens) - len(allKinds()) + len(rows.liveJTIs) + len(rows.liveSessions) - 1 + len(rows.liveRequests) - 1 + len(rows.liveThrottle)
 	if n != wantLater {
 		t.Fatalf("DeleteExpired with a later cut-off deleted %d rows, want %d", n, wantLater)
 	}
@@ -416,7 +432,8 @@ func testSetKeyPrivate(t *testing.T, s storage.Store) {
 // RunReplicas runs the races of RunConcurrency that matter between
 // replicas — several hallpass processes sharing one database — with the
 // contenders spread over separate stores: signing-key changes serialized by
-// LockKeys, and DeleteExpired run by every replica at once. newReplicas
+// LockKeys, DeleteExpired run by every replica at once, and sign-in
+// throttle counts shared by every replica. newReplicas
 // returns n stores on one fresh, empty, migrated database and registers
 // their cleanup with t.Cleanup.
 func RunReplicas(t *testing.T, newReplicas func(t *testing.T, n int) []storage.Store) {
@@ -425,6 +442,9 @@ func RunReplicas(t *testing.T, newReplicas func(t *testing.T, n int) []storage.S
 	})
 	t.Run("DeleteExpiredRace", func(t *testing.T) {
 		testDeleteExpiredRace(t, newReplicas(t, 4))
+	})
+	t.Run("ThrottleRace", func(t *testing.T) {
+		testThrottleRace(t, newReplicas(t, 2))
 	})
 }
 

@@ -1,0 +1,18 @@
+-- 0004_login_throttle: sign-in throttling shared by every replica.
+--
+-- One row per throttle key: a digest standing for an account or a client
+-- address (never the username or address itself), so no input makes more
+-- than one row per key. attempts and locked_until mean what the provider
+-- says they mean; expires_at is when the row is forgotten, and
+-- DeleteExpired deletes it after that. UpdateThrottle serializes its
+-- read-modify-write with SELECT ... FOR UPDATE on these rows, and a plain
+-- INSERT (whose unique violation makes it retry) for rows it did not find.
+
+CREATE TABLE login_throttle (
+    id           TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    attempts     INTEGER     NOT NULL,
+    locked_until TIMESTAMPTZ,
+    expires_at   TIMESTAMPTZ NOT NULL
+);
+
+CREATE INDEX login_throttle_expires_at ON login_throttle (expires_at);
