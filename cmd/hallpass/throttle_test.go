@@ -64,8 +64,8 @@ func TestServeTrustedProxies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("HALLPASS_TRUSTED_PROXIES", tc.proxies)
 			in := startServe(t, "--dev", "--database", "sqlite:"+filepath.Join(t.TempDir(), "dev.db"))
-			hc, request := devLoginPage(t, in)
-			form := url.Values{"request": {request}, "username": {"alice"}, "password": {"not-her-password"}}
+			hc, request, csrf := devLoginPage(t, in)
+			form := url.Values{"request": {request}, "csrf": {csrf}, "username": {"alice"}, "password": {"not-her-password"}}
 			r, err := http.NewRequest(http.MethodPost, in.base+"/login", strings.NewReader(form.Encode()))
 			if err != nil {
 				t.Fatal(err)
@@ -95,8 +95,9 @@ func TestServeTrustedProxies(t *testing.T) {
 }
 
 // devLoginPage follows the sign-in link --dev printed up to the login
-// page and returns the browser's client and the pending request id.
-func devLoginPage(t *testing.T, in *instance) (*http.Client, string) {
+// page and returns the browser's client, the pending request id and the
+// form's CSRF token.
+func devLoginPage(t *testing.T, in *instance) (*http.Client, string, string) {
 	t.Helper()
 	link := regexp.MustCompile(`http://localhost:8080(/oauth2/authorize\?\S+)`).FindStringSubmatch(in.stdout.String())
 	if link == nil {
@@ -115,8 +116,9 @@ func devLoginPage(t *testing.T, in *instance) (*http.Client, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	m := regexp.MustCompile(`name="request" value="([^"]+)"`).FindSubmatch(body)
-	if m == nil {
+	c := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+	if m == nil || c == nil {
 		t.Fatalf("the sign-in link did not lead to the login page:\n%s", body)
 	}
-	return hc, string(m[1])
+	return hc, string(m[1]), string(c[1])
 }
