@@ -269,6 +269,25 @@ func TestAudienceOnRefresh(t *testing.T) {
 			}
 		})
 
+		t.Run("a grant for an audience the client lost ends", func(t *testing.T) {
+			reports := e.addClient(t, provider.ClientMetadata{
+				ClientID: "reports-portal", RedirectURIs: []string{"https://reports.school.example/cb"},
+				GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic",
+				Scope: ssoClientScopes, Audience: []string{"https://reports.example"},
+			})
+			g := e.grant(t, e.newBrowser(t), reports, "alice", alicePassword, "openid offline_access results:read")
+			if got := e.accessAud(t, g.Access); !slices.Equal(got, sorted(schoolAudience, "https://reports.example")) {
+				t.Fatalf("aud = %q, want the school API and the registered audience", got)
+			}
+			m := reports.Meta
+			m.ClientSecret, m.Audience = "", nil
+			if res := e.admin(t, http.MethodPut, "/admin/clients/reports-portal", m); res.Status != http.StatusOK {
+				t.Fatalf("PUT: %d %s", res.Status, res.Body)
+			}
+			// Not the refresh request's fault: invalid_grant, not invalid_target.
+			assertError(t, e.refresh(t, reports, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
+		})
+
 		t.Run("a selected audience stays selected", func(t *testing.T) {
 			tok := grantFor(t, e, staff.request(all, oauth2.SetAuthURLParam("audience", payrollAudience)), "alice", alicePassword)
 			r := decodeToken(t, e.refresh(t, staff, tok.RefreshToken, ""))
