@@ -62,6 +62,12 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = checkAuthorizeParams(ar)
 	}
+	if err == nil {
+		// An audience that no scope of this request could reach is refused
+		// before the user is asked anything; whether the user's roles reach
+		// it is known only once they signed in (proceed).
+		_, err = grantAudience(ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar), p.cfg.Issuer)
+	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return
@@ -81,6 +87,8 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method was sent without code_challenge.")
 	case challenge == "" && ar.GetClient().IsPublic():
 		return fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE: send code_challenge with code_challenge_method=S256.")
+	case challenge == "" && requiresPKCE(ar.GetClient()):
+		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE (RFC 9700 §2.1.1): send code_challenge with code_challenge_method=S256.")
 	case challenge != "" && method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not allowed.")
 	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
@@ -129,6 +137,12 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f *flow) {
 		return
 	}
 	granted := grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed)
+	if _, err := grantAudience(f.ar.GetClient(), granted, requestedAudience(f.ar), p.cfg.Issuer); err != nil {
+		// The user's roles do not reach the requested resource server:
+		// refused before consent to a grant that could not be issued.
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
 
 	needConsent, err := p.needsConsent(ctx, f.ar.GetClient().GetID(), user.ID, granted, prompts)
 	if err != nil {
@@ -251,19 +265,19 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 			return
 		}
 	}
+	requested := requestedAudience(f.ar)
+	aud, err := grantAudience(f.ar.GetClient(), granted, requested, p.cfg.Issuer)
+	if err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
 	for _, s := range granted {
 		f.ar.GrantScope(s)
 	}
-	for _, a := range append(scopeAudiences(f.ar.GetClient(), granted), f.ar.GetRequestedAudience()...) {
-		if !f.ar.GetGrantedAudience().Has(a) {
-			f.ar.GrantAudience(a)
-		}
-	}
-	if len(f.ar.GetGrantedAudience()) == 0 {
-		// RFC 9068 §3: with no resource server in view, the token is for
-		// hallpass itself (userinfo).
-		f.ar.GrantAudience(p.cfg.Issuer)
-	}
+	// RFC 8707 resource values count as requested audiences, so a refresh
+	// keeps to them too.
+	f.ar.SetRequestedAudience(requested)
+	grantAudienceTo(f.ar, aud)
 	sess := NewSession()
 	sess.Subject = user.ID
 	sess.Username = user.Username

@@ -46,7 +46,7 @@ func BenchmarkClientCredentialsToken(b *testing.B) {
 func benchToken(b *testing.B) (ts *testServer, rsID, rsSecret, token string) {
 	ts = newTestServer(b, testdb.SQLite(b))
 	app := ts.registerService(b, "client_secret_basic", "results:read", "https://school.example/api")
-	rs := ts.registerService(b, "client_secret_basic", "")
+	rs := ts.registerResourceServer(b, "client_secret_basic", "", "https://school.example/api")
 	r := httptest.NewRequest(http.MethodPost, provider.PathToken, strings.NewReader("grant_type=client_credentials&scope=results:read"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.Header.Set("Authorization", basic(app.ClientID, app.ClientSecret))

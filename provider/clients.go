@@ -58,11 +58,19 @@ type ClientMetadata struct {
 	Audience []string `json:"audience"`
 	// SkipConsent marks a first-party client (admin API only).
 	SkipConsent bool `json:"skip_consent"`
+	// ResourceServers are the resource servers (token audiences) the
+	// client speaks for: besides its own tokens, it may introspect tokens
+	// whose aud names one of them (admin API only).
+	ResourceServers []string `json:"resource_servers"`
+	// RequirePKCE false lets a legacy confidential client use the code
+	// flow without PKCE (admin API only); absent means true.
+	RequirePKCE *bool `json:"require_pkce,omitempty"`
 }
 
 // metadataFor renders a stored client; secret is included only when just
 // generated, since only its digest is kept.
 func metadataFor(c *storage.Client, secret string) ClientMetadata {
+	requirePKCE := !c.PKCEOptional
 	m := ClientMetadata{
 		ClientID:                c.ID,
 		ClientSecret:            secret,
@@ -76,6 +84,8 @@ func metadataFor(c *storage.Client, secret string) ClientMetadata {
 		Scope:                   strings.Join(c.Scopes, " "),
 		Audience:                nonNil(c.Audience),
 		SkipConsent:             c.SkipConsent,
+		ResourceServers:         nonNil(c.ResourceServers),
+		RequirePKCE:             &requirePKCE,
 	}
 	if c.TokenEndpointAuthMethod != "none" {
 		never := int64(0)
@@ -186,17 +196,34 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		}
 	}
 
-	c.Audience = dedupe(m.Audience)
-	if len(c.Audience) > maxURIs {
-		return nil, metadataError("at most %d audiences may be registered", maxURIs)
+	var err error
+	if c.Audience, err = audienceList("audience", m.Audience); err != nil {
+		return nil, err
 	}
-	for _, a := range c.Audience {
-		if a == "" || len(a) > maxURILength || strings.IndexFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-			return nil, metadataError("audience %q must be a non-empty identifier without spaces", a)
-		}
+	if c.ResourceServers, err = audienceList("resource_servers", m.ResourceServers); err != nil {
+		return nil, err
 	}
 	c.SkipConsent = m.SkipConsent
+	c.PKCEOptional = m.RequirePKCE != nil && !*m.RequirePKCE
+	if c.PKCEOptional && public {
+		return nil, metadataError("require_pkce cannot be false for a public client (token_endpoint_auth_method none): without a secret, PKCE is the only thing that ties a code to the app that asked for it")
+	}
 	return c, nil
+}
+
+// audienceList checks a list of resource server identifiers (field names
+// it in errors) and returns it without repeats.
+func audienceList(field string, in []string) ([]string, error) {
+	out := dedupe(in)
+	if len(out) > maxURIs {
+		return nil, metadataError("at most %d entries may be registered in %s", maxURIs, field)
+	}
+	for _, a := range out {
+		if a == "" || len(a) > maxURILength || strings.IndexFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+			return nil, metadataError("%s entry %q must be a non-empty identifier of at most %d characters without spaces", field, a, maxURILength)
+		}
+	}
+	return out, nil
 }
 
 // uriUse is what a URI is registered for; it decides which query
@@ -417,6 +444,16 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	// Self-registered clients are never first-party: consent is the user's.
 	m.SkipConsent = false
+	// What only an admin decides is refused rather than dropped, so the
+	// registrant does not believe it took effect.
+	if m.RequirePKCE != nil && !*m.RequirePKCE {
+		p.writeError(w, r, metadataError("require_pkce cannot be turned off through registration; an admin can do it for a legacy confidential client at /admin/clients"))
+		return
+	}
+	if len(m.ResourceServers) > 0 {
+		p.writeError(w, r, metadataError("resource_servers cannot be set through registration; an admin sets them at /admin/clients"))
+		return
+	}
 	out, err := CreateClient(r.Context(), p.cfg.Store, &m, false, p.cfg.Now())
 	if err != nil {
 		p.writeError(w, r, err)

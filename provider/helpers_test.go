@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -251,6 +252,51 @@ func (ts *testServer) registerService(t testing.TB, authMethod, scope string, au
 		Scope:                   scope,
 		Audience:                audience,
 	})
+}
+
+// registerResourceServer creates, through the admin API (the only way to
+// set resource_servers), a client_credentials client allowed scope that
+// speaks for the resource servers resources: it may introspect the access
+// tokens whose aud names one of them.
+func (ts *testServer) registerResourceServer(t testing.TB, authMethod, scope string, resources ...string) provider.ClientMetadata {
+	t.Helper()
+	enc, err := json.Marshal(provider.ClientMetadata{
+		ClientName: "resource server", GrantTypes: []string{"client_credentials"},
+		TokenEndpointAuthMethod: authMethod, Scope: scope, ResourceServers: resources,
+	})
+	if err != nil {
+		t.Fatalf("encode metadata: %v", err)
+	}
+	res := ts.do(t, req{Method: http.MethodPost, Path: "/admin/clients", ContentType: "application/json", Body: string(enc), Auth: "Bearer " + ts.AdminToken})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create resource server client: status %d: %s", res.Status, res.Body)
+	}
+	var out provider.ClientMetadata
+	if err := json.Unmarshal(res.Body, &out); err != nil {
+		t.Fatalf("decode client: %v", err)
+	}
+	if !slices.Equal(out.ResourceServers, resources) && len(resources) > 0 {
+		t.Fatalf("created client serves %q, want %q", out.ResourceServers, resources)
+	}
+	return out
+}
+
+// adminActive reports whether introspection with the admin token, which
+// may introspect every token, says token is active.
+func (ts *testServer) adminActive(t *testing.T, token string) bool {
+	t.Helper()
+	res := ts.do(t, req{
+		Method: http.MethodPost, Path: provider.PathIntrospect, ContentType: formType,
+		Body: url.Values{"token": {token}}.Encode(), Auth: "Bearer " + ts.AdminToken,
+	})
+	if res.Status != http.StatusOK {
+		t.Fatalf("introspect as admin: status %d: %s", res.Status, res.Body)
+	}
+	a, ok := res.JSON(t)["active"].(bool)
+	if !ok {
+		t.Fatalf("introspection answer has no boolean active: %s", res.Body)
+	}
+	return a
 }
 
 // clientCredentials is a golang.org/x/oauth2 client-credentials config for

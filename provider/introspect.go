@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // clientAuthenticator is the part of fosite that authenticates a client
@@ -25,7 +28,9 @@ type clientAuthenticator interface {
 // gets 401. fosite's own endpoint also accepts any access token as a
 // Bearer credential, which would let every token holder probe every other
 // token, so hallpass authenticates itself and only asks fosite about the
-// token.
+// token. A client learns only about tokens it is entitled to (see
+// entitled); about any other token it hears what it would hear about a
+// token that does not exist.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
@@ -36,12 +41,12 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", fosite.ErrorToRFC6749Error(err).GetDescription()))
 		return
 	}
-	ok, err := p.introspectionCaller(r)
+	who, err := p.introspectionCaller(r)
 	if err != nil {
 		p.writeError(w, r, err)
 		return
 	}
-	if !ok {
+	if who == nil {
 		p.writeInvalidClient(w, "Authenticate as a registered confidential client (HTTP Basic or client_secret_post), or with the admin token.")
 		return
 	}
@@ -50,7 +55,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "the token parameter is missing"))
 		return
 	}
-	answer, err := p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")))
+	answer, err := p.introspect(ctx, token, fosite.TokenUse(r.PostForm.Get("token_type_hint")), who)
 	if err != nil {
 		// Never {"active":false} for an outage: a resource server would
 		// turn a valid user away, or cache the answer.
@@ -60,27 +65,70 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, answer)
 }
 
-// introspectionCaller reports whether r may introspect; an error when the
-// client could not be checked for a failure of ours.
-func (p *Provider) introspectionCaller(r *http.Request) (bool, error) {
+// introspector is who asks the introspection endpoint: an admin, or a
+// confidential client.
+type introspector struct {
+	admin  bool
+	client fosite.Client
+}
+
+// entitled reports whether who may learn about a token of use issued to
+// client with audience aud. An admin may learn about any token. A client
+// may learn about its own tokens, and about the access tokens whose aud
+// names a resource server it speaks for (storage.Client.ResourceServers):
+// a resource server checks the tokens presented to it. A refresh token is
+// never presented to a resource server, so only its own client may ask.
+func (who *introspector) entitled(use fosite.TokenUse, client string, aud []string) bool {
+	switch {
+	case who.admin:
+		return true
+	case who.client.GetID() == client:
+		return true
+	case use != fosite.AccessToken:
+		return false
+	}
+	c, ok := who.client.(storage.FositeClient)
+	if !ok {
+		return false
+	}
+	for _, a := range aud {
+		if slices.Contains(c.ResourceServers, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// introspectionCaller returns who r is, nil when it may not introspect at
+// all; an error when the client could not be checked for a failure of
+// ours.
+func (p *Provider) introspectionCaller(r *http.Request) (*introspector, error) {
 	if _, ok := bearerToken(r); ok {
-		return p.isAdmin(r), nil
+		if !p.isAdmin(r) {
+			return nil, nil
+		}
+		return &introspector{admin: true}, nil
 	}
 	auth, ok := p.oauth2.(clientAuthenticator)
 	if !ok {
-		return false, nil
+		return nil, nil
 	}
 	c, err := auth.AuthenticateClient(r.Context(), r, r.PostForm)
 	if ourFault(err) {
-		return false, fmt.Errorf("authenticate introspection caller: %w", err)
+		return nil, fmt.Errorf("authenticate introspection caller: %w", err)
 	}
-	return err == nil && !c.IsPublic(), nil
+	if err != nil || c.IsPublic() {
+		return nil, nil
+	}
+	return &introspector{client: c}, nil
 }
 
-// introspect answers for one token. Anything not active (expired, revoked,
-// malformed, signed by an unknown key, another issuer's) is exactly
-// {"active": false}: RFC 7662 §2.2 says to reveal nothing more.
-func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse) (map[string]any, error) {
+// introspect answers who about one token. Anything not active (expired,
+// revoked, malformed, signed by an unknown key, another issuer's) and
+// anything who is not entitled to is exactly {"active": false}: RFC 7662
+// §2.2 says to reveal nothing more, and §4 lets the server decide who may
+// see which token.
+func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse, who *introspector) (map[string]any, error) {
 	inactive := map[string]any{"active": false}
 	if hint != fosite.AccessToken && hint != fosite.RefreshToken {
 		// token_type_hint is honoured but not trusted: an unknown or absent
@@ -105,6 +153,9 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		if !errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrTokenExpired) {
 			p.log.DebugContext(ctx, "introspection: token not active", "err", err)
 		}
+		return inactive, nil
+	}
+	if !who.entitled(use, ar.GetClient().GetID(), ar.GetGrantedAudience()) {
 		return inactive, nil
 	}
 	var exp time.Time

@@ -77,8 +77,9 @@ func TestLifecycleIntrospectionAnswers(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		const refreshLife = 5 * time.Hour
 		e := newSSOEnv(t, dsn, func(c *provider.Config) { c.RefreshTokenLifespan = refreshLife })
-		// A resource server asks; it is not the client the tokens were issued to.
-		rs := e.registerService(t, "client_secret_basic", "results:read", schoolAudience)
+		// A resource server asks; it is not the client the tokens were
+		// issued to, but the school API their aud names.
+		rs := e.registerResourceServer(t, "client_secret_basic", "results:read", schoolAudience)
 		who := credOf(rs)
 		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, lcScope+" results:write")
 		scope := strings.Join(grantedScope(t, g.Token), " ")
@@ -127,7 +128,8 @@ func TestLifecycleIntrospectionAnswers(t *testing.T) {
 		})
 
 		t.Run("refresh token", func(t *testing.T) {
-			m := e.wantActive(t, "alice's refresh token", who, g.Refresh)
+			// Only its own client may ask about a refresh token.
+			m := e.wantActive(t, "alice's refresh token", credOf(e.Confidential.Meta), g.Refresh)
 			wantFields(t, "alice's refresh token", m, map[string]any{
 				"token_type": "refresh_token", "client_id": confidentialID, "sub": e.AliceID, "username": "alice", "iss": e.URL,
 			})
@@ -147,7 +149,8 @@ func TestLifecycleIntrospectionAnswers(t *testing.T) {
 func TestLifecycleIntrospectionCallersAndHints(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
-		rs := credOf(e.registerService(t, "client_secret_post", "results:read", schoolAudience))
+		rs := credOf(e.registerResourceServer(t, "client_secret_post", "results:read", schoolAudience))
+		admin := e.adminCred()
 		g := e.grant(t, e.newBrowser(t), e.Public, "bob", bobPassword, lcScope)
 
 		t.Run("a public client may not introspect", func(t *testing.T) {
@@ -172,18 +175,20 @@ func TestLifecycleIntrospectionCallersAndHints(t *testing.T) {
 		})
 
 		// token_type_hint is honoured but not trusted: a wrong or unknown
-		// hint still finds the token, and says what it really is.
+		// hint still finds the token, and says what it really is. The
+		// public client cannot ask about its refresh token; the admin can.
 		for _, tc := range []struct {
 			name, token, hint, wantType string
+			who                         cred
 		}{
-			{"refresh_token hint for an access token", g.Access, "refresh_token", "bearer"},
-			{"access_token hint for a refresh token", g.Refresh, "access_token", "refresh_token"},
-			{"unknown hint for an access token", g.Access, "id_token", "bearer"},
-			{"unknown hint for a refresh token", g.Refresh, "nonsense", "refresh_token"},
-			{"right hint for a refresh token", g.Refresh, "refresh_token", "refresh_token"},
+			{"refresh_token hint for an access token", g.Access, "refresh_token", "bearer", rs},
+			{"access_token hint for a refresh token", g.Refresh, "access_token", "refresh_token", admin},
+			{"unknown hint for an access token", g.Access, "id_token", "bearer", rs},
+			{"unknown hint for a refresh token", g.Refresh, "nonsense", "refresh_token", admin},
+			{"right hint for a refresh token", g.Refresh, "refresh_token", "refresh_token", admin},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				m := e.introspection(t, rs, tc.token, tc.hint)
+				m := e.introspection(t, tc.who, tc.token, tc.hint)
 				if m["active"] != true {
 					t.Fatalf("not active: %v", m)
 				}
@@ -207,9 +212,12 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 			c.AccessTokenLifespan = accessLife
 			c.RefreshTokenLifespan = refreshLife
 		})
-		svc := e.registerService(t, "client_secret_basic", "results:read", schoolAPI)
+		// A resource server of the school API: entitled to alice's access
+		// tokens (their aud names it) and to its own.
+		svc := e.registerResourceServer(t, "client_secret_basic", "results:read", schoolAudience)
 		who := credOf(svc)
 		admin := e.adminCred()
+		owner := credOf(e.Confidential.Meta) // the only client entitled to its refresh tokens
 		b := e.newBrowser(t)
 		g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
 		cc := e.token(t, svc.ClientID, svc.ClientSecret).AccessToken
@@ -222,6 +230,7 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 				e.wantInactive(t, what+" (hint "+hint+")", who, token, hint)
 			}
 			e.wantInactive(t, what+" (admin)", admin, token, "")
+			e.wantInactive(t, what+" (alice's client)", owner, token, "")
 		}
 
 		t.Run("not tokens", func(t *testing.T) {
@@ -306,7 +315,7 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 			r := decodeToken(t, e.refresh(t, e.Confidential, g2.Refresh, ""))
 			inactive(t, "spent refresh token", g2.Refresh)
 			inactive(t, "access token of the spent refresh token", g2.Access)
-			e.wantActive(t, "rotated refresh token", who, r.RefreshToken)
+			e.wantActive(t, "rotated refresh token", owner, r.RefreshToken)
 			e.wantActive(t, "new access token", who, r.AccessToken)
 		})
 
@@ -321,7 +330,7 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 			clock.Advance(time.Minute)
 			inactive(t, "expired access token of a user", g.Access)
 			inactive(t, "expired service token", cc)
-			e.wantActive(t, "refresh token after its access token expired", who, g.Refresh)
+			e.wantActive(t, "refresh token after its access token expired", owner, g.Refresh)
 			clock.Advance(refreshLife)
 			inactive(t, "expired refresh token", g.Refresh)
 		})

@@ -112,7 +112,13 @@ func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		p.pendingGone(w, r, err)
 		return
 	}
-	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), ClientName: clientName(f), Username: user.Username, Scopes: items, FormActionOrigins: redirectOrigin(f)})
+	aud, err := grantAudience(f.ar.GetClient(), granted, requestedAudience(f.ar), p.cfg.Issuer)
+	if err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), ClientName: clientName(f), Username: user.Username, Scopes: items,
+		Audiences: resourceServers(aud, p.cfg.Issuer), FormActionOrigins: redirectOrigin(f)})
 }
 
 // handleConsent records the user's decision and finishes the request.

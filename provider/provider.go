@@ -276,11 +276,13 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		TokenURL:                 p.url(PathToken),
 		GlobalSecret:             p.cfg.TokenSecret,
 		ScopeStrategy:            fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy: fosite.ExactAudienceMatchingStrategy,
-		// PKCE is required of public clients and optional for confidential
-		// ones (which authenticate at the token endpoint); when sent, it is
-		// S256 only, and a verifier without a challenge is refused (RFC
-		// 9700 §2.1.1 downgrade protection, in fosite's PKCE handler).
+		AudienceMatchingStrategy: audienceStrategy,
+		// PKCE is required of every client (RFC 9700 §2.1.1) but a
+		// confidential one an admin exempted, so fosite's switch covers
+		// public clients and checkAuthorizeParams and requirePKCEAtToken
+		// the rest (fosite's EnforcePKCE would allow no exemption). When
+		// sent, it is S256 only, and a verifier without a challenge is
+		// refused (downgrade protection, in fosite's PKCE handler).
 		EnforcePKCEForPublicClients: true,
 		JWTScopeClaimKey:            jwt.JWTScopeFieldString,
 		ClientSecretsHasher:         secretHasher{},

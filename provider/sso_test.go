@@ -757,6 +757,9 @@ func TestSSOPKCE(t *testing.T) {
 			{"method without challenge", e.Confidential, func(ar authRequest) authRequest {
 				return ar.withParam(t, "code_challenge", "")
 			}},
+			{"confidential client without code_challenge", e.Confidential, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", "").withParam(t, "code_challenge_method", "")
+			}},
 			{"challenge too short", e.Public, func(ar authRequest) authRequest {
 				return ar.withParam(t, "code_challenge", "abc")
 			}},
@@ -776,21 +779,22 @@ func TestSSOPKCE(t *testing.T) {
 			})
 		}
 
-		t.Run("confidential client without PKCE", func(t *testing.T) {
-			// PKCE is optional for confidential clients, but a code issued
-			// without a challenge cannot be redeemed with a verifier
-			// (RFC 9700 §2.1.1 downgrade protection).
+		t.Run("legacy confidential client without PKCE", func(t *testing.T) {
+			// An admin exempted this client (require_pkce false), but a
+			// code issued without a challenge still cannot be redeemed
+			// with a verifier (RFC 9700 §2.1.1 downgrade protection).
+			legacy := e.legacyClient(t)
 			for _, withVerifier := range []bool{false, true} {
 				b := e.newBrowser(t)
-				ar := e.Confidential.request("openid results:read").withParam(t, "code_challenge", "").withParam(t, "code_challenge_method", "")
+				ar := legacy.request("openid results:read").withParam(t, "code_challenge", "").withParam(t, "code_challenge_method", "")
 				cb, _ := b.signIn(t, ar, "alice", alicePassword)
 				cb.wantCode(t)
 				form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Code}, "redirect_uri": {ar.RedirectURI}}
 				if withVerifier {
 					form.Set("code_verifier", ar.Verifier)
-					assertError(t, e.tokenRequest(t, e.Confidential, form), http.StatusBadRequest, "invalid_grant")
+					assertError(t, e.tokenRequest(t, legacy, form), http.StatusBadRequest, "invalid_grant")
 				} else {
-					decodeToken(t, e.tokenRequest(t, e.Confidential, form))
+					decodeToken(t, e.tokenRequest(t, legacy, form))
 				}
 			}
 		})

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
-
-	"github.com/hallpass/hallpass/storage"
 )
 
 // handleToken is the token endpoint (RFC 6749 §3.2). fosite parses and
@@ -29,18 +27,27 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(supportedGrantTypes, gt) && errors.Is(err, fosite.ErrInvalidRequest) {
 			err = fosite.ErrUnsupportedGrantType.WithHintf("Grant type %q is not supported; use one of %s.", gt, strings.Join(supportedGrantTypes, ", "))
 		}
+		if errors.Is(err, errInvalidTarget) && r.PostForm.Get("grant_type") == "refresh_token" {
+			// fosite re-checks a refreshed grant's audience against the
+			// client's current registration; one that no longer covers it
+			// ends the grant, which is not the refresh request's fault.
+			err = fosite.ErrInvalidGrant.WithHint("This grant is for a resource server the client may no longer get tokens for; sign in again.")
+		}
 		err = p.lostRace(ctx, ar, "", err)
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
-		p.grantClientCredentials(ar, sess)
+		err = p.grantClientCredentials(ar, sess)
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
-		if err := p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope")); err != nil {
-			p.writeAccessError(w, r, ar, err)
-			return
-		}
+		err = p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope"))
+	case ar.GetGrantTypes().ExactOne("authorization_code"):
+		err = requirePKCEAtToken(ar)
+	}
+	if err != nil {
+		p.writeAccessError(w, r, ar, err)
+		return
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
@@ -54,39 +61,43 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // grantClientCredentials applies DESIGN.md's rule for services: granted =
 // requested ∩ the client's allowed scopes. fosite has already refused any
-// requested scope or audience outside the client's registration
-// (invalid_scope), so everything requested is granted. A request without
-// scope gets every scope registered for the client (RFC 6749 §3.3 lets the
-// server pick a documented default). Without an audience parameter, the
-// token is for the resource servers of its scopes and the client's
-// registered audiences.
-func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, sess *Session) {
+// requested scope outside the client's registration (invalid_scope), so
+// everything requested is granted. A request without scope gets every
+// scope registered for the client (RFC 6749 §3.3 lets the server pick a
+// documented default). The token is for the resource servers of its
+// scopes and the client's registered audiences; an audience (or RFC 8707
+// resource) parameter selects among them, and naming another is
+// invalid_target.
+func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, sess *Session) error {
 	client := ar.GetClient()
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
 		scopes = client.GetScopes()
 	}
+	aud, err := grantAudience(client, scopes, requestedAudience(ar), p.cfg.Issuer)
+	if err != nil {
+		return err
+	}
 	for _, s := range scopes {
 		ar.GrantScope(s)
 	}
-	audience := ar.GetRequestedAudience()
-	if len(audience) == 0 {
-		if c, ok := client.(storage.FositeClient); ok {
-			audience = c.Client.Audience
-		}
-		audience = append(slices.Clone(audience), scopeAudiences(client, scopes)...)
-	}
-	for _, a := range audience {
-		if !ar.GetGrantedAudience().Has(a) {
-			ar.GrantAudience(a)
-		}
-	}
-	if len(ar.GetGrantedAudience()) == 0 {
-		ar.GrantAudience(p.cfg.Issuer) // RFC 9068 §3 default resource
-	}
+	grantAudienceTo(ar, aud)
 	// RFC 9068 §2.2: with no user involved, sub is the client.
 	sess.Subject = client.GetID()
 	sess.ClientID = client.GetID()
+	return nil
+}
+
+// requirePKCEAtToken refuses a code redeemed without PKCE by a client that
+// must use it. The authorization endpoint issues no such code, but one
+// issued while an admin had exempted the client would otherwise outlive
+// the exemption. (A code issued with a challenge is fosite's: it refuses
+// the exchange without the verifier.)
+func requirePKCEAtToken(ar fosite.AccessRequester) error {
+	if requiresPKCE(ar.GetClient()) && ar.GetRequestForm().Get("code_verifier") == "" {
+		return fosite.ErrInvalidGrant.WithHint("This client must use PKCE, and this code was issued without a code_challenge; start a new authorization request with code_challenge_method=S256.")
+	}
+	return nil
 }
 
 // applyRefreshPolicy re-checks a refresh against the user as they are now,
@@ -127,6 +138,9 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		}
 	}
 	req.GrantedScope = keep
+	// fosite copied the original aud; the token is for what its surviving
+	// scopes reach, so a dropped scope's resource server is dropped too.
+	req.GrantedAudience = fosite.Arguments(narrowedAudience(ar.GetClient(), keep, req.RequestedAudience, p.cfg.Issuer))
 	sess.Roles = user.Roles
 	sess.Username = user.Username
 	if sess.Claims != nil {

@@ -17,7 +17,10 @@
 // makes the same offline checks, so forged or expired tokens never reach
 // hallpass, then asks hallpass's RFC 7662 introspection endpoint, with this
 // resource server's own client credentials (Config.ClientID and
-// ClientSecret), whether the token is still active. Revocation shows at
+// ClientSecret), whether the token is still active. hallpass answers only
+// a client an admin registered with resource_servers naming the token's
+// audience (or the token's own client); to anyone else every token is
+// inactive. Revocation shows at
 // once, at the cost of one round trip per check and of depending on hallpass
 // being up. Use it on the routes where a revoked token must stop working
 // now (publishing results, anything irreversible) and offline verification

@@ -140,8 +140,11 @@ func newSchool(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 		TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid offline_access results:read results:write",
 		SkipConsent: true,
 	})
+	// The API introspects the tokens issued for it: hallpass answers only
+	// a client registered as speaking for the token's audience.
 	_, h.APISecret = h.client(t, provider.ClientMetadata{
 		ClientID: apiClientID, GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic",
+		ResourceServers: []string{schoolAPI},
 	})
 	return h
 }

@@ -64,7 +64,9 @@ type FositeClient struct {
 	*Client
 	// audience is what fosite checks requested and refreshed audiences
 	// against: the registered Audience plus the default audience and the
-	// audiences of the registered scopes the client may be granted.
+	// audiences of the registered scopes the client may be granted. It is
+	// only the outer bound: the provider narrows a token's audience to
+	// what its granted scopes reach.
 	audience []string
 	// scopeAudience maps each of the client's allowed scopes that is
 	// registered with an audience to that audience, read once with the
@@ -183,8 +185,9 @@ func (f *FositeStore) Rollback(ctx context.Context) error { return f.store.Rollb
 // GetClient loads a client for fosite; unknown ids are fosite.ErrNotFound,
 // which fosite answers with invalid_client. The client's audience, as
 // fosite checks it, also holds the audience of every registered scope the
-// client may be granted: a client allowed a resource server's scope may
-// get tokens for that resource server.
+// client may be granted: the most any of its tokens could name. Which of
+// them a token names depends on the scopes granted, and is the provider's
+// decision.
 func (f *FositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
 	c, err := f.store.GetClient(ctx, id)
 	if err != nil {

@@ -128,13 +128,20 @@ type Client struct {
 	// Scopes are the scopes an admin allowed for this client; a token never
 	// carries a scope outside this list.
 	Scopes []string
-	// Audience lists the resource servers this client may request tokens for.
+	// Audience lists the resource servers this client may request tokens
+	// for besides those of its granted scopes.
 	Audience                []string
 	TokenEndpointAuthMethod string
 	// SkipConsent marks a first-party client whose users are not asked for consent.
 	SkipConsent bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// ResourceServers are the resource servers (audiences) this client
+	// speaks for: it may introspect tokens whose aud names one of them.
+	ResourceServers []string
+	// PKCEOptional lets a legacy confidential client use the code flow
+	// without PKCE. The zero value, PKCE required, is the safe default.
+	PKCEOptional bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // TokenKind says which fosite table a Token row belongs to.

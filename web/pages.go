@@ -124,6 +124,9 @@ type ConsentData struct {
 	Username string
 	// Scopes are the scopes to grant, in the order shown.
 	Scopes []ScopeItem
+	// Audiences are the resource servers (APIs) the grant's tokens will
+	// be accepted by, shown as "This gives access to: …".
+	Audiences []string
 	// FormActionOrigins are added to the CSP form-action directive. After
 	// the consent POST the browser is redirected to the client's
 	// redirect_uri, and some browsers check that redirect against
@@ -275,7 +278,7 @@ func sampleData() map[string][]any {
 	return map[string][]any{
 		pageLogin: {LoginData{}, LoginData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u", Error: "e"}},
 		pageConsent: {ConsentData{}, ConsentData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u",
-			Scopes: []ScopeItem{{Name: "n"}, {Name: "n", Description: "d"}}}},
+			Scopes: []ScopeItem{{Name: "n"}, {Name: "n", Description: "d"}}, Audiences: []string{"https://api.example"}}},
 		pageError:     {ErrorData{}, ErrorData{Title: "t", Message: "m", RequestID: "r"}},
 		pageLogout:    {LogoutData{}, LogoutData{Action: "/a", Hidden: map[string]string{"k": "v"}, ClientName: "c"}},
 		pageLoggedOut: {LoggedOutData{}, LoggedOutData{Message: "m"}},

@@ -220,6 +220,43 @@ func TestLoginPage(t *testing.T) {
 	}
 }
 
+// TestConsentPageNamesResourceServers checks that the consent page says
+// which APIs the grant reaches, after the scopes, and says nothing of the
+// kind when there are none.
+func TestConsentPageNamesResourceServers(t *testing.T) {
+	p := newTestPages(t)
+	tests := []struct {
+		name      string
+		audiences []string
+	}{
+		{"two", []string{"https://school.example/api", "https://payroll.example"}},
+		{"none", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			p.Consent(rec, http.StatusOK, ConsentData{Action: "/consent", RequestID: "r", ClientName: "School results", Username: "alice",
+				Scopes: []ScopeItem{{"results:read", "Read your exam results"}}, Audiences: tt.audiences})
+			doc := parseBody(t, rec)
+			var got []string
+			for _, li := range findAll(doc, tag("li")) {
+				if a, ok := attr(li, "data-audience"); ok {
+					if text(li) != a {
+						t.Errorf("audience item %q shows %q", a, text(li))
+					}
+					got = append(got, a)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.audiences) {
+				t.Errorf("resource servers listed %q, want %q", got, tt.audiences)
+			}
+			if says := strings.Contains(text(doc), "This gives access to:"); says != (len(tt.audiences) > 0) {
+				t.Errorf("\"This gives access to:\" shown = %v with audiences %q", says, tt.audiences)
+			}
+		})
+	}
+}
+
 func TestConsentPage(t *testing.T) {
 	p := newTestPages(t)
 	tests := []struct {
@@ -423,7 +460,7 @@ func TestHostileInputIsEscaped(t *testing.T) {
 			}},
 			{"consent", func(p *Pages, w http.ResponseWriter) {
 				p.Consent(w, 200, ConsentData{Action: "/c", RequestID: evil, ClientName: evil, Username: evil,
-					Scopes: []ScopeItem{{Name: evil}, {Name: evil, Description: evil}}})
+					Scopes: []ScopeItem{{Name: evil}, {Name: evil, Description: evil}}, Audiences: []string{evil}})
 			}},
 			{"error", func(p *Pages, w http.ResponseWriter) {
 				p.Error(w, 400, ErrorData{Title: evil, Message: evil, RequestID: evil})

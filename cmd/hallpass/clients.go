@@ -20,6 +20,7 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 	}
 	var m provider.ClientMetadata
 	var scopes []string
+	var requirePKCE bool
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Register a client; prints its metadata and, once, its secret",
@@ -36,6 +37,9 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 			}
 			if !cmd.Flags().Changed("response-type") {
 				m.ResponseTypes = nil
+			}
+			if cmd.Flags().Changed("require-pkce") {
+				m.RequirePKCE = &requirePKCE
 			}
 			out, err := provider.CreateClient(cmd.Context(), st, &m, true, time.Now())
 			if err != nil {
@@ -55,6 +59,8 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 	f.StringSliceVar(&scopes, "scope", nil, "allowed scopes (comma-separated or repeated)")
 	f.StringSliceVar(&m.Audience, "audience", nil, "allowed audiences")
 	f.BoolVar(&m.SkipConsent, "skip-consent", false, "first-party client: users are not asked for consent")
+	f.StringSliceVar(&m.ResourceServers, "resource-server", nil, "resource servers (token audiences) this client speaks for: it may introspect their tokens")
+	f.BoolVar(&requirePKCE, "require-pkce", true, "false lets a legacy confidential client use the code flow without PKCE")
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,8 +87,35 @@ func TestClientsRevokeTokensCommand(t *testing.T) {
 				return tok.AccessToken
 			}
 			a, other := register(), register()
-			// The introspecting resource server is a client of its own.
-			rs := register()
+			// The introspecting resource server is a client of its own,
+			// speaking for the tokens' audience (the issuer: no scope here
+			// names a resource server), made with the CLI, which with the
+			// admin API is the only way to set resource_servers.
+			discResp, discErr := http.Get(in.base + "/.well-known/openid-configuration")
+			if discErr != nil {
+				t.Fatal(discErr)
+			}
+			var disc struct {
+				Issuer string `json:"issuer"`
+			}
+			discErr = json.NewDecoder(discResp.Body).Decode(&disc)
+			discResp.Body.Close()
+			if discErr != nil || disc.Issuer == "" {
+				t.Fatalf("discovery: issuer %q, %v", disc.Issuer, discErr)
+			}
+			created, errOut, code := hp("clients", "create", "--grant-type", "client_credentials", "--resource-server", disc.Issuer)
+			if code != 0 {
+				t.Fatalf("clients create: exit %d: %s", code, errOut)
+			}
+			var rsMeta struct {
+				ID              string   `json:"client_id"`
+				Secret          string   `json:"client_secret"`
+				ResourceServers []string `json:"resource_servers"`
+			}
+			if err := json.Unmarshal([]byte(created), &rsMeta); err != nil || !slices.Equal(rsMeta.ResourceServers, []string{disc.Issuer}) {
+				t.Fatalf("clients create --resource-server printed %s (%v)", created, err)
+			}
+			rs := clientcredentials.Config{ClientID: rsMeta.ID, ClientSecret: rsMeta.Secret}
 			active := func(tok string) bool {
 				t.Helper()
 				m := introspectBasic(t, in.base, rs.ClientID, rs.ClientSecret, tok)
@@ -104,6 +132,11 @@ func TestClientsRevokeTokensCommand(t *testing.T) {
 				if !active(tok) {
 					t.Fatal("fresh token inactive")
 				}
+			}
+			// A client that is neither the token's nor its audience's
+			// learns nothing about it.
+			if m := introspectBasic(t, in.base, other.ClientID, other.ClientSecret, aTok1); !reflect.DeepEqual(m, map[string]any{"active": false}) {
+				t.Errorf("another client's introspection of a's token = %v, want exactly {\"active\":false}", m)
 			}
 
 			out, errOut, code := hp("clients", "revoke-tokens", a.ClientID)

@@ -7,7 +7,8 @@
 // schedule:write. Tokens are verified offline against hallpass's JWKS; with
 // SCHOOLAPI_CLIENT_ID and SCHOOLAPI_CLIENT_SECRET set, the two write routes
 // introspect every token at hallpass instead, so that a revoked token stops
-// working at once.
+// working at once. hallpass answers only a client registered (through its
+// admin API) with resource_servers naming this API's audience.
 //
 // Every flag has a variable: --addr is SCHOOLAPI_ADDR, and so on (see -h).
 package main
@@ -59,7 +60,7 @@ func flags(c *config, output io.Writer) *envflag.FlagSet {
 	f.String(&c.issuer, "issuer", "http://localhost:8080", "hallpass's issuer URL, exactly as the iss claim of its tokens says")
 	f.String(&c.audience, "audience", "http://localhost:8081", "this API's audience: tokens whose aud does not name it are refused")
 	f.String(&c.hallpassURL, "hallpass-url", "", "where this server reaches hallpass when that is not the issuer URL, e.g. http://hallpass:8080 inside docker compose (an origin; default: the issuer)")
-	f.String(&c.clientID, "client-id", "", "this API's hallpass client id; with SCHOOLAPI_CLIENT_SECRET, the write routes introspect tokens so that revocation shows at once")
+	f.String(&c.clientID, "client-id", "", "this API's hallpass client id, registered with resource_servers naming --audience; with SCHOOLAPI_CLIENT_SECRET, the write routes introspect tokens so that revocation shows at once")
 	f.Secret(&c.clientSecret, "client-secret", "the secret of --client-id")
 	f.Duration(&c.startupTimeout, "startup-timeout", 60*time.Second, "how long to keep trying to reach hallpass's discovery at start")
 	f.Duration(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to let in-flight requests finish on SIGTERM")

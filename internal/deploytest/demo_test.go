@@ -30,6 +30,7 @@ func startDemo(t *testing.T, extra ...string) *demo {
 	}
 	h.admin(t, http.MethodPost, "/admin/clients", map[string]any{
 		"client_id": "schoolapi", "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",
+		"resource_servers": []string{schoolAudience},
 	}, http.StatusCreated, &introspector)
 	api, _ := startSchoolAPI(t, h.URL, "SCHOOLAPI_CLIENT_ID="+introspector.ClientID, "SCHOOLAPI_CLIENT_SECRET="+introspector.ClientSecret)
 

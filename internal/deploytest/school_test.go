@@ -95,14 +95,15 @@ func students(t *testing.T, a apiAnswer) []string {
 func TestSchoolAPIWithHallpass(t *testing.T) {
 	h := startHallpass(t)
 
-	// A confidential client for schoolapi's introspection calls.
+	// A confidential client for schoolapi's introspection calls, speaking
+	// for the school API's audience: hallpass answers no one else.
 	var introspector struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}
 	h.admin(t, http.MethodPost, "/admin/clients", map[string]any{
 		"client_id": "schoolapi", "client_name": "School API", "grant_types": []string{"client_credentials"},
-		"token_endpoint_auth_method": "client_secret_basic", "scope": "",
+		"token_endpoint_auth_method": "client_secret_basic", "scope": "", "resource_servers": []string{schoolAudience},
 	}, http.StatusCreated, &introspector)
 
 	// Another resource server's scope, and a service allowed only that.

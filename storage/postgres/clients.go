@@ -11,15 +11,15 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, scopes, audience, token_endpoint_auth_method,
-	skip_consent, created_at, updated_at`
+	skip_consent, resource_servers, pkce_optional, created_at, updated_at`
 
 // CreateClient stores a new client; storage.ErrConflict if the id exists.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.q(ctx).Exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.ID, blob(c.SecretHash), c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience),
-		c.TokenEndpointAuthMethod, c.SkipConsent, ts(c.CreatedAt), ts(c.UpdatedAt))
+		c.TokenEndpointAuthMethod, c.SkipConsent, list(c.ResourceServers), c.PKCEOptional, ts(c.CreatedAt), ts(c.UpdatedAt))
 	if err != nil {
 		return mapErr(fmt.Sprintf("create client %q", c.ID), err)
 	}
@@ -63,11 +63,12 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	tag, err := s.q(ctx).Exec(ctx, `UPDATE clients SET
 		secret_hash = $1, name = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
 		grant_types = $5, response_types = $6, scopes = $7, audience = $8,
-		token_endpoint_auth_method = $9, skip_consent = $10, updated_at = $11
-		WHERE id = $12`,
+		token_endpoint_auth_method = $9, skip_consent = $10, resource_servers = $11,
+		pkce_optional = $12, updated_at = $13
+		WHERE id = $14`,
 		blob(c.SecretHash), c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience),
-		c.TokenEndpointAuthMethod, c.SkipConsent, ts(c.UpdatedAt),
+		c.TokenEndpointAuthMethod, c.SkipConsent, list(c.ResourceServers), c.PKCEOptional, ts(c.UpdatedAt),
 		c.ID)
 	return affectedOne(tag, err, fmt.Sprintf("update client %q", c.ID))
 }
@@ -102,7 +103,8 @@ func scanClient(row scanner) (*storage.Client, error) {
 	err := row.Scan(&c.ID, &c.SecretHash, &c.Name,
 		&c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes, &c.ResponseTypes,
 		&c.Scopes, &c.Audience,
-		&c.TokenEndpointAuthMethod, &c.SkipConsent, &created, &updated)
+		&c.TokenEndpointAuthMethod, &c.SkipConsent, &c.ResourceServers, &c.PKCEOptional,
+		&created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +115,7 @@ func scanClient(row scanner) (*storage.Client, error) {
 	c.ResponseTypes = fromList(c.ResponseTypes)
 	c.Scopes = fromList(c.Scopes)
 	c.Audience = fromList(c.Audience)
+	c.ResourceServers = fromList(c.ResourceServers)
 	c.CreatedAt = fromTS(created)
 	c.UpdatedAt = fromTS(updated)
 	return &c, nil

@@ -28,8 +28,9 @@ func TestUpgradeFrom0001(t *testing.T) {
 	if err := s.applyMigration(ctx, ms[0]); err != nil {
 		t.Fatalf("apply 0001: %v", err)
 	}
-	if err := s.CreateClient(ctx, &storage.Client{ID: "old-client"}); err != nil {
-		t.Fatalf("CreateClient on 0001: %v", err)
+	// Raw SQL: CreateClient writes the columns of later migrations.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO clients (id, token_endpoint_auth_method) VALUES ('old-client', 'client_secret_basic')`); err != nil {
+		t.Fatalf("insert a client on 0001: %v", err)
 	}
 	if err := s.CreateToken(ctx, &storage.Token{Kind: storage.KindAccessToken, Signature: "sig", Subject: "old-user"}); err != nil {
 		t.Fatalf("CreateToken on 0001: %v", err)
@@ -53,8 +54,13 @@ func TestUpgradeFrom0001(t *testing.T) {
 	if _, err := s.GetToken(ctx, storage.KindAccessToken, "sig"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("GetToken of a token created before the upgrade, after DeleteUser of its subject: %v", err)
 	}
-	if _, err := s.GetClient(ctx, "old-client"); err != nil {
+	c, err := s.GetClient(ctx, "old-client")
+	if err != nil {
 		t.Fatalf("GetClient after upgrade: %v", err)
+	}
+	// 0005: a client from before must use PKCE and serves no resource.
+	if c.PKCEOptional || len(c.ResourceServers) != 0 {
+		t.Errorf("client from before 0005: PKCEOptional %v, ResourceServers %q; want false and none", c.PKCEOptional, c.ResourceServers)
 	}
 }
 

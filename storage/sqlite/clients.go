@@ -10,15 +10,15 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, scopes, audience, token_endpoint_auth_method,
-	skip_consent, created_at, updated_at`
+	skip_consent, resource_servers, pkce_optional, created_at, updated_at`
 
 // CreateClient stores a new client; storage.ErrConflict if the id exists.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, blob(c.SecretHash), c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience),
-		c.TokenEndpointAuthMethod, c.SkipConsent, micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.TokenEndpointAuthMethod, c.SkipConsent, list(c.ResourceServers), c.PKCEOptional, micros(c.CreatedAt), micros(c.UpdatedAt))
 	if err != nil {
 		return mapErr(fmt.Sprintf("create client %q", c.ID), err)
 	}
@@ -62,11 +62,12 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	res, err := s.q(ctx).ExecContext(ctx, `UPDATE clients SET
 		secret_hash = ?, name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
 		grant_types = ?, response_types = ?, scopes = ?, audience = ?,
-		token_endpoint_auth_method = ?, skip_consent = ?, updated_at = ?
+		token_endpoint_auth_method = ?, skip_consent = ?, resource_servers = ?,
+		pkce_optional = ?, updated_at = ?
 		WHERE id = ?`,
 		blob(c.SecretHash), c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience),
-		c.TokenEndpointAuthMethod, c.SkipConsent, micros(c.UpdatedAt),
+		c.TokenEndpointAuthMethod, c.SkipConsent, list(c.ResourceServers), c.PKCEOptional, micros(c.UpdatedAt),
 		c.ID)
 	return affectedOne(res, err, fmt.Sprintf("update client %q", c.ID))
 }
@@ -98,7 +99,8 @@ func scanClient(row scanner) (*storage.Client, error) {
 		listScanner{&c.RedirectURIs}, listScanner{&c.PostLogoutRedirectURIs},
 		listScanner{&c.GrantTypes}, listScanner{&c.ResponseTypes},
 		listScanner{&c.Scopes}, listScanner{&c.Audience},
-		&c.TokenEndpointAuthMethod, &c.SkipConsent, &created, &updated)
+		&c.TokenEndpointAuthMethod, &c.SkipConsent, listScanner{&c.ResourceServers}, &c.PKCEOptional,
+		&created, &updated)
 	if err != nil {
 		return nil, err
 	}

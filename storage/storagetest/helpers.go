@@ -132,6 +132,8 @@ func checkClient(t *testing.T, what string, want, got *storage.Client) {
 	d.strs("Audience", want.Audience, got.Audience)
 	d.str("TokenEndpointAuthMethod", want.TokenEndpointAuthMethod, got.TokenEndpointAuthMethod)
 	d.boolean("SkipConsent", want.SkipConsent, got.SkipConsent)
+	d.strs("ResourceServers", want.ResourceServers, got.ResourceServers)
+	d.boolean("PKCEOptional", want.PKCEOptional, got.PKCEOptional)
 	d.time("CreatedAt", want.CreatedAt, got.CreatedAt)
 	d.time("UpdatedAt", want.UpdatedAt, got.UpdatedAt)
 	d.report(t, what)

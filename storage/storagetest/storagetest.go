@@ -74,6 +74,8 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 		Audience:                []string{"https://school.example/api"},
 		TokenEndpointAuthMethod: "client_secret_basic",
 		SkipConsent:             true,
+		ResourceServers:         []string{"https://school.example/api", "urn:school:library"},
+		PKCEOptional:            true,
 		CreatedAt:               baseTime(),
 		UpdatedAt:               baseTime().Add(90 * time.Minute),
 	}
@@ -135,6 +137,8 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 		Audience:                []string{"https://a.example", "https://b.example"},
 		TokenEndpointAuthMethod: "client_secret_post",
 		SkipConsent:             false,
+		ResourceServers:         []string{"https://payroll.example"},
+		PKCEOptional:            false,
 		CreatedAt:               baseTime().Add(-24 * time.Hour), // must be ignored
 		UpdatedAt:               baseTime().Add(48 * time.Hour),
 	}
