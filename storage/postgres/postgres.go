@@ -196,9 +196,10 @@ func (s *Store) createMigrationsTable(ctx context.Context) error {
 			break
 		}
 		// Two sessions running CREATE TABLE IF NOT EXISTS at once: the
-		// loser fails with a unique violation in the catalog (or
-		// duplicate_table) instead of skipping. Retrying finds the table.
-		if attempt < 5 && (hasCode(err, "23505") || hasCode(err, "42P07")) {
+		// loser fails with a unique violation in the catalog,
+		// duplicate_table, or duplicate_object for the table's row type,
+		// instead of skipping. Retrying finds the table.
+		if attempt < 5 && (hasCode(err, "23505") || hasCode(err, "42P07") || hasCode(err, "42710")) {
 			continue
 		}
 		return fmt.Errorf("create schema_migrations: %w", err)
