@@ -18,7 +18,7 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
+			out = append(out, unmapPrefix(p).Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(s)
@@ -29,6 +29,17 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// unmapPrefix turns an IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) into
+// the IPv4 prefix it stands for: client addresses are compared unmapped,
+// so a mapped prefix would never match and its proxy never be trusted.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	a := p.Addr()
+	if !a.Is4In6() || p.Bits() < 96 {
+		return p
+	}
+	return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 }
 
 // clientAddress is the address a request came from, for throttling and

@@ -96,7 +96,7 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 // token is ever among them.
 func (p *Provider) logRefusal(r *http.Request, what, clientID, redirectURI string, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
-	attrs := []any{"request_id", RequestID(r.Context()), "client_id", capLog(clientID), "error", rfc.ErrorField, "hint", rfc.GetDescription()}
+	attrs := []any{"request_id", RequestID(r.Context()), "client_id", capLog(clientID), "error", rfc.ErrorField, "hint", capLog(rfc.GetDescription())}
 	if redirectURI != "" {
 		attrs = append(attrs, "redirect_uri", capLog(redirectURI))
 	}

@@ -182,6 +182,8 @@ func TestParseTrustedProxies(t *testing.T) {
 		{in: nil, want: nil},
 		{in: []string{"10.0.0.0/8", " 192.168.1.7/16 ", "", "fd00::/8"}, want: []string{"10.0.0.0/8", "192.168.0.0/16", "fd00::/8"}},
 		{in: []string{"127.0.0.1", "::1", "::ffff:10.1.2.3"}, want: []string{"127.0.0.1/32", "::1/128", "10.1.2.3/32"}},
+		// Mapped prefixes stand for the IPv4 prefix; clients are compared unmapped.
+		{in: []string{"::ffff:10.0.0.0/104", "::ffff:192.0.2.7/128"}, want: []string{"10.0.0.0/8", "192.0.2.7/32"}},
 		{in: []string{"10.0.0.0/33"}, err: true},
 		{in: []string{"proxy.example"}, err: true},
 		{in: []string{"fe80::1%eth0"}, err: true},
