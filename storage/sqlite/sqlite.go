@@ -300,10 +300,11 @@ func (s *Store) inTx(ctx context.Context, fn func(q querier) error) (err error) 
 }
 
 // mapErr wraps err with op, translating "no rows" to storage.ErrNotFound,
-// unique-constraint violations and lock contention to storage.ErrConflict,
-// foreign-key violations to storage.ErrInvalidReference, and marks
-// anything else storage.ErrUnavailable. Neither
-// sql.ErrNoRows nor the driver's error is ever wrapped with %w.
+// unique-constraint violations and stale write snapshots to
+// storage.ErrConflict, foreign-key violations to
+// storage.ErrInvalidReference, and marks anything else, a file locked past
+// the busy timeout included, storage.ErrUnavailable. Neither
+// sql.ErrNoRows nor the driver's error behind a sentinel is wrapped with %w.
 func mapErr(op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
@@ -313,9 +314,15 @@ func mapErr(op string, err error) error {
 		switch code := se.Code(); {
 		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE,
 			code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
-			code&0xff == sqlite3.SQLITE_BUSY,
-			code&0xff == sqlite3.SQLITE_LOCKED:
+			// A write transaction whose snapshot another writer made
+			// stale: it lost a race.
+			code == sqlite3.SQLITE_BUSY_SNAPSHOT:
 			return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
+		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
+			// The file stayed locked past busy_timeout (another process,
+			// a backup): the database is not answering, which is ours to
+			// report, never "already exists".
+			return fmt.Errorf("%s: %w: %v", op, storage.ErrUnavailable, err)
 		case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 			return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 		}

@@ -196,3 +196,43 @@ func TestFilesPrivate(t *testing.T) {
 		t.Errorf("existing file's mode changed: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestLockedFileIsUnavailable: a database file another process holds
+// locked past the busy timeout (a backup, a stuck CLI command) makes
+// writes fail as storage.ErrUnavailable, a failure of the store, never
+// ErrConflict, which callers answer "already exists" or treat as a lost
+// race. It waits out the 10 s busy timeout once.
+func TestLockedFileIsUnavailable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the 10 s busy timeout")
+	}
+	path := filepath.Join(t.TempDir(), "locked.db")
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("lock the file: %v", err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	err = s.CreateRole(ctx, &storage.Role{Name: "auditor"})
+	if !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("CreateRole on a locked file: %v, want storage.ErrUnavailable and not ErrConflict", err)
+	}
+}
