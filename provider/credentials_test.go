@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,5 +193,58 @@ func TestPasswordChangeIsAtomic(t *testing.T) {
 		if _, err := st.GetBrowserSession(ctx, "session"); err != nil {
 			t.Errorf("the session was deleted by a password change that failed: %v", err)
 		}
+	})
+}
+
+// resetDuringLogin resets alice's password just after a sign-in checked
+// her old password and before its browser session is stored: an admin
+// resetting a stolen password while the thief's sign-in is in flight.
+type resetDuringLogin struct {
+	storage.Store
+	armed atomic.Bool
+	reset func()
+}
+
+func (s *resetDuringLogin) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
+	if s.armed.CompareAndSwap(true, false) {
+		s.reset()
+	}
+	return s.Store.CreateBrowserSession(ctx, bs)
+}
+
+// TestPasswordResetDuringSignIn: a sign-in whose password check ran
+// before a reset committed gets no session and no code; the old password
+// has stopped working the moment the reset committed.
+func TestPasswordResetDuringSignIn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		w := &resetDuringLogin{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) { w.Store = c.Store; c.Store = w })
+		const newPassword = "granite-lantern-meadow-77"
+		w.reset = func() {
+			res := e.admin(t, http.MethodPut, "/admin/users/alice", map[string]any{
+				"username": "alice", "password": newPassword, "email": "alice@example.com", "email_verified": true,
+				"name": "Alice Liddell", "roles": []string{"teacher"},
+			})
+			if res.Status != http.StatusOK {
+				t.Errorf("reset alice's password: %d %s", res.Status, res.Body)
+			}
+		}
+		thief := e.newBrowser(t)
+		login := thief.get(t, e.Confidential.request("openid offline_access").URL).want(t, "login")
+		w.armed.Store(true)
+		p := thief.login(t, login, "alice", alicePassword)
+		if w.armed.Load() {
+			t.Fatal("the reset never ran")
+		}
+		if p.kind() != "login" || !strings.Contains(p.Body, "incorrect") {
+			t.Fatalf("a sign-in with the password reset meanwhile: want the login form with an error, got %s", p)
+		}
+		if _, ok := thief.cookie("hallpass_session"); ok {
+			t.Error("the thief's browser got a session cookie")
+		}
+		ar := e.Confidential.request("openid", oauth2.SetAuthURLParam("prompt", "none"))
+		e.callback(t, thief.get(t, ar.URL), ar).wantError(t, "login_required")
+		// The new password works.
+		e.signInTokens(t, e.newBrowser(t), e.Confidential.request("openid"), "alice", newPassword)
 	})
 }

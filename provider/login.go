@@ -60,7 +60,13 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	authTime := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, user.ID, authTime); err != nil {
+	if err := p.startSession(w, r, f, user, authTime); err != nil {
+		if errors.Is(err, errCredentialChanged) {
+			// The password was reset (or the user disabled) during the
+			// check: the old password no longer signs in.
+			p.loginForm(w, r, f, http.StatusOK, username, loginFailed)
+			return
+		}
 		p.pendingGone(w, r, err)
 		return
 	}

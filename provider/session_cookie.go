@@ -51,7 +51,15 @@ func (p *Provider) browserSession(ctx context.Context, r *http.Request) (*storag
 // startSession signs the browser in as userID, replacing any session it
 // had, so a session id planted before login is never the one that counts.
 // The new session's sid goes into f, for the ID tokens of this sign-in.
-func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, userID string, authTime time.Time) error {
+//
+// user is the user as read when the password was checked. Once the session
+// exists, the user's credential is confirmed unchanged: a password reset
+// or a disable that committed in between (the check takes tens of
+// milliseconds) would otherwise miss this session, and the old password
+// would have outlived its reset. errCredentialChanged then, and the
+// session is gone again.
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, authTime time.Time) error {
+	userID := user.ID
 	ctx := r.Context()
 	if old, ok := p.cookies.Session(r); ok {
 		if err := p.cfg.Store.DeleteBrowserSession(ctx, web.Digest(old)); err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -72,10 +80,24 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow,
 	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
 		return fmt.Errorf("start browser session: %w", err)
 	}
+	if err := p.cfg.Store.ConfirmUserCredential(ctx, userID, user.PasswordHash); err != nil {
+		if derr := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
+			return fmt.Errorf("withdraw browser session of a changed credential: %w", derr)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return errCredentialChanged
+		}
+		return fmt.Errorf("confirm credential: %w", err)
+	}
 	p.cookies.SetSession(w, value, p.cfg.SessionLifetime)
 	f.sid = s.SID
 	return nil
 }
+
+// errCredentialChanged: the user's password changed (or the user was
+// disabled or deleted) while a sign-in or a token request that relied on
+// the old state was in flight.
+var errCredentialChanged = errors.New("the user's credential changed meanwhile")
 
 // endSession signs the browser out: the session row goes, and the cookie.
 // The row goes first: a cookie cleared over a session row that failed to

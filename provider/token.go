@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // handleToken is the token endpoint (RFC 6749 §3.2). fosite parses and
@@ -37,13 +39,19 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
+	// user is who a user's grant is for, as read now; the credential they
+	// had then is confirmed once the tokens exist.
+	var user *storage.User
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
 		err = p.grantClientCredentials(ar, sess)
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
-		err = p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope"))
+		user, err = p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope"))
 	case ar.GetGrantTypes().ExactOne("authorization_code"):
 		err = requirePKCEAtToken(ar)
+		if err == nil {
+			user, err = p.grantUser(ctx, sess)
+		}
 	}
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
@@ -55,8 +63,49 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
+	if user != nil {
+		if err := p.confirmGrantUser(ctx, ar, user); err != nil {
+			p.writeAccessError(w, r, ar, err)
+			return
+		}
+	}
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
 	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// grantUser loads the user a code was issued to: a user deleted or
+// disabled since gets no tokens.
+func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User, error) {
+	user, err := p.activeUser(ctx, sess.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if user == nil {
+		return nil, fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
+	}
+	return user, nil
+}
+
+// confirmGrantUser confirms, once the new tokens are stored, that the
+// user's credential is the one read before they were made. A password
+// reset or a disable that committed in between revoked the grant's tokens
+// as they were then, which may have missed the ones just made; they are
+// revoked here, and the client is told invalid_grant.
+func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequester, user *storage.User) error {
+	err := p.cfg.Store.ConfirmUserCredential(ctx, user.ID, user.PasswordHash)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("confirm the credential of the grant's user: %w", err)
+	}
+	if err := p.fstore.RevokeAccessToken(ctx, ar.GetID()); err != nil {
+		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
+	}
+	if err := p.fstore.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
+		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
+	}
+	return fosite.ErrInvalidGrant.WithHint("The user's password changed, or the user was disabled, while these tokens were being issued; sign in again.")
 }
 
 // grantClientCredentials applies DESIGN.md's rule for services: granted =
@@ -105,31 +154,31 @@ func requirePKCEAtToken(ar fosite.AccessRequester) error {
 // scopes their roles no longer allow are dropped. A scope parameter may
 // narrow the grant (RFC 6749 §6) but never widen it; the narrowed grant is
 // what the rotated refresh token carries on.
-func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessRequester, requested string) error {
+func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessRequester, requested string) (*storage.User, error) {
 	sess, ok := ar.GetSession().(*Session)
 	req, ok2 := ar.(*fosite.AccessRequest)
 	if !ok || !ok2 {
-		return fosite.ErrServerError.WithDebugf("unexpected session %T or request %T", ar.GetSession(), ar)
+		return nil, fosite.ErrServerError.WithDebugf("unexpected session %T or request %T", ar.GetSession(), ar)
 	}
 	user, err := p.activeUser(ctx, sess.Subject)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if user == nil {
-		return fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
+		return nil, fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
 	}
 	want := req.GrantedScope
 	if requested != "" {
 		want = fosite.Arguments(strings.Fields(requested))
 		for _, s := range want {
 			if !req.GrantedScope.Has(s) {
-				return fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
+				return nil, fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
 			}
 		}
 	}
 	allowed, err := userScopes(ctx, p.cfg.Store, user)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keep := fosite.Arguments{}
 	for _, s := range want {
@@ -147,7 +196,7 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		sid, _ := sess.Claims.Extra["sid"].(string)
 		sess.Claims.Extra = idTokenExtra(user, keep, sid)
 	}
-	return nil
+	return user, nil
 }
 
 // lostRace is the one place where a token request that lost a race for

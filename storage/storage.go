@@ -305,6 +305,16 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*User, error)
 	// GetUserByUsername returns ErrNotFound for an unknown username.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// ConfirmUserCredential succeeds only while user userID exists, is not
+	// disabled and still has passwordHash; ErrNotFound otherwise. It takes
+	// the user row's write lock, so it waits for a concurrent change of the
+	// user (a password reset, a disable) to commit and then judges the
+	// changed row. Called after a sign-in has created its session (or a
+	// grant its tokens), it closes the window in which a reset running
+	// between the password check and the session's creation would miss the
+	// new session: either the reset's session sweep sees it, or this sees
+	// the reset.
+	ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error
 	// ListUsers returns every user ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser replaces every field but ID and CreatedAt; ErrNotFound if

@@ -108,6 +108,15 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	})
 }
 
+// ConfirmUserCredential is a no-op update, so that it takes the user
+// row's write lock and waits for a concurrent change to commit; storage.ErrNotFound
+// when the user is gone, disabled or has another password hash.
+func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
+	res, err := s.q(ctx).Exec(ctx, `UPDATE users SET password_hash = password_hash
+		WHERE id = $1 AND password_hash = $2 AND NOT disabled`, userID, passwordHash)
+	return affectedOne(res, err, fmt.Sprintf("confirm credential of user %q", userID))
+}
+
 // DeleteUser deletes user id in one transaction (the one carried by ctx, if
 // any) with the token rows whose subject is id; their roles, browser
 // sessions, consents and pending authorization requests go by ON DELETE

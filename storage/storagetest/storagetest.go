@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"PutSetting", testPutSetting},
 		{"SetKeyPrivate", testSetKeyPrivate},
 		{"FailuresMarked", testFailuresMarked},
+		{"ConfirmUserCredential", testConfirmUserCredential},
 		{"Throttle", testThrottle},
 	}
 	for _, tc := range tests {
