@@ -66,7 +66,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		// An audience that no scope of this request could reach is refused
 		// before the user is asked anything; whether the user's roles reach
 		// it is known only once they signed in (proceed).
-		_, err = grantAudience(ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar), p.cfg.Issuer)
+		_, err = p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
 	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
@@ -137,7 +137,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, f *flow) {
 		return
 	}
 	granted := grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed)
-	if _, err := grantAudience(f.ar.GetClient(), granted, requestedAudience(f.ar), p.cfg.Issuer); err != nil {
+	if _, err := p.grantAudience(ctx, f.ar.GetClient(), granted, requestedAudience(f.ar)); err != nil {
 		// The user's roles do not reach the requested resource server:
 		// refused before consent to a grant that could not be issued.
 		p.authorizeError(w, r, f.ar, err)
@@ -266,7 +266,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow, user *
 		}
 	}
 	requested := requestedAudience(f.ar)
-	aud, err := grantAudience(f.ar.GetClient(), granted, requested, p.cfg.Issuer)
+	aud, err := p.grantAudience(ctx, f.ar.GetClient(), granted, requested)
 	if err != nil {
 		p.authorizeError(w, r, f.ar, err)
 		return

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
-
-	"github.com/hallpass/hallpass/storage"
 )
 
 // clientAuthenticator is the part of fosite that authenticates a client
@@ -87,8 +85,8 @@ func (who *introspector) entitled(use fosite.TokenUse, client string, aud []stri
 	case use != fosite.AccessToken:
 		return false
 	}
-	c, ok := who.client.(storage.FositeClient)
-	if !ok {
+	c := registration(who.client)
+	if c == nil {
 		return false
 	}
 	for _, a := range aud {

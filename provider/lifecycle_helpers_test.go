@@ -139,7 +139,7 @@ func checkInactive(t *testing.T, what string, res result) {
 }
 
 // rowKey is the key under which storage keeps the row of a token of kind:
-// the hex SHA-256 of fosite's signature of it (storage/fosite.go digest).
+// the hex SHA-256 of fosite's signature of it (provider/fositestore digest).
 // Access tokens are JWTs whose signature is the third segment; codes and
 // refresh tokens are "prefix_key.signature"; OIDC rows are keyed by the raw
 // code; PKCE rows by the code's signature.

@@ -118,7 +118,7 @@ func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		p.pendingGone(w, r, err)
 		return
 	}
-	aud, err := grantAudience(f.ar.GetClient(), granted, requestedAudience(f.ar), p.cfg.Issuer)
+	aud, err := p.grantAudience(r.Context(), f.ar.GetClient(), granted, requestedAudience(f.ar))
 	if err != nil {
 		p.authorizeError(w, r, f.ar, err)
 		return
@@ -259,8 +259,7 @@ func clientName(f *flow) string {
 	if f == nil || f.ar == nil {
 		return ""
 	}
-	c, ok := f.ar.GetClient().(storage.FositeClient)
-	if ok && c.Name != "" {
+	if c := registration(f.ar.GetClient()); c != nil && c.Name != "" {
 		return c.Name
 	}
 	return f.ar.GetClient().GetID()

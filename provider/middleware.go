@@ -20,7 +20,11 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	// requestScopesKey holds the request's *requestScopes (audience.go).
+	requestScopesKey
+)
 
 // RequestID returns the id of the request being served ("" outside one).
 func RequestID(ctx context.Context) string {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/ory/fosite"
-
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -43,16 +41,6 @@ func grantedScopes(requested, clientAllowed, userAllowed []string) []string {
 		}
 	}
 	return out
-}
-
-// scopeAudiences returns the audiences of the registered scopes among
-// granted: a token carrying a resource server's scope is meant for it.
-// The client, as storage.FositeStore loads it, already knows them.
-func scopeAudiences(client fosite.Client, granted []string) []string {
-	if c, ok := client.(storage.FositeClient); ok {
-		return c.ScopeAudiences(granted)
-	}
-	return nil
 }
 
 // idTokenExtra are the ID token's claims beyond those fosite sets: the

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -127,7 +128,7 @@ type Provider struct {
 	// core is the token strategy, for the signatures hallpass looks up
 	// itself (revocation of a spent refresh token).
 	core      oauth2.CoreStrategy
-	fstore    *storage.FositeStore
+	fstore    *fositestore.Store
 	log       *slog.Logger
 	metrics   *metrics
 	discovery []byte
@@ -217,7 +218,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
-	p.fstore = storage.NewFositeStore(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, cfg.Issuer)
+	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
@@ -317,4 +318,14 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 	)
+}
+
+// registration returns the stored registration of a client fosite loaded
+// through the adapter (its name, PKCE exemption, registered audiences,
+// resource servers); nil for any other fosite.Client.
+func registration(c fosite.Client) *storage.Client {
+	if fc, ok := c.(fositestore.Client); ok {
+		return fc.Client
+	}
+	return nil
 }

@@ -44,7 +44,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	var user *storage.User
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
-		err = p.grantClientCredentials(ar, sess)
+		err = p.grantClientCredentials(ctx, ar, sess)
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		user, err = p.applyRefreshPolicy(ctx, ar, r.PostForm.Get("scope"))
 	case ar.GetGrantTypes().ExactOne("authorization_code"):
@@ -117,13 +117,13 @@ func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequest
 // scopes and the client's registered audiences; an audience (or RFC 8707
 // resource) parameter selects among them, and naming another is
 // invalid_target.
-func (p *Provider) grantClientCredentials(ar fosite.AccessRequester, sess *Session) error {
+func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessRequester, sess *Session) error {
 	client := ar.GetClient()
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
 		scopes = client.GetScopes()
 	}
-	aud, err := grantAudience(client, scopes, requestedAudience(ar), p.cfg.Issuer)
+	aud, err := p.grantAudience(ctx, client, scopes, requestedAudience(ar))
 	if err != nil {
 		return err
 	}
@@ -186,10 +186,14 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 			keep = append(keep, s)
 		}
 	}
-	req.GrantedScope = keep
 	// fosite copied the original aud; the token is for what its surviving
 	// scopes reach, so a dropped scope's resource server is dropped too.
-	req.GrantedAudience = fosite.Arguments(narrowedAudience(ar.GetClient(), keep, req.RequestedAudience, p.cfg.Issuer))
+	aud, err := p.narrowedAudience(ctx, ar.GetClient(), keep, req.RequestedAudience)
+	if err != nil {
+		return err
+	}
+	req.GrantedScope = keep
+	req.GrantedAudience = fosite.Arguments(aud)
 	sess.Roles = user.Roles
 	sess.Username = user.Username
 	if sess.Claims != nil {

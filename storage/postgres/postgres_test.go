@@ -126,11 +126,6 @@ func TestConcurrency(t *testing.T) {
 	storagetest.RunConcurrency(t, newStore)
 }
 
-func TestFosite(t *testing.T) {
-	testURL(t)
-	storagetest.RunFosite(t, newStore)
-}
-
 // newReplicas opens n stores (n pools, as n replicas have) on one fresh
 // schema and migrates it.
 func newReplicas(t *testing.T, n int) []storage.Store {

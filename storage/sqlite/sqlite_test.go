@@ -41,10 +41,6 @@ func TestConcurrency(t *testing.T) {
 	storagetest.RunConcurrency(t, newStore)
 }
 
-func TestFosite(t *testing.T) {
-	storagetest.RunFosite(t, newStore)
-}
-
 // newReplicas opens n stores on one fresh database file, as n processes
 // sharing it would, and migrates it.
 func newReplicas(t *testing.T, n int) []storage.Store {

@@ -1,9 +1,10 @@
-package storagetest
+package fositestore_test
 
 import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,18 +12,20 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
 )
 
-// RunFosite checks, against one backend, the fosite semantics that
-// storage.FositeStore builds on the Store: the ones FOSITE_NOTES §2 says
-// break silently (replay detection, reuse detection, nil sessions, form
-// round-trip, keys stored as digests). newStore must return a fresh,
-// empty, migrated store.
-func RunFosite(t *testing.T, newStore func(t *testing.T) storage.Store) {
+// TestStore checks, on every backend, the fosite semantics the adapter
+// builds on storage.Store: the ones that break silently (replay
+// detection, reuse detection, nil sessions, form round-trip, keys stored
+// as digests), and how it hands fosite a client. Each case gets a fresh,
+// empty, migrated database.
+func TestStore(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s storage.Store, f *storage.FositeStore)
+		run  func(t *testing.T, s storage.Store, f *fositestore.Store)
 	}{
 		{"AuthorizeCodeReplay", testAuthorizeCodeReplay},
 		{"RequestRoundTrip", testRequestRoundTrip},
@@ -36,14 +39,19 @@ func RunFosite(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"GetClient", testGetClient},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			f := storage.NewFositeStore(s, func() fosite.Session { return newTestSession() }, time.Now)
-			tc.run(t, s, f)
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					s := testdb.Open(t, b.DSN(t))
+					tc.run(t, s, fositestore.New(s, newSession, time.Now, nil))
+				})
+			}
 		})
 	}
 }
+
+func newSession() fosite.Session { return newTestSession() }
 
 func newTestSession() *openid.DefaultSession {
 	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
@@ -84,7 +92,7 @@ func newRequest(t *testing.T, s storage.Store, requestID string) *fosite.Request
 	return &fosite.Request{
 		ID:                requestID,
 		RequestedAt:       time.Now().UTC().Truncate(time.Second),
-		Client:            storage.FositeClient{Client: c},
+		Client:            fositestore.Client{Client: c},
 		RequestedScope:    fosite.Arguments{"openid", "offline_access", "results:read"},
 		GrantedScope:      fosite.Arguments{"openid", "offline_access"},
 		RequestedAudience: fosite.Arguments{"https://api.example"},
@@ -98,9 +106,9 @@ func newRequest(t *testing.T, s storage.Store, requestID string) *fosite.Request
 	}
 }
 
-func testAuthorizeCodeReplay(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testAuthorizeCodeReplay(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
-	req := newRequest(t, f.Store(), "req-1")
+	req := newRequest(t, s, "req-1")
 	if err := f.CreateAuthorizeCodeSession(ctx, "code-sig", req); err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +132,9 @@ func testAuthorizeCodeReplay(t *testing.T, _ storage.Store, f *storage.FositeSto
 	}
 }
 
-func testRequestRoundTrip(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testRequestRoundTrip(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
-	want := newRequest(t, f.Store(), "req-rt")
+	want := newRequest(t, s, "req-rt")
 	if err := f.CreateAccessTokenSession(ctx, "at-sig", want); err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +174,9 @@ func testRequestRoundTrip(t *testing.T, _ storage.Store, f *storage.FositeStore)
 	}
 }
 
-func testUnknownIsNotFound(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testUnknownIsNotFound(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
-	req := newRequest(t, f.Store(), "req-x")
+	req := newRequest(t, s, "req-x")
 	// A plain OAuth2 code flow still asks for the OIDC and PKCE sessions;
 	// only ErrNotFound lets fosite skip them quietly.
 	checks := map[string]error{}
@@ -186,9 +194,9 @@ func testUnknownIsNotFound(t *testing.T, _ storage.Store, f *storage.FositeStore
 	}
 }
 
-func testRefreshRotation(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testRefreshRotation(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
-	req := newRequest(t, f.Store(), "req-rf")
+	req := newRequest(t, s, "req-rf")
 	if err := f.CreateAccessTokenSession(ctx, "at-1", req); err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +225,10 @@ func testRefreshRotation(t *testing.T, _ storage.Store, f *storage.FositeStore) 
 	}
 }
 
-func testRevokeByRequestID(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testRevokeByRequestID(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
-	a := newRequest(t, f.Store(), "req-a")
-	b := newRequest(t, f.Store(), "req-b")
+	a := newRequest(t, s, "req-a")
+	b := newRequest(t, s, "req-b")
 	for _, st := range []struct {
 		sig string
 		req *fosite.Request
@@ -255,9 +263,9 @@ func testRevokeByRequestID(t *testing.T, _ storage.Store, f *storage.FositeStore
 	}
 }
 
-func testNilSession(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testNilSession(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
-	if err := f.CreateRefreshTokenSession(ctx, "rt", "at", newRequest(t, f.Store(), "req-n")); err != nil {
+	if err := f.CreateRefreshTokenSession(ctx, "rt", "at", newRequest(t, s, "req-n")); err != nil {
 		t.Fatal(err)
 	}
 	// The revocation handler passes a nil session (hydra#311).
@@ -270,7 +278,7 @@ func testNilSession(t *testing.T, _ storage.Store, f *storage.FositeStore) {
 	}
 }
 
-func testDeletedClient(t *testing.T, s storage.Store, f *storage.FositeStore) {
+func testDeletedClient(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
 	if err := f.CreateAccessTokenSession(ctx, "at", newRequest(t, s, "req-d")); err != nil {
 		t.Fatal(err)
@@ -283,7 +291,7 @@ func testDeletedClient(t *testing.T, s storage.Store, f *storage.FositeStore) {
 	}
 }
 
-func testDigests(t *testing.T, s storage.Store, f *storage.FositeStore) {
+func testDigests(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
 	if err := f.CreateOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h")); err != nil {
 		t.Fatal(err)
@@ -302,8 +310,8 @@ func testDigests(t *testing.T, s storage.Store, f *storage.FositeStore) {
 	}
 }
 
-func testFositeRollback(t *testing.T, _ storage.Store, f *storage.FositeStore) {
-	req := newRequest(t, f.Store(), "req-tx")
+func testFositeRollback(t *testing.T, s storage.Store, f *fositestore.Store) {
+	req := newRequest(t, s, "req-tx")
 	ctx, err := f.BeginTX(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +330,7 @@ func testFositeRollback(t *testing.T, _ storage.Store, f *storage.FositeStore) {
 	}
 }
 
-func testClientAssertionJWT(t *testing.T, _ storage.Store, f *storage.FositeStore) {
+func testClientAssertionJWT(t *testing.T, _ storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
 	if err := f.ClientAssertionJWTValid(ctx, "jti-1"); err != nil {
 		t.Fatalf("unknown jti: %v", err)
@@ -341,7 +349,7 @@ func testClientAssertionJWT(t *testing.T, _ storage.Store, f *storage.FositeStor
 	}
 }
 
-func testGetClient(t *testing.T, s storage.Store, f *storage.FositeStore) {
+func testGetClient(t *testing.T, s storage.Store, f *fositestore.Store) {
 	mustCreateClient(t, s, "c-public")
 	c, err := f.GetClient(context.Background(), "c-public")
 	if err != nil {
@@ -353,5 +361,73 @@ func testGetClient(t *testing.T, s storage.Store, f *storage.FositeStore) {
 	}
 	if !c.GetScopes().Has("results:read") || c.GetRedirectURIs()[0] != "https://app.example/cb" {
 		t.Fatalf("client fields lost: %#v", c)
+	}
+}
+
+// TestStoreClientAudience checks how a client's audience reaches fosite:
+// the AudienceFunc's answer for the client GetClient loads, asked once per
+// load and never for the client of a stored token, whose reading must not
+// cost a policy lookup; a failing AudienceFunc is an outage, not an
+// unknown client.
+func TestStoreClientAudience(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			s := testdb.Open(t, b.DSN(t))
+			c := mustCreateClient(t, s, "client-1")
+			c.Audience = []string{"https://registered.example"}
+			if err := s.UpdateClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			var asked []string
+			var fail error
+			f := fositestore.New(s, newSession, time.Now, func(_ context.Context, c *storage.Client) ([]string, error) {
+				asked = append(asked, c.ID)
+				return append(slices.Clone(c.Audience), "https://issuer.example"), fail
+			})
+
+			got, err := f.GetClient(ctx, "client-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"https://registered.example", "https://issuer.example"}; !slices.Equal(got.GetAudience(), want) {
+				t.Errorf("GetClient audience = %q, want the AudienceFunc's %q", got.GetAudience(), want)
+			}
+			if !slices.Equal(asked, []string{"client-1"}) {
+				t.Errorf("AudienceFunc asked for %q, want once for client-1", asked)
+			}
+
+			if err := f.CreateAccessTokenSession(ctx, "at", newRequest(t, s, "req-a")); err != nil {
+				t.Fatal(err)
+			}
+			asked = nil
+			req, err := f.GetAccessTokenSession(ctx, "at", newTestSession())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(asked) != 0 {
+				t.Errorf("reading a token asked the AudienceFunc for %q", asked)
+			}
+			if got := req.GetClient().GetAudience(); !slices.Equal(got, c.Audience) {
+				t.Errorf("stored request's client audience = %q, want the registered %q", got, c.Audience)
+			}
+			if sc, ok := req.GetClient().(fositestore.Client); !ok || sc.Name != c.Name {
+				t.Errorf("stored request's client = %#v, want the registration of client-1", req.GetClient())
+			}
+
+			fail = errors.New("scopes unreadable")
+			_, err = f.GetClient(ctx, "client-1")
+			if !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, fosite.ErrNotFound) {
+				t.Errorf("GetClient with a failing AudienceFunc: err = %v, want storage.ErrUnavailable, not fosite.ErrNotFound", err)
+			}
+
+			plain, err := fositestore.New(s, newSession, time.Now, nil).GetClient(ctx, "client-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := plain.GetAudience(); !slices.Equal(got, c.Audience) {
+				t.Errorf("without an AudienceFunc, audience = %q, want the registered %q", got, c.Audience)
+			}
+		})
 	}
 }
