@@ -190,7 +190,7 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	// scopes reach, so a dropped scope's resource server is dropped too.
 	aud, err := p.narrowedAudience(ctx, ar.GetClient(), keep, req.RequestedAudience)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.GrantedScope = keep
 	req.GrantedAudience = fosite.Arguments(aud)
