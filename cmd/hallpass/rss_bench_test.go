@@ -228,11 +228,14 @@ func (c *child) memMB(b *testing.B, field string) float64 {
 
 // loginForm is a login page opened in a browser of its own.
 type loginForm struct {
-	client  *http.Client
-	request string
+	client        *http.Client
+	request, csrf string
 }
 
-var requestField = regexp.MustCompile(`name="request" value="([^"]+)"`)
+var (
+	requestField = regexp.MustCompile(`name="request" value="([^"]+)"`)
+	csrfField    = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+)
 
 func (c *child) openLogin(b *testing.B) loginForm {
 	b.Helper()
@@ -244,17 +247,17 @@ func (c *child) openLogin(b *testing.B) loginForm {
 	}
 	defer r.Body.Close()
 	body, _ := io.ReadAll(r.Body)
-	m := requestField.FindSubmatch(body)
-	if m == nil {
+	m, tok := requestField.FindSubmatch(body), csrfField.FindSubmatch(body)
+	if m == nil || tok == nil {
 		b.Fatalf("no login page: %d %s", r.StatusCode, body)
 	}
-	return loginForm{client: hc, request: string(m[1])}
+	return loginForm{client: hc, request: string(m[1]), csrf: string(tok[1])}
 }
 
 // submit signs u in on page f as client addr, retrying after
 // Retry-After while the server answers 503.
 func (c *child) submit(f loginForm, u credentials, addr string, busy *atomic.Int64) error {
-	form := url.Values{"request": {f.request}, "username": {u.username}, "password": {u.password}}.Encode()
+	form := url.Values{"request": {f.request}, "csrf": {f.csrf}, "username": {u.username}, "password": {u.password}}.Encode()
 	for range 20 {
 		r, err := http.NewRequest(http.MethodPost, c.base+"/login", strings.NewReader(form))
 		if err != nil {
