@@ -1,0 +1,338 @@
+package directory
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Client metadata limits: generous for real clients, small enough that a
+// single registration cannot bloat a row.
+const (
+	maxURIs       = 20
+	maxURILength  = 2048
+	maxScopes     = 100
+	maxNameLength = 200
+	maxIDLength   = 128
+)
+
+// SupportedGrantTypes are the grant types a client may register.
+func SupportedGrantTypes() []string {
+	return []string{"authorization_code", "refresh_token", "client_credentials"}
+}
+
+// SupportedAuthMethods are the token endpoint authentication methods a
+// client may register.
+func SupportedAuthMethods() []string {
+	return []string{"client_secret_basic", "client_secret_post", "none"}
+}
+
+// ClientMetadata is a client as RFC 7591 describes it, plus hallpass's
+// admin-only fields. It is both the request and the response body of
+// registration and of /admin/clients, and what the CLI prints.
+type ClientMetadata struct {
+	ClientID                string   `json:"client_id,omitempty"`
+	ClientSecret            string   `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64    `json:"client_id_issued_at,omitempty"`
+	ClientSecretExpiresAt   *int64   `json:"client_secret_expires_at,omitempty"`
+	ClientName              string   `json:"client_name,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	// Scope is the space-separated list of scopes the client may be granted.
+	Scope string `json:"scope"`
+	// Audience lists the resource servers the client's tokens may name.
+	Audience []string `json:"audience"`
+	// SkipConsent marks a first-party client (admin API only).
+	SkipConsent bool `json:"skip_consent"`
+	// ResourceServers are the resource servers (token audiences) the
+	// client speaks for: besides its own tokens, it may introspect tokens
+	// whose aud names one of them (admin API only).
+	ResourceServers []string `json:"resource_servers"`
+	// RequirePKCE false lets a legacy confidential client use the code
+	// flow without PKCE (admin API only); absent means true.
+	RequirePKCE *bool `json:"require_pkce,omitempty"`
+}
+
+// metadataFor renders a stored client; secret is included only when just
+// generated, since only its digest is kept.
+func metadataFor(c *storage.Client, secret string) ClientMetadata {
+	requirePKCE := !c.PKCEOptional
+	m := ClientMetadata{
+		ClientID:                c.ID,
+		ClientSecret:            secret,
+		ClientIDIssuedAt:        c.CreatedAt.Unix(),
+		ClientName:              c.Name,
+		RedirectURIs:            listOf(c.RedirectURIs),
+		PostLogoutRedirectURIs:  listOf(c.PostLogoutRedirectURIs),
+		GrantTypes:              listOf(c.GrantTypes),
+		ResponseTypes:           listOf(c.ResponseTypes),
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		Scope:                   strings.Join(c.Scopes, " "),
+		Audience:                listOf(c.Audience),
+		SkipConsent:             c.SkipConsent,
+		ResourceServers:         listOf(c.ResourceServers),
+		RequirePKCE:             &requirePKCE,
+	}
+	if c.TokenEndpointAuthMethod != "none" {
+		never := int64(0)
+		m.ClientSecretExpiresAt = &never
+	}
+	return m
+}
+
+func viewClient(c *storage.Client) ClientMetadata { return metadataFor(c, "") }
+
+func badMetadata(field, format string, args ...any) *Error {
+	return invalid(ObjectClient, field, format, args...)
+}
+
+// validate checks m and fills in RFC 7591 defaults, returning the client to
+// store (without id, secret or timestamps).
+func (m *ClientMetadata) validate() (*storage.Client, error) {
+	c := &storage.Client{}
+	if len(m.ClientName) > maxNameLength || strings.IndexFunc(m.ClientName, unicode.IsControl) >= 0 {
+		return nil, badMetadata("client_name", "client_name must be at most %d characters without control characters", maxNameLength)
+	}
+	c.Name = m.ClientName
+
+	c.TokenEndpointAuthMethod = m.TokenEndpointAuthMethod
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = "client_secret_basic"
+	}
+	if !slices.Contains(SupportedAuthMethods(), c.TokenEndpointAuthMethod) {
+		return nil, badMetadata("token_endpoint_auth_method", "token_endpoint_auth_method %q is not supported; use one of %s", c.TokenEndpointAuthMethod, strings.Join(SupportedAuthMethods(), ", "))
+	}
+
+	c.GrantTypes = dedupe(m.GrantTypes)
+	if m.GrantTypes == nil {
+		c.GrantTypes = []string{"authorization_code"}
+	}
+	if len(c.GrantTypes) == 0 {
+		return nil, badMetadata("grant_types", "grant_types must not be empty")
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(SupportedGrantTypes(), g) {
+			return nil, badMetadata("grant_types", "grant type %q is not supported; use %s", g, strings.Join(SupportedGrantTypes(), ", "))
+		}
+	}
+	code := slices.Contains(c.GrantTypes, "authorization_code")
+	if slices.Contains(c.GrantTypes, "refresh_token") && !code {
+		return nil, badMetadata("grant_types", "grant type refresh_token needs authorization_code: refresh tokens are only issued with a code")
+	}
+	if slices.Contains(c.GrantTypes, "client_credentials") && c.TokenEndpointAuthMethod == "none" {
+		return nil, badMetadata("grant_types", "grant type client_credentials needs a confidential client; token_endpoint_auth_method none cannot use it")
+	}
+
+	c.ResponseTypes = dedupe(m.ResponseTypes)
+	if m.ResponseTypes == nil && code {
+		c.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range c.ResponseTypes {
+		if rt != "code" {
+			return nil, badMetadata("response_types", "response type %q is not supported; only code is", rt)
+		}
+	}
+	if code != slices.Contains(c.ResponseTypes, "code") {
+		return nil, badMetadata("response_types", "response type code and grant type authorization_code go together (RFC 7591 §2.1)")
+	}
+
+	public := c.TokenEndpointAuthMethod == "none"
+	var err error
+	if c.RedirectURIs, err = redirectURIs("redirect_uris", m.RedirectURIs, forRedirect, public); err != nil {
+		return nil, err
+	}
+	if c.PostLogoutRedirectURIs, err = redirectURIs("post_logout_redirect_uris", m.PostLogoutRedirectURIs, forPostLogout, public); err != nil {
+		return nil, err
+	}
+	if code && len(m.RedirectURIs) == 0 {
+		return nil, badMetadata("redirect_uris", "grant type authorization_code needs at least one redirect_uri")
+	}
+
+	c.Scopes = dedupe(strings.Fields(m.Scope))
+	if len(c.Scopes) > maxScopes {
+		return nil, badMetadata("scope", "at most %d scopes may be registered", maxScopes)
+	}
+	for _, s := range c.Scopes {
+		if !validScopeToken(s) {
+			return nil, badMetadata("scope", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
+		}
+	}
+	if m.Scope == "" && code {
+		// An SSO client with no scope registered could sign nobody in.
+		c.Scopes = []string{"openid", "profile", "email"}
+		if slices.Contains(c.GrantTypes, "refresh_token") {
+			c.Scopes = append(c.Scopes, "offline_access")
+		}
+	}
+
+	if c.Audience, err = audienceList("audience", m.Audience); err != nil {
+		return nil, err
+	}
+	if c.ResourceServers, err = audienceList("resource_servers", m.ResourceServers); err != nil {
+		return nil, err
+	}
+	c.SkipConsent = m.SkipConsent
+	c.PKCEOptional = m.RequirePKCE != nil && !*m.RequirePKCE
+	if c.PKCEOptional && public {
+		return nil, badMetadata("require_pkce", "require_pkce cannot be false for a public client (token_endpoint_auth_method none): without a secret, PKCE is the only thing that ties a code to the app that asked for it")
+	}
+	return c, nil
+}
+
+// audienceList checks a list of resource server identifiers (field names
+// it in errors) and returns it without repeats.
+func audienceList(field string, in []string) ([]string, error) {
+	out := dedupe(in)
+	if len(out) > maxURIs {
+		return nil, badMetadata(field, "at most %d entries may be registered in %s", maxURIs, field)
+	}
+	for _, a := range out {
+		if !identifier(a) {
+			return nil, badMetadata(field, "%s entry %q must be a non-empty identifier of at most %d characters without spaces", field, a, maxURILength)
+		}
+	}
+	return out, nil
+}
+
+// identifier reports whether s can name a resource server (a token
+// audience): non-empty, at most maxURILength, without spaces or control
+// characters.
+func identifier(s string) bool {
+	return s != "" && len(s) <= maxURILength && strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) < 0
+}
+
+// newClientSecret returns 256 random bits, base64url so it survives the
+// URL-decoding that RFC 6749 §2.3.1 applies to Basic credentials, and the
+// SHA-256 digest that is stored in its place.
+func newClientSecret() (plain string, digest []byte) {
+	plain = randomText(32)
+	sum := sha256.Sum256([]byte(plain))
+	return plain, sum[:]
+}
+
+// Clients manages OAuth clients.
+type Clients struct {
+	store storage.Store
+	now   func() time.Time
+}
+
+// Create validates m and stores the client. The returned metadata carries
+// the generated secret, which is never shown again. An admin may choose
+// the id (else one is generated); an existing id is a conflict.
+func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
+	return s.create(ctx, m, m.ClientID)
+}
+
+// Register is RFC 7591 dynamic client registration: the id is always
+// generated, and what only an admin decides is refused rather than
+// dropped, so the registrant does not believe it took effect.
+func (s *Clients) Register(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
+	// Self-registered clients are never first-party: consent is the user's.
+	m.SkipConsent = false
+	if m.RequirePKCE != nil && !*m.RequirePKCE {
+		return ClientMetadata{}, badMetadata("require_pkce", "require_pkce cannot be turned off through registration; an admin can do it for a legacy confidential client at /admin/clients")
+	}
+	if len(m.ResourceServers) > 0 {
+		return ClientMetadata{}, badMetadata("resource_servers", "resource_servers cannot be set through registration; an admin sets them at /admin/clients")
+	}
+	return s.create(ctx, m, "")
+}
+
+// create stores the client m describes under id, or a generated id.
+func (s *Clients) create(ctx context.Context, m ClientMetadata, id string) (ClientMetadata, error) {
+	c, err := m.validate()
+	if err != nil {
+		return ClientMetadata{}, err
+	}
+	switch {
+	case id == "":
+		id = uuid.NewString()
+	case !ValidName(id, "-_.~", maxIDLength):
+		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+	}
+	c.ID = id
+	var secret string
+	if c.TokenEndpointAuthMethod != "none" {
+		secret, c.SecretHash = newClientSecret()
+	}
+	c.CreatedAt = stamp(s.now())
+	c.UpdatedAt = c.CreatedAt
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, c.ID)
+	}
+	return metadataFor(c, secret), nil
+}
+
+// Update replaces the metadata of client id. The secret is kept, unless
+// the client turns confidential (a secret is generated and returned once)
+// or public (the secret is dropped).
+func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (ClientMetadata, error) {
+	old, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, id)
+	}
+	if m.ClientID != "" && m.ClientID != old.ID {
+		return ClientMetadata{}, badMetadata("client_id", "client_id cannot be changed")
+	}
+	c, err := m.validate()
+	if err != nil {
+		return ClientMetadata{}, err
+	}
+	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, stamp(s.now())
+	var secret string
+	switch {
+	case c.TokenEndpointAuthMethod == "none":
+		c.SecretHash = nil
+	case len(old.SecretHash) == 0:
+		secret, c.SecretHash = newClientSecret()
+	default:
+		c.SecretHash = old.SecretHash
+	}
+	if err := s.store.UpdateClient(ctx, c); err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, id)
+	}
+	return metadataFor(c, secret), nil
+}
+
+// Get returns client id, without its secret.
+func (s *Clients) Get(ctx context.Context, id string) (ClientMetadata, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, id)
+	}
+	return viewClient(c), nil
+}
+
+// List returns every client, without secrets.
+func (s *Clients) List(ctx context.Context) ([]ClientMetadata, error) {
+	return listed(ctx, ObjectClient, s.store.ListClients, viewClient)
+}
+
+// Delete deletes client id and, with it, every token issued to it.
+func (s *Clients) Delete(ctx context.Context, id string) error {
+	return storeErr(s.store.DeleteClient(ctx, id), ObjectClient, id)
+}
+
+// RevokeTokens ends every grant of client id, keeping the client: access
+// tokens stop introspecting as active, refresh tokens and unused codes
+// stop working.
+func (s *Clients) RevokeTokens(ctx context.Context, id string) error {
+	if _, err := s.store.GetClient(ctx, id); err != nil {
+		return storeErr(err, ObjectClient, id)
+	}
+	if err := s.store.RevokeTokensByClient(ctx, id); err != nil {
+		return fmt.Errorf("revoke tokens of client %q: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package directory
+
+import (
+	"time"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// RoleView is a role in the admin API and the CLI (body and answer).
+type RoleView struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Scopes      []string  `json:"scopes"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+}
+
+// ScopeView is a registered scope in the admin API and the CLI (body and
+// answer).
+type ScopeView struct {
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Audience    string    `json:"audience"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+}
+
+func viewRole(r *storage.Role) RoleView {
+	return RoleView{Name: r.Name, Description: r.Description, Scopes: listOf(r.Scopes), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+func viewScope(s *storage.Scope) ScopeView {
+	return ScopeView{Name: s.Name, Description: s.Description, Audience: s.Audience, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+func (in RoleView) key() string { return in.Name }
+
+func (in RoleView) checked(name string) (RoleView, error) {
+	in.Name = name
+	if !ValidName(in.Name, "._:-", 64) {
+		return in, invalid(ObjectRole, "name", "role name must be 1 to 64 characters of letters, digits and . _ : -")
+	}
+	if err := plainText(ObjectRole, "description", in.Description, 500, false); err != nil {
+		return in, err
+	}
+	in.Scopes = dedupe(in.Scopes)
+	for _, s := range in.Scopes {
+		if !validScopeToken(s) {
+			return in, invalid(ObjectRole, "scopes", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
+		}
+	}
+	return in, nil
+}
+
+func (in RoleView) record(created, updated time.Time) *storage.Role {
+	return &storage.Role{Name: in.Name, Description: in.Description, Scopes: in.Scopes, CreatedAt: created, UpdatedAt: updated}
+}
+
+func (in ScopeView) key() string { return in.Name }
+
+func (in ScopeView) checked(name string) (ScopeView, error) {
+	in.Name = name
+	if !validScopeToken(in.Name) {
+		return in, invalid(ObjectScope, "name", "scope name %q must be 1 to 200 characters RFC 6749 §3.3 allows", in.Name)
+	}
+	if err := plainText(ObjectScope, "description", in.Description, 500, false); err != nil {
+		return in, err
+	}
+	if in.Audience != "" && !identifier(in.Audience) {
+		return in, invalid(ObjectScope, "audience", "audience %q must be an identifier without spaces", in.Audience)
+	}
+	return in, nil
+}
+
+func (in ScopeView) record(created, updated time.Time) *storage.Scope {
+	return &storage.Scope{Name: in.Name, Description: in.Description, Audience: in.Audience, CreatedAt: created, UpdatedAt: updated}
+}

@@ -1,0 +1,273 @@
+package directory
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Roles manages roles: the scopes each grants.
+type Roles = Named[storage.Role, RoleView]
+
+// Scopes manages registered scopes: their consent-page descriptions and
+// audiences.
+type Scopes = Named[storage.Scope, ScopeView]
+
+// Service manages the directory on one store. It holds no state of its
+// own, so any number may share a store.
+type Service struct {
+	users   *Users
+	roles   *Roles
+	scopes  *Scopes
+	clients *Clients
+}
+
+// Options tunes a Service; the zero value is ready to use.
+type Options struct {
+	// Hasher makes the stored form of new passwords; nil means argon2id
+	// (Argon2id) with no bound on how many run at once.
+	Hasher Hasher
+	// Now is the clock that stamps records; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns the service for store.
+func New(store storage.Store, opts Options) *Service {
+	if opts.Hasher == nil {
+		opts.Hasher = Argon2id{}
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{
+		users:   &Users{store: store, hasher: opts.Hasher, now: now},
+		clients: &Clients{store: store, now: now},
+		roles: &Roles{object: ObjectRole, now: now, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
+			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},
+		scopes: &Scopes{object: ObjectScope, now: now, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
+			get: store.GetScope, list: store.ListScopes, create: store.CreateScope, update: store.UpdateScope, remove: store.DeleteScope},
+	}
+}
+
+// Users manages users.
+func (s *Service) Users() *Users { return s.users }
+
+// Roles manages roles.
+func (s *Service) Roles() *Roles { return s.roles }
+
+// Scopes manages registered scopes.
+func (s *Service) Scopes() *Scopes { return s.scopes }
+
+// Clients manages OAuth clients.
+func (s *Service) Clients() *Clients { return s.clients }
+
+// Hasher makes the stored form of new passwords. A server bounds with
+// Enter how many requests work on a password at once (each hash takes
+// tens of MiB and a CPU); the CLI needs no bound.
+type Hasher interface {
+	// Enter is called before a request that sets a password does any work
+	// on it (checking it against the rules, hashing it), and the leave it
+	// returns once the request is done. Its error is returned unchanged.
+	Enter(ctx context.Context) (leave func(), err error)
+	// Hash returns the stored form of password.
+	Hash(password string) (string, error)
+}
+
+// Argon2id is the Hasher that hashes with HashPassword, unbounded.
+type Argon2id struct{}
+
+// Enter lets every request in at once.
+func (Argon2id) Enter(context.Context) (func(), error) { return func() {}, nil }
+
+// Hash returns HashPassword(password).
+func (Argon2id) Hash(password string) (string, error) { return HashPassword(password) }
+
+// Named manages one kind of record kept under its name: Roles or Scopes.
+// The service treats both alike; what differs (the rules a record follows,
+// its storage calls) is given by New and by the view type V.
+type Named[S any, V NamedView[S, V]] struct {
+	object  Object
+	now     func() time.Time
+	view    func(*S) V
+	created func(*S) time.Time
+	get     func(context.Context, string) (*S, error)
+	list    func(context.Context) ([]S, error)
+	create  func(context.Context, *S) error
+	update  func(context.Context, *S) error
+	remove  func(context.Context, string) error
+}
+
+// NamedView is what Named needs of a record as the admin API shows it
+// (RoleView, ScopeView).
+type NamedView[S, V any] interface {
+	// key is the record's name as given ("" when not given).
+	key() string
+	// checked returns the view, named name, as it is to be stored
+	// (without repeats), or the rule it breaks.
+	checked(name string) (V, error)
+	// record is the checked view as storage keeps it.
+	record(created, updated time.Time) *S
+}
+
+// Create stores a new record; an existing name is a conflict.
+func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
+	v, err := in.checked(in.key())
+	if err != nil {
+		return v, err
+	}
+	now := stamp(n.now())
+	rec := v.record(now, now)
+	if err := n.create(ctx, rec); err != nil {
+		return v, storeErr(err, n.object, v.key())
+	}
+	return n.view(rec), nil
+}
+
+// Update replaces the record name with in, keeping its creation time. in
+// may repeat the name but not change it.
+func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) {
+	if in.key() != "" && in.key() != name {
+		return in, invalid(n.object, "name", "a %s cannot be renamed", n.object)
+	}
+	v, err := in.checked(name)
+	if err != nil {
+		return v, err
+	}
+	old, err := n.get(ctx, name)
+	if err != nil {
+		return v, storeErr(err, n.object, name)
+	}
+	rec := v.record(n.created(old), stamp(n.now()))
+	if err := n.update(ctx, rec); err != nil {
+		return v, storeErr(err, n.object, name)
+	}
+	return n.view(rec), nil
+}
+
+// Get returns the record name.
+func (n *Named[S, V]) Get(ctx context.Context, name string) (V, error) {
+	rec, err := n.get(ctx, name)
+	if err != nil {
+		var zero V
+		return zero, storeErr(err, n.object, name)
+	}
+	return n.view(rec), nil
+}
+
+// List returns every record.
+func (n *Named[S, V]) List(ctx context.Context) ([]V, error) {
+	return listed(ctx, n.object, n.list, n.view)
+}
+
+// Delete deletes the record name.
+func (n *Named[S, V]) Delete(ctx context.Context, name string) error {
+	return storeErr(n.remove(ctx, name), n.object, name)
+}
+
+// listed renders every record list returns.
+func listed[S, V any](ctx context.Context, object Object, list func(context.Context) ([]S, error), view func(*S) V) ([]V, error) {
+	recs, err := list(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %ss: %w", object, err)
+	}
+	out := make([]V, 0, len(recs))
+	for i := range recs {
+		out = append(out, view(&recs[i]))
+	}
+	return out, nil
+}
+
+// inTransaction runs fn in a new transaction, committing if it returns nil
+// and rolling back otherwise.
+func inTransaction(ctx context.Context, store storage.Store, fn func(tx context.Context) error) error {
+	tx, err := store.BeginTX(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if rbErr := store.Rollback(tx); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
+		}
+		return err
+	}
+	if err := store.Commit(tx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// stamp is the time as storage keeps it (UTC, microseconds), so what a
+// call answers equals what a later read returns.
+func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// plainText refuses empty (when required), overlong or control-character
+// text in field.
+func plainText(object Object, field, s string, max int, required bool) error {
+	if required && strings.TrimSpace(s) == "" {
+		return invalid(object, field, "%s is required", field)
+	}
+	if len(s) > max || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return invalid(object, field, "%s must be at most %d characters without control characters", field, max)
+	}
+	return nil
+}
+
+// ValidName accepts identifiers usable in URLs, Basic auth, logs and on
+// the command line: 1 to max ASCII letters, digits and the runes in extra.
+func ValidName(s, extra string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(extra, c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validScopeToken checks RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	if s == "" || len(s) > 200 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// dedupe returns in without repeats, in order, never nil.
+func dedupe(in []string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// listOf is s for a JSON answer: [] rather than null when empty, and a
+// copy, so a view never shares a slice with the stored record.
+func listOf(s []string) []string { return append([]string{}, s...) }
+
+// randomText returns n random bytes, base64url-encoded: safe in URLs,
+// Basic credentials and on a command line.
+func randomText(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

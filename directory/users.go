@@ -1,0 +1,247 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// UserInput is the body of POST and PUT /admin/users. On PUT an empty
+// Password keeps the current one.
+type UserInput struct {
+	Username      string   `json:"username"`
+	Password      string   `json:"password,omitempty"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Name          string   `json:"name"`
+	Roles         []string `json:"roles"`
+	Disabled      bool     `json:"disabled"`
+}
+
+// UserView is a user as the admin API and the CLI show it: never the
+// password hash.
+type UserView struct {
+	ID            string    `json:"id"`
+	Username      string    `json:"username"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name"`
+	Roles         []string  `json:"roles"`
+	Disabled      bool      `json:"disabled"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
+
+func viewUser(u *storage.User) UserView {
+	return UserView{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
+		Roles: listOf(u.Roles), Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+// Users manages users and their passwords.
+type Users struct {
+	store  storage.Store
+	hasher Hasher
+	now    func() time.Time
+}
+
+func (in *UserInput) validate(passwordRequired bool) error {
+	if !ValidName(in.Username, "._@-", 64) {
+		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -")
+	}
+	if uuid.Validate(in.Username) == nil {
+		// User ids are UUIDs and /admin/users/{id} accepts either; a
+		// UUID-shaped username could shadow another user's id.
+		return invalid(ObjectUser, "username", "username must not have the form of a user id (a UUID)")
+	}
+	if passwordRequired || in.Password != "" {
+		if err := CheckPasswordPolicy(in.Password, in.Username, in.Email, in.Name); err != nil {
+			return invalid(ObjectUser, "password", "%v", err)
+		}
+	}
+	if err := plainText(ObjectUser, "email", in.Email, 254, false); err != nil {
+		return err
+	}
+	if in.Email != "" && (!strings.Contains(in.Email, "@") || strings.ContainsAny(in.Email, " <>")) {
+		return invalid(ObjectUser, "email", "email %q is not an email address", in.Email)
+	}
+	if err := plainText(ObjectUser, "name", in.Name, 200, false); err != nil {
+		return err
+	}
+	in.Roles = dedupe(in.Roles)
+	for _, r := range in.Roles {
+		if !ValidName(r, "._:-", 64) {
+			return invalid(ObjectUser, "roles", "role name %q is not valid", r)
+		}
+	}
+	return nil
+}
+
+// enter starts work on in's password, if it sets one (see Hasher.Enter).
+func (s *Users) enter(ctx context.Context, in UserInput) (leave func(), err error) {
+	if in.Password == "" {
+		return func() {}, nil
+	}
+	return s.hasher.Enter(ctx)
+}
+
+// prepare checks in and returns the hash of its password ("" when it sets
+// none). A role that does not exist is refused naming it, never silently
+// dropped.
+func (s *Users) prepare(ctx context.Context, in *UserInput, passwordRequired bool) (hash string, err error) {
+	if err := in.validate(passwordRequired); err != nil {
+		return "", err
+	}
+	for _, r := range in.Roles {
+		if _, err := s.store.GetRole(ctx, r); errors.Is(err, storage.ErrNotFound) {
+			return "", invalid(ObjectUser, "roles", "role %q does not exist; create it first (POST /admin/roles)", r)
+		} else if err != nil {
+			return "", fmt.Errorf("check role %q: %w", r, err)
+		}
+	}
+	if in.Password == "" {
+		return "", nil
+	}
+	if hash, err = s.hasher.Hash(in.Password); err != nil {
+		return "", invalid(ObjectUser, "password", "%v", err)
+	}
+	return hash, nil
+}
+
+// Create validates in, hashes the password and stores the user.
+func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
+	leave, err := s.enter(ctx, in)
+	if err != nil {
+		return UserView{}, err
+	}
+	defer leave()
+	hash, err := s.prepare(ctx, &in, true)
+	if err != nil {
+		return UserView{}, err
+	}
+	now := stamp(s.now())
+	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
+		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return UserView{}, userErr(err, in.Username)
+	}
+	return viewUser(u), nil
+}
+
+// userErr is storeErr for a user, whose roles must exist.
+func userErr(err error, username string) error {
+	if errors.Is(err, storage.ErrInvalidReference) {
+		return invalid(ObjectUser, "roles", "user %q refers to something that does not exist: %v", username, err)
+	}
+	return storeErr(err, ObjectUser, username)
+}
+
+// find looks a user up by id, or else by username.
+func (s *Users) find(ctx context.Context, idOrName string) (*storage.User, error) {
+	u, err := s.store.GetUser(ctx, idOrName)
+	if errors.Is(err, storage.ErrNotFound) {
+		u, err = s.store.GetUserByUsername(ctx, idOrName)
+	}
+	if err != nil {
+		return nil, storeErr(err, ObjectUser, idOrName)
+	}
+	return u, nil
+}
+
+// Get returns the user with the id, or else the username, idOrName.
+func (s *Users) Get(ctx context.Context, idOrName string) (UserView, error) {
+	u, err := s.find(ctx, idOrName)
+	if err != nil {
+		return UserView{}, err
+	}
+	return viewUser(u), nil
+}
+
+// List returns every user.
+func (s *Users) List(ctx context.Context) ([]UserView, error) {
+	return listed(ctx, ObjectUser, s.store.ListUsers, viewUser)
+}
+
+// Update replaces a user's fields (an empty password keeps the old
+// one). A new password, or disabling, ends what the user's old standing
+// started: every browser session and every grant (refresh tokens stop
+// working and access tokens introspect inactive at once; JWTs checked
+// offline live out their short lifetime). This happens in the transaction
+// that changes the user, so no session survives a reset that took effect.
+// Changing anything else (name, email, roles) ends nothing: a role change
+// narrows the scopes at the next refresh.
+func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (UserView, error) {
+	leave, err := s.enter(ctx, in)
+	if err != nil {
+		return UserView{}, err
+	}
+	defer leave()
+	old, err := s.find(ctx, idOrName)
+	if err != nil {
+		return UserView{}, err
+	}
+	// Hashed before the transaction begins: argon2id takes tens of
+	// milliseconds, and SQLite's write lock would be held meanwhile.
+	newHash, err := s.prepare(ctx, &in, false)
+	if err != nil {
+		return UserView{}, err
+	}
+	var u *storage.User
+	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+		// Read again inside the transaction, so that a concurrent change
+		// of the password is not undone by writing back the hash read
+		// before it.
+		cur, err := s.store.GetUser(tx, old.ID)
+		if err != nil {
+			return storeErr(err, ObjectUser, idOrName)
+		}
+		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
+			EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
+			CreatedAt: cur.CreatedAt, UpdatedAt: stamp(s.now())}
+		if newHash != "" {
+			u.PasswordHash = newHash
+		}
+		if err := s.store.UpdateUser(tx, u); err != nil {
+			return userErr(err, in.Username)
+		}
+		switch {
+		case newHash != "":
+			return endUserSessions(tx, s.store, u.ID, "whose password changed")
+		case u.Disabled:
+			return endUserSessions(tx, s.store, u.ID, "who is disabled")
+		}
+		return nil
+	})
+	if err != nil {
+		return UserView{}, err
+	}
+	return viewUser(u), nil
+}
+
+// endUserSessions signs a user out everywhere and ends their grants: their
+// browser sessions are deleted, their access tokens deleted and their
+// codes and refresh tokens marked inactive (kept, so that a later replay
+// is still recognised). who says why, for the error.
+func endUserSessions(ctx context.Context, store storage.Store, userID, who string) error {
+	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
+		return fmt.Errorf("end the sessions of the user %s: %w", who, err)
+	}
+	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
+		return fmt.Errorf("revoke the grants of the user %s: %w", who, err)
+	}
+	return nil
+}
+
+// Delete deletes a user with everything that hangs off them.
+func (s *Users) Delete(ctx context.Context, idOrName string) error {
+	u, err := s.find(ctx, idOrName)
+	if err != nil {
+		return err
+	}
+	return storeErr(s.store.DeleteUser(ctx, u.ID), ObjectUser, idOrName)
+}

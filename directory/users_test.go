@@ -1,0 +1,59 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// failingRevoke is a store whose RevokeTokensBySubject fails.
+type failingRevoke struct{ storage.Store }
+
+func (failingRevoke) RevokeTokensBySubject(context.Context, string) error {
+	return errors.New("revoke tokens: the database went away")
+}
+
+// TestPasswordChangeIsAtomic: the new password and the end of the old
+// sessions are one transaction; if the grants cannot be revoked, the
+// password is not changed and no session is ended either.
+func TestPasswordChangeIsAtomic(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			now := time.Now()
+			clock := func() time.Time { return now }
+			alice, err := New(st, Options{Now: clock}).Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "session", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			before, err := st.GetUser(ctx, alice.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = New(failingRevoke{st}, Options{Now: clock}).Users().Update(ctx, "alice", UserInput{Username: "alice", Password: "quiet-copper-meadow-64", Name: "Alice"})
+			if err == nil || !strings.Contains(err.Error(), "revoke") {
+				t.Fatalf("Update with a failing revoke = %v, want the revoke error", err)
+			}
+			after, err := st.GetUser(ctx, alice.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.PasswordHash != before.PasswordHash || after.Name != before.Name {
+				t.Error("the password change was kept although the grants were not revoked")
+			}
+			if _, err := st.GetBrowserSession(ctx, "session"); err != nil {
+				t.Errorf("the session was deleted by a password change that failed: %v", err)
+			}
+		})
+	}
+}
