@@ -1,162 +1,114 @@
 package provider
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/hallpass/hallpass/directory"
 )
 
-// The admin API for users, roles and scopes. Each handler decodes, calls
-// the service function the CLI also uses, and writes the answer.
+// The admin API for clients, users, roles and scopes. Every kind is
+// served the same way: a handler decodes what the request sends, calls
+// the directory service (which the CLI calls too) and answers with its
+// result, or with its refusal mapped by writeError.
 
-func (p *Provider) adminCreateUser(w http.ResponseWriter, r *http.Request) {
-	var in UserInput
-	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
-		p.writeError(w, r, err)
+// directoryKind is the directory service's part for one kind of record:
+// In is what a request sends, Out what it is answered.
+type directoryKind[In, Out any] interface {
+	Create(context.Context, In) (Out, error)
+	List(context.Context) ([]Out, error)
+	Get(context.Context, string) (Out, error)
+	Update(context.Context, string, In) (Out, error)
+	Delete(context.Context, string) error
+}
+
+// adminAPI serves POST (create) and GET (list) on a path, and GET, PUT
+// and DELETE on path/{id}.
+type adminAPI[In, Out any] struct {
+	p   *Provider
+	svc directoryKind[In, Out]
+	// badBody is the error code of a body that is not JSON for In.
+	badBody string
+	// logged names the kind in an info log line for each creation and
+	// deletion, so operators can follow which clients exist; "" logs
+	// nothing.
+	logged string
+	// id is the id of a created record, for that log line.
+	id func(Out) string
+}
+
+func (p *Provider) adminClients() adminAPI[directory.ClientMetadata, directory.ClientMetadata] {
+	return adminAPI[directory.ClientMetadata, directory.ClientMetadata]{p: p, svc: p.dir.Clients(), badBody: "invalid_client_metadata",
+		logged: "client", id: func(m directory.ClientMetadata) string { return m.ClientID }}
+}
+
+func (p *Provider) adminUsers() adminAPI[directory.UserInput, directory.UserView] {
+	return adminAPI[directory.UserInput, directory.UserView]{p: p, svc: p.dir.Users(), badBody: "invalid_request"}
+}
+
+func (p *Provider) adminRoles() adminAPI[directory.RoleView, directory.RoleView] {
+	return adminAPI[directory.RoleView, directory.RoleView]{p: p, svc: p.dir.Roles(), badBody: "invalid_request"}
+}
+
+func (p *Provider) adminScopes() adminAPI[directory.ScopeView, directory.ScopeView] {
+	return adminAPI[directory.ScopeView, directory.ScopeView]{p: p, svc: p.dir.Scopes(), badBody: "invalid_request"}
+}
+
+// mount adds the five routes of the kind under path.
+func (a adminAPI[In, Out]) mount(r chi.Router, path string) {
+	r.Post(path, a.create)
+	r.Get(path, a.list)
+	r.Get(path+"/{id}", a.get)
+	r.Put(path+"/{id}", a.update)
+	r.Delete(path+"/{id}", a.delete)
+}
+
+func (a adminAPI[In, Out]) create(w http.ResponseWriter, r *http.Request) {
+	var in In
+	if err := decodeJSON(r, &in, a.badBody, jsonStrict); err != nil {
+		a.p.writeError(w, r, err)
 		return
 	}
-	leave, ok := p.enterPasswordHash(w, r, in.Password)
-	if !ok {
+	out, err := a.svc.Create(r.Context(), in)
+	if err == nil && a.logged != "" {
+		a.log(r, "created", a.id(out))
+	}
+	a.p.answer(w, r, http.StatusCreated, out, err)
+}
+
+func (a adminAPI[In, Out]) list(w http.ResponseWriter, r *http.Request) {
+	out, err := a.svc.List(r.Context())
+	a.p.answer(w, r, http.StatusOK, out, err)
+}
+
+func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
+	out, err := a.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	a.p.answer(w, r, http.StatusOK, out, err)
+}
+
+func (a adminAPI[In, Out]) update(w http.ResponseWriter, r *http.Request) {
+	var in In
+	if err := decodeJSON(r, &in, a.badBody, jsonStrict); err != nil {
+		a.p.writeError(w, r, err)
 		return
 	}
-	defer leave()
-	out, err := CreateUser(r.Context(), p.cfg.Store, in, p.cfg.Now())
-	p.answer(w, r, http.StatusCreated, out, err)
+	out, err := a.svc.Update(r.Context(), chi.URLParam(r, "id"), in)
+	a.p.answer(w, r, http.StatusOK, out, err)
 }
 
-func (p *Provider) adminListUsers(w http.ResponseWriter, r *http.Request) {
-	us, err := p.cfg.Store.ListUsers(r.Context())
-	out := make([]UserView, 0, len(us))
-	for i := range us {
-		out = append(out, ViewUser(&us[i]))
+func (a adminAPI[In, Out]) delete(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	err := a.svc.Delete(r.Context(), id)
+	if err == nil && a.logged != "" {
+		a.log(r, "deleted", id)
 	}
-	p.answer(w, r, http.StatusOK, out, err)
+	a.p.answer(w, r, http.StatusNoContent, nil, err)
 }
 
-func (p *Provider) adminGetUser(w http.ResponseWriter, r *http.Request) {
-	u, err := FindUser(r.Context(), p.cfg.Store, chi.URLParam(r, "id"))
-	if err != nil {
-		p.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ViewUser(u))
-}
-
-func (p *Provider) adminUpdateUser(w http.ResponseWriter, r *http.Request) {
-	var in UserInput
-	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
-		p.writeError(w, r, err)
-		return
-	}
-	leave, ok := p.enterPasswordHash(w, r, in.Password)
-	if !ok {
-		return
-	}
-	defer leave()
-	out, err := UpdateUser(r.Context(), p.cfg.Store, chi.URLParam(r, "id"), in, p.cfg.Now())
-	p.answer(w, r, http.StatusOK, out, err)
-}
-
-func (p *Provider) adminDeleteUser(w http.ResponseWriter, r *http.Request) {
-	p.answer(w, r, http.StatusNoContent, nil, DeleteUser(r.Context(), p.cfg.Store, chi.URLParam(r, "id")))
-}
-
-func (p *Provider) adminCreateRole(w http.ResponseWriter, r *http.Request) {
-	var in RoleView
-	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
-		p.writeError(w, r, err)
-		return
-	}
-	out, err := SaveRole(r.Context(), p.cfg.Store, in, true, p.cfg.Now())
-	p.answer(w, r, http.StatusCreated, out, err)
-}
-
-func (p *Provider) adminListRoles(w http.ResponseWriter, r *http.Request) {
-	rs, err := p.cfg.Store.ListRoles(r.Context())
-	out := make([]RoleView, 0, len(rs))
-	for i := range rs {
-		out = append(out, ViewRole(&rs[i]))
-	}
-	p.answer(w, r, http.StatusOK, out, err)
-}
-
-func (p *Provider) adminGetRole(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "id")
-	role, err := p.cfg.Store.GetRole(r.Context(), name)
-	if err != nil {
-		p.writeError(w, r, storeErr(err, "role", name))
-		return
-	}
-	writeJSON(w, http.StatusOK, ViewRole(role))
-}
-
-func (p *Provider) adminUpdateRole(w http.ResponseWriter, r *http.Request) {
-	var in RoleView
-	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
-		p.writeError(w, r, err)
-		return
-	}
-	if in.Name != "" && in.Name != chi.URLParam(r, "id") {
-		p.writeError(w, r, invalid("a role cannot be renamed"))
-		return
-	}
-	in.Name = chi.URLParam(r, "id")
-	out, err := SaveRole(r.Context(), p.cfg.Store, in, false, p.cfg.Now())
-	p.answer(w, r, http.StatusOK, out, err)
-}
-
-func (p *Provider) adminDeleteRole(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "id")
-	p.answer(w, r, http.StatusNoContent, nil, storeErr(p.cfg.Store.DeleteRole(r.Context(), name), "role", name))
-}
-
-func (p *Provider) adminCreateScope(w http.ResponseWriter, r *http.Request) {
-	var in ScopeView
-	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
-		p.writeError(w, r, err)
-		return
-	}
-	out, err := SaveScope(r.Context(), p.cfg.Store, in, true, p.cfg.Now())
-	p.answer(w, r, http.StatusCreated, out, err)
-}
-
-func (p *Provider) adminListScopes(w http.ResponseWriter, r *http.Request) {
-	ss, err := p.cfg.Store.ListScopes(r.Context())
-	out := make([]ScopeView, 0, len(ss))
-	for i := range ss {
-		out = append(out, ViewScope(&ss[i]))
-	}
-	p.answer(w, r, http.StatusOK, out, err)
-}
-
-func (p *Provider) adminGetScope(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "id")
-	s, err := p.cfg.Store.GetScope(r.Context(), name)
-	if err != nil {
-		p.writeError(w, r, storeErr(err, "scope", name))
-		return
-	}
-	writeJSON(w, http.StatusOK, ViewScope(s))
-}
-
-func (p *Provider) adminUpdateScope(w http.ResponseWriter, r *http.Request) {
-	var in ScopeView
-	if err := decodeJSON(r, &in, "invalid_request", jsonStrict); err != nil {
-		p.writeError(w, r, err)
-		return
-	}
-	if in.Name != "" && in.Name != chi.URLParam(r, "id") {
-		p.writeError(w, r, invalid("a scope cannot be renamed"))
-		return
-	}
-	in.Name = chi.URLParam(r, "id")
-	out, err := SaveScope(r.Context(), p.cfg.Store, in, false, p.cfg.Now())
-	p.answer(w, r, http.StatusOK, out, err)
-}
-
-func (p *Provider) adminDeleteScope(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "id")
-	p.answer(w, r, http.StatusNoContent, nil, storeErr(p.cfg.Store.DeleteScope(r.Context(), name), "scope", name))
+func (a adminAPI[In, Out]) log(r *http.Request, change, id string) {
+	a.p.log.InfoContext(r.Context(), a.logged+" "+change, a.logged+"_id", id, "request_id", RequestID(r.Context()))
 }
 
 // answer writes v with status, or err.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -69,7 +70,7 @@ func (p *Provider) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 	kid := chi.URLParam(r, "kid")
 	active, err := p.cfg.Keys.Revoke(r.Context(), kid)
 	if errors.Is(err, storage.ErrNotFound) {
-		p.writeError(w, r, notFound("signing key", kid))
+		p.writeError(w, r, directory.NotFound("signing key", kid))
 		return
 	}
 	p.answer(w, r, http.StatusOK, RevokeResponse{Revoked: kid, ActiveKID: active}, err)

@@ -9,14 +9,15 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 )
 
 // decodeClient decodes an admin API client body, failing the test on
 // anything else.
-func decodeClient(t *testing.T, res result) provider.ClientMetadata {
+func decodeClient(t *testing.T, res result) directory.ClientMetadata {
 	t.Helper()
-	var m provider.ClientMetadata
+	var m directory.ClientMetadata
 	if err := json.Unmarshal(res.Body, &m); err != nil {
 		t.Fatalf("decode client (status %d): %v\n%s", res.Status, err, res.Body)
 	}
@@ -287,7 +288,7 @@ func TestAdminAuthentication(t *testing.T) {
 
 		t.Run("list unchanged via admin API", func(t *testing.T) {
 			res := ts.admin(t, http.MethodGet, "/admin/clients", nil)
-			var list []provider.ClientMetadata
+			var list []directory.ClientMetadata
 			if err := json.Unmarshal(res.Body, &list); err != nil || res.Status != http.StatusOK {
 				t.Fatalf("list: %d %v", res.Status, err)
 			}
@@ -338,7 +339,7 @@ func TestDynamicRegistration(t *testing.T) {
 		})
 
 		t.Run("public client gets no secret", func(t *testing.T) {
-			m := ts.register(t, provider.ClientMetadata{
+			m := ts.register(t, directory.ClientMetadata{
 				RedirectURIs:            []string{"http://127.0.0.1:8765/cb"},
 				TokenEndpointAuthMethod: "none",
 			})

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -31,13 +32,13 @@ const (
 
 // addClient creates a client through the admin API and returns it as a
 // relying party of the test server.
-func (e *ssoEnv) addClient(t *testing.T, m provider.ClientMetadata) *ssoClient {
+func (e *ssoEnv) addClient(t *testing.T, m directory.ClientMetadata) *ssoClient {
 	t.Helper()
 	res := e.admin(t, http.MethodPost, "/admin/clients", m)
 	if res.Status != http.StatusCreated {
 		t.Fatalf("create client %s: status %d: %s", m.ClientID, res.Status, res.Body)
 	}
-	var out provider.ClientMetadata
+	var out directory.ClientMetadata
 	if err := json.Unmarshal(res.Body, &out); err != nil {
 		t.Fatalf("decode client: %v", err)
 	}
@@ -68,7 +69,7 @@ func (e *ssoEnv) addPayroll(t *testing.T) *ssoClient {
 		t.Fatalf("POST /admin/roles: %d %s", res.Status, res.Body)
 	}
 	e.setUser(t, "alice", map[string]any{"email": "alice@example.com", "email_verified": true, "name": "Alice Liddell", "roles": []string{"teacher", "bursar"}})
-	return e.addClient(t, provider.ClientMetadata{
+	return e.addClient(t, directory.ClientMetadata{
 		ClientID: staffID, ClientName: "Staff portal", RedirectURIs: []string{staffRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic",
 		Scope: ssoClientScopes + " payroll:read",
@@ -270,7 +271,7 @@ func TestAudienceOnRefresh(t *testing.T) {
 		})
 
 		t.Run("a grant for an audience the client lost ends", func(t *testing.T) {
-			reports := e.addClient(t, provider.ClientMetadata{
+			reports := e.addClient(t, directory.ClientMetadata{
 				ClientID: "reports-portal", RedirectURIs: []string{"https://reports.school.example/cb"},
 				GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic",
 				Scope: ssoClientScopes, Audience: []string{"https://reports.example"},

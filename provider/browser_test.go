@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/browsertest"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -47,7 +48,7 @@ func TestBrowserSignIn(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
 		rp := relyingParty(t)
-		res := e.admin(t, http.MethodPost, "/admin/clients", provider.ClientMetadata{
+		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
 			ClientID: "browser-rp", ClientName: "Results Viewer", RedirectURIs: []string{rp.URL + "/cb"},
 			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
 			TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid profile results:read results:write",

@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -443,7 +444,7 @@ func TestLogoutExpiredHint(t *testing.T) {
 // API, with the audiences its tokens may name.
 func (e *ssoEnv) registerClient(t *testing.T, id, redirect, logout string, audience ...string) *ssoClient {
 	t.Helper()
-	res := e.admin(t, http.MethodPost, "/admin/clients", provider.ClientMetadata{
+	res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
 		ClientID: id, ClientName: "Client " + id, RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{logout},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		TokenEndpointAuthMethod: "client_secret_basic", Scope: ssoClientScopes, Audience: audience,
@@ -451,7 +452,7 @@ func (e *ssoEnv) registerClient(t *testing.T, id, redirect, logout string, audie
 	if res.Status != http.StatusCreated {
 		t.Fatalf("POST /admin/clients: %d %s", res.Status, res.Body)
 	}
-	var m provider.ClientMetadata
+	var m directory.ClientMetadata
 	if err := json.Unmarshal(res.Body, &m); err != nil {
 		t.Fatal(err)
 	}

@@ -9,22 +9,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
 // The admin API for the directory: /admin/scopes, /admin/roles and
 // /admin/users (DESIGN.md, "The external contract").
 
-// directory is everything the directory endpoints store, read straight
-// from the store (password hashes and timestamps included).
-type directory struct {
+// directoryRows is everything the directory endpoints store, read
+// straight from the store (password hashes and timestamps included).
+type directoryRows struct {
 	Users  []storage.User
 	Roles  []storage.Role
 	Scopes []storage.Scope
 }
 
-func (ts *testServer) directory(t *testing.T) directory {
+func (ts *testServer) directory(t *testing.T) directoryRows {
 	t.Helper()
 	ctx := context.Background()
 	us, err := ts.Store.ListUsers(ctx)
@@ -39,12 +39,12 @@ func (ts *testServer) directory(t *testing.T) directory {
 	if err != nil {
 		t.Fatalf("list scopes: %v", err)
 	}
-	return directory{Users: us, Roles: rs, Scopes: ss}
+	return directoryRows{Users: us, Roles: rs, Scopes: ss}
 }
 
 // assertDirectoryUnchanged fails the test if anything in the directory
 // differs from before.
-func (ts *testServer) assertDirectoryUnchanged(t *testing.T, before directory) {
+func (ts *testServer) assertDirectoryUnchanged(t *testing.T, before directoryRows) {
 	t.Helper()
 	if after := ts.directory(t); !reflect.DeepEqual(before, after) {
 		t.Errorf("directory changed:\nbefore %+v\nafter  %+v", before, after)
@@ -94,7 +94,7 @@ func TestAdminScopes(t *testing.T) {
 			"name": "results:read", "description": "Read exam results", "audience": "https://school.example/api",
 		})
 		wantStatus(t, "create", res, http.StatusCreated)
-		created := decodeInto[provider.ScopeView](t, res)
+		created := decodeInto[directory.ScopeView](t, res)
 		if created.Name != "results:read" || created.Description != "Read exam results" || created.Audience != "https://school.example/api" {
 			t.Errorf("created = %+v", created)
 		}
@@ -114,7 +114,7 @@ func TestAdminScopes(t *testing.T) {
 			res := ts.admin(t, http.MethodGet, "/admin/scopes", nil)
 			wantStatus(t, "list", res, http.StatusOK)
 			var names []string
-			for _, s := range decodeInto[[]provider.ScopeView](t, res) {
+			for _, s := range decodeInto[[]directory.ScopeView](t, res) {
 				names = append(names, s.Name)
 			}
 			slices.Sort(names)
@@ -126,7 +126,7 @@ func TestAdminScopes(t *testing.T) {
 		t.Run("get", func(t *testing.T) {
 			res := ts.admin(t, http.MethodGet, "/admin/scopes/results:read", nil)
 			wantStatus(t, "get", res, http.StatusOK)
-			if got := decodeInto[provider.ScopeView](t, res); got.Description != "Read exam results" || got.Audience != "https://school.example/api" {
+			if got := decodeInto[directory.ScopeView](t, res); got.Description != "Read exam results" || got.Audience != "https://school.example/api" {
 				t.Errorf("got %+v", got)
 			}
 			assertError(t, ts.admin(t, http.MethodGet, "/admin/scopes/nope", nil), http.StatusNotFound, "not_found")
@@ -141,7 +141,7 @@ func TestAdminScopes(t *testing.T) {
 				"description": "See exam results", "audience": "https://results.school.example",
 			})
 			wantStatus(t, "put", res, http.StatusOK)
-			if got := decodeInto[provider.ScopeView](t, res); got.Name != "results:read" || got.Description != "See exam results" {
+			if got := decodeInto[directory.ScopeView](t, res); got.Name != "results:read" || got.Description != "See exam results" {
 				t.Errorf("put answered %+v", got)
 			}
 			stored, err := ts.Store.GetScope(context.Background(), "results:read")
@@ -176,7 +176,7 @@ func TestAdminRoles(t *testing.T) {
 		// The contract's example.
 		res := ts.admin(t, http.MethodPost, "/admin/roles", `{"name":"teacher","scopes":["results:read","results:write"]}`)
 		wantStatus(t, "create", res, http.StatusCreated)
-		created := decodeInto[provider.RoleView](t, res)
+		created := decodeInto[directory.RoleView](t, res)
 		if created.Name != "teacher" || !slices.Equal(created.Scopes, []string{"results:read", "results:write"}) {
 			t.Errorf("created = %+v", created)
 		}
@@ -193,7 +193,7 @@ func TestAdminRoles(t *testing.T) {
 			res := ts.admin(t, http.MethodGet, "/admin/roles", nil)
 			wantStatus(t, "list", res, http.StatusOK)
 			got := map[string][]string{}
-			for _, r := range decodeInto[[]provider.RoleView](t, res) {
+			for _, r := range decodeInto[[]directory.RoleView](t, res) {
 				got[r.Name] = r.Scopes
 			}
 			want := map[string][]string{"teacher": {"results:read", "results:write"}, "student": {"results:read"}}
@@ -205,7 +205,7 @@ func TestAdminRoles(t *testing.T) {
 		t.Run("get", func(t *testing.T) {
 			res := ts.admin(t, http.MethodGet, "/admin/roles/student", nil)
 			wantStatus(t, "get", res, http.StatusOK)
-			if got := decodeInto[provider.RoleView](t, res); got.Description != "Pupils" || !slices.Equal(got.Scopes, []string{"results:read"}) {
+			if got := decodeInto[directory.RoleView](t, res); got.Description != "Pupils" || !slices.Equal(got.Scopes, []string{"results:read"}) {
 				t.Errorf("got %+v", got)
 			}
 			assertError(t, ts.admin(t, http.MethodGet, "/admin/roles/nope", nil), http.StatusNotFound, "not_found")
@@ -244,7 +244,7 @@ func TestAdminUsers(t *testing.T) {
 		res := ts.admin(t, http.MethodPost, "/admin/users", `{"username":"alice","password":"`+alicePW+`","email":"alice@example.com","roles":["teacher"]}`)
 		wantStatus(t, "create", res, http.StatusCreated)
 		assertNoPassword(t, res, alicePW)
-		alice := decodeInto[provider.UserView](t, res)
+		alice := decodeInto[directory.UserView](t, res)
 		if alice.ID == "" || alice.ID == "alice" {
 			t.Errorf("id = %q, want a generated id distinct from the username", alice.ID)
 		}
@@ -258,7 +258,7 @@ func TestAdminUsers(t *testing.T) {
 		if stored.ID != alice.ID || !strings.HasPrefix(stored.PasswordHash, "$argon2id$") || strings.Contains(stored.PasswordHash, alicePW) {
 			t.Errorf("stored user id %q hash %q: want the answered id and an argon2id hash", stored.ID, stored.PasswordHash)
 		}
-		if ok, err := provider.CheckPassword(stored.PasswordHash, alicePW); !ok || err != nil {
+		if ok, err := directory.CheckPassword(stored.PasswordHash, alicePW); !ok || err != nil {
 			t.Errorf("stored hash does not verify the password: %v, %v", ok, err)
 		}
 		res = ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob", "password": "maple-cinder-quartz-58", "roles": []string{"student"}, "name": "Bob"})
@@ -278,7 +278,7 @@ func TestAdminUsers(t *testing.T) {
 			wantStatus(t, "list", res, http.StatusOK)
 			assertNoPassword(t, res, alicePW, "maple-cinder-quartz-58")
 			got := map[string][]string{}
-			for _, u := range decodeInto[[]provider.UserView](t, res) {
+			for _, u := range decodeInto[[]directory.UserView](t, res) {
 				got[u.Username] = u.Roles
 			}
 			if want := map[string][]string{"alice": {"teacher"}, "bob": {"student"}}; !reflect.DeepEqual(got, want) {
@@ -291,7 +291,7 @@ func TestAdminUsers(t *testing.T) {
 				res := ts.admin(t, http.MethodGet, "/admin/users/"+key, nil)
 				wantStatus(t, "get "+key, res, http.StatusOK)
 				assertNoPassword(t, res, alicePW)
-				if got := decodeInto[provider.UserView](t, res); got.ID != alice.ID || got.Username != "alice" {
+				if got := decodeInto[directory.UserView](t, res); got.ID != alice.ID || got.Username != "alice" {
 					t.Errorf("GET /admin/users/%s = %+v", key, got)
 				}
 			}
@@ -304,7 +304,7 @@ func TestAdminUsers(t *testing.T) {
 			})
 			wantStatus(t, "put", res, http.StatusOK)
 			assertNoPassword(t, res, alicePW)
-			got := decodeInto[provider.UserView](t, res)
+			got := decodeInto[directory.UserView](t, res)
 			if got.ID != alice.ID || got.Email != "alice@school.example" || !got.EmailVerified || got.Name != "Alice Liddell" || !slices.Equal(got.Roles, []string{"teacher", "student"}) {
 				t.Errorf("put answered %+v", got)
 			}
@@ -328,10 +328,10 @@ func TestAdminUsers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ok, _ := provider.CheckPassword(after.PasswordHash, newPW); !ok {
+			if ok, _ := directory.CheckPassword(after.PasswordHash, newPW); !ok {
 				t.Error("the new password does not verify")
 			}
-			if ok, _ := provider.CheckPassword(after.PasswordHash, alicePW); ok {
+			if ok, _ := directory.CheckPassword(after.PasswordHash, alicePW); ok {
 				t.Error("the old password still verifies")
 			}
 		})
@@ -407,7 +407,7 @@ func TestAdminDeleteRoleRemovesItFromUsers(t *testing.T) {
 
 		res := ts.admin(t, http.MethodGet, "/admin/users/alice", nil)
 		wantStatus(t, "get user", res, http.StatusOK)
-		if got := decodeInto[provider.UserView](t, res).Roles; !slices.Equal(got, []string{"student"}) {
+		if got := decodeInto[directory.UserView](t, res).Roles; !slices.Equal(got, []string{"student"}) {
 			t.Errorf("roles after deleting teacher = %q, want [student]", got)
 		}
 		// The user is still updatable with what the API shows: no dangling
@@ -417,7 +417,7 @@ func TestAdminDeleteRoleRemovesItFromUsers(t *testing.T) {
 		// A new role of the old name is not silently held again.
 		wantStatus(t, "recreate role", ts.admin(t, http.MethodPost, "/admin/roles", `{"name":"teacher","scopes":["results:write"]}`), http.StatusCreated)
 		res = ts.admin(t, http.MethodGet, "/admin/users/alice", nil)
-		if got := decodeInto[provider.UserView](t, res).Roles; !slices.Equal(got, []string{"student"}) {
+		if got := decodeInto[directory.UserView](t, res).Roles; !slices.Equal(got, []string{"student"}) {
 			t.Errorf("roles after recreating teacher = %q, want [student]", got)
 		}
 	})
@@ -506,12 +506,12 @@ func TestAdminUsernameCannotShadowAnID(t *testing.T) {
 		ts := newTestServer(t, dsn)
 		res := ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "bob", "password": "maple-cinder-quartz-58"})
 		wantStatus(t, "create bob", res, http.StatusCreated)
-		bob := decodeInto[provider.UserView](t, res)
+		bob := decodeInto[directory.UserView](t, res)
 
 		res = ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": bob.ID, "password": "mallory-password"})
 		if res.Status == http.StatusCreated {
-			shadow := decodeInto[provider.UserView](t, res)
-			got := decodeInto[provider.UserView](t, ts.admin(t, http.MethodGet, "/admin/users/"+bob.ID, nil))
+			shadow := decodeInto[directory.UserView](t, res)
+			got := decodeInto[directory.UserView](t, ts.admin(t, http.MethodGet, "/admin/users/"+bob.ID, nil))
 			t.Errorf("a user named %q (bob's id) was created; GET /admin/users/%s answers %q (id %s), the new user %s is unreachable by its name",
 				bob.ID, bob.ID, got.Username, got.ID, shadow.ID)
 			return

@@ -4,7 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/hallpass/hallpass/directory"
 )
+
+// supportedGrantTypes are the grant types the token endpoint serves: those
+// a client may register.
+var supportedGrantTypes = directory.SupportedGrantTypes()
 
 // discoveryDocument renders OpenID Connect Discovery 1.0 metadata (also
 // RFC 8414) once; it only changes with the configuration.
@@ -25,9 +31,9 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"grant_types_supported":                         supportedGrantTypes,
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256"},
-		"token_endpoint_auth_methods_supported":         supportedAuthMethods,
+		"token_endpoint_auth_methods_supported":         directory.SupportedAuthMethods(),
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":    supportedAuthMethods,
+		"revocation_endpoint_auth_methods_supported":    directory.SupportedAuthMethods(),
 		"code_challenge_methods_supported":              []string{"S256"},
 		"claims_supported": []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",

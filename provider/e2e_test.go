@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -124,7 +125,7 @@ func TestClientCredentialsEndToEnd(t *testing.T) {
 
 		tests := []struct {
 			name      string
-			client    provider.ClientMetadata
+			client    directory.ClientMetadata
 			style     oauth2.AuthStyle
 			scopes    []string
 			wantScope string
@@ -208,7 +209,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		ts := newTestServer(t, dsn)
 		svc := ts.registerService(t, "client_secret_basic", "results:read", schoolAPI)
 		post := ts.registerService(t, "client_secret_post", "results:read", schoolAPI)
-		codeOnly := ts.register(t, provider.ClientMetadata{RedirectURIs: []string{"https://app.example/cb"}})
+		codeOnly := ts.register(t, directory.ClientMetadata{RedirectURIs: []string{"https://app.example/cb"}})
 
 		tests := []struct {
 			name       string

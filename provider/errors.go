@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/hallpass/hallpass/directory"
 )
 
 // apiError is an error with the HTTP status and the OAuth-style error code
@@ -22,6 +24,36 @@ func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, description: fmt.Sprintf(format, args...)}
 }
 
+// directoryAnswer is the one table from the directory service's refusals
+// to the HTTP status and error code the admin API and registration answer
+// them with. Client metadata keeps the codes of RFC 7591 §3.2.2, which
+// tell a bad redirect URI from the rest.
+func directoryAnswer(e *directory.Error) (status int, code string) {
+	switch {
+	case errors.Is(e.Kind, directory.ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(e.Kind, directory.ErrConflict):
+		return http.StatusConflict, "conflict"
+	case e.Object == directory.ObjectClient && (e.Field == "redirect_uris" || e.Field == "post_logout_redirect_uris"):
+		return http.StatusBadRequest, "invalid_redirect_uri"
+	case e.Object == directory.ObjectClient:
+		return http.StatusBadRequest, "invalid_client_metadata"
+	}
+	return http.StatusBadRequest, "invalid_request"
+}
+
+// ErrorCode returns the error code the admin API answers err with when err
+// is a refusal of the directory service, so the CLI says the same; false
+// for any other error.
+func ErrorCode(err error) (string, bool) {
+	var de *directory.Error
+	if !errors.As(err, &de) {
+		return "", false
+	}
+	_, code := directoryAnswer(de)
+	return code, true
+}
+
 // writeJSON writes v with status; responses may carry secrets, so nothing
 // is cacheable (RFC 6749 §5.1, RFC 7591 §3.2.1).
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -32,9 +64,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeError answers err as a JSON error: an *apiError as it says, a
+// refusal of the directory service through directoryAnswer, a full
+// password gate with 503 and Retry-After; anything else, and any failure
+// of the store, is a failure of ours: logged, and a 500 that keeps the
+// details on the server.
 func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
-	if !errors.As(err, &ae) || storeFailed(err) {
+	var de *directory.Error
+	switch {
+	case storeFailed(err):
+		// Ours, whatever refusal it may also carry.
+	case errors.As(err, &de):
+		status, code := directoryAnswer(de)
+		ae = &apiError{status: status, code: code, description: de.Message}
+	case errors.Is(err, errPasswordsBusy):
+		p.log.WarnContext(r.Context(), "admin request refused: too many password checks at once", "request_id", RequestID(r.Context()))
+		w.Header().Set("Retry-After", p.passwords.retryAfter())
+		ae = errorf(http.StatusServiceUnavailable, "temporarily_unavailable", "too many passwords are being checked or hashed at once; try again in a few seconds")
+	case errors.As(err, &ae):
+	}
+	if ae == nil {
 		p.logFailure(r.Context(), "request failed", err)
 		setRetryAfter(w, err)
 		ae = errorf(http.StatusInternalServerError, "server_error", "hallpass failed to complete the request; try again shortly")

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -214,7 +215,7 @@ func (ts *testServer) admin(t *testing.T, method, path string, body any) result 
 // register creates a client through RFC 7591 dynamic registration with the
 // admin token as initial access token, failing the test unless it is
 // created.
-func (ts *testServer) register(t testing.TB, m provider.ClientMetadata) provider.ClientMetadata {
+func (ts *testServer) register(t testing.TB, m directory.ClientMetadata) directory.ClientMetadata {
 	t.Helper()
 	enc, err := json.Marshal(m)
 	if err != nil {
@@ -228,7 +229,7 @@ func (ts *testServer) register(t testing.TB, m provider.ClientMetadata) provider
 	if res.Status != http.StatusCreated {
 		t.Fatalf("register: status %d, want 201: %s", res.Status, res.Body)
 	}
-	var out provider.ClientMetadata
+	var out directory.ClientMetadata
 	if err := json.Unmarshal(res.Body, &out); err != nil {
 		t.Fatalf("decode registration response: %v", err)
 	}
@@ -243,9 +244,9 @@ func (ts *testServer) register(t testing.TB, m provider.ClientMetadata) provider
 
 // registerService registers a client_credentials client with scope and
 // audience.
-func (ts *testServer) registerService(t testing.TB, authMethod, scope string, audience ...string) provider.ClientMetadata {
+func (ts *testServer) registerService(t testing.TB, authMethod, scope string, audience ...string) directory.ClientMetadata {
 	t.Helper()
-	return ts.register(t, provider.ClientMetadata{
+	return ts.register(t, directory.ClientMetadata{
 		ClientName:              "service",
 		GrantTypes:              []string{"client_credentials"},
 		TokenEndpointAuthMethod: authMethod,
@@ -258,9 +259,9 @@ func (ts *testServer) registerService(t testing.TB, authMethod, scope string, au
 // set resource_servers), a client_credentials client allowed scope that
 // speaks for the resource servers resources: it may introspect the access
 // tokens whose aud names one of them.
-func (ts *testServer) registerResourceServer(t testing.TB, authMethod, scope string, resources ...string) provider.ClientMetadata {
+func (ts *testServer) registerResourceServer(t testing.TB, authMethod, scope string, resources ...string) directory.ClientMetadata {
 	t.Helper()
-	enc, err := json.Marshal(provider.ClientMetadata{
+	enc, err := json.Marshal(directory.ClientMetadata{
 		ClientName: "resource server", GrantTypes: []string{"client_credentials"},
 		TokenEndpointAuthMethod: authMethod, Scope: scope, ResourceServers: resources,
 	})
@@ -271,7 +272,7 @@ func (ts *testServer) registerResourceServer(t testing.TB, authMethod, scope str
 	if res.Status != http.StatusCreated {
 		t.Fatalf("create resource server client: status %d: %s", res.Status, res.Body)
 	}
-	var out provider.ClientMetadata
+	var out directory.ClientMetadata
 	if err := json.Unmarshal(res.Body, &out); err != nil {
 		t.Fatalf("decode client: %v", err)
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hallpass/hallpass/directory"
 )
 
 func TestUnmarshalJSON(t *testing.T) {
@@ -67,12 +69,12 @@ func TestUnmarshalJSON(t *testing.T) {
 	}
 }
 
-func newUser() any   { return &UserInput{} }
-func newClient() any { return &ClientMetadata{} }
-func newRole() any   { return &RoleView{} }
+func newUser() any   { return &directory.UserInput{} }
+func newClient() any { return &directory.ClientMetadata{} }
+func newRole() any   { return &directory.RoleView{} }
 
 func TestUnmarshalJSONValues(t *testing.T) {
-	var m ClientMetadata
+	var m directory.ClientMetadata
 	body := `{"client_name":"caf\u00e9","redirect_uris":[],"grant_types":["client_credentials"],"client_secret_expires_at":0,"skip_consent":true}`
 	if err := unmarshalJSON([]byte(body), &m, true); err != nil {
 		t.Fatal(err)
@@ -101,7 +103,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	} {
 		f.Add([]byte(seed), true, false)
 	}
-	targets := []func() any{newUser, newClient, newRole, func() any { return &ScopeView{} }, func() any { return &RotateRequest{} }}
+	targets := []func() any{newUser, newClient, newRole, func() any { return &directory.ScopeView{} }, func() any { return &RotateRequest{} }}
 	f.Fuzz(func(t *testing.T, body []byte, strict, optional bool) {
 		mode := jsonLenient
 		if strict {

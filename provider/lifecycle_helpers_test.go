@@ -21,6 +21,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
@@ -35,7 +36,7 @@ type cred struct {
 	ID, Secret, Method string
 }
 
-func credOf(m provider.ClientMetadata) cred {
+func credOf(m directory.ClientMetadata) cred {
 	return cred{ID: m.ClientID, Secret: m.ClientSecret, Method: m.TokenEndpointAuthMethod}
 }
 

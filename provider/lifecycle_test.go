@@ -37,6 +37,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testdb"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -882,7 +883,7 @@ func TestLifecycleDeleteClient(t *testing.T) {
 
 		// A new client under the same id inherits nothing.
 		m := e.Confidential.Meta
-		res := e.admin(t, http.MethodPost, "/admin/clients", provider.ClientMetadata{
+		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
 			ClientID: m.ClientID, ClientName: m.ClientName, RedirectURIs: m.RedirectURIs, PostLogoutRedirectURIs: m.PostLogoutRedirectURIs,
 			GrantTypes: m.GrantTypes, ResponseTypes: m.ResponseTypes, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod, Scope: m.Scope,
 		})
@@ -1003,7 +1004,7 @@ func TestLifecycleDeleteUser(t *testing.T) {
 		if res.Status != http.StatusCreated {
 			t.Fatalf("re-create alice: %d %s", res.Status, res.Body)
 		}
-		if u := decodeInto[provider.UserView](t, res); u.ID == e.AliceID {
+		if u := decodeInto[directory.UserView](t, res); u.ID == e.AliceID {
 			t.Errorf("the new alice got the deleted user's id %s", u.ID)
 		}
 		e.wantInactive(t, "old alice's access token after a new alice", admin, g1.Access, "")

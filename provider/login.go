@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -92,7 +93,7 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, fmt.Errorf("load user: %w", err)
 	}
-	ok, err := CheckPassword(hash, password)
+	ok, err := directory.CheckPassword(hash, password)
 	if err != nil && u != nil {
 		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
 	}

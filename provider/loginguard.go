@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -13,7 +14,7 @@ import (
 // all; other submissions fail at once, costing neither a password check
 // nor an attempt.
 func plausibleCredentials(username, password string) bool {
-	return username != "" && len(username) <= 64 && password != "" && len(password) <= maxPasswordLen
+	return username != "" && len(username) <= 64 && password != "" && len(password) <= directory.MaxPasswordLen
 }
 
 // checkLogin checks a submitted username and password within the login
@@ -130,22 +131,4 @@ func humanWait(d time.Duration) string {
 		return fmt.Sprintf("%d seconds", secs)
 	}
 	return fmt.Sprintf("%d minutes", (secs+59)/60)
-}
-
-// enterPasswordHash takes a password-check slot for an admin request that
-// sets password (none is needed when it is empty), so password changes
-// share the bound with sign-ins. When none frees up in time it answers
-// 503 with Retry-After and returns false.
-func (p *Provider) enterPasswordHash(w http.ResponseWriter, r *http.Request, password string) (leave func(), ok bool) {
-	if password == "" {
-		return func() {}, true
-	}
-	leave, err := p.passwords.enter(r.Context())
-	if err != nil {
-		p.log.WarnContext(r.Context(), "admin request refused: too many password checks at once", "request_id", RequestID(r.Context()))
-		w.Header().Set("Retry-After", p.passwords.retryAfter())
-		p.writeError(w, r, errorf(http.StatusServiceUnavailable, "temporarily_unavailable", "too many passwords are being checked or hashed at once; try again in a few seconds"))
-		return nil, false
-	}
-	return leave, true
 }

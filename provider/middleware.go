@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/hallpass/hallpass/directory"
 )
 
 type ctxKey int
@@ -40,7 +42,7 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 		id := r.Header.Get("X-Request-Id")
 		// A caller's X-Request-Id is kept only when short and plain, so it
 		// cannot forge log lines.
-		if !validName(id, "-_.", 64) {
+		if !directory.ValidName(id, "-_.", 64) {
 			var b [12]byte
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])

@@ -2,85 +2,20 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 	"time"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/hallpass/hallpass/directory"
 )
-
-// Argon2id parameters: OWASP's Password Storage Cheat Sheet minimum
-// (m=19 MiB, t=2, p=1). Stored with each hash (PHC string format), so
-// they can be raised later without invalidating existing passwords.
-const (
-	argonMemoryKiB = 19 * 1024
-	argonTime      = 2
-	argonThreads   = 1
-	argonKeyLen    = 32
-	argonSaltLen   = 16
-	// maxPasswordLen bounds the work an attacker can make one login cost.
-	maxPasswordLen = 1024
-	minPasswordLen = 8
-)
-
-// HashPassword returns the PHC-format argon2id hash of password.
-func HashPassword(password string) (string, error) {
-	if len(password) < minPasswordLen || len(password) > maxPasswordLen {
-		return "", fmt.Errorf("password must be %d to %d characters", minPasswordLen, maxPasswordLen)
-	}
-	salt := make([]byte, argonSaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
-	}
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
-}
-
-var errBadHash = errors.New("malformed password hash")
-
-// CheckPassword reports whether password matches the PHC hash, comparing
-// in constant time.
-func CheckPassword(hash, password string) (bool, error) {
-	if len(password) > maxPasswordLen {
-		return false, nil
-	}
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errBadHash
-	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errBadHash
-	}
-	var mem, iter uint32
-	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iter, &threads); err != nil || mem == 0 || iter == 0 || threads == 0 || mem > 1<<20 || iter > 20 {
-		return false, errBadHash
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	if err != nil {
-		return false, errBadHash
-	}
-	want, err := base64.RawStdEncoding.DecodeString(parts[5])
-	if err != nil || len(want) == 0 || len(want) > 64 {
-		return false, errBadHash
-	}
-	got := argon2.IDKey([]byte(password), salt, iter, mem, threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
-}
 
 // errPasswordsBusy is returned when no password check could start within
 // the wait: the request is answered 503 with Retry-After.
 var errPasswordsBusy = errors.New("too many password checks at once")
 
 // passwordGate bounds how many argon2id computations run at once. Each
-// takes argonMemoryKiB of memory and a CPU for tens of milliseconds, so
+// takes 19 MiB of memory (directory.HashPassword) and a CPU for tens of milliseconds, so
 // without a bound a burst of sign-ins (or of guesses) would take the
 // process's memory with it: 16 at once are about 450 MB. With it, a
 // burst costs about base + n × 19 MiB (BenchmarkLoginPeakRSS in
@@ -130,3 +65,13 @@ func (g *passwordGate) enter(ctx context.Context) (leave func(), err error) {
 // retryAfter is what a refused caller is told to wait: about as long as
 // it already waited in vain.
 func (g *passwordGate) retryAfter() string { return retryAfter(g.wait) }
+
+// gatedHasher hashes the passwords set through the admin API within the
+// bound that sign-ins share, so a burst of either cannot exhaust memory.
+type gatedHasher struct{ gate *passwordGate }
+
+// Enter waits for a slot of the gate.
+func (h gatedHasher) Enter(ctx context.Context) (func(), error) { return h.gate.enter(ctx) }
+
+// Hash returns directory.HashPassword(password).
+func (gatedHasher) Hash(password string) (string, error) { return directory.HashPassword(password) }

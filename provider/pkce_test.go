@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -20,7 +21,7 @@ const legacyRedirect = "https://legacy.school.example/callback"
 func (e *ssoEnv) legacyClient(t *testing.T) *ssoClient {
 	t.Helper()
 	off := false
-	c := e.addClient(t, provider.ClientMetadata{
+	c := e.addClient(t, directory.ClientMetadata{
 		ClientID: "legacy-portal", ClientName: "Legacy portal", RedirectURIs: []string{legacyRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic",
 		Scope: ssoClientScopes, RequirePKCE: &off,

@@ -67,7 +67,7 @@ func userClaims(u *storage.User, scopes []string) map[string]any {
 		}
 		// Roles describe the user to the app (what to show them); what
 		// they may do is still decided by the access token's scopes.
-		c["roles"] = nonNil(u.Roles)
+		c["roles"] = append([]string{}, u.Roles...) // [], not null, when none
 	}
 	if slices.Contains(scopes, "email") && u.Email != "" {
 		c["email"] = u.Email

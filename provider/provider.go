@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
@@ -136,7 +137,9 @@ type Provider struct {
 	cookies   *web.Cookies
 	logins    *loginThrottle
 	passwords *passwordGate
-	router    http.Handler
+	// dir is the directory service the admin API and registration call.
+	dir    *directory.Service
+	router http.Handler
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -193,7 +196,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if iss.Scheme == "http" && !isLoopback(strings.ToLower(iss.Hostname())) {
+	if iss.Scheme == "http" && !directory.IsLoopback(strings.ToLower(iss.Hostname())) {
 		cfg.Logger.Warn("the issuer uses http on a network address (--insecure-http-issuer): passwords, codes and tokens cross the network unencrypted; use https outside a test network", "issuer", cfg.Issuer)
 	}
 	if cfg.Now == nil {
@@ -218,6 +221,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
@@ -247,7 +251,7 @@ func checkIssuer(issuer string, allowInsecure bool) (*url.URL, error) {
 	if strings.HasSuffix(issuer, "/") {
 		return nil, fmt.Errorf("issuer %q ends with a slash: set it without, as %q", issuer, strings.TrimRight(issuer, "/"))
 	}
-	if iss.Scheme == "http" && !isLoopback(strings.ToLower(iss.Hostname())) && !allowInsecure {
+	if iss.Scheme == "http" && !directory.IsLoopback(strings.ToLower(iss.Hostname())) && !allowInsecure {
 		return nil, fmt.Errorf("issuer %q uses http on a host that is not localhost or a loopback address, so passwords, codes and tokens would cross the network unencrypted: use https (TLS may end at a proxy in front of hallpass), or, on a test network only, pass --insecure-http-issuer (HALLPASS_INSECURE_HTTP_ISSUER=true)", issuer)
 	}
 	return iss, nil

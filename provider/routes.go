@@ -60,31 +60,14 @@ func (p *Provider) routes() http.Handler {
 
 	r.Route("/admin", func(r chi.Router) {
 		r.Use(p.requireAdmin)
-		r.Post("/clients", p.adminCreateClient)
-		r.Get("/clients", p.adminListClients)
-		r.Get("/clients/{id}", p.adminGetClient)
-		r.Put("/clients/{id}", p.adminUpdateClient)
-		r.Delete("/clients/{id}", p.adminDeleteClient)
+		// Clients, users, roles and scopes: POST creates, GET lists, and
+		// GET, PUT and DELETE /{id} read, replace and delete one (adminAPI).
+		p.adminClients().mount(r, "/clients")
 		r.Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
-
 		// {id} of a user is its id or its username.
-		r.Post("/users", p.adminCreateUser)
-		r.Get("/users", p.adminListUsers)
-		r.Get("/users/{id}", p.adminGetUser)
-		r.Put("/users/{id}", p.adminUpdateUser)
-		r.Delete("/users/{id}", p.adminDeleteUser)
-
-		r.Post("/roles", p.adminCreateRole)
-		r.Get("/roles", p.adminListRoles)
-		r.Get("/roles/{id}", p.adminGetRole)
-		r.Put("/roles/{id}", p.adminUpdateRole)
-		r.Delete("/roles/{id}", p.adminDeleteRole)
-
-		r.Post("/scopes", p.adminCreateScope)
-		r.Get("/scopes", p.adminListScopes)
-		r.Get("/scopes/{id}", p.adminGetScope)
-		r.Put("/scopes/{id}", p.adminUpdateScope)
-		r.Delete("/scopes/{id}", p.adminDeleteScope)
+		p.adminUsers().mount(r, "/users")
+		p.adminRoles().mount(r, "/roles")
+		p.adminScopes().mount(r, "/scopes")
 
 		r.Get("/keys", p.adminListKeys)
 		r.Post("/keys/rotate", p.adminRotateKeys)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -52,7 +53,7 @@ type ssoEnv struct {
 
 // ssoClient is a relying party of the test server.
 type ssoClient struct {
-	Meta   provider.ClientMetadata
+	Meta   directory.ClientMetadata
 	Config oauth2.Config // Scopes are set per request
 }
 
@@ -77,7 +78,7 @@ func newSSOEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) *ssoEnv
 	mustCreate("/admin/scopes", map[string]any{"name": "schedule:write", "description": "Set the exam schedule", "audience": schoolAudience})
 	mustCreate("/admin/roles", map[string]any{"name": "teacher", "scopes": []string{"results:read", "results:write", "schedule:write"}})
 	mustCreate("/admin/roles", map[string]any{"name": "student", "scopes": []string{"results:read"}})
-	var u provider.UserView
+	var u directory.UserView
 	decode := func(res result, v any) {
 		t.Helper()
 		if err := json.Unmarshal(res.Body, v); err != nil {
@@ -103,8 +104,8 @@ func newSSOEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) *ssoEnv
 	}
 	newClient := func(id, authMethod, redirect, logout string) *ssoClient {
 		t.Helper()
-		var m provider.ClientMetadata
-		decode(mustCreate("/admin/clients", provider.ClientMetadata{
+		var m directory.ClientMetadata
+		decode(mustCreate("/admin/clients", directory.ClientMetadata{
 			ClientID: id, ClientName: "School " + id, RedirectURIs: []string{redirect}, PostLogoutRedirectURIs: []string{logout},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 			TokenEndpointAuthMethod: authMethod, Scope: ssoClientScopes,

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -126,15 +127,15 @@ func newSchool(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 		"username": "alice", "password": alicePassword, "email": "alice@example.com", "roles": []string{"teacher"},
 	}), &user)
 	h.AliceID = user.ID
-	h.ServiceID, h.ServiceSecret = h.client(t, provider.ClientMetadata{
+	h.ServiceID, h.ServiceSecret = h.client(t, directory.ClientMetadata{
 		ClientID: "results-reader", GrantTypes: []string{"client_credentials"},
 		TokenEndpointAuthMethod: "client_secret_basic", Scope: "results:read", Audience: []string{schoolAPI},
 	})
-	h.WriterID, h.WriterSecret = h.client(t, provider.ClientMetadata{
+	h.WriterID, h.WriterSecret = h.client(t, directory.ClientMetadata{
 		ClientID: "results-writer", GrantTypes: []string{"client_credentials"},
 		TokenEndpointAuthMethod: "client_secret_basic", Scope: "results:read results:write", Audience: []string{schoolAPI},
 	})
-	_, h.PortalSecret = h.client(t, provider.ClientMetadata{
+	_, h.PortalSecret = h.client(t, directory.ClientMetadata{
 		ClientID: portalID, ClientName: "School portal", RedirectURIs: []string{portalRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid offline_access results:read results:write",
@@ -142,7 +143,7 @@ func newSchool(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 	})
 	// The API introspects the tokens issued for it: hallpass answers only
 	// a client registered as speaking for the token's audience.
-	_, h.APISecret = h.client(t, provider.ClientMetadata{
+	_, h.APISecret = h.client(t, directory.ClientMetadata{
 		ClientID: apiClientID, GrantTypes: []string{"client_credentials"}, TokenEndpointAuthMethod: "client_secret_basic",
 		ResourceServers: []string{schoolAPI},
 	})
@@ -207,9 +208,9 @@ func (h *hallpass) mustCreate(t testing.TB, path string, body any) response {
 
 // client registers a client through the admin API and returns its id and
 // secret.
-func (h *hallpass) client(t testing.TB, m provider.ClientMetadata) (string, string) {
+func (h *hallpass) client(t testing.TB, m directory.ClientMetadata) (string, string) {
 	t.Helper()
-	var out provider.ClientMetadata
+	var out directory.ClientMetadata
 	h.decode(t, h.mustCreate(t, "/admin/clients", m), &out)
 	if out.ClientID == "" || out.ClientSecret == "" {
 		t.Fatalf("client %s registered without id or secret: %+v", m.ClientID, out)

@@ -2,14 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -18,19 +16,11 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 		Use:   "clients",
 		Short: "Manage OAuth clients (same as /admin/clients, directly on the database)",
 	}
-	var m provider.ClientMetadata
+	var m directory.ClientMetadata
 	var scopes []string
 	var requirePKCE bool
-	create := &cobra.Command{
-		Use:   "create",
-		Short: "Register a client; prints its metadata and, once, its secret",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+	create := g.dirCmd("create", "Register a client; prints its metadata and, once, its secret", cobra.NoArgs,
+		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
 			m.Scope = strings.Join(scopes, " ")
 			if !cmd.Flags().Changed("grant-type") {
 				m.GrantTypes = nil
@@ -41,13 +31,8 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 			if cmd.Flags().Changed("require-pkce") {
 				m.RequirePKCE = &requirePKCE
 			}
-			out, err := provider.CreateClient(cmd.Context(), st, &m, true, time.Now())
-			if err != nil {
-				return err
-			}
-			return g.printJSON(out)
-		},
-	}
+			return g.printResult(dir.Clients().Create(cmd.Context(), m))
+		})
 	f := create.Flags()
 	f.StringVar(&m.ClientID, "id", "", "client id (default: generated)")
 	f.StringVar(&m.ClientName, "name", "", "human-readable client name")
@@ -62,86 +47,19 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 	f.StringSliceVar(&m.ResourceServers, "resource-server", nil, "resource servers (token audiences) this client speaks for: it may introspect their tokens")
 	f.BoolVar(&requirePKCE, "require-pkce", true, "false lets a legacy confidential client use the code flow without PKCE")
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List clients as JSON",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			cs, err := st.ListClients(cmd.Context())
-			if err != nil {
-				return err
-			}
-			out := make([]provider.ClientMetadata, 0, len(cs))
-			for i := range cs {
-				out = append(out, provider.ClientMetadataOf(&cs[i]))
-			}
-			return g.printJSON(out)
-		},
-	}
-	get := &cobra.Command{
-		Use:   "get CLIENT_ID",
-		Short: "Show one client as JSON",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			c, err := st.GetClient(cmd.Context(), args[0])
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no client with id %q", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			return g.printJSON(provider.ClientMetadataOf(c))
-		},
-	}
-	del := &cobra.Command{
-		Use:   "delete CLIENT_ID",
-		Short: "Delete a client and every token issued to it",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			err = st.DeleteClient(cmd.Context(), args[0])
-			if errors.Is(err, storage.ErrNotFound) {
-				return fmt.Errorf("no client with id %q", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "deleted client %s\n", args[0])
-			return nil
-		},
-	}
-	revoke := &cobra.Command{
-		Use:   "revoke-tokens CLIENT_ID",
-		Short: "End every grant of a client (its tokens stop working), keeping the client",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := provider.RevokeClientTokens(cmd.Context(), st, args[0]); err != nil {
+	revoke := g.dirCmd("revoke-tokens CLIENT_ID", "End every grant of a client (its tokens stop working), keeping the client", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+			if err := dir.Clients().RevokeTokens(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "revoked every token of client %s\n", args[0])
 			return nil
-		},
-	}
-	cmd.AddCommand(create, list, get, del, revoke)
+		})
+	cmd.AddCommand(create)
+	cmd.AddCommand(readCmds[directory.ClientMetadata]{noun: "client", arg: "CLIENT_ID",
+		list: "List clients as JSON", get: "Show one client as JSON", delete: "Delete a client and every token issued to it",
+		pick: func(d *directory.Service) records[directory.ClientMetadata] { return d.Clients() }}.commands(g)...)
+	cmd.AddCommand(revoke)
 	return cmd
 }
 

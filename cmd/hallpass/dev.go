@@ -8,8 +8,8 @@ import (
 	"io"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
@@ -32,11 +32,12 @@ const (
 // made, passwords included, and a link that starts a sign-in. A database
 // that already has users or clients is left alone.
 func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer) error {
-	users, err := st.ListUsers(ctx)
+	dir := directory.New(st, directory.Options{})
+	users, err := dir.Users().List(ctx)
 	if err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
-	clients, err := st.ListClients(ctx)
+	clients, err := dir.Clients().List(ctx)
 	if err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
@@ -44,40 +45,39 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		fmt.Fprintln(out, "--dev: the database already has users or clients; nothing seeded.")
 		return nil
 	}
-	now := time.Now()
-	for _, s := range []provider.ScopeView{
+	for _, s := range []directory.ScopeView{
 		{Name: "results:read", Description: "Read exam results", Audience: devAudience},
 		{Name: "results:write", Description: "Publish exam results", Audience: devAudience},
 		{Name: "schedule:write", Description: "Set the exam schedule", Audience: devAudience},
 	} {
-		if _, err := provider.SaveScope(ctx, st, s, true, now); err != nil {
+		if _, err := dir.Scopes().Create(ctx, s); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
 		}
 	}
-	for _, r := range []provider.RoleView{
+	for _, r := range []directory.RoleView{
 		{Name: "teacher", Description: "Reads and publishes results, sets the schedule", Scopes: []string{"results:read", "results:write", "schedule:write"}},
 		{Name: "student", Description: "Reads results", Scopes: []string{"results:read"}},
 	} {
-		if _, err := provider.SaveRole(ctx, st, r, true, now); err != nil {
+		if _, err := dir.Roles().Create(ctx, r); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
 		}
 	}
 	passwords := map[string]string{}
-	for _, u := range []provider.UserInput{
+	for _, u := range []directory.UserInput{
 		{Username: "alice", Name: "Alice Teacher", Email: "alice@example.com", EmailVerified: true, Roles: []string{"teacher"}},
 		{Username: "bob", Name: "Bob Student", Email: "bob@example.com", EmailVerified: true, Roles: []string{"student"}},
 	} {
-		if u.Password, err = provider.GeneratePassword(u.Username, u.Email, u.Name); err != nil {
+		if u.Password, err = directory.GeneratePassword(u.Username, u.Email, u.Name); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
 		}
 		passwords[u.Username] = u.Password
-		if _, err := provider.CreateUser(ctx, st, u, now); err != nil {
+		if _, err := dir.Users().Create(ctx, u); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
 		}
 	}
 	callback := strings.TrimSuffix(issuer, "/") + provider.PathDevCallback
 	scope := "openid profile email offline_access results:read results:write schedule:write"
-	if _, err := provider.CreateClient(ctx, st, &provider.ClientMetadata{
+	if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{
 		ClientID:                provider.DevClientID,
 		ClientName:              "hallpass dev callback",
 		RedirectURIs:            []string{callback},
@@ -85,10 +85,10 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		TokenEndpointAuthMethod: "none",
 		Scope:                   scope,
-	}, true, now); err != nil {
+	}); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
-	if _, err := provider.CreateClient(ctx, st, &provider.ClientMetadata{
+	if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{
 		ClientID:                demoappClientID,
 		ClientName:              "Results Viewer (demo app)",
 		RedirectURIs:            []string{demoappURL + "/callback"},
@@ -96,7 +96,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		TokenEndpointAuthMethod: "none",
 		Scope:                   scope,
-	}, true, now); err != nil {
+	}); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
 	sum := sha256.Sum256([]byte(provider.DevCallbackVerifier))

@@ -2,20 +2,25 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
-// storeCmd builds a subcommand that runs fn on the migrated database.
-func (g *globalOptions) storeCmd(use, short string, args cobra.PositionalArgs, fn func(cmd *cobra.Command, st storage.Store, args []string) error) *cobra.Command {
+// The commands that manage users, roles, scopes and clients call the
+// directory service on the database, as the admin API does on a server.
+
+// dirCmd builds a subcommand that runs fn with the directory service of
+// the migrated database.
+func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn func(cmd *cobra.Command, dir *directory.Service, args []string) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -24,18 +29,94 @@ func (g *globalOptions) storeCmd(use, short string, args cobra.PositionalArgs, f
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, st, a)
+			return fn(cmd, directory.New(st, directory.Options{}), a)
 		},
 	}
 }
 
+// printResult prints v as JSON, or returns err.
+func (g *globalOptions) printResult(v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return g.printJSON(v)
+}
+
+// overlay makes *in the stored record old with the flags given on the
+// command line applied: an update changes only what its flags name. The
+// flags are bound to fields of *in, so their values are read before old
+// replaces them, and then set again.
+func overlay[V any](f *pflag.FlagSet, in *V, old V) error {
+	type given struct {
+		flag  *pflag.Flag
+		text  string
+		slice []string
+	}
+	var all []given
+	f.Visit(func(fl *pflag.Flag) {
+		g := given{flag: fl, text: fl.Value.String()}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			g.slice = sv.GetSlice()
+		}
+		all = append(all, g)
+	})
+	*in = old
+	for _, g := range all {
+		var err error
+		if sv, ok := g.flag.Value.(pflag.SliceValue); ok {
+			// Set would append to a list flag already set.
+			err = sv.Replace(g.slice)
+		} else {
+			err = g.flag.Value.Set(g.text)
+		}
+		if err != nil {
+			return fmt.Errorf("--%s: %w", g.flag.Name, err)
+		}
+	}
+	return nil
+}
+
+// records is the directory service's part for one kind of record.
+type records[V any] interface {
+	List(context.Context) ([]V, error)
+	Get(context.Context, string) (V, error)
+	Delete(context.Context, string) error
+}
+
+// readCmds describes the list, get and delete commands of one kind of
+// record.
+type readCmds[V any] struct {
+	noun string // "user": says what was deleted
+	arg  string // how get and delete name the record: USER, NAME…
+	// The commands' short help.
+	list, get, delete string
+	pick              func(*directory.Service) records[V]
+}
+
+func (k readCmds[V]) commands(g *globalOptions) []*cobra.Command {
+	list := g.dirCmd("list", k.list, cobra.NoArgs, func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
+		return g.printResult(k.pick(dir).List(cmd.Context()))
+	})
+	get := g.dirCmd("get "+k.arg, k.get, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+		return g.printResult(k.pick(dir).Get(cmd.Context(), args[0]))
+	})
+	del := g.dirCmd("delete "+k.arg, k.delete, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+		if err := k.pick(dir).Delete(cmd.Context(), args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "deleted %s %s\n", k.noun, args[0])
+		return nil
+	})
+	return []*cobra.Command{list, get, del}
+}
+
 // readPassword takes the password from the first line of stdin
 // (--password-stdin) or generates one for user to print: never from a
-// flag, which other users of the machine could read. Either way
-// provider.CreateUser or UpdateUser checks it against the password rules.
-func readPassword(stdin io.Reader, fromStdin bool, user provider.UserInput) (pw string, generated bool, err error) {
+// flag, which other users of the machine could read. Either way the
+// directory service checks it against the password rules.
+func readPassword(stdin io.Reader, fromStdin bool, user directory.UserInput) (pw string, generated bool, err error) {
 	if !fromStdin {
-		pw, err := provider.GeneratePassword(user.Username, user.Email, user.Name)
+		pw, err := directory.GeneratePassword(user.Username, user.Email, user.Name)
 		return pw, err == nil, err
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
@@ -47,16 +128,16 @@ func readPassword(stdin io.Reader, fromStdin bool, user provider.UserInput) (pw 
 
 func newUsersCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Manage users (same as /admin/users, directly on the database)"}
-	var in provider.UserInput
+	var in directory.UserInput
 	var pwStdin bool
-	create := g.storeCmd("create", "Create a user; without --password-stdin a password is generated and printed once", cobra.NoArgs,
-		func(cmd *cobra.Command, st storage.Store, _ []string) error {
+	create := g.dirCmd("create", "Create a user; without --password-stdin a password is generated and printed once", cobra.NoArgs,
+		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
 			pw, generated, err := readPassword(cmd.InOrStdin(), pwStdin, in)
 			if err != nil {
 				return err
 			}
 			in.Password = pw
-			out, err := provider.CreateUser(cmd.Context(), st, in, time.Now())
+			out, err := dir.Users().Create(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
@@ -77,190 +158,93 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 	}
 	userFlags(create)
 
-	update := g.storeCmd("update USER", "Change a user (by id or username); only the flags given change", cobra.ExactArgs(1),
-		func(cmd *cobra.Command, st storage.Store, args []string) error {
-			old, err := provider.FindUser(cmd.Context(), st, args[0])
+	update := g.dirCmd("update USER", "Change a user (by id or username); only the flags given change", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+			old, err := dir.Users().Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			merged := provider.UserInput{Username: old.Username, Email: old.Email, EmailVerified: old.EmailVerified, Name: old.Name, Roles: old.Roles, Disabled: old.Disabled}
-			f := cmd.Flags()
-			if f.Changed("username") {
-				merged.Username = in.Username
-			}
-			if f.Changed("email") {
-				merged.Email = in.Email
-			}
-			if f.Changed("email-verified") {
-				merged.EmailVerified = in.EmailVerified
-			}
-			if f.Changed("name") {
-				merged.Name = in.Name
-			}
-			if f.Changed("role") {
-				merged.Roles = in.Roles
-			}
-			if f.Changed("disabled") {
-				merged.Disabled = in.Disabled
+			stored := directory.UserInput{Username: old.Username, Email: old.Email, EmailVerified: old.EmailVerified, Name: old.Name, Roles: old.Roles, Disabled: old.Disabled}
+			if err := overlay(cmd.Flags(), &in, stored); err != nil {
+				return err
 			}
 			if pwStdin {
-				if merged.Password, _, err = readPassword(cmd.InOrStdin(), true, merged); err != nil {
+				if in.Password, _, err = readPassword(cmd.InOrStdin(), true, in); err != nil {
 					return err
 				}
 			}
-			out, err := provider.UpdateUser(cmd.Context(), st, old.ID, merged, time.Now())
-			if err != nil {
-				return err
-			}
-			return g.printJSON(out)
+			return g.printResult(dir.Users().Update(cmd.Context(), old.ID, in))
 		})
 	userFlags(update)
 
-	list := g.storeCmd("list", "List users as JSON", cobra.NoArgs, func(cmd *cobra.Command, st storage.Store, _ []string) error {
-		us, err := st.ListUsers(cmd.Context())
+	cmd.AddCommand(create, update)
+	cmd.AddCommand(readCmds[directory.UserView]{noun: "user", arg: "USER",
+		list: "List users as JSON", get: "Show a user (by id or username)", delete: "Delete a user with their sessions, consents and tokens",
+		pick: func(d *directory.Service) records[directory.UserView] { return d.Users() }}.commands(g)...)
+	return cmd
+}
+
+// namedCmds describes the commands of roles or scopes, which differ only
+// in their flags and their help.
+type namedCmds[S any, V directory.NamedView[S, V]] struct {
+	readCmds[V]
+	use, short, create, update string
+	named                      func(*directory.Service) *directory.Named[S, V]
+	// in is what the flags fill in; name is its name, set from NAME.
+	in   *V
+	name *string
+	// flags binds the flags of create and update to in.
+	flags func(*pflag.FlagSet)
+}
+
+func (k namedCmds[S, V]) command(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: k.use, Short: k.short}
+	create := g.dirCmd("create NAME", k.create, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+		*k.name = args[0]
+		return g.printResult(k.named(dir).Create(cmd.Context(), *k.in))
+	})
+	update := g.dirCmd("update NAME", k.update, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+		old, err := k.named(dir).Get(cmd.Context(), args[0])
 		if err != nil {
 			return err
 		}
-		out := make([]provider.UserView, 0, len(us))
-		for i := range us {
-			out = append(out, provider.ViewUser(&us[i]))
-		}
-		return g.printJSON(out)
-	})
-	get := g.storeCmd("get USER", "Show a user (by id or username)", cobra.ExactArgs(1), func(cmd *cobra.Command, st storage.Store, args []string) error {
-		u, err := provider.FindUser(cmd.Context(), st, args[0])
-		if err != nil {
+		if err := overlay(cmd.Flags(), k.in, old); err != nil {
 			return err
 		}
-		return g.printJSON(provider.ViewUser(u))
+		return g.printResult(k.named(dir).Update(cmd.Context(), args[0], *k.in))
 	})
-	del := g.storeCmd("delete USER", "Delete a user with their sessions, consents and tokens", cobra.ExactArgs(1), func(cmd *cobra.Command, st storage.Store, args []string) error {
-		if err := provider.DeleteUser(cmd.Context(), st, args[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "deleted user %s\n", args[0])
-		return nil
-	})
-	cmd.AddCommand(create, list, get, update, del)
+	k.flags(create.Flags())
+	k.flags(update.Flags())
+	k.pick = func(d *directory.Service) records[V] { return k.named(d) }
+	cmd.AddCommand(create, update)
+	cmd.AddCommand(k.commands(g)...)
 	return cmd
 }
 
 func newRolesCmd(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "roles", Short: "Manage roles and the scopes they grant"}
-	var in provider.RoleView
-	save := func(create bool) func(cmd *cobra.Command, st storage.Store, args []string) error {
-		return func(cmd *cobra.Command, st storage.Store, args []string) error {
-			in.Name = args[0]
-			if !create {
-				old, err := st.GetRole(cmd.Context(), args[0])
-				if err != nil {
-					return fmt.Errorf("role %q: %w", args[0], err)
-				}
-				if !cmd.Flags().Changed("scope") {
-					in.Scopes = old.Scopes
-				}
-				if !cmd.Flags().Changed("description") {
-					in.Description = old.Description
-				}
-			}
-			out, err := provider.SaveRole(cmd.Context(), st, in, create, time.Now())
-			if err != nil {
-				return err
-			}
-			return g.printJSON(out)
-		}
-	}
-	create := g.storeCmd("create NAME", "Create a role", cobra.ExactArgs(1), save(true))
-	update := g.storeCmd("update NAME", "Change a role's scopes or description", cobra.ExactArgs(1), save(false))
-	for _, c := range []*cobra.Command{create, update} {
-		c.Flags().StringSliceVar(&in.Scopes, "scope", nil, "scopes the role grants (comma-separated or repeated)")
-		c.Flags().StringVar(&in.Description, "description", "", "what the role is for")
-	}
-	list := g.storeCmd("list", "List roles as JSON", cobra.NoArgs, func(cmd *cobra.Command, st storage.Store, _ []string) error {
-		rs, err := st.ListRoles(cmd.Context())
-		if err != nil {
-			return err
-		}
-		out := make([]provider.RoleView, 0, len(rs))
-		for i := range rs {
-			out = append(out, provider.ViewRole(&rs[i]))
-		}
-		return g.printJSON(out)
-	})
-	get := g.storeCmd("get NAME", "Show a role", cobra.ExactArgs(1), func(cmd *cobra.Command, st storage.Store, args []string) error {
-		r, err := st.GetRole(cmd.Context(), args[0])
-		if err != nil {
-			return fmt.Errorf("role %q: %w", args[0], err)
-		}
-		return g.printJSON(provider.ViewRole(r))
-	})
-	del := g.storeCmd("delete NAME", "Delete a role (users lose it)", cobra.ExactArgs(1), func(cmd *cobra.Command, st storage.Store, args []string) error {
-		if err := st.DeleteRole(cmd.Context(), args[0]); err != nil {
-			return fmt.Errorf("role %q: %w", args[0], err)
-		}
-		fmt.Fprintf(g.stdout, "deleted role %s\n", args[0])
-		return nil
-	})
-	cmd.AddCommand(create, list, get, update, del)
-	return cmd
+	var in directory.RoleView
+	return namedCmds[storage.Role, directory.RoleView]{
+		readCmds: readCmds[directory.RoleView]{noun: "role", arg: "NAME", list: "List roles as JSON", get: "Show a role", delete: "Delete a role (users lose it)"},
+		use:      "roles", short: "Manage roles and the scopes they grant",
+		create: "Create a role", update: "Change a role's scopes or description",
+		named: (*directory.Service).Roles, in: &in, name: &in.Name,
+		flags: func(f *pflag.FlagSet) {
+			f.StringSliceVar(&in.Scopes, "scope", nil, "scopes the role grants (comma-separated or repeated)")
+			f.StringVar(&in.Description, "description", "", "what the role is for")
+		},
+	}.command(g)
 }
 
 func newScopesCmd(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "scopes", Short: "Manage registered scopes: consent-page descriptions and audiences"}
-	var in provider.ScopeView
-	save := func(create bool) func(cmd *cobra.Command, st storage.Store, args []string) error {
-		return func(cmd *cobra.Command, st storage.Store, args []string) error {
-			in.Name = args[0]
-			if !create {
-				old, err := st.GetScope(cmd.Context(), args[0])
-				if err != nil {
-					return fmt.Errorf("scope %q: %w", args[0], err)
-				}
-				if !cmd.Flags().Changed("audience") {
-					in.Audience = old.Audience
-				}
-				if !cmd.Flags().Changed("description") {
-					in.Description = old.Description
-				}
-			}
-			out, err := provider.SaveScope(cmd.Context(), st, in, create, time.Now())
-			if err != nil {
-				return err
-			}
-			return g.printJSON(out)
-		}
-	}
-	create := g.storeCmd("create NAME", "Register a scope", cobra.ExactArgs(1), save(true))
-	update := g.storeCmd("update NAME", "Change a scope's description or audience", cobra.ExactArgs(1), save(false))
-	for _, c := range []*cobra.Command{create, update} {
-		c.Flags().StringVar(&in.Description, "description", "", "what the consent page says about the scope")
-		c.Flags().StringVar(&in.Audience, "audience", "", "the resource server tokens with this scope are for")
-	}
-	list := g.storeCmd("list", "List registered scopes as JSON", cobra.NoArgs, func(cmd *cobra.Command, st storage.Store, _ []string) error {
-		ss, err := st.ListScopes(cmd.Context())
-		if err != nil {
-			return err
-		}
-		out := make([]provider.ScopeView, 0, len(ss))
-		for i := range ss {
-			out = append(out, provider.ViewScope(&ss[i]))
-		}
-		return g.printJSON(out)
-	})
-	get := g.storeCmd("get NAME", "Show a registered scope", cobra.ExactArgs(1), func(cmd *cobra.Command, st storage.Store, args []string) error {
-		s, err := st.GetScope(cmd.Context(), args[0])
-		if err != nil {
-			return fmt.Errorf("scope %q: %w", args[0], err)
-		}
-		return g.printJSON(provider.ViewScope(s))
-	})
-	del := g.storeCmd("delete NAME", "Unregister a scope", cobra.ExactArgs(1), func(cmd *cobra.Command, st storage.Store, args []string) error {
-		if err := st.DeleteScope(cmd.Context(), args[0]); err != nil {
-			return fmt.Errorf("scope %q: %w", args[0], err)
-		}
-		fmt.Fprintf(g.stdout, "deleted scope %s\n", args[0])
-		return nil
-	})
-	cmd.AddCommand(create, list, get, update, del)
-	return cmd
+	var in directory.ScopeView
+	return namedCmds[storage.Scope, directory.ScopeView]{
+		readCmds: readCmds[directory.ScopeView]{noun: "scope", arg: "NAME", list: "List registered scopes as JSON", get: "Show a registered scope", delete: "Unregister a scope"},
+		use:      "scopes", short: "Manage registered scopes: consent-page descriptions and audiences",
+		create: "Register a scope", update: "Change a scope's description or audience",
+		named: (*directory.Service).Scopes, in: &in, name: &in.Name,
+		flags: func(f *pflag.FlagSet) {
+			f.StringVar(&in.Description, "description", "", "what the consent page says about the scope")
+			f.StringVar(&in.Audience, "audience", "", "the resource server tokens with this scope are for")
+		},
+	}.command(g)
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hallpass/hallpass/provider"
 )
 
 func main() {
@@ -23,8 +25,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(stderr, "hallpass:", err)
+		fmt.Fprintln(stderr, "hallpass:", errorText(err))
 		return 1
 	}
 	return 0
+}
+
+// errorText is how the CLI words a failed command. A refusal of the
+// directory service leads with the error code the admin API answers it
+// with (invalid_request, invalid_redirect_uri, not_found, conflict…), so
+// the CLI and the API say the same; it exits 1 like any other error.
+func errorText(err error) string {
+	if code, ok := provider.ErrorCode(err); ok {
+		return code + ": " + err.Error()
+	}
+	return err.Error()
 }

@@ -20,6 +20,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -468,7 +469,7 @@ func TestUsersRolesScopesCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := provider.CheckPassword(u.PasswordHash, "a long passphrase"); !ok {
+	if ok, _ := directory.CheckPassword(u.PasswordHash, "a long passphrase"); !ok {
 		t.Error("stored hash does not match the password read from stdin")
 	}
 
@@ -520,7 +521,7 @@ func TestDevSeed(t *testing.T) {
 		t.Errorf("--dev printed %d passwords, want alice's and bob's:\n%s", len(seeded), out)
 	}
 	for _, m := range seeded {
-		if err := provider.CheckPasswordPolicy(m[2], m[1], m[1]+"@example.com"); err != nil {
+		if err := directory.CheckPasswordPolicy(m[2], m[1], m[1]+"@example.com"); err != nil {
 			t.Errorf("--dev password of %s breaks the password rules: %v", m[1], err)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testdb"
-	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -66,14 +66,14 @@ func TestUsersPasswordRules(t *testing.T) {
 				if code != 0 || m == nil {
 					t.Fatalf("users create without a password: exit %d: %s", code, e)
 				}
-				if err := provider.CheckPasswordPolicy(m[1], "bob", "bob@example.com"); err != nil {
+				if err := directory.CheckPasswordPolicy(m[1], "bob", "bob@example.com"); err != nil {
 					t.Errorf("the generated password breaks the rules: %v", err)
 				}
 				u, err := st.GetUserByUsername(ctx, "bob")
 				if err != nil {
 					t.Fatal(err)
 				}
-				if ok, _ := provider.CheckPassword(u.PasswordHash, m[1]); !ok {
+				if ok, _ := directory.CheckPassword(u.PasswordHash, m[1]); !ok {
 					t.Error("the printed password is not the stored one")
 				}
 			})
@@ -153,7 +153,7 @@ func TestUsersPasswordRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ok, _ := provider.CheckPassword(u.PasswordHash, newPW); !ok || u.Name != "Alice P. Liddell" {
+			if ok, _ := directory.CheckPassword(u.PasswordHash, newPW); !ok || u.Name != "Alice P. Liddell" {
 				t.Errorf("after the password change: new password verifies %v, name %q", ok, u.Name)
 			}
 		})
