@@ -1,10 +1,12 @@
 // Package provider is hallpass's OAuth 2.0 / OpenID Connect server: the
 // fosite composition and its configuration, the protocol endpoints
 // (discovery, token, registration), the admin API and the operational
-// endpoints (health, metrics). Every route is listed in routes.go. Policy
-// is decided here, the scope → audience rule included (audience.go); the
-// adapter that lets fosite keep its requests in storage.Store is
-// provider/fositestore.
+// endpoints (health, metrics). Every route is listed in routes.go. The
+// admin API's handlers call the directory service, whose refusals
+// errors.go maps to statuses and error codes. Policy is decided here, the
+// scope → audience rule included (audience.go); the adapter that lets
+// fosite keep its requests in storage.Store is provider/fositestore.
 //
-// It depends on provider/fositestore, storage, keys and web, never on cmd.
+// It depends on directory, provider/fositestore, storage, keys and web,
+// never on cmd.
 package provider
