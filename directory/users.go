@@ -136,7 +136,9 @@ func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
 // userErr is storeErr for a user, whose roles must exist.
 func userErr(err error, username string) error {
 	if errors.Is(err, storage.ErrInvalidReference) {
-		return invalid(ObjectUser, "roles", "user %q refers to something that does not exist: %v", username, err)
+		// The store's text may carry driver detail (constraint names);
+		// the caller gets plain words only.
+		return invalid(ObjectUser, "roles", "user %q names a role that does not exist (it may have just been deleted); check the roles and try again", username)
 	}
 	return storeErr(err, ObjectUser, username)
 }
