@@ -1,9 +1,12 @@
 // Package postgres implements storage.Store on PostgreSQL through
-// jackc/pgx/v5 (pgxpool). It is hallpass's production backend.
+// jackc/pgx/v5: a pgxpool connection pool, used through database/sql by
+// pgx's stdlib driver. It is hallpass's production backend.
 //
-// It owns the PostgreSQL dialect of the schema: the forward-only migrations
-// embedded from migrations/*.sql and the schema_migrations table that records
-// them. It imports nothing of hallpass but storage.
+// It connects and owns the PostgreSQL dialect of the shared SQL store
+// (storage/sqlstore): the forward-only migrations embedded from
+// migrations/*.sql, how values are encoded, and what PostgreSQL's error
+// codes mean. It imports nothing of hallpass but storage and
+// storage/sqlstore.
 //
 // The SQL stays portable to Postgres-compatible distributed databases: row
 // locks (SELECT ... FOR UPDATE, or LockKeys' UPDATE of the one key_lock row)
@@ -12,8 +15,8 @@
 // default isolation level; races are decided by unique indexes and
 // conditional updates, and unique violations (23505), serialization
 // failures (40001) and deadlocks (40P01) surface as storage.ErrConflict
-// (DeleteExpired, outside a transaction, retries its statements on the
-// latter two instead).
+// (DeleteExpired and UpdateThrottle, outside a transaction, retry on them
+// instead).
 //
 // Representation: times are TIMESTAMPTZ (NULL for the zero time), truncated
 // to the microsecond on write and read back in UTC; []string fields are

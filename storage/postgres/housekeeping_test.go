@@ -26,7 +26,7 @@ func strictReplicas(t *testing.T, n int, isolation string) []*Store {
 		t.Fatalf("migrate: %v", err)
 	}
 	var got string
-	if err := stores[0].pool.QueryRow(t.Context(), `SHOW transaction_isolation`).Scan(&got); err != nil || got != isolation {
+	if err := stores[0].db.QueryRowContext(t.Context(), `SHOW transaction_isolation`).Scan(&got); err != nil || got != isolation {
 		t.Fatalf("transaction_isolation = %q (err %v), want %q", got, err, isolation)
 	}
 	return stores

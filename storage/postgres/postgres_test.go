@@ -3,15 +3,16 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"net/url"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/hallpass/hallpass/storage"
@@ -167,7 +168,7 @@ func TestOpenSearchPath(t *testing.T) {
 	}
 	defer s.Close()
 	var got string
-	if err := s.pool.QueryRow(ctx, "SELECT current_schema()").Scan(&got); err != nil {
+	if err := s.db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&got); err != nil {
 		t.Fatalf("current_schema: %v", err)
 	}
 	if got != schema {
@@ -177,7 +178,7 @@ func TestOpenSearchPath(t *testing.T) {
 		t.Fatalf("migrate: %v", err)
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
 		WHERE table_schema = $1 AND table_name = 'clients'`, schema).Scan(&n); err != nil {
 		t.Fatalf("look up clients table: %v", err)
 	}
@@ -186,61 +187,40 @@ func TestOpenSearchPath(t *testing.T) {
 	}
 }
 
-// TestMigrateReplicas runs Migrate from several stores (replicas) on one
-// empty schema at once.
-func TestMigrateReplicas(t *testing.T) {
+func TestMigrations(t *testing.T) {
 	dbURL := testURL(t)
-	schema := newSchema(t, dbURL)
-	const replicas = 6
-	stores := make([]*Store, replicas)
-	for i := range stores {
-		stores[i] = openInSchema(t, dbURL, schema)
-	}
-	ctx := t.Context()
-	errs := make([]error, replicas)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, s := range stores {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.Migrate(ctx)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("replica %d: migrate: %v", i, err)
+	storagetest.RunMigrations(t, func(t *testing.T, n int) ([]storagetest.Migrator, *sql.DB) {
+		schema := newSchema(t, dbURL)
+		stores := make([]storagetest.Migrator, n)
+		var db *sql.DB
+		for i := range stores {
+			s := openInSchema(t, dbURL, schema)
+			stores[i], db = s, s.db
 		}
-	}
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := stores[0].pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version > 0`).Scan(&n); err != nil {
-		t.Fatalf("count migrations: %v", err)
-	}
-	if n != len(ms) {
-		t.Fatalf("schema_migrations has %d versions, want %d", n, len(ms))
-	}
-	if err := stores[1].CreateClient(ctx, &storage.Client{ID: "c"}); err != nil {
-		t.Fatalf("CreateClient after concurrent migrations: %v", err)
-	}
+		return stores, db
+	})
 }
 
 // TestNoDriverErrors checks that not-found and conflict errors do not expose
-// pgx's sentinel or error types.
+// pgx's or database/sql's sentinels or error types.
 func TestNoDriverErrors(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	_, err := s.GetClient(ctx, "missing")
-	if !errors.Is(err, storage.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+	if !errors.Is(err, storage.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("GetClient(missing) = %v, want storage.ErrNotFound and not pgx.ErrNoRows", err)
 	}
 	_, err = s.GetSetting(ctx, "missing")
-	if !errors.Is(err, storage.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+	if !errors.Is(err, storage.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		t.Fatalf("GetSetting(missing) = %v, want storage.ErrNotFound and not pgx.ErrNoRows", err)
+	}
+	if err := s.CreateClient(ctx, &storage.Client{ID: "c"}); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	err = s.CreateClient(ctx, &storage.Client{ID: "c"})
+	var pgErr *pgconn.PgError
+	if !errors.Is(err, storage.ErrConflict) || errors.As(err, &pgErr) {
+		t.Fatalf("CreateClient(existing) = %v, want storage.ErrConflict without pgx's error", err)
 	}
 }
 

@@ -2,9 +2,10 @@
 // modernc.org/sqlite (pure Go, no cgo). It is hallpass's embedded default
 // backend.
 //
-// It owns the SQLite dialect of the schema: the forward-only migrations
-// embedded from migrations/*.sql and the schema_migrations table that records
-// them. It imports nothing of hallpass but storage.
+// It opens the file and owns the SQLite dialect of the shared SQL store
+// (storage/sqlstore): the forward-only migrations embedded from
+// migrations/*.sql, how values are encoded, and what SQLite's error codes
+// mean. It imports nothing of hallpass but storage and storage/sqlstore.
 //
 // Representation: times are INTEGER unix microseconds in UTC (NULL for the
 // zero time), []string fields are JSON arrays in TEXT, bools are 0/1. Times

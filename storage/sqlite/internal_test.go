@@ -1,18 +1,22 @@
 package sqlite
 
 import (
-	"errors"
+	"database/sql"
 	"path/filepath"
 	"testing"
 
-	"modernc.org/sqlite"
-
-	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/storagetest"
 )
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "hallpass.db"))
+	return openShared(t, filepath.Join(t.TempDir(), "hallpass.db"))
+}
+
+// openShared opens the database file at path, closing it when t ends.
+func openShared(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -20,55 +24,17 @@ func openTemp(t *testing.T) *Store {
 	return s
 }
 
-// TestUpgradeFrom0001 migrates a database that has only 0001 applied, and
-// rows in it, as databases in the field have.
-func TestUpgradeFrom0001(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	ms, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ms) < 2 || ms[0].version != 1 || ms[1].version != 2 {
-		t.Fatalf("migrations: want 0001 and 0002 first, got %v", ms)
-	}
-	if err := s.applyMigration(ctx, ms[0]); err != nil {
-		t.Fatalf("apply 0001: %v", err)
-	}
-	// Raw SQL: CreateClient writes the columns of later migrations.
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO clients (id, token_endpoint_auth_method) VALUES ('old-client', 'client_secret_basic')`); err != nil {
-		t.Fatalf("insert a client on 0001: %v", err)
-	}
-	if err := s.CreateToken(ctx, &storage.Token{Kind: storage.KindAccessToken, Signature: "sig", Subject: "old-user"}); err != nil {
-		t.Fatalf("CreateToken on 0001: %v", err)
-	}
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate from 0001: %v", err)
-	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version IN (1, 2)`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("schema_migrations after upgrade: %d rows of versions 1 and 2, err %v", n, err)
-	}
-	if err := s.CreateUser(ctx, &storage.User{ID: "old-user", Username: "old"}); err != nil {
-		t.Fatalf("CreateUser after upgrade: %v", err)
-	}
-	if err := s.PutConsent(ctx, &storage.Consent{UserID: "old-user", ClientID: "old-client"}); err != nil {
-		t.Fatalf("PutConsent to a client created before the upgrade: %v", err)
-	}
-	if err := s.DeleteUser(ctx, "old-user"); err != nil {
-		t.Fatalf("DeleteUser: %v", err)
-	}
-	if _, err := s.GetToken(ctx, storage.KindAccessToken, "sig"); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("GetToken of a token created before the upgrade, after DeleteUser of its subject: %v", err)
-	}
-	c, err := s.GetClient(ctx, "old-client")
-	if err != nil {
-		t.Fatalf("GetClient after upgrade: %v", err)
-	}
-	// 0005: a client from before must use PKCE and serves no resource.
-	if c.PKCEOptional || len(c.ResourceServers) != 0 {
-		t.Errorf("client from before 0005: PKCEOptional %v, ResourceServers %q; want false and none", c.PKCEOptional, c.ResourceServers)
-	}
+func TestMigrations(t *testing.T) {
+	storagetest.RunMigrations(t, func(t *testing.T, n int) ([]storagetest.Migrator, *sql.DB) {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		stores := make([]storagetest.Migrator, n)
+		var db *sql.DB
+		for i := range stores {
+			s := openShared(t, path)
+			stores[i], db = s, s.db
+		}
+		return stores, db
+	})
 }
 
 // TestForeignKeysOnEveryConnection checks that every pooled connection
@@ -99,28 +65,37 @@ func TestForeignKeysOnEveryConnection(t *testing.T) {
 	}
 }
 
-// TestInvalidReferenceHidesDriverError checks that a foreign-key violation
-// is storage.ErrInvalidReference and does not expose the driver's error.
-func TestInvalidReferenceHidesDriverError(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	err := s.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "s", UserID: "nobody"})
-	var se *sqlite.Error
-	if !errors.Is(err, storage.ErrInvalidReference) || errors.As(err, &se) {
-		t.Fatalf("CreateBrowserSession(unknown user) = %v, want storage.ErrInvalidReference without the driver error", err)
-	}
-	// The foreign-key fallback of the role check, taken when a role is
-	// deleted between the check and the insert.
-	err = s.inTx(ctx, func(q querier) error {
-		if _, err := q.ExecContext(ctx, `INSERT INTO users (id, username) VALUES ('u', 'u')`); err != nil {
-			return err
+// TestRebind checks the translation of the store's $n placeholders into
+// SQLite's ?n, which bind the same argument.
+func TestRebind(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`SELECT 1`, `SELECT 1`},
+		{`WHERE id = $1`, `WHERE id = ?1`},
+		{`SET a = $2, b = $10 WHERE id = $1`, `SET a = ?2, b = ?10 WHERE id = ?1`},
+		{`VALUES ($1, $1)`, `VALUES (?1, ?1)`},
+		{`SELECT '$' || x, $`, `SELECT '$' || x, $`},
+	} {
+		if got := rebind(tc.in); got != tc.want {
+			t.Errorf("rebind(%q) = %q, want %q", tc.in, got, tc.want)
 		}
-		return insertUserRoles(ctx, q, "test", "u", []string{"no-such-role"})
-	})
-	if !errors.Is(err, storage.ErrInvalidReference) || errors.As(err, &se) {
-		t.Fatalf("insertUserRoles(unknown role) = %v, want storage.ErrInvalidReference without the driver error", err)
+	}
+}
+
+// TestListEncoding checks the JSON array encoding of []string fields that
+// databases in the field hold: "[]" for an empty list, and what any JSON
+// array decodes to.
+func TestListEncoding(t *testing.T) {
+	if got := encodeList(nil); got != "[]" {
+		t.Errorf("encodeList(nil) = %q, want []", got)
+	}
+	if got := encodeList([]string{"a", `b "c",d`}); got != `["a","b \"c\",d"]` {
+		t.Errorf("encodeList = %q", got)
+	}
+	ss, err := decodeList([]byte(`["x","y"]`))
+	if err != nil || len(ss) != 2 || ss[0] != "x" || ss[1] != "y" {
+		t.Errorf("decodeList = %q, %v; want [x y]", ss, err)
+	}
+	if _, err := decodeList([]byte(`{x,y}`)); err == nil {
+		t.Error("decodeList(not JSON) succeeded, want an error")
 	}
 }

@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +16,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -26,11 +24,11 @@ var migrationFS embed.FS
 
 var _ storage.Store = (*Store)(nil)
 
-// Store is the SQLite implementation of storage.Store. It is safe for
-// concurrent use.
+// Store is the SQLite implementation of storage.Store: the shared SQL
+// store in the SQLite dialect. It is safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	*sqlstore.Store
+	db *sql.DB
 }
 
 // Open opens (creating it if needed) the SQLite database file at path and
@@ -55,7 +53,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// them again, each time re-running the pragmas and re-reading the
 	// schema.
 	db.SetMaxIdleConns(maxIdleConns)
-	s := &Store{db: db, now: time.Now}
+	s := &Store{Store: sqlstore.New(db, dialect()), db: db}
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
@@ -98,279 +96,60 @@ func dsn(path string) string {
 		"&_txlock=immediate"
 }
 
-// Ping reports whether the database is reachable.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return mapErr("ping sqlite", err)
-	}
-	return nil
-}
-
-// Close closes the database handle.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close sqlite: %w", err)
-	}
-	return nil
-}
-
-// migration is one embedded schema migration.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in version order. File names
-// are NNNN_description.sql with a positive, unique version.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, name := range names {
-		base := path.Base(name)
-		prefix, _, ok := strings.Cut(base, "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %q: name must be NNNN_description.sql", base)
-		}
-		v, err := strconv.Atoi(prefix)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %q: version must be a positive integer", base)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %q and %q share version %d", other, base, v)
-		}
-		seen[v] = base
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("read migration %q: %w", base, err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	return ms, nil
-}
-
-// Migrate applies the embedded migrations that are not yet recorded in
-// schema_migrations, each in its own transaction. It is idempotent, and safe
-// when several processes run it at once: every migration transaction begins
-// IMMEDIATE, so they queue on SQLite's write lock, and each re-checks whether
-// its version was applied meanwhile.
-func (s *Store) Migrate(ctx context.Context) error {
-	if _, ok := s.tx(ctx); ok {
-		return errors.New("migrate sqlite: cannot run inside a transaction")
-	}
-	ms, err := loadMigrations()
-	if err != nil {
-		return fmt.Errorf("migrate sqlite: %w", err)
-	}
-	for _, m := range ms {
-		if err := s.applyMigration(ctx, m); err != nil {
-			return fmt.Errorf("migrate sqlite: %w", err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) applyMigration(ctx context.Context, m migration) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin migration %q: %w", m.name, err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// dialect is the SQLite dialect of the shared SQL store.
+func dialect() sqlstore.Dialect {
+	return sqlstore.Dialect{
+		Name:       "sqlite",
+		Migrations: migrationFS,
+		Rebind:     rebind,
+		EncodeTime: func(t time.Time) any { return t.UnixMicro() },
+		DecodeTime: decodeTime,
+		EncodeList: encodeList,
+		DecodeList: decodeList,
+		SortedList: func(column, from string) string {
+			return `(SELECT json_group_array(` + column + ` ORDER BY ` + column + `) FROM ` + from + `)`
+		},
+		ListRows: func(param string) string { return `json_each(` + param + `)` },
+		// Every table is a rowid table.
+		RowID: "rowid",
+		// Every transaction begins IMMEDIATE (_txlock), holding the
+		// write lock from its start.
+		ForUpdate: "",
+		Classify:  classify,
+		// The busy timeout has made the loser of a race wait already.
+		Retry: false,
+		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP
-	)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+	)`,
+		LockMigrations: "",
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx,
-		`SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
-		return fmt.Errorf("check migration %q: %w", m.name, err)
-	}
-	if n > 0 {
-		return tx.Rollback()
-	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("apply migration %q: %w", m.name, err)
-	}
-	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO schema_migrations (version) VALUES (?)`, m.version); err != nil {
-		return fmt.Errorf("record migration %q: %w", m.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit migration %q: %w", m.name, err)
-	}
-	return nil
 }
 
-// txKey is the context key under which BeginTX stores this Store's
-// transaction. It carries the Store so that a transaction of one Store is
-// never picked up by another.
-type txKey struct{ s *Store }
-
-// querier is what *sql.DB and *sql.Tx have in common.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func (s *Store) tx(ctx context.Context) (*sql.Tx, bool) {
-	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
-	return tx, ok
-}
-
-// q returns the transaction carried by ctx, or the database.
-func (s *Store) q(ctx context.Context) querier {
-	if tx, ok := s.tx(ctx); ok {
-		return tx
-	}
-	return s.db
-}
-
-// BeginTX starts an IMMEDIATE transaction (it holds SQLite's write lock until
-// it ends) and returns a context carrying it. Every method called with that
-// context runs inside the transaction. The transaction is rolled back if ctx
-// is cancelled before Commit. Nested transactions are not supported.
-func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
-	if _, ok := s.tx(ctx); ok {
-		return ctx, errors.New("begin transaction: ctx already carries a transaction")
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return ctx, mapErr("begin transaction", err)
-	}
-	return context.WithValue(ctx, txKey{s}, tx), nil
-}
-
-// Commit commits the transaction carried by ctx.
-func (s *Store) Commit(ctx context.Context) error {
-	tx, ok := s.tx(ctx)
-	if !ok {
-		return errors.New("commit: no transaction in ctx")
-	}
-	if err := tx.Commit(); err != nil {
-		return mapErr("commit", err)
-	}
-	return nil
-}
-
-// Rollback rolls back the transaction carried by ctx.
-func (s *Store) Rollback(ctx context.Context) error {
-	tx, ok := s.tx(ctx)
-	if !ok {
-		return errors.New("rollback: no transaction in ctx")
-	}
-	if err := tx.Rollback(); err != nil {
-		return mapErr("rollback", err)
-	}
-	return nil
-}
-
-// inTx runs fn in the transaction carried by ctx, or else in a new one.
-func (s *Store) inTx(ctx context.Context, fn func(q querier) error) (err error) {
-	if tx, ok := s.tx(ctx); ok {
-		return fn(tx)
-	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return mapErr("begin transaction", err)
-	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return mapErr("commit", err)
-	}
-	return nil
-}
-
-// mapErr wraps err with op, translating "no rows" to storage.ErrNotFound,
-// unique-constraint violations and stale write snapshots to
-// storage.ErrConflict, foreign-key violations to
-// storage.ErrInvalidReference, and marks anything else, a file locked past
-// the busy timeout included, storage.ErrUnavailable. Neither
-// sql.ErrNoRows nor the driver's error behind a sentinel is wrapped with %w.
-func mapErr(op string, err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch code := se.Code(); {
-		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE,
-			code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
-			// A write transaction whose snapshot another writer made
-			// stale: it lost a race.
-			code == sqlite3.SQLITE_BUSY_SNAPSHOT:
-			return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
-		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED:
-			// The file stayed locked past busy_timeout (another process,
-			// a backup): the database is not answering, which is ours to
-			// report, never "already exists".
-			return fmt.Errorf("%s: %w: %v", op, storage.ErrUnavailable, err)
-		case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-			return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
+// rebind turns the store's $n placeholders into SQLite's ?n, which binds
+// the n-th argument just the same. No statement of the store has a '$'
+// elsewhere.
+func rebind(query string) string {
+	b := []byte(query)
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '$' && b[i+1] >= '0' && b[i+1] <= '9' {
+			b[i] = '?'
 		}
 	}
-	if errors.Is(err, storage.ErrUnavailable) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	// Anything else is the database failing, not the caller: marked, so
-	// no layer above mistakes it for "not found" or bad input.
-	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
+	return string(b)
 }
 
-// Value conversions between Go and the SQLite representation.
-
-// micros encodes t as unix microseconds in UTC, NULL for the zero time.
-func micros(t time.Time) any {
-	if t.IsZero() {
-		return nil
+// decodeTime decodes a time stored as INTEGER unix microseconds.
+func decodeTime(src any) (time.Time, error) {
+	n, ok := src.(int64)
+	if !ok {
+		return time.Time{}, fmt.Errorf("unix microseconds: unexpected %T", src)
 	}
-	return t.UnixMicro()
+	return time.UnixMicro(n), nil
 }
 
-// fromMicros decodes what micros encoded.
-func fromMicros(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return time.UnixMicro(n.Int64).UTC()
-}
-
-// blob encodes b, NULL when empty.
-func blob(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// fromBlob decodes what blob encoded: nil when empty.
-func fromBlob(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// list encodes ss as a JSON array ("[]" when empty).
-func list(ss []string) string {
+// encodeList encodes ss as a JSON array in TEXT, "[]" when empty.
+func encodeList(ss []string) any {
 	if len(ss) == 0 {
 		return "[]"
 	}
@@ -382,34 +161,32 @@ func list(ss []string) string {
 	return string(b)
 }
 
-// listScanner decodes a JSON array column into a []string; empty is nil.
-type listScanner struct{ dst *[]string }
-
-func (l listScanner) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l.dst = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("scan string list: unexpected %T", src)
-	}
+// decodeList decodes what encodeList encoded.
+func decodeList(text []byte) ([]string, error) {
 	var ss []string
-	if err := json.Unmarshal(b, &ss); err != nil {
-		return fmt.Errorf("scan string list: %w", err)
+	if err := json.Unmarshal(text, &ss); err != nil {
+		return nil, err
 	}
-	if len(ss) == 0 {
-		ss = nil
-	}
-	*l.dst = ss
-	return nil
+	return ss, nil
 }
 
-// scanner is what *sql.Row and *sql.Rows have in common.
-type scanner interface {
-	Scan(dest ...any) error
+// classify says what an SQLite error means: unique-constraint violations
+// and a write whose snapshot another writer made stale are conflicts (a
+// lost race), foreign-key violations invalid references. A file locked
+// past the busy timeout (another process, a backup) is the database not
+// answering: Other, so storage.ErrUnavailable, never "already exists".
+func classify(err error) sqlstore.ErrorClass {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return sqlstore.Other
+	}
+	switch code := se.Code(); {
+	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE,
+		code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
+		code == sqlite3.SQLITE_BUSY_SNAPSHOT:
+		return sqlstore.Conflict
+	case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.InvalidReference
+	}
+	return sqlstore.Other
 }

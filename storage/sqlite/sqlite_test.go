@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/hallpass/hallpass/storage"
@@ -68,45 +67,6 @@ func newReplicas(t *testing.T, n int) []storage.Store {
 
 func TestReplicas(t *testing.T) {
 	storagetest.RunReplicas(t, newReplicas)
-}
-
-// TestMigrateProcesses runs Migrate from several stores on one new file at
-// once, as several processes starting together would.
-func TestMigrateProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shared.db")
-	ctx := t.Context()
-	const procs = 6
-	stores := make([]*sqlite.Store, procs)
-	for i := range stores {
-		s, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatalf("open %d: %v", i, err)
-		}
-		t.Cleanup(func() { s.Close() })
-		stores[i] = s
-	}
-	errs := make([]error, procs)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, s := range stores {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.Migrate(ctx)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("store %d: migrate: %v", i, err)
-		}
-	}
-	if err := stores[0].CreateClient(ctx, &storage.Client{ID: "c"}); err != nil {
-		t.Fatalf("CreateClient after concurrent migrations: %v", err)
-	}
-	if _, err := stores[procs-1].GetClient(ctx, "c"); err != nil {
-		t.Fatalf("GetClient from another store: %v", err)
-	}
 }
 
 // TestPathEscaping opens a file whose name holds URI-significant characters.

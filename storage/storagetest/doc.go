@@ -14,6 +14,10 @@
 //
 // and RunReplicas with a constructor that returns several stores on one
 // fresh database, as several hallpass processes would open it.
+// RunMigrations upgrades databases that older releases left and migrates
+// one database from several stores at once; its constructor returns stores
+// no migration has touched, which can also migrate part of the way
+// (Migrator), and a database/sql handle for raw SQL.
 //
 // Round-trip rules the suite enforces: every time comes back in UTC,
 // truncated to the microsecond, with the zero time.Time coming back zero; an

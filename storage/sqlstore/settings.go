@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -8,21 +8,21 @@ import (
 
 // CreateSetting stores a named value once; storage.ErrConflict if it exists.
 func (s *Store) CreateSetting(ctx context.Context, name string, value []byte) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`,
-		name, blob(value))
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)`,
+		name, blobArg(value))
 	if err != nil {
-		return mapErr(fmt.Sprintf("create setting %q", name), err)
+		return s.mapErr(fmt.Sprintf("create setting %q", name), err)
 	}
 	return nil
 }
 
 // PutSetting creates or replaces the value of setting name.
 func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error {
-	_, err := s.q(ctx).ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-		name, blob(value))
+		name, blobArg(value))
 	if err != nil {
-		return mapErr(fmt.Sprintf("put setting %q", name), err)
+		return s.mapErr(fmt.Sprintf("put setting %q", name), err)
 	}
 	return nil
 }
@@ -31,11 +31,11 @@ func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error
 // storage.ErrNotFound for an unknown name.
 func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v)
+	err := s.q(ctx).queryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(blobCol{&v})
 	if err != nil {
-		return nil, mapErr(fmt.Sprintf("get setting %q", name), err)
+		return nil, s.mapErr(fmt.Sprintf("get setting %q", name), err)
 	}
-	return fromBlob(v), nil
+	return v, nil
 }
 
 // SetClientAssertionJTI deletes every expired JTI (expiry at or before now),
@@ -43,14 +43,15 @@ func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
 // and unexpired.
 func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error {
 	op := "set client assertion jti"
-	q := s.q(ctx)
-	if _, err := q.ExecContext(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= ?`,
-		s.now().UnixMicro()); err != nil {
-		return mapErr(op+": delete expired", err)
+	r := s.q(ctx)
+	// expires_at is NOT NULL: encoded as it is, the zero time included.
+	if _, err := r.exec(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= $1`,
+		s.d.EncodeTime(s.now())); err != nil {
+		return s.mapErr(op+": delete expired", err)
 	}
-	if _, err := q.ExecContext(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES (?, ?)`,
-		jti, exp.UnixMicro()); err != nil {
-		return mapErr(op, err)
+	if _, err := r.exec(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES ($1, $2)`,
+		jti, s.d.EncodeTime(exp)); err != nil {
+		return s.mapErr(op, err)
 	}
 	return nil
 }
@@ -58,11 +59,11 @@ func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.
 // GetClientAssertionJTI returns the expiry of a recorded jti, whether past or
 // not; storage.ErrNotFound if unknown.
 func (s *Store) GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error) {
-	var exp int64
-	err := s.q(ctx).QueryRowContext(ctx, `SELECT expires_at FROM client_assertion_jtis WHERE jti = ?`,
-		jti).Scan(&exp)
+	var exp time.Time
+	err := s.q(ctx).queryRow(ctx, `SELECT expires_at FROM client_assertion_jtis WHERE jti = $1`,
+		jti).Scan(s.timeCol(&exp))
 	if err != nil {
-		return time.Time{}, mapErr("get client assertion jti", err)
+		return time.Time{}, s.mapErr("get client assertion jti", err)
 	}
-	return time.UnixMicro(exp).UTC(), nil
+	return exp, nil
 }

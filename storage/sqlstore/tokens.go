@@ -1,10 +1,8 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
-
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -16,13 +14,13 @@ const tokenColumns = `kind, signature, request_id, requested_at, client_id, subj
 // CreateToken stores a token row; storage.ErrConflict if (kind, signature)
 // exists.
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO tokens (`+tokenColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		string(t.Kind), t.Signature, t.RequestID, ts(t.RequestedAt), t.ClientID, t.Subject,
-		list(t.RequestedScopes), list(t.GrantedScopes), list(t.RequestedAudience), list(t.GrantedAudience),
-		t.Form, blob(t.Session), t.Active, ts(t.ExpiresAt), t.AccessSignature)
+		string(t.Kind), t.Signature, t.RequestID, s.timeArg(t.RequestedAt), t.ClientID, t.Subject,
+		s.listArg(t.RequestedScopes), s.listArg(t.GrantedScopes), s.listArg(t.RequestedAudience), s.listArg(t.GrantedAudience),
+		t.Form, blobArg(t.Session), t.Active, s.timeArg(t.ExpiresAt), t.AccessSignature)
 	if err != nil {
-		return mapErr(fmt.Sprintf("create %s token", t.Kind), err)
+		return s.mapErr(fmt.Sprintf("create %s token", t.Kind), err)
 	}
 	return nil
 }
@@ -31,26 +29,19 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 // absent.
 func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (*storage.Token, error) {
 	var (
-		t                  storage.Token
-		kindStr            string
-		requested, expires pgtype.Timestamptz
+		t       storage.Token
+		kindStr string
 	)
-	err := s.q(ctx).QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens
+	err := s.q(ctx).queryRow(ctx, `SELECT `+tokenColumns+` FROM tokens
 		WHERE kind = $1 AND signature = $2`, string(kind), signature).Scan(
-		&kindStr, &t.Signature, &t.RequestID, &requested, &t.ClientID, &t.Subject,
-		&t.RequestedScopes, &t.GrantedScopes, &t.RequestedAudience, &t.GrantedAudience,
-		&t.Form, &t.Session, &t.Active, &expires, &t.AccessSignature)
+		&kindStr, &t.Signature, &t.RequestID, s.timeCol(&t.RequestedAt), &t.ClientID, &t.Subject,
+		s.listCol(&t.RequestedScopes), s.listCol(&t.GrantedScopes),
+		s.listCol(&t.RequestedAudience), s.listCol(&t.GrantedAudience),
+		&t.Form, blobCol{&t.Session}, &t.Active, s.timeCol(&t.ExpiresAt), &t.AccessSignature)
 	if err != nil {
-		return nil, mapErr(fmt.Sprintf("get %s token", kind), err)
+		return nil, s.mapErr(fmt.Sprintf("get %s token", kind), err)
 	}
 	t.Kind = storage.TokenKind(kindStr)
-	t.RequestedAt = fromTS(requested)
-	t.ExpiresAt = fromTS(expires)
-	t.RequestedScopes = fromList(t.RequestedScopes)
-	t.GrantedScopes = fromList(t.GrantedScopes)
-	t.RequestedAudience = fromList(t.RequestedAudience)
-	t.GrantedAudience = fromList(t.GrantedAudience)
-	t.Session = fromBlob(t.Session)
 	return &t, nil
 }
 
@@ -59,38 +50,38 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 // already inactive (a concurrent caller won).
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	op := fmt.Sprintf("deactivate %s token", kind)
-	q := s.q(ctx)
-	tag, err := q.Exec(ctx, `UPDATE tokens SET active = false
-		WHERE kind = $1 AND signature = $2 AND active`, string(kind), signature)
+	r := s.q(ctx)
+	n, err := rowsAffected(r.exec(ctx, `UPDATE tokens SET active = FALSE
+		WHERE kind = $1 AND signature = $2 AND active = TRUE`, string(kind), signature))
 	if err != nil {
-		return mapErr(op, err)
+		return s.mapErr(op, err)
 	}
-	if tag.RowsAffected() == 1 {
+	if n == 1 {
 		return nil
 	}
 	var one int
-	err = q.QueryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
+	err = r.queryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
 		string(kind), signature).Scan(&one)
 	if err != nil {
-		return mapErr(op, err)
+		return s.mapErr(op, err)
 	}
 	return fmt.Errorf("%s: already inactive: %w", op, storage.ErrConflict)
 }
 
 // DeleteToken deletes one row; storage.ErrNotFound if absent.
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND signature = $2`,
+	res, err := s.q(ctx).exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND signature = $2`,
 		string(kind), signature)
-	return affectedOne(tag, err, fmt.Sprintf("delete %s token", kind))
+	return s.affectedOne(res, err, fmt.Sprintf("delete %s token", kind))
 }
 
 // DeactivateTokensByRequest marks every row of kind with requestID inactive.
 // It is not an error if there is none.
 func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
-	_, err := s.q(ctx).Exec(ctx, `UPDATE tokens SET active = false
-		WHERE kind = $1 AND request_id = $2 AND active`, string(kind), requestID)
+	_, err := s.q(ctx).exec(ctx, `UPDATE tokens SET active = FALSE
+		WHERE kind = $1 AND request_id = $2 AND active = TRUE`, string(kind), requestID)
 	if err != nil {
-		return mapErr(fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID), err)
+		return s.mapErr(fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID), err)
 	}
 	return nil
 }
@@ -98,10 +89,10 @@ func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.Toke
 // DeleteTokensByRequest deletes every row of kind with requestID. It is not
 // an error if there is none.
 func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
-	_, err := s.q(ctx).Exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND request_id = $2`,
+	_, err := s.q(ctx).exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND request_id = $2`,
 		string(kind), requestID)
 	if err != nil {
-		return mapErr(fmt.Sprintf("delete %s tokens of request %q", kind, requestID), err)
+		return s.mapErr(fmt.Sprintf("delete %s tokens of request %q", kind, requestID), err)
 	}
 	return nil
 }
@@ -124,15 +115,15 @@ func (s *Store) RevokeTokensBySubject(ctx context.Context, subject string) error
 // revokeTokens revokes the token rows whose column (client_id or subject,
 // both indexed) is value.
 func (s *Store) revokeTokens(ctx context.Context, column, value, op string) error {
-	return s.inTx(ctx, func(q querier) error {
-		if _, err := q.Exec(ctx, `DELETE FROM tokens WHERE `+column+` = $1 AND kind = $2`,
+	return s.inTx(ctx, func(r runner) error {
+		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE `+column+` = $1 AND kind = $2`,
 			value, string(storage.KindAccessToken)); err != nil {
-			return mapErr(op+": delete access tokens", err)
+			return s.mapErr(op+": delete access tokens", err)
 		}
-		if _, err := q.Exec(ctx, `UPDATE tokens SET active = false
-			WHERE `+column+` = $1 AND kind IN ($2, $3) AND active`,
+		if _, err := r.exec(ctx, `UPDATE tokens SET active = FALSE
+			WHERE `+column+` = $1 AND kind IN ($2, $3) AND active = TRUE`,
 			value, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
-			return mapErr(op+": deactivate codes and refresh tokens", err)
+			return s.mapErr(op+": deactivate codes and refresh tokens", err)
 		}
 		return nil
 	})

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -6,16 +6,17 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/hallpass/hallpass/storage"
 )
 
-// userSelect selects a user with its role names in byte order.
-const userSelect = `SELECT id, username, password_hash, email, email_verified, name,
+// userSelect returns the query that selects a user with the list of its
+// role names in byte order.
+func userSelect(d *Dialect) string {
+	return `SELECT id, username, password_hash, email, email_verified, name,
 	disabled, created_at, updated_at,
-	ARRAY(SELECT role FROM user_roles WHERE user_roles.user_id = users.id ORDER BY role)
+	` + d.SortedList("role", "user_roles WHERE user_roles.user_id = users.id") + `
 	FROM users`
+}
 
 // CreateUser stores a user and their roles in one transaction (the one
 // carried by ctx, if any). storage.ErrConflict if the id or username exists,
@@ -24,26 +25,26 @@ const userSelect = `SELECT id, username, password_hash, email, email_verified, n
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	op := fmt.Sprintf("create user %q", u.ID)
 	roles := roleSet(u.Roles)
-	return s.inTx(ctx, func(q querier) error {
-		if err := checkRoles(ctx, q, op, roles); err != nil {
+	return s.inTx(ctx, func(r runner) error {
+		if err := s.checkRoles(ctx, r, op, roles); err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx, `INSERT INTO users (id, username, password_hash,
+		if _, err := r.exec(ctx, `INSERT INTO users (id, username, password_hash,
 			email, email_verified, name, disabled, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name, u.Disabled,
-			ts(u.CreatedAt), ts(u.UpdatedAt)); err != nil {
-			return mapErr(op, err)
+			s.timeArg(u.CreatedAt), s.timeArg(u.UpdatedAt)); err != nil {
+			return s.mapErr(op, err)
 		}
-		return insertUserRoles(ctx, q, op, u.ID, roles)
+		return s.insertUserRoles(ctx, r, op, u.ID, roles)
 	})
 }
 
 // GetUser returns the user with id; storage.ErrNotFound if unknown.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.q(ctx).QueryRow(ctx, userSelect+` WHERE id = $1`, id))
+	u, err := s.scanUser(s.q(ctx).queryRow(ctx, s.userSelect+` WHERE id = $1`, id))
 	if err != nil {
-		return nil, mapErr(fmt.Sprintf("get user %q", id), err)
+		return nil, s.mapErr(fmt.Sprintf("get user %q", id), err)
 	}
 	return u, nil
 }
@@ -51,32 +52,16 @@ func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 // GetUserByUsername returns the user with username (compared exactly);
 // storage.ErrNotFound if unknown.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
-	u, err := scanUser(s.q(ctx).QueryRow(ctx, userSelect+` WHERE username = $1`, username))
+	u, err := s.scanUser(s.q(ctx).queryRow(ctx, s.userSelect+` WHERE username = $1`, username))
 	if err != nil {
-		return nil, mapErr(fmt.Sprintf("get user by username %q", username), err)
+		return nil, s.mapErr(fmt.Sprintf("get user by username %q", username), err)
 	}
 	return u, nil
 }
 
 // ListUsers returns every user ordered by username (byte order).
 func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
-	rows, err := s.q(ctx).Query(ctx, userSelect+` ORDER BY username`)
-	if err != nil {
-		return nil, mapErr("list users", err)
-	}
-	defer rows.Close()
-	var us []storage.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, mapErr("list users", err)
-		}
-		us = append(us, *u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, mapErr("list users", err)
-	}
-	return us, nil
+	return queryAll(ctx, s, "list users", s.userSelect+` ORDER BY username`, s.scanUser)
 }
 
 // UpdateUser replaces every field of user u.ID but CreatedAt, roles
@@ -87,24 +72,24 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	op := fmt.Sprintf("update user %q", u.ID)
 	roles := roleSet(u.Roles)
-	return s.inTx(ctx, func(q querier) error {
-		if err := checkRoles(ctx, q, op, roles); err != nil {
+	return s.inTx(ctx, func(r runner) error {
+		if err := s.checkRoles(ctx, r, op, roles); err != nil {
 			return err
 		}
-		tag, err := q.Exec(ctx, `UPDATE users SET
+		res, err := r.exec(ctx, `UPDATE users SET
 			username = $1, password_hash = $2, email = $3, email_verified = $4, name = $5,
 			disabled = $6, updated_at = $7
 			WHERE id = $8`,
 			u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
-			u.Disabled, ts(u.UpdatedAt),
+			u.Disabled, s.timeArg(u.UpdatedAt),
 			u.ID)
-		if err := affectedOne(tag, err, op); err != nil {
+		if err := s.affectedOne(res, err, op); err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM user_roles WHERE user_id = $1`, u.ID); err != nil {
-			return mapErr(op+": delete roles", err)
+		if _, err := r.exec(ctx, `DELETE FROM user_roles WHERE user_id = $1`, u.ID); err != nil {
+			return s.mapErr(op+": delete roles", err)
 		}
-		return insertUserRoles(ctx, q, op, u.ID, roles)
+		return s.insertUserRoles(ctx, r, op, u.ID, roles)
 	})
 }
 
@@ -112,9 +97,9 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 // row's write lock and waits for a concurrent change to commit; storage.ErrNotFound
 // when the user is gone, disabled or has another password hash.
 func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
-	res, err := s.q(ctx).Exec(ctx, `UPDATE users SET password_hash = password_hash
+	res, err := s.q(ctx).exec(ctx, `UPDATE users SET password_hash = password_hash
 		WHERE id = $1 AND password_hash = $2 AND NOT disabled`, userID, passwordHash)
-	return affectedOne(res, err, fmt.Sprintf("confirm credential of user %q", userID))
+	return s.affectedOne(res, err, fmt.Sprintf("confirm credential of user %q", userID))
 }
 
 // DeleteUser deletes user id in one transaction (the one carried by ctx, if
@@ -123,13 +108,13 @@ func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash 
 // CASCADE. storage.ErrNotFound if absent.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	op := fmt.Sprintf("delete user %q", id)
-	return s.inTx(ctx, func(q querier) error {
-		tag, err := q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-		if err := affectedOne(tag, err, op); err != nil {
+	return s.inTx(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		if err := s.affectedOne(res, err, op); err != nil {
 			return err
 		}
-		if _, err := q.Exec(ctx, `DELETE FROM tokens WHERE subject = $1`, id); err != nil {
-			return mapErr(op+": delete tokens", err)
+		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE subject = $1`, id); err != nil {
+			return s.mapErr(op+": delete tokens", err)
 		}
 		return nil
 	})
@@ -146,58 +131,56 @@ func roleSet(roles []string) []string {
 // roles do not exist. A role deleted by a concurrent transaction after the
 // check still fails the insert that follows, with a foreign-key violation
 // that mapErr also reports as storage.ErrInvalidReference.
-func checkRoles(ctx context.Context, q querier, op string, roles []string) error {
+func (s *Store) checkRoles(ctx context.Context, r runner, op string, roles []string) error {
 	if len(roles) == 0 {
 		return nil
 	}
-	rows, err := q.Query(ctx, `SELECT r FROM unnest($1::text[]) AS t (r)
-		WHERE NOT EXISTS (SELECT 1 FROM roles WHERE roles.name = t.r)
-		ORDER BY r COLLATE "C"`, roles)
+	rows, err := r.query(ctx, `SELECT value FROM `+s.d.ListRows("$1")+`
+		WHERE value NOT IN (SELECT name FROM roles)`, s.listArg(roles))
 	if err != nil {
-		return mapErr(op+": check roles", err)
+		return s.mapErr(op+": check roles", err)
 	}
 	defer rows.Close()
 	var missing []string
 	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return mapErr(op+": check roles", err)
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return s.mapErr(op+": check roles", err)
 		}
-		missing = append(missing, fmt.Sprintf("%q", r))
+		missing = append(missing, name)
 	}
 	if err := rows.Err(); err != nil {
-		return mapErr(op+": check roles", err)
+		return s.mapErr(op+": check roles", err)
 	}
 	if len(missing) > 0 {
+		// Byte order, whatever the database's collation.
+		slices.Sort(missing)
+		for i, name := range missing {
+			missing[i] = fmt.Sprintf("%q", name)
+		}
 		return fmt.Errorf("%s: %w: no role %s", op, storage.ErrInvalidReference, strings.Join(missing, ", "))
 	}
 	return nil
 }
 
 // insertUserRoles gives user the roles (a roleSet).
-func insertUserRoles(ctx context.Context, q querier, op, user string, roles []string) error {
+func (s *Store) insertUserRoles(ctx context.Context, r runner, op, user string, roles []string) error {
 	if len(roles) == 0 {
 		return nil
 	}
-	if _, err := q.Exec(ctx, `INSERT INTO user_roles (user_id, role)
-		SELECT $1, unnest($2::text[])`, user, roles); err != nil {
-		return mapErr(op+": insert roles", err)
+	if _, err := r.exec(ctx, `INSERT INTO user_roles (user_id, role)
+		SELECT $1, value FROM `+s.d.ListRows("$2"), user, s.listArg(roles)); err != nil {
+		return s.mapErr(op+": insert roles", err)
 	}
 	return nil
 }
 
-func scanUser(row scanner) (*storage.User, error) {
-	var (
-		u                storage.User
-		created, updated pgtype.Timestamptz
-	)
+func (s *Store) scanUser(row scanner) (*storage.User, error) {
+	var u storage.User
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
-		&u.Disabled, &created, &updated, &u.Roles)
+		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), s.listCol(&u.Roles))
 	if err != nil {
 		return nil, err
 	}
-	u.Roles = fromList(u.Roles)
-	u.CreatedAt = fromTS(created)
-	u.UpdatedAt = fromTS(updated)
 	return &u, nil
 }

@@ -1,33 +1,24 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
-
 	"github.com/hallpass/hallpass/storage"
 )
-
-// nullString encodes s, NULL when empty.
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
 
 const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at`
 
 // CreateBrowserSession stores a session; storage.ErrConflict if the id or
 // a non-empty sid exists, storage.ErrInvalidReference if the user does not.
 func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO browser_sessions (`+browserSessionColumns+`)
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO browser_sessions (`+browserSessionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		bs.ID, bs.UserID, nullString(bs.SID), ts(bs.AuthTime), ts(bs.LastSeenAt), ts(bs.ExpiresAt), ts(bs.CreatedAt))
+		bs.ID, bs.UserID, textArg(bs.SID), s.timeArg(bs.AuthTime), s.timeArg(bs.LastSeenAt),
+		s.timeArg(bs.ExpiresAt), s.timeArg(bs.CreatedAt))
 	if err != nil {
-		return mapErr("create browser session", err)
+		return s.mapErr("create browser session", err)
 	}
 	return nil
 }
@@ -49,43 +40,35 @@ func (s *Store) GetBrowserSessionBySID(ctx context.Context, sid string) (*storag
 }
 
 func (s *Store) getBrowserSession(ctx context.Context, op, where, arg string) (*storage.BrowserSession, error) {
-	var (
-		bs                                   storage.BrowserSession
-		sid                                  pgtype.Text
-		authTime, lastSeen, expires, created pgtype.Timestamptz
-	)
-	err := s.q(ctx).QueryRow(ctx, `SELECT `+browserSessionColumns+` FROM browser_sessions
-		WHERE `+where, arg).Scan(&bs.ID, &bs.UserID, &sid, &authTime, &lastSeen, &expires, &created)
+	var bs storage.BrowserSession
+	err := s.q(ctx).queryRow(ctx, `SELECT `+browserSessionColumns+` FROM browser_sessions
+		WHERE `+where, arg).Scan(&bs.ID, &bs.UserID, textCol{&bs.SID},
+		s.timeCol(&bs.AuthTime), s.timeCol(&bs.LastSeenAt), s.timeCol(&bs.ExpiresAt), s.timeCol(&bs.CreatedAt))
 	if err != nil {
-		return nil, mapErr(op, err)
+		return nil, s.mapErr(op, err)
 	}
-	bs.SID = sid.String
-	bs.AuthTime = fromTS(authTime)
-	bs.LastSeenAt = fromTS(lastSeen)
-	bs.ExpiresAt = fromTS(expires)
-	bs.CreatedAt = fromTS(created)
 	return &bs, nil
 }
 
 // TouchBrowserSession sets LastSeenAt of session id; storage.ErrNotFound if
 // absent.
 func (s *Store) TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error {
-	tag, err := s.q(ctx).Exec(ctx, `UPDATE browser_sessions SET last_seen_at = $1 WHERE id = $2`,
-		ts(lastSeen), id)
-	return affectedOne(tag, err, "touch browser session")
+	res, err := s.q(ctx).exec(ctx, `UPDATE browser_sessions SET last_seen_at = $1 WHERE id = $2`,
+		s.timeArg(lastSeen), id)
+	return s.affectedOne(res, err, "touch browser session")
 }
 
 // DeleteBrowserSession deletes session id; storage.ErrNotFound if absent.
 func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
-	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM browser_sessions WHERE id = $1`, id)
-	return affectedOne(tag, err, "delete browser session")
+	res, err := s.q(ctx).exec(ctx, `DELETE FROM browser_sessions WHERE id = $1`, id)
+	return s.affectedOne(res, err, "delete browser session")
 }
 
 // DeleteUserBrowserSessions deletes every session of userID. It is not an
 // error if there is none.
 func (s *Store) DeleteUserBrowserSessions(ctx context.Context, userID string) error {
-	if _, err := s.q(ctx).Exec(ctx, `DELETE FROM browser_sessions WHERE user_id = $1`, userID); err != nil {
-		return mapErr(fmt.Sprintf("delete browser sessions of user %q", userID), err)
+	if _, err := s.q(ctx).exec(ctx, `DELETE FROM browser_sessions WHERE user_id = $1`, userID); err != nil {
+		return s.mapErr(fmt.Sprintf("delete browser sessions of user %q", userID), err)
 	}
 	return nil
 }
@@ -93,13 +76,13 @@ func (s *Store) DeleteUserBrowserSessions(ctx context.Context, userID string) er
 // PutConsent creates or replaces the consent of (c.UserID, c.ClientID);
 // storage.ErrInvalidReference if the user or the client does not exist.
 func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at)
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, granted_at)
 		VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET
 			scopes = excluded.scopes, granted_at = excluded.granted_at`,
-		c.UserID, c.ClientID, list(c.Scopes), ts(c.GrantedAt))
+		c.UserID, c.ClientID, s.listArg(c.Scopes), s.timeArg(c.GrantedAt))
 	if err != nil {
-		return mapErr(fmt.Sprintf("put consent of user %q to client %q", c.UserID, c.ClientID), err)
+		return s.mapErr(fmt.Sprintf("put consent of user %q to client %q", c.UserID, c.ClientID), err)
 	}
 	return nil
 }
@@ -107,18 +90,13 @@ func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
 // GetConsent returns the consent of userID to clientID; storage.ErrNotFound
 // if there is none.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
-	var (
-		c       storage.Consent
-		granted pgtype.Timestamptz
-	)
-	err := s.q(ctx).QueryRow(ctx, `SELECT user_id, client_id, scopes, granted_at FROM consents
+	var c storage.Consent
+	err := s.q(ctx).queryRow(ctx, `SELECT user_id, client_id, scopes, granted_at FROM consents
 		WHERE user_id = $1 AND client_id = $2`, userID, clientID).Scan(
-		&c.UserID, &c.ClientID, &c.Scopes, &granted)
+		&c.UserID, &c.ClientID, s.listCol(&c.Scopes), s.timeCol(&c.GrantedAt))
 	if err != nil {
-		return nil, mapErr(fmt.Sprintf("get consent of user %q to client %q", userID, clientID), err)
+		return nil, s.mapErr(fmt.Sprintf("get consent of user %q to client %q", userID, clientID), err)
 	}
-	c.Scopes = fromList(c.Scopes)
-	c.GrantedAt = fromTS(granted)
 	return &c, nil
 }
 
@@ -127,12 +105,12 @@ const authRequestColumns = `id, query, requested_at, browser_binding, user_id, a
 // CreateAuthRequest stores a pending request; storage.ErrConflict if the id
 // exists, storage.ErrInvalidReference if r.UserID is set and does not exist.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
-	_, err := s.q(ctx).Exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		r.ID, r.Query, ts(r.RequestedAt), blob(r.BrowserBinding), nullString(r.UserID),
-		ts(r.AuthTime), ts(r.ExpiresAt))
+		r.ID, r.Query, s.timeArg(r.RequestedAt), blobArg(r.BrowserBinding), textArg(r.UserID),
+		s.timeArg(r.AuthTime), s.timeArg(r.ExpiresAt))
 	if err != nil {
-		return mapErr("create auth request", err)
+		return s.mapErr("create auth request", err)
 	}
 	return nil
 }
@@ -140,21 +118,13 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 // GetAuthRequest returns the pending request with id; storage.ErrNotFound if
 // unknown.
 func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error) {
-	var (
-		r                            storage.AuthRequest
-		userID                       pgtype.Text
-		requested, authTime, expires pgtype.Timestamptz
-	)
-	err := s.q(ctx).QueryRow(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
-		WHERE id = $1`, id).Scan(&r.ID, &r.Query, &requested, &r.BrowserBinding, &userID, &authTime, &expires)
+	var r storage.AuthRequest
+	err := s.q(ctx).queryRow(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
+		WHERE id = $1`, id).Scan(&r.ID, &r.Query, s.timeCol(&r.RequestedAt), blobCol{&r.BrowserBinding},
+		textCol{&r.UserID}, s.timeCol(&r.AuthTime), s.timeCol(&r.ExpiresAt))
 	if err != nil {
-		return nil, mapErr("get auth request", err)
+		return nil, s.mapErr("get auth request", err)
 	}
-	r.RequestedAt = fromTS(requested)
-	r.BrowserBinding = fromBlob(r.BrowserBinding)
-	r.UserID = userID.String
-	r.AuthTime = fromTS(authTime)
-	r.ExpiresAt = fromTS(expires)
 	return &r, nil
 }
 
@@ -162,14 +132,14 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 // storage.ErrNotFound if absent, storage.ErrInvalidReference if the user
 // does not exist.
 func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error {
-	tag, err := s.q(ctx).Exec(ctx, `UPDATE auth_requests SET user_id = $1, auth_time = $2 WHERE id = $3`,
-		nullString(userID), ts(authTime), id)
-	return affectedOne(tag, err, "set auth request login")
+	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET user_id = $1, auth_time = $2 WHERE id = $3`,
+		textArg(userID), s.timeArg(authTime), id)
+	return s.affectedOne(res, err, "set auth request login")
 }
 
 // DeleteAuthRequest deletes request id; storage.ErrNotFound if absent, so
 // of two concurrent deletes exactly one succeeds.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	tag, err := s.q(ctx).Exec(ctx, `DELETE FROM auth_requests WHERE id = $1`, id)
-	return affectedOne(tag, err, "delete auth request")
+	res, err := s.q(ctx).exec(ctx, `DELETE FROM auth_requests WHERE id = $1`, id)
+	return s.affectedOne(res, err, "delete auth request")
 }

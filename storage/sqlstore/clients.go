@@ -1,0 +1,110 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
+	grant_types, response_types, scopes, audience, token_endpoint_auth_method,
+	skip_consent, resource_servers, pkce_optional, created_at, updated_at`
+
+// CreateClient stores a new client; storage.ErrConflict if the id exists.
+func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		c.ID, blobArg(c.SecretHash), c.Name, s.listArg(c.RedirectURIs), s.listArg(c.PostLogoutRedirectURIs),
+		s.listArg(c.GrantTypes), s.listArg(c.ResponseTypes), s.listArg(c.Scopes), s.listArg(c.Audience),
+		c.TokenEndpointAuthMethod, c.SkipConsent, s.listArg(c.ResourceServers), c.PKCEOptional,
+		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
+	if err != nil {
+		return s.mapErr(fmt.Sprintf("create client %q", c.ID), err)
+	}
+	return nil
+}
+
+// GetClient returns the client with id; storage.ErrNotFound if unknown.
+func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	row := s.q(ctx).queryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
+	c, err := s.scanClient(row)
+	if err != nil {
+		return nil, s.mapErr(fmt.Sprintf("get client %q", id), err)
+	}
+	return c, nil
+}
+
+// ListClients returns every client ordered by id (byte order).
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	return queryAll(ctx, s, "list clients", `SELECT `+clientColumns+` FROM clients ORDER BY id`, s.scanClient)
+}
+
+// UpdateClient replaces every field of client c.ID but CreatedAt;
+// storage.ErrNotFound if absent.
+func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE clients SET
+		secret_hash = $1, name = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
+		grant_types = $5, response_types = $6, scopes = $7, audience = $8,
+		token_endpoint_auth_method = $9, skip_consent = $10, resource_servers = $11,
+		pkce_optional = $12, updated_at = $13
+		WHERE id = $14`,
+		blobArg(c.SecretHash), c.Name, s.listArg(c.RedirectURIs), s.listArg(c.PostLogoutRedirectURIs),
+		s.listArg(c.GrantTypes), s.listArg(c.ResponseTypes), s.listArg(c.Scopes), s.listArg(c.Audience),
+		c.TokenEndpointAuthMethod, c.SkipConsent, s.listArg(c.ResourceServers), c.PKCEOptional,
+		s.timeArg(c.UpdatedAt), c.ID)
+	return s.affectedOne(res, err, fmt.Sprintf("update client %q", c.ID))
+}
+
+// DeleteClient deletes client id and every token row issued to it, in one
+// transaction (the one carried by ctx, if any); the consents given to it go
+// by ON DELETE CASCADE. storage.ErrNotFound if absent.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	op := fmt.Sprintf("delete client %q", id)
+	return s.inTx(ctx, func(r runner) error {
+		res, err := r.exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+		if err := s.affectedOne(res, err, op); err != nil {
+			return err
+		}
+		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1`, id); err != nil {
+			return s.mapErr(op+": delete tokens", err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) scanClient(row scanner) (*storage.Client, error) {
+	var c storage.Client
+	err := row.Scan(&c.ID, blobCol{&c.SecretHash}, &c.Name,
+		s.listCol(&c.RedirectURIs), s.listCol(&c.PostLogoutRedirectURIs),
+		s.listCol(&c.GrantTypes), s.listCol(&c.ResponseTypes),
+		s.listCol(&c.Scopes), s.listCol(&c.Audience),
+		&c.TokenEndpointAuthMethod, &c.SkipConsent, s.listCol(&c.ResourceServers), &c.PKCEOptional,
+		s.timeCol(&c.CreatedAt), s.timeCol(&c.UpdatedAt))
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// queryAll runs query and scans every row it returns with scan; op names
+// the operation in errors.
+func queryAll[T any](ctx context.Context, s *Store, op, query string, scan func(scanner) (*T, error), args ...any) ([]T, error) {
+	rows, err := s.q(ctx).query(ctx, query, args...)
+	if err != nil {
+		return nil, s.mapErr(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.mapErr(op, err)
+		}
+		out = append(out, *v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.mapErr(op, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,91 @@
+package sqlstore
+
+import (
+	"io/fs"
+	"time"
+)
+
+// Dialect is what one SQL database does its own way. The Store writes every
+// statement once, in the common SQL of SQLite and PostgreSQL with $n
+// placeholders, and asks the dialect for the rest: how values are encoded,
+// the few fragments that have no common spelling, what a driver error
+// means, and how migrations are serialized.
+//
+// Every field must be set unless its comment says otherwise.
+type Dialect struct {
+	// Name names the database in errors: "ping sqlite", "migrate postgres".
+	Name string
+
+	// Migrations holds the dialect's forward-only schema migrations:
+	// migrations/NNNN_description.sql, with positive, unique versions.
+	Migrations fs.FS
+
+	// Rebind rewrites a statement's $n placeholders into the driver's
+	// syntax. Nil keeps them.
+	Rebind func(query string) string
+
+	// EncodeTime encodes a time that is not zero for a parameter; the
+	// Store passes NULL for the zero time itself.
+	EncodeTime func(t time.Time) any
+	// DecodeTime decodes a non-NULL time column as the driver returns it.
+	DecodeTime func(src any) (time.Time, error)
+	// EncodeList encodes a []string for a parameter, an empty list
+	// included (never NULL: list columns are NOT NULL).
+	EncodeList func(ss []string) any
+	// DecodeList decodes the text of a non-NULL list column.
+	DecodeList func(text []byte) ([]string, error)
+
+	// SortedList returns an expression whose value is the list, in byte
+	// order, of column over the rows of from (a table and its WHERE
+	// clause), in the encoding DecodeList reads; an empty list when there
+	// is none.
+	SortedList func(column, from string) string
+	// ListRows returns a table expression with one row per element of the
+	// list parameter param (e.g. "$1", encoded by EncodeList), in a column
+	// named value.
+	ListRows func(param string) string
+	// RowID names the column that identifies a row of any table more
+	// cheaply than its primary key (SQLite's rowid). Empty: use the
+	// primary key.
+	RowID string
+	// ForUpdate is appended to a SELECT that must lock the rows it reads
+	// until the transaction ends; empty where every write transaction
+	// already holds the database's one write lock.
+	ForUpdate string
+
+	// Classify says what a driver error means for the caller.
+	Classify func(err error) ErrorClass
+	// Retry reports whether a statement or transaction that lost a race
+	// (ErrorClass Conflict) is worth running again: true where the
+	// database fails the loser at once (a serialization failure, a
+	// deadlock, a unique violation between a read and an insert), false
+	// where the loser has already waited for the lock (SQLite's busy
+	// timeout) and running again would only wait again.
+	Retry bool
+
+	// MigrationsTable creates schema_migrations if it does not exist.
+	MigrationsTable string
+	// LockMigrations, when not empty, is run at the start of every
+	// migration transaction to serialize migrations among processes:
+	// a statement that locks the row of version 0, which Migrate then
+	// inserts once. Empty where the transaction itself is exclusive.
+	LockMigrations string
+}
+
+// ErrorClass is what a driver error means for the caller of the Store.
+type ErrorClass int
+
+const (
+	// Other is a failure of the database: storage.ErrUnavailable.
+	Other ErrorClass = iota
+	// Conflict is a write that lost to an existing row or to a
+	// concurrent writer (unique violation, serialization failure,
+	// deadlock, lock timeout): storage.ErrConflict.
+	Conflict
+	// InvalidReference is a foreign-key violation:
+	// storage.ErrInvalidReference.
+	InvalidReference
+	// DuplicateObject is a CREATE ... IF NOT EXISTS that lost to a
+	// concurrent one creating the same object: Migrate runs it again.
+	DuplicateObject
+)

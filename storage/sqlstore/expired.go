@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// expiredDelete is the statement that deletes at most $2 rows of table
+// that expired before $1.
+type expiredDelete struct{ table, query string }
+
+// expiredDeletes returns, in the order DeleteExpired runs them, the
+// statements that delete the expired rows of each table. They pick the
+// rows by the dialect's row id, or else by primary key. Every expires_at is
+// indexed.
+func expiredDeletes(d *Dialect) []expiredDelete {
+	var ds []expiredDelete
+	for _, t := range []struct{ table, key string }{
+		{"tokens", "kind, signature"},
+		{"client_assertion_jtis", "jti"},
+		{"browser_sessions", "id"},
+		{"auth_requests", "id"},
+		{"login_throttle", "id"},
+	} {
+		key, sel := "("+t.key+")", t.key
+		if d.RowID != "" {
+			key, sel = d.RowID, d.RowID
+		}
+		ds = append(ds, expiredDelete{t.table, `DELETE FROM ` + t.table + ` WHERE ` + key + ` IN (
+			SELECT ` + sel + ` FROM ` + t.table + ` WHERE expires_at < $1 LIMIT $2)`})
+	}
+	return ds
+}
+
+// DeleteExpired deletes at most limit rows whose expires_at is before
+// `before` (a NULL expiry never expires): token rows, client-assertion
+// JTIs, browser sessions past their absolute expiry, pending
+// authorization requests and throttle entries, filling the budget from
+// each table in turn. It returns how many rows it deleted; fewer than limit
+// means nothing expired was left (or another process deleted it
+// meanwhile). On an error the count is of the rows deleted before it.
+// limit must be positive.
+//
+// Every table's DELETE picks its rows in a bounded subquery, by the
+// dialect's row id or else by primary key: DELETE ... LIMIT is an SQLite
+// compile-time option and does not exist in PostgreSQL, and ctid is not
+// portable to Postgres-compatible distributed databases. Outside a
+// transaction every statement commits on its own, so locks (SQLite's write
+// lock) are held for one bounded statement at a time. Processes may run it
+// at once: at READ COMMITTED a row another one deleted first is skipped,
+// and where the dialect retries, a statement that loses to a concurrent
+// one with a serialization failure or a deadlock (at stricter isolation
+// levels, or on distributed databases) runs again, which is safe because
+// it changed nothing.
+func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("delete expired: limit must be positive, got %d", limit)
+	}
+	total := 0
+	for _, del := range s.expiredDeletes {
+		if total == limit {
+			break
+		}
+		var n int64
+		err := s.retry(ctx, func() error {
+			var err error
+			n, err = rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeArg(before), limit-total))
+			if err != nil {
+				return s.mapErr("delete expired "+del.table, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += int(n)
+	}
+	return total, nil
+}

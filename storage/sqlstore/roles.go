@@ -1,0 +1,112 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+const roleColumns = `name, description, scopes, created_at, updated_at`
+
+// CreateRole stores a role; storage.ErrConflict if the name exists.
+func (s *Store) CreateRole(ctx context.Context, r *storage.Role) error {
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO roles (`+roleColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		r.Name, r.Description, s.listArg(r.Scopes), s.timeArg(r.CreatedAt), s.timeArg(r.UpdatedAt))
+	if err != nil {
+		return s.mapErr(fmt.Sprintf("create role %q", r.Name), err)
+	}
+	return nil
+}
+
+// GetRole returns the role name; storage.ErrNotFound if unknown.
+func (s *Store) GetRole(ctx context.Context, name string) (*storage.Role, error) {
+	r, err := s.scanRole(s.q(ctx).queryRow(ctx, `SELECT `+roleColumns+` FROM roles WHERE name = $1`, name))
+	if err != nil {
+		return nil, s.mapErr(fmt.Sprintf("get role %q", name), err)
+	}
+	return r, nil
+}
+
+// ListRoles returns every role ordered by name (byte order).
+func (s *Store) ListRoles(ctx context.Context) ([]storage.Role, error) {
+	return queryAll(ctx, s, "list roles", `SELECT `+roleColumns+` FROM roles ORDER BY name`, s.scanRole)
+}
+
+// UpdateRole replaces Description and Scopes of role r.Name, and UpdatedAt
+// unless r.UpdatedAt is zero; storage.ErrNotFound if absent.
+func (s *Store) UpdateRole(ctx context.Context, r *storage.Role) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE roles SET
+		description = $1, scopes = $2, updated_at = coalesce($3, updated_at)
+		WHERE name = $4`,
+		r.Description, s.listArg(r.Scopes), s.timeArg(r.UpdatedAt), r.Name)
+	return s.affectedOne(res, err, fmt.Sprintf("update role %q", r.Name))
+}
+
+// DeleteRole deletes role name; users who held it lose it by ON DELETE
+// CASCADE. storage.ErrNotFound if absent.
+func (s *Store) DeleteRole(ctx context.Context, name string) error {
+	res, err := s.q(ctx).exec(ctx, `DELETE FROM roles WHERE name = $1`, name)
+	return s.affectedOne(res, err, fmt.Sprintf("delete role %q", name))
+}
+
+func (s *Store) scanRole(row scanner) (*storage.Role, error) {
+	var r storage.Role
+	if err := row.Scan(&r.Name, &r.Description, s.listCol(&r.Scopes),
+		s.timeCol(&r.CreatedAt), s.timeCol(&r.UpdatedAt)); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+const scopeColumns = `name, description, audience, created_at, updated_at`
+
+// CreateScope registers a scope; storage.ErrConflict if the name exists.
+func (s *Store) CreateScope(ctx context.Context, sc *storage.Scope) error {
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO scopes (`+scopeColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		sc.Name, sc.Description, sc.Audience, s.timeArg(sc.CreatedAt), s.timeArg(sc.UpdatedAt))
+	if err != nil {
+		return s.mapErr(fmt.Sprintf("create scope %q", sc.Name), err)
+	}
+	return nil
+}
+
+// GetScope returns the registered scope name; storage.ErrNotFound if unknown.
+func (s *Store) GetScope(ctx context.Context, name string) (*storage.Scope, error) {
+	sc, err := s.scanScope(s.q(ctx).queryRow(ctx, `SELECT `+scopeColumns+` FROM scopes WHERE name = $1`, name))
+	if err != nil {
+		return nil, s.mapErr(fmt.Sprintf("get scope %q", name), err)
+	}
+	return sc, nil
+}
+
+// ListScopes returns every registered scope ordered by name (byte order).
+func (s *Store) ListScopes(ctx context.Context) ([]storage.Scope, error) {
+	return queryAll(ctx, s, "list scopes", `SELECT `+scopeColumns+` FROM scopes ORDER BY name`, s.scanScope)
+}
+
+// UpdateScope replaces Description and Audience of scope sc.Name, and
+// UpdatedAt unless sc.UpdatedAt is zero; storage.ErrNotFound if absent.
+func (s *Store) UpdateScope(ctx context.Context, sc *storage.Scope) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE scopes SET
+		description = $1, audience = $2, updated_at = coalesce($3, updated_at)
+		WHERE name = $4`,
+		sc.Description, sc.Audience, s.timeArg(sc.UpdatedAt), sc.Name)
+	return s.affectedOne(res, err, fmt.Sprintf("update scope %q", sc.Name))
+}
+
+// DeleteScope unregisters scope name (roles keep naming it);
+// storage.ErrNotFound if absent.
+func (s *Store) DeleteScope(ctx context.Context, name string) error {
+	res, err := s.q(ctx).exec(ctx, `DELETE FROM scopes WHERE name = $1`, name)
+	return s.affectedOne(res, err, fmt.Sprintf("delete scope %q", name))
+}
+
+func (s *Store) scanScope(row scanner) (*storage.Scope, error) {
+	var sc storage.Scope
+	if err := row.Scan(&sc.Name, &sc.Description, &sc.Audience,
+		s.timeCol(&sc.CreatedAt), s.timeCol(&sc.UpdatedAt)); err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}

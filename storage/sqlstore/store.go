@@ -1,0 +1,238 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Store implements storage.Store on a database/sql handle, in the SQL of
+// its Dialect. It is safe for concurrent use.
+type Store struct {
+	db  *sql.DB
+	d   Dialect
+	now func() time.Time
+	// The statements that depend on the dialect, built once.
+	userSelect     string
+	expiredDeletes []expiredDelete
+}
+
+// New returns a Store on db, speaking d. The Store owns db from then on:
+// Close closes it. New neither connects nor migrates: call Ping and
+// Migrate.
+func New(db *sql.DB, d Dialect) *Store {
+	if d.Rebind == nil {
+		d.Rebind = func(query string) string { return query }
+	}
+	return &Store{db: db, d: d, now: time.Now,
+		userSelect: userSelect(&d), expiredDeletes: expiredDeletes(&d)}
+}
+
+// Ping reports whether the database is reachable.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.mapErr("ping "+s.d.Name, err)
+	}
+	return nil
+}
+
+// Close closes the database handle. It waits for the queries that have
+// started to finish.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.d.Name, err)
+	}
+	return nil
+}
+
+// txKey is the context key under which BeginTX stores this Store's
+// transaction. It carries the Store so that a transaction of one Store is
+// never picked up by another.
+type txKey struct{ s *Store }
+
+func (s *Store) tx(ctx context.Context) (*sql.Tx, bool) {
+	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
+	return tx, ok
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// runner runs statements written with $n placeholders on the database or
+// in a transaction, in the dialect's placeholder syntax.
+type runner struct {
+	q      querier
+	rebind func(string) string
+}
+
+func (r runner) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.q.ExecContext(ctx, r.rebind(query), args...)
+}
+
+func (r runner) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.q.QueryContext(ctx, r.rebind(query), args...)
+}
+
+func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.q.QueryRowContext(ctx, r.rebind(query), args...)
+}
+
+// q returns a runner on the transaction carried by ctx, or on the database.
+func (s *Store) q(ctx context.Context) runner {
+	if tx, ok := s.tx(ctx); ok {
+		return runner{tx, s.d.Rebind}
+	}
+	return runner{s.db, s.d.Rebind}
+}
+
+// BeginTX starts a transaction and returns a context carrying it. Every
+// method called with that context runs inside the transaction, which holds
+// a connection until Commit or Rollback; the caller must call one of them.
+// The transaction is rolled back if ctx is cancelled before Commit. Nested
+// transactions are not supported.
+//
+// The backend decides how the transaction begins: SQLite's IMMEDIATE,
+// holding the write lock until it ends; PostgreSQL's default isolation
+// level.
+func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if _, ok := s.tx(ctx); ok {
+		return ctx, errors.New("begin transaction: ctx already carries a transaction")
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return ctx, s.mapErr("begin transaction", err)
+	}
+	return context.WithValue(ctx, txKey{s}, tx), nil
+}
+
+// Commit commits the transaction carried by ctx. A serialization failure
+// is reported as storage.ErrConflict.
+func (s *Store) Commit(ctx context.Context) error {
+	tx, ok := s.tx(ctx)
+	if !ok {
+		return errors.New("commit: no transaction in ctx")
+	}
+	if err := tx.Commit(); err != nil {
+		return s.mapErr("commit", err)
+	}
+	return nil
+}
+
+// Rollback rolls back the transaction carried by ctx.
+func (s *Store) Rollback(ctx context.Context) error {
+	tx, ok := s.tx(ctx)
+	if !ok {
+		return errors.New("rollback: no transaction in ctx")
+	}
+	if err := tx.Rollback(); err != nil {
+		return s.mapErr("rollback", err)
+	}
+	return nil
+}
+
+// inTx runs fn in the transaction carried by ctx, or else in a new one.
+func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
+	if tx, ok := s.tx(ctx); ok {
+		return fn(runner{tx, s.d.Rebind})
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.mapErr("begin transaction", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if err := fn(runner{tx, s.d.Rebind}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return s.mapErr("commit", err)
+	}
+	return nil
+}
+
+// retryAttempts bounds how often retry runs fn.
+const retryAttempts = 10
+
+// retry runs fn, a statement or a transaction of its own, and runs it
+// again after a short random pause while it fails with
+// storage.ErrConflict: it lost a race, and since it was rolled back whole
+// running it again is safe. Only where the dialect says a retry can win
+// (Dialect.Retry), and never inside the transaction carried by ctx, which
+// a failed statement aborts.
+func (s *Store) retry(ctx context.Context, fn func() error) error {
+	if _, ok := s.tx(ctx); ok || !s.d.Retry {
+		return fn()
+	}
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == retryAttempts || !errors.Is(err, storage.ErrConflict) {
+			return err
+		}
+		pause := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// mapErr wraps err with op, translating sql.ErrNoRows to
+// storage.ErrNotFound and what the dialect classifies as a conflict or an
+// invalid reference to storage.ErrConflict or storage.ErrInvalidReference;
+// anything else (a lost connection, a timeout, a closed store) is marked
+// storage.ErrUnavailable. Neither sql.ErrNoRows nor the driver error behind
+// a storage.ErrConflict or storage.ErrInvalidReference is ever wrapped with
+// %w, so no caller comes to depend on a driver's error types.
+func (s *Store) mapErr(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	}
+	switch s.d.Classify(err) {
+	case Conflict:
+		return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
+	case InvalidReference:
+		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	// Anything else is the database failing, not the caller: marked, so
+	// no layer above mistakes it for "not found" or bad input.
+	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
+}
+
+// affectedOne turns an Exec result that changed no row into
+// storage.ErrNotFound.
+func (s *Store) affectedOne(res sql.Result, err error, op string) error {
+	n, err := rowsAffected(res, err)
+	if err != nil {
+		return s.mapErr(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	}
+	return nil
+}
+
+// rowsAffected returns how many rows an Exec changed.
+func rowsAffected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

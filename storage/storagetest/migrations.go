@@ -1,0 +1,162 @@
+package storagetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Migrator is what the migration tests need of a store beyond
+// storage.Store: its list of migrations, and a way to apply them part of
+// the way, as an older release left the database.
+type Migrator interface {
+	storage.Store
+	// Versions lists the versions of the store's migrations in the order
+	// Migrate applies them.
+	Versions() ([]int, error)
+	// MigrateTo applies the migrations up to version and no further.
+	MigrateTo(ctx context.Context, version int) error
+}
+
+// RunMigrations runs the migration tests against a backend: upgrading a
+// database an older release left, rows included, and several processes
+// migrating one new database at once.
+//
+// open(t, n) returns n stores on one fresh database no migration has
+// touched, as n processes or replicas sharing it would open it, with a
+// handle on that database for the raw SQL that writes and reads what the
+// store's methods cannot: rows of an old schema, and schema_migrations.
+// The suite's raw statements are in the SQL every backend shares and take
+// no parameters. open registers the cleanup with t.Cleanup.
+func RunMigrations(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB))
+	}{
+		{"UpgradeFrom0001", testUpgradeFrom0001},
+		{"MigrateTo", testMigrateTo},
+		{"Concurrent", testMigrateConcurrent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
+	}
+}
+
+// testUpgradeFrom0001 migrates a database that has only 0001 applied, and
+// rows in it, as databases in the field have.
+func testUpgradeFrom0001(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	stores, db := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	if len(vs) < 2 || vs[0] != 1 || vs[1] != 2 {
+		t.Fatalf("migrations: want 0001 and 0002 first, got %v", vs)
+	}
+	noErr(t, s.MigrateTo(ctx, 1), "MigrateTo(1)")
+	// Raw SQL: CreateClient writes the columns of later migrations.
+	if _, err := db.ExecContext(ctx, `INSERT INTO clients (id, token_endpoint_auth_method) VALUES ('old-client', 'client_secret_basic')`); err != nil {
+		t.Fatalf("insert a client on 0001: %v", err)
+	}
+	noErr(t, s.CreateToken(ctx, &storage.Token{Kind: storage.KindAccessToken, Signature: "sig", Subject: "old-user"}),
+		"CreateToken on 0001")
+	noErr(t, s.Migrate(ctx), "Migrate from 0001")
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version IN (1, 2)`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("schema_migrations after upgrade: %d rows of versions 1 and 2, err %v", n, err)
+	}
+	noErr(t, s.CreateUser(ctx, &storage.User{ID: "old-user", Username: "old"}), "CreateUser after upgrade")
+	noErr(t, s.PutConsent(ctx, &storage.Consent{UserID: "old-user", ClientID: "old-client"}),
+		"PutConsent to a client created before the upgrade")
+	noErr(t, s.DeleteUser(ctx, "old-user"), "DeleteUser")
+	_, err = s.GetToken(ctx, storage.KindAccessToken, "sig")
+	errIs(t, err, storage.ErrNotFound, "GetToken of a token created before the upgrade, after DeleteUser of its subject")
+	c := mustGetClient(t, ctx, s, "old-client")
+	// 0005: a client from before must use PKCE and serves no resource.
+	if c.PKCEOptional || len(c.ResourceServers) != 0 {
+		t.Errorf("client from before 0005: PKCEOptional %v, ResourceServers %q; want false and none", c.PKCEOptional, c.ResourceServers)
+	}
+}
+
+// testMigrateTo checks that MigrateTo stops where it is told, refuses a
+// version no migration has, and that Migrate finishes what it left.
+func testMigrateTo(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	stores, db := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	last := vs[len(vs)-1]
+	for _, v := range []int{0, -1, last + 1} {
+		if err := s.MigrateTo(ctx, v); err == nil {
+			t.Errorf("MigrateTo(%d) succeeded, want an error: there is no such migration", v)
+		}
+	}
+	noErr(t, s.MigrateTo(ctx, vs[1]), "MigrateTo(second)")
+	checkApplied(t, ctx, db, "after MigrateTo(second)", vs[:2])
+	noErr(t, s.MigrateTo(ctx, vs[0]), "MigrateTo(first) after MigrateTo(second)")
+	checkApplied(t, ctx, db, "after MigrateTo(first) on a database past it", vs[:2])
+	noErr(t, s.Migrate(ctx), "Migrate")
+	checkApplied(t, ctx, db, "after Migrate", vs)
+}
+
+// testMigrateConcurrent runs Migrate from several stores on one new
+// database at once, as several processes or replicas starting together
+// would.
+func testMigrateConcurrent(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	const procs = 6
+	stores, db := open(t, procs)
+	errs := make([]error, procs)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Migrate(ctx)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("store %d: migrate: %v", i, err)
+		}
+	}
+	vs, err := stores[0].Versions()
+	noErr(t, err, "Versions")
+	checkApplied(t, ctx, db, "after concurrent migrations", vs)
+	noErr(t, stores[0].CreateClient(ctx, &storage.Client{ID: "c"}), "CreateClient after concurrent migrations")
+	_, err = stores[procs-1].GetClient(ctx, "c")
+	noErr(t, err, "GetClient from another store")
+}
+
+// checkApplied checks that schema_migrations records exactly the versions
+// want (besides a row 0 a backend may keep as a lock).
+func checkApplied(t *testing.T, ctx context.Context, db *sql.DB, what string, want []int) {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations WHERE version > 0 ORDER BY version`)
+	if err != nil {
+		t.Fatalf("%s: read schema_migrations: %v", what, err)
+	}
+	defer rows.Close()
+	var got []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("%s: read schema_migrations: %v", what, err)
+		}
+		got = append(got, v)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		t.Fatalf("%s: read schema_migrations: %v", what, err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: schema_migrations has versions %v, want %v", what, got, want)
+	}
+}
