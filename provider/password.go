@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"runtime"
 	"strings"
 	"time"
@@ -130,3 +131,21 @@ func (g *passwordGate) enter(ctx context.Context) (leave func(), err error) {
 // retryAfter is what a refused caller is told to wait: about as long as
 // it already waited in vain.
 func (g *passwordGate) retryAfter() string { return retryAfter(g.wait) }
+
+// enterPasswordHash takes a password-check slot for an admin request that
+// sets password (none is needed when it is empty), so password changes
+// share the bound with sign-ins. When none frees up in time it answers
+// 503 with Retry-After and returns false.
+func (p *Provider) enterPasswordHash(w http.ResponseWriter, r *http.Request, password string) (leave func(), ok bool) {
+	if password == "" {
+		return func() {}, true
+	}
+	leave, err := p.passwords.enter(r.Context())
+	if err != nil {
+		p.log.WarnContext(r.Context(), "admin request refused: too many password checks at once", "request_id", RequestID(r.Context()))
+		w.Header().Set("Retry-After", p.passwords.retryAfter())
+		p.writeError(w, r, errorf(http.StatusServiceUnavailable, "temporarily_unavailable", "too many passwords are being checked or hashed at once; try again in a few seconds"))
+		return nil, false
+	}
+	return leave, true
+}
