@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/ory/fosite"
+
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -42,20 +44,33 @@ func (p *Provider) handleDevCallback(w http.ResponseWriter, r *http.Request) {
 		"client_id":     {DevClientID},
 		"code_verifier": {DevCallbackVerifier},
 	}
-	// The exchange goes through the token endpoint in-process, exactly as a
-	// client's would over the network.
-	req, _ := http.NewRequestWithContext(context.WithoutCancel(r.Context()), http.MethodPost, PathToken, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	rec := &bufferedResponse{header: http.Header{}}
-	p.Handler().ServeHTTP(rec, req)
-	var tok map[string]any
-	_ = json.Unmarshal(rec.body.Bytes(), &tok)
-	if rec.status != http.StatusOK {
-		d.Error, _ = tok["error"].(string)
-		d.ErrorDescription, _ = tok["error_description"].(string)
+	// The code is redeemed by the token exchange itself, called directly:
+	// the same checks and answers a client's request to the token
+	// endpoint meets, without going back through the router. Like a
+	// request of its own, the exchange outlives a browser that gives up
+	// waiting, so a code is never left half redeemed, and has its own
+	// time limit.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), p.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, PathToken, strings.NewReader(form.Encode()))
+	if err != nil {
+		p.logFailure(ctx, "build the dev callback's token request", err)
+		d.Error, d.ErrorDescription = "server_error", "the token request could not be built"
 		p.pages.DevCallback(w, http.StatusOK, d)
 		return
 	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// Capped as every request body is (limitBody): the code comes from
+	// the query.
+	req.Body = http.MaxBytesReader(nil, req.Body, p.cfg.MaxBodyBytes)
+	ar, resp, err := p.exchange(ctx, req)
+	if err != nil {
+		rfc := fosite.ErrorToRFC6749Error(p.accessFailure(req, ar, err))
+		d.Error, d.ErrorDescription = rfc.ErrorField, rfc.GetDescription()
+		p.pages.DevCallback(w, http.StatusOK, d)
+		return
+	}
+	tok := resp.ToMap()
 	d.GrantedScopes, _ = tok["scope"].(string)
 	if s, ok := tok["id_token"].(string); ok {
 		d.IDTokenClaims = jwtPayload(s)
@@ -71,7 +86,7 @@ func (p *Provider) handleDevCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // jwtPayload pretty-prints a JWT's claims, unverified: it was just
-// received from the token endpoint itself.
+// issued by the token exchange itself.
 func jwtPayload(tok string) string {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
@@ -92,19 +107,3 @@ func stringOf(v any) string {
 	b, _ := json.Marshal(v)
 	return strings.Trim(string(b), `"`)
 }
-
-// bufferedResponse captures an in-process response.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
-}
-func (b *bufferedResponse) WriteHeader(s int) { b.status = s }

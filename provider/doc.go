@@ -7,6 +7,10 @@
 // scope → audience rule included (audience.go); the adapter that lets
 // fosite keep its requests in storage.Store is provider/fositestore.
 //
+// The browser flow, from the authorization endpoint through login and
+// consent to the code, has one dispatcher (authflow.go); its steps are in
+// login.go and consent.go.
+//
 // It depends on directory, provider/fositestore, storage, keys and web,
 // never on cmd.
 package provider

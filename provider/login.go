@@ -1,11 +1,15 @@
 package provider
 
+// The login step of the browser flow (authflow.go): the login page, and
+// its post, which checks the credentials within the login limits, signs
+// the browser in and hands the flow back to the dispatcher.
+
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
+	"time"
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
@@ -39,7 +43,8 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request, status int,
 }
 
 // handleLogin checks the credentials, starts the browser session and
-// continues the authorization request. A failure re-shows the form.
+// records the login on the pending request, for the dispatcher to take
+// the flow on. A failure re-shows the form.
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
@@ -77,7 +82,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	f.pending.UserID, f.pending.AuthTime = user.ID, authTime
 	p.log.InfoContext(ctx, "login", "request_id", RequestID(ctx), "user_id", user.ID, "client_id", f.ar.GetClient().GetID())
-	p.proceed(w, r, f)
+	p.advance(w, r, f)
 }
 
 // authenticate returns the user whose credentials these are, or nil.
@@ -103,176 +108,125 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 	return u, nil
 }
 
-// handleConsentPage shows what the client asks for.
-func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
-	f, err := p.resume(r, r.URL.Query().Get("request"))
-	if err != nil {
-		p.resumeFailed(w, r, f, err)
-		return
-	}
-	user, granted, ok := p.consentSubject(w, r, f)
-	if !ok {
-		return
-	}
-	items, err := p.scopeItems(r.Context(), granted)
-	if err != nil {
-		p.pendingGone(w, r, err)
-		return
-	}
-	aud, err := p.grantAudience(r.Context(), f.ar.GetClient(), granted, requestedAudience(f.ar))
-	if err != nil {
-		p.authorizeError(w, r, f.ar, err)
-		return
-	}
-	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), ClientName: clientName(f), Username: user.Username, Scopes: items,
-		Audiences: resourceServers(aud, p.cfg.Issuer), FormActionOrigins: redirectOrigin(f)})
+// plausibleCredentials reports whether a password check could succeed at
+// all; other submissions fail at once, costing neither a password check
+// nor an attempt.
+func plausibleCredentials(username, password string) bool {
+	return username != "" && len(username) <= 64 && password != "" && len(password) <= directory.MaxPasswordLen
 }
 
-// handleConsent records the user's decision and finishes the request.
-func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
+// checkLogin checks a submitted username and password within the login
+// limits and the bound on password checks. It returns the user when the
+// credentials are right and nil when they are wrong, for the caller to
+// answer; answered is true when it answered the request itself: 429 with
+// Retry-After when a limit refuses the attempt (whatever the password),
+// 503 with Retry-After when no password check could start in time, an
+// error page when the database failed.
+//
+// The order matters. A refused attempt is answered before it queues for
+// a password check, so locked-out guessing costs no argon2id time. The
+// attempt is then counted, atomically with the check of the limits, only
+// once it holds a password-check slot: counted before its password is
+// checked, so parallel guesses cannot outrun a limit, yet never while it
+// merely waits, so a burst of honest sign-ins from one address (a school
+// behind one NAT) does not look like a burst of failures.
+func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, username, password string) (user *storage.User, answered bool) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
-		return
+	a := p.logins.attempt(username, clientAddress(r, p.cfg.TrustedProxies))
+	if !plausibleCredentials(username, password) {
+		p.loginFailed(r, a)
+		return nil, false
 	}
-	f, err := p.resume(r, r.PostForm.Get("request"))
+	v, err := p.logins.peek(ctx, a, p.cfg.Now())
 	if err != nil {
-		p.resumeFailed(w, r, f, err)
-		return
+		p.pendingGone(w, r, err)
+		return nil, true
 	}
-	user, granted, ok := p.consentSubject(w, r, f)
-	if !ok {
-		return
+	if !v.allowed {
+		p.loginThrottled(w, r, f, a, v, username)
+		return nil, true
 	}
-	switch r.PostForm.Get("decision") {
-	case "allow":
-	case "deny":
-		if err := p.cfg.Store.DeleteAuthRequest(ctx, f.pending.ID); err != nil {
-			if !errors.Is(err, storage.ErrNotFound) {
-				err = fmt.Errorf("consume pending request: %w", err)
-			} else {
-				err = errPendingGone
-			}
-			p.pendingGone(w, r, err)
-			return
+	leave, err := p.passwords.enter(ctx)
+	if err != nil {
+		p.metrics.logins.WithLabelValues("busy").Inc()
+		p.log.WarnContext(ctx, "login refused: too many password checks at once", "request_id", RequestID(ctx),
+			"username_digest", a.usernameDigest(), "client", clientString(a))
+		w.Header().Set("Retry-After", p.passwords.retryAfter())
+		p.loginForm(w, r, f, http.StatusServiceUnavailable, username, "Too many people are signing in right now. Try again in a few seconds.")
+		return nil, true
+	}
+	user, err = func() (*storage.User, error) {
+		defer leave()
+		if v, err = p.logins.reserve(ctx, a, p.cfg.Now()); err != nil || !v.allowed {
+			return nil, err
 		}
-		p.authorizeError(w, r, f.ar, errAccessDenied)
-		return
-	default:
-		p.pageError(w, r, http.StatusBadRequest, "No decision was made", "Choose Allow or Deny.")
-		return
-	}
-	consent := &storage.Consent{UserID: user.ID, ClientID: f.ar.GetClient().GetID(), Scopes: granted, GrantedAt: p.cfg.Now().UTC()}
-	old, err := p.cfg.Store.GetConsent(ctx, user.ID, consent.ClientID)
+		return p.authenticate(ctx, username, password)
+	}()
 	switch {
-	case err == nil:
-		for _, s := range old.Scopes {
-			if !slices.Contains(consent.Scopes, s) {
-				consent.Scopes = append(consent.Scopes, s)
-			}
-		}
-	case !errors.Is(err, storage.ErrNotFound):
-		// Writing over a consent that could not be read would drop what
-		// the user allowed before.
-		p.pendingGone(w, r, fmt.Errorf("load consent: %w", err))
-		return
-	}
-	if err := p.cfg.Store.PutConsent(ctx, consent); err != nil {
+	case err != nil:
 		p.pendingGone(w, r, err)
-		return
+		return nil, true
+	case !v.allowed:
+		p.loginThrottled(w, r, f, a, v, username)
+		return nil, true
+	case user == nil:
+		p.loginFailed(r, a)
+		return nil, false
 	}
-	p.issue(w, r, f, user, f.pending.AuthTime, granted)
+	p.metrics.logins.WithLabelValues("success").Inc()
+	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
+		// The password was right: refusing the sign-in now would punish
+		// the user for the database. The failures stay counted.
+		p.logFailure(ctx, "login succeeded but its throttle reset failed", err)
+	}
+	return user, false
 }
 
-// consentSubject returns the user who logged in for the request and the
-// scopes they would grant; false when the request has no login yet.
-func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flow) (*storage.User, []string, bool) {
-	if f.pending.UserID == "" {
-		p.pendingGone(w, r, errPendingGone)
-		return nil, nil, false
-	}
-	// The consent is the signed-in user's: if this browser signed out, or
-	// someone else signed in, since the login, the request is void.
-	sess, err := p.browserSession(r.Context(), r)
-	if err != nil {
-		p.pendingGone(w, r, err)
-		return nil, nil, false
-	}
-	if sess == nil || sess.UserID != f.pending.UserID {
-		p.pendingGone(w, r, errPendingGone)
-		return nil, nil, false
-	}
-	f.sid = sess.SID
-	user, err := p.activeUser(r.Context(), f.pending.UserID)
-	if err != nil {
-		p.pendingGone(w, r, err)
-		return nil, nil, false
-	}
-	if user == nil {
-		p.pendingGone(w, r, errPendingGone)
-		return nil, nil, false
-	}
-	allowed, err := userScopes(r.Context(), p.cfg.Store, user)
-	if err != nil {
-		p.pendingGone(w, r, err)
-		return nil, nil, false
-	}
-	return user, grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed), true
+// loginFailed logs and counts a wrong username or password.
+func (p *Provider) loginFailed(r *http.Request, a *loginAttempt) {
+	p.metrics.logins.WithLabelValues("failure").Inc()
+	p.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()),
+		"username_digest", a.usernameDigest(), "client", clientString(a))
 }
 
-// scopeItems describes scopes for the consent page; an unregistered scope
-// is shown by its name.
-func (p *Provider) scopeItems(ctx context.Context, scopes []string) ([]web.ScopeItem, error) {
-	items := make([]web.ScopeItem, 0, len(scopes))
-	for _, s := range scopes {
-		item := web.ScopeItem{Name: s, Description: builtinScopeDescriptions[s]}
-		reg, err := p.cfg.Store.GetScope(ctx, s)
-		switch {
-		case err == nil && reg.Description != "":
-			item.Description = reg.Description
-		case err != nil && !errors.Is(err, storage.ErrNotFound):
-			return nil, fmt.Errorf("load scope %q: %w", s, err)
-		}
-		items = append(items, item)
-	}
-	return items, nil
+// loginThrottled answers an attempt a limit refused: the form again, 429,
+// and Retry-After with the time left.
+func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, f *flow, a *loginAttempt, v loginVerdict, username string) {
+	ctx := r.Context()
+	p.metrics.logins.WithLabelValues("throttled").Inc()
+	p.log.WarnContext(ctx, "login throttled", "request_id", RequestID(ctx), "username_digest", a.usernameDigest(),
+		"client", clientString(a), "limit", v.limit(), "retry_after_seconds", retryAfter(v.retryAfter))
+	w.Header().Set("Retry-After", retryAfter(v.retryAfter))
+	p.loginForm(w, r, f, http.StatusTooManyRequests, username,
+		fmt.Sprintf("Too many failed sign-ins. Try again in %s.", humanWait(v.retryAfter)))
 }
 
-// builtinScopeDescriptions describe the OpenID Connect scopes until an
-// admin registers descriptions of their own.
-var builtinScopeDescriptions = map[string]string{
-	"openid":         "Sign you in with your hallpass account",
-	"profile":        "See your name and username",
-	"email":          "See your email address",
-	"offline_access": "Stay signed in when you are not using it",
+// loginForm shows the login form again with a message.
+func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, f *flow, status int, username, message string) {
+	if len(username) > 64 {
+		username = ""
+	}
+	p.loginPage(w, r, status, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f),
+		Username: username, Error: message, FormActionOrigins: redirectOrigin(f)})
 }
 
-// redirectOrigin lets the page's form post end in a redirect to the
-// client: browsers check that redirect against CSP form-action.
-func redirectOrigin(f *flow) []string {
-	if u := f.ar.GetRedirectURI(); u != nil {
-		return []string{u.String()}
+// clientString is the client address as logged.
+func clientString(a *loginAttempt) string {
+	if !a.client.IsValid() {
+		return "unknown"
 	}
-	return nil
+	return a.client.String()
 }
 
-func clientName(f *flow) string {
-	if f == nil || f.ar == nil {
-		return ""
+// humanWait says how long d is the way a person would: seconds up to a
+// minute and a half, whole minutes (rounded up) beyond.
+func humanWait(d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	switch {
+	case secs <= 1:
+		return "1 second"
+	case secs <= 90:
+		return fmt.Sprintf("%d seconds", secs)
 	}
-	if c := registration(f.ar.GetClient()); c != nil && c.Name != "" {
-		return c.Name
-	}
-	return f.ar.GetClient().GetID()
-}
-
-// resumeFailed answers a login or consent request whose pending request
-// cannot continue: an error page, or the client's redirect URI when the
-// stored request itself became invalid.
-func (p *Provider) resumeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
-	if f != nil && f.ar != nil {
-		p.authorizeError(w, r, f.ar, err)
-		return
-	}
-	p.pendingGone(w, r, err)
+	return fmt.Sprintf("%d minutes", (secs+59)/60)
 }

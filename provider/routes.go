@@ -34,7 +34,8 @@ func (p *Provider) routes() http.Handler {
 	r.HandleFunc(PathRevoke, p.handleRevoke)
 	r.Post(PathRegistration, p.handleRegister)
 
-	// The browser flow: authorization, the pages it leads to, userinfo,
+	// The browser flow: authorization, the pages it leads to (their
+	// steps hand the flow back to one dispatcher, authflow.go), userinfo,
 	// and logout.
 	r.Get(PathAuthorize, p.handleAuthorize)
 	r.Post(PathAuthorize, p.handleAuthorize)

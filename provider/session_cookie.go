@@ -7,14 +7,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ory/fosite"
-
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
-
-// errAccessDenied is the user's "deny" on the consent page.
-var errAccessDenied = fosite.ErrAccessDenied.WithHint("The user denied the request.")
 
 // browserSession returns the valid SSO session of the browser, or nil. An
 // expired one is deleted.

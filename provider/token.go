@@ -14,12 +14,22 @@ import (
 )
 
 // handleToken is the token endpoint (RFC 6749 §3.2). fosite parses and
-// authenticates the request; hallpass decides what is granted.
+// authenticates the request; hallpass decides what is granted (exchange).
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if err := checkOAuthRequest(r); err != nil {
-		p.writeAccessError(w, r, nil, err)
+	ar, resp, err := p.exchange(r.Context(), r)
+	if err != nil {
+		p.writeAccessError(w, r, ar, err)
 		return
+	}
+	p.oauth2.WriteAccessResponse(r.Context(), w, ar, resp)
+}
+
+// exchange serves a token request: the access request as fosite read it
+// (nil when it got no further than the checks before it), and the
+// response, or the error to answer it with (writeAccessError).
+func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.AccessRequester, fosite.AccessResponder, error) {
+	if err := checkOAuthRequest(r); err != nil {
+		return nil, nil, err
 	}
 	sess := NewSession()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
@@ -35,9 +45,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 			// ends the grant, which is not the refresh request's fault.
 			err = fosite.ErrInvalidGrant.WithHint("This grant is for a resource server the client may no longer get tokens for; sign in again.")
 		}
-		err = p.lostRace(ctx, ar, "", err)
-		p.writeAccessError(w, r, ar, err)
-		return
+		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
 	// user is who a user's grant is for, as read now; the credential they
 	// had then is confirmed once the tokens exist.
@@ -54,23 +62,19 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		p.writeAccessError(w, r, ar, err)
-		return
+		return ar, nil, err
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if err != nil {
-		err = p.lostRace(ctx, ar, ar.GetID(), err)
-		p.writeAccessError(w, r, ar, err)
-		return
+		return ar, nil, p.lostRace(ctx, ar, ar.GetID(), err)
 	}
 	if user != nil {
 		if err := p.confirmGrantUser(ctx, ar, user); err != nil {
-			p.writeAccessError(w, r, ar, err)
-			return
+			return ar, nil, err
 		}
 	}
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
-	p.oauth2.WriteAccessResponse(ctx, w, ar, resp)
+	return ar, resp, nil
 }
 
 // grantUser loads the user a code was issued to: a user deleted or
@@ -281,20 +285,28 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 	return fosite.ErrInvalidGrant.WithHint(hint)
 }
 
-// writeAccessError answers a failed token request (RFC 6749 §5.2). A
-// failure of ours, a storage outage above all, is a logged server_error
-// whatever fosite made of it (it answers a failed client lookup
-// invalid_client, which would send operators rotating secrets during a
-// database outage); a refusal is logged at info level for diagnosis.
-// Neither log line holds the request body.
+// writeAccessError answers a failed token request (RFC 6749 §5.2), with
+// the error accessFailure makes of err.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	if ourFault(err) {
-		p.logFailure(r.Context(), "token request failed", err)
 		setRetryAfter(w, err)
-		err = serverError(err, false)
-	} else {
-		p.logRefusal(r, "token request refused", requestClientID(r, ar), r.PostForm.Get("redirect_uri"), err)
 	}
+	err = p.accessFailure(r, ar, err)
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// accessFailure logs a failed token request and returns the error it is
+// answered with. A failure of ours, a storage outage above all, is a
+// logged server_error whatever fosite made of it (it answers a failed
+// client lookup invalid_client, which would send operators rotating
+// secrets during a database outage); a refusal is logged at info level
+// for diagnosis. Neither log line holds the request body.
+func (p *Provider) accessFailure(r *http.Request, ar fosite.AccessRequester, err error) error {
+	if ourFault(err) {
+		p.logFailure(r.Context(), "token request failed", err)
+		return serverError(err, false)
+	}
+	p.logRefusal(r, "token request refused", requestClientID(r, ar), r.PostForm.Get("redirect_uri"), err)
+	return err
 }

@@ -1,0 +1,391 @@
+package provider
+
+// The browser flow: one authorization request, from the authorization
+// endpoint (authorize.go) through the login step (login.go) and the
+// consent step (consent.go) to the code. Its state is a flow; what happens
+// next is decided in one place, next, and carried out by one dispatcher,
+// advance, which the authorization endpoint and each page's POST call once
+// they have done their own part. The pages never send the browser to one
+// another: only the dispatcher does.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// Paths of the pages the authorization flow sends the browser to.
+const (
+	PathLogin   = "/login"
+	PathConsent = "/consent"
+)
+
+// flow is what is known about one authorization request as it moves
+// through login and consent.
+type flow struct {
+	ar fosite.AuthorizeRequester
+	// pending is the stored request, once the browser had to leave the
+	// authorization endpoint; handle is the browser's reference to it.
+	pending *storage.AuthRequest
+	handle  string
+	// requestedAt is when the authorization request first arrived.
+	requestedAt time.Time
+	// sid is the public id of the browser session the user is signed in
+	// with, for the ID token's sid claim; empty if that session has none.
+	sid string
+
+	// user is who is signed in for this request, authTime when they
+	// authenticated, and granted the scopes the grant would carry: set by
+	// next once it knows them, or by the consent step, which established
+	// them itself.
+	user     *storage.User
+	authTime time.Time
+	granted  []string
+	// answer is what the user chose on the consent page, in the request
+	// that posted it.
+	answer consentAnswer
+}
+
+// consentAnswer is the user's decision on the consent page.
+type consentAnswer int
+
+const (
+	// notAnswered: the request being served is not a consent post.
+	notAnswered consentAnswer = iota
+	consentAllowed
+	consentDenied
+)
+
+// step is what a flow does next.
+type step int
+
+const (
+	// stepFail ends the request with its error: sent to the client's
+	// validated redirect URI, or shown to the user (authorizeError).
+	stepFail step = iota
+	// stepLogin sends the browser to the login page.
+	stepLogin
+	// stepConsent sends the browser to the consent page.
+	stepConsent
+	// stepIssue sends the browser back to the client with a code.
+	stepIssue
+)
+
+// advance is the flow's dispatcher: it takes the step next decides. The
+// authorization endpoint calls it with a new request; the login and
+// consent posts call it once they recorded what the user did.
+func (p *Provider) advance(w http.ResponseWriter, r *http.Request, f *flow) {
+	st, err := p.next(r.Context(), r, f)
+	switch st {
+	case stepFail:
+		p.authorizeError(w, r, f.ar, err)
+	case stepLogin:
+		p.toPage(w, r, f, PathLogin)
+	case stepConsent:
+		p.askConsent(w, r, f)
+	case stepIssue:
+		p.issue(w, r, f)
+	}
+}
+
+// next decides a flow's next step from its state: the user's answer on
+// the consent page, if this request carries one; else whether someone is
+// signed in for the request, then whether the grant could be issued to
+// them, then whether they must be asked. prompt=none turns every step
+// that would show a page into an error. The error is non-nil exactly
+// when the step is stepFail.
+func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, error) {
+	switch f.answer {
+	case consentDenied:
+		return stepFail, errAccessDenied
+	case consentAllowed:
+		return stepIssue, nil
+	}
+	prompts := strings.Fields(f.ar.GetRequestForm().Get("prompt"))
+	silent := slices.Contains(prompts, "none")
+
+	user, authTime, err := p.flowUser(ctx, r, f, prompts)
+	if err != nil {
+		return stepFail, err
+	}
+	if user == nil {
+		if silent {
+			return stepFail, fosite.ErrLoginRequired.WithHint("The user is not signed in and prompt=none forbids asking.")
+		}
+		return stepLogin, nil
+	}
+	f.user, f.authTime = user, authTime
+
+	allowed, err := userScopes(ctx, p.cfg.Store, user)
+	if err != nil {
+		return stepFail, err
+	}
+	f.granted = grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed)
+	if _, err := p.grantAudience(ctx, f.ar.GetClient(), f.granted, requestedAudience(f.ar)); err != nil {
+		// The user's roles do not reach the requested resource server:
+		// refused before consent to a grant that could not be issued.
+		return stepFail, err
+	}
+
+	ask, err := p.needsConsent(ctx, f.ar.GetClient().GetID(), user.ID, f.granted, prompts)
+	if err != nil {
+		return stepFail, err
+	}
+	if ask {
+		if silent {
+			return stepFail, fosite.ErrConsentRequired.WithHint("The user has not consented and prompt=none forbids asking.")
+		}
+		return stepConsent, nil
+	}
+	return stepIssue, nil
+}
+
+// flowUser returns who is signed in for this request, or nil when the user
+// must log in (no session, prompt=login, max_age exceeded).
+func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, prompts []string) (*storage.User, time.Time, error) {
+	if f.pending != nil && f.pending.UserID != "" {
+		u, err := p.activeUser(ctx, f.pending.UserID)
+		if err != nil || u == nil {
+			return nil, time.Time{}, err
+		}
+		return u, f.pending.AuthTime, nil
+	}
+	if slices.Contains(prompts, "login") {
+		return nil, time.Time{}, nil
+	}
+	sess, err := p.browserSession(ctx, r)
+	if err != nil || sess == nil {
+		return nil, time.Time{}, err
+	}
+	if maxAge := f.ar.GetRequestForm().Get("max_age"); maxAge != "" {
+		secs, err := strconv.ParseInt(maxAge, 10, 64)
+		if err != nil || secs < 0 {
+			return nil, time.Time{}, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
+		}
+		if p.cfg.Now().Sub(sess.AuthTime) > time.Duration(secs)*time.Second {
+			return nil, time.Time{}, nil
+		}
+	}
+	u, err := p.activeUser(ctx, sess.UserID)
+	if err != nil || u == nil {
+		return nil, time.Time{}, err
+	}
+	f.sid = sess.SID
+	return u, sess.AuthTime, nil
+}
+
+// activeUser loads a user who may sign in; nil when deleted or disabled.
+func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := p.cfg.Store.GetUser(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load user: %w", err)
+	}
+	if u.Disabled {
+		return nil, nil
+	}
+	return u, nil
+}
+
+// askConsent sends the browser to the consent page. Consent is given by
+// the user who is signed in now, so the request is stored with their
+// login unless it already carries one.
+func (p *Provider) askConsent(w http.ResponseWriter, r *http.Request, f *flow) {
+	if f.pending == nil || f.pending.UserID == "" {
+		if err := p.savePending(w, r, f); err != nil {
+			p.authorizeError(w, r, f.ar, err)
+			return
+		}
+		if err := p.cfg.Store.SetAuthRequestLogin(r.Context(), f.pending.ID, f.user.ID, f.authTime); err != nil {
+			p.authorizeError(w, r, f.ar, err)
+			return
+		}
+	}
+	p.toPage(w, r, f, PathConsent)
+}
+
+// issue grants the scopes, mints the code and sends the browser back to the
+// client with it, and with iss (RFC 9207).
+func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
+	ctx := r.Context()
+	if f.pending != nil {
+		// Completing a stored request consumes it, so a replayed login or
+		// consent post cannot mint a second code.
+		if err := p.cfg.Store.DeleteAuthRequest(ctx, f.pending.ID); err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				p.pendingGone(w, r, fmt.Errorf("consume pending request: %w", err))
+				return
+			}
+			p.pageError(w, r, http.StatusBadRequest, "This sign-in request was already completed", "Go back to the application and start again.")
+			return
+		}
+	}
+	requested := requestedAudience(f.ar)
+	aud, err := p.grantAudience(ctx, f.ar.GetClient(), f.granted, requested)
+	if err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	for _, s := range f.granted {
+		f.ar.GrantScope(s)
+	}
+	// RFC 8707 resource values count as requested audiences, so a refresh
+	// keeps to them too.
+	f.ar.SetRequestedAudience(requested)
+	grantAudienceTo(f.ar, aud)
+	sess := NewSession()
+	sess.Subject = f.user.ID
+	sess.Username = f.user.Username
+	sess.ClientID = f.ar.GetClient().GetID()
+	sess.Roles = f.user.Roles
+	sess.Claims = &jwt.IDTokenClaims{
+		Subject:     f.user.ID,
+		AuthTime:    f.authTime.UTC(),
+		RequestedAt: f.requestedAt.UTC(),
+		Extra:       idTokenExtra(f.user, f.granted, f.sid),
+	}
+	resp, err := p.oauth2.NewAuthorizeResponse(ctx, f.ar, sess)
+	if err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	resp.AddParameter("iss", p.cfg.Issuer)
+	p.oauth2.WriteAuthorizeResponse(ctx, w, f.ar, resp)
+}
+
+// savePending stores the authorization request, bound to this browser, so
+// login and consent can continue it with its original parameters.
+func (p *Provider) savePending(w http.ResponseWriter, r *http.Request, f *flow) error {
+	if f.pending != nil {
+		return nil
+	}
+	binding, ok := p.cookies.Binding(r)
+	if !ok {
+		binding = web.RandomToken()
+	}
+	// Refreshed on each new request, so it outlives the request it binds.
+	p.cookies.SetBinding(w, binding, p.cfg.AuthRequestLifespan)
+	handle := web.RandomToken()
+	now := p.cfg.Now().UTC()
+	pending := &storage.AuthRequest{
+		ID:             web.Digest(handle),
+		Query:          f.ar.GetRequestForm().Encode(),
+		RequestedAt:    f.requestedAt,
+		BrowserBinding: []byte(web.Digest(binding)),
+		ExpiresAt:      now.Add(p.cfg.AuthRequestLifespan),
+	}
+	if err := p.cfg.Store.CreateAuthRequest(r.Context(), pending); err != nil {
+		return fmt.Errorf("store pending authorization request: %w", err)
+	}
+	f.pending, f.handle = pending, handle
+	return nil
+}
+
+// toPage sends the browser to the login or consent page for this request,
+// storing it first if needed.
+func (p *Provider) toPage(w http.ResponseWriter, r *http.Request, f *flow, page string) {
+	if err := p.savePending(w, r, f); err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, page+"?"+url.Values{"request": {f.handle}}.Encode(), http.StatusSeeOther)
+}
+
+// errPendingGone explains every way a pending request can be unusable
+// without saying which (expired, unknown, or another browser's).
+var errPendingGone = errors.New("pending request not found")
+
+// resume loads the pending request the browser refers to and rebuilds the
+// authorization request from its stored parameters. Only the browser that
+// started the request may continue it.
+func (p *Provider) resume(r *http.Request, handle string) (*flow, error) {
+	ctx := r.Context()
+	if handle == "" || len(handle) > 256 {
+		return nil, errPendingGone
+	}
+	pending, err := p.cfg.Store.GetAuthRequest(ctx, web.Digest(handle))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errPendingGone
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load pending request: %w", err)
+	}
+	binding, ok := p.cookies.Binding(r)
+	if !ok || !web.SameToken(web.Digest(binding), string(pending.BrowserBinding)) || !p.cfg.Now().Before(pending.ExpiresAt) {
+		return nil, errPendingGone
+	}
+	orig, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(PathAuthorize)+"?"+pending.Query, nil)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild authorization request: %w", err)
+	}
+	ar, err := p.oauth2.NewAuthorizeRequest(ctx, orig)
+	if err != nil {
+		// The client changed (or was deleted) since the request was stored.
+		return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt}, err
+	}
+	return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt}, nil
+}
+
+// resumeFailed answers a login or consent request whose pending request
+// cannot continue: an error page, or the client's redirect URI when the
+// stored request itself became invalid.
+func (p *Provider) resumeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
+	if f != nil && f.ar != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	p.pendingGone(w, r, err)
+}
+
+// pendingGone answers a login or consent step whose request is unusable.
+func (p *Provider) pendingGone(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errPendingGone) {
+		p.pageError(w, r, http.StatusBadRequest, "This sign-in request has expired",
+			"Sign-in requests are valid for a few minutes, in the browser that started them. Go back to the application and start again.")
+		return
+	}
+	p.logFailure(r.Context(), "sign-in step failed", err)
+	status := http.StatusInternalServerError
+	if storeFailed(err) {
+		status = http.StatusServiceUnavailable
+		setRetryAfter(w, err)
+	}
+	p.pageError(w, r, status, "hallpass cannot complete this sign-in right now",
+		"Something went wrong on our side, not yours. Wait a moment, then try again.")
+}
+
+// redirectOrigin lets the page's form post end in a redirect to the
+// client: browsers check that redirect against CSP form-action.
+func redirectOrigin(f *flow) []string {
+	if u := f.ar.GetRedirectURI(); u != nil {
+		return []string{u.String()}
+	}
+	return nil
+}
+
+// clientName is how the pages name the client: its registered name, or
+// its id when it has none.
+func clientName(f *flow) string {
+	if f == nil || f.ar == nil {
+		return ""
+	}
+	if c := registration(f.ar.GetClient()); c != nil && c.Name != "" {
+		return c.Name
+	}
+	return f.ar.GetClient().GetID()
+}

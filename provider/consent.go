@@ -1,0 +1,201 @@
+package provider
+
+// The consent step of the browser flow (authflow.go): whether the user
+// must be asked, the consent page, and its post, which records the
+// user's answer and hands the flow back to the dispatcher.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// errAccessDenied is the user's "deny" on the consent page.
+var errAccessDenied = fosite.ErrAccessDenied.WithHint("The user denied the request.")
+
+// needsConsent reports whether the user must be asked: not for first-party
+// clients, nor when an earlier consent covers every scope, unless
+// prompt=consent.
+func (p *Provider) needsConsent(ctx context.Context, clientID, userID string, granted, prompts []string) (bool, error) {
+	if slices.Contains(prompts, "consent") {
+		return true, nil
+	}
+	c, err := p.cfg.Store.GetClient(ctx, clientID)
+	if err != nil {
+		return false, fmt.Errorf("load client: %w", err)
+	}
+	if c.SkipConsent {
+		return false, nil
+	}
+	consent, err := p.cfg.Store.GetConsent(ctx, userID, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load consent: %w", err)
+	}
+	for _, s := range granted {
+		if !slices.Contains(consent.Scopes, s) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// handleConsentPage shows what the client asks for.
+func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
+	f, err := p.resume(r, r.URL.Query().Get("request"))
+	if err != nil {
+		p.resumeFailed(w, r, f, err)
+		return
+	}
+	if !p.consentSubject(w, r, f) {
+		return
+	}
+	items, err := p.scopeItems(r.Context(), f.granted)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	aud, err := p.grantAudience(r.Context(), f.ar.GetClient(), f.granted, requestedAudience(f.ar))
+	if err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), ClientName: clientName(f), Username: f.user.Username, Scopes: items,
+		Audiences: resourceServers(aud, p.cfg.Issuer), FormActionOrigins: redirectOrigin(f)})
+}
+
+// handleConsent records the user's answer and hands the flow to the
+// dispatcher, which finishes the request either way.
+func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		return
+	}
+	f, err := p.resume(r, r.PostForm.Get("request"))
+	if err != nil {
+		p.resumeFailed(w, r, f, err)
+		return
+	}
+	if !p.consentSubject(w, r, f) {
+		return
+	}
+	switch r.PostForm.Get("decision") {
+	case "allow":
+	case "deny":
+		// A denial consumes the request too: it cannot be answered twice.
+		if err := p.cfg.Store.DeleteAuthRequest(ctx, f.pending.ID); err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				err = fmt.Errorf("consume pending request: %w", err)
+			} else {
+				err = errPendingGone
+			}
+			p.pendingGone(w, r, err)
+			return
+		}
+		f.answer = consentDenied
+		p.advance(w, r, f)
+		return
+	default:
+		p.pageError(w, r, http.StatusBadRequest, "No decision was made", "Choose Allow or Deny.")
+		return
+	}
+	consent := &storage.Consent{UserID: f.user.ID, ClientID: f.ar.GetClient().GetID(), Scopes: f.granted, GrantedAt: p.cfg.Now().UTC()}
+	old, err := p.cfg.Store.GetConsent(ctx, f.user.ID, consent.ClientID)
+	switch {
+	case err == nil:
+		for _, s := range old.Scopes {
+			if !slices.Contains(consent.Scopes, s) {
+				consent.Scopes = append(consent.Scopes, s)
+			}
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		// Writing over a consent that could not be read would drop what
+		// the user allowed before.
+		p.pendingGone(w, r, fmt.Errorf("load consent: %w", err))
+		return
+	}
+	if err := p.cfg.Store.PutConsent(ctx, consent); err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	f.answer = consentAllowed
+	p.advance(w, r, f)
+}
+
+// consentSubject establishes whom the consent page is for: the user who
+// logged in for the request, still signed in in this browser, and the
+// scopes they would grant, as the flow's user, authTime and granted. It
+// answers the request itself and returns false when the request has no
+// login yet, or the login no longer holds.
+func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flow) bool {
+	if f.pending.UserID == "" {
+		p.pendingGone(w, r, errPendingGone)
+		return false
+	}
+	// The consent is the signed-in user's: if this browser signed out, or
+	// someone else signed in, since the login, the request is void.
+	sess, err := p.browserSession(r.Context(), r)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return false
+	}
+	if sess == nil || sess.UserID != f.pending.UserID {
+		p.pendingGone(w, r, errPendingGone)
+		return false
+	}
+	f.sid = sess.SID
+	user, err := p.activeUser(r.Context(), f.pending.UserID)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return false
+	}
+	if user == nil {
+		p.pendingGone(w, r, errPendingGone)
+		return false
+	}
+	allowed, err := userScopes(r.Context(), p.cfg.Store, user)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return false
+	}
+	f.user, f.authTime = user, f.pending.AuthTime
+	f.granted = grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed)
+	return true
+}
+
+// scopeItems describes scopes for the consent page; an unregistered scope
+// is shown by its name.
+func (p *Provider) scopeItems(ctx context.Context, scopes []string) ([]web.ScopeItem, error) {
+	items := make([]web.ScopeItem, 0, len(scopes))
+	for _, s := range scopes {
+		item := web.ScopeItem{Name: s, Description: builtinScopeDescriptions[s]}
+		reg, err := p.cfg.Store.GetScope(ctx, s)
+		switch {
+		case err == nil && reg.Description != "":
+			item.Description = reg.Description
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return nil, fmt.Errorf("load scope %q: %w", s, err)
+		}
+		items = append(items, item)
+	}
+	return items, nil
+}
+
+// builtinScopeDescriptions describe the OpenID Connect scopes until an
+// admin registers descriptions of their own.
+var builtinScopeDescriptions = map[string]string{
+	"openid":         "Sign you in with your hallpass account",
+	"profile":        "See your name and username",
+	"email":          "See your email address",
+	"offline_access": "Stay signed in when you are not using it",
+}
