@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 )
 
 // TestRefusals: each rule refuses with the kind of refusal, the object and

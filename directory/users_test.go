@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
 )
 

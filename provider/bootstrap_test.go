@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
 

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/internal/browsertest"
+	"github.com/hallpass/hallpass/internal/testkit/browsertest"
 	"github.com/hallpass/hallpass/provider"
 )
 

@@ -22,7 +22,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallpass/hallpass/internal/faultproxy"
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
 )

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/internal/testdb"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallpass/hallpass/internal/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
 )
 
 // runWithin runs the command line in-process and fails the test if it has

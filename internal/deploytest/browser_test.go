@@ -8,7 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/hallpass/hallpass/internal/browsertest"
+	"github.com/hallpass/hallpass/internal/testkit/browsertest"
 )
 
 // TestDemoappInBrowser is the demo as a person sees it, in headless

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallpass/hallpass/internal/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
 )
 
 func TestRedact(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallpass/hallpass/internal/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
 )
 
 // TestOpenErrorsHidePassword: whatever form the connection string takes
