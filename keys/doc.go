@@ -23,6 +23,7 @@
 //
 // This package uses go-jose v4 and depends on storage only for its types and
 // errors; it must not import provider, web or cmd. fosite speaks go-jose v3,
-// so code that hands keys to fosite converts at that boundary (see
-// FOSITE_NOTES.md §0 and §4).
+// so code that hands keys to fosite converts at that boundary (the
+// provider's signer, provider/signer.go, signs with v4 and gives fosite
+// only compact tokens and public keys).
 package keys

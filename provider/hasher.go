@@ -12,7 +12,7 @@ import (
 // secretHasher stores client secrets as SHA-256 digests. hallpass
 // generates every secret with 256 random bits, so a slow hash adds no
 // protection, while bcrypt would cost ~100ms of CPU on every token request
-// (DESIGN.md "Secrets").
+// (README "Security model").
 type secretHasher struct{}
 
 var _ fosite.Hasher = secretHasher{}

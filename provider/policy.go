@@ -29,9 +29,9 @@ func userScopes(ctx context.Context, store storage.Store, u *storage.User) ([]st
 	return allowed, nil
 }
 
-// grantedScopes applies DESIGN.md's rule for a user's grant: granted =
-// requested ∩ client's allowed ∩ (the user's roles' scopes ∪ identity
-// scopes). fosite has already refused requests for scopes outside the
+// grantedScopes applies the rule for a user's grant (README "Users, roles
+// and scopes"): granted = requested ∩ client's allowed ∩ (the user's
+// roles' scopes ∪ identity scopes). fosite has already refused requests for scopes outside the
 // client's allowed list, so only the user's side is left to intersect.
 func grantedScopes(requested, clientAllowed, userAllowed []string) []string {
 	var out []string

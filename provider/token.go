@@ -112,8 +112,8 @@ func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequest
 	return fosite.ErrInvalidGrant.WithHint("The user's password changed, or the user was disabled, while these tokens were being issued; sign in again.")
 }
 
-// grantClientCredentials applies DESIGN.md's rule for services: granted =
-// requested ∩ the client's allowed scopes. fosite has already refused any
+// grantClientCredentials applies the rule for services (README "Users,
+// roles and scopes"): granted = requested ∩ the client's allowed scopes. fosite has already refused any
 // requested scope outside the client's registration (invalid_scope), so
 // everything requested is granted. A request without scope gets every
 // scope registered for the client (RFC 6749 §3.3 lets the server pick a

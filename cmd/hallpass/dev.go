@@ -25,7 +25,8 @@ const (
 	demoappURL      = "http://localhost:8082"
 )
 
-// seedDev fills an empty database with the school demo of DESIGN.md: the
+// seedDev fills an empty database with the school demo (README "See the
+// sign-in flow in a browser"): the
 // scopes, the teacher and student roles, alice and bob, and a public client
 // whose redirect URI is hallpass's own /dev/callback, and the demo app's
 // public client (cmd/demoapp on its default address). It prints what it
