@@ -1,4 +1,4 @@
-package postgres
+package postgres_test
 
 import (
 	"errors"
@@ -7,26 +7,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/postgres"
 )
 
 // strictReplicas opens n stores on one fresh, migrated schema whose
 // transactions run at isolation (e.g. "repeatable read"), as on a database
 // configured so, or like the SERIALIZABLE default of distributed
 // Postgres-compatible databases.
-func strictReplicas(t *testing.T, n int, isolation string) []*Store {
+func strictReplicas(t *testing.T, n int, isolation string) []*postgres.Store {
 	t.Helper()
-	dbURL := testURL(t)
-	schema := newSchema(t, dbURL)
-	stores := make([]*Store, n)
+	dsn := testdb.Postgres(t)
+	stores := make([]*postgres.Store, n)
 	for i := range stores {
-		stores[i] = openInSchemaWith(t, dbURL, schema, map[string]string{"default_transaction_isolation": isolation})
+		stores[i] = testdb.OpenPostgres(t, dsn, map[string]string{"default_transaction_isolation": isolation})
 	}
 	if err := stores[0].Migrate(t.Context()); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	var got string
-	if err := stores[0].db.QueryRowContext(t.Context(), `SHOW transaction_isolation`).Scan(&got); err != nil || got != isolation {
+	if err := postgres.DB(stores[0]).QueryRowContext(t.Context(), `SHOW transaction_isolation`).Scan(&got); err != nil || got != isolation {
 		t.Fatalf("transaction_isolation = %q (err %v), want %q", got, err, isolation)
 	}
 	return stores
@@ -38,6 +39,7 @@ func strictReplicas(t *testing.T, n int, isolation string) []*Store {
 // that misses the winner's key, but fail with storage.ErrConflict so that
 // it retries.
 func TestLockKeysStrictIsolation(t *testing.T) {
+	testdb.PostgresURL(t)
 	for _, isolation := range []string{"repeatable read", "serializable"} {
 		t.Run(isolation, func(t *testing.T) {
 			stores := strictReplicas(t, 2, isolation)
@@ -49,7 +51,7 @@ func TestLockKeysStrictIsolation(t *testing.T) {
 			)
 			// attempt runs one contender's transaction once; it reports
 			// whether it created the next key.
-			attempt := func(s *Store, id string) (bool, error) {
+			attempt := func(s *postgres.Store, id string) (bool, error) {
 				tx, err := s.BeginTX(ctx)
 				if err != nil {
 					return false, err
@@ -126,6 +128,7 @@ func TestLockKeysStrictIsolation(t *testing.T) {
 // finds its rows deleted by a concurrent one fails with a serialization
 // failure (REPEATABLE READ, SERIALIZABLE): DeleteExpired retries it.
 func TestDeleteExpiredStrictIsolation(t *testing.T) {
+	testdb.PostgresURL(t)
 	for _, isolation := range []string{"repeatable read", "serializable"} {
 		t.Run(isolation, func(t *testing.T) {
 			stores := strictReplicas(t, 4, isolation)
@@ -190,7 +193,7 @@ func TestDeleteExpiredStrictIsolation(t *testing.T) {
 // TestLockKeysBlocks checks that LockKeys is an exclusive lock held until
 // the transaction ends: a second transaction's LockKeys waits for it.
 func TestLockKeysBlocks(t *testing.T) {
-	s := newStore(t).(*Store)
+	s := newStore(t).(*postgres.Store)
 	ctx := t.Context()
 	tx1, err := s.BeginTX(ctx)
 	if err != nil {

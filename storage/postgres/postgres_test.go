@@ -1,129 +1,41 @@
-package postgres
+package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"net/url"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/postgres"
 	"github.com/hallpass/hallpass/storage/storagetest"
 )
-
-const urlEnv = "HALLPASS_TEST_DATABASE_URL"
-
-// testURL returns the test database URL, skipping the test when it is unset.
-func testURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv(urlEnv)
-	if u == "" {
-		t.Skip("set " + urlEnv + "=postgres://postgres@127.0.0.1:5432/hallpass_test?sslmode=disable to run the PostgreSQL tests")
-	}
-	return u
-}
-
-// newSchema creates a schema with a random name and drops it when the test
-// ends. An unreachable database fails the test: CI must not skip silently.
-func newSchema(t *testing.T, dbURL string) string {
-	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "hallpass_test_" + hex.EncodeToString(b)
-	ident := pgx.Identifier{schema}.Sanitize()
-
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", urlEnv, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dbURL)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "SET lock_timeout = '10s'"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
-
-// openInSchema opens a Store whose connections use schema as search_path.
-func openInSchema(t *testing.T, dbURL, schema string) *Store {
-	t.Helper()
-	return openInSchemaWith(t, dbURL, schema, nil)
-}
-
-// openInSchemaWith is openInSchema with more run-time parameters, e.g.
-// default_transaction_isolation.
-func openInSchemaWith(t *testing.T, dbURL, schema string, params map[string]string) *Store {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(dbURL)
-	if err != nil {
-		t.Fatalf("parse %s: %v", urlEnv, err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	for k, v := range params {
-		cfg.ConnConfig.RuntimeParams[k] = v
-	}
-	s, err := OpenConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		// Close waits for every connection to be released; a transaction
-		// left open by a failed test would make it wait forever.
-		done := make(chan struct{})
-		go func() {
-			s.Close()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("close: a connection is still in use (a transaction left open?)")
-		}
-	})
-	return s
-}
 
 // newStore returns a migrated Store in a fresh schema.
 func newStore(t *testing.T) storage.Store {
 	t.Helper()
-	dbURL := testURL(t)
-	s := openInSchema(t, dbURL, newSchema(t, dbURL))
+	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
 	if err := s.Migrate(context.Background()); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return s
 }
 
+// The suites below call testdb.PostgresURL first so that, without a
+// database, they skip (or fail in CI) once rather than in every subtest.
+
 func TestConformance(t *testing.T) {
-	testURL(t)
+	testdb.PostgresURL(t)
 	storagetest.Run(t, newStore)
 }
 
 func TestConcurrency(t *testing.T) {
-	testURL(t)
+	testdb.PostgresURL(t)
 	storagetest.RunConcurrency(t, newStore)
 }
 
@@ -131,11 +43,10 @@ func TestConcurrency(t *testing.T) {
 // schema and migrates it.
 func newReplicas(t *testing.T, n int) []storage.Store {
 	t.Helper()
-	dbURL := testURL(t)
-	schema := newSchema(t, dbURL)
+	dsn := testdb.Postgres(t)
 	stores := make([]storage.Store, n)
 	for i := range stores {
-		stores[i] = openInSchema(t, dbURL, schema)
+		stores[i] = testdb.OpenPostgres(t, dsn, nil)
 	}
 	if err := stores[0].Migrate(context.Background()); err != nil {
 		t.Fatalf("migrate: %v", err)
@@ -144,31 +55,31 @@ func newReplicas(t *testing.T, n int) []storage.Store {
 }
 
 func TestReplicas(t *testing.T) {
-	testURL(t)
+	testdb.PostgresURL(t)
 	storagetest.RunReplicas(t, newReplicas)
 }
 
 // TestOpenSearchPath checks that a search_path parameter in the URL is sent
 // as a run-time parameter, so Open alone can select a schema.
 func TestOpenSearchPath(t *testing.T) {
-	dbURL := testURL(t)
-	schema := newSchema(t, dbURL)
-	u, err := url.Parse(dbURL)
+	dsn := testdb.Postgres(t)
+	u, err := url.Parse(dsn)
 	if err != nil {
-		t.Fatalf("%s is not a URL: %v", urlEnv, err)
+		t.Fatalf("%s is not a URL: %v", testdb.EnvURL, err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
+	schema := u.Query().Get("search_path")
+	if schema == "" {
+		t.Fatalf("testdb.Postgres gave a URL without search_path")
+	}
 
 	ctx := t.Context()
-	s, err := Open(ctx, u.String())
+	s, err := postgres.Open(ctx, dsn)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	defer s.Close()
 	var got string
-	if err := s.db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&got); err != nil {
+	if err := postgres.DB(s).QueryRowContext(ctx, "SELECT current_schema()").Scan(&got); err != nil {
 		t.Fatalf("current_schema: %v", err)
 	}
 	if got != schema {
@@ -178,7 +89,7 @@ func TestOpenSearchPath(t *testing.T) {
 		t.Fatalf("migrate: %v", err)
 	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
+	if err := postgres.DB(s).QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables
 		WHERE table_schema = $1 AND table_name = 'clients'`, schema).Scan(&n); err != nil {
 		t.Fatalf("look up clients table: %v", err)
 	}
@@ -188,14 +99,14 @@ func TestOpenSearchPath(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
-	dbURL := testURL(t)
+	testdb.PostgresURL(t)
 	storagetest.RunMigrations(t, func(t *testing.T, n int) ([]storagetest.Migrator, *sql.DB) {
-		schema := newSchema(t, dbURL)
+		dsn := testdb.Postgres(t)
 		stores := make([]storagetest.Migrator, n)
 		var db *sql.DB
 		for i := range stores {
-			s := openInSchema(t, dbURL, schema)
-			stores[i], db = s, s.db
+			s := testdb.OpenPostgres(t, dsn, nil)
+			stores[i], db = s, postgres.DB(s)
 		}
 		return stores, db
 	})
@@ -235,5 +146,32 @@ func TestNestedBeginTX(t *testing.T) {
 	defer s.Rollback(tx)
 	if _, err := s.BeginTX(tx); err == nil {
 		t.Fatal("nested BeginTX succeeded, want an error")
+	}
+}
+
+// TestByteOrderCollation checks that the columns that lists are ordered by
+// use the "C" collation, so that ORDER BY is byte order whatever the database's
+// default collation (the suite's ordering checks cannot tell on a database
+// created with a C collation).
+func TestByteOrderCollation(t *testing.T) {
+	s := newStore(t).(*postgres.Store)
+	ctx := t.Context()
+	for _, c := range [][2]string{
+		{"users", "username"},
+		{"user_roles", "role"},
+		{"roles", "name"},
+		{"scopes", "name"},
+		{"clients", "id"},
+	} {
+		var collation *string
+		err := postgres.DB(s).QueryRowContext(ctx, `SELECT collation_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2`,
+			c[0], c[1]).Scan(&collation)
+		if err != nil {
+			t.Fatalf("collation of %s.%s: %v", c[0], c[1], err)
+		}
+		if collation == nil || *collation != "C" {
+			t.Errorf("collation of %s.%s = %v, want C", c[0], c[1], collation)
+		}
 	}
 }

@@ -240,7 +240,7 @@ func testCreateUserRace(t *testing.T, s storage.Store) {
 		w := oneWinner(t, fmt.Sprintf("round %d: CreateUser with one username", round), errs)
 		got, err := s.GetUserByUsername(ctx, username)
 		noErr(t, err, fmt.Sprintf("round %d: GetUserByUsername after the race", round))
-		checkUser(t, fmt.Sprintf("round %d: the winner", round), &storage.User{
+		check(t, fmt.Sprintf("round %d: the winner", round), &storage.User{
 			ID: fmt.Sprintf("id-%d-%d", round, w), Username: username,
 			Roles: []string{"student", "teacher"}, CreatedAt: baseTime(),
 		}, got)

@@ -41,22 +41,22 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	minimal := &storage.User{ID: "user-minimal", Username: "bob"}
 	noErr(t, s.CreateUser(ctx, full), "CreateUser(full)")
 	noErr(t, s.CreateUser(ctx, minimal), "CreateUser(minimal)")
-	checkUser(t, "GetUser(full)", &wantFull, mustGetUser(t, ctx, s, full.ID))
-	checkUser(t, "GetUser(minimal)", minimal, mustGetUser(t, ctx, s, minimal.ID))
+	check(t, "GetUser(full)", &wantFull, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser(minimal)", minimal, mustGetUser(t, ctx, s, minimal.ID))
 
 	// A role named twice is held once.
 	twice := &storage.User{ID: "user-twice", Username: "carol", Roles: []string{"student", "teacher", "student"}}
 	noErr(t, s.CreateUser(ctx, twice), "CreateUser with a role named twice")
-	checkUser(t, "GetUser after CreateUser with a role named twice",
+	check(t, "GetUser after CreateUser with a role named twice",
 		&storage.User{ID: twice.ID, Username: twice.Username, Roles: []string{"student", "teacher"}},
 		mustGetUser(t, ctx, s, twice.ID))
 
 	got, err := s.GetUserByUsername(ctx, "alice")
 	noErr(t, err, "GetUserByUsername(alice)")
-	checkUser(t, "GetUserByUsername(alice)", &wantFull, got)
+	check(t, "GetUserByUsername(alice)", &wantFull, got)
 	got, err = s.GetUserByUsername(ctx, "bob")
 	noErr(t, err, "GetUserByUsername(bob)")
-	checkUser(t, "GetUserByUsername(bob)", minimal, got)
+	check(t, "GetUserByUsername(bob)", minimal, got)
 	_, err = s.GetUser(ctx, "no-such-user")
 	errIs(t, err, storage.ErrNotFound, "GetUser(unknown)")
 	_, err = s.GetUserByUsername(ctx, "no-such-username")
@@ -77,8 +77,8 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetUser after CreateUser with an existing username")
 	_, err = s.GetUserByUsername(ctx, "bob-2")
 	errIs(t, err, storage.ErrNotFound, "GetUserByUsername after CreateUser with an existing id")
-	checkUser(t, "GetUser(minimal) after rejected duplicates", minimal, mustGetUser(t, ctx, s, minimal.ID))
-	checkUser(t, "GetUser(full) after rejected duplicates", &wantFull, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser(minimal) after rejected duplicates", minimal, mustGetUser(t, ctx, s, minimal.ID))
+	check(t, "GetUser(full) after rejected duplicates", &wantFull, mustGetUser(t, ctx, s, full.ID))
 
 	// An unknown role: ErrInvalidReference naming it, and nothing written.
 	ghost := &storage.User{ID: "user-ghost", Username: "ghost", Roles: []string{"teacher", "no-such-role"}}
@@ -96,7 +96,7 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	// The id and username are still free, and no role row was left behind.
 	ghost.Roles = []string{"student"}
 	noErr(t, s.CreateUser(ctx, ghost), "CreateUser after a rejected CreateUser")
-	checkUser(t, "GetUser after a rejected then accepted CreateUser", ghost, mustGetUser(t, ctx, s, ghost.ID))
+	check(t, "GetUser after a rejected then accepted CreateUser", ghost, mustGetUser(t, ctx, s, ghost.ID))
 
 	// ListUsers orders by username in byte order.
 	for _, name := range []string{"b", "Zed", "_x", "amy", "a-1", "B9"} {
@@ -111,11 +111,11 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	for i := range us {
 		switch us[i].ID {
 		case full.ID:
-			checkUser(t, "ListUsers[full]", &wantFull, &us[i])
+			check(t, "ListUsers[full]", &wantFull, &us[i])
 		case minimal.ID:
-			checkUser(t, "ListUsers[minimal]", minimal, &us[i])
+			check(t, "ListUsers[minimal]", minimal, &us[i])
 		case ghost.ID:
-			checkUser(t, "ListUsers[ghost]", ghost, &us[i])
+			check(t, "ListUsers[ghost]", ghost, &us[i])
 		}
 	}
 
@@ -136,20 +136,20 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	want := *upd
 	want.CreatedAt = full.CreatedAt
 	want.Roles = []string{"Admin", "teacher"}
-	checkUser(t, "GetUser after UpdateUser", &want, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser after UpdateUser", &want, mustGetUser(t, ctx, s, full.ID))
 	got, err = s.GetUserByUsername(ctx, "alice.m")
 	noErr(t, err, "GetUserByUsername(new name)")
-	checkUser(t, "GetUserByUsername(new name)", &want, got)
+	check(t, "GetUserByUsername(new name)", &want, got)
 	_, err = s.GetUserByUsername(ctx, "alice")
 	errIs(t, err, storage.ErrNotFound, "GetUserByUsername(old name) after a rename")
 
 	// An update that takes every role away, then gives one back.
 	want.Roles = nil
 	noErr(t, s.UpdateUser(ctx, &want), "UpdateUser clearing the roles")
-	checkUser(t, "GetUser after clearing the roles", &want, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser after clearing the roles", &want, mustGetUser(t, ctx, s, full.ID))
 	want.Roles = []string{"student"}
 	noErr(t, s.UpdateUser(ctx, &want), "UpdateUser giving a role back")
-	checkUser(t, "GetUser after giving a role back", &want, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser after giving a role back", &want, mustGetUser(t, ctx, s, full.ID))
 
 	// Renaming to a taken username, or giving an unknown role: the error,
 	// and nothing changes.
@@ -158,8 +158,8 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	taken.Name = "should not stick"
 	taken.Roles = []string{"teacher"}
 	errIs(t, s.UpdateUser(ctx, &taken), storage.ErrConflict, "UpdateUser to a taken username")
-	checkUser(t, "GetUser after UpdateUser to a taken username", &want, mustGetUser(t, ctx, s, full.ID))
-	checkUser(t, "GetUser(bob) after another user tried to take the name", minimal, mustGetUser(t, ctx, s, minimal.ID))
+	check(t, "GetUser after UpdateUser to a taken username", &want, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser(bob) after another user tried to take the name", minimal, mustGetUser(t, ctx, s, minimal.ID))
 	badRole := want
 	badRole.Name = "should not stick"
 	badRole.Roles = []string{"teacher", "no-such-role"}
@@ -168,12 +168,12 @@ func testUserCRUD(t *testing.T, s storage.Store) {
 	if !strings.Contains(err.Error(), "no-such-role") {
 		t.Errorf("UpdateUser with an unknown role: error %q does not name the role", err)
 	}
-	checkUser(t, "GetUser after UpdateUser with an unknown role", &want, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser after UpdateUser with an unknown role", &want, mustGetUser(t, ctx, s, full.ID))
 	// Keeping one's own username is not a conflict.
 	same := want
 	same.Name = "Alice Again"
 	noErr(t, s.UpdateUser(ctx, &same), "UpdateUser keeping the username")
-	checkUser(t, "GetUser after UpdateUser keeping the username", &same, mustGetUser(t, ctx, s, full.ID))
+	check(t, "GetUser after UpdateUser keeping the username", &same, mustGetUser(t, ctx, s, full.ID))
 	// The username of a user who was renamed away is free again.
 	noErr(t, s.CreateUser(ctx, &storage.User{ID: "user-new-alice", Username: "alice"}), "CreateUser with a released username")
 
@@ -273,32 +273,32 @@ func testUserDeleteCascades(t *testing.T, s storage.Store) {
 	for i := range 2 {
 		_, err := s.GetBrowserSession(ctx, session("doomed", i).ID)
 		notFound(t, err, "GetBrowserSession of a deleted user")
-		checkBrowserSession(t, "GetBrowserSession of another user", session("survivor", i),
+		check(t, "GetBrowserSession of another user", session("survivor", i),
 			mustGetBrowserSession(t, ctx, s, session("survivor", i).ID))
 	}
 	for _, c := range []string{"client-a", "client-b"} {
 		_, err := s.GetConsent(ctx, "doomed", c)
 		notFound(t, err, "GetConsent of a deleted user")
-		checkConsent(t, "GetConsent of another user", consent("survivor", c), mustGetConsent(t, ctx, s, "survivor", c))
+		check(t, "GetConsent of another user", consent("survivor", c), mustGetConsent(t, ctx, s, "survivor", c))
 	}
 	for i := range 2 {
 		_, err := s.GetAuthRequest(ctx, request("doomed", i).ID)
 		notFound(t, err, "GetAuthRequest logged in by a deleted user")
 		want := request("survivor", i)
 		want.UserID, want.AuthTime = "survivor", baseTime()
-		checkAuthRequest(t, "GetAuthRequest of another user", want, mustGetAuthRequest(t, ctx, s, want.ID))
+		check(t, "GetAuthRequest of another user", want, mustGetAuthRequest(t, ctx, s, want.ID))
 	}
-	checkAuthRequest(t, "GetAuthRequest(anonymous)", anonymous, mustGetAuthRequest(t, ctx, s, anonymous.ID))
+	check(t, "GetAuthRequest(anonymous)", anonymous, mustGetAuthRequest(t, ctx, s, anonymous.ID))
 	for _, kind := range allKinds() {
 		_, err := s.GetToken(ctx, kind, "token-doomed")
 		notFound(t, err, fmt.Sprintf("GetToken(%s) of a deleted user", kind))
-		checkToken(t, fmt.Sprintf("GetToken(%s) of another user", kind), token(kind, "survivor"),
+		check(t, fmt.Sprintf("GetToken(%s) of another user", kind), token(kind, "survivor"),
 			mustGetToken(t, ctx, s, kind, "token-survivor"))
 	}
-	checkToken(t, "GetToken(other)", other, mustGetToken(t, ctx, s, other.Kind, other.Signature))
-	checkToken(t, "GetToken(client named like the user)", clientNamedLikeUser,
+	check(t, "GetToken(other)", other, mustGetToken(t, ctx, s, other.Kind, other.Signature))
+	check(t, "GetToken(client named like the user)", clientNamedLikeUser,
 		mustGetToken(t, ctx, s, clientNamedLikeUser.Kind, clientNamedLikeUser.Signature))
-	checkUser(t, "GetUser(survivor)", &storage.User{ID: "survivor", Username: "name-survivor", Roles: []string{"student"}},
+	check(t, "GetUser(survivor)", &storage.User{ID: "survivor", Username: "name-survivor", Roles: []string{"student"}},
 		mustGetUser(t, ctx, s, "survivor"))
 	mustGetRole(t, ctx, s, "student")
 	mustGetClient(t, ctx, s, "client-a")
@@ -307,7 +307,7 @@ func testUserDeleteCascades(t *testing.T, s storage.Store) {
 	// The id can be registered again, and nothing of the old user comes
 	// back with it.
 	mustCreateUser(t, ctx, s, "doomed")
-	checkUser(t, "GetUser of a re-created user", &storage.User{ID: "doomed", Username: "name-doomed"},
+	check(t, "GetUser of a re-created user", &storage.User{ID: "doomed", Username: "name-doomed"},
 		mustGetUser(t, ctx, s, "doomed"))
 	_, err = s.GetConsent(ctx, "doomed", "client-a")
 	errIs(t, err, storage.ErrNotFound, "GetConsent of a re-created user")
@@ -335,13 +335,13 @@ func testRoleCRUD(t *testing.T, s storage.Store) {
 	minimal := &storage.Role{Name: "student", Scopes: []string{}}
 	noErr(t, s.CreateRole(ctx, full), "CreateRole(full)")
 	noErr(t, s.CreateRole(ctx, minimal), "CreateRole(minimal)")
-	checkRole(t, "GetRole(full)", full, mustGetRole(t, ctx, s, full.Name))
-	checkRole(t, "GetRole(minimal)", minimal, mustGetRole(t, ctx, s, minimal.Name))
+	check(t, "GetRole(full)", full, mustGetRole(t, ctx, s, full.Name))
+	check(t, "GetRole(minimal)", minimal, mustGetRole(t, ctx, s, minimal.Name))
 
 	dup := *minimal
 	dup.Description = "overwritten?"
 	errIs(t, s.CreateRole(ctx, &dup), storage.ErrConflict, "CreateRole with an existing name")
-	checkRole(t, "GetRole after a rejected duplicate", minimal, mustGetRole(t, ctx, s, minimal.Name))
+	check(t, "GetRole after a rejected duplicate", minimal, mustGetRole(t, ctx, s, minimal.Name))
 	_, err = s.GetRole(ctx, "no-such-role")
 	errIs(t, err, storage.ErrNotFound, "GetRole(unknown)")
 
@@ -359,11 +359,11 @@ func testRoleCRUD(t *testing.T, s storage.Store) {
 	for i := range rs {
 		switch rs[i].Name {
 		case full.Name:
-			checkRole(t, "ListRoles[full]", full, &rs[i])
+			check(t, "ListRoles[full]", full, &rs[i])
 		case minimal.Name:
-			checkRole(t, "ListRoles[minimal]", minimal, &rs[i])
+			check(t, "ListRoles[minimal]", minimal, &rs[i])
 		case "B":
-			checkRole(t, "ListRoles[B]", &storage.Role{Name: "B", Scopes: []string{"s-B"}}, &rs[i])
+			check(t, "ListRoles[B]", &storage.Role{Name: "B", Scopes: []string{"s-B"}}, &rs[i])
 		}
 	}
 
@@ -379,12 +379,12 @@ func testRoleCRUD(t *testing.T, s storage.Store) {
 	noErr(t, s.UpdateRole(ctx, upd), "UpdateRole")
 	want := *upd
 	want.CreatedAt = full.CreatedAt
-	checkRole(t, "GetRole after UpdateRole", &want, mustGetRole(t, ctx, s, full.Name))
+	check(t, "GetRole after UpdateRole", &want, mustGetRole(t, ctx, s, full.Name))
 	// A zero UpdatedAt keeps the stored one.
 	upd2 := &storage.Role{Name: full.Name, Description: "again", Scopes: nil}
 	noErr(t, s.UpdateRole(ctx, upd2), "UpdateRole without UpdatedAt")
 	want.Description, want.Scopes = upd2.Description, nil
-	checkRole(t, "GetRole after UpdateRole without UpdatedAt", &want, mustGetRole(t, ctx, s, full.Name))
+	check(t, "GetRole after UpdateRole without UpdatedAt", &want, mustGetRole(t, ctx, s, full.Name))
 
 	errIs(t, s.UpdateRole(ctx, &storage.Role{Name: "no-such-role", Description: "d"}), storage.ErrNotFound, "UpdateRole(unknown)")
 	_, err = s.GetRole(ctx, "no-such-role")
@@ -400,11 +400,11 @@ func testRoleCRUD(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetRole after DeleteRole")
 	errIs(t, s.DeleteRole(ctx, "teacher"), storage.ErrNotFound, "DeleteRole twice")
 	errIs(t, s.DeleteRole(ctx, "no-such-role"), storage.ErrNotFound, "DeleteRole(unknown)")
-	checkUser(t, "GetUser(u-both) after DeleteRole", &storage.User{ID: "u-both", Username: "name-u-both", Roles: []string{"student"}},
+	check(t, "GetUser(u-both) after DeleteRole", &storage.User{ID: "u-both", Username: "name-u-both", Roles: []string{"student"}},
 		mustGetUser(t, ctx, s, "u-both"))
-	checkUser(t, "GetUser(u-teacher) after DeleteRole", &storage.User{ID: "u-teacher", Username: "name-u-teacher"},
+	check(t, "GetUser(u-teacher) after DeleteRole", &storage.User{ID: "u-teacher", Username: "name-u-teacher"},
 		mustGetUser(t, ctx, s, "u-teacher"))
-	checkUser(t, "GetUser(u-student) after DeleteRole", &storage.User{ID: "u-student", Username: "name-u-student", Roles: []string{"student"}},
+	check(t, "GetUser(u-student) after DeleteRole", &storage.User{ID: "u-student", Username: "name-u-student", Roles: []string{"student"}},
 		mustGetUser(t, ctx, s, "u-student"))
 	for _, u := range mustListUsers(t, ctx, s) {
 		if slices.Contains(u.Roles, "teacher") {
@@ -418,7 +418,7 @@ func testRoleCRUD(t *testing.T, s storage.Store) {
 	}
 	// A role created again under the same name is not given back.
 	noErr(t, s.CreateRole(ctx, &storage.Role{Name: "teacher"}), "CreateRole(teacher) again")
-	checkUser(t, "GetUser(u-teacher) after re-creating the role", &storage.User{ID: "u-teacher", Username: "name-u-teacher"},
+	check(t, "GetUser(u-teacher) after re-creating the role", &storage.User{ID: "u-teacher", Username: "name-u-teacher"},
 		mustGetUser(t, ctx, s, "u-teacher"))
 	// Once deleted, the role is unknown to CreateUser.
 	noErr(t, s.DeleteRole(ctx, "a-1"), "DeleteRole(a-1)")
@@ -445,13 +445,13 @@ func testScopeCRUD(t *testing.T, s storage.Store) {
 	minimal := &storage.Scope{Name: "openid"}
 	noErr(t, s.CreateScope(ctx, full), "CreateScope(full)")
 	noErr(t, s.CreateScope(ctx, minimal), "CreateScope(minimal)")
-	checkScope(t, "GetScope(full)", full, mustGetScope(t, ctx, s, full.Name))
-	checkScope(t, "GetScope(minimal)", minimal, mustGetScope(t, ctx, s, minimal.Name))
+	check(t, "GetScope(full)", full, mustGetScope(t, ctx, s, full.Name))
+	check(t, "GetScope(minimal)", minimal, mustGetScope(t, ctx, s, minimal.Name))
 
 	dup := *minimal
 	dup.Description = "overwritten?"
 	errIs(t, s.CreateScope(ctx, &dup), storage.ErrConflict, "CreateScope with an existing name")
-	checkScope(t, "GetScope after a rejected duplicate", minimal, mustGetScope(t, ctx, s, minimal.Name))
+	check(t, "GetScope after a rejected duplicate", minimal, mustGetScope(t, ctx, s, minimal.Name))
 	_, err = s.GetScope(ctx, "no-such-scope")
 	errIs(t, err, storage.ErrNotFound, "GetScope(unknown)")
 
@@ -469,9 +469,9 @@ func testScopeCRUD(t *testing.T, s storage.Store) {
 	for i := range ss {
 		switch ss[i].Name {
 		case full.Name:
-			checkScope(t, "ListScopes[full]", full, &ss[i])
+			check(t, "ListScopes[full]", full, &ss[i])
 		case minimal.Name:
-			checkScope(t, "ListScopes[minimal]", minimal, &ss[i])
+			check(t, "ListScopes[minimal]", minimal, &ss[i])
 		}
 	}
 
@@ -487,11 +487,11 @@ func testScopeCRUD(t *testing.T, s storage.Store) {
 	noErr(t, s.UpdateScope(ctx, upd), "UpdateScope")
 	want := *upd
 	want.CreatedAt = full.CreatedAt
-	checkScope(t, "GetScope after UpdateScope", &want, mustGetScope(t, ctx, s, full.Name))
+	check(t, "GetScope after UpdateScope", &want, mustGetScope(t, ctx, s, full.Name))
 	upd2 := &storage.Scope{Name: full.Name, Description: "again", Audience: "https://other.example"}
 	noErr(t, s.UpdateScope(ctx, upd2), "UpdateScope without UpdatedAt")
 	want.Description, want.Audience = upd2.Description, upd2.Audience
-	checkScope(t, "GetScope after UpdateScope without UpdatedAt", &want, mustGetScope(t, ctx, s, full.Name))
+	check(t, "GetScope after UpdateScope without UpdatedAt", &want, mustGetScope(t, ctx, s, full.Name))
 
 	errIs(t, s.UpdateScope(ctx, &storage.Scope{Name: "no-such-scope"}), storage.ErrNotFound, "UpdateScope(unknown)")
 	_, err = s.GetScope(ctx, "no-such-scope")
@@ -505,7 +505,7 @@ func testScopeCRUD(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetScope after DeleteScope")
 	errIs(t, s.DeleteScope(ctx, full.Name), storage.ErrNotFound, "DeleteScope twice")
 	errIs(t, s.DeleteScope(ctx, "no-such-scope"), storage.ErrNotFound, "DeleteScope(unknown)")
-	checkRole(t, "GetRole after DeleteScope", role, mustGetRole(t, ctx, s, role.Name))
+	check(t, "GetRole after DeleteScope", role, mustGetRole(t, ctx, s, role.Name))
 	ss, err = s.ListScopes(ctx)
 	noErr(t, err, "ListScopes after DeleteScope")
 	if names := scopeNames(ss); slices.Contains(names, full.Name) || len(names) != len(wantNames)-1 {
@@ -513,5 +513,5 @@ func testScopeCRUD(t *testing.T, s storage.Store) {
 	}
 	// A deleted scope can be registered again.
 	noErr(t, s.CreateScope(ctx, full), "CreateScope after DeleteScope")
-	checkScope(t, "GetScope after re-registering", full, mustGetScope(t, ctx, s, full.Name))
+	check(t, "GetScope after re-registering", full, mustGetScope(t, ctx, s, full.Name))
 }

@@ -54,7 +54,7 @@ func checkRevoked(t *testing.T, ctx context.Context, s storage.Store, what strin
 		row := fmt.Sprintf("%s: %s row %q (client %q, subject %q)", what, tok.Kind, tok.Signature, tok.ClientID, tok.Subject)
 		if !revoked(tok) {
 			noErr(t, err, row+" of another grant")
-			checkToken(t, row+" of another grant", tok, got)
+			check(t, row+" of another grant", tok, got)
 			continue
 		}
 		switch tok.Kind {
@@ -64,10 +64,10 @@ func checkRevoked(t *testing.T, ctx context.Context, s storage.Store, what strin
 			noErr(t, err, row+" (kept, inactive)")
 			want := *tok
 			want.Active = false
-			checkToken(t, row, &want, got)
+			check(t, row, &want, got)
 		default:
 			noErr(t, err, row+" (left as it was)")
-			checkToken(t, row, tok, got)
+			check(t, row, tok, got)
 		}
 	}
 }
@@ -100,7 +100,7 @@ func testRevoke(t *testing.T, s storage.Store, name, key string,
 	later := fullToken(storage.KindAccessToken, "issued-later", "req-later", key)
 	later.Subject = key
 	noErr(t, s.CreateToken(ctx, later), "CreateToken after "+name)
-	checkToken(t, "GetToken of a token issued after "+name, later, mustGetToken(t, ctx, s, later.Kind, later.Signature))
+	check(t, "GetToken of a token issued after "+name, later, mustGetToken(t, ctx, s, later.Kind, later.Signature))
 }
 
 func testRevokeByClient(t *testing.T, s storage.Store) {
@@ -230,7 +230,7 @@ func (r *expiringRows) checkGone(t *testing.T, ctx context.Context, s storage.St
 		notFound(t, err, fmt.Sprintf("%s: GetAuthRequest(%s) of an expired request", what, ar.ID))
 	}
 	for _, e := range r.expiredThrottle {
-		checkThrottle(t, fmt.Sprintf("%s: GetThrottle(%s) of an expired entry", what, e.ID), storage.ThrottleEntry{ID: e.ID}, mustGetThrottle(t, ctx, s, e.ID))
+		check(t, fmt.Sprintf("%s: GetThrottle(%s) of an expired entry", what, e.ID), storage.ThrottleEntry{ID: e.ID}, mustGetThrottle(t, ctx, s, e.ID))
 	}
 }
 
@@ -254,27 +254,25 @@ func (r *expiringRows) checkKept(t *testing.T, ctx context.Context, s storage.St
 	for _, tok := range toks {
 		got, err := s.GetToken(ctx, tok.Kind, tok.Signature)
 		noErr(t, err, fmt.Sprintf("%s: GetToken(%s, %s)", what, tok.Kind, tok.Signature))
-		checkToken(t, fmt.Sprintf("%s: GetToken(%s, %s)", what, tok.Kind, tok.Signature), tok, got)
+		check(t, fmt.Sprintf("%s: GetToken(%s, %s)", what, tok.Kind, tok.Signature), tok, got)
 	}
 	for id, exp := range jtis {
 		got, err := s.GetClientAssertionJTI(ctx, id)
 		noErr(t, err, fmt.Sprintf("%s: GetClientAssertionJTI(%s)", what, id))
-		var d diff
-		d.time("expiry", exp, got)
-		d.report(t, fmt.Sprintf("%s: GetClientAssertionJTI(%s)", what, id))
+		check(t, fmt.Sprintf("%s: GetClientAssertionJTI(%s) expiry", what, id), exp, got)
 	}
 	for _, bs := range sessions {
 		got, err := s.GetBrowserSession(ctx, bs.ID)
 		noErr(t, err, fmt.Sprintf("%s: GetBrowserSession(%s)", what, bs.ID))
-		checkBrowserSession(t, fmt.Sprintf("%s: GetBrowserSession(%s)", what, bs.ID), bs, got)
+		check(t, fmt.Sprintf("%s: GetBrowserSession(%s)", what, bs.ID), bs, got)
 	}
 	for _, ar := range requests {
 		got, err := s.GetAuthRequest(ctx, ar.ID)
 		noErr(t, err, fmt.Sprintf("%s: GetAuthRequest(%s)", what, ar.ID))
-		checkAuthRequest(t, fmt.Sprintf("%s: GetAuthRequest(%s)", what, ar.ID), ar, got)
+		check(t, fmt.Sprintf("%s: GetAuthRequest(%s)", what, ar.ID), ar, got)
 	}
 	for _, e := range throttle {
-		checkThrottle(t, fmt.Sprintf("%s: GetThrottle(%s)", what, e.ID), e, mustGetThrottle(t, ctx, s, e.ID))
+		check(t, fmt.Sprintf("%s: GetThrottle(%s)", what, e.ID), e, mustGetThrottle(t, ctx, s, e.ID))
 	}
 }
 
@@ -361,7 +359,7 @@ func testLockKeys(t *testing.T, s storage.Store) {
 	k := &storage.Key{ID: "kid-locked", Algorithm: "RS256", State: storage.KeyNext, CreatedAt: baseTime()}
 	noErr(t, s.CreateKey(tx, k), "CreateKey under the lock")
 	noErr(t, s.Commit(tx), "Commit")
-	checkKeys(t, "ListKeys after Commit", []storage.Key{*k}, mustListKeys(t, s))
+	check(t, "ListKeys after Commit", []storage.Key{*k}, mustListKeys(t, s))
 	anyErr(t, s.LockKeys(ctx), "LockKeys without a transaction, after one")
 
 	// The lock ends with its transaction, however it ends: a later
@@ -381,17 +379,15 @@ func testPutSetting(t *testing.T, s storage.Store) {
 	noErr(t, s.PutSetting(ctx, "put", []byte{0x00, 0x01, 0xff}), "PutSetting(new)")
 	got, err := s.GetSetting(ctx, "put")
 	noErr(t, err, "GetSetting after PutSetting(new)")
-	var d diff
-	d.bytes("value", []byte{0x00, 0x01, 0xff}, got)
+	check(t, "GetSetting after PutSetting(new)", []byte{0x00, 0x01, 0xff}, got)
 	noErr(t, s.PutSetting(ctx, "put", []byte("replaced")), "PutSetting(existing)")
 	got, err = s.GetSetting(ctx, "put")
 	noErr(t, err, "GetSetting after PutSetting(existing)")
-	d.bytes("replaced value", []byte("replaced"), got)
+	check(t, "GetSetting after PutSetting(existing)", []byte("replaced"), got)
 	noErr(t, s.PutSetting(ctx, "put", nil), "PutSetting(empty)")
 	got, err = s.GetSetting(ctx, "put")
 	noErr(t, err, "GetSetting after PutSetting(empty)")
-	d.bytes("emptied value", nil, got)
-	d.report(t, "PutSetting")
+	check(t, "GetSetting after PutSetting(empty)", nil, got)
 	errIs(t, s.CreateSetting(ctx, "put", []byte("x")), storage.ErrConflict, "CreateSetting over a put setting")
 
 	noErr(t, s.CreateSetting(ctx, "other", []byte("kept")), "CreateSetting(other)")
@@ -400,9 +396,7 @@ func testPutSetting(t *testing.T, s storage.Store) {
 	noErr(t, s.Rollback(tx), "Rollback")
 	got, err = s.GetSetting(ctx, "other")
 	noErr(t, err, "GetSetting after a rolled-back PutSetting")
-	d = nil
-	d.bytes("value", []byte("kept"), got)
-	d.report(t, "GetSetting after a rolled-back PutSetting")
+	check(t, "GetSetting after a rolled-back PutSetting", []byte("kept"), got)
 }
 
 func testSetKeyPrivate(t *testing.T, s storage.Store) {
@@ -418,15 +412,15 @@ func testSetKeyPrivate(t *testing.T, s storage.Store) {
 	noErr(t, s.SetKeyPrivate(ctx, a.ID, []byte{0x00, 0xff, 's'}), "SetKeyPrivate(a)")
 	wantA := a
 	wantA.PrivateEncrypted = []byte{0x00, 0xff, 's'}
-	checkKeys(t, "ListKeys after SetKeyPrivate", []storage.Key{wantA, b}, mustListKeys(t, s))
+	check(t, "ListKeys after SetKeyPrivate", []storage.Key{wantA, b}, mustListKeys(t, s))
 
 	tx := beginTX(t, ctx, s)
 	noErr(t, s.SetKeyPrivate(tx, b.ID, []byte("rolled back")), "SetKeyPrivate in a transaction")
 	noErr(t, s.Rollback(tx), "Rollback")
-	checkKeys(t, "ListKeys after a rolled-back SetKeyPrivate", []storage.Key{wantA, b}, mustListKeys(t, s))
+	check(t, "ListKeys after a rolled-back SetKeyPrivate", []storage.Key{wantA, b}, mustListKeys(t, s))
 
 	errIs(t, s.SetKeyPrivate(ctx, "no-such-kid", []byte("x")), storage.ErrNotFound, "SetKeyPrivate(unknown)")
-	checkKeys(t, "ListKeys after SetKeyPrivate(unknown)", []storage.Key{wantA, b}, mustListKeys(t, s))
+	check(t, "ListKeys after SetKeyPrivate(unknown)", []storage.Key{wantA, b}, mustListKeys(t, s))
 }
 
 // RunReplicas runs the races of RunConcurrency that matter between

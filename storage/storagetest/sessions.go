@@ -38,14 +38,14 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 		noErr(t, s.CreateBrowserSession(ctx, bs), "CreateBrowserSession("+bs.ID+")")
 	}
 	for _, bs := range []*storage.BrowserSession{full, minimal, expired} {
-		checkBrowserSession(t, "GetBrowserSession("+bs.ID+")", bs, mustGetBrowserSession(t, ctx, s, bs.ID))
+		check(t, "GetBrowserSession("+bs.ID+")", bs, mustGetBrowserSession(t, ctx, s, bs.ID))
 	}
 
 	dup := *minimal
 	dup.UserID = "user-2"
 	dup.AuthTime = baseTime()
 	errIs(t, s.CreateBrowserSession(ctx, &dup), storage.ErrConflict, "CreateBrowserSession with an existing id")
-	checkBrowserSession(t, "GetBrowserSession after a rejected duplicate", minimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
+	check(t, "GetBrowserSession after a rejected duplicate", minimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
 	errIs(t, s.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "session-nobody", UserID: "no-such-user"}),
 		storage.ErrInvalidReference, "CreateBrowserSession for an unknown user")
 	_, err := s.GetBrowserSession(ctx, "session-nobody")
@@ -58,7 +58,7 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	for _, bs := range []*storage.BrowserSession{full, expired} {
 		got, err := s.GetBrowserSessionBySID(ctx, bs.SID)
 		noErr(t, err, "GetBrowserSessionBySID("+bs.SID+")")
-		checkBrowserSession(t, "GetBrowserSessionBySID("+bs.SID+")", bs, got)
+		check(t, "GetBrowserSessionBySID("+bs.SID+")", bs, got)
 	}
 	for _, sid := range []string{"", "no-such-sid", full.ID, strings.ToUpper(full.SID)} {
 		_, err = s.GetBrowserSessionBySID(ctx, sid)
@@ -70,7 +70,7 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	errIs(t, s.CreateBrowserSession(ctx, twin), storage.ErrConflict, "CreateBrowserSession with an existing sid")
 	_, err = s.GetBrowserSession(ctx, twin.ID)
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession after CreateBrowserSession with an existing sid")
-	checkBrowserSession(t, "GetBrowserSessionBySID after a rejected duplicate sid", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
+	check(t, "GetBrowserSessionBySID after a rejected duplicate sid", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
 	noSID := &storage.BrowserSession{ID: "session-no-sid", UserID: "user-2"}
 	noErr(t, s.CreateBrowserSession(ctx, noSID), "CreateBrowserSession of a second session without sid")
 	noErr(t, s.DeleteBrowserSession(ctx, noSID.ID), "DeleteBrowserSession(session-no-sid)")
@@ -80,12 +80,12 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	noErr(t, s.TouchBrowserSession(ctx, full.ID, seen), "TouchBrowserSession")
 	want := *full
 	want.LastSeenAt = seen
-	checkBrowserSession(t, "GetBrowserSession after TouchBrowserSession", &want, mustGetBrowserSession(t, ctx, s, full.ID))
+	check(t, "GetBrowserSession after TouchBrowserSession", &want, mustGetBrowserSession(t, ctx, s, full.ID))
 	noErr(t, s.TouchBrowserSession(ctx, minimal.ID, seen), "TouchBrowserSession(minimal)")
 	wantMinimal := *minimal
 	wantMinimal.LastSeenAt = seen
-	checkBrowserSession(t, "GetBrowserSession(minimal) after TouchBrowserSession", &wantMinimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
-	checkBrowserSession(t, "GetBrowserSession of another session after TouchBrowserSession", expired, mustGetBrowserSession(t, ctx, s, expired.ID))
+	check(t, "GetBrowserSession(minimal) after TouchBrowserSession", &wantMinimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
+	check(t, "GetBrowserSession of another session after TouchBrowserSession", expired, mustGetBrowserSession(t, ctx, s, expired.ID))
 	errIs(t, s.TouchBrowserSession(ctx, "no-such-session", seen), storage.ErrNotFound, "TouchBrowserSession(unknown)")
 	_, err = s.GetBrowserSession(ctx, "no-such-session")
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession after TouchBrowserSession(unknown)")
@@ -96,10 +96,10 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession after DeleteBrowserSession")
 	_, err = s.GetBrowserSessionBySID(ctx, full.SID)
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSessionBySID after DeleteBrowserSession")
-	checkBrowserSession(t, "GetBrowserSessionBySID of another session after DeleteBrowserSession", expired, mustGetBrowserSessionBySID(t, ctx, s, expired.SID))
+	check(t, "GetBrowserSessionBySID of another session after DeleteBrowserSession", expired, mustGetBrowserSessionBySID(t, ctx, s, expired.SID))
 	errIs(t, s.DeleteBrowserSession(ctx, full.ID), storage.ErrNotFound, "DeleteBrowserSession twice")
 	errIs(t, s.DeleteBrowserSession(ctx, "no-such-session"), storage.ErrNotFound, "DeleteBrowserSession(unknown)")
-	checkBrowserSession(t, "GetBrowserSession of the user's other session", &wantMinimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
+	check(t, "GetBrowserSession of the user's other session", &wantMinimal, mustGetBrowserSession(t, ctx, s, minimal.ID))
 
 	// DeleteUserBrowserSessions deletes every session of one user only.
 	more := &storage.BrowserSession{ID: "session-more", UserID: "user-1", CreatedAt: baseTime()}
@@ -109,15 +109,15 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 		_, err = s.GetBrowserSession(ctx, id)
 		errIs(t, err, storage.ErrNotFound, "GetBrowserSession("+id+") after DeleteUserBrowserSessions")
 	}
-	checkBrowserSession(t, "GetBrowserSession of another user after DeleteUserBrowserSessions", expired, mustGetBrowserSession(t, ctx, s, expired.ID))
+	check(t, "GetBrowserSession of another user after DeleteUserBrowserSessions", expired, mustGetBrowserSession(t, ctx, s, expired.ID))
 	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1"), "DeleteUserBrowserSessions twice")
 	noErr(t, s.DeleteUserBrowserSessions(ctx, "no-such-user"), "DeleteUserBrowserSessions(unknown user)")
 	mustGetUser(t, ctx, s, "user-1")
 
 	// A deleted session's id and sid can be used again.
 	noErr(t, s.CreateBrowserSession(ctx, full), "CreateBrowserSession after DeleteBrowserSession")
-	checkBrowserSession(t, "GetBrowserSession of a re-created session", full, mustGetBrowserSession(t, ctx, s, full.ID))
-	checkBrowserSession(t, "GetBrowserSessionBySID of a re-created session", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
+	check(t, "GetBrowserSession of a re-created session", full, mustGetBrowserSession(t, ctx, s, full.ID))
+	check(t, "GetBrowserSessionBySID of a re-created session", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
 
 	// DeleteUserBrowserSessions takes the sid with the session.
 	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1"), "DeleteUserBrowserSessions(user-1) with a sid")
@@ -140,16 +140,16 @@ func testConsents(t *testing.T, s storage.Store) {
 	first := &storage.Consent{UserID: "user-1", ClientID: "client-1",
 		Scopes: []string{"openid", "results:read", "offline_access"}, GrantedAt: baseTime()}
 	noErr(t, s.PutConsent(ctx, first), "PutConsent (create)")
-	checkConsent(t, "GetConsent after PutConsent", first, mustGetConsent(t, ctx, s, "user-1", "client-1"))
+	check(t, "GetConsent after PutConsent", first, mustGetConsent(t, ctx, s, "user-1", "client-1"))
 
 	// PutConsent replaces, scopes and time.
 	second := &storage.Consent{UserID: "user-1", ClientID: "client-1",
 		Scopes: []string{"openid"}, GrantedAt: baseTime().Add(time.Hour).In(time.FixedZone("w", -3600))}
 	noErr(t, s.PutConsent(ctx, second), "PutConsent (replace)")
-	checkConsent(t, "GetConsent after a replacing PutConsent", second, mustGetConsent(t, ctx, s, "user-1", "client-1"))
+	check(t, "GetConsent after a replacing PutConsent", second, mustGetConsent(t, ctx, s, "user-1", "client-1"))
 	empty := &storage.Consent{UserID: "user-1", ClientID: "client-1"}
 	noErr(t, s.PutConsent(ctx, empty), "PutConsent (replace with nothing)")
-	checkConsent(t, "GetConsent after PutConsent with no scopes", empty, mustGetConsent(t, ctx, s, "user-1", "client-1"))
+	check(t, "GetConsent after PutConsent with no scopes", empty, mustGetConsent(t, ctx, s, "user-1", "client-1"))
 	noErr(t, s.PutConsent(ctx, second), "PutConsent (replace again)")
 
 	// Consents are per (user, client).
@@ -166,9 +166,9 @@ func testConsents(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetConsent(unknown user)")
 	_, err = s.GetConsent(ctx, "user-1", "no-such-client")
 	errIs(t, err, storage.ErrNotFound, "GetConsent(unknown client)")
-	checkConsent(t, "GetConsent(user-1, client-1) after other consents", second, mustGetConsent(t, ctx, s, "user-1", "client-1"))
+	check(t, "GetConsent(user-1, client-1) after other consents", second, mustGetConsent(t, ctx, s, "user-1", "client-1"))
 	for _, c := range other {
-		checkConsent(t, "GetConsent("+c.UserID+", "+c.ClientID+")", c, mustGetConsent(t, ctx, s, c.UserID, c.ClientID))
+		check(t, "GetConsent("+c.UserID+", "+c.ClientID+")", c, mustGetConsent(t, ctx, s, c.UserID, c.ClientID))
 	}
 
 	// A consent names an existing user and client.
@@ -185,7 +185,7 @@ func testConsents(t *testing.T, s storage.Store) {
 		_, err = s.GetConsent(ctx, u, "client-1")
 		errIs(t, err, storage.ErrNotFound, "GetConsent("+u+") to a deleted client")
 	}
-	checkConsent(t, "GetConsent to another client after DeleteClient", other[0], mustGetConsent(t, ctx, s, "user-1", "client-2"))
+	check(t, "GetConsent to another client after DeleteClient", other[0], mustGetConsent(t, ctx, s, "user-1", "client-2"))
 	mustGetUser(t, ctx, s, "user-1")
 	mustGetUser(t, ctx, s, "user-2")
 	// A client registered again under the same id starts without consents.
@@ -221,13 +221,13 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 		noErr(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest("+r.ID+")")
 	}
 	for _, r := range []*storage.AuthRequest{full, loggedIn, minimal} {
-		checkAuthRequest(t, "GetAuthRequest("+r.ID+")", r, mustGetAuthRequest(t, ctx, s, r.ID))
+		check(t, "GetAuthRequest("+r.ID+")", r, mustGetAuthRequest(t, ctx, s, r.ID))
 	}
 
 	dup := *minimal
 	dup.Query = "overwritten?"
 	errIs(t, s.CreateAuthRequest(ctx, &dup), storage.ErrConflict, "CreateAuthRequest with an existing id")
-	checkAuthRequest(t, "GetAuthRequest after a rejected duplicate", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
+	check(t, "GetAuthRequest after a rejected duplicate", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
 	errIs(t, s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "request-nobody", UserID: "no-such-user"}),
 		storage.ErrInvalidReference, "CreateAuthRequest logged in by an unknown user")
 	_, err := s.GetAuthRequest(ctx, "request-nobody")
@@ -240,19 +240,19 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	noErr(t, s.SetAuthRequestLogin(ctx, full.ID, "user-1", authTime), "SetAuthRequestLogin")
 	want := *full
 	want.UserID, want.AuthTime = "user-1", authTime
-	checkAuthRequest(t, "GetAuthRequest after SetAuthRequestLogin", &want, mustGetAuthRequest(t, ctx, s, full.ID))
+	check(t, "GetAuthRequest after SetAuthRequestLogin", &want, mustGetAuthRequest(t, ctx, s, full.ID))
 	// Logging in again (e.g. prompt=login) replaces both.
 	authTime2 := authTime.Add(time.Minute)
 	noErr(t, s.SetAuthRequestLogin(ctx, full.ID, "user-2", authTime2), "SetAuthRequestLogin again")
 	want.UserID, want.AuthTime = "user-2", authTime2
-	checkAuthRequest(t, "GetAuthRequest after a second SetAuthRequestLogin", &want, mustGetAuthRequest(t, ctx, s, full.ID))
-	checkAuthRequest(t, "GetAuthRequest of another request", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
+	check(t, "GetAuthRequest after a second SetAuthRequestLogin", &want, mustGetAuthRequest(t, ctx, s, full.ID))
+	check(t, "GetAuthRequest of another request", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
 	errIs(t, s.SetAuthRequestLogin(ctx, "no-such-request", "user-1", authTime), storage.ErrNotFound, "SetAuthRequestLogin(unknown)")
 	_, err = s.GetAuthRequest(ctx, "no-such-request")
 	errIs(t, err, storage.ErrNotFound, "GetAuthRequest after SetAuthRequestLogin(unknown)")
 	errIs(t, s.SetAuthRequestLogin(ctx, minimal.ID, "no-such-user", authTime), storage.ErrInvalidReference,
 		"SetAuthRequestLogin with an unknown user")
-	checkAuthRequest(t, "GetAuthRequest after SetAuthRequestLogin with an unknown user", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
+	check(t, "GetAuthRequest after SetAuthRequestLogin with an unknown user", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
 
 	// DeleteAuthRequest: the second delete of the same request fails.
 	noErr(t, s.DeleteAuthRequest(ctx, full.ID), "DeleteAuthRequest")
@@ -261,7 +261,7 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	errIs(t, s.DeleteAuthRequest(ctx, full.ID), storage.ErrNotFound, "DeleteAuthRequest twice")
 	errIs(t, s.DeleteAuthRequest(ctx, "no-such-request"), storage.ErrNotFound, "DeleteAuthRequest(unknown)")
 	errIs(t, s.SetAuthRequestLogin(ctx, full.ID, "user-1", authTime), storage.ErrNotFound, "SetAuthRequestLogin after DeleteAuthRequest")
-	checkAuthRequest(t, "GetAuthRequest of another request after DeleteAuthRequest", loggedIn, mustGetAuthRequest(t, ctx, s, loggedIn.ID))
+	check(t, "GetAuthRequest of another request after DeleteAuthRequest", loggedIn, mustGetAuthRequest(t, ctx, s, loggedIn.ID))
 	mustGetUser(t, ctx, s, "user-2")
 }
 
@@ -330,7 +330,7 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	tx := beginTX(t, ctx, s)
 	writeAll(tx)
 	checkAll(tx, true, "in the tx that wrote it")
-	checkUser(t, "GetUser in tx", u, mustGetUser(t, tx, s, u.ID))
+	check(t, "GetUser in tx", u, mustGetUser(t, tx, s, u.ID))
 	checkAll(ctx, false, "outside an uncommitted tx")
 	noErr(t, s.Rollback(tx), "Rollback")
 	checkAll(ctx, false, "after Rollback")
@@ -340,7 +340,7 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	writeAll(tx)
 	noErr(t, s.Commit(tx), "Commit")
 	checkAll(ctx, true, "after Commit")
-	checkUser(t, "GetUser after Commit", u, mustGetUser(t, ctx, s, u.ID))
+	check(t, "GetUser after Commit", u, mustGetUser(t, ctx, s, u.ID))
 
 	// Updates and deletes are undone by Rollback, DeleteUser's cascade and
 	// UpdateUser's new roles included.
@@ -349,7 +349,7 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	upd := *u
 	upd.Username, upd.Roles = "tx-renamed", []string{"tx-role-2"}
 	noErr(t, s.UpdateUser(tx, &upd), "UpdateUser in tx")
-	checkUser(t, "GetUser in the tx that updated it", &upd, mustGetUser(t, tx, s, u.ID))
+	check(t, "GetUser in the tx that updated it", &upd, mustGetUser(t, tx, s, u.ID))
 	noErr(t, s.UpdateRole(tx, &storage.Role{Name: "tx-role", Description: "changed"}), "UpdateRole in tx")
 	noErr(t, s.UpdateScope(tx, &storage.Scope{Name: "tx-scope", Description: "changed"}), "UpdateScope in tx")
 	noErr(t, s.TouchBrowserSession(tx, bs.ID, baseTime().Add(time.Hour)), "TouchBrowserSession in tx")
@@ -364,12 +364,12 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession in the tx that deleted its user")
 	noErr(t, s.Rollback(tx), "Rollback (undo)")
 	checkAll(ctx, true, "after a rolled-back DeleteUser")
-	checkUser(t, "GetUser after a rolled-back UpdateUser", u, mustGetUser(t, ctx, s, u.ID))
-	checkBrowserSession(t, "GetBrowserSession after rollback", bs, mustGetBrowserSession(t, ctx, s, bs.ID))
-	checkConsent(t, "GetConsent after rollback", consent, mustGetConsent(t, ctx, s, u.ID, "client"))
-	checkAuthRequest(t, "GetAuthRequest after rollback", req, mustGetAuthRequest(t, ctx, s, req.ID))
-	checkRole(t, "GetRole after rollback", &storage.Role{Name: "tx-role"}, mustGetRole(t, ctx, s, "tx-role"))
-	checkScope(t, "GetScope after rollback", &storage.Scope{Name: "tx-scope"}, mustGetScope(t, ctx, s, "tx-scope"))
+	check(t, "GetUser after a rolled-back UpdateUser", u, mustGetUser(t, ctx, s, u.ID))
+	check(t, "GetBrowserSession after rollback", bs, mustGetBrowserSession(t, ctx, s, bs.ID))
+	check(t, "GetConsent after rollback", consent, mustGetConsent(t, ctx, s, u.ID, "client"))
+	check(t, "GetAuthRequest after rollback", req, mustGetAuthRequest(t, ctx, s, req.ID))
+	check(t, "GetRole after rollback", &storage.Role{Name: "tx-role"}, mustGetRole(t, ctx, s, "tx-role"))
+	check(t, "GetScope after rollback", &storage.Scope{Name: "tx-scope"}, mustGetScope(t, ctx, s, "tx-scope"))
 	_, err = s.GetRole(ctx, "tx-role-2")
 	errIs(t, err, storage.ErrNotFound, "GetRole(tx-role-2) after rollback")
 

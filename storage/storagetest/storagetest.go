@@ -97,10 +97,10 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 
 	got, err := s.GetClient(ctx, full.ID)
 	noErr(t, err, "GetClient(full)")
-	checkClient(t, "GetClient(full)", full, got)
+	check(t, "GetClient(full)", full, got)
 	got, err = s.GetClient(ctx, public.ID)
 	noErr(t, err, "GetClient(public)")
-	checkClient(t, "GetClient(public) after a rejected duplicate", public, got)
+	check(t, "GetClient(public) after a rejected duplicate", public, got)
 
 	_, err = s.GetClient(ctx, "no-such-client")
 	errIs(t, err, storage.ErrNotFound, "GetClient(unknown)")
@@ -119,9 +119,9 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 	for i := range cs {
 		switch cs[i].ID {
 		case full.ID:
-			checkClient(t, "ListClients[full]", full, &cs[i])
+			check(t, "ListClients[full]", full, &cs[i])
 		case public.ID:
-			checkClient(t, "ListClients[public]", public, &cs[i])
+			check(t, "ListClients[public]", public, &cs[i])
 		}
 	}
 
@@ -148,7 +148,7 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 	want.CreatedAt = full.CreatedAt
 	got, err = s.GetClient(ctx, full.ID)
 	noErr(t, err, "GetClient after UpdateClient")
-	checkClient(t, "GetClient after UpdateClient", &want, got)
+	check(t, "GetClient after UpdateClient", &want, got)
 
 	// An update that clears the secret.
 	upd2 := want
@@ -156,7 +156,7 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 	noErr(t, s.UpdateClient(ctx, &upd2), "UpdateClient clearing the secret")
 	got, err = s.GetClient(ctx, full.ID)
 	noErr(t, err, "GetClient after clearing the secret")
-	checkClient(t, "GetClient after clearing the secret", &upd2, got)
+	check(t, "GetClient after clearing the secret", &upd2, got)
 
 	errIs(t, s.UpdateClient(ctx, &storage.Client{ID: "no-such-client"}), storage.ErrNotFound, "UpdateClient(unknown)")
 	_, err = s.GetClient(ctx, "no-such-client")
@@ -204,7 +204,7 @@ func testClientDeleteCascadesTokens(t *testing.T, s storage.Store) {
 			noErr(t, err, fmt.Sprintf("GetToken(%s) of another client", kind))
 			want := fullToken(kind, fmt.Sprintf("survivor-%d", i), "req-survivor", "survivor")
 			want.Active = i == 0
-			checkToken(t, "token of another client", want, tok)
+			check(t, "token of another client", want, tok)
 		}
 	}
 	_, err := s.GetClient(ctx, "survivor")
@@ -222,7 +222,7 @@ func testTokenCRUD(t *testing.T, s storage.Store) {
 	}
 	for _, kind := range allKinds() {
 		got := mustGetToken(t, ctx, s, kind, sig)
-		checkToken(t, fmt.Sprintf("GetToken(%s)", kind), fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind)), got)
+		check(t, fmt.Sprintf("GetToken(%s)", kind), fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind)), got)
 	}
 
 	for _, kind := range allKinds() {
@@ -230,20 +230,20 @@ func testTokenCRUD(t *testing.T, s storage.Store) {
 		errIs(t, s.CreateToken(ctx, dup), storage.ErrConflict, fmt.Sprintf("CreateToken(%s) with an existing signature", kind))
 	}
 	got := mustGetToken(t, ctx, s, storage.KindAccessToken, sig)
-	checkToken(t, "GetToken after a rejected duplicate",
+	check(t, "GetToken after a rejected duplicate",
 		fullToken(storage.KindAccessToken, sig, "req-"+string(storage.KindAccessToken), "client-"+string(storage.KindAccessToken)), got)
 
 	// A minimal, inactive row: zero times and empty fields round-trip.
 	minimal := &storage.Token{Kind: storage.KindRefreshToken, Signature: "minimal"}
 	noErr(t, s.CreateToken(ctx, minimal), "CreateToken(minimal)")
-	checkToken(t, "GetToken(minimal)", minimal, mustGetToken(t, ctx, s, storage.KindRefreshToken, "minimal"))
+	check(t, "GetToken(minimal)", minimal, mustGetToken(t, ctx, s, storage.KindRefreshToken, "minimal"))
 	_, err := s.GetToken(ctx, storage.KindAccessToken, "minimal")
 	errIs(t, err, storage.ErrNotFound, "GetToken under a kind the signature was not stored with")
 
 	// A long signature (an unhashed RS256 signature is about 342 characters).
 	long := fullToken(storage.KindAccessToken, string(bytes.Repeat([]byte("Zz-_9"), 80)), "req-long", "client")
 	noErr(t, s.CreateToken(ctx, long), "CreateToken(long signature)")
-	checkToken(t, "GetToken(long signature)", long, mustGetToken(t, ctx, s, long.Kind, long.Signature))
+	check(t, "GetToken(long signature)", long, mustGetToken(t, ctx, s, long.Kind, long.Signature))
 
 	_, err = s.GetToken(ctx, storage.KindAccessToken, "no-such-signature")
 	errIs(t, err, storage.ErrNotFound, "GetToken(unknown)")
@@ -257,7 +257,7 @@ func testTokenCRUD(t *testing.T, s storage.Store) {
 		if kind == storage.KindAccessToken {
 			continue
 		}
-		checkToken(t, fmt.Sprintf("GetToken(%s) after deleting the access row", kind),
+		check(t, fmt.Sprintf("GetToken(%s) after deleting the access row", kind),
 			fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind)), mustGetToken(t, ctx, s, kind, sig))
 	}
 }
@@ -272,11 +272,11 @@ func testTokenDeactivate(t *testing.T, s storage.Store) {
 	noErr(t, s.DeactivateToken(ctx, kind, "sig"), "DeactivateToken")
 	want := fullToken(kind, "sig", "req", "client")
 	want.Active = false
-	checkToken(t, "GetToken after DeactivateToken", want, mustGetToken(t, ctx, s, kind, "sig"))
+	check(t, "GetToken after DeactivateToken", want, mustGetToken(t, ctx, s, kind, "sig"))
 
 	errIs(t, s.DeactivateToken(ctx, kind, "sig"), storage.ErrConflict, "DeactivateToken twice")
 	errIs(t, s.DeactivateToken(ctx, kind, "no-such-signature"), storage.ErrNotFound, "DeactivateToken(unknown)")
-	checkToken(t, "GetToken after a second DeactivateToken", want, mustGetToken(t, ctx, s, kind, "sig"))
+	check(t, "GetToken after a second DeactivateToken", want, mustGetToken(t, ctx, s, kind, "sig"))
 
 	for _, other := range allKinds() {
 		if other == kind {
@@ -385,20 +385,20 @@ func testKeysCRUD(t *testing.T, s storage.Store) {
 	for _, k := range []storage.Key{next, active, retired, next2, retired2} {
 		noErr(t, s.CreateKey(ctx, &k), "CreateKey("+k.ID+")")
 	}
-	checkKeys(t, "ListKeys", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
+	check(t, "ListKeys", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
 
 	second := storage.Key{ID: "kid-second-active", Algorithm: "RS256", State: storage.KeyActive, CreatedAt: baseTime()}
 	errIs(t, s.CreateKey(ctx, &second), storage.ErrConflict, "CreateKey of a second active key")
 	dupID := next
 	dupID.State = storage.KeyRetired
 	errIs(t, s.CreateKey(ctx, &dupID), storage.ErrConflict, "CreateKey with an existing kid")
-	checkKeys(t, "ListKeys after rejected creates", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
+	check(t, "ListKeys after rejected creates", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
 
 	// Promoting next while active is still active: conflict, nothing changes.
 	promote := next
 	promote.State = storage.KeyActive
 	errIs(t, s.UpdateKey(ctx, &promote), storage.ErrConflict, "UpdateKey making a second active key")
-	checkKeys(t, "ListKeys after a rejected promotion", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
+	check(t, "ListKeys after a rejected promotion", []storage.Key{retired2, retired, active, next, next2}, mustListKeys(t, s))
 
 	// Retire active, then promote next. UpdateKey changes only State and the
 	// planned times.
@@ -418,7 +418,7 @@ func testKeysCRUD(t *testing.T, s storage.Store) {
 
 	promote.ActivatesAt = baseTime().Add(5 * time.Hour)
 	noErr(t, s.UpdateKey(ctx, &promote), "UpdateKey(next → active)")
-	checkKeys(t, "ListKeys after rotation", []storage.Key{retired2, retired, wantRetired, promote, next2}, mustListKeys(t, s))
+	check(t, "ListKeys after rotation", []storage.Key{retired2, retired, wantRetired, promote, next2}, mustListKeys(t, s))
 
 	// Clearing a planned time.
 	unplan := next2
@@ -430,7 +430,7 @@ func testKeysCRUD(t *testing.T, s storage.Store) {
 	noErr(t, s.DeleteKey(ctx, retired2.ID), "DeleteKey")
 	errIs(t, s.DeleteKey(ctx, retired2.ID), storage.ErrNotFound, "DeleteKey twice")
 	errIs(t, s.DeleteKey(ctx, "no-such-kid"), storage.ErrNotFound, "DeleteKey(unknown)")
-	checkKeys(t, "ListKeys after DeleteKey", []storage.Key{retired, wantRetired, promote, unplan}, mustListKeys(t, s))
+	check(t, "ListKeys after DeleteKey", []storage.Key{retired, wantRetired, promote, unplan}, mustListKeys(t, s))
 
 	// Deleting the active key frees the slot.
 	noErr(t, s.DeleteKey(ctx, promote.ID), "DeleteKey(active)")
@@ -482,16 +482,12 @@ func testClientAssertionJTI(t *testing.T, s storage.Store) {
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-1", exp), "SetClientAssertionJTI")
 	got, err := s.GetClientAssertionJTI(ctx, "jti-1")
 	noErr(t, err, "GetClientAssertionJTI")
-	var d diff
-	d.time("expiry", exp, got)
-	d.report(t, "GetClientAssertionJTI")
+	check(t, "GetClientAssertionJTI expiry", exp, got)
 
 	errIs(t, s.SetClientAssertionJTI(ctx, "jti-1", now.Add(2*time.Hour)), storage.ErrConflict, "SetClientAssertionJTI of an unexpired jti")
 	got, err = s.GetClientAssertionJTI(ctx, "jti-1")
 	noErr(t, err, "GetClientAssertionJTI after a rejected set")
-	d = nil
-	d.time("expiry", exp, got)
-	d.report(t, "GetClientAssertionJTI after a rejected set")
+	check(t, "GetClientAssertionJTI expiry after a rejected set", exp, got)
 
 	_, err = s.GetClientAssertionJTI(ctx, "no-such-jti")
 	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI(unknown)")
@@ -502,9 +498,7 @@ func testClientAssertionJTI(t *testing.T, s storage.Store) {
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", exp2), "SetClientAssertionJTI over an expired jti")
 	got, err = s.GetClientAssertionJTI(ctx, "jti-2")
 	noErr(t, err, "GetClientAssertionJTI(jti-2)")
-	d = nil
-	d.time("expiry", exp2, got)
-	d.report(t, "GetClientAssertionJTI after re-setting an expired jti")
+	check(t, "GetClientAssertionJTI expiry after re-setting an expired jti", exp2, got)
 
 	// Setting any jti purges the expired ones.
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-3", now.Add(-time.Minute)), "SetClientAssertionJTI(jti-3, expired)")
@@ -532,8 +526,8 @@ func testTransactions(t *testing.T, s storage.Store) {
 	noErr(t, s.CreateToken(tx, tok), "CreateToken in tx")
 	got, err := s.GetClient(tx, c.ID)
 	noErr(t, err, "GetClient in the same tx")
-	checkClient(t, "GetClient in the same tx", c, got)
-	checkToken(t, "GetToken in the same tx", tok, mustGetToken(t, tx, s, tok.Kind, tok.Signature))
+	check(t, "GetClient in the same tx", c, got)
+	check(t, "GetToken in the same tx", tok, mustGetToken(t, tx, s, tok.Kind, tok.Signature))
 	_, err = s.GetClient(ctx, c.ID)
 	errIs(t, err, storage.ErrNotFound, "GetClient outside an uncommitted tx")
 	noErr(t, s.Rollback(tx), "Rollback")
@@ -554,11 +548,11 @@ func testTransactions(t *testing.T, s storage.Store) {
 	noErr(t, s.Commit(tx), "Commit")
 	got, err = s.GetClient(ctx, c.ID)
 	noErr(t, err, "GetClient after Commit")
-	checkClient(t, "GetClient after Commit", c, got)
+	check(t, "GetClient after Commit", c, got)
 	wantTok := *tok
 	wantTok.Active = false
-	checkToken(t, "GetToken after Commit", &wantTok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
-	checkKeys(t, "ListKeys after Commit", []storage.Key{*key}, mustListKeys(t, s))
+	check(t, "GetToken after Commit", &wantTok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	check(t, "ListKeys after Commit", []storage.Key{*key}, mustListKeys(t, s))
 	_, err = s.GetSetting(ctx, "tx-setting")
 	noErr(t, err, "GetSetting after Commit")
 	_, err = s.GetClientAssertionJTI(ctx, "tx-jti")
@@ -575,10 +569,10 @@ func testTransactions(t *testing.T, s storage.Store) {
 	_, err = s.GetToken(tx, live.Kind, live.Signature)
 	errIs(t, err, storage.ErrNotFound, "GetToken in the tx that deleted its client")
 	noErr(t, s.Rollback(tx), "Rollback (undo)")
-	checkClient(t, "GetClient after rolled-back DeleteClient", c, mustGetClient(t, ctx, s, c.ID))
-	checkToken(t, "GetToken after rolled-back DeleteClient", live, mustGetToken(t, ctx, s, live.Kind, live.Signature))
-	checkToken(t, "GetToken(code) after rolled-back DeleteClient", &wantTok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
-	checkKeys(t, "ListKeys after rolled-back UpdateKey", []storage.Key{*key}, mustListKeys(t, s))
+	check(t, "GetClient after rolled-back DeleteClient", c, mustGetClient(t, ctx, s, c.ID))
+	check(t, "GetToken after rolled-back DeleteClient", live, mustGetToken(t, ctx, s, live.Kind, live.Signature))
+	check(t, "GetToken(code) after rolled-back DeleteClient", &wantTok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	check(t, "ListKeys after rolled-back UpdateKey", []storage.Key{*key}, mustListKeys(t, s))
 
 	// A failed write inside a transaction leaves the earlier writes to the
 	// caller's Rollback.
@@ -599,23 +593,21 @@ func testTimeZones(t *testing.T, s storage.Store) {
 
 	c := &storage.Client{ID: "tz", CreatedAt: tm, UpdatedAt: tw}
 	noErr(t, s.CreateClient(ctx, c), "CreateClient")
-	checkClient(t, "GetClient", c, mustGetClient(t, ctx, s, c.ID))
+	check(t, "GetClient", c, mustGetClient(t, ctx, s, c.ID))
 
 	tok := fullToken(storage.KindAccessToken, "tz", "req", "tz")
 	tok.RequestedAt, tok.ExpiresAt = tm, tw
 	noErr(t, s.CreateToken(ctx, tok), "CreateToken")
-	checkToken(t, "GetToken", tok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	check(t, "GetToken", tok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
 
 	k := &storage.Key{ID: "tz", Algorithm: "RS256", State: storage.KeyNext,
 		CreatedAt: tm, ActivatesAt: tw, RetiresAt: tm.In(west), RemovesAt: tw.In(east)}
 	noErr(t, s.CreateKey(ctx, k), "CreateKey")
-	checkKeys(t, "ListKeys", []storage.Key{*k}, mustListKeys(t, s))
+	check(t, "ListKeys", []storage.Key{*k}, mustListKeys(t, s))
 
 	exp := time.Now().Add(time.Hour).In(east)
 	noErr(t, s.SetClientAssertionJTI(ctx, "tz", exp), "SetClientAssertionJTI")
-	var d diff
-	d.time("expiry", exp, mustGetJTI(t, ctx, s, "tz"))
-	d.report(t, "GetClientAssertionJTI")
+	check(t, "GetClientAssertionJTI expiry", exp, mustGetJTI(t, ctx, s, "tz"))
 
 	// The same instants written in UTC read back identical.
 	tok2 := *tok
@@ -637,6 +629,6 @@ func testMigrate(t *testing.T, s storage.Store) {
 	noErr(t, s.CreateClient(ctx, c), "CreateClient")
 	noErr(t, s.Migrate(ctx), "Migrate on a migrated store")
 	noErr(t, s.Migrate(ctx), "Migrate a third time")
-	checkClient(t, "GetClient after Migrate", c, mustGetClient(t, ctx, s, c.ID))
+	check(t, "GetClient after Migrate", c, mustGetClient(t, ctx, s, c.ID))
 	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "after-migrate"}), "CreateClient after Migrate")
 }

@@ -11,20 +11,6 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-// checkThrottle fails the test unless got is want as stored (times in UTC,
-// truncated to the microsecond).
-func checkThrottle(t *testing.T, what string, want, got storage.ThrottleEntry) {
-	t.Helper()
-	var d diff
-	d.str("ID", want.ID, got.ID)
-	if want.Attempts != got.Attempts {
-		d = append(d, fmt.Sprintf("Attempts: got %d, want %d", got.Attempts, want.Attempts))
-	}
-	d.time("LockedUntil", want.LockedUntil, got.LockedUntil)
-	d.time("ExpiresAt", want.ExpiresAt, got.ExpiresAt)
-	d.report(t, what)
-}
-
 // mustGetThrottle returns the entry of id (only ID set when there is none).
 func mustGetThrottle(t *testing.T, ctx context.Context, s storage.Store, id string) storage.ThrottleEntry {
 	t.Helper()
@@ -55,8 +41,8 @@ func testThrottle(t *testing.T, s storage.Store) {
 	if len(got) != 2 {
 		t.Fatalf("GetThrottle of 2 unknown ids returned %d entries", len(got))
 	}
-	checkThrottle(t, "GetThrottle(unknown a)", storage.ThrottleEntry{ID: a}, got[0])
-	checkThrottle(t, "GetThrottle(unknown b)", storage.ThrottleEntry{ID: b}, got[1])
+	check(t, "GetThrottle(unknown a)", storage.ThrottleEntry{ID: a}, got[0])
+	check(t, "GetThrottle(unknown b)", storage.ThrottleEntry{ID: b}, got[1])
 
 	// update sees the entries in the order of ids, absent ones empty.
 	wantA := storage.ThrottleEntry{ID: a, Attempts: 3, LockedUntil: baseTime().Add(time.Minute), ExpiresAt: baseTime().Add(time.Hour)}
@@ -74,32 +60,32 @@ func testThrottle(t *testing.T, s storage.Store) {
 	}
 	wantA.LockedUntil, wantA.ExpiresAt = stored(wantA.LockedUntil), stored(wantA.ExpiresAt)
 	wantB.ExpiresAt = stored(wantB.ExpiresAt)
-	checkThrottle(t, "GetThrottle(a) after create", wantA, mustGetThrottle(t, ctx, s, a))
-	checkThrottle(t, "GetThrottle(b) after create", wantB, mustGetThrottle(t, ctx, s, b))
+	check(t, "GetThrottle(a) after create", wantA, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(b) after create", wantB, mustGetThrottle(t, ctx, s, b))
 
 	// update sees the stored entries; what it does not return is kept.
 	noErr(t, s.UpdateThrottle(ctx, []string{a, b}, func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
-		checkThrottle(t, "update given a", wantA, es[0])
-		checkThrottle(t, "update given b", wantB, es[1])
+		check(t, "update given a", wantA, es[0])
+		check(t, "update given b", wantB, es[1])
 		e := es[1]
 		e.Attempts++
 		e.LockedUntil = time.Time{}
 		return []storage.ThrottleEntry{e}
 	}), "UpdateThrottle(increment b)")
 	wantB.Attempts = 2
-	checkThrottle(t, "GetThrottle(b) after an increment", wantB, mustGetThrottle(t, ctx, s, b))
-	checkThrottle(t, "GetThrottle(a), which update did not return", wantA, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(b) after an increment", wantB, mustGetThrottle(t, ctx, s, b))
+	check(t, "GetThrottle(a), which update did not return", wantA, mustGetThrottle(t, ctx, s, a))
 
 	// A lock can be lifted: a zero LockedUntil reads back zero.
 	lifted := wantA
 	lifted.LockedUntil = time.Time{}
 	put(t, ctx, s, lifted)
-	checkThrottle(t, "GetThrottle(a) after lifting the lock", lifted, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(a) after lifting the lock", lifted, mustGetThrottle(t, ctx, s, a))
 	put(t, ctx, s, wantA)
 
 	// Returning nothing changes nothing.
 	noErr(t, s.UpdateThrottle(ctx, []string{a}, func([]storage.ThrottleEntry) []storage.ThrottleEntry { return nil }), "UpdateThrottle(no change)")
-	checkThrottle(t, "GetThrottle(a) after no change", wantA, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(a) after no change", wantA, mustGetThrottle(t, ctx, s, a))
 
 	// Bad calls fail and store nothing.
 	changeA := func([]storage.ThrottleEntry) []storage.ThrottleEntry {
@@ -112,7 +98,7 @@ func testThrottle(t *testing.T, s storage.Store) {
 	anyErr(t, s.UpdateThrottle(ctx, []string{a}, func([]storage.ThrottleEntry) []storage.ThrottleEntry {
 		return []storage.ThrottleEntry{{ID: a, Attempts: 7, ExpiresAt: baseTime()}, {ID: a, Attempts: 8, ExpiresAt: baseTime()}}
 	}), "UpdateThrottle returning an id twice")
-	checkThrottle(t, "GetThrottle(a) after refused updates", wantA, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(a) after refused updates", wantA, mustGetThrottle(t, ctx, s, a))
 
 	// Inside a transaction: visible there, undone by Rollback.
 	tx := beginTX(t, ctx, s)
@@ -121,14 +107,14 @@ func testThrottle(t *testing.T, s storage.Store) {
 		t.Fatalf("inside the transaction, attempts = %d, want 99", got.Attempts)
 	}
 	noErr(t, s.Rollback(tx), "Rollback")
-	checkThrottle(t, "GetThrottle(a) after a rolled-back update", wantA, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(a) after a rolled-back update", wantA, mustGetThrottle(t, ctx, s, a))
 
 	// A zero ExpiresAt deletes the entry.
 	noErr(t, s.UpdateThrottle(ctx, []string{a, b}, func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
 		return []storage.ThrottleEntry{{ID: a}}
 	}), "UpdateThrottle(delete a)")
-	checkThrottle(t, "GetThrottle(a) after delete", storage.ThrottleEntry{ID: a}, mustGetThrottle(t, ctx, s, a))
-	checkThrottle(t, "GetThrottle(b) after deleting a", wantB, mustGetThrottle(t, ctx, s, b))
+	check(t, "GetThrottle(a) after delete", storage.ThrottleEntry{ID: a}, mustGetThrottle(t, ctx, s, a))
+	check(t, "GetThrottle(b) after deleting a", wantB, mustGetThrottle(t, ctx, s, b))
 	// Deleting what does not exist is no error.
 	noErr(t, s.UpdateThrottle(ctx, []string{a}, func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
 		return []storage.ThrottleEntry{{ID: a}}

@@ -11,15 +11,20 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
+	"github.com/hallpass/hallpass/storage/postgres"
 )
 
 // EnvURL names the variable that points the PostgreSQL tests at a database.
 const EnvURL = "HALLPASS_TEST_DATABASE_URL"
+
+// EnvCI names the variable CI sets: tests that would skip fail instead.
+const EnvCI = "HALLPASS_CI"
 
 // Backend is one storage backend tests run against.
 type Backend struct {
@@ -40,19 +45,29 @@ func SQLite(t testing.TB) string {
 	return "sqlite:" + filepath.Join(t.TempDir(), "hallpass.db")
 }
 
-// Postgres creates a schema with a random name in the EnvURL database and
-// returns a URL whose connections use it; the schema is dropped when t
-// ends. Without EnvURL the test is skipped with instructions, except under
-// CI (HALLPASS_CI set), where skipping would hide a broken setup.
-func Postgres(t testing.TB) string {
+// PostgresURL returns the EnvURL database's URL. Without EnvURL the test
+// is skipped with instructions, except under CI (HALLPASS_CI set), where
+// skipping would hide a broken setup: this is the one place that rule
+// lives, for every PostgreSQL test.
+func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvURL)
 	if base == "" {
-		if os.Getenv("HALLPASS_CI") != "" {
+		if os.Getenv(EnvCI) != "" {
 			t.Fatalf("%s is not set in CI", EnvURL)
 		}
 		t.Skipf("set %s=postgres://postgres@127.0.0.1:5432/hallpass_test?sslmode=disable to run the PostgreSQL tests", EnvURL)
 	}
+	return base
+}
+
+// Postgres creates a schema with a random name in the EnvURL database and
+// returns a URL whose connections use it (its search_path parameter); the
+// schema is dropped when t ends. Every store opened on the URL shares the
+// schema, as replicas share a database. Without EnvURL, see PostgresURL.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	base := PostgresURL(t)
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	schema := "hallpass_test_" + hex.EncodeToString(b[:])
@@ -73,6 +88,12 @@ func Postgres(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
+		// A connection a failed test left in a transaction holds locks
+		// on the schema: fail then rather than wait for it forever.
+		if _, err := conn.Exec(ctx, "SET lock_timeout = '10s'"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
 		if _, err := conn.Exec(ctx, "DROP SCHEMA "+ident+" CASCADE"); err != nil {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
@@ -85,6 +106,41 @@ func Postgres(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// OpenPostgres opens the database dsn (from Postgres) as the PostgreSQL
+// store itself, for tests of what only it has, without migrating it, so
+// that several stores can share one schema (call Migrate on one). params
+// are more run-time parameters for every connection, e.g.
+// default_transaction_isolation. The store is closed when t ends.
+func OpenPostgres(t testing.TB, dsn string, params map[string]string) *postgres.Store {
+	t.Helper()
+	cfg, err := postgres.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvURL, err)
+	}
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	s, err := postgres.OpenConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open %s: %v", backend.Redact(dsn), err)
+	}
+	t.Cleanup(func() {
+		// Close waits for every connection to be released; a transaction
+		// left open by a failed test would make it wait forever.
+		done := make(chan struct{})
+		go func() {
+			s.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("close: a connection is still in use (a transaction left open?)")
+		}
+	})
+	return s
 }
 
 // Open opens and migrates the database dsn names, closing it when t ends.
