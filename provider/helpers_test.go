@@ -7,23 +7,20 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
-	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -34,89 +31,22 @@ const testAdminToken = "hallpass-test-admin-token-6c1f0e2a9b"
 // testServer is a fully wired hallpass behind an httptest.Server whose URL
 // is the issuer, on a fresh database of its own.
 type testServer struct {
-	URL        string // the issuer
-	Store      storage.Store
-	Keys       *keys.Manager
-	Provider   *provider.Provider
-	Handler    http.Handler // the provider's handler, for requests net/http clients refuse to send
-	AdminToken string
-	HTTP       *http.Client
-}
-
-// lateHandler lets the httptest.Server start (and so know its URL, the
-// issuer) before the provider that serves it exists.
-type lateHandler struct{ h atomic.Value }
-
-func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, ok := l.h.Load().(http.Handler)
-	if !ok {
-		http.Error(w, "provider not ready", http.StatusServiceUnavailable)
-		return
-	}
-	h.ServeHTTP(w, r)
+	*hallpasstest.Server
 }
 
 // newTestServer starts hallpass on the database dsn names (see
-// testdb.Backends), as cmd/hallpass's newServer wires it. opts may adjust
-// the Config before New.
+// testdb.Backends), as cmd/hallpass's newServer wires it (through
+// provider.Assemble). opts may adjust the Config before New.
 func newTestServer(t testing.TB, dsn string, opts ...func(*provider.Config)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	store := testdb.Open(t, dsn)
-
-	late := &lateHandler{}
-	srv := httptest.NewServer(late)
-	// Registered after testdb.Open's cleanup, so it runs first: no request
-	// is in flight when the store closes.
-	t.Cleanup(srv.Close)
-
-	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
-	if err != nil {
-		t.Fatalf("NewSealer: %v", err)
-	}
-	km, err := keys.NewManager(store, sealer, keys.Options{Logger: log})
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	if err := km.Load(ctx); err != nil {
-		t.Fatalf("load keys: %v", err)
-	}
-	tokenSecret, err := provider.TokenSecret(ctx, store, sealer)
-	if err != nil {
-		t.Fatalf("TokenSecret: %v", err)
-	}
-	digest, generated, err := provider.AdminTokenDigest(ctx, store, testAdminToken)
-	if err != nil || generated != "" {
-		t.Fatalf("AdminTokenDigest = %q, %v; want the configured token used", generated, err)
-	}
-	cfg := provider.Config{
-		Issuer:           srv.URL,
-		Store:            store,
-		Keys:             km,
-		AdminTokenDigest: digest,
-		TokenSecret:      tokenSecret,
-		Logger:           log,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	p, err := provider.New(cfg)
-	if err != nil {
-		t.Fatalf("provider.New: %v", err)
-	}
-	h := p.Handler()
-	late.h.Store(h)
-	return &testServer{
-		URL:        srv.URL,
-		Store:      store,
-		Keys:       km,
-		Provider:   p,
-		Handler:    h,
+	return &testServer{hallpasstest.Start(t, dsn, hallpasstest.Options{
 		AdminToken: testAdminToken,
-		HTTP:       srv.Client(),
-	}
+		Config: func(c *provider.Config) {
+			for _, o := range opts {
+				o(c)
+			}
+		},
+	})}
 }
 
 // forEachBackend runs f as a subtest per storage backend, each with a DSN

@@ -1,7 +1,6 @@
 package resource_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -12,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -53,62 +52,19 @@ type hallpass struct {
 	AliceID                  string
 }
 
-// lateHandler lets the server start, and so know its URL (the issuer),
-// before the provider that serves it exists.
-type lateHandler struct{ h atomic.Value }
-
-func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, ok := l.h.Load().(http.Handler)
-	if !ok {
-		http.Error(w, "provider not ready", http.StatusServiceUnavailable)
-		return
-	}
-	h.ServeHTTP(w, r)
-}
-
-// newHallpass starts hallpass as cmd/hallpass wires it; keyOpts adjusts
-// the key manager's options (e.g. JWKSMaxAge).
+// newHallpass starts hallpass on a fresh SQLite database as cmd/hallpass
+// wires it; keyOpts adjusts the key manager's options (e.g. JWKSMaxAge).
 func newHallpass(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store := testdb.Open(t, testdb.SQLite(t))
-	late := &lateHandler{}
-	srv := httptest.NewServer(late)
-	t.Cleanup(srv.Close) // before the store closes
-
-	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
-	if err != nil {
-		t.Fatalf("NewSealer: %v", err)
-	}
-	opts := keys.Options{Logger: log}
-	for _, o := range keyOpts {
-		o(&opts)
-	}
-	km, err := keys.NewManager(store, sealer, opts)
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	if err := km.Load(ctx); err != nil {
-		t.Fatalf("load keys: %v", err)
-	}
-	secret, err := provider.TokenSecret(ctx, store, sealer)
-	if err != nil {
-		t.Fatalf("TokenSecret: %v", err)
-	}
-	digest, _, err := provider.AdminTokenDigest(ctx, store, adminToken)
-	if err != nil {
-		t.Fatalf("AdminTokenDigest: %v", err)
-	}
-	p, err := provider.New(provider.Config{
-		Issuer: srv.URL, Store: store, Keys: km,
-		AdminTokenDigest: digest, TokenSecret: secret, Logger: log,
+	s := hallpasstest.Start(t, testdb.SQLite(t), hallpasstest.Options{
+		AdminToken: adminToken,
+		Keys: func(o *keys.Options) {
+			for _, f := range keyOpts {
+				f(o)
+			}
+		},
 	})
-	if err != nil {
-		t.Fatalf("provider.New: %v", err)
-	}
-	late.h.Store(p.Handler())
-	return &hallpass{URL: srv.URL, Keys: km, HTTP: srv.Client()}
+	return &hallpass{URL: s.URL, Keys: s.Keys, HTTP: s.HTTP}
 }
 
 // newSchool starts hallpass and registers the school: scopes for the
