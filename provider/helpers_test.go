@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -59,22 +58,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
 }
 
 // result is a response with its body read.
-type result struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// JSON decodes the body into a generic object, failing the test if it is
-// not one.
-func (r result) JSON(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("response body (status %d) is not a JSON object: %v\n%s", r.Status, err, r.Body)
-	}
-	return m
-}
+type result = oauthtest.Response
 
 // req describes one HTTP request to the test server.
 type req struct {
@@ -111,16 +95,7 @@ func (ts *testServer) do(t testing.TB, rq req) result {
 	if rq.Auth != "" {
 		hr.Header.Set("Authorization", rq.Auth)
 	}
-	resp, err := ts.HTTP.Do(hr)
-	if err != nil {
-		t.Fatalf("%s %s: %v", rq.Method, rq.Path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s %s: %v", rq.Method, rq.Path, err)
-	}
-	return result{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return oauthtest.Do(t, ts.HTTP, hr)
 }
 
 // admin sends an admin API request with the admin token; body is sent as
@@ -212,24 +187,6 @@ func (ts *testServer) registerResourceServer(t testing.TB, authMethod, scope str
 	return out
 }
 
-// adminActive reports whether introspection with the admin token, which
-// may introspect every token, says token is active.
-func (ts *testServer) adminActive(t *testing.T, token string) bool {
-	t.Helper()
-	res := ts.do(t, req{
-		Method: http.MethodPost, Path: provider.PathIntrospect, ContentType: formType,
-		Body: url.Values{"token": {token}}.Encode(), Auth: "Bearer " + ts.AdminToken,
-	})
-	if res.Status != http.StatusOK {
-		t.Fatalf("introspect as admin: status %d: %s", res.Status, res.Body)
-	}
-	a, ok := res.JSON(t)["active"].(bool)
-	if !ok {
-		t.Fatalf("introspection answer has no boolean active: %s", res.Body)
-	}
-	return a
-}
-
 // clientCredentials is a golang.org/x/oauth2 client-credentials config for
 // a client of this server.
 func (ts *testServer) clientCredentials(id, secret string, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
@@ -259,39 +216,9 @@ func (ts *testServer) token(t *testing.T, id, secret string, scopes ...string) *
 }
 
 // basic is an RFC 6749 §2.3.1 Authorization header value.
-func basic(id, secret string) string {
-	return "Basic " + b64(url.QueryEscape(id)+":"+url.QueryEscape(secret))
-}
+func basic(id, secret string) string { return oauthtest.BasicAuth(id, secret) }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-// introspect asks the introspection endpoint about token, authenticated
-// as client id with HTTP Basic, and returns the status and answer.
-func (ts *testServer) introspect(t *testing.T, id, secret, token string) (int, map[string]any) {
-	t.Helper()
-	res := ts.do(t, req{
-		Method: http.MethodPost, Path: provider.PathIntrospect,
-		ContentType: "application/x-www-form-urlencoded",
-		Body:        url.Values{"token": {token}}.Encode(),
-		Auth:        basic(id, secret),
-	})
-	return res.Status, res.JSON(t)
-}
-
-// active reports whether introspection by (id, secret) says token is
-// active, failing the test unless introspection itself succeeds.
-func (ts *testServer) active(t *testing.T, id, secret, token string) bool {
-	t.Helper()
-	status, m := ts.introspect(t, id, secret, token)
-	if status != http.StatusOK {
-		t.Fatalf("introspect: status %d: %v", status, m)
-	}
-	a, ok := m["active"].(bool)
-	if !ok {
-		t.Fatalf("introspection answer has no boolean active: %v", m)
-	}
-	return a
-}
 
 // clients returns every stored client, straight from the store.
 func (ts *testServer) clients(t *testing.T) []storage.Client {

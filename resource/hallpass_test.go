@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -40,9 +40,9 @@ const (
 // hallpass is a real hallpass, in process, behind an httptest.Server whose
 // URL is the issuer, on a fresh SQLite database.
 type hallpass struct {
-	URL  string
-	Keys *keys.Manager
-	HTTP *http.Client
+	oauthtest.Client // asks its token and revocation endpoints
+	URL              string
+	Keys             *keys.Manager
 
 	// Set by school.
 	ServiceID, ServiceSecret string // client_credentials client, scope results:read
@@ -64,7 +64,7 @@ func newHallpass(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 			}
 		},
 	})
-	return &hallpass{URL: s.URL, Keys: s.Keys, HTTP: s.HTTP}
+	return &hallpass{Client: s.Client, URL: s.URL, Keys: s.Keys}
 }
 
 // newSchool starts hallpass and registers the school: scopes for the
@@ -106,11 +106,8 @@ func newSchool(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 	return h
 }
 
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+// response is a response with its body read.
+type response = oauthtest.Response
 
 func (h *hallpass) do(t testing.TB, c *http.Client, method, target, contentType, body string, header http.Header) response {
 	t.Helper()
@@ -130,16 +127,7 @@ func (h *hallpass) do(t testing.TB, c *http.Client, method, target, contentType,
 	if c == nil {
 		c = h.HTTP
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s %s: %v", method, target, err)
-	}
-	return response{resp.StatusCode, resp.Header, b}
+	return oauthtest.Do(t, c, req)
 }
 
 func (h *hallpass) decode(t testing.TB, r response, v any) {
@@ -174,31 +162,14 @@ func (h *hallpass) client(t testing.TB, m directory.ClientMetadata) (string, str
 	return out.ClientID, out.ClientSecret
 }
 
-func basic(id, secret string) http.Header {
-	cred := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
-	return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(cred))}}
-}
-
 // tokens is a token endpoint answer.
-type tokens struct {
-	AccessToken  string `json:"access_token"`
-	IDToken      string `json:"id_token"`
-	RefreshToken string `json:"refresh_token"`
-	Scope        string `json:"scope"`
-}
+type tokens = oauthtest.TokenResponse
 
+// tokenRequest posts form to the token endpoint as client (id, secret)
+// with HTTP Basic, failing the test unless tokens come back.
 func (h *hallpass) tokenRequest(t testing.TB, id, secret string, form url.Values) tokens {
 	t.Helper()
-	r := h.do(t, nil, http.MethodPost, provider.PathToken, "application/x-www-form-urlencoded", form.Encode(), basic(id, secret))
-	if r.Status != http.StatusOK {
-		t.Fatalf("token request (%s): status %d: %s", form.Get("grant_type"), r.Status, r.Body)
-	}
-	var tk tokens
-	h.decode(t, r, &tk)
-	if tk.AccessToken == "" {
-		t.Fatalf("token response without access_token: %s", r.Body)
-	}
-	return tk
+	return oauthtest.DecodeToken(t, h.Token(t, oauthtest.Basic(id, secret), form))
 }
 
 // serviceToken is a client-credentials access token.
@@ -271,11 +242,7 @@ func (h *hallpass) userTokens(t testing.TB, scope string) tokens {
 // revoke revokes token at hallpass (RFC 7009) as client id.
 func (h *hallpass) revoke(t testing.TB, id, secret, token string) {
 	t.Helper()
-	r := h.do(t, nil, http.MethodPost, provider.PathRevoke, "application/x-www-form-urlencoded",
-		url.Values{"token": {token}, "token_type_hint": {"access_token"}}.Encode(), basic(id, secret))
-	if r.Status != http.StatusOK {
-		t.Fatalf("revoke: status %d: %s", r.Status, r.Body)
-	}
+	h.MustRevoke(t, oauthtest.Basic(id, secret), token, "access_token")
 }
 
 // sign returns claims signed by hallpass's active key with header typ

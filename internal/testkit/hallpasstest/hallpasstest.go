@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -30,15 +31,17 @@ type Options struct {
 	Config func(*provider.Config)
 }
 
-// Server is a running hallpass.
+// Server is a running hallpass. Its embedded oauthtest.Client (Issuer
+// the URL, HTTP the client below) asks its token, introspection and
+// revocation endpoints.
 type Server struct {
+	oauthtest.Client
 	URL        string // the issuer
 	Store      storage.Store
 	Keys       *keys.Manager
 	Provider   *provider.Provider
 	Handler    http.Handler // the provider's handler, for requests net/http clients refuse to send
 	AdminToken string
-	HTTP       *http.Client // trusts the server's certificate, if any
 }
 
 // lateHandler lets the httptest.Server start (and so know its URL, the
@@ -91,12 +94,12 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	h := a.Provider.Handler()
 	late.h.Store(h)
 	return &Server{
+		Client:     oauthtest.Client{Issuer: srv.URL, HTTP: srv.Client()},
 		URL:        srv.URL,
 		Store:      store,
 		Keys:       a.Keys,
 		Provider:   a.Provider,
 		Handler:    h,
 		AdminToken: o.AdminToken,
-		HTTP:       srv.Client(),
 	}
 }
