@@ -10,6 +10,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -125,7 +126,7 @@ func TestAdminKeys(t *testing.T) {
 		if got := ts.jwksKids(t); !slices.Equal(got, []string{planned.ID, first}) {
 			t.Errorf("JWKS after rotating = %v, want the new key first, the retired key kept", got)
 		}
-		if !ts.active(t, svc.ClientID, svc.ClientSecret, before) {
+		if !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), before) {
 			t.Error("a token of the retired key fails introspection before it expires")
 		}
 		states := map[string]keys.KeyInfo{}
@@ -158,10 +159,10 @@ func TestAdminKeys(t *testing.T) {
 		if got := ts.jwksKids(t); slices.Contains(got, first) {
 			t.Errorf("JWKS after revoking %s = %v", first, got)
 		}
-		if ts.active(t, svc.ClientID, svc.ClientSecret, before) {
+		if ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), before) {
 			t.Error("a token of the revoked key still passes introspection")
 		}
-		if !ts.active(t, svc.ClientID, svc.ClientSecret, after) {
+		if !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), after) {
 			t.Error("a token of the current key fails introspection after another key was revoked")
 		}
 		res = ts.admin(t, http.MethodPost, "/admin/keys/"+first+"/revoke", nil)
@@ -179,11 +180,11 @@ func TestAdminKeys(t *testing.T) {
 		if got := ts.jwksKids(t); !slices.Equal(got, []string{rv.ActiveKID}) {
 			t.Errorf("JWKS after revoking the active key = %v", got)
 		}
-		if ts.active(t, svc.ClientID, svc.ClientSecret, after) {
+		if ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), after) {
 			t.Error("a token of the revoked active key still passes introspection")
 		}
 		fresh := ts.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
-		if tokenKID(t, fresh) != rv.ActiveKID || !ts.active(t, svc.ClientID, svc.ClientSecret, fresh) {
+		if tokenKID(t, fresh) != rv.ActiveKID || !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), fresh) {
 			t.Error("tokens after revoking the active key are not signed with the new key")
 		}
 	})
@@ -223,7 +224,7 @@ func TestKeysAcrossReplicas(t *testing.T) {
 		}
 		for name, ts := range map[string]*testServer{"a": a, "b": b} {
 			for tokName, tok := range map[string]string{"a's token": fromA, "b's token": fromB} {
-				if !ts.active(t, svc.ClientID, svc.ClientSecret, tok) {
+				if !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), tok) {
 					t.Errorf("replica %s: %s fails introspection", name, tokName)
 				}
 			}
@@ -261,16 +262,16 @@ func TestRevokedKeyRefreshTokensWork(t *testing.T) {
 		if res := e.admin(t, http.MethodPost, "/admin/keys/"+revoked+"/revoke", nil); res.Status != http.StatusOK {
 			t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
 		}
-		if e.activeToken(t, tok.AccessToken) {
+		if e.Active(t, e.adminCred(), tok.AccessToken) {
 			t.Error("an access token of the revoked key passes introspection")
 		}
-		fresh := decodeToken(t, e.refresh(t, e.Confidential, tok.RefreshToken, ""))
+		fresh := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, tok.RefreshToken, ""))
 		active := e.Keys.ActiveKeyID()
 		if active == revoked || tokenKID(t, fresh.AccessToken) != active || tokenKID(t, fresh.IDToken) != active {
 			t.Errorf("tokens after refresh signed with %q / %q, want the new key %q",
 				tokenKID(t, fresh.AccessToken), tokenKID(t, fresh.IDToken), active)
 		}
-		if !e.activeToken(t, fresh.AccessToken) {
+		if !e.Active(t, e.adminCred(), fresh.AccessToken) {
 			t.Error("the refreshed access token fails introspection")
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -191,8 +192,8 @@ func TestAdminClientsCRUD(t *testing.T) {
 			if c, err := ts.Store.GetClient(t.Context(), "grades-sync"); err != nil || len(c.SecretHash) != 0 {
 				t.Errorf("public client keeps a secret digest (%v)", err)
 			}
-			if status, _ := ts.introspect(t, "grades-sync", secret, "x"); status != http.StatusUnauthorized {
-				t.Errorf("old secret still authenticates a public client: introspection status %d", status)
+			if res := ts.Introspect(t, oauthtest.Basic("grades-sync", secret), "x", ""); res.Status != http.StatusUnauthorized || res.JSON(t) == nil {
+				t.Errorf("old secret still authenticates a public client: introspection status %d", res.Status)
 			}
 
 			res = ts.admin(t, http.MethodPut, "/admin/clients/grades-sync", map[string]any{
@@ -221,7 +222,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 
 		t.Run("delete", func(t *testing.T) {
 			tok := ts.token(t, "grades-sync", secret)
-			if !ts.adminActive(t, tok.AccessToken) {
+			if !ts.Active(t, ts.adminCred(), tok.AccessToken) {
 				t.Fatal("token inactive before deletion")
 			}
 			res := ts.admin(t, http.MethodDelete, "/admin/clients/grades-sync", nil)
@@ -232,7 +233,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 			if ts.canGetToken(t, "grades-sync", secret) {
 				t.Error("deleted client still gets tokens")
 			}
-			if ts.adminActive(t, tok.AccessToken) {
+			if ts.Active(t, ts.adminCred(), tok.AccessToken) {
 				t.Error("token of a deleted client is still active")
 			}
 		})

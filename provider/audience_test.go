@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -158,7 +159,7 @@ func TestAudienceFollowsGrantedScopes(t *testing.T) {
 					if got := e.accessAud(t, g.Access); !slices.Equal(got, tc.want) {
 						t.Errorf("access token aud = %q, want %q (granted %q)", got, tc.want, grantedScope(t, g.Token))
 					}
-					if got := audOf(e.wantActive(t, "the access token", e.adminCred(), g.Access)); !slices.Equal(got, tc.want) {
+					if got := audOf(e.WantActive(t, "the access token", e.adminCred(), g.Access)); !slices.Equal(got, tc.want) {
 						t.Errorf("introspected aud = %q, want %q", got, tc.want)
 					}
 				})
@@ -239,20 +240,20 @@ func TestAudienceOnRefresh(t *testing.T) {
 			if got := e.accessAud(t, g.Access); !slices.Equal(got, sorted(schoolAudience, payrollAudience)) {
 				t.Fatalf("aud before refresh = %q", got)
 			}
-			r := decodeToken(t, e.refresh(t, staff, g.Refresh, "openid offline_access results:read"))
+			r := oauthtest.DecodeToken(t, e.refresh(t, staff, g.Refresh, "openid offline_access results:read"))
 			if got := e.accessAud(t, r.AccessToken); !slices.Equal(got, []string{schoolAudience}) {
 				t.Errorf("aud after narrowing to results:read = %q, want only %s", got, schoolAudience)
 			}
-			if got := audOf(e.wantActive(t, "refreshed access token", e.adminCred(), r.AccessToken)); !slices.Equal(got, []string{schoolAudience}) {
+			if got := audOf(e.WantActive(t, "refreshed access token", e.adminCred(), r.AccessToken)); !slices.Equal(got, []string{schoolAudience}) {
 				t.Errorf("introspected aud after narrowing = %q", got)
 			}
 			// The narrowed grant stays narrowed.
-			r2 := decodeToken(t, e.refresh(t, staff, r.RefreshToken, ""))
+			r2 := oauthtest.DecodeToken(t, e.refresh(t, staff, r.RefreshToken, ""))
 			if got := e.accessAud(t, r2.AccessToken); !slices.Equal(got, []string{schoolAudience}) {
 				t.Errorf("aud on the next refresh = %q, want only %s", got, schoolAudience)
 			}
 			// Narrowed to sign-in scopes only, the token is for hallpass.
-			r3 := decodeToken(t, e.refresh(t, staff, r2.RefreshToken, "openid offline_access"))
+			r3 := oauthtest.DecodeToken(t, e.refresh(t, staff, r2.RefreshToken, "openid offline_access"))
 			if got := e.accessAud(t, r3.AccessToken); !slices.Equal(got, []string{e.URL}) {
 				t.Errorf("aud with no resource scope left = %q, want the issuer", got)
 			}
@@ -264,7 +265,7 @@ func TestAudienceOnRefresh(t *testing.T) {
 			t.Cleanup(func() {
 				e.setUser(t, "alice", map[string]any{"email": "alice@example.com", "roles": []string{"teacher", "bursar"}})
 			})
-			r := decodeToken(t, e.refresh(t, staff, g.Refresh, ""))
+			r := oauthtest.DecodeToken(t, e.refresh(t, staff, g.Refresh, ""))
 			if got := e.accessAud(t, r.AccessToken); !slices.Equal(got, []string{schoolAudience}) {
 				t.Errorf("aud after alice lost the bursar role = %q, want only %s", got, schoolAudience)
 			}
@@ -291,13 +292,13 @@ func TestAudienceOnRefresh(t *testing.T) {
 
 		t.Run("a selected audience stays selected", func(t *testing.T) {
 			tok := grantFor(t, e, staff.request(all, oauth2.SetAuthURLParam("audience", payrollAudience)), "alice", alicePassword)
-			r := decodeToken(t, e.refresh(t, staff, tok.RefreshToken, ""))
+			r := oauthtest.DecodeToken(t, e.refresh(t, staff, tok.RefreshToken, ""))
 			if got := e.accessAud(t, r.AccessToken); !slices.Equal(got, []string{payrollAudience}) {
 				t.Errorf("aud after refresh = %q, want the selected %s", got, payrollAudience)
 			}
 			// Its scope gone, nothing selected is left: the token is for
 			// hallpass, never for a resource server nobody selected.
-			r2 := decodeToken(t, e.refresh(t, staff, r.RefreshToken, "openid offline_access results:read"))
+			r2 := oauthtest.DecodeToken(t, e.refresh(t, staff, r.RefreshToken, "openid offline_access results:read"))
 			if got := e.accessAud(t, r2.AccessToken); !slices.Equal(got, []string{e.URL}) {
 				t.Errorf("aud after dropping the selected audience's scope = %q, want the issuer", got)
 			}
@@ -340,7 +341,7 @@ func TestAudienceClientCredentials(t *testing.T) {
 					}
 					return
 				}
-				tok := decodeToken(t, res)
+				tok := oauthtest.DecodeToken(t, res)
 				if got := e.accessAud(t, tok.AccessToken); !slices.Equal(got, tc.want) {
 					t.Errorf("aud = %q, want %q", got, tc.want)
 				}

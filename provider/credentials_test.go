@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -98,7 +99,7 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 				}
 			}
 			for name, tok := range map[string]string{"access token 1": g1.Access, "refresh token 1": g1.Refresh, "access token 2": g2.Access, "refresh token 2": g2.Refresh} {
-				e.wantActive(t, name+" after "+after, admin, tok)
+				e.WantActive(t, name+" after "+after, admin, tok)
 			}
 			none := e.Confidential.request("openid", oauth2.SetAuthURLParam("prompt", "none"))
 			e.callback(t, b1.get(t, none.URL), none).wantCode(t)
@@ -132,21 +133,21 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 			t.Errorf("a consent page opened before the password change minted a code: %s", p.Redirect)
 		}
 		for name, tok := range map[string]string{"access token 1": g1.Access, "refresh token 1": g1.Refresh, "access token 2": g2.Access, "refresh token 2": g2.Refresh} {
-			e.wantInactive(t, name+" after the password change", admin, tok, "")
+			e.WantInactive(t, name+" after the password change", admin, tok, "")
 		}
 		assertError(t, e.refresh(t, e.Confidential, g1.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		assertError(t, e.refresh(t, e.Public, g2.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 
 		// Another user is untouched.
-		e.wantActive(t, "bob's access token", admin, bob.Access)
-		decodeToken(t, e.refresh(t, e.Confidential, bob.Refresh, ""))
+		e.WantActive(t, "bob's access token", admin, bob.Access)
+		oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, bob.Refresh, ""))
 
 		// The old password no longer signs in; the new one does, and its
 		// tokens work.
 		e.wantLoginRefused(t, e.Confidential, "alice", alicePassword)
 		fresh := e.grant(t, e.newBrowser(t), e.Confidential, "alice", newPassword, lcScope)
-		e.wantActive(t, "a token of after the change", admin, fresh.Access)
-		decodeToken(t, e.refresh(t, e.Confidential, fresh.Refresh, ""))
+		e.WantActive(t, "a token of after the change", admin, fresh.Access)
+		oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, fresh.Refresh, ""))
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -490,7 +491,7 @@ func TestIDTokenSid(t *testing.T) {
 		// Refresh: a new ID token, the same sid, verified by go-oidc.
 		rt := tok.RefreshToken
 		for i := range 2 {
-			tj := decodeToken(t, e.refresh(t, c, rt, ""))
+			tj := oauthtest.DecodeToken(t, e.refresh(t, c, rt, ""))
 			rt = tj.RefreshToken
 			idt, err := e.OIDC.Verifier(&oidc.Config{ClientID: c.Meta.ClientID}).Verify(e.ctx(), tj.IDToken)
 			if err != nil {

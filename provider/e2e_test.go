@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -389,7 +390,8 @@ func TestRevocationAndIntrospection(t *testing.T) {
 
 		t.Run("fresh token is active", func(t *testing.T) {
 			tok := ts.token(t, a.ClientID, a.ClientSecret, "results:read")
-			status, m := ts.introspect(t, a.ClientID, a.ClientSecret, tok.AccessToken)
+			res := ts.Introspect(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken, "")
+			status, m := res.Status, res.JSON(t)
 			if status != http.StatusOK || m["active"] != true {
 				t.Fatalf("introspect: status %d, %v; want 200 active", status, m)
 			}
@@ -402,14 +404,14 @@ func TestRevocationAndIntrospection(t *testing.T) {
 		})
 
 		t.Run("garbage token is inactive", func(t *testing.T) {
-			if ts.active(t, a.ClientID, a.ClientSecret, "not-a-token") {
+			if ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), "not-a-token") {
 				t.Error("garbage token reported active")
 			}
 		})
 
 		t.Run("revoked by its client", func(t *testing.T) {
 			tok := ts.token(t, a.ClientID, a.ClientSecret)
-			if !ts.active(t, a.ClientID, a.ClientSecret, tok.AccessToken) {
+			if !ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 				t.Fatal("fresh token inactive")
 			}
 			res := ts.do(t, req{
@@ -421,10 +423,10 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			if res.Status != http.StatusOK {
 				t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
 			}
-			if ts.active(t, a.ClientID, a.ClientSecret, tok.AccessToken) {
+			if ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 				t.Error("revoked token still active for its client")
 			}
-			if ts.adminActive(t, tok.AccessToken) {
+			if ts.Active(t, ts.adminCred(), tok.AccessToken) {
 				t.Error("revoked token still active for the admin")
 			}
 		})
@@ -443,7 +445,7 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			if res.Status != http.StatusOK {
 				t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
 			}
-			if ts.active(t, a.ClientID, a.ClientSecret, tok.AccessToken) {
+			if ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 				t.Error("revoked token still active")
 			}
 		})
@@ -459,7 +461,7 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			if res.Status >= 500 {
 				t.Fatalf("revoke by another client: status %d: %s", res.Status, res.Body)
 			}
-			if !ts.active(t, a.ClientID, a.ClientSecret, tok.AccessToken) {
+			if !ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 				t.Error("another client revoked the token")
 			}
 		})
@@ -476,7 +478,7 @@ func TestRevocationAndIntrospection(t *testing.T) {
 			if res.Header.Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate (RFC 6749 §5.2)")
 			}
-			if !ts.active(t, a.ClientID, a.ClientSecret, tok.AccessToken) {
+			if !ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 				t.Error("unauthenticated revocation revoked the token")
 			}
 		})
@@ -550,7 +552,7 @@ func TestRevocationStorageFailure(t *testing.T) {
 			Body:        url.Values{"token": {tok.AccessToken}}.Encode(),
 			Auth:        basic(cl.ClientID, cl.ClientSecret),
 		})
-		if !ts.active(t, cl.ClientID, cl.ClientSecret, tok.AccessToken) {
+		if !ts.Active(t, oauthtest.Basic(cl.ClientID, cl.ClientSecret), tok.AccessToken) {
 			t.Fatal("token inactive although its deletion failed")
 		}
 		if res.Status != http.StatusServiceUnavailable {

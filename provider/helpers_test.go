@@ -6,24 +6,20 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
-	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -34,89 +30,22 @@ const testAdminToken = "hallpass-test-admin-token-6c1f0e2a9b"
 // testServer is a fully wired hallpass behind an httptest.Server whose URL
 // is the issuer, on a fresh database of its own.
 type testServer struct {
-	URL        string // the issuer
-	Store      storage.Store
-	Keys       *keys.Manager
-	Provider   *provider.Provider
-	Handler    http.Handler // the provider's handler, for requests net/http clients refuse to send
-	AdminToken string
-	HTTP       *http.Client
-}
-
-// lateHandler lets the httptest.Server start (and so know its URL, the
-// issuer) before the provider that serves it exists.
-type lateHandler struct{ h atomic.Value }
-
-func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, ok := l.h.Load().(http.Handler)
-	if !ok {
-		http.Error(w, "provider not ready", http.StatusServiceUnavailable)
-		return
-	}
-	h.ServeHTTP(w, r)
+	*hallpasstest.Server
 }
 
 // newTestServer starts hallpass on the database dsn names (see
-// testdb.Backends), as cmd/hallpass's newServer wires it. opts may adjust
-// the Config before New.
+// testdb.Backends), as cmd/hallpass's newServer wires it (through
+// provider.Assemble). opts may adjust the Config before New.
 func newTestServer(t testing.TB, dsn string, opts ...func(*provider.Config)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	store := testdb.Open(t, dsn)
-
-	late := &lateHandler{}
-	srv := httptest.NewServer(late)
-	// Registered after testdb.Open's cleanup, so it runs first: no request
-	// is in flight when the store closes.
-	t.Cleanup(srv.Close)
-
-	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
-	if err != nil {
-		t.Fatalf("NewSealer: %v", err)
-	}
-	km, err := keys.NewManager(store, sealer, keys.Options{Logger: log})
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	if err := km.Load(ctx); err != nil {
-		t.Fatalf("load keys: %v", err)
-	}
-	tokenSecret, err := provider.TokenSecret(ctx, store, sealer)
-	if err != nil {
-		t.Fatalf("TokenSecret: %v", err)
-	}
-	digest, generated, err := provider.AdminTokenDigest(ctx, store, testAdminToken)
-	if err != nil || generated != "" {
-		t.Fatalf("AdminTokenDigest = %q, %v; want the configured token used", generated, err)
-	}
-	cfg := provider.Config{
-		Issuer:           srv.URL,
-		Store:            store,
-		Keys:             km,
-		AdminTokenDigest: digest,
-		TokenSecret:      tokenSecret,
-		Logger:           log,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	p, err := provider.New(cfg)
-	if err != nil {
-		t.Fatalf("provider.New: %v", err)
-	}
-	h := p.Handler()
-	late.h.Store(h)
-	return &testServer{
-		URL:        srv.URL,
-		Store:      store,
-		Keys:       km,
-		Provider:   p,
-		Handler:    h,
+	return &testServer{hallpasstest.Start(t, dsn, hallpasstest.Options{
 		AdminToken: testAdminToken,
-		HTTP:       srv.Client(),
-	}
+		Config: func(c *provider.Config) {
+			for _, o := range opts {
+				o(c)
+			}
+		},
+	})}
 }
 
 // forEachBackend runs f as a subtest per storage backend, each with a DSN
@@ -129,22 +58,7 @@ func forEachBackend(t *testing.T, f func(t *testing.T, dsn string)) {
 }
 
 // result is a response with its body read.
-type result struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
-
-// JSON decodes the body into a generic object, failing the test if it is
-// not one.
-func (r result) JSON(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.Body, &m); err != nil {
-		t.Fatalf("response body (status %d) is not a JSON object: %v\n%s", r.Status, err, r.Body)
-	}
-	return m
-}
+type result = oauthtest.Response
 
 // req describes one HTTP request to the test server.
 type req struct {
@@ -181,16 +95,7 @@ func (ts *testServer) do(t testing.TB, rq req) result {
 	if rq.Auth != "" {
 		hr.Header.Set("Authorization", rq.Auth)
 	}
-	resp, err := ts.HTTP.Do(hr)
-	if err != nil {
-		t.Fatalf("%s %s: %v", rq.Method, rq.Path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s %s: %v", rq.Method, rq.Path, err)
-	}
-	return result{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	return oauthtest.Do(t, ts.HTTP, hr)
 }
 
 // admin sends an admin API request with the admin token; body is sent as
@@ -282,24 +187,6 @@ func (ts *testServer) registerResourceServer(t testing.TB, authMethod, scope str
 	return out
 }
 
-// adminActive reports whether introspection with the admin token, which
-// may introspect every token, says token is active.
-func (ts *testServer) adminActive(t *testing.T, token string) bool {
-	t.Helper()
-	res := ts.do(t, req{
-		Method: http.MethodPost, Path: provider.PathIntrospect, ContentType: formType,
-		Body: url.Values{"token": {token}}.Encode(), Auth: "Bearer " + ts.AdminToken,
-	})
-	if res.Status != http.StatusOK {
-		t.Fatalf("introspect as admin: status %d: %s", res.Status, res.Body)
-	}
-	a, ok := res.JSON(t)["active"].(bool)
-	if !ok {
-		t.Fatalf("introspection answer has no boolean active: %s", res.Body)
-	}
-	return a
-}
-
 // clientCredentials is a golang.org/x/oauth2 client-credentials config for
 // a client of this server.
 func (ts *testServer) clientCredentials(id, secret string, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
@@ -329,39 +216,9 @@ func (ts *testServer) token(t *testing.T, id, secret string, scopes ...string) *
 }
 
 // basic is an RFC 6749 §2.3.1 Authorization header value.
-func basic(id, secret string) string {
-	return "Basic " + b64(url.QueryEscape(id)+":"+url.QueryEscape(secret))
-}
+func basic(id, secret string) string { return oauthtest.BasicAuth(id, secret) }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-// introspect asks the introspection endpoint about token, authenticated
-// as client id with HTTP Basic, and returns the status and answer.
-func (ts *testServer) introspect(t *testing.T, id, secret, token string) (int, map[string]any) {
-	t.Helper()
-	res := ts.do(t, req{
-		Method: http.MethodPost, Path: provider.PathIntrospect,
-		ContentType: "application/x-www-form-urlencoded",
-		Body:        url.Values{"token": {token}}.Encode(),
-		Auth:        basic(id, secret),
-	})
-	return res.Status, res.JSON(t)
-}
-
-// active reports whether introspection by (id, secret) says token is
-// active, failing the test unless introspection itself succeeds.
-func (ts *testServer) active(t *testing.T, id, secret, token string) bool {
-	t.Helper()
-	status, m := ts.introspect(t, id, secret, token)
-	if status != http.StatusOK {
-		t.Fatalf("introspect: status %d: %v", status, m)
-	}
-	a, ok := m["active"].(bool)
-	if !ok {
-		t.Fatalf("introspection answer has no boolean active: %v", m)
-	}
-	return a
-}
 
 // clients returns every stored client, straight from the store.
 func (ts *testServer) clients(t *testing.T) []storage.Client {

@@ -63,10 +63,10 @@ func TestIntrospectionEntitlement(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				for _, hint := range []string{"", "access_token", "refresh_token"} {
 					if !tc.active {
-						e.wantInactive(t, tc.name+" (hint "+hint+")", tc.who, tc.token, hint)
+						e.WantInactive(t, tc.name+" (hint "+hint+")", tc.who, tc.token, hint)
 						continue
 					}
-					m := e.introspection(t, tc.who, tc.token, hint)
+					m := e.Introspection(t, tc.who, tc.token, hint)
 					if m["active"] != true || m["client_id"] == nil || m["scope"] == nil {
 						t.Errorf("hint %q: introspection says %v, want the active token's answer", hint, m)
 					}

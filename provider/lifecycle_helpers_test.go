@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +21,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -30,114 +29,15 @@ import (
 var b64url = base64.RawURLEncoding
 
 // cred is how a caller authenticates at the introspection and revocation
-// endpoints: as a client (client_secret_basic, client_secret_post, or
-// none, which sends only client_id), or with the admin token ("admin").
-type cred struct {
-	ID, Secret, Method string
-}
+// endpoints (see oauthtest.Cred); the test server's embedded
+// oauthtest.Client takes it.
+type cred = oauthtest.Cred
 
 func credOf(m directory.ClientMetadata) cred {
 	return cred{ID: m.ClientID, Secret: m.ClientSecret, Method: m.TokenEndpointAuthMethod}
 }
 
-func (ts *testServer) adminCred() cred { return cred{Secret: ts.AdminToken, Method: "admin"} }
-
-// apply puts the credentials on a request and its form.
-func (c cred) apply(rq *req, form url.Values) {
-	switch c.Method {
-	case "client_secret_basic":
-		rq.Auth = basic(c.ID, c.Secret)
-	case "client_secret_post":
-		form.Set("client_id", c.ID)
-		form.Set("client_secret", c.Secret)
-	case "none":
-		form.Set("client_id", c.ID)
-	case "admin":
-		rq.Auth = "Bearer " + c.Secret
-	}
-}
-
-// postForm posts token (and token_type_hint, if not "") to path as who.
-func (ts *testServer) postForm(t testing.TB, path string, who cred, token, hint string) result {
-	t.Helper()
-	form := url.Values{"token": {token}}
-	if hint != "" {
-		form.Set("token_type_hint", hint)
-	}
-	rq := req{Method: http.MethodPost, Path: path, ContentType: formType}
-	who.apply(&rq, form)
-	rq.Body = form.Encode()
-	return ts.do(t, rq)
-}
-
-// introspectAs asks the introspection endpoint about token as who.
-func (ts *testServer) introspectAs(t testing.TB, who cred, token, hint string) result {
-	t.Helper()
-	return ts.postForm(t, provider.PathIntrospect, who, token, hint)
-}
-
-// revokeAs asks the revocation endpoint to revoke token as who.
-func (ts *testServer) revokeAs(t testing.TB, who cred, token, hint string) result {
-	t.Helper()
-	return ts.postForm(t, provider.PathRevoke, who, token, hint)
-}
-
-// mustRevoke revokes token as who, failing unless the answer is 200.
-func (ts *testServer) mustRevoke(t *testing.T, who cred, token, hint string) {
-	t.Helper()
-	if res := ts.revokeAs(t, who, token, hint); res.Status != http.StatusOK {
-		t.Fatalf("revoke: status %d, want 200: %s", res.Status, res.Body)
-	}
-}
-
-// introspection returns the introspection answer for token, failing the
-// test unless introspection itself succeeded (200, JSON).
-func (ts *testServer) introspection(t *testing.T, who cred, token, hint string) map[string]any {
-	t.Helper()
-	res := ts.introspectAs(t, who, token, hint)
-	if res.Status != http.StatusOK {
-		t.Fatalf("introspect: status %d: %s", res.Status, res.Body)
-	}
-	return res.JSON(t)
-}
-
-// wantActive fails the test now unless introspection by who says token is
-// active, and returns the answer.
-func (ts *testServer) wantActive(t *testing.T, what string, who cred, token string) map[string]any {
-	t.Helper()
-	m := ts.introspection(t, who, token, "")
-	if m["active"] != true {
-		t.Fatalf("%s: introspection says %v, want active", what, m)
-	}
-	return m
-}
-
-// wantInactive fails unless introspection by who answers 200 with a body
-// that is exactly {"active": false} (RFC 7662 §2.2: nothing more about a
-// token that is not active).
-func (ts *testServer) wantInactive(t *testing.T, what string, who cred, token, hint string) {
-	t.Helper()
-	checkInactive(t, what, ts.introspectAs(t, who, token, hint))
-}
-
-func checkInactive(t *testing.T, what string, res result) {
-	t.Helper()
-	if res.Status != http.StatusOK {
-		t.Errorf("%s: introspection status %d, want 200: %s", what, res.Status, res.Body)
-		return
-	}
-	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("%s: Content-Type %q, want application/json", what, ct)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(res.Body, &m); err != nil {
-		t.Errorf("%s: introspection body is not a JSON object: %v: %s", what, err, res.Body)
-		return
-	}
-	if !reflect.DeepEqual(m, map[string]any{"active": false}) {
-		t.Errorf("%s: introspection answer %s, want exactly {\"active\":false}", what, res.Body)
-	}
-}
+func (ts *testServer) adminCred() cred { return oauthtest.Admin(ts.AdminToken) }
 
 // rowKey is the key under which storage keeps the row of a token of kind:
 // the hex SHA-256 of fosite's signature of it (provider/fositestore digest).

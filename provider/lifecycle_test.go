@@ -38,6 +38,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -87,7 +88,7 @@ func TestLifecycleIntrospectionAnswers(t *testing.T) {
 		jwtClaims := e.access(t, g.Access).Raw
 
 		t.Run("access token of a user grant", func(t *testing.T) {
-			m := e.wantActive(t, "alice's access token", who, g.Access)
+			m := e.WantActive(t, "alice's access token", who, g.Access)
 			wantFields(t, "alice's access token", m, map[string]any{
 				"client_id": confidentialID, "sub": e.AliceID, "username": "alice", "iss": e.URL,
 			})
@@ -109,7 +110,7 @@ func TestLifecycleIntrospectionAnswers(t *testing.T) {
 		t.Run("access token of a client-credentials grant", func(t *testing.T) {
 			tok := e.token(t, rs.ClientID, rs.ClientSecret, "results:read")
 			claims := rawClaims(t, tok.AccessToken)
-			m := e.wantActive(t, "service token", who, tok.AccessToken)
+			m := e.WantActive(t, "service token", who, tok.AccessToken)
 			wantFields(t, "service token", m, map[string]any{
 				"client_id": rs.ClientID, "sub": rs.ClientID, "scope": "results:read", "iss": e.URL,
 			})
@@ -130,7 +131,7 @@ func TestLifecycleIntrospectionAnswers(t *testing.T) {
 
 		t.Run("refresh token", func(t *testing.T) {
 			// Only its own client may ask about a refresh token.
-			m := e.wantActive(t, "alice's refresh token", credOf(e.Confidential.Meta), g.Refresh)
+			m := e.WantActive(t, "alice's refresh token", credOf(e.Confidential.Meta), g.Refresh)
 			wantFields(t, "alice's refresh token", m, map[string]any{
 				"token_type": "refresh_token", "client_id": confidentialID, "sub": e.AliceID, "username": "alice", "iss": e.URL,
 			})
@@ -161,7 +162,7 @@ func TestLifecycleIntrospectionCallersAndHints(t *testing.T) {
 				"client_secret_post empty": {ID: publicID, Secret: "", Method: "client_secret_post"},
 			} {
 				for _, tok := range []string{g.Access, g.Refresh} {
-					res := e.introspectAs(t, who, tok, "")
+					res := e.Introspect(t, who, tok, "")
 					if res.Status != http.StatusUnauthorized {
 						t.Errorf("%s: status %d, want 401: %s", name, res.Status, res.Body)
 					}
@@ -189,7 +190,7 @@ func TestLifecycleIntrospectionCallersAndHints(t *testing.T) {
 			{"right hint for a refresh token", g.Refresh, "refresh_token", "refresh_token", admin},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				m := e.introspection(t, tc.who, tc.token, tc.hint)
+				m := e.Introspection(t, tc.who, tc.token, tc.hint)
 				if m["active"] != true {
 					t.Fatalf("not active: %v", m)
 				}
@@ -228,10 +229,10 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 		inactive := func(t *testing.T, what, token string) {
 			t.Helper()
 			for _, hint := range []string{"", "access_token", "refresh_token"} {
-				e.wantInactive(t, what+" (hint "+hint+")", who, token, hint)
+				e.WantInactive(t, what+" (hint "+hint+")", who, token, hint)
 			}
-			e.wantInactive(t, what+" (admin)", admin, token, "")
-			e.wantInactive(t, what+" (alice's client)", owner, token, "")
+			e.WantInactive(t, what+" (admin)", admin, token, "")
+			e.WantInactive(t, what+" (alice's client)", owner, token, "")
 		}
 
 		t.Run("not tokens", func(t *testing.T) {
@@ -303,8 +304,8 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 
 		t.Run("revoked access token still verifies offline", func(t *testing.T) {
 			tok := e.token(t, svc.ClientID, svc.ClientSecret).AccessToken
-			e.wantActive(t, "fresh token", who, tok)
-			e.mustRevoke(t, who, tok, "")
+			e.WantActive(t, "fresh token", who, tok)
+			e.MustRevoke(t, who, tok, "")
 			// Stateless: the signature and claims are still fine.
 			verifyAccessToken(t, tok, set)
 			// Stateful: introspection sees the revocation.
@@ -313,25 +314,25 @@ func TestLifecycleIntrospectionInactive(t *testing.T) {
 
 		t.Run("spent refresh token and the access token issued with it", func(t *testing.T) {
 			g2 := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-			r := decodeToken(t, e.refresh(t, e.Confidential, g2.Refresh, ""))
+			r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g2.Refresh, ""))
 			inactive(t, "spent refresh token", g2.Refresh)
 			inactive(t, "access token of the spent refresh token", g2.Access)
-			e.wantActive(t, "rotated refresh token", owner, r.RefreshToken)
-			e.wantActive(t, "new access token", who, r.AccessToken)
+			e.WantActive(t, "rotated refresh token", owner, r.RefreshToken)
+			e.WantActive(t, "new access token", who, r.AccessToken)
 		})
 
 		// Expiry last: the clock only moves forward. fosite checks the
 		// JWT's exp with the real clock; hallpass's own check follows
 		// Config.Now, which is what moves here.
 		t.Run("expired", func(t *testing.T) {
-			e.wantActive(t, "alice's access token before expiry", who, g.Access)
+			e.WantActive(t, "alice's access token before expiry", who, g.Access)
 			clock.Advance(accessLife - 30*time.Second)
-			e.wantActive(t, "alice's access token 30 s before expiry", who, g.Access)
-			e.wantActive(t, "service token 30 s before expiry", who, cc)
+			e.WantActive(t, "alice's access token 30 s before expiry", who, g.Access)
+			e.WantActive(t, "service token 30 s before expiry", who, cc)
 			clock.Advance(time.Minute)
 			inactive(t, "expired access token of a user", g.Access)
 			inactive(t, "expired service token", cc)
-			e.wantActive(t, "refresh token after its access token expired", owner, g.Refresh)
+			e.WantActive(t, "refresh token after its access token expired", owner, g.Refresh)
 			clock.Advance(refreshLife)
 			inactive(t, "expired refresh token", g.Refresh)
 		})
@@ -348,50 +349,50 @@ func TestLifecycleRevocation(t *testing.T) {
 
 		t.Run("revoking a refresh token ends the grant's access tokens", func(t *testing.T) {
 			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-			e.wantActive(t, "access token", admin, g.Access)
-			e.mustRevoke(t, conf, g.Refresh, "")
-			e.wantInactive(t, "revoked refresh token", admin, g.Refresh, "")
-			e.wantInactive(t, "access token of the revoked refresh token", admin, g.Access, "")
+			e.WantActive(t, "access token", admin, g.Access)
+			e.MustRevoke(t, conf, g.Refresh, "")
+			e.WantInactive(t, "revoked refresh token", admin, g.Refresh, "")
+			e.WantInactive(t, "access token of the revoked refresh token", admin, g.Access, "")
 			assertError(t, e.refresh(t, e.Confidential, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		})
 
 		t.Run("revoking a rotated refresh token ends the access token issued with it", func(t *testing.T) {
 			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-			r := decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
-			e.mustRevoke(t, conf, r.RefreshToken, "refresh_token")
-			e.wantInactive(t, "revoked refresh token", admin, r.RefreshToken, "")
-			e.wantInactive(t, "its access token", admin, r.AccessToken, "")
+			r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+			e.MustRevoke(t, conf, r.RefreshToken, "refresh_token")
+			e.WantInactive(t, "revoked refresh token", admin, r.RefreshToken, "")
+			e.WantInactive(t, "its access token", admin, r.AccessToken, "")
 			assertError(t, e.refresh(t, e.Confidential, r.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 		})
 
 		t.Run("revoking a spent refresh token ends the grant it was rotated into", func(t *testing.T) {
 			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-			r := decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
-			e.wantActive(t, "current access token", admin, r.AccessToken)
-			e.mustRevoke(t, conf, g.Refresh, "refresh_token") // the spent one
-			e.wantInactive(t, "current refresh token after revoking the spent one", admin, r.RefreshToken, "")
-			e.wantInactive(t, "current access token after revoking the spent one", admin, r.AccessToken, "")
+			r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+			e.WantActive(t, "current access token", admin, r.AccessToken)
+			e.MustRevoke(t, conf, g.Refresh, "refresh_token") // the spent one
+			e.WantInactive(t, "current refresh token after revoking the spent one", admin, r.RefreshToken, "")
+			e.WantInactive(t, "current access token after revoking the spent one", admin, r.AccessToken, "")
 		})
 
 		t.Run("public client revokes its refresh token", func(t *testing.T) {
 			g := e.grant(t, b, e.Public, "alice", alicePassword, lcScope)
-			e.mustRevoke(t, pub, g.Refresh, "refresh_token")
-			e.wantInactive(t, "revoked refresh token", admin, g.Refresh, "")
-			e.wantInactive(t, "its access token", admin, g.Access, "")
+			e.MustRevoke(t, pub, g.Refresh, "refresh_token")
+			e.WantInactive(t, "revoked refresh token", admin, g.Refresh, "")
+			e.WantInactive(t, "its access token", admin, g.Access, "")
 		})
 
 		t.Run("another client's tokens are not revoked", func(t *testing.T) {
 			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
 			for name, who := range map[string]cred{"public client": pub, "service": credOf(svc)} {
 				for _, tok := range []string{g.Refresh, g.Access} {
-					if res := e.revokeAs(t, who, tok, ""); res.Status != http.StatusOK {
+					if res := e.Revoke(t, who, tok, ""); res.Status != http.StatusOK {
 						t.Errorf("revocation of another client's token by the %s: status %d, want 200 (RFC 7009 §2.2): %s", name, res.Status, res.Body)
 					}
 				}
 			}
-			e.wantActive(t, "access token after other clients tried to revoke it", admin, g.Access)
-			e.wantActive(t, "refresh token after other clients tried to revoke it", admin, g.Refresh)
-			decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+			e.WantActive(t, "access token after other clients tried to revoke it", admin, g.Access)
+			e.WantActive(t, "refresh token after other clients tried to revoke it", admin, g.Refresh)
+			oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
 		})
 
 		t.Run("unknown tokens answer 200", func(t *testing.T) {
@@ -404,7 +405,7 @@ func TestLifecycleRevocation(t *testing.T) {
 				"ID token, not revocable": e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope).IDToken,
 			} {
 				for _, hint := range []string{"", "access_token", "refresh_token", "bogus_hint"} {
-					if res := e.revokeAs(t, conf, tok, hint); res.Status != http.StatusOK {
+					if res := e.Revoke(t, conf, tok, hint); res.Status != http.StatusOK {
 						t.Errorf("%s, hint %q: status %d, want 200: %s", name, hint, res.Status, res.Body)
 					}
 				}
@@ -416,15 +417,15 @@ func TestLifecycleRevocation(t *testing.T) {
 			// own address, with the same issuer.
 			r2 := newTestServer(t, dsn, func(c *provider.Config) { c.Issuer = e.URL })
 			tok := e.token(t, svc.ClientID, svc.ClientSecret).AccessToken
-			r2.wantActive(t, "token issued by replica 1, at replica 2", admin, tok)
-			e.mustRevoke(t, credOf(svc), tok, "")
-			r2.wantInactive(t, "token revoked at replica 1, at replica 2", admin, tok, "")
+			r2.WantActive(t, "token issued by replica 1, at replica 2", admin, tok)
+			e.MustRevoke(t, credOf(svc), tok, "")
+			r2.WantInactive(t, "token revoked at replica 1, at replica 2", admin, tok, "")
 
 			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-			r2.wantActive(t, "alice's refresh token at replica 2", admin, g.Refresh)
-			r2.mustRevoke(t, conf, g.Refresh, "")
-			e.wantInactive(t, "refresh token revoked at replica 2, at replica 1", admin, g.Refresh, "")
-			e.wantInactive(t, "its access token, at replica 1", admin, g.Access, "")
+			r2.WantActive(t, "alice's refresh token at replica 2", admin, g.Refresh)
+			r2.MustRevoke(t, conf, g.Refresh, "")
+			e.WantInactive(t, "refresh token revoked at replica 2, at replica 1", admin, g.Refresh, "")
+			e.WantInactive(t, "its access token, at replica 1", admin, g.Access, "")
 			assertError(t, e.refresh(t, e.Confidential, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		})
 	})
@@ -438,14 +439,14 @@ func TestLifecycleCodeReplayRevokesRotatedTokens(t *testing.T) {
 		e := newSSOEnv(t, dsn)
 		admin := e.adminCred()
 		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, lcScope)
-		r1 := decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
-		r2 := decodeToken(t, e.refresh(t, e.Confidential, r1.RefreshToken, ""))
-		e.wantActive(t, "twice-rotated refresh token", admin, r2.RefreshToken)
+		r1 := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+		r2 := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, r1.RefreshToken, ""))
+		e.WantActive(t, "twice-rotated refresh token", admin, r2.RefreshToken)
 
 		_, err := e.tryExchange(g.AR, g.CB)
 		wantRetrieveError(t, err, "invalid_grant")
-		e.wantInactive(t, "refresh token rotated from the replayed code's grant", admin, r2.RefreshToken, "")
-		e.wantInactive(t, "access token of the replayed code's grant", admin, r2.AccessToken, "")
+		e.WantInactive(t, "refresh token rotated from the replayed code's grant", admin, r2.RefreshToken, "")
+		e.WantInactive(t, "access token of the replayed code's grant", admin, r2.AccessToken, "")
 		assertError(t, e.refresh(t, e.Confidential, r2.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 	})
 }
@@ -526,7 +527,7 @@ func redeemForm(ar authRequest, code string) url.Values {
 
 // raceRound is what one round of a race came to.
 type raceRound struct {
-	Winner tokenJSON
+	Winner oauthtest.TokenResponse
 	// Hints counts the losers' error_description texts, which show at
 	// which stage each lost: reading the credential or spending it.
 	Hints map[string]int
@@ -540,7 +541,7 @@ func checkRace(t *testing.T, what string, results []httpResult) (raceRound, bool
 	ok, winners := true, 0
 	for _, r := range results {
 		var body struct {
-			tokenJSON
+			oauthtest.TokenResponse
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
 		}
@@ -551,7 +552,7 @@ func checkRace(t *testing.T, what string, results []httpResult) (raceRound, bool
 			ok = false
 		case r.Status == http.StatusOK && jerr == nil && body.AccessToken != "":
 			winners++
-			out.Winner = body.tokenJSON
+			out.Winner = body.TokenResponse
 		case r.Status == http.StatusBadRequest && body.Error == "invalid_grant":
 			out.Hints[body.Description]++
 		default:
@@ -569,7 +570,7 @@ func checkRace(t *testing.T, what string, results []httpResult) (raceRound, bool
 // wantRevoked fails unless the grant of won, the winner of a race, is
 // revoked: its access token introspects inactive and its refresh token is
 // refused.
-func (rc *racer) wantRevoked(t *testing.T, what string, c *ssoClient, won tokenJSON) bool {
+func (rc *racer) wantRevoked(t *testing.T, what string, c *ssoClient, won oauthtest.TokenResponse) bool {
 	t.Helper()
 	conf := rc.e.Confidential.Meta
 	res := postNoT(rc.hc, rc.e.URL+provider.PathIntrospect, basic(conf.ClientID, conf.ClientSecret), url.Values{"token": {won.AccessToken}})
@@ -697,7 +698,7 @@ func TestLifecycleConcurrentRaces(t *testing.T) {
 					return nil, err
 				}
 				res := rc.post(c, redeemForm(ar, code))
-				var tok tokenJSON
+				var tok oauthtest.TokenResponse
 				if res.Err != nil || res.Status != http.StatusOK || json.Unmarshal([]byte(res.Body), &tok) != nil || tok.RefreshToken == "" {
 					return nil, fmt.Errorf("redeem the code: %d %s %v", res.Status, res.Body, res.Err)
 				}
@@ -756,9 +757,9 @@ func TestLifecycleRefreshRefusals(t *testing.T) {
 			})
 		}
 		// Nothing above touched either grant.
-		e.wantActive(t, "the access token after refused refreshes", e.adminCred(), g.Access)
-		decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
-		decodeToken(t, e.refresh(t, e.Public, other.Refresh, ""))
+		e.WantActive(t, "the access token after refused refreshes", e.adminCred(), g.Access)
+		oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+		oauthtest.DecodeToken(t, e.refresh(t, e.Public, other.Refresh, ""))
 	})
 }
 
@@ -769,7 +770,7 @@ func TestLifecycleAdminRevokeClientTokens(t *testing.T) {
 		svc := e.registerService(t, "client_secret_basic", "results:read", schoolAPI)
 		b := e.newBrowser(t)
 		alice := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-		rotated := decodeToken(t, e.refresh(t, e.Confidential, e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope).Refresh, ""))
+		rotated := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope).Refresh, ""))
 		unused, unusedCB := e.code(t, b, e.Confidential, lcScope)
 		bob := e.grant(t, e.newBrowser(t), e.Public, "bob", bobPassword, lcScope)
 		svcTok := e.token(t, svc.ClientID, svc.ClientSecret).AccessToken
@@ -782,7 +783,7 @@ func TestLifecycleAdminRevokeClientTokens(t *testing.T) {
 			"access token": alice.Access, "refresh token": alice.Refresh,
 			"rotated access token": rotated.AccessToken, "rotated refresh token": rotated.RefreshToken,
 		} {
-			e.wantInactive(t, "client's "+name+" after revoke-tokens", admin, tok, "")
+			e.WantInactive(t, "client's "+name+" after revoke-tokens", admin, tok, "")
 		}
 		assertError(t, e.refresh(t, e.Confidential, alice.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		assertError(t, e.refresh(t, e.Confidential, rotated.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
@@ -790,25 +791,25 @@ func TestLifecycleAdminRevokeClientTokens(t *testing.T) {
 		wantRetrieveError(t, err, "invalid_grant")
 
 		// Other clients keep theirs.
-		e.wantActive(t, "another client's access token", admin, bob.Access)
-		e.wantActive(t, "another client's refresh token", admin, bob.Refresh)
-		e.wantActive(t, "a service's token", admin, svcTok)
+		e.WantActive(t, "another client's access token", admin, bob.Access)
+		e.WantActive(t, "another client's refresh token", admin, bob.Refresh)
+		e.WantActive(t, "a service's token", admin, svcTok)
 
 		// The client stays and gets new grants.
 		if res := e.admin(t, http.MethodGet, "/admin/clients/"+confidentialID, nil); res.Status != http.StatusOK {
 			t.Errorf("client after revoke-tokens: GET status %d", res.Status)
 		}
 		fresh := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-		e.wantActive(t, "a new token after revoke-tokens", admin, fresh.Access)
-		decodeToken(t, e.refresh(t, e.Confidential, fresh.Refresh, ""))
+		e.WantActive(t, "a new token after revoke-tokens", admin, fresh.Access)
+		oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, fresh.Refresh, ""))
 
 		t.Run("client credentials", func(t *testing.T) {
 			res := e.admin(t, http.MethodPost, "/admin/clients/"+svc.ClientID+"/revoke-tokens", nil)
 			if res.Status != http.StatusNoContent {
 				t.Fatalf("revoke-tokens: status %d, want 204: %s", res.Status, res.Body)
 			}
-			e.wantInactive(t, "service token after revoke-tokens", admin, svcTok, "")
-			e.wantActive(t, "new service token", admin, e.token(t, svc.ClientID, svc.ClientSecret).AccessToken)
+			e.WantInactive(t, "service token after revoke-tokens", admin, svcTok, "")
+			e.WantActive(t, "new service token", admin, e.token(t, svc.ClientID, svc.ClientSecret).AccessToken)
 		})
 
 		t.Run("errors", func(t *testing.T) {
@@ -822,7 +823,7 @@ func TestLifecycleAdminRevokeClientTokens(t *testing.T) {
 				if res.Status != http.StatusUnauthorized {
 					t.Errorf("%s: status %d, want 401: %s", name, res.Status, res.Body)
 				}
-				e.wantActive(t, "service token after an unauthenticated revoke-tokens", admin, tok)
+				e.WantActive(t, "service token after an unauthenticated revoke-tokens", admin, tok)
 			}
 		})
 	})
@@ -855,8 +856,8 @@ func TestLifecycleDeleteClient(t *testing.T) {
 		if res := e.admin(t, http.MethodDelete, "/admin/clients/"+confidentialID, nil); res.Status != http.StatusNoContent {
 			t.Fatalf("delete client: status %d: %s", res.Status, res.Body)
 		}
-		e.wantInactive(t, "deleted client's access token", admin, alice.Access, "")
-		e.wantInactive(t, "deleted client's refresh token", admin, alice.Refresh, "")
+		e.WantInactive(t, "deleted client's access token", admin, alice.Access, "")
+		e.WantInactive(t, "deleted client's refresh token", admin, alice.Refresh, "")
 		// Deleted, not hidden behind the missing client.
 		for kind, tok := range map[storage.TokenKind]string{
 			storage.KindAccessToken: alice.Access, storage.KindRefreshToken: alice.Refresh,
@@ -875,8 +876,8 @@ func TestLifecycleDeleteClient(t *testing.T) {
 		}
 
 		// Other clients keep theirs.
-		e.wantActive(t, "another client's access token", admin, bob.Access)
-		e.wantActive(t, "another client's refresh token", admin, bob.Refresh)
+		e.WantActive(t, "another client's access token", admin, bob.Access)
+		e.WantActive(t, "another client's refresh token", admin, bob.Refresh)
 		if _, err := e.Store.GetConsent(ctx, e.BobID, publicID); err != nil {
 			t.Errorf("bob's consent to another client: %v", err)
 		}
@@ -893,8 +894,8 @@ func TestLifecycleDeleteClient(t *testing.T) {
 		reborn := *e.Confidential
 		reborn.Meta = decodeClient(t, res)
 		reborn.Config.ClientSecret = reborn.Meta.ClientSecret
-		e.wantInactive(t, "old access token after the client id was re-registered", admin, alice.Access, "")
-		e.wantInactive(t, "old refresh token after the client id was re-registered", admin, alice.Refresh, "")
+		e.WantInactive(t, "old access token after the client id was re-registered", admin, alice.Access, "")
+		e.WantInactive(t, "old refresh token after the client id was re-registered", admin, alice.Refresh, "")
 		assertError(t, e.refresh(t, &reborn, alice.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		_, err := e.tryExchange(authRequest{Client: &reborn, Verifier: unused.Verifier, RedirectURI: unused.RedirectURI}, unusedCB)
 		wantRetrieveError(t, err, "invalid_grant")
@@ -935,23 +936,23 @@ func TestLifecycleDisableUser(t *testing.T) {
 			"access token via " + confidentialID: g1.Access, "refresh token via " + confidentialID: g1.Refresh,
 			"access token via " + publicID: g2.Access, "refresh token via " + publicID: g2.Refresh,
 		} {
-			e.wantInactive(t, "disabled user's "+name, admin, tok, "")
+			e.WantInactive(t, "disabled user's "+name, admin, tok, "")
 		}
 		e.wantLoginRefused(t, e.Confidential, "alice", alicePassword)
 
 		// Others are untouched.
-		e.wantActive(t, "bob's access token", admin, bob.Access)
+		e.WantActive(t, "bob's access token", admin, bob.Access)
 		none := e.Confidential.request("openid", oauth2.SetAuthURLParam("prompt", "none"))
 		e.callback(t, bb.get(t, none.URL), none).wantCode(t)
 
 		// Enabling alice again brings nothing back but her login.
 		e.setUser(t, "alice", alice)
-		e.wantInactive(t, "access token of before the disable", admin, g1.Access, "")
-		e.wantInactive(t, "refresh token of before the disable", admin, g1.Refresh, "")
+		e.WantInactive(t, "access token of before the disable", admin, g1.Access, "")
+		e.WantInactive(t, "refresh token of before the disable", admin, g1.Refresh, "")
 		assertError(t, e.refresh(t, e.Confidential, g1.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		assertError(t, e.refresh(t, e.Public, g2.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		fresh := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, lcScope)
-		e.wantActive(t, "new token after re-enabling", admin, fresh.Access)
+		e.WantActive(t, "new token after re-enabling", admin, fresh.Access)
 	})
 }
 
@@ -984,7 +985,7 @@ func TestLifecycleDeleteUser(t *testing.T) {
 			}
 		}
 		for name, tok := range map[string]string{"access token 1": g1.Access, "refresh token 1": g1.Refresh, "access token 2": g2.Access, "refresh token 2": g2.Refresh} {
-			e.wantInactive(t, "deleted user's "+name, admin, tok, "")
+			e.WantInactive(t, "deleted user's "+name, admin, tok, "")
 		}
 		for kind, tok := range map[storage.TokenKind]string{storage.KindAccessToken: g1.Access, storage.KindRefreshToken: g1.Refresh, storage.KindAuthorizeCode: g1.Code} {
 			e.wantNoRow(t, "deleted user's grant", kind, tok)
@@ -997,7 +998,7 @@ func TestLifecycleDeleteUser(t *testing.T) {
 		}
 		b.get(t, e.Confidential.request("openid").URL).want(t, "login")
 		e.wantLoginRefused(t, e.Confidential, "alice", alicePassword)
-		e.wantActive(t, "bob's access token", admin, bob.Access)
+		e.WantActive(t, "bob's access token", admin, bob.Access)
 
 		// A new alice is someone else: nothing of the old one's applies.
 		res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "alice", "password": alicePassword, "roles": []string{"teacher"}})
@@ -1007,7 +1008,7 @@ func TestLifecycleDeleteUser(t *testing.T) {
 		if u := decodeInto[directory.UserView](t, res); u.ID == e.AliceID {
 			t.Errorf("the new alice got the deleted user's id %s", u.ID)
 		}
-		e.wantInactive(t, "old alice's access token after a new alice", admin, g1.Access, "")
+		e.WantInactive(t, "old alice's access token after a new alice", admin, g1.Access, "")
 		assertError(t, e.refresh(t, e.Confidential, g1.Refresh, ""), http.StatusBadRequest, "invalid_grant")
 		nb := e.newBrowser(t)
 		if p := nb.login(t, nb.get(t, e.Confidential.request(lcScope).URL), "alice", alicePassword); p.kind() != "consent" {
@@ -1034,7 +1035,7 @@ func TestLifecycleHousekeeping(t *testing.T) {
 		cc := e.token(t, svc.ClientID, svc.ClientSecret).AccessToken
 		b := e.newBrowser(t)
 		g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
-		r1 := decodeToken(t, e.refresh(t, e.Confidential, g.Refresh, "")) // g.Refresh is spent now
+		r1 := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, "")) // g.Refresh is spent now
 		_, unused := e.code(t, b, e.Confidential, lcScope)
 		session := b.sessionID(t)
 		login := e.newBrowser(t).get(t, e.Confidential.request("openid").URL).want(t, "login")
@@ -1103,9 +1104,9 @@ func TestLifecycleHousekeeping(t *testing.T) {
 		}
 		// What was kept still works: the live refresh token refreshes, and
 		// the spent one is still recognised as reuse, ending the grant.
-		r2 := decodeToken(t, e.refresh(t, e.Confidential, r1.RefreshToken, ""))
+		r2 := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, r1.RefreshToken, ""))
 		assertError(t, e.refresh(t, e.Confidential, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
-		e.wantInactive(t, "refresh token of the grant after reuse", e.adminCred(), r2.RefreshToken, "")
+		e.WantInactive(t, "refresh token of the grant after reuse", e.adminCred(), r2.RefreshToken, "")
 
 		// (fosite deletes the row of a reused refresh token itself; the
 		// rest of the grant stays, revoked, until it expires.)
@@ -1272,7 +1273,7 @@ func TestLifecycleConfiguredLifetimes(t *testing.T) {
 			if d := time.Duration(exp-iat) * time.Second; d < accessLife-time.Second || d > accessLife+time.Second {
 				t.Errorf("%s: exp - iat = %v, want %v", what, d, accessLife)
 			}
-			if got := unixClaim(t, e.wantActive(t, what, admin, tok), "exp"); got != exp {
+			if got := unixClaim(t, e.WantActive(t, what, admin, tok), "exp"); got != exp {
 				t.Errorf("%s: introspection exp %d, want the token's %d", what, got, exp)
 			}
 		}
@@ -1287,20 +1288,20 @@ func TestLifecycleConfiguredLifetimes(t *testing.T) {
 		if d := time.Duration(unixClaim(t, id.Raw, "exp")-unixClaim(t, id.Raw, "iat")) * time.Second; d < idLife-time.Second || d > idLife+time.Second {
 			t.Errorf("ID token exp - iat = %v, want %v", d, idLife)
 		}
-		rexp := time.Unix(unixClaim(t, e.wantActive(t, "refresh token", admin, g.Refresh), "exp"), 0)
+		rexp := time.Unix(unixClaim(t, e.WantActive(t, "refresh token", admin, g.Refresh), "exp"), 0)
 		within(t, "refresh token exp", rexp, g.IssuedAfter.Add(refreshLife), 3*time.Second)
 		within(t, "refresh token row expiry", e.wantRow(t, "refresh token", storage.KindRefreshToken, g.Refresh).ExpiresAt, g.IssuedAfter.Add(refreshLife), 3*time.Second)
 		within(t, "code row expiry", e.wantRow(t, "code", storage.KindAuthorizeCode, g.Code).ExpiresAt, g.IssuedAfter.Add(codeLife), 3*time.Second)
 
 		// A refresh issues the same lifetimes again.
 		res := e.refresh(t, e.Confidential, g.Refresh, "")
-		r := decodeToken(t, res)
+		r := oauthtest.DecodeToken(t, res)
 		var raw struct {
 			ExpiresIn float64 `json:"expires_in"`
 		}
 		_ = json.Unmarshal(res.Body, &raw)
 		checkAccess(t, "refreshed access token", r.AccessToken, raw.ExpiresIn)
-		rexp = time.Unix(unixClaim(t, e.wantActive(t, "rotated refresh token", admin, r.RefreshToken), "exp"), 0)
+		rexp = time.Unix(unixClaim(t, e.WantActive(t, "rotated refresh token", admin, r.RefreshToken), "exp"), 0)
 		within(t, "rotated refresh token exp", rexp, time.Now().Add(refreshLife), 3*time.Second)
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -129,15 +130,15 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 		}, "invalid_"},
 		{"authorize", func() answer { return fromPage(alice.get(t, e.Confidential.request("openid").URL)) }, "does not exist"},
 		{"introspect as admin", func() answer {
-			return fromResult(e.introspectAs(t, e.adminCred(), aliceTok.AccessToken, ""))
+			return fromResult(e.Introspect(t, e.adminCred(), aliceTok.AccessToken, ""))
 		}, "active"},
 		{"introspect a refresh token", func() answer {
-			return fromResult(e.introspectAs(t, portal, aliceTok.RefreshToken, "refresh_token"))
+			return fromResult(e.Introspect(t, portal, aliceTok.RefreshToken, "refresh_token"))
 		}, "active"},
 		{"introspect as client", func() answer {
-			return fromResult(e.introspectAs(t, credOf(svc), svcTok.AccessToken, ""))
+			return fromResult(e.Introspect(t, credOf(svc), svcTok.AccessToken, ""))
 		}, "invalid_client"},
-		{"revoke", func() answer { return fromResult(e.revokeAs(t, portal, aliceTok.RefreshToken, "refresh_token")) }, "invalid_client"},
+		{"revoke", func() answer { return fromResult(e.Revoke(t, portal, aliceTok.RefreshToken, "refresh_token")) }, "invalid_client"},
 		{"userinfo", func() answer {
 			return fromResult(e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + aliceTok.AccessToken}))
 		}, "invalid_token"},
@@ -196,7 +197,7 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 	}
 	// Recovered without a restart, and the outage changed nothing: the
 	// tokens issued before it still work, the refresh token included.
-	if !e.active(t, svc.ClientID, svc.ClientSecret, svcTok.AccessToken) {
+	if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), svcTok.AccessToken) {
 		t.Error("after the outage: the service's access token is not active")
 	}
 	if e.token(t, svc.ClientID, svc.ClientSecret).AccessToken == "" {

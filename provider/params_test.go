@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -40,7 +41,7 @@ func TestRepeatedParameters(t *testing.T) {
 		if n, _ := e.metric(t, "hallpass_tokens_issued_total", `grant_type="client_credentials"`); n != 1 {
 			t.Errorf("%v client-credentials tokens issued, want only the one before the repeated requests", n)
 		}
-		if !e.active(t, svc.ClientID, svc.ClientSecret, svcTok.AccessToken) {
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), svcTok.AccessToken) {
 			t.Error("a revocation request with a repeated token parameter revoked the token")
 		}
 
@@ -127,7 +128,7 @@ func TestOneClientAuthentication(t *testing.T) {
 				assertError(t, res, http.StatusBadRequest, "invalid_request")
 			})
 		}
-		if !ts.active(t, a.ClientID, a.ClientSecret, tok.AccessToken) {
+		if !ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 			t.Error("a refused revocation revoked the token")
 		}
 		// The same client_id in the body as in Basic is one authentication.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -62,7 +63,7 @@ func TestPKCERequiredOfEveryClient(t *testing.T) {
 			legacy := e.legacyClient(t)
 			cb, _ := e.newBrowser(t).signIn(t, noPKCE(legacy), "alice", alicePassword)
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.wantCode(t)}, "redirect_uri": {legacyRedirect}}
-			decodeToken(t, e.tokenRequest(t, legacy, form))
+			oauthtest.DecodeToken(t, e.tokenRequest(t, legacy, form))
 		})
 
 		t.Run("a code issued while exempt is refused once the exemption ends", func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -60,32 +61,32 @@ func TestScopesReadOncePerRequest(t *testing.T) {
 		cb := e.callback(t, p, ar)
 		cb.wantCode(t)
 
-		var tok tokenJSON
+		var tok oauthtest.TokenResponse
 		reads(t, "token: authorization_code", 1, func() {
-			tok = decodeToken(t, e.tokenRequest(t, staff, url.Values{
+			tok = oauthtest.DecodeToken(t, e.tokenRequest(t, staff, url.Values{
 				"grant_type": {"authorization_code"}, "code": {cb.Code}, "redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier},
 			}))
 		})
 		if got := e.accessAud(t, tok.AccessToken); len(got) != 2 {
 			t.Errorf("aud = %q, want the school and payroll APIs", got)
 		}
-		reads(t, "token: refresh_token", 1, func() { tok = decodeToken(t, e.refresh(t, staff, tok.RefreshToken, "")) })
+		reads(t, "token: refresh_token", 1, func() { tok = oauthtest.DecodeToken(t, e.refresh(t, staff, tok.RefreshToken, "")) })
 		if got := e.accessAud(t, tok.AccessToken); len(got) != 2 {
 			t.Errorf("aud after refresh = %q, want the school and payroll APIs", got)
 		}
 		reads(t, "token: client_credentials", 1, func() {
-			decodeToken(t, e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: formType,
+			oauthtest.DecodeToken(t, e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: formType,
 				Body: url.Values{"grant_type": {"client_credentials"}}.Encode(), Auth: basic(svc.ClientID, svc.ClientSecret)}))
 		})
 		staffCred := credOf(staff.Meta)
-		reads(t, "introspect access token as its client", 1, func() { e.wantActive(t, "access token", staffCred, tok.AccessToken) })
+		reads(t, "introspect access token as its client", 1, func() { e.WantActive(t, "access token", staffCred, tok.AccessToken) })
 		reads(t, "introspect refresh token as its client", 1, func() {
-			if m := e.introspection(t, staffCred, tok.RefreshToken, "refresh_token"); m["active"] != true {
+			if m := e.Introspection(t, staffCred, tok.RefreshToken, "refresh_token"); m["active"] != true {
 				t.Errorf("refresh token introspects %v", m)
 			}
 		})
 		// No client is loaded, so nothing needs the scopes.
-		reads(t, "introspect as admin", 0, func() { e.wantActive(t, "access token", e.adminCred(), tok.AccessToken) })
-		reads(t, "revoke refresh token", 1, func() { e.mustRevoke(t, staffCred, tok.RefreshToken, "refresh_token") })
+		reads(t, "introspect as admin", 0, func() { e.WantActive(t, "access token", e.adminCred(), tok.AccessToken) })
+		reads(t, "revoke refresh token", 1, func() { e.MustRevoke(t, staffCred, tok.RefreshToken, "refresh_token") })
 	})
 }

@@ -677,17 +677,11 @@ func (e *ssoEnv) idToken(t *testing.T, c *ssoClient, tok *oauth2.Token, nonce st
 	return c2
 }
 
-// tokenRequest posts form to the token endpoint as client c.
+// tokenRequest posts form to the token endpoint discovery names, as
+// client c.
 func (e *ssoEnv) tokenRequest(t *testing.T, c *ssoClient, form url.Values) result {
 	t.Helper()
-	rq := req{Method: http.MethodPost, Path: c.Config.Endpoint.TokenURL, ContentType: formType}
-	if c.public() {
-		form.Set("client_id", c.Meta.ClientID)
-	} else {
-		rq.Auth = basic(c.Meta.ClientID, c.Meta.ClientSecret)
-	}
-	rq.Body = form.Encode()
-	return e.do(t, rq)
+	return e.Post(t, c.Config.Endpoint.TokenURL, credOf(c.Meta), form)
 }
 
 // refresh uses refresh token rt as client c, with scope if not "".
@@ -698,38 +692,6 @@ func (e *ssoEnv) refresh(t *testing.T, c *ssoClient, rt, scope string) result {
 		form.Set("scope", scope)
 	}
 	return e.tokenRequest(t, c, form)
-}
-
-// tokenJSON is a successful token response.
-type tokenJSON struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	IDToken      string `json:"id_token"`
-	Scope        string `json:"scope"`
-	TokenType    string `json:"token_type"`
-}
-
-func decodeToken(t *testing.T, res result) tokenJSON {
-	t.Helper()
-	if res.Status != http.StatusOK {
-		t.Fatalf("token request: status %d: %s", res.Status, res.Body)
-	}
-	var tj tokenJSON
-	if err := json.Unmarshal(res.Body, &tj); err != nil {
-		t.Fatal(err)
-	}
-	if tj.AccessToken == "" {
-		t.Fatalf("token response without access_token: %s", res.Body)
-	}
-	return tj
-}
-
-// activeToken reports what introspection says about token, asked with the
-// admin token: entitled to every token, so the answer is about the token,
-// never about who asks.
-func (e *ssoEnv) activeToken(t *testing.T, token string) bool {
-	t.Helper()
-	return e.adminActive(t, token)
 }
 
 // setUser replaces a user through the admin API (password kept).

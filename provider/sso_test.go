@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -794,7 +795,7 @@ func TestSSOPKCE(t *testing.T) {
 					form.Set("code_verifier", ar.Verifier)
 					assertError(t, e.tokenRequest(t, legacy, form), http.StatusBadRequest, "invalid_grant")
 				} else {
-					decodeToken(t, e.tokenRequest(t, legacy, form))
+					oauthtest.DecodeToken(t, e.tokenRequest(t, legacy, form))
 				}
 			}
 		})
@@ -1044,15 +1045,15 @@ func TestSSOCodeReplay(t *testing.T) {
 				if tok.RefreshToken == "" {
 					t.Fatal("no refresh token with offline_access")
 				}
-				if !e.activeToken(t, tok.AccessToken) || !e.activeToken(t, tok.RefreshToken) {
+				if !e.Active(t, e.adminCred(), tok.AccessToken) || !e.Active(t, e.adminCred(), tok.RefreshToken) {
 					t.Fatal("fresh tokens are not active")
 				}
 				_, err := e.tryExchange(ar, cb)
 				wantRetrieveError(t, err, "invalid_grant")
-				if e.activeToken(t, tok.AccessToken) {
+				if e.Active(t, e.adminCred(), tok.AccessToken) {
 					t.Error("the access token of a replayed code is still active")
 				}
-				if e.activeToken(t, tok.RefreshToken) {
+				if e.Active(t, e.adminCred(), tok.RefreshToken) {
 					t.Error("the refresh token of a replayed code is still active")
 				}
 				res := e.refresh(t, c, tok.RefreshToken, "")
@@ -1089,14 +1090,14 @@ func TestSSORefresh(t *testing.T) {
 		e := newSSOEnv(t, dsn)
 		const scope = "openid profile offline_access results:read results:write schedule:write"
 
-		start := func(t *testing.T, c *ssoClient, user, password string) (authRequest, tokenJSON) {
+		start := func(t *testing.T, c *ssoClient, user, password string) (authRequest, oauthtest.TokenResponse) {
 			t.Helper()
 			ar := c.request(scope)
 			tok := e.signInTokens(t, e.newBrowser(t), ar, user, password)
 			if tok.RefreshToken == "" {
 				t.Fatal("no refresh token with offline_access granted")
 			}
-			return ar, tokenJSON{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, IDToken: idTokenOf(t, tok)}
+			return ar, oauthtest.TokenResponse{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, IDToken: idTokenOf(t, tok)}
 		}
 
 		t.Run("no offline_access, no refresh token", func(t *testing.T) {
@@ -1110,7 +1111,7 @@ func TestSSORefresh(t *testing.T) {
 		for _, c := range []*ssoClient{e.Confidential, e.Public} {
 			t.Run("rotation and reuse via "+c.Meta.ClientID, func(t *testing.T) {
 				_, tok := start(t, c, "alice", alicePassword)
-				r1 := decodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
+				r1 := oauthtest.DecodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
 				if r1.RefreshToken == "" || r1.RefreshToken == tok.RefreshToken {
 					t.Fatalf("refresh did not rotate the refresh token: %+v", r1)
 				}
@@ -1156,7 +1157,7 @@ func TestSSORefresh(t *testing.T) {
 				if res.Status == http.StatusOK {
 					t.Error("after reuse of a spent refresh token, its successor still works")
 				}
-				if e.activeToken(t, r1.AccessToken) {
+				if e.Active(t, e.adminCred(), r1.AccessToken) {
 					t.Error("after reuse of a spent refresh token, the grant's access token is still active")
 				}
 			})
@@ -1165,7 +1166,7 @@ func TestSSORefresh(t *testing.T) {
 		t.Run("narrower scope", func(t *testing.T) {
 			c := e.Confidential
 			_, tok := start(t, c, "alice", alicePassword)
-			r1 := decodeToken(t, e.refresh(t, c, tok.RefreshToken, "openid offline_access results:read"))
+			r1 := oauthtest.DecodeToken(t, e.refresh(t, c, tok.RefreshToken, "openid offline_access results:read"))
 			want := []string{"offline_access", "openid", "results:read"}
 			if got := sortedFields(r1.Scope); !slices.Equal(got, want) {
 				t.Errorf("narrowed scope = %q, want %q", got, want)
@@ -1176,7 +1177,7 @@ func TestSSORefresh(t *testing.T) {
 			// The narrowed grant is what the rotated token carries on:
 			// it cannot widen back.
 			assertError(t, e.refresh(t, c, r1.RefreshToken, "openid offline_access results:write"), http.StatusBadRequest, "invalid_scope")
-			r2 := decodeToken(t, e.refresh(t, c, r1.RefreshToken, ""))
+			r2 := oauthtest.DecodeToken(t, e.refresh(t, c, r1.RefreshToken, ""))
 			if got := sortedFields(r2.Scope); !slices.Equal(got, want) {
 				t.Errorf("refresh after narrowing = %q, want still %q", got, want)
 			}
@@ -1190,14 +1191,14 @@ func TestSSORefresh(t *testing.T) {
 				assertError(t, e.refresh(t, c, tok.RefreshToken, wider), http.StatusBadRequest, "invalid_scope")
 			}
 			// A refused widening spends nothing.
-			decodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
+			oauthtest.DecodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
 		})
 
 		t.Run("role removed", func(t *testing.T) {
 			c := e.Confidential
 			_, tok := start(t, c, "alice", alicePassword)
 			e.setUser(t, "alice", map[string]any{"email": "alice@example.com", "email_verified": true, "name": "Alice Liddell", "roles": []string{"student"}})
-			r1 := decodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
+			r1 := oauthtest.DecodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
 			want := []string{"offline_access", "openid", "profile", "results:read"}
 			if got := sortedFields(r1.Scope); !slices.Equal(got, want) {
 				t.Errorf("scope after losing teacher = %q, want %q", got, want)
@@ -1212,7 +1213,7 @@ func TestSSORefresh(t *testing.T) {
 			// Getting the role back does not bring the scopes back on
 			// refresh: that needs a new authorization.
 			e.setUser(t, "alice", map[string]any{"roles": []string{"teacher"}})
-			r2 := decodeToken(t, e.refresh(t, c, r1.RefreshToken, ""))
+			r2 := oauthtest.DecodeToken(t, e.refresh(t, c, r1.RefreshToken, ""))
 			if got := sortedFields(r2.Scope); !slices.Equal(got, want) {
 				t.Errorf("scope after regaining teacher = %q, want still %q", got, want)
 			}
@@ -1225,7 +1226,7 @@ func TestSSORefresh(t *testing.T) {
 			if res.Status != http.StatusNoContent {
 				t.Fatalf("delete role: %d %s", res.Status, res.Body)
 			}
-			r1 := decodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
+			r1 := oauthtest.DecodeToken(t, e.refresh(t, c, tok.RefreshToken, ""))
 			want := []string{"offline_access", "openid", "profile"}
 			if got := sortedFields(r1.Scope); !slices.Equal(got, want) {
 				t.Errorf("scope after the role was deleted = %q, want %q", got, want)
@@ -1729,7 +1730,7 @@ func TestSSOCodeExchangeCannotWidenScope(t *testing.T) {
 		if res.Status != http.StatusOK {
 			return // refusing is fine too
 		}
-		tj := decodeToken(t, res)
+		tj := oauthtest.DecodeToken(t, res)
 		want := []string{"openid", "results:read"}
 		if got := sortedFields(tj.Scope); !slices.Equal(got, want) {
 			t.Errorf("token response scope = %q, want %q", got, want)

@@ -1,18 +1,15 @@
 package resource_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -22,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -41,9 +40,9 @@ const (
 // hallpass is a real hallpass, in process, behind an httptest.Server whose
 // URL is the issuer, on a fresh SQLite database.
 type hallpass struct {
-	URL  string
-	Keys *keys.Manager
-	HTTP *http.Client
+	oauthtest.Client // asks its token and revocation endpoints
+	URL              string
+	Keys             *keys.Manager
 
 	// Set by school.
 	ServiceID, ServiceSecret string // client_credentials client, scope results:read
@@ -53,62 +52,19 @@ type hallpass struct {
 	AliceID                  string
 }
 
-// lateHandler lets the server start, and so know its URL (the issuer),
-// before the provider that serves it exists.
-type lateHandler struct{ h atomic.Value }
-
-func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h, ok := l.h.Load().(http.Handler)
-	if !ok {
-		http.Error(w, "provider not ready", http.StatusServiceUnavailable)
-		return
-	}
-	h.ServeHTTP(w, r)
-}
-
-// newHallpass starts hallpass as cmd/hallpass wires it; keyOpts adjusts
-// the key manager's options (e.g. JWKSMaxAge).
+// newHallpass starts hallpass on a fresh SQLite database as cmd/hallpass
+// wires it; keyOpts adjusts the key manager's options (e.g. JWKSMaxAge).
 func newHallpass(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	store := testdb.Open(t, testdb.SQLite(t))
-	late := &lateHandler{}
-	srv := httptest.NewServer(late)
-	t.Cleanup(srv.Close) // before the store closes
-
-	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
-	if err != nil {
-		t.Fatalf("NewSealer: %v", err)
-	}
-	opts := keys.Options{Logger: log}
-	for _, o := range keyOpts {
-		o(&opts)
-	}
-	km, err := keys.NewManager(store, sealer, opts)
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	if err := km.Load(ctx); err != nil {
-		t.Fatalf("load keys: %v", err)
-	}
-	secret, err := provider.TokenSecret(ctx, store, sealer)
-	if err != nil {
-		t.Fatalf("TokenSecret: %v", err)
-	}
-	digest, _, err := provider.AdminTokenDigest(ctx, store, adminToken)
-	if err != nil {
-		t.Fatalf("AdminTokenDigest: %v", err)
-	}
-	p, err := provider.New(provider.Config{
-		Issuer: srv.URL, Store: store, Keys: km,
-		AdminTokenDigest: digest, TokenSecret: secret, Logger: log,
+	s := hallpasstest.Start(t, testdb.SQLite(t), hallpasstest.Options{
+		AdminToken: adminToken,
+		Keys: func(o *keys.Options) {
+			for _, f := range keyOpts {
+				f(o)
+			}
+		},
 	})
-	if err != nil {
-		t.Fatalf("provider.New: %v", err)
-	}
-	late.h.Store(p.Handler())
-	return &hallpass{URL: srv.URL, Keys: km, HTTP: srv.Client()}
+	return &hallpass{Client: s.Client, URL: s.URL, Keys: s.Keys}
 }
 
 // newSchool starts hallpass and registers the school: scopes for the
@@ -150,11 +106,8 @@ func newSchool(t testing.TB, keyOpts ...func(*keys.Options)) *hallpass {
 	return h
 }
 
-type response struct {
-	Status int
-	Header http.Header
-	Body   []byte
-}
+// response is a response with its body read.
+type response = oauthtest.Response
 
 func (h *hallpass) do(t testing.TB, c *http.Client, method, target, contentType, body string, header http.Header) response {
 	t.Helper()
@@ -174,16 +127,7 @@ func (h *hallpass) do(t testing.TB, c *http.Client, method, target, contentType,
 	if c == nil {
 		c = h.HTTP
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s %s: %v", method, target, err)
-	}
-	return response{resp.StatusCode, resp.Header, b}
+	return oauthtest.Do(t, c, req)
 }
 
 func (h *hallpass) decode(t testing.TB, r response, v any) {
@@ -218,31 +162,14 @@ func (h *hallpass) client(t testing.TB, m directory.ClientMetadata) (string, str
 	return out.ClientID, out.ClientSecret
 }
 
-func basic(id, secret string) http.Header {
-	cred := url.QueryEscape(id) + ":" + url.QueryEscape(secret)
-	return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(cred))}}
-}
-
 // tokens is a token endpoint answer.
-type tokens struct {
-	AccessToken  string `json:"access_token"`
-	IDToken      string `json:"id_token"`
-	RefreshToken string `json:"refresh_token"`
-	Scope        string `json:"scope"`
-}
+type tokens = oauthtest.TokenResponse
 
+// tokenRequest posts form to the token endpoint as client (id, secret)
+// with HTTP Basic, failing the test unless tokens come back.
 func (h *hallpass) tokenRequest(t testing.TB, id, secret string, form url.Values) tokens {
 	t.Helper()
-	r := h.do(t, nil, http.MethodPost, provider.PathToken, "application/x-www-form-urlencoded", form.Encode(), basic(id, secret))
-	if r.Status != http.StatusOK {
-		t.Fatalf("token request (%s): status %d: %s", form.Get("grant_type"), r.Status, r.Body)
-	}
-	var tk tokens
-	h.decode(t, r, &tk)
-	if tk.AccessToken == "" {
-		t.Fatalf("token response without access_token: %s", r.Body)
-	}
-	return tk
+	return oauthtest.DecodeToken(t, h.Token(t, oauthtest.Basic(id, secret), form))
 }
 
 // serviceToken is a client-credentials access token.
@@ -315,11 +242,7 @@ func (h *hallpass) userTokens(t testing.TB, scope string) tokens {
 // revoke revokes token at hallpass (RFC 7009) as client id.
 func (h *hallpass) revoke(t testing.TB, id, secret, token string) {
 	t.Helper()
-	r := h.do(t, nil, http.MethodPost, provider.PathRevoke, "application/x-www-form-urlencoded",
-		url.Values{"token": {token}, "token_type_hint": {"access_token"}}.Encode(), basic(id, secret))
-	if r.Status != http.StatusOK {
-		t.Fatalf("revoke: status %d: %s", r.Status, r.Body)
-	}
+	h.MustRevoke(t, oauthtest.Basic(id, secret), token, "access_token")
 }
 
 // sign returns claims signed by hallpass's active key with header typ

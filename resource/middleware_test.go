@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/resource"
 )
@@ -128,7 +129,7 @@ func TestMiddleware(t *testing.T) {
 	}
 	tests := []apiCase{
 		{name: "no Authorization header", path: "/me", status: 401, challenge: realm, errorCode: "unauthorized"},
-		{name: "Basic credentials", path: "/me", header: basic("alice", "pw"), status: 401, challenge: realm, errorCode: "unauthorized"},
+		{name: "Basic credentials", path: "/me", header: http.Header{"Authorization": {oauthtest.BasicAuth("alice", "pw")}}, status: 401, challenge: realm, errorCode: "unauthorized"},
 		{name: "token in the query string is not read", path: "/me?access_token=" + url.QueryEscape(reader), status: 401, challenge: realm, errorCode: "unauthorized"},
 		{name: "empty Bearer credentials", path: "/me", header: http.Header{"Authorization": {"Bearer "}}, status: 400,
 			challenge: realm + `, error="invalid_request", error_description="The Bearer credentials are empty"`, errorCode: "invalid_request"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
@@ -25,23 +25,7 @@ import (
 // (id, secret) and returns the decoded answer, failing unless it is 200.
 func introspectBasic(t *testing.T, base, id, secret, token string) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/oauth2/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("introspect: %d %s", resp.StatusCode, body)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatalf("introspect: %v: %s", err, body)
-	}
-	return m
+	return oauthtest.Client{Issuer: base}.Introspection(t, oauthtest.Basic(id, secret), token, "")
 }
 
 // TestClientsRevokeTokensCommand runs `hallpass clients revoke-tokens`

@@ -76,9 +76,8 @@ type server struct {
 	adminToken string
 }
 
-// newServer opens the database, migrates it, loads or creates the signing
-// key (running any rotation step that came due while no server ran) and
-// the token secret, and composes the provider.
+// newServer checks the settings, opens the database, migrates it and
+// has provider.Assemble wire the provider on it.
 func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog.Logger) (_ *server, err error) {
 	keyOpts, err := o.keys.options(log)
 	if err != nil {
@@ -118,28 +117,10 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
-	km, err := keys.NewManager(st, sealer, keyOpts)
-	if err != nil {
-		return nil, err
-	}
-	if err := km.Tick(ctx); err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
-	}
-	tokenSecret, err := provider.TokenSecret(ctx, st, sealer)
-	if err != nil {
-		return nil, err
-	}
-	digest, generated, err := provider.AdminTokenDigest(ctx, st, adminTokenFromEnv())
-	if err != nil {
-		return nil, err
-	}
-	p, err := provider.New(provider.Config{
+	a, err := provider.Assemble(ctx, provider.Config{
 		Issuer:                o.issuer,
 		AllowInsecureIssuer:   o.insecureHTTPIssuer,
 		Store:                 st,
-		Keys:                  km,
-		AdminTokenDigest:      digest,
-		TokenSecret:           tokenSecret,
 		AccessTokenLifespan:   o.keys.accessTokenLifespan,
 		RefreshTokenLifespan:  o.refreshTokenLifespan,
 		IDTokenLifespan:       o.keys.idTokenLifespan,
@@ -150,11 +131,11 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
 		Logger:                log,
-	})
+	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
 		return nil, err
 	}
-	return &server{store: st, keys: km, provider: p, adminToken: generated}, nil
+	return &server{store: st, keys: a.Keys, provider: a.Provider, adminToken: a.GeneratedAdminToken}, nil
 }
 
 func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {

@@ -1,0 +1,105 @@
+// Package hallpasstest runs a real hallpass in process for tests: wired by
+// provider.Assemble as `hallpass serve` wires it, on a fresh database,
+// behind an httptest.Server whose URL is the issuer.
+package hallpasstest
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Options adjust the server Start wires.
+type Options struct {
+	// AdminToken is the admin bearer token the server accepts; it must be
+	// at least provider.MinAdminTokenLen bytes.
+	AdminToken string
+	// Keys, when set, adjusts the key manager's options (e.g. JWKSMaxAge).
+	Keys func(*keys.Options)
+	// Config, when set, adjusts the provider's Config last, before New.
+	// The key manager and the secrets are made from the unwrapped store.
+	Config func(*provider.Config)
+}
+
+// Server is a running hallpass. Its embedded oauthtest.Client (Issuer
+// the URL, HTTP the client below) asks its token, introspection and
+// revocation endpoints.
+type Server struct {
+	oauthtest.Client
+	URL        string // the issuer
+	Store      storage.Store
+	Keys       *keys.Manager
+	Provider   *provider.Provider
+	Handler    http.Handler // the provider's handler, for requests net/http clients refuse to send
+	AdminToken string
+}
+
+// lateHandler lets the httptest.Server start (and so know its URL, the
+// issuer) before the provider that serves it exists.
+type lateHandler struct{ h atomic.Value }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := l.h.Load().(http.Handler)
+	if !ok {
+		http.Error(w, "provider not ready", http.StatusServiceUnavailable)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// Start starts hallpass on the database dsn names (see testdb.Backends),
+// logging warnings and errors to the test's output; the server and the
+// store close when the test ends.
+func Start(t testing.TB, dsn string, o Options) *Server {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	store := testdb.Open(t, dsn)
+
+	late := &lateHandler{}
+	srv := httptest.NewServer(late)
+	// Registered after testdb.Open's cleanup, so it runs first: no request
+	// is in flight when the store closes.
+	t.Cleanup(srv.Close)
+
+	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
+	if err != nil {
+		t.Fatalf("NewSealer: %v", err)
+	}
+	keyOpts := keys.Options{Logger: log}
+	if o.Keys != nil {
+		o.Keys(&keyOpts)
+	}
+	a, err := provider.Assemble(context.Background(), provider.Config{
+		Issuer: srv.URL,
+		Store:  store,
+		Logger: log,
+	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: o.AdminToken, Adjust: o.Config})
+	if err != nil {
+		t.Fatalf("assemble hallpass: %v", err)
+	}
+	if a.GeneratedAdminToken != "" {
+		t.Fatal("Assemble generated an admin token; want the configured one used")
+	}
+	h := a.Provider.Handler()
+	late.h.Store(h)
+	return &Server{
+		Client:     oauthtest.Client{Issuer: srv.URL, HTTP: srv.Client()},
+		URL:        srv.URL,
+		Store:      store,
+		Keys:       a.Keys,
+		Provider:   a.Provider,
+		Handler:    h,
+		AdminToken: o.AdminToken,
+	}
+}
