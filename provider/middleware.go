@@ -133,7 +133,14 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 			where = "form parameter " + name
 		}
 		if where != "" {
-			p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s must not contain a NUL character or invalid UTF-8", where))
+			msg := where + " must not contain a NUL character or invalid UTF-8"
+			if browserPage(r.URL.Path) {
+				// A person reads this one: an HTML page, like every other
+				// answer of these routes.
+				p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", msg+". Go back to the application and try again.")
+				return
+			}
+			p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -246,4 +253,15 @@ func allowAnyOrigin(next http.Handler) http.Handler {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// browserPage reports whether path is one a browser shows to a person
+// (the authorization endpoint and the pages it leads to), whose answers
+// are HTML pages rather than JSON.
+func browserPage(path string) bool {
+	switch path {
+	case PathAuthorize, PathLogin, PathConsent, PathEndSession:
+		return true
+	}
+	return false
 }

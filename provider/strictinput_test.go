@@ -376,6 +376,12 @@ func TestBadTextNeverServerError(t *testing.T) {
 			if res.Status != http.StatusBadRequest && res.Status != http.StatusNotFound {
 				t.Errorf("%s %s %q: status %d, want 400 or 404: %.200s", c.method, c.path, c.body, res.Status, res.Body)
 			}
+			// The pages a person sees answer with a page, not JSON.
+			path, _, _ := strings.Cut(c.path, "?")
+			if ct := res.Header.Get("Content-Type"); (path == provider.PathAuthorize || path == provider.PathLogin ||
+				path == provider.PathConsent || path == provider.PathEndSession) && !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("%s %s %q: Content-Type %q, want an HTML page", c.method, c.path, c.body, ct)
+			}
 		}
 		ts.assertClientsUnchanged(t, clientsBefore)
 		ts.assertDirectoryUnchanged(t, dirBefore)
