@@ -170,6 +170,10 @@ type KeyInfo struct {
 	ActivatesAt time.Time        `json:"activates_at,omitzero"`
 	RetiresAt   time.Time        `json:"retires_at,omitzero"`
 	RemovesAt   time.Time        `json:"removes_at,omitzero"`
+	// Unpublished is set only in the answer of RotateNow and Revoke, when
+	// the key that now signs was never in the JWKS (there was no next key
+	// to promote): resource servers reject its tokens until they refetch.
+	Unpublished bool `json:"unpublished_key,omitzero"`
 }
 
 // NewManager returns a Manager that holds no keys until Load succeeds. It
@@ -271,7 +275,7 @@ func (m *Manager) load(ctx context.Context) ([]storage.Key, error) {
 			m.publish(opened, i, readAt)
 			return rows, nil
 		}
-		switch err := m.makeActive(ctx, opened); {
+		switch err := m.makeActive(ctx); {
 		case err == nil:
 		case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
 			m.log.InfoContext(ctx, "another replica changed the signing keys first; reloading", "err", err)
@@ -351,31 +355,27 @@ func (m *Manager) openKey(row storage.Key) (*rsa.PrivateKey, error) {
 	return key, nil
 }
 
-// makeActive gives a database without an active key one. A next key is
-// preferred because it has already been published; a fresh key is only
-// needed on first start (or after someone deleted the keys).
-func (m *Manager) makeActive(ctx context.Context, opened []openedKey) error {
-	now := m.now().UTC()
-	if i := slices.IndexFunc(opened, func(k openedKey) bool { return k.row.State == storage.KeyNext }); i >= 0 {
-		row := opened[i].row
-		m.activate(&row, now)
-		if err := m.store.UpdateKey(ctx, &row); err != nil {
-			return fmt.Errorf("keys: promote next key %q: %w", row.ID, err)
+// makeActive gives a database without an active key one, and a next key.
+// A next key is preferred because it has already been published; fresh
+// keys are only needed on first start (or after someone deleted the keys),
+// and then the active key and the next key are created together, so the
+// next key is in the JWKS from the first answer on.
+func (m *Manager) makeActive(ctx context.Context) error {
+	_, err := m.change(ctx, "no active signing key", func(p *planner) error {
+		if p.active() != nil {
+			return nil // another replica got there first
 		}
-		m.log.WarnContext(ctx, "no active signing key; promoted the next key", "kid", row.ID)
+		if n := p.next(); n != nil {
+			m.log.WarnContext(ctx, "no active signing key; promoting the next key", "kid", n.ID)
+			m.activate(n, p.now)
+			p.touch(n)
+		} else {
+			p.createActive()
+		}
+		p.ensureNext()
 		return nil
-	}
-
-	row, err := m.newKey(storage.KeyActive, now)
-	if err != nil {
-		return err
-	}
-	m.activate(row, now)
-	if err := m.store.CreateKey(ctx, row); err != nil {
-		return fmt.Errorf("keys: store new signing key %q: %w", row.ID, err)
-	}
-	m.log.InfoContext(ctx, "created signing key", "kid", row.ID, "alg", Algorithm, "bits", m.bits, "state", row.State)
-	return nil
+	})
+	return err
 }
 
 // newKey generates an RSA key and returns it as a row, the private half

@@ -153,30 +153,19 @@ func TestConcurrentRotationOnDatabase(t *testing.T) {
 			}
 
 			for i := range rotations {
-				before := len(everStored)
-				active := keyIn(t, store, storage.KeyActive)
-				row, _ := storedKey(t, store, active)
-
-				// Both replicas find the next key due and race to publish it.
-				clock.set(row.RetiresAt.Add(-sched.PublishLead))
-				gate.reset()
-				racing.Store(true)
-				race(fmt.Sprintf("rotation %d: publish", i))
-				racing.Store(false)
+				// A next key is always published, by every replica.
 				rows := observe()
-				if len(everStored) != before+1 {
-					t.Fatalf("rotation %d: %d keys stored at once, want exactly one new key", i, len(everStored)-before)
-				}
 				next := keyIn(t, store, storage.KeyNext)
 				for r, m := range replicas {
 					if _, ok := m.VerificationKey(next); !ok {
-						t.Fatalf("rotation %d: replica %d does not publish the next key after its tick", i, r)
+						t.Fatalf("rotation %d: replica %d does not publish the next key", i, r)
 					}
 				}
-				if n := countState(rows, storage.KeyRetired); n != 0 {
-					t.Errorf("rotation %d: %d retired keys left after their removal time", i, n)
+				if n := countState(rows, storage.KeyRetired); i > 0 && n != 1 {
+					t.Errorf("rotation %d: %d retired keys, want 1", i, n)
 				}
 				supply.reclaim(func(kid string) bool { return everStored[kid] })
+				before := len(everStored)
 
 				// Tokens signed with the old key just before the rotation.
 				var old []string
@@ -188,23 +177,36 @@ func TestConcurrentRotationOnDatabase(t *testing.T) {
 					old = append(old, tok)
 				}
 
-				// At retirement both race to promote it.
+				// At retirement both find the next key due, and each
+				// generates the following next key before either takes the
+				// lock: one promotes and publishes, the other finds nothing
+				// left to do.
 				nextRow, _ := storedKey(t, store, next)
 				clock.set(nextRow.ActivatesAt)
 				if published := nextRow.ActivatesAt.Sub(nextRow.CreatedAt); published < sched.JWKSMaxAge+sched.RefreshInterval {
 					t.Fatalf("rotation %d: key planned to sign %v after it was published", i, published)
 				}
+				gate.reset()
+				racing.Store(true)
 				race(fmt.Sprintf("rotation %d: promote", i))
+				racing.Store(false)
 				rows = observe()
+				if len(everStored) != before+1 {
+					t.Fatalf("rotation %d: %d keys stored at once, want exactly one new next key", i, len(everStored)-before)
+				}
 				if got := keyIn(t, store, storage.KeyActive); got != next {
 					t.Fatalf("rotation %d: active key %q, want the next key %q", i, got, next)
 				}
 				if n := countState(rows, storage.KeyRetired); n != 1 {
 					t.Fatalf("rotation %d: %d retired keys, want 1", i, n)
 				}
+				following := keyIn(t, store, storage.KeyNext)
 				for r, m := range replicas {
 					if got := m.ActiveKeyID(); got != next {
 						t.Fatalf("rotation %d: replica %d signs with %q after its tick, want %q", i, r, got, next)
+					}
+					if _, ok := m.VerificationKey(following); !ok {
+						t.Fatalf("rotation %d: replica %d does not publish the following next key", i, r)
 					}
 					for _, tok := range old {
 						if _, err := verifyWithJWKS(m, tok); err != nil {
@@ -213,8 +215,8 @@ func TestConcurrentRotationOnDatabase(t *testing.T) {
 					}
 				}
 			}
-			if len(everStored) != rotations+1 {
-				t.Errorf("%d keys stored over %d rotations, want %d", len(everStored), rotations, rotations+1)
+			if len(everStored) != rotations+2 {
+				t.Errorf("%d keys stored over %d rotations, want %d", len(everStored), rotations, rotations+2)
 			}
 			t.Logf("%d tokens signed concurrently; %d Sign calls refused while stale", signed.Load(), stale.Load())
 		})
@@ -493,7 +495,8 @@ func TestReencryptOnDatabase(t *testing.T) {
 				t.Fatalf("Reencrypt from the wrong secret = %v", err)
 			}
 			res, err := Reencrypt(t.Context(), store, testSealer(t, 1), testSealer(t, 2), []SealedSetting{setting})
-			if err != nil || res.Keys != 2 || res.Settings != 2 {
+			// Retired, active and next keys.
+			if err != nil || res.Keys != 3 || res.Settings != 2 {
 				t.Fatalf("Reencrypt = %+v, %v", res, err)
 			}
 			after := newTestManager(t, store, 2, Options{Now: clock.Now, generate: noGenerator(t)})
