@@ -14,12 +14,13 @@ import (
 // The schedule, with lead = JWKSMaxAge + RefreshInterval + ClockSkew and
 // retention = MaxTokenLifetime + 2×RefreshInterval + ClockSkew:
 //
-//	active key A, activated at t, retires at t + RotationPeriod (R)
-//	R − lead     a replica's Tick creates the next key N (state next): every
-//	             replica publishes it within RefreshInterval, every client
-//	             cache has it within JWKSMaxAge after that
-//	R            (and N published ≥ lead) a Tick promotes N to active and
-//	             retires A; every replica signs with N within RefreshInterval
+//	active key A, activated at t, retires at t + RotationPeriod (R); next
+//	key N published since A's promotion (or since first start, created
+//	with A)
+//	R            (and N published ≥ lead) a Tick promotes N to active,
+//	             retires A and creates the following next key in the same
+//	             transaction; every replica signs with N within
+//	             RefreshInterval
 //	R + retention  a Tick deletes A: the last token A signed has expired
 //
 // Every change is made by whichever replica's Tick gets there first, under
