@@ -3,6 +3,7 @@ package provider_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -291,10 +292,11 @@ func TestProviderRefusesTokensOutlivingKeys(t *testing.T) {
 	}
 }
 
-// TestRevokedKeyRefreshTokensWork checks what the README promises after an
-// emergency revocation: the user's tokens signed with the revoked key stop
-// passing introspection, while the refresh token (not signed with it) gets
-// new tokens signed with the replacement key.
+// TestRevokedKeyRefreshTokensWork is the compromise drill: revoking the
+// active key makes the tokens it signed inactive at introspection and its
+// ID tokens refused as id_token_hint, the published next key signs from then
+// on, and the refresh token (not signed with the key) gets new tokens
+// signed with it.
 func TestRevokedKeyRefreshTokensWork(t *testing.T) {
 	withSSOEnv(t, "revoke active key", func(t *testing.T, e *ssoEnv) {
 		ar := e.Confidential.request("openid offline_access results:read")
@@ -303,20 +305,40 @@ func TestRevokedKeyRefreshTokensWork(t *testing.T) {
 		if tokenKID(t, tok.AccessToken) != revoked || tok.RefreshToken == "" {
 			t.Fatalf("sign-in tokens: kid %q, refresh token %v", tokenKID(t, tok.AccessToken), tok.RefreshToken != "")
 		}
-		if res := e.admin(t, http.MethodPost, "/admin/keys/"+revoked+"/revoke", nil); res.Status != http.StatusOK {
+		endSession := e.URL + provider.PathEndSession
+		hint := url.Values{"id_token_hint": {idTokenOf(t, tok)}}.Encode()
+		if p := e.newBrowser(t).get(t, endSession+"?"+hint); p.Status == http.StatusBadRequest {
+			t.Fatalf("the ID token is refused as id_token_hint before the revocation: %s", p)
+		}
+		jwksBefore := e.jwksKids(t)
+
+		res := e.admin(t, http.MethodPost, "/admin/keys/"+revoked+"/revoke", nil)
+		if res.Status != http.StatusOK {
 			t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
+		}
+		if slices.Contains(e.jwksKids(t), revoked) {
+			t.Error("the revoked key is still in the JWKS")
 		}
 		if e.Active(t, e.adminCred(), tok.AccessToken) {
 			t.Error("an access token of the revoked key passes introspection")
 		}
+		e.newBrowser(t).get(t, endSession+"?"+hint).wantErrorPage(t, http.StatusBadRequest)
+
 		fresh := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, tok.RefreshToken, ""))
 		active := e.Keys.ActiveKeyID()
-		if active == revoked || tokenKID(t, fresh.AccessToken) != active || tokenKID(t, fresh.IDToken) != active {
+		if active == revoked || !slices.Contains(jwksBefore, active) {
+			t.Errorf("signing with %q after the revocation, want the next key published before it (%v)", active, jwksBefore)
+		}
+		if tokenKID(t, fresh.AccessToken) != active || tokenKID(t, fresh.IDToken) != active {
 			t.Errorf("tokens after refresh signed with %q / %q, want the new key %q",
 				tokenKID(t, fresh.AccessToken), tokenKID(t, fresh.IDToken), active)
 		}
 		if !e.Active(t, e.adminCred(), fresh.AccessToken) {
 			t.Error("the refreshed access token fails introspection")
+		}
+		freshHint := url.Values{"id_token_hint": {fresh.IDToken}}.Encode()
+		if p := e.newBrowser(t).get(t, endSession+"?"+freshHint); p.Status == http.StatusBadRequest {
+			t.Errorf("the new key's ID token is refused as id_token_hint: %s", p)
 		}
 	})
 }
