@@ -168,8 +168,18 @@ type KeyInfo struct {
 	State       storage.KeyState `json:"state"`
 	CreatedAt   time.Time        `json:"created_at"`
 	ActivatesAt time.Time        `json:"activates_at,omitzero"`
-	RetiresAt   time.Time        `json:"retires_at,omitzero"`
-	RemovesAt   time.Time        `json:"removes_at,omitzero"`
+	// NotBefore is when the key may sign: ActivatesAt, under the name
+	// operators look for.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// RetiresAt of the active key is when it actually hands over: never
+	// before the next key's activation, so never in the past while the
+	// key still signs on schedule.
+	RetiresAt time.Time `json:"retires_at,omitzero"`
+	RemovesAt time.Time `json:"removes_at,omitzero"`
+	// DeletedAt is when the key leaves the JWKS and its row is deleted:
+	// RemovesAt, under the name operators look for. Deleted keys are not
+	// kept, so it is always a planned time.
+	DeletedAt time.Time `json:"deleted_at,omitzero"`
 	// Unpublished is set only in the answer of RotateNow and Revoke, when
 	// the key that now signs was never in the JWKS (there was no next key
 	// to promote): resource servers reject its tokens until they refetch.
@@ -475,8 +485,21 @@ func List(ctx context.Context, store KeyLister) ([]KeyInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: list keys: %w", err)
 	}
+	// The active key signs until the next key takes over, which a safe
+	// rotation may plan later than the active key's recorded retirement
+	// (the next key must first be published for the lead).
+	var handover time.Time
+	for _, r := range rows {
+		if r.State == storage.KeyNext && !r.ActivatesAt.IsZero() && (handover.IsZero() || r.ActivatesAt.Before(handover)) {
+			handover = r.ActivatesAt
+		}
+	}
 	out := make([]KeyInfo, 0, len(rows))
 	for _, r := range rows {
+		if r.State == storage.KeyActive && r.RetiresAt.Before(handover) {
+			r.RemovesAt = r.RemovesAt.Add(handover.Sub(r.RetiresAt))
+			r.RetiresAt = handover
+		}
 		out = append(out, infoOf(r))
 	}
 	return out, nil
@@ -489,8 +512,10 @@ func infoOf(r storage.Key) KeyInfo {
 		State:       r.State,
 		CreatedAt:   r.CreatedAt,
 		ActivatesAt: r.ActivatesAt,
+		NotBefore:   r.ActivatesAt,
 		RetiresAt:   r.RetiresAt,
 		RemovesAt:   r.RemovesAt,
+		DeletedAt:   r.RemovesAt,
 	}
 }
 

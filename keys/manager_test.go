@@ -539,12 +539,16 @@ func TestKeys(t *testing.T) {
 	retention := DefaultMaxTokenLifetime + ClockSkew
 	want := []KeyInfo{
 		{
-			ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow, ActivatesAt: testNow,
-			RetiresAt: testNow.Add(DefaultRotationPeriod), RemovesAt: testNow.Add(DefaultRotationPeriod + retention),
+			ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow,
+			ActivatesAt: testNow, NotBefore: testNow,
+			RetiresAt: testNow.Add(DefaultRotationPeriod),
+			RemovesAt: testNow.Add(DefaultRotationPeriod + retention), DeletedAt: testNow.Add(DefaultRotationPeriod + retention),
 		},
 		{
-			ID: first, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow, ActivatesAt: testNow.Add(DefaultRotationPeriod),
-			RetiresAt: testNow.Add(2 * DefaultRotationPeriod), RemovesAt: testNow.Add(2*DefaultRotationPeriod + retention),
+			ID: first, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow,
+			ActivatesAt: testNow.Add(DefaultRotationPeriod), NotBefore: testNow.Add(DefaultRotationPeriod),
+			RetiresAt: testNow.Add(2 * DefaultRotationPeriod),
+			RemovesAt: testNow.Add(2*DefaultRotationPeriod + retention), DeletedAt: testNow.Add(2*DefaultRotationPeriod + retention),
 		},
 		{ID: next.ID, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow.Add(time.Minute)},
 	}

@@ -481,6 +481,27 @@ func TestRotateNow(t *testing.T) {
 		if k, _ := storedKey(t, store, n1); !k.RetiresAt.Equal(now) {
 			t.Errorf("active key retires at %v, want now (%v)", k.RetiresAt, now)
 		}
+		// The listing shows when the active key really hands over, never
+		// a retirement in the past while it still signs.
+		infos, err := m.Keys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range infos {
+			if k.State == storage.KeyActive && (!k.RetiresAt.Equal(info.ActivatesAt) || k.RetiresAt.Before(now) || !k.DeletedAt.Equal(k.RemovesAt)) {
+				t.Errorf("listed active key %+v, want it to retire when %s activates (%v)", k, n2, info.ActivatesAt)
+			}
+			if k.State == storage.KeyNext && (!k.NotBefore.Equal(info.ActivatesAt) || k.NotBefore.IsZero()) {
+				t.Errorf("listed next key %+v, want not_before %v", k, info.ActivatesAt)
+			}
+		}
+		clock.add(time.Minute)
+		tick(t, m)
+		for _, k := range mustKeys(t, m) {
+			if k.State == storage.KeyActive && k.RetiresAt.Before(clock.Now()) {
+				t.Errorf("a minute later, the active key is listed retiring in the past: %+v", k)
+			}
+		}
 
 		again, err := m.RotateNow(t.Context(), false)
 		if err != nil || again.ID != info.ID {
@@ -547,6 +568,15 @@ func TestRotateNow(t *testing.T) {
 		}
 		expectKeys(t, "immediate, no next key", m, info.ID, info.ID, k1, keyIn(t, store, storage.KeyNext))
 	})
+}
+
+func mustKeys(t *testing.T, m *Manager) []KeyInfo {
+	t.Helper()
+	infos, err := m.Keys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return infos
 }
 
 func TestRevoke(t *testing.T) {

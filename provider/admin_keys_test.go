@@ -92,7 +92,7 @@ func TestAdminKeys(t *testing.T) {
 			k.ActivatesAt.IsZero() || !k.RetiresAt.After(k.ActivatesAt) || !k.RemovesAt.After(k.RetiresAt) {
 			t.Errorf("listed active key = %+v", k)
 		}
-		if n1.ID == "" || n1.ID == first || !n1.ActivatesAt.Equal(k.RetiresAt) {
+		if n1.ID == "" || n1.ID == first || !n1.ActivatesAt.Equal(k.RetiresAt) || !n1.NotBefore.Equal(n1.ActivatesAt) || n1.DeletedAt.IsZero() {
 			t.Errorf("listed next key = %+v, want it to take over when %s retires (%v)", n1, first, k.RetiresAt)
 		}
 		if got := ts.jwksKids(t); !slices.Equal(got, []string{first, n1.ID}) {

@@ -82,10 +82,16 @@ func TestKeysCommands(t *testing.T) {
 			first = k
 		}
 	}
-	if first.Algorithm != "RS256" || first.CreatedAt.IsZero() || first.ActivatesAt.IsZero() || first.RetiresAt.IsZero() || first.RemovesAt.IsZero() {
+	if first.Algorithm != "RS256" || first.CreatedAt.IsZero() || first.ActivatesAt.IsZero() || first.RetiresAt.IsZero() || first.RemovesAt.IsZero() ||
+		!first.NotBefore.Equal(first.ActivatesAt) || !first.DeletedAt.Equal(first.RemovesAt) {
 		t.Errorf("listed key lacks times: %+v", first)
 	}
-	if !strings.Contains(out, `"removes_at"`) || !strings.Contains(out, `"kid"`) {
+	// The active key's planned retirement was moved to now, but it keeps
+	// signing until the next key's activation, which the listing shows.
+	if first.RetiresAt.Before(start) || !first.RetiresAt.Equal(planned.ActivatesAt) {
+		t.Errorf("listed active key retires at %v, want the next key's activation %v", first.RetiresAt, planned.ActivatesAt)
+	}
+	if !strings.Contains(out, `"removes_at"`) || !strings.Contains(out, `"kid"`) || !strings.Contains(out, `"not_before"`) || !strings.Contains(out, `"deleted_at"`) {
 		t.Errorf("rotate output: %s", out)
 	}
 
