@@ -143,6 +143,9 @@ type Manager struct {
 	// a newer snapshot and one process never races itself to create a key.
 	loadMu sync.Mutex
 	snap   atomic.Pointer[snapshot]
+	// unknownKidAt is when (UnixNano of now) the last reload for an
+	// unknown kid started; it throttles them.
+	unknownKidAt atomic.Int64
 }
 
 // snapshot is what one Load saw. It is never modified after it is published,
@@ -153,10 +156,17 @@ type snapshot struct {
 	public map[string]*rsa.PublicKey
 	jwks   []byte
 	etag   string
+	// nextKid, nextKey and nextAt are the next key due to take over at
+	// nextAt, its stored activation time (nil when none is planned).
+	nextKid string
+	nextKey *rsa.PrivateKey
+	nextAt  time.Time
 	// loadedAt is when the Load that built this snapshot read the
 	// database; Sign judges staleness by it.
 	loadedAt time.Time
 	status   Status
+	// generation is the change counter read before the keys.
+	generation uint64
 }
 
 // KeyInfo is the public metadata of a stored key, for listings. The times
@@ -273,6 +283,12 @@ func (m *Manager) load(ctx context.Context) ([]storage.Key, error) {
 		// Read the clock before the database: a snapshot must never look
 		// fresher than what it was built from.
 		readAt := m.now().UTC()
+		// The counter before the keys: a change committed in between
+		// makes the next Poll reload again rather than go unnoticed.
+		gen, err := readGeneration(ctx, m.store)
+		if err != nil {
+			return nil, err
+		}
 		rows, err := m.store.ListKeys(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("keys: list keys: %w", err)
@@ -282,7 +298,7 @@ func (m *Manager) load(ctx context.Context) ([]storage.Key, error) {
 			return nil, err
 		}
 		if i := slices.IndexFunc(opened, isActive); i >= 0 {
-			m.publish(opened, i, readAt)
+			m.publish(opened, i, readAt, gen)
 			return rows, nil
 		}
 		switch err := m.makeActive(ctx); {
@@ -425,7 +441,7 @@ func (m *Manager) newKey(state storage.KeyState, now time.Time) (*storage.Key, e
 
 // publish builds the snapshot for opened, whose element active signs, as
 // read from the database at readAt, and swaps it in.
-func (m *Manager) publish(opened []openedKey, active int, readAt time.Time) {
+func (m *Manager) publish(opened []openedKey, active int, readAt time.Time, gen uint64) {
 	// Active key first: naive clients that ignore kid take the first key.
 	// The rest keep creation order, so every replica serves identical bytes
 	// and one ETag.
@@ -450,13 +466,23 @@ func (m *Manager) publish(opened []openedKey, active int, readAt time.Time) {
 		rows[i] = k.row
 	}
 	s := &snapshot{
-		kid:      opened[active].row.ID,
-		key:      opened[active].key,
-		public:   public,
-		jwks:     body,
-		etag:     etag(body),
-		loadedAt: readAt,
-		status:   m.status(rows, readAt),
+		kid:        opened[active].row.ID,
+		key:        opened[active].key,
+		public:     public,
+		jwks:       body,
+		etag:       etag(body),
+		loadedAt:   readAt,
+		status:     m.status(rows, readAt),
+		generation: gen,
+	}
+	// The oldest next key with a planned activation no earlier than the
+	// publication lead after its creation: the schedule never plans one
+	// sooner, and a row that says otherwise is not trusted to sign early.
+	for _, k := range opened {
+		if k.row.State == storage.KeyNext && !k.row.ActivatesAt.IsZero() && !k.row.ActivatesAt.Before(k.row.CreatedAt.Add(m.lead)) {
+			s.nextKid, s.nextKey, s.nextAt = k.row.ID, k.key, k.row.ActivatesAt
+			break
+		}
 	}
 	old := m.snap.Swap(s)
 	switch {

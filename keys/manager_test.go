@@ -290,7 +290,7 @@ func TestLoadRefresh(t *testing.T) {
 	_, etagBefore := m.JWKS()
 	next := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
 
-	if _, ok := m.VerificationKey(next.ID); ok {
+	if _, ok := m.snap.Load().public[next.ID]; ok {
 		t.Fatal("next key visible before Load")
 	}
 	if err := m.Load(t.Context()); err != nil {
@@ -603,4 +603,87 @@ func TestReadersDuringLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestUnknownKidReload: a kid this replica does not know (another replica
+// just created the key) makes VerificationKey reload before answering, at
+// most once per second however many unknown kids arrive.
+func TestUnknownKidReload(t *testing.T) {
+	clock := newFakeClock(testNow)
+	store := newFakeStore()
+	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
+	a := newTestManager(t, store, 1, opts)
+	b := newTestManager(t, store, 1, opts)
+	for _, m := range []*Manager{a, b} {
+		if err := m.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.add(time.Hour)
+	info, err := a.RotateNow(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newNext := keyIn(t, store, storage.KeyNext)
+	if _, ok := b.snap.Load().public[newNext]; ok {
+		t.Fatal("b knows the new next key before any reload")
+	}
+	lists := store.listKeys.Load()
+	if _, ok := b.VerificationKey(newNext); !ok {
+		t.Fatal("b does not find a key another replica created")
+	}
+	if store.listKeys.Load() == lists {
+		t.Error("VerificationKey found the new kid without reading the database")
+	}
+	if b.ActiveKeyID() != info.ID {
+		t.Errorf("b signs with %q after the reload, want %q", b.ActiveKeyID(), info.ID)
+	}
+
+	// Within the second: unknown kids are refused without reloading.
+	lists = store.listKeys.Load()
+	for range 5 {
+		if _, ok := b.VerificationKey("forged"); ok {
+			t.Fatal("a forged kid verified")
+		}
+	}
+	if store.listKeys.Load() != lists {
+		t.Errorf("%d reloads for unknown kids within a second, want none", store.listKeys.Load()-lists)
+	}
+	clock.add(time.Second)
+	if _, ok := b.VerificationKey("forged"); ok {
+		t.Fatal("a forged kid verified")
+	}
+	if store.listKeys.Load() == lists {
+		t.Error("no reload for an unknown kid a second later")
+	}
+}
+
+// TestPoll: Poll reloads only when the change counter moved.
+func TestPoll(t *testing.T) {
+	clock := newFakeClock(testNow)
+	store := newFakeStore()
+	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
+	a := newTestManager(t, store, 1, opts)
+	b := newTestManager(t, store, 1, opts)
+	for _, m := range []*Manager{a, b} {
+		if err := m.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reloaded, err := b.Poll(t.Context()); err != nil || reloaded {
+		t.Fatalf("Poll without a change = %v, %v; want no reload", reloaded, err)
+	}
+	info, err := a.RotateNow(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reloaded, err := b.Poll(t.Context()); err != nil || !reloaded {
+		t.Fatalf("Poll after another replica's rotation = %v, %v; want a reload", reloaded, err)
+	}
+	if b.ActiveKeyID() != info.ID {
+		t.Errorf("b signs with %q after Poll, want %q", b.ActiveKeyID(), info.ID)
+	}
+	if reloaded, _ := b.Poll(t.Context()); reloaded {
+		t.Error("a second Poll reloaded again")
+	}
 }

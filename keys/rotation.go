@@ -311,6 +311,9 @@ func (m *Manager) change(ctx context.Context, what string, decide func(*planner)
 			if err := p.apply(tx, fresh); err != nil {
 				return err
 			}
+			if err := bumpGeneration(tx, m.store); err != nil {
+				return err
+			}
 			done = p
 			return nil
 		})

@@ -13,8 +13,8 @@ import (
 
 // The admin API for signing keys: the same operations as `hallpass keys`,
 // on the replica that receives the request. The change is in the database
-// at once; this replica serves it at once and the others within their key
-// refresh interval.
+// at once; this replica serves it at once and the others within about a
+// second (keys.Manager.Watch).
 
 // RotateRequest is the optional JSON body of POST /admin/keys/rotate.
 type RotateRequest struct {

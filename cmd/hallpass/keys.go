@@ -69,7 +69,7 @@ func newKeysCmd(g *globalOptions) *cobra.Command {
 		Use:   "keys",
 		Short: "Manage signing keys (same as /admin/keys, directly on the database)",
 		Long: `Manage the signing keys, directly on the database. Running servers follow
-every change within their --key-refresh interval.
+every change within about a second (they poll a change counter).
 
 Give these commands the same settings as the servers (the same HALLPASS_*
 variables): the secret, the database, and the key schedule flags.`,
@@ -123,7 +123,7 @@ until they refetch the JWKS. Either way a new next key is published.`,
 				return err
 			}
 			if info.State == storage.KeyActive {
-				fmt.Fprintf(g.stderr, "key %s is now the active key; servers sign with it within --key-refresh\n", info.ID)
+				fmt.Fprintf(g.stderr, "key %s is now the active key; servers sign with it within about a second\n", info.ID)
 			} else {
 				fmt.Fprintf(g.stderr, "key %s is published and takes over at %s\n", info.ID, info.ActivatesAt.Format(time.RFC3339))
 			}
@@ -141,7 +141,7 @@ until they refetch the JWKS. Either way a new next key is published.`,
 		Use:   "revoke KID",
 		Short: "Remove a compromised signing key at once; its tokens stop verifying",
 		Long: `Remove a compromised signing key from the database and so from the JWKS:
-every server stops publishing it within --key-refresh, and every token it
+every server stops publishing it within about a second, and every token it
 signed stops verifying and fails introspection. If it was the active key, the
 published next key signs at once, and a new next key is published.
 
