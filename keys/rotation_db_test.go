@@ -516,3 +516,52 @@ func TestReencryptOnDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentImmediateRotationOnDatabase: two replicas rotating at once,
+// and two revoking the active key at once, leave exactly one active and one
+// next key on every backend.
+func TestConcurrentImmediateRotationOnDatabase(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn := b.DSN(t)
+			clock := newFakeClock(testNow)
+			supply := newKeySupply(t, 12)
+			opts := scheduleOptions(clock, supply.generate)
+			opts.Logger = discardLogger()
+			ms := []*Manager{newTestManager(t, testdb.Open(t, dsn), 1, opts), newTestManager(t, testdb.Open(t, dsn), 1, opts)}
+			store := testdb.Open(t, dsn)
+			tick(t, ms...)
+			both := func(what string, f func(m *Manager) error) {
+				t.Helper()
+				errs := make([]error, len(ms))
+				var wg sync.WaitGroup
+				for i, m := range ms {
+					wg.Go(func() { errs[i] = f(m) })
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				rows, err := store.ListKeys(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a, n := countState(rows, storage.KeyActive), countState(rows, storage.KeyNext); a != 1 || n != 1 {
+					t.Errorf("%s: %d active and %d next keys, want 1 and 1", what, a, n)
+				}
+			}
+			both("two immediate rotations", func(m *Manager) error { _, err := m.RotateNow(t.Context(), true); return err })
+			active := keyIn(t, store, storage.KeyActive)
+			both("two revocations of the active key", func(m *Manager) error {
+				_, err := m.Revoke(t.Context(), active)
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil // the other replica revoked it first
+				}
+				return err
+			})
+			if _, ok := storedKey(t, store, active); ok {
+				t.Error("the revoked key is still stored")
+			}
+		})
+	}
+}
