@@ -36,6 +36,7 @@ type fakeStore struct {
 	before     *fakeState // the committed state while a transaction is open
 	createKeys int        // CreateKey calls, successful or not
 	lockKeys   int        // LockKeys calls
+	listKeys   atomic.Int64
 	commits    int
 }
 
@@ -165,6 +166,7 @@ func (f *fakeStore) CreateKey(ctx context.Context, k *storage.Key) error {
 }
 
 func (f *fakeStore) ListKeys(ctx context.Context) ([]storage.Key, error) {
+	f.listKeys.Add(1)
 	var out []storage.Key
 	f.read(ctx, func(keys map[string]storage.Key, _ map[string][]byte) {
 		for _, k := range keys {

@@ -143,6 +143,9 @@ type Manager struct {
 	// a newer snapshot and one process never races itself to create a key.
 	loadMu sync.Mutex
 	snap   atomic.Pointer[snapshot]
+	// unknownKidAt is when (UnixNano of now) the last reload for an
+	// unknown kid started; it throttles them.
+	unknownKidAt atomic.Int64
 }
 
 // snapshot is what one Load saw. It is never modified after it is published,
@@ -153,10 +156,17 @@ type snapshot struct {
 	public map[string]*rsa.PublicKey
 	jwks   []byte
 	etag   string
+	// nextKid, nextKey and nextAt are the next key due to take over at
+	// nextAt, its stored activation time (nil when none is planned).
+	nextKid string
+	nextKey *rsa.PrivateKey
+	nextAt  time.Time
 	// loadedAt is when the Load that built this snapshot read the
 	// database; Sign judges staleness by it.
 	loadedAt time.Time
 	status   Status
+	// generation is the change counter read before the keys.
+	generation uint64
 }
 
 // KeyInfo is the public metadata of a stored key, for listings. The times
@@ -168,8 +178,22 @@ type KeyInfo struct {
 	State       storage.KeyState `json:"state"`
 	CreatedAt   time.Time        `json:"created_at"`
 	ActivatesAt time.Time        `json:"activates_at,omitzero"`
-	RetiresAt   time.Time        `json:"retires_at,omitzero"`
-	RemovesAt   time.Time        `json:"removes_at,omitzero"`
+	// NotBefore is when the key may sign: ActivatesAt, under the name
+	// operators look for.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// RetiresAt of the active key is when it actually hands over: never
+	// before the next key's activation, so never in the past while the
+	// key still signs on schedule.
+	RetiresAt time.Time `json:"retires_at,omitzero"`
+	RemovesAt time.Time `json:"removes_at,omitzero"`
+	// DeletedAt is when the key leaves the JWKS and its row is deleted:
+	// RemovesAt, under the name operators look for. Deleted keys are not
+	// kept, so it is always a planned time.
+	DeletedAt time.Time `json:"deleted_at,omitzero"`
+	// Unpublished is set only in the answer of RotateNow and Revoke, when
+	// the key that now signs was never in the JWKS (there was no next key
+	// to promote): resource servers reject its tokens until they refetch.
+	Unpublished bool `json:"unpublished_key,omitzero"`
 }
 
 // NewManager returns a Manager that holds no keys until Load succeeds. It
@@ -259,6 +283,12 @@ func (m *Manager) load(ctx context.Context) ([]storage.Key, error) {
 		// Read the clock before the database: a snapshot must never look
 		// fresher than what it was built from.
 		readAt := m.now().UTC()
+		// The counter before the keys: a change committed in between
+		// makes the next Poll reload again rather than go unnoticed.
+		gen, err := readGeneration(ctx, m.store)
+		if err != nil {
+			return nil, err
+		}
 		rows, err := m.store.ListKeys(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("keys: list keys: %w", err)
@@ -268,10 +298,10 @@ func (m *Manager) load(ctx context.Context) ([]storage.Key, error) {
 			return nil, err
 		}
 		if i := slices.IndexFunc(opened, isActive); i >= 0 {
-			m.publish(opened, i, readAt)
+			m.publish(opened, i, readAt, gen)
 			return rows, nil
 		}
-		switch err := m.makeActive(ctx, opened); {
+		switch err := m.makeActive(ctx); {
 		case err == nil:
 		case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
 			m.log.InfoContext(ctx, "another replica changed the signing keys first; reloading", "err", err)
@@ -351,31 +381,27 @@ func (m *Manager) openKey(row storage.Key) (*rsa.PrivateKey, error) {
 	return key, nil
 }
 
-// makeActive gives a database without an active key one. A next key is
-// preferred because it has already been published; a fresh key is only
-// needed on first start (or after someone deleted the keys).
-func (m *Manager) makeActive(ctx context.Context, opened []openedKey) error {
-	now := m.now().UTC()
-	if i := slices.IndexFunc(opened, func(k openedKey) bool { return k.row.State == storage.KeyNext }); i >= 0 {
-		row := opened[i].row
-		m.activate(&row, now)
-		if err := m.store.UpdateKey(ctx, &row); err != nil {
-			return fmt.Errorf("keys: promote next key %q: %w", row.ID, err)
+// makeActive gives a database without an active key one, and a next key.
+// A next key is preferred because it has already been published; fresh
+// keys are only needed on first start (or after someone deleted the keys),
+// and then the active key and the next key are created together, so the
+// next key is in the JWKS from the first answer on.
+func (m *Manager) makeActive(ctx context.Context) error {
+	_, err := m.change(ctx, "no active signing key", func(p *planner) error {
+		if p.active() != nil {
+			return nil // another replica got there first
 		}
-		m.log.WarnContext(ctx, "no active signing key; promoted the next key", "kid", row.ID)
+		if n := p.next(); n != nil {
+			m.log.WarnContext(ctx, "no active signing key; promoting the next key", "kid", n.ID)
+			m.activate(n, p.now)
+			p.touch(n)
+		} else {
+			p.createActive()
+		}
+		p.ensureNext()
 		return nil
-	}
-
-	row, err := m.newKey(storage.KeyActive, now)
-	if err != nil {
-		return err
-	}
-	m.activate(row, now)
-	if err := m.store.CreateKey(ctx, row); err != nil {
-		return fmt.Errorf("keys: store new signing key %q: %w", row.ID, err)
-	}
-	m.log.InfoContext(ctx, "created signing key", "kid", row.ID, "alg", Algorithm, "bits", m.bits, "state", row.State)
-	return nil
+	})
+	return err
 }
 
 // newKey generates an RSA key and returns it as a row, the private half
@@ -415,7 +441,7 @@ func (m *Manager) newKey(state storage.KeyState, now time.Time) (*storage.Key, e
 
 // publish builds the snapshot for opened, whose element active signs, as
 // read from the database at readAt, and swaps it in.
-func (m *Manager) publish(opened []openedKey, active int, readAt time.Time) {
+func (m *Manager) publish(opened []openedKey, active int, readAt time.Time, gen uint64) {
 	// Active key first: naive clients that ignore kid take the first key.
 	// The rest keep creation order, so every replica serves identical bytes
 	// and one ETag.
@@ -440,13 +466,23 @@ func (m *Manager) publish(opened []openedKey, active int, readAt time.Time) {
 		rows[i] = k.row
 	}
 	s := &snapshot{
-		kid:      opened[active].row.ID,
-		key:      opened[active].key,
-		public:   public,
-		jwks:     body,
-		etag:     etag(body),
-		loadedAt: readAt,
-		status:   m.status(rows, readAt),
+		kid:        opened[active].row.ID,
+		key:        opened[active].key,
+		public:     public,
+		jwks:       body,
+		etag:       etag(body),
+		loadedAt:   readAt,
+		status:     m.status(rows, readAt),
+		generation: gen,
+	}
+	// The oldest next key with a planned activation no earlier than the
+	// publication lead after its creation: the schedule never plans one
+	// sooner, and a row that says otherwise is not trusted to sign early.
+	for _, k := range opened {
+		if k.row.State == storage.KeyNext && !k.row.ActivatesAt.IsZero() && !k.row.ActivatesAt.Before(k.row.CreatedAt.Add(m.lead)) {
+			s.nextKid, s.nextKey, s.nextAt = k.row.ID, k.key, k.row.ActivatesAt
+			break
+		}
 	}
 	old := m.snap.Swap(s)
 	switch {
@@ -475,8 +511,21 @@ func List(ctx context.Context, store KeyLister) ([]KeyInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keys: list keys: %w", err)
 	}
+	// The active key signs until the next key takes over, which a safe
+	// rotation may plan later than the active key's recorded retirement
+	// (the next key must first be published for the lead).
+	var handover time.Time
+	for _, r := range rows {
+		if r.State == storage.KeyNext && !r.ActivatesAt.IsZero() && (handover.IsZero() || r.ActivatesAt.Before(handover)) {
+			handover = r.ActivatesAt
+		}
+	}
 	out := make([]KeyInfo, 0, len(rows))
 	for _, r := range rows {
+		if r.State == storage.KeyActive && r.RetiresAt.Before(handover) {
+			r.RemovesAt = r.RemovesAt.Add(handover.Sub(r.RetiresAt))
+			r.RetiresAt = handover
+		}
 		out = append(out, infoOf(r))
 	}
 	return out, nil
@@ -489,8 +538,10 @@ func infoOf(r storage.Key) KeyInfo {
 		State:       r.State,
 		CreatedAt:   r.CreatedAt,
 		ActivatesAt: r.ActivatesAt,
+		NotBefore:   r.ActivatesAt,
 		RetiresAt:   r.RetiresAt,
 		RemovesAt:   r.RemovesAt,
+		DeletedAt:   r.RemovesAt,
 	}
 }
 

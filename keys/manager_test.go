@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,19 +75,29 @@ func TestLoadEmptyStore(t *testing.T) {
 	if err := m.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// First start creates the active key and the next key together.
 	keys, settings := store.dump()
-	if len(keys) != 1 {
-		t.Fatalf("store holds %d keys, want 1", len(keys))
+	if len(keys) != 2 {
+		t.Fatalf("store holds %d keys, want 2 (active and next)", len(keys))
 	}
 	if _, ok := settings[secretCheckSetting]; !ok {
 		t.Errorf("no %s setting recorded", secretCheckSetting)
 	}
+	states := map[storage.KeyState]int{}
 	for id, k := range keys {
-		if k.State != storage.KeyActive || k.Algorithm != "RS256" || !k.CreatedAt.Equal(testNow) || !k.ActivatesAt.Equal(testNow) {
-			t.Errorf("stored key = %+v", k)
-		}
-		if m.ActiveKeyID() != id {
-			t.Errorf("ActiveKeyID = %q, stored %q", m.ActiveKeyID(), id)
+		states[k.State]++
+		switch k.State {
+		case storage.KeyActive:
+			if k.Algorithm != "RS256" || !k.CreatedAt.Equal(testNow) || !k.ActivatesAt.Equal(testNow) {
+				t.Errorf("stored active key = %+v", k)
+			}
+			if m.ActiveKeyID() != id {
+				t.Errorf("ActiveKeyID = %q, stored %q", m.ActiveKeyID(), id)
+			}
+		case storage.KeyNext:
+			if k.Algorithm != "RS256" || !k.CreatedAt.Equal(testNow) || !k.ActivatesAt.Equal(testNow.Add(DefaultRotationPeriod)) {
+				t.Errorf("stored next key = %+v, want it to take over one rotation period from now", k)
+			}
 		}
 		pub, ok := m.VerificationKey(id)
 		if !ok || pub.N.BitLen() != 2048 {
@@ -100,6 +111,12 @@ func TestLoadEmptyStore(t *testing.T) {
 			t.Errorf("stored PublicJWK = %s (%v)", k.PublicJWK, err)
 		}
 	}
+	if states[storage.KeyActive] != 1 || states[storage.KeyNext] != 1 {
+		t.Errorf("stored states %v, want one active and one next", states)
+	}
+	if got := jwksKids(t, m); len(got) != 2 || got[0] != m.ActiveKeyID() {
+		t.Errorf("JWKS = %v, want the active key then the next key", got)
+	}
 }
 
 func TestLoadRestartKeepsKey(t *testing.T) {
@@ -111,8 +128,8 @@ func TestLoadRestartKeepsKey(t *testing.T) {
 	if first.ActiveKeyID() != second.ActiveKeyID() {
 		t.Errorf("restart changed the kid: %q → %q", first.ActiveKeyID(), second.ActiveKeyID())
 	}
-	if store.createKeys != 1 {
-		t.Errorf("CreateKey called %d times, want 1", store.createKeys)
+	if store.createKeys != 2 {
+		t.Errorf("CreateKey called %d times, want 2 (the first start's active and next keys)", store.createKeys)
 	}
 	b1, e1 := first.JWKS()
 	b2, e2 := second.JWKS()
@@ -175,17 +192,22 @@ func TestCheckSecret(t *testing.T) {
 }
 
 // TestLoadConcurrent makes two replicas both see an empty store and both
-// generate a key before either stores it, so one must lose the CreateKey race
-// and adopt the winner's key.
+// generate keys before either stores them, so one must find, under the key
+// lock, that the other has created the keys and adopt the winner's keys.
 func TestLoadConcurrent(t *testing.T) {
 	store := newFakeStore()
 	pool := poolGenerator(t)
 	var arrived sync.WaitGroup
 	arrived.Add(2)
+	var calls atomic.Int32
 	both := make(chan struct{})
 	go func() { arrived.Wait(); close(both) }()
 	barrier := func(bits int) (*rsa.PrivateKey, error) {
-		arrived.Done()
+		// Each replica generates two keys (active and next); the first
+		// two generations, one per replica or both by one, meet here.
+		if calls.Add(1) <= 2 {
+			arrived.Done()
+		}
 		select {
 		case <-both:
 		case <-time.After(10 * time.Second):
@@ -210,11 +232,11 @@ func TestLoadConcurrent(t *testing.T) {
 		}
 	}
 	keys, _ := store.dump()
-	if len(keys) != 1 {
-		t.Fatalf("store holds %d keys, want 1", len(keys))
+	if len(keys) != 2 {
+		t.Fatalf("store holds %d keys, want 2 (one active, one next)", len(keys))
 	}
 	if store.createKeys != 2 {
-		t.Errorf("CreateKey called %d times, want 2 (one conflict)", store.createKeys)
+		t.Errorf("CreateKey called %d times, want 2 (the loser creates nothing)", store.createKeys)
 	}
 	if a, b := managers[0].ActiveKeyID(), managers[1].ActiveKeyID(); a != b || keys[a].State != storage.KeyActive {
 		t.Errorf("replicas sign with %q and %q; store holds %v", a, b, slices.Collect(maps.Keys(keys)))
@@ -256,7 +278,7 @@ func TestLoadPromotesNextKey(t *testing.T) {
 		t.Error("retired key not published")
 	}
 	if len(keys) != 3 {
-		t.Errorf("store holds %d keys, want 3", len(keys))
+		t.Errorf("store holds %d keys, want 3 (the other next key stays the next key)", len(keys))
 	}
 }
 
@@ -268,7 +290,7 @@ func TestLoadRefresh(t *testing.T) {
 	_, etagBefore := m.JWKS()
 	next := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
 
-	if _, ok := m.VerificationKey(next.ID); ok {
+	if _, ok := m.snap.Load().public[next.ID]; ok {
 		t.Fatal("next key visible before Load")
 	}
 	if err := m.Load(t.Context()); err != nil {
@@ -288,8 +310,10 @@ func TestLoadRefresh(t *testing.T) {
 	if err := json.Unmarshal(body, &set); err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Keys) != 2 || set.Keys[0].KeyID != active || set.Keys[1].KeyID != next.ID {
-		t.Errorf("JWKS order = %v, want active %q first, then next %q", kids(set), active, next.ID)
+	// The first start's next key and this one: the active key first,
+	// the others in creation order.
+	if len(set.Keys) != 3 || set.Keys[0].KeyID != active || set.Keys[2].KeyID != next.ID {
+		t.Errorf("JWKS order = %v, want active %q first, then the first next key, then %q", kids(set), active, next.ID)
 	}
 }
 
@@ -361,7 +385,7 @@ func TestLoadRejectsBadRows(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m, store := loaded(t)
 			rows, _ := store.ListKeys(t.Context())
-			active := &rows[0]
+			active := &rows[slices.IndexFunc(rows, func(r storage.Key) bool { return r.State == storage.KeyActive })]
 			other := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
 			if err := m.Load(t.Context()); err != nil {
 				t.Fatal(err)
@@ -485,8 +509,8 @@ func TestJWKSPublicOnly(t *testing.T) {
 	if err := json.Unmarshal(body, &set); err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Keys) != 3 {
-		t.Fatalf("JWKS has %d keys, want 3", len(set.Keys))
+	if len(set.Keys) != 4 {
+		t.Fatalf("JWKS has %d keys, want 4 (active, first next, added next, retired)", len(set.Keys))
 	}
 	seen := map[string]bool{}
 	for _, raw := range set.Keys {
@@ -506,22 +530,36 @@ func TestJWKSPublicOnly(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	m, store := loaded(t)
+	first := keyIn(t, store, storage.KeyNext)
 	next := addKey(t, m, store, storage.KeyNext, testNow.Add(time.Minute))
 	infos, err := m.Keys(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
+	retention := DefaultMaxTokenLifetime + ClockSkew
 	want := []KeyInfo{
 		{
-			ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow, ActivatesAt: testNow,
-			RetiresAt: testNow.Add(DefaultRotationPeriod), RemovesAt: testNow.Add(DefaultRotationPeriod + DefaultMaxTokenLifetime + ClockSkew),
+			ID: m.ActiveKeyID(), Algorithm: "RS256", State: storage.KeyActive, CreatedAt: testNow,
+			ActivatesAt: testNow, NotBefore: testNow,
+			RetiresAt: testNow.Add(DefaultRotationPeriod),
+			RemovesAt: testNow.Add(DefaultRotationPeriod + retention), DeletedAt: testNow.Add(DefaultRotationPeriod + retention),
+		},
+		{
+			ID: first, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow,
+			ActivatesAt: testNow.Add(DefaultRotationPeriod), NotBefore: testNow.Add(DefaultRotationPeriod),
+			RetiresAt: testNow.Add(2 * DefaultRotationPeriod),
+			RemovesAt: testNow.Add(2*DefaultRotationPeriod + retention), DeletedAt: testNow.Add(2*DefaultRotationPeriod + retention),
 		},
 		{ID: next.ID, Algorithm: "RS256", State: storage.KeyNext, CreatedAt: testNow.Add(time.Minute)},
+	}
+	// The first two share a creation time; their order is the store's.
+	if len(infos) == 3 && infos[0].ID == first {
+		infos[0], infos[1] = infos[1], infos[0]
 	}
 	if !reflect.DeepEqual(infos, want) {
 		t.Errorf("Keys = %+v\nwant %+v", infos, want)
 	}
-	js, _ := json.Marshal(infos[1])
+	js, _ := json.Marshal(infos[2])
 	if strings.Contains(string(js), "retires_at") || strings.Contains(string(js), "private") {
 		t.Errorf("KeyInfo JSON = %s", js)
 	}
@@ -565,4 +603,87 @@ func TestReadersDuringLoad(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestUnknownKidReload: a kid this replica does not know (another replica
+// just created the key) makes VerificationKey reload before answering, at
+// most once per second however many unknown kids arrive.
+func TestUnknownKidReload(t *testing.T) {
+	clock := newFakeClock(testNow)
+	store := newFakeStore()
+	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
+	a := newTestManager(t, store, 1, opts)
+	b := newTestManager(t, store, 1, opts)
+	for _, m := range []*Manager{a, b} {
+		if err := m.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.add(time.Hour)
+	info, err := a.RotateNow(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newNext := keyIn(t, store, storage.KeyNext)
+	if _, ok := b.snap.Load().public[newNext]; ok {
+		t.Fatal("b knows the new next key before any reload")
+	}
+	lists := store.listKeys.Load()
+	if _, ok := b.VerificationKey(newNext); !ok {
+		t.Fatal("b does not find a key another replica created")
+	}
+	if store.listKeys.Load() == lists {
+		t.Error("VerificationKey found the new kid without reading the database")
+	}
+	if b.ActiveKeyID() != info.ID {
+		t.Errorf("b signs with %q after the reload, want %q", b.ActiveKeyID(), info.ID)
+	}
+
+	// Within the second: unknown kids are refused without reloading.
+	lists = store.listKeys.Load()
+	for range 5 {
+		if _, ok := b.VerificationKey("forged"); ok {
+			t.Fatal("a forged kid verified")
+		}
+	}
+	if store.listKeys.Load() != lists {
+		t.Errorf("%d reloads for unknown kids within a second, want none", store.listKeys.Load()-lists)
+	}
+	clock.add(time.Second)
+	if _, ok := b.VerificationKey("forged"); ok {
+		t.Fatal("a forged kid verified")
+	}
+	if store.listKeys.Load() == lists {
+		t.Error("no reload for an unknown kid a second later")
+	}
+}
+
+// TestPoll: Poll reloads only when the change counter moved.
+func TestPoll(t *testing.T) {
+	clock := newFakeClock(testNow)
+	store := newFakeStore()
+	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
+	a := newTestManager(t, store, 1, opts)
+	b := newTestManager(t, store, 1, opts)
+	for _, m := range []*Manager{a, b} {
+		if err := m.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if reloaded, err := b.Poll(t.Context()); err != nil || reloaded {
+		t.Fatalf("Poll without a change = %v, %v; want no reload", reloaded, err)
+	}
+	info, err := a.RotateNow(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reloaded, err := b.Poll(t.Context()); err != nil || !reloaded {
+		t.Fatalf("Poll after another replica's rotation = %v, %v; want a reload", reloaded, err)
+	}
+	if b.ActiveKeyID() != info.ID {
+		t.Errorf("b signs with %q after Poll, want %q", b.ActiveKeyID(), info.ID)
+	}
+	if reloaded, _ := b.Poll(t.Context()); reloaded {
+		t.Error("a second Poll reloaded again")
+	}
 }

@@ -14,12 +14,13 @@ import (
 // The schedule, with lead = JWKSMaxAge + RefreshInterval + ClockSkew and
 // retention = MaxTokenLifetime + 2×RefreshInterval + ClockSkew:
 //
-//	active key A, activated at t, retires at t + RotationPeriod (R)
-//	R − lead     a replica's Tick creates the next key N (state next): every
-//	             replica publishes it within RefreshInterval, every client
-//	             cache has it within JWKSMaxAge after that
-//	R            (and N published ≥ lead) a Tick promotes N to active and
-//	             retires A; every replica signs with N within RefreshInterval
+//	active key A, activated at t, retires at t + RotationPeriod (R); next
+//	key N published since A's promotion (or since first start, created
+//	with A)
+//	R            (and N published ≥ lead) a Tick promotes N to active,
+//	             retires A and creates the following next key in the same
+//	             transaction; every replica signs with N within
+//	             RefreshInterval
 //	R + retention  a Tick deletes A: the last token A signed has expired
 //
 // Every change is made by whichever replica's Tick gets there first, under
@@ -147,13 +148,14 @@ func (m *Manager) Tick(ctx context.Context) error {
 // over. By default it only brings the schedule forward, so the new key
 // still signs no earlier than one lead after it was published: it promotes
 // the next key at once if it has been published for the lead; otherwise it
-// publishes a next key (if there is none) and plans its promotion for the
-// moment the lead has passed, which the next Tick of any replica performs.
-// The answer's ActivatesAt says when. With immediate, the next key is
-// promoted at once however briefly it has been published, or, when there
-// is none, a new key is generated and signs at once: resource servers that
-// cached the JWKS before reject the new key's tokens until their cache
-// expires (JWKSMaxAge) or they refetch on the unknown kid.
+// plans its promotion for the moment the lead has passed, which the next
+// Tick of any replica performs. The answer's ActivatesAt says when. With
+// immediate, the next key is promoted at once: it has been in the JWKS
+// since the previous promotion, so every cache that fetched the JWKS since
+// holds it. Only when there is no next key (it was revoked) does a new
+// key sign at once; the answer then has Unpublished set, a warning is
+// logged, and resource servers that cached the JWKS before reject its
+// tokens until they refetch. Either way a new next key is published.
 func (m *Manager) RotateNow(ctx context.Context, immediate bool) (KeyInfo, error) {
 	if _, err := m.load(ctx); err != nil {
 		return KeyInfo{}, err
@@ -162,7 +164,7 @@ func (m *Manager) RotateNow(ctx context.Context, immediate bool) (KeyInfo, error
 	if immediate {
 		what = "immediate rotation requested"
 	}
-	subject, err := m.mutate(ctx, what, func(p *planner) error {
+	done, err := m.mutate(ctx, what, func(p *planner) error {
 		a := p.active()
 		if a == nil {
 			return errors.New("keys: no active signing key to rotate")
@@ -178,12 +180,12 @@ func (m *Manager) RotateNow(ctx context.Context, immediate bool) (KeyInfo, error
 		}
 		p.schedule()
 		switch n := p.next(); {
-		case p.create != nil:
-			p.subject = "" // the key being created
 		case p.subject != "":
 			// schedule promoted the next key.
 		case n != nil:
 			p.subject = n.ID
+		case len(p.creates) > 0:
+			p.subjectNew = len(p.creates) - 1 // the next key being created
 		default:
 			p.subject = p.active().ID
 		}
@@ -192,21 +194,24 @@ func (m *Manager) RotateNow(ctx context.Context, immediate bool) (KeyInfo, error
 	if err != nil {
 		return KeyInfo{}, err
 	}
-	return m.info(ctx, subject)
+	info, err := m.info(ctx, done.subject)
+	info.Unpublished = done.unpublished
+	return info, err
 }
 
 // Revoke deletes the key kid at once: it leaves this process's JWKS before
 // Revoke returns and every other replica's within RefreshInterval, and
 // every token it signed stops verifying (and so fails introspection). If
-// kid is the active key, a new key is generated and signs at once, with
-// the same effect on client caches as RotateNow(ctx, true). It returns the
-// kid of the active key afterwards; an unknown kid is an error wrapping
+// kid is the active key, the published next key signs from now on, as
+// after RotateNow(ctx, true), and Unpublished says when there was none.
+// A new next key replaces a revoked active or next key. It returns the
+// active key afterwards; an unknown kid is an error wrapping
 // storage.ErrNotFound.
-func (m *Manager) Revoke(ctx context.Context, kid string) (string, error) {
+func (m *Manager) Revoke(ctx context.Context, kid string) (KeyInfo, error) {
 	if _, err := m.load(ctx); err != nil {
-		return "", err
+		return KeyInfo{}, err
 	}
-	subject, err := m.mutate(ctx, "key revoked", func(p *planner) error {
+	done, err := m.mutate(ctx, "key revoked", func(p *planner) error {
 		k := p.find(kid)
 		if k == nil {
 			return fmt.Errorf("keys: no signing key %q: %w", kid, storage.ErrNotFound)
@@ -214,19 +219,22 @@ func (m *Manager) Revoke(ctx context.Context, kid string) (string, error) {
 		wasActive := k.State == storage.KeyActive
 		p.remove(k)
 		if wasActive {
-			p.createActive()
+			p.handOver()
 			return nil
 		}
+		p.ensureNext()
 		if a := p.active(); a != nil {
 			p.subject = a.ID
 		}
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return KeyInfo{}, err
 	}
-	m.log.WarnContext(ctx, "signing key revoked: tokens it signed no longer verify", "kid", kid, "active_kid", subject)
-	return subject, nil
+	m.log.WarnContext(ctx, "signing key revoked: tokens it signed no longer verify", "kid", kid, "active_kid", done.subject)
+	info, err := m.info(ctx, done.subject)
+	info.Unpublished = done.unpublished
+	return info, err
 }
 
 // info returns the stored metadata of kid.
@@ -244,37 +252,47 @@ func (m *Manager) info(ctx context.Context, kid string) (KeyInfo, error) {
 	return KeyInfo{ID: kid, Algorithm: Algorithm}, nil
 }
 
-// mutate applies decide's changes to the keys: decide runs once on a read
+// mutate is change followed by a reload, so this process serves the
+// outcome at once (or, when there was nothing to do because another
+// replica just did it, follows that replica at once).
+func (m *Manager) mutate(ctx context.Context, what string, decide func(*planner) error) (*planner, error) {
+	done, err := m.change(ctx, what, decide)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.load(ctx); err != nil {
+		return nil, fmt.Errorf("keys: reload after %s: %w", what, err)
+	}
+	return done, nil
+}
+
+// change applies decide's changes to the keys: decide runs once on a read
 // outside any transaction, to learn whether anything is to be done and
-// whether a new key is needed, which is then generated before the
+// how many new keys are needed, which are then generated before the
 // transaction; then it runs again on a fresh read inside a transaction
 // holding Store.LockKeys, whose outcome alone is applied. decide must
-// depend only on the planner it is given. mutate reloads the keys after
-// committing and returns the planner's subject: the kid the change is
-// about (for a created key, its kid).
-func (m *Manager) mutate(ctx context.Context, what string, decide func(*planner) error) (string, error) {
-	var fresh *storage.Key
+// depend only on the planner it is given. It returns the applied planner,
+// whose subject is the kid the change is about.
+func (m *Manager) change(ctx context.Context, what string, decide func(*planner) error) (*planner, error) {
+	var fresh []*storage.Key
 	for range txAttempts {
 		rows, err := m.store.ListKeys(ctx)
 		if err != nil {
-			return "", fmt.Errorf("keys: list keys: %w", err)
+			return nil, fmt.Errorf("keys: list keys: %w", err)
 		}
 		p := newPlanner(m, rows, m.now().UTC())
 		if err := decide(p); err != nil {
-			return "", err
+			return nil, err
 		}
 		if p.empty() {
-			// Nothing to do, perhaps because another replica just did it:
-			// reload, so this process follows at once.
-			if _, err := m.load(ctx); err != nil {
-				return "", err
-			}
-			return p.subject, nil
+			return p, nil
 		}
-		if p.create != nil && fresh == nil {
-			if fresh, err = m.newKey(storage.KeyNext, p.now); err != nil {
-				return "", err
+		for len(fresh) < len(p.creates) {
+			k, err := m.newKey(storage.KeyNext, p.now)
+			if err != nil {
+				return nil, err
 			}
+			fresh = append(fresh, k)
 		}
 
 		var done *planner
@@ -287,10 +305,13 @@ func (m *Manager) mutate(ctx context.Context, what string, decide func(*planner)
 			if err := decide(p); err != nil {
 				return err
 			}
-			if p.create != nil && fresh == nil {
+			if len(p.creates) > len(fresh) {
 				return errNeedKey
 			}
 			if err := p.apply(tx, fresh); err != nil {
+				return err
+			}
+			if err := bumpGeneration(tx, m.store); err != nil {
 				return err
 			}
 			done = p
@@ -302,20 +323,17 @@ func (m *Manager) mutate(ctx context.Context, what string, decide func(*planner)
 			continue
 		case errors.Is(err, storage.ErrConflict):
 			// A serialization failure, or (only with a reused test key) a
-			// kid that exists: retry with a fresh read and a fresh key.
+			// kid that exists: retry with a fresh read and fresh keys.
 			m.log.InfoContext(ctx, "signing-key change conflicted; retrying", "err", err)
 			fresh = nil
 			continue
 		default:
-			return "", err
+			return nil, err
 		}
 		done.log(ctx, what, fresh)
-		if _, err := m.load(ctx); err != nil {
-			return "", fmt.Errorf("keys: reload after %s: %w", what, err)
-		}
-		return done.subject, nil
+		return done, nil
 	}
-	return "", fmt.Errorf("keys: %s: gave up after %d conflicting attempts", what, txAttempts)
+	return nil, fmt.Errorf("keys: %s: gave up after %d conflicting attempts", what, txAttempts)
 }
 
 // inKeyTx runs fn in a transaction that holds the key lock.
@@ -356,19 +374,24 @@ type planner struct {
 	rows    []storage.Key
 	touched map[string]bool
 	removed []string
-	// create, when set, is the row to create from a freshly generated key:
-	// only its state and times are used.
-	create *storage.Key
-	// subject is the kid the change is about ("" for the created key).
-	subject string
+	// creates are the rows to create from freshly generated keys, in
+	// order: only their state and times are used.
+	creates []*storage.Key
+	// subject is the kid the change is about; subjectNew, when not -1,
+	// names instead the element of creates the change is about.
+	subject    string
+	subjectNew int
+	// unpublished is set when a key that was never in the JWKS signs at
+	// once: resource servers reject its tokens until they refetch.
+	unpublished bool
 }
 
 func newPlanner(m *Manager, rows []storage.Key, now time.Time) *planner {
-	return &planner{m: m, now: now, rows: slices.Clone(rows), touched: map[string]bool{}}
+	return &planner{m: m, now: now, rows: slices.Clone(rows), touched: map[string]bool{}, subjectNew: -1}
 }
 
 func (p *planner) empty() bool {
-	return len(p.touched) == 0 && len(p.removed) == 0 && p.create == nil
+	return len(p.touched) == 0 && len(p.removed) == 0 && len(p.creates) == 0
 }
 
 func (p *planner) touch(k *storage.Key) { p.touched[k.ID] = true }
@@ -472,15 +495,6 @@ func (p *planner) schedule() *planner {
 	}
 	n := p.next()
 	switch {
-	case n == nil && !now.Before(retire.Add(-p.m.lead)):
-		activates := p.activationOf(&storage.Key{CreatedAt: now}, retire)
-		p.create = &storage.Key{
-			State:       storage.KeyNext,
-			CreatedAt:   now,
-			ActivatesAt: activates,
-			RetiresAt:   activates.Add(p.m.period),
-			RemovesAt:   activates.Add(p.m.period + p.m.retention),
-		}
 	case n == nil:
 	case !now.Before(p.activationOf(n, retire)):
 		p.promote(a, n)
@@ -489,7 +503,42 @@ func (p *planner) schedule() *planner {
 			p.plan(n, at)
 		}
 	}
+	p.ensureNext()
 	return p
+}
+
+// ensureNext plans a next key when there is an active key (stored or
+// planned) and no next one: the next key is always published, so that
+// whatever makes it sign (the schedule, an immediate rotation, a
+// revocation) hands over to a kid that resource servers have cached.
+func (p *planner) ensureNext() {
+	if p.next() != nil {
+		return
+	}
+	var retire time.Time
+	switch a := p.active(); {
+	case a != nil:
+		retire = p.retireAt(a)
+	default:
+		i := slices.IndexFunc(p.creates, func(k *storage.Key) bool { return k.State == storage.KeyActive })
+		if i < 0 {
+			return
+		}
+		retire = p.creates[i].RetiresAt
+	}
+	for _, c := range p.creates {
+		if c.State == storage.KeyNext {
+			return
+		}
+	}
+	activates := p.activationOf(&storage.Key{CreatedAt: p.now}, retire)
+	p.creates = append(p.creates, &storage.Key{
+		State:       storage.KeyNext,
+		CreatedAt:   p.now,
+		ActivatesAt: activates,
+		RetiresAt:   activates.Add(p.m.period),
+		RemovesAt:   activates.Add(p.m.period + p.m.retention),
+	})
 }
 
 // expired lists the retired keys whose removal time has passed.
@@ -531,30 +580,44 @@ func (p *planner) retire(a *storage.Key) {
 // has at least been published for a while, or else a new one. A next key
 // left waiting is replanned after the new active key.
 func (p *planner) rotateImmediately(a *storage.Key) {
+	p.retire(a)
+	p.handOver()
+}
+
+// handOver gives the keys a new active key after the active one was
+// retired or removed: the published next key if there is one, else (it
+// was revoked too) a brand-new key that no cache holds yet. Then it plans
+// the following next key.
+func (p *planner) handOver() {
 	if n := p.next(); n != nil {
-		p.promote(a, n)
+		p.m.activate(n, p.now)
+		p.touch(n)
+		p.subject = n.ID
+		// A further next key was planned after the old key; it now
+		// follows the new one.
+		if n2 := p.next(); n2 != nil {
+			p.plan(n2, p.activationOf(n2, n.RetiresAt))
+		}
 	} else {
-		p.retire(a)
 		p.createActive()
+		p.unpublished = true
 	}
+	p.ensureNext()
 }
 
 // createActive plans a new key that signs from now on. The caller has
-// retired or removed the previous active key.
+// retired or removed the previous active key, and has checked there is no
+// next key to promote instead.
 func (p *planner) createActive() {
-	p.create = &storage.Key{State: storage.KeyActive, CreatedAt: p.now}
-	p.m.activate(p.create, p.now)
-	p.subject = ""
-	// A waiting next key was planned after the old key; it now follows
-	// the new one.
-	if n := p.next(); n != nil {
-		p.plan(n, p.activationOf(n, p.create.RetiresAt))
-	}
+	c := &storage.Key{State: storage.KeyActive, CreatedAt: p.now}
+	p.m.activate(c, p.now)
+	p.creates = append(p.creates, c)
+	p.subject, p.subjectNew = "", len(p.creates)-1
 }
 
 // apply writes the plan in the transaction tx; fresh supplies the key
-// material of a created row.
-func (p *planner) apply(tx context.Context, fresh *storage.Key) error {
+// material of the created rows, one per element of creates.
+func (p *planner) apply(tx context.Context, fresh []*storage.Key) error {
 	st := p.m.store
 	for _, id := range p.removed {
 		if err := st.DeleteKey(tx, id); err != nil {
@@ -582,17 +645,30 @@ func (p *planner) apply(tx context.Context, fresh *storage.Key) error {
 			return fmt.Errorf("keys: update key %q: %w", r.ID, err)
 		}
 	}
-	if p.create != nil {
-		row := *fresh
-		row.State = p.create.State
-		row.CreatedAt = p.create.CreatedAt
-		row.ActivatesAt = p.create.ActivatesAt
-		row.RetiresAt = p.create.RetiresAt
-		row.RemovesAt = p.create.RemovesAt
+	// The active key before the next one, for the same reason.
+	order := make([]int, 0, len(p.creates))
+	for i, c := range p.creates {
+		if c.State == storage.KeyActive {
+			order = append(order, i)
+		}
+	}
+	for i, c := range p.creates {
+		if c.State != storage.KeyActive {
+			order = append(order, i)
+		}
+	}
+	for _, i := range order {
+		c := p.creates[i]
+		row := *fresh[i]
+		row.State = c.State
+		row.CreatedAt = c.CreatedAt
+		row.ActivatesAt = c.ActivatesAt
+		row.RetiresAt = c.RetiresAt
+		row.RemovesAt = c.RemovesAt
 		if err := st.CreateKey(tx, &row); err != nil {
 			return fmt.Errorf("keys: store new signing key %q: %w", row.ID, err)
 		}
-		if p.subject == "" {
+		if i == p.subjectNew {
 			p.subject = row.ID
 		}
 	}
@@ -600,7 +676,7 @@ func (p *planner) apply(tx context.Context, fresh *storage.Key) error {
 }
 
 // log reports a committed plan.
-func (p *planner) log(ctx context.Context, what string, fresh *storage.Key) {
+func (p *planner) log(ctx context.Context, what string, fresh []*storage.Key) {
 	l := p.m.log
 	for _, id := range p.removed {
 		l.InfoContext(ctx, "signing key removed", "kid", id, "reason", what)
@@ -612,9 +688,13 @@ func (p *planner) log(ctx context.Context, what string, fresh *storage.Key) {
 				"activates_at", r.ActivatesAt, "retires_at", r.RetiresAt, "removes_at", r.RemovesAt, "reason", what)
 		}
 	}
-	if p.create != nil && fresh != nil {
-		l.InfoContext(ctx, "created signing key", "kid", fresh.ID, "alg", Algorithm, "bits", p.m.bits,
-			"state", p.create.State, "activates_at", p.create.ActivatesAt, "reason", what)
+	for i, c := range p.creates {
+		l.InfoContext(ctx, "created signing key", "kid", fresh[i].ID, "alg", Algorithm, "bits", p.m.bits,
+			"state", c.State, "activates_at", c.ActivatesAt, "reason", what)
+	}
+	if p.unpublished {
+		l.WarnContext(ctx, "signing with a key that was never published: resource servers reject its tokens until they refetch the JWKS",
+			"kid", p.subject, "reason", what)
 	}
 }
 

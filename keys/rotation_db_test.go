@@ -153,30 +153,19 @@ func TestConcurrentRotationOnDatabase(t *testing.T) {
 			}
 
 			for i := range rotations {
-				before := len(everStored)
-				active := keyIn(t, store, storage.KeyActive)
-				row, _ := storedKey(t, store, active)
-
-				// Both replicas find the next key due and race to publish it.
-				clock.set(row.RetiresAt.Add(-sched.PublishLead))
-				gate.reset()
-				racing.Store(true)
-				race(fmt.Sprintf("rotation %d: publish", i))
-				racing.Store(false)
+				// A next key is always published, by every replica.
 				rows := observe()
-				if len(everStored) != before+1 {
-					t.Fatalf("rotation %d: %d keys stored at once, want exactly one new key", i, len(everStored)-before)
-				}
 				next := keyIn(t, store, storage.KeyNext)
 				for r, m := range replicas {
 					if _, ok := m.VerificationKey(next); !ok {
-						t.Fatalf("rotation %d: replica %d does not publish the next key after its tick", i, r)
+						t.Fatalf("rotation %d: replica %d does not publish the next key", i, r)
 					}
 				}
-				if n := countState(rows, storage.KeyRetired); n != 0 {
-					t.Errorf("rotation %d: %d retired keys left after their removal time", i, n)
+				if n := countState(rows, storage.KeyRetired); i > 0 && n != 1 {
+					t.Errorf("rotation %d: %d retired keys, want 1", i, n)
 				}
 				supply.reclaim(func(kid string) bool { return everStored[kid] })
+				before := len(everStored)
 
 				// Tokens signed with the old key just before the rotation.
 				var old []string
@@ -188,23 +177,36 @@ func TestConcurrentRotationOnDatabase(t *testing.T) {
 					old = append(old, tok)
 				}
 
-				// At retirement both race to promote it.
+				// At retirement both find the next key due, and each
+				// generates the following next key before either takes the
+				// lock: one promotes and publishes, the other finds nothing
+				// left to do.
 				nextRow, _ := storedKey(t, store, next)
 				clock.set(nextRow.ActivatesAt)
 				if published := nextRow.ActivatesAt.Sub(nextRow.CreatedAt); published < sched.JWKSMaxAge+sched.RefreshInterval {
 					t.Fatalf("rotation %d: key planned to sign %v after it was published", i, published)
 				}
+				gate.reset()
+				racing.Store(true)
 				race(fmt.Sprintf("rotation %d: promote", i))
+				racing.Store(false)
 				rows = observe()
+				if len(everStored) != before+1 {
+					t.Fatalf("rotation %d: %d keys stored at once, want exactly one new next key", i, len(everStored)-before)
+				}
 				if got := keyIn(t, store, storage.KeyActive); got != next {
 					t.Fatalf("rotation %d: active key %q, want the next key %q", i, got, next)
 				}
 				if n := countState(rows, storage.KeyRetired); n != 1 {
 					t.Fatalf("rotation %d: %d retired keys, want 1", i, n)
 				}
+				following := keyIn(t, store, storage.KeyNext)
 				for r, m := range replicas {
 					if got := m.ActiveKeyID(); got != next {
 						t.Fatalf("rotation %d: replica %d signs with %q after its tick, want %q", i, r, got, next)
+					}
+					if _, ok := m.VerificationKey(following); !ok {
+						t.Fatalf("rotation %d: replica %d does not publish the following next key", i, r)
 					}
 					for _, tok := range old {
 						if _, err := verifyWithJWKS(m, tok); err != nil {
@@ -213,8 +215,8 @@ func TestConcurrentRotationOnDatabase(t *testing.T) {
 					}
 				}
 			}
-			if len(everStored) != rotations+1 {
-				t.Errorf("%d keys stored over %d rotations, want %d", len(everStored), rotations, rotations+1)
+			if len(everStored) != rotations+2 {
+				t.Errorf("%d keys stored over %d rotations, want %d", len(everStored), rotations, rotations+2)
 			}
 			t.Logf("%d tokens signed concurrently; %d Sign calls refused while stale", signed.Load(), stale.Load())
 		})
@@ -493,7 +495,8 @@ func TestReencryptOnDatabase(t *testing.T) {
 				t.Fatalf("Reencrypt from the wrong secret = %v", err)
 			}
 			res, err := Reencrypt(t.Context(), store, testSealer(t, 1), testSealer(t, 2), []SealedSetting{setting})
-			if err != nil || res.Keys != 2 || res.Settings != 2 {
+			// Retired, active and next keys.
+			if err != nil || res.Keys != 3 || res.Settings != 2 {
 				t.Fatalf("Reencrypt = %+v, %v", res, err)
 			}
 			after := newTestManager(t, store, 2, Options{Now: clock.Now, generate: noGenerator(t)})
@@ -509,6 +512,55 @@ func TestReencryptOnDatabase(t *testing.T) {
 			v, _ := store.GetSetting(t.Context(), setting.Name)
 			if pt, err := testSealer(t, 2).Open(v, setting.AD); err != nil || string(pt) != "hmac" {
 				t.Errorf("setting after re-encryption: %q, %v", pt, err)
+			}
+		})
+	}
+}
+
+// TestConcurrentImmediateRotationOnDatabase: two replicas rotating at once,
+// and two revoking the active key at once, leave exactly one active and one
+// next key on every backend.
+func TestConcurrentImmediateRotationOnDatabase(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn := b.DSN(t)
+			clock := newFakeClock(testNow)
+			supply := newKeySupply(t, 12)
+			opts := scheduleOptions(clock, supply.generate)
+			opts.Logger = discardLogger()
+			ms := []*Manager{newTestManager(t, testdb.Open(t, dsn), 1, opts), newTestManager(t, testdb.Open(t, dsn), 1, opts)}
+			store := testdb.Open(t, dsn)
+			tick(t, ms...)
+			both := func(what string, f func(m *Manager) error) {
+				t.Helper()
+				errs := make([]error, len(ms))
+				var wg sync.WaitGroup
+				for i, m := range ms {
+					wg.Go(func() { errs[i] = f(m) })
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				rows, err := store.ListKeys(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a, n := countState(rows, storage.KeyActive), countState(rows, storage.KeyNext); a != 1 || n != 1 {
+					t.Errorf("%s: %d active and %d next keys, want 1 and 1", what, a, n)
+				}
+			}
+			both("two immediate rotations", func(m *Manager) error { _, err := m.RotateNow(t.Context(), true); return err })
+			active := keyIn(t, store, storage.KeyActive)
+			both("two revocations of the active key", func(m *Manager) error {
+				_, err := m.Revoke(t.Context(), active)
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil // the other replica revoked it first
+				}
+				return err
+			})
+			if _, ok := storedKey(t, store, active); ok {
+				t.Error("the revoked key is still stored")
 			}
 		})
 	}

@@ -140,38 +140,30 @@ func TestRotationSchedule(t *testing.T) {
 	at := func(d time.Duration) { clock.set(t0.Add(d)) }
 	commits := func() int { store.mu.Lock(); defer store.mu.Unlock(); return store.commits }
 
+	// First start publishes the active key and the next key together; the
+	// next key takes over one rotation period later.
 	at(0)
 	tick(t, a, b)
 	k1 := a.ActiveKeyID()
-	expectKeys(t, "start, a", a, k1, k1)
-	expectKeys(t, "start, b", b, k1, k1)
-	expectTimes(t, store, k1, storage.KeyActive, t0, t0.Add(day), t0.Add(day+retention))
-
-	at(day - lead - time.Second)
-	tick(t, a, b)
-	expectKeys(t, "just before the next key is due", a, k1, k1)
-	if c := commits(); c != 0 {
-		t.Errorf("%d key transactions before anything was due", c)
-	}
-
-	// One lead before retirement, the first replica to tick publishes the
-	// next key; the other keeps its snapshot until it ticks.
-	at(day - lead)
-	tick(t, a)
 	k2 := keyIn(t, store, storage.KeyNext)
+	expectKeys(t, "start, a", a, k1, k1, k2)
+	expectKeys(t, "start, b", b, k1, k1, k2)
+	expectTimes(t, store, k1, storage.KeyActive, t0, t0.Add(day), t0.Add(day+retention))
 	expectTimes(t, store, k2, storage.KeyNext, t0.Add(day), t0.Add(2*day), t0.Add(2*day+retention))
-	expectKeys(t, "next key published, a", a, k1, k1, k2)
-	expectKeys(t, "next key published, b before its tick", b, k1, k1)
-	tick(t, b)
-	expectKeys(t, "next key published, b", b, k1, k1, k2)
 	if c := commits(); c != 1 {
-		t.Errorf("%d key transactions to publish one next key, want 1", c)
+		t.Errorf("%d key transactions for the first start, want 1", c)
 	}
 	publishedEverywhere := clock.Now()
 
+	at(day - lead - time.Second)
+	tick(t, a, b)
+	expectKeys(t, "one lead before retirement", a, k1, k1, k2)
 	at(day - time.Second)
 	tick(t, a, b)
 	expectKeys(t, "a second before rotation", b, k1, k1, k2)
+	if c := commits(); c != 1 {
+		t.Errorf("%d key transactions before anything was due", c)
+	}
 	old, err := b.Sign([]byte(`{}`), "")
 	if err != nil || tokenKID(t, old) != k1 {
 		t.Fatalf("last token of the old key: %v", err)
@@ -179,18 +171,23 @@ func TestRotationSchedule(t *testing.T) {
 	oldExpires := clock.Now().Add(opts.MaxTokenLifetime)
 
 	// At retirement the next key takes over; it has been in every
-	// replica's JWKS for longer than a client may cache the JWKS.
+	// replica's JWKS for longer than a client may cache the JWKS. The
+	// following next key is published in the same step.
 	at(day)
 	if published := clock.Now().Sub(publishedEverywhere); published < sched.JWKSMaxAge {
 		t.Fatalf("next key published %v before it signs, less than the JWKS max-age", published)
 	}
 	tick(t, a)
-	expectKeys(t, "rotated, a", a, k2, k2, k1)
-	expectKeys(t, "rotated, b before its tick (the old key is still published)", b, k1, k1, k2)
+	k3 := keyIn(t, store, storage.KeyNext)
+	expectKeys(t, "rotated, a", a, k2, k2, k1, k3)
+	// b has not reloaded, yet it switches at the same instant: the
+	// promotion is decided by K2's stored activation time.
+	expectKeys(t, "rotated, b before its tick (signs with K2 at its activation time)", b, k2, k1, k2)
 	expectTimes(t, store, k1, storage.KeyRetired, t0, t0.Add(day), t0.Add(day+retention))
 	expectTimes(t, store, k2, storage.KeyActive, t0.Add(day), t0.Add(2*day), t0.Add(2*day+retention))
+	expectTimes(t, store, k3, storage.KeyNext, t0.Add(2*day), t0.Add(3*day), t0.Add(3*day+retention))
 	tick(t, b)
-	expectKeys(t, "rotated, b", b, k2, k2, k1)
+	expectKeys(t, "rotated, b", b, k2, k2, k1, k3)
 	if c := commits(); c != 2 {
 		t.Errorf("%d key transactions after one rotation, want 2", c)
 	}
@@ -206,34 +203,31 @@ func TestRotationSchedule(t *testing.T) {
 
 	at(day + retention - time.Second)
 	tick(t, a, b)
-	expectKeys(t, "just before removal", a, k2, k2, k1)
+	expectKeys(t, "just before removal", a, k2, k2, k1, k3)
 
 	at(day + retention)
 	tick(t, a)
-	expectKeys(t, "old key removed, a", a, k2, k2)
+	expectKeys(t, "old key removed, a", a, k2, k2, k3)
 	if _, ok := storedKey(t, store, k1); ok {
 		t.Error("retired key still stored after its removal time")
 	}
 	tick(t, b)
-	expectKeys(t, "old key removed, b", b, k2, k2)
+	expectKeys(t, "old key removed, b", b, k2, k2, k3)
 
 	// The second rotation, b first this time.
-	at(2*day - lead)
-	tick(t, b, a)
-	k3 := keyIn(t, store, storage.KeyNext)
-	expectKeys(t, "second next key", a, k2, k2, k3)
 	at(2 * day)
 	tick(t, b, a)
-	expectKeys(t, "second rotation", a, k3, k3, k2)
-	expectKeys(t, "second rotation, b", b, k3, k3, k2)
+	k4 := keyIn(t, store, storage.KeyNext)
+	expectKeys(t, "second rotation", a, k3, k3, k2, k4)
+	expectKeys(t, "second rotation, b", b, k3, k3, k2, k4)
 	at(2*day + retention)
 	tick(t, b, a)
-	expectKeys(t, "second removal", a, k3, k3)
-	if rows, _ := store.ListKeys(t.Context()); len(rows) != 1 {
-		t.Errorf("%d keys stored after two rotations and removals, want 1", len(rows))
+	expectKeys(t, "second removal", a, k3, k3, k4)
+	if rows, _ := store.ListKeys(t.Context()); len(rows) != 2 {
+		t.Errorf("%d keys stored after two rotations and removals, want 2 (active and next)", len(rows))
 	}
-	if c := commits(); c != 6 {
-		t.Errorf("%d key transactions for two rotations (publish, promote, remove each), want 6", c)
+	if c := commits(); c != 5 {
+		t.Errorf("%d key transactions for first start and two rotations (promote, remove each), want 5", c)
 	}
 }
 
@@ -389,9 +383,10 @@ func TestRotationSimulation(t *testing.T) {
 	}
 }
 
-// TestTickRace makes two replicas decide to publish the next key at the
-// same moment, each generating a key before either takes the lock (the
-// generator waits for both), and checks that only one key is stored.
+// TestTickRace makes two replicas decide to promote the next key (and so
+// publish the following one) at the same moment, each generating a key
+// before either takes the lock (the generator waits for both), and checks
+// that exactly one active and one next key result.
 func TestTickRace(t *testing.T) {
 	clock := newFakeClock(testNow)
 	store := newFakeStore()
@@ -416,7 +411,7 @@ func TestTickRace(t *testing.T) {
 	opts.generate = barrier
 	replicas := []*Manager{newTestManager(t, store, 1, opts), newTestManager(t, store, 1, opts)}
 	tick(t, replicas...)
-	clock.set(testNow.Add(opts.RotationPeriod - 7*time.Minute))
+	clock.set(testNow.Add(opts.RotationPeriod))
 
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
@@ -428,9 +423,10 @@ func TestTickRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, _ := store.ListKeys(t.Context())
-	if len(rows) != 2 {
-		t.Fatalf("%d keys stored, want the active key and one next key", len(rows))
+	if len(rows) != 3 {
+		t.Fatalf("%d keys stored, want the retired, the active and one next key", len(rows))
 	}
+	keyIn(t, store, storage.KeyActive)
 	next := keyIn(t, store, storage.KeyNext)
 	for i, m := range replicas {
 		if got := jwksKids(t, m); !slices.Contains(got, next) {
@@ -443,98 +439,152 @@ func TestTickRace(t *testing.T) {
 }
 
 func TestRotateNow(t *testing.T) {
-	setup := func(t *testing.T) (*Manager, *fakeStore, *fakeClock, string) {
-		clock := newFakeClock(testNow)
-		store := newFakeStore()
-		m := newTestManager(t, store, 1, scheduleOptions(clock, newKeySupply(t, 4).generate))
+	// setup leaves k1 active and n1, published an hour ago, next.
+	setup := func(t *testing.T) (m *Manager, store *fakeStore, clock *fakeClock, k1, n1 string) {
+		clock = newFakeClock(testNow)
+		store = newFakeStore()
+		m = newTestManager(t, store, 1, scheduleOptions(clock, newKeySupply(t, 4).generate))
 		tick(t, m)
-		k1 := m.ActiveKeyID()
+		k1 = m.ActiveKeyID()
+		n1 = keyIn(t, store, storage.KeyNext)
 		clock.add(time.Hour)
 		tick(t, m)
-		return m, store, clock, k1
+		return m, store, clock, k1, n1
+	}
+	signsWith := func(t *testing.T, step string, m *Manager, active string, published ...string) {
+		t.Helper()
+		if got := m.ActiveKeyID(); got != active {
+			t.Errorf("%s: signs with %q, want %q", step, got, active)
+		}
+		got := jwksKids(t, m)
+		for _, k := range published {
+			if !slices.Contains(got, k) {
+				t.Errorf("%s: JWKS %v lacks %q", step, got, k)
+			}
+		}
 	}
 
-	t.Run("plans the next key one lead ahead", func(t *testing.T) {
-		m, store, clock, k1 := setup(t)
+	t.Run("plans a freshly published next key one lead ahead", func(t *testing.T) {
+		m, store, clock, k1, n1 := setup(t)
+		if _, err := m.RotateNow(t.Context(), true); err != nil {
+			t.Fatal(err)
+		}
+		n2 := keyIn(t, store, storage.KeyNext)
 		lead := m.Schedule().PublishLead
 		info, err := m.RotateNow(t.Context(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := clock.Now()
-		if info.State != storage.KeyNext || !info.ActivatesAt.Equal(now.Add(lead)) || info.ID == k1 {
-			t.Fatalf("RotateNow = %+v, want a next key activating at %v", info, now.Add(lead))
+		if info.ID != n2 || info.State != storage.KeyNext || !info.ActivatesAt.Equal(now.Add(lead)) {
+			t.Fatalf("RotateNow = %+v, want the next key %q activating at %v", info, n2, now.Add(lead))
 		}
-		expectKeys(t, "after RotateNow", m, k1, k1, info.ID)
-		if k, _ := storedKey(t, store, k1); !k.RetiresAt.Equal(now) {
+		signsWith(t, "after RotateNow", m, n1, n1, k1, n2)
+		if k, _ := storedKey(t, store, n1); !k.RetiresAt.Equal(now) {
 			t.Errorf("active key retires at %v, want now (%v)", k.RetiresAt, now)
+		}
+		// The listing shows when the active key really hands over, never
+		// a retirement in the past while it still signs.
+		infos, err := m.Keys(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range infos {
+			if k.State == storage.KeyActive && (!k.RetiresAt.Equal(info.ActivatesAt) || k.RetiresAt.Before(now) || !k.DeletedAt.Equal(k.RemovesAt)) {
+				t.Errorf("listed active key %+v, want it to retire when %s activates (%v)", k, n2, info.ActivatesAt)
+			}
+			if k.State == storage.KeyNext && (!k.NotBefore.Equal(info.ActivatesAt) || k.NotBefore.IsZero()) {
+				t.Errorf("listed next key %+v, want not_before %v", k, info.ActivatesAt)
+			}
+		}
+		clock.add(time.Minute)
+		tick(t, m)
+		for _, k := range mustKeys(t, m) {
+			if k.State == storage.KeyActive && k.RetiresAt.Before(clock.Now()) {
+				t.Errorf("a minute later, the active key is listed retiring in the past: %+v", k)
+			}
 		}
 
 		again, err := m.RotateNow(t.Context(), false)
 		if err != nil || again.ID != info.ID {
 			t.Fatalf("second RotateNow = %+v, %v; want the same next key", again, err)
 		}
-		if rows, _ := store.ListKeys(t.Context()); len(rows) != 2 {
-			t.Errorf("%d keys after two RotateNow calls, want 2", len(rows))
+		if rows, _ := store.ListKeys(t.Context()); len(rows) != 3 {
+			t.Errorf("%d keys after two RotateNow calls, want 3", len(rows))
 		}
 
 		clock.set(info.ActivatesAt.Add(-time.Second))
 		tick(t, m)
-		expectKeys(t, "a second before the lead has passed", m, k1, k1, info.ID)
+		signsWith(t, "a second before the lead has passed", m, n1, n1, n2)
 		clock.set(info.ActivatesAt)
 		tick(t, m)
-		expectKeys(t, "lead passed", m, info.ID, info.ID, k1)
+		signsWith(t, "lead passed", m, n2, n2, n1, keyIn(t, store, storage.KeyNext))
 	})
 
 	t.Run("promotes a published next key at once", func(t *testing.T) {
-		m, _, clock, k1 := setup(t)
-		planned, err := m.RotateNow(t.Context(), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clock.add(m.Schedule().PublishLead)
+		m, store, clock, k1, n1 := setup(t)
 		info, err := m.RotateNow(t.Context(), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.ID != planned.ID || info.State != storage.KeyActive || !info.ActivatesAt.Equal(clock.Now()) {
-			t.Fatalf("RotateNow = %+v, want %q active now", info, planned.ID)
+		if info.ID != n1 || info.State != storage.KeyActive || !info.ActivatesAt.Equal(clock.Now()) || info.Unpublished {
+			t.Fatalf("RotateNow = %+v, want %q active now", info, n1)
 		}
-		expectKeys(t, "promoted", m, planned.ID, planned.ID, k1)
+		n2 := keyIn(t, store, storage.KeyNext)
+		expectKeys(t, "promoted", m, n1, n1, k1, n2)
 	})
 
-	t.Run("immediate generates and activates", func(t *testing.T) {
-		m, store, clock, k1 := setup(t)
+	t.Run("immediate promotes the published next key", func(t *testing.T) {
+		m, store, clock, k1, n1 := setup(t)
+		jwksBefore := jwksKids(t, m)
 		info, err := m.RotateNow(t.Context(), true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		now := clock.Now()
-		if info.ID == k1 || info.State != storage.KeyActive || !info.ActivatesAt.Equal(now) {
-			t.Fatalf("RotateNow(immediate) = %+v", info)
+		if info.ID != n1 || info.State != storage.KeyActive || !info.ActivatesAt.Equal(now) || info.Unpublished {
+			t.Fatalf("RotateNow(immediate) = %+v, want the next key %q promoted", info, n1)
 		}
-		expectKeys(t, "immediate", m, info.ID, info.ID, k1)
-		expectTimes(t, store, k1, storage.KeyRetired, testNow, now, now.Add(m.Schedule().Retention))
-	})
-
-	t.Run("immediate promotes a waiting next key", func(t *testing.T) {
-		m, _, _, k1 := setup(t)
-		planned, err := m.RotateNow(t.Context(), false)
+		tok, err := m.Sign([]byte(`{}`), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		info, err := m.RotateNow(t.Context(), true)
-		if err != nil || info.ID != planned.ID || info.State != storage.KeyActive {
-			t.Fatalf("RotateNow(immediate) = %+v, %v; want the next key %q promoted", info, err, planned.ID)
+		if kid := tokenKID(t, tok); !slices.Contains(jwksBefore, kid) {
+			t.Errorf("new tokens carry kid %q, not in the JWKS before the rotation %v", kid, jwksBefore)
 		}
-		expectKeys(t, "immediate", m, planned.ID, planned.ID, k1)
+		expectKeys(t, "immediate", m, n1, n1, k1, keyIn(t, store, storage.KeyNext))
+		expectTimes(t, store, k1, storage.KeyRetired, testNow, now, now.Add(m.Schedule().Retention))
 	})
+
+	t.Run("immediate without a next key signs with an unpublished key", func(t *testing.T) {
+		m, store, _, k1, n1 := setup(t)
+		if err := store.DeleteKey(t.Context(), n1); err != nil {
+			t.Fatal(err)
+		}
+		info, err := m.RotateNow(t.Context(), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.ID == k1 || info.ID == n1 || info.State != storage.KeyActive || !info.Unpublished {
+			t.Fatalf("RotateNow(immediate) = %+v, want a new key flagged unpublished", info)
+		}
+		expectKeys(t, "immediate, no next key", m, info.ID, info.ID, k1, keyIn(t, store, storage.KeyNext))
+	})
+}
+
+func mustKeys(t *testing.T, m *Manager) []KeyInfo {
+	t.Helper()
+	infos, err := m.Keys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return infos
 }
 
 func TestRevoke(t *testing.T) {
 	clock := newFakeClock(testNow)
 	store := newFakeStore()
-	opts := scheduleOptions(clock, newKeySupply(t, 6).generate)
+	opts := scheduleOptions(clock, newKeySupply(t, 10).generate)
 	m := newTestManager(t, store, 1, opts)
 	other := newTestManager(t, store, 1, opts)
 	tick(t, m, other)
@@ -558,8 +608,8 @@ func TestRevoke(t *testing.T) {
 	expectKeys(t, "before revocation", m, k2.ID, k2.ID, k1, k3.ID)
 
 	active, err := m.Revoke(t.Context(), k1)
-	if err != nil || active != k2.ID {
-		t.Fatalf("Revoke(retired) = %q, %v", active, err)
+	if err != nil || active.ID != k2.ID || active.Unpublished {
+		t.Fatalf("Revoke(retired) = %+v, %v", active, err)
 	}
 	expectKeys(t, "retired key revoked", m, k2.ID, k2.ID, k3.ID)
 	if _, err := verifyWithJWKS(m, before); err == nil {
@@ -573,24 +623,43 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("Revoke(revoked) = %v, want ErrNotFound", err)
 	}
 
+	// Revoking the active key promotes the published next key and
+	// publishes a new next key.
 	signedByK2, _ := m.Sign([]byte(`{}`), "")
 	active, err = m.Revoke(t.Context(), k2.ID)
-	if err != nil || active == k2.ID || active == k3.ID || active == "" {
-		t.Fatalf("Revoke(active) = %q, %v; want a new key", active, err)
+	if err != nil || active.ID != k3.ID || active.State != storage.KeyActive || active.Unpublished {
+		t.Fatalf("Revoke(active) = %+v, %v; want the next key %q promoted", active, err, k3.ID)
 	}
-	expectKeys(t, "active key revoked", m, active, active, k3.ID)
+	k4 := keyIn(t, store, storage.KeyNext)
+	expectKeys(t, "active key revoked", m, k3.ID, k3.ID, k4)
 	if _, err := verifyWithJWKS(m, signedByK2); err == nil {
 		t.Error("a token of the revoked active key still verifies")
 	}
-	// The waiting next key now follows the new active key.
-	k, _ := storedKey(t, store, active)
-	expectTimes(t, store, k3.ID, storage.KeyNext, k.RetiresAt, k.RetiresAt.Add(opts.RotationPeriod),
+	// The new next key follows the promoted key.
+	k, _ := storedKey(t, store, k3.ID)
+	expectTimes(t, store, k4, storage.KeyNext, k.RetiresAt, k.RetiresAt.Add(opts.RotationPeriod),
 		k.RetiresAt.Add(opts.RotationPeriod+m.Schedule().Retention))
 
-	if active, err = m.Revoke(t.Context(), k3.ID); err != nil {
+	// Revoking the next key publishes another one.
+	if active, err = m.Revoke(t.Context(), k4); err != nil || active.ID != k3.ID {
+		t.Fatalf("Revoke(next) = %+v, %v", active, err)
+	}
+	k5 := keyIn(t, store, storage.KeyNext)
+	if k5 == k4 {
+		t.Fatal("the revoked next key is still the next key")
+	}
+	expectKeys(t, "next key revoked", m, k3.ID, k3.ID, k5)
+
+	// With no next key at all (deleted behind hallpass's back), revoking
+	// the active key has to sign with a key nobody has cached, and says so.
+	if err := store.DeleteKey(t.Context(), k5); err != nil {
 		t.Fatal(err)
 	}
-	expectKeys(t, "next key revoked", m, active, active)
+	active, err = m.Revoke(t.Context(), k3.ID)
+	if err != nil || !active.Unpublished || active.ID == k3.ID || active.ID == k5 {
+		t.Fatalf("Revoke(active, no next key) = %+v, %v; want a new unpublished key", active, err)
+	}
+	expectKeys(t, "active key revoked without a next key", m, active.ID, active.ID, keyIn(t, store, storage.KeyNext))
 }
 
 func TestSignStale(t *testing.T) {
@@ -729,10 +798,15 @@ func TestStatus(t *testing.T) {
 	tick(t, m)
 	st := m.Status()
 	if st.ActiveKeyID != m.ActiveKeyID() || !st.ActivatedAt.Equal(testNow) || !st.RotatesAt.Equal(testNow.Add(24*time.Hour)) ||
-		st.Published[storage.KeyActive] != 1 || st.Published[storage.KeyNext] != 0 || !st.LoadedAt.Equal(testNow) {
+		st.Published[storage.KeyActive] != 1 || st.Published[storage.KeyNext] != 1 || !st.LoadedAt.Equal(testNow) {
 		t.Errorf("Status = %+v", st)
 	}
 	clock.add(time.Hour)
+	// An immediate rotation publishes a fresh next key, which a safe
+	// rotation then plans one lead ahead.
+	if _, err := m.RotateNow(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
 	planned, err := m.RotateNow(t.Context(), false)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto/rsa"
 	"fmt"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -24,9 +25,10 @@ func (m *Manager) Sign(payload []byte, typ string) (string, error) {
 	}
 	// kid comes from the same snapshot as the key, so a concurrent Load can
 	// never pair one key's signature with another key's kid.
+	kid, key := s.signer(m.now())
 	signer, err := jose.NewSigner(jose.SigningKey{
 		Algorithm: jose.RS256,
-		Key:       jose.JSONWebKey{Key: s.key, KeyID: s.kid, Algorithm: Algorithm},
+		Key:       jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: Algorithm},
 	}, opts)
 	if err != nil {
 		return "", fmt.Errorf("keys: signer: %w", err)
@@ -43,9 +45,21 @@ func (m *Manager) Sign(payload []byte, typ string) (string, error) {
 // check on it takes a replica that cannot sign out of service.
 func (m *Manager) ActiveKeyID() string {
 	if s, err := m.signing(); err == nil {
-		return s.kid
+		kid, _ := s.signer(m.now())
+		return kid
 	}
 	return ""
+}
+
+// signer returns the key to sign with at now: the active key, or the next
+// key once its stored activation time has come. Every replica holding the
+// same snapshot so switches at the same instant, whichever of them then
+// records the promotion (Tick).
+func (s *snapshot) signer(now time.Time) (string, *rsa.PrivateKey) {
+	if s.nextKey != nil && !now.Before(s.nextAt) {
+		return s.nextKid, s.nextKey
+	}
+	return s.kid, s.key
 }
 
 // signing returns the snapshot Sign may use.
@@ -58,16 +72,4 @@ func (m *Manager) signing() (*snapshot, error) {
 		return nil, ErrStale
 	}
 	return s, nil
-}
-
-// VerificationKey returns the public key published under kid: the active key
-// and every next and retired key. It is false for an unknown kid and before
-// Load.
-func (m *Manager) VerificationKey(kid string) (*rsa.PublicKey, bool) {
-	s := m.snap.Load()
-	if s == nil {
-		return nil, false
-	}
-	pub, ok := s.public[kid]
-	return pub, ok
 }

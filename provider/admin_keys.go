@@ -13,8 +13,8 @@ import (
 
 // The admin API for signing keys: the same operations as `hallpass keys`,
 // on the replica that receives the request. The change is in the database
-// at once; this replica serves it at once and the others within their key
-// refresh interval.
+// at once; this replica serves it at once and the others within about a
+// second (keys.Manager.Watch).
 
 // RotateRequest is the optional JSON body of POST /admin/keys/rotate.
 type RotateRequest struct {
@@ -25,16 +25,46 @@ type RotateRequest struct {
 
 // RotateResponse answers POST /admin/keys/rotate: the key that takes over
 // (state active if it already signs, next with its activates_at if it
-// signs once published long enough).
+// signs once published long enough). When that key was never published
+// (unpublished_key), Warning says what breaks.
 type RotateResponse struct {
 	keys.KeyInfo
-	Immediate bool `json:"immediate"`
+	Immediate bool   `json:"immediate"`
+	Warning   string `json:"warning,omitempty"`
 }
 
-// RevokeResponse answers POST /admin/keys/{kid}/revoke.
+// RevokeResponse answers POST /admin/keys/{kid}/revoke: the revoked kid
+// and the key that signs afterwards; UnpublishedKey and Warning as in
+// RotateResponse.
 type RevokeResponse struct {
-	Revoked   string `json:"revoked_kid"`
-	ActiveKID string `json:"active_kid"`
+	Revoked        string `json:"revoked_kid"`
+	ActiveKID      string `json:"active_kid"`
+	UnpublishedKey bool   `json:"unpublished_key,omitempty"`
+	Warning        string `json:"warning,omitempty"`
+}
+
+// UnpublishedWarning is the warning of an answer whose new signing key was
+// never in the JWKS.
+const UnpublishedWarning = "no next key was published: the new signing key was never in the JWKS, so resource servers reject its tokens until they refetch the JWKS"
+
+// NewRotateResponse builds the answer to a rotation, for the admin API and
+// the CLI alike.
+func NewRotateResponse(info keys.KeyInfo, immediate bool) RotateResponse {
+	r := RotateResponse{KeyInfo: info, Immediate: immediate}
+	if info.Unpublished {
+		r.Warning = UnpublishedWarning
+	}
+	return r
+}
+
+// NewRevokeResponse builds the answer to a revocation, for the admin API
+// and the CLI alike.
+func NewRevokeResponse(kid string, active keys.KeyInfo) RevokeResponse {
+	r := RevokeResponse{Revoked: kid, ActiveKID: active.ID, UnpublishedKey: active.Unpublished}
+	if active.Unpublished {
+		r.Warning = UnpublishedWarning
+	}
+	return r
 }
 
 // SealedSettings lists the settings the provider keeps sealed under the
@@ -63,7 +93,7 @@ func (p *Provider) adminRotateKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.WarnContext(r.Context(), "signing keys rotated through the admin API",
 		"kid", info.ID, "state", info.State, "activates_at", info.ActivatesAt, "immediate", in.Immediate)
-	writeJSON(w, http.StatusOK, RotateResponse{KeyInfo: info, Immediate: in.Immediate})
+	writeJSON(w, http.StatusOK, NewRotateResponse(info, in.Immediate))
 }
 
 func (p *Provider) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
@@ -73,5 +103,5 @@ func (p *Provider) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, directory.NotFound("signing key", kid))
 		return
 	}
-	p.answer(w, r, http.StatusOK, RevokeResponse{Revoked: kid, ActiveKID: active}, err)
+	p.answer(w, r, http.StatusOK, NewRevokeResponse(kid, active), err)
 }

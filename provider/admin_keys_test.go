@@ -3,7 +3,9 @@ package provider_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // jwksKids returns the kids the server's JWKS endpoint serves, in order.
@@ -74,14 +77,26 @@ func TestAdminKeys(t *testing.T) {
 		ts := newTestServer(t, dsn)
 		first := ts.Keys.ActiveKeyID()
 
+		// The normal state: the active key and the published next key,
+		// which takes over when the active key retires.
 		listed := ts.listKeys(t)
-		if len(listed) != 1 {
-			t.Fatalf("GET /admin/keys = %+v, want one key", listed)
+		if len(listed) != 2 {
+			t.Fatalf("GET /admin/keys = %+v, want the active and the next key", listed)
 		}
-		k := listed[0]
-		if k.ID != first || k.Algorithm != "RS256" || k.State != "active" || k.CreatedAt.IsZero() ||
+		byState := map[storage.KeyState]keys.KeyInfo{}
+		for _, k := range listed {
+			byState[k.State] = k
+		}
+		k, n1 := byState[storage.KeyActive], byState[storage.KeyNext]
+		if k.ID != first || k.Algorithm != "RS256" || k.CreatedAt.IsZero() ||
 			k.ActivatesAt.IsZero() || !k.RetiresAt.After(k.ActivatesAt) || !k.RemovesAt.After(k.RetiresAt) {
-			t.Errorf("listed key = %+v", k)
+			t.Errorf("listed active key = %+v", k)
+		}
+		if n1.ID == "" || n1.ID == first || !n1.ActivatesAt.Equal(k.RetiresAt) || !n1.NotBefore.Equal(n1.ActivatesAt) || n1.DeletedAt.IsZero() {
+			t.Errorf("listed next key = %+v, want it to take over when %s retires (%v)", n1, first, k.RetiresAt)
+		}
+		if got := ts.jwksKids(t); !slices.Equal(got, []string{first, n1.ID}) {
+			t.Errorf("JWKS at start = %v, want [%s %s]", got, first, n1.ID)
 		}
 		res := ts.do(t, req{Path: "/admin/keys"})
 		assertError(t, res, http.StatusUnauthorized, "invalid_token", "unauthorized")
@@ -96,13 +111,13 @@ func TestAdminKeys(t *testing.T) {
 			t.Fatal("token not signed with the active key")
 		}
 
-		// A plain rotation publishes the next key and plans its promotion
-		// one lead later; signing does not change yet.
+		// A plain rotation plans the promotion of the next key, published
+		// just now, one lead later; signing does not change yet.
 		planned := ts.rotate(t, nil)
 		lead := ts.Keys.Status().Schedule.PublishLead
-		if planned.State != "next" || planned.ID == first || planned.Immediate ||
+		if planned.State != "next" || planned.ID != n1.ID || planned.Immediate ||
 			planned.ActivatesAt.Before(time.Now().Add(lead-time.Minute)) {
-			t.Errorf("rotate = %+v, want a next key activating about %v from now", planned, lead)
+			t.Errorf("rotate = %+v, want %s activating about %v from now", planned, n1.ID, lead)
 		}
 		if got := ts.jwksKids(t); !slices.Equal(got, []string{first, planned.ID}) {
 			t.Errorf("JWKS after a planned rotation = %v, want [%s %s]", got, first, planned.ID)
@@ -114,17 +129,20 @@ func TestAdminKeys(t *testing.T) {
 		res = ts.admin(t, http.MethodPost, "/admin/keys/rotate", `{"immediate":"yes"}`)
 		assertError(t, res, http.StatusBadRequest, "invalid_request")
 
-		// Immediate: the published next key signs at once.
+		// Immediate: the published next key signs at once, so new tokens
+		// carry a kid that was in the JWKS before the rotation.
+		jwksBefore := ts.jwksKids(t)
 		now := ts.rotate(t, map[string]any{"immediate": true})
-		if now.ID != planned.ID || now.State != "active" || !now.Immediate {
-			t.Errorf("immediate rotate = %+v, want %s active", now, planned.ID)
+		if now.ID != planned.ID || now.State != "active" || !now.Immediate || now.Unpublished || now.Warning != "" {
+			t.Errorf("immediate rotate = %+v, want %s active and no warning", now, planned.ID)
 		}
 		after := ts.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
-		if tokenKID(t, after) != planned.ID {
-			t.Error("a token after the immediate rotation is not signed with the new key")
+		if kid := tokenKID(t, after); kid != planned.ID || !slices.Contains(jwksBefore, kid) {
+			t.Errorf("a token after the immediate rotation has kid %q, want %s, published before (%v)", kid, planned.ID, jwksBefore)
 		}
-		if got := ts.jwksKids(t); !slices.Equal(got, []string{planned.ID, first}) {
-			t.Errorf("JWKS after rotating = %v, want the new key first, the retired key kept", got)
+		n2 := keyInState(t, ts, storage.KeyNext)
+		if got := ts.jwksKids(t); len(got) != 3 || got[0] != planned.ID || !slices.Contains(got, first) || !slices.Contains(got, n2) {
+			t.Errorf("JWKS after rotating = %v, want the new key first, the retired key kept, a new next key %s", got, n2)
 		}
 		if !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), before) {
 			t.Error("a token of the retired key fails introspection before it expires")
@@ -168,26 +186,55 @@ func TestAdminKeys(t *testing.T) {
 		res = ts.admin(t, http.MethodPost, "/admin/keys/"+first+"/revoke", nil)
 		assertError(t, res, http.StatusNotFound, "not_found")
 
-		// Revoking the active key puts a new one in its place.
+		// Revoking the active key promotes the published next key.
 		res = ts.admin(t, http.MethodPost, "/admin/keys/"+planned.ID+"/revoke", nil)
 		if res.Status != http.StatusOK {
 			t.Fatalf("revoke active: status %d: %s", res.Status, res.Body)
 		}
+		rv = provider.RevokeResponse{}
 		_ = json.Unmarshal(res.Body, &rv)
-		if rv.ActiveKID == "" || rv.ActiveKID == planned.ID || ts.Keys.ActiveKeyID() != rv.ActiveKID {
-			t.Errorf("revoke active = %+v; signing with %q", rv, ts.Keys.ActiveKeyID())
+		if rv.ActiveKID != n2 || rv.UnpublishedKey || rv.Warning != "" || ts.Keys.ActiveKeyID() != n2 {
+			t.Errorf("revoke active = %+v; signing with %q; want the next key %s", rv, ts.Keys.ActiveKeyID(), n2)
 		}
-		if got := ts.jwksKids(t); !slices.Equal(got, []string{rv.ActiveKID}) {
-			t.Errorf("JWKS after revoking the active key = %v", got)
+		n3 := keyInState(t, ts, storage.KeyNext)
+		if got := ts.jwksKids(t); !slices.Equal(got, []string{n2, n3}) {
+			t.Errorf("JWKS after revoking the active key = %v, want [%s %s]", got, n2, n3)
 		}
 		if ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), after) {
 			t.Error("a token of the revoked active key still passes introspection")
 		}
 		fresh := ts.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
-		if tokenKID(t, fresh) != rv.ActiveKID || !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), fresh) {
-			t.Error("tokens after revoking the active key are not signed with the new key")
+		if tokenKID(t, fresh) != n2 || !ts.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), fresh) {
+			t.Error("tokens after revoking the active key are not signed with the promoted key")
 		}
+
+		// With no next key (removed behind hallpass's back), an immediate
+		// rotation signs with a key no cache holds, and the answer says so.
+		if err := ts.Store.DeleteKey(t.Context(), n3); err != nil {
+			t.Fatal(err)
+		}
+		res = ts.admin(t, http.MethodPost, "/admin/keys/rotate", map[string]any{"immediate": true})
+		if res.Status != http.StatusOK || !strings.Contains(string(res.Body), `"unpublished_key":true`) ||
+			!strings.Contains(string(res.Body), `"warning":`) {
+			t.Errorf("immediate rotate without a next key: status %d: %s", res.Status, res.Body)
+		}
+		keyInState(t, ts, storage.KeyNext) // and a next key is published again
 	})
+}
+
+// keyInState returns the kid of the only stored key in state.
+func keyInState(t *testing.T, ts *testServer, state storage.KeyState) string {
+	t.Helper()
+	var out []string
+	for _, k := range ts.listKeys(t) {
+		if k.State == state {
+			out = append(out, k.ID)
+		}
+	}
+	if len(out) != 1 {
+		t.Fatalf("%d %s keys listed (%v), want 1", len(out), state, out)
+	}
+	return out[0]
 }
 
 // TestKeysAcrossReplicas runs two full provider stacks on one database: a
@@ -204,15 +251,13 @@ func TestKeysAcrossReplicas(t *testing.T) {
 		svc := a.registerService(t, "client_secret_basic", "results:read")
 		fromA := a.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
 
+		// Both publish the next key from the start.
 		planned := a.rotate(t, nil)
-		if slices.Contains(b.jwksKids(t), planned.ID) {
-			t.Fatal("replica b published the next key before its refresh")
+		if !slices.Contains(b.jwksKids(t), planned.ID) || !slices.Contains(a.jwksKids(t), planned.ID) {
+			t.Fatal("a replica does not publish the next key")
 		}
 		if err := b.Keys.Tick(t.Context()); err != nil {
 			t.Fatal(err)
-		}
-		if !slices.Contains(b.jwksKids(t), planned.ID) {
-			t.Fatal("replica b does not publish the next key after its refresh")
 		}
 		b.rotate(t, map[string]any{"immediate": true})
 		fromB := b.token(t, svc.ClientID, svc.ClientSecret, "results:read").AccessToken
@@ -247,10 +292,11 @@ func TestProviderRefusesTokensOutlivingKeys(t *testing.T) {
 	}
 }
 
-// TestRevokedKeyRefreshTokensWork checks what the README promises after an
-// emergency revocation: the user's tokens signed with the revoked key stop
-// passing introspection, while the refresh token (not signed with it) gets
-// new tokens signed with the replacement key.
+// TestRevokedKeyRefreshTokensWork is the compromise drill: revoking the
+// active key makes the tokens it signed inactive at introspection and its
+// ID tokens refused as id_token_hint, the published next key signs from then
+// on, and the refresh token (not signed with the key) gets new tokens
+// signed with it.
 func TestRevokedKeyRefreshTokensWork(t *testing.T) {
 	withSSOEnv(t, "revoke active key", func(t *testing.T, e *ssoEnv) {
 		ar := e.Confidential.request("openid offline_access results:read")
@@ -259,20 +305,40 @@ func TestRevokedKeyRefreshTokensWork(t *testing.T) {
 		if tokenKID(t, tok.AccessToken) != revoked || tok.RefreshToken == "" {
 			t.Fatalf("sign-in tokens: kid %q, refresh token %v", tokenKID(t, tok.AccessToken), tok.RefreshToken != "")
 		}
-		if res := e.admin(t, http.MethodPost, "/admin/keys/"+revoked+"/revoke", nil); res.Status != http.StatusOK {
+		endSession := e.URL + provider.PathEndSession
+		hint := url.Values{"id_token_hint": {idTokenOf(t, tok)}}.Encode()
+		if p := e.newBrowser(t).get(t, endSession+"?"+hint); p.Status == http.StatusBadRequest {
+			t.Fatalf("the ID token is refused as id_token_hint before the revocation: %s", p)
+		}
+		jwksBefore := e.jwksKids(t)
+
+		res := e.admin(t, http.MethodPost, "/admin/keys/"+revoked+"/revoke", nil)
+		if res.Status != http.StatusOK {
 			t.Fatalf("revoke: status %d: %s", res.Status, res.Body)
+		}
+		if slices.Contains(e.jwksKids(t), revoked) {
+			t.Error("the revoked key is still in the JWKS")
 		}
 		if e.Active(t, e.adminCred(), tok.AccessToken) {
 			t.Error("an access token of the revoked key passes introspection")
 		}
+		e.newBrowser(t).get(t, endSession+"?"+hint).wantErrorPage(t, http.StatusBadRequest)
+
 		fresh := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, tok.RefreshToken, ""))
 		active := e.Keys.ActiveKeyID()
-		if active == revoked || tokenKID(t, fresh.AccessToken) != active || tokenKID(t, fresh.IDToken) != active {
+		if active == revoked || !slices.Contains(jwksBefore, active) {
+			t.Errorf("signing with %q after the revocation, want the next key published before it (%v)", active, jwksBefore)
+		}
+		if tokenKID(t, fresh.AccessToken) != active || tokenKID(t, fresh.IDToken) != active {
 			t.Errorf("tokens after refresh signed with %q / %q, want the new key %q",
 				tokenKID(t, fresh.AccessToken), tokenKID(t, fresh.IDToken), active)
 		}
 		if !e.Active(t, e.adminCred(), fresh.AccessToken) {
 			t.Error("the refreshed access token fails introspection")
+		}
+		freshHint := url.Values{"id_token_hint": {fresh.IDToken}}.Encode()
+		if p := e.newBrowser(t).get(t, endSession+"?"+freshHint); p.Status == http.StatusBadRequest {
+			t.Errorf("the new key's ID token is refused as id_token_hint: %s", p)
 		}
 	})
 }

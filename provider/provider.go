@@ -38,7 +38,7 @@ type KeyManager interface {
 	ActiveKeyID() string
 	Keys(ctx context.Context) ([]keys.KeyInfo, error)
 	RotateNow(ctx context.Context, immediate bool) (keys.KeyInfo, error)
-	Revoke(ctx context.Context, kid string) (activeKID string, err error)
+	Revoke(ctx context.Context, kid string) (active keys.KeyInfo, err error)
 	Status() keys.Status
 }
 

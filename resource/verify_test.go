@@ -381,8 +381,8 @@ func TestKeyRotationIsPickedUpWithoutRestart(t *testing.T) {
 		t.Fatalf("%d JWKS fetches before rotation, want 1", n)
 	}
 
-	// An immediate rotation: the new key signs at once, before any cache
-	// could have seen it.
+	// An immediate rotation: the next key, published since the start and
+	// so already in the verifier's cache, signs at once.
 	info, err := h.Keys.RotateNow(ctx, true)
 	if err != nil {
 		t.Fatalf("RotateNow: %v", err)
@@ -401,11 +401,11 @@ func TestKeyRotationIsPickedUpWithoutRestart(t *testing.T) {
 	if c.ClientID != h.ServiceID {
 		t.Errorf("client_id = %q", c.ClientID)
 	}
-	if n := rec.count(provider.PathJWKS); n != 2 {
-		t.Errorf("%d JWKS fetches, want 2 (one refetch for the new kid)", n)
+	if n := rec.count(provider.PathJWKS); n != 1 {
+		t.Errorf("%d JWKS fetches, want 1 (the new kid was cached before it signed)", n)
 	}
 	// The retired key stays published, so its tokens still verify; no
-	// further fetch is needed for either key.
+	// fetch is needed for either key.
 	for i := range 3 {
 		if _, err := v.Verify(ctx, old); err != nil {
 			t.Errorf("Verify(token of the retired key) #%d = %v", i, err)
@@ -414,8 +414,8 @@ func TestKeyRotationIsPickedUpWithoutRestart(t *testing.T) {
 			t.Errorf("Verify(token of the new key) #%d = %v", i, err)
 		}
 	}
-	if n := rec.count(provider.PathJWKS); n != 2 {
-		t.Errorf("%d JWKS fetches, want still 2", n)
+	if n := rec.count(provider.PathJWKS); n != 1 {
+		t.Errorf("%d JWKS fetches, want still 1", n)
 	}
 
 	// A revoked key disappears on the next fetch (Refresh forces one).
@@ -473,11 +473,20 @@ func TestBackgroundRefreshUsesETag(t *testing.T) {
 		t.Fatal("forged kid accepted")
 	}
 
-	// A planned rotation publishes the next key: the JWKS changes, the
-	// background refresh gets a 200 with a new ETag.
-	next, err := h.Keys.RotateNow(ctx, false)
-	if err != nil {
+	// A rotation promotes the next key and publishes the following one:
+	// the JWKS changes, the background refresh gets a 200 with a new ETag.
+	if _, err := h.Keys.RotateNow(ctx, true); err != nil {
 		t.Fatalf("RotateNow: %v", err)
+	}
+	var next keys.KeyInfo
+	infos, err := h.Keys.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range infos {
+		if k.State == "next" {
+			next = k
+		}
 	}
 	mark := len(jwks())
 	var changed exchange

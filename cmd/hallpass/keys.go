@@ -69,7 +69,7 @@ func newKeysCmd(g *globalOptions) *cobra.Command {
 		Use:   "keys",
 		Short: "Manage signing keys (same as /admin/keys, directly on the database)",
 		Long: `Manage the signing keys, directly on the database. Running servers follow
-every change within their --key-refresh interval.
+every change within about a second (they poll a change counter).
 
 Give these commands the same settings as the servers (the same HALLPASS_*
 variables): the secret, the database, and the key schedule flags.`,
@@ -105,10 +105,12 @@ promoted at once if it has been published long enough (JWKS max-age +
 --key-refresh + 1m), otherwise it is published now and a server promotes it
 once that lead has passed; the answer's activates_at says when.
 
---immediate makes a new key sign at once (the next key if there is one,
-else a freshly generated key). Resource servers that cached the JWKS before
-do not know that key: they reject its tokens until their cache expires or
-they refetch the JWKS. Prefer the default unless you cannot wait minutes.`,
+--immediate makes the next key sign at once. It has been published since the
+previous promotion, so resource servers that fetched the JWKS since already
+hold it. Only if there is no next key (it was revoked) does a freshly
+generated key sign at once; the command then warns and the answer carries
+"unpublished_key": true, because resource servers reject that key's tokens
+until they refetch the JWKS. Either way a new next key is published.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, km, err := g.keyManager(cmd, &rotateSchedule)
@@ -121,11 +123,14 @@ they refetch the JWKS. Prefer the default unless you cannot wait minutes.`,
 				return err
 			}
 			if info.State == storage.KeyActive {
-				fmt.Fprintf(g.stderr, "key %s is now the active key; servers sign with it within --key-refresh\n", info.ID)
+				fmt.Fprintf(g.stderr, "key %s is now the active key; servers sign with it within about a second\n", info.ID)
 			} else {
 				fmt.Fprintf(g.stderr, "key %s is published and takes over at %s\n", info.ID, info.ActivatesAt.Format(time.RFC3339))
 			}
-			return g.printJSON(provider.RotateResponse{KeyInfo: info, Immediate: immediate})
+			if info.Unpublished {
+				fmt.Fprintf(g.stderr, "warning: %s\n", provider.UnpublishedWarning)
+			}
+			return g.printJSON(provider.NewRotateResponse(info, immediate))
 		},
 	}
 	rotateSchedule.addFlags(rotate.Flags())
@@ -136,15 +141,15 @@ they refetch the JWKS. Prefer the default unless you cannot wait minutes.`,
 		Use:   "revoke KID",
 		Short: "Remove a compromised signing key at once; its tokens stop verifying",
 		Long: `Remove a compromised signing key from the database and so from the JWKS:
-every server stops publishing it within --key-refresh, and every token it
-signed stops verifying and fails introspection. If it was the active key, a
-new key is generated and signs at once.
+every server stops publishing it within about a second, and every token it
+signed stops verifying and fails introspection. If it was the active key, the
+published next key signs at once, and a new next key is published.
 
 Resource servers that cached the JWKS keep accepting the key's tokens until
 their cache expires (the JWKS max-age, 5 minutes); afterwards they reject
-them. When the active key is revoked, the new key's tokens are rejected by
-resource servers until they refetch the JWKS (at an unknown kid, or when
-their cache expires). Refresh tokens are not signed with the key and keep
+them. Only if no next key existed does a freshly generated key sign; the
+command then warns, because resource servers reject that key's tokens until
+they refetch the JWKS. Refresh tokens are not signed with the key and keep
 working, so clients get new access tokens.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -160,8 +165,11 @@ working, so clients get new access tokens.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stderr, "revoked key %s; the active key is %s\n", args[0], active)
-			return g.printJSON(provider.RevokeResponse{Revoked: args[0], ActiveKID: active})
+			fmt.Fprintf(g.stderr, "revoked key %s; the active key is %s\n", args[0], active.ID)
+			if active.Unpublished {
+				fmt.Fprintf(g.stderr, "warning: %s\n", provider.UnpublishedWarning)
+			}
+			return g.printJSON(provider.NewRevokeResponse(args[0], active))
 		},
 	}
 	revokeSchedule.addFlags(revoke.Flags())

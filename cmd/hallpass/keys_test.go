@@ -53,8 +53,8 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatalf("keys on a new database: %+v", infos)
 	}
 
-	// rotate on a database without keys creates the first key, then
-	// publishes the next one a lead ahead.
+	// rotate on a database without keys creates the first key and the next
+	// key together, then plans the next key's promotion a lead ahead.
 	start := time.Now()
 	out, errOut, code := hallpass(t, db, "keys", "rotate")
 	if code != 0 {
@@ -72,14 +72,26 @@ func TestKeysCommands(t *testing.T) {
 		t.Errorf("keys rotate says: %q", errOut)
 	}
 	infos := keysList(t, db)
-	if len(infos) != 2 || infos[0].State != "active" || infos[1].ID != planned.ID {
+	byID := keyByID(infos)
+	if len(infos) != 2 || byID[planned.ID].State != "next" {
 		t.Fatalf("keys list after rotate = %+v", infos)
 	}
-	first := infos[0]
-	if first.Algorithm != "RS256" || first.CreatedAt.IsZero() || first.ActivatesAt.IsZero() || first.RetiresAt.IsZero() || first.RemovesAt.IsZero() {
+	var first keys.KeyInfo
+	for _, k := range infos {
+		if k.State == "active" {
+			first = k
+		}
+	}
+	if first.Algorithm != "RS256" || first.CreatedAt.IsZero() || first.ActivatesAt.IsZero() || first.RetiresAt.IsZero() || first.RemovesAt.IsZero() ||
+		!first.NotBefore.Equal(first.ActivatesAt) || !first.DeletedAt.Equal(first.RemovesAt) {
 		t.Errorf("listed key lacks times: %+v", first)
 	}
-	if !strings.Contains(out, `"removes_at"`) || !strings.Contains(out, `"kid"`) {
+	// The active key's planned retirement was moved to now, but it keeps
+	// signing until the next key's activation, which the listing shows.
+	if first.RetiresAt.Before(start) || !first.RetiresAt.Equal(planned.ActivatesAt) {
+		t.Errorf("listed active key retires at %v, want the next key's activation %v", first.RetiresAt, planned.ActivatesAt)
+	}
+	if !strings.Contains(out, `"removes_at"`) || !strings.Contains(out, `"kid"`) || !strings.Contains(out, `"not_before"`) || !strings.Contains(out, `"deleted_at"`) {
 		t.Errorf("rotate output: %s", out)
 	}
 
@@ -87,17 +99,33 @@ func TestKeysCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, planned.ID) || !strings.Contains(out, `"state": "active"`) || !strings.Contains(out, `"immediate": true`) {
 		t.Fatalf("keys rotate --immediate: %d %s %s", code, out, errOut)
 	}
-	byID := keyByID(keysList(t, db))
-	if byID[first.ID].State != "retired" || byID[planned.ID].State != "active" {
+	if strings.Contains(out, "unpublished_key") || strings.Contains(errOut, "warning") {
+		t.Errorf("keys rotate --immediate warns although the next key was published: %s %s", out, errOut)
+	}
+	infos = keysList(t, db)
+	byID = keyByID(infos)
+	if len(infos) != 3 || byID[first.ID].State != "retired" || byID[planned.ID].State != "active" {
 		t.Fatalf("keys after the immediate rotation: %+v", byID)
+	}
+	var n2 string
+	for _, k := range infos {
+		if k.State == "next" {
+			n2 = k.ID
+		}
 	}
 
 	out, errOut, code = hallpass(t, db, "keys", "revoke", first.ID)
 	if code != 0 || !strings.Contains(out, `"revoked_kid": "`+first.ID) || !strings.Contains(out, `"active_kid": "`+planned.ID) {
 		t.Fatalf("keys revoke: %d %s %s", code, out, errOut)
 	}
-	if infos := keysList(t, db); len(infos) != 1 || infos[0].ID != planned.ID {
-		t.Errorf("keys after revoking the retired key: %+v", infos)
+	if byID := keyByID(keysList(t, db)); len(byID) != 2 || byID[planned.ID].State != "active" || byID[n2].State != "next" {
+		t.Errorf("keys after revoking the retired key: %+v", byID)
+	}
+
+	// Revoking the active key promotes the published next key.
+	out, errOut, code = hallpass(t, db, "keys", "revoke", planned.ID)
+	if code != 0 || !strings.Contains(out, `"active_kid": "`+n2) || strings.Contains(errOut, "warning") {
+		t.Fatalf("keys revoke of the active key: %d %s %s", code, out, errOut)
 	}
 	if _, errOut, code := hallpass(t, db, "keys", "revoke", first.ID); code == 0 || !strings.Contains(errOut, "no signing key") {
 		t.Errorf("revoking a revoked key: %d %s", code, errOut)
@@ -137,8 +165,13 @@ func TestRotationPeriodFlag(t *testing.T) {
 	in := startServe(t, "--database", "sqlite:period.db")
 	in.stop()
 	infos := keysList(t, "sqlite:period.db")
-	if len(infos) != 1 || infos[0].RetiresAt.Sub(infos[0].ActivatesAt) != 2*time.Hour {
-		t.Errorf("keys after serving with a 2h period: %+v", infos)
+	if len(infos) != 2 {
+		t.Errorf("keys after serving with a 2h period: %+v, want the active and the next key", infos)
+	}
+	for _, k := range infos {
+		if k.RetiresAt.Sub(k.ActivatesAt) != 2*time.Hour {
+			t.Errorf("key after serving with a 2h period: %+v", k)
+		}
 	}
 }
 
@@ -237,7 +270,7 @@ func TestKeysReencrypt(t *testing.T) {
 		}
 		t.Setenv("HALLPASS_NEW_SECRET", newSecret)
 		out, errOut, code := hallpass(t, "sqlite:hallpass.db", "keys", "reencrypt")
-		if code != 0 || !strings.Contains(out, "re-encrypted 1 signing keys and 2 settings") || !strings.Contains(out, "set HALLPASS_SECRET") {
+		if code != 0 || !strings.Contains(out, "re-encrypted 2 signing keys and 2 settings") || !strings.Contains(out, "set HALLPASS_SECRET") {
 			t.Fatalf("reencrypt: %d %s %s", code, out, errOut)
 		}
 
@@ -248,8 +281,8 @@ func TestKeysReencrypt(t *testing.T) {
 		t.Setenv("HALLPASS_SECRET", newSecret)
 		second := startServe(t) // opens the re-sealed token secret too
 		set := jwks(t, second.base)
-		if len(set.Keys) != 1 || set.Keys[0].KeyID != kid {
-			t.Errorf("keys after reencrypt: %v, want %s", set.Keys, kid)
+		if len(set.Keys) != 2 || set.Keys[0].KeyID != kid {
+			t.Errorf("keys after reencrypt: %v, want %s first and the next key", set.Keys, kid)
 		}
 		verify(t, set, tok.AccessToken)
 		cc.TokenURL = second.base + "/oauth2/token"

@@ -203,8 +203,8 @@ func TestFirstStartAndRestart(t *testing.T) {
 		t.Error("admin token printed again on restart")
 	}
 	set := jwks(t, second.base)
-	if len(set.Keys) != 1 || set.Keys[0].KeyID != kid {
-		t.Fatalf("restart changed the signing key: %v, want only %s", set.Keys, kid)
+	if len(set.Keys) != 2 || set.Keys[0].KeyID != kid {
+		t.Fatalf("restart changed the signing key: %v, want %s first and the next key", set.Keys, kid)
 	}
 	claims := verify(t, set, tok.AccessToken)
 	if claims["client_id"] != cc.ClientID {
@@ -243,8 +243,8 @@ func TestWrongSecretRefusesToStart(t *testing.T) {
 
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("a", 32))
 	again := startServe(t)
-	if got := jwks(t, again.base); len(got.Keys) != 1 || got.Keys[0].KeyID != kid {
-		t.Fatalf("keys after a failed start with the wrong secret: %v, want only %s", got.Keys, kid)
+	if got := jwks(t, again.base); len(got.Keys) != 2 || got.Keys[0].KeyID != kid {
+		t.Fatalf("keys after a failed start with the wrong secret: %v, want %s and the next key", got.Keys, kid)
 	}
 }
 

@@ -179,6 +179,9 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	refreshCtx, stopRefresh := context.WithCancel(ctx)
 	defer stopRefresh()
 	go refreshKeys(refreshCtx, s.keys, o.keys.refresh, log)
+	// Between Ticks, a cheap read of the key change counter every second
+	// makes this server follow another's rotation or revocation at once.
+	go s.keys.Watch(refreshCtx, keys.DefaultWatchInterval)
 	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
 
 	errc := make(chan error, 1)
