@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+)
+
+const testAdminToken = "loadtest-admin-token-0123456789abcdef"
+
+// TestSmoke is the tool's one run in CI: every scenario, briefly, against
+// a real hallpass on SQLite, with zero errors and a line per scenario.
+// Its own pid stands in for the server's, which runs in this process.
+func TestSmoke(t *testing.T) {
+	srv := hallpasstest.Start(t, testdb.SQLite(t), hallpasstest.Options{AdminToken: testAdminToken})
+	var out, errOut bytes.Buffer
+	env := map[string]string{"HALLPASS_ADMIN_TOKEN": testAdminToken}
+	args := []string{"-url", srv.URL, "-c", "4", "-n", "50", "-pid", itoa(os.Getpid())}
+	start := time.Now()
+	cfg, err := parseFlags(args, func(k string) string { return env[k] }, &errOut)
+	if err != nil {
+		t.Fatalf("parseFlags: %v", err)
+	}
+	results, err := runAll(t.Context(), cfg, &out)
+	t.Logf("loadtest output (%s):\n%s", time.Since(start).Round(time.Millisecond), out.String())
+	if err != nil {
+		t.Fatalf("runAll: %v", err)
+	}
+	if len(results) != len(allScenarios) {
+		t.Fatalf("%d results, want one per scenario (%d)", len(results), len(allScenarios))
+	}
+	for i, r := range results {
+		if r.Scenario != allScenarios[i] {
+			t.Errorf("result %d is %q, want %q", i, r.Scenario, allScenarios[i])
+		}
+		if r.Errors != 0 {
+			t.Errorf("%s: %d errors: %v", r.Scenario, r.Errors, r.Samples)
+		}
+		if r.Ops != 50 {
+			t.Errorf("%s: %d ops, want exactly -n 50", r.Scenario, r.Ops)
+		}
+		if r.Rate() <= 0 || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: rate %.1f/s, p50 %s, p99 %s: want a positive rate and 0 < p50 ≤ p99", r.Scenario, r.Rate(), r.P50, r.P99)
+		}
+		if !r.HaveCPU {
+			t.Errorf("%s: no CPU figure despite -pid", r.Scenario)
+		}
+		if !strings.Contains(out.String(), r.line()) {
+			t.Errorf("output lacks the line of %s", r.Scenario)
+		}
+	}
+	// A fresh login hashes a password (argon2id); the signed-in flow
+	// must not, so it is clearly cheaper: proof that the session, not a
+	// new login, carried each signed-in flow.
+	if si, fl := results[4], results[5]; si.P50 >= fl.P50 {
+		t.Errorf("signed-in p50 %s ≥ fresh-login p50 %s: signed-in flows seem to log in", si.P50, fl.P50)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
