@@ -816,3 +816,34 @@ func TestStatus(t *testing.T) {
 		t.Errorf("Status after RotateNow = %+v, want rotation at %v", st, planned.ActivatesAt)
 	}
 }
+
+// TestTickGivesOldDatabaseANextKey: a database written before next keys
+// existed holds only an active key. The first Tick after the upgrade keeps
+// that key signing and publishes a next key, planned no sooner than one
+// lead after it was created.
+func TestTickGivesOldDatabaseANextKey(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		times bool // whether the old row records its activation and retirement
+	}{{"with times", true}, {"without times", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock(testNow)
+			store := newFakeStore()
+			m := newTestManager(t, store, 1, scheduleOptions(clock, poolGenerator(t)))
+			old := addKey(t, m, store, storage.KeyActive, testNow.Add(-23*time.Hour))
+			if tc.times {
+				m.activate(old, old.CreatedAt)
+				if err := store.UpdateKey(t.Context(), old); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tick(t, m)
+			next := keyIn(t, store, storage.KeyNext)
+			expectKeys(t, "after the upgrade", m, old.ID, old.ID, next)
+			n, _ := storedKey(t, store, next)
+			if earliest := testNow.Add(m.Schedule().PublishLead); n.ActivatesAt.Before(earliest) {
+				t.Errorf("next key activates at %v, before it has been published for the lead (%v)", n.ActivatesAt, earliest)
+			}
+		})
+	}
+}
