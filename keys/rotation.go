@@ -121,11 +121,11 @@ func (m *Manager) status(rows []storage.Key, now time.Time) Status {
 }
 
 // Tick runs one step of the rotation schedule and reloads the keys: it
-// creates the next key when the active key's retirement is one lead away,
 // promotes the next key once it is due and has been published for the lead,
 // retires the active key (its removal planned for when the last token it
-// signed has expired), and deletes retired keys whose removal time has
-// passed. Every replica calls it every RefreshInterval; it is idempotent,
+// signed has expired), creates a next key whenever there is none (after a
+// promotion, or on a database from before next keys were kept), and
+// deletes retired keys whose removal time has passed. Every replica calls it every RefreshInterval; it is idempotent,
 // and when replicas call it at once exactly one of them makes each change.
 // Like Load, it refuses to write anything with a secret that does not open
 // the stored keys.
