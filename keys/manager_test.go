@@ -609,16 +609,7 @@ func TestReadersDuringLoad(t *testing.T) {
 // just created the key) makes VerificationKey reload before answering, at
 // most once per second however many unknown kids arrive.
 func TestUnknownKidReload(t *testing.T) {
-	clock := newFakeClock(testNow)
-	store := newFakeStore()
-	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
-	a := newTestManager(t, store, 1, opts)
-	b := newTestManager(t, store, 1, opts)
-	for _, m := range []*Manager{a, b} {
-		if err := m.Load(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clock, store, a, b := twoReplicas(t)
 	clock.add(time.Hour)
 	info, err := a.RotateNow(t.Context(), true)
 	if err != nil {
@@ -660,16 +651,7 @@ func TestUnknownKidReload(t *testing.T) {
 
 // TestPoll: Poll reloads only when the change counter moved.
 func TestPoll(t *testing.T) {
-	clock := newFakeClock(testNow)
-	store := newFakeStore()
-	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
-	a := newTestManager(t, store, 1, opts)
-	b := newTestManager(t, store, 1, opts)
-	for _, m := range []*Manager{a, b} {
-		if err := m.Load(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, _, a, b := twoReplicas(t)
 	if reloaded, err := b.Poll(t.Context()); err != nil || reloaded {
 		t.Fatalf("Poll without a change = %v, %v; want no reload", reloaded, err)
 	}
@@ -686,4 +668,21 @@ func TestPoll(t *testing.T) {
 	if reloaded, _ := b.Poll(t.Context()); reloaded {
 		t.Error("a second Poll reloaded again")
 	}
+}
+
+// twoReplicas returns two loaded managers on one store, as two replicas
+// of hallpass on one database, and the clock they share.
+func twoReplicas(t *testing.T) (*fakeClock, *fakeStore, *Manager, *Manager) {
+	t.Helper()
+	clock := newFakeClock(testNow)
+	store := newFakeStore()
+	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
+	a := newTestManager(t, store, 1, opts)
+	b := newTestManager(t, store, 1, opts)
+	for _, m := range []*Manager{a, b} {
+		if err := m.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clock, store, a, b
 }
