@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 )
@@ -92,7 +93,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		if s == "" {
 			continue
 		}
-		if !contains(allScenarios, s) {
+		if !slices.Contains(allScenarios, s) {
 			return config{}, fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(allScenarios, ", "))
 		}
 		cfg.Scenarios = append(cfg.Scenarios, s)
@@ -101,15 +102,6 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		return config{}, errors.New("no scenario given")
 	}
 	return cfg, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // run parses args, sets up, runs each scenario and prints its result.
