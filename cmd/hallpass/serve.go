@@ -211,7 +211,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 // intervals the manager stops signing (keys.ErrStale) and /readyz fails.
 func refreshKeys(ctx context.Context, km *keys.Manager, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
-		log.Warn("--key-refresh is 0: signing keys are neither reloaded nor rotated on schedule while serving")
+		log.Warn("--key-refresh is 0: signing keys are not rotated on schedule while serving (changes made elsewhere are still followed within a second)")
 		return
 	}
 	t := time.NewTicker(every)
