@@ -2,11 +2,13 @@ package keys
 
 import (
 	"bytes"
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
@@ -685,4 +687,75 @@ func twoReplicas(t *testing.T) (*fakeClock, *fakeStore, *Manager, *Manager) {
 		}
 	}
 	return clock, store, a, b
+}
+
+// flakySettings fails every GetSetting while down is set: a database that
+// went away under a watching replica.
+type flakySettings struct {
+	*fakeStore
+	down     atomic.Bool
+	failures atomic.Int64
+}
+
+func (f *flakySettings) GetSetting(ctx context.Context, name string) ([]byte, error) {
+	if f.down.Load() {
+		f.failures.Add(1)
+		return nil, fmt.Errorf("connection refused: %w", storage.ErrUnavailable)
+	}
+	return f.fakeStore.GetSetting(ctx, name)
+}
+
+// syncLog collects log output written from the watching goroutine.
+type syncLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), s)
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestWatchLogsAnOutageOnce: while the change counter cannot be read, Watch
+// keeps trying every interval but logs the failure once, and once more when
+// it works again, rather than a line per interval for the whole outage.
+func TestWatchLogsAnOutageOnce(t *testing.T) {
+	store := &flakySettings{fakeStore: newFakeStore()}
+	var logs syncLog
+	m := newTestManager(t, store, 1, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err := m.Load(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Watch(ctx, time.Millisecond) }()
+
+	store.down.Store(true)
+	waitFor(t, "20 failed checks", func() bool { return store.failures.Load() >= 20 })
+	store.down.Store(false)
+	waitFor(t, "the recovery logged", func() bool { return logs.count("works again") == 1 })
+	cancel()
+	<-done
+	if n := logs.count("change check failed"); n != 1 {
+		t.Errorf("an outage of %d failed checks was logged %d times, want once", store.failures.Load(), n)
+	}
 }

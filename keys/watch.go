@@ -81,20 +81,32 @@ func (m *Manager) Poll(ctx context.Context) (bool, error) {
 // Watch calls Poll every interval (DefaultWatchInterval if zero) until ctx
 // ends, so that a rotation, promotion or revocation made by any replica is
 // served by this one within about an interval, rather than at its next
-// Tick. Failures are logged; Tick's staleness rule still applies.
+// Tick. A run of failures is logged when it starts and when it ends (not
+// every interval: an outage would flood the log); Tick's staleness rule
+// still applies.
 func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := m.Poll(ctx); err != nil && ctx.Err() == nil {
-				m.log.WarnContext(ctx, "signing-key change check failed", "err", err)
+			_, err := m.Poll(ctx)
+			switch {
+			case ctx.Err() != nil:
+			case err != nil:
+				if failing == 0 {
+					m.log.WarnContext(ctx, "signing-key change check failed; retrying every interval", "err", err, "interval", interval)
+				}
+				failing++
+			case failing > 0:
+				m.log.InfoContext(ctx, "signing-key change check works again", "failed_checks", failing)
+				failing = 0
 			}
 		}
 	}
