@@ -122,8 +122,6 @@ func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:       "postgres",
 		Migrations: migrationFS,
-		// PostgreSQL's own placeholders.
-		Rebind: nil,
 		// TIMESTAMPTZ keeps microseconds: truncated here, so that what
 		// comes back is what was written.
 		EncodeTime: func(t time.Time) any { return t.UTC().Truncate(time.Microsecond) },

@@ -96,12 +96,14 @@ func dsn(path string) string {
 		"&_txlock=immediate"
 }
 
-// dialect is the SQLite dialect of the shared SQL store.
+// dialect is the SQLite dialect of the shared SQL store. The store's $n
+// placeholders need no rewriting: SQLite takes $1 for a parameter named
+// "$1", and modernc.org/sqlite binds such a name to the argument of that
+// ordinal (TestDollarPlaceholders).
 func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:       "sqlite",
 		Migrations: migrationFS,
-		Rebind:     rebind,
 		EncodeTime: func(t time.Time) any { return t.UnixMicro() },
 		DecodeTime: decodeTime,
 		EncodeList: encodeList,
@@ -124,19 +126,6 @@ func dialect() sqlstore.Dialect {
 	)`,
 		LockMigrations: "",
 	}
-}
-
-// rebind turns the store's $n placeholders into SQLite's ?n, which binds
-// the n-th argument just the same. No statement of the store has a '$'
-// elsewhere.
-func rebind(query string) string {
-	b := []byte(query)
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '$' && b[i+1] >= '0' && b[i+1] <= '9' {
-			b[i] = '?'
-		}
-	}
-	return string(b)
 }
 
 // decodeTime decodes a time stored as INTEGER unix microseconds.

@@ -20,10 +20,6 @@ type Dialect struct {
 	// migrations/NNNN_description.sql, with positive, unique versions.
 	Migrations fs.FS
 
-	// Rebind rewrites a statement's $n placeholders into the driver's
-	// syntax. Nil keeps them.
-	Rebind func(query string) string
-
 	// EncodeTime encodes a time that is not zero for a parameter; the
 	// Store passes NULL for the zero time itself.
 	EncodeTime func(t time.Time) any

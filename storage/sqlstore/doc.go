@@ -2,12 +2,12 @@
 // database/sql: every query, transaction rule and error mapping of the
 // SQLite and PostgreSQL backends is written here once. A backend gives it
 // an opened *sql.DB and a Dialect, which holds what the two databases do
-// their own way (placeholders, time and list encoding, a few SQL
+// their own way (time and list encoding, a few SQL
 // fragments, driver error codes, row locking, retries, and the
 // migrations themselves).
 //
 // Statements are written in the SQL both databases share, with $n
-// placeholders. Races are decided by primary keys, unique indexes and
+// placeholders, which both drivers bind by number as written. Races are decided by primary keys, unique indexes and
 // conditional updates, so every backend reports the loser the same way
 // (storage.ErrConflict); how a transaction waits for another (SQLite's
 // IMMEDIATE transactions, PostgreSQL's row locks) is the dialect's.

@@ -148,7 +148,7 @@ func (s *Store) applyMigration(ctx context.Context, m migration) error {
 		return fmt.Errorf("begin migration %q: %w", m.name, err)
 	}
 	defer tx.Rollback() // an error once committed, and ignored
-	r := runner{tx, s.d.Rebind}
+	r := runner{tx}
 	if s.d.LockMigrations == "" {
 		// The transaction is exclusive from its start: creating the
 		// table in it leaves no window for another process.
@@ -168,7 +168,6 @@ func (s *Store) applyMigration(ctx context.Context, m migration) error {
 	}
 	// Without arguments both drivers run every statement of the file
 	// (pgx then uses the simple protocol).
-	// The file is run as it is: no placeholders to rebind.
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("apply migration %q: %w", m.name, err)
 	}

@@ -28,9 +28,6 @@ type Store struct {
 // Close closes it. New neither connects nor migrates: call Ping and
 // Migrate.
 func New(db *sql.DB, d Dialect) *Store {
-	if d.Rebind == nil {
-		d.Rebind = func(query string) string { return query }
-	}
 	return &Store{db: db, d: d, now: time.Now,
 		userSelect: userSelect(&d), expiredDeletes: expiredDeletes(&d)}
 }
@@ -69,31 +66,29 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// runner runs statements written with $n placeholders on the database or
-// in a transaction, in the dialect's placeholder syntax.
-type runner struct {
-	q      querier
-	rebind func(string) string
-}
+// runner runs statements on the database or in a transaction. Both
+// drivers bind $n to the n-th argument, so statements go to them as
+// written, with nothing rewritten per call.
+type runner struct{ q querier }
 
 func (r runner) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return r.q.ExecContext(ctx, r.rebind(query), args...)
+	return r.q.ExecContext(ctx, query, args...)
 }
 
 func (r runner) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.q.QueryContext(ctx, r.rebind(query), args...)
+	return r.q.QueryContext(ctx, query, args...)
 }
 
 func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return r.q.QueryRowContext(ctx, r.rebind(query), args...)
+	return r.q.QueryRowContext(ctx, query, args...)
 }
 
 // q returns a runner on the transaction carried by ctx, or on the database.
 func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
-		return runner{tx, s.d.Rebind}
+		return runner{tx}
 	}
-	return runner{s.db, s.d.Rebind}
+	return runner{s.db}
 }
 
 // BeginTX starts a transaction and returns a context carrying it. Every
@@ -144,7 +139,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 // inTx runs fn in the transaction carried by ctx, or else in a new one.
 func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {
-		return fn(runner{tx, s.d.Rebind})
+		return fn(runner{tx})
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -155,7 +150,7 @@ func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(runner{tx, s.d.Rebind}); err != nil {
+	if err := fn(runner{tx}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
