@@ -2,9 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"slices"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -69,30 +66,38 @@ func (s *Store) updateThrottle(ctx context.Context, r runner, ids []string, upda
 	return nil
 }
 
-// readThrottle reads the entries of ids through r, locking the rows it
-// finds (in id order) when lock is set, and reports which ids it found.
+// readThrottle reads the entries of ids through r in one query (a login
+// reads two: its account's and its address's), locking the rows it finds
+// in id order when lock is set, and reports which ids it found.
 func (s *Store) readThrottle(ctx context.Context, r runner, ids []string, lock bool) ([]storage.ThrottleEntry, map[string]bool, error) {
-	query := `SELECT attempts, locked_until, expires_at FROM login_throttle WHERE id = $1`
+	query := `SELECT id, attempts, locked_until, expires_at FROM login_throttle
+		WHERE id IN (SELECT value FROM ` + s.d.ListRows("$1") + `) ORDER BY id`
 	if lock {
 		query += s.d.ForUpdate
 	}
 	byID := make(map[string]storage.ThrottleEntry, len(ids))
 	found := make(map[string]bool, len(ids))
-	for _, id := range slices.Sorted(slices.Values(ids)) {
-		e := storage.ThrottleEntry{ID: id}
-		err := r.queryRow(ctx, query, id).Scan(&e.Attempts, s.timeCol(&e.LockedUntil), s.timeCol(&e.ExpiresAt))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return nil, nil, s.mapErr("read throttle entry", err)
-		default:
-			found[id] = true
+	rows, err := r.query(ctx, query, s.listArg(ids))
+	if err != nil {
+		return nil, nil, s.mapErr("read throttle entries", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e storage.ThrottleEntry
+		if err := rows.Scan(&e.ID, &e.Attempts, s.timeCol(&e.LockedUntil), s.timeCol(&e.ExpiresAt)); err != nil {
+			return nil, nil, s.mapErr("read throttle entries", err)
 		}
-		byID[id] = e
+		byID[e.ID], found[e.ID] = e, true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, s.mapErr("read throttle entries", err)
 	}
 	out := make([]storage.ThrottleEntry, len(ids))
 	for i, id := range ids {
-		out[i] = byID[id]
+		out[i] = storage.ThrottleEntry{ID: id}
+		if e, ok := byID[id]; ok {
+			out[i] = e
+		}
 	}
 	return out, found, nil
 }
