@@ -103,13 +103,20 @@ func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequest
 	if !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("confirm the credential of the grant's user: %w", err)
 	}
-	if err := p.fstore.RevokeAccessToken(ctx, ar.GetID()); err != nil {
-		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
-	}
-	if err := p.fstore.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
+	if err := p.revokeGrant(ctx, ar.GetID()); err != nil {
 		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
 	}
 	return fosite.ErrInvalidGrant.WithHint("The user's password changed, or the user was disabled, while these tokens were being issued; sign in again.")
+}
+
+// revokeGrant ends every token of the grant grantID: its access tokens
+// are deleted and its refresh tokens marked inactive, so that a later
+// replay of one is still recognised.
+func (p *Provider) revokeGrant(ctx context.Context, grantID string) error {
+	if err := p.fstore.RevokeAccessToken(ctx, grantID); err != nil {
+		return err
+	}
+	return p.fstore.RevokeRefreshToken(ctx, grantID)
 }
 
 // grantClientCredentials applies the rule for services (README "Users,
@@ -270,10 +277,7 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		}
 	}
 	if grantID != "" {
-		if err := p.fstore.RevokeAccessToken(ctx, grantID); err != nil {
-			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
-		}
-		if err := p.fstore.RevokeRefreshToken(ctx, grantID); err != nil {
+		if err := p.revokeGrant(ctx, grantID); err != nil {
 			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
 		}
 	}
