@@ -77,8 +77,8 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	return ar, resp, nil
 }
 
-// grantUser loads the user a code was issued to: a user deleted or
-// disabled since gets no tokens.
+// grantUser loads the user a grant (a code or a refresh token) was issued
+// to: a user deleted or disabled since gets no tokens.
 func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User, error) {
 	user, err := p.activeUser(ctx, sess.Subject)
 	if err != nil {
@@ -171,12 +171,9 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	if !ok || !ok2 {
 		return nil, fosite.ErrServerError.WithDebugf("unexpected session %T or request %T", ar.GetSession(), ar)
 	}
-	user, err := p.activeUser(ctx, sess.Subject)
+	user, err := p.grantUser(ctx, sess)
 	if err != nil {
 		return nil, err
-	}
-	if user == nil {
-		return nil, fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
 	}
 	want := req.GrantedScope
 	if requested != "" {
