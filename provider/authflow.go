@@ -341,15 +341,26 @@ func (p *Provider) resume(r *http.Request, handle string) (*flow, error) {
 	return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt}, nil
 }
 
-// resumeFailed answers a login or consent request whose pending request
-// cannot continue: an error page, or the client's redirect URI when the
-// stored request itself became invalid.
-func (p *Provider) resumeFailed(w http.ResponseWriter, r *http.Request, f *flow, err error) {
-	if f != nil && f.ar != nil {
-		p.authorizeError(w, r, f.ar, err)
-		return
+// resumeStep resumes the pending request a login or consent step names:
+// in the query of the page, in the form of its POST (which
+// requireFormCSRF has already parsed). When the request cannot continue
+// it answers itself, with an error page, or the client's redirect URI
+// when the stored request itself became invalid, and returns nil.
+func (p *Provider) resumeStep(w http.ResponseWriter, r *http.Request) *flow {
+	handle := r.URL.Query().Get("request")
+	if r.Method == http.MethodPost {
+		handle = r.PostForm.Get("request")
 	}
-	p.pendingGone(w, r, err)
+	f, err := p.resume(r, handle)
+	switch {
+	case err == nil:
+		return f
+	case f != nil && f.ar != nil:
+		p.authorizeError(w, r, f.ar, err)
+	default:
+		p.pendingGone(w, r, err)
+	}
+	return nil
 }
 
 // pendingGone answers a login or consent step whose request is unusable.

@@ -51,9 +51,8 @@ func (p *Provider) needsConsent(ctx context.Context, clientID, userID string, gr
 
 // handleConsentPage shows what the client asks for.
 func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
-	f, err := p.resume(r, r.URL.Query().Get("request"))
-	if err != nil {
-		p.resumeFailed(w, r, f, err)
+	f := p.resumeStep(w, r)
+	if f == nil {
 		return
 	}
 	if !p.consentSubject(w, r, f) {
@@ -77,13 +76,8 @@ func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 // dispatcher, which finishes the request either way.
 func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
-		return
-	}
-	f, err := p.resume(r, r.PostForm.Get("request"))
-	if err != nil {
-		p.resumeFailed(w, r, f, err)
+	f := p.resumeStep(w, r)
+	if f == nil {
 		return
 	}
 	if !p.consentSubject(w, r, f) {

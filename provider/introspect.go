@@ -251,10 +251,7 @@ func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
 	if err != nil || caller.GetID() != req.GetClient().GetID() {
 		return nil // another client's token is not ours to touch
 	}
-	if err := p.fstore.RevokeRefreshToken(ctx, req.GetID()); err != nil {
-		return err
-	}
-	return p.fstore.RevokeAccessToken(ctx, req.GetID())
+	return p.revokeGrant(ctx, req.GetID())
 }
 
 // writeInvalidClient answers a failed client authentication (RFC 6749 §5.2).

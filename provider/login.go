@@ -26,9 +26,8 @@ const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$ZHVtbXl
 
 // handleLoginPage shows the login form for a pending authorization request.
 func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	f, err := p.resume(r, r.URL.Query().Get("request"))
-	if err != nil {
-		p.resumeFailed(w, r, f, err)
+	f := p.resumeStep(w, r)
+	if f == nil {
 		return
 	}
 	p.loginPage(w, r, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), FormActionOrigins: redirectOrigin(f)})
@@ -47,13 +46,8 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request, status int,
 // the flow on. A failure re-shows the form.
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
-		return
-	}
-	f, err := p.resume(r, r.PostForm.Get("request"))
-	if err != nil {
-		p.resumeFailed(w, r, f, err)
+	f := p.resumeStep(w, r)
+	if f == nil {
 		return
 	}
 	username := r.PostForm.Get("username")

@@ -77,8 +77,8 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	return ar, resp, nil
 }
 
-// grantUser loads the user a code was issued to: a user deleted or
-// disabled since gets no tokens.
+// grantUser loads the user a grant (a code or a refresh token) was issued
+// to: a user deleted or disabled since gets no tokens.
 func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User, error) {
 	user, err := p.activeUser(ctx, sess.Subject)
 	if err != nil {
@@ -103,13 +103,20 @@ func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequest
 	if !errors.Is(err, storage.ErrNotFound) {
 		return fmt.Errorf("confirm the credential of the grant's user: %w", err)
 	}
-	if err := p.fstore.RevokeAccessToken(ctx, ar.GetID()); err != nil {
-		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
-	}
-	if err := p.fstore.RevokeRefreshToken(ctx, ar.GetID()); err != nil {
+	if err := p.revokeGrant(ctx, ar.GetID()); err != nil {
 		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
 	}
 	return fosite.ErrInvalidGrant.WithHint("The user's password changed, or the user was disabled, while these tokens were being issued; sign in again.")
+}
+
+// revokeGrant ends every token of the grant grantID: its access tokens
+// are deleted and its refresh tokens marked inactive, so that a later
+// replay of one is still recognised.
+func (p *Provider) revokeGrant(ctx context.Context, grantID string) error {
+	if err := p.fstore.RevokeAccessToken(ctx, grantID); err != nil {
+		return err
+	}
+	return p.fstore.RevokeRefreshToken(ctx, grantID)
 }
 
 // grantClientCredentials applies the rule for services (README "Users,
@@ -164,12 +171,9 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	if !ok || !ok2 {
 		return nil, fosite.ErrServerError.WithDebugf("unexpected session %T or request %T", ar.GetSession(), ar)
 	}
-	user, err := p.activeUser(ctx, sess.Subject)
+	user, err := p.grantUser(ctx, sess)
 	if err != nil {
 		return nil, err
-	}
-	if user == nil {
-		return nil, fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
 	}
 	want := req.GrantedScope
 	if requested != "" {
@@ -270,10 +274,7 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		}
 	}
 	if grantID != "" {
-		if err := p.fstore.RevokeAccessToken(ctx, grantID); err != nil {
-			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
-		}
-		if err := p.fstore.RevokeRefreshToken(ctx, grantID); err != nil {
+		if err := p.revokeGrant(ctx, grantID); err != nil {
 			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
 		}
 	}
