@@ -1,0 +1,96 @@
+package provider_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/hallpass/hallpass/internal/testkit/browsertest"
+)
+
+// The console's admin, as every console test sets them up.
+const (
+	adminUsername = "ada"
+	adminPassword = "lantern-copper-fjord-72"
+)
+
+// withConsoleAdmin adds the admin role and an admin user, ada, to e.
+func (e *ssoEnv) withConsoleAdmin(t *testing.T) {
+	t.Helper()
+	for path, body := range map[string]any{
+		"/admin/roles": map[string]any{"name": "admin", "description": "Manages hallpass"},
+	} {
+		if res := e.admin(t, http.MethodPost, path, body); res.Status != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", path, res.Status, res.Body)
+		}
+	}
+	res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{
+		"username": adminUsername, "password": adminPassword, "name": "Ada Admin", "roles": []string{"admin"},
+	})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create admin user: %d %s", res.Status, res.Body)
+	}
+}
+
+// chromeSignIn opens path in the browser, which leads to hallpass's login
+// page through the own client, signs in, and waits for the page's heading.
+func chromeSignIn(t *testing.T, b *browsertest.Browser, url, username, password string) {
+	t.Helper()
+	b.Do("open "+url,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)),
+	)
+	b.Do("sign in as "+username,
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), username),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+		// Only the console's and the account page's frame names who
+		// is signed in.
+		chromedp.WaitVisible(chromedp.CSS(`header .who`)),
+	)
+}
+
+var screenshotDir = struct {
+	sync.Once
+	dir string
+}{}
+
+// screenshot saves the page at 1280 and 390 px wide as name-1280.png and
+// name-390.png, in $HALLPASS_SCREENSHOTS when set, else in a temporary
+// directory the test logs (kept for a reviewer to look at).
+func screenshot(t *testing.T, b *browsertest.Browser, name string) {
+	t.Helper()
+	if strings.HasSuffix(t.Name(), "/postgres") {
+		return // the pages look the same on either backend
+	}
+	screenshotDir.Do(func() {
+		if d := os.Getenv("HALLPASS_SCREENSHOTS"); d != "" {
+			screenshotDir.dir = d
+		} else if d, err := os.MkdirTemp("", "hallpass-screenshots-"); err == nil {
+			screenshotDir.dir = d
+		}
+		if screenshotDir.dir != "" {
+			_ = os.MkdirAll(screenshotDir.dir, 0o755)
+		}
+	})
+	if screenshotDir.dir == "" {
+		t.Fatal("no directory for screenshots")
+	}
+	name = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name() + "-" + name)
+	for _, width := range []int64{1280, 390} {
+		b.Do("set the width to "+strconv.FormatInt(width, 10), chromedp.EmulateViewport(width, 900))
+		png := browsertest.Run(b, "screenshot "+name, chromedp.FullScreenshot(100))
+		file := filepath.Join(screenshotDir.dir, name+"-"+strconv.FormatInt(width, 10)+".png")
+		if err := os.WriteFile(file, png, 0o644); err != nil {
+			t.Fatalf("write screenshot: %v", err)
+		}
+	}
+	t.Logf("screenshots of %s in %s", name, screenshotDir.dir)
+	b.Do("back to 1280 px", chromedp.EmulateViewport(1280, 900))
+}
