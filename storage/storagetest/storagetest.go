@@ -46,6 +46,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"FailuresMarked", testFailuresMarked},
 		{"ConfirmUserCredential", testConfirmUserCredential},
 		{"Throttle", testThrottle},
+		{"UserBrowserSessions", testUserBrowserSessions},
+		{"UserConsents", testUserConsents},
+		{"RevokeByClientSubject", testRevokeByClientSubject},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
