@@ -26,19 +26,20 @@ func (p *Provider) mountConsole(r chi.Router) {
 	r.Get("/callback", p.handleSelfCallback(consoleArea))
 	r.Group(func(r chi.Router) {
 		r.Use(p.requireSelf(consoleArea))
+		forms := r.With(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
 		r.Get("/", p.consoleDashboard)
+		forms.Post("/signout", p.handleSelfSignOut)
 		r.Get("/clients", p.consoleClients)
 		r.Get("/clients/new", p.consoleNewClient)
 		r.Get("/clients/{id}", p.consoleEditClient)
 		r.Get("/clients/{id}/delete", p.consoleConfirmDeleteClient)
-		r.Group(func(r chi.Router) {
-			r.Use(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
-			r.Post("/signout", p.handleSelfSignOut)
-			r.Post("/clients/new", p.consoleCreateClient)
-			r.Post("/clients/{id}", p.consoleUpdateClient)
-			r.Post("/clients/{id}/secret", p.consoleRotateSecret)
-			r.Post("/clients/{id}/delete", p.consoleDeleteClient)
-		})
+		forms.Post("/clients/new", p.consoleCreateClient)
+		forms.Post("/clients/{id}", p.consoleUpdateClient)
+		forms.Post("/clients/{id}/secret", p.consoleRotateSecret)
+		forms.Post("/clients/{id}/delete", p.consoleDeleteClient)
+		p.mountConsoleDirectory(r, forms)
+		p.mountConsoleKeys(r, forms)
+		// The audit log (issue 16) mounts its page here.
 	})
 }
 
@@ -47,7 +48,11 @@ func (p *Provider) mountConsole(r chi.Router) {
 func consoleNav(current string) []web.NavItem {
 	items := []web.NavItem{
 		{Label: "Dashboard", Href: PathConsole},
-		{Label: "Clients", Href: PathConsole + "/clients"},
+		{Label: "Clients", Href: pathConsoleClients},
+		{Label: "Users", Href: pathConsoleUsers},
+		{Label: "Roles", Href: pathConsoleRoles},
+		{Label: "Scopes", Href: pathConsoleScopes},
+		{Label: "Keys", Href: pathConsoleKeys},
 	}
 	for i := range items {
 		items[i].Current = items[i].Href == current
@@ -103,12 +108,18 @@ func formRefusal(err error) *directory.Error {
 // key in its "done" parameter: fixed words, so no link can put text on a
 // console page.
 var notices = map[string]string{
-	"client-created":  "The client was registered.",
-	"client-saved":    "The changes were saved.",
-	"client-deleted":  "The client was deleted, and every token issued to it revoked.",
-	"password":        "Your password was changed. Your other sessions were signed out.",
-	"consent-revoked": "Access was withdrawn, and the app's tokens revoked.",
-	"session-ended":   "The session was signed out.",
+	"client-created":      "The client was registered.",
+	"client-saved":        "The changes were saved.",
+	"client-deleted":      "The client was deleted, and every token issued to it revoked.",
+	"password":            "Your password was changed. Your other sessions were signed out.",
+	"consent-revoked":     "Access was withdrawn, and the app's tokens revoked.",
+	"session-ended":       "The session was signed out.",
+	"saved":               "The changes were saved.",
+	"deleted":             "It was deleted.",
+	"sessions-ended":      "The user was signed out everywhere.",
+	"rotated":             "A rotation was started.",
+	"revoked":             "The key was revoked.",
+	"rotated-unpublished": "Done, but the new signing key was never published: resource servers reject its tokens until they fetch the JWKS again.",
 }
 
 func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
@@ -140,9 +151,9 @@ func (p *Provider) consoleDashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Counts = []web.Count{
 		{Label: "Clients", N: len(clients), Href: PathConsole + "/clients"},
-		{Label: "Users", N: len(users)},
-		{Label: "Roles", N: len(roles)},
-		{Label: "Scopes", N: len(scopes)},
+		{Label: "Users", N: len(users), Href: pathConsoleUsers},
+		{Label: "Roles", N: len(roles), Href: pathConsoleRoles},
+		{Label: "Scopes", N: len(scopes), Href: pathConsoleScopes},
 	}
 	keyList, err := p.cfg.Keys.Keys(ctx)
 	if err != nil {

@@ -59,6 +59,7 @@ const (
 	ConsoleSecret     ConsolePage = "console_secret.html"    // ClientSecret
 	ConsoleConfirm    ConsolePage = "console_confirm.html"   // Confirm
 	AccountHome       ConsolePage = "account.html"           // Account
+	ConsoleGeneric    ConsolePage = "console_generic.html"   // Generic
 )
 
 // NavItem is one entry of the console's navigation.
@@ -185,14 +186,107 @@ type Confirm struct {
 	Hidden map[string]string
 }
 
-// Account is a user's own page.
+// Account is a user's own page: profile and roles, the password form,
+// the apps they allowed and their sessions.
 type Account struct {
 	Username, Name, Email string
 	EmailVerified         bool
 	Roles                 []string
-	// Sections are further parts of the page (password, apps, sessions),
-	// each rendered by its own template.
-	Console string // a link to the console, for admins
+	// Console links to the console, for admins.
+	Console string
+	// PasswordAction is where the password form posts ("current",
+	// "new" and "confirm"); PasswordError is its refusal, about the
+	// input PasswordField names.
+	PasswordAction, PasswordError, PasswordField string
+	Apps                                         []AppRow
+	Sessions                                     []SessionRow
+}
+
+// AppRow is an app the user allowed.
+type AppRow struct {
+	Name, ClientID, GrantedAt string
+	// Scopes are what the app may do, as people read them.
+	Scopes []string
+	// Withdraw is where the form that withdraws the consent posts.
+	Withdraw string
+}
+
+// SessionRow is one of the user's signed-in browsers.
+type SessionRow struct {
+	Device, Address, LastSeen, Started string
+	// Current marks the browser showing the page.
+	Current bool
+	// End is where the form that signs the session out posts.
+	End string
+}
+
+// Generic is a console page made of parts, each optional, in this
+// order: an introduction, a search form, a table, forms (each under its
+// heading) and links.
+type Generic struct {
+	Intro string
+	// Search, when set, shows a search form that GETs "q" with this value.
+	Search *Search
+	Table  *Table
+	Forms  []FormSection
+	Links  []Link
+}
+
+// Search is a search form.
+type Search struct {
+	Label, Query, Placeholder string
+	// Shown and Total say how many rows match.
+	Shown, Total int
+}
+
+// Table is a table whose first column heads each row.
+type Table struct {
+	Caption string
+	Columns []string
+	Rows    []TableRow
+}
+
+// TableRow is a row: its cells in column order; the first links to Href
+// when set, and State, when set, marks the row (e.g. the active key).
+type TableRow struct {
+	Cells []string
+	Href  string
+	State string
+	// Action, when set, is a last cell with a link (e.g. "Revoke…").
+	Action *Link
+}
+
+// FormSection is a form under its own heading.
+type FormSection struct {
+	Heading, Intro string
+	Form           Form
+}
+
+// Form is a form of labelled fields posting to Action.
+type Form struct {
+	Action, Submit string
+	// Danger marks a button that destroys something.
+	Danger bool
+	Fields []Field
+	// Error is the form's refusal (role="alert"), about the fields
+	// marked Invalid.
+	Error string
+}
+
+// Field is one labelled control of a Form. Type is text, email,
+// password, textarea, checkbox (Value "yes" when checked, Checked) or
+// checkboxes (Options).
+type Field struct {
+	Name, Label, Type, Value, Hint string
+	Options                        []Option
+	Checked, Required, Invalid     bool
+	Autocomplete                   string
+}
+
+// Link is a link shown as a button.
+type Link struct {
+	Label, Href string
+	Danger      bool
 }
 
 // consoleSamples are, per page, data every template must render with.
@@ -203,8 +297,18 @@ func consoleSamples() map[ConsolePage][]any {
 		ConsoleClients:   {ClientList{}, ClientList{Query: "q", Total: 1, Clients: []ClientRow{{ID: "a", Href: "/a"}, {ID: "b", BuiltIn: true}}, New: "/n"}},
 		ConsoleClientForm: {ClientForm{}, ClientForm{New: true, Field: "redirect_uris", GrantTypes: []Option{{"a", "A", "h", true}},
 			AuthMethods: []Option{{"b", "B", "h", false}}, KnownScopes: []string{"s"}, RotateSecret: "/r", Delete: "/d", ConfidentialWithSecret: true}},
-		ConsoleSecret:  {ClientSecret{}, ClientSecret{ClientID: "a", Secret: "s", Next: "/n"}},
-		AccountHome:    {Account{}, Account{Username: "u", Name: "n", Email: "e", EmailVerified: true, Roles: []string{"r"}, Console: "/c"}},
+		ConsoleSecret: {ClientSecret{}, ClientSecret{ClientID: "a", Secret: "s", Next: "/n"}},
+		AccountHome: {Account{}, Account{Username: "u", Name: "n", Email: "e", EmailVerified: true, Roles: []string{"r"}, Console: "/c",
+			PasswordAction: "/p", PasswordError: "e", PasswordField: "new", Apps: []AppRow{{Name: "a", ClientID: "c", GrantedAt: "t", Scopes: []string{"s"}, Withdraw: "/w"}},
+			Sessions: []SessionRow{{Device: "d", Address: "a", LastSeen: "l", Started: "s", Current: true}, {Device: "d", End: "/e"}}}},
+		ConsoleGeneric: {Generic{}, Generic{Intro: "i", Search: &Search{Label: "l", Query: "q", Shown: 1, Total: 2},
+			Table: &Table{Caption: "c", Columns: []string{"a", "b"}, Rows: []TableRow{{Cells: []string{"x", "y"}, Href: "/x", State: "active", Action: &Link{Label: "a", Href: "/a"}}, {Cells: []string{"z"}}}},
+			Forms: []FormSection{{Heading: "h", Intro: "i", Form: Form{Action: "/a", Submit: "s", Danger: true, Error: "e", Fields: []Field{
+				{Name: "t", Label: "T", Type: "text", Value: "v", Hint: "h", Required: true, Invalid: true, Autocomplete: "off"},
+				{Name: "ta", Label: "TA", Type: "textarea"}, {Name: "c", Label: "C", Type: "checkbox", Checked: true},
+				{Name: "cs", Label: "CS", Type: "checkboxes", Options: []Option{{Value: "o", Label: "O", Hint: "h", Checked: true}}},
+				{Name: "p", Label: "P", Type: "password"}, {Name: "e", Label: "E", Type: "email"}}}}},
+			Links: []Link{{Label: "l", Href: "/l", Danger: true}}}},
 		ConsoleConfirm: {Confirm{}, Confirm{Question: "q", Consequences: []string{"c"}, Action: "/a", Button: "b", Cancel: "/c", Hidden: map[string]string{"k": "v"}}},
 	}
 }
