@@ -56,8 +56,7 @@ func TestAccountBrowser(t *testing.T) {
 		if sessions != 2 {
 			t.Errorf("the account page lists %d sessions, want 2 (this browser and the other)", sessions)
 		}
-		browsertest.Run(b, "wait for the page to load", chromedp.Poll[bool](`document.readyState === "complete"`))
-		screenshot(t, b, "account")
+		checkPage(t, b, "account")
 
 		// Withdraw: the portal's refresh token stops working.
 		b.Do("withdraw the portal's access",

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hallpass/hallpass/internal/testkit/browsertest"
@@ -83,14 +84,63 @@ func screenshot(t *testing.T, b *browsertest.Browser, name string) {
 		t.Fatal("no directory for screenshots")
 	}
 	name = strings.NewReplacer("/", "-", " ", "-").Replace(t.Name() + "-" + name)
-	for _, width := range []int64{1280, 390} {
+	shoot := func(suffix string, width int64) {
+		t.Helper()
 		b.Do("set the width to "+strconv.FormatInt(width, 10), chromedp.EmulateViewport(width, 900))
 		png := browsertest.Run(b, "screenshot "+name, chromedp.FullScreenshot(100))
-		file := filepath.Join(screenshotDir.dir, name+"-"+strconv.FormatInt(width, 10)+".png")
+		file := filepath.Join(screenshotDir.dir, name+"-"+suffix+".png")
 		if err := os.WriteFile(file, png, 0o644); err != nil {
 			t.Fatalf("write screenshot: %v", err)
 		}
 	}
+	shoot("1280", 1280)
+	shoot("390", 390)
+	setColorScheme(t, b, "dark")
+	shoot("1280-dark", 1280)
+	setColorScheme(t, b, "")
 	t.Logf("screenshots of %s in %s", name, screenshotDir.dir)
 	b.Do("back to 1280 px", chromedp.EmulateViewport(1280, 900))
+}
+
+// setColorScheme makes the tab prefer a dark or light colour scheme ("" is
+// the browser's own).
+func setColorScheme(t *testing.T, b *browsertest.Browser, scheme string) {
+	t.Helper()
+	params := emulation.SetEmulatedMediaParams{}
+	if scheme != "" {
+		params.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	if _, err := chromedp.Call(b.Context(), emulation.SetEmulatedMedia, params); err != nil {
+		t.Fatalf("emulate prefers-color-scheme %q: %v", scheme, err)
+	}
+}
+
+// checkPage checks what every console and account page must have: it
+// loaded without CSP violations or console errors, every control has a
+// label, nothing is wider than a 390 px screen, and the dark scheme
+// applies; then it takes the page's screenshots.
+func checkPage(t *testing.T, b *browsertest.Browser, name string) {
+	t.Helper()
+	browsertest.Run(b, "wait for "+name+" to load", chromedp.Poll[bool](`document.readyState === "complete"`))
+	unlabelled := browsertest.Run(b, "check labels", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("input:not([type=hidden]), textarea, select")).filter(el => !el.labels || el.labels.length === 0).map(el => el.name || el.id)`))
+	if len(unlabelled) > 0 {
+		t.Errorf("%s: controls without a label: %v", name, unlabelled)
+	}
+	b.Do("narrow to 390 px", chromedp.EmulateViewport(390, 900))
+	overflow := browsertest.Run(b, "measure the width", chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+	if overflow > 390 {
+		t.Errorf("%s is %d px wide on a 390 px screen", name, overflow)
+	}
+	b.Do("back to 1280 px", chromedp.EmulateViewport(1280, 900))
+	light := browsertest.Run(b, "read the light background", chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	setColorScheme(t, b, "dark")
+	dark := browsertest.Run(b, "read the dark background", chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
+	setColorScheme(t, b, "")
+	if light == dark {
+		t.Errorf("%s: the background is %s in light and dark", name, light)
+	}
+	for _, p := range b.Problems() {
+		t.Errorf("%s reported a problem: %q", name, p)
+	}
+	screenshot(t, b, name)
 }

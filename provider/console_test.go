@@ -40,24 +40,44 @@ func TestConsoleBrowser(t *testing.T) {
 		if !strings.Contains(who, adminUsername) {
 			t.Errorf("header says %q, want it to name %s", who, adminUsername)
 		}
-		browsertest.Run(b, "wait for the page to load", chromedp.Poll[bool](`document.readyState === "complete"`))
-		screenshot(t, b, "dashboard")
+		checkPage(t, b, "dashboard")
+
+		// Keyboard only: the first Tab reaches the skip link, with a
+		// visible focus ring, and Enter on a focused navigation link
+		// opens its page.
+		b.Do("press Tab", chromedp.KeyEvent("\t"))
+		focus := browsertest.Run(b, "read the focus", chromedp.Evaluate[[]string](`(() => { const el = document.activeElement; const s = getComputedStyle(el); return [el.className, s.outlineStyle, s.outlineWidth, String(el.getBoundingClientRect().left >= 0)]; })()`))
+		if len(focus) != 4 || focus[0] != "skip" || focus[1] == "none" || focus[2] == "0px" || focus[3] != "true" {
+			t.Errorf("after one Tab the focus is %v, want the skip link, on screen, with an outline", focus)
+		}
+		b.Do("Tab to the Users link and press Enter",
+			chromedp.Focus(chromedp.CSS(`nav a[href="/console/users"]`)),
+			chromedp.KeyEvent("\r"),
+			chromedp.WaitVisible(chromedp.CSS(`input[type=search]`)),
+		)
+		if loc := b.Location(); loc.Path != "/console/users" {
+			t.Errorf("Enter on the Users link led to %s", loc)
+		}
+		checkPage(t, b, "users")
+		for _, page := range []string{"roles", "scopes", "keys"} {
+			b.Do("open "+page,
+				chromedp.Navigate(e.URL+"/console/"+page),
+				chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current=page][href="/console/`+page+`"]`)),
+			)
+			checkPage(t, b, page)
+		}
 
 		// Register a client through the form.
 		b.Do("open the clients page",
 			chromedp.Click(chromedp.CSS(`nav a[href="/console/clients"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`input[name=q]`)),
+			chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current=page][href="/console/clients"]`)),
 		)
+		checkPage(t, b, "clients")
 		b.Do("open the registration form",
 			chromedp.Click(chromedp.CSS(`a[href="/console/clients/new"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`textarea[name=redirect_uris]`)),
 		)
-		screenshot(t, b, "client-form")
-		// Every control has a label.
-		unlabelled := browsertest.Run(b, "check labels", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("main input:not([type=hidden]), main textarea, main select")).filter(el => !el.labels || el.labels.length === 0).map(el => el.name)`))
-		if len(unlabelled) > 0 {
-			t.Errorf("controls without a label: %v", unlabelled)
-		}
+		checkPage(t, b, "client-form")
 		// A redirect URI the rules refuse is shown beside the form.
 		b.Do("submit a bad redirect URI",
 			chromedp.SendKeys(chromedp.CSS(`input[name=client_id]`), "gradebook"),
