@@ -117,7 +117,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer, adminRole string, ou
 		"code_challenge_method": {"S256"},
 	}.Encode()
 	fmt.Fprintf(out, `--dev: seeded the school demo (development only).
-  roles:  teacher (results:read results:write schedule:write), student (results:read)
+  roles:  teacher (results:read results:write schedule:write), student (results:read), %s (the console)
   users:  alice (teacher)  password %s
           bob   (student)  password %s
           admin (%s)  password %s
@@ -133,7 +133,7 @@ The admin console (sign in as admin) and everyone's account page:
     %s
     %s
 
-`, passwords["alice"], passwords["bob"], adminRole, passwords["admin"], provider.DevClientID, callback, demoappClientID, demoappURL, link,
+`, adminRole, passwords["alice"], passwords["bob"], adminRole, passwords["admin"], provider.DevClientID, callback, demoappClientID, demoappURL, link,
 		strings.TrimSuffix(issuer, "/")+provider.PathConsole, strings.TrimSuffix(issuer, "/")+provider.PathAccount)
 	return nil
 }
