@@ -9,6 +9,7 @@ package provider
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -67,7 +68,7 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status in
 	}
 	for _, c := range consents {
 		row := web.AppRow{ClientID: c.ClientID, Name: c.ClientID, GrantedAt: when(c.GrantedAt),
-			Withdraw: PathAccount + "/apps/" + c.ClientID + "/withdraw"}
+			Withdraw: PathAccount + "/apps/" + url.PathEscape(c.ClientID) + "/withdraw"}
 		if cl, err := p.cfg.Store.GetClient(ctx, c.ClientID); err == nil && cl.Name != "" {
 			row.Name = cl.Name
 		} else if err != nil && !errors.Is(err, storage.ErrNotFound) {

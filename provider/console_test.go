@@ -261,6 +261,10 @@ func TestConsoleGate(t *testing.T) {
 			t.Fatalf("the client the form registered: %+v, %v", c, err)
 		}
 
+		// Search finds it by part of its id, and not the others.
+		if p := ada.get(t, e.URL+"/console/clients?q=ORGE"); !strings.Contains(p.Body, `href="/console/clients/forged"`) || strings.Contains(p.Body, confidentialID) {
+			t.Errorf("searching the clients for ORGE: %s", p)
+		}
 		// hallpass's own client cannot be changed here.
 		if p := ada.get(t, e.URL+"/console/clients/"+provider.SelfClientID); p.Status != http.StatusForbidden {
 			t.Errorf("editing the own client: status %d, want 403", p.Status)
