@@ -22,9 +22,9 @@ import (
 
 // mountAccount mounts the account page under PathAccount.
 func (p *Provider) mountAccount(r chi.Router) {
-	r.Get("/callback", p.handleSelfCallback(accountArea))
+	r.Get("/callback", p.handleSelfCallback(accountArea()))
 	r.Group(func(r chi.Router) {
-		r.Use(p.requireSelf(accountArea))
+		r.Use(p.requireSelf(accountArea()))
 		r.Get("/", p.accountHome)
 		r.Group(func(r chi.Router) {
 			r.Use(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
@@ -125,7 +125,7 @@ func when(t time.Time) string {
 
 // accountPage renders an account page with its frame.
 func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request, status int, page web.ConsolePage, title string, d web.ConsoleData) {
-	frame := p.consoleData(r, accountArea, PathAccount)
+	frame := p.consoleData(r, accountArea(), PathAccount)
 	frame.Title, frame.Notice, frame.Error, frame.Page = title, d.Notice, d.Error, d.Page
 	p.pages.Console(w, status, page, frame)
 }

@@ -23,9 +23,9 @@ import (
 // needs a sign-in with the admin role; every post also comes from the
 // console's own pages (the same origin and a token bound to the sign-in).
 func (p *Provider) mountConsole(r chi.Router) {
-	r.Get("/callback", p.handleSelfCallback(consoleArea))
+	r.Get("/callback", p.handleSelfCallback(consoleArea()))
 	r.Group(func(r chi.Router) {
-		r.Use(p.requireSelf(consoleArea))
+		r.Use(p.requireSelf(consoleArea()))
 		forms := r.With(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
 		r.Get("/", p.consoleDashboard)
 		forms.Post("/signout", p.handleSelfSignOut)
@@ -77,7 +77,7 @@ func (p *Provider) consoleData(r *http.Request, area selfArea, current string) w
 
 // consolePage renders a console page with the frame for current.
 func (p *Provider) consolePage(w http.ResponseWriter, r *http.Request, status int, page web.ConsolePage, current, title string, d web.ConsoleData) {
-	frame := p.consoleData(r, consoleArea, current)
+	frame := p.consoleData(r, consoleArea(), current)
 	frame.Title, frame.Notice, frame.Error, frame.Page = title, d.Notice, d.Error, d.Page
 	p.pages.Console(w, status, page, frame)
 }
@@ -104,25 +104,36 @@ func formRefusal(err error) *directory.Error {
 	return nil
 }
 
-// notices are the messages a redirect after a change may show, by the
-// key in its "done" parameter: fixed words, so no link can put text on a
-// console page.
-var notices = map[string]string{
-	"client-created":      "The client was registered.",
-	"client-saved":        "The changes were saved.",
-	"client-deleted":      "The client was deleted, and every token issued to it revoked.",
-	"password":            "Your password was changed. Your other sessions were signed out.",
-	"consent-revoked":     "Access was withdrawn, and the app's tokens revoked.",
-	"session-ended":       "The session was signed out.",
-	"saved":               "The changes were saved.",
-	"deleted":             "It was deleted.",
-	"sessions-ended":      "The user was signed out everywhere.",
-	"rotated":             "A rotation was started.",
-	"revoked":             "The key was revoked.",
-	"rotated-unpublished": "Done, but the new signing key was never published: resource servers reject its tokens until they fetch the JWKS again.",
+// notice is the message a redirect after a change shows, by the key in
+// its "done" parameter: fixed words, so no link can put text on a console
+// page.
+func notice(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "client-created":
+		return "The client was registered."
+	case "client-saved", "saved":
+		return "The changes were saved."
+	case "client-deleted":
+		return "The client was deleted, and every token issued to it revoked."
+	case "password":
+		return "Your password was changed. Your other sessions were signed out."
+	case "consent-revoked":
+		return "Access was withdrawn, and the app's tokens revoked."
+	case "session-ended":
+		return "The session was signed out."
+	case "deleted":
+		return "It was deleted."
+	case "sessions-ended":
+		return "The user was signed out everywhere."
+	case "rotated":
+		return "A rotation was started."
+	case "revoked":
+		return "The key was revoked."
+	case "rotated-unpublished":
+		return "Done, but the new signing key was never published: resource servers reject its tokens until they fetch the JWKS again."
+	}
+	return ""
 }
-
-func notice(r *http.Request) string { return notices[r.URL.Query().Get("done")] }
 
 // consoleDashboard shows counts, the signing key's age and the failed
 // sign-ins.

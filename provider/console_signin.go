@@ -56,10 +56,10 @@ type selfArea struct {
 
 func (a selfArea) callback() string { return a.root + "/callback" }
 
-var (
-	consoleArea = selfArea{name: "console", root: PathConsole, admin: true}
-	accountArea = selfArea{name: "account", root: PathAccount}
-)
+// The two areas, as functions rather than variables: no package-level
+// state.
+func consoleArea() selfArea { return selfArea{name: "console", root: PathConsole, admin: true} }
+func accountArea() selfArea { return selfArea{name: "account", root: PathAccount} }
 
 // selfClient is the own client's registration: public (PKCE is its
 // proof), code flow only, first party (no consent), its redirect URIs on
@@ -68,7 +68,7 @@ func (p *Provider) selfClient() directory.ClientMetadata {
 	return directory.ClientMetadata{
 		ClientID:                SelfClientID,
 		ClientName:              "hallpass console and account page",
-		RedirectURIs:            []string{p.url(consoleArea.callback()), p.url(accountArea.callback())},
+		RedirectURIs:            []string{p.url(consoleArea().callback()), p.url(accountArea().callback())},
 		GrantTypes:              []string{"authorization_code"},
 		ResponseTypes:           []string{"code"},
 		TokenEndpointAuthMethod: "none",

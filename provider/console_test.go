@@ -60,6 +60,9 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		checkPage(t, b, "users")
 		for _, page := range []string{"roles", "scopes", "keys"} {
+			if !pageChecks(t) {
+				break
+			}
 			b.Do("open "+page,
 				chromedp.Navigate(e.URL+"/console/"+page),
 				chromedp.WaitVisible(chromedp.CSS(`nav a[aria-current=page][href="/console/`+page+`"]`)),
