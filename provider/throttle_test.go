@@ -323,15 +323,24 @@ func TestPasswordGate(t *testing.T) {
 	if _, err := g.enter(cctx); !errors.Is(err, errPasswordsBusy) || !errors.Is(err, context.Canceled) {
 		t.Errorf("ended request: %v", err)
 	}
+	l1()
+	l2()
+
+	// A slot freed while a caller waits goes to that caller. The wait is
+	// long so that a slow machine cannot turn this into a refusal.
+	g = newPasswordGate(1, time.Minute)
+	held, err := g.enter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		time.Sleep(10 * time.Millisecond)
-		l1()
+		held()
 	}()
 	l3, err := g.enter(ctx)
 	if err != nil {
 		t.Fatalf("a slot freed while waiting, still refused: %v", err)
 	}
-	l2()
 	l3()
 
 	// Under load the bound holds.
