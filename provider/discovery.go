@@ -8,6 +8,14 @@ import (
 	"github.com/hallpass/hallpass/directory"
 )
 
+// PathOAuthMetadata is RFC 8414's well-known path. It serves the same
+// document as PathDiscovery: plain OAuth 2.0 clients look here first, and
+// the two registries agree on every field hallpass publishes. (For an
+// issuer with a path, RFC 8414 §3.1 puts the well-known segment before
+// the path; hallpass serves it under the issuer, as OpenID Discovery
+// does, so such deployments route host/.well-known/... to it.)
+const PathOAuthMetadata = "/.well-known/oauth-authorization-server"
+
 // supportedGrantTypes are the grant types the token endpoint serves: those
 // a client may register.
 var supportedGrantTypes = directory.SupportedGrantTypes()
