@@ -40,9 +40,14 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256"},
 		"token_endpoint_auth_methods_supported":         directory.SupportedAuthMethods(),
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"revocation_endpoint_auth_methods_supported":    directory.SupportedAuthMethods(),
 		"code_challenge_methods_supported":              []string{"S256"},
+		// private_key_jwt (RFC 7523 §2.2, OIDC Core §9) at every endpoint
+		// where clients authenticate.
+		"token_endpoint_auth_signing_alg_values_supported":         directory.SupportedAssertionAlgs(),
+		"introspection_endpoint_auth_signing_alg_values_supported": directory.SupportedAssertionAlgs(),
+		"revocation_endpoint_auth_signing_alg_values_supported":    directory.SupportedAssertionAlgs(),
 		"claims_supported": []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
 			"email", "email_verified", "name", "preferred_username", "roles",

@@ -293,6 +293,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		ClientSecretsHasher:         secretHasher{},
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
+		JWKSFetcherStrategy:         newJWKSFetcher(p.cfg.Now),
 	}
 	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
 	strategy := &compose.CommonStrategy{
@@ -312,7 +313,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	p.core = strategy.CoreStrategy
 	// Order matters: OAuth2 handlers first, then OIDC (needs the access
 	// token for at_hash), then PKCE (needs the issued code).
-	return compose.Compose(fc, p.fstore, strategy,
+	f := compose.Compose(fc, p.fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -322,6 +323,8 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
 	)
+	p.protocolExtensions(f, fc)
+	return f
 }
 
 // registration returns the stored registration of a client fosite loaded

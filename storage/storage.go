@@ -142,6 +142,24 @@ type Client struct {
 	PKCEOptional bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+
+	// JWKS is the client's public keys, a JSON Web Key Set (RFC 7517) as
+	// JSON text, for private_key_jwt; empty when unset.
+	JWKS string
+	// JWKSURI is where the client publishes its JWK Set instead; at most
+	// one of JWKS and JWKSURI is set.
+	JWKSURI string
+	// TokenEndpointAuthSigningAlg is the JWS algorithm of the client's
+	// assertions (private_key_jwt); empty when unset.
+	TokenEndpointAuthSigningAlg string
+	// RequirePAR makes the client's authorization requests come through
+	// the pushed authorization request endpoint (RFC 9126 §6).
+	RequirePAR bool
+	// BackchannelLogoutURI receives logout tokens when a session the
+	// client got tokens in ends (OpenID Back-Channel Logout 1.0); empty
+	// when unset. BackchannelLogoutSessionRequired asks for sid in them.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // TokenKind says which fosite table a Token row belongs to.
