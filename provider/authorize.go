@@ -34,6 +34,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err == nil {
+		err = p.resolvedPAR(r, ar)
+	}
+	if err == nil {
 		err = checkAuthorizeParams(ar)
 	}
 	if err == nil {

@@ -56,6 +56,9 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"claims_parameter_supported":                     false,
+		// RFC 9126 §5.
+		"pushed_authorization_request_endpoint": p.url(PathPAR),
+		"require_pushed_authorization_requests": p.cfg.RequirePAR,
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

@@ -110,6 +110,14 @@ type Config struct {
 	// bound before it is answered 503 with Retry-After; defaults to 2
 	// seconds.
 	PasswordCheckWait time.Duration
+	// RequirePAR makes every client send its authorization requests
+	// through the pushed authorization request endpoint (RFC 9126 §5,
+	// require_pushed_authorization_requests); a client can be made to
+	// by its own registration too.
+	RequirePAR bool
+	// PARLifespan is how long a pushed request's request_uri stays
+	// usable; defaults to 60 seconds (RFC 9126 §2.2: short-lived).
+	PARLifespan time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -181,6 +189,7 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.AuthRequestLifespan, 15*time.Minute)
 	setDefault(&cfg.RequestTimeout, 15*time.Second)
 	setDefault(&cfg.PasswordCheckWait, 2*time.Second)
+	setDefault(&cfg.PARLifespan, time.Minute)
 	if cfg.MaxPasswordChecks <= 0 {
 		cfg.MaxPasswordChecks = runtime.NumCPU()
 	}
@@ -294,6 +303,11 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
 		JWKSFetcherStrategy:         newJWKSFetcher(p.cfg.Now),
+		// PAR (RFC 9126). Whether a client must use it is decided by
+		// handleAuthorize (requirePAR): fosite's switch would also refuse
+		// the requests the browser flow resumes after login.
+		PushedAuthorizeRequestURIPrefix: parRequestURIPrefix,
+		PushedAuthorizeContextLifespan:  p.cfg.PARLifespan,
 	}
 	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
 	strategy := &compose.CommonStrategy{
@@ -322,6 +336,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
 	p.protocolExtensions(f, fc)
 	return f

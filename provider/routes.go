@@ -34,6 +34,7 @@ func (p *Provider) routes() http.Handler {
 	r.HandleFunc(PathIntrospect, p.handleIntrospect)
 	r.HandleFunc(PathRevoke, p.handleRevoke)
 	r.Post(PathRegistration, p.handleRegister)
+	r.HandleFunc(PathPAR, p.handlePAR)
 
 	// The browser flow: authorization, the pages it leads to (their
 	// steps hand the flow back to one dispatcher, authflow.go), userinfo,

@@ -173,6 +173,10 @@ const (
 	KindRefreshToken  TokenKind = "refresh_token"
 	KindOpenIDConnect TokenKind = "oidc"
 	KindPKCE          TokenKind = "pkce"
+	// KindPAR is a pushed authorization request (RFC 9126), keyed by a
+	// digest of its request_uri; spent (inactive) once an authorization
+	// request has used it.
+	KindPAR TokenKind = "par"
 )
 
 // Token is one persisted fosite request: an authorization code, access token,

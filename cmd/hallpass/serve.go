@@ -34,6 +34,8 @@ type serveOptions struct {
 	dev                  bool
 	trustedProxies       []string
 	maxPasswordChecks    int
+	requirePAR           bool
+	parLifespan          time.Duration
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -63,6 +65,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
+	f.BoolVar(&o.requirePAR, "require-par", false, "every client must push its authorization requests to the PAR endpoint first (RFC 9126)")
+	f.DurationVar(&o.parLifespan, "par-lifespan", time.Minute, "how long a pushed authorization request's request_uri stays usable")
 	return cmd
 }
 
@@ -130,6 +134,8 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		Dev:                   o.dev,
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
+		RequirePAR:            o.requirePAR,
+		PARLifespan:           o.parLifespan,
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
