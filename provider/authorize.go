@@ -40,6 +40,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		err = checkAuthorizeParams(ar)
 	}
 	if err == nil {
+		err = checkResourceParams(ar.GetRequestForm())
+	}
+	if err == nil {
 		// An audience that no scope of this request could reach is refused
 		// before the user is asked anything; whether the user's roles reach
 		// it is known only once they signed in (next).

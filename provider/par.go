@@ -36,6 +36,9 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		err = checkAuthorizeParams(ar)
 	}
 	if err == nil {
+		err = checkResourceParams(ar.GetRequestForm())
+	}
+	if err == nil {
 		_, err = p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
 	}
 	if err != nil {
