@@ -59,6 +59,9 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		// RFC 9126 §5.
 		"pushed_authorization_request_endpoint": p.url(PathPAR),
 		"require_pushed_authorization_requests": p.cfg.RequirePAR,
+		// OpenID Connect Back-Channel Logout 1.0 §2.1.
+		"backchannel_logout_supported":         true,
+		"backchannel_logout_session_supported": true,
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

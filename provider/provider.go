@@ -148,6 +148,8 @@ type Provider struct {
 	// dir is the directory service the admin API and registration call.
 	dir    *directory.Service
 	router http.Handler
+	// logouts delivers back-channel logout tokens (backchannel.go).
+	logouts *backchannel
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -230,7 +232,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
-	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now})
+	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken)
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {

@@ -162,6 +162,19 @@ type Client struct {
 	BackchannelLogoutSessionRequired bool
 }
 
+// SessionClient records that a client received tokens in a browser
+// session, so it can be told when the session ends (OpenID Back-Channel
+// Logout 1.0).
+type SessionClient struct {
+	// SID is the browser session's public id (BrowserSession.SID).
+	SID      string
+	ClientID string
+	UserID   string
+	// ExpiresAt is when the row may be deleted: when the session would
+	// have ended anyway.
+	ExpiresAt time.Time
+}
+
 // TokenKind says which fosite table a Token row belongs to.
 type TokenKind string
 
@@ -403,6 +416,17 @@ type Store interface {
 	// DeleteAuthRequest deletes a pending request; ErrNotFound if absent
 	// (so of two concurrent completions one fails).
 	DeleteAuthRequest(ctx context.Context, id string) error
+
+	// PutSessionClient records sc, or renews its ExpiresAt if (SID,
+	// ClientID) is recorded; ErrInvalidReference if the client does not
+	// exist.
+	PutSessionClient(ctx context.Context, sc *SessionClient) error
+	// TakeSessionClients deletes and returns the records of browser
+	// session sid, or, when sid is "", of every session of user userID
+	// (exactly one of them is non-empty). Deleting them as they are read
+	// makes each ended session's clients be told once, however many
+	// callers end it at once.
+	TakeSessionClients(ctx context.Context, sid, userID string) ([]SessionClient, error)
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept

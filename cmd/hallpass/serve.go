@@ -203,6 +203,8 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// No request is in flight any more: stop the back-channel logout worker.
+	s.provider.Close()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

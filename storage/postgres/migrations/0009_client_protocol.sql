@@ -16,3 +16,18 @@ ALTER TABLE clients ADD COLUMN token_endpoint_auth_signing_alg TEXT NOT NULL DEF
 ALTER TABLE clients ADD COLUMN require_pushed_authorization_requests BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN backchannel_logout_session_required BOOLEAN NOT NULL DEFAULT false;
+
+-- session_clients records, for OpenID Back-Channel Logout 1.0, which
+-- clients with a backchannel_logout_uri received tokens in which browser
+-- session (by its sid), so that when the session ends each of them can be
+-- told. A row lives as long as the session could; a client's rows go with
+-- it.
+CREATE TABLE session_clients (
+    sid        TEXT COLLATE "C" NOT NULL,
+    client_id  TEXT COLLATE "C" NOT NULL REFERENCES clients (id) ON DELETE CASCADE,
+    user_id    TEXT COLLATE "C" NOT NULL,
+    expires_at TIMESTAMPTZ,
+    PRIMARY KEY (sid, client_id)
+);
+CREATE INDEX session_clients_user_id ON session_clients (user_id);
+CREATE INDEX session_clients_expires_at ON session_clients (expires_at);
