@@ -97,6 +97,9 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		TokenEndpointAuthMethod: "none",
 		Scope:                   scope,
+		// The demo app ends its own session when hallpass's ends.
+		BackchannelLogoutURI:             demoappURL + "/backchannel-logout",
+		BackchannelLogoutSessionRequired: true,
 	}); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
