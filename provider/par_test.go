@@ -109,6 +109,24 @@ func TestPAR(t *testing.T) {
 			e.newBrowser(t).get(t, p.URL).wantErrorPage(t, http.StatusBadRequest)
 		})
 
+		t.Run("single use under concurrency", func(t *testing.T) {
+			p, res := e.push(t, e.Confidential, "openid", nil)
+			wantPushed(t, p, res)
+			pages := raceN(4, func() page { return e.newBrowser(t).get(t, p.URL) })
+			logins := 0
+			for _, pg := range pages {
+				switch {
+				case pg.kind() == "login":
+					logins++
+				case pg.Status != http.StatusBadRequest || pg.Redirect != nil:
+					t.Errorf("a losing request got %s, want the 400 error page", pg)
+				}
+			}
+			if logins != 1 {
+				t.Errorf("%d of 4 concurrent uses of one request_uri reached the login page, want exactly 1", logins)
+			}
+		})
+
 		t.Run("public client pushes with PKCE", func(t *testing.T) {
 			p, res := e.push(t, e.Public, "openid", nil)
 			wantPushed(t, p, res)
