@@ -66,7 +66,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		if err == nil {
 			user, err = p.grantUser(ctx, sess)
 		}
-		if err == nil {
+		if err == nil && sess.Claims != nil {
 			sid, _ := sess.Claims.Extra["sid"].(string)
 			err = p.recordSessionClient(ctx, registration(ar.GetClient()), sid, sess.Subject)
 		}
