@@ -56,9 +56,10 @@ type backchannel struct {
 	done     chan struct{}
 }
 
-func newBackchannel(log *slog.Logger, sign func(logoutNotice) (string, error)) *backchannel {
+// newBackchannel starts the worker of a queue of size notices.
+func newBackchannel(log *slog.Logger, sign func(logoutNotice) (string, error), size int) *backchannel {
 	b := &backchannel{
-		queue: make(chan logoutNotice, backchannelQueueSize),
+		queue: make(chan logoutNotice, size),
 		client: &http.Client{Timeout: backchannelTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
@@ -84,7 +85,7 @@ func (b *backchannel) enqueue(n logoutNotice) {
 	select {
 	case b.queue <- n:
 	default:
-		b.log.Warn("back-channel logout dropped: the queue is full", "client_id", n.clientID, "queue", backchannelQueueSize)
+		b.log.Warn("back-channel logout dropped: the queue is full", "client_id", n.clientID, "queue", cap(b.queue))
 	}
 }
 
