@@ -34,10 +34,25 @@ func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error 
 	if err == nil && bs.UserID != userID {
 		err = storage.ErrNotFound
 	}
-	if err == nil {
-		err = s.store.DeleteBrowserSession(ctx, sessionID)
+	if err != nil {
+		return storeErr(err, objectSession, "of this user")
 	}
-	return storeErr(err, objectSession, "of this user")
+	var ended []storage.SessionClient
+	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+		if err := s.store.DeleteBrowserSession(tx, sessionID); err != nil {
+			return storeErr(err, objectSession, "of this user")
+		}
+		var err error
+		if ended, err = s.store.TakeSessionClients(tx, sessionID, ""); err != nil {
+			return fmt.Errorf("read the clients of the ended session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.sessionsEnded(ctx, ended)
+	return nil
 }
 
 // EndSessions signs user idOrName out everywhere and ends their grants,
@@ -47,9 +62,17 @@ func (s *Users) EndSessions(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	return inTransaction(ctx, s.store, func(tx context.Context) error {
-		return endUserSessions(tx, s.store, u.ID, "whose sessions an admin ended")
+	var ended []storage.SessionClient
+	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+		var err error
+		ended, err = endUserSessions(tx, s.store, u.ID, "whose sessions an admin ended")
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	s.sessionsEnded(ctx, ended)
+	return nil
 }
 
 // Consents returns the apps user userID allowed, by client id.

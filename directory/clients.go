@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,7 +33,14 @@ func SupportedGrantTypes() []string {
 // SupportedAuthMethods are the token endpoint authentication methods a
 // client may register.
 func SupportedAuthMethods() []string {
-	return []string{"client_secret_basic", "client_secret_post", "none"}
+	return []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+}
+
+// usesSecret reports whether a client authenticating with method has a
+// client secret: not a public client, nor one signing its assertions
+// with its own keys.
+func usesSecret(method string) bool {
+	return method == "client_secret_basic" || method == "client_secret_post"
 }
 
 // ClientMetadata is a client as RFC 7591 describes it, plus hallpass's
@@ -62,6 +70,21 @@ type ClientMetadata struct {
 	// RequirePKCE false lets a legacy confidential client use the code
 	// flow without PKCE (admin API only); absent means true.
 	RequirePKCE *bool `json:"require_pkce,omitempty"`
+
+	// JWKS is the client's public key set (RFC 7591 §2), for
+	// private_key_jwt; JWKSURI is where it publishes one instead.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// TokenEndpointAuthSigningAlg is the algorithm of the client's
+	// assertions: RS256 (the default), ES256 or PS256.
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
+	// RequirePushedAuthorizationRequests makes the client's authorization
+	// requests go through the PAR endpoint (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// BackchannelLogoutURI and BackchannelLogoutSessionRequired are
+	// OpenID Back-Channel Logout 1.0 §2.2.
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // metadataFor renders a stored client; secret is included only when just
@@ -83,8 +106,17 @@ func metadataFor(c *storage.Client, secret string) ClientMetadata {
 		SkipConsent:             c.SkipConsent,
 		ResourceServers:         listOf(c.ResourceServers),
 		RequirePKCE:             &requirePKCE,
+
+		JWKSURI:                            c.JWKSURI,
+		TokenEndpointAuthSigningAlg:        c.TokenEndpointAuthSigningAlg,
+		RequirePushedAuthorizationRequests: c.RequirePAR,
+		BackchannelLogoutURI:               c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:   c.BackchannelLogoutSessionRequired,
 	}
-	if c.TokenEndpointAuthMethod != "none" {
+	if c.JWKS != "" {
+		m.JWKS = json.RawMessage(c.JWKS)
+	}
+	if usesSecret(c.TokenEndpointAuthMethod) {
 		never := int64(0)
 		m.ClientSecretExpiresAt = &never
 	}
@@ -187,6 +219,9 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 	if c.PKCEOptional && public {
 		return nil, badMetadata("require_pkce", "require_pkce cannot be false for a public client (token_endpoint_auth_method none): without a secret, PKCE is the only thing that ties a code to the app that asked for it")
 	}
+	if err := m.validateProtocol(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -263,7 +298,7 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id string) (Clie
 	}
 	c.ID = id
 	var secret string
-	if c.TokenEndpointAuthMethod != "none" {
+	if usesSecret(c.TokenEndpointAuthMethod) {
 		secret, c.SecretHash = newClientSecret()
 	}
 	c.CreatedAt = stamp(s.now())
@@ -275,8 +310,8 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id string) (Clie
 }
 
 // Update replaces the metadata of client id. The secret is kept, unless
-// the client turns confidential (a secret is generated and returned once)
-// or public (the secret is dropped).
+// the client turns to a secret method (a secret is generated and returned once)
+// or to none or private_key_jwt (the secret is dropped).
 func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (ClientMetadata, error) {
 	old, err := s.store.GetClient(ctx, id)
 	if err != nil {
@@ -292,7 +327,7 @@ func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (Clie
 	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, stamp(s.now())
 	var secret string
 	switch {
-	case c.TokenEndpointAuthMethod == "none":
+	case !usesSecret(c.TokenEndpointAuthMethod):
 		c.SecretHash = nil
 	case len(old.SecretHash) == 0:
 		secret, c.SecretHash = newClientSecret()

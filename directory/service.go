@@ -37,6 +37,11 @@ type Options struct {
 	Hasher Hasher
 	// Now is the clock that stamps records; nil means time.Now.
 	Now func() time.Time
+	// SessionsEnded, when set, is told after a change that ended a user's
+	// browser sessions (a password change, a disable, a deletion) has
+	// committed, which clients had tokens in them: the provider sends
+	// them back-channel logout tokens.
+	SessionsEnded func(ctx context.Context, ended []storage.SessionClient)
 }
 
 // New returns the service for store.
@@ -49,7 +54,7 @@ func New(store storage.Store, opts Options) *Service {
 		now = time.Now
 	}
 	return &Service{
-		users:   &Users{store: store, hasher: opts.Hasher, now: now},
+		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded},
 		clients: &Clients{store: store, now: now},
 		roles: &Roles{object: ObjectRole, now: now, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},

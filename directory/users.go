@@ -48,6 +48,9 @@ type Users struct {
 	store  storage.Store
 	hasher Hasher
 	now    func() time.Time
+	// ended is told, once a change committed, which clients had tokens
+	// in the browser sessions it ended (Options.SessionsEnded).
+	ended func(context.Context, []storage.SessionClient)
 }
 
 func (in *UserInput) validate(passwordRequired bool) error {
@@ -194,6 +197,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		return UserView{}, err
 	}
 	var u *storage.User
+	var ended []storage.SessionClient
 	err = inTransaction(ctx, s.store, func(tx context.Context) error {
 		// Read again inside the transaction, so that a concurrent change
 		// of the password is not undone by writing back the hash read
@@ -213,30 +217,44 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		}
 		switch {
 		case newHash != "":
-			return endUserSessions(tx, s.store, u.ID, "whose password changed")
+			ended, err = endUserSessions(tx, s.store, u.ID, "whose password changed")
 		case u.Disabled:
-			return endUserSessions(tx, s.store, u.ID, "who is disabled")
+			ended, err = endUserSessions(tx, s.store, u.ID, "who is disabled")
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return UserView{}, err
 	}
+	s.sessionsEnded(ctx, ended)
 	return viewUser(u), nil
 }
 
 // endUserSessions signs a user out everywhere and ends their grants: their
 // browser sessions are deleted, their access tokens deleted and their
 // codes and refresh tokens marked inactive (kept, so that a later replay
-// is still recognised). who says why, for the error.
-func endUserSessions(ctx context.Context, store storage.Store, userID, who string) error {
+// is still recognised). It returns the clients that had tokens in the
+// ended sessions, to be told once the change commits (back-channel
+// logout). who says why, for the error.
+func endUserSessions(ctx context.Context, store storage.Store, userID, who string) ([]storage.SessionClient, error) {
 	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
-		return fmt.Errorf("end the sessions of the user %s: %w", who, err)
+		return nil, fmt.Errorf("end the sessions of the user %s: %w", who, err)
 	}
 	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
-		return fmt.Errorf("revoke the grants of the user %s: %w", who, err)
+		return nil, fmt.Errorf("revoke the grants of the user %s: %w", who, err)
 	}
-	return nil
+	ended, err := store.TakeSessionClients(ctx, "", userID)
+	if err != nil {
+		return nil, fmt.Errorf("read the clients of the sessions of the user %s: %w", who, err)
+	}
+	return ended, nil
+}
+
+// sessionsEnded passes ended on to Options.SessionsEnded, if set.
+func (s *Users) sessionsEnded(ctx context.Context, ended []storage.SessionClient) {
+	if s.ended != nil && len(ended) > 0 {
+		s.ended(ctx, ended)
+	}
 }
 
 // Delete deletes a user with everything that hangs off them.
@@ -245,5 +263,17 @@ func (s *Users) Delete(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	return storeErr(s.store.DeleteUser(ctx, u.ID), ObjectUser, idOrName)
+	var ended []storage.SessionClient
+	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+		var err error
+		if ended, err = s.store.TakeSessionClients(tx, "", u.ID); err != nil {
+			return fmt.Errorf("read the clients of the sessions of user %q: %w", idOrName, err)
+		}
+		return storeErr(s.store.DeleteUser(tx, u.ID), ObjectUser, idOrName)
+	})
+	if err != nil {
+		return err
+	}
+	s.sessionsEnded(ctx, ended)
+	return nil
 }

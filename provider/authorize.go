@@ -34,7 +34,13 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err == nil {
+		err = p.resolvedPAR(r, ar)
+	}
+	if err == nil {
 		err = checkAuthorizeParams(ar)
+	}
+	if err == nil {
+		err = checkResourceParams(ar.GetRequestForm())
 	}
 	if err == nil {
 		// An audience that no scope of this request could reach is refused

@@ -574,6 +574,10 @@ func TestIntrospectionAuthMethodsAdvertised(t *testing.T) {
 		for _, m := range methods {
 			method, _ := m.(string)
 			t.Run(method, func(t *testing.T) {
+				if method == "private_key_jwt" {
+					introspectWithAssertion(t, ts, endpoint(t, doc, "introspection_endpoint"))
+					return
+				}
 				cl := ts.registerService(t, method, "results:read", schoolAPI)
 				style := oauth2.AuthStyleInHeader
 				if method == "client_secret_post" {

@@ -15,8 +15,9 @@ import (
 // cacheablePaths serve public documents meant to be cached by relying
 // parties and resource servers; every other response is no-store.
 var cacheablePaths = map[string]bool{
-	provider.PathDiscovery: true,
-	provider.PathJWKS:      true,
+	provider.PathDiscovery:     true,
+	provider.PathOAuthMetadata: true,
+	provider.PathJWKS:          true,
 }
 
 // checkSafetyHeaders fails t unless the response carries the safety

@@ -21,8 +21,8 @@ type clientAuthenticator interface {
 }
 
 // handleIntrospect is RFC 7662 token introspection. Callers are a
-// registered confidential client (client_secret_basic or
-// client_secret_post) or an admin (the admin token as Bearer); anyone else
+// registered confidential client (client_secret_basic, client_secret_post
+// or private_key_jwt) or an admin (the admin token as Bearer); anyone else
 // gets 401. fosite's own endpoint also accepts any access token as a
 // Bearer credential, which would let every token holder probe every other
 // token, so hallpass authenticates itself and only asks fosite about the
@@ -45,7 +45,7 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if who == nil {
-		p.writeInvalidClient(w, "Authenticate as a registered confidential client (HTTP Basic or client_secret_post), or with the admin token.")
+		p.writeInvalidClient(w, "Authenticate as a registered confidential client (HTTP Basic, client_secret_post or private_key_jwt), or with the admin token.")
 		return
 	}
 	token := r.PostForm.Get("token")

@@ -117,6 +117,7 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		p.logoutFailed(w, r, err)
 		return
 	}
+	p.logoutEnded(ctx, sess, hint, namedEnded)
 	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", lr.clientID, "browser_session", sess != nil, "sid_session", namedEnded)
 	if target == "" {
 		p.pages.LoggedOut(w, http.StatusOK, web.LoggedOutData{Message: "You are signed out of hallpass."})

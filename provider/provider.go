@@ -113,6 +113,14 @@ type Config struct {
 	// ConsoleAdminRole is the role a user must hold to use the admin
 	// console (/console); defaults to "admin".
 	ConsoleAdminRole string
+	// RequirePAR makes every client send its authorization requests
+	// through the pushed authorization request endpoint (RFC 9126 §5,
+	// require_pushed_authorization_requests); a client can be made to
+	// by its own registration too.
+	RequirePAR bool
+	// PARLifespan is how long a pushed request's request_uri stays
+	// usable; defaults to 60 seconds (RFC 9126 §2.2: short-lived).
+	PARLifespan time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -143,6 +151,8 @@ type Provider struct {
 	// dir is the directory service the admin API and registration call.
 	dir    *directory.Service
 	router http.Handler
+	// logouts delivers back-channel logout tokens (backchannel.go).
+	logouts *backchannel
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -184,6 +194,7 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.AuthRequestLifespan, 15*time.Minute)
 	setDefault(&cfg.RequestTimeout, 15*time.Second)
 	setDefault(&cfg.PasswordCheckWait, 2*time.Second)
+	setDefault(&cfg.PARLifespan, time.Minute)
 	if cfg.MaxPasswordChecks <= 0 {
 		cfg.MaxPasswordChecks = runtime.NumCPU()
 	}
@@ -227,7 +238,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
-	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now})
+	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken, backchannelQueueSize)
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
@@ -299,6 +311,12 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		ClientSecretsHasher:         secretHasher{},
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
+		JWKSFetcherStrategy:         newJWKSFetcher(p.cfg.Now),
+		// PAR (RFC 9126). Whether a client must use it is decided by
+		// handleAuthorize (requirePAR): fosite's switch would also refuse
+		// the requests the browser flow resumes after login.
+		PushedAuthorizeRequestURIPrefix: parRequestURIPrefix,
+		PushedAuthorizeContextLifespan:  p.cfg.PARLifespan,
 	}
 	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
 	strategy := &compose.CommonStrategy{
@@ -318,7 +336,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	p.core = strategy.CoreStrategy
 	// Order matters: OAuth2 handlers first, then OIDC (needs the access
 	// token for at_hash), then PKCE (needs the issued code).
-	return compose.Compose(fc, p.fstore, strategy,
+	f := compose.Compose(fc, p.fstore, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
@@ -327,7 +345,10 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
+	p.protocolExtensions(f, fc)
+	return f
 }
 
 // registration returns the stored registration of a client fosite loaded

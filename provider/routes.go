@@ -24,6 +24,7 @@ func (p *Provider) routes() http.Handler {
 
 	// Public metadata is readable from browsers (single-page relying parties).
 	r.With(allowAnyOrigin).Get(PathDiscovery, p.handleDiscovery)
+	r.With(allowAnyOrigin).Get(PathOAuthMetadata, p.handleDiscovery)
 	r.With(allowAnyOrigin).Method(http.MethodGet, PathJWKS, p.cfg.Keys.JWKSHandler())
 	r.With(allowAnyOrigin).Method(http.MethodHead, PathJWKS, p.cfg.Keys.JWKSHandler())
 
@@ -33,6 +34,7 @@ func (p *Provider) routes() http.Handler {
 	r.HandleFunc(PathIntrospect, p.handleIntrospect)
 	r.HandleFunc(PathRevoke, p.handleRevoke)
 	r.Post(PathRegistration, p.handleRegister)
+	r.HandleFunc(PathPAR, p.handlePAR)
 
 	// The browser flow: authorization, the pages it leads to (their
 	// steps hand the flow back to one dispatcher, authflow.go), userinfo,

@@ -31,6 +31,9 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	if err := checkOAuthRequest(r); err != nil {
 		return nil, nil, err
 	}
+	if err := checkResourceParams(r.PostForm); err != nil {
+		return nil, nil, err
+	}
 	sess := NewSession()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
 	if err != nil {
@@ -58,7 +61,14 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	case ar.GetGrantTypes().ExactOne("authorization_code"):
 		err = requirePKCEAtToken(ar)
 		if err == nil {
+			err = p.checkCodeResource(ctx, ar)
+		}
+		if err == nil {
 			user, err = p.grantUser(ctx, sess)
+		}
+		if err == nil && sess.Claims != nil {
+			sid, _ := sess.Claims.Extra["sid"].(string)
+			err = p.recordSessionClient(ctx, registration(ar.GetClient()), sid, sess.Subject)
 		}
 	}
 	if err != nil {
@@ -198,6 +208,12 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	// scopes reach, so a dropped scope's resource server is dropped too.
 	aud, err := p.narrowedAudience(ctx, ar.GetClient(), keep, req.RequestedAudience)
 	if err != nil {
+		return nil, err
+	}
+	// RFC 8707: resource on a refresh selects the APIs this access token
+	// is for. The grant keeps its requested audience, so the next refresh
+	// may select another.
+	if aud, err = selectFromGrant(aud, ar.GetRequestForm()); err != nil {
 		return nil, err
 	}
 	req.GrantedScope = keep

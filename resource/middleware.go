@@ -128,6 +128,9 @@ func isB64Token(s string) bool {
 // credentials, which carries no error attribute (§3.1).
 func (v *Verifier) challenge(w http.ResponseWriter, status int, code, desc string) {
 	h := `Bearer realm="` + quote(v.cfg.Realm) + `"`
+	if v.cfg.ResourceMetadataURL != "" {
+		h += `, resource_metadata="` + quote(v.cfg.ResourceMetadataURL) + `"`
+	}
 	if code != "" {
 		h += `, error="` + code + `", error_description="` + quote(desc) + `"`
 	} else {

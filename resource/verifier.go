@@ -86,6 +86,11 @@ type Config struct {
 	// Realm is the realm of the middleware's WWW-Authenticate challenges;
 	// default Audience.
 	Realm string
+	// ResourceMetadataURL, when set, is named in every challenge the
+	// middleware sends (resource_metadata, RFC 9728 §5.1), so a client
+	// that met a 401 can find which authorization server to ask; see
+	// MetadataURL and MetadataHandler.
+	ResourceMetadataURL string
 }
 
 // Claims are the claims of an accepted hallpass access token.

@@ -147,6 +147,37 @@ type Client struct {
 	PKCEOptional bool
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+
+	// JWKS is the client's public keys, a JSON Web Key Set (RFC 7517) as
+	// JSON text, for private_key_jwt; empty when unset.
+	JWKS string
+	// JWKSURI is where the client publishes its JWK Set instead; at most
+	// one of JWKS and JWKSURI is set.
+	JWKSURI string
+	// TokenEndpointAuthSigningAlg is the JWS algorithm of the client's
+	// assertions (private_key_jwt); empty when unset.
+	TokenEndpointAuthSigningAlg string
+	// RequirePAR makes the client's authorization requests come through
+	// the pushed authorization request endpoint (RFC 9126 §6).
+	RequirePAR bool
+	// BackchannelLogoutURI receives logout tokens when a session the
+	// client got tokens in ends (OpenID Back-Channel Logout 1.0); empty
+	// when unset. BackchannelLogoutSessionRequired asks for sid in them.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+}
+
+// SessionClient records that a client received tokens in a browser
+// session, so it can be told when the session ends (OpenID Back-Channel
+// Logout 1.0).
+type SessionClient struct {
+	// SID is the browser session's public id (BrowserSession.SID).
+	SID      string
+	ClientID string
+	UserID   string
+	// ExpiresAt is when the row may be deleted: when the session would
+	// have ended anyway.
+	ExpiresAt time.Time
 }
 
 // TokenKind says which fosite table a Token row belongs to.
@@ -160,6 +191,10 @@ const (
 	KindRefreshToken  TokenKind = "refresh_token"
 	KindOpenIDConnect TokenKind = "oidc"
 	KindPKCE          TokenKind = "pkce"
+	// KindPAR is a pushed authorization request (RFC 9126), keyed by a
+	// digest of its request_uri; spent (inactive) once an authorization
+	// request has used it.
+	KindPAR TokenKind = "par"
 )
 
 // Token is one persisted fosite request: an authorization code, access token,
@@ -386,6 +421,17 @@ type Store interface {
 	// DeleteAuthRequest deletes a pending request; ErrNotFound if absent
 	// (so of two concurrent completions one fails).
 	DeleteAuthRequest(ctx context.Context, id string) error
+
+	// PutSessionClient records sc, or renews its ExpiresAt if (SID,
+	// ClientID) is recorded; ErrInvalidReference if the client does not
+	// exist.
+	PutSessionClient(ctx context.Context, sc *SessionClient) error
+	// TakeSessionClients deletes and returns the records of browser
+	// session sid, or, when sid is "", of every session of user userID
+	// (exactly one of them is non-empty). Deleting them as they are read
+	// makes each ended session's clients be told once, however many
+	// callers end it at once.
+	TakeSessionClients(ctx context.Context, sid, userID string) ([]SessionClient, error)
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept

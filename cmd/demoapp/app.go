@@ -156,6 +156,7 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /results", a.readResults)
 	mux.HandleFunc("POST /publish", a.publish)
 	mux.HandleFunc("POST /logout", a.logout)
+	mux.HandleFunc("POST /backchannel-logout", a.backchannelLogout)
 	return a.headers(mux)
 }
 
@@ -376,14 +377,17 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var u user
-	if err := idt.Claims(&u); err != nil {
+	var sid struct {
+		SID string `json:"sid"`
+	}
+	if err := idt.Claims(&u); err != nil || idt.Claims(&sid) != nil {
 		fail(http.StatusBadGateway, "the ID token's claims could not be read", "err", err)
 		return
 	}
 	if old, err := r.Cookie(sessionCookie); err == nil {
 		a.sessions.take(old.Value) // a new sign-in replaces this browser's session
 	}
-	id, err := a.sessions.put(&session{user: u, idToken: raw, csrf: randomToken(), token: tok})
+	id, err := a.sessions.put(&session{user: u, idToken: raw, sid: sid.SID, csrf: randomToken(), token: tok})
 	if err != nil {
 		fail(http.StatusServiceUnavailable, err.Error())
 		return

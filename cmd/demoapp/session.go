@@ -78,6 +78,21 @@ func (s *store[T]) take(id string) (T, bool) {
 	return e.value, ok
 }
 
+// removeIf deletes every entry whose value matches and returns how many
+// went.
+func (s *store[T]) removeIf(match func(T) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, e := range s.entries {
+		if match(e.value) {
+			delete(s.entries, k)
+			n++
+		}
+	}
+	return n
+}
+
 // randomToken returns 256 random bits, base64url-encoded.
 func randomToken() string {
 	var b [32]byte
@@ -106,7 +121,10 @@ type user struct {
 type session struct {
 	user    user
 	idToken string // raw, sent back as id_token_hint at sign-out
-	csrf    string // the per-session token every POST form carries
+	// sid is hallpass's session the user signed in with (the ID token's
+	// sid): a back-channel logout token naming it ends this session.
+	sid  string
+	csrf string // the per-session token every POST form carries
 
 	// mu serializes use of the token: hallpass rotates refresh tokens and
 	// treats a second use of a spent one as a replay, so two requests of

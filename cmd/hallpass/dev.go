@@ -102,6 +102,9 @@ func seedDev(ctx context.Context, st storage.Store, issuer, adminRole string, ou
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		TokenEndpointAuthMethod: "none",
 		Scope:                   scope,
+		// The demo app ends its own session when hallpass's ends.
+		BackchannelLogoutURI:             demoappURL + "/backchannel-logout",
+		BackchannelLogoutSessionRequired: true,
 	}); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}

@@ -36,6 +36,8 @@ type serveOptions struct {
 	trustedProxies       []string
 	maxPasswordChecks    int
 	consoleAdminRole     string
+	requirePAR           bool
+	parLifespan          time.Duration
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -66,6 +68,8 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
+	f.BoolVar(&o.requirePAR, "require-par", false, "every client must push its authorization requests to the PAR endpoint first (RFC 9126)")
+	f.DurationVar(&o.parLifespan, "par-lifespan", time.Minute, "how long a pushed authorization request's request_uri stays usable")
 	return cmd
 }
 
@@ -137,6 +141,8 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
 		ConsoleAdminRole:      o.consoleAdminRole,
+		RequirePAR:            o.requirePAR,
+		PARLifespan:           o.parLifespan,
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -204,6 +210,8 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// No request is in flight any more: stop the back-channel logout worker.
+	s.provider.Close()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -108,6 +109,10 @@ func newVerifier(ctx context.Context, c *config, log *slog.Logger) (*resource.Ve
 		ClientSecret: c.clientSecret,
 		Logger:       log,
 	}
+	// Challenges point clients at the API's RFC 9728 metadata.
+	if u, err := resource.MetadataURL(c.audience); err == nil {
+		rc.ResourceMetadataURL = u
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.startupTimeout)
 	defer cancel()
 	retry := time.NewTicker(time.Second)
@@ -124,6 +129,31 @@ func newVerifier(ctx context.Context, c *config, log *slog.Logger) (*resource.Ve
 		case <-retry.C:
 		}
 	}
+}
+
+// metadata is the API's protected resource metadata (RFC 9728) and the
+// path it is served at: its identifier (the audience), hallpass as the
+// authorization server, the scopes the API checks. An audience that is not
+// an https (or loopback http) URL cannot have metadata: an error.
+func metadata(c *config) (http.Handler, string, error) {
+	u, err := resource.MetadataURL(c.audience)
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := resource.MetadataHandler(resource.Metadata{
+		Resource:             c.audience,
+		AuthorizationServers: []string{c.issuer},
+		ScopesSupported:      []string{scopeResultsRead, scopeResultsWrite, scopeScheduleWrite},
+		ResourceName:         schoolName + " API",
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return nil, "", err
+	}
+	return h, pu.Path, nil
 }
 
 // serve runs the API until ctx ends, then shuts down gracefully.
@@ -144,7 +174,11 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if c.clientID != "" {
 		write = v.IntrospectMiddleware
 	}
-	h := newServer(serverConfig{Read: v.Middleware, Write: write, Logger: log, Now: time.Now})
+	md, mdPath, err := metadata(c)
+	if err != nil {
+		log.Warn("no protected resource metadata (RFC 9728) served", "err", err)
+	}
+	h := newServer(serverConfig{Read: v.Middleware, Write: write, Logger: log, Now: time.Now, Metadata: md, MetadataPath: mdPath})
 
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {

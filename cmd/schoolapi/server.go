@@ -51,6 +51,10 @@ type serverConfig struct {
 	Logger *slog.Logger
 	// Now is the clock that stamps published results.
 	Now func() time.Time
+	// Metadata, when set, is served at MetadataPath: the API's protected
+	// resource metadata (RFC 9728).
+	Metadata     http.Handler
+	MetadataPath string
 }
 
 // Result is one published exam result.
@@ -161,6 +165,10 @@ func newServer(cfg serverConfig) http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.Get("/school", a.getSchool)
+	if cfg.Metadata != nil {
+		r.Method(http.MethodGet, cfg.MetadataPath, cfg.Metadata)
+		r.Method(http.MethodHead, cfg.MetadataPath, cfg.Metadata)
+	}
 	r.With(cfg.Read, resource.RequireScope(scopeResultsRead)).Get("/results", a.listResults)
 	r.With(cfg.Write, resource.RequireScope(scopeResultsWrite)).Post("/results", a.publishResult)
 	r.With(cfg.Read, resource.RequireScope(scopeResultsRead)).Get("/schedule", a.getSchedule)

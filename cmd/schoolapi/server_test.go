@@ -191,3 +191,37 @@ func TestRequestLog(t *testing.T) {
 		t.Error("an unknown log level was accepted")
 	}
 }
+
+// TestMetadata checks that the API serves its RFC 9728 metadata where
+// the challenges of its verifier point (resource.MetadataURL of its
+// audience), naming hallpass and the scopes it checks.
+func TestMetadata(t *testing.T) {
+	c := &config{audience: "http://localhost:8081", issuer: "http://localhost:8080"}
+	md, path, err := metadata(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != "/.well-known/oauth-protected-resource" {
+		t.Errorf("path = %q", path)
+	}
+	h := newServer(serverConfig{Read: testAuth, Write: testAuth, Metadata: md, MetadataPath: path})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	var doc struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+		ScopesSupported      []string `json:"scopes_supported"`
+		BearerMethods        []string `json:"bearer_methods_supported"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+	}
+	if doc.Resource != c.audience || len(doc.AuthorizationServers) != 1 || doc.AuthorizationServers[0] != c.issuer ||
+		len(doc.ScopesSupported) != 3 || len(doc.BearerMethods) != 1 || doc.BearerMethods[0] != "header" {
+		t.Errorf("metadata = %+v", doc)
+	}
+	// An audience that is no URL has no metadata, and the API still runs.
+	if _, _, err := metadata(&config{audience: "school-api", issuer: c.issuer}); err == nil {
+		t.Error("metadata for audience school-api: want an error")
+	}
+}

@@ -44,6 +44,7 @@ func startDemo(t *testing.T, extra ...string) *demo {
 	}
 	client["redirect_uris"] = []string{d.url + "/callback"}
 	client["post_logout_redirect_uris"] = []string{d.url + "/"}
+	client["backchannel_logout_uri"] = d.url + "/backchannel-logout"
 	h.admin(t, http.MethodPut, "/admin/clients/hallpass-demoapp", client, http.StatusOK, nil)
 
 	d.app = start(t, "demoapp", []string{
@@ -55,6 +56,39 @@ func startDemo(t *testing.T, extra ...string) *demo {
 	})
 	d.app.waitLog(t, regexp.MustCompile(`"msg":"demoapp serving"`))
 	return d
+}
+
+// TestDemoappBackchannelLogout: bob signs in to demoapp; an admin then
+// disables him at hallpass, which ends his hallpass session and sends
+// demoapp a back-channel logout token, and demoapp's own session ends
+// with it.
+func TestDemoappBackchannelLogout(t *testing.T) {
+	d := startDemo(t)
+	b := newBrowser(t, func(u *url.URL) bool { return u.Path == "/callback" })
+	cb := b.loginAndConsent(d.hallpass, b.get(d.url+"/login"), "bob")
+	if home := b.get(cb.String()); !strings.Contains(home.body, `id="user-name"`) {
+		t.Fatalf("after sign-in the home page does not show bob:\n%s", home.body)
+	}
+	var bob map[string]any
+	d.hallpass.admin(t, http.MethodGet, "/admin/users/bob", nil, http.StatusOK, &bob)
+	bob["disabled"] = true
+	delete(bob, "id")
+	delete(bob, "created_at")
+	delete(bob, "updated_at")
+	d.hallpass.admin(t, http.MethodPut, "/admin/users/bob", bob, http.StatusOK, nil)
+	// Delivery is asynchronous: wait (bounded) for demoapp to log it.
+	ended := func() bool {
+		return strings.Contains(d.app.stderr.String(), `"msg":"signed out by hallpass (back-channel)"`)
+	}
+	for deadline := time.Now().Add(15 * time.Second); !ended() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !ended() {
+		t.Fatalf("demoapp never received the logout token; its log:\n%s", d.app.stderr.String())
+	}
+	if home := b.get(d.url + "/"); strings.Contains(home.body, `id="user-name"`) || !strings.Contains(home.body, `id="signin"`) {
+		t.Errorf("demoapp still shows bob signed in after his hallpass session ended:\n%s", home.body)
+	}
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

@@ -117,11 +117,12 @@ func (c Client) GetAudience() fosite.Arguments {
 // GetRequestURIs returns nil: request_uri is not supported.
 func (c Client) GetRequestURIs() []string { return nil }
 
-// GetJSONWebKeys returns nil: private_key_jwt is not supported.
-func (c Client) GetJSONWebKeys() *jose.JSONWebKeySet { return nil }
+// GetJSONWebKeys returns the client's registered key set (private_key_jwt),
+// nil when it registered none or publishes them at a jwks_uri.
+func (c Client) GetJSONWebKeys() *jose.JSONWebKeySet { return clientKeySet(c.Client) }
 
-// GetJSONWebKeysURI returns "": private_key_jwt is not supported.
-func (c Client) GetJSONWebKeysURI() string { return "" }
+// GetJSONWebKeysURI returns where the client publishes its keys, "" when unset.
+func (c Client) GetJSONWebKeysURI() string { return c.JWKSURI }
 
 // GetRequestObjectSigningAlgorithm returns "": request objects are not supported.
 func (c Client) GetRequestObjectSigningAlgorithm() string { return "" }
@@ -129,8 +130,15 @@ func (c Client) GetRequestObjectSigningAlgorithm() string { return "" }
 // GetTokenEndpointAuthMethod returns the registered authentication method.
 func (c Client) GetTokenEndpointAuthMethod() string { return c.TokenEndpointAuthMethod }
 
-// GetTokenEndpointAuthSigningAlgorithm returns RS256 (unused without private_key_jwt).
-func (c Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
+// GetTokenEndpointAuthSigningAlgorithm returns the algorithm the client's
+// assertions must use (fosite compares it with their alg header); RS256
+// when unset, which only a private_key_jwt client reaches.
+func (c Client) GetTokenEndpointAuthSigningAlgorithm() string {
+	if c.TokenEndpointAuthSigningAlg == "" {
+		return "RS256"
+	}
+	return c.TokenEndpointAuthSigningAlg
+}
 
 // digest turns a token signature (or raw code) into the key that is stored,
 // so no usable token material ever sits in the database and keys stay short.

@@ -9,16 +9,21 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris,
 	grant_types, response_types, scopes, audience, token_endpoint_auth_method,
-	skip_consent, resource_servers, pkce_optional, created_at, updated_at`
+	skip_consent, resource_servers, pkce_optional, created_at, updated_at,
+	jwks, jwks_uri, token_endpoint_auth_signing_alg, require_pushed_authorization_requests,
+	backchannel_logout_uri, backchannel_logout_session_required`
 
 // CreateClient stores a new client; storage.ErrConflict if the id exists.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+			$16, $17, $18, $19, $20, $21)`,
 		c.ID, blobArg(c.SecretHash), c.Name, s.listArg(c.RedirectURIs), s.listArg(c.PostLogoutRedirectURIs),
 		s.listArg(c.GrantTypes), s.listArg(c.ResponseTypes), s.listArg(c.Scopes), s.listArg(c.Audience),
 		c.TokenEndpointAuthMethod, c.SkipConsent, s.listArg(c.ResourceServers), c.PKCEOptional,
-		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
+		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt),
+		c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired)
 	if err != nil {
 		return s.mapErr(fmt.Sprintf("create client %q", c.ID), err)
 	}
@@ -47,12 +52,17 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		secret_hash = $1, name = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
 		grant_types = $5, response_types = $6, scopes = $7, audience = $8,
 		token_endpoint_auth_method = $9, skip_consent = $10, resource_servers = $11,
-		pkce_optional = $12, updated_at = $13
+		pkce_optional = $12, updated_at = $13,
+		jwks = $15, jwks_uri = $16, token_endpoint_auth_signing_alg = $17,
+		require_pushed_authorization_requests = $18, backchannel_logout_uri = $19,
+		backchannel_logout_session_required = $20
 		WHERE id = $14`,
 		blobArg(c.SecretHash), c.Name, s.listArg(c.RedirectURIs), s.listArg(c.PostLogoutRedirectURIs),
 		s.listArg(c.GrantTypes), s.listArg(c.ResponseTypes), s.listArg(c.Scopes), s.listArg(c.Audience),
 		c.TokenEndpointAuthMethod, c.SkipConsent, s.listArg(c.ResourceServers), c.PKCEOptional,
-		s.timeArg(c.UpdatedAt), c.ID)
+		s.timeArg(c.UpdatedAt), c.ID,
+		c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired)
 	return s.affectedOne(res, err, fmt.Sprintf("update client %q", c.ID))
 }
 
@@ -80,7 +90,9 @@ func (s *Store) scanClient(row scanner) (*storage.Client, error) {
 		s.listCol(&c.GrantTypes), s.listCol(&c.ResponseTypes),
 		s.listCol(&c.Scopes), s.listCol(&c.Audience),
 		&c.TokenEndpointAuthMethod, &c.SkipConsent, s.listCol(&c.ResourceServers), &c.PKCEOptional,
-		s.timeCol(&c.CreatedAt), s.timeCol(&c.UpdatedAt))
+		s.timeCol(&c.CreatedAt), s.timeCol(&c.UpdatedAt),
+		&c.JWKS, &c.JWKSURI, &c.TokenEndpointAuthSigningAlg, &c.RequirePAR,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
 	if err != nil {
 		return nil, err
 	}

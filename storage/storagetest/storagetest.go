@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserBrowserSessions", testUserBrowserSessions},
 		{"UserConsents", testUserConsents},
 		{"RevokeByClientSubject", testRevokeByClientSubject},
+		{"SessionClients", testSessionClients},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +83,12 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 		PKCEOptional:            true,
 		CreatedAt:               baseTime(),
 		UpdatedAt:               baseTime().Add(90 * time.Minute),
+
+		JWKS:                             `{"keys":[{"kty":"EC","crv":"P-256","x":"ü\u0000","y":"\"q\"","use":"sig"}]}`,
+		TokenEndpointAuthSigningAlg:      "ES256",
+		RequirePAR:                       true,
+		BackchannelLogoutURI:             "https://app.example/backchannel?x=1&y=%22",
+		BackchannelLogoutSessionRequired: true,
 	}
 	// A public client with zero times, no secret and empty lists: zero must
 	// come back zero, and empty as nil or empty.
@@ -130,21 +137,23 @@ func testClientCRUD(t *testing.T, s storage.Store) {
 
 	// UpdateClient replaces every field but ID and CreatedAt.
 	upd := &storage.Client{
-		ID:                      full.ID,
-		SecretHash:              bytes.Repeat([]byte{0xab}, 32),
-		Name:                    "renamed",
-		RedirectURIs:            []string{"https://new.example/cb"},
-		PostLogoutRedirectURIs:  nil,
-		GrantTypes:              []string{"client_credentials"},
-		ResponseTypes:           []string{},
-		Scopes:                  []string{"results:write"},
-		Audience:                []string{"https://a.example", "https://b.example"},
-		TokenEndpointAuthMethod: "client_secret_post",
-		SkipConsent:             false,
-		ResourceServers:         []string{"https://payroll.example"},
-		PKCEOptional:            false,
-		CreatedAt:               baseTime().Add(-24 * time.Hour), // must be ignored
-		UpdatedAt:               baseTime().Add(48 * time.Hour),
+		ID:                          full.ID,
+		SecretHash:                  bytes.Repeat([]byte{0xab}, 32),
+		Name:                        "renamed",
+		RedirectURIs:                []string{"https://new.example/cb"},
+		PostLogoutRedirectURIs:      nil,
+		GrantTypes:                  []string{"client_credentials"},
+		ResponseTypes:               []string{},
+		Scopes:                      []string{"results:write"},
+		Audience:                    []string{"https://a.example", "https://b.example"},
+		TokenEndpointAuthMethod:     "client_secret_post",
+		SkipConsent:                 false,
+		ResourceServers:             []string{"https://payroll.example"},
+		PKCEOptional:                false,
+		JWKSURI:                     "https://new.example/jwks.json",
+		TokenEndpointAuthSigningAlg: "PS256",
+		CreatedAt:                   baseTime().Add(-24 * time.Hour), // must be ignored
+		UpdatedAt:                   baseTime().Add(48 * time.Hour),
 	}
 	noErr(t, s.UpdateClient(ctx, upd), "UpdateClient")
 	want := *upd

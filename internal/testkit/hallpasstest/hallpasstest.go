@@ -88,6 +88,7 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	if a.GeneratedAdminToken != "" {
 		t.Fatal("Assemble generated an admin token; want the configured one used")
 	}
+	t.Cleanup(a.Provider.Close)
 	h := a.Provider.Handler()
 	late.h.Store(h)
 	return &Server{

@@ -1,0 +1,221 @@
+package provider_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/provider"
+)
+
+// logoutReceiver is a relying party's back-channel logout endpoint: it
+// verifies each logout token against hallpass's JWKS as OpenID
+// Back-Channel Logout 1.0 §2.6 says, and hands the claims of those that
+// pass to the test. fail makes it answer 503 to the first fail requests.
+type logoutReceiver struct {
+	t        *testing.T
+	e        *ssoEnv
+	clientID string
+	srv      *httptest.Server
+	got      chan map[string]any
+	mu       sync.Mutex
+	fail     int
+	requests int
+}
+
+func newLogoutReceiver(t *testing.T, e *ssoEnv) *logoutReceiver {
+	lr := &logoutReceiver{t: t, e: e, got: make(chan map[string]any, 16)}
+	lr.srv = httptest.NewServer(http.HandlerFunc(lr.serve))
+	t.Cleanup(lr.srv.Close)
+	return lr
+}
+
+func (lr *logoutReceiver) serve(w http.ResponseWriter, r *http.Request) {
+	lr.mu.Lock()
+	lr.requests++
+	failing := lr.requests <= lr.fail
+	lr.mu.Unlock()
+	if failing {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+		lr.t.Errorf("logout token sent by %s as %q, want a form POST", r.Method, r.Header.Get("Content-Type"))
+	}
+	claims, err := lr.verify(r.PostFormValue("logout_token"))
+	if err != "" {
+		lr.t.Errorf("logout token refused: %s", err)
+		http.Error(w, err, http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	lr.got <- claims
+}
+
+// verify checks a logout token the way §2.6 tells a relying party to.
+func (lr *logoutReceiver) verify(raw string) (map[string]any, string) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return nil, "not a signed JWT: " + err.Error()
+	}
+	if len(tok.Headers) != 1 || tok.Headers[0].ExtraHeaders["typ"] != "logout+jwt" {
+		return nil, "typ is not logout+jwt"
+	}
+	// Verified against the JWKS hallpass publishes, fetched now.
+	set, _ := lr.e.fetchJWKS(lr.t)
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		return nil, "kid not in the JWKS"
+	}
+	var std jwt.Claims
+	claims := map[string]any{}
+	if err := tok.Claims(keys[0].Key, &std, &claims); err != nil {
+		return nil, "signature: " + err.Error()
+	}
+	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: lr.e.URL, AnyAudience: jwt.Audience{lr.clientID}, Time: time.Now()}, time.Minute); err != nil {
+		return nil, "claims: " + err.Error()
+	}
+	if std.IssuedAt == nil || std.Expiry == nil || std.ID == "" {
+		return nil, "iat, exp or jti missing"
+	}
+	events, _ := claims["events"].(map[string]any)
+	if ev, ok := events["http://schemas.openid.net/event/backchannel-logout"].(map[string]any); !ok || len(ev) != 0 {
+		return nil, "events lacks the back-channel logout event"
+	}
+	if _, ok := claims["nonce"]; ok {
+		return nil, "a logout token must not carry a nonce"
+	}
+	if claims["sid"] == nil && claims["sub"] == nil {
+		return nil, "neither sid nor sub"
+	}
+	return claims, ""
+}
+
+// next waits for the next verified logout token.
+func (lr *logoutReceiver) next(t *testing.T, why string) map[string]any {
+	t.Helper()
+	select {
+	case c := <-lr.got:
+		return c
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: no logout token arrived", why)
+		return nil
+	}
+}
+
+// none fails if a logout token is waiting.
+func (lr *logoutReceiver) none(t *testing.T, why string) {
+	t.Helper()
+	select {
+	case c := <-lr.got:
+		t.Errorf("%s: unexpected logout token %v", why, c)
+	default:
+	}
+}
+
+// TestBackchannelLogout checks that when a browser session ends — by
+// logout, a password change, a disable, a deletion — each client that
+// got tokens in it and registered a backchannel_logout_uri receives a
+// logout token that verifies against the JWKS, naming the session (sid)
+// and the user (sub); and that a client that is down gets it on a retry.
+func TestBackchannelLogout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		if e.Discovery["backchannel_logout_supported"] != true || e.Discovery["backchannel_logout_session_supported"] != true {
+			t.Errorf("discovery backchannel_logout_supported %v, session_supported %v; want true", e.Discovery["backchannel_logout_supported"], e.Discovery["backchannel_logout_session_supported"])
+		}
+		rp := newLogoutReceiver(t, e)
+		c := e.addClient(t, directory.ClientMetadata{
+			ClientID: "bc-portal", RedirectURIs: []string{"https://bc.school.example/cb"}, PostLogoutRedirectURIs: []string{"https://bc.school.example/bye"},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic", Scope: ssoClientScopes,
+			BackchannelLogoutURI: rp.srv.URL + "/backchannel", BackchannelLogoutSessionRequired: true,
+		})
+		rp.clientID = c.Meta.ClientID
+		if c.Meta.BackchannelLogoutURI != rp.srv.URL+"/backchannel" || !c.Meta.BackchannelLogoutSessionRequired {
+			t.Fatalf("registered %q %v", c.Meta.BackchannelLogoutURI, c.Meta.BackchannelLogoutSessionRequired)
+		}
+		signIn := func(t *testing.T, user, password string) (*browser, string) {
+			t.Helper()
+			b := e.newBrowser(t)
+			tok := e.signInTokens(t, b, c.request("openid"), user, password)
+			sid, _ := rawClaims(t, tok.Extra("id_token").(string))["sid"].(string)
+			if sid == "" {
+				t.Fatal("ID token without sid")
+			}
+			return b, tok.Extra("id_token").(string)
+		}
+		sidOf := func(t *testing.T, idToken string) string { s, _ := rawClaims(t, idToken)["sid"].(string); return s }
+		wantFor := func(t *testing.T, why, idToken, sub string) {
+			t.Helper()
+			claims := rp.next(t, why)
+			if claims["sid"] != sidOf(t, idToken) || claims["sub"] != sub || claims["aud"] != rp.clientID {
+				t.Errorf("%s: logout token sid %v sub %v aud %v, want sid %s sub %s aud %s", why, claims["sid"], claims["sub"], claims["aud"], sidOf(t, idToken), sub, rp.clientID)
+			}
+		}
+
+		t.Run("logout", func(t *testing.T) {
+			b, idToken := signIn(t, "alice", alicePassword)
+			p := b.get(t, e.URL+provider.PathEndSession+"?"+url.Values{"id_token_hint": {idToken}}.Encode())
+			if p.Status != http.StatusOK {
+				t.Fatalf("logout: %s", p)
+			}
+			wantFor(t, "logout", idToken, e.AliceID)
+			// A session in which another client signed in tells only its own.
+			b2 := e.newBrowser(t)
+			e.signInTokens(t, b2, e.Confidential.request("openid"), "alice", alicePassword)
+			b2.get(t, e.URL+provider.PathEndSession)
+			rp.none(t, "logout of a session the client had no tokens in")
+		})
+
+		t.Run("password change", func(t *testing.T) {
+			_, id1 := signIn(t, "bob", bobPassword)
+			_, id2 := signIn(t, "bob", bobPassword)
+			res := e.admin(t, http.MethodPut, "/admin/users/bob", map[string]any{"username": "bob", "password": "new-pass-lantern-942", "email": "bob@example.com", "roles": []string{"student"}})
+			if res.Status != http.StatusOK {
+				t.Fatalf("PUT: %d %s", res.Status, res.Body)
+			}
+			got := map[any]bool{}
+			for range 2 {
+				claims := rp.next(t, "password change")
+				if claims["sub"] != e.BobID {
+					t.Errorf("sub = %v, want bob", claims["sub"])
+				}
+				got[claims["sid"]] = true
+			}
+			if !got[sidOf(t, id1)] || !got[sidOf(t, id2)] {
+				t.Errorf("logout tokens for sessions %v, want both of bob's", got)
+			}
+		})
+
+		t.Run("disable, with a retry", func(t *testing.T) {
+			_, idToken := signIn(t, "alice", alicePassword)
+			rp.mu.Lock()
+			rp.fail, rp.requests = 1, 0
+			rp.mu.Unlock()
+			e.setUser(t, "alice", map[string]any{"email": "alice@example.com", "roles": []string{"teacher"}, "disabled": true})
+			wantFor(t, "disable", idToken, e.AliceID)
+			rp.mu.Lock()
+			if rp.requests != 2 {
+				t.Errorf("receiver saw %d requests, want 2 (one refused with 503, one retry)", rp.requests)
+			}
+			rp.fail = 0
+			rp.mu.Unlock()
+			e.setUser(t, "alice", map[string]any{"email": "alice@example.com", "roles": []string{"teacher"}, "disabled": false})
+		})
+
+		t.Run("deletion", func(t *testing.T) {
+			_, idToken := signIn(t, "alice", alicePassword)
+			if res := e.admin(t, http.MethodDelete, "/admin/users/alice", nil); res.Status != http.StatusNoContent {
+				t.Fatalf("DELETE: %d %s", res.Status, res.Body)
+			}
+			wantFor(t, "deletion", idToken, e.AliceID)
+		})
+	})
+}

@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+)
+
+// clientAssertionType is RFC 7523 §2.2's client_assertion_type.
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// Bounds on a private_key_jwt client assertion (RFC 7523 §3, OIDC Core
+// §9). An assertion is meant for one request: it may live a few minutes
+// at most, and its jti is remembered until it expires, so a long-lived
+// one would be a replayable credential and a row kept for years.
+const (
+	maxAssertionLifetime = 5 * time.Minute
+	// assertionClockSkew tolerates a client clock slightly ahead.
+	assertionClockSkew = 30 * time.Second
+	maxAssertionBytes  = 8 << 10
+)
+
+// tokenURLConfig is fosite's configuration as its client authentication
+// reads it: the audiences an assertion may name are the token endpoint
+// and the issuer, exactly (RFC 7523 §3 allows either; fosite's Config
+// knows only the token endpoint).
+type tokenURLConfig struct {
+	*fosite.Config
+	issuer string
+}
+
+// GetTokenURLs returns the token endpoint and the issuer.
+func (c tokenURLConfig) GetTokenURLs(ctx context.Context) []string {
+	return []string{c.TokenURL, c.issuer}
+}
+
+// authenticateClient wraps fosite's client authentication (Basic, post,
+// private_key_jwt, none per the client's registration), which the token,
+// PAR, introspection and revocation endpoints share. Before fosite looks
+// at an assertion, it must expire within maxAssertionLifetime; after,
+// fosite's unregistered jti_known error for a replayed assertion becomes
+// invalid_client (RFC 7523 §3.1, RFC 6749 §5.2).
+func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		if form.Get("client_assertion_type") == clientAssertionType {
+			if err := p.checkAssertionExpiry(form.Get("client_assertion")); err != nil {
+				return nil, err
+			}
+		}
+		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		var rfc *fosite.RFC6749Error
+		switch {
+		case err == nil:
+			return c, nil
+		case errors.Is(err, fosite.ErrJTIKnown):
+			return nil, fosite.ErrInvalidClient.WithHint("This client assertion was already used; sign a new one, with a new jti, for every request.")
+		case storeFailed(err):
+			return nil, err
+		case errors.As(err, &rfc) && rfc.CodeField >= http.StatusInternalServerError:
+			return nil, err
+		case rfc != nil && form.Get("client_assertion_type") == clientAssertionType:
+			// fosite answers an assertion signed with a key the client
+			// does not have (an unknown kid, a key of the wrong type)
+			// invalid_request; it is a failed client authentication
+			// (RFC 6749 §5.2).
+			return nil, fosite.ErrInvalidClient.WithHint(rfc.HintField).WithWrap(err).WithDebug(rfc.DebugField)
+		case rfc != nil:
+			return nil, err
+		}
+		// fosite hands on the JWT library's own claim errors (an expired
+		// or not yet valid assertion) unwrapped; they are the client's.
+		return nil, fosite.ErrInvalidClient.WithHint("The client_assertion is not valid (expired, not yet valid, or malformed).").WithWrap(err).WithDebug(err.Error())
+	}
+}
+
+// checkAssertionExpiry refuses an assertion without exp or one that
+// expires more than maxAssertionLifetime from now. It reads the claims
+// before the signature is checked, which is safe: it only refuses, and
+// fosite then verifies the very same claims.
+func (p *Provider) checkAssertionExpiry(assertion string) error {
+	bad := func(hint string) error { return fosite.ErrInvalidClient.WithHint(hint) }
+	if len(assertion) > maxAssertionBytes {
+		return bad("The client_assertion is too large.")
+	}
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return bad("The client_assertion is not a signed JWT (JWS compact serialization).")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return bad("The client_assertion's payload is not base64url.")
+	}
+	var claims struct {
+		Exp *json.Number `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return bad("The client_assertion's claims are not a JSON object.")
+	}
+	if claims.Exp == nil {
+		return bad("The client_assertion has no exp claim.")
+	}
+	exp, err := claims.Exp.Float64()
+	if err != nil {
+		return bad("The client_assertion's exp is not a number.")
+	}
+	limit := p.cfg.Now().Add(maxAssertionLifetime + assertionClockSkew)
+	if exp > float64(limit.Unix()) {
+		return bad("The client_assertion expires too far ahead; exp may be at most 5 minutes from now.")
+	}
+	return nil
+}
+
+// protocolExtensions finishes the composed fosite provider for private_key_jwt:
+// fosite reads the assertion audiences from its own Config, and hallpass's
+// wrapper around its client authentication from the Config it was built with.
+func (p *Provider) protocolExtensions(op fosite.OAuth2Provider, fc *fosite.Config) {
+	f, ok := op.(*fosite.Fosite)
+	if !ok {
+		return
+	}
+	f.Config = tokenURLConfig{Config: fc, issuer: p.cfg.Issuer}
+	fc.ClientAuthenticationStrategy = p.authenticateClient(f)
+}

@@ -1,0 +1,90 @@
+package fositestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+var _ fosite.PARStorage = (*Store)(nil)
+
+// parSecrets are form parameters of a pushed request that authenticate
+// the client: they are not part of the authorization request, and must
+// not sit in the database.
+var parSecrets = []string{"client_secret", "client_assertion", "client_assertion_type"}
+
+// CreatePARSession stores a pushed authorization request under a digest
+// of its request_uri, without the client's credentials, until the
+// session's PushedAuthorizeRequestContext expiry.
+func (f *Store) CreatePARSession(ctx context.Context, requestURI string, ar fosite.AuthorizeRequester) error {
+	req, ok := ar.(*fosite.AuthorizeRequest)
+	if !ok {
+		return fmt.Errorf("store pushed authorization request: unexpected request %T", ar)
+	}
+	clean := *req
+	clean.Form = url.Values{}
+	for k, v := range req.Form {
+		clean.Form[k] = v
+	}
+	for _, k := range parSecrets {
+		clean.Form.Del(k)
+	}
+	return f.create(ctx, storage.KindPAR, requestURI, &clean, fosite.PushedAuthorizeRequestContext, "")
+}
+
+// GetPARSession returns the pushed request of requestURI and spends it,
+// so that of two authorization requests presenting it only one gets it
+// (RFC 9126 §4: one-time use). An unknown, spent or expired request_uri
+// is fosite.ErrNotFound, which fosite answers invalid_request_uri.
+func (f *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	req, t, err := f.get(ctx, storage.KindPAR, requestURI, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active || !f.now().Before(t.ExpiresAt) {
+		return nil, fmt.Errorf("pushed authorization request spent or expired: %w", fosite.ErrNotFound)
+	}
+	if err := f.store.DeactivateToken(ctx, storage.KindPAR, digest(requestURI)); err != nil {
+		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("pushed authorization request used concurrently: %w", fosite.ErrNotFound)
+		}
+		return nil, fositeErr(fmt.Errorf("spend pushed authorization request: %w", err))
+	}
+	ar := &fosite.AuthorizeRequest{
+		ResponseTypes:        fosite.Arguments(strings.Fields(req.Form.Get("response_type"))),
+		State:                req.Form.Get("state"),
+		ResponseMode:         fosite.ResponseModeType(req.Form.Get("response_mode")),
+		DefaultResponseMode:  fosite.ResponseModeQuery,
+		HandledResponseTypes: fosite.Arguments{},
+		Request:              *req,
+	}
+	// fosite checked the redirect URI when the request was pushed; one
+	// left out stands for the client's only registered one (RFC 6749
+	// §3.1.2.3), as it did then.
+	raw := req.Form.Get("redirect_uri")
+	if uris := req.Client.GetRedirectURIs(); raw == "" && len(uris) == 1 {
+		raw = uris[0]
+	}
+	if raw != "" {
+		if ar.RedirectURI, err = url.Parse(raw); err != nil {
+			return nil, fositeErr(fmt.Errorf("load pushed authorization request: redirect_uri: %w", err))
+		}
+	}
+	return ar, nil
+}
+
+// DeletePARSession deletes a pushed request. GetPARSession has already
+// spent it, so a row already gone is no error.
+func (f *Store) DeletePARSession(ctx context.Context, requestURI string) error {
+	err := f.store.DeleteToken(ctx, storage.KindPAR, digest(requestURI))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fositeErr(fmt.Errorf("delete pushed authorization request: %w", err))
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// PutSessionClient records sc, renewing the expiry of an existing
+// record; storage.ErrInvalidReference if the client does not exist.
+func (s *Store) PutSessionClient(ctx context.Context, sc *storage.SessionClient) error {
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO session_clients (sid, client_id, user_id, expires_at)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (sid, client_id) DO UPDATE SET expires_at = excluded.expires_at`,
+		sc.SID, sc.ClientID, sc.UserID, s.timeArg(sc.ExpiresAt))
+	if err != nil {
+		return s.mapErr(fmt.Sprintf("record client %q in session", sc.ClientID), err)
+	}
+	return nil
+}
+
+// TakeSessionClients deletes and returns the records of session sid, or,
+// when sid is "", of every session of userID, ordered by sid and client.
+func (s *Store) TakeSessionClients(ctx context.Context, sid, userID string) ([]storage.SessionClient, error) {
+	if (sid == "") == (userID == "") {
+		return nil, errors.New("take session clients: give exactly one of sid and user id")
+	}
+	col, val := "sid", sid
+	if sid == "" {
+		col, val = "user_id", userID
+	}
+	out, err := queryAll(ctx, s, "take session clients",
+		`DELETE FROM session_clients WHERE `+col+` = $1 RETURNING sid, client_id, user_id, expires_at`,
+		func(row scanner) (*storage.SessionClient, error) {
+			var sc storage.SessionClient
+			if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
+				return nil, err
+			}
+			return &sc, nil
+		}, val)
+	if err != nil {
+		return nil, err
+	}
+	sortSessionClients(out)
+	return out, nil
+}
+
+func sortSessionClients(scs []storage.SessionClient) {
+	slices.SortFunc(scs, func(a, b storage.SessionClient) int {
+		return cmp.Or(cmp.Compare(a.SID, b.SID), cmp.Compare(a.ClientID, b.ClientID))
+	})
+}
