@@ -43,6 +43,7 @@ func (k *keySchedule) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&k.refresh, "key-refresh", time.Minute, "how often each server reloads the signing keys and runs the rotation schedule; replicas follow each other's changes within this bound (0: never, for a single process in tests)")
 	f.DurationVar(&k.accessTokenLifespan, "access-token-lifespan", 10*time.Minute, "access token lifetime")
 	f.DurationVar(&k.idTokenLifespan, "id-token-lifespan", time.Hour, "ID token lifetime")
+	requirePositive(f, "access-token-lifespan", "id-token-lifespan")
 }
 
 // options validates the flags and returns the key manager's options.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
@@ -29,7 +28,11 @@ type globalOptions struct {
 	databaseTimeout time.Duration
 	secretFile      string
 	logLevel        string
-	stdout          io.Writer
+	configFile      string
+	// warnings are what reading the settings found worth saying (unknown
+	// HALLPASS_* variables); serve logs them, other commands print them.
+	warnings []string
+	stdout   io.Writer
 	stderr          io.Writer
 }
 
@@ -40,13 +43,26 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "hallpass is an OAuth 2.0 and OpenID Connect identity provider",
 		Long: `hallpass is an OAuth 2.0 and OpenID Connect identity provider in one binary.
 
-Every flag can also be set with an environment variable: --some-flag is
-HALLPASS_SOME_FLAG. Secrets are read from the environment only:
-HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
+Every flag can also be set with an environment variable (--some-flag is
+HALLPASS_SOME_FLAG) and with the key of the same name in the YAML file
+--config names (some-flag: value). The command line wins over the
+environment, which wins over the file. Secrets are read from the
+environment only: HALLPASS_SECRET (key-encryption secret) and
+HALLPASS_ADMIN_TOKEN.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags())
+			warnings, err := applySettings(cmd)
+			if err != nil {
+				return err
+			}
+			g.warnings = warnings
+			if cmd.Name() != "serve" {
+				for _, w := range warnings {
+					fmt.Fprintln(g.stderr, "hallpass: warning:", w)
+				}
+			}
+			return nil
 		},
 	}
 	root.SetOut(stdout)
@@ -56,30 +72,13 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 	pf.DurationVar(&g.databaseTimeout, "database-timeout", backend.DefaultTimeout, "how long to wait for the database to connect, and to migrate at start, before giving up")
 	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.configFile, "config", "", "YAML file of settings: each key is a flag's name (addr: localhost:8080); the command line and the environment win over it")
+	requirePositive(pf, "database-timeout")
 
 	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
 	root.AddCommand(newHealthcheckCmd(g))
+	documentFlags(root)
 	return root
-}
-
-// applyEnv fills every flag the user did not set from its HALLPASS_*
-// variable, so flags and environment stay one list.
-func applyEnv(fs *pflag.FlagSet) error {
-	var errs []error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "help" {
-			return
-		}
-		name := "HALLPASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-		}
-	})
-	return errors.Join(errs...)
 }
 
 func (g *globalOptions) logger() (*slog.Logger, error) {

@@ -63,6 +63,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
+	requirePositive(f, "refresh-token-lifespan", "code-lifespan", "session-idle-timeout", "session-lifetime", "shutdown-timeout")
 	return cmd
 }
 
@@ -142,6 +143,9 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
+	}
+	for _, w := range g.warnings {
+		log.Warn(w)
 	}
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
