@@ -33,7 +33,7 @@ type globalOptions struct {
 	// HALLPASS_* variables); serve logs them, other commands print them.
 	warnings []string
 	stdout   io.Writer
-	stderr          io.Writer
+	stderr   io.Writer
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
