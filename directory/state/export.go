@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -106,11 +107,16 @@ func Marshal(f *File) ([]byte, error) {
 	if len(doc.node().Content) == 0 {
 		return []byte("{}\n"), nil
 	}
-	out, err := yaml.Marshal(doc.node())
-	if err != nil {
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc.node()); err != nil {
 		return nil, fmt.Errorf("marshal: %w", err)
 	}
-	return out, nil
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("marshal: %w", err)
+	}
+	return out.Bytes(), nil
 }
 
 // mapping builds a YAML mapping with its keys in the order they are
