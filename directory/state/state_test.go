@@ -329,4 +329,3 @@ func TestLoadRefusals(t *testing.T) {
 		})
 	}
 }
-
