@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,28 +11,28 @@ import (
 	"strings"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/directory/state"
+	"github.com/hallpass/hallpass/examples"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
 
-// devAudience is the audience of the demo school API's scopes.
-const devAudience = "http://localhost:8081"
-
 // The demo app (cmd/demoapp) at its default address, registered by --dev
-// as a public client.
+// as a public client (examples/school.yaml).
 const (
 	demoappClientID = "hallpass-demoapp"
 	demoappURL      = "http://localhost:8082"
 )
 
 // seedDev fills an empty database with the school demo (README "See the
-// sign-in flow in a browser"): the
-// scopes, the teacher and student roles, alice and bob, and a public client
-// whose redirect URI is hallpass's own /dev/callback, and the demo app's
-// public client (cmd/demoapp on its default address). It prints what it
-// made, passwords included, and a link that starts a sign-in. A database
-// that already has users or clients is left alone.
+// sign-in flow in a browser"): examples/school.yaml (the scopes, the
+// teacher and student roles, alice and bob, the demo app's public
+// client) with generated passwords for its users, and a public client
+// whose redirect URI is hallpass's own /dev/callback, all in one
+// transaction. It prints what it made, passwords included, and a link
+// that starts a sign-in. A database that already has users or clients is
+// left alone.
 func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer) error {
 	dir := directory.New(st, directory.Options{})
 	users, err := dir.Users().List(ctx)
@@ -46,39 +47,25 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		fmt.Fprintln(out, "--dev: the database already has users or clients; nothing seeded.")
 		return nil
 	}
-	for _, s := range []directory.ScopeView{
-		{Name: "results:read", Description: "Read exam results", Audience: devAudience},
-		{Name: "results:write", Description: "Publish exam results", Audience: devAudience},
-		{Name: "schedule:write", Description: "Set the exam schedule", Audience: devAudience},
-	} {
-		if _, err := dir.Scopes().Create(ctx, s); err != nil {
-			return fmt.Errorf("dev seed: %w", err)
-		}
+	school, err := state.Load(bytes.NewReader(examples.School()), "examples/school.yaml")
+	if err != nil {
+		return fmt.Errorf("dev seed: %w", err)
 	}
-	for _, r := range []directory.RoleView{
-		{Name: "teacher", Description: "Reads and publishes results, sets the schedule", Scopes: []string{"results:read", "results:write", "schedule:write"}},
-		{Name: "student", Description: "Reads results", Scopes: []string{"results:read"}},
-	} {
-		if _, err := dir.Roles().Create(ctx, r); err != nil {
-			return fmt.Errorf("dev seed: %w", err)
-		}
-	}
+	// Each user's generated password reaches the service as a file's
+	// password_env would, never through the environment.
 	passwords := map[string]string{}
-	for _, u := range []directory.UserInput{
-		{Username: "alice", Name: "Alice Teacher", Email: "alice@example.com", EmailVerified: true, Roles: []string{"teacher"}},
-		{Username: "bob", Name: "Bob Student", Email: "bob@example.com", EmailVerified: true, Roles: []string{"student"}},
-	} {
-		if u.Password, err = directory.GeneratePassword(u.Username, u.Email, u.Name); err != nil {
+	for i := range school.Users {
+		u := &school.Users[i]
+		pw, err := directory.GeneratePassword(u.Username, u.Email, u.Name)
+		if err != nil {
 			return fmt.Errorf("dev seed: %w", err)
 		}
-		passwords[u.Username] = u.Password
-		if _, err := dir.Users().Create(ctx, u); err != nil {
-			return fmt.Errorf("dev seed: %w", err)
-		}
+		u.PasswordEnv = "dev password of " + u.Username
+		passwords[u.PasswordEnv] = pw
 	}
 	callback := strings.TrimSuffix(issuer, "/") + provider.PathDevCallback
 	scope := "openid profile email offline_access results:read results:write schedule:write"
-	if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{
+	school.Clients = append(school.Clients, state.Client{ClientMetadata: directory.ClientMetadata{
 		ClientID:                provider.DevClientID,
 		ClientName:              "hallpass dev callback",
 		RedirectURIs:            []string{callback},
@@ -86,18 +73,11 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		GrantTypes:              []string{"authorization_code", "refresh_token"},
 		TokenEndpointAuthMethod: "none",
 		Scope:                   scope,
-	}); err != nil {
-		return fmt.Errorf("dev seed: %w", err)
-	}
-	if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{
-		ClientID:                demoappClientID,
-		ClientName:              "Results Viewer (demo app)",
-		RedirectURIs:            []string{demoappURL + "/callback"},
-		PostLogoutRedirectURIs:  []string{demoappURL + "/"},
-		GrantTypes:              []string{"authorization_code", "refresh_token"},
-		TokenEndpointAuthMethod: "none",
-		Scope:                   scope,
-	}); err != nil {
+	}})
+	if _, err := state.Apply(ctx, dir, school, state.Options{LookupEnv: func(k string) (string, bool) {
+		pw, ok := passwords[k]
+		return pw, ok
+	}}); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
 	sum := sha256.Sum256([]byte(provider.DevCallbackVerifier))
@@ -111,17 +91,29 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
 	}.Encode()
-	fmt.Fprintf(out, `--dev: seeded the school demo (development only).
-  roles:  teacher (results:read results:write schedule:write), student (results:read)
-  users:  alice (teacher)  password %s
-          bob   (student)  password %s
-  client: %s (public, PKCE) redirecting to %s
+	var roles, people strings.Builder
+	for i, r := range school.Roles {
+		if i > 0 {
+			roles.WriteString(", ")
+		}
+		fmt.Fprintf(&roles, "%s (%s)", r.Name, strings.Join(r.Scopes, " "))
+	}
+	for i, u := range school.Users {
+		label := "  users:  "
+		if i > 0 {
+			label = "          "
+		}
+		fmt.Fprintf(&people, "%s%-5s (%s)  password %s\n", label, u.Username, strings.Join(u.Roles, ", "), passwords[u.PasswordEnv])
+	}
+	fmt.Fprintf(out, `--dev: seeded the school demo from examples/school.yaml (development only).
+  roles:  %s
+%s  client: %s (public, PKCE) redirecting to %s
           %s (public, PKCE) for the demo app at %s (go run ./cmd/demoapp)
 
 Open this link in a browser to sign in and see the tokens:
 
     %s
 
-`, passwords["alice"], passwords["bob"], provider.DevClientID, callback, demoappClientID, demoappURL, link)
+`, roles.String(), people.String(), provider.DevClientID, callback, demoappClientID, demoappURL, link)
 	return nil
 }
