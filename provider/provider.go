@@ -118,6 +118,10 @@ type Config struct {
 	// Both default to a fresh registry with Go and process collectors.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// SeparateAdmin moves the admin API and /metrics off Handler, which
+	// then answers 404 there, onto AdminHandler, for a listener on a
+	// private network. Registration (RFC 7591) stays on Handler.
+	SeparateAdmin bool
 }
 
 // Provider is a configured hallpass server. Build it with New and serve

@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -21,6 +24,7 @@ import (
 // serveOptions are the flags of `hallpass serve`.
 type serveOptions struct {
 	addr                 string
+	adminAddr            string
 	issuer               string
 	insecureHTTPIssuer   bool
 	noMigrate            bool
@@ -50,6 +54,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "localhost:8080", "address to listen on")
+	f.StringVar(&o.adminAddr, "admin-addr", "", "address of a separate listener for the admin API and /metrics, on a private network; the public listener then answers 404 there (default: both on --addr)")
 	f.StringVar(&o.issuer, "issuer", "http://localhost:8080", "issuer URL: the external URL clients reach hallpass at, without a trailing slash; https unless the host is localhost or a loopback address")
 	f.BoolVar(&o.insecureHTTPIssuer, "insecure-http-issuer", false, "accept an http issuer on a host that is not loopback (credentials cross the network unencrypted; test networks only)")
 	f.BoolVar(&o.noMigrate, "no-migrate", false, "do not apply schema migrations at start (run `hallpass migrate` instead)")
@@ -131,6 +136,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		Dev:                   o.dev,
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
+		SeparateAdmin:         o.adminAddr != "",
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -166,14 +172,21 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           s.provider.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	srv := newHTTPServer(s.provider.Handler(), log)
+	var adminSrv *http.Server
+	var adminLn net.Listener
+	if o.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", o.adminAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on --admin-addr: %w", err)
+		}
+		adminSrv = newHTTPServer(s.provider.AdminHandler(), log)
+	} else if !loopbackIssuer(o.issuer) {
+		log.Warn("the admin API and /metrics are served on the public listener with everything else; set --admin-addr (HALLPASS_ADMIN_ADDR) to serve them on a private network only", "issuer", o.issuer)
+	}
+	if adminLn != nil {
+		// Logged first: "hallpass serving" says everything listens.
+		log.Info("admin API serving", "admin_addr", adminLn.Addr().String())
 	}
 	log.Info("hallpass serving", "addr", ln.Addr().String(), "issuer", o.issuer, "database", backend.Redact(g.database), "kid", s.keys.ActiveKeyID())
 	if o.ready != nil {
@@ -188,8 +201,11 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	go s.keys.Watch(refreshCtx, keys.DefaultWatchInterval)
 	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -198,14 +214,43 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	servers := []*http.Server{srv}
+	if adminSrv != nil {
+		servers = append(servers, adminSrv)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the http.Server of a listener, with the timeouts and
+// limits every hallpass listener has.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// loopbackIssuer reports whether the issuer names this machine only
+// (localhost or a loopback address): a development setup.
+func loopbackIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && directory.IsLoopback(strings.ToLower(u.Hostname()))
 }
 
 // refreshKeys runs the key schedule every interval: each Tick reloads the
