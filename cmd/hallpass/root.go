@@ -78,6 +78,7 @@ HALLPASS_ADMIN_TOKEN.`,
 	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
 	root.AddCommand(newHealthcheckCmd(g))
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newExportCmd(g))
+	root.AddCommand(newAdminTokenCmd(g))
 	documentFlags(root)
 	return root
 }
