@@ -51,7 +51,7 @@ func (o *fileOptions) options() state.Options {
 
 func newPlanCmd(g *globalOptions) *cobra.Command {
 	o := &fileOptions{}
-	cmd := g.dirCmd("plan -f FILE", "Show what applying FILE would change; exit 0: nothing, 2: changes, 1: error", cobra.NoArgs,
+	cmd := g.dbCmd("plan -f FILE", "Show what applying FILE would change; exit 0: nothing, 2: changes, 1: error", cobra.NoArgs,
 		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
 			f, err := o.load(cmd)
 			if err != nil {
@@ -80,7 +80,7 @@ The exit status is 0 when nothing would change, 2 when something would, and
 
 func newApplyCmd(g *globalOptions) *cobra.Command {
 	o := &fileOptions{}
-	cmd := g.dirCmd("apply -f FILE", "Make the directory match FILE, in one transaction", cobra.NoArgs,
+	cmd := g.dbCmd("apply -f FILE", "Make the directory match FILE, in one transaction", cobra.NoArgs,
 		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
 			f, err := o.load(cmd)
 			if err != nil {
@@ -114,7 +114,7 @@ is set ('hallpass users update USER --password-stdin').`
 }
 
 func newExportCmd(g *globalOptions) *cobra.Command {
-	cmd := g.dirCmd("export", "Write the scopes, roles, clients and users as a file for plan and apply", cobra.NoArgs,
+	cmd := g.dbCmd("export", "Write the scopes, roles, clients and users as a file for plan and apply", cobra.NoArgs,
 		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
 			f, err := state.Export(cmd.Context(), dir)
 			if err != nil {

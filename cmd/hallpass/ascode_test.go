@@ -39,7 +39,7 @@ func TestPlanApplyExportCommands(t *testing.T) {
 	school := filepath.Join("..", "..", "examples", "school.yaml")
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			db := b.DSN(t)
+			db := migrated(t, b.DSN(t))
 			code, out, errOut := cli(t, "", "plan", "-f", school, "--database", db)
 			if code != 2 || !strings.Contains(out, "+ create role teacher") {
 				t.Fatalf("plan on an empty database: exit %d\n%s%s", code, out, errOut)
@@ -106,4 +106,15 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// migrated runs 'hallpass migrate' on db, which the admin commands need:
+// they refuse to create an SQLite file.
+func migrated(t *testing.T, db string) string {
+	t.Helper()
+	var out, errb syncBuffer
+	if code := run(context.Background(), []string{"migrate", "--database", db}, &out, &errb); code != 0 {
+		t.Fatalf("migrate %s: %s", db, errb.String())
+	}
+	return db
 }

@@ -106,7 +106,8 @@ func applyEnv(fs *pflag.FlagSet) (map[string]bool, error) {
 func configKeys(root *cobra.Command) map[string]bool {
 	keys := map[string]bool{}
 	add := func(f *pflag.Flag) {
-		if f.Name != "help" && f.Name != "config" {
+		// The admin token is a secret: never in a file.
+		if f.Name != "help" && f.Name != "config" && f.Name != "token" {
 			keys[f.Name] = true
 		}
 	}

@@ -42,5 +42,10 @@ func errorText(err error) string {
 	if code, ok := provider.ErrorCode(err); ok {
 		return code + ": " + err.Error()
 	}
+	// Through --server, the admin API's answer says the same.
+	var re *remoteError
+	if errors.As(err, &re) && re.Code != "" {
+		return re.Code + ": " + re.Error()
+	}
 	return err.Error()
 }

@@ -296,7 +296,7 @@ func TestEnvironmentConfiguresFlags(t *testing.T) {
 
 func TestClientsCommand(t *testing.T) {
 	chdirTemp(t)
-	db := "sqlite:" + filepath.Join(t.TempDir(), "cli.db")
+	db := migrated(t, "sqlite:"+filepath.Join(t.TempDir(), "cli.db"))
 	hp := func(args ...string) (string, string, int) {
 		var out, errb syncBuffer
 		code := run(context.Background(), append([]string{"--database", db}, args...), &out, &errb)
@@ -410,7 +410,7 @@ func TestServeOnPostgres(t *testing.T) {
 
 func TestUsersRolesScopesCommands(t *testing.T) {
 	chdirTemp(t)
-	db := "sqlite:" + filepath.Join(t.TempDir(), "dir.db")
+	db := migrated(t, "sqlite:"+filepath.Join(t.TempDir(), "dir.db"))
 	hp := func(stdin string, args ...string) (string, string, int) {
 		var out, errb syncBuffer
 		root := newRootCmd(&out, &errb)

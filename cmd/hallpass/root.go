@@ -29,6 +29,9 @@ type globalOptions struct {
 	secretFile      string
 	logLevel        string
 	configFile      string
+	server          string
+	token           string
+	output          string
 	// warnings are what reading the settings found worth saying (unknown
 	// HALLPASS_* variables); serve logs them, other commands print them.
 	warnings []string
@@ -73,6 +76,9 @@ HALLPASS_ADMIN_TOKEN.`,
 	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	pf.StringVar(&g.configFile, "config", "", "YAML file of settings: each key is a flag's name (addr: localhost:8080); the command line and the environment win over it")
+	pf.StringVar(&g.server, "server", "", "URL of a running hallpass (its admin listener, if separate): the admin commands then go through its admin API with the admin token instead of the database")
+	pf.StringVar(&g.token, "token", "", "admin token for --server (default HALLPASS_ADMIN_TOKEN, which is safer: command lines are visible to other users)")
+	pf.StringVarP(&g.output, "output", "o", "", "how the admin commands print records: table, json or yaml (default table at a terminal, json otherwise)")
 	requirePositive(pf, "database-timeout")
 
 	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
@@ -179,6 +185,19 @@ func (g *globalOptions) secretPath() string {
 		return db + ".secret"
 	}
 	return "hallpass.secret"
+}
+
+// remote returns the client of the admin API --server names, or nil
+// without --server.
+func (g *globalOptions) remote() (*adminClient, error) {
+	if g.server == "" {
+		return nil, nil
+	}
+	tok := g.token
+	if tok == "" {
+		tok = adminTokenFromEnv()
+	}
+	return newAdminClient(g.server, tok)
 }
 
 // sealer builds the key-encryption sealer from the configured secret.
