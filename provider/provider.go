@@ -128,6 +128,9 @@ type Config struct {
 	// then answers 404 there, onto AdminHandler, for a listener on a
 	// private network. Registration (RFC 7591) stays on Handler.
 	SeparateAdmin bool
+	// Version is the build's version line, shown by /healthz; "" shows
+	// none.
+	Version string
 }
 
 // Provider is a configured hallpass server. Build it with New and serve

@@ -11,12 +11,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
@@ -212,14 +212,22 @@ func (g *globalOptions) sealer(log *slog.Logger) (*keys.Sealer, error) {
 func newVersionCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the hallpass version",
+		Short: "Print the hallpass version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
+			v := version.Read()
+			if format, err := g.outputFormat(); err != nil {
+				return err
+			} else if format != "table" && g.output != "" {
+				return g.print(v)
 			}
-			fmt.Fprintln(g.stdout, "hallpass", v)
+			fmt.Fprintln(g.stdout, "hallpass", v.Version)
+			if v.Commit != "" {
+				fmt.Fprintln(g.stdout, "commit:", v.Commit)
+			}
+			if v.Date != "" {
+				fmt.Fprintln(g.stdout, "date:  ", v.Date)
+			}
 			return nil
 		},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -137,6 +138,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
 		SeparateAdmin:         o.adminAddr != "",
+		Version:               version.Read().String(),
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -188,7 +190,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		// Logged first: "hallpass serving" says everything listens.
 		log.Info("admin API serving", "admin_addr", adminLn.Addr().String())
 	}
-	log.Info("hallpass serving", "addr", ln.Addr().String(), "issuer", o.issuer, "database", backend.Redact(g.database), "kid", s.keys.ActiveKeyID())
+	log.Info("hallpass serving", "addr", ln.Addr().String(), "issuer", o.issuer, "database", backend.Redact(g.database), "kid", s.keys.ActiveKeyID(), "version", version.Read().String())
 	if o.ready != nil {
 		o.ready <- ln.Addr().String()
 	}
