@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/hallpass/hallpass/directory"
@@ -44,8 +46,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		return fmt.Errorf("dev seed: %w", err)
 	}
 	if len(users) > 0 || len(clients) > 0 {
-		fmt.Fprintln(out, "--dev: the database already has users or clients; nothing seeded.")
-		return nil
+		return reprintDev(ctx, dir, users, issuer, out)
 	}
 	school, err := state.Load(bytes.NewReader(examples.School()), "examples/school.yaml")
 	if err != nil {
@@ -80,17 +81,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 	}}); err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
-	sum := sha256.Sum256([]byte(provider.DevCallbackVerifier))
-	link := strings.TrimSuffix(issuer, "/") + provider.PathAuthorize + "?" + url.Values{
-		"client_id":             {provider.DevClientID},
-		"response_type":         {"code"},
-		"redirect_uri":          {callback},
-		"scope":                 {scope},
-		"state":                 {"dev-" + web.RandomToken()[:12]},
-		"nonce":                 {"dev-" + web.RandomToken()[:12]},
-		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"},
-	}.Encode()
+	link := devLink(issuer, callback, scope)
 	var roles, people strings.Builder
 	for i, r := range school.Roles {
 		if i > 0 {
@@ -115,5 +106,50 @@ Open this link in a browser to sign in and see the tokens:
     %s
 
 `, roles.String(), people.String(), provider.DevClientID, callback, demoappClientID, demoappURL, link)
+	return nil
+}
+
+// devLink is a link that starts a sign-in of the dev client, whose
+// /dev/callback page redeems the code with the fixed verifier.
+func devLink(issuer, callback, scope string) string {
+	sum := sha256.Sum256([]byte(provider.DevCallbackVerifier))
+	return strings.TrimSuffix(issuer, "/") + provider.PathAuthorize + "?" + url.Values{
+		"client_id":             {provider.DevClientID},
+		"response_type":         {"code"},
+		"redirect_uri":          {callback},
+		"scope":                 {scope},
+		"state":                 {"dev-" + web.RandomToken()[:12]},
+		"nonce":                 {"dev-" + web.RandomToken()[:12]},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+	}.Encode()
+}
+
+// reprintDev tells, on a restart of --dev on a seeded database, who can
+// sign in and the link to do it: the passwords were shown at the first
+// start only (only their hashes are stored).
+func reprintDev(ctx context.Context, dir *directory.Service, users []directory.UserView, issuer string, out io.Writer) error {
+	fmt.Fprintln(out, "--dev: the database already has users or clients; nothing seeded.")
+	var people strings.Builder
+	for i, u := range users {
+		label := "  users:  "
+		if i > 0 {
+			label = "          "
+		}
+		fmt.Fprintf(&people, "%s%-5s (%s)\n", label, u.Username, strings.Join(u.Roles, ", "))
+	}
+	fmt.Fprintf(out, "%s  passwords: as printed at the first --dev start; to set one: hallpass users update USER --password-stdin\n", people.String())
+	c, err := dir.Clients().Get(ctx, provider.DevClientID)
+	callback := strings.TrimSuffix(issuer, "/") + provider.PathDevCallback
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("dev: %w", err)
+	case !slices.Contains(c.RedirectURIs, callback):
+		fmt.Fprintf(out, "\nThe dev client %s redirects to %s, not to this issuer's %s: start with a fresh database to sign in through it.\n\n", provider.DevClientID, strings.Join(c.RedirectURIs, " "), callback)
+		return nil
+	}
+	fmt.Fprintf(out, "\nOpen this link in a browser to sign in and see the tokens:\n\n    %s\n\n", devLink(issuer, callback, c.Scope))
 	return nil
 }

@@ -1,7 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -69,5 +75,28 @@ func TestServeWarnsAdminOnPublicListener(t *testing.T) {
 	local := startServe(t, "--database", "sqlite:local.db")
 	if strings.Contains(local.stderr.String(), "set --admin-addr") {
 		t.Errorf("warned on a loopback issuer:\n%s", local.stderr.String())
+	}
+}
+
+// serve binds its port before anything else: on a busy port --dev fails
+// without creating a database or printing passwords.
+func TestServeBindsFirst(t *testing.T) {
+	dir := chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("d", 40))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out, errOut syncBuffer
+	code := run(context.Background(), []string{"serve", "--dev", "--addr", busy.Addr().String(), "--database", "sqlite:busy.db"}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "listen") {
+		t.Errorf("serve on a busy port: exit %d\n%s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "password") {
+		t.Errorf("passwords printed for a demo that is not served:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "busy.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("database created on a failed start: %v", err)
 	}
 }

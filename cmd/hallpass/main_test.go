@@ -547,6 +547,15 @@ func TestDevSeed(t *testing.T) {
 	if !strings.Contains(again.stdout.String(), "nothing seeded") {
 		t.Errorf("second --dev start: %s", again.stdout.String())
 	}
+	// It reprints who can sign in and a working link, not the passwords.
+	for _, want := range []string{"alice (teacher)", "bob   (student)", "/oauth2/authorize?"} {
+		if !strings.Contains(again.stdout.String(), want) {
+			t.Errorf("second --dev start lacks %q:\n%s", want, again.stdout.String())
+		}
+	}
+	if strings.Contains(again.stdout.String(), "password "+seeded[0][2]) {
+		t.Errorf("second --dev start reprinted a password")
+	}
 }
 
 // walkDevLink follows the link --dev printed as a browser would: login as

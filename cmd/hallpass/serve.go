@@ -155,6 +155,21 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	for _, w := range g.warnings {
 		log.Warn(w)
 	}
+	// The ports are bound first: a busy port fails the start before the
+	// database is touched or --dev prints passwords for a demo that is
+	// not served.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	var adminLn net.Listener
+	if o.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", o.adminAddr); err != nil {
+			return fmt.Errorf("listen on --admin-addr: %w", err)
+		}
+		defer adminLn.Close()
+	}
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
 		return err
@@ -170,18 +185,9 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		fmt.Fprintf(g.stdout, "Generated admin token (shown only now; set HALLPASS_ADMIN_TOKEN to choose your own):\n\n    %s\n\n", s.adminToken)
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	srv := newHTTPServer(s.provider.Handler(), log)
 	var adminSrv *http.Server
-	var adminLn net.Listener
-	if o.adminAddr != "" {
-		if adminLn, err = net.Listen("tcp", o.adminAddr); err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on --admin-addr: %w", err)
-		}
+	if adminLn != nil {
 		adminSrv = newHTTPServer(s.provider.AdminHandler(), log)
 	} else if !loopbackIssuer(o.issuer) {
 		log.Warn("the admin API and /metrics are served on the public listener with everything else; set --admin-addr (HALLPASS_ADMIN_ADDR) to serve them on a private network only", "issuer", o.issuer)
