@@ -13,7 +13,8 @@ import (
 // for what belongs to the other, so a route added under /admin is on the
 // admin listener only without further code.
 
-// listener says which listener a request arrived on.
+// listener says which listener a request arrived on; a request marked
+// with none arrived on the public one (Handler is the router itself).
 type listener int
 
 const (

@@ -12,7 +12,7 @@ import (
 // Handler returns the HTTP handler serving every hallpass endpoint, or,
 // with Config.SeparateAdmin, every one but the admin API and /metrics
 // (see listener.go).
-func (p *Provider) Handler() http.Handler { return onListener(listenerPublic, p.router) }
+func (p *Provider) Handler() http.Handler { return p.router }
 
 // routes builds the router once, in New. This is the route table: each
 // path leads to its handler in one hop.
