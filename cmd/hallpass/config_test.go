@@ -196,3 +196,13 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Errorf("issuer = %q", got)
 	}
 }
+
+// FuzzParseConfig: no config file makes the parser panic.
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("addr: localhost:1\ntrusted-proxies: [10.0.0.0/8]\n"))
+	f.Add([]byte("a: &x [1]\nb: *x\n"))
+	f.Add([]byte("- x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = parseConfig(b)
+	})
+}

@@ -77,10 +77,14 @@ func Marshal(f *File) ([]byte, error) {
 			m.optStr("client_name", c.ClientName)
 			m.optStrs("redirect_uris", c.RedirectURIs)
 			m.optStrs("post_logout_redirect_uris", c.PostLogoutRedirectURIs)
-			// Absent grant and response types mean the defaults, so
-			// they are always written.
-			m.strs("grant_types", c.GrantTypes)
-			m.strs("response_types", c.ResponseTypes)
+			// Absent grant and response types mean the defaults, and []
+			// means none: both are written as they are.
+			if c.GrantTypes != nil {
+				m.strs("grant_types", c.GrantTypes)
+			}
+			if c.ResponseTypes != nil {
+				m.strs("response_types", c.ResponseTypes)
+			}
 			m.str("token_endpoint_auth_method", c.TokenEndpointAuthMethod)
 			m.str("scope", c.Scope)
 			m.optStrs("audience", c.Audience)
