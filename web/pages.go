@@ -65,14 +65,14 @@ type PagesOptions struct {
 //
 // All data is HTML-escaped. A status of 0 means 200.
 type Pages struct {
-	product   string
-	log       *slog.Logger
-	styleURL  string
-	iconURL   string
+	product  string
+	log      *slog.Logger
+	styleURL string
+	iconURL  string
 	// devScriptURL is the development callback page's script.
 	devScriptURL string
-	templates map[string]*template.Template
-	static    map[string]staticFile // by name under static/
+	templates    map[string]*template.Template
+	static       map[string]staticFile // by name under static/
 }
 
 type staticFile struct {
