@@ -61,7 +61,9 @@ type PagesOptions struct {
 // X-Frame-Options DENY, Referrer-Policy no-referrer,
 // X-Content-Type-Options nosniff, and a Content-Security-Policy that allows
 // only the embedded stylesheet and images, and form posts to 'self' plus
-// the page's FormActionOrigins. Pages load no script and need none.
+// the page's FormActionOrigins. Pages load no script and need none, but
+// for the development callback page, whose copy buttons load
+// static/devcallback.js (script-src 'self' on that page only).
 //
 // All data is HTML-escaped. A status of 0 means 200.
 type Pages struct {
