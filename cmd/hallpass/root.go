@@ -49,9 +49,9 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 Every flag can also be set with an environment variable (--some-flag is
 HALLPASS_SOME_FLAG) and with the key of the same name in the YAML file
 --config names (some-flag: value). The command line wins over the
-environment, which wins over the file. Secrets are read from the
-environment only: HALLPASS_SECRET (key-encryption secret) and
-HALLPASS_ADMIN_TOKEN.`,
+environment, which wins over the file. Secrets are never read from the
+file: HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN come
+from the environment (--token too, for a one-off command through --server).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
