@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -24,6 +23,7 @@ type Scopes = Named[storage.Scope, ScopeView]
 // Service manages the directory on one store. It holds no state of its
 // own, so any number may share a store.
 type Service struct {
+	store   storage.Store
 	users   *Users
 	roles   *Roles
 	scopes  *Scopes
@@ -54,6 +54,7 @@ func New(store storage.Store, opts Options) *Service {
 		now = time.Now
 	}
 	return &Service{
+		store:   store,
 		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded},
 		clients: &Clients{store: store, now: now},
 		roles: &Roles{object: ObjectRole, now: now, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
@@ -65,6 +66,14 @@ func New(store storage.Store, opts Options) *Service {
 
 // Users manages users.
 func (s *Service) Users() *Users { return s.users }
+
+// InTransaction runs fn in one transaction of the store: every call of
+// the service made with the context fn is given takes effect when fn
+// returns nil, and none does when it returns an error. A call that runs a
+// transaction of its own (Users.Update) joins it.
+func (s *Service) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
+	return inTransaction(ctx, s.store, fn)
+}
 
 // Roles manages roles.
 func (s *Service) Roles() *Roles { return s.roles }
@@ -191,23 +200,10 @@ func listed[S, V any](ctx context.Context, object Object, list func(context.Cont
 	return out, nil
 }
 
-// inTransaction runs fn in a new transaction, committing if it returns nil
-// and rolling back otherwise.
+// inTransaction runs fn in the transaction ctx carries, or else in a new
+// one, committing if it returns nil and rolling back otherwise.
 func inTransaction(ctx context.Context, store storage.Store, fn func(tx context.Context) error) error {
-	tx, err := store.BeginTX(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		if rbErr := store.Rollback(tx); rbErr != nil {
-			return errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
-		}
-		return err
-	}
-	if err := store.Commit(tx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return store.InTransaction(ctx, fn)
 }
 
 // stamp is the time as storage keeps it (UTC, microseconds), so what a

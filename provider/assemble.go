@@ -67,6 +67,9 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 		return nil, err
 	}
 	cfg.Keys, cfg.TokenSecret, cfg.AdminTokenDigest = km, tokenSecret, digest
+	// A token given by the operator is the only one accepted: a stored
+	// one (generated or rotated earlier) never shadows it.
+	cfg.AdminTokenStored = w.AdminToken == ""
 	if w.Adjust != nil {
 		w.Adjust(&cfg)
 	}

@@ -78,6 +78,35 @@ func AdminTokenDigest(ctx context.Context, s settingStore, configured string) (d
 	return sum[:], tok, nil
 }
 
+// StoredAdminTokenDigest returns the digest of the admin token the store
+// holds (the generated or rotated one).
+func StoredAdminTokenDigest(ctx context.Context, s settingStore) ([]byte, error) {
+	d, err := s.GetSetting(ctx, settingAdminTokenDigest)
+	if err != nil {
+		return nil, fmt.Errorf("load admin token: %w", err)
+	}
+	return d, nil
+}
+
+// RotateAdminToken generates a new admin token and stores its digest in
+// place of the old one, which stops working at once on every server that
+// does not have HALLPASS_ADMIN_TOKEN set (see Config.AdminTokenStored).
+// The token is returned to be shown once; only its digest is kept.
+func RotateAdminToken(ctx context.Context, s interface {
+	PutSetting(ctx context.Context, name string, value []byte) error
+}) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate admin token: %w", err)
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(tok))
+	if err := s.PutSetting(ctx, settingAdminTokenDigest, sum[:]); err != nil {
+		return "", fmt.Errorf("store admin token: %w", err)
+	}
+	return tok, nil
+}
+
 // sealer encrypts values at rest (keys.Sealer).
 type sealer interface {
 	Seal(plaintext, additionalData []byte) ([]byte, error)

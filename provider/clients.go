@@ -11,7 +11,10 @@ import (
 // handleRegister is RFC 7591 dynamic client registration; the admin token
 // is the initial access token.
 func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if !p.isAdmin(r) {
+	if ok, err := p.isAdmin(r); err != nil {
+		p.writeError(w, r, err)
+		return
+	} else if !ok {
 		p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "registration needs the admin token as initial access token (Authorization: Bearer)"))
 		return
 	}

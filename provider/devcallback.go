@@ -79,8 +79,12 @@ func (p *Provider) handleDevCallback(w http.ResponseWriter, r *http.Request) {
 		d.AccessTokenClaims = jwtPayload(s)
 	}
 	d.Raw = map[string]string{"token_type": stringOf(tok["token_type"]), "expires_in": stringOf(tok["expires_in"])}
-	if _, ok := tok["refresh_token"]; ok {
-		d.Raw["refresh_token"] = "(issued; not shown)"
+	// The tokens themselves, to copy into curl or a resource server's
+	// test: this page exists for development only.
+	for _, name := range []string{"access_token", "id_token", "refresh_token"} {
+		if v, ok := tok[name].(string); ok && v != "" {
+			d.Tokens = append(d.Tokens, web.DevToken{Name: name, Value: v})
+		}
 	}
 	p.pages.DevCallback(w, http.StatusOK, d)
 }

@@ -53,7 +53,7 @@ func TestDevCallback(t *testing.T) {
 		b := e.newBrowser(t)
 		done := b.decide(t, b.login(t, b.get(t, devRequest().URL), "alice", alicePassword), "allow")
 		shows(t, done, "openid profile offline_access results:read", `"preferred_username": "alice"`, `"aud": [`, schoolAudience,
-			`"client_id": "`+provider.DevClientID+`"`, "bearer", "(issued; not shown)")
+			`"client_id": "`+provider.DevClientID+`"`, "bearer", `<textarea id="access_token"`, `<textarea id="id_token"`, `<textarea id="refresh_token"`, `data-copy="access_token"`)
 		if strings.Contains(done.Body, "Error:") {
 			t.Errorf("a redeemed code shows an error: %s", done)
 		}

@@ -10,7 +10,12 @@ import (
 // else so a slow database never gets a healthy process restarted.
 func (p *Provider) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
+	body := "ok\n"
+	if p.cfg.Version != "" {
+		// Which build answers: what an operator checks after a rollout.
+		body += "version: " + p.cfg.Version + "\n"
+	}
+	_, _ = w.Write([]byte(body))
 }
 
 // handleReadyz reports whether this replica can issue tokens: the database

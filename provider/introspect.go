@@ -102,8 +102,8 @@ func (who *introspector) entitled(use fosite.TokenUse, client string, aud []stri
 // ours.
 func (p *Provider) introspectionCaller(r *http.Request) (*introspector, error) {
 	if _, ok := bearerToken(r); ok {
-		if !p.isAdmin(r) {
-			return nil, nil
+		if ok, err := p.isAdmin(r); err != nil || !ok {
+			return nil, err
 		}
 		return &introspector{admin: true}, nil
 	}

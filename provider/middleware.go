@@ -225,20 +225,34 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // isAdmin reports whether r carries the admin token; compared as digests in
-// constant time so neither length nor content leaks through timing.
-func (p *Provider) isAdmin(r *http.Request) bool {
+// constant time so neither length nor content leaks through timing. With
+// Config.AdminTokenStored the digest is read from the store on each call,
+// so that `hallpass admin-token rotate` takes effect on every replica at
+// once; an error is then a failure of ours.
+func (p *Provider) isAdmin(r *http.Request) (bool, error) {
 	tok, ok := bearerToken(r)
 	if !ok {
-		return false
+		return false, nil
+	}
+	want := p.cfg.AdminTokenDigest
+	if p.cfg.AdminTokenStored {
+		d, err := StoredAdminTokenDigest(r.Context(), p.cfg.Store)
+		if err != nil {
+			return false, err
+		}
+		want = d
 	}
 	sum := sha256.Sum256([]byte(tok))
-	return subtle.ConstantTimeCompare(sum[:], p.cfg.AdminTokenDigest) == 1
+	return subtle.ConstantTimeCompare(sum[:], want) == 1, nil
 }
 
 // requireAdmin answers 401 unless the request carries the admin token.
 func (p *Provider) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !p.isAdmin(r) {
+		if ok, err := p.isAdmin(r); err != nil {
+			p.writeError(w, r, err)
+			return
+		} else if !ok {
 			p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "a valid admin bearer token is required"))
 			return
 		}

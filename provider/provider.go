@@ -54,6 +54,12 @@ type Config struct {
 	Keys   KeyManager
 	// AdminTokenDigest is the SHA-256 digest of the admin bearer token.
 	AdminTokenDigest []byte
+	// AdminTokenStored makes the admin token the one whose digest the
+	// store holds (generated at first start, replaced by RotateAdminToken),
+	// read on every admin request instead of AdminTokenDigest, so that a
+	// rotation takes effect at once on every replica. Assemble sets it when
+	// no token is configured.
+	AdminTokenStored bool
 	// TokenSecret is the ≥32-byte secret that HMAC-signs authorization
 	// codes and refresh tokens. It must be the same on every replica and
 	// across restarts, or issued codes and refresh tokens stop working.
@@ -129,6 +135,13 @@ type Config struct {
 	// Both default to a fresh registry with Go and process collectors.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// SeparateAdmin moves the admin API and /metrics off Handler, which
+	// then answers 404 there, onto AdminHandler, for a listener on a
+	// private network. Registration (RFC 7591) stays on Handler.
+	SeparateAdmin bool
+	// Version is the build's version line, shown by /healthz; "" shows
+	// none.
+	Version string
 }
 
 // Provider is a configured hallpass server. Build it with New and serve

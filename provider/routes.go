@@ -9,14 +9,16 @@ import (
 	"github.com/hallpass/hallpass/web"
 )
 
-// Handler returns the HTTP handler serving every hallpass endpoint.
+// Handler returns the HTTP handler serving every hallpass endpoint, or,
+// with Config.SeparateAdmin, every one but the admin API and /metrics
+// (see listener.go).
 func (p *Provider) Handler() http.Handler { return p.router }
 
 // routes builds the router once, in New. This is the route table: each
 // path leads to its handler in one hop.
 func (p *Provider) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, withRequestScopes)
+	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, withRequestScopes, p.listenerRoutes)
 
 	r.Get("/healthz", p.handleHealthz)
 	r.Get("/readyz", p.handleReadyz)

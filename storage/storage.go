@@ -287,6 +287,14 @@ type Store interface {
 	BeginTX(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
+	// InTransaction runs fn with a context carrying a transaction: the
+	// one ctx carries already, if any (fn then joins it, and the outer
+	// caller commits or rolls back), or else a new one, committed when fn
+	// returns nil and rolled back when it returns an error (which is
+	// returned unchanged) or panics. Several steps that must take effect
+	// together or not at all (a configuration applied from a file) call
+	// the store's methods inside fn.
+	InTransaction(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// CreateClient stores a new client; ErrConflict if the id exists.
 	CreateClient(ctx context.Context, c *Client) error

@@ -61,16 +61,20 @@ type PagesOptions struct {
 // X-Frame-Options DENY, Referrer-Policy no-referrer,
 // X-Content-Type-Options nosniff, and a Content-Security-Policy that allows
 // only the embedded stylesheet and images, and form posts to 'self' plus
-// the page's FormActionOrigins. Pages load no script and need none.
+// the page's FormActionOrigins. Pages load no script and need none, but
+// for the development callback page, whose copy buttons load
+// static/devcallback.js (script-src 'self' on that page only).
 //
 // All data is HTML-escaped. A status of 0 means 200.
 type Pages struct {
-	product   string
-	log       *slog.Logger
-	styleURL  string
-	iconURL   string
-	templates map[string]*template.Template
-	static    map[string]staticFile // by name under static/
+	product  string
+	log      *slog.Logger
+	styleURL string
+	iconURL  string
+	// devScriptURL is the development callback page's script.
+	devScriptURL string
+	templates    map[string]*template.Template
+	static       map[string]staticFile // by name under static/
 }
 
 type staticFile struct {
@@ -181,6 +185,19 @@ type DevCallbackData struct {
 	AccessTokenClaims string
 	// Raw are further name/value pairs, shown in name order.
 	Raw map[string]string
+	// Tokens are the tokens as issued, each with a copy button, for a
+	// developer to try them (curl a resource server with the access
+	// token).
+	Tokens []DevToken
+	// ScriptURL is the copy buttons' script; DevCallback sets it.
+	ScriptURL string
+}
+
+// DevToken is one raw token on the development callback page.
+type DevToken struct {
+	// Name is what the token is ("access_token"); also its element id.
+	Name  string
+	Value string
 }
 
 // view is what the layout executes: the page's data under .Data.
@@ -232,13 +249,14 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 		sum := sha256.Sum256(data)
 		p.static[path.Base(name)] = staticFile{data: data, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
-	for _, need := range []string{"style.css", "favicon.svg"} {
+	for _, need := range []string{"style.css", "favicon.svg", "devcallback.js"} {
 		if _, ok := p.static[need]; !ok {
 			return nil, fmt.Errorf("web: static file %s missing", need)
 		}
 	}
 	p.styleURL = staticPath + "style.css?v=" + strings.Trim(p.static["style.css"].etag, `"`)
 	p.iconURL = staticPath + "favicon.svg?v=" + strings.Trim(p.static["favicon.svg"].etag, `"`)
+	p.devScriptURL = staticPath + "devcallback.js?v=" + strings.Trim(p.static["devcallback.js"].etag, `"`)
 
 	base, err := template.ParseFS(fsys, "templates/layout.html")
 	if err != nil {
@@ -286,7 +304,7 @@ func sampleData() map[string][]any {
 		pageLogout:    {LogoutData{}, LogoutData{Action: "/a", Hidden: map[string]string{"k": "v"}, ClientName: "c"}},
 		pageLoggedOut: {LoggedOutData{}, LoggedOutData{Message: "m"}},
 		pageDevCallback: {DevCallbackData{}, DevCallbackData{Error: "e", ErrorDescription: "d", GrantedScopes: "s",
-			IDTokenClaims: "{}", AccessTokenClaims: "{}", Raw: map[string]string{"k": "v"}}},
+			IDTokenClaims: "{}", AccessTokenClaims: "{}", Raw: map[string]string{"k": "v"}, Tokens: []DevToken{{"t", "v"}}, ScriptURL: "/s.js"}},
 	}
 }
 
@@ -330,17 +348,29 @@ func (p *Pages) LoggedOut(w http.ResponseWriter, status int, d LoggedOutData) {
 // DevCallback renders the development-only page that shows a completed
 // flow. It is marked as such; never serve it in production.
 func (p *Pages) DevCallback(w http.ResponseWriter, status int, d DevCallbackData) {
-	p.render(w, status, pageDevCallback, d, nil)
+	csp := p.contentSecurityPolicy(nil)
+	if len(d.Tokens) > 0 {
+		// The copy buttons' script, from hallpass itself and from no
+		// other page: this is a development page.
+		d.ScriptURL = p.devScriptURL
+		csp = strings.Replace(csp, "default-src 'none';", "default-src 'none'; script-src 'self';", 1)
+	}
+	p.renderCSP(w, status, pageDevCallback, d, csp)
 }
 
 func (p *Pages) render(w http.ResponseWriter, status int, name string, d any, formAction []string) {
+	p.renderCSP(w, status, name, d, p.contentSecurityPolicy(formAction))
+}
+
+// renderCSP renders page name with the Content-Security-Policy csp.
+func (p *Pages) renderCSP(w http.ResponseWriter, status int, name string, d any, csp string) {
 	if status == 0 {
 		status = http.StatusOK
 	}
 	var buf bytes.Buffer
 	err := p.templates[name].ExecuteTemplate(&buf, "layout", p.view(d))
 	h := w.Header()
-	setSecurityHeaders(h, p.contentSecurityPolicy(formAction))
+	setSecurityHeaders(h, csp)
 	if err != nil {
 		p.log.Error("web: rendering page", "page", name, "err", err)
 		h.Set("Content-Type", "text/plain; charset=utf-8")

@@ -695,8 +695,9 @@ func TestNewPagesOptions(t *testing.T) {
 // testFS is a template set like the embedded one, for breaking on purpose.
 func testFS(overrides map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{
-		"static/style.css":   {Data: []byte("body{}")},
-		"static/favicon.svg": {Data: []byte("<svg/>")},
+		"static/style.css":      {Data: []byte("body{}")},
+		"static/favicon.svg":    {Data: []byte("<svg/>")},
+		"static/devcallback.js": {Data: []byte("")},
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {
@@ -764,5 +765,43 @@ func TestRenderFailure(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "rendering page") {
 		t.Error("failure not logged")
+	}
+}
+
+// The development callback page shows the raw tokens, each with a copy
+// button driven by hallpass's own script: its CSP, and no other page's,
+// allows script from 'self', and nothing inline.
+func TestDevCallbackTokens(t *testing.T) {
+	p := newTestPages(t)
+	rec := httptest.NewRecorder()
+	const access = "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"
+	p.DevCallback(rec, http.StatusOK, DevCallbackData{GrantedScopes: "openid", Tokens: []DevToken{{"access_token", access}, {"refresh_token", "ory_rt_x<y"}}})
+	if csp := rec.Header().Get("Content-Security-Policy"); csp != strings.Replace(wantCSP, "default-src 'none';", "default-src 'none'; script-src 'self';", 1) {
+		t.Errorf("CSP = %q", csp)
+	}
+	doc := parseBody(t, rec)
+	scripts := findAll(doc, func(n *html.Node) bool { return n.Data == "script" })
+	if len(scripts) != 1 {
+		t.Fatalf("%d scripts, want the copy buttons' one", len(scripts))
+	}
+	src, _ := attr(scripts[0], "src")
+	if !strings.HasPrefix(src, StaticPrefix+"devcallback.js?v=") || scripts[0].FirstChild != nil {
+		t.Errorf("script src %q with inline content %v", src, scripts[0].FirstChild)
+	}
+	for _, name := range []string{"access_token", "refresh_token"} {
+		ta := findOne(t, doc, name, func(n *html.Node) bool { id, _ := attr(n, "id"); return n.Data == "textarea" && id == name })
+		if _, ro := attr(ta, "readonly"); !ro {
+			t.Errorf("%s is editable", name)
+		}
+		findOne(t, doc, "copy "+name, func(n *html.Node) bool { c, _ := attr(n, "data-copy"); return n.Data == "button" && c == name })
+	}
+	if !strings.Contains(rec.Body.String(), access) || !strings.Contains(rec.Body.String(), "ory_rt_x&lt;y") {
+		t.Errorf("tokens not shown (escaped):\n%s", rec.Body.String())
+	}
+	// The script is served, as JavaScript.
+	rec = httptest.NewRecorder()
+	p.StaticHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, src, nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Content-Type"), "javascript") || !strings.Contains(rec.Body.String(), "data-copy") {
+		t.Errorf("GET %s = %d %q", src, rec.Code, rec.Header().Get("Content-Type"))
 	}
 }

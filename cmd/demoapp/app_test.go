@@ -296,7 +296,8 @@ func TestConfigAndExitCodes(t *testing.T) {
 	if err := flags(&c, io.Discard).Parse([]string{"-addr", ":1"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
-	if c.addr != ":1" || c.issuer != "https://id.example" || c.clientSecret != "s" || c.clientID != "hallpass-demoapp" || c.publicURL != "http://localhost:8082" {
+	c.derive()
+	if c.addr != ":1" || c.issuer != "https://id.example" || c.clientSecret != "s" || c.clientID != "hallpass-demoapp" || c.publicURL != "http://localhost:1" || c.redirectURL != "http://localhost:1/callback" {
 		t.Errorf("config = %+v", c)
 	}
 	var out, errb bytes.Buffer
@@ -306,5 +307,25 @@ func TestConfigAndExitCodes(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"extra"}, none, &out, &errb); code != 2 {
 		t.Errorf("stray argument: exit %d, want 2", code)
+	}
+}
+
+// The app's URLs follow its flags: the public URL from --addr, the
+// redirect URI from the public URL, unless given.
+func TestConfigDerive(t *testing.T) {
+	for _, tc := range []struct {
+		in                  config
+		wantPublic, wantRed string
+	}{
+		{config{addr: "localhost:8082"}, "http://localhost:8082", "http://localhost:8082/callback"},
+		{config{addr: ":9000"}, "http://localhost:9000", "http://localhost:9000/callback"},
+		{config{addr: "0.0.0.0:9000", publicURL: "https://app.example/"}, "https://app.example/", "https://app.example/callback"},
+		{config{addr: "localhost:1", publicURL: "https://app.example", redirectURL: "https://cb.example/x"}, "https://app.example", "https://cb.example/x"},
+	} {
+		c := tc.in
+		c.derive()
+		if c.publicURL != tc.wantPublic || c.redirectURL != tc.wantRed {
+			t.Errorf("derive(%+v) = %q %q, want %q %q", tc.in, c.publicURL, c.redirectURL, tc.wantPublic, tc.wantRed)
+		}
 	}
 }

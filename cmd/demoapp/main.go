@@ -50,8 +50,8 @@ func flags(c *config, output io.Writer) *envflag.FlagSet {
 	f.String(&c.hallpassURL, "hallpass-url", "", "where this server reaches hallpass when that is not the issuer URL, e.g. http://hallpass:8080 inside docker compose (an origin; default: the issuer)")
 	f.String(&c.clientID, "client-id", "hallpass-demoapp", "this app's hallpass client id")
 	f.Secret(&c.clientSecret, "client-secret", "this app's client secret; unset: a public client (PKCE protects the code either way)")
-	f.String(&c.redirectURL, "redirect-url", "http://localhost:8082/callback", "the redirect URI registered for this app at hallpass")
-	f.String(&c.publicURL, "public-url", "http://localhost:8082", "the URL the browser reaches this app at (hallpass sends the browser back to it after sign-out)")
+	f.String(&c.redirectURL, "redirect-url", "", "the redirect URI registered for this app at hallpass (default: --public-url + /callback)")
+	f.String(&c.publicURL, "public-url", "", "the URL the browser reaches this app at; hallpass sends the browser back to it after sign-out (default: http:// + --addr, with localhost for an unspecified host)")
 	f.String(&c.schoolAPIURL, "schoolapi-url", "http://localhost:8081", "where this server reaches the school API")
 	f.String(&c.scopes, "scopes", "openid profile email offline_access results:read results:write schedule:write", "the scopes to ask for (hallpass grants those the user's roles allow)")
 	f.Duration(&c.startupTimeout, "startup-timeout", 60*time.Second, "how long to keep trying to reach hallpass's discovery at start")
@@ -59,6 +59,27 @@ func flags(c *config, output io.Writer) *envflag.FlagSet {
 	f.String(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.Bool(&c.healthcheck, "healthcheck", false, "probe GET /healthz of the demoapp listening on --addr and exit 0 if it answers 200, 1 otherwise (the container HEALTHCHECK)")
 	return f
+}
+
+// derive fills in the URLs that default to what the other flags say, so
+// that moving the app (--addr) moves its registered URLs with it.
+func (c *config) derive() {
+	if c.publicURL == "" {
+		host, port, err := net.SplitHostPort(c.addr)
+		if err != nil {
+			host, port = c.addr, ""
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		c.publicURL = "http://" + net.JoinHostPort(host, port)
+		if port == "" {
+			c.publicURL = "http://" + host
+		}
+	}
+	if c.redirectURL == "" {
+		c.redirectURL = strings.TrimSuffix(c.publicURL, "/") + "/callback"
+	}
 }
 
 // run executes demoapp with args and the environment lookup finds, and
@@ -72,6 +93,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		fmt.Fprintln(stderr, "demoapp:", err)
 		return 2
 	}
+	c.derive()
 	if c.healthcheck {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -12,18 +12,44 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/storage"
 )
 
 // The commands that manage users, roles, scopes and clients call the
-// directory service on the database, as the admin API does on a server.
+// directory service on the database, as the admin API does on a server,
+// or, with --server, that server's admin API (remote.go).
 
-// dirCmd builds a subcommand that runs fn with the directory service of
-// the migrated database.
-func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn func(cmd *cobra.Command, dir *directory.Service, args []string) error) *cobra.Command {
+// dirCmd builds a subcommand that runs fn with the directory of the
+// server --server names, or else of the migrated database.
+func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn func(cmd *cobra.Command, dir directoryAPI, args []string) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := g.remote()
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				return fn(cmd, remoteDirectory{c}, a)
+			}
+			st, err := g.migratedStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return fn(cmd, localDirectory{directory.New(st, directory.Options{})}, a)
+		},
+	}
+}
+
+// dbCmd builds a subcommand that runs fn with the directory service of
+// the migrated database: for what the admin API does not offer.
+func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn func(cmd *cobra.Command, dir *directory.Service, args []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if g.server != "" {
+				return fmt.Errorf("%s works on the database (--database), not through --server", cmd.CommandPath())
+			}
 			st, err := g.migratedStore(cmd)
 			if err != nil {
 				return err
@@ -34,12 +60,12 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 	}
 }
 
-// printResult prints v as JSON, or returns err.
+// printResult prints v in the --output format, or returns err.
 func (g *globalOptions) printResult(v any, err error) error {
 	if err != nil {
 		return err
 	}
-	return g.printJSON(v)
+	return g.print(v)
 }
 
 // overlay makes *in the stored record old with the flags given on the
@@ -90,17 +116,17 @@ type readCmds[V any] struct {
 	arg  string // how get and delete name the record: USER, NAME…
 	// The commands' short help.
 	list, get, delete string
-	pick              func(*directory.Service) records[V]
+	pick              func(directoryAPI) records[V]
 }
 
 func (k readCmds[V]) commands(g *globalOptions) []*cobra.Command {
-	list := g.dirCmd("list", k.list, cobra.NoArgs, func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
+	list := g.dirCmd("list", k.list, cobra.NoArgs, func(cmd *cobra.Command, dir directoryAPI, _ []string) error {
 		return g.printResult(k.pick(dir).List(cmd.Context()))
 	})
-	get := g.dirCmd("get "+k.arg, k.get, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+	get := g.dirCmd("get "+k.arg, k.get, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
 		return g.printResult(k.pick(dir).Get(cmd.Context(), args[0]))
 	})
-	del := g.dirCmd("delete "+k.arg, k.delete, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+	del := g.dirCmd("delete "+k.arg, k.delete, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
 		if err := k.pick(dir).Delete(cmd.Context(), args[0]); err != nil {
 			return err
 		}
@@ -127,24 +153,24 @@ func readPassword(stdin io.Reader, fromStdin bool, user directory.UserInput) (pw
 }
 
 func newUsersCmd(g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Manage users (same as /admin/users, directly on the database)"}
+	cmd := &cobra.Command{Use: "users", Short: "Manage users (as /admin/users: on --server, or directly on the database)"}
 	var in directory.UserInput
 	var pwStdin bool
 	create := g.dirCmd("create", "Create a user; without --password-stdin a password is generated and printed once", cobra.NoArgs,
-		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
+		func(cmd *cobra.Command, dir directoryAPI, _ []string) error {
 			pw, generated, err := readPassword(cmd.InOrStdin(), pwStdin, in)
 			if err != nil {
 				return err
 			}
 			in.Password = pw
-			out, err := dir.Users().Create(cmd.Context(), in)
+			out, err := dir.users().Create(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
 			if generated {
 				fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw)
 			}
-			return g.printJSON(out)
+			return g.print(out)
 		})
 	userFlags := func(c *cobra.Command) {
 		f := c.Flags()
@@ -159,8 +185,8 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 	userFlags(create)
 
 	update := g.dirCmd("update USER", "Change a user (by id or username); only the flags given change", cobra.ExactArgs(1),
-		func(cmd *cobra.Command, dir *directory.Service, args []string) error {
-			old, err := dir.Users().Get(cmd.Context(), args[0])
+		func(cmd *cobra.Command, dir directoryAPI, args []string) error {
+			old, err := dir.users().Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -173,23 +199,23 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 					return err
 				}
 			}
-			return g.printResult(dir.Users().Update(cmd.Context(), old.ID, in))
+			return g.printResult(dir.users().Update(cmd.Context(), old.ID, in))
 		})
 	userFlags(update)
 
 	cmd.AddCommand(create, update)
 	cmd.AddCommand(readCmds[directory.UserView]{noun: "user", arg: "USER",
-		list: "List users as JSON", get: "Show a user (by id or username)", delete: "Delete a user with their sessions, consents and tokens",
-		pick: func(d *directory.Service) records[directory.UserView] { return d.Users() }}.commands(g)...)
+		list: "List users", get: "Show a user (by id or username)", delete: "Delete a user with their sessions, consents and tokens",
+		pick: func(d directoryAPI) records[directory.UserView] { return d.users() }}.commands(g)...)
 	return cmd
 }
 
 // namedCmds describes the commands of roles or scopes, which differ only
 // in their flags and their help.
-type namedCmds[S any, V directory.NamedView[S, V]] struct {
+type namedCmds[V any] struct {
 	readCmds[V]
 	use, short, create, update string
-	named                      func(*directory.Service) *directory.Named[S, V]
+	named                      func(directoryAPI) kind[V, V]
 	// in is what the flags fill in; name is its name, set from NAME.
 	in   *V
 	name *string
@@ -197,13 +223,13 @@ type namedCmds[S any, V directory.NamedView[S, V]] struct {
 	flags func(*pflag.FlagSet)
 }
 
-func (k namedCmds[S, V]) command(g *globalOptions) *cobra.Command {
+func (k namedCmds[V]) command(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: k.use, Short: k.short}
-	create := g.dirCmd("create NAME", k.create, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+	create := g.dirCmd("create NAME", k.create, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
 		*k.name = args[0]
 		return g.printResult(k.named(dir).Create(cmd.Context(), *k.in))
 	})
-	update := g.dirCmd("update NAME", k.update, cobra.ExactArgs(1), func(cmd *cobra.Command, dir *directory.Service, args []string) error {
+	update := g.dirCmd("update NAME", k.update, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
 		old, err := k.named(dir).Get(cmd.Context(), args[0])
 		if err != nil {
 			return err
@@ -215,7 +241,7 @@ func (k namedCmds[S, V]) command(g *globalOptions) *cobra.Command {
 	})
 	k.flags(create.Flags())
 	k.flags(update.Flags())
-	k.pick = func(d *directory.Service) records[V] { return k.named(d) }
+	k.pick = func(d directoryAPI) records[V] { return k.named(d) }
 	cmd.AddCommand(create, update)
 	cmd.AddCommand(k.commands(g)...)
 	return cmd
@@ -223,11 +249,11 @@ func (k namedCmds[S, V]) command(g *globalOptions) *cobra.Command {
 
 func newRolesCmd(g *globalOptions) *cobra.Command {
 	var in directory.RoleView
-	return namedCmds[storage.Role, directory.RoleView]{
-		readCmds: readCmds[directory.RoleView]{noun: "role", arg: "NAME", list: "List roles as JSON", get: "Show a role", delete: "Delete a role (users lose it)"},
+	return namedCmds[directory.RoleView]{
+		readCmds: readCmds[directory.RoleView]{noun: "role", arg: "NAME", list: "List roles", get: "Show a role", delete: "Delete a role (users lose it)"},
 		use:      "roles", short: "Manage roles and the scopes they grant",
 		create: "Create a role", update: "Change a role's scopes or description",
-		named: (*directory.Service).Roles, in: &in, name: &in.Name,
+		named: directoryAPI.roles, in: &in, name: &in.Name,
 		flags: func(f *pflag.FlagSet) {
 			f.StringSliceVar(&in.Scopes, "scope", nil, "scopes the role grants (comma-separated or repeated)")
 			f.StringVar(&in.Description, "description", "", "what the role is for")
@@ -237,11 +263,11 @@ func newRolesCmd(g *globalOptions) *cobra.Command {
 
 func newScopesCmd(g *globalOptions) *cobra.Command {
 	var in directory.ScopeView
-	return namedCmds[storage.Scope, directory.ScopeView]{
-		readCmds: readCmds[directory.ScopeView]{noun: "scope", arg: "NAME", list: "List registered scopes as JSON", get: "Show a registered scope", delete: "Unregister a scope"},
+	return namedCmds[directory.ScopeView]{
+		readCmds: readCmds[directory.ScopeView]{noun: "scope", arg: "NAME", list: "List registered scopes", get: "Show a registered scope", delete: "Unregister a scope"},
 		use:      "scopes", short: "Manage registered scopes: consent-page descriptions and audiences",
 		create: "Register a scope", update: "Change a scope's description or audience",
-		named: (*directory.Service).Scopes, in: &in, name: &in.Name,
+		named: directoryAPI.scopes, in: &in, name: &in.Name,
 		flags: func(f *pflag.FlagSet) {
 			f.StringVar(&in.Description, "description", "", "what the consent page says about the scope")
 			f.StringVar(&in.Audience, "audience", "", "the resource server tokens with this scope are for")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,6 +45,7 @@ func (k *keySchedule) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&k.refresh, "key-refresh", time.Minute, "how often each server reloads the signing keys and runs the rotation schedule; replicas follow each other's changes within this bound (0: never, for a single process in tests)")
 	f.DurationVar(&k.accessTokenLifespan, "access-token-lifespan", 10*time.Minute, "access token lifetime")
 	f.DurationVar(&k.idTokenLifespan, "id-token-lifespan", time.Hour, "ID token lifetime")
+	requirePositive(f, "access-token-lifespan", "id-token-lifespan")
 }
 
 // options validates the flags and returns the key manager's options.
@@ -67,12 +70,15 @@ func (k *keySchedule) options(log *slog.Logger) (keys.Options, error) {
 func newKeysCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "keys",
-		Short: "Manage signing keys (same as /admin/keys, directly on the database)",
-		Long: `Manage the signing keys, directly on the database. Running servers follow
-every change within about a second (they poll a change counter).
+		Short: "Manage signing keys (as /admin/keys: on --server, or directly on the database)",
+		Long: `Manage the signing keys through a running server's admin API (--server and
+the admin token), or directly on the database. Running servers follow every
+change within about a second (they poll a change counter).
 
-Give these commands the same settings as the servers (the same HALLPASS_*
-variables): the secret, the database, and the key schedule flags.`,
+On the database, give these commands the same settings as the servers (the
+same HALLPASS_* variables): the secret, the database, and the key schedule
+flags. Through --server, the server's own settings apply. reencrypt works on
+the database only.`,
 	}
 
 	list := &cobra.Command{
@@ -80,6 +86,16 @@ variables): the secret, the database, and the key schedule flags.`,
 		Short: "List every signing key as JSON: kid, algorithm, state, created, activates, retires, removes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c, err := g.remote(); err != nil || c != nil {
+				if err != nil {
+					return err
+				}
+				var infos []keys.KeyInfo
+				if err := c.do(cmd.Context(), http.MethodGet, "/admin/keys", nil, &infos); err != nil {
+					return err
+				}
+				return g.printJSON(infos)
+			}
 			st, err := g.migratedStore(cmd)
 			if err != nil {
 				return err
@@ -113,6 +129,19 @@ generated key sign at once; the command then warns and the answer carries
 until they refetch the JWKS. Either way a new next key is published.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c, err := g.remote(); err != nil || c != nil {
+				if err != nil {
+					return err
+				}
+				var out provider.RotateResponse
+				if err := c.do(cmd.Context(), http.MethodPost, "/admin/keys/rotate", provider.RotateRequest{Immediate: immediate}, &out); err != nil {
+					return err
+				}
+				if out.Warning != "" {
+					fmt.Fprintf(g.stderr, "warning: %s\n", out.Warning)
+				}
+				return g.printJSON(out)
+			}
 			st, km, err := g.keyManager(cmd, &rotateSchedule)
 			if err != nil {
 				return err
@@ -153,6 +182,19 @@ they refetch the JWKS. Refresh tokens are not signed with the key and keep
 working, so clients get new access tokens.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c, err := g.remote(); err != nil || c != nil {
+				if err != nil {
+					return err
+				}
+				var out provider.RevokeResponse
+				if err := c.do(cmd.Context(), http.MethodPost, "/admin/keys/"+url.PathEscape(args[0])+"/revoke", nil, &out); err != nil {
+					return err
+				}
+				if out.Warning != "" {
+					fmt.Fprintf(g.stderr, "warning: %s\n", out.Warning)
+				}
+				return g.printJSON(out)
+			}
 			st, km, err := g.keyManager(cmd, &revokeSchedule)
 			if err != nil {
 				return err
@@ -187,6 +229,9 @@ restart every server with the new secret right away (they keep signing from
 memory for at most twice --key-refresh, then report not ready).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.server != "" {
+				return errors.New("keys reencrypt works on the database (--database), not through --server")
+			}
 			oldSecret, file, err := g.existingSecret()
 			if err != nil {
 				return err

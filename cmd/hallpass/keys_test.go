@@ -47,7 +47,7 @@ func keyByID(infos []keys.KeyInfo) map[string]keys.KeyInfo {
 func TestKeysCommands(t *testing.T) {
 	chdirTemp(t)
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("k", 40))
-	db := "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	db := migrated(t, "sqlite:"+filepath.Join(t.TempDir(), "keys.db"))
 
 	if infos := keysList(t, db); len(infos) != 0 {
 		t.Fatalf("keys on a new database: %+v", infos)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			return exit.code
+		}
 		fmt.Fprintln(stderr, "hallpass:", errorText(err))
 		return 1
 	}
@@ -36,6 +41,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func errorText(err error) string {
 	if code, ok := provider.ErrorCode(err); ok {
 		return code + ": " + err.Error()
+	}
+	// Through --server, the admin API's answer says the same.
+	var re *remoteError
+	if errors.As(err, &re) && re.Code != "" {
+		return re.Code + ": " + re.Error()
 	}
 	return err.Error()
 }

@@ -296,7 +296,7 @@ func TestEnvironmentConfiguresFlags(t *testing.T) {
 
 func TestClientsCommand(t *testing.T) {
 	chdirTemp(t)
-	db := "sqlite:" + filepath.Join(t.TempDir(), "cli.db")
+	db := migrated(t, "sqlite:"+filepath.Join(t.TempDir(), "cli.db"))
 	hp := func(args ...string) (string, string, int) {
 		var out, errb syncBuffer
 		code := run(context.Background(), append([]string{"--database", db}, args...), &out, &errb)
@@ -410,7 +410,7 @@ func TestServeOnPostgres(t *testing.T) {
 
 func TestUsersRolesScopesCommands(t *testing.T) {
 	chdirTemp(t)
-	db := "sqlite:" + filepath.Join(t.TempDir(), "dir.db")
+	db := migrated(t, "sqlite:"+filepath.Join(t.TempDir(), "dir.db"))
 	hp := func(stdin string, args ...string) (string, string, int) {
 		var out, errb syncBuffer
 		root := newRootCmd(&out, &errb)
@@ -550,6 +550,15 @@ func TestDevSeed(t *testing.T) {
 	again := startServe(t, "--dev", "--database", "sqlite:dev.db")
 	if !strings.Contains(again.stdout.String(), "nothing seeded") {
 		t.Errorf("second --dev start: %s", again.stdout.String())
+	}
+	// It reprints who can sign in and a working link, not the passwords.
+	for _, want := range []string{"alice (teacher)", "bob   (student)", "/oauth2/authorize?"} {
+		if !strings.Contains(again.stdout.String(), want) {
+			t.Errorf("second --dev start lacks %q:\n%s", want, again.stdout.String())
+		}
+	}
+	if strings.Contains(again.stdout.String(), "password "+seeded[0][2]) {
+		t.Errorf("second --dev start reprinted a password")
 	}
 }
 

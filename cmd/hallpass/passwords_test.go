@@ -21,7 +21,7 @@ func TestUsersPasswordRules(t *testing.T) {
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
-			db := b.DSN(t)
+			db := migrated(t, b.DSN(t))
 			hp := func(stdin string, args ...string) (string, string, int) {
 				var out, errb syncBuffer
 				root := newRootCmd(&out, &errb)

@@ -11,13 +11,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
+	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
@@ -29,8 +28,15 @@ type globalOptions struct {
 	databaseTimeout time.Duration
 	secretFile      string
 	logLevel        string
-	stdout          io.Writer
-	stderr          io.Writer
+	configFile      string
+	server          string
+	token           string
+	output          string
+	// warnings are what reading the settings found worth saying (unknown
+	// HALLPASS_* variables); serve logs them, other commands print them.
+	warnings []string
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -40,13 +46,26 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "hallpass is an OAuth 2.0 and OpenID Connect identity provider",
 		Long: `hallpass is an OAuth 2.0 and OpenID Connect identity provider in one binary.
 
-Every flag can also be set with an environment variable: --some-flag is
-HALLPASS_SOME_FLAG. Secrets are read from the environment only:
-HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
+Every flag can also be set with an environment variable (--some-flag is
+HALLPASS_SOME_FLAG) and with the key of the same name in the YAML file
+--config names (some-flag: value). The command line wins over the
+environment, which wins over the file. Secrets are never read from the
+file: HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN come
+from the environment (--token too, for a one-off command through --server).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return applyEnv(cmd.Flags())
+			warnings, err := applySettings(cmd)
+			if err != nil {
+				return err
+			}
+			g.warnings = warnings
+			if cmd.Name() != "serve" {
+				for _, w := range warnings {
+					fmt.Fprintln(g.stderr, "hallpass: warning:", w)
+				}
+			}
+			return nil
 		},
 	}
 	root.SetOut(stdout)
@@ -56,30 +75,18 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 	pf.DurationVar(&g.databaseTimeout, "database-timeout", backend.DefaultTimeout, "how long to wait for the database to connect, and to migrate at start, before giving up")
 	pf.StringVar(&g.secretFile, "secret-file", "", "file holding the key-encryption secret when HALLPASS_SECRET is unset (default: beside the SQLite database, or ./hallpass.secret)")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	pf.StringVar(&g.configFile, "config", "", "YAML file of settings: each key is a flag's name (addr: localhost:8080); the command line and the environment win over it")
+	pf.StringVar(&g.server, "server", "", "URL of a running hallpass (its admin listener, if separate): the admin commands then go through its admin API with the admin token instead of the database")
+	pf.StringVar(&g.token, "token", "", "admin token for --server (default HALLPASS_ADMIN_TOKEN, which is safer: command lines are visible to other users)")
+	pf.StringVarP(&g.output, "output", "o", "", "how the admin commands print records: table, json or yaml (default table at a terminal, json otherwise)")
+	requirePositive(pf, "database-timeout")
 
 	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
 	root.AddCommand(newHealthcheckCmd(g))
+	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newExportCmd(g))
+	root.AddCommand(newAdminTokenCmd(g))
+	documentFlags(root)
 	return root
-}
-
-// applyEnv fills every flag the user did not set from its HALLPASS_*
-// variable, so flags and environment stay one list.
-func applyEnv(fs *pflag.FlagSet) error {
-	var errs []error
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || f.Name == "help" {
-			return
-		}
-		name := "HALLPASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return
-		}
-		if err := f.Value.Set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
-		}
-	})
-	return errors.Join(errs...)
 }
 
 func (g *globalOptions) logger() (*slog.Logger, error) {
@@ -180,6 +187,19 @@ func (g *globalOptions) secretPath() string {
 	return "hallpass.secret"
 }
 
+// remote returns the client of the admin API --server names, or nil
+// without --server.
+func (g *globalOptions) remote() (*adminClient, error) {
+	if g.server == "" {
+		return nil, nil
+	}
+	tok := g.token
+	if tok == "" {
+		tok = adminTokenFromEnv()
+	}
+	return newAdminClient(g.server, tok)
+}
+
 // sealer builds the key-encryption sealer from the configured secret.
 func (g *globalOptions) sealer(log *slog.Logger) (*keys.Sealer, error) {
 	secret, err := g.secret(log)
@@ -192,14 +212,22 @@ func (g *globalOptions) sealer(log *slog.Logger) (*keys.Sealer, error) {
 func newVersionCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the hallpass version",
+		Short: "Print the hallpass version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
+			v := version.Read()
+			if format, err := g.outputFormat(); err != nil {
+				return err
+			} else if format != "table" && g.output != "" {
+				return g.print(v)
 			}
-			fmt.Fprintln(g.stdout, "hallpass", v)
+			fmt.Fprintln(g.stdout, "hallpass", v.Version)
+			if v.Commit != "" {
+				fmt.Fprintln(g.stdout, "commit:", v.Commit)
+			}
+			if v.Date != "" {
+				fmt.Fprintln(g.stdout, "date:  ", v.Date)
+			}
 			return nil
 		},
 	}

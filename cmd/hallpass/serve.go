@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -22,6 +25,7 @@ import (
 // serveOptions are the flags of `hallpass serve`.
 type serveOptions struct {
 	addr                 string
+	adminAddr            string
 	issuer               string
 	insecureHTTPIssuer   bool
 	noMigrate            bool
@@ -54,6 +58,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "localhost:8080", "address to listen on")
+	f.StringVar(&o.adminAddr, "admin-addr", "", "address of a separate listener for the admin API and /metrics, on a private network; the public listener then answers 404 there (default: both on --addr)")
 	f.StringVar(&o.issuer, "issuer", "http://localhost:8080", "issuer URL: the external URL clients reach hallpass at, without a trailing slash; https unless the host is localhost or a loopback address")
 	f.BoolVar(&o.insecureHTTPIssuer, "insecure-http-issuer", false, "accept an http issuer on a host that is not loopback (credentials cross the network unencrypted; test networks only)")
 	f.BoolVar(&o.noMigrate, "no-migrate", false, "do not apply schema migrations at start (run `hallpass migrate` instead)")
@@ -70,6 +75,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	f.BoolVar(&o.requirePAR, "require-par", false, "every client must push its authorization requests to the PAR endpoint first (RFC 9126)")
 	f.DurationVar(&o.parLifespan, "par-lifespan", time.Minute, "how long a pushed authorization request's request_uri stays usable")
+	requirePositive(f, "refresh-token-lifespan", "code-lifespan", "session-idle-timeout", "session-lifetime", "shutdown-timeout", "par-lifespan")
 	return cmd
 }
 
@@ -143,6 +149,8 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		ConsoleAdminRole:      o.consoleAdminRole,
 		RequirePAR:            o.requirePAR,
 		PARLifespan:           o.parLifespan,
+		SeparateAdmin:         o.adminAddr != "",
+		Version:               version.Read().String(),
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -155,6 +163,24 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
+	}
+	for _, w := range g.warnings {
+		log.Warn(w)
+	}
+	// The ports are bound first: a busy port fails the start before the
+	// database is touched or --dev prints passwords for a demo that is
+	// not served.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	var adminLn net.Listener
+	if o.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", o.adminAddr); err != nil {
+			return fmt.Errorf("listen on --admin-addr: %w", err)
+		}
+		defer adminLn.Close()
 	}
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
@@ -171,20 +197,18 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		fmt.Fprintf(g.stdout, "Generated admin token (shown only now; set HALLPASS_ADMIN_TOKEN to choose your own):\n\n    %s\n\n", s.adminToken)
 	}
 
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	srv := newHTTPServer(s.provider.Handler(), log)
+	var adminSrv *http.Server
+	if adminLn != nil {
+		adminSrv = newHTTPServer(s.provider.AdminHandler(), log)
+	} else if !loopbackIssuer(o.issuer) {
+		log.Warn("the admin API and /metrics are served on the public listener with everything else; set --admin-addr (HALLPASS_ADMIN_ADDR) to serve them on a private network only", "issuer", o.issuer)
 	}
-	srv := &http.Server{
-		Handler:           s.provider.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	if adminLn != nil {
+		// Logged first: "hallpass serving" says everything listens.
+		log.Info("admin API serving", "admin_addr", adminLn.Addr().String())
 	}
-	log.Info("hallpass serving", "addr", ln.Addr().String(), "issuer", o.issuer, "database", backend.Redact(g.database), "kid", s.keys.ActiveKeyID())
+	log.Info("hallpass serving", "addr", ln.Addr().String(), "issuer", o.issuer, "database", backend.Redact(g.database), "kid", s.keys.ActiveKeyID(), "version", version.Read().String())
 	if o.ready != nil {
 		o.ready <- ln.Addr().String()
 	}
@@ -197,8 +221,11 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	go s.keys.Watch(refreshCtx, keys.DefaultWatchInterval)
 	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if adminSrv != nil {
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -207,16 +234,45 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	servers := []*http.Server{srv}
+	if adminSrv != nil {
+		servers = append(servers, adminSrv)
+	}
+	for _, hs := range servers {
+		if err := hs.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
 	// No request is in flight any more: stop the back-channel logout worker.
 	s.provider.Close()
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the http.Server of a listener, with the timeouts and
+// limits every hallpass listener has.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// loopbackIssuer reports whether the issuer names this machine only
+// (localhost or a loopback address): a development setup.
+func loopbackIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && directory.IsLoopback(strings.ToLower(u.Hostname()))
 }
 
 // refreshKeys runs the key schedule every interval: each Tick reloads the

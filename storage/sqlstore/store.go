@@ -136,6 +136,31 @@ func (s *Store) Rollback(ctx context.Context) error {
 	return nil
 }
 
+// InTransaction runs fn in the transaction ctx carries, or else in a new
+// one that commits when fn returns nil (see storage.Store).
+func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if _, ok := s.tx(ctx); ok {
+		return fn(ctx)
+	}
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			if rbErr := s.Rollback(txCtx); rbErr != nil && err != nil {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
+			}
+		}
+	}()
+	if err := fn(txCtx); err != nil {
+		return err
+	}
+	committed = true
+	return s.Commit(txCtx)
+}
+
 // inTx runs fn in the transaction carried by ctx, or else in a new one.
 func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Settings", testSettings},
 		{"ClientAssertionJTI", testClientAssertionJTI},
 		{"Transactions", testTransactions},
+		{"InTransaction", testInTransaction},
 		{"TimeZones", testTimeZones},
 		{"Migrate", testMigrate},
 		{"UserCRUD", testUserCRUD},

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hallpass/hallpass/provider"
+)
+
+func newAdminTokenCmd(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "admin-token", Short: "Manage the admin API's bearer token"}
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace the stored admin token with a new one, printed once; the old one stops working at once",
+		Long: `Generate a new admin token, store its digest in place of the old one and
+print it once. Every server without HALLPASS_ADMIN_TOKEN reads the stored
+digest on each admin request, so the old token stops working at once on all
+of them. A token given by HALLPASS_ADMIN_TOKEN is not stored and cannot be
+rotated here: change the variable and restart the servers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.server != "" {
+				return errors.New("admin-token rotate works on the database (--database), not through --server")
+			}
+			if adminTokenFromEnv() != "" {
+				return errors.New("HALLPASS_ADMIN_TOKEN is set: servers started with it accept that token only, never a stored one, so rotating the stored token would change nothing; change HALLPASS_ADMIN_TOKEN and restart the servers instead (unset it here to rotate the stored token)")
+			}
+			st, err := g.migratedStore(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			tok, err := provider.RotateAdminToken(cmd.Context(), st)
+			if err != nil {
+				return err
+			}
+			// Printed once, outside any log: it is a credential.
+			fmt.Fprintf(g.stdout, "New admin token (shown only now; the old one no longer works):\n\n    %s\n\n", tok)
+			return nil
+		},
+	}
+	cmd.AddCommand(rotate)
+	return cmd
+}

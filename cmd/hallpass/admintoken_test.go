@@ -1,0 +1,60 @@
+package main
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var (
+	generatedTokenRE = regexp.MustCompile(`Generated admin token[^\n]*\n\n    (\S+)`)
+	rotatedTokenRE   = regexp.MustCompile(`New admin token[^\n]*\n\n    (\S+)`)
+)
+
+// admin-token rotate replaces the stored token: a running server refuses
+// the old one at once and accepts the new one. A token given by
+// HALLPASS_ADMIN_TOKEN is never shadowed by a stored one.
+func TestAdminTokenRotate(t *testing.T) {
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("d", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
+	db := "sqlite:rotate.db"
+	in := startServe(t, "--database", db)
+	m := generatedTokenRE.FindStringSubmatch(in.stdout.String())
+	if m == nil {
+		t.Fatalf("no generated token printed:\n%s", in.stdout.String())
+	}
+	old := m[1]
+	if got := getStatus(t, in.base+"/admin/users", old); got != http.StatusOK {
+		t.Fatalf("generated token: %d", got)
+	}
+
+	out, errOut, code := hallpass(t, db, "admin-token", "rotate")
+	r := rotatedTokenRE.FindStringSubmatch(out)
+	if code != 0 || r == nil {
+		t.Fatalf("admin-token rotate: exit %d\n%s%s", code, out, errOut)
+	}
+	if got := getStatus(t, in.base+"/admin/users", old); got != http.StatusUnauthorized {
+		t.Errorf("old token after rotate: %d, want 401", got)
+	}
+	if got := getStatus(t, in.base+"/admin/users", r[1]); got != http.StatusOK {
+		t.Errorf("new token after rotate: %d, want 200", got)
+	}
+	in.stop()
+
+	// The operator's token wins over the stored (rotated) one, which
+	// stops working, and cannot be rotated from under them.
+	const chosen = "operator-chosen-admin-token-0123456789"
+	t.Setenv("HALLPASS_ADMIN_TOKEN", chosen)
+	again := startServe(t, "--database", db)
+	if got := getStatus(t, again.base+"/admin/users", chosen); got != http.StatusOK {
+		t.Errorf("HALLPASS_ADMIN_TOKEN: %d, want 200", got)
+	}
+	if got := getStatus(t, again.base+"/admin/users", r[1]); got != http.StatusUnauthorized {
+		t.Errorf("stored token with HALLPASS_ADMIN_TOKEN set: %d, want 401", got)
+	}
+	if _, errOut, code := hallpass(t, db, "admin-token", "rotate"); code != 1 || !strings.Contains(errOut, "HALLPASS_ADMIN_TOKEN is set") {
+		t.Errorf("rotate with HALLPASS_ADMIN_TOKEN set: exit %d\n%s", code, errOut)
+	}
+}

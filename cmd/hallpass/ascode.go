@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/directory/state"
+	"github.com/hallpass/hallpass/provider"
+)
+
+// Configuration as code: plan, apply and export the scopes, roles,
+// clients and users a YAML file declares (directory/state), on the
+// database directly.
+
+// exitError ends the command with an exit code of its own, having said
+// what there was to say: plan's 2 for "changes pending".
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// fileOptions are the flags of plan and apply.
+type fileOptions struct {
+	file  string
+	prune bool
+}
+
+func (o *fileOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the YAML file declaring scopes, roles, clients and users ('-' reads stdin)")
+	cmd.Flags().BoolVar(&o.prune, "prune", false, "delete the stored scopes, roles, clients and users the file does not name")
+	_ = cmd.MarkFlagRequired("file")
+}
+
+// load reads the file the flags name.
+func (o *fileOptions) load(cmd *cobra.Command) (*state.File, error) {
+	if o.file == "-" {
+		return state.Load(cmd.InOrStdin(), "stdin")
+	}
+	f, err := os.Open(o.file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return state.Load(f, o.file)
+}
+
+func (o *fileOptions) options() state.Options {
+	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv, Builtin: []string{provider.SelfClientID}}
+}
+
+func newPlanCmd(g *globalOptions) *cobra.Command {
+	o := &fileOptions{}
+	cmd := g.dbCmd("plan -f FILE", "Show what applying FILE would change; exit 0: nothing, 2: changes, 1: error", cobra.NoArgs,
+		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
+			f, err := o.load(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := state.Make(cmd.Context(), dir, f, o.options())
+			if err != nil {
+				return err
+			}
+			if err := p.Write(g.stdout); err != nil {
+				return err
+			}
+			if !p.Empty() {
+				return exitError{code: 2}
+			}
+			return nil
+		})
+	cmd.Long = `Compare FILE (scopes, roles, clients, users, with the admin API's JSON
+field names; see examples/school.yaml) with the directory and print what
+'hallpass apply' would create, update and delete. Secrets are never printed.
+The exit status is 0 when nothing would change, 2 when something would, and
+1 on error, as 'terraform plan -detailed-exitcode'.`
+	o.addFlags(cmd)
+	return cmd
+}
+
+func newApplyCmd(g *globalOptions) *cobra.Command {
+	o := &fileOptions{}
+	cmd := g.dbCmd("apply -f FILE", "Make the directory match FILE, in one transaction", cobra.NoArgs,
+		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
+			f, err := o.load(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := state.Apply(cmd.Context(), dir, f, o.options())
+			if err != nil {
+				return err
+			}
+			if err := r.Plan.Write(g.stdout); err != nil {
+				return err
+			}
+			if !r.Plan.Empty() {
+				fmt.Fprintln(g.stdout, "Applied.")
+			}
+			for _, s := range r.Secrets {
+				// Printed once, outside any log: it is a credential.
+				fmt.Fprintf(g.stdout, "\nGenerated secret of client %s (shown only now):\n\n    %s\n", s.ClientID, s.Secret)
+			}
+			return nil
+		})
+	cmd.Long = `Create, update and (with --prune) delete scopes, roles, clients and users
+until the directory matches FILE. Every change is made in one transaction:
+if one fails, none is kept. Applying the same file again changes nothing.
+A client's secret comes from the environment variable its client_secret_env
+names, or is generated at creation and printed once; a user's password comes
+from password_env at creation, or the user has no usable password until one
+is set ('hallpass users update USER --password-stdin').`
+	o.addFlags(cmd)
+	return cmd
+}
+
+func newExportCmd(g *globalOptions) *cobra.Command {
+	cmd := g.dbCmd("export", "Write the scopes, roles, clients and users as a file for plan and apply", cobra.NoArgs,
+		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
+			f, err := state.Export(cmd.Context(), dir, state.Options{Builtin: []string{provider.SelfClientID}})
+			if err != nil {
+				return err
+			}
+			b, err := state.Marshal(f)
+			if err != nil {
+				return err
+			}
+			_, err = g.stdout.Write(b)
+			return err
+		})
+	cmd.Long = `Write the directory in the form 'hallpass plan' and 'hallpass apply' read,
+without secrets and without what hallpass sets by itself (ids, timestamps):
+planning the export shows no changes.`
+	return cmd
+}

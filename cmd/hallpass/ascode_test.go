@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+)
+
+// cli runs the CLI with args, stdin as its input, and returns its exit code and output.
+func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	root := newRootCmd(&stdout, &stderr)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetArgs(args)
+	code := 0
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			code = exit.code
+		} else {
+			code = 1
+			stderr.WriteString(errorText(err))
+		}
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// The plan, apply and export commands on both backends: plan's exit
+// codes, apply once and idempotently, export → plan without changes,
+// --prune, errors exiting 1.
+func TestPlanApplyExportCommands(t *testing.T) {
+	school := filepath.Join("..", "..", "examples", "school.yaml")
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := migrated(t, b.DSN(t))
+			code, out, errOut := cli(t, "", "plan", "-f", school, "--database", db)
+			if code != 2 || !strings.Contains(out, "+ create role teacher") {
+				t.Fatalf("plan on an empty database: exit %d\n%s%s", code, out, errOut)
+			}
+			if code, out, errOut := cli(t, "", "apply", "-f", school, "--database", db); code != 0 || !strings.Contains(out, "Applied.") {
+				t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+			}
+			if code, out, _ := cli(t, "", "plan", "-f", school, "--database", db); code != 0 || !strings.Contains(out, "No changes") {
+				t.Errorf("plan after apply: exit %d\n%s", code, out)
+			}
+			if code, out, _ := cli(t, "", "apply", "-f", school, "--database", db); code != 0 || strings.Contains(out, "Applied.") {
+				t.Errorf("second apply: exit %d\n%s", code, out)
+			}
+
+			// A client added outside the file: export holds it, and the
+			// export plans no change; the school file plans none either
+			// until --prune.
+			extra := "clients:\n  - client_id: svc\n    grant_types: [client_credentials]\n    response_types: []\n"
+			code, out, errOut = cli(t, extra, "apply", "-f", "-", "--database", db)
+			if code != 0 || !strings.Contains(out, "Generated secret of client svc (shown only now)") {
+				t.Fatalf("apply from stdin: exit %d\n%s%s", code, out, errOut)
+			}
+			code, exported, errOut := cli(t, "", "export", "--database", db)
+			if code != 0 || !strings.Contains(exported, "client_id: svc") || strings.Contains(exported, "client_secret:") {
+				t.Fatalf("export: exit %d\n%s%s", code, exported, errOut)
+			}
+			if code, out, _ := cli(t, exported, "plan", "-f", "-", "--prune", "--database", db); code != 0 {
+				t.Errorf("plan --prune of the export: exit %d\n%s", code, out)
+			}
+			if code, out, _ := cli(t, "", "plan", "-f", school, "--database", db); code != 0 || !strings.Contains(out, "1 stored objects are not in the file") {
+				t.Errorf("plan of the school without --prune: exit %d\n%s", code, out)
+			}
+			if code, out, _ := cli(t, "", "plan", "-f", school, "--prune", "--database", db); code != 2 || !strings.Contains(out, "- delete client svc") {
+				t.Errorf("plan --prune: exit %d\n%s", code, out)
+			}
+			if code, _, errOut := cli(t, "", "apply", "-f", school, "--prune", "--database", db); code != 0 {
+				t.Fatalf("apply --prune: exit %d\n%s", code, errOut)
+			}
+			if code, out, _ := cli(t, "", "plan", "-f", school, "--prune", "--database", db); code != 0 {
+				t.Errorf("plan --prune after apply --prune: exit %d\n%s", code, out)
+			}
+
+			// Errors exit 1 and change nothing.
+			bad := string(mustRead(t, school)) + "  - username: carol\n    roles: [headmaster]\n"
+			bad = strings.Replace(bad, "scopes: [results:read]", "scopes: []", 1)
+			code, _, errOut = cli(t, bad, "apply", "-f", "-", "--database", db)
+			if code != 1 || !strings.Contains(errOut, "headmaster") {
+				t.Errorf("failing apply: exit %d\n%s", code, errOut)
+			}
+			if code, out, _ := cli(t, "", "plan", "-f", school, "--prune", "--database", db); code != 0 {
+				t.Errorf("a failed apply changed something: exit %d\n%s", code, out)
+			}
+			if code, _, errOut := cli(t, "bogus: []\n", "plan", "-f", "-", "--database", db); code != 1 || !strings.Contains(errOut, `unknown key "bogus"`) {
+				t.Errorf("plan of a bad file: exit %d\n%s", code, errOut)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// migrated runs 'hallpass migrate' on db, which the admin commands need:
+// they refuse to create an SQLite file.
+func migrated(t *testing.T, db string) string {
+	t.Helper()
+	var out, errb syncBuffer
+	if code := run(context.Background(), []string{"migrate", "--database", db}, &out, &errb); code != 0 {
+		t.Fatalf("migrate %s: %s", db, errb.String())
+	}
+	return db
+}

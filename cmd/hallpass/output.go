@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/keys"
+)
+
+// The admin commands print records as a table, JSON or YAML (--output):
+// a table for people at a terminal, JSON for scripts otherwise.
+
+// outputFormat is --output, or its default for w.
+func (g *globalOptions) outputFormat() (string, error) {
+	switch g.output {
+	case "table", "json", "yaml":
+		return g.output, nil
+	case "":
+		if isTerminal(g.stdout) {
+			return "table", nil
+		}
+		return "json", nil
+	}
+	return "", fmt.Errorf("--output %q: use table, json or yaml", g.output)
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// print writes v in the --output format.
+func (g *globalOptions) print(v any) error {
+	format, err := g.outputFormat()
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "yaml":
+		return printYAML(g.stdout, v)
+	case "table":
+		if header, rows, ok := tableOf(v); ok {
+			return printTable(g.stdout, header, rows)
+		}
+		// Answers that are no list of records (a rotation's) read well
+		// as YAML.
+		return printYAML(g.stdout, v)
+	}
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printYAML writes v as YAML with the JSON field names: v goes through
+// JSON first.
+func printYAML(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var generic any
+	if err := json.Unmarshal(b, &generic); err != nil {
+		return err
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(generic); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+func printTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		for i := range r {
+			if r[i] == "" {
+				r[i] = "-"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// tableOf renders the records the commands print as table rows.
+func tableOf(v any) (header []string, rows [][]string, ok bool) {
+	list := func(s []string) string { return strings.Join(s, ",") }
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	switch x := v.(type) {
+	case directory.UserView:
+		return tableOf([]directory.UserView{x})
+	case []directory.UserView:
+		header = []string{"USERNAME", "ID", "NAME", "EMAIL", "ROLES", "DISABLED"}
+		for _, u := range x {
+			rows = append(rows, []string{u.Username, u.ID, u.Name, u.Email, list(u.Roles), strconv.FormatBool(u.Disabled)})
+		}
+	case directory.RoleView:
+		return tableOf([]directory.RoleView{x})
+	case []directory.RoleView:
+		header = []string{"NAME", "SCOPES", "DESCRIPTION"}
+		for _, r := range x {
+			rows = append(rows, []string{r.Name, list(r.Scopes), r.Description})
+		}
+	case directory.ScopeView:
+		return tableOf([]directory.ScopeView{x})
+	case []directory.ScopeView:
+		header = []string{"NAME", "AUDIENCE", "DESCRIPTION"}
+		for _, s := range x {
+			rows = append(rows, []string{s.Name, s.Audience, s.Description})
+		}
+	case directory.ClientMetadata:
+		if x.ClientSecret != "" {
+			// A new client's secret must not be lost in a table.
+			return nil, nil, false
+		}
+		return tableOf([]directory.ClientMetadata{x})
+	case []directory.ClientMetadata:
+		header = []string{"CLIENT_ID", "NAME", "AUTH_METHOD", "GRANT_TYPES", "SCOPE", "REDIRECT_URIS"}
+		for _, c := range x {
+			rows = append(rows, []string{c.ClientID, c.ClientName, c.TokenEndpointAuthMethod, list(c.GrantTypes), c.Scope, list(c.RedirectURIs)})
+		}
+	case []keys.KeyInfo:
+		header = []string{"KID", "ALG", "STATE", "CREATED", "ACTIVATES", "RETIRES", "REMOVES"}
+		for _, k := range x {
+			rows = append(rows, []string{k.ID, k.Algorithm, string(k.State), when(k.CreatedAt), when(k.ActivatesAt), when(k.RetiresAt), when(k.RemovesAt)})
+		}
+	default:
+		return nil, nil, false
+	}
+	return header, rows, true
+}

@@ -1,0 +1,139 @@
+package directory
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/google/uuid"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// What configuration as code needs beyond the admin API: users created
+// without a password, client secrets chosen by the operator (kept in the
+// environment, never in the file), and the form a client takes once the
+// service's defaults are applied, so that a file can be compared with
+// what is stored.
+
+// MinClientSecretLen is the shortest client secret an operator may
+// choose. Secrets are stored as an unsalted SHA-256 digest, which is only
+// safe for high-entropy values: 32 characters of `openssl rand -base64 32`.
+const MinClientSecretLen = 32
+
+// maxClientSecretLen bounds an operator-chosen secret.
+const maxClientSecretLen = 512
+
+// CheckClientSecret refuses a secret too short to be random or that could
+// not be sent in a Basic header or a form.
+func CheckClientSecret(secret string) error {
+	if len(secret) < MinClientSecretLen || len(secret) > maxClientSecretLen {
+		return badMetadata("client_secret", "a chosen client secret must have %d to %d characters (e.g. `openssl rand -base64 32`)", MinClientSecretLen, maxClientSecretLen)
+	}
+	if strings.IndexFunc(secret, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII }) >= 0 {
+		return badMetadata("client_secret", "a chosen client secret must be printable ASCII without spaces")
+	}
+	return nil
+}
+
+// CreateWithSecret is Create for a confidential client whose secret the
+// operator chose (at least MinClientSecretLen characters). The answer
+// carries no secret: the operator has it.
+func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret string) (ClientMetadata, error) {
+	if err := CheckClientSecret(secret); err != nil {
+		return ClientMetadata{}, err
+	}
+	c, err := m.validate()
+	if err != nil {
+		return ClientMetadata{}, err
+	}
+	if c.TokenEndpointAuthMethod == "none" {
+		return ClientMetadata{}, badMetadata("client_secret", "a public client (token_endpoint_auth_method none) has no secret")
+	}
+	if !ValidName(m.ClientID, "-_.~", maxIDLength) {
+		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+	}
+	c.ID = m.ClientID
+	sum := sha256.Sum256([]byte(secret))
+	c.SecretHash = sum[:]
+	c.CreatedAt = stamp(s.now())
+	c.UpdatedAt = c.CreatedAt
+	if err := s.store.CreateClient(ctx, c); err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, c.ID)
+	}
+	return viewClient(c), nil
+}
+
+// SetSecret replaces the secret of confidential client id with one the
+// operator chose. Tokens already issued keep working; RevokeTokens ends
+// them.
+func (s *Clients) SetSecret(ctx context.Context, id, secret string) error {
+	if err := CheckClientSecret(secret); err != nil {
+		return err
+	}
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return storeErr(err, ObjectClient, id)
+	}
+	if c.TokenEndpointAuthMethod == "none" {
+		return badMetadata("client_secret", "client %q is public (token_endpoint_auth_method none): it has no secret", id)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	c.SecretHash, c.UpdatedAt = sum[:], stamp(s.now())
+	return storeErr(s.store.UpdateClient(ctx, c), ObjectClient, id)
+}
+
+// SecretMatches reports whether secret is the secret of client id,
+// comparing digests in constant time. A public client matches nothing.
+func (s *Clients) SecretMatches(ctx context.Context, id, secret string) (bool, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return false, storeErr(err, ObjectClient, id)
+	}
+	if len(c.SecretHash) == 0 {
+		return false, nil
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(sum[:], c.SecretHash) == 1, nil
+}
+
+// Normalize returns m as the service would store it, with every default
+// applied and lists without repeats, as Get would show it (without id,
+// secret or timestamps); or the rule m breaks. Comparing a desired client
+// with a stored one compares their normalized forms.
+func Normalize(m ClientMetadata) (ClientMetadata, error) {
+	c, err := m.validate()
+	if err != nil {
+		return ClientMetadata{}, err
+	}
+	out := viewClient(c)
+	out.ClientID, out.ClientIDIssuedAt, out.ClientSecretExpiresAt = m.ClientID, 0, nil
+	return out, nil
+}
+
+// CreateWithoutPassword creates a user who cannot sign in with a password
+// until one is set (through the admin API, the CLI or a reset): the
+// stored hash is of a random value nobody learns. in.Password must be
+// empty.
+func (s *Users) CreateWithoutPassword(ctx context.Context, in UserInput) (UserView, error) {
+	if in.Password != "" {
+		return UserView{}, invalid(ObjectUser, "password", "CreateWithoutPassword was given a password")
+	}
+	if _, err := s.prepare(ctx, &in, false); err != nil {
+		return UserView{}, err
+	}
+	hash, err := HashPassword(randomText(32))
+	if err != nil {
+		return UserView{}, fmt.Errorf("create user %q: %w", in.Username, err)
+	}
+	now := stamp(s.now())
+	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
+		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		return UserView{}, userErr(err, in.Username)
+	}
+	return viewUser(u), nil
+}

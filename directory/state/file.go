@@ -1,0 +1,184 @@
+// Package state is the directory (scopes, roles, clients, users) as a
+// file declares it, for configuration as code: Load reads a file, Export
+// and Marshal write the stored directory in the same form, Make plans
+// what applying a file would change and Apply makes it so in one
+// transaction. Every change goes through the directory service, so a
+// file obeys exactly the rules of the admin API, whose JSON field names
+// it uses.
+//
+// Secrets never appear in a file: a client's secret is named by
+// client_secret_env (an environment variable) or generated and returned
+// once; a user's password is named by password_env, or the user is
+// created without a usable one.
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hallpass/hallpass/directory"
+)
+
+// MaxFileSize bounds a file Load reads.
+const MaxFileSize = 4 << 20
+
+// File is the directory as a file declares it.
+type File struct {
+	Scopes  []directory.ScopeView
+	Roles   []directory.RoleView
+	Clients []Client
+	Users   []User
+}
+
+// Client is a client in a file: the admin API's fields, and where its
+// secret comes from.
+type Client struct {
+	directory.ClientMetadata
+	// ClientSecretEnv names the environment variable holding the secret
+	// of a confidential client; empty means one is generated at creation.
+	ClientSecretEnv string `json:"client_secret_env,omitempty"`
+}
+
+// User is a user in a file: the admin API's fields, and where the
+// password comes from.
+type User struct {
+	directory.UserInput
+	// PasswordEnv names the environment variable holding the password
+	// the user is created with; empty means none usable. It is used at
+	// creation only: afterwards the password belongs to the user.
+	PasswordEnv string `json:"password_env,omitempty"`
+}
+
+// sections are a file's top-level keys.
+var sections = []string{"scopes", "roles", "clients", "users"}
+
+// Load reads a file; name says which in errors. Unknown keys, secrets in
+// clear, missing or repeated names are errors naming the entry.
+func Load(r io.Reader, name string) (*File, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(raw) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, MaxFileSize)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	f := &File{}
+	if doc.Kind == 0 {
+		return f, nil
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: must be a mapping with the lists scopes, roles, clients and users", name)
+	}
+	m := doc.Content[0]
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if !slices.Contains(sections, k.Value) {
+			return nil, fmt.Errorf("%s, line %d: unknown key %q: a file holds the lists scopes, roles, clients and users", name, k.Line, k.Value)
+		}
+		if seen[k.Value] {
+			return nil, fmt.Errorf("%s, line %d: %s given twice", name, k.Line, k.Value)
+		}
+		seen[k.Value] = true
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			continue // "users:" with nothing under it
+		}
+		if v.Kind != yaml.SequenceNode {
+			return nil, fmt.Errorf("%s, line %d: %s must be a list", name, k.Line, k.Value)
+		}
+		var err error
+		switch k.Value {
+		case "scopes":
+			f.Scopes, err = decodeList[directory.ScopeView](name, k.Value, v)
+		case "roles":
+			f.Roles, err = decodeList[directory.RoleView](name, k.Value, v)
+		case "clients":
+			f.Clients, err = decodeList[Client](name, k.Value, v)
+		case "users":
+			f.Users, err = decodeList[User](name, k.Value, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := f.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}
+
+// decodeList decodes each item of a list through JSON, so that the
+// item's keys are the admin API's JSON field names and an unknown one is
+// refused as the API refuses it.
+func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
+	out := make([]T, 0, len(list.Content))
+	for i, item := range list.Content {
+		where := fmt.Sprintf("%s, line %d: %s[%d]", name, item.Line, section, i)
+		if item.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: must be a mapping of fields", where)
+		}
+		var generic any
+		if err := item.Decode(&generic); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		b, err := json.Marshal(generic)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// check refuses what a file must not hold: secrets in clear, entries
+// without a name, a name twice.
+func (f *File) check() error {
+	var errs []error
+	names := func(kind string, n int, name func(int) string) {
+		seen := map[string]bool{}
+		for i := range n {
+			switch key := name(i); {
+			case key == "":
+				errs = append(errs, fmt.Errorf("%s[%d] has no name", kind, i))
+			case seen[key]:
+				errs = append(errs, fmt.Errorf("%s[%d]: %q is given twice", kind, i, key))
+			default:
+				seen[key] = true
+			}
+		}
+	}
+	names("scopes", len(f.Scopes), func(i int) string { return f.Scopes[i].Name })
+	names("roles", len(f.Roles), func(i int) string { return f.Roles[i].Name })
+	names("clients (client_id)", len(f.Clients), func(i int) string { return f.Clients[i].ClientID })
+	names("users (username)", len(f.Users), func(i int) string { return f.Users[i].Username })
+	for _, c := range f.Clients {
+		if c.ClientSecret != "" {
+			errs = append(errs, fmt.Errorf("client %q: client_secret must not be written in the file; name an environment variable in client_secret_env, or leave both out to have a secret generated", c.ClientID))
+		}
+		if c.ClientIDIssuedAt != 0 || c.ClientSecretExpiresAt != nil {
+			errs = append(errs, fmt.Errorf("client %q: client_id_issued_at and client_secret_expires_at are set by hallpass, not by the file", c.ClientID))
+		}
+	}
+	for _, u := range f.Users {
+		if u.Password != "" {
+			errs = append(errs, fmt.Errorf("user %q: password must not be written in the file; name an environment variable in password_env", u.Username))
+		}
+	}
+	return errors.Join(errs...)
+}

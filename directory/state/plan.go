@@ -1,0 +1,451 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/hallpass/hallpass/directory"
+)
+
+// Action is what a change does to one object.
+type Action string
+
+// The actions of a plan.
+const (
+	Create Action = "create"
+	Update Action = "update"
+	Delete Action = "delete"
+)
+
+// Change is one step of a plan.
+type Change struct {
+	Action Action
+	Object directory.Object
+	// Name is the object's name, client_id or username.
+	Name string
+	// Fields names what an update changes ("client_secret" included,
+	// never its value).
+	Fields []string
+
+	apply func(ctx context.Context, dir *directory.Service, r *Result) error
+}
+
+// Plan is what applying a file would change, in the order Apply makes
+// the changes: creations and updates of scopes, roles, clients and users
+// (so each exists before what names it), then deletions in the reverse
+// order.
+type Plan struct {
+	Changes []Change
+	// Unmanaged counts the stored objects the file does not name, left
+	// alone because Options.Prune is off.
+	Unmanaged int
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// Options tunes Make and Apply.
+type Options struct {
+	// Prune deletes the stored objects the file does not name.
+	Prune bool
+	// LookupEnv reads the environment variables a file names for secrets;
+	// nil means none is set.
+	LookupEnv func(string) (string, bool)
+	// Builtin are the ids of clients hallpass registers itself (its
+	// console's): a file may not name them, export leaves them out and
+	// prune never deletes them.
+	Builtin []string
+}
+
+// Secret is a client secret hallpass generated while applying: shown
+// once, never again.
+type Secret struct {
+	ClientID, Secret string
+}
+
+// Result is what Apply did.
+type Result struct {
+	Plan *Plan
+	// Secrets are the client secrets generated, to be shown once.
+	Secrets []Secret
+}
+
+// Make compares f with the stored directory and returns the plan that
+// would make them agree. A file the service would refuse (an invalid
+// client, a secret variable that is unset) is an error here already.
+func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*Plan, error) {
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = func(string) (string, bool) { return "", false }
+	}
+	p := &Plan{}
+	var deletes []Change
+	steps := []func(context.Context, *directory.Service, *File, Options, *Plan, *[]Change) error{planScopes, planRoles, planClients, planUsers}
+	for _, step := range steps {
+		if err := step(ctx, dir, f, opts, p, &deletes); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+	}
+	slices.Reverse(deletes)
+	p.Changes = append(p.Changes, deletes...)
+	return p, nil
+}
+
+// Apply makes the stored directory agree with f, in one transaction: if
+// any change fails, none is kept. A second Apply of the same file changes
+// nothing.
+func Apply(ctx context.Context, dir *directory.Service, f *File, opts Options) (*Result, error) {
+	var res *Result
+	err := dir.InTransaction(ctx, func(ctx context.Context) error {
+		res = &Result{}
+		p, err := Make(ctx, dir, f, opts)
+		if err != nil {
+			return err
+		}
+		res.Plan = p
+		for _, c := range p.Changes {
+			if err := c.apply(ctx, dir, res); err != nil {
+				return fmt.Errorf("apply: %s %s %s: %w", c.Action, c.Object, c.Name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Write prints the plan for people: one line per change, then a summary.
+func (p *Plan) Write(w io.Writer) error {
+	var b strings.Builder
+	counts := map[Action]int{}
+	for _, c := range p.Changes {
+		counts[c.Action]++
+		sign := map[Action]string{Create: "+", Update: "~", Delete: "-"}[c.Action]
+		fmt.Fprintf(&b, "%s %s %s %s", sign, c.Action, c.Object, c.Name)
+		if len(c.Fields) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(c.Fields, ", "))
+		}
+		b.WriteString("\n")
+	}
+	if p.Empty() {
+		b.WriteString("No changes: the directory matches the file.\n")
+	} else {
+		fmt.Fprintf(&b, "\n%d to create, %d to update, %d to delete.\n", counts[Create], counts[Update], counts[Delete])
+	}
+	if p.Unmanaged > 0 {
+		fmt.Fprintf(&b, "%d stored objects are not in the file and are left alone (--prune deletes them).\n", p.Unmanaged)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// pruneOrCount adds a deletion for each stored name not in the file, or
+// counts it as unmanaged.
+func pruneOrCount(p *Plan, deletes *[]Change, opts Options, object directory.Object, stored []string, inFile map[string]bool, del func(ctx context.Context, dir *directory.Service, name string) error) {
+	for _, name := range stored {
+		if inFile[name] {
+			continue
+		}
+		if !opts.Prune {
+			p.Unmanaged++
+			continue
+		}
+		*deletes = append(*deletes, Change{Action: Delete, Object: object, Name: name,
+			apply: func(ctx context.Context, dir *directory.Service, _ *Result) error { return del(ctx, dir, name) }})
+	}
+}
+
+func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change) error {
+	stored, err := dir.Scopes().List(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]directory.ScopeView{}
+	var names []string
+	for _, s := range stored {
+		byName[s.Name] = s
+		names = append(names, s.Name)
+	}
+	inFile := map[string]bool{}
+	for _, want := range f.Scopes {
+		inFile[want.Name] = true
+		have, ok := byName[want.Name]
+		if !ok {
+			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectScope, Name: want.Name,
+				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					_, err := dir.Scopes().Create(ctx, want)
+					return err
+				}})
+			continue
+		}
+		var fields []string
+		fields = differs(fields, "description", have.Description != want.Description)
+		fields = differs(fields, "audience", have.Audience != want.Audience)
+		if len(fields) > 0 {
+			p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectScope, Name: want.Name, Fields: fields,
+				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					_, err := dir.Scopes().Update(ctx, want.Name, want)
+					return err
+				}})
+		}
+	}
+	pruneOrCount(p, deletes, opts, directory.ObjectScope, names, inFile, func(ctx context.Context, dir *directory.Service, name string) error {
+		return dir.Scopes().Delete(ctx, name)
+	})
+	return nil
+}
+
+func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change) error {
+	stored, err := dir.Roles().List(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]directory.RoleView{}
+	var names []string
+	for _, r := range stored {
+		byName[r.Name] = r
+		names = append(names, r.Name)
+	}
+	inFile := map[string]bool{}
+	for _, want := range f.Roles {
+		inFile[want.Name] = true
+		have, ok := byName[want.Name]
+		if !ok {
+			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectRole, Name: want.Name,
+				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					_, err := dir.Roles().Create(ctx, want)
+					return err
+				}})
+			continue
+		}
+		var fields []string
+		fields = differs(fields, "description", have.Description != want.Description)
+		fields = differs(fields, "scopes", !sameSet(have.Scopes, want.Scopes))
+		if len(fields) > 0 {
+			p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectRole, Name: want.Name, Fields: fields,
+				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					_, err := dir.Roles().Update(ctx, want.Name, want)
+					return err
+				}})
+		}
+	}
+	pruneOrCount(p, deletes, opts, directory.ObjectRole, names, inFile, func(ctx context.Context, dir *directory.Service, name string) error {
+		return dir.Roles().Delete(ctx, name)
+	})
+	return nil
+}
+
+// secretOf reads the secret a file names by variable; "" when it names
+// none.
+func secretOf(opts Options, kind, name, variable string) (string, error) {
+	if variable == "" {
+		return "", nil
+	}
+	v, ok := opts.LookupEnv(variable)
+	if !ok || v == "" {
+		return "", fmt.Errorf("%s %q: environment variable %s (%s_env) is not set", kind, name, variable, map[string]string{"client": "client_secret", "user": "password"}[kind])
+	}
+	return v, nil
+}
+
+func planClients(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change) error {
+	stored, err := dir.Clients().List(ctx)
+	if err != nil {
+		return err
+	}
+	byID := map[string]directory.ClientMetadata{}
+	var ids []string
+	for _, c := range stored {
+		if slices.Contains(opts.Builtin, c.ClientID) {
+			continue // hallpass's own: neither managed by a file nor pruned
+		}
+		byID[c.ClientID] = c
+		ids = append(ids, c.ClientID)
+	}
+	inFile := map[string]bool{}
+	for _, want := range f.Clients {
+		if slices.Contains(opts.Builtin, want.ClientID) {
+			return fmt.Errorf("client %q: hallpass registers this client itself; a file cannot manage it", want.ClientID)
+		}
+		inFile[want.ClientID] = true
+		norm, err := directory.Normalize(want.ClientMetadata)
+		if err != nil {
+			return fmt.Errorf("client %q: %w", want.ClientID, err)
+		}
+		secret, err := secretOf(opts, "client", want.ClientID, want.ClientSecretEnv)
+		if err != nil {
+			return err
+		}
+		if secret != "" {
+			if norm.TokenEndpointAuthMethod == "none" {
+				return fmt.Errorf("client %q: client_secret_env is set, but a public client (token_endpoint_auth_method none) has no secret", want.ClientID)
+			}
+			if err := directory.CheckClientSecret(secret); err != nil {
+				return fmt.Errorf("client %q: %s: %w", want.ClientID, want.ClientSecretEnv, err)
+			}
+		}
+		have, ok := byID[want.ClientID]
+		if !ok {
+			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectClient, Name: want.ClientID,
+				apply: func(ctx context.Context, dir *directory.Service, r *Result) error {
+					if secret != "" {
+						_, err := dir.Clients().CreateWithSecret(ctx, want.ClientMetadata, secret)
+						return err
+					}
+					out, err := dir.Clients().Create(ctx, want.ClientMetadata)
+					if err == nil && out.ClientSecret != "" {
+						r.Secrets = append(r.Secrets, Secret{ClientID: out.ClientID, Secret: out.ClientSecret})
+					}
+					return err
+				}})
+			continue
+		}
+		fields := clientDiff(have, norm)
+		if secret != "" {
+			ok, err := dir.Clients().SecretMatches(ctx, want.ClientID, secret)
+			if err != nil {
+				return err
+			}
+			fields = differs(fields, "client_secret", !ok)
+		}
+		if len(fields) == 0 {
+			continue
+		}
+		p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectClient, Name: want.ClientID, Fields: fields,
+			apply: func(ctx context.Context, dir *directory.Service, r *Result) error {
+				out, err := dir.Clients().Update(ctx, want.ClientID, want.ClientMetadata)
+				if err != nil {
+					return err
+				}
+				if secret != "" {
+					return dir.Clients().SetSecret(ctx, want.ClientID, secret)
+				}
+				if out.ClientSecret != "" {
+					// The client turned confidential: a secret was generated.
+					r.Secrets = append(r.Secrets, Secret{ClientID: out.ClientID, Secret: out.ClientSecret})
+				}
+				return nil
+			}})
+	}
+	pruneOrCount(p, deletes, opts, directory.ObjectClient, ids, inFile, func(ctx context.Context, dir *directory.Service, id string) error {
+		return dir.Clients().Delete(ctx, id)
+	})
+	return nil
+}
+
+// clientDiff names the fields in which the stored client differs from
+// the normalized wanted one.
+func clientDiff(have, want directory.ClientMetadata) []string {
+	var f []string
+	f = differs(f, "client_name", have.ClientName != want.ClientName)
+	f = differs(f, "redirect_uris", !sameSet(have.RedirectURIs, want.RedirectURIs))
+	f = differs(f, "post_logout_redirect_uris", !sameSet(have.PostLogoutRedirectURIs, want.PostLogoutRedirectURIs))
+	f = differs(f, "grant_types", !sameSet(have.GrantTypes, want.GrantTypes))
+	f = differs(f, "response_types", !sameSet(have.ResponseTypes, want.ResponseTypes))
+	f = differs(f, "token_endpoint_auth_method", have.TokenEndpointAuthMethod != want.TokenEndpointAuthMethod)
+	f = differs(f, "scope", !sameSet(strings.Fields(have.Scope), strings.Fields(want.Scope)))
+	f = differs(f, "audience", !sameSet(have.Audience, want.Audience))
+	f = differs(f, "skip_consent", have.SkipConsent != want.SkipConsent)
+	f = differs(f, "resource_servers", !sameSet(have.ResourceServers, want.ResourceServers))
+	f = differs(f, "require_pkce", pkce(have.RequirePKCE) != pkce(want.RequirePKCE))
+	f = differs(f, "jwks", !sameJSON(have.JWKS, want.JWKS))
+	f = differs(f, "jwks_uri", have.JWKSURI != want.JWKSURI)
+	f = differs(f, "token_endpoint_auth_signing_alg", have.TokenEndpointAuthSigningAlg != want.TokenEndpointAuthSigningAlg)
+	f = differs(f, "require_pushed_authorization_requests", have.RequirePushedAuthorizationRequests != want.RequirePushedAuthorizationRequests)
+	f = differs(f, "backchannel_logout_uri", have.BackchannelLogoutURI != want.BackchannelLogoutURI)
+	f = differs(f, "backchannel_logout_session_required", have.BackchannelLogoutSessionRequired != want.BackchannelLogoutSessionRequired)
+	return f
+}
+
+// sameJSON says whether two JSON documents hold the same value, whatever
+// their spacing and key order (a key set read from YAML is re-encoded).
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+func pkce(b *bool) bool { return b == nil || *b }
+
+func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change) error {
+	stored, err := dir.Users().List(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]directory.UserView{}
+	var names []string
+	for _, u := range stored {
+		byName[u.Username] = u
+		names = append(names, u.Username)
+	}
+	inFile := map[string]bool{}
+	for _, want := range f.Users {
+		inFile[want.Username] = true
+		have, ok := byName[want.Username]
+		if !ok {
+			password, err := secretOf(opts, "user", want.Username, want.PasswordEnv)
+			if err != nil {
+				return err
+			}
+			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username,
+				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					in := want.UserInput
+					if password == "" {
+						_, err := dir.Users().CreateWithoutPassword(ctx, in)
+						return err
+					}
+					in.Password = password
+					_, err := dir.Users().Create(ctx, in)
+					return err
+				}})
+			continue
+		}
+		var fields []string
+		fields = differs(fields, "name", have.Name != want.Name)
+		fields = differs(fields, "email", have.Email != want.Email)
+		fields = differs(fields, "email_verified", have.EmailVerified != want.EmailVerified)
+		fields = differs(fields, "roles", !sameSet(have.Roles, want.Roles))
+		fields = differs(fields, "disabled", have.Disabled != want.Disabled)
+		if len(fields) > 0 {
+			p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectUser, Name: want.Username, Fields: fields,
+				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					// An empty password keeps the user's own.
+					_, err := dir.Users().Update(ctx, have.ID, want.UserInput)
+					return err
+				}})
+		}
+	}
+	pruneOrCount(p, deletes, opts, directory.ObjectUser, names, inFile, func(ctx context.Context, dir *directory.Service, name string) error {
+		return dir.Users().Delete(ctx, name)
+	})
+	return nil
+}
+
+// differs appends field to fields when changed.
+func differs(fields []string, field string, changed bool) []string {
+	if changed {
+		return append(fields, field)
+	}
+	return fields
+}
+
+// sameSet reports whether a and b hold the same strings, ignoring order
+// and repeats.
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}

@@ -1,0 +1,405 @@
+package state_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/directory/state"
+	"github.com/hallpass/hallpass/examples"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// eachBackend runs fn on a fresh database of every backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, st storage.Store, dir *directory.Service)) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := testdb.Open(t, b.DSN(t))
+			fn(t, st, directory.New(st, directory.Options{}))
+		})
+	}
+}
+
+func load(t *testing.T, text string) *state.File {
+	t.Helper()
+	f, err := state.Load(strings.NewReader(text), "test.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return f
+}
+
+func school(t *testing.T) *state.File {
+	t.Helper()
+	f, err := state.Load(bytes.NewReader(examples.School()), "school.yaml")
+	if err != nil {
+		t.Fatalf("Load school.yaml: %v", err)
+	}
+	return f
+}
+
+func mustPlan(t *testing.T, dir *directory.Service, f *state.File, opts state.Options) *state.Plan {
+	t.Helper()
+	p, err := state.Make(context.Background(), dir, f, opts)
+	if err != nil {
+		t.Fatalf("Make: %v", err)
+	}
+	return p
+}
+
+func planText(t *testing.T, p *state.Plan) string {
+	var b strings.Builder
+	if err := p.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func mustApply(t *testing.T, dir *directory.Service, f *state.File, opts state.Options) *state.Result {
+	t.Helper()
+	r, err := state.Apply(context.Background(), dir, f, opts)
+	if err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	return r
+}
+
+func wantEmpty(t *testing.T, what string, p *state.Plan) {
+	t.Helper()
+	if !p.Empty() {
+		t.Errorf("%s: plan not empty:\n%s", what, planText(t, p))
+	}
+}
+
+const schoolAPIClient = `
+clients:
+  - client_id: schoolapi
+    client_name: School API
+    grant_types: [client_credentials]
+    response_types: []
+    token_endpoint_auth_method: client_secret_basic
+    scope: ""
+    resource_servers: [http://localhost:8081]
+`
+
+// The school applies, a second apply changes nothing, and its export,
+// loaded back, plans no change: export → plan round trip.
+func TestSchoolRoundTrip(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		f := school(t)
+		p := mustPlan(t, dir, f, state.Options{})
+		text := planText(t, p)
+		for _, want := range []string{"+ create scope results:read", "+ create role teacher", "+ create client hallpass-demoapp", "+ create user alice", "8 to create, 0 to update, 0 to delete"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("plan lacks %q:\n%s", want, text)
+			}
+		}
+		// The school API's client, as the file's comment describes it,
+		// with its secret generated.
+		f.Clients = append(f.Clients, load(t, schoolAPIClient).Clients...)
+		r := mustApply(t, dir, f, state.Options{})
+		if len(r.Secrets) != 1 || r.Secrets[0].ClientID != "schoolapi" || len(r.Secrets[0].Secret) < 32 {
+			t.Fatalf("secrets = %+v, want schoolapi's generated secret", r.Secrets)
+		}
+		if ok, err := dir.Clients().SecretMatches(ctx, "schoolapi", r.Secrets[0].Secret); err != nil || !ok {
+			t.Errorf("generated secret does not match the stored one: %v %v", ok, err)
+		}
+		teacher, err := dir.Roles().Get(ctx, "teacher")
+		if err != nil || len(teacher.Scopes) != 3 {
+			t.Errorf("teacher = %+v, %v", teacher, err)
+		}
+		// Users come without a usable password: none the file knows.
+		alice, err := st.GetUserByUsername(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := directory.CheckPassword(alice.PasswordHash, ""); ok {
+			t.Error("alice signs in with an empty password")
+		}
+
+		wantEmpty(t, "second plan", mustPlan(t, dir, f, state.Options{}))
+		again := mustApply(t, dir, f, state.Options{})
+		if !again.Plan.Empty() || len(again.Secrets) != 0 {
+			t.Errorf("second apply changed something: %+v", again)
+		}
+
+		exported, err := state.Export(ctx, dir, state.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := state.Marshal(exported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), r.Secrets[0].Secret) || strings.Contains(string(out), "client_secret:") {
+			t.Errorf("export shows a secret:\n%s", out)
+		}
+		for _, absent := range []string{"created_at", "client_id_issued_at", "\n    id:"} {
+			if strings.Contains(string(out), absent) {
+				t.Errorf("export holds %q:\n%s", absent, out)
+			}
+		}
+		back := load(t, string(out))
+		wantEmpty(t, "plan of the export", mustPlan(t, dir, back, state.Options{Prune: true}))
+	})
+}
+
+// Objects not in the file are left alone, counted, and deleted only with
+// Prune.
+func TestPrune(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		f := school(t)
+		mustApply(t, dir, f, state.Options{})
+		if _, err := dir.Roles().Create(ctx, directory.RoleView{Name: "janitor"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{ClientID: "legacy", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+			t.Fatal(err)
+		}
+		p := mustPlan(t, dir, f, state.Options{})
+		wantEmpty(t, "plan without prune", p)
+		if p.Unmanaged != 2 || !strings.Contains(planText(t, p), "2 stored objects are not in the file") {
+			t.Errorf("unmanaged = %d:\n%s", p.Unmanaged, planText(t, p))
+		}
+		text := planText(t, mustPlan(t, dir, f, state.Options{Prune: true}))
+		for _, want := range []string{"- delete role janitor", "- delete client legacy", "0 to create, 0 to update, 2 to delete"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("prune plan lacks %q:\n%s", want, text)
+			}
+		}
+		mustApply(t, dir, f, state.Options{Prune: true})
+		if _, err := dir.Roles().Get(ctx, "janitor"); err == nil {
+			t.Error("janitor survived the prune")
+		}
+		if _, err := dir.Clients().Get(ctx, "legacy"); err == nil {
+			t.Error("legacy survived the prune")
+		}
+		if _, err := dir.Roles().Get(ctx, "teacher"); err != nil {
+			t.Errorf("teacher: %v", err)
+		}
+		wantEmpty(t, "after prune", mustPlan(t, dir, f, state.Options{Prune: true}))
+	})
+}
+
+// A change of the file is planned field by field and applied.
+func TestUpdates(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		mustApply(t, dir, school(t), state.Options{})
+		text := strings.Replace(string(examples.School()), "scopes: [results:read, results:write, schedule:write]", "scopes: [results:read, results:write]", 1)
+		text = strings.Replace(text, "redirect_uris: [http://localhost:8082/callback]", "redirect_uris: [http://localhost:8082/callback, http://localhost:8083/callback]", 1)
+		text = strings.Replace(text, "    roles: [student]", "    roles: [student]\n    disabled: true", 1)
+		f := load(t, text)
+		plan := planText(t, mustPlan(t, dir, f, state.Options{}))
+		for _, want := range []string{"~ update role teacher (scopes)", "~ update client hallpass-demoapp (redirect_uris)", "~ update user bob (disabled)", "0 to create, 3 to update, 0 to delete"} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("plan lacks %q:\n%s", want, plan)
+			}
+		}
+		mustApply(t, dir, f, state.Options{})
+		wantEmpty(t, "after the update", mustPlan(t, dir, f, state.Options{}))
+		bob, err := dir.Users().Get(ctx, "bob")
+		if err != nil || !bob.Disabled {
+			t.Errorf("bob = %+v, %v; want disabled", bob, err)
+		}
+	})
+}
+
+// A failed apply keeps nothing: the creations and updates before the
+// failing step are rolled back with it.
+func TestFailedApplyKeepsNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		bad := string(examples.School()) + "  - username: carol\n    roles: [headmaster]\n"
+		_, err := state.Apply(ctx, dir, load(t, bad), state.Options{})
+		if err == nil || !strings.Contains(err.Error(), "headmaster") || !strings.Contains(err.Error(), "carol") {
+			t.Fatalf("Apply = %v, want the unknown role refused naming carol and headmaster", err)
+		}
+		for what, n := range map[string]func() (int, error){
+			"scopes":  func() (int, error) { l, err := st.ListScopes(ctx); return len(l), err },
+			"roles":   func() (int, error) { l, err := st.ListRoles(ctx); return len(l), err },
+			"clients": func() (int, error) { l, err := st.ListClients(ctx); return len(l), err },
+			"users":   func() (int, error) { l, err := st.ListUsers(ctx); return len(l), err },
+		} {
+			if got, err := n(); err != nil || got != 0 {
+				t.Errorf("%s after a failed apply: %d (%v), want none", what, got, err)
+			}
+		}
+
+		// On a directory that exists, the updates before the failure are
+		// undone too.
+		mustApply(t, dir, school(t), state.Options{})
+		bad = strings.Replace(bad, "scopes: [results:read, results:write, schedule:write]", "scopes: [results:read]", 1)
+		bad = strings.Replace(bad, "scopes:\n", "scopes:\n  - name: library:read\n", 1)
+		if _, err := state.Apply(ctx, dir, load(t, bad), state.Options{Prune: true}); err == nil {
+			t.Fatal("second bad apply succeeded")
+		}
+		teacher, err := dir.Roles().Get(ctx, "teacher")
+		if err != nil || len(teacher.Scopes) != 3 {
+			t.Errorf("teacher after a failed apply = %+v, %v; want its three scopes", teacher, err)
+		}
+		if _, err := dir.Scopes().Get(ctx, "library:read"); err == nil {
+			t.Error("library:read was created by a failed apply")
+		}
+		wantEmpty(t, "school after the failed apply", mustPlan(t, dir, school(t), state.Options{Prune: true}))
+	})
+}
+
+// Secrets come from the environment: a client's is set and kept in step,
+// a user's is set at creation; neither is printed.
+func TestSecretsFromEnvironment(t *testing.T) {
+	st := testdb.Open(t, testdb.SQLite(t))
+	dir := directory.New(st, directory.Options{})
+	ctx := context.Background()
+	env := map[string]string{"API_SECRET": strings.Repeat("a", 40), "CAROL_PASSWORD": "her very own passphrase, 42 times"}
+	opts := state.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	f := load(t, `
+clients:
+  - client_id: api
+    grant_types: [client_credentials]
+    response_types: []
+    client_secret_env: API_SECRET
+users:
+  - username: carol
+    password_env: CAROL_PASSWORD
+`)
+	r := mustApply(t, dir, f, opts)
+	if len(r.Secrets) != 0 {
+		t.Errorf("a secret from the environment was reported as generated: %+v", r.Secrets)
+	}
+	if ok, _ := dir.Clients().SecretMatches(ctx, "api", env["API_SECRET"]); !ok {
+		t.Error("api's secret is not API_SECRET")
+	}
+	carol, err := st.GetUserByUsername(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := directory.CheckPassword(carol.PasswordHash, env["CAROL_PASSWORD"]); !ok {
+		t.Error("carol's password is not CAROL_PASSWORD")
+	}
+	wantEmpty(t, "same environment", mustPlan(t, dir, f, opts))
+
+	env["API_SECRET"] = strings.Repeat("b", 40)
+	text := planText(t, mustPlan(t, dir, f, opts))
+	if !strings.Contains(text, "~ update client api (client_secret)") || strings.Contains(text, env["API_SECRET"]) {
+		t.Errorf("plan after the secret changed:\n%s", text)
+	}
+	mustApply(t, dir, f, opts)
+	if ok, _ := dir.Clients().SecretMatches(ctx, "api", env["API_SECRET"]); !ok {
+		t.Error("api's secret did not follow API_SECRET")
+	}
+
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"unset":     {map[string]string{}, "API_SECRET (client_secret_env) is not set"},
+		"too short": {map[string]string{"API_SECRET": "short", "CAROL_PASSWORD": "x"}, "32"},
+	} {
+		_, err := state.Make(ctx, dir, f, state.Options{LookupEnv: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Make = %v, want %q", name, err, tc.want)
+		}
+	}
+}
+
+func TestLoadRefusals(t *testing.T) {
+	for name, tc := range map[string]struct{ file, want string }{
+		"unknown section":      {"groups: []\n", `unknown key "groups"`},
+		"unknown field":        {"clients:\n  - client_id: a\n    redirect_uri: x\n", `line 2: clients[0]: json: unknown field "redirect_uri"`},
+		"secret in clear":      {"clients:\n  - client_id: a\n    client_secret: hunter2hunter2\n", "client_secret must not be written"},
+		"password in clear":    {"users:\n  - username: a\n    password: hunter2hunter2\n", "password must not be written"},
+		"name twice":           {"roles:\n  - name: a\n  - name: a\n", `"a" is given twice`},
+		"no name":              {"scopes:\n  - description: x\n", "scopes[0] has no name"},
+		"section not a list":   {"users: alice\n", "users must be a list"},
+		"item not a mapping":   {"roles: [teacher]\n", "must be a mapping of fields"},
+		"wrong type of field":  {"roles:\n  - name: a\n    scopes: results:read\n", "roles[0]"},
+		"server-managed field": {"clients:\n  - client_id: a\n    client_id_issued_at: 5\n", "set by hallpass"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := state.Load(strings.NewReader(tc.file), "test.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Load = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The protocol fields of a client (private_key_jwt keys, PAR, back-channel
+// logout) are planned, applied and exported like the others; hallpass's
+// own clients (Options.Builtin) are neither exported, pruned nor
+// manageable by a file.
+func TestProtocolFieldsAndBuiltin(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := func(logoutURI string) string {
+		return `
+clients:
+  - client_id: signer
+    grant_types: [authorization_code, refresh_token]
+    redirect_uris: [https://signer.example/cb]
+    token_endpoint_auth_method: private_key_jwt
+    token_endpoint_auth_signing_alg: RS256
+    scope: openid
+    jwks: ` + string(jwks) + `
+    require_pushed_authorization_requests: true
+    backchannel_logout_uri: ` + logoutURI + `
+    backchannel_logout_session_required: true
+`
+	}
+	eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{ClientID: "own", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+			t.Fatal(err)
+		}
+		opts := state.Options{Prune: true, Builtin: []string{"own"}}
+		mustApply(t, dir, load(t, file("https://signer.example/logout")), opts)
+		got, err := dir.Clients().Get(ctx, "signer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.BackchannelLogoutURI != "https://signer.example/logout" || !got.RequirePushedAuthorizationRequests || len(got.JWKS) == 0 {
+			t.Fatalf("applied client = %+v", got)
+		}
+		if _, err := dir.Clients().Get(ctx, "own"); err != nil {
+			t.Fatalf("prune deleted a builtin client: %v", err)
+		}
+
+		exported, err := state.Export(ctx, dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := state.Marshal(exported)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), "client_id: own") {
+			t.Errorf("export holds the builtin client:\n%s", out)
+		}
+		wantEmpty(t, "plan of the export", mustPlan(t, dir, load(t, string(out)), opts))
+
+		text := planText(t, mustPlan(t, dir, load(t, file("https://signer.example/logout2")), opts))
+		if !strings.Contains(text, "backchannel_logout_uri") {
+			t.Errorf("a changed back-channel URI is not planned:\n%s", text)
+		}
+		if _, err := state.Make(ctx, dir, load(t, "clients:\n  - client_id: own\n    grant_types: [client_credentials]\n    response_types: []\n"), opts); err == nil {
+			t.Error("a file managing a builtin client was accepted")
+		}
+	})
+}
