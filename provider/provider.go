@@ -128,8 +128,10 @@ type Provider struct {
 	oauth2 fosite.OAuth2Provider
 	// core is the token strategy, for the signatures hallpass looks up
 	// itself (revocation of a spent refresh token).
-	core      oauth2.CoreStrategy
-	fstore    *fositestore.Store
+	core   oauth2.CoreStrategy
+	fstore *fositestore.Store
+	// jwt signs and verifies every JWT hallpass issues.
+	jwt       *signer
 	log       *slog.Logger
 	metrics   *metrics
 	discovery []byte
@@ -223,6 +225,8 @@ func New(cfg Config) (*Provider, error) {
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
 	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
+	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer}
+	p.fstore.SelfContainedAccessTokens(p.readAccessToken, cfg.AccessTokenLifespan)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
@@ -294,15 +298,15 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
 	}
-	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
+	sig := p.jwt
 	strategy := &compose.CommonStrategy{
-		// Access tokens are RS256 JWTs; codes and refresh tokens stay
-		// opaque HMAC tokens.
-		CoreStrategy: &oauth2.DefaultJWTStrategy{
+		// Access tokens are RS256 JWTs, self-contained (no row each);
+		// codes and refresh tokens stay opaque HMAC tokens.
+		CoreStrategy: selfContainedStrategy{&oauth2.DefaultJWTStrategy{
 			Signer:          sig,
 			HMACSHAStrategy: compose.NewOAuth2HMACStrategy(fc),
 			Config:          fc,
-		},
+		}},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{
 			Signer: sig,
 			Config: fc,

@@ -61,6 +61,9 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			user, err = p.grantUser(ctx, sess)
 		}
 	}
+	if err == nil {
+		err = markSelfContained(ar, user)
+	}
 	if err != nil {
 		return ar, nil, err
 	}

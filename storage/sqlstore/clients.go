@@ -11,14 +11,24 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	grant_types, response_types, scopes, audience, token_endpoint_auth_method,
 	skip_consent, resource_servers, pkce_optional, created_at, updated_at`
 
-// CreateClient stores a new client; storage.ErrConflict if the id exists.
+// clientSelect is what reads a client: its columns and its token epoch,
+// which only RevokeTokensByClient writes.
+const clientSelect = `SELECT ` + clientColumns + `, token_epoch FROM clients`
+
+// CreateClient stores a new client with a random first token epoch, so
+// that the tokens of a deleted client do not come back when its id is
+// registered again; storage.ErrConflict if the id exists.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
-	_, err := s.q(ctx).exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	epoch, err := firstTokenEpoch()
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, err)
+	}
+	_, err = s.q(ctx).exec(ctx, `INSERT INTO clients (`+clientColumns+`, token_epoch)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.ID, blobArg(c.SecretHash), c.Name, s.listArg(c.RedirectURIs), s.listArg(c.PostLogoutRedirectURIs),
 		s.listArg(c.GrantTypes), s.listArg(c.ResponseTypes), s.listArg(c.Scopes), s.listArg(c.Audience),
 		c.TokenEndpointAuthMethod, c.SkipConsent, s.listArg(c.ResourceServers), c.PKCEOptional,
-		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt))
+		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt), epoch)
 	if err != nil {
 		return s.mapErr(fmt.Sprintf("create client %q", c.ID), err)
 	}
@@ -27,7 +37,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient returns the client with id; storage.ErrNotFound if unknown.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	row := s.q(ctx).queryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
+	row := s.q(ctx).queryRow(ctx, clientSelect+` WHERE id = $1`, id)
 	c, err := s.scanClient(row)
 	if err != nil {
 		return nil, s.mapErr(fmt.Sprintf("get client %q", id), err)
@@ -37,7 +47,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 
 // ListClients returns every client ordered by id (byte order).
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	return queryAll(ctx, s, "list clients", `SELECT `+clientColumns+` FROM clients ORDER BY id`, s.scanClient)
+	return queryAll(ctx, s, "list clients", clientSelect+` ORDER BY id`, s.scanClient)
 }
 
 // UpdateClient replaces every field of client c.ID but CreatedAt;
@@ -80,7 +90,7 @@ func (s *Store) scanClient(row scanner) (*storage.Client, error) {
 		s.listCol(&c.GrantTypes), s.listCol(&c.ResponseTypes),
 		s.listCol(&c.Scopes), s.listCol(&c.Audience),
 		&c.TokenEndpointAuthMethod, &c.SkipConsent, s.listCol(&c.ResourceServers), &c.PKCEOptional,
-		s.timeCol(&c.CreatedAt), s.timeCol(&c.UpdatedAt))
+		s.timeCol(&c.CreatedAt), s.timeCol(&c.UpdatedAt), &c.TokenEpoch)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ func expiredDeletes(d *Dialect) []expiredDelete {
 		{"browser_sessions", "id"},
 		{"auth_requests", "id"},
 		{"login_throttle", "id"},
+		{"access_revocations", "id"},
 	} {
 		key, sel := "("+t.key+")", t.key
 		if d.RowID != "" {
