@@ -24,6 +24,7 @@ import (
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -110,6 +111,13 @@ type Config struct {
 	// bound before it is answered 503 with Retry-After; defaults to 2
 	// seconds.
 	PasswordCheckWait time.Duration
+	// DirectoryCacheInterval is how often the provider reads the change
+	// stamp of clients, scopes and roles, which it keeps in memory
+	// (storage/cached): the bound on how long a replica honours one that
+	// another replica changed or deleted. Zero takes 1 second; a negative
+	// interval reads the stamp on every read of them (tests of database
+	// outages use it).
+	DirectoryCacheInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -217,6 +225,10 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
 
+	// Clients, scopes and roles are read on nearly every request and
+	// rarely change: they are kept in memory, every change made anywhere
+	// honoured within DirectoryCacheInterval.
+	cfg.Store = cached.New(cfg.Store, cfg.DirectoryCacheInterval)
 	pages, err := web.NewPages(web.PagesOptions{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
