@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
@@ -33,7 +34,7 @@ const (
 // made, passwords included, and a link that starts a sign-in. A database
 // that already has users or clients is left alone.
 func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer) error {
-	dir := directory.New(st, directory.Options{})
+	dir := directory.New(cached.New(st, 0), directory.Options{})
 	users, err := dir.Users().List(ctx)
 	if err != nil {
 		return fmt.Errorf("dev seed: %w", err)
