@@ -10,9 +10,9 @@ import (
 	"strings"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/web"
 )
 

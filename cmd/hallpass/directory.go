@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/cached"
 )
 
 // The commands that manage users, roles, scopes and clients call the
