@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -93,7 +94,7 @@ func (s *Users) WithdrawConsent(ctx context.Context, userID, clientID string) er
 		if err := s.store.DeleteConsent(tx, userID, clientID); err != nil {
 			return storeErr(err, objectConsent, clientID)
 		}
-		if err := s.store.RevokeTokensByClientSubject(tx, clientID, userID); err != nil {
+		if err := s.store.RevokeTokensByClientSubject(tx, clientID, userID, s.now().Add(s.accessLifespan+time.Minute)); err != nil {
 			return fmt.Errorf("revoke the grants of user %s to client %q: %w", userID, clientID, err)
 		}
 		return nil

@@ -42,6 +42,10 @@ type Options struct {
 	// committed, which clients had tokens in them: the provider sends
 	// them back-channel logout tokens.
 	SessionsEnded func(ctx context.Context, ended []storage.SessionClient)
+	// AccessTokenLifespan is how long access tokens live: ending a grant
+	// keeps its revocation record that long (plus a minute); zero means
+	// one hour (longer than the provider's default of ten minutes).
+	AccessTokenLifespan time.Duration
 }
 
 // New returns the service for store.
@@ -53,9 +57,13 @@ func New(store storage.Store, opts Options) *Service {
 	if now == nil {
 		now = time.Now
 	}
+	accessLifespan := opts.AccessTokenLifespan
+	if accessLifespan <= 0 {
+		accessLifespan = time.Hour
+	}
 	return &Service{
 		store:   store,
-		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded},
+		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded, accessLifespan: accessLifespan},
 		clients: &Clients{store: store, now: now},
 		roles: &Roles{object: ObjectRole, now: now, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},

@@ -51,6 +51,9 @@ type Users struct {
 	// ended is told, once a change committed, which clients had tokens
 	// in the browser sessions it ended (Options.SessionsEnded).
 	ended func(context.Context, []storage.SessionClient)
+	// accessLifespan is how long access tokens live
+	// (Options.AccessTokenLifespan).
+	accessLifespan time.Duration
 }
 
 func (in *UserInput) validate(passwordRequired bool) error {

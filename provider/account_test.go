@@ -18,12 +18,8 @@ import (
 
 // refreshWorks reports whether golang.org/x/oauth2 can renew a token with
 // the refresh token rt of client c, and the error if not.
-func (e *ssoEnv) refreshWorks(c *ssoClient, rt string) (string, error) {
-	tok, err := c.Config.TokenSource(e.ctx(), &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Hour)}).Token()
-	if err != nil {
-		return "", err
-	}
-	return tok.RefreshToken, nil
+func (e *ssoEnv) refreshWorks(c *ssoClient, rt string) (*oauth2.Token, error) {
+	return c.Config.TokenSource(e.ctx(), &oauth2.Token{RefreshToken: rt, Expiry: time.Now().Add(-time.Hour)}).Token()
 }
 
 // The account page in a real browser: alice withdraws her consent to an
@@ -37,9 +33,13 @@ func TestAccountBrowser(t *testing.T) {
 		// and allows it to keep her signed in.
 		other := e.newBrowser(t)
 		tok := e.signInTokens(t, other, e.Confidential.request("openid profile offline_access results:read"), "alice", alicePassword)
-		rt, err := e.refreshWorks(e.Confidential, tok.RefreshToken)
-		if err != nil || rt == "" {
+		renewed, err := e.refreshWorks(e.Confidential, tok.RefreshToken)
+		if err != nil || renewed.RefreshToken == "" {
 			t.Fatalf("the portal's refresh token does not work to begin with: %v", err)
+		}
+		rt := renewed.RefreshToken
+		if !e.Active(t, e.adminCred(), renewed.AccessToken) {
+			t.Fatal("the portal's renewed access token is not active to begin with")
 		}
 
 		b := browsertest.New(t, 60*time.Second, browsertest.WithWarnings())
@@ -68,6 +68,10 @@ func TestAccountBrowser(t *testing.T) {
 		}
 		if _, err := e.refreshWorks(e.Confidential, rt); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
 			t.Errorf("the portal's refresh token after withdrawing: %v, want invalid_grant", err)
+		}
+		// Its access token (self-contained, no row) ends with its grant.
+		if e.Active(t, e.adminCred(), renewed.AccessToken) {
+			t.Error("the portal's access token still introspects active after withdrawing")
 		}
 		if _, err := e.Store.GetConsent(context.Background(), e.AliceID, e.Confidential.Meta.ClientID); err == nil {
 			t.Error("the consent is still stored")

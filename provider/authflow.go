@@ -258,13 +258,32 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 		RequestedAt: f.requestedAt.UTC(),
 		Extra:       idTokenExtra(f.user, f.granted, f.sid),
 	}
-	resp, err := p.oauth2.NewAuthorizeResponse(ctx, f.ar, sess)
+	resp, err := p.issueCode(ctx, f.ar, sess)
 	if err != nil {
 		p.authorizeError(w, r, f.ar, err)
 		return
 	}
 	resp.AddParameter("iss", p.cfg.Issuer)
 	p.oauth2.WriteAuthorizeResponse(ctx, w, f.ar, resp)
+}
+
+// issueCode has fosite issue the code of ar in one transaction: fosite
+// stores the code, its OpenID Connect request and its PKCE challenge as
+// three rows, which then cost one commit instead of three.
+func (p *Provider) issueCode(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session) (fosite.AuthorizeResponder, error) {
+	tx, err := p.cfg.Store.BeginTX(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("issue authorization code: %w", err)
+	}
+	resp, err := p.oauth2.NewAuthorizeResponse(tx, ar, sess)
+	if err != nil {
+		_ = p.cfg.Store.Rollback(tx)
+		return nil, err
+	}
+	if err := p.cfg.Store.Commit(tx); err != nil {
+		return nil, fmt.Errorf("issue authorization code: %w", err)
+	}
+	return resp, nil
 }
 
 // savePending stores the authorization request, bound to this browser, so

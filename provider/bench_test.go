@@ -2,6 +2,8 @@ package provider_test
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,8 +18,9 @@ import (
 )
 
 // BenchmarkClientCredentialsToken measures the whole token endpoint
-// in-process (client authentication, fosite, RS256 signing, the
-// access-token row write on SQLite), without network. Compare with
+// in-process (client authentication from the client cache, fosite, RS256
+// signing; no row is written: access tokens are self-contained), without
+// network. Compare with
 // keys.BenchmarkRSASign in the same run for the share RSA takes.
 //
 //	go test -run '^$' -bench 'ClientCredentialsToken|RSASign' ./provider/ ./keys/
@@ -63,7 +66,8 @@ func benchToken(b *testing.B) (ts *testServer, rsID, rsSecret, token string) {
 
 // BenchmarkIntrospect is the stateful check a resource server pays for
 // seeing revocation at once: one introspection request, in-process
-// (client authentication, JWT verification, the token-row lookup).
+// (client authentication, one JWT verification, the one query for the
+// token's revocation records and its user's token epoch).
 //
 //	go test -run '^$' -bench 'Introspect|VerifyOffline|ClientCredentialsToken' ./provider/
 func BenchmarkIntrospect(b *testing.B) {
@@ -113,5 +117,36 @@ func BenchmarkVerifyOffline(b *testing.B) {
 		if err := claims.Validate(josejwt.Expected{Issuer: ts.URL, AnyAudience: []string{"https://school.example/api"}}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRequestLogging measures what the per-request log line and
+// metrics cost, on the cheapest endpoint (discovery, a prebuilt
+// document): "log=info" writes the JSON request line hallpass writes by
+// default (to io.Discard), "log=off" raises the level so no line is built.
+// Metrics are always on in both.
+//
+//	go test -run '^$' -bench RequestLogging ./provider/
+func BenchmarkRequestLogging(b *testing.B) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelError + 1} {
+		name := "log=info"
+		if level > slog.LevelError {
+			name = "log=off"
+		}
+		b.Run(name, func(b *testing.B) {
+			ts := newTestServer(b, testdb.SQLite(b), func(c *provider.Config) {
+				c.Logger = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))
+			})
+			h := ts.Provider.Handler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, provider.PathDiscovery, nil))
+				if w.Code != http.StatusOK {
+					b.Fatalf("discovery: %d", w.Code)
+				}
+			}
+		})
 	}
 }

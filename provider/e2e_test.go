@@ -539,6 +539,11 @@ func (failingRevocationStore) DeleteTokensByRequest(context.Context, storage.Tok
 	return errors.New("injected: database unavailable")
 }
 
+// RevokeAccess fails too: it is how a self-contained access token is revoked.
+func (failingRevocationStore) RevokeAccess(context.Context, []string, time.Time) error {
+	return errors.New("injected: database unavailable")
+}
+
 // TestRevocationStorageFailure checks RFC 7009 §2.2.1: when a token could
 // not be revoked, the client must be told (503) so it retries, never 200.
 func TestRevocationStorageFailure(t *testing.T) {

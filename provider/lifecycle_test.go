@@ -843,12 +843,15 @@ func TestLifecycleDeleteClient(t *testing.T) {
 		ar := e.Confidential.request("openid results:write")
 		consentPage := waiting.login(t, waiting.get(t, ar.URL), "alice", alicePassword).want(t, "consent")
 
+		// Access tokens are self-contained: they have no row, and end with
+		// their client (checked below through introspection).
 		for kind, tok := range map[storage.TokenKind]string{
-			storage.KindAccessToken: alice.Access, storage.KindRefreshToken: alice.Refresh,
+			storage.KindRefreshToken:  alice.Refresh,
 			storage.KindAuthorizeCode: unusedCB.Code, storage.KindPKCE: unusedCB.Code, storage.KindOpenIDConnect: unusedCB.Code,
 		} {
 			e.wantRow(t, "before delete", kind, tok)
 		}
+		e.WantActive(t, "alice's access token before delete", admin, alice.Access)
 		if _, err := e.Store.GetConsent(ctx, e.AliceID, confidentialID); err != nil {
 			t.Fatalf("alice's consent before delete: %v", err)
 		}
@@ -969,7 +972,7 @@ func TestLifecycleDeleteUser(t *testing.T) {
 		waiting := e.newBrowser(t)
 		consentPage := waiting.login(t, waiting.get(t, e.Confidential.request("openid results:write").URL), "alice", alicePassword).want(t, "consent")
 		bob := e.grant(t, e.newBrowser(t), e.Confidential, "bob", bobPassword, lcScope)
-		e.wantRow(t, "before delete", storage.KindAccessToken, g1.Access)
+		e.WantActive(t, "access token before delete", admin, g1.Access)
 		e.wantRow(t, "before delete", storage.KindRefreshToken, g1.Refresh)
 		e.wantRow(t, "before delete", storage.KindAuthorizeCode, unusedCB.Code)
 
@@ -1046,9 +1049,17 @@ func TestLifecycleHousekeeping(t *testing.T) {
 			kind  storage.TokenKind
 			token string
 		}
+		// Access tokens are self-contained: none has a row. The access
+		// token the refresh replaced is revoked by a record, which expires
+		// with it.
+		for what, tok := range map[string]string{"service access token": cc, "refreshed access token": r1.AccessToken, "replaced access token": g.Access} {
+			e.wantNoRow(t, what, storage.KindAccessToken, tok)
+		}
+		replaced := []string{"token:" + rowKey(storage.KindAccessToken, g.Access)}
+		if st, err := e.Store.AccessTokenState(ctx, replaced, ""); err != nil || !st.Revoked {
+			t.Fatalf("revocation record of the replaced access token: %+v, %v; want it recorded", st, err)
+		}
 		expireFirst := []row{
-			{"service access token", storage.KindAccessToken, cc},
-			{"rotated access token", storage.KindAccessToken, r1.AccessToken},
 			{"redeemed code", storage.KindAuthorizeCode, g.Code},
 			{"PKCE of the redeemed code", storage.KindPKCE, g.Code},
 			{"unredeemed code", storage.KindAuthorizeCode, unused.Code},
@@ -1089,6 +1100,9 @@ func TestLifecycleHousekeeping(t *testing.T) {
 		}
 		for _, r := range expireFirst {
 			e.wantNoRow(t, "an hour on, "+r.what, r.kind, r.token)
+		}
+		if st, err := e.Store.AccessTokenState(ctx, replaced, ""); err != nil || st.Revoked {
+			t.Errorf("an hour on, the revocation record of the replaced access token: %+v, %v; want it deleted", st, err)
 		}
 		if _, err := e.Store.GetAuthRequest(ctx, pending); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("an hour on, the pending request: err %v, want it deleted", err)

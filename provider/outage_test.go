@@ -89,6 +89,10 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 	logs := &syncBuffer{}
 	e := newSSOEnv(t, dsn, func(c *provider.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		// Every read of clients, scopes and roles asks the database first,
+		// so the outage shows at once instead of within the cache's
+		// interval (TestDirectoryCacheOutage checks that bound).
+		c.DirectoryCacheInterval = -1
 	})
 
 	// Before the outage: a service with a token, alice signed in with a

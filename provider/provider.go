@@ -24,6 +24,7 @@ import (
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -127,6 +128,13 @@ type Config struct {
 	// PARLifespan is how long a pushed request's request_uri stays
 	// usable; defaults to 60 seconds (RFC 9126 §2.2: short-lived).
 	PARLifespan time.Duration
+	// DirectoryCacheInterval is how often the provider reads the change
+	// stamp of clients, scopes and roles, which it keeps in memory
+	// (storage/cached): the bound on how long a replica honours one that
+	// another replica changed or deleted. Zero takes 1 second; a negative
+	// interval reads the stamp on every read of them (tests of database
+	// outages use it).
+	DirectoryCacheInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -152,8 +160,10 @@ type Provider struct {
 	oauth2 fosite.OAuth2Provider
 	// core is the token strategy, for the signatures hallpass looks up
 	// itself (revocation of a spent refresh token).
-	core      oauth2.CoreStrategy
-	fstore    *fositestore.Store
+	core   oauth2.CoreStrategy
+	fstore *fositestore.Store
+	// jwt signs and verifies every JWT hallpass issues.
+	jwt       *signer
 	log       *slog.Logger
 	metrics   *metrics
 	discovery []byte
@@ -245,6 +255,10 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
 
+	// Clients, scopes and roles are read on nearly every request and
+	// rarely change: they are kept in memory, every change made anywhere
+	// honoured within DirectoryCacheInterval.
+	cfg.Store = cached.New(cfg.Store, cfg.DirectoryCacheInterval)
 	pages, err := web.NewPages(web.PagesOptions{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
@@ -252,8 +266,10 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
 	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken, backchannelQueueSize)
-	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded})
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded, AccessTokenLifespan: cfg.AccessTokenLifespan})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
+	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer}
+	p.fstore.SelfContainedAccessTokens(p.readAccessToken, cfg.AccessTokenLifespan)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
@@ -331,15 +347,15 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		PushedAuthorizeRequestURIPrefix: parRequestURIPrefix,
 		PushedAuthorizeContextLifespan:  p.cfg.PARLifespan,
 	}
-	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
+	sig := p.jwt
 	strategy := &compose.CommonStrategy{
-		// Access tokens are RS256 JWTs; codes and refresh tokens stay
-		// opaque HMAC tokens.
-		CoreStrategy: &oauth2.DefaultJWTStrategy{
+		// Access tokens are RS256 JWTs, self-contained (no row each);
+		// codes and refresh tokens stay opaque HMAC tokens.
+		CoreStrategy: selfContainedStrategy{&oauth2.DefaultJWTStrategy{
 			Signer:          sig,
 			HMACSHAStrategy: compose.NewOAuth2HMACStrategy(fc),
 			Config:          fc,
-		},
+		}},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{
 			Signer: sig,
 			Config: fc,

@@ -17,7 +17,23 @@ type Session struct {
 	ClientID string `json:"client_id"`
 	// Roles are the user's roles at the time of the grant.
 	Roles []string `json:"roles,omitempty"`
+	// GrantID, ClientEpoch and UserEpoch make the access token
+	// self-contained (fositestore.AccessToken): the grant it belongs to,
+	// and the token epochs of its client and, when UserGrant, its user
+	// when it was issued. exchange sets them for every token it issues.
+	GrantID     string `json:"grant_id,omitempty"`
+	ClientEpoch int64  `json:"client_epoch,omitempty"`
+	UserGrant   bool   `json:"user_grant,omitempty"`
+	UserEpoch   int64  `json:"user_epoch,omitempty"`
 }
+
+// Claims of the access token that make it self-contained; see
+// Session.GrantID.
+const (
+	claimGrantID     = "grant_id"
+	claimClientEpoch = "client_epoch"
+	claimUserEpoch   = "user_epoch"
+)
 
 var _ oauth2.JWTSessionContainer = (*Session)(nil)
 
@@ -41,6 +57,13 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	// (a student's results) without a userinfo call.
 	if s.Username != "" && s.Username != s.Subject {
 		extra["username"] = s.Username
+	}
+	if s.GrantID != "" {
+		extra[claimGrantID] = s.GrantID
+		extra[claimClientEpoch] = s.ClientEpoch
+		if s.UserGrant {
+			extra[claimUserEpoch] = s.UserEpoch
+		}
 	}
 	return &jwt.JWTClaims{Subject: s.Subject, Extra: extra}
 }

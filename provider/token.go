@@ -71,6 +71,9 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			err = p.recordSessionClient(ctx, registration(ar.GetClient()), sid, sess.Subject)
 		}
 	}
+	if err == nil {
+		err = markSelfContained(ar, user)
+	}
 	if err != nil {
 		return ar, nil, err
 	}

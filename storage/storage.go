@@ -46,6 +46,11 @@ type User struct {
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// TokenEpoch counts the times every grant of the user was ended
+	// (RevokeTokensBySubject). Access tokens carry the epoch they were
+	// issued under and stand only while it is current. Read only:
+	// CreateUser and UpdateUser ignore it.
+	TokenEpoch int64
 }
 
 // Role grants scopes to the users who hold it.
@@ -165,6 +170,13 @@ type Client struct {
 	// when unset. BackchannelLogoutSessionRequired asks for sid in them.
 	BackchannelLogoutURI             string
 	BackchannelLogoutSessionRequired bool
+	// TokenEpoch counts the times every grant of the client was ended
+	// (RevokeTokensByClient); access tokens carry the epoch they were
+	// issued under, as with User.TokenEpoch. It starts at a random value,
+	// so a client registered again under a deleted one's id does not
+	// revive the old client's tokens. Read only: CreateClient and
+	// UpdateClient ignore it.
+	TokenEpoch int64
 }
 
 // SessionClient records that a client received tokens in a browser
@@ -178,6 +190,24 @@ type SessionClient struct {
 	// ExpiresAt is when the row may be deleted: when the session would
 	// have ended anyway.
 	ExpiresAt time.Time
+}
+
+// GrantRevocationID is the id (RevokeAccess, AccessTokenState) of the
+// revocation record that ends every self-contained access token of the
+// grant whose request id is requestID.
+func GrantRevocationID(requestID string) string { return "grant:" + requestID }
+
+// AccessTokenState is what the store knows about a self-contained access
+// token: whether a revocation record names it, and the current token
+// epoch of its user.
+type AccessTokenState struct {
+	// Revoked is true when a revocation record names any of the ids asked
+	// about.
+	Revoked bool
+	// UserFound is false when the user asked about does not exist (or
+	// none was asked about); UserEpoch is then 0.
+	UserFound bool
+	UserEpoch int64
 }
 
 // TokenKind says which fosite table a Token row belongs to.
@@ -443,11 +473,24 @@ type Store interface {
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept
-	// so that later replay is still recognised).
+	// so that later replay is still recognised), and its TokenEpoch
+	// advanced, which ends its self-contained access tokens.
 	RevokeTokensByClient(ctx context.Context, clientID string) error
 	// RevokeTokensBySubject does the same for every grant of a subject
-	// (a user id).
+	// (a user id), advancing the user's TokenEpoch when the subject is a
+	// user.
 	RevokeTokensBySubject(ctx context.Context, subject string) error
+
+	// RevokeAccess records that the self-contained access tokens named by
+	// ids are revoked, until expires (after which DeleteExpired may forget
+	// the record: by then every token it names has expired). What an id
+	// names is the caller's (a grant, one token); recording an id again
+	// keeps the later of the two expiries.
+	RevokeAccess(ctx context.Context, ids []string, expires time.Time) error
+	// AccessTokenState reports, in one read, whether a revocation record
+	// names any of ids (expired records included), and the TokenEpoch of
+	// user userID ("" asks about no user).
+	AccessTokenState(ctx context.Context, ids []string, userID string) (AccessTokenState, error)
 
 	// GetThrottle returns the throttle entries of ids, in that order; an
 	// id without an entry comes back with only ID set. Expired entries
@@ -470,7 +513,7 @@ type Store interface {
 	// DeleteExpired deletes at most limit rows that expired before
 	// `before` — token rows, client-assertion JTIs, browser sessions past
 	// their absolute expiry, pending authorization requests, throttle
-	// entries — and returns
+	// entries, access-token revocation records — and returns
 	// how many it deleted. Bounded, so housekeeping never holds long locks;
 	// safe to run from several replicas at once.
 	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)
@@ -500,8 +543,11 @@ type Store interface {
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 	// RevokeTokensByClientSubject ends every grant of subject to
 	// clientID, as RevokeTokensByClient does for every subject: access
-	// tokens deleted, codes and refresh tokens marked inactive.
-	RevokeTokensByClientSubject(ctx context.Context, clientID, subject string) error
+	// token rows deleted, codes and refresh tokens marked inactive, and
+	// the self-contained access tokens of each such grant revoked by a
+	// revocation record (GrantRevocationID) kept until accessUntil, when
+	// the last of them has expired.
+	RevokeTokensByClientSubject(ctx context.Context, clientID, subject string, accessUntil time.Time) error
 }
 
 // CheckThrottleIDs checks the ids a backend's UpdateThrottle was given:

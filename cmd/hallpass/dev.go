@@ -17,6 +17,7 @@ import (
 	"github.com/hallpass/hallpass/examples"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/cached"
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -37,7 +38,7 @@ const (
 // that starts a sign-in. A database that already has users or clients is
 // left alone.
 func seedDev(ctx context.Context, st storage.Store, issuer, adminRole string, out io.Writer) error {
-	dir := directory.New(st, directory.Options{})
+	dir := directory.New(cached.New(st, 0), directory.Options{})
 	users, err := dir.Users().List(ctx)
 	if err != nil {
 		return fmt.Errorf("dev seed: %w", err)

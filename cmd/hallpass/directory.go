@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage/cached"
 )
 
 // The commands that manage users, roles, scopes and clients call the
@@ -36,7 +37,7 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, localDirectory{directory.New(st, directory.Options{})}, a)
+			return fn(cmd, localDirectory{directory.New(cached.New(st, 0), directory.Options{})}, a)
 		},
 	}
 }
@@ -55,7 +56,10 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, directory.New(st, directory.Options{}), a)
+			// Through storage/cached, whose writes change the directory's
+			// change stamp: running servers honour the change within a
+			// second (cached.DefaultInterval).
+			return fn(cmd, directory.New(cached.New(st, 0), directory.Options{}), a)
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -31,6 +32,51 @@ type Store struct {
 	newSession func() fosite.Session
 	now        func() time.Time
 	audience   AudienceFunc
+	// readAccess, when set, reads self-contained access tokens, which
+	// then get no row (SelfContainedAccessTokens); accessLifespan bounds
+	// how long a revocation record of one must be kept.
+	readAccess     AccessTokenReader
+	accessLifespan time.Duration
+}
+
+// AccessTokenReader verifies a self-contained access token (its signature,
+// issuer and time claims) and reads what it says, filling session as the
+// stored session of its grant would be. It returns nil, and no error, for
+// a valid token that names no grant (one issued before access tokens were
+// self-contained, which has a row).
+type AccessTokenReader func(ctx context.Context, token string, session fosite.Session) (*AccessToken, error)
+
+// AccessToken is what a self-contained access token says of itself.
+type AccessToken struct {
+	// GrantID is the request id of its grant, the one its code and
+	// refresh tokens share (its own, for a client's token).
+	GrantID  string
+	ClientID string
+	// ClientEpoch and UserEpoch are the token epochs (storage.Client and
+	// storage.User TokenEpoch) it was issued under; UserID is "" for a
+	// token a client got for itself.
+	ClientEpoch int64
+	UserID      string
+	UserEpoch   int64
+	RequestedAt time.Time
+	Scopes      []string
+	Audience    []string
+}
+
+// revocationMargin is how much longer than an access token's lifespan a
+// revocation record is kept: a token of the grant may still be in the
+// making when the record is written.
+const revocationMargin = time.Minute
+
+// SelfContainedAccessTokens makes access tokens self-contained: none is
+// stored. GetAccessTokenSession is then given the whole token (see the
+// provider's strategy), reads it with read, and answers from its grant:
+// the token stands while no revocation record names its grant or itself
+// and the token epochs of its client and user are those it carries.
+// lifespan is the longest an access token lives. Call it before the Store
+// is used.
+func (f *Store) SelfContainedAccessTokens(read AccessTokenReader, lifespan time.Duration) {
+	f.readAccess, f.accessLifespan = read, lifespan
 }
 
 // AudienceFunc returns the audiences fosite lets a client request, and
@@ -334,14 +380,27 @@ func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 	return nil
 }
 
-// CreateAccessTokenSession stores an issued access token.
+// CreateAccessTokenSession stores an issued access token, unless access
+// tokens are self-contained.
 func (f *Store) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	if f.readAccess != nil {
+		return nil
+	}
 	return f.create(ctx, storage.KindAccessToken, signature, req, fosite.AccessToken, "")
 }
 
-// GetAccessTokenSession returns an access token's request.
+// GetAccessTokenSession returns an access token's request. Given a whole
+// self-contained token, it reads the token and asks the store only whether
+// it still stands; a token that is not one, or any other signature, is
+// looked up by its row.
 func (f *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	req, t, err := f.get(ctx, storage.KindAccessToken, signature, session)
+	if f.readAccess != nil && strings.Count(signature, ".") == 2 {
+		req, err := f.getSelfContained(ctx, signature, session)
+		if req != nil || err != nil {
+			return req, err
+		}
+	}
+	req, t, err := f.get(ctx, storage.KindAccessToken, jwsSignature(signature), session)
 	if err != nil {
 		return nil, err
 	}
@@ -351,9 +410,75 @@ func (f *Store) GetAccessTokenSession(ctx context.Context, signature string, ses
 	return req, nil
 }
 
-// DeleteAccessTokenSession deletes one access token.
+// getSelfContained answers GetAccessTokenSession for a whole token; nil
+// and no error for a valid token that names no grant. A revoked token
+// comes back with its request and fosite.ErrInactiveToken.
+func (f *Store) getSelfContained(ctx context.Context, token string, session fosite.Session) (fosite.Requester, error) {
+	if session == nil {
+		session = f.newSession()
+	}
+	at, err := f.readAccess(ctx, token, session)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read access token: %w", fosite.ErrNotFound, err)
+	}
+	if at == nil {
+		return nil, nil
+	}
+	c, err := f.store.GetClient(ctx, at.ClientID)
+	if err != nil {
+		// A deleted client's tokens die with it.
+		return nil, fositeErr(fmt.Errorf("load access token: client %q: %w", at.ClientID, err))
+	}
+	st, err := f.store.AccessTokenState(ctx, []string{grantRevocation(at.GrantID), tokenRevocation(digest(jwsSignature(token)))}, at.UserID)
+	if err != nil {
+		return nil, fositeErr(fmt.Errorf("load access token: %w", err))
+	}
+	req := &fosite.Request{
+		ID:                at.GrantID,
+		RequestedAt:       at.RequestedAt,
+		Client:            Client{Client: c},
+		RequestedScope:    fosite.Arguments(orEmpty(at.Scopes)),
+		GrantedScope:      fosite.Arguments(orEmpty(at.Scopes)),
+		RequestedAudience: fosite.Arguments(orEmpty(at.Audience)),
+		GrantedAudience:   fosite.Arguments(orEmpty(at.Audience)),
+		Form:              url.Values{},
+		Session:           session,
+	}
+	if st.Revoked || c.TokenEpoch != at.ClientEpoch || (at.UserID != "" && (!st.UserFound || st.UserEpoch != at.UserEpoch)) {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// grantRevocation and tokenRevocation name the revocation records of a
+// grant and of one access token (by the digest of its signature).
+func grantRevocation(requestID string) string { return storage.GrantRevocationID(requestID) }
+func tokenRevocation(sigDigest string) string { return "token:" + sigDigest }
+
+// jwsSignature returns the signature segment of a compact JWS, s itself
+// when it is none (it is then a signature already).
+func jwsSignature(s string) string {
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// revokeAccess records the revocation of the self-contained access tokens
+// ids name, for as long as any of them can live.
+func (f *Store) revokeAccess(ctx context.Context, ids ...string) error {
+	return f.store.RevokeAccess(ctx, ids, f.now().Add(f.accessLifespan+revocationMargin))
+}
+
+// DeleteAccessTokenSession deletes one access token: its row, or, given a
+// whole self-contained token, a revocation record of it.
 func (f *Store) DeleteAccessTokenSession(ctx context.Context, signature string) error {
-	return f.delete(ctx, storage.KindAccessToken, signature)
+	if f.readAccess != nil && strings.Count(signature, ".") == 2 {
+		if err := f.revokeAccess(ctx, tokenRevocation(digest(jwsSignature(signature)))); err != nil {
+			return fositeErr(fmt.Errorf("revoke access token: %w", err))
+		}
+	}
+	return f.delete(ctx, storage.KindAccessToken, jwsSignature(signature))
 }
 
 // CreateRefreshTokenSession stores an issued refresh token, linked to the
@@ -389,6 +514,19 @@ func (f *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 	if err := f.store.DeactivateToken(ctx, storage.KindRefreshToken, digest(signature)); err != nil {
 		return fositeErr(fmt.Errorf("rotate refresh token: %w", err))
 	}
+	if f.readAccess != nil {
+		// The access token issued with the spent refresh token ends; the
+		// one issued now, of the same grant, stands.
+		t, err := f.store.GetToken(ctx, storage.KindRefreshToken, digest(signature))
+		if err != nil {
+			return fositeErr(fmt.Errorf("rotate refresh token: %w", err))
+		}
+		if t.AccessSignature != "" {
+			if err := f.revokeAccess(ctx, tokenRevocation(t.AccessSignature)); err != nil {
+				return fositeErr(fmt.Errorf("rotate refresh token: revoke its access token: %w", err))
+			}
+		}
+	}
 	if err := f.store.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID); err != nil {
 		return fositeErr(fmt.Errorf("rotate refresh token: revoke access tokens: %w", err))
 	}
@@ -404,8 +542,14 @@ func (f *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 	return nil
 }
 
-// RevokeAccessToken deletes every access token of a grant.
+// RevokeAccessToken ends every access token of a grant: it deletes their
+// rows and, for self-contained ones, records the grant's revocation.
 func (f *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+	if f.readAccess != nil {
+		if err := f.revokeAccess(ctx, grantRevocation(requestID)); err != nil {
+			return fositeErr(fmt.Errorf("revoke access tokens: %w", err))
+		}
+	}
 	if err := f.store.DeleteTokensByRequest(ctx, storage.KindAccessToken, requestID); err != nil {
 		return fositeErr(fmt.Errorf("revoke access tokens: %w", err))
 	}

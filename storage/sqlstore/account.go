@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -43,9 +44,32 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 
 // RevokeTokensByClientSubject ends every grant of subject to clientID in
 // one transaction, as revokeTokens does for one column.
-func (s *Store) RevokeTokensByClientSubject(ctx context.Context, clientID, subject string) error {
+func (s *Store) RevokeTokensByClientSubject(ctx context.Context, clientID, subject string, accessUntil time.Time) error {
 	op := fmt.Sprintf("revoke tokens of subject %q at client %q", subject, clientID)
 	return s.inTx(ctx, func(r runner) error {
+		// Self-contained access tokens have no row: their grants get
+		// revocation records instead.
+		rows, err := r.query(ctx, `SELECT DISTINCT request_id FROM tokens
+			WHERE client_id = $1 AND subject = $2 AND request_id <> ''`, clientID, subject)
+		if err != nil {
+			return s.mapErr(op+": read the grants", err)
+		}
+		var grants []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return s.mapErr(op+": read the grants", err)
+			}
+			grants = append(grants, storage.GrantRevocationID(id))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return s.mapErr(op+": read the grants", err)
+		}
+		if err := s.recordRevocations(ctx, r, grants, accessUntil); err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1 AND subject = $2 AND kind = $3`,
 			clientID, subject, string(storage.KindAccessToken)); err != nil {
 			return s.mapErr(op+": delete access tokens", err)

@@ -13,17 +13,27 @@ const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirec
 	jwks, jwks_uri, token_endpoint_auth_signing_alg, require_pushed_authorization_requests,
 	backchannel_logout_uri, backchannel_logout_session_required`
 
-// CreateClient stores a new client; storage.ErrConflict if the id exists.
+// clientSelect is what reads a client: its columns and its token epoch,
+// which only RevokeTokensByClient writes.
+const clientSelect = `SELECT ` + clientColumns + `, token_epoch FROM clients`
+
+// CreateClient stores a new client with a random first token epoch, so
+// that the tokens of a deleted client do not come back when its id is
+// registered again; storage.ErrConflict if the id exists.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
-	_, err := s.q(ctx).exec(ctx, `INSERT INTO clients (`+clientColumns+`)
+	epoch, err := firstTokenEpoch()
+	if err != nil {
+		return fmt.Errorf("create client %q: %w", c.ID, err)
+	}
+	_, err = s.q(ctx).exec(ctx, `INSERT INTO clients (`+clientColumns+`, token_epoch)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-			$16, $17, $18, $19, $20, $21)`,
+			$16, $17, $18, $19, $20, $21, $22)`,
 		c.ID, blobArg(c.SecretHash), c.Name, s.listArg(c.RedirectURIs), s.listArg(c.PostLogoutRedirectURIs),
 		s.listArg(c.GrantTypes), s.listArg(c.ResponseTypes), s.listArg(c.Scopes), s.listArg(c.Audience),
 		c.TokenEndpointAuthMethod, c.SkipConsent, s.listArg(c.ResourceServers), c.PKCEOptional,
 		s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt),
 		c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
-		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired)
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, epoch)
 	if err != nil {
 		return s.mapErr(fmt.Sprintf("create client %q", c.ID), err)
 	}
@@ -32,7 +42,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient returns the client with id; storage.ErrNotFound if unknown.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	row := s.q(ctx).queryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = $1`, id)
+	row := s.q(ctx).queryRow(ctx, clientSelect+` WHERE id = $1`, id)
 	c, err := s.scanClient(row)
 	if err != nil {
 		return nil, s.mapErr(fmt.Sprintf("get client %q", id), err)
@@ -42,7 +52,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 
 // ListClients returns every client ordered by id (byte order).
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
-	return queryAll(ctx, s, "list clients", `SELECT `+clientColumns+` FROM clients ORDER BY id`, s.scanClient)
+	return queryAll(ctx, s, "list clients", clientSelect+` ORDER BY id`, s.scanClient)
 }
 
 // UpdateClient replaces every field of client c.ID but CreatedAt;
@@ -92,7 +102,7 @@ func (s *Store) scanClient(row scanner) (*storage.Client, error) {
 		&c.TokenEndpointAuthMethod, &c.SkipConsent, s.listCol(&c.ResourceServers), &c.PKCEOptional,
 		s.timeCol(&c.CreatedAt), s.timeCol(&c.UpdatedAt),
 		&c.JWKS, &c.JWKSURI, &c.TokenEndpointAuthSigningAlg, &c.RequirePAR,
-		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired, &c.TokenEpoch)
 	if err != nil {
 		return nil, err
 	}

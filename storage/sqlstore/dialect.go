@@ -15,6 +15,9 @@ import (
 type Dialect struct {
 	// Name names the database in errors: "ping sqlite", "migrate postgres".
 	Name string
+	// PrepareStatements makes the Store prepare each statement once and
+	// reuse it, for a driver that would parse it on every call otherwise.
+	PrepareStatements bool
 
 	// Migrations holds the dialect's forward-only schema migrations:
 	// migrations/NNNN_description.sql, with positive, unique versions.

@@ -23,6 +23,7 @@ func expiredDeletes(d *Dialect) []expiredDelete {
 		{"auth_requests", "id"},
 		{"login_throttle", "id"},
 		{"session_clients", "sid, client_id"},
+		{"access_revocations", "id"},
 	} {
 		key, sel := "("+t.key+")", t.key
 		if d.RowID != "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -22,14 +23,21 @@ type Store struct {
 	// The statements that depend on the dialect, built once.
 	userSelect     string
 	expiredDeletes []expiredDelete
+	// stmts holds the prepared statements when the dialect asks for them
+	// (Dialect.PrepareStatements); nil otherwise.
+	stmts *stmtCache
 }
 
 // New returns a Store on db, speaking d. The Store owns db from then on:
 // Close closes it. New neither connects nor migrates: call Ping and
 // Migrate.
 func New(db *sql.DB, d Dialect) *Store {
-	return &Store{db: db, d: d, now: time.Now,
+	s := &Store{db: db, d: d, now: time.Now,
 		userSelect: userSelect(&d), expiredDeletes: expiredDeletes(&d)}
+	if d.PrepareStatements {
+		s.stmts = &stmtCache{db: db, m: map[string]*sql.Stmt{}}
+	}
+	return s
 }
 
 // Ping reports whether the database is reachable.
@@ -43,6 +51,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database handle. It waits for the queries that have
 // started to finish.
 func (s *Store) Close() error {
+	s.stmts.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", s.d.Name, err)
 	}
@@ -68,27 +77,110 @@ type querier interface {
 
 // runner runs statements on the database or in a transaction. Both
 // drivers bind $n to the n-th argument, so statements go to them as
-// written, with nothing rewritten per call.
-type runner struct{ q querier }
+// written, with nothing rewritten per call. With a statement cache,
+// statements are prepared once per connection and reused.
+type runner struct {
+	q querier
+	// tx is q when q is a transaction; st is the Store's statement cache.
+	tx *sql.Tx
+	st *stmtCache
+}
+
+// stmt returns the prepared statement of query for r, nil when there is
+// none (no cache, or preparing failed: the statement then runs unprepared
+// and reports its error as usual).
+func (r runner) stmt(ctx context.Context, query string) *sql.Stmt {
+	st := r.st.get(ctx, query)
+	if st == nil || r.tx == nil {
+		return st
+	}
+	return r.tx.StmtContext(ctx, st)
+}
 
 func (r runner) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return r.q.ExecContext(ctx, query, args...)
 }
 
 func (r runner) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return r.q.QueryContext(ctx, query, args...)
 }
 
 func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := r.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return r.q.QueryRowContext(ctx, query, args...)
 }
 
 // q returns a runner on the transaction carried by ctx, or on the database.
 func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
-		return runner{tx}
+		return s.txRunner(tx)
 	}
-	return runner{s.db}
+	return runner{q: s.db, st: s.stmts}
+}
+
+// txRunner returns a runner in tx.
+func (s *Store) txRunner(tx *sql.Tx) runner { return runner{q: tx, tx: tx, st: s.stmts} }
+
+// maxStatements bounds the statement cache: the store's statements are
+// fixed texts but for a few with a list of parameters, so this is never
+// reached in practice, and past it statements simply run unprepared.
+const maxStatements = 256
+
+// stmtCache prepares each statement text once (database/sql then
+// prepares it on each connection that runs it, once), sparing SQLite the
+// parsing and planning of every statement on every call.
+type stmtCache struct {
+	db *sql.DB
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// get returns the prepared statement of query; nil for a nil cache, a
+// full one, or a statement that fails to prepare.
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	st, ok := c.m[query]
+	full := len(c.m) >= maxStatements
+	c.mu.Unlock()
+	if ok || full {
+		return st
+	}
+	st, err := c.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[query]; ok {
+		st.Close()
+		return prev
+	}
+	c.m[query] = st
+	return st
+}
+
+// close closes every prepared statement.
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for q, st := range c.m {
+		st.Close()
+		delete(c.m, q)
+	}
 }
 
 // BeginTX starts a transaction and returns a context carrying it. Every
@@ -164,7 +256,7 @@ func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) 
 // inTx runs fn in the transaction carried by ctx, or else in a new one.
 func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {
-		return fn(runner{tx})
+		return fn(s.txRunner(tx))
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -175,7 +267,7 @@ func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(runner{tx}); err != nil {
+	if err := fn(s.txRunner(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -2,7 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -99,22 +104,25 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 
 // RevokeTokensByClient ends every grant of clientID in one transaction (the
 // one carried by ctx, if any): its access-token rows are deleted, its
-// authorization-code and refresh-token rows marked inactive. Its OIDC and
-// PKCE rows are left as they are: they are only read after an active code,
-// and they expire with it. It is not an error if there is none.
+// authorization-code and refresh-token rows marked inactive, and its token
+// epoch advanced. Its OIDC and PKCE rows are left as they are: they are
+// only read after an active code, and they expire with it. It is not an
+// error if there is none.
 func (s *Store) RevokeTokensByClient(ctx context.Context, clientID string) error {
-	return s.revokeTokens(ctx, "client_id", clientID, fmt.Sprintf("revoke tokens of client %q", clientID))
+	return s.revokeTokens(ctx, "client_id", "clients", clientID, fmt.Sprintf("revoke tokens of client %q", clientID))
 }
 
 // RevokeTokensBySubject does what RevokeTokensByClient does for every token
-// row whose subject is subject.
+// row whose subject is subject, advancing the token epoch of the user
+// subject (if it is one).
 func (s *Store) RevokeTokensBySubject(ctx context.Context, subject string) error {
-	return s.revokeTokens(ctx, "subject", subject, fmt.Sprintf("revoke tokens of subject %q", subject))
+	return s.revokeTokens(ctx, "subject", "users", subject, fmt.Sprintf("revoke tokens of subject %q", subject))
 }
 
 // revokeTokens revokes the token rows whose column (client_id or subject,
-// both indexed) is value.
-func (s *Store) revokeTokens(ctx context.Context, column, value, op string) error {
+// both indexed) is value, and advances the token epoch of the row of
+// epochTable (clients or users) whose id is value.
+func (s *Store) revokeTokens(ctx context.Context, column, epochTable, value, op string) error {
 	return s.inTx(ctx, func(r runner) error {
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE `+column+` = $1 AND kind = $2`,
 			value, string(storage.KindAccessToken)); err != nil {
@@ -125,6 +133,76 @@ func (s *Store) revokeTokens(ctx context.Context, column, value, op string) erro
 			value, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
 			return s.mapErr(op+": deactivate codes and refresh tokens", err)
 		}
+		if _, err := r.exec(ctx, `UPDATE `+epochTable+` SET token_epoch = token_epoch + 1 WHERE id = $1`, value); err != nil {
+			return s.mapErr(op+": advance the token epoch", err)
+		}
 		return nil
 	})
+}
+
+// RevokeAccess records ids as revoked until expires, keeping the later
+// expiry of an id recorded before, in one transaction (the one carried by
+// ctx, if any).
+func (s *Store) RevokeAccess(ctx context.Context, ids []string, expires time.Time) error {
+	return s.inTx(ctx, func(r runner) error { return s.recordRevocations(ctx, r, ids, expires) })
+}
+
+// recordRevocations writes the revocation records of ids with r, keeping
+// the later expiry of a record written before.
+func (s *Store) recordRevocations(ctx context.Context, r runner, ids []string, expires time.Time) error {
+	for _, id := range ids {
+		if _, err := r.exec(ctx, `INSERT INTO access_revocations (id, expires_at) VALUES ($1, $2)
+			ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+			WHERE access_revocations.expires_at < excluded.expires_at`,
+			id, s.timeArg(expires)); err != nil {
+			return s.mapErr("record access revocation", err)
+		}
+	}
+	return nil
+}
+
+// AccessTokenState reads the revocation records of ids and the token
+// epoch of user userID in one statement.
+func (s *Store) AccessTokenState(ctx context.Context, ids []string, userID string) (storage.AccessTokenState, error) {
+	var st storage.AccessTokenState
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, userID)
+	in := "NULL"
+	if len(ids) > 0 {
+		var b strings.Builder
+		for i, id := range ids {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d", i+2)
+			args = append(args, id)
+		}
+		in = b.String()
+	}
+	var (
+		revoked int64
+		epoch   sql.NullInt64
+	)
+	err := s.q(ctx).queryRow(ctx, `SELECT
+		(SELECT COUNT(*) FROM access_revocations WHERE id IN (`+in+`)),
+		(SELECT token_epoch FROM users WHERE id = $1)`, args...).Scan(&revoked, &epoch)
+	if err != nil {
+		return st, s.mapErr("read access token state", err)
+	}
+	st.Revoked = revoked > 0
+	st.UserFound = userID != "" && epoch.Valid
+	if st.UserFound {
+		st.UserEpoch = epoch.Int64
+	}
+	return st, nil
+}
+
+// firstTokenEpoch returns a random token epoch below 2^53 (exact as a JSON
+// number anywhere) to start a client's count at.
+func firstTokenEpoch() (int64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("first token epoch: %w", err)
+	}
+	return int64(binary.BigEndian.Uint64(b[:]) >> 11), nil
 }

@@ -13,7 +13,7 @@ import (
 // role names in byte order.
 func userSelect(d *Dialect) string {
 	return `SELECT id, username, password_hash, email, email_verified, name,
-	disabled, created_at, updated_at,
+	disabled, created_at, updated_at, token_epoch,
 	` + d.SortedList("role", "user_roles WHERE user_roles.user_id = users.id") + `
 	FROM users`
 }
@@ -178,7 +178,7 @@ func (s *Store) insertUserRoles(ctx context.Context, r runner, op, user string, 
 func (s *Store) scanUser(row scanner) (*storage.User, error) {
 	var u storage.User
 	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
-		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), s.listCol(&u.Roles))
+		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), &u.TokenEpoch, s.listCol(&u.Roles))
 	if err != nil {
 		return nil, err
 	}

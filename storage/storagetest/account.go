@@ -107,7 +107,17 @@ func testRevokeByClientSubject(t *testing.T, s storage.Store) {
 	testRevoke(t, s, "RevokeTokensByClientSubject", "app|alice",
 		func(ctx context.Context, key string) error {
 			client, subject, _ := strings.Cut(key, "|")
-			return s.RevokeTokensByClientSubject(ctx, client, subject)
+			return s.RevokeTokensByClientSubject(ctx, client, subject, time.Now().Add(time.Hour))
 		},
 		func(tok *storage.Token) string { return tok.ClientID + "|" + tok.Subject })
+	// The pair's self-contained access tokens end with their grants; the
+	// grants of the same user at another client, or of another user at
+	// the same client, live on.
+	for req, want := range map[string]bool{"req-app-alice": true, "req-app-bob": false, "req-other-app-alice": false} {
+		st, err := s.AccessTokenState(t.Context(), []string{storage.GrantRevocationID(req)}, "")
+		noErr(t, err, "AccessTokenState of "+req)
+		if st.Revoked != want {
+			t.Errorf("after RevokeTokensByClientSubject, grant %s revoked = %v, want %v", req, st.Revoked, want)
+		}
+	}
 }

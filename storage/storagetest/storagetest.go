@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserConsents", testUserConsents},
 		{"RevokeByClientSubject", testRevokeByClientSubject},
 		{"SessionClients", testSessionClients},
+		{"AccessRevocations", testAccessRevocations},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,143 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+
+	"github.com/hallpass/hallpass/provider/fositestore"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// selfContainedStrategy is fosite's JWT strategy, but where fosite asks
+// for an access token's signature to look its row up (introspection,
+// revocation, userinfo), it hands over the whole token: access tokens
+// have no row, and the store reads them (readAccessToken). Anything that
+// is not a compact JWS has no signature.
+type selfContainedStrategy struct{ oauth2.CoreStrategy }
+
+// AccessTokenSignature returns token itself when it is a compact JWS.
+func (s selfContainedStrategy) AccessTokenSignature(_ context.Context, token string) string {
+	if strings.Count(token, ".") != 2 {
+		return ""
+	}
+	return token
+}
+
+// readAccessToken is the fositestore.AccessTokenReader of hallpass's
+// access tokens: it verifies the token and fills session from its claims
+// as the stored session of its grant would be. A token without a grant_id
+// (one from before access tokens were self-contained) is nil.
+func (p *Provider) readAccessToken(ctx context.Context, token string, session fosite.Session) (*fositestore.AccessToken, error) {
+	t, err := p.jwt.Decode(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if typ, _ := t.Header["typ"].(string); typ != "at+jwt" {
+		return nil, fmt.Errorf("a JWT of type %q is no access token", typ)
+	}
+	c := t.Claims
+	grant, _ := c[claimGrantID].(string)
+	if grant == "" {
+		return nil, nil
+	}
+	s, ok := session.(*Session)
+	if !ok {
+		return nil, fmt.Errorf("read access token into a %T session", session)
+	}
+	at := &fositestore.AccessToken{GrantID: grant}
+	at.ClientID, _ = c["client_id"].(string)
+	if at.ClientEpoch, ok = claimInt(c[claimClientEpoch]); !ok || at.ClientID == "" {
+		return nil, errors.New("access token without client_id or client_epoch")
+	}
+	sub, _ := c["sub"].(string)
+	s.GrantID, s.ClientID, s.ClientEpoch, s.Subject = grant, at.ClientID, at.ClientEpoch, sub
+	if ue, ok := c[claimUserEpoch]; ok {
+		if at.UserEpoch, ok = claimInt(ue); !ok || sub == "" {
+			return nil, errors.New("access token with a malformed user_epoch or no sub")
+		}
+		at.UserID = sub
+		s.UserGrant, s.UserEpoch = true, at.UserEpoch
+		// username is left out of the token when it equals sub.
+		s.Username = sub
+	}
+	if u, _ := c["username"].(string); u != "" {
+		s.Username = u
+	}
+	s.Roles = claimStrings(c["roles"])
+	if iat, ok := claimInt(c["iat"]); ok {
+		at.RequestedAt = time.Unix(iat, 0).UTC()
+	}
+	if exp, ok := claimInt(c["exp"]); ok {
+		s.SetExpiresAt(fosite.AccessToken, time.Unix(exp, 0).UTC())
+	}
+	if scope, _ := c["scope"].(string); scope != "" {
+		at.Scopes = strings.Fields(scope)
+	}
+	at.Audience = claimStrings(c["aud"])
+	return at, nil
+}
+
+// claimInt reads a JSON number claim that holds an integer.
+func claimInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case float64:
+		if n != float64(int64(n)) {
+			return 0, false
+		}
+		return int64(n), true
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	return 0, false
+}
+
+// claimStrings reads a claim that is a string or a list of strings.
+func claimStrings(v any) []string {
+	switch l := v.(type) {
+	case string:
+		return []string{l}
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// markSelfContained sets the claims that make the access token about to be
+// issued for ar self-contained: its grant, and the token epochs of its
+// client and (for a user's grant) user as read by this request. A sweep
+// that advances an epoch after the read ends the token all the same.
+func markSelfContained(ar fosite.AccessRequester, user *storage.User) error {
+	sess, ok := ar.GetSession().(*Session)
+	c := registration(ar.GetClient())
+	if !ok || c == nil {
+		return fosite.ErrServerError.WithDebugf("unexpected session %T or client %T", ar.GetSession(), ar.GetClient())
+	}
+	sess.GrantID = ar.GetID()
+	sess.ClientEpoch = c.TokenEpoch
+	sess.UserGrant = user != nil
+	sess.UserEpoch = 0
+	if user != nil {
+		sess.UserEpoch = user.TokenEpoch
+	}
+	return nil
+}
