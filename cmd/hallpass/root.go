@@ -59,6 +59,7 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 
 	root.AddCommand(newServeCmd(g), newMigrateCmd(g), newClientsCmd(g), newUsersCmd(g), newRolesCmd(g), newScopesCmd(g), newKeysCmd(g), newVersionCmd(g))
 	root.AddCommand(newHealthcheckCmd(g))
+	root.AddCommand(newAuditCmd(g))
 	return root
 }
 

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"FailuresMarked", testFailuresMarked},
 		{"ConfirmUserCredential", testConfirmUserCredential},
 		{"Throttle", testThrottle},
+		{"AuditStore", testAuditStore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
