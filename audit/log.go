@@ -29,6 +29,12 @@ type Signer interface {
 	Sign(payload []byte, typ string) (string, error)
 }
 
+// SignerFunc adapts a function to Signer.
+type SignerFunc func(payload []byte, typ string) (string, error)
+
+// Sign calls f.
+func (f SignerFunc) Sign(payload []byte, typ string) (string, error) { return f(payload, typ) }
+
 // Options tunes a Log; the zero value records without checkpoints.
 type Options struct {
 	// Logger receives one structured line per entry (message "audit"),

@@ -48,6 +48,7 @@ type Users struct {
 	store  storage.Store
 	hasher Hasher
 	now    func() time.Time
+	audit  Recorder
 }
 
 func (in *UserInput) validate(passwordRequired bool) error {
@@ -130,7 +131,9 @@ func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return UserView{}, userErr(err, in.Username)
 	}
-	return viewUser(u), nil
+	out := viewUser(u)
+	record(ctx, s.audit, ObjectUser, "create", u.ID, append(changedFields(nil, out), "password"), map[string]any{"username": u.Username})
+	return out, nil
 }
 
 // userErr is storeErr for a user, whose roles must exist.
@@ -193,7 +196,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 	if err != nil {
 		return UserView{}, err
 	}
-	var u *storage.User
+	var u, before *storage.User
 	err = inTransaction(ctx, s.store, func(tx context.Context) error {
 		// Read again inside the transaction, so that a concurrent change
 		// of the password is not undone by writing back the hash read
@@ -202,6 +205,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		if err != nil {
 			return storeErr(err, ObjectUser, idOrName)
 		}
+		before = cur
 		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
 			EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
 			CreatedAt: cur.CreatedAt, UpdatedAt: stamp(s.now())}
@@ -222,7 +226,16 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 	if err != nil {
 		return UserView{}, err
 	}
-	return viewUser(u), nil
+	out := viewUser(u)
+	fields := changedFields(viewUser(before), out)
+	if u.PasswordHash != before.PasswordHash {
+		fields = append(fields, "password")
+	}
+	record(ctx, s.audit, ObjectUser, "update", u.ID, fields, map[string]any{"username": u.Username})
+	if u.Disabled && !before.Disabled {
+		record(ctx, s.audit, ObjectUser, "disabled", u.ID, nil, map[string]any{"username": u.Username})
+	}
+	return out, nil
 }
 
 // endUserSessions signs a user out everywhere and ends their grants: their
@@ -245,5 +258,9 @@ func (s *Users) Delete(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	return storeErr(s.store.DeleteUser(ctx, u.ID), ObjectUser, idOrName)
+	if err := s.store.DeleteUser(ctx, u.ID); err != nil {
+		return storeErr(err, ObjectUser, idOrName)
+	}
+	record(ctx, s.audit, ObjectUser, "delete", u.ID, nil, map[string]any{"username": u.Username})
+	return nil
 }

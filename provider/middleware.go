@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 )
 
@@ -48,7 +49,13 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), requestIDKey, id), p.cfg.RequestTimeout)
+		client := "unknown"
+		if a := clientAddress(r, p.cfg.TrustedProxies); a.IsValid() {
+			client = a.String()
+		}
+		userAgent := r.UserAgent()
+		ctx := audit.WithRequest(context.WithValue(r.Context(), requestIDKey, id), client, userAgent)
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 		defer cancel()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		defer func() {
@@ -71,10 +78,23 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 			p.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 			p.log.InfoContext(ctx, "request",
 				"request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+				"client", client, "user_agent", truncate(userAgent, maxLoggedUserAgent),
 				"status", status, "bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000)
 		}()
 		next.ServeHTTP(ww, r.WithContext(ctx))
 	})
+}
+
+// maxLoggedUserAgent bounds the user agent in a request's log line: the
+// client chooses it.
+const maxLoggedUserAgent = 256
+
+// truncate returns s cut to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // defaultCSP is the policy of every response that sets none of its own:
@@ -242,7 +262,9 @@ func (p *Provider) requireAdmin(next http.Handler) http.Handler {
 			p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "a valid admin bearer token is required"))
 			return
 		}
-		next.ServeHTTP(w, r)
+		// Whatever the admin API changes is recorded as the admin
+		// token's doing.
+		next.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), "admin-token")))
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider/fositestore"
@@ -114,6 +115,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Audit is the audit log every security-relevant event is appended
+	// to; nil makes one on Store whose checkpoints Keys signs.
+	Audit *audit.Log
+	// AuditCheckpointEvery is how many audit entries may follow a signed
+	// checkpoint before the next; defaults to 100. (A checkpoint is also
+	// made every minute by RunAuditCheckpoints.)
+	AuditCheckpointEvery int
+	// AuditRetention is how long audit entries are kept: housekeeping
+	// prunes older ones that a signed checkpoint covers. Zero keeps
+	// every entry.
+	AuditRetention time.Duration
 	// Registerer receives hallpass's metrics; Gatherer serves /metrics.
 	// Both default to a fresh registry with Go and process collectors.
 	Registerer prometheus.Registerer
@@ -138,7 +150,9 @@ type Provider struct {
 	logins    *loginThrottle
 	passwords *passwordGate
 	// dir is the directory service the admin API and registration call.
-	dir    *directory.Service
+	dir *directory.Service
+	// audit is the audit log (Config.Audit).
+	audit  *audit.Log
 	router http.Handler
 }
 
@@ -221,7 +235,11 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
-	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now})
+	if cfg.Audit == nil {
+		cfg.Audit = audit.New(cfg.Store, audit.Options{Logger: cfg.Logger, Now: cfg.Now, Signer: cfg.Keys, CheckpointEvery: cfg.AuditCheckpointEvery})
+	}
+	p.audit = cfg.Audit
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, Audit: p.audit})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -258,6 +259,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
 	if !raced {
+		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
+			// A spent (or revoked) refresh token presented again: fosite's
+			// reuse detection has revoked its grant.
+			p.recordReuse(ctx, ar, "", grantType)
+		}
 		return err
 	}
 	if grantID == "" {
@@ -278,12 +284,24 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
 		}
 	}
+	p.recordReuse(ctx, ar, grantID, grantType)
+	return fosite.ErrInvalidGrant.WithHint(hint)
+}
+
+// recordReuse logs and records a one-time credential presented again
+// (grantID "" when fosite revoked the grant itself).
+func (p *Provider) recordReuse(ctx context.Context, ar fosite.AccessRequester, grantID, grantType string) {
 	clientID := ""
 	if c := ar.GetClient(); c != nil {
 		clientID = c.GetID()
 	}
 	p.log.WarnContext(ctx, "one-time credential presented twice; its grant is revoked", "request_id", RequestID(ctx), "client_id", clientID, "grant_type", grantType)
-	return fosite.ErrInvalidGrant.WithHint(hint)
+	ev := audit.Event{Action: "token.reuse_detected", Actor: "client:" + clientID, ClientID: clientID,
+		Details: map[string]any{"grant_type": grantType}}
+	if grantID != "" {
+		ev.Object = "grant:" + grantID
+	}
+	p.audit.Record(ctx, ev)
 }
 
 // writeAccessError answers a failed token request (RFC 6749 §5.2), with

@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,4 +97,23 @@ with the chain is checked.`,
 
 	cmd.AddCommand(verify, list)
 	return cmd
+}
+
+// cliActor names who runs a command, for the audit log: cli:<user name>.
+func cliActor() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	} else if v := os.Getenv("USER"); v != "" {
+		name = v
+	}
+	return "cli:" + name
+}
+
+// cliAudit is the audit log of a command that changes the database. Its
+// entries are in the database for the servers' log shippers and `audit
+// list`; a command's stderr stays for its own output. signer, when set,
+// signs the checkpoints due.
+func cliAudit(st storage.Store, signer audit.Signer) *audit.Log {
+	return audit.New(st, audit.Options{Logger: slog.New(slog.DiscardHandler), Signer: signer})
 }

@@ -53,6 +53,16 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("audit list --since yesterday: code %d, %s", code, errOut)
 	}
 
+	// A change made through the CLI is recorded as the OS user's.
+	if _, errOut, code := hallpass(t, db, "roles", "create", "teacher", "--scope", "results:read"); code != 0 {
+		t.Fatalf("roles create: %s", errOut)
+	}
+	out, _, _ = hallpass(t, db, "audit", "list", "--type", "role.create")
+	views = nil
+	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 1 || views[0].Actor != cliActor() || views[0].Object != "role:teacher" {
+		t.Fatalf("audit list --type role.create after roles create = %s, want one entry by %s", out, cliActor())
+	}
+
 	raw, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)

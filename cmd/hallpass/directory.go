@@ -29,7 +29,7 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, directory.New(st, directory.Options{}), a)
+			return fn(cmd, directory.New(st, directory.Options{Audit: cliAudit(st, nil)}), a)
 		},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
@@ -46,6 +47,11 @@ HALLPASS_SECRET (key-encryption secret) and HALLPASS_ADMIN_TOKEN.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if ctx := cmd.Context(); ctx != nil {
+				// What a command changes is recorded in the audit log
+				// as the operating-system user's doing.
+				cmd.SetContext(audit.WithActor(ctx, cliActor()))
+			}
 			return applyEnv(cmd.Flags())
 		},
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -34,6 +35,9 @@ type serveOptions struct {
 	dev                  bool
 	trustedProxies       []string
 	maxPasswordChecks    int
+	auditRetention       time.Duration
+	auditCheckpoint      time.Duration
+	auditCheckpointEvery int
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -62,6 +66,9 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.maxPasswordChecks, "max-password-checks", runtime.NumCPU(), "how many password checks (argon2id, 19 MiB each) may run at once; more wait up to 2s, then get 503")
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
+	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long to keep audit entries; older ones a signed checkpoint covers are pruned by housekeeping (0 keeps every entry)")
+	f.DurationVar(&o.auditCheckpoint, "audit-checkpoint-interval", time.Minute, "how often to sign a checkpoint of the audit log when entries were added")
+	f.IntVar(&o.auditCheckpointEvery, "audit-checkpoint-entries", 100, "sign a checkpoint of the audit log at least every this many entries")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	return cmd
 }
@@ -93,6 +100,10 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	}
 	if o.maxPasswordChecks < 1 {
 		return nil, fmt.Errorf("--max-password-checks %d: must be at least 1", o.maxPasswordChecks)
+	}
+	if o.auditRetention < 0 || o.auditCheckpoint < 0 || o.auditCheckpointEvery < 1 {
+		return nil, fmt.Errorf("--audit-retention %v, --audit-checkpoint-interval %v, --audit-checkpoint-entries %d: durations must not be negative, entries at least 1",
+			o.auditRetention, o.auditCheckpoint, o.auditCheckpointEvery)
 	}
 	if tok := adminTokenFromEnv(); tok != "" {
 		if err := provider.CheckAdminToken(tok); err != nil {
@@ -130,6 +141,8 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		Dev:                   o.dev,
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
+		AuditRetention:        o.auditRetention,
+		AuditCheckpointEvery:  o.auditCheckpointEvery,
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -143,6 +156,9 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// What the server does on its own (a scheduled key rotation, pruning)
+	// is recorded as hallpass's doing, not as the user who started it.
+	ctx = audit.WithActor(ctx, "hallpass")
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
 		return err
@@ -183,6 +199,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	// makes this server follow another's rotation or revocation at once.
 	go s.keys.Watch(refreshCtx, keys.DefaultWatchInterval)
 	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
+	go s.provider.RunAuditCheckpoints(refreshCtx, o.auditCheckpoint)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
