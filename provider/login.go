@@ -161,6 +161,7 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	leave, err := p.passwords.enter(ctx)
 	if err != nil {
 		p.metrics.logins.WithLabelValues("busy").Inc()
+		p.metrics.signins.WithLabelValues("busy").Inc()
 		p.log.WarnContext(ctx, "login refused: too many password checks at once", "request_id", RequestID(ctx),
 			"username_digest", a.usernameDigest(), "client", clientString(a))
 		w.Header().Set("Retry-After", p.passwords.retryAfter())
@@ -230,6 +231,11 @@ func (p *Provider) recordSignin(ctx context.Context, f *flow, a *loginAttempt, u
 	if details == nil {
 		details = map[string]any{}
 	}
+	outcome := result
+	if reason, ok := details["reason"].(string); ok {
+		outcome = reason
+	}
+	p.metrics.signins.WithLabelValues(outcome).Inc()
 	ev := audit.Event{Action: "signin." + result, ClientID: f.ar.GetClient().GetID(), Details: details}
 	if u != nil {
 		ev.Actor, ev.Object = "user:"+u.ID, "user:"+u.ID

@@ -239,6 +239,13 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Audit = audit.New(cfg.Store, audit.Options{Logger: cfg.Logger, Now: cfg.Now, Signer: cfg.Keys, CheckpointEvery: cfg.AuditCheckpointEvery})
 	}
 	p.audit = cfg.Audit
+	if err := registerAuditMetrics(cfg.Registerer, p.audit.Failures); err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
+	}
+	p.passwords.observe = func(d time.Duration) { m.passwordWait.Observe(d.Seconds()) }
+	if o, ok := cfg.Store.(failureObserver); ok {
+		o.ObserveFailures(func(op string) { m.storageErrors.WithLabelValues(op).Inc() })
+	}
 	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, Audit: p.audit})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.oauth2 = p.compose()

@@ -75,6 +75,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		}
 	}
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
+	p.metrics.tokensByClient.WithLabelValues(ar.GetGrantTypes()[0], ar.GetClient().GetID()).Inc()
 	return ar, resp, nil
 }
 
@@ -296,6 +297,7 @@ func (p *Provider) recordReuse(ctx context.Context, ar fosite.AccessRequester, g
 		clientID = c.GetID()
 	}
 	p.log.WarnContext(ctx, "one-time credential presented twice; its grant is revoked", "request_id", RequestID(ctx), "client_id", clientID, "grant_type", grantType)
+	p.metrics.tokenReuse.WithLabelValues(grantType).Inc()
 	ev := audit.Event{Action: "token.reuse_detected", Actor: "client:" + clientID, ClientID: clientID,
 		Details: map[string]any{"grant_type": grantType}}
 	if grantID != "" {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -22,6 +24,29 @@ type Store struct {
 	// The statements that depend on the dialect, built once.
 	userSelect     string
 	expiredDeletes []expiredDelete
+	// onFailure, when set, is told of every failure of the database
+	// (ObserveFailures).
+	onFailure atomic.Pointer[func(op string)]
+}
+
+// ObserveFailures makes the store call fn with the operation's name
+// ("get_client", "append_audit_entry") each time the database fails an
+// operation (an error marked storage.ErrUnavailable), for metrics. Lost
+// races, missing rows and invalid references are answers, not failures,
+// and are not reported. fn must be quick and safe for concurrent use; a
+// later call replaces it.
+func (s *Store) ObserveFailures(fn func(op string)) {
+	s.onFailure.Store(&fn)
+}
+
+// opName is op without the names and numbers of what it was about, so
+// that it is one of a few values, in snake case: `get client "x"` is
+// "get_client".
+func opName(op string) string {
+	if i := strings.IndexAny(op, "\":0123456789"); i >= 0 {
+		op = op[:i]
+	}
+	return strings.Join(strings.Fields(op), "_")
 }
 
 // New returns a Store on db, speaking d. The Store owns db from then on:
@@ -204,10 +229,16 @@ func (s *Store) mapErr(op string, err error) error {
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
+		if fn := s.onFailure.Load(); fn != nil {
+			(*fn)(opName(op))
+		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	// Anything else is the database failing, not the caller: marked, so
 	// no layer above mistakes it for "not found" or bad input.
+	if fn := s.onFailure.Load(); fn != nil {
+		(*fn)(opName(op))
+	}
 	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 }
 
