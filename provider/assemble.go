@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/telemetry"
 )
 
 // Wiring is what Assemble needs besides the Config: how the secrets at
@@ -52,6 +54,10 @@ type Assembly struct {
 func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("assemble provider: no store")
+	}
+	if cfg.Logger != nil {
+		// Log lines of a traced request carry its trace and span ids.
+		cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
 	}
 	if w.Keys.Logger == nil {
 		w.Keys.Logger = cfg.Logger

@@ -105,7 +105,9 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 	case !errors.Is(err, storage.ErrNotFound):
 		return nil, nil, "", fmt.Errorf("load user: %w", err)
 	}
+	_, span := p.tracer.Start(ctx, "password check")
 	ok, err := directory.CheckPassword(hash, password)
+	endSpan(span, nil)
 	if err != nil && u != nil {
 		return nil, u, "", fmt.Errorf("check password of user %s: %w", u.ID, err)
 	}

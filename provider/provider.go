@@ -19,12 +19,14 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/telemetry"
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -126,6 +128,9 @@ type Config struct {
 	// prunes older ones that a signed checkpoint covers. Zero keeps
 	// every entry.
 	AuditRetention time.Duration
+	// TracerProvider makes the spans of requests, storage statements,
+	// password checks and signing (telemetry.Setup); nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// Registerer receives hallpass's metrics; Gatherer serves /metrics.
 	// Both default to a fresh registry with Go and process collectors.
 	Registerer prometheus.Registerer
@@ -152,7 +157,9 @@ type Provider struct {
 	// dir is the directory service the admin API and registration call.
 	dir *directory.Service
 	// audit is the audit log (Config.Audit).
-	audit  *audit.Log
+	audit *audit.Log
+	// tracer makes spans; a no-op one without Config.TracerProvider.
+	tracer trace.Tracer
 	router http.Handler
 }
 
@@ -210,6 +217,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Log lines of a traced request carry its trace and span ids.
+	cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
 	if iss.Scheme == "http" && !directory.IsLoopback(strings.ToLower(iss.Hostname())) {
 		cfg.Logger.Warn("the issuer uses http on a network address (--insecure-http-issuer): passwords, codes and tokens cross the network unencrypted; use https outside a test network", "issuer", cfg.Issuer)
 	}
@@ -239,6 +248,10 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Audit = audit.New(cfg.Store, audit.Options{Logger: cfg.Logger, Now: cfg.Now, Signer: cfg.Keys, CheckpointEvery: cfg.AuditCheckpointEvery})
 	}
 	p.audit = cfg.Audit
+	p.tracer = telemetry.Noop(cfg.TracerProvider).Tracer("github.com/hallpass/hallpass/provider")
+	if o, ok := cfg.Store.(queryObserver); ok && cfg.TracerProvider != nil {
+		o.ObserveQueries(p.storageSpan)
+	}
 	if err := registerAuditMetrics(cfg.Registerer, p.audit.Failures); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
@@ -319,7 +332,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
 	}
-	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer}
+	sig := &signer{keys: p.cfg.Keys, issuer: p.cfg.Issuer, tracer: p.tracer}
 	strategy := &compose.CommonStrategy{
 		// Access tokens are RS256 JWTs; codes and refresh tokens stay
 		// opaque HMAC tokens.

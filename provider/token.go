@@ -34,6 +34,9 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	}
 	sess := NewSession()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
+	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
+		noteClientID(ctx, ar.GetClient().GetID())
+	}
 	if err != nil {
 		// fosite answers a grant type no handler knows with a bare
 		// invalid_request; RFC 6749 §5.2 has a code for it.

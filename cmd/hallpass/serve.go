@@ -7,16 +7,19 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
+	"github.com/hallpass/hallpass/telemetry"
 )
 
 // serveOptions are the flags of `hallpass serve`.
@@ -38,6 +41,9 @@ type serveOptions struct {
 	auditRetention       time.Duration
 	auditCheckpoint      time.Duration
 	auditCheckpointEvery int
+	// tracing is the tracer provider the OTEL_* variables set up; nil
+	// when tracing is off.
+	tracing trace.TracerProvider
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -143,6 +149,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		MaxPasswordChecks:     o.maxPasswordChecks,
 		AuditRetention:        o.auditRetention,
 		AuditCheckpointEvery:  o.auditCheckpointEvery,
+		TracerProvider:        o.tracing,
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -159,6 +166,23 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	// What the server does on its own (a scheduled key rotation, pruning)
 	// is recorded as hallpass's doing, not as the user who started it.
 	ctx = audit.WithActor(ctx, "hallpass")
+	tp, stopTracing, err := telemetry.Setup(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Sends the spans still batched; bounded, so an unreachable
+		// collector cannot hold up the exit.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("tracing: flushing spans at shutdown failed", "err", err)
+		}
+	}()
+	if tp != nil {
+		log.Info("tracing on: exporting spans over OTLP/HTTP as the OTEL_* variables say")
+	}
+	o.tracing = tp
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
 		return err

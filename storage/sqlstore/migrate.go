@@ -148,7 +148,7 @@ func (s *Store) applyMigration(ctx context.Context, m migration) error {
 		return fmt.Errorf("begin migration %q: %w", m.name, err)
 	}
 	defer tx.Rollback() // an error once committed, and ignored
-	r := runner{tx}
+	r := s.run(tx)
 	if s.d.LockMigrations == "" {
 		// The transaction is exclusive from its start: creating the
 		// table in it leaves no window for another process.

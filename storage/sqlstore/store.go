@@ -27,6 +27,20 @@ type Store struct {
 	// onFailure, when set, is told of every failure of the database
 	// (ObserveFailures).
 	onFailure atomic.Pointer[func(op string)]
+	// onQuery, when set, is told of every statement (ObserveQueries).
+	onQuery atomic.Pointer[QueryObserver]
+}
+
+// QueryObserver is told that a statement starts, with the context it runs
+// in and its text (placeholders, never values); it returns the function
+// told how the statement ended. For tracing.
+type QueryObserver func(ctx context.Context, query string) (done func(err error))
+
+// ObserveQueries makes the store call fn around every statement it runs
+// (for a query, until its rows start to arrive). fn must be quick and
+// safe for concurrent use; a later call replaces it.
+func (s *Store) ObserveQueries(fn QueryObserver) {
+	s.onQuery.Store(&fn)
 }
 
 // ObserveFailures makes the store call fn with the operation's name
@@ -94,26 +108,51 @@ type querier interface {
 // runner runs statements on the database or in a transaction. Both
 // drivers bind $n to the n-th argument, so statements go to them as
 // written, with nothing rewritten per call.
-type runner struct{ q querier }
+type runner struct {
+	q querier
+	// obs is the store's QueryObserver, nil when none.
+	obs *QueryObserver
+}
 
 func (r runner) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return r.q.ExecContext(ctx, query, args...)
+	if r.obs == nil {
+		return r.q.ExecContext(ctx, query, args...)
+	}
+	done := (*r.obs)(ctx, query)
+	res, err := r.q.ExecContext(ctx, query, args...)
+	done(err)
+	return res, err
 }
 
 func (r runner) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return r.q.QueryContext(ctx, query, args...)
+	if r.obs == nil {
+		return r.q.QueryContext(ctx, query, args...)
+	}
+	done := (*r.obs)(ctx, query)
+	rows, err := r.q.QueryContext(ctx, query, args...)
+	done(err)
+	return rows, err
 }
 
 func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return r.q.QueryRowContext(ctx, query, args...)
+	if r.obs == nil {
+		return r.q.QueryRowContext(ctx, query, args...)
+	}
+	done := (*r.obs)(ctx, query)
+	row := r.q.QueryRowContext(ctx, query, args...)
+	done(row.Err())
+	return row
 }
+
+// run returns a runner on q with the store's observer.
+func (s *Store) run(q querier) runner { return runner{q, s.onQuery.Load()} }
 
 // q returns a runner on the transaction carried by ctx, or on the database.
 func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
-		return runner{tx}
+		return s.run(tx)
 	}
-	return runner{s.db}
+	return s.run(s.db)
 }
 
 // BeginTX starts a transaction and returns a context carrying it. Every
@@ -164,7 +203,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 // inTx runs fn in the transaction carried by ctx, or else in a new one.
 func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {
-		return fn(runner{tx})
+		return fn(s.run(tx))
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -175,7 +214,7 @@ func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(runner{tx}); err != nil {
+	if err := fn(s.run(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
