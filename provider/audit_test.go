@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
@@ -299,4 +300,62 @@ func mustKeys(t *testing.T, ts *testServer) []keys.KeyInfo {
 		t.Fatalf("GET /admin/keys: %d %s", res.Status, res.Body)
 	}
 	return out
+}
+
+// TestAuditRetention: with a retention set, housekeeping's PruneAudit
+// deletes the entries older than it up to a signed checkpoint, records
+// that it did, and the chain still verifies from that checkpoint; entries
+// no checkpoint covers stay however old.
+func TestAuditRetention(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		var mu sync.Mutex
+		now := time.Now()
+		clock := func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			return now
+		}
+		advance := func(d time.Duration) {
+			mu.Lock()
+			now = now.Add(d)
+			mu.Unlock()
+		}
+		ts := newTestServer(t, dsn, func(c *provider.Config) {
+			c.Now = clock
+			c.AuditRetention = time.Hour
+			c.Audit = audit.New(c.Store, audit.Options{Now: clock, Signer: c.Keys, CheckpointEvery: 1000, Logger: slog.New(slog.DiscardHandler)})
+		})
+		role := func(name string) {
+			t.Helper()
+			if res := ts.admin(t, http.MethodPost, "/admin/roles", map[string]any{"name": name}); res.Status != http.StatusCreated {
+				t.Fatalf("create role %s: %d %s", name, res.Status, res.Body)
+			}
+		}
+		role("old-1")
+		role("old-2")
+		advance(2 * time.Hour)
+		// Old entries without a checkpoint are kept.
+		if n, err := ts.Provider.PruneAudit(t.Context()); err != nil || n != 0 {
+			t.Fatalf("PruneAudit without a checkpoint = %d, %v; want 0", n, err)
+		}
+		if err := ts.Provider.AuditCheckpoint(t.Context()); err != nil {
+			t.Fatalf("checkpoint: %v", err)
+		}
+		through := ts.auditPage(t, "limit=1000").Entries
+		cp := through[len(through)-1].Seq
+		advance(2 * time.Hour)
+		role("new-1")
+		n, err := ts.Provider.PruneAudit(t.Context())
+		if err != nil || n != int(cp) {
+			t.Fatalf("PruneAudit = %d, %v; want the %d entries the checkpoint covers", n, err, cp)
+		}
+		left := ts.auditPage(t, "limit=1000").Entries
+		if left[0].Seq != cp+1 || left[len(left)-1].Type != "audit.pruned" {
+			t.Fatalf("after pruning: first %d, last %s; want %d and audit.pruned", left[0].Seq, left[len(left)-1].Type, cp+1)
+		}
+		rep, err := audit.Verify(t.Context(), ts.Store)
+		if err != nil || rep.First != cp+1 {
+			t.Fatalf("verify after pruning: %+v, %v", rep, err)
+		}
+	})
 }
