@@ -26,6 +26,7 @@ type TamperError struct {
 	Reason string
 }
 
+// Error says which entry and what is wrong with it.
 func (e *TamperError) Error() string {
 	return fmt.Sprintf("audit log tampered with at entry %d: %s", e.Seq, e.Reason)
 }

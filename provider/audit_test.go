@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -143,6 +144,12 @@ func TestAuditEvents(t *testing.T) {
 			}
 			e.wantAudit(t, "scope.delete", func(x audit.EntryView) bool { return x.Object == "scope:schedule:write" })
 			e.wantAudit(t, "admin_token.configured", nil)
+
+			reg := e.register(t, directory.ClientMetadata{ClientName: "Registered", RedirectURIs: []string{"https://reg.example/cb"},
+				GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "client_secret_basic"})
+			if r := e.wantAudit(t, "client.register", nil); r.Actor != "admin-token" || r.ClientID != reg.ClientID || strings.Contains(string(r.Details), reg.ClientSecret) {
+				t.Errorf("client.register entry: %+v %s", r, r.Details)
+			}
 		})
 
 		t.Run("Keys", func(t *testing.T) {
