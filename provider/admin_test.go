@@ -249,8 +249,7 @@ func TestAdminClientsCRUD(t *testing.T) {
 func TestAdminAuthentication(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
-		ts.registerService(t, "client_secret_basic", "results:read", schoolAPI)
-		victim := ts.clients(t)[0].ID
+		victim := ts.registerService(t, "client_secret_basic", "results:read", schoolAPI).ClientID
 
 		body := `{"client_id":"intruder","grant_types":["client_credentials"],"scope":"results:read"}`
 		routes := []struct{ method, path, body string }{
@@ -293,8 +292,10 @@ func TestAdminAuthentication(t *testing.T) {
 			if err := json.Unmarshal(res.Body, &list); err != nil || res.Status != http.StatusOK {
 				t.Fatalf("list: %d %v", res.Status, err)
 			}
-			if len(list) != 1 || list[0].ClientID != victim {
-				t.Errorf("clients after refused requests = %+v, want only %s", list, victim)
+			// Besides the victim, only hallpass's own client (the console's).
+			if len(list) != 2 || !slices.ContainsFunc(list, func(c directory.ClientMetadata) bool { return c.ClientID == victim }) ||
+				!slices.ContainsFunc(list, func(c directory.ClientMetadata) bool { return c.ClientID == provider.SelfClientID }) {
+				t.Errorf("clients after refused requests = %+v, want only %s and %s", list, victim, provider.SelfClientID)
 			}
 		})
 	})

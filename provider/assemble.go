@@ -99,6 +99,11 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.EnsureSelfClient(ctx); err != nil {
+		// The console and the account page cannot sign anyone in, but
+		// everything else works: a warning, not a failed start.
+		cfg.Logger.Warn("the admin console and the account page are unavailable", "err", err)
+	}
 	return &Assembly{Provider: p, Keys: km, GeneratedAdminToken: generated}, nil
 }
 

@@ -225,7 +225,8 @@ func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, f *flo
 		fmt.Sprintf("Too many failed sign-ins. Try again in %s.", humanWait(v.retryAfter)))
 }
 
-// recordSignin appends a sign-in to the audit log as signin.<result>. A
+// recordSignin appends a sign-in (or another check of a password, f nil)
+// to the audit log as signin.<result>. A
 // username that names a user is recorded with the user; one that names
 // nobody only as a digest, since people type passwords into the username
 // field.
@@ -238,7 +239,12 @@ func (p *Provider) recordSignin(ctx context.Context, f *flow, a *loginAttempt, u
 		outcome = reason
 	}
 	p.metrics.signins.WithLabelValues(outcome).Inc()
-	ev := audit.Event{Action: "signin." + result, ClientID: f.ar.GetClient().GetID(), Details: details}
+	ev := audit.Event{Action: "signin." + result, Details: details}
+	// f is nil for a password checked outside the browser flow (the
+	// account page's password change).
+	if f != nil && f.ar != nil && f.ar.GetClient() != nil {
+		ev.ClientID = f.ar.GetClient().GetID()
+	}
 	if u != nil {
 		ev.Actor, ev.Object = "user:"+u.ID, "user:"+u.ID
 		details["username"] = u.Username

@@ -113,6 +113,9 @@ type Config struct {
 	// bound before it is answered 503 with Retry-After; defaults to 2
 	// seconds.
 	PasswordCheckWait time.Duration
+	// ConsoleAdminRole is the role a user must hold to use the admin
+	// console (/console); defaults to "admin".
+	ConsoleAdminRole string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -210,6 +213,9 @@ func New(cfg Config) (*Provider, error) {
 	// was told tokens live; a longer-lived token would outlive its key.
 	if signed, kept := max(cfg.AccessTokenLifespan, cfg.IDTokenLifespan), cfg.Keys.Status().Schedule.MaxTokenLifetime; signed > kept {
 		return nil, fmt.Errorf("new provider: tokens live up to %v, but the key manager keeps retired keys for tokens of at most %v (keys.Options.MaxTokenLifetime)", signed, kept)
+	}
+	if cfg.ConsoleAdminRole == "" {
+		cfg.ConsoleAdminRole = "admin"
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10

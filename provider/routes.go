@@ -59,6 +59,10 @@ func (p *Provider) routes() http.Handler {
 		r.Get(PathDevCallback, p.handleDevCallback)
 	}
 
+	// The admin console and the account page (console*.go, account*.go).
+	r.Route(PathConsole, p.mountConsole)
+	r.Route(PathAccount, p.mountAccount)
+
 	r.Route("/admin", func(r chi.Router) {
 		r.Use(p.requireAdmin)
 		// Clients, users, roles and scopes: POST creates, GET lists, and

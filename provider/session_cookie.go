@@ -71,6 +71,8 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow,
 		// that secret.
 		SID:        web.RandomToken(),
 		LastSeenAt: authTime, CreatedAt: authTime, ExpiresAt: authTime.Add(p.cfg.SessionLifetime),
+		// What the account page shows, for the user to tell sessions apart.
+		UserAgent: sessionUserAgent(r), Address: sessionAddress(r, p.cfg.TrustedProxies),
 	}
 	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
 		return fmt.Errorf("start browser session: %w", err)

@@ -84,6 +84,11 @@ type BrowserSession struct {
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
 	CreatedAt  time.Time
+	// UserAgent and Address are the browser's User-Agent and client
+	// address at sign-in, for the user to recognise the session by;
+	// empty when unknown.
+	UserAgent string
+	Address   string
 }
 
 // Consent records that a user allowed a client a set of scopes.
@@ -430,6 +435,21 @@ type Store interface {
 	SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error
 
 	AuditStore
+
+	// ListUserBrowserSessions returns every session of userID, expired
+	// ones included (the caller judges the timeouts), most recently seen
+	// first.
+	ListUserBrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
+	// ListUserConsents returns every consent userID gave, ordered by
+	// client id.
+	ListUserConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent deletes the consent of userID to clientID;
+	// ErrNotFound if there is none.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// RevokeTokensByClientSubject ends every grant of subject to
+	// clientID, as RevokeTokensByClient does for every subject: access
+	// tokens deleted, codes and refresh tokens marked inactive.
+	RevokeTokensByClientSubject(ctx context.Context, clientID, subject string) error
 }
 
 // CheckThrottleIDs checks the ids a backend's UpdateThrottle was given:

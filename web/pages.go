@@ -270,6 +270,9 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 		}
 		p.templates[name] = t
 	}
+	if err := p.parseConsole(base, fsys); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

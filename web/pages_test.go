@@ -2,9 +2,11 @@ package web
 
 import (
 	"bytes"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"reflect"
 	"strings"
 	"testing"
@@ -696,7 +698,12 @@ func testFS(overrides map[string]string) fstest.MapFS {
 		"static/style.css":   {Data: []byte("body{}")},
 		"static/favicon.svg": {Data: []byte("<svg/>")},
 	}
-	for _, name := range []string{"layout.html", pageLogin, pageConsent, pageError, pageLogout, pageLoggedOut, pageDevCallback} {
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range names {
+		name = path.Base(name)
 		data, err := assets.ReadFile("templates/" + name)
 		if err != nil {
 			panic(err)

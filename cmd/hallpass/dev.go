@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/hallpass/hallpass/directory"
@@ -32,7 +33,7 @@ const (
 // public client (cmd/demoapp on its default address). It prints what it
 // made, passwords included, and a link that starts a sign-in. A database
 // that already has users or clients is left alone.
-func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer) error {
+func seedDev(ctx context.Context, st storage.Store, issuer, adminRole string, out io.Writer) error {
 	dir := directory.New(st, directory.Options{})
 	users, err := dir.Users().List(ctx)
 	if err != nil {
@@ -42,6 +43,8 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 	if err != nil {
 		return fmt.Errorf("dev seed: %w", err)
 	}
+	// hallpass's own client (the console's) is registered at every start.
+	clients = slices.DeleteFunc(clients, func(c directory.ClientMetadata) bool { return c.ClientID == provider.SelfClientID })
 	if len(users) > 0 || len(clients) > 0 {
 		fmt.Fprintln(out, "--dev: the database already has users or clients; nothing seeded.")
 		return nil
@@ -58,6 +61,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 	for _, r := range []directory.RoleView{
 		{Name: "teacher", Description: "Reads and publishes results, sets the schedule", Scopes: []string{"results:read", "results:write", "schedule:write"}},
 		{Name: "student", Description: "Reads results", Scopes: []string{"results:read"}},
+		{Name: adminRole, Description: "Uses the admin console"},
 	} {
 		if _, err := dir.Roles().Create(ctx, r); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
@@ -67,6 +71,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 	for _, u := range []directory.UserInput{
 		{Username: "alice", Name: "Alice Teacher", Email: "alice@example.com", EmailVerified: true, Roles: []string{"teacher"}},
 		{Username: "bob", Name: "Bob Student", Email: "bob@example.com", EmailVerified: true, Roles: []string{"student"}},
+		{Username: "admin", Name: "Console Admin", Email: "admin@example.com", EmailVerified: true, Roles: []string{adminRole}},
 	} {
 		if u.Password, err = directory.GeneratePassword(u.Username, u.Email, u.Name); err != nil {
 			return fmt.Errorf("dev seed: %w", err)
@@ -112,9 +117,10 @@ func seedDev(ctx context.Context, st storage.Store, issuer string, out io.Writer
 		"code_challenge_method": {"S256"},
 	}.Encode()
 	fmt.Fprintf(out, `--dev: seeded the school demo (development only).
-  roles:  teacher (results:read results:write schedule:write), student (results:read)
+  roles:  teacher (results:read results:write schedule:write), student (results:read), %s (the console)
   users:  alice (teacher)  password %s
           bob   (student)  password %s
+          admin (%s)  password %s
   client: %s (public, PKCE) redirecting to %s
           %s (public, PKCE) for the demo app at %s (go run ./cmd/demoapp)
 
@@ -122,6 +128,12 @@ Open this link in a browser to sign in and see the tokens:
 
     %s
 
-`, passwords["alice"], passwords["bob"], provider.DevClientID, callback, demoappClientID, demoappURL, link)
+The admin console (sign in as admin) and everyone's account page:
+
+    %s
+    %s
+
+`, adminRole, passwords["alice"], passwords["bob"], adminRole, passwords["admin"], provider.DevClientID, callback, demoappClientID, demoappURL, link,
+		strings.TrimSuffix(issuer, "/")+provider.PathConsole, strings.TrimSuffix(issuer, "/")+provider.PathAccount)
 	return nil
 }

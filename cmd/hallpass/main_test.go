@@ -507,7 +507,8 @@ func TestDevSeed(t *testing.T) {
 
 	dev := startServe(t, "--dev", "--database", "sqlite:dev.db")
 	out := dev.stdout.String()
-	for _, want := range []string{"alice (teacher)  password ", "bob   (student)  password ", provider.DevClientID, "/oauth2/authorize?"} {
+	for _, want := range []string{"alice (teacher)  password ", "bob   (student)  password ", "admin (admin)  password ", provider.DevClientID, "/oauth2/authorize?",
+		"http://localhost:8080/console\n", "http://localhost:8080/account\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--dev output lacks %q:\n%s", want, out)
 		}
@@ -532,6 +533,9 @@ func TestDevSeed(t *testing.T) {
 	bob, err := st.GetUserByUsername(ctx, "bob")
 	if err != nil || len(bob.Roles) != 1 || bob.Roles[0] != "student" {
 		t.Fatalf("bob = %+v, %v", bob, err)
+	}
+	if admin, err := st.GetUserByUsername(ctx, "admin"); err != nil || len(admin.Roles) != 1 || admin.Roles[0] != "admin" {
+		t.Fatalf("admin = %+v, %v", admin, err)
 	}
 	teacher, err := st.GetRole(ctx, "teacher")
 	if err != nil || strings.Join(teacher.Scopes, " ") != "results:read results:write schedule:write" {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -43,7 +44,8 @@ type serveOptions struct {
 	auditCheckpointEvery int
 	// tracing is the tracer provider the OTEL_* variables set up; nil
 	// when tracing is off.
-	tracing trace.TracerProvider
+	tracing          trace.TracerProvider
+	consoleAdminRole string
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -70,6 +72,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.DurationVar(&o.sessionLifetime, "session-lifetime", 12*time.Hour, "browser sign-in session ends this long after login, however active")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "reverse proxies in front of hallpass, as CIDR prefixes or addresses (comma-separated or repeated); only a request from one of them has its client address taken from X-Forwarded-For")
 	f.IntVar(&o.maxPasswordChecks, "max-password-checks", runtime.NumCPU(), "how many password checks (argon2id, 19 MiB each) may run at once; more wait up to 2s, then get 503")
+	f.StringVar(&o.consoleAdminRole, "console-admin-role", "admin", "the role a user must hold to use the admin console at /console")
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
 	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long to keep audit entries; older ones a signed checkpoint covers are pruned by housekeeping (0 keeps every entry)")
@@ -103,6 +106,9 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	proxies, err := provider.ParseTrustedProxies(o.trustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if !directory.ValidName(o.consoleAdminRole, "._:-", 64) {
+		return nil, fmt.Errorf("--console-admin-role %q: must be a role name, 1 to 64 letters, digits and . _ : -", o.consoleAdminRole)
 	}
 	if o.maxPasswordChecks < 1 {
 		return nil, fmt.Errorf("--max-password-checks %d: must be at least 1", o.maxPasswordChecks)
@@ -150,6 +156,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		AuditRetention:        o.auditRetention,
 		AuditCheckpointEvery:  o.auditCheckpointEvery,
 		TracerProvider:        o.tracing,
+		ConsoleAdminRole:      o.consoleAdminRole,
 		Logger:                log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: adminTokenFromEnv()})
 	if err != nil {
@@ -189,7 +196,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	defer s.store.Close()
 	if o.dev {
-		if err := seedDev(ctx, s.store, o.issuer, g.stdout); err != nil {
+		if err := seedDev(ctx, s.store, o.issuer, o.consoleAdminRole, g.stdout); err != nil {
 			return err
 		}
 	}

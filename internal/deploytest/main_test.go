@@ -217,7 +217,13 @@ func startHallpass(t *testing.T, extra ...string) *hallpass {
 	}, extra...)
 	h.proc = start(t, "hallpass", env, "serve", "--dev")
 	h.waitLog(t, regexp.MustCompile(`"msg":"hallpass serving"`))
-	for _, m := range regexp.MustCompile(`(?m)(alice|bob)\s+\((?:teacher|student)\)\s+password (\S+)`).FindAllStringSubmatch(h.stdout.String(), -1) {
+	// stdout and stderr are copied by separate goroutines, so the seed's
+	// printout may land after the log line that follows it.
+	passwords := regexp.MustCompile(`(?m)(alice|bob)\s+\((?:teacher|student)\)\s+password (\S+)`)
+	for deadline := time.Now().Add(10 * time.Second); len(passwords.FindAllString(h.stdout.String(), -1)) < 2 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, m := range passwords.FindAllStringSubmatch(h.stdout.String(), -1) {
 		h.Passwords[m[1]] = m[2]
 	}
 	if len(h.Passwords) != 2 {

@@ -8,15 +8,15 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at`
+const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at, user_agent, address`
 
 // CreateBrowserSession stores a session; storage.ErrConflict if the id or
 // a non-empty sid exists, storage.ErrInvalidReference if the user does not.
 func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO browser_sessions (`+browserSessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		bs.ID, bs.UserID, textArg(bs.SID), s.timeArg(bs.AuthTime), s.timeArg(bs.LastSeenAt),
-		s.timeArg(bs.ExpiresAt), s.timeArg(bs.CreatedAt))
+		s.timeArg(bs.ExpiresAt), s.timeArg(bs.CreatedAt), textArg(bs.UserAgent), textArg(bs.Address))
 	if err != nil {
 		return s.mapErr("create browser session", err)
 	}
@@ -42,12 +42,17 @@ func (s *Store) GetBrowserSessionBySID(ctx context.Context, sid string) (*storag
 func (s *Store) getBrowserSession(ctx context.Context, op, where, arg string) (*storage.BrowserSession, error) {
 	var bs storage.BrowserSession
 	err := s.q(ctx).queryRow(ctx, `SELECT `+browserSessionColumns+` FROM browser_sessions
-		WHERE `+where, arg).Scan(&bs.ID, &bs.UserID, textCol{&bs.SID},
-		s.timeCol(&bs.AuthTime), s.timeCol(&bs.LastSeenAt), s.timeCol(&bs.ExpiresAt), s.timeCol(&bs.CreatedAt))
+		WHERE `+where, arg).Scan(s.browserSessionDest(&bs)...)
 	if err != nil {
 		return nil, s.mapErr(op, err)
 	}
 	return &bs, nil
+}
+
+// browserSessionDest is where a row of browserSessionColumns is scanned.
+func (s *Store) browserSessionDest(bs *storage.BrowserSession) []any {
+	return []any{&bs.ID, &bs.UserID, textCol{&bs.SID}, s.timeCol(&bs.AuthTime), s.timeCol(&bs.LastSeenAt),
+		s.timeCol(&bs.ExpiresAt), s.timeCol(&bs.CreatedAt), textCol{&bs.UserAgent}, textCol{&bs.Address}}
 }
 
 // TouchBrowserSession sets LastSeenAt of session id; storage.ErrNotFound if

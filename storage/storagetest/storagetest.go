@@ -47,6 +47,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ConfirmUserCredential", testConfirmUserCredential},
 		{"Throttle", testThrottle},
 		{"AuditStore", testAuditStore},
+		{"UserBrowserSessions", testUserBrowserSessions},
+		{"UserConsents", testUserConsents},
+		{"RevokeByClientSubject", testRevokeByClientSubject},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,100 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// What a user does on their own account page, and an admin to a user's
+// sessions: through the service, like every other change, so that its
+// rules and its record of who changed what are the same.
+
+// objectSession and objectConsent name what a refusal is about.
+const (
+	objectSession Object = "session"
+	objectConsent Object = "consent"
+)
+
+// Sessions returns the browser sessions of user userID, most recently
+// seen first, expired ones included (the caller judges the timeouts).
+func (s *Users) Sessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
+	list, err := s.store.ListUserBrowserSessions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list the sessions of user %s: %w", userID, err)
+	}
+	return list, nil
+}
+
+// EndSession signs user userID's browser session sessionID out. A session
+// of another user is not found, as a missing one is.
+func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error {
+	bs, err := s.store.GetBrowserSession(ctx, sessionID)
+	if err == nil && bs.UserID != userID {
+		err = storage.ErrNotFound
+	}
+	if err == nil {
+		err = s.store.DeleteBrowserSession(ctx, sessionID)
+	}
+	return storeErr(err, objectSession, "of this user")
+}
+
+// EndSessions signs user idOrName out everywhere and ends their grants,
+// as a password reset does, without changing the password.
+func (s *Users) EndSessions(ctx context.Context, idOrName string) error {
+	u, err := s.find(ctx, idOrName)
+	if err != nil {
+		return err
+	}
+	return inTransaction(ctx, s.store, func(tx context.Context) error {
+		return endUserSessions(tx, s.store, u.ID, "whose sessions an admin ended")
+	})
+}
+
+// Consents returns the apps user userID allowed, by client id.
+func (s *Users) Consents(ctx context.Context, userID string) ([]storage.Consent, error) {
+	list, err := s.store.ListUserConsents(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list the consents of user %s: %w", userID, err)
+	}
+	return list, nil
+}
+
+// WithdrawConsent forgets that user userID allowed client clientID and
+// ends the user's grants to it: its refresh tokens stop working and its
+// access tokens stop introspecting as active, at once. The app must ask
+// again.
+func (s *Users) WithdrawConsent(ctx context.Context, userID, clientID string) error {
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
+		if err := s.store.DeleteConsent(tx, userID, clientID); err != nil {
+			return storeErr(err, objectConsent, clientID)
+		}
+		if err := s.store.RevokeTokensByClientSubject(tx, clientID, userID); err != nil {
+			return fmt.Errorf("revoke the grants of user %s to client %q: %w", userID, clientID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.audit.Record(ctx, audit.Event{Action: "consent.withdrawn", Object: "user:" + userID, ClientID: clientID})
+	return nil
+}
+
+// ChangePassword sets user idOrName's password, under the password rules,
+// keeping every other field; as any password change, it ends the user's
+// sessions and grants (Update). Checking the current password is the
+// caller's.
+func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (UserView, error) {
+	if password == "" {
+		return UserView{}, invalid(ObjectUser, "password", "the new password is required")
+	}
+	u, err := s.find(ctx, idOrName)
+	if err != nil {
+		return UserView{}, err
+	}
+	return s.Update(ctx, u.ID, UserInput{Username: u.Username, Password: password, Email: u.Email,
+		EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, Disabled: u.Disabled})
+}

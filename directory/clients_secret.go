@@ -1,0 +1,24 @@
+package directory
+
+import (
+	"context"
+)
+
+// RotateSecret gives confidential client id a new secret and returns the
+// client with it, shown this once; the old secret stops working at once.
+// A public client has no secret to rotate.
+func (s *Clients) RotateSecret(ctx context.Context, id string) (ClientMetadata, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, id)
+	}
+	if c.TokenEndpointAuthMethod == "none" {
+		return ClientMetadata{}, badMetadata("token_endpoint_auth_method", "client %q is public (token_endpoint_auth_method none): it has no secret to rotate", id)
+	}
+	secret, digest := newClientSecret()
+	c.SecretHash, c.UpdatedAt = digest, stamp(s.now())
+	if err := s.store.UpdateClient(ctx, c); err != nil {
+		return ClientMetadata{}, storeErr(err, ObjectClient, id)
+	}
+	return metadataFor(c, secret), nil
+}

@@ -1,0 +1,207 @@
+package provider
+
+// The admin console (/console): server-rendered pages over the same
+// directory service and key manager as the admin API, so the console
+// follows the API's rules and has none of its own. Its sign-in is
+// console_signin.go; each object's pages are a console_*.go file.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// mountConsole mounts the console's pages under PathConsole. Every page
+// needs a sign-in with the admin role; every post also comes from the
+// console's own pages (the same origin and a token bound to the sign-in).
+func (p *Provider) mountConsole(r chi.Router) {
+	r.Get("/callback", p.handleSelfCallback(consoleArea()))
+	r.Group(func(r chi.Router) {
+		r.Use(p.requireSelf(consoleArea()))
+		forms := r.With(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
+		r.Get("/", p.consoleDashboard)
+		forms.Post("/signout", p.handleSelfSignOut)
+		r.Get("/clients", p.consoleClients)
+		r.Get("/clients/new", p.consoleNewClient)
+		r.Get("/clients/{id}", p.consoleEditClient)
+		r.Get("/clients/{id}/delete", p.consoleConfirmDeleteClient)
+		forms.Post("/clients/new", p.consoleCreateClient)
+		forms.Post("/clients/{id}", p.consoleUpdateClient)
+		forms.Post("/clients/{id}/secret", p.consoleRotateSecret)
+		forms.Post("/clients/{id}/delete", p.consoleDeleteClient)
+		p.mountConsoleDirectory(r, forms)
+		p.mountConsoleKeys(r, forms)
+		// The audit log (issue 16) mounts its page here.
+	})
+}
+
+// consoleNav is the console's navigation. The audit log (issue 16) adds
+// its entry here, with its page mounted in mountConsole.
+func consoleNav(current string) []web.NavItem {
+	items := []web.NavItem{
+		{Label: "Dashboard", Href: PathConsole},
+		{Label: "Clients", Href: pathConsoleClients},
+		{Label: "Users", Href: pathConsoleUsers},
+		{Label: "Roles", Href: pathConsoleRoles},
+		{Label: "Scopes", Href: pathConsoleScopes},
+		{Label: "Keys", Href: pathConsoleKeys},
+	}
+	for i := range items {
+		items[i].Current = items[i].Href == current
+	}
+	return items
+}
+
+// consoleData is the frame of a page of area: the signed-in user, the
+// sign-out form and its token, the navigation with current marked.
+func (p *Provider) consoleData(r *http.Request, area selfArea, current string) web.ConsoleData {
+	d := web.ConsoleData{Home: area.root, SignOut: area.root + "/signout"}
+	if area.admin {
+		d.Nav = consoleNav(current)
+	} else {
+		d.Nav = accountNav(current)
+	}
+	if s := signedIn(r); s != nil {
+		d.Username, d.CSRF = s.user.Username, p.selfCSRF(s)
+	}
+	return d
+}
+
+// consolePage renders a console page with the frame for current.
+func (p *Provider) consolePage(w http.ResponseWriter, r *http.Request, status int, page web.ConsolePage, current, title string, d web.ConsoleData) {
+	frame := p.consoleData(r, consoleArea(), current)
+	frame.Title, frame.Notice, frame.Error, frame.Page = title, d.Notice, d.Error, d.Page
+	p.pages.Console(w, status, page, frame)
+}
+
+// consoleRefusal renders what the directory service refused: a missing
+// record as a 404 page; anything else is a failure of ours. Refusals of
+// a form's input are the form handler's to show beside the form.
+func (p *Provider) consoleRefusal(w http.ResponseWriter, r *http.Request, err error) {
+	var de *directory.Error
+	if errors.As(err, &de) && !storeFailed(err) && errors.Is(de.Kind, directory.ErrNotFound) {
+		p.pageError(w, r, http.StatusNotFound, "Not found", "It may have just been deleted. "+de.Message+".")
+		return
+	}
+	p.consoleFailure(w, r, err)
+}
+
+// formRefusal returns the directory service's refusal of a form's input,
+// for the form to show; nil when err is not one (then it is a failure).
+func formRefusal(err error) *directory.Error {
+	var de *directory.Error
+	if errors.As(err, &de) && !storeFailed(err) {
+		return de
+	}
+	return nil
+}
+
+// notice is the message a redirect after a change shows, by the key in
+// its "done" parameter: fixed words, so no link can put text on a console
+// page.
+func notice(r *http.Request) string {
+	switch r.URL.Query().Get("done") {
+	case "client-created":
+		return "The client was registered."
+	case "client-saved", "saved":
+		return "The changes were saved."
+	case "client-deleted":
+		return "The client was deleted, and every token issued to it revoked."
+	case "password":
+		return "Your password was changed. Your other sessions were signed out."
+	case "consent-revoked":
+		return "Access was withdrawn, and the app's tokens revoked."
+	case "session-ended":
+		return "The session was signed out."
+	case "deleted":
+		return "It was deleted."
+	case "sessions-ended":
+		return "The user was signed out everywhere."
+	case "rotated":
+		return "A rotation was started."
+	case "revoked":
+		return "The key was revoked."
+	case "rotated-unpublished":
+		return "Done, but the new signing key was never published: resource servers reject its tokens until they fetch the JWKS again."
+	}
+	return ""
+}
+
+// consoleDashboard shows counts, the signing key's age and the failed
+// sign-ins.
+func (p *Provider) consoleDashboard(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	d := web.Dashboard{}
+	clients, err := p.dir.Clients().List(ctx)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	users, err := p.dir.Users().List(ctx)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	roles, err := p.dir.Roles().List(ctx)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	scopes, err := p.dir.Scopes().List(ctx)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	d.Counts = []web.Count{
+		{Label: "Clients", N: len(clients), Href: PathConsole + "/clients"},
+		{Label: "Users", N: len(users), Href: pathConsoleUsers},
+		{Label: "Roles", N: len(roles), Href: pathConsoleRoles},
+		{Label: "Scopes", N: len(scopes), Href: pathConsoleScopes},
+	}
+	keyList, err := p.cfg.Keys.Keys(ctx)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	for _, k := range keyList {
+		if k.State == storage.KeyActive {
+			since := k.ActivatesAt
+			if since.IsZero() {
+				since = k.CreatedAt
+			}
+			d.ActiveKey, d.ActiveKeyAge = k.ID, humanAge(p.cfg.Now().Sub(since))
+		}
+	}
+	var m dto.Metric
+	if err := p.metrics.logins.WithLabelValues("failure").Write(&m); err == nil {
+		d.FailedSignIns = fmt.Sprint(int64(m.GetCounter().GetValue()))
+	}
+	p.consolePage(w, r, http.StatusOK, web.ConsoleDashboard, PathConsole, "Dashboard", web.ConsoleData{Page: d, Notice: notice(r)})
+}
+
+// humanAge says how long d is in the largest whole unit that fits.
+func humanAge(d time.Duration) string {
+	plural := func(n int, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= 48*time.Hour:
+		return plural(int(d/(24*time.Hour)), "day")
+	case d >= 2*time.Hour:
+		return plural(int(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return plural(int(d/time.Minute), "minute")
+	}
+	return "less than a minute"
+}

@@ -1,0 +1,315 @@
+package provider
+
+// The console's client pages: list and search, register, edit, a new
+// secret (shown once), delete after a confirmation. Every change goes
+// through the directory service, as the admin API's do.
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/web"
+)
+
+const pathConsoleClients = PathConsole + "/clients"
+
+// maxSearchLen bounds a search query; nothing longer can match anyway.
+const maxSearchLen = 200
+
+func clientPath(id string) string { return pathConsoleClients + "/" + url.PathEscape(id) }
+
+// consoleClients lists the clients whose id, name or a redirect URI
+// contains the query q, case-insensitively.
+func (p *Provider) consoleClients(w http.ResponseWriter, r *http.Request) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) > maxSearchLen {
+		q = q[:maxSearchLen]
+	}
+	all, err := p.dir.Clients().List(r.Context())
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	list := web.ClientList{Query: q, Total: len(all), New: pathConsoleClients + "/new"}
+	needle := strings.ToLower(q)
+	for _, c := range all {
+		hay := strings.ToLower(c.ClientID + "\n" + c.ClientName + "\n" + strings.Join(c.RedirectURIs, "\n"))
+		if needle != "" && !strings.Contains(hay, needle) {
+			continue
+		}
+		kind := "confidential"
+		if c.TokenEndpointAuthMethod == "none" {
+			kind = "public"
+		}
+		list.Clients = append(list.Clients, web.ClientRow{ID: c.ClientID, Name: c.ClientName, Type: kind,
+			Grants: strings.Join(c.GrantTypes, ", "), Redirects: strings.Join(c.RedirectURIs, " "),
+			Href: clientPath(c.ClientID), BuiltIn: c.ClientID == SelfClientID})
+	}
+	p.consolePage(w, r, http.StatusOK, web.ConsoleClients, pathConsoleClients, "Clients", web.ConsoleData{Page: list, Notice: notice(r)})
+}
+
+// clientForm is the form showing m; field names the input at fault.
+func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew bool, field string) (web.ClientForm, error) {
+	scopes, err := p.dir.Scopes().List(r.Context())
+	if err != nil {
+		return web.ClientForm{}, err
+	}
+	f := web.ClientForm{
+		New: isNew, Field: field, ClientID: m.ClientID, ClientName: m.ClientName,
+		RedirectURIs: strings.Join(m.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(m.PostLogoutRedirectURIs, "\n"),
+		Scope: m.Scope, Audience: strings.Join(m.Audience, "\n"), ResourceServers: strings.Join(m.ResourceServers, "\n"),
+		RequirePKCE: m.RequirePKCE == nil || *m.RequirePKCE, SkipConsent: m.SkipConsent,
+		ConfidentialWithSecret: m.TokenEndpointAuthMethod != "none",
+	}
+	for _, s := range scopes {
+		f.KnownScopes = append(f.KnownScopes, s.Name)
+	}
+	grants := []web.Option{
+		{Value: "authorization_code", Label: "Sign people in (authorization code)", Hint: "For apps people sign in to through hallpass. Needs a redirect URI."},
+		{Value: "refresh_token", Label: "Keep people signed in (refresh tokens)", Hint: "The app may renew its tokens without sending people back to hallpass. Needs the scope offline_access."},
+		{Value: "client_credentials", Label: "Service to service (client credentials)", Hint: "A server acting in its own name, with no person signed in. Needs a secret."},
+	}
+	for i := range grants {
+		grants[i].Checked = slices.Contains(m.GrantTypes, grants[i].Value)
+	}
+	methods := []web.Option{
+		{Value: "client_secret_basic", Label: "Web app with a server (secret sent as HTTP Basic)", Hint: "The usual choice: the server keeps a secret that hallpass generates."},
+		{Value: "client_secret_post", Label: "Web app with a server (secret in the form body)", Hint: "Only for software that cannot send HTTP Basic."},
+		{Value: "none", Label: "App without a server: browser, phone or desktop (public)", Hint: "It cannot keep a secret, so it proves itself with PKCE."},
+	}
+	method := m.TokenEndpointAuthMethod
+	if method == "" {
+		method = "client_secret_basic"
+	}
+	for i := range methods {
+		methods[i].Checked = methods[i].Value == method
+	}
+	f.GrantTypes, f.AuthMethods = grants, methods
+	if isNew {
+		f.Action = pathConsoleClients + "/new"
+	} else {
+		f.Action = clientPath(m.ClientID)
+		f.RotateSecret = clientPath(m.ClientID) + "/secret"
+		f.Delete = clientPath(m.ClientID) + "/delete"
+	}
+	return f, nil
+}
+
+// lines splits a textarea into its non-empty lines, trimmed.
+func lines(s string) []string {
+	out := []string{}
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// clientFromForm reads the client form's post as the admin API's body.
+func clientFromForm(r *http.Request) directory.ClientMetadata {
+	f := r.PostForm
+	requirePKCE := f.Get("require_pkce") == "yes"
+	grants := f["grant_types"]
+	if grants == nil {
+		// None checked: the service refuses an empty list, saying so,
+		// rather than taking its default.
+		grants = []string{}
+	}
+	return directory.ClientMetadata{
+		ClientID:                strings.TrimSpace(f.Get("client_id")),
+		ClientName:              strings.TrimSpace(f.Get("client_name")),
+		RedirectURIs:            lines(f.Get("redirect_uris")),
+		PostLogoutRedirectURIs:  lines(f.Get("post_logout_redirect_uris")),
+		GrantTypes:              grants,
+		TokenEndpointAuthMethod: f.Get("token_endpoint_auth_method"),
+		Scope:                   strings.Join(strings.Fields(f.Get("scope")), " "),
+		Audience:                lines(f.Get("audience")),
+		ResourceServers:         lines(f.Get("resource_servers")),
+		SkipConsent:             f.Get("skip_consent") == "yes",
+		RequirePKCE:             &requirePKCE,
+	}
+}
+
+// showClientForm renders the client form with m, and the refusal if any.
+func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status int, m directory.ClientMetadata, isNew bool, refusal *directory.Error) {
+	d := web.ConsoleData{Notice: notice(r)}
+	field := ""
+	if refusal != nil {
+		d.Error, field = refusal.Message, refusal.Field
+	}
+	f, err := p.clientForm(r, m, isNew, field)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	d.Page = f
+	title := "Register a client"
+	if !isNew {
+		title = "Client " + m.ClientID
+		if m.ClientName != "" {
+			title = m.ClientName
+		}
+	}
+	p.consolePage(w, r, status, web.ConsoleClientForm, pathConsoleClients, title, d)
+}
+
+func (p *Provider) consoleNewClient(w http.ResponseWriter, r *http.Request) {
+	yes := true
+	p.showClientForm(w, r, http.StatusOK, directory.ClientMetadata{GrantTypes: []string{"authorization_code"}, RequirePKCE: &yes, Scope: "openid profile email"}, true, nil)
+}
+
+// consoleCreateClient registers the client the form describes, showing
+// its secret once.
+func (p *Provider) consoleCreateClient(w http.ResponseWriter, r *http.Request) {
+	in := clientFromForm(r)
+	if in.ClientID == SelfClientID {
+		p.showClientForm(w, r, http.StatusConflict, in, true, &directory.Error{Kind: directory.ErrConflict, Field: "client_id", Message: "client_id " + SelfClientID + " is hallpass's own"})
+		return
+	}
+	m, err := p.dir.Clients().Create(r.Context(), in)
+	if err != nil {
+		p.clientFormRefused(w, r, in, true, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "console: client registered", "request_id", RequestID(r.Context()), "client_id", m.ClientID)
+	next := clientPath(m.ClientID) + "?done=client-created"
+	if m.ClientSecret != "" {
+		p.showSecret(w, r, m, next)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// clientFormRefused shows the form again with the service's refusal, or
+// answers a failure of ours.
+func (p *Provider) clientFormRefused(w http.ResponseWriter, r *http.Request, in directory.ClientMetadata, isNew bool, err error) {
+	de := formRefusal(err)
+	switch {
+	case de == nil:
+		p.consoleFailure(w, r, err)
+	case errors.Is(de.Kind, directory.ErrNotFound):
+		p.consoleRefusal(w, r, err)
+	case errors.Is(de.Kind, directory.ErrConflict):
+		de.Field = "client_id"
+		p.showClientForm(w, r, http.StatusConflict, in, isNew, de)
+	default:
+		p.showClientForm(w, r, http.StatusBadRequest, in, isNew, de)
+	}
+}
+
+// showSecret shows a client's new secret, this once.
+func (p *Provider) showSecret(w http.ResponseWriter, r *http.Request, m directory.ClientMetadata, next string) {
+	p.consolePage(w, r, http.StatusOK, web.ConsoleSecret, pathConsoleClients, "Save the client secret",
+		web.ConsoleData{Page: web.ClientSecret{ClientID: m.ClientID, ClientName: m.ClientName, Secret: m.ClientSecret, Next: next}})
+}
+
+// editableClient loads client {id} for a page that changes it; hallpass's
+// own client is not editable here (Assemble keeps it as it must be).
+func (p *Provider) editableClient(w http.ResponseWriter, r *http.Request) (directory.ClientMetadata, bool) {
+	id := chi.URLParam(r, "id")
+	if id == SelfClientID {
+		p.pageError(w, r, http.StatusForbidden, "This client is hallpass's own",
+			"The console and the account page sign in with it; hallpass keeps its registration as it must be.")
+		return directory.ClientMetadata{}, false
+	}
+	m, err := p.dir.Clients().Get(r.Context(), id)
+	if err != nil {
+		p.consoleRefusal(w, r, err)
+		return m, false
+	}
+	return m, true
+}
+
+func (p *Provider) consoleEditClient(w http.ResponseWriter, r *http.Request) {
+	if m, ok := p.editableClient(w, r); ok {
+		p.showClientForm(w, r, http.StatusOK, m, false, nil)
+	}
+}
+
+// consoleUpdateClient replaces the client's settings with the form's.
+func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
+	old, ok := p.editableClient(w, r)
+	if !ok {
+		return
+	}
+	in := clientFromForm(r)
+	in.ClientID = old.ClientID
+	m, err := p.dir.Clients().Update(r.Context(), old.ClientID, in)
+	if err != nil {
+		p.clientFormRefused(w, r, in, false, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "console: client updated", "request_id", RequestID(r.Context()), "client_id", m.ClientID)
+	next := clientPath(m.ClientID) + "?done=client-saved"
+	if m.ClientSecret != "" {
+		// It turned confidential: its first secret.
+		p.showSecret(w, r, m, next)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// consoleRotateSecret gives the client a new secret and shows it once.
+func (p *Provider) consoleRotateSecret(w http.ResponseWriter, r *http.Request) {
+	old, ok := p.editableClient(w, r)
+	if !ok {
+		return
+	}
+	m, err := p.dir.Clients().RotateSecret(r.Context(), old.ClientID)
+	if err != nil {
+		if de := formRefusal(err); de != nil && errors.Is(de.Kind, directory.ErrInvalid) {
+			p.showClientForm(w, r, http.StatusBadRequest, old, false, de)
+			return
+		}
+		p.consoleRefusal(w, r, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "console: client secret rotated", "request_id", RequestID(r.Context()), "client_id", m.ClientID)
+	p.showSecret(w, r, m, clientPath(m.ClientID))
+}
+
+// consoleConfirmDeleteClient says what deleting the client breaks.
+func (p *Provider) consoleConfirmDeleteClient(w http.ResponseWriter, r *http.Request) {
+	m, ok := p.editableClient(w, r)
+	if !ok {
+		return
+	}
+	name := m.ClientID
+	if m.ClientName != "" {
+		name = m.ClientName + " (" + m.ClientID + ")"
+	}
+	p.consolePage(w, r, http.StatusOK, web.ConsoleConfirm, pathConsoleClients, "Delete client", web.ConsoleData{Page: web.Confirm{
+		Question: "Delete " + name + "?",
+		Consequences: []string{
+			"Nobody can sign in to this app through hallpass any more.",
+			"Every token issued to it is revoked: its refresh tokens stop working and its access tokens stop introspecting as active.",
+			"Everyone's consent to it is forgotten. Registering it again gives it a new secret.",
+		},
+		Action: clientPath(m.ClientID) + "/delete", Button: "Delete client", Cancel: clientPath(m.ClientID),
+	}})
+}
+
+// consoleDeleteClient deletes the client once confirmed.
+func (p *Provider) consoleDeleteClient(w http.ResponseWriter, r *http.Request) {
+	m, ok := p.editableClient(w, r)
+	if !ok {
+		return
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		http.Redirect(w, r, clientPath(m.ClientID)+"/delete", http.StatusSeeOther)
+		return
+	}
+	if err := p.dir.Clients().Delete(r.Context(), m.ClientID); err != nil {
+		p.consoleRefusal(w, r, err)
+		return
+	}
+	p.log.InfoContext(r.Context(), "console: client deleted", "request_id", RequestID(r.Context()), "client_id", m.ClientID)
+	http.Redirect(w, r, pathConsoleClients+"?done=client-deleted", http.StatusSeeOther)
+}

@@ -1,0 +1,60 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// ListUserBrowserSessions returns every session of userID, expired or
+// not, most recently seen first.
+func (s *Store) ListUserBrowserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
+	return queryAll(ctx, s, fmt.Sprintf("list browser sessions of user %q", userID),
+		`SELECT `+browserSessionColumns+` FROM browser_sessions WHERE user_id = $1
+		ORDER BY last_seen_at DESC, id`, func(row scanner) (*storage.BrowserSession, error) {
+			var bs storage.BrowserSession
+			if err := row.Scan(s.browserSessionDest(&bs)...); err != nil {
+				return nil, err
+			}
+			return &bs, nil
+		}, userID)
+}
+
+// ListUserConsents returns every consent userID gave, ordered by client id.
+func (s *Store) ListUserConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
+	return queryAll(ctx, s, fmt.Sprintf("list consents of user %q", userID),
+		`SELECT user_id, client_id, scopes, granted_at FROM consents WHERE user_id = $1 ORDER BY client_id`,
+		func(row scanner) (*storage.Consent, error) {
+			var c storage.Consent
+			if err := row.Scan(&c.UserID, &c.ClientID, s.listCol(&c.Scopes), s.timeCol(&c.GrantedAt)); err != nil {
+				return nil, err
+			}
+			return &c, nil
+		}, userID)
+}
+
+// DeleteConsent deletes the consent of userID to clientID;
+// storage.ErrNotFound if there is none.
+func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	res, err := s.q(ctx).exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
+	return s.affectedOne(res, err, fmt.Sprintf("delete consent of user %q to client %q", userID, clientID))
+}
+
+// RevokeTokensByClientSubject ends every grant of subject to clientID in
+// one transaction, as revokeTokens does for one column.
+func (s *Store) RevokeTokensByClientSubject(ctx context.Context, clientID, subject string) error {
+	op := fmt.Sprintf("revoke tokens of subject %q at client %q", subject, clientID)
+	return s.inTx(ctx, func(r runner) error {
+		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1 AND subject = $2 AND kind = $3`,
+			clientID, subject, string(storage.KindAccessToken)); err != nil {
+			return s.mapErr(op+": delete access tokens", err)
+		}
+		if _, err := r.exec(ctx, `UPDATE tokens SET active = FALSE
+			WHERE client_id = $1 AND subject = $2 AND kind IN ($3, $4) AND active = TRUE`,
+			clientID, subject, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
+			return s.mapErr(op+": deactivate codes and refresh tokens", err)
+		}
+		return nil
+	})
+}
