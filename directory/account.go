@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -44,7 +45,7 @@ func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error 
 			return storeErr(err, objectSession, "of this user")
 		}
 		var err error
-		if ended, err = s.store.TakeSessionClients(tx, sessionID, ""); err != nil {
+		if ended, err = s.store.TakeSessionClients(tx, bs.SID, ""); err != nil {
 			return fmt.Errorf("read the clients of the ended session: %w", err)
 		}
 		return nil
@@ -52,6 +53,7 @@ func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error 
 	if err != nil {
 		return err
 	}
+	record(ctx, s.audit, ObjectUser, "session_ended", userID, nil, nil)
 	s.sessionsEnded(ctx, ended)
 	return nil
 }
@@ -72,6 +74,7 @@ func (s *Users) EndSessions(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
+	record(ctx, s.audit, ObjectUser, "sessions_ended", u.ID, nil, map[string]any{"username": u.Username})
 	s.sessionsEnded(ctx, ended)
 	return nil
 }
@@ -90,7 +93,7 @@ func (s *Users) Consents(ctx context.Context, userID string) ([]storage.Consent,
 // access tokens stop introspecting as active, at once. The app must ask
 // again.
 func (s *Users) WithdrawConsent(ctx context.Context, userID, clientID string) error {
-	return inTransaction(ctx, s.store, func(tx context.Context) error {
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
 		if err := s.store.DeleteConsent(tx, userID, clientID); err != nil {
 			return storeErr(err, objectConsent, clientID)
 		}
@@ -99,6 +102,11 @@ func (s *Users) WithdrawConsent(ctx context.Context, userID, clientID string) er
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.audit.Record(ctx, audit.Event{Action: "consent.withdrawn", Object: "user:" + userID, ClientID: clientID})
+	return nil
 }
 
 // ChangePassword sets user idOrName's password, under the password rules,

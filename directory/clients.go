@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -260,13 +261,14 @@ func newClientSecret() (plain string, digest []byte) {
 type Clients struct {
 	store storage.Store
 	now   func() time.Time
+	audit Recorder
 }
 
 // Create validates m and stores the client. The returned metadata carries
 // the generated secret, which is never shown again. An admin may choose
 // the id (else one is generated); an existing id is a conflict.
 func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
-	return s.create(ctx, m, m.ClientID)
+	return s.create(ctx, m, m.ClientID, "create")
 }
 
 // Register is RFC 7591 dynamic client registration: the id is always
@@ -281,11 +283,12 @@ func (s *Clients) Register(ctx context.Context, m ClientMetadata) (ClientMetadat
 	if len(m.ResourceServers) > 0 {
 		return ClientMetadata{}, badMetadata("resource_servers", "resource_servers cannot be set through registration; an admin sets them at /admin/clients")
 	}
-	return s.create(ctx, m, "")
+	return s.create(ctx, m, "", "register")
 }
 
-// create stores the client m describes under id, or a generated id.
-func (s *Clients) create(ctx context.Context, m ClientMetadata, id string) (ClientMetadata, error) {
+// create stores the client m describes under id, or a generated id, and
+// records it as client.<verb>.
+func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string) (ClientMetadata, error) {
 	c, err := m.validate()
 	if err != nil {
 		return ClientMetadata{}, err
@@ -306,6 +309,7 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id string) (Clie
 	if err := s.store.CreateClient(ctx, c); err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, c.ID)
 	}
+	record(ctx, s.audit, ObjectClient, verb, c.ID, changedFields(nil, viewClient(c)), nil)
 	return metadataFor(c, secret), nil
 }
 
@@ -337,6 +341,11 @@ func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (Clie
 	if err := s.store.UpdateClient(ctx, c); err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, id)
 	}
+	fields := changedFields(viewClient(old), viewClient(c))
+	if !bytes.Equal(old.SecretHash, c.SecretHash) {
+		fields = append(fields, "client_secret")
+	}
+	record(ctx, s.audit, ObjectClient, "update", c.ID, fields, nil)
 	return metadataFor(c, secret), nil
 }
 
@@ -356,7 +365,11 @@ func (s *Clients) List(ctx context.Context) ([]ClientMetadata, error) {
 
 // Delete deletes client id and, with it, every token issued to it.
 func (s *Clients) Delete(ctx context.Context, id string) error {
-	return storeErr(s.store.DeleteClient(ctx, id), ObjectClient, id)
+	if err := s.store.DeleteClient(ctx, id); err != nil {
+		return storeErr(err, ObjectClient, id)
+	}
+	record(ctx, s.audit, ObjectClient, "delete", id, nil, nil)
+	return nil
 }
 
 // RevokeTokens ends every grant of client id, keeping the client: access
@@ -369,5 +382,6 @@ func (s *Clients) RevokeTokens(ctx context.Context, id string) error {
 	if err := s.store.RevokeTokensByClient(ctx, id); err != nil {
 		return fmt.Errorf("revoke tokens of client %q: %w", id, err)
 	}
+	record(ctx, s.audit, ObjectClient, "tokens_revoked", id, nil, nil)
 	return nil
 }

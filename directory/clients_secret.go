@@ -20,5 +20,6 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (ClientMetadata, 
 	if err := s.store.UpdateClient(ctx, c); err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, id)
 	}
+	record(ctx, s.audit, ObjectClient, "update", id, []string{"client_secret"}, nil)
 	return metadataFor(c, secret), nil
 }

@@ -64,6 +64,7 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 	if err := s.store.CreateClient(ctx, c); err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, c.ID)
 	}
+	record(ctx, s.audit, ObjectClient, "create", c.ID, append(changedFields(nil, viewClient(c)), "client_secret"), nil)
 	return viewClient(c), nil
 }
 
@@ -83,7 +84,11 @@ func (s *Clients) SetSecret(ctx context.Context, id, secret string) error {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	c.SecretHash, c.UpdatedAt = sum[:], stamp(s.now())
-	return storeErr(s.store.UpdateClient(ctx, c), ObjectClient, id)
+	if err := s.store.UpdateClient(ctx, c); err != nil {
+		return storeErr(err, ObjectClient, id)
+	}
+	record(ctx, s.audit, ObjectClient, "update", id, []string{"client_secret"}, nil)
+	return nil
 }
 
 // SecretMatches reports whether secret is the secret of client id,
@@ -135,5 +140,7 @@ func (s *Users) CreateWithoutPassword(ctx context.Context, in UserInput) (UserVi
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return UserView{}, userErr(err, in.Username)
 	}
-	return viewUser(u), nil
+	out := viewUser(u)
+	record(ctx, s.audit, ObjectUser, "create", u.ID, changedFields(nil, out), map[string]any{"username": u.Username})
+	return out, nil
 }

@@ -46,6 +46,9 @@ type Options struct {
 	// keeps its revocation record that long (plus a minute); zero means
 	// one hour (longer than the provider's default of ten minutes).
 	AccessTokenLifespan time.Duration
+	// Audit records every change (never a secret or password hash, only
+	// the names of the fields that changed); nil records nothing.
+	Audit Recorder
 }
 
 // New returns the service for store.
@@ -61,13 +64,17 @@ func New(store storage.Store, opts Options) *Service {
 	if accessLifespan <= 0 {
 		accessLifespan = time.Hour
 	}
+	rec := opts.Audit
+	if rec == nil {
+		rec = noRecorder{}
+	}
 	return &Service{
 		store:   store,
-		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded, accessLifespan: accessLifespan},
-		clients: &Clients{store: store, now: now},
-		roles: &Roles{object: ObjectRole, now: now, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
+		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded, accessLifespan: accessLifespan, audit: rec},
+		clients: &Clients{store: store, now: now, audit: rec},
+		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},
-		scopes: &Scopes{object: ObjectScope, now: now, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
+		scopes: &Scopes{object: ObjectScope, now: now, audit: rec, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
 			get: store.GetScope, list: store.ListScopes, create: store.CreateScope, update: store.UpdateScope, remove: store.DeleteScope},
 	}
 }
@@ -119,6 +126,7 @@ func (Argon2id) Hash(password string) (string, error) { return HashPassword(pass
 type Named[S any, V NamedView[S, V]] struct {
 	object  Object
 	now     func() time.Time
+	audit   Recorder
 	view    func(*S) V
 	created func(*S) time.Time
 	get     func(context.Context, string) (*S, error)
@@ -151,7 +159,9 @@ func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
 	if err := n.create(ctx, rec); err != nil {
 		return v, storeErr(err, n.object, v.key())
 	}
-	return n.view(rec), nil
+	out := n.view(rec)
+	record(ctx, n.audit, n.object, "create", v.key(), changedFields(nil, out), nil)
+	return out, nil
 }
 
 // Update replaces the record name with in, keeping its creation time. in
@@ -172,7 +182,9 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	if err := n.update(ctx, rec); err != nil {
 		return v, storeErr(err, n.object, name)
 	}
-	return n.view(rec), nil
+	out := n.view(rec)
+	record(ctx, n.audit, n.object, "update", name, changedFields(n.view(old), out), nil)
+	return out, nil
 }
 
 // Get returns the record name.
@@ -192,7 +204,11 @@ func (n *Named[S, V]) List(ctx context.Context) ([]V, error) {
 
 // Delete deletes the record name.
 func (n *Named[S, V]) Delete(ctx context.Context, name string) error {
-	return storeErr(n.remove(ctx, name), n.object, name)
+	if err := n.remove(ctx, name); err != nil {
+		return storeErr(err, n.object, name)
+	}
+	record(ctx, n.audit, n.object, "delete", name, nil, nil)
+	return nil
 }
 
 // listed renders every record list returns.

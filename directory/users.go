@@ -54,6 +54,7 @@ type Users struct {
 	// accessLifespan is how long access tokens live
 	// (Options.AccessTokenLifespan).
 	accessLifespan time.Duration
+	audit          Recorder
 }
 
 func (in *UserInput) validate(passwordRequired bool) error {
@@ -136,7 +137,9 @@ func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return UserView{}, userErr(err, in.Username)
 	}
-	return viewUser(u), nil
+	out := viewUser(u)
+	record(ctx, s.audit, ObjectUser, "create", u.ID, append(changedFields(nil, out), "password"), map[string]any{"username": u.Username})
+	return out, nil
 }
 
 // userErr is storeErr for a user, whose roles must exist.
@@ -199,7 +202,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 	if err != nil {
 		return UserView{}, err
 	}
-	var u *storage.User
+	var u, before *storage.User
 	var ended []storage.SessionClient
 	err = inTransaction(ctx, s.store, func(tx context.Context) error {
 		// Read again inside the transaction, so that a concurrent change
@@ -209,6 +212,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		if err != nil {
 			return storeErr(err, ObjectUser, idOrName)
 		}
+		before = cur
 		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
 			EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
 			CreatedAt: cur.CreatedAt, UpdatedAt: stamp(s.now())}
@@ -230,7 +234,16 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		return UserView{}, err
 	}
 	s.sessionsEnded(ctx, ended)
-	return viewUser(u), nil
+	out := viewUser(u)
+	fields := changedFields(viewUser(before), out)
+	if u.PasswordHash != before.PasswordHash {
+		fields = append(fields, "password")
+	}
+	record(ctx, s.audit, ObjectUser, "update", u.ID, fields, map[string]any{"username": u.Username})
+	if u.Disabled && !before.Disabled {
+		record(ctx, s.audit, ObjectUser, "disabled", u.ID, nil, map[string]any{"username": u.Username})
+	}
+	return out, nil
 }
 
 // endUserSessions signs a user out everywhere and ends their grants: their
@@ -278,5 +291,6 @@ func (s *Users) Delete(ctx context.Context, idOrName string) error {
 		return err
 	}
 	s.sessionsEnded(ctx, ended)
+	record(ctx, s.audit, ObjectUser, "delete", u.ID, nil, map[string]any{"username": u.Username})
 	return nil
 }

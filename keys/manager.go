@@ -19,6 +19,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -113,10 +114,18 @@ type Options struct {
 	RefreshInterval time.Duration
 	// Logger receives key lifecycle events; it defaults to slog.Default().
 	Logger *slog.Logger
+	// Audit records every key generated, promoted, retired, revoked or
+	// removed (audit.Log); nil records nothing.
+	Audit Recorder
 
 	// generate replaces RSA key generation in tests, where a fresh 2048-bit
 	// key per case would dominate the run time.
 	generate func(bits int) (*rsa.PrivateKey, error)
+}
+
+// Recorder receives key lifecycle events for the audit log (audit.Log).
+type Recorder interface {
+	Record(ctx context.Context, ev audit.Event)
 }
 
 // Manager owns the signing keys: it creates the first one, decrypts the
@@ -129,6 +138,7 @@ type Manager struct {
 	now      func() time.Time
 	maxAge   time.Duration
 	log      *slog.Logger
+	audit    Recorder
 	generate func(bits int) (*rsa.PrivateKey, error)
 
 	// The schedule, derived from Options once (see Schedule).
@@ -210,6 +220,7 @@ func NewManager(store Store, sealer *Sealer, opts Options) (*Manager, error) {
 		now:      opts.Now,
 		maxAge:   cmp.Or(opts.JWKSMaxAge, DefaultJWKSMaxAge),
 		log:      opts.Logger,
+		audit:    opts.Audit,
 		generate: opts.generate,
 		period:   cmp.Or(opts.RotationPeriod, DefaultRotationPeriod),
 		maxToken: cmp.Or(opts.MaxTokenLifetime, DefaultMaxTokenLifetime),

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -384,10 +385,17 @@ type planner struct {
 	// unpublished is set when a key that was never in the JWKS signs at
 	// once: resource servers reject its tokens until they refetch.
 	unpublished bool
+	// before is each key's state as read, so the audit log can say what
+	// a change did to it.
+	before map[string]storage.KeyState
 }
 
 func newPlanner(m *Manager, rows []storage.Key, now time.Time) *planner {
-	return &planner{m: m, now: now, rows: slices.Clone(rows), touched: map[string]bool{}, subjectNew: -1}
+	before := make(map[string]storage.KeyState, len(rows))
+	for _, r := range rows {
+		before[r.ID] = r.State
+	}
+	return &planner{m: m, now: now, rows: slices.Clone(rows), touched: map[string]bool{}, subjectNew: -1, before: before}
 }
 
 func (p *planner) empty() bool {
@@ -695,6 +703,45 @@ func (p *planner) log(ctx context.Context, what string, fresh []*storage.Key) {
 	if p.unpublished {
 		l.WarnContext(ctx, "signing with a key that was never published: resource servers reject its tokens until they refetch the JWKS",
 			"kid", p.subject, "reason", what)
+	}
+	p.record(ctx, what, fresh)
+}
+
+// record writes the change to the audit log: key.generated, .promoted,
+// .retired, .revoked (removed on request) or .removed (on schedule).
+// Changes nobody asked for (the schedule, a first start) are hallpass's.
+func (p *planner) record(ctx context.Context, what string, fresh []*storage.Key) {
+	if p.m.audit == nil {
+		return
+	}
+	if audit.Actor(ctx) == "" {
+		ctx = audit.WithActor(ctx, "hallpass")
+	}
+	ev := func(verb, kid string, details map[string]any) {
+		details["reason"] = what
+		p.m.audit.Record(ctx, audit.Event{Action: "key." + verb, Object: "key:" + kid, Details: details})
+	}
+	for i, c := range p.creates {
+		ev("generated", fresh[i].ID, map[string]any{"state": string(c.State), "alg": Algorithm, "bits": p.m.bits})
+	}
+	for i := range p.rows {
+		r := &p.rows[i]
+		if !p.touched[r.ID] || p.before[r.ID] == r.State {
+			continue
+		}
+		switch r.State {
+		case storage.KeyActive:
+			ev("promoted", r.ID, map[string]any{"from": string(p.before[r.ID])})
+		case storage.KeyRetired:
+			ev("retired", r.ID, map[string]any{})
+		}
+	}
+	for _, id := range p.removed {
+		verb := "removed"
+		if what == "key revoked" {
+			verb = "revoked"
+		}
+		ev(verb, id, map[string]any{"state": string(p.before[id])})
 	}
 }
 

@@ -209,7 +209,7 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 			p.consoleFailure(w, r, err)
 			return
 		case v.allowed && !ok:
-			p.loginFailed(r, a)
+			p.loginFailed(r, nil, a, s.user, outcomeWrongPassword)
 			p.showAccount(w, r, http.StatusBadRequest, "The current password is incorrect.", "current")
 			return
 		}

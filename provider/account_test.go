@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/browsertest"
 	"github.com/hallpass/hallpass/provider"
@@ -77,6 +78,10 @@ func TestAccountBrowser(t *testing.T) {
 		if _, err := e.Store.GetConsent(context.Background(), e.AliceID, e.Confidential.Meta.ClientID); err == nil {
 			t.Error("the consent is still stored")
 		}
+		// The audit log records who withdrew which consent.
+		e.wantAudit(t, "consent.withdrawn", func(x audit.EntryView) bool {
+			return x.Actor == "user:"+e.AliceID && x.ClientID == e.Confidential.Meta.ClientID
+		})
 
 		// A wrong current password is refused, beside the form.
 		b.Do("change the password with a wrong current one",

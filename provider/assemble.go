@@ -2,10 +2,17 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/telemetry"
 )
 
 // Wiring is what Assemble needs besides the Config: how the secrets at
@@ -48,8 +55,23 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("assemble provider: no store")
 	}
+	if cfg.Logger != nil {
+		// Log lines of a traced request carry its trace and span ids.
+		cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
+	}
 	if w.Keys.Logger == nil {
 		w.Keys.Logger = cfg.Logger
+	}
+	// The audit log records the key manager's changes and has its
+	// checkpoints signed by it: made first, signing through km once it
+	// exists (no checkpoint is due before the keys are loaded).
+	var km *keys.Manager
+	if cfg.Audit == nil {
+		cfg.Audit = audit.New(cfg.Store, audit.Options{Logger: cfg.Logger, Now: cfg.Now, CheckpointEvery: cfg.AuditCheckpointEvery,
+			Signer: audit.SignerFunc(func(payload []byte, typ string) (string, error) { return km.Sign(payload, typ) })})
+	}
+	if w.Keys.Audit == nil {
+		w.Keys.Audit = cfg.Audit
 	}
 	km, err := keys.NewManager(cfg.Store, w.Sealer, w.Keys)
 	if err != nil {
@@ -64,6 +86,9 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 	}
 	digest, generated, err := AdminTokenDigest(ctx, cfg.Store, w.AdminToken)
 	if err != nil {
+		return nil, err
+	}
+	if err := recordAdminToken(ctx, cfg.Store, cfg.Audit, digest, generated != ""); err != nil {
 		return nil, err
 	}
 	cfg.Keys, cfg.TokenSecret, cfg.AdminTokenDigest = km, tokenSecret, digest
@@ -83,4 +108,32 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 		cfg.Logger.Warn("the admin console and the account page are unavailable", "err", err)
 	}
 	return &Assembly{Provider: p, Keys: km, GeneratedAdminToken: generated}, nil
+}
+
+// recordAdminToken records in the audit log that the admin token was
+// generated, or that the token this start was configured with is not the
+// one the log last saw (it was changed). It names the token by a
+// fingerprint of its digest: enough to tell tokens apart, nothing to
+// guess one from.
+func recordAdminToken(ctx context.Context, s storage.Store, log *audit.Log, digest []byte, generated bool) error {
+	sum := sha256.Sum256(digest)
+	fp := hex.EncodeToString(sum[:8])
+	ctx = audit.WithActor(ctx, "hallpass")
+	if generated {
+		log.Record(ctx, audit.Event{Action: "admin_token.generated", Object: "admin_token", Details: map[string]any{"fingerprint": fp}})
+		return nil
+	}
+	es, err := s.ListAudit(ctx, storage.AuditQuery{Action: "admin_token"})
+	if err != nil {
+		return fmt.Errorf("read the admin token's audit entries: %w", err)
+	}
+	action := "admin_token.configured"
+	if len(es) > 0 {
+		if strings.Contains(es[len(es)-1].Details, `"fingerprint":"`+fp+`"`) {
+			return nil
+		}
+		action = "admin_token.changed"
+	}
+	log.Record(ctx, audit.Event{Action: action, Object: "admin_token", Details: map[string]any{"fingerprint": fp}})
+	return nil
 }

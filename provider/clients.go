@@ -5,6 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 )
 
@@ -24,7 +25,9 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, err)
 		return
 	}
-	out, err := p.dir.Clients().Register(r.Context(), m)
+	// Recorded in the audit log as the admin token's doing, like the
+	// admin API's changes.
+	out, err := p.dir.Clients().Register(audit.WithActor(r.Context(), "admin-token"), m)
 	if err != nil {
 		p.writeError(w, r, err)
 		return

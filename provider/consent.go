@@ -13,6 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -96,6 +97,8 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 			p.pendingGone(w, r, err)
 			return
 		}
+		p.audit.Record(ctx, audit.Event{Action: "consent.denied", Actor: "user:" + f.user.ID, Object: "user:" + f.user.ID,
+			ClientID: f.ar.GetClient().GetID(), Details: map[string]any{"scopes": f.granted}})
 		f.answer = consentDenied
 		p.advance(w, r, f)
 		return
@@ -122,6 +125,8 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.pendingGone(w, r, err)
 		return
 	}
+	p.audit.Record(ctx, audit.Event{Action: "consent.given", Actor: "user:" + f.user.ID, Object: "user:" + f.user.ID,
+		ClientID: consent.ClientID, Details: map[string]any{"scopes": f.granted}})
 	f.answer = consentAllowed
 	p.advance(w, r, f)
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
@@ -122,7 +123,8 @@ type actorKey struct{}
 // service or the key manager is made in this user's name. The audit log
 // reads the actor from the context it is given; this is where it is put.
 func withActor(ctx context.Context, u *storage.User) context.Context {
-	return context.WithValue(ctx, actorKey{}, u.ID)
+	// The audit log names the same actor for what they change.
+	return audit.WithActor(context.WithValue(ctx, actorKey{}, u.ID), "user:"+u.ID)
 }
 
 // ActorFrom returns the user id of whoever acts in ctx through the

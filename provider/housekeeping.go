@@ -53,6 +53,48 @@ func (p *Provider) RunHousekeeping(ctx context.Context, every time.Duration) {
 			case n > 0:
 				p.log.InfoContext(ctx, "housekeeping", "deleted", n)
 			}
+			if n, err := p.PruneAudit(ctx); err != nil && ctx.Err() == nil {
+				p.log.ErrorContext(ctx, "audit log pruning failed", "err", err)
+			} else if n > 0 {
+				p.log.InfoContext(ctx, "audit log pruned", "deleted", n)
+			}
+		}
+	}
+}
+
+// PruneAudit deletes the audit entries older than Config.AuditRetention
+// that a signed checkpoint covers, recording that it did (audit.Log.Prune),
+// and returns how many went; with no retention set it keeps everything.
+func (p *Provider) PruneAudit(ctx context.Context) (int, error) {
+	if p.cfg.AuditRetention <= 0 {
+		return 0, nil
+	}
+	return p.audit.Prune(ctx, p.cfg.Now().Add(-p.cfg.AuditRetention))
+}
+
+// AuditCheckpoint signs the audit chain's head unless a checkpoint covers
+// it already.
+func (p *Provider) AuditCheckpoint(ctx context.Context) error {
+	return p.audit.Checkpoint(ctx)
+}
+
+// RunAuditCheckpoints calls AuditCheckpoint every interval until ctx
+// ends, so that no entry stays unsigned much longer than that however few
+// follow it.
+func (p *Provider) RunAuditCheckpoints(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := p.AuditCheckpoint(ctx); err != nil && ctx.Err() == nil {
+				p.log.ErrorContext(ctx, "audit checkpoint failed", "err", err)
+			}
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/audit"
 )
 
 // clientAuthenticator is the part of fosite that authenticates a client
@@ -231,6 +233,12 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.logRefusal(r, "revocation refused", requestClientID(r, nil), "", err)
+	} else {
+		// RFC 7009 answers 200 for an unknown token too, so this records
+		// the request, not that a live token ended.
+		clientID := requestClientID(r, nil)
+		p.audit.Record(ctx, audit.Event{Action: "token.revoked", Actor: "client:" + clientID, ClientID: clientID,
+			Details: map[string]any{"token_type_hint": truncate(r.PostForm.Get("token_type_hint"), 32)}})
 	}
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteRevocationResponse(ctx, w, err)

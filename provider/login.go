@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
@@ -79,10 +80,22 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	p.advance(w, r, f)
 }
 
-// authenticate returns the user whose credentials these are, or nil.
-func (p *Provider) authenticate(ctx context.Context, username, password string) (*storage.User, error) {
+// Sign-in outcomes, for the audit log and metrics; never shown to the
+// person signing in, who sees loginFailed whatever went wrong.
+const (
+	outcomeSuccess       = "success"
+	outcomeWrongPassword = "wrong_password"
+	outcomeUnknownUser   = "unknown_user"
+	outcomeDisabled      = "disabled"
+	outcomeThrottled     = "throttled"
+)
+
+// authenticate returns the user whose credentials these are, or nil, and
+// the outcome; known is the user the username names, if any, even when
+// the sign-in failed.
+func (p *Provider) authenticate(ctx context.Context, username, password string) (user, known *storage.User, outcome string, err error) {
 	if !plausibleCredentials(username, password) {
-		return nil, nil
+		return nil, nil, outcomeUnknownUser, nil
 	}
 	u, err := p.cfg.Store.GetUserByUsername(ctx, username)
 	hash := dummyHash
@@ -90,16 +103,23 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 	case err == nil:
 		hash = u.PasswordHash
 	case !errors.Is(err, storage.ErrNotFound):
-		return nil, fmt.Errorf("load user: %w", err)
+		return nil, nil, "", fmt.Errorf("load user: %w", err)
 	}
+	_, span := p.tracer.Start(ctx, "password check")
 	ok, err := directory.CheckPassword(hash, password)
+	endSpan(span, nil)
 	if err != nil && u != nil {
-		return nil, fmt.Errorf("check password of user %s: %w", u.ID, err)
+		return nil, u, "", fmt.Errorf("check password of user %s: %w", u.ID, err)
 	}
-	if !ok || u == nil || u.Disabled {
-		return nil, nil
+	switch {
+	case u == nil:
+		return nil, nil, outcomeUnknownUser, nil
+	case !ok:
+		return nil, u, outcomeWrongPassword, nil
+	case u.Disabled:
+		return nil, u, outcomeDisabled, nil
 	}
-	return u, nil
+	return u, u, outcomeSuccess, nil
 }
 
 // plausibleCredentials reports whether a password check could succeed at
@@ -128,7 +148,7 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	ctx := r.Context()
 	a := p.logins.attempt(username, clientAddress(r, p.cfg.TrustedProxies))
 	if !plausibleCredentials(username, password) {
-		p.loginFailed(r, a)
+		p.loginFailed(r, f, a, nil, outcomeUnknownUser)
 		return nil, false
 	}
 	v, err := p.logins.peek(ctx, a, p.cfg.Now())
@@ -143,18 +163,24 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	leave, err := p.passwords.enter(ctx)
 	if err != nil {
 		p.metrics.logins.WithLabelValues("busy").Inc()
+		p.metrics.signins.WithLabelValues("busy").Inc()
 		p.log.WarnContext(ctx, "login refused: too many password checks at once", "request_id", RequestID(ctx),
 			"username_digest", a.usernameDigest(), "client", clientString(a))
 		w.Header().Set("Retry-After", p.passwords.retryAfter())
 		p.loginForm(w, r, f, http.StatusServiceUnavailable, username, "Too many people are signing in right now. Try again in a few seconds.")
 		return nil, true
 	}
-	user, err = func() (*storage.User, error) {
+	var (
+		known   *storage.User
+		outcome string
+	)
+	err = func() error {
 		defer leave()
 		if v, err = p.logins.reserve(ctx, a, p.cfg.Now()); err != nil || !v.allowed {
-			return nil, err
+			return err
 		}
-		return p.authenticate(ctx, username, password)
+		user, known, outcome, err = p.authenticate(ctx, username, password)
+		return err
 	}()
 	switch {
 	case err != nil:
@@ -164,10 +190,11 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 		p.loginThrottled(w, r, f, a, v, username)
 		return nil, true
 	case user == nil:
-		p.loginFailed(r, a)
+		p.loginFailed(r, f, a, known, outcome)
 		return nil, false
 	}
 	p.metrics.logins.WithLabelValues("success").Inc()
+	p.recordSignin(ctx, f, a, user, outcomeSuccess, nil)
 	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
 		// The password was right: refusing the sign-in now would punish
 		// the user for the database. The failures stay counted.
@@ -176,9 +203,11 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	return user, false
 }
 
-// loginFailed logs and counts a wrong username or password.
-func (p *Provider) loginFailed(r *http.Request, a *loginAttempt) {
+// loginFailed logs, counts and records a wrong username or password;
+// known is the user the username names, if any.
+func (p *Provider) loginFailed(r *http.Request, f *flow, a *loginAttempt, known *storage.User, outcome string) {
 	p.metrics.logins.WithLabelValues("failure").Inc()
+	p.recordSignin(r.Context(), f, a, known, "failure", map[string]any{"reason": outcome})
 	p.log.InfoContext(r.Context(), "login failed", "request_id", RequestID(r.Context()),
 		"username_digest", a.usernameDigest(), "client", clientString(a))
 }
@@ -188,11 +217,41 @@ func (p *Provider) loginFailed(r *http.Request, a *loginAttempt) {
 func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, f *flow, a *loginAttempt, v loginVerdict, username string) {
 	ctx := r.Context()
 	p.metrics.logins.WithLabelValues("throttled").Inc()
+	p.recordSignin(ctx, f, a, nil, outcomeThrottled, map[string]any{"limit": v.limit()})
 	p.log.WarnContext(ctx, "login throttled", "request_id", RequestID(ctx), "username_digest", a.usernameDigest(),
 		"client", clientString(a), "limit", v.limit(), "retry_after_seconds", retryAfter(v.retryAfter))
 	w.Header().Set("Retry-After", retryAfter(v.retryAfter))
 	p.loginForm(w, r, f, http.StatusTooManyRequests, username,
 		fmt.Sprintf("Too many failed sign-ins. Try again in %s.", humanWait(v.retryAfter)))
+}
+
+// recordSignin appends a sign-in (or another check of a password, f nil)
+// to the audit log as signin.<result>. A
+// username that names a user is recorded with the user; one that names
+// nobody only as a digest, since people type passwords into the username
+// field.
+func (p *Provider) recordSignin(ctx context.Context, f *flow, a *loginAttempt, u *storage.User, result string, details map[string]any) {
+	if details == nil {
+		details = map[string]any{}
+	}
+	outcome := result
+	if reason, ok := details["reason"].(string); ok {
+		outcome = reason
+	}
+	p.metrics.signins.WithLabelValues(outcome).Inc()
+	ev := audit.Event{Action: "signin." + result, Details: details}
+	// f is nil for a password checked outside the browser flow (the
+	// account page's password change).
+	if f != nil && f.ar != nil && f.ar.GetClient() != nil {
+		ev.ClientID = f.ar.GetClient().GetID()
+	}
+	if u != nil {
+		ev.Actor, ev.Object = "user:"+u.ID, "user:"+u.ID
+		details["username"] = u.Username
+	} else {
+		details["username_digest"] = a.usernameDigest()
+	}
+	p.audit.Record(ctx, ev)
 }
 
 // loginForm shows the login form again with a message.

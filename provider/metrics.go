@@ -20,6 +20,12 @@ type metrics struct {
 	duration     *prometheus.HistogramVec
 	tokensIssued *prometheus.CounterVec
 	logins       *prometheus.CounterVec
+	// For operators' alerts (README "Audit and observability").
+	signins        *prometheus.CounterVec
+	tokensByClient *prometheus.CounterVec
+	tokenReuse     *prometheus.CounterVec
+	storageErrors  *prometheus.CounterVec
+	passwordWait   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,8 +47,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hallpass_logins_total",
 			Help: "Login form submissions, by result: success, failure (wrong credentials), throttled (refused by a login limit, password not checked), busy (no password check could start in time).",
 		}, []string{"result"}),
+		signins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallpass_signins_total",
+			Help: "Sign-in attempts at the login form, by outcome: success, wrong_password, unknown_user, disabled, throttled (refused by a login limit), busy (no password check could start in time).",
+		}, []string{"outcome"}),
+		tokensByClient: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallpass_tokens_issued_by_client_total",
+			Help: "Access tokens issued by the token endpoint, by grant type and client_id.",
+		}, []string{"grant_type", "client_id"}),
+		tokenReuse: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallpass_token_reuse_detections_total",
+			Help: "One-time credentials (refresh tokens, authorization codes) presented again, whose grant was revoked, by grant type.",
+		}, []string{"grant_type"}),
+		storageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallpass_storage_errors_total",
+			Help: "Operations the database failed (unreachable, timed out, driver errors), by operation; lost races and missing rows are not errors.",
+		}, []string{"operation"}),
+		passwordWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hallpass_password_check_wait_seconds",
+			Help:    "How long requests waited for a password-check (argon2id) slot, including those that gave up.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5},
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokensIssued, m.logins} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.tokensIssued, m.logins,
+		m.signins, m.tokensByClient, m.tokenReuse, m.storageErrors, m.passwordWait} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -91,4 +119,21 @@ func registerKeyMetrics(reg prometheus.Registerer, km interface{ Status() keys.S
 		}
 	}
 	return nil
+}
+
+// registerAuditMetrics adds the count of audit entries the store refused.
+func registerAuditMetrics(reg prometheus.Registerer, failures func() int64) error {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hallpass_audit_append_failures_total",
+		Help: "Audit entries that could not be stored (each was logged at error level instead).",
+	}, func() float64 { return float64(failures()) })
+	if err := reg.Register(c); err != nil {
+		return fmt.Errorf("register audit metrics: %w", err)
+	}
+	return nil
+}
+
+// failureObserver is a store that reports its failures (sqlstore.Store).
+type failureObserver interface {
+	ObserveFailures(fn func(op string))
 }

@@ -16,7 +16,12 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 )
 
@@ -48,7 +53,22 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), requestIDKey, id), p.cfg.RequestTimeout)
+		client := "unknown"
+		if a := clientAddress(r, p.cfg.TrustedProxies); a.IsValid() {
+			client = a.String()
+		}
+		userAgent := r.UserAgent()
+		ctx := audit.WithRequest(context.WithValue(r.Context(), requestIDKey, id), client, userAgent)
+		// The request's span: a child of the caller's (W3C traceparent)
+		// if it sent one, named by its route once routed.
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		ctx, span := p.tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+				attribute.String("client.address", client), attribute.String("user_agent.original", truncate(userAgent, maxLoggedUserAgent))))
+		defer span.End()
+		note := &spanNote{}
+		ctx = context.WithValue(ctx, spanNoteKey{}, note)
+		ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 		defer cancel()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		defer func() {
@@ -69,12 +89,32 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 			elapsed := p.cfg.Now().Sub(start)
 			p.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 			p.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			user, _, hasBasic := r.BasicAuth()
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
+				attribute.String("client_id", spanClientID(note, user, hasBasic, r.URL.Query())))
+			if status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
 			p.log.InfoContext(ctx, "request",
 				"request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+				"client", client, "user_agent", truncate(userAgent, maxLoggedUserAgent),
 				"status", status, "bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000)
 		}()
 		next.ServeHTTP(ww, r.WithContext(ctx))
 	})
+}
+
+// maxLoggedUserAgent bounds the user agent in a request's log line: the
+// client chooses it.
+const maxLoggedUserAgent = 256
+
+// truncate returns s cut to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // defaultCSP is the policy of every response that sets none of its own:
@@ -256,7 +296,9 @@ func (p *Provider) requireAdmin(next http.Handler) http.Handler {
 			p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "a valid admin bearer token is required"))
 			return
 		}
-		next.ServeHTTP(w, r)
+		// Whatever the admin API changes is recorded as the admin
+		// token's doing.
+		next.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), "admin-token")))
 	})
 }
 

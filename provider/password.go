@@ -23,6 +23,9 @@ var errPasswordsBusy = errors.New("too many password checks at once")
 type passwordGate struct {
 	slots chan struct{}
 	wait  time.Duration
+	// observe, when set, is told how long each enter waited, whether it
+	// got a slot or not (metrics).
+	observe func(waited time.Duration)
 }
 
 func newPasswordGate(n int, wait time.Duration) *passwordGate {
@@ -33,6 +36,10 @@ func newPasswordGate(n int, wait time.Duration) *passwordGate {
 // than the bound of password checks run, and returns the function that
 // ends this one; errPasswordsBusy when none could start.
 func (g *passwordGate) enter(ctx context.Context) (leave func(), err error) {
+	if g.observe != nil {
+		start := time.Now()
+		defer func() { g.observe(time.Since(start)) }()
+	}
 	leave = func() {
 		// The check's 19 MiB are garbage now. When every slot is taken
 		// (a burst: others wait), collect them before the next check

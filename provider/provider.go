@@ -19,12 +19,15 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/cached"
+	"github.com/hallpass/hallpass/telemetry"
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -139,6 +142,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Audit is the audit log every security-relevant event is appended
+	// to; nil makes one on Store whose checkpoints Keys signs.
+	Audit *audit.Log
+	// AuditCheckpointEvery is how many audit entries may follow a signed
+	// checkpoint before the next; defaults to 100. (A checkpoint is also
+	// made every minute by RunAuditCheckpoints.)
+	AuditCheckpointEvery int
+	// AuditRetention is how long audit entries are kept: housekeeping
+	// prunes older ones that a signed checkpoint covers. Zero keeps
+	// every entry.
+	AuditRetention time.Duration
+	// TracerProvider makes the spans of requests, storage statements,
+	// password checks and signing (telemetry.Setup); nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// Registerer receives hallpass's metrics; Gatherer serves /metrics.
 	// Both default to a fresh registry with Go and process collectors.
 	Registerer prometheus.Registerer
@@ -172,7 +189,11 @@ type Provider struct {
 	logins    *loginThrottle
 	passwords *passwordGate
 	// dir is the directory service the admin API and registration call.
-	dir    *directory.Service
+	dir *directory.Service
+	// audit is the audit log (Config.Audit).
+	audit *audit.Log
+	// tracer makes spans; a no-op one without Config.TracerProvider.
+	tracer trace.Tracer
 	router http.Handler
 	// logouts delivers back-channel logout tokens (backchannel.go).
 	logouts *backchannel
@@ -236,6 +257,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// Log lines of a traced request carry its trace and span ids.
+	cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
 	if iss.Scheme == "http" && !directory.IsLoopback(strings.ToLower(iss.Hostname())) {
 		cfg.Logger.Warn("the issuer uses http on a network address (--insecure-http-issuer): passwords, codes and tokens cross the network unencrypted; use https outside a test network", "issuer", cfg.Issuer)
 	}
@@ -265,10 +288,26 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{cfg: cfg, issuer: iss, log: cfg.Logger, metrics: m, pages: pages, cookies: web.NewCookies(iss),
 		logins: newLoginThrottle(cfg.Store, cfg.LoginLimits, cfg.TokenSecret), passwords: newPasswordGate(cfg.MaxPasswordChecks, cfg.PasswordCheckWait)}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.New(cfg.Store, audit.Options{Logger: cfg.Logger, Now: cfg.Now, Signer: cfg.Keys, CheckpointEvery: cfg.AuditCheckpointEvery})
+	}
+	p.audit = cfg.Audit
+	p.tracer = telemetry.Noop(cfg.TracerProvider).Tracer("github.com/hallpass/hallpass/provider")
+	if o, ok := cfg.Store.(queryObserver); ok && cfg.TracerProvider != nil {
+		o.ObserveQueries(p.storageSpan)
+	}
+	if err := registerAuditMetrics(cfg.Registerer, p.audit.Failures); err != nil {
+		return nil, fmt.Errorf("new provider: %w", err)
+	}
+	p.passwords.observe = func(d time.Duration) { m.passwordWait.Observe(d.Seconds()) }
+	if o, ok := cfg.Store.(failureObserver); ok {
+		o.ObserveFailures(func(op string) { m.storageErrors.WithLabelValues(op).Inc() })
+	}
 	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken, backchannelQueueSize)
-	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded, AccessTokenLifespan: cfg.AccessTokenLifespan})
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded,
+		AccessTokenLifespan: cfg.AccessTokenLifespan, Audit: p.audit})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
-	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer}
+	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer, tracer: p.tracer}
 	p.fstore.SelfContainedAccessTokens(p.readAccessToken, cfg.AccessTokenLifespan)
 	p.oauth2 = p.compose()
 	if p.discovery, err = p.discoveryDocument(); err != nil {

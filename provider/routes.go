@@ -81,6 +81,7 @@ func (p *Provider) routes() http.Handler {
 		r.Get("/keys", p.adminListKeys)
 		r.Post("/keys/rotate", p.adminRotateKeys)
 		r.Post("/keys/{kid}/revoke", p.adminRevokeKey)
+		r.Get("/audit", p.adminListAudit)
 	})
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

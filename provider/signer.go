@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite/token/jwt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // keySource is what the signer needs from keys.Manager: sign with the
@@ -26,13 +28,15 @@ type keySource interface {
 type signer struct {
 	keys   keySource
 	issuer string
+	// tracer makes a span per signature.
+	tracer trace.Tracer
 }
 
 var _ jwt.Signer = (*signer)(nil)
 
 // Generate signs claims with the active key; only the header's typ is
 // honoured, kid comes from the key.
-func (s *signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+func (s *signer) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
 	typ := "JWT"
 	if header != nil {
 		if t, ok := header.ToMap()["typ"].(string); ok && t != "" {
@@ -43,7 +47,9 @@ func (s *signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Ma
 	if err != nil {
 		return "", "", fmt.Errorf("sign token: encode claims: %w", err)
 	}
+	_, span := tracerOr(s.tracer).Start(ctx, "sign", trace.WithAttributes(attribute.String("jwt.typ", typ)))
 	tok, err := s.keys.Sign(payload, typ)
+	endSpan(span, err)
 	if err != nil {
 		return "", "", fmt.Errorf("sign token: %w", err)
 	}

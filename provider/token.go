@@ -10,6 +10,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -36,6 +37,9 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	}
 	sess := NewSession()
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
+	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
+		noteClientID(ctx, ar.GetClient().GetID())
+	}
 	if err != nil {
 		// fosite answers a grant type no handler knows with a bare
 		// invalid_request; RFC 6749 §5.2 has a code for it.
@@ -87,6 +91,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		}
 	}
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
+	p.metrics.tokensByClient.WithLabelValues(ar.GetGrantTypes()[0], ar.GetClient().GetID()).Inc()
 	return ar, resp, nil
 }
 
@@ -277,6 +282,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
 	if !raced {
+		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
+			// A spent (or revoked) refresh token presented again: fosite's
+			// reuse detection has revoked its grant.
+			p.recordReuse(ctx, ar, "", grantType)
+		}
 		return err
 	}
 	if grantID == "" {
@@ -297,12 +307,25 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
 		}
 	}
+	p.recordReuse(ctx, ar, grantID, grantType)
+	return fosite.ErrInvalidGrant.WithHint(hint)
+}
+
+// recordReuse logs and records a one-time credential presented again
+// (grantID "" when fosite revoked the grant itself).
+func (p *Provider) recordReuse(ctx context.Context, ar fosite.AccessRequester, grantID, grantType string) {
 	clientID := ""
 	if c := ar.GetClient(); c != nil {
 		clientID = c.GetID()
 	}
 	p.log.WarnContext(ctx, "one-time credential presented twice; its grant is revoked", "request_id", RequestID(ctx), "client_id", clientID, "grant_type", grantType)
-	return fosite.ErrInvalidGrant.WithHint(hint)
+	p.metrics.tokenReuse.WithLabelValues(grantType).Inc()
+	ev := audit.Event{Action: "token.reuse_detected", Actor: "client:" + clientID, ClientID: clientID,
+		Details: map[string]any{"grant_type": grantType}}
+	if grantID != "" {
+		ev.Object = "grant:" + grantID
+	}
+	p.audit.Record(ctx, ev)
 }
 
 // writeAccessError answers a failed token request (RFC 6749 §5.2), with

@@ -531,6 +531,8 @@ type Store interface {
 	// under a new key-encryption secret); ErrNotFound if absent.
 	SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error
 
+	AuditStore
+
 	// ListUserBrowserSessions returns every session of userID, expired
 	// ones included (the caller judges the timeouts), most recently seen
 	// first.
@@ -583,4 +585,90 @@ func CheckThrottleResult(ids []string, out []ThrottleEntry) error {
 		seen[e.ID] = true
 	}
 	return nil
+}
+
+// AuditEntry is one record of the audit log: who did what to which object,
+// from where. Entries form a hash chain: Hash covers the entry's fields
+// and PrevHash, the Hash of the entry before it, so an entry changed,
+// removed or moved afterwards no longer matches the chain. The store keeps
+// the chain's order; the audit package decides what Hash covers.
+type AuditEntry struct {
+	// Seq numbers the entries from 1 without gaps, in the order appended.
+	Seq  int64
+	Time time.Time
+	// Actor is who acted: "admin-token", "cli:alice", "user:<id>", or ""
+	// when nobody signed in yet (a failed sign-in).
+	Actor string
+	// Action is the event's type, "<family>.<verb>": "client.update",
+	// "signin.failure", "key.promoted".
+	Action string
+	// Object names what was acted on: "client:abc", "user:alice".
+	Object     string
+	ClientAddr string
+	UserAgent  string
+	ClientID   string
+	// Details is a JSON object with what else the event says (the names
+	// of changed fields, a reason); never a secret, token or password
+	// hash. Empty for none.
+	Details string
+	// PrevHash and Hash are lower-case hex SHA-256 digests; PrevHash is
+	// empty for the first entry ever appended.
+	PrevHash string
+	Hash     string
+}
+
+// AuditCheckpoint is a signed statement that the audit chain had, at entry
+// Seq, the hash Hash: a compact JWS by the signing key KeyID over
+// {seq, hash, time}. An entry covered by a checkpoint cannot be rewritten,
+// even together with every entry after it, without the signing key.
+type AuditCheckpoint struct {
+	Seq       int64
+	Hash      string
+	Time      time.Time
+	KeyID     string
+	Signature string
+}
+
+// AuditQuery selects audit entries. Zero fields select everything.
+type AuditQuery struct {
+	// AfterSeq selects entries with a greater Seq (paging).
+	AfterSeq int64
+	// Since selects entries at or after this time.
+	Since time.Time
+	// Actor selects entries whose Actor is exactly this.
+	Actor string
+	// Action selects entries whose Action is this, or starts with this
+	// followed by a dot ("client" selects "client.update").
+	Action string
+	// Limit bounds how many entries are returned; 0 means no bound.
+	Limit int
+}
+
+// AuditStore is the audit log's part of the Store.
+type AuditStore interface {
+	// AppendAudit appends e as the next entry of the chain, as one atomic
+	// step serialized among every process on the database (a row lock on
+	// the chain's head, held until the step's transaction ends): it sets
+	// e.Seq to the last Seq plus one and e.PrevHash to the last Hash, then
+	// e.Hash to seal(e), and stores e. seal may run more than once (the
+	// step is retried after losing a race), so it must have no effects.
+	// Inside a transaction carried by ctx the head stays locked until that
+	// transaction ends.
+	AppendAudit(ctx context.Context, e *AuditEntry, seal func(*AuditEntry) string) error
+	// AuditHead returns the Seq and Hash of the last entry appended, even
+	// if it was pruned since; 0 and "" before the first.
+	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+	// ListAudit returns the entries q selects, ordered by Seq.
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	// CreateAuditCheckpoint stores a checkpoint; ErrConflict if one for
+	// c.Seq exists.
+	CreateAuditCheckpoint(ctx context.Context, c *AuditCheckpoint) error
+	// ListAuditCheckpoints returns every checkpoint ordered by Seq.
+	ListAuditCheckpoints(ctx context.Context) ([]AuditCheckpoint, error)
+	// PruneAudit deletes the entries with Seq <= through and the
+	// checkpoints with Seq < through, keeping the checkpoint at through,
+	// from which the rest of the chain is verified; it returns how many
+	// entries it deleted. ErrNotFound (deleting nothing) if there is no
+	// checkpoint at through.
+	PruneAudit(ctx context.Context, through int64) (int, error)
 }

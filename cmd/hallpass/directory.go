@@ -37,7 +37,7 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, localDirectory{directory.New(cached.New(st, 0), directory.Options{})}, a)
+			return fn(cmd, localDirectory{directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil)})}, a)
 		},
 	}
 }
@@ -59,7 +59,7 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 			// Through storage/cached, whose writes change the directory's
 			// change stamp: running servers honour the change within a
 			// second (cached.DefaultInterval).
-			return fn(cmd, directory.New(cached.New(st, 0), directory.Options{}), a)
+			return fn(cmd, directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil)}), a)
 		},
 	}
 }

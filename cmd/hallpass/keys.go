@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -300,7 +301,9 @@ func (g *globalOptions) keyManager(cmd *cobra.Command, sched *keySchedule) (stor
 	if err != nil {
 		return nil, nil, err
 	}
-	km, err := keys.NewManager(st, sealer, opts)
+	var km *keys.Manager
+	opts.Audit = cliAudit(st, audit.SignerFunc(func(payload []byte, typ string) (string, error) { return km.Sign(payload, typ) }))
+	km, err = keys.NewManager(st, sealer, opts)
 	if err != nil {
 		st.Close()
 		return nil, nil, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
@@ -55,6 +56,11 @@ from the environment (--token too, for a one-off command through --server).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if ctx := cmd.Context(); ctx != nil {
+				// What a command changes is recorded in the audit log
+				// as the operating-system user's doing.
+				cmd.SetContext(audit.WithActor(ctx, cliActor()))
+			}
 			warnings, err := applySettings(cmd)
 			if err != nil {
 				return err
@@ -85,6 +91,7 @@ from the environment (--token too, for a one-off command through --server).`,
 	root.AddCommand(newHealthcheckCmd(g))
 	root.AddCommand(newPlanCmd(g), newApplyCmd(g), newExportCmd(g))
 	root.AddCommand(newAdminTokenCmd(g))
+	root.AddCommand(newAuditCmd(g))
 	documentFlags(root)
 	return root
 }

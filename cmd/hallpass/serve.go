@@ -8,18 +8,22 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/backend"
+	"github.com/hallpass/hallpass/telemetry"
 )
 
 // serveOptions are the flags of `hallpass serve`.
@@ -39,9 +43,15 @@ type serveOptions struct {
 	dev                  bool
 	trustedProxies       []string
 	maxPasswordChecks    int
-	consoleAdminRole     string
-	requirePAR           bool
-	parLifespan          time.Duration
+	auditRetention       time.Duration
+	auditCheckpoint      time.Duration
+	auditCheckpointEvery int
+	// tracing is the tracer provider the OTEL_* variables set up; nil
+	// when tracing is off.
+	tracing          trace.TracerProvider
+	consoleAdminRole string
+	requirePAR       bool
+	parLifespan      time.Duration
 	// ready, when set, receives the bound address once serving (tests).
 	ready chan<- string
 }
@@ -72,6 +82,9 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&o.consoleAdminRole, "console-admin-role", "admin", "the role a user must hold to use the admin console at /console")
 	f.BoolVar(&o.dev, "dev", false, "development mode: seed a demo (users, roles, a client) into an empty database and serve /dev/callback; never in production")
 	f.DurationVar(&o.housekeeping, "housekeeping-interval", 10*time.Minute, "how often to delete expired codes, tokens, sessions, pending requests and login-limit counts (0 disables)")
+	f.DurationVar(&o.auditRetention, "audit-retention", 0, "how long to keep audit entries; older ones a signed checkpoint covers are pruned by housekeeping (0 keeps every entry)")
+	f.DurationVar(&o.auditCheckpoint, "audit-checkpoint-interval", time.Minute, "how often to sign a checkpoint of the audit log when entries were added")
+	f.IntVar(&o.auditCheckpointEvery, "audit-checkpoint-entries", 100, "sign a checkpoint of the audit log at least every this many entries")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let in-flight requests finish on SIGTERM")
 	f.BoolVar(&o.requirePAR, "require-par", false, "every client must push its authorization requests to the PAR endpoint first (RFC 9126)")
 	f.DurationVar(&o.parLifespan, "par-lifespan", time.Minute, "how long a pushed authorization request's request_uri stays usable")
@@ -110,6 +123,10 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if o.maxPasswordChecks < 1 {
 		return nil, fmt.Errorf("--max-password-checks %d: must be at least 1", o.maxPasswordChecks)
 	}
+	if o.auditRetention < 0 || o.auditCheckpoint < 0 || o.auditCheckpointEvery < 1 {
+		return nil, fmt.Errorf("--audit-retention %v, --audit-checkpoint-interval %v, --audit-checkpoint-entries %d: durations must not be negative, entries at least 1",
+			o.auditRetention, o.auditCheckpoint, o.auditCheckpointEvery)
+	}
 	if tok := adminTokenFromEnv(); tok != "" {
 		if err := provider.CheckAdminToken(tok); err != nil {
 			return nil, err
@@ -146,6 +163,9 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 		Dev:                   o.dev,
 		TrustedProxies:        proxies,
 		MaxPasswordChecks:     o.maxPasswordChecks,
+		AuditRetention:        o.auditRetention,
+		AuditCheckpointEvery:  o.auditCheckpointEvery,
+		TracerProvider:        o.tracing,
 		ConsoleAdminRole:      o.consoleAdminRole,
 		RequirePAR:            o.requirePAR,
 		PARLifespan:           o.parLifespan,
@@ -182,6 +202,26 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		}
 		defer adminLn.Close()
 	}
+	// What the server does on its own (a scheduled key rotation, pruning)
+	// is recorded as hallpass's doing, not as the user who started it.
+	ctx = audit.WithActor(ctx, "hallpass")
+	tp, stopTracing, err := telemetry.Setup(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Sends the spans still batched; bounded, so an unreachable
+		// collector cannot hold up the exit.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("tracing: flushing spans at shutdown failed", "err", err)
+		}
+	}()
+	if tp != nil {
+		log.Info("tracing on: exporting spans over OTLP/HTTP as the OTEL_* variables say")
+	}
+	o.tracing = tp
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
 		return err
@@ -220,6 +260,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	// makes this server follow another's rotation or revocation at once.
 	go s.keys.Watch(refreshCtx, keys.DefaultWatchInterval)
 	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
+	go s.provider.RunAuditCheckpoints(refreshCtx, o.auditCheckpoint)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

@@ -59,6 +59,13 @@ func TestReplicas(t *testing.T) {
 	storagetest.RunReplicas(t, newReplicas)
 }
 
+func TestAudit(t *testing.T) {
+	testdb.PostgresURL(t)
+	storagetest.RunAudit(t, newReplicas, func(t *testing.T, s storage.Store) *sql.DB {
+		return postgres.DB(s.(*postgres.Store))
+	})
+}
+
 // TestOpenSearchPath checks that a search_path parameter in the URL is sent
 // as a run-time parameter, so Open alone can select a schema.
 func TestOpenSearchPath(t *testing.T) {

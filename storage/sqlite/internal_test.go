@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/storagetest"
 )
 
@@ -106,4 +107,18 @@ func TestListEncoding(t *testing.T) {
 	if _, err := decodeList([]byte(`{x,y}`)); err == nil {
 		t.Error("decodeList(not JSON) succeeded, want an error")
 	}
+}
+
+func TestAudit(t *testing.T) {
+	storagetest.RunAudit(t, func(t *testing.T, n int) []storage.Store {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		stores := make([]storage.Store, n)
+		for i := range stores {
+			stores[i] = openShared(t, path)
+		}
+		if err := stores[0].Migrate(t.Context()); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		return stores
+	}, func(t *testing.T, s storage.Store) *sql.DB { return s.(*Store).db })
 }

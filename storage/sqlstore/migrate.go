@@ -149,7 +149,7 @@ func (s *Store) applyMigration(ctx context.Context, m migration) error {
 	}
 	defer tx.Rollback() // an error once committed, and ignored
 	// Unprepared: a migration changes the schema its statements see.
-	r := runner{q: tx}
+	r := s.run(tx)
 	if s.d.LockMigrations == "" {
 		// The transaction is exclusive from its start: creating the
 		// table in it leaves no window for another process.

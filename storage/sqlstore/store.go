@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -26,6 +28,43 @@ type Store struct {
 	// stmts holds the prepared statements when the dialect asks for them
 	// (Dialect.PrepareStatements); nil otherwise.
 	stmts *stmtCache
+	// onFailure, when set, is told of every failure of the database
+	// (ObserveFailures).
+	onFailure atomic.Pointer[func(op string)]
+	// onQuery, when set, is told of every statement (ObserveQueries).
+	onQuery atomic.Pointer[QueryObserver]
+}
+
+// QueryObserver is told that a statement starts, with the context it runs
+// in and its text (placeholders, never values); it returns the function
+// told how the statement ended. For tracing.
+type QueryObserver func(ctx context.Context, query string) (done func(err error))
+
+// ObserveQueries makes the store call fn around every statement it runs
+// (for a query, until its rows start to arrive). fn must be quick and
+// safe for concurrent use; a later call replaces it.
+func (s *Store) ObserveQueries(fn QueryObserver) {
+	s.onQuery.Store(&fn)
+}
+
+// ObserveFailures makes the store call fn with the operation's name
+// ("get_client", "append_audit_entry") each time the database fails an
+// operation (an error marked storage.ErrUnavailable), for metrics. Lost
+// races, missing rows and invalid references are answers, not failures,
+// and are not reported. fn must be quick and safe for concurrent use; a
+// later call replaces it.
+func (s *Store) ObserveFailures(fn func(op string)) {
+	s.onFailure.Store(&fn)
+}
+
+// opName is op without the names and numbers of what it was about, so
+// that it is one of a few values, in snake case: `get client "x"` is
+// "get_client".
+func opName(op string) string {
+	if i := strings.IndexAny(op, "\":0123456789"); i >= 0 {
+		op = op[:i]
+	}
+	return strings.Join(strings.Fields(op), "_")
 }
 
 // New returns a Store on db, speaking d. The Store owns db from then on:
@@ -84,6 +123,8 @@ type runner struct {
 	// tx is q when q is a transaction; st is the Store's statement cache.
 	tx *sql.Tx
 	st *stmtCache
+	// obs is the store's QueryObserver, nil when none.
+	obs *QueryObserver
 }
 
 // stmt returns the prepared statement of query for r, nil when there is
@@ -97,37 +138,65 @@ func (r runner) stmt(ctx context.Context, query string) *sql.Stmt {
 	return r.tx.StmtContext(ctx, st)
 }
 
-func (r runner) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if st := r.stmt(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+// observe calls the store's QueryObserver, if any, as query starts; the
+// function it returns is told how the statement ended.
+func (r runner) observe(ctx context.Context, query string) func(error) {
+	if r.obs == nil {
+		return func(error) {}
 	}
-	return r.q.ExecContext(ctx, query, args...)
+	return (*r.obs)(ctx, query)
 }
 
-func (r runner) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	done := r.observe(ctx, query)
 	if st := r.stmt(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = r.q.ExecContext(ctx, query, args...)
 	}
-	return r.q.QueryContext(ctx, query, args...)
+	done(err)
+	return res, err
+}
+
+func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
+	done := r.observe(ctx, query)
+	if st := r.stmt(ctx, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = r.q.QueryContext(ctx, query, args...)
+	}
+	done(err)
+	return rows, err
 }
 
 func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	done := r.observe(ctx, query)
+	var row *sql.Row
 	if st := r.stmt(ctx, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		row = st.QueryRowContext(ctx, args...)
+	} else {
+		row = r.q.QueryRowContext(ctx, query, args...)
 	}
-	return r.q.QueryRowContext(ctx, query, args...)
+	done(row.Err())
+	return row
 }
+
+// run returns a runner on q with the store's observer and no prepared
+// statements (migrations: a migration changes the schema they would see).
+func (s *Store) run(q querier) runner { return runner{q: q, obs: s.onQuery.Load()} }
 
 // q returns a runner on the transaction carried by ctx, or on the database.
 func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
 		return s.txRunner(tx)
 	}
-	return runner{q: s.db, st: s.stmts}
+	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load()}
 }
 
-// txRunner returns a runner in tx.
-func (s *Store) txRunner(tx *sql.Tx) runner { return runner{q: tx, tx: tx, st: s.stmts} }
+// txRunner returns a runner in tx, with the statement cache.
+func (s *Store) txRunner(tx *sql.Tx) runner {
+	return runner{q: tx, tx: tx, st: s.stmts, obs: s.onQuery.Load()}
+}
 
 // maxStatements bounds the statement cache: the store's statements are
 // fixed texts but for a few with a list of parameters, so this is never
@@ -321,10 +390,16 @@ func (s *Store) mapErr(op string, err error) error {
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 	}
 	if errors.Is(err, storage.ErrUnavailable) {
+		if fn := s.onFailure.Load(); fn != nil {
+			(*fn)(opName(op))
+		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	// Anything else is the database failing, not the caller: marked, so
 	// no layer above mistakes it for "not found" or bad input.
+	if fn := s.onFailure.Load(); fn != nil {
+		(*fn)(opName(op))
+	}
 	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 }
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"FailuresMarked", testFailuresMarked},
 		{"ConfirmUserCredential", testConfirmUserCredential},
 		{"Throttle", testThrottle},
+		{"AuditStore", testAuditStore},
 		{"UserBrowserSessions", testUserBrowserSessions},
 		{"UserConsents", testUserConsents},
 		{"RevokeByClientSubject", testRevokeByClientSubject},

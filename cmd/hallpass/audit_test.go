@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/storage/sqlite"
+)
+
+// TestAuditCommands: `audit list` filters, `audit verify` passes an
+// intact chain and exits 1 naming the entry edited in the database.
+func TestAuditCommands(t *testing.T) {
+	chdirTemp(t)
+	path := filepath.Join(t.TempDir(), "audit.db")
+	db := "sqlite:" + path
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := audit.New(st, audit.Options{Logger: slog.New(slog.DiscardHandler)})
+	for i := range 5 {
+		action := []string{"signin.success", "client.update"}[i%2]
+		log.Record(audit.WithActor(ctx, "admin-token"), audit.Event{Action: action, Object: fmt.Sprintf("x:%d", i)})
+	}
+	st.Close()
+
+	out, errOut, code := hallpass(t, db, "audit", "verify")
+	if code != 0 || !strings.Contains(out, `"entries": 5`) {
+		t.Fatalf("audit verify on an intact chain: code %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = hallpass(t, db, "audit", "list", "--type", "signin", "--after", "1")
+	var views []audit.EntryView
+	if code != 0 || json.Unmarshal([]byte(out), &views) != nil {
+		t.Fatalf("audit list: code %d\n%s%s", code, out, errOut)
+	}
+	if len(views) != 2 || views[0].Seq != 3 || views[1].Seq != 5 || views[0].Type != "signin.success" {
+		t.Fatalf("audit list --type signin --after 1 = %+v, want entries 3 and 5", views)
+	}
+	if _, errOut, code = hallpass(t, db, "audit", "list", "--since", "yesterday"); code != 1 || !strings.Contains(errOut, "RFC 3339") {
+		t.Fatalf("audit list --since yesterday: code %d, %s", code, errOut)
+	}
+
+	// A change made through the CLI is recorded as the OS user's.
+	if _, errOut, code := hallpass(t, db, "roles", "create", "teacher", "--scope", "results:read"); code != 0 {
+		t.Fatalf("roles create: %s", errOut)
+	}
+	out, _, _ = hallpass(t, db, "audit", "list", "--type", "role.create")
+	views = nil
+	if err := json.Unmarshal([]byte(out), &views); err != nil || len(views) != 1 || views[0].Actor != cliActor() || views[0].Object != "role:teacher" {
+		t.Fatalf("audit list --type role.create after roles create = %s, want one entry by %s", out, cliActor())
+	}
+
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE audit_entries SET actor = 'nobody' WHERE seq = 3`); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = hallpass(t, db, "audit", "verify")
+	if code != 1 || !strings.Contains(errOut, "entry 3") {
+		t.Fatalf("audit verify after editing entry 3: code %d, want 1 naming entry 3\n%s%s", code, out, errOut)
+	}
+}

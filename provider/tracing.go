@@ -1,0 +1,100 @@
+package provider
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/url"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/hallpass/hallpass/storage/sqlstore"
+)
+
+// Tracing: a server span per request (observe), and child spans for
+// storage statements, password checks and signatures. Spans carry no
+// secrets: no tokens, no passwords, no statement values.
+
+// queryObserver is a store that reports its statements (sqlstore.Store).
+type queryObserver interface {
+	ObserveQueries(fn sqlstore.QueryObserver)
+}
+
+// tracerOr returns t, or a tracer that records nothing.
+func tracerOr(t trace.Tracer) trace.Tracer {
+	if t == nil {
+		return noop.NewTracerProvider().Tracer("")
+	}
+	return t
+}
+
+// storageSpan starts the span of one storage statement.
+func (p *Provider) storageSpan(ctx context.Context, query string) func(error) {
+	_, span := p.tracer.Start(ctx, "storage "+statementName(query), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.statement", strings.Join(strings.Fields(query), " "))))
+	return func(err error) {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+		endSpan(span, err)
+	}
+}
+
+// statementName names a statement by its verb and first table:
+// "SELECT clients", "UPDATE audit_head".
+func statementName(query string) string {
+	f := strings.Fields(query)
+	if len(f) == 0 {
+		return "statement"
+	}
+	verb := strings.ToUpper(f[0])
+	after := map[string]string{"SELECT": "FROM", "DELETE": "FROM", "INSERT": "INTO", "UPDATE": ""}[verb]
+	for i := 1; i < len(f); i++ {
+		if after == "" || strings.EqualFold(f[i-1], after) {
+			return verb + " " + strings.Trim(f[i], "(),")
+		}
+	}
+	return verb
+}
+
+// endSpan ends span, marking it failed when err is not nil.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+type spanNoteKey struct{}
+
+// spanNote collects what handlers learn about a request for its span.
+type spanNote struct{ clientID string }
+
+// noteClientID records the client a request turned out to be for, for
+// its span.
+func noteClientID(ctx context.Context, id string) {
+	if n, ok := ctx.Value(spanNoteKey{}).(*spanNote); ok {
+		n.clientID = id
+	}
+}
+
+// spanClientID is the client_id of a request's span: what a handler
+// noted, else the HTTP Basic user or the query's client_id (never the
+// body, which only its handler reads).
+func spanClientID(n *spanNote, user string, hasBasic bool, query url.Values) string {
+	switch {
+	case n.clientID != "":
+		return n.clientID
+	case hasBasic:
+		if id, err := url.QueryUnescape(user); err == nil {
+			return id
+		}
+		return user
+	}
+	return query.Get("client_id")
+}
