@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -28,6 +29,15 @@ type Service struct {
 	roles   *Roles
 	scopes  *Scopes
 	clients *Clients
+	audit   Recorder
+}
+
+// ConfigApplied records in the audit log that a configuration file was
+// applied, with how many objects it created, updated and deleted (each
+// change is recorded on its own as well).
+func (s *Service) ConfigApplied(ctx context.Context, created, updated, deleted int) {
+	s.audit.Record(ctx, audit.Event{Action: "config.applied", Object: "directory",
+		Details: map[string]any{"created": created, "updated": updated, "deleted": deleted}})
 }
 
 // Options tunes a Service; the zero value is ready to use.
@@ -70,6 +80,7 @@ func New(store storage.Store, opts Options) *Service {
 	}
 	return &Service{
 		store:   store,
+		audit:   rec,
 		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded, accessLifespan: accessLifespan, audit: rec},
 		clients: &Clients{store: store, now: now, audit: rec},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },

@@ -281,6 +281,9 @@ func New(cfg Config) (*Provider, error) {
 	// Clients, scopes and roles are read on nearly every request and
 	// rarely change: they are kept in memory, every change made anywhere
 	// honoured within DirectoryCacheInterval.
+	// The database's own store is kept for what only it offers (observing
+	// its statements and failures).
+	raw := cfg.Store
 	cfg.Store = cached.New(cfg.Store, cfg.DirectoryCacheInterval)
 	pages, err := web.NewPages(web.PagesOptions{Logger: cfg.Logger})
 	if err != nil {
@@ -293,14 +296,14 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.audit = cfg.Audit
 	p.tracer = telemetry.Noop(cfg.TracerProvider).Tracer("github.com/hallpass/hallpass/provider")
-	if o, ok := cfg.Store.(queryObserver); ok && cfg.TracerProvider != nil {
+	if o, ok := raw.(queryObserver); ok && cfg.TracerProvider != nil {
 		o.ObserveQueries(p.storageSpan)
 	}
 	if err := registerAuditMetrics(cfg.Registerer, p.audit.Failures); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
 	p.passwords.observe = func(d time.Duration) { m.passwordWait.Observe(d.Seconds()) }
-	if o, ok := cfg.Store.(failureObserver); ok {
+	if o, ok := raw.(failureObserver); ok {
 		o.ObserveFailures(func(op string) { m.storageErrors.WithLabelValues(op).Inc() })
 	}
 	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken, backchannelQueueSize)

@@ -108,10 +108,17 @@ func Apply(ctx context.Context, dir *directory.Service, f *File, opts Options) (
 			return err
 		}
 		res.Plan = p
+		counts := map[Action]int{}
 		for _, c := range p.Changes {
 			if err := c.apply(ctx, dir, res); err != nil {
 				return fmt.Errorf("apply: %s %s %s: %w", c.Action, c.Object, c.Name, err)
 			}
+			counts[c.Action]++
+		}
+		if !p.Empty() {
+			// In the transaction, like the changes' own entries: a failed
+			// apply leaves none of them.
+			dir.ConfigApplied(ctx, counts[Create], counts[Update], counts[Delete])
 		}
 		return nil
 	})

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/directory/state"
 	"github.com/hallpass/hallpass/examples"
@@ -402,4 +404,40 @@ clients:
 			t.Error("a file managing a builtin client was accepted")
 		}
 	})
+}
+
+// recorder keeps the audit events a Service records.
+type recorder struct{ events []audit.Event }
+
+func (r *recorder) Record(_ context.Context, ev audit.Event) { r.events = append(r.events, ev) }
+
+func (r *recorder) actions() []string {
+	var out []string
+	for _, ev := range r.events {
+		out = append(out, ev.Action)
+	}
+	return out
+}
+
+// Applying a file records each change and, once, that a configuration was
+// applied with its counts; a second apply, which changes nothing, records
+// nothing.
+func TestApplyAudited(t *testing.T) {
+	st := testdb.Open(t, testdb.SQLite(t))
+	rec := &recorder{}
+	dir := directory.New(st, directory.Options{Audit: rec})
+	mustApply(t, dir, school(t), state.Options{})
+	acts := rec.actions()
+	if !slices.Contains(acts, "role.create") || !slices.Contains(acts, "client.create") || !slices.Contains(acts, "user.create") {
+		t.Errorf("the changes were not each recorded: %v", acts)
+	}
+	last := rec.events[len(rec.events)-1]
+	if last.Action != "config.applied" || last.Details["created"] != len(acts)-1 || last.Details["deleted"] != 0 {
+		t.Errorf("last event = %+v, want config.applied counting %d creations", last, len(acts)-1)
+	}
+	rec.events = nil
+	mustApply(t, dir, school(t), state.Options{})
+	if len(rec.events) != 0 {
+		t.Errorf("an apply that changed nothing recorded %v", rec.actions())
+	}
 }
