@@ -27,8 +27,8 @@ const (
 	scopeScheduleWrite = "schedule:write"
 	// acrMFA is hallpass's authentication context of a sign-in with a
 	// second factor: setting the schedule demands it (RFC 9470).
-	acrMFA = "urn:hallpass:acr:mfa"
-	roleTeacher        = "teacher"
+	acrMFA      = "urn:hallpass:acr:mfa"
+	roleTeacher = "teacher"
 )
 
 // maxBody caps every request body.
