@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/resource"
 )
 
 // The second factor in the browser flow: a role that requires it sends
@@ -214,7 +216,27 @@ func TestSecondFactor(t *testing.T) {
 		b := e.newBrowser(t)
 		ar := c.request(scope)
 		cb, _ := b.signIn(t, ar, "bob", bobPassword)
-		e.wantMFAClaims(t, ar, e.exchange(t, ar, cb), provider.ACRPassword, "pwd")
+		pwdTok := e.exchange(t, ar, cb)
+		e.wantMFAClaims(t, ar, pwdTok, provider.ACRPassword, "pwd")
+		// A resource server demanding a second factor refuses his token.
+		v, err := resource.NewVerifier(t.Context(), resource.Config{Issuer: e.URL, Audience: schoolAudience, HTTPClient: e.HTTP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		api := v.Middleware(resource.RequireACR(provider.ACRMFA)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		})))
+		callAPI := func(tok *oauth2.Token) *httptest.ResponseRecorder {
+			r := httptest.NewRequest(http.MethodPut, "/schedule", nil)
+			r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, r)
+			return rec
+		}
+		if rec := callAPI(pwdTok); rec.Code != http.StatusForbidden || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "insufficient_user_authentication") {
+			t.Errorf("a password-only token at an API demanding MFA: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+		}
 
 		// acr_values asks for a second factor: the password session is
 		// not enough, and without a factor bob is taken to enrolment.
@@ -226,7 +248,11 @@ func TestSecondFactor(t *testing.T) {
 		secret := secretRE.FindStringSubmatch(enrol.Body)[1]
 		done := b.submitTo(t, enrol, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}})
 		p := b.submitTo(t, done, provider.PathFactorContinue, nil)
-		e.wantMFAClaims(t, ar, e.exchange(t, ar, e.callback(t, p, ar)), provider.ACRMFA, "pwd", "otp", "mfa")
+		mfaTok := e.exchange(t, ar, e.callback(t, p, ar))
+		e.wantMFAClaims(t, ar, mfaTok, provider.ACRMFA, "pwd", "otp", "mfa")
+		if rec := callAPI(mfaTok); rec.Code != http.StatusNoContent {
+			t.Errorf("a token with a second factor at an API demanding it: %d %s", rec.Code, rec.Body)
+		}
 
 		// Enrolled, bob is asked for a code in a new browser even
 		// without acr_values; a password alone no longer signs him in.
