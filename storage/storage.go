@@ -492,6 +492,12 @@ type Store interface {
 	// GetTOTP returns the user's TOTP authenticator; ErrNotFound if the
 	// user has none.
 	GetTOTP(ctx context.Context, userID string) (*TOTP, error)
+	// ListTOTP returns every user's TOTP authenticator, ordered by user
+	// id, for re-sealing the secrets under a new key-encryption secret.
+	ListTOTP(ctx context.Context) ([]TOTP, error)
+	// SetTOTPSecret replaces the sealed secret of the user's authenticator
+	// and nothing else (LastStep stays); ErrNotFound if there is none.
+	SetTOTPSecret(ctx context.Context, userID string, secret []byte) error
 	// UseTOTPStep records that a code for step was accepted, atomically:
 	// ErrConflict if step is not after LastStep (a replay, or a race lost
 	// to another use of the same code), ErrNotFound if the user has no

@@ -67,6 +67,25 @@ func (s *Store) GetTOTP(ctx context.Context, userID string) (*storage.TOTP, erro
 	return &t, nil
 }
 
+// ListTOTP returns every TOTP authenticator ordered by user id.
+func (s *Store) ListTOTP(ctx context.Context) ([]storage.TOTP, error) {
+	return queryAll(ctx, s, "list totp", `SELECT user_id, secret, last_step, created_at FROM user_totp ORDER BY user_id`,
+		func(row scanner) (*storage.TOTP, error) {
+			var t storage.TOTP
+			if err := row.Scan(&t.UserID, blobCol{&t.Secret}, &t.LastStep, s.timeCol(&t.CreatedAt)); err != nil {
+				return nil, err
+			}
+			return &t, nil
+		})
+}
+
+// SetTOTPSecret replaces the sealed secret of userID's authenticator;
+// storage.ErrNotFound if there is none.
+func (s *Store) SetTOTPSecret(ctx context.Context, userID string, secret []byte) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE user_totp SET secret = $1 WHERE user_id = $2`, secret, userID)
+	return s.affectedOne(res, err, fmt.Sprintf("set totp secret of user %q", userID))
+}
+
 // UseTOTPStep advances LastStep to step if step is after it, in one
 // statement so two uses of one code cannot both succeed;
 // storage.ErrConflict if it is not, storage.ErrNotFound if there is no

@@ -31,6 +31,13 @@ func testMFA(t *testing.T, s storage.Store) {
 	errIs(t, s.UseTOTPStep(ctx, "user-1", 101), storage.ErrConflict, "UseTOTPStep of the same step twice")
 	totp.LastStep = 101
 	check(t, "GetTOTP after use", totp, mustGet(t, func() (*storage.TOTP, error) { return s.GetTOTP(ctx, "user-1") }))
+	// A new key-encryption secret re-seals the secret, keeping the step.
+	noErr(t, s.SetTOTPSecret(ctx, "user-1", []byte("resealed")), "SetTOTPSecret")
+	notFound(t, s.SetTOTPSecret(ctx, "user-2", []byte("x")), "SetTOTPSecret without an authenticator")
+	totp.Secret = []byte("resealed")
+	list, err := s.ListTOTP(ctx)
+	noErr(t, err, "ListTOTP")
+	check(t, "ListTOTP", []storage.TOTP{*totp}, list)
 	// Re-enrolment replaces the secret and its steps.
 	repl := &storage.TOTP{UserID: "user-1", Secret: []byte("new"), LastStep: 7, CreatedAt: baseTime().Add(time.Hour)}
 	noErr(t, s.PutTOTP(ctx, repl), "PutTOTP again")
