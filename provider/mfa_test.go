@@ -291,3 +291,59 @@ func TestSecondFactorThrottled(t *testing.T) {
 		}
 	})
 }
+
+// The account page sets up an authenticator; the console resets it and
+// makes a role require a second factor.
+func TestSecondFactorAccountAndConsole(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		e.withConsoleAdmin(t)
+		b := e.newBrowser(t)
+		if p := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword); !strings.Contains(p.Body, "No second factor is set up") {
+			t.Fatalf("bob's account page: %s", p)
+		}
+		p := b.get(t, e.URL+provider.PathAccountSecurity)
+		secret := secretRE.FindStringSubmatch(p.Body)
+		if secret == nil {
+			t.Fatalf("no secret on the account's enrolment page: %s", p)
+		}
+		if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:;") {
+			t.Errorf("enrolment page CSP = %q", csp)
+		}
+		if p := b.submitTo(t, p, "/security/totp", url.Values{"code": {"000000"}, "csrf": {"forged"}}); p.Status != http.StatusForbidden {
+			t.Errorf("an enrolment without the csrf token: %s", p)
+		}
+		wrong := b.submitTo(t, p, "/security/totp", url.Values{"code": {"000000"}})
+		wantAlert(t, wrong, http.StatusOK, "The code is incorrect.")
+		done := b.submitTo(t, wrong, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+		if n := len(recoveryRE.FindAllString(done.Body, -1)); n != 10 {
+			t.Fatalf("want 10 recovery codes, got %d: %s", n, done)
+		}
+		if p := b.get(t, e.URL+provider.PathAccount); !strings.Contains(p.Body, "An authenticator app is set up.") {
+			t.Errorf("the account page does not show the authenticator: %s", p)
+		}
+		// Another browser now needs the code after bob's password.
+		phone := e.newBrowser(t)
+		wantPath(t, phone.login(t, phone.get(t, e.URL+provider.PathAccount), "bob", bobPassword), provider.PathSecondFactor)
+
+		// The console resets bob's factors, and makes students require
+		// a second factor: bob enrols again at his next sign-in.
+		admin := e.newBrowser(t)
+		e.consoleSignIn(t, admin, "/console", adminUsername, adminPassword)
+		csrf := admin.formCSRF(t, e)
+		if p := admin.post(t, e.URL+"/console/users/"+e.BobID+"/factors", url.Values{"csrf": {csrf}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "Two-step sign-in was reset") {
+			t.Errorf("console reset: %s", p)
+		}
+		if _, err := e.Store.GetTOTP(t.Context(), e.BobID); err == nil {
+			t.Error("bob's authenticator survived the reset")
+		}
+		if p := admin.post(t, e.URL+"/console/roles/student", url.Values{"csrf": {csrf}, "scopes": {"results:read"}, "require_mfa": {"yes"}}); p.Status != http.StatusOK {
+			t.Errorf("console role update: %s", p)
+		}
+		if r, err := e.Store.GetRole(t.Context(), "student"); err != nil || !r.RequireMFA {
+			t.Errorf("student after the console update = %+v, %v", r, err)
+		}
+		again := e.newBrowser(t)
+		wantPath(t, again.login(t, again.get(t, e.URL+provider.PathAccount), "bob", bobPassword), provider.PathEnrol)
+	})
+}
