@@ -254,6 +254,16 @@ func TestSecondFactor(t *testing.T) {
 			t.Errorf("a token with a second factor at an API demanding it: %d %s", rec.Code, rec.Body)
 		}
 
+		// prompt=login and max_age=0 force a fresh sign-in, which asks for
+		// the code again even though the session had it.
+		for _, force := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+			fresh := b.get(t, c.request(scope, force).URL)
+			if fresh.kind() != "login" {
+				t.Fatalf("a forced fresh sign-in did not show the login page: %s", fresh)
+			}
+			wantPath(t, b.login(t, fresh, "bob", bobPassword), provider.PathSecondFactor)
+		}
+
 		// Enrolled, bob is asked for a code in a new browser even
 		// without acr_values; a password alone no longer signs him in.
 		b = e.newBrowser(t)
