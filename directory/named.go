@@ -8,11 +8,14 @@ import (
 
 // RoleView is a role in the admin API and the CLI (body and answer).
 type RoleView struct {
-	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	Scopes      []string  `json:"scopes"`
-	CreatedAt   time.Time `json:"created_at,omitzero"`
-	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Scopes      []string `json:"scopes"`
+	// RequireMFA makes the role's holders sign in with a second factor,
+	// enrolling one at their next sign-in if they have none.
+	RequireMFA bool      `json:"require_mfa,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
 }
 
 // ScopeView is a registered scope in the admin API and the CLI (body and
@@ -26,7 +29,7 @@ type ScopeView struct {
 }
 
 func viewRole(r *storage.Role) RoleView {
-	return RoleView{Name: r.Name, Description: r.Description, Scopes: listOf(r.Scopes), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	return RoleView{Name: r.Name, Description: r.Description, Scopes: listOf(r.Scopes), RequireMFA: r.RequireMFA, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 func viewScope(s *storage.Scope) ScopeView {
@@ -53,7 +56,7 @@ func (in RoleView) checked(name string) (RoleView, error) {
 }
 
 func (in RoleView) record(created, updated time.Time) *storage.Role {
-	return &storage.Role{Name: in.Name, Description: in.Description, Scopes: in.Scopes, CreatedAt: created, UpdatedAt: updated}
+	return &storage.Role{Name: in.Name, Description: in.Description, Scopes: in.Scopes, RequireMFA: in.RequireMFA, CreatedAt: created, UpdatedAt: updated}
 }
 
 func (in ScopeView) key() string { return in.Name }

@@ -16,16 +16,25 @@ type SealedSetting struct {
 	AD   []byte
 }
 
+// SealedRows re-seals values another package keeps sealed in rows of its
+// own (such as users' TOTP secrets): Reencrypt calls it inside its
+// transaction (ctx carries it) with reseal, which moves one sealed value
+// from the old secret to the new under its additional data; it returns how
+// many values it re-sealed.
+type SealedRows func(ctx context.Context, reseal func(sealed, ad []byte) ([]byte, error)) (int, error)
+
 // ReencryptResult counts what Reencrypt re-sealed.
 type ReencryptResult struct {
 	Keys     int
 	Settings int
+	// Rows counts the values re-sealed by the SealedRows given.
+	Rows int
 }
 
 // Reencrypt moves everything this database keeps sealed from the secret
 // behind from to the secret behind to: every signing key's private half,
-// the "secret_check" setting, and each of settings (a setting that does not
-// exist is skipped). It runs in one transaction holding the key lock, so
+// the "secret_check" setting, each of settings (a setting that does not
+// exist is skipped), and what each of walkers re-seals. It runs in one transaction holding the key lock, so
 // it either re-seals everything or nothing, and no rotation interleaves.
 // It fails with an error wrapping ErrWrongSecret if from does not open
 // what the database holds.
@@ -33,7 +42,7 @@ type ReencryptResult struct {
 // Replicas still running with the old secret can no longer reload the
 // keys: they keep signing from memory until their keys go stale (see
 // ErrStale), so restart them with the new secret promptly.
-func Reencrypt(ctx context.Context, store Store, from, to *Sealer, settings []SealedSetting) (_ ReencryptResult, err error) {
+func Reencrypt(ctx context.Context, store Store, from, to *Sealer, settings []SealedSetting, walkers ...SealedRows) (_ ReencryptResult, err error) {
 	if store == nil || from == nil || to == nil {
 		return ReencryptResult{}, errors.New("keys: Reencrypt needs a store and two sealers")
 	}
@@ -87,6 +96,14 @@ func Reencrypt(ctx context.Context, store Store, from, to *Sealer, settings []Se
 			return ReencryptResult{}, fmt.Errorf("keys: re-encrypt setting %q: %w", s.Name, err)
 		}
 		res.Settings++
+	}
+
+	for _, walk := range walkers {
+		n, err := walk(tx, func(sealed, ad []byte) ([]byte, error) { return reseal(from, to, sealed, ad) })
+		if err != nil {
+			return ReencryptResult{}, fmt.Errorf("keys: re-encrypt: %w", err)
+		}
+		res.Rows += n
 	}
 
 	committed = true

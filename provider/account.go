@@ -26,10 +26,12 @@ func (p *Provider) mountAccount(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(p.requireSelf(accountArea()))
 		r.Get("/", p.accountHome)
+		r.Get("/security", p.accountSecurity)
 		r.Group(func(r chi.Router) {
 			r.Use(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
 			r.Post("/signout", p.handleSelfSignOut)
 			r.Post("/password", p.accountChangePassword)
+			r.Post("/security/totp", p.accountEnrol)
 			r.Post("/apps/{client}/withdraw", p.accountWithdraw)
 			r.Post("/sessions/{handle}/end", p.accountEndSession)
 		})
@@ -61,6 +63,12 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status in
 	if slices.Contains(u.Roles, p.cfg.ConsoleAdminRole) {
 		a.Console = PathConsole
 	}
+	enrolled, err := p.hasTOTP(ctx, u.ID)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	a.Security, a.SecondFactor = PathAccountSecurity, enrolled
 	consents, err := p.dir.Users().Consents(ctx, u.ID)
 	if err != nil {
 		p.consoleFailure(w, r, err)

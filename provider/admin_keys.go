@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -72,6 +74,27 @@ func NewRevokeResponse(kid string, active keys.KeyInfo) RevokeResponse {
 // that changing the secret (keys.Reencrypt) re-seals them too.
 func SealedSettings() []keys.SealedSetting {
 	return []keys.SealedSetting{{Name: settingTokenSecret, AD: []byte(settingTokenSecret)}}
+}
+
+// SealedRows are the rows the provider keeps sealed under the
+// key-encryption secret, for keys.Reencrypt: users' TOTP secrets.
+func SealedRows(store storage.Store) []keys.SealedRows {
+	return []keys.SealedRows{func(ctx context.Context, reseal func(sealed, ad []byte) ([]byte, error)) (int, error) {
+		ts, err := store.ListTOTP(ctx)
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range ts {
+			sealed, err := reseal(t.Secret, totpSealAD(t.UserID))
+			if err != nil {
+				return 0, fmt.Errorf("authenticator of user %s: %w", t.UserID, err)
+			}
+			if err := store.SetTOTPSecret(ctx, t.UserID, sealed); err != nil {
+				return 0, err
+			}
+		}
+		return len(ts), nil
+	}}
 }
 
 func (p *Provider) adminListKeys(w http.ResponseWriter, r *http.Request) {

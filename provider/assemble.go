@@ -91,7 +91,7 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 	if err := recordAdminToken(ctx, cfg.Store, cfg.Audit, digest, generated != ""); err != nil {
 		return nil, err
 	}
-	cfg.Keys, cfg.TokenSecret, cfg.AdminTokenDigest = km, tokenSecret, digest
+	cfg.Keys, cfg.TokenSecret, cfg.AdminTokenDigest, cfg.Sealer = km, tokenSecret, digest, w.Sealer
 	// A token given by the operator is the only one accepted: a stored
 	// one (generated or rotated earlier) never shadows it.
 	cfg.AdminTokenStored = w.AdminToken == ""

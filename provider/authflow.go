@@ -53,6 +53,9 @@ type flow struct {
 	user     *storage.User
 	authTime time.Time
 	granted  []string
+	// amr lists the authentication methods the user's sign-in proved
+	// (RFC 8176), set with user.
+	amr []string
 	// answer is what the user chose on the consent page, in the request
 	// that posted it.
 	answer consentAnswer
@@ -81,6 +84,10 @@ const (
 	stepConsent
 	// stepIssue sends the browser back to the client with a code.
 	stepIssue
+	// stepSecondFactor asks the signed-in user for a code.
+	stepSecondFactor
+	// stepEnrol has the signed-in user set up an authenticator.
+	stepEnrol
 )
 
 // advance is the flow's dispatcher: it takes the step next decides. The
@@ -97,6 +104,10 @@ func (p *Provider) advance(w http.ResponseWriter, r *http.Request, f *flow) {
 		p.askConsent(w, r, f)
 	case stepIssue:
 		p.issue(w, r, f)
+	case stepSecondFactor:
+		p.toFactorPage(w, r, f, PathSecondFactor)
+	case stepEnrol:
+		p.toFactorPage(w, r, f, PathEnrol)
 	}
 }
 
@@ -111,12 +122,21 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 	case consentDenied:
 		return stepFail, errAccessDenied
 	case consentAllowed:
+		// The consent page is reached only past the second factor; a
+		// consent posted without it (straight after the password) is
+		// refused.
+		if _, ok, err := p.factorStep(ctx, f); err != nil || !ok {
+			if err == nil {
+				err = errAccessDenied
+			}
+			return stepFail, err
+		}
 		return stepIssue, nil
 	}
 	prompts := strings.Fields(f.ar.GetRequestForm().Get("prompt"))
 	silent := slices.Contains(prompts, "none")
 
-	user, authTime, err := p.flowUser(ctx, r, f, prompts)
+	user, authTime, amr, err := p.flowUser(ctx, r, f, prompts)
 	if err != nil {
 		return stepFail, err
 	}
@@ -126,7 +146,19 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 		}
 		return stepLogin, nil
 	}
-	f.user, f.authTime = user, authTime
+	f.user, f.authTime, f.amr = user, authTime, sessionAMR(amr)
+
+	// A second factor, when one is needed, comes before anything else:
+	// no scope, audience or consent decision is made, and no code
+	// issued, for a sign-in that has not completed.
+	if st, ok, err := p.factorStep(ctx, f); err != nil {
+		return stepFail, err
+	} else if !ok {
+		if silent {
+			return stepFail, fosite.ErrLoginRequired.WithHint("A second factor is required and prompt=none forbids asking for it.")
+		}
+		return st, nil
+	}
 
 	allowed, err := userScopes(ctx, p.cfg.Store, user)
 	if err != nil {
@@ -152,38 +184,39 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 	return stepIssue, nil
 }
 
-// flowUser returns who is signed in for this request, or nil when the user
-// must log in (no session, prompt=login, max_age exceeded).
-func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, prompts []string) (*storage.User, time.Time, error) {
+// flowUser returns who is signed in for this request, when and with
+// which methods, or nil when the user must log in (no session,
+// prompt=login, max_age exceeded).
+func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, prompts []string) (*storage.User, time.Time, []string, error) {
 	if f.pending != nil && f.pending.UserID != "" {
 		u, err := p.activeUser(ctx, f.pending.UserID)
 		if err != nil || u == nil {
-			return nil, time.Time{}, err
+			return nil, time.Time{}, nil, err
 		}
-		return u, f.pending.AuthTime, nil
+		return u, f.pending.AuthTime, f.pending.AMR, nil
 	}
 	if slices.Contains(prompts, "login") {
-		return nil, time.Time{}, nil
+		return nil, time.Time{}, nil, nil
 	}
 	sess, err := p.browserSession(ctx, r)
 	if err != nil || sess == nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, nil, err
 	}
 	if maxAge := f.ar.GetRequestForm().Get("max_age"); maxAge != "" {
 		secs, err := strconv.ParseInt(maxAge, 10, 64)
 		if err != nil || secs < 0 {
-			return nil, time.Time{}, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
+			return nil, time.Time{}, nil, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
 		}
 		if p.cfg.Now().Sub(sess.AuthTime) > time.Duration(secs)*time.Second {
-			return nil, time.Time{}, nil
+			return nil, time.Time{}, nil, nil
 		}
 	}
 	u, err := p.activeUser(ctx, sess.UserID)
 	if err != nil || u == nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, nil, err
 	}
 	f.sid = sess.SID
-	return u, sess.AuthTime, nil
+	return u, sess.AuthTime, sess.AMR, nil
 }
 
 // activeUser loads a user who may sign in; nil when deleted or disabled.
@@ -210,12 +243,25 @@ func (p *Provider) askConsent(w http.ResponseWriter, r *http.Request, f *flow) {
 			p.authorizeError(w, r, f.ar, err)
 			return
 		}
-		if err := p.cfg.Store.SetAuthRequestLogin(r.Context(), f.pending.ID, f.user.ID, f.authTime); err != nil {
+		if err := p.recordLogin(r.Context(), f); err != nil {
 			p.authorizeError(w, r, f.ar, err)
 			return
 		}
 	}
 	p.toPage(w, r, f, PathConsent)
+}
+
+// recordLogin records on the pending request who is signed in for it,
+// when, and with which methods, for the steps that follow.
+func (p *Provider) recordLogin(ctx context.Context, f *flow) error {
+	if err := p.cfg.Store.SetAuthRequestLogin(ctx, f.pending.ID, f.user.ID, f.authTime); err != nil {
+		return err
+	}
+	if err := p.cfg.Store.SetAuthRequestAMR(ctx, f.pending.ID, f.amr); err != nil {
+		return err
+	}
+	f.pending.UserID, f.pending.AuthTime, f.pending.AMR = f.user.ID, f.authTime, f.amr
+	return nil
 }
 
 // issue grants the scopes, mints the code and sends the browser back to the
@@ -252,11 +298,15 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 	sess.Username = f.user.Username
 	sess.ClientID = f.ar.GetClient().GetID()
 	sess.Roles = f.user.Roles
+	amr := sessionAMR(f.amr)
+	sess.AMR, sess.ACR = amr, acrOf(amr)
 	sess.Claims = &jwt.IDTokenClaims{
-		Subject:     f.user.ID,
-		AuthTime:    f.authTime.UTC(),
-		RequestedAt: f.requestedAt.UTC(),
-		Extra:       idTokenExtra(f.user, f.granted, f.sid),
+		Subject:                             f.user.ID,
+		AuthTime:                            f.authTime.UTC(),
+		RequestedAt:                         f.requestedAt.UTC(),
+		AuthenticationContextClassReference: sess.ACR,
+		AuthenticationMethodsReferences:     amr,
+		Extra:                               idTokenExtra(f.user, f.granted, f.sid),
 	}
 	resp, err := p.issueCode(ctx, f.ar, sess)
 	if err != nil {
@@ -355,9 +405,9 @@ func (p *Provider) resume(r *http.Request, handle string) (*flow, error) {
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, orig)
 	if err != nil {
 		// The client changed (or was deleted) since the request was stored.
-		return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt}, err
+		return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt, amr: pending.AMR}, err
 	}
-	return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt}, nil
+	return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt, amr: pending.AMR}, nil
 }
 
 // resumeStep resumes the pending request a login or consent step names:

@@ -167,7 +167,19 @@ func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flo
 		p.pendingGone(w, r, err)
 		return false
 	}
-	f.user, f.authTime = user, f.pending.AuthTime
+	f.user, f.authTime, f.amr = user, f.pending.AuthTime, sessionAMR(f.pending.AMR)
+	// Consent is asked only past the second factor: the consent page of
+	// a sign-in that has not proved it (reached straight after the
+	// password) sends the browser to that step instead, and records
+	// nothing.
+	if _, ok, err := p.factorStep(r.Context(), f); err != nil || !ok {
+		if err != nil {
+			p.pendingGone(w, r, err)
+			return false
+		}
+		p.advance(w, r, f)
+		return false
+	}
 	f.granted = grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed)
 	return true
 }

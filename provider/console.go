@@ -117,6 +117,10 @@ func notice(r *http.Request) string {
 		return "The client was deleted, and every token issued to it revoked."
 	case "password":
 		return "Your password was changed. Your other sessions were signed out."
+	case "factors-reset":
+		return "Two-step sign-in was reset: the user's authenticator and recovery codes are gone."
+	case "totp":
+		return "Your authenticator app was set up."
 	case "consent-revoked":
 		return "Access was withdrawn, and the app's tokens revoked."
 	case "session-ended":

@@ -45,6 +45,7 @@ func (p *Provider) mountConsoleDirectory(r, forms chi.Router) {
 	forms.Post("/users/{id}", p.consoleUpdateUser)
 	forms.Post("/users/{id}/password", p.consoleResetPassword)
 	forms.Post("/users/{id}/sessions", p.consoleEndSessions)
+	forms.Post("/users/{id}/factors", p.consoleResetFactors)
 }
 
 // fieldRefused marks the fields a directory refusal names and returns
@@ -211,6 +212,8 @@ func (p *Provider) roleFields(r *http.Request, role directory.RoleView, isNew bo
 	f := []web.Field{
 		{Name: "description", Label: "Description", Type: "text", Value: role.Description, Hint: "Who holds this role, e.g. “Teaching staff”."},
 		{Name: "scopes", Label: "Scopes this role grants", Type: "checkboxes", Options: opts},
+		{Name: "require_mfa", Label: "Require two-step sign-in", Type: "checkbox", Value: "yes", Checked: role.RequireMFA,
+			Hint: "Holders must sign in with an authenticator app too, and set one up at their next sign-in if they have none."},
 	}
 	if isNew {
 		f = append([]web.Field{{Name: "name", Label: "Name", Type: "text", Value: role.Name, Required: true, Autocomplete: "off",
@@ -224,7 +227,8 @@ func roleFromForm(r *http.Request, name string) directory.RoleView {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return directory.RoleView{Name: name, Description: strings.TrimSpace(r.PostForm.Get("description")), Scopes: scopes}
+	return directory.RoleView{Name: name, Description: strings.TrimSpace(r.PostForm.Get("description")), Scopes: scopes,
+		RequireMFA: r.PostForm.Get("require_mfa") == "yes"}
 }
 
 func (p *Provider) consoleRoles(w http.ResponseWriter, r *http.Request) {
@@ -237,9 +241,13 @@ func (p *Provider) showRoles(w http.ResponseWriter, r *http.Request, status int,
 		p.consoleFailure(w, r, err)
 		return
 	}
-	t := &web.Table{Caption: "Roles", Columns: []string{"Role", "Description", "Scopes"}}
+	t := &web.Table{Caption: "Roles", Columns: []string{"Role", "Description", "Scopes", "Two-step sign-in"}}
 	for _, ro := range list {
-		t.Rows = append(t.Rows, web.TableRow{Cells: []string{ro.Name, ro.Description, strings.Join(ro.Scopes, " ")}, Href: pathConsoleRoles + "/" + url.PathEscape(ro.Name)})
+		mfa := "optional"
+		if ro.RequireMFA {
+			mfa = "required"
+		}
+		t.Rows = append(t.Rows, web.TableRow{Cells: []string{ro.Name, ro.Description, strings.Join(ro.Scopes, " "), mfa}, Href: pathConsoleRoles + "/" + url.PathEscape(ro.Name)})
 	}
 	if fields == nil {
 		if fields, err = p.roleFields(r, in, true); err != nil {

@@ -180,6 +180,8 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 		{Heading: "Profile and roles", Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}},
 		{Heading: "Reset the password", Intro: "hallpass generates a new password and shows it once. The old one stops working, and the user is signed out everywhere.",
 			Form: web.Form{Action: path + "/password", Submit: "Reset password", Danger: true}},
+		{Heading: "Reset two-step sign-in", Intro: "Deletes the user's authenticator app and recovery codes, for a user who lost them. If a role of theirs requires two-step sign-in, they set up a new app at their next sign-in.",
+			Form: web.Form{Action: path + "/factors", Submit: "Reset two-step sign-in", Danger: true}},
 	}, Links: []web.Link{{Label: "End all sessions…", Href: path + "/sessions", Danger: true}}}
 	p.consolePage(w, r, status, web.ConsoleGeneric, pathConsoleUsers, "User "+u.Username, web.ConsoleData{Page: g, Notice: notice(r)})
 }
@@ -228,6 +230,25 @@ func (p *Provider) consoleResetPassword(w http.ResponseWriter, r *http.Request) 
 	}
 	p.log.InfoContext(ctx, "console: password reset", "request_id", RequestID(ctx), "user_id", u.ID)
 	p.showPassword(w, r, u, pw)
+}
+
+// consoleResetFactors deletes the user's second factors.
+func (p *Provider) consoleResetFactors(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	u, err := p.dir.Users().Get(ctx, chi.URLParam(r, "id"))
+	if err != nil {
+		p.consoleRefusal(w, r, err)
+		return
+	}
+	actor := "console"
+	if s := signedIn(r); s != nil {
+		actor = "console:" + s.user.ID
+	}
+	if err := p.ResetFactors(ctx, u.ID, actor); err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	http.Redirect(w, r, userPath(u.ID)+"?done=factors-reset", http.StatusSeeOther)
 }
 
 func (p *Provider) consoleConfirmEndSessions(w http.ResponseWriter, r *http.Request) {

@@ -50,8 +50,10 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"revocation_endpoint_auth_signing_alg_values_supported":    directory.SupportedAssertionAlgs(),
 		"claims_supported": []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
-			"email", "email_verified", "name", "preferred_username", "roles",
+			"email", "email_verified", "name", "preferred_username", "roles", "acr", "amr",
 		},
+		// acr_values=urn:hallpass:acr:mfa asks for a second factor (mfa.go).
+		"acr_values_supported":                           []string{ACRPassword, ACRMFA},
 		"authorization_response_iss_parameter_supported": true,
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,

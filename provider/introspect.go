@@ -204,6 +204,14 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 	if u := sess.GetUsername(); u != "" {
 		resp["username"] = u
 	}
+	// How the user signed in (mfa.go), for resource servers that demand
+	// a second factor (RFC 9470).
+	if sess.ACR != "" {
+		resp["acr"] = sess.ACR
+	}
+	if len(sess.AMR) > 0 {
+		resp["amr"] = sess.AMR
+	}
 	return resp, nil
 }
 

@@ -71,11 +71,11 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		p.pendingGone(w, r, err)
 		return
 	}
-	if err := p.cfg.Store.SetAuthRequestLogin(ctx, f.pending.ID, user.ID, authTime); err != nil {
+	f.user, f.authTime, f.amr = user, authTime, []string{amrPassword}
+	if err := p.recordLogin(ctx, f); err != nil {
 		p.pendingGone(w, r, err)
 		return
 	}
-	f.pending.UserID, f.pending.AuthTime = user.ID, authTime
 	p.log.InfoContext(ctx, "login", "request_id", RequestID(ctx), "user_id", user.ID, "client_id", f.ar.GetClient().GetID())
 	p.advance(w, r, f)
 }

@@ -48,6 +48,8 @@ var metadataRegistry = []metadataField{
 	{"registration_endpoint", kindURL, true},
 	{"scopes_supported", kindStrings, true},
 	{"claims_supported", kindStrings, true},
+	// OIDC Discovery §3: the acr values hallpass knows (mfa.go).
+	{"acr_values_supported", kindStrings, true},
 	// Optional.
 	{"response_modes_supported", kindStrings, false},
 	{"grant_types_supported", kindStrings, true},

@@ -68,6 +68,9 @@ type Config struct {
 	// codes and refresh tokens. It must be the same on every replica and
 	// across restarts, or issued codes and refresh tokens stop working.
 	TokenSecret []byte
+	// Sealer seals second-factor secrets at rest, as it seals the signing
+	// keys; Assemble sets it. Without it no authenticator can be enrolled.
+	Sealer *keys.Sealer
 
 	// AccessTokenLifespan defaults to 10 minutes: resource servers that
 	// verify offline cannot see revocation, so access tokens live briefly.

@@ -53,6 +53,12 @@ func (p *Provider) routes() http.Handler {
 	r.With(forms, p.requireFormCSRF(csrfLogin)).Post(PathLogin, p.handleLogin)
 	r.Get(PathConsent, p.handleConsentPage)
 	r.With(forms, p.requireFormCSRF(csrfConsent)).Post(PathConsent, p.handleConsent)
+	// The second-factor steps (mfa_steps.go).
+	r.Get(PathSecondFactor, p.handleSecondFactorPage)
+	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathSecondFactor, p.handleSecondFactor)
+	r.Get(PathEnrol, p.handleEnrolPage)
+	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathEnrol, p.handleEnrol)
+	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathFactorContinue, p.handleFactorContinue)
 	r.Get(PathUserinfo, p.handleUserinfo)
 	r.Post(PathUserinfo, p.handleUserinfo)
 	r.Get(PathEndSession, p.handleEndSession)
@@ -75,6 +81,7 @@ func (p *Provider) routes() http.Handler {
 		r.Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
 		// {id} of a user is its id or its username.
 		p.adminUsers().mount(r, "/users")
+		r.Delete("/users/{id}/factors", p.adminResetFactors)
 		p.adminRoles().mount(r, "/roles")
 		p.adminScopes().mount(r, "/scopes")
 

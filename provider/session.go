@@ -25,6 +25,11 @@ type Session struct {
 	ClientEpoch int64  `json:"client_epoch,omitempty"`
 	UserGrant   bool   `json:"user_grant,omitempty"`
 	UserEpoch   int64  `json:"user_epoch,omitempty"`
+	// AMR and ACR are what the user's sign-in proved (mfa.go), for the
+	// access token's amr and acr claims, so a resource server can demand
+	// a second factor (RFC 9470).
+	AMR []string `json:"amr,omitempty"`
+	ACR string   `json:"acr,omitempty"`
 }
 
 // Claims of the access token that make it self-contained; see
@@ -57,6 +62,15 @@ func (s *Session) GetJWTClaims() jwt.JWTClaimsContainer {
 	// (a student's results) without a userinfo call.
 	if s.Username != "" && s.Username != s.Subject {
 		extra["username"] = s.Username
+	}
+	if s.ACR != "" {
+		extra["acr"] = s.ACR
+	}
+	if len(s.AMR) > 0 {
+		extra["amr"] = s.AMR
+	}
+	if s.DefaultSession != nil && s.Claims != nil && !s.Claims.AuthTime.IsZero() {
+		extra["auth_time"] = s.Claims.AuthTime.Unix()
 	}
 	if s.GrantID != "" {
 		extra[claimGrantID] = s.GrantID

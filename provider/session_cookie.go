@@ -73,6 +73,8 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow,
 		LastSeenAt: authTime, CreatedAt: authTime, ExpiresAt: authTime.Add(p.cfg.SessionLifetime),
 		// What the account page shows, for the user to tell sessions apart.
 		UserAgent: sessionUserAgent(r), Address: sessionAddress(r, p.cfg.TrustedProxies),
+		// A password signed it in; a second factor is added when proved.
+		AMR: []string{amrPassword},
 	}
 	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
 		return fmt.Errorf("start browser session: %w", err)

@@ -200,6 +200,18 @@ func (t *loginThrottle) attempt(username string, client netip.Addr) *loginAttemp
 	}
 }
 
+// secondFactorAttempt names the entries a second-factor code for userID
+// from client counts against: the user's own entry for codes, apart from
+// the password failures of their username, and the client address, shared
+// with password attempts. The limits are the login limits.
+func (t *loginThrottle) secondFactorAttempt(userID string, client netip.Addr) *loginAttempt {
+	return &loginAttempt{
+		account: t.digest("second-factor", userID),
+		address: t.digest("addr", addressKey(client)),
+		client:  client,
+	}
+}
+
 // addressKey is what one client address counts as.
 func addressKey(a netip.Addr) string {
 	switch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -163,6 +164,60 @@ func RequireScope(scope string) func(http.Handler) http.Handler {
 					"error_description": "The access token does not grant the scope " + scope,
 					"scope":             scope,
 				})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// RequireACR returns middleware answering 403
+// insufficient_user_authentication (RFC 9470 §3) unless the request's
+// token's acr is one of acrs; the challenge names them in acr_values, for
+// the client to send the user back through hallpass with them (hallpass
+// then asks for what is missing, such as a second factor). Like
+// RequireScope it must run after Middleware or IntrospectMiddleware. It
+// panics without an acceptable value, a programming error.
+func RequireACR(acrs ...string) func(http.Handler) http.Handler {
+	if len(acrs) == 0 || slices.ContainsFunc(acrs, func(a string) bool { return !isScopeToken(a) }) {
+		panic(fmt.Sprintf("resource.RequireACR: %q is not a list of acr values", acrs))
+	}
+	return requireAuthentication("RequireACR", func(c *Claims) bool { return slices.Contains(acrs, c.ACR) },
+		`acr_values="`+strings.Join(acrs, " ")+`"`, "The user did not sign in strongly enough for this request")
+}
+
+// RequireAMR returns middleware answering 403
+// insufficient_user_authentication (RFC 9470 §3) unless the request's
+// token's amr includes every one of methods (RFC 8176, e.g. "mfa"; with
+// hallpass, acr_values=urn:hallpass:acr:mfa at sign-in yields it). Like
+// RequireScope it must run after Middleware or IntrospectMiddleware. It
+// panics without methods, a programming error.
+func RequireAMR(methods ...string) func(http.Handler) http.Handler {
+	if len(methods) == 0 {
+		panic("resource.RequireAMR: no methods")
+	}
+	return requireAuthentication("RequireAMR", func(c *Claims) bool {
+		return !slices.ContainsFunc(methods, func(m string) bool { return !slices.Contains(c.AMR, m) })
+	}, "", "The user did not sign in with the methods this request needs")
+}
+
+// requireAuthentication is RequireACR and RequireAMR: ok judges the
+// token's claims, param is added to the challenge.
+func requireAuthentication(name string, ok func(*Claims) bool, param, desc string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, found := FromContext(r.Context())
+			if !found {
+				writeError(w, http.StatusInternalServerError, "server_error", name+" runs without a verified token: put Middleware or IntrospectMiddleware before it")
+				return
+			}
+			if !ok(c) {
+				h := `Bearer error="insufficient_user_authentication", error_description="` + quote(desc) + `"`
+				if param != "" {
+					h += ", " + param
+				}
+				w.Header().Set("WWW-Authenticate", h)
+				writeError(w, http.StatusForbidden, "insufficient_user_authentication", desc)
 				return
 			}
 			next.ServeHTTP(w, r)

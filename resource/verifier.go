@@ -103,6 +103,13 @@ type Claims struct {
 	// client-credentials tokens.
 	Roles               []string
 	ExpiresAt, IssuedAt time.Time
+	// ACR and AMR are how the user signed in: the authentication context
+	// class ("urn:hallpass:acr:mfa" with a second factor) and the methods
+	// (RFC 8176: "pwd", "otp", "mfa"); AuthTime is when. Empty for
+	// client-credentials tokens and tokens from before hallpass set them.
+	ACR      string
+	AMR      []string
+	AuthTime time.Time
 }
 
 // HasScope reports whether the token grants scope.
@@ -320,6 +327,9 @@ type accessClaims struct {
 	Scope    string   `json:"scope"`
 	Roles    []string `json:"roles"`
 	Username string   `json:"username"`
+	ACR      string   `json:"acr"`
+	AMR      []string `json:"amr"`
+	AuthTime int64    `json:"auth_time"`
 }
 
 // Verify checks token offline and returns its claims; every failure wraps
@@ -378,6 +388,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		Roles:     ext.Roles,
 		ExpiresAt: std.Expiry.Time(),
 		IssuedAt:  std.IssuedAt.Time(),
+		ACR:       ext.ACR,
+		AMR:       ext.AMR,
+	}
+	if ext.AuthTime > 0 {
+		c.AuthTime = time.Unix(ext.AuthTime, 0)
 	}
 	if err := v.checkClaims(c.Issuer, c.Audience, std.Expiry, std.NotBefore, std.IssuedAt); err != nil {
 		return nil, err

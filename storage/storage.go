@@ -58,9 +58,12 @@ type Role struct {
 	Name        string
 	Description string
 	// Scopes may name registered or unregistered scopes.
-	Scopes    []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Scopes []string
+	// RequireMFA makes every holder of the role sign in with a second
+	// factor, enrolling one at their next sign-in if they have none.
+	RequireMFA bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Scope is a registered scope: what the consent page says about it and
@@ -94,6 +97,10 @@ type BrowserSession struct {
 	// empty when unknown.
 	UserAgent string
 	Address   string
+	// AMR lists the authentication methods (RFC 8176: "pwd", "otp", ...)
+	// the session's sign-in used; empty for sessions from before it was
+	// recorded, which proved a password only.
+	AMR []string
 }
 
 // Consent records that a user allowed a client a set of scopes.
@@ -122,6 +129,22 @@ type AuthRequest struct {
 	UserID    string
 	AuthTime  time.Time
 	ExpiresAt time.Time
+	// AMR lists the authentication methods the login for it used so far
+	// (SetAuthRequestAMR); empty until then.
+	AMR []string
+}
+
+// TOTP is a user's confirmed time-based one-time password authenticator
+// (RFC 6238).
+type TOTP struct {
+	UserID string
+	// Secret is the shared secret sealed under the key-encryption secret;
+	// the store never sees it in the clear.
+	Secret []byte
+	// LastStep is the last time step a code was accepted for; a code for
+	// it or an earlier step is a replay.
+	LastStep  int64
+	CreatedAt time.Time
 }
 
 // Client is a registered OAuth 2.0 client.
@@ -456,6 +479,43 @@ type Store interface {
 	// SetAuthRequestLogin records who logged in for the request, and when;
 	// ErrNotFound if absent.
 	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	// SetAuthRequestAMR replaces the authentication methods recorded on
+	// a pending request; ErrNotFound if absent.
+	SetAuthRequestAMR(ctx context.Context, id string, amr []string) error
+	// SetBrowserSessionAMR replaces the authentication methods of a
+	// session, once its user proved a second factor; ErrNotFound if absent.
+	SetBrowserSessionAMR(ctx context.Context, id string, amr []string) error
+
+	// PutTOTP creates or replaces the TOTP authenticator of t.UserID;
+	// ErrInvalidReference if the user does not exist.
+	PutTOTP(ctx context.Context, t *TOTP) error
+	// GetTOTP returns the user's TOTP authenticator; ErrNotFound if the
+	// user has none.
+	GetTOTP(ctx context.Context, userID string) (*TOTP, error)
+	// ListTOTP returns every user's TOTP authenticator, ordered by user
+	// id, for re-sealing the secrets under a new key-encryption secret.
+	ListTOTP(ctx context.Context) ([]TOTP, error)
+	// SetTOTPSecret replaces the sealed secret of the user's authenticator
+	// and nothing else (LastStep stays); ErrNotFound if there is none.
+	SetTOTPSecret(ctx context.Context, userID string, secret []byte) error
+	// UseTOTPStep records that a code for step was accepted, atomically:
+	// ErrConflict if step is not after LastStep (a replay, or a race lost
+	// to another use of the same code), ErrNotFound if the user has no
+	// authenticator.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// PutRecoveryCodes replaces every recovery code of the user with
+	// these digests; ErrInvalidReference if the user does not exist.
+	PutRecoveryCodes(ctx context.Context, userID string, digests []string) error
+	// UseRecoveryCode deletes the recovery code with this digest, so it
+	// is used once: ErrNotFound if the user has no such unused code (of
+	// two concurrent uses exactly one succeeds).
+	UseRecoveryCode(ctx context.Context, userID, digest string) error
+	// CountRecoveryCodes returns how many unused recovery codes the user has.
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// DeleteUserFactors deletes the user's TOTP authenticator and recovery
+	// codes; not an error if there are none.
+	DeleteUserFactors(ctx context.Context, userID string) error
+
 	// DeleteAuthRequest deletes a pending request; ErrNotFound if absent
 	// (so of two concurrent completions one fails).
 	DeleteAuthRequest(ctx context.Context, id string) error

@@ -198,8 +198,12 @@ type Account struct {
 	// "new" and "confirm"); PasswordError is its refusal, about the
 	// input PasswordField names.
 	PasswordAction, PasswordError, PasswordField string
-	Apps                                         []AppRow
-	Sessions                                     []SessionRow
+	// Security links to the second-factor page; SecondFactor says
+	// whether the user has an authenticator.
+	Security     string
+	SecondFactor bool
+	Apps         []AppRow
+	Sessions     []SessionRow
 }
 
 // AppRow is an app the user allowed.

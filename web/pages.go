@@ -266,7 +266,7 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 		return nil, errors.New(`web: layout.html defines no "layout" template`)
 	}
 	samples := sampleData()
-	for _, name := range []string{pageLogin, pageConsent, pageError, pageLogout, pageLoggedOut, pageDevCallback} {
+	for _, name := range []string{pageLogin, pageConsent, pageError, pageLogout, pageLoggedOut, pageDevCallback, pageMFA} {
 		t, err := base.Clone()
 		if err != nil {
 			return nil, fmt.Errorf("web: %s: %w", name, err)
@@ -303,6 +303,8 @@ func sampleData() map[string][]any {
 		pageError:     {ErrorData{}, ErrorData{Title: "t", Message: "m", RequestID: "r"}},
 		pageLogout:    {LogoutData{}, LogoutData{Action: "/a", Hidden: map[string]string{"k": "v"}, ClientName: "c"}},
 		pageLoggedOut: {LoggedOutData{}, LoggedOutData{Message: "m"}},
+		pageMFA: {MFAData{}, MFAData{Title: "t", Lead: "l", Notice: "n", Error: "e", Action: "/a", RequestID: "r", CSRF: "c", CodeLabel: "l",
+			QRPNG: []byte{1}, Secret: "s", Enrolment: "e", RecoveryCodes: []string{"r"}, ContinueAction: "/c", ContinueLabel: "c", Back: "/b"}},
 		pageDevCallback: {DevCallbackData{}, DevCallbackData{Error: "e", ErrorDescription: "d", GrantedScopes: "s",
 			IDTokenClaims: "{}", AccessTokenClaims: "{}", Raw: map[string]string{"k": "v"}, Tokens: []DevToken{{"t", "v"}}, ScriptURL: "/s.js"}},
 	}

@@ -261,6 +261,7 @@ func newRolesCmd(g *globalOptions) *cobra.Command {
 		flags: func(f *pflag.FlagSet) {
 			f.StringSliceVar(&in.Scopes, "scope", nil, "scopes the role grants (comma-separated or repeated)")
 			f.StringVar(&in.Description, "description", "", "what the role is for")
+			f.BoolVar(&in.RequireMFA, "require-mfa", false, "holders must sign in with a second factor (--require-mfa=false lifts it)")
 		},
 	}.command(g)
 }

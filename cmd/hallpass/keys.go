@@ -257,11 +257,11 @@ memory for at most twice --key-refresh, then report not ready).`,
 				return err
 			}
 			defer st.Close()
-			res, err := keys.Reencrypt(cmd.Context(), st, from, to, provider.SealedSettings())
+			res, err := keys.Reencrypt(cmd.Context(), st, from, to, provider.SealedSettings(), provider.SealedRows(st)...)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "re-encrypted %d signing keys and %d settings under the new secret\n", res.Keys, res.Settings)
+			fmt.Fprintf(g.stdout, "re-encrypted %d signing keys, %d settings and %d authenticator secrets under the new secret\n", res.Keys, res.Settings, res.Rows)
 			if file != "" {
 				if err := replaceFile(file, append(newSecret, '\n')); err != nil {
 					return fmt.Errorf("the database now uses HALLPASS_NEW_SECRET, but writing it to %s failed: %w; put it there by hand", file, err)

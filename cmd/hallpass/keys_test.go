@@ -13,6 +13,7 @@ import (
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // hallpass runs one command line in-process against database db.
@@ -260,6 +261,17 @@ func TestKeysReencrypt(t *testing.T) {
 		}
 		kid := jwks(t, first.base).Keys[0].KeyID
 		first.stop()
+		// A user's authenticator secret, sealed as the provider seals it.
+		totpAD := []byte("hallpass totp secret u-1")
+		st := testdb.Open(t, "sqlite:hallpass.db")
+		oldSealer, _ := keys.NewSealer([]byte(oldSecret))
+		sealedTOTP, _ := oldSealer.Seal([]byte("JBSWY3DPEHPK3PXP"), totpAD)
+		if err := st.CreateUser(context.Background(), &storage.User{ID: "u-1", Username: "carol", PasswordHash: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutTOTP(context.Background(), &storage.TOTP{UserID: "u-1", Secret: sealedTOTP, LastStep: 9}); err != nil {
+			t.Fatal(err)
+		}
 
 		if _, errOut, code := hallpass(t, "sqlite:hallpass.db", "keys", "reencrypt"); code == 0 || !strings.Contains(errOut, "HALLPASS_NEW_SECRET") {
 			t.Errorf("reencrypt without HALLPASS_NEW_SECRET: %d %s", code, errOut)
@@ -270,8 +282,14 @@ func TestKeysReencrypt(t *testing.T) {
 		}
 		t.Setenv("HALLPASS_NEW_SECRET", newSecret)
 		out, errOut, code := hallpass(t, "sqlite:hallpass.db", "keys", "reencrypt")
-		if code != 0 || !strings.Contains(out, "re-encrypted 2 signing keys and 2 settings") || !strings.Contains(out, "set HALLPASS_SECRET") {
+		if code != 0 || !strings.Contains(out, "re-encrypted 2 signing keys, 2 settings and 1 authenticator secrets") || !strings.Contains(out, "set HALLPASS_SECRET") {
 			t.Fatalf("reencrypt: %d %s %s", code, out, errOut)
+		}
+		newSealer, _ := keys.NewSealer([]byte(newSecret))
+		if got, err := st.GetTOTP(context.Background(), "u-1"); err != nil || got.LastStep != 9 {
+			t.Fatalf("authenticator after reencrypt: %+v, %v", got, err)
+		} else if pt, err := newSealer.Open(got.Secret, totpAD); err != nil || string(pt) != "JBSWY3DPEHPK3PXP" {
+			t.Errorf("authenticator secret after reencrypt: %q, %v", pt, err)
 		}
 
 		var stderr syncBuffer

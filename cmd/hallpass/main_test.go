@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hallpass/hallpass/directory"
@@ -612,11 +613,27 @@ func walkDevLink(t *testing.T, in *instance) {
 		t.Fatalf("the dev link did not lead to the login page:\n%s", page)
 	}
 	page = post(in.base+"/login", url.Values{"request": {m[1]}, "csrf": {csrf(page)}, "username": {"alice"}, "password": {pw[1]}})
+	// alice is a teacher, and examples/school.yaml makes teachers use a
+	// second factor: her first sign-in sets up an authenticator.
+	secret := regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`).FindStringSubmatch(page)
+	enrolment := regexp.MustCompile(`name="enrolment" value="([^"]+)"`).FindStringSubmatch(page)
+	if m = requestID.FindStringSubmatch(page); m == nil || secret == nil || enrolment == nil {
+		t.Fatalf("login did not lead alice to enrolment:\n%s", page)
+	}
+	code, err := totp.GenerateCode(secret[1], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = post(in.base+"/login/enrol", url.Values{"request": {m[1]}, "csrf": {csrf(page)}, "enrolment": {enrolment[1]}, "code": {code}})
+	if !strings.Contains(page, `id="recovery-codes"`) {
+		t.Fatalf("enrolment did not show the recovery codes:\n%s", page)
+	}
+	page = post(in.base+"/login/continue", url.Values{"request": {m[1]}, "csrf": {csrf(page)}})
 	if m = requestID.FindStringSubmatch(page); m == nil || !strings.Contains(page, `value="allow"`) {
 		t.Fatalf("login did not lead to the consent page:\n%s", page)
 	}
 	page = post(in.base+"/consent", url.Values{"request": {m[1]}, "csrf": {csrf(page)}, "decision": {"allow"}})
-	for _, want := range []string{"results:write", "&#34;preferred_username&#34;: &#34;alice&#34;", "&#34;roles&#34;"} {
+	for _, want := range []string{"results:write", "&#34;preferred_username&#34;: &#34;alice&#34;", "&#34;roles&#34;", "&#34;acr&#34;: &#34;urn:hallpass:acr:mfa&#34;"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("dev callback page lacks %q:\n%s", want, page)
 		}

@@ -25,7 +25,10 @@ const (
 	scopeResultsRead   = "results:read"
 	scopeResultsWrite  = "results:write"
 	scopeScheduleWrite = "schedule:write"
-	roleTeacher        = "teacher"
+	// acrMFA is hallpass's authentication context of a sign-in with a
+	// second factor: setting the schedule demands it (RFC 9470).
+	acrMFA      = "urn:hallpass:acr:mfa"
+	roleTeacher = "teacher"
 )
 
 // maxBody caps every request body.
@@ -172,7 +175,7 @@ func newServer(cfg serverConfig) http.Handler {
 	r.With(cfg.Read, resource.RequireScope(scopeResultsRead)).Get("/results", a.listResults)
 	r.With(cfg.Write, resource.RequireScope(scopeResultsWrite)).Post("/results", a.publishResult)
 	r.With(cfg.Read, resource.RequireScope(scopeResultsRead)).Get("/schedule", a.getSchedule)
-	r.With(cfg.Write, resource.RequireScope(scopeScheduleWrite)).Put("/schedule", a.putSchedule)
+	r.With(cfg.Write, resource.RequireScope(scopeScheduleWrite), resource.RequireACR(acrMFA)).Put("/schedule", a.putSchedule)
 	return r
 }
 

@@ -18,8 +18,12 @@ import (
 // named caller in the context, as resource's middleware would for a real
 // token (real tokens: internal/deploytest).
 var testCallers = map[string]*resource.Claims{
-	"bob":     {Subject: "u-bob", Username: "bob", Roles: []string{"student"}, Scopes: []string{"openid", "results:read"}},
-	"alice":   {Subject: "u-alice", Username: "alice", Roles: []string{"teacher"}, Scopes: []string{"results:read", "results:write", "schedule:write"}},
+	"bob": {Subject: "u-bob", Username: "bob", Roles: []string{"student"}, Scopes: []string{"openid", "results:read"}},
+	"alice": {Subject: "u-alice", Username: "alice", Roles: []string{"teacher"}, Scopes: []string{"results:read", "results:write", "schedule:write"},
+		ACR: "urn:hallpass:acr:mfa", AMR: []string{"pwd", "otp", "mfa"}},
+	// alice-pwd is alice signed in with her password alone.
+	"alice-pwd": {Subject: "u-alice", Username: "alice", Roles: []string{"teacher"}, Scopes: []string{"results:read", "results:write", "schedule:write"},
+		ACR: "urn:hallpass:acr:pwd", AMR: []string{"pwd"}},
 	"service": {Subject: "svc", ClientID: "svc", Scopes: []string{"results:read", "results:write"}},
 	"nobody":  {Subject: "u-x", Username: "x", Scopes: []string{"openid"}},
 }
@@ -95,6 +99,8 @@ func TestRoutes(t *testing.T) {
 		{"a student reads the schedule", "GET", "/schedule", "bob", "", "", 200, ""},
 		{"a student cannot set the schedule", "PUT", "/schedule", "bob", js, `[]`, 403, "insufficient_scope"},
 		{"a service without schedule:write cannot", "PUT", "/schedule", "service", js, `[]`, 403, "insufficient_scope"},
+		{"a teacher without a second factor cannot set the schedule", "PUT", "/schedule", "alice-pwd", js, `[]`, 403, "insufficient_user_authentication"},
+		{"a teacher without a second factor still publishes", "POST", "/results", "alice-pwd", js, `{"student":"bob","course":"Art","grade":"B"}`, 201, ""},
 		{"a teacher sets the schedule", "PUT", "/schedule", "alice", js, `[{"course":"Art","date":"2026-06-20","start":"10:00","room":"C3"}]`, 200, ""},
 		{"an empty schedule is a schedule", "PUT", "/schedule", "alice", js, `[]`, 200, ""},
 		{"the schedule must be a list", "PUT", "/schedule", "alice", js, `null`, 400, "invalid_request"},
@@ -112,6 +118,11 @@ func TestRoutes(t *testing.T) {
 			}
 			if got, _ := a.body["error"].(string); got != tt.errCode {
 				t.Errorf("error = %q, want %q (%s)", got, tt.errCode, a.raw)
+			}
+			if tt.errCode == "insufficient_user_authentication" {
+				if h := a.header.Get("WWW-Authenticate"); !strings.Contains(h, `error="insufficient_user_authentication"`) || !strings.Contains(h, `acr_values="urn:hallpass:acr:mfa"`) {
+					t.Errorf("WWW-Authenticate = %q, want an RFC 9470 challenge naming the acr", h)
+				}
 			}
 			if tt.status >= 400 && a.header.Get("Content-Type") != "application/json" {
 				t.Errorf("error Content-Type = %q, want JSON", a.header.Get("Content-Type"))

@@ -29,7 +29,7 @@ func Export(ctx context.Context, dir *directory.Service, opts Options) (*File, e
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	for _, r := range roles {
-		f.Roles = append(f.Roles, directory.RoleView{Name: r.Name, Description: r.Description, Scopes: r.Scopes})
+		f.Roles = append(f.Roles, directory.RoleView{Name: r.Name, Description: r.Description, Scopes: r.Scopes, RequireMFA: r.RequireMFA})
 	}
 	clients, err := dir.Clients().List(ctx)
 	if err != nil {
@@ -72,6 +72,7 @@ func Marshal(f *File) ([]byte, error) {
 			m.str("name", r.Name)
 			m.optStr("description", r.Description)
 			m.optStrs("scopes", r.Scopes)
+			m.optBool("require_mfa", r.RequireMFA)
 		})
 	}
 	if len(f.Clients) > 0 {

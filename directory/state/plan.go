@@ -235,6 +235,7 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 		var fields []string
 		fields = differs(fields, "description", have.Description != want.Description)
 		fields = differs(fields, "scopes", !sameSet(have.Scopes, want.Scopes))
+		fields = differs(fields, "require_mfa", have.RequireMFA != want.RequireMFA)
 		if len(fields) > 0 {
 			p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectRole, Name: want.Name, Fields: fields,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {

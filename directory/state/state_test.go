@@ -116,8 +116,11 @@ func TestSchoolRoundTrip(t *testing.T) {
 			t.Errorf("generated secret does not match the stored one: %v %v", ok, err)
 		}
 		teacher, err := dir.Roles().Get(ctx, "teacher")
-		if err != nil || len(teacher.Scopes) != 3 {
-			t.Errorf("teacher = %+v, %v", teacher, err)
+		if err != nil || len(teacher.Scopes) != 3 || !teacher.RequireMFA {
+			t.Errorf("teacher = %+v, %v; want three scopes and require_mfa", teacher, err)
+		}
+		if student, err := dir.Roles().Get(ctx, "student"); err != nil || student.RequireMFA {
+			t.Errorf("student = %+v, %v; want no require_mfa", student, err)
 		}
 		// Users come without a usable password: none the file knows.
 		alice, err := st.GetUserByUsername(ctx, "alice")
@@ -201,9 +204,10 @@ func TestUpdates(t *testing.T) {
 		text := strings.Replace(string(examples.School()), "scopes: [results:read, results:write, schedule:write]", "scopes: [results:read, results:write]", 1)
 		text = strings.Replace(text, "redirect_uris: [http://localhost:8082/callback]", "redirect_uris: [http://localhost:8082/callback, http://localhost:8083/callback]", 1)
 		text = strings.Replace(text, "    roles: [student]", "    roles: [student]\n    disabled: true", 1)
+		text = strings.Replace(text, "    require_mfa: true\n", "", 1)
 		f := load(t, text)
 		plan := planText(t, mustPlan(t, dir, f, state.Options{}))
-		for _, want := range []string{"~ update role teacher (scopes)", "~ update client hallpass-demoapp (redirect_uris)", "~ update user bob (disabled)", "0 to create, 3 to update, 0 to delete"} {
+		for _, want := range []string{"~ update role teacher (scopes, require_mfa)", "~ update client hallpass-demoapp (redirect_uris)", "~ update user bob (disabled)", "0 to create, 3 to update, 0 to delete"} {
 			if !strings.Contains(plan, want) {
 				t.Errorf("plan lacks %q:\n%s", want, plan)
 			}

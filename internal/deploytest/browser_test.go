@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/hallpass/hallpass/internal/testkit/browsertest"
 )
@@ -42,8 +43,24 @@ func TestDemoappInBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`input[name=username]`), who),
 			chromedp.SendKeys(chromedp.CSS(`input[name=password]`), d.hallpass.Passwords[who]),
 			chromedp.Click(chromedp.CSS(`button[type=submit]`)),
-			chromedp.WaitVisible(chromedp.CSS(`button[name=decision][value=allow]`)),
 		)
+		if who == "alice" {
+			// A teacher (require_mfa in examples/school.yaml) sets up an
+			// authenticator at her first sign-in: the code is computed
+			// from the key the page shows, the recovery codes shown once.
+			b.Do("wait for enrolment", chromedp.WaitVisible(chromedp.CSS(`#totp-secret`)))
+			code, err := totp.GenerateCode(text(`#totp-secret`), time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Do("enrol an authenticator",
+				chromedp.SendKeys(chromedp.CSS(`input[name=code]`), code),
+				chromedp.Click(chromedp.CSS(`button[type=submit]`)),
+				chromedp.WaitVisible(chromedp.CSS(`#recovery-codes`)),
+				chromedp.Click(chromedp.CSS(`button[name=continue]`)),
+			)
+		}
+		b.Do("wait for consent", chromedp.WaitVisible(chromedp.CSS(`button[name=decision][value=allow]`)))
 		b.Do("allow",
 			chromedp.Click(chromedp.CSS(`button[name=decision][value=allow]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#user-name`)),

@@ -10,11 +10,17 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/pquerna/otp/totp"
 	"golang.org/x/oauth2"
 )
 
-var requestField = regexp.MustCompile(`name="request" value="([^"]+)"`)
+var (
+	requestField   = regexp.MustCompile(`name="request" value="([^"]+)"`)
+	totpSecret     = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`)
+	enrolmentField = regexp.MustCompile(`name="enrolment" value="([^"]+)"`)
+)
 
 // formToken returns the CSRF token of the form on body (hallpass's login
 // and consent forms name it as the demo app's forms do), "" if none.
@@ -88,7 +94,7 @@ func (b *browser) post(u string, form url.Values) page {
 // stopped at; it returns that redirect's target.
 func (b *browser) loginAndConsent(h *hallpass, p page, username string) *url.URL {
 	b.t.Helper()
-	for range 3 {
+	for range 5 {
 		if p.location != "" {
 			u, err := p.url.Parse(p.location)
 			if err != nil {
@@ -100,6 +106,20 @@ func (b *browser) loginAndConsent(h *hallpass, p page, username string) *url.URL
 		switch {
 		case m != nil && strings.Contains(p.body, `name="password"`):
 			p = b.post(h.URL+"/login", url.Values{"request": {m[1]}, "csrf": {formToken(p.body)}, "username": {username}, "password": {h.Passwords[username]}})
+		case m != nil && strings.Contains(p.body, `name="enrolment"`):
+			// A teacher's first sign-in sets up an authenticator.
+			secret := totpSecret.FindStringSubmatch(p.body)
+			if secret == nil {
+				b.t.Fatalf("enrolment page without a secret:\n%s", p.body)
+			}
+			code, err := totp.GenerateCode(secret[1], time.Now())
+			if err != nil {
+				b.t.Fatal(err)
+			}
+			p = b.post(h.URL+"/login/enrol", url.Values{"request": {m[1]}, "csrf": {formToken(p.body)},
+				"enrolment": {enrolmentField.FindStringSubmatch(p.body)[1]}, "code": {code}})
+		case m != nil && strings.Contains(p.body, `id="recovery-codes"`):
+			p = b.post(h.URL+"/login/continue", url.Values{"request": {m[1]}, "csrf": {formToken(p.body)}})
 		case m != nil && strings.Contains(p.body, `value="allow"`):
 			p = b.post(h.URL+"/consent", url.Values{"request": {m[1]}, "csrf": {formToken(p.body)}, "decision": {"allow"}})
 		default:

@@ -7,12 +7,12 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-const roleColumns = `name, description, scopes, created_at, updated_at`
+const roleColumns = `name, description, scopes, created_at, updated_at, require_mfa`
 
 // CreateRole stores a role; storage.ErrConflict if the name exists.
 func (s *Store) CreateRole(ctx context.Context, r *storage.Role) error {
-	_, err := s.q(ctx).exec(ctx, `INSERT INTO roles (`+roleColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		r.Name, r.Description, s.listArg(r.Scopes), s.timeArg(r.CreatedAt), s.timeArg(r.UpdatedAt))
+	_, err := s.q(ctx).exec(ctx, `INSERT INTO roles (`+roleColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		r.Name, r.Description, s.listArg(r.Scopes), s.timeArg(r.CreatedAt), s.timeArg(r.UpdatedAt), r.RequireMFA)
 	if err != nil {
 		return s.mapErr(fmt.Sprintf("create role %q", r.Name), err)
 	}
@@ -33,13 +33,13 @@ func (s *Store) ListRoles(ctx context.Context) ([]storage.Role, error) {
 	return queryAll(ctx, s, "list roles", `SELECT `+roleColumns+` FROM roles ORDER BY name`, s.scanRole)
 }
 
-// UpdateRole replaces Description and Scopes of role r.Name, and UpdatedAt
+// UpdateRole replaces Description, Scopes and RequireMFA of role r.Name, and UpdatedAt
 // unless r.UpdatedAt is zero; storage.ErrNotFound if absent.
 func (s *Store) UpdateRole(ctx context.Context, r *storage.Role) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE roles SET
-		description = $1, scopes = $2, updated_at = coalesce($3, updated_at)
+		description = $1, scopes = $2, updated_at = coalesce($3, updated_at), require_mfa = $5
 		WHERE name = $4`,
-		r.Description, s.listArg(r.Scopes), s.timeArg(r.UpdatedAt), r.Name)
+		r.Description, s.listArg(r.Scopes), s.timeArg(r.UpdatedAt), r.Name, r.RequireMFA)
 	return s.affectedOne(res, err, fmt.Sprintf("update role %q", r.Name))
 }
 
@@ -53,7 +53,7 @@ func (s *Store) DeleteRole(ctx context.Context, name string) error {
 func (s *Store) scanRole(row scanner) (*storage.Role, error) {
 	var r storage.Role
 	if err := row.Scan(&r.Name, &r.Description, s.listCol(&r.Scopes),
-		s.timeCol(&r.CreatedAt), s.timeCol(&r.UpdatedAt)); err != nil {
+		s.timeCol(&r.CreatedAt), s.timeCol(&r.UpdatedAt), &r.RequireMFA); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -8,15 +8,15 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at, user_agent, address`
+const browserSessionColumns = `id, user_id, sid, auth_time, last_seen_at, expires_at, created_at, user_agent, address, amr`
 
 // CreateBrowserSession stores a session; storage.ErrConflict if the id or
 // a non-empty sid exists, storage.ErrInvalidReference if the user does not.
 func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO browser_sessions (`+browserSessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		bs.ID, bs.UserID, textArg(bs.SID), s.timeArg(bs.AuthTime), s.timeArg(bs.LastSeenAt),
-		s.timeArg(bs.ExpiresAt), s.timeArg(bs.CreatedAt), textArg(bs.UserAgent), textArg(bs.Address))
+		s.timeArg(bs.ExpiresAt), s.timeArg(bs.CreatedAt), textArg(bs.UserAgent), textArg(bs.Address), amrArg(bs.AMR))
 	if err != nil {
 		return s.mapErr("create browser session", err)
 	}
@@ -52,7 +52,7 @@ func (s *Store) getBrowserSession(ctx context.Context, op, where, arg string) (*
 // browserSessionDest is where a row of browserSessionColumns is scanned.
 func (s *Store) browserSessionDest(bs *storage.BrowserSession) []any {
 	return []any{&bs.ID, &bs.UserID, textCol{&bs.SID}, s.timeCol(&bs.AuthTime), s.timeCol(&bs.LastSeenAt),
-		s.timeCol(&bs.ExpiresAt), s.timeCol(&bs.CreatedAt), textCol{&bs.UserAgent}, textCol{&bs.Address}}
+		s.timeCol(&bs.ExpiresAt), s.timeCol(&bs.CreatedAt), textCol{&bs.UserAgent}, textCol{&bs.Address}, amrCol{&bs.AMR}}
 }
 
 // TouchBrowserSession sets LastSeenAt of session id; storage.ErrNotFound if
@@ -105,15 +105,15 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 	return &c, nil
 }
 
-const authRequestColumns = `id, query, requested_at, browser_binding, user_id, auth_time, expires_at`
+const authRequestColumns = `id, query, requested_at, browser_binding, user_id, auth_time, expires_at, amr`
 
 // CreateAuthRequest stores a pending request; storage.ErrConflict if the id
 // exists, storage.ErrInvalidReference if r.UserID is set and does not exist.
 func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) error {
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		r.ID, r.Query, s.timeArg(r.RequestedAt), blobArg(r.BrowserBinding), textArg(r.UserID),
-		s.timeArg(r.AuthTime), s.timeArg(r.ExpiresAt))
+		s.timeArg(r.AuthTime), s.timeArg(r.ExpiresAt), amrArg(r.AMR))
 	if err != nil {
 		return s.mapErr("create auth request", err)
 	}
@@ -126,7 +126,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	var r storage.AuthRequest
 	err := s.q(ctx).queryRow(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
 		WHERE id = $1`, id).Scan(&r.ID, &r.Query, s.timeCol(&r.RequestedAt), blobCol{&r.BrowserBinding},
-		textCol{&r.UserID}, s.timeCol(&r.AuthTime), s.timeCol(&r.ExpiresAt))
+		textCol{&r.UserID}, s.timeCol(&r.AuthTime), s.timeCol(&r.ExpiresAt), amrCol{&r.AMR})
 	if err != nil {
 		return nil, s.mapErr("get auth request", err)
 	}

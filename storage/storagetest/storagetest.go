@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeByClientSubject", testRevokeByClientSubject},
 		{"SessionClients", testSessionClients},
 		{"AccessRevocations", testAccessRevocations},
+		{"MFA", testMFA},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,432 @@
+package provider
+
+// Second factors: TOTP authenticators (RFC 6238) and recovery codes, the
+// policy that requires them (a role's require_mfa, an enrolled user, a
+// client's acr_values), and what a sign-in proved (amr, RFC 8176, and
+// the acr derived from it). The flow's steps that ask for a code or
+// enrol an authenticator are in mfa_steps.go; the account page's
+// enrolment in account_mfa.go.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"image/png"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// Authentication methods (RFC 8176) in the amr claim.
+const (
+	amrPassword = "pwd"
+	amrOTP      = "otp"
+	amrMFA      = "mfa"
+)
+
+// Authentication context classes in the acr claim and acr_values:
+// ACRPassword for a sign-in with a password alone, ACRMFA for one with a
+// second factor too. A client that sends acr_values=ACRMFA gets a second
+// factor asked for when the session lacks one.
+const (
+	ACRPassword = "urn:hallpass:acr:pwd"
+	ACRMFA      = "urn:hallpass:acr:mfa"
+)
+
+// TOTP parameters: the ones every authenticator app supports.
+const (
+	totpPeriod = 30
+	totpDigits = otp.DigitsSix
+	// totpSkew is how many steps before and after now a code may be for.
+	totpSkew = 1
+	// enrolmentLifetime bounds how long an enrolment page's secret can be
+	// confirmed.
+	enrolmentLifetime = 15 * time.Minute
+	// recoveryCodeCount codes are issued at the first enrolment.
+	recoveryCodeCount = 10
+	// maxCodeLen bounds a submitted code before any work is done on it.
+	maxCodeLen = 64
+)
+
+// sessionAMR is what a session or pending request proved: a row from
+// before amr was recorded proved a password.
+func sessionAMR(amr []string) []string {
+	if len(amr) == 0 {
+		return []string{amrPassword}
+	}
+	return amr
+}
+
+// hasSecondFactor reports whether amr includes a factor besides the
+// password.
+func hasSecondFactor(amr []string) bool {
+	return slices.ContainsFunc(amr, func(m string) bool { return m == amrOTP || m == "hwk" || m == "swk" })
+}
+
+// withFactor adds method to amr, and "mfa" once two factors are present.
+func withFactor(amr []string, method string) []string {
+	out := slices.Clone(sessionAMR(amr))
+	if !slices.Contains(out, method) {
+		out = append(out, method)
+	}
+	if hasSecondFactor(out) && slices.Contains(out, amrPassword) && !slices.Contains(out, amrMFA) {
+		out = append(out, amrMFA)
+	}
+	return out
+}
+
+// acrOf is the acr a sign-in with amr reaches.
+func acrOf(amr []string) string {
+	if hasSecondFactor(amr) {
+		return ACRMFA
+	}
+	return ACRPassword
+}
+
+// acrRequested reports whether the authorization request's acr_values
+// ask for a second factor. Values hallpass does not know are ignored, as
+// OIDC Core §3.1.2.1 lets a voluntary request be.
+func acrRequested(acrValues string) bool {
+	return slices.Contains(strings.Fields(acrValues), ACRMFA)
+}
+
+// hasTOTP reports whether the user has an authenticator.
+func (p *Provider) hasTOTP(ctx context.Context, userID string) (bool, error) {
+	_, err := p.cfg.Store.GetTOTP(ctx, userID)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("load authenticator: %w", err)
+}
+
+// roleRequiresMFA reports whether one of the user's roles requires a
+// second factor.
+func (p *Provider) roleRequiresMFA(ctx context.Context, u *storage.User) (bool, error) {
+	for _, name := range u.Roles {
+		r, err := p.cfg.Store.GetRole(ctx, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("load role %q: %w", name, err)
+		}
+		if r.RequireMFA {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// factorStep decides whether a signed-in user must still prove a second
+// factor for this request, and how: satisfied is true when nothing more
+// is needed; otherwise st is the step (the code prompt for an enrolled
+// user, enrolment for one who has no authenticator yet). A second factor
+// is needed when the user has one (having enrolled, a password alone no
+// longer signs them in), when one of their roles requires it, or when
+// the client asked for it with acr_values.
+func (p *Provider) factorStep(ctx context.Context, f *flow) (st step, satisfied bool, err error) {
+	if hasSecondFactor(f.amr) {
+		return 0, true, nil
+	}
+	enrolled, err := p.hasTOTP(ctx, f.user.ID)
+	if err != nil {
+		return stepFail, false, err
+	}
+	if enrolled {
+		return stepSecondFactor, false, nil
+	}
+	must := acrRequested(f.ar.GetRequestForm().Get("acr_values"))
+	if !must {
+		if must, err = p.roleRequiresMFA(ctx, f.user); err != nil {
+			return stepFail, false, err
+		}
+	}
+	if must {
+		return stepEnrol, false, nil
+	}
+	return 0, true, nil
+}
+
+// totpSealAD binds a sealed TOTP secret to its user, so a secret copied
+// to another user's row does not open.
+func totpSealAD(userID string) []byte { return []byte("hallpass totp secret " + userID) }
+
+// enrolmentSealAD binds an enrolment page's sealed secret to its user.
+func enrolmentSealAD(userID string) []byte { return []byte("hallpass totp enrolment " + userID) }
+
+// enrolment is a new authenticator's secret, not yet confirmed: shown on
+// the page as a QR code and in base32, and carried in the form sealed.
+type enrolment struct {
+	secret string // base32, as authenticator apps take it
+	sealed string // posted back as "enrolment"
+	qr     []byte // PNG
+}
+
+// newEnrolment generates a secret for u and seals it for the form, with
+// its expiry inside the seal.
+func (p *Provider) newEnrolment(u *storage.User) (*enrolment, error) {
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: p.issuer.Host, AccountName: u.Username,
+		Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		return nil, fmt.Errorf("new authenticator: %w", err)
+	}
+	return p.enrolmentOf(u, key.Secret(), "")
+}
+
+// enrolmentOf is the enrolment of secret for u: its QR code, and sealed,
+// or sealed anew when empty.
+func (p *Provider) enrolmentOf(u *storage.User, secret, sealed string) (*enrolment, error) {
+	if p.cfg.Sealer == nil {
+		return nil, errors.New("new authenticator: no key-encryption secret configured")
+	}
+	v := url.Values{"secret": {secret}, "issuer": {p.issuer.Host}, "period": {strconv.Itoa(totpPeriod)},
+		"digits": {totpDigits.String()}, "algorithm": {"SHA1"}}
+	key, err := otp.NewKeyFromURL((&url.URL{Scheme: "otpauth", Host: "totp",
+		Path: "/" + p.issuer.Host + ":" + u.Username, RawQuery: v.Encode()}).String())
+	if err != nil {
+		return nil, fmt.Errorf("new authenticator: %w", err)
+	}
+	img, err := key.Image(200, 200)
+	if err != nil {
+		return nil, fmt.Errorf("new authenticator: QR code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("new authenticator: QR code: %w", err)
+	}
+	if sealed == "" {
+		exp := p.cfg.Now().Add(enrolmentLifetime).Unix()
+		raw, err := p.cfg.Sealer.Seal([]byte(strconv.FormatInt(exp, 10)+"|"+secret), enrolmentSealAD(u.ID))
+		if err != nil {
+			return nil, fmt.Errorf("new authenticator: %w", err)
+		}
+		sealed = base64.RawURLEncoding.EncodeToString(raw)
+	}
+	return &enrolment{secret: secret, sealed: sealed, qr: buf.Bytes()}, nil
+}
+
+// errEnrolmentInvalid: the posted enrolment is not one hallpass sealed
+// for this user, or it expired.
+var errEnrolmentInvalid = errors.New("enrolment invalid or expired")
+
+// openEnrolment returns the secret of a posted enrolment.
+func (p *Provider) openEnrolment(u *storage.User, posted string) (string, error) {
+	if p.cfg.Sealer == nil || posted == "" || len(posted) > 512 {
+		return "", errEnrolmentInvalid
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(posted)
+	if err != nil {
+		return "", errEnrolmentInvalid
+	}
+	pt, err := p.cfg.Sealer.Open(raw, enrolmentSealAD(u.ID))
+	if err != nil {
+		return "", errEnrolmentInvalid
+	}
+	expS, secret, ok := strings.Cut(string(pt), "|")
+	exp, err := strconv.ParseInt(expS, 10, 64)
+	if !ok || err != nil || p.cfg.Now().Unix() > exp {
+		return "", errEnrolmentInvalid
+	}
+	return secret, nil
+}
+
+// matchTOTP returns the time step within the skew for which code is
+// secret's code, or false. Every candidate is computed and compared in
+// constant time.
+func (p *Provider) matchTOTP(secret, code string) (int64, bool) {
+	if len(code) != int(totpDigits) {
+		return 0, false
+	}
+	now := p.cfg.Now().Unix() / totpPeriod
+	var found int64
+	ok := false
+	for s := now - totpSkew; s <= now+totpSkew; s++ {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*totpPeriod, 0).UTC(),
+			totp.ValidateOpts{Period: totpPeriod, Digits: totpDigits, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			return 0, false
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			found, ok = s, true
+		}
+	}
+	return found, ok
+}
+
+// normaliseCode strips what people type around a code: spaces and, for a
+// TOTP code, nothing else; recovery codes are compared without case.
+func normaliseCode(code string) string {
+	return strings.ToLower(strings.Join(strings.Fields(code), ""))
+}
+
+// errCodeReplayed: the code was right but its time step was already used.
+var errCodeReplayed = errors.New("code already used")
+
+// checkTOTP checks a code against the user's authenticator and spends its
+// time step. ok is false for a wrong code; err is errCodeReplayed for a
+// right code used before, and otherwise a failure of ours.
+func (p *Provider) checkTOTP(ctx context.Context, userID, code string) (ok bool, err error) {
+	t, err := p.cfg.Store.GetTOTP(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("load authenticator: %w", err)
+	}
+	if p.cfg.Sealer == nil {
+		return false, errors.New("check authenticator code: no key-encryption secret configured")
+	}
+	secret, err := p.cfg.Sealer.Open(t.Secret, totpSealAD(userID))
+	if err != nil {
+		return false, fmt.Errorf("open authenticator secret of user %s: %w", userID, err)
+	}
+	step, match := p.matchTOTP(string(secret), code)
+	if !match {
+		return false, nil
+	}
+	if err := p.cfg.Store.UseTOTPStep(ctx, userID, step); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return false, errCodeReplayed
+		}
+		return false, fmt.Errorf("spend authenticator code: %w", err)
+	}
+	return true, nil
+}
+
+// checkRecoveryCode spends one of the user's recovery codes; false if the
+// code is not one of them (or was used).
+func (p *Provider) checkRecoveryCode(ctx context.Context, userID, code string) (bool, error) {
+	err := p.cfg.Store.UseRecoveryCode(ctx, userID, p.recoveryDigest(userID, code))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("spend recovery code: %w", err)
+}
+
+// recoveryDigest is how a recovery code is stored: a keyed digest, so a
+// copy of the table cannot be searched for codes offline.
+func (p *Provider) recoveryDigest(userID, code string) string {
+	return web.CSRFToken(p.cfg.TokenSecret, "recovery-code", userID, normaliseCode(code))
+}
+
+// saveTOTP confirms an enrolment: code must be the secret's current code.
+// It stores the secret sealed, with the code's step spent, and on the
+// first enrolment (no recovery codes left) issues recovery codes, which
+// it returns for showing once.
+func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code string) (ok bool, codes []string, err error) {
+	step, match := p.matchTOTP(secret, normaliseCode(code))
+	if !match {
+		return false, nil, nil
+	}
+	sealed, err := p.cfg.Sealer.Seal([]byte(secret), totpSealAD(u.ID))
+	if err != nil {
+		return false, nil, fmt.Errorf("seal authenticator secret: %w", err)
+	}
+	left, err := p.cfg.Store.CountRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		return false, nil, fmt.Errorf("count recovery codes: %w", err)
+	}
+	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
+		if err := p.cfg.Store.PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: sealed, LastStep: step, CreatedAt: p.cfg.Now().UTC()}); err != nil {
+			return err
+		}
+		if left > 0 {
+			return nil
+		}
+		codes = newRecoveryCodes()
+		digests := make([]string, len(codes))
+		for i, c := range codes {
+			digests[i] = p.recoveryDigest(u.ID, c)
+		}
+		return p.cfg.Store.PutRecoveryCodes(ctx, u.ID, digests)
+	})
+	if err != nil {
+		return false, nil, fmt.Errorf("save authenticator: %w", err)
+	}
+	p.mfaEvent(ctx, "enrolled", u.ID, "recovery_codes_issued", len(codes))
+	return true, codes, nil
+}
+
+// newRecoveryCodes returns recoveryCodeCount random codes of 80 bits,
+// as four groups of four base32 characters.
+func newRecoveryCodes() []string {
+	enc := base32.StdEncoding.WithPadding(base32.NoPadding)
+	codes := make([]string, recoveryCodeCount)
+	for i := range codes {
+		b := make([]byte, 10)
+		rand.Read(b)
+		s := strings.ToLower(enc.EncodeToString(b))
+		codes[i] = s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
+	}
+	return codes
+}
+
+// isRecoveryCode reports whether a normalised code has a recovery code's
+// shape (as opposed to a TOTP code's six digits).
+func isRecoveryCode(code string) bool {
+	return len(code) == 19 && strings.Count(code, "-") == 3
+}
+
+// mfaEvent records a security event about a user's second factors:
+// "recovery_code_used" and "factors_reset". It is the one place such
+// events are emitted, for the audit log to hook into.
+func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...any) {
+	args := append([]any{"event", event, "request_id", RequestID(ctx), "user_id", userID}, attrs...)
+	p.log.InfoContext(ctx, "mfa event", args...)
+	details := map[string]any{}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if k, ok := attrs[i].(string); ok {
+			details[k] = attrs[i+1]
+		}
+	}
+	p.audit.Record(ctx, audit.Event{Action: "mfa." + event, Object: "user:" + userID, Details: details})
+	if event == "code_wrong" || event == "code_replayed" {
+		p.metrics.signins.WithLabelValues("mfa_failed").Inc()
+	}
+}
+
+// ResetFactors deletes a user's authenticator and recovery codes, so
+// their next sign-in enrols anew if a role requires it. actor names who
+// did it, for the event.
+func (p *Provider) ResetFactors(ctx context.Context, userID, actor string) error {
+	if _, err := p.cfg.Store.GetUser(ctx, userID); err != nil {
+		return fmt.Errorf("reset factors: %w", err)
+	}
+	if err := p.cfg.Store.DeleteUserFactors(ctx, userID); err != nil {
+		return fmt.Errorf("reset factors: %w", err)
+	}
+	p.mfaEvent(ctx, "factors_reset", userID, "actor", actor)
+	return nil
+}
+
+// adminResetFactors is DELETE /admin/users/{id}/factors: the user's
+// second factors go (ResetFactors); 204, or 404 for an unknown user.
+func (p *Provider) adminResetFactors(w http.ResponseWriter, r *http.Request) {
+	u, err := p.dir.Users().Get(r.Context(), chi.URLParam(r, "id"))
+	if err == nil {
+		err = p.ResetFactors(r.Context(), u.ID, "admin-api")
+	}
+	p.answer(w, r, http.StatusNoContent, nil, err)
+}

@@ -1,0 +1,299 @@
+package provider
+
+// The second-factor steps of the browser flow (authflow.go): the code
+// prompt for an enrolled user, and the enrolment of an authenticator for a
+// user who must have one and has none. Both come right after the password
+// step, before any scope or consent decision, and hand the flow back to
+// the dispatcher once the code is right.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/web"
+)
+
+// Paths of the second-factor steps.
+const (
+	PathSecondFactor = "/login/code"
+	PathEnrol        = "/login/enrol"
+	// PathFactorContinue takes the flow on after the recovery codes were
+	// shown (or a re-enrolment was put off).
+	PathFactorContinue = "/login/continue"
+)
+
+// csrfFactor is the purpose of the second-factor forms' CSRF tokens.
+const csrfFactor = "second-factor"
+
+// Messages of the code prompt.
+const (
+	codeWrong    = "The code is incorrect."
+	codeReplayed = "This code was already used. Wait for your app to show the next one."
+)
+
+// toFactorPage sends the browser to a second-factor step, storing the
+// request with who signed in for it first, as the consent step does.
+func (p *Provider) toFactorPage(w http.ResponseWriter, r *http.Request, f *flow, page string) {
+	p.metrics.signins.WithLabelValues("mfa_required").Inc()
+	if err := p.savePending(w, r, f); err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	if f.pending.UserID == "" {
+		if err := p.recordLogin(r.Context(), f); err != nil {
+			p.authorizeError(w, r, f.ar, err)
+			return
+		}
+	}
+	p.toPage(w, r, f, page)
+}
+
+// factorSubject resumes the step's request and returns the user who
+// signed in for it and their browser session; it answers itself and
+// returns nil when the request is unusable, or when this browser signed
+// out (or someone else signed in) since the password step.
+func (p *Provider) factorSubject(w http.ResponseWriter, r *http.Request) (*flow, *storage.User, *storage.BrowserSession) {
+	f := p.resumeStep(w, r)
+	if f == nil {
+		return nil, nil, nil
+	}
+	if f.pending.UserID == "" {
+		p.pendingGone(w, r, errPendingGone)
+		return nil, nil, nil
+	}
+	sess, err := p.browserSession(r.Context(), r)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return nil, nil, nil
+	}
+	if sess == nil || sess.UserID != f.pending.UserID {
+		p.pendingGone(w, r, errPendingGone)
+		return nil, nil, nil
+	}
+	user, err := p.activeUser(r.Context(), f.pending.UserID)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return nil, nil, nil
+	}
+	if user == nil {
+		p.pendingGone(w, r, errPendingGone)
+		return nil, nil, nil
+	}
+	f.sid = sess.SID
+	return f, user, sess
+}
+
+// codePage renders the code prompt.
+func (p *Provider) codePage(w http.ResponseWriter, r *http.Request, f *flow, status int, msg string) {
+	p.pages.MFA(w, status, web.MFAData{Title: "Two-step sign-in", Lead: "Enter the six-digit code from your authenticator app, or one of your recovery codes.",
+		Error: msg, Action: PathSecondFactor, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), CodeLabel: "Code"})
+}
+
+// handleSecondFactorPage shows the code prompt.
+func (p *Provider) handleSecondFactorPage(w http.ResponseWriter, r *http.Request) {
+	f, _, _ := p.factorSubject(w, r)
+	if f == nil {
+		return
+	}
+	p.codePage(w, r, f, http.StatusOK, "")
+}
+
+// handleSecondFactor checks a code, within the login limits: a TOTP code
+// (spending its time step) or a recovery code (spending the code). Once
+// right, the sign-in and the browser session are marked as having a
+// second factor and the flow goes on; a recovery code first offers to set
+// up the authenticator again.
+func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, user, sess := p.factorSubject(w, r)
+	if f == nil {
+		return
+	}
+	code := r.PostForm.Get("code")
+	if len(code) > maxCodeLen || normaliseCode(code) == "" {
+		p.codePage(w, r, f, http.StatusOK, codeWrong)
+		return
+	}
+	code = normaliseCode(code)
+	a := p.logins.secondFactorAttempt(user.ID, clientAddress(r, p.cfg.TrustedProxies))
+	v, err := p.logins.reserve(ctx, a, p.cfg.Now())
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	if !v.allowed {
+		p.log.WarnContext(ctx, "second factor throttled", "request_id", RequestID(ctx), "user_id", user.ID,
+			"client", clientString(a), "limit", v.limit(), "retry_after_seconds", retryAfter(v.retryAfter))
+		w.Header().Set("Retry-After", retryAfter(v.retryAfter))
+		p.codePage(w, r, f, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Try again in %s.", humanWait(v.retryAfter)))
+		return
+	}
+	recovery := isRecoveryCode(code)
+	var ok bool
+	if recovery {
+		ok, err = p.checkRecoveryCode(ctx, user.ID, code)
+	} else {
+		ok, err = p.checkTOTP(ctx, user.ID, code)
+	}
+	switch {
+	case errors.Is(err, errCodeReplayed):
+		p.mfaEvent(ctx, "code_replayed", user.ID)
+		p.codePage(w, r, f, http.StatusOK, codeReplayed)
+		return
+	case err != nil:
+		p.pendingGone(w, r, err)
+		return
+	case !ok:
+		p.mfaEvent(ctx, "code_wrong", user.ID, "client", clientString(a))
+		p.codePage(w, r, f, http.StatusOK, codeWrong)
+		return
+	}
+	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
+		p.logFailure(ctx, "second factor succeeded but its throttle reset failed", err)
+	}
+	if err := p.proveFactor(r, f, sess, amrOTP); err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	p.log.InfoContext(ctx, "second factor", "request_id", RequestID(ctx), "user_id", user.ID, "recovery_code", recovery)
+	if recovery {
+		left, err := p.cfg.Store.CountRecoveryCodes(ctx, user.ID)
+		if err != nil {
+			p.pendingGone(w, r, err)
+			return
+		}
+		p.mfaEvent(ctx, "recovery_code_used", user.ID, "recovery_codes_left", left)
+		p.enrolPage(w, r, f, user, http.StatusOK, "", "",
+			fmt.Sprintf("You signed in with a recovery code; %d are left. If you lost your authenticator, set up a new one now.", left))
+		return
+	}
+	p.advance(w, r, f)
+}
+
+// proveFactor records that the sign-in proved a second factor, on the
+// pending request and on the browser session.
+func (p *Provider) proveFactor(r *http.Request, f *flow, sess *storage.BrowserSession, method string) error {
+	ctx := r.Context()
+	f.amr = withFactor(f.pending.AMR, method)
+	if err := p.cfg.Store.SetAuthRequestAMR(ctx, f.pending.ID, f.amr); err != nil {
+		return fmt.Errorf("record second factor: %w", err)
+	}
+	f.pending.AMR = f.amr
+	if err := p.cfg.Store.SetBrowserSessionAMR(ctx, sess.ID, withFactor(sess.AMR, method)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("record second factor: %w", err)
+	}
+	return nil
+}
+
+// enrolPage renders the enrolment step with a new secret, or with the one
+// posted (secret and sealed non-empty) when its code was wrong. notice,
+// when set, explains why (a recovery code was used) and offers to go on
+// without enrolling.
+func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, status int, errMsg, posted, notice string) {
+	e, err := p.enrolmentFor(user, posted)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	d := web.MFAData{Title: "Set up two-step sign-in",
+		Lead:   "Your account needs a second step at sign-in: a code from an authenticator app on your phone.",
+		Notice: notice, Error: errMsg, Action: PathEnrol, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle),
+		CodeLabel: "Code from the app", QRPNG: e.qr, Secret: e.secret, Enrolment: e.sealed}
+	if notice != "" {
+		d.Lead = ""
+		d.ContinueAction, d.ContinueLabel = PathFactorContinue, "Not now"
+	}
+	p.pages.MFA(w, status, d)
+}
+
+// enrolmentFor is the enrolment the page shows: the posted one when it
+// still opens, else a new one.
+func (p *Provider) enrolmentFor(user *storage.User, posted string) (*enrolment, error) {
+	if posted != "" {
+		if secret, err := p.openEnrolment(user, posted); err == nil {
+			return p.enrolmentOf(user, secret, posted)
+		}
+	}
+	return p.newEnrolment(user)
+}
+
+// mayEnrol reports whether the sign-in may set up an authenticator: a
+// user who has one must prove it (or a recovery code) first, so a stolen
+// password cannot replace it.
+func (p *Provider) mayEnrol(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User) bool {
+	if hasSecondFactor(f.pending.AMR) {
+		return true
+	}
+	enrolled, err := p.hasTOTP(r.Context(), user.ID)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return false
+	}
+	if enrolled {
+		p.pageError(w, r, http.StatusForbidden, "Sign in with your authenticator first",
+			"You already have an authenticator. Go back to the application and sign in with it (or a recovery code) to replace it.")
+		return false
+	}
+	return true
+}
+
+// handleEnrolPage shows the enrolment step.
+func (p *Provider) handleEnrolPage(w http.ResponseWriter, r *http.Request) {
+	f, user, _ := p.factorSubject(w, r)
+	if f == nil || !p.mayEnrol(w, r, f, user) {
+		return
+	}
+	p.enrolPage(w, r, f, user, http.StatusOK, "", "", "")
+}
+
+// handleEnrol confirms an enrolment with a code from the new
+// authenticator, stores it, and shows the recovery codes of a first
+// enrolment before the flow goes on.
+func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, user, sess := p.factorSubject(w, r)
+	if f == nil || !p.mayEnrol(w, r, f, user) {
+		return
+	}
+	posted := r.PostForm.Get("enrolment")
+	secret, err := p.openEnrolment(user, posted)
+	if err != nil {
+		p.enrolPage(w, r, f, user, http.StatusOK, "This set-up expired. Scan the new code and enter the code it shows.", "", "")
+		return
+	}
+	code := r.PostForm.Get("code")
+	if len(code) > maxCodeLen {
+		code = ""
+	}
+	ok, codes, err := p.saveTOTP(ctx, user, secret, code)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	if !ok {
+		p.enrolPage(w, r, f, user, http.StatusOK, codeWrong+" Check the time on your phone and try the next code.", posted, "")
+		return
+	}
+	if err := p.proveFactor(r, f, sess, amrOTP); err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	if len(codes) > 0 {
+		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes,
+			RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), ContinueAction: PathFactorContinue, ContinueLabel: "I saved them, continue"})
+		return
+	}
+	p.advance(w, r, f)
+}
+
+// handleFactorContinue takes the flow on; the dispatcher decides whether
+// it may.
+func (p *Provider) handleFactorContinue(w http.ResponseWriter, r *http.Request) {
+	f := p.resumeStep(w, r)
+	if f == nil {
+		return
+	}
+	p.advance(w, r, f)
+}

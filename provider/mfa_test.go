@@ -1,0 +1,368 @@
+package provider_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+	"golang.org/x/oauth2"
+
+	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/resource"
+)
+
+// The second factor in the browser flow: a role that requires it sends
+// its holders through enrolment before any code is issued; an enrolled
+// user is asked for a code (replays and expired codes refused, recovery
+// codes used once); acr_values steps a password session up; tokens carry
+// amr and acr.
+
+var (
+	secretRE   = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7]+)</code>`)
+	recoveryRE = regexp.MustCompile(`<li><code>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</code></li>`)
+)
+
+// totpAt is the code of secret for the time step at t.
+func totpAt(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// formWith returns the page's form whose action ends in suffix.
+func (p page) formWith(t *testing.T, suffix string) htmlForm {
+	t.Helper()
+	for _, f := range p.forms(t) {
+		if strings.HasSuffix(f.Action, suffix) {
+			return f
+		}
+	}
+	t.Fatalf("no form posting to %s: %s", suffix, p)
+	return htmlForm{}
+}
+
+// submitTo posts the page's form whose action ends in suffix.
+func (b *browser) submitTo(t *testing.T, p page, suffix string, fields url.Values) page {
+	t.Helper()
+	f := p.formWith(t, suffix)
+	action, err := p.URL.Parse(f.Action)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := f.hidden()
+	for k, vs := range fields {
+		v[k] = vs
+	}
+	return b.post(t, action.String(), v)
+}
+
+func wantPath(t *testing.T, p page, path string) {
+	t.Helper()
+	if p.Redirect != nil || p.URL.Path != path {
+		t.Fatalf("want the page %s, got %s", path, p)
+	}
+}
+
+func wantAlert(t *testing.T, p page, status int, text string) {
+	t.Helper()
+	if p.Status != status || !strings.Contains(p.Body, text) {
+		t.Fatalf("want %d with %q, got %s", status, text, p)
+	}
+}
+
+// wantMFAClaims checks the ID token's and the access token's acr and amr.
+func (e *ssoEnv) wantMFAClaims(t *testing.T, ar authRequest, tok *oauth2.Token, acr string, amr ...string) {
+	t.Helper()
+	id := e.idToken(t, ar.Client, tok, ar.Nonce)
+	at := e.access(t, tok.AccessToken)
+	for name, raw := range map[string]map[string]any{"ID token": id.Raw, "access token": at.Raw} {
+		if raw["acr"] != acr {
+			t.Errorf("%s acr = %v, want %s", name, raw["acr"], acr)
+		}
+		var got []string
+		list, _ := raw["amr"].([]any)
+		for _, m := range list {
+			got = append(got, m.(string))
+		}
+		if !slices.Equal(got, amr) {
+			t.Errorf("%s amr = %v, want %v", name, got, amr)
+		}
+		if _, ok := raw["auth_time"].(float64); !ok {
+			t.Errorf("%s has no auth_time: %v", name, raw)
+		}
+	}
+}
+
+func TestSecondFactor(t *testing.T) {
+	withSSOEnv(t, "policy", func(t *testing.T, e *ssoEnv) {
+		res := e.admin(t, http.MethodPut, "/admin/roles/teacher", map[string]any{"name": "teacher",
+			"scopes": []string{"results:read", "results:write", "schedule:write"}, "require_mfa": true})
+		if res.Status != http.StatusOK || !strings.Contains(string(res.Body), `"require_mfa":true`) {
+			t.Fatalf("PUT role: %d %s", res.Status, res.Body)
+		}
+		c := e.Confidential
+		scope := "openid profile results:write"
+
+		// A teacher without a factor is sent to enrolment right after the
+		// password, and the consent page cannot be used to skip it.
+		b := e.newBrowser(t)
+		ar := c.request(scope)
+		enrol := b.login(t, b.get(t, ar.URL), "alice", alicePassword)
+		wantPath(t, enrol, provider.PathEnrol)
+		if csp := enrol.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:;") || strings.Contains(csp, "script-src") {
+			t.Errorf("enrolment page CSP = %q", csp)
+		}
+		handle := enrol.formWith(t, provider.PathEnrol).hidden().Get("request")
+		consent := b.get(t, e.URL+provider.PathConsent+"?request="+url.QueryEscape(handle))
+		wantPath(t, consent, provider.PathEnrol)
+		post := b.post(t, e.URL+provider.PathConsent, url.Values{"request": {handle}, "decision": {"allow"},
+			"csrf": {enrol.formWith(t, provider.PathEnrol).hidden().Get("csrf")}})
+		if post.Redirect != nil {
+			t.Fatalf("a consent posted before the second factor left hallpass: %s", post)
+		}
+
+		// Enrolment: a wrong code is refused, the right one shows ten
+		// recovery codes once, and the flow goes on.
+		b = e.newBrowser(t)
+		ar = c.request(scope)
+		enrol = b.login(t, b.get(t, ar.URL), "alice", alicePassword)
+		wantPath(t, enrol, provider.PathEnrol)
+		m := secretRE.FindStringSubmatch(enrol.Body)
+		if m == nil {
+			t.Fatalf("no secret on the enrolment page: %s", enrol)
+		}
+		secret := m[1]
+		wrong := b.submitTo(t, enrol, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now().Add(-5*time.Minute))}})
+		wantAlert(t, wrong, http.StatusOK, "The code is incorrect.")
+		if got := secretRE.FindStringSubmatch(wrong.Body); got == nil || got[1] != secret {
+			t.Fatalf("a wrong code changed the secret being enrolled: %s", wrong)
+		}
+		done := b.submitTo(t, wrong, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}})
+		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)
+		if len(codes) != 10 {
+			t.Fatalf("want 10 recovery codes, got %d: %s", len(codes), done)
+		}
+		p := b.submitTo(t, done, provider.PathFactorContinue, nil)
+		p = b.decide(t, p, "allow")
+		tok := e.exchange(t, ar, e.callback(t, p, ar))
+		e.wantMFAClaims(t, ar, tok, provider.ACRMFA, "pwd", "otp", "mfa")
+
+		// The same browser's session has the second factor: no prompt.
+		ar = c.request(scope)
+		cb, tr := b.signIn(t, ar, "alice", alicePassword)
+		if tr.Login {
+			t.Error("a session with a second factor was asked to sign in again")
+		}
+		e.wantMFAClaims(t, ar, e.exchange(t, ar, cb), provider.ACRMFA, "pwd", "otp", "mfa")
+
+		// A new browser is asked for a code after the password. The code
+		// of the enrolment's step, and a code three steps old, are
+		// refused; the next step's code passes, once.
+		b = e.newBrowser(t)
+		ar = c.request(scope)
+		prompt := b.login(t, b.get(t, ar.URL), "alice", alicePassword)
+		wantPath(t, prompt, provider.PathSecondFactor)
+		old := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret, time.Now().Add(-90*time.Second))}})
+		wantAlert(t, old, http.StatusOK, "The code is incorrect.")
+		next := totpAt(t, secret, time.Now().Add(30*time.Second))
+		p = b.submitTo(t, old, provider.PathSecondFactor, url.Values{"code": {next}})
+		e.wantMFAClaims(t, ar, e.exchange(t, ar, e.callback(t, p, ar)), provider.ACRMFA, "pwd", "otp", "mfa")
+
+		b2 := e.newBrowser(t)
+		ar = c.request(scope)
+		prompt = b2.login(t, b2.get(t, ar.URL), "alice", alicePassword)
+		replay := b2.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {next}})
+		wantAlert(t, replay, http.StatusOK, "already used")
+
+		// A recovery code signs in once and offers re-enrolment.
+		rc := codes[3][1]
+		p = b2.submitTo(t, replay, provider.PathSecondFactor, url.Values{"code": {strings.ToUpper(rc)}})
+		wantPath(t, p, provider.PathSecondFactor)
+		wantAlert(t, p, http.StatusOK, "9 are left")
+		if secretRE.FindStringSubmatch(p.Body) == nil {
+			t.Fatalf("no re-enrolment offered after a recovery code: %s", p)
+		}
+		p = b2.submitTo(t, p, provider.PathFactorContinue, nil)
+		e.wantMFAClaims(t, ar, e.exchange(t, ar, e.callback(t, p, ar)), provider.ACRMFA, "pwd", "otp", "mfa")
+		b3 := e.newBrowser(t)
+		prompt = b3.login(t, b3.get(t, c.request(scope).URL), "alice", alicePassword)
+		again := b3.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {rc}})
+		wantAlert(t, again, http.StatusOK, "The code is incorrect.")
+
+		// An admin reset deletes the factor: the teacher enrols again.
+		if res := e.admin(t, http.MethodDelete, "/admin/users/alice/factors", nil); res.Status != http.StatusNoContent {
+			t.Fatalf("reset factors: %d %s", res.Status, res.Body)
+		}
+		if res := e.admin(t, http.MethodDelete, "/admin/users/nobody/factors", nil); res.Status != http.StatusNotFound {
+			t.Errorf("reset factors of an unknown user: %d %s", res.Status, res.Body)
+		}
+		b4 := e.newBrowser(t)
+		wantPath(t, b4.login(t, b4.get(t, c.request(scope).URL), "alice", alicePassword), provider.PathEnrol)
+
+		// Each of these is in the audit log, about alice, without a code.
+		for _, typ := range []string{"mfa.enrolled", "mfa.code_wrong", "mfa.recovery_code_used", "mfa.factors_reset"} {
+			got := e.wantAudit(t, typ, func(en audit.EntryView) bool { return en.Object == "user:"+e.AliceID })
+			if strings.Contains(string(got.Details), rc) {
+				t.Errorf("%s holds the recovery code: %s", typ, got.Details)
+			}
+		}
+	})
+
+	withSSOEnv(t, "step-up", func(t *testing.T, e *ssoEnv) {
+		c := e.Confidential
+		scope := "openid profile results:read"
+		// A student may sign in with a password alone.
+		b := e.newBrowser(t)
+		ar := c.request(scope)
+		cb, _ := b.signIn(t, ar, "bob", bobPassword)
+		pwdTok := e.exchange(t, ar, cb)
+		e.wantMFAClaims(t, ar, pwdTok, provider.ACRPassword, "pwd")
+		// A resource server demanding a second factor refuses his token.
+		v, err := resource.NewVerifier(t.Context(), resource.Config{Issuer: e.URL, Audience: schoolAudience, HTTPClient: e.HTTP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { v.Close() })
+		api := v.Middleware(resource.RequireACR(provider.ACRMFA)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		})))
+		callAPI := func(tok *oauth2.Token) *httptest.ResponseRecorder {
+			r := httptest.NewRequest(http.MethodPut, "/schedule", nil)
+			r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, r)
+			return rec
+		}
+		if rec := callAPI(pwdTok); rec.Code != http.StatusForbidden || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "insufficient_user_authentication") {
+			t.Errorf("a password-only token at an API demanding MFA: %d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+		}
+
+		// acr_values asks for a second factor: the password session is
+		// not enough, and without a factor bob is taken to enrolment.
+		ar = c.request(scope, oauth2.SetAuthURLParam("acr_values", provider.ACRMFA))
+		silent := c.request(scope, oauth2.SetAuthURLParam("acr_values", provider.ACRMFA), oauth2.SetAuthURLParam("prompt", "none"))
+		e.callback(t, b.get(t, silent.URL), silent).wantError(t, "login_required")
+		enrol := b.get(t, ar.URL)
+		wantPath(t, enrol, provider.PathEnrol)
+		secret := secretRE.FindStringSubmatch(enrol.Body)[1]
+		done := b.submitTo(t, enrol, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}})
+		p := b.submitTo(t, done, provider.PathFactorContinue, nil)
+		mfaTok := e.exchange(t, ar, e.callback(t, p, ar))
+		e.wantMFAClaims(t, ar, mfaTok, provider.ACRMFA, "pwd", "otp", "mfa")
+		if rec := callAPI(mfaTok); rec.Code != http.StatusNoContent {
+			t.Errorf("a token with a second factor at an API demanding it: %d %s", rec.Code, rec.Body)
+		}
+
+		// prompt=login and max_age=0 force a fresh sign-in, which asks for
+		// the code again even though the session had it.
+		for _, force := range []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0")} {
+			fresh := b.get(t, c.request(scope, force).URL)
+			if fresh.kind() != "login" {
+				t.Fatalf("a forced fresh sign-in did not show the login page: %s", fresh)
+			}
+			wantPath(t, b.login(t, fresh, "bob", bobPassword), provider.PathSecondFactor)
+		}
+
+		// Enrolled, bob is asked for a code in a new browser even
+		// without acr_values; a password alone no longer signs him in.
+		b = e.newBrowser(t)
+		prompt := b.login(t, b.get(t, c.request(scope).URL), "bob", bobPassword)
+		wantPath(t, prompt, provider.PathSecondFactor)
+		// Nor can a password-only sign-in replace his authenticator.
+		handle := prompt.formWith(t, provider.PathSecondFactor).hidden().Get("request")
+		b.get(t, e.URL+provider.PathEnrol+"?request="+url.QueryEscape(handle)).wantErrorPage(t, http.StatusForbidden)
+	})
+}
+
+func TestSecondFactorThrottled(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.LoginLimits = provider.LoginLimits{AccountFreeFailures: 2}
+		})
+		e.admin(t, http.MethodPut, "/admin/roles/student", map[string]any{"name": "student", "scopes": []string{"results:read"}, "require_mfa": true})
+		b := e.newBrowser(t)
+		ar := e.Confidential.request("openid")
+		enrol := b.login(t, b.get(t, ar.URL), "bob", bobPassword)
+		secret := secretRE.FindStringSubmatch(enrol.Body)[1]
+		b.submitTo(t, enrol, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}})
+
+		b = e.newBrowser(t)
+		p := b.login(t, b.get(t, e.Confidential.request("openid").URL), "bob", bobPassword)
+		for range 2 {
+			p = b.submitTo(t, p, provider.PathSecondFactor, url.Values{"code": {"000000"}})
+			wantAlert(t, p, http.StatusOK, "The code is incorrect.")
+		}
+		// Locked: even the right code is refused now, with Retry-After.
+		p = b.submitTo(t, p, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret, time.Now().Add(30*time.Second))}})
+		wantAlert(t, p, http.StatusTooManyRequests, "Too many wrong codes")
+		if p.Header.Get("Retry-After") == "" {
+			t.Error("no Retry-After on a throttled code")
+		}
+	})
+}
+
+// The account page sets up an authenticator; the console resets it and
+// makes a role require a second factor.
+func TestSecondFactorAccountAndConsole(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		e.withConsoleAdmin(t)
+		b := e.newBrowser(t)
+		if p := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword); !strings.Contains(p.Body, "No second factor is set up") {
+			t.Fatalf("bob's account page: %s", p)
+		}
+		p := b.get(t, e.URL+provider.PathAccountSecurity)
+		secret := secretRE.FindStringSubmatch(p.Body)
+		if secret == nil {
+			t.Fatalf("no secret on the account's enrolment page: %s", p)
+		}
+		if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:;") {
+			t.Errorf("enrolment page CSP = %q", csp)
+		}
+		if p := b.submitTo(t, p, "/security/totp", url.Values{"code": {"000000"}, "csrf": {"forged"}}); p.Status != http.StatusForbidden {
+			t.Errorf("an enrolment without the csrf token: %s", p)
+		}
+		wrong := b.submitTo(t, p, "/security/totp", url.Values{"code": {"000000"}})
+		wantAlert(t, wrong, http.StatusOK, "The code is incorrect.")
+		done := b.submitTo(t, wrong, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+		if n := len(recoveryRE.FindAllString(done.Body, -1)); n != 10 {
+			t.Fatalf("want 10 recovery codes, got %d: %s", n, done)
+		}
+		if p := b.get(t, e.URL+provider.PathAccount); !strings.Contains(p.Body, "An authenticator app is set up.") {
+			t.Errorf("the account page does not show the authenticator: %s", p)
+		}
+		// Another browser now needs the code after bob's password.
+		phone := e.newBrowser(t)
+		wantPath(t, phone.login(t, phone.get(t, e.URL+provider.PathAccount), "bob", bobPassword), provider.PathSecondFactor)
+
+		// The console resets bob's factors, and makes students require
+		// a second factor: bob enrols again at his next sign-in.
+		admin := e.newBrowser(t)
+		e.consoleSignIn(t, admin, "/console", adminUsername, adminPassword)
+		csrf := admin.formCSRF(t, e)
+		if p := admin.post(t, e.URL+"/console/users/"+e.BobID+"/factors", url.Values{"csrf": {csrf}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "Two-step sign-in was reset") {
+			t.Errorf("console reset: %s", p)
+		}
+		if _, err := e.Store.GetTOTP(t.Context(), e.BobID); err == nil {
+			t.Error("bob's authenticator survived the reset")
+		}
+		if p := admin.post(t, e.URL+"/console/roles/student", url.Values{"csrf": {csrf}, "scopes": {"results:read"}, "require_mfa": {"yes"}}); p.Status != http.StatusOK {
+			t.Errorf("console role update: %s", p)
+		}
+		if r, err := e.Store.GetRole(t.Context(), "student"); err != nil || !r.RequireMFA {
+			t.Errorf("student after the console update = %+v, %v", r, err)
+		}
+		again := e.newBrowser(t)
+		wantPath(t, again.login(t, again.get(t, e.URL+provider.PathAccount), "bob", bobPassword), provider.PathEnrol)
+	})
+}
