@@ -168,7 +168,7 @@ until they refetch the JWKS. Either way a new next key is published.`,
 
 	var revokeSchedule keySchedule
 	revoke := &cobra.Command{
-		Use:   "revoke KID",
+		Use:   "revoke [--] KID",
 		Short: "Remove a compromised signing key at once; its tokens stop verifying",
 		Long: `Remove a compromised signing key from the database and so from the JWKS:
 every server stops publishing it within about a second, and every token it
@@ -180,7 +180,11 @@ their cache expires (the JWKS max-age, 5 minutes); afterwards they reject
 them. Only if no next key existed does a freshly generated key sign; the
 command then warns, because resource servers reject that key's tokens until
 they refetch the JWKS. Refresh tokens are not signed with the key and keep
-working, so clients get new access tokens.`,
+working, so clients get new access tokens.
+
+A kid is the key's RFC 7638 thumbprint in base64url, which may begin with
+'-': put '--' before it ('hallpass keys revoke -- KID') so that it is not
+read as a flag.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if c, err := g.remote(); err != nil || c != nil {

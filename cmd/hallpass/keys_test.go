@@ -115,7 +115,7 @@ func TestKeysCommands(t *testing.T) {
 		}
 	}
 
-	out, errOut, code = hallpass(t, db, "keys", "revoke", first.ID)
+	out, errOut, code = hallpass(t, db, "keys", "revoke", "--", first.ID)
 	if code != 0 || !strings.Contains(out, `"revoked_kid": "`+first.ID) || !strings.Contains(out, `"active_kid": "`+planned.ID) {
 		t.Fatalf("keys revoke: %d %s %s", code, out, errOut)
 	}
@@ -124,11 +124,11 @@ func TestKeysCommands(t *testing.T) {
 	}
 
 	// Revoking the active key promotes the published next key.
-	out, errOut, code = hallpass(t, db, "keys", "revoke", planned.ID)
+	out, errOut, code = hallpass(t, db, "keys", "revoke", "--", planned.ID)
 	if code != 0 || !strings.Contains(out, `"active_kid": "`+n2) || strings.Contains(errOut, "warning") {
 		t.Fatalf("keys revoke of the active key: %d %s %s", code, out, errOut)
 	}
-	if _, errOut, code := hallpass(t, db, "keys", "revoke", first.ID); code == 0 || !strings.Contains(errOut, "no signing key") {
+	if _, errOut, code := hallpass(t, db, "keys", "revoke", "--", first.ID); code == 0 || !strings.Contains(errOut, "no signing key") {
 		t.Errorf("revoking a revoked key: %d %s", code, errOut)
 	}
 
