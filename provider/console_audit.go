@@ -135,7 +135,7 @@ func (p *Provider) showAudit(w http.ResponseWriter, r *http.Request, status int,
 	}
 	g := web.Generic{
 		Intro: "Every change and sign-in, newest first. The entries are hash-chained; to check that none was altered or removed, run “hallpass audit verify” on the server (this page does not verify the chain).",
-		Forms: []web.FormSection{{Heading: "Filter", Form: form}},
+		Forms: []web.FormSection{{Heading: "Filter", Form: form}}, FormsFirst: true,
 		Table: t, Links: links,
 	}
 	p.consolePage(w, r, status, web.ConsoleGeneric, pathConsoleAudit, "Audit log", web.ConsoleData{Page: g})

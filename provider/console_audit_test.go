@@ -60,6 +60,9 @@ func TestConsoleAudit(t *testing.T) {
 			!strings.Contains(p.Body, "hallpass audit verify") || !strings.Contains(p.Body, `aria-current="page" href="/console/audit"`) && !strings.Contains(p.Body, `href="/console/audit" aria-current="page"`) {
 			t.Fatalf("the audit page does not list the client's creation by the admin: %s", p)
 		}
+		if strings.Index(p.Body, `<form method="get"`) > strings.Index(p.Body, "<table") {
+			t.Error("the filter form is below the table")
+		}
 		// Newest first: the client's creation comes before bob's failure.
 		if tb := tableOf(p.Body); strings.Index(tb, "client.create") > strings.Index(tb, "signin.failure") {
 			t.Error("the audit page is not newest first")

@@ -236,7 +236,10 @@ type Generic struct {
 	Search *Search
 	Table  *Table
 	Forms  []FormSection
-	Links  []Link
+	// FormsFirst shows the forms above the table (a filter) rather than
+	// below it.
+	FormsFirst bool
+	Links      []Link
 }
 
 // Search is a search form.
@@ -312,7 +315,7 @@ func consoleSamples() map[ConsolePage][]any {
 		AccountHome: {Account{}, Account{Username: "u", Name: "n", Email: "e", EmailVerified: true, Roles: []string{"r"}, Console: "/c",
 			PasswordAction: "/p", PasswordError: "e", PasswordField: "new", Apps: []AppRow{{Name: "a", ClientID: "c", GrantedAt: "t", Scopes: []string{"s"}, Withdraw: "/w"}},
 			Sessions: []SessionRow{{Device: "d", Address: "a", LastSeen: "l", Started: "s", Current: true}, {Device: "d", End: "/e"}}}},
-		ConsoleGeneric: {Generic{}, Generic{Intro: "i", Search: &Search{Label: "l", Query: "q", Shown: 1, Total: 2},
+		ConsoleGeneric: {Generic{}, Generic{FormsFirst: true, Forms: []FormSection{{Heading: "f", Form: Form{Action: "/f", Get: true}}}}, Generic{Intro: "i", Search: &Search{Label: "l", Query: "q", Shown: 1, Total: 2},
 			Table: &Table{Caption: "c", Columns: []string{"a", "b"}, Rows: []TableRow{{Cells: []string{"x", "y"}, Href: "/x", State: "active", Action: &Link{Label: "a", Href: "/a"}}, {Cells: []string{"z"}}}},
 			Forms: []FormSection{{Heading: "g", Form: Form{Action: "/g", Submit: "s", Get: true, Fields: []Field{{Name: "q", Label: "Q", Type: "text"}}}},
 				{Heading: "h", Intro: "i", Form: Form{Action: "/a", Submit: "s", Danger: true, Error: "e", Fields: []Field{
