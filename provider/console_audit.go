@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
@@ -118,7 +119,8 @@ func (p *Provider) showAudit(w http.ResponseWriter, r *http.Request, status int,
 	}
 	field := func(name, label, hint string) web.Field {
 		f := web.Field{Name: name, Label: label, Type: "text", Value: filter.Get(name), Hint: hint, Autocomplete: "off"}
-		f.Invalid = formError != "" && f.Value != ""
+		// The parser's messages begin with the parameter they refuse.
+		f.Invalid = strings.Contains(formError, ": "+name+" ")
 		return f
 	}
 	form := web.Form{Action: pathConsoleAudit, Submit: "Filter", Get: true, Error: formError, Fields: []web.Field{

@@ -104,8 +104,9 @@ func TestConsoleAudit(t *testing.T) {
 				t.Errorf("%s: want 400 with the filter form and an alert, got %s", q, p)
 			}
 		}
-		if p = ada.get(t, e.URL+"/console/audit?since=yesterday"); !strings.Contains(p.Body, "RFC 3339") ||
-			!regexp.MustCompile(`name="since" value="yesterday"[^>]*aria-invalid="true"`).MatchString(p.Body) {
+		if p = ada.get(t, e.URL+"/console/audit?since=yesterday&type=signin"); !strings.Contains(p.Body, "RFC 3339") ||
+			!regexp.MustCompile(`name="since" value="yesterday"[^>]*aria-invalid="true"`).MatchString(p.Body) ||
+			regexp.MustCompile(`name="type" value="signin"[^>]*aria-invalid`).MatchString(p.Body) {
 			t.Errorf("a bad since does not say why beside the field: %s", p)
 		}
 
