@@ -24,9 +24,6 @@ import (
 
 const pathConsoleAudit = PathConsole + "/audit"
 
-// consoleAuditPage is the audit page's page size (the API's default).
-const consoleAuditPage = defaultAuditPage
-
 // failedSigninTypes are the audit types the dashboard shows as failed
 // sign-ins.
 func failedSigninTypes() []string { return []string{"signin.failure", "signin.throttled"} }
@@ -42,7 +39,8 @@ func auditPath(v url.Values) string {
 	return pathConsoleAudit + "?" + v.Encode()
 }
 
-// consoleAudit lists audit entries newest first. With after (the newer
+// consoleAudit lists audit entries newest first, a page of the API's
+// default size unless limit says otherwise. With after (the newer
 // link) the page holds the entries just above after, still shown newest
 // first; with before (the older link) those just below before.
 func (p *Provider) consoleAudit(w http.ResponseWriter, r *http.Request) {
@@ -62,9 +60,6 @@ func (p *Provider) consoleAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		p.showAudit(w, r, http.StatusBadRequest, filter, nil, "Check the filter: "+msg, "", "")
 		return
-	}
-	if v.Get("limit") == "" {
-		q.Limit = consoleAuditPage
 	}
 	// Without after the newest entries (below before, if set) come
 	// first; with after, the entries just above it, which come in seq
