@@ -28,7 +28,8 @@ type AuditPage struct {
 
 // adminListAudit lists audit entries: since (RFC 3339), actor, type (an
 // action such as signin.failure, or a family such as signin), after (the
-// seq the previous page ended at) and limit (1 to 1000, default 100).
+// seq the previous page ended at), before (entries below this seq) and
+// limit (1 to 1000, default 100).
 func (p *Provider) adminListAudit(w http.ResponseWriter, r *http.Request) {
 	q, err := auditQuery(r)
 	if err != nil {
@@ -76,6 +77,13 @@ func auditQuery(r *http.Request) (storage.AuditQuery, error) {
 			return bad("after must be the seq of an entry (a whole number), as in the previous page's next")
 		}
 		q.AfterSeq = n
+	}
+	if s := v.Get("before"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			return bad("before must be the seq of an entry (a whole number above 0)")
+		}
+		q.BeforeSeq = n
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
@@ -40,6 +40,7 @@ func (p *Provider) mountConsole(r chi.Router) {
 		p.mountConsoleDirectory(r, forms)
 		p.mountConsoleKeys(r, forms)
 		// The audit log (issue 16) mounts its page here.
+		r.Get("/audit", p.consoleAudit)
 	})
 }
 
@@ -53,6 +54,7 @@ func consoleNav(current string) []web.NavItem {
 		{Label: "Roles", Href: pathConsoleRoles},
 		{Label: "Scopes", Href: pathConsoleScopes},
 		{Label: "Keys", Href: pathConsoleKeys},
+		{Label: "Audit log", Href: pathConsoleAudit},
 	}
 	for i := range items {
 		items[i].Current = items[i].Href == current
@@ -139,8 +141,8 @@ func notice(r *http.Request) string {
 	return ""
 }
 
-// consoleDashboard shows counts, the signing key's age and the failed
-// sign-ins.
+// consoleDashboard shows counts, the signing key's age and the latest
+// failed sign-ins.
 func (p *Provider) consoleDashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	d := web.Dashboard{}
@@ -184,9 +186,12 @@ func (p *Provider) consoleDashboard(w http.ResponseWriter, r *http.Request) {
 			d.ActiveKey, d.ActiveKeyAge = k.ID, humanAge(p.cfg.Now().Sub(since))
 		}
 	}
-	var m dto.Metric
-	if err := p.metrics.logins.WithLabelValues("failure").Write(&m); err == nil {
-		d.FailedSignIns = fmt.Sprint(int64(m.GetCounter().GetValue()))
+	if d.FailedSignIns, err = p.recentFailedSignIns(ctx); err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	for _, t := range failedSigninTypes() {
+		d.FailedSignInsLinks = append(d.FailedSignInsLinks, web.Link{Label: "Every " + t + " in the audit log", Href: auditPath(url.Values{"type": {t}})})
 	}
 	p.consolePage(w, r, http.StatusOK, web.ConsoleDashboard, PathConsole, "Dashboard", web.ConsoleData{Page: d, Notice: notice(r)})
 }

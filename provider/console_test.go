@@ -59,7 +59,7 @@ func TestConsoleBrowser(t *testing.T) {
 			t.Errorf("Enter on the Users link led to %s", loc)
 		}
 		checkPage(t, b, "users")
-		for _, page := range []string{"roles", "scopes", "keys"} {
+		for _, page := range []string{"roles", "scopes", "keys", "audit"} {
 			if !pageChecks(t) {
 				break
 			}

@@ -693,6 +693,9 @@ type AuditCheckpoint struct {
 type AuditQuery struct {
 	// AfterSeq selects entries with a greater Seq (paging).
 	AfterSeq int64
+	// BeforeSeq, when not 0, selects entries with a smaller Seq (paging
+	// back through a newest-first listing).
+	BeforeSeq int64
 	// Since selects entries at or after this time.
 	Since time.Time
 	// Actor selects entries whose Actor is exactly this.
@@ -702,6 +705,9 @@ type AuditQuery struct {
 	Action string
 	// Limit bounds how many entries are returned; 0 means no bound.
 	Limit int
+	// Newest orders the entries by Seq descending, so that Limit keeps
+	// the newest of those selected; otherwise they are ordered by Seq.
+	Newest bool
 }
 
 // AuditStore is the audit log's part of the Store.
@@ -718,7 +724,8 @@ type AuditStore interface {
 	// AuditHead returns the Seq and Hash of the last entry appended, even
 	// if it was pruned since; 0 and "" before the first.
 	AuditHead(ctx context.Context) (seq int64, hash string, err error)
-	// ListAudit returns the entries q selects, ordered by Seq.
+	// ListAudit returns the entries q selects, ordered by Seq (descending
+	// when q.Newest).
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 	// CreateAuditCheckpoint stores a checkpoint; ErrConflict if one for
 	// c.Seq exists.

@@ -116,9 +116,16 @@ type Dashboard struct {
 	// when there is none.
 	ActiveKey    string
 	ActiveKeyAge string
-	// FailedSignIns says how many sign-ins failed since the server
-	// started, as counted by its metrics.
-	FailedSignIns string
+	// FailedSignIns are the latest failed or throttled sign-ins, newest
+	// first, read from the audit log (so they span replicas and restarts).
+	FailedSignIns []FailedSignIn
+	// FailedSignInsLinks open the audit page filtered to failed sign-ins.
+	FailedSignInsLinks []Link
+}
+
+// FailedSignIn is one failed or throttled sign-in on the dashboard.
+type FailedSignIn struct {
+	Time, Type, Who, Address, Reason string
 }
 
 // ClientRow is one client in the list.
@@ -233,7 +240,10 @@ type Generic struct {
 	Search *Search
 	Table  *Table
 	Forms  []FormSection
-	Links  []Link
+	// FormsFirst shows the forms above the table (a filter) rather than
+	// below it.
+	FormsFirst bool
+	Links      []Link
 }
 
 // Search is a search form.
@@ -269,6 +279,9 @@ type FormSection struct {
 // Form is a form of labelled fields posting to Action.
 type Form struct {
 	Action, Submit string
+	// Get makes the form a GET (a filter) without the CSRF token; a form
+	// otherwise POSTs.
+	Get bool
 	// Danger marks a button that destroys something.
 	Danger bool
 	Fields []Field
@@ -297,21 +310,23 @@ type Link struct {
 func consoleSamples() map[ConsolePage][]any {
 	return map[ConsolePage][]any{
 		ConsoleForbidden: {Forbidden{}, Forbidden{Role: "admin", Account: "/account"}},
-		ConsoleDashboard: {Dashboard{}, Dashboard{Counts: []Count{{"Clients", 1, "/c"}}, ActiveKey: "k", ActiveKeyAge: "1 day", FailedSignIns: "0"}},
-		ConsoleClients:   {ClientList{}, ClientList{Query: "q", Total: 1, Clients: []ClientRow{{ID: "a", Href: "/a"}, {ID: "b", BuiltIn: true}}, New: "/n"}},
+		ConsoleDashboard: {Dashboard{}, Dashboard{Counts: []Count{{"Clients", 1, "/c"}}, ActiveKey: "k", ActiveKeyAge: "1 day",
+			FailedSignIns: []FailedSignIn{{Time: "t", Type: "signin.failure", Who: "u", Address: "a", Reason: "r"}}, FailedSignInsLinks: []Link{{Label: "l", Href: "/a"}}}},
+		ConsoleClients: {ClientList{}, ClientList{Query: "q", Total: 1, Clients: []ClientRow{{ID: "a", Href: "/a"}, {ID: "b", BuiltIn: true}}, New: "/n"}},
 		ConsoleClientForm: {ClientForm{}, ClientForm{New: true, Field: "redirect_uris", GrantTypes: []Option{{"a", "A", "h", true}},
 			AuthMethods: []Option{{"b", "B", "h", false}}, KnownScopes: []string{"s"}, RotateSecret: "/r", Delete: "/d", ConfidentialWithSecret: true}},
 		ConsoleSecret: {ClientSecret{}, ClientSecret{ClientID: "a", Secret: "s", Next: "/n"}},
 		AccountHome: {Account{}, Account{Username: "u", Name: "n", Email: "e", EmailVerified: true, Roles: []string{"r"}, Console: "/c",
 			PasswordAction: "/p", PasswordError: "e", PasswordField: "new", Apps: []AppRow{{Name: "a", ClientID: "c", GrantedAt: "t", Scopes: []string{"s"}, Withdraw: "/w"}},
 			Sessions: []SessionRow{{Device: "d", Address: "a", LastSeen: "l", Started: "s", Current: true}, {Device: "d", End: "/e"}}}},
-		ConsoleGeneric: {Generic{}, Generic{Intro: "i", Search: &Search{Label: "l", Query: "q", Shown: 1, Total: 2},
+		ConsoleGeneric: {Generic{}, Generic{FormsFirst: true, Forms: []FormSection{{Heading: "f", Form: Form{Action: "/f", Get: true}}}}, Generic{Intro: "i", Search: &Search{Label: "l", Query: "q", Shown: 1, Total: 2},
 			Table: &Table{Caption: "c", Columns: []string{"a", "b"}, Rows: []TableRow{{Cells: []string{"x", "y"}, Href: "/x", State: "active", Action: &Link{Label: "a", Href: "/a"}}, {Cells: []string{"z"}}}},
-			Forms: []FormSection{{Heading: "h", Intro: "i", Form: Form{Action: "/a", Submit: "s", Danger: true, Error: "e", Fields: []Field{
-				{Name: "t", Label: "T", Type: "text", Value: "v", Hint: "h", Required: true, Invalid: true, Autocomplete: "off"},
-				{Name: "ta", Label: "TA", Type: "textarea"}, {Name: "c", Label: "C", Type: "checkbox", Checked: true},
-				{Name: "cs", Label: "CS", Type: "checkboxes", Options: []Option{{Value: "o", Label: "O", Hint: "h", Checked: true}}},
-				{Name: "p", Label: "P", Type: "password"}, {Name: "e", Label: "E", Type: "email"}}}}},
+			Forms: []FormSection{{Heading: "g", Form: Form{Action: "/g", Submit: "s", Get: true, Fields: []Field{{Name: "q", Label: "Q", Type: "text"}}}},
+				{Heading: "h", Intro: "i", Form: Form{Action: "/a", Submit: "s", Danger: true, Error: "e", Fields: []Field{
+					{Name: "t", Label: "T", Type: "text", Value: "v", Hint: "h", Required: true, Invalid: true, Autocomplete: "off"},
+					{Name: "ta", Label: "TA", Type: "textarea"}, {Name: "c", Label: "C", Type: "checkbox", Checked: true},
+					{Name: "cs", Label: "CS", Type: "checkboxes", Options: []Option{{Value: "o", Label: "O", Hint: "h", Checked: true}}},
+					{Name: "p", Label: "P", Type: "password"}, {Name: "e", Label: "E", Type: "email"}}}}},
 			Links: []Link{{Label: "l", Href: "/l", Danger: true}}}},
 		ConsoleConfirm: {Confirm{}, Confirm{Question: "q", Consequences: []string{"c"}, Action: "/a", Button: "b", Cancel: "/c", Hidden: map[string]string{"k": "v"}}},
 	}

@@ -63,7 +63,8 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, nil
 }
 
-// ListAudit returns the entries q selects, ordered by seq.
+// ListAudit returns the entries q selects, ordered by seq (descending
+// when q.Newest).
 func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.AuditEntry, error) {
 	var (
 		where []string
@@ -75,6 +76,9 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 	}
 	if q.AfterSeq > 0 {
 		where = append(where, "seq > "+arg(q.AfterSeq))
+	}
+	if q.BeforeSeq > 0 {
+		where = append(where, "seq < "+arg(q.BeforeSeq))
 	}
 	if !q.Since.IsZero() {
 		where = append(where, "at >= "+arg(s.timeArg(q.Since)))
@@ -93,6 +97,9 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	query += " ORDER BY seq"
+	if q.Newest {
+		query += " DESC"
+	}
 	if q.Limit > 0 {
 		query += " LIMIT " + arg(q.Limit)
 	}

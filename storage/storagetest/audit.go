@@ -85,6 +85,10 @@ func testAuditStore(t *testing.T, s storage.Store) {
 		{storage.AuditQuery{AfterSeq: 4}, []int64{5, 6}},
 		{storage.AuditQuery{Limit: 2}, []int64{1, 2}},
 		{storage.AuditQuery{AfterSeq: 1, Limit: 2}, []int64{2, 3}},
+		{storage.AuditQuery{BeforeSeq: 3}, []int64{1, 2}},
+		{storage.AuditQuery{Newest: true, Limit: 2}, []int64{6, 5}},
+		{storage.AuditQuery{Newest: true, BeforeSeq: 5, Limit: 2}, []int64{4, 3}},
+		{storage.AuditQuery{Newest: true, Action: "client", AfterSeq: 1}, []int64{2}},
 		{storage.AuditQuery{Since: baseTime().Add(3 * time.Minute)}, []int64{4, 5, 6}},
 		{storage.AuditQuery{Actor: "cli:root"}, []int64{2, 4, 6}},
 		// "client" selects its family only, not "clientx" or "client_y".
