@@ -124,3 +124,20 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 	return s.Update(ctx, u.ID, UserInput{Username: u.Username, Password: password, Email: u.Email,
 		EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, Disabled: u.Disabled})
 }
+
+// ResetFactors deletes user idOrName's second factors (authenticator and
+// recovery codes): their next sign-in enrols anew if one of their roles
+// requires it. The admin API, the console and the CLI all reset through
+// here, so each reset is recorded the same way.
+func (s *Users) ResetFactors(ctx context.Context, idOrName string) error {
+	u, err := s.find(ctx, idOrName)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteUserFactors(ctx, u.ID); err != nil {
+		return storeErr(err, ObjectUser, idOrName)
+	}
+	s.audit.Record(ctx, audit.Event{Action: "mfa.factors_reset", Object: "user:" + u.ID,
+		Details: map[string]any{"username": u.Username}})
+	return nil
+}

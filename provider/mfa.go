@@ -408,16 +408,14 @@ func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...
 }
 
 // ResetFactors deletes a user's authenticator and recovery codes, so
-// their next sign-in enrols anew if a role requires it. actor names who
-// did it, for the event.
+// their next sign-in enrols anew if a role requires it (the directory
+// service does it and records it; the audit log takes the actor from ctx).
+// actor names who did it, for the log line.
 func (p *Provider) ResetFactors(ctx context.Context, userID, actor string) error {
-	if _, err := p.cfg.Store.GetUser(ctx, userID); err != nil {
-		return fmt.Errorf("reset factors: %w", err)
+	if err := p.dir.Users().ResetFactors(ctx, userID); err != nil {
+		return err
 	}
-	if err := p.cfg.Store.DeleteUserFactors(ctx, userID); err != nil {
-		return fmt.Errorf("reset factors: %w", err)
-	}
-	p.mfaEvent(ctx, "factors_reset", userID, "actor", actor)
+	p.log.InfoContext(ctx, "mfa event", "event", "factors_reset", "request_id", RequestID(ctx), "user_id", userID, "actor", actor)
 	return nil
 }
 

@@ -207,7 +207,16 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 		})
 	userFlags(update)
 
-	cmd.AddCommand(create, update)
+	reset := g.dirCmd("reset-factors USER", "Delete a user's second factors (authenticator, recovery codes); they enrol again if a role requires it", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, dir directoryAPI, args []string) error {
+			if err := dir.resetFactors(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "reset the second factors of user %s\n", args[0])
+			return nil
+		})
+
+	cmd.AddCommand(create, update, reset)
 	cmd.AddCommand(readCmds[directory.UserView]{noun: "user", arg: "USER",
 		list: "List users", get: "Show a user (by id or username)", delete: "Delete a user with their sessions, consents and tokens",
 		pick: func(d directoryAPI) records[directory.UserView] { return d.users() }}.commands(g)...)

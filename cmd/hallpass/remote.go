@@ -37,6 +37,7 @@ type directoryAPI interface {
 	scopes() kind[directory.ScopeView, directory.ScopeView]
 	clients() kind[directory.ClientMetadata, directory.ClientMetadata]
 	revokeClientTokens(ctx context.Context, id string) error
+	resetFactors(ctx context.Context, user string) error
 }
 
 // localDirectory is the directory service on the database.
@@ -52,6 +53,9 @@ func (l localDirectory) clients() kind[directory.ClientMetadata, directory.Clien
 }
 func (l localDirectory) revokeClientTokens(ctx context.Context, id string) error {
 	return l.svc.Clients().RevokeTokens(ctx, id)
+}
+func (l localDirectory) resetFactors(ctx context.Context, user string) error {
+	return l.svc.Users().ResetFactors(ctx, user)
 }
 
 // maxAnswer bounds what the CLI reads of one admin API answer.
@@ -210,4 +214,8 @@ func (r remoteDirectory) clients() kind[directory.ClientMetadata, directory.Clie
 }
 func (r remoteDirectory) revokeClientTokens(ctx context.Context, id string) error {
 	return r.c.do(ctx, http.MethodPost, "/admin/clients/"+url.PathEscape(id)+"/revoke-tokens", nil, nil)
+}
+
+func (r remoteDirectory) resetFactors(ctx context.Context, user string) error {
+	return r.c.do(ctx, http.MethodDelete, "/admin/users/"+url.PathEscape(user)+"/factors", nil, nil)
 }

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // The admin commands with --server (or HALLPASS_SERVER) go through a
@@ -77,6 +79,17 @@ func TestRemoteCommands(t *testing.T) {
 		t.Errorf("users get -o yaml:\n%s", y)
 	}
 	mustRun("clients", "revoke-tokens", "app")
+	// An authenticator of alice's, reset through the admin API.
+	if err := s.Store.PutTOTP(ctx, &storage.TOTP{UserID: alice.ID, Secret: []byte("sealed"), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	mustRun("users", "reset-factors", "alice")
+	if _, err := s.Store.GetTOTP(ctx, alice.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("alice's authenticator after users reset-factors: %v", err)
+	}
+	if code, _, errOut := hp("", "users", "reset-factors", "nobody"); code != 1 || !strings.Contains(errOut, "not_found") {
+		t.Errorf("users reset-factors nobody: exit %d %s", code, errOut)
+	}
 	var ks []map[string]any
 	if err := json.Unmarshal([]byte(mustRun("keys", "list")), &ks); err != nil || len(ks) == 0 {
 		t.Errorf("keys list: %v %v", ks, err)
