@@ -39,22 +39,20 @@ func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error 
 	if err != nil {
 		return storeErr(err, objectSession, "of this user")
 	}
-	var ended []storage.SessionClient
-	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
 		if err := s.store.DeleteBrowserSession(tx, sessionID); err != nil {
-			return storeErr(err, objectSession, "of this user")
+			return nil, storeErr(err, objectSession, "of this user")
 		}
-		var err error
-		if ended, err = s.store.TakeSessionClients(tx, bs.SID, ""); err != nil {
-			return fmt.Errorf("read the clients of the ended session: %w", err)
+		ended, err := s.store.TakeSessionClients(tx, bs.SID, "")
+		if err != nil {
+			return nil, fmt.Errorf("read the clients of the ended session: %w", err)
 		}
-		return nil
+		return ended, nil
 	})
 	if err != nil {
 		return err
 	}
 	record(ctx, s.audit, ObjectUser, "session_ended", userID, nil, nil)
-	s.sessionsEnded(ctx, ended)
 	return nil
 }
 
@@ -65,17 +63,13 @@ func (s *Users) EndSessions(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	var ended []storage.SessionClient
-	err = inTransaction(ctx, s.store, func(tx context.Context) error {
-		var err error
-		ended, err = endUserSessions(tx, s.store, u.ID, "whose sessions an admin ended")
-		return err
+	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+		return endUserSessions(tx, s.store, u.ID, "whose sessions an admin ended")
 	})
 	if err != nil {
 		return err
 	}
 	record(ctx, s.audit, ObjectUser, "sessions_ended", u.ID, nil, map[string]any{"username": u.Username})
-	s.sessionsEnded(ctx, ended)
 	return nil
 }
 

@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
-
-	"github.com/google/uuid"
-
-	"github.com/hallpass/hallpass/storage"
 )
 
 // What configuration as code needs beyond the admin API: users created
@@ -134,13 +130,5 @@ func (s *Users) CreateWithoutPassword(ctx context.Context, in UserInput) (UserVi
 	if err != nil {
 		return UserView{}, fmt.Errorf("create user %q: %w", in.Username, err)
 	}
-	now := stamp(s.now())
-	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
-		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return UserView{}, userErr(err, in.Username)
-	}
-	out := viewUser(u)
-	record(ctx, s.audit, ObjectUser, "create", u.ID, changedFields(nil, out), map[string]any{"username": u.Username})
-	return out, nil
+	return s.insert(ctx, in, hash)
 }

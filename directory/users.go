@@ -131,6 +131,13 @@ func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
 	if err != nil {
 		return UserView{}, err
 	}
+	return s.insert(ctx, in, hash, "password")
+}
+
+// insert stores a new user from the validated in with password hash hash,
+// and records the creation; extra names fields the audit entry adds to
+// the user's own (the password, when one was given).
+func (s *Users) insert(ctx context.Context, in UserInput, hash string, extra ...string) (UserView, error) {
 	now := stamp(s.now())
 	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
 		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
@@ -138,7 +145,7 @@ func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
 		return UserView{}, userErr(err, in.Username)
 	}
 	out := viewUser(u)
-	record(ctx, s.audit, ObjectUser, "create", u.ID, append(changedFields(nil, out), "password"), map[string]any{"username": u.Username})
+	record(ctx, s.audit, ObjectUser, "create", u.ID, append(changedFields(nil, out), extra...), map[string]any{"username": u.Username})
 	return out, nil
 }
 
@@ -203,14 +210,13 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		return UserView{}, err
 	}
 	var u, before *storage.User
-	var ended []storage.SessionClient
-	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
 		// Read again inside the transaction, so that a concurrent change
 		// of the password is not undone by writing back the hash read
 		// before it.
 		cur, err := s.store.GetUser(tx, old.ID)
 		if err != nil {
-			return storeErr(err, ObjectUser, idOrName)
+			return nil, storeErr(err, ObjectUser, idOrName)
 		}
 		before = cur
 		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
@@ -220,20 +226,19 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 			u.PasswordHash = newHash
 		}
 		if err := s.store.UpdateUser(tx, u); err != nil {
-			return userErr(err, in.Username)
+			return nil, userErr(err, in.Username)
 		}
 		switch {
 		case newHash != "":
-			ended, err = endUserSessions(tx, s.store, u.ID, "whose password changed")
+			return endUserSessions(tx, s.store, u.ID, "whose password changed")
 		case u.Disabled:
-			ended, err = endUserSessions(tx, s.store, u.ID, "who is disabled")
+			return endUserSessions(tx, s.store, u.ID, "who is disabled")
 		}
-		return err
+		return nil, nil
 	})
 	if err != nil {
 		return UserView{}, err
 	}
-	s.sessionsEnded(ctx, ended)
 	out := viewUser(u)
 	fields := changedFields(viewUser(before), out)
 	if u.PasswordHash != before.PasswordHash {
@@ -266,11 +271,23 @@ func endUserSessions(ctx context.Context, store storage.Store, userID, who strin
 	return ended, nil
 }
 
-// sessionsEnded passes ended on to Options.SessionsEnded, if set.
-func (s *Users) sessionsEnded(ctx context.Context, ended []storage.SessionClient) {
+// endingSessions runs fn, a change that may end browser sessions, in one
+// transaction, and once it committed tells Options.SessionsEnded which
+// clients had tokens in the sessions fn ended (back-channel logout).
+func (s *Users) endingSessions(ctx context.Context, fn func(tx context.Context) ([]storage.SessionClient, error)) error {
+	var ended []storage.SessionClient
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
+		var err error
+		ended, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
 	if s.ended != nil && len(ended) > 0 {
 		s.ended(ctx, ended)
 	}
+	return nil
 }
 
 // Delete deletes a user with everything that hangs off them.
@@ -279,18 +296,16 @@ func (s *Users) Delete(ctx context.Context, idOrName string) error {
 	if err != nil {
 		return err
 	}
-	var ended []storage.SessionClient
-	err = inTransaction(ctx, s.store, func(tx context.Context) error {
-		var err error
-		if ended, err = s.store.TakeSessionClients(tx, "", u.ID); err != nil {
-			return fmt.Errorf("read the clients of the sessions of user %q: %w", idOrName, err)
+	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+		ended, err := s.store.TakeSessionClients(tx, "", u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("read the clients of the sessions of user %q: %w", idOrName, err)
 		}
-		return storeErr(s.store.DeleteUser(tx, u.ID), ObjectUser, idOrName)
+		return ended, storeErr(s.store.DeleteUser(tx, u.ID), ObjectUser, idOrName)
 	})
 	if err != nil {
 		return err
 	}
-	s.sessionsEnded(ctx, ended)
 	record(ctx, s.audit, ObjectUser, "delete", u.ID, nil, map[string]any{"username": u.Username})
 	return nil
 }

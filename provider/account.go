@@ -104,7 +104,7 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status in
 	}
 	now := p.cfg.Now()
 	for _, bs := range sessions {
-		if !now.Before(bs.ExpiresAt) || now.Sub(bs.LastSeenAt) > p.cfg.SessionIdleTimeout {
+		if p.sessionOver(&bs, now) {
 			continue // over, though not yet swept
 		}
 		row := web.SessionRow{Device: deviceName(bs.UserAgent), Address: bs.Address, LastSeen: when(bs.LastSeenAt),

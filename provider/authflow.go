@@ -189,6 +189,11 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 // prompt=login, max_age exceeded).
 func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, prompts []string) (*storage.User, time.Time, []string, error) {
 	if f.pending != nil && f.pending.UserID != "" {
+		if f.user != nil && f.user.ID == f.pending.UserID {
+			// Signed in by this very request (the login step read and
+			// checked the user): no second read.
+			return f.user, f.pending.AuthTime, f.pending.AMR, nil
+		}
 		u, err := p.activeUser(ctx, f.pending.UserID)
 		if err != nil || u == nil {
 			return nil, time.Time{}, nil, err

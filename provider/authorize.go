@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -37,22 +38,30 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		err = p.resolvedPAR(r, ar)
 	}
 	if err == nil {
-		err = checkAuthorizeParams(ar)
-	}
-	if err == nil {
-		err = checkResourceParams(ar.GetRequestForm())
-	}
-	if err == nil {
-		// An audience that no scope of this request could reach is refused
-		// before the user is asked anything; whether the user's roles reach
-		// it is known only once they signed in (next).
-		_, err = p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
+		err = p.checkAuthorizeRequest(ctx, ar)
 	}
 	if err != nil {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
 	p.advance(w, r, &flow{ar: ar, requestedAt: p.cfg.Now().UTC()})
+}
+
+// checkAuthorizeRequest is hallpass's own checks of an authorization
+// request on top of fosite's, the same whether it comes to the
+// authorization endpoint or is pushed (PAR): its parameters, its resource
+// indicators, and an audience that no scope of the request could reach,
+// refused before the user is asked anything (whether the user's roles
+// reach it is known only once they signed in: next).
+func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
+	if err := checkAuthorizeParams(ar); err != nil {
+		return err
+	}
+	if err := checkResourceParams(ar.GetRequestForm()); err != nil {
+		return err
+	}
+	_, err := p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
+	return err
 }
 
 // checkAuthorizeParams refuses, before the user is asked anything, what

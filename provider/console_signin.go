@@ -190,7 +190,7 @@ func (p *Provider) selfUser(ctx context.Context, r *http.Request) (*selfSignIn, 
 		return nil, fmt.Errorf("load browser session: %w", err)
 	}
 	now := p.cfg.Now()
-	if !now.Before(s.ExpiresAt) || now.Sub(s.LastSeenAt) > p.cfg.SessionIdleTimeout {
+	if p.sessionOver(s, now) {
 		return nil, nil
 	}
 	// Using the console is using the session: it keeps it from idling

@@ -34,8 +34,28 @@ func (p *Provider) Housekeep(ctx context.Context) (int, error) {
 	}
 }
 
-// RunHousekeeping calls Housekeep every interval until ctx ends.
+// RunHousekeeping calls Housekeep, then PruneAudit, every interval until
+// ctx ends.
 func (p *Provider) RunHousekeeping(ctx context.Context, every time.Duration) {
+	repeat(ctx, every, func() {
+		n, err := p.Housekeep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.log.ErrorContext(ctx, "housekeeping failed", "deleted", n, "err", err)
+		case n > 0:
+			p.log.InfoContext(ctx, "housekeeping", "deleted", n)
+		}
+		if n, err := p.PruneAudit(ctx); err != nil && ctx.Err() == nil {
+			p.log.ErrorContext(ctx, "audit log pruning failed", "err", err)
+		} else if n > 0 {
+			p.log.InfoContext(ctx, "audit log pruned", "deleted", n)
+		}
+	})
+}
+
+// repeat calls fn every interval until ctx ends; a non-positive interval
+// never calls it. The background loops of a server share it.
+func repeat(ctx context.Context, every time.Duration, fn func()) {
 	if every <= 0 {
 		return
 	}
@@ -46,18 +66,7 @@ func (p *Provider) RunHousekeeping(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := p.Housekeep(ctx)
-			switch {
-			case err != nil && ctx.Err() == nil:
-				p.log.ErrorContext(ctx, "housekeeping failed", "deleted", n, "err", err)
-			case n > 0:
-				p.log.InfoContext(ctx, "housekeeping", "deleted", n)
-			}
-			if n, err := p.PruneAudit(ctx); err != nil && ctx.Err() == nil {
-				p.log.ErrorContext(ctx, "audit log pruning failed", "err", err)
-			} else if n > 0 {
-				p.log.InfoContext(ctx, "audit log pruned", "deleted", n)
-			}
+			fn()
 		}
 	}
 }
@@ -82,19 +91,9 @@ func (p *Provider) AuditCheckpoint(ctx context.Context) error {
 // ends, so that no entry stays unsigned much longer than that however few
 // follow it.
 func (p *Provider) RunAuditCheckpoints(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		return
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := p.AuditCheckpoint(ctx); err != nil && ctx.Err() == nil {
-				p.log.ErrorContext(ctx, "audit checkpoint failed", "err", err)
-			}
+	repeat(ctx, every, func() {
+		if err := p.AuditCheckpoint(ctx); err != nil && ctx.Err() == nil {
+			p.log.ErrorContext(ctx, "audit checkpoint failed", "err", err)
 		}
-	}
+	})
 }

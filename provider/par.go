@@ -33,13 +33,7 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
-		err = checkAuthorizeParams(ar)
-	}
-	if err == nil {
-		err = checkResourceParams(ar.GetRequestForm())
-	}
-	if err == nil {
-		_, err = p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
+		err = p.checkAuthorizeRequest(ctx, ar)
 	}
 	if err != nil {
 		p.writePARError(w, r, ar, err)

@@ -27,7 +27,7 @@ func (p *Provider) browserSession(ctx context.Context, r *http.Request) (*storag
 		return nil, fmt.Errorf("load browser session: %w", err)
 	}
 	now := p.cfg.Now()
-	if !now.Before(s.ExpiresAt) || now.Sub(s.LastSeenAt) > p.cfg.SessionIdleTimeout {
+	if p.sessionOver(s, now) {
 		if err := p.cfg.Store.DeleteBrowserSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("delete expired browser session: %w", err)
 		}
@@ -118,4 +118,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	// Pending requests started before the logout die with it.
 	p.cookies.ClearBinding(w)
 	return nil
+}
+
+// sessionOver says whether browser session s has ended by now: past its
+// lifetime, or idle longer than Config.SessionIdleTimeout. Every reader
+// of a session (the flow, the console, the account page) judges by it.
+func (p *Provider) sessionOver(s *storage.BrowserSession, now time.Time) bool {
+	return !now.Before(s.ExpiresAt) || now.Sub(s.LastSeenAt) > p.cfg.SessionIdleTimeout
 }

@@ -21,8 +21,8 @@ of them. A token given by HALLPASS_ADMIN_TOKEN is not stored and cannot be
 rotated here: change the variable and restart the servers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if g.server != "" {
-				return errors.New("admin-token rotate works on the database (--database), not through --server")
+			if err := g.databaseOnly(cmd); err != nil {
+				return err
 			}
 			if adminTokenFromEnv() != "" {
 				return errors.New("HALLPASS_ADMIN_TOKEN is set: servers started with it accept that token only, never a stored one, so rotating the stored token would change nothing; change HALLPASS_ADMIN_TOKEN and restart the servers instead (unset it here to rotate the stored token)")

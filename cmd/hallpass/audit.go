@@ -32,6 +32,9 @@ database no longer holds are counted as "unchecked": only their agreement
 with the chain is checked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.databaseOnly(cmd); err != nil {
+				return err
+			}
 			st, err := g.migratedStore(cmd)
 			if err != nil {
 				return err
@@ -71,6 +74,9 @@ with the chain is checked.`,
 			}
 			if q.Limit < 0 {
 				return fmt.Errorf("--limit %d: must be 0 (no bound) or more", q.Limit)
+			}
+			if err := g.databaseOnly(cmd); err != nil {
+				return err
 			}
 			st, err := g.migratedStore(cmd)
 			if err != nil {

@@ -42,14 +42,24 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 	}
 }
 
+// databaseOnly refuses a command that works on the database when a
+// server was named (--server, HALLPASS_SERVER), rather than quietly
+// reading a local database the admin did not mean.
+func (g *globalOptions) databaseOnly(cmd *cobra.Command) error {
+	if g.server != "" {
+		return fmt.Errorf("%s works on the database (--database), not through --server", cmd.CommandPath())
+	}
+	return nil
+}
+
 // dbCmd builds a subcommand that runs fn with the directory service of
 // the migrated database: for what the admin API does not offer.
 func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn func(cmd *cobra.Command, dir *directory.Service, args []string) error) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if g.server != "" {
-				return fmt.Errorf("%s works on the database (--database), not through --server", cmd.CommandPath())
+			if err := g.databaseOnly(cmd); err != nil {
+				return err
 			}
 			st, err := g.migratedStore(cmd)
 			if err != nil {

@@ -234,8 +234,8 @@ restart every server with the new secret right away (they keep signing from
 memory for at most twice --key-refresh, then report not ready).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if g.server != "" {
-				return errors.New("keys reencrypt works on the database (--database), not through --server")
+			if err := g.databaseOnly(cmd); err != nil {
+				return err
 			}
 			oldSecret, file, err := g.existingSecret()
 			if err != nil {

@@ -126,6 +126,11 @@ func TestRemoteCommands(t *testing.T) {
 		{[]string{"--server", "http://hallpass.example.com", "users", "list"}, "use https"},
 		{[]string{"--server", s.URL, "users", "list", "--output", "xml"}, "use table, json or yaml"},
 		{[]string{"--server", s.URL, "plan", "-f", "x.yaml"}, "works on the database"},
+		// Commands with no admin API behind them refuse a server rather
+		// than quietly read a local database.
+		{[]string{"--server", s.URL, "audit", "list"}, "works on the database"},
+		{[]string{"--server", s.URL, "audit", "verify"}, "works on the database"},
+		{[]string{"--server", s.URL, "admin-token", "rotate"}, "works on the database"},
 		// Database mode does not create a database for a typo.
 		{[]string{"--database", nodb, "users", "list"}, "no database at"},
 	} {
