@@ -34,53 +34,46 @@ func (s selfContainedStrategy) AccessTokenSignature(_ context.Context, token str
 // access tokens: it verifies the token and fills session from its claims
 // as the stored session of its grant would be. A token without a grant_id
 // (one from before access tokens were self-contained) is nil.
-func (p *Provider) readAccessToken(ctx context.Context, token string, session fosite.Session) (*fositestore.AccessToken, error) {
-	t, err := p.jwt.Decode(ctx, token)
+func (p *Provider) readAccessToken(_ context.Context, token string, session fosite.Session) (*fositestore.AccessToken, error) {
+	c, err := p.jwt.verifyAccessToken(token)
 	if err != nil {
 		return nil, err
 	}
-	if typ, _ := t.Header["typ"].(string); typ != "at+jwt" {
-		return nil, fmt.Errorf("a JWT of type %q is no access token", typ)
-	}
-	c := t.Claims
-	grant, _ := c[claimGrantID].(string)
-	if grant == "" {
+	if c.GrantID == "" {
 		return nil, nil
 	}
 	s, ok := session.(*Session)
 	if !ok {
 		return nil, fmt.Errorf("read access token into a %T session", session)
 	}
-	at := &fositestore.AccessToken{GrantID: grant}
-	at.ClientID, _ = c["client_id"].(string)
-	if at.ClientEpoch, ok = claimInt(c[claimClientEpoch]); !ok || at.ClientID == "" {
+	at := &fositestore.AccessToken{GrantID: c.GrantID, ClientID: c.ClientID}
+	if at.ClientEpoch, ok = claimInt(c.ClientEpoch); !ok || at.ClientID == "" {
 		return nil, errors.New("access token without client_id or client_epoch")
 	}
-	sub, _ := c["sub"].(string)
-	s.GrantID, s.ClientID, s.ClientEpoch, s.Subject = grant, at.ClientID, at.ClientEpoch, sub
-	if ue, ok := c[claimUserEpoch]; ok {
-		if at.UserEpoch, ok = claimInt(ue); !ok || sub == "" {
+	s.GrantID, s.ClientID, s.ClientEpoch, s.Subject = c.GrantID, at.ClientID, at.ClientEpoch, c.Sub
+	if c.UserEpoch != nil {
+		if at.UserEpoch, ok = claimInt(*c.UserEpoch); !ok || c.Sub == "" {
 			return nil, errors.New("access token with a malformed user_epoch or no sub")
 		}
-		at.UserID = sub
+		at.UserID = c.Sub
 		s.UserGrant, s.UserEpoch = true, at.UserEpoch
 		// username is left out of the token when it equals sub.
-		s.Username = sub
+		s.Username = c.Sub
 	}
-	if u, _ := c["username"].(string); u != "" {
-		s.Username = u
+	if c.Username != "" {
+		s.Username = c.Username
 	}
-	s.Roles = claimStrings(c["roles"])
-	if iat, ok := claimInt(c["iat"]); ok {
+	s.Roles = c.Roles
+	if iat, ok := claimInt(c.Iat); ok {
 		at.RequestedAt = time.Unix(iat, 0).UTC()
 	}
-	if exp, ok := claimInt(c["exp"]); ok {
+	if exp, ok := claimInt(c.Exp); ok {
 		s.SetExpiresAt(fosite.AccessToken, time.Unix(exp, 0).UTC())
 	}
-	if scope, _ := c["scope"].(string); scope != "" {
-		at.Scopes = strings.Fields(scope)
+	if c.Scope != "" {
+		at.Scopes = strings.Fields(c.Scope)
 	}
-	at.Audience = claimStrings(c["aud"])
+	at.Audience = c.Aud
 	return at, nil
 }
 
@@ -97,8 +90,14 @@ func claimInt(v any) (int64, bool) {
 	case int:
 		return int64(n), true
 	case json.Number:
-		i, err := n.Int64()
-		return i, err == nil
+		if i, err := n.Int64(); err == nil {
+			return i, true
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return 0, false
+		}
+		return claimInt(f)
 	}
 	return 0, false
 }

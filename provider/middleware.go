@@ -169,7 +169,7 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 			where = "query parameter " + name
 		} else if !cleanBasicAuth(r) {
 			where = "the HTTP Basic credentials"
-		} else if name, ok := cleanValues(peekForm(r)); !ok {
+		} else if name, ok := cleanForm(r); !ok {
 			where = "form parameter " + name
 		}
 		if where != "" {
@@ -193,6 +193,11 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 // the handler, which reports them in its own terms.
 func cleanValues(q string) (name string, ok bool) {
 	vs, _ := url.ParseQuery(q)
+	return cleanParsed(vs)
+}
+
+// cleanParsed is cleanValues of parsed values.
+func cleanParsed(vs url.Values) (name string, ok bool) {
 	for k, v := range vs {
 		if !cleanText(k) {
 			return "name", false
@@ -202,6 +207,25 @@ func cleanValues(q string) (name string, ok bool) {
 				return strconv.Quote(k), false
 			}
 		}
+	}
+	return "", true
+}
+
+// cleanForm is cleanValues of r's URL-encoded form body (peekForm). A
+// clean body that parses is also left as r.PostForm, exactly what
+// Request.ParseForm would make of it, so that the handler does not read
+// and parse it a second time.
+func cleanForm(r *http.Request) (name string, ok bool) {
+	body, read := peekForm(r)
+	if body == "" {
+		return "", true
+	}
+	vs, err := url.ParseQuery(body)
+	if name, ok := cleanParsed(vs); !ok {
+		return name, false
+	}
+	if err == nil && read && r.PostForm == nil && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		r.PostForm = vs
 	}
 	return "", true
 }
@@ -228,15 +252,22 @@ func cleanBasicAuth(r *http.Request) bool {
 // puts the body back so that the handler reads exactly what was sent,
 // including a read error such as the limitBody cap (the form is then what
 // was read before it, and the handler reports the error in its terms).
-func peekForm(r *http.Request) string {
+// read is false when reading the body failed.
+func peekForm(r *http.Request) (body string, read bool) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return ""
+		return "", true
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return ""
+		return "", true
 	}
-	b, err := io.ReadAll(r.Body)
+	var b []byte
+	if n := r.ContentLength; n > 0 && n <= maxPeekPrealloc {
+		// One allocation of the announced size, where ReadAll would
+		// grow its buffer from 512 bytes.
+		b = make([]byte, 0, n+1)
+	}
+	b, err = readAll(r.Body, b)
 	var rest io.Reader = bytes.NewReader(b)
 	if err != nil {
 		rest = io.MultiReader(rest, errReader{err})
@@ -245,7 +276,28 @@ func peekForm(r *http.Request) string {
 		io.Reader
 		io.Closer
 	}{rest, r.Body}
-	return string(b)
+	return string(b), err == nil
+}
+
+// maxPeekPrealloc bounds what peekForm allocates ahead on the word of a
+// Content-Length header (the body is capped by limitBody anyway).
+const maxPeekPrealloc = 64 << 10
+
+// readAll is io.ReadAll into b's spare capacity.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
 }
 
 // errReader fails every read with err.

@@ -421,6 +421,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		compose.OAuth2PKCEFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	quietTokenHandlers(fc)
 	p.protocolExtensions(f, fc)
 	return f
 }

@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -107,3 +109,111 @@ func (s *signer) GetSignature(_ context.Context, token string) (string, error) {
 
 // GetSigningMethodLength is the SHA-256 size.
 func (s *signer) GetSigningMethodLength(context.Context) int { return sha256.Size }
+
+// accessClaims are the claims of an access token that readAccessToken
+// reads. Numbers stay json.Number so that claimInt decides, as it does
+// for other tokens, which are integers.
+type accessClaims struct {
+	Iss         string       `json:"iss"`
+	Sub         string       `json:"sub"`
+	Aud         stringOrList `json:"aud"`
+	Exp         json.Number  `json:"exp"`
+	Iat         json.Number  `json:"iat"`
+	Nbf         json.Number  `json:"nbf"`
+	ClientID    string       `json:"client_id"`
+	Scope       string       `json:"scope"`
+	Username    string       `json:"username"`
+	Roles       stringOrList `json:"roles"`
+	GrantID     string       `json:"grant_id"`
+	ClientEpoch json.Number  `json:"client_epoch"`
+	UserEpoch   *json.Number `json:"user_epoch"`
+}
+
+// stringOrList is a claim that is a string or a list of strings (aud,
+// RFC 7519 §4.1.3); anything else in a list is skipped, as claimStrings
+// does.
+type stringOrList []string
+
+// UnmarshalJSON reads a string or a list of strings.
+func (l *stringOrList) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*l = claimStrings(v)
+	return nil
+}
+
+// verifyAccessToken checks an access token as Decode checks any JWT
+// (RS256 only, a published key by kid, this issuer, exp, iat and nbf
+// against fosite's clock) and that it is typed at+jwt (RFC 9068 §2.1),
+// and returns its claims. It is Decode without fosite's generic path,
+// which parses the token with go-jose and decodes its claims twice into
+// maps: introspection runs it on every request, and those were most of
+// what introspection cost beside the RSA verification.
+func (s *signer) verifyAccessToken(token string) (*accessClaims, error) {
+	h64, rest, ok := strings.Cut(token, ".")
+	p64, sig64, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(sig64, ".") {
+		return nil, errors.New("token is not a compact JWS")
+	}
+	enc := base64.RawURLEncoding
+	hb, err := enc.DecodeString(h64)
+	if err != nil {
+		return nil, fmt.Errorf("token header: %w", err)
+	}
+	var h struct {
+		Alg  string   `json:"alg"`
+		Kid  string   `json:"kid"`
+		Typ  string   `json:"typ"`
+		Crit []string `json:"crit"`
+	}
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return nil, fmt.Errorf("token header: %w", err)
+	}
+	// Only RS256 is ever issued; anything else (none, HS256 with the
+	// public key as secret) is refused before any key is chosen. hallpass
+	// marks no header critical (RFC 7515 §4.1.11).
+	if h.Alg != "RS256" || len(h.Crit) > 0 {
+		return nil, fmt.Errorf("unexpected signing algorithm %q or critical headers", h.Alg)
+	}
+	key, ok := s.keys.VerificationKey(h.Kid)
+	if !ok {
+		return nil, fmt.Errorf("unknown key id %q", h.Kid)
+	}
+	sig, err := enc.DecodeString(sig64)
+	if err != nil {
+		return nil, fmt.Errorf("token signature: %w", err)
+	}
+	digest := sha256.Sum256([]byte(token[:len(h64)+1+len(p64)]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
+		return nil, fmt.Errorf("token signature: %w", err)
+	}
+	if h.Typ != "at+jwt" {
+		return nil, fmt.Errorf("a JWT of type %q is no access token", h.Typ)
+	}
+	pb, err := enc.DecodeString(p64)
+	if err != nil {
+		return nil, fmt.Errorf("token claims: %w", err)
+	}
+	var c accessClaims
+	if err := json.Unmarshal(pb, &c); err != nil {
+		return nil, fmt.Errorf("token claims: %w", err)
+	}
+	if c.Iss != s.issuer {
+		return nil, fmt.Errorf("token issued by %q, not by this issuer", c.Iss)
+	}
+	// fosite's rules (jwt.MapClaims.Valid): a claim that is absent or 0
+	// is not checked.
+	now := jwt.TimeFunc().Unix()
+	if exp, _ := claimInt(c.Exp); exp != 0 && now > exp {
+		return nil, errors.New("token is expired")
+	}
+	if iat, _ := claimInt(c.Iat); iat != 0 && now < iat {
+		return nil, errors.New("token used before issued")
+	}
+	if nbf, _ := claimInt(c.Nbf); nbf != 0 && now < nbf {
+		return nil, errors.New("token is not valid yet")
+	}
+	return &c, nil
+}
