@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ type config struct {
 	N          int
 	PID        int
 	Timeout    time.Duration
+	// Reference is how long each reference measurement runs (0: none).
+	Reference time.Duration
+	Argon2    argon2Params
 }
 
 func main() {
@@ -62,6 +66,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&cfg.N, "n", 0, "requests (flows) per scenario; 0 runs for -duration instead")
 	fs.IntVar(&cfg.PID, "pid", 0, "pid of the hallpass server on this machine: report its CPU per request from /proc/PID/stat")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "timeout of each HTTP request")
+	fs.DurationVar(&cfg.Reference, "reference", time.Second, "before each scenario with a limit, measure it on this machine for this long (0: don't): one bare RS256-2048 signature's CPU (needs -pid), or the argon2id ceiling (fresh-login)")
+	var mem, iter, threads uint
+	fs.UintVar(&mem, "argon2-memory", 19456, "argon2id memory (KiB) of the server's password hashes, for the ceiling")
+	fs.UintVar(&iter, "argon2-time", 2, "argon2id iterations of the server's password hashes")
+	fs.UintVar(&threads, "argon2-threads", 1, "argon2id parallelism of the server's password hashes")
+	fs.IntVar(&cfg.Argon2.Concurrent, "password-checks", runtime.NumCPU(), "the server's --max-password-checks: argon2id hashes at once for the ceiling")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: loadtest [flags]\n\nRuns load scenarios against a running hallpass and prints req/s, p50/p99 latency,\nerrors and (with -pid) the server's CPU per request.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -69,6 +79,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	if mem == 0 || mem > 1<<22 || iter == 0 || iter > 100 || threads == 0 || threads > 255 || cfg.Argon2.Concurrent < 1 {
+		return config{}, errors.New("-argon2-memory, -argon2-time, -argon2-threads and -password-checks must be positive (and sane)")
+	}
+	cfg.Argon2.MemoryKiB, cfg.Argon2.Time, cfg.Argon2.Threads = uint32(mem), uint32(iter), uint8(threads)
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -143,10 +157,15 @@ func runAll(ctx context.Context, cfg config, out io.Writer) ([]result, error) {
 	fmt.Fprintln(out, header())
 	var results []result
 	for _, name := range cfg.Scenarios {
+		ref, err := measureReference(ctx, cfg, name)
+		if err != nil {
+			return results, fmt.Errorf("scenario %s: %w", name, err)
+		}
 		r, err := runScenario(ctx, env, name)
 		if err != nil {
 			return results, fmt.Errorf("scenario %s: %w", name, err)
 		}
+		r.Ref = ref
 		fmt.Fprintln(out, r.line())
 		for _, e := range r.Samples {
 			fmt.Fprintf(out, "  error: %s\n", e)

@@ -21,7 +21,7 @@ func TestSmoke(t *testing.T) {
 	srv := hallpasstest.Start(t, testdb.SQLite(t), hallpasstest.Options{AdminToken: testAdminToken})
 	var out, errOut bytes.Buffer
 	env := map[string]string{"HALLPASS_ADMIN_TOKEN": testAdminToken}
-	args := []string{"-url", srv.URL, "-c", "4", "-n", "50", "-pid", itoa(os.Getpid())}
+	args := []string{"-url", srv.URL, "-c", "4", "-n", "50", "-pid", itoa(os.Getpid()), "-reference", "100ms"}
 	start := time.Now()
 	cfg, err := parseFlags(args, func(k string) string { return env[k] }, &errOut)
 	if err != nil {
@@ -50,6 +50,18 @@ func TestSmoke(t *testing.T) {
 		}
 		if !r.HaveCPU {
 			t.Errorf("%s: no CPU figure despite -pid", r.Scenario)
+		}
+		// Each scenario with a limit measured it in the same run, and its
+		// line says how far it is from it.
+		switch r.Scenario {
+		case "client-credentials", "introspection", "signed-in":
+			if r.Ref.SignCPU <= 0 || !strings.Contains(r.line(), "× sign") {
+				t.Errorf("%s: no bare signature reference (%v) in %q", r.Scenario, r.Ref.SignCPU, r.line())
+			}
+		case "fresh-login":
+			if r.Ref.Argon2Rate <= 0 || !strings.Contains(r.line(), "of argon2id") {
+				t.Errorf("%s: no argon2id ceiling (%v) in %q", r.Scenario, r.Ref.Argon2Rate, r.line())
+			}
 		}
 		if !strings.Contains(out.String(), r.line()) {
 			t.Errorf("output lacks the line of %s", r.Scenario)

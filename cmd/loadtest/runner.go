@@ -33,6 +33,8 @@ type result struct {
 	// whether it was measured (-pid).
 	CPU     time.Duration
 	HaveCPU bool
+	// Ref is the limit measured just before the scenario, if any.
+	Ref references
 }
 
 // Rate is ops per second.
@@ -52,7 +54,7 @@ func (r result) CPUPerOp() time.Duration {
 }
 
 func header() string {
-	return fmt.Sprintf("%-19s %5s %8s %10s %9s %9s %7s %12s", "scenario", "unit", "count", "per sec", "p50", "p99", "errors", "server CPU/op")
+	return fmt.Sprintf("%-19s %5s %8s %10s %9s %9s %7s %12s  %s", "scenario", "unit", "count", "per sec", "p50", "p99", "errors", "server CPU/op", "vs its limit")
 }
 
 func (r result) line() string {
@@ -60,7 +62,20 @@ func (r result) line() string {
 	if r.HaveCPU {
 		cpu = fmt.Sprintf("%.3f ms", ms(r.CPUPerOp()))
 	}
-	return fmt.Sprintf("%-19s %5s %8d %10.1f %6.2f ms %6.2f ms %7d %12s", r.Scenario, r.Unit, r.Ops, r.Rate(), ms(r.P50), ms(r.P99), r.Errors, cpu)
+	return fmt.Sprintf("%-19s %5s %8d %10.1f %6.2f ms %6.2f ms %7d %12s  %s", r.Scenario, r.Unit, r.Ops, r.Rate(), ms(r.P50), ms(r.P99), r.Errors, cpu, r.vsLimit())
+}
+
+// vsLimit compares the result with the reference measured with it: CPU
+// per op in bare signatures, or fresh logins per second as a share of the
+// argon2id ceiling.
+func (r result) vsLimit() string {
+	switch {
+	case r.Ref.SignCPU > 0 && r.HaveCPU && r.Ops > 0:
+		return fmt.Sprintf("%.2f× sign (%.3f ms)", float64(r.CPUPerOp())/float64(r.Ref.SignCPU), ms(r.Ref.SignCPU))
+	case r.Ref.Argon2Rate > 0:
+		return fmt.Sprintf("%.0f%% of argon2id (%.1f/s)", 100*r.Rate()/r.Ref.Argon2Rate, r.Ref.Argon2Rate)
+	}
+	return "-"
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
