@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +69,82 @@ func TestSignerDecode(t *testing.T) {
 	}
 	if sig, err := s.Validate(context.Background(), ours); err != nil || sig == "" {
 		t.Errorf("Validate(ours) = %q, %v", sig, err)
+	}
+}
+
+// TestVerifyAccessToken holds the access-token verifier introspection
+// uses to Decode's rules, plus the at+jwt type: every token Decode
+// refuses it refuses, and a good token's claims come out as signed.
+func TestVerifyAccessToken(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &signer{keys: fakeKeys{key}, issuer: "https://id.example"}
+	now := time.Now().Unix()
+	claims := func(edit func(map[string]any)) []byte {
+		c := map[string]any{"iss": "https://id.example", "sub": "alice", "aud": "https://api.example", "exp": now + 3600, "iat": now,
+			"client_id": "app", "scope": "a b", "grant_id": "g1", "client_epoch": 3, "user_epoch": 0, "roles": []string{"teacher"}}
+		if edit != nil {
+			edit(c)
+		}
+		b, _ := json.Marshal(c)
+		return b
+	}
+	sign := func(k *rsa.PrivateKey, typ string, edit func(map[string]any)) string {
+		tok, err := fakeKeys{k}.Sign(claims(edit), typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := sign(key, "at+jwt", nil)
+	// A header of another alg, with our valid signature kept.
+	reheader := func(h string) string {
+		_, rest, _ := strings.Cut(good, ".")
+		return base64.RawURLEncoding.EncodeToString([]byte(h)) + "." + rest
+	}
+	h64, rest, _ := strings.Cut(good, ".")
+	p64, sig64, _ := strings.Cut(rest, ".")
+	tampered := h64 + "." + base64.RawURLEncoding.EncodeToString(claims(func(c map[string]any) { c["scope"] = "a b admin" })) + "." + sig64
+	for name, tc := range map[string]struct {
+		token string
+		ok    bool
+	}{
+		"ours":                    {good, true},
+		"an ID token (typ JWT)":   {sign(key, "JWT", nil), false},
+		"our key, another issuer": {sign(key, "at+jwt", func(c map[string]any) { c["iss"] = "https://evil.example" }), false},
+		"foreign key, our kid":    {sign(other, "at+jwt", nil), false},
+		"expired":                 {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = now - 10 }), false},
+		"issued in the future":    {sign(key, "at+jwt", func(c map[string]any) { c["iat"] = now + 600 }), false},
+		"not yet valid":           {sign(key, "at+jwt", func(c map[string]any) { c["nbf"] = now + 600 }), false},
+		"alg none":                {reheader(`{"alg":"none","kid":"k1","typ":"at+jwt"}`), false},
+		"alg HS256":               {reheader(`{"alg":"HS256","kid":"k1","typ":"at+jwt"}`), false},
+		"critical header":         {reheader(`{"alg":"RS256","crit":["x"],"kid":"k1","typ":"at+jwt","x":1}`), false},
+		"unknown kid":             {reheader(`{"alg":"RS256","kid":"k2","typ":"at+jwt"}`), false},
+		"claims changed":          {tampered, false},
+		"four segments":           {good + ".x", false},
+		"garbage":                 {"a.b.c", false},
+		"two segments":            {h64 + "." + p64, false},
+	} {
+		c, err := s.verifyAccessToken(tc.token)
+		if got := err == nil; got != tc.ok {
+			t.Errorf("%s: ok = %v (err %v), want %v", name, got, err, tc.ok)
+			continue
+		}
+		if !tc.ok {
+			if tok, err := s.Decode(context.Background(), tc.token); err == nil && tok.Valid() && !strings.Contains(name, "typ") {
+				t.Errorf("%s: Decode accepts what verifyAccessToken refuses", name)
+			}
+			continue
+		}
+		if c.Sub != "alice" || c.ClientID != "app" || c.GrantID != "g1" || c.Scope != "a b" || len(c.Aud) != 1 || c.Aud[0] != "https://api.example" ||
+			c.ClientEpoch != "3" || c.UserEpoch == nil || *c.UserEpoch != "0" || len(c.Roles) != 1 || c.Roles[0] != "teacher" {
+			t.Errorf("%s: claims = %+v", name, c)
+		}
 	}
 }
