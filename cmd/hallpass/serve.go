@@ -267,6 +267,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	if adminSrv != nil {
 		go func() { errc <- adminSrv.Serve(adminLn) }()
 	}
+	releaseStartupMemory(log)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
