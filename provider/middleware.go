@@ -8,11 +8,13 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
@@ -89,17 +91,25 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 			elapsed := p.cfg.Now().Sub(start)
 			p.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
 			p.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
-			user, _, hasBasic := r.BasicAuth()
-			span.SetName(r.Method + " " + route)
-			span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
-				attribute.String("client_id", spanClientID(note, user, hasBasic, r.URL.Query())))
-			if status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(status))
+			if span.IsRecording() {
+				user, _, hasBasic := r.BasicAuth()
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
+					attribute.String("client_id", spanClientID(note, user, hasBasic, r.URL.Query())))
+				if status >= 500 {
+					span.SetStatus(codes.Error, http.StatusText(status))
+				}
 			}
-			p.log.InfoContext(ctx, "request",
-				"request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
-				"client", client, "user_agent", truncate(userAgent, maxLoggedUserAgent),
-				"status", status, "bytes", ww.BytesWritten(), "duration_ms", float64(elapsed.Microseconds())/1000)
+			// The line InfoContext would write, built without its stack
+			// walk for a source position (none is logged) and without
+			// boxing each value: this runs for every request.
+			if h := p.log.Handler(); h.Enabled(ctx, slog.LevelInfo) {
+				rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+				rec.AddAttrs(slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+					slog.String("client", client), slog.String("user_agent", truncate(userAgent, maxLoggedUserAgent)),
+					slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+				_ = h.Handle(ctx, rec)
+			}
 		}()
 		next.ServeHTTP(ww, r.WithContext(ctx))
 	})

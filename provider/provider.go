@@ -175,9 +175,11 @@ type Config struct {
 // Provider is a configured hallpass server. Build it with New and serve
 // Handler().
 type Provider struct {
-	cfg    Config
-	issuer *url.URL
-	oauth2 fosite.OAuth2Provider
+	cfg Config
+	// statements describes storage statements for their spans.
+	statements statementNames
+	issuer     *url.URL
+	oauth2     fosite.OAuth2Provider
 	// core is the token strategy, for the signatures hallpass looks up
 	// itself (revocation of a spent refresh token).
 	core   oauth2.CoreStrategy

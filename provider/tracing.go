@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -34,14 +36,43 @@ func tracerOr(t trace.Tracer) trace.Tracer {
 
 // storageSpan starts the span of one storage statement.
 func (p *Provider) storageSpan(ctx context.Context, query string) func(error) {
-	_, span := p.tracer.Start(ctx, "storage "+statementName(query), trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("db.statement", strings.Join(strings.Fields(query), " "))))
+	d := p.statements.describe(query)
+	_, span := p.tracer.Start(ctx, d.name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.statement", d.text)))
 	return func(err error) {
 		if errors.Is(err, sql.ErrNoRows) {
 			err = nil
 		}
 		endSpan(span, err)
 	}
+}
+
+// statementNames remembers the span name and one-line text of each
+// statement the store runs: the store's statements are a fixed set, and
+// splitting each one's text into words twice per run showed in profiles.
+type statementNames struct {
+	m sync.Map // query → statementDesc
+	n atomic.Int64
+}
+
+// statementDesc is what a storage span says of its statement.
+type statementDesc struct{ name, text string }
+
+// maxRememberedStatements bounds statementNames should the store ever
+// build statements from data; past it, descriptions are made each time.
+const maxRememberedStatements = 1024
+
+func (s *statementNames) describe(query string) statementDesc {
+	if d, ok := s.m.Load(query); ok {
+		return d.(statementDesc)
+	}
+	d := statementDesc{name: "storage " + statementName(query), text: strings.Join(strings.Fields(query), " ")}
+	if s.n.Load() < maxRememberedStatements {
+		if _, loaded := s.m.LoadOrStore(query, d); !loaded {
+			s.n.Add(1)
+		}
+	}
+	return d
 }
 
 // statementName names a statement by its verb and first table:

@@ -81,6 +81,15 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		return nil, hidePassword(fmt.Errorf("open postgres: %w", err), cfg.ConnConfig.Password)
 	}
 	db := stdlib.OpenDBFromPool(pool)
+	// database/sql keeps two idle connections of its own by default and
+	// closes the rest after each use, which returns them to the pool only
+	// to take them out again for the next statement; it keeps as many as
+	// the pool may hold instead. It then also opens no more than that, so
+	// that a statement waits in database/sql's queue, where a connection
+	// put back is handed on, not in the pool's, which a connection kept
+	// idle by database/sql would never reach.
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	db.SetMaxIdleConns(int(cfg.MaxConns))
 	s := &Store{Store: sqlstore.New(db, dialect()), db: db, pool: pool}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
