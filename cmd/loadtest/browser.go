@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/html"
 )
@@ -79,7 +81,11 @@ func (b *browser) do(ctx context.Context, method, target string, form url.Values
 		return page{}, fmt.Errorf("%s: read body: %w", what, err)
 	}
 	if resp.StatusCode >= 400 {
-		return page{}, &statusError{what + " (ended at " + resp.Request.URL.Path + ")", resp.StatusCode, firstLine(string(data))}
+		se := &statusError{what: what + " (ended at " + resp.Request.URL.Path + ")", status: resp.StatusCode, body: firstLine(string(data))}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 && resp.StatusCode == http.StatusServiceUnavailable {
+			se.retryAfter = time.Duration(n) * time.Second
+		}
+		return page{}, se
 	}
 	p := page{url: resp.Request.URL, body: string(data)}
 	if resp.StatusCode >= 300 {
@@ -184,6 +190,29 @@ func (b *browser) submit(ctx context.Context, p page, field string, values url.V
 	return b.do(ctx, http.MethodPost, action.String(), f.fields)
 }
 
+// maxLoginRetries bounds how often one login is sent again after a 503.
+const maxLoginRetries = 10
+
+// login posts the login form of p. A 503 with Retry-After (every password
+// check busy for longer than the server lets a login wait) is the server
+// shedding load as designed; the browser waits as told and sends the form
+// again, as a user would, and the scenario counts it (env.shed).
+func (b *browser) login(ctx context.Context, p page) (page, error) {
+	for i := 0; ; i++ {
+		next, err := b.submit(ctx, p, "password", url.Values{"username": {b.e.username}, "password": {b.e.password}})
+		var se *statusError
+		if !errors.As(err, &se) || se.retryAfter <= 0 || i == maxLoginRetries {
+			return next, err
+		}
+		b.e.shed.Add(1)
+		select {
+		case <-ctx.Done():
+			return page{}, ctx.Err()
+		case <-time.After(se.retryAfter):
+		}
+	}
+}
+
 // authRequest is one authorization request with PKCE.
 type authRequest struct {
 	url, state, verifier string
@@ -217,7 +246,7 @@ func (b *browser) flow(ctx context.Context, login bool) error {
 		return err
 	}
 	if p.callback == nil && login {
-		if p, err = b.submit(ctx, p, "password", url.Values{"username": {b.e.username}, "password": {b.e.password}}); err != nil {
+		if p, err = b.login(ctx, p); err != nil {
 			return fmt.Errorf("login: %w", err)
 		}
 	}

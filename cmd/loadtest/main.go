@@ -170,6 +170,9 @@ func runAll(ctx context.Context, cfg config, out io.Writer) ([]result, error) {
 		for _, e := range r.Samples {
 			fmt.Fprintf(out, "  error: %s\n", e)
 		}
+		if r.Shed > 0 {
+			fmt.Fprintf(out, "  note: %d logins refused with 503 (every password check busy) were sent again after Retry-After\n", r.Shed)
+		}
 		results = append(results, r)
 	}
 	return results, nil

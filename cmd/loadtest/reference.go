@@ -24,6 +24,7 @@ import (
 type references struct {
 	SignCPU    time.Duration // 0: not measured
 	Argon2Rate float64       // hashes per second; 0: not measured
+	Argon2CPU  time.Duration // CPU of one hash
 }
 
 // argon2Params are hallpass's argon2id parameters (OWASP's m=19 MiB,
@@ -51,7 +52,8 @@ func measureReference(ctx context.Context, cfg config, name string) (references,
 		d, err := measureSign(ctx, cfg.Reference)
 		return references{SignCPU: d}, err
 	case "fresh-login":
-		return references{Argon2Rate: measureArgon2(ctx, cfg.Argon2, cfg.Reference)}, ctx.Err()
+		rate, cpu, err := measureArgon2(ctx, cfg.Argon2, cfg.Reference)
+		return references{Argon2Rate: rate, Argon2CPU: cpu}, err
 	}
 	return references{}, nil
 }
@@ -92,7 +94,13 @@ func measureSign(ctx context.Context, d time.Duration) (time.Duration, error) {
 // measureArgon2 hashes with p.Concurrent goroutines for about d and
 // returns hashes per second: the ceiling of fresh logins, each of which
 // checks one password, when the server runs p.Concurrent checks at once.
-func measureArgon2(ctx context.Context, p argon2Params, d time.Duration) float64 {
+// It also returns the CPU of one hash, a figure that other work on the
+// machine disturbs less than the rate.
+func measureArgon2(ctx context.Context, p argon2Params, d time.Duration) (float64, time.Duration, error) {
+	before, err := processCPU()
+	if err != nil {
+		return 0, 0, err
+	}
 	var done atomic.Int64
 	salt := []byte("loadtest-salt-16")
 	start := time.Now()
@@ -109,7 +117,16 @@ func measureArgon2(ctx context.Context, p argon2Params, d time.Duration) float64
 		}()
 	}
 	wg.Wait()
-	return float64(done.Load()) / time.Since(start).Seconds()
+	elapsed := time.Since(start)
+	after, err := processCPU()
+	if err != nil {
+		return 0, 0, err
+	}
+	n := done.Load()
+	if n == 0 {
+		return 0, 0, ctx.Err()
+	}
+	return float64(n) / elapsed.Seconds(), (after - before) / time.Duration(n), ctx.Err()
 }
 
 // processCPU is this process's user + system CPU so far.

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // scenario makes one worker's op; a worker keeps its own state (a browser
@@ -50,6 +52,9 @@ type env struct {
 	serviceID, serviceSecret, serviceToken string
 	// The user and public client of the browser flows.
 	username, password, publicID, redirectURI, scope string
+	// shed counts logins the server refused for now (503 with
+	// Retry-After: no password check free) and the browser sent again.
+	shed atomic.Int64
 }
 
 // setup creates, through the admin API, a scope and a role granting it,
@@ -151,6 +156,8 @@ type statusError struct {
 	what   string
 	status int
 	body   string
+	// retryAfter is a 503's Retry-After, when it had one.
+	retryAfter time.Duration
 }
 
 func (s *statusError) Error() string {
@@ -186,7 +193,7 @@ func readOK(c *http.Client, req *http.Request, what string) ([]byte, error) {
 		if len(body) > 200 {
 			body = body[:200]
 		}
-		return nil, &statusError{what, resp.StatusCode, string(bytes.TrimSpace(body))}
+		return nil, &statusError{what: what, status: resp.StatusCode, body: string(bytes.TrimSpace(body))}
 	}
 	return body, nil
 }
