@@ -5,6 +5,23 @@ import (
 	"runtime/debug"
 )
 
+// defaultGCPercent is the GOGC serve runs with unless GOGC is set. Every
+// fresh login allocates argon2id's 19 MiB, and at Go's default of 100 the
+// collector ran about once per login, each time scanning the whole live
+// heap (most of it the password-strength dictionaries): a seventh of a
+// login's CPU. At 200 it runs half as often; the heap is bounded anyway by
+// --max-password-checks, and the peak with 64 logins at once stays under
+// 120 MB (README "Sizing").
+const defaultGCPercent = 200
+
+// tuneGC sets defaultGCPercent unless the GOGC variable chose otherwise
+// (getenv is os.Getenv).
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
 // releaseStartupMemory gives back what starting up used and serving does
 // not need, once the server is up (README "Sizing", idle RSS): the heap
 // that startup left as garbage (a GC, then the free pages returned to the
