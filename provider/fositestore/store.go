@@ -293,6 +293,10 @@ func (f *Store) create(ctx context.Context, kind storage.TokenKind, key string, 
 	if accessSig != "" {
 		t.AccessSignature = digest(accessSig)
 	}
+	if b, ok := ctx.Value(batchKey{f}).(*batch); ok {
+		b.rows = append(b.rows, t)
+		return nil
+	}
 	if err := f.store.CreateToken(ctx, t); err != nil {
 		return fositeErr(fmt.Errorf("store %s: %w", kind, err))
 	}
@@ -303,7 +307,7 @@ func (f *Store) create(ctx context.Context, kind storage.TokenKind, key string, 
 // returned together with the row, so callers can choose the fosite error
 // that triggers replay handling.
 func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, session fosite.Session) (*fosite.Request, *storage.Token, error) {
-	t, err := f.store.GetToken(ctx, kind, digest(key))
+	t, err := f.getRow(ctx, kind, digest(key))
 	if err != nil {
 		return nil, nil, fositeErr(fmt.Errorf("load %s: %w", kind, err))
 	}
@@ -336,6 +340,96 @@ func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, ses
 		Form:              form,
 		Session:           session,
 	}, t, nil
+}
+
+// getRow reads a row: from the code exchange's one read when ctx carries
+// one (ReadCodeOnce) and the row is of its code, from the store otherwise.
+func (f *Store) getRow(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if !ok || !r.covers(kind, sig) {
+		return f.store.GetToken(ctx, kind, sig)
+	}
+	if !r.loaded {
+		rows, err := f.store.GetTokens(ctx, []storage.TokenKey{
+			{Kind: storage.KindAuthorizeCode, Signature: r.code},
+			{Kind: storage.KindPKCE, Signature: r.code},
+			{Kind: storage.KindOpenIDConnect, Signature: r.oidc},
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			r.rows[rows[i].Kind] = &rows[i]
+		}
+		r.loaded = true
+	}
+	t, ok := r.rows[kind]
+	if !ok {
+		return nil, fmt.Errorf("get %s token: %w", kind, storage.ErrNotFound)
+	}
+	return t, nil
+}
+
+// codeReadKey is the context key of a code exchange's one read.
+type codeReadKey struct{ f *Store }
+
+// codeRead is the one read of a code's rows in a code exchange: the code
+// and its PKCE challenge (keyed by the digest of the code's signature) and
+// its OpenID Connect request (by the digest of the code).
+type codeRead struct {
+	code, oidc string
+	loaded     bool
+	rows       map[storage.TokenKind]*storage.Token
+}
+
+func (r *codeRead) covers(kind storage.TokenKind, sig string) bool {
+	switch kind {
+	case storage.KindAuthorizeCode, storage.KindPKCE:
+		return sig == r.code
+	case storage.KindOpenIDConnect:
+		return sig == r.oidc
+	}
+	return false
+}
+
+// ReadCodeOnce returns a context in which the exchange of code, whose
+// signature is signature, reads the code's rows (the code, its PKCE
+// challenge, its OpenID Connect request) once, in one statement, however
+// often fosite asks for them: it reads the code twice, then the other two.
+// Reading the code once is safe: spending it is a conditional update
+// (InvalidateAuthorizeCodeSession), so of two exchanges of one code only
+// one spends it, whatever each read. The context is for one request.
+func (f *Store) ReadCodeOnce(ctx context.Context, code, signature string) context.Context {
+	return context.WithValue(ctx, codeReadKey{f}, &codeRead{code: digest(signature), oidc: digest(code),
+		rows: make(map[storage.TokenKind]*storage.Token, 3)})
+}
+
+// batchKey is the context key of a batch of rows to create.
+type batchKey struct{ f *Store }
+
+// batch holds the rows fosite stored in a context of BatchCreates.
+type batch struct{ rows []*storage.Token }
+
+// BatchCreates returns a context in which the rows fosite stores are kept
+// back, to be written together, in one statement, by WriteBatch: an
+// authorization code, its PKCE challenge and its OpenID Connect request
+// then cost one write, all or nothing, without a transaction around them.
+func (f *Store) BatchCreates(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchKey{f}, &batch{})
+}
+
+// WriteBatch writes the rows kept back in ctx (BatchCreates).
+func (f *Store) WriteBatch(ctx context.Context) error {
+	b, ok := ctx.Value(batchKey{f}).(*batch)
+	if !ok {
+		return errors.New("write batch: no batch in ctx")
+	}
+	rows := b.rows
+	b.rows = nil
+	if err := f.store.CreateTokens(ctx, rows); err != nil {
+		return fositeErr(fmt.Errorf("store %d token rows: %w", len(rows), err))
+	}
+	return nil
 }
 
 func orEmpty(s []string) []string {
@@ -374,8 +468,16 @@ func (f *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // InvalidateAuthorizeCodeSession marks a code redeemed. It fails when the
 // code was already redeemed, so of two concurrent redemptions one loses.
 func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	if err := f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, digest(signature)); err != nil {
+	sig := digest(signature)
+	if err := f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig); err != nil {
 		return fositeErr(fmt.Errorf("invalidate authorization code: %w", err))
+	}
+	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.covers(storage.KindAuthorizeCode, sig) {
+		if t, ok := r.rows[storage.KindAuthorizeCode]; ok {
+			spent := *t
+			spent.Active = false
+			r.rows[storage.KindAuthorizeCode] = &spent
+		}
 	}
 	return nil
 }
@@ -572,9 +674,14 @@ func (f *Store) GetOpenIDConnectSession(ctx context.Context, code string, req fo
 	return r, nil
 }
 
-// DeleteOpenIDConnectSession deletes the OIDC request of a code.
-func (f *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return f.delete(ctx, storage.KindOpenIDConnect, code)
+// DeleteOpenIDConnectSession keeps the OIDC request of a code: fosite
+// deletes it once the code is spent, in a write of its own, but it is
+// only ever read after its code was found active (fosite's code handler
+// runs first and refuses a spent code), so once the code is spent it is
+// never read again. It expires with the code and is removed with its
+// client or user, like the PKCE challenge.
+func (f *Store) DeleteOpenIDConnectSession(context.Context, string) error {
+	return nil
 }
 
 // CreatePKCERequestSession stores the PKCE challenge of a code.

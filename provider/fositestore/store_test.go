@@ -38,6 +38,7 @@ func TestStore(t *testing.T) {
 		{"TransactionRollback", testFositeRollback},
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"GetClient", testGetClient},
+		{"CodeWrittenAndReadOnce", testCodeOnce},
 	}
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -302,11 +303,9 @@ func testDigests(t *testing.T, s storage.Store, f *fositestore.Store) {
 	if _, err := f.GetOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h2")); err != nil {
 		t.Fatalf("lookup by raw code: %v", err)
 	}
+	// Kept, like the PKCE challenge: it is read only after an active code.
 	if err := f.DeleteOpenIDConnectSession(ctx, "raw-code-value"); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := f.GetOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h3")); !errors.Is(err, fosite.ErrNotFound) {
-		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
 	}
 }
 
@@ -429,5 +428,92 @@ func TestStoreClientAudience(t *testing.T) {
 				t.Errorf("without an AudienceFunc, audience = %q, want the registered %q", got, c.Audience)
 			}
 		})
+	}
+}
+
+// countingStore counts the token reads that reach the store.
+type countingStore struct {
+	storage.Store
+	gets, multiGets int
+}
+
+func (c *countingStore) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	c.gets++
+	return c.Store.GetToken(ctx, kind, sig)
+}
+
+func (c *countingStore) GetTokens(ctx context.Context, keys []storage.TokenKey) ([]storage.Token, error) {
+	c.multiGets++
+	return c.Store.GetTokens(ctx, keys)
+}
+
+// testCodeOnce checks BatchCreates (a code's three rows written together,
+// only by WriteBatch) and ReadCodeOnce (read once, in one statement, for
+// a code exchange), and that a code read once is still spent only once.
+func testCodeOnce(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	cs := &countingStore{Store: s}
+	f := fositestore.New(cs, newSession, time.Now, nil)
+	bg := context.Background()
+	req := newRequest(t, s, "req-once")
+	ctx := f.BatchCreates(bg)
+	if err := f.CreateAuthorizeCodeSession(ctx, "code-sig", req); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateOpenIDConnectSession(ctx, "raw-code", req); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreatePKCERequestSession(ctx, "code-sig", req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.GetAuthorizeCodeSession(bg, "code-sig", newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("code before WriteBatch: err = %v, want ErrNotFound", err)
+	}
+	if err := f.WriteBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	cs.gets, cs.multiGets = 0, 0
+	ex := f.ReadCodeOnce(bg, "raw-code", "code-sig")
+	for range 2 {
+		if got, err := f.GetAuthorizeCodeSession(ex, "code-sig", newTestSession()); err != nil || got.GetID() != "req-once" {
+			t.Fatalf("code = %v, %v; want request req-once", got, err)
+		}
+	}
+	if got, err := f.GetPKCERequestSession(ex, "code-sig", newTestSession()); err != nil || got.GetID() != "req-once" {
+		t.Fatalf("PKCE = %v, %v; want request req-once", got, err)
+	}
+	oidc, err := f.GetOpenIDConnectSession(ex, "raw-code", newRequest(t, s, "req-other"))
+	if err != nil || oidc.GetID() != "req-once" || oidc.GetRequestForm().Get("nonce") != "n-0S6_WzA2Mj" {
+		t.Fatalf("OIDC = %v, %v; want request req-once with its nonce", oidc, err)
+	}
+	if cs.gets != 0 || cs.multiGets != 1 {
+		t.Fatalf("an exchange read the store %d times one row and %d times several, want once, all rows together", cs.gets, cs.multiGets)
+	}
+
+	// Another exchange of the same code read it active too; one spends it.
+	other := f.ReadCodeOnce(bg, "raw-code", "code-sig")
+	if _, err := f.GetAuthorizeCodeSession(other, "code-sig", newTestSession()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.InvalidateAuthorizeCodeSession(ex, "code-sig"); err != nil {
+		t.Fatalf("spend: %v", err)
+	}
+	if err := f.InvalidateAuthorizeCodeSession(other, "code-sig"); !errors.Is(err, fosite.ErrSerializationFailure) {
+		t.Fatalf("second exchange spending a code read active: err = %v, want ErrSerializationFailure", err)
+	}
+	if got, err := f.GetAuthorizeCodeSession(ex, "code-sig", newTestSession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || got == nil {
+		t.Fatalf("code after it was spent in the same exchange: %v, %v; want its request and ErrInvalidatedAuthorizeCode", got, err)
+	}
+
+	// A code without PKCE or OIDC rows: those are not found.
+	if err := f.CreateAuthorizeCodeSession(bg, "plain-sig", newRequest(t, s, "req-plain")); err != nil {
+		t.Fatal(err)
+	}
+	plain := f.ReadCodeOnce(bg, "plain-code", "plain-sig")
+	if _, err := f.GetPKCERequestSession(plain, "plain-sig", newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("PKCE of a code without: err = %v, want ErrNotFound", err)
+	}
+	if _, err := f.GetOpenIDConnectSession(plain, "plain-code", newRequest(t, s, "req-x")); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("OIDC of a code without: err = %v, want ErrNotFound", err)
 	}
 }
