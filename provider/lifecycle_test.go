@@ -845,9 +845,10 @@ func TestLifecycleDeleteClient(t *testing.T) {
 
 		// Access tokens are self-contained: they have no row, and end with
 		// their client (checked below through introspection).
+		// A code's row carries its PKCE challenge and OIDC request.
 		for kind, tok := range map[storage.TokenKind]string{
 			storage.KindRefreshToken:  alice.Refresh,
-			storage.KindAuthorizeCode: unusedCB.Code, storage.KindPKCE: unusedCB.Code, storage.KindOpenIDConnect: unusedCB.Code,
+			storage.KindAuthorizeCode: unusedCB.Code,
 		} {
 			e.wantRow(t, "before delete", kind, tok)
 		}
@@ -1059,12 +1060,13 @@ func TestLifecycleHousekeeping(t *testing.T) {
 		if st, err := e.Store.AccessTokenState(ctx, replaced, ""); err != nil || !st.Revoked {
 			t.Fatalf("revocation record of the replaced access token: %+v, %v; want it recorded", st, err)
 		}
+		// A code's row carries its PKCE challenge and OIDC request.
 		expireFirst := []row{
 			{"redeemed code", storage.KindAuthorizeCode, g.Code},
-			{"PKCE of the redeemed code", storage.KindPKCE, g.Code},
 			{"unredeemed code", storage.KindAuthorizeCode, unused.Code},
-			{"PKCE of the unredeemed code", storage.KindPKCE, unused.Code},
-			{"OIDC request of the unredeemed code", storage.KindOpenIDConnect, unused.Code},
+		}
+		for _, kind := range []storage.TokenKind{storage.KindPKCE, storage.KindOpenIDConnect} {
+			e.wantNoRow(t, "a code's own row", kind, unused.Code)
 		}
 		refreshRows := []row{
 			{"spent refresh token", storage.KindRefreshToken, g.Refresh},

@@ -316,6 +316,8 @@ func New(cfg Config) (*Provider, error) {
 	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer, tracer: p.tracer}
 	p.fstore.SelfContainedAccessTokens(p.readAccessToken, cfg.AccessTokenLifespan)
 	p.oauth2 = p.compose()
+	// A code is one row, with its PKCE challenge and OIDC request.
+	p.fstore.CodeSignatures(p.core.AuthorizeCodeSignature)
 	if p.discovery, err = p.discoveryDocument(); err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
 	}

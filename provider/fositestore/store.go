@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +39,22 @@ type Store struct {
 	// how long a revocation record of one must be kept.
 	readAccess     AccessTokenReader
 	accessLifespan time.Duration
+	// codeSignature, when set, gives a code's signature from the code:
+	// a code's PKCE challenge and OpenID Connect request then go into
+	// the code's own row (CodeSignatures).
+	codeSignature func(ctx context.Context, code string) string
+}
+
+// CodeSignatures makes a code one row: given how to find a code's
+// signature from the code (fosite's AuthorizeCodeSignature), the PKCE
+// challenge and the OpenID Connect request that fosite stores with a code
+// in a context of BatchCreates go into the code's row, whose form then
+// holds all three requests' parameters, instead of two rows of their
+// own; GetPKCERequestSession and GetOpenIDConnectSession find them there.
+// Codes stored as three rows (before, or without a batch) are read as
+// they are. Call it before the Store is used.
+func (f *Store) CodeSignatures(sig func(ctx context.Context, code string) string) {
+	f.codeSignature = sig
 }
 
 // AccessTokenReader verifies a self-contained access token (its signature,
@@ -294,7 +312,10 @@ func (f *Store) create(ctx context.Context, kind storage.TokenKind, key string, 
 		t.AccessSignature = digest(accessSig)
 	}
 	if b, ok := ctx.Value(batchKey{f}).(*batch); ok {
+		form := url.Values{}
+		maps.Copy(form, req.GetRequestForm())
 		b.rows = append(b.rows, t)
+		b.forms = append(b.forms, form)
 		return nil
 	}
 	if err := f.store.CreateToken(ctx, t); err != nil {
@@ -311,20 +332,30 @@ func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, ses
 	if err != nil {
 		return nil, nil, fositeErr(fmt.Errorf("load %s: %w", kind, err))
 	}
+	req, err := f.request(ctx, kind, t, session)
+	return req, t, err
+}
+
+// request rebuilds the fosite request of row t, read as a row of kind,
+// decoding its session into session (a new one when nil).
+func (f *Store) request(ctx context.Context, kind storage.TokenKind, t *storage.Token, session fosite.Session) (*fosite.Request, error) {
 	c, err := f.store.GetClient(ctx, t.ClientID)
 	if err != nil {
 		// A deleted client's tokens die with it.
-		return nil, nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
+		return nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
 	}
 	if session == nil {
 		session = f.newSession()
 	}
-	if err := json.Unmarshal(t.Session, session); err != nil {
-		return nil, nil, fositeErr(fmt.Errorf("load %s: decode session: %w", kind, err))
+	r, _ := ctx.Value(codeReadKey{f}).(*codeRead)
+	if r == nil || !r.decoded(t, session) {
+		if err := json.Unmarshal(t.Session, session); err != nil {
+			return nil, fositeErr(fmt.Errorf("load %s: decode session: %w", kind, err))
+		}
 	}
 	form, err := url.ParseQuery(t.Form)
 	if err != nil {
-		return nil, nil, fositeErr(fmt.Errorf("load %s: decode form: %w", kind, err))
+		return nil, fositeErr(fmt.Errorf("load %s: decode form: %w", kind, err))
 	}
 	// The client goes without its AudienceFunc audience: fosite checks
 	// audiences against the client making a request, never against a
@@ -339,7 +370,7 @@ func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, ses
 		GrantedAudience:   fosite.Arguments(orEmpty(t.GrantedAudience)),
 		Form:              form,
 		Session:           session,
-	}, t, nil
+	}, nil
 }
 
 // getRow reads a row: from the code exchange's one read when ctx carries
@@ -349,25 +380,45 @@ func (f *Store) getRow(ctx context.Context, kind storage.TokenKind, sig string) 
 	if !ok || !r.covers(kind, sig) {
 		return f.store.GetToken(ctx, kind, sig)
 	}
-	if !r.loaded {
-		rows, err := f.store.GetTokens(ctx, []storage.TokenKey{
-			{Kind: storage.KindAuthorizeCode, Signature: r.code},
-			{Kind: storage.KindPKCE, Signature: r.code},
-			{Kind: storage.KindOpenIDConnect, Signature: r.oidc},
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i := range rows {
-			r.rows[rows[i].Kind] = &rows[i]
-		}
-		r.loaded = true
+	if err := r.load(ctx, f.store); err != nil {
+		return nil, err
 	}
 	t, ok := r.rows[kind]
 	if !ok {
 		return nil, fmt.Errorf("get %s token: %w", kind, storage.ErrNotFound)
 	}
 	return t, nil
+}
+
+// codeRows reads the rows of a code, in one statement: the code's own
+// (by the digest code of its signature) and the PKCE and OpenID Connect
+// rows of a code stored as three (by code, and by the digest oidc of the
+// code itself); "" leaves a key out. A row that does not exist is
+// missing from the map.
+func (f *Store) codeRows(ctx context.Context, code, oidc string) (map[storage.TokenKind]*storage.Token, error) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if ok && (code == "" || code == r.code) && (oidc == "" || oidc == r.oidc) {
+		if err := r.load(ctx, f.store); err != nil {
+			return nil, err
+		}
+		return r.rows, nil
+	}
+	var keys []storage.TokenKey
+	if code != "" {
+		keys = append(keys, storage.TokenKey{Kind: storage.KindAuthorizeCode, Signature: code}, storage.TokenKey{Kind: storage.KindPKCE, Signature: code})
+	}
+	if oidc != "" {
+		keys = append(keys, storage.TokenKey{Kind: storage.KindOpenIDConnect, Signature: oidc})
+	}
+	rows, err := f.store.GetTokens(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[storage.TokenKind]*storage.Token, len(rows))
+	for i := range rows {
+		m[rows[i].Kind] = &rows[i]
+	}
+	return m, nil
 }
 
 // codeReadKey is the context key of a code exchange's one read.
@@ -380,6 +431,49 @@ type codeRead struct {
 	code, oidc string
 	loaded     bool
 	rows       map[storage.TokenKind]*storage.Token
+	// sessions are the sessions a row's session was decoded into, by
+	// session: fosite hands the one session it decoded the code into
+	// back for the code's PKCE and OpenID Connect requests, which are
+	// the same row, and decoding it again would change nothing.
+	sessions map[fosite.Session]*storage.Token
+}
+
+// load reads the rows, once.
+func (r *codeRead) load(ctx context.Context, s storage.Store) error {
+	if r.loaded {
+		return nil
+	}
+	rows, err := s.GetTokens(ctx, []storage.TokenKey{
+		{Kind: storage.KindAuthorizeCode, Signature: r.code},
+		{Kind: storage.KindPKCE, Signature: r.code},
+		{Kind: storage.KindOpenIDConnect, Signature: r.oidc},
+	})
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		r.rows[rows[i].Kind] = &rows[i]
+	}
+	r.loaded = true
+	return nil
+}
+
+// decoded reports whether t's session was decoded into session already,
+// and notes that it is about to be, if not. Only the rows this read holds
+// count.
+func (r *codeRead) decoded(t *storage.Token, session fosite.Session) bool {
+	held := false
+	for _, row := range r.rows {
+		held = held || row == t
+	}
+	if !held {
+		return false
+	}
+	if r.sessions[session] == t {
+		return true
+	}
+	r.sessions[session] = t
+	return false
 }
 
 func (r *codeRead) covers(kind storage.TokenKind, sig string) bool {
@@ -401,14 +495,41 @@ func (r *codeRead) covers(kind storage.TokenKind, sig string) bool {
 // one spends it, whatever each read. The context is for one request.
 func (f *Store) ReadCodeOnce(ctx context.Context, code, signature string) context.Context {
 	return context.WithValue(ctx, codeReadKey{f}, &codeRead{code: digest(signature), oidc: digest(code),
-		rows: make(map[storage.TokenKind]*storage.Token, 3)})
+		rows: make(map[storage.TokenKind]*storage.Token, 3), sessions: map[fosite.Session]*storage.Token{}})
 }
 
 // batchKey is the context key of a batch of rows to create.
 type batchKey struct{ f *Store }
 
-// batch holds the rows fosite stored in a context of BatchCreates.
-type batch struct{ rows []*storage.Token }
+// batch holds the rows fosite stored in a context of BatchCreates, each
+// with its form, which a code's row extends (intoCode).
+type batch struct {
+	rows  []*storage.Token
+	forms []url.Values
+}
+
+// intoCode puts the PKCE or OpenID Connect request req into the row, in
+// ctx's batch, of the code whose signature's digest is sig: its form is
+// added to the row's. False when there is no such row (or the Store
+// keeps a code's requests apart): the caller stores req as a row of its
+// own.
+func (f *Store) intoCode(ctx context.Context, sig string, req fosite.Requester) bool {
+	b, ok := ctx.Value(batchKey{f}).(*batch)
+	if !ok || f.codeSignature == nil {
+		return false
+	}
+	for i, t := range b.rows {
+		if t.Kind == storage.KindAuthorizeCode && t.Signature == sig && t.RequestID == req.GetID() {
+			for k, vs := range req.GetRequestForm() {
+				if _, ok := b.forms[i][k]; !ok {
+					b.forms[i][k] = vs
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
 
 // BatchCreates returns a context in which the rows fosite stores are kept
 // back, to be written together, in one statement, by WriteBatch: an
@@ -425,7 +546,10 @@ func (f *Store) WriteBatch(ctx context.Context) error {
 		return errors.New("write batch: no batch in ctx")
 	}
 	rows := b.rows
-	b.rows = nil
+	for i, t := range rows {
+		t.Form = b.forms[i].Encode()
+	}
+	b.rows, b.forms = nil, nil
 	if err := f.store.CreateTokens(ctx, rows); err != nil {
 		return fositeErr(fmt.Errorf("store %d token rows: %w", len(rows), err))
 	}
@@ -474,9 +598,7 @@ func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 	}
 	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.covers(storage.KindAuthorizeCode, sig) {
 		if t, ok := r.rows[storage.KindAuthorizeCode]; ok {
-			spent := *t
-			spent.Active = false
-			r.rows[storage.KindAuthorizeCode] = &spent
+			t.Active = false
 		}
 	}
 	return nil
@@ -659,19 +781,36 @@ func (f *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 }
 
 // CreateOpenIDConnectSession stores the OIDC request of an authorization
-// code, keyed by the raw code.
+// code: in the code's row (CodeSignatures), or in a row of its own keyed
+// by the raw code.
 func (f *Store) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	if f.codeSignature != nil && f.intoCode(ctx, digest(f.codeSignature(ctx, code)), req) {
+		return nil
+	}
 	return f.create(ctx, storage.KindOpenIDConnect, code, req, fosite.AuthorizeCode, "")
 }
 
-// GetOpenIDConnectSession returns the OIDC request of a code; ErrNotFound
-// for a code issued without openid, which fosite skips quietly.
+// GetOpenIDConnectSession returns the OIDC request of a code: its own
+// row, or else the code's row when that grants openid (fosite stores an
+// OIDC request for every code that does); ErrNotFound for a code issued
+// without openid, which fosite skips quietly.
 func (f *Store) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
-	r, _, err := f.get(ctx, storage.KindOpenIDConnect, code, req.GetSession())
-	if err != nil {
-		return nil, err
+	codeSig := ""
+	if f.codeSignature != nil {
+		codeSig = digest(f.codeSignature(ctx, code))
 	}
-	return r, nil
+	rows, err := f.codeRows(ctx, codeSig, digest(code))
+	if err != nil {
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindOpenIDConnect, err))
+	}
+	t := rows[storage.KindOpenIDConnect]
+	if c := rows[storage.KindAuthorizeCode]; t == nil && c != nil && slices.Contains(c.GrantedScopes, "openid") {
+		t = c
+	}
+	if t == nil {
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindOpenIDConnect, storage.ErrNotFound))
+	}
+	return f.request(ctx, storage.KindOpenIDConnect, t, req.GetSession())
 }
 
 // DeleteOpenIDConnectSession keeps the OIDC request of a code: fosite
@@ -684,19 +823,37 @@ func (f *Store) DeleteOpenIDConnectSession(context.Context, string) error {
 	return nil
 }
 
-// CreatePKCERequestSession stores the PKCE challenge of a code.
+// CreatePKCERequestSession stores the PKCE challenge of a code: in the
+// code's row (CodeSignatures), or in a row of its own.
 func (f *Store) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	if f.intoCode(ctx, digest(signature), req) {
+		return nil
+	}
 	return f.create(ctx, storage.KindPKCE, signature, req, fosite.AuthorizeCode, "")
 }
 
-// GetPKCERequestSession returns the PKCE request of a code; ErrNotFound
+// GetPKCERequestSession returns the PKCE request of a code: its own row,
+// or else the code's row when that holds a code_challenge; ErrNotFound
 // when the code was issued without PKCE.
 func (f *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	r, _, err := f.get(ctx, storage.KindPKCE, signature, session)
+	rows, err := f.codeRows(ctx, digest(signature), "")
 	if err != nil {
-		return nil, err
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindPKCE, err))
 	}
-	return r, nil
+	t := rows[storage.KindPKCE]
+	if c := rows[storage.KindAuthorizeCode]; t == nil && c != nil && hasParam(c.Form, "code_challenge") {
+		t = c
+	}
+	if t == nil {
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindPKCE, storage.ErrNotFound))
+	}
+	return f.request(ctx, storage.KindPKCE, t, session)
+}
+
+// hasParam reports whether the url-encoded form has a non-empty name.
+func hasParam(form, name string) bool {
+	v, err := url.ParseQuery(form)
+	return err == nil && v.Get(name) != ""
 }
 
 // DeletePKCERequestSession keeps the PKCE request of a code on purpose.
