@@ -303,6 +303,8 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 	sess.Username = f.user.Username
 	sess.ClientID = f.ar.GetClient().GetID()
 	sess.Roles = f.user.Roles
+	// The code carries its user's token epoch as read now (codeUser).
+	sess.UserGrant, sess.UserEpoch = true, f.user.TokenEpoch
 	amr := sessionAMR(f.amr)
 	sess.AMR, sess.ACR = amr, acrOf(amr)
 	sess.Claims = &jwt.IDTokenClaims{

@@ -922,6 +922,18 @@ func TestLifecycleDisableUser(t *testing.T) {
 		sessions := []string{b1.sessionID(t), b2.sessionID(t)}
 		bb := e.newBrowser(t)
 		bob := e.grant(t, bb, e.Confidential, "bob", bobPassword, lcScope)
+		// Codes issued before the disable, with a refresh token to come
+		// and without one (whose exchange reads no user).
+		type code struct {
+			scope string
+			ar    authRequest
+			cb    callback
+		}
+		var pending []code
+		for _, scope := range []string{lcScope, "openid results:read"} {
+			ar, cb := e.code(t, b1, e.Public, scope)
+			pending = append(pending, code{scope, ar, cb})
+		}
 
 		alice := map[string]any{"email": "alice@example.com", "email_verified": true, "name": "Alice Liddell", "roles": []string{"teacher"}}
 		disabled := map[string]any{"disabled": true}
@@ -929,6 +941,11 @@ func TestLifecycleDisableUser(t *testing.T) {
 			disabled[k] = v
 		}
 		e.setUser(t, "alice", disabled)
+		for _, c := range pending {
+			if tok, err := e.tryExchange(c.ar, c.cb); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+				t.Errorf("exchange of a code (%s) issued before its user was disabled: %v, %v; want invalid_grant", c.scope, tok, err)
+			}
+		}
 
 		for i, id := range sessions {
 			if _, err := e.Store.GetBrowserSession(ctx, id); !errors.Is(err, storage.ErrNotFound) {

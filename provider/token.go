@@ -72,7 +72,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			err = p.checkCodeResource(ctx, ar)
 		}
 		if err == nil {
-			user, err = p.grantUser(ctx, sess)
+			user, err = p.codeUser(ctx, ar, sess)
 		}
 		if err == nil && sess.Claims != nil {
 			sid, _ := sess.Claims.Extra["sid"].(string)
@@ -110,6 +110,25 @@ func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User,
 		return nil, fosite.ErrInvalidGrant.WithHint("The user of this grant no longer exists or is disabled.")
 	}
 	return user, nil
+}
+
+// codeUser is the user a code was issued to, for its exchange: read, as
+// grantUser reads it, unless the code carries its user's token epoch
+// (issue) and the exchange issues no refresh token. Then the user is not
+// read: whatever would refuse them tokens now (their deletion, a disable,
+// a new password) advanced that epoch and spent or deleted their codes in
+// the same transaction, so this code cannot be spent (its conditional
+// update fails, and lostRace revokes the grant); the access token carries
+// the epoch. A refresh token is confirmed against the user's credential
+// (confirmGrantUser), which needs the read.
+func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*storage.User, error) {
+	// fosite grants the code's scopes to the exchange only later; a
+	// refresh token comes with offline_access (or offline).
+	scopes, ok := p.fstore.ReadCodeScopes(ctx)
+	if ok && sess.UserGrant && sess.Subject != "" && !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+		return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
+	}
+	return p.grantUser(ctx, sess)
 }
 
 // confirmGrantUser confirms, once the new tokens are stored, that the

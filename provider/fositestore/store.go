@@ -498,6 +498,20 @@ func (f *Store) ReadCodeOnce(ctx context.Context, code, signature string) contex
 		rows: make(map[storage.TokenKind]*storage.Token, 3), sessions: map[fosite.Session]*storage.Token{}})
 }
 
+// ReadCodeScopes returns the scopes granted with the code read in ctx
+// (ReadCodeOnce), once read; false when there is none.
+func (f *Store) ReadCodeScopes(ctx context.Context) ([]string, bool) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if !ok || !r.loaded {
+		return nil, false
+	}
+	t, ok := r.rows[storage.KindAuthorizeCode]
+	if !ok {
+		return nil, false
+	}
+	return t.GrantedScopes, true
+}
+
 // batchKey is the context key of a batch of rows to create.
 type batchKey struct{ f *Store }
 
