@@ -230,16 +230,42 @@ func fositeErr(err error) error {
 	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
-// BeginTX starts a transaction (fosite's storage.Transactional).
+// BeginTX starts a transaction (fosite's storage.Transactional). In the
+// exchange of a code read once (ReadCodeOnce) that grants no refresh
+// token, with self-contained access tokens, it starts none: fosite's
+// transaction would hold one write, spending the code, which is a
+// conditional update of its own, so it saves a BEGIN and a COMMIT. A
+// failure after the code is spent then leaves it spent, without tokens.
 func (f *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && f.readAccess != nil && r.oneWrite() {
+		return context.WithValue(ctx, noTxKey{f}, true), nil
+	}
 	return f.store.BeginTX(ctx)
 }
 
+// noTxKey marks a context BeginTX began no transaction in.
+type noTxKey struct{ f *Store }
+
+func (f *Store) noTx(ctx context.Context) bool {
+	no, _ := ctx.Value(noTxKey{f}).(bool)
+	return no
+}
+
 // Commit commits the transaction in ctx.
-func (f *Store) Commit(ctx context.Context) error { return f.store.Commit(ctx) }
+func (f *Store) Commit(ctx context.Context) error {
+	if f.noTx(ctx) {
+		return nil
+	}
+	return f.store.Commit(ctx)
+}
 
 // Rollback rolls back the transaction in ctx.
-func (f *Store) Rollback(ctx context.Context) error { return f.store.Rollback(ctx) }
+func (f *Store) Rollback(ctx context.Context) error {
+	if f.noTx(ctx) {
+		return nil
+	}
+	return f.store.Rollback(ctx)
+}
 
 // GetClient loads a client for fosite; unknown ids are fosite.ErrNotFound,
 // which fosite answers with invalid_client. Its audience, as fosite checks
@@ -436,6 +462,13 @@ type codeRead struct {
 	// back for the code's PKCE and OpenID Connect requests, which are
 	// the same row, and decoding it again would change nothing.
 	sessions map[fosite.Session]*storage.Token
+}
+
+// oneWrite reports whether the exchange of the code read writes one row
+// at most: spending the code, which grants no refresh token.
+func (r *codeRead) oneWrite() bool {
+	t, ok := r.rows[storage.KindAuthorizeCode]
+	return r.loaded && ok && !fosite.Arguments(t.GrantedScopes).HasOneOf("offline", "offline_access")
 }
 
 // load reads the rows, once.
