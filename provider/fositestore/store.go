@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -499,7 +500,8 @@ func (r *codeRead) decoded(t *storage.Token, session fosite.Session) bool {
 	for _, row := range r.rows {
 		held = held || row == t
 	}
-	if !held {
+	if !held || reflect.TypeOf(session).Kind() != reflect.Pointer {
+		// Only a pointer is the same session when handed back.
 		return false
 	}
 	if r.sessions[session] == t {
