@@ -303,6 +303,8 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 	sess.Username = f.user.Username
 	sess.ClientID = f.ar.GetClient().GetID()
 	sess.Roles = f.user.Roles
+	// The code carries its user's token epoch as read now (codeUser).
+	sess.UserGrant, sess.UserEpoch = true, f.user.TokenEpoch
 	amr := sessionAMR(f.amr)
 	sess.AMR, sess.ACR = amr, acrOf(amr)
 	sess.Claims = &jwt.IDTokenClaims{
@@ -322,20 +324,17 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 	p.oauth2.WriteAuthorizeResponse(ctx, w, f.ar, resp)
 }
 
-// issueCode has fosite issue the code of ar in one transaction: fosite
-// stores the code, its OpenID Connect request and its PKCE challenge as
-// three rows, which then cost one commit instead of three.
+// issueCode has fosite issue the code of ar with one write: fosite stores
+// the code, its OpenID Connect request and its PKCE challenge as three
+// rows, which are kept back and then written in one statement, all or
+// none.
 func (p *Provider) issueCode(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session) (fosite.AuthorizeResponder, error) {
-	tx, err := p.cfg.Store.BeginTX(ctx)
+	batch := p.fstore.BatchCreates(ctx)
+	resp, err := p.oauth2.NewAuthorizeResponse(batch, ar, sess)
 	if err != nil {
-		return nil, fmt.Errorf("issue authorization code: %w", err)
-	}
-	resp, err := p.oauth2.NewAuthorizeResponse(tx, ar, sess)
-	if err != nil {
-		_ = p.cfg.Store.Rollback(tx)
 		return nil, err
 	}
-	if err := p.cfg.Store.Commit(tx); err != nil {
+	if err := p.fstore.WriteBatch(batch); err != nil {
 		return nil, fmt.Errorf("issue authorization code: %w", err)
 	}
 	return resp, nil

@@ -845,9 +845,10 @@ func TestLifecycleDeleteClient(t *testing.T) {
 
 		// Access tokens are self-contained: they have no row, and end with
 		// their client (checked below through introspection).
+		// A code's row carries its PKCE challenge and OIDC request.
 		for kind, tok := range map[storage.TokenKind]string{
 			storage.KindRefreshToken:  alice.Refresh,
-			storage.KindAuthorizeCode: unusedCB.Code, storage.KindPKCE: unusedCB.Code, storage.KindOpenIDConnect: unusedCB.Code,
+			storage.KindAuthorizeCode: unusedCB.Code,
 		} {
 			e.wantRow(t, "before delete", kind, tok)
 		}
@@ -921,6 +922,18 @@ func TestLifecycleDisableUser(t *testing.T) {
 		sessions := []string{b1.sessionID(t), b2.sessionID(t)}
 		bb := e.newBrowser(t)
 		bob := e.grant(t, bb, e.Confidential, "bob", bobPassword, lcScope)
+		// Codes issued before the disable, with a refresh token to come
+		// and without one (whose exchange reads no user).
+		type code struct {
+			scope string
+			ar    authRequest
+			cb    callback
+		}
+		var pending []code
+		for _, scope := range []string{lcScope, "openid results:read"} {
+			ar, cb := e.code(t, b1, e.Public, scope)
+			pending = append(pending, code{scope, ar, cb})
+		}
 
 		alice := map[string]any{"email": "alice@example.com", "email_verified": true, "name": "Alice Liddell", "roles": []string{"teacher"}}
 		disabled := map[string]any{"disabled": true}
@@ -928,6 +941,11 @@ func TestLifecycleDisableUser(t *testing.T) {
 			disabled[k] = v
 		}
 		e.setUser(t, "alice", disabled)
+		for _, c := range pending {
+			if tok, err := e.tryExchange(c.ar, c.cb); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+				t.Errorf("exchange of a code (%s) issued before its user was disabled: %v, %v; want invalid_grant", c.scope, tok, err)
+			}
+		}
 
 		for i, id := range sessions {
 			if _, err := e.Store.GetBrowserSession(ctx, id); !errors.Is(err, storage.ErrNotFound) {
@@ -1059,12 +1077,13 @@ func TestLifecycleHousekeeping(t *testing.T) {
 		if st, err := e.Store.AccessTokenState(ctx, replaced, ""); err != nil || !st.Revoked {
 			t.Fatalf("revocation record of the replaced access token: %+v, %v; want it recorded", st, err)
 		}
+		// A code's row carries its PKCE challenge and OIDC request.
 		expireFirst := []row{
 			{"redeemed code", storage.KindAuthorizeCode, g.Code},
-			{"PKCE of the redeemed code", storage.KindPKCE, g.Code},
 			{"unredeemed code", storage.KindAuthorizeCode, unused.Code},
-			{"PKCE of the unredeemed code", storage.KindPKCE, unused.Code},
-			{"OIDC request of the unredeemed code", storage.KindOpenIDConnect, unused.Code},
+		}
+		for _, kind := range []storage.TokenKind{storage.KindPKCE, storage.KindOpenIDConnect} {
+			e.wantNoRow(t, "a code's own row", kind, unused.Code)
 		}
 		refreshRows := []row{
 			{"spent refresh token", storage.KindRefreshToken, g.Refresh},

@@ -36,6 +36,10 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		return nil, nil, err
 	}
 	sess := NewSession()
+	if code := r.PostForm.Get("code"); code != "" && r.PostForm.Get("grant_type") == "authorization_code" {
+		// fosite reads the code's rows four times, one at a time.
+		ctx = p.fstore.ReadCodeOnce(ctx, code, p.core.AuthorizeCodeSignature(ctx, code))
+	}
 	ar, err := p.oauth2.NewAccessRequest(ctx, r, sess)
 	if ar != nil && ar.GetClient() != nil && ar.GetClient().GetID() != "" {
 		noteClientID(ctx, ar.GetClient().GetID())
@@ -68,7 +72,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			err = p.checkCodeResource(ctx, ar)
 		}
 		if err == nil {
-			user, err = p.grantUser(ctx, sess)
+			user, err = p.codeUser(ctx, ar, sess)
 		}
 		if err == nil && sess.Claims != nil {
 			sid, _ := sess.Claims.Extra["sid"].(string)
@@ -85,7 +89,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	if err != nil {
 		return ar, nil, p.lostRace(ctx, ar, ar.GetID(), err)
 	}
-	if user != nil {
+	if user != nil && resp.GetExtra("refresh_token") != nil {
 		if err := p.confirmGrantUser(ctx, ar, user); err != nil {
 			return ar, nil, err
 		}
@@ -108,11 +112,33 @@ func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User,
 	return user, nil
 }
 
+// codeUser is the user a code was issued to, for its exchange: read, as
+// grantUser reads it, unless the code carries its user's token epoch
+// (issue) and the exchange issues no refresh token. Then the user is not
+// read: whatever would refuse them tokens now (their deletion, a disable,
+// a new password) advanced that epoch and spent or deleted their codes in
+// the same transaction, so this code cannot be spent (its conditional
+// update fails, and lostRace revokes the grant); the access token carries
+// the epoch. A refresh token is confirmed against the user's credential
+// (confirmGrantUser), which needs the read.
+func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*storage.User, error) {
+	// fosite grants the code's scopes to the exchange only later; a
+	// refresh token comes with offline_access (or offline).
+	scopes, ok := p.fstore.ReadCodeScopes(ctx)
+	if ok && sess.UserGrant && sess.Subject != "" && !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+		return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
+	}
+	return p.grantUser(ctx, sess)
+}
+
 // confirmGrantUser confirms, once the new tokens are stored, that the
 // user's credential is the one read before they were made. A password
 // reset or a disable that committed in between revoked the grant's tokens
 // as they were then, which may have missed the ones just made; they are
-// revoked here, and the client is told invalid_grant.
+// revoked here, and the client is told invalid_grant. Only a refresh
+// token needs it: an access token carries the user's token epoch as read
+// (markSelfContained), which that change advanced, so it is already
+// inactive, and a response without a refresh token skips the write.
 func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequester, user *storage.User) error {
 	err := p.cfg.Store.ConfirmUserCredential(ctx, user.ID, user.PasswordHash)
 	if err == nil {

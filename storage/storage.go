@@ -250,6 +250,12 @@ const (
 	KindPAR TokenKind = "par"
 )
 
+// TokenKey names one token row.
+type TokenKey struct {
+	Kind      TokenKind
+	Signature string
+}
+
 // Token is one persisted fosite request: an authorization code, access token,
 // refresh token, OIDC or PKCE session. Signature is already a digest of the
 // token's signature (never the token itself).
@@ -374,6 +380,12 @@ type Store interface {
 	DeactivateTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
 	// DeleteTokensByRequest deletes every row of kind with requestID.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
+	// CreateTokens stores rows in one statement: every one of them, or,
+	// with ErrConflict when a (kind, signature) of them exists, none.
+	CreateTokens(ctx context.Context, ts []*Token) error
+	// GetTokens returns the rows of keys that exist, active or not, in
+	// one read, in no particular order; a key without a row is left out.
+	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)
 
 	// SetClientAssertionJTI deletes expired JTIs, then records jti until exp;
 	// ErrConflict if jti is already recorded and unexpired.

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +40,22 @@ type Store struct {
 	// how long a revocation record of one must be kept.
 	readAccess     AccessTokenReader
 	accessLifespan time.Duration
+	// codeSignature, when set, gives a code's signature from the code:
+	// a code's PKCE challenge and OpenID Connect request then go into
+	// the code's own row (CodeSignatures).
+	codeSignature func(ctx context.Context, code string) string
+}
+
+// CodeSignatures makes a code one row: given how to find a code's
+// signature from the code (fosite's AuthorizeCodeSignature), the PKCE
+// challenge and the OpenID Connect request that fosite stores with a code
+// in a context of BatchCreates go into the code's row, whose form then
+// holds all three requests' parameters, instead of two rows of their
+// own; GetPKCERequestSession and GetOpenIDConnectSession find them there.
+// Codes stored as three rows (before, or without a batch) are read as
+// they are. Call it before the Store is used.
+func (f *Store) CodeSignatures(sig func(ctx context.Context, code string) string) {
+	f.codeSignature = sig
 }
 
 // AccessTokenReader verifies a self-contained access token (its signature,
@@ -212,16 +231,42 @@ func fositeErr(err error) error {
 	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
-// BeginTX starts a transaction (fosite's storage.Transactional).
+// BeginTX starts a transaction (fosite's storage.Transactional). In the
+// exchange of a code read once (ReadCodeOnce) that grants no refresh
+// token, with self-contained access tokens, it starts none: fosite's
+// transaction would hold one write, spending the code, which is a
+// conditional update of its own, so it saves a BEGIN and a COMMIT. A
+// failure after the code is spent then leaves it spent, without tokens.
 func (f *Store) BeginTX(ctx context.Context) (context.Context, error) {
+	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && f.readAccess != nil && r.oneWrite() {
+		return context.WithValue(ctx, noTxKey{f}, true), nil
+	}
 	return f.store.BeginTX(ctx)
 }
 
+// noTxKey marks a context BeginTX began no transaction in.
+type noTxKey struct{ f *Store }
+
+func (f *Store) noTx(ctx context.Context) bool {
+	no, _ := ctx.Value(noTxKey{f}).(bool)
+	return no
+}
+
 // Commit commits the transaction in ctx.
-func (f *Store) Commit(ctx context.Context) error { return f.store.Commit(ctx) }
+func (f *Store) Commit(ctx context.Context) error {
+	if f.noTx(ctx) {
+		return nil
+	}
+	return f.store.Commit(ctx)
+}
 
 // Rollback rolls back the transaction in ctx.
-func (f *Store) Rollback(ctx context.Context) error { return f.store.Rollback(ctx) }
+func (f *Store) Rollback(ctx context.Context) error {
+	if f.noTx(ctx) {
+		return nil
+	}
+	return f.store.Rollback(ctx)
+}
 
 // GetClient loads a client for fosite; unknown ids are fosite.ErrNotFound,
 // which fosite answers with invalid_client. Its audience, as fosite checks
@@ -293,6 +338,13 @@ func (f *Store) create(ctx context.Context, kind storage.TokenKind, key string, 
 	if accessSig != "" {
 		t.AccessSignature = digest(accessSig)
 	}
+	if b, ok := ctx.Value(batchKey{f}).(*batch); ok {
+		form := url.Values{}
+		maps.Copy(form, req.GetRequestForm())
+		b.rows = append(b.rows, t)
+		b.forms = append(b.forms, form)
+		return nil
+	}
 	if err := f.store.CreateToken(ctx, t); err != nil {
 		return fositeErr(fmt.Errorf("store %s: %w", kind, err))
 	}
@@ -303,24 +355,34 @@ func (f *Store) create(ctx context.Context, kind storage.TokenKind, key string, 
 // returned together with the row, so callers can choose the fosite error
 // that triggers replay handling.
 func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, session fosite.Session) (*fosite.Request, *storage.Token, error) {
-	t, err := f.store.GetToken(ctx, kind, digest(key))
+	t, err := f.getRow(ctx, kind, digest(key))
 	if err != nil {
 		return nil, nil, fositeErr(fmt.Errorf("load %s: %w", kind, err))
 	}
+	req, err := f.request(ctx, kind, t, session)
+	return req, t, err
+}
+
+// request rebuilds the fosite request of row t, read as a row of kind,
+// decoding its session into session (a new one when nil).
+func (f *Store) request(ctx context.Context, kind storage.TokenKind, t *storage.Token, session fosite.Session) (*fosite.Request, error) {
 	c, err := f.store.GetClient(ctx, t.ClientID)
 	if err != nil {
 		// A deleted client's tokens die with it.
-		return nil, nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
+		return nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
 	}
 	if session == nil {
 		session = f.newSession()
 	}
-	if err := json.Unmarshal(t.Session, session); err != nil {
-		return nil, nil, fositeErr(fmt.Errorf("load %s: decode session: %w", kind, err))
+	r, _ := ctx.Value(codeReadKey{f}).(*codeRead)
+	if r == nil || !r.decoded(t, session) {
+		if err := json.Unmarshal(t.Session, session); err != nil {
+			return nil, fositeErr(fmt.Errorf("load %s: decode session: %w", kind, err))
+		}
 	}
 	form, err := url.ParseQuery(t.Form)
 	if err != nil {
-		return nil, nil, fositeErr(fmt.Errorf("load %s: decode form: %w", kind, err))
+		return nil, fositeErr(fmt.Errorf("load %s: decode form: %w", kind, err))
 	}
 	// The client goes without its AudienceFunc audience: fosite checks
 	// audiences against the client making a request, never against a
@@ -335,7 +397,212 @@ func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, ses
 		GrantedAudience:   fosite.Arguments(orEmpty(t.GrantedAudience)),
 		Form:              form,
 		Session:           session,
-	}, t, nil
+	}, nil
+}
+
+// getRow reads a row: from the code exchange's one read when ctx carries
+// one (ReadCodeOnce) and the row is of its code, from the store otherwise.
+func (f *Store) getRow(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if !ok || !r.covers(kind, sig) {
+		return f.store.GetToken(ctx, kind, sig)
+	}
+	if err := r.load(ctx, f.store); err != nil {
+		return nil, err
+	}
+	t, ok := r.rows[kind]
+	if !ok {
+		return nil, fmt.Errorf("get %s token: %w", kind, storage.ErrNotFound)
+	}
+	return t, nil
+}
+
+// codeRows reads the rows of a code, in one statement: the code's own
+// (by the digest code of its signature) and the PKCE and OpenID Connect
+// rows of a code stored as three (by code, and by the digest oidc of the
+// code itself); "" leaves a key out. A row that does not exist is
+// missing from the map.
+func (f *Store) codeRows(ctx context.Context, code, oidc string) (map[storage.TokenKind]*storage.Token, error) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if ok && (code == "" || code == r.code) && (oidc == "" || oidc == r.oidc) {
+		if err := r.load(ctx, f.store); err != nil {
+			return nil, err
+		}
+		return r.rows, nil
+	}
+	var keys []storage.TokenKey
+	if code != "" {
+		keys = append(keys, storage.TokenKey{Kind: storage.KindAuthorizeCode, Signature: code}, storage.TokenKey{Kind: storage.KindPKCE, Signature: code})
+	}
+	if oidc != "" {
+		keys = append(keys, storage.TokenKey{Kind: storage.KindOpenIDConnect, Signature: oidc})
+	}
+	rows, err := f.store.GetTokens(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[storage.TokenKind]*storage.Token, len(rows))
+	for i := range rows {
+		m[rows[i].Kind] = &rows[i]
+	}
+	return m, nil
+}
+
+// codeReadKey is the context key of a code exchange's one read.
+type codeReadKey struct{ f *Store }
+
+// codeRead is the one read of a code's rows in a code exchange: the code
+// and its PKCE challenge (keyed by the digest of the code's signature) and
+// its OpenID Connect request (by the digest of the code).
+type codeRead struct {
+	code, oidc string
+	loaded     bool
+	rows       map[storage.TokenKind]*storage.Token
+	// sessions are the sessions a row's session was decoded into, by
+	// session: fosite hands the one session it decoded the code into
+	// back for the code's PKCE and OpenID Connect requests, which are
+	// the same row, and decoding it again would change nothing.
+	sessions map[fosite.Session]*storage.Token
+}
+
+// oneWrite reports whether the exchange of the code read writes one row
+// at most: spending the code, which grants no refresh token.
+func (r *codeRead) oneWrite() bool {
+	t, ok := r.rows[storage.KindAuthorizeCode]
+	return r.loaded && ok && !fosite.Arguments(t.GrantedScopes).HasOneOf("offline", "offline_access")
+}
+
+// load reads the rows, once.
+func (r *codeRead) load(ctx context.Context, s storage.Store) error {
+	if r.loaded {
+		return nil
+	}
+	rows, err := s.GetTokens(ctx, []storage.TokenKey{
+		{Kind: storage.KindAuthorizeCode, Signature: r.code},
+		{Kind: storage.KindPKCE, Signature: r.code},
+		{Kind: storage.KindOpenIDConnect, Signature: r.oidc},
+	})
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		r.rows[rows[i].Kind] = &rows[i]
+	}
+	r.loaded = true
+	return nil
+}
+
+// decoded reports whether t's session was decoded into session already,
+// and notes that it is about to be, if not. Only the rows this read holds
+// count.
+func (r *codeRead) decoded(t *storage.Token, session fosite.Session) bool {
+	held := false
+	for _, row := range r.rows {
+		held = held || row == t
+	}
+	if !held || reflect.TypeOf(session).Kind() != reflect.Pointer {
+		// Only a pointer is the same session when handed back.
+		return false
+	}
+	if r.sessions[session] == t {
+		return true
+	}
+	r.sessions[session] = t
+	return false
+}
+
+func (r *codeRead) covers(kind storage.TokenKind, sig string) bool {
+	switch kind {
+	case storage.KindAuthorizeCode, storage.KindPKCE:
+		return sig == r.code
+	case storage.KindOpenIDConnect:
+		return sig == r.oidc
+	}
+	return false
+}
+
+// ReadCodeOnce returns a context in which the exchange of code, whose
+// signature is signature, reads the code's rows (the code, its PKCE
+// challenge, its OpenID Connect request) once, in one statement, however
+// often fosite asks for them: it reads the code twice, then the other two.
+// Reading the code once is safe: spending it is a conditional update
+// (InvalidateAuthorizeCodeSession), so of two exchanges of one code only
+// one spends it, whatever each read. The context is for one request.
+func (f *Store) ReadCodeOnce(ctx context.Context, code, signature string) context.Context {
+	return context.WithValue(ctx, codeReadKey{f}, &codeRead{code: digest(signature), oidc: digest(code),
+		rows: make(map[storage.TokenKind]*storage.Token, 3), sessions: map[fosite.Session]*storage.Token{}})
+}
+
+// ReadCodeScopes returns the scopes granted with the code read in ctx
+// (ReadCodeOnce), once read; false when there is none.
+func (f *Store) ReadCodeScopes(ctx context.Context) ([]string, bool) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if !ok || !r.loaded {
+		return nil, false
+	}
+	t, ok := r.rows[storage.KindAuthorizeCode]
+	if !ok {
+		return nil, false
+	}
+	return t.GrantedScopes, true
+}
+
+// batchKey is the context key of a batch of rows to create.
+type batchKey struct{ f *Store }
+
+// batch holds the rows fosite stored in a context of BatchCreates, each
+// with its form, which a code's row extends (intoCode).
+type batch struct {
+	rows  []*storage.Token
+	forms []url.Values
+}
+
+// intoCode puts the PKCE or OpenID Connect request req into the row, in
+// ctx's batch, of the code whose signature's digest is sig: its form is
+// added to the row's. False when there is no such row (or the Store
+// keeps a code's requests apart): the caller stores req as a row of its
+// own.
+func (f *Store) intoCode(ctx context.Context, sig string, req fosite.Requester) bool {
+	b, ok := ctx.Value(batchKey{f}).(*batch)
+	if !ok || f.codeSignature == nil {
+		return false
+	}
+	for i, t := range b.rows {
+		if t.Kind == storage.KindAuthorizeCode && t.Signature == sig && t.RequestID == req.GetID() {
+			for k, vs := range req.GetRequestForm() {
+				if _, ok := b.forms[i][k]; !ok {
+					b.forms[i][k] = vs
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// BatchCreates returns a context in which the rows fosite stores are kept
+// back, to be written together, in one statement, by WriteBatch: an
+// authorization code, its PKCE challenge and its OpenID Connect request
+// then cost one write, all or nothing, without a transaction around them.
+func (f *Store) BatchCreates(ctx context.Context) context.Context {
+	return context.WithValue(ctx, batchKey{f}, &batch{})
+}
+
+// WriteBatch writes the rows kept back in ctx (BatchCreates).
+func (f *Store) WriteBatch(ctx context.Context) error {
+	b, ok := ctx.Value(batchKey{f}).(*batch)
+	if !ok {
+		return errors.New("write batch: no batch in ctx")
+	}
+	rows := b.rows
+	for i, t := range rows {
+		t.Form = b.forms[i].Encode()
+	}
+	b.rows, b.forms = nil, nil
+	if err := f.store.CreateTokens(ctx, rows); err != nil {
+		return fositeErr(fmt.Errorf("store %d token rows: %w", len(rows), err))
+	}
+	return nil
 }
 
 func orEmpty(s []string) []string {
@@ -374,8 +641,14 @@ func (f *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // InvalidateAuthorizeCodeSession marks a code redeemed. It fails when the
 // code was already redeemed, so of two concurrent redemptions one loses.
 func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
-	if err := f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, digest(signature)); err != nil {
+	sig := digest(signature)
+	if err := f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig); err != nil {
 		return fositeErr(fmt.Errorf("invalidate authorization code: %w", err))
+	}
+	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.covers(storage.KindAuthorizeCode, sig) {
+		if t, ok := r.rows[storage.KindAuthorizeCode]; ok {
+			t.Active = false
+		}
 	}
 	return nil
 }
@@ -557,39 +830,79 @@ func (f *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
 }
 
 // CreateOpenIDConnectSession stores the OIDC request of an authorization
-// code, keyed by the raw code.
+// code: in the code's row (CodeSignatures), or in a row of its own keyed
+// by the raw code.
 func (f *Store) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	if f.codeSignature != nil && f.intoCode(ctx, digest(f.codeSignature(ctx, code)), req) {
+		return nil
+	}
 	return f.create(ctx, storage.KindOpenIDConnect, code, req, fosite.AuthorizeCode, "")
 }
 
-// GetOpenIDConnectSession returns the OIDC request of a code; ErrNotFound
-// for a code issued without openid, which fosite skips quietly.
+// GetOpenIDConnectSession returns the OIDC request of a code: its own
+// row, or else the code's row when that grants openid (fosite stores an
+// OIDC request for every code that does); ErrNotFound for a code issued
+// without openid, which fosite skips quietly.
 func (f *Store) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
-	r, _, err := f.get(ctx, storage.KindOpenIDConnect, code, req.GetSession())
-	if err != nil {
-		return nil, err
+	codeSig := ""
+	if f.codeSignature != nil {
+		codeSig = digest(f.codeSignature(ctx, code))
 	}
-	return r, nil
+	rows, err := f.codeRows(ctx, codeSig, digest(code))
+	if err != nil {
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindOpenIDConnect, err))
+	}
+	t := rows[storage.KindOpenIDConnect]
+	if c := rows[storage.KindAuthorizeCode]; t == nil && c != nil && slices.Contains(c.GrantedScopes, "openid") {
+		t = c
+	}
+	if t == nil {
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindOpenIDConnect, storage.ErrNotFound))
+	}
+	return f.request(ctx, storage.KindOpenIDConnect, t, req.GetSession())
 }
 
-// DeleteOpenIDConnectSession deletes the OIDC request of a code.
-func (f *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return f.delete(ctx, storage.KindOpenIDConnect, code)
+// DeleteOpenIDConnectSession keeps the OIDC request of a code: fosite
+// deletes it once the code is spent, in a write of its own, but it is
+// only ever read after its code was found active (fosite's code handler
+// runs first and refuses a spent code), so once the code is spent it is
+// never read again. It expires with the code and is removed with its
+// client or user, like the PKCE challenge.
+func (f *Store) DeleteOpenIDConnectSession(context.Context, string) error {
+	return nil
 }
 
-// CreatePKCERequestSession stores the PKCE challenge of a code.
+// CreatePKCERequestSession stores the PKCE challenge of a code: in the
+// code's row (CodeSignatures), or in a row of its own.
 func (f *Store) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	if f.intoCode(ctx, digest(signature), req) {
+		return nil
+	}
 	return f.create(ctx, storage.KindPKCE, signature, req, fosite.AuthorizeCode, "")
 }
 
-// GetPKCERequestSession returns the PKCE request of a code; ErrNotFound
+// GetPKCERequestSession returns the PKCE request of a code: its own row,
+// or else the code's row when that holds a code_challenge; ErrNotFound
 // when the code was issued without PKCE.
 func (f *Store) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	r, _, err := f.get(ctx, storage.KindPKCE, signature, session)
+	rows, err := f.codeRows(ctx, digest(signature), "")
 	if err != nil {
-		return nil, err
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindPKCE, err))
 	}
-	return r, nil
+	t := rows[storage.KindPKCE]
+	if c := rows[storage.KindAuthorizeCode]; t == nil && c != nil && hasParam(c.Form, "code_challenge") {
+		t = c
+	}
+	if t == nil {
+		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindPKCE, storage.ErrNotFound))
+	}
+	return f.request(ctx, storage.KindPKCE, t, session)
+}
+
+// hasParam reports whether the url-encoded form has a non-empty name.
+func hasParam(form, name string) bool {
+	v, err := url.ParseQuery(form)
+	return err == nil && v.Get(name) != ""
 }
 
 // DeletePKCERequestSession keeps the PKCE request of a code on purpose.

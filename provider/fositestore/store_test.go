@@ -2,6 +2,8 @@ package fositestore_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"slices"
@@ -38,6 +40,7 @@ func TestStore(t *testing.T) {
 		{"TransactionRollback", testFositeRollback},
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"GetClient", testGetClient},
+		{"CodeWrittenAndReadOnce", testCodeOnce},
 	}
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -302,11 +305,9 @@ func testDigests(t *testing.T, s storage.Store, f *fositestore.Store) {
 	if _, err := f.GetOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h2")); err != nil {
 		t.Fatalf("lookup by raw code: %v", err)
 	}
+	// Kept, like the PKCE challenge: it is read only after an active code.
 	if err := f.DeleteOpenIDConnectSession(ctx, "raw-code-value"); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := f.GetOpenIDConnectSession(ctx, "raw-code-value", newRequest(t, s, "req-h3")); !errors.Is(err, fosite.ErrNotFound) {
-		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
 	}
 }
 
@@ -429,5 +430,160 @@ func TestStoreClientAudience(t *testing.T) {
 				t.Errorf("without an AudienceFunc, audience = %q, want the registered %q", got, c.Audience)
 			}
 		})
+	}
+}
+
+// countingStore counts the token reads that reach the store.
+type countingStore struct {
+	storage.Store
+	gets, multiGets int
+}
+
+func (c *countingStore) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	c.gets++
+	return c.Store.GetToken(ctx, kind, sig)
+}
+
+func (c *countingStore) GetTokens(ctx context.Context, keys []storage.TokenKey) ([]storage.Token, error) {
+	c.multiGets++
+	return c.Store.GetTokens(ctx, keys)
+}
+
+// rowKey is the key a token, code or signature is stored under.
+func rowKey(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// codeRequest is newRequest with the form fosite's sanitising leaves to
+// a code's request of kind: "code", "pkce" or "oidc".
+func codeRequest(t *testing.T, s storage.Store, requestID, kind string, scopes ...string) *fosite.Request {
+	r := newRequest(t, s, requestID)
+	r.GrantedScope = scopes
+	r.Form = url.Values{"response_type": {"code"}, "client_id": {"client-1"}}
+	switch kind {
+	case "code":
+		r.Form.Set("redirect_uri", "https://app.example/cb")
+	case "pkce":
+		r.Form.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+		r.Form.Set("code_challenge_method", "S256")
+	case "oidc":
+		r.Form.Set("nonce", "n-0S6_WzA2Mj")
+	}
+	return r
+}
+
+// testCodeOnce checks a code stored with BatchCreates: one row, written
+// only by WriteBatch, that carries its PKCE and OIDC requests, read once
+// in one statement in a ReadCodeOnce context (and in one per read
+// without); a code stored as three rows (as before) read the same way;
+// and that a code read once is still spent only once.
+func testCodeOnce(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	cs := &countingStore{Store: s}
+	f := fositestore.New(cs, newSession, time.Now, nil)
+	sigOf := func(_ context.Context, code string) string { return code + "-sig" }
+	f.CodeSignatures(sigOf)
+	bg := context.Background()
+	ctx := f.BatchCreates(bg)
+	if err := f.CreateAuthorizeCodeSession(ctx, "c1-sig", codeRequest(t, s, "req-1", "code", "openid")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateOpenIDConnectSession(ctx, "c1", codeRequest(t, s, "req-1", "oidc", "openid")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreatePKCERequestSession(ctx, "c1-sig", codeRequest(t, s, "req-1", "pkce", "openid")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetToken(bg, storage.KindAuthorizeCode, rowKey("c1-sig")); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("code row before WriteBatch: err = %v, want ErrNotFound", err)
+	}
+	if err := f.WriteBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetToken(bg, storage.KindAuthorizeCode, rowKey("c1-sig")); err != nil {
+		t.Fatalf("code row: %v", err)
+	}
+	for kind, key := range map[storage.TokenKind]string{storage.KindPKCE: rowKey("c1-sig"), storage.KindOpenIDConnect: rowKey("c1")} {
+		if _, err := s.GetToken(bg, kind, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("%s row of a code stored in a batch: err = %v, want none (in the code's row)", kind, err)
+		}
+	}
+
+	// A code stored as three rows, as before.
+	for _, err := range []error{
+		f.CreateAuthorizeCodeSession(bg, "c3-sig", codeRequest(t, s, "req-3", "code", "openid")),
+		f.CreateOpenIDConnectSession(bg, "c3", codeRequest(t, s, "req-3", "oidc", "openid")),
+		f.CreatePKCERequestSession(bg, "c3-sig", codeRequest(t, s, "req-3", "pkce", "openid")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.GetToken(bg, storage.KindPKCE, rowKey("c3-sig")); err != nil {
+		t.Fatalf("PKCE row of a code stored without a batch: %v", err)
+	}
+
+	for _, c := range []struct{ code, req string }{{"c1", "req-1"}, {"c3", "req-3"}} {
+		for _, once := range []bool{true, false} {
+			ex := bg
+			if once {
+				ex = f.ReadCodeOnce(bg, c.code, c.code+"-sig")
+			}
+			cs.gets, cs.multiGets = 0, 0
+			sess := newTestSession()
+			for range 2 {
+				got, err := f.GetAuthorizeCodeSession(ex, c.code+"-sig", sess)
+				if err != nil || got.GetID() != c.req || got.GetRequestForm().Get("redirect_uri") != "https://app.example/cb" {
+					t.Fatalf("%s: code = %v, %v; want request %s with its redirect_uri", c.code, got, err, c.req)
+				}
+			}
+			pk, err := f.GetPKCERequestSession(ex, c.code+"-sig", sess)
+			if err != nil || pk.GetID() != c.req || pk.GetRequestForm().Get("code_challenge_method") != "S256" {
+				t.Fatalf("%s: PKCE = %v, %v; want request %s with its challenge", c.code, pk, err, c.req)
+			}
+			oidc, err := f.GetOpenIDConnectSession(ex, c.code, &fosite.Request{Session: sess})
+			if err != nil || oidc.GetID() != c.req || oidc.GetRequestForm().Get("nonce") != "n-0S6_WzA2Mj" ||
+				oidc.GetSession().(*openid.DefaultSession).Claims.Subject != "user-42" {
+				t.Fatalf("%s: OIDC = %v, %v; want request %s with its nonce and session", c.code, oidc, err, c.req)
+			}
+			if once && (cs.gets != 0 || cs.multiGets != 1) {
+				t.Fatalf("%s: an exchange read the store %d times one row and %d times several, want once, all rows together", c.code, cs.gets, cs.multiGets)
+			}
+		}
+	}
+
+	// Another exchange of the same code read it active too; one spends it.
+	ex := f.ReadCodeOnce(bg, "c1", "c1-sig")
+	other := f.ReadCodeOnce(bg, "c1", "c1-sig")
+	for _, c := range []context.Context{ex, other} {
+		if _, err := f.GetAuthorizeCodeSession(c, "c1-sig", newTestSession()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.InvalidateAuthorizeCodeSession(ex, "c1-sig"); err != nil {
+		t.Fatalf("spend: %v", err)
+	}
+	if err := f.InvalidateAuthorizeCodeSession(other, "c1-sig"); !errors.Is(err, fosite.ErrSerializationFailure) {
+		t.Fatalf("second exchange spending a code read active: err = %v, want ErrSerializationFailure", err)
+	}
+	if got, err := f.GetAuthorizeCodeSession(ex, "c1-sig", newTestSession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || got == nil {
+		t.Fatalf("code after it was spent in the same exchange: %v, %v; want its request and ErrInvalidatedAuthorizeCode", got, err)
+	}
+
+	// A code without PKCE or openid: neither is found.
+	ctx = f.BatchCreates(bg)
+	if err := f.CreateAuthorizeCodeSession(ctx, "c2-sig", codeRequest(t, s, "req-2", "code", "results:read")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteBatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range []context.Context{bg, f.ReadCodeOnce(bg, "c2", "c2-sig")} {
+		if _, err := f.GetPKCERequestSession(ex, "c2-sig", newTestSession()); !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("PKCE of a code without: err = %v, want ErrNotFound", err)
+		}
+		if _, err := f.GetOpenIDConnectSession(ex, "c2", &fosite.Request{Session: newTestSession()}); !errors.Is(err, fosite.ErrNotFound) {
+			t.Fatalf("OIDC of a code without openid: err = %v, want ErrNotFound", err)
+		}
 	}
 }

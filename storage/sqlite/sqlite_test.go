@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/sqlite"
@@ -190,5 +191,74 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 	err = s.CreateRole(ctx, &storage.Role{Name: "auditor"})
 	if !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("CreateRole on a locked file: %v, want storage.ErrUnavailable and not ErrConflict", err)
+	}
+}
+
+// TestWritersTakeTurns checks the queue of the store's own writers: a
+// transaction waits while another holds the turn to write and goes on
+// once it commits; a transaction whose context ends gives its turn back
+// even if nobody rolls it back; and a writer whose context ends while it
+// waits gives up with storage.ErrUnavailable.
+func TestWritersTakeTurns(t *testing.T) {
+	s := newStore(t)
+	bg := context.Background()
+	first, err := s.BeginTX(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := make(chan error, 1)
+	var second context.Context
+	go func() {
+		var err error
+		second, err = s.BeginTX(bg)
+		began <- err
+	}()
+	select {
+	case err := <-began:
+		t.Fatalf("a second transaction began while the first held the turn (err %v)", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := s.SetClientAssertionJTI(first, "jti-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(first); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-began:
+		if err != nil {
+			t.Fatalf("second transaction: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second transaction did not begin once the first committed")
+	}
+	if err := s.Rollback(second); err != nil {
+		t.Fatal(err)
+	}
+
+	// Abandoned: its context ends, and nobody calls Rollback.
+	ctx, cancel := context.WithCancel(bg)
+	if _, err := s.BeginTX(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	wait, stop := context.WithTimeout(bg, 5*time.Second)
+	defer stop()
+	if err := s.SetClientAssertionJTI(wait, "jti-2", time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("write after an abandoned transaction: %v", err)
+	}
+
+	held, err := s.BeginTX(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Rollback(held)
+	short, stop2 := context.WithTimeout(bg, 50*time.Millisecond)
+	defer stop2()
+	if _, err := s.BeginTX(short); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("BeginTX whose context ended while it waited: %v, want storage.ErrUnavailable", err)
+	}
+	if err := s.SetClientAssertionJTI(short, "jti-3", time.Now().Add(time.Hour)); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("write whose context ended while it waited: %v, want storage.ErrUnavailable", err)
 	}
 }

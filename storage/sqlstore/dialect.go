@@ -61,6 +61,13 @@ type Dialect struct {
 	// where the loser has already waited for the lock (SQLite's busy
 	// timeout) and running again would only wait again.
 	Retry bool
+	// WriterWait, when positive, makes the Store queue its own writers
+	// (every transaction and every statement outside one that Exec runs)
+	// so that one writes at a time, each waiting its turn for at most
+	// this long: for a database that takes one writer at a time and
+	// makes the others poll for its lock (SQLite). Zero: writers go to
+	// the database together.
+	WriterWait time.Duration
 
 	// MigrationsTable creates schema_migrations if it does not exist.
 	MigrationsTable string

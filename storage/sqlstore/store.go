@@ -33,6 +33,9 @@ type Store struct {
 	onFailure atomic.Pointer[func(op string)]
 	// onQuery, when set, is told of every statement (ObserveQueries).
 	onQuery atomic.Pointer[QueryObserver]
+	// writers holds the one turn to write, where the dialect queues the
+	// Store's writers (Dialect.WriterWait); nil otherwise.
+	writers chan struct{}
 }
 
 // QueryObserver is told that a statement starts, with the context it runs
@@ -76,7 +79,44 @@ func New(db *sql.DB, d Dialect) *Store {
 	if d.PrepareStatements {
 		s.stmts = &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 	}
+	if d.WriterWait > 0 {
+		s.writers = make(chan struct{}, 1)
+	}
 	return s
+}
+
+// writeTurn waits for the Store's turn to write (Dialect.WriterWait) and
+// returns the function that gives it back, which may be called more than
+// once; where the dialect queues no writers it returns at once. Writers
+// queued here wait in order on a channel; left to the database, each
+// would poll for the lock (SQLite's busy handler sleeps up to 100 ms
+// between tries, however soon the lock is free), which makes a queue of
+// writers slow and its tail very long.
+func (s *Store) writeTurn(ctx context.Context) (func(), error) {
+	if s.writers == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writers <- struct{}{}:
+		return s.endTurn(), nil
+	default:
+	}
+	t := time.NewTimer(s.d.WriterWait)
+	defer t.Stop()
+	select {
+	case s.writers <- struct{}{}:
+		return s.endTurn(), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the turn to write: %w: %w", storage.ErrUnavailable, ctx.Err())
+	case <-t.C:
+		return nil, fmt.Errorf("wait for the turn to write: %w: another writer kept it for %s", storage.ErrUnavailable, s.d.WriterWait)
+	}
+}
+
+// endTurn returns the function that gives the turn to write back, once.
+func (s *Store) endTurn() func() {
+	var once sync.Once
+	return func() { once.Do(func() { <-s.writers }) }
 }
 
 // Ping reports whether the database is reachable.
@@ -102,9 +142,19 @@ func (s *Store) Close() error {
 // never picked up by another.
 type txKey struct{ s *Store }
 
+// openTx is a transaction BeginTX opened, with the function that gives
+// back its turn to write.
+type openTx struct {
+	tx      *sql.Tx
+	endTurn func()
+}
+
 func (s *Store) tx(ctx context.Context) (*sql.Tx, bool) {
-	tx, ok := ctx.Value(txKey{s}).(*sql.Tx)
-	return tx, ok
+	t, ok := ctx.Value(txKey{s}).(*openTx)
+	if !ok {
+		return nil, false
+	}
+	return t.tx, true
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.
@@ -125,6 +175,10 @@ type runner struct {
 	st *stmtCache
 	// obs is the store's QueryObserver, nil when none.
 	obs *QueryObserver
+	// s, when set, is the Store whose turn to write exec waits for: set
+	// for a runner on the database itself, whose every exec is a
+	// transaction of its own.
+	s *Store
 }
 
 // stmt returns the prepared statement of query for r, nil when there is
@@ -148,6 +202,13 @@ func (r runner) observe(ctx context.Context, query string) func(error) {
 }
 
 func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if r.s != nil && r.s.writers != nil {
+		endTurn, err := r.s.writeTurn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer endTurn()
+	}
 	done := r.observe(ctx, query)
 	if st := r.stmt(ctx, query); st != nil {
 		res, err = st.ExecContext(ctx, args...)
@@ -190,7 +251,7 @@ func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
 		return s.txRunner(tx)
 	}
-	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load()}
+	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load(), s: s}
 }
 
 // txRunner returns a runner in tx, with the statement cache.
@@ -260,26 +321,41 @@ func (c *stmtCache) close() {
 //
 // The backend decides how the transaction begins: SQLite's IMMEDIATE,
 // holding the write lock until it ends; PostgreSQL's default isolation
-// level.
+// level. Where the dialect queues writers (Dialect.WriterWait), the
+// transaction first waits for its turn, and holds it until it ends or ctx
+// is done.
 func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if _, ok := s.tx(ctx); ok {
 		return ctx, errors.New("begin transaction: ctx already carries a transaction")
 	}
+	endTurn, err := s.writeTurn(ctx)
+	if err != nil {
+		return ctx, fmt.Errorf("begin transaction: %w", err)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		endTurn()
 		return ctx, s.mapErr("begin transaction", err)
 	}
-	return context.WithValue(ctx, txKey{s}, tx), nil
+	if s.writers != nil {
+		// database/sql rolls the transaction back when ctx is done; the
+		// turn goes with it, even if nobody calls Rollback.
+		stop := context.AfterFunc(ctx, endTurn)
+		turn := endTurn
+		endTurn = func() { stop(); turn() }
+	}
+	return context.WithValue(ctx, txKey{s}, &openTx{tx: tx, endTurn: endTurn}), nil
 }
 
 // Commit commits the transaction carried by ctx. A serialization failure
 // is reported as storage.ErrConflict.
 func (s *Store) Commit(ctx context.Context) error {
-	tx, ok := s.tx(ctx)
+	t, ok := ctx.Value(txKey{s}).(*openTx)
 	if !ok {
 		return errors.New("commit: no transaction in ctx")
 	}
-	if err := tx.Commit(); err != nil {
+	defer t.endTurn()
+	if err := t.tx.Commit(); err != nil {
 		return s.mapErr("commit", err)
 	}
 	return nil
@@ -287,11 +363,12 @@ func (s *Store) Commit(ctx context.Context) error {
 
 // Rollback rolls back the transaction carried by ctx.
 func (s *Store) Rollback(ctx context.Context) error {
-	tx, ok := s.tx(ctx)
+	t, ok := ctx.Value(txKey{s}).(*openTx)
 	if !ok {
 		return errors.New("rollback: no transaction in ctx")
 	}
-	if err := tx.Rollback(); err != nil {
+	defer t.endTurn()
+	if err := t.tx.Rollback(); err != nil {
 		return s.mapErr("rollback", err)
 	}
 	return nil
@@ -327,6 +404,11 @@ func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {
 		return fn(s.txRunner(tx))
 	}
+	endTurn, err := s.writeTurn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer endTurn()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.mapErr("begin transaction", err)

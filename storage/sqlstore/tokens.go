@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,74 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 		return s.mapErr(fmt.Sprintf("create %s token", t.Kind), err)
 	}
 	return nil
+}
+
+// CreateTokens stores rows in one statement: all of them, or none with
+// storage.ErrConflict when a (kind, signature) of them exists.
+func (s *Store) CreateTokens(ctx context.Context, ts []*storage.Token) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	const n = 15 // columns
+	var b strings.Builder
+	b.WriteString(`INSERT INTO tokens (` + tokenColumns + `) VALUES `)
+	args := make([]any, 0, n*len(ts))
+	for i, t := range ts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for j := 1; j <= n; j++ {
+			if j > 1 {
+				b.WriteString(", ")
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(i*n + j))
+		}
+		b.WriteByte(')')
+		args = append(args, string(t.Kind), t.Signature, t.RequestID, s.timeArg(t.RequestedAt), t.ClientID, t.Subject,
+			s.listArg(t.RequestedScopes), s.listArg(t.GrantedScopes), s.listArg(t.RequestedAudience), s.listArg(t.GrantedAudience),
+			t.Form, blobArg(t.Session), t.Active, s.timeArg(t.ExpiresAt), t.AccessSignature)
+	}
+	if _, err := s.q(ctx).exec(ctx, b.String(), args...); err != nil {
+		return s.mapErr(fmt.Sprintf("create %d tokens", len(ts)), err)
+	}
+	return nil
+}
+
+// GetTokens returns the rows of keys that exist, active or not, in one
+// statement; a key without a row is left out.
+func (s *Store) GetTokens(ctx context.Context, keys []storage.TokenKey) ([]storage.Token, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	b.WriteString(`SELECT ` + tokenColumns + ` FROM tokens WHERE `)
+	args := make([]any, 0, 2*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(kind = $%d AND signature = $%d)", 2*i+1, 2*i+2)
+		args = append(args, string(k.Kind), k.Signature)
+	}
+	return queryAll(ctx, s, "get tokens", b.String(), s.scanToken, args...)
+}
+
+// scanToken reads a row of tokenColumns.
+func (s *Store) scanToken(row scanner) (*storage.Token, error) {
+	var (
+		t       storage.Token
+		kindStr string
+	)
+	if err := row.Scan(&kindStr, &t.Signature, &t.RequestID, s.timeCol(&t.RequestedAt), &t.ClientID, &t.Subject,
+		s.listCol(&t.RequestedScopes), s.listCol(&t.GrantedScopes),
+		s.listCol(&t.RequestedAudience), s.listCol(&t.GrantedAudience),
+		&t.Form, blobCol{&t.Session}, &t.Active, s.timeCol(&t.ExpiresAt), &t.AccessSignature); err != nil {
+		return nil, err
+	}
+	t.Kind = storage.TokenKind(kindStr)
+	return &t, nil
 }
 
 // GetToken returns the row whether active or not; storage.ErrNotFound if

@@ -22,6 +22,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ClientDeleteCascadesTokens", testClientDeleteCascadesTokens},
 		{"TokenCRUD", testTokenCRUD},
 		{"TokenDeactivate", testTokenDeactivate},
+		{"TokensTogether", testTokensTogether},
 		{"TokensByRequest", testTokensByRequest},
 		{"KeysCRUD", testKeysCRUD},
 		{"Settings", testSettings},
@@ -275,6 +276,52 @@ func testTokenCRUD(t *testing.T, s storage.Store) {
 		}
 		check(t, fmt.Sprintf("GetToken(%s) after deleting the access row", kind),
 			fullToken(kind, sig, "req-"+string(kind), "client-"+string(kind)), mustGetToken(t, ctx, s, kind, sig))
+	}
+}
+
+// testTokensTogether checks CreateTokens and GetTokens: rows written in
+// one statement (all or none) and read in one.
+func testTokensTogether(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	code := fullToken(storage.KindAuthorizeCode, "code-sig", "req-1", "client")
+	pkce := fullToken(storage.KindPKCE, "code-sig", "req-1", "client")
+	oidc := fullToken(storage.KindOpenIDConnect, "raw-code-digest", "req-1", "client")
+	oidc.Active = false
+	noErr(t, s.CreateTokens(ctx, []*storage.Token{code, pkce, oidc}), "CreateTokens")
+	noErr(t, s.CreateTokens(ctx, nil), "CreateTokens(none)")
+	for _, tok := range []*storage.Token{code, pkce, oidc} {
+		check(t, fmt.Sprintf("GetToken(%s) of a row CreateTokens wrote", tok.Kind), tok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	}
+
+	// One conflicting row: none is written.
+	fresh := fullToken(storage.KindRefreshToken, "fresh", "req-2", "client")
+	errIs(t, s.CreateTokens(ctx, []*storage.Token{fresh, fullToken(storage.KindPKCE, "code-sig", "req-2", "client")}),
+		storage.ErrConflict, "CreateTokens with an existing (kind, signature)")
+	_, err := s.GetToken(ctx, storage.KindRefreshToken, "fresh")
+	errIs(t, err, storage.ErrNotFound, "GetToken of a row written with a conflicting one")
+
+	got, err := s.GetTokens(ctx, []storage.TokenKey{
+		{Kind: storage.KindAuthorizeCode, Signature: "code-sig"},
+		{Kind: storage.KindPKCE, Signature: "code-sig"},
+		{Kind: storage.KindOpenIDConnect, Signature: "code-sig"}, // another kind's signature
+		{Kind: storage.KindOpenIDConnect, Signature: "raw-code-digest"},
+		{Kind: storage.KindRefreshToken, Signature: "fresh"},
+	})
+	noErr(t, err, "GetTokens")
+	byKind := map[storage.TokenKind]*storage.Token{}
+	for i := range got {
+		byKind[got[i].Kind] = &got[i]
+	}
+	if len(got) != 3 || len(byKind) != 3 {
+		t.Fatalf("GetTokens returned %d rows of %d kinds, want the 3 that exist", len(got), len(byKind))
+	}
+	for _, tok := range []*storage.Token{code, pkce, oidc} {
+		check(t, fmt.Sprintf("GetTokens: the %s row", tok.Kind), tok, byKind[tok.Kind])
+	}
+	none, err := s.GetTokens(ctx, []storage.TokenKey{{Kind: storage.KindAuthorizeCode, Signature: "nothing"}})
+	noErr(t, err, "GetTokens(unknown)")
+	if len(none) != 0 {
+		t.Fatalf("GetTokens(unknown) returned %d rows", len(none))
 	}
 }
 

@@ -1,0 +1,238 @@
+package provider_test
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/provider"
+)
+
+// benchRedirect is the public client's redirect URI in the flow
+// benchmark; nothing serves it.
+const benchRedirect = "http://127.0.0.1/bench-callback"
+
+// BenchmarkSignedInFlow measures a signed-in user's trip through an
+// app's login, in-process and without network: GET /oauth2/authorize
+// (PKCE S256, openid and one more scope) with a live session and
+// remembered consent, which answers 303 to the app with a code, then the
+// code exchange (an ID token and an access token: two RS256 signatures).
+// The session and the consent come from posting the real login and
+// consent forms once, untimed. Compare with keys.BenchmarkRSASign in the
+// same run: the flow's floor is two signatures. cpu-ms/op is the
+// process's CPU per flow (the database server's, for PostgreSQL, not
+// included).
+//
+//	go test -run '^$' -bench 'SignedInFlow' ./provider/ && go test -run '^$' -bench 'RSASign$' ./keys/
+func BenchmarkSignedInFlow(b *testing.B) {
+	for _, be := range testdb.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			f := newBenchFlow(b, be.DSN(b))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := processCPU(b)
+			for b.Loop() {
+				f.run(b)
+			}
+			b.ReportMetric(float64((processCPU(b)-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// processCPU is the CPU time (user and system) the process has used: a
+// flow's wall time includes waits for commits, its CPU time does not.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchFlow is a server, a public client and a browser signed in to it
+// who consented to the client's scopes.
+type benchFlow struct {
+	ts      *testServer
+	h       http.Handler
+	scope   string
+	client  string
+	cookies []*http.Cookie
+	// n makes each flow's state, nonce and verifier distinct.
+	n int
+}
+
+// newBenchFlow sets up the server through the admin API and signs a user
+// in over HTTP with the login and consent forms.
+func newBenchFlow(b *testing.B, dsn string) *benchFlow {
+	b.Helper()
+	ts := newTestServer(b, dsn)
+	f := &benchFlow{ts: ts, h: ts.Provider.Handler(), scope: "bench:read"}
+	admin := func(path string, body any) []byte {
+		b.Helper()
+		enc, err := json.Marshal(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res := ts.do(b, req{Method: http.MethodPost, Path: path, ContentType: "application/json", Body: string(enc), Auth: "Bearer " + ts.AdminToken})
+		if res.Status != http.StatusCreated {
+			b.Fatalf("POST %s: %d %s", path, res.Status, res.Body)
+		}
+		return res.Body
+	}
+	admin("/admin/scopes", map[string]any{"name": f.scope, "description": "Bench scope", "audience": "https://bench.example/api"})
+	admin("/admin/roles", map[string]any{"name": "bencher", "scopes": []string{f.scope}})
+	const password = "quiet-lantern-meadow-72"
+	admin("/admin/users", map[string]any{"username": "bencher", "password": password, "roles": []string{"bencher"}})
+	var c struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal(admin("/admin/clients", map[string]any{
+		"client_name": "bench app", "redirect_uris": []string{benchRedirect},
+		"grant_types": []string{"authorization_code"}, "response_types": []string{"code"},
+		"token_endpoint_auth_method": "none", "scope": "openid " + f.scope,
+	}), &c); err != nil || c.ClientID == "" {
+		b.Fatalf("client: %v", err)
+	}
+	f.client = c.ClientID
+
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	browser := &http.Client{Transport: ts.HTTP.Transport, Jar: jar,
+		CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(r.URL.String(), benchRedirect) {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}
+	authURL, _ := f.authorizeURL()
+	resp, err := browser.Get(ts.URL + authURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	resp = benchSubmit(b, browser, resp, url.Values{"username": {"bencher"}, "password": {password}})
+	resp = benchSubmit(b, browser, resp, url.Values{"decision": {"allow"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), benchRedirect) {
+		b.Fatalf("sign-in ended with %d at %s, not at the app", resp.StatusCode, resp.Request.URL)
+	}
+	resp.Body.Close()
+	u, _ := url.Parse(ts.URL)
+	f.cookies = jar.Cookies(u)
+	// The first flow of the session proves the set-up: a code without a
+	// page.
+	f.run(b)
+	return f
+}
+
+// benchSubmit posts the one form of the page resp carries (its hidden
+// fields and fields) as the browser.
+func benchSubmit(b *testing.B, c *http.Client, resp *http.Response, fields url.Values) *http.Response {
+	b.Helper()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	action, hidden, err := benchForm(string(body))
+	if err != nil {
+		b.Fatalf("%s: %d %v: %.600s", resp.Request.URL, resp.StatusCode, err, body)
+	}
+	target, err := resp.Request.URL.Parse(action)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k, v := range fields {
+		hidden[k] = v
+	}
+	next, err := c.PostForm(target.String(), hidden)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return next
+}
+
+// benchForm returns the action and hidden fields of a page's POST form.
+func benchForm(page string) (string, url.Values, error) {
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		return "", nil, err
+	}
+	var action string
+	hidden := url.Values{}
+	var walk func(n *html.Node, in bool)
+	walk = func(n *html.Node, in bool) {
+		if n.Type == html.ElementNode {
+			switch {
+			case n.Data == "form" && strings.EqualFold(attr(n, "method"), "post"):
+				action, in = attr(n, "action"), true
+			case n.Data == "input" && in && attr(n, "type") == "hidden":
+				hidden.Add(attr(n, "name"), attr(n, "value"))
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, in)
+		}
+	}
+	walk(doc, false)
+	if hidden.Get("request") == "" || hidden.Get("csrf") == "" {
+		return "", nil, errors.New("no POST form with request and csrf")
+	}
+	return action, hidden, nil
+}
+
+// authorizeURL returns a new authorization request (path and query) and
+// its PKCE verifier.
+func (f *benchFlow) authorizeURL() (string, string) {
+	f.n++
+	n := strconv.Itoa(f.n)
+	verifier := "bench-verifier-0123456789-0123456789-0123456789-" + n
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {f.client}, "redirect_uri": {benchRedirect},
+		"scope": {"openid " + f.scope}, "state": {"bench-state-" + n}, "nonce": {"bench-nonce-" + n},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	return provider.PathAuthorize + "?" + q.Encode(), verifier
+}
+
+// run is one signed-in flow: authorize with the session's cookies, then
+// the code exchange.
+func (f *benchFlow) run(b *testing.B) {
+	target, verifier := f.authorizeURL()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	for _, c := range f.cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	loc, err := url.Parse(w.Header().Get("Location"))
+	if w.Code != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), benchRedirect) || loc.Query().Get("code") == "" {
+		b.Fatalf("authorize: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
+	}
+	body := url.Values{
+		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {benchRedirect},
+		"client_id": {f.client}, "code_verifier": {verifier},
+	}.Encode()
+	r = httptest.NewRequest(http.MethodPost, provider.PathToken, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w = httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id_token"`) {
+		b.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+}
