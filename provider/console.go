@@ -123,6 +123,10 @@ func notice(r *http.Request) string {
 		return "Two-step sign-in was reset: the user's authenticator and recovery codes are gone."
 	case "totp":
 		return "Your authenticator app was set up."
+	case "passkey":
+		return "Your passkey was set up."
+	case "passkey-removed":
+		return "The passkey was removed."
 	case "consent-revoked":
 		return "Access was withdrawn, and the app's tokens revoked."
 	case "session-ended":

@@ -38,6 +38,9 @@ type MFAData struct {
 	ContinueAction, ContinueLabel string
 	// Back links back, e.g. to the account page.
 	Back string
+	// Passkey, when set, offers a passkey: to sign in with in place of a
+	// code, or to set up in place of an authenticator app.
+	Passkey *PasskeyForm
 }
 
 // QRImage is the QR code as a data: URL, for the template.
@@ -54,6 +57,10 @@ func (p *Pages) MFA(w http.ResponseWriter, status int, d MFAData) {
 	csp := p.contentSecurityPolicy(nil)
 	if len(d.QRPNG) > 0 {
 		csp = strings.Replace(csp, "img-src 'self';", "img-src 'self' data:;", 1)
+	}
+	if d.Passkey != nil {
+		p.renderScript(w, status, pageMFA, d, passkeyCSP(csp), p.passkeyScriptURL)
+		return
 	}
 	p.renderCSP(w, status, pageMFA, d, csp)
 }
