@@ -90,7 +90,8 @@ func (p *Provider) factorSubject(w http.ResponseWriter, r *http.Request) (*flow,
 func (p *Provider) codePage(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, status int, msg string) {
 	ctx := r.Context()
 	d := web.MFAData{Title: "Two-step sign-in", Lead: "Enter the six-digit code from your authenticator app, or one of your recovery codes.",
-		Error: msg, Action: PathSecondFactor, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), CodeLabel: "Code"}
+		Error: msg, Action: PathSecondFactor, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), CodeLabel: "Code",
+		FormActionOrigins: redirectOrigin(f)}
 	pks, err := p.cfg.Store.ListPasskeys(ctx, user.ID)
 	if err != nil {
 		p.pendingGone(w, r, err)
@@ -222,7 +223,7 @@ func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request, f *flow, us
 	d := web.MFAData{Title: "Set up two-step sign-in",
 		Lead:   "Your account needs a second step at sign-in: a code from an authenticator app on your phone.",
 		Notice: notice, Error: errMsg, Action: PathEnrol, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle),
-		CodeLabel: "Code from the app", QRPNG: e.qr, Secret: e.secret, Enrolment: e.sealed}
+		CodeLabel: "Code from the app", QRPNG: e.qr, Secret: e.secret, Enrolment: e.sealed, FormActionOrigins: redirectOrigin(f)}
 	if notice != "" {
 		d.Lead = ""
 		d.ContinueAction, d.ContinueLabel = PathFactorContinue, "Not now"
@@ -314,7 +315,7 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(codes) > 0 {
-		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes,
+		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, FormActionOrigins: redirectOrigin(f),
 			RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), ContinueAction: PathFactorContinue, ContinueLabel: "I saved them, continue"})
 		return
 	}

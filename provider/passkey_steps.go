@@ -240,7 +240,7 @@ func (p *Provider) handleEnrolPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(codes) > 0 {
-		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes,
+		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, FormActionOrigins: redirectOrigin(f),
 			RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), ContinueAction: PathFactorContinue, ContinueLabel: "I saved them, continue"})
 		return
 	}

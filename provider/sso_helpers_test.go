@@ -63,7 +63,12 @@ func (c *ssoClient) public() bool { return c.Meta.TokenEndpointAuthMethod == "no
 // admin API.
 func newSSOEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) *ssoEnv {
 	t.Helper()
-	ts := newTestServer(t, dsn, opts...)
+	return ssoEnvOn(t, newTestServer(t, dsn, opts...))
+}
+
+// ssoEnvOn sets the school up on ts.
+func ssoEnvOn(t *testing.T, ts *testServer) *ssoEnv {
+	t.Helper()
 	e := &ssoEnv{testServer: ts}
 	mustCreate := func(path string, body any) result {
 		t.Helper()
