@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
@@ -254,4 +256,98 @@ func TestPasskeysOffOnIPIssuer(t *testing.T) {
 	if csp := p.Header.Get("Content-Security-Policy"); strings.Contains(csp, "script-src") {
 		t.Errorf("login page CSP = %q, want no script", csp)
 	}
+}
+
+// A passkey alone is two factors: alice, a teacher whose role requires
+// a second factor, is not taken to enrolment, and a client's step-up
+// (acr_values) asks nothing more of her session.
+func TestPasskeySatisfiesPolicy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		if res := e.admin(t, http.MethodPut, "/admin/roles/teacher", map[string]any{"name": "teacher",
+			"scopes": []string{"results:read", "results:write", "schedule:write"}, "require_mfa": true}); res.Status != http.StatusOK {
+			t.Fatalf("require MFA of teachers: %d %s", res.Status, res.Body)
+		}
+		u, _ := url.Parse(e.URL)
+		key := newSoftKey(t, e.AliceID)
+		key.store(t, e.Store, "Soft key")
+		b := e.newBrowser(t)
+		ar := e.Confidential.request("openid")
+		login := b.get(t, ar.URL)
+		p := b.submitTo(t, login, provider.PathLoginPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, login), e.URL, u.Hostname(), flagsUPUV)}})
+		p = b.decide(t, p, "allow")
+		tok := e.exchange(t, ar, e.callback(t, p, ar))
+		e.wantMFAClaims(t, ar, tok, provider.ACRMFA, "hwk", "user", "mfa")
+
+		step := e.Confidential.request("openid", oauth2.SetAuthURLParam("acr_values", provider.ACRMFA))
+		p = b.get(t, step.URL)
+		if p.Redirect == nil {
+			t.Fatalf("a step-up on a passkey session: want the redirect to the client at once, got %s", p)
+		}
+		tok = e.exchange(t, step, e.callback(t, p, step))
+		e.wantMFAClaims(t, step, tok, provider.ACRMFA, "hwk", "user", "mfa")
+	})
+}
+
+// The account page's passkey forms: what is not a passkey answer is
+// refused with 400, another user's passkey cannot be removed, and the
+// user's own is removed and audited; the console's user page counts them.
+func TestPasskeyAccount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		e.withConsoleAdmin(t)
+		mine, theirs := newSoftKey(t, e.BobID), newSoftKey(t, e.AliceID)
+		mine.store(t, e.Store, "Bob's key")
+		theirs.store(t, e.Store, "Alice's key")
+		b := e.newBrowser(t)
+		home := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		if home.URL.Path != provider.PathSecondFactor {
+			t.Fatalf("bob has a passkey: want the second-factor step, got %s", home)
+		}
+		home = b.submitTo(t, home, provider.PathSecondFactorPasskey, url.Values{"credential": {mine.assertion(t, challengeOf(t, home), e.URL, "localhost", flagsUP)}})
+		if home.URL.Path != provider.PathAccount || !strings.Contains(home.Body, "Bob&#39;s key") {
+			t.Fatalf("after the passkey: want the account page listing it, got %s", home)
+		}
+		for name, fields := range map[string]url.Values{
+			"malformed": {"name": {"Laptop"}, "credential": {`{"id":`}},
+			"no name":   {"name": {"  "}, "credential": {`{}`}},
+			"bad state": {"name": {"Laptop"}, "credential": {`{}`}, "state": {"AAAA"}},
+		} {
+			if p := b.submitTo(t, home, provider.PathAccountPasskeys, fields); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, `role="alert"`) {
+				t.Errorf("%s: want 400 with an alert, got %s", name, p)
+			}
+		}
+		csrf := b.formCSRF(t, e)
+		removePath := func(k *softKey) string {
+			return e.URL + provider.PathAccountPasskeys + "/" + b64u.EncodeToString(k.id) + "/remove"
+		}
+		if p := b.post(t, removePath(theirs), url.Values{"csrf": {csrf}}); p.Status != http.StatusNotFound {
+			t.Errorf("removing alice's passkey as bob: want 404, got %s", p)
+		}
+		if p := b.post(t, removePath(mine), url.Values{"csrf": {"forged"}}); p.Status != http.StatusForbidden {
+			t.Errorf("removing without the csrf token: want 403, got %s", p)
+		}
+		if p := b.post(t, removePath(mine), url.Values{"csrf": {csrf}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "The passkey was removed.") {
+			t.Errorf("removing bob's passkey: %s", p)
+		}
+		if pks, err := e.Store.ListPasskeys(t.Context(), e.BobID); err != nil || len(pks) != 0 {
+			t.Errorf("bob's passkeys after the removal = %+v, %v", pks, err)
+		}
+		if n := auditCount(t, e, "mfa.passkey_removed"); n != 1 {
+			t.Errorf("%d mfa.passkey_removed events, want 1", n)
+		}
+
+		// The console shows alice's passkey; the admin's reset removes it.
+		admin := e.newBrowser(t)
+		e.consoleSignIn(t, admin, "/console", adminUsername, adminPassword)
+		if p := admin.get(t, e.URL+"/console/users/"+e.AliceID); !strings.Contains(p.Body, "1 passkey") {
+			t.Errorf("alice's console page does not count her passkey: %s", p)
+		}
+		if res := e.admin(t, http.MethodDelete, "/admin/users/alice/factors", nil); res.Status != http.StatusNoContent {
+			t.Fatalf("reset alice's factors: %d %s", res.Status, res.Body)
+		}
+		if pks, err := e.Store.ListPasskeys(t.Context(), e.AliceID); err != nil || len(pks) != 0 {
+			t.Errorf("alice's passkeys after the reset = %+v, %v", pks, err)
+		}
+	})
 }
