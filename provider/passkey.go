@@ -28,6 +28,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
@@ -225,10 +226,22 @@ func (p *Provider) openCeremony(kind, binding, posted string) (*webauthn.Session
 	return &st.Session, nil
 }
 
+// plainCredentialJSON reports whether a posted answer is one JSON object
+// under the rules of every JSON hallpass reads (jsoninput.go): bounded,
+// valid UTF-8, no duplicate member names (two parsers must never
+// disagree about what was sent), no NUL character.
+func plainCredentialJSON(posted string) bool {
+	if posted == "" || len(posted) > maxPasskeyCredentialLen || !utf8.ValidString(posted) ||
+		strings.Contains(posted, `\u0000`) || !strings.HasPrefix(strings.TrimLeft(posted, " \t\r\n"), "{") {
+		return false
+	}
+	return jsontext.Value(posted).IsValid()
+}
+
 // parseAssertion reads a posted sign-in answer; errPasskeyInput if it is
 // not one.
 func parseAssertion(posted string) (*protocol.ParsedCredentialAssertionData, error) {
-	if posted == "" || len(posted) > maxPasskeyCredentialLen || !utf8.ValidString(posted) {
+	if !plainCredentialJSON(posted) {
 		return nil, errPasskeyInput
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes([]byte(posted))
@@ -241,7 +254,7 @@ func parseAssertion(posted string) (*protocol.ParsedCredentialAssertionData, err
 // parseAttestation reads a posted registration answer; errPasskeyInput
 // if it is not one.
 func parseAttestation(posted string) (*protocol.ParsedCredentialCreationData, error) {
-	if posted == "" || len(posted) > maxPasskeyCredentialLen || !utf8.ValidString(posted) {
+	if !plainCredentialJSON(posted) {
 		return nil, errPasskeyInput
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(posted))

@@ -152,7 +152,10 @@ func TestPasskeyBadInput(t *testing.T) {
 			"no response":    `{"id":"AAAA","rawId":"AAAA","type":"public-key"}`,
 			"bad base64": `{"id":"!!","rawId":"!!","type":"public-key","response":{"clientDataJSON":"!!","authenticatorData":"!!",` +
 				`"signature":"!!"}}`,
-			"too long": `{"id":"` + strings.Repeat("A", 20<<10) + `"}`,
+			"too long":        `{"id":"` + strings.Repeat("A", 20<<10) + `"}`,
+			"blank":           "   ",
+			"duplicate names": `{"id":"AAAA","id":"BBBB","rawId":"AAAA","type":"public-key","response":{}}`,
+			"NUL":             `{"id":"A\u0000","rawId":"AAAA","type":"public-key","response":{}}`,
 		} {
 			if p := post(url.Values{"credential": {cred}}); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, unreadable) {
 				t.Errorf("%s credential: want 400 with %q, got %s", name, unreadable, p)
