@@ -121,9 +121,7 @@ func TestPasskeyBrowserPasswordless(t *testing.T) {
 		if err != nil || len(pks) != 1 || !pks[0].BackupEligible || pks[0].Name != "Test laptop" {
 			t.Fatalf("bob's passkeys = %+v, %v", pks, err)
 		}
-		if p := b.Problems(); len(p) > 0 {
-			t.Errorf("the account page reported problems: %q", p)
-		}
+		checkPage(t, b, "account-passkeys")
 		b.Do("sign out", chromedp.Click(chromedp.CSS(`header form.signout button`)), chromedp.WaitVisible(chromedp.CSS(`main > p[role=status]`)))
 
 		// Passwordless: no username typed.
@@ -190,6 +188,7 @@ func TestPasskeyBrowserEnrolment(t *testing.T) {
 		if loc := b.Location(); loc.Path != provider.PathEnrol {
 			t.Fatalf("after the password the browser is at %s, want the enrolment step", loc)
 		}
+		checkPage(t, b, "enrolment-passkey")
 		b.Do("set up a passkey",
 			chromedp.SendKeys(chromedp.CSS(`#passkey-name`), "Phone"),
 			chromedp.Click(chromedp.CSS(`form[data-passkey] button`)),
@@ -199,9 +198,7 @@ func TestPasskeyBrowserEnrolment(t *testing.T) {
 		if n := len(strings.Fields(codes)); n != 10 {
 			t.Errorf("%d recovery codes shown, want 10: %q", n, codes)
 		}
-		if p := b.Problems(); len(p) > 0 {
-			t.Errorf("the enrolment step reported problems: %q", p)
-		}
+		checkPage(t, b, "enrolment-recovery-codes")
 		b.Do("continue", chromedp.Click(chromedp.CSS(`button[name=continue]`)))
 		tok := e.exchange(t, ar, callback{Code: finishAtClient(t, b, rpURL)})
 		e.wantMFAClaims(t, ar, tok, provider.ACRMFA, "pwd", "hwk", "mfa")

@@ -3,8 +3,9 @@
 // form[data-passkey] carries the ceremony's options; its button asks the
 // browser for a passkey (navigator.credentials.get, or .create to set one
 // up), and the form then posts the answer as "credential". Without script,
-// or in a browser without passkeys, the forms stay hidden and the rest of
-// the page works as before.
+// or in a browser without passkeys, the forms (and the sections that hold
+// only them, [data-passkey-section]) stay hidden and the rest of the page
+// works as before.
 "use strict";
 (function () {
   function toBuffer(s) {
@@ -78,6 +79,9 @@
     if (!window.PublicKeyCredential || !navigator.credentials) {
       return;
     }
+    document.querySelectorAll("[data-passkey-section]").forEach(function (section) {
+      section.hidden = false;
+    });
     document.querySelectorAll("form[data-passkey]").forEach(function (form) {
       var error = form.querySelector("[data-passkey-error]");
       var button = form.querySelector("button[type=submit]");
