@@ -354,3 +354,65 @@ func TestPasskeyAccount(t *testing.T) {
 		}
 	})
 }
+
+// The second-factor and enrolment steps' passkey forms refuse what is not
+// a passkey answer for them with 400 and a message.
+func TestPasskeyStepsBadInput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		if res := e.admin(t, http.MethodPut, "/admin/roles/teacher", map[string]any{"name": "teacher",
+			"scopes": []string{"results:read", "results:write", "schedule:write"}, "require_mfa": true}); res.Status != http.StatusOK {
+			t.Fatalf("require MFA of teachers: %d %s", res.Status, res.Body)
+		}
+		const unreadable, refused, noName = "did not answer in a way hallpass understands", "could not sign you in", "Give the passkey a name"
+
+		// Bob has a passkey: the code step offers it.
+		key := newSoftKey(t, e.BobID)
+		key.store(t, e.Store, "Soft key")
+		b := e.newBrowser(t)
+		code := b.login(t, b.get(t, e.Confidential.request("openid").URL), "bob", bobPassword)
+		wantPath(t, code, provider.PathSecondFactor)
+		challenge := challengeOf(t, code)
+		for name, c := range map[string]struct {
+			fields url.Values
+			want   string
+		}{
+			"malformed":       {url.Values{"credential": {`{"id":`}}, unreadable},
+			"forged state":    {url.Values{"credential": {`{}`}, "state": {"AAAA"}}, unreadable},
+			"wrong challenge": {url.Values{"credential": {key.assertion(t, b64u.EncodeToString([]byte("not the challenge")), e.URL, "localhost", flagsUP)}}, refused},
+			"unknown key":     {url.Values{"credential": {newSoftKey(t, e.BobID).assertion(t, challenge, e.URL, "localhost", flagsUP)}}, refused},
+			"another's key":   {url.Values{"credential": {newSoftKey(t, e.AliceID).assertion(t, challenge, e.URL, "localhost", flagsUP)}}, refused},
+		} {
+			if p := b.submitTo(t, code, provider.PathSecondFactorPasskey, c.fields); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, c.want) {
+				t.Errorf("code step, %s: want 400 with %q, got %s", name, c.want, p)
+			}
+		}
+		// The login page's state is not the code step's.
+		if p := b.submitTo(t, code, provider.PathSecondFactorPasskey, url.Values{"credential": {`{}`},
+			"state": {code.formWith(t, provider.PathSecondFactorPasskey).hidden().Get("state") + "x"}}); p.Status != http.StatusBadRequest {
+			t.Errorf("code step with a tampered state: %s", p)
+		}
+
+		// Alice must enrol: the enrolment step offers a passkey.
+		a := e.newBrowser(t)
+		enrol := a.login(t, a.get(t, e.Confidential.request("openid").URL), "alice", alicePassword)
+		wantPath(t, enrol, provider.PathEnrol)
+		for name, c := range map[string]struct {
+			fields url.Values
+			want   string
+		}{
+			"no name":      {url.Values{"name": {""}, "credential": {`{}`}}, noName},
+			"long name":    {url.Values{"name": {strings.Repeat("n", 65)}, "credential": {`{}`}}, noName},
+			"malformed":    {url.Values{"name": {"Phone"}, "credential": {`{"id":`}}, unreadable},
+			"an assertion": {url.Values{"name": {"Phone"}, "credential": {key.assertion(t, challengeOf(t, enrol), e.URL, "localhost", flagsUPUV)}}, unreadable},
+			"forged state": {url.Values{"name": {"Phone"}, "credential": {`{}`}, "state": {"AAAA"}}, unreadable},
+		} {
+			if p := a.submitTo(t, enrol, provider.PathEnrolPasskey, c.fields); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, c.want) {
+				t.Errorf("enrolment step, %s: want 400 with %q, got %s", name, c.want, p)
+			}
+		}
+		if pks, err := e.Store.ListPasskeys(t.Context(), e.AliceID); err != nil || len(pks) != 0 {
+			t.Errorf("alice's passkeys after refused enrolments = %+v, %v", pks, err)
+		}
+	})
+}
