@@ -98,6 +98,9 @@
           error.textContent = err && err.name === "NotAllowedError"
             ? "No passkey was used. Try again, or use another way to sign in."
             : "Your browser could not use a passkey here (" + (err && err.name ? err.name : "error") + ").";
+          // An alert only once there is one: a page's hidden element
+          // should not count as its error.
+          error.setAttribute("role", "alert");
           error.hidden = false;
         });
       });
