@@ -117,9 +117,16 @@ type passkeyUser struct {
 	creds []webauthn.Credential
 }
 
-func (u passkeyUser) WebAuthnID() []byte                         { return []byte(u.u.ID) }
-func (u passkeyUser) WebAuthnName() string                       { return u.u.Username }
+// WebAuthnID is the user handle: the user's id.
+func (u passkeyUser) WebAuthnID() []byte { return []byte(u.u.ID) }
+
+// WebAuthnName is the username, which the authenticator shows.
+func (u passkeyUser) WebAuthnName() string { return u.u.Username }
+
+// WebAuthnCredentials are the user's passkeys.
 func (u passkeyUser) WebAuthnCredentials() []webauthn.Credential { return u.creds }
+
+// WebAuthnDisplayName is the user's name, or the username without one.
 func (u passkeyUser) WebAuthnDisplayName() string {
 	if u.u.Name != "" {
 		return u.u.Name
@@ -514,6 +521,7 @@ func (p *Provider) registerPasskey(ctx context.Context, sd *webauthn.SessionData
 	return pk, codes, nil
 }
 
+// allZero reports whether b holds only zero bytes (an AAGUID of none).
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
