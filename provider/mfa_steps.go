@@ -103,12 +103,19 @@ func (p *Provider) codePage(w http.ResponseWriter, r *http.Request, f *flow, use
 			p.pendingGone(w, r, err)
 			return
 		}
-		if !totp {
-			d.Lead, d.CodeLabel = "Use your passkey, or enter one of your recovery codes.", "Recovery code"
-		}
-		if d.Passkey = p.factorPasskeyForm(ctx, f.handle, user, pks); d.Passkey != nil {
+		d.Passkey = p.factorPasskeyForm(ctx, f.handle, user, pks)
+		if d.Passkey != nil {
 			d.Passkey.Action, d.Passkey.RequestID, d.Passkey.CSRF = PathSecondFactorPasskey, f.handle, d.CSRF
 			d.Passkey.Button = "Use a passkey"
+		}
+		switch {
+		case totp:
+		case d.Passkey != nil:
+			d.Lead, d.CodeLabel = "Use your passkey, or enter one of your recovery codes.", "Recovery code"
+		default:
+			// Passkeys are off here (the issuer's host changed to an IP
+			// address): the recovery codes remain.
+			d.Lead, d.CodeLabel = "Your passkeys cannot be used at this address. Enter one of your recovery codes.", "Recovery code"
 		}
 	}
 	p.pages.MFA(w, status, d)
