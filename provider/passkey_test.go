@@ -416,3 +416,25 @@ func TestPasskeyStepsBadInput(t *testing.T) {
 		}
 	})
 }
+
+// A passkey ceremony begun on one replica finishes on another: its state
+// travels sealed with the page, under the key-encryption secret every
+// replica shares.
+func TestPasskeyAcrossReplicas(t *testing.T) {
+	dsn := testdb.Postgres(t)
+	a := startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true})
+	b := startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}, func(c *provider.Config) { c.Issuer = a.URL })
+	e := ssoEnvOn(t, a)
+	key := newSoftKey(t, e.BobID)
+	key.store(t, e.Store, "Soft key")
+
+	br := e.newBrowser(t)
+	login := br.get(t, e.Confidential.request("openid").URL)
+	fields := login.formWith(t, provider.PathLoginPasskey).hidden()
+	fields.Set("credential", key.assertion(t, challengeOf(t, login), a.URL, "localhost", flagsUPUV))
+	// Cookies ignore ports: the browser's binding cookie goes to B too.
+	p := br.post(t, b.URL+provider.PathLoginPasskey, fields)
+	if p.Redirect == nil || p.Redirect.Path != provider.PathConsent {
+		t.Fatalf("the passkey answer at replica B: want the redirect to the consent page, got %s", p)
+	}
+}
