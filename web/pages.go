@@ -63,7 +63,9 @@ type PagesOptions struct {
 // only the embedded stylesheet and images, and form posts to 'self' plus
 // the page's FormActionOrigins. Pages load no script and need none, but
 // for the development callback page, whose copy buttons load
-// static/devcallback.js (script-src 'self' on that page only).
+// static/devcallback.js, and the pages with a passkey form (PasskeyForm),
+// which load static/passkey.js (script-src 'self' on those pages only;
+// without script they work but for the passkey buttons, which stay hidden).
 //
 // All data is HTML-escaped. A status of 0 means 200.
 type Pages struct {
