@@ -190,6 +190,9 @@ func TestPasskeyBadInput(t *testing.T) {
 		if n := auditCount(t, e, "mfa.passkey_failed"); n < 4 {
 			t.Errorf("%d mfa.passkey_failed events, want at least 4", n)
 		}
+		if v, _ := e.metric(t, "hallpass_signins_total", `outcome="mfa_failed"`); v < 4 {
+			t.Errorf("hallpass_signins_total{outcome=\"mfa_failed\"} = %v, want at least 4", v)
+		}
 
 		// The right answer signs bob in, passwordless.
 		ok := post(url.Values{"credential": {good}})
@@ -203,6 +206,9 @@ func TestPasskeyBadInput(t *testing.T) {
 		}
 		if n := auditCount(t, e, "mfa.passkey_clone_warning"); n != 1 {
 			t.Errorf("%d mfa.passkey_clone_warning events, want 1", n)
+		}
+		if n := auditCount(t, e, "signin.success"); n != 1 {
+			t.Errorf("%d signin.success events, want the passkey's 1", n)
 		}
 	})
 }
