@@ -119,8 +119,8 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 		EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, Disabled: u.Disabled})
 }
 
-// ResetFactors deletes user idOrName's second factors (authenticator and
-// recovery codes): their next sign-in enrols anew if one of their roles
+// ResetFactors deletes user idOrName's second factors (authenticator,
+// passkeys and recovery codes): their next sign-in enrols anew if one of their roles
 // requires it. The admin API, the console and the CLI all reset through
 // here, so each reset is recorded the same way.
 func (s *Users) ResetFactors(ctx context.Context, idOrName string) error {

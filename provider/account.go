@@ -32,6 +32,8 @@ func (p *Provider) mountAccount(r chi.Router) {
 			r.Post("/signout", p.handleSelfSignOut)
 			r.Post("/password", p.accountChangePassword)
 			r.Post("/security/totp", p.accountEnrol)
+			r.Post("/passkeys", p.accountAddPasskey)
+			r.Post("/passkeys/{id}/remove", p.accountRemovePasskey)
 			r.Post("/apps/{client}/withdraw", p.accountWithdraw)
 			r.Post("/sessions/{handle}/end", p.accountEndSession)
 		})
@@ -49,12 +51,12 @@ func accountNav(current string) []web.NavItem {
 
 // accountHome shows the account page.
 func (p *Provider) accountHome(w http.ResponseWriter, r *http.Request) {
-	p.showAccount(w, r, http.StatusOK, "", "")
+	p.showAccount(w, r, http.StatusOK, "", "", "")
 }
 
 // showAccount renders the account page; passwordError and field are the
-// password form's refusal, if any.
-func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status int, passwordError, field string) {
+// password form's refusal, if any, and errMsg another form's.
+func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status int, passwordError, field, errMsg string) {
 	ctx := r.Context()
 	s := signedIn(r)
 	u := s.user
@@ -69,6 +71,13 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	a.Security, a.SecondFactor = PathAccountSecurity, enrolled
+	pks, err := p.cfg.Store.ListPasskeys(ctx, u.ID)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	a.Passkeys = passkeyRows(pks, func(id string) string { return PathAccountPasskeys + "/" + url.PathEscape(id) + "/remove" })
+	a.PasskeyForm = p.accountPasskeyForm(ctx, s, pks)
 	consents, err := p.dir.Users().Consents(ctx, u.ID)
 	if err != nil {
 		p.consoleFailure(w, r, err)
@@ -114,7 +123,7 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status in
 		}
 		a.Sessions = append(a.Sessions, row)
 	}
-	p.accountPage(w, r, status, web.AccountHome, "Your account", web.ConsoleData{Page: a, Notice: notice(r)})
+	p.accountPage(w, r, status, web.AccountHome, "Your account", web.ConsoleData{Page: a, Notice: notice(r), Error: errMsg})
 }
 
 // sessionHandle names a session in a URL without revealing its id (a
@@ -187,16 +196,16 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	current, next, confirm := r.PostForm.Get("current"), r.PostForm.Get("new"), r.PostForm.Get("confirm")
 	switch {
 	case current == "":
-		p.showAccount(w, r, http.StatusBadRequest, "Enter your current password.", "current")
+		p.showAccount(w, r, http.StatusBadRequest, "Enter your current password.", "current", "")
 		return
 	case next == "":
-		p.showAccount(w, r, http.StatusBadRequest, "Enter a new password.", "new")
+		p.showAccount(w, r, http.StatusBadRequest, "Enter a new password.", "new", "")
 		return
 	case next != confirm:
-		p.showAccount(w, r, http.StatusBadRequest, "The two new passwords differ. Type the same new password twice.", "confirm")
+		p.showAccount(w, r, http.StatusBadRequest, "The two new passwords differ. Type the same new password twice.", "confirm", "")
 		return
 	case len(current) > directory.MaxPasswordLen:
-		p.showAccount(w, r, http.StatusBadRequest, "The current password is incorrect.", "current")
+		p.showAccount(w, r, http.StatusBadRequest, "The current password is incorrect.", "current", "")
 		return
 	}
 	a := p.logins.attempt(s.user.Username, clientAddress(r, p.cfg.TrustedProxies))
@@ -211,20 +220,20 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 		switch {
 		case errors.Is(err, errPasswordsBusy):
 			w.Header().Set("Retry-After", p.passwords.retryAfter())
-			p.showAccount(w, r, http.StatusServiceUnavailable, "Too many people are signing in right now. Try again in a few seconds.", "")
+			p.showAccount(w, r, http.StatusServiceUnavailable, "Too many people are signing in right now. Try again in a few seconds.", "", "")
 			return
 		case err != nil:
 			p.consoleFailure(w, r, err)
 			return
 		case v.allowed && !ok:
 			p.loginFailed(r, nil, a, s.user, outcomeWrongPassword)
-			p.showAccount(w, r, http.StatusBadRequest, "The current password is incorrect.", "current")
+			p.showAccount(w, r, http.StatusBadRequest, "The current password is incorrect.", "current", "")
 			return
 		}
 	}
 	if !v.allowed {
 		w.Header().Set("Retry-After", retryAfter(v.retryAfter))
-		p.showAccount(w, r, http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+humanWait(v.retryAfter)+".", "current")
+		p.showAccount(w, r, http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+humanWait(v.retryAfter)+".", "current", "")
 		return
 	}
 	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
@@ -235,9 +244,9 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 		switch {
 		case errors.Is(err, errPasswordsBusy):
 			w.Header().Set("Retry-After", p.passwords.retryAfter())
-			p.showAccount(w, r, http.StatusServiceUnavailable, "Too many people are signing in right now. Try again in a few seconds.", "")
+			p.showAccount(w, r, http.StatusServiceUnavailable, "Too many people are signing in right now. Try again in a few seconds.", "", "")
 		case errors.As(err, &de) && !storeFailed(err) && errors.Is(de.Kind, directory.ErrInvalid):
-			p.showAccount(w, r, http.StatusBadRequest, de.Message, "new")
+			p.showAccount(w, r, http.StatusBadRequest, de.Message, "new", "")
 		default:
 			p.consoleFailure(w, r, err)
 		}
@@ -256,7 +265,7 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	}
 	f := &flow{}
 	now := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, u, now); err != nil {
+	if err := p.startSession(w, r, f, u, now, []string{amrPassword}); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// Changed again meanwhile: sign in with whatever is current.
 			p.cookies.ClearSelf(w)

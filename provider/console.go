@@ -120,9 +120,13 @@ func notice(r *http.Request) string {
 	case "password":
 		return "Your password was changed. Your other sessions were signed out."
 	case "factors-reset":
-		return "Two-step sign-in was reset: the user's authenticator and recovery codes are gone."
+		return "Two-step sign-in was reset: the user's authenticator, passkeys and recovery codes are gone."
 	case "totp":
 		return "Your authenticator app was set up."
+	case "passkey":
+		return "Your passkey was set up."
+	case "passkey-removed":
+		return "The passkey was removed."
 	case "consent-revoked":
 		return "Access was withdrawn, and the app's tokens revoked."
 	case "session-ended":

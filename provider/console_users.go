@@ -5,10 +5,13 @@ package provider
 // session.
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -180,9 +183,16 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 		{Heading: "Profile and roles", Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}},
 		{Heading: "Reset the password", Intro: "hallpass generates a new password and shows it once. The old one stops working, and the user is signed out everywhere.",
 			Form: web.Form{Action: path + "/password", Submit: "Reset password", Danger: true}},
-		{Heading: "Reset two-step sign-in", Intro: "Deletes the user's authenticator app and recovery codes, for a user who lost them. If a role of theirs requires two-step sign-in, they set up a new app at their next sign-in.",
+		{Heading: "Reset two-step sign-in", Intro: "Deletes the user's authenticator app, passkeys and recovery codes, for a user who lost them. If a role of theirs requires two-step sign-in, they set up a new second factor at their next sign-in.",
 			Form: web.Form{Action: path + "/factors", Submit: "Reset two-step sign-in", Danger: true}},
 	}, Links: []web.Link{{Label: "End all sessions…", Href: path + "/sessions", Danger: true}}}
+	factors, err := p.factorSummary(r.Context(), u.ID)
+	if err != nil {
+		p.consoleFailure(w, r, err)
+		return
+	}
+	g.Table = &web.Table{Caption: "Second factors", Columns: []string{"Authenticator app", "Passkeys", "Recovery codes left"},
+		Rows: []web.TableRow{{Cells: factors}}}
 	p.consolePage(w, r, status, web.ConsoleGeneric, pathConsoleUsers, "User "+u.Username, web.ConsoleData{Page: g, Notice: notice(r)})
 }
 
@@ -230,6 +240,29 @@ func (p *Provider) consoleResetPassword(w http.ResponseWriter, r *http.Request) 
 	}
 	p.log.InfoContext(ctx, "console: password reset", "request_id", RequestID(ctx), "user_id", u.ID)
 	p.showPassword(w, r, u, pw)
+}
+
+// factorSummary is what the console's user page says of the user's
+// second factors: whether an authenticator app is set up, how many
+// passkeys, how many recovery codes are left.
+func (p *Provider) factorSummary(ctx context.Context, userID string) ([]string, error) {
+	totp, err := p.hasTOTP(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	pks, err := p.cfg.Store.ListPasskeys(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list passkeys: %w", err)
+	}
+	left, err := p.cfg.Store.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("count recovery codes: %w", err)
+	}
+	app := "none"
+	if totp {
+		app = "set up"
+	}
+	return []string{app, passkeyCount(len(pks)), strconv.Itoa(left)}, nil
 }
 
 // consoleResetFactors deletes the user's second factors.

@@ -38,14 +38,20 @@ type testServer struct {
 // provider.Assemble). opts may adjust the Config before New.
 func newTestServer(t testing.TB, dsn string, opts ...func(*provider.Config)) *testServer {
 	t.Helper()
-	return &testServer{hallpasstest.Start(t, dsn, hallpasstest.Options{
-		AdminToken: testAdminToken,
-		Config: func(c *provider.Config) {
-			for _, o := range opts {
-				o(c)
-			}
-		},
-	})}
+	return startTestServer(t, dsn, hallpasstest.Options{}, opts...)
+}
+
+// startTestServer is newTestServer with the harness's options o (the
+// admin token is always testAdminToken).
+func startTestServer(t testing.TB, dsn string, o hallpasstest.Options, opts ...func(*provider.Config)) *testServer {
+	t.Helper()
+	o.AdminToken = testAdminToken
+	o.Config = func(c *provider.Config) {
+		for _, o := range opts {
+			o(c)
+		}
+	}
+	return &testServer{hallpasstest.Start(t, dsn, o)}
 }
 
 // forEachBackend runs f as a subtest per storage backend, each with a DSN

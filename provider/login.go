@@ -39,6 +39,10 @@ func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 // posted.
 func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request, status int, d web.LoginData) {
 	d.CSRF = p.formCSRF(r, csrfLogin, d.RequestID)
+	if d.Passkey = p.loginPasskeyForm(r.Context(), d.RequestID); d.Passkey != nil {
+		d.Passkey.Action, d.Passkey.RequestID, d.Passkey.CSRF = PathLoginPasskey, d.RequestID, p.formCSRF(r, csrfPasskey, d.RequestID)
+		d.Passkey.Button = "Sign in with a passkey"
+	}
 	p.pages.Login(w, status, d)
 }
 
@@ -61,7 +65,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	authTime := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, user, authTime); err != nil {
+	if err := p.startSession(w, r, f, user, authTime, []string{amrPassword}); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// The password was reset (or the user disabled) during the
 			// check: the old password no longer signs in.

@@ -118,6 +118,20 @@ func (p *Provider) hasTOTP(ctx context.Context, userID string) (bool, error) {
 	return false, fmt.Errorf("load authenticator: %w", err)
 }
 
+// hasFactor reports whether the user has a second factor: an
+// authenticator app or a passkey.
+func (p *Provider) hasFactor(ctx context.Context, userID string) (bool, error) {
+	totp, err := p.hasTOTP(ctx, userID)
+	if err != nil || totp {
+		return totp, err
+	}
+	pks, err := p.cfg.Store.ListPasskeys(ctx, userID)
+	if err != nil {
+		return false, fmt.Errorf("list passkeys: %w", err)
+	}
+	return len(pks) > 0, nil
+}
+
 // roleRequiresMFA reports whether one of the user's roles requires a
 // second factor.
 func (p *Provider) roleRequiresMFA(ctx context.Context, u *storage.User) (bool, error) {
@@ -139,15 +153,16 @@ func (p *Provider) roleRequiresMFA(ctx context.Context, u *storage.User) (bool, 
 // factorStep decides whether a signed-in user must still prove a second
 // factor for this request, and how: satisfied is true when nothing more
 // is needed; otherwise st is the step (the code prompt for an enrolled
-// user, enrolment for one who has no authenticator yet). A second factor
-// is needed when the user has one (having enrolled, a password alone no
-// longer signs them in), when one of their roles requires it, or when
-// the client asked for it with acr_values.
+// user, enrolment for one who has no second factor yet). A second factor
+// is needed when the user has one, an authenticator app or a passkey
+// (having enrolled, a password alone no longer signs them in), when one
+// of their roles requires it, or when the client asked for it with
+// acr_values. A passwordless sign-in with a passkey proved two factors.
 func (p *Provider) factorStep(ctx context.Context, f *flow) (st step, satisfied bool, err error) {
 	if hasSecondFactor(f.amr) {
 		return 0, true, nil
 	}
-	enrolled, err := p.hasTOTP(ctx, f.user.ID)
+	enrolled, err := p.hasFactor(ctx, f.user.ID)
 	if err != nil {
 		return stepFail, false, err
 	}
@@ -390,7 +405,9 @@ func isRecoveryCode(code string) bool {
 }
 
 // mfaEvent records a security event about a user's second factors:
-// "recovery_code_used" and "factors_reset". It is the one place such
+// "recovery_code_used", "factors_reset", the passkey events
+// (passkey_enrolled, passkey_removed, passkey_failed,
+// passkey_clone_warning). It is the one place such
 // events are emitted, for the audit log to hook into.
 func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...any) {
 	args := append([]any{"event", event, "request_id", RequestID(ctx), "user_id", userID}, attrs...)
@@ -402,7 +419,7 @@ func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...
 		}
 	}
 	p.audit.Record(ctx, audit.Event{Action: "mfa." + event, Object: "user:" + userID, Details: details})
-	if event == "code_wrong" || event == "code_replayed" {
+	if event == "code_wrong" || event == "code_replayed" || event == "passkey_failed" || event == "passkey_clone_warning" {
 		p.metrics.signins.WithLabelValues("mfa_failed").Inc()
 	}
 }

@@ -85,19 +85,49 @@ func (p *Provider) factorSubject(w http.ResponseWriter, r *http.Request) (*flow,
 	return f, user, sess
 }
 
-// codePage renders the code prompt.
-func (p *Provider) codePage(w http.ResponseWriter, r *http.Request, f *flow, status int, msg string) {
-	p.pages.MFA(w, status, web.MFAData{Title: "Two-step sign-in", Lead: "Enter the six-digit code from your authenticator app, or one of your recovery codes.",
-		Error: msg, Action: PathSecondFactor, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), CodeLabel: "Code"})
+// codePage renders the code prompt, with a passkey button for a user
+// who has passkeys.
+func (p *Provider) codePage(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, status int, msg string) {
+	ctx := r.Context()
+	d := web.MFAData{Title: "Two-step sign-in", Lead: "Enter the six-digit code from your authenticator app, or one of your recovery codes.",
+		Error: msg, Action: PathSecondFactor, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), CodeLabel: "Code",
+		FormActionOrigins: redirectOrigin(f)}
+	pks, err := p.cfg.Store.ListPasskeys(ctx, user.ID)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	if len(pks) > 0 {
+		totp, err := p.hasTOTP(ctx, user.ID)
+		if err != nil {
+			p.pendingGone(w, r, err)
+			return
+		}
+		d.Passkey = p.factorPasskeyForm(ctx, f.handle, user, pks)
+		if d.Passkey != nil {
+			d.Passkey.Action, d.Passkey.RequestID, d.Passkey.CSRF = PathSecondFactorPasskey, f.handle, d.CSRF
+			d.Passkey.Button = "Use a passkey"
+		}
+		switch {
+		case totp:
+		case d.Passkey != nil:
+			d.Lead, d.CodeLabel = "Use your passkey, or enter one of your recovery codes.", "Recovery code"
+		default:
+			// Passkeys are off here (the issuer's host changed to an IP
+			// address): the recovery codes remain.
+			d.Lead, d.CodeLabel = "Your passkeys cannot be used at this address. Enter one of your recovery codes.", "Recovery code"
+		}
+	}
+	p.pages.MFA(w, status, d)
 }
 
 // handleSecondFactorPage shows the code prompt.
 func (p *Provider) handleSecondFactorPage(w http.ResponseWriter, r *http.Request) {
-	f, _, _ := p.factorSubject(w, r)
+	f, user, _ := p.factorSubject(w, r)
 	if f == nil {
 		return
 	}
-	p.codePage(w, r, f, http.StatusOK, "")
+	p.codePage(w, r, f, user, http.StatusOK, "")
 }
 
 // handleSecondFactor checks a code, within the login limits: a TOTP code
@@ -113,7 +143,7 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	code := r.PostForm.Get("code")
 	if len(code) > maxCodeLen || normaliseCode(code) == "" {
-		p.codePage(w, r, f, http.StatusOK, codeWrong)
+		p.codePage(w, r, f, user, http.StatusOK, codeWrong)
 		return
 	}
 	code = normaliseCode(code)
@@ -127,7 +157,7 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 		p.log.WarnContext(ctx, "second factor throttled", "request_id", RequestID(ctx), "user_id", user.ID,
 			"client", clientString(a), "limit", v.limit(), "retry_after_seconds", retryAfter(v.retryAfter))
 		w.Header().Set("Retry-After", retryAfter(v.retryAfter))
-		p.codePage(w, r, f, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Try again in %s.", humanWait(v.retryAfter)))
+		p.codePage(w, r, f, user, http.StatusTooManyRequests, fmt.Sprintf("Too many wrong codes. Try again in %s.", humanWait(v.retryAfter)))
 		return
 	}
 	recovery := isRecoveryCode(code)
@@ -140,14 +170,14 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, errCodeReplayed):
 		p.mfaEvent(ctx, "code_replayed", user.ID)
-		p.codePage(w, r, f, http.StatusOK, codeReplayed)
+		p.codePage(w, r, f, user, http.StatusOK, codeReplayed)
 		return
 	case err != nil:
 		p.pendingGone(w, r, err)
 		return
 	case !ok:
 		p.mfaEvent(ctx, "code_wrong", user.ID, "client", clientString(a))
-		p.codePage(w, r, f, http.StatusOK, codeWrong)
+		p.codePage(w, r, f, user, http.StatusOK, codeWrong)
 		return
 	}
 	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
@@ -200,10 +230,21 @@ func (p *Provider) enrolPage(w http.ResponseWriter, r *http.Request, f *flow, us
 	d := web.MFAData{Title: "Set up two-step sign-in",
 		Lead:   "Your account needs a second step at sign-in: a code from an authenticator app on your phone.",
 		Notice: notice, Error: errMsg, Action: PathEnrol, RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle),
-		CodeLabel: "Code from the app", QRPNG: e.qr, Secret: e.secret, Enrolment: e.sealed}
+		CodeLabel: "Code from the app", QRPNG: e.qr, Secret: e.secret, Enrolment: e.sealed, FormActionOrigins: redirectOrigin(f)}
 	if notice != "" {
 		d.Lead = ""
 		d.ContinueAction, d.ContinueLabel = PathFactorContinue, "Not now"
+	} else if p.passkeysOn() {
+		pks, err := p.cfg.Store.ListPasskeys(r.Context(), user.ID)
+		if err != nil {
+			p.pendingGone(w, r, err)
+			return
+		}
+		if d.Passkey = p.registerPasskeyForm(r.Context(), ceremonyEnrol, f.handle+" "+user.ID, user, pks); d.Passkey != nil {
+			d.Lead = "Your account needs a second step at sign-in: a passkey on this device, or a code from an authenticator app on your phone."
+			d.Passkey.Action, d.Passkey.RequestID, d.Passkey.CSRF = PathEnrolPasskey, f.handle, d.CSRF
+			d.Passkey.Button = "Set up a passkey"
+		}
 	}
 	p.pages.MFA(w, status, d)
 }
@@ -219,21 +260,21 @@ func (p *Provider) enrolmentFor(user *storage.User, posted string) (*enrolment, 
 	return p.newEnrolment(user)
 }
 
-// mayEnrol reports whether the sign-in may set up an authenticator: a
-// user who has one must prove it (or a recovery code) first, so a stolen
-// password cannot replace it.
+// mayEnrol reports whether the sign-in may set up a second factor: a
+// user who has one (an authenticator or a passkey) must prove it (or a
+// recovery code) first, so a stolen password cannot add another.
 func (p *Provider) mayEnrol(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User) bool {
 	if hasSecondFactor(f.pending.AMR) {
 		return true
 	}
-	enrolled, err := p.hasTOTP(r.Context(), user.ID)
+	enrolled, err := p.hasFactor(r.Context(), user.ID)
 	if err != nil {
 		p.pendingGone(w, r, err)
 		return false
 	}
 	if enrolled {
-		p.pageError(w, r, http.StatusForbidden, "Sign in with your authenticator first",
-			"You already have an authenticator. Go back to the application and sign in with it (or a recovery code) to replace it.")
+		p.pageError(w, r, http.StatusForbidden, "Sign in with your second factor first",
+			"You already have an authenticator or a passkey. Go back to the application and sign in with it (or a recovery code) to replace it.")
 		return false
 	}
 	return true
@@ -281,7 +322,7 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(codes) > 0 {
-		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes,
+		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, FormActionOrigins: redirectOrigin(f),
 			RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), ContinueAction: PathFactorContinue, ContinueLabel: "I saved them, continue"})
 		return
 	}

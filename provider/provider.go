@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
@@ -202,6 +203,9 @@ type Provider struct {
 	router http.Handler
 	// logouts delivers back-channel logout tokens (backchannel.go).
 	logouts *backchannel
+	// webauthn is the passkeys' relying party (passkey.go); nil when the
+	// issuer's host is an IP address, which WebAuthn does not accept.
+	webauthn *webauthn.WebAuthn
 }
 
 // Endpoint paths, relative to the issuer. Discovery publishes them.
@@ -311,6 +315,7 @@ func New(cfg Config) (*Provider, error) {
 	if o, ok := raw.(failureObserver); ok {
 		o.ObserveFailures(func(op string) { m.storageErrors.WithLabelValues(op).Inc() })
 	}
+	p.webauthn = newRelyingParty(iss, cfg.Logger)
 	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken, backchannelQueueSize)
 	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded,
 		AccessTokenLifespan: cfg.AccessTokenLifespan, Audit: p.audit})

@@ -59,6 +59,10 @@ func (p *Provider) routes() http.Handler {
 	r.Get(PathEnrol, p.handleEnrolPage)
 	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathEnrol, p.handleEnrol)
 	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathFactorContinue, p.handleFactorContinue)
+	// The passkey steps (passkey_steps.go).
+	r.With(forms, p.requireFormCSRF(csrfPasskey)).Post(PathLoginPasskey, p.handleLoginPasskey)
+	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathSecondFactorPasskey, p.handleSecondFactorPasskey)
+	r.With(forms, p.requireFormCSRF(csrfFactor)).Post(PathEnrolPasskey, p.handleEnrolPasskey)
 	r.Get(PathUserinfo, p.handleUserinfo)
 	r.Post(PathUserinfo, p.handleUserinfo)
 	r.Get(PathEndSession, p.handleEndSession)

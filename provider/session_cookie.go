@@ -53,7 +53,7 @@ func (p *Provider) browserSession(ctx context.Context, r *http.Request) (*storag
 // milliseconds) would otherwise miss this session, and the old password
 // would have outlived its reset. errCredentialChanged then, and the
 // session is gone again.
-func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, authTime time.Time) error {
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, authTime time.Time, amr []string) error {
 	userID := user.ID
 	ctx := r.Context()
 	if old, ok := p.cookies.Session(r); ok {
@@ -73,8 +73,9 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow,
 		LastSeenAt: authTime, CreatedAt: authTime, ExpiresAt: authTime.Add(p.cfg.SessionLifetime),
 		// What the account page shows, for the user to tell sessions apart.
 		UserAgent: sessionUserAgent(r), Address: sessionAddress(r, p.cfg.TrustedProxies),
-		// A password signed it in; a second factor is added when proved.
-		AMR: []string{amrPassword},
+		// What signed it in (a password, or a passkey alone); a second
+		// factor is added when proved.
+		AMR: amr,
 	}
 	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
 		return fmt.Errorf("start browser session: %w", err)

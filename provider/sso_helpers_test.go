@@ -63,7 +63,12 @@ func (c *ssoClient) public() bool { return c.Meta.TokenEndpointAuthMethod == "no
 // admin API.
 func newSSOEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) *ssoEnv {
 	t.Helper()
-	ts := newTestServer(t, dsn, opts...)
+	return ssoEnvOn(t, newTestServer(t, dsn, opts...))
+}
+
+// ssoEnvOn sets the school up on ts.
+func ssoEnvOn(t *testing.T, ts *testServer) *ssoEnv {
+	t.Helper()
 	e := &ssoEnv{testServer: ts}
 	mustCreate := func(path string, body any) result {
 		t.Helper()
@@ -477,11 +482,12 @@ func (b *browser) submit(t *testing.T, p page, fields url.Values) page {
 	return b.post(t, action.String(), v)
 }
 
-// login submits credentials on a login page.
+// login submits credentials on a login page (its password form: with
+// passkeys on, the page has a passkey form too).
 func (b *browser) login(t *testing.T, p page, username, password string) page {
 	t.Helper()
 	p.want(t, "login")
-	return b.submit(t, p, url.Values{"username": {username}, "password": {password}})
+	return b.submitTo(t, p, provider.PathLogin, url.Values{"username": {username}, "password": {password}})
 }
 
 // decide presses Allow or Deny on a consent page.

@@ -147,6 +147,40 @@ type TOTP struct {
 	CreatedAt time.Time
 }
 
+// Passkey is a WebAuthn credential a user registered: a key pair whose
+// private half stays in the authenticator (a phone, a security key, a
+// password manager).
+type Passkey struct {
+	// ID is the credential id, base64url without padding; unique across
+	// users.
+	ID     string
+	UserID string
+	// PublicKey is the credential's COSE public key.
+	PublicKey []byte
+	// SignCount is the signature counter of the last accepted assertion
+	// (0 for authenticators that keep none).
+	SignCount uint32
+	// Transports are the ways the browser said it reaches the
+	// authenticator ("internal", "hybrid", "usb"…).
+	Transports []string
+	// AAGUID names the authenticator model; nil when it gave none.
+	AAGUID []byte
+	// BackupEligible marks a passkey that may be synced to other devices
+	// (a password manager's); BackupState that it is backed up now.
+	BackupEligible bool
+	BackupState    bool
+	// UserVerified is whether the authenticator verified the user (PIN,
+	// biometrics) at registration.
+	UserVerified bool
+	// AttestationFormat is the attestation statement's format ("none",
+	// "packed"…).
+	AttestationFormat string
+	// Name is what the user called it.
+	Name       string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+}
+
 // Client is a registered OAuth 2.0 client.
 type Client struct {
 	ID string
@@ -524,9 +558,31 @@ type Store interface {
 	UseRecoveryCode(ctx context.Context, userID, digest string) error
 	// CountRecoveryCodes returns how many unused recovery codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
-	// DeleteUserFactors deletes the user's TOTP authenticator and recovery
-	// codes; not an error if there are none.
+	// DeleteUserFactors deletes the user's TOTP authenticator, recovery
+	// codes and passkeys; not an error if there are none.
 	DeleteUserFactors(ctx context.Context, userID string) error
+
+	// CreatePasskey stores a newly registered passkey; ErrConflict if a
+	// passkey with its ID exists (of any user), ErrInvalidReference if the
+	// user does not exist.
+	CreatePasskey(ctx context.Context, pk *Passkey) error
+	// GetPasskey returns the passkey with this credential id; ErrNotFound
+	// if there is none.
+	GetPasskey(ctx context.Context, id string) (*Passkey, error)
+	// ListPasskeys returns the user's passkeys, oldest first (then by id);
+	// empty, not an error, for a user with none or an unknown user.
+	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	// UsePasskey records an accepted assertion of passkey id, atomically:
+	// it sets SignCount to signCount, BackupState to backupState and
+	// LastUsedAt to at, provided signCount is greater than the stored
+	// count or both are 0 (an authenticator without a counter). A counter
+	// that did not advance is a cloned authenticator's sign, or a lost
+	// race with another use of the same assertion: ErrConflict, nothing
+	// changed. ErrNotFound if there is no such passkey.
+	UsePasskey(ctx context.Context, id string, signCount uint32, backupState bool, at time.Time) error
+	// DeletePasskey deletes the user's passkey id; ErrNotFound if the user
+	// has no passkey with this id (another user's included).
+	DeletePasskey(ctx context.Context, userID, id string) error
 
 	// DeleteAuthRequest deletes a pending request; ErrNotFound if absent
 	// (so of two concurrent completions one fails).

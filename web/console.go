@@ -209,8 +209,11 @@ type Account struct {
 	// whether the user has an authenticator.
 	Security     string
 	SecondFactor bool
-	Apps         []AppRow
-	Sessions     []SessionRow
+	// Passkeys are the user's passkeys; PasskeyForm, when set, adds one.
+	Passkeys    []PasskeyRow
+	PasskeyForm *PasskeyForm
+	Apps        []AppRow
+	Sessions    []SessionRow
 }
 
 // AppRow is an app the user allowed.
@@ -318,7 +321,9 @@ func consoleSamples() map[ConsolePage][]any {
 		ConsoleSecret: {ClientSecret{}, ClientSecret{ClientID: "a", Secret: "s", Next: "/n"}},
 		AccountHome: {Account{}, Account{Username: "u", Name: "n", Email: "e", EmailVerified: true, Roles: []string{"r"}, Console: "/c",
 			PasswordAction: "/p", PasswordError: "e", PasswordField: "new", Apps: []AppRow{{Name: "a", ClientID: "c", GrantedAt: "t", Scopes: []string{"s"}, Withdraw: "/w"}},
-			Sessions: []SessionRow{{Device: "d", Address: "a", LastSeen: "l", Started: "s", Current: true}, {Device: "d", End: "/e"}}}},
+			Sessions: []SessionRow{{Device: "d", Address: "a", LastSeen: "l", Started: "s", Current: true}, {Device: "d", End: "/e"}},
+			Security: "/s", SecondFactor: true, Passkeys: []PasskeyRow{{Name: "n", Created: "c", LastUsed: "l", Kind: "k", Remove: "/r"}},
+			PasskeyForm: &PasskeyForm{Create: true, Options: "{}", State: "s", Action: "/p", CSRF: "t", Button: "b", NameField: true}}},
 		ConsoleGeneric: {Generic{}, Generic{FormsFirst: true, Forms: []FormSection{{Heading: "f", Form: Form{Action: "/f", Get: true}}}}, Generic{Intro: "i", Search: &Search{Label: "l", Query: "q", Shown: 1, Total: 2},
 			Table: &Table{Caption: "c", Columns: []string{"a", "b"}, Rows: []TableRow{{Cells: []string{"x", "y"}, Href: "/x", State: "active", Action: &Link{Label: "a", Href: "/a"}}, {Cells: []string{"z"}}}},
 			Forms: []FormSection{{Heading: "g", Form: Form{Action: "/g", Submit: "s", Get: true, Fields: []Field{{Name: "q", Label: "Q", Type: "text"}}}},
@@ -364,5 +369,9 @@ func (p *Pages) parseConsole(base *template.Template, fsys fs.FS) error {
 
 // Console renders a page of the admin console or the account page.
 func (p *Pages) Console(w http.ResponseWriter, status int, page ConsolePage, d ConsoleData) {
+	if a, ok := d.Page.(Account); ok && a.PasskeyForm != nil {
+		p.renderScript(w, status, string(page), d, passkeyCSP(p.contentSecurityPolicy(nil)), p.passkeyScriptURL)
+		return
+	}
 	p.render(w, status, string(page), d, nil)
 }

@@ -1,6 +1,8 @@
 // Package web holds what hallpass shows to a browser and what it keeps in
 // one: the HTML pages (login, consent, logout, error and a development-only
-// callback page), their stylesheet, the browser-state cookies, the
+// callback page), their stylesheet, the one script of the passkey forms
+// (static/passkey.js, which runs the WebAuthn ceremony in the browser), the
+// browser-state cookies, the
 // random tokens those cookies carry, and the CSRF tokens forms carry.
 //
 // It has no protocol logic. The provider decides what to show and passes

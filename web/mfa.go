@@ -38,6 +38,12 @@ type MFAData struct {
 	ContinueAction, ContinueLabel string
 	// Back links back, e.g. to the account page.
 	Back string
+	// FormActionOrigins are added to the CSP form-action directive: a
+	// sign-in step's post may end in a redirect to the client.
+	FormActionOrigins []string
+	// Passkey, when set, offers a passkey: to sign in with in place of a
+	// code, or to set up in place of an authenticator app.
+	Passkey *PasskeyForm
 }
 
 // QRImage is the QR code as a data: URL, for the template.
@@ -51,9 +57,13 @@ func (d MFAData) QRImage() template.URL {
 // MFA renders a second-factor page. A page with a QR code allows data:
 // images; no other page does.
 func (p *Pages) MFA(w http.ResponseWriter, status int, d MFAData) {
-	csp := p.contentSecurityPolicy(nil)
+	csp := p.contentSecurityPolicy(d.FormActionOrigins)
 	if len(d.QRPNG) > 0 {
 		csp = strings.Replace(csp, "img-src 'self';", "img-src 'self' data:;", 1)
+	}
+	if d.Passkey != nil {
+		p.renderScript(w, status, pageMFA, d, passkeyCSP(csp), p.passkeyScriptURL)
+		return
 	}
 	p.renderCSP(w, status, pageMFA, d, csp)
 }

@@ -63,7 +63,9 @@ type PagesOptions struct {
 // only the embedded stylesheet and images, and form posts to 'self' plus
 // the page's FormActionOrigins. Pages load no script and need none, but
 // for the development callback page, whose copy buttons load
-// static/devcallback.js (script-src 'self' on that page only).
+// static/devcallback.js, and the pages with a passkey form (PasskeyForm),
+// which load static/passkey.js (script-src 'self' on those pages only;
+// without script they work but for the passkey buttons, which stay hidden).
 //
 // All data is HTML-escaped. A status of 0 means 200.
 type Pages struct {
@@ -73,8 +75,10 @@ type Pages struct {
 	iconURL  string
 	// devScriptURL is the development callback page's script.
 	devScriptURL string
-	templates    map[string]*template.Template
-	static       map[string]staticFile // by name under static/
+	// passkeyScriptURL is the passkey forms' script.
+	passkeyScriptURL string
+	templates        map[string]*template.Template
+	static           map[string]staticFile // by name under static/
 }
 
 type staticFile struct {
@@ -102,6 +106,8 @@ type LoginData struct {
 	// FormActionOrigins are added to the CSP form-action directive, for
 	// where the form's POST may redirect to (see Pages).
 	FormActionOrigins []string
+	// Passkey, when set, offers "Sign in with a passkey" under the form.
+	Passkey *PasskeyForm
 }
 
 // ScopeItem is one requested scope on the consent page.
@@ -205,7 +211,9 @@ type view struct {
 	Product  string
 	StyleURL string
 	IconURL  string
-	Data     any
+	// ScriptURL is the passkey forms' script, on the pages that have one.
+	ScriptURL string
+	Data      any
 }
 
 // NewPages parses the embedded templates once. An error means a template
@@ -249,7 +257,7 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 		sum := sha256.Sum256(data)
 		p.static[path.Base(name)] = staticFile{data: data, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
 	}
-	for _, need := range []string{"style.css", "favicon.svg", "devcallback.js"} {
+	for _, need := range []string{"style.css", "favicon.svg", "devcallback.js", "passkey.js"} {
 		if _, ok := p.static[need]; !ok {
 			return nil, fmt.Errorf("web: static file %s missing", need)
 		}
@@ -257,6 +265,7 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 	p.styleURL = staticPath + "style.css?v=" + strings.Trim(p.static["style.css"].etag, `"`)
 	p.iconURL = staticPath + "favicon.svg?v=" + strings.Trim(p.static["favicon.svg"].etag, `"`)
 	p.devScriptURL = staticPath + "devcallback.js?v=" + strings.Trim(p.static["devcallback.js"].etag, `"`)
+	p.passkeyScriptURL = staticPath + "passkey.js?v=" + strings.Trim(p.static["passkey.js"].etag, `"`)
 
 	base, err := template.ParseFS(fsys, "templates/layout.html")
 	if err != nil {
@@ -297,14 +306,16 @@ func newPages(opts PagesOptions, fsys fs.FS) (*Pages, error) {
 // sampleData returns, per page, a zero and a fully set data value.
 func sampleData() map[string][]any {
 	return map[string][]any{
-		pageLogin: {LoginData{}, LoginData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u", Error: "e"}},
+		pageLogin: {LoginData{}, LoginData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u", Error: "e",
+			Passkey: &PasskeyForm{Options: "{}", State: "s", Action: "/p", RequestID: "r", CSRF: "t", Button: "b", NameField: true}}},
 		pageConsent: {ConsentData{}, ConsentData{Action: "/a", RequestID: "r", CSRF: "t", ClientName: "c", Username: "u",
 			Scopes: []ScopeItem{{Name: "n"}, {Name: "n", Description: "d"}}, Audiences: []string{"https://api.example"}}},
 		pageError:     {ErrorData{}, ErrorData{Title: "t", Message: "m", RequestID: "r"}},
 		pageLogout:    {LogoutData{}, LogoutData{Action: "/a", Hidden: map[string]string{"k": "v"}, ClientName: "c"}},
 		pageLoggedOut: {LoggedOutData{}, LoggedOutData{Message: "m"}},
 		pageMFA: {MFAData{}, MFAData{Title: "t", Lead: "l", Notice: "n", Error: "e", Action: "/a", RequestID: "r", CSRF: "c", CodeLabel: "l",
-			QRPNG: []byte{1}, Secret: "s", Enrolment: "e", RecoveryCodes: []string{"r"}, ContinueAction: "/c", ContinueLabel: "c", Back: "/b"}},
+			QRPNG: []byte{1}, Secret: "s", Enrolment: "e", RecoveryCodes: []string{"r"}, ContinueAction: "/c", ContinueLabel: "c", Back: "/b",
+			Passkey: &PasskeyForm{Create: true, Options: "{}", State: "s", Action: "/p", RequestID: "r", CSRF: "t", Button: "b", NameField: true}}},
 		pageDevCallback: {DevCallbackData{}, DevCallbackData{Error: "e", ErrorDescription: "d", GrantedScopes: "s",
 			IDTokenClaims: "{}", AccessTokenClaims: "{}", Raw: map[string]string{"k": "v"}, Tokens: []DevToken{{"t", "v"}}, ScriptURL: "/s.js"}},
 	}
@@ -317,6 +328,10 @@ func (p *Pages) view(d any) view {
 // Login renders the sign-in form: username, password, the hidden request
 // id and CSRF token, and a "Sign in" button, posted to d.Action.
 func (p *Pages) Login(w http.ResponseWriter, status int, d LoginData) {
+	if d.Passkey != nil {
+		p.renderScript(w, status, pageLogin, d, passkeyCSP(p.contentSecurityPolicy(d.FormActionOrigins)), p.passkeyScriptURL)
+		return
+	}
 	p.render(w, status, pageLogin, d, d.FormActionOrigins)
 }
 
@@ -366,11 +381,19 @@ func (p *Pages) render(w http.ResponseWriter, status int, name string, d any, fo
 
 // renderCSP renders page name with the Content-Security-Policy csp.
 func (p *Pages) renderCSP(w http.ResponseWriter, status int, name string, d any, csp string) {
+	p.renderScript(w, status, name, d, csp, "")
+}
+
+// renderScript renders page name with the Content-Security-Policy csp,
+// loading the script at scriptURL when it is set.
+func (p *Pages) renderScript(w http.ResponseWriter, status int, name string, d any, csp, scriptURL string) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	v := p.view(d)
+	v.ScriptURL = scriptURL
 	var buf bytes.Buffer
-	err := p.templates[name].ExecuteTemplate(&buf, "layout", p.view(d))
+	err := p.templates[name].ExecuteTemplate(&buf, "layout", v)
 	h := w.Header()
 	setSecurityHeaders(h, csp)
 	if err != nil {

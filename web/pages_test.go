@@ -698,6 +698,7 @@ func testFS(overrides map[string]string) fstest.MapFS {
 		"static/style.css":      {Data: []byte("body{}")},
 		"static/favicon.svg":    {Data: []byte("<svg/>")},
 		"static/devcallback.js": {Data: []byte("")},
+		"static/passkey.js":     {Data: []byte("")},
 	}
 	names, err := fs.Glob(assets, "templates/*.html")
 	if err != nil {

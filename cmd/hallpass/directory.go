@@ -217,7 +217,7 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 		})
 	userFlags(update)
 
-	reset := g.dirCmd("reset-factors USER", "Delete a user's second factors (authenticator, recovery codes); they enrol again if a role requires it", cobra.ExactArgs(1),
+	reset := g.dirCmd("reset-factors USER", "Delete a user's second factors (authenticator, passkeys, recovery codes); they enrol again if a role requires it", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, dir directoryAPI, args []string) error {
 			if err := dir.resetFactors(cmd.Context(), args[0]); err != nil {
 				return err

@@ -612,6 +612,10 @@ func walkDevLink(t *testing.T, in *instance) {
 	if m == nil || !strings.Contains(page, `name="password"`) {
 		t.Fatalf("the dev link did not lead to the login page:\n%s", page)
 	}
+	// --dev's issuer is http://localhost:8080, a host name: passkeys work.
+	if !strings.Contains(page, "Sign in with a passkey") || !strings.Contains(page, `data-passkey="get"`) {
+		t.Errorf("the dev login page offers no passkey:\n%s", page)
+	}
 	page = post(in.base+"/login", url.Values{"request": {m[1]}, "csrf": {csrf(page)}, "username": {"alice"}, "password": {pw[1]}})
 	// alice is a teacher, and examples/school.yaml makes teachers use a
 	// second factor: her first sign-in sets up an authenticator.
@@ -619,6 +623,9 @@ func walkDevLink(t *testing.T, in *instance) {
 	enrolment := regexp.MustCompile(`name="enrolment" value="([^"]+)"`).FindStringSubmatch(page)
 	if m = requestID.FindStringSubmatch(page); m == nil || secret == nil || enrolment == nil {
 		t.Fatalf("login did not lead alice to enrolment:\n%s", page)
+	}
+	if !strings.Contains(page, `data-passkey="create"`) {
+		t.Errorf("alice's enrolment offers no passkey:\n%s", page)
 	}
 	code, err := totp.GenerateCode(secret[1], time.Now())
 	if err != nil {

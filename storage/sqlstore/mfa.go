@@ -138,11 +138,12 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, err
 	return n, nil
 }
 
-// DeleteUserFactors deletes the TOTP authenticator and recovery codes of
-// userID, in one transaction.
+// DeleteUserFactors deletes the TOTP authenticator, recovery codes and
+// passkeys of userID, in one transaction.
 func (s *Store) DeleteUserFactors(ctx context.Context, userID string) error {
 	return s.inTx(ctx, func(r runner) error {
-		for _, q := range []string{`DELETE FROM user_totp WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`} {
+		for _, q := range []string{`DELETE FROM user_totp WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`,
+			`DELETE FROM passkeys WHERE user_id = $1`} {
 			if _, err := r.exec(ctx, q, userID); err != nil {
 				return s.mapErr(fmt.Sprintf("delete factors of user %q", userID), err)
 			}

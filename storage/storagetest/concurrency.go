@@ -67,6 +67,33 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("ThrottleRace", func(t *testing.T) {
 		testThrottleRace(t, []storage.Store{newStore(t)})
 	})
+	t.Run("UsePasskeyRace", func(t *testing.T) {
+		testUsePasskeyRace(t, newStore(t))
+	})
+}
+
+// testUsePasskeyRace replays one passkey answer (one signature counter)
+// concurrently: exactly one use is recorded, the others see the counter
+// that did not advance.
+func testUsePasskeyRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const contenders = 10
+	mustCreateUser(t, ctx, s, "user")
+	noErr(t, s.CreatePasskey(ctx, &storage.Passkey{ID: "cred", UserID: "user", PublicKey: []byte{1}, Name: "key", CreatedAt: baseTime()}), "CreatePasskey")
+	for round := range concurrencyRounds {
+		count := uint32(round + 1)
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		errs := race(contenders, func(int) error {
+			return s.UsePasskey(rctx, "cred", count, false, baseTime())
+		})
+		cancel()
+		oneWinner(t, fmt.Sprintf("round %d: UsePasskey with one counter", round), errs)
+		pk, err := s.GetPasskey(ctx, "cred")
+		noErr(t, err, fmt.Sprintf("round %d: GetPasskey after the race", round))
+		if pk.SignCount != count {
+			t.Fatalf("round %d: SignCount = %d, want %d", round, pk.SignCount, count)
+		}
+	}
 }
 
 // race runs fn(0) … fn(n-1) in n goroutines released together and returns

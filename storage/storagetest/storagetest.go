@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"SessionClients", testSessionClients},
 		{"AccessRevocations", testAccessRevocations},
 		{"MFA", testMFA},
+		{"Passkeys", testPasskeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -26,6 +27,10 @@ type Options struct {
 	// Config, when set, adjusts the provider's Config last, before New.
 	// The key manager and the secrets are made from the unwrapped store.
 	Config func(*provider.Config)
+	// LocalhostIssuer makes the issuer http://localhost:PORT instead of
+	// http://127.0.0.1:PORT: WebAuthn accepts no IP address as a
+	// relying-party id, so passkeys work only with a host name.
+	LocalhostIssuer bool
 }
 
 // Server is a running hallpass. Its embedded oauthtest.Client (Issuer
@@ -69,6 +74,11 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	// is in flight when the store closes.
 	t.Cleanup(srv.Close)
 
+	issuer := srv.URL
+	if o.LocalhostIssuer {
+		issuer = strings.Replace(issuer, "://127.0.0.1:", "://localhost:", 1)
+	}
+
 	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
 	if err != nil {
 		t.Fatalf("NewSealer: %v", err)
@@ -78,7 +88,7 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 		o.Keys(&keyOpts)
 	}
 	a, err := provider.Assemble(context.Background(), provider.Config{
-		Issuer: srv.URL,
+		Issuer: issuer,
 		Store:  store,
 		Logger: log,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: o.AdminToken, Adjust: o.Config})
@@ -92,8 +102,8 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	h := a.Provider.Handler()
 	late.h.Store(h)
 	return &Server{
-		Client:     oauthtest.Client{Issuer: srv.URL, HTTP: srv.Client()},
-		URL:        srv.URL,
+		Client:     oauthtest.Client{Issuer: issuer, HTTP: srv.Client()},
+		URL:        issuer,
 		Store:      store,
 		Keys:       a.Keys,
 		Provider:   a.Provider,
