@@ -432,24 +432,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 	)
 	quietTokenHandlers(fc)
 	p.protocolExtensions(f, fc)
-	for i, h := range fc.TokenEndpointHandlers {
-		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
-	}
 	return f
-}
-
-// quietTokenHandler is a fosite token endpoint handler that is not asked
-// to complete a response for a request it cannot handle: fosite asks every
-// handler, and each that does not apply answers with an error it builds
-// with a stack trace (runtime.Callers), three of them for every code
-// exchange. fosite ignores the answer (ErrUnknownRequest) either way.
-type quietTokenHandler struct{ fosite.TokenEndpointHandler }
-
-func (h quietTokenHandler) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
-	if !h.CanHandleTokenEndpointRequest(ctx, req) {
-		return fosite.ErrUnknownRequest
-	}
-	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }
 
 // registration returns the stored registration of a client fosite loaded
