@@ -128,8 +128,8 @@ func (p *Provider) introspectionCaller(r *http.Request) (*introspector, error) {
 // anything who is not entitled to is exactly {"active": false}: RFC 7662
 // §2.2 says to reveal nothing more, and §4 lets the server decide who may
 // see which token.
-func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse, who *introspector) (map[string]any, error) {
-	inactive := map[string]any{"active": false}
+func (p *Provider) introspect(ctx context.Context, token string, hint fosite.TokenUse, who *introspector) (*introspection, error) {
+	inactive := &introspection{}
 	if hint != fosite.AccessToken && hint != fosite.RefreshToken {
 		// token_type_hint is honoured but not trusted: an unknown or absent
 		// hint means "try access tokens first".
@@ -172,19 +172,28 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		return inactive, nil
 	}
 	var exp time.Time
-	resp := map[string]any{
-		"active":    true,
-		"client_id": ar.GetClient().GetID(),
-		"iss":       p.cfg.Issuer,
-		"iat":       ar.GetRequestedAt().Unix(),
+	scope := strings.Join(ar.GetGrantedScopes(), " ")
+	resp := &introspection{
+		Active:   true,
+		ClientID: ar.GetClient().GetID(),
+		Iss:      p.cfg.Issuer,
+		Iat:      ar.GetRequestedAt().Unix(),
+		Scope:    &scope,
+		Sub:      sess.GetSubject(),
+		Aud:      ar.GetGrantedAudience(),
+		Username: sess.GetUsername(),
+		// How the user signed in (mfa.go), for resource servers that
+		// demand a second factor (RFC 9470).
+		ACR: sess.ACR,
+		AMR: sess.AMR,
 	}
 	switch use {
 	case fosite.AccessToken:
 		exp = sess.GetExpiresAt(fosite.AccessToken)
-		resp["token_type"] = "Bearer"
+		resp.TokenType = "Bearer"
 	case fosite.RefreshToken:
 		exp = sess.GetExpiresAt(fosite.RefreshToken)
-		resp["token_type"] = "refresh_token"
+		resp.TokenType = "refresh_token"
 	default:
 		return inactive, nil
 	}
@@ -192,27 +201,29 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		if !p.cfg.Now().Before(exp) {
 			return inactive, nil
 		}
-		resp["exp"] = exp.Unix()
-	}
-	resp["scope"] = strings.Join(ar.GetGrantedScopes(), " ")
-	if sub := sess.GetSubject(); sub != "" {
-		resp["sub"] = sub
-	}
-	if aud := ar.GetGrantedAudience(); len(aud) > 0 {
-		resp["aud"] = []string(aud)
-	}
-	if u := sess.GetUsername(); u != "" {
-		resp["username"] = u
-	}
-	// How the user signed in (mfa.go), for resource servers that demand
-	// a second factor (RFC 9470).
-	if sess.ACR != "" {
-		resp["acr"] = sess.ACR
-	}
-	if len(sess.AMR) > 0 {
-		resp["amr"] = sess.AMR
+		resp.Exp = exp.Unix()
 	}
 	return resp, nil
+}
+
+// introspection is an answer of the introspection endpoint (RFC 7662
+// §2.2): exactly {"active":false}, or an active token's members, each
+// left out when it has no value (scope, possibly empty, is always there).
+// A struct, not a map: encoding a map sorts its keys by reflection on
+// every request.
+type introspection struct {
+	Active    bool     `json:"active"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Scope     *string  `json:"scope,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	ACR       string   `json:"acr,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
 }
 
 // handleRevoke is RFC 7009 token revocation: a client revokes its own

@@ -5,13 +5,14 @@ import (
 	"runtime/debug"
 )
 
-// defaultGCPercent is the GOGC serve runs with unless GOGC is set. Every
-// fresh login allocates argon2id's 19 MiB, and at Go's default of 100 the
-// collector ran about once per login, each time scanning the whole live
-// heap (most of it the password-strength dictionaries): a seventh of a
-// login's CPU. At 200 it runs half as often; the heap is bounded anyway by
-// --max-password-checks, and the peak with 64 logins at once stays under
-// 120 MB (README "Sizing").
+// defaultGCPercent is the GOGC serve runs with unless GOGC is set: the
+// collector runs half as often as at Go's default of 100, each time
+// scanning the whole live heap (most of it the password-strength
+// dictionaries), which was a few per cent of a token request's and an
+// introspection's CPU. The heap under token load peaks about 20 MB
+// higher; fresh logins are bounded by the password gate's own collection
+// (provider/password.go), and 64 at once stay under 120 MB (README
+// "Sizing").
 const defaultGCPercent = 200
 
 // tuneGC sets defaultGCPercent unless the GOGC variable chose otherwise
