@@ -365,6 +365,24 @@ func TestLifecycleRevocation(t *testing.T) {
 			assertError(t, e.refresh(t, e.Confidential, r.RefreshToken, ""), http.StatusBadRequest, "invalid_grant")
 		})
 
+		t.Run("an access token ended by rotation stays ended re-encoded", func(t *testing.T) {
+			// The last base64url character of an RS256 signature carries
+			// 2 bits and 4 unused ones: flipping an unused bit gives
+			// another string for the same signature, which a lenient
+			// decoder accepts and the revocation record (keyed by the
+			// signature as written) does not name.
+			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
+			oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+			e.WantInactive(t, "access token of the spent refresh token", admin, g.Access, "")
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			last := strings.IndexByte(alphabet, g.Access[len(g.Access)-1])
+			variant := g.Access[:len(g.Access)-1] + string(alphabet[last^1])
+			e.WantInactive(t, "the same access token with its signature re-encoded", admin, variant, "")
+			// A decoder skips line breaks, even a strict one.
+			broken := g.Access[:len(g.Access)-4] + "\n" + g.Access[len(g.Access)-4:]
+			e.WantInactive(t, "the same access token with a line break in its signature", admin, broken, "")
+		})
+
 		t.Run("revoking a spent refresh token ends the grant it was rotated into", func(t *testing.T) {
 			g := e.grant(t, b, e.Confidential, "alice", alicePassword, lcScope)
 			r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))

@@ -181,9 +181,17 @@ func (s *signer) verifyAccessToken(token string) (*accessClaims, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown key id %q", h.Kid)
 	}
-	sig, err := enc.DecodeString(sig64)
+	// The signature segment must be the one encoding of the signature:
+	// a decoder ignores line breaks and (unless strict) the unused bits of
+	// the last character, so other strings carry the same signature, and
+	// a revocation record names a token by its signature segment as
+	// written (fositestore's tokenRevocation).
+	sig, err := enc.Strict().DecodeString(sig64)
 	if err != nil {
 		return nil, fmt.Errorf("token signature: %w", err)
+	}
+	if enc.EncodedLen(len(sig)) != len(sig64) {
+		return nil, errors.New("token signature: not in its one base64url encoding")
 	}
 	digest := sha256.Sum256([]byte(token[:len(h64)+1+len(p64)]))
 	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
