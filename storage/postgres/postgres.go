@@ -90,6 +90,11 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	// idle by database/sql would never reach.
 	db.SetMaxOpenConns(int(cfg.MaxConns))
 	db.SetMaxIdleConns(int(cfg.MaxConns))
+	// A connection database/sql keeps idle stays taken from the pool,
+	// which then never applies its lifetime or idle time to it: they are
+	// applied here (pool_max_conn_lifetime, pool_max_conn_idle_time).
+	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
+	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 	s := &Store{Store: sqlstore.New(db, dialect()), db: db, pool: pool}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
