@@ -122,14 +122,30 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 // ResetFactors deletes user idOrName's second factors (authenticator,
 // passkeys and recovery codes): their next sign-in enrols anew if one of their roles
 // requires it. The admin API, the console and the CLI all reset through
-// here, so each reset is recorded the same way.
+// here, so each reset is recorded the same way. A passkey signs in alone,
+// as a password does: when the user had one, the reset also ends their
+// sessions and grants (endUserSessions), as a new password does, so that
+// what a lost or stolen passkey signed in ends with it.
 func (s *Users) ResetFactors(ctx context.Context, idOrName string) error {
 	u, err := s.find(ctx, idOrName)
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteUserFactors(ctx, u.ID); err != nil {
-		return storeErr(err, ObjectUser, idOrName)
+	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+		pks, err := s.store.ListPasskeys(tx, u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("list the passkeys of user %q: %w", idOrName, err)
+		}
+		if err := s.store.DeleteUserFactors(tx, u.ID); err != nil {
+			return nil, storeErr(err, ObjectUser, idOrName)
+		}
+		if len(pks) == 0 {
+			return nil, nil
+		}
+		return endUserSessions(tx, s.store, u.ID, idOrName)
+	})
+	if err != nil {
+		return err
 	}
 	s.audit.Record(ctx, audit.Event{Action: "mfa.factors_reset", Object: "user:" + u.ID,
 		Details: map[string]any{"username": u.Username}})

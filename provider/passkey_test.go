@@ -444,3 +444,34 @@ func TestPasskeyAcrossReplicas(t *testing.T) {
 		t.Fatalf("the passkey answer at replica B: want the redirect to the consent page, got %s", p)
 	}
 }
+
+// A passkey signs in alone, so an admin's reset of a user's factors (a
+// passkey lost or stolen) ends what it may have signed in, as a password
+// reset does: the browser sessions and the grants.
+func TestPasskeyResetEndsSessions(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		u, _ := url.Parse(e.URL)
+		key := newSoftKey(t, e.AliceID)
+		key.store(t, e.Store, "Stolen key")
+		b := e.newBrowser(t)
+		ar := e.Confidential.request("openid")
+		login := b.get(t, ar.URL)
+		p := b.submitTo(t, login, provider.PathLoginPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, login), e.URL, u.Hostname(), flagsUPUV)}})
+		p = b.decide(t, p, "allow")
+		tok := e.exchange(t, ar, e.callback(t, p, ar))
+		if !e.Active(t, e.adminCred(), tok.AccessToken) {
+			t.Fatal("the passkey's access token is not active")
+		}
+		if res := e.admin(t, http.MethodDelete, "/admin/users/alice/factors", nil); res.Status != http.StatusNoContent {
+			t.Fatalf("reset alice's factors: %d %s", res.Status, res.Body)
+		}
+		if e.Active(t, e.adminCred(), tok.AccessToken) {
+			t.Error("the access token the reset passkey signed in for is still active")
+		}
+		again := e.Confidential.request("openid")
+		if p := b.get(t, again.URL); p.Redirect != nil || p.URL.Path != provider.PathLogin {
+			t.Errorf("the browser the reset passkey signed in: want the login page, got %s", p)
+		}
+	})
+}
