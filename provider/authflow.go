@@ -59,6 +59,12 @@ type flow struct {
 	// answer is what the user chose on the consent page, in the request
 	// that posted it.
 	answer consentAnswer
+	// signedIn is the browser's session as flowUser read it, with its
+	// user's second factors and consent to signedInClient, for the steps
+	// after it to use instead of reading each again; nil when the user
+	// did not come from the browser's session.
+	signedIn       *storage.SignedIn
+	signedInClient string
 }
 
 // consentAnswer is the user's decision on the consent page.
@@ -171,7 +177,7 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 		return stepFail, err
 	}
 
-	ask, err := p.needsConsent(ctx, f.ar.GetClient().GetID(), user.ID, f.granted, prompts)
+	ask, err := p.needsConsent(ctx, f, f.ar.GetClient().GetID(), user.ID, f.granted, prompts)
 	if err != nil {
 		return stepFail, err
 	}
@@ -203,10 +209,12 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 	if slices.Contains(prompts, "login") {
 		return nil, time.Time{}, nil, nil
 	}
-	sess, err := p.browserSession(ctx, r)
-	if err != nil || sess == nil {
+	clientID := f.ar.GetClient().GetID()
+	si, err := p.signedIn(ctx, r, clientID)
+	if err != nil || si == nil {
 		return nil, time.Time{}, nil, err
 	}
+	sess := &si.Session
 	if maxAge := f.ar.GetRequestForm().Get("max_age"); maxAge != "" {
 		secs, err := strconv.ParseInt(maxAge, 10, 64)
 		if err != nil || secs < 0 {
@@ -216,12 +224,13 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 			return nil, time.Time{}, nil, nil
 		}
 	}
-	u, err := p.activeUser(ctx, sess.UserID)
-	if err != nil || u == nil {
-		return nil, time.Time{}, nil, err
+	if si.User.Disabled {
+		// As activeUser: a disabled user is signed in no more.
+		return nil, time.Time{}, nil, nil
 	}
+	f.signedIn, f.signedInClient = si, clientID
 	f.sid = sess.SID
-	return u, sess.AuthTime, sess.AMR, nil
+	return &si.User, sess.AuthTime, sess.AMR, nil
 }
 
 // activeUser loads a user who may sign in; nil when deleted or disabled.

@@ -23,8 +23,9 @@ var errAccessDenied = fosite.ErrAccessDenied.WithHint("The user denied the reque
 
 // needsConsent reports whether the user must be asked: not for first-party
 // clients, nor when an earlier consent covers every scope, unless
-// prompt=consent.
-func (p *Provider) needsConsent(ctx context.Context, clientID, userID string, granted, prompts []string) (bool, error) {
+// prompt=consent. The consent is the one read with f's session when that
+// read was of this user and client (flowUser).
+func (p *Provider) needsConsent(ctx context.Context, f *flow, clientID, userID string, granted, prompts []string) (bool, error) {
 	if slices.Contains(prompts, "consent") {
 		return true, nil
 	}
@@ -35,12 +36,17 @@ func (p *Provider) needsConsent(ctx context.Context, clientID, userID string, gr
 	if c.SkipConsent {
 		return false, nil
 	}
-	consent, err := p.cfg.Store.GetConsent(ctx, userID, clientID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return true, nil
+	var consent *storage.Consent
+	if si := f.signedIn; si != nil && si.User.ID == userID && f.signedInClient == clientID {
+		consent = si.Consent
+	} else {
+		consent, err = p.cfg.Store.GetConsent(ctx, userID, clientID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return false, fmt.Errorf("load consent: %w", err)
+		}
 	}
-	if err != nil {
-		return false, fmt.Errorf("load consent: %w", err)
+	if consent == nil {
+		return true, nil
 	}
 	for _, s := range granted {
 		if !slices.Contains(consent.Scopes, s) {

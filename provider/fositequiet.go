@@ -25,15 +25,30 @@ func (h quietHandler) PopulateTokenEndpointResponse(ctx context.Context, r fosit
 	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, r, resp)
 }
 
+// quietOIDCExplicit is fosite's OpenID Connect handler of the code
+// exchange, whose HandleTokenEndpointRequest does nothing but answer
+// ErrUnknownRequest (fosite v0.49, handler/openid/flow_explicit_token.go),
+// with a stack trace, once per code exchange: here without it.
+type quietOIDCExplicit struct{ quietHandler }
+
+// HandleTokenEndpointRequest answers fosite.ErrUnknownRequest, as the
+// wrapped handler does to every request.
+func (quietOIDCExplicit) HandleTokenEndpointRequest(context.Context, fosite.AccessRequester) error {
+	return fosite.ErrUnknownRequest
+}
+
 // quietTokenHandlers wraps the token endpoint handlers of fc whose
 // PopulateTokenEndpointResponse begins by answering ErrUnknownRequest to
-// what CanHandleTokenEndpointRequest refuses (fosite v0.49's grants), and
+// what CanHandleTokenEndpointRequest refuses (fosite v0.49's grants), the
+// OpenID Connect code exchange's HandleTokenEndpointRequest too, and
 // leaves any other alone.
 func quietTokenHandlers(fc *fosite.Config) {
 	for i, h := range fc.TokenEndpointHandlers {
 		switch h.(type) {
+		case *openid.OpenIDConnectExplicitHandler:
+			fc.TokenEndpointHandlers[i] = quietOIDCExplicit{quietHandler{h}}
 		case *oauth2.AuthorizeExplicitGrantHandler, *oauth2.ClientCredentialsGrantHandler, *oauth2.RefreshTokenGrantHandler,
-			*openid.OpenIDConnectExplicitHandler, *openid.OpenIDConnectRefreshHandler:
+			*openid.OpenIDConnectRefreshHandler:
 			fc.TokenEndpointHandlers[i] = quietHandler{h}
 		}
 	}

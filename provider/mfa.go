@@ -162,8 +162,11 @@ func (p *Provider) factorStep(ctx context.Context, f *flow) (st step, satisfied 
 	if hasSecondFactor(f.amr) {
 		return 0, true, nil
 	}
-	enrolled, err := p.hasFactor(ctx, f.user.ID)
-	if err != nil {
+	enrolled := false
+	if si := f.signedIn; si != nil && si.User.ID == f.user.ID {
+		// Read with the session (flowUser).
+		enrolled = si.HasTOTP || si.HasPasskey
+	} else if enrolled, err = p.hasFactor(ctx, f.user.ID); err != nil {
 		return stepFail, false, err
 	}
 	if enrolled {

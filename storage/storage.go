@@ -111,6 +111,22 @@ type Consent struct {
 	GrantedAt time.Time
 }
 
+// SignedIn is what the authorization endpoint needs to know of a browser
+// session, read at once (Store.GetSignedIn): the session, its user, whether
+// the user has a second factor, and their consent to one client.
+type SignedIn struct {
+	Session BrowserSession
+	User    User
+	// HasTOTP and HasPasskey report whether the user has an authenticator
+	// app (GetTOTP would find it) and at least one passkey (ListPasskeys
+	// would list it).
+	HasTOTP    bool
+	HasPasskey bool
+	// Consent is the user's consent to the client asked about, as
+	// GetConsent returns it; nil when there is none.
+	Consent *Consent
+}
+
 // AuthRequest is an authorization request waiting for the user to log in
 // or consent. Its parameters stay on the server so the browser cannot
 // change them between the steps.
@@ -517,6 +533,11 @@ type Store interface {
 	PutConsent(ctx context.Context, c *Consent) error
 	// GetConsent returns ErrNotFound when the user never consented to the client.
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// GetSignedIn returns browser session id (expired or not, as
+	// GetBrowserSession), its user, whether the user has a second factor
+	// and their consent to clientID, in one read, all as of one moment;
+	// ErrNotFound for an unknown session.
+	GetSignedIn(ctx context.Context, id, clientID string) (*SignedIn, error)
 
 	// CreateAuthRequest stores a pending request; ErrConflict if the id exists.
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error

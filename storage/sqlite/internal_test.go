@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -121,4 +123,37 @@ func TestAudit(t *testing.T) {
 		}
 		return stores
 	}, func(t *testing.T, s storage.Store) *sql.DB { return s.(*Store).db })
+}
+
+// TestCancelledContextRefused: statements run without their context's
+// cancellation (DetachStatements), but a context done before a statement
+// starts still refuses it, for reads and writes, with the context's error.
+func TestCancelledContextRefused(t *testing.T) {
+	s := openTemp(t)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := s.CreateUser(ctx, &storage.User{ID: "u", Username: "u"}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if _, err := s.GetUser(ctx, "u"); err != nil {
+		t.Fatalf("GetUser: %v", err)
+	}
+	cancel()
+	if _, err := s.GetUser(ctx, "u"); !errors.Is(err, context.Canceled) {
+		t.Errorf("GetUser with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.ListUsers(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("ListUsers with a cancelled context: %v, want context.Canceled", err)
+	}
+	if err := s.PutConsent(ctx, &storage.Consent{UserID: "u", ClientID: "c"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("PutConsent with a cancelled context: %v, want context.Canceled", err)
+	}
+	if err := s.DeleteUser(ctx, "u"); !errors.Is(err, context.Canceled) {
+		t.Errorf("DeleteUser with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.GetUser(t.Context(), "u"); err != nil {
+		t.Errorf("GetUser after the refused delete: %v", err)
+	}
 }

@@ -18,6 +18,13 @@ type Dialect struct {
 	// PrepareStatements makes the Store prepare each statement once and
 	// reuse it, for a driver that would parse it on every call otherwise.
 	PrepareStatements bool
+	// DetachStatements runs each statement outside a transaction without
+	// its context's cancellation, once the context is checked not done
+	// (a done one still refuses the statement): for a driver that starts
+	// a goroutine per statement to interrupt it (modernc's SQLite;
+	// database/sql starts another per result set), which costs more
+	// than the in-process statements it could cut short.
+	DetachStatements bool
 
 	// Migrations holds the dialect's forward-only schema migrations:
 	// migrations/NNNN_description.sql, with positive, unique versions.

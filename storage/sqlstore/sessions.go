@@ -105,6 +105,48 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 	return &c, nil
 }
 
+// GetSignedIn returns session id with its user, whether the user has a
+// second factor, and their consent to clientID, in one statement;
+// storage.ErrNotFound if the session does not exist (a session goes with
+// its user: ON DELETE CASCADE).
+func (s *Store) GetSignedIn(ctx context.Context, id, clientID string) (*storage.SignedIn, error) {
+	var (
+		si            storage.SignedIn
+		consentClient string
+		consent       storage.Consent
+	)
+	bs, u := &si.Session, &si.User
+	dest := append(s.browserSessionDest(bs), &u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
+		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), &u.TokenEpoch, s.listCol(&u.Roles),
+		&si.HasTOTP, &si.HasPasskey, textCol{&consentClient}, s.listCol(&consent.Scopes), s.timeCol(&consent.GrantedAt))
+	err := s.q(ctx).queryRow(ctx, s.signedInSelect, id, clientID).Scan(dest...)
+	if err != nil {
+		return nil, s.mapErr("get signed-in session", err)
+	}
+	if consentClient != "" {
+		consent.UserID, consent.ClientID = u.ID, consentClient
+		si.Consent = &consent
+	}
+	return &si, nil
+}
+
+// signedInSelect returns GetSignedIn's statement: a browser session ($1)
+// joined with its user (as userSelect selects one), the existence of the
+// user's authenticator and passkeys, and their consent to client $2.
+func signedInSelect(d *Dialect) string {
+	return `SELECT s.id, s.user_id, s.sid, s.auth_time, s.last_seen_at, s.expires_at, s.created_at, s.user_agent, s.address, s.amr,
+	users.id, users.username, users.password_hash, users.email, users.email_verified, users.name,
+	users.disabled, users.created_at, users.updated_at, users.token_epoch,
+	` + d.SortedList("role", "user_roles WHERE user_roles.user_id = users.id") + `,
+	EXISTS (SELECT 1 FROM user_totp WHERE user_totp.user_id = users.id),
+	EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = users.id),
+	c.client_id, c.scopes, c.granted_at
+	FROM browser_sessions s
+	JOIN users ON users.id = s.user_id
+	LEFT JOIN consents c ON c.user_id = s.user_id AND c.client_id = $2
+	WHERE s.id = $1`
+}
+
 const authRequestColumns = `id, query, requested_at, browser_binding, user_id, auth_time, expires_at, amr`
 
 // CreateAuthRequest stores a pending request; storage.ErrConflict if the id

@@ -24,6 +24,7 @@ type Store struct {
 	now func() time.Time
 	// The statements that depend on the dialect, built once.
 	userSelect     string
+	signedInSelect string
 	expiredDeletes []expiredDelete
 	// stmts holds the prepared statements when the dialect asks for them
 	// (Dialect.PrepareStatements); nil otherwise.
@@ -75,7 +76,7 @@ func opName(op string) string {
 // Migrate.
 func New(db *sql.DB, d Dialect) *Store {
 	s := &Store{db: db, d: d, now: time.Now,
-		userSelect: userSelect(&d), expiredDeletes: expiredDeletes(&d)}
+		userSelect: userSelect(&d), signedInSelect: signedInSelect(&d), expiredDeletes: expiredDeletes(&d)}
 	if d.PrepareStatements {
 		s.stmts = &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 	}
@@ -179,6 +180,19 @@ type runner struct {
 	// for a runner on the database itself, whose every exec is a
 	// transaction of its own.
 	s *Store
+	// detach: statements run without ctx's cancellation
+	// (Dialect.DetachStatements).
+	detach bool
+}
+
+// stmtCtx is the context a statement runs with: ctx, or, where the
+// dialect detaches statements, ctx without its cancellation unless it is
+// done already (then the driver refuses the statement with ctx's error).
+func (r runner) stmtCtx(ctx context.Context) context.Context {
+	if r.detach && ctx.Err() == nil {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // stmt returns the prepared statement of query for r, nil when there is
@@ -210,6 +224,7 @@ func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Re
 		defer endTurn()
 	}
 	done := r.observe(ctx, query)
+	ctx = r.stmtCtx(ctx)
 	if st := r.stmt(ctx, query); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
@@ -221,6 +236,7 @@ func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Re
 
 func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
 	done := r.observe(ctx, query)
+	ctx = r.stmtCtx(ctx)
 	if st := r.stmt(ctx, query); st != nil {
 		rows, err = st.QueryContext(ctx, args...)
 	} else {
@@ -233,6 +249,7 @@ func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql
 func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	done := r.observe(ctx, query)
 	var row *sql.Row
+	ctx = r.stmtCtx(ctx)
 	if st := r.stmt(ctx, query); st != nil {
 		row = st.QueryRowContext(ctx, args...)
 	} else {
@@ -251,7 +268,7 @@ func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
 		return s.txRunner(tx)
 	}
-	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load(), s: s}
+	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load(), s: s, detach: s.d.DetachStatements}
 }
 
 // txRunner returns a runner in tx, with the statement cache.

@@ -384,3 +384,100 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	_, err = s.GetBrowserSession(ctx, bs.ID)
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSession after a committed delete")
 }
+
+// testSignedIn: GetSignedIn reads what GetBrowserSession, GetUser,
+// GetTOTP, ListPasskeys and GetConsent read, of one session, its user and
+// one client, at once.
+func testSignedIn(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	mustCreateRoles(t, ctx, s, "teacher", "admin")
+	mustCreateUser(t, ctx, s, "user-1", "teacher", "admin")
+	mustCreateUser(t, ctx, s, "user-2")
+	for _, c := range []string{"client-1", "client-2"} {
+		noErr(t, s.CreateClient(ctx, &storage.Client{ID: c}), "CreateClient("+c+")")
+	}
+	sess := &storage.BrowserSession{ID: "session-1", UserID: "user-1", SID: "sid-1", AuthTime: baseTime(),
+		LastSeenAt: baseTime().Add(time.Minute), ExpiresAt: baseTime().Add(time.Hour), CreatedAt: baseTime(),
+		UserAgent: "agent", Address: "192.0.2.1", AMR: []string{"pwd"}}
+	// Expired sessions come back too; the caller checks the timeouts.
+	expired := &storage.BrowserSession{ID: "session-2", UserID: "user-2", ExpiresAt: time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)}
+	for _, bs := range []*storage.BrowserSession{sess, expired} {
+		noErr(t, s.CreateBrowserSession(ctx, bs), "CreateBrowserSession("+bs.ID+")")
+	}
+	want := func(id, client string) *storage.SignedIn {
+		t.Helper()
+		bs := mustGetBrowserSession(t, ctx, s, id)
+		w := &storage.SignedIn{Session: *bs, User: *mustGetUser(t, ctx, s, bs.UserID)}
+		_, err := s.GetTOTP(ctx, bs.UserID)
+		w.HasTOTP = err == nil
+		pks, err := s.ListPasskeys(ctx, bs.UserID)
+		noErr(t, err, "ListPasskeys")
+		w.HasPasskey = len(pks) > 0
+		if c, err := s.GetConsent(ctx, bs.UserID, client); err == nil {
+			w.Consent = c
+		}
+		return w
+	}
+	got := func(id, client string) *storage.SignedIn {
+		t.Helper()
+		si, err := s.GetSignedIn(ctx, id, client)
+		noErr(t, err, fmt.Sprintf("GetSignedIn(%q, %q)", id, client))
+		return si
+	}
+	checkBoth := func(what string) {
+		t.Helper()
+		for _, id := range []string{sess.ID, expired.ID} {
+			for _, c := range []string{"client-1", "client-2", "no-such-client"} {
+				what := fmt.Sprintf("%s: GetSignedIn(%q, %q)", what, id, c)
+				w, g := want(id, c), got(id, c)
+				if (w.Consent == nil) != (g.Consent == nil) {
+					t.Fatalf("%s: consent %+v, want %+v", what, g.Consent, w.Consent)
+				}
+				if w.Consent != nil {
+					check(t, what+": consent", w.Consent, g.Consent)
+				}
+				w.Consent, g.Consent = nil, nil
+				check(t, what, w, g)
+			}
+		}
+	}
+	checkBoth("no factor, no consent")
+	if si := got(sess.ID, "client-1"); si.HasTOTP || si.HasPasskey || si.Consent != nil || len(si.User.Roles) != 2 {
+		t.Fatalf("GetSignedIn of a user with roles, without factors or consent: %+v", si)
+	}
+
+	noErr(t, s.PutConsent(ctx, &storage.Consent{UserID: "user-1", ClientID: "client-1", Scopes: []string{"openid", "a:b"}, GrantedAt: baseTime()}), "PutConsent")
+	noErr(t, s.PutConsent(ctx, &storage.Consent{UserID: "user-2", ClientID: "client-2", GrantedAt: baseTime()}), "PutConsent (no scopes)")
+	checkBoth("consents")
+	if si := got(sess.ID, "client-1"); si.Consent == nil || len(si.Consent.Scopes) != 2 {
+		t.Fatalf("GetSignedIn with a consent: %+v", si)
+	}
+	if si := got(sess.ID, "client-2"); si.Consent != nil {
+		t.Fatalf("GetSignedIn: another user's consent to client-2 counted: %+v", si.Consent)
+	}
+
+	// A factor counts for its own user only.
+	noErr(t, s.PutTOTP(ctx, &storage.TOTP{UserID: "user-2", Secret: []byte("s")}), "PutTOTP of user-2")
+	checkBoth("user-2's authenticator")
+	if si := got(sess.ID, "client-1"); si.HasTOTP {
+		t.Fatal("GetSignedIn: another user's authenticator counted")
+	}
+	noErr(t, s.CreatePasskey(ctx, &storage.Passkey{ID: "cred-1", UserID: "user-1", PublicKey: []byte{1}, Name: "key", CreatedAt: baseTime()}), "CreatePasskey")
+	noErr(t, s.CreatePasskey(ctx, &storage.Passkey{ID: "cred-2", UserID: "user-1", PublicKey: []byte{1}, Name: "key 2", CreatedAt: baseTime()}), "CreatePasskey (a second)")
+	checkBoth("user-1's passkeys")
+	if si := got(sess.ID, "client-1"); !si.HasPasskey || si.HasTOTP {
+		t.Fatalf("GetSignedIn of a user with two passkeys: %+v", si)
+	}
+
+	// A disabled user comes back disabled; the caller decides.
+	u := mustGetUser(t, ctx, s, "user-1")
+	u.Disabled = true
+	noErr(t, s.UpdateUser(ctx, u), "UpdateUser (disable)")
+	checkBoth("disabled user")
+
+	_, err := s.GetSignedIn(ctx, "no-such-session", "client-1")
+	errIs(t, err, storage.ErrNotFound, "GetSignedIn(unknown session)")
+	noErr(t, s.DeleteUser(ctx, "user-2"), "DeleteUser(user-2)")
+	_, err = s.GetSignedIn(ctx, expired.ID, "client-2")
+	errIs(t, err, storage.ErrNotFound, "GetSignedIn of a deleted user's session")
+}

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ScopeCRUD", testScopeCRUD},
 		{"BrowserSessions", testBrowserSessions},
 		{"Consents", testConsents},
+		{"SignedIn", testSignedIn},
 		{"AuthRequests", testAuthRequests},
 		{"DirectoryTransactions", testDirectoryTransactions},
 		{"RevokeByClient", testRevokeByClient},
