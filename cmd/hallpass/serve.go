@@ -222,7 +222,6 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		log.Info("tracing on: exporting spans over OTLP/HTTP as the OTEL_* variables say")
 	}
 	o.tracing = tp
-	tuneGC(os.Getenv)
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
 		return err
