@@ -599,7 +599,9 @@ type Store interface {
 	// count or both are 0 (an authenticator without a counter). A counter
 	// that did not advance is a cloned authenticator's sign, or a lost
 	// race with another use of the same assertion: ErrConflict, nothing
-	// changed. ErrNotFound if there is no such passkey.
+	// changed. With a counter of 0 (synced passkeys) nothing here tells two
+	// uses of one assertion apart: the caller's single-use request or
+	// session binding must. ErrNotFound if there is no such passkey.
 	UsePasskey(ctx context.Context, id string, signCount uint32, backupState bool, at time.Time) error
 	// DeletePasskey deletes the user's passkey id; ErrNotFound if the user
 	// has no passkey with this id (another user's included).
