@@ -126,6 +126,10 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	// refresh token comes with offline_access (or offline).
 	scopes, ok := p.fstore.ReadCodeScopes(ctx)
 	if ok && sess.UserGrant && sess.Subject != "" && !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+		// The code is spent only if the user's epoch is still the one
+		// it was issued with: a change that committed between the
+		// issue's read of the user and the code's write spent no code.
+		p.fstore.SpendAtUserEpoch(ctx, sess.UserEpoch)
 		return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
 	}
 	return p.grantUser(ctx, sess)

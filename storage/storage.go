@@ -424,6 +424,14 @@ type Store interface {
 	// DeactivateToken marks an active row inactive. ErrNotFound if absent,
 	// ErrConflict if it was already inactive (a concurrent caller won).
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// DeactivateTokenAtEpoch is DeactivateToken for a row whose subject is
+	// a user, provided that user's token epoch is still userEpoch, in one
+	// statement: a code issued with the epoch it read is not spent (and
+	// so yields no tokens) once the user was deleted, disabled or given a
+	// new password, even if that change committed between the read and
+	// the code's write. ErrConflict, nothing changed, if the row was
+	// already inactive or the user's epoch moved on; ErrNotFound if absent.
+	DeactivateTokenAtEpoch(ctx context.Context, kind TokenKind, signature string, userEpoch int64) error
 	// DeleteToken deletes one row; ErrNotFound if absent.
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
 	// DeactivateTokensByRequest marks every row of kind with requestID inactive.

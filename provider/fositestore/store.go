@@ -463,6 +463,20 @@ type codeRead struct {
 	// back for the code's PKCE and OpenID Connect requests, which are
 	// the same row, and decoding it again would change nothing.
 	sessions map[fosite.Session]*storage.Token
+	// userEpoch, when set (SpendAtUserEpoch), is the token epoch the
+	// code's user must still have for the code to be spent.
+	userEpoch *int64
+}
+
+// SpendAtUserEpoch makes the exchange in ctx (ReadCodeOnce) spend its code
+// only if the code's user still has token epoch epoch: for an exchange
+// that does not read the user, so that a user deleted, disabled or given
+// a new password after the code's issue read them, and before its write,
+// gets no tokens from it.
+func (f *Store) SpendAtUserEpoch(ctx context.Context, epoch int64) {
+	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok {
+		r.userEpoch = &epoch
+	}
 }
 
 // oneWrite reports whether the exchange of the code read writes one row
@@ -642,10 +656,18 @@ func (f *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 // code was already redeemed, so of two concurrent redemptions one loses.
 func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
 	sig := digest(signature)
-	if err := f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig); err != nil {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	ok = ok && r.covers(storage.KindAuthorizeCode, sig)
+	var err error
+	if ok && r.userEpoch != nil {
+		err = f.store.DeactivateTokenAtEpoch(ctx, storage.KindAuthorizeCode, sig, *r.userEpoch)
+	} else {
+		err = f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	}
+	if err != nil {
 		return fositeErr(fmt.Errorf("invalidate authorization code: %w", err))
 	}
-	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.covers(storage.KindAuthorizeCode, sig) {
+	if ok {
 		if t, ok := r.rows[storage.KindAuthorizeCode]; ok {
 			t.Active = false
 		}

@@ -41,6 +41,7 @@ func TestStore(t *testing.T) {
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"GetClient", testGetClient},
 		{"CodeWrittenAndReadOnce", testCodeOnce},
+		{"CodeSpentAtUserEpoch", testCodeSpentAtUserEpoch},
 	}
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -585,5 +586,47 @@ func testCodeOnce(t *testing.T, s storage.Store, _ *fositestore.Store) {
 		if _, err := f.GetOpenIDConnectSession(ex, "c2", &fosite.Request{Session: newTestSession()}); !errors.Is(err, fosite.ErrNotFound) {
 			t.Fatalf("OIDC of a code without openid: err = %v, want ErrNotFound", err)
 		}
+	}
+}
+
+// testCodeSpentAtUserEpoch checks SpendAtUserEpoch: a code whose user's
+// token epoch moved on after the code's issue read it (a disable or a new
+// password that committed before the code was written) is not spent, so
+// its exchange yields no tokens; with the current epoch it is.
+func testCodeSpentAtUserEpoch(t *testing.T, s storage.Store, f *fositestore.Store) {
+	bg := context.Background()
+	if err := s.CreateUser(bg, &storage.User{ID: "user-42", Username: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.GetUser(bg, "user-42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuedAt := u.TokenEpoch
+	// The change commits, then the code read before it is written.
+	if err := s.RevokeTokensBySubject(bg, "user-42"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateAuthorizeCodeSession(bg, "e-sig", newRequest(t, s, "req-e")); err != nil {
+		t.Fatal(err)
+	}
+	ex := f.ReadCodeOnce(bg, "e", "e-sig")
+	if _, err := f.GetAuthorizeCodeSession(ex, "e-sig", newTestSession()); err != nil {
+		t.Fatal(err)
+	}
+	f.SpendAtUserEpoch(ex, issuedAt)
+	if err := f.InvalidateAuthorizeCodeSession(ex, "e-sig"); err == nil {
+		t.Fatal("a code issued at the user's epoch before a change was spent")
+	}
+	if _, err := f.GetAuthorizeCodeSession(bg, "e-sig", newTestSession()); err != nil {
+		t.Fatalf("the refused spend changed the code: %v", err)
+	}
+	ex = f.ReadCodeOnce(bg, "e", "e-sig")
+	if _, err := f.GetAuthorizeCodeSession(ex, "e-sig", newTestSession()); err != nil {
+		t.Fatal(err)
+	}
+	f.SpendAtUserEpoch(ex, issuedAt+1)
+	if err := f.InvalidateAuthorizeCodeSession(ex, "e-sig"); err != nil {
+		t.Fatalf("spend at the current epoch: %v", err)
 	}
 }

@@ -142,6 +142,31 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 	return fmt.Errorf("%s: already inactive: %w", op, storage.ErrConflict)
 }
 
+// DeactivateTokenAtEpoch marks an active row inactive provided its
+// subject is a user whose token epoch is userEpoch; storage.ErrConflict if
+// it was inactive or the epoch moved on, storage.ErrNotFound if absent.
+func (s *Store) DeactivateTokenAtEpoch(ctx context.Context, kind storage.TokenKind, signature string, userEpoch int64) error {
+	op := fmt.Sprintf("deactivate %s token at the user's token epoch", kind)
+	r := s.q(ctx)
+	n, err := rowsAffected(r.exec(ctx, `UPDATE tokens SET active = FALSE
+		WHERE kind = $1 AND signature = $2 AND active = TRUE
+		AND EXISTS (SELECT 1 FROM users WHERE users.id = tokens.subject AND users.token_epoch = $3)`,
+		string(kind), signature, userEpoch))
+	if err != nil {
+		return s.mapErr(op, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	var one int
+	err = r.queryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
+		string(kind), signature).Scan(&one)
+	if err != nil {
+		return s.mapErr(op, err)
+	}
+	return fmt.Errorf("%s: inactive, or the user's token epoch moved on: %w", op, storage.ErrConflict)
+}
+
 // DeleteToken deletes one row; storage.ErrNotFound if absent.
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND signature = $2`,

@@ -98,3 +98,39 @@ func testAccessRevocations(t *testing.T, s storage.Store) {
 		t.Fatalf("a client registered again under a deleted one's id got the epoch %d the old one had", got)
 	}
 }
+
+// testTokenDeactivateAtEpoch checks that a code is spent at its user's
+// token epoch only: one written after a change that advanced the epoch
+// (the race of a code's issue with a disable or a new password) is not
+// spent with the epoch it was issued with, nor is the code of a user who
+// no longer exists.
+func testTokenDeactivateAtEpoch(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	kind := storage.KindAuthorizeCode
+	mustCreateUser(t, ctx, s, "u-epoch")
+	// The change commits (epoch 0 → 1), then the code read at epoch 0 is
+	// written.
+	noErr(t, s.RevokeTokensBySubject(ctx, "u-epoch"), "RevokeTokensBySubject")
+	stale := fullToken(kind, "stale", "req-stale", "client")
+	stale.Subject = "u-epoch"
+	noErr(t, s.CreateToken(ctx, stale), "CreateToken")
+
+	errIs(t, s.DeactivateTokenAtEpoch(ctx, kind, "stale", 0), storage.ErrConflict, "DeactivateTokenAtEpoch with the epoch before the change")
+	if !mustGetToken(t, ctx, s, kind, "stale").Active {
+		t.Fatal("a refused DeactivateTokenAtEpoch changed the row")
+	}
+	noErr(t, s.DeactivateTokenAtEpoch(ctx, kind, "stale", 1), "DeactivateTokenAtEpoch with the current epoch")
+	if mustGetToken(t, ctx, s, kind, "stale").Active {
+		t.Fatal("DeactivateTokenAtEpoch with the current epoch left the row active")
+	}
+	errIs(t, s.DeactivateTokenAtEpoch(ctx, kind, "stale", 1), storage.ErrConflict, "DeactivateTokenAtEpoch twice")
+	errIs(t, s.DeactivateTokenAtEpoch(ctx, kind, "no-such-signature", 1), storage.ErrNotFound, "DeactivateTokenAtEpoch(unknown)")
+
+	orphan := fullToken(kind, "orphan", "req-orphan", "client")
+	orphan.Subject = "no-such-user"
+	noErr(t, s.CreateToken(ctx, orphan), "CreateToken of a deleted user's code")
+	errIs(t, s.DeactivateTokenAtEpoch(ctx, kind, "orphan", 0), storage.ErrConflict, "DeactivateTokenAtEpoch of a deleted user's code")
+	if !mustGetToken(t, ctx, s, kind, "orphan").Active {
+		t.Fatal("DeactivateTokenAtEpoch of a deleted user's code changed the row")
+	}
+}

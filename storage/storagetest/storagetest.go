@@ -22,6 +22,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ClientDeleteCascadesTokens", testClientDeleteCascadesTokens},
 		{"TokenCRUD", testTokenCRUD},
 		{"TokenDeactivate", testTokenDeactivate},
+		{"TokenDeactivateAtEpoch", testTokenDeactivateAtEpoch},
 		{"TokensTogether", testTokensTogether},
 		{"TokensByRequest", testTokensByRequest},
 		{"KeysCRUD", testKeysCRUD},
