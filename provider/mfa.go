@@ -362,12 +362,27 @@ func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code s
 	if err != nil {
 		return false, nil, fmt.Errorf("seal authenticator secret: %w", err)
 	}
-	left, err := p.cfg.Store.CountRecoveryCodes(ctx, u.ID)
+	codes, err = p.addFactor(ctx, u.ID, func(ctx context.Context) error {
+		return p.cfg.Store.PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: sealed, LastStep: step, CreatedAt: p.cfg.Now().UTC()})
+	})
 	if err != nil {
-		return false, nil, fmt.Errorf("count recovery codes: %w", err)
+		return false, nil, fmt.Errorf("save authenticator: %w", err)
+	}
+	p.mfaEvent(ctx, "enrolled", u.ID, "recovery_codes_issued", len(codes))
+	return true, codes, nil
+}
+
+// addFactor stores a second factor of user userID with put and, when it
+// is their first (no recovery codes left), issues recovery codes in the
+// same transaction; it returns those codes, for showing once. Every kind
+// of factor (authenticator app, passkey) is added through it.
+func (p *Provider) addFactor(ctx context.Context, userID string, put func(ctx context.Context) error) (codes []string, err error) {
+	left, err := p.cfg.Store.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("count recovery codes: %w", err)
 	}
 	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
-		if err := p.cfg.Store.PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: sealed, LastStep: step, CreatedAt: p.cfg.Now().UTC()}); err != nil {
+		if err := put(ctx); err != nil {
 			return err
 		}
 		if left > 0 {
@@ -376,15 +391,14 @@ func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code s
 		codes = newRecoveryCodes()
 		digests := make([]string, len(codes))
 		for i, c := range codes {
-			digests[i] = p.recoveryDigest(u.ID, c)
+			digests[i] = p.recoveryDigest(userID, c)
 		}
-		return p.cfg.Store.PutRecoveryCodes(ctx, u.ID, digests)
+		return p.cfg.Store.PutRecoveryCodes(ctx, userID, digests)
 	})
 	if err != nil {
-		return false, nil, fmt.Errorf("save authenticator: %w", err)
+		return nil, err
 	}
-	p.mfaEvent(ctx, "enrolled", u.ID, "recovery_codes_issued", len(codes))
-	return true, codes, nil
+	return codes, nil
 }
 
 // newRecoveryCodes returns recoveryCodeCount random codes of 80 bits,

@@ -317,7 +317,15 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 		p.enrolPage(w, r, f, user, http.StatusOK, codeWrong+" Check the time on your phone and try the next code.", posted, "")
 		return
 	}
-	if err := p.proveFactor(r, f, sess, amrOTP); err != nil {
+	p.enrolled(w, r, f, sess, amrOTP, codes)
+}
+
+// enrolled goes on with the sign-in f once its user has set up a factor
+// of method at the enrolment step: the session has proved it, and the
+// recovery codes of a first factor are shown once before the flow
+// continues.
+func (p *Provider) enrolled(w http.ResponseWriter, r *http.Request, f *flow, sess *storage.BrowserSession, method string, codes []string) {
+	if err := p.proveFactor(r, f, sess, method); err != nil {
 		p.pendingGone(w, r, err)
 		return
 	}

@@ -492,25 +492,7 @@ func (p *Provider) registerPasskey(ctx context.Context, sd *webauthn.SessionData
 	if len(pk.AAGUID) == 16 && allZero(pk.AAGUID) {
 		pk.AAGUID = nil
 	}
-	left, err := p.cfg.Store.CountRecoveryCodes(ctx, u.ID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("count recovery codes: %w", err)
-	}
-	var codes []string
-	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
-		if err := p.cfg.Store.CreatePasskey(ctx, pk); err != nil {
-			return err
-		}
-		if left > 0 {
-			return nil
-		}
-		codes = newRecoveryCodes()
-		digests := make([]string, len(codes))
-		for i, c := range codes {
-			digests[i] = p.recoveryDigest(u.ID, c)
-		}
-		return p.cfg.Store.PutRecoveryCodes(ctx, u.ID, digests)
-	})
+	codes, err := p.addFactor(ctx, u.ID, func(ctx context.Context) error { return p.cfg.Store.CreatePasskey(ctx, pk) })
 	if errors.Is(err, storage.ErrConflict) {
 		return nil, nil, fmt.Errorf("%w: this passkey is registered already", errPasskeyRefused)
 	}

@@ -235,16 +235,7 @@ func (p *Provider) handleEnrolPasskey(w http.ResponseWriter, r *http.Request) {
 		p.pendingGone(w, r, err)
 		return
 	}
-	if err := p.proveFactor(r, f, sess, passkeyMethod(pk)); err != nil {
-		p.pendingGone(w, r, err)
-		return
-	}
-	if len(codes) > 0 {
-		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, FormActionOrigins: redirectOrigin(f),
-			RequestID: f.handle, CSRF: p.formCSRF(r, csrfFactor, f.handle), ContinueAction: PathFactorContinue, ContinueLabel: "I saved them, continue"})
-		return
-	}
-	p.advance(w, r, f)
+	p.enrolled(w, r, f, sess, passkeyMethod(pk), codes)
 }
 
 // accountPasskeyForm is the account page's form that adds a passkey.

@@ -123,35 +123,27 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 // storage.ErrNotFound if the row is absent, storage.ErrConflict if it was
 // already inactive (a concurrent caller won).
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	op := fmt.Sprintf("deactivate %s token", kind)
-	r := s.q(ctx)
-	n, err := rowsAffected(r.exec(ctx, `UPDATE tokens SET active = FALSE
-		WHERE kind = $1 AND signature = $2 AND active = TRUE`, string(kind), signature))
-	if err != nil {
-		return s.mapErr(op, err)
-	}
-	if n == 1 {
-		return nil
-	}
-	var one int
-	err = r.queryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
-		string(kind), signature).Scan(&one)
-	if err != nil {
-		return s.mapErr(op, err)
-	}
-	return fmt.Errorf("%s: already inactive: %w", op, storage.ErrConflict)
+	return s.deactivate(ctx, fmt.Sprintf("deactivate %s token", kind), "", kind, signature)
 }
 
 // DeactivateTokenAtEpoch marks an active row inactive provided its
 // subject is a user whose token epoch is userEpoch; storage.ErrConflict if
 // it was inactive or the epoch moved on, storage.ErrNotFound if absent.
 func (s *Store) DeactivateTokenAtEpoch(ctx context.Context, kind storage.TokenKind, signature string, userEpoch int64) error {
-	op := fmt.Sprintf("deactivate %s token at the user's token epoch", kind)
+	return s.deactivate(ctx, fmt.Sprintf("deactivate %s token at the user's token epoch", kind),
+		` AND EXISTS (SELECT 1 FROM users WHERE users.id = tokens.subject AND users.token_epoch = $3)`,
+		kind, signature, userEpoch)
+}
+
+// deactivate marks the active row (kind, signature) inactive where the
+// further condition cond (with its arguments from $3 on) holds:
+// storage.ErrConflict, nothing changed, if the row is inactive or cond
+// fails, storage.ErrNotFound if there is no row.
+func (s *Store) deactivate(ctx context.Context, op, cond string, kind storage.TokenKind, signature string, condArgs ...any) error {
 	r := s.q(ctx)
+	args := append([]any{string(kind), signature}, condArgs...)
 	n, err := rowsAffected(r.exec(ctx, `UPDATE tokens SET active = FALSE
-		WHERE kind = $1 AND signature = $2 AND active = TRUE
-		AND EXISTS (SELECT 1 FROM users WHERE users.id = tokens.subject AND users.token_epoch = $3)`,
-		string(kind), signature, userEpoch))
+		WHERE kind = $1 AND signature = $2 AND active = TRUE`+cond, args...))
 	if err != nil {
 		return s.mapErr(op, err)
 	}
@@ -164,7 +156,7 @@ func (s *Store) DeactivateTokenAtEpoch(ctx context.Context, kind storage.TokenKi
 	if err != nil {
 		return s.mapErr(op, err)
 	}
-	return fmt.Errorf("%s: inactive, or the user's token epoch moved on: %w", op, storage.ErrConflict)
+	return fmt.Errorf("%s: inactive, or the condition failed: %w", op, storage.ErrConflict)
 }
 
 // DeleteToken deletes one row; storage.ErrNotFound if absent.
