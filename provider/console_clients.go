@@ -178,8 +178,15 @@ func (p *Provider) consoleCreateClient(w http.ResponseWriter, r *http.Request) {
 		p.clientFormRefused(w, r, in, true, err)
 		return
 	}
-	p.log.InfoContext(r.Context(), "console: client registered", "request_id", RequestID(r.Context()), "client_id", m.ClientID)
-	next := clientPath(m.ClientID) + "?done=client-created"
+	p.clientSaved(w, r, m, "console: client registered", "client-created")
+}
+
+// clientSaved logs the saved client m and goes on to its page with done
+// set, by way of its secret shown once when the save gave it one (a new
+// confidential client, or one that turned confidential).
+func (p *Provider) clientSaved(w http.ResponseWriter, r *http.Request, m directory.ClientMetadata, event, done string) {
+	p.log.InfoContext(r.Context(), event, "request_id", RequestID(r.Context()), "client_id", m.ClientID)
+	next := clientPath(m.ClientID) + "?done=" + done
 	if m.ClientSecret != "" {
 		p.showSecret(w, r, m, next)
 		return
@@ -246,14 +253,7 @@ func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 		p.clientFormRefused(w, r, in, false, err)
 		return
 	}
-	p.log.InfoContext(r.Context(), "console: client updated", "request_id", RequestID(r.Context()), "client_id", m.ClientID)
-	next := clientPath(m.ClientID) + "?done=client-saved"
-	if m.ClientSecret != "" {
-		// It turned confidential: its first secret.
-		p.showSecret(w, r, m, next)
-		return
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	p.clientSaved(w, r, m, "console: client updated", "client-saved")
 }
 
 // consoleRotateSecret gives the client a new secret and shows it once.
