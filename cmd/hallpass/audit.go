@@ -32,27 +32,21 @@ database no longer holds are counted as "unchecked": only their agreement
 with the chain is checked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.databaseOnly(cmd); err != nil {
-				return err
-			}
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			rep, err := audit.Verify(cmd.Context(), st)
-			if err != nil {
-				var te *audit.TamperError
-				if errors.As(err, &te) {
-					return fmt.Errorf("audit verify: %w", te)
+			return g.withStore(cmd, func(st storage.Store) error {
+				rep, err := audit.Verify(cmd.Context(), st)
+				if err != nil {
+					var te *audit.TamperError
+					if errors.As(err, &te) {
+						return fmt.Errorf("audit verify: %w", te)
+					}
+					return err
 				}
-				return err
-			}
-			if rep.Unchecked > 0 {
-				fmt.Fprintf(g.stderr, "warning: %d checkpoints are signed by keys no longer in the database; their signatures were not checked\n", rep.Unchecked)
-			}
-			return g.printJSON(map[string]any{"ok": true, "first": rep.First, "last": rep.Last,
-				"entries": rep.Entries, "checkpoints": rep.Checkpoints, "unchecked_checkpoints": rep.Unchecked})
+				if rep.Unchecked > 0 {
+					fmt.Fprintf(g.stderr, "warning: %d checkpoints are signed by keys no longer in the database; their signatures were not checked\n", rep.Unchecked)
+				}
+				return g.printJSON(map[string]any{"ok": true, "first": rep.First, "last": rep.Last,
+					"entries": rep.Entries, "checkpoints": rep.Checkpoints, "unchecked_checkpoints": rep.Unchecked})
+			})
 		},
 	}
 
@@ -75,23 +69,17 @@ with the chain is checked.`,
 			if q.Limit < 0 {
 				return fmt.Errorf("--limit %d: must be 0 (no bound) or more", q.Limit)
 			}
-			if err := g.databaseOnly(cmd); err != nil {
-				return err
-			}
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			es, err := st.ListAudit(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			out := make([]audit.EntryView, 0, len(es))
-			for i := range es {
-				out = append(out, audit.View(&es[i]))
-			}
-			return g.printJSON(out)
+			return g.withStore(cmd, func(st storage.Store) error {
+				es, err := st.ListAudit(cmd.Context(), q)
+				if err != nil {
+					return err
+				}
+				out := make([]audit.EntryView, 0, len(es))
+				for i := range es {
+					out = append(out, audit.View(&es[i]))
+				}
+				return g.printJSON(out)
+			})
 		},
 	}
 	f := list.Flags()

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/cached"
 )
 
@@ -58,20 +59,28 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if err := g.databaseOnly(cmd); err != nil {
-				return err
-			}
-			st, err := g.migratedStore(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			// Through storage/cached, whose writes change the directory's
-			// change stamp: running servers honour the change within a
-			// second (cached.DefaultInterval).
-			return fn(cmd, directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil)}), a)
+			return g.withStore(cmd, func(st storage.Store) error {
+				// Through storage/cached, whose writes change the directory's
+				// change stamp: running servers honour the change within a
+				// second (cached.DefaultInterval).
+				return fn(cmd, directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil)}), a)
+			})
 		},
 	}
+}
+
+// withStore runs fn with the migrated database of a subcommand that works
+// on the database only (not through --server), closing it after.
+func (g *globalOptions) withStore(cmd *cobra.Command, fn func(st storage.Store) error) error {
+	if err := g.databaseOnly(cmd); err != nil {
+		return err
+	}
+	st, err := g.migratedStore(cmd)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st)
 }
 
 // printResult prints v in the --output format, or returns err.
