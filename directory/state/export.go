@@ -58,73 +58,65 @@ func Export(ctx context.Context, dir *directory.Service, opts Options) (*File, e
 // Secrets are never written (a file holds none).
 func Marshal(f *File) ([]byte, error) {
 	doc := &mapping{}
-	if len(f.Scopes) > 0 {
-		doc.list("scopes", len(f.Scopes), func(i int, m *mapping) {
-			s := f.Scopes[i]
-			m.str("name", s.Name)
-			m.optStr("description", s.Description)
-			m.optStr("audience", s.Audience)
-		})
-	}
-	if len(f.Roles) > 0 {
-		doc.list("roles", len(f.Roles), func(i int, m *mapping) {
-			r := f.Roles[i]
-			m.str("name", r.Name)
-			m.optStr("description", r.Description)
-			m.optStrs("scopes", r.Scopes)
-			m.optBool("require_mfa", r.RequireMFA)
-		})
-	}
-	if len(f.Clients) > 0 {
-		doc.list("clients", len(f.Clients), func(i int, m *mapping) {
-			c := f.Clients[i]
-			m.str("client_id", c.ClientID)
-			m.optStr("client_name", c.ClientName)
-			m.optStrs("redirect_uris", c.RedirectURIs)
-			m.optStrs("post_logout_redirect_uris", c.PostLogoutRedirectURIs)
-			// Absent grant and response types mean the defaults, and []
-			// means none: both are written as they are.
-			if c.GrantTypes != nil {
-				m.strs("grant_types", c.GrantTypes)
+	doc.optList("scopes", len(f.Scopes), func(i int, m *mapping) {
+		s := f.Scopes[i]
+		m.str("name", s.Name)
+		m.optStr("description", s.Description)
+		m.optStr("audience", s.Audience)
+	})
+	doc.optList("roles", len(f.Roles), func(i int, m *mapping) {
+		r := f.Roles[i]
+		m.str("name", r.Name)
+		m.optStr("description", r.Description)
+		m.optStrs("scopes", r.Scopes)
+		m.optBool("require_mfa", r.RequireMFA)
+	})
+	doc.optList("clients", len(f.Clients), func(i int, m *mapping) {
+		c := f.Clients[i]
+		m.str("client_id", c.ClientID)
+		m.optStr("client_name", c.ClientName)
+		m.optStrs("redirect_uris", c.RedirectURIs)
+		m.optStrs("post_logout_redirect_uris", c.PostLogoutRedirectURIs)
+		// Absent grant and response types mean the defaults, and []
+		// means none: both are written as they are.
+		if c.GrantTypes != nil {
+			m.strs("grant_types", c.GrantTypes)
+		}
+		if c.ResponseTypes != nil {
+			m.strs("response_types", c.ResponseTypes)
+		}
+		m.str("token_endpoint_auth_method", c.TokenEndpointAuthMethod)
+		m.str("scope", c.Scope)
+		m.optStrs("audience", c.Audience)
+		m.optBool("skip_consent", c.SkipConsent)
+		m.optStrs("resource_servers", c.ResourceServers)
+		if c.RequirePKCE != nil && !*c.RequirePKCE {
+			m.boolean("require_pkce", false)
+		}
+		if len(c.JWKS) > 0 {
+			// JSON is YAML: the stored key set becomes a mapping.
+			var n yaml.Node
+			if err := yaml.Unmarshal(c.JWKS, &n); err == nil && len(n.Content) == 1 {
+				m.add("jwks", n.Content[0])
 			}
-			if c.ResponseTypes != nil {
-				m.strs("response_types", c.ResponseTypes)
-			}
-			m.str("token_endpoint_auth_method", c.TokenEndpointAuthMethod)
-			m.str("scope", c.Scope)
-			m.optStrs("audience", c.Audience)
-			m.optBool("skip_consent", c.SkipConsent)
-			m.optStrs("resource_servers", c.ResourceServers)
-			if c.RequirePKCE != nil && !*c.RequirePKCE {
-				m.boolean("require_pkce", false)
-			}
-			if len(c.JWKS) > 0 {
-				// JSON is YAML: the stored key set becomes a mapping.
-				var n yaml.Node
-				if err := yaml.Unmarshal(c.JWKS, &n); err == nil && len(n.Content) == 1 {
-					m.add("jwks", n.Content[0])
-				}
-			}
-			m.optStr("jwks_uri", c.JWKSURI)
-			m.optStr("token_endpoint_auth_signing_alg", c.TokenEndpointAuthSigningAlg)
-			m.optBool("require_pushed_authorization_requests", c.RequirePushedAuthorizationRequests)
-			m.optStr("backchannel_logout_uri", c.BackchannelLogoutURI)
-			m.optBool("backchannel_logout_session_required", c.BackchannelLogoutSessionRequired)
-			m.optStr("client_secret_env", c.ClientSecretEnv)
-		})
-	}
-	if len(f.Users) > 0 {
-		doc.list("users", len(f.Users), func(i int, m *mapping) {
-			u := f.Users[i]
-			m.str("username", u.Username)
-			m.optStr("name", u.Name)
-			m.optStr("email", u.Email)
-			m.optBool("email_verified", u.EmailVerified)
-			m.optStrs("roles", u.Roles)
-			m.optBool("disabled", u.Disabled)
-			m.optStr("password_env", u.PasswordEnv)
-		})
-	}
+		}
+		m.optStr("jwks_uri", c.JWKSURI)
+		m.optStr("token_endpoint_auth_signing_alg", c.TokenEndpointAuthSigningAlg)
+		m.optBool("require_pushed_authorization_requests", c.RequirePushedAuthorizationRequests)
+		m.optStr("backchannel_logout_uri", c.BackchannelLogoutURI)
+		m.optBool("backchannel_logout_session_required", c.BackchannelLogoutSessionRequired)
+		m.optStr("client_secret_env", c.ClientSecretEnv)
+	})
+	doc.optList("users", len(f.Users), func(i int, m *mapping) {
+		u := f.Users[i]
+		m.str("username", u.Username)
+		m.optStr("name", u.Name)
+		m.optStr("email", u.Email)
+		m.optBool("email_verified", u.EmailVerified)
+		m.optStrs("roles", u.Roles)
+		m.optBool("disabled", u.Disabled)
+		m.optStr("password_env", u.PasswordEnv)
+	})
 	if len(doc.node().Content) == 0 {
 		return []byte("{}\n"), nil
 	}
@@ -187,7 +179,12 @@ func (m *mapping) optStrs(key string, v []string) {
 	}
 }
 
-func (m *mapping) list(key string, n int, item func(int, *mapping)) {
+// optList adds key with a sequence of n mappings that item fills, or
+// nothing when n is 0 (an empty list is the default).
+func (m *mapping) optList(key string, n int, item func(int, *mapping)) {
+	if n == 0 {
+		return
+	}
 	seq := &yaml.Node{Kind: yaml.SequenceNode}
 	for i := range n {
 		var im mapping
