@@ -15,6 +15,8 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
@@ -83,6 +85,29 @@ func (p *Provider) reservePasskey(w http.ResponseWriter, r *http.Request, a *log
 	return true
 }
 
+// passkeyProven verifies the answer (verifyPasskey) and resets the
+// throttle of a, whose user is userID, once it proves the passkey; what
+// names the step in the log. False when it answered itself: a refusal,
+// recorded and shown via refuse, or a failure of ours.
+func (p *Provider) passkeyProven(w http.ResponseWriter, r *http.Request, a *loginAttempt, userID string, refuse func(status int, msg string), what string,
+	sd *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData, user *storage.User, pks []storage.Passkey) (*storage.User, *storage.Passkey, bool) {
+	ctx := r.Context()
+	user, pk, err := p.verifyPasskey(ctx, sd, parsed, user, pks)
+	if errors.Is(err, errPasskeyRefused) {
+		p.passkeyFailed(ctx, userID, a, err)
+		refuse(http.StatusBadRequest, passkeyRefused)
+		return nil, nil, false
+	}
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return nil, nil, false
+	}
+	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
+		p.logFailure(ctx, what+" succeeded but its throttle reset failed", err)
+	}
+	return user, pk, true
+}
+
 // handleLoginPasskey signs in with a passkey alone: whoever's passkey
 // answered, with user verification, is signed in with two factors (amr
 // hwk or swk, user, mfa), and the flow goes on as after a password and a
@@ -117,18 +142,9 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	if !p.reservePasskey(w, r, a, refuse) {
 		return
 	}
-	user, pk, err := p.verifyPasskey(ctx, sd, parsed, nil, nil)
-	if errors.Is(err, errPasskeyRefused) {
-		p.passkeyFailed(ctx, ownerID, a, err)
-		refuse(http.StatusBadRequest, passkeyRefused)
+	user, pk, ok := p.passkeyProven(w, r, a, ownerID, refuse, "passkey sign-in", sd, parsed, nil, nil)
+	if !ok {
 		return
-	}
-	if err != nil {
-		p.pendingGone(w, r, err)
-		return
-	}
-	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
-		p.logFailure(ctx, "passkey sign-in succeeded but its throttle reset failed", err)
 	}
 	authTime := p.cfg.Now().UTC()
 	amr := passwordlessAMR(pk)
@@ -179,18 +195,9 @@ func (p *Provider) handleSecondFactorPasskey(w http.ResponseWriter, r *http.Requ
 		p.pendingGone(w, r, fmt.Errorf("list passkeys: %w", err))
 		return
 	}
-	_, pk, err := p.verifyPasskey(ctx, sd, parsed, user, pks)
-	if errors.Is(err, errPasskeyRefused) {
-		p.passkeyFailed(ctx, user.ID, a, err)
-		refuse(http.StatusBadRequest, passkeyRefused)
+	_, pk, ok := p.passkeyProven(w, r, a, user.ID, refuse, "second factor", sd, parsed, user, pks)
+	if !ok {
 		return
-	}
-	if err != nil {
-		p.pendingGone(w, r, err)
-		return
-	}
-	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
-		p.logFailure(ctx, "second factor succeeded but its throttle reset failed", err)
 	}
 	if err := p.proveFactor(r, f, sess, passkeyMethod(pk)); err != nil {
 		p.pendingGone(w, r, err)
