@@ -64,6 +64,7 @@ func (p *Provider) readAccessToken(_ context.Context, token string, session fosi
 		s.Username = c.Username
 	}
 	s.Roles = c.Roles
+	s.ACR, s.AMR = c.ACR, c.AMR
 	if iat, ok := claimInt(c.Iat); ok {
 		at.RequestedAt = time.Unix(iat, 0).UTC()
 	}

@@ -25,7 +25,9 @@ import (
 // asks again, ignoring the cache, when no cached key matches the
 // assertion's kid (a client rotated its keys), which refetches at most
 // once per jwksMinRefetch, so a client sending unknown kids cannot make
-// hallpass hammer a URL.
+// hallpass hammer a URL. A failed fetch counts too: its error answers
+// until jwksMinRefetch has passed, so a client whose jwks_uri is broken or
+// slow costs one fetch per interval, not one per assertion.
 type jwksFetcher struct {
 	client *http.Client
 	now    func() time.Time
@@ -34,9 +36,14 @@ type jwksFetcher struct {
 	cache map[string]jwksEntry
 }
 
+// jwksEntry is what is known of one jwks_uri: the set last fetched (nil
+// when no fetch succeeded), when, and the last attempt, with its error
+// when it failed.
 type jwksEntry struct {
 	set       *josev3.JSONWebKeySet
 	fetchedAt time.Time
+	triedAt   time.Time
+	err       error
 }
 
 const (
@@ -68,21 +75,35 @@ func (j *jwksFetcher) Resolve(ctx context.Context, location string, ignoreCache 
 	j.mu.Lock()
 	e, ok := j.cache[location]
 	j.mu.Unlock()
-	age := j.now().Sub(e.fetchedAt)
-	if ok && (age < jwksMinRefetch || (!ignoreCache && age < jwksCacheTTL)) {
+	now := j.now()
+	fresh := ok && e.set != nil && now.Sub(e.fetchedAt) < jwksCacheTTL
+	if fresh && (!ignoreCache || now.Sub(e.fetchedAt) < jwksMinRefetch) {
 		return e.set, nil
+	}
+	if ok && e.err != nil && now.Sub(e.triedAt) < jwksMinRefetch {
+		return nil, e.err
 	}
 	set, err := j.fetch(ctx, location)
 	if err != nil {
-		return nil, fosite.ErrInvalidClient.WithHintf("The client's jwks_uri does not serve a usable JSON Web Key Set: %v.", err)
+		err = fosite.ErrInvalidClient.WithHintf("The client's jwks_uri does not serve a usable JSON Web Key Set: %v.", err)
+		// The set fetched before, if any, still answers until it
+		// expires; the error answers refetches until the interval passes.
+		j.store(location, jwksEntry{set: e.set, fetchedAt: e.fetchedAt, triedAt: j.now(), err: err})
+		return nil, err
 	}
+	t := j.now()
+	j.store(location, jwksEntry{set: set, fetchedAt: t, triedAt: t})
+	return set, nil
+}
+
+// store caches what is known of location.
+func (j *jwksFetcher) store(location string, e jwksEntry) {
 	j.mu.Lock()
+	defer j.mu.Unlock()
 	if len(j.cache) >= jwksCacheMax {
 		clear(j.cache)
 	}
-	j.cache[location] = jwksEntry{set: set, fetchedAt: j.now()}
-	j.mu.Unlock()
-	return set, nil
+	j.cache[location] = e
 }
 
 func (j *jwksFetcher) fetch(ctx context.Context, location string) (*josev3.JSONWebKeySet, error) {

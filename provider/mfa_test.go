@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -80,11 +81,26 @@ func wantAlert(t *testing.T, p page, status int, text string) {
 	}
 }
 
-// wantMFAClaims checks the ID token's and the access token's acr and amr.
+// wantMFAClaims checks the ID token's and the access token's acr and amr,
+// and that introspecting the access token answers them too (RFC 9470: a
+// resource server that introspects learns how the user signed in).
 func (e *ssoEnv) wantMFAClaims(t *testing.T, ar authRequest, tok *oauth2.Token, acr string, amr ...string) {
 	t.Helper()
 	id := e.idToken(t, ar.Client, tok, ar.Nonce)
 	at := e.access(t, tok.AccessToken)
+	res := e.do(t, req{Method: http.MethodPost, Path: provider.PathIntrospect,
+		ContentType: "application/x-www-form-urlencoded",
+		Body:        url.Values{"token": {tok.AccessToken}}.Encode(), Auth: "Bearer " + e.AdminToken})
+	var in struct {
+		Active bool     `json:"active"`
+		ACR    string   `json:"acr"`
+		AMR    []string `json:"amr"`
+	}
+	if err := json.Unmarshal(res.Body, &in); res.Status != http.StatusOK || err != nil || !in.Active {
+		t.Errorf("introspect the access token: %d %s (%v)", res.Status, res.Body, err)
+	} else if in.ACR != acr || !slices.Equal(in.AMR, amr) {
+		t.Errorf("introspection acr = %q, amr = %v, want %q, %v", in.ACR, in.AMR, acr, amr)
+	}
 	for name, raw := range map[string]map[string]any{"ID token": id.Raw, "access token": at.Raw} {
 		if raw["acr"] != acr {
 			t.Errorf("%s acr = %v, want %s", name, raw["acr"], acr)

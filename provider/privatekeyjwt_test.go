@@ -286,7 +286,7 @@ func TestPrivateKeyJWTJWKSURI(t *testing.T) {
 	key1, key2 := newKeyPair(t, jose.ES256), newKeyPair(t, jose.ES256)
 	var current atomic.Value
 	current.Store(publicJWKS(t, key1, "k1", jose.ES256))
-	var fetches atomic.Int32
+	var fetches, broken atomic.Int32
 	keysrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/jwks":
@@ -295,6 +295,9 @@ func TestPrivateKeyJWTJWKSURI(t *testing.T) {
 			_, _ = w.Write(current.Load().(json.RawMessage))
 		case "/redirect":
 			http.Redirect(w, r, "/jwks", http.StatusFound)
+		case "/broken":
+			broken.Add(1)
+			http.Error(w, "down", http.StatusInternalServerError)
 		case "/huge":
 			_, _ = w.Write([]byte(`{"keys":[`))
 			_, _ = w.Write([]byte(strings.Repeat(" ", directory.MaxJWKSBytes)))
@@ -336,6 +339,22 @@ func TestPrivateKeyJWTJWKSURI(t *testing.T) {
 	}
 	if n := fetches.Load(); n != 2 {
 		t.Errorf("jwks_uri fetched %d times, want 2 (once more for the new kid)", n)
+	}
+
+	// A jwks_uri that fails is not fetched again for every assertion:
+	// its error answers until the refetch interval has passed.
+	bm := ts.registerKeyed(t, directory.ClientMetadata{JWKSURI: keysrv.URL + "/broken", TokenEndpointAuthSigningAlg: "ES256"})
+	bc := keyedClient{id: bm.ClientID, key: key1, kid: "k1", alg: jose.ES256}
+	for range 3 {
+		assertError(t, ts.post(t, provider.PathToken, assertionForm(bc.assertion(t, ts, nil), grant)), http.StatusUnauthorized, "invalid_client")
+	}
+	if n := broken.Load(); n != 1 {
+		t.Errorf("failing jwks_uri fetched %d times for three assertions within the refetch interval, want 1", n)
+	}
+	skew.Store(int64(30 * time.Second))
+	assertError(t, ts.post(t, provider.PathToken, assertionForm(bc.assertion(t, ts, nil), grant)), http.StatusUnauthorized, "invalid_client")
+	if n := broken.Load(); n != 2 {
+		t.Errorf("failing jwks_uri fetched %d times, want 2 (once more after the refetch interval)", n)
 	}
 
 	for _, path := range []string{"/redirect", "/huge", "/missing"} {

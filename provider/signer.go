@@ -127,6 +127,10 @@ type accessClaims struct {
 	GrantID     string       `json:"grant_id"`
 	ClientEpoch json.Number  `json:"client_epoch"`
 	UserEpoch   *json.Number `json:"user_epoch"`
+	// ACR and AMR say how the user signed in (Session.GetJWTClaims);
+	// introspection answers them (RFC 9470).
+	ACR string       `json:"acr"`
+	AMR stringOrList `json:"amr"`
 }
 
 // stringOrList is a claim that is a string or a list of strings (aud,
