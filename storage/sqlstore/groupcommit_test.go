@@ -17,7 +17,7 @@ import (
 
 // openSQLite returns a fresh, migrated SQLite store, whose dialect
 // commits its writers in groups.
-func openSQLite(t *testing.T) *sqlstore.Store {
+func openSQLite(t testing.TB) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "gc.db"))
 	if err != nil {
