@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -359,5 +360,67 @@ func TestGroupCommitPanicAlone(t *testing.T) {
 	}
 	if err := insertUser("after")(ctx, s); err != nil {
 		t.Errorf("a write after the panic: %v", err)
+	}
+}
+
+// jobKey carries a writer's number in its ctx.
+type jobKey struct{}
+
+// TestGroupCommitObserved checks that the statements of a batch are
+// observed each with its own writer's ctx, and the batch's savepoints not
+// at all.
+func TestGroupCommitObserved(t *testing.T) {
+	s := openSQLite(t)
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	s.ObserveQueries(func(ctx context.Context, query string) func(error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("%v %.6s", ctx.Value(jobKey{}), query))
+		return func(error) {}
+	})
+	var writers []writer
+	for i := range 3 {
+		writers = append(writers, func(ctx context.Context, s *sqlstore.Store) error {
+			return insertUser(strconv.Itoa(i))(context.WithValue(ctx, jobKey{}, i), s)
+		})
+	}
+	errs, batches := inOneBatch(t, s, writers)
+	if !slices.Equal(batches, []int{3}) || errors.Join(errs...) != nil {
+		t.Fatalf("batches %v, errors %v; want one of 3 without errors", batches, errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"0 INSERT", "1 INSERT", "2 INSERT"}; !slices.Equal(seen, want) {
+		t.Errorf("observed %q, want %q", seen, want)
+	}
+}
+
+// TestGroupCommitClosed checks that writers queued when the store closes
+// fail with storage.ErrUnavailable rather than wait forever.
+func TestGroupCommitClosed(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	held, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = insertUser(strconv.Itoa(i))(ctx, s) })
+		waitQueued(t, s, i+1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s.Rollback(held) // the store is closed: an error or not, it ends
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, err)
+		}
 	}
 }
