@@ -141,6 +141,9 @@ func dialect() sqlstore.Dialect {
 		// hundreds of milliseconds for a free lock (README "Sizing").
 		// The busy timeout still covers writers of other processes.
 		WriterWait: busyTimeout,
+		// Each commit writes the WAL and syncs it: the writers that
+		// queued while one committed share the next commit.
+		GroupCommit: true,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP

@@ -75,6 +75,14 @@ type Dialect struct {
 	// makes the others poll for its lock (SQLite). Zero: writers go to
 	// the database together.
 	WriterWait time.Duration
+	// GroupCommit, with a positive WriterWait, makes the writers queued
+	// for their turn share it: the one that gets the turn runs the
+	// statements and transactions of its own of all writers queued so
+	// far in one transaction, each in a savepoint, and commits once,
+	// for a database whose commit costs a write and a sync of its log
+	// (SQLite's WAL). A transaction begun with BeginTX still takes the
+	// turn for itself. False (optional): each writer commits alone.
+	GroupCommit bool
 
 	// MigrationsTable creates schema_migrations if it does not exist.
 	MigrationsTable string

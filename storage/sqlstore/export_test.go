@@ -14,3 +14,32 @@ func InsertUserWithRoles(ctx context.Context, s *Store, user string, roles []str
 		return s.insertUserRoles(ctx, r, "test", user, roles)
 	})
 }
+
+// WatchBatches makes s call fn with the number of jobs of every group
+// commit batch, before the batch runs. Set before s is used concurrently.
+func WatchBatches(s *Store, fn func(n int)) {
+	s.hooks = &testHooks{batch: fn}
+}
+
+// QueuedWriters returns how many writers wait in s's group commit queue.
+func QueuedWriters(s *Store) int {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	return len(s.queue)
+}
+
+// Exec runs query as a statement of its own, as the store's methods do,
+// and returns how many rows it changed.
+func Exec(ctx context.Context, s *Store, query string, args ...any) (int64, error) {
+	return rowsAffected(s.q(ctx).exec(ctx, query, args...))
+}
+
+// WriteTx runs fn in a transaction of its own, as the store's methods do;
+// fn's exec runs a statement in it and returns how many rows it changed.
+func WriteTx(ctx context.Context, s *Store, fn func(exec func(query string, args ...any) (int64, error)) error) error {
+	return s.inTx(ctx, func(r runner) error {
+		return fn(func(query string, args ...any) (int64, error) {
+			return rowsAffected(r.exec(ctx, query, args...))
+		})
+	})
+}

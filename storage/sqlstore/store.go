@@ -37,6 +37,14 @@ type Store struct {
 	// writers holds the one turn to write, where the dialect queues the
 	// Store's writers (Dialect.WriterWait); nil otherwise.
 	writers chan struct{}
+	// queue holds the writers waiting for a group commit
+	// (Dialect.GroupCommit), oldest first; batch is the buffer of the
+	// holder of the turn to write, for the jobs it runs.
+	queueMu sync.Mutex
+	queue   []*job
+	batch   []*job
+	// hooks, set by tests only, watch group commits.
+	hooks *testHooks
 }
 
 // QueryObserver is told that a statement starts, with the context it runs
@@ -82,6 +90,8 @@ func New(db *sql.DB, d Dialect) *Store {
 	}
 	if d.WriterWait > 0 {
 		s.writers = make(chan struct{}, 1)
+	} else {
+		s.d.GroupCommit = false // it shares the turn, which there is not
 	}
 	return s
 }
@@ -216,6 +226,13 @@ func (r runner) observe(ctx context.Context, query string) func(error) {
 }
 
 func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if r.s != nil && r.s.d.GroupCommit {
+		j := &job{query: query, args: args}
+		if err := r.s.write(ctx, j); err != nil {
+			return nil, err
+		}
+		return j.res, nil
+	}
 	if r.s != nil && r.s.writers != nil {
 		endTurn, err := r.s.writeTurn(ctx)
 		if err != nil {
@@ -420,6 +437,9 @@ func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) 
 func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {
 		return fn(s.txRunner(tx))
+	}
+	if s.d.GroupCommit {
+		return s.write(ctx, &job{fn: fn})
 	}
 	endTurn, err := s.writeTurn(ctx)
 	if err != nil {

@@ -1,0 +1,426 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/storage"
+	sqlitestore "github.com/hallpass/hallpass/storage/sqlite"
+	"github.com/hallpass/hallpass/storage/sqlstore"
+)
+
+// openSQLite returns a fresh, migrated SQLite store, whose dialect
+// commits its writers in groups.
+func openSQLite(t testing.TB) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "gc.db"))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s.Store
+}
+
+// waitQueued waits until n writers are queued for a group commit.
+func waitQueued(t *testing.T, s *sqlstore.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for sqlstore.QueuedWriters(s) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writers queued, want %d", sqlstore.QueuedWriters(s), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// writer is one writer of a batch; it reports a panic as an error.
+type writer func(ctx context.Context, s *sqlstore.Store) error
+
+// inOneBatch queues writers, in order, while the turn to write is held by
+// a transaction, then ends it, so that they are served together; it
+// returns their errors and the sizes of the batches that ran.
+func inOneBatch(t *testing.T, s *sqlstore.Store, writers []writer) (errs []error, batches []int) {
+	t.Helper()
+	ctx := t.Context()
+	var mu sync.Mutex
+	sqlstore.WatchBatches(s, func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches = append(batches, n)
+	})
+	held, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	errs = make([]error, len(writers))
+	var wg sync.WaitGroup
+	for i, w := range writers {
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			errs[i] = w(ctx, s)
+		})
+		waitQueued(t, s, i+1)
+	}
+	if err := s.Rollback(held); err != nil {
+		t.Fatalf("end the transaction holding the turn: %v", err)
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	return errs, slices.Clone(batches)
+}
+
+func insertUser(id string) writer {
+	return func(ctx context.Context, s *sqlstore.Store) error {
+		_, err := sqlstore.Exec(ctx, s, `INSERT INTO users (id, username) VALUES ($1, $1)`, id)
+		return err
+	}
+}
+
+// rows returns a writer running query as a statement of its own that
+// fails unless it changes want rows.
+func rows(want int64, query string, args ...any) writer {
+	return func(ctx context.Context, s *sqlstore.Store) error {
+		n, err := sqlstore.Exec(ctx, s, query, args...)
+		if err == nil && n != want {
+			err = fmt.Errorf("%s changed %d rows, want %d", query, n, want)
+		}
+		return err
+	}
+}
+
+// errJob is a writer's own failure.
+var errJob = errors.New("the job fails")
+
+// TestGroupCommitBatch checks what writers served in one batch see and
+// get: each its own result and error, in the order they queued, and
+// nothing of a writer that failed, or of any when the commit fails.
+func TestGroupCommitBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		writers []writer
+		// wantErr: for each writer, nil, or an error errors.Is finds.
+		wantErr []error
+		// anyErr marks the writers that must fail, however.
+		anyErr  []bool
+		exist   []string
+		missing []string
+	}{{
+		name:    "statements share a commit and see each other",
+		writers: []writer{insertUser("a"), insertUser("b"), rows(1, `UPDATE users SET username = 'a2' WHERE id = 'a'`), rows(2, `UPDATE users SET disabled = TRUE WHERE id IN ('a', 'b')`), rows(0, `DELETE FROM users WHERE id = 'nobody'`)},
+		wantErr: []error{nil, nil, nil, nil, nil},
+		exist:   []string{"a", "b"},
+	}, {
+		name: "a failing job is undone alone",
+		writers: []writer{
+			insertUser("a"),
+			insertUser("u0"), // exists: a unique violation
+			func(ctx context.Context, s *sqlstore.Store) error {
+				return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+					if _, err := exec(`INSERT INTO users (id, username) VALUES ('b', 'b')`); err != nil {
+						return err
+					}
+					return errJob
+				})
+			},
+			func(ctx context.Context, s *sqlstore.Store) error {
+				return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+					if _, err := exec(`INSERT INTO users (id, username) VALUES ('c', 'c')`); err != nil {
+						return err
+					}
+					panic("the job panics")
+				})
+			},
+			rows(1, `UPDATE users SET username = 'a2' WHERE id = 'a'`),
+			// Sees neither b nor c.
+			rows(1, `UPDATE users SET disabled = TRUE WHERE id IN ('a', 'b', 'c')`),
+			insertUser("d"),
+		},
+		wantErr: []error{nil, nil, errJob, nil, nil, nil, nil},
+		anyErr:  []bool{false, true, true, true, false, false, false},
+		exist:   []string{"a", "d", "u0"},
+		missing: []string{"b", "c"},
+	}, {
+		name: "a failed commit fails every job",
+		writers: []writer{
+			insertUser("a"),
+			func(ctx context.Context, s *sqlstore.Store) error {
+				// A deferred foreign key fails the commit, not the job.
+				return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+					if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
+						return err
+					}
+					_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
+						VALUES ('s', 'nobody', 0, 0, 0, 0)`)
+					return err
+				})
+			},
+			insertUser("b"),
+		},
+		wantErr: []error{storage.ErrUnavailable, storage.ErrUnavailable, storage.ErrUnavailable},
+		exist:   []string{"u0"},
+		missing: []string{"a", "b"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openSQLite(t)
+			if err := insertUser("u0")(ctx, s); err != nil {
+				t.Fatalf("insert u0: %v", err)
+			}
+			errs, batches := inOneBatch(t, s, tc.writers)
+			if !slices.Equal(batches, []int{len(tc.writers)}) {
+				t.Errorf("batches %v, want one of %d", batches, len(tc.writers))
+			}
+			for i, err := range errs {
+				switch want := tc.wantErr[i]; {
+				case tc.anyErr != nil && tc.anyErr[i]:
+					if err == nil || want != nil && !errors.Is(err, want) {
+						t.Errorf("writer %d: %v, want an error (%v)", i, err, want)
+					}
+				case want == nil && err != nil:
+					t.Errorf("writer %d: %v, want success", i, err)
+				case want != nil && !errors.Is(err, want):
+					t.Errorf("writer %d: %v, want %v", i, err, want)
+				}
+			}
+			for _, id := range tc.exist {
+				if _, err := s.GetUser(ctx, id); err != nil {
+					t.Errorf("user %s: %v, want it written", id, err)
+				}
+			}
+			for _, id := range tc.missing {
+				if _, err := s.GetUser(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("user %s: %v, want storage.ErrNotFound", id, err)
+				}
+			}
+			// The queue goes on: a writer after the batch writes.
+			if err := insertUser("after")(ctx, s); err != nil {
+				t.Errorf("a write after the batch: %v", err)
+			}
+		})
+	}
+}
+
+// TestGroupCommitCancelled checks that a writer whose ctx is done before
+// its job runs is not run and gets its ctx's error, whether it is still
+// queued or its batch has been taken.
+func TestGroupCommitCancelled(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	queued, cancelQueued := context.WithCancel(ctx)
+	taken, cancelTaken := context.WithCancel(ctx)
+	var (
+		wg        sync.WaitGroup
+		queuedErr error
+	)
+	held, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	wg.Go(func() { queuedErr = insertUser("q")(queued, s) })
+	waitQueued(t, s, 1)
+	cancelQueued()
+	wg.Wait()
+	if !errors.Is(queuedErr, context.Canceled) || !errors.Is(queuedErr, storage.ErrUnavailable) {
+		t.Errorf("cancelled queued writer: %v, want context.Canceled and storage.ErrUnavailable", queuedErr)
+	}
+	if n := sqlstore.QueuedWriters(s); n != 0 {
+		t.Errorf("%d writers queued after the cancelled one returned, want 0", n)
+	}
+	// The first job of a batch cancels the second, which its batch has
+	// taken already.
+	errs, batches := func() ([]error, []int) {
+		if err := s.Rollback(held); err != nil {
+			t.Fatalf("rollback: %v", err)
+		}
+		return inOneBatch(t, s, []writer{
+			func(ctx context.Context, s *sqlstore.Store) error {
+				return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+					cancelTaken()
+					_, err := exec(`INSERT INTO users (id, username) VALUES ('a', 'a')`)
+					return err
+				})
+			},
+			func(_ context.Context, s *sqlstore.Store) error { return insertUser("t")(taken, s) },
+			insertUser("b"),
+		})
+	}()
+	if !slices.Equal(batches, []int{3}) {
+		t.Errorf("batches %v, want one of 3", batches)
+	}
+	if errs[0] != nil || errs[2] != nil {
+		t.Errorf("the other writers of the batch: %v, %v; want success", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], context.Canceled) || !errors.Is(errs[1], storage.ErrUnavailable) {
+		t.Errorf("cancelled taken writer: %v, want context.Canceled and storage.ErrUnavailable", errs[1])
+	}
+	for id, want := range map[string]error{"q": storage.ErrNotFound, "t": storage.ErrNotFound, "a": nil, "b": nil} {
+		if _, err := s.GetUser(ctx, id); !errors.Is(err, want) {
+			t.Errorf("user %s: %v, want %v", id, err, want)
+		}
+	}
+}
+
+// TestGroupCommitConcurrent runs read-modify-write transactions of their
+// own, which group commits batch, among transactions begun by the caller,
+// which take the turn alone: every increment counts, so each saw every
+// one committed or batched before it, and the batches served every job.
+func TestGroupCommitConcurrent(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	var (
+		mu             sync.Mutex
+		jobs, maxBatch int
+	)
+	sqlstore.WatchBatches(s, func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		jobs += n
+		maxBatch = max(maxBatch, n)
+	})
+	const writers, each = 16, 25
+	ids := []string{"k"}
+	inc := func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
+		es[0].Attempts++
+		es[0].ExpiresAt = time.Now().Add(time.Hour)
+		return es
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for range each {
+				if w%4 == 0 {
+					errs <- s.InTransaction(ctx, func(ctx context.Context) error {
+						return s.UpdateThrottle(ctx, ids, inc)
+					})
+					continue
+				}
+				errs <- s.UpdateThrottle(ctx, ids, inc)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("increment: %v", err)
+		}
+	}
+	es, err := s.GetThrottle(ctx, ids)
+	if err != nil {
+		t.Fatalf("get throttle: %v", err)
+	}
+	if got := es[0].Attempts; got != writers*each {
+		t.Errorf("attempts %d, want %d", got, writers*each)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := writers * each * 3 / 4; jobs != want {
+		t.Errorf("batches ran %d jobs, want %d (the transactions of their own)", jobs, want)
+	}
+	t.Logf("largest batch: %d jobs", maxBatch)
+}
+
+// TestGroupCommitPanicAlone checks that a transaction that panics while
+// it has the turn to itself panics in its caller, is rolled back, and
+// leaves the queue working.
+func TestGroupCommitPanicAlone(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	func() {
+		defer func() {
+			if p := recover(); p != "the job panics" {
+				t.Errorf("recovered %v, want the job's panic", p)
+			}
+		}()
+		sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+			if _, err := exec(`INSERT INTO users (id, username) VALUES ('p', 'p')`); err != nil {
+				return err
+			}
+			panic("the job panics")
+		})
+	}()
+	if _, err := s.GetUser(ctx, "p"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("user p: %v, want storage.ErrNotFound (rolled back)", err)
+	}
+	if err := insertUser("after")(ctx, s); err != nil {
+		t.Errorf("a write after the panic: %v", err)
+	}
+}
+
+// jobKey carries a writer's number in its ctx.
+type jobKey struct{}
+
+// TestGroupCommitObserved checks that the statements of a batch are
+// observed each with its own writer's ctx, and the batch's savepoints not
+// at all.
+func TestGroupCommitObserved(t *testing.T) {
+	s := openSQLite(t)
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	s.ObserveQueries(func(ctx context.Context, query string) func(error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, fmt.Sprintf("%v %.6s", ctx.Value(jobKey{}), query))
+		return func(error) {}
+	})
+	var writers []writer
+	for i := range 3 {
+		writers = append(writers, func(ctx context.Context, s *sqlstore.Store) error {
+			return insertUser(strconv.Itoa(i))(context.WithValue(ctx, jobKey{}, i), s)
+		})
+	}
+	errs, batches := inOneBatch(t, s, writers)
+	if !slices.Equal(batches, []int{3}) || errors.Join(errs...) != nil {
+		t.Fatalf("batches %v, errors %v; want one of 3 without errors", batches, errs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"0 INSERT", "1 INSERT", "2 INSERT"}; !slices.Equal(seen, want) {
+		t.Errorf("observed %q, want %q", seen, want)
+	}
+}
+
+// TestGroupCommitClosed checks that writers queued when the store closes
+// fail with storage.ErrUnavailable rather than wait forever.
+func TestGroupCommitClosed(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	held, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = insertUser(strconv.Itoa(i))(ctx, s) })
+		waitQueued(t, s, i+1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s.Rollback(held) // the store is closed: an error or not, it ends
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, err)
+		}
+	}
+}
