@@ -61,7 +61,9 @@ func TestSign(t *testing.T) {
 		{typ: "JWT", want: map[string]any{"alg": "RS256", "kid": m.ActiveKeyID(), "typ": "JWT"}},
 		{typ: "", want: map[string]any{"alg": "RS256", "kid": m.ActiveKeyID()}},
 	}
-	for _, tt := range tests {
+	// Twice: the second Sign of each typ uses the header kept from the
+	// first.
+	for _, tt := range append(tests, tests...) {
 		t.Run("typ="+tt.typ, func(t *testing.T) {
 			tok, err := m.Sign(payload, tt.typ)
 			if err != nil {
@@ -94,6 +96,41 @@ func TestSign(t *testing.T) {
 	}
 	if _, ok := m.VerificationKey("unknown"); ok {
 		t.Error("VerificationKey found an unknown kid")
+	}
+}
+
+// TestSignHeaderFollowsKey checks that the headers Sign keeps name the key
+// that signs: after a rotation, and for more types than it keeps.
+func TestSignHeaderFollowsKey(t *testing.T) {
+	clock := newFakeClock(testNow)
+	m := newTestManager(t, newFakeStore(), 1, scheduleOptions(clock, newKeySupply(t, 4).generate))
+	tick(t, m)
+	payload := []byte(`{"sub":"alice"}`)
+	signs := func(step, typ string) {
+		t.Helper()
+		tok, err := m.Sign(payload, typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{"alg": "RS256", "kid": m.ActiveKeyID(), "typ": typ}
+		if h := protectedHeader(t, tok); fmt.Sprint(h) != fmt.Sprint(want) {
+			t.Errorf("%s: protected header = %v, want %v", step, h, want)
+		}
+		if _, err := verifyWithJWKS(m, tok); err != nil {
+			t.Errorf("%s: verify against JWKS: %v", step, err)
+		}
+	}
+	first := m.ActiveKeyID()
+	signs("before rotation", "at+jwt")
+	if _, err := m.RotateNow(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if m.ActiveKeyID() == first {
+		t.Fatal("the rotation left the key that signs")
+	}
+	signs("after rotation", "at+jwt")
+	for i := range maxJWSHeaders + 8 {
+		signs("many types", fmt.Sprintf("t%d+jwt", i))
 	}
 }
 

@@ -27,13 +27,25 @@ import (
 // once per jwksMinRefetch, so a client sending unknown kids cannot make
 // hallpass hammer a URL. A failed fetch counts too: its error answers
 // until jwksMinRefetch has passed, so a client whose jwks_uri is broken or
-// slow costs one fetch per interval, not one per assertion.
+// slow costs one fetch per interval, not one per assertion. Assertions
+// that need a fetch of a location while one is under way wait for it
+// and share its answer, so a burst of them costs one fetch too.
 type jwksFetcher struct {
 	client *http.Client
 	now    func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]jwksEntry
+	// fetching holds the fetch under way of each location.
+	fetching map[string]*jwksFetch
+}
+
+// jwksFetch is a fetch under way; set and err are its answer once done
+// is closed.
+type jwksFetch struct {
+	done chan struct{}
+	set  *josev3.JSONWebKeySet
+	err  error
 }
 
 // jwksEntry is what is known of one jwks_uri: the set last fetched (nil
@@ -64,8 +76,9 @@ func newJWKSFetcher(now func() time.Time) *jwksFetcher {
 				return errors.New("redirects are not followed")
 			},
 		},
-		now:   now,
-		cache: map[string]jwksEntry{},
+		now:      now,
+		cache:    map[string]jwksEntry{},
+		fetching: map[string]*jwksFetch{},
 	}
 }
 
@@ -83,23 +96,52 @@ func (j *jwksFetcher) Resolve(ctx context.Context, location string, ignoreCache 
 	if ok && e.err != nil && now.Sub(e.triedAt) < jwksMinRefetch {
 		return nil, e.err
 	}
-	set, err := j.fetch(ctx, location)
+	return j.fetchShared(ctx, location)
+}
+
+// fetchShared fetches location and caches the answer, or waits for the
+// fetch of it already under way and answers as it does. The fetch runs
+// without the cancellation of the request that started it (it is
+// bounded by jwksFetchTimeout), since others may wait for it; a waiter
+// whose own request ends stops waiting.
+func (j *jwksFetcher) fetchShared(ctx context.Context, location string) (*josev3.JSONWebKeySet, error) {
+	j.mu.Lock()
+	f, waiting := j.fetching[location]
+	if !waiting {
+		f = &jwksFetch{done: make(chan struct{})}
+		j.fetching[location] = f
+	}
+	j.mu.Unlock()
+	if waiting {
+		select {
+		case <-f.done:
+			return f.set, f.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the client's jwks_uri: %w", ctx.Err())
+		}
+	}
+	set, err := j.fetch(context.WithoutCancel(ctx), location)
+	t := j.now()
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if err != nil {
 		err = fosite.ErrInvalidClient.WithHintf("The client's jwks_uri does not serve a usable JSON Web Key Set: %v.", err)
 		// The set fetched before, if any, still answers until it
 		// expires; the error answers refetches until the interval passes.
-		j.store(location, jwksEntry{set: e.set, fetchedAt: e.fetchedAt, triedAt: j.now(), err: err})
-		return nil, err
+		e := j.cache[location]
+		j.storeLocked(location, jwksEntry{set: e.set, fetchedAt: e.fetchedAt, triedAt: t, err: err})
+		set = nil
+	} else {
+		j.storeLocked(location, jwksEntry{set: set, fetchedAt: t, triedAt: t})
 	}
-	t := j.now()
-	j.store(location, jwksEntry{set: set, fetchedAt: t, triedAt: t})
-	return set, nil
+	f.set, f.err = set, err
+	delete(j.fetching, location)
+	close(f.done)
+	return set, err
 }
 
-// store caches what is known of location.
-func (j *jwksFetcher) store(location string, e jwksEntry) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
+// storeLocked caches what is known of location; j.mu is held.
+func (j *jwksFetcher) storeLocked(location string, e jwksEntry) {
 	if len(j.cache) >= jwksCacheMax {
 		clear(j.cache)
 	}

@@ -66,15 +66,10 @@ func (p *Provider) checkCodeResource(ctx context.Context, ar fosite.AccessReques
 	if len(sel) == 0 {
 		return nil
 	}
-	code := ar.GetRequestForm().Get("code")
-	req, err := p.fstore.GetAuthorizeCodeSession(ctx, p.core.AuthorizeCodeSignature(ctx, code), NewSession())
-	if err != nil && !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+	granted, err := p.codeAudience(ctx, ar)
+	if err != nil {
 		return err
 	}
-	if req == nil {
-		return fosite.ErrInvalidGrant.WithHint("The authorization code is unknown.")
-	}
-	granted := req.GetGrantedAudience()
 	for _, a := range sel {
 		if !granted.Has(a) {
 			return errInvalidTarget.WithHintf("This code's grant is not for %q.", a)
@@ -84,4 +79,22 @@ func (p *Provider) checkCodeResource(ctx context.Context, ar fosite.AccessReques
 		return errInvalidTarget.WithHint("A code is exchanged for a token for every resource server of its grant; select one of them with resource at the authorization endpoint, or when refreshing.")
 	}
 	return nil
+}
+
+// codeAudience is the audience granted with the code ar exchanges: from
+// the exchange's one read of the code's row (ReadCodeOnce), else read and
+// decoded again.
+func (p *Provider) codeAudience(ctx context.Context, ar fosite.AccessRequester) (fosite.Arguments, error) {
+	if aud, ok := p.fstore.ReadCodeAudience(ctx); ok {
+		return fosite.Arguments(aud), nil
+	}
+	code := ar.GetRequestForm().Get("code")
+	req, err := p.fstore.GetAuthorizeCodeSession(ctx, p.core.AuthorizeCodeSignature(ctx, code), NewSession())
+	if err != nil && !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		return nil, err
+	}
+	if req == nil {
+		return nil, fosite.ErrInvalidGrant.WithHint("The authorization code is unknown.")
+	}
+	return req.GetGrantedAudience(), nil
 }

@@ -366,7 +366,8 @@ func (f *Store) get(ctx context.Context, kind storage.TokenKind, key string, ses
 // request rebuilds the fosite request of row t, read as a row of kind,
 // decoding its session into session (a new one when nil).
 func (f *Store) request(ctx context.Context, kind storage.TokenKind, t *storage.Token, session fosite.Session) (*fosite.Request, error) {
-	c, err := f.store.GetClient(ctx, t.ClientID)
+	r, _ := ctx.Value(codeReadKey{f}).(*codeRead)
+	c, err := r.client(ctx, f.store, t)
 	if err != nil {
 		// A deleted client's tokens die with it.
 		return nil, fositeErr(fmt.Errorf("load %s: client %q: %w", kind, t.ClientID, err))
@@ -374,13 +375,12 @@ func (f *Store) request(ctx context.Context, kind storage.TokenKind, t *storage.
 	if session == nil {
 		session = f.newSession()
 	}
-	r, _ := ctx.Value(codeReadKey{f}).(*codeRead)
 	if r == nil || !r.decoded(t, session) {
 		if err := json.Unmarshal(t.Session, session); err != nil {
 			return nil, fositeErr(fmt.Errorf("load %s: decode session: %w", kind, err))
 		}
 	}
-	form, err := url.ParseQuery(t.Form)
+	form, err := r.form(t)
 	if err != nil {
 		return nil, fositeErr(fmt.Errorf("load %s: decode form: %w", kind, err))
 	}
@@ -466,6 +466,58 @@ type codeRead struct {
 	// userEpoch, when set (SpendAtUserEpoch), is the token epoch the
 	// code's user must still have for the code to be spent.
 	userEpoch *int64
+	// forms are the rows' forms, parsed once: fosite rebuilds the code's
+	// request four times (the code twice, its PKCE and OpenID Connect
+	// requests), each from the same row.
+	forms map[*storage.Token]url.Values
+	// clients is the client of the rows, read once, by id.
+	clients map[string]*storage.Client
+}
+
+// held reports whether t is one of the rows this read holds.
+func (r *codeRead) held(t *storage.Token) bool {
+	for _, row := range r.rows {
+		if row == t {
+			return true
+		}
+	}
+	return false
+}
+
+// form returns the parsed form of t: a copy of the one parse of a row
+// this read holds (r may be nil), a parse of its own otherwise. The copy
+// is shallow; fosite reads a stored request's form and never changes it.
+func (r *codeRead) form(t *storage.Token) (url.Values, error) {
+	if r == nil || !r.held(t) {
+		return url.ParseQuery(t.Form)
+	}
+	form, ok := r.forms[t]
+	if !ok {
+		var err error
+		if form, err = url.ParseQuery(t.Form); err != nil {
+			return nil, err
+		}
+		r.forms[t] = form
+	}
+	return maps.Clone(form), nil
+}
+
+// client returns the client of row t: read once for the rows this read
+// holds (r may be nil), from s each time otherwise. The rows of one code
+// share one client, which fosite does not change.
+func (r *codeRead) client(ctx context.Context, s storage.Store, t *storage.Token) (*storage.Client, error) {
+	if r == nil || !r.held(t) {
+		return s.GetClient(ctx, t.ClientID)
+	}
+	if c, ok := r.clients[t.ClientID]; ok {
+		return c, nil
+	}
+	c, err := s.GetClient(ctx, t.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	r.clients[t.ClientID] = c
+	return c, nil
 }
 
 // SpendAtUserEpoch makes the exchange in ctx (ReadCodeOnce) spend its code
@@ -510,11 +562,7 @@ func (r *codeRead) load(ctx context.Context, s storage.Store) error {
 // and notes that it is about to be, if not. Only the rows this read holds
 // count.
 func (r *codeRead) decoded(t *storage.Token, session fosite.Session) bool {
-	held := false
-	for _, row := range r.rows {
-		held = held || row == t
-	}
-	if !held || reflect.TypeOf(session).Kind() != reflect.Pointer {
+	if !r.held(t) || reflect.TypeOf(session).Kind() != reflect.Pointer {
 		// Only a pointer is the same session when handed back.
 		return false
 	}
@@ -544,21 +592,38 @@ func (r *codeRead) covers(kind storage.TokenKind, sig string) bool {
 // one spends it, whatever each read. The context is for one request.
 func (f *Store) ReadCodeOnce(ctx context.Context, code, signature string) context.Context {
 	return context.WithValue(ctx, codeReadKey{f}, &codeRead{code: digest(signature), oidc: digest(code),
-		rows: make(map[storage.TokenKind]*storage.Token, 3), sessions: map[fosite.Session]*storage.Token{}})
+		rows: make(map[storage.TokenKind]*storage.Token, 3), sessions: map[fosite.Session]*storage.Token{},
+		forms: map[*storage.Token]url.Values{}, clients: map[string]*storage.Client{}})
 }
 
 // ReadCodeScopes returns the scopes granted with the code read in ctx
 // (ReadCodeOnce), once read; false when there is none.
 func (f *Store) ReadCodeScopes(ctx context.Context) ([]string, bool) {
+	t, ok := f.readCode(ctx)
+	if !ok {
+		return nil, false
+	}
+	return t.GrantedScopes, true
+}
+
+// ReadCodeAudience returns the audience granted with the code read in ctx
+// (ReadCodeOnce), once read; false when there is none.
+func (f *Store) ReadCodeAudience(ctx context.Context) ([]string, bool) {
+	t, ok := f.readCode(ctx)
+	if !ok {
+		return nil, false
+	}
+	return t.GrantedAudience, true
+}
+
+// readCode returns the code's row of the read in ctx, once read.
+func (f *Store) readCode(ctx context.Context) (*storage.Token, bool) {
 	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
 	if !ok || !r.loaded {
 		return nil, false
 	}
 	t, ok := r.rows[storage.KindAuthorizeCode]
-	if !ok {
-		return nil, false
-	}
-	return t.GrantedScopes, true
+	return t, ok
 }
 
 // batchKey is the context key of a batch of rows to create.
@@ -866,11 +931,14 @@ func (f *Store) CreateOpenIDConnectSession(ctx context.Context, code string, req
 // OIDC request for every code that does); ErrNotFound for a code issued
 // without openid, which fosite skips quietly.
 func (f *Store) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
-	codeSig := ""
-	if f.codeSignature != nil {
+	oidc, codeSig := digest(code), ""
+	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.oidc == oidc {
+		// The exchange's read already knows the code's signature.
+		codeSig = r.code
+	} else if f.codeSignature != nil {
 		codeSig = digest(f.codeSignature(ctx, code))
 	}
-	rows, err := f.codeRows(ctx, codeSig, digest(code))
+	rows, err := f.codeRows(ctx, codeSig, oidc)
 	if err != nil {
 		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindOpenIDConnect, err))
 	}
@@ -912,7 +980,7 @@ func (f *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindPKCE, err))
 	}
 	t := rows[storage.KindPKCE]
-	if c := rows[storage.KindAuthorizeCode]; t == nil && c != nil && hasParam(c.Form, "code_challenge") {
+	if c := rows[storage.KindAuthorizeCode]; t == nil && c != nil && f.hasParam(ctx, c, "code_challenge") {
 		t = c
 	}
 	if t == nil {
@@ -921,9 +989,11 @@ func (f *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 	return f.request(ctx, storage.KindPKCE, t, session)
 }
 
-// hasParam reports whether the url-encoded form has a non-empty name.
-func hasParam(form, name string) bool {
-	v, err := url.ParseQuery(form)
+// hasParam reports whether the form of row t has a non-empty name; the
+// form is parsed once for a row of the exchange's one read.
+func (f *Store) hasParam(ctx context.Context, t *storage.Token, name string) bool {
+	r, _ := ctx.Value(codeReadKey{f}).(*codeRead)
+	v, err := r.form(t)
 	return err == nil && v.Get(name) != ""
 }
 

@@ -1,0 +1,100 @@
+package provider
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// TestJWKSFetchShared checks that assertions needing the same jwks_uri at
+// once cost one fetch, whose answer (keys or error) each of them gets,
+// and that a waiter whose request ends stops waiting.
+func TestJWKSFetchShared(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Use: "sig", Algorithm: "ES256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		status  int
+		wantErr bool
+	}{
+		{"keys", http.StatusOK, false},
+		{"error", http.StatusInternalServerError, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fetches atomic.Int32
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fetches.Add(1)
+				<-release
+				w.WriteHeader(tt.status)
+				_, _ = w.Write(set)
+			}))
+			t.Cleanup(srv.Close)
+			j := newJWKSFetcher(time.Now)
+
+			const n = 8
+			var started, done sync.WaitGroup
+			kids := make([]string, n)
+			errs := make([]error, n)
+			for i := range n {
+				started.Add(1)
+				done.Add(1)
+				go func() {
+					defer done.Done()
+					started.Done()
+					got, err := j.Resolve(context.Background(), srv.URL, false)
+					errs[i] = err
+					if got != nil && len(got.Keys) == 1 {
+						kids[i] = got.Keys[0].KeyID
+					}
+				}()
+			}
+			started.Wait()
+			// Every Resolve that starts before the release finds the fetch
+			// under way; one that starts after finds its answer cached.
+			time.Sleep(50 * time.Millisecond)
+
+			// A waiter whose request ends stops waiting, with its error.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := j.Resolve(ctx, srv.URL, false); !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("a waiter whose request ended: err = %v, want its deadline", err)
+			}
+
+			close(release)
+			done.Wait()
+			if got := fetches.Load(); got != 1 {
+				t.Errorf("jwks_uri fetched %d times for %d concurrent assertions, want 1", got, n)
+			}
+			for i := range n {
+				if tt.wantErr {
+					if errs[i] == nil {
+						t.Errorf("assertion %d: no error from a failing jwks_uri", i)
+					}
+					continue
+				}
+				if errs[i] != nil || kids[i] != "k1" {
+					t.Errorf("assertion %d: kid %q, err %v; want k1", i, kids[i], errs[i])
+				}
+			}
+		})
+	}
+}
