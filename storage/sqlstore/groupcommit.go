@@ -164,13 +164,18 @@ func answer(j *job) {
 // storage.ErrUnavailable. A single statement runs on its own, as it
 // would without a queue.
 func (s *Store) runBatch(batch []*job) {
+	ended := false
 	defer func() {
 		// A panic of the batch itself (a job's own panic is recovered
-		// with the job) must not leave writers waiting for an answer.
+		// with the job), or a job ending the leader's goroutine
+		// (runtime.Goexit, which recover does not see), rolls the batch
+		// back: it must neither leave writers waiting for an answer nor
+		// answer them as if they had been committed. The jobs taken
+		// out of batch as not run are answered already.
 		p := recover()
 		for _, j := range batch {
-			if !j.answered && p != nil && !j.failed() {
-				j.err = fmt.Errorf("group commit: %w: %v", storage.ErrUnavailable, p)
+			if !j.answered && !ended && !j.failed() {
+				j.err = fmt.Errorf("group commit: %w: the batch was cut short: %v", storage.ErrUnavailable, p)
 			}
 			answer(j)
 		}
@@ -178,6 +183,13 @@ func (s *Store) runBatch(batch []*job) {
 			panic(p)
 		}
 	}()
+	s.runJobs(batch)
+	ended = true
+}
+
+// runJobs runs the jobs of batch as runBatch says, answering only those
+// it does not run; runBatch answers the others.
+func (s *Store) runJobs(batch []*job) {
 	live := 0
 	for _, j := range batch {
 		if j.ctx.Err() != nil {

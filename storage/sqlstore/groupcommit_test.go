@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -422,5 +424,54 @@ func TestGroupCommitClosed(t *testing.T) {
 		if !errors.Is(err, storage.ErrUnavailable) {
 			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, err)
 		}
+	}
+}
+
+// TestGroupCommitGoexit checks that a job that ends its goroutine
+// (runtime.Goexit, as t.FailNow in a callback does) on the leader's
+// goroutine, which rolls the batch back, fails the other jobs of the
+// batch rather than answering them as if they had been committed.
+func TestGroupCommitGoexit(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	// returned marks the writers that returned: the leader's goroutine,
+	// whichever it is, is the one that ends.
+	var returned [4]atomic.Bool
+	insert := func(i int, id string) writer {
+		return func(ctx context.Context, s *sqlstore.Store) error {
+			err := insertUser(id)(ctx, s)
+			returned[i].Store(true) // not deferred: runtime.Goexit runs deferred calls
+			return err
+		}
+	}
+	ids := []string{"a", "b", "", "c"}
+	errs, batches := inOneBatch(t, s, []writer{
+		insert(0, "a"),
+		insert(1, "b"),
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(func(string, ...any) (int64, error)) error {
+				runtime.Goexit()
+				return nil
+			})
+		},
+		insert(3, "c"),
+	})
+	if !slices.Equal(batches, []int{4}) {
+		t.Fatalf("batches %v, want one of 4", batches)
+	}
+	for i, id := range ids {
+		if id == "" || !returned[i].Load() {
+			continue
+		}
+		_, err := s.GetUser(ctx, id)
+		if errs[i] == nil && err != nil {
+			t.Errorf("writer %d was answered success, but user %s: %v", i, id, err)
+		}
+		if errs[i] != nil && !errors.Is(errs[i], storage.ErrUnavailable) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, errs[i])
+		}
+	}
+	if err := insertUser("after")(ctx, s); err != nil {
+		t.Errorf("a write after the batch: %v", err)
 	}
 }
