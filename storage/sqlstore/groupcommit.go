@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -28,6 +29,9 @@ type job struct {
 	panicked any
 	done     chan struct{}
 	answered bool // by the holder of the turn only
+	// afterOthers: the job ran after jobs of its batch that wrote, and
+	// saw their writes, which are undone if the batch fails.
+	afterOthers bool
 }
 
 // execResult is the sql.Result of a job's statement, read while the
@@ -164,20 +168,33 @@ func answer(j *job) {
 // storage.ErrUnavailable. A single statement runs on its own, as it
 // would without a queue.
 func (s *Store) runBatch(batch []*job) {
+	ended := false
 	defer func() {
 		// A panic of the batch itself (a job's own panic is recovered
-		// with the job) must not leave writers waiting for an answer.
+		// with the job), or a job ending the leader's goroutine
+		// (runtime.Goexit, which recover does not see), rolls the batch
+		// back: it must neither leave writers waiting for an answer nor
+		// answer them as if they had been committed. The jobs taken
+		// out of batch as not run are answered already.
 		p := recover()
+		batch = slices.DeleteFunc(batch, func(j *job) bool { return j == nil || j.answered })
+		if !ended {
+			s.failBatch(batch, "group commit", fmt.Errorf("the batch was cut short: %v", p))
+		}
 		for _, j := range batch {
-			if !j.answered && p != nil && !j.failed() {
-				j.err = fmt.Errorf("group commit: %w: %v", storage.ErrUnavailable, p)
-			}
 			answer(j)
 		}
 		if p != nil {
 			panic(p)
 		}
 	}()
+	s.runJobs(batch)
+	ended = true
+}
+
+// runJobs runs the jobs of batch as runBatch says, answering only those
+// it does not run; runBatch answers the others.
+func (s *Store) runJobs(batch []*job) {
 	live := 0
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
@@ -188,6 +205,7 @@ func (s *Store) runBatch(batch []*job) {
 		batch[live] = j
 		live++
 	}
+	clear(batch[live:]) // runBatch answers what is left
 	batch = batch[:live]
 	if s.hooks != nil && s.hooks.batch != nil && len(batch) > 0 {
 		s.hooks.batch(len(batch))
@@ -226,6 +244,7 @@ func (s *Store) runBatch(batch []*job) {
 	sp := r
 	sp.obs = nil // savepoints are the batch's, not statements of a job
 	several := len(batch) > 1
+	wrote := false // a job of the batch has run and not failed
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
 			j.err = turnWaitErr(j.ctx)
@@ -237,7 +256,9 @@ func (s *Store) runBatch(batch []*job) {
 				return
 			}
 		}
+		j.afterOthers = wrote
 		runJob(r, j)
+		wrote = wrote || !j.failed()
 		if !several {
 			if j.failed() {
 				return // rolled back
@@ -298,11 +319,18 @@ func runJob(r runner, j *job) {
 // caller to map, as the statement's own error would be.
 func (s *Store) failBatch(batch []*job, op string, err error) {
 	for _, j := range batch {
-		if j.failed() {
+		// A job that failed on its own keeps its answer, unless it saw
+		// writes of the batch (lost a race with one, found a row it
+		// inserted): those never happened, so its answer is no truer
+		// than the others'.
+		if j.panicked != nil || j.err != nil && !j.afterOthers {
 			continue
 		}
 		j.res = execResult{}
 		failed := fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
+		if j.err != nil {
+			failed = fmt.Errorf("%w (it had failed on its own, seeing writes of its batch: %v)", failed, j.err)
+		}
 		if j.fn != nil {
 			j.err = s.mapErr(op, failed)
 		} else {

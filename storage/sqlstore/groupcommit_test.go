@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,6 +423,106 @@ func TestGroupCommitClosed(t *testing.T) {
 	for i, err := range errs {
 		if !errors.Is(err, storage.ErrUnavailable) {
 			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, err)
+		}
+	}
+}
+
+// TestGroupCommitGoexit checks that a job that ends its goroutine
+// (runtime.Goexit, as t.FailNow in a callback does) on the leader's
+// goroutine, which rolls the batch back, fails the other jobs of the
+// batch rather than answering them as if they had been committed.
+func TestGroupCommitGoexit(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	// returned marks the writers that returned: the leader's goroutine,
+	// whichever it is, is the one that ends.
+	var returned [4]atomic.Bool
+	insert := func(i int, id string) writer {
+		return func(ctx context.Context, s *sqlstore.Store) error {
+			err := insertUser(id)(ctx, s)
+			returned[i].Store(true) // not deferred: runtime.Goexit runs deferred calls
+			return err
+		}
+	}
+	ids := []string{"a", "b", "", "c"}
+	errs, batches := inOneBatch(t, s, []writer{
+		insert(0, "a"),
+		insert(1, "b"),
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(func(string, ...any) (int64, error)) error {
+				runtime.Goexit()
+				return nil
+			})
+		},
+		insert(3, "c"),
+	})
+	if !slices.Equal(batches, []int{4}) {
+		t.Fatalf("batches %v, want one of 4", batches)
+	}
+	for i, id := range ids {
+		if id == "" || !returned[i].Load() {
+			continue
+		}
+		_, err := s.GetUser(ctx, id)
+		if errs[i] == nil && err != nil {
+			t.Errorf("writer %d was answered success, but user %s: %v", i, id, err)
+		}
+		if errs[i] != nil && !errors.Is(errs[i], storage.ErrUnavailable) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, errs[i])
+		}
+	}
+	if err := insertUser("after")(ctx, s); err != nil {
+		t.Errorf("a write after the batch: %v", err)
+	}
+}
+
+// TestGroupCommitFailedAfterOthers checks that a job that failed on its
+// own after seeing the writes of earlier jobs of its batch (a lost race
+// with one of them) gets storage.ErrUnavailable, not its own answer, when
+// the commit fails and those writes never happen; a job that failed
+// seeing only committed rows keeps its answer.
+func TestGroupCommitFailedAfterOthers(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	if err := insertUser("u0")(ctx, s); err != nil {
+		t.Fatalf("insert u0: %v", err)
+	}
+	dup := func(ctx context.Context, s *sqlstore.Store) error {
+		// As the store's methods map a statement's error.
+		return s.CreateUser(ctx, &storage.User{ID: "a2", Username: "a"})
+	}
+	errs, batches := inOneBatch(t, s, []writer{
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return s.CreateUser(ctx, &storage.User{ID: "u1", Username: "u0"})
+		},
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return s.CreateUser(ctx, &storage.User{ID: "a", Username: "a"})
+		},
+		dup, // a lost race with the writer before, which the commit undoes
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				// A deferred foreign key fails the commit.
+				if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
+					return err
+				}
+				_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
+					VALUES ('s', 'nobody', 0, 0, 0, 0)`)
+				return err
+			})
+		},
+	})
+	if !slices.Equal(batches, []int{4}) {
+		t.Fatalf("batches %v, want one of 4", batches)
+	}
+	if !errors.Is(errs[0], storage.ErrConflict) {
+		t.Errorf("conflict with a committed row: %v, want storage.ErrConflict", errs[0])
+	}
+	if _, err := s.GetUser(ctx, "a"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("user a: %v, want storage.ErrNotFound (the commit failed)", err)
+	}
+	for i := 1; i < 4; i++ {
+		if !errors.Is(errs[i], storage.ErrUnavailable) || errors.Is(errs[i], storage.ErrConflict) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable only", i, errs[i])
 		}
 	}
 }
