@@ -48,8 +48,9 @@ func expiredDeletes(d *Dialect) []expiredDelete {
 // dialect's row id or else by primary key: DELETE ... LIMIT is an SQLite
 // compile-time option and does not exist in PostgreSQL, and ctid is not
 // portable to Postgres-compatible distributed databases. Outside a
-// transaction every statement commits on its own, so locks (SQLite's write
-// lock) are held for one bounded statement at a time. Processes may run it
+// transaction every statement commits on its own (on SQLite possibly in a
+// group commit with other writers' work, Dialect.GroupCommit), so locks
+// (SQLite's write lock) are held for bounded work at a time. Processes may run it
 // at once: at READ COMMITTED a row another one deleted first is skipped,
 // and where the dialect retries, a statement that loses to a concurrent
 // one with a serialization failure or a deadlock (at stricter isolation
