@@ -183,6 +183,50 @@ func TestLoginParallelGuessesBounded(t *testing.T) {
 	})
 }
 
+// TestLoginWaitingNotCounted: twelve browsers post alice's right password
+// at once, with one password check at a time. More than her five free
+// failures wait for the check at once, yet every one signs in: an attempt
+// is counted only once the gate admits it (checking or next in line), so
+// a queue of honest sign-ins never looks like a run of failures. Counting
+// the attempts as they queue would refuse those past the fifth.
+func TestLoginWaitingNotCounted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.MaxPasswordChecks = 1
+			c.PasswordCheckWait = time.Minute
+		})
+		const signins = 12
+		browsers, hidden := make([]*browser, signins), make([]url.Values, signins)
+		for i := range signins {
+			var p page
+			browsers[i], p = loginPage(t, e)
+			hidden[i] = p.form(t).hidden()
+		}
+		pages, errs := make([]page, signins), make([]error, signins)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range signins {
+			wg.Go(func() {
+				<-start
+				pages[i], errs[i] = browsers[i].tryPostLogin(e.URL, hidden[i], "alice", alicePassword, "")
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, p := range pages {
+			if errs[i] != nil {
+				t.Fatalf("sign-in %d: %v", i, errs[i])
+			}
+			if p.kind() != "consent" {
+				t.Errorf("sign-in %d of %d at once with one check at a time: want the consent page, got %s", i, signins, p)
+			}
+		}
+		if n := logins(t, e.testServer, "throttled"); n != 0 {
+			t.Errorf("throttled logins: %d, want 0", n)
+		}
+	})
+}
+
 // TestLoginAccountLock: after 5 wrong passwords the account is locked for
 // a minute, from every address, even for the right password; Retry-After
 // is the time left; the lock ends by itself, the next failure locks for 2
