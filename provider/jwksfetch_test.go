@@ -98,3 +98,59 @@ func TestJWKSFetchShared(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSFetchOutlivesStarter checks that the request which started a
+// shared fetch hanging up neither fails the others waiting for it nor
+// caches a failure: the fetch completes and its keys answer everyone.
+func TestJWKSFetchOutlivesStarter(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Use: "sig", Algorithm: "ES256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetches atomic.Int32
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		arrived <- struct{}{}
+		<-release
+		_, _ = w.Write(set)
+	}))
+	t.Cleanup(srv.Close)
+	j := newJWKSFetcher(time.Now)
+
+	starterCtx, hangUp := context.WithCancel(context.Background())
+	starterErr := make(chan error, 1)
+	go func() {
+		_, err := j.Resolve(starterCtx, srv.URL, false)
+		starterErr <- err
+	}()
+	<-arrived
+	waiterErr := make(chan error, 1)
+	go func() {
+		got, err := j.Resolve(context.Background(), srv.URL, false)
+		if err == nil && (got == nil || len(got.Keys) != 1 || got.Keys[0].KeyID != "k1") {
+			err = errors.New("not the published key")
+		}
+		waiterErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	hangUp()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-waiterErr; err != nil {
+		t.Errorf("waiter, after the starter hung up: %v", err)
+	}
+	if err := <-starterErr; err != nil {
+		t.Errorf("starter, which hung up: %v (its fetch still completes)", err)
+	}
+	if got, err := j.Resolve(context.Background(), srv.URL, false); err != nil || len(got.Keys) != 1 {
+		t.Errorf("after: keys %v, err %v; want the cached key", got, err)
+	}
+	if got := fetches.Load(); got != 1 {
+		t.Errorf("jwks_uri fetched %d times, want 1", got)
+	}
+}
