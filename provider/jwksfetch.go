@@ -120,6 +120,17 @@ func (j *jwksFetcher) fetchShared(ctx context.Context, location string) (*josev3
 			return nil, fmt.Errorf("wait for the client's jwks_uri: %w", ctx.Err())
 		}
 	}
+	// The fetch is let go of however it ends, a panic included: else
+	// the location's entry would stay, and every later assertion needing
+	// it would wait for an answer that never comes. Waiters of a fetch
+	// that did not finish get errJWKSFetchUnfinished, which is not cached.
+	f.err = errJWKSFetchUnfinished
+	defer func() {
+		j.mu.Lock()
+		delete(j.fetching, location)
+		j.mu.Unlock()
+		close(f.done)
+	}()
 	set, err := j.fetch(context.WithoutCancel(ctx), location)
 	t := j.now()
 	j.mu.Lock()
@@ -135,10 +146,12 @@ func (j *jwksFetcher) fetchShared(ctx context.Context, location string) (*josev3
 		j.storeLocked(location, jwksEntry{set: set, fetchedAt: t, triedAt: t})
 	}
 	f.set, f.err = set, err
-	delete(j.fetching, location)
-	close(f.done)
 	return set, err
 }
+
+// errJWKSFetchUnfinished answers those waiting for a fetch that ended
+// without an answer (it panicked): a fault of ours, not the client's.
+var errJWKSFetchUnfinished = errors.New("the fetch of the client's jwks_uri did not finish")
 
 // storeLocked caches what is known of location; j.mu is held.
 func (j *jwksFetcher) storeLocked(location string, e jwksEntry) {

@@ -98,3 +98,122 @@ func TestJWKSFetchShared(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSFetchOutlivesStarter checks that the request which started a
+// shared fetch hanging up neither fails the others waiting for it nor
+// caches a failure: the fetch completes and its keys answer everyone.
+func TestJWKSFetchOutlivesStarter(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Use: "sig", Algorithm: "ES256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetches atomic.Int32
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		arrived <- struct{}{}
+		<-release
+		_, _ = w.Write(set)
+	}))
+	t.Cleanup(srv.Close)
+	j := newJWKSFetcher(time.Now)
+
+	starterCtx, hangUp := context.WithCancel(context.Background())
+	starterErr := make(chan error, 1)
+	go func() {
+		_, err := j.Resolve(starterCtx, srv.URL, false)
+		starterErr <- err
+	}()
+	<-arrived
+	waiterErr := make(chan error, 1)
+	go func() {
+		got, err := j.Resolve(context.Background(), srv.URL, false)
+		if err == nil && (got == nil || len(got.Keys) != 1 || got.Keys[0].KeyID != "k1") {
+			err = errors.New("not the published key")
+		}
+		waiterErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	hangUp()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-waiterErr; err != nil {
+		t.Errorf("waiter, after the starter hung up: %v", err)
+	}
+	if err := <-starterErr; err != nil {
+		t.Errorf("starter, which hung up: %v (its fetch still completes)", err)
+	}
+	if got, err := j.Resolve(context.Background(), srv.URL, false); err != nil || len(got.Keys) != 1 {
+		t.Errorf("after: keys %v, err %v; want the cached key", got, err)
+	}
+	if got := fetches.Load(); got != 1 {
+		t.Errorf("jwks_uri fetched %d times, want 1", got)
+	}
+}
+
+// panicOnce is a transport whose first round trip panics, once released.
+type panicOnce struct {
+	arrived, release chan struct{}
+	calls            atomic.Int32
+}
+
+func (p *panicOnce) RoundTrip(r *http.Request) (*http.Response, error) {
+	if p.calls.Add(1) == 1 {
+		p.arrived <- struct{}{}
+		<-p.release
+		panic("transport fault")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestJWKSFetchPanicReleasesLocation checks that a fetch that panics
+// (recovered further up, as the server recovers a request's panic) does
+// not leave its location taken: its waiters get an error at once, not
+// their request's deadline, and the next assertion fetches again.
+func TestJWKSFetchPanicReleasesLocation(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Use: "sig", Algorithm: "ES256"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(set) }))
+	t.Cleanup(srv.Close)
+	j := newJWKSFetcher(time.Now)
+	rt := &panicOnce{arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	j.client.Transport = rt
+
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = j.Resolve(context.Background(), srv.URL, false)
+	}()
+	<-rt.arrived
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	waiterErr := make(chan error, 1)
+	go func() {
+		_, err := j.Resolve(ctx, srv.URL, false)
+		waiterErr <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(rt.release)
+	if p := <-panicked; p == nil {
+		t.Fatal("the starter's fetch did not panic")
+	}
+	if err := <-waiterErr; !errors.Is(err, errJWKSFetchUnfinished) {
+		t.Errorf("waiter of the fetch that panicked: err = %v, want errJWKSFetchUnfinished", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	got, err := j.Resolve(ctx2, srv.URL, false)
+	if err != nil || len(got.Keys) != 1 || got.Keys[0].KeyID != "k1" {
+		t.Errorf("next assertion after the panic: keys %v, err %v; want k1 fetched again", got, err)
+	}
+}

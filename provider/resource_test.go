@@ -109,5 +109,39 @@ func TestResourceIndicators(t *testing.T) {
 				})
 			}
 		})
+
+		// The resource check reads the grant from the exchange's one read
+		// of the code: a code fosite refuses is refused as before, naming
+		// the grant's own audience or not.
+		t.Run("a spent or another client's code", func(t *testing.T) {
+			grant := []string{schoolAudience, payrollAudience}
+			exchange := func(c *ssoClient, ar authRequest, code string, resource []string) result {
+				form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}}
+				if resource != nil {
+					form["resource"] = resource
+				}
+				return e.tokenRequest(t, c, form)
+			}
+			ar := staff.request(all)
+			cb, _ := e.newBrowser(t).signIn(t, ar, "alice", alicePassword)
+			code := cb.wantCode(t)
+			if res := exchange(staff, ar, code, nil); res.Status != http.StatusOK {
+				t.Fatalf("first exchange: %d %s", res.Status, res.Body)
+			}
+			for _, resource := range [][]string{grant, {"https://library.example"}} {
+				assertError(t, exchange(staff, ar, code, resource), http.StatusBadRequest, "invalid_grant")
+			}
+
+			ar = staff.request(all)
+			cb, _ = e.newBrowser(t).signIn(t, ar, "alice", alicePassword)
+			code = cb.wantCode(t)
+			for _, resource := range [][]string{grant, {"https://library.example"}} {
+				assertError(t, exchange(e.Confidential, ar, code, resource), http.StatusBadRequest, "invalid_grant")
+			}
+			// Refused for the other client, the code still serves its own.
+			if res := exchange(staff, ar, code, grant); res.Status != http.StatusOK {
+				t.Fatalf("exchange by the code's client: %d %s", res.Status, res.Body)
+			}
+		})
 	})
 }
