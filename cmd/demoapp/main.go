@@ -17,6 +17,7 @@ import (
 
 	"github.com/hallpass/hallpass/internal/envflag"
 	"github.com/hallpass/hallpass/internal/healthcheck"
+	"github.com/hallpass/hallpass/internal/httpserve"
 )
 
 func main() {
@@ -128,32 +129,7 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           a.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httpserve.NewServer(a.routes(), log)
 	log.Info("demoapp serving", "addr", ln.Addr().String(), "public_url", c.publicURL, "issuer", c.issuer, "client_id", c.clientID, "schoolapi", c.schoolAPIURL)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "timeout", c.shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("stopped")
-	return nil
+	return httpserve.Serve(ctx, srv, ln, c.shutdownTimeout, log)
 }

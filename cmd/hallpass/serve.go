@@ -18,6 +18,7 @@ import (
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/httpserve"
 	"github.com/hallpass/hallpass/internal/version"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
@@ -237,10 +238,10 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		fmt.Fprintf(g.stdout, "Generated admin token (shown only now; set HALLPASS_ADMIN_TOKEN to choose your own):\n\n    %s\n\n", s.adminToken)
 	}
 
-	srv := newHTTPServer(s.provider.Handler(), log)
+	srv := httpserve.NewServer(s.provider.Handler(), log)
 	var adminSrv *http.Server
 	if adminLn != nil {
-		adminSrv = newHTTPServer(s.provider.AdminHandler(), log)
+		adminSrv = httpserve.NewServer(s.provider.AdminHandler(), log)
 	} else if !loopbackIssuer(o.issuer) {
 		log.Warn("the admin API and /metrics are served on the public listener with everything else; set --admin-addr (HALLPASS_ADMIN_ADDR) to serve them on a private network only", "issuer", o.issuer)
 	}
@@ -294,20 +295,6 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// newHTTPServer is the http.Server of a listener, with the timeouts and
-// limits every hallpass listener has.
-func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
 }
 
 // loopbackIssuer reports whether the issuer names this machine only

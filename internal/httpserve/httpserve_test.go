@@ -1,0 +1,113 @@
+package httpserve_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/httpserve"
+)
+
+func TestNewServerLimits(t *testing.T) {
+	srv := httpserve.NewServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	for name, got := range map[string]time.Duration{
+		"ReadHeaderTimeout": srv.ReadHeaderTimeout, "ReadTimeout": srv.ReadTimeout,
+		"WriteTimeout": srv.WriteTimeout, "IdleTimeout": srv.IdleTimeout,
+	} {
+		if got <= 0 {
+			t.Errorf("%s = %s, want a bound", name, got)
+		}
+	}
+	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
+		t.Errorf("MaxHeaderBytes = %d, want a bound of at most 64 KiB", srv.MaxHeaderBytes)
+	}
+	if srv.ErrorLog == nil {
+		t.Error("ErrorLog is nil: the server's errors would go to the standard logger")
+	}
+}
+
+// TestServeShutsDownGracefully: a request under way when the context ends
+// is answered, and Serve returns nil after it.
+func TestServeShutsDownGracefully(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "done")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	served := make(chan error, 1)
+	go func() { served <- httpserve.Serve(ctx, httpserve.NewServer(h, log), ln, 5*time.Second, log) }()
+
+	body := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/")
+		if err != nil {
+			body <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body <- string(b)
+	}()
+	<-started
+	cancel()
+	time.Sleep(50 * time.Millisecond) // let Shutdown begin while the request runs
+	close(release)
+	if got := <-body; got != "done" {
+		t.Errorf("request under way at shutdown got %q, want %q", got, "done")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil after a clean shutdown", err)
+	}
+}
+
+// TestServeShutdownTimeout: requests still running when the shutdown's
+// time is up make Serve fail, saying so.
+func TestServeShutdownTimeout(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	served := make(chan error, 1)
+	go func() { served <- httpserve.Serve(ctx, httpserve.NewServer(h, log), ln, 100*time.Millisecond, log) }()
+	go http.Get("http://" + ln.Addr().String() + "/")
+	<-started
+	cancel()
+	if err := <-served; err == nil || !strings.Contains(err.Error(), "shutdown") {
+		t.Errorf("Serve = %v, want a shutdown error", err)
+	}
+}
+
+// TestServeListenerFails: serving that fails before the context ends is
+// returned at once.
+func TestServeListenerFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	log := slog.New(slog.DiscardHandler)
+	err = httpserve.Serve(context.Background(), httpserve.NewServer(http.NotFoundHandler(), log), ln, time.Second, log)
+	if err == nil || !strings.Contains(err.Error(), "serve") {
+		t.Errorf("Serve on a closed listener = %v, want a serve error", err)
+	}
+}
