@@ -320,7 +320,7 @@ func New(cfg Config) (*Provider, error) {
 	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded,
 		AccessTokenLifespan: cfg.AccessTokenLifespan, Audit: p.audit})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
-	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer, tracer: p.tracer}
+	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer, tracer: p.tracer, verified: &verifiedTokens{}}
 	p.fstore.SelfContainedAccessTokens(p.readAccessToken, cfg.AccessTokenLifespan)
 	p.oauth2 = p.compose()
 	// A code is one row, with its PKCE challenge and OIDC request.

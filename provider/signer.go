@@ -32,6 +32,9 @@ type signer struct {
 	issuer string
 	// tracer makes a span per signature.
 	tracer trace.Tracer
+	// verified remembers the access tokens verifyAccessToken verified;
+	// nil remembers none.
+	verified *verifiedTokens
 }
 
 var _ jwt.Signer = (*signer)(nil)
@@ -156,6 +159,32 @@ func (l *stringOrList) UnmarshalJSON(b []byte) error {
 // maps: introspection runs it on every request, and those were most of
 // what introspection cost beside the RSA verification.
 func (s *signer) verifyAccessToken(token string) (*accessClaims, error) {
+	c, ok := s.verified.get(token, s.keys)
+	if !ok {
+		var err error
+		if c, err = s.verifyAccessTokenSignature(token); err != nil {
+			return nil, err
+		}
+	}
+	// fosite's rules (jwt.MapClaims.Valid): a claim that is absent or 0
+	// is not checked.
+	now := jwt.TimeFunc().Unix()
+	if exp, _ := claimInt(c.Exp); exp != 0 && now > exp {
+		return nil, errors.New("token is expired")
+	}
+	if iat, _ := claimInt(c.Iat); iat != 0 && now < iat {
+		return nil, errors.New("token used before issued")
+	}
+	if nbf, _ := claimInt(c.Nbf); nbf != 0 && now < nbf {
+		return nil, errors.New("token is not valid yet")
+	}
+	return c, nil
+}
+
+// verifyAccessTokenSignature is verifyAccessToken but for the time
+// claims: header, signature, type and issuer. A token that passes is
+// remembered in s.verified.
+func (s *signer) verifyAccessTokenSignature(token string) (*accessClaims, error) {
 	h64, rest, ok := strings.Cut(token, ".")
 	p64, sig64, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 || strings.Contains(sig64, ".") {
@@ -215,17 +244,6 @@ func (s *signer) verifyAccessToken(token string) (*accessClaims, error) {
 	if c.Iss != s.issuer {
 		return nil, fmt.Errorf("token issued by %q, not by this issuer", c.Iss)
 	}
-	// fosite's rules (jwt.MapClaims.Valid): a claim that is absent or 0
-	// is not checked.
-	now := jwt.TimeFunc().Unix()
-	if exp, _ := claimInt(c.Exp); exp != 0 && now > exp {
-		return nil, errors.New("token is expired")
-	}
-	if iat, _ := claimInt(c.Iat); iat != 0 && now < iat {
-		return nil, errors.New("token used before issued")
-	}
-	if nbf, _ := claimInt(c.Nbf); nbf != 0 && now < nbf {
-		return nil, errors.New("token is not valid yet")
-	}
+	s.verified.put(token, h.Kid, key, &c)
 	return &c, nil
 }

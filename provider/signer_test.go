@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +85,9 @@ func TestVerifyAccessToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &signer{keys: fakeKeys{key}, issuer: "https://id.example"}
+	// With verified tokens remembered, so that each case below is checked
+	// twice: verified, then from memory.
+	s := &signer{keys: fakeKeys{key}, issuer: "https://id.example", verified: &verifiedTokens{}}
 	now := time.Now().Unix()
 	claims := func(edit func(map[string]any)) []byte {
 		c := map[string]any{"iss": "https://id.example", "sub": "alice", "aud": "https://api.example", "exp": now + 3600, "iat": now,
@@ -131,6 +134,17 @@ func TestVerifyAccessToken(t *testing.T) {
 		"garbage":                 {"a.b.c", false},
 		"two segments":            {h64 + "." + p64, false},
 	} {
+		for _, round := range []string{"verified", "remembered"} {
+			c, err := s.verifyAccessToken(tc.token)
+			if got := err == nil; got != tc.ok {
+				t.Errorf("%s (%s): ok = %v (err %v), want %v", name, round, got, err, tc.ok)
+				continue
+			}
+			if tc.ok {
+				// The caller may change what it got; what is remembered stays.
+				c.Roles[0], c.Aud[0] = "admin", "https://evil.example"
+			}
+		}
 		c, err := s.verifyAccessToken(tc.token)
 		if got := err == nil; got != tc.ok {
 			t.Errorf("%s: ok = %v (err %v), want %v", name, got, err, tc.ok)
@@ -146,5 +160,69 @@ func TestVerifyAccessToken(t *testing.T) {
 			c.ClientEpoch != "3" || c.UserEpoch == nil || *c.UserEpoch != "0" || len(c.Roles) != 1 || c.Roles[0] != "teacher" {
 			t.Errorf("%s: claims = %+v", name, c)
 		}
+	}
+}
+
+// switchKeys is a keySource whose published key a test replaces.
+type switchKeys struct{ pub *rsa.PublicKey }
+
+func (k *switchKeys) Sign([]byte, string) (string, error) { return "", nil }
+
+func (k *switchKeys) VerificationKey(kid string) (*rsa.PublicKey, bool) {
+	if kid != "k1" || k.pub == nil {
+		return nil, false
+	}
+	return k.pub, true
+}
+
+// TestVerifiedTokenNeedsItsKey: a remembered verification counts only
+// while the key that made it is still published under the token's kid.
+func TestVerifiedTokenNeedsItsKey(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Unix()
+	payload, _ := json.Marshal(map[string]any{"iss": "https://id.example", "sub": "alice", "exp": now + 3600, "iat": now,
+		"client_id": "app", "grant_id": "g1", "client_epoch": 3})
+	token, err := fakeKeys{key}.Sign(payload, "at+jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		pub  *rsa.PublicKey
+		ok   bool
+	}{
+		{"published", &key.PublicKey, true},
+		{"withdrawn", nil, false},
+		{"another key under its kid", &other.PublicKey, false},
+		{"published again", &key.PublicKey, true},
+	} {
+		keys := &switchKeys{pub: &key.PublicKey}
+		s := &signer{keys: keys, issuer: "https://id.example", verified: &verifiedTokens{}}
+		if _, err := s.verifyAccessToken(token); err != nil {
+			t.Fatalf("%s: first verification: %v", tc.name, err)
+		}
+		keys.pub = tc.pub
+		if _, err := s.verifyAccessToken(token); (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// TestVerifiedTokensBounded: however many tokens are verified, at most
+// maxVerifiedTokens are remembered.
+func TestVerifiedTokensBounded(t *testing.T) {
+	v := &verifiedTokens{}
+	for i := range maxVerifiedTokens + 10 {
+		v.put(strconv.Itoa(i), "k1", nil, &accessClaims{})
+	}
+	if n := len(v.entries); n != maxVerifiedTokens {
+		t.Errorf("%d tokens remembered, want %d", n, maxVerifiedTokens)
 	}
 }
