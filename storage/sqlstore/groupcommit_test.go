@@ -526,3 +526,48 @@ func TestGroupCommitFailedAfterOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeSessionClientsQueues: TakeSessionClients writes (DELETE ...
+// RETURNING), so on SQLite it waits for the turn to write in the queue,
+// like every other write, instead of polling for the database's lock
+// while the holder of the turn commits.
+func TestTakeSessionClientsQueues(t *testing.T) {
+	s := openSQLite(t)
+	ctx := t.Context()
+	if err := s.CreateClient(ctx, &storage.Client{ID: "rp"}); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for _, sid := range []string{"sid-1", "sid-2"} {
+		if err := s.PutSessionClient(ctx, &storage.SessionClient{SID: sid, ClientID: "rp", UserID: "u1", ExpiresAt: exp}); err != nil {
+			t.Fatalf("PutSessionClient(%s): %v", sid, err)
+		}
+	}
+	txCtx, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("BeginTX: %v", err)
+	}
+	type taken struct {
+		scs []storage.SessionClient
+		err error
+	}
+	done := make(chan taken, 1)
+	go func() {
+		scs, err := s.TakeSessionClients(ctx, "", "u1")
+		done <- taken{scs, err}
+	}()
+	waitQueued(t, s, 1)
+	if err := s.Commit(txCtx); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	got := <-done
+	if got.err != nil {
+		t.Fatalf("TakeSessionClients: %v", got.err)
+	}
+	if len(got.scs) != 2 || got.scs[0].SID != "sid-1" || got.scs[1].SID != "sid-2" {
+		t.Fatalf("TakeSessionClients = %+v, want sid-1 and sid-2", got.scs)
+	}
+	if again, err := s.TakeSessionClients(ctx, "", "u1"); err != nil || len(again) != 0 {
+		t.Fatalf("second TakeSessionClients = %+v, %v; want none: each record is taken once", again, err)
+	}
+}

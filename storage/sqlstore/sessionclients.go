@@ -33,15 +33,34 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID string) ([]s
 	if sid == "" {
 		col, val = "user_id", userID
 	}
-	out, err := queryAll(ctx, s, "take session clients",
-		`DELETE FROM session_clients WHERE `+col+` = $1 RETURNING sid, client_id, user_id, expires_at`,
-		func(row scanner) (*storage.SessionClient, error) {
+	var out []storage.SessionClient
+	take := func(r runner) error {
+		rows, err := r.query(ctx, `DELETE FROM session_clients WHERE `+col+` = $1 RETURNING sid, client_id, user_id, expires_at`, val)
+		if err != nil {
+			return s.mapErr("take session clients", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
 			var sc storage.SessionClient
-			if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
-				return nil, err
+			if err := rows.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
+				return s.mapErr("take session clients", err)
 			}
-			return &sc, nil
-		}, val)
+			out = append(out, sc)
+		}
+		if err := rows.Err(); err != nil {
+			return s.mapErr("take session clients", err)
+		}
+		return nil
+	}
+	// A write that returns rows: where the dialect queues writers it
+	// takes its turn like every other write (inTx), rather than polling
+	// for the database's lock while a commit holds it.
+	var err error
+	if s.writers != nil {
+		err = s.inTx(ctx, take)
+	} else {
+		err = take(s.q(ctx))
+	}
 	if err != nil {
 		return nil, err
 	}
