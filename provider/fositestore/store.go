@@ -470,8 +470,8 @@ type codeRead struct {
 	// request four times (the code twice, its PKCE and OpenID Connect
 	// requests), each from the same row.
 	forms map[*storage.Token]url.Values
-	// clients is the client of the rows, read once, by id.
-	clients map[string]*storage.Client
+	// rowsClient is the rows' client (one code, one client), read once.
+	rowsClient *storage.Client
 }
 
 // held reports whether t is one of the rows this read holds.
@@ -488,18 +488,28 @@ func (r *codeRead) held(t *storage.Token) bool {
 // this read holds (r may be nil), a parse of its own otherwise. The copy
 // is shallow; fosite reads a stored request's form and never changes it.
 func (r *codeRead) form(t *storage.Token) (url.Values, error) {
+	form, err := r.parsed(t)
+	if err != nil || r == nil || !r.held(t) {
+		return form, err
+	}
+	return maps.Clone(form), nil
+}
+
+// parsed returns the parsed form of t, parsed once for a row this read
+// holds (r may be nil), for reading only.
+func (r *codeRead) parsed(t *storage.Token) (url.Values, error) {
 	if r == nil || !r.held(t) {
 		return url.ParseQuery(t.Form)
 	}
-	form, ok := r.forms[t]
-	if !ok {
-		var err error
-		if form, err = url.ParseQuery(t.Form); err != nil {
-			return nil, err
-		}
-		r.forms[t] = form
+	if form, ok := r.forms[t]; ok {
+		return form, nil
 	}
-	return maps.Clone(form), nil
+	form, err := url.ParseQuery(t.Form)
+	if err != nil {
+		return nil, err
+	}
+	r.forms[t] = form
+	return form, nil
 }
 
 // client returns the client of row t: read once for the rows this read
@@ -509,14 +519,14 @@ func (r *codeRead) client(ctx context.Context, s storage.Store, t *storage.Token
 	if r == nil || !r.held(t) {
 		return s.GetClient(ctx, t.ClientID)
 	}
-	if c, ok := r.clients[t.ClientID]; ok {
+	if c := r.rowsClient; c != nil && c.ID == t.ClientID {
 		return c, nil
 	}
 	c, err := s.GetClient(ctx, t.ClientID)
 	if err != nil {
 		return nil, err
 	}
-	r.clients[t.ClientID] = c
+	r.rowsClient = c
 	return c, nil
 }
 
@@ -593,7 +603,7 @@ func (r *codeRead) covers(kind storage.TokenKind, sig string) bool {
 func (f *Store) ReadCodeOnce(ctx context.Context, code, signature string) context.Context {
 	return context.WithValue(ctx, codeReadKey{f}, &codeRead{code: digest(signature), oidc: digest(code),
 		rows: make(map[storage.TokenKind]*storage.Token, 3), sessions: map[fosite.Session]*storage.Token{},
-		forms: map[*storage.Token]url.Values{}, clients: map[string]*storage.Client{}})
+		forms: map[*storage.Token]url.Values{}})
 }
 
 // ReadCodeScopes returns the scopes granted with the code read in ctx
@@ -993,7 +1003,7 @@ func (f *Store) GetPKCERequestSession(ctx context.Context, signature string, ses
 // form is parsed once for a row of the exchange's one read.
 func (f *Store) hasParam(ctx context.Context, t *storage.Token, name string) bool {
 	r, _ := ctx.Value(codeReadKey{f}).(*codeRead)
-	v, err := r.form(t)
+	v, err := r.parsed(t)
 	return err == nil && v.Get(name) != ""
 }
 
