@@ -62,6 +62,12 @@ func turnWaitErr(ctx context.Context) error {
 	return fmt.Errorf("wait for the turn to write: %w: %w", storage.ErrUnavailable, ctx.Err())
 }
 
+// turnTimeoutErr is the error of a writer that waited the dialect's
+// WriterWait for the turn to write in vain.
+func (s *Store) turnTimeoutErr() error {
+	return fmt.Errorf("wait for the turn to write: %w: another writer kept it for %s", storage.ErrUnavailable, s.d.WriterWait)
+}
+
 // write queues j and returns when it has run and its transaction has
 // committed, or it failed. Whoever gets the turn to write is the leader:
 // it takes the jobs queued so far, its own among them, runs them in one
@@ -97,7 +103,7 @@ func (s *Store) write(ctx context.Context, j *job) error {
 		<-j.done
 	case <-t.C:
 		if s.unqueue(j) {
-			return fmt.Errorf("wait for the turn to write: %w: another writer kept it for %s", storage.ErrUnavailable, s.d.WriterWait)
+			return s.turnTimeoutErr()
 		}
 		<-j.done
 	}
@@ -216,8 +222,7 @@ func (s *Store) runJobs(batch []*job) {
 	case len(batch) == 1 && batch[0].fn == nil:
 		// A statement of its own commits on its own: no transaction
 		// to begin and commit around it.
-		r := runner{q: s.db, st: s.stmts, obs: s.onQuery.Load(), detach: s.d.DetachStatements}
-		runJob(r, batch[0])
+		runJob(s.dbRunner(), batch[0])
 		return
 	}
 	// The transaction is the batch's, not any one writer's: neither it

@@ -118,9 +118,9 @@ func (s *Store) writeTurn(ctx context.Context) (func(), error) {
 	case s.writers <- struct{}{}:
 		return s.endTurn(), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for the turn to write: %w: %w", storage.ErrUnavailable, ctx.Err())
+		return nil, turnWaitErr(ctx)
 	case <-t.C:
-		return nil, fmt.Errorf("wait for the turn to write: %w: another writer kept it for %s", storage.ErrUnavailable, s.d.WriterWait)
+		return nil, s.turnTimeoutErr()
 	}
 }
 
@@ -285,7 +285,15 @@ func (s *Store) q(ctx context.Context) runner {
 	if tx, ok := s.tx(ctx); ok {
 		return s.txRunner(tx)
 	}
-	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load(), s: s, detach: s.d.DetachStatements}
+	r := s.dbRunner()
+	r.s = s
+	return r
+}
+
+// dbRunner returns a runner on the database itself whose statements do
+// not wait for the turn to write: for the holder of the turn.
+func (s *Store) dbRunner() runner {
+	return runner{q: s.db, st: s.stmts, obs: s.onQuery.Load(), detach: s.d.DetachStatements}
 }
 
 // txRunner returns a runner in tx, with the statement cache.
