@@ -177,9 +177,6 @@ type snapshot struct {
 	status   Status
 	// generation is the change counter read before the keys.
 	generation uint64
-	// headers are the encoded protected headers Sign has written with
-	// this snapshot's keys, by kid and typ (jwsHeaders).
-	headers jwsHeaders
 }
 
 // KeyInfo is the public metadata of a stored key, for listings. The times

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -25,49 +24,7 @@ func (m *Manager) Sign(payload []byte, typ string) (string, error) {
 	// kid comes from the same snapshot as the key, so a concurrent Load can
 	// never pair one key's signature with another key's kid.
 	kid, key := s.signer(m.now())
-	header, err := s.headers.encoded(kid, typ)
-	if err != nil {
-		return "", err
-	}
-	return signCompact(key, header, payload)
-}
-
-// jwsHeaders keeps the base64url encoding of each protected header Sign
-// writes, by kid and typ: a snapshot has one or two keys and hallpass a
-// few token types, so each header is encoded once rather than per token.
-type jwsHeaders struct {
-	mu sync.Mutex
-	m  map[jwsHeader]string
-}
-
-// maxJWSHeaders bounds jwsHeaders: typ is the caller's, and past this
-// many a header is encoded each time rather than kept.
-const maxJWSHeaders = 32
-
-// encoded returns the base64url encoding of the protected header with kid
-// and typ.
-func (h *jwsHeaders) encoded(kid, typ string) (string, error) {
-	k := jwsHeader{Alg: Algorithm, Kid: kid, Typ: typ}
-	h.mu.Lock()
-	enc, ok := h.m[k]
-	h.mu.Unlock()
-	if ok {
-		return enc, nil
-	}
-	header, err := json.Marshal(k)
-	if err != nil {
-		return "", fmt.Errorf("keys: encode header: %w", err)
-	}
-	enc = base64.RawURLEncoding.EncodeToString(header)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m == nil {
-		h.m = make(map[jwsHeader]string)
-	}
-	if len(h.m) < maxJWSHeaders {
-		h.m[k] = enc
-	}
-	return enc, nil
+	return signCompact(key, kid, typ, payload)
 }
 
 // jwsHeader is the protected header Sign writes: the fields in the order
@@ -80,15 +37,18 @@ type jwsHeader struct {
 
 // signCompact is RFC 7515's compact serialization of an RS256 JWS
 // (§7.1): BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(RSASSA-
-// PKCS1-v1_5 over SHA-256 of the first two), built in one buffer, given
-// the header already encoded. go-jose builds a signer, a header map and
-// several copies for each token, which showed in the token endpoint's
-// profile next to the signature itself.
-func signCompact(key *rsa.PrivateKey, header string, payload []byte) (string, error) {
+// PKCS1-v1_5 over SHA-256 of the first two), built in one buffer. go-jose
+// builds a signer, a header map and several copies for each token, which
+// showed in the token endpoint's profile next to the signature itself.
+func signCompact(key *rsa.PrivateKey, kid, typ string, payload []byte) (string, error) {
+	header, err := json.Marshal(jwsHeader{Alg: Algorithm, Kid: kid, Typ: typ})
+	if err != nil {
+		return "", fmt.Errorf("keys: encode header: %w", err)
+	}
 	enc := base64.RawURLEncoding
 	sigLen := enc.EncodedLen(key.Size())
-	buf := make([]byte, 0, len(header)+1+enc.EncodedLen(len(payload))+1+sigLen)
-	buf = append(buf, header...)
+	buf := make([]byte, 0, enc.EncodedLen(len(header))+1+enc.EncodedLen(len(payload))+1+sigLen)
+	buf = enc.AppendEncode(buf, header)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	digest := sha256.Sum256(buf)

@@ -129,7 +129,7 @@ func TestSignHeaderFollowsKey(t *testing.T) {
 		t.Fatal("the rotation left the key that signs")
 	}
 	signs("after rotation", "at+jwt")
-	for i := range maxJWSHeaders + 8 {
+	for i := range 40 { // more types than hallpass has: typ is the caller's
 		signs("many types", fmt.Sprintf("t%d+jwt", i))
 	}
 }
