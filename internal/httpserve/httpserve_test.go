@@ -13,6 +13,22 @@ import (
 	"github.com/hallpass/hallpass/internal/httpserve"
 )
 
+// startServe serves h with Serve on a loopback port until cancel is
+// called; served receives what Serve returned.
+func startServe(t *testing.T, h http.Handler, shutdownTimeout time.Duration) (addr string, cancel func(), served <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	log := slog.New(slog.DiscardHandler)
+	done := make(chan error, 1)
+	go func() { done <- httpserve.Serve(ctx, httpserve.NewServer(h, log), ln, shutdownTimeout, log) }()
+	return ln.Addr().String(), cancel, done
+}
+
 func TestNewServerLimits(t *testing.T) {
 	srv := httpserve.NewServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
 	for name, got := range map[string]time.Duration{
@@ -40,18 +56,11 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		<-release
 		io.WriteString(w, "done")
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.DiscardHandler)
-	served := make(chan error, 1)
-	go func() { served <- httpserve.Serve(ctx, httpserve.NewServer(h, log), ln, 5*time.Second, log) }()
+	addr, cancel, served := startServe(t, h, 5*time.Second)
 
 	body := make(chan string, 1)
 	go func() {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/")
+		resp, err := http.Get("http://" + addr + "/")
 		if err != nil {
 			body <- "error: " + err.Error()
 			return
@@ -81,15 +90,8 @@ func TestServeShutdownTimeout(t *testing.T) {
 		close(started)
 		<-release
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.DiscardHandler)
-	served := make(chan error, 1)
-	go func() { served <- httpserve.Serve(ctx, httpserve.NewServer(h, log), ln, 100*time.Millisecond, log) }()
-	go http.Get("http://" + ln.Addr().String() + "/")
+	addr, cancel, served := startServe(t, h, 100*time.Millisecond)
+	go http.Get("http://" + addr + "/")
 	<-started
 	cancel()
 	if err := <-served; err == nil || !strings.Contains(err.Error(), "shutdown") {
