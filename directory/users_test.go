@@ -57,3 +57,58 @@ func TestPasswordChangeIsAtomic(t *testing.T) {
 		})
 	}
 }
+
+// TestResetFactorsEndsPasskeySessions: resetting the factors of a user
+// with a passkey, which signs in alone, ends their sessions as a new
+// password does; resetting an authenticator app, which never signed in
+// alone, leaves them. Either way the factors are gone.
+func TestResetFactorsEndsPasskeySessions(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name        string
+				passkey     bool
+				sessionGone bool
+			}{
+				{"authenticator only", false, false},
+				{"passkey", true, true},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx := context.Background()
+					st := testdb.Open(t, b.DSN(t))
+					now := time.Now()
+					users := New(st, Options{Now: func() time.Time { return now }}).Users()
+					alice, err := users.Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := st.PutTOTP(ctx, &storage.TOTP{UserID: alice.ID, Secret: []byte("s"), CreatedAt: now}); err != nil {
+						t.Fatal(err)
+					}
+					if tc.passkey {
+						if err := st.CreatePasskey(ctx, &storage.Passkey{ID: "cred", UserID: alice.ID, PublicKey: []byte{1}, Name: "key", CreatedAt: now}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "session", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+						t.Fatal(err)
+					}
+
+					if err := users.ResetFactors(ctx, "alice"); err != nil {
+						t.Fatalf("ResetFactors: %v", err)
+					}
+					if _, err := st.GetTOTP(ctx, alice.ID); !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("the authenticator after a reset: err %v, want not found", err)
+					}
+					if pks, err := st.ListPasskeys(ctx, alice.ID); err != nil || len(pks) != 0 {
+						t.Errorf("the passkeys after a reset: %v, %v", pks, err)
+					}
+					_, err = st.GetBrowserSession(ctx, "session")
+					if gone := errors.Is(err, storage.ErrNotFound); gone != tc.sessionGone {
+						t.Errorf("session after the reset: err %v, want gone = %v", err, tc.sessionGone)
+					}
+				})
+			}
+		})
+	}
+}

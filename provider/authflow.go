@@ -60,11 +60,10 @@ type flow struct {
 	// that posted it.
 	answer consentAnswer
 	// signedIn is the browser's session as flowUser read it, with its
-	// user's second factors and consent to signedInClient, for the steps
+	// user's second factors and consent to ar's client, for the steps
 	// after it to use instead of reading each again; nil when the user
 	// did not come from the browser's session.
-	signedIn       *storage.SignedIn
-	signedInClient string
+	signedIn *storage.SignedIn
 }
 
 // consentAnswer is the user's decision on the consent page.
@@ -177,7 +176,7 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 		return stepFail, err
 	}
 
-	ask, err := p.needsConsent(ctx, f, f.ar.GetClient().GetID(), user.ID, f.granted, prompts)
+	ask, err := p.needsConsent(ctx, f, user.ID, f.granted, prompts)
 	if err != nil {
 		return stepFail, err
 	}
@@ -209,8 +208,7 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 	if slices.Contains(prompts, "login") {
 		return nil, time.Time{}, nil, nil
 	}
-	clientID := f.ar.GetClient().GetID()
-	si, err := p.signedIn(ctx, r, clientID)
+	si, err := p.signedIn(ctx, r, f.ar.GetClient().GetID())
 	if err != nil || si == nil {
 		return nil, time.Time{}, nil, err
 	}
@@ -228,7 +226,7 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 		// As activeUser: a disabled user is signed in no more.
 		return nil, time.Time{}, nil, nil
 	}
-	f.signedIn, f.signedInClient = si, clientID
+	f.signedIn = si
 	f.sid = sess.SID
 	return &si.User, sess.AuthTime, sess.AMR, nil
 }

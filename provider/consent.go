@@ -21,11 +21,12 @@ import (
 // errAccessDenied is the user's "deny" on the consent page.
 var errAccessDenied = fosite.ErrAccessDenied.WithHint("The user denied the request.")
 
-// needsConsent reports whether the user must be asked: not for first-party
-// clients, nor when an earlier consent covers every scope, unless
-// prompt=consent. The consent is the one read with f's session when that
-// read was of this user and client (flowUser).
-func (p *Provider) needsConsent(ctx context.Context, f *flow, clientID, userID string, granted, prompts []string) (bool, error) {
+// needsConsent reports whether the user must be asked to let f's client
+// have granted: not for first-party clients, nor when an earlier consent
+// covers every scope, unless prompt=consent. The consent is the one read
+// with f's session when that read was of this user (flowUser).
+func (p *Provider) needsConsent(ctx context.Context, f *flow, userID string, granted, prompts []string) (bool, error) {
+	clientID := f.ar.GetClient().GetID()
 	if slices.Contains(prompts, "consent") {
 		return true, nil
 	}
@@ -37,7 +38,7 @@ func (p *Provider) needsConsent(ctx context.Context, f *flow, clientID, userID s
 		return false, nil
 	}
 	var consent *storage.Consent
-	if si := f.signedIn; si != nil && si.User.ID == userID && f.signedInClient == clientID {
+	if si := f.signedIn; si != nil && si.User.ID == userID {
 		consent = si.Consent
 	} else {
 		consent, err = p.cfg.Store.GetConsent(ctx, userID, clientID)

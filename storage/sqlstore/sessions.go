@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -116,9 +117,8 @@ func (s *Store) GetSignedIn(ctx context.Context, id, clientID string) (*storage.
 		consent       storage.Consent
 	)
 	bs, u := &si.Session, &si.User
-	dest := append(s.browserSessionDest(bs), &u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
-		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), &u.TokenEpoch, s.listCol(&u.Roles),
-		&si.HasTOTP, &si.HasPasskey, textCol{&consentClient}, s.listCol(&consent.Scopes), s.timeCol(&consent.GrantedAt))
+	dest := append(s.browserSessionDest(bs), s.userDest(u)...)
+	dest = append(dest, &si.HasTOTP, &si.HasPasskey, textCol{&consentClient}, s.listCol(&consent.Scopes), s.timeCol(&consent.GrantedAt))
 	err := s.q(ctx).queryRow(ctx, s.signedInSelect, id, clientID).Scan(dest...)
 	if err != nil {
 		return nil, s.mapErr("get signed-in session", err)
@@ -131,13 +131,11 @@ func (s *Store) GetSignedIn(ctx context.Context, id, clientID string) (*storage.
 }
 
 // signedInSelect returns GetSignedIn's statement: a browser session ($1)
-// joined with its user (as userSelect selects one), the existence of the
-// user's authenticator and passkeys, and their consent to client $2.
+// joined with its user (userColumns), the existence of the user's
+// authenticator and passkeys, and their consent to client $2.
 func signedInSelect(d *Dialect) string {
-	return `SELECT s.id, s.user_id, s.sid, s.auth_time, s.last_seen_at, s.expires_at, s.created_at, s.user_agent, s.address, s.amr,
-	users.id, users.username, users.password_hash, users.email, users.email_verified, users.name,
-	users.disabled, users.created_at, users.updated_at, users.token_epoch,
-	` + d.SortedList("role", "user_roles WHERE user_roles.user_id = users.id") + `,
+	return `SELECT ` + qualified("s", browserSessionColumns) + `,
+	` + userColumns(d) + `,
 	EXISTS (SELECT 1 FROM user_totp WHERE user_totp.user_id = users.id),
 	EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = users.id),
 	c.client_id, c.scopes, c.granted_at
@@ -145,6 +143,16 @@ func signedInSelect(d *Dialect) string {
 	JOIN users ON users.id = s.user_id
 	LEFT JOIN consents c ON c.user_id = s.user_id AND c.client_id = $2
 	WHERE s.id = $1`
+}
+
+// qualified returns the comma-separated columns, each prefixed with
+// table.
+func qualified(table, columns string) string {
+	cs := strings.Split(columns, ", ")
+	for i, c := range cs {
+		cs[i] = table + "." + c
+	}
+	return strings.Join(cs, ", ")
 }
 
 const authRequestColumns = `id, query, requested_at, browser_binding, user_id, auth_time, expires_at, amr`

@@ -12,10 +12,16 @@ import (
 // userSelect returns the query that selects a user with the list of its
 // role names in byte order.
 func userSelect(d *Dialect) string {
-	return `SELECT id, username, password_hash, email, email_verified, name,
-	disabled, created_at, updated_at, token_epoch,
-	` + d.SortedList("role", "user_roles WHERE user_roles.user_id = users.id") + `
-	FROM users`
+	return `SELECT ` + userColumns(d) + ` FROM users`
+}
+
+// userColumns returns the columns of a user, qualified so that they can
+// be selected beside another table's, with the list of its role names in
+// byte order; userDest is where they are scanned.
+func userColumns(d *Dialect) string {
+	return `users.id, users.username, users.password_hash, users.email, users.email_verified, users.name,
+	users.disabled, users.created_at, users.updated_at, users.token_epoch,
+	` + d.SortedList("role", "user_roles WHERE user_roles.user_id = users.id")
 }
 
 // CreateUser stores a user and their roles in one transaction (the one
@@ -177,10 +183,14 @@ func (s *Store) insertUserRoles(ctx context.Context, r runner, op, user string, 
 
 func (s *Store) scanUser(row scanner) (*storage.User, error) {
 	var u storage.User
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
-		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), &u.TokenEpoch, s.listCol(&u.Roles))
-	if err != nil {
+	if err := row.Scan(s.userDest(&u)...); err != nil {
 		return nil, err
 	}
 	return &u, nil
+}
+
+// userDest is where a row of userColumns is scanned.
+func (s *Store) userDest(u *storage.User) []any {
+	return []any{&u.ID, &u.Username, &u.PasswordHash, &u.Email, &u.EmailVerified, &u.Name,
+		&u.Disabled, s.timeCol(&u.CreatedAt), s.timeCol(&u.UpdatedAt), &u.TokenEpoch, s.listCol(&u.Roles)}
 }
