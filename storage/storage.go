@@ -581,6 +581,13 @@ type Store interface {
 	// PutRecoveryCodes replaces every recovery code of the user with
 	// these digests; ErrInvalidReference if the user does not exist.
 	PutRecoveryCodes(ctx context.Context, userID string, digests []string) error
+	// PutRecoveryCodesIfNone stores these digests as the user's recovery
+	// codes only if the user has no unused one, and reports whether it
+	// did: a first enrolment issues codes, and of concurrent calls for
+	// one user (alone or each in its own transaction) exactly one stores
+	// its codes, the others returning false once it committed;
+	// ErrInvalidReference if the user does not exist.
+	PutRecoveryCodesIfNone(ctx context.Context, userID string, digests []string) (bool, error)
 	// UseRecoveryCode deletes the recovery code with this digest, so it
 	// is used once: ErrNotFound if the user has no such unused code (of
 	// two concurrent uses exactly one succeeds).
