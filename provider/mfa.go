@@ -375,25 +375,31 @@ func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code s
 // addFactor stores a second factor of user userID with put and, when it
 // is their first (no recovery codes left), issues recovery codes in the
 // same transaction; it returns those codes, for showing once. Every kind
-// of factor (authenticator app, passkey) is added through it.
+// of factor (authenticator app, passkey) is added through it. Whether the
+// codes are issued is decided by the store (PutRecoveryCodesIfNone), not
+// by a count read beforehand: of two factors enrolled at once (two tabs),
+// both would read none and each would replace the other's codes while
+// both were shown; now exactly one enrolment issues codes, and the other
+// shows none.
 func (p *Provider) addFactor(ctx context.Context, userID string, put func(ctx context.Context) error) (codes []string, err error) {
-	left, err := p.cfg.Store.CountRecoveryCodes(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("count recovery codes: %w", err)
+	fresh := newRecoveryCodes()
+	digests := make([]string, len(fresh))
+	for i, c := range fresh {
+		digests[i] = p.recoveryDigest(userID, c)
 	}
 	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
+		codes = nil
 		if err := put(ctx); err != nil {
 			return err
 		}
-		if left > 0 {
-			return nil
+		issued, err := p.cfg.Store.PutRecoveryCodesIfNone(ctx, userID, digests)
+		if err != nil {
+			return fmt.Errorf("issue recovery codes: %w", err)
 		}
-		codes = newRecoveryCodes()
-		digests := make([]string, len(codes))
-		for i, c := range codes {
-			digests[i] = p.recoveryDigest(userID, c)
+		if issued {
+			codes = fresh
 		}
-		return p.cfg.Store.PutRecoveryCodes(ctx, userID, digests)
+		return nil
 	})
 	if err != nil {
 		return nil, err
