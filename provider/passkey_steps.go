@@ -19,6 +19,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -291,19 +292,15 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, PathAccount+"?done=passkey", http.StatusSeeOther)
 }
 
-// accountRemovePasskey removes one of the user's passkeys.
+// accountRemovePasskey removes one of the user's passkeys, which ends
+// the user's other sessions and grants (directory's RemovePasskey): a
+// passkey the user finds and removes must not leave whoever it signed in
+// signed in. This browser stays signed in.
 func (p *Provider) accountRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := signedIn(r)
-	id := chi.URLParam(r, "id")
-	pk, err := p.cfg.Store.GetPasskey(ctx, id)
-	if err == nil && pk.UserID != s.user.ID {
-		err = storage.ErrNotFound
-	}
-	if err == nil {
-		err = p.cfg.Store.DeletePasskey(ctx, s.user.ID, id)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
+	pk, err := p.dir.Users().RemovePasskey(ctx, s.user.ID, chi.URLParam(r, "id"), s.session.ID)
+	if errors.Is(err, directory.ErrNotFound) {
 		p.showAccount(w, r, http.StatusNotFound, "", "", "That passkey is not one of yours (was it removed already?).")
 		return
 	}
