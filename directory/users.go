@@ -258,15 +258,22 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 // stays: the browser that made the change, signed in still. It returns
 // the clients that had tokens in the ended sessions, to be told once the
 // change commits (back-channel logout). who says why, for the error.
+//
+// The grants end first: that advances the user's token epoch, which
+// locks the user's row until the change commits, before any session is
+// read. A sign-in that started its session meanwhile confirms the user's
+// credential (and its passkey) after: either its session was there to be
+// read and ended, or its confirmation waits for the change and then sees
+// it (provider's startSession).
 func endUserSessions(ctx context.Context, store storage.Store, userID, keep, who string) ([]storage.SessionClient, error) {
+	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
+		return nil, fmt.Errorf("revoke the grants of the user %s: %w", who, err)
+	}
 	if keep != "" {
 		return endOtherSessions(ctx, store, userID, keep, who)
 	}
 	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
 		return nil, fmt.Errorf("end the sessions of the user %s: %w", who, err)
-	}
-	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
-		return nil, fmt.Errorf("revoke the grants of the user %s: %w", who, err)
 	}
 	ended, err := store.TakeSessionClients(ctx, "", userID)
 	if err != nil {
@@ -275,11 +282,12 @@ func endUserSessions(ctx context.Context, store storage.Store, userID, keep, who
 	return ended, nil
 }
 
-// endOtherSessions is endUserSessions keeping session keep: the others
-// are deleted one by one, and only their clients taken, so that the kept
-// session's clients are told when it ends, later. Every grant ends, the
-// kept session's apps' included: grants are the user's, not a session's,
-// and the browser that stays signed in gets new ones without a prompt.
+// endOtherSessions is endUserSessions keeping session keep, once the
+// grants ended: the others are deleted one by one, and only their clients
+// taken, so that the kept session's clients are told when it ends, later.
+// Every grant ends, the kept session's apps' included: grants are the
+// user's, not a session's, and the browser that stays signed in gets new
+// ones without a prompt.
 func endOtherSessions(ctx context.Context, store storage.Store, userID, keep, who string) ([]storage.SessionClient, error) {
 	sessions, err := store.ListUserBrowserSessions(ctx, userID)
 	if err != nil {
@@ -299,9 +307,6 @@ func endOtherSessions(ctx context.Context, store storage.Store, userID, keep, wh
 			return nil, fmt.Errorf("read the clients of a session of the user %s: %w", who, err)
 		}
 		ended = append(ended, clients...)
-	}
-	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
-		return nil, fmt.Errorf("revoke the grants of the user %s: %w", who, err)
 	}
 	return ended, nil
 }

@@ -149,7 +149,7 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	authTime := p.cfg.Now().UTC()
 	amr := passwordlessAMR(pk)
-	if err := p.startSession(w, r, f, user, authTime, amr); err != nil {
+	if err := p.startSession(w, r, f, user, authTime, amr, p.passkeyStill(user.ID, pk.ID)); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			refuse(http.StatusBadRequest, passkeyRefused)
 			return
@@ -165,6 +165,24 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	p.recordSignin(ctx, f, a, user, outcomeSuccess, map[string]any{"method": "passkey", "amr": amr})
 	p.log.InfoContext(ctx, "login", "request_id", RequestID(ctx), "user_id", user.ID, "client_id", f.ar.GetClient().GetID(), "method", "passkey")
 	p.advance(w, r, f)
+}
+
+// passkeyStill returns startSession's check that passkey passkeyID of
+// userID, which signed the browser in alone, was not removed (or its
+// user's factors reset) since it was checked: the removal ended the
+// sessions that existed then, and a session started after it must not
+// outlive it. storage.ErrNotFound when it is gone.
+func (p *Provider) passkeyStill(userID, passkeyID string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		pk, err := p.cfg.Store.GetPasskey(ctx, passkeyID)
+		if err == nil && pk.UserID != userID {
+			return fmt.Errorf("passkey %q is another user's now: %w", passkeyID, storage.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("confirm passkey: %w", err)
+		}
+		return nil
+	}
 }
 
 // handleSecondFactorPasskey takes one of the user's passkeys as the
