@@ -5,28 +5,27 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
 
-// failingAMRStore is a store whose write of a pending request's
-// authentication methods fails, as when the database goes away between
-// the two halves of recording a login.
-type failingAMRStore struct{ storage.Store }
+// failingLoginRecordStore is a store whose record of a login on a
+// pending request fails, as when the database goes away.
+type failingLoginRecordStore struct{ storage.Store }
 
-func (failingAMRStore) SetAuthRequestAMR(context.Context, string, []string) error {
+func (failingLoginRecordStore) SetAuthRequestLogin(context.Context, string, string, time.Time, []string) error {
 	return errors.New("injected: database unavailable")
 }
 
-// TestRecordLoginAtomic: a login whose record on the pending request
-// fails half-way leaves the request as it was (no user without the
-// methods that signed them in) and is answered as our failure, a 5xx,
-// not as the user's.
-func TestRecordLoginAtomic(t *testing.T) {
+// TestLoginRecordFailure: a login whose record on the pending request
+// fails leaves the request as it was and is answered as our failure, a
+// 5xx, not as the user's (a wrong password, an expired request).
+func TestLoginRecordFailure(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := newSSOEnv(t, dsn, func(c *provider.Config) { c.Store = failingAMRStore{c.Store} })
+		e := newSSOEnv(t, dsn, func(c *provider.Config) { c.Store = failingLoginRecordStore{c.Store} })
 		b := e.newBrowser(t)
 		login := b.get(t, e.Public.request("openid").URL).want(t, "login")
 		handle := login.form(t).hidden().Get("request")
@@ -42,7 +41,7 @@ func TestRecordLoginAtomic(t *testing.T) {
 			t.Fatalf("the pending request: %v", err)
 		}
 		if pending.UserID != "" || !pending.AuthTime.IsZero() {
-			t.Errorf("pending request records user %q at %v without the methods that signed them in", pending.UserID, pending.AuthTime)
+			t.Errorf("pending request records user %q at %v although recording the login failed", pending.UserID, pending.AuthTime)
 		}
 	})
 }
