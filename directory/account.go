@@ -17,6 +17,7 @@ import (
 const (
 	objectSession Object = "session"
 	objectConsent Object = "consent"
+	objectPasskey Object = "passkey"
 )
 
 // Sessions returns the browser sessions of user userID, most recently
@@ -64,7 +65,7 @@ func (s *Users) EndSessions(ctx context.Context, idOrName string) error {
 		return err
 	}
 	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
-		return endUserSessions(tx, s.store, u.ID, "whose sessions an admin ended")
+		return endUserSessions(tx, s.store, u.ID, "", "whose sessions an admin ended")
 	})
 	if err != nil {
 		return err
@@ -119,6 +120,37 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 		EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, Disabled: u.Disabled})
 }
 
+// RemovePasskey deletes user userID's passkey passkeyID and returns it. A
+// passkey signs in alone, as a password does, so what it signed in must
+// not outlive it (a passkey the user did not add, found and removed, would
+// otherwise leave its holder signed in): in the same transaction the
+// removal ends every browser session of the user but keep, the session of
+// the browser removing it, and every grant of the user (endUserSessions),
+// as a new password does, and the clients of the ended sessions are told
+// once it commits. A passkey of another user is not found, as a missing
+// one is. Recording the removal is the caller's (its mfa events).
+func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep string) (*storage.Passkey, error) {
+	var removed *storage.Passkey
+	err := s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+		pk, err := s.store.GetPasskey(tx, passkeyID)
+		if err == nil && pk.UserID != userID {
+			err = storage.ErrNotFound
+		}
+		if err == nil {
+			err = s.store.DeletePasskey(tx, userID, passkeyID)
+		}
+		if err != nil {
+			return nil, storeErr(err, objectPasskey, "of this user")
+		}
+		removed = pk
+		return endUserSessions(tx, s.store, userID, keep, "who removed a passkey")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return removed, nil
+}
+
 // ResetFactors deletes user idOrName's second factors (authenticator,
 // passkeys and recovery codes): their next sign-in enrols anew if one of their roles
 // requires it. The admin API, the console and the CLI all reset through
@@ -142,7 +174,7 @@ func (s *Users) ResetFactors(ctx context.Context, idOrName string) error {
 		if len(pks) == 0 {
 			return nil, nil
 		}
-		return endUserSessions(tx, s.store, u.ID, idOrName)
+		return endUserSessions(tx, s.store, u.ID, "", idOrName)
 	})
 	if err != nil {
 		return err

@@ -48,9 +48,9 @@ type Options struct {
 	// Now is the clock that stamps records; nil means time.Now.
 	Now func() time.Time
 	// SessionsEnded, when set, is told after a change that ended a user's
-	// browser sessions (a password change, a disable, a deletion) has
-	// committed, which clients had tokens in them: the provider sends
-	// them back-channel logout tokens.
+	// browser sessions (a password change, a disable, a deletion, a
+	// passkey's removal) has committed, which clients had tokens in them:
+	// the provider sends them back-channel logout tokens.
 	SessionsEnded func(ctx context.Context, ended []storage.SessionClient)
 	// AccessTokenLifespan is how long access tokens live: ending a grant
 	// keeps its revocation record that long (plus a minute); zero means

@@ -230,9 +230,9 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 		}
 		switch {
 		case newHash != "":
-			return endUserSessions(tx, s.store, u.ID, "whose password changed")
+			return endUserSessions(tx, s.store, u.ID, "", "whose password changed")
 		case u.Disabled:
-			return endUserSessions(tx, s.store, u.ID, "who is disabled")
+			return endUserSessions(tx, s.store, u.ID, "", "who is disabled")
 		}
 		return nil, nil
 	})
@@ -254,19 +254,59 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 // endUserSessions signs a user out everywhere and ends their grants: their
 // browser sessions are deleted, their access tokens deleted and their
 // codes and refresh tokens marked inactive (kept, so that a later replay
-// is still recognised). It returns the clients that had tokens in the
-// ended sessions, to be told once the change commits (back-channel
-// logout). who says why, for the error.
-func endUserSessions(ctx context.Context, store storage.Store, userID, who string) ([]storage.SessionClient, error) {
-	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
-		return nil, fmt.Errorf("end the sessions of the user %s: %w", who, err)
-	}
+// is still recognised). keep, when not empty, is the id of a session that
+// stays: the browser that made the change, signed in still. It returns
+// the clients that had tokens in the ended sessions, to be told once the
+// change commits (back-channel logout). who says why, for the error.
+//
+// The grants end first: that advances the user's token epoch, which
+// locks the user's row until the change commits, before any session is
+// read. A sign-in that started its session meanwhile confirms the user's
+// credential (and its passkey) after: either its session was there to be
+// read and ended, or its confirmation waits for the change and then sees
+// it (provider's startSession).
+func endUserSessions(ctx context.Context, store storage.Store, userID, keep, who string) ([]storage.SessionClient, error) {
 	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
 		return nil, fmt.Errorf("revoke the grants of the user %s: %w", who, err)
+	}
+	if keep != "" {
+		return endOtherSessions(ctx, store, userID, keep, who)
+	}
+	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
+		return nil, fmt.Errorf("end the sessions of the user %s: %w", who, err)
 	}
 	ended, err := store.TakeSessionClients(ctx, "", userID)
 	if err != nil {
 		return nil, fmt.Errorf("read the clients of the sessions of the user %s: %w", who, err)
+	}
+	return ended, nil
+}
+
+// endOtherSessions is endUserSessions keeping session keep, once the
+// grants ended: the others are deleted one by one, and only their clients
+// taken, so that the kept session's clients are told when it ends, later.
+// Every grant ends, the kept session's apps' included: grants are the
+// user's, not a session's, and the browser that stays signed in gets new
+// ones without a prompt.
+func endOtherSessions(ctx context.Context, store storage.Store, userID, keep, who string) ([]storage.SessionClient, error) {
+	sessions, err := store.ListUserBrowserSessions(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list the sessions of the user %s: %w", who, err)
+	}
+	var ended []storage.SessionClient
+	for _, bs := range sessions {
+		if bs.ID == keep {
+			continue
+		}
+		// Not found: ended meanwhile, by a sign-out or another sweep.
+		if err := store.DeleteBrowserSession(ctx, bs.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("end a session of the user %s: %w", who, err)
+		}
+		clients, err := store.TakeSessionClients(ctx, bs.SID, "")
+		if err != nil {
+			return nil, fmt.Errorf("read the clients of a session of the user %s: %w", who, err)
+		}
+		ended = append(ended, clients...)
 	}
 	return ended, nil
 }

@@ -112,3 +112,94 @@ func TestResetFactorsEndsPasskeySessions(t *testing.T) {
 		})
 	}
 }
+
+// RemovePasskey ends the user's other sessions and every grant, telling
+// the clients of the ended sessions only, and keeps the session that
+// removed it; another user's passkey is not found and ends nothing.
+func TestRemovePasskeyEndsOtherSessions(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name    string
+				passkey string
+				// removed: the passkey goes, alice's other session ends
+				// and its client is told; otherwise nothing changes.
+				removed bool
+			}{
+				{"her own passkey", "alices", true},
+				{"another user's passkey", "bobs", false},
+				{"no such passkey", "nobodys", false},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx := context.Background()
+					st := testdb.Open(t, b.DSN(t))
+					now := time.Now()
+					var told []storage.SessionClient
+					svc := New(st, Options{Now: func() time.Time { return now },
+						SessionsEnded: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
+					users := svc.Users()
+					if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+						t.Fatal(err)
+					}
+					ids := map[string]string{}
+					for _, name := range []string{"alice", "bob"} {
+						u, err := users.Create(ctx, UserInput{Username: name, Password: "correct horse battery staple"})
+						if err != nil {
+							t.Fatal(err)
+						}
+						ids[name] = u.ID
+						if err := st.CreatePasskey(ctx, &storage.Passkey{ID: map[string]string{"alice": "alices", "bob": "bobs"}[name], UserID: u.ID, PublicKey: []byte{1}, Name: "key", CreatedAt: now}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					for _, s := range []struct{ id, user string }{{"here", "alice"}, {"there", "alice"}, {"bobs-session", "bob"}} {
+						if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: s.id, SID: "sid-" + s.id, UserID: ids[s.user], AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+							t.Fatal(err)
+						}
+						if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-" + s.id, ClientID: "app", UserID: ids[s.user], ExpiresAt: now.Add(time.Hour)}); err != nil {
+							t.Fatal(err)
+						}
+					}
+
+					pk, err := users.RemovePasskey(ctx, ids["alice"], tc.passkey, "here")
+					if !tc.removed {
+						if !errors.Is(err, ErrNotFound) {
+							t.Fatalf("RemovePasskey: err %v, want not found", err)
+						}
+					} else if err != nil || pk.ID != tc.passkey {
+						t.Fatalf("RemovePasskey = %+v, %v", pk, err)
+					}
+					for _, id := range []string{"alices", "bobs"} {
+						_, err := st.GetPasskey(ctx, id)
+						if gone := errors.Is(err, storage.ErrNotFound); gone != (tc.removed && id == tc.passkey) {
+							t.Errorf("passkey %s after the removal: err %v", id, err)
+						}
+					}
+					for _, s := range []string{"here", "there", "bobs-session"} {
+						_, err := st.GetBrowserSession(ctx, s)
+						if gone := errors.Is(err, storage.ErrNotFound); gone != (tc.removed && s == "there") {
+							t.Errorf("session %s after the removal: err %v", s, err)
+						}
+					}
+					var wantTold []storage.SessionClient
+					if tc.removed {
+						wantTold = []storage.SessionClient{{SID: "sid-there", ClientID: "app", UserID: ids["alice"]}}
+					}
+					for i := range told {
+						told[i].ExpiresAt = time.Time{}
+					}
+					if len(told) != len(wantTold) || (len(told) == 1 && told[0] != wantTold[0]) {
+						t.Errorf("clients told = %+v, want %+v", told, wantTold)
+					}
+					u, err := st.GetUser(ctx, ids["alice"])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ended := u.TokenEpoch > 0; ended != tc.removed {
+						t.Errorf("alice's token epoch after the removal = %d, want grants ended = %v", u.TokenEpoch, tc.removed)
+					}
+				})
+			}
+		})
+	}
+}

@@ -265,7 +265,7 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	}
 	f := &flow{}
 	now := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, u, now, []string{amrPassword}); err != nil {
+	if err := p.startSession(w, r, f, u, now, []string{amrPassword}, nil); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// Changed again meanwhile: sign in with whatever is current.
 			p.cookies.ClearSelf(w)

@@ -266,10 +266,8 @@ func (p *Provider) askConsent(w http.ResponseWriter, r *http.Request, f *flow) {
 // recordLogin records on the pending request who is signed in for it,
 // when, and with which methods, for the steps that follow.
 func (p *Provider) recordLogin(ctx context.Context, f *flow) error {
-	if err := p.cfg.Store.SetAuthRequestLogin(ctx, f.pending.ID, f.user.ID, f.authTime); err != nil {
-		return err
-	}
-	if err := p.cfg.Store.SetAuthRequestAMR(ctx, f.pending.ID, f.amr); err != nil {
+	// One write: a request never records who signed in without how.
+	if err := p.cfg.Store.SetAuthRequestLogin(ctx, f.pending.ID, f.user.ID, f.authTime, f.amr); err != nil {
 		return err
 	}
 	f.pending.UserID, f.pending.AuthTime, f.pending.AMR = f.user.ID, f.authTime, f.amr

@@ -126,7 +126,7 @@ func notice(r *http.Request) string {
 	case "passkey":
 		return "Your passkey was set up."
 	case "passkey-removed":
-		return "The passkey was removed."
+		return "The passkey was removed. Your other sessions were signed out."
 	case "consent-revoked":
 		return "Access was withdrawn, and the app's tokens revoked."
 	case "session-ended":

@@ -65,7 +65,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	authTime := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, user, authTime, []string{amrPassword}); err != nil {
+	if err := p.startSession(w, r, f, user, authTime, []string{amrPassword}, nil); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// The password was reset (or the user disabled) during the
 			// check: the old password no longer signs in.

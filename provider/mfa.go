@@ -375,31 +375,61 @@ func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code s
 // addFactor stores a second factor of user userID with put and, when it
 // is their first (no recovery codes left), issues recovery codes in the
 // same transaction; it returns those codes, for showing once. Every kind
-// of factor (authenticator app, passkey) is added through it.
+// of factor (authenticator app, passkey) is added through it. Whether the
+// codes are issued is decided by the store (PutRecoveryCodesIfNone), not
+// by a count read beforehand: of two factors enrolled at once (two tabs),
+// both would read none and each would replace the other's codes while
+// both were shown; now exactly one enrolment issues codes, and the other
+// shows none.
 func (p *Provider) addFactor(ctx context.Context, userID string, put func(ctx context.Context) error) (codes []string, err error) {
-	left, err := p.cfg.Store.CountRecoveryCodes(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("count recovery codes: %w", err)
+	fresh := newRecoveryCodes()
+	digests := make([]string, len(fresh))
+	for i, c := range fresh {
+		digests[i] = p.recoveryDigest(userID, c)
 	}
-	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
-		if err := put(ctx); err != nil {
-			return err
-		}
-		if left > 0 {
+	// At REPEATABLE READ or SERIALIZABLE the enrolment that waited for
+	// the other's codes fails with storage.ErrConflict (see
+	// PutRecoveryCodesIfNone), as its commit may: it lost a race and is
+	// run again, whole. A conflict of put itself (a passkey registered
+	// already) is put's answer and is returned as it is.
+	for attempt := 1; ; attempt++ {
+		putFailed := false
+		err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
+			codes = nil
+			if err := put(ctx); err != nil {
+				putFailed = true
+				return err
+			}
+			issued, err := p.cfg.Store.PutRecoveryCodesIfNone(ctx, userID, digests)
+			if err != nil {
+				return fmt.Errorf("issue recovery codes: %w", err)
+			}
+			if issued {
+				codes = fresh
+			}
 			return nil
+		})
+		switch {
+		case err == nil:
+			return codes, nil
+		case putFailed || !errors.Is(err, storage.ErrConflict):
+			return nil, err
+		case attempt == addFactorAttempts:
+			// Not the user's doing, and not to be read as put's
+			// conflict by the caller: our failure, to try again later.
+			return nil, fmt.Errorf("%w: lost the race for the recovery codes %d times: %v", storage.ErrUnavailable, attempt, err)
 		}
-		codes = newRecoveryCodes()
-		digests := make([]string, len(codes))
-		for i, c := range codes {
-			digests[i] = p.recoveryDigest(userID, c)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
 		}
-		return p.cfg.Store.PutRecoveryCodes(ctx, userID, digests)
-	})
-	if err != nil {
-		return nil, err
 	}
-	return codes, nil
 }
+
+// addFactorAttempts bounds how often addFactor runs an enrolment that
+// lost the race for the first recovery codes.
+const addFactorAttempts = 5
 
 // newRecoveryCodes returns recoveryCodeCount random codes of 80 bits,
 // as four groups of four base32 characters.

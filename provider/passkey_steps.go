@@ -19,6 +19,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -148,7 +149,7 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	authTime := p.cfg.Now().UTC()
 	amr := passwordlessAMR(pk)
-	if err := p.startSession(w, r, f, user, authTime, amr); err != nil {
+	if err := p.startSession(w, r, f, user, authTime, amr, p.passkeyStill(user.ID, pk.ID)); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			refuse(http.StatusBadRequest, passkeyRefused)
 			return
@@ -164,6 +165,24 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	p.recordSignin(ctx, f, a, user, outcomeSuccess, map[string]any{"method": "passkey", "amr": amr})
 	p.log.InfoContext(ctx, "login", "request_id", RequestID(ctx), "user_id", user.ID, "client_id", f.ar.GetClient().GetID(), "method", "passkey")
 	p.advance(w, r, f)
+}
+
+// passkeyStill returns startSession's check that passkey passkeyID of
+// userID, which signed the browser in alone, was not removed (or its
+// user's factors reset) since it was checked: the removal ended the
+// sessions that existed then, and a session started after it must not
+// outlive it. storage.ErrNotFound when it is gone.
+func (p *Provider) passkeyStill(userID, passkeyID string) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		pk, err := p.cfg.Store.GetPasskey(ctx, passkeyID)
+		if err == nil && pk.UserID != userID {
+			return fmt.Errorf("passkey %q is another user's now: %w", passkeyID, storage.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("confirm passkey: %w", err)
+		}
+		return nil
+	}
 }
 
 // handleSecondFactorPasskey takes one of the user's passkeys as the
@@ -291,19 +310,15 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, PathAccount+"?done=passkey", http.StatusSeeOther)
 }
 
-// accountRemovePasskey removes one of the user's passkeys.
+// accountRemovePasskey removes one of the user's passkeys, which ends
+// the user's other sessions and grants (directory's RemovePasskey): a
+// passkey the user finds and removes must not leave whoever it signed in
+// signed in. This browser stays signed in.
 func (p *Provider) accountRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := signedIn(r)
-	id := chi.URLParam(r, "id")
-	pk, err := p.cfg.Store.GetPasskey(ctx, id)
-	if err == nil && pk.UserID != s.user.ID {
-		err = storage.ErrNotFound
-	}
-	if err == nil {
-		err = p.cfg.Store.DeletePasskey(ctx, s.user.ID, id)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
+	pk, err := p.dir.Users().RemovePasskey(ctx, s.user.ID, chi.URLParam(r, "id"), s.session.ID)
+	if errors.Is(err, directory.ErrNotFound) {
 		p.showAccount(w, r, http.StatusNotFound, "", "", "That passkey is not one of yours (was it removed already?).")
 		return
 	}

@@ -361,6 +361,63 @@ func TestPasskeyAccount(t *testing.T) {
 	})
 }
 
+// A passkey signs in alone, so removing one ends what it signed in: bob
+// finds a passkey he did not add on his account and removes it; the
+// browser that signed in with it is signed out (the authorization
+// endpoint asks it to sign in) and its refresh token stops working,
+// while bob's own browser, which removed it, stays signed in.
+func TestPasskeyRemovalEndsOtherSessions(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		mine, intruders := newSoftKey(t, e.BobID), newSoftKey(t, e.BobID)
+		mine.store(t, e.Store, "Bob's key")
+		intruders.store(t, e.Store, "Not bob's key")
+
+		// The intruder signs in with the passkey alone, and lets the
+		// portal keep them signed in.
+		intruder := e.newBrowser(t)
+		ar := e.Confidential.request("openid offline_access")
+		login := intruder.get(t, ar.URL)
+		p := intruder.submitTo(t, login, provider.PathLoginPasskey, url.Values{"credential": {intruders.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV)}})
+		if p.kind() == "consent" {
+			p = intruder.decide(t, p, "allow")
+		}
+		tok := e.exchange(t, ar, e.callback(t, p, ar))
+		if tok.RefreshToken == "" {
+			t.Fatal("the intruder's sign-in got no refresh token")
+		}
+		if p := intruder.get(t, e.Confidential.request("openid").URL); p.kind() != "redirect" {
+			t.Fatalf("the intruder's session does not sign in to begin with: %s", p)
+		}
+
+		// Bob signs in with his password and his own passkey, and
+		// removes the other one.
+		b := e.newBrowser(t)
+		home := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		home = b.submitTo(t, home, provider.PathSecondFactorPasskey, url.Values{"credential": {mine.assertion(t, challengeOf(t, home), e.URL, "localhost", flagsUP)}})
+		if home.URL.Path != provider.PathAccount {
+			t.Fatalf("after bob's passkey: want the account page, got %s", home)
+		}
+		remove := e.URL + provider.PathAccountPasskeys + "/" + b64u.EncodeToString(intruders.id) + "/remove"
+		if p := b.post(t, remove, url.Values{"csrf": {b.formCSRF(t, e)}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "Your other sessions were signed out.") {
+			t.Fatalf("removing the intruder's passkey: %s", p)
+		}
+
+		if p := intruder.get(t, e.Confidential.request("openid").URL); p.kind() != "login" {
+			t.Errorf("the intruder's browser after the removal: %s, want the login page", p)
+		}
+		if _, err := e.refreshWorks(e.Confidential, tok.RefreshToken); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+			t.Errorf("the intruder's refresh token after the removal: %v, want invalid_grant", err)
+		}
+		if p := b.get(t, e.URL+provider.PathAccount); p.Status != http.StatusOK || p.URL.Path != provider.PathAccount || !strings.Contains(p.Body, "Bob&#39;s key") {
+			t.Errorf("bob's browser after the removal: %s, want the account page", p)
+		}
+		if p := b.get(t, e.Confidential.request("openid").URL); p.kind() != "redirect" {
+			t.Errorf("bob's session does not sign in to the portal after the removal: %s", p)
+		}
+	})
+}
+
 // The second-factor and enrolment steps' passkey forms refuse what is not
 // a passkey answer for them with 400 and a message.
 func TestPasskeyStepsBadInput(t *testing.T) {

@@ -82,8 +82,14 @@ func (p *Provider) liveSession(ctx context.Context, s *storage.BrowserSession) (
 // or a disable that committed in between (the check takes tens of
 // milliseconds) would otherwise miss this session, and the old password
 // would have outlived its reset. errCredentialChanged then, and the
-// session is gone again.
-func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, authTime time.Time, amr []string) error {
+// session is gone again. still, when not nil, confirms likewise, after
+// the credential, that what else signed the browser in still holds (a
+// passkey not removed meanwhile); its storage.ErrNotFound is
+// errCredentialChanged too. It must come after the credential: a change
+// that ends sessions locks the user's row before it lists them, which
+// ConfirmUserCredential waits for, so a still that then reads the change
+// misses nothing it would have ended.
+func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User, authTime time.Time, amr []string, still func(ctx context.Context) error) error {
 	userID := user.ID
 	ctx := r.Context()
 	if old, ok := p.cookies.Session(r); ok {
@@ -110,7 +116,11 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow,
 	if err := p.cfg.Store.CreateBrowserSession(ctx, s); err != nil {
 		return fmt.Errorf("start browser session: %w", err)
 	}
-	if err := p.cfg.Store.ConfirmUserCredential(ctx, userID, user.PasswordHash); err != nil {
+	err := p.cfg.Store.ConfirmUserCredential(ctx, userID, user.PasswordHash)
+	if err == nil && still != nil {
+		err = still(ctx)
+	}
+	if err != nil {
 		if derr := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); derr != nil && !errors.Is(derr, storage.ErrNotFound) {
 			return fmt.Errorf("withdraw browser session of a changed credential: %w", derr)
 		}

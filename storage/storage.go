@@ -146,7 +146,7 @@ type AuthRequest struct {
 	AuthTime  time.Time
 	ExpiresAt time.Time
 	// AMR lists the authentication methods the login for it used so far
-	// (SetAuthRequestAMR); empty until then.
+	// (SetAuthRequestLogin, SetAuthRequestAMR); empty until then.
 	AMR []string
 }
 
@@ -551,9 +551,10 @@ type Store interface {
 	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
 	// GetAuthRequest returns ErrNotFound for an unknown id.
 	GetAuthRequest(ctx context.Context, id string) (*AuthRequest, error)
-	// SetAuthRequestLogin records who logged in for the request, and when;
-	// ErrNotFound if absent.
-	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error
+	// SetAuthRequestLogin records who logged in for the request, when,
+	// and with which authentication methods (replacing any recorded), in
+	// one write; ErrNotFound if absent.
+	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time, amr []string) error
 	// SetAuthRequestAMR replaces the authentication methods recorded on
 	// a pending request; ErrNotFound if absent.
 	SetAuthRequestAMR(ctx context.Context, id string, amr []string) error
@@ -581,6 +582,13 @@ type Store interface {
 	// PutRecoveryCodes replaces every recovery code of the user with
 	// these digests; ErrInvalidReference if the user does not exist.
 	PutRecoveryCodes(ctx context.Context, userID string, digests []string) error
+	// PutRecoveryCodesIfNone stores these digests as the user's recovery
+	// codes only if the user has no unused one, and reports whether it
+	// did: a first enrolment issues codes, and of concurrent calls for
+	// one user (alone or each in its own transaction) exactly one stores
+	// its codes, the others returning false once it committed;
+	// ErrInvalidReference if the user does not exist.
+	PutRecoveryCodesIfNone(ctx context.Context, userID string, digests []string) (bool, error)
 	// UseRecoveryCode deletes the recovery code with this digest, so it
 	// is used once: ErrNotFound if the user has no such unused code (of
 	// two concurrent uses exactly one succeeds).

@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -55,8 +57,21 @@ func Export(ctx context.Context, dir *directory.Service, opts Options) (*File, e
 
 // Marshal writes f as YAML in the form Load reads, fields in the admin
 // API's order, leaving out what is empty where empty is the default.
-// Secrets are never written (a file holds none).
+// Secrets are never written (a file holds none). A client's key set that
+// is not JSON is an error naming the client: written without it, the
+// file, applied, would remove the client's keys.
 func Marshal(f *File) ([]byte, error) {
+	jwks := make([]*yaml.Node, len(f.Clients))
+	for i, c := range f.Clients {
+		if len(c.JWKS) == 0 {
+			continue
+		}
+		n, err := jwksNode(c.JWKS)
+		if err != nil {
+			return nil, fmt.Errorf("marshal: client %q: its stored jwks cannot be exported (%w); set its key set again (PUT /admin/clients/{id}) and export anew", c.ClientID, err)
+		}
+		jwks[i] = n
+	}
 	doc := &mapping{}
 	doc.optList("scopes", len(f.Scopes), func(i int, m *mapping) {
 		s := f.Scopes[i]
@@ -93,12 +108,8 @@ func Marshal(f *File) ([]byte, error) {
 		if c.RequirePKCE != nil && !*c.RequirePKCE {
 			m.boolean("require_pkce", false)
 		}
-		if len(c.JWKS) > 0 {
-			// JSON is YAML: the stored key set becomes a mapping.
-			var n yaml.Node
-			if err := yaml.Unmarshal(c.JWKS, &n); err == nil && len(n.Content) == 1 {
-				m.add("jwks", n.Content[0])
-			}
+		if jwks[i] != nil {
+			m.add("jwks", jwks[i])
 		}
 		m.optStr("jwks_uri", c.JWKSURI)
 		m.optStr("token_endpoint_auth_signing_alg", c.TokenEndpointAuthSigningAlg)
@@ -130,6 +141,43 @@ func Marshal(f *File) ([]byte, error) {
 		return nil, fmt.Errorf("marshal: %w", err)
 	}
 	return out.Bytes(), nil
+}
+
+// jwksNode returns a stored key set, which is JSON, as the YAML node
+// written for it: a mapping, its keys in the stored order when the YAML
+// parser reads the stored text as it is. The YAML
+// parser reads most JSON as it is, but not all of it (the escape \/,
+// an escaped surrogate pair): such JSON is written again by
+// encoding/json, which uses neither, and read once more. What is not
+// JSON at all is an error rather than a node: it is not a key set.
+func jwksNode(b json.RawMessage) (*yaml.Node, error) {
+	if !json.Valid(b) {
+		return nil, errors.New("not valid JSON")
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err == nil && len(n.Content) == 1 {
+		return n.Content[0], nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode as JSON: %w", err)
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode as JSON: %w", err)
+	}
+	n = yaml.Node{}
+	if err := yaml.Unmarshal(out.Bytes(), &n); err != nil {
+		return nil, fmt.Errorf("read as YAML: %w", err)
+	}
+	if len(n.Content) != 1 {
+		return nil, errors.New("read as YAML: not one value")
+	}
+	return n.Content[0], nil
 }
 
 // mapping builds a YAML mapping with its keys in the order they are

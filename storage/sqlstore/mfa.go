@@ -109,17 +109,73 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 // PutRecoveryCodes replaces the recovery codes of userID, in one
 // transaction.
 func (s *Store) PutRecoveryCodes(ctx context.Context, userID string, digests []string) error {
+	op := fmt.Sprintf("put recovery codes of user %q", userID)
 	return s.inTx(ctx, func(r runner) error {
 		if _, err := r.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
-			return s.mapErr(fmt.Sprintf("put recovery codes of user %q", userID), err)
+			return s.mapErr(op, err)
 		}
-		for _, d := range digests {
-			if _, err := r.exec(ctx, `INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)`, userID, d); err != nil {
-				return s.mapErr(fmt.Sprintf("put recovery codes of user %q", userID), err)
-			}
-		}
-		return nil
+		return s.insertRecoveryCodes(ctx, r, op, userID, digests)
 	})
+}
+
+// PutRecoveryCodesIfNone stores digests as the recovery codes of userID
+// unless the user has an unused one, and reports whether it did;
+// storage.ErrInvalidReference if the user does not exist.
+//
+// The user's row is the lock: an update that changes nothing in it holds
+// the row (PostgreSQL) or the database's write lock (SQLite, held from the
+// start of the transaction already) until the transaction ends, so a
+// second caller counts the codes only once the first committed. Counting
+// alone would not do at READ COMMITTED: two callers would both see none
+// and both insert. An update rather than SELECT ... FOR UPDATE for the
+// reason LockKeys gives (at stricter isolation the waiting caller fails
+// with storage.ErrConflict instead of counting through an older
+// snapshot); and since the update leaves the key unchanged, it locks as
+// FOR NO KEY UPDATE does, which the foreign-key checks of rows inserted
+// for the user do not wait for, so two transactions that each stored a
+// factor of the user before calling this do not deadlock.
+func (s *Store) PutRecoveryCodesIfNone(ctx context.Context, userID string, digests []string) (put bool, err error) {
+	op := fmt.Sprintf("put first recovery codes of user %q", userID)
+	err = s.retry(ctx, func() error {
+		return s.inTx(ctx, func(r runner) error {
+			put = false
+			res, err := r.exec(ctx, `UPDATE users SET id = id WHERE id = $1`, userID)
+			n, err := rowsAffected(res, err)
+			if err != nil {
+				return s.mapErr(op+": lock the user", err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%s: no such user: %w", op, storage.ErrInvalidReference)
+			}
+			var left int
+			if err := r.queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&left); err != nil {
+				return s.mapErr(op, err)
+			}
+			if left > 0 {
+				return nil
+			}
+			if err := s.insertRecoveryCodes(ctx, r, op, userID, digests); err != nil {
+				return err
+			}
+			put = true
+			return nil
+		})
+	})
+	if err != nil {
+		return false, err
+	}
+	return put, nil
+}
+
+// insertRecoveryCodes inserts digests as recovery codes of userID
+// through r.
+func (s *Store) insertRecoveryCodes(ctx context.Context, r runner, op, userID string, digests []string) error {
+	for _, d := range digests {
+		if _, err := r.exec(ctx, `INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)`, userID, d); err != nil {
+			return s.mapErr(op, err)
+		}
+	}
+	return nil
 }
 
 // UseRecoveryCode deletes the unused recovery code digest of userID;

@@ -183,12 +183,12 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 	return &r, nil
 }
 
-// SetAuthRequestLogin sets UserID and AuthTime of request id;
+// SetAuthRequestLogin sets UserID, AuthTime and AMR of request id;
 // storage.ErrNotFound if absent, storage.ErrInvalidReference if the user
 // does not exist.
-func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time) error {
-	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET user_id = $1, auth_time = $2 WHERE id = $3`,
-		textArg(userID), s.timeArg(authTime), id)
+func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET user_id = $1, auth_time = $2, amr = $3 WHERE id = $4`,
+		textArg(userID), s.timeArg(authTime), amrArg(amr), id)
 	return s.affectedOne(res, err, "set auth request login")
 }
 

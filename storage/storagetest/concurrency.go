@@ -34,7 +34,9 @@ const roundTimeout = 30 * time.Second
 // delete each exactly once without an error, and UpdateThrottle run at
 // once on shared ids must lose no count and let exactly the limit of
 // reservations through (RunReplicas runs these three across several
-// stores on one database). Each race is repeated
+// stores on one database). Of concurrent PutRecoveryCodesIfNone calls for
+// one user, some in transactions that first stored a passkey, exactly one
+// must store its codes. Each race is repeated
 // concurrencyRounds times. newStore has the same contract as for Run.
 func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("DeactivateTokenRace", func(t *testing.T) {
@@ -70,6 +72,62 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("UsePasskeyRace", func(t *testing.T) {
 		testUsePasskeyRace(t, newStore(t))
 	})
+	t.Run("FirstRecoveryCodesRace", func(t *testing.T) {
+		testFirstRecoveryCodesRace(t, newStore(t))
+	})
+}
+
+// testFirstRecoveryCodesRace enrols second factors of one user at once, as
+// two browser tabs may: each contender stores a passkey and then its own
+// first recovery codes, in one transaction (or, for every other contender,
+// stores the codes alone). Exactly one stores its codes; the others report
+// that they did not, without an error, and only the winner's codes work.
+func testFirstRecoveryCodesRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const contenders = 6
+	for round := range concurrencyRounds {
+		user := fmt.Sprintf("user-%d", round)
+		mustCreateUser(t, ctx, s, user)
+		digests := func(i int) []string { return []string{fmt.Sprintf("d-%d-a", i), fmt.Sprintf("d-%d-b", i)} }
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		put := make([]bool, contenders)
+		errs := race(contenders, func(i int) error {
+			if i%2 == 1 {
+				var err error
+				put[i], err = s.PutRecoveryCodesIfNone(rctx, user, digests(i))
+				return err
+			}
+			return s.InTransaction(rctx, func(tx context.Context) error {
+				if err := s.CreatePasskey(tx, &storage.Passkey{ID: fmt.Sprintf("cred-%d-%d", round, i), UserID: user,
+					PublicKey: []byte{1}, Name: "key", CreatedAt: baseTime()}); err != nil {
+					return err
+				}
+				var err error
+				put[i], err = s.PutRecoveryCodesIfNone(tx, user, digests(i))
+				return err
+			})
+		})
+		cancel()
+		winner, wins := -1, 0
+		for i, err := range errs {
+			noErr(t, err, fmt.Sprintf("round %d: contender %d", round, i))
+			if put[i] {
+				winner, wins = i, wins+1
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d of %d contenders stored their codes, want exactly 1", round, wins, contenders)
+		}
+		countIs(t, ctx, s, user, 2)
+		for i := range contenders {
+			err := s.UseRecoveryCode(ctx, user, digests(i)[0])
+			if i == winner {
+				noErr(t, err, fmt.Sprintf("round %d: UseRecoveryCode of the winner's code", round))
+			} else {
+				notFound(t, err, fmt.Sprintf("round %d: UseRecoveryCode of contender %d's code", round, i))
+			}
+		}
+	}
 }
 
 // testUsePasskeyRace replays one passkey answer (one signature counter)

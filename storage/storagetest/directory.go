@@ -251,7 +251,7 @@ func testUserDeleteCascades(t *testing.T, s storage.Store) {
 		r0.UserID, r0.AuthTime = u, baseTime()
 		noErr(t, s.CreateAuthRequest(ctx, r0), "CreateAuthRequest(logged in)")
 		noErr(t, s.CreateAuthRequest(ctx, request(u, 1)), "CreateAuthRequest")
-		noErr(t, s.SetAuthRequestLogin(ctx, request(u, 1).ID, u, baseTime()), "SetAuthRequestLogin")
+		noErr(t, s.SetAuthRequestLogin(ctx, request(u, 1).ID, u, baseTime(), nil), "SetAuthRequestLogin")
 		for _, kind := range allKinds() {
 			noErr(t, s.CreateToken(ctx, token(kind, u)), "CreateToken")
 		}

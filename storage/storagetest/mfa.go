@@ -56,6 +56,29 @@ func testMFA(t *testing.T, s storage.Store) {
 	notFound(t, s.UseRecoveryCode(ctx, "user-1", "d1"), "UseRecoveryCode of a replaced code")
 	countIs(t, ctx, s, "user-1", 1)
 
+	// First codes: stored only while the user has none left.
+	put, err := s.PutRecoveryCodesIfNone(ctx, "user-1", []string{"f1", "f2"})
+	noErr(t, err, "PutRecoveryCodesIfNone with a code left")
+	if put {
+		t.Error("PutRecoveryCodesIfNone with a code left = true, want false")
+	}
+	countIs(t, ctx, s, "user-1", 1)
+	notFound(t, s.UseRecoveryCode(ctx, "user-1", "f1"), "UseRecoveryCode of a code not stored")
+	noErr(t, s.UseRecoveryCode(ctx, "user-1", "e1"), "UseRecoveryCode of the last code")
+	put, err = s.PutRecoveryCodesIfNone(ctx, "user-1", []string{"f1", "f2"})
+	noErr(t, err, "PutRecoveryCodesIfNone with none left")
+	if !put {
+		t.Error("PutRecoveryCodesIfNone with none left = false, want true")
+	}
+	countIs(t, ctx, s, "user-1", 2)
+	noErr(t, s.UseRecoveryCode(ctx, "user-1", "f2"), "UseRecoveryCode of a first code")
+	put, err = s.PutRecoveryCodesIfNone(ctx, "nobody", []string{"g1"})
+	errIs(t, err, storage.ErrInvalidReference, "PutRecoveryCodesIfNone of an unknown user")
+	if put {
+		t.Error("PutRecoveryCodesIfNone of an unknown user = true, want false")
+	}
+	countIs(t, ctx, s, "nobody", 0)
+
 	// Resetting factors leaves other users' alone.
 	noErr(t, s.DeleteUserFactors(ctx, "user-1"), "DeleteUserFactors")
 	noErr(t, s.DeleteUserFactors(ctx, "user-1"), "DeleteUserFactors again")

@@ -235,22 +235,22 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	_, err = s.GetAuthRequest(ctx, "no-such-request")
 	errIs(t, err, storage.ErrNotFound, "GetAuthRequest(unknown)")
 
-	// SetAuthRequestLogin sets UserID and AuthTime, nothing else.
+	// SetAuthRequestLogin sets UserID, AuthTime and AMR, nothing else.
 	authTime := baseTime().Add(2 * time.Minute).In(time.FixedZone("e", 9*3600))
-	noErr(t, s.SetAuthRequestLogin(ctx, full.ID, "user-1", authTime), "SetAuthRequestLogin")
+	noErr(t, s.SetAuthRequestLogin(ctx, full.ID, "user-1", authTime, []string{"pwd"}), "SetAuthRequestLogin")
 	want := *full
-	want.UserID, want.AuthTime = "user-1", authTime
+	want.UserID, want.AuthTime, want.AMR = "user-1", authTime, []string{"pwd"}
 	check(t, "GetAuthRequest after SetAuthRequestLogin", &want, mustGetAuthRequest(t, ctx, s, full.ID))
-	// Logging in again (e.g. prompt=login) replaces both.
+	// Logging in again (e.g. prompt=login) replaces all three.
 	authTime2 := authTime.Add(time.Minute)
-	noErr(t, s.SetAuthRequestLogin(ctx, full.ID, "user-2", authTime2), "SetAuthRequestLogin again")
-	want.UserID, want.AuthTime = "user-2", authTime2
+	noErr(t, s.SetAuthRequestLogin(ctx, full.ID, "user-2", authTime2, []string{"hwk", "user"}), "SetAuthRequestLogin again")
+	want.UserID, want.AuthTime, want.AMR = "user-2", authTime2, []string{"hwk", "user"}
 	check(t, "GetAuthRequest after a second SetAuthRequestLogin", &want, mustGetAuthRequest(t, ctx, s, full.ID))
 	check(t, "GetAuthRequest of another request", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
-	errIs(t, s.SetAuthRequestLogin(ctx, "no-such-request", "user-1", authTime), storage.ErrNotFound, "SetAuthRequestLogin(unknown)")
+	errIs(t, s.SetAuthRequestLogin(ctx, "no-such-request", "user-1", authTime, nil), storage.ErrNotFound, "SetAuthRequestLogin(unknown)")
 	_, err = s.GetAuthRequest(ctx, "no-such-request")
 	errIs(t, err, storage.ErrNotFound, "GetAuthRequest after SetAuthRequestLogin(unknown)")
-	errIs(t, s.SetAuthRequestLogin(ctx, minimal.ID, "no-such-user", authTime), storage.ErrInvalidReference,
+	errIs(t, s.SetAuthRequestLogin(ctx, minimal.ID, "no-such-user", authTime, []string{"pwd"}), storage.ErrInvalidReference,
 		"SetAuthRequestLogin with an unknown user")
 	check(t, "GetAuthRequest after SetAuthRequestLogin with an unknown user", minimal, mustGetAuthRequest(t, ctx, s, minimal.ID))
 
@@ -260,7 +260,7 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	errIs(t, err, storage.ErrNotFound, "GetAuthRequest after DeleteAuthRequest")
 	errIs(t, s.DeleteAuthRequest(ctx, full.ID), storage.ErrNotFound, "DeleteAuthRequest twice")
 	errIs(t, s.DeleteAuthRequest(ctx, "no-such-request"), storage.ErrNotFound, "DeleteAuthRequest(unknown)")
-	errIs(t, s.SetAuthRequestLogin(ctx, full.ID, "user-1", authTime), storage.ErrNotFound, "SetAuthRequestLogin after DeleteAuthRequest")
+	errIs(t, s.SetAuthRequestLogin(ctx, full.ID, "user-1", authTime, nil), storage.ErrNotFound, "SetAuthRequestLogin after DeleteAuthRequest")
 	check(t, "GetAuthRequest of another request after DeleteAuthRequest", loggedIn, mustGetAuthRequest(t, ctx, s, loggedIn.ID))
 	mustGetUser(t, ctx, s, "user-2")
 }
@@ -353,7 +353,7 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	noErr(t, s.UpdateRole(tx, &storage.Role{Name: "tx-role", Description: "changed"}), "UpdateRole in tx")
 	noErr(t, s.UpdateScope(tx, &storage.Scope{Name: "tx-scope", Description: "changed"}), "UpdateScope in tx")
 	noErr(t, s.TouchBrowserSession(tx, bs.ID, baseTime().Add(time.Hour)), "TouchBrowserSession in tx")
-	noErr(t, s.SetAuthRequestLogin(tx, req.ID, u.ID, baseTime().Add(time.Hour)), "SetAuthRequestLogin in tx")
+	noErr(t, s.SetAuthRequestLogin(tx, req.ID, u.ID, baseTime().Add(time.Hour), []string{"pwd"}), "SetAuthRequestLogin in tx")
 	noErr(t, s.PutConsent(tx, &storage.Consent{UserID: u.ID, ClientID: "client"}), "PutConsent (replace) in tx")
 	noErr(t, s.DeleteUser(tx, u.ID), "DeleteUser in tx")
 	noErr(t, s.DeleteRole(tx, "tx-role"), "DeleteRole in tx")

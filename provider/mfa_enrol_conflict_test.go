@@ -1,0 +1,80 @@
+package provider_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// conflictingCodesStore fails the first conflicts calls of
+// PutRecoveryCodesIfNone as a contender that waited for the user's row
+// does at REPEATABLE READ or SERIALIZABLE: with storage.ErrConflict,
+// which the store documents as "run it again".
+type conflictingCodesStore struct {
+	storage.Store
+	conflicts int32
+	calls     atomic.Int32
+}
+
+func (s *conflictingCodesStore) PutRecoveryCodesIfNone(ctx context.Context, userID string, digests []string) (bool, error) {
+	if s.calls.Add(1) <= s.conflicts {
+		return false, fmt.Errorf("put first recovery codes: %w: could not serialize access due to concurrent update", storage.ErrConflict)
+	}
+	return s.Store.PutRecoveryCodesIfNone(ctx, userID, digests)
+}
+
+// An enrolment whose first recovery codes lost a race (the storage's
+// ErrConflict at a strict isolation level) is run again, not refused: the
+// factor is saved and the codes shown. One that keeps losing is our
+// failure, a 503, never the user's (a passkey enrolment used to read any
+// conflict as "this passkey is registered already").
+func TestEnrolmentRetriesLostCodeRace(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		conflicts  int32
+		wantStatus int
+	}{
+		{"lost once", 1, http.StatusOK},
+		{"lost every time", 1000, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, dsn string) {
+				st := &conflictingCodesStore{conflicts: tc.conflicts}
+				e := newSSOEnv(t, dsn, func(c *provider.Config) {
+					st.Store = c.Store
+					c.Store = st
+				})
+				b := e.newBrowser(t)
+				e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+				form := b.get(t, e.URL+provider.PathAccountSecurity)
+				secret := secretRE.FindStringSubmatch(form.Body)
+				if secret == nil {
+					t.Fatalf("no secret on the enrolment page: %s", form)
+				}
+				p := b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+				if p.Status != tc.wantStatus {
+					t.Fatalf("enrolment: %s, want status %d", p, tc.wantStatus)
+				}
+				n, err := e.Store.CountRecoveryCodes(t.Context(), e.BobID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, totpErr := e.Store.GetTOTP(t.Context(), e.BobID)
+				if tc.wantStatus == http.StatusOK {
+					if shown := recoveryRE.FindAllStringSubmatch(p.Body, -1); len(shown) != 10 || n != 10 || totpErr != nil {
+						t.Fatalf("enrolment showed %d codes, stored %d, authenticator: %v; want 10, 10, stored", len(shown), n, totpErr)
+					}
+				} else if n != 0 || totpErr == nil {
+					t.Fatalf("a failed enrolment stored %d codes, authenticator: %v; want nothing", n, totpErr)
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,81 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// TestFirstRecoveryCodesStrictIsolation checks that PutRecoveryCodesIfNone
+// still issues one set of codes when transactions run at REPEATABLE READ
+// or SERIALIZABLE: a contender that waited for the user's row must not
+// count the codes through a snapshot taken before the winner committed,
+// but fail with storage.ErrConflict, so that its caller runs it again and
+// then finds the winner's codes.
+func TestFirstRecoveryCodesStrictIsolation(t *testing.T) {
+	testdb.PostgresURL(t)
+	for _, isolation := range []string{"repeatable read", "serializable"} {
+		t.Run(isolation, func(t *testing.T) {
+			stores := strictReplicas(t, 2, isolation)
+			ctx := t.Context()
+			const (
+				rounds     = 10
+				contenders = 4
+				attempts   = 20
+			)
+			for round := range rounds {
+				user := fmt.Sprintf("user-%d", round)
+				if err := stores[0].CreateUser(ctx, &storage.User{ID: user, Username: user}); err != nil {
+					t.Fatal(err)
+				}
+				put := make([]bool, contenders)
+				errs := make([]error, contenders)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range contenders {
+					wg.Go(func() {
+						<-start
+						s := stores[i%len(stores)]
+						digests := []string{fmt.Sprintf("d-%d-a", i), fmt.Sprintf("d-%d-b", i)}
+						for a := range attempts {
+							errs[i] = s.InTransaction(ctx, func(tx context.Context) error {
+								if err := s.CreatePasskey(tx, &storage.Passkey{ID: fmt.Sprintf("cred-%d-%d-%d", round, i, a), UserID: user, PublicKey: []byte{1}}); err != nil {
+									return err
+								}
+								var err error
+								put[i], err = s.PutRecoveryCodesIfNone(tx, user, digests)
+								return err
+							})
+							if !errors.Is(errs[i], storage.ErrConflict) {
+								return
+							}
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+				n := 0
+				for i := range contenders {
+					if errs[i] != nil {
+						t.Errorf("round %d: contender %d: %v", round, i, errs[i])
+					}
+					if put[i] && errs[i] == nil {
+						n++
+					}
+				}
+				left, err := stores[0].CountRecoveryCodes(ctx, user)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != 1 || left != 2 {
+					t.Fatalf("round %d: %d contenders stored codes, %d codes stored; want exactly one set of 2", round, n, left)
+				}
+			}
+		})
+	}
+}
