@@ -140,7 +140,7 @@ func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep strin
 			err = s.store.DeletePasskey(tx, userID, passkeyID)
 		}
 		if err != nil {
-			return nil, storeErr(err, objectPasskey, "of this user")
+			return nil, storeErr(err, objectPasskey, passkeyID)
 		}
 		removed = pk
 		return endUserSessions(tx, s.store, userID, keep, "who removed a passkey")
