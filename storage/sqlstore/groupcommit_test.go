@@ -571,3 +571,44 @@ func TestTakeSessionClientsQueues(t *testing.T) {
 		t.Fatalf("second TakeSessionClients = %+v, %v; want none: each record is taken once", again, err)
 	}
 }
+
+// TestGroupCommitTurnTimeout checks that a writer that waits the
+// dialect's WriterWait in vain for the turn to write (a transaction keeps
+// it) fails with storage.ErrUnavailable, leaves the queue, and is not run
+// when the turn comes free.
+func TestGroupCommitTurnTimeout(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	sqlstore.SetWriterWait(s, 50*time.Millisecond)
+	held, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	for name, w := range map[string]writer{
+		"statement": insertUser("s"),
+		"transaction": func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
+				return err
+			})
+		},
+	} {
+		if err := w(ctx, s); !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) {
+			t.Errorf("%s waiting past WriterWait: %v, want storage.ErrUnavailable", name, err)
+		}
+	}
+	if n := sqlstore.QueuedWriters(s); n != 0 {
+		t.Errorf("%d writers queued after they timed out, want 0", n)
+	}
+	if err := s.Rollback(held); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if err := insertUser("after")(ctx, s); err != nil {
+		t.Fatalf("a write after the turn came free: %v", err)
+	}
+	for _, id := range []string{"s", "t"} {
+		if _, err := s.GetUser(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("user %s of a writer that timed out: %v, want storage.ErrNotFound", id, err)
+		}
+	}
+}
