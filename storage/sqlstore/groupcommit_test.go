@@ -105,6 +105,19 @@ func rows(want int64, query string, args ...any) writer {
 	}
 }
 
+// failsCommit is a transaction of its own that succeeds but fails its
+// batch's commit: a deferred foreign key that is never satisfied.
+func failsCommit(ctx context.Context, s *sqlstore.Store) error {
+	return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+		if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
+			return err
+		}
+		_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
+			VALUES ('s', 'nobody', 0, 0, 0, 0)`)
+		return err
+	})
+}
+
 // errJob is a writer's own failure.
 var errJob = errors.New("the job fails")
 
@@ -160,17 +173,7 @@ func TestGroupCommitBatch(t *testing.T) {
 		name: "a failed commit fails every job",
 		writers: []writer{
 			insertUser("a"),
-			func(ctx context.Context, s *sqlstore.Store) error {
-				// A deferred foreign key fails the commit, not the job.
-				return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
-					if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
-						return err
-					}
-					_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
-						VALUES ('s', 'nobody', 0, 0, 0, 0)`)
-					return err
-				})
-			},
+			failsCommit,
 			insertUser("b"),
 		},
 		wantErr: []error{storage.ErrUnavailable, storage.ErrUnavailable, storage.ErrUnavailable},
@@ -499,17 +502,7 @@ func TestGroupCommitFailedAfterOthers(t *testing.T) {
 			return s.CreateUser(ctx, &storage.User{ID: "a", Username: "a"})
 		},
 		dup, // a lost race with the writer before, which the commit undoes
-		func(ctx context.Context, s *sqlstore.Store) error {
-			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
-				// A deferred foreign key fails the commit.
-				if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
-					return err
-				}
-				_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
-					VALUES ('s', 'nobody', 0, 0, 0, 0)`)
-				return err
-			})
-		},
+		failsCommit,
 	})
 	if !slices.Equal(batches, []int{4}) {
 		t.Fatalf("batches %v, want one of 4", batches)
