@@ -190,14 +190,16 @@ type runner struct {
 	// for a runner on the database itself, whose every exec is a
 	// transaction of its own.
 	s *Store
-	// detach: statements run without ctx's cancellation
-	// (Dialect.DetachStatements).
+	// detach: statements run without ctx's cancellation: on the
+	// database where the dialect says so (Dialect.DetachStatements), and
+	// always in a group commit's transaction, which no one writer's ctx
+	// may end (runJobs).
 	detach bool
 }
 
-// stmtCtx is the context a statement runs with: ctx, or, where the
-// dialect detaches statements, ctx without its cancellation unless it is
-// done already (then the driver refuses the statement with ctx's error).
+// stmtCtx is the context a statement runs with: ctx, or, where r
+// detaches statements, ctx without its cancellation unless it is done
+// already (then the driver refuses the statement with ctx's error).
 func (r runner) stmtCtx(ctx context.Context) context.Context {
 	if r.detach && ctx.Err() == nil {
 		return context.WithoutCancel(ctx)
