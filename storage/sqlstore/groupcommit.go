@@ -14,7 +14,7 @@ import (
 const maxBatch = 64
 
 // job is one writer's work, queued for a group commit
-// (Dialect.GroupCommit): a statement of its own (query and args, fn nil)
+// (Dialect.WriterWait): a statement of its own (query and args, fn nil)
 // or a transaction of its own (fn).
 type job struct {
 	ctx   context.Context
