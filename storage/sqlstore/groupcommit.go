@@ -180,7 +180,11 @@ func (s *Store) runBatch(batch []*job) {
 		p := recover()
 		batch = slices.DeleteFunc(batch, func(j *job) bool { return j == nil || j.answered })
 		if !ended {
-			s.failBatch(batch, "group commit", fmt.Errorf("the batch was cut short: %v", p))
+			why := "a job ended its goroutine (runtime.Goexit)"
+			if p != nil {
+				why = fmt.Sprintf("a job panicked: %v", p)
+			}
+			s.failBatch(batch, "group commit", fmt.Errorf("the batch was cut short: %s", why))
 		}
 		for _, j := range batch {
 			answer(j)
