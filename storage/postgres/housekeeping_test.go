@@ -33,6 +33,29 @@ func strictReplicas(t *testing.T, n int, isolation string) []*postgres.Store {
 	return stores
 }
 
+// contend runs fn for contenders 0 to n-1 at once, each again (with the
+// next attempt number) while it fails with storage.ErrConflict, at most
+// attempts times, and returns how each one's last attempt ended.
+func contend(n, attempts int, fn func(i, attempt int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			for a := range attempts {
+				errs[i] = fn(i, a)
+				if !errors.Is(errs[i], storage.ErrConflict) {
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
 // TestLockKeysStrictIsolation checks that LockKeys still serializes
 // key rotation when transactions run at REPEATABLE READ or SERIALIZABLE:
 // a contender that waited for the lock must not go on with a snapshot
@@ -77,22 +100,10 @@ func TestLockKeysStrictIsolation(t *testing.T) {
 			}
 			for round := range rounds {
 				created := make([]bool, contenders)
-				errs := make([]error, contenders)
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				for i := range contenders {
-					wg.Go(func() {
-						<-start
-						for range attempts {
-							created[i], errs[i] = attempt(stores[i%len(stores)], fmt.Sprintf("kid-%d-%d", round, i))
-							if !errors.Is(errs[i], storage.ErrConflict) {
-								return
-							}
-						}
-					})
-				}
-				close(start)
-				wg.Wait()
+				errs := contend(contenders, attempts, func(i, _ int) (err error) {
+					created[i], err = attempt(stores[i%len(stores)], fmt.Sprintf("kid-%d-%d", round, i))
+					return err
+				})
 				n := 0
 				for i := range contenders {
 					if errs[i] != nil {

@@ -2,9 +2,7 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
@@ -34,31 +32,18 @@ func TestFirstRecoveryCodesStrictIsolation(t *testing.T) {
 					t.Fatal(err)
 				}
 				put := make([]bool, contenders)
-				errs := make([]error, contenders)
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				for i := range contenders {
-					wg.Go(func() {
-						<-start
-						s := stores[i%len(stores)]
-						digests := []string{fmt.Sprintf("d-%d-a", i), fmt.Sprintf("d-%d-b", i)}
-						for a := range attempts {
-							errs[i] = s.InTransaction(ctx, func(tx context.Context) error {
-								if err := s.CreatePasskey(tx, &storage.Passkey{ID: fmt.Sprintf("cred-%d-%d-%d", round, i, a), UserID: user, PublicKey: []byte{1}}); err != nil {
-									return err
-								}
-								var err error
-								put[i], err = s.PutRecoveryCodesIfNone(tx, user, digests)
-								return err
-							})
-							if !errors.Is(errs[i], storage.ErrConflict) {
-								return
-							}
+				errs := contend(contenders, attempts, func(i, a int) error {
+					s := stores[i%len(stores)]
+					digests := []string{fmt.Sprintf("d-%d-a", i), fmt.Sprintf("d-%d-b", i)}
+					return s.InTransaction(ctx, func(tx context.Context) error {
+						if err := s.CreatePasskey(tx, &storage.Passkey{ID: fmt.Sprintf("cred-%d-%d-%d", round, i, a), UserID: user, PublicKey: []byte{1}}); err != nil {
+							return err
 						}
+						var err error
+						put[i], err = s.PutRecoveryCodesIfNone(tx, user, digests)
+						return err
 					})
-				}
-				close(start)
-				wg.Wait()
+				})
 				n := 0
 				for i := range contenders {
 					if errs[i] != nil {

@@ -138,12 +138,12 @@ func dialect() sqlstore.Dialect {
 		// SQLite takes one writer at a time and has the others poll
 		// for the lock, sleeping up to 100 ms between tries: queued in
 		// the process instead, 16 concurrent sign-ins no longer wait
-		// hundreds of milliseconds for a free lock (README "Sizing").
-		// The busy timeout still covers writers of other processes.
+		// hundreds of milliseconds for a free lock (README "Sizing"),
+		// and since each commit writes the WAL and syncs it, the
+		// writers that queued while one committed share the next
+		// commit. The busy timeout still covers writers of other
+		// processes.
 		WriterWait: busyTimeout,
-		// Each commit writes the WAL and syncs it: the writers that
-		// queued while one committed share the next commit.
-		GroupCommit: true,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP

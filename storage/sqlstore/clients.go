@@ -112,7 +112,13 @@ func (s *Store) scanClient(row scanner) (*storage.Client, error) {
 // queryAll runs query and scans every row it returns with scan; op names
 // the operation in errors.
 func queryAll[T any](ctx context.Context, s *Store, op, query string, scan func(scanner) (*T, error), args ...any) ([]T, error) {
-	rows, err := s.q(ctx).query(ctx, query, args...)
+	return queryAllIn(ctx, s, s.q(ctx), op, query, scan, args...)
+}
+
+// queryAllIn is queryAll with r, for a statement that runs in a
+// transaction of inTx.
+func queryAllIn[T any](ctx context.Context, s *Store, r runner, op, query string, scan func(scanner) (*T, error), args ...any) ([]T, error) {
+	rows, err := r.query(ctx, query, args...)
 	if err != nil {
 		return nil, s.mapErr(op, err)
 	}

@@ -71,18 +71,15 @@ type Dialect struct {
 	// WriterWait, when positive, makes the Store queue its own writers
 	// (every transaction and every statement outside one that Exec runs)
 	// so that one writes at a time, each waiting its turn for at most
-	// this long: for a database that takes one writer at a time and
-	// makes the others poll for its lock (SQLite). Zero: writers go to
-	// the database together.
-	WriterWait time.Duration
-	// GroupCommit, with a positive WriterWait, makes the writers queued
-	// for their turn share it: the one that gets the turn runs the
+	// this long, and share the turn: the one that gets it runs the
 	// statements and transactions of its own of all writers queued so
-	// far in one transaction, each in a savepoint, and commits once,
-	// for a database whose commit costs a write and a sync of its log
-	// (SQLite's WAL). A transaction begun with BeginTX still takes the
-	// turn for itself. False (optional): each writer commits alone.
-	GroupCommit bool
+	// far in one transaction, each in a savepoint, and commits once
+	// (group commit). For a database that takes one writer at a time,
+	// makes the others poll for its lock, and whose commit costs a write
+	// and a sync of its log (SQLite's WAL). A transaction begun with
+	// BeginTX takes the turn for itself. Zero: writers go to the
+	// database together, each committing alone.
+	WriterWait time.Duration
 
 	// MigrationsTable creates schema_migrations if it does not exist.
 	MigrationsTable string

@@ -49,7 +49,7 @@ func expiredDeletes(d *Dialect) []expiredDelete {
 // compile-time option and does not exist in PostgreSQL, and ctid is not
 // portable to Postgres-compatible distributed databases. Outside a
 // transaction every statement commits on its own (on SQLite possibly in a
-// group commit with other writers' work, Dialect.GroupCommit), so locks
+// group commit with other writers' work, Dialect.WriterWait), so locks
 // (SQLite's write lock) are held for bounded work at a time. Processes may run it
 // at once: at READ COMMITTED a row another one deleted first is skipped,
 // and where the dialect retries, a statement that loses to a concurrent

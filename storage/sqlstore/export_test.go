@@ -1,6 +1,9 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // InsertUserWithRoles inserts user, then gives it roles without checking
 // them first, in one transaction: the foreign-key fallback that catches a
@@ -42,4 +45,10 @@ func WriteTx(ctx context.Context, s *Store, fn func(exec func(query string, args
 			return rowsAffected(r.exec(ctx, query, args...))
 		})
 	})
+}
+
+// SetWriterWait changes how long s's writers wait for the turn to write
+// (Dialect.WriterWait). Set before s is used concurrently.
+func SetWriterWait(s *Store, d time.Duration) {
+	s.d.WriterWait = d
 }

@@ -14,7 +14,7 @@ import (
 const maxBatch = 64
 
 // job is one writer's work, queued for a group commit
-// (Dialect.GroupCommit): a statement of its own (query and args, fn nil)
+// (Dialect.WriterWait): a statement of its own (query and args, fn nil)
 // or a transaction of its own (fn).
 type job struct {
 	ctx   context.Context
@@ -115,15 +115,12 @@ func (s *Store) write(ctx context.Context, j *job) error {
 func (s *Store) unqueue(j *job) bool {
 	s.queueMu.Lock()
 	defer s.queueMu.Unlock()
-	for i, q := range s.queue {
-		if q == j {
-			copy(s.queue[i:], s.queue[i+1:])
-			s.queue[len(s.queue)-1] = nil
-			s.queue = s.queue[:len(s.queue)-1]
-			return true
-		}
+	i := slices.Index(s.queue, j)
+	if i < 0 {
+		return false
 	}
-	return false
+	s.queue = slices.Delete(s.queue, i, i+1) // clears the freed slot
+	return true
 }
 
 // lead runs batches, holding the turn to write, until j has been
@@ -152,9 +149,7 @@ func (s *Store) take() []*job {
 	defer s.queueMu.Unlock()
 	n := min(len(s.queue), maxBatch)
 	s.batch = append(s.batch[:0], s.queue[:n]...)
-	rest := copy(s.queue, s.queue[n:])
-	clear(s.queue[rest:])
-	s.queue = s.queue[:rest]
+	s.queue = slices.Delete(s.queue, 0, n)
 	return s.batch
 }
 
@@ -185,7 +180,11 @@ func (s *Store) runBatch(batch []*job) {
 		p := recover()
 		batch = slices.DeleteFunc(batch, func(j *job) bool { return j == nil || j.answered })
 		if !ended {
-			s.failBatch(batch, "group commit", fmt.Errorf("the batch was cut short: %v", p))
+			why := "a job ended its goroutine (runtime.Goexit)"
+			if p != nil {
+				why = fmt.Sprintf("a job panicked: %v", p)
+			}
+			s.failBatch(batch, "group commit", fmt.Errorf("the batch was cut short: %s", why))
 		}
 		for _, j := range batch {
 			answer(j)

@@ -105,6 +105,19 @@ func rows(want int64, query string, args ...any) writer {
 	}
 }
 
+// failsCommit is a transaction of its own that succeeds but fails its
+// batch's commit: a deferred foreign key that is never satisfied.
+func failsCommit(ctx context.Context, s *sqlstore.Store) error {
+	return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+		if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
+			return err
+		}
+		_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
+			VALUES ('s', 'nobody', 0, 0, 0, 0)`)
+		return err
+	})
+}
+
 // errJob is a writer's own failure.
 var errJob = errors.New("the job fails")
 
@@ -160,17 +173,7 @@ func TestGroupCommitBatch(t *testing.T) {
 		name: "a failed commit fails every job",
 		writers: []writer{
 			insertUser("a"),
-			func(ctx context.Context, s *sqlstore.Store) error {
-				// A deferred foreign key fails the commit, not the job.
-				return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
-					if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
-						return err
-					}
-					_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
-						VALUES ('s', 'nobody', 0, 0, 0, 0)`)
-					return err
-				})
-			},
+			failsCommit,
 			insertUser("b"),
 		},
 		wantErr: []error{storage.ErrUnavailable, storage.ErrUnavailable, storage.ErrUnavailable},
@@ -499,17 +502,7 @@ func TestGroupCommitFailedAfterOthers(t *testing.T) {
 			return s.CreateUser(ctx, &storage.User{ID: "a", Username: "a"})
 		},
 		dup, // a lost race with the writer before, which the commit undoes
-		func(ctx context.Context, s *sqlstore.Store) error {
-			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
-				// A deferred foreign key fails the commit.
-				if _, err := exec(`PRAGMA defer_foreign_keys = ON`); err != nil {
-					return err
-				}
-				_, err := exec(`INSERT INTO browser_sessions (id, user_id, auth_time, created_at, last_seen_at, expires_at)
-					VALUES ('s', 'nobody', 0, 0, 0, 0)`)
-				return err
-			})
-		},
+		failsCommit,
 	})
 	if !slices.Equal(batches, []int{4}) {
 		t.Fatalf("batches %v, want one of 4", batches)
@@ -569,5 +562,46 @@ func TestTakeSessionClientsQueues(t *testing.T) {
 	}
 	if again, err := s.TakeSessionClients(ctx, "", "u1"); err != nil || len(again) != 0 {
 		t.Fatalf("second TakeSessionClients = %+v, %v; want none: each record is taken once", again, err)
+	}
+}
+
+// TestGroupCommitTurnTimeout checks that a writer that waits the
+// dialect's WriterWait in vain for the turn to write (a transaction keeps
+// it) fails with storage.ErrUnavailable, leaves the queue, and is not run
+// when the turn comes free.
+func TestGroupCommitTurnTimeout(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t)
+	sqlstore.SetWriterWait(s, 50*time.Millisecond)
+	held, err := s.BeginTX(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	for name, w := range map[string]writer{
+		"statement": insertUser("s"),
+		"transaction": func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
+				return err
+			})
+		},
+	} {
+		if err := w(ctx, s); !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) {
+			t.Errorf("%s waiting past WriterWait: %v, want storage.ErrUnavailable", name, err)
+		}
+	}
+	if n := sqlstore.QueuedWriters(s); n != 0 {
+		t.Errorf("%d writers queued after they timed out, want 0", n)
+	}
+	if err := s.Rollback(held); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if err := insertUser("after")(ctx, s); err != nil {
+		t.Fatalf("a write after the turn came free: %v", err)
+	}
+	for _, id := range []string{"s", "t"} {
+		if _, err := s.GetUser(ctx, id); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("user %s of a writer that timed out: %v, want storage.ErrNotFound", id, err)
+		}
 	}
 }

@@ -34,23 +34,17 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID string) ([]s
 		col, val = "user_id", userID
 	}
 	var out []storage.SessionClient
-	take := func(r runner) error {
-		rows, err := r.query(ctx, `DELETE FROM session_clients WHERE `+col+` = $1 RETURNING sid, client_id, user_id, expires_at`, val)
-		if err != nil {
-			return s.mapErr("take session clients", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var sc storage.SessionClient
-			if err := rows.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
-				return s.mapErr("take session clients", err)
-			}
-			out = append(out, sc)
-		}
-		if err := rows.Err(); err != nil {
-			return s.mapErr("take session clients", err)
-		}
-		return nil
+	take := func(r runner) (err error) {
+		out, err = queryAllIn(ctx, s, r, "take session clients",
+			`DELETE FROM session_clients WHERE `+col+` = $1 RETURNING sid, client_id, user_id, expires_at`,
+			func(row scanner) (*storage.SessionClient, error) {
+				var sc storage.SessionClient
+				if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
+					return nil, err
+				}
+				return &sc, nil
+			}, val)
+		return err
 	}
 	// A write that returns rows: where the dialect queues writers it
 	// takes its turn like every other write (inTx), rather than polling

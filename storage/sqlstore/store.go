@@ -38,7 +38,7 @@ type Store struct {
 	// Store's writers (Dialect.WriterWait); nil otherwise.
 	writers chan struct{}
 	// queue holds the writers waiting for a group commit
-	// (Dialect.GroupCommit), oldest first; batch is the buffer of the
+	// (Dialect.WriterWait), oldest first; batch is the buffer of the
 	// holder of the turn to write, for the jobs it runs.
 	queueMu sync.Mutex
 	queue   []*job
@@ -90,8 +90,6 @@ func New(db *sql.DB, d Dialect) *Store {
 	}
 	if d.WriterWait > 0 {
 		s.writers = make(chan struct{}, 1)
-	} else {
-		s.d.GroupCommit = false // it shares the turn, which there is not
 	}
 	return s
 }
@@ -190,14 +188,16 @@ type runner struct {
 	// for a runner on the database itself, whose every exec is a
 	// transaction of its own.
 	s *Store
-	// detach: statements run without ctx's cancellation
-	// (Dialect.DetachStatements).
+	// detach: statements run without ctx's cancellation: on the
+	// database where the dialect says so (Dialect.DetachStatements), and
+	// always in a group commit's transaction, which no one writer's ctx
+	// may end (runJobs).
 	detach bool
 }
 
-// stmtCtx is the context a statement runs with: ctx, or, where the
-// dialect detaches statements, ctx without its cancellation unless it is
-// done already (then the driver refuses the statement with ctx's error).
+// stmtCtx is the context a statement runs with: ctx, or, where r
+// detaches statements, ctx without its cancellation unless it is done
+// already (then the driver refuses the statement with ctx's error).
 func (r runner) stmtCtx(ctx context.Context) context.Context {
 	if r.detach && ctx.Err() == nil {
 		return context.WithoutCancel(ctx)
@@ -226,19 +226,12 @@ func (r runner) observe(ctx context.Context, query string) func(error) {
 }
 
 func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
-	if r.s != nil && r.s.d.GroupCommit {
+	if r.s != nil && r.s.writers != nil {
 		j := &job{query: query, args: args}
 		if err := r.s.write(ctx, j); err != nil {
 			return nil, err
 		}
 		return j.res, nil
-	}
-	if r.s != nil && r.s.writers != nil {
-		endTurn, err := r.s.writeTurn(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer endTurn()
 	}
 	done := r.observe(ctx, query)
 	ctx = r.stmtCtx(ctx)
@@ -446,14 +439,9 @@ func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 	if tx, ok := s.tx(ctx); ok {
 		return fn(s.txRunner(tx))
 	}
-	if s.d.GroupCommit {
+	if s.writers != nil {
 		return s.write(ctx, &job{fn: fn})
 	}
-	endTurn, err := s.writeTurn(ctx)
-	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
-	}
-	defer endTurn()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.mapErr("begin transaction", err)
