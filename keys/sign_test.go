@@ -61,8 +61,8 @@ func TestSign(t *testing.T) {
 		{typ: "JWT", want: map[string]any{"alg": "RS256", "kid": m.ActiveKeyID(), "typ": "JWT"}},
 		{typ: "", want: map[string]any{"alg": "RS256", "kid": m.ActiveKeyID()}},
 	}
-	// Twice: the second Sign of each typ uses the header kept from the
-	// first.
+	// Twice: each Sign encodes its own header, so a second token of a typ
+	// carries the same header as the first.
 	for _, tt := range append(tests, tests...) {
 		t.Run("typ="+tt.typ, func(t *testing.T) {
 			tok, err := m.Sign(payload, tt.typ)
@@ -99,8 +99,8 @@ func TestSign(t *testing.T) {
 	}
 }
 
-// TestSignHeaderFollowsKey checks that the headers Sign keeps name the key
-// that signs: after a rotation, and for more types than it keeps.
+// TestSignHeaderFollowsKey checks that the header Sign writes names the
+// key that signs, after a rotation too, whatever typ the caller gives.
 func TestSignHeaderFollowsKey(t *testing.T) {
 	clock := newFakeClock(testNow)
 	m := newTestManager(t, newFakeStore(), 1, scheduleOptions(clock, newKeySupply(t, 4).generate))
@@ -129,7 +129,7 @@ func TestSignHeaderFollowsKey(t *testing.T) {
 		t.Fatal("the rotation left the key that signs")
 	}
 	signs("after rotation", "at+jwt")
-	for i := range 40 { // more types than hallpass has: typ is the caller's
+	for i := range 40 { // typ is the caller's, not one of a fixed few
 		signs("many types", fmt.Sprintf("t%d+jwt", i))
 	}
 }

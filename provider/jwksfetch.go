@@ -82,8 +82,11 @@ func newJWKSFetcher(now func() time.Time) *jwksFetcher {
 	}
 }
 
-// Resolve returns the key set published at location. Failures are the
-// client's (invalid_client): its jwks_uri does not serve usable keys.
+// Resolve returns the key set published at location. A jwks_uri that
+// does not serve usable keys is the client's failure (invalid_client); a
+// shared fetch that did not finish (errJWKSFetchUnfinished) or the
+// request ending while it waits is not: it is answered as a failure of
+// ours (server_error).
 func (j *jwksFetcher) Resolve(ctx context.Context, location string, ignoreCache bool) (*josev3.JSONWebKeySet, error) {
 	j.mu.Lock()
 	e, ok := j.cache[location]

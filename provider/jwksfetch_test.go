@@ -17,10 +17,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// TestJWKSFetchShared checks that assertions needing the same jwks_uri at
-// once cost one fetch, whose answer (keys or error) each of them gets,
-// and that a waiter whose request ends stops waiting.
-func TestJWKSFetchShared(t *testing.T) {
+// jwksBody is a key set of one new ES256 key under kid "k1", as a
+// client's jwks_uri serves it.
+func jwksBody(t *testing.T) []byte {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -29,6 +29,14 @@ func TestJWKSFetchShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return set
+}
+
+// TestJWKSFetchShared checks that assertions needing the same jwks_uri at
+// once cost one fetch, whose answer (keys or error) each of them gets,
+// and that a waiter whose request ends stops waiting.
+func TestJWKSFetchShared(t *testing.T) {
+	set := jwksBody(t)
 	tests := []struct {
 		name    string
 		status  int
@@ -103,14 +111,7 @@ func TestJWKSFetchShared(t *testing.T) {
 // shared fetch hanging up neither fails the others waiting for it nor
 // caches a failure: the fetch completes and its keys answer everyone.
 func TestJWKSFetchOutlivesStarter(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Use: "sig", Algorithm: "ES256"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := jwksBody(t)
 	var fetches atomic.Int32
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -175,14 +176,7 @@ func (p *panicOnce) RoundTrip(r *http.Request) (*http.Response, error) {
 // not leave its location taken: its waiters get an error at once, not
 // their request's deadline, and the next assertion fetches again.
 func TestJWKSFetchPanicReleasesLocation(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Use: "sig", Algorithm: "ES256"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := jwksBody(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(set) }))
 	t.Cleanup(srv.Close)
 	j := newJWKSFetcher(time.Now)

@@ -81,8 +81,8 @@ func (p *Provider) checkCodeResource(ctx context.Context, ar fosite.AccessReques
 	return nil
 }
 
-// codeAudience is the audience granted with the code ar exchanges, from
-// the exchange's one read of the code's row (ReadCodeOnce, which the
+// codeAudience is the audience granted with the code the request in ctx
+// exchanges, from the exchange's one read of the code's row (ReadCodeOnce, which the
 // token endpoint starts for every code exchange; fosite has read the row
 // by the time it hands the request over).
 func (p *Provider) codeAudience(ctx context.Context) (fosite.Arguments, error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,6 +212,33 @@ func TestVerifiedTokenNeedsItsKey(t *testing.T) {
 		keys.pub = tc.pub
 		if _, err := s.verifyAccessToken(token); (err == nil) != tc.ok {
 			t.Errorf("%s: err = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+// TestVerifiedTokenKeyReloaded: what counts for a remembered verification
+// is the key published under the token's kid, not its pointer: keys.Manager
+// parses its keys afresh on each reload, and that must not forget every
+// verification; another key or none under the kid still forgets it.
+func TestVerifiedTokenKeyReloaded(t *testing.T) {
+	// get compares keys only: these need not be able to verify anything.
+	key := &rsa.PublicKey{N: big.NewInt(3233), E: 17}
+	for _, tc := range []struct {
+		name string
+		pub  *rsa.PublicKey
+		ok   bool
+	}{
+		{"the same key", key, true},
+		{"the same key, parsed again", &rsa.PublicKey{N: new(big.Int).Set(key.N), E: key.E}, true},
+		{"another modulus under its kid", &rsa.PublicKey{N: big.NewInt(3127), E: 17}, false},
+		{"another exponent under its kid", &rsa.PublicKey{N: new(big.Int).Set(key.N), E: 65537}, false},
+		{"withdrawn", nil, false},
+	} {
+		v := &verifiedTokens{}
+		v.put("a.b.c", "k1", key, &accessClaims{Sub: "alice"})
+		c, ok := v.get("a.b.c", &switchKeys{pub: tc.pub})
+		if ok != tc.ok || (ok && c.Sub != "alice") {
+			t.Errorf("%s: remembered = %v (%+v), want %v", tc.name, ok, c, tc.ok)
 		}
 	}
 }

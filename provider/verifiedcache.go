@@ -16,9 +16,13 @@ const maxVerifiedTokens = 1024
 // a hit needs the very same bytes (header, claims and signature), an RSA
 // verification of the same bytes under the same key always gives the same
 // answer, and the key must still be published under the token's kid as
-// the same key (a retired and removed key ends its tokens at once). Only
-// the signature, header and claims decoding are remembered: the issuer is
-// fixed, and the time claims and revocation are checked on every request.
+// the same key (a retired and removed key ends its tokens at once): equal
+// to it, not the same pointer, since keys.Manager parses its keys afresh
+// on every reload (each --key-refresh, and up to once a second for a kid
+// it does not know), which must not cost every remembered token another
+// RSA verification. Only the signature, header and claims decoding are
+// remembered: the issuer is fixed, and the time claims and revocation are
+// checked on every request.
 // Only tokens this server signed can enter, and an entry is a copy its
 // reader cannot change.
 type verifiedTokens struct {
@@ -34,8 +38,8 @@ type verifiedToken struct {
 	claims accessClaims
 }
 
-// get returns the claims of token if it was verified by key, the key now
-// published under its kid.
+// get returns the claims of token if the key that verified it is the key
+// now published under its kid.
 func (v *verifiedTokens) get(token string, keys keySource) (*accessClaims, bool) {
 	if v == nil {
 		return nil, false
@@ -46,7 +50,7 @@ func (v *verifiedTokens) get(token string, keys keySource) (*accessClaims, bool)
 	if !ok {
 		return nil, false
 	}
-	if key, ok := keys.VerificationKey(e.kid); !ok || key != e.key {
+	if key, ok := keys.VerificationKey(e.kid); !ok || !key.Equal(e.key) {
 		return nil, false
 	}
 	c := e.claims.clone()

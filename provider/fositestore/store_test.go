@@ -434,10 +434,15 @@ func TestStoreClientAudience(t *testing.T) {
 	}
 }
 
-// countingStore counts the token reads that reach the store.
+// countingStore counts the token and client reads that reach the store.
 type countingStore struct {
 	storage.Store
-	gets, multiGets int
+	gets, multiGets, clients int
+}
+
+func (c *countingStore) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	c.clients++
+	return c.Store.GetClient(ctx, id)
 }
 
 func (c *countingStore) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
@@ -530,13 +535,16 @@ func testCodeOnce(t *testing.T, s storage.Store, _ *fositestore.Store) {
 			if once {
 				ex = f.ReadCodeOnce(bg, c.code, c.code+"-sig")
 			}
-			cs.gets, cs.multiGets = 0, 0
+			cs.gets, cs.multiGets, cs.clients = 0, 0, 0
 			sess := newTestSession()
 			for range 2 {
 				got, err := f.GetAuthorizeCodeSession(ex, c.code+"-sig", sess)
 				if err != nil || got.GetID() != c.req || got.GetRequestForm().Get("redirect_uri") != "https://app.example/cb" {
 					t.Fatalf("%s: code = %v, %v; want request %s with its redirect_uri", c.code, got, err, c.req)
 				}
+				// A request's form is its own: the row's one parse is not
+				// what the next request of the exchange gets.
+				got.GetRequestForm().Set("redirect_uri", "https://changed.example/cb")
 			}
 			pk, err := f.GetPKCERequestSession(ex, c.code+"-sig", sess)
 			if err != nil || pk.GetID() != c.req || pk.GetRequestForm().Get("code_challenge_method") != "S256" {
@@ -549,6 +557,9 @@ func testCodeOnce(t *testing.T, s storage.Store, _ *fositestore.Store) {
 			}
 			if once && (cs.gets != 0 || cs.multiGets != 1) {
 				t.Fatalf("%s: an exchange read the store %d times one row and %d times several, want once, all rows together", c.code, cs.gets, cs.multiGets)
+			}
+			if once && cs.clients != 1 {
+				t.Fatalf("%s: an exchange read the code's client %d times, want once", c.code, cs.clients)
 			}
 		}
 	}
