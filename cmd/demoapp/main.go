@@ -131,5 +131,5 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	srv := httpserve.NewServer(a.routes(), log)
 	log.Info("demoapp serving", "addr", ln.Addr().String(), "public_url", c.publicURL, "issuer", c.issuer, "client_id", c.clientID, "schoolapi", c.schoolAPIURL)
-	return httpserve.Serve(ctx, srv, ln, c.shutdownTimeout, log)
+	return httpserve.Serve(ctx, c.shutdownTimeout, log, httpserve.Binding{Server: srv, Listener: ln})
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -263,37 +262,16 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	go s.provider.RunHousekeeping(refreshCtx, o.housekeeping)
 	go s.provider.RunAuditCheckpoints(refreshCtx, o.auditCheckpoint)
 
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	bindings := []httpserve.Binding{{Server: srv, Listener: ln}}
 	if adminSrv != nil {
-		go func() { errc <- adminSrv.Serve(adminLn) }()
+		bindings = append(bindings, httpserve.Binding{Server: adminSrv, Listener: adminLn})
 	}
 	releaseStartupMemory(log)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
-	defer cancel()
-	servers := []*http.Server{srv}
-	if adminSrv != nil {
-		servers = append(servers, adminSrv)
-	}
-	for _, hs := range servers {
-		if err := hs.Shutdown(sctx); err != nil {
-			return fmt.Errorf("shutdown: %w", err)
-		}
+	if err := httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...); err != nil {
+		return err
 	}
 	// No request is in flight any more: stop the back-channel logout worker.
 	s.provider.Close()
-	for range servers {
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
-		}
-	}
-	log.Info("stopped")
 	return nil
 }
 

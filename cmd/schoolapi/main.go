@@ -187,5 +187,5 @@ func serve(ctx context.Context, c *config, stderr io.Writer) error {
 	}
 	srv := httpserve.NewServer(h, log)
 	log.Info("schoolapi serving", "addr", ln.Addr().String(), "issuer", c.issuer, "audience", c.audience, "introspect_writes", c.clientID != "")
-	return httpserve.Serve(ctx, srv, ln, c.shutdownTimeout, log)
+	return httpserve.Serve(ctx, c.shutdownTimeout, log, httpserve.Binding{Server: srv, Listener: ln})
 }

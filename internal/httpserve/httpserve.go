@@ -31,26 +31,47 @@ func NewServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// Serve serves srv on ln until ctx ends, then shuts srv down gracefully,
-// giving requests under way up to shutdownTimeout to finish. It returns
-// nil after a clean shutdown, and the error otherwise: serving failed
-// before ctx ended, or requests were still running when the time was up.
-func Serve(ctx context.Context, srv *http.Server, ln net.Listener, shutdownTimeout time.Duration, log *slog.Logger) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+// Binding is a server and the listener it serves on.
+type Binding struct {
+	Server   *http.Server
+	Listener net.Listener
+}
+
+// Serve serves every binding until ctx ends or one of them fails, then
+// shuts them all down gracefully, giving requests under way up to
+// shutdownTimeout to finish. It returns nil after a clean shutdown, and
+// otherwise every error: serving that failed before ctx ended (the other
+// servers are still shut down gracefully, so nothing is cut off while the
+// caller cleans up), or requests still running when the time was up.
+func Serve(ctx context.Context, shutdownTimeout time.Duration, log *slog.Logger, bindings ...Binding) error {
+	errc := make(chan error, len(bindings))
+	for _, b := range bindings {
+		go func() { errc <- b.Server.Serve(b.Listener) }()
+	}
+	var errs []error
+	running := len(bindings)
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		running--
+		errs = append(errs, fmt.Errorf("serve: %w", err))
+		log.Error("serving failed; shutting down", "err", err, "timeout", shutdownTimeout.String())
 	case <-ctx.Done():
+		log.Info("shutting down", "timeout", shutdownTimeout.String())
 	}
-	log.Info("shutting down", "timeout", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, b := range bindings {
+		if err := b.Server.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s: %w", b.Listener.Addr(), err))
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range running {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("serve: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	log.Info("stopped")
 	return nil

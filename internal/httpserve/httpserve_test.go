@@ -2,6 +2,7 @@ package httpserve_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -25,7 +26,9 @@ func startServe(t *testing.T, h http.Handler, shutdownTimeout time.Duration) (ad
 	t.Cleanup(cancel)
 	log := slog.New(slog.DiscardHandler)
 	done := make(chan error, 1)
-	go func() { done <- httpserve.Serve(ctx, httpserve.NewServer(h, log), ln, shutdownTimeout, log) }()
+	go func() {
+		done <- httpserve.Serve(ctx, shutdownTimeout, log, httpserve.Binding{Server: httpserve.NewServer(h, log), Listener: ln})
+	}()
 	return ln.Addr().String(), cancel, done
 }
 
@@ -108,8 +111,80 @@ func TestServeListenerFails(t *testing.T) {
 	}
 	ln.Close()
 	log := slog.New(slog.DiscardHandler)
-	err = httpserve.Serve(context.Background(), httpserve.NewServer(http.NotFoundHandler(), log), ln, time.Second, log)
+	err = httpserve.Serve(context.Background(), time.Second, log, httpserve.Binding{Server: httpserve.NewServer(http.NotFoundHandler(), log), Listener: ln})
 	if err == nil || !strings.Contains(err.Error(), "serve") {
 		t.Errorf("Serve on a closed listener = %v, want a serve error", err)
 	}
+}
+
+// TestServeOneFailsAllStop: when one of several listeners fails, Serve
+// says so, and the other server is shut down gracefully: its request
+// under way is answered, and it stops listening.
+func TestServeOneFailsAllStop(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	good, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "done")
+	})
+	// The failing listener fails only once the good server has a request
+	// under way, so the shutdown has something to wait for.
+	bad := &failingListener{Listener: mustListen(t), fail: started}
+	served := make(chan error, 1)
+	go func() {
+		served <- httpserve.Serve(context.Background(), 5*time.Second, log,
+			httpserve.Binding{Server: httpserve.NewServer(h, log), Listener: good},
+			httpserve.Binding{Server: httpserve.NewServer(http.NotFoundHandler(), log), Listener: bad})
+	}()
+	body := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + good.Addr().String() + "/")
+		if err != nil {
+			body <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body <- string(b)
+	}()
+	<-started
+	time.Sleep(50 * time.Millisecond) // let the failure start the shutdown
+	close(release)
+	if got := <-body; got != "done" {
+		t.Errorf("request under way when the other listener failed got %q, want %q", got, "done")
+	}
+	err = <-served
+	if err == nil || !strings.Contains(err.Error(), "accept failed") {
+		t.Errorf("Serve = %v, want the failed listener's error", err)
+	}
+	if c, err := net.DialTimeout("tcp", good.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("the good server still accepts connections after Serve returned")
+	}
+}
+
+func mustListen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// failingListener's Accept fails for good once fail is closed.
+type failingListener struct {
+	net.Listener
+	fail <-chan struct{}
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	<-l.fail
+	return nil, errors.New("accept failed")
 }
