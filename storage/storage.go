@@ -446,7 +446,9 @@ type Store interface {
 	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)
 
 	// SetClientAssertionJTI deletes expired JTIs, then records jti until exp;
-	// ErrConflict if jti is already recorded and unexpired.
+	// ErrConflict if jti is already recorded and unexpired. It is the one
+	// replay store: client-assertion JTIs (as hex digests) and answered
+	// passkey ceremonies ("passkey:" and a digest of the challenge).
 	SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error
 	// GetClientAssertionJTI returns the expiry of a recorded jti; ErrNotFound if unknown.
 	GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error)
@@ -616,8 +618,9 @@ type Store interface {
 	// that did not advance is a cloned authenticator's sign, or a lost
 	// race with another use of the same assertion: ErrConflict, nothing
 	// changed. With a counter of 0 (synced passkeys) nothing here tells two
-	// uses of one assertion apart: the caller's single-use request or
-	// session binding must. ErrNotFound if there is no such passkey.
+	// uses of one assertion apart: the caller must spend the ceremony
+	// once (provider records its challenge with SetClientAssertionJTI).
+	// ErrNotFound if there is no such passkey.
 	UsePasskey(ctx context.Context, id string, signCount uint32, backupState bool, at time.Time) error
 	// DeletePasskey deletes the user's passkey id; ErrNotFound if the user
 	// has no passkey with this id (another user's included).
