@@ -419,16 +419,13 @@ func (p *Provider) verifyPasskey(ctx context.Context, c *ceremony, parsed *proto
 	)
 	if user == nil {
 		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-			got, err := p.cfg.Store.GetPasskey(ctx, passkeyIDOf(rawID))
+			got, err := p.cfg.Store.GetUserPasskey(ctx, string(userHandle), passkeyIDOf(rawID))
 			if errors.Is(err, storage.ErrNotFound) {
-				return nil, errors.New("unknown credential")
+				return nil, errors.New("unknown credential, or the user handle does not name its user")
 			}
 			if err != nil {
 				ours = fmt.Errorf("load passkey: %w", err)
 				return nil, ours
-			}
-			if got.UserID != string(userHandle) {
-				return nil, errors.New("user handle does not name the credential's user")
 			}
 			u, err := p.activeUser(ctx, got.UserID)
 			if err != nil {

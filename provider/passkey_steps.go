@@ -179,11 +179,7 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 // outlive it. storage.ErrNotFound when it is gone.
 func (p *Provider) passkeyStill(userID, passkeyID string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		pk, err := p.cfg.Store.GetPasskey(ctx, passkeyID)
-		if err == nil && pk.UserID != userID {
-			return fmt.Errorf("passkey %q is another user's now: %w", passkeyID, storage.ErrNotFound)
-		}
-		if err != nil {
+		if _, err := p.cfg.Store.GetUserPasskey(ctx, userID, passkeyID); err != nil {
 			return fmt.Errorf("confirm passkey: %w", err)
 		}
 		return nil

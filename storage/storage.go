@@ -608,6 +608,9 @@ type Store interface {
 	// GetPasskey returns the passkey with this credential id; ErrNotFound
 	// if there is none.
 	GetPasskey(ctx context.Context, id string) (*Passkey, error)
+	// GetUserPasskey returns the user's passkey with this credential id;
+	// ErrNotFound if there is none, another user's included.
+	GetUserPasskey(ctx context.Context, userID, id string) (*Passkey, error)
 	// ListPasskeys returns the user's passkeys, oldest first (then by id);
 	// empty, not an error, for a user with none or an unknown user.
 	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
