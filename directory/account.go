@@ -44,7 +44,7 @@ func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error 
 		if err := s.store.DeleteBrowserSession(tx, sessionID); err != nil {
 			return nil, storeErr(err, objectSession, "of this user")
 		}
-		ended, err := s.store.TakeSessionClients(tx, bs.SID, "")
+		ended, err := s.store.TakeSessionClients(tx, bs.SID, "", "")
 		if err != nil {
 			return nil, fmt.Errorf("read the clients of the ended session: %w", err)
 		}

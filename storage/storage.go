@@ -536,8 +536,11 @@ type Store interface {
 	TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error
 	// DeleteBrowserSession deletes one session; ErrNotFound if absent.
 	DeleteBrowserSession(ctx context.Context, id string) error
-	// DeleteUserBrowserSessions deletes every session of a user.
-	DeleteUserBrowserSessions(ctx context.Context, userID string) error
+	// DeleteUserBrowserSessions deletes every session of a user but keep,
+	// a session id ("" keeps none; another user's keeps none of this
+	// user's), in one statement however many there are. Not an error if
+	// there are none.
+	DeleteUserBrowserSessions(ctx context.Context, userID, keep string) error
 
 	// PutConsent creates or replaces the consent of (UserID, ClientID).
 	PutConsent(ctx context.Context, c *Consent) error
@@ -639,10 +642,11 @@ type Store interface {
 	PutSessionClient(ctx context.Context, sc *SessionClient) error
 	// TakeSessionClients deletes and returns the records of browser
 	// session sid, or, when sid is "", of every session of user userID
-	// (exactly one of them is non-empty). Deleting them as they are read
-	// makes each ended session's clients be told once, however many
-	// callers end it at once.
-	TakeSessionClients(ctx context.Context, sid, userID string) ([]SessionClient, error)
+	// (exactly one of them is non-empty) but the session whose id is keep
+	// ("" keeps none; keep only goes with userID), in one statement.
+	// Deleting them as they are read makes each ended session's clients
+	// be told once, however many callers end it at once.
+	TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]SessionClient, error)
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept
