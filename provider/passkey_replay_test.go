@@ -170,3 +170,44 @@ func (k *softKey) attestation(t *testing.T, challenge, origin, rpID string) stri
 	})
 	return string(b)
 }
+
+// TestPasskeyReplayRace: the same answer posted twice at once signs in
+// once; the ceremony is spent atomically, not read and then written.
+func TestPasskeyReplayRace(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		key := newSoftKey(t, e.AliceID)
+		key.synced = true
+		key.store(t, e.Store, "Alice's synced key")
+		b := e.newBrowser(t)
+		login := b.get(t, e.Confidential.request("openid").URL)
+		fields := login.formWith(t, provider.PathLoginPasskey).hidden()
+		fields.Set("credential", key.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV))
+		// Redirects not followed: the answer to the post itself.
+		client := &http.Client{Transport: e.HTTP.Transport, Jar: b.jar,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		const n = 4
+		statuses := make(chan int, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				res, err := client.PostForm(e.URL+provider.PathLoginPasskey, fields)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				res.Body.Close()
+				statuses <- res.StatusCode
+			}()
+		}
+		close(start)
+		got := map[int]int{}
+		for range n {
+			got[<-statuses]++
+		}
+		if got[http.StatusSeeOther] != 1 || got[http.StatusBadRequest] != n-1 {
+			t.Errorf("%d concurrent posts of one answer: statuses %v, want one 303 and %d 400", n, got, n-1)
+		}
+	})
+}
