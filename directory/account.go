@@ -44,7 +44,7 @@ func (s *Users) EndSession(ctx context.Context, userID, sessionID string) error 
 		if err := s.store.DeleteBrowserSession(tx, sessionID); err != nil {
 			return nil, storeErr(err, objectSession, "of this user")
 		}
-		ended, err := s.store.TakeSessionClients(tx, bs.SID, "")
+		ended, err := s.store.TakeSessionClients(tx, bs.SID, "", "")
 		if err != nil {
 			return nil, fmt.Errorf("read the clients of the ended session: %w", err)
 		}
@@ -132,9 +132,9 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep string) (*storage.Passkey, error) {
 	var removed *storage.Passkey
 	err := s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
-		// DeletePasskey deletes only the user's own: another user's
-		// passkey is not found, as a missing one is.
-		pk, err := s.store.GetPasskey(tx, passkeyID)
+		// Both take the owner: another user's passkey is not found, as
+		// a missing one is.
+		pk, err := s.store.GetUserPasskey(tx, userID, passkeyID)
 		if err == nil {
 			err = s.store.DeletePasskey(tx, userID, passkeyID)
 		}

@@ -261,52 +261,25 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 //
 // The grants end first: that advances the user's token epoch, which
 // locks the user's row until the change commits, before any session is
-// read. A sign-in that started its session meanwhile confirms the user's
+// ended. A sign-in that started its session meanwhile confirms the user's
 // credential (and its passkey) after: either its session was there to be
-// read and ended, or its confirmation waits for the change and then sees
-// it (provider's startSession).
+// ended, or its confirmation waits for the change and then sees it
+// (provider's startSession).
 func endUserSessions(ctx context.Context, store storage.Store, userID, keep, who string) ([]storage.SessionClient, error) {
 	if err := store.RevokeTokensBySubject(ctx, userID); err != nil {
 		return nil, fmt.Errorf("revoke the grants of the user %s: %w", who, err)
 	}
-	if keep != "" {
-		return endOtherSessions(ctx, store, userID, keep, who)
-	}
-	if err := store.DeleteUserBrowserSessions(ctx, userID); err != nil {
+	// Every grant ends, the kept session's apps' included: grants are the
+	// user's, not a session's, and the browser that stays signed in gets
+	// new ones without a prompt. The kept session's clients are told when
+	// it ends, later. Each of the two is one statement, however many
+	// sessions the user has.
+	if err := store.DeleteUserBrowserSessions(ctx, userID, keep); err != nil {
 		return nil, fmt.Errorf("end the sessions of the user %s: %w", who, err)
 	}
-	ended, err := store.TakeSessionClients(ctx, "", userID)
+	ended, err := store.TakeSessionClients(ctx, "", userID, keep)
 	if err != nil {
 		return nil, fmt.Errorf("read the clients of the sessions of the user %s: %w", who, err)
-	}
-	return ended, nil
-}
-
-// endOtherSessions is endUserSessions keeping session keep, once the
-// grants ended: the others are deleted one by one, and only their clients
-// taken, so that the kept session's clients are told when it ends, later.
-// Every grant ends, the kept session's apps' included: grants are the
-// user's, not a session's, and the browser that stays signed in gets new
-// ones without a prompt.
-func endOtherSessions(ctx context.Context, store storage.Store, userID, keep, who string) ([]storage.SessionClient, error) {
-	sessions, err := store.ListUserBrowserSessions(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("list the sessions of the user %s: %w", who, err)
-	}
-	var ended []storage.SessionClient
-	for _, bs := range sessions {
-		if bs.ID == keep {
-			continue
-		}
-		// Not found: ended meanwhile, by a sign-out or another sweep.
-		if err := store.DeleteBrowserSession(ctx, bs.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("end a session of the user %s: %w", who, err)
-		}
-		clients, err := store.TakeSessionClients(ctx, bs.SID, "")
-		if err != nil {
-			return nil, fmt.Errorf("read the clients of a session of the user %s: %w", who, err)
-		}
-		ended = append(ended, clients...)
 	}
 	return ended, nil
 }
@@ -337,7 +310,7 @@ func (s *Users) Delete(ctx context.Context, idOrName string) error {
 		return err
 	}
 	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
-		ended, err := s.store.TakeSessionClients(tx, "", u.ID)
+		ended, err := s.store.TakeSessionClients(tx, "", u.ID, "")
 		if err != nil {
 			return nil, fmt.Errorf("read the clients of the sessions of user %q: %w", idOrName, err)
 		}

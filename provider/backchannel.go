@@ -233,7 +233,7 @@ func (p *Provider) endedSession(ctx context.Context, sid string) {
 	if sid == "" {
 		return
 	}
-	ended, err := p.cfg.Store.TakeSessionClients(ctx, sid, "")
+	ended, err := p.cfg.Store.TakeSessionClients(ctx, sid, "", "")
 	if err != nil {
 		p.log.ErrorContext(ctx, "back-channel logout: read the clients of an ended session", "err", err)
 		return

@@ -12,11 +12,17 @@ package provider
 // the key-encryption secret as the TOTP enrolment's secret does: bound to
 // the ceremony's kind and to the sign-in request or the user it serves,
 // and valid for passkeyCeremonyLifetime. Any replica can open it, so no
-// row is written for a challenge that may never be answered.
+// row is written for a challenge that may never be answered. A challenge
+// that is answered is recorded then (spendCeremony), once: the same
+// answer posted again with the same state is refused while that state is
+// valid, which the signature counter cannot do for a synced passkey (it
+// always counts 0).
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -180,7 +186,8 @@ func passwordlessAMR(pk *storage.Passkey) []string {
 
 // errPasskeyInput: what was posted is not a passkey answer hallpass can
 // read, or its ceremony is not one hallpass began for this page (or it
-// expired). The user's doing, or a forger's: answered 400.
+// expired, or was answered already). The user's doing, or a forger's:
+// answered 400.
 var errPasskeyInput = errors.New("passkey answer unreadable or expired")
 
 // errPasskeyRefused: the answer was read but does not prove the passkey
@@ -212,9 +219,16 @@ func (p *Provider) sealCeremony(kind, binding string, sd *webauthn.SessionData) 
 	return base64.RawURLEncoding.EncodeToString(raw), nil
 }
 
+// ceremony is an opened ceremony state: go-webauthn's session data and
+// the first instant its sealed state is no longer accepted.
+type ceremony struct {
+	sd      *webauthn.SessionData
+	expires time.Time
+}
+
 // openCeremony opens a posted ceremony state; errPasskeyInput if it is
 // not one sealed for this kind and binding, or expired.
-func (p *Provider) openCeremony(kind, binding, posted string) (*webauthn.SessionData, error) {
+func (p *Provider) openCeremony(kind, binding, posted string) (*ceremony, error) {
 	if !p.passkeysOn() || posted == "" || len(posted) > maxPasskeyStateLen {
 		return nil, errPasskeyInput
 	}
@@ -230,7 +244,30 @@ func (p *Provider) openCeremony(kind, binding, posted string) (*webauthn.Session
 	if err := json.Unmarshal(pt, &st); err != nil || p.cfg.Now().Unix() > st.Expires {
 		return nil, errPasskeyInput
 	}
-	return &st.Session, nil
+	// Accepted through the second st.Expires, as the check above reads it.
+	return &ceremony{sd: &st.Session, expires: time.Unix(st.Expires+1, 0).UTC()}, nil
+}
+
+// spentCeremonyPrefix namespaces an answered ceremony's record in the
+// replay store it shares with client-assertion JTIs, which are recorded
+// as bare hex digests (fositestore), so the two can never collide.
+const spentCeremonyPrefix = "passkey:"
+
+// spendCeremony records c's challenge as answered, atomically, until its
+// state expires; errPasskeyInput (wrapped) if it was answered already.
+// Called once an answer verifies, so posts that prove nothing cannot use
+// up someone's ceremony, and before what it proves is granted. Any other
+// error is a failure of ours.
+func (p *Provider) spendCeremony(ctx context.Context, c *ceremony) error {
+	sum := sha256.Sum256([]byte(c.sd.Challenge))
+	err := p.cfg.Store.SetClientAssertionJTI(ctx, spentCeremonyPrefix+hex.EncodeToString(sum[:]), c.expires)
+	if errors.Is(err, storage.ErrConflict) {
+		return fmt.Errorf("%w: ceremony answered already", errPasskeyInput)
+	}
+	if err != nil {
+		return fmt.Errorf("record passkey ceremony as answered: %w", err)
+	}
+	return nil
 }
 
 // plainCredentialJSON reports whether a posted answer is one JSON object
@@ -367,12 +404,14 @@ func passkeyIDOf(rawID []byte) string { return base64.RawURLEncoding.EncodeToStr
 // verifyPasskey checks a sign-in answer against its ceremony: for the
 // second factor of user (with their passkeys), or, user nil, a
 // passwordless sign-in by whoever's passkey it is. It returns the user
-// and the passkey, its counter advanced. errPasskeyRefused (wrapped, with
-// the reason) when the answer does not prove the passkey; any other error
-// is a failure of ours. A counter that did not advance is recorded as
-// mfa.passkey_clone_warning.
-func (p *Provider) verifyPasskey(ctx context.Context, sd *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData,
+// and the passkey, its counter advanced, the ceremony spent.
+// errPasskeyRefused (wrapped, with the reason) when the answer does not
+// prove the passkey, errPasskeyInput when the ceremony was answered
+// already; any other error is a failure of ours. A counter that did not
+// advance is recorded as mfa.passkey_clone_warning.
+func (p *Provider) verifyPasskey(ctx context.Context, c *ceremony, parsed *protocol.ParsedCredentialAssertionData,
 	user *storage.User, pks []storage.Passkey) (*storage.User, *storage.Passkey, error) {
+	sd := c.sd
 	var (
 		pk      *storage.Passkey
 		ours    error // a failure of ours inside the lookup
@@ -380,16 +419,13 @@ func (p *Provider) verifyPasskey(ctx context.Context, sd *webauthn.SessionData, 
 	)
 	if user == nil {
 		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-			got, err := p.cfg.Store.GetPasskey(ctx, passkeyIDOf(rawID))
+			got, err := p.cfg.Store.GetUserPasskey(ctx, string(userHandle), passkeyIDOf(rawID))
 			if errors.Is(err, storage.ErrNotFound) {
-				return nil, errors.New("unknown credential")
+				return nil, errors.New("unknown credential, or the user handle does not name its user")
 			}
 			if err != nil {
 				ours = fmt.Errorf("load passkey: %w", err)
 				return nil, ours
-			}
-			if got.UserID != string(userHandle) {
-				return nil, errors.New("user handle does not name the credential's user")
 			}
 			u, err := p.activeUser(ctx, got.UserID)
 			if err != nil {
@@ -433,6 +469,9 @@ func (p *Provider) verifyPasskey(ctx context.Context, sd *webauthn.SessionData, 
 	if checked == nil || pk == nil || user == nil {
 		return nil, nil, fmt.Errorf("%w: no passkey matched", errPasskeyRefused)
 	}
+	if err := p.spendCeremony(ctx, c); err != nil {
+		return nil, nil, err
+	}
 	flags := parsed.Response.AuthenticatorData.Flags
 	count := parsed.Response.AuthenticatorData.Counter
 	err := p.cfg.Store.UsePasskey(ctx, pk.ID, count, flags.HasBackupState(), p.cfg.Now().UTC())
@@ -463,8 +502,9 @@ func protocolReason(err error) string {
 // stores the new passkey as name. On the first second factor (no recovery
 // codes left) it issues recovery codes, returned for showing once.
 // errPasskeyRefused when the answer does not register a passkey (or it
-// is registered already).
-func (p *Provider) registerPasskey(ctx context.Context, sd *webauthn.SessionData, parsed *protocol.ParsedCredentialCreationData,
+// is registered already), errPasskeyInput when the ceremony was answered
+// already.
+func (p *Provider) registerPasskey(ctx context.Context, c *ceremony, parsed *protocol.ParsedCredentialCreationData,
 	u *storage.User, name string) (*storage.Passkey, []string, error) {
 	pks, err := p.cfg.Store.ListPasskeys(ctx, u.ID)
 	if err != nil {
@@ -474,9 +514,12 @@ func (p *Provider) registerPasskey(ctx context.Context, sd *webauthn.SessionData
 	if err != nil {
 		return nil, nil, err
 	}
-	cred, err := p.webauthn.CreateCredential(pu, *sd, parsed)
+	cred, err := p.webauthn.CreateCredential(pu, *c.sd, parsed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", errPasskeyRefused, protocolReason(err))
+	}
+	if err := p.spendCeremony(ctx, c); err != nil {
+		return nil, nil, err
 	}
 	transports := make([]string, 0, len(cred.Transport))
 	for _, t := range cred.Transport {

@@ -46,7 +46,7 @@ func FuzzPasskeyInput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, credential, posted, name string) {
 		_, _ = parseAssertion(credential)
 		_, _ = parseAttestation(credential)
-		if got, err := p.openCeremony(ceremonyLogin, "handle", posted); err == nil && got.Challenge != sd.Challenge {
+		if got, err := p.openCeremony(ceremonyLogin, "handle", posted); err == nil && got.sd.Challenge != sd.Challenge {
 			t.Fatalf("a state hallpass did not seal opened: %q", posted)
 		}
 		if _, err := p.openCeremony(ceremonyFactor, "handle", posted); err == nil {

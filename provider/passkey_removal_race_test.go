@@ -68,29 +68,30 @@ func TestPasskeySignInRacingRemoval(t *testing.T) {
 	})
 }
 
-// pausingStore pauses RemovePasskey's transaction once it has read the
-// user's sessions (told on listed), before it ends them and commits.
+// pausingStore pauses RemovePasskey's transaction once it has ended the
+// user's other sessions (told on listed), before it takes their clients
+// and commits.
 type pausingStore struct {
 	storage.Store
 	listed chan struct{}
 }
 
-// pause is how long the removal waits, its sessions read, for the
+// pause is how long the removal waits, its sessions ended, for the
 // sign-in to go as far as it can meanwhile.
 const pause = 300 * time.Millisecond
 
-func (s *pausingStore) ListUserBrowserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
-	bs, err := s.Store.ListUserBrowserSessions(ctx, userID)
+func (s *pausingStore) DeleteUserBrowserSessions(ctx context.Context, userID, keep string) error {
+	err := s.Store.DeleteUserBrowserSessions(ctx, userID, keep)
 	close(s.listed)
 	time.Sleep(pause)
-	return bs, err
+	return err
 }
 
 // The same race with the removal in flight rather than committed: it has
-// read the sessions to end when the sign-in starts its session, and
+// ended the sessions there were when the sign-in starts its session, and
 // commits while the sign-in confirms. The sign-in's confirmation must
 // wait for the removal (the user's row, which the removal locks before
-// it reads the sessions) and then see the passkey gone.
+// it ends the sessions) and then see the passkey gone.
 func TestPasskeySignInRacingRemovalInFlight(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		st := &removingStore{}

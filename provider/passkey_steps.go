@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-webauthn/webauthn/protocol"
-	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
@@ -91,12 +90,18 @@ func (p *Provider) reservePasskey(w http.ResponseWriter, r *http.Request, a *log
 // names the step in the log. False when it answered itself: a refusal,
 // recorded and shown via refuse, or a failure of ours.
 func (p *Provider) passkeyProven(w http.ResponseWriter, r *http.Request, a *loginAttempt, userID string, refuse func(status int, msg string), what string,
-	sd *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData, user *storage.User, pks []storage.Passkey) (*storage.User, *storage.Passkey, bool) {
+	c *ceremony, parsed *protocol.ParsedCredentialAssertionData, user *storage.User, pks []storage.Passkey) (*storage.User, *storage.Passkey, bool) {
 	ctx := r.Context()
-	user, pk, err := p.verifyPasskey(ctx, sd, parsed, user, pks)
+	user, pk, err := p.verifyPasskey(ctx, c, parsed, user, pks)
 	if errors.Is(err, errPasskeyRefused) {
 		p.passkeyFailed(ctx, userID, a, err)
 		refuse(http.StatusBadRequest, passkeyRefused)
+		return nil, nil, false
+	}
+	if errors.Is(err, errPasskeyInput) {
+		// Answered already: a replay, refused as a stale page is.
+		p.passkeyFailed(ctx, userID, a, err)
+		refuse(http.StatusBadRequest, passkeyUnreadable)
 		return nil, nil, false
 	}
 	if err != nil {
@@ -120,7 +125,7 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refuse := func(status int, msg string) { p.loginForm(w, r, f, status, "", msg) }
-	sd, err := p.openCeremony(ceremonyLogin, f.handle, r.PostForm.Get("state"))
+	c, err := p.openCeremony(ceremonyLogin, f.handle, r.PostForm.Get("state"))
 	if err != nil {
 		refuse(http.StatusBadRequest, passkeyUnreadable)
 		return
@@ -143,7 +148,7 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 	if !p.reservePasskey(w, r, a, refuse) {
 		return
 	}
-	user, pk, ok := p.passkeyProven(w, r, a, ownerID, refuse, "passkey sign-in", sd, parsed, nil, nil)
+	user, pk, ok := p.passkeyProven(w, r, a, ownerID, refuse, "passkey sign-in", c, parsed, nil, nil)
 	if !ok {
 		return
 	}
@@ -174,11 +179,7 @@ func (p *Provider) handleLoginPasskey(w http.ResponseWriter, r *http.Request) {
 // outlive it. storage.ErrNotFound when it is gone.
 func (p *Provider) passkeyStill(userID, passkeyID string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
-		pk, err := p.cfg.Store.GetPasskey(ctx, passkeyID)
-		if err == nil && pk.UserID != userID {
-			return fmt.Errorf("passkey %q is another user's now: %w", passkeyID, storage.ErrNotFound)
-		}
-		if err != nil {
+		if _, err := p.cfg.Store.GetUserPasskey(ctx, userID, passkeyID); err != nil {
 			return fmt.Errorf("confirm passkey: %w", err)
 		}
 		return nil
@@ -194,7 +195,7 @@ func (p *Provider) handleSecondFactorPasskey(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	refuse := func(status int, msg string) { p.codePage(w, r, f, user, status, msg) }
-	sd, err := p.openCeremony(ceremonyFactor, f.handle+" "+user.ID, r.PostForm.Get("state"))
+	c, err := p.openCeremony(ceremonyFactor, f.handle+" "+user.ID, r.PostForm.Get("state"))
 	if err != nil {
 		refuse(http.StatusBadRequest, passkeyUnreadable)
 		return
@@ -214,7 +215,7 @@ func (p *Provider) handleSecondFactorPasskey(w http.ResponseWriter, r *http.Requ
 		p.pendingGone(w, r, fmt.Errorf("list passkeys: %w", err))
 		return
 	}
-	_, pk, ok := p.passkeyProven(w, r, a, user.ID, refuse, "second factor", sd, parsed, user, pks)
+	_, pk, ok := p.passkeyProven(w, r, a, user.ID, refuse, "second factor", c, parsed, user, pks)
 	if !ok {
 		return
 	}
@@ -236,7 +237,7 @@ func (p *Provider) handleEnrolPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refuse := func(status int, msg string) { p.enrolPage(w, r, f, user, status, msg, "", "") }
-	sd, err := p.openCeremony(ceremonyEnrol, f.handle+" "+user.ID, r.PostForm.Get("state"))
+	c, err := p.openCeremony(ceremonyEnrol, f.handle+" "+user.ID, r.PostForm.Get("state"))
 	if err != nil {
 		refuse(http.StatusBadRequest, passkeyUnreadable)
 		return
@@ -251,7 +252,12 @@ func (p *Provider) handleEnrolPasskey(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, passkeyUnreadable)
 		return
 	}
-	pk, codes, err := p.registerPasskey(ctx, sd, parsed, user, name)
+	pk, codes, err := p.registerPasskey(ctx, c, parsed, user, name)
+	if errors.Is(err, errPasskeyInput) {
+		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", user.ID, "reason", err.Error())
+		refuse(http.StatusBadRequest, passkeyUnreadable)
+		return
+	}
 	if errors.Is(err, errPasskeyRefused) {
 		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", user.ID, "reason", err.Error())
 		refuse(http.StatusBadRequest, passkeyNotAdded)
@@ -278,7 +284,7 @@ func (p *Provider) accountPasskeyForm(ctx context.Context, s *selfSignIn, pks []
 func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := signedIn(r)
-	sd, err := p.openCeremony(ceremonyAccount, s.user.ID+" "+s.session.ID, r.PostForm.Get("state"))
+	c, err := p.openCeremony(ceremonyAccount, s.user.ID+" "+s.session.ID, r.PostForm.Get("state"))
 	if err != nil {
 		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyUnreadable)
 		return
@@ -293,7 +299,12 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyUnreadable)
 		return
 	}
-	_, codes, err := p.registerPasskey(ctx, sd, parsed, s.user, name)
+	_, codes, err := p.registerPasskey(ctx, c, parsed, s.user, name)
+	if errors.Is(err, errPasskeyInput) {
+		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", s.user.ID, "reason", err.Error())
+		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyUnreadable)
+		return
+	}
 	if errors.Is(err, errPasskeyRefused) {
 		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", s.user.ID, "reason", err.Error())
 		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyNotAdded)

@@ -32,12 +32,14 @@ import (
 var b64u = base64.RawURLEncoding
 
 // softKey is a passkey held by the test: its credential id, key pair,
-// owner and signature counter.
+// owner and signature counter; a synced one (iCloud, Google Password
+// Manager) keeps no counter and always reports 0.
 type softKey struct {
 	id      []byte
 	key     *ecdsa.PrivateKey
 	userID  string
 	counter uint32
+	synced  bool
 }
 
 func newSoftKey(t *testing.T, userID string) *softKey {
@@ -78,7 +80,9 @@ func (k *softKey) store(t *testing.T, st storage.Store, name string) {
 // (user present 0x01, user verified 0x04) and the next counter.
 func (k *softKey) assertion(t *testing.T, challenge, origin, rpID string, flags byte) string {
 	t.Helper()
-	k.counter++
+	if !k.synced {
+		k.counter++
+	}
 	cdj, _ := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": challenge, "origin": origin, "crossOrigin": false})
 	rpHash := sha256.Sum256([]byte(rpID))
 	ad := append(rpHash[:], flags)
@@ -199,10 +203,23 @@ func TestPasskeyBadInput(t *testing.T) {
 		if ok.URL.Path != provider.PathConsent {
 			t.Fatalf("a good passkey answer: want the consent page, got %s", ok)
 		}
-		// The same answer again: its counter did not advance (a replay,
-		// or a cloned authenticator), refused and audited.
-		if p := post(url.Values{"credential": {good}}); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, refused) {
-			t.Errorf("a replayed answer: want 400 with %q, got %s", refused, p)
+		// The same answer again: its ceremony was answered already (the
+		// answers above, which proved nothing, did not use it up).
+		if p := post(url.Values{"credential": {good}}); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, unreadable) {
+			t.Errorf("a replayed answer: want 400 with %q, got %s", unreadable, p)
+		}
+		// A new ceremony answered with a counter that did not advance (a
+		// cloned authenticator): refused and audited.
+		b2 := e.newBrowser(t)
+		login2 := b2.get(t, e.Confidential.request("openid").URL)
+		stored, err := e.Store.GetPasskey(t.Context(), b64u.EncodeToString(key.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key.counter = stored.SignCount - 1 // the next answer counts what is stored
+		cloned := key.assertion(t, challengeOf(t, login2), origin, rpID, flagsUPUV)
+		if p := b2.submitTo(t, login2, provider.PathLoginPasskey, url.Values{"credential": {cloned}}); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, refused) {
+			t.Errorf("a counter that did not advance: want 400 with %q, got %s", refused, p)
 		}
 		if n := auditCount(t, e, "mfa.passkey_clone_warning"); n != 1 {
 			t.Errorf("%d mfa.passkey_clone_warning events, want 1", n)

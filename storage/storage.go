@@ -446,7 +446,9 @@ type Store interface {
 	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)
 
 	// SetClientAssertionJTI deletes expired JTIs, then records jti until exp;
-	// ErrConflict if jti is already recorded and unexpired.
+	// ErrConflict if jti is already recorded and unexpired. It is the one
+	// replay store: client-assertion JTIs (as hex digests) and answered
+	// passkey ceremonies ("passkey:" and a digest of the challenge).
 	SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error
 	// GetClientAssertionJTI returns the expiry of a recorded jti; ErrNotFound if unknown.
 	GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error)
@@ -534,8 +536,11 @@ type Store interface {
 	TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error
 	// DeleteBrowserSession deletes one session; ErrNotFound if absent.
 	DeleteBrowserSession(ctx context.Context, id string) error
-	// DeleteUserBrowserSessions deletes every session of a user.
-	DeleteUserBrowserSessions(ctx context.Context, userID string) error
+	// DeleteUserBrowserSessions deletes every session of a user but keep,
+	// a session id ("" keeps none; another user's keeps none of this
+	// user's), in one statement however many there are. Not an error if
+	// there are none.
+	DeleteUserBrowserSessions(ctx context.Context, userID, keep string) error
 
 	// PutConsent creates or replaces the consent of (UserID, ClientID).
 	PutConsent(ctx context.Context, c *Consent) error
@@ -606,6 +611,9 @@ type Store interface {
 	// GetPasskey returns the passkey with this credential id; ErrNotFound
 	// if there is none.
 	GetPasskey(ctx context.Context, id string) (*Passkey, error)
+	// GetUserPasskey returns the user's passkey with this credential id;
+	// ErrNotFound if there is none, another user's included.
+	GetUserPasskey(ctx context.Context, userID, id string) (*Passkey, error)
 	// ListPasskeys returns the user's passkeys, oldest first (then by id);
 	// empty, not an error, for a user with none or an unknown user.
 	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
@@ -616,8 +624,9 @@ type Store interface {
 	// that did not advance is a cloned authenticator's sign, or a lost
 	// race with another use of the same assertion: ErrConflict, nothing
 	// changed. With a counter of 0 (synced passkeys) nothing here tells two
-	// uses of one assertion apart: the caller's single-use request or
-	// session binding must. ErrNotFound if there is no such passkey.
+	// uses of one assertion apart: the caller must spend the ceremony
+	// once (provider records its challenge with SetClientAssertionJTI).
+	// ErrNotFound if there is no such passkey.
 	UsePasskey(ctx context.Context, id string, signCount uint32, backupState bool, at time.Time) error
 	// DeletePasskey deletes the user's passkey id; ErrNotFound if the user
 	// has no passkey with this id (another user's included).
@@ -633,10 +642,11 @@ type Store interface {
 	PutSessionClient(ctx context.Context, sc *SessionClient) error
 	// TakeSessionClients deletes and returns the records of browser
 	// session sid, or, when sid is "", of every session of user userID
-	// (exactly one of them is non-empty). Deleting them as they are read
-	// makes each ended session's clients be told once, however many
-	// callers end it at once.
-	TakeSessionClients(ctx context.Context, sid, userID string) ([]SessionClient, error)
+	// (exactly one of them is non-empty) but the session whose id is keep
+	// ("" keeps none; keep only goes with userID), in one statement.
+	// Deleting them as they are read makes each ended session's clients
+	// be told once, however many callers end it at once.
+	TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]SessionClient, error)
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept

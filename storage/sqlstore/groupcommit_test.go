@@ -546,7 +546,7 @@ func TestTakeSessionClientsQueues(t *testing.T) {
 	}
 	done := make(chan taken, 1)
 	go func() {
-		scs, err := s.TakeSessionClients(ctx, "", "u1")
+		scs, err := s.TakeSessionClients(ctx, "", "u1", "")
 		done <- taken{scs, err}
 	}()
 	waitQueued(t, s, 1)
@@ -560,7 +560,7 @@ func TestTakeSessionClientsQueues(t *testing.T) {
 	if len(got.scs) != 2 || got.scs[0].SID != "sid-1" || got.scs[1].SID != "sid-2" {
 		t.Fatalf("TakeSessionClients = %+v, want sid-1 and sid-2", got.scs)
 	}
-	if again, err := s.TakeSessionClients(ctx, "", "u1"); err != nil || len(again) != 0 {
+	if again, err := s.TakeSessionClients(ctx, "", "u1", ""); err != nil || len(again) != 0 {
 		t.Fatalf("second TakeSessionClients = %+v, %v; want none: each record is taken once", again, err)
 	}
 }

@@ -50,6 +50,16 @@ func (s *Store) GetPasskey(ctx context.Context, id string) (*storage.Passkey, er
 	return pk, nil
 }
 
+// GetUserPasskey returns userID's passkey id, in one read that takes the
+// owner; storage.ErrNotFound if absent or another user's.
+func (s *Store) GetUserPasskey(ctx context.Context, userID, id string) (*storage.Passkey, error) {
+	pk, err := s.scanPasskey(s.q(ctx).queryRow(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 AND id = $2`, userID, id))
+	if err != nil {
+		return nil, s.mapErr(fmt.Sprintf("get passkey of user %q", userID), err)
+	}
+	return pk, nil
+}
+
 // ListPasskeys returns userID's passkeys, oldest first.
 func (s *Store) ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error) {
 	return queryAll(ctx, s, fmt.Sprintf("list passkeys of user %q", userID),

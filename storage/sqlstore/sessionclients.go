@@ -24,26 +24,33 @@ func (s *Store) PutSessionClient(ctx context.Context, sc *storage.SessionClient)
 }
 
 // TakeSessionClients deletes and returns the records of session sid, or,
-// when sid is "", of every session of userID, ordered by sid and client.
-func (s *Store) TakeSessionClients(ctx context.Context, sid, userID string) ([]storage.SessionClient, error) {
+// when sid is "", of every session of userID but the session whose id is
+// keep, ordered by sid and client.
+func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]storage.SessionClient, error) {
 	if (sid == "") == (userID == "") {
 		return nil, errors.New("take session clients: give exactly one of sid and user id")
 	}
-	col, val := "sid", sid
+	if sid != "" && keep != "" {
+		return nil, errors.New("take session clients: a session to keep goes with a user id, not a sid")
+	}
+	where, args := `sid = $1`, []any{sid}
 	if sid == "" {
-		col, val = "user_id", userID
+		// The records name sessions by sid; keep is a session's id. A kept
+		// session without a sid, or not the user's, keeps nothing.
+		where, args = `user_id = $1 AND NOT EXISTS (SELECT 1 FROM browser_sessions b
+			WHERE b.id = $2 AND b.user_id = session_clients.user_id AND b.sid = session_clients.sid)`, []any{userID, keep}
 	}
 	var out []storage.SessionClient
 	take := func(r runner) (err error) {
 		out, err = queryAllIn(ctx, s, r, "take session clients",
-			`DELETE FROM session_clients WHERE `+col+` = $1 RETURNING sid, client_id, user_id, expires_at`,
+			`DELETE FROM session_clients WHERE `+where+` RETURNING sid, client_id, user_id, expires_at`,
 			func(row scanner) (*storage.SessionClient, error) {
 				var sc storage.SessionClient
 				if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
 					return nil, err
 				}
 				return &sc, nil
-			}, val)
+			}, args...)
 		return err
 	}
 	// A write that returns rows: where the dialect queues writers it

@@ -70,10 +70,11 @@ func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
 	return s.affectedOne(res, err, "delete browser session")
 }
 
-// DeleteUserBrowserSessions deletes every session of userID. It is not an
-// error if there is none.
-func (s *Store) DeleteUserBrowserSessions(ctx context.Context, userID string) error {
-	if _, err := s.q(ctx).exec(ctx, `DELETE FROM browser_sessions WHERE user_id = $1`, userID); err != nil {
+// DeleteUserBrowserSessions deletes every session of userID but keep (""
+// keeps none: no session has an empty id). It is not an error if there is
+// none.
+func (s *Store) DeleteUserBrowserSessions(ctx context.Context, userID, keep string) error {
+	if _, err := s.q(ctx).exec(ctx, `DELETE FROM browser_sessions WHERE user_id = $1 AND id <> $2`, userID, keep); err != nil {
 		return s.mapErr(fmt.Sprintf("delete browser sessions of user %q", userID), err)
 	}
 	return nil

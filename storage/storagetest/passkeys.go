@@ -9,7 +9,7 @@ import (
 
 // Passkeys: a credential id is unique across users, the signature counter
 // only advances (a counter that does not is refused, a clone's sign),
-// deleting takes the owner, and resetting factors or deleting the user
+// reading a user's passkey and deleting take the owner, and resetting factors or deleting the user
 // deletes them.
 
 func testPasskeys(t *testing.T, s storage.Store) {
@@ -40,6 +40,15 @@ func testPasskeys(t *testing.T, s storage.Store) {
 		storage.ErrConflict, "CreatePasskey with another user's credential id")
 	other := &storage.Passkey{ID: "cred-c", UserID: "user-2", PublicKey: []byte{2}, Name: "Phone", CreatedAt: baseTime()}
 	noErr(t, s.CreatePasskey(ctx, other), "CreatePasskey of user-2")
+
+	// Reading a user's passkey takes the owner.
+	check(t, "GetUserPasskey", full, mustGet(t, func() (*storage.Passkey, error) { return s.GetUserPasskey(ctx, "user-1", "cred-b") }))
+	_, err = s.GetUserPasskey(ctx, "user-2", "cred-b")
+	notFound(t, err, "GetUserPasskey of another user's passkey")
+	_, err = s.GetUserPasskey(ctx, "user-1", "nope")
+	notFound(t, err, "GetUserPasskey of an unknown id")
+	_, err = s.GetUserPasskey(ctx, "nobody", "cred-b")
+	notFound(t, err, "GetUserPasskey of an unknown user")
 
 	list, err = s.ListPasskeys(ctx, "user-1")
 	noErr(t, err, "ListPasskeys")

@@ -8,8 +8,8 @@ import (
 )
 
 // testSessionClients proves the records back-channel logout reads: put
-// (and renew), take by session and by user, each record taken once, gone
-// with their client, deleted once expired.
+// (and renew), take by session and by user (but a session kept), each
+// record taken once, gone with their client, deleted once expired.
 func testSessionClients(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	for _, id := range []string{"rp-a", "rp-b", "rp-c"} {
@@ -28,24 +28,24 @@ func testSessionClients(t *testing.T, s storage.Store) {
 	put("sid-4", "rp-c", "u3", baseTime().Add(-time.Minute))
 	errIs(t, s.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-1", ClientID: "no-such-client", UserID: "u1", ExpiresAt: exp}), storage.ErrInvalidReference, "PutSessionClient(unknown client)")
 
-	got, err := s.TakeSessionClients(ctx, "sid-1", "")
+	got, err := s.TakeSessionClients(ctx, "sid-1", "", "")
 	noErr(t, err, "TakeSessionClients(sid-1)")
 	check(t, "TakeSessionClients(sid-1)", []storage.SessionClient{
 		{SID: "sid-1", ClientID: "rp-a", UserID: "u1", ExpiresAt: exp.Add(time.Hour)},
 		{SID: "sid-1", ClientID: "rp-b", UserID: "u1", ExpiresAt: exp},
 	}, got)
-	got, err = s.TakeSessionClients(ctx, "sid-1", "")
+	got, err = s.TakeSessionClients(ctx, "sid-1", "", "")
 	noErr(t, err, "TakeSessionClients(sid-1) again")
 	if len(got) != 0 {
 		t.Errorf("TakeSessionClients(sid-1) again = %v, want none: each record is taken once", got)
 	}
-	got, err = s.TakeSessionClients(ctx, "", "u1")
+	got, err = s.TakeSessionClients(ctx, "", "u1", "")
 	noErr(t, err, "TakeSessionClients(user u1)")
 	check(t, "TakeSessionClients(user u1)", []storage.SessionClient{{SID: "sid-2", ClientID: "rp-a", UserID: "u1", ExpiresAt: exp}}, got)
-	if _, err := s.TakeSessionClients(ctx, "", ""); err == nil {
+	if _, err := s.TakeSessionClients(ctx, "", "", ""); err == nil {
 		t.Error("TakeSessionClients with neither sid nor user: want an error")
 	}
-	if _, err := s.TakeSessionClients(ctx, "sid-3", "u2"); err == nil {
+	if _, err := s.TakeSessionClients(ctx, "sid-3", "u2", ""); err == nil {
 		t.Error("TakeSessionClients with both sid and user: want an error")
 	}
 
@@ -55,16 +55,49 @@ func testSessionClients(t *testing.T, s storage.Store) {
 	if n != 1 {
 		t.Errorf("DeleteExpired deleted %d rows, want the one expired record", n)
 	}
-	got, err = s.TakeSessionClients(ctx, "sid-4", "")
+	got, err = s.TakeSessionClients(ctx, "sid-4", "", "")
 	noErr(t, err, "TakeSessionClients(sid-4)")
 	if len(got) != 0 {
 		t.Errorf("expired record survived DeleteExpired: %v", got)
 	}
 	// A deleted client's records go with it.
 	noErr(t, s.DeleteClient(ctx, "rp-c"), "DeleteClient(rp-c)")
-	got, err = s.TakeSessionClients(ctx, "", "u2")
+	got, err = s.TakeSessionClients(ctx, "", "u2", "")
 	noErr(t, err, "TakeSessionClients(user u2)")
 	if len(got) != 0 {
 		t.Errorf("records of a deleted client survived: %v", got)
 	}
+
+	// Taking a user's records but a kept session's (its id, which the
+	// records do not hold: they name sessions by sid).
+	mustCreateUser(t, ctx, s, "u5")
+	mustCreateUser(t, ctx, s, "u6")
+	for _, bs := range []storage.BrowserSession{{ID: "bs-5a", SID: "sid-5a", UserID: "u5"}, {ID: "bs-5b", SID: "sid-5b", UserID: "u5"},
+		{ID: "bs-5c", UserID: "u5"}, {ID: "bs-6", SID: "sid-6", UserID: "u6"}} {
+		bs.CreatedAt = baseTime()
+		noErr(t, s.CreateBrowserSession(ctx, &bs), "CreateBrowserSession("+bs.ID+")")
+	}
+	put("sid-5a", "rp-a", "u5", exp)
+	put("sid-5a", "rp-b", "u5", exp)
+	put("sid-5b", "rp-a", "u5", exp)
+	put("sid-6", "rp-a", "u6", exp)
+	if _, err := s.TakeSessionClients(ctx, "sid-5a", "", "bs-5a"); err == nil {
+		t.Error("TakeSessionClients with a sid and a session to keep: want an error")
+	}
+	got, err = s.TakeSessionClients(ctx, "", "u5", "bs-5a")
+	noErr(t, err, "TakeSessionClients(user u5, keep bs-5a)")
+	check(t, "TakeSessionClients(user u5, keep bs-5a)", []storage.SessionClient{{SID: "sid-5b", ClientID: "rp-a", UserID: "u5", ExpiresAt: exp}}, got)
+	got, err = s.TakeSessionClients(ctx, "", "u5", "bs-5c")
+	noErr(t, err, "TakeSessionClients(user u5, keep a session without a sid)")
+	check(t, "TakeSessionClients(user u5, keep a session without a sid)", []storage.SessionClient{
+		{SID: "sid-5a", ClientID: "rp-a", UserID: "u5", ExpiresAt: exp},
+		{SID: "sid-5a", ClientID: "rp-b", UserID: "u5", ExpiresAt: exp},
+	}, got)
+	put("sid-5a", "rp-a", "u5", exp)
+	got, err = s.TakeSessionClients(ctx, "", "u5", "bs-6")
+	noErr(t, err, "TakeSessionClients(user u5, keep another user's session)")
+	check(t, "TakeSessionClients(user u5, keep another user's session)", []storage.SessionClient{{SID: "sid-5a", ClientID: "rp-a", UserID: "u5", ExpiresAt: exp}}, got)
+	got, err = s.TakeSessionClients(ctx, "", "u6", "")
+	noErr(t, err, "TakeSessionClients(user u6, keep none)")
+	check(t, "TakeSessionClients(user u6, keep none)", []storage.SessionClient{{SID: "sid-6", ClientID: "rp-a", UserID: "u6", ExpiresAt: exp}}, got)
 }

@@ -104,14 +104,14 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	// DeleteUserBrowserSessions deletes every session of one user only.
 	more := &storage.BrowserSession{ID: "session-more", UserID: "user-1", CreatedAt: baseTime()}
 	noErr(t, s.CreateBrowserSession(ctx, more), "CreateBrowserSession(more)")
-	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1"), "DeleteUserBrowserSessions(user-1)")
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1", ""), "DeleteUserBrowserSessions(user-1)")
 	for _, id := range []string{minimal.ID, more.ID} {
 		_, err = s.GetBrowserSession(ctx, id)
 		errIs(t, err, storage.ErrNotFound, "GetBrowserSession("+id+") after DeleteUserBrowserSessions")
 	}
 	check(t, "GetBrowserSession of another user after DeleteUserBrowserSessions", expired, mustGetBrowserSession(t, ctx, s, expired.ID))
-	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1"), "DeleteUserBrowserSessions twice")
-	noErr(t, s.DeleteUserBrowserSessions(ctx, "no-such-user"), "DeleteUserBrowserSessions(unknown user)")
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1", ""), "DeleteUserBrowserSessions twice")
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "no-such-user", ""), "DeleteUserBrowserSessions(unknown user)")
 	mustGetUser(t, ctx, s, "user-1")
 
 	// A deleted session's id and sid can be used again.
@@ -120,9 +120,28 @@ func testBrowserSessions(t *testing.T, s storage.Store) {
 	check(t, "GetBrowserSessionBySID of a re-created session", full, mustGetBrowserSessionBySID(t, ctx, s, full.SID))
 
 	// DeleteUserBrowserSessions takes the sid with the session.
-	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1"), "DeleteUserBrowserSessions(user-1) with a sid")
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1", ""), "DeleteUserBrowserSessions(user-1) with a sid")
 	_, err = s.GetBrowserSessionBySID(ctx, full.SID)
 	errIs(t, err, storage.ErrNotFound, "GetBrowserSessionBySID after DeleteUserBrowserSessions")
+
+	// DeleteUserBrowserSessions keeps the session it is told to keep; a
+	// session of another user keeps none of this user's.
+	keepA := &storage.BrowserSession{ID: "session-keep-a", SID: "sid-keep-a", UserID: "user-1", CreatedAt: baseTime()}
+	keepB := &storage.BrowserSession{ID: "session-keep-b", UserID: "user-1", CreatedAt: baseTime()}
+	for _, bs := range []*storage.BrowserSession{keepA, keepB} {
+		noErr(t, s.CreateBrowserSession(ctx, bs), "CreateBrowserSession("+bs.ID+")")
+	}
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1", keepA.ID), "DeleteUserBrowserSessions(user-1, keep one)")
+	check(t, "GetBrowserSession of the kept session", keepA, mustGetBrowserSession(t, ctx, s, keepA.ID))
+	_, err = s.GetBrowserSession(ctx, keepB.ID)
+	errIs(t, err, storage.ErrNotFound, "GetBrowserSession of a session not kept")
+	noErr(t, s.CreateBrowserSession(ctx, keepB), "CreateBrowserSession("+keepB.ID+") again")
+	noErr(t, s.DeleteUserBrowserSessions(ctx, "user-1", expired.ID), "DeleteUserBrowserSessions(user-1, keep another user's)")
+	for _, id := range []string{keepA.ID, keepB.ID} {
+		_, err = s.GetBrowserSession(ctx, id)
+		errIs(t, err, storage.ErrNotFound, "GetBrowserSession("+id+") after keeping another user's session")
+	}
+	check(t, "GetBrowserSession of the other user's session named to keep", expired, mustGetBrowserSession(t, ctx, s, expired.ID))
 }
 
 func testConsents(t *testing.T, s storage.Store) {
@@ -377,7 +396,7 @@ func testDirectoryTransactions(t *testing.T, s storage.Store) {
 	tx = beginTX(t, ctx, s)
 	noErr(t, s.DeleteAuthRequest(tx, req.ID), "DeleteAuthRequest in tx")
 	noErr(t, s.DeleteBrowserSession(tx, bs.ID), "DeleteBrowserSession in tx")
-	noErr(t, s.DeleteUserBrowserSessions(tx, u.ID), "DeleteUserBrowserSessions in tx")
+	noErr(t, s.DeleteUserBrowserSessions(tx, u.ID, ""), "DeleteUserBrowserSessions in tx")
 	noErr(t, s.Commit(tx), "Commit (deletes)")
 	_, err = s.GetAuthRequest(ctx, req.ID)
 	errIs(t, err, storage.ErrNotFound, "GetAuthRequest after a committed delete")

@@ -1,0 +1,101 @@
+package directory
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// sessionCallCounter is a store that counts the calls that read or end
+// browser sessions and take their clients' records.
+type sessionCallCounter struct {
+	storage.Store
+	calls atomic.Int64
+}
+
+func (s *sessionCallCounter) ListUserBrowserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
+	s.calls.Add(1)
+	return s.Store.ListUserBrowserSessions(ctx, userID)
+}
+
+func (s *sessionCallCounter) DeleteBrowserSession(ctx context.Context, id string) error {
+	s.calls.Add(1)
+	return s.Store.DeleteBrowserSession(ctx, id)
+}
+
+func (s *sessionCallCounter) DeleteUserBrowserSessions(ctx context.Context, userID, keep string) error {
+	s.calls.Add(1)
+	return s.Store.DeleteUserBrowserSessions(ctx, userID, keep)
+}
+
+func (s *sessionCallCounter) TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]storage.SessionClient, error) {
+	s.calls.Add(1)
+	return s.Store.TakeSessionClients(ctx, sid, userID, keep)
+}
+
+// TestSweepKeepingOneIsFixedCost: ending a user's other sessions (a
+// passkey removed from the account page) costs the same number of store
+// calls, each one statement, whether the user has 2 sessions or 41, and
+// every ended session's client is told.
+func TestSweepKeepingOneIsFixedCost(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			costs := map[int]int64{}
+			for _, others := range []int{1, 40} {
+				st := &sessionCallCounter{Store: testdb.Open(t, b.DSN(t))}
+				var told []storage.SessionClient
+				svc := New(st, Options{Now: func() time.Time { return now },
+					SessionsEnded: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
+				if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+					t.Fatal(err)
+				}
+				u, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.CreatePasskey(ctx, &storage.Passkey{ID: "key", UserID: u.ID, PublicKey: []byte{1}, Name: "key", CreatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+				for i := range others + 1 {
+					id := fmt.Sprintf("session-%d", i) // session-0 is kept
+					if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: id, SID: "sid-" + id, UserID: u.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+						t.Fatal(err)
+					}
+					if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-" + id, ClientID: "app", UserID: u.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				st.calls.Store(0)
+				if _, err := svc.Users().RemovePasskey(ctx, u.ID, "key", "session-0"); err != nil {
+					t.Fatal(err)
+				}
+				costs[others] = st.calls.Load()
+				if len(told) != others {
+					t.Errorf("%d other sessions: %d clients told, want %d", others, len(told), others)
+				}
+				for _, sc := range told {
+					if sc.SID == "sid-session-0" {
+						t.Errorf("the kept session's client was told: %+v", sc)
+					}
+				}
+				if _, err := st.GetBrowserSession(ctx, "session-0"); err != nil {
+					t.Errorf("the kept session after the sweep: %v", err)
+				}
+				if left, err := st.ListUserBrowserSessions(ctx, u.ID); err != nil || len(left) != 1 {
+					t.Errorf("sessions left = %d, %v; want the kept one", len(left), err)
+				}
+			}
+			t.Logf("session calls of the sweep: %v (other sessions: calls)", costs)
+			if costs[1] != costs[40] {
+				t.Errorf("session calls of the sweep: %d with 1 other session, %d with 40; want the same", costs[1], costs[40])
+			}
+		})
+	}
+}
