@@ -106,10 +106,11 @@ type benchFlow struct {
 }
 
 // newBenchFlow sets up the server through the admin API and signs a user
-// in over HTTP with the login and consent forms.
-func newBenchFlow(b *testing.B, dsn string) *benchFlow {
+// in over HTTP with the login and consent forms; opts adjust the
+// server's configuration.
+func newBenchFlow(b testing.TB, dsn string, opts ...func(*provider.Config)) *benchFlow {
 	b.Helper()
-	ts := newTestServer(b, dsn)
+	ts := newTestServer(b, dsn, opts...)
 	f := &benchFlow{ts: ts, h: ts.Provider.Handler(), scope: "bench:read"}
 	admin := func(path string, body any) []byte {
 		b.Helper()
@@ -171,7 +172,7 @@ func newBenchFlow(b *testing.B, dsn string) *benchFlow {
 
 // benchSubmit posts the one form of the page resp carries (its hidden
 // fields and fields) as the browser.
-func benchSubmit(b *testing.B, c *http.Client, resp *http.Response, fields url.Values) *http.Response {
+func benchSubmit(b testing.TB, c *http.Client, resp *http.Response, fields url.Values) *http.Response {
 	b.Helper()
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -240,7 +241,7 @@ func (f *benchFlow) authorizeURL() (string, string) {
 }
 
 // run is one signed-in flow (flow), failing b if it fails.
-func (f *benchFlow) run(b *testing.B) {
+func (f *benchFlow) run(b testing.TB) {
 	b.Helper()
 	if err := f.flow(); err != nil {
 		b.Fatal(err)
