@@ -64,6 +64,12 @@ type flow struct {
 	// after it to use instead of reading each again; nil when the user
 	// did not come from the browser's session.
 	signedIn *storage.SignedIn
+	// touch, when not zero, is the last-seen time due (touchDue) to
+	// the browser session touchID that flowUser read: written with the
+	// code when one is issued (issueCode), in the same statement, else
+	// alone (advance).
+	touch   time.Time
+	touchID string
 }
 
 // consentAnswer is the user's decision on the consent page.
@@ -100,6 +106,14 @@ const (
 // consent posts call it once they recorded what the user did.
 func (p *Provider) advance(w http.ResponseWriter, r *http.Request, f *flow) {
 	st, err := p.next(r.Context(), r, f)
+	if st != stepIssue {
+		// No code to write the session touch with: it is written now,
+		// and failing to write it fails the request, as reading the
+		// session would have.
+		if terr := p.touchAlone(r.Context(), f); terr != nil && st != stepFail {
+			st, err = stepFail, terr
+		}
+	}
 	switch st {
 	case stepFail:
 		p.authorizeError(w, r, f.ar, err)
@@ -109,11 +123,27 @@ func (p *Provider) advance(w http.ResponseWriter, r *http.Request, f *flow) {
 		p.askConsent(w, r, f)
 	case stepIssue:
 		p.issue(w, r, f)
+		// issue writes the session touch with the code; one it did not
+		// (it failed before the code's write, and answered so) is
+		// written now.
+		if terr := p.touchAlone(r.Context(), f); terr != nil {
+			p.log.ErrorContext(r.Context(), "authorize: after a failed issue", "err", terr)
+		}
 	case stepSecondFactor:
 		p.toFactorPage(w, r, f, PathSecondFactor)
 	case stepEnrol:
 		p.toFactorPage(w, r, f, PathEnrol)
 	}
+}
+
+// touchAlone writes the session touch f still holds, if any, alone.
+func (p *Provider) touchAlone(ctx context.Context, f *flow) error {
+	if f.touch.IsZero() {
+		return nil
+	}
+	at := f.touch
+	f.touch = time.Time{}
+	return p.touchSession(ctx, f.touchID, at)
 }
 
 // next decides a flow's next step from its state: the user's answer on
@@ -208,10 +238,13 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 	if slices.Contains(prompts, "login") {
 		return nil, time.Time{}, nil, nil
 	}
-	si, err := p.signedIn(ctx, r, f.ar.GetClient().GetID())
+	si, touch, err := p.signedIn(ctx, r, f.ar.GetClient().GetID())
 	if err != nil || si == nil {
 		return nil, time.Time{}, nil, err
 	}
+	// The session was used, whatever comes of the request: advance
+	// writes the touch (with the code, if one is issued).
+	f.touch, f.touchID = touch, si.Session.ID
 	sess := &si.Session
 	if maxAge := f.ar.GetRequestForm().Get("max_age"); maxAge != "" {
 		secs, err := strconv.ParseInt(maxAge, 10, 64)
@@ -320,7 +353,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 		AuthenticationMethodsReferences:     amr,
 		Extra:                               idTokenExtra(f.user, f.granted, f.sid),
 	}
-	resp, err := p.issueCode(ctx, f.ar, sess)
+	resp, err := p.issueCode(ctx, f, sess)
 	if err != nil {
 		p.authorizeError(w, r, f.ar, err)
 		return
@@ -332,12 +365,16 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, f *flow) {
 // issueCode has fosite issue the code of ar with one write: fosite stores
 // the code, its OpenID Connect request and its PKCE challenge as three
 // rows, which are kept back and then written in one statement, all or
-// none.
-func (p *Provider) issueCode(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session) (fosite.AuthorizeResponder, error) {
+// none, with the session touch f holds, if any (f.touch, then cleared:
+// the touch was written, or failed with the code).
+func (p *Provider) issueCode(ctx context.Context, f *flow, sess *Session) (fosite.AuthorizeResponder, error) {
 	batch := p.fstore.BatchCreates(ctx)
-	resp, err := p.oauth2.NewAuthorizeResponse(batch, ar, sess)
+	resp, err := p.oauth2.NewAuthorizeResponse(batch, f.ar, sess)
 	if err != nil {
 		return nil, err
+	}
+	if !f.touch.IsZero() && p.fstore.TouchWithBatch(batch, f.touchID, f.touch) {
+		f.touch = time.Time{}
 	}
 	if err := p.fstore.WriteBatch(batch); err != nil {
 		return nil, fmt.Errorf("issue authorization code: %w", err)

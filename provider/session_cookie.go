@@ -33,44 +33,73 @@ func (p *Provider) browserSession(ctx context.Context, r *http.Request) (*storag
 // SSO session of the browser, or nil, read at once with its user, whether
 // the user has a second factor, and their consent to clientID
 // (storage.Store.GetSignedIn), where reading them one by one took five
-// statements.
-func (p *Provider) signedIn(ctx context.Context, r *http.Request, clientID string) (*storage.SignedIn, error) {
+// statements. The session is not touched: when a touch is due, touch is
+// the last-seen time to record (non-zero), for the caller to write with
+// the code it issues, or alone (touchSession) if it issues none.
+func (p *Provider) signedIn(ctx context.Context, r *http.Request, clientID string) (si *storage.SignedIn, touch time.Time, err error) {
 	value, ok := p.cookies.Session(r)
 	if !ok {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
-	si, err := p.cfg.Store.GetSignedIn(ctx, web.Digest(value), clientID)
+	si, err = p.cfg.Store.GetSignedIn(ctx, web.Digest(value), clientID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load browser session: %w", err)
+		return nil, time.Time{}, fmt.Errorf("load browser session: %w", err)
 	}
-	if s, err := p.liveSession(ctx, &si.Session); err != nil || s == nil {
-		return nil, err
+	now := p.cfg.Now()
+	if live, err := p.sessionLive(ctx, &si.Session, now); err != nil || !live {
+		return nil, time.Time{}, err
 	}
-	return si, nil
+	if touchDue(&si.Session, now) {
+		touch = now.UTC()
+	}
+	return si, touch, nil
 }
 
 // liveSession returns s, the session just read, unless it is over: then
-// it is deleted, and nil returned.
+// it is deleted, and nil returned. A session in use is touched when due
+// (touchDue).
 func (p *Provider) liveSession(ctx context.Context, s *storage.BrowserSession) (*storage.BrowserSession, error) {
-	id := s.ID
 	now := p.cfg.Now()
-	if p.sessionOver(s, now) {
-		if err := p.cfg.Store.DeleteBrowserSession(ctx, id); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("delete expired browser session: %w", err)
-		}
-		return nil, nil
+	if live, err := p.sessionLive(ctx, s, now); err != nil || !live {
+		return nil, err
 	}
-	// Touching at most once a minute keeps the idle timeout honest without
-	// a write per request.
-	if now.Sub(s.LastSeenAt) > time.Minute {
-		if err := p.cfg.Store.TouchBrowserSession(ctx, id, now.UTC()); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return nil, fmt.Errorf("touch browser session: %w", err)
+	if touchDue(s, now) {
+		if err := p.touchSession(ctx, s.ID, now.UTC()); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// sessionLive reports whether s, the session just read, is not over at
+// now; one that is over is deleted.
+func (p *Provider) sessionLive(ctx context.Context, s *storage.BrowserSession, now time.Time) (bool, error) {
+	if !p.sessionOver(s, now) {
+		return true, nil
+	}
+	if err := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, fmt.Errorf("delete expired browser session: %w", err)
+	}
+	return false, nil
+}
+
+// touchDue reports whether session s, in use at now, is to be touched:
+// touching at most once a minute keeps the idle timeout honest without a
+// write per request.
+func touchDue(s *storage.BrowserSession, now time.Time) bool {
+	return now.Sub(s.LastSeenAt) > time.Minute
+}
+
+// touchSession records that browser session id was seen at at; a session
+// gone meanwhile is no error.
+func (p *Provider) touchSession(ctx context.Context, id string, at time.Time) error {
+	if err := p.cfg.Store.TouchBrowserSession(ctx, id, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("touch browser session: %w", err)
+	}
+	return nil
 }
 
 // startSession signs the browser in as userID, replacing any session it

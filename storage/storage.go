@@ -441,6 +441,12 @@ type Store interface {
 	// CreateTokens stores rows in one statement: every one of them, or,
 	// with ErrConflict when a (kind, signature) of them exists, none.
 	CreateTokens(ctx context.Context, ts []*Token) error
+	// CreateTokensTouching is CreateTokens that also sets LastSeenAt of
+	// browser session sessionID to lastSeen (as TouchBrowserSession), in
+	// one write: the rows and the touch are stored together or not at
+	// all. A session that does not exist is not an error: the rows are
+	// stored all the same.
+	CreateTokensTouching(ctx context.Context, ts []*Token, sessionID string, lastSeen time.Time) error
 	// GetTokens returns the rows of keys that exist, active or not, in
 	// one read, in no particular order; a key without a row is left out.
 	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)

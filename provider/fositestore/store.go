@@ -644,6 +644,16 @@ type batchKey struct{ f *Store }
 type batch struct {
 	rows  []*storage.Token
 	forms []url.Values
+	// touch, when set, is a browser session to touch with the rows
+	// (TouchWithBatch).
+	touch *sessionTouch
+}
+
+// sessionTouch is a browser session's id and the last-seen time to
+// record for it.
+type sessionTouch struct {
+	id string
+	at time.Time
 }
 
 // intoCode puts the PKCE or OpenID Connect request req into the row, in
@@ -677,18 +687,38 @@ func (f *Store) BatchCreates(ctx context.Context) context.Context {
 	return context.WithValue(ctx, batchKey{f}, &batch{})
 }
 
-// WriteBatch writes the rows kept back in ctx (BatchCreates).
+// TouchWithBatch makes WriteBatch of ctx's batch (BatchCreates) also set
+// the last-seen time of browser session id to at, in the same write
+// (storage.Store.CreateTokensTouching): a signed-in browser's
+// authorization request then writes once, not twice. False when ctx
+// carries no batch.
+func (f *Store) TouchWithBatch(ctx context.Context, id string, at time.Time) bool {
+	b, ok := ctx.Value(batchKey{f}).(*batch)
+	if ok {
+		b.touch = &sessionTouch{id: id, at: at}
+	}
+	return ok
+}
+
+// WriteBatch writes the rows kept back in ctx (BatchCreates), with the
+// session touch TouchWithBatch left, if any.
 func (f *Store) WriteBatch(ctx context.Context) error {
 	b, ok := ctx.Value(batchKey{f}).(*batch)
 	if !ok {
 		return errors.New("write batch: no batch in ctx")
 	}
-	rows := b.rows
+	rows, touch := b.rows, b.touch
 	for i, t := range rows {
 		t.Form = b.forms[i].Encode()
 	}
-	b.rows, b.forms = nil, nil
-	if err := f.store.CreateTokens(ctx, rows); err != nil {
+	b.rows, b.forms, b.touch = nil, nil, nil
+	var err error
+	if touch != nil {
+		err = f.store.CreateTokensTouching(ctx, rows, touch.id, touch.at)
+	} else {
+		err = f.store.CreateTokens(ctx, rows)
+	}
+	if err != nil {
 		return fositeErr(fmt.Errorf("store %d token rows: %w", len(rows), err))
 	}
 	return nil

@@ -154,6 +154,10 @@ func dialect() sqlstore.Dialect {
 		// Races are decided by unique indexes, row locks and conditional
 		// updates, and the loser fails at once: running it again wins.
 		Retry: true,
+
+		// Two writes of one request (a code and its session's touch) go
+		// in one statement.
+		WritesInWith: true,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    BIGINT      NOT NULL PRIMARY KEY,
 		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()

@@ -58,6 +58,11 @@ type Dialect struct {
 	// until the transaction ends; empty where every write transaction
 	// already holds the database's one write lock.
 	ForUpdate string
+	// WritesInWith: a statement may write in its WITH clause
+	// (PostgreSQL's data-modifying CTEs), so that two writes to different
+	// tables cost one statement, one round trip, instead of a transaction
+	// of two. Without it (SQLite), they run as a transaction.
+	WritesInWith bool
 
 	// Classify says what a driver error means for the caller.
 	Classify func(err error) ErrorClass

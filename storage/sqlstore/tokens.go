@@ -37,10 +37,67 @@ func (s *Store) CreateTokens(ctx context.Context, ts []*storage.Token) error {
 	if len(ts) == 0 {
 		return nil
 	}
+	query, args := s.insertTokens(ts, "", 0)
+	if _, err := s.q(ctx).exec(ctx, query, args...); err != nil {
+		return s.mapErr(fmt.Sprintf("create %d tokens", len(ts)), err)
+	}
+	return nil
+}
+
+// touchSession is TouchBrowserSession's statement; $1 is the time, $2
+// the session.
+const touchSession = `UPDATE browser_sessions SET last_seen_at = $1 WHERE id = $2`
+
+// CreateTokensTouching stores rows and touches browser session sessionID
+// (TouchBrowserSession, but a session that is gone is no error) in one
+// write: where the dialect allows, one statement, the touch in its WITH
+// clause (a signed-in browser's authorization request then costs a read
+// and this one round trip, however long ago the browser was last seen);
+// else one transaction, whose one commit costs what one statement's
+// would.
+func (s *Store) CreateTokensTouching(ctx context.Context, ts []*storage.Token, sessionID string, lastSeen time.Time) error {
+	if len(ts) == 0 {
+		return s.touchQuietly(ctx, sessionID, lastSeen)
+	}
+	op := fmt.Sprintf("create %d tokens touching a browser session", len(ts))
+	if s.d.WritesInWith {
+		query, args := s.insertTokens(ts, `WITH touched AS (`+touchSession+`) `, 2)
+		args[0], args[1] = s.timeArg(lastSeen), sessionID
+		if _, err := s.q(ctx).exec(ctx, query, args...); err != nil {
+			return s.mapErr(op, err)
+		}
+		return nil
+	}
+	query, args := s.insertTokens(ts, "", 0)
+	return s.inTx(ctx, func(r runner) error {
+		if _, err := r.exec(ctx, touchSession, s.timeArg(lastSeen), sessionID); err != nil {
+			return s.mapErr(op, err)
+		}
+		if _, err := r.exec(ctx, query, args...); err != nil {
+			return s.mapErr(op, err)
+		}
+		return nil
+	})
+}
+
+// touchQuietly touches session id, which may be gone.
+func (s *Store) touchQuietly(ctx context.Context, id string, lastSeen time.Time) error {
+	_, err := s.q(ctx).exec(ctx, touchSession, s.timeArg(lastSeen), id)
+	if err != nil {
+		return s.mapErr("touch browser session", err)
+	}
+	return nil
+}
+
+// insertTokens returns the INSERT of rows ts, after prefix, with its
+// arguments; the first skip arguments ($1 to $skip) are left for the
+// caller to set, for prefix.
+func (s *Store) insertTokens(ts []*storage.Token, prefix string, skip int) (string, []any) {
 	const n = 15 // columns
 	var b strings.Builder
+	b.WriteString(prefix)
 	b.WriteString(`INSERT INTO tokens (` + tokenColumns + `) VALUES `)
-	args := make([]any, 0, n*len(ts))
+	args := make([]any, skip, skip+n*len(ts))
 	for i, t := range ts {
 		if i > 0 {
 			b.WriteString(", ")
@@ -51,17 +108,14 @@ func (s *Store) CreateTokens(ctx context.Context, ts []*storage.Token) error {
 				b.WriteString(", ")
 			}
 			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(i*n + j))
+			b.WriteString(strconv.Itoa(skip + i*n + j))
 		}
 		b.WriteByte(')')
 		args = append(args, string(t.Kind), t.Signature, t.RequestID, s.timeArg(t.RequestedAt), t.ClientID, t.Subject,
 			s.listArg(t.RequestedScopes), s.listArg(t.GrantedScopes), s.listArg(t.RequestedAudience), s.listArg(t.GrantedAudience),
 			t.Form, blobArg(t.Session), t.Active, s.timeArg(t.ExpiresAt), t.AccessSignature)
 	}
-	if _, err := s.q(ctx).exec(ctx, b.String(), args...); err != nil {
-		return s.mapErr(fmt.Sprintf("create %d tokens", len(ts)), err)
-	}
-	return nil
+	return b.String(), args
 }
 
 // GetTokens returns the rows of keys that exist, active or not, in one

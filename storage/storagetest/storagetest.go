@@ -24,6 +24,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TokenDeactivate", testTokenDeactivate},
 		{"TokenDeactivateAtEpoch", testTokenDeactivateAtEpoch},
 		{"TokensTogether", testTokensTogether},
+		{"TokensTouching", testTokensTouching},
 		{"TokensByRequest", testTokensByRequest},
 		{"KeysCRUD", testKeysCRUD},
 		{"Settings", testSettings},
@@ -326,6 +327,66 @@ func testTokensTogether(t *testing.T, s storage.Store) {
 	if len(none) != 0 {
 		t.Fatalf("GetTokens(unknown) returned %d rows", len(none))
 	}
+}
+
+// testTokensTouching checks CreateTokensTouching: the rows and the
+// session's last-seen time written together, all or nothing; a session
+// that is gone does not keep the rows out.
+func testTokensTouching(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	mustCreateUser(t, ctx, s, "user-1")
+	bs := &storage.BrowserSession{ID: "session-1", UserID: "user-1", SID: "sid-1", AuthTime: baseTime(),
+		LastSeenAt: baseTime(), ExpiresAt: baseTime().Add(8 * time.Hour), CreatedAt: baseTime()}
+	other := &storage.BrowserSession{ID: "session-2", UserID: "user-1", AuthTime: baseTime(), LastSeenAt: baseTime()}
+	noErr(t, s.CreateBrowserSession(ctx, bs), "CreateBrowserSession")
+	noErr(t, s.CreateBrowserSession(ctx, other), "CreateBrowserSession(other)")
+
+	code := fullToken(storage.KindAuthorizeCode, "code-sig", "req-1", "client")
+	seen := baseTime().Add(3 * time.Minute)
+	noErr(t, s.CreateTokensTouching(ctx, []*storage.Token{code}, bs.ID, seen), "CreateTokensTouching")
+	check(t, "GetToken of a row CreateTokensTouching wrote", code, mustGetToken(t, ctx, s, code.Kind, code.Signature))
+	want := *bs
+	want.LastSeenAt = seen
+	check(t, "GetBrowserSession after CreateTokensTouching", &want, mustGetBrowserSession(t, ctx, s, bs.ID))
+	check(t, "GetBrowserSession of another session after CreateTokensTouching", other, mustGetBrowserSession(t, ctx, s, other.ID))
+
+	// Several rows, as CreateTokens.
+	a := fullToken(storage.KindAuthorizeCode, "code-a", "req-2", "client")
+	b := fullToken(storage.KindPKCE, "code-a", "req-2", "client")
+	noErr(t, s.CreateTokensTouching(ctx, []*storage.Token{a, b}, bs.ID, seen.Add(time.Minute)), "CreateTokensTouching(two rows)")
+	for _, tok := range []*storage.Token{a, b} {
+		check(t, fmt.Sprintf("GetToken(%s) of two rows CreateTokensTouching wrote", tok.Kind), tok, mustGetToken(t, ctx, s, tok.Kind, tok.Signature))
+	}
+	want.LastSeenAt = seen.Add(time.Minute)
+	check(t, "GetBrowserSession after CreateTokensTouching(two rows)", &want, mustGetBrowserSession(t, ctx, s, bs.ID))
+
+	// A session that is gone: the rows are stored all the same.
+	gone := fullToken(storage.KindAuthorizeCode, "code-gone", "req-3", "client")
+	noErr(t, s.CreateTokensTouching(ctx, []*storage.Token{gone}, "no-such-session", seen), "CreateTokensTouching(unknown session)")
+	check(t, "GetToken of a row written touching an unknown session", gone, mustGetToken(t, ctx, s, gone.Kind, gone.Signature))
+
+	// A conflicting row: no row written, and the session not touched.
+	fresh := fullToken(storage.KindRefreshToken, "fresh", "req-4", "client")
+	errIs(t, s.CreateTokensTouching(ctx, []*storage.Token{fresh, fullToken(storage.KindAuthorizeCode, "code-sig", "req-4", "client")}, bs.ID, seen.Add(time.Hour)),
+		storage.ErrConflict, "CreateTokensTouching with an existing (kind, signature)")
+	_, err := s.GetToken(ctx, storage.KindRefreshToken, "fresh")
+	errIs(t, err, storage.ErrNotFound, "GetToken of a row written with a conflicting one")
+	check(t, "GetBrowserSession after a refused CreateTokensTouching", &want, mustGetBrowserSession(t, ctx, s, bs.ID))
+
+	// No rows: the session is touched.
+	noErr(t, s.CreateTokensTouching(ctx, nil, bs.ID, seen.Add(2*time.Hour)), "CreateTokensTouching(no rows)")
+	want.LastSeenAt = seen.Add(2 * time.Hour)
+	check(t, "GetBrowserSession after CreateTokensTouching(no rows)", &want, mustGetBrowserSession(t, ctx, s, bs.ID))
+
+	// In a transaction, with it: rolled back, nothing of it stays.
+	tx, err := s.BeginTX(ctx)
+	noErr(t, err, "BeginTX")
+	undone := fullToken(storage.KindAuthorizeCode, "code-undone", "req-5", "client")
+	noErr(t, s.CreateTokensTouching(tx, []*storage.Token{undone}, bs.ID, seen.Add(3*time.Hour)), "CreateTokensTouching in tx")
+	noErr(t, s.Rollback(tx), "Rollback")
+	_, err = s.GetToken(ctx, undone.Kind, undone.Signature)
+	errIs(t, err, storage.ErrNotFound, "GetToken of a row written in a rolled-back transaction")
+	check(t, "GetBrowserSession after a rolled-back CreateTokensTouching", &want, mustGetBrowserSession(t, ctx, s, bs.ID))
 }
 
 func testTokenDeactivate(t *testing.T, s storage.Store) {
