@@ -52,3 +52,16 @@ func WriteTx(ctx context.Context, s *Store, fn func(exec func(query string, args
 func SetWriterWait(s *Store, d time.Duration) {
 	s.d.WriterWait = d
 }
+
+// ExecErr runs query as Exec does and returns its error as the store's
+// methods do (mapErr).
+func ExecErr(ctx context.Context, s *Store, query string) error {
+	if _, err := s.q(ctx).exec(ctx, query); err != nil {
+		return s.mapErr(ctx, "test statement", err)
+	}
+	return nil
+}
+
+// RetryAttempts is how often the store runs a transaction that keeps
+// failing with storage.ErrTransient.
+const RetryAttempts = retryAttempts
