@@ -699,8 +699,10 @@ type Store interface {
 	// one; only its last result is stored, so it must have no effects of
 	// its own. ids must be distinct and non-empty, and update may return
 	// entries of ids only (an error otherwise, with nothing stored).
-	// Inside a transaction carried by ctx it is not retried, and losing
-	// to a concurrent step is ErrConflict.
+	// Inside a transaction carried by ctx it is not retried: losing to a
+	// concurrent step is ErrConflict (the row it would insert exists) or
+	// ErrTransient (at stricter isolation levels), and the caller that
+	// began the transaction runs it again.
 	UpdateThrottle(ctx context.Context, ids []string, update func([]ThrottleEntry) []ThrottleEntry) error
 
 	// DeleteExpired deletes at most limit rows that expired before
