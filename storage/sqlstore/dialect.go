@@ -63,7 +63,7 @@ type Dialect struct {
 	Classify func(err error) ErrorClass
 	// Retry reports whether a transaction the database could not order
 	// (ErrorClass Transient), or one of the Store's own that lost a race
-	// a retry wins (Conflict, where Store.retry says so), is worth
+	// a retry wins (Conflict, where Store.retryRaces says so), is worth
 	// running again: true where the database fails the loser at once
 	// (a serialization failure, a deadlock), false where the loser has
 	// already waited for the lock (SQLite's busy timeout) and running
