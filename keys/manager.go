@@ -35,7 +35,9 @@ type Store interface {
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
 	// LockKeys takes, inside the transaction in ctx, the lock that
-	// serializes signing-key changes among replicas.
+	// serializes signing-key changes among replicas; at REPEATABLE READ
+	// or SERIALIZABLE a locker that waited fails with
+	// storage.ErrTransient, and the change is run again.
 	LockKeys(ctx context.Context) error
 
 	// CreateKey returns storage.ErrConflict if the kid exists or if the key is

@@ -276,6 +276,7 @@ func (m *Manager) mutate(ctx context.Context, what string, decide func(*planner)
 // whose subject is the kid the change is about.
 func (m *Manager) change(ctx context.Context, what string, decide func(*planner) error) (*planner, error) {
 	var fresh []*storage.Key
+	var lost error
 	for range txAttempts {
 		rows, err := m.store.ListKeys(ctx)
 		if err != nil {
@@ -322,10 +323,19 @@ func (m *Manager) change(ctx context.Context, what string, decide func(*planner)
 		case err == nil:
 		case errors.Is(err, errNeedKey):
 			continue
+		case errors.Is(err, storage.ErrTransient):
+			// The database could not order the change against another
+			// replica's (LockKeys at REPEATABLE READ or SERIALIZABLE, a
+			// deadlock): nothing was written; retry with a fresh read.
+			// The fresh keys were never stored and serve again.
+			m.log.InfoContext(ctx, "signing-key change could not be serialized; retrying", "err", err)
+			lost = err
+			continue
 		case errors.Is(err, storage.ErrConflict):
-			// A serialization failure, or (only with a reused test key) a
-			// kid that exists: retry with a fresh read and fresh keys.
+			// A kid that exists (only with a reused test key): retry
+			// with a fresh read and fresh keys.
 			m.log.InfoContext(ctx, "signing-key change conflicted; retrying", "err", err)
+			lost = err
 			fresh = nil
 			continue
 		default:
@@ -334,7 +344,12 @@ func (m *Manager) change(ctx context.Context, what string, decide func(*planner)
 		done.log(ctx, what, fresh)
 		return done, nil
 	}
-	return nil, fmt.Errorf("keys: %s: gave up after %d conflicting attempts", what, txAttempts)
+	if lost == nil {
+		return nil, fmt.Errorf("keys: %s: gave up after %d attempts", what, txAttempts)
+	}
+	// The last loss is kept: a transient one stays storage.ErrTransient
+	// and storage.ErrUnavailable, a failure of the database's.
+	return nil, fmt.Errorf("keys: %s: gave up after %d conflicting attempts: %w", what, txAttempts, lost)
 }
 
 // inKeyTx runs fn in a transaction that holds the key lock.

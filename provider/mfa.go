@@ -388,48 +388,30 @@ func (p *Provider) addFactor(ctx context.Context, userID string, put func(ctx co
 		digests[i] = p.recoveryDigest(userID, c)
 	}
 	// At REPEATABLE READ or SERIALIZABLE the enrolment that waited for
-	// the other's codes fails with storage.ErrConflict (see
-	// PutRecoveryCodesIfNone), as its commit may: it lost a race and is
-	// run again, whole. A conflict of put itself (a passkey registered
-	// already) is put's answer and is returned as it is.
-	for attempt := 1; ; attempt++ {
-		putFailed := false
-		err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
-			codes = nil
-			if err := put(ctx); err != nil {
-				putFailed = true
-				return err
-			}
-			issued, err := p.cfg.Store.PutRecoveryCodesIfNone(ctx, userID, digests)
-			if err != nil {
-				return fmt.Errorf("issue recovery codes: %w", err)
-			}
-			if issued {
-				codes = fresh
-			}
-			return nil
-		})
-		switch {
-		case err == nil:
-			return codes, nil
-		case putFailed || !errors.Is(err, storage.ErrConflict):
-			return nil, err
-		case attempt == addFactorAttempts:
-			// Not the user's doing, and not to be read as put's
-			// conflict by the caller: our failure, to try again later.
-			return nil, fmt.Errorf("%w: lost the race for the recovery codes %d times: %v", storage.ErrUnavailable, attempt, err)
+	// the other's codes fails with storage.ErrTransient (see
+	// PutRecoveryCodesIfNone), as may put or the commit: InTransaction
+	// then runs fn again, whole, and it finds the winner's codes. A
+	// conflict of put itself (a passkey registered already) is put's
+	// answer and is returned as it is.
+	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
+		codes = nil
+		if err := put(ctx); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", storage.ErrUnavailable, ctx.Err())
-		case <-time.After(time.Duration(attempt) * 5 * time.Millisecond):
+		issued, err := p.cfg.Store.PutRecoveryCodesIfNone(ctx, userID, digests)
+		if err != nil {
+			return fmt.Errorf("issue recovery codes: %w", err)
 		}
+		if issued {
+			codes = fresh
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return codes, nil
 }
-
-// addFactorAttempts bounds how often addFactor runs an enrolment that
-// lost the race for the first recovery codes.
-const addFactorAttempts = 5
 
 // newRecoveryCodes returns recoveryCodeCount random codes of 80 bits,
 // as four groups of four base32 characters.

@@ -14,15 +14,33 @@ var ErrNotFound = errors.New("storage: not found")
 // ErrConflict is returned when a write loses to an existing row or to a
 // concurrent writer: a duplicate primary key, a second active signing key, or a
 // conditional update that matched no row because another writer got there
-// first. Callers may retry or report 409.
+// first. It is an answer about the data, which a caller may give as 409 or
+// "already used"; a transaction the database merely could not order
+// against another is ErrTransient, never ErrConflict.
 var ErrConflict = errors.New("storage: conflict")
+
+// ErrTransient marks a transaction the database could not order against a
+// concurrent one: a serialization failure or a deadlock (PostgreSQL's
+// 40001 and 40P01). Nothing of it was written; running the whole
+// transaction again may succeed. It says nothing about the data, so it is
+// never ErrConflict.
+//
+// An error marked ErrTransient is also marked ErrUnavailable: a caller not
+// written to run its transaction again answers it as a failure of ours
+// (5xx, logged). A caller that retries tests ErrTransient before
+// ErrUnavailable. Store.InTransaction already runs fn again on it, a few
+// times, when it began the transaction itself, and so do the Store's own
+// single statements and transactions outside a caller's; an ErrTransient
+// that reaches the caller of those has outlived the retries.
+var ErrTransient = errors.New("storage: transient conflict, retry the transaction")
 
 // ErrUnavailable marks a failure of the store itself: the database is
 // unreachable or timed out, a disk or driver error, a row that cannot be
 // decoded. It is never the caller's fault, so callers answer it as a
 // server error (5xx) and log it; they must not turn it into "not found",
 // "wrong password" or "invalid client". Backends wrap every error that is
-// not ErrNotFound, ErrConflict or ErrInvalidReference with it.
+// not ErrNotFound, ErrConflict or ErrInvalidReference with it, ErrTransient
+// included.
 var ErrUnavailable = errors.New("storage: unavailable")
 
 // ErrInvalidReference is returned when a write names a row that does not
@@ -403,6 +421,14 @@ type Store interface {
 	// returned unchanged) or panics. Several steps that must take effect
 	// together or not at all (a configuration applied from a file) call
 	// the store's methods inside fn.
+	//
+	// When it began the transaction and the transaction fails with
+	// ErrTransient (fn's error or the commit's), it rolls back and runs
+	// fn again in a new one, a bounded number of times, where the backend
+	// says a retry can win. So fn may run more than once: it must do
+	// nothing outside the store that cannot be done again (send a
+	// message, show a secret), and must set afresh whatever it returns
+	// through variables of the caller.
 	InTransaction(ctx context.Context, fn func(ctx context.Context) error) error
 
 	// CreateClient stores a new client; ErrConflict if the id exists.
@@ -689,8 +715,10 @@ type Store interface {
 	// one; only its last result is stored, so it must have no effects of
 	// its own. ids must be distinct and non-empty, and update may return
 	// entries of ids only (an error otherwise, with nothing stored).
-	// Inside a transaction carried by ctx it is not retried, and losing
-	// to a concurrent step is ErrConflict.
+	// Inside a transaction carried by ctx it is not retried: losing to a
+	// concurrent step is ErrConflict (the row it would insert exists) or
+	// ErrTransient (at stricter isolation levels), and the caller that
+	// began the transaction runs it again.
 	UpdateThrottle(ctx context.Context, ids []string, update func([]ThrottleEntry) []ThrottleEntry) error
 
 	// DeleteExpired deletes at most limit rows that expired before
@@ -704,7 +732,10 @@ type Store interface {
 	// LockKeys takes, inside the transaction in ctx, an exclusive lock that
 	// serializes signing-key changes among replicas (a row lock, not an
 	// advisory lock), held until the transaction ends. It fails without a
-	// transaction in ctx.
+	// transaction in ctx. Where transactions run at REPEATABLE READ or
+	// SERIALIZABLE, a locker that waited fails with ErrTransient rather
+	// than read the keys through a stale snapshot: its caller runs the
+	// transaction again.
 	LockKeys(ctx context.Context) error
 
 	// PutSetting creates or replaces a named value (used when the

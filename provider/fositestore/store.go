@@ -213,7 +213,12 @@ func digest(s string) string {
 }
 
 // fositeErr maps storage sentinels to the fosite errors its handlers test
-// for. Anything else is marked storage.ErrUnavailable: fosite folds some
+// for: a lost race (storage.ErrConflict, never a transaction the database
+// could not order, storage.ErrTransient) is fosite's serialization
+// failure, which it answers invalid_request or invalid_grant; a transient
+// one stays storage.ErrUnavailable, a server_error, since fosite's
+// transaction cannot be run again here. Anything else is marked
+// storage.ErrUnavailable: fosite folds some
 // storage errors into client errors (a failed GetClient becomes
 // invalid_client), and the mark, which fosite keeps as the error's cause,
 // is how the provider tells an outage from a bad request.

@@ -180,20 +180,23 @@ func (s *Store) changed(ctx context.Context, write func(ctx context.Context) err
 		s.drop()
 		return nil
 	}
-	tx, err := s.Store.BeginTX(ctx)
-	if err != nil {
-		return err
+	// InTransaction runs write again where the transaction could not be
+	// ordered against a concurrent one (storage.ErrTransient).
+	wrote := false
+	err := s.Store.InTransaction(ctx, func(tx context.Context) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		wrote = true
+		if err := s.Store.PutSetting(tx, StampSetting, stamp); err != nil {
+			return fmt.Errorf("write the directory change stamp: %w", err)
+		}
+		return nil
+	})
+	if wrote {
+		// Even when the commit failed: it may have happened.
+		s.drop()
 	}
-	if err := write(tx); err != nil {
-		_ = s.Store.Rollback(tx)
-		return err
-	}
-	if err := s.Store.PutSetting(tx, StampSetting, stamp); err != nil {
-		_ = s.Store.Rollback(tx)
-		return fmt.Errorf("write the directory change stamp: %w", err)
-	}
-	err = s.Store.Commit(tx)
-	s.drop()
 	return err
 }
 

@@ -13,10 +13,12 @@
 // instead of advisory locks, rows picked by primary key rather than ctid,
 // no LISTEN/NOTIFY, no extensions. Transactions run at the database's
 // default isolation level; races are decided by unique indexes and
-// conditional updates, and unique violations (23505), serialization
-// failures (40001) and deadlocks (40P01) surface as storage.ErrConflict
-// (DeleteExpired and UpdateThrottle, outside a transaction, retry on them
-// instead).
+// conditional updates. Unique violations (23505) surface as
+// storage.ErrConflict; serialization failures (40001) and deadlocks
+// (40P01) as storage.ErrTransient (also storage.ErrUnavailable), which the
+// store runs again where it can: InTransaction when it began the
+// transaction, and the store's own statements and transactions outside a
+// caller's (DeleteExpired, UpdateThrottle, AppendAudit...).
 //
 // Representation: times are TIMESTAMPTZ (NULL for the zero time), truncated
 // to the microsecond on write and read back in UTC; []string fields are

@@ -34,8 +34,10 @@ func strictReplicas(t *testing.T, n int, isolation string) []*postgres.Store {
 }
 
 // contend runs fn for contenders 0 to n-1 at once, each again (with the
-// next attempt number) while it fails with storage.ErrConflict, at most
-// attempts times, and returns how each one's last attempt ended.
+// next attempt number) while it fails with storage.ErrTransient, at most
+// attempts times, and returns how each one's last attempt ended. A
+// transient failure must never read as storage.ErrConflict: fn failing
+// with both ends its contender at once, so the test sees it.
 func contend(n, attempts int, fn func(i, attempt int) error) []error {
 	errs := make([]error, n)
 	start := make(chan struct{})
@@ -45,7 +47,7 @@ func contend(n, attempts int, fn func(i, attempt int) error) []error {
 			<-start
 			for a := range attempts {
 				errs[i] = fn(i, a)
-				if !errors.Is(errs[i], storage.ErrConflict) {
+				if !errors.Is(errs[i], storage.ErrTransient) || errors.Is(errs[i], storage.ErrConflict) {
 					return
 				}
 			}
@@ -59,8 +61,9 @@ func contend(n, attempts int, fn func(i, attempt int) error) []error {
 // TestLockKeysStrictIsolation checks that LockKeys still serializes
 // key rotation when transactions run at REPEATABLE READ or SERIALIZABLE:
 // a contender that waited for the lock must not go on with a snapshot
-// that misses the winner's key, but fail with storage.ErrConflict so that
-// it retries.
+// that misses the winner's key, but fail with storage.ErrTransient so
+// that it retries (a transaction begun with BeginTX is its caller's to
+// run again).
 func TestLockKeysStrictIsolation(t *testing.T) {
 	testdb.PostgresURL(t)
 	for _, isolation := range []string{"repeatable read", "serializable"} {

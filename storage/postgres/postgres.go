@@ -152,7 +152,9 @@ func dialect() sqlstore.Dialect {
 		ForUpdate: " FOR UPDATE",
 		Classify:  classify,
 		// Races are decided by unique indexes, row locks and conditional
-		// updates, and the loser fails at once: running it again wins.
+		// updates, and the loser of one the database could not order
+		// (a serialization failure, a deadlock) fails at once: running
+		// it again wins.
 		Retry: true,
 
 		// Two writes of one request (a code and its session's touch) go
@@ -201,20 +203,24 @@ func listDecoder() func(text []byte) ([]string, error) {
 	}
 }
 
-// classify says what a PostgreSQL error means: unique violations,
-// serialization failures and deadlocks are conflicts, foreign-key
-// violations invalid references, and duplicate_table or duplicate_object
-// the loss of a concurrent CREATE ... IF NOT EXISTS.
+// classify says what a PostgreSQL error means: unique violations are
+// conflicts (a row exists), serialization failures and deadlocks
+// transient (the transaction could not be ordered against another and
+// may be run again), foreign-key violations invalid references, and
+// duplicate_table or duplicate_object the loss of a concurrent CREATE ...
+// IF NOT EXISTS. A lock not granted within lock_timeout (55P03) is the
+// database failing to give a turn: Other.
 func classify(err error) sqlstore.ErrorClass {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return sqlstore.Other
 	}
 	switch pgErr.Code {
-	case "23505", // unique_violation
-		"40001", // serialization_failure
-		"40P01": // deadlock_detected
+	case "23505": // unique_violation
 		return sqlstore.Conflict
+	case "40001", // serialization_failure
+		"40P01": // deadlock_detected
+		return sqlstore.Transient
 	case "23503": // foreign_key_violation
 		return sqlstore.InvalidReference
 	case "42P07", // duplicate_table

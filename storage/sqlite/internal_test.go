@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/sqlstore"
 	"github.com/hallpass/hallpass/storage/storagetest"
 )
 
@@ -156,4 +157,79 @@ func TestCancelledContextRefused(t *testing.T) {
 	if _, err := s.GetUser(t.Context(), "u"); err != nil {
 		t.Errorf("GetUser after the refused delete: %v", err)
 	}
+}
+
+// TestClassify checks what SQLite's errors mean for the store, on errors
+// SQLite really returns: a unique or primary-key violation is a conflict
+// (a row exists); a write whose snapshot another connection's commit made
+// stale (SQLITE_BUSY_SNAPSHOT) is transient, to be run again; a lock not
+// granted within the busy timeout (SQLITE_BUSY) is the database failing
+// to give a turn, Other (storage.ErrUnavailable), never a conflict.
+func TestClassify(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "classify.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn := func() *sql.Conn {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := conn(), conn()
+	for _, q := range []string{`CREATE TABLE p (id TEXT PRIMARY KEY, name TEXT UNIQUE)`,
+		`CREATE TABLE c (p TEXT REFERENCES p (id))`, `INSERT INTO p VALUES ('1', 'one')`} {
+		if _, err := a.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string, err error, want sqlstore.ErrorClass) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: no error", what)
+		}
+		if got := classify(err); got != want {
+			t.Errorf("%s: classify(%v) = %v, want %v", what, err, got, want)
+		}
+	}
+	_, err = a.ExecContext(ctx, `INSERT INTO p VALUES ('1', 'uno')`)
+	check("primary key", err, sqlstore.Conflict)
+	_, err = a.ExecContext(ctx, `INSERT INTO p VALUES ('2', 'one')`)
+	check("unique", err, sqlstore.Conflict)
+	_, err = a.ExecContext(ctx, `INSERT INTO c VALUES ('9')`)
+	check("foreign key", err, sqlstore.InvalidReference)
+
+	// a reads in a deferred transaction; b commits a write; a's write
+	// would be based on a stale snapshot.
+	if _, err := a.ExecContext(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := a.QueryRowContext(ctx, `SELECT count(*) FROM p`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ExecContext(ctx, `INSERT INTO p VALUES ('3', 'three')`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.ExecContext(ctx, `INSERT INTO p VALUES ('4', 'four')`)
+	check("stale snapshot", err, sqlstore.Transient)
+	if _, err := a.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+
+	// a holds the write lock; b, with no busy timeout, is refused.
+	if _, err := a.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.ExecContext(ctx, `INSERT INTO p VALUES ('5', 'five')`)
+	check("locked", err, sqlstore.Other)
+	if _, err := a.ExecContext(ctx, `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	check("not an SQLite error", errors.New("conn closed"), sqlstore.Other)
 }

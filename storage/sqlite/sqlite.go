@@ -184,10 +184,12 @@ func decodeList(text []byte) ([]string, error) {
 }
 
 // classify says what an SQLite error means: unique-constraint violations
-// and a write whose snapshot another writer made stale are conflicts (a
-// lost race), foreign-key violations invalid references. A file locked
-// past the busy timeout (another process, a backup) is the database not
-// answering: Other, so storage.ErrUnavailable, never "already exists".
+// are conflicts (a row exists), a write whose snapshot another writer
+// made stale is transient (it may be run again; storage.ErrTransient),
+// foreign-key violations invalid references. A file locked past the busy
+// timeout (another process, a backup) is the database not giving a turn
+// within its wait: Other, so storage.ErrUnavailable, never "already
+// exists".
 func classify(err error) sqlstore.ErrorClass {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
@@ -195,9 +197,10 @@ func classify(err error) sqlstore.ErrorClass {
 	}
 	switch code := se.Code(); {
 	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE,
-		code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY,
-		code == sqlite3.SQLITE_BUSY_SNAPSHOT:
+		code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 		return sqlstore.Conflict
+	case code == sqlite3.SQLITE_BUSY_SNAPSHOT:
+		return sqlstore.Transient
 	case code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
 		return sqlstore.InvalidReference
 	}

@@ -39,45 +39,45 @@ func (s *Store) ListUserConsents(ctx context.Context, userID string) ([]storage.
 // storage.ErrNotFound if there is none.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
-	return s.affectedOne(res, err, fmt.Sprintf("delete consent of user %q to client %q", userID, clientID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete consent of user %q to client %q", userID, clientID))
 }
 
 // RevokeTokensByClientSubject ends every grant of subject to clientID in
 // one transaction, as revokeTokens does for one column.
 func (s *Store) RevokeTokensByClientSubject(ctx context.Context, clientID, subject string, accessUntil time.Time) error {
 	op := fmt.Sprintf("revoke tokens of subject %q at client %q", subject, clientID)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		// Self-contained access tokens have no row: their grants get
 		// revocation records instead.
 		rows, err := r.query(ctx, `SELECT DISTINCT request_id FROM tokens
 			WHERE client_id = $1 AND subject = $2 AND request_id <> ''`, clientID, subject)
 		if err != nil {
-			return s.mapErr(op+": read the grants", err)
+			return s.mapErr(ctx, op+": read the grants", err)
 		}
 		var grants []string
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return s.mapErr(op+": read the grants", err)
+				return s.mapErr(ctx, op+": read the grants", err)
 			}
 			grants = append(grants, storage.GrantRevocationID(id))
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return s.mapErr(op+": read the grants", err)
+			return s.mapErr(ctx, op+": read the grants", err)
 		}
 		if err := s.recordRevocations(ctx, r, grants, accessUntil); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1 AND subject = $2 AND kind = $3`,
 			clientID, subject, string(storage.KindAccessToken)); err != nil {
-			return s.mapErr(op+": delete access tokens", err)
+			return s.mapErr(ctx, op+": delete access tokens", err)
 		}
 		if _, err := r.exec(ctx, `UPDATE tokens SET active = FALSE
 			WHERE client_id = $1 AND subject = $2 AND kind IN ($3, $4) AND active = TRUE`,
 			clientID, subject, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
-			return s.mapErr(op+": deactivate codes and refresh tokens", err)
+			return s.mapErr(ctx, op+": deactivate codes and refresh tokens", err)
 		}
 		return nil
 	})

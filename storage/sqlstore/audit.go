@@ -25,29 +25,27 @@ func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry, seal fun
 		e.Time = s.now()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	return s.retry(ctx, func() error {
-		return s.inTx(ctx, func(r runner) error {
-			var (
-				seq  int64
-				prev string
-			)
-			if err := r.queryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1
-				RETURNING seq, hash`).Scan(&seq, &prev); err != nil {
-				return s.mapErr("append audit entry: lock the head", err)
-			}
-			e.Seq, e.PrevHash = seq, prev
-			e.Hash = seal(e)
-			if _, err := r.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-				e.Seq, s.timeArg(e.Time), e.Actor, e.Action, e.Object, e.ClientAddr, e.UserAgent,
-				e.ClientID, e.Details, e.PrevHash, e.Hash); err != nil {
-				return s.mapErr(fmt.Sprintf("append audit entry %d", e.Seq), err)
-			}
-			if _, err := r.exec(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, e.Hash); err != nil {
-				return s.mapErr("append audit entry: move the head", err)
-			}
-			return nil
-		})
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
+		var (
+			seq  int64
+			prev string
+		)
+		if err := r.queryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1
+			RETURNING seq, hash`).Scan(&seq, &prev); err != nil {
+			return s.mapErr(ctx, "append audit entry: lock the head", err)
+		}
+		e.Seq, e.PrevHash = seq, prev
+		e.Hash = seal(e)
+		if _, err := r.exec(ctx, `INSERT INTO audit_entries (`+auditColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			e.Seq, s.timeArg(e.Time), e.Actor, e.Action, e.Object, e.ClientAddr, e.UserAgent,
+			e.ClientID, e.Details, e.PrevHash, e.Hash); err != nil {
+			return s.mapErr(ctx, fmt.Sprintf("append audit entry %d", e.Seq), err)
+		}
+		if _, err := r.exec(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, e.Hash); err != nil {
+			return s.mapErr(ctx, "append audit entry: move the head", err)
+		}
+		return nil
 	})
 }
 
@@ -58,7 +56,7 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 		hash string
 	)
 	if err := s.q(ctx).queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
-		return 0, "", s.mapErr("read audit head", err)
+		return 0, "", s.mapErr(ctx, "read audit head", err)
 	}
 	return seq, hash, nil
 }
@@ -121,7 +119,7 @@ func (s *Store) CreateAuditCheckpoint(ctx context.Context, c *storage.AuditCheck
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO audit_checkpoints (seq, hash, at, key_id, signature)
 		VALUES ($1, $2, $3, $4, $5)`, c.Seq, c.Hash, s.timeArg(c.Time), c.KeyID, c.Signature)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create audit checkpoint %d", c.Seq), err)
+		return s.mapErr(ctx, fmt.Sprintf("create audit checkpoint %d", c.Seq), err)
 	}
 	return nil
 }
@@ -142,21 +140,19 @@ func (s *Store) ListAuditCheckpoints(ctx context.Context) ([]storage.AuditCheckp
 // checkpoints before it, in one transaction.
 func (s *Store) PruneAudit(ctx context.Context, through int64) (int, error) {
 	var n int64
-	err := s.retry(ctx, func() error {
-		return s.inTx(ctx, func(r runner) error {
-			var seq int64
-			if err := r.queryRow(ctx, `SELECT seq FROM audit_checkpoints WHERE seq = $1`, through).Scan(&seq); err != nil {
-				return s.mapErr(fmt.Sprintf("prune audit log through %d: no checkpoint there", through), err)
-			}
-			res, err := r.exec(ctx, `DELETE FROM audit_entries WHERE seq <= $1`, through)
-			if n, err = rowsAffected(res, err); err != nil {
-				return s.mapErr("prune audit entries", err)
-			}
-			if _, err := r.exec(ctx, `DELETE FROM audit_checkpoints WHERE seq < $1`, through); err != nil {
-				return s.mapErr("prune audit checkpoints", err)
-			}
-			return nil
-		})
+	err := s.inTx(ctx, func(ctx context.Context, r runner) error {
+		var seq int64
+		if err := r.queryRow(ctx, `SELECT seq FROM audit_checkpoints WHERE seq = $1`, through).Scan(&seq); err != nil {
+			return s.mapErr(ctx, fmt.Sprintf("prune audit log through %d: no checkpoint there", through), err)
+		}
+		res, err := r.exec(ctx, `DELETE FROM audit_entries WHERE seq <= $1`, through)
+		if n, err = rowsAffected(res, err); err != nil {
+			return s.mapErr(ctx, "prune audit entries", err)
+		}
+		if _, err := r.exec(ctx, `DELETE FROM audit_checkpoints WHERE seq < $1`, through); err != nil {
+			return s.mapErr(ctx, "prune audit checkpoints", err)
+		}
+		return nil
 	})
 	return int(n), err
 }

@@ -35,7 +35,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 		c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired, epoch)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create client %q", c.ID), err)
+		return s.mapErr(ctx, fmt.Sprintf("create client %q", c.ID), err)
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, erro
 	row := s.q(ctx).queryRow(ctx, clientSelect+` WHERE id = $1`, id)
 	c, err := s.scanClient(row)
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get client %q", id), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get client %q", id), err)
 	}
 	return c, nil
 }
@@ -73,7 +73,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 		s.timeArg(c.UpdatedAt), c.ID,
 		c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
 		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired)
-	return s.affectedOne(res, err, fmt.Sprintf("update client %q", c.ID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("update client %q", c.ID))
 }
 
 // DeleteClient deletes client id and every token row issued to it, in one
@@ -81,13 +81,13 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 // by ON DELETE CASCADE. storage.ErrNotFound if absent.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	op := fmt.Sprintf("delete client %q", id)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		res, err := r.exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
-		if err := s.affectedOne(res, err, op); err != nil {
+		if err := s.affectedOne(ctx, res, err, op); err != nil {
 			return err
 		}
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1`, id); err != nil {
-			return s.mapErr(op+": delete tokens", err)
+			return s.mapErr(ctx, op+": delete tokens", err)
 		}
 		return nil
 	})
@@ -120,19 +120,19 @@ func queryAll[T any](ctx context.Context, s *Store, op, query string, scan func(
 func queryAllIn[T any](ctx context.Context, s *Store, r runner, op, query string, scan func(scanner) (*T, error), args ...any) ([]T, error) {
 	rows, err := r.query(ctx, query, args...)
 	if err != nil {
-		return nil, s.mapErr(op, err)
+		return nil, s.mapErr(ctx, op, err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, s.mapErr(op, err)
+			return nil, s.mapErr(ctx, op, err)
 		}
 		out = append(out, *v)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.mapErr(op, err)
+		return nil, s.mapErr(ctx, op, err)
 	}
 	return out, nil
 }

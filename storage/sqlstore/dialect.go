@@ -66,12 +66,13 @@ type Dialect struct {
 
 	// Classify says what a driver error means for the caller.
 	Classify func(err error) ErrorClass
-	// Retry reports whether a statement or transaction that lost a race
-	// (ErrorClass Conflict) is worth running again: true where the
-	// database fails the loser at once (a serialization failure, a
-	// deadlock, a unique violation between a read and an insert), false
-	// where the loser has already waited for the lock (SQLite's busy
-	// timeout) and running again would only wait again.
+	// Retry reports whether a transaction the database could not order
+	// (ErrorClass Transient), or one of the Store's own that lost a race
+	// a retry wins (Conflict, where Store.retryRaces says so), is worth
+	// running again: true where the database fails the loser at once
+	// (a serialization failure, a deadlock), false where the loser has
+	// already waited for the lock (SQLite's busy timeout) and running
+	// again would only wait again.
 	Retry bool
 	// WriterWait, when positive, makes the Store queue its own writers
 	// (every transaction and every statement outside one that Exec runs)
@@ -99,12 +100,17 @@ type Dialect struct {
 type ErrorClass int
 
 const (
-	// Other is a failure of the database: storage.ErrUnavailable.
+	// Other is a failure of the database (a lock not granted within
+	// its timeout included): storage.ErrUnavailable.
 	Other ErrorClass = iota
-	// Conflict is a write that lost to an existing row or to a
-	// concurrent writer (unique violation, serialization failure,
-	// deadlock, lock timeout): storage.ErrConflict.
+	// Conflict is a write that lost to an existing row (a unique
+	// violation): storage.ErrConflict.
 	Conflict
+	// Transient is a transaction the database could not order against
+	// a concurrent one and rolled back (a serialization failure, a
+	// deadlock): storage.ErrTransient, which is also
+	// storage.ErrUnavailable. Running it again may succeed.
+	Transient
 	// InvalidReference is a foreign-key violation:
 	// storage.ErrInvalidReference.
 	InvalidReference

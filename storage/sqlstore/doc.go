@@ -10,7 +10,11 @@
 // placeholders, which both drivers bind by number as written. Races are decided by primary keys, unique indexes and
 // conditional updates, so every backend reports the loser the same way
 // (storage.ErrConflict); how a transaction waits for another (SQLite's
-// IMMEDIATE transactions, PostgreSQL's row locks) is the dialect's.
+// IMMEDIATE transactions, PostgreSQL's row locks) is the dialect's. A
+// transaction the database could not order against another (a
+// serialization failure, a deadlock) is storage.ErrTransient, not a lost
+// race: the Store runs it again (Store.retry) wherever it is not a
+// caller's, and InTransaction runs its fn again.
 //
 // The migration runner is shared; the migrations are the backends' own,
 // one set of SQL files per dialect, recorded in schema_migrations.

@@ -54,8 +54,8 @@ func expiredDeletes(d *Dialect) []expiredDelete {
 // at once: at READ COMMITTED a row another one deleted first is skipped,
 // and where the dialect retries, a statement that loses to a concurrent
 // one with a serialization failure or a deadlock (at stricter isolation
-// levels, or on distributed databases) runs again, which is safe because
-// it changed nothing.
+// levels, or on distributed databases) runs again, as every statement of
+// its own does (Store.retry), which is safe because it changed nothing.
 func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("delete expired: limit must be positive, got %d", limit)
@@ -65,17 +65,9 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		if total == limit {
 			break
 		}
-		var n int64
-		err := s.retry(ctx, func() error {
-			var err error
-			n, err = rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeArg(before), limit-total))
-			if err != nil {
-				return s.mapErr("delete expired "+del.table, err)
-			}
-			return nil
-		})
+		n, err := rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeArg(before), limit-total))
 		if err != nil {
-			return total, err
+			return total, s.mapErr(ctx, "delete expired "+del.table, err)
 		}
 		total += int(n)
 	}

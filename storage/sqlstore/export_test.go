@@ -10,7 +10,7 @@ import (
 // role deleted by a concurrent transaction between CreateUser's check and
 // its insert.
 func InsertUserWithRoles(ctx context.Context, s *Store, user string, roles []string) error {
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		if _, err := r.exec(ctx, `INSERT INTO users (id, username) VALUES ($1, $1)`, user); err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func Exec(ctx context.Context, s *Store, query string, args ...any) (int64, erro
 // WriteTx runs fn in a transaction of its own, as the store's methods do;
 // fn's exec runs a statement in it and returns how many rows it changed.
 func WriteTx(ctx context.Context, s *Store, fn func(exec func(query string, args ...any) (int64, error)) error) error {
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		return fn(func(query string, args ...any) (int64, error) {
 			return rowsAffected(r.exec(ctx, query, args...))
 		})
@@ -52,3 +52,16 @@ func WriteTx(ctx context.Context, s *Store, fn func(exec func(query string, args
 func SetWriterWait(s *Store, d time.Duration) {
 	s.d.WriterWait = d
 }
+
+// ExecErr runs query as Exec does and returns its error as the store's
+// methods do (mapErr).
+func ExecErr(ctx context.Context, s *Store, query string) error {
+	if _, err := s.q(ctx).exec(ctx, query); err != nil {
+		return s.mapErr(ctx, "test statement", err)
+	}
+	return nil
+}
+
+// RetryAttempts is how often the store runs a transaction that keeps
+// failing with storage.ErrTransient.
+const RetryAttempts = retryAttempts

@@ -20,7 +20,7 @@ type job struct {
 	ctx   context.Context
 	query string
 	args  []any
-	fn    func(r runner) error
+	fn    func(ctx context.Context, r runner) error
 
 	// What the job came to, set by the holder of the turn to write, which
 	// then closes done; read by the job's writer only after done.
@@ -68,6 +68,16 @@ func (s *Store) turnTimeoutErr() error {
 	return fmt.Errorf("wait for the turn to write: %w: another writer kept it for %s", storage.ErrUnavailable, s.d.WriterWait)
 }
 
+// turnErr is err, j's failure to get the turn to write: a transaction's
+// mapped here (reported to ObserveFailures) as its begin would be, a
+// statement's for its caller to map, as the statement's own error is.
+func (s *Store) turnErr(j *job, err error) error {
+	if j.fn != nil {
+		return s.mapErr(j.ctx, "begin transaction", err)
+	}
+	return err
+}
+
 // write queues j and returns when it has run and its transaction has
 // committed, or it failed. Whoever gets the turn to write is the leader:
 // it takes the jobs queued so far, its own among them, runs them in one
@@ -97,13 +107,13 @@ func (s *Store) write(ctx context.Context, j *job) error {
 		s.lead(j)
 	case <-ctx.Done():
 		if s.unqueue(j) {
-			return turnWaitErr(ctx)
+			return s.turnErr(j, turnWaitErr(ctx))
 		}
 		// A leader has taken it: it answers soon, running it or not.
 		<-j.done
 	case <-t.C:
 		if s.unqueue(j) {
-			return s.turnTimeoutErr()
+			return s.turnErr(j, s.turnTimeoutErr())
 		}
 		<-j.done
 	}
@@ -302,7 +312,7 @@ func runJob(r runner, j *job) {
 		}
 	}()
 	if j.fn != nil {
-		j.err = j.fn(r)
+		j.err = j.fn(j.ctx, r)
 		return
 	}
 	res, err := r.exec(j.ctx, j.query, j.args...)
@@ -336,7 +346,7 @@ func (s *Store) failBatch(batch []*job, op string, err error) {
 			failed = fmt.Errorf("%w (it had failed on its own, seeing writes of its batch: %v)", failed, j.err)
 		}
 		if j.fn != nil {
-			j.err = s.mapErr(op, failed)
+			j.err = s.mapErr(j.ctx, op, failed)
 		} else {
 			j.err = fmt.Errorf("%s: %w", op, failed)
 		}

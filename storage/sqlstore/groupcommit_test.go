@@ -568,26 +568,45 @@ func TestTakeSessionClientsQueues(t *testing.T) {
 // TestGroupCommitTurnTimeout checks that a writer that waits the
 // dialect's WriterWait in vain for the turn to write (a transaction keeps
 // it) fails with storage.ErrUnavailable, leaves the queue, and is not run
-// when the turn comes free.
+// when the turn comes free; and that the failure is reported to
+// ObserveFailures once, as any other failure of the database (a
+// statement's by the method that maps its error).
 func TestGroupCommitTurnTimeout(t *testing.T) {
 	ctx := t.Context()
 	s := openSQLite(t)
 	sqlstore.SetWriterWait(s, 50*time.Millisecond)
+	var failures []string
+	s.ObserveFailures(func(op string) { failures = append(failures, op) })
 	held, err := s.BeginTX(ctx)
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
-	for name, w := range map[string]writer{
-		"statement": insertUser("s"),
-		"transaction": func(ctx context.Context, s *sqlstore.Store) error {
+	for _, w := range []struct {
+		name string
+		w    writer
+		// reported is what ObserveFailures is told.
+		reported []string
+	}{
+		{"statement", func(ctx context.Context, s *sqlstore.Store) error {
+			return s.CreateRole(ctx, &storage.Role{Name: "s"})
+		}, []string{"create_role"}},
+		{"transaction", func(ctx context.Context, s *sqlstore.Store) error {
 			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
 				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
 				return err
 			})
-		},
+		}, []string{"begin_transaction"}},
+		{"BeginTX", func(ctx context.Context, s *sqlstore.Store) error {
+			_, err := s.BeginTX(ctx)
+			return err
+		}, []string{"begin_transaction"}},
 	} {
-		if err := w(ctx, s); !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) {
-			t.Errorf("%s waiting past WriterWait: %v, want storage.ErrUnavailable", name, err)
+		failures = nil
+		if err := w.w(ctx, s); !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) {
+			t.Errorf("%s waiting past WriterWait: %v, want storage.ErrUnavailable", w.name, err)
+		}
+		if !slices.Equal(failures, w.reported) {
+			t.Errorf("%s waiting past WriterWait: failures reported %q, want %q", w.name, failures, w.reported)
 		}
 	}
 	if n := sqlstore.QueuedWriters(s); n != 0 {
@@ -599,9 +618,10 @@ func TestGroupCommitTurnTimeout(t *testing.T) {
 	if err := insertUser("after")(ctx, s); err != nil {
 		t.Fatalf("a write after the turn came free: %v", err)
 	}
-	for _, id := range []string{"s", "t"} {
-		if _, err := s.GetUser(ctx, id); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("user %s of a writer that timed out: %v, want storage.ErrNotFound", id, err)
-		}
+	if _, err := s.GetUser(ctx, "t"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("user t of a writer that timed out: %v, want storage.ErrNotFound", err)
+	}
+	if _, err := s.GetRole(ctx, "s"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("role s of a writer that timed out: %v, want storage.ErrNotFound", err)
 	}
 }

@@ -19,7 +19,7 @@ func (s *Store) CreateKey(ctx context.Context, k *storage.Key) error {
 		k.ID, k.Algorithm, string(k.State), blobArg(k.PublicJWK), blobArg(k.PrivateEncrypted),
 		s.timeArg(k.CreatedAt), s.timeArg(k.ActivatesAt), s.timeArg(k.RetiresAt), s.timeArg(k.RemovesAt))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create key %q", k.ID), err)
+		return s.mapErr(ctx, fmt.Sprintf("create key %q", k.ID), err)
 	}
 	return nil
 }
@@ -51,7 +51,7 @@ func (s *Store) UpdateKey(ctx context.Context, k *storage.Key) error {
 		state = $1, activates_at = $2, retires_at = $3, removes_at = $4
 		WHERE id = $5`,
 		string(k.State), s.timeArg(k.ActivatesAt), s.timeArg(k.RetiresAt), s.timeArg(k.RemovesAt), k.ID)
-	return s.affectedOne(res, err, fmt.Sprintf("update key %q", k.ID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("update key %q", k.ID))
 }
 
 // SetKeyPrivate replaces the sealed private part of key id;
@@ -59,13 +59,13 @@ func (s *Store) UpdateKey(ctx context.Context, k *storage.Key) error {
 func (s *Store) SetKeyPrivate(ctx context.Context, id string, privateEncrypted []byte) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE signing_keys SET private_encrypted = $1 WHERE id = $2`,
 		blobArg(privateEncrypted), id)
-	return s.affectedOne(res, err, fmt.Sprintf("set private part of key %q", id))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("set private part of key %q", id))
 }
 
 // DeleteKey removes a key; storage.ErrNotFound if absent.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM signing_keys WHERE id = $1`, id)
-	return s.affectedOne(res, err, fmt.Sprintf("delete key %q", id))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete key %q", id))
 }
 
 // LockKeys serializes signing-key changes among processes and replicas: it
@@ -79,7 +79,7 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 // SELECT ... FOR UPDATE because at READ COMMITTED both behave the same,
 // but at REPEATABLE READ or SERIALIZABLE (or on a distributed database)
 // the waiting locker then fails with a serialization failure
-// (storage.ErrConflict) instead of reading the keys through a snapshot
+// (storage.ErrTransient) instead of reading the keys through a snapshot
 // taken before the first locker committed.
 func (s *Store) LockKeys(ctx context.Context) error {
 	if _, ok := s.tx(ctx); !ok {
@@ -88,7 +88,7 @@ func (s *Store) LockKeys(ctx context.Context) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE key_lock SET locked_at = $1 WHERE id = 1`, s.timeArg(s.now()))
 	n, err := rowsAffected(res, err)
 	if err != nil {
-		return s.mapErr("lock keys", err)
+		return s.mapErr(ctx, "lock keys", err)
 	}
 	if n != 1 {
 		return errors.New("lock keys: the key_lock row is missing")

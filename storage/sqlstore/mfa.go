@@ -31,14 +31,14 @@ func (c amrCol) Scan(src any) error {
 // storage.ErrNotFound if absent.
 func (s *Store) SetAuthRequestAMR(ctx context.Context, id string, amr []string) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET amr = $1 WHERE id = $2`, amrArg(amr), id)
-	return s.affectedOne(res, err, "set auth request amr")
+	return s.affectedOne(ctx, res, err, "set auth request amr")
 }
 
 // SetBrowserSessionAMR replaces the authentication methods of session id;
 // storage.ErrNotFound if absent.
 func (s *Store) SetBrowserSessionAMR(ctx context.Context, id string, amr []string) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE browser_sessions SET amr = $1 WHERE id = $2`, amrArg(amr), id)
-	return s.affectedOne(res, err, "set browser session amr")
+	return s.affectedOne(ctx, res, err, "set browser session amr")
 }
 
 // PutTOTP creates or replaces the TOTP authenticator of t.UserID;
@@ -50,7 +50,7 @@ func (s *Store) PutTOTP(ctx context.Context, t *storage.TOTP) error {
 			secret = excluded.secret, last_step = excluded.last_step, created_at = excluded.created_at`,
 		t.UserID, t.Secret, t.LastStep, s.timeArg(t.CreatedAt))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("put totp of user %q", t.UserID), err)
+		return s.mapErr(ctx, fmt.Sprintf("put totp of user %q", t.UserID), err)
 	}
 	return nil
 }
@@ -62,7 +62,7 @@ func (s *Store) GetTOTP(ctx context.Context, userID string) (*storage.TOTP, erro
 	err := s.q(ctx).queryRow(ctx, `SELECT user_id, secret, last_step, created_at FROM user_totp
 		WHERE user_id = $1`, userID).Scan(&t.UserID, blobCol{&t.Secret}, &t.LastStep, s.timeCol(&t.CreatedAt))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get totp of user %q", userID), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get totp of user %q", userID), err)
 	}
 	return &t, nil
 }
@@ -83,7 +83,7 @@ func (s *Store) ListTOTP(ctx context.Context) ([]storage.TOTP, error) {
 // storage.ErrNotFound if there is none.
 func (s *Store) SetTOTPSecret(ctx context.Context, userID string, secret []byte) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE user_totp SET secret = $1 WHERE user_id = $2`, secret, userID)
-	return s.affectedOne(res, err, fmt.Sprintf("set totp secret of user %q", userID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("set totp secret of user %q", userID))
 }
 
 // UseTOTPStep advances LastStep to step if step is after it, in one
@@ -95,7 +95,7 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 		step, userID)
 	n, err := rowsAffected(res, err)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("use totp step of user %q", userID), err)
+		return s.mapErr(ctx, fmt.Sprintf("use totp step of user %q", userID), err)
 	}
 	if n == 1 {
 		return nil
@@ -110,9 +110,9 @@ func (s *Store) UseTOTPStep(ctx context.Context, userID string, step int64) erro
 // transaction.
 func (s *Store) PutRecoveryCodes(ctx context.Context, userID string, digests []string) error {
 	op := fmt.Sprintf("put recovery codes of user %q", userID)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		if _, err := r.exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {
-			return s.mapErr(op, err)
+			return s.mapErr(ctx, op, err)
 		}
 		return s.insertRecoveryCodes(ctx, r, op, userID, digests)
 	})
@@ -129,37 +129,36 @@ func (s *Store) PutRecoveryCodes(ctx context.Context, userID string, digests []s
 // alone would not do at READ COMMITTED: two callers would both see none
 // and both insert. An update rather than SELECT ... FOR UPDATE for the
 // reason LockKeys gives (at stricter isolation the waiting caller fails
-// with storage.ErrConflict instead of counting through an older
-// snapshot); and since the update leaves the key unchanged, it locks as
+// with storage.ErrTransient instead of counting through an older
+// snapshot, and is run again: by retry here when alone, by the caller's
+// InTransaction in a caller's transaction); and since the update leaves the key unchanged, it locks as
 // FOR NO KEY UPDATE does, which the foreign-key checks of rows inserted
 // for the user do not wait for, so two transactions that each stored a
 // factor of the user before calling this do not deadlock.
 func (s *Store) PutRecoveryCodesIfNone(ctx context.Context, userID string, digests []string) (put bool, err error) {
 	op := fmt.Sprintf("put first recovery codes of user %q", userID)
-	err = s.retry(ctx, func() error {
-		return s.inTx(ctx, func(r runner) error {
-			put = false
-			res, err := r.exec(ctx, `UPDATE users SET id = id WHERE id = $1`, userID)
-			n, err := rowsAffected(res, err)
-			if err != nil {
-				return s.mapErr(op+": lock the user", err)
-			}
-			if n == 0 {
-				return fmt.Errorf("%s: no such user: %w", op, storage.ErrInvalidReference)
-			}
-			var left int
-			if err := r.queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&left); err != nil {
-				return s.mapErr(op, err)
-			}
-			if left > 0 {
-				return nil
-			}
-			if err := s.insertRecoveryCodes(ctx, r, op, userID, digests); err != nil {
-				return err
-			}
-			put = true
+	err = s.inTx(ctx, func(ctx context.Context, r runner) error {
+		put = false
+		res, err := r.exec(ctx, `UPDATE users SET id = id WHERE id = $1`, userID)
+		n, err := rowsAffected(res, err)
+		if err != nil {
+			return s.mapErr(ctx, op+": lock the user", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%s: no such user: %w", op, storage.ErrInvalidReference)
+		}
+		var left int
+		if err := r.queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&left); err != nil {
+			return s.mapErr(ctx, op, err)
+		}
+		if left > 0 {
 			return nil
-		})
+		}
+		if err := s.insertRecoveryCodes(ctx, r, op, userID, digests); err != nil {
+			return err
+		}
+		put = true
+		return nil
 	})
 	if err != nil {
 		return false, err
@@ -172,7 +171,7 @@ func (s *Store) PutRecoveryCodesIfNone(ctx context.Context, userID string, diges
 func (s *Store) insertRecoveryCodes(ctx context.Context, r runner, op, userID string, digests []string) error {
 	for _, d := range digests {
 		if _, err := r.exec(ctx, `INSERT INTO recovery_codes (user_id, digest) VALUES ($1, $2)`, userID, d); err != nil {
-			return s.mapErr(op, err)
+			return s.mapErr(ctx, op, err)
 		}
 	}
 	return nil
@@ -182,14 +181,14 @@ func (s *Store) insertRecoveryCodes(ctx context.Context, r runner, op, userID st
 // storage.ErrNotFound if there is none.
 func (s *Store) UseRecoveryCode(ctx context.Context, userID, digest string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1 AND digest = $2`, userID, digest)
-	return s.affectedOne(res, err, fmt.Sprintf("use recovery code of user %q", userID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("use recovery code of user %q", userID))
 }
 
 // CountRecoveryCodes returns the number of unused recovery codes of userID.
 func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, error) {
 	var n int
 	if err := s.q(ctx).queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&n); err != nil {
-		return 0, s.mapErr(fmt.Sprintf("count recovery codes of user %q", userID), err)
+		return 0, s.mapErr(ctx, fmt.Sprintf("count recovery codes of user %q", userID), err)
 	}
 	return n, nil
 }
@@ -197,11 +196,11 @@ func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, err
 // DeleteUserFactors deletes the TOTP authenticator, recovery codes and
 // passkeys of userID, in one transaction.
 func (s *Store) DeleteUserFactors(ctx context.Context, userID string) error {
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		for _, q := range []string{`DELETE FROM user_totp WHERE user_id = $1`, `DELETE FROM recovery_codes WHERE user_id = $1`,
 			`DELETE FROM passkeys WHERE user_id = $1`} {
 			if _, err := r.exec(ctx, q, userID); err != nil {
-				return s.mapErr(fmt.Sprintf("delete factors of user %q", userID), err)
+				return s.mapErr(ctx, fmt.Sprintf("delete factors of user %q", userID), err)
 			}
 		}
 		return nil

@@ -36,7 +36,7 @@ func (s *Store) CreatePasskey(ctx context.Context, pk *storage.Passkey) error {
 		pk.BackupEligible, pk.BackupState, pk.UserVerified, textArg(pk.AttestationFormat), pk.Name,
 		s.timeArg(pk.CreatedAt), s.timeArg(pk.LastUsedAt))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create passkey of user %q", pk.UserID), err)
+		return s.mapErr(ctx, fmt.Sprintf("create passkey of user %q", pk.UserID), err)
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func (s *Store) CreatePasskey(ctx context.Context, pk *storage.Passkey) error {
 func (s *Store) GetPasskey(ctx context.Context, id string) (*storage.Passkey, error) {
 	pk, err := s.scanPasskey(s.q(ctx).queryRow(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE id = $1`, id))
 	if err != nil {
-		return nil, s.mapErr("get passkey", err)
+		return nil, s.mapErr(ctx, "get passkey", err)
 	}
 	return pk, nil
 }
@@ -55,7 +55,7 @@ func (s *Store) GetPasskey(ctx context.Context, id string) (*storage.Passkey, er
 func (s *Store) GetUserPasskey(ctx context.Context, userID, id string) (*storage.Passkey, error) {
 	pk, err := s.scanPasskey(s.q(ctx).queryRow(ctx, `SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 AND id = $2`, userID, id))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get passkey of user %q", userID), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get passkey of user %q", userID), err)
 	}
 	return pk, nil
 }
@@ -75,7 +75,7 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, bac
 		WHERE id = $4 AND (sign_count < $1 OR (sign_count = 0 AND $1 = 0))`, n, backupState, s.timeArg(at), id)
 	affected, err := rowsAffected(res, err)
 	if err != nil {
-		return s.mapErr("use passkey", err)
+		return s.mapErr(ctx, "use passkey", err)
 	}
 	if affected == 1 {
 		return nil
@@ -90,5 +90,5 @@ func (s *Store) UsePasskey(ctx context.Context, id string, signCount uint32, bac
 // user has no such passkey.
 func (s *Store) DeletePasskey(ctx context.Context, userID, id string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM passkeys WHERE user_id = $1 AND id = $2`, userID, id)
-	return s.affectedOne(res, err, fmt.Sprintf("delete passkey of user %q", userID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete passkey of user %q", userID))
 }

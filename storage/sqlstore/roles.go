@@ -14,7 +14,7 @@ func (s *Store) CreateRole(ctx context.Context, r *storage.Role) error {
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO roles (`+roleColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		r.Name, r.Description, s.listArg(r.Scopes), s.timeArg(r.CreatedAt), s.timeArg(r.UpdatedAt), r.RequireMFA)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create role %q", r.Name), err)
+		return s.mapErr(ctx, fmt.Sprintf("create role %q", r.Name), err)
 	}
 	return nil
 }
@@ -23,7 +23,7 @@ func (s *Store) CreateRole(ctx context.Context, r *storage.Role) error {
 func (s *Store) GetRole(ctx context.Context, name string) (*storage.Role, error) {
 	r, err := s.scanRole(s.q(ctx).queryRow(ctx, `SELECT `+roleColumns+` FROM roles WHERE name = $1`, name))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get role %q", name), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get role %q", name), err)
 	}
 	return r, nil
 }
@@ -40,14 +40,14 @@ func (s *Store) UpdateRole(ctx context.Context, r *storage.Role) error {
 		description = $1, scopes = $2, updated_at = coalesce($3, updated_at), require_mfa = $5
 		WHERE name = $4`,
 		r.Description, s.listArg(r.Scopes), s.timeArg(r.UpdatedAt), r.Name, r.RequireMFA)
-	return s.affectedOne(res, err, fmt.Sprintf("update role %q", r.Name))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("update role %q", r.Name))
 }
 
 // DeleteRole deletes role name; users who held it lose it by ON DELETE
 // CASCADE. storage.ErrNotFound if absent.
 func (s *Store) DeleteRole(ctx context.Context, name string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM roles WHERE name = $1`, name)
-	return s.affectedOne(res, err, fmt.Sprintf("delete role %q", name))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete role %q", name))
 }
 
 func (s *Store) scanRole(row scanner) (*storage.Role, error) {
@@ -66,7 +66,7 @@ func (s *Store) CreateScope(ctx context.Context, sc *storage.Scope) error {
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO scopes (`+scopeColumns+`) VALUES ($1, $2, $3, $4, $5)`,
 		sc.Name, sc.Description, sc.Audience, s.timeArg(sc.CreatedAt), s.timeArg(sc.UpdatedAt))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create scope %q", sc.Name), err)
+		return s.mapErr(ctx, fmt.Sprintf("create scope %q", sc.Name), err)
 	}
 	return nil
 }
@@ -75,7 +75,7 @@ func (s *Store) CreateScope(ctx context.Context, sc *storage.Scope) error {
 func (s *Store) GetScope(ctx context.Context, name string) (*storage.Scope, error) {
 	sc, err := s.scanScope(s.q(ctx).queryRow(ctx, `SELECT `+scopeColumns+` FROM scopes WHERE name = $1`, name))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get scope %q", name), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get scope %q", name), err)
 	}
 	return sc, nil
 }
@@ -92,14 +92,14 @@ func (s *Store) UpdateScope(ctx context.Context, sc *storage.Scope) error {
 		description = $1, audience = $2, updated_at = coalesce($3, updated_at)
 		WHERE name = $4`,
 		sc.Description, sc.Audience, s.timeArg(sc.UpdatedAt), sc.Name)
-	return s.affectedOne(res, err, fmt.Sprintf("update scope %q", sc.Name))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("update scope %q", sc.Name))
 }
 
 // DeleteScope unregisters scope name (roles keep naming it);
 // storage.ErrNotFound if absent.
 func (s *Store) DeleteScope(ctx context.Context, name string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM scopes WHERE name = $1`, name)
-	return s.affectedOne(res, err, fmt.Sprintf("delete scope %q", name))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete scope %q", name))
 }
 
 func (s *Store) scanScope(row scanner) (*storage.Scope, error) {

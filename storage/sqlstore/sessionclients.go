@@ -18,7 +18,7 @@ func (s *Store) PutSessionClient(ctx context.Context, sc *storage.SessionClient)
 		ON CONFLICT (sid, client_id) DO UPDATE SET expires_at = excluded.expires_at`,
 		sc.SID, sc.ClientID, sc.UserID, s.timeArg(sc.ExpiresAt))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("record client %q in session", sc.ClientID), err)
+		return s.mapErr(ctx, fmt.Sprintf("record client %q in session", sc.ClientID), err)
 	}
 	return nil
 }
@@ -41,7 +41,7 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string
 			WHERE b.id = $2 AND b.user_id = session_clients.user_id AND b.sid = session_clients.sid)`, []any{userID, keep}
 	}
 	var out []storage.SessionClient
-	take := func(r runner) (err error) {
+	take := func(ctx context.Context, r runner) (err error) {
 		out, err = queryAllIn(ctx, s, r, "take session clients",
 			`DELETE FROM session_clients WHERE `+where+` RETURNING sid, client_id, user_id, expires_at`,
 			func(row scanner) (*storage.SessionClient, error) {
@@ -60,7 +60,10 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string
 	if s.writers != nil {
 		err = s.inTx(ctx, take)
 	} else {
-		err = take(s.q(ctx))
+		// A statement of its own where ctx carries no transaction,
+		// run again as retry says (runner.exec does so for statements
+		// that return no rows).
+		err = s.retry(ctx, func(ctx context.Context) error { return take(ctx, s.q(ctx)) })
 	}
 	if err != nil {
 		return nil, err

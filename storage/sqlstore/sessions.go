@@ -19,7 +19,7 @@ func (s *Store) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSes
 		bs.ID, bs.UserID, textArg(bs.SID), s.timeArg(bs.AuthTime), s.timeArg(bs.LastSeenAt),
 		s.timeArg(bs.ExpiresAt), s.timeArg(bs.CreatedAt), textArg(bs.UserAgent), textArg(bs.Address), amrArg(bs.AMR))
 	if err != nil {
-		return s.mapErr("create browser session", err)
+		return s.mapErr(ctx, "create browser session", err)
 	}
 	return nil
 }
@@ -45,7 +45,7 @@ func (s *Store) getBrowserSession(ctx context.Context, op, where, arg string) (*
 	err := s.q(ctx).queryRow(ctx, `SELECT `+browserSessionColumns+` FROM browser_sessions
 		WHERE `+where, arg).Scan(s.browserSessionDest(&bs)...)
 	if err != nil {
-		return nil, s.mapErr(op, err)
+		return nil, s.mapErr(ctx, op, err)
 	}
 	return &bs, nil
 }
@@ -61,13 +61,13 @@ func (s *Store) browserSessionDest(bs *storage.BrowserSession) []any {
 func (s *Store) TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE browser_sessions SET last_seen_at = $1 WHERE id = $2`,
 		s.timeArg(lastSeen), id)
-	return s.affectedOne(res, err, "touch browser session")
+	return s.affectedOne(ctx, res, err, "touch browser session")
 }
 
 // DeleteBrowserSession deletes session id; storage.ErrNotFound if absent.
 func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM browser_sessions WHERE id = $1`, id)
-	return s.affectedOne(res, err, "delete browser session")
+	return s.affectedOne(ctx, res, err, "delete browser session")
 }
 
 // DeleteUserBrowserSessions deletes every session of userID but keep (""
@@ -75,7 +75,7 @@ func (s *Store) DeleteBrowserSession(ctx context.Context, id string) error {
 // none.
 func (s *Store) DeleteUserBrowserSessions(ctx context.Context, userID, keep string) error {
 	if _, err := s.q(ctx).exec(ctx, `DELETE FROM browser_sessions WHERE user_id = $1 AND id <> $2`, userID, keep); err != nil {
-		return s.mapErr(fmt.Sprintf("delete browser sessions of user %q", userID), err)
+		return s.mapErr(ctx, fmt.Sprintf("delete browser sessions of user %q", userID), err)
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
 			scopes = excluded.scopes, granted_at = excluded.granted_at`,
 		c.UserID, c.ClientID, s.listArg(c.Scopes), s.timeArg(c.GrantedAt))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("put consent of user %q to client %q", c.UserID, c.ClientID), err)
+		return s.mapErr(ctx, fmt.Sprintf("put consent of user %q to client %q", c.UserID, c.ClientID), err)
 	}
 	return nil
 }
@@ -102,7 +102,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 		WHERE user_id = $1 AND client_id = $2`, userID, clientID).Scan(
 		&c.UserID, &c.ClientID, s.listCol(&c.Scopes), s.timeCol(&c.GrantedAt))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get consent of user %q to client %q", userID, clientID), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get consent of user %q to client %q", userID, clientID), err)
 	}
 	return &c, nil
 }
@@ -122,7 +122,7 @@ func (s *Store) GetSignedIn(ctx context.Context, id, clientID string) (*storage.
 	dest = append(dest, &si.HasTOTP, &si.HasPasskey, textCol{&consentClient}, s.listCol(&consent.Scopes), s.timeCol(&consent.GrantedAt))
 	err := s.q(ctx).queryRow(ctx, s.signedInSelect, id, clientID).Scan(dest...)
 	if err != nil {
-		return nil, s.mapErr("get signed-in session", err)
+		return nil, s.mapErr(ctx, "get signed-in session", err)
 	}
 	if consentClient != "" {
 		consent.UserID, consent.ClientID = u.ID, consentClient
@@ -166,7 +166,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 		r.ID, r.Query, s.timeArg(r.RequestedAt), blobArg(r.BrowserBinding), textArg(r.UserID),
 		s.timeArg(r.AuthTime), s.timeArg(r.ExpiresAt), amrArg(r.AMR))
 	if err != nil {
-		return s.mapErr("create auth request", err)
+		return s.mapErr(ctx, "create auth request", err)
 	}
 	return nil
 }
@@ -179,7 +179,7 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 		WHERE id = $1`, id).Scan(&r.ID, &r.Query, s.timeCol(&r.RequestedAt), blobCol{&r.BrowserBinding},
 		textCol{&r.UserID}, s.timeCol(&r.AuthTime), s.timeCol(&r.ExpiresAt), amrCol{&r.AMR})
 	if err != nil {
-		return nil, s.mapErr("get auth request", err)
+		return nil, s.mapErr(ctx, "get auth request", err)
 	}
 	return &r, nil
 }
@@ -190,12 +190,12 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (*storage.AuthReq
 func (s *Store) SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET user_id = $1, auth_time = $2, amr = $3 WHERE id = $4`,
 		textArg(userID), s.timeArg(authTime), amrArg(amr), id)
-	return s.affectedOne(res, err, "set auth request login")
+	return s.affectedOne(ctx, res, err, "set auth request login")
 }
 
 // DeleteAuthRequest deletes request id; storage.ErrNotFound if absent, so
 // of two concurrent deletes exactly one succeeds.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM auth_requests WHERE id = $1`, id)
-	return s.affectedOne(res, err, "delete auth request")
+	return s.affectedOne(ctx, res, err, "delete auth request")
 }

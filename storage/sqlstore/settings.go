@@ -11,7 +11,7 @@ func (s *Store) CreateSetting(ctx context.Context, name string, value []byte) er
 	_, err := s.q(ctx).exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)`,
 		name, blobArg(value))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create setting %q", name), err)
+		return s.mapErr(ctx, fmt.Sprintf("create setting %q", name), err)
 	}
 	return nil
 }
@@ -22,7 +22,7 @@ func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 		name, blobArg(value))
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("put setting %q", name), err)
+		return s.mapErr(ctx, fmt.Sprintf("put setting %q", name), err)
 	}
 	return nil
 }
@@ -33,7 +33,7 @@ func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
 	var v []byte
 	err := s.q(ctx).queryRow(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(blobCol{&v})
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get setting %q", name), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get setting %q", name), err)
 	}
 	return v, nil
 }
@@ -47,11 +47,11 @@ func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.
 	// expires_at is NOT NULL: encoded as it is, the zero time included.
 	if _, err := r.exec(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= $1`,
 		s.d.EncodeTime(s.now())); err != nil {
-		return s.mapErr(op+": delete expired", err)
+		return s.mapErr(ctx, op+": delete expired", err)
 	}
 	if _, err := r.exec(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES ($1, $2)`,
 		jti, s.d.EncodeTime(exp)); err != nil {
-		return s.mapErr(op, err)
+		return s.mapErr(ctx, op, err)
 	}
 	return nil
 }
@@ -63,7 +63,7 @@ func (s *Store) GetClientAssertionJTI(ctx context.Context, jti string) (time.Tim
 	err := s.q(ctx).queryRow(ctx, `SELECT expires_at FROM client_assertion_jtis WHERE jti = $1`,
 		jti).Scan(s.timeCol(&exp))
 	if err != nil {
-		return time.Time{}, s.mapErr("get client assertion jti", err)
+		return time.Time{}, s.mapErr(ctx, "get client assertion jti", err)
 	}
 	return exp, nil
 }

@@ -63,8 +63,12 @@ func (s *Store) ObserveQueries(fn QueryObserver) {
 // ("get_client", "append_audit_entry") each time the database fails an
 // operation (an error marked storage.ErrUnavailable), for metrics. Lost
 // races, missing rows and invalid references are answers, not failures,
-// and are not reported. fn must be quick and safe for concurrent use; a
-// later call replaces it.
+// and are not reported. A transaction the database could not order
+// (storage.ErrTransient) is reported only when it is not run again: once
+// the retries are spent, or where nothing retries it (a transaction
+// begun with BeginTX, a statement of its own nothing retries), so that a
+// deadlock a retry got past is no failure either. fn must be quick and
+// safe for concurrent use; a later call replaces it.
 func (s *Store) ObserveFailures(fn func(op string)) {
 	s.onFailure.Store(&fn)
 }
@@ -131,7 +135,7 @@ func (s *Store) endTurn() func() {
 // Ping reports whether the database is reachable.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return s.mapErr("ping "+s.d.Name, err)
+		return s.mapErr(ctx, "ping "+s.d.Name, err)
 	}
 	return nil
 }
@@ -233,6 +237,22 @@ func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Re
 		}
 		return j.res, nil
 	}
+	if r.s != nil {
+		// A statement of its own, a transaction of its own: one the
+		// database could not order is run again (retry). The last
+		// error is the caller's to map, with ctx.
+		err = r.s.retryWhile(ctx, func(err error) bool { return r.s.d.Classify(err) == Transient }, func(ctx context.Context) error {
+			var err error
+			res, err = r.execOnce(ctx, query, args...)
+			return err
+		})
+		return res, err
+	}
+	return r.execOnce(ctx, query, args...)
+}
+
+// execOnce runs an Exec statement once.
+func (r runner) execOnce(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
 	done := r.observe(ctx, query)
 	ctx = r.stmtCtx(ctx)
 	if st := r.stmt(ctx, query); st != nil {
@@ -365,12 +385,12 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	}
 	endTurn, err := s.writeTurn(ctx)
 	if err != nil {
-		return ctx, fmt.Errorf("begin transaction: %w", err)
+		return ctx, s.mapErr(ctx, "begin transaction", err)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		endTurn()
-		return ctx, s.mapErr("begin transaction", err)
+		return ctx, s.mapErr(ctx, "begin transaction", err)
 	}
 	if s.writers != nil {
 		// database/sql rolls the transaction back when ctx is done; the
@@ -383,7 +403,8 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 }
 
 // Commit commits the transaction carried by ctx. A serialization failure
-// is reported as storage.ErrConflict.
+// is reported as storage.ErrTransient: the whole transaction may be run
+// again.
 func (s *Store) Commit(ctx context.Context) error {
 	t, ok := ctx.Value(txKey{s}).(*openTx)
 	if !ok {
@@ -391,7 +412,7 @@ func (s *Store) Commit(ctx context.Context) error {
 	}
 	defer t.endTurn()
 	if err := t.tx.Commit(); err != nil {
-		return s.mapErr("commit", err)
+		return s.mapErr(ctx, "commit", err)
 	}
 	return nil
 }
@@ -404,17 +425,24 @@ func (s *Store) Rollback(ctx context.Context) error {
 	}
 	defer t.endTurn()
 	if err := t.tx.Rollback(); err != nil {
-		return s.mapErr("rollback", err)
+		return s.mapErr(ctx, "rollback", err)
 	}
 	return nil
 }
 
 // InTransaction runs fn in the transaction ctx carries, or else in a new
-// one that commits when fn returns nil (see storage.Store).
-func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+// one that commits when fn returns nil (see storage.Store). A new one that
+// fails with storage.ErrTransient is run again, fn included, as retry
+// says.
+func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
 	if _, ok := s.tx(ctx); ok {
 		return fn(ctx)
 	}
+	return s.retry(ctx, func(ctx context.Context) error { return s.inTransaction(ctx, fn) })
+}
+
+// inTransaction runs fn in a new transaction, once.
+func (s *Store) inTransaction(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	txCtx, err := s.BeginTX(ctx)
 	if err != nil {
 		return err
@@ -434,28 +462,34 @@ func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) 
 	return s.Commit(txCtx)
 }
 
-// inTx runs fn in the transaction carried by ctx, or else in a new one.
-func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
+// inTx runs fn in the transaction carried by ctx, or else in a new one,
+// run again as retry says; fn is given the context of its attempt.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, r runner) error) error {
 	if tx, ok := s.tx(ctx); ok {
-		return fn(s.txRunner(tx))
+		return fn(ctx, s.txRunner(tx))
 	}
 	if s.writers != nil {
 		return s.write(ctx, &job{fn: fn})
 	}
+	return s.retry(ctx, func(ctx context.Context) error { return s.inNewTx(ctx, fn) })
+}
+
+// inNewTx runs fn in a new transaction, once.
+func (s *Store) inNewTx(ctx context.Context, fn func(ctx context.Context, r runner) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.mapErr("begin transaction", err)
+		return s.mapErr(ctx, "begin transaction", err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	if err := fn(s.txRunner(tx)); err != nil {
+	if err := fn(ctx, s.txRunner(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return s.mapErr("commit", err)
+		return s.mapErr(ctx, "commit", err)
 	}
 	return nil
 }
@@ -463,67 +497,119 @@ func (s *Store) inTx(ctx context.Context, fn func(r runner) error) (err error) {
 // retryAttempts bounds how often retry runs fn.
 const retryAttempts = 10
 
+// retryKey marks the context of an attempt of retry's: its value is true
+// but on the last attempt, when a storage.ErrTransient met in it is no
+// longer run again and so is reported to ObserveFailures.
+type retryKey struct{ s *Store }
+
 // retry runs fn, a statement or a transaction of its own, and runs it
 // again after a short random pause while it fails with
-// storage.ErrConflict: it lost a race, and since it was rolled back whole
-// running it again is safe. Only where the dialect says a retry can win
-// (Dialect.Retry), and never inside the transaction carried by ctx, which
-// a failed statement aborts.
-func (s *Store) retry(ctx context.Context, fn func() error) error {
+// storage.ErrTransient: the database could not order it against a
+// concurrent one and rolled it back whole, so running it again is safe.
+// Only where the dialect says a retry can win (Dialect.Retry), never
+// inside the transaction carried by ctx, which a failed statement aborts
+// (the caller that began it runs it again), never inside an attempt of
+// another retry (which runs it again), and at most retryAttempts times; a
+// ctx done meanwhile makes the next attempt the last, which then fails
+// with ctx's error. fn is given ctx, marked with retryKey.
+//
+// The Store retries in three places, which together cover every
+// transaction that is not a caller's: a statement of its own (runner.exec
+// on the database), a transaction of its own (inTx), and the transaction
+// InTransaction begins.
+func (s *Store) retry(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.retryWhile(ctx, func(err error) bool { return errors.Is(err, storage.ErrTransient) }, fn)
+}
+
+// retryRaces is retry for a statement or transaction that also loses
+// races a retry wins with storage.ErrConflict: a unique violation of an
+// INSERT of a row it read as missing, which a concurrent one inserted
+// meanwhile; run again, it finds the row.
+func (s *Store) retryRaces(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.retryWhile(ctx, func(err error) bool {
+		return errors.Is(err, storage.ErrTransient) || errors.Is(err, storage.ErrConflict)
+	}, fn)
+}
+
+// retryWhile runs fn as retry says, again while again(err).
+func (s *Store) retryWhile(ctx context.Context, again func(error) bool, fn func(ctx context.Context) error) error {
 	if _, ok := s.tx(ctx); ok || !s.d.Retry {
-		return fn()
+		return fn(ctx)
+	}
+	if _, ok := ctx.Value(retryKey{s}).(bool); ok {
+		return fn(ctx)
 	}
 	for attempt := 1; ; attempt++ {
-		err := fn()
-		if err == nil || attempt == retryAttempts || !errors.Is(err, storage.ErrConflict) {
+		last := attempt == retryAttempts || ctx.Err() != nil
+		err := fn(context.WithValue(ctx, retryKey{s}, !last))
+		if err == nil || last || !again(err) {
 			return err
 		}
 		pause := time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
-			return err
-		case <-time.After(pause):
+		case <-t.C:
 		}
+		t.Stop()
 	}
 }
 
-// mapErr wraps err with op, translating sql.ErrNoRows to
-// storage.ErrNotFound and what the dialect classifies as a conflict or an
-// invalid reference to storage.ErrConflict or storage.ErrInvalidReference;
-// anything else (a lost connection, a timeout, a closed store) is marked
-// storage.ErrUnavailable. Neither sql.ErrNoRows nor the driver error behind
-// a storage.ErrConflict or storage.ErrInvalidReference is ever wrapped with
-// %w, so no caller comes to depend on a driver's error types.
-func (s *Store) mapErr(op string, err error) error {
+// mapErr wraps err, met by op in ctx, translating sql.ErrNoRows to
+// storage.ErrNotFound and what the dialect classifies as a conflict, a
+// transient conflict or an invalid reference to storage.ErrConflict,
+// storage.ErrTransient (with storage.ErrUnavailable) or
+// storage.ErrInvalidReference; anything else (a lost connection, a
+// timeout, a closed store) is marked storage.ErrUnavailable. Neither
+// sql.ErrNoRows nor the driver error behind a sentinel of the store's own
+// is ever wrapped with %w, so no caller comes to depend on a driver's
+// error types. Failures are reported to ObserveFailures, a transient
+// conflict only where no retry runs it again.
+func (s *Store) mapErr(ctx context.Context, op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
 	}
 	switch s.d.Classify(err) {
 	case Conflict:
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
+	case Transient:
+		if !s.retried(ctx) {
+			s.failed(op)
+		}
+		return fmt.Errorf("%s: %w (%w): %v", op, storage.ErrTransient, storage.ErrUnavailable, err)
 	case InvalidReference:
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 	}
+	s.failed(op)
 	if errors.Is(err, storage.ErrUnavailable) {
-		if fn := s.onFailure.Load(); fn != nil {
-			(*fn)(opName(op))
-		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	// Anything else is the database failing, not the caller: marked, so
 	// no layer above mistakes it for "not found" or bad input.
-	if fn := s.onFailure.Load(); fn != nil {
-		(*fn)(opName(op))
-	}
 	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, err)
 }
 
+// retried reports whether what runs in ctx is run again if it fails with
+// storage.ErrTransient: an attempt of retry's but the last, or a
+// statement of a transaction such an attempt began.
+func (s *Store) retried(ctx context.Context) bool {
+	again, _ := ctx.Value(retryKey{s}).(bool)
+	return again
+}
+
+// failed reports a failure of op to ObserveFailures.
+func (s *Store) failed(op string) {
+	if fn := s.onFailure.Load(); fn != nil {
+		(*fn)(opName(op))
+	}
+}
+
 // affectedOne turns an Exec result that changed no row into
-// storage.ErrNotFound.
-func (s *Store) affectedOne(res sql.Result, err error, op string) error {
+// storage.ErrNotFound; errors as mapErr.
+func (s *Store) affectedOne(ctx context.Context, res sql.Result, err error, op string) error {
 	n, err := rowsAffected(res, err)
 	if err != nil {
-		return s.mapErr(op, err)
+		return s.mapErr(ctx, op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)

@@ -1,7 +1,10 @@
 package sqlstore_test
 
 import (
+	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,4 +57,43 @@ func TestInvalidReferenceHidesDriverError(t *testing.T) {
 			t.Fatalf("insertUserRoles(unknown role) = %v, want storage.ErrInvalidReference without the driver error", err)
 		}
 	})
+}
+
+// TestTransientRetriesSpent: a statement of its own, or InTransaction's
+// transaction, that keeps failing with a serialization failure or a
+// deadlock is run RetryAttempts times, then returned as
+// storage.ErrTransient and storage.ErrUnavailable (a failure of ours,
+// 5xx), never storage.ErrConflict, and reported to ObserveFailures once.
+func TestTransientRetriesSpent(t *testing.T) {
+	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil).Store
+	ctx := t.Context()
+	var failures []string
+	var mu sync.Mutex
+	s.ObserveFailures(func(op string) { mu.Lock(); failures = append(failures, op); mu.Unlock() })
+	var statements atomic.Int32
+	s.ObserveQueries(func(context.Context, string) func(error) { statements.Add(1); return func(error) {} })
+	for _, code := range []string{"40001", "40P01"} {
+		raise := `DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '` + code + `'; END $$`
+		for _, tc := range []struct {
+			name string
+			run  func() error
+		}{
+			{"statement", func() error { return sqlstore.ExecErr(ctx, s, raise) }},
+			{"InTransaction", func() error {
+				return s.InTransaction(ctx, func(tx context.Context) error { return sqlstore.ExecErr(tx, s, raise) })
+			}},
+		} {
+			failures, _ = nil, statements.Swap(0)
+			err := tc.run()
+			if !errors.Is(err, storage.ErrTransient) || !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrConflict) || driverError(err) {
+				t.Errorf("%s %s: %v; want storage.ErrTransient and ErrUnavailable, not ErrConflict, no driver error", code, tc.name, err)
+			}
+			if n := statements.Load(); n != sqlstore.RetryAttempts {
+				t.Errorf("%s %s: %d statements run, want %d", code, tc.name, n, sqlstore.RetryAttempts)
+			}
+			if len(failures) != 1 || failures[0] != "test_statement" {
+				t.Errorf("%s %s: failures reported %q, want [test_statement] once", code, tc.name, failures)
+			}
+		}
+	}
 }

@@ -23,18 +23,19 @@ func (s *Store) GetThrottle(ctx context.Context, ids []string) ([]storage.Thrott
 // violation rather than overwrite its count.
 //
 // Outside a transaction carried by ctx, where the dialect retries
-// (PostgreSQL), a call that loses that way, or to a serialization failure
-// or a deadlock (stricter isolation levels, distributed databases), is
-// rolled back and run again, update included, after a short random pause.
-// In SQLite calls from every connection and process on the file run one
-// after the other; one that waits longer than the busy timeout fails with
-// storage.ErrConflict.
+// (PostgreSQL), a call that loses that way (storage.ErrConflict, which a
+// retry wins: it then finds the row), or to a serialization failure or a
+// deadlock (storage.ErrTransient: stricter isolation levels, distributed
+// databases), is rolled back and run again, update included, after a
+// short random pause. In SQLite calls from every connection and process
+// on the file run one after the other; one that waits longer than the
+// busy timeout fails with storage.ErrUnavailable.
 func (s *Store) UpdateThrottle(ctx context.Context, ids []string, update func([]storage.ThrottleEntry) []storage.ThrottleEntry) error {
 	if err := storage.CheckThrottleIDs(ids); err != nil {
 		return err
 	}
-	return s.retry(ctx, func() error {
-		return s.inTx(ctx, func(r runner) error { return s.updateThrottle(ctx, r, ids, update) })
+	return s.retryRaces(ctx, func(ctx context.Context) error {
+		return s.inTx(ctx, func(ctx context.Context, r runner) error { return s.updateThrottle(ctx, r, ids, update) })
 	})
 }
 
@@ -60,7 +61,7 @@ func (s *Store) updateThrottle(ctx context.Context, r runner, ids []string, upda
 				VALUES ($1, $2, $3, $4)`, e.ID, e.Attempts, s.timeArg(e.LockedUntil), s.timeArg(e.ExpiresAt))
 		}
 		if err != nil {
-			return s.mapErr("store throttle entry", err)
+			return s.mapErr(ctx, "store throttle entry", err)
 		}
 	}
 	return nil
@@ -79,18 +80,18 @@ func (s *Store) readThrottle(ctx context.Context, r runner, ids []string, lock b
 	found := make(map[string]bool, len(ids))
 	rows, err := r.query(ctx, query, s.listArg(ids))
 	if err != nil {
-		return nil, nil, s.mapErr("read throttle entries", err)
+		return nil, nil, s.mapErr(ctx, "read throttle entries", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var e storage.ThrottleEntry
 		if err := rows.Scan(&e.ID, &e.Attempts, s.timeCol(&e.LockedUntil), s.timeCol(&e.ExpiresAt)); err != nil {
-			return nil, nil, s.mapErr("read throttle entries", err)
+			return nil, nil, s.mapErr(ctx, "read throttle entries", err)
 		}
 		byID[e.ID], found[e.ID] = e, true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, s.mapErr("read throttle entries", err)
+		return nil, nil, s.mapErr(ctx, "read throttle entries", err)
 	}
 	out := make([]storage.ThrottleEntry, len(ids))
 	for i, id := range ids {

@@ -26,7 +26,7 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 		s.listArg(t.RequestedScopes), s.listArg(t.GrantedScopes), s.listArg(t.RequestedAudience), s.listArg(t.GrantedAudience),
 		t.Form, blobArg(t.Session), t.Active, s.timeArg(t.ExpiresAt), t.AccessSignature)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("create %s token", t.Kind), err)
+		return s.mapErr(ctx, fmt.Sprintf("create %s token", t.Kind), err)
 	}
 	return nil
 }
@@ -39,7 +39,7 @@ func (s *Store) CreateTokens(ctx context.Context, ts []*storage.Token) error {
 	}
 	query, args := s.insertTokens(ts, "", 0)
 	if _, err := s.q(ctx).exec(ctx, query, args...); err != nil {
-		return s.mapErr(fmt.Sprintf("create %d tokens", len(ts)), err)
+		return s.mapErr(ctx, fmt.Sprintf("create %d tokens", len(ts)), err)
 	}
 	return nil
 }
@@ -64,17 +64,17 @@ func (s *Store) CreateTokensTouching(ctx context.Context, ts []*storage.Token, s
 		query, args := s.insertTokens(ts, `WITH touched AS (`+touchSession+`) `, 2)
 		args[0], args[1] = s.timeArg(lastSeen), sessionID
 		if _, err := s.q(ctx).exec(ctx, query, args...); err != nil {
-			return s.mapErr(op, err)
+			return s.mapErr(ctx, op, err)
 		}
 		return nil
 	}
 	query, args := s.insertTokens(ts, "", 0)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		if _, err := r.exec(ctx, touchSession, s.timeArg(lastSeen), sessionID); err != nil {
-			return s.mapErr(op, err)
+			return s.mapErr(ctx, op, err)
 		}
 		if _, err := r.exec(ctx, query, args...); err != nil {
-			return s.mapErr(op, err)
+			return s.mapErr(ctx, op, err)
 		}
 		return nil
 	})
@@ -84,7 +84,7 @@ func (s *Store) CreateTokensTouching(ctx context.Context, ts []*storage.Token, s
 func (s *Store) touchQuietly(ctx context.Context, id string, lastSeen time.Time) error {
 	_, err := s.q(ctx).exec(ctx, touchSession, s.timeArg(lastSeen), id)
 	if err != nil {
-		return s.mapErr("touch browser session", err)
+		return s.mapErr(ctx, "touch browser session", err)
 	}
 	return nil
 }
@@ -167,7 +167,7 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 		s.listCol(&t.RequestedAudience), s.listCol(&t.GrantedAudience),
 		&t.Form, blobCol{&t.Session}, &t.Active, s.timeCol(&t.ExpiresAt), &t.AccessSignature)
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get %s token", kind), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get %s token", kind), err)
 	}
 	t.Kind = storage.TokenKind(kindStr)
 	return &t, nil
@@ -199,7 +199,7 @@ func (s *Store) deactivate(ctx context.Context, op, cond string, kind storage.To
 	n, err := rowsAffected(r.exec(ctx, `UPDATE tokens SET active = FALSE
 		WHERE kind = $1 AND signature = $2 AND active = TRUE`+cond, args...))
 	if err != nil {
-		return s.mapErr(op, err)
+		return s.mapErr(ctx, op, err)
 	}
 	if n == 1 {
 		return nil
@@ -208,7 +208,7 @@ func (s *Store) deactivate(ctx context.Context, op, cond string, kind storage.To
 	err = r.queryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
 		string(kind), signature).Scan(&one)
 	if err != nil {
-		return s.mapErr(op, err)
+		return s.mapErr(ctx, op, err)
 	}
 	return fmt.Errorf("%s: inactive, or the condition failed: %w", op, storage.ErrConflict)
 }
@@ -217,7 +217,7 @@ func (s *Store) deactivate(ctx context.Context, op, cond string, kind storage.To
 func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	res, err := s.q(ctx).exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND signature = $2`,
 		string(kind), signature)
-	return s.affectedOne(res, err, fmt.Sprintf("delete %s token", kind))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete %s token", kind))
 }
 
 // DeactivateTokensByRequest marks every row of kind with requestID inactive.
@@ -226,7 +226,7 @@ func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.Toke
 	_, err := s.q(ctx).exec(ctx, `UPDATE tokens SET active = FALSE
 		WHERE kind = $1 AND request_id = $2 AND active = TRUE`, string(kind), requestID)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID), err)
+		return s.mapErr(ctx, fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID), err)
 	}
 	return nil
 }
@@ -237,7 +237,7 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 	_, err := s.q(ctx).exec(ctx, `DELETE FROM tokens WHERE kind = $1 AND request_id = $2`,
 		string(kind), requestID)
 	if err != nil {
-		return s.mapErr(fmt.Sprintf("delete %s tokens of request %q", kind, requestID), err)
+		return s.mapErr(ctx, fmt.Sprintf("delete %s tokens of request %q", kind, requestID), err)
 	}
 	return nil
 }
@@ -263,18 +263,18 @@ func (s *Store) RevokeTokensBySubject(ctx context.Context, subject string) error
 // both indexed) is value, and advances the token epoch of the row of
 // epochTable (clients or users) whose id is value.
 func (s *Store) revokeTokens(ctx context.Context, column, epochTable, value, op string) error {
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE `+column+` = $1 AND kind = $2`,
 			value, string(storage.KindAccessToken)); err != nil {
-			return s.mapErr(op+": delete access tokens", err)
+			return s.mapErr(ctx, op+": delete access tokens", err)
 		}
 		if _, err := r.exec(ctx, `UPDATE tokens SET active = FALSE
 			WHERE `+column+` = $1 AND kind IN ($2, $3) AND active = TRUE`,
 			value, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
-			return s.mapErr(op+": deactivate codes and refresh tokens", err)
+			return s.mapErr(ctx, op+": deactivate codes and refresh tokens", err)
 		}
 		if _, err := r.exec(ctx, `UPDATE `+epochTable+` SET token_epoch = token_epoch + 1 WHERE id = $1`, value); err != nil {
-			return s.mapErr(op+": advance the token epoch", err)
+			return s.mapErr(ctx, op+": advance the token epoch", err)
 		}
 		return nil
 	})
@@ -284,7 +284,7 @@ func (s *Store) revokeTokens(ctx context.Context, column, epochTable, value, op 
 // expiry of an id recorded before, in one transaction (the one carried by
 // ctx, if any).
 func (s *Store) RevokeAccess(ctx context.Context, ids []string, expires time.Time) error {
-	return s.inTx(ctx, func(r runner) error { return s.recordRevocations(ctx, r, ids, expires) })
+	return s.inTx(ctx, func(ctx context.Context, r runner) error { return s.recordRevocations(ctx, r, ids, expires) })
 }
 
 // recordRevocations writes the revocation records of ids with r, keeping
@@ -295,7 +295,7 @@ func (s *Store) recordRevocations(ctx context.Context, r runner, ids []string, e
 			ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
 			WHERE access_revocations.expires_at < excluded.expires_at`,
 			id, s.timeArg(expires)); err != nil {
-			return s.mapErr("record access revocation", err)
+			return s.mapErr(ctx, "record access revocation", err)
 		}
 	}
 	return nil
@@ -327,7 +327,7 @@ func (s *Store) AccessTokenState(ctx context.Context, ids []string, userID strin
 		(SELECT COUNT(*) FROM access_revocations WHERE id IN (`+in+`)),
 		(SELECT token_epoch FROM users WHERE id = $1)`, args...).Scan(&revoked, &epoch)
 	if err != nil {
-		return st, s.mapErr("read access token state", err)
+		return st, s.mapErr(ctx, "read access token state", err)
 	}
 	st.Revoked = revoked > 0
 	st.UserFound = userID != "" && epoch.Valid

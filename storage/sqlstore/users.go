@@ -31,7 +31,7 @@ func userColumns(d *Dialect) string {
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	op := fmt.Sprintf("create user %q", u.ID)
 	roles := roleSet(u.Roles)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		if err := s.checkRoles(ctx, r, op, roles); err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			u.ID, u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name, u.Disabled,
 			s.timeArg(u.CreatedAt), s.timeArg(u.UpdatedAt)); err != nil {
-			return s.mapErr(op, err)
+			return s.mapErr(ctx, op, err)
 		}
 		return s.insertUserRoles(ctx, r, op, u.ID, roles)
 	})
@@ -50,7 +50,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 	u, err := s.scanUser(s.q(ctx).queryRow(ctx, s.userSelect+` WHERE id = $1`, id))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get user %q", id), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get user %q", id), err)
 	}
 	return u, nil
 }
@@ -60,7 +60,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
 	u, err := s.scanUser(s.q(ctx).queryRow(ctx, s.userSelect+` WHERE username = $1`, username))
 	if err != nil {
-		return nil, s.mapErr(fmt.Sprintf("get user by username %q", username), err)
+		return nil, s.mapErr(ctx, fmt.Sprintf("get user by username %q", username), err)
 	}
 	return u, nil
 }
@@ -78,7 +78,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	op := fmt.Sprintf("update user %q", u.ID)
 	roles := roleSet(u.Roles)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		if err := s.checkRoles(ctx, r, op, roles); err != nil {
 			return err
 		}
@@ -89,11 +89,11 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 			u.Username, u.PasswordHash, u.Email, u.EmailVerified, u.Name,
 			u.Disabled, s.timeArg(u.UpdatedAt),
 			u.ID)
-		if err := s.affectedOne(res, err, op); err != nil {
+		if err := s.affectedOne(ctx, res, err, op); err != nil {
 			return err
 		}
 		if _, err := r.exec(ctx, `DELETE FROM user_roles WHERE user_id = $1`, u.ID); err != nil {
-			return s.mapErr(op+": delete roles", err)
+			return s.mapErr(ctx, op+": delete roles", err)
 		}
 		return s.insertUserRoles(ctx, r, op, u.ID, roles)
 	})
@@ -105,7 +105,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
 	res, err := s.q(ctx).exec(ctx, `UPDATE users SET password_hash = password_hash
 		WHERE id = $1 AND password_hash = $2 AND NOT disabled`, userID, passwordHash)
-	return s.affectedOne(res, err, fmt.Sprintf("confirm credential of user %q", userID))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("confirm credential of user %q", userID))
 }
 
 // DeleteUser deletes user id in one transaction (the one carried by ctx, if
@@ -114,13 +114,13 @@ func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash 
 // CASCADE. storage.ErrNotFound if absent.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	op := fmt.Sprintf("delete user %q", id)
-	return s.inTx(ctx, func(r runner) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		res, err := r.exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-		if err := s.affectedOne(res, err, op); err != nil {
+		if err := s.affectedOne(ctx, res, err, op); err != nil {
 			return err
 		}
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE subject = $1`, id); err != nil {
-			return s.mapErr(op+": delete tokens", err)
+			return s.mapErr(ctx, op+": delete tokens", err)
 		}
 		return nil
 	})
@@ -144,19 +144,19 @@ func (s *Store) checkRoles(ctx context.Context, r runner, op string, roles []str
 	rows, err := r.query(ctx, `SELECT value FROM `+s.d.ListRows("$1")+`
 		WHERE value NOT IN (SELECT name FROM roles)`, s.listArg(roles))
 	if err != nil {
-		return s.mapErr(op+": check roles", err)
+		return s.mapErr(ctx, op+": check roles", err)
 	}
 	defer rows.Close()
 	var missing []string
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return s.mapErr(op+": check roles", err)
+			return s.mapErr(ctx, op+": check roles", err)
 		}
 		missing = append(missing, name)
 	}
 	if err := rows.Err(); err != nil {
-		return s.mapErr(op+": check roles", err)
+		return s.mapErr(ctx, op+": check roles", err)
 	}
 	if len(missing) > 0 {
 		// Byte order, whatever the database's collation.
@@ -176,7 +176,7 @@ func (s *Store) insertUserRoles(ctx context.Context, r runner, op, user string, 
 	}
 	if _, err := r.exec(ctx, `INSERT INTO user_roles (user_id, role)
 		SELECT $1, value FROM `+s.d.ListRows("$2"), user, s.listArg(roles)); err != nil {
-		return s.mapErr(op+": insert roles", err)
+		return s.mapErr(ctx, op+": insert roles", err)
 	}
 	return nil
 }
