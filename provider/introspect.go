@@ -34,6 +34,7 @@ type clientAuthenticator interface {
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
 		p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "introspection takes POST"))
 		return
 	}
