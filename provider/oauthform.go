@@ -20,16 +20,14 @@ var repeatableParams = []string{"audience", "resource"}
 // application/x-www-form-urlencoded body (which fosite then reuses), and
 // refuses what fosite would read ambiguously: a parameter sent twice, in
 // the query, the body or both (fosite silently takes the first one, so a
-// proxy and hallpass could disagree on what was asked), several
-// Authorization headers, and multipart bodies (OAuth requests are
-// form-encoded; fosite would parse multipart parts into the same form
-// behind this check's back). It returns the name of the repeated
-// parameter, if that was the problem, so the authorization endpoint can
-// tell whether the client and redirect URI are still trustworthy.
+// proxy and hallpass could disagree on what was asked), and multipart
+// bodies (OAuth requests are form-encoded; fosite would parse multipart
+// parts into the same form behind this check's back). Several
+// Authorization headers are refused before, at every endpoint
+// (oneAuthorization). It returns the name of the repeated parameter, if
+// that was the problem, so the authorization endpoint can tell whether
+// the client and redirect URI are still trustworthy.
 func parseOAuthParams(r *http.Request) (repeated string, err error) {
-	if len(r.Header.Values("Authorization")) > 1 {
-		return "", fosite.ErrInvalidRequest.WithHint("The request carries more than one Authorization header.")
-	}
 	if r.Method == http.MethodPost {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 			return "", fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded.")

@@ -20,7 +20,7 @@ func (p *Provider) Handler() http.Handler { return p.router }
 // path leads to its handler in one hop.
 func (p *Provider) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, withRequestScopes, p.listenerRoutes, getHead)
+	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, p.oneAuthorization, withRequestScopes, p.listenerRoutes, getHead)
 
 	r.Get("/healthz", p.handleHealthz)
 	r.Get("/readyz", p.handleReadyz)
