@@ -63,14 +63,21 @@ func repeatedParam(form url.Values) string {
 }
 
 // checkOAuthRequest guards the endpoints where clients authenticate
-// (token, introspection, revocation): besides parseOAuthParams' checks, a
-// client uses one authentication method per request (RFC 6749 §2.3), so
-// HTTP Basic together with credentials in the body is refused, and so is a
-// body client_id naming another client than the Basic credentials. All of
-// it before fosite looks anything up.
+// (token, introspection, revocation, PAR): besides parseOAuthParams'
+// checks, their parameters come in the form body and never in the URL
+// (RFC 6749 §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1),
+// where proxies and access logs would keep secrets and codes, and where
+// fosite reads them at PAR but ignores them elsewhere; a client uses one
+// authentication method per request (RFC 6749 §2.3), so HTTP Basic
+// together with credentials in the body is refused, and so is a body
+// client_id naming another client than the Basic credentials. All of it
+// before fosite looks anything up.
 func checkOAuthRequest(r *http.Request) error {
 	if _, err := parseOAuthParams(r); err != nil {
 		return err
+	}
+	if r.URL.RawQuery != "" {
+		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the application/x-www-form-urlencoded request body, not in the URL's query.")
 	}
 	user, _, basic := r.BasicAuth()
 	if !basic {
