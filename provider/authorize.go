@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +35,11 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
+	unsupported := takeRequestObject(r.Form)
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = unsupported
+	}
 	if err == nil {
 		err = p.resolvedPAR(r, ar)
 	}
@@ -54,6 +60,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // refused before the user is asked anything (whether the user's roles
 // reach it is known only once they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
+	if err := checkRedirectExact(ar); err != nil {
+		return err
+	}
 	if err := checkAuthorizeParams(ar); err != nil {
 		return err
 	}
@@ -62,6 +71,52 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 	}
 	_, err := p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
 	return err
+}
+
+// takeRequestObject takes out of form the request objects hallpass does
+// not support, and returns the error to refuse the request with (OIDC
+// Core §3.1.2.6, RFC 9101 §10.2): a request parameter, and a request_uri
+// the PAR endpoint did not issue. Discovery says request_parameter_supported
+// and request_uri_parameter_supported are false, but fosite reads a
+// request object for any client with registered keys (private_key_jwt),
+// unsigned ones (alg none) included, and lets its claims override the
+// parameters. Taken out, they cannot reach fosite, which then validates
+// the rest, so that the error goes back to a validated redirect URI.
+func takeRequestObject(form url.Values) error {
+	var err error
+	if form.Has("request") {
+		form.Del("request")
+		err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
+	}
+	if uri := form.Get("request_uri"); form.Has("request_uri") && !strings.HasPrefix(uri, parRequestURIPrefix) {
+		form.Del("request_uri")
+		if err == nil {
+			err = fosite.ErrRequestURINotSupported.WithHint("hallpass accepts only a request_uri its pushed authorization request endpoint issued.")
+		}
+	}
+	return err
+}
+
+// errRedirectNotExact marks the refusal of a redirect URI that fosite
+// matched only as a loopback address on another port: the error must not
+// be sent to it.
+var errRedirectNotExact = errors.New("redirect_uri matches a registered one only with another loopback port")
+
+// checkRedirectExact refuses the redirect URI of a confidential client
+// unless it is one the client registered, character for character. fosite
+// accepts a loopback redirect URI on any port for every client (RFC 8252
+// §7.3), which is meant for native apps, public clients that cannot
+// register the port the system gives them (§8.4); a confidential client
+// is matched exactly (RFC 9700 §2.1, §4.1.3), so that another program on
+// its machine cannot receive its codes on a port of its own.
+func checkRedirectExact(ar fosite.AuthorizeRequester) error {
+	c := ar.GetClient()
+	raw := ar.GetRequestForm().Get("redirect_uri")
+	if c.IsPublic() || raw == "" || slices.Contains(c.GetRedirectURIs(), raw) {
+		return nil
+	}
+	return fosite.ErrInvalidRequest.WithWrap(errRedirectNotExact).
+		WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls exactly; only a public (native) client may use another port of a loopback redirect URI (RFC 8252 §7.3).")
 }
 
 // checkAuthorizeParams refuses, before the user is asked anything, what
@@ -128,7 +183,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		p.logRefusal(r, "authorization request refused", clientID, redirectURI, err)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil {
+	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil || errors.Is(err, errRedirectNotExact) {
 		if fault {
 			p.pageError(w, r, rfc.CodeField, "hallpass cannot complete this sign-in right now",
 				"Something went wrong on our side, not yours. Wait a moment, then try again.")

@@ -34,6 +34,7 @@ type clientAuthenticator interface {
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
 		p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "introspection takes POST"))
 		return
 	}
@@ -235,6 +236,11 @@ type introspection struct {
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := checkOAuthRequest(r)
+	if err == nil && r.Method == http.MethodPost && r.PostForm.Get("token") == "" {
+		// RFC 7009 §2.1: token is required. fosite would look the empty
+		// string up, find nothing and answer 200, as if it were revoked.
+		err = fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")
+	}
 	if err == nil {
 		err = p.oauth2.NewRevocationRequest(ctx, r)
 	}
@@ -262,6 +268,13 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			Details: map[string]any{"token_type_hint": truncate(r.PostForm.Get("token_type_hint"), 32)}})
 	}
 	challengeUnauthorized(w, err)
+	if errors.Is(err, fosite.ErrInvalidRequest) || errors.Is(err, fosite.ErrInvalidClient) {
+		// fosite's writer would answer the bare error, dropping the hint
+		// that says what was wrong.
+		rfc := fosite.ErrorToRFC6749Error(err)
+		writeJSON(w, rfc.CodeField, map[string]string{"error": rfc.ErrorField, "error_description": rfc.GetDescription()})
+		return
+	}
 	p.oauth2.WriteRevocationResponse(ctx, w, err)
 }
 

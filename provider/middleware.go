@@ -197,6 +197,26 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 	})
 }
 
+// oneAuthorization refuses a request carrying more than one Authorization
+// header, whatever the endpoint. The header holds one credential (RFC 9110
+// §11.6.2); with two, hallpass (which reads the first) and a proxy or
+// resource server in front of it (which may read the last) would disagree
+// on who is asking.
+func (p *Provider) oneAuthorization(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.Header.Values("Authorization")) > 1 {
+			const msg = "The request carries more than one Authorization header; send exactly one."
+			if browserPage(r.URL.Path) {
+				p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", msg)
+				return
+			}
+			p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // cleanValues reports whether every name and value of the URL-encoded
 // form or query q is clean text, and if not, names the parameter (quoted,
 // or "name" when the name itself is at fault). Malformed pairs are left to

@@ -20,16 +20,14 @@ var repeatableParams = []string{"audience", "resource"}
 // application/x-www-form-urlencoded body (which fosite then reuses), and
 // refuses what fosite would read ambiguously: a parameter sent twice, in
 // the query, the body or both (fosite silently takes the first one, so a
-// proxy and hallpass could disagree on what was asked), several
-// Authorization headers, and multipart bodies (OAuth requests are
-// form-encoded; fosite would parse multipart parts into the same form
-// behind this check's back). It returns the name of the repeated
-// parameter, if that was the problem, so the authorization endpoint can
-// tell whether the client and redirect URI are still trustworthy.
+// proxy and hallpass could disagree on what was asked), and multipart
+// bodies (OAuth requests are form-encoded; fosite would parse multipart
+// parts into the same form behind this check's back). Several
+// Authorization headers are refused before, at every endpoint
+// (oneAuthorization). It returns the name of the repeated parameter, if
+// that was the problem, so the authorization endpoint can tell whether
+// the client and redirect URI are still trustworthy.
 func parseOAuthParams(r *http.Request) (repeated string, err error) {
-	if len(r.Header.Values("Authorization")) > 1 {
-		return "", fosite.ErrInvalidRequest.WithHint("The request carries more than one Authorization header.")
-	}
 	if r.Method == http.MethodPost {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 			return "", fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded.")
@@ -65,14 +63,21 @@ func repeatedParam(form url.Values) string {
 }
 
 // checkOAuthRequest guards the endpoints where clients authenticate
-// (token, introspection, revocation): besides parseOAuthParams' checks, a
-// client uses one authentication method per request (RFC 6749 §2.3), so
-// HTTP Basic together with credentials in the body is refused, and so is a
-// body client_id naming another client than the Basic credentials. All of
-// it before fosite looks anything up.
+// (token, introspection, revocation, PAR): besides parseOAuthParams'
+// checks, their parameters come in the form body and never in the URL
+// (RFC 6749 §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1),
+// where proxies and access logs would keep secrets and codes, and where
+// fosite reads them at PAR but ignores them elsewhere; a client uses one
+// authentication method per request (RFC 6749 §2.3), so HTTP Basic
+// together with credentials in the body is refused, and so is a body
+// client_id naming another client than the Basic credentials. All of it
+// before fosite looks anything up.
 func checkOAuthRequest(r *http.Request) error {
 	if _, err := parseOAuthParams(r); err != nil {
 		return err
+	}
+	if r.URL.RawQuery != "" {
+		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the application/x-www-form-urlencoded request body, not in the URL's query.")
 	}
 	user, _, basic := r.BasicAuth()
 	if !basic {

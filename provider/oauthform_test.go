@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -57,4 +59,87 @@ func TestRepeatedParam(t *testing.T) {
 			t.Errorf("repeatedParam(%q) = %q, want %q", c.query, got, c.want)
 		}
 	}
+}
+
+// FuzzCheckOAuthRequest feeds hostile queries, bodies, content types and
+// Authorization headers to the guard of the endpoints where clients
+// authenticate: it never panics, refuses only with invalid_request, and
+// what it accepts has no query string, no repeated parameter, and, with
+// HTTP Basic, neither credentials in the body nor a body client_id
+// naming another client.
+func FuzzCheckOAuthRequest(f *testing.F) {
+	form := "application/x-www-form-urlencoded"
+	f.Add("", "grant_type=client_credentials", form, "Basic "+basicAuth("svc", "s3cret"))
+	f.Add("client_secret=x", "grant_type=client_credentials&client_id=svc", form, "")
+	f.Add("", "client_id=svc&client_secret=x", form, "Basic "+basicAuth("svc", "x"))
+	f.Add("", "client_id=other", form, "Basic "+basicAuth("svc", "x"))
+	f.Add("", "client_id=a%20b", form, "Basic "+basicAuth("a+b", "x"))
+	f.Add("", "client_id=%zz", form, "Basic "+basicAuth("%zz", "x"))
+	f.Add("?", "token=t", form, "Basic !!!")
+	f.Fuzz(func(t *testing.T, query, body, contentType, authorization string) {
+		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
+		r.URL.RawQuery = query
+		r.Header.Set("Content-Type", contentType)
+		r.Header.Set("Authorization", authorization)
+		if err := checkOAuthRequest(r); err != nil {
+			var rfc *fosite.RFC6749Error
+			if !errors.As(err, &rfc) || rfc.ErrorField != "invalid_request" {
+				t.Fatalf("refused with %v, want invalid_request", err)
+			}
+			return
+		}
+		if r.URL.RawQuery != "" {
+			t.Fatalf("accepted query %q", query)
+		}
+		if name := repeatedParam(r.Form); name != "" {
+			t.Fatalf("accepted %q twice (body %q)", name, body)
+		}
+		user, _, basic := r.BasicAuth()
+		if !basic {
+			return
+		}
+		for _, name := range []string{"client_secret", "client_assertion", "client_assertion_type"} {
+			if r.PostForm.Has(name) {
+				t.Fatalf("accepted HTTP Basic with %s in the body %q", name, body)
+			}
+		}
+		if id := r.PostForm.Get("client_id"); id != "" {
+			if dec, err := url.QueryUnescape(user); err != nil || dec != id {
+				t.Fatalf("accepted body client_id %q with Basic user %q", id, user)
+			}
+		}
+	})
+}
+
+// FuzzTakeRequestObject checks that whatever form reaches fosite holds no
+// request object and no request_uri but one of PAR's, and that the
+// request is refused exactly when one was taken out.
+func FuzzTakeRequestObject(f *testing.F) {
+	f.Add("client_id=a&request=x.y.z")
+	f.Add("request_uri=" + url.QueryEscape(parRequestURIPrefix+"abc"))
+	f.Add("request_uri=https%3A%2F%2Fevil.example%2Fr&request=")
+	f.Add("request_uri=&request_uri=" + url.QueryEscape(parRequestURIPrefix))
+	f.Add("scope=openid")
+	f.Fuzz(func(t *testing.T, query string) {
+		form, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		had := form.Has("request") || (form.Has("request_uri") && !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix))
+		err = takeRequestObject(form)
+		if form.Has("request") {
+			t.Fatalf("request left in %q", query)
+		}
+		if form.Has("request_uri") && !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix) {
+			t.Fatalf("foreign request_uri %q left in %q", form.Get("request_uri"), query)
+		}
+		if (err != nil) != had {
+			t.Fatalf("takeRequestObject(%q) = %v, want an error: %v", query, err, had)
+		}
+	})
+}
+
+// basicAuth is the value of an HTTP Basic Authorization header.
+func basicAuth(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 }

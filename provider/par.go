@@ -31,6 +31,10 @@ func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 		p.writePARError(w, r, nil, err)
 		return
 	}
+	if err := takeRequestObject(r.Form); err != nil {
+		p.writePARError(w, r, nil, err)
+		return
+	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = p.checkAuthorizeRequest(ctx, ar)

@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"cmp"
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,7 +20,7 @@ func (p *Provider) Handler() http.Handler { return p.router }
 // path leads to its handler in one hop.
 func (p *Provider) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, withRequestScopes, p.listenerRoutes)
+	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, p.oneAuthorization, withRequestScopes, p.listenerRoutes, getHead)
 
 	r.Get("/healthz", p.handleHealthz)
 	r.Get("/readyz", p.handleReadyz)
@@ -28,7 +30,6 @@ func (p *Provider) routes() http.Handler {
 	r.With(allowAnyOrigin).Get(PathDiscovery, p.handleDiscovery)
 	r.With(allowAnyOrigin).Get(PathOAuthMetadata, p.handleDiscovery)
 	r.With(allowAnyOrigin).Method(http.MethodGet, PathJWKS, p.cfg.Keys.JWKSHandler())
-	r.With(allowAnyOrigin).Method(http.MethodHead, PathJWKS, p.cfg.Keys.JWKSHandler())
 
 	// fosite answers non-POST token, introspection and revocation requests
 	// with the RFC error itself, so these take every method.
@@ -68,7 +69,6 @@ func (p *Provider) routes() http.Handler {
 	r.Get(PathEndSession, p.handleEndSession)
 	r.With(logoutForms).Post(PathEndSession, p.handleEndSession)
 	r.Method(http.MethodGet, web.StaticPrefix+"*", p.pages.StaticHandler())
-	r.Method(http.MethodHead, web.StaticPrefix+"*", p.pages.StaticHandler())
 	if p.cfg.Dev {
 		r.Get(PathDevCallback, p.handleDevCallback)
 	}
@@ -99,7 +99,74 @@ func (p *Provider) routes() http.Handler {
 		p.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		// RFC 9110 §15.5.6: a 405 names the methods the resource takes.
+		w.Header().Set("Allow", allowedMethods(r))
 		p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "method %s not allowed here", r.Method))
 	})
 	return r
+}
+
+// allowedMethods lists, for the Allow header of a 405, the methods served
+// at the path of the request chi just failed to route. It asks the router
+// chi was in when it gave up (the mounted sub-router of /admin, /console
+// or /account, reached through the mount patterns rctx went through):
+// asking the root about a mount point would answer "any method". HEAD is
+// allowed wherever GET is (getHead).
+func allowedMethods(r *http.Request) string {
+	rctx := chi.RouteContext(r.Context())
+	routes := rctx.Routes
+	for _, mount := range rctx.RoutePatterns {
+		sub := subRoutes(routes, mount)
+		if sub == nil {
+			break
+		}
+		routes = sub
+	}
+	// The path as the router chi gave up in saw it: what is left after
+	// the mounts, or, outside them, the request's (raw, as chi routes).
+	path := rctx.RoutePath
+	if path == "" {
+		path = cmp.Or(r.URL.RawPath, r.URL.Path)
+	}
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
+		probe := m
+		if m == http.MethodHead {
+			probe = http.MethodGet
+		}
+		if routes.Match(chi.NewRouteContext(), probe, path) {
+			allowed = append(allowed, m)
+		}
+	}
+	return strings.Join(allowed, ", ")
+}
+
+// subRoutes returns the router mounted at pattern in routes, or nil. chi
+// records a mount at /x under three patterns (/x, /x/ and /x/*), only the
+// last with the router.
+func subRoutes(routes chi.Routes, pattern string) chi.Routes {
+	mount := strings.TrimSuffix(strings.TrimSuffix(pattern, "*"), "/")
+	for _, rt := range routes.Routes() {
+		if rt.SubRoutes != nil && strings.TrimSuffix(rt.Pattern, "/*") == mount {
+			return rt.SubRoutes
+		}
+	}
+	return nil
+}
+
+// getHead routes a HEAD request as a GET, which net/http answers without
+// the body (RFC 9110 §9.3.2: HEAD is GET without content, and a
+// general-purpose server supports both, §9.1). chi's GetHead asks the
+// root router whether HEAD is routed, which a mount point always answers
+// yes.
+func getHead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			if rctx := chi.RouteContext(r.Context()); rctx != nil {
+				rctx.RouteMethod = http.MethodGet
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

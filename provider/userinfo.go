@@ -15,9 +15,19 @@ import (
 func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	tok, ok := bearerToken(r)
-	if !ok && r.Method == http.MethodPost {
-		if err := r.ParseForm(); err == nil && len(r.PostForm["access_token"]) == 1 {
-			tok, ok = r.PostForm.Get("access_token"), true
+	if r.Method == http.MethodPost {
+		if err := r.ParseForm(); err != nil {
+			p.bearerError(w, http.StatusBadRequest, "invalid_request", "The request body is not a readable form.")
+			return
+		}
+		if vs, inForm := r.PostForm["access_token"]; inForm {
+			// RFC 6750 §2: one way of sending the token per request, and
+			// one token.
+			if ok || len(vs) != 1 {
+				p.bearerError(w, http.StatusBadRequest, "invalid_request", "Send exactly one access token, either in the Authorization header or as the access_token form parameter.")
+				return
+			}
+			tok, ok = vs[0], true
 		}
 	}
 	if !ok {

@@ -1,0 +1,65 @@
+package provider_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
+	"github.com/hallpass/hallpass/provider"
+)
+
+// TestParametersInURLRefused checks that the endpoints where clients
+// authenticate take their parameters in the form body only (RFC 6749
+// §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1): a query
+// string is invalid_request, with or without a valid body, and nothing is
+// issued, pushed or revoked. fosite read the query at PAR and ignored it
+// elsewhere, so a client secret in the URL got "credentials missing", a
+// scope there was silently dropped, and a pushed request made of query
+// parameters got a request_uri.
+func TestParametersInURLRefused(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		svcAuth := basic(svc.ClientID, svc.ClientSecret)
+		svcTok := e.token(t, svc.ClientID, svc.ClientSecret)
+		conf := e.Confidential.Meta
+		confAuth := basic(conf.ClientID, conf.ClientSecret)
+		pushed := urlValues(t, e.Confidential.request("openid").URL)
+		pushed.Del("client_id")
+
+		for _, c := range []struct {
+			name, path, auth, query, body string
+		}{
+			{"token: client secret in the URL", provider.PathToken, "",
+				"?" + url.Values{"client_id": {svc.ClientID}, "client_secret": {svc.ClientSecret}}.Encode(), "grant_type=client_credentials"},
+			{"token: everything in the URL", provider.PathToken, svcAuth, "?grant_type=client_credentials", ""},
+			{"token: scope in the URL", provider.PathToken, svcAuth, "?scope=results:read", "grant_type=client_credentials"},
+			{"introspect: hint in the URL", provider.PathIntrospect, svcAuth, "?token_type_hint=access_token", "token=" + svcTok.AccessToken},
+			{"revoke: token in the URL", provider.PathRevoke, svcAuth, "?token=" + svcTok.AccessToken, ""},
+			{"revoke: stray query", provider.PathRevoke, svcAuth, "?x=1", "token=" + svcTok.AccessToken},
+			{"PAR: request in the URL", provider.PathPAR, confAuth, "?" + pushed.Encode(), ""},
+			{"PAR: stray query", provider.PathPAR, confAuth, "?x=1", pushed.Encode()},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := e.do(t, req{Method: http.MethodPost, Path: c.path + c.query, ContentType: formType, Auth: c.auth, Body: c.body})
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+				if !strings.Contains(string(res.Body), "not in the URL") {
+					t.Errorf("the error does not say where the parameters go: %s", res.Body)
+				}
+			})
+		}
+		if n, _ := e.metric(t, "hallpass_tokens_issued_total", `grant_type="client_credentials"`); n != 1 {
+			t.Errorf("%v client-credentials tokens issued, want only the one before the refused requests", n)
+		}
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), svcTok.AccessToken) {
+			t.Error("a refused revocation request revoked the token")
+		}
+		// The same pushed request from the body is accepted: the refusals
+		// above were for the URL alone.
+		res := e.do(t, req{Method: http.MethodPost, Path: provider.PathPAR, ContentType: formType, Auth: confAuth, Body: pushed.Encode()})
+		if res.Status != http.StatusCreated {
+			t.Errorf("PAR from the body: %d %s", res.Status, res.Body)
+		}
+	})
+}

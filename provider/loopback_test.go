@@ -1,0 +1,69 @@
+package provider_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/provider"
+)
+
+// TestLoopbackPortOnlyForPublicClients checks RFC 8252 §7.3 against RFC
+// 9700 §2.1: a public (native) client may use any port of its registered
+// loopback redirect URI, a confidential client only the URI it registered,
+// exactly; otherwise a program on its machine listening on another port
+// would receive its codes. The refusal is an error page, never a redirect
+// to the unregistered port, at the authorization endpoint as at PAR.
+func TestLoopbackPortOnlyForPublicClients(t *testing.T) {
+	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
+		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+			ClientID: "desktop-conf", RedirectURIs: []string{"http://127.0.0.1/cb"},
+			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid",
+		})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("create client: %d %s", res.Status, res.Body)
+		}
+		var m directory.ClientMetadata
+		if err := json.Unmarshal(res.Body, &m); err != nil {
+			t.Fatal(err)
+		}
+		conf := *e.Confidential
+		conf.Meta = m
+		conf.Config.ClientID, conf.Config.ClientSecret = m.ClientID, m.ClientSecret
+		onPort := func(c ssoClient, redirect string) *ssoClient {
+			c.Config.RedirectURL = redirect
+			return &c
+		}
+
+		t.Run("public client, other port", func(t *testing.T) {
+			p := e.newBrowser(t).get(t, onPort(*e.Public, "http://127.0.0.1:5555/cb").request("openid").URL)
+			if p.kind() != "login" {
+				t.Errorf("want the login page, got %s", p)
+			}
+		})
+		t.Run("confidential client, registered URI", func(t *testing.T) {
+			p := e.newBrowser(t).get(t, onPort(conf, "http://127.0.0.1/cb").request("openid").URL)
+			if p.kind() != "login" {
+				t.Errorf("want the login page, got %s", p)
+			}
+		})
+		for _, redirect := range []string{"http://127.0.0.1:5555/cb", "http://127.0.0.1:80/cb"} {
+			t.Run("confidential client, "+redirect, func(t *testing.T) {
+				b := e.newBrowser(t)
+				p := b.get(t, onPort(conf, redirect).request("openid").URL)
+				p.wantErrorPage(t, http.StatusBadRequest)
+				if !strings.Contains(p.Body, "redirect_uri") {
+					t.Errorf("the page does not name redirect_uri: %s", p)
+				}
+				pushed := urlValues(t, onPort(conf, redirect).request("openid").URL)
+				pushed.Del("client_id")
+				res := e.do(t, req{Method: http.MethodPost, Path: provider.PathPAR, ContentType: formType,
+					Auth: basic(m.ClientID, m.ClientSecret), Body: pushed.Encode()})
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+			})
+		}
+	})
+}

@@ -1,0 +1,94 @@
+package provider_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/hallpass/hallpass/provider"
+)
+
+// TestMethodNotAllowedNamesAllow checks RFC 9110 §15.5.6: every 405 says
+// in Allow which methods the resource takes, at the root and inside the
+// mounted routers (admin API, console, account page), at a mount point
+// itself too. HEAD is listed wherever GET is.
+func TestMethodNotAllowedNamesAllow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		admin := "Bearer " + ts.AdminToken
+		tests := []struct {
+			name, method, path, auth, allow string
+		}{
+			{"userinfo by PUT", http.MethodPut, provider.PathUserinfo, "", "GET, HEAD, POST"},
+			{"discovery by POST", http.MethodPost, provider.PathDiscovery, "", "GET, HEAD"},
+			{"JWKS by DELETE", http.MethodDelete, provider.PathJWKS, "", "GET, HEAD"},
+			{"healthz by unknown method", "BREW", "/healthz", "", "GET, HEAD"},
+			{"registration by GET", http.MethodGet, provider.PathRegistration, admin, "POST"},
+			{"introspection by GET", http.MethodGet, provider.PathIntrospect, "", "POST"},
+			{"admin clients by DELETE", http.MethodDelete, "/admin/clients", admin, "GET, HEAD, POST"},
+			{"admin client by PATCH", http.MethodPatch, "/admin/clients/x", admin, "GET, HEAD, PUT, DELETE"},
+			{"key rotation by GET", http.MethodGet, "/admin/keys/rotate", admin, "POST"},
+			{"console mount point by DELETE", http.MethodDelete, provider.PathConsole, "", "GET, HEAD"},
+			{"console root by DELETE", http.MethodDelete, provider.PathConsole + "/", "", "GET, HEAD"},
+			{"account page by PUT", http.MethodPut, provider.PathAccount + "/", "", "GET, HEAD"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				res := ts.do(t, req{Method: tc.method, Path: tc.path, Auth: tc.auth})
+				assertError(t, res, http.StatusMethodNotAllowed, "invalid_request")
+				if got := res.Header.Get("Allow"); got != tc.allow {
+					t.Errorf("Allow = %q, want %q", got, tc.allow)
+				}
+			})
+		}
+	})
+}
+
+// TestHeadServedWhereGetIs checks RFC 9110 §9.1 and §9.3.2: HEAD is
+// answered wherever GET is, with GET's status and headers and no body.
+func TestHeadServedWhereGetIs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		admin := "Bearer " + ts.AdminToken
+		for _, tc := range []struct{ path, auth string }{
+			{"/healthz", ""},
+			{provider.PathDiscovery, ""},
+			{provider.PathJWKS, ""},
+			{"/admin/clients", admin},
+			{"/admin/keys", admin},
+			{provider.PathUserinfo, "Bearer not-a-token"},
+		} {
+			t.Run(tc.path, func(t *testing.T) {
+				get := ts.do(t, req{Method: http.MethodGet, Path: tc.path, Auth: tc.auth})
+				head := ts.do(t, req{Method: http.MethodHead, Path: tc.path, Auth: tc.auth})
+				if head.Status != get.Status {
+					t.Fatalf("HEAD answered %d, GET %d; body %s", head.Status, get.Status, head.Body)
+				}
+				if len(head.Body) != 0 {
+					t.Errorf("HEAD answered a body: %.120s", head.Body)
+				}
+				if h, g := head.Header.Get("Content-Type"), get.Header.Get("Content-Type"); h != g {
+					t.Errorf("HEAD Content-Type %q, GET %q", h, g)
+				}
+			})
+		}
+		// The console and account pages send a browser that is not signed
+		// in to sign in, for HEAD as for GET.
+		for _, path := range []string{provider.PathConsole, provider.PathConsole + "/", provider.PathAccount + "/"} {
+			t.Run(path, func(t *testing.T) {
+				hr, err := http.NewRequest(http.MethodHead, ts.URL+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				res, err := c.Do(hr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusSeeOther {
+					t.Errorf("HEAD %s = %d, want 303 to sign in", path, res.StatusCode)
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,48 @@
+package provider_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/provider"
+)
+
+// TestRevocationWithoutToken checks RFC 7009 §2.1: token is required, so
+// a revocation request without one (or with an empty one) is
+// invalid_request, not the 200 of a revoked token, and leaves no
+// token.revoked entry in the audit log. The error says what is missing
+// rather than fosite's bare invalid_request.
+func TestRevocationWithoutToken(t *testing.T) {
+	withSSOEnv(t, "revoke", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		svcAuth := basic(svc.ClientID, svc.ClientSecret)
+		revoked := func() int {
+			return len(e.auditPage(t, "limit=1000&type=token.revoked").Entries)
+		}
+		before := revoked()
+		for _, c := range []struct{ name, body string }{
+			{"no token parameter", "token_type_hint=access_token"},
+			{"empty token", "token="},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke, ContentType: formType, Auth: svcAuth, Body: c.body})
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+				if !strings.Contains(string(res.Body), "token parameter is missing") {
+					t.Errorf("the error does not name the missing parameter: %s", res.Body)
+				}
+			})
+		}
+		if after := revoked(); after != before {
+			t.Errorf("%d token.revoked audit entries after refused requests, want %d", after, before)
+		}
+		// An unknown token is still 200 (RFC 7009 §2.2) and recorded.
+		res := e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke, ContentType: formType, Auth: svcAuth, Body: "token=no-such-token"})
+		if res.Status != http.StatusOK {
+			t.Errorf("revoking an unknown token: %d %s, want 200", res.Status, res.Body)
+		}
+		if after := revoked(); after != before+1 {
+			t.Errorf("%d token.revoked audit entries after one revocation, want %d", after, before+1)
+		}
+	})
+}
