@@ -70,6 +70,10 @@ func invalidMetadataCases() []jsonBodyCase {
 			body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt"}`, status: 400, code: "invalid_client_metadata"},
 		{name: "implicit response type", contentType: jsonType,
 			body: `{"redirect_uris":["https://app.example/cb"],"response_types":["token"]}`, status: 400, code: "invalid_client_metadata"},
+		// Refused, not dropped: the sender would think the client now
+		// authenticates with it.
+		{name: "chosen client_secret", contentType: jsonType,
+			body: `{"grant_types":["client_credentials"],"client_secret":"` + strings.Repeat("s", 40) + `"}`, status: 400, code: "invalid_client_metadata"},
 		{name: "too many scopes", contentType: jsonType,
 			body: `{"grant_types":["client_credentials"],"scope":"` + manyScopes(500) + `"}`, status: 400, code: "invalid_client_metadata"},
 	}
