@@ -211,3 +211,36 @@ func TestPasskeyReplayRace(t *testing.T) {
 		}
 	})
 }
+
+// TestPasskeyReplayRefusedAcrossClockSkew: the record of an answered
+// ceremony outlives the ceremony by a margin, so that a replica whose
+// clock lags still refuses the answer posted again while its own clock
+// says the ceremony is valid, although the store (its expired records
+// pruned by another replica's clock, here the real one) counts the
+// ceremony as over. The provider's clock here lags the store's by more
+// than a ceremony's lifetime.
+func TestPasskeyReplayRefusedAcrossClockSkew(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		const lag = 16 * time.Minute // a ceremony lives 15 minutes
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true},
+			func(c *provider.Config) { c.Now = func() time.Time { return time.Now().Add(-lag) } }))
+		key := newSoftKey(t, e.AliceID)
+		key.synced = true
+		key.store(t, e.Store, "Alice's synced key")
+		b := e.newBrowser(t)
+		login := b.get(t, e.Confidential.request("openid").URL)
+		target, fields, p := postForm(t, b, login, provider.PathLoginPasskey,
+			url.Values{"credential": {key.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV)}})
+		if p.URL.Path != provider.PathConsent {
+			t.Fatalf("first use: want the consent page, got %s", p)
+		}
+		// Any record of the replay store written since prunes what the
+		// store's clock says expired (SetClientAssertionJTI).
+		if err := e.Store.SetClientAssertionJTI(t.Context(), "another-replica", time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if p := b.post(t, target, fields); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, replayed) {
+			t.Errorf("the same answer again, on a replica whose clock lags: want 400 with the stale-page message, got %s", p)
+		}
+	})
+}
