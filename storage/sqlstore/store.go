@@ -598,7 +598,13 @@ func (s *Store) mapErr(ctx context.Context, op string, err error) error {
 	case InvalidReference:
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 	}
-	s.failed(op)
+	if t, ok := ctx.Value(txKey{s}).(*openTx); !ok || !t.transient.Load() || !s.retried(ctx) {
+		// Not a statement of a transaction that a serialization
+		// failure or deadlock aborted and that is run again: those
+		// fail because of it (in_failed_sql_transaction), which is
+		// reported when it is not run again.
+		s.failed(op)
+	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
