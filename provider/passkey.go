@@ -427,6 +427,11 @@ func (p *Provider) verifyPasskey(ctx context.Context, c *ceremony, parsed *proto
 	)
 	if user == nil {
 		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+			if !cleanText(string(userHandle)) {
+				// No user id is: the answer's to refuse, before the
+				// database refuses the parameter as a failure of ours.
+				return nil, errors.New("the user handle is not a user id")
+			}
 			got, err := p.cfg.Store.GetUserPasskey(ctx, string(userHandle), passkeyIDOf(rawID))
 			if errors.Is(err, storage.ErrNotFound) {
 				return nil, errors.New("unknown credential, or the user handle does not name its user")

@@ -244,3 +244,42 @@ func TestPasskeyReplayRefusedAcrossClockSkew(t *testing.T) {
 		}
 	})
 }
+
+// withUserHandle is assertion a with its user handle replaced by h.
+func withUserHandle(t *testing.T, a string, h []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(a), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["response"].(map[string]any)["userHandle"] = b64u.EncodeToString(h)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPasskeyUserHandleNotText: a passwordless answer whose user handle
+// is not text a user id could be (invalid UTF-8, a NUL byte: PostgreSQL
+// refuses either as a text parameter) names no passkey of anyone's: the
+// sign-in is refused (400) as for an unknown credential, not answered as
+// a failure of the database (5xx, logged, counted), which anyone could
+// then cause at will.
+func TestPasskeyUserHandleNotText(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		key := newSoftKey(t, e.AliceID)
+		key.synced = true
+		key.store(t, e.Store, "Alice's synced key")
+		for name, h := range map[string][]byte{"invalid UTF-8": {0xff, 0xfe}, "NUL byte": []byte(e.AliceID + "\x00")} {
+			b := e.newBrowser(t)
+			login := b.get(t, e.Confidential.request("openid").URL)
+			a := withUserHandle(t, key.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV), h)
+			_, _, p := postForm(t, b, login, provider.PathLoginPasskey, url.Values{"credential": {a}})
+			if p.Status != http.StatusBadRequest {
+				t.Errorf("user handle with %s: want 400, got %s", name, p)
+			}
+		}
+	})
+}
