@@ -253,14 +253,22 @@ func (p *Provider) openCeremony(kind, binding, posted string) (*ceremony, error)
 // as bare hex digests (fositestore), so the two can never collide.
 const spentCeremonyPrefix = "passkey:"
 
+// spentCeremonyMargin is how much longer than its state an answered
+// ceremony's record is kept. The record is pruned by the clock of
+// whichever replica writes to the replay store next, and the state is
+// accepted by the clock of the replica it is posted to: without the
+// margin, a replica whose clock lags would take the answer again once a
+// replica whose clock is right had pruned its record.
+const spentCeremonyMargin = passkeyCeremonyLifetime
+
 // spendCeremony records c's challenge as answered, atomically, until its
-// state expires; errPasskeyInput (wrapped) if it was answered already.
-// Called once an answer verifies, so posts that prove nothing cannot use
-// up someone's ceremony, and before what it proves is granted. Any other
-// error is a failure of ours.
+// state expires (and spentCeremonyMargin after); errPasskeyInput
+// (wrapped) if it was answered already. Called once an answer verifies,
+// so posts that prove nothing cannot use up someone's ceremony, and
+// before what it proves is granted. Any other error is a failure of ours.
 func (p *Provider) spendCeremony(ctx context.Context, c *ceremony) error {
 	sum := sha256.Sum256([]byte(c.sd.Challenge))
-	err := p.cfg.Store.SetClientAssertionJTI(ctx, spentCeremonyPrefix+hex.EncodeToString(sum[:]), c.expires)
+	err := p.cfg.Store.SetClientAssertionJTI(ctx, spentCeremonyPrefix+hex.EncodeToString(sum[:]), c.expires.Add(spentCeremonyMargin))
 	if errors.Is(err, storage.ErrConflict) {
 		return fmt.Errorf("%w: ceremony answered already", errPasskeyInput)
 	}
@@ -419,6 +427,11 @@ func (p *Provider) verifyPasskey(ctx context.Context, c *ceremony, parsed *proto
 	)
 	if user == nil {
 		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+			if !cleanText(string(userHandle)) {
+				// No user id is: the answer's to refuse, before the
+				// database refuses the parameter as a failure of ours.
+				return nil, errors.New("the user handle is not a user id")
+			}
 			got, err := p.cfg.Store.GetUserPasskey(ctx, string(userHandle), passkeyIDOf(rawID))
 			if errors.Is(err, storage.ErrNotFound) {
 				return nil, errors.New("unknown credential, or the user handle does not name its user")

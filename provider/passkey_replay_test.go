@@ -211,3 +211,75 @@ func TestPasskeyReplayRace(t *testing.T) {
 		}
 	})
 }
+
+// TestPasskeyReplayRefusedAcrossClockSkew: the record of an answered
+// ceremony outlives the ceremony by a margin, so that a replica whose
+// clock lags still refuses the answer posted again while its own clock
+// says the ceremony is valid, although the store (its expired records
+// pruned by another replica's clock, here the real one) counts the
+// ceremony as over. The provider's clock here lags the store's by more
+// than a ceremony's lifetime.
+func TestPasskeyReplayRefusedAcrossClockSkew(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		const lag = 16 * time.Minute // a ceremony lives 15 minutes
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true},
+			func(c *provider.Config) { c.Now = func() time.Time { return time.Now().Add(-lag) } }))
+		key := newSoftKey(t, e.AliceID)
+		key.synced = true
+		key.store(t, e.Store, "Alice's synced key")
+		b := e.newBrowser(t)
+		login := b.get(t, e.Confidential.request("openid").URL)
+		target, fields, p := postForm(t, b, login, provider.PathLoginPasskey,
+			url.Values{"credential": {key.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV)}})
+		if p.URL.Path != provider.PathConsent {
+			t.Fatalf("first use: want the consent page, got %s", p)
+		}
+		// Any record of the replay store written since prunes what the
+		// store's clock says expired (SetClientAssertionJTI).
+		if err := e.Store.SetClientAssertionJTI(t.Context(), "another-replica", time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if p := b.post(t, target, fields); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, replayed) {
+			t.Errorf("the same answer again, on a replica whose clock lags: want 400 with the stale-page message, got %s", p)
+		}
+	})
+}
+
+// withUserHandle is assertion a with its user handle replaced by h.
+func withUserHandle(t *testing.T, a string, h []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(a), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["response"].(map[string]any)["userHandle"] = b64u.EncodeToString(h)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestPasskeyUserHandleNotText: a passwordless answer whose user handle
+// is not text a user id could be (invalid UTF-8, a NUL byte: PostgreSQL
+// refuses either as a text parameter) names no passkey of anyone's: the
+// sign-in is refused (400) as for an unknown credential, not answered as
+// a failure of the database (5xx, logged, counted), which anyone could
+// then cause at will.
+func TestPasskeyUserHandleNotText(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		key := newSoftKey(t, e.AliceID)
+		key.synced = true
+		key.store(t, e.Store, "Alice's synced key")
+		for name, h := range map[string][]byte{"invalid UTF-8": {0xff, 0xfe}, "NUL byte": []byte(e.AliceID + "\x00")} {
+			b := e.newBrowser(t)
+			login := b.get(t, e.Confidential.request("openid").URL)
+			a := withUserHandle(t, key.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV), h)
+			_, _, p := postForm(t, b, login, provider.PathLoginPasskey, url.Values{"credential": {a}})
+			if p.Status != http.StatusBadRequest {
+				t.Errorf("user handle with %s: want 400, got %s", name, p)
+			}
+		}
+	})
+}

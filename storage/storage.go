@@ -423,9 +423,10 @@ type Store interface {
 	// the store's methods inside fn.
 	//
 	// When it began the transaction and the transaction fails with
-	// ErrTransient (fn's error or the commit's), it rolls back and runs
-	// fn again in a new one, a bounded number of times, where the backend
-	// says a retry can win. So fn may run more than once: it must do
+	// ErrTransient (fn's error, the commit's, or a statement's that fn
+	// did not return, which aborted the transaction all the same), it
+	// rolls back and runs fn again in a new one, a bounded number of
+	// times, where the backend says a retry can win. So fn may run more than once: it must do
 	// nothing outside the store that cannot be done again (send a
 	// message, show a secret), and must set afresh whatever it returns
 	// through variables of the caller.

@@ -165,3 +165,68 @@ func TestCreateUsersAfterCountSerializable(t *testing.T) {
 		t.Fatalf("%d users after %d attempts, want 2 after 3 (one run again, having read the other)", len(users), attempts.Load())
 	}
 }
+
+// TestSwallowedDeadlockRetried: a statement of InTransaction's fn that
+// loses a deadlock, whose error fn does not return (audit.Log.Record
+// logs a failed append and carries on; directory/state.Apply records
+// its changes inside its transaction), has still aborted the
+// transaction: the attempt is run again as if fn had returned the
+// error, and both transactions succeed. Before, the loser's commit
+// failed ("commit unexpectedly resulted in rollback"), a failure of the
+// database that nothing ran again.
+func TestSwallowedDeadlockRetried(t *testing.T) {
+	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := s.CreateSetting(ctx, name, []byte("0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var failures atomic.Int32
+	s.ObserveFailures(func(string) { failures.Add(1) })
+	var holding sync.WaitGroup
+	holding.Add(2)
+	var attempts, swallowed atomic.Int32
+	lock := func(first, second string, then func(tx context.Context) error) error {
+		tries := 0
+		return s.InTransaction(ctx, func(tx context.Context) error {
+			tries++
+			attempts.Add(1)
+			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
+				return err
+			}
+			if tries == 1 {
+				holding.Done()
+				holding.Wait()
+			}
+			if err := s.PutSetting(tx, second, []byte("1")); err != nil {
+				swallowed.Add(1) // logged, not returned
+			}
+			return then(tx)
+		})
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	// One goes on with nothing more, the other with a statement of the
+	// aborted transaction, whose error it returns; that failure is the
+	// deadlock's, run again, and no more reported than the deadlock.
+	wg.Go(func() { errs[0] = lock("a", "b", func(context.Context) error { return nil }) })
+	wg.Go(func() {
+		errs[1] = lock("b", "a", func(tx context.Context) error { return s.PutSetting(tx, "c", []byte("1")) })
+	})
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("transaction %d: %v (transient %v)", i, err, errors.Is(err, storage.ErrTransient))
+		}
+	}
+	if n, sw := attempts.Load(), swallowed.Load(); n != 3 || sw != 1 {
+		t.Errorf("%d attempts, %d errors swallowed; want 3 and 1: the deadlock's loser run again", n, sw)
+	}
+	if n := failures.Load(); n != 0 {
+		t.Errorf("%d failures reported for a deadlock a retry got past, want 0", n)
+	}
+}

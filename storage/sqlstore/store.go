@@ -160,6 +160,10 @@ type txKey struct{ s *Store }
 type openTx struct {
 	tx      *sql.Tx
 	endTurn func()
+	// transient: a statement in it failed with storage.ErrTransient,
+	// which aborted it (PostgreSQL), whether or not the caller returned
+	// the error (mapErr sets it; inTransaction reads it).
+	transient atomic.Bool
 }
 
 func (s *Store) tx(ctx context.Context) (*sql.Tx, bool) {
@@ -455,7 +459,18 @@ func (s *Store) inTransaction(ctx context.Context, fn func(ctx context.Context) 
 			}
 		}
 	}()
-	if err := fn(txCtx); err != nil {
+	err = fn(txCtx)
+	if t, _ := txCtx.Value(txKey{s}).(*openTx); t != nil && t.transient.Load() && !errors.Is(err, storage.ErrTransient) {
+		// A statement of fn could not be ordered against a concurrent
+		// transaction and fn carried on without returning its error (a
+		// failed audit append is logged, not returned): the database
+		// has aborted the transaction all the same, and its commit
+		// would fail as a failure of the database. It is run again, as
+		// if fn had returned the error.
+		return fmt.Errorf("transaction: %w (%w): a statement of it could not be ordered against a concurrent transaction (then: %v)",
+			storage.ErrTransient, storage.ErrUnavailable, err)
+	}
+	if err != nil {
 		return err
 	}
 	committed = true
@@ -573,6 +588,9 @@ func (s *Store) mapErr(ctx context.Context, op string, err error) error {
 	case Conflict:
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrConflict, err)
 	case Transient:
+		if t, ok := ctx.Value(txKey{s}).(*openTx); ok {
+			t.transient.Store(true)
+		}
 		if !s.retried(ctx) {
 			s.failed(op)
 		}
@@ -580,7 +598,13 @@ func (s *Store) mapErr(ctx context.Context, op string, err error) error {
 	case InvalidReference:
 		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidReference, err)
 	}
-	s.failed(op)
+	if t, ok := ctx.Value(txKey{s}).(*openTx); !ok || !t.transient.Load() || !s.retried(ctx) {
+		// Not a statement of a transaction that a serialization
+		// failure or deadlock aborted and that is run again: those
+		// fail because of it (in_failed_sql_transaction), which is
+		// reported when it is not run again.
+		s.failed(op)
+	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
