@@ -63,3 +63,34 @@ func TestParametersInURLRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestNoClientAuthentication: a request to an endpoint where clients
+// authenticate that carries no client authentication at all (no
+// Authorization header, no client_id, no client_assertion) is
+// invalid_client with a Basic challenge (RFC 6749 §5.2), not
+// invalid_request, and changes nothing.
+func TestNoClientAuthentication(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		svcTok := e.token(t, svc.ClientID, svc.ClientSecret)
+		pushed := urlValues(t, e.Confidential.request("openid").URL)
+		pushed.Del("client_id")
+		for _, c := range []struct{ name, path, body string }{
+			{"token", provider.PathToken, "grant_type=client_credentials&scope=results:read"},
+			{"introspection", provider.PathIntrospect, "token=" + svcTok.AccessToken},
+			{"revocation", provider.PathRevoke, "token=" + svcTok.AccessToken},
+			{"PAR", provider.PathPAR, pushed.Encode()},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := e.do(t, req{Method: http.MethodPost, Path: c.path, ContentType: formType, Body: c.body})
+				assertError(t, res, http.StatusUnauthorized, "invalid_client")
+				if got := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic") {
+					t.Errorf("WWW-Authenticate = %q, want a Basic challenge", got)
+				}
+			})
+		}
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), svcTok.AccessToken) {
+			t.Error("an unauthenticated revocation request revoked the token")
+		}
+	})
+}

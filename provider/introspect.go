@@ -39,7 +39,12 @@ func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkOAuthRequest(r); err != nil {
-		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", fosite.ErrorToRFC6749Error(err).GetDescription()))
+		e := fosite.ErrorToRFC6749Error(err)
+		if e.CodeField == http.StatusUnauthorized {
+			p.writeInvalidClient(w, e.GetDescription())
+			return
+		}
+		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", e.GetDescription()))
 		return
 	}
 	who, err := p.introspectionCaller(r)

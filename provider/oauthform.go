@@ -70,8 +70,9 @@ func repeatedParam(form url.Values) string {
 // fosite reads them at PAR but ignores them elsewhere; a client uses one
 // authentication method per request (RFC 6749 §2.3), so HTTP Basic
 // together with credentials in the body is refused, and so is a body
-// client_id naming another client than the Basic credentials. All of it
-// before fosite looks anything up.
+// client_id naming another client than the Basic credentials, and a
+// request with no client authentication at all is invalid_client. All of
+// it before fosite looks anything up.
 func checkOAuthRequest(r *http.Request) error {
 	if _, err := parseOAuthParams(r); err != nil {
 		return err
@@ -81,6 +82,12 @@ func checkOAuthRequest(r *http.Request) error {
 	}
 	user, _, basic := r.BasicAuth()
 	if !basic {
+		if r.Header.Get("Authorization") == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion") {
+			// No client authentication at all is invalid_client, a 401
+			// with a challenge (RFC 6749 §5.2), not fosite's
+			// invalid_request.
+			return fosite.ErrInvalidClient.WithHint("The request carries no client authentication: send HTTP Basic credentials, a client_assertion, or (for a public client) its client_id.")
+		}
 		return nil
 	}
 	if r.PostForm.Has("client_secret") || r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
