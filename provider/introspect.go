@@ -33,11 +33,6 @@ type clientAuthenticator interface {
 // token that does not exist.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "introspection takes POST"))
-		return
-	}
 	if err := checkOAuthRequest(r); err != nil {
 		e := fosite.ErrorToRFC6749Error(err)
 		if e.CodeField == http.StatusUnauthorized {
@@ -241,7 +236,7 @@ type introspection struct {
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	err := checkOAuthRequest(r)
-	if err == nil && r.Method == http.MethodPost && r.PostForm.Get("token") == "" {
+	if err == nil && r.PostForm.Get("token") == "" {
 		// RFC 7009 §2.1: token is required. fosite would look the empty
 		// string up, find nothing and answer 200, as if it were revoked.
 		err = fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")

@@ -23,10 +23,6 @@ const parRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 // once, from this client, within PARLifespan. 201 on success.
 func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if r.Method != http.MethodPost {
-		p.writePARError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The pushed authorization request endpoint takes POST, not %s.", r.Method))
-		return
-	}
 	if err := checkOAuthRequest(r); err != nil {
 		p.writePARError(w, r, nil, err)
 		return

@@ -200,7 +200,7 @@ func TestPAR(t *testing.T) {
 			})
 		}
 		t.Run("refused GET", func(t *testing.T) {
-			assertError(t, e.do(t, req{Path: provider.PathPAR}), http.StatusBadRequest, "invalid_request")
+			assertError(t, e.do(t, req{Path: provider.PathPAR}), http.StatusMethodNotAllowed, "invalid_request")
 		})
 	})
 }

@@ -31,13 +31,14 @@ func (p *Provider) routes() http.Handler {
 	r.With(allowAnyOrigin).Get(PathOAuthMetadata, p.handleDiscovery)
 	r.With(allowAnyOrigin).Method(http.MethodGet, PathJWKS, p.cfg.Keys.JWKSHandler())
 
-	// fosite answers non-POST token, introspection and revocation requests
-	// with the RFC error itself, so these take every method.
-	r.HandleFunc(PathToken, p.handleToken)
-	r.HandleFunc(PathIntrospect, p.handleIntrospect)
-	r.HandleFunc(PathRevoke, p.handleRevoke)
+	// Clients post to these (RFC 6749 §3.2, RFC 7662 §2.1, RFC 7009 §2.1,
+	// RFC 9126 §2.1); any other method is 405 with Allow and an OAuth
+	// error body (MethodNotAllowed below).
+	r.Post(PathToken, p.handleToken)
+	r.Post(PathIntrospect, p.handleIntrospect)
+	r.Post(PathRevoke, p.handleRevoke)
 	r.Post(PathRegistration, p.handleRegister)
-	r.HandleFunc(PathPAR, p.handlePAR)
+	r.Post(PathPAR, p.handlePAR)
 
 	// The browser flow: authorization, the pages it leads to (their
 	// steps hand the flow back to one dispatcher, authflow.go), userinfo,
