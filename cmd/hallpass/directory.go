@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -38,7 +39,7 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, localDirectory{directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil)})}, a)
+			return fn(cmd, localDirectory{g.localDirectory(st)}, a)
 		},
 	}
 }
@@ -60,12 +61,48 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.withStore(cmd, func(st storage.Store) error {
-				// Through storage/cached, whose writes change the directory's
-				// change stamp: running servers honour the change within a
-				// second (cached.DefaultInterval).
-				return fn(cmd, directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil)}), a)
+				return fn(cmd, g.localDirectory(st), a)
 			})
 		},
+	}
+}
+
+// localDirectory is the directory service of a command working on the
+// database itself: through storage/cached, whose writes change the
+// directory's change stamp, so running servers honour the change within a
+// second (cached.DefaultInterval). A command here has no back-channel
+// logout worker to tell the apps of the sessions a change ends, so it
+// says which apps were not told (notNotified).
+func (g *globalOptions) localDirectory(st storage.Store) *directory.Service {
+	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), SessionsEnded: notNotified(st, g.stderr)})
+}
+
+// notNotified warns, once per change, which apps registered back-channel
+// logout for sessions the change ended: a server sends them logout
+// tokens, this command cannot (it signs nothing), so the operator learns
+// to run it with --server or to tell the apps.
+func notNotified(st storage.Store, stderr io.Writer) func(ctx context.Context, ended []storage.SessionClient) {
+	return func(ctx context.Context, ended []storage.SessionClient) {
+		var ids []string
+		for _, sc := range ended {
+			if slices.Contains(ids, sc.ClientID) {
+				continue
+			}
+			c, err := st.GetClient(ctx, sc.ClientID)
+			switch {
+			case errors.Is(err, storage.ErrNotFound):
+				continue
+			case err != nil:
+				fmt.Fprintf(stderr, "warning: could not read client %s to see whether it takes back-channel logout: %v\n", sc.ClientID, err)
+				continue
+			}
+			if c.BackchannelLogoutURI != "" {
+				ids = append(ids, c.ID)
+			}
+		}
+		if len(ids) > 0 {
+			fmt.Fprintf(stderr, "warning: sessions ended at %s, which take back-channel logout, were not notified: this command works on the database; run it with --server to have the server send their logout tokens\n", strings.Join(ids, ", "))
+		}
 	}
 }
 
