@@ -21,6 +21,9 @@ type Store interface {
 	CreateAuditCheckpoint(ctx context.Context, c *storage.AuditCheckpoint) error
 	ListAuditCheckpoints(ctx context.Context) ([]storage.AuditCheckpoint, error)
 	PruneAudit(ctx context.Context, through int64) (int, error)
+	// AfterCommit runs fn once the transaction ctx carries has
+	// committed, at once without one (storage.Store's).
+	AfterCommit(ctx context.Context, fn func(ctx context.Context))
 }
 
 // Signer signs checkpoints: keys.Manager.
@@ -92,6 +95,12 @@ func (l *Log) Failures() int64 {
 // operation, which has already happened: an entry the store refuses is
 // logged at error level with every field (and counted), so the record
 // survives in the logs. A nil Log records nothing.
+//
+// Inside a transaction ctx carries, only the entry's row is written in
+// it: the log line (or the failure's), the count and the checkpoint due
+// follow once it commits (Store.AfterCommit). Rolled back, the entry was
+// never stored and the line would show it, and its seq, which the next
+// entry takes; run again (a retried transaction), it is recorded again.
 func (l *Log) Record(ctx context.Context, ev Event) {
 	if l == nil {
 		return
@@ -113,8 +122,17 @@ func (l *Log) Record(ctx context.Context, ev Event) {
 	}
 	// Stored even if the request is cancelled meanwhile: it records
 	// what already happened. A transaction ctx carries would hold the
-	// chain's lock until it ends, so callers record after committing.
+	// chain's lock until it ends, so callers record after committing
+	// where they can.
 	err := l.store.AppendAudit(context.WithoutCancel(ctx), e, Hash)
+	l.store.AfterCommit(ctx, func(after context.Context) { l.written(ctx, after, e, err) })
+}
+
+// written logs e, which AppendAudit stored, or failed to with err, and
+// makes the checkpoint due, once the entry's transaction committed. The
+// line is logged with ctx, Record's; the checkpoint is made in after,
+// which carries no transaction.
+func (l *Log) written(ctx, after context.Context, e *storage.AuditEntry, err error) {
 	attrs := []slog.Attr{
 		slog.Int64("seq", e.Seq), slog.String("action", e.Action), slog.String("actor", e.Actor),
 		slog.String("object", e.Object), slog.String("client_addr", e.ClientAddr),
@@ -128,7 +146,7 @@ func (l *Log) Record(ctx context.Context, ev Event) {
 	}
 	l.opts.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 	if l.opts.Signer != nil && e.Seq%int64(l.opts.CheckpointEvery) == 0 {
-		if err := l.checkpoint(ctx, e.Seq, e.Hash); err != nil {
+		if err := l.checkpoint(after, e.Seq, e.Hash); err != nil {
 			l.opts.Logger.Error("audit checkpoint not made", "seq", e.Seq, "err", err)
 		}
 	}

@@ -286,21 +286,21 @@ func endUserSessions(ctx context.Context, store storage.Store, userID, keep, who
 
 // endingSessions runs fn, a change that may end browser sessions, in one
 // transaction, and once it committed tells Options.SessionsEnded which
-// clients had tokens in the sessions fn ended (back-channel logout).
+// clients had tokens in the sessions fn ended (back-channel logout). Run
+// in a caller's transaction (Service.InTransaction), that is once the
+// caller's commits, never if it rolls back, and once however often the
+// transaction is run again: the store's AfterCommit holds the call.
 func (s *Users) endingSessions(ctx context.Context, fn func(tx context.Context) ([]storage.SessionClient, error)) error {
-	var ended []storage.SessionClient
-	err := inTransaction(ctx, s.store, func(tx context.Context) error {
-		var err error
-		ended, err = fn(tx)
-		return err
+	return inTransaction(ctx, s.store, func(tx context.Context) error {
+		ended, err := fn(tx)
+		if err != nil {
+			return err
+		}
+		if s.ended != nil && len(ended) > 0 {
+			s.store.AfterCommit(tx, func(after context.Context) { s.ended(after, ended) })
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if s.ended != nil && len(ended) > 0 {
-		s.ended(ctx, ended)
-	}
-	return nil
 }
 
 // Delete deletes a user with everything that hangs off them.

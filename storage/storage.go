@@ -431,6 +431,15 @@ type Store interface {
 	// message, show a secret), and must set afresh whatever it returns
 	// through variables of the caller.
 	InTransaction(ctx context.Context, fn func(ctx context.Context) error) error
+	// AfterCommit runs fn once the transaction ctx carries has
+	// committed, or at once when ctx carries none: the home of what a
+	// change does outside the database (a log line, a message sent),
+	// which must follow only a change that happened, and only once. fn
+	// runs after the commit, in the order queued, with the context the
+	// transaction began in; it is dropped when the transaction rolls
+	// back or fails to commit, so an attempt InTransaction runs again
+	// starts with an empty queue.
+	AfterCommit(ctx context.Context, fn func(ctx context.Context))
 
 	// CreateClient stores a new client; ErrConflict if the id exists.
 	CreateClient(ctx context.Context, c *Client) error

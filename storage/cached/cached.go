@@ -85,7 +85,20 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	return context.WithValue(tx, txKey{}, &txMark{}), nil
+	m := &txMark{}
+	s.dropFirst(tx, m)
+	return context.WithValue(tx, txKey{}, m), nil
+}
+
+// dropFirst drops the copies, if the transaction tx changed something
+// they hold, as soon as it commits: before the work queued on it with
+// AfterCommit runs, which reads through s as well.
+func (s *Store) dropFirst(tx context.Context, m *txMark) {
+	s.Store.AfterCommit(tx, func(context.Context) {
+		if m.wrote.Load() {
+			s.drop()
+		}
+	})
 }
 
 // InTransaction runs fn in ctx's transaction or a new one (as
@@ -98,6 +111,7 @@ func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) 
 	}
 	m := &txMark{}
 	err := s.Store.InTransaction(ctx, func(tx context.Context) error {
+		s.dropFirst(tx, m)
 		return fn(context.WithValue(tx, txKey{}, m))
 	})
 	if m.wrote.Load() {

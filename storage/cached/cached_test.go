@@ -200,3 +200,48 @@ func TestInTransaction(t *testing.T) {
 		})
 	}
 }
+
+// TestAfterCommitSeesChange: work queued with AfterCommit on a
+// transaction that changed a client reads the client changed through the
+// cache, whether the transaction is InTransaction's or BeginTX's, even
+// when a reader outside the transaction copied the client as it was
+// before the commit: the copies are dropped before that work runs.
+func TestAfterCommitSeesChange(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			clock := &fakeClock{}
+			a := newReplica(testdb.Open(t, b.DSN(t)), clock)
+			noErr(t, a.CreateClient(ctx, &storage.Client{ID: "c1", RedirectURIs: []string{"https://app.example/0"}, TokenEndpointAuthMethod: "none"}))
+			var seen []string
+			update := func(tx context.Context, n string) error {
+				c, err := a.GetClient(tx, "c1")
+				if err != nil {
+					return err
+				}
+				c.RedirectURIs = []string{"https://app.example/" + n}
+				a.AfterCommit(tx, func(ctx context.Context) {
+					c, err := a.GetClient(ctx, "c1")
+					noErr(t, err)
+					seen = append(seen, c.RedirectURIs[0])
+				})
+				if err := a.UpdateClient(tx, c); err != nil {
+					return err
+				}
+				_, err = a.GetClient(ctx, "c1") // outside: copies it unchanged
+				return err
+			}
+			if _, err := a.GetClient(ctx, "c1"); err != nil { // cached
+				t.Fatal(err)
+			}
+			noErr(t, a.InTransaction(ctx, func(tx context.Context) error { return update(tx, "1") }))
+			tx, err := a.BeginTX(ctx)
+			noErr(t, err)
+			noErr(t, update(tx, "2"))
+			noErr(t, a.Commit(tx))
+			if want := []string{"https://app.example/1", "https://app.example/2"}; !slices.Equal(seen, want) {
+				t.Errorf("after the commits, the work read %q, want %q", seen, want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,5 +229,65 @@ func TestSwallowedDeadlockRetried(t *testing.T) {
 	}
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d failures reported for a deadlock a retry got past, want 0", n)
+	}
+}
+
+// TestAfterCommitRetried: work AfterCommit queued in an attempt of
+// InTransaction that lost a deadlock and was run again is dropped with
+// that attempt: each transaction's work runs once, the one its
+// committed attempt queued.
+func TestAfterCommitRetried(t *testing.T) {
+	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := s.CreateSetting(ctx, name, []byte("0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var holding sync.WaitGroup
+	holding.Add(2)
+	var mu sync.Mutex
+	var ran []string
+	lock := func(first, second string) (attempts int, err error) {
+		err = s.InTransaction(ctx, func(tx context.Context) error {
+			attempts++
+			attempt := fmt.Sprintf("%s%s attempt %d", first, second, attempts)
+			s.AfterCommit(tx, func(context.Context) {
+				mu.Lock()
+				defer mu.Unlock()
+				ran = append(ran, attempt)
+			})
+			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
+				return err
+			}
+			if attempts == 1 {
+				holding.Done()
+				holding.Wait()
+			}
+			return s.PutSetting(tx, second, []byte("1"))
+		})
+		return attempts, err
+	}
+	var attempts [2]int
+	var errs [2]error
+	var wg sync.WaitGroup
+	wg.Go(func() { attempts[0], errs[0] = lock("a", "b") })
+	wg.Go(func() { attempts[1], errs[1] = lock("b", "a") })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	if attempts[0]+attempts[1] != 3 {
+		t.Fatalf("attempts %v, want 3 in all: the deadlock's loser run again", attempts)
+	}
+	want := []string{fmt.Sprintf("ab attempt %d", attempts[0]), fmt.Sprintf("ba attempt %d", attempts[1])}
+	slices.Sort(ran)
+	if !slices.Equal(ran, want) {
+		t.Errorf("work run %q, want %q: once per transaction, its committed attempt's", ran, want)
 	}
 }

@@ -65,3 +65,13 @@ func ExecErr(ctx context.Context, s *Store, query string) error {
 // RetryAttempts is how often the store runs a transaction that keeps
 // failing with storage.ErrTransient.
 const RetryAttempts = retryAttempts
+
+// WriteTxCtx is WriteTx whose fn is given the context of its
+// transaction too, for AfterCommit.
+func WriteTxCtx(ctx context.Context, s *Store, fn func(ctx context.Context, exec func(query string, args ...any) (int64, error)) error) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
+		return fn(ctx, func(query string, args ...any) (int64, error) {
+			return rowsAffected(r.exec(ctx, query, args...))
+		})
+	})
+}

@@ -625,3 +625,66 @@ func TestGroupCommitTurnTimeout(t *testing.T) {
 		t.Errorf("role s of a writer that timed out: %v, want storage.ErrNotFound", err)
 	}
 }
+
+// TestGroupCommitAfterCommit: the work a job of a group commit queued
+// with AfterCommit runs once the batch has committed (the job's write is
+// then there for anyone), and not at all for a job rolled back to its
+// savepoint, nor for any job of a batch whose commit failed.
+func TestGroupCommitAfterCommit(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		failing string // the writer that fails on its own, if any
+		failAll bool   // a writer fails the batch's commit
+		want    []string
+	}{
+		{name: "committed, but the failed job", failing: "b", want: []string{"a", "c"}},
+		{name: "a failed commit runs none", failAll: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSQLite(t)
+			var mu sync.Mutex
+			var ran []string
+			job := func(id string) writer {
+				return func(ctx context.Context, s *sqlstore.Store) error {
+					return sqlstore.WriteTxCtx(ctx, s, func(tx context.Context, exec func(string, ...any) (int64, error)) error {
+						if _, err := exec(`INSERT INTO users (id, username) VALUES ($1, $1)`, id); err != nil {
+							return err
+						}
+						s.AfterCommit(tx, func(ctx context.Context) {
+							got := id
+							if _, err := s.GetUser(ctx, id); err != nil {
+								got += " (not committed: " + err.Error() + ")"
+							}
+							mu.Lock()
+							defer mu.Unlock()
+							ran = append(ran, got)
+						})
+						if id == tc.failing {
+							return errJob
+						}
+						return nil
+					})
+				}
+			}
+			writers := []writer{job("a"), job("b"), job("c")}
+			if tc.failAll {
+				writers = append(writers, failsCommit)
+			}
+			errs, batches := inOneBatch(t, s, writers)
+			if !slices.Equal(batches, []int{len(writers)}) {
+				t.Fatalf("batches %v, want one of %d", batches, len(writers))
+			}
+			for i, err := range errs {
+				if failed := tc.failAll || i == 1 && tc.failing == "b"; failed != (err != nil) {
+					t.Errorf("writer %d: %v, want failed %v", i, err, failed)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			slices.Sort(ran)
+			if !slices.Equal(ran, tc.want) {
+				t.Errorf("work run %q, want %q", ran, tc.want)
+			}
+		})
+	}
+}

@@ -160,6 +160,8 @@ type txKey struct{ s *Store }
 type openTx struct {
 	tx      *sql.Tx
 	endTurn func()
+	// after is the work to run once it commits (AfterCommit).
+	after *afterCommit
 	// transient: a statement in it failed with storage.ErrTransient,
 	// which aborted it (PostgreSQL), whether or not the caller returned
 	// the error (mapErr sets it; inTransaction reads it).
@@ -403,21 +405,26 @@ func (s *Store) BeginTX(ctx context.Context) (context.Context, error) {
 		turn := endTurn
 		endTurn = func() { stop(); turn() }
 	}
-	return context.WithValue(ctx, txKey{s}, &openTx{tx: tx, endTurn: endTurn}), nil
+	t := &openTx{tx: tx, endTurn: endTurn, after: s.newAfterCommit(ctx)}
+	return context.WithValue(context.WithValue(ctx, txKey{s}, t), afterKey{s}, t.after), nil
 }
 
-// Commit commits the transaction carried by ctx. A serialization failure
-// is reported as storage.ErrTransient: the whole transaction may be run
-// again.
+// Commit commits the transaction carried by ctx, then runs the work
+// AfterCommit queued on it (after giving back the turn to write, which
+// that work may need). A serialization failure is reported as
+// storage.ErrTransient: the whole transaction may be run again.
 func (s *Store) Commit(ctx context.Context) error {
 	t, ok := ctx.Value(txKey{s}).(*openTx)
 	if !ok {
 		return errors.New("commit: no transaction in ctx")
 	}
-	defer t.endTurn()
-	if err := t.tx.Commit(); err != nil {
+	err := t.tx.Commit()
+	t.endTurn()
+	if err != nil {
+		t.after.end(false)
 		return s.mapErr(ctx, "commit", err)
 	}
+	t.after.end(true)
 	return nil
 }
 
@@ -428,6 +435,7 @@ func (s *Store) Rollback(ctx context.Context) error {
 		return errors.New("rollback: no transaction in ctx")
 	}
 	defer t.endTurn()
+	t.after.end(false)
 	if err := t.tx.Rollback(); err != nil {
 		return s.mapErr(ctx, "rollback", err)
 	}
@@ -483,10 +491,15 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, r runner)
 	if tx, ok := s.tx(ctx); ok {
 		return fn(ctx, s.txRunner(tx))
 	}
+	// Each job, and each attempt, queues its own AfterCommit work: a job
+	// is answered only after its batch committed, and fails if it was
+	// rolled back to its savepoint.
 	if s.writers != nil {
-		return s.write(ctx, &job{fn: fn})
+		return s.afterCommitted(ctx, func(ctx context.Context) error { return s.write(ctx, &job{fn: fn}) })
 	}
-	return s.retry(ctx, func(ctx context.Context) error { return s.inNewTx(ctx, fn) })
+	return s.retry(ctx, func(ctx context.Context) error {
+		return s.afterCommitted(ctx, func(ctx context.Context) error { return s.inNewTx(ctx, fn) })
+	})
 }
 
 // inNewTx runs fn in a new transaction, once.

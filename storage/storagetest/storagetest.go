@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ClientAssertionJTI", testClientAssertionJTI},
 		{"Transactions", testTransactions},
 		{"InTransaction", testInTransaction},
+		{"AfterCommit", testAfterCommit},
 		{"TimeZones", testTimeZones},
 		{"Migrate", testMigrate},
 		{"UserCRUD", testUserCRUD},
