@@ -21,6 +21,10 @@ import (
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	repeated, err := parseOAuthParams(r)
+	// Taken out before fosite reads the form on either path below, the
+	// refused one included: there too an unsigned request object would
+	// override the redirect URI and state the error goes back with.
+	unsupported := takeRequestObject(r.Form)
 	if err != nil {
 		if repeated == "" || repeated == "client_id" || repeated == "redirect_uri" {
 			// Which client, or which of its redirect URIs, is in doubt:
@@ -35,7 +39,6 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, ar, err)
 		return
 	}
-	unsupported := takeRequestObject(r.Form)
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, r)
 	if err == nil {
 		err = unsupported

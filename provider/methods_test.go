@@ -2,6 +2,8 @@ package provider_test
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/hallpass/hallpass/provider"
@@ -95,4 +97,43 @@ func TestHeadServedWhereGetIs(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestUnknownMethodsShareOneSeries: the method label of
+// hallpass_http_requests_total is the client's choice, so each unknown
+// method a client invents must not become a series of its own, kept for
+// the process's life (memory and /metrics growing with every request); it
+// is counted as _OTHER, as OpenTelemetry's HTTP conventions name it.
+func TestUnknownMethodsShareOneSeries(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		const n = 20
+		for i := range n {
+			res := ts.do(t, req{Method: "BREW" + strconv.Itoa(i), Path: "/healthz"})
+			if res.Status != http.StatusMethodNotAllowed {
+				t.Fatalf("BREW%d /healthz: status %d, want 405", i, res.Status)
+			}
+		}
+		res := ts.do(t, req{Path: "/metrics"})
+		if strings.Contains(string(res.Body), `method="BREW`) {
+			t.Errorf("/metrics has a series per invented method:\n%s", grepLines(string(res.Body), "BREW"))
+		}
+		if got, ok := ts.metric(t, "hallpass_http_requests_total", `code="405",method="_OTHER",route="unmatched"`); !ok || got != n {
+			t.Errorf("requests by unknown methods counted as _OTHER = %v (present %v), want %d", got, ok, n)
+		}
+		if _, ok := ts.metric(t, "hallpass_http_requests_total", `code="200",method="GET",route="/metrics"`); !ok {
+			t.Error("a GET is no longer counted under its own method")
+		}
+	})
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

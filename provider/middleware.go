@@ -64,8 +64,9 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 		// The request's span: a child of the caller's (W3C traceparent)
 		// if it sent one, named by its route once routed.
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
-		ctx, span := p.tracer.Start(ctx, "HTTP "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path),
+		method := methodLabel(r.Method)
+		ctx, span := p.tracer.Start(ctx, "HTTP "+method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", r.URL.Path),
 				attribute.String("client.address", client), attribute.String("user_agent.original", truncate(userAgent, maxLoggedUserAgent))))
 		defer span.End()
 		note := &spanNote{}
@@ -89,11 +90,11 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			elapsed := p.cfg.Now().Sub(start)
-			p.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			p.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 			p.metrics.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 			if span.IsRecording() {
 				user, _, hasBasic := r.BasicAuth()
-				span.SetName(r.Method + " " + route)
+				span.SetName(method + " " + route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
 					attribute.String("client_id", spanClientID(note, user, hasBasic, r.URL.Query())))
 				if status >= 500 {
@@ -113,6 +114,20 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(ww, r.WithContext(ctx))
 	})
+}
+
+// methodLabel is the method of a request as metrics and spans name it:
+// the client chooses the method, and every name it invents would be a
+// series (or span name) of its own, kept for the process's life. Methods
+// outside RFC 9110 and PATCH are _OTHER, as OpenTelemetry's HTTP
+// conventions say.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
 }
 
 // maxLoggedUserAgent bounds the user agent in a request's log line: the

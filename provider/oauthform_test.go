@@ -76,6 +76,7 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 	f.Add("", "client_id=a%20b", form, "Basic "+basicAuth("a+b", "x"))
 	f.Add("", "client_id=%zz", form, "Basic "+basicAuth("%zz", "x"))
 	f.Add("?", "token=t", form, "Basic !!!")
+	f.Add("", "token=t", form, "")
 	f.Fuzz(func(t *testing.T, query, body, contentType, authorization string) {
 		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
 		r.URL.RawQuery = query
@@ -83,8 +84,14 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 		r.Header.Set("Authorization", authorization)
 		if err := checkOAuthRequest(r); err != nil {
 			var rfc *fosite.RFC6749Error
-			if !errors.As(err, &rfc) || rfc.ErrorField != "invalid_request" {
-				t.Fatalf("refused with %v, want invalid_request", err)
+			if !errors.As(err, &rfc) {
+				t.Fatalf("refused with %v, want an OAuth error", err)
+			}
+			// invalid_client only for a request carrying no client
+			// authentication at all (RFC 6749 §5.2).
+			noAuth := authorization == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion")
+			if rfc.ErrorField != "invalid_request" && (!noAuth || rfc.ErrorField != "invalid_client") {
+				t.Fatalf("refused with %v, want invalid_request (or invalid_client without any client authentication)", err)
 			}
 			return
 		}

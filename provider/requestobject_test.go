@@ -62,6 +62,16 @@ func TestRequestObjectsNotSupported(t *testing.T) {
 			})
 		}
 
+		// A request refused for a repeated parameter is still answered
+		// at the query's redirect URI with the query's state: the request
+		// object is not read there either.
+		t.Run("unsigned request object, repeated parameter", func(t *testing.T) {
+			ar := keyed.request("openid").withParam(t, "request", unsigned)
+			ar.URL += "&ui_locales=en&ui_locales=fr"
+			p := e.newBrowser(t).get(t, ar.URL)
+			e.callback(t, p, ar).wantError(t, "invalid_request")
+		})
+
 		// PAR: the same, as a JSON error.
 		pushed := urlValues(t, e.Confidential.request("openid").URL)
 		pushed.Del("client_id")

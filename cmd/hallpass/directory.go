@@ -39,7 +39,7 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, localDirectory{g.localDirectory(st)}, a)
+			return fn(cmd, localDirectory{g.localDirectory(st, "run it with --server to have the server send their logout tokens")}, a)
 		},
 	}
 }
@@ -61,7 +61,8 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.withStore(cmd, func(st storage.Store) error {
-				return fn(cmd, g.localDirectory(st), a)
+				// These commands refuse --server: no advice to use it.
+				return fn(cmd, g.localDirectory(st, "tell those apps to end their sessions"), a)
 			})
 		},
 	}
@@ -72,16 +73,17 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 // directory's change stamp, so running servers honour the change within a
 // second (cached.DefaultInterval). A command here has no back-channel
 // logout worker to tell the apps of the sessions a change ends, so it
-// says which apps were not told (notNotified).
-func (g *globalOptions) localDirectory(st storage.Store) *directory.Service {
-	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), SessionsEnded: notNotified(st, g.stderr)})
+// says which apps were not told (notNotified), and remedy, what the
+// operator can do about it with this command.
+func (g *globalOptions) localDirectory(st storage.Store, remedy string) *directory.Service {
+	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), SessionsEnded: notNotified(st, g.stderr, remedy)})
 }
 
 // notNotified warns, once per change, which apps registered back-channel
 // logout for sessions the change ended: a server sends them logout
 // tokens, this command cannot (it signs nothing), so the operator learns
-// to run it with --server or to tell the apps.
-func notNotified(st storage.Store, stderr io.Writer) func(ctx context.Context, ended []storage.SessionClient) {
+// to run it with --server or to tell the apps (remedy).
+func notNotified(st storage.Store, stderr io.Writer, remedy string) func(ctx context.Context, ended []storage.SessionClient) {
 	return func(ctx context.Context, ended []storage.SessionClient) {
 		var ids []string
 		for _, sc := range ended {
@@ -101,7 +103,7 @@ func notNotified(st storage.Store, stderr io.Writer) func(ctx context.Context, e
 			}
 		}
 		if len(ids) > 0 {
-			fmt.Fprintf(stderr, "warning: sessions ended at %s, which take back-channel logout, were not notified: this command works on the database; run it with --server to have the server send their logout tokens\n", strings.Join(ids, ", "))
+			fmt.Fprintf(stderr, "warning: sessions ended at %s, which take back-channel logout, were not notified: this command works on the database; %s\n", strings.Join(ids, ", "), remedy)
 		}
 	}
 }
