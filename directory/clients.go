@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -328,6 +329,16 @@ func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (Clie
 	}
 	if m.ClientID != "" && m.ClientID != old.ID {
 		return ClientMetadata{}, badMetadata("client_id", "client_id cannot be changed")
+	}
+	if m.ClientSecret != "" {
+		// The client's own secret sent back, as in the metadata the
+		// create answered (RFC 7592 §2.2 allows it if it matches): no
+		// change. Any other value would be a secret chosen here.
+		sum := sha256.Sum256([]byte(m.ClientSecret))
+		if len(old.SecretHash) == 0 || subtle.ConstantTimeCompare(sum[:], old.SecretHash) != 1 {
+			return ClientMetadata{}, badMetadata("client_secret", "client_secret does not match the client's secret, and cannot be changed here (a new one: the console's \"Rotate secret\"; an operator's own: client_secret_env in configuration as code)")
+		}
+		m.ClientSecret = ""
 	}
 	c, err := m.validate()
 	if err != nil {

@@ -138,6 +138,17 @@ func TestAdminClientsBadInput(t *testing.T) {
 		if !ts.canGetToken(t, "existing", secret) {
 			t.Error("the existing client no longer works after refused updates")
 		}
+		// The client's own secret sent back (the create's answer PUT back,
+		// RFC 7592 §2.2) is no change, not a refusal.
+		res = ts.admin(t, http.MethodPut, "/admin/clients/existing", map[string]any{
+			"grant_types": []string{"client_credentials"}, "scope": "results:read", "client_secret": secret,
+		})
+		if res.Status != http.StatusOK {
+			t.Errorf("PUT with the client's own secret: %d %s", res.Status, res.Body)
+		}
+		if !ts.canGetToken(t, "existing", secret) {
+			t.Error("the client's secret changed after a PUT that sent it back")
+		}
 	})
 }
 
