@@ -108,6 +108,22 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
+// onDatabase returns a runner of hallpass commands on database db, with
+// stdin: what they printed to stdout and stderr (a failure's error
+// appended to stderr) and the exit code.
+func onDatabase(db string) func(stdin string, args ...string) (stdout, stderr string, code int) {
+	return func(stdin string, args ...string) (string, string, int) {
+		var out, errb syncBuffer
+		root := newRootCmd(&out, &errb)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetArgs(append([]string{"--database", db}, args...))
+		if err := root.ExecuteContext(context.Background()); err != nil {
+			return out.String(), errb.String() + err.Error(), 1
+		}
+		return out.String(), errb.String(), 0
+	}
+}
+
 // migrated runs 'hallpass migrate' on db, which the admin commands need:
 // they refuse to create an SQLite file.
 func migrated(t *testing.T, db string) string {

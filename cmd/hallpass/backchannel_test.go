@@ -21,15 +21,10 @@ func TestLocalChangeSaysAppsWereNotNotified(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
 			db := migrated(t, b.DSN(t))
+			run := onDatabase(db)
 			hp := func(stdin string, args ...string) (string, int) {
-				var out, errb syncBuffer
-				root := newRootCmd(&out, &errb)
-				root.SetIn(strings.NewReader(stdin))
-				root.SetArgs(append([]string{"--database", db}, args...))
-				if err := root.ExecuteContext(context.Background()); err != nil {
-					return errb.String() + err.Error(), 1
-				}
-				return errb.String(), 0
+				_, stderr, code := run(stdin, args...)
+				return stderr, code
 			}
 			if e, code := hp("violet-otter-harbour-31\n", "users", "create", "--username", "alice", "--password-stdin"); code != 0 {
 				t.Fatalf("users create alice: %s", e)

@@ -22,16 +22,7 @@ func TestUsersPasswordRules(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
 			db := migrated(t, b.DSN(t))
-			hp := func(stdin string, args ...string) (string, string, int) {
-				var out, errb syncBuffer
-				root := newRootCmd(&out, &errb)
-				root.SetIn(strings.NewReader(stdin))
-				root.SetArgs(append([]string{"--database", db}, args...))
-				if err := root.ExecuteContext(context.Background()); err != nil {
-					return out.String(), errb.String() + err.Error(), 1
-				}
-				return out.String(), errb.String(), 0
-			}
+			hp := onDatabase(db)
 			const alicePW, newPW = "violet-otter-harbour-31", "quiet-copper-meadow-64"
 			if _, e, code := hp(alicePW+"\n", "users", "create", "--username", "alice", "--name", "Alice Liddell", "--password-stdin"); code != 0 {
 				t.Fatalf("users create alice: %s", e)

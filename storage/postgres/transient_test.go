@@ -12,6 +12,7 @@ import (
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/postgres"
 )
 
 // TestDeadlockRetried: two transactions that lock two rows in opposite
@@ -20,16 +21,7 @@ import (
 // storage.ErrConflict. The deadlock a retry got past is not reported as a
 // failure of the database.
 func TestDeadlockRetried(t *testing.T) {
-	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
-	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a", "b"} {
-		if err := s.CreateSetting(ctx, name, []byte("0")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, ctx := twoRows(t)
 	var failures atomic.Int32
 	s.ObserveFailures(func(string) { failures.Add(1) })
 	// Each transaction's first attempt waits, holding its first row,
@@ -176,16 +168,7 @@ func TestCreateUsersAfterCountSerializable(t *testing.T) {
 // failed ("commit unexpectedly resulted in rollback"), a failure of the
 // database that nothing ran again.
 func TestSwallowedDeadlockRetried(t *testing.T) {
-	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
-	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a", "b"} {
-		if err := s.CreateSetting(ctx, name, []byte("0")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, ctx := twoRows(t)
 	var failures atomic.Int32
 	s.ObserveFailures(func(string) { failures.Add(1) })
 	var holding sync.WaitGroup
@@ -237,16 +220,7 @@ func TestSwallowedDeadlockRetried(t *testing.T) {
 // that attempt: each transaction's work runs once, the one its
 // committed attempt queued.
 func TestAfterCommitRetried(t *testing.T) {
-	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
-	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"a", "b"} {
-		if err := s.CreateSetting(ctx, name, []byte("0")); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s, ctx := twoRows(t)
 	var holding sync.WaitGroup
 	holding.Add(2)
 	var mu sync.Mutex
@@ -290,4 +264,21 @@ func TestAfterCommitRetried(t *testing.T) {
 	if !slices.Equal(ran, want) {
 		t.Errorf("work run %q, want %q: once per transaction, its committed attempt's", ran, want)
 	}
+}
+
+// twoRows opens a migrated PostgreSQL store holding settings a and b,
+// the two rows the deadlock tests lock in opposite orders.
+func twoRows(t *testing.T) (*postgres.Store, context.Context) {
+	t.Helper()
+	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil)
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b"} {
+		if err := s.CreateSetting(ctx, name, []byte("0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, ctx
 }
