@@ -426,10 +426,10 @@ type Store interface {
 	// ErrTransient (fn's error, the commit's, or a statement's that fn
 	// did not return, which aborted the transaction all the same), it
 	// rolls back and runs fn again in a new one, a bounded number of
-	// times, where the backend says a retry can win. So fn may run more than once: it must do
-	// nothing outside the store that cannot be done again (send a
-	// message, show a secret), and must set afresh whatever it returns
-	// through variables of the caller.
+	// times, where the backend says a retry can win. So fn may run more
+	// than once: it must do nothing outside the store that cannot be
+	// done again (send a message, show a secret), and must set afresh
+	// whatever it returns through variables of the caller.
 	InTransaction(ctx context.Context, fn func(ctx context.Context) error) error
 	// AfterCommit runs fn once the transaction ctx carries has
 	// committed, or at once when ctx carries none: the home of what a

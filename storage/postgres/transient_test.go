@@ -70,42 +70,38 @@ func TestDeadlockRetried(t *testing.T) {
 // used" storage.ErrConflict, a replay; never a serialization failure
 // passed off as one, nor a failure of the database.
 func TestTOTPStepRaceStrictIsolation(t *testing.T) {
-	testdb.PostgresURL(t)
-	for _, isolation := range []string{"repeatable read", "serializable"} {
-		t.Run(isolation, func(t *testing.T) {
-			stores := strictReplicas(t, 2, isolation)
-			ctx := t.Context()
-			const (
-				rounds     = 10
-				contenders = 4
-			)
-			if err := stores[0].CreateUser(ctx, &storage.User{ID: "u", Username: "u"}); err != nil {
-				t.Fatal(err)
-			}
-			if err := stores[0].PutTOTP(ctx, &storage.TOTP{UserID: "u", Secret: []byte{1}}); err != nil {
-				t.Fatal(err)
-			}
-			for round := range rounds {
-				step := int64(round + 1)
-				errs := contend(contenders, 1, func(i, _ int) error {
-					return stores[i%len(stores)].UseTOTPStep(ctx, "u", step)
-				})
-				won := 0
-				for i, err := range errs {
-					switch {
-					case err == nil:
-						won++
-					case !errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrUnavailable) ||
-						!strings.Contains(err.Error(), "step already used"):
-						t.Errorf("round %d: contender %d: %v; want nil or the step already used", round, i, err)
-					}
-				}
-				if won != 1 {
-					t.Fatalf("round %d: %d uses of step %d succeeded, want exactly one", round, won, step)
+	eachStrictIsolation(t, 2, func(t *testing.T, stores []*postgres.Store) {
+		ctx := t.Context()
+		const (
+			rounds     = 10
+			contenders = 4
+		)
+		if err := stores[0].CreateUser(ctx, &storage.User{ID: "u", Username: "u"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := stores[0].PutTOTP(ctx, &storage.TOTP{UserID: "u", Secret: []byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+		for round := range rounds {
+			step := int64(round + 1)
+			errs := contend(contenders, 1, func(i, _ int) error {
+				return stores[i%len(stores)].UseTOTPStep(ctx, "u", step)
+			})
+			won := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					won++
+				case !errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrUnavailable) ||
+					!strings.Contains(err.Error(), "step already used"):
+					t.Errorf("round %d: contender %d: %v; want nil or the step already used", round, i, err)
 				}
 			}
-		})
-	}
+			if won != 1 {
+				t.Fatalf("round %d: %d uses of step %d succeeded, want exactly one", round, won, step)
+			}
+		}
+	})
 }
 
 // TestCreateUsersAfterCountSerializable: at SERIALIZABLE two

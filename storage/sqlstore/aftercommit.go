@@ -12,11 +12,11 @@ type afterKey struct{ s *Store }
 // afterCommit is the work AfterCommit queued on one transaction (one
 // attempt of it: a retry begins a new one with an empty queue).
 type afterCommit struct {
-	// base is the context the work runs with: the one the transaction
-	// began in, which carries neither it nor a retry's mark.
-	base context.Context
-	mu   sync.Mutex
-	fns  []func(ctx context.Context)
+	// s and began give the context the work runs with (runCtx).
+	s     *Store
+	began context.Context
+	mu    sync.Mutex
+	fns   []func(ctx context.Context)
 	// ended: the transaction has ended, committed or not; later work
 	// runs at once if it committed, and is dropped otherwise.
 	ended, committed bool
@@ -24,7 +24,14 @@ type afterCommit struct {
 
 // newAfterCommit returns an empty queue for a transaction begun in ctx.
 func (s *Store) newAfterCommit(ctx context.Context) *afterCommit {
-	return &afterCommit{base: context.WithValue(ctx, retryKey{s}, nil)}
+	return &afterCommit{s: s, began: ctx}
+}
+
+// runCtx is the context the work runs with: the one the transaction
+// began in, which carries neither it nor a retry's mark. Built only when
+// there is work to run, not for every transaction.
+func (a *afterCommit) runCtx() context.Context {
+	return context.WithValue(a.began, retryKey{a.s}, nil)
 }
 
 // add queues fn, reporting false when the transaction has ended already
@@ -46,11 +53,12 @@ func (a *afterCommit) end(committed bool) {
 	fns := a.fns
 	a.fns, a.ended, a.committed = nil, true, committed
 	a.mu.Unlock()
-	if !committed {
+	if !committed || len(fns) == 0 {
 		return
 	}
+	ctx := a.runCtx()
 	for _, fn := range fns {
-		fn(a.base)
+		fn(ctx)
 	}
 }
 
@@ -71,7 +79,7 @@ func (s *Store) AfterCommit(ctx context.Context, fn func(ctx context.Context)) {
 		// Queued, or dropped with its rolled-back transaction, unless
 		// that transaction has committed already.
 		if _, run := a.add(fn); run {
-			fn(a.base)
+			fn(a.runCtx())
 		}
 		return
 	}

@@ -7,8 +7,9 @@
 // migrations themselves).
 //
 // Statements are written in the SQL both databases share, with $n
-// placeholders, which both drivers bind by number as written. Races are decided by primary keys, unique indexes and
-// conditional updates, so every backend reports the loser the same way
+// placeholders, which both drivers bind by number as written. Races are
+// decided by primary keys, unique indexes and conditional updates, so
+// every backend reports the loser the same way
 // (storage.ErrConflict); how a transaction waits for another (SQLite's
 // IMMEDIATE transactions, PostgreSQL's row locks) is the dialect's. A
 // transaction the database could not order against another (a

@@ -131,10 +131,11 @@ func (s *Store) PutRecoveryCodes(ctx context.Context, userID string, digests []s
 // reason LockKeys gives (at stricter isolation the waiting caller fails
 // with storage.ErrTransient instead of counting through an older
 // snapshot, and is run again: by retry here when alone, by the caller's
-// InTransaction in a caller's transaction); and since the update leaves the key unchanged, it locks as
-// FOR NO KEY UPDATE does, which the foreign-key checks of rows inserted
-// for the user do not wait for, so two transactions that each stored a
-// factor of the user before calling this do not deadlock.
+// InTransaction in a caller's transaction); and since the update leaves
+// the key unchanged, it locks as FOR NO KEY UPDATE does, which the
+// foreign-key checks of rows inserted for the user do not wait for, so
+// two transactions that each stored a factor of the user before calling
+// this do not deadlock.
 func (s *Store) PutRecoveryCodesIfNone(ctx context.Context, userID string, digests []string) (put bool, err error) {
 	op := fmt.Sprintf("put first recovery codes of user %q", userID)
 	err = s.inTx(ctx, func(ctx context.Context, r runner) error {

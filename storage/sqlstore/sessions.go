@@ -59,8 +59,7 @@ func (s *Store) browserSessionDest(bs *storage.BrowserSession) []any {
 // TouchBrowserSession sets LastSeenAt of session id; storage.ErrNotFound if
 // absent.
 func (s *Store) TouchBrowserSession(ctx context.Context, id string, lastSeen time.Time) error {
-	res, err := s.q(ctx).exec(ctx, `UPDATE browser_sessions SET last_seen_at = $1 WHERE id = $2`,
-		s.timeArg(lastSeen), id)
+	res, err := s.q(ctx).exec(ctx, touchSession, s.timeArg(lastSeen), id)
 	return s.affectedOne(ctx, res, err, "touch browser session")
 }
 

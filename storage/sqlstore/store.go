@@ -243,10 +243,12 @@ func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Re
 		}
 		return j.res, nil
 	}
-	if r.s != nil {
+	if r.s != nil && r.s.d.Retry {
 		// A statement of its own, a transaction of its own: one the
 		// database could not order is run again (retry). The last
-		// error is the caller's to map, with ctx.
+		// error is the caller's to map, with ctx. Where the dialect
+		// does not retry, the statement runs as it is, with no
+		// attempt's context built around it.
 		err = r.s.retryWhile(ctx, func(err error) bool { return r.s.d.Classify(err) == Transient }, func(ctx context.Context) error {
 			var err error
 			res, err = r.execOnce(ctx, query, args...)

@@ -97,3 +97,37 @@ func TestTransientRetriesSpent(t *testing.T) {
 		}
 	}
 }
+
+// TestAfterCommitWorkRetried: work AfterCommit queued in an attempt of
+// InTransaction's runs outside that attempt (its context carries no
+// retry's mark), so a statement of its own that keeps failing with a
+// serialization failure is run RetryAttempts times, as anywhere else,
+// and reported to ObserveFailures once, not run once and never reported.
+func TestAfterCommitWorkRetried(t *testing.T) {
+	s := testdb.OpenPostgres(t, testdb.Postgres(t), nil).Store
+	ctx := t.Context()
+	var failures atomic.Int32
+	s.ObserveFailures(func(string) { failures.Add(1) })
+	raise := `DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '40001'; END $$`
+	var statements atomic.Int32
+	var workErr error
+	err := s.InTransaction(ctx, func(tx context.Context) error {
+		s.AfterCommit(tx, func(ctx context.Context) {
+			s.ObserveQueries(func(context.Context, string) func(error) { statements.Add(1); return func(error) {} })
+			workErr = sqlstore.ExecErr(ctx, s, raise)
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("InTransaction: %v", err)
+	}
+	if !errors.Is(workErr, storage.ErrTransient) {
+		t.Errorf("the work's statement: %v, want storage.ErrTransient", workErr)
+	}
+	if n := statements.Load(); n != sqlstore.RetryAttempts {
+		t.Errorf("the work's statement run %d times, want %d", n, sqlstore.RetryAttempts)
+	}
+	if n := failures.Load(); n != 1 {
+		t.Errorf("%d failures reported, want 1", n)
+	}
+}

@@ -9,8 +9,8 @@ import (
 
 // Passkeys: a credential id is unique across users, the signature counter
 // only advances (a counter that does not is refused, a clone's sign),
-// reading a user's passkey and deleting take the owner, and resetting factors or deleting the user
-// deletes them.
+// reading a user's passkey and deleting take the owner, and resetting
+// factors or deleting the user deletes them.
 
 func testPasskeys(t *testing.T, s storage.Store) {
 	ctx := t.Context()
