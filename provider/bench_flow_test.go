@@ -283,6 +283,16 @@ func (f *benchFlow) run(b testing.TB) {
 // flow is one signed-in flow: authorize with the session's cookies, then
 // the code exchange.
 func (f *benchFlow) flow() error {
+	code, verifier, err := f.authorize()
+	if err != nil {
+		return err
+	}
+	return f.exchange(code, verifier)
+}
+
+// authorize is the flow's authorization request, with the session's
+// cookies; it returns the code issued and its PKCE verifier.
+func (f *benchFlow) authorize() (code, verifier string, err error) {
 	target, verifier := f.authorizeURL()
 	r := httptest.NewRequest(http.MethodGet, target, nil)
 	for _, c := range f.cookies {
@@ -292,15 +302,20 @@ func (f *benchFlow) flow() error {
 	f.h.ServeHTTP(w, r)
 	loc, err := url.Parse(w.Header().Get("Location"))
 	if w.Code != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), benchRedirect) || loc.Query().Get("code") == "" {
-		return fmt.Errorf("authorize: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
+		return "", "", fmt.Errorf("authorize: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
 	}
+	return loc.Query().Get("code"), verifier, nil
+}
+
+// exchange is the flow's code exchange, which must answer an ID token.
+func (f *benchFlow) exchange(code, verifier string) error {
 	body := url.Values{
-		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {benchRedirect},
+		"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {benchRedirect},
 		"client_id": {f.client}, "code_verifier": {verifier},
 	}.Encode()
-	r = httptest.NewRequest(http.MethodPost, provider.PathToken, strings.NewReader(body))
+	r := httptest.NewRequest(http.MethodPost, provider.PathToken, strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w = httptest.NewRecorder()
+	w := httptest.NewRecorder()
 	f.h.ServeHTTP(w, r)
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id_token"`) {
 		return fmt.Errorf("token: %d %s", w.Code, w.Body)

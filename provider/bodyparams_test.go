@@ -94,3 +94,35 @@ func TestNoClientAuthentication(t *testing.T) {
 		}
 	})
 }
+
+// TestIntrospectRevokeRefuseAlike checks that introspection and
+// revocation answer the same refused request (checkOAuthRequest's) with
+// the same status, challenge and body, hint included: both go through one
+// writer (writeRefusalWithHint), where introspection had its own mapping.
+func TestIntrospectRevokeRefuseAlike(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		svcAuth := basic(svc.ClientID, svc.ClientSecret)
+		tok := e.token(t, svc.ClientID, svc.ClientSecret)
+		for _, c := range []struct{ name, query, auth, body string }{
+			{"no client authentication", "", "", "token=" + tok.AccessToken},
+			{"parameters in the URL", "?token=" + tok.AccessToken, svcAuth, ""},
+			{"two authentication methods", "", svcAuth, "token=" + tok.AccessToken + "&client_secret=" + svc.ClientSecret},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				intro := e.do(t, req{Method: http.MethodPost, Path: provider.PathIntrospect + c.query, ContentType: formType, Auth: c.auth, Body: c.body})
+				rev := e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke + c.query, ContentType: formType, Auth: c.auth, Body: c.body})
+				assertError(t, intro, rev.Status, "invalid_request", "invalid_client")
+				if intro.Status != rev.Status || string(intro.Body) != string(rev.Body) {
+					t.Errorf("introspection answered %d %s, revocation %d %s", intro.Status, intro.Body, rev.Status, rev.Body)
+				}
+				if a, b := intro.Header.Get("WWW-Authenticate"), rev.Header.Get("WWW-Authenticate"); a != b {
+					t.Errorf("WWW-Authenticate: introspection %q, revocation %q", a, b)
+				}
+			})
+		}
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), tok.AccessToken) {
+			t.Error("a refused revocation revoked the token")
+		}
+	})
+}

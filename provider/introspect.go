@@ -34,12 +34,7 @@ type clientAuthenticator interface {
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := checkOAuthRequest(r); err != nil {
-		e := fosite.ErrorToRFC6749Error(err)
-		if e.CodeField == http.StatusUnauthorized {
-			p.writeInvalidClient(w, e.GetDescription())
-			return
-		}
-		p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", e.GetDescription()))
+		writeRefusalWithHint(w, err)
 		return
 	}
 	who, err := p.introspectionCaller(r)
@@ -267,14 +262,13 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.audit.Record(ctx, audit.Event{Action: "token.revoked", Actor: "client:" + clientID, ClientID: clientID,
 			Details: map[string]any{"token_type_hint": truncate(r.PostForm.Get("token_type_hint"), 32)}})
 	}
-	challengeUnauthorized(w, err)
 	if errors.Is(err, fosite.ErrInvalidRequest) || errors.Is(err, fosite.ErrInvalidClient) {
 		// fosite's writer would answer the bare error, dropping the hint
 		// that says what was wrong.
-		rfc := fosite.ErrorToRFC6749Error(err)
-		writeJSON(w, rfc.CodeField, map[string]string{"error": rfc.ErrorField, "error_description": rfc.GetDescription()})
+		writeRefusalWithHint(w, err)
 		return
 	}
+	challengeUnauthorized(w, err)
 	p.oauth2.WriteRevocationResponse(ctx, w, err)
 }
 
@@ -307,6 +301,17 @@ func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
 		return nil // another client's token is not ours to touch
 	}
 	return p.revokeGrant(ctx, req.GetID())
+}
+
+// writeRefusalWithHint answers a refused client request (checkOAuthRequest's,
+// or fosite's invalid_request or invalid_client) as RFC 6749 §5.2 says,
+// with the error's hint as its description, which fosite's writers drop,
+// and the challenge a 401 needs (challengeUnauthorized). Introspection and
+// revocation share it so that both answer the same refusal alike.
+func writeRefusalWithHint(w http.ResponseWriter, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	challengeUnauthorized(w, err)
+	writeJSON(w, rfc.CodeField, map[string]string{"error": rfc.ErrorField, "error_description": rfc.GetDescription()})
 }
 
 // writeInvalidClient answers a failed client authentication (RFC 6749 §5.2).

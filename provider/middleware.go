@@ -199,17 +199,23 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 		}
 		if where != "" {
 			msg := where + " must not contain a NUL character or invalid UTF-8"
-			if browserPage(r.URL.Path) {
-				// A person reads this one: an HTML page, like every other
-				// answer of these routes.
-				p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", msg+". Go back to the application and try again.")
-				return
-			}
-			p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
+			p.refuseUnreadable(w, r, msg, msg+". Go back to the application and try again.")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuseUnreadable answers 400 to a request the middleware cannot read
+// unambiguously: to a person (browserPage) an HTML page saying
+// pageMsg, like every other answer of those routes; to a client the
+// invalid_request error described by msg.
+func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, msg, pageMsg string) {
+	if browserPage(r.URL.Path) {
+		p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", pageMsg)
+		return
+	}
+	p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
 }
 
 // oneAuthorization refuses a request carrying more than one Authorization
@@ -221,11 +227,7 @@ func (p *Provider) oneAuthorization(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.Header.Values("Authorization")) > 1 {
 			const msg = "The request carries more than one Authorization header; send exactly one."
-			if browserPage(r.URL.Path) {
-				p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", msg)
-				return
-			}
-			p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
+			p.refuseUnreadable(w, r, msg, msg)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -121,16 +121,24 @@ func (s failingReplayStore) SetClientAssertionJTI(ctx context.Context, jti strin
 	return s.Store.SetClientAssertionJTI(ctx, jti, exp)
 }
 
+// withAlicesSyncedKey starts a server on dsn (localhost issuer, opts
+// applied) where Alice has a synced passkey (its counter always 0, so
+// only the spent ceremony refuses a replay), and returns the key.
+func withAlicesSyncedKey(t *testing.T, dsn string, opts ...func(*provider.Config)) (*ssoEnv, *softKey) {
+	t.Helper()
+	e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}, opts...))
+	key := newSoftKey(t, e.AliceID)
+	key.synced = true
+	key.store(t, e.Store, "Alice's synced key")
+	return e, key
+}
+
 // TestPasskeyReplayStoreFailure: when the answered ceremony cannot be
 // recorded, the sign-in is our failure (5xx), not the user's wrong
 // passkey, and it is not granted.
 func TestPasskeyReplayStoreFailure(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true},
-			func(c *provider.Config) { c.Store = failingReplayStore{c.Store} }))
-		key := newSoftKey(t, e.AliceID)
-		key.synced = true
-		key.store(t, e.Store, "Alice's synced key")
+		e, key := withAlicesSyncedKey(t, dsn, func(c *provider.Config) { c.Store = failingReplayStore{c.Store} })
 		b := e.newBrowser(t)
 		login := b.get(t, e.Confidential.request("openid").URL)
 		_, _, p := postForm(t, b, login, provider.PathLoginPasskey,
@@ -175,10 +183,7 @@ func (k *softKey) attestation(t *testing.T, challenge, origin, rpID string) stri
 // once; the ceremony is spent atomically, not read and then written.
 func TestPasskeyReplayRace(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
-		key := newSoftKey(t, e.AliceID)
-		key.synced = true
-		key.store(t, e.Store, "Alice's synced key")
+		e, key := withAlicesSyncedKey(t, dsn)
 		b := e.newBrowser(t)
 		login := b.get(t, e.Confidential.request("openid").URL)
 		fields := login.formWith(t, provider.PathLoginPasskey).hidden()
@@ -222,11 +227,7 @@ func TestPasskeyReplayRace(t *testing.T) {
 func TestPasskeyReplayRefusedAcrossClockSkew(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		const lag = 16 * time.Minute // a ceremony lives 15 minutes
-		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true},
-			func(c *provider.Config) { c.Now = func() time.Time { return time.Now().Add(-lag) } }))
-		key := newSoftKey(t, e.AliceID)
-		key.synced = true
-		key.store(t, e.Store, "Alice's synced key")
+		e, key := withAlicesSyncedKey(t, dsn, func(c *provider.Config) { c.Now = func() time.Time { return time.Now().Add(-lag) } })
 		b := e.newBrowser(t)
 		login := b.get(t, e.Confidential.request("openid").URL)
 		target, fields, p := postForm(t, b, login, provider.PathLoginPasskey,
@@ -268,10 +269,7 @@ func withUserHandle(t *testing.T, a string, h []byte) string {
 // then cause at will.
 func TestPasskeyUserHandleNotText(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
-		key := newSoftKey(t, e.AliceID)
-		key.synced = true
-		key.store(t, e.Store, "Alice's synced key")
+		e, key := withAlicesSyncedKey(t, dsn)
 		for name, h := range map[string][]byte{"invalid UTF-8": {0xff, 0xfe}, "NUL byte": []byte(e.AliceID + "\x00")} {
 			b := e.newBrowser(t)
 			login := b.get(t, e.Confidential.request("openid").URL)

@@ -253,14 +253,8 @@ func (p *Provider) handleEnrolPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pk, codes, err := p.registerPasskey(ctx, c, parsed, user, name)
-	if errors.Is(err, errPasskeyInput) {
-		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", user.ID, "reason", err.Error())
-		refuse(http.StatusBadRequest, passkeyUnreadable)
-		return
-	}
-	if errors.Is(err, errPasskeyRefused) {
-		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", user.ID, "reason", err.Error())
-		refuse(http.StatusBadRequest, passkeyNotAdded)
+	if msg := p.registrationRefused(ctx, user.ID, err); msg != "" {
+		refuse(http.StatusBadRequest, msg)
 		return
 	}
 	if err != nil {
@@ -268,6 +262,26 @@ func (p *Provider) handleEnrolPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.enrolled(w, r, f, sess, passkeyMethod(pk), codes)
+}
+
+// registrationRefused logs a registration of userID's passkey that
+// registerPasskey refused with err and returns what to tell the user: the
+// stale-page message for a ceremony answered already (errPasskeyInput),
+// passkeyNotAdded for an answer that registers nothing (errPasskeyRefused).
+// "" when err is neither (nil, or a failure of ours, the caller's to
+// answer). The enrolment step and the account page share it.
+func (p *Provider) registrationRefused(ctx context.Context, userID string, err error) string {
+	var msg string
+	switch {
+	case errors.Is(err, errPasskeyInput):
+		msg = passkeyUnreadable
+	case errors.Is(err, errPasskeyRefused):
+		msg = passkeyNotAdded
+	default:
+		return ""
+	}
+	p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", userID, "reason", err.Error())
+	return msg
 }
 
 // accountPasskeyForm is the account page's form that adds a passkey.
@@ -300,14 +314,8 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, codes, err := p.registerPasskey(ctx, c, parsed, s.user, name)
-	if errors.Is(err, errPasskeyInput) {
-		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", s.user.ID, "reason", err.Error())
-		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyUnreadable)
-		return
-	}
-	if errors.Is(err, errPasskeyRefused) {
-		p.log.InfoContext(ctx, "passkey not registered", "request_id", RequestID(ctx), "user_id", s.user.ID, "reason", err.Error())
-		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyNotAdded)
+	if msg := p.registrationRefused(ctx, s.user.ID, err); msg != "" {
+		p.showAccount(w, r, http.StatusBadRequest, "", "", msg)
 		return
 	}
 	if err != nil {

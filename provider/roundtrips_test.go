@@ -2,9 +2,6 @@ package provider_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,28 +162,13 @@ func TestSignedInFlowStatements(t *testing.T) {
 // request and of its code exchange.
 func (f *benchFlow) measured(t *testing.T, l *statementLog) (authorize, token []string) {
 	t.Helper()
-	target, verifier := f.authorizeURL()
-	r := httptest.NewRequest(http.MethodGet, target, nil)
-	for _, c := range f.cookies {
-		r.AddCookie(c)
-	}
-	w := httptest.NewRecorder()
-	f.h.ServeHTTP(w, r)
-	loc, err := url.Parse(w.Header().Get("Location"))
-	if w.Code != http.StatusSeeOther || err != nil || loc.Query().Get("code") == "" {
-		t.Fatalf("authorize: %d %s %s", w.Code, w.Header().Get("Location"), w.Body)
+	code, verifier, err := f.authorize()
+	if err != nil {
+		t.Fatal(err)
 	}
 	authorize = l.take()
-	body := url.Values{
-		"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {benchRedirect},
-		"client_id": {f.client}, "code_verifier": {verifier},
-	}.Encode()
-	r = httptest.NewRequest(http.MethodPost, provider.PathToken, strings.NewReader(body))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w = httptest.NewRecorder()
-	f.h.ServeHTTP(w, r)
-	if w.Code != http.StatusOK {
-		t.Fatalf("token: %d %s", w.Code, w.Body)
+	if err := f.exchange(code, verifier); err != nil {
+		t.Fatal(err)
 	}
 	return authorize, l.take()
 }

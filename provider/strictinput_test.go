@@ -399,3 +399,21 @@ func mustUnescape(t *testing.T, s string) string {
 	}
 	return u
 }
+
+// TestBadTextAtBrowserPages checks that the pages a person reads
+// (authorization, login, consent, logout) answer a request holding a NUL
+// or invalid UTF-8 with a 400 HTML page (refuseUnreadable), like every
+// other answer of theirs, and the protocol endpoints with a JSON
+// invalid_request.
+func TestBadTextAtBrowserPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		for _, path := range []string{provider.PathAuthorize, provider.PathLogin, provider.PathConsent, provider.PathEndSession} {
+			res := ts.do(t, req{Path: path + "?state=a%00b"})
+			if res.Status != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("%s with a NUL in the query: %d %s, want a 400 page", path, res.Status, res.Header.Get("Content-Type"))
+			}
+		}
+		assertError(t, ts.do(t, req{Path: provider.PathUserinfo + "?state=a%ffb"}), http.StatusBadRequest, "invalid_request")
+	})
+}
