@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -334,8 +333,7 @@ func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (Clie
 		// The client's own secret sent back, as in the metadata the
 		// create answered (RFC 7592 §2.2 allows it if it matches): no
 		// change. Any other value would be a secret chosen here.
-		sum := sha256.Sum256([]byte(m.ClientSecret))
-		if len(old.SecretHash) == 0 || subtle.ConstantTimeCompare(sum[:], old.SecretHash) != 1 {
+		if !secretMatches(old, m.ClientSecret) {
 			return ClientMetadata{}, badMetadata("client_secret", "client_secret does not match the client's secret, and cannot be changed here (a new one: the console's \"Rotate secret\"; an operator's own: client_secret_env in configuration as code)")
 		}
 		m.ClientSecret = ""

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // What configuration as code needs beyond the admin API: users created
@@ -94,11 +96,17 @@ func (s *Clients) SecretMatches(ctx context.Context, id, secret string) (bool, e
 	if err != nil {
 		return false, storeErr(err, ObjectClient, id)
 	}
+	return secretMatches(c, secret), nil
+}
+
+// secretMatches reports whether secret is c's secret, comparing digests
+// in constant time. A public client matches nothing.
+func secretMatches(c *storage.Client, secret string) bool {
 	if len(c.SecretHash) == 0 {
-		return false, nil
+		return false
 	}
 	sum := sha256.Sum256([]byte(secret))
-	return subtle.ConstantTimeCompare(sum[:], c.SecretHash) == 1, nil
+	return subtle.ConstantTimeCompare(sum[:], c.SecretHash) == 1
 }
 
 // Normalize returns m as the service would store it, with every default

@@ -49,7 +49,9 @@ type Options struct {
 	Now func() time.Time
 	// SessionsEnded, when set, is told after a change that ended a user's
 	// browser sessions (a password change, a disable, a deletion, a
-	// passkey's removal) has committed, which clients had tokens in them:
+	// passkey's removal, a reset of factors that included a passkey,
+	// sessions ended from the account page or by an admin) has
+	// committed, which clients had tokens in them:
 	// the provider sends them back-channel logout tokens.
 	SessionsEnded func(ctx context.Context, ended []storage.SessionClient)
 	// AccessTokenLifespan is how long access tokens live: ending a grant
