@@ -484,7 +484,8 @@ type Store interface {
 	// stored all the same.
 	CreateTokensTouching(ctx context.Context, ts []*Token, sessionID string, lastSeen time.Time) error
 	// GetTokens returns the rows of keys that exist, active or not, in
-	// one read, in no particular order; a key without a row is left out.
+	// one read, in no particular order; a key without a row is left out,
+	// and a key given twice comes back once.
 	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)
 
 	// SetClientAssertionJTI deletes expired JTIs, then records jti until exp;

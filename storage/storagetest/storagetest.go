@@ -311,6 +311,7 @@ func testTokensTogether(t *testing.T, s storage.Store) {
 		{Kind: storage.KindOpenIDConnect, Signature: "code-sig"}, // another kind's signature
 		{Kind: storage.KindOpenIDConnect, Signature: "raw-code-digest"},
 		{Kind: storage.KindRefreshToken, Signature: "fresh"},
+		{Kind: storage.KindAuthorizeCode, Signature: "code-sig"}, // a key given twice: its row once
 	})
 	noErr(t, err, "GetTokens")
 	byKind := map[storage.TokenKind]*storage.Token{}
