@@ -43,6 +43,11 @@ func testThrottle(t *testing.T, s storage.Store) {
 	}
 	check(t, "GetThrottle(unknown a)", storage.ThrottleEntry{ID: a}, got[0])
 	check(t, "GetThrottle(unknown b)", storage.ThrottleEntry{ID: b}, got[1])
+	none, err := s.GetThrottle(ctx, nil)
+	noErr(t, err, "GetThrottle of no ids")
+	if len(none) != 0 {
+		t.Fatalf("GetThrottle of no ids returned %d entries", len(none))
+	}
 
 	// update sees the entries in the order of ids, absent ones empty.
 	wantA := storage.ThrottleEntry{ID: a, Attempts: 3, LockedUntil: baseTime().Add(time.Minute), ExpiresAt: baseTime().Add(time.Hour)}
