@@ -25,6 +25,7 @@ type Store struct {
 	// The statements that depend on the dialect, built once.
 	userSelect     string
 	signedInSelect string
+	confirmSelect  string
 	expiredDeletes []expiredDelete
 	// stmts holds the prepared statements when the dialect asks for them
 	// (Dialect.PrepareStatements); nil otherwise.
@@ -88,7 +89,8 @@ func opName(op string) string {
 // Migrate.
 func New(db *sql.DB, d Dialect) *Store {
 	s := &Store{db: db, d: d, now: time.Now,
-		userSelect: userSelect(&d), signedInSelect: signedInSelect(&d), expiredDeletes: expiredDeletes(&d)}
+		userSelect: userSelect(&d), signedInSelect: signedInSelect(&d),
+		confirmSelect: confirmSelect(&d), expiredDeletes: expiredDeletes(&d)}
 	if d.PrepareStatements {
 		s.stmts = &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 	}
