@@ -104,8 +104,9 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 // gone, disabled or has another password hash. Where the dialect has a
 // shared row lock (Dialect.ForShare) it reads the row under it, which
 // writes nothing; elsewhere it is a no-op update, which takes the write
-// lock. Outside a transaction a read the database could not order (at a
-// stricter isolation level) runs again, as a statement of its own does.
+// lock. Either is a statement of its own outside a transaction, run
+// again if the database could not order it (at a stricter isolation
+// level).
 func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
 	op := fmt.Sprintf("confirm credential of user %q", userID)
 	if s.d.ForShare == "" {
@@ -113,9 +114,9 @@ func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash 
 			WHERE id = $1 AND password_hash = $2 AND NOT disabled`, userID, passwordHash)
 		return s.affectedOne(ctx, res, err, op)
 	}
-	return s.retry(ctx, func(ctx context.Context) error {
+	return s.inStmt(ctx, func(ctx context.Context, r runner) error {
 		var one int
-		if err := s.q(ctx).queryRow(ctx, s.confirmSelect, userID, passwordHash).Scan(&one); err != nil {
+		if err := r.queryRow(ctx, s.confirmSelect, userID, passwordHash).Scan(&one); err != nil {
 			return s.mapErr(ctx, op, err)
 		}
 		return nil
