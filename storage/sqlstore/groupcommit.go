@@ -213,7 +213,7 @@ func (s *Store) runJobs(batch []*job) {
 	live := 0
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
-			j.err = turnWaitErr(j.ctx)
+			j.err = s.turnErr(j, turnWaitErr(j.ctx))
 			answer(j)
 			continue
 		}
@@ -261,7 +261,7 @@ func (s *Store) runJobs(batch []*job) {
 	wrote := false // a job of the batch has run and not failed
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
-			j.err = turnWaitErr(j.ctx)
+			j.err = s.turnErr(j, turnWaitErr(j.ctx))
 			continue
 		}
 		if several {

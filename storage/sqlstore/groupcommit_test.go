@@ -280,6 +280,63 @@ func TestGroupCommitCancelled(t *testing.T) {
 	}
 }
 
+// TestGroupCommitCancelledReported: a writer whose ctx ends after its
+// batch took it, before its job ran, is reported to ObserveFailures once,
+// as one that noticed first and left the queue is
+// (TestGroupCommitTurnTimeout): a transaction's as its begin would be, a
+// statement's by the method that maps its error.
+func TestGroupCommitCancelledReported(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		w        writer
+		reported []string
+	}{
+		{"statement", func(ctx context.Context, s *sqlstore.Store) error {
+			return s.CreateRole(ctx, &storage.Role{Name: "r"})
+		}, []string{"create_role"}},
+		{"transaction", func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
+				return err
+			})
+		}, []string{"begin_transaction"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSQLite(t)
+			var mu sync.Mutex
+			var failures []string
+			s.ObserveFailures(func(op string) { mu.Lock(); failures = append(failures, op); mu.Unlock() })
+			taken, cancelTaken := context.WithCancel(t.Context())
+			errs, batches := inOneBatch(t, s, []writer{
+				// The first job of the batch cancels the second, which
+				// the batch has taken already.
+				func(ctx context.Context, s *sqlstore.Store) error {
+					return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+						cancelTaken()
+						_, err := exec(`INSERT INTO users (id, username) VALUES ('a', 'a')`)
+						return err
+					})
+				},
+				func(_ context.Context, s *sqlstore.Store) error { return tc.w(taken, s) },
+			})
+			if !slices.Equal(batches, []int{2}) {
+				t.Fatalf("batches %v, want one of 2", batches)
+			}
+			if errs[0] != nil {
+				t.Errorf("the writer that cancelled the other: %v, want success", errs[0])
+			}
+			if !errors.Is(errs[1], context.Canceled) || !errors.Is(errs[1], storage.ErrUnavailable) {
+				t.Errorf("cancelled taken writer: %v, want context.Canceled and storage.ErrUnavailable", errs[1])
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(failures, tc.reported) {
+				t.Errorf("failures reported %q, want %q", failures, tc.reported)
+			}
+		})
+	}
+}
+
 // TestGroupCommitConcurrent runs read-modify-write transactions of their
 // own, which group commits batch, among transactions begun by the caller,
 // which take the turn alone: every increment counts, so each saw every
