@@ -577,6 +577,43 @@ func TestGroupCommitFailedAfterOthers(t *testing.T) {
 	}
 }
 
+// TestGroupCommitFailedAfterOthersReported: a transaction that failed on
+// its own as a failure of the database, after earlier jobs of its batch
+// wrote, and is then failed with the batch's commit, was reported to
+// ObserveFailures when it failed and is not reported again: one failure
+// reported per writer.
+func TestGroupCommitFailedAfterOthersReported(t *testing.T) {
+	s := openSQLite(t)
+	var mu sync.Mutex
+	var failures []string
+	s.ObserveFailures(func(op string) { mu.Lock(); failures = append(failures, op); mu.Unlock() })
+	errs, batches := inOneBatch(t, s, []writer{
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('a', 'a')`)
+				return err
+			})
+		},
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.ExecErrTx(ctx, s, `INSERT INTO no_such_table (id) VALUES (1)`)
+		},
+		failsCommit,
+	})
+	if !slices.Equal(batches, []int{3}) {
+		t.Fatalf("batches %v, want one of 3", batches)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"test_statement", "commit", "commit"}; !slices.Equal(failures, want) {
+		t.Errorf("failures reported %q, want %q: one per writer", failures, want)
+	}
+}
+
 // TestTakeSessionClientsQueues: TakeSessionClients writes (DELETE ...
 // RETURNING), so on SQLite it waits for the turn to write in the queue,
 // like every other write, instead of polling for the database's lock
