@@ -522,9 +522,9 @@ type Store interface {
 	// GetUserByUsername returns ErrNotFound for an unknown username.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	// ConfirmUserCredential succeeds only while user userID exists, is not
-	// disabled and still has passwordHash; ErrNotFound otherwise. It takes
-	// the user row's write lock, so it waits for a concurrent change of the
-	// user (a password reset, a disable) to commit and then judges the
+	// disabled and still has passwordHash; ErrNotFound otherwise. It locks
+	// the user row against a change, so it waits for a concurrent change of
+	// the user (a password reset, a disable) to commit and then judges the
 	// changed row. Called after a sign-in has created its session (or a
 	// grant its tokens), it closes the window in which a reset running
 	// between the password check and the session's creation would miss the

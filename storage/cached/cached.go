@@ -104,7 +104,8 @@ func (s *Store) dropFirst(tx context.Context, m *txMark) {
 // InTransaction runs fn in ctx's transaction or a new one (as
 // storage.Store's does), marked as Store's own, so that the changes fn
 // makes join that transaction with their change stamp and the copies are
-// dropped once it ends.
+// dropped once, when it commits (dropFirst) or, if it failed having
+// changed something, when it ends: a failed commit may have happened.
 func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
 	if markOf(ctx) != nil {
 		return s.Store.InTransaction(ctx, fn)
@@ -114,17 +115,18 @@ func (s *Store) InTransaction(ctx context.Context, fn func(ctx context.Context) 
 		s.dropFirst(tx, m)
 		return fn(context.WithValue(tx, txKey{}, m))
 	})
-	if m.wrote.Load() {
+	if err != nil && m.wrote.Load() {
 		s.drop()
 	}
 	return err
 }
 
-// Commit commits, then drops the copies if the transaction changed a
-// client, scope or role.
+// Commit commits. The copies, if the transaction changed a client, scope
+// or role, are dropped once: as it commits (dropFirst), or here if the
+// commit failed, since it may have happened.
 func (s *Store) Commit(ctx context.Context) error {
 	err := s.Store.Commit(ctx)
-	if m := markOf(ctx); m != nil && m.wrote.Load() {
+	if m := markOf(ctx); err != nil && m != nil && m.wrote.Load() {
 		s.drop()
 	}
 	return err
@@ -176,42 +178,27 @@ func (s *Store) fresh(ctx context.Context) (uint64, error) {
 }
 
 // changed runs write, a change of a client, scope or role, together with
-// a new change stamp in one transaction (ctx's, or one of its own), and
-// drops the copies once it is committed.
+// a new change stamp in one transaction (ctx's, or one of its own, which
+// InTransaction runs again where it could not be ordered against a
+// concurrent one, storage.ErrTransient), marked so that the copies are
+// dropped once it is committed (InTransaction, BeginTX).
 func (s *Store) changed(ctx context.Context, write func(ctx context.Context) error) error {
+	m := markOf(ctx)
+	if m == nil {
+		return s.InTransaction(ctx, func(tx context.Context) error { return s.changed(tx, write) })
+	}
 	stamp := make([]byte, 16)
 	if _, err := rand.Read(stamp); err != nil {
 		return fmt.Errorf("new directory change stamp: %w", err)
 	}
-	if m := markOf(ctx); m != nil {
-		m.wrote.Store(true)
-		if err := write(ctx); err != nil {
-			return err
-		}
-		if err := s.Store.PutSetting(ctx, StampSetting, stamp); err != nil {
-			return fmt.Errorf("write the directory change stamp: %w", err)
-		}
-		s.drop()
-		return nil
+	m.wrote.Store(true)
+	if err := write(ctx); err != nil {
+		return err
 	}
-	// InTransaction runs write again where the transaction could not be
-	// ordered against a concurrent one (storage.ErrTransient).
-	wrote := false
-	err := s.Store.InTransaction(ctx, func(tx context.Context) error {
-		if err := write(tx); err != nil {
-			return err
-		}
-		wrote = true
-		if err := s.Store.PutSetting(tx, StampSetting, stamp); err != nil {
-			return fmt.Errorf("write the directory change stamp: %w", err)
-		}
-		return nil
-	})
-	if wrote {
-		// Even when the commit failed: it may have happened.
-		s.drop()
+	if err := s.Store.PutSetting(ctx, StampSetting, stamp); err != nil {
+		return fmt.Errorf("write the directory change stamp: %w", err)
 	}
-	return err
+	return nil
 }
 
 // GetClient returns a copy of the client, read from memory when vouched for.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -241,6 +242,67 @@ func TestAfterCommitSeesChange(t *testing.T) {
 			noErr(t, a.Commit(tx))
 			if want := []string{"https://app.example/1", "https://app.example/2"}; !slices.Equal(seen, want) {
 				t.Errorf("after the commits, the work read %q, want %q", seen, want)
+			}
+		})
+	}
+}
+
+// TestOneDropPerChange: a change of a client drops the copies once,
+// whether it runs in a transaction of its own, InTransaction's or
+// BeginTX's, and so does a failed InTransaction that made one: each drop
+// costs every cached read after it a query.
+func TestOneDropPerChange(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			a := newReplica(testdb.Open(t, b.DSN(t)), &fakeClock{})
+			n := 0
+			client := func() *storage.Client {
+				n++
+				return &storage.Client{ID: "c" + strconv.Itoa(n), TokenEndpointAuthMethod: "none"}
+			}
+			failed := errors.New("planned failure")
+			for _, tc := range []struct {
+				name    string
+				change  func() error
+				wantErr error
+			}{
+				{"alone", func() error { return a.CreateClient(ctx, client()) }, nil},
+				{"InTransaction", func() error {
+					return a.InTransaction(ctx, func(tx context.Context) error { return a.CreateClient(tx, client()) })
+				}, nil},
+				{"BeginTX", func() error {
+					tx, err := a.BeginTX(ctx)
+					if err != nil {
+						return err
+					}
+					if err := a.CreateClient(tx, client()); err != nil {
+						a.Rollback(tx)
+						return err
+					}
+					return a.Commit(tx)
+				}, nil},
+				{"failed InTransaction", func() error {
+					return a.InTransaction(ctx, func(tx context.Context) error {
+						if err := a.CreateClient(tx, client()); err != nil {
+							return err
+						}
+						return failed
+					})
+				}, failed},
+			} {
+				a.mu.Lock()
+				before := a.gen
+				a.mu.Unlock()
+				if err := tc.change(); !errors.Is(err, tc.wantErr) {
+					t.Fatalf("%s: %v, want %v", tc.name, err, tc.wantErr)
+				}
+				a.mu.Lock()
+				drops := a.gen - before
+				a.mu.Unlock()
+				if drops != 1 {
+					t.Errorf("%s: the copies were dropped %d times, want once", tc.name, drops)
+				}
 			}
 		})
 	}

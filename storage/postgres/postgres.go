@@ -150,7 +150,10 @@ func dialect() sqlstore.Dialect {
 		// databases: rows are picked by primary key.
 		RowID:     "",
 		ForUpdate: " FOR UPDATE",
-		Classify:  classify,
+		// A password change's UPDATE waits for it, and it for the
+		// UPDATE; a sign-in's confirmation then writes no row version.
+		ForShare: " FOR SHARE",
+		Classify: classify,
 		// Races are decided by unique indexes, row locks and conditional
 		// updates, and the loser of one the database could not order
 		// (a serialization failure, a deadlock) fails at once: running

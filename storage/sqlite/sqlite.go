@@ -132,7 +132,10 @@ func dialect() sqlstore.Dialect {
 		// Every transaction begins IMMEDIATE (_txlock), holding the
 		// write lock from its start.
 		ForUpdate: "",
-		Classify:  classify,
+		// Readers read the last commit without waiting for the
+		// writer: only taking the write lock waits for it.
+		ForShare: "",
+		Classify: classify,
 		// The busy timeout has made the loser of a race wait already.
 		Retry: false,
 		// SQLite takes one writer at a time and has the others poll

@@ -58,6 +58,14 @@ type Dialect struct {
 	// until the transaction ends; empty where every write transaction
 	// already holds the database's one write lock.
 	ForUpdate string
+	// ForShare is appended to a SELECT that must wait for a concurrent
+	// change of the rows it reads to commit and then judge them as
+	// changed, without writing them (PostgreSQL's FOR SHARE, which at
+	// READ COMMITTED re-checks a row once its writer commits). Empty
+	// where a reader does not wait for a writer (SQLite, whose readers
+	// read the last commit): the Store then writes the row, a no-op
+	// update, to wait for the lock.
+	ForShare string
 	// WritesInWith: a statement may write in its WITH clause
 	// (PostgreSQL's data-modifying CTEs), so that two writes to different
 	// tables cost one statement, one round trip, instead of a transaction

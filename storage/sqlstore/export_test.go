@@ -75,3 +75,15 @@ func WriteTxCtx(ctx context.Context, s *Store, fn func(ctx context.Context, exec
 		})
 	})
 }
+
+// ExecErrTx runs query in a transaction of its own, as the store's
+// methods do, and returns its error as they return a statement's
+// (mapErr).
+func ExecErrTx(ctx context.Context, s *Store, query string) error {
+	return s.inTx(ctx, func(ctx context.Context, r runner) error {
+		if _, err := r.exec(ctx, query); err != nil {
+			return s.mapErr(ctx, "test statement", err)
+		}
+		return nil
+	})
+}

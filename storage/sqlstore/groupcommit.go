@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -213,7 +214,7 @@ func (s *Store) runJobs(batch []*job) {
 	live := 0
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
-			j.err = turnWaitErr(j.ctx)
+			j.err = s.turnErr(j, turnWaitErr(j.ctx))
 			answer(j)
 			continue
 		}
@@ -261,7 +262,7 @@ func (s *Store) runJobs(batch []*job) {
 	wrote := false // a job of the batch has run and not failed
 	for _, j := range batch {
 		if j.ctx.Err() != nil {
-			j.err = turnWaitErr(j.ctx)
+			j.err = s.turnErr(j, turnWaitErr(j.ctx))
 			continue
 		}
 		if several {
@@ -329,8 +330,9 @@ func runJob(r runner, j *job) {
 // batch back (or will, as runBatch returns), marked
 // storage.ErrUnavailable whatever the driver says it is: none of the
 // batch happened. A transaction's job gets it mapped (reported to
-// ObserveFailures) as its commit would be; a statement's gets it for its
-// caller to map, as the statement's own error would be.
+// ObserveFailures) as its commit would be, unless its own failure was
+// reported already; a statement's gets it for its caller to map, as the
+// statement's own error would be.
 func (s *Store) failBatch(batch []*job, op string, err error) {
 	for _, j := range batch {
 		// A job that failed on its own keeps its answer, unless it saw
@@ -341,11 +343,15 @@ func (s *Store) failBatch(batch []*job, op string, err error) {
 			continue
 		}
 		j.res = execResult{}
+		// A transaction's own failure marked storage.ErrUnavailable was
+		// reported as mapErr marked it (a job is never run again): its
+		// caller's one failure is not reported twice.
+		reported := errors.Is(j.err, storage.ErrUnavailable)
 		failed := fmt.Errorf("%w: %v", storage.ErrUnavailable, err)
 		if j.err != nil {
 			failed = fmt.Errorf("%w (it had failed on its own, seeing writes of its batch: %v)", failed, j.err)
 		}
-		if j.fn != nil {
+		if j.fn != nil && !reported {
 			j.err = s.mapErr(j.ctx, op, failed)
 		} else {
 			j.err = fmt.Errorf("%s: %w", op, failed)

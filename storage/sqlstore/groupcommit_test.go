@@ -280,6 +280,63 @@ func TestGroupCommitCancelled(t *testing.T) {
 	}
 }
 
+// TestGroupCommitCancelledReported: a writer whose ctx ends after its
+// batch took it, before its job ran, is reported to ObserveFailures once,
+// as one that noticed first and left the queue is
+// (TestGroupCommitTurnTimeout): a transaction's as its begin would be, a
+// statement's by the method that maps its error.
+func TestGroupCommitCancelledReported(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		w        writer
+		reported []string
+	}{
+		{"statement", func(ctx context.Context, s *sqlstore.Store) error {
+			return s.CreateRole(ctx, &storage.Role{Name: "r"})
+		}, []string{"create_role"}},
+		{"transaction", func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
+				return err
+			})
+		}, []string{"begin_transaction"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSQLite(t)
+			var mu sync.Mutex
+			var failures []string
+			s.ObserveFailures(func(op string) { mu.Lock(); failures = append(failures, op); mu.Unlock() })
+			taken, cancelTaken := context.WithCancel(t.Context())
+			errs, batches := inOneBatch(t, s, []writer{
+				// The first job of the batch cancels the second, which
+				// the batch has taken already.
+				func(ctx context.Context, s *sqlstore.Store) error {
+					return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+						cancelTaken()
+						_, err := exec(`INSERT INTO users (id, username) VALUES ('a', 'a')`)
+						return err
+					})
+				},
+				func(_ context.Context, s *sqlstore.Store) error { return tc.w(taken, s) },
+			})
+			if !slices.Equal(batches, []int{2}) {
+				t.Fatalf("batches %v, want one of 2", batches)
+			}
+			if errs[0] != nil {
+				t.Errorf("the writer that cancelled the other: %v, want success", errs[0])
+			}
+			if !errors.Is(errs[1], context.Canceled) || !errors.Is(errs[1], storage.ErrUnavailable) {
+				t.Errorf("cancelled taken writer: %v, want context.Canceled and storage.ErrUnavailable", errs[1])
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(failures, tc.reported) {
+				t.Errorf("failures reported %q, want %q", failures, tc.reported)
+			}
+		})
+	}
+}
+
 // TestGroupCommitConcurrent runs read-modify-write transactions of their
 // own, which group commits batch, among transactions begun by the caller,
 // which take the turn alone: every increment counts, so each saw every
@@ -517,6 +574,43 @@ func TestGroupCommitFailedAfterOthers(t *testing.T) {
 		if !errors.Is(errs[i], storage.ErrUnavailable) || errors.Is(errs[i], storage.ErrConflict) {
 			t.Errorf("writer %d: %v, want storage.ErrUnavailable only", i, errs[i])
 		}
+	}
+}
+
+// TestGroupCommitFailedAfterOthersReported: a transaction that failed on
+// its own as a failure of the database, after earlier jobs of its batch
+// wrote, and is then failed with the batch's commit, was reported to
+// ObserveFailures when it failed and is not reported again: one failure
+// reported per writer.
+func TestGroupCommitFailedAfterOthersReported(t *testing.T) {
+	s := openSQLite(t)
+	var mu sync.Mutex
+	var failures []string
+	s.ObserveFailures(func(op string) { mu.Lock(); failures = append(failures, op); mu.Unlock() })
+	errs, batches := inOneBatch(t, s, []writer{
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('a', 'a')`)
+				return err
+			})
+		},
+		func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.ExecErrTx(ctx, s, `INSERT INTO no_such_table (id) VALUES (1)`)
+		},
+		failsCommit,
+	})
+	if !slices.Equal(batches, []int{3}) {
+		t.Fatalf("batches %v, want one of 3", batches)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("writer %d: %v, want storage.ErrUnavailable", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"test_statement", "commit", "commit"}; !slices.Equal(failures, want) {
+		t.Errorf("failures reported %q, want %q: one per writer", failures, want)
 	}
 }
 

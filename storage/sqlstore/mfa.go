@@ -148,9 +148,9 @@ func (s *Store) PutRecoveryCodesIfNone(ctx context.Context, userID string, diges
 		if n == 0 {
 			return fmt.Errorf("%s: no such user: %w", op, storage.ErrInvalidReference)
 		}
-		var left int
-		if err := r.queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&left); err != nil {
-			return s.mapErr(ctx, op, err)
+		left, err := s.countRecoveryCodes(ctx, r, op, userID)
+		if err != nil {
+			return err
 		}
 		if left > 0 {
 			return nil
@@ -187,9 +187,15 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, digest string) erro
 
 // CountRecoveryCodes returns the number of unused recovery codes of userID.
 func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, error) {
+	return s.countRecoveryCodes(ctx, s.q(ctx), fmt.Sprintf("count recovery codes of user %q", userID), userID)
+}
+
+// countRecoveryCodes counts the unused recovery codes of userID through r,
+// for op.
+func (s *Store) countRecoveryCodes(ctx context.Context, r runner, op, userID string) (int, error) {
 	var n int
-	if err := s.q(ctx).queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&n); err != nil {
-		return 0, s.mapErr(ctx, fmt.Sprintf("count recovery codes of user %q", userID), err)
+	if err := r.queryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1`, userID).Scan(&n); err != nil {
+		return 0, s.mapErr(ctx, op, err)
 	}
 	return n, nil
 }

@@ -54,18 +54,9 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string
 		return err
 	}
 	// A write that returns rows: where the dialect queues writers it
-	// takes its turn like every other write (inTx), rather than polling
-	// for the database's lock while a commit holds it.
-	var err error
-	if s.writers != nil {
-		err = s.inTx(ctx, take)
-	} else {
-		// A statement of its own where ctx carries no transaction,
-		// run again as retry says (runner.exec does so for statements
-		// that return no rows).
-		err = s.retry(ctx, func(ctx context.Context) error { return take(ctx, s.q(ctx)) })
-	}
-	if err != nil {
+	// takes its turn like every other write, rather than polling for the
+	// database's lock while a commit holds it (inStmt).
+	if err := s.inStmt(ctx, take); err != nil {
 		return nil, err
 	}
 	sortSessionClients(out)

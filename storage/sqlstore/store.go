@@ -25,6 +25,7 @@ type Store struct {
 	// The statements that depend on the dialect, built once.
 	userSelect     string
 	signedInSelect string
+	confirmSelect  string
 	expiredDeletes []expiredDelete
 	// stmts holds the prepared statements when the dialect asks for them
 	// (Dialect.PrepareStatements); nil otherwise.
@@ -88,7 +89,8 @@ func opName(op string) string {
 // Migrate.
 func New(db *sql.DB, d Dialect) *Store {
 	s := &Store{db: db, d: d, now: time.Now,
-		userSelect: userSelect(&d), signedInSelect: signedInSelect(&d), expiredDeletes: expiredDeletes(&d)}
+		userSelect: userSelect(&d), signedInSelect: signedInSelect(&d),
+		confirmSelect: confirmSelect(&d), expiredDeletes: expiredDeletes(&d)}
 	if d.PrepareStatements {
 		s.stmts = &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 	}
@@ -504,6 +506,19 @@ func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, r runner)
 	})
 }
 
+// inStmt runs fn, one statement that writes or locks rows and returns
+// rows (DELETE ... RETURNING, SELECT ... FOR SHARE), as runner.exec runs
+// one that returns none: in the transaction carried by ctx, if any; where
+// the dialect queues writers, in its turn to write (a transaction of its
+// own, inTx: a job of a statement returns no rows); else as a statement
+// of its own on the database, run again as retry says.
+func (s *Store) inStmt(ctx context.Context, fn func(ctx context.Context, r runner) error) error {
+	if s.writers != nil {
+		return s.inTx(ctx, fn)
+	}
+	return s.retry(ctx, func(ctx context.Context) error { return fn(ctx, s.q(ctx)) })
+}
+
 // inNewTx runs fn in a new transaction, once.
 func (s *Store) inNewTx(ctx context.Context, fn func(ctx context.Context, r runner) error) (err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -543,10 +558,10 @@ type retryKey struct{ s *Store }
 // ctx done meanwhile makes the next attempt the last, which then fails
 // with ctx's error. fn is given ctx, marked with retryKey.
 //
-// The Store retries in three places, which together cover every
+// The Store retries in four places, which together cover every
 // transaction that is not a caller's: a statement of its own (runner.exec
-// on the database), a transaction of its own (inTx), and the transaction
-// InTransaction begins.
+// on the database, inStmt for one that returns rows), a transaction of
+// its own (inTx), and the transaction InTransaction begins.
 func (s *Store) retry(ctx context.Context, fn func(ctx context.Context) error) error {
 	return s.retryWhile(ctx, func(err error) bool { return errors.Is(err, storage.ErrTransient) }, fn)
 }

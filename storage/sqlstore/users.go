@@ -99,13 +99,34 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	})
 }
 
-// ConfirmUserCredential is a no-op update, so that it takes the user
-// row's write lock and waits for a concurrent change to commit; storage.ErrNotFound
-// when the user is gone, disabled or has another password hash.
+// ConfirmUserCredential waits for a concurrent change of the user row to
+// commit and then judges the row: storage.ErrNotFound when the user is
+// gone, disabled or has another password hash. Where the dialect has a
+// shared row lock (Dialect.ForShare) it reads the row under it, which
+// writes nothing; elsewhere it is a no-op update, which takes the write
+// lock. Either is a statement of its own outside a transaction, run
+// again if the database could not order it (at a stricter isolation
+// level).
 func (s *Store) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
-	res, err := s.q(ctx).exec(ctx, `UPDATE users SET password_hash = password_hash
-		WHERE id = $1 AND password_hash = $2 AND NOT disabled`, userID, passwordHash)
-	return s.affectedOne(ctx, res, err, fmt.Sprintf("confirm credential of user %q", userID))
+	op := fmt.Sprintf("confirm credential of user %q", userID)
+	if s.d.ForShare == "" {
+		res, err := s.q(ctx).exec(ctx, `UPDATE users SET password_hash = password_hash
+			WHERE id = $1 AND password_hash = $2 AND NOT disabled`, userID, passwordHash)
+		return s.affectedOne(ctx, res, err, op)
+	}
+	return s.inStmt(ctx, func(ctx context.Context, r runner) error {
+		var one int
+		if err := r.queryRow(ctx, s.confirmSelect, userID, passwordHash).Scan(&one); err != nil {
+			return s.mapErr(ctx, op, err)
+		}
+		return nil
+	})
+}
+
+// confirmSelect returns ConfirmUserCredential's read of the user row
+// under the dialect's shared lock (Dialect.ForShare).
+func confirmSelect(d *Dialect) string {
+	return `SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND NOT disabled` + d.ForShare
 }
 
 // DeleteUser deletes user id in one transaction (the one carried by ctx, if
