@@ -45,14 +45,7 @@ func TestLocalChangeSaysAppsWereNotNotified(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "s1", SID: "sid-1", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range []string{"notified-app", "plain-app"} {
-				if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-1", ClientID: id, UserID: alice.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app", "plain-app")
 
 			e, code := hp("", "users", "update", "alice", "--name", "Alice")
 			if code != 0 || strings.Contains(e, "not notified") {
@@ -93,12 +86,7 @@ func TestApplySaysAppsWereNotNotified(t *testing.T) {
 			if err := st.CreateClient(ctx, &storage.Client{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: now}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "s1", SID: "sid-1", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-1", ClientID: "notified-app", UserID: alice.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
+			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app")
 
 			code, out, e := cli(t, "users:\n  - username: alice\n    disabled: true\n", "apply", "-f", "-", "--database", db)
 			if code != 0 || !strings.Contains(out, "Applied.") {
