@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -10,7 +13,7 @@ import (
 
 // TestServeClosesProviderOnError checks that serve stops the provider's
 // back-channel logout worker also when serving ends in an error: here a
-// connection still open when --shutdown-timeout is up.
+// request still being read when --shutdown-timeout is up.
 func TestServeClosesProviderOnError(t *testing.T) {
 	chdirTemp(t)
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("d", 40))
@@ -24,12 +27,25 @@ func TestServeClosesProviderOnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// A request whose headers never end: the server has the connection
-	// (a new one counts as busy for 5 seconds) when the shutdown begins.
-	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\n")); err != nil {
+	// A first request answered proves the server serves the connection;
+	// the second, whose body never ends, keeps its handler busy when the
+	// shutdown begins.
+	if _, err := conn.Write([]byte("GET /.well-known/openid-configuration HTTP/1.1\r\nHost: hallpass\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := conn.Write([]byte("POST /oauth2/token HTTP/1.1\r\nHost: hallpass\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant_type=")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
 	if code := in.stop(); code != 1 {
 		t.Fatalf("serve exited with %d, want 1 (shutdown timed out):\n%s", code, in.stderr.String())
 	}
