@@ -48,12 +48,7 @@ func TestSessionsEndedAfterOuterCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "s", SID: "sid-s", UserID: u.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-s", ClientID: "app", UserID: u.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
+			testdb.SignedIn(t, st, u.ID, "s", now, "app")
 			// then is what the caller's transaction does after the
 			// update, on each attempt.
 			disable := func(then func(attempt int) error) error {

@@ -65,12 +65,7 @@ func TestSweepKeepingOneIsFixedCost(t *testing.T) {
 				}
 				for i := range others + 1 {
 					id := fmt.Sprintf("session-%d", i) // session-0 is kept
-					if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: id, SID: "sid-" + id, UserID: u.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-						t.Fatal(err)
-					}
-					if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-" + id, ClientID: "app", UserID: u.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
-						t.Fatal(err)
-					}
+					testdb.SignedIn(t, st, u.ID, id, now, "app")
 				}
 				st.calls.Store(0)
 				if _, err := svc.Users().RemovePasskey(ctx, u.ID, "key", "session-0"); err != nil {

@@ -153,12 +153,7 @@ func TestRemovePasskeyEndsOtherSessions(t *testing.T) {
 						}
 					}
 					for _, s := range []struct{ id, user string }{{"here", "alice"}, {"there", "alice"}, {"bobs-session", "bob"}} {
-						if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: s.id, SID: "sid-" + s.id, UserID: ids[s.user], AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-							t.Fatal(err)
-						}
-						if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-" + s.id, ClientID: "app", UserID: ids[s.user], ExpiresAt: now.Add(time.Hour)}); err != nil {
-							t.Fatal(err)
-						}
+						testdb.SignedIn(t, st, ids[s.user], s.id, now, "app")
 					}
 
 					pk, err := users.RemovePasskey(ctx, ids["alice"], tc.passkey, "here")

@@ -3,7 +3,10 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +45,65 @@ func TestLoginRecordFailure(t *testing.T) {
 		}
 		if pending.UserID != "" || !pending.AuthTime.IsZero() {
 			t.Errorf("pending request records user %q at %v although recording the login failed", pending.UserID, pending.AuthTime)
+		}
+	})
+}
+
+// failingTouchingStore is a store whose write of an authorization code
+// together with a session touch (CreateTokensTouching) fails while failing
+// is set, as when the database goes away; it counts the touches written
+// alone.
+type failingTouchingStore struct {
+	storage.Store
+	failing, alone *atomic.Int64
+}
+
+func (s failingTouchingStore) CreateTokensTouching(ctx context.Context, ts []*storage.Token, sessionID string, lastSeen time.Time) error {
+	if s.failing.Load() != 0 {
+		return errors.New("injected: database unavailable")
+	}
+	return s.Store.CreateTokensTouching(ctx, ts, sessionID, lastSeen)
+}
+
+func (s failingTouchingStore) TouchBrowserSession(ctx context.Context, id string, at time.Time) error {
+	s.alone.Add(1)
+	return s.Store.TouchBrowserSession(ctx, id, at)
+}
+
+// TestIssueWithTouchFailure: a signed-in browser's authorization request
+// whose code is written together with the session's last-seen time
+// (seen over a minute ago), when that one write fails, is answered as our
+// failure at the redirect URI, without a code, and logged as one; the
+// touch failed with the code and is not written alone afterwards.
+func TestIssueWithTouchFailure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		var skew, failing, alone atomic.Int64
+		logs := &syncBuffer{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Store = failingTouchingStore{Store: c.Store, failing: &failing, alone: &alone}
+			c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		})
+		b := e.newBrowser(t)
+		e.signInTokens(t, b, e.Confidential.request("openid"), "alice", alicePassword)
+
+		skew.Store(int64(2 * time.Minute))
+		failing.Store(1)
+		alone.Store(0)
+		ar := e.Confidential.request("openid")
+		e.callback(t, b.get(t, ar.URL), ar).wantError(t, "temporarily_unavailable")
+		if n := alone.Load(); n != 0 {
+			t.Errorf("the session touch was written alone %d times after it failed with the code", n)
+		}
+		var logged bool
+		for _, r := range logs.records(t) {
+			if msg, _ := r["err"].(string); r["msg"] == "authorization request failed" && r["level"] == "ERROR" &&
+				strings.Contains(msg, "injected: database unavailable") {
+				logged = true
+			}
+		}
+		if !logged {
+			t.Errorf("the failed write of the code was not logged as an error naming its cause")
 		}
 	})
 }

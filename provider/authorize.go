@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,11 +19,11 @@ import (
 // takes on from there (authflow.go).
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	repeated, err := parseOAuthParams(r)
-	// Taken out before fosite reads the form on either path below, the
-	// refused one included: there too an unsigned request object would
-	// override the redirect URI and state the error goes back with.
-	unsupported := takeRequestObject(r.Form)
+	// The request objects are out of the form before fosite reads it on
+	// either path below, the refused one included: there too an unsigned
+	// request object would override the redirect URI and state the error
+	// goes back with.
+	repeated, unsupported, err := parseAuthorizeParams(r, false)
 	if err != nil {
 		if repeated == "" || repeated == "client_id" || repeated == "redirect_uri" {
 			// Which client, or which of its redirect URIs, is in doubt:
@@ -73,30 +72,6 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 		return err
 	}
 	_, err := p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
-	return err
-}
-
-// takeRequestObject takes out of form the request objects hallpass does
-// not support, and returns the error to refuse the request with (OIDC
-// Core §3.1.2.6, RFC 9101 §10.2): a request parameter, and a request_uri
-// the PAR endpoint did not issue. Discovery says request_parameter_supported
-// and request_uri_parameter_supported are false, but fosite reads a
-// request object for any client with registered keys (private_key_jwt),
-// unsigned ones (alg none) included, and lets its claims override the
-// parameters. Taken out, they cannot reach fosite, which then validates
-// the rest, so that the error goes back to a validated redirect URI.
-func takeRequestObject(form url.Values) error {
-	var err error
-	if form.Has("request") {
-		form.Del("request")
-		err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
-	}
-	if uri := form.Get("request_uri"); form.Has("request_uri") && !strings.HasPrefix(uri, parRequestURIPrefix) {
-		form.Del("request_uri")
-		if err == nil {
-			err = fosite.ErrRequestURINotSupported.WithHint("hallpass accepts only a request_uri its pushed authorization request endpoint issued.")
-		}
-	}
 	return err
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/ory/fosite"
 )
@@ -60,6 +61,47 @@ func repeatedParam(form url.Values) string {
 	}
 	sort.Strings(names)
 	return names[0]
+}
+
+// parseAuthorizeParams parses the parameters of an authorization request,
+// sent to the authorization endpoint or pushed to the PAR endpoint (which
+// also checks the client's authentication: checkOAuthRequest), and takes
+// the request objects hallpass does not support out of the form
+// (takeRequestObject) whatever the parsing found, so that fosite never
+// reads one at either endpoint. It returns, apart from the parsing's
+// result, the refusal for a request object taken out: each endpoint ranks
+// it against its other errors.
+func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, requestObject, err error) {
+	if pushed {
+		err = checkOAuthRequest(r)
+	} else {
+		repeated, err = parseOAuthParams(r)
+	}
+	return repeated, takeRequestObject(r.Form), err
+}
+
+// takeRequestObject takes out of form the request objects hallpass does
+// not support, and returns the error to refuse the request with (OIDC
+// Core §3.1.2.6, RFC 9101 §10.2): a request parameter, and a request_uri
+// the PAR endpoint did not issue. Discovery says request_parameter_supported
+// and request_uri_parameter_supported are false, but fosite reads a
+// request object for any client with registered keys (private_key_jwt),
+// unsigned ones (alg none) included, and lets its claims override the
+// parameters. Taken out, they cannot reach fosite, which then validates
+// the rest, so that the error goes back to a validated redirect URI.
+func takeRequestObject(form url.Values) error {
+	var err error
+	if form.Has("request") {
+		form.Del("request")
+		err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
+	}
+	if uri := form.Get("request_uri"); form.Has("request_uri") && !strings.HasPrefix(uri, parRequestURIPrefix) {
+		form.Del("request_uri")
+		if err == nil {
+			err = fosite.ErrRequestURINotSupported.WithHint("hallpass accepts only a request_uri its pushed authorization request endpoint issued.")
+		}
+	}
+	return err
 }
 
 // checkOAuthRequest guards the endpoints where clients authenticate

@@ -146,6 +146,59 @@ func FuzzTakeRequestObject(f *testing.F) {
 	})
 }
 
+// TestParseAuthorizeParams checks that both endpoints taking an
+// authorization request leave no request object in the form, also when
+// the parsing itself refuses the request, and rank the refusals as they
+// are used: the parsing's error, and apart the request object's.
+func TestParseAuthorizeParams(t *testing.T) {
+	foreign := "request_uri=" + url.QueryEscape("https://evil.example/r")
+	pushedURI := "request_uri=" + url.QueryEscape(parRequestURIPrefix+"abc")
+	for _, c := range []struct {
+		name, body, auth string
+		pushed           bool
+		repeated         string
+		wantErr, wantObj string // error codes, "" for none
+	}{
+		{"authorize, plain", "client_id=a&scope=openid", "", false, "", "", ""},
+		{"authorize, request object", "client_id=a&request=x.y.z", "", false, "", "", "request_not_supported"},
+		{"authorize, foreign request_uri", "client_id=a&" + foreign, "", false, "", "", "request_uri_not_supported"},
+		{"authorize, PAR's request_uri", "client_id=a&" + pushedURI, "", false, "", "", ""},
+		{"authorize, repeated and request object", "state=1&state=2&request=x", "", false, "state", "invalid_request", "request_not_supported"},
+		{"PAR, request object", "request=x.y.z", basicAuth("a", "s"), true, "", "", "request_not_supported"},
+		{"PAR, no client authentication and request object", "request=x&" + foreign, "", true, "", "invalid_client", "request_not_supported"},
+		{"PAR, repeated and foreign request_uri", "scope=a&scope=b&" + foreign, basicAuth("a", "s"), true, "", "invalid_request", "request_uri_not_supported"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if c.auth != "" {
+				r.Header.Set("Authorization", "Basic "+c.auth)
+			}
+			repeated, obj, err := parseAuthorizeParams(r, c.pushed)
+			if repeated != c.repeated {
+				t.Errorf("repeated = %q, want %q", repeated, c.repeated)
+			}
+			if got := errorCode(err); got != c.wantErr {
+				t.Errorf("err = %v, want %q", err, c.wantErr)
+			}
+			if got := errorCode(obj); got != c.wantObj {
+				t.Errorf("request object refusal = %v, want %q", obj, c.wantObj)
+			}
+			if r.Form.Has("request") || (r.Form.Has("request_uri") && !strings.HasPrefix(r.Form.Get("request_uri"), parRequestURIPrefix)) {
+				t.Errorf("request object left in the form: %v", r.Form)
+			}
+		})
+	}
+}
+
+// errorCode is the OAuth error code of err, "" for nil.
+func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fosite.ErrorToRFC6749Error(err).ErrorField
+}
+
 // basicAuth is the value of an HTTP Basic Authorization header.
 func basicAuth(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))

@@ -23,11 +23,11 @@ const parRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 // once, from this client, within PARLifespan. 201 on success.
 func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := checkOAuthRequest(r); err != nil {
-		p.writePARError(w, r, nil, err)
-		return
+	_, unsupported, err := parseAuthorizeParams(r, true)
+	if err == nil {
+		err = unsupported
 	}
-	if err := takeRequestObject(r.Form); err != nil {
+	if err != nil {
 		p.writePARError(w, r, nil, err)
 		return
 	}

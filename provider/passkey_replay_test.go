@@ -110,6 +110,39 @@ func TestPasskeyReplayRefused(t *testing.T) {
 	})
 }
 
+// TestPasskeyEnrolmentReplayRefused: a passkey registration answered at
+// the enrolment step of a sign-in, posted again while the sign-in is
+// still pending, is refused as a stale page and sets nothing up: no
+// second passkey, no recovery codes, no way on.
+func TestPasskeyEnrolmentReplayRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}))
+		if res := e.admin(t, http.MethodPut, "/admin/roles/teacher", map[string]any{"name": "teacher",
+			"scopes": []string{"results:read", "results:write", "schedule:write"}, "require_mfa": true}); res.Status != http.StatusOK {
+			t.Fatalf("require MFA of teachers: %d %s", res.Status, res.Body)
+		}
+		b := e.newBrowser(t)
+		enrol := b.login(t, b.get(t, e.Confidential.request("openid").URL), "alice", alicePassword)
+		wantPath(t, enrol, provider.PathEnrol)
+		key := newSoftKey(t, e.AliceID)
+		target, fields, p := postForm(t, b, enrol, provider.PathEnrolPasskey,
+			url.Values{"name": {"Phone"}, "credential": {key.attestation(t, challengeOf(t, enrol), e.URL, "localhost")}})
+		if p.Status != http.StatusOK || !strings.Contains(p.Body, "Two-step sign-in is set up") {
+			t.Fatalf("first use: want the recovery codes, got %s", p)
+		}
+		p = b.post(t, target, fields)
+		if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, replayed) {
+			t.Errorf("the same registration again: want 400 with the stale-page message, got %s", p)
+		}
+		if p.Redirect != nil || strings.Contains(p.Body, "Two-step sign-in is set up") {
+			t.Errorf("the replayed registration went on: %s", p)
+		}
+		if pks, err := e.Store.ListPasskeys(t.Context(), e.AliceID); err != nil || len(pks) != 1 {
+			t.Errorf("alice's passkeys after the replay = %d, %v; want the one registered first", len(pks), err)
+		}
+	})
+}
+
 // failingReplayStore is a store whose record of an answered passkey
 // ceremony fails, as when the database goes away.
 type failingReplayStore struct{ storage.Store }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -44,14 +45,7 @@ func TestLocalChangeSaysAppsWereNotNotified(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "s1", SID: "sid-1", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			for _, id := range []string{"notified-app", "plain-app"} {
-				if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-1", ClientID: id, UserID: alice.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app", "plain-app")
 
 			e, code := hp("", "users", "update", "alice", "--name", "Alice")
 			if code != 0 || strings.Contains(e, "not notified") {
@@ -92,12 +86,7 @@ func TestApplySaysAppsWereNotNotified(t *testing.T) {
 			if err := st.CreateClient(ctx, &storage.Client{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: now}); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "s1", SID: "sid-1", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "sid-1", ClientID: "notified-app", UserID: alice.ID, ExpiresAt: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
+			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app")
 
 			code, out, e := cli(t, "users:\n  - username: alice\n    disabled: true\n", "apply", "-f", "-", "--database", db)
 			if code != 0 || !strings.Contains(out, "Applied.") {
@@ -113,5 +102,50 @@ func TestApplySaysAppsWereNotNotified(t *testing.T) {
 				t.Errorf("apply --server: exit %d, stderr %q; want it refused (the premise of this test)", code, e)
 			}
 		})
+	}
+}
+
+// unreadableClients is a store that cannot read the clients named, as
+// when the database fails under the command.
+type unreadableClients struct {
+	storage.Store
+	ids []string
+}
+
+func (s unreadableClients) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	for _, bad := range s.ids {
+		if id == bad {
+			return nil, errors.New("injected: database unavailable")
+		}
+	}
+	return s.Store.GetClient(ctx, id)
+}
+
+// TestNotNotifiedUnreadableClient: a client that cannot be read is named
+// in a warning of its own, with the error, once however many of the
+// ended sessions it was in; the apps that were read and take back-channel
+// logout are still named, and an app deleted since is not.
+func TestNotNotifiedUnreadableClient(t *testing.T) {
+	st := testdb.Open(t, testdb.SQLite(t))
+	ctx := context.Background()
+	if err := st.CreateClient(ctx, &storage.Client{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	notNotified(unreadableClients{st, []string{"broken-app"}}, &stderr, "tell them")(ctx, []storage.SessionClient{
+		{SID: "sid-1", ClientID: "broken-app"}, {SID: "sid-1", ClientID: "notified-app"}, {SID: "sid-1", ClientID: "deleted-app"},
+		{SID: "sid-2", ClientID: "broken-app"}, {SID: "sid-2", ClientID: "notified-app"},
+	})
+	got := stderr.String()
+	const readFailed = "warning: could not read client broken-app to see whether it takes back-channel logout: injected: database unavailable\n"
+	if n := strings.Count(got, readFailed); n != 1 {
+		t.Errorf("stderr %q: want the read failure of broken-app once, got it %d times", got, n)
+	}
+	const ended = "warning: sessions ended at notified-app, which take back-channel logout, were not notified: this command works on the database; tell them\n"
+	if !strings.Contains(got, ended) {
+		t.Errorf("stderr %q: want the warning naming notified-app (once) and only it", got)
+	}
+	if strings.Count(got, "warning:") != 2 || strings.Contains(got, "deleted-app") {
+		t.Errorf("stderr %q: want exactly the two warnings above", got)
 	}
 }

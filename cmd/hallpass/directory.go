@@ -85,11 +85,15 @@ func (g *globalOptions) localDirectory(st storage.Store, remedy string) *directo
 // to run it with --server or to tell the apps (remedy).
 func notNotified(st storage.Store, stderr io.Writer, remedy string) func(ctx context.Context, ended []storage.SessionClient) {
 	return func(ctx context.Context, ended []storage.SessionClient) {
-		var ids []string
+		var ids, seen []string
 		for _, sc := range ended {
-			if slices.Contains(ids, sc.ClientID) {
+			// Each client once, whatever came of reading it: one that is
+			// in several ended sessions is neither read nor warned about
+			// again.
+			if slices.Contains(seen, sc.ClientID) {
 				continue
 			}
+			seen = append(seen, sc.ClientID)
 			c, err := st.GetClient(ctx, sc.ClientID)
 			switch {
 			case errors.Is(err, storage.ErrNotFound):

@@ -227,6 +227,10 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		return err
 	}
 	defer s.store.Close()
+	// Stops the back-channel logout worker on every way out, a failed
+	// serve or seed included: deferred, it runs once Serve has returned,
+	// so after the HTTP servers shut down, and before the store closes.
+	defer s.provider.Close()
 	if o.dev {
 		if err := seedDev(ctx, s.store, o.issuer, o.consoleAdminRole, g.stdout); err != nil {
 			return err
@@ -267,12 +271,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		bindings = append(bindings, httpserve.Binding{Server: adminSrv, Listener: adminLn})
 	}
 	releaseStartupMemory(log)
-	if err := httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...); err != nil {
-		return err
-	}
-	// No request is in flight any more: stop the back-channel logout worker.
-	s.provider.Close()
-	return nil
+	return httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...)
 }
 
 // loopbackIssuer reports whether the issuer names this machine only

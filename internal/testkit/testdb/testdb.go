@@ -153,3 +153,22 @@ func Open(t testing.TB, dsn string) storage.Store {
 	}
 	return s
 }
+
+// SignedIn stores browser session id (its sid "sid-"+id) of userID, signed
+// in and seen at now and expiring an hour later, and records that it
+// signed in to each of clientIDs, as a sign-in through those apps leaves
+// it: what ending the session must then tell (back-channel logout).
+func SignedIn(t testing.TB, st storage.Store, userID, id string, now time.Time, clientIDs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	sid := "sid-" + id
+	if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: id, SID: sid, UserID: userID,
+		AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+		t.Fatalf("create browser session %s: %v", id, err)
+	}
+	for _, c := range clientIDs {
+		if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: sid, ClientID: c, UserID: userID, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatalf("record client %s of session %s: %v", c, id, err)
+		}
+	}
+}
