@@ -145,6 +145,12 @@ func TestLoadPathsPlanWithoutScans(t *testing.T) {
 			continue
 		}
 		explained++
+		// A consent is one user's to one client: read by its primary
+		// key, not among every consent to the client.
+		readsConsents := strings.Contains(q, "FROM consents") || strings.Contains(q, "JOIN consents")
+		if readsConsents && !strings.Contains(plan.String(), "consents_pkey") {
+			t.Errorf("the generic plan does not read consents by primary key:\n%s\n%s", q, plan.String())
+		}
 		for _, m := range scan.FindAllStringSubmatch(plan.String(), -1) {
 			if slices.Contains(growingTables, m[1]) {
 				t.Errorf("the generic plan scans %s:\n%s\n%s", m[1], q, plan.String())

@@ -133,15 +133,23 @@ func (s *Store) GetSignedIn(ctx context.Context, id, clientID string) (*storage.
 // signedInSelect returns GetSignedIn's statement: a browser session ($1)
 // joined with its user (userColumns), the existence of the user's
 // authenticator and passkeys, and their consent to client $2.
+//
+// The consent's columns are read by subqueries on its primary key, not
+// by a LEFT JOIN: in the generic plan PostgreSQL made for the join while
+// consents was empty (a new database), it read every consent to the
+// client and filtered them by user, on each sign-in, until the table was
+// next analyzed (TestLoadPathsPlanWithoutScans).
 func signedInSelect(d *Dialect) string {
+	consent := func(column string) string {
+		return `(SELECT c.` + column + ` FROM consents c WHERE c.user_id = s.user_id AND c.client_id = $2)`
+	}
 	return `SELECT ` + qualified("s", browserSessionColumns) + `,
 	` + userColumns(d) + `,
 	EXISTS (SELECT 1 FROM user_totp WHERE user_totp.user_id = users.id),
 	EXISTS (SELECT 1 FROM passkeys WHERE passkeys.user_id = users.id),
-	c.client_id, c.scopes, c.granted_at
+	` + consent("client_id") + `, ` + consent("scopes") + `, ` + consent("granted_at") + `
 	FROM browser_sessions s
 	JOIN users ON users.id = s.user_id
-	LEFT JOIN consents c ON c.user_id = s.user_id AND c.client_id = $2
 	WHERE s.id = $1`
 }
 
