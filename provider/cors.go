@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/ory/fosite"
 
 	"github.com/hallpass/hallpass/storage"
@@ -65,6 +66,11 @@ func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) ht
 				return
 			}
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				// Counted and traced under the route it asks about, not
+				// as unmatched (observe).
+				if rctx := chi.RouteContext(r.Context()); rctx != nil {
+					rctx.RoutePatterns = append(rctx.RoutePatterns, cmp.Or(r.URL.RawPath, r.URL.Path))
+				}
 				p.preflight(w, r, values, route)
 				return
 			}

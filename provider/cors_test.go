@@ -155,6 +155,13 @@ func TestCORSPreflight(t *testing.T) {
 			wantCORS(t, res, "")
 		})
 
+		t.Run("counted under their route", func(t *testing.T) {
+			for _, c := range []string{"204", "403"} {
+				if _, ok := e.metric(t, "hallpass_http_requests_total", `code="`+c+`",method="OPTIONS",route="`+provider.PathToken+`"`); !ok {
+					t.Errorf("no series of preflights answered %s at the token endpoint", c)
+				}
+			}
+		})
 		t.Run("a client added and removed", func(t *testing.T) {
 			const origin = "https://new.school.example:8443"
 			if res := preflight(t, e.testServer, provider.PathToken, "POST", origin); res.Status != http.StatusForbidden {
