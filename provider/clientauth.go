@@ -58,6 +58,9 @@ func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticat
 		var rfc *fosite.RFC6749Error
 		switch {
 		case err == nil:
+			// The request is this client's: its answer, whatever it
+			// is, may be readable from the client's origins (cors.go).
+			allowClientOrigin(ctx, c)
 			return c, nil
 		case errors.Is(err, fosite.ErrJTIKnown):
 			return nil, fosite.ErrInvalidClient.WithHint("This client assertion was already used; sign a new one, with a new jti, for every request.")

@@ -146,6 +146,10 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 		{"userinfo", func() answer {
 			return fromResult(e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + aliceTok.AccessToken}))
 		}, "invalid_token"},
+		{"CORS preflight", func() answer {
+			return fromResult(e.do(t, req{Method: http.MethodOptions, Path: provider.PathToken,
+				Header: http.Header{"Origin": {portalOrigin}, "Access-Control-Request-Method": {http.MethodPost}}}))
+		}, "not allowed"},
 		{"logout", func() answer { return fromPage(alice.get(t, e.URL+provider.PathEndSession)) }, "signed out"},
 		{"registration", func() answer {
 			return fromResult(e.admin(t, http.MethodPost, provider.PathRegistration, map[string]any{"grant_types": []string{"client_credentials"}}))

@@ -203,6 +203,9 @@ type Provider struct {
 	router http.Handler
 	// logouts delivers back-channel logout tokens (backchannel.go).
 	logouts *backchannel
+	// origins are the origins of every client's redirect URIs, for
+	// CORS preflights (cors.go).
+	origins *originSet
 	// webauthn is the passkeys' relying party (passkey.go); nil when the
 	// issuer's host is an IP address, which WebAuthn does not accept.
 	webauthn *webauthn.WebAuthn
@@ -293,7 +296,8 @@ func New(cfg Config) (*Provider, error) {
 	// The database's own store is kept for what only it offers (observing
 	// its statements and failures).
 	raw := cfg.Store
-	cfg.Store = cached.New(cfg.Store, cfg.DirectoryCacheInterval)
+	cache := cached.New(cfg.Store, cfg.DirectoryCacheInterval)
+	cfg.Store = cache
 	pages, err := web.NewPages(web.PagesOptions{Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("new provider: %w", err)
@@ -304,6 +308,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Audit = audit.New(cfg.Store, audit.Options{Logger: cfg.Logger, Now: cfg.Now, Signer: cfg.Keys, CheckpointEvery: cfg.AuditCheckpointEvery})
 	}
 	p.audit = cfg.Audit
+	p.origins = &originSet{store: cache}
 	p.tracer = telemetry.Noop(cfg.TracerProvider).Tracer("github.com/hallpass/hallpass/provider")
 	if o, ok := raw.(queryObserver); ok && cfg.TracerProvider != nil {
 		o.ObserveQueries(p.storageSpan)

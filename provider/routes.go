@@ -20,7 +20,16 @@ func (p *Provider) Handler() http.Handler { return p.router }
 // path leads to its handler in one hop.
 func (p *Provider) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, p.oneAuthorization, withRequestScopes, p.listenerRoutes, getHead)
+	// Browser apps (public clients in single-page apps) call these with
+	// fetch() from their own origins: the origins of their redirect URIs
+	// (cors.go). Not introspection (resource servers call it), not the
+	// admin API, not the pages.
+	cors := p.clientCORS(map[string]corsRoute{
+		PathToken:    {methods: http.MethodPost},
+		PathRevoke:   {methods: http.MethodPost},
+		PathUserinfo: {methods: http.MethodGet + ", " + http.MethodPost, expose: "WWW-Authenticate"},
+	})
+	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, p.oneAuthorization, withRequestScopes, p.listenerRoutes, cors, getHead)
 
 	r.Get("/healthz", p.handleHealthz)
 	r.Get("/readyz", p.handleReadyz)

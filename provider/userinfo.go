@@ -48,6 +48,9 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return
 	}
+	// The answer from here on is for the client the token was issued
+	// to, readable from its origins (cors.go).
+	allowClientOrigin(ctx, ar.GetClient())
 	if !ar.GetGrantedScopes().Has("openid") {
 		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
 		return

@@ -201,6 +201,16 @@ func (s *Store) changed(ctx context.Context, write func(ctx context.Context) err
 	return nil
 }
 
+// Generation returns the generation of the copies: a number that
+// changes whenever they are dropped, by a change made through s or by
+// one another replica made (seen through the change stamp, within an
+// interval). What a caller derives from every client, scope or role may
+// be kept while Generation answers the number read before deriving it,
+// and so is honoured exactly as long as the copies are.
+func (s *Store) Generation(ctx context.Context) (uint64, error) {
+	return s.fresh(ctx)
+}
+
 // GetClient returns a copy of the client, read from memory when vouched for.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
 	if markOf(ctx) != nil {

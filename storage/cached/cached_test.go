@@ -307,3 +307,39 @@ func TestOneDropPerChange(t *testing.T) {
 		})
 	}
 }
+
+// TestGeneration: the generation stays while nothing changes, and moves
+// on the changing replica at once and on another one an interval after
+// the change, so what a caller derived from the clients is redone then.
+func TestGeneration(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := t.Context()
+			dsn := b.DSN(t)
+			clock := &fakeClock{}
+			clock.ns.Store(time.Now().UnixNano())
+			a, r := newReplica(testdb.Open(t, dsn), clock), newReplica(testdb.Open(t, dsn), clock)
+			gen := func(s *Store) uint64 {
+				t.Helper()
+				g, err := s.Generation(ctx)
+				noErr(t, err)
+				return g
+			}
+			ga, gr := gen(a), gen(r)
+			clock.add(2 * time.Second)
+			if gen(a) != ga || gen(r) != gr {
+				t.Fatal("the generation moved with nothing changed")
+			}
+			noErr(t, a.CreateClient(ctx, &storage.Client{ID: "spa", RedirectURIs: []string{"https://spa.example/cb"}, TokenEndpointAuthMethod: "none"}))
+			if gen(a) == ga {
+				t.Error("the changing replica's generation did not move at its change")
+			}
+			clock.add(999 * time.Millisecond)
+			_ = gen(r) // within the interval it may stay
+			clock.add(time.Millisecond)
+			if gen(r) == gr {
+				t.Error("an interval after another replica's change, the generation has not moved")
+			}
+		})
+	}
+}

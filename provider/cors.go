@@ -1,0 +1,298 @@
+package provider
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// Cross-origin calls from browser apps (Fetch standard, CORS protocol).
+// A single-page app, a public client running in the browser, calls the
+// token and revocation endpoints and userinfo with fetch() from its own
+// origin. The origins a client may call from are those of its registered
+// redirect URIs (scheme, host and port, as Keycloak's "+" web origins):
+// the app already runs there to receive its codes. A response is readable
+// from an origin only when it is one of the origins of the client the
+// request turned out to be for; never with credentials (no cookie is read
+// here), never for "*".
+
+// corsRoute is how a path answers cross-origin calls.
+type corsRoute struct {
+	// methods is the preflight's Access-Control-Allow-Methods.
+	methods string
+	// expose is the Access-Control-Expose-Headers of its responses, if any.
+	expose string
+}
+
+// Answers of a preflight that are the same for every route.
+const (
+	// corsAllowHeaders are the request headers an app may send: its
+	// access token or client credentials, and a form's content type.
+	corsAllowHeaders = "Authorization, Content-Type"
+	// corsMaxAge is how long, in seconds, a browser may keep a preflight's
+	// answer.
+	corsMaxAge = "600"
+)
+
+// clientCORS answers cross-origin calls to the paths of routes. A
+// preflight (OPTIONS with Origin and Access-Control-Request-Method) is
+// answered here, before routing, so it never meets the 405 of a POST-only
+// endpoint nor its client authentication: 204 with the route's methods
+// when the origin is one of some registered client (originSet), 403
+// without CORS headers otherwise. Any other request with one well-formed
+// Origin is handed on with a corsNote, which the client authentication
+// (authenticateClient) or the handler fills in once it knows the
+// request's client (allowClientOrigin). An OPTIONS that is no preflight
+// goes on to the router, which answers 405 with Allow.
+func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The path as chi routes it (routes.go allowedMethods).
+			route, ok := routes[cmp.Or(r.URL.RawPath, r.URL.Path)]
+			values := r.Header.Values("Origin")
+			if !ok || len(values) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				// Counted and traced under the route it asks about, not
+				// as unmatched (observe).
+				if rctx := chi.RouteContext(r.Context()); rctx != nil {
+					rctx.RoutePatterns = append(rctx.RoutePatterns, cmp.Or(r.URL.RawPath, r.URL.Path))
+				}
+				p.preflight(w, r, values, route)
+				return
+			}
+			origin, ok := requestOrigin(values)
+			if !ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+			note := &corsNote{origin: origin, header: w.Header(), expose: route.expose}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), corsNoteKey{}, note)))
+		})
+	}
+}
+
+// preflight answers a CORS preflight of route from the Origin header
+// values.
+func (p *Provider) preflight(w http.ResponseWriter, r *http.Request, values []string, route corsRoute) {
+	origin, ok := requestOrigin(values)
+	if ok {
+		var err error
+		if ok, err = p.origins.has(r.Context(), origin); err != nil {
+			p.writeError(w, r, fmt.Errorf("preflight: %w", err))
+			return
+		}
+	}
+	if !ok {
+		p.writeError(w, r, errorf(http.StatusForbidden, "invalid_request", "cross-origin requests from this origin are not allowed"))
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", route.methods)
+	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	h.Set("Access-Control-Max-Age", corsMaxAge)
+	h.Add("Vary", "Origin")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// requestOrigin is the origin of a request's Origin header values: one
+// value, a well-formed http(s) origin (parseOrigin). Two Origin headers
+// name no origin: which one would the browser have meant?
+func requestOrigin(values []string) (string, bool) {
+	if len(values) != 1 {
+		return "", false
+	}
+	return parseOrigin(values[0])
+}
+
+type corsNoteKey struct{}
+
+// corsNote is what clientCORS hands a request with an Origin: the
+// normalised origin and the response's headers, which
+// allowClientOrigin completes before the response is written.
+type corsNote struct {
+	origin string
+	header http.Header
+	expose string
+}
+
+// allowClientOrigin makes the response to the request of ctx readable
+// from its origin if that is an origin of client c, the client the
+// request turned out to be for: the one that authenticated at the token
+// or revocation endpoint, the one an access token was issued to at
+// userinfo. Called before the response is written; the answer, success
+// or error, is then readable by the app. Without a corsNote (no Origin,
+// or a route that answers no cross-origin calls) it does nothing.
+func allowClientOrigin(ctx context.Context, c fosite.Client) {
+	n, ok := ctx.Value(corsNoteKey{}).(*corsNote)
+	if !ok || c == nil {
+		return
+	}
+	for _, u := range c.GetRedirectURIs() {
+		if o, ok := redirectURIOrigin(u); ok && o == n.origin {
+			n.header.Set("Access-Control-Allow-Origin", n.origin)
+			n.header.Add("Vary", "Origin")
+			if n.expose != "" {
+				n.header.Set("Access-Control-Expose-Headers", n.expose)
+			}
+			return
+		}
+	}
+}
+
+// parseOrigin normalises an origin as a browser serialises it (RFC 6454
+// §6.2, Fetch "ASCII serialisation of an origin"): scheme "://" host
+// [":" port], and nothing else. Only http and https are origins here;
+// "null" (an opaque origin) and anything malformed is not. Scheme and
+// host are lowercased and a port that is the scheme's default dropped,
+// so two spellings of one origin compare equal.
+func parseOrigin(s string) (string, bool) {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return "", false
+	}
+	scheme = strings.ToLower(scheme)
+	var defaultPort string
+	switch scheme {
+	case "http":
+		defaultPort = "80"
+	case "https":
+		defaultPort = "443"
+	default:
+		return "", false
+	}
+	host, port := rest, ""
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return "", false
+		}
+		host, port = rest[:end+1], rest[end+1:]
+		a, err := netip.ParseAddr(host[1 : len(host)-1])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", false
+		}
+		host = "[" + a.String() + "]"
+	} else {
+		if i := strings.IndexByte(rest, ':'); i >= 0 {
+			host, port = rest[:i], rest[i:]
+		}
+		if !validHost(host) {
+			return "", false
+		}
+		host = strings.ToLower(host)
+	}
+	if port != "" {
+		digits, ok := strings.CutPrefix(port, ":")
+		if !ok || digits == "" || len(digits) > 5 || strings.Trim(digits, "0123456789") != "" {
+			return "", false
+		}
+		n, err := strconv.ParseUint(digits, 10, 16)
+		if err != nil || n == 0 {
+			return "", false
+		}
+		if port = strconv.FormatUint(n, 10); port == defaultPort {
+			port = ""
+		} else {
+			port = ":" + port
+		}
+	}
+	return scheme + "://" + host + port, true
+}
+
+// validHost reports whether h is a host name or IPv4 address as an
+// origin carries it: ASCII letters, digits, '-', '_' and '.' (browsers
+// send internationalised names as punycode), not empty.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// redirectURIOrigin is the origin of a registered redirect URI, if it has
+// an http(s) one (a native app's custom scheme has none).
+func redirectURIOrigin(uri string) (string, bool) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Opaque != "" {
+		return "", false
+	}
+	return parseOrigin(u.Scheme + "://" + u.Host)
+}
+
+// cacheGeneration is the store's count of dropped copies of clients
+// (cached.Store.Generation).
+type cacheGeneration interface {
+	Generation(ctx context.Context) (uint64, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
+}
+
+// originSet answers whether an origin is one of some registered client,
+// for preflights, which name no client. It keeps the origins of every
+// client's redirect URIs, derived from one listing of the clients, while
+// the store's cached copies of clients stand (their generation): a
+// preflight costs a map lookup, and a change of any client, here or on
+// another replica, is honoured as soon as it is for the copies.
+type originSet struct {
+	store cacheGeneration
+
+	mu      sync.Mutex
+	valid   bool
+	gen     uint64
+	origins map[string]struct{}
+}
+
+// has reports whether origin (normalised, parseOrigin) is an origin of
+// some registered client.
+func (s *originSet) has(ctx context.Context, origin string) (bool, error) {
+	gen, err := s.store.Generation(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read client origins: %w", err)
+	}
+	s.mu.Lock()
+	if s.valid && s.gen == gen {
+		_, ok := s.origins[origin]
+		s.mu.Unlock()
+		return ok, nil
+	}
+	s.mu.Unlock()
+	clients, err := s.store.ListClients(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read client origins: %w", err)
+	}
+	origins := map[string]struct{}{}
+	for _, c := range clients {
+		for _, u := range c.RedirectURIs {
+			if o, ok := redirectURIOrigin(u); ok {
+				origins[o] = struct{}{}
+			}
+		}
+	}
+	// Kept under the generation read before the listing: if the copies
+	// were dropped since, the next preflight lists again.
+	s.mu.Lock()
+	s.valid, s.gen, s.origins = true, gen, origins
+	s.mu.Unlock()
+	_, ok := origins[origin]
+	return ok, nil
+}

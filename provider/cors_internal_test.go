@@ -1,0 +1,115 @@
+package provider
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParseOrigin: an origin is scheme://host[:port] over http(s) and
+// nothing else, normalised so that two spellings of one origin are equal.
+func TestParseOrigin(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string // want "" when it is no origin
+	}{
+		{"https://app.example", "https://app.example"},
+		{"HTTPS://App.Example", "https://app.example"},
+		{"https://app.example:443", "https://app.example"},
+		{"http://app.example:80", "http://app.example"},
+		{"http://app.example:443", "http://app.example:443"},
+		{"https://app.example:80", "https://app.example:80"},
+		{"https://app.example:08443", "https://app.example:8443"},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"http://[::1]:8080", "http://[::1]:8080"},
+		{"http://[0:0:0:0:0:0:0:1]", "http://[::1]"},
+		{"https://xn--bcher-kva.example", "https://xn--bcher-kva.example"},
+		{"null", ""},
+		{"", ""},
+		{"app.example", ""},
+		{"ftp://app.example", ""},
+		{"chrome-extension://abcdef", ""},
+		{"https://", ""},
+		{"https://app.example/", ""},
+		{"https://app.example/path", ""},
+		{"https://app.example?q", ""},
+		{"https://app.example#f", ""},
+		{"https://user@app.example", ""},
+		{"https://app.example:", ""},
+		{"https://app.example:0", ""},
+		{"https://app.example:65536", ""},
+		{"https://app.example:+443", ""},
+		{"https://app.example:44 3", ""},
+		{"https://app.example:1:2", ""},
+		{"https://app%2eexample", ""},
+		{"https://bücher.example", ""},
+		{"https://app.example ", ""},
+		{"http://[::1", ""},
+		{"http://[1.2.3.4]", ""},
+		{"http://[fe80::1%25eth0]", ""},
+		{"http://[::1]x", ""},
+	} {
+		got, ok := parseOrigin(tc.in)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("parseOrigin(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// TestRedirectURIOrigin: a redirect URI's origin is its scheme, host and
+// port, and a custom scheme has none.
+func TestRedirectURIOrigin(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://app.example/callback?x=1", "https://app.example"},
+		{"https://App.Example:443/cb", "https://app.example"},
+		{"http://127.0.0.1/cb", "http://127.0.0.1"},
+		{"http://localhost:3000/cb", "http://localhost:3000"},
+		{"https://user:pw@app.example/cb", "https://app.example"},
+		{"com.example.app:/callback", ""},
+		{"com.example.app://callback", ""},
+		{"urn:ietf:wg:oauth:2.0:oob", ""},
+		{"/relative", ""},
+	} {
+		got, ok := redirectURIOrigin(tc.in)
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("redirectURIOrigin(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+}
+
+// FuzzParseOrigin: whatever the Origin header holds, parseOrigin does
+// not panic, and what it accepts is a normalised http(s) origin: parsing
+// it again gives itself, it is lowercase, has no path, query, fragment
+// or user, and no default port.
+func FuzzParseOrigin(f *testing.F) {
+	for _, s := range []string{
+		"https://app.example", "HTTP://A.EXAMPLE:80", "https://app.example:8443", "http://[::1]:3000",
+		"http://[fe80::1%25eth0]", "null", "", "https://", "https://a:0", "https://a:65536", "https://a/b",
+		"https://u@a", "http://127.0.0.1", "http://[::ffff:1.2.3.4]", "https://a.example:00443", "https://a.example\x00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		o, ok := parseOrigin(s)
+		if !ok {
+			if o != "" {
+				t.Fatalf("parseOrigin(%q) refused but returned %q", s, o)
+			}
+			return
+		}
+		if again, ok := parseOrigin(o); !ok || again != o {
+			t.Fatalf("parseOrigin(%q) = %q, which parses as %q, %v", s, o, again, ok)
+		}
+		if o != strings.ToLower(o) {
+			t.Fatalf("parseOrigin(%q) = %q, not lowercase", s, o)
+		}
+		scheme, rest, _ := strings.Cut(o, "://")
+		if scheme != "http" && scheme != "https" {
+			t.Fatalf("parseOrigin(%q) = %q, scheme %q", s, o, scheme)
+		}
+		if rest == "" || strings.ContainsAny(rest, "/?#@\\% \t\r\n\x00") {
+			t.Fatalf("parseOrigin(%q) = %q: not just a host and port", s, o)
+		}
+		if strings.HasSuffix(o, ":0") || scheme == "http" && strings.HasSuffix(o, ":80") || scheme == "https" && strings.HasSuffix(o, ":443") {
+			t.Fatalf("parseOrigin(%q) = %q keeps a default or zero port", s, o)
+		}
+	})
+}
