@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,16 +52,34 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string
 				}
 				return &sc, nil
 			}, args...)
-		return err
+		if err != nil {
+			return err
+		}
+		sortSessionClients(out)
+		return s.queueLogoutNotices(ctx, r, out)
 	}
-	// A write that returns rows: where the dialect queues writers it
-	// takes its turn like every other write, rather than polling for the
-	// database's lock while a commit holds it (inStmt).
-	if err := s.inStmt(ctx, take); err != nil {
+	// The records and the notices they queue go together: in ctx's
+	// transaction, or else in one of their own (inTx, which, where the
+	// dialect queues writers, takes its turn like every other write).
+	if err := s.inTx(ctx, take); err != nil {
 		return nil, err
 	}
-	sortSessionClients(out)
 	return out, nil
+}
+
+// queueLogoutNotices inserts, with r, a logout notice due now for each
+// of taken whose client has a back-channel logout URI.
+func (s *Store) queueLogoutNotices(ctx context.Context, r runner, taken []storage.SessionClient) error {
+	now := s.timeArg(s.now())
+	for _, sc := range taken {
+		_, err := r.exec(ctx, `INSERT INTO logout_notices (id, client_id, sid, user_id, created_at, next_attempt_at)
+			SELECT $1, id, $2, $3, $4, $4 FROM clients WHERE id = $5 AND backchannel_logout_uri <> ''`,
+			rand.Text(), sc.SID, sc.UserID, now, sc.ClientID)
+		if err != nil {
+			return s.mapErr(ctx, fmt.Sprintf("queue logout notice for client %q", sc.ClientID), err)
+		}
+	}
+	return nil
 }
 
 func sortSessionClients(scs []storage.SessionClient) {
