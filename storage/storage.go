@@ -702,7 +702,8 @@ type Store interface {
 	// (exactly one of them is non-empty) but the session whose id is keep
 	// ("" keeps none; keep only goes with userID), in one statement.
 	// Deleting them as they are read makes each ended session's clients
-	// be told once, however many callers end it at once.
+	// be told once, however many callers end it at once. It returns
+	// every record taken, with a logout URI or not.
 	//
 	// In the same transaction (ctx's, or one of its own) it queues a
 	// LogoutNotice, due at once, for each record taken whose client has
