@@ -42,13 +42,14 @@ const (
 	backchannelBackoff    = time.Second
 	backchannelMaxBackoff = 10 * time.Minute
 	backchannelTimeout    = 5 * time.Second
-	// backchannelLease is how long a claimed notice is the claimer's: far
-	// longer than a send (backchannelTimeout), so that no other replica
-	// sends it meanwhile, and short, so that the notices of a worker that
-	// died are sent soon by another.
-	backchannelLease = 30 * time.Second
 	// backchannelBatch is how many notices a worker claims at once.
-	backchannelBatch = 16
+	backchannelBatch = 4
+	// backchannelLease is how long a claimed notice is the claimer's:
+	// longer than the sends of a whole batch, one after the other, each
+	// up to backchannelTimeout, so that no other replica claims one of
+	// them meanwhile, and short, so that the notices of a worker that
+	// died are sent soon by another (30 seconds).
+	backchannelLease = (backchannelBatch + 2) * backchannelTimeout
 	// logoutTokenLifetime is short: the token is signed as it is sent.
 	logoutTokenLifetime = 2 * time.Minute
 )
@@ -116,6 +117,9 @@ func (b *backchannel) run() {
 	defer close(b.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	// due is the earliest retry this worker set that no drain has had
+	// the chance to claim yet: it sleeps no longer than that.
+	var due time.Time
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -123,79 +127,88 @@ func (b *backchannel) run() {
 		case <-b.wake:
 		case <-t.C:
 		}
-		wait := b.drain()
+		start := b.now()
+		next := b.drain()
+		if !due.After(start) {
+			due = time.Time{} // due during that drain: claimed then
+		}
+		if !next.IsZero() && (due.IsZero() || next.Before(due)) {
+			due = next
+		}
+		wait := b.poll
+		if !due.IsZero() {
+			wait = max(min(wait, due.Sub(b.now())), 0)
+		}
 		t.Reset(wait)
 	}
 }
 
-// drain claims and sends due notices until none is left, and returns how
-// long to sleep: the poll interval, or less if a retry it set is due
-// sooner.
-func (b *backchannel) drain() time.Duration {
-	wait := b.poll
+// drain claims and sends due notices until none is left, and returns the
+// earliest retry it set (zero if none).
+func (b *backchannel) drain() (next time.Time) {
 	for b.ctx.Err() == nil {
 		ns, err := b.store.ClaimLogoutNotices(b.ctx, b.now(), backchannelLease, backchannelBatch)
 		if err != nil {
 			if b.ctx.Err() == nil {
 				b.log.Error("back-channel logout: claim notices", "err", err)
 			}
-			return wait
+			return next
 		}
 		for _, n := range ns {
-			if retry := b.deliver(n); retry > 0 {
-				wait = min(wait, retry)
+			if at := b.deliver(n); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+				next = at
 			}
 		}
 		if len(ns) < backchannelBatch {
 			break
 		}
 	}
-	return wait
+	return next
 }
 
 // deliver sends one claimed notice and finishes it (sent, refused, given
 // up, or no longer wanted) or retries it after backoff·2^(attempts-1),
-// capped; it returns that wait, 0 when it set none. A notice whose send
+// capped; it returns when the retry is due, zero when it set none. A notice whose send
 // shutting down cut short, or met before it began, is handed back at
 // once, for the next start or another replica; one that a failure of the
 // store left leased is claimed again once its lease ends.
-func (b *backchannel) deliver(n storage.LogoutNotice) time.Duration {
+func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	if b.ctx.Err() != nil {
 		b.release(n)
-		return 0
+		return time.Time{}
 	}
 	c, err := b.store.GetClient(b.ctx, n.ClientID)
 	switch {
 	case b.ctx.Err() != nil:
 		b.release(n)
-		return 0
+		return time.Time{}
 	case errors.Is(err, storage.ErrNotFound):
 		b.finish(n) // deleted meanwhile: nobody to tell
-		return 0
+		return time.Time{}
 	case err != nil:
 		b.log.Error("back-channel logout: load client", "client_id", n.ClientID, "err", err)
-		return 0
+		return time.Time{}
 	case c.BackchannelLogoutURI == "":
 		b.finish(n) // the client no longer wants to hear
-		return 0
+		return time.Time{}
 	}
 	err = b.send(logoutNotice{clientID: c.ID, uri: c.BackchannelLogoutURI, sub: n.UserID, sid: n.SID})
 	var refused *refusedError
 	switch {
 	case err == nil:
 		b.finish(n)
-		return 0
+		return time.Time{}
 	case b.ctx.Err() != nil:
 		b.release(n)
-		return 0
+		return time.Time{}
 	case errors.As(err, &refused) || n.Attempts >= backchannelAttempts:
 		b.log.Warn("back-channel logout failed", "client_id", n.ClientID, "attempts", n.Attempts, "err", err)
 		b.finish(n)
-		return 0
+		return time.Time{}
 	}
-	wait := min(time.Duration(b.backoff.Load())<<(n.Attempts-1), backchannelMaxBackoff)
-	b.retry(n, wait)
-	return wait
+	at := b.now().Add(min(time.Duration(b.backoff.Load())<<min(n.Attempts-1, 20), backchannelMaxBackoff))
+	b.retry(n, at)
+	return at
 }
 
 // bookTimeout bounds the write that records how a send ended.
@@ -218,17 +231,17 @@ func (b *backchannel) finish(n storage.LogoutNotice) {
 	}
 }
 
-// retry makes notice n due again after wait, and frees it.
-func (b *backchannel) retry(n storage.LogoutNotice, wait time.Duration) {
+// retry makes notice n due again at at, and frees it.
+func (b *backchannel) retry(n storage.LogoutNotice, at time.Time) {
 	ctx, cancel := b.bookCtx()
 	defer cancel()
-	if err := b.store.RetryLogoutNotice(ctx, n.ID, b.now().Add(wait)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := b.store.RetryLogoutNotice(ctx, n.ID, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		b.log.Error("back-channel logout: schedule a retry", "client_id", n.ClientID, "err", err)
 	}
 }
 
 // release hands notice n back, due now, on shutting down.
-func (b *backchannel) release(n storage.LogoutNotice) { b.retry(n, 0) }
+func (b *backchannel) release(n storage.LogoutNotice) { b.retry(n, b.now()) }
 
 // refusedError is a client answering 400: it read the token and refused
 // it (§2.8), so sending it again would not help.

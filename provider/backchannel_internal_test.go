@@ -84,6 +84,11 @@ func TestBackchannelRetriesWithBackoff(t *testing.T) {
 	logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	const backoff = 2 * time.Millisecond
 	startWorker(t, o, logs, backoff, time.Hour) // no poll: retries wake the worker
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
 	waitFinished(t, o, "a client failing every time")
 
 	mu.Lock()
