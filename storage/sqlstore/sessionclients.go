@@ -42,16 +42,37 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string
 			WHERE b.id = $2 AND b.user_id = session_clients.user_id AND b.sid = session_clients.sid)`, []any{userID, keep}
 	}
 	var out []storage.SessionClient
+	scan := func(row scanner) (*storage.SessionClient, error) {
+		var sc storage.SessionClient
+		if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
+			return nil, err
+		}
+		return &sc, nil
+	}
+	const taken = `DELETE FROM session_clients WHERE `
+	const returning = ` RETURNING sid, client_id, user_id, expires_at`
+	if s.d.WritesInWith {
+		// One statement, as before there were notices: the notices are
+		// inserted in its WITH clause, from the rows it deletes.
+		n := len(args) + 1
+		query := `WITH taken AS (` + taken + where + returning + `),
+			queued AS (INSERT INTO logout_notices (id, client_id, sid, user_id, created_at, next_attempt_at)
+				SELECT gen_random_uuid()::text, t.client_id, t.sid, t.user_id, $` + fmt.Sprint(n) + `, $` + fmt.Sprint(n) + `
+				FROM taken t JOIN clients c ON c.id = t.client_id WHERE c.backchannel_logout_uri <> '')
+			SELECT sid, client_id, user_id, expires_at FROM taken`
+		args = append(args, s.timeArg(s.now()))
+		err := s.inStmt(ctx, func(ctx context.Context, r runner) (err error) {
+			out, err = queryAllIn(ctx, s, r, "take session clients", query, scan, args...)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		sortSessionClients(out)
+		return out, nil
+	}
 	take := func(ctx context.Context, r runner) (err error) {
-		out, err = queryAllIn(ctx, s, r, "take session clients",
-			`DELETE FROM session_clients WHERE `+where+` RETURNING sid, client_id, user_id, expires_at`,
-			func(row scanner) (*storage.SessionClient, error) {
-				var sc storage.SessionClient
-				if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
-					return nil, err
-				}
-				return &sc, nil
-			}, args...)
+		out, err = queryAllIn(ctx, s, r, "take session clients", taken+where+returning, scan, args...)
 		if err != nil {
 			return err
 		}
