@@ -126,8 +126,8 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 // otherwise leave its holder signed in): in the same transaction the
 // removal ends every browser session of the user but keep, the session of
 // the browser removing it, and every grant of the user (endUserSessions),
-// as a new password does, and the clients of the ended sessions are told
-// once it commits. A passkey of another user is not found, as a missing
+// as a new password does, and logout notices are queued for the clients
+// of the ended sessions. A passkey of another user is not found, as a missing
 // one is. Recording the removal is the caller's (its mfa events).
 func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep string) (*storage.Passkey, error) {
 	var removed *storage.Passkey

@@ -12,12 +12,12 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-// TestSessionsEndedAfterOuterCommit: a user disabled inside a caller's
+// TestLogoutsQueuedAfterOuterCommit: a user disabled inside a caller's
 // transaction (Service.InTransaction, as a configuration applied from a
-// file does) tells Options.SessionsEnded only once that transaction
+// file does) tells Options.LogoutsQueued only once that transaction
 // commits, once however often it was run, and never when it rolls back:
 // the sessions are still there then.
-func TestSessionsEndedAfterOuterCommit(t *testing.T) {
+func TestLogoutsQueuedAfterOuterCommit(t *testing.T) {
 	boom := errors.New("boom")
 	errTransient := fmt.Errorf("test: %w (%w)", storage.ErrTransient, storage.ErrUnavailable)
 	for _, b := range testdb.Backends() {
@@ -29,15 +29,15 @@ func TestSessionsEndedAfterOuterCommit(t *testing.T) {
 			var told []storage.SessionClient
 			inTx := false // whether the caller's transaction is still open
 			svc := New(st, Options{Now: func() time.Time { return now },
-				SessionsEnded: func(ctx context.Context, ended []storage.SessionClient) {
+				LogoutsQueued: func(ctx context.Context, ended []storage.SessionClient) {
 					mu.Lock()
 					defer mu.Unlock()
 					if inTx {
-						t.Error("SessionsEnded told before the caller's transaction ended")
+						t.Error("LogoutsQueued told before the caller's transaction ended")
 					}
 					// The change is there for a reader outside it.
 					if _, err := st.GetBrowserSession(ctx, "s"); !errors.Is(err, storage.ErrNotFound) {
-						t.Errorf("the ended session, read as SessionsEnded is told: %v, want not found", err)
+						t.Errorf("the ended session, read as LogoutsQueued is told: %v, want not found", err)
 					}
 					told = append(told, ended...)
 				}})

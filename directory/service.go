@@ -47,13 +47,17 @@ type Options struct {
 	Hasher Hasher
 	// Now is the clock that stamps records; nil means time.Now.
 	Now func() time.Time
-	// SessionsEnded, when set, is told after a change that ended a user's
-	// browser sessions (a password change, a disable, a deletion, a
-	// passkey's removal, a reset of factors that included a passkey,
+	// LogoutsQueued, when set, is told after a change that ended a
+	// user's browser sessions (a password change, a disable, a deletion,
+	// a passkey's removal, a reset of factors that included a passkey,
 	// sessions ended from the account page or by an admin) has
-	// committed, which clients had tokens in them:
-	// the provider sends them back-channel logout tokens.
-	SessionsEnded func(ctx context.Context, ended []storage.SessionClient)
+	// committed, with the records of the clients that had tokens in
+	// them. The store queued, in the change's own transaction, a
+	// back-channel logout notice for each of those clients that
+	// registered a backchannel_logout_uri
+	// (storage.Store.TakeSessionClients); this only says so: the
+	// provider wakes its delivery worker, the CLI tells the operator.
+	LogoutsQueued func(ctx context.Context, ended []storage.SessionClient)
 	// AccessTokenLifespan is how long access tokens live: ending a grant
 	// keeps its revocation record that long (plus a minute); zero means
 	// one hour (longer than the provider's default of ten minutes).
@@ -83,7 +87,7 @@ func New(store storage.Store, opts Options) *Service {
 	return &Service{
 		store:   store,
 		audit:   rec,
-		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.SessionsEnded, accessLifespan: accessLifespan, audit: rec},
+		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
 		clients: &Clients{store: store, now: now, audit: rec},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},

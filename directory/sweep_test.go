@@ -52,7 +52,7 @@ func TestSweepKeepingOneIsFixedCost(t *testing.T) {
 				st := &sessionCallCounter{Store: testdb.Open(t, b.DSN(t))}
 				var told []storage.SessionClient
 				svc := New(st, Options{Now: func() time.Time { return now },
-					SessionsEnded: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
+					LogoutsQueued: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
 				if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
 					t.Fatal(err)
 				}

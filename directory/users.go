@@ -49,7 +49,8 @@ type Users struct {
 	hasher Hasher
 	now    func() time.Time
 	// ended is told, once a change committed, which clients had tokens
-	// in the browser sessions it ended (Options.SessionsEnded).
+	// in the browser sessions it ended, whose logout notices the change
+	// queued (Options.LogoutsQueued).
 	ended func(context.Context, []storage.SessionClient)
 	// accessLifespan is how long access tokens live
 	// (Options.AccessTokenLifespan).
@@ -256,8 +257,9 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 // codes and refresh tokens marked inactive (kept, so that a later replay
 // is still recognised). keep, when not empty, is the id of a session that
 // stays: the browser that made the change, signed in still. It returns
-// the clients that had tokens in the ended sessions, to be told once the
-// change commits (back-channel logout). who says why, for the error.
+// the clients that had tokens in the ended sessions, for each of which
+// (with a back-channel logout URI) the store queued a logout notice in
+// ctx's transaction. who says why, for the error.
 //
 // The grants end first: that advances the user's token epoch, which
 // locks the user's row until the change commits, before any session is
@@ -285,8 +287,9 @@ func endUserSessions(ctx context.Context, store storage.Store, userID, keep, who
 }
 
 // endingSessions runs fn, a change that may end browser sessions, in one
-// transaction, and once it committed tells Options.SessionsEnded which
-// clients had tokens in the sessions fn ended (back-channel logout). Run
+// transaction (the one the store queues the back-channel logout notices
+// in), and once it committed tells Options.LogoutsQueued which clients
+// had tokens in the sessions fn ended. Run
 // in a caller's transaction (Service.InTransaction), that is once the
 // caller's commits, never if it rolls back, and once however often the
 // transaction is run again: the store's AfterCommit holds the call.

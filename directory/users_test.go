@@ -136,7 +136,7 @@ func TestRemovePasskeyEndsOtherSessions(t *testing.T) {
 					now := time.Now()
 					var told []storage.SessionClient
 					svc := New(st, Options{Now: func() time.Time { return now },
-						SessionsEnded: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
+						LogoutsQueued: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
 					users := svc.Users()
 					if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
 						t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -20,103 +21,227 @@ import (
 // OpenID Connect Back-Channel Logout 1.0: when a browser session ends,
 // every client that received tokens in it and registered a
 // backchannel_logout_uri gets a logout token, POSTed server to server.
-// Delivery is best effort, in this process: a bounded queue (a full
-// queue drops the notice, logged), a few retries with backoff for a
-// client that is down, and nothing survives a restart.
+// Delivery is durable: the transaction that ends the sessions queues a
+// notice per client in the database (storage.Store.TakeSessionClients),
+// and a worker in every running provider drains that outbox. A notice
+// outlives a crash or a restart, and one queued by the CLI, which runs no
+// worker, is delivered by the next server that polls. A worker leases
+// what it claims, so replicas never send one notice at once, and a
+// notice whose worker died is claimed again once its lease ended.
 
 // backchannelEvent is the events member of a logout token (§2.4).
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 const (
-	backchannelQueueSize = 1024
-	backchannelAttempts  = 4
-	backchannelTimeout   = 5 * time.Second
-	// logoutTokenLifetime is short: the token is delivered at once.
+	// backchannelAttempts is how often a notice is sent before it is
+	// given up: with backchannelBackoff doubling from one second, the
+	// last try is about 8½ minutes after the first.
+	backchannelAttempts = 10
+	// backchannelBackoff is the wait after a first failed try; it doubles
+	// with every further one, up to backchannelMaxBackoff.
+	backchannelBackoff    = time.Second
+	backchannelMaxBackoff = 10 * time.Minute
+	backchannelTimeout    = 5 * time.Second
+	// backchannelBatch is how many notices a worker claims at once.
+	backchannelBatch = 4
+	// backchannelLease is how long a claimed notice is the claimer's:
+	// longer than the sends of a whole batch, one after the other, each
+	// up to backchannelTimeout, so that no other replica claims one of
+	// them meanwhile, and short, so that the notices of a worker that
+	// died are sent soon by another (30 seconds).
+	backchannelLease = (backchannelBatch + 2) * backchannelTimeout
+	// logoutTokenLifetime is short: the token is signed as it is sent.
 	logoutTokenLifetime = 2 * time.Minute
 )
 
-// logoutNotice is one logout token to deliver.
+// logoutNotice is one logout token to send.
 type logoutNotice struct {
 	clientID, uri, sub, sid string
-	attempt                 int
 }
 
-// backchannel delivers logout notices: one worker reads the queue; a
-// notice that failed is put back after a backoff, until it has had
-// backchannelAttempts tries.
+// backchannel is the worker that drains the outbox of logout notices: it
+// wakes when this process queued some (wake) and otherwise every poll
+// interval, claims a batch, sends each, and finishes or retries it.
 type backchannel struct {
-	queue   chan logoutNotice
-	client  *http.Client
-	backoff time.Duration
-	sign    func(n logoutNotice) (string, error)
-	log     *slog.Logger
+	store  storage.Store
+	client *http.Client
+	now    func() time.Time
+	sign   func(n logoutNotice) (string, error)
+	log    *slog.Logger
+	poll   time.Duration
+	// backoff is the wait after a first failed try (backchannelBackoff;
+	// tests shorten it), read by the worker only once it runs.
+	backoff atomic.Int64
 
+	// wake holds one nudge: queued notices to look for now.
+	wake     chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
 	stopOnce sync.Once
-	stop     chan struct{}
 	done     chan struct{}
 }
 
-// newBackchannel starts the worker of a queue of size notices.
-func newBackchannel(log *slog.Logger, sign func(logoutNotice) (string, error), size int) *backchannel {
+// newBackchannel starts the worker of the outbox in store, polling every
+// poll.
+func newBackchannel(store storage.Store, now func() time.Time, log *slog.Logger, sign func(logoutNotice) (string, error), poll time.Duration) *backchannel {
+	ctx, cancel := context.WithCancel(context.Background())
 	b := &backchannel{
-		queue: make(chan logoutNotice, size),
+		store: store,
 		client: &http.Client{Timeout: backchannelTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		}},
-		backoff: time.Second,
-		sign:    sign,
-		log:     log,
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		now:    now,
+		sign:   sign,
+		log:    log,
+		poll:   poll,
+		wake:   make(chan struct{}, 1),
+		ctx:    ctx,
+		cancel: cancel,
+		done:   make(chan struct{}),
 	}
+	b.backoff.Store(int64(backchannelBackoff))
 	go b.run()
 	return b
 }
 
-// enqueue adds n without waiting; a full queue or a stopped worker drops
-// it, and says so in the log.
-func (b *backchannel) enqueue(n logoutNotice) {
+// nudge tells the worker that notices were queued, without waiting: a
+// nudge already pending covers this one.
+func (b *backchannel) nudge() {
 	select {
-	case <-b.stop:
-		b.log.Warn("back-channel logout not sent: shutting down", "client_id", n.clientID)
-		return
+	case b.wake <- struct{}{}:
 	default:
-	}
-	select {
-	case b.queue <- n:
-	default:
-		b.log.Warn("back-channel logout dropped: the queue is full", "client_id", n.clientID, "queue", cap(b.queue))
 	}
 }
 
 func (b *backchannel) run() {
 	defer close(b.done)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	// due is the earliest retry this worker set that no drain has had
+	// the chance to claim yet: it sleeps no longer than that.
+	var due time.Time
 	for {
 		select {
-		case <-b.stop:
+		case <-b.ctx.Done():
 			return
-		case n := <-b.queue:
-			b.deliver(n)
+		case <-b.wake:
+		case <-t.C:
 		}
+		start := b.now()
+		next := b.drain()
+		if !due.After(start) {
+			due = time.Time{} // due during that drain: claimed then
+		}
+		if !next.IsZero() && (due.IsZero() || next.Before(due)) {
+			due = next
+		}
+		wait := b.poll
+		if !due.IsZero() {
+			wait = max(min(wait, due.Sub(b.now())), 0)
+		}
+		t.Reset(wait)
 	}
 }
 
-// deliver sends one notice; a failure a retry could mend is retried
-// after backoff·2^attempt.
-func (b *backchannel) deliver(n logoutNotice) {
-	n.attempt++
-	err := b.send(n)
-	if err == nil {
-		return
+// drain claims and sends due notices until none is left, and returns the
+// earliest retry it set (zero if none).
+func (b *backchannel) drain() (next time.Time) {
+	for b.ctx.Err() == nil {
+		ns, err := b.store.ClaimLogoutNotices(b.ctx, b.now(), backchannelLease, backchannelBatch)
+		if err != nil {
+			if b.ctx.Err() == nil {
+				b.log.Error("back-channel logout: claim notices", "err", err)
+			}
+			return next
+		}
+		for _, n := range ns {
+			if at := b.deliver(n); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+				next = at
+			}
+		}
+		if len(ns) < backchannelBatch {
+			break
+		}
 	}
-	var permanent *refusedError
-	if errors.As(err, &permanent) || n.attempt >= backchannelAttempts {
-		b.log.Warn("back-channel logout failed", "client_id", n.clientID, "attempts", n.attempt, "err", err)
-		return
-	}
-	wait := b.backoff << (n.attempt - 1)
-	time.AfterFunc(wait, func() { b.enqueue(n) })
+	return next
 }
+
+// deliver sends one claimed notice and finishes it (sent, refused, given
+// up, or no longer wanted) or retries it after backoff·2^(attempts-1),
+// capped; it returns when the retry is due, zero when it set none. A notice whose send
+// shutting down cut short, or met before it began, is handed back at
+// once, for the next start or another replica; one that a failure of the
+// store left leased is claimed again once its lease ends.
+func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
+	if b.ctx.Err() != nil {
+		b.release(n)
+		return time.Time{}
+	}
+	c, err := b.store.GetClient(b.ctx, n.ClientID)
+	switch {
+	case b.ctx.Err() != nil:
+		b.release(n)
+		return time.Time{}
+	case errors.Is(err, storage.ErrNotFound):
+		b.finish(n) // deleted meanwhile: nobody to tell
+		return time.Time{}
+	case err != nil:
+		b.log.Error("back-channel logout: load client", "client_id", n.ClientID, "err", err)
+		return time.Time{}
+	case c.BackchannelLogoutURI == "":
+		b.finish(n) // the client no longer wants to hear
+		return time.Time{}
+	}
+	err = b.send(logoutNotice{clientID: c.ID, uri: c.BackchannelLogoutURI, sub: n.UserID, sid: n.SID})
+	var refused *refusedError
+	switch {
+	case err == nil:
+		b.finish(n)
+		return time.Time{}
+	case b.ctx.Err() != nil:
+		b.release(n)
+		return time.Time{}
+	case errors.As(err, &refused) || n.Attempts >= backchannelAttempts:
+		b.log.Warn("back-channel logout failed", "client_id", n.ClientID, "attempts", n.Attempts, "err", err)
+		b.finish(n)
+		return time.Time{}
+	}
+	at := b.now().Add(min(time.Duration(b.backoff.Load())<<min(n.Attempts-1, 20), backchannelMaxBackoff))
+	b.retry(n, at)
+	return at
+}
+
+// bookTimeout bounds the write that records how a send ended.
+const bookTimeout = 5 * time.Second
+
+// bookCtx is the context of that write: not cut short by close, which
+// waits for it, so that a notice sent is finished and one handed back is
+// free at once.
+func (b *backchannel) bookCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(b.ctx), bookTimeout)
+}
+
+// finish deletes notice n from the outbox; one already gone (its client
+// deleted) is no error.
+func (b *backchannel) finish(n storage.LogoutNotice) {
+	ctx, cancel := b.bookCtx()
+	defer cancel()
+	if err := b.store.FinishLogoutNotice(ctx, n.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		b.log.Error("back-channel logout: finish a notice", "client_id", n.ClientID, "err", err)
+	}
+}
+
+// retry makes notice n due again at at, and frees it.
+func (b *backchannel) retry(n storage.LogoutNotice, at time.Time) {
+	ctx, cancel := b.bookCtx()
+	defer cancel()
+	if err := b.store.RetryLogoutNotice(ctx, n.ID, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		b.log.Error("back-channel logout: schedule a retry", "client_id", n.ClientID, "err", err)
+	}
+}
+
+// release hands notice n back, due now, on shutting down.
+func (b *backchannel) release(n storage.LogoutNotice) { b.retry(n, b.now()) }
 
 // refusedError is a client answering 400: it read the token and refused
 // it (§2.8), so sending it again would not help.
@@ -131,15 +256,8 @@ func (b *backchannel) send(n logoutNotice) error {
 	if err != nil {
 		return fmt.Errorf("sign logout token: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), backchannelTimeout)
+	ctx, cancel := context.WithTimeout(b.ctx, backchannelTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-b.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.uri, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
 	if err != nil {
 		return &refusedError{}
@@ -160,10 +278,11 @@ func (b *backchannel) send(n logoutNotice) error {
 	return fmt.Errorf("post logout token: status %d", resp.StatusCode)
 }
 
-// close stops the worker; notices still queued or waiting for a retry
-// are dropped.
+// close stops the worker, cutting a send short; the notices it held or
+// had not claimed stay in the outbox, for the next start or another
+// replica once their lease ends. It may be called more than once.
 func (b *backchannel) close() {
-	b.stopOnce.Do(func() { close(b.stop) })
+	b.stopOnce.Do(b.cancel)
 	<-b.done
 }
 
@@ -209,36 +328,27 @@ func (p *Provider) recordSessionClient(ctx context.Context, client *storage.Clie
 	return nil
 }
 
-// sessionsEnded tells the clients of ended sessions (records taken from
-// the store by whoever ended them). It never fails the caller: the
-// sessions have ended; a client that cannot be told is logged.
-func (p *Provider) sessionsEnded(ctx context.Context, ended []storage.SessionClient) {
-	for _, sc := range ended {
-		c, err := p.cfg.Store.GetClient(ctx, sc.ClientID)
-		if err != nil {
-			if !errors.Is(err, storage.ErrNotFound) {
-				p.log.ErrorContext(ctx, "back-channel logout: load client", "client_id", sc.ClientID, "err", err)
-			}
-			continue
-		}
-		if c.BackchannelLogoutURI == "" {
-			continue
-		}
-		p.logouts.enqueue(logoutNotice{clientID: c.ID, uri: c.BackchannelLogoutURI, sub: sc.UserID, sid: sc.SID})
-	}
-}
+// logoutsQueued wakes the back-channel logout worker: a change that has
+// committed queued notices for the clients of the sessions it ended
+// (directory.Options.LogoutsQueued, endedSession).
+func (p *Provider) logoutsQueued(context.Context, []storage.SessionClient) { p.logouts.nudge() }
 
-// endedSession tells the clients of browser session sid that it ended.
+// endedSession ends the back-channel records of browser session sid: the
+// store queues a logout notice for each of its clients that wants one,
+// and the worker is woken once that has committed. It never fails the
+// caller: the session has ended.
 func (p *Provider) endedSession(ctx context.Context, sid string) {
 	if sid == "" {
 		return
 	}
 	ended, err := p.cfg.Store.TakeSessionClients(ctx, sid, "", "")
 	if err != nil {
-		p.log.ErrorContext(ctx, "back-channel logout: read the clients of an ended session", "err", err)
+		p.log.ErrorContext(ctx, "back-channel logout: queue the notices of an ended session", "err", err)
 		return
 	}
-	p.sessionsEnded(ctx, ended)
+	if len(ended) > 0 {
+		p.cfg.Store.AfterCommit(ctx, func(ctx context.Context) { p.logoutsQueued(ctx, ended) })
+	}
 }
 
 // logoutEnded tells the clients of the sessions a logout ended: the

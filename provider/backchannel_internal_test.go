@@ -2,6 +2,7 @@ package provider
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -9,15 +10,135 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
 )
 
-// TestBackchannelQueue checks the delivery worker's bounds: a full queue
-// drops a notice (and says so) instead of blocking the request that ended
-// a session, and close stops the worker even while a delivery hangs.
-func TestBackchannelQueue(t *testing.T) {
-	release := make(chan struct{})
-	var once sync.Once
-	arrived := make(chan struct{}, 16)
+// outbox is a store whose finished notices the test hears of.
+type outbox struct {
+	storage.Store
+	finished chan string
+}
+
+func (o outbox) FinishLogoutNotice(ctx context.Context, id string) error {
+	err := o.Store.FinishLogoutNotice(ctx, id)
+	o.finished <- id
+	return err
+}
+
+// newOutbox opens a fresh SQLite database with a client, c, whose
+// back-channel logout URI is uri, and queues n notices for it.
+func newOutbox(t *testing.T, uri string, n int) outbox {
+	t.Helper()
+	st := testdb.Open(t, testdb.SQLite(t))
+	ctx := t.Context()
+	if err := st.CreateClient(ctx, &storage.Client{ID: "c", BackchannelLogoutURI: uri, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := st.PutSessionClient(ctx, &storage.SessionClient{SID: "s" + string(rune('a'+i)), ClientID: "c", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.TakeSessionClients(ctx, "", "u", ""); err != nil {
+		t.Fatal(err)
+	}
+	return outbox{Store: st, finished: make(chan string, 16)}
+}
+
+// startWorker starts a worker on o with a log in logs, backoff and poll.
+func startWorker(t *testing.T, o outbox, logs *lockedWriter, backoff, poll time.Duration) *backchannel {
+	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(logoutNotice) (string, error) { return "secret-token", nil }, poll)
+	b.backoff.Store(int64(backoff))
+	b.nudge()
+	t.Cleanup(b.close)
+	return b
+}
+
+func waitFinished(t *testing.T, o outbox, why string) {
+	t.Helper()
+	select {
+	case <-o.finished:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: the notice was never finished", why)
+	}
+}
+
+// TestBackchannelRetriesWithBackoff: a client failing with 500 is sent
+// the notice backchannelAttempts times, each retry at least
+// backoff·2^(attempt-1) after the try before, and then the notice is
+// given up (finished, with a warning naming the client and the attempts,
+// never the token).
+func TestBackchannelRetriesWithBackoff(t *testing.T) {
+	var mu sync.Mutex
+	var arrivals []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		mu.Unlock()
+		http.Error(w, "broken", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	o := newOutbox(t, srv.URL, 1)
+	logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	const backoff = 2 * time.Millisecond
+	startWorker(t, o, logs, backoff, time.Hour) // no poll: retries wake the worker
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	waitFinished(t, o, "a client failing every time")
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals) != backchannelAttempts {
+		t.Fatalf("the client was sent the notice %d times, want %d", len(arrivals), backchannelAttempts)
+	}
+	for i := 1; i < len(arrivals); i++ {
+		if gap, want := arrivals[i].Sub(arrivals[i-1]), backoff<<(i-1); gap < want {
+			t.Errorf("try %d came %v after the one before, want at least %v", i+1, gap, want)
+		}
+	}
+	log := logs.String()
+	if !strings.Contains(log, "back-channel logout failed") || !strings.Contains(log, "client_id=c") || !strings.Contains(log, "attempts=10") {
+		t.Errorf("log %q: want the notice given up, with its client and attempts", log)
+	}
+	if strings.Contains(log, "secret-token") {
+		t.Errorf("log %q carries the logout token", log)
+	}
+	if ns, err := o.ClaimLogoutNotices(t.Context(), time.Now().Add(time.Hour), time.Minute, 10); err != nil || len(ns) != 0 {
+		t.Errorf("outbox after giving up: %v, %v; want empty", ns, err)
+	}
+}
+
+// TestBackchannelNoLongerWanted: a notice for a client whose logout URI
+// was removed meanwhile is finished without a request.
+func TestBackchannelNoLongerWanted(t *testing.T) {
+	requests := make(chan struct{}, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests <- struct{}{} }))
+	defer srv.Close()
+	o := newOutbox(t, srv.URL, 1)
+	c, err := o.GetClient(t.Context(), "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BackchannelLogoutURI = ""
+	if err := o.UpdateClient(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	startWorker(t, o, &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}, time.Millisecond, time.Hour)
+	waitFinished(t, o, "a client without a logout URI")
+	if len(requests) != 0 {
+		t.Error("a notice was sent to a client that removed its logout URI")
+	}
+}
+
+// TestBackchannelCloseHandsBack: close stops the worker even while a send
+// hangs, and hands the notice back at once: due now, for the next start.
+func TestBackchannelCloseHandsBack(t *testing.T) {
+	arrived, release := make(chan struct{}, 16), make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		select {
@@ -26,36 +147,26 @@ func TestBackchannelQueue(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	defer once.Do(func() { close(release) })
-
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
-	b := newBackchannel(log, func(logoutNotice) (string, error) { return "token", nil }, 2)
-	n := logoutNotice{clientID: "c", uri: srv.URL, sub: "u", sid: "s"}
-	b.enqueue(n)
+	defer close(release)
+	o := newOutbox(t, srv.URL, 1)
+	b := startWorker(t, o, &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}, time.Millisecond, time.Hour)
 	select {
-	case <-arrived: // the worker is now stuck in this delivery
+	case <-arrived: // the worker is now stuck in this send
 	case <-time.After(10 * time.Second):
-		t.Fatal("the first notice was never delivered")
-	}
-	for range 3 { // two fill the queue, the third is dropped
-		b.enqueue(n)
-	}
-	mu.Lock()
-	dropped := strings.Count(logs.String(), "queue is full")
-	mu.Unlock()
-	if dropped != 1 {
-		t.Errorf("%d notices dropped with a queue of 2 and one in delivery, want 1; log:\n%s", dropped, logs.String())
+		t.Fatal("the notice was never sent")
 	}
 	done := make(chan struct{})
 	go func() { b.close(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("close did not stop the worker while a delivery hung")
+		t.Fatal("close did not stop the worker while a send hung")
 	}
-	b.enqueue(n) // after close: dropped, not blocked
+	ns, err := o.ClaimLogoutNotices(t.Context(), time.Now(), time.Minute, 10)
+	if err != nil || len(ns) != 1 || ns[0].Attempts != 2 {
+		t.Errorf("claim right after close: %+v, %v; want the notice handed back, on its second attempt", ns, err)
+	}
+	b.nudge() // after close: neither blocks nor panics
 }
 
 type lockedWriter struct {
@@ -67,4 +178,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }

@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -217,5 +219,129 @@ func TestBackchannelLogout(t *testing.T) {
 			}
 			wantFor(t, "deletion", idToken, e.AliceID)
 		})
+	})
+}
+
+// fastOutbox makes a provider poll the back-channel outbox often, as
+// tests cannot wait for the default interval.
+func fastOutbox(c *provider.Config) { c.BackchannelPollInterval = 20 * time.Millisecond }
+
+// newLogoutClient registers a client whose back-channel logout endpoint
+// is a new receiver.
+func newLogoutClient(t *testing.T, e *ssoEnv, id string) (*logoutReceiver, *ssoClient) {
+	t.Helper()
+	rp := newLogoutReceiver(t, e)
+	c := e.addClient(t, directory.ClientMetadata{
+		ClientID: id, RedirectURIs: []string{"https://" + id + ".school.example/cb"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, TokenEndpointAuthMethod: "client_secret_basic", Scope: ssoClientScopes,
+		BackchannelLogoutURI: rp.srv.URL + "/backchannel",
+	})
+	rp.clientID = c.Meta.ClientID
+	return rp, c
+}
+
+// setFailing makes the receiver answer 503 to the next n requests.
+func (lr *logoutReceiver) setFailing(n int) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	lr.fail, lr.requests = n, 0
+}
+
+// seen returns how many requests the receiver has had.
+func (lr *logoutReceiver) seen() int {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.requests
+}
+
+// want waits for the next logout token and checks it names session sid
+// of user sub.
+func (lr *logoutReceiver) want(t *testing.T, why, sid, sub string) {
+	t.Helper()
+	claims := lr.next(t, why)
+	if claims["sid"] != sid || claims["sub"] != sub || claims["aud"] != lr.clientID {
+		t.Errorf("%s: logout token sid %v sub %v aud %v, want sid %s sub %s aud %s", why, claims["sid"], claims["sub"], claims["aud"], sid, sub, lr.clientID)
+	}
+}
+
+// TestBackchannelLogoutSurvivesRestart: a session ends while the client's
+// back-channel endpoint is down; the provider that queued the notice
+// stops before it could deliver it; a provider started afterwards on the
+// same database delivers it once the endpoint is up.
+func TestBackchannelLogoutSurvivesRestart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, c := newLogoutClient(t, e, "bc-restart")
+		rp.setFailing(1 << 30)
+		b := e.newBrowser(t)
+		idToken := e.signInTokens(t, b, c.request("openid"), "alice", alicePassword).Extra("id_token").(string)
+		if p := b.get(t, e.URL+provider.PathEndSession+"?"+url.Values{"id_token_hint": {idToken}}.Encode()); p.Status != http.StatusOK {
+			t.Fatalf("logout: %s", p)
+		}
+		for deadline := time.Now().Add(20 * time.Second); rp.seen() == 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the first provider never tried to send the logout token")
+			}
+		}
+		e.Provider.Close()
+		rp.setFailing(0)
+		newTestServer(t, dsn, func(c *provider.Config) { c.Issuer = e.URL }, fastOutbox)
+		sid, _ := rawClaims(t, idToken)["sid"].(string)
+		rp.want(t, "after a restart", sid, e.AliceID)
+	})
+}
+
+// TestBackchannelLogoutQueuedByLocalChange: a change made on the database
+// with no server running (as the CLI makes it: the directory on a store)
+// queues the notice, and a provider started afterwards delivers it.
+func TestBackchannelLogoutQueuedByLocalChange(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		rp, c := newLogoutClient(t, e, "bc-local")
+		e.Provider.Close()
+		st := testdb.Open(t, dsn)
+		testdb.SignedIn(t, st, e.AliceID, "local", time.Now(), c.Meta.ClientID)
+		if err := directory.New(st, directory.Options{}).Users().EndSessions(t.Context(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		rp.none(t, "with no server running")
+		newTestServer(t, dsn, func(c *provider.Config) { c.Issuer = e.URL }, fastOutbox)
+		rp.want(t, "queued by a local change", "sid-local", e.AliceID)
+	})
+}
+
+// TestBackchannelLogoutOnceAcrossReplicas: two providers on one database
+// both drain the outbox; each of the notices a change queued reaches the
+// client exactly once.
+func TestBackchannelLogoutOnceAcrossReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, c := newLogoutClient(t, e, "bc-replicas")
+		newTestServer(t, dsn, func(c *provider.Config) { c.Issuer = e.URL }, fastOutbox)
+		st := testdb.Open(t, dsn)
+		const sessions = 12
+		for i := range sessions {
+			testdb.SignedIn(t, st, e.BobID, fmt.Sprintf("r%d", i), time.Now(), c.Meta.ClientID)
+		}
+		// Queued on the database, so neither replica is woken: both
+		// find the notices by polling, at once.
+		if err := directory.New(st, directory.Options{}).Users().EndSessions(t.Context(), "bob"); err != nil {
+			t.Fatal(err)
+		}
+		got := map[any]int{}
+		for range sessions {
+			claims := rp.next(t, "ended sessions of bob")
+			got[claims["sid"]]++
+		}
+		time.Sleep(200 * time.Millisecond) // ten polls of each replica
+		rp.none(t, "once every session's token arrived")
+		for i := range sessions {
+			if sid := fmt.Sprintf("sid-r%d", i); got[sid] != 1 {
+				t.Errorf("session %s: %d logout tokens, want 1", sid, got[sid])
+			}
+		}
+		if n := rp.seen(); n != sessions {
+			t.Errorf("the client was sent %d requests, want %d", n, sessions)
+		}
 	})
 }

@@ -142,6 +142,11 @@ type Config struct {
 	// interval reads the stamp on every read of them (tests of database
 	// outages use it).
 	DirectoryCacheInterval time.Duration
+	// BackchannelPollInterval is how often the back-channel logout
+	// worker looks for notices it was not woken for: queued by another
+	// replica or a CLI command, or due for a retry, or left by a server
+	// that stopped. Defaults to 5 seconds.
+	BackchannelPollInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -251,6 +256,7 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.RequestTimeout, 15*time.Second)
 	setDefault(&cfg.PasswordCheckWait, 2*time.Second)
 	setDefault(&cfg.PARLifespan, time.Minute)
+	setDefault(&cfg.BackchannelPollInterval, 5*time.Second)
 	if cfg.MaxPasswordChecks <= 0 {
 		cfg.MaxPasswordChecks = runtime.NumCPU()
 	}
@@ -321,8 +327,10 @@ func New(cfg Config) (*Provider, error) {
 		o.ObserveFailures(func(op string) { m.storageErrors.WithLabelValues(op).Inc() })
 	}
 	p.webauthn = newRelyingParty(iss, cfg.Logger)
-	p.logouts = newBackchannel(cfg.Logger, p.signLogoutToken, backchannelQueueSize)
-	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, SessionsEnded: p.sessionsEnded,
+	// The outbox is scheduled in the database's time: the store stamps
+	// the notices it queues with the wall clock, not with Config.Now.
+	p.logouts = newBackchannel(cfg.Store, time.Now, cfg.Logger, p.signLogoutToken, cfg.BackchannelPollInterval)
+	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, LogoutsQueued: p.logoutsQueued,
 		AccessTokenLifespan: cfg.AccessTokenLifespan, Audit: p.audit})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer, tracer: p.tracer, verified: &verifiedTokens{}}

@@ -283,6 +283,20 @@ type SessionClient struct {
 	ExpiresAt time.Time
 }
 
+// LogoutNotice is a back-channel logout token waiting to be sent
+// (OpenID Back-Channel Logout 1.0): client ClientID is to be told that
+// browser session SID of user UserID ended. TakeSessionClients queues
+// them; ClaimLogoutNotices hands them to a sender.
+type LogoutNotice struct {
+	ID       string
+	ClientID string
+	SID      string
+	UserID   string
+	// Attempts counts the claims of the notice, this one included.
+	Attempts  int
+	CreatedAt time.Time
+}
+
 // GrantRevocationID is the id (RevokeAccess, AccessTokenState) of the
 // revocation record that ends every self-contained access token of the
 // grant whose request id is requestID.
@@ -688,8 +702,28 @@ type Store interface {
 	// (exactly one of them is non-empty) but the session whose id is keep
 	// ("" keeps none; keep only goes with userID), in one statement.
 	// Deleting them as they are read makes each ended session's clients
-	// be told once, however many callers end it at once.
+	// be told once, however many callers end it at once. It returns
+	// every record taken, with a logout URI or not.
+	//
+	// In the same transaction (ctx's, or one of its own) it queues a
+	// LogoutNotice, due at once, for each record taken whose client has
+	// a BackchannelLogoutURI: a change that commits always has its
+	// notices, and one rolled back has none.
 	TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]SessionClient, error)
+	// ClaimLogoutNotices takes up to limit notices that are due
+	// (their next attempt is at or before now) and not leased to
+	// another sender (no lease, or one ended by now), leases them until
+	// now+lease, counts the attempt and returns them, in one statement:
+	// two senders claiming at once, in this process or another, never
+	// get the same notice. A notice whose lease ends before it was
+	// finished or retried (its sender died) is claimed again.
+	ClaimLogoutNotices(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]LogoutNotice, error)
+	// FinishLogoutNotice deletes notice id: delivered, or given up;
+	// ErrNotFound if it does not exist.
+	FinishLogoutNotice(ctx context.Context, id string) error
+	// RetryLogoutNotice makes notice id due again at next and ends its
+	// lease; ErrNotFound if it does not exist.
+	RetryLogoutNotice(ctx context.Context, id string, next time.Time) error
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept
@@ -735,7 +769,9 @@ type Store interface {
 	// DeleteExpired deletes at most limit rows that expired before
 	// `before` — token rows, client-assertion JTIs, browser sessions past
 	// their absolute expiry, pending authorization requests, throttle
-	// entries, access-token revocation records — and returns
+	// entries, access-token revocation records, logout notices queued
+	// more than a day before `before` (undelivered that long: no server
+	// is draining them) — and returns
 	// how many it deleted. Bounded, so housekeeping never holds long locks;
 	// safe to run from several replicas at once.
 	DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error)

@@ -11,13 +11,13 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-// TestLocalChangeSaysAppsWereNotNotified: a command working on the
-// database that ends a user's sessions cannot send back-channel logout
-// tokens (only a server does), so it names the apps that take them and
-// points to --server, instead of dropping their notices in silence. Apps
-// without back-channel logout are not named; a change that ends no
-// session warns of nothing.
-func TestLocalChangeSaysAppsWereNotNotified(t *testing.T) {
+// TestLocalChangeQueuesLogoutNotices: a command working on the database
+// that ends a user's sessions queues their back-channel logout notices in
+// the database, as a server would, for a running server to send (only a
+// server signs them): it says how many it queued for which apps, and the
+// outbox holds them. Apps without back-channel logout get none and are
+// not named; a change that ends no session says nothing.
+func TestLocalChangeQueuesLogoutNotices(t *testing.T) {
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
@@ -48,27 +48,28 @@ func TestLocalChangeSaysAppsWereNotNotified(t *testing.T) {
 			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app", "plain-app")
 
 			e, code := hp("", "users", "update", "alice", "--name", "Alice")
-			if code != 0 || strings.Contains(e, "not notified") {
-				t.Errorf("a change that ends no session: exit %d, stderr %q; want no warning", code, e)
+			if code != 0 || strings.Contains(e, "back-channel") {
+				t.Errorf("a change that ends no session: exit %d, stderr %q; want nothing said", code, e)
 			}
 			e, code = hp("quiet-copper-meadow-64\n", "users", "update", "alice", "--password-stdin")
 			if code != 0 {
 				t.Fatalf("users update --password-stdin: %s", e)
 			}
-			if !strings.Contains(e, "notified-app") || !strings.Contains(e, "not notified") || !strings.Contains(e, "--server") {
-				t.Errorf("stderr %q: want a warning naming notified-app and pointing to --server", e)
+			if !strings.Contains(e, queuedOne) {
+				t.Errorf("stderr %q: want %q", e, queuedOne)
 			}
-			if strings.Contains(e, "plain-app") {
-				t.Errorf("stderr %q names an app without back-channel logout", e)
+			if strings.Contains(e, "plain-app") || strings.Contains(e, "warning") {
+				t.Errorf("stderr %q names an app without back-channel logout, or warns", e)
 			}
+			wantQueued(t, st, alice.ID, "sid-s1")
 		})
 	}
 }
 
-// TestApplySaysAppsWereNotNotified: apply works on the database only (it
-// refuses --server), so its warning about the back-channel logout notices
-// it could not send must not tell the operator to run it with --server.
-func TestApplySaysAppsWereNotNotified(t *testing.T) {
+// TestApplyQueuesLogoutNotices: apply works on the database only (it
+// refuses --server) and queues the notices of the sessions it ends just
+// the same, saying so without pointing to --server.
+func TestApplyQueuesLogoutNotices(t *testing.T) {
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
@@ -92,12 +93,13 @@ func TestApplySaysAppsWereNotNotified(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "Applied.") {
 				t.Fatalf("apply disabling alice: exit %d\n%s%s", code, out, e)
 			}
-			if !strings.Contains(e, "notified-app") || !strings.Contains(e, "not notified") {
-				t.Errorf("stderr %q: want a warning naming notified-app", e)
+			if !strings.Contains(e, queuedOne) {
+				t.Errorf("stderr %q: want %q", e, queuedOne)
 			}
-			if strings.Contains(e, "run it with --server") {
+			if strings.Contains(e, "--server") {
 				t.Errorf("stderr %q tells to run apply with --server, which apply refuses", e)
 			}
+			wantQueued(t, st, alice.ID, "sid-s1")
 			if code, _, e := cli(t, "", "apply", "-f", "-", "--server", "http://127.0.0.1:1", "--database", db); code == 0 || !strings.Contains(e, "not through --server") {
 				t.Errorf("apply --server: exit %d, stderr %q; want it refused (the premise of this test)", code, e)
 			}
@@ -121,31 +123,49 @@ func (s unreadableClients) GetClient(ctx context.Context, id string) (*storage.C
 	return s.Store.GetClient(ctx, id)
 }
 
-// TestNotNotifiedUnreadableClient: a client that cannot be read is named
-// in a warning of its own, with the error, once however many of the
-// ended sessions it was in; the apps that were read and take back-channel
-// logout are still named, and an app deleted since is not.
-func TestNotNotifiedUnreadableClient(t *testing.T) {
+// TestLogoutsQueuedUnreadableClient: a client that cannot be read is
+// named in a warning of its own, with the error, once however many of the
+// ended sessions it was in; the notices of the apps that were read and
+// take back-channel logout are still counted, each session's once, and an
+// app deleted since is not named.
+func TestLogoutsQueuedUnreadableClient(t *testing.T) {
 	st := testdb.Open(t, testdb.SQLite(t))
 	ctx := context.Background()
 	if err := st.CreateClient(ctx, &storage.Client{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	var stderr strings.Builder
-	notNotified(unreadableClients{st, []string{"broken-app"}}, &stderr, "tell them")(ctx, []storage.SessionClient{
+	logoutsQueued(unreadableClients{st, []string{"broken-app"}}, &stderr)(ctx, []storage.SessionClient{
 		{SID: "sid-1", ClientID: "broken-app"}, {SID: "sid-1", ClientID: "notified-app"}, {SID: "sid-1", ClientID: "deleted-app"},
 		{SID: "sid-2", ClientID: "broken-app"}, {SID: "sid-2", ClientID: "notified-app"},
 	})
 	got := stderr.String()
-	const readFailed = "warning: could not read client broken-app to see whether it takes back-channel logout: injected: database unavailable\n"
+	const readFailed = "warning: could not read client broken-app to see whether a back-channel logout notice was queued for it: injected: database unavailable\n"
 	if n := strings.Count(got, readFailed); n != 1 {
 		t.Errorf("stderr %q: want the read failure of broken-app once, got it %d times", got, n)
 	}
-	const ended = "warning: sessions ended at notified-app, which take back-channel logout, were not notified: this command works on the database; tell them\n"
-	if !strings.Contains(got, ended) {
-		t.Errorf("stderr %q: want the warning naming notified-app (once) and only it", got)
+	const queued = "queued 2 back-channel logout notices for the ended sessions, for notified-app (2): a running hallpass server on this database sends them\n"
+	if !strings.Contains(got, queued) {
+		t.Errorf("stderr %q: want %q", got, queued)
 	}
-	if strings.Count(got, "warning:") != 2 || strings.Contains(got, "deleted-app") {
-		t.Errorf("stderr %q: want exactly the two warnings above", got)
+	if strings.Count(got, "\n") != 2 || strings.Contains(got, "deleted-app") {
+		t.Errorf("stderr %q: want exactly the two lines above", got)
+	}
+}
+
+// queuedOne is what a command says when it queued one notice, for
+// notified-app.
+const queuedOne = "queued 1 back-channel logout notice for the ended sessions, for notified-app (1): a running hallpass server on this database sends them\n"
+
+// wantQueued fails unless the outbox of st holds exactly one notice, to
+// notified-app, of user userID's session sid.
+func wantQueued(t *testing.T, st storage.Store, userID, sid string) {
+	t.Helper()
+	ns, err := st.ClaimLogoutNotices(t.Context(), time.Now().Add(time.Second), time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 1 || ns[0].ClientID != "notified-app" || ns[0].UserID != userID || ns[0].SID != sid {
+		t.Errorf("outbox holds %+v, want one notice to notified-app of %s's session %s", ns, userID, sid)
 	}
 }

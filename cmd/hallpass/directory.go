@@ -39,7 +39,7 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 				return err
 			}
 			defer st.Close()
-			return fn(cmd, localDirectory{g.localDirectory(st, "run it with --server to have the server send their logout tokens")}, a)
+			return fn(cmd, localDirectory{g.localDirectory(st)}, a)
 		},
 	}
 }
@@ -61,8 +61,7 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
 			return g.withStore(cmd, func(st storage.Store) error {
-				// These commands refuse --server: no advice to use it.
-				return fn(cmd, g.localDirectory(st, "tell those apps to end their sessions"), a)
+				return fn(cmd, g.localDirectory(st), a)
 			})
 		},
 	}
@@ -71,44 +70,58 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 // localDirectory is the directory service of a command working on the
 // database itself: through storage/cached, whose writes change the
 // directory's change stamp, so running servers honour the change within a
-// second (cached.DefaultInterval). A command here has no back-channel
-// logout worker to tell the apps of the sessions a change ends, so it
-// says which apps were not told (notNotified), and remedy, what the
-// operator can do about it with this command.
-func (g *globalOptions) localDirectory(st storage.Store, remedy string) *directory.Service {
-	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), SessionsEnded: notNotified(st, g.stderr, remedy)})
+// second (cached.DefaultInterval). A change that ends sessions queues
+// their back-channel logout notices in the database, as it would in a
+// server; this command sends none (it signs nothing), so it says what it
+// queued and who sends it (logoutsQueued).
+func (g *globalOptions) localDirectory(st storage.Store) *directory.Service {
+	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), LogoutsQueued: logoutsQueued(st, g.stderr)})
 }
 
-// notNotified warns, once per change, which apps registered back-channel
-// logout for sessions the change ended: a server sends them logout
-// tokens, this command cannot (it signs nothing), so the operator learns
-// to run it with --server or to tell the apps (remedy).
-func notNotified(st storage.Store, stderr io.Writer, remedy string) func(ctx context.Context, ended []storage.SessionClient) {
+// logoutsQueued says, once per change, how many back-channel logout
+// notices the change queued for which apps (a notice per ended session
+// of an app that registered a back-channel logout URI, as the store
+// queues them), and that a running hallpass server on the database sends
+// them: the operator learns that the apps will be told, and by whom.
+func logoutsQueued(st storage.Store, stderr io.Writer) func(ctx context.Context, ended []storage.SessionClient) {
 	return func(ctx context.Context, ended []storage.SessionClient) {
-		var ids, seen []string
+		var ids []string
+		counts := map[string]int{}
+		read := map[string]bool{} // each client read once, whatever came of it
 		for _, sc := range ended {
-			// Each client once, whatever came of reading it: one that is
-			// in several ended sessions is neither read nor warned about
-			// again.
-			if slices.Contains(seen, sc.ClientID) {
-				continue
-			}
-			seen = append(seen, sc.ClientID)
-			c, err := st.GetClient(ctx, sc.ClientID)
-			switch {
-			case errors.Is(err, storage.ErrNotFound):
-				continue
-			case err != nil:
-				fmt.Fprintf(stderr, "warning: could not read client %s to see whether it takes back-channel logout: %v\n", sc.ClientID, err)
-				continue
-			}
-			if c.BackchannelLogoutURI != "" {
+			if !read[sc.ClientID] {
+				read[sc.ClientID] = true
+				c, err := st.GetClient(ctx, sc.ClientID)
+				switch {
+				case errors.Is(err, storage.ErrNotFound):
+					continue
+				case err != nil:
+					fmt.Fprintf(stderr, "warning: could not read client %s to see whether a back-channel logout notice was queued for it: %v\n", sc.ClientID, err)
+					continue
+				}
+				if c.BackchannelLogoutURI == "" {
+					continue
+				}
 				ids = append(ids, c.ID)
 			}
+			if slices.Contains(ids, sc.ClientID) {
+				counts[sc.ClientID]++
+			}
 		}
-		if len(ids) > 0 {
-			fmt.Fprintf(stderr, "warning: sessions ended at %s, which take back-channel logout, were not notified: this command works on the database; %s\n", strings.Join(ids, ", "), remedy)
+		if len(ids) == 0 {
+			return
 		}
+		total, apps := 0, make([]string, len(ids))
+		for i, id := range ids {
+			total += counts[id]
+			apps[i] = fmt.Sprintf("%s (%d)", id, counts[id])
+		}
+		notices := "notices"
+		if total == 1 {
+			notices = "notice"
+		}
+		fmt.Fprintf(stderr, "queued %d back-channel logout %s for the ended sessions, for %s: a running hallpass server on this database sends them\n",
+			total, notices, strings.Join(apps, ", "))
 	}
 }
 

@@ -7,30 +7,44 @@ import (
 )
 
 // expiredDelete is the statement that deletes at most $2 rows of table
-// that expired before $1.
-type expiredDelete struct{ table, query string }
+// that expired before $1, where $1 is DeleteExpired's `before` less age.
+type expiredDelete struct {
+	table, query string
+	age          time.Duration
+}
+
+// LogoutNoticeMaxAge is how long a back-channel logout notice is kept
+// undelivered: DeleteExpired drops those created longer ago, so that an
+// outbox no server drains (a database only the CLI changes) does not
+// grow without end. A sender gives up on a notice long before.
+const LogoutNoticeMaxAge = 24 * time.Hour
 
 // expiredDeletes returns, in the order DeleteExpired runs them, the
 // statements that delete the expired rows of each table. They pick the
 // rows by the dialect's row id, or else by primary key. Every expires_at is
-// indexed.
+// indexed; logout notices expire LogoutNoticeMaxAge after created_at (a
+// scan of a table a running server keeps small).
 func expiredDeletes(d *Dialect) []expiredDelete {
 	var ds []expiredDelete
-	for _, t := range []struct{ table, key string }{
-		{"tokens", "kind, signature"},
-		{"client_assertion_jtis", "jti"},
-		{"browser_sessions", "id"},
-		{"auth_requests", "id"},
-		{"login_throttle", "id"},
-		{"session_clients", "sid, client_id"},
-		{"access_revocations", "id"},
+	for _, t := range []struct {
+		table, key, column string
+		age                time.Duration
+	}{
+		{"tokens", "kind, signature", "expires_at", 0},
+		{"client_assertion_jtis", "jti", "expires_at", 0},
+		{"browser_sessions", "id", "expires_at", 0},
+		{"auth_requests", "id", "expires_at", 0},
+		{"login_throttle", "id", "expires_at", 0},
+		{"session_clients", "sid, client_id", "expires_at", 0},
+		{"access_revocations", "id", "expires_at", 0},
+		{"logout_notices", "id", "created_at", LogoutNoticeMaxAge},
 	} {
 		key, sel := "("+t.key+")", t.key
 		if d.RowID != "" {
 			key, sel = d.RowID, d.RowID
 		}
 		ds = append(ds, expiredDelete{t.table, `DELETE FROM ` + t.table + ` WHERE ` + key + ` IN (
-			SELECT ` + sel + ` FROM ` + t.table + ` WHERE expires_at < $1 LIMIT $2)`})
+			SELECT ` + sel + ` FROM ` + t.table + ` WHERE ` + t.column + ` < $1 LIMIT $2)`, t.age})
 	}
 	return ds
 }
@@ -38,7 +52,9 @@ func expiredDeletes(d *Dialect) []expiredDelete {
 // DeleteExpired deletes at most limit rows whose expires_at is before
 // `before` (a NULL expiry never expires): token rows, client-assertion
 // JTIs, browser sessions past their absolute expiry, pending
-// authorization requests and throttle entries, filling the budget from
+// authorization requests, throttle entries, session-client records,
+// access revocations and logout notices older than LogoutNoticeMaxAge,
+// filling the budget from
 // each table in turn. It returns how many rows it deleted; fewer than limit
 // means nothing expired was left (or another process deleted it
 // meanwhile). On an error the count is of the rows deleted before it.
@@ -65,7 +81,7 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		if total == limit {
 			break
 		}
-		n, err := rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeArg(before), limit-total))
+		n, err := rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeArg(before.Add(-del.age)), limit-total))
 		if err != nil {
 			return total, s.mapErr(ctx, "delete expired "+del.table, err)
 		}

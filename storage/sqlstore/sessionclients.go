@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,26 +42,65 @@ func (s *Store) TakeSessionClients(ctx context.Context, sid, userID, keep string
 			WHERE b.id = $2 AND b.user_id = session_clients.user_id AND b.sid = session_clients.sid)`, []any{userID, keep}
 	}
 	var out []storage.SessionClient
-	take := func(ctx context.Context, r runner) (err error) {
-		out, err = queryAllIn(ctx, s, r, "take session clients",
-			`DELETE FROM session_clients WHERE `+where+` RETURNING sid, client_id, user_id, expires_at`,
-			func(row scanner) (*storage.SessionClient, error) {
-				var sc storage.SessionClient
-				if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
-					return nil, err
-				}
-				return &sc, nil
-			}, args...)
-		return err
+	scan := func(row scanner) (*storage.SessionClient, error) {
+		var sc storage.SessionClient
+		if err := row.Scan(&sc.SID, &sc.ClientID, &sc.UserID, s.timeCol(&sc.ExpiresAt)); err != nil {
+			return nil, err
+		}
+		return &sc, nil
 	}
-	// A write that returns rows: where the dialect queues writers it
-	// takes its turn like every other write, rather than polling for the
-	// database's lock while a commit holds it (inStmt).
-	if err := s.inStmt(ctx, take); err != nil {
+	const taken = `DELETE FROM session_clients WHERE `
+	const returning = ` RETURNING sid, client_id, user_id, expires_at`
+	if s.d.WritesInWith {
+		// One statement, as before there were notices: the notices are
+		// inserted in its WITH clause, from the rows it deletes.
+		n := len(args) + 1
+		query := `WITH taken AS (` + taken + where + returning + `),
+			queued AS (INSERT INTO logout_notices (id, client_id, sid, user_id, created_at, next_attempt_at)
+				SELECT gen_random_uuid()::text, t.client_id, t.sid, t.user_id, $` + fmt.Sprint(n) + `, $` + fmt.Sprint(n) + `
+				FROM taken t JOIN clients c ON c.id = t.client_id WHERE c.backchannel_logout_uri <> '')
+			SELECT sid, client_id, user_id, expires_at FROM taken`
+		args = append(args, s.timeArg(s.now()))
+		err := s.inStmt(ctx, func(ctx context.Context, r runner) (err error) {
+			out, err = queryAllIn(ctx, s, r, "take session clients", query, scan, args...)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		sortSessionClients(out)
+		return out, nil
+	}
+	take := func(ctx context.Context, r runner) (err error) {
+		out, err = queryAllIn(ctx, s, r, "take session clients", taken+where+returning, scan, args...)
+		if err != nil {
+			return err
+		}
+		sortSessionClients(out)
+		return s.queueLogoutNotices(ctx, r, out)
+	}
+	// The records and the notices they queue go together: in ctx's
+	// transaction, or else in one of their own (inTx, which, where the
+	// dialect queues writers, takes its turn like every other write).
+	if err := s.inTx(ctx, take); err != nil {
 		return nil, err
 	}
-	sortSessionClients(out)
 	return out, nil
+}
+
+// queueLogoutNotices inserts, with r, a logout notice due now for each
+// of taken whose client has a back-channel logout URI.
+func (s *Store) queueLogoutNotices(ctx context.Context, r runner, taken []storage.SessionClient) error {
+	now := s.timeArg(s.now())
+	for _, sc := range taken {
+		_, err := r.exec(ctx, `INSERT INTO logout_notices (id, client_id, sid, user_id, created_at, next_attempt_at)
+			SELECT $1, id, $2, $3, $4, $4 FROM clients WHERE id = $5 AND backchannel_logout_uri <> ''`,
+			rand.Text(), sc.SID, sc.UserID, now, sc.ClientID)
+		if err != nil {
+			return s.mapErr(ctx, fmt.Sprintf("queue logout notice for client %q", sc.ClientID), err)
+		}
+	}
+	return nil
 }
 
 func sortSessionClients(scs []storage.SessionClient) {

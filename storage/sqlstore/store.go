@@ -26,6 +26,7 @@ type Store struct {
 	userSelect     string
 	signedInSelect string
 	confirmSelect  string
+	claimNotices   string
 	expiredDeletes []expiredDelete
 	// stmts holds the prepared statements when the dialect asks for them
 	// (Dialect.PrepareStatements); nil otherwise.
@@ -90,7 +91,8 @@ func opName(op string) string {
 func New(db *sql.DB, d Dialect) *Store {
 	s := &Store{db: db, d: d, now: time.Now,
 		userSelect: userSelect(&d), signedInSelect: signedInSelect(&d),
-		confirmSelect: confirmSelect(&d), expiredDeletes: expiredDeletes(&d)}
+		confirmSelect: confirmSelect(&d), claimNotices: claimNoticesQuery(&d),
+		expiredDeletes: expiredDeletes(&d)}
 	if d.PrepareStatements {
 		s.stmts = &stmtCache{db: db, m: map[string]*sql.Stmt{}}
 	}

@@ -36,7 +36,8 @@ const roundTimeout = 30 * time.Second
 // reservations through (RunReplicas runs these three across several
 // stores on one database). Of concurrent PutRecoveryCodesIfNone calls for
 // one user, some in transactions that first stored a passkey, exactly one
-// must store its codes. Each race is repeated
+// must store its codes. Contenders claiming queued logout notices at once
+// must claim each exactly once. Each race is repeated
 // concurrencyRounds times. newStore has the same contract as for Run.
 func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("DeactivateTokenRace", func(t *testing.T) {
@@ -74,6 +75,9 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	})
 	t.Run("FirstRecoveryCodesRace", func(t *testing.T) {
 		testFirstRecoveryCodesRace(t, newStore(t))
+	})
+	t.Run("ClaimLogoutNoticesRace", func(t *testing.T) {
+		testClaimLogoutNoticesRace(t, []storage.Store{newStore(t)})
 	})
 }
 

@@ -440,6 +440,9 @@ func RunReplicas(t *testing.T, newReplicas func(t *testing.T, n int) []storage.S
 	t.Run("ThrottleRace", func(t *testing.T) {
 		testThrottleRace(t, newReplicas(t, 2))
 	})
+	t.Run("ClaimLogoutNoticesRace", func(t *testing.T) {
+		testClaimLogoutNoticesRace(t, newReplicas(t, 2))
+	})
 }
 
 // lockedWindow is how long a key-rotation contender waits between reading

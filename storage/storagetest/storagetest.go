@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserConsents", testUserConsents},
 		{"RevokeByClientSubject", testRevokeByClientSubject},
 		{"SessionClients", testSessionClients},
+		{"LogoutNotices", testLogoutNotices},
 		{"AccessRevocations", testAccessRevocations},
 		{"MFA", testMFA},
 		{"Passkeys", testPasskeys},
