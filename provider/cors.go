@@ -186,7 +186,7 @@ func parseOrigin(s string) (string, bool) {
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", false
 		}
-		host = "[" + a.String() + "]"
+		host = "[" + ipv6Origin(a) + "]"
 	} else {
 		if i := strings.IndexByte(rest, ':'); i >= 0 {
 			host, port = rest[:i], rest[i:]
@@ -212,6 +212,21 @@ func parseOrigin(s string) (string, bool) {
 		}
 	}
 	return scheme + "://" + host + port, true
+}
+
+// ipv6Origin is an IPv6 address as a browser serialises it in an
+// origin (URL Standard, IPv6 serializer): hexadecimal pieces, the first
+// longest run of zeros compressed, as netip writes them, except that
+// netip writes an IPv4-mapped address with a dotted quad
+// (::ffff:127.0.0.1) where a browser sends ::ffff:7f00:1; echoed back
+// in the other spelling, Access-Control-Allow-Origin would not match.
+func ipv6Origin(a netip.Addr) string {
+	if !a.Is4In6() {
+		return a.String()
+	}
+	b := a.As16()
+	// The five zero pieces before ffff are the longest run.
+	return "::ffff:" + strconv.FormatUint(uint64(b[12])<<8|uint64(b[13]), 16) + ":" + strconv.FormatUint(uint64(b[14])<<8|uint64(b[15]), 16)
 }
 
 // validHost reports whether h is a host name or IPv4 address as an

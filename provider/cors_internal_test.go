@@ -21,6 +21,13 @@ func TestParseOrigin(t *testing.T) {
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
 		{"http://[::1]:8080", "http://[::1]:8080"},
 		{"http://[0:0:0:0:0:0:0:1]", "http://[::1]"},
+		// IPv4-mapped: as a browser sends it, hexadecimal, whatever the
+		// spelling.
+		{"http://[::ffff:7f00:1]:8080", "http://[::ffff:7f00:1]:8080"},
+		{"http://[::FFFF:127.0.0.1]", "http://[::ffff:7f00:1]"},
+		{"http://[::ffff:0.0.0.1]", "http://[::ffff:0:1]"},
+		{"http://[::ffff:0:0]", "http://[::ffff:0:0]"},
+		{"http://[::1.2.3.4]", "http://[::102:304]"},
 		{"https://xn--bcher-kva.example", "https://xn--bcher-kva.example"},
 		{"null", ""},
 		{"", ""},
@@ -62,6 +69,7 @@ func TestRedirectURIOrigin(t *testing.T) {
 		{"https://App.Example:443/cb", "https://app.example"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1"},
 		{"http://localhost:3000/cb", "http://localhost:3000"},
+		{"http://[::ffff:127.0.0.1]:3000/cb", "http://[::ffff:7f00:1]:3000"},
 		{"https://user:pw@app.example/cb", "https://app.example"},
 		{"com.example.app:/callback", ""},
 		{"com.example.app://callback", ""},
