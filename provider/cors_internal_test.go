@@ -116,6 +116,11 @@ func FuzzParseOrigin(f *testing.F) {
 		if rest == "" || strings.ContainsAny(rest, "/?#@\\% \t\r\n\x00") {
 			t.Fatalf("parseOrigin(%q) = %q: not just a host and port", s, o)
 		}
+		// A redirect URI on the origin, however spelt, has that origin:
+		// url.Parse, which reads redirect URIs, agrees with parseOrigin.
+		if ro, ok := redirectURIOrigin(s + "/cb"); !ok || ro != o {
+			t.Fatalf("parseOrigin(%q) = %q, but the redirect URI %q has origin %q, %v", s, o, s+"/cb", ro, ok)
+		}
 		if strings.HasSuffix(o, ":0") || scheme == "http" && strings.HasSuffix(o, ":80") || scheme == "https" && strings.HasSuffix(o, ":443") {
 			t.Fatalf("parseOrigin(%q) = %q keeps a default or zero port", s, o)
 		}
