@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/ory/fosite"
+	"golang.org/x/net/idna"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -246,13 +247,36 @@ func validHost(h string) bool {
 }
 
 // redirectURIOrigin is the origin of a registered redirect URI, if it has
-// an http(s) one (a native app's custom scheme has none).
+// an http(s) one (a native app's custom scheme has none). An
+// internationalised host name is registered as the user reads it
+// (bücher.example); the browser at that URI sends its origin in
+// ASCII (xn--bcher-kva.example), so it is converted as the URL Standard
+// converts a domain (UTS #46, non-transitional, as idna.Lookup).
 func redirectURIOrigin(uri string) (string, bool) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Opaque != "" {
 		return "", false
 	}
-	return parseOrigin(u.Scheme + "://" + u.Host)
+	host := u.Host
+	if name := u.Hostname(); !isASCII(name) {
+		ascii, err := idna.Lookup.ToASCII(name)
+		if err != nil {
+			return "", false
+		}
+		port, _ := strings.CutPrefix(u.Host, name)
+		host = ascii + port
+	}
+	return parseOrigin(u.Scheme + "://" + host)
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // cacheGeneration is the store's count of dropped copies of clients

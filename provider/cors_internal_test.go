@@ -70,6 +70,10 @@ func TestRedirectURIOrigin(t *testing.T) {
 		{"http://127.0.0.1/cb", "http://127.0.0.1"},
 		{"http://localhost:3000/cb", "http://localhost:3000"},
 		{"http://[::ffff:127.0.0.1]:3000/cb", "http://[::ffff:7f00:1]:3000"},
+		// An internationalised name, as the browser at it sends it.
+		{"https://bücher.example/cb", "https://xn--bcher-kva.example"},
+		{"https://Bücher.Example:8443/cb", "https://xn--bcher-kva.example:8443"},
+		{"https://xn--bcher-kva.example/cb", "https://xn--bcher-kva.example"},
 		{"https://user:pw@app.example/cb", "https://app.example"},
 		{"com.example.app:/callback", ""},
 		{"com.example.app://callback", ""},
