@@ -357,8 +357,9 @@ func TestCORSUserinfo(t *testing.T) {
 // readable from an origin of the client that authenticated, however it
 // authenticated, and from no origin when authentication failed: a
 // private_key_jwt client from its origin and from another, an assertion
-// signed with a key the client does not have, and another client's
-// Basic credentials sent with the SPA's client_id from the SPA's origin.
+// signed with a key the client does not have, another client's Basic
+// credentials sent with the SPA's client_id from the SPA's origin, and
+// another client's refresh token redeemed or revoked by the SPA.
 func TestCORSClientAuthentication(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
@@ -412,6 +413,31 @@ func TestCORSClientAuthentication(t *testing.T) {
 				t.Fatalf("a made-up refresh token was redeemed: %s", res.Body)
 			}
 			wantCORS(t, res, "")
+		})
+		// Another client's grant, presented by the SPA from its origin:
+		// the refusal, or the RFC 7009 200, is the SPA's own answer, and
+		// the grant is left alone.
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access")
+		t.Run("the SPA redeems another client's refresh token", func(t *testing.T) {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
+			res := post(form, "", spaOrigin)
+			assertError(t, res, http.StatusBadRequest, "invalid_grant")
+			wantCORS(t, res, spaOrigin)
+		})
+		t.Run("the SPA revokes another client's token", func(t *testing.T) {
+			form := url.Values{"token": {g.Refresh}, "client_id": {spaID}}
+			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke, ContentType: "application/x-www-form-urlencoded",
+				Body: form.Encode(), Header: originHeader(spaOrigin)})
+			if res.Status != http.StatusOK {
+				t.Fatalf("revoke: %d %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, spaOrigin)
+			form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}}
+			res = post(form, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), portalOrigin)
+			if res.Status != http.StatusOK {
+				t.Fatalf("the confidential client's refresh token after the SPA revoked it: %d %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, portalOrigin)
 		})
 		t.Run("the SPA's client_id in Basic with a made-up secret", func(t *testing.T) {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
