@@ -163,6 +163,25 @@ func TestCORSPreflight(t *testing.T) {
 				}
 			}
 		})
+		t.Run("an internationalised host name", func(t *testing.T) {
+			// Registered as the user reads it; the browser at it sends
+			// its origin in ASCII.
+			res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+				ClientID: "idn-spa", RedirectURIs: []string{"https://bücher.school.example/cb"}, GrantTypes: []string{"authorization_code"},
+				ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none", Scope: "openid",
+			})
+			if res.Status != http.StatusCreated {
+				t.Fatalf("create client: %d %s", res.Status, res.Body)
+			}
+			const origin = "https://xn--bcher-kva.school.example"
+			res = preflight(t, e.testServer, provider.PathToken, "POST", origin)
+			wantCORS(t, res, origin)
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {"https://bücher.school.example/cb"}, "client_id": {"idn-spa"}}
+			res = e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
+				Body: form.Encode(), Header: originHeader(origin)})
+			assertError(t, res, http.StatusBadRequest, "invalid_grant")
+			wantCORS(t, res, origin)
+		})
 		t.Run("a client added and removed", func(t *testing.T) {
 			const origin = "https://new.school.example:8443"
 			if res := preflight(t, e.testServer, provider.PathToken, "POST", origin); res.Status != http.StatusForbidden {
