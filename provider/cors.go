@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/ory/fosite"
+	"golang.org/x/net/idna"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -186,7 +187,7 @@ func parseOrigin(s string) (string, bool) {
 		if err != nil || !a.Is6() || a.Zone() != "" {
 			return "", false
 		}
-		host = "[" + a.String() + "]"
+		host = "[" + ipv6Origin(a) + "]"
 	} else {
 		if i := strings.IndexByte(rest, ':'); i >= 0 {
 			host, port = rest[:i], rest[i:]
@@ -214,6 +215,21 @@ func parseOrigin(s string) (string, bool) {
 	return scheme + "://" + host + port, true
 }
 
+// ipv6Origin is an IPv6 address as a browser serialises it in an
+// origin (URL Standard, IPv6 serializer): hexadecimal pieces, the first
+// longest run of zeros compressed, as netip writes them, except that
+// netip writes an IPv4-mapped address with a dotted quad
+// (::ffff:127.0.0.1) where a browser sends ::ffff:7f00:1; echoed back
+// in the other spelling, Access-Control-Allow-Origin would not match.
+func ipv6Origin(a netip.Addr) string {
+	if !a.Is4In6() {
+		return a.String()
+	}
+	b := a.As16()
+	// The five zero pieces before ffff are the longest run.
+	return "::ffff:" + strconv.FormatUint(uint64(b[12])<<8|uint64(b[13]), 16) + ":" + strconv.FormatUint(uint64(b[14])<<8|uint64(b[15]), 16)
+}
+
 // validHost reports whether h is a host name or IPv4 address as an
 // origin carries it: ASCII letters, digits, '-', '_' and '.' (browsers
 // send internationalised names as punycode), not empty.
@@ -231,13 +247,36 @@ func validHost(h string) bool {
 }
 
 // redirectURIOrigin is the origin of a registered redirect URI, if it has
-// an http(s) one (a native app's custom scheme has none).
+// an http(s) one (a native app's custom scheme has none). An
+// internationalised host name is registered as the user reads it
+// (bücher.example); the browser at that URI sends its origin in
+// ASCII (xn--bcher-kva.example), so it is converted as the URL Standard
+// converts a domain (UTS #46, non-transitional, as idna.Lookup).
 func redirectURIOrigin(uri string) (string, bool) {
 	u, err := url.Parse(uri)
 	if err != nil || u.Opaque != "" {
 		return "", false
 	}
-	return parseOrigin(u.Scheme + "://" + u.Host)
+	host := u.Host
+	if name := u.Hostname(); !isASCII(name) {
+		ascii, err := idna.Lookup.ToASCII(name)
+		if err != nil {
+			return "", false
+		}
+		port, _ := strings.CutPrefix(u.Host, name)
+		host = ascii + port
+	}
+	return parseOrigin(u.Scheme + "://" + host)
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // cacheGeneration is the store's count of dropped copies of clients

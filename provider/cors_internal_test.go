@@ -21,6 +21,13 @@ func TestParseOrigin(t *testing.T) {
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
 		{"http://[::1]:8080", "http://[::1]:8080"},
 		{"http://[0:0:0:0:0:0:0:1]", "http://[::1]"},
+		// IPv4-mapped: as a browser sends it, hexadecimal, whatever the
+		// spelling.
+		{"http://[::ffff:7f00:1]:8080", "http://[::ffff:7f00:1]:8080"},
+		{"http://[::FFFF:127.0.0.1]", "http://[::ffff:7f00:1]"},
+		{"http://[::ffff:0.0.0.1]", "http://[::ffff:0:1]"},
+		{"http://[::ffff:0:0]", "http://[::ffff:0:0]"},
+		{"http://[::1.2.3.4]", "http://[::102:304]"},
 		{"https://xn--bcher-kva.example", "https://xn--bcher-kva.example"},
 		{"null", ""},
 		{"", ""},
@@ -62,6 +69,11 @@ func TestRedirectURIOrigin(t *testing.T) {
 		{"https://App.Example:443/cb", "https://app.example"},
 		{"http://127.0.0.1/cb", "http://127.0.0.1"},
 		{"http://localhost:3000/cb", "http://localhost:3000"},
+		{"http://[::ffff:127.0.0.1]:3000/cb", "http://[::ffff:7f00:1]:3000"},
+		// An internationalised name, as the browser at it sends it.
+		{"https://bücher.example/cb", "https://xn--bcher-kva.example"},
+		{"https://Bücher.Example:8443/cb", "https://xn--bcher-kva.example:8443"},
+		{"https://xn--bcher-kva.example/cb", "https://xn--bcher-kva.example"},
 		{"https://user:pw@app.example/cb", "https://app.example"},
 		{"com.example.app:/callback", ""},
 		{"com.example.app://callback", ""},
@@ -107,6 +119,11 @@ func FuzzParseOrigin(f *testing.F) {
 		}
 		if rest == "" || strings.ContainsAny(rest, "/?#@\\% \t\r\n\x00") {
 			t.Fatalf("parseOrigin(%q) = %q: not just a host and port", s, o)
+		}
+		// A redirect URI on the origin, however spelt, has that origin:
+		// url.Parse, which reads redirect URIs, agrees with parseOrigin.
+		if ro, ok := redirectURIOrigin(s + "/cb"); !ok || ro != o {
+			t.Fatalf("parseOrigin(%q) = %q, but the redirect URI %q has origin %q, %v", s, o, s+"/cb", ro, ok)
 		}
 		if strings.HasSuffix(o, ":0") || scheme == "http" && strings.HasSuffix(o, ":80") || scheme == "https" && strings.HasSuffix(o, ":443") {
 			t.Fatalf("parseOrigin(%q) = %q keeps a default or zero port", s, o)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
@@ -161,6 +162,25 @@ func TestCORSPreflight(t *testing.T) {
 					t.Errorf("no series of preflights answered %s at the token endpoint", c)
 				}
 			}
+		})
+		t.Run("an internationalised host name", func(t *testing.T) {
+			// Registered as the user reads it; the browser at it sends
+			// its origin in ASCII.
+			res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+				ClientID: "idn-spa", RedirectURIs: []string{"https://bücher.school.example/cb"}, GrantTypes: []string{"authorization_code"},
+				ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none", Scope: "openid",
+			})
+			if res.Status != http.StatusCreated {
+				t.Fatalf("create client: %d %s", res.Status, res.Body)
+			}
+			const origin = "https://xn--bcher-kva.school.example"
+			res = preflight(t, e.testServer, provider.PathToken, "POST", origin)
+			wantCORS(t, res, origin)
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {"https://bücher.school.example/cb"}, "client_id": {"idn-spa"}}
+			res = e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
+				Body: form.Encode(), Header: originHeader(origin)})
+			assertError(t, res, http.StatusBadRequest, "invalid_grant")
+			wantCORS(t, res, origin)
 		})
 		t.Run("a client added and removed", func(t *testing.T) {
 			const origin = "https://new.school.example:8443"
@@ -348,6 +368,100 @@ func TestCORSUserinfo(t *testing.T) {
 				res.Header.Get("Access-Control-Expose-Headers") != "WWW-Authenticate" {
 				t.Errorf("WWW-Authenticate %q exposed as %q", res.Header.Get("WWW-Authenticate"), res.Header.Get("Access-Control-Expose-Headers"))
 			}
+		})
+	})
+}
+
+// TestCORSClientAuthentication: at the token endpoint the answer is
+// readable from an origin of the client that authenticated, however it
+// authenticated, and from no origin when authentication failed: a
+// private_key_jwt client from its origin and from another, an assertion
+// signed with a key the client does not have, another client's Basic
+// credentials sent with the SPA's client_id from the SPA's origin, and
+// another client's refresh token redeemed or revoked by the SPA.
+func TestCORSClientAuthentication(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		addSPA(t, e)
+		const keyedOrigin = "https://keyed.school.example"
+		key := newKeyPair(t, jose.ES256)
+		res := e.registerRaw(t, directory.ClientMetadata{
+			ClientName: "keyed web app", RedirectURIs: []string{keyedOrigin + "/cb"},
+			GrantTypes: []string{"authorization_code", "client_credentials"}, ResponseTypes: []string{"code"},
+			TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256",
+			JWKS: publicJWKS(t, key, "k", jose.ES256), Scope: "results:read",
+		})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("register the private_key_jwt client: %d %s", res.Status, res.Body)
+		}
+		var m directory.ClientMetadata
+		if err := json.Unmarshal(res.Body, &m); err != nil {
+			t.Fatal(err)
+		}
+		keyed := keyedClient{id: m.ClientID, key: key, kid: "k", alg: jose.ES256}
+		impostor := keyedClient{id: m.ClientID, key: newKeyPair(t, jose.ES256), kid: "k", alg: jose.ES256}
+		grant := url.Values{"grant_type": {"client_credentials"}}
+		post := func(form url.Values, auth, origin string) result {
+			return e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
+				Body: form.Encode(), Auth: auth, Header: originHeader(origin)})
+		}
+
+		t.Run("private_key_jwt from its origin", func(t *testing.T) {
+			res := post(assertionForm(keyed.assertion(t, e.testServer, nil), grant), "", keyedOrigin)
+			if res.Status != http.StatusOK {
+				t.Fatalf("token: %d %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, keyedOrigin)
+		})
+		t.Run("private_key_jwt from the SPA's origin", func(t *testing.T) {
+			res := post(assertionForm(keyed.assertion(t, e.testServer, nil), grant), "", spaOrigin)
+			if res.Status != http.StatusOK {
+				t.Fatalf("token: %d %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, "")
+		})
+		t.Run("an assertion signed with another key", func(t *testing.T) {
+			res := post(assertionForm(impostor.assertion(t, e.testServer, nil), grant), "", keyedOrigin)
+			assertError(t, res, http.StatusUnauthorized, "invalid_client")
+			wantCORS(t, res, "")
+		})
+		t.Run("the SPA's client_id with the confidential client's credentials", func(t *testing.T) {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_id": {spaID}}
+			res := post(form, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), spaOrigin)
+			if res.Status == http.StatusOK {
+				t.Fatalf("a made-up refresh token was redeemed: %s", res.Body)
+			}
+			wantCORS(t, res, "")
+		})
+		// Another client's grant, presented by the SPA from its origin:
+		// the refusal, or the RFC 7009 200, is the SPA's own answer, and
+		// the grant is left alone.
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access")
+		t.Run("the SPA redeems another client's refresh token", func(t *testing.T) {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
+			res := post(form, "", spaOrigin)
+			assertError(t, res, http.StatusBadRequest, "invalid_grant")
+			wantCORS(t, res, spaOrigin)
+		})
+		t.Run("the SPA revokes another client's token", func(t *testing.T) {
+			form := url.Values{"token": {g.Refresh}, "client_id": {spaID}}
+			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke, ContentType: "application/x-www-form-urlencoded",
+				Body: form.Encode(), Header: originHeader(spaOrigin)})
+			if res.Status != http.StatusOK {
+				t.Fatalf("revoke: %d %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, spaOrigin)
+			form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}}
+			res = post(form, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), portalOrigin)
+			if res.Status != http.StatusOK {
+				t.Fatalf("the confidential client's refresh token after the SPA revoked it: %d %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, portalOrigin)
+		})
+		t.Run("the SPA's client_id in Basic with a made-up secret", func(t *testing.T) {
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}
+			res := post(form, basic(spaID, "made-up"), portalOrigin)
+			wantCORS(t, res, "")
 		})
 	})
 }
