@@ -53,6 +53,9 @@ func TestNewIssuer(t *testing.T) {
 				AdminTokenDigest: make([]byte, 32), TokenSecret: make([]byte, 32),
 				Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			})
+			if p != nil {
+				t.Cleanup(p.Close) // its back-channel logout worker
+			}
 			checkErr := provider.CheckIssuer(tc.issuer, tc.insecure)
 			if (err == nil) != (checkErr == nil) {
 				t.Errorf("New: %v, but CheckIssuer: %v", err, checkErr)

@@ -339,6 +339,7 @@ func New(cfg Config) (*Provider, error) {
 	// A code is one row, with its PKCE challenge and OIDC request.
 	p.fstore.CodeSignatures(p.core.AuthorizeCodeSignature)
 	if p.discovery, err = p.discoveryDocument(); err != nil {
+		p.logouts.close() // no provider to Close: stop its worker here
 		return nil, fmt.Errorf("new provider: %w", err)
 	}
 	p.router = p.routes()
