@@ -231,11 +231,13 @@ func (b *backchannel) finish(n storage.LogoutNotice) {
 	}
 }
 
-// retry makes notice n due again at at, and frees it.
+// retry makes notice n due again at at, and frees it, unless its lease
+// ended and another sender claimed it meanwhile (then it is that
+// sender's: not found).
 func (b *backchannel) retry(n storage.LogoutNotice, at time.Time) {
 	ctx, cancel := b.bookCtx()
 	defer cancel()
-	if err := b.store.RetryLogoutNotice(ctx, n.ID, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := b.store.RetryLogoutNotice(ctx, n.ID, n.Attempts, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		b.log.Error("back-channel logout: schedule a retry", "client_id", n.ClientID, "err", err)
 	}
 }
