@@ -176,18 +176,33 @@ var errCredentialChanged = errors.New("the user's credential changed meanwhile")
 // no cookie: it must not sign out, or abandon the pending sign-ins of, the
 // browser it passes through.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
+	ended, err := p.deleteSession(r.Context(), r)
+	if err != nil || !ended {
+		return err
+	}
+	p.clearSession(w)
+	return nil
+}
+
+// deleteSession deletes, in ctx, the session row of the browser's
+// session cookie, and reports whether it had one (endSession).
+func (p *Provider) deleteSession(ctx context.Context, r *http.Request) (bool, error) {
 	value, ok := p.cookies.Session(r)
 	if !ok {
-		return nil
+		return false, nil
 	}
-	err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
+	err := p.cfg.Store.DeleteBrowserSession(ctx, web.Digest(value))
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("end browser session: %w", err)
+		return false, fmt.Errorf("end browser session: %w", err)
 	}
+	return true, nil
+}
+
+// clearSession clears the cookies of a session deleteSession ended.
+func (p *Provider) clearSession(w http.ResponseWriter) {
 	p.cookies.ClearSession(w)
 	// Pending requests started before the logout die with it.
 	p.cookies.ClearBinding(w)
-	return nil
 }
 
 // sessionOver says whether browser session s has ended by now: past its
