@@ -390,3 +390,21 @@ func TestBackchannelLogoutNotLostToAFailedQueue(t *testing.T) {
 		rp.want(t, "logout tried again", sid, e.AliceID)
 	})
 }
+
+// TestBackchannelSelfSignOut: signing out on the account page ends the
+// browser's session, as a logout at the end_session endpoint does, and
+// so queues the logout notices of the clients that had tokens in it.
+func TestBackchannelSelfSignOut(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, c := newLogoutClient(t, e, "bc-self")
+		b := e.newBrowser(t)
+		idToken := e.signInTokens(t, b, c.request("openid"), "alice", alicePassword).Extra("id_token").(string)
+		// The account page signs in by the browser's session (SSO).
+		if p := b.submitTo(t, b.get(t, e.URL+provider.PathAccount), "/signout", nil); p.Status != http.StatusOK {
+			t.Fatalf("sign out on the account page: %s", p)
+		}
+		sid, _ := rawClaims(t, idToken)["sid"].(string)
+		rp.want(t, "sign out on the account page", sid, e.AliceID)
+	})
+}

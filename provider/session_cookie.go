@@ -175,9 +175,29 @@ var errCredentialChanged = errors.New("the user's credential changed meanwhile")
 // keeps the cookie from, or a server-side call) ends nothing here and sets
 // no cookie: it must not sign out, or abandon the pending sign-ins of, the
 // browser it passes through.
+//
+// In the same transaction the records of the clients that had tokens in
+// the session are taken, which queues their back-channel logout notices
+// (endedSession), as a logout at the end_session endpoint does.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
-	ended, err := p.deleteSession(r.Context(), r)
-	if err != nil || !ended {
+	value, ok := p.cookies.Session(r)
+	if !ok {
+		return nil
+	}
+	err := p.cfg.Store.InTransaction(r.Context(), func(ctx context.Context) error {
+		s, err := p.cfg.Store.GetBrowserSession(ctx, web.Digest(value))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // ended already
+		}
+		if err != nil {
+			return fmt.Errorf("load browser session: %w", err)
+		}
+		if _, err := p.deleteSession(ctx, r); err != nil {
+			return err
+		}
+		return p.endedSession(ctx, s.SID)
+	})
+	if err != nil {
 		return err
 	}
 	p.clearSession(w)
