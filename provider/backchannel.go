@@ -231,11 +231,13 @@ func (b *backchannel) finish(n storage.LogoutNotice) {
 	}
 }
 
-// retry makes notice n due again at at, and frees it.
+// retry makes notice n due again at at, and frees it, unless its lease
+// ended and another sender claimed it meanwhile (then it is that
+// sender's: not found).
 func (b *backchannel) retry(n storage.LogoutNotice, at time.Time) {
 	ctx, cancel := b.bookCtx()
 	defer cancel()
-	if err := b.store.RetryLogoutNotice(ctx, n.ID, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := b.store.RetryLogoutNotice(ctx, n.ID, n.Attempts, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		b.log.Error("back-channel logout: schedule a retry", "client_id", n.ClientID, "err", err)
 	}
 }
@@ -335,30 +337,33 @@ func (p *Provider) logoutsQueued(context.Context, []storage.SessionClient) { p.l
 
 // endedSession ends the back-channel records of browser session sid: the
 // store queues a logout notice for each of its clients that wants one,
-// and the worker is woken once that has committed. It never fails the
-// caller: the session has ended.
-func (p *Provider) endedSession(ctx context.Context, sid string) {
+// in ctx's transaction (the one that ends the session), and the worker
+// is woken once that has committed.
+func (p *Provider) endedSession(ctx context.Context, sid string) error {
 	if sid == "" {
-		return
+		return nil
 	}
 	ended, err := p.cfg.Store.TakeSessionClients(ctx, sid, "", "")
 	if err != nil {
-		p.log.ErrorContext(ctx, "back-channel logout: queue the notices of an ended session", "err", err)
-		return
+		return fmt.Errorf("back-channel logout: queue the notices of an ended session: %w", err)
 	}
 	if len(ended) > 0 {
 		p.cfg.Store.AfterCommit(ctx, func(ctx context.Context) { p.logoutsQueued(ctx, ended) })
 	}
+	return nil
 }
 
-// logoutEnded tells the clients of the sessions a logout ended: the
-// browser's own (sess) and the one the id_token_hint named, if it ended
-// that one.
-func (p *Provider) logoutEnded(ctx context.Context, sess *storage.BrowserSession, hint *idTokenHint, namedEnded bool) {
+// logoutEnded queues the notices of the clients of the sessions a logout
+// ends, in its transaction: the browser's own (sess) and the one the
+// id_token_hint named, if it ended that one.
+func (p *Provider) logoutEnded(ctx context.Context, sess *storage.BrowserSession, hint *idTokenHint, namedEnded bool) error {
 	if sess != nil {
-		p.endedSession(ctx, sess.SID)
+		if err := p.endedSession(ctx, sess.SID); err != nil {
+			return err
+		}
 	}
 	if namedEnded && hint != nil && (sess == nil || hint.sid != sess.SID) {
-		p.endedSession(ctx, hint.sid)
+		return p.endedSession(ctx, hint.sid)
 	}
+	return nil
 }

@@ -1,11 +1,13 @@
 package provider_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // logoutReceiver is a relying party's back-channel logout endpoint: it
@@ -343,5 +346,65 @@ func TestBackchannelLogoutOnceAcrossReplicas(t *testing.T) {
 		if n := rp.seen(); n != sessions {
 			t.Errorf("the client was sent %d requests, want %d", n, sessions)
 		}
+	})
+}
+
+// takeFailing is a store whose TakeSessionClients fails, as a database
+// that went away does, while fail is above zero (each call counts down).
+type takeFailing struct {
+	storage.Store
+	fail atomic.Int32
+}
+
+func (s *takeFailing) TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]storage.SessionClient, error) {
+	if s.fail.Add(-1) >= 0 {
+		return nil, fmt.Errorf("take session clients: %w: connection reset", storage.ErrUnavailable)
+	}
+	return s.Store.TakeSessionClients(ctx, sid, userID, keep)
+}
+
+// TestBackchannelLogoutNotLostToAFailedQueue: a logout whose queuing of
+// the logout notices fails does not end the session without them: it
+// fails (the user may still be signed in), ends nothing, and the user's
+// next try ends the session and queues the notice, which is delivered.
+func TestBackchannelLogoutNotLostToAFailedQueue(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &takeFailing{}
+		e := newSSOEnv(t, dsn, fastOutbox, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+		})
+		rp, c := newLogoutClient(t, e, "bc-outage")
+		b := e.newBrowser(t)
+		idToken := e.signInTokens(t, b, c.request("openid"), "alice", alicePassword).Extra("id_token").(string)
+		logout := e.URL + provider.PathEndSession + "?" + url.Values{"id_token_hint": {idToken}}.Encode()
+		st.fail.Store(1)
+		if p := b.get(t, logout); p.Status == http.StatusOK {
+			t.Fatalf("logout whose notices could not be queued: %s, want a failure (the session must not end without them)", p)
+		}
+		rp.none(t, "after the failed logout")
+		if p := b.get(t, logout); p.Status != http.StatusOK {
+			t.Fatalf("logout tried again: %s", p)
+		}
+		sid, _ := rawClaims(t, idToken)["sid"].(string)
+		rp.want(t, "logout tried again", sid, e.AliceID)
+	})
+}
+
+// TestBackchannelSelfSignOut: signing out on the account page ends the
+// browser's session, as a logout at the end_session endpoint does, and
+// so queues the logout notices of the clients that had tokens in it.
+func TestBackchannelSelfSignOut(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, c := newLogoutClient(t, e, "bc-self")
+		b := e.newBrowser(t)
+		idToken := e.signInTokens(t, b, c.request("openid"), "alice", alicePassword).Extra("id_token").(string)
+		// The account page signs in by the browser's session (SSO).
+		if p := b.submitTo(t, b.get(t, e.URL+provider.PathAccount), "/signout", nil); p.Status != http.StatusOK {
+			t.Fatalf("sign out on the account page: %s", p)
+		}
+		sid, _ := rawClaims(t, idToken)["sid"].(string)
+		rp.want(t, "sign out on the account page", sid, e.AliceID)
 	})
 }

@@ -106,18 +106,31 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	}
 	// Here the hint vouches for the logout, the user confirmed it, or
 	// nobody is signed in on this browser.
-	namedEnded := false
-	if hinted {
-		if namedEnded, err = p.endNamedSession(ctx, hint); err != nil {
-			p.logoutFailed(w, r, err)
-			return
+	// The sessions end in one transaction with the taking of their
+	// clients' records, which queues those clients' back-channel logout
+	// notices: a session never ends without its notices, and a failure
+	// leaves both for the user's next try. The cookies go once it
+	// committed (endSession).
+	namedEnded, cleared := false, false
+	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) (err error) {
+		namedEnded, cleared = false, false
+		if hinted {
+			if namedEnded, err = p.endNamedSession(ctx, hint); err != nil {
+				return err
+			}
 		}
-	}
-	if err := p.endSession(w, r); err != nil {
+		if cleared, err = p.deleteSession(ctx, r); err != nil {
+			return err
+		}
+		return p.logoutEnded(ctx, sess, hint, namedEnded)
+	})
+	if err != nil {
 		p.logoutFailed(w, r, err)
 		return
 	}
-	p.logoutEnded(ctx, sess, hint, namedEnded)
+	if cleared {
+		p.clearSession(w)
+	}
 	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", lr.clientID, "browser_session", sess != nil, "sid_session", namedEnded)
 	if target == "" {
 		p.pages.LoggedOut(w, http.StatusOK, web.LoggedOutData{Message: "You are signed out of hallpass."})

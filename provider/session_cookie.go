@@ -175,19 +175,54 @@ var errCredentialChanged = errors.New("the user's credential changed meanwhile")
 // keeps the cookie from, or a server-side call) ends nothing here and sets
 // no cookie: it must not sign out, or abandon the pending sign-ins of, the
 // browser it passes through.
+//
+// In the same transaction the records of the clients that had tokens in
+// the session are taken, which queues their back-channel logout notices
+// (endedSession), as a logout at the end_session endpoint does.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	value, ok := p.cookies.Session(r)
 	if !ok {
 		return nil
 	}
-	err := p.cfg.Store.DeleteBrowserSession(r.Context(), web.Digest(value))
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("end browser session: %w", err)
+	err := p.cfg.Store.InTransaction(r.Context(), func(ctx context.Context) error {
+		s, err := p.cfg.Store.GetBrowserSession(ctx, web.Digest(value))
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil // ended already
+		}
+		if err != nil {
+			return fmt.Errorf("load browser session: %w", err)
+		}
+		if _, err := p.deleteSession(ctx, r); err != nil {
+			return err
+		}
+		return p.endedSession(ctx, s.SID)
+	})
+	if err != nil {
+		return err
 	}
+	p.clearSession(w)
+	return nil
+}
+
+// deleteSession deletes, in ctx, the session row of the browser's
+// session cookie, and reports whether it had one (endSession).
+func (p *Provider) deleteSession(ctx context.Context, r *http.Request) (bool, error) {
+	value, ok := p.cookies.Session(r)
+	if !ok {
+		return false, nil
+	}
+	err := p.cfg.Store.DeleteBrowserSession(ctx, web.Digest(value))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, fmt.Errorf("end browser session: %w", err)
+	}
+	return true, nil
+}
+
+// clearSession clears the cookies of a session deleteSession ended.
+func (p *Provider) clearSession(w http.ResponseWriter) {
 	p.cookies.ClearSession(w)
 	// Pending requests started before the logout die with it.
 	p.cookies.ClearBinding(w)
-	return nil
 }
 
 // sessionOver says whether browser session s has ended by now: past its

@@ -722,8 +722,11 @@ type Store interface {
 	// ErrNotFound if it does not exist.
 	FinishLogoutNotice(ctx context.Context, id string) error
 	// RetryLogoutNotice makes notice id due again at next and ends its
-	// lease; ErrNotFound if it does not exist.
-	RetryLogoutNotice(ctx context.Context, id string, next time.Time) error
+	// lease, if it is still the claim whose Attempts is attempts;
+	// ErrNotFound if it does not exist or was claimed again since (its
+	// lease ended and another sender holds it now, whose lease a late
+	// retry must not end).
+	RetryLogoutNotice(ctx context.Context, id string, attempts int, next time.Time) error
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept

@@ -57,10 +57,11 @@ func (s *Store) FinishLogoutNotice(ctx context.Context, id string) error {
 	return s.affectedOne(ctx, res, err, fmt.Sprintf("finish logout notice %q", id))
 }
 
-// RetryLogoutNotice makes notice id due at next, without a lease (see
-// storage.Store).
-func (s *Store) RetryLogoutNotice(ctx context.Context, id string, next time.Time) error {
-	res, err := s.q(ctx).exec(ctx, `UPDATE logout_notices SET next_attempt_at = $2, lease_until = NULL WHERE id = $1`,
-		id, s.timeArg(next))
+// RetryLogoutNotice makes notice id due at next, without a lease, if
+// claim number attempts still holds it (see storage.Store): attempts
+// counts the claims, so it tells a sender's claim from a later one.
+func (s *Store) RetryLogoutNotice(ctx context.Context, id string, attempts int, next time.Time) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE logout_notices SET next_attempt_at = $2, lease_until = NULL WHERE id = $1 AND attempts = $3`,
+		id, s.timeArg(next), attempts)
 	return s.affectedOne(ctx, res, err, fmt.Sprintf("retry logout notice %q", id))
 }

@@ -18,7 +18,8 @@ const noticeLease = time.Minute
 // session's records queues a notice for each client with a logout URI
 // (none for one without), in the caller's transaction (rolled back, none);
 // a claim leases a notice (claimed again only once the lease ended,
-// attempts counted), a retry makes it due later, a finish deletes it, and
+// attempts counted), a retry makes it due later (one by a claim since
+// claimed again is refused), a finish deletes it, and
 // a deleted client's notices go with it.
 func testLogoutNotices(t *testing.T, s storage.Store) {
 	ctx := t.Context()
@@ -72,9 +73,16 @@ func testLogoutNotices(t *testing.T, s storage.Store) {
 	}
 	now = now.Add(noticeLease)
 
+	// A late retry by the first claimer, whose lease ended, neither frees
+	// the second claim nor makes the notice due: the second holds it.
+	notFound(t, s.RetryLogoutNotice(ctx, n.ID, n.Attempts, now), "RetryLogoutNotice by a claim whose lease ended")
+	if got := claim(now.Add(noticeLease/2), 10); len(got) != 0 {
+		t.Errorf("claim during the second lease, after a late retry by the first claim = %+v, want none", got)
+	}
+
 	// Retried: the lease ends, and the notice is due at next only.
 	next := now.Add(time.Hour)
-	noErr(t, s.RetryLogoutNotice(ctx, n.ID, next), "RetryLogoutNotice")
+	noErr(t, s.RetryLogoutNotice(ctx, n.ID, 2, next), "RetryLogoutNotice")
 	if got := claim(now.Add(2*noticeLease), 10); len(got) != 0 {
 		t.Errorf("claim before the retry is due = %+v, want none", got)
 	}
@@ -86,7 +94,7 @@ func testLogoutNotices(t *testing.T, s storage.Store) {
 	// Finished: gone.
 	noErr(t, s.FinishLogoutNotice(ctx, n.ID), "FinishLogoutNotice")
 	notFound(t, s.FinishLogoutNotice(ctx, n.ID), "FinishLogoutNotice of a finished notice")
-	notFound(t, s.RetryLogoutNotice(ctx, n.ID, next), "RetryLogoutNotice of a finished notice")
+	notFound(t, s.RetryLogoutNotice(ctx, n.ID, 3, next), "RetryLogoutNotice of a finished notice")
 	far := next.Add(24 * time.Hour)
 	if got := claim(far, 10); len(got) != 0 {
 		t.Errorf("claim after finishing = %+v, want none", got)

@@ -1,0 +1,77 @@
+package postgres_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/postgres"
+)
+
+// TestClaimLogoutNoticesStrictIsolation checks that replicas claiming
+// back-channel logout notices at once, with transactions at REPEATABLE
+// READ or SERIALIZABLE, claim each notice exactly once and do not fail:
+// a claim that meets a row a concurrent one claimed is retried.
+func TestClaimLogoutNoticesStrictIsolation(t *testing.T) {
+	eachStrictIsolation(t, 4, func(t *testing.T, stores []*postgres.Store) {
+		ctx := t.Context()
+		if err := stores[0].CreateClient(ctx, &storage.Client{ID: "rp", BackchannelLogoutURI: "https://rp.example/bc"}); err != nil {
+			t.Fatal(err)
+		}
+		const rounds, notices = 5, 24
+		for round := range rounds {
+			user := fmt.Sprintf("u-%d", round)
+			for i := range notices {
+				if err := stores[0].PutSessionClient(ctx, &storage.SessionClient{SID: fmt.Sprintf("sid-%d-%d", round, i), ClientID: "rp",
+					UserID: user, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := stores[0].TakeSessionClients(ctx, "", user, ""); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			claimed := map[string]int{}
+			errs := make([]error, len(stores))
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, s := range stores {
+				wg.Go(func() {
+					<-start
+					for {
+						ns, err := s.ClaimLogoutNotices(ctx, time.Now().Add(time.Second), time.Hour, 2)
+						if err != nil || len(ns) == 0 {
+							errs[i] = err
+							return
+						}
+						mu.Lock()
+						for _, n := range ns {
+							claimed[n.ID]++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("round %d: replica %d: ClaimLogoutNotices: %v", round, i, err)
+				}
+			}
+			if len(claimed) != notices {
+				t.Errorf("round %d: %d notices claimed, want %d", round, len(claimed), notices)
+			}
+			for id, n := range claimed {
+				if n != 1 {
+					t.Errorf("round %d: notice %s claimed %d times, want once", round, id, n)
+				}
+			}
+			if t.Failed() {
+				return
+			}
+		}
+	})
+}
