@@ -8,6 +8,7 @@ import (
 
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/postgres"
+	"github.com/hallpass/hallpass/storage/storagetest"
 )
 
 // TestClaimLogoutNoticesStrictIsolation checks that replicas claiming
@@ -61,15 +62,7 @@ func TestClaimLogoutNoticesStrictIsolation(t *testing.T) {
 					t.Errorf("round %d: replica %d: ClaimLogoutNotices: %v", round, i, err)
 				}
 			}
-			if len(claimed) != notices {
-				t.Errorf("round %d: %d notices claimed, want %d", round, len(claimed), notices)
-			}
-			for id, n := range claimed {
-				if n != 1 {
-					t.Errorf("round %d: notice %s claimed %d times, want once", round, id, n)
-				}
-			}
-			if t.Failed() {
+			if !storagetest.ClaimedOnce(t, round, claimed, notices) {
 				return
 			}
 		}

@@ -206,16 +206,25 @@ func testClaimLogoutNoticesRace(t *testing.T, stores []storage.Store) {
 				t.Errorf("round %d: contender %d: %v", round, i, err)
 			}
 		}
-		if len(claimed) != notices {
-			t.Errorf("round %d: %d notices claimed, want %d", round, len(claimed), notices)
-		}
-		for id, n := range claimed {
-			if n != 1 {
-				t.Errorf("round %d: notice %s claimed %d times, want once", round, id, n)
-			}
-		}
-		if t.Failed() {
+		if !ClaimedOnce(t, round, claimed, notices) {
 			return
 		}
 	}
+}
+
+// ClaimedOnce checks a round of concurrent ClaimLogoutNotices: claimed
+// counts the claims of each notice id, and each of the round's notices
+// must have been claimed exactly once. It reports false once the test
+// has failed, so that a caller stops its rounds.
+func ClaimedOnce(t *testing.T, round int, claimed map[string]int, notices int) bool {
+	t.Helper()
+	if len(claimed) != notices {
+		t.Errorf("round %d: %d notices claimed, want %d", round, len(claimed), notices)
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Errorf("round %d: notice %s claimed %d times, want once", round, id, n)
+		}
+	}
+	return !t.Failed()
 }
