@@ -22,7 +22,7 @@ func TestLocalChangeQueuesLogoutNotices(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
 			db := migrated(t, b.DSN(t))
-			run := onDatabase(db)
+			run := onDatabase(t, db)
 			hp := func(stdin string, args ...string) (string, int) {
 				_, stderr, code := run(stdin, args...)
 				return stderr, code
