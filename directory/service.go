@@ -87,7 +87,7 @@ func New(store storage.Store, opts Options) *Service {
 	return &Service{
 		store:   store,
 		audit:   rec,
-		users:   &Users{store: store, hasher: opts.Hasher, now: now, ended: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
+		users:   &Users{store: store, hasher: opts.Hasher, now: now, logoutsQueued: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
 		clients: &Clients{store: store, now: now, audit: rec},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},

@@ -48,10 +48,10 @@ type Users struct {
 	store  storage.Store
 	hasher Hasher
 	now    func() time.Time
-	// ended is told, once a change committed, which clients had tokens
-	// in the browser sessions it ended, whose logout notices the change
-	// queued (Options.LogoutsQueued).
-	ended func(context.Context, []storage.SessionClient)
+	// logoutsQueued is told, once a change committed, which clients had
+	// tokens in the browser sessions it ended, whose logout notices the
+	// change queued (Options.LogoutsQueued).
+	logoutsQueued func(context.Context, []storage.SessionClient)
 	// accessLifespan is how long access tokens live
 	// (Options.AccessTokenLifespan).
 	accessLifespan time.Duration
@@ -299,8 +299,8 @@ func (s *Users) endingSessions(ctx context.Context, fn func(tx context.Context) 
 		if err != nil {
 			return err
 		}
-		if s.ended != nil && len(ended) > 0 {
-			s.store.AfterCommit(tx, func(after context.Context) { s.ended(after, ended) })
+		if s.logoutsQueued != nil && len(ended) > 0 {
+			s.store.AfterCommit(tx, func(after context.Context) { s.logoutsQueued(after, ended) })
 		}
 		return nil
 	})

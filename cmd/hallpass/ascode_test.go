@@ -109,18 +109,12 @@ func mustRead(t *testing.T, path string) []byte {
 }
 
 // onDatabase returns a runner of hallpass commands on database db, with
-// stdin: what they printed to stdout and stderr (a failure's error
-// appended to stderr) and the exit code.
-func onDatabase(db string) func(stdin string, args ...string) (stdout, stderr string, code int) {
+// stdin (cli with --database db): what they printed to stdout and stderr
+// (a failure's error appended to stderr) and the exit code.
+func onDatabase(t *testing.T, db string) func(stdin string, args ...string) (stdout, stderr string, code int) {
 	return func(stdin string, args ...string) (string, string, int) {
-		var out, errb syncBuffer
-		root := newRootCmd(&out, &errb)
-		root.SetIn(strings.NewReader(stdin))
-		root.SetArgs(append([]string{"--database", db}, args...))
-		if err := root.ExecuteContext(context.Background()); err != nil {
-			return out.String(), errb.String() + err.Error(), 1
-		}
-		return out.String(), errb.String(), 0
+		code, out, errb := cli(t, stdin, append([]string{"--database", db}, args...)...)
+		return out, errb, code
 	}
 }
 

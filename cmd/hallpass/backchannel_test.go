@@ -22,30 +22,12 @@ func TestLocalChangeQueuesLogoutNotices(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
 			db := migrated(t, b.DSN(t))
-			run := onDatabase(db)
+			run := onDatabase(t, db)
 			hp := func(stdin string, args ...string) (string, int) {
 				_, stderr, code := run(stdin, args...)
 				return stderr, code
 			}
-			if e, code := hp("violet-otter-harbour-31\n", "users", "create", "--username", "alice", "--password-stdin"); code != 0 {
-				t.Fatalf("users create alice: %s", e)
-			}
-			st := testdb.Open(t, db)
-			ctx := context.Background()
-			alice, err := st.GetUserByUsername(ctx, "alice")
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now()
-			for _, c := range []*storage.Client{
-				{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: now},
-				{ID: "plain-app", CreatedAt: now},
-			} {
-				if err := st.CreateClient(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-			}
-			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app", "plain-app")
+			st, aliceID := aliceSignedIn(t, db, "plain-app")
 
 			e, code := hp("", "users", "update", "alice", "--name", "Alice")
 			if code != 0 || strings.Contains(e, "back-channel") {
@@ -61,7 +43,7 @@ func TestLocalChangeQueuesLogoutNotices(t *testing.T) {
 			if strings.Contains(e, "plain-app") || strings.Contains(e, "warning") {
 				t.Errorf("stderr %q names an app without back-channel logout, or warns", e)
 			}
-			wantQueued(t, st, alice.ID, "sid-s1")
+			wantQueued(t, st, aliceID, "sid-s1")
 		})
 	}
 }
@@ -74,20 +56,7 @@ func TestApplyQueuesLogoutNotices(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
 			db := migrated(t, b.DSN(t))
-			if code, _, e := cli(t, "violet-otter-harbour-31\n", "users", "create", "--username", "alice", "--password-stdin", "--database", db); code != 0 {
-				t.Fatalf("users create alice: %s", e)
-			}
-			st := testdb.Open(t, db)
-			ctx := context.Background()
-			alice, err := st.GetUserByUsername(ctx, "alice")
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now()
-			if err := st.CreateClient(ctx, &storage.Client{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: now}); err != nil {
-				t.Fatal(err)
-			}
-			testdb.SignedIn(t, st, alice.ID, "s1", now, "notified-app")
+			st, aliceID := aliceSignedIn(t, db)
 
 			code, out, e := cli(t, "users:\n  - username: alice\n    disabled: true\n", "apply", "-f", "-", "--database", db)
 			if code != 0 || !strings.Contains(out, "Applied.") {
@@ -99,7 +68,7 @@ func TestApplyQueuesLogoutNotices(t *testing.T) {
 			if strings.Contains(e, "--server") {
 				t.Errorf("stderr %q tells to run apply with --server, which apply refuses", e)
 			}
-			wantQueued(t, st, alice.ID, "sid-s1")
+			wantQueued(t, st, aliceID, "sid-s1")
 			if code, _, e := cli(t, "", "apply", "-f", "-", "--server", "http://127.0.0.1:1", "--database", db); code == 0 || !strings.Contains(e, "not through --server") {
 				t.Errorf("apply --server: exit %d, stderr %q; want it refused (the premise of this test)", code, e)
 			}
@@ -151,6 +120,35 @@ func TestLogoutsQueuedUnreadableClient(t *testing.T) {
 	if strings.Count(got, "\n") != 2 || strings.Contains(got, "deleted-app") {
 		t.Errorf("stderr %q: want exactly the two lines above", got)
 	}
+}
+
+// aliceSignedIn creates user alice on the migrated database db with the
+// CLI, and clients notified-app (with a back-channel logout URI) and
+// plainIDs (without), and stores her session s1, signed in to all of
+// them. It returns the store, open on db, and alice's id.
+func aliceSignedIn(t *testing.T, db string, plainIDs ...string) (storage.Store, string) {
+	t.Helper()
+	if code, _, e := cli(t, "violet-otter-harbour-31\n", "users", "create", "--username", "alice", "--password-stdin", "--database", db); code != 0 {
+		t.Fatalf("users create alice: %s", e)
+	}
+	st := testdb.Open(t, db)
+	ctx := context.Background()
+	alice, err := st.GetUserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	clients := []*storage.Client{{ID: "notified-app", BackchannelLogoutURI: "https://app.example/logout", CreatedAt: now}}
+	for _, id := range plainIDs {
+		clients = append(clients, &storage.Client{ID: id, CreatedAt: now})
+	}
+	for _, c := range clients {
+		if err := st.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testdb.SignedIn(t, st, alice.ID, "s1", now, append([]string{"notified-app"}, plainIDs...)...)
+	return st, alice.ID
 }
 
 // queuedOne is what a command says when it queued one notice, for

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -85,26 +84,28 @@ func (g *globalOptions) localDirectory(st storage.Store) *directory.Service {
 // them: the operator learns that the apps will be told, and by whom.
 func logoutsQueued(st storage.Store, stderr io.Writer) func(ctx context.Context, ended []storage.SessionClient) {
 	return func(ctx context.Context, ended []storage.SessionClient) {
-		var ids []string
+		var ids []string // the apps with notices, as first met
 		counts := map[string]int{}
-		read := map[string]bool{} // each client read once, whatever came of it
+		// Each client read once, whatever came of it: true if it takes
+		// back-channel logout.
+		notified := map[string]bool{}
 		for _, sc := range ended {
-			if !read[sc.ClientID] {
-				read[sc.ClientID] = true
+			n, read := notified[sc.ClientID]
+			if !read {
 				c, err := st.GetClient(ctx, sc.ClientID)
 				switch {
 				case errors.Is(err, storage.ErrNotFound):
-					continue
 				case err != nil:
 					fmt.Fprintf(stderr, "warning: could not read client %s to see whether a back-channel logout notice was queued for it: %v\n", sc.ClientID, err)
-					continue
+				default:
+					n = c.BackchannelLogoutURI != ""
 				}
-				if c.BackchannelLogoutURI == "" {
-					continue
+				notified[sc.ClientID] = n
+				if n {
+					ids = append(ids, sc.ClientID)
 				}
-				ids = append(ids, c.ID)
 			}
-			if slices.Contains(ids, sc.ClientID) {
+			if n {
 				counts[sc.ClientID]++
 			}
 		}

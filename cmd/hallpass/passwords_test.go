@@ -22,7 +22,7 @@ func TestUsersPasswordRules(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			chdirTemp(t)
 			db := migrated(t, b.DSN(t))
-			hp := onDatabase(db)
+			hp := onDatabase(t, db)
 			const alicePW, newPW = "violet-otter-harbour-31", "quiet-copper-meadow-64"
 			if _, e, code := hp(alicePW+"\n", "users", "create", "--username", "alice", "--name", "Alice Liddell", "--password-stdin"); code != 0 {
 				t.Fatalf("users create alice: %s", e)
