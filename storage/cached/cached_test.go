@@ -16,6 +16,13 @@ import (
 // fakeClock is the replicas' clock, moved by the test.
 type fakeClock struct{ ns atomic.Int64 }
 
+// newClock returns a fakeClock standing at the present.
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
 func (c *fakeClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 func newReplica(s storage.Store, c *fakeClock) *Store {
@@ -53,8 +60,7 @@ func TestReplicas(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := t.Context()
 			dsn := b.DSN(t)
-			clock := &fakeClock{}
-			clock.ns.Store(time.Now().UnixNano())
+			clock := newClock()
 			rawB := &counting{Store: testdb.Open(t, dsn)}
 			a, r := newReplica(testdb.Open(t, dsn), clock), newReplica(rawB, clock)
 
@@ -136,8 +142,7 @@ func TestReplicas(t *testing.T) {
 // the database is gone: then the stamp cannot be read, and reads fail.
 func TestOutage(t *testing.T) {
 	ctx := t.Context()
-	clock := &fakeClock{}
-	clock.ns.Store(time.Now().UnixNano())
+	clock := newClock()
 	raw := testdb.Open(t, testdb.SQLite(t))
 	s := newReplica(raw, clock)
 	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "app", TokenEndpointAuthMethod: "none"}))
@@ -316,8 +321,7 @@ func TestGeneration(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := t.Context()
 			dsn := b.DSN(t)
-			clock := &fakeClock{}
-			clock.ns.Store(time.Now().UnixNano())
+			clock := newClock()
 			a, r := newReplica(testdb.Open(t, dsn), clock), newReplica(testdb.Open(t, dsn), clock)
 			gen := func(s *Store) uint64 {
 				t.Helper()

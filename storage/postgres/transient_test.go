@@ -24,38 +24,16 @@ func TestDeadlockRetried(t *testing.T) {
 	s, ctx := twoRows(t)
 	var failures atomic.Int32
 	s.ObserveFailures(func(string) { failures.Add(1) })
-	// Each transaction's first attempt waits, holding its first row,
-	// until the other holds its own: then each asks for the other's.
-	var holding sync.WaitGroup
-	holding.Add(2)
-	var attempts atomic.Int32
-	lock := func(first, second string) error {
-		tries := 0
-		return s.InTransaction(ctx, func(tx context.Context) error {
-			tries++
-			attempts.Add(1)
-			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
-				return err
-			}
-			if tries == 1 {
-				holding.Done()
-				holding.Wait()
-			}
-			return s.PutSetting(tx, second, []byte("1"))
-		})
-	}
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	wg.Go(func() { errs[0] = lock("a", "b") })
-	wg.Go(func() { errs[1] = lock("b", "a") })
-	wg.Wait()
+	attempts, errs := deadlock(ctx, s, func(tx context.Context, _, second string, _ int) error {
+		return s.PutSetting(tx, second, []byte("1"))
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("transaction %d: %v (conflict %v, transient %v)", i, err,
 				errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrTransient))
 		}
 	}
-	if n := attempts.Load(); n != 3 {
+	if n := attempts[0] + attempts[1]; n != 3 {
 		t.Errorf("%d attempts, want 3: two, and the deadlock's loser once more", n)
 	}
 	if n := failures.Load(); n != 0 {
@@ -167,43 +145,25 @@ func TestSwallowedDeadlockRetried(t *testing.T) {
 	s, ctx := twoRows(t)
 	var failures atomic.Int32
 	s.ObserveFailures(func(string) { failures.Add(1) })
-	var holding sync.WaitGroup
-	holding.Add(2)
-	var attempts, swallowed atomic.Int32
-	lock := func(first, second string, then func(tx context.Context) error) error {
-		tries := 0
-		return s.InTransaction(ctx, func(tx context.Context) error {
-			tries++
-			attempts.Add(1)
-			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
-				return err
-			}
-			if tries == 1 {
-				holding.Done()
-				holding.Wait()
-			}
-			if err := s.PutSetting(tx, second, []byte("1")); err != nil {
-				swallowed.Add(1) // logged, not returned
-			}
-			return then(tx)
-		})
-	}
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
+	var swallowed atomic.Int32
 	// One goes on with nothing more, the other with a statement of the
 	// aborted transaction, whose error it returns; that failure is the
 	// deadlock's, run again, and no more reported than the deadlock.
-	wg.Go(func() { errs[0] = lock("a", "b", func(context.Context) error { return nil }) })
-	wg.Go(func() {
-		errs[1] = lock("b", "a", func(tx context.Context) error { return s.PutSetting(tx, "c", []byte("1")) })
+	attempts, errs := deadlock(ctx, s, func(tx context.Context, first, second string, _ int) error {
+		if err := s.PutSetting(tx, second, []byte("1")); err != nil {
+			swallowed.Add(1) // logged, not returned
+		}
+		if first == "b" {
+			return s.PutSetting(tx, "c", []byte("1"))
+		}
+		return nil
 	})
-	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("transaction %d: %v (transient %v)", i, err, errors.Is(err, storage.ErrTransient))
 		}
 	}
-	if n, sw := attempts.Load(), swallowed.Load(); n != 3 || sw != 1 {
+	if n, sw := attempts[0]+attempts[1], swallowed.Load(); n != 3 || sw != 1 {
 		t.Errorf("%d attempts, %d errors swallowed; want 3 and 1: the deadlock's loser run again", n, sw)
 	}
 	if n := failures.Load(); n != 0 {
@@ -217,36 +177,17 @@ func TestSwallowedDeadlockRetried(t *testing.T) {
 // committed attempt queued.
 func TestAfterCommitRetried(t *testing.T) {
 	s, ctx := twoRows(t)
-	var holding sync.WaitGroup
-	holding.Add(2)
 	var mu sync.Mutex
 	var ran []string
-	lock := func(first, second string) (attempts int, err error) {
-		err = s.InTransaction(ctx, func(tx context.Context) error {
-			attempts++
-			attempt := fmt.Sprintf("%s%s attempt %d", first, second, attempts)
-			s.AfterCommit(tx, func(context.Context) {
-				mu.Lock()
-				defer mu.Unlock()
-				ran = append(ran, attempt)
-			})
-			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
-				return err
-			}
-			if attempts == 1 {
-				holding.Done()
-				holding.Wait()
-			}
-			return s.PutSetting(tx, second, []byte("1"))
+	attempts, errs := deadlock(ctx, s, func(tx context.Context, first, second string, attempt int) error {
+		work := fmt.Sprintf("%s%s attempt %d", first, second, attempt)
+		s.AfterCommit(tx, func(context.Context) {
+			mu.Lock()
+			defer mu.Unlock()
+			ran = append(ran, work)
 		})
-		return attempts, err
-	}
-	var attempts [2]int
-	var errs [2]error
-	var wg sync.WaitGroup
-	wg.Go(func() { attempts[0], errs[0] = lock("a", "b") })
-	wg.Go(func() { attempts[1], errs[1] = lock("b", "a") })
-	wg.Wait()
+		return s.PutSetting(tx, second, []byte("1"))
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("transaction %d: %v", i, err)
@@ -277,4 +218,32 @@ func twoRows(t *testing.T) (*postgres.Store, context.Context) {
 		}
 	}
 	return s, ctx
+}
+
+// deadlock runs two transactions at once on twoRows's store, "ab" and
+// "ba": each attempt sets its first row, a or b, and, on its first
+// attempt, waits until the other holds its own; then it calls then, which
+// asks for the other's row, so the first attempts deadlock. It returns
+// each transaction's attempts (counting from 1) and error.
+func deadlock(ctx context.Context, s *postgres.Store, then func(tx context.Context, first, second string, attempt int) error) (attempts [2]int, errs [2]error) {
+	var holding sync.WaitGroup
+	holding.Add(2)
+	lock := func(i int, first, second string) {
+		errs[i] = s.InTransaction(ctx, func(tx context.Context) error {
+			attempts[i]++
+			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
+				return err
+			}
+			if attempts[i] == 1 {
+				holding.Done()
+				holding.Wait()
+			}
+			return then(tx, first, second, attempts[i])
+		})
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { lock(0, "a", "b") })
+	wg.Go(func() { lock(1, "b", "a") })
+	wg.Wait()
+	return attempts, errs
 }

@@ -87,3 +87,7 @@ func ExecErrTx(ctx context.Context, s *Store, query string) error {
 		return nil
 	})
 }
+
+// Placeholders returns the numbered parameter list the store's IN lists
+// and multi-row inserts are written with.
+func Placeholders(first, n int) string { return placeholders(first, n) }

@@ -86,6 +86,32 @@ func inOneBatch(t *testing.T, s *sqlstore.Store, writers []writer) (errs []error
 	return errs, slices.Clone(batches)
 }
 
+// reportedWriter is a writer with what ObserveFailures is told when the
+// database fails it.
+type reportedWriter struct {
+	name     string
+	w        writer
+	reported []string
+}
+
+// reportedWriters returns a statement, which creates role s and whose
+// failure is reported by the method that maps its error, and a
+// transaction, which inserts user t and whose failure is reported as its
+// begin's.
+func reportedWriters() []reportedWriter {
+	return []reportedWriter{
+		{"statement", func(ctx context.Context, s *sqlstore.Store) error {
+			return s.CreateRole(ctx, &storage.Role{Name: "s"})
+		}, []string{"create_role"}},
+		{"transaction", func(ctx context.Context, s *sqlstore.Store) error {
+			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
+				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
+				return err
+			})
+		}, []string{"begin_transaction"}},
+	}
+}
+
 func insertUser(id string) writer {
 	return func(ctx context.Context, s *sqlstore.Store) error {
 		_, err := sqlstore.Exec(ctx, s, `INSERT INTO users (id, username) VALUES ($1, $1)`, id)
@@ -286,21 +312,7 @@ func TestGroupCommitCancelled(t *testing.T) {
 // (TestGroupCommitTurnTimeout): a transaction's as its begin would be, a
 // statement's by the method that maps its error.
 func TestGroupCommitCancelledReported(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		w        writer
-		reported []string
-	}{
-		{"statement", func(ctx context.Context, s *sqlstore.Store) error {
-			return s.CreateRole(ctx, &storage.Role{Name: "r"})
-		}, []string{"create_role"}},
-		{"transaction", func(ctx context.Context, s *sqlstore.Store) error {
-			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
-				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
-				return err
-			})
-		}, []string{"begin_transaction"}},
-	} {
+	for _, tc := range reportedWriters() {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openSQLite(t)
 			var mu sync.Mutex
@@ -675,26 +687,10 @@ func TestGroupCommitTurnTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
-	for _, w := range []struct {
-		name string
-		w    writer
-		// reported is what ObserveFailures is told.
-		reported []string
-	}{
-		{"statement", func(ctx context.Context, s *sqlstore.Store) error {
-			return s.CreateRole(ctx, &storage.Role{Name: "s"})
-		}, []string{"create_role"}},
-		{"transaction", func(ctx context.Context, s *sqlstore.Store) error {
-			return sqlstore.WriteTx(ctx, s, func(exec func(string, ...any) (int64, error)) error {
-				_, err := exec(`INSERT INTO users (id, username) VALUES ('t', 't')`)
-				return err
-			})
-		}, []string{"begin_transaction"}},
-		{"BeginTX", func(ctx context.Context, s *sqlstore.Store) error {
-			_, err := s.BeginTX(ctx)
-			return err
-		}, []string{"begin_transaction"}},
-	} {
+	for _, w := range append(reportedWriters(), reportedWriter{"BeginTX", func(ctx context.Context, s *sqlstore.Store) error {
+		_, err := s.BeginTX(ctx)
+		return err
+	}, []string{"begin_transaction"}}) {
 		failures = nil
 		if err := w.w(ctx, s); !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.Canceled) {
 			t.Errorf("%s waiting past WriterWait: %v, want storage.ErrUnavailable", w.name, err)

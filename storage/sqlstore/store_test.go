@@ -131,3 +131,19 @@ func TestAfterCommitWorkRetried(t *testing.T) {
 		t.Errorf("%d failures reported, want 1", n)
 	}
 }
+
+func TestPlaceholders(t *testing.T) {
+	for _, tc := range []struct {
+		first, n int
+		want     string
+	}{
+		{1, 0, ""},
+		{1, 1, "$1"},
+		{1, 3, "$1, $2, $3"},
+		{16, 2, "$16, $17"},
+	} {
+		if got := sqlstore.Placeholders(tc.first, tc.n); got != tc.want {
+			t.Errorf("Placeholders(%d, %d) = %q, want %q", tc.first, tc.n, got, tc.want)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"strconv"
-	"strings"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -82,23 +80,18 @@ func (s *Store) readThrottle(ctx context.Context, r runner, ids []string, lock b
 	if len(ids) == 0 {
 		return nil, map[string]bool{}, nil
 	}
-	var b strings.Builder
-	b.WriteString(`SELECT id, attempts, locked_until, expires_at FROM login_throttle WHERE id IN (`)
+	query := `SELECT id, attempts, locked_until, expires_at FROM login_throttle
+		WHERE id IN (` + placeholders(1, len(ids)) + `) ORDER BY id`
+	if lock {
+		query += s.d.ForUpdate
+	}
 	args := make([]any, len(ids))
 	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + strconv.Itoa(i+1))
 		args[i] = id
-	}
-	b.WriteString(`) ORDER BY id`)
-	if lock {
-		b.WriteString(s.d.ForUpdate)
 	}
 	byID := make(map[string]storage.ThrottleEntry, len(ids))
 	found := make(map[string]bool, len(ids))
-	rows, err := r.query(ctx, b.String(), args...)
+	rows, err := r.query(ctx, query, args...)
 	if err != nil {
 		return nil, nil, s.mapErr(ctx, "read throttle entries", err)
 	}

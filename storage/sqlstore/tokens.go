@@ -90,6 +90,20 @@ func (s *Store) touchQuietly(ctx context.Context, id string, lastSeen time.Time)
 	return nil
 }
 
+// placeholders returns the list of n parameters numbered from first,
+// "$first, $first+1, ...", for an IN list of values passed one by one.
+func placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	return b.String()
+}
+
 // insertTokens returns the INSERT of rows ts, after prefix, with its
 // arguments; the first skip arguments ($1 to $skip) are left for the
 // caller to set, for prefix.
@@ -103,15 +117,7 @@ func (s *Store) insertTokens(ts []*storage.Token, prefix string, skip int) (stri
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteByte('(')
-		for j := 1; j <= n; j++ {
-			if j > 1 {
-				b.WriteString(", ")
-			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(skip + i*n + j))
-		}
-		b.WriteByte(')')
+		b.WriteString("(" + placeholders(skip+i*n+1, n) + ")")
 		args = append(args, string(t.Kind), t.Signature, t.RequestID, s.timeArg(t.RequestedAt), t.ClientID, t.Subject,
 			s.listArg(t.RequestedScopes), s.listArg(t.GrantedScopes), s.listArg(t.RequestedAudience), s.listArg(t.GrantedAudience),
 			t.Form, blobArg(t.Session), t.Active, s.timeArg(t.ExpiresAt), t.AccessSignature)
@@ -318,15 +324,10 @@ func (s *Store) AccessTokenState(ctx context.Context, ids []string, userID strin
 	args = append(args, userID)
 	in := "NULL"
 	if len(ids) > 0 {
-		var b strings.Builder
-		for i, id := range ids {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", i+2)
+		in = placeholders(2, len(ids))
+		for _, id := range ids {
 			args = append(args, id)
 		}
-		in = b.String()
 	}
 	var (
 		revoked int64
