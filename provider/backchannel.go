@@ -54,11 +54,6 @@ const (
 	logoutTokenLifetime = 2 * time.Minute
 )
 
-// logoutNotice is one logout token to send.
-type logoutNotice struct {
-	clientID, uri, sub, sid string
-}
-
 // backchannel is the worker that drains the outbox of logout notices: it
 // wakes when this process queued some (wake) and otherwise every poll
 // interval, claims a batch, sends each, and finishes or retries it.
@@ -66,7 +61,7 @@ type backchannel struct {
 	store  storage.Store
 	client *http.Client
 	now    func() time.Time
-	sign   func(n logoutNotice) (string, error)
+	sign   func(n storage.LogoutNotice) (string, error)
 	log    *slog.Logger
 	poll   time.Duration
 	// backoff is the wait after a first failed try (backchannelBackoff;
@@ -83,7 +78,7 @@ type backchannel struct {
 
 // newBackchannel starts the worker of the outbox in store, polling every
 // poll.
-func newBackchannel(store storage.Store, now func() time.Time, log *slog.Logger, sign func(logoutNotice) (string, error), poll time.Duration) *backchannel {
+func newBackchannel(store storage.Store, now func() time.Time, log *slog.Logger, sign func(storage.LogoutNotice) (string, error), poll time.Duration) *backchannel {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &backchannel{
 		store: store,
@@ -192,7 +187,7 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 		b.finish(n) // the client no longer wants to hear
 		return time.Time{}
 	}
-	err = b.send(logoutNotice{clientID: c.ID, uri: c.BackchannelLogoutURI, sub: n.UserID, sid: n.SID})
+	err = b.send(c.BackchannelLogoutURI, n)
 	var refused *refusedError
 	switch {
 	case err == nil:
@@ -253,14 +248,16 @@ func (e *refusedError) Error() string {
 	return fmt.Sprintf("client refused the logout token: status %d", e.status)
 }
 
-func (b *backchannel) send(n logoutNotice) error {
+// send POSTs the logout token of notice n to the client's
+// backchannel_logout_uri uri.
+func (b *backchannel) send(uri string, n storage.LogoutNotice) error {
 	tok, err := b.sign(n)
 	if err != nil {
 		return fmt.Errorf("sign logout token: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, backchannelTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.uri, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
 	if err != nil {
 		return &refusedError{}
 	}
@@ -295,19 +292,19 @@ func (p *Provider) Close() { p.logouts.close() }
 // signLogoutToken makes the logout token of n (§2.4): iss, aud, iat, exp,
 // jti, events, sub and sid, never a nonce; typ logout+jwt (§2.4, RFC 8725
 // §3.11), signed like the ID tokens.
-func (p *Provider) signLogoutToken(n logoutNotice) (string, error) {
+func (p *Provider) signLogoutToken(n storage.LogoutNotice) (string, error) {
 	now := p.cfg.Now()
 	claims := map[string]any{
 		"iss":    p.cfg.Issuer,
-		"aud":    n.clientID,
+		"aud":    n.ClientID,
 		"iat":    now.Unix(),
 		"exp":    now.Add(logoutTokenLifetime).Unix(),
 		"jti":    rand.Text(),
 		"events": map[string]any{backchannelEvent: map[string]any{}},
-		"sub":    n.sub,
+		"sub":    n.UserID,
 	}
-	if n.sid != "" {
-		claims["sid"] = n.sid
+	if n.SID != "" {
+		claims["sid"] = n.SID
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
