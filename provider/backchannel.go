@@ -329,14 +329,14 @@ func (p *Provider) recordSessionClient(ctx context.Context, client *storage.Clie
 
 // logoutsQueued wakes the back-channel logout worker: a change that has
 // committed queued notices for the clients of the sessions it ended
-// (directory.Options.LogoutsQueued, endedSession).
+// (directory.Options.LogoutsQueued, queueSessionLogouts).
 func (p *Provider) logoutsQueued(context.Context, []storage.SessionClient) { p.logouts.nudge() }
 
-// endedSession ends the back-channel records of browser session sid: the
-// store queues a logout notice for each of its clients that wants one,
-// in ctx's transaction (the one that ends the session), and the worker
+// queueSessionLogouts takes the back-channel records of browser session
+// sid, which queues a logout notice for each of its clients that wants
+// one, in ctx's transaction (the one that ends the session); the worker
 // is woken once that has committed.
-func (p *Provider) endedSession(ctx context.Context, sid string) error {
+func (p *Provider) queueSessionLogouts(ctx context.Context, sid string) error {
 	if sid == "" {
 		return nil
 	}
@@ -350,17 +350,18 @@ func (p *Provider) endedSession(ctx context.Context, sid string) error {
 	return nil
 }
 
-// logoutEnded queues the notices of the clients of the sessions a logout
-// ends, in its transaction: the browser's own (sess) and the one the
-// id_token_hint named, if it ended that one.
-func (p *Provider) logoutEnded(ctx context.Context, sess *storage.BrowserSession, hint *idTokenHint, namedEnded bool) error {
+// queueEndSessionLogouts queues the notices of the clients of the
+// sessions a logout at the end_session endpoint ends, in its
+// transaction: the browser's own (sess) and the one the id_token_hint
+// named, if it ended that one.
+func (p *Provider) queueEndSessionLogouts(ctx context.Context, sess *storage.BrowserSession, hint *idTokenHint, namedEnded bool) error {
 	if sess != nil {
-		if err := p.endedSession(ctx, sess.SID); err != nil {
+		if err := p.queueSessionLogouts(ctx, sess.SID); err != nil {
 			return err
 		}
 	}
 	if namedEnded && hint != nil && (sess == nil || hint.sid != sess.SID) {
-		return p.endedSession(ctx, hint.sid)
+		return p.queueSessionLogouts(ctx, hint.sid)
 	}
 	return nil
 }

@@ -178,7 +178,7 @@ var errCredentialChanged = errors.New("the user's credential changed meanwhile")
 //
 // In the same transaction the records of the clients that had tokens in
 // the session are taken, which queues their back-channel logout notices
-// (endedSession), as a logout at the end_session endpoint does.
+// (queueSessionLogouts), as a logout at the end_session endpoint does.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	value, ok := p.cookies.Session(r)
 	if !ok {
@@ -195,7 +195,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 		if _, err := p.deleteSession(ctx, r); err != nil {
 			return err
 		}
-		return p.endedSession(ctx, s.SID)
+		return p.queueSessionLogouts(ctx, s.SID)
 	})
 	if err != nil {
 		return err
