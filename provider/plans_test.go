@@ -55,7 +55,8 @@ func TestLoadPathsPlanWithoutScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := &http.Client{Transport: ts.HTTP.Transport, Jar: jar}
-	resp, err := browser.Get(ts.URL + mustAuthorizeURL(f))
+	authURL, _ := f.authorizeURL()
+	resp, err := browser.Get(ts.URL + authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +129,4 @@ func TestLoadPathsPlanWithoutScans(t *testing.T) {
 	if explained < 10 {
 		t.Fatalf("explained only %d statements; the paths run more", explained)
 	}
-}
-
-func mustAuthorizeURL(f *benchFlow) string {
-	u, _ := f.authorizeURL()
-	return u
 }
