@@ -54,11 +54,6 @@ const (
 	logoutTokenLifetime = 2 * time.Minute
 )
 
-// logoutNotice is one logout token to send.
-type logoutNotice struct {
-	clientID, uri, sub, sid string
-}
-
 // backchannel is the worker that drains the outbox of logout notices: it
 // wakes when this process queued some (wake) and otherwise every poll
 // interval, claims a batch, sends each, and finishes or retries it.
@@ -66,7 +61,7 @@ type backchannel struct {
 	store  storage.Store
 	client *http.Client
 	now    func() time.Time
-	sign   func(n logoutNotice) (string, error)
+	sign   func(n storage.LogoutNotice) (string, error)
 	log    *slog.Logger
 	poll   time.Duration
 	// backoff is the wait after a first failed try (backchannelBackoff;
@@ -83,7 +78,7 @@ type backchannel struct {
 
 // newBackchannel starts the worker of the outbox in store, polling every
 // poll.
-func newBackchannel(store storage.Store, now func() time.Time, log *slog.Logger, sign func(logoutNotice) (string, error), poll time.Duration) *backchannel {
+func newBackchannel(store storage.Store, now func() time.Time, log *slog.Logger, sign func(storage.LogoutNotice) (string, error), poll time.Duration) *backchannel {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &backchannel{
 		store: store,
@@ -192,7 +187,7 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 		b.finish(n) // the client no longer wants to hear
 		return time.Time{}
 	}
-	err = b.send(logoutNotice{clientID: c.ID, uri: c.BackchannelLogoutURI, sub: n.UserID, sid: n.SID})
+	err = b.send(c.BackchannelLogoutURI, n)
 	var refused *refusedError
 	switch {
 	case err == nil:
@@ -253,14 +248,16 @@ func (e *refusedError) Error() string {
 	return fmt.Sprintf("client refused the logout token: status %d", e.status)
 }
 
-func (b *backchannel) send(n logoutNotice) error {
+// send POSTs the logout token of notice n to the client's
+// backchannel_logout_uri uri.
+func (b *backchannel) send(uri string, n storage.LogoutNotice) error {
 	tok, err := b.sign(n)
 	if err != nil {
 		return fmt.Errorf("sign logout token: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, backchannelTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.uri, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))
 	if err != nil {
 		return &refusedError{}
 	}
@@ -295,19 +292,19 @@ func (p *Provider) Close() { p.logouts.close() }
 // signLogoutToken makes the logout token of n (§2.4): iss, aud, iat, exp,
 // jti, events, sub and sid, never a nonce; typ logout+jwt (§2.4, RFC 8725
 // §3.11), signed like the ID tokens.
-func (p *Provider) signLogoutToken(n logoutNotice) (string, error) {
+func (p *Provider) signLogoutToken(n storage.LogoutNotice) (string, error) {
 	now := p.cfg.Now()
 	claims := map[string]any{
 		"iss":    p.cfg.Issuer,
-		"aud":    n.clientID,
+		"aud":    n.ClientID,
 		"iat":    now.Unix(),
 		"exp":    now.Add(logoutTokenLifetime).Unix(),
 		"jti":    rand.Text(),
 		"events": map[string]any{backchannelEvent: map[string]any{}},
-		"sub":    n.sub,
+		"sub":    n.UserID,
 	}
-	if n.sid != "" {
-		claims["sid"] = n.sid
+	if n.SID != "" {
+		claims["sid"] = n.SID
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -332,14 +329,14 @@ func (p *Provider) recordSessionClient(ctx context.Context, client *storage.Clie
 
 // logoutsQueued wakes the back-channel logout worker: a change that has
 // committed queued notices for the clients of the sessions it ended
-// (directory.Options.LogoutsQueued, endedSession).
+// (directory.Options.LogoutsQueued, queueSessionLogouts).
 func (p *Provider) logoutsQueued(context.Context, []storage.SessionClient) { p.logouts.nudge() }
 
-// endedSession ends the back-channel records of browser session sid: the
-// store queues a logout notice for each of its clients that wants one,
-// in ctx's transaction (the one that ends the session), and the worker
+// queueSessionLogouts takes the back-channel records of browser session
+// sid, which queues a logout notice for each of its clients that wants
+// one, in ctx's transaction (the one that ends the session); the worker
 // is woken once that has committed.
-func (p *Provider) endedSession(ctx context.Context, sid string) error {
+func (p *Provider) queueSessionLogouts(ctx context.Context, sid string) error {
 	if sid == "" {
 		return nil
 	}
@@ -353,17 +350,18 @@ func (p *Provider) endedSession(ctx context.Context, sid string) error {
 	return nil
 }
 
-// logoutEnded queues the notices of the clients of the sessions a logout
-// ends, in its transaction: the browser's own (sess) and the one the
-// id_token_hint named, if it ended that one.
-func (p *Provider) logoutEnded(ctx context.Context, sess *storage.BrowserSession, hint *idTokenHint, namedEnded bool) error {
+// queueEndSessionLogouts queues the notices of the clients of the
+// sessions a logout at the end_session endpoint ends, in its
+// transaction: the browser's own (sess) and the one the id_token_hint
+// named, if it ended that one.
+func (p *Provider) queueEndSessionLogouts(ctx context.Context, sess *storage.BrowserSession, hint *idTokenHint, namedEnded bool) error {
 	if sess != nil {
-		if err := p.endedSession(ctx, sess.SID); err != nil {
+		if err := p.queueSessionLogouts(ctx, sess.SID); err != nil {
 			return err
 		}
 	}
 	if namedEnded && hint != nil && (sess == nil || hint.sid != sess.SID) {
-		return p.endedSession(ctx, hint.sid)
+		return p.queueSessionLogouts(ctx, hint.sid)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func newOutbox(t *testing.T, uri string, n int) outbox {
 
 // startWorker starts a worker on o with a log in logs, backoff and poll.
 func startWorker(t *testing.T, o outbox, logs *lockedWriter, backoff, poll time.Duration) *backchannel {
-	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(logoutNotice) (string, error) { return "secret-token", nil }, poll)
+	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(storage.LogoutNotice) (string, error) { return "secret-token", nil }, poll)
 	b.backoff.Store(int64(backoff))
 	b.nudge()
 	t.Cleanup(b.close)

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -400,9 +401,15 @@ func TestBackchannelSelfSignOut(t *testing.T) {
 		rp, c := newLogoutClient(t, e, "bc-self")
 		b := e.newBrowser(t)
 		idToken := e.signInTokens(t, b, c.request("openid"), "alice", alicePassword).Extra("id_token").(string)
+		session := b.sessionID(t)
 		// The account page signs in by the browser's session (SSO).
 		if p := b.submitTo(t, b.get(t, e.URL+provider.PathAccount), "/signout", nil); p.Status != http.StatusOK {
 			t.Fatalf("sign out on the account page: %s", p)
+		}
+		// The session's row goes, not only the cookie: a copy of the
+		// cookie kept elsewhere signs nobody in.
+		if _, err := e.Store.GetBrowserSession(t.Context(), session); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("the browser session after signing out on the account page: %v, want not found", err)
 		}
 		sid, _ := rawClaims(t, idToken)["sid"].(string)
 		rp.want(t, "sign out on the account page", sid, e.AliceID)

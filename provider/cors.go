@@ -60,7 +60,8 @@ func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) ht
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// The path as chi routes it (routes.go allowedMethods).
-			route, ok := routes[cmp.Or(r.URL.RawPath, r.URL.Path)]
+			path := cmp.Or(r.URL.RawPath, r.URL.Path)
+			route, ok := routes[path]
 			values := r.Header.Values("Origin")
 			if !ok || len(values) == 0 {
 				next.ServeHTTP(w, r)
@@ -70,7 +71,7 @@ func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) ht
 				// Counted and traced under the route it asks about, not
 				// as unmatched (observe).
 				if rctx := chi.RouteContext(r.Context()); rctx != nil {
-					rctx.RoutePatterns = append(rctx.RoutePatterns, cmp.Or(r.URL.RawPath, r.URL.Path))
+					rctx.RoutePatterns = append(rctx.RoutePatterns, path)
 				}
 				p.preflight(w, r, values, route)
 				return

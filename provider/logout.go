@@ -122,7 +122,7 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		if cleared, err = p.deleteSession(ctx, r); err != nil {
 			return err
 		}
-		return p.logoutEnded(ctx, sess, hint, namedEnded)
+		return p.queueEndSessionLogouts(ctx, sess, hint, namedEnded)
 	})
 	if err != nil {
 		p.logoutFailed(w, r, err)

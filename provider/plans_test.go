@@ -3,7 +3,6 @@ package provider_test
 import (
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -56,7 +55,8 @@ func TestLoadPathsPlanWithoutScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := &http.Client{Transport: ts.HTTP.Transport, Jar: jar}
-	resp, err := browser.Get(ts.URL + mustAuthorizeURL(f))
+	authURL, _ := f.authorizeURL()
+	resp, err := browser.Get(ts.URL + authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,56 +104,24 @@ func TestLoadPathsPlanWithoutScans(t *testing.T) {
 	if _, err := conn.ExecContext(t.Context(), `SET plan_cache_mode = force_generic_plan`); err != nil {
 		t.Fatal(err)
 	}
-	params := regexp.MustCompile(`\$(\d+)`)
 	scan := regexp.MustCompile(`Seq Scan on (\w+)`)
 	explained := 0
 	for _, q := range stmts {
-		n := 0
-		for _, m := range params.FindAllStringSubmatch(q, -1) {
-			var i int
-			fmt.Sscan(m[1], &i)
-			n = max(n, i)
-		}
-		if _, err := conn.ExecContext(t.Context(), `PREPARE planned AS `+q); err != nil {
-			t.Errorf("prepare %q: %v", q, err)
-			continue
-		}
-		explain := `EXPLAIN EXECUTE planned`
-		if n > 0 {
-			explain += `(` + strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ") + `)`
-		}
-		var plan strings.Builder
-		rows, err := conn.QueryContext(t.Context(), explain)
-		if err == nil {
-			for rows.Next() {
-				var line string
-				if err = rows.Scan(&line); err != nil {
-					break
-				}
-				plan.WriteString(line + "\n")
-			}
-			if err == nil {
-				err = rows.Err()
-			}
-			rows.Close()
-		}
-		if _, derr := conn.ExecContext(t.Context(), `DEALLOCATE planned`); derr != nil {
-			t.Fatal(derr)
-		}
+		plan, err := testdb.GenericPlan(t.Context(), conn, q)
 		if err != nil {
-			t.Errorf("explain %q: %v", q, err)
+			t.Error(err)
 			continue
 		}
 		explained++
 		// A consent is one user's to one client: read by its primary
 		// key, not among every consent to the client.
 		readsConsents := strings.Contains(q, "FROM consents") || strings.Contains(q, "JOIN consents")
-		if readsConsents && !strings.Contains(plan.String(), "consents_pkey") {
-			t.Errorf("the generic plan does not read consents by primary key:\n%s\n%s", q, plan.String())
+		if readsConsents && !strings.Contains(plan, "consents_pkey") {
+			t.Errorf("the generic plan does not read consents by primary key:\n%s\n%s", q, plan)
 		}
-		for _, m := range scan.FindAllStringSubmatch(plan.String(), -1) {
+		for _, m := range scan.FindAllStringSubmatch(plan, -1) {
 			if slices.Contains(growingTables, m[1]) {
-				t.Errorf("the generic plan scans %s:\n%s\n%s", m[1], q, plan.String())
+				t.Errorf("the generic plan scans %s:\n%s\n%s", m[1], q, plan)
 			}
 		}
 	}
@@ -161,9 +129,4 @@ func TestLoadPathsPlanWithoutScans(t *testing.T) {
 	if explained < 10 {
 		t.Fatalf("explained only %d statements; the paths run more", explained)
 	}
-}
-
-func mustAuthorizeURL(f *benchFlow) string {
-	u, _ := f.authorizeURL()
-	return u
 }

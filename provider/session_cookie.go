@@ -178,7 +178,7 @@ var errCredentialChanged = errors.New("the user's credential changed meanwhile")
 //
 // In the same transaction the records of the clients that had tokens in
 // the session are taken, which queues their back-channel logout notices
-// (endedSession), as a logout at the end_session endpoint does.
+// (queueSessionLogouts), as a logout at the end_session endpoint does.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 	value, ok := p.cookies.Session(r)
 	if !ok {
@@ -192,10 +192,10 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return fmt.Errorf("load browser session: %w", err)
 		}
-		if _, err := p.deleteSession(ctx, r); err != nil {
-			return err
+		if err := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("end browser session: %w", err)
 		}
-		return p.endedSession(ctx, s.SID)
+		return p.queueSessionLogouts(ctx, s.SID)
 	})
 	if err != nil {
 		return err
@@ -205,7 +205,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 }
 
 // deleteSession deletes, in ctx, the session row of the browser's
-// session cookie, and reports whether it had one (endSession).
+// session cookie, and reports whether it had one (handleEndSession).
 func (p *Provider) deleteSession(ctx context.Context, r *http.Request) (bool, error) {
 	value, ok := p.cookies.Session(r)
 	if !ok {

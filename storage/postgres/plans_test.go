@@ -2,13 +2,12 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/postgres"
 	"github.com/hallpass/hallpass/storage/sqlstore"
@@ -84,37 +83,13 @@ func TestCodeExchangePlansByPrimaryKey(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
 		t.Fatalf("force generic plans: %v", err)
 	}
-	params := regexp.MustCompile(`\$(\d+)`)
 	plan := func(q string) string {
 		t.Helper()
-		n := 0
-		for _, m := range params.FindAllStringSubmatch(q, -1) {
-			var i int
-			fmt.Sscan(m[1], &i)
-			n = max(n, i)
-		}
-		if _, err := conn.ExecContext(ctx, `PREPARE planned AS `+q); err != nil {
-			t.Fatalf("prepare %q: %v", q, err)
-		}
-		defer conn.ExecContext(ctx, `DEALLOCATE planned`)
-		args := strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ")
-		rows, err := conn.QueryContext(ctx, `EXPLAIN EXECUTE planned(`+args+`)`)
+		p, err := testdb.GenericPlan(ctx, conn, q)
 		if err != nil {
-			t.Fatalf("explain %q: %v", q, err)
+			t.Fatal(err)
 		}
-		defer rows.Close()
-		var b strings.Builder
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatalf("explain %q: %v", q, err)
-			}
-			b.WriteString(line + "\n")
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("explain %q: %v", q, err)
-		}
-		return b.String()
+		return p
 	}
 
 	for _, c := range []struct {
