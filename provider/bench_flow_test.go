@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/web"
@@ -103,6 +104,55 @@ func BenchmarkSignedInFlowParallel(b *testing.B) {
 			reportCPU(b, start)
 		})
 	}
+}
+
+// BenchmarkFreshLoginFlow measures a sign-in by password, in-process and
+// without network, as cmd/loadtest's fresh-login scenario makes it: a new
+// browser (no cookies) sends an authorization request (PKCE S256), gets
+// the login page, posts the login form with its hidden fields and is sent
+// back to the app with a code (consent, remembered from the untimed first
+// sign-in, would be posted if asked), then the code exchange. One
+// argon2id password check per flow, and a new session. Compare cpu-ms/op
+// with BenchmarkCheckPassword's in the same run: the password check is
+// most of the flow, what is left is about a signed-in flow's cost
+// (BenchmarkSignedInFlow) and the login's writes. The one user signs in
+// from one address flow after flow, as the load tool's browsers do, and
+// the login throttle never refuses: it counts an attempt only while its
+// password is checked, and a right password forgets it.
+//
+//	go test -run '^$' -bench 'FreshLoginFlow|CheckPassword' -benchtime 20x ./provider/
+func BenchmarkFreshLoginFlow(b *testing.B) {
+	benchFlows(b, func(b *testing.B, f *benchFlow) func() {
+		return func() {
+			code, verifier := f.signIn(b, f.newBrowser(b))
+			if err := f.exchange(code, verifier); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCheckPassword is BenchmarkFreshLoginFlow's reference: the one
+// password check a login makes (directory.CheckPassword against a hash
+// directory.HashPassword made: argon2id, 19 MiB, two passes, one
+// thread), with the garbage collection its memory costs. It stands beside
+// the flow so that both report cpu-ms/op the same way in one run.
+//
+//	go test -run '^$' -bench 'FreshLoginFlow|CheckPassword' -benchtime 20x ./provider/
+func BenchmarkCheckPassword(b *testing.B) {
+	hash, err := directory.HashPassword(benchPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := processCPU(b)
+	for b.Loop() {
+		if ok, err := directory.CheckPassword(hash, benchPassword); !ok || err != nil {
+			b.Fatalf("CheckPassword = %v, %v", ok, err)
+		}
+	}
+	reportCPU(b, start)
 }
 
 // benchFlows runs a sub-benchmark per backend, each on a benchFlow of its
