@@ -21,14 +21,21 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/web"
 )
 
 // benchRedirect is the public client's redirect URI in the flow
-// benchmark; nothing serves it.
+// benchmarks; nothing serves it.
 const benchRedirect = "http://127.0.0.1/bench-callback"
+
+// The user of the flow benchmarks.
+const (
+	benchUser     = "bencher"
+	benchPassword = "quiet-lantern-meadow-72"
+)
 
 // BenchmarkSignedInFlow measures a signed-in user's trip through an
 // app's login, in-process and without network: GET /oauth2/authorize
@@ -43,18 +50,9 @@ const benchRedirect = "http://127.0.0.1/bench-callback"
 //
 //	go test -run '^$' -bench 'SignedInFlow' ./provider/ && go test -run '^$' -bench 'RSASign$' ./keys/
 func BenchmarkSignedInFlow(b *testing.B) {
-	for _, be := range testdb.Backends() {
-		b.Run(be.Name, func(b *testing.B) {
-			f := newBenchFlow(b, be.DSN(b))
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := processCPU(b)
-			for b.Loop() {
-				f.run(b)
-			}
-			b.ReportMetric(float64((processCPU(b)-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
-		})
-	}
+	benchFlows(b, func(b *testing.B, f *benchFlow) func() {
+		return func() { f.run(b) }
+	})
 }
 
 // BenchmarkSignedInFlowTouching is BenchmarkSignedInFlow for a browser
@@ -65,27 +63,20 @@ func BenchmarkSignedInFlow(b *testing.B) {
 //
 //	go test -run '^$' -bench 'SignedInFlowTouching' ./provider/
 func BenchmarkSignedInFlowTouching(b *testing.B) {
-	for _, be := range testdb.Backends() {
-		b.Run(be.Name, func(b *testing.B) {
-			f := newBenchFlow(b, be.DSN(b))
-			var id string
-			for _, c := range f.cookies {
-				if strings.HasSuffix(c.Name, web.SessionCookieName) {
-					id = web.Digest(c.Value)
-				}
+	benchFlows(b, func(b *testing.B, f *benchFlow) func() {
+		var id string
+		for _, c := range f.cookies {
+			if strings.HasSuffix(c.Name, web.SessionCookieName) {
+				id = web.Digest(c.Value)
 			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := processCPU(b)
-			for b.Loop() {
-				if err := f.ts.Store.TouchBrowserSession(b.Context(), id, time.Now().Add(-2*time.Minute)); err != nil {
-					b.Fatal(err)
-				}
-				f.run(b)
+		}
+		return func() {
+			if err := f.ts.Store.TouchBrowserSession(b.Context(), id, time.Now().Add(-2*time.Minute)); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64((processCPU(b)-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
-		})
-	}
+			f.run(b)
+		}
+	})
 }
 
 // BenchmarkSignedInFlowParallel is BenchmarkSignedInFlow with 16 browsers
@@ -110,7 +101,74 @@ func BenchmarkSignedInFlowParallel(b *testing.B) {
 					}
 				}
 			})
-			b.ReportMetric(float64((processCPU(b)-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+			reportCPU(b, start)
+		})
+	}
+}
+
+// BenchmarkFreshLoginFlow measures a sign-in by password, in-process and
+// without network, as cmd/loadtest's fresh-login scenario makes it: a new
+// browser (no cookies) sends an authorization request (PKCE S256), gets
+// the login page, posts the login form with its hidden fields and is sent
+// back to the app with a code (consent, remembered from the untimed first
+// sign-in, would be posted if asked), then the code exchange. One
+// argon2id password check per flow, and a new session. Compare cpu-ms/op
+// with BenchmarkCheckPassword's in the same run: the password check is
+// most of the flow, what is left is about a signed-in flow's cost
+// (BenchmarkSignedInFlow) and the login's writes. The one user signs in
+// from one address flow after flow, as the load tool's browsers do, and
+// the login throttle never refuses: it counts an attempt only while its
+// password is checked, and a right password forgets it.
+//
+//	go test -run '^$' -bench 'FreshLoginFlow|CheckPassword' -benchtime 20x ./provider/
+func BenchmarkFreshLoginFlow(b *testing.B) {
+	benchFlows(b, func(b *testing.B, f *benchFlow) func() {
+		return func() {
+			code, verifier := f.signIn(b, f.newBrowser(b))
+			if err := f.exchange(code, verifier); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCheckPassword is BenchmarkFreshLoginFlow's reference: the one
+// password check a login makes (directory.CheckPassword against a hash
+// directory.HashPassword made: argon2id, 19 MiB, two passes, one
+// thread), with the garbage collection its memory costs. It stands beside
+// the flow so that both report cpu-ms/op the same way in one run.
+//
+//	go test -run '^$' -bench 'FreshLoginFlow|CheckPassword' -benchtime 20x ./provider/
+func BenchmarkCheckPassword(b *testing.B) {
+	hash, err := directory.HashPassword(benchPassword)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := processCPU(b)
+	for b.Loop() {
+		if ok, err := directory.CheckPassword(hash, benchPassword); !ok || err != nil {
+			b.Fatalf("CheckPassword = %v, %v", ok, err)
+		}
+	}
+	reportCPU(b, start)
+}
+
+// benchFlows runs a sub-benchmark per backend, each on a benchFlow of its
+// own: prepare, untimed, returns the op that is one timed iteration.
+// cpu-ms/op is the process's CPU per op.
+func benchFlows(b *testing.B, prepare func(b *testing.B, f *benchFlow) (op func())) {
+	for _, be := range testdb.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			op := prepare(b, newBenchFlow(b, be.DSN(b)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := processCPU(b)
+			for b.Loop() {
+				op()
+			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -123,6 +181,12 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the process's CPU time since start (processCPU) per
+// op, as cpu-ms/op.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((processCPU(b)-start).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 // benchFlow is a server, a public client and a browser signed in to it
@@ -138,8 +202,8 @@ type benchFlow struct {
 }
 
 // newBenchFlow sets up the server through the admin API and signs a user
-// in over HTTP with the login and consent forms; opts adjust the
-// server's configuration.
+// in with the login and consent forms (signIn); opts adjust the server's
+// configuration.
 func newBenchFlow(b testing.TB, dsn string, opts ...func(*provider.Config)) *benchFlow {
 	b.Helper()
 	ts := newTestServer(b, dsn, opts...)
@@ -158,8 +222,7 @@ func newBenchFlow(b testing.TB, dsn string, opts ...func(*provider.Config)) *ben
 	}
 	admin("/admin/scopes", map[string]any{"name": f.scope, "description": "Bench scope", "audience": "https://bench.example/api"})
 	admin("/admin/roles", map[string]any{"name": "bencher", "scopes": []string{f.scope}})
-	const password = "quiet-lantern-meadow-72"
-	admin("/admin/users", map[string]any{"username": "bencher", "password": password, "roles": []string{"bencher"}})
+	admin("/admin/users", map[string]any{"username": benchUser, "password": benchPassword, "roles": []string{"bencher"}})
 	var c struct {
 		ClientID string `json:"client_id"`
 	}
@@ -172,34 +235,80 @@ func newBenchFlow(b testing.TB, dsn string, opts ...func(*provider.Config)) *ben
 	}
 	f.client = c.ClientID
 
+	browser := f.newBrowser(b)
+	f.signIn(b, browser)
+	u, _ := url.Parse(ts.URL)
+	f.cookies = browser.Jar.Cookies(u)
+	// The first flow of the session proves the set-up: a code without a
+	// page.
+	f.run(b)
+	return f
+}
+
+// newBrowser is a browser without cookies whose requests f's handler
+// serves in-process (handlerTransport); it follows redirects inside
+// hallpass and stops at the app's redirect URI, as the app takes over
+// there.
+func (f *benchFlow) newBrowser(tb testing.TB) *http.Client {
+	tb.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	browser := &http.Client{Transport: ts.HTTP.Transport, Jar: jar,
+	return &http.Client{Transport: handlerTransport{f.h}, Jar: jar,
 		CheckRedirect: func(r *http.Request, _ []*http.Request) error {
 			if strings.HasPrefix(r.URL.String(), benchRedirect) {
 				return http.ErrUseLastResponse
 			}
 			return nil
 		}}
-	authURL, _ := f.authorizeURL()
-	resp, err := browser.Get(ts.URL + authURL)
-	if err != nil {
-		b.Fatal(err)
+}
+
+// handlerTransport serves a client's requests with h, in-process and
+// without network: each from the one address httptest.NewRequest gives,
+// as the load tool's browsers all come from one.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		defer r.Body.Close()
 	}
-	resp = benchSubmit(b, browser, resp, url.Values{"username": {"bencher"}, "password": {password}})
-	resp = benchSubmit(b, browser, resp, url.Values{"decision": {"allow"}})
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), benchRedirect) {
-		b.Fatalf("sign-in ended with %d at %s, not at the app", resp.StatusCode, resp.Request.URL)
+	in := httptest.NewRequest(r.Method, r.URL.RequestURI(), r.Body)
+	in.Host, in.Header, in.ContentLength = r.URL.Host, r.Header.Clone(), r.ContentLength
+	w := httptest.NewRecorder()
+	t.h.ServeHTTP(w, in)
+	resp := w.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+// signIn signs browser in by password, as cmd/loadtest's browser does: a
+// new authorization request, the login page it leads to, the login form
+// posted with its hidden fields and the user's password, then the
+// consent form allowing the scopes if the page that follows asks. It
+// returns the code the app is sent back with and its PKCE verifier, and
+// fails tb on any other answer.
+func (f *benchFlow) signIn(tb testing.TB, browser *http.Client) (code, verifier string) {
+	tb.Helper()
+	target, verifier := f.authorizeURL()
+	resp, err := browser.Get(f.ts.URL + target)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != provider.PathLogin {
+		resp.Body.Close()
+		tb.Fatalf("authorize ended with %d at %s, not on the login page", resp.StatusCode, resp.Request.URL)
+	}
+	resp = benchSubmit(tb, browser, resp, url.Values{"username": {benchUser}, "password": {benchPassword}})
+	if resp.StatusCode == http.StatusOK && resp.Request.URL.Path == provider.PathConsent {
+		resp = benchSubmit(tb, browser, resp, url.Values{"decision": {"allow"}})
 	}
 	resp.Body.Close()
-	u, _ := url.Parse(ts.URL)
-	f.cookies = jar.Cookies(u)
-	// The first flow of the session proves the set-up: a code without a
-	// page.
-	f.run(b)
-	return f
+	loc, err := resp.Location()
+	if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), benchRedirect) || loc.Query().Get("code") == "" {
+		tb.Fatalf("sign-in ended with %d at %s, not at the app with a code (%s)", resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code"), verifier
 }
 
 // benchSubmit posts the one form of the page resp carries (its hidden

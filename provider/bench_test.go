@@ -120,6 +120,42 @@ func BenchmarkVerifyOffline(b *testing.B) {
 	}
 }
 
+// BenchmarkJWKS measures GET /.well-known/jwks.json in-process and
+// without network, as cmd/loadtest's jwks scenario sends it (no
+// If-None-Match): the middleware and the prebuilt key set, no query on
+// either backend. Compare with BenchmarkDiscovery, the same walk through
+// the middleware with another prebuilt document.
+//
+//	go test -run '^$' -bench 'JWKS|Discovery' ./provider/
+func BenchmarkJWKS(b *testing.B) { benchGet(b, provider.PathJWKS) }
+
+// BenchmarkDiscovery measures GET /.well-known/openid-configuration
+// in-process and without network, as cmd/loadtest's discovery scenario
+// sends it: the middleware and a prebuilt document. Compare with
+// BenchmarkRequestLogging (log=off) for the share of the request log.
+//
+//	go test -run '^$' -bench 'Discovery|RequestLogging' ./provider/
+func BenchmarkDiscovery(b *testing.B) { benchGet(b, provider.PathDiscovery) }
+
+// benchGet measures GET path on every backend; an answer other than 200
+// with a body fails the benchmark.
+func benchGet(b *testing.B, path string) {
+	for _, be := range testdb.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			h := newTestServer(b, be.DSN(b)).Provider.Handler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+				if w.Code != http.StatusOK || w.Body.Len() == 0 {
+					b.Fatalf("GET %s: %d %s", path, w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkRequestLogging measures what the per-request log line and
 // metrics cost, on the cheapest endpoint (discovery, a prebuilt
 // document): "log=info" writes the JSON request line hallpass writes by
