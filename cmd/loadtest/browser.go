@@ -22,9 +22,11 @@ import (
 type browser struct {
 	e    *env
 	http *http.Client
+	// user is who signs in at the login form.
+	user credential
 }
 
-func (e *env) newBrowser() (*browser, error) {
+func (e *env) newBrowser(user credential) (*browser, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("cookie jar: %w", err)
@@ -45,7 +47,7 @@ func (e *env) newBrowser() (*browser, error) {
 			return nil
 		},
 	}
-	return &browser{e: e, http: c}, nil
+	return &browser{e: e, http: c, user: user}, nil
 }
 
 // page is where the browser ended: a hallpass page, or the redirect to
@@ -199,7 +201,7 @@ const maxLoginRetries = 10
 // again, as a user would, and the scenario counts it (env.shed).
 func (b *browser) login(ctx context.Context, p page) (page, error) {
 	for i := 0; ; i++ {
-		next, err := b.submit(ctx, p, "password", url.Values{"username": {b.e.username}, "password": {b.e.password}})
+		next, err := b.submit(ctx, p, "password", url.Values{"username": {b.user.username}, "password": {b.user.password}})
 		var se *statusError
 		if !errors.As(err, &se) || se.retryAfter <= 0 || i == maxLoginRetries {
 			return next, err
@@ -275,8 +277,8 @@ func (b *browser) flow(ctx context.Context, login bool) error {
 
 // signedInWorker signs its own browser in once (login and consent forms,
 // untimed); each op is then the flow of a signed-in user.
-func (e *env) signedInWorker(ctx context.Context, _ int) (op, error) {
-	b, err := e.newBrowser()
+func (e *env) signedInWorker(ctx context.Context, i int) (op, error) {
+	b, err := e.newBrowser(e.user(i))
 	if err != nil {
 		return nil, err
 	}
@@ -288,12 +290,12 @@ func (e *env) signedInWorker(ctx context.Context, _ int) (op, error) {
 
 // freshLoginWorker's ops each start a new browser and sign in with the
 // password (consent, remembered after the first, is given if asked).
-func (e *env) freshLoginWorker(context.Context, int) (op, error) {
+func (e *env) freshLoginWorker(i int) op {
 	return func(ctx context.Context) error {
-		b, err := e.newBrowser()
+		b, err := e.newBrowser(e.user(i))
 		if err != nil {
 			return err
 		}
 		return b.flow(ctx, true)
-	}, nil
+	}
 }

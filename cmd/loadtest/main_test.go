@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/provider"
 )
 
 const testAdminToken = "loadtest-admin-token-0123456789abcdef"
@@ -76,3 +78,31 @@ func TestSmoke(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestFreshLoginsWithManyPasswordChecks runs fresh logins against a
+// server that checks eight passwords at once, more than the five of one
+// account's logins the login throttle lets be in flight at once (each
+// counts as a failure until its password proves right): the tool spreads
+// its browsers over users, so none is refused.
+func TestFreshLoginsWithManyPasswordChecks(t *testing.T) {
+	srv := hallpasstest.Start(t, testdb.SQLite(t), hallpasstest.Options{
+		AdminToken: testAdminToken,
+		Config:     func(c *provider.Config) { c.MaxPasswordChecks = 8 },
+	})
+	env := map[string]string{"HALLPASS_ADMIN_TOKEN": testAdminToken}
+	cfg, err := parseFlags([]string{"-url", srv.URL, "-c", "16", "-n", "48", "-scenarios", "signed-in,fresh-login", "-reference", "0"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("parseFlags: %v", err)
+	}
+	var out bytes.Buffer
+	results, err := runAll(t.Context(), cfg, &out)
+	if err != nil {
+		t.Fatalf("runAll: %v\n%s", err, out.String())
+	}
+	for _, r := range results {
+		if r.Errors != 0 || r.Ops != 48 {
+			t.Errorf("%s: %d of %d flows failed: %v", r.Scenario, r.Errors, r.Ops, r.Samples)
+		}
+	}
+}

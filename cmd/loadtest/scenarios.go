@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,7 @@ func lookupScenario(name string) scenario {
 	case "signed-in":
 		return scenario{"flow", func(ctx context.Context, e *env, i int) (op, error) { return e.signedInWorker(ctx, i) }}
 	case "fresh-login":
-		return scenario{"flow", func(ctx context.Context, e *env, i int) (op, error) { return e.freshLoginWorker(ctx, i) }}
+		return scenario{"flow", func(_ context.Context, e *env, i int) (op, error) { return e.freshLoginWorker(i), nil }}
 	}
 	panic("unknown scenario " + name) // parseFlags admits only allScenarios
 }
@@ -50,16 +51,33 @@ type env struct {
 	// The service client (client credentials, introspection) and a token
 	// of it to introspect.
 	serviceID, serviceSecret, serviceToken string
-	// The user and public client of the browser flows.
-	username, password, publicID, redirectURI, scope string
+	// The users and the public client of the browser flows: worker i
+	// signs in as users[i/workersPerUser].
+	users                        []credential
+	publicID, redirectURI, scope string
 	// shed counts logins the server refused for now (503 with
 	// Retry-After: no password check free) and the browser sent again.
 	shed atomic.Int64
 }
 
+// credential is a user's username and password.
+type credential struct{ username, password string }
+
+// workersPerUser is how many browser workers share a user. The login
+// throttle counts an attempt before its password is checked and forgets
+// it only once the password proved right, so a user's logins in flight
+// at once count as failures meanwhile: five of them (its
+// AccountFreeFailures) would lock the account on a server that checks
+// that many passwords at once. Four never do.
+const workersPerUser = 4
+
+// user is the user worker i signs in as.
+func (e *env) user(i int) credential { return e.users[i/workersPerUser%len(e.users)] }
+
 // setup creates, through the admin API, a scope and a role granting it,
-// a service client, a user holding the role and a public client; names
-// carry a random suffix so runs do not collide.
+// a service client, users holding the role (one per workersPerUser
+// workers) and a public client; names carry a random suffix so runs do
+// not collide.
 func setup(ctx context.Context, cfg config) (*env, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = 4 * cfg.C
@@ -92,12 +110,17 @@ func setup(ctx context.Context, cfg config) (*env, error) {
 	}
 	e.serviceToken = tok
 
-	e.username = "loadtest-" + suffix
-	e.password = randomString(24) // random: passes the strength policy
-	if err := e.admin(ctx, "/admin/users", map[string]any{
-		"username": e.username, "password": e.password, "name": "Load Test", "roles": []string{role},
-	}, nil); err != nil {
-		return nil, err
+	for i := range (max(cfg.C, 1) + workersPerUser - 1) / workersPerUser {
+		u := credential{
+			username: "loadtest-" + suffix + "-" + strconv.Itoa(i),
+			password: randomString(24), // random: passes the strength policy
+		}
+		if err := e.admin(ctx, "/admin/users", map[string]any{
+			"username": u.username, "password": u.password, "name": "Load Test", "roles": []string{role},
+		}, nil); err != nil {
+			return nil, err
+		}
+		e.users = append(e.users, u)
 	}
 	e.redirectURI = "http://127.0.0.1/loadtest-callback"
 	var pub struct {
