@@ -68,16 +68,40 @@ func repeatedParam(form url.Values) string {
 // also checks the client's authentication: checkOAuthRequest), and takes
 // the request objects hallpass does not support out of the form
 // (takeRequestObject) whatever the parsing found, so that fosite never
-// reads one at either endpoint. It returns, apart from the parsing's
-// result, the refusal for a request object taken out: each endpoint ranks
-// it against its other errors.
+// reads one at either endpoint. At the authorization endpoint, a request
+// naming a pushed request keeps only client_id and request_uri
+// (keepOnlyPushed). It returns, apart from the parsing's result, the
+// refusal for a request object taken out: each endpoint ranks it against
+// its other errors.
 func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, requestObject, err error) {
 	if pushed {
 		err = checkOAuthRequest(r)
 	} else {
 		repeated, err = parseOAuthParams(r)
 	}
-	return repeated, takeRequestObject(r.Form), err
+	requestObject = takeRequestObject(r.Form)
+	if !pushed {
+		keepOnlyPushed(r.Form)
+	}
+	return repeated, requestObject, err
+}
+
+// keepOnlyPushed drops from the form of an authorization request whose
+// request_uri the PAR endpoint issued every parameter but client_id and
+// request_uri. Such a request is the pushed one (RFC 9126 §4), and only
+// the pushed parameters count, even where the URL repeats or adds some
+// (RFC 9101 §6.3): the URL passes through the browser, where anyone could
+// add a prompt, a max_age or a nonce the client never pushed, and fosite
+// would keep every parameter the push did not set.
+func keepOnlyPushed(form url.Values) {
+	if !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix) {
+		return
+	}
+	for name := range form {
+		if name != "client_id" && name != "request_uri" {
+			delete(form, name)
+		}
+	}
 }
 
 // takeRequestObject takes out of form the request objects hallpass does
