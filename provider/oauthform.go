@@ -75,7 +75,7 @@ func repeatedParam(form url.Values) string {
 // its other errors.
 func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, requestObject, err error) {
 	if pushed {
-		err = checkOAuthRequest(r)
+		err = checkOAuthRequest(r, false)
 	} else {
 		repeated, err = parseOAuthParams(r)
 	}
@@ -137,14 +137,21 @@ func takeRequestObject(form url.Values) error {
 // authentication method per request (RFC 6749 §2.3), so HTTP Basic
 // together with credentials in the body is refused, and so is a body
 // client_id naming another client than the Basic credentials, and a
-// request with no client authentication at all is invalid_client. All of
-// it before fosite looks anything up.
-func checkOAuthRequest(r *http.Request) error {
+// request with no client authentication at all is invalid_client, and so
+// is an Authorization header that holds no usable HTTP Basic credentials
+// (badBasic): the client tried to authenticate there and failed (RFC 6749
+// §5.2), where fosite answered 400 invalid_request. bearer says whether
+// the endpoint takes a bearer token instead (introspection, the admin
+// token). All of it before fosite looks anything up.
+func checkOAuthRequest(r *http.Request, bearer bool) error {
 	if _, err := parseOAuthParams(r); err != nil {
 		return err
 	}
 	if r.URL.RawQuery != "" {
 		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the application/x-www-form-urlencoded request body, not in the URL's query.")
+	}
+	if err := badBasic(r, bearer); err != nil {
+		return err
 	}
 	user, _, basic := r.BasicAuth()
 	if !basic {
@@ -166,6 +173,30 @@ func checkOAuthRequest(r *http.Request) error {
 		if err != nil || basicID != id {
 			return fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client that authenticated with HTTP Basic.")
 		}
+	}
+	return nil
+}
+
+// badBasic refuses, as invalid_client, an Authorization header that is
+// not HTTP Basic credentials as RFC 6749 §2.3.1 has a client send them:
+// base64 that decodes to an id, a colon and a secret, each form-encoded.
+// A bearer token passes where the endpoint takes one (bearer).
+func badBasic(r *http.Request, bearer bool) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil
+	}
+	if _, ok := bearerToken(r); ok && bearer {
+		return nil
+	}
+	user, pass, ok := r.BasicAuth()
+	if ok {
+		_, uerr := url.QueryUnescape(user)
+		_, perr := url.QueryUnescape(pass)
+		ok = uerr == nil && perr == nil
+	}
+	if !ok {
+		return fosite.ErrInvalidClient.WithHint("The Authorization header does not hold HTTP Basic client credentials: the base64 of the form-encoded client_id, a colon and the form-encoded secret (RFC 6749 §2.3.1).")
 	}
 	return nil
 }

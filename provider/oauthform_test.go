@@ -63,10 +63,11 @@ func TestRepeatedParam(t *testing.T) {
 
 // FuzzCheckOAuthRequest feeds hostile queries, bodies, content types and
 // Authorization headers to the guard of the endpoints where clients
-// authenticate: it never panics, refuses only with invalid_request, and
-// what it accepts has no query string, no repeated parameter, and, with
-// HTTP Basic, neither credentials in the body nor a body client_id
-// naming another client.
+// authenticate: it never panics, refuses only with invalid_request (or
+// invalid_client for no client authentication or unusable Basic
+// credentials), and what it accepts has no query string, no repeated
+// parameter, and, with HTTP Basic, neither credentials in the body nor a
+// body client_id naming another client.
 func FuzzCheckOAuthRequest(f *testing.F) {
 	form := "application/x-www-form-urlencoded"
 	f.Add("", "grant_type=client_credentials", form, "Basic "+basicAuth("svc", "s3cret"))
@@ -82,18 +83,22 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 		r.URL.RawQuery = query
 		r.Header.Set("Content-Type", contentType)
 		r.Header.Set("Authorization", authorization)
-		if err := checkOAuthRequest(r); err != nil {
+		if err := checkOAuthRequest(r, false); err != nil {
 			var rfc *fosite.RFC6749Error
 			if !errors.As(err, &rfc) {
 				t.Fatalf("refused with %v, want an OAuth error", err)
 			}
 			// invalid_client only for a request carrying no client
-			// authentication at all (RFC 6749 §5.2).
+			// authentication at all, or an Authorization header without
+			// usable Basic credentials (RFC 6749 §5.2).
 			noAuth := authorization == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion")
-			if rfc.ErrorField != "invalid_request" && (!noAuth || rfc.ErrorField != "invalid_client") {
-				t.Fatalf("refused with %v, want invalid_request (or invalid_client without any client authentication)", err)
+			if rfc.ErrorField != "invalid_request" && (!(noAuth || !usableBasic(r)) || rfc.ErrorField != "invalid_client") {
+				t.Fatalf("refused with %v, want invalid_request (or invalid_client without usable client authentication)", err)
 			}
 			return
+		}
+		if authorization != "" && !usableBasic(r) {
+			t.Fatalf("accepted Authorization %q", authorization)
 		}
 		if r.URL.RawQuery != "" {
 			t.Fatalf("accepted query %q", query)
@@ -116,6 +121,19 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// usableBasic reports whether r's Authorization header holds HTTP Basic
+// credentials whose id and secret are both form-decodable (RFC 6749
+// §2.3.1).
+func usableBasic(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	_, uerr := url.QueryUnescape(user)
+	_, perr := url.QueryUnescape(pass)
+	return uerr == nil && perr == nil
 }
 
 // FuzzTakeRequestObject checks that whatever form reaches fosite holds no

@@ -29,7 +29,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 // (nil when it got no further than the checks before it), and the
 // response, or the error to answer it with (writeAccessError).
 func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.AccessRequester, fosite.AccessResponder, error) {
-	if err := checkOAuthRequest(r); err != nil {
+	if err := checkOAuthRequest(r, false); err != nil {
 		return nil, nil, err
 	}
 	if err := checkResourceParams(r.PostForm); err != nil {
