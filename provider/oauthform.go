@@ -129,20 +129,23 @@ func takeRequestObject(form url.Values) error {
 }
 
 // checkOAuthRequest guards the endpoints where clients authenticate
-// (token, introspection, revocation, PAR): besides parseOAuthParams'
-// checks, their parameters come in the form body and never in the URL
-// (RFC 6749 §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1),
-// where proxies and access logs would keep secrets and codes, and where
-// fosite reads them at PAR but ignores them elsewhere; a client uses one
-// authentication method per request (RFC 6749 §2.3), so HTTP Basic
-// together with credentials in the body is refused, and so is a body
-// client_id naming another client than the Basic credentials, and a
-// request with no client authentication at all is invalid_client, and so
-// is an Authorization header that holds no usable HTTP Basic credentials
-// (badBasic): the client tried to authenticate there and failed (RFC 6749
-// §5.2), where fosite answered 400 invalid_request. bearer says whether
-// the endpoint takes a bearer token instead (introspection, the admin
-// token). All of it before fosite looks anything up.
+// (token, introspection, revocation, PAR), all of it before fosite looks
+// anything up. Besides parseOAuthParams' checks:
+//   - their parameters come in the form body and never in the URL (RFC
+//     6749 §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1),
+//     where proxies and access logs would keep secrets and codes, and
+//     where fosite reads them at PAR but ignores them elsewhere;
+//   - a client uses one authentication method per request (RFC 6749
+//     §2.3): HTTP Basic together with credentials in the body is refused,
+//     and so is a client assertion together with a client_secret, and a
+//     body client_id naming another client than the Basic credentials;
+//   - a request with no client authentication at all is invalid_client,
+//     and so is an Authorization header that holds no usable HTTP Basic
+//     credentials (badBasic): the client tried to authenticate there and
+//     failed (RFC 6749 §5.2), where fosite answered 400 invalid_request.
+//
+// bearer says whether the endpoint takes a bearer token instead
+// (introspection, the admin token).
 func checkOAuthRequest(r *http.Request, bearer bool) error {
 	if _, err := parseOAuthParams(r); err != nil {
 		return err
@@ -152,6 +155,11 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 	}
 	if err := badBasic(r, bearer); err != nil {
 		return err
+	}
+	if (r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type")) && r.PostForm.Has("client_secret") {
+		// fosite would authenticate the assertion and ignore the secret,
+		// whoever's it is.
+		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (a client_assertion and a client_secret); use exactly one (RFC 6749 §2.3).")
 	}
 	user, _, basic := r.BasicAuth()
 	if !basic {

@@ -66,8 +66,9 @@ func TestRepeatedParam(t *testing.T) {
 // authenticate: it never panics, refuses only with invalid_request (or
 // invalid_client for no client authentication or unusable Basic
 // credentials), and what it accepts has no query string, no repeated
-// parameter, and, with HTTP Basic, neither credentials in the body nor a
-// body client_id naming another client.
+// parameter, no client assertion with a secret, and, with HTTP Basic,
+// neither credentials in the body nor a body client_id naming another
+// client.
 func FuzzCheckOAuthRequest(f *testing.F) {
 	form := "application/x-www-form-urlencoded"
 	f.Add("", "grant_type=client_credentials", form, "Basic "+basicAuth("svc", "s3cret"))
@@ -78,6 +79,7 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 	f.Add("", "client_id=%zz", form, "Basic "+basicAuth("%zz", "x"))
 	f.Add("?", "token=t", form, "Basic !!!")
 	f.Add("", "token=t", form, "")
+	f.Add("", "client_assertion_type=x&client_assertion=a.b.c&client_secret=s", form, "")
 	f.Fuzz(func(t *testing.T, query, body, contentType, authorization string) {
 		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
 		r.URL.RawQuery = query
@@ -99,6 +101,9 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 		}
 		if authorization != "" && !usableBasic(r) {
 			t.Fatalf("accepted Authorization %q", authorization)
+		}
+		if r.PostForm.Has("client_secret") && (r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type")) {
+			t.Fatalf("accepted a client assertion with a client_secret (body %q)", body)
 		}
 		if r.URL.RawQuery != "" {
 			t.Fatalf("accepted query %q", query)

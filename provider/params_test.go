@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -125,6 +128,26 @@ func TestOneClientAuthentication(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				res := ts.do(t, req{Method: http.MethodPost, Path: c.path, ContentType: formType, Auth: c.auth, Body: c.body})
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+			})
+		}
+		// A client assertion with a secret in the body is two methods too,
+		// whoever the secret belongs to.
+		key := newKeyPair(t, jose.RS256)
+		m := ts.registerKeyed(t, directory.ClientMetadata{JWKS: publicJWKS(t, key, "k1", jose.RS256), TokenEndpointAuthSigningAlg: "RS256"})
+		keyed := keyedClient{id: m.ClientID, key: key, kid: "k1", alg: jose.RS256}
+		for _, c := range []struct {
+			name, path string
+			extra      url.Values
+		}{
+			{"client_assertion and another client's secret", provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_secret": {other.ClientSecret}}},
+			{"client_assertion and another client's client_secret_post", provider.PathToken,
+				url.Values{"grant_type": {"client_credentials"}, "client_id": {other.ClientID}, "client_secret": {other.ClientSecret}}},
+			{"introspection, client_assertion and a secret", provider.PathIntrospect, url.Values{"token": {tok.AccessToken}, "client_secret": {other.ClientSecret}}},
+			{"revocation, client_assertion and a secret", provider.PathRevoke, url.Values{"token": {tok.AccessToken}, "client_secret": {other.ClientSecret}}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := ts.post(t, c.path, assertionForm(keyed.assertion(t, ts, nil), c.extra))
 				assertError(t, res, http.StatusBadRequest, "invalid_request")
 			})
 		}
