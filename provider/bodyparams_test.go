@@ -175,3 +175,39 @@ func TestMalformedClientCredentials(t *testing.T) {
 		}
 	})
 }
+
+// TestFormBodyRequired checks that the endpoints where clients
+// authenticate say what is wrong with a body that is not
+// application/x-www-form-urlencoded (RFC 6749 §3.2, RFC 7662 §2.1, RFC
+// 7009 §2.1, RFC 9126 §2.1): fosite, which reads no such body, answered
+// that the body was empty, or that the token parameter was missing.
+func TestFormBodyRequired(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		auth := basic(svc.ClientID, svc.ClientSecret)
+		tok := e.token(t, svc.ClientID, svc.ClientSecret)
+		conf := e.Confidential.Meta
+		pushed := urlValues(t, e.Confidential.request("openid").URL)
+		pushed.Del("client_id")
+		bodies := []struct{ path, auth, form string }{
+			{provider.PathToken, auth, "grant_type=client_credentials"},
+			{provider.PathIntrospect, auth, "token=" + tok.AccessToken},
+			{provider.PathRevoke, auth, "token=" + tok.AccessToken},
+			{provider.PathPAR, basic(conf.ClientID, conf.ClientSecret), pushed.Encode()},
+		}
+		for _, b := range bodies {
+			for _, ct := range []string{"application/json", "text/plain", ""} {
+				t.Run(b.path+"/"+ct, func(t *testing.T) {
+					res := e.do(t, req{Method: http.MethodPost, Path: b.path, ContentType: ct, Auth: b.auth, Body: b.form})
+					assertError(t, res, http.StatusBadRequest, "invalid_request")
+					if desc := res.JSON(t)["error_description"]; !strings.Contains(desc.(string), "application/x-www-form-urlencoded") {
+						t.Errorf("error_description %q does not say the body must be a form", desc)
+					}
+				})
+			}
+		}
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), tok.AccessToken) {
+			t.Error("a refused revocation revoked the token")
+		}
+	})
+}

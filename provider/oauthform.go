@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -153,6 +155,11 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 	if r.URL.RawQuery != "" {
 		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the application/x-www-form-urlencoded request body, not in the URL's query.")
 	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != formMediaType && hasBody(r) {
+		// fosite reads no other body, and would answer that the body is
+		// empty, or that a parameter in it is missing.
+		return fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded (RFC 6749 §3.2).")
+	}
 	if err := badBasic(r, bearer); err != nil {
 		return err
 	}
@@ -183,6 +190,28 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 		}
 	}
 	return nil
+}
+
+// formMediaType is the only body the OAuth endpoints take.
+const formMediaType = "application/x-www-form-urlencoded"
+
+// hasBody reports whether r has a body of at least one byte, reading
+// that byte, when the length is not announced (chunked), and putting it
+// back.
+func hasBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	if r.ContentLength > 0 {
+		return true
+	}
+	var b [1]byte
+	n, _ := io.ReadFull(r.Body, b[:])
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b[:n]), r.Body), r.Body}
+	return n > 0
 }
 
 // badBasic refuses, as invalid_client, an Authorization header that is
