@@ -50,6 +50,14 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(supportedGrantTypes, gt) && errors.Is(err, fosite.ErrInvalidRequest) {
 			err = fosite.ErrUnsupportedGrantType.WithHintf("Grant type %q is not supported; use one of %s.", gt, strings.Join(supportedGrantTypes, ", "))
 		}
+		if ar != nil && ar.GetClient() != nil && ar.GetClient().IsPublic() && r.PostForm.Get("grant_type") == "client_credentials" && errors.Is(err, fosite.ErrInvalidGrant) {
+			// fosite answers a public client asking for the client
+			// credentials grant invalid_grant, but there is no grant in
+			// the request: the client may not use this grant type (RFC
+			// 6749 §4.4, §5.2), as a confidential client not registered
+			// for it hears.
+			err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant; it is for confidential clients (RFC 6749 §4.4).")
+		}
 		if errors.Is(err, errInvalidTarget) && r.PostForm.Get("grant_type") == "refresh_token" {
 			// fosite re-checks a refreshed grant's audience against the
 			// client's current registration; one that no longer covers it
