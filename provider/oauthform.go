@@ -163,14 +163,16 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 	if err := badBasic(r, bearer); err != nil {
 		return err
 	}
-	if (r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type")) && r.PostForm.Has("client_secret") {
+	// A parameter sent without a value counts as omitted (RFC 6749 §3.2).
+	sent := func(name string) bool { return r.PostForm.Get(name) != "" }
+	if (sent("client_assertion") || sent("client_assertion_type")) && sent("client_secret") {
 		// fosite would authenticate the assertion and ignore the secret,
 		// whoever's it is.
 		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (a client_assertion and a client_secret); use exactly one (RFC 6749 §2.3).")
 	}
 	user, _, basic := r.BasicAuth()
 	if !basic {
-		if r.Header.Get("Authorization") == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion") {
+		if r.Header.Get("Authorization") == "" && !sent("client_id") && !sent("client_assertion") {
 			// No client authentication at all is invalid_client, a 401
 			// with a challenge (RFC 6749 §5.2), not fosite's
 			// invalid_request.
@@ -178,7 +180,7 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 		}
 		return nil
 	}
-	if r.PostForm.Has("client_secret") || r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+	if sent("client_secret") || sent("client_assertion") || sent("client_assertion_type") {
 		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (HTTP Basic and credentials in the body); use exactly one (RFC 6749 §2.3).")
 	}
 	if id := r.PostForm.Get("client_id"); id != "" {

@@ -80,11 +80,15 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 	f.Add("?", "token=t", form, "Basic !!!")
 	f.Add("", "token=t", form, "")
 	f.Add("", "client_assertion_type=x&client_assertion=a.b.c&client_secret=s", form, "")
+	f.Add("", "grant_type=client_credentials&client_secret=", form, "Basic "+basicAuth("svc", "s3cret"))
 	f.Fuzz(func(t *testing.T, query, body, contentType, authorization string) {
 		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
 		r.URL.RawQuery = query
 		r.Header.Set("Content-Type", contentType)
 		r.Header.Set("Authorization", authorization)
+		// A parameter sent without a value counts as omitted (RFC 6749
+		// §3.2).
+		sent := func(name string) bool { return r.PostForm.Get(name) != "" }
 		if err := checkOAuthRequest(r, false); err != nil {
 			var rfc *fosite.RFC6749Error
 			if !errors.As(err, &rfc) {
@@ -93,7 +97,7 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 			// invalid_client only for a request carrying no client
 			// authentication at all, or an Authorization header without
 			// usable Basic credentials (RFC 6749 §5.2).
-			noAuth := authorization == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion")
+			noAuth := authorization == "" && !sent("client_id") && !sent("client_assertion")
 			if rfc.ErrorField != "invalid_request" && (!(noAuth || !usableBasic(r)) || rfc.ErrorField != "invalid_client") {
 				t.Fatalf("refused with %v, want invalid_request (or invalid_client without usable client authentication)", err)
 			}
@@ -102,7 +106,7 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 		if authorization != "" && !usableBasic(r) {
 			t.Fatalf("accepted Authorization %q", authorization)
 		}
-		if r.PostForm.Has("client_secret") && (r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type")) {
+		if sent("client_secret") && (sent("client_assertion") || sent("client_assertion_type")) {
 			t.Fatalf("accepted a client assertion with a client_secret (body %q)", body)
 		}
 		if r.URL.RawQuery != "" {
@@ -116,7 +120,7 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 			return
 		}
 		for _, name := range []string{"client_secret", "client_assertion", "client_assertion_type"} {
-			if r.PostForm.Has(name) {
+			if sent(name) {
 				t.Fatalf("accepted HTTP Basic with %s in the body %q", name, body)
 			}
 		}

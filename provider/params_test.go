@@ -160,6 +160,20 @@ func TestOneClientAuthentication(t *testing.T) {
 		if res.Status != http.StatusOK {
 			t.Errorf("Basic plus the same client_id in the body: status %d, want 200: %s", res.Status, res.Body)
 		}
+		// A parameter sent without a value is one omitted (RFC 6749 §3.2):
+		// an empty client_secret, assertion or assertion type is no second
+		// method.
+		for _, empty := range []string{"client_secret=", "client_assertion=", "client_assertion_type=", "client_secret=&client_assertion_type="} {
+			res := ts.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: formType,
+				Auth: basic(a.ClientID, a.ClientSecret), Body: cc + "&" + empty})
+			if res.Status != http.StatusOK {
+				t.Errorf("Basic plus %s in the body: status %d, want 200: %s", empty, res.Status, res.Body)
+			}
+		}
+		res = ts.post(t, provider.PathToken, assertionForm(keyed.assertion(t, ts, nil), url.Values{"grant_type": {"client_credentials"}, "client_secret": {""}}))
+		if res.Status != http.StatusOK {
+			t.Errorf("client_assertion plus an empty client_secret: status %d, want 200: %s", res.Status, res.Body)
+		}
 	})
 }
 
