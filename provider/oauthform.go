@@ -114,16 +114,20 @@ func keepOnlyPushed(form url.Values) {
 // request object for any client with registered keys (private_key_jwt),
 // unsigned ones (alg none) included, and lets its claims override the
 // parameters. Taken out, they cannot reach fosite, which then validates
-// the rest, so that the error goes back to a validated redirect URI.
+// the rest, so that the error goes back to a validated redirect URI. One
+// sent without a value is taken out as omitted (RFC 6749 §3.1), not
+// refused.
 func takeRequestObject(form url.Values) error {
 	var err error
 	if form.Has("request") {
+		if form.Get("request") != "" {
+			err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
+		}
 		form.Del("request")
-		err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
 	}
 	if uri := form.Get("request_uri"); form.Has("request_uri") && !strings.HasPrefix(uri, parRequestURIPrefix) {
 		form.Del("request_uri")
-		if err == nil {
+		if err == nil && uri != "" {
 			err = fosite.ErrRequestURINotSupported.WithHint("hallpass accepts only a request_uri its pushed authorization request endpoint issued.")
 		}
 	}

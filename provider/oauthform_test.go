@@ -159,7 +159,8 @@ func FuzzTakeRequestObject(f *testing.F) {
 		if err != nil {
 			return
 		}
-		had := form.Has("request") || (form.Has("request_uri") && !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix))
+		// One without a value counts as omitted (RFC 6749 §3.1).
+		had := form.Get("request") != "" || (form.Get("request_uri") != "" && !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix))
 		err = takeRequestObject(form)
 		if form.Has("request") {
 			t.Fatalf("request left in %q", query)
