@@ -246,6 +246,11 @@ func TestRequirePAR(t *testing.T) {
 		if _, err := e.tryExchange(p.authRequest, cb); err != nil {
 			t.Fatalf("exchange: %v", err)
 		}
+		// hallpass's own client, which builds its requests itself, still
+		// signs users in to the account page (and the console).
+		if pg := e.consoleSignIn(t, e.newBrowser(t), provider.PathAccount, "bob", bobPassword); pg.Status != http.StatusOK || pg.URL.Path != provider.PathAccount {
+			t.Errorf("the account page under RequirePAR: %s", pg)
+		}
 	})
 }
 
