@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,12 +78,13 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 }
 
 // errRedirectNotExact marks the refusal of a redirect URI that fosite
-// matched only as a loopback address on another port: the error must not
-// be sent to it.
-var errRedirectNotExact = errors.New("redirect_uri matches a registered one only with another loopback port")
+// matched only as a loopback address (on another port, or with what its
+// match ignores): the error must not be sent to it.
+var errRedirectNotExact = errors.New("redirect_uri matches a registered one only as a loopback address")
 
-// checkRedirectExact refuses the redirect URI of a confidential client
-// unless it is one the client registered, character for character. fosite
+// checkRedirectExact refuses a redirect URI unless it is one the client
+// registered, character for character, or, for a public client, one of
+// its loopback redirect URIs on another port (loopbackOtherPort). fosite
 // accepts a loopback redirect URI on any port for every client (RFC 8252
 // §7.3), which is meant for native apps, public clients that cannot
 // register the port the system gives them (§8.4); a confidential client
@@ -90,11 +93,47 @@ var errRedirectNotExact = errors.New("redirect_uri matches a registered one only
 func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 	c := ar.GetClient()
 	raw := ar.GetRequestForm().Get("redirect_uri")
-	if c.IsPublic() || raw == "" || slices.Contains(c.GetRedirectURIs(), raw) {
+	if raw == "" || slices.Contains(c.GetRedirectURIs(), raw) {
+		return nil
+	}
+	if c.IsPublic() && slices.ContainsFunc(c.GetRedirectURIs(), func(reg string) bool { return loopbackOtherPort(raw, reg) }) {
 		return nil
 	}
 	return fosite.ErrInvalidRequest.WithWrap(errRedirectNotExact).
 		WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls exactly; only a public (native) client may use another port of a loopback redirect URI (RFC 8252 §7.3).")
+}
+
+// loopbackOtherPort reports whether raw is the loopback redirect URI
+// registered with only its port changed to another real one (1 to 65535,
+// written without leading zeros), as RFC 8252 §7.3 allows: fosite's match
+// also ignores user information and compares the decoded path, so that
+// http://user@127.0.0.1:5555/c%62 would pass for http://127.0.0.1/cb.
+func loopbackOtherPort(raw, registered string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.User != nil {
+		return false
+	}
+	if a, err := netip.ParseAddr(u.Hostname()); err != nil || !a.IsLoopback() {
+		return false
+	}
+	withoutPort := func(s string, u *url.URL) string {
+		port := u.Port()
+		if port == "" {
+			return s
+		}
+		return strings.Replace(s, u.Host, strings.TrimSuffix(u.Host, ":"+port), 1)
+	}
+	if port := u.Port(); port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	}
+	reg, err := url.Parse(registered)
+	if err != nil {
+		return false
+	}
+	return withoutPort(raw, u) == withoutPort(registered, reg)
 }
 
 // checkAuthorizeParams refuses, before the user is asked anything, what

@@ -423,3 +423,19 @@ func TestRedirectURIRules(t *testing.T) {
 		}
 	})
 }
+
+// TestClientCredentialsOfPublicClient checks RFC 6749 §4.4 and §5.2: a
+// public client, which the client credentials grant is never for, gets
+// unauthorized_client, as a confidential client not registered for the
+// grant does. fosite answered invalid_grant, which speaks of a grant
+// (code, refresh token) the request does not carry.
+func TestClientCredentialsOfPublicClient(t *testing.T) {
+	withSSOEnv(t, "token", func(t *testing.T, e *ssoEnv) {
+		for _, c := range []*ssoClient{e.Public, e.Confidential} {
+			t.Run(c.Meta.ClientID, func(t *testing.T) {
+				res := e.tokenRequest(t, c, url.Values{"grant_type": {"client_credentials"}, "scope": {"results:read"}})
+				assertError(t, res, http.StatusBadRequest, "unauthorized_client")
+			})
+		}
+	})
+}

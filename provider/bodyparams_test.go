@@ -126,3 +126,88 @@ func TestIntrospectRevokeRefuseAlike(t *testing.T) {
 		}
 	})
 }
+
+// TestMalformedClientCredentials checks RFC 6749 §5.2 at every endpoint
+// where clients authenticate: an Authorization header that holds no
+// usable HTTP Basic credentials (not base64, no colon, a broken
+// form-encoding of §2.3.1, or another scheme) is a failed client
+// authentication, 401 invalid_client with a challenge, alike everywhere.
+// The token and revocation endpoints answered 400 invalid_request where
+// introspection and PAR answered 401.
+func TestMalformedClientCredentials(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		tok := e.token(t, svc.ClientID, svc.ClientSecret)
+		pushed := urlValues(t, e.Confidential.request("openid").URL)
+		pushed.Del("client_id")
+		bodies := map[string]string{
+			provider.PathToken:      "grant_type=client_credentials",
+			provider.PathPAR:        pushed.Encode(),
+			provider.PathIntrospect: "token=" + tok.AccessToken,
+			provider.PathRevoke:     "token=" + tok.AccessToken,
+		}
+		headers := []struct{ name, auth string }{
+			{"not base64", "Basic !!!"},
+			{"empty Basic", "Basic "},
+			{"no colon", "Basic " + b64(svc.ClientID)},
+			{"broken encoding of the id", "Basic " + b64("%zz:"+svc.ClientSecret)},
+			{"broken encoding of the secret", "Basic " + b64(svc.ClientID+":%zz")},
+			{"another scheme", "Digest username=" + svc.ClientID},
+		}
+		for path, body := range bodies {
+			headers := headers
+			if path != provider.PathIntrospect {
+				// Only introspection takes a bearer token (the admin's).
+				headers = append(headers, struct{ name, auth string }{"a bearer token", "Bearer " + tok.AccessToken})
+			}
+			for _, h := range headers {
+				t.Run(path+"/"+h.name, func(t *testing.T) {
+					res := e.do(t, req{Method: http.MethodPost, Path: path, ContentType: formType, Auth: h.auth, Body: body})
+					assertError(t, res, http.StatusUnauthorized, "invalid_client")
+					if res.Header.Get("WWW-Authenticate") == "" {
+						t.Error("401 without WWW-Authenticate")
+					}
+				})
+			}
+		}
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), tok.AccessToken) {
+			t.Error("a refused revocation revoked the token")
+		}
+	})
+}
+
+// TestFormBodyRequired checks that the endpoints where clients
+// authenticate say what is wrong with a body that is not
+// application/x-www-form-urlencoded (RFC 6749 §3.2, RFC 7662 §2.1, RFC
+// 7009 §2.1, RFC 9126 §2.1): fosite, which reads no such body, answered
+// that the body was empty, or that the token parameter was missing.
+func TestFormBodyRequired(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		auth := basic(svc.ClientID, svc.ClientSecret)
+		tok := e.token(t, svc.ClientID, svc.ClientSecret)
+		conf := e.Confidential.Meta
+		pushed := urlValues(t, e.Confidential.request("openid").URL)
+		pushed.Del("client_id")
+		bodies := []struct{ path, auth, form string }{
+			{provider.PathToken, auth, "grant_type=client_credentials"},
+			{provider.PathIntrospect, auth, "token=" + tok.AccessToken},
+			{provider.PathRevoke, auth, "token=" + tok.AccessToken},
+			{provider.PathPAR, basic(conf.ClientID, conf.ClientSecret), pushed.Encode()},
+		}
+		for _, b := range bodies {
+			for _, ct := range []string{"application/json", "text/plain", ""} {
+				t.Run(b.path+"/"+ct, func(t *testing.T) {
+					res := e.do(t, req{Method: http.MethodPost, Path: b.path, ContentType: ct, Auth: b.auth, Body: b.form})
+					assertError(t, res, http.StatusBadRequest, "invalid_request")
+					if desc := res.JSON(t)["error_description"]; !strings.Contains(desc.(string), "application/x-www-form-urlencoded") {
+						t.Errorf("error_description %q does not say the body must be a form", desc)
+					}
+				})
+			}
+		}
+		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), tok.AccessToken) {
+			t.Error("a refused revocation revoked the token")
+		}
+	})
+}

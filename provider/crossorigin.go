@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/hallpass/hallpass/web"
 )
@@ -53,12 +54,18 @@ func (p *Provider) denyCrossOrigin(w http.ResponseWriter, r *http.Request) {
 // this browser's binding cookie. The token needs no lookup, so a forged
 // post is refused before the handler loads anything; whether the handle
 // names a live request of this browser is still the handler's check
-// (resume).
+// (resume). Every field of these forms is single-valued: one sent twice
+// (decision=allow and decision=deny) is refused as unreadable, as at the
+// OAuth endpoints (parseOAuthParams), rather than read as its first value.
 func (p *Provider) requireFormCSRF(purpose string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := r.ParseForm(); err != nil {
 				p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+				return
+			}
+			if name := repeatedParam(r.PostForm); name != "" {
+				p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "The field "+strconv.Quote(name)+" was sent more than once. Go back and try again.")
 				return
 			}
 			if !web.SameToken(r.PostForm.Get("csrf"), p.formCSRF(r, purpose, r.PostForm.Get("request"))) {

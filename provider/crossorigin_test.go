@@ -522,3 +522,51 @@ func TestIDTokenSid(t *testing.T) {
 		}
 	})
 }
+
+// TestFlowFormsRefuseRepeatedFields checks that a login or consent post
+// naming a field twice is refused as unreadable (400, nothing changed),
+// like a repeated parameter at the OAuth endpoints: decision=allow and
+// decision=deny together were taken as Allow, the first one, where a
+// proxy or firewall reading the last would have seen Deny.
+func TestFlowFormsRefuseRepeatedFields(t *testing.T) {
+	withSSOEnv(t, "forms", func(t *testing.T, e *ssoEnv) {
+		b := e.newBrowser(t)
+		ar := e.Confidential.request("openid results:read")
+		login := b.get(t, ar.URL).want(t, "login")
+		for _, tc := range []struct{ name, field, second string }{
+			{"username", "username", "bob"},
+			{"password", "password", bobPassword},
+			{"csrf", "csrf", "x"},
+		} {
+			t.Run("login "+tc.name, func(t *testing.T) {
+				form := login.form(t).hidden()
+				form.Set("username", "alice")
+				form.Set("password", alicePassword)
+				form.Add(tc.field, tc.second)
+				p := b.postFrom(t, e.URL+provider.PathLogin, form, sameOrigin(e))
+				p.wantErrorPage(t, http.StatusBadRequest)
+				if _, ok := b.cookie("hallpass_session"); ok {
+					t.Fatal("a login post with a repeated field signed the browser in")
+				}
+			})
+		}
+		consent := b.login(t, login, "alice", alicePassword).want(t, "consent")
+		for _, tc := range []struct{ name, field, first, second string }{
+			{"decision", "decision", "allow", "deny"},
+			{"request", "request", "", "x"},
+		} {
+			t.Run("consent "+tc.name, func(t *testing.T) {
+				form := consent.form(t).hidden()
+				form.Set("decision", "allow")
+				if tc.first != "" {
+					form.Set(tc.field, tc.first)
+				}
+				form.Add(tc.field, tc.second)
+				p := b.postFrom(t, e.URL+provider.PathConsent, form, sameOrigin(e))
+				p.wantErrorPage(t, http.StatusBadRequest)
+			})
+		}
+		// Nothing was spent: the request still ends in a code.
+		e.callback(t, b.decide(t, consent, "allow"), ar).wantCode(t)
+	})
+}

@@ -33,7 +33,7 @@ type clientAuthenticator interface {
 // token that does not exist.
 func (p *Provider) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := checkOAuthRequest(r); err != nil {
+	if err := checkOAuthRequest(r, true); err != nil {
 		writeRefusalWithHint(w, err)
 		return
 	}
@@ -230,7 +230,7 @@ type introspection struct {
 // access tokens too.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	err := checkOAuthRequest(r)
+	err := checkOAuthRequest(r, false)
 	if err == nil && r.PostForm.Get("token") == "" {
 		// RFC 7009 §2.1: token is required. fosite would look the empty
 		// string up, find nothing and answer 200, as if it were revoked.

@@ -67,3 +67,43 @@ func TestLoopbackPortOnlyForPublicClients(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopbackOnlyThePortVaries checks that RFC 8252 §7.3's exception
+// for a public client's loopback redirect URI is the port, a real one,
+// and nothing else (RFC 9700 §4.1.3: exact string matching otherwise).
+// fosite matched the host name, path and query only: user information,
+// port 0 or 99999, or another spelling of the path went through, and the
+// code with them.
+func TestLoopbackOnlyThePortVaries(t *testing.T) {
+	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
+		for _, tc := range []struct {
+			redirect string
+			ok       bool
+		}{
+			{"http://127.0.0.1:5555/cb", true},
+			{"http://127.0.0.1:65535/cb", true},
+			{"http://127.0.0.1:1/cb", true},
+			{"http://user@127.0.0.1:5555/cb", false},
+			{"http://127.0.0.1:0/cb", false},
+			{"http://127.0.0.1:99999/cb", false},
+			{"http://127.0.0.1:05555/cb", false},
+			{"http://127.0.0.1:5555/c%62", false},
+		} {
+			t.Run(tc.redirect, func(t *testing.T) {
+				c := *e.Public
+				c.Config.RedirectURL = tc.redirect
+				p := e.newBrowser(t).get(t, c.request("openid").URL)
+				if tc.ok {
+					if p.kind() != "login" {
+						t.Errorf("want the login page, got %s", p)
+					}
+					return
+				}
+				p.wantErrorPage(t, http.StatusBadRequest)
+				pushed := urlValues(t, c.request("openid").URL)
+				res := e.do(t, req{Method: http.MethodPost, Path: provider.PathPAR, ContentType: formType, Body: pushed.Encode()})
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+			})
+		}
+	})
+}

@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -68,16 +70,40 @@ func repeatedParam(form url.Values) string {
 // also checks the client's authentication: checkOAuthRequest), and takes
 // the request objects hallpass does not support out of the form
 // (takeRequestObject) whatever the parsing found, so that fosite never
-// reads one at either endpoint. It returns, apart from the parsing's
-// result, the refusal for a request object taken out: each endpoint ranks
-// it against its other errors.
+// reads one at either endpoint. At the authorization endpoint, a request
+// naming a pushed request keeps only client_id and request_uri
+// (keepOnlyPushed). It returns, apart from the parsing's result, the
+// refusal for a request object taken out: each endpoint ranks it against
+// its other errors.
 func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, requestObject, err error) {
 	if pushed {
-		err = checkOAuthRequest(r)
+		err = checkOAuthRequest(r, false)
 	} else {
 		repeated, err = parseOAuthParams(r)
 	}
-	return repeated, takeRequestObject(r.Form), err
+	requestObject = takeRequestObject(r.Form)
+	if !pushed {
+		keepOnlyPushed(r.Form)
+	}
+	return repeated, requestObject, err
+}
+
+// keepOnlyPushed drops from the form of an authorization request whose
+// request_uri the PAR endpoint issued every parameter but client_id and
+// request_uri. Such a request is the pushed one (RFC 9126 §4), and only
+// the pushed parameters count, even where the URL repeats or adds some
+// (RFC 9101 §6.3): the URL passes through the browser, where anyone could
+// add a prompt, a max_age or a nonce the client never pushed, and fosite
+// would keep every parameter the push did not set.
+func keepOnlyPushed(form url.Values) {
+	if !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix) {
+		return
+	}
+	for name := range form {
+		if name != "client_id" && name != "request_uri" {
+			delete(form, name)
+		}
+	}
 }
 
 // takeRequestObject takes out of form the request objects hallpass does
@@ -88,16 +114,20 @@ func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, reques
 // request object for any client with registered keys (private_key_jwt),
 // unsigned ones (alg none) included, and lets its claims override the
 // parameters. Taken out, they cannot reach fosite, which then validates
-// the rest, so that the error goes back to a validated redirect URI.
+// the rest, so that the error goes back to a validated redirect URI. One
+// sent without a value is taken out as omitted (RFC 6749 §3.1), not
+// refused.
 func takeRequestObject(form url.Values) error {
 	var err error
 	if form.Has("request") {
+		if form.Get("request") != "" {
+			err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
+		}
 		form.Del("request")
-		err = fosite.ErrRequestNotSupported.WithHint("hallpass does not accept request objects; send the parameters themselves, or push them to the pushed authorization request endpoint.")
 	}
 	if uri := form.Get("request_uri"); form.Has("request_uri") && !strings.HasPrefix(uri, parRequestURIPrefix) {
 		form.Del("request_uri")
-		if err == nil {
+		if err == nil && uri != "" {
 			err = fosite.ErrRequestURINotSupported.WithHint("hallpass accepts only a request_uri its pushed authorization request endpoint issued.")
 		}
 	}
@@ -105,26 +135,48 @@ func takeRequestObject(form url.Values) error {
 }
 
 // checkOAuthRequest guards the endpoints where clients authenticate
-// (token, introspection, revocation, PAR): besides parseOAuthParams'
-// checks, their parameters come in the form body and never in the URL
-// (RFC 6749 §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1),
-// where proxies and access logs would keep secrets and codes, and where
-// fosite reads them at PAR but ignores them elsewhere; a client uses one
-// authentication method per request (RFC 6749 §2.3), so HTTP Basic
-// together with credentials in the body is refused, and so is a body
-// client_id naming another client than the Basic credentials, and a
-// request with no client authentication at all is invalid_client. All of
-// it before fosite looks anything up.
-func checkOAuthRequest(r *http.Request) error {
+// (token, introspection, revocation, PAR), all of it before fosite looks
+// anything up. Besides parseOAuthParams' checks:
+//   - their parameters come in the form body and never in the URL (RFC
+//     6749 §2.3.1, §3.2; RFC 7662 §2.1; RFC 7009 §2.1; RFC 9126 §2.1),
+//     where proxies and access logs would keep secrets and codes, and
+//     where fosite reads them at PAR but ignores them elsewhere;
+//   - a client uses one authentication method per request (RFC 6749
+//     §2.3): HTTP Basic together with credentials in the body is refused,
+//     and so is a client assertion together with a client_secret, and a
+//     body client_id naming another client than the Basic credentials;
+//   - a request with no client authentication at all is invalid_client,
+//     and so is an Authorization header that holds no usable HTTP Basic
+//     credentials (badBasic): the client tried to authenticate there and
+//     failed (RFC 6749 §5.2), where fosite answered 400 invalid_request.
+//
+// bearer says whether the endpoint takes a bearer token instead
+// (introspection, the admin token).
+func checkOAuthRequest(r *http.Request, bearer bool) error {
 	if _, err := parseOAuthParams(r); err != nil {
 		return err
 	}
 	if r.URL.RawQuery != "" {
 		return fosite.ErrInvalidRequest.WithHint("Send the parameters in the application/x-www-form-urlencoded request body, not in the URL's query.")
 	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != formMediaType && hasBody(r) {
+		// fosite reads no other body, and would answer that the body is
+		// empty, or that a parameter in it is missing.
+		return fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded (RFC 6749 §3.2).")
+	}
+	if err := badBasic(r, bearer); err != nil {
+		return err
+	}
+	// A parameter sent without a value counts as omitted (RFC 6749 §3.2).
+	sent := func(name string) bool { return r.PostForm.Get(name) != "" }
+	if (sent("client_assertion") || sent("client_assertion_type")) && sent("client_secret") {
+		// fosite would authenticate the assertion and ignore the secret,
+		// whoever's it is.
+		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (a client_assertion and a client_secret); use exactly one (RFC 6749 §2.3).")
+	}
 	user, _, basic := r.BasicAuth()
 	if !basic {
-		if r.Header.Get("Authorization") == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion") {
+		if r.Header.Get("Authorization") == "" && !sent("client_id") && !sent("client_assertion") {
 			// No client authentication at all is invalid_client, a 401
 			// with a challenge (RFC 6749 §5.2), not fosite's
 			// invalid_request.
@@ -132,7 +184,7 @@ func checkOAuthRequest(r *http.Request) error {
 		}
 		return nil
 	}
-	if r.PostForm.Has("client_secret") || r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+	if sent("client_secret") || sent("client_assertion") || sent("client_assertion_type") {
 		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (HTTP Basic and credentials in the body); use exactly one (RFC 6749 §2.3).")
 	}
 	if id := r.PostForm.Get("client_id"); id != "" {
@@ -142,6 +194,52 @@ func checkOAuthRequest(r *http.Request) error {
 		if err != nil || basicID != id {
 			return fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client that authenticated with HTTP Basic.")
 		}
+	}
+	return nil
+}
+
+// formMediaType is the only body the OAuth endpoints take.
+const formMediaType = "application/x-www-form-urlencoded"
+
+// hasBody reports whether r has a body of at least one byte, reading
+// that byte, when the length is not announced (chunked), and putting it
+// back.
+func hasBody(r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return false
+	}
+	if r.ContentLength > 0 {
+		return true
+	}
+	var b [1]byte
+	n, _ := io.ReadFull(r.Body, b[:])
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b[:n]), r.Body), r.Body}
+	return n > 0
+}
+
+// badBasic refuses, as invalid_client, an Authorization header that is
+// not HTTP Basic credentials as RFC 6749 §2.3.1 has a client send them:
+// base64 that decodes to an id, a colon and a secret, each form-encoded.
+// A bearer token passes where the endpoint takes one (bearer).
+func badBasic(r *http.Request, bearer bool) error {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil
+	}
+	if _, ok := bearerToken(r); ok && bearer {
+		return nil
+	}
+	user, pass, ok := r.BasicAuth()
+	if ok {
+		_, uerr := url.QueryUnescape(user)
+		_, perr := url.QueryUnescape(pass)
+		ok = uerr == nil && perr == nil
+	}
+	if !ok {
+		return fosite.ErrInvalidClient.WithHint("The Authorization header does not hold HTTP Basic client credentials: the base64 of the form-encoded client_id, a colon and the form-encoded secret (RFC 6749 §2.3.1).")
 	}
 	return nil
 }

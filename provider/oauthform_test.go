@@ -63,10 +63,12 @@ func TestRepeatedParam(t *testing.T) {
 
 // FuzzCheckOAuthRequest feeds hostile queries, bodies, content types and
 // Authorization headers to the guard of the endpoints where clients
-// authenticate: it never panics, refuses only with invalid_request, and
-// what it accepts has no query string, no repeated parameter, and, with
-// HTTP Basic, neither credentials in the body nor a body client_id
-// naming another client.
+// authenticate: it never panics, refuses only with invalid_request (or
+// invalid_client for no client authentication or unusable Basic
+// credentials), and what it accepts has no query string, no repeated
+// parameter, no client assertion with a secret, and, with HTTP Basic,
+// neither credentials in the body nor a body client_id naming another
+// client.
 func FuzzCheckOAuthRequest(f *testing.F) {
 	form := "application/x-www-form-urlencoded"
 	f.Add("", "grant_type=client_credentials", form, "Basic "+basicAuth("svc", "s3cret"))
@@ -77,23 +79,35 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 	f.Add("", "client_id=%zz", form, "Basic "+basicAuth("%zz", "x"))
 	f.Add("?", "token=t", form, "Basic !!!")
 	f.Add("", "token=t", form, "")
+	f.Add("", "client_assertion_type=x&client_assertion=a.b.c&client_secret=s", form, "")
+	f.Add("", "grant_type=client_credentials&client_secret=", form, "Basic "+basicAuth("svc", "s3cret"))
 	f.Fuzz(func(t *testing.T, query, body, contentType, authorization string) {
 		r := httptest.NewRequest(http.MethodPost, "/oauth2/token", strings.NewReader(body))
 		r.URL.RawQuery = query
 		r.Header.Set("Content-Type", contentType)
 		r.Header.Set("Authorization", authorization)
-		if err := checkOAuthRequest(r); err != nil {
+		// A parameter sent without a value counts as omitted (RFC 6749
+		// §3.2).
+		sent := func(name string) bool { return r.PostForm.Get(name) != "" }
+		if err := checkOAuthRequest(r, false); err != nil {
 			var rfc *fosite.RFC6749Error
 			if !errors.As(err, &rfc) {
 				t.Fatalf("refused with %v, want an OAuth error", err)
 			}
 			// invalid_client only for a request carrying no client
-			// authentication at all (RFC 6749 §5.2).
-			noAuth := authorization == "" && !r.PostForm.Has("client_id") && !r.PostForm.Has("client_assertion")
-			if rfc.ErrorField != "invalid_request" && (!noAuth || rfc.ErrorField != "invalid_client") {
-				t.Fatalf("refused with %v, want invalid_request (or invalid_client without any client authentication)", err)
+			// authentication at all, or an Authorization header without
+			// usable Basic credentials (RFC 6749 §5.2).
+			noAuth := authorization == "" && !sent("client_id") && !sent("client_assertion")
+			if rfc.ErrorField != "invalid_request" && (!(noAuth || !usableBasic(r)) || rfc.ErrorField != "invalid_client") {
+				t.Fatalf("refused with %v, want invalid_request (or invalid_client without usable client authentication)", err)
 			}
 			return
+		}
+		if authorization != "" && !usableBasic(r) {
+			t.Fatalf("accepted Authorization %q", authorization)
+		}
+		if sent("client_secret") && (sent("client_assertion") || sent("client_assertion_type")) {
+			t.Fatalf("accepted a client assertion with a client_secret (body %q)", body)
 		}
 		if r.URL.RawQuery != "" {
 			t.Fatalf("accepted query %q", query)
@@ -106,7 +120,7 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 			return
 		}
 		for _, name := range []string{"client_secret", "client_assertion", "client_assertion_type"} {
-			if r.PostForm.Has(name) {
+			if sent(name) {
 				t.Fatalf("accepted HTTP Basic with %s in the body %q", name, body)
 			}
 		}
@@ -116,6 +130,19 @@ func FuzzCheckOAuthRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// usableBasic reports whether r's Authorization header holds HTTP Basic
+// credentials whose id and secret are both form-decodable (RFC 6749
+// §2.3.1).
+func usableBasic(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	_, uerr := url.QueryUnescape(user)
+	_, perr := url.QueryUnescape(pass)
+	return uerr == nil && perr == nil
 }
 
 // FuzzTakeRequestObject checks that whatever form reaches fosite holds no
@@ -132,7 +159,8 @@ func FuzzTakeRequestObject(f *testing.F) {
 		if err != nil {
 			return
 		}
-		had := form.Has("request") || (form.Has("request_uri") && !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix))
+		// One without a value counts as omitted (RFC 6749 §3.1).
+		had := form.Get("request") != "" || (form.Get("request_uri") != "" && !strings.HasPrefix(form.Get("request_uri"), parRequestURIPrefix))
 		err = takeRequestObject(form)
 		if form.Has("request") {
 			t.Fatalf("request left in %q", query)

@@ -82,9 +82,12 @@ func (p *Provider) resolvedPAR(r *http.Request, ar fosite.AuthorizeRequester) er
 // requirePAR refuses an authorization request that did not come through
 // the PAR endpoint from a client that must use it, or from any client
 // when the server requires it (RFC 9126 §5, §6). fromPAR tells whether
-// the request carried a request_uri fosite resolved.
+// the request carried a request_uri fosite resolved. hallpass's own
+// client (the console's and the account page's sign-in) is exempt: it
+// builds its requests itself and pushes none, so requiring PAR of it
+// would lock everyone out of both.
 func (p *Provider) requirePAR(client fosite.Client, fromPAR bool) error {
-	if fromPAR {
+	if fromPAR || (client != nil && client.GetID() == SelfClientID) {
 		return nil
 	}
 	c := registration(client)

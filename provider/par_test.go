@@ -246,5 +246,55 @@ func TestRequirePAR(t *testing.T) {
 		if _, err := e.tryExchange(p.authRequest, cb); err != nil {
 			t.Fatalf("exchange: %v", err)
 		}
+		// hallpass's own client, which builds its requests itself, still
+		// signs users in to the account page (and the console).
+		if pg := e.consoleSignIn(t, e.newBrowser(t), provider.PathAccount, "bob", bobPassword); pg.Status != http.StatusOK || pg.URL.Path != provider.PathAccount {
+			t.Errorf("the account page under RequirePAR: %s", pg)
+		}
+	})
+}
+
+// TestPARIgnoresParametersOutsideThePush checks RFC 9126 §4 with RFC
+// 9101 §6.3: an authorization request that carries a request_uri from the
+// PAR endpoint is the pushed request, whatever else its URL says. The
+// browser carries the URL, so anyone who can edit it (another site
+// sending the user there, an extension) could otherwise add what the
+// client did not push: force a new login, or put their nonce in the ID
+// token.
+func TestPARIgnoresParametersOutsideThePush(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		b := e.newBrowser(t)
+		e.grant(t, b, e.Confidential, "alice", alicePassword, "openid results:read")
+		tests := []struct {
+			name  string
+			extra url.Values
+		}{
+			{"prompt", url.Values{"prompt": {"login"}}},
+			{"max_age", url.Values{"max_age": {"0"}}},
+			{"nonce", url.Values{"nonce": {"chosen-by-someone-else"}}},
+			{"redirect_uri, state and scope", url.Values{"redirect_uri": {"https://evil.example/cb"}, "state": {"chosen-by-someone-else"}, "scope": {"openid results:write"}}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				// Pushed without a nonce, which OIDC Core §3.1.2.1 leaves
+				// optional in the code flow.
+				p, res := e.push(t, e.Confidential, "openid results:read", func(f url.Values) { f.Del("nonce") })
+				wantPushed(t, p, res)
+				pg := b.get(t, p.URL+"&"+tc.extra.Encode())
+				if pg.kind() != "redirect" {
+					t.Fatalf("the signed-in browser got %s, want the pushed request answered at once", pg)
+				}
+				cb := e.callback(t, pg, p.authRequest)
+				tok := e.exchange(t, p.authRequest, cb)
+				if got := strings.Join(grantedScope(t, tok), " "); got != "openid results:read" {
+					t.Errorf("scope = %q, want the pushed one", got)
+				}
+				raw, _ := tok.Extra("id_token").(string)
+				if nonce, ok := rawClaims(t, raw)["nonce"]; ok {
+					t.Errorf("ID token nonce = %v, want none: none was pushed", nonce)
+				}
+			})
+		}
 	})
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -128,6 +131,26 @@ func TestOneClientAuthentication(t *testing.T) {
 				assertError(t, res, http.StatusBadRequest, "invalid_request")
 			})
 		}
+		// A client assertion with a secret in the body is two methods too,
+		// whoever the secret belongs to.
+		key := newKeyPair(t, jose.RS256)
+		m := ts.registerKeyed(t, directory.ClientMetadata{JWKS: publicJWKS(t, key, "k1", jose.RS256), TokenEndpointAuthSigningAlg: "RS256"})
+		keyed := keyedClient{id: m.ClientID, key: key, kid: "k1", alg: jose.RS256}
+		for _, c := range []struct {
+			name, path string
+			extra      url.Values
+		}{
+			{"client_assertion and another client's secret", provider.PathToken, url.Values{"grant_type": {"client_credentials"}, "client_secret": {other.ClientSecret}}},
+			{"client_assertion and another client's client_secret_post", provider.PathToken,
+				url.Values{"grant_type": {"client_credentials"}, "client_id": {other.ClientID}, "client_secret": {other.ClientSecret}}},
+			{"introspection, client_assertion and a secret", provider.PathIntrospect, url.Values{"token": {tok.AccessToken}, "client_secret": {other.ClientSecret}}},
+			{"revocation, client_assertion and a secret", provider.PathRevoke, url.Values{"token": {tok.AccessToken}, "client_secret": {other.ClientSecret}}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				res := ts.post(t, c.path, assertionForm(keyed.assertion(t, ts, nil), c.extra))
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+			})
+		}
 		if !ts.Active(t, oauthtest.Basic(a.ClientID, a.ClientSecret), tok.AccessToken) {
 			t.Error("a refused revocation revoked the token")
 		}
@@ -136,6 +159,20 @@ func TestOneClientAuthentication(t *testing.T) {
 			Auth: basic(a.ClientID, a.ClientSecret), Body: cc + "&client_id=" + a.ClientID})
 		if res.Status != http.StatusOK {
 			t.Errorf("Basic plus the same client_id in the body: status %d, want 200: %s", res.Status, res.Body)
+		}
+		// A parameter sent without a value is one omitted (RFC 6749 §3.2):
+		// an empty client_secret, assertion or assertion type is no second
+		// method.
+		for _, empty := range []string{"client_secret=", "client_assertion=", "client_assertion_type=", "client_secret=&client_assertion_type="} {
+			res := ts.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: formType,
+				Auth: basic(a.ClientID, a.ClientSecret), Body: cc + "&" + empty})
+			if res.Status != http.StatusOK {
+				t.Errorf("Basic plus %s in the body: status %d, want 200: %s", empty, res.Status, res.Body)
+			}
+		}
+		res = ts.post(t, provider.PathToken, assertionForm(keyed.assertion(t, ts, nil), url.Values{"grant_type": {"client_credentials"}, "client_secret": {""}}))
+		if res.Status != http.StatusOK {
+			t.Errorf("client_assertion plus an empty client_secret: status %d, want 200: %s", res.Status, res.Body)
 		}
 	})
 }

@@ -81,3 +81,28 @@ func TestRequestObjectsNotSupported(t *testing.T) {
 		assertError(t, res, http.StatusBadRequest, "request_not_supported")
 	})
 }
+
+// TestEmptyRequestObjectOmitted checks RFC 6749 §3.1 against the refusal
+// of request objects: a request or request_uri parameter without a value
+// is one omitted, and the request goes on, pushed or not.
+func TestEmptyRequestObjectOmitted(t *testing.T) {
+	withSSOEnv(t, "request objects", func(t *testing.T, e *ssoEnv) {
+		for _, param := range []string{"request", "request_uri"} {
+			t.Run(param, func(t *testing.T) {
+				ar := e.Confidential.request("openid")
+				ar.URL += "&" + param + "="
+				if p := e.newBrowser(t).get(t, ar.URL); p.kind() != "login" {
+					t.Errorf("want the login page, got %s", p)
+				}
+				pushed := urlValues(t, e.Confidential.request("openid").URL)
+				pushed.Del("client_id")
+				pushed.Set(param, "")
+				res := e.do(t, req{Method: http.MethodPost, Path: provider.PathPAR, ContentType: formType,
+					Auth: basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), Body: pushed.Encode()})
+				if res.Status != http.StatusCreated {
+					t.Errorf("PAR: status %d, want 201: %s", res.Status, res.Body)
+				}
+			})
+		}
+	})
+}

@@ -436,6 +436,36 @@ func TestSSOUserinfo(t *testing.T) {
 	})
 }
 
+// TestUserinfoTokenInURLRefused checks RFC 6750 at userinfo: a token in
+// the URL's query (§2.3, which hallpass does not take: §5.3, URLs end up
+// in logs and histories) is refused as invalid_request, alone or beside
+// the token sent another way (§2, §3.1: one method per request). The
+// query's token was ignored: alone, the answer said no token was sent;
+// beside another, the request went through.
+func TestUserinfoTokenInURLRefused(t *testing.T) {
+	withSSOEnv(t, "userinfo", func(t *testing.T, e *ssoEnv) {
+		tok := e.signInTokens(t, e.newBrowser(t), e.Public.request("openid"), "bob", bobPassword)
+		inURL := provider.PathUserinfo + "?" + url.Values{"access_token": {tok.AccessToken}}.Encode()
+		for _, tc := range []struct {
+			name string
+			rq   req
+		}{
+			{"GET, query only", req{Path: inURL}},
+			{"GET, query and header", req{Path: inURL, Auth: "Bearer " + tok.AccessToken}},
+			{"POST, query and header", req{Method: http.MethodPost, Path: inURL, Auth: "Bearer " + tok.AccessToken}},
+			{"POST, query and form", req{Method: http.MethodPost, Path: inURL, ContentType: formType, Body: url.Values{"access_token": {tok.AccessToken}}.Encode()}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res := e.do(t, tc.rq)
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
+				if ch := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") || !strings.Contains(ch, `error="invalid_request"`) {
+					t.Errorf("WWW-Authenticate = %q, want a Bearer challenge with error=\"invalid_request\"", ch)
+				}
+			})
+		}
+	})
+}
+
 func TestSSOWrongPassword(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)

@@ -29,7 +29,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 // (nil when it got no further than the checks before it), and the
 // response, or the error to answer it with (writeAccessError).
 func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.AccessRequester, fosite.AccessResponder, error) {
-	if err := checkOAuthRequest(r); err != nil {
+	if err := checkOAuthRequest(r, false); err != nil {
 		return nil, nil, err
 	}
 	if err := checkResourceParams(r.PostForm); err != nil {
@@ -49,6 +49,14 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		// invalid_request; RFC 6749 §5.2 has a code for it.
 		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(supportedGrantTypes, gt) && errors.Is(err, fosite.ErrInvalidRequest) {
 			err = fosite.ErrUnsupportedGrantType.WithHintf("Grant type %q is not supported; use one of %s.", gt, strings.Join(supportedGrantTypes, ", "))
+		}
+		if ar != nil && ar.GetClient() != nil && ar.GetClient().IsPublic() && r.PostForm.Get("grant_type") == "client_credentials" && errors.Is(err, fosite.ErrInvalidGrant) {
+			// fosite answers a public client asking for the client
+			// credentials grant invalid_grant, but there is no grant in
+			// the request: the client may not use this grant type (RFC
+			// 6749 §4.4, §5.2), as a confidential client not registered
+			// for it hears.
+			err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant; it is for confidential clients (RFC 6749 §4.4).")
 		}
 		if errors.Is(err, errInvalidTarget) && r.PostForm.Get("grant_type") == "refresh_token" {
 			// fosite re-checks a refreshed grant's audience against the

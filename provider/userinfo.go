@@ -10,10 +10,17 @@ import (
 
 // handleUserinfo is the OIDC UserInfo endpoint (Core §5.3), GET and POST,
 // with the access token as a bearer token (RFC 6750 §2.1, or §2.2 in a
-// POST form). It answers the claims the token's scopes release, read from
+// POST form; never §2.3, in the URL). It answers the claims the token's scopes release, read from
 // the user's current record.
 func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if r.URL.Query().Has("access_token") {
+		// RFC 6750 §2.3's query method is not taken (§5.3: URLs end up in
+		// logs and histories); ignored, it would leave the client told
+		// that no token came, or let one of two tokens through (§3.1).
+		p.bearerError(w, http.StatusBadRequest, "invalid_request", "Send the access token in the Authorization header (or as the access_token form parameter of a POST), never in the URL.")
+		return
+	}
 	tok, ok := bearerToken(r)
 	if r.Method == http.MethodPost {
 		if err := r.ParseForm(); err != nil {
