@@ -257,12 +257,41 @@ func (f *Store) noTx(ctx context.Context) bool {
 	return no
 }
 
-// Commit commits the transaction in ctx.
+// Commit commits the transaction in ctx, once the check that
+// ConfirmBeforeCommit set, if the request stored a refresh token, passed
+// in it. A failed check is returned as a failed commit, and fosite rolls
+// the transaction back.
 func (f *Store) Commit(ctx context.Context) error {
+	if c, ok := ctx.Value(confirmKey{f}).(*confirm); ok && c.refresh {
+		if err := c.check(ctx); err != nil {
+			return err
+		}
+	}
 	if f.noTx(ctx) {
 		return nil
 	}
 	return f.store.Commit(ctx)
+}
+
+// confirmKey is the context key of ConfirmBeforeCommit's check.
+type confirmKey struct{ f *Store }
+
+// confirm is a check to run before a token request's commit, and whether
+// the request stored a refresh token.
+type confirm struct {
+	check   func(ctx context.Context) error
+	refresh bool
+}
+
+// ConfirmBeforeCommit returns a context in which a token request that
+// stores a refresh token runs check in its transaction, after the
+// token's write and before the commit. A failure of check (the database
+// failing, or what check refuses) ends the transaction without a change:
+// the code or refresh token presented is not spent, so a client that
+// meets a failure of ours may try again, and nothing was issued that
+// check did not confirm. The context is for one request.
+func (f *Store) ConfirmBeforeCommit(ctx context.Context, check func(ctx context.Context) error) context.Context {
+	return context.WithValue(ctx, confirmKey{f}, &confirm{check: check})
 }
 
 // Rollback rolls back the transaction in ctx.
@@ -889,6 +918,9 @@ func (f *Store) DeleteAccessTokenSession(ctx context.Context, signature string) 
 // CreateRefreshTokenSession stores an issued refresh token, linked to the
 // access token issued with it.
 func (f *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
+	if c, ok := ctx.Value(confirmKey{f}).(*confirm); ok {
+		c.refresh = true
+	}
 	return f.create(ctx, storage.KindRefreshToken, signature, req, fosite.RefreshToken, accessSignature)
 }
 
