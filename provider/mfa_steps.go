@@ -343,9 +343,13 @@ func (p *Provider) enrolled(w http.ResponseWriter, r *http.Request, f *flow, ses
 }
 
 // handleFactorContinue takes the flow on; the dispatcher decides whether
-// it may.
+// it may. It resumes the request as the other factor steps do, with the
+// browser session the user signed in (factorSubject), so that the code
+// it may issue carries that session's sid: a code without one leaves the
+// client unrecorded for back-channel logout, and the console's and the
+// account page's own sign-in refuses it.
 func (p *Provider) handleFactorContinue(w http.ResponseWriter, r *http.Request) {
-	f := p.resumeStep(w, r)
+	f, _, _ := p.factorSubject(w, r)
 	if f == nil {
 		return
 	}

@@ -451,3 +451,64 @@ func TestSecondFactorFailureSpendsNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestFactorContinueKeepsSession: a sign-in that goes on from the
+// recovery-code notice (/login/continue) issues its code in the browser
+// session it signed in: the ID token carries the session's sid, so the
+// client is recorded for back-channel logout, and the account page's own
+// sign-in completes. The step resumed the request without the session,
+// so the code had no sid: the account page refused the sign-in (400) and
+// a client got no logout notice when the session ended.
+func TestFactorContinueKeepsSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, lc := newLogoutClient(t, e, "bc-continue")
+		b := e.newBrowser(t)
+		e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		form := b.get(t, e.URL+provider.PathAccountSecurity)
+		secret := secretRE.FindStringSubmatch(form.Body)
+		if secret == nil {
+			t.Fatalf("no secret on the enrolment page: %s", form)
+		}
+		codes := recoveryRE.FindAllStringSubmatch(b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}}).Body, -1)
+		if len(codes) < 2 {
+			t.Fatalf("want recovery codes after the enrolment, got %d", len(codes))
+		}
+		// bob allows the client once, so that the next sign-in goes from
+		// the second factor straight back to it.
+		ar := lc.request("openid")
+		p := b.get(t, ar.URL)
+		if p.URL.Path == provider.PathSecondFactor {
+			p = b.submitTo(t, p, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret[1], time.Now().Add(30*time.Second))}})
+		}
+		if p.kind() == "consent" {
+			p = b.decide(t, p, "allow")
+		}
+		e.exchange(t, ar, e.callback(t, p, ar))
+
+		recover := func(b *browser, start string) page {
+			t.Helper()
+			prompt := b.login(t, b.get(t, start), "bob", bobPassword)
+			wantPath(t, prompt, provider.PathSecondFactor)
+			code := codes[0][1]
+			codes = codes[1:]
+			notice := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {code}})
+			return b.submitTo(t, notice, provider.PathFactorContinue, nil)
+		}
+		if p := recover(e.newBrowser(t), e.URL+provider.PathAccount); p.Status != http.StatusOK || !strings.Contains(p.Body, "Your account") {
+			t.Errorf("the account page signed in with a recovery code: %s", p)
+		}
+		b = e.newBrowser(t)
+		ar = lc.request("openid")
+		idToken := e.exchange(t, ar, e.callback(t, recover(b, ar.URL), ar)).Extra("id_token").(string)
+		sid, _ := rawClaims(t, idToken)["sid"].(string)
+		if sid == "" {
+			t.Fatal("the ID token of a sign-in with a recovery code has no sid")
+		}
+		logout := e.URL + provider.PathEndSession + "?" + url.Values{"id_token_hint": {idToken}}.Encode()
+		if p := b.get(t, logout); p.Status != http.StatusOK {
+			t.Fatalf("logout: %s", p)
+		}
+		rp.want(t, "logout of a sign-in with a recovery code", sid, e.BobID)
+	})
+}
