@@ -260,7 +260,7 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 		if err == nil {
 			err = errCredentialChanged
 		}
-		p.consoleFailure(w, r, err)
+		p.changedSignedOut(w, r, err)
 		return
 	}
 	f := &flow{}
@@ -272,11 +272,29 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 			http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 			return
 		}
-		p.consoleFailure(w, r, err)
+		p.changedSignedOut(w, r, err)
 		return
 	}
 	p.cookies.SetSelf(w, p.selfCookie(f.sid, now.Add(p.cfg.SessionLifetime)), p.cfg.SessionLifetime)
 	http.Redirect(w, r, PathAccount+"?done=password", http.StatusSeeOther)
+}
+
+// changedSignedOut answers a password change that committed (the
+// password changed and every session of the user ended, this browser's
+// too) when signing this browser in again failed on our side: logged
+// and a 5xx, as any failure of ours (consoleFailure), but saying what
+// did change, so that the user signs in with the new password instead of
+// believing that nothing changed.
+func (p *Provider) changedSignedOut(w http.ResponseWriter, r *http.Request, err error) {
+	p.logFailure(r.Context(), "account: password changed, but this browser could not be signed in again", err)
+	status := http.StatusInternalServerError
+	if storeFailed(err) {
+		status = http.StatusServiceUnavailable
+		setRetryAfter(w, err)
+	}
+	p.cookies.ClearSelf(w)
+	p.pageError(w, r, status, "Your password was changed",
+		"You are signed out everywhere, and hallpass could not sign this browser in again because of a problem on our side. Wait a moment, then sign in with your new password.")
 }
 
 // checkCurrentPassword checks the user's current password within the

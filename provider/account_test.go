@@ -2,9 +2,12 @@ package provider_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/browsertest"
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // refreshWorks reports whether golang.org/x/oauth2 can renew a token with
@@ -235,4 +239,54 @@ func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("User-Agent", u.ua)
 	return u.next.RoundTrip(r)
+}
+
+// sessionStartFailing is a store whose CreateBrowserSession fails, as a
+// database that went away does, while fail is above zero (each call
+// counts down).
+type sessionStartFailing struct {
+	storage.Store
+	fail atomic.Int32
+}
+
+func (s *sessionStartFailing) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
+	if s.fail.Add(-1) >= 0 {
+		return fmt.Errorf("create browser session: %w: connection reset", storage.ErrUnavailable)
+	}
+	return s.Store.CreateBrowserSession(ctx, bs)
+}
+
+// TestAccountPasswordChangedSignInFailed: a password change on the
+// account page that committed (the password changed, every session
+// ended) but whose new session for this browser failed on our side is a
+// logged 5xx that says the password was changed, for the user to sign in
+// with it; it said "Nothing was changed unless the page says so", and a
+// user who believed it would try the old password.
+func TestAccountPasswordChangedSignInFailed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		logs := &syncBuffer{}
+		st := &sessionStartFailing{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			st.Store = c.Store
+			c.Store = st
+		})
+		b := e.newBrowser(t)
+		home := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		const newPassword = "quiet-harbor-lantern-95"
+		st.fail.Store(1)
+		p := b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {newPassword}, "confirm": {newPassword}})
+		if p.Status != http.StatusServiceUnavailable || p.Header.Get("Retry-After") == "" {
+			t.Errorf("status %d (Retry-After %q), want 503 with Retry-After: %s", p.Status, p.Header.Get("Retry-After"), p)
+		}
+		if !strings.Contains(p.Body, "password was changed") || strings.Contains(p.Body, "Nothing was changed") {
+			t.Errorf("the page does not say that the password was changed: %s", p)
+		}
+		if id := p.Header.Get("X-Request-Id"); !logs.logged(t, "ERROR", id) {
+			t.Errorf("nothing logged at error level for request %s", id)
+		}
+		// It was: the old password no longer signs in, the new one does.
+		e.wantLoginRefused(t, e.Confidential, "bob", bobPassword)
+		e.signInTokens(t, e.newBrowser(t), e.Confidential.request("openid"), "bob", newPassword)
+	})
 }

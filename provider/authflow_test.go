@@ -107,3 +107,47 @@ func TestIssueWithTouchFailure(t *testing.T) {
 		}
 	})
 }
+
+// TestSelfSignInIssueFailure: when the code of the console's or the
+// account page's own sign-in cannot be written, the authorization
+// endpoint sends the browser back to the area's callback with
+// temporarily_unavailable; the callback answers that as our failure (503
+// with Retry-After, logged at error level with its request id), not as
+// the user not being signed in (400), which it was.
+func TestSelfSignInIssueFailure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		var skew, failing, alone atomic.Int64
+		logs := &syncBuffer{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Store = failingTouchingStore{Store: c.Store, failing: &failing, alone: &alone}
+			c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		})
+		b := e.newBrowser(t)
+		e.signInTokens(t, b, e.Confidential.request("openid"), "alice", alicePassword)
+
+		// Signed in to hallpass a while ago, alice opens her account
+		// page: its own sign-in gets a code at once, written with the
+		// session's touch, and that write fails.
+		skew.Store(int64(2 * time.Minute))
+		failing.Store(1)
+		p := b.get(t, e.URL+provider.PathAccount)
+		if p.URL.Path != provider.PathAccount+"/callback" {
+			t.Fatalf("want the account page's callback, got %s", p)
+		}
+		if p.Status != http.StatusServiceUnavailable || p.Header.Get("Retry-After") == "" {
+			t.Errorf("status %d (Retry-After %q), want 503 with Retry-After: %s", p.Status, p.Header.Get("Retry-After"), p)
+		}
+		if strings.Contains(p.Body, "not signed in") {
+			t.Errorf("the page blames the user's sign-in: %s", p)
+		}
+		if id := p.Header.Get("X-Request-Id"); !logs.logged(t, "ERROR", id) {
+			t.Errorf("nothing logged at error level for request %s", id)
+		}
+		// Once the database is back, the account page opens.
+		failing.Store(0)
+		if p := b.get(t, e.URL+provider.PathAccount); p.Status != http.StatusOK || p.URL.Path != provider.PathAccount+"/" && p.URL.Path != provider.PathAccount {
+			t.Errorf("the account page after the failure: %s", p)
+		}
+	})
+}

@@ -316,7 +316,19 @@ func (p *Provider) handleSelfCallback(area selfArea) http.HandlerFunc {
 			p.pageError(w, r, http.StatusBadRequest, "This sign-in came from elsewhere", "The answer did not come from this hallpass. "+again)
 			return
 		}
-		if e := q.Get("error"); e != "" || q.Get("code") == "" {
+		switch e := q.Get("error"); {
+		case e == fosite.ErrServerError.ErrorField || e == fosite.ErrTemporarilyUnavailable.ErrorField:
+			// The authorization endpoint failed on our side (and logged
+			// why under its own request id): ours here too, not a
+			// sign-in the user left unfinished. It answers
+			// temporarily_unavailable only for a store that failed.
+			cause := fmt.Errorf("own client sign-in: the authorization endpoint answered %s: %s", e, capLog(q.Get("error_description")))
+			if e == fosite.ErrTemporarilyUnavailable.ErrorField {
+				cause = fmt.Errorf("%w: %w", storage.ErrUnavailable, cause)
+			}
+			p.consoleFailure(w, r, cause)
+			return
+		case e != "" || q.Get("code") == "":
 			p.pageError(w, r, http.StatusBadRequest, "You are not signed in", "The sign-in did not complete. "+again)
 			return
 		}

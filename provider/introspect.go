@@ -229,7 +229,7 @@ type introspection struct {
 // the RFC says (and left alone). Revoking a refresh token ends its grant's
 // access tokens too.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx := p.fstore.NoteFailures(r.Context())
 	err := checkOAuthRequest(r, false)
 	if err == nil && r.PostForm.Get("token") == "" {
 		// RFC 7009 §2.1: token is required. fosite would look the empty
@@ -245,7 +245,11 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil && (errors.Is(err, fosite.ErrTemporarilyUnavailable) || ourFault(err)) {
 		// fosite answers some of these 200, which would tell the client a
 		// token is revoked while it stays valid, and a client it could not
-		// load 401; RFC 7009 §2.2.1 says 503.
+		// load 401; RFC 7009 §2.2.1 says 503. Its answer leaves out the
+		// database's failure, which the store kept for the log.
+		if cause := p.fstore.Failure(ctx); cause != nil && !storeFailed(err) {
+			err = serverError(cause, true)
+		}
 		p.logFailure(ctx, "revocation failed", err)
 		w.Header().Set("Retry-After", retryAfterSeconds)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{

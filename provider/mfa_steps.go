@@ -7,6 +7,7 @@ package provider
 // the dispatcher once the code is right.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -161,12 +162,21 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	recovery := isRecoveryCode(code)
+	// The code is spent in the transaction that records the factor on
+	// the sign-in: a failure of ours in between spends nothing, so the
+	// user's retry with the same code (a recovery code above all) works.
 	var ok bool
-	if recovery {
-		ok, err = p.checkRecoveryCode(ctx, user.ID, code)
-	} else {
-		ok, err = p.checkTOTP(ctx, user.ID, code)
-	}
+	err = p.cfg.Store.InTransaction(ctx, func(ctx context.Context) (err error) {
+		if recovery {
+			ok, err = p.checkRecoveryCode(ctx, user.ID, code)
+		} else {
+			ok, err = p.checkTOTP(ctx, user.ID, code)
+		}
+		if err != nil || !ok {
+			return err
+		}
+		return p.proveFactor(ctx, f, sess, amrOTP)
+	})
 	switch {
 	case errors.Is(err, errCodeReplayed):
 		p.mfaEvent(ctx, "code_replayed", user.ID)
@@ -183,10 +193,6 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
 		p.logFailure(ctx, "second factor succeeded but its throttle reset failed", err)
 	}
-	if err := p.proveFactor(r, f, sess, amrOTP); err != nil {
-		p.pendingGone(w, r, err)
-		return
-	}
 	p.log.InfoContext(ctx, "second factor", "request_id", RequestID(ctx), "user_id", user.ID, "recovery_code", recovery)
 	if recovery {
 		left, err := p.cfg.Store.CountRecoveryCodes(ctx, user.ID)
@@ -202,10 +208,9 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	p.advance(w, r, f)
 }
 
-// proveFactor records that the sign-in proved a second factor, on the
-// pending request and on the browser session.
-func (p *Provider) proveFactor(r *http.Request, f *flow, sess *storage.BrowserSession, method string) error {
-	ctx := r.Context()
+// proveFactor records, in ctx, that the sign-in proved a second factor,
+// on the pending request and on the browser session.
+func (p *Provider) proveFactor(ctx context.Context, f *flow, sess *storage.BrowserSession, method string) error {
 	f.amr = withFactor(f.pending.AMR, method)
 	if err := p.cfg.Store.SetAuthRequestAMR(ctx, f.pending.ID, f.amr); err != nil {
 		return fmt.Errorf("record second factor: %w", err)
@@ -325,7 +330,7 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 // recovery codes of a first factor are shown once before the flow
 // continues.
 func (p *Provider) enrolled(w http.ResponseWriter, r *http.Request, f *flow, sess *storage.BrowserSession, method string, codes []string) {
-	if err := p.proveFactor(r, f, sess, method); err != nil {
+	if err := p.proveFactor(r.Context(), f, sess, method); err != nil {
 		p.pendingGone(w, r, err)
 		return
 	}
@@ -338,9 +343,13 @@ func (p *Provider) enrolled(w http.ResponseWriter, r *http.Request, f *flow, ses
 }
 
 // handleFactorContinue takes the flow on; the dispatcher decides whether
-// it may.
+// it may. It resumes the request as the other factor steps do, with the
+// browser session the user signed in (factorSubject), so that the code
+// it may issue carries that session's sid: a code without one leaves the
+// client unrecorded for back-channel logout, and the console's and the
+// account page's own sign-in refuses it.
 func (p *Provider) handleFactorContinue(w http.ResponseWriter, r *http.Request) {
-	f := p.resumeStep(w, r)
+	f, _, _ := p.factorSubject(w, r)
 	if f == nil {
 		return
 	}

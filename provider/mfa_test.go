@@ -1,13 +1,16 @@
 package provider_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/resource"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // The second factor in the browser flow: a role that requires it sends
@@ -380,5 +384,131 @@ func TestSecondFactorAccountAndConsole(t *testing.T) {
 		}
 		again := e.newBrowser(t)
 		wantPath(t, again.login(t, again.get(t, e.URL+provider.PathAccount), "bob", bobPassword), provider.PathEnrol)
+	})
+}
+
+// amrFailing is a store whose SetAuthRequestAMR, the record of a second
+// factor proved on the pending sign-in, fails as a database that went
+// away does while fail is above zero (each call counts down).
+type amrFailing struct {
+	storage.Store
+	fail atomic.Int32
+}
+
+func (s *amrFailing) SetAuthRequestAMR(ctx context.Context, id string, amr []string) error {
+	if s.fail.Add(-1) >= 0 {
+		return fmt.Errorf("set auth request amr: %w: connection reset", storage.ErrUnavailable)
+	}
+	return s.Store.SetAuthRequestAMR(ctx, id, amr)
+}
+
+// TestSecondFactorFailureSpendsNothing: a second-factor step whose record
+// fails on our side (503) spends neither the authenticator's code nor the
+// recovery code it checked: the user's retry with the same code signs in.
+// Spent first and recorded after, in statements of their own, a failure
+// in between cost the user a recovery code for good, and a retry of the
+// authenticator code was told it was already used.
+func TestSecondFactorFailureSpendsNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &amrFailing{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
+		b := e.newBrowser(t)
+		e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		form := b.get(t, e.URL+provider.PathAccountSecurity)
+		secret := secretRE.FindStringSubmatch(form.Body)
+		if secret == nil {
+			t.Fatalf("no secret on the enrolment page: %s", form)
+		}
+		done := b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)
+		if len(codes) == 0 {
+			t.Fatalf("no recovery codes after the enrolment: %s", done)
+		}
+		for _, c := range []struct {
+			name, code string
+			// signedIn is what the page after the code says.
+			signedIn string
+		}{
+			{"authenticator code", totpAt(t, secret[1], time.Now().Add(30*time.Second)), "Your account"},
+			{"recovery code", codes[0][1], "9 are left"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				b := e.newBrowser(t)
+				prompt := b.login(t, b.get(t, e.URL+provider.PathAccount), "bob", bobPassword)
+				wantPath(t, prompt, provider.PathSecondFactor)
+				st.fail.Store(1)
+				if p := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {c.code}}); p.Status != http.StatusServiceUnavailable {
+					t.Fatalf("a step whose record failed: want 503, got %s", p)
+				}
+				p := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {c.code}})
+				if strings.Contains(p.Body, "already used") || strings.Contains(p.Body, "incorrect") {
+					t.Fatalf("the same code after a failure of ours was refused: %s", p)
+				}
+				if p.Status != http.StatusOK || !strings.Contains(p.Body, c.signedIn) {
+					t.Errorf("the same code after a failure of ours: want a page saying %q, got %s", c.signedIn, p)
+				}
+			})
+		}
+	})
+}
+
+// TestFactorContinueKeepsSession: a sign-in that goes on from the
+// recovery-code notice (/login/continue) issues its code in the browser
+// session it signed in: the ID token carries the session's sid, so the
+// client is recorded for back-channel logout, and the account page's own
+// sign-in completes. The step resumed the request without the session,
+// so the code had no sid: the account page refused the sign-in (400) and
+// a client got no logout notice when the session ended.
+func TestFactorContinueKeepsSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, lc := newLogoutClient(t, e, "bc-continue")
+		b := e.newBrowser(t)
+		e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		form := b.get(t, e.URL+provider.PathAccountSecurity)
+		secret := secretRE.FindStringSubmatch(form.Body)
+		if secret == nil {
+			t.Fatalf("no secret on the enrolment page: %s", form)
+		}
+		codes := recoveryRE.FindAllStringSubmatch(b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}}).Body, -1)
+		if len(codes) < 2 {
+			t.Fatalf("want recovery codes after the enrolment, got %d", len(codes))
+		}
+		// bob allows the client once, so that the next sign-in goes from
+		// the second factor straight back to it.
+		ar := lc.request("openid")
+		p := b.get(t, ar.URL)
+		if p.URL.Path == provider.PathSecondFactor {
+			p = b.submitTo(t, p, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret[1], time.Now().Add(30*time.Second))}})
+		}
+		if p.kind() == "consent" {
+			p = b.decide(t, p, "allow")
+		}
+		e.exchange(t, ar, e.callback(t, p, ar))
+
+		recover := func(b *browser, start string) page {
+			t.Helper()
+			prompt := b.login(t, b.get(t, start), "bob", bobPassword)
+			wantPath(t, prompt, provider.PathSecondFactor)
+			code := codes[0][1]
+			codes = codes[1:]
+			notice := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {code}})
+			return b.submitTo(t, notice, provider.PathFactorContinue, nil)
+		}
+		if p := recover(e.newBrowser(t), e.URL+provider.PathAccount); p.Status != http.StatusOK || !strings.Contains(p.Body, "Your account") {
+			t.Errorf("the account page signed in with a recovery code: %s", p)
+		}
+		b = e.newBrowser(t)
+		ar = lc.request("openid")
+		idToken := e.exchange(t, ar, e.callback(t, recover(b, ar.URL), ar)).Extra("id_token").(string)
+		sid, _ := rawClaims(t, idToken)["sid"].(string)
+		if sid == "" {
+			t.Fatal("the ID token of a sign-in with a recovery code has no sid")
+		}
+		logout := e.URL + provider.PathEndSession + "?" + url.Values{"id_token_hint": {idToken}}.Encode()
+		if p := b.get(t, logout); p.Status != http.StatusOK {
+			t.Fatalf("logout: %s", p)
+		}
+		rp.want(t, "logout of a sign-in with a recovery code", sid, e.BobID)
 	})
 }

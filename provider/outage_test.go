@@ -2,12 +2,15 @@ package provider_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // syncBuffer collects log lines written from many request goroutines.
@@ -224,4 +228,92 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 	if res := e.admin(t, http.MethodGet, "/admin/clients", nil); res.Status != http.StatusOK {
 		t.Errorf("after the outage: list clients status %d", res.Status)
 	}
+}
+
+// confirmFailing is a store whose ConfirmUserCredential fails with err
+// while fail is above zero (each call counts down).
+type confirmFailing struct {
+	storage.Store
+	fail atomic.Int32
+	err  error
+}
+
+func (s *confirmFailing) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
+	if s.fail.Add(-1) >= 0 {
+		return s.err
+	}
+	return s.Store.ConfirmUserCredential(ctx, userID, passwordHash)
+}
+
+// TestGrantConfirmationFailures: a token request that issues a refresh
+// token confirms the user's credential. When the database fails there,
+// the request is a logged server error that spent nothing: the code or
+// refresh token it presented works when the client tries again. It used
+// to be confirmed after the tokens were committed, so the credential was
+// spent without the client getting the tokens, and a client retrying a
+// refresh set off reuse detection, which revoked the user's whole grant.
+// When the credential changed meanwhile, the request is invalid_grant.
+func TestGrantConfirmationFailures(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		logs := &syncBuffer{}
+		st := &confirmFailing{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			st.Store = c.Store
+			c.Store = st
+		})
+		for _, c := range []struct {
+			name string
+			// request returns the token request to send twice.
+			request func(t *testing.T) url.Values
+		}{
+			{"code exchange", func(t *testing.T) url.Values {
+				ar := e.Confidential.request("openid offline_access")
+				cb, _ := e.newBrowser(t).signIn(t, ar, "alice", alicePassword)
+				return url.Values{"grant_type": {"authorization_code"}, "code": {cb.wantCode(t)},
+					"redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}}
+			}},
+			{"refresh", func(t *testing.T) url.Values {
+				tok := e.signInTokens(t, e.newBrowser(t), e.Confidential.request("openid offline_access"), "alice", alicePassword)
+				return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+			}},
+		} {
+			for _, f := range []struct {
+				name string
+				err  error
+				// status and code answer the request; retried: the
+				// same request then succeeds.
+				status  int
+				code    string
+				retried bool
+			}{
+				{"database failing", fmt.Errorf("confirm credential: %w: connection reset", storage.ErrUnavailable), http.StatusInternalServerError, "server_error", true},
+				{"credential changed", fmt.Errorf("confirm credential: %w", storage.ErrNotFound), http.StatusBadRequest, "invalid_grant", false},
+			} {
+				t.Run(c.name+"/"+f.name, func(t *testing.T) {
+					form := c.request(t)
+					st.err = f.err
+					st.fail.Store(1)
+					res := e.tokenRequest(t, e.Confidential, form)
+					if st.fail.Load() > 0 {
+						t.Fatalf("the credential was never confirmed: status %d: %s", res.Status, res.Body)
+					}
+					var body struct{ Error string }
+					if err := json.Unmarshal(res.Body, &body); err != nil || res.Status != f.status || body.Error != f.code {
+						t.Errorf("status %d, want %d %s: %s", res.Status, f.status, f.code, res.Body)
+					}
+					if id := res.Header.Get("X-Request-Id"); f.status >= 500 && !logs.logged(t, "ERROR", id) {
+						t.Errorf("nothing logged at error level for request %s", id)
+					}
+					if !f.retried {
+						return
+					}
+					// The failure spent nothing: the same request
+					// succeeds, and the tokens it gets work.
+					tok := oauthtest.DecodeToken(t, e.tokenRequest(t, e.Confidential, form))
+					oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, tok.RefreshToken, ""))
+				})
+			}
+		}
+	})
 }

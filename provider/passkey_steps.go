@@ -219,7 +219,7 @@ func (p *Provider) handleSecondFactorPasskey(w http.ResponseWriter, r *http.Requ
 	if !ok {
 		return
 	}
-	if err := p.proveFactor(r, f, sess, passkeyMethod(pk)); err != nil {
+	if err := p.proveFactor(r.Context(), f, sess, passkeyMethod(pk)); err != nil {
 		p.pendingGone(w, r, err)
 		return
 	}

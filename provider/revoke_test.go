@@ -1,11 +1,16 @@
 package provider_test
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // TestRevocationWithoutToken checks RFC 7009 §2.1: token is required, so
@@ -43,6 +48,62 @@ func TestRevocationWithoutToken(t *testing.T) {
 		}
 		if after := revoked(); after != before+1 {
 			t.Errorf("%d token.revoked audit entries after one revocation, want %d", after, before+1)
+		}
+	})
+}
+
+// deactivateFailing is a store whose DeactivateTokensByRequest, which
+// revoking a refresh token runs, fails as a database that went away does
+// while fail is above zero (each call counts down).
+type deactivateFailing struct {
+	storage.Store
+	fail atomic.Int32
+}
+
+func (s *deactivateFailing) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if s.fail.Add(-1) >= 0 {
+		return fmt.Errorf("deactivate tokens: %w: injected connection reset", storage.ErrUnavailable)
+	}
+	return s.Store.DeactivateTokensByRequest(ctx, kind, requestID)
+}
+
+// TestRevocationFailureLogsCause: a revocation that the database failed
+// is answered 503 and logged at error level with its request id and the
+// cause, as every failure of ours is (README "When something fails").
+// fosite's revocation handler folds storage errors into a bare
+// temporarily_unavailable, so the log line said that the server was
+// overloaded and nothing about why.
+func TestRevocationFailureLogsCause(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		logs := &syncBuffer{}
+		st := &deactivateFailing{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			st.Store = c.Store
+			c.Store = st
+		})
+		tok := e.signInTokens(t, e.newBrowser(t), e.Confidential.request("openid offline_access"), "alice", alicePassword)
+		st.fail.Store(1)
+		res := e.Revoke(t, credOf(e.Confidential.Meta), tok.RefreshToken, "refresh_token")
+		if res.Status != http.StatusServiceUnavailable {
+			t.Fatalf("revocation the database failed: status %d, want 503: %s", res.Status, res.Body)
+		}
+		id := res.Header.Get("X-Request-Id")
+		var logged bool
+		for _, r := range logs.records(t) {
+			if msg, _ := r["err"].(string); r["level"] == "ERROR" && r["request_id"] == id && strings.Contains(msg, "injected connection reset") {
+				logged = true
+			}
+		}
+		if !logged {
+			t.Errorf("no error-level log line of request %s names the cause", id)
+		}
+		// Tried again, the revocation completes.
+		if res := e.Revoke(t, credOf(e.Confidential.Meta), tok.RefreshToken, "refresh_token"); res.Status != http.StatusOK {
+			t.Errorf("revocation tried again: status %d: %s", res.Status, res.Body)
+		}
+		if res := e.refresh(t, e.Confidential, tok.RefreshToken, ""); res.Status == http.StatusOK {
+			t.Error("the revoked refresh token still works")
 		}
 	})
 }

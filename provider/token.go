@@ -93,14 +93,20 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	if err != nil {
 		return ar, nil, err
 	}
+	if user != nil {
+		ctx = p.fstore.ConfirmBeforeCommit(ctx, func(ctx context.Context) error { return p.confirmGrantUser(ctx, user) })
+	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
+	if errors.Is(err, errCredentialChanged) {
+		// Rolled back: the change revoked the grant's tokens as they
+		// were; its own revocation is made sure of here.
+		if err := p.revokeGrant(ctx, ar.GetID()); err != nil {
+			return ar, nil, fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
+		}
+		return ar, nil, fosite.ErrInvalidGrant.WithHint("The user's password changed, or the user was disabled, while these tokens were being issued; sign in again.")
+	}
 	if err != nil {
 		return ar, nil, p.lostRace(ctx, ar, ar.GetID(), err)
-	}
-	if user != nil && resp.GetExtra("refresh_token") != nil {
-		if err := p.confirmGrantUser(ctx, ar, user); err != nil {
-			return ar, nil, err
-		}
 	}
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
 	p.metrics.tokensByClient.WithLabelValues(ar.GetGrantTypes()[0], ar.GetClient().GetID()).Inc()
@@ -143,26 +149,28 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	return p.grantUser(ctx, sess)
 }
 
-// confirmGrantUser confirms, once the new tokens are stored, that the
-// user's credential is the one read before they were made. A password
-// reset or a disable that committed in between revoked the grant's tokens
-// as they were then, which may have missed the ones just made; they are
-// revoked here, and the client is told invalid_grant. Only a refresh
-// token needs it: an access token carries the user's token epoch as read
-// (markSelfContained), which that change advanced, so it is already
-// inactive, and a response without a refresh token skips the write.
-func (p *Provider) confirmGrantUser(ctx context.Context, ar fosite.AccessRequester, user *storage.User) error {
+// confirmGrantUser confirms, in the transaction that stores a new refresh
+// token and before it commits (ConfirmBeforeCommit), that the user's
+// credential is the one read before the tokens were made:
+// errCredentialChanged if a password reset or a disable committed in
+// between (exchange then answers invalid_grant). The check is in that
+// transaction so that when it fails, the database failing included,
+// nothing is spent: confirmed after the commit, a failed check left the
+// code or refresh token spent and the client without tokens, and a
+// client retrying the refresh had its whole grant revoked as a replay.
+// Only a refresh token needs it: an access token carries the user's token
+// epoch as read (markSelfContained), which that change advanced, so it is
+// already inactive, and a response without a refresh token skips the
+// statement.
+func (p *Provider) confirmGrantUser(ctx context.Context, user *storage.User) error {
 	err := p.cfg.Store.ConfirmUserCredential(ctx, user.ID, user.PasswordHash)
-	if err == nil {
-		return nil
+	if errors.Is(err, storage.ErrNotFound) {
+		return errCredentialChanged
 	}
-	if !errors.Is(err, storage.ErrNotFound) {
+	if err != nil {
 		return fmt.Errorf("confirm the credential of the grant's user: %w", err)
 	}
-	if err := p.revokeGrant(ctx, ar.GetID()); err != nil {
-		return fmt.Errorf("revoke a grant whose user's credential changed: %w", err)
-	}
-	return fosite.ErrInvalidGrant.WithHint("The user's password changed, or the user was disabled, while these tokens were being issued; sign in again.")
+	return nil
 }
 
 // revokeGrant ends every token of the grant grantID: its access tokens

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v3"
@@ -257,12 +258,84 @@ func (f *Store) noTx(ctx context.Context) bool {
 	return no
 }
 
-// Commit commits the transaction in ctx.
+// Commit commits the transaction in ctx, once the check that
+// ConfirmBeforeCommit set, if the request stored a refresh token, passed
+// in it. A failed check is returned as a failed commit, and fosite rolls
+// the transaction back.
 func (f *Store) Commit(ctx context.Context) error {
+	if c, ok := ctx.Value(confirmKey{f}).(*confirm); ok && c.refresh {
+		if err := c.check(ctx); err != nil {
+			return err
+		}
+	}
 	if f.noTx(ctx) {
 		return nil
 	}
 	return f.store.Commit(ctx)
+}
+
+// failureKey is the context key of NoteFailures' note.
+type failureKey struct{ f *Store }
+
+// failureNote is the first failure of the database a request met.
+type failureNote struct {
+	mu  sync.Mutex
+	err error
+}
+
+// NoteFailures returns a context in which the store keeps the first
+// failure of the database (storage.ErrUnavailable) that reading a token
+// or revoking a grant meets, for Failure: fosite's revocation handler
+// answers such a failure with a bare temporarily_unavailable, which
+// leaves out the cause. The context is for one request.
+func (f *Store) NoteFailures(ctx context.Context) context.Context {
+	return context.WithValue(ctx, failureKey{f}, &failureNote{})
+}
+
+// Failure returns the failure NoteFailures kept in ctx, nil if none.
+func (f *Store) Failure(ctx context.Context) error {
+	n, ok := ctx.Value(failureKey{f}).(*failureNote)
+	if !ok {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.err
+}
+
+// note keeps err in ctx's note (NoteFailures) if it is the first failure
+// of the database there.
+func (f *Store) note(ctx context.Context, err error) {
+	n, ok := ctx.Value(failureKey{f}).(*failureNote)
+	if !ok || !errors.Is(err, storage.ErrUnavailable) {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.err == nil {
+		n.err = err
+	}
+}
+
+// confirmKey is the context key of ConfirmBeforeCommit's check.
+type confirmKey struct{ f *Store }
+
+// confirm is a check to run before a token request's commit, and whether
+// the request stored a refresh token.
+type confirm struct {
+	check   func(ctx context.Context) error
+	refresh bool
+}
+
+// ConfirmBeforeCommit returns a context in which a token request that
+// stores a refresh token runs check in its transaction, after the
+// token's write and before the commit. A failure of check (the database
+// failing, or what check refuses) ends the transaction without a change:
+// the code or refresh token presented is not spent, so a client that
+// meets a failure of ours may try again, and nothing was issued that
+// check did not confirm. The context is for one request.
+func (f *Store) ConfirmBeforeCommit(ctx context.Context, check func(ctx context.Context) error) context.Context {
+	return context.WithValue(ctx, confirmKey{f}, &confirm{check: check})
 }
 
 // Rollback rolls back the transaction in ctx.
@@ -798,7 +871,8 @@ func (f *Store) CreateAccessTokenSession(ctx context.Context, signature string, 
 // self-contained token, it reads the token and asks the store only whether
 // it still stands; a token that is not one, or any other signature, is
 // looked up by its row.
-func (f *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+func (f *Store) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (_ fosite.Requester, err error) {
+	defer func() { f.note(ctx, err) }()
 	if f.readAccess != nil && strings.Count(signature, ".") == 2 {
 		req, err := f.getSelfContained(ctx, signature, session)
 		if req != nil || err != nil {
@@ -889,13 +963,17 @@ func (f *Store) DeleteAccessTokenSession(ctx context.Context, signature string) 
 // CreateRefreshTokenSession stores an issued refresh token, linked to the
 // access token issued with it.
 func (f *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
+	if c, ok := ctx.Value(confirmKey{f}).(*confirm); ok {
+		c.refresh = true
+	}
 	return f.create(ctx, storage.KindRefreshToken, signature, req, fosite.RefreshToken, accessSignature)
 }
 
 // GetRefreshTokenSession returns a refresh token's request. A spent or
 // revoked token comes back with its request and fosite.ErrInactiveToken so
 // fosite's reuse detection can revoke the whole grant.
-func (f *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+func (f *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (_ fosite.Requester, err error) {
+	defer func() { f.note(ctx, err) }()
 	req, t, err := f.get(ctx, storage.KindRefreshToken, signature, session)
 	if err != nil {
 		return nil, err
@@ -940,7 +1018,8 @@ func (f *Store) RotateRefreshToken(ctx context.Context, requestID, signature str
 
 // RevokeRefreshToken marks every refresh token of a grant inactive; the rows
 // stay so that later reuse is still detected.
-func (f *Store) RevokeRefreshToken(ctx context.Context, requestID string) error {
+func (f *Store) RevokeRefreshToken(ctx context.Context, requestID string) (err error) {
+	defer func() { f.note(ctx, err) }()
 	if err := f.store.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, requestID); err != nil {
 		return fositeErr(fmt.Errorf("revoke refresh tokens: %w", err))
 	}
@@ -949,7 +1028,8 @@ func (f *Store) RevokeRefreshToken(ctx context.Context, requestID string) error 
 
 // RevokeAccessToken ends every access token of a grant: it deletes their
 // rows and, for self-contained ones, records the grant's revocation.
-func (f *Store) RevokeAccessToken(ctx context.Context, requestID string) error {
+func (f *Store) RevokeAccessToken(ctx context.Context, requestID string) (err error) {
+	defer func() { f.note(ctx, err) }()
 	if f.readAccess != nil {
 		if err := f.revokeAccess(ctx, grantRevocation(requestID)); err != nil {
 			return fositeErr(fmt.Errorf("revoke access tokens: %w", err))
