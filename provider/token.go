@@ -67,7 +67,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
 	// user is who a user's grant is for, as read now; the credential they
-	// had then is confirmed once the tokens exist.
+	// had then is confirmed in the transaction that stores the tokens.
 	var user *storage.User
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
@@ -94,7 +94,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		return ar, nil, err
 	}
 	if user != nil {
-		ctx = p.fstore.ConfirmBeforeCommit(ctx, func(ctx context.Context) error { return p.confirmGrantUser(ctx, user) })
+		ctx = p.fstore.ConfirmFirst(ctx, func(ctx context.Context) error { return p.confirmGrantUser(ctx, user) })
 	}
 	resp, err := p.oauth2.NewAccessResponse(ctx, ar)
 	if errors.Is(err, errCredentialChanged) {
@@ -149,8 +149,8 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	return p.grantUser(ctx, sess)
 }
 
-// confirmGrantUser confirms, in the transaction that stores a new refresh
-// token and before it commits (ConfirmBeforeCommit), that the user's
+// confirmGrantUser confirms, as the first statement of the transaction
+// that stores a new refresh token (ConfirmFirst), that the user's
 // credential is the one read before the tokens were made:
 // errCredentialChanged if a password reset or a disable committed in
 // between (exchange then answers invalid_grant). The check is in that
@@ -158,6 +158,12 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 // nothing is spent: confirmed after the commit, a failed check left the
 // code or refresh token spent and the client without tokens, and a
 // client retrying the refresh had its whole grant revoked as a replay.
+// It is first there because it locks the user's row (PostgreSQL's FOR
+// SHARE) until the commit: a reset or a disable locks that row before
+// the user's token rows, and a check after the spend of the code or
+// refresh token took the two the other way round and deadlocked with it.
+// Held from the start, the lock makes a reset that comes later wait for
+// the commit, and then revoke the new refresh token with the rest.
 // Only a refresh token needs it: an access token carries the user's token
 // epoch as read (markSelfContained), which that change advanced, so it is
 // already inactive, and a response without a refresh token skips the

@@ -539,11 +539,13 @@ type Store interface {
 	// disabled and still has passwordHash; ErrNotFound otherwise. It locks
 	// the user row against a change, so it waits for a concurrent change of
 	// the user (a password reset, a disable) to commit and then judges the
-	// changed row. Called after a sign-in has created its session (or a
-	// grant its tokens), it closes the window in which a reset running
-	// between the password check and the session's creation would miss the
-	// new session: either the reset's session sweep sees it, or this sees
-	// the reset.
+	// changed row. Called after a sign-in has created its session, it
+	// closes the window in which a reset running between the password
+	// check and the session's creation would miss the new session: either
+	// the reset's session sweep sees it, or this sees the reset. A token
+	// request calls it first in the transaction that stores a refresh
+	// token, so that it locks the user's row before the token rows, as a
+	// reset does (the other order deadlocks).
 	ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error
 	// ListUsers returns every user ordered by username.
 	ListUsers(ctx context.Context) ([]User, error)

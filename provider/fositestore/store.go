@@ -243,11 +243,34 @@ func fositeErr(err error) error {
 // transaction would hold one write, spending the code, which is a
 // conditional update of its own, so it saves a BEGIN and a COMMIT. A
 // failure after the code is spent then leaves it spent, without tokens.
+//
+// In a context of ConfirmFirst, a request that will store a refresh token
+// (every one but such an exchange of a code that grants none) runs the
+// check as the transaction's first statement; when it fails, BeginTX
+// rolls the transaction back and returns the check's error, which fosite
+// returns as the request's.
 func (f *Store) BeginTX(ctx context.Context) (context.Context, error) {
-	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && f.readAccess != nil && r.oneWrite() {
+	r, code := ctx.Value(codeReadKey{f}).(*codeRead)
+	oneWrite := code && r.oneWrite()
+	if oneWrite && f.readAccess != nil {
 		return context.WithValue(ctx, noTxKey{f}, true), nil
 	}
-	return f.store.BeginTX(ctx)
+	ctx, err := f.store.BeginTX(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	check, ok := ctx.Value(confirmKey{f}).(confirmFunc)
+	if !ok || oneWrite {
+		return ctx, nil
+	}
+	if err := check(ctx); err != nil {
+		// fosite rolls back only what it began.
+		if rbErr := f.store.Rollback(ctx); rbErr != nil {
+			err = errors.Join(err, fmt.Errorf("roll back after a failed confirmation: %w", rbErr))
+		}
+		return ctx, err
+	}
+	return ctx, nil
 }
 
 // noTxKey marks a context BeginTX began no transaction in.
@@ -258,16 +281,8 @@ func (f *Store) noTx(ctx context.Context) bool {
 	return no
 }
 
-// Commit commits the transaction in ctx, once the check that
-// ConfirmBeforeCommit set, if the request stored a refresh token, passed
-// in it. A failed check is returned as a failed commit, and fosite rolls
-// the transaction back.
+// Commit commits the transaction in ctx.
 func (f *Store) Commit(ctx context.Context) error {
-	if c, ok := ctx.Value(confirmKey{f}).(*confirm); ok && c.refresh {
-		if err := c.check(ctx); err != nil {
-			return err
-		}
-	}
 	if f.noTx(ctx) {
 		return nil
 	}
@@ -317,25 +332,33 @@ func (f *Store) note(ctx context.Context, err error) {
 	}
 }
 
-// confirmKey is the context key of ConfirmBeforeCommit's check.
+// confirmKey is the context key of ConfirmFirst's check.
 type confirmKey struct{ f *Store }
 
-// confirm is a check to run before a token request's commit, and whether
-// the request stored a refresh token.
-type confirm struct {
-	check   func(ctx context.Context) error
-	refresh bool
-}
+// confirmFunc is ConfirmFirst's check.
+type confirmFunc func(ctx context.Context) error
 
-// ConfirmBeforeCommit returns a context in which a token request that
-// stores a refresh token runs check in its transaction, after the
-// token's write and before the commit. A failure of check (the database
-// failing, or what check refuses) ends the transaction without a change:
-// the code or refresh token presented is not spent, so a client that
-// meets a failure of ours may try again, and nothing was issued that
-// check did not confirm. The context is for one request.
-func (f *Store) ConfirmBeforeCommit(ctx context.Context, check func(ctx context.Context) error) context.Context {
-	return context.WithValue(ctx, confirmKey{f}, &confirm{check: check})
+// ConfirmFirst returns a context in which a token request that will store
+// a refresh token (a refresh; the exchange of a code that grants
+// offline_access) runs check as the first statement of its transaction
+// (BeginTX), before the code or refresh token it presents is spent.
+//
+// First, because a check that locks a row (the user's) must take it
+// before the token rows: a change of the user that revokes their tokens
+// (a password reset, a disable) locks the user's row, then their token
+// rows, and a request taking them the other way round, its token row at
+// the spend and the user's at the end, deadlocks with it. Taken first,
+// the lock orders the two: a change that committed before is seen by
+// check, and one that comes after waits for the commit and then sees,
+// and revokes, the new refresh token.
+//
+// In the transaction, because a failure of check (the database failing,
+// or what check refuses) then ends the transaction without a change: the
+// code or refresh token presented is not spent, so a client that meets a
+// failure of ours may try again, and nothing is issued that check did not
+// confirm. The context is for one request.
+func (f *Store) ConfirmFirst(ctx context.Context, check func(ctx context.Context) error) context.Context {
+	return context.WithValue(ctx, confirmKey{f}, confirmFunc(check))
 }
 
 // Rollback rolls back the transaction in ctx.
@@ -620,7 +643,8 @@ func (f *Store) SpendAtUserEpoch(ctx context.Context, epoch int64) {
 }
 
 // oneWrite reports whether the exchange of the code read writes one row
-// at most: spending the code, which grants no refresh token.
+// at most: spending the code, which grants no refresh token (none of
+// fosite's refresh-token scopes). False before the code is read.
 func (r *codeRead) oneWrite() bool {
 	t, ok := r.rows[storage.KindAuthorizeCode]
 	return r.loaded && ok && !fosite.Arguments(t.GrantedScopes).HasOneOf("offline", "offline_access")
@@ -963,9 +987,6 @@ func (f *Store) DeleteAccessTokenSession(ctx context.Context, signature string) 
 // CreateRefreshTokenSession stores an issued refresh token, linked to the
 // access token issued with it.
 func (f *Store) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
-	if c, ok := ctx.Value(confirmKey{f}).(*confirm); ok {
-		c.refresh = true
-	}
 	return f.create(ctx, storage.KindRefreshToken, signature, req, fosite.RefreshToken, accessSignature)
 }
 
