@@ -49,6 +49,23 @@ func TestLoginRecordFailure(t *testing.T) {
 	})
 }
 
+// newTouchFailing is an SSO environment on dsn whose store is a
+// failingTouchingStore (failing, alone), whose clock runs skew ahead and
+// whose log goes to logs, with alice signed in to the confidential client
+// in b.
+func newTouchFailing(t *testing.T, dsn string) (e *ssoEnv, b *browser, skew, failing, alone *atomic.Int64, logs *syncBuffer) {
+	t.Helper()
+	skew, failing, alone, logs = new(atomic.Int64), new(atomic.Int64), new(atomic.Int64), &syncBuffer{}
+	e = newSSOEnv(t, dsn, func(c *provider.Config) {
+		c.Store = failingTouchingStore{Store: c.Store, failing: failing, alone: alone}
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	b = e.newBrowser(t)
+	e.signInTokens(t, b, e.Confidential.request("openid"), "alice", alicePassword)
+	return e, b, skew, failing, alone, logs
+}
+
 // failingTouchingStore is a store whose write of an authorization code
 // together with a session touch (CreateTokensTouching) fails while failing
 // is set, as when the database goes away; it counts the touches written
@@ -77,16 +94,7 @@ func (s failingTouchingStore) TouchBrowserSession(ctx context.Context, id string
 // touch failed with the code and is not written alone afterwards.
 func TestIssueWithTouchFailure(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		var skew, failing, alone atomic.Int64
-		logs := &syncBuffer{}
-		e := newSSOEnv(t, dsn, func(c *provider.Config) {
-			c.Store = failingTouchingStore{Store: c.Store, failing: &failing, alone: &alone}
-			c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		})
-		b := e.newBrowser(t)
-		e.signInTokens(t, b, e.Confidential.request("openid"), "alice", alicePassword)
-
+		e, b, skew, failing, alone, logs := newTouchFailing(t, dsn)
 		skew.Store(int64(2 * time.Minute))
 		failing.Store(1)
 		alone.Store(0)
@@ -116,15 +124,7 @@ func TestIssueWithTouchFailure(t *testing.T) {
 // the user not being signed in (400), which it was.
 func TestSelfSignInIssueFailure(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		var skew, failing, alone atomic.Int64
-		logs := &syncBuffer{}
-		e := newSSOEnv(t, dsn, func(c *provider.Config) {
-			c.Store = failingTouchingStore{Store: c.Store, failing: &failing, alone: &alone}
-			c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-		})
-		b := e.newBrowser(t)
-		e.signInTokens(t, b, e.Confidential.request("openid"), "alice", alicePassword)
+		e, b, skew, failing, _, logs := newTouchFailing(t, dsn)
 
 		// Signed in to hallpass a while ago, alice opens her account
 		// page: its own sign-in gets a code at once, written with the

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -60,14 +58,7 @@ func TestEnrolmentRetriesLostCodeRace(t *testing.T) {
 					st.Store = c.Store
 					c.Store = st
 				})
-				b := e.newBrowser(t)
-				e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
-				form := b.get(t, e.URL+provider.PathAccountSecurity)
-				secret := secretRE.FindStringSubmatch(form.Body)
-				if secret == nil {
-					t.Fatalf("no secret on the enrolment page: %s", form)
-				}
-				p := b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+				_, p := e.enrolOnAccountPage(t, e.newBrowser(t), "bob", bobPassword)
 				if p.Status != want {
 					t.Fatalf("enrolment: %s, want status %d", p, want)
 				}

@@ -71,6 +71,21 @@ func (b *browser) submitTo(t *testing.T, p page, suffix string, fields url.Value
 	return b.post(t, action.String(), v)
 }
 
+// enrolOnAccountPage signs username in to the account page in b and
+// enrols an authenticator app there with a current code: it returns the
+// app's secret and the page the enrolment answered (ten recovery codes
+// when it succeeded), whose status the caller checks.
+func (e *ssoEnv) enrolOnAccountPage(t *testing.T, b *browser, username, password string) (secret string, done page) {
+	t.Helper()
+	e.consoleSignIn(t, b, provider.PathAccount, username, password)
+	form := b.get(t, e.URL+provider.PathAccountSecurity)
+	m := secretRE.FindStringSubmatch(form.Body)
+	if m == nil {
+		t.Fatalf("no secret on the enrolment page: %s", form)
+	}
+	return m[1], b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, m[1], time.Now())}})
+}
+
 func wantPath(t *testing.T, p page, path string) {
 	t.Helper()
 	if p.Redirect != nil || p.URL.Path != path {
@@ -412,14 +427,7 @@ func TestSecondFactorFailureSpendsNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		st := &amrFailing{}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
-		b := e.newBrowser(t)
-		e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
-		form := b.get(t, e.URL+provider.PathAccountSecurity)
-		secret := secretRE.FindStringSubmatch(form.Body)
-		if secret == nil {
-			t.Fatalf("no secret on the enrolment page: %s", form)
-		}
-		done := b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+		secret, done := e.enrolOnAccountPage(t, e.newBrowser(t), "bob", bobPassword)
 		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)
 		if len(codes) == 0 {
 			t.Fatalf("no recovery codes after the enrolment: %s", done)
@@ -429,7 +437,7 @@ func TestSecondFactorFailureSpendsNothing(t *testing.T) {
 			// signedIn is what the page after the code says.
 			signedIn string
 		}{
-			{"authenticator code", totpAt(t, secret[1], time.Now().Add(30*time.Second)), "Your account"},
+			{"authenticator code", totpAt(t, secret, time.Now().Add(30*time.Second)), "Your account"},
 			{"recovery code", codes[0][1], "9 are left"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
@@ -464,13 +472,8 @@ func TestFactorContinueKeepsSession(t *testing.T) {
 		e := newSSOEnv(t, dsn, fastOutbox)
 		rp, lc := newLogoutClient(t, e, "bc-continue")
 		b := e.newBrowser(t)
-		e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
-		form := b.get(t, e.URL+provider.PathAccountSecurity)
-		secret := secretRE.FindStringSubmatch(form.Body)
-		if secret == nil {
-			t.Fatalf("no secret on the enrolment page: %s", form)
-		}
-		codes := recoveryRE.FindAllStringSubmatch(b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}}).Body, -1)
+		secret, done := e.enrolOnAccountPage(t, b, "bob", bobPassword)
+		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)
 		if len(codes) < 2 {
 			t.Fatalf("want recovery codes after the enrolment, got %d", len(codes))
 		}
@@ -479,7 +482,7 @@ func TestFactorContinueKeepsSession(t *testing.T) {
 		ar := lc.request("openid")
 		p := b.get(t, ar.URL)
 		if p.URL.Path == provider.PathSecondFactor {
-			p = b.submitTo(t, p, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret[1], time.Now().Add(30*time.Second))}})
+			p = b.submitTo(t, p, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret, time.Now().Add(30*time.Second))}})
 		}
 		if p.kind() == "consent" {
 			p = b.decide(t, p, "allow")

@@ -70,17 +70,11 @@ func TestTransientFailureAnswers(t *testing.T) {
 		aliceTok := e.signInTokens(t, e.newBrowser(t), e.Confidential.request("openid profile offline_access"), "alice", alicePassword)
 		// bob enrols an authenticator app, then signs in again up to
 		// the prompt for its code.
+		secret, enrolled := e.enrolOnAccountPage(t, e.newBrowser(t), "bob", bobPassword)
+		if enrolled.Status != http.StatusOK {
+			t.Fatalf("enrolment: %s", enrolled)
+		}
 		b := e.newBrowser(t)
-		e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
-		form := b.get(t, e.URL+provider.PathAccountSecurity)
-		secret := secretRE.FindStringSubmatch(form.Body)
-		if secret == nil {
-			t.Fatalf("no secret on the enrolment page: %s", form)
-		}
-		if p := b.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, secret[1], time.Now())}}); p.Status != http.StatusOK {
-			t.Fatalf("enrolment: %s", p)
-		}
-		b = e.newBrowser(t)
 		prompt := b.login(t, b.get(t, e.URL+provider.PathAccount), "bob", bobPassword)
 		wantPath(t, prompt, provider.PathSecondFactor)
 
@@ -101,7 +95,7 @@ func TestTransientFailureAnswers(t *testing.T) {
 				return answer{r.Status, r.Header, string(r.Body)}
 			}, "conflict"},
 			{"second factor", func() answer {
-				p := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret[1], time.Now().Add(30*time.Second))}})
+				p := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret, time.Now().Add(30*time.Second))}})
 				return answer{p.Status, p.Header, p.Body}
 			}, "already used"},
 			{"token: refresh", func() answer {
