@@ -331,6 +331,13 @@ func TestLoadRefusals(t *testing.T) {
 		"item not a mapping":   {"roles: [teacher]\n", "must be a mapping of fields"},
 		"wrong type of field":  {"roles:\n  - name: a\n    scopes: results:read\n", "roles[0]"},
 		"server-managed field": {"clients:\n  - client_id: a\n    client_id_issued_at: 5\n", "set by hallpass"},
+		// Field names are the admin API's, which matches them exactly:
+		// a name in another case is unknown there, and here it would
+		// otherwise be taken, or silently lose to its lower-case twin.
+		"field in another case":  {"roles:\n  - NAME: a\n", `line 2: roles[0]: json: unknown field "NAME"`},
+		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `roles[0]: json: unknown field "Scopes"`},
+		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `clients[0]: json: unknown field "Client_ID"`},
+		"variable name's case":   {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `users[0]: json: unknown field "PASSWORD_ENV"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := state.Load(strings.NewReader(tc.file), "test.yaml")
