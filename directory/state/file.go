@@ -132,6 +132,7 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		if key, ok := unknownKey(item, fieldNames(reflect.TypeFor[T]())); ok {
 			return nil, fmt.Errorf("%s: json: unknown field %q", where, key)
 		}
+		datesAsText(item)
 		var generic any
 		if err := item.Decode(&generic); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -182,6 +183,19 @@ func unknownKey(item *yaml.Node, known map[string]bool) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// datesAsText marks each plain scalar under n that YAML resolves to a
+// timestamp ("2024-01-01") as a string. No field of a file is a time,
+// and decoded as one the value came back reformatted
+// ("2024-01-01T00:00:00Z"): a role or scope named other than written.
+func datesAsText(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Style == 0 && n.ShortTag() == "!!timestamp" {
+		n.Tag = "!!str"
+	}
+	for _, c := range n.Content {
+		datesAsText(c)
+	}
 }
 
 // fieldNames is the set of JSON member names struct type t decodes,

@@ -348,6 +348,24 @@ func TestLoadRefusals(t *testing.T) {
 	}
 }
 
+// TestLoadKeepsDatesAsWritten checks that a plain value YAML would read
+// as a date ("2024-01-01") is the text written, as every field holding it
+// is a string: read as a time, it came back as "2024-01-01T00:00:00Z", so
+// apply named a role, or described a scope, other than the file said.
+func TestLoadKeepsDatesAsWritten(t *testing.T) {
+	f, err := state.Load(strings.NewReader("scopes:\n  - name: term:2025-09-01\n    description: 2001-12-14 21:59:43.10 -5\n"+
+		"roles:\n  - name: 2024-01-01\n    scopes: [2025-09-01]\n"), "test.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := f.Scopes[0].Description; got != "2001-12-14 21:59:43.10 -5" {
+		t.Errorf("scope description = %q", got)
+	}
+	if got := f.Roles[0]; got.Name != "2024-01-01" || !slices.Equal(got.Scopes, []string{"2025-09-01"}) {
+		t.Errorf("role = %q with scopes %q", got.Name, got.Scopes)
+	}
+}
+
 // The protocol fields of a client (private_key_jwt keys, PAR, back-channel
 // logout) are planned, applied and exported like the others; hallpass's
 // own clients (Options.Builtin) are neither exported, pruned nor
