@@ -134,6 +134,9 @@ func badMetadata(field, format string, args ...any) *Error {
 // store (without id, secret or timestamps).
 func (m *ClientMetadata) validate() (*storage.Client, error) {
 	c := &storage.Client{}
+	if err := unreadable(ObjectClient, m); err != nil {
+		return nil, err
+	}
 	if m.ClientSecret != "" {
 		// Refused rather than dropped: whoever sent it would believe the
 		// client now authenticates with it.

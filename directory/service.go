@@ -1,14 +1,17 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
@@ -167,6 +170,9 @@ type NamedView[S, V any] interface {
 
 // Create stores a new record; an existing name is a conflict.
 func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
+	if err := unreadable(n.object, in); err != nil {
+		return in, err
+	}
 	v, err := in.checked(in.key())
 	if err != nil {
 		return v, err
@@ -186,6 +192,9 @@ func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
 func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) {
 	if in.key() != "" && in.key() != name {
 		return in, invalid(n.object, "name", "a %s cannot be renamed", n.object)
+	}
+	if err := unreadable(n.object, in); err != nil {
+		return in, err
 	}
 	v, err := in.checked(name)
 	if err != nil {
@@ -261,6 +270,67 @@ func plainText(object Object, field, s string, max int, required bool) error {
 		return invalid(object, field, "%s must be at most %d characters without control characters", field, max)
 	}
 	return nil
+}
+
+// unreadable refuses input v (a struct) holding, in any string or list of
+// strings, text that is not valid UTF-8 or holds a NUL, naming the field.
+// It is the service's own check, for callers that reach it without the
+// HTTP surfaces' (the CLI on the database): SQLite would store such text
+// as sent, PostgreSQL refuses it in a text column, so without it the two
+// backends would disagree, and PostgreSQL's refusal would look like an
+// outage. The message never repeats the value (it may be a password).
+func unreadable(object Object, v any) error {
+	if field, ok := unreadableField(reflect.ValueOf(v), ""); ok {
+		return invalid(object, field, "%s must be valid UTF-8 without NUL characters", field)
+	}
+	return nil
+}
+
+// unreadableField returns the JSON name of the first field of v (a
+// struct, or a pointer to one) whose text is not clean; name is v's own
+// name, the fallback for the fields of an embedded struct.
+func unreadableField(v reflect.Value, name string) (string, bool) {
+	clean := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return "", false
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return name, !clean(v.String())
+	case reflect.Slice:
+		switch v.Type().Elem().Kind() {
+		case reflect.Uint8: // raw JSON (a client's jwks), stored as text
+			return name, !clean(string(v.Bytes()))
+		case reflect.String:
+		default:
+			return "", false
+		}
+		for i := range v.Len() {
+			if !clean(v.Index(i).String()) {
+				return name, true
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			fieldName := cmp.Or(tag, f.Name)
+			if f.Anonymous && tag == "" {
+				fieldName = name
+			}
+			if field, bad := unreadableField(v.Field(i), fieldName); bad {
+				return field, true
+			}
+		}
+	}
+	return "", false
 }
 
 // ValidName accepts identifiers usable in URLs, Basic auth, logs and on

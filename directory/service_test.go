@@ -108,6 +108,99 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestUnreadableTextRefused checks that text which is not valid UTF-8, or
+// holds a NUL, is refused by the service itself, naming the field, on
+// every backend alike. The HTTP surfaces refuse it before it arrives; the
+// CLI on the database does not, and SQLite stored such text as sent while
+// PostgreSQL failed the write ("storage: unavailable").
+func TestUnreadableTextRefused(t *testing.T) {
+	const pw = "correct horse battery staple"
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			svc := New(testdb.Open(t, b.DSN(t)), Options{})
+			if _, err := svc.Roles().Create(ctx, RoleView{Name: "teacher"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: pw}); err != nil {
+				t.Fatal(err)
+			}
+			app := func(m ClientMetadata) ClientMetadata {
+				if m.RedirectURIs == nil {
+					m.RedirectURIs = []string{"https://app.example/cb"}
+				}
+				return m
+			}
+			for _, tc := range []struct {
+				name   string
+				call   func() error
+				object Object
+				field  string
+			}{
+				{"role description", func() error {
+					_, err := svc.Roles().Create(ctx, RoleView{Name: "student", Description: "bad\xff"})
+					return err
+				}, ObjectRole, "description"},
+				{"role description on update", func() error {
+					_, err := svc.Roles().Update(ctx, "teacher", RoleView{Description: "bad\xff"})
+					return err
+				}, ObjectRole, "description"},
+				{"scope description", func() error {
+					_, err := svc.Scopes().Create(ctx, ScopeView{Name: "results:read", Description: "\xc3("})
+					return err
+				}, ObjectScope, "description"},
+				{"scope audience", func() error {
+					_, err := svc.Scopes().Create(ctx, ScopeView{Name: "results:read", Audience: "https://api\xff.example"})
+					return err
+				}, ObjectScope, "audience"},
+				{"user name", func() error {
+					_, err := svc.Users().Create(ctx, UserInput{Username: "bob", Password: pw, Name: "B\xffb"})
+					return err
+				}, ObjectUser, "name"},
+				{"user email on update", func() error {
+					_, err := svc.Users().Update(ctx, "alice", UserInput{Username: "alice", Email: "a\xff@example.com"})
+					return err
+				}, ObjectUser, "email"},
+				{"user password", func() error {
+					_, err := svc.Users().Create(ctx, UserInput{Username: "bob", Password: pw + "\xff"})
+					return err
+				}, ObjectUser, "password"},
+				{"client name", func() error {
+					_, err := svc.Clients().Create(ctx, app(ClientMetadata{ClientName: "App\xff"}))
+					return err
+				}, ObjectClient, "client_name"},
+				{"redirect URI", func() error {
+					_, err := svc.Clients().Create(ctx, app(ClientMetadata{RedirectURIs: []string{"https://app.example/c\xffb"}}))
+					return err
+				}, ObjectClient, "redirect_uris"},
+				{"redirect URI with a NUL", func() error {
+					_, err := svc.Clients().Create(ctx, app(ClientMetadata{RedirectURIs: []string{"https://app.example/c\x00b"}}))
+					return err
+				}, ObjectClient, "redirect_uris"},
+				{"client key set", func() error {
+					_, err := svc.Clients().Create(ctx, app(ClientMetadata{TokenEndpointAuthMethod: "private_key_jwt", JWKS: []byte(`{"keys":[{"kid":"\xff"}]}`)}))
+					return err
+				}, ObjectClient, "jwks"},
+				{"client audience", func() error {
+					_, err := svc.Clients().Create(ctx, app(ClientMetadata{Audience: []string{"https://api.example/\xff"}}))
+					return err
+				}, ObjectClient, "audience"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					err := tc.call()
+					var de *Error
+					if !errors.As(err, &de) {
+						t.Fatalf("error %v, want an *Error", err)
+					}
+					if !errors.Is(err, ErrInvalid) || de.Object != tc.object || de.Field != tc.field {
+						t.Errorf("got %v %s %q %q; want invalid %s %q", de.Kind, de.Object, de.Field, de.Message, tc.object, tc.field)
+					}
+				})
+			}
+		})
+	}
+}
+
 // gate is a Hasher that refuses every request with errFull.
 type gate struct{ entered int }
 

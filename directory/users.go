@@ -59,6 +59,9 @@ type Users struct {
 }
 
 func (in *UserInput) validate(passwordRequired bool) error {
+	if err := unreadable(ObjectUser, in); err != nil {
+		return err
+	}
 	if !ValidName(in.Username, "._@-", 64) {
 		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -")
 	}

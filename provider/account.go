@@ -151,7 +151,7 @@ func (p *Provider) accountPage(w http.ResponseWriter, r *http.Request, status in
 // app's grants of the user.
 func (p *Provider) accountWithdraw(w http.ResponseWriter, r *http.Request) {
 	u := signedIn(r).user
-	clientID := chi.URLParam(r, "client")
+	clientID := pathParam(r, "client")
 	if err := p.dir.Users().WithdrawConsent(r.Context(), u.ID, clientID); err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -163,7 +163,7 @@ func (p *Provider) accountWithdraw(w http.ResponseWriter, r *http.Request) {
 // accountEndSession signs one of the user's other sessions out.
 func (p *Provider) accountEndSession(w http.ResponseWriter, r *http.Request) {
 	s := signedIn(r)
-	handle := chi.URLParam(r, "handle")
+	handle := pathParam(r, "handle")
 	sessions, err := p.dir.Users().Sessions(r.Context(), s.user.ID)
 	if err != nil {
 		p.consoleFailure(w, r, err)

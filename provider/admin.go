@@ -84,7 +84,7 @@ func (a adminAPI[In, Out]) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
-	out, err := a.svc.Get(r.Context(), chi.URLParam(r, "id"))
+	out, err := a.svc.Get(r.Context(), pathParam(r, "id"))
 	a.p.answer(w, r, http.StatusOK, out, err)
 }
 
@@ -94,12 +94,12 @@ func (a adminAPI[In, Out]) update(w http.ResponseWriter, r *http.Request) {
 		a.p.writeError(w, r, err)
 		return
 	}
-	out, err := a.svc.Update(r.Context(), chi.URLParam(r, "id"), in)
+	out, err := a.svc.Update(r.Context(), pathParam(r, "id"), in)
 	a.p.answer(w, r, http.StatusOK, out, err)
 }
 
 func (a adminAPI[In, Out]) delete(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
 	err := a.svc.Delete(r.Context(), id)
 	if err == nil && a.logged != "" {
 		a.log(r, "deleted", id)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
@@ -120,7 +118,7 @@ func (p *Provider) adminRotateKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) adminRevokeKey(w http.ResponseWriter, r *http.Request) {
-	kid := chi.URLParam(r, "kid")
+	kid := pathParam(r, "kid")
 	active, err := p.cfg.Keys.Revoke(r.Context(), kid)
 	if errors.Is(err, storage.ErrNotFound) {
 		p.writeError(w, r, directory.NotFound("signing key", kid))

@@ -3,8 +3,6 @@ package provider
 import (
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
 )
@@ -38,7 +36,7 @@ func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 // adminRevokeClientTokens ends every grant of a client, keeping the client.
 func (p *Provider) adminRevokeClientTokens(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
 	if err := p.dir.Clients().RevokeTokens(r.Context(), id); err != nil {
 		p.writeError(w, r, err)
 		return

@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/web"
 )
@@ -220,7 +218,7 @@ func (p *Provider) showSecret(w http.ResponseWriter, r *http.Request, m director
 // editableClient loads client {id} for a page that changes it; hallpass's
 // own client is not editable here (Assemble keeps it as it must be).
 func (p *Provider) editableClient(w http.ResponseWriter, r *http.Request) (directory.ClientMetadata, bool) {
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
 	if id == SelfClientID {
 		p.pageError(w, r, http.StatusForbidden, "This client is hallpass's own",
 			"The console and the account page sign in with it; hallpass keeps its registration as it must be.")

@@ -119,7 +119,7 @@ func (p *Provider) consoleCreateScope(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) consoleScope(w http.ResponseWriter, r *http.Request) {
-	s, err := p.dir.Scopes().Get(r.Context(), chi.URLParam(r, "name"))
+	s, err := p.dir.Scopes().Get(r.Context(), pathParam(r, "name"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -138,7 +138,7 @@ func (p *Provider) showScope(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *Provider) consoleUpdateScope(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	in := scopeFromForm(r, name)
 	if _, err := p.dir.Scopes().Update(r.Context(), name, in); err != nil {
 		fields := scopeFields(in, false)
@@ -154,7 +154,7 @@ func (p *Provider) consoleUpdateScope(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) consoleConfirmDeleteScope(w http.ResponseWriter, r *http.Request) {
-	s, err := p.dir.Scopes().Get(r.Context(), chi.URLParam(r, "name"))
+	s, err := p.dir.Scopes().Get(r.Context(), pathParam(r, "name"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -172,7 +172,7 @@ func (p *Provider) consoleConfirmDeleteScope(w http.ResponseWriter, r *http.Requ
 }
 
 func (p *Provider) consoleDeleteScope(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	if r.PostForm.Get("confirm") != "yes" {
 		http.Redirect(w, r, pathConsoleScopes+"/"+url.PathEscape(name)+"/delete", http.StatusSeeOther)
 		return
@@ -289,7 +289,7 @@ func (p *Provider) roleRefused(w http.ResponseWriter, r *http.Request, in direct
 }
 
 func (p *Provider) consoleRole(w http.ResponseWriter, r *http.Request) {
-	ro, err := p.dir.Roles().Get(r.Context(), chi.URLParam(r, "name"))
+	ro, err := p.dir.Roles().Get(r.Context(), pathParam(r, "name"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -313,7 +313,7 @@ func (p *Provider) showRole(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 func (p *Provider) consoleUpdateRole(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	in := roleFromForm(r, name)
 	if _, err := p.dir.Roles().Update(r.Context(), name, in); err != nil {
 		p.roleRefused(w, r, in, false, err)
@@ -323,7 +323,7 @@ func (p *Provider) consoleUpdateRole(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) consoleConfirmDeleteRole(w http.ResponseWriter, r *http.Request) {
-	ro, err := p.dir.Roles().Get(r.Context(), chi.URLParam(r, "name"))
+	ro, err := p.dir.Roles().Get(r.Context(), pathParam(r, "name"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -340,7 +340,7 @@ func (p *Provider) consoleConfirmDeleteRole(w http.ResponseWriter, r *http.Reque
 }
 
 func (p *Provider) consoleDeleteRole(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "name")
+	name := pathParam(r, "name")
 	if r.PostForm.Get("confirm") != "yes" {
 		http.Redirect(w, r, pathConsoleRoles+"/"+url.PathEscape(name)+"/delete", http.StatusSeeOther)
 		return

@@ -76,7 +76,7 @@ func (p *Provider) consoleRotateKeys(w http.ResponseWriter, r *http.Request) {
 
 // findKey returns key kid, or answers 404.
 func (p *Provider) findKey(w http.ResponseWriter, r *http.Request) (keys.KeyInfo, bool) {
-	kid := chi.URLParam(r, "kid")
+	kid := pathParam(r, "kid")
 	list, err := p.cfg.Keys.Keys(r.Context())
 	if err != nil {
 		p.consoleFailure(w, r, err)
@@ -113,7 +113,7 @@ func (p *Provider) consoleConfirmRevokeKey(w http.ResponseWriter, r *http.Reques
 }
 
 func (p *Provider) consoleRevokeKey(w http.ResponseWriter, r *http.Request) {
-	kid := chi.URLParam(r, "kid")
+	kid := pathParam(r, "kid")
 	if r.PostForm.Get("confirm") != "yes" {
 		http.Redirect(w, r, pathConsoleKeys+"/"+url.PathEscape(kid)+"/revoke", http.StatusSeeOther)
 		return

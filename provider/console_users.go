@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/web"
 )
@@ -162,7 +160,7 @@ func (p *Provider) showPassword(w http.ResponseWriter, r *http.Request, u direct
 }
 
 func (p *Provider) consoleUser(w http.ResponseWriter, r *http.Request) {
-	u, err := p.dir.Users().Get(r.Context(), chi.URLParam(r, "id"))
+	u, err := p.dir.Users().Get(r.Context(), pathParam(r, "id"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -198,7 +196,7 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 
 func (p *Provider) consoleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, err := p.dir.Users().Get(ctx, chi.URLParam(r, "id"))
+	u, err := p.dir.Users().Get(ctx, pathParam(r, "id"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -224,7 +222,7 @@ func (p *Provider) consoleUpdateUser(w http.ResponseWriter, r *http.Request) {
 // the change ends their sessions and grants (the credential sweep).
 func (p *Provider) consoleResetPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, err := p.dir.Users().Get(ctx, chi.URLParam(r, "id"))
+	u, err := p.dir.Users().Get(ctx, pathParam(r, "id"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -268,7 +266,7 @@ func (p *Provider) factorSummary(ctx context.Context, userID string) ([]string, 
 // consoleResetFactors deletes the user's second factors.
 func (p *Provider) consoleResetFactors(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, err := p.dir.Users().Get(ctx, chi.URLParam(r, "id"))
+	u, err := p.dir.Users().Get(ctx, pathParam(r, "id"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -285,7 +283,7 @@ func (p *Provider) consoleResetFactors(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) consoleConfirmEndSessions(w http.ResponseWriter, r *http.Request) {
-	u, err := p.dir.Users().Get(r.Context(), chi.URLParam(r, "id"))
+	u, err := p.dir.Users().Get(r.Context(), pathParam(r, "id"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
 		return
@@ -302,7 +300,7 @@ func (p *Provider) consoleConfirmEndSessions(w http.ResponseWriter, r *http.Requ
 }
 
 func (p *Provider) consoleEndSessions(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "id")
+	id := pathParam(r, "id")
 	if r.PostForm.Get("confirm") != "yes" {
 		http.Redirect(w, r, userPath(id)+"/sessions", http.StatusSeeOther)
 		return

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -166,6 +168,52 @@ func TestAdminScopes(t *testing.T) {
 			assertError(t, ts.admin(t, http.MethodGet, "/admin/scopes/results:write", nil), http.StatusNotFound, "not_found")
 			assertError(t, ts.admin(t, http.MethodDelete, "/admin/scopes/results:write", nil), http.StatusNotFound, "not_found")
 		})
+	})
+}
+
+// TestScopeNamesNeedingEscapes checks that a scope whose name must be
+// escaped in a URL path ("/" above all, as in the common
+// "https://api.example/read") is reached by its escaped name, at the
+// admin API and on the console, like any other: chi routes on the raw
+// path when there is one, so the name it hands over is still escaped.
+func TestScopeNamesNeedingEscapes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		e.withConsoleAdmin(t)
+		ada := e.newBrowser(t)
+		if p := e.consoleSignIn(t, ada, provider.PathConsole, adminUsername, adminPassword); p.Status != http.StatusOK {
+			t.Fatalf("the admin on the console: %s", p)
+		}
+		for _, name := range []string{"https://api.example/read", "a/b", "x%2Fy", "50%", "a?b#c", "a;b,c", "a/%41"} {
+			t.Run(name, func(t *testing.T) {
+				path := "/admin/scopes/" + url.PathEscape(name)
+				wantStatus(t, "create", e.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": name, "description": "one"}), http.StatusCreated)
+				res := e.admin(t, http.MethodGet, path, nil)
+				wantStatus(t, "get", res, http.StatusOK)
+				if got := decodeInto[directory.ScopeView](t, res); got.Name != name {
+					t.Errorf("GET %s answered the scope %q", path, got.Name)
+				}
+				wantStatus(t, "put", e.admin(t, http.MethodPut, path, map[string]any{"description": "two"}), http.StatusOK)
+				if s, err := e.Store.GetScope(context.Background(), name); err != nil || s.Description != "two" {
+					t.Errorf("after PUT %s: %+v, %v", path, s, err)
+				}
+
+				console := e.URL + "/console/scopes/" + url.PathEscape(name)
+				if p := ada.get(t, console); p.Status != http.StatusOK || !strings.Contains(p.Body, "two") {
+					t.Errorf("GET %s: %d", console, p.Status)
+				}
+				if p := ada.post(t, console+"/delete", url.Values{"csrf": {ada.formCSRF(t, e)}, "confirm": {"yes"}}); p.Status != http.StatusOK {
+					t.Errorf("POST %s/delete: %d", console, p.Status)
+				}
+				if _, err := e.Store.GetScope(context.Background(), name); err == nil {
+					t.Errorf("the console did not delete %q", name)
+				}
+
+				wantStatus(t, "create again", e.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": name}), http.StatusCreated)
+				wantStatus(t, "delete", e.admin(t, http.MethodDelete, path, nil), http.StatusNoContent)
+				assertError(t, e.admin(t, http.MethodGet, path, nil), http.StatusNotFound, "not_found")
+			})
+		}
 	})
 }
 

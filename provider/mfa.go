@@ -24,7 +24,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -468,7 +467,7 @@ func (p *Provider) ResetFactors(ctx context.Context, userID, actor string) error
 // adminResetFactors is DELETE /admin/users/{id}/factors: the user's
 // second factors go (ResetFactors); 204, or 404 for an unknown user.
 func (p *Provider) adminResetFactors(w http.ResponseWriter, r *http.Request) {
-	u, err := p.dir.Users().Get(r.Context(), chi.URLParam(r, "id"))
+	u, err := p.dir.Users().Get(r.Context(), pathParam(r, "id"))
 	if err == nil {
 		err = p.ResetFactors(r.Context(), u.ID, "admin-api")
 	}

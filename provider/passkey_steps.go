@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/hallpass/hallpass/audit"
@@ -336,7 +335,7 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) accountRemovePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s := signedIn(r)
-	pk, err := p.dir.Users().RemovePasskey(ctx, s.user.ID, chi.URLParam(r, "id"), s.session.ID)
+	pk, err := p.dir.Users().RemovePasskey(ctx, s.user.ID, pathParam(r, "id"), s.session.ID)
 	if errors.Is(err, directory.ErrNotFound) {
 		p.showAccount(w, r, http.StatusNotFound, "", "", "That passkey is not one of yours (was it removed already?).")
 		return

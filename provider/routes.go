@@ -3,6 +3,7 @@ package provider
 import (
 	"cmp"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -179,4 +180,23 @@ func getHead(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// pathParam is the URL parameter key of r's route, decoded. chi routes on
+// the raw path when the request has one (a name holding an escaped "/",
+// such as the scope "https://api.example/read"), and then hands over the
+// segment still escaped; on the decoded path otherwise. Every handler
+// reads its parameters here, so a name reaches it as it was stored,
+// however the client had to escape it.
+func pathParam(r *http.Request, key string) string {
+	v := chi.URLParam(r, key)
+	if r.URL.RawPath == "" {
+		return v
+	}
+	// net/http refuses a request line with a malformed escape, so this
+	// only fails on a path set by hand; the segment is then left as is.
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
 }

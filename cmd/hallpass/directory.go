@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -26,6 +27,9 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := readableInput(cmd, a); err != nil {
+				return err
+			}
 			c, err := g.remote()
 			if err != nil {
 				return err
@@ -41,6 +45,32 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 			return fn(cmd, localDirectory{g.localDirectory(st)}, a)
 		},
 	}
+}
+
+// readableInput refuses a directory command whose arguments or own flags
+// hold text that is not valid UTF-8, or a NUL: no record can be named so
+// (the service refuses such text), and PostgreSQL fails a lookup of it as
+// if the database were down, where SQLite finds nothing. It is the
+// command line's counterpart of the server's check of requests
+// (refuseBadText). Inherited flags (--database, file paths) are left
+// alone: a path may be any bytes.
+func readableInput(cmd *cobra.Command, args []string) error {
+	clean := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+	for i, a := range args {
+		if !clean(a) {
+			return fmt.Errorf("argument %d must be valid UTF-8 without NUL characters", i+1)
+		}
+	}
+	var bad string
+	cmd.LocalFlags().Visit(func(f *pflag.Flag) {
+		if bad == "" && !clean(f.Value.String()) {
+			bad = f.Name
+		}
+	})
+	if bad != "" {
+		return fmt.Errorf("--%s must be valid UTF-8 without NUL characters", bad)
+	}
+	return nil
 }
 
 // databaseOnly refuses a command that works on the database when a

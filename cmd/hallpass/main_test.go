@@ -646,3 +646,33 @@ func walkDevLink(t *testing.T, in *instance) {
 		}
 	}
 }
+
+// TestDirectoryCommandsRefuseUnreadableText checks that the directory
+// commands refuse an argument or flag that is not valid UTF-8 before
+// reaching the database, alike on both backends: PostgreSQL refused such
+// a name in a lookup as "storage: unavailable", as if the database were
+// down, where SQLite answered "no such record".
+func TestDirectoryCommandsRefuseUnreadableText(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := migrated(t, b.DSN(t))
+			for _, args := range [][]string{
+				{"roles", "get", "r\xff"},
+				{"roles", "create", "r1", "--description", "bad\xff"},
+				{"scopes", "delete", "s\xff"},
+				{"scopes", "update", "s\xff", "--description", "x"},
+				{"users", "get", "u\xff"},
+				{"users", "update", "u\xff", "--name", "x"},
+				{"users", "reset-factors", "u\xff"},
+				{"clients", "get", "c\xff"},
+				{"clients", "revoke-tokens", "c\xff"},
+				{"clients", "create", "--name", "c\xff", "--redirect-uri", "https://app.example/cb"},
+			} {
+				code, out, errOut := cli(t, "", append(args, "--database", db)...)
+				if code != 1 || !strings.Contains(errOut, "valid UTF-8") || strings.Contains(errOut, "unavailable") || out != "" {
+					t.Errorf("%q: exit %d\n%s%s", args, code, out, errOut)
+				}
+			}
+		})
+	}
+}

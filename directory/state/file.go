@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -127,6 +129,10 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		if item.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s: must be a mapping of fields", where)
 		}
+		if key, ok := unknownKey(item, fieldNames(reflect.TypeFor[T]())); ok {
+			return nil, fmt.Errorf("%s: json: unknown field %q", where, key)
+		}
+		datesAsText(item)
 		var generic any
 		if err := item.Decode(&generic); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
@@ -144,6 +150,77 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// unknownKey returns a key of the mapping item (or of a mapping merged
+// into it with <<) that is not exactly one of known. encoding/json, which
+// decodes the item, matches field names case-insensitively; the admin
+// API does not, so without this "NAME" would be taken for name, and of
+// "scopes" and "Scopes" in one entry one would silently win.
+func unknownKey(item *yaml.Node, known map[string]bool) (string, bool) {
+	for item.Kind == yaml.AliasNode {
+		item = item.Alias
+	}
+	switch item.Kind {
+	case yaml.SequenceNode: // << merging a list of mappings
+		for _, m := range item.Content {
+			if key, ok := unknownKey(m, known); ok {
+				return key, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(item.Content); i += 2 {
+			k := item.Content[i]
+			if k.Tag == "!!merge" {
+				if key, ok := unknownKey(item.Content[i+1], known); ok {
+					return key, true
+				}
+				continue
+			}
+			if !known[k.Value] {
+				return k.Value, true
+			}
+		}
+	}
+	return "", false
+}
+
+// datesAsText marks each plain scalar under n that YAML resolves to a
+// timestamp ("2024-01-01") as a string. No field of a file is a time,
+// and decoded as one the value came back reformatted
+// ("2024-01-01T00:00:00Z"): a role or scope named other than written.
+func datesAsText(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode && n.Style == 0 && n.ShortTag() == "!!timestamp" {
+		n.Tag = "!!str"
+	}
+	for _, c := range n.Content {
+		datesAsText(c)
+	}
+}
+
+// fieldNames is the set of JSON member names struct type t decodes,
+// those of embedded structs included.
+func fieldNames(t reflect.Type) map[string]bool {
+	names := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch {
+			case tag == "-":
+			case f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct:
+				walk(f.Type)
+			case !f.IsExported():
+			case tag != "":
+				names[tag] = true
+			default:
+				names[f.Name] = true
+			}
+		}
+	}
+	walk(t)
+	return names
 }
 
 // check refuses what a file must not hold: secrets in clear, entries

@@ -331,6 +331,13 @@ func TestLoadRefusals(t *testing.T) {
 		"item not a mapping":   {"roles: [teacher]\n", "must be a mapping of fields"},
 		"wrong type of field":  {"roles:\n  - name: a\n    scopes: results:read\n", "roles[0]"},
 		"server-managed field": {"clients:\n  - client_id: a\n    client_id_issued_at: 5\n", "set by hallpass"},
+		// Field names are the admin API's, which matches them exactly:
+		// a name in another case is unknown there, and here it would
+		// otherwise be taken, or silently lose to its lower-case twin.
+		"field in another case":  {"roles:\n  - NAME: a\n", `line 2: roles[0]: json: unknown field "NAME"`},
+		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `roles[0]: json: unknown field "Scopes"`},
+		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `clients[0]: json: unknown field "Client_ID"`},
+		"variable name's case":   {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `users[0]: json: unknown field "PASSWORD_ENV"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := state.Load(strings.NewReader(tc.file), "test.yaml")
@@ -338,6 +345,24 @@ func TestLoadRefusals(t *testing.T) {
 				t.Errorf("Load = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLoadKeepsDatesAsWritten checks that a plain value YAML would read
+// as a date ("2024-01-01") is the text written, as every field holding it
+// is a string: read as a time, it came back as "2024-01-01T00:00:00Z", so
+// apply named a role, or described a scope, other than the file said.
+func TestLoadKeepsDatesAsWritten(t *testing.T) {
+	f, err := state.Load(strings.NewReader("scopes:\n  - name: term:2025-09-01\n    description: 2001-12-14 21:59:43.10 -5\n"+
+		"roles:\n  - name: 2024-01-01\n    scopes: [2025-09-01]\n"), "test.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got := f.Scopes[0].Description; got != "2001-12-14 21:59:43.10 -5" {
+		t.Errorf("scope description = %q", got)
+	}
+	if got := f.Roles[0]; got.Name != "2024-01-01" || !slices.Equal(got.Scopes, []string{"2025-09-01"}) {
+		t.Errorf("role = %q with scopes %q", got.Name, got.Scopes)
 	}
 }
 
