@@ -39,7 +39,7 @@ var (
 	stubKey     *rsa.PrivateKey
 )
 
-func newStubIssuer(t *testing.T) *stubIssuer {
+func newStubIssuer(t testing.TB) *stubIssuer {
 	t.Helper()
 	stubKeyOnce.Do(func() {
 		var err error
@@ -72,7 +72,7 @@ func newStubIssuer(t *testing.T) *stubIssuer {
 	return s
 }
 
-func jwksOf(t *testing.T, ks ...jose.JSONWebKey) []byte {
+func jwksOf(t testing.TB, ks ...jose.JSONWebKey) []byte {
 	t.Helper()
 	b, err := json.Marshal(jose.JSONWebKeySet{Keys: ks})
 	if err != nil {
@@ -87,7 +87,7 @@ func (s *stubIssuer) set(f func(s *stubIssuer)) {
 	f(s)
 }
 
-func (s *stubIssuer) token(t *testing.T, kid string, changes map[string]any) string {
+func (s *stubIssuer) token(t testing.TB, kid string, changes map[string]any) string {
 	now := time.Now()
 	return forge(t, map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": kid}, with(map[string]any{
 		"iss": s.URL, "sub": "svc", "aud": []string{schoolAPI}, "exp": now.Add(5 * time.Minute).Unix(),
@@ -95,7 +95,7 @@ func (s *stubIssuer) token(t *testing.T, kid string, changes map[string]any) str
 	}, changes), rs256(t, s.key))
 }
 
-func (s *stubIssuer) config(t *testing.T) resource.Config {
+func (s *stubIssuer) config(t testing.TB) resource.Config {
 	return resource.Config{Issuer: s.URL, Audience: schoolAPI, HTTPClient: s.Client(), Logger: testLogger(t)}
 }
 

@@ -13,9 +13,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +215,17 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A forger's own key set, which a token may name (jku, x5u) but the
+	// Verifier must never fetch.
+	var forgerHits atomic.Int32
+	forger := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forgerHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []any{map[string]any{
+			"kty": "RSA", "kid": "forged", "use": "sig", "alg": "RS256", "n": b64.EncodeToString(foreign.N.Bytes()), "e": "AQAB"}}})
+	}))
+	t.Cleanup(forger.Close)
+
 	now := time.Now()
 	base := h.claims(now)
 	header := map[string]any{"alg": "RS256", "typ": "at+jwt", "kid": kid}
@@ -249,6 +262,10 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		{"foreign key, no kid", forge(t, with(header, map[string]any{"kid": nil}), base, rs256(t, foreign)), "unknown key"},
 		{"foreign key embedded as jwk", forge(t, with(header, map[string]any{"kid": "embedded", "jwk": map[string]any{
 			"kty": "RSA", "kid": "embedded", "n": b64.EncodeToString(foreign.N.Bytes()), "e": "AQAB"}}), base, rs256(t, foreign)), "unknown key"},
+		{"foreign key named by jku", forge(t, with(header, map[string]any{"kid": "forged", "jku": forger.URL}), base, rs256(t, foreign)), "unknown key"},
+		{"foreign key named by x5u, known kid", forge(t, with(header, map[string]any{"x5u": forger.URL}), base, rs256(t, foreign)), "signature is invalid"},
+		{"foreign key embedded as jwk, known kid", forge(t, with(header, map[string]any{"jwk": map[string]any{
+			"kty": "RSA", "kid": kid, "n": b64.EncodeToString(foreign.N.Bytes()), "e": "AQAB"}}), base, rs256(t, foreign)), "signature is invalid"},
 		{"signature stripped", realParts[0] + "." + realParts[1] + ".", "signature is invalid"},
 
 		// Tampering.
@@ -261,6 +278,8 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		{"typ JWT", h.sign(t, "JWT", base), "typ at+jwt"},
 		{"typ jwt+at", h.sign(t, "jwt+at", base), "typ at+jwt"},
 		{"an ID token", user.IDToken, "typ at+jwt"},
+		{"a logout token", h.sign(t, "logout+jwt", with(base, map[string]any{"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}})), "typ at+jwt"},
+		{"an audit checkpoint", h.sign(t, "hallpass-audit-checkpoint+jws", base), "typ at+jwt"},
 
 		// Claims, signed by hallpass's own key.
 		{"expired", h.sign(t, "at+jwt", with(base, map[string]any{"exp": now.Add(-time.Minute).Unix(), "iat": now.Add(-11 * time.Minute).Unix()})), "expired"},
@@ -281,6 +300,7 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 		{"garbage", "not-a-token", "malformed"},
 		{"two segments", realParts[0] + "." + realParts[1], "malformed"},
 		{"a refresh token", user.RefreshToken, "malformed"},
+		{"JWS JSON serialization of a real token", `{"payload":"` + realParts[1] + `","protected":"` + realParts[0] + `","signature":"` + realSig + `"}`, "malformed"},
 		{"JWE-shaped", "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d", "malformed"},
 		{"huge", strings.Repeat("a", 20000) + "." + realParts[1] + "." + realSig, "too large"},
 	}
@@ -300,6 +320,9 @@ func TestVerifyRejectsForgedTokens(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, tt.want)
 			}
 		})
+	}
+	if n := forgerHits.Load(); n != 0 {
+		t.Errorf("the key set a token named (jku, x5u) was fetched %d times", n)
 	}
 	// Every forgery above was judged offline except the first unknown kid:
 	// one JWKS refetch at most.
