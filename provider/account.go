@@ -286,14 +286,8 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 // did change, so that the user signs in with the new password instead of
 // believing that nothing changed.
 func (p *Provider) changedSignedOut(w http.ResponseWriter, r *http.Request, err error) {
-	p.logFailure(r.Context(), "account: password changed, but this browser could not be signed in again", err)
-	status := http.StatusInternalServerError
-	if storeFailed(err) {
-		status = http.StatusServiceUnavailable
-		setRetryAfter(w, err)
-	}
 	p.cookies.ClearSelf(w)
-	p.pageError(w, r, status, "Your password was changed",
+	p.failurePage(w, r, "account: password changed, but this browser could not be signed in again", err, "Your password was changed",
 		"You are signed out everywhere, and hallpass could not sign this browser in again because of a problem on our side. Wait a moment, then sign in with your new password.")
 }
 

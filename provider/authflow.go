@@ -485,13 +485,7 @@ func (p *Provider) pendingGone(w http.ResponseWriter, r *http.Request, err error
 			"Sign-in requests are valid for a few minutes, in the browser that started them. Go back to the application and start again.")
 		return
 	}
-	p.logFailure(r.Context(), "sign-in step failed", err)
-	status := http.StatusInternalServerError
-	if storeFailed(err) {
-		status = http.StatusServiceUnavailable
-		setRetryAfter(w, err)
-	}
-	p.pageError(w, r, status, "hallpass cannot complete this sign-in right now",
+	p.failurePage(w, r, "sign-in step failed", err, "hallpass cannot complete this sign-in right now",
 		"Something went wrong on our side, not yours. Wait a moment, then try again.")
 }
 

@@ -408,12 +408,6 @@ func (p *Provider) handleSelfSignOut(w http.ResponseWriter, r *http.Request) {
 // consoleFailure answers a failure of ours on a console or account page:
 // logged, and a 5xx page that blames nobody but hallpass.
 func (p *Provider) consoleFailure(w http.ResponseWriter, r *http.Request, err error) {
-	p.logFailure(r.Context(), "console request failed", err)
-	status := http.StatusInternalServerError
-	if storeFailed(err) {
-		status = http.StatusServiceUnavailable
-		setRetryAfter(w, err)
-	}
-	p.pageError(w, r, status, "hallpass cannot do this right now",
+	p.failurePage(w, r, "console request failed", err, "hallpass cannot do this right now",
 		"Something went wrong on our side, not yours. Nothing was changed unless the page says so. Wait a moment, then try again.")
 }

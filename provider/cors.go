@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -59,8 +58,7 @@ const (
 func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The path as chi routes it (routes.go allowedMethods).
-			path := cmp.Or(r.URL.RawPath, r.URL.Path)
+			path := routedPath(r)
 			route, ok := routes[path]
 			values := r.Header.Values("Origin")
 			if !ok || len(values) == 0 {

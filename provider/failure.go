@@ -88,6 +88,19 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 	}
 }
 
+// failurePage answers a failure of ours on a page a person reads: logged
+// under what, then a page with title and body, 503 with Retry-After when
+// the store failed (so the person knows waiting helps), 500 otherwise.
+func (p *Provider) failurePage(w http.ResponseWriter, r *http.Request, what string, err error, title, body string) {
+	p.logFailure(r.Context(), what, err)
+	status := http.StatusInternalServerError
+	if storeFailed(err) {
+		status = http.StatusServiceUnavailable
+		setRetryAfter(w, err)
+	}
+	p.pageError(w, r, status, title, body)
+}
+
 // logRefusal logs, at info level, an authorization or token request that
 // was refused for the client's fault, so a developer whose client fails
 // can find out why from the request id it was given: the client, the

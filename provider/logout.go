@@ -188,13 +188,7 @@ var errNotRegistered = errors.New("post_logout_redirect_uri is not registered fo
 // logoutFailed answers a logout that failed on our side with a plain
 // error page: the user must know they may still be signed in.
 func (p *Provider) logoutFailed(w http.ResponseWriter, r *http.Request, err error) {
-	p.logFailure(r.Context(), "logout failed", err)
-	status := http.StatusInternalServerError
-	if storeFailed(err) {
-		status = http.StatusServiceUnavailable
-		setRetryAfter(w, err)
-	}
-	p.pageError(w, r, status, "You may still be signed in", "hallpass could not sign you out because of a problem on our side. Wait a moment, then try again.")
+	p.failurePage(w, r, "logout failed", err, "You may still be signed in", "hallpass could not sign you out because of a problem on our side. Wait a moment, then try again.")
 }
 
 // postLogoutTarget returns where to send the browser after logout: the

@@ -134,11 +134,8 @@ func allowedMethods(r *http.Request) string {
 		routes = sub
 	}
 	// The path as the router chi gave up in saw it: what is left after
-	// the mounts, or, outside them, the request's (raw, as chi routes).
-	path := rctx.RoutePath
-	if path == "" {
-		path = cmp.Or(r.URL.RawPath, r.URL.Path)
-	}
+	// the mounts, or, outside them, the request's.
+	path := cmp.Or(rctx.RoutePath, routedPath(r))
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
@@ -180,6 +177,14 @@ func getHead(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// routedPath is r's path as chi routes it: the escaped form when the
+// request had one (so %2F stays inside a segment), else the decoded path.
+// CORS (clientCORS) and the 405's Allow (allowedMethods) look routes up
+// by it, and must see the path as the router will.
+func routedPath(r *http.Request) string {
+	return cmp.Or(r.URL.RawPath, r.URL.Path)
 }
 
 // pathParam is the URL parameter key of r's route, decoded. chi routes on
