@@ -147,7 +147,7 @@ func takeRequestObject(form url.Values) error {
 //     body client_id naming another client than the Basic credentials;
 //   - a request with no client authentication at all is invalid_client,
 //     and so is an Authorization header that holds no usable HTTP Basic
-//     credentials (badBasic): the client tried to authenticate there and
+//     credentials (basicClient): the client tried to authenticate there and
 //     failed (RFC 6749 §5.2), where fosite answered 400 invalid_request.
 //
 // bearer says whether the endpoint takes a bearer token instead
@@ -164,7 +164,8 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 		// empty, or that a parameter in it is missing.
 		return fosite.ErrInvalidRequest.WithHint("The request body must be application/x-www-form-urlencoded (RFC 6749 §3.2).")
 	}
-	if err := badBasic(r, bearer); err != nil {
+	basicID, basic, err := basicClient(r, bearer)
+	if err != nil {
 		return err
 	}
 	// A parameter sent without a value counts as omitted (RFC 6749 §3.2).
@@ -174,7 +175,6 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 		// whoever's it is.
 		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (a client_assertion and a client_secret); use exactly one (RFC 6749 §2.3).")
 	}
-	user, _, basic := r.BasicAuth()
 	if !basic {
 		if r.Header.Get("Authorization") == "" && !sent("client_id") && !sent("client_assertion") {
 			// No client authentication at all is invalid_client, a 401
@@ -187,13 +187,8 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 	if sent("client_secret") || sent("client_assertion") || sent("client_assertion_type") {
 		return fosite.ErrInvalidRequest.WithHint("The client authenticated in more than one way (HTTP Basic and credentials in the body); use exactly one (RFC 6749 §2.3).")
 	}
-	if id := r.PostForm.Get("client_id"); id != "" {
-		// Basic credentials are form-encoded (RFC 6749 §2.3.1), as fosite
-		// decodes them.
-		basicID, err := url.QueryUnescape(user)
-		if err != nil || basicID != id {
-			return fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client that authenticated with HTTP Basic.")
-		}
+	if id := r.PostForm.Get("client_id"); id != "" && id != basicID {
+		return fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client that authenticated with HTTP Basic.")
 	}
 	return nil
 }
@@ -220,28 +215,30 @@ func hasBody(r *http.Request) bool {
 	return n > 0
 }
 
-// badBasic refuses, as invalid_client, an Authorization header that is
-// not HTTP Basic credentials as RFC 6749 §2.3.1 has a client send them:
-// base64 that decodes to an id, a colon and a secret, each form-encoded.
-// A bearer token passes where the endpoint takes one (bearer).
-func badBasic(r *http.Request, bearer bool) error {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return nil
+// basicClient reads the Authorization header as HTTP Basic client
+// credentials as RFC 6749 §2.3.1 has a client send them (base64 that
+// decodes to an id, a colon and a secret, each form-encoded) and returns
+// the decoded client id, with basic true. Without the header, or with a
+// bearer token where the endpoint takes one (bearer), basic is false;
+// any other header is invalid_client.
+func basicClient(r *http.Request, bearer bool) (id string, basic bool, err error) {
+	if r.Header.Get("Authorization") == "" {
+		return "", false, nil
 	}
 	if _, ok := bearerToken(r); ok && bearer {
-		return nil
+		return "", false, nil
 	}
 	user, pass, ok := r.BasicAuth()
 	if ok {
-		_, uerr := url.QueryUnescape(user)
-		_, perr := url.QueryUnescape(pass)
+		var uerr, perr error
+		id, uerr = url.QueryUnescape(user)
+		_, perr = url.QueryUnescape(pass)
 		ok = uerr == nil && perr == nil
 	}
 	if !ok {
-		return fosite.ErrInvalidClient.WithHint("The Authorization header does not hold HTTP Basic client credentials: the base64 of the form-encoded client_id, a colon and the form-encoded secret (RFC 6749 §2.3.1).")
+		return "", false, fosite.ErrInvalidClient.WithHint("The Authorization header does not hold HTTP Basic client credentials: the base64 of the form-encoded client_id, a colon and the form-encoded secret (RFC 6749 §2.3.1).")
 	}
-	return nil
+	return id, true, nil
 }
 
 // challengeUnauthorized adds the WWW-Authenticate header RFC 6749 §5.2 and
