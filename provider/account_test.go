@@ -2,12 +2,10 @@ package provider_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +16,6 @@ import (
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/browsertest"
 	"github.com/hallpass/hallpass/provider"
-	"github.com/hallpass/hallpass/storage"
 )
 
 // refreshWorks reports whether golang.org/x/oauth2 can renew a token with
@@ -241,21 +238,6 @@ func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 	return u.next.RoundTrip(r)
 }
 
-// sessionStartFailing is a store whose CreateBrowserSession fails, as a
-// database that went away does, while fail is above zero (each call
-// counts down).
-type sessionStartFailing struct {
-	storage.Store
-	fail atomic.Int32
-}
-
-func (s *sessionStartFailing) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
-	if s.fail.Add(-1) >= 0 {
-		return fmt.Errorf("create browser session: %w: connection reset", storage.ErrUnavailable)
-	}
-	return s.Store.CreateBrowserSession(ctx, bs)
-}
-
 // TestAccountPasswordChangedSignInFailed: a password change on the
 // account page that committed (the password changed, every session
 // ended) but whose new session for this browser failed on our side is a
@@ -265,7 +247,7 @@ func (s *sessionStartFailing) CreateBrowserSession(ctx context.Context, bs *stor
 func TestAccountPasswordChangedSignInFailed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &sessionStartFailing{}
+		st := &failingStore{failOn: []string{"CreateBrowserSession"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store

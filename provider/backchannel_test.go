@@ -1,14 +1,12 @@
 package provider_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -350,27 +348,13 @@ func TestBackchannelLogoutOnceAcrossReplicas(t *testing.T) {
 	})
 }
 
-// takeFailing is a store whose TakeSessionClients fails, as a database
-// that went away does, while fail is above zero (each call counts down).
-type takeFailing struct {
-	storage.Store
-	fail atomic.Int32
-}
-
-func (s *takeFailing) TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]storage.SessionClient, error) {
-	if s.fail.Add(-1) >= 0 {
-		return nil, fmt.Errorf("take session clients: %w: connection reset", storage.ErrUnavailable)
-	}
-	return s.Store.TakeSessionClients(ctx, sid, userID, keep)
-}
-
 // TestBackchannelLogoutNotLostToAFailedQueue: a logout whose queuing of
 // the logout notices fails does not end the session without them: it
 // fails (the user may still be signed in), ends nothing, and the user's
 // next try ends the session and queues the notice, which is delivered.
 func TestBackchannelLogoutNotLostToAFailedQueue(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &takeFailing{}
+		st := &failingStore{failOn: []string{"TakeSessionClients"}}
 		e := newSSOEnv(t, dsn, fastOutbox, func(c *provider.Config) {
 			st.Store = c.Store
 			c.Store = st

@@ -81,6 +81,14 @@ func wantCORS(t *testing.T, res result, origin string) {
 // originHeader is an Origin request header.
 func originHeader(origin string) http.Header { return http.Header{"Origin": {origin}} }
 
+// postFrom posts form to path on e as a script at origin does, with auth
+// as its Authorization header (none when empty).
+func postFrom(t *testing.T, e *ssoEnv, path string, form url.Values, auth, origin string) result {
+	t.Helper()
+	return e.do(t, req{Method: http.MethodPost, Path: path, ContentType: "application/x-www-form-urlencoded",
+		Body: form.Encode(), Auth: auth, Header: originHeader(origin)})
+}
+
 // TestCORSPreflight: a preflight to the token or revocation endpoint or
 // userinfo is answered 204, without client authentication, when its
 // origin is one of some client's redirect URIs, and refused without CORS
@@ -177,8 +185,7 @@ func TestCORSPreflight(t *testing.T) {
 			res = preflight(t, e.testServer, provider.PathToken, "POST", origin)
 			wantCORS(t, res, origin)
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {"https://bücher.school.example/cb"}, "client_id": {"idn-spa"}}
-			res = e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Header: originHeader(origin)})
+			res = postFrom(t, e, provider.PathToken, form, "", origin)
 			assertError(t, res, http.StatusBadRequest, "invalid_grant")
 			wantCORS(t, res, origin)
 		})
@@ -219,8 +226,7 @@ func TestCORSTokenEndpoint(t *testing.T) {
 			cb, _ := b.signIn(t, ar, "alice", alicePassword)
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.wantCode(t)}, "redirect_uri": {spaRedirect},
 				"client_id": {spaID}, "code_verifier": {ar.Verifier}}
-			return e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Header: originHeader(origin)}), form
+			return postFrom(t, e, provider.PathToken, form, "", origin), form
 		}
 
 		t.Run("from the SPA's origin", func(t *testing.T) {
@@ -230,8 +236,7 @@ func TestCORSTokenEndpoint(t *testing.T) {
 			}
 			wantCORS(t, res, spaOrigin)
 			// The code again: invalid_grant, which the SPA can read.
-			res = e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Header: originHeader(spaOrigin)})
+			res = postFrom(t, e, provider.PathToken, form, "", spaOrigin)
 			assertError(t, res, http.StatusBadRequest, "invalid_grant")
 			wantCORS(t, res, spaOrigin)
 		})
@@ -248,8 +253,7 @@ func TestCORSTokenEndpoint(t *testing.T) {
 		})
 		t.Run("an unknown client", func(t *testing.T) {
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {spaRedirect}, "client_id": {"no-such-client"}}
-			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Header: originHeader(spaOrigin)})
+			res := postFrom(t, e, provider.PathToken, form, "", spaOrigin)
 			assertError(t, res, http.StatusUnauthorized, "invalid_client")
 			wantCORS(t, res, "")
 		})
@@ -259,8 +263,7 @@ func TestCORSTokenEndpoint(t *testing.T) {
 		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access")
 		refresh := func(rt, origin string) result {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}
-			return e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Auth: basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), Header: originHeader(origin)})
+			return postFrom(t, e, provider.PathToken, form, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), origin)
 		}
 		t.Run("a confidential client from the SPA's origin", func(t *testing.T) {
 			res := refresh(g.Refresh, spaOrigin)
@@ -284,8 +287,7 @@ func TestCORSTokenEndpoint(t *testing.T) {
 		})
 		t.Run("a confidential client with a wrong secret from its own origin", func(t *testing.T) {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}}
-			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Auth: basic(e.Confidential.Meta.ClientID, "wrong"), Header: originHeader(portalOrigin)})
+			res := postFrom(t, e, provider.PathToken, form, basic(e.Confidential.Meta.ClientID, "wrong"), portalOrigin)
 			assertError(t, res, http.StatusUnauthorized, "invalid_client")
 			wantCORS(t, res, "")
 		})
@@ -301,8 +303,7 @@ func TestCORSRevoke(t *testing.T) {
 		b := e.newBrowser(t)
 		revoke := func(token, origin string) result {
 			form := url.Values{"token": {token}, "client_id": {spaID}}
-			return e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Header: originHeader(origin)})
+			return postFrom(t, e, provider.PathRevoke, form, "", origin)
 		}
 		g := e.grant(t, b, spa, "alice", alicePassword, "openid offline_access")
 		res := revoke(g.Refresh, evilOrigin)
@@ -402,8 +403,7 @@ func TestCORSClientAuthentication(t *testing.T) {
 		impostor := keyedClient{id: m.ClientID, key: newKeyPair(t, jose.ES256), kid: "k", alg: jose.ES256}
 		grant := url.Values{"grant_type": {"client_credentials"}}
 		post := func(form url.Values, auth, origin string) result {
-			return e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Auth: auth, Header: originHeader(origin)})
+			return postFrom(t, e, provider.PathToken, form, auth, origin)
 		}
 
 		t.Run("private_key_jwt from its origin", func(t *testing.T) {
@@ -445,8 +445,7 @@ func TestCORSClientAuthentication(t *testing.T) {
 		})
 		t.Run("the SPA revokes another client's token", func(t *testing.T) {
 			form := url.Values{"token": {g.Refresh}, "client_id": {spaID}}
-			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathRevoke, ContentType: "application/x-www-form-urlencoded",
-				Body: form.Encode(), Header: originHeader(spaOrigin)})
+			res := postFrom(t, e, provider.PathRevoke, form, "", spaOrigin)
 			if res.Status != http.StatusOK {
 				t.Fatalf("revoke: %d %s", res.Status, res.Body)
 			}

@@ -1,16 +1,13 @@
 package provider_test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +17,6 @@ import (
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/resource"
-	"github.com/hallpass/hallpass/storage"
 )
 
 // The second factor in the browser flow: a role that requires it sends
@@ -402,21 +398,6 @@ func TestSecondFactorAccountAndConsole(t *testing.T) {
 	})
 }
 
-// amrFailing is a store whose SetAuthRequestAMR, the record of a second
-// factor proved on the pending sign-in, fails as a database that went
-// away does while fail is above zero (each call counts down).
-type amrFailing struct {
-	storage.Store
-	fail atomic.Int32
-}
-
-func (s *amrFailing) SetAuthRequestAMR(ctx context.Context, id string, amr []string) error {
-	if s.fail.Add(-1) >= 0 {
-		return fmt.Errorf("set auth request amr: %w: connection reset", storage.ErrUnavailable)
-	}
-	return s.Store.SetAuthRequestAMR(ctx, id, amr)
-}
-
 // TestSecondFactorFailureSpendsNothing: a second-factor step whose record
 // fails on our side (503) spends neither the authenticator's code nor the
 // recovery code it checked: the user's retry with the same code signs in.
@@ -425,7 +406,7 @@ func (s *amrFailing) SetAuthRequestAMR(ctx context.Context, id string, amr []str
 // authenticator code was told it was already used.
 func TestSecondFactorFailureSpendsNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &amrFailing{}
+		st := &failingStore{failOn: []string{"SetAuthRequestAMR"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
 		secret, done := e.enrolOnAccountPage(t, e.newBrowser(t), "bob", bobPassword)
 		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)

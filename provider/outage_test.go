@@ -2,7 +2,6 @@ package provider_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,21 +228,6 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 	}
 }
 
-// confirmFailing is a store whose ConfirmUserCredential fails with err
-// while fail is above zero (each call counts down).
-type confirmFailing struct {
-	storage.Store
-	fail atomic.Int32
-	err  error
-}
-
-func (s *confirmFailing) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
-	if s.fail.Add(-1) >= 0 {
-		return s.err
-	}
-	return s.Store.ConfirmUserCredential(ctx, userID, passwordHash)
-}
-
 // TestGrantConfirmationFailures: a token request that issues a refresh
 // token confirms the user's credential. When the database fails there,
 // the request is a logged server error that spent nothing: the code or
@@ -256,7 +239,7 @@ func (s *confirmFailing) ConfirmUserCredential(ctx context.Context, userID, pass
 func TestGrantConfirmationFailures(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &confirmFailing{}
+		st := &failingStore{failOn: []string{"ConfirmUserCredential"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store

@@ -1,16 +1,12 @@
 package provider_test
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/hallpass/hallpass/provider"
-	"github.com/hallpass/hallpass/storage"
 )
 
 // TestRevocationWithoutToken checks RFC 7009 §2.1: token is required, so
@@ -52,21 +48,6 @@ func TestRevocationWithoutToken(t *testing.T) {
 	})
 }
 
-// deactivateFailing is a store whose DeactivateTokensByRequest, which
-// revoking a refresh token runs, fails as a database that went away does
-// while fail is above zero (each call counts down).
-type deactivateFailing struct {
-	storage.Store
-	fail atomic.Int32
-}
-
-func (s *deactivateFailing) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
-	if s.fail.Add(-1) >= 0 {
-		return fmt.Errorf("deactivate tokens: %w: injected connection reset", storage.ErrUnavailable)
-	}
-	return s.Store.DeactivateTokensByRequest(ctx, kind, requestID)
-}
-
 // TestRevocationFailureLogsCause: a revocation that the database failed
 // is answered 503 and logged at error level with its request id and the
 // cause, as every failure of ours is (README "When something fails").
@@ -76,7 +57,7 @@ func (s *deactivateFailing) DeactivateTokensByRequest(ctx context.Context, kind 
 func TestRevocationFailureLogsCause(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &deactivateFailing{}
+		st := &failingStore{failOn: []string{"DeactivateTokensByRequest"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store

@@ -1,55 +1,19 @@
 package provider_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
-
-// transientStore, once failing is set, fails the writes whose
-// storage.ErrConflict means something to their callers (a name taken, a
-// TOTP code replayed, a refresh token used concurrently) as a
-// transaction the database could not order does once the store's retries
-// are spent: storage.ErrTransient, marked storage.ErrUnavailable.
-type transientStore struct {
-	storage.Store
-	failing atomic.Bool
-}
-
-func (s *transientStore) transient(op string) error {
-	return fmt.Errorf("%s: %w (%w): could not serialize access due to concurrent update", op, storage.ErrTransient, storage.ErrUnavailable)
-}
-
-func (s *transientStore) CreateUser(ctx context.Context, u *storage.User) error {
-	if s.failing.Load() {
-		return s.transient("create user")
-	}
-	return s.Store.CreateUser(ctx, u)
-}
-
-func (s *transientStore) UseTOTPStep(ctx context.Context, userID string, step int64) error {
-	if s.failing.Load() {
-		return s.transient("use totp step")
-	}
-	return s.Store.UseTOTPStep(ctx, userID, step)
-}
-
-func (s *transientStore) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	if s.failing.Load() {
-		return s.transient("deactivate token")
-	}
-	return s.Store.DeactivateToken(ctx, kind, signature)
-}
 
 // TestTransientFailureAnswers: a serialization failure or deadlock that
 // outlived the store's retries is a failure of ours wherever it surfaces:
@@ -61,7 +25,16 @@ func (s *transientStore) DeactivateToken(ctx context.Context, kind storage.Token
 func TestTransientFailureAnswers(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &transientStore{}
+		// Once failing, the store fails the writes whose
+		// storage.ErrConflict means something to their callers (a name
+		// taken, a TOTP code replayed, a refresh token used concurrently)
+		// as a transaction the database could not order does once the
+		// store's retries are spent: storage.ErrTransient, marked
+		// storage.ErrUnavailable.
+		st := &failingStore{
+			failOn: []string{"CreateUser", "UseTOTPStep", "DeactivateToken"},
+			err:    fmt.Errorf("%w (%w): could not serialize access due to concurrent update", storage.ErrTransient, storage.ErrUnavailable),
+		}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store
@@ -78,7 +51,7 @@ func TestTransientFailureAnswers(t *testing.T) {
 		prompt := b.login(t, b.get(t, e.URL+provider.PathAccount), "bob", bobPassword)
 		wantPath(t, prompt, provider.PathSecondFactor)
 
-		st.failing.Store(true)
+		st.fail.Store(math.MaxInt32) // every call from here on
 		type answer struct {
 			status int
 			header http.Header

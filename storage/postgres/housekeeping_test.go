@@ -171,25 +171,16 @@ func TestDeleteExpiredStrictIsolation(t *testing.T) {
 				}
 			}
 			counts := make([]int, len(stores))
-			errs := make([]error, len(stores))
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i, s := range stores {
-				wg.Go(func() {
-					<-start
-					for range maxCalls {
-						n, err := s.DeleteExpired(ctx, before, limit)
-						counts[i] += n
-						if err != nil || n == 0 {
-							errs[i] = err
-							return
-						}
+			errs := contend(len(stores), 1, func(i, _ int) error {
+				for range maxCalls {
+					n, err := stores[i].DeleteExpired(ctx, before, limit)
+					counts[i] += n
+					if err != nil || n == 0 {
+						return err
 					}
-					errs[i] = fmt.Errorf("still deleting after %d calls", maxCalls)
-				})
-			}
-			close(start)
-			wg.Wait()
+				}
+				return fmt.Errorf("still deleting after %d calls", maxCalls)
+			})
 			sum := 0
 			for i, err := range errs {
 				if err != nil {

@@ -35,28 +35,19 @@ func TestClaimLogoutNoticesStrictIsolation(t *testing.T) {
 			}
 			var mu sync.Mutex
 			claimed := map[string]int{}
-			errs := make([]error, len(stores))
-			start := make(chan struct{})
-			var wg sync.WaitGroup
-			for i, s := range stores {
-				wg.Go(func() {
-					<-start
-					for {
-						ns, err := s.ClaimLogoutNotices(ctx, time.Now().Add(time.Second), time.Hour, 2)
-						if err != nil || len(ns) == 0 {
-							errs[i] = err
-							return
-						}
-						mu.Lock()
-						for _, n := range ns {
-							claimed[n.ID]++
-						}
-						mu.Unlock()
+			errs := contend(len(stores), 1, func(i, _ int) error {
+				for {
+					ns, err := stores[i].ClaimLogoutNotices(ctx, time.Now().Add(time.Second), time.Hour, 2)
+					if err != nil || len(ns) == 0 {
+						return err
 					}
-				})
-			}
-			close(start)
-			wg.Wait()
+					mu.Lock()
+					for _, n := range ns {
+						claimed[n.ID]++
+					}
+					mu.Unlock()
+				}
+			})
 			for i, err := range errs {
 				if err != nil {
 					t.Errorf("round %d: replica %d: ClaimLogoutNotices: %v", round, i, err)

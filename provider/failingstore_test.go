@@ -1,0 +1,92 @@
+package provider_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// failingStore is a store whose methods named in failOn fail while fail
+// is above zero (each failing call counts down), so that a test can make
+// one write fail where a database would. They fail with err, wrapped
+// with the method's name; a nil err fails them as a database that went
+// away does (storage.ErrUnavailable, "injected connection reset"). One
+// type serves every such test: a wrapper per method had been written
+// six times over.
+type failingStore struct {
+	storage.Store
+	failOn []string
+	fail   atomic.Int32
+	err    error
+}
+
+// failure is the error the method op answers with now, nil when it is to
+// reach the store.
+func (s *failingStore) failure(op string) error {
+	if !slices.Contains(s.failOn, op) || s.fail.Add(-1) < 0 {
+		return nil
+	}
+	if s.err != nil {
+		return fmt.Errorf("%s: %w", op, s.err)
+	}
+	return fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
+}
+
+func (s *failingStore) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
+	if err := s.failure("CreateBrowserSession"); err != nil {
+		return err
+	}
+	return s.Store.CreateBrowserSession(ctx, bs)
+}
+
+func (s *failingStore) TakeSessionClients(ctx context.Context, sid, userID, keep string) ([]storage.SessionClient, error) {
+	if err := s.failure("TakeSessionClients"); err != nil {
+		return nil, err
+	}
+	return s.Store.TakeSessionClients(ctx, sid, userID, keep)
+}
+
+func (s *failingStore) SetAuthRequestAMR(ctx context.Context, id string, amr []string) error {
+	if err := s.failure("SetAuthRequestAMR"); err != nil {
+		return err
+	}
+	return s.Store.SetAuthRequestAMR(ctx, id, amr)
+}
+
+func (s *failingStore) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if err := s.failure("DeactivateTokensByRequest"); err != nil {
+		return err
+	}
+	return s.Store.DeactivateTokensByRequest(ctx, kind, requestID)
+}
+
+func (s *failingStore) ConfirmUserCredential(ctx context.Context, userID, passwordHash string) error {
+	if err := s.failure("ConfirmUserCredential"); err != nil {
+		return err
+	}
+	return s.Store.ConfirmUserCredential(ctx, userID, passwordHash)
+}
+
+func (s *failingStore) CreateUser(ctx context.Context, u *storage.User) error {
+	if err := s.failure("CreateUser"); err != nil {
+		return err
+	}
+	return s.Store.CreateUser(ctx, u)
+}
+
+func (s *failingStore) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	if err := s.failure("UseTOTPStep"); err != nil {
+		return err
+	}
+	return s.Store.UseTOTPStep(ctx, userID, step)
+}
+
+func (s *failingStore) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	if err := s.failure("DeactivateToken"); err != nil {
+		return err
+	}
+	return s.Store.DeactivateToken(ctx, kind, signature)
+}
