@@ -272,6 +272,15 @@ func plainText(object Object, field, s string, max int, required bool) error {
 	return nil
 }
 
+// CleanText reports whether s is valid UTF-8 without a NUL: text that
+// every backend stores as sent (PostgreSQL refuses the rest in a text
+// column, where SQLite would store it). It is the one test of the
+// service's own check (unreadable), the CLI's of its arguments and the
+// provider's of requests.
+func CleanText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
 // unreadable refuses input v (a struct) holding, in any string or list of
 // strings, text that is not valid UTF-8 or holds a NUL, naming the field.
 // It is the service's own check, for callers that reach it without the
@@ -290,7 +299,6 @@ func unreadable(object Object, v any) error {
 // struct, or a pointer to one) whose text is not clean; name is v's own
 // name, the fallback for the fields of an embedded struct.
 func unreadableField(v reflect.Value, name string) (string, bool) {
-	clean := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return "", false
@@ -299,17 +307,17 @@ func unreadableField(v reflect.Value, name string) (string, bool) {
 	}
 	switch v.Kind() {
 	case reflect.String:
-		return name, !clean(v.String())
+		return name, !CleanText(v.String())
 	case reflect.Slice:
 		switch v.Type().Elem().Kind() {
 		case reflect.Uint8: // raw JSON (a client's jwks), stored as text
-			return name, !clean(string(v.Bytes()))
+			return name, !CleanText(string(v.Bytes()))
 		case reflect.String:
 		default:
 			return "", false
 		}
 		for i := range v.Len() {
-			if !clean(v.Index(i).String()) {
+			if !CleanText(v.Index(i).String()) {
 				return name, true
 			}
 		}

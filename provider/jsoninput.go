@@ -103,12 +103,6 @@ func unmarshalJSON(body []byte, v any, strict bool) error {
 	return nil
 }
 
-// cleanText reports whether s is valid UTF-8 without NUL: text any
-// backend stores as sent.
-func cleanText(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
-}
-
 // refuseNUL decodes a JSON string into s unless it holds U+0000; other
 // kinds are left to the default (which reports a type mismatch).
 func refuseNUL(dec *jsontext.Decoder, s *string) error {

@@ -147,7 +147,7 @@ func uncleanString(v reflect.Value) (string, bool) {
 			return uncleanString(v.Elem())
 		}
 	case reflect.String:
-		if s := v.String(); !cleanText(s) {
+		if s := v.String(); !directory.CleanText(s) {
 			return s, true
 		}
 	case reflect.Slice:

@@ -188,7 +188,7 @@ func (p *Provider) limitBody(next http.Handler) http.Handler {
 func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		where := ""
-		if !cleanText(r.URL.Path) {
+		if !directory.CleanText(r.URL.Path) {
 			where = "the request path"
 		} else if name, ok := cleanValues(r.URL.RawQuery); !ok {
 			where = "query parameter " + name
@@ -246,11 +246,11 @@ func cleanValues(q string) (name string, ok bool) {
 // cleanParsed is cleanValues of parsed values.
 func cleanParsed(vs url.Values) (name string, ok bool) {
 	for k, v := range vs {
-		if !cleanText(k) {
+		if !directory.CleanText(k) {
 			return "name", false
 		}
 		for _, s := range v {
-			if !cleanText(s) {
+			if !directory.CleanText(s) {
 				return strconv.Quote(k), false
 			}
 		}
@@ -285,10 +285,10 @@ func cleanBasicAuth(r *http.Request) bool {
 		return true
 	}
 	for _, s := range []string{user, pass} {
-		if !cleanText(s) {
+		if !directory.CleanText(s) {
 			return false
 		}
-		if dec, err := url.QueryUnescape(s); err == nil && !cleanText(dec) {
+		if dec, err := url.QueryUnescape(s); err == nil && !directory.CleanText(dec) {
 			return false
 		}
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -427,7 +428,7 @@ func (p *Provider) verifyPasskey(ctx context.Context, c *ceremony, parsed *proto
 	)
 	if user == nil {
 		handler := func(rawID, userHandle []byte) (webauthn.User, error) {
-			if !cleanText(string(userHandle)) {
+			if !directory.CleanText(string(userHandle)) {
 				// No user id is: the answer's to refuse, before the
 				// database refuses the parameter as a failure of ours.
 				return nil, errors.New("the user handle is not a user id")

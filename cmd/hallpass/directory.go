@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -52,18 +51,17 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 // (the service refuses such text), and PostgreSQL fails a lookup of it as
 // if the database were down, where SQLite finds nothing. It is the
 // command line's counterpart of the server's check of requests
-// (refuseBadText). Inherited flags (--database, file paths) are left
+// (refuseBadText), with the same test (directory.CleanText). Inherited flags (--database, file paths) are left
 // alone: a path may be any bytes.
 func readableInput(cmd *cobra.Command, args []string) error {
-	clean := func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 	for i, a := range args {
-		if !clean(a) {
+		if !directory.CleanText(a) {
 			return fmt.Errorf("argument %d must be valid UTF-8 without NUL characters", i+1)
 		}
 	}
 	var bad string
 	cmd.LocalFlags().Visit(func(f *pflag.Flag) {
-		if bad == "" && !clean(f.Value.String()) {
+		if bad == "" && !directory.CleanText(f.Value.String()) {
 			bad = f.Name
 		}
 	})

@@ -124,12 +124,13 @@ func Load(r io.Reader, name string) (*File, error) {
 // refused as the API refuses it.
 func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 	out := make([]T, 0, len(list.Content))
+	known := fieldNames(reflect.TypeFor[T]())
 	for i, item := range list.Content {
 		where := fmt.Sprintf("%s, line %d: %s[%d]", name, item.Line, section, i)
 		if item.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s: must be a mapping of fields", where)
 		}
-		if key, ok := unknownKey(item, fieldNames(reflect.TypeFor[T]())); ok {
+		if key, ok := unknownKey(item, known); ok {
 			return nil, fmt.Errorf("%s: json: unknown field %q", where, key)
 		}
 		datesAsText(item)
