@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
@@ -397,5 +398,54 @@ func TestBackchannelSelfSignOut(t *testing.T) {
 		}
 		sid, _ := rawClaims(t, idToken)["sid"].(string)
 		rp.want(t, "sign out on the account page", sid, e.AliceID)
+	})
+}
+
+// TestBackchannelLogoutOfAReplacedSession: a sign-in in a browser that
+// already has a session replaces that session with a new one (a new
+// sid), so the old session has ended, and each app that got tokens in it
+// is sent a logout notice naming it. Before, the old session was dropped
+// silently: the app kept the first user signed in, and the logout of the
+// new session (which names the new sid) never reached it.
+func TestBackchannelLogoutOfAReplacedSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, fastOutbox)
+		rp, c := newLogoutClient(t, e, "bc-replaced")
+		sidOf := func(t *testing.T, tok *oauth2.Token) string {
+			t.Helper()
+			sid, _ := rawClaims(t, tok.Extra("id_token").(string))["sid"].(string)
+			if sid == "" {
+				t.Fatal("ID token without sid")
+			}
+			return sid
+		}
+		again := func() authRequest { return c.request("openid", oauth2.SetAuthURLParam("prompt", "login")) }
+		for _, tc := range []struct {
+			name, user, password, sub string
+		}{
+			{"by another user", "bob", bobPassword, e.BobID},
+			{"by the same user", "alice", alicePassword, e.AliceID},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				b := e.newBrowser(t)
+				first := sidOf(t, e.signInTokens(t, b, c.request("openid"), "alice", alicePassword))
+				rp.none(t, "first sign-in")
+				tok := e.signInTokens(t, b, again(), tc.user, tc.password)
+				second := sidOf(t, tok)
+				if second == first {
+					t.Fatalf("the new sign-in kept sid %s", first)
+				}
+				rp.want(t, "alice's session replaced", first, e.AliceID)
+				// The new session is live, and its own logout tells the
+				// app about it alone.
+				hint := url.Values{"id_token_hint": {tok.Extra("id_token").(string)}}.Encode()
+				if p := b.get(t, e.URL+provider.PathEndSession+"?"+hint); p.Status != http.StatusOK {
+					t.Fatalf("logout: %s", p)
+				}
+				rp.want(t, "logout of the new session", second, tc.sub)
+				time.Sleep(100 * time.Millisecond) // five outbox polls
+				rp.none(t, "after the logout")
+			})
+		}
 	})
 }

@@ -122,7 +122,12 @@ func (p *Provider) startSession(w http.ResponseWriter, r *http.Request, f *flow,
 	userID := user.ID
 	ctx := r.Context()
 	if old, ok := p.cookies.Session(r); ok {
-		if err := p.cfg.Store.DeleteBrowserSession(ctx, web.Digest(old)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// The session replaced has ended as surely as by a logout: the
+		// apps that got tokens in it are told, or a later logout (which
+		// names the new sid) would leave them signed in.
+		if err := p.cfg.Store.InTransaction(ctx, func(ctx context.Context) error {
+			return p.endSessionRecord(ctx, web.Digest(old))
+		}); err != nil {
 			return fmt.Errorf("replace browser session: %w", err)
 		}
 	}
@@ -185,23 +190,30 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	err := p.cfg.Store.InTransaction(r.Context(), func(ctx context.Context) error {
-		s, err := p.cfg.Store.GetBrowserSession(ctx, web.Digest(value))
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil // ended already
-		}
-		if err != nil {
-			return fmt.Errorf("load browser session: %w", err)
-		}
-		if err := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("end browser session: %w", err)
-		}
-		return p.queueSessionLogouts(ctx, s.SID)
+		return p.endSessionRecord(ctx, web.Digest(value))
 	})
 	if err != nil {
 		return err
 	}
 	p.clearSession(w)
 	return nil
+}
+
+// endSessionRecord deletes, in ctx's transaction, the browser session
+// whose id is id, and queues the back-channel logout notices of the
+// clients that had tokens in it. A session already gone ends nothing.
+func (p *Provider) endSessionRecord(ctx context.Context, id string) error {
+	s, err := p.cfg.Store.GetBrowserSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil // ended already
+	}
+	if err != nil {
+		return fmt.Errorf("load browser session: %w", err)
+	}
+	if err := p.cfg.Store.DeleteBrowserSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("end browser session: %w", err)
+	}
+	return p.queueSessionLogouts(ctx, s.SID)
 }
 
 // deleteSession deletes, in ctx, the session row of the browser's
