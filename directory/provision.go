@@ -39,8 +39,12 @@ func CheckClientSecret(secret string) error {
 
 // CreateWithSecret is Create for a confidential client whose secret the
 // operator chose (at least MinClientSecretLen characters). The answer
-// carries no secret: the operator has it.
+// carries no secret: the operator has it. A built-in id (IsBuiltin) is a
+// conflict.
 func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret string) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(m.ClientID); err != nil {
+		return ClientMetadata{}, err
+	}
 	if err := CheckClientSecret(secret); err != nil {
 		return ClientMetadata{}, err
 	}
@@ -68,8 +72,11 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 
 // SetSecret replaces the secret of confidential client id with one the
 // operator chose. Tokens already issued keep working; RevokeTokens ends
-// them.
+// them. A built-in client (IsBuiltin) is a conflict.
 func (s *Clients) SetSecret(ctx context.Context, id, secret string) error {
+	if err := s.refuseBuiltin(id); err != nil {
+		return err
+	}
 	if err := CheckClientSecret(secret); err != nil {
 		return err
 	}

@@ -68,6 +68,13 @@ type Options struct {
 	// Audit records every change (never a secret or password hash, only
 	// the names of the fields that changed); nil records nothing.
 	Audit Recorder
+	// BuiltinClients are the ids of the clients hallpass registers itself
+	// (provider.SelfClientID, which its console and account page sign in
+	// with). Clients refuses to create, change, delete them or their
+	// secret, whoever asks (ErrConflict), and lists and reads them as any
+	// other; only Clients.RegisterBuiltin, for hallpass's start-up,
+	// writes them. A server and the CLI on its database set it alike.
+	BuiltinClients []string
 }
 
 // New returns the service for store.
@@ -91,7 +98,7 @@ func New(store storage.Store, opts Options) *Service {
 		store:   store,
 		audit:   rec,
 		users:   &Users{store: store, hasher: opts.Hasher, now: now, logoutsQueued: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
-		clients: &Clients{store: store, now: now, audit: rec},
+		clients: &Clients{store: store, now: now, audit: rec, builtin: slices.Clone(opts.BuiltinClients)},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},
 		scopes: &Scopes{object: ObjectScope, now: now, audit: rec, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
