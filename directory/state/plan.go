@@ -57,10 +57,6 @@ type Options struct {
 	// LookupEnv reads the environment variables a file names for secrets;
 	// nil means none is set.
 	LookupEnv func(string) (string, bool)
-	// Builtin are the ids of clients hallpass registers itself (its
-	// console's): a file may not name them, export leaves them out and
-	// prune never deletes them.
-	Builtin []string
 }
 
 // Secret is a client secret hallpass generated while applying: shown
@@ -271,7 +267,7 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	byID := map[string]directory.ClientMetadata{}
 	var ids []string
 	for _, c := range stored {
-		if slices.Contains(opts.Builtin, c.ClientID) {
+		if dir.Clients().IsBuiltin(c.ClientID) {
 			continue // hallpass's own: neither managed by a file nor pruned
 		}
 		byID[c.ClientID] = c
@@ -279,7 +275,7 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	}
 	inFile := map[string]bool{}
 	for _, want := range f.Clients {
-		if slices.Contains(opts.Builtin, want.ClientID) {
+		if dir.Clients().IsBuiltin(want.ClientID) {
 			return fmt.Errorf("client %q: hallpass registers this client itself; a file cannot manage it", want.ClientID)
 		}
 		inFile[want.ClientID] = true

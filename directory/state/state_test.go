@@ -137,7 +137,7 @@ func TestSchoolRoundTrip(t *testing.T) {
 			t.Errorf("second apply changed something: %+v", again)
 		}
 
-		exported, err := state.Export(ctx, dir, state.Options{})
+		exported, err := state.Export(ctx, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,8 +368,8 @@ func TestLoadKeepsDatesAsWritten(t *testing.T) {
 
 // The protocol fields of a client (private_key_jwt keys, PAR, back-channel
 // logout) are planned, applied and exported like the others; hallpass's
-// own clients (Options.Builtin) are neither exported, pruned nor
-// manageable by a file.
+// own clients (directory.Options.BuiltinClients) are neither exported,
+// pruned nor manageable by a file.
 func TestProtocolFieldsAndBuiltin(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -394,12 +394,13 @@ clients:
     backchannel_logout_session_required: true
 `
 	}
-	eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+	eachBackend(t, func(t *testing.T, st storage.Store, _ *directory.Service) {
 		ctx := context.Background()
-		if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{ClientID: "own", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+		dir := directory.New(st, directory.Options{BuiltinClients: []string{"own"}})
+		if _, err := dir.Clients().RegisterBuiltin(ctx, directory.ClientMetadata{ClientID: "own", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
 			t.Fatal(err)
 		}
-		opts := state.Options{Prune: true, Builtin: []string{"own"}}
+		opts := state.Options{Prune: true}
 		mustApply(t, dir, load(t, file("https://signer.example/logout")), opts)
 		got, err := dir.Clients().Get(ctx, "signer")
 		if err != nil {
@@ -412,7 +413,7 @@ clients:
 			t.Fatalf("prune deleted a builtin client: %v", err)
 		}
 
-		exported, err := state.Export(ctx, dir, opts)
+		exported, err := state.Export(ctx, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
