@@ -130,6 +130,16 @@ func Normalize(m ClientMetadata) (ClientMetadata, error) {
 	return out, nil
 }
 
+// CheckUser returns the refusal Create (when in carries a password),
+// CreateWithoutPassword or Update would answer in with for breaking a
+// rule of the service (the password policy, CheckPasswordPolicy, among
+// them), or nil. It reads nothing stored: the roles in names may not
+// exist yet, as when a file declares them too, and the service checks
+// them when it writes. Configuration as code plans with it, so that a
+// plan fails where its apply would. The refusal never repeats the
+// password.
+func CheckUser(in UserInput) error { return in.validate(false) }
+
 // CreateWithoutPassword creates a user who cannot sign in with a password
 // until one is set (through the admin API, the CLI or a reset): the
 // stored hash is of a random value nobody learns. in.Password must be

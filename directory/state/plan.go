@@ -403,18 +403,27 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 			if err != nil {
 				return err
 			}
+			in := want.UserInput
+			in.Password = password
+			// The service's own rules (the password policy among them),
+			// so that a plan fails where its apply would.
+			if err := directory.CheckUser(in); err != nil {
+				return fmt.Errorf("user %q: %w", want.Username, err)
+			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
-					in := want.UserInput
-					if password == "" {
+					if in.Password == "" {
 						_, err := dir.Users().CreateWithoutPassword(ctx, in)
 						return err
 					}
-					in.Password = password
 					_, err := dir.Users().Create(ctx, in)
 					return err
 				}})
 			continue
+		}
+		// An update keeps the user's password: the file's is for creation.
+		if err := directory.CheckUser(want.UserInput); err != nil {
+			return fmt.Errorf("user %q: %w", want.Username, err)
 		}
 		var fields []string
 		fields = differs(fields, "name", have.Name != want.Name)

@@ -319,6 +319,50 @@ users:
 	}
 }
 
+// Plan refuses a user the service would refuse when the plan is applied
+// (a password that breaks the password policy, a malformed email), naming
+// the user and the rule, never the password; apply says the same, before
+// it changes anything. A user the service accepts plans fine.
+func TestPlanChecksUsers(t *testing.T) {
+	dir := directory.New(testdb.Open(t, testdb.SQLite(t)), directory.Options{})
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		user, password string
+		want           string // in the error; "" plans fine
+	}{
+		"good password":        {"username: carol\n    password_env: PW", "her very own passphrase, 42 times", ""},
+		"no password":          {"username: carol", "", ""},
+		"too easy to guess":    {"username: carol\n    password_env: PW", "password1234", `user "carol": password is too easy to guess`},
+		"too short":            {"username: carol\n    password_env: PW", "Tr0ub4dor&", `user "carol": password is too short: use at least 12 characters (it has 10)`},
+		"holds the username":   {"username: carol\n    password_env: PW", "carol-Xq7#vLp9!zR2", `user "carol": password must not contain the username`},
+		"email not an address": {"username: carol\n    email: carol.example.com", "", `user "carol": email "carol.example.com" is not an email address`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := load(t, "users:\n  - "+tc.user+"\n")
+			opts := state.Options{LookupEnv: func(k string) (string, bool) { return tc.password, k == "PW" }}
+			p, err := state.Make(ctx, dir, f, opts)
+			if tc.want == "" {
+				if err != nil || !strings.Contains(planText(t, p), "+ create user carol") {
+					t.Fatalf("Make = %v, want carol planned", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Make = %v, want an error saying %q", err, tc.want)
+			}
+			if tc.password != "" && strings.Contains(err.Error(), tc.password) {
+				t.Errorf("the error repeats the password: %v", err)
+			}
+			if _, aerr := state.Apply(ctx, dir, f, opts); aerr == nil || aerr.Error() != err.Error() {
+				t.Errorf("Apply = %v, want what plan says: %v", aerr, err)
+			}
+			if users, _ := dir.Users().List(ctx); len(users) != 0 {
+				t.Errorf("users after the refused apply: %+v", users)
+			}
+		})
+	}
+}
+
 func TestLoadRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"unknown section":      {"groups: []\n", `unknown key "groups"`},
