@@ -177,10 +177,7 @@ type NamedView[S, V any] interface {
 
 // Create stores a new record; an existing name is a conflict.
 func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
-	if err := unreadable(n.object, in); err != nil {
-		return in, err
-	}
-	v, err := in.checked(in.key())
+	v, err := n.check(in, in.key())
 	if err != nil {
 		return v, err
 	}
@@ -200,10 +197,7 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	if in.key() != "" && in.key() != name {
 		return in, invalid(n.object, "name", "a %s cannot be renamed", n.object)
 	}
-	if err := unreadable(n.object, in); err != nil {
-		return in, err
-	}
-	v, err := in.checked(name)
+	v, err := n.check(in, name)
 	if err != nil {
 		return v, err
 	}
@@ -218,6 +212,24 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	out := n.view(rec)
 	record(ctx, n.audit, n.object, "update", name, changedFields(n.view(old), out), nil)
 	return out, nil
+}
+
+// Check returns the refusal Create would answer in with for breaking a
+// rule of the service, or nil, without reading or writing the store.
+// Configuration as code plans with it, so that a plan fails where its
+// apply would.
+func (n *Named[S, V]) Check(in V) error {
+	_, err := n.check(in, in.key())
+	return err
+}
+
+// check returns in, named name, as it is to be stored, or the rule it
+// breaks: the one test of Create, Update and Check.
+func (n *Named[S, V]) check(in V, name string) (V, error) {
+	if err := unreadable(n.object, in); err != nil {
+		return in, err
+	}
+	return in.checked(name)
 }
 
 // Get returns the record name.

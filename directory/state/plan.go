@@ -179,6 +179,9 @@ func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Optio
 	inFile := map[string]bool{}
 	for _, want := range f.Scopes {
 		inFile[want.Name] = true
+		if err := dir.Scopes().Check(want); err != nil {
+			return fmt.Errorf("scope %q: %w", want.Name, err)
+		}
 		have, ok := byName[want.Name]
 		if !ok {
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectScope, Name: want.Name,
@@ -219,6 +222,9 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 	inFile := map[string]bool{}
 	for _, want := range f.Roles {
 		inFile[want.Name] = true
+		if err := dir.Roles().Check(want); err != nil {
+			return fmt.Errorf("role %q: %w", want.Name, err)
+		}
 		have, ok := byName[want.Name]
 		if !ok {
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectRole, Name: want.Name,

@@ -363,6 +363,29 @@ func TestPlanChecksUsers(t *testing.T) {
 	}
 }
 
+// Plan refuses a scope or role the service would refuse when the plan is
+// applied, naming it and the rule; apply says the same.
+func TestPlanChecksScopesAndRoles(t *testing.T) {
+	dir := directory.New(testdb.Open(t, testdb.SQLite(t)), directory.Options{})
+	ctx := context.Background()
+	for name, tc := range map[string]struct{ file, want string }{
+		"role name with a space":     {"roles:\n  - name: head teacher\n", `role "head teacher": role name must be 1 to 64 characters`},
+		"role granting a bad scope":  {"roles:\n  - name: teacher\n    scopes: ['a\"b']\n", `role "teacher": scope "a\"b" contains characters RFC 6749 §3.3 does not allow`},
+		"scope audience with spaces": {"scopes:\n  - name: results:read\n    audience: school api\n", `scope "results:read": audience "school api" must be an identifier without spaces`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := load(t, tc.file)
+			_, err := state.Make(ctx, dir, f, state.Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Make = %v, want an error saying %q", err, tc.want)
+			}
+			if _, aerr := state.Apply(ctx, dir, f, state.Options{}); aerr == nil || aerr.Error() != err.Error() {
+				t.Errorf("Apply = %v, want what plan says: %v", aerr, err)
+			}
+		})
+	}
+}
+
 func TestLoadRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"unknown section":      {"groups: []\n", `unknown key "groups"`},
