@@ -270,12 +270,19 @@ type Clients struct {
 	store storage.Store
 	now   func() time.Time
 	audit Recorder
+	// builtin are the ids of the clients hallpass registers itself
+	// (Options.BuiltinClients).
+	builtin []string
 }
 
 // Create validates m and stores the client. The returned metadata carries
 // the generated secret, which is never shown again. An admin may choose
-// the id (else one is generated); an existing id is a conflict.
+// the id (else one is generated); an existing id, or a built-in one
+// (IsBuiltin), is a conflict.
 func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(m.ClientID); err != nil {
+		return ClientMetadata{}, err
+	}
 	return s.create(ctx, m, m.ClientID, "create")
 }
 
@@ -323,8 +330,17 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 
 // Update replaces the metadata of client id. The secret is kept, unless
 // the client turns to a secret method (a secret is generated and returned once)
-// or to none or private_key_jwt (the secret is dropped).
+// or to none or private_key_jwt (the secret is dropped). A built-in
+// client (IsBuiltin) is a conflict.
 func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(id); err != nil {
+		return ClientMetadata{}, err
+	}
+	return s.update(ctx, id, m)
+}
+
+// update is Update for any client, built-in ones included.
+func (s *Clients) update(ctx context.Context, id string, m ClientMetadata) (ClientMetadata, error) {
 	old, err := s.store.GetClient(ctx, id)
 	if err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, id)
@@ -380,8 +396,12 @@ func (s *Clients) List(ctx context.Context) ([]ClientMetadata, error) {
 	return listed(ctx, ObjectClient, s.store.ListClients, viewClient)
 }
 
-// Delete deletes client id and, with it, every token issued to it.
+// Delete deletes client id and, with it, every token issued to it. A
+// built-in client (IsBuiltin) is a conflict.
 func (s *Clients) Delete(ctx context.Context, id string) error {
+	if err := s.refuseBuiltin(id); err != nil {
+		return err
+	}
 	if err := s.store.DeleteClient(ctx, id); err != nil {
 		return storeErr(err, ObjectClient, id)
 	}

@@ -6,8 +6,12 @@ import (
 
 // RotateSecret gives confidential client id a new secret and returns the
 // client with it, shown this once; the old secret stops working at once.
-// A public client has no secret to rotate.
+// A public client has no secret to rotate; a built-in one (IsBuiltin) is
+// a conflict.
 func (s *Clients) RotateSecret(ctx context.Context, id string) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(id); err != nil {
+		return ClientMetadata{}, err
+	}
 	c, err := s.store.GetClient(ctx, id)
 	if err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, id)

@@ -14,7 +14,9 @@ var (
 	ErrInvalid = errors.New("invalid input")
 	// ErrNotFound: the record the request names does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrConflict: a record with that name or id already exists.
+	// ErrConflict: a record with that name or id already exists, or the
+	// record is hallpass's own (Options.BuiltinClients) and cannot be
+	// changed.
 	ErrConflict = errors.New("already exists")
 )
 

@@ -39,8 +39,12 @@ func CheckClientSecret(secret string) error {
 
 // CreateWithSecret is Create for a confidential client whose secret the
 // operator chose (at least MinClientSecretLen characters). The answer
-// carries no secret: the operator has it.
+// carries no secret: the operator has it. A built-in id (IsBuiltin) is a
+// conflict.
 func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret string) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(m.ClientID); err != nil {
+		return ClientMetadata{}, err
+	}
 	if err := CheckClientSecret(secret); err != nil {
 		return ClientMetadata{}, err
 	}
@@ -68,8 +72,11 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 
 // SetSecret replaces the secret of confidential client id with one the
 // operator chose. Tokens already issued keep working; RevokeTokens ends
-// them.
+// them. A built-in client (IsBuiltin) is a conflict.
 func (s *Clients) SetSecret(ctx context.Context, id, secret string) error {
+	if err := s.refuseBuiltin(id); err != nil {
+		return err
+	}
 	if err := CheckClientSecret(secret); err != nil {
 		return err
 	}
@@ -122,6 +129,16 @@ func Normalize(m ClientMetadata) (ClientMetadata, error) {
 	out.ClientID, out.ClientIDIssuedAt, out.ClientSecretExpiresAt = m.ClientID, 0, nil
 	return out, nil
 }
+
+// CheckUser returns the refusal Create (when in carries a password),
+// CreateWithoutPassword or Update would answer in with for breaking a
+// rule of the service (the password policy, CheckPasswordPolicy, among
+// them), or nil. It reads nothing stored: the roles in names may not
+// exist yet, as when a file declares them too, and the service checks
+// them when it writes. Configuration as code plans with it, so that a
+// plan fails where its apply would. The refusal never repeats the
+// password.
+func CheckUser(in UserInput) error { return in.validate(false) }
 
 // CreateWithoutPassword creates a user who cannot sign in with a password
 // until one is set (through the admin API, the CLI or a reset): the

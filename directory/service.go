@@ -68,6 +68,13 @@ type Options struct {
 	// Audit records every change (never a secret or password hash, only
 	// the names of the fields that changed); nil records nothing.
 	Audit Recorder
+	// BuiltinClients are the ids of the clients hallpass registers itself
+	// (provider.SelfClientID, which its console and account page sign in
+	// with). Clients refuses to create, change, delete them or their
+	// secret, whoever asks (ErrConflict), and lists and reads them as any
+	// other; only Clients.RegisterBuiltin, for hallpass's start-up,
+	// writes them. A server and the CLI on its database set it alike.
+	BuiltinClients []string
 }
 
 // New returns the service for store.
@@ -91,7 +98,7 @@ func New(store storage.Store, opts Options) *Service {
 		store:   store,
 		audit:   rec,
 		users:   &Users{store: store, hasher: opts.Hasher, now: now, logoutsQueued: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
-		clients: &Clients{store: store, now: now, audit: rec},
+		clients: &Clients{store: store, now: now, audit: rec, builtin: slices.Clone(opts.BuiltinClients)},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},
 		scopes: &Scopes{object: ObjectScope, now: now, audit: rec, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
@@ -170,10 +177,7 @@ type NamedView[S, V any] interface {
 
 // Create stores a new record; an existing name is a conflict.
 func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
-	if err := unreadable(n.object, in); err != nil {
-		return in, err
-	}
-	v, err := in.checked(in.key())
+	v, err := n.check(in, in.key())
 	if err != nil {
 		return v, err
 	}
@@ -193,10 +197,7 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	if in.key() != "" && in.key() != name {
 		return in, invalid(n.object, "name", "a %s cannot be renamed", n.object)
 	}
-	if err := unreadable(n.object, in); err != nil {
-		return in, err
-	}
-	v, err := in.checked(name)
+	v, err := n.check(in, name)
 	if err != nil {
 		return v, err
 	}
@@ -211,6 +212,24 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	out := n.view(rec)
 	record(ctx, n.audit, n.object, "update", name, changedFields(n.view(old), out), nil)
 	return out, nil
+}
+
+// Check returns the refusal Create would answer in with for breaking a
+// rule of the service, or nil, without reading or writing the store.
+// Configuration as code plans with it, so that a plan fails where its
+// apply would.
+func (n *Named[S, V]) Check(in V) error {
+	_, err := n.check(in, in.key())
+	return err
+}
+
+// check returns in, named name, as it is to be stored, or the rule it
+// breaks: the one test of Create, Update and Check.
+func (n *Named[S, V]) check(in V, name string) (V, error) {
+	if err := unreadable(n.object, in); err != nil {
+		return in, err
+	}
+	return in.checked(name)
 }
 
 // Get returns the record name.

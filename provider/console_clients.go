@@ -47,7 +47,7 @@ func (p *Provider) consoleClients(w http.ResponseWriter, r *http.Request) {
 		}
 		list.Clients = append(list.Clients, web.ClientRow{ID: c.ClientID, Name: c.ClientName, Type: kind,
 			Grants: strings.Join(c.GrantTypes, ", "), Redirects: strings.Join(c.RedirectURIs, " "),
-			Href: clientPath(c.ClientID), BuiltIn: c.ClientID == SelfClientID})
+			Href: clientPath(c.ClientID), BuiltIn: p.dir.Clients().IsBuiltin(c.ClientID)})
 	}
 	p.consolePage(w, r, http.StatusOK, web.ConsoleClients, pathConsoleClients, "Clients", web.ConsoleData{Page: list, Notice: notice(r)})
 }
@@ -167,10 +167,8 @@ func (p *Provider) consoleNewClient(w http.ResponseWriter, r *http.Request) {
 // its secret once.
 func (p *Provider) consoleCreateClient(w http.ResponseWriter, r *http.Request) {
 	in := clientFromForm(r)
-	if in.ClientID == SelfClientID {
-		p.showClientForm(w, r, http.StatusConflict, in, true, &directory.Error{Kind: directory.ErrConflict, Field: "client_id", Message: "client_id " + SelfClientID + " is hallpass's own"})
-		return
-	}
+	// The service refuses hallpass's own id (a conflict, shown beside
+	// client_id).
 	m, err := p.dir.Clients().Create(r.Context(), in)
 	if err != nil {
 		p.clientFormRefused(w, r, in, true, err)
@@ -215,11 +213,12 @@ func (p *Provider) showSecret(w http.ResponseWriter, r *http.Request, m director
 		web.ConsoleData{Page: web.ClientSecret{ClientID: m.ClientID, ClientName: m.ClientName, Secret: m.ClientSecret, Next: next}})
 }
 
-// editableClient loads client {id} for a page that changes it; hallpass's
-// own client is not editable here (Assemble keeps it as it must be).
+// editableClient loads client {id} for a page that changes it. A client
+// hallpass registers itself, which the service refuses to change, gets a
+// page saying why rather than a form whose every post would be refused.
 func (p *Provider) editableClient(w http.ResponseWriter, r *http.Request) (directory.ClientMetadata, bool) {
 	id := pathParam(r, "id")
-	if id == SelfClientID {
+	if p.dir.Clients().IsBuiltin(id) {
 		p.pageError(w, r, http.StatusForbidden, "This client is hallpass's own",
 			"The console and the account page sign in with it; hallpass keeps its registration as it must be.")
 		return directory.ClientMetadata{}, false

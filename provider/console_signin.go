@@ -38,6 +38,11 @@ import (
 // console and the account page sign in with. Assemble registers it.
 const SelfClientID = "hallpass-console"
 
+// BuiltinClients are the clients hallpass registers itself, for
+// directory.Options.BuiltinClients: a server and the CLI on its database
+// refuse alike to change or delete them.
+func BuiltinClients() []string { return []string{SelfClientID} }
+
 // Paths of the console and the account page.
 const (
 	PathConsole = "/console"
@@ -80,24 +85,23 @@ func (p *Provider) selfClient() directory.ClientMetadata {
 
 // EnsureSelfClient registers hallpass's own client through the directory
 // service, or puts its registration back as it must be (the issuer may
-// have changed, or an admin edited it). Concurrent starts of several
+// have changed, or the row was edited behind the service's back, which
+// refuses every other change of it). Concurrent starts of several
 // replicas may race; the loser's conflict is harmless.
 func (p *Provider) EnsureSelfClient(ctx context.Context) error {
 	want := p.selfClient()
 	cur, err := p.dir.Clients().Get(ctx, SelfClientID)
 	switch {
-	case errors.Is(err, directory.ErrNotFound):
-		_, err = p.dir.Clients().Create(ctx, want)
-		if errors.Is(err, directory.ErrConflict) {
-			return nil
-		}
-	case err != nil:
-	case slices.Equal(cur.RedirectURIs, want.RedirectURIs) && slices.Equal(cur.GrantTypes, want.GrantTypes) &&
+	case err != nil && !errors.Is(err, directory.ErrNotFound):
+	case err == nil && slices.Equal(cur.RedirectURIs, want.RedirectURIs) && slices.Equal(cur.GrantTypes, want.GrantTypes) &&
 		cur.TokenEndpointAuthMethod == want.TokenEndpointAuthMethod && cur.Scope == want.Scope && cur.SkipConsent &&
 		len(cur.Audience) == 0 && len(cur.ResourceServers) == 0 && cur.ClientName == want.ClientName:
 		return nil
 	default:
-		_, err = p.dir.Clients().Update(ctx, SelfClientID, want)
+		_, err = p.dir.Clients().RegisterBuiltin(ctx, want)
+		if errors.Is(err, directory.ErrConflict) {
+			return nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("register hallpass's own client %s: %w", SelfClientID, err)

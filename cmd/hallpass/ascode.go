@@ -8,7 +8,6 @@ import (
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/directory/state"
-	"github.com/hallpass/hallpass/provider"
 )
 
 // Configuration as code: plan, apply and export the scopes, roles,
@@ -47,7 +46,7 @@ func (o *fileOptions) load(cmd *cobra.Command) (*state.File, error) {
 }
 
 func (o *fileOptions) options() state.Options {
-	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv, Builtin: []string{provider.SelfClientID}}
+	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv}
 }
 
 func newPlanCmd(g *globalOptions) *cobra.Command {
@@ -117,7 +116,7 @@ is set ('hallpass users update USER --password-stdin').`
 func newExportCmd(g *globalOptions) *cobra.Command {
 	cmd := g.dbCmd("export", "Write the scopes, roles, clients and users as a file for plan and apply", cobra.NoArgs,
 		func(cmd *cobra.Command, dir *directory.Service, _ []string) error {
-			f, err := state.Export(cmd.Context(), dir, state.Options{Builtin: []string{provider.SelfClientID}})
+			f, err := state.Export(cmd.Context(), dir)
 			if err != nil {
 				return err
 			}

@@ -128,3 +128,29 @@ func migrated(t *testing.T, db string) string {
 	}
 	return db
 }
+
+// plan checks a new user's password against the password policy, as
+// apply would: a weak one fails the plan (exit 1) naming the user and the
+// reason, never printing the password; a good one plans the creation.
+func TestPlanChecksPasswordPolicy(t *testing.T) {
+	db := migrated(t, testdb.SQLite(t))
+	file := "users:\n  - username: carol\n    password_env: CAROL_PASSWORD\n"
+	for _, tc := range []struct {
+		password string
+		code     int
+		want     string
+	}{
+		{"password1234", 1, `user "carol": password is too easy to guess`},
+		{"Tr0ub4dor&", 1, `user "carol": password is too short`},
+		{"her very own passphrase, 42 times", 2, "+ create user carol"},
+	} {
+		t.Setenv("CAROL_PASSWORD", tc.password)
+		code, out, errOut := cli(t, file, "plan", "-f", "-", "--database", db)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("plan with password %d characters long: exit %d, want %d saying %q\n%s%s", len(tc.password), code, tc.code, tc.want, out, errOut)
+		}
+		if strings.Contains(out+errOut, tc.password) {
+			t.Errorf("plan printed the password:\n%s%s", out, errOut)
+		}
+	}
+}

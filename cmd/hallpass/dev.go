@@ -38,7 +38,7 @@ const (
 // that starts a sign-in. A database that already has users or clients is
 // left alone.
 func seedDev(ctx context.Context, st storage.Store, issuer, adminRole string, out io.Writer) error {
-	dir := directory.New(cached.New(st, 0), directory.Options{})
+	dir := directory.New(cached.New(st, 0), directory.Options{BuiltinClients: provider.BuiltinClients()})
 	users, err := dir.Users().List(ctx)
 	if err != nil {
 		return fmt.Errorf("dev seed: %w", err)
@@ -48,7 +48,7 @@ func seedDev(ctx context.Context, st storage.Store, issuer, adminRole string, ou
 		return fmt.Errorf("dev seed: %w", err)
 	}
 	// hallpass's own client (the console's) is registered at every start.
-	clients = slices.DeleteFunc(clients, func(c directory.ClientMetadata) bool { return c.ClientID == provider.SelfClientID })
+	clients = slices.DeleteFunc(clients, func(c directory.ClientMetadata) bool { return dir.Clients().IsBuiltin(c.ClientID) })
 	if len(users) > 0 || len(clients) > 0 {
 		return reprintDev(ctx, dir, users, issuer, out)
 	}

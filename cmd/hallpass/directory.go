@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/cached"
 )
@@ -102,7 +103,8 @@ func (g *globalOptions) dbCmd(use, short string, args cobra.PositionalArgs, fn f
 // server; this command sends none (it signs nothing), so it says what it
 // queued and who sends it (logoutsQueued).
 func (g *globalOptions) localDirectory(st storage.Store) *directory.Service {
-	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), LogoutsQueued: logoutsQueued(st, g.stderr)})
+	return directory.New(cached.New(st, 0), directory.Options{Audit: cliAudit(st, nil), LogoutsQueued: logoutsQueued(st, g.stderr),
+		BuiltinClients: provider.BuiltinClients()})
 }
 
 // logoutsQueued says, once per change, how many back-channel logout

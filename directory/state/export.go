@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
@@ -16,8 +15,10 @@ import (
 
 // Export reads the stored directory as a file: what hallpass sets by
 // itself (ids, timestamps) and secrets are left out, so that the file,
-// applied, changes nothing.
-func Export(ctx context.Context, dir *directory.Service, opts Options) (*File, error) {
+// applied, changes nothing. The clients hallpass registers itself
+// (directory.Clients.IsBuiltin) are left out too: a file cannot manage
+// them.
+func Export(ctx context.Context, dir *directory.Service) (*File, error) {
 	f := &File{}
 	scopes, err := dir.Scopes().List(ctx)
 	if err != nil {
@@ -38,7 +39,7 @@ func Export(ctx context.Context, dir *directory.Service, opts Options) (*File, e
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	for _, c := range clients {
-		if slices.Contains(opts.Builtin, c.ClientID) {
+		if dir.Clients().IsBuiltin(c.ClientID) {
 			continue
 		}
 		c.ClientSecret, c.ClientIDIssuedAt, c.ClientSecretExpiresAt = "", 0, nil

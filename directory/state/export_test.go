@@ -61,7 +61,7 @@ func TestExportStoredJWKS(t *testing.T) {
 				if err := st.UpdateClient(ctx, c); err != nil {
 					t.Fatal(err)
 				}
-				exported, err := state.Export(ctx, dir, state.Options{})
+				exported, err := state.Export(ctx, dir)
 				if err != nil {
 					t.Fatalf("Export: %v", err)
 				}

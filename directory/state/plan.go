@@ -57,10 +57,6 @@ type Options struct {
 	// LookupEnv reads the environment variables a file names for secrets;
 	// nil means none is set.
 	LookupEnv func(string) (string, bool)
-	// Builtin are the ids of clients hallpass registers itself (its
-	// console's): a file may not name them, export leaves them out and
-	// prune never deletes them.
-	Builtin []string
 }
 
 // Secret is a client secret hallpass generated while applying: shown
@@ -183,6 +179,9 @@ func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Optio
 	inFile := map[string]bool{}
 	for _, want := range f.Scopes {
 		inFile[want.Name] = true
+		if err := dir.Scopes().Check(want); err != nil {
+			return fmt.Errorf("scope %q: %w", want.Name, err)
+		}
 		have, ok := byName[want.Name]
 		if !ok {
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectScope, Name: want.Name,
@@ -223,6 +222,9 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 	inFile := map[string]bool{}
 	for _, want := range f.Roles {
 		inFile[want.Name] = true
+		if err := dir.Roles().Check(want); err != nil {
+			return fmt.Errorf("role %q: %w", want.Name, err)
+		}
 		have, ok := byName[want.Name]
 		if !ok {
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectRole, Name: want.Name,
@@ -271,7 +273,7 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	byID := map[string]directory.ClientMetadata{}
 	var ids []string
 	for _, c := range stored {
-		if slices.Contains(opts.Builtin, c.ClientID) {
+		if dir.Clients().IsBuiltin(c.ClientID) {
 			continue // hallpass's own: neither managed by a file nor pruned
 		}
 		byID[c.ClientID] = c
@@ -279,7 +281,7 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	}
 	inFile := map[string]bool{}
 	for _, want := range f.Clients {
-		if slices.Contains(opts.Builtin, want.ClientID) {
+		if dir.Clients().IsBuiltin(want.ClientID) {
 			return fmt.Errorf("client %q: hallpass registers this client itself; a file cannot manage it", want.ClientID)
 		}
 		inFile[want.ClientID] = true
@@ -407,18 +409,27 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 			if err != nil {
 				return err
 			}
+			in := want.UserInput
+			in.Password = password
+			// The service's own rules (the password policy among them),
+			// so that a plan fails where its apply would.
+			if err := directory.CheckUser(in); err != nil {
+				return fmt.Errorf("user %q: %w", want.Username, err)
+			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
-					in := want.UserInput
-					if password == "" {
+					if in.Password == "" {
 						_, err := dir.Users().CreateWithoutPassword(ctx, in)
 						return err
 					}
-					in.Password = password
 					_, err := dir.Users().Create(ctx, in)
 					return err
 				}})
 			continue
+		}
+		// An update keeps the user's password: the file's is for creation.
+		if err := directory.CheckUser(want.UserInput); err != nil {
+			return fmt.Errorf("user %q: %w", want.Username, err)
 		}
 		var fields []string
 		fields = differs(fields, "name", have.Name != want.Name)

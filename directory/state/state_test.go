@@ -137,7 +137,7 @@ func TestSchoolRoundTrip(t *testing.T) {
 			t.Errorf("second apply changed something: %+v", again)
 		}
 
-		exported, err := state.Export(ctx, dir, state.Options{})
+		exported, err := state.Export(ctx, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,6 +319,73 @@ users:
 	}
 }
 
+// Plan refuses a user the service would refuse when the plan is applied
+// (a password that breaks the password policy, a malformed email), naming
+// the user and the rule, never the password; apply says the same, before
+// it changes anything. A user the service accepts plans fine.
+func TestPlanChecksUsers(t *testing.T) {
+	dir := directory.New(testdb.Open(t, testdb.SQLite(t)), directory.Options{})
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		user, password string
+		want           string // in the error; "" plans fine
+	}{
+		"good password":        {"username: carol\n    password_env: PW", "her very own passphrase, 42 times", ""},
+		"no password":          {"username: carol", "", ""},
+		"too easy to guess":    {"username: carol\n    password_env: PW", "password1234", `user "carol": password is too easy to guess`},
+		"too short":            {"username: carol\n    password_env: PW", "Tr0ub4dor&", `user "carol": password is too short: use at least 12 characters (it has 10)`},
+		"holds the username":   {"username: carol\n    password_env: PW", "carol-Xq7#vLp9!zR2", `user "carol": password must not contain the username`},
+		"email not an address": {"username: carol\n    email: carol.example.com", "", `user "carol": email "carol.example.com" is not an email address`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := load(t, "users:\n  - "+tc.user+"\n")
+			opts := state.Options{LookupEnv: func(k string) (string, bool) { return tc.password, k == "PW" }}
+			p, err := state.Make(ctx, dir, f, opts)
+			if tc.want == "" {
+				if err != nil || !strings.Contains(planText(t, p), "+ create user carol") {
+					t.Fatalf("Make = %v, want carol planned", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Make = %v, want an error saying %q", err, tc.want)
+			}
+			if tc.password != "" && strings.Contains(err.Error(), tc.password) {
+				t.Errorf("the error repeats the password: %v", err)
+			}
+			if _, aerr := state.Apply(ctx, dir, f, opts); aerr == nil || aerr.Error() != err.Error() {
+				t.Errorf("Apply = %v, want what plan says: %v", aerr, err)
+			}
+			if users, _ := dir.Users().List(ctx); len(users) != 0 {
+				t.Errorf("users after the refused apply: %+v", users)
+			}
+		})
+	}
+}
+
+// Plan refuses a scope or role the service would refuse when the plan is
+// applied, naming it and the rule; apply says the same.
+func TestPlanChecksScopesAndRoles(t *testing.T) {
+	dir := directory.New(testdb.Open(t, testdb.SQLite(t)), directory.Options{})
+	ctx := context.Background()
+	for name, tc := range map[string]struct{ file, want string }{
+		"role name with a space":     {"roles:\n  - name: head teacher\n", `role "head teacher": role name must be 1 to 64 characters`},
+		"role granting a bad scope":  {"roles:\n  - name: teacher\n    scopes: ['a\"b']\n", `role "teacher": scope "a\"b" contains characters RFC 6749 §3.3 does not allow`},
+		"scope audience with spaces": {"scopes:\n  - name: results:read\n    audience: school api\n", `scope "results:read": audience "school api" must be an identifier without spaces`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := load(t, tc.file)
+			_, err := state.Make(ctx, dir, f, state.Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Make = %v, want an error saying %q", err, tc.want)
+			}
+			if _, aerr := state.Apply(ctx, dir, f, state.Options{}); aerr == nil || aerr.Error() != err.Error() {
+				t.Errorf("Apply = %v, want what plan says: %v", aerr, err)
+			}
+		})
+	}
+}
+
 func TestLoadRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"unknown section":      {"groups: []\n", `unknown key "groups"`},
@@ -368,8 +435,8 @@ func TestLoadKeepsDatesAsWritten(t *testing.T) {
 
 // The protocol fields of a client (private_key_jwt keys, PAR, back-channel
 // logout) are planned, applied and exported like the others; hallpass's
-// own clients (Options.Builtin) are neither exported, pruned nor
-// manageable by a file.
+// own clients (directory.Options.BuiltinClients) are neither exported,
+// pruned nor manageable by a file.
 func TestProtocolFieldsAndBuiltin(t *testing.T) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -394,12 +461,13 @@ clients:
     backchannel_logout_session_required: true
 `
 	}
-	eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+	eachBackend(t, func(t *testing.T, st storage.Store, _ *directory.Service) {
 		ctx := context.Background()
-		if _, err := dir.Clients().Create(ctx, directory.ClientMetadata{ClientID: "own", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+		dir := directory.New(st, directory.Options{BuiltinClients: []string{"own"}})
+		if _, err := dir.Clients().RegisterBuiltin(ctx, directory.ClientMetadata{ClientID: "own", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
 			t.Fatal(err)
 		}
-		opts := state.Options{Prune: true, Builtin: []string{"own"}}
+		opts := state.Options{Prune: true}
 		mustApply(t, dir, load(t, file("https://signer.example/logout")), opts)
 		got, err := dir.Clients().Get(ctx, "signer")
 		if err != nil {
@@ -412,7 +480,7 @@ clients:
 			t.Fatalf("prune deleted a builtin client: %v", err)
 		}
 
-		exported, err := state.Export(ctx, dir, opts)
+		exported, err := state.Export(ctx, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

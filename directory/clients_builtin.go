@@ -1,0 +1,47 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hallpass/hallpass/storage"
+)
+
+// IsBuiltin reports whether client id is one hallpass registers itself
+// (Options.BuiltinClients): listed and read like any other, never
+// created, changed or deleted through the service's other calls.
+func (s *Clients) IsBuiltin(id string) bool { return slices.Contains(s.builtin, id) }
+
+// refuseBuiltin refuses a change of client id when it is built in: every
+// surface (admin API, console, CLI, configuration as code) reaches the
+// service, so this one check keeps all of them from breaking the sign-in
+// of hallpass's own console and account page.
+func (s *Clients) refuseBuiltin(id string) error {
+	if !s.IsBuiltin(id) {
+		return nil
+	}
+	return &Error{Kind: ErrConflict, Object: ObjectClient,
+		Message: fmt.Sprintf("%s is hallpass's own client; it cannot be changed or deleted", id)}
+}
+
+// RegisterBuiltin creates built-in client m.ClientID as m describes it,
+// or replaces its metadata (keeping its secret, as Update does): the one
+// way to write a client of Options.BuiltinClients, for hallpass's start-up
+// alone, which keeps it as its console and account page need it. Another
+// id is an error. Two replicas starting at once may both create it: the
+// loser gets ErrConflict.
+func (s *Clients) RegisterBuiltin(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
+	if !s.IsBuiltin(m.ClientID) {
+		return ClientMetadata{}, fmt.Errorf("register built-in client %q: not a built-in client", m.ClientID)
+	}
+	_, err := s.store.GetClient(ctx, m.ClientID)
+	switch {
+	case err == nil:
+		return s.update(ctx, m.ClientID, m)
+	case errors.Is(err, storage.ErrNotFound):
+		return s.create(ctx, m, m.ClientID, "create")
+	}
+	return ClientMetadata{}, storeErr(err, ObjectClient, m.ClientID)
+}
