@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -73,11 +72,11 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 		ctx = context.WithValue(ctx, spanNoteKey{}, note)
 		ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
 		defer cancel()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww := &statusWriter{ResponseWriter: w}
 		defer func() {
 			if rec := recover(); rec != nil {
 				p.log.ErrorContext(ctx, "panic serving request", "request_id", id, "path", r.URL.Path, "panic", rec)
-				if ww.Status() == 0 {
+				if ww.status == 0 {
 					writeJSON(ww, http.StatusInternalServerError, map[string]string{"error": "server_error", "error_description": "internal error"})
 				}
 			}
@@ -85,7 +84,7 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 			if rc := chi.RouteContext(ctx); rc != nil && rc.RoutePattern() != "" {
 				route = rc.RoutePattern()
 			}
-			status := ww.Status()
+			status := ww.status
 			if status == 0 {
 				status = http.StatusOK
 			}
@@ -108,13 +107,51 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 				rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
 				rec.AddAttrs(slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
 					slog.String("client", client), slog.String("user_agent", truncate(userAgent, maxLoggedUserAgent)),
-					slog.Int("status", status), slog.Int("bytes", ww.BytesWritten()), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
+					slog.Int("status", status), slog.Int("bytes", ww.bytes), slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000))
 				_ = h.Handle(ctx, rec)
 			}
 		}()
 		next.ServeHTTP(ww, r.WithContext(ctx))
 	})
 }
+
+// statusWriter records the status and size of an answer, for its
+// request's log line, metrics and span. It is ours rather than chi's
+// middleware.WrapResponseWriter because that package imports
+// net/http/pprof, whose presence alone makes every hallpass process keep
+// memory-profile samples nobody can read (hallpass serves no pprof).
+type statusWriter struct {
+	http.ResponseWriter
+	status int // 0 until a final status is written
+	bytes  int
+}
+
+// WriteHeader passes informational (1xx) answers on, and of the final
+// status only the first: a second would be logged by net/http as
+// superfluous and change nothing.
+func (w *statusWriter) WriteHeader(code int) {
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.status == 0 {
+		w.status = code
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer
+// (flushing, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // methodLabel is the method of a request as metrics and spans name it:
 // the client chooses the method, and every name it invents would be a
