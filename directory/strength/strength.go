@@ -27,9 +27,10 @@ type Result struct {
 
 // Estimator rates passwords. Its word index is built on its first
 // rating, not before, and is then shared by all its copies; it is safe
-// for concurrent use. Make one with NewEstimator, or use Rate.
+// for concurrent use. NewEstimator makes one with an index of its own;
+// the zero value shares the index of Rate.
 type Estimator struct {
-	index func() *index
+	index func() *index // nil: shared's
 }
 
 // NewEstimator returns an Estimator that has not yet built its index.
@@ -57,7 +58,11 @@ func (e Estimator) Rate(password string, userInputs []string) Result {
 		// As the library: a password that is not text is weak.
 		return Result{}
 	}
-	m := newMatcher(e.index(), userInputs)
+	index := e.index
+	if index == nil {
+		index = shared.index
+	}
+	m := newMatcher(index(), userInputs)
 	seq := scoring.MostGuessableMatchSequence(password, m.omnimatch(password), false)
 	return Result{Guesses: seq.Guesses, Score: guessesToScore(seq.Guesses), Sequence: seq.Sequence}
 }
