@@ -118,7 +118,7 @@ func (m *matcher) dictionaryMatches(s string) []*match.Match {
 		for j := i; j < len(s) && len(key) < m.maxWord; {
 			r, w := utf8.DecodeRuneInString(s[j:])
 			n := len(key)
-			if w == 1 {
+			if r < utf8.RuneSelf {
 				key = append(key, byte(unicode.ToLower(r)))
 			} else {
 				key = utf8.AppendRune(key, utf8.RuneError)

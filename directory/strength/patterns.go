@@ -9,10 +9,6 @@ import (
 	"github.com/trustelem/zxcvbn/scoring"
 )
 
-// keyboards are the adjacency graphs searched for walks, in the
-// library's order.
-var keyboards = [...]string{"qwerty", "dvorak", "keypad", "mac_keypad"}
-
 // shiftedKeys are the characters typed with shift on the qwerty and
 // dvorak layouts (the keypads have none).
 const shiftedKeys = `~!@#$%^&*()_+QWERTYUIOP{}|ASDFGHJKL:"ZXCVBNM<>?`
@@ -21,7 +17,8 @@ const shiftedKeys = `~!@#$%^&*()_+QWERTYUIOP{}|ASDFGHJKL:"ZXCVBNM<>?`
 // zxcvbn, 7896) on each keyboard, counting turns and shifted keys.
 func spatialMatches(password string) []*match.Match {
 	var out []*match.Match
-	for _, name := range keyboards {
+	// The adjacency graphs, in the library's order.
+	for _, name := range [...]string{"qwerty", "dvorak", "keypad", "mac_keypad"} {
 		if g := adjacency.Graphs[name]; g != nil && g.Graph != nil {
 			out = append(out, keyboardWalks(password, g)...)
 		}
