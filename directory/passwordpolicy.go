@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn"
+	"github.com/hallpass/hallpass/directory/strength"
 )
 
 // The password rules. Lengths are counted in characters (Unicode code
@@ -59,7 +59,7 @@ func CheckPasswordPolicy(password, username string, related ...string) error {
 	if len(username) >= minUsernameInPassword && strings.Contains(strings.ToLower(password), strings.ToLower(username)) {
 		return errors.New("password must not contain the username")
 	}
-	r := zxcvbn.PasswordStrength(strengthPrefix(password), userInputs(username, related))
+	r := strength.Rate(strengthPrefix(password), userInputs(username, related))
 	if r.Score < minPasswordScore {
 		return fmt.Errorf("password is too easy to guess: %sadd more words or characters, and avoid common words, names and patterns", weakness(r))
 	}
@@ -122,7 +122,7 @@ func userInputs(username string, related []string) []string {
 
 // weakness names what the estimator found the password made of, e.g.
 // "it is mostly a common password and a year; ", or "" if nothing.
-func weakness(r zxcvbn.Result) string {
+func weakness(r strength.Result) string {
 	var parts []string
 	for _, m := range r.Sequence {
 		var what string

@@ -1,0 +1,16 @@
+// Package strength rates how hard a password is to guess, with the model
+// of zxcvbn (Wheeler, USENIX Security 2016) and the word lists, keyboard
+// graphs and scoring of github.com/trustelem/zxcvbn, whose ratings it
+// reproduces exactly. Call Rate when a password is being set.
+//
+// It replaces only the library's matcher, because that matcher builds
+// maps of its 94,000 words when the program starts, heap that every
+// garbage collection must then walk in a process that rates a password
+// only when one is set. Here the words are indexed on the first rating,
+// in tables that hold no pointers.
+//
+// It must not import github.com/trustelem/zxcvbn or its matching package
+// (both build the maps at start), nor a backtracking regular expression
+// package: repeats and dates are found in plain Go. Tests import the
+// library to check that both rate every password alike.
+package strength

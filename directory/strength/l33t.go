@@ -1,0 +1,140 @@
+package strength
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/trustelem/zxcvbn/match"
+)
+
+// l33tTable is zxcvbn's table of substitutions: each field is a letter
+// followed by the characters that may stand for it. Letters are in
+// order, substitutes in the order they are tried.
+const l33tTable = "a4@ b8 c({[< e3 g69 i1!| l1|7 o0 s$5 t+7 x% z2"
+
+// l33tSub is one substitution: l33t stands for letter.
+type l33tSub struct{ l33t, letter byte }
+
+// l33tMatches returns words of the lists spelt with substitutes (p4ssw0rd),
+// trying each way of reading the substitutes password holds.
+func (m *matcher) l33tMatches(password string) []*match.Match {
+	out := []*match.Match{}
+	for _, subs := range l33tSubstitutions(password) {
+		// letter[c] is what c stands for in this reading, 0 if itself;
+		// a later substitution of the same character wins, as when the
+		// library makes its map.
+		var letter [128]byte
+		var used []byte
+		for _, s := range subs {
+			if letter[s.l33t] == 0 {
+				used = append(used, s.l33t)
+			}
+			letter[s.l33t] = s.letter
+		}
+		if len(used) == 0 {
+			break
+		}
+		subbed := []byte(password)
+		for k, c := range subbed {
+			if c < 128 && letter[c] != 0 {
+				subbed[k] = letter[c]
+			}
+		}
+		for _, d := range m.dictionaryMatches(string(subbed)) {
+			token := password[d.I : d.J+1]
+			// One character is noise (4 is "a"), and a token that is the
+			// word itself is found by the plain dictionary match.
+			if len(token) <= 1 || strings.ToLower(token) == d.MatchedWord {
+				continue
+			}
+			d.Sub = map[string]string{}
+			for _, c := range used {
+				if strings.IndexByte(token, c) >= 0 {
+					d.Sub[string(rune(c))] = string(rune(letter[c]))
+				}
+			}
+			d.L33t = true
+			d.Token = token
+			out = append(out, d)
+		}
+	}
+	sortByPosition(out)
+	return out
+}
+
+// l33tSubstitutions lists the ways to read the substitutes in password,
+// each a list of substitutions, as the library enumerates them. The
+// first is empty when password holds no substitute.
+//
+// The library builds its lists by appending to shared slices, so that
+// appending one substitution to a list that has spare capacity
+// overwrites another list's, and sorting one list reorders another that
+// shares its array: some readings are lost and some changed. That
+// changes which words are found, and so the rating; appendSub copies
+// the library's capacities so that the same happens here.
+func l33tSubstitutions(password string) [][]l33tSub {
+	subs := [][]l33tSub{{}}
+	for _, field := range strings.Fields(l33tTable) {
+		letter := field[0]
+		var next [][]l33tSub
+		for k := 1; k < len(field); k++ {
+			c := field[k]
+			if strings.IndexByte(password, c) < 0 {
+				continue // only substitutes the password holds
+			}
+			for _, sub := range subs {
+				at := slices.IndexFunc(sub, func(s l33tSub) bool { return s.l33t == c })
+				if at < 0 {
+					next = append(next, appendSub(sub, l33tSub{c, letter}))
+					continue
+				}
+				// c already stands for another letter: keep that reading,
+				// and add one where it stands for this letter instead.
+				alt := make([]l33tSub, 0, len(sub))
+				alt = append(alt, sub[:at]...)
+				alt = append(alt, sub[at+1:]...)
+				alt = append(alt, l33tSub{c, letter})
+				next = append(next, sub, alt)
+			}
+		}
+		if next != nil {
+			subs = dedupSubs(next)
+		}
+	}
+	return subs
+}
+
+// appendSub appends s to sub as Go's append does for the library's
+// elements (two strings, 32 bytes): in place when sub has spare
+// capacity, else into a new array of twice the capacity, at least 1.
+// Appending l33tSub values directly would size arrays differently.
+func appendSub(sub []l33tSub, s l33tSub) []l33tSub {
+	if len(sub) == cap(sub) {
+		grown := make([]l33tSub, len(sub), max(1, 2*cap(sub)))
+		copy(grown, sub)
+		sub = grown
+	}
+	return append(sub, s)
+}
+
+// dedupSubs sorts each list in place by substitute, as the library does
+// (which can reorder lists sharing an array), and keeps the first of
+// equal lists.
+func dedupSubs(subs [][]l33tSub) [][]l33tSub {
+	var out [][]l33tSub
+	seen := map[string]bool{}
+	var key []byte
+	for _, sub := range subs {
+		slices.SortStableFunc(sub, func(a, b l33tSub) int { return cmp.Compare(a.l33t, b.l33t) })
+		key = key[:0]
+		for _, s := range sub {
+			key = append(key, s.l33t, s.letter)
+		}
+		if !seen[string(key)] {
+			seen[string(key)] = true
+			out = append(out, sub)
+		}
+	}
+	return out
+}

@@ -1,0 +1,135 @@
+package strength
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/trustelem/zxcvbn/match"
+	"github.com/trustelem/zxcvbn/scoring"
+)
+
+// Result is a password's rating.
+type Result struct {
+	// Guesses is how many guesses an attacker who knows the model needs.
+	Guesses float64
+	// Score is 0 (too guessable: under 10^3 guesses) to 4 (very
+	// unguessable: 10^10 or more); 3 withstands offline guessing of a
+	// slow hash. Refuse passwords under the score your policy needs.
+	Score int
+	// Sequence is what the password was taken to be made of, in order:
+	// read each match's Pattern ("dictionary", "spatial", "repeat",
+	// "sequence", "regex", "date", "bruteforce") and, for dictionary
+	// words, DictionaryName, to tell the user what made it weak.
+	Sequence []*match.Match
+}
+
+// Estimator rates passwords. Its word index is built on its first
+// rating, not before, and is then shared by all its copies; it is safe
+// for concurrent use. NewEstimator makes one with an index of its own;
+// the zero value shares the index of Rate.
+type Estimator struct {
+	index func() *index // nil: shared's
+}
+
+// NewEstimator returns an Estimator that has not yet built its index.
+func NewEstimator() Estimator {
+	return Estimator{index: sync.OnceValue(buildIndex)}
+}
+
+// shared is the Estimator behind Rate. It is the package's one
+// package-level value: a sync.OnceValue, so the index it builds on the
+// first rating is never changed after.
+var shared = NewEstimator()
+
+// Rate rates password; userInputs are words an attacker may know about
+// its owner (name, username, email), which make a password built from
+// them weak. It rates as github.com/trustelem/zxcvbn's PasswordStrength
+// does, and takes time that grows fast with the length, so rate a
+// bounded prefix of long passwords. Invalid UTF-8 scores 0.
+func Rate(password string, userInputs []string) Result {
+	return shared.Rate(password, userInputs)
+}
+
+// Rate rates password as the package's Rate does.
+func (e Estimator) Rate(password string, userInputs []string) Result {
+	if !utf8.ValidString(password) {
+		// As the library: a password that is not text is weak.
+		return Result{}
+	}
+	index := e.index
+	if index == nil {
+		index = shared.index
+	}
+	m := newMatcher(index(), userInputs)
+	seq := scoring.MostGuessableMatchSequence(password, m.omnimatch(password), false)
+	return Result{Guesses: seq.Guesses, Score: guessesToScore(seq.Guesses), Sequence: seq.Sequence}
+}
+
+// guessesToScore maps guesses to zxcvbn's 0–4 score. The small delta
+// keeps a password at exactly 10^n guesses (the minimum of some
+// patterns) on the weaker side despite float rounding.
+func guessesToScore(guesses float64) int {
+	const delta = 5
+	switch {
+	case guesses < 1e3+delta:
+		return 0
+	case guesses < 1e6+delta:
+		return 1
+	case guesses < 1e8+delta:
+		return 2
+	case guesses < 1e10+delta:
+		return 3
+	}
+	return 4
+}
+
+// matcher finds every pattern in a password, for one rating: it holds
+// the shared word index and the user's words.
+type matcher struct {
+	index *index
+	// user ranks the user's words: lowercased word → position + 1, the
+	// later of two equal words winning, as in the library.
+	user map[string]int
+	// maxWord is the byte length of the longest word in any list; no
+	// longer substring can match.
+	maxWord int
+}
+
+func newMatcher(ix *index, userInputs []string) *matcher {
+	m := &matcher{index: ix, user: rankWords(userInputs), maxWord: ix.maxWord}
+	for w := range m.user {
+		m.maxWord = max(m.maxWord, len(w))
+	}
+	return m
+}
+
+// omnimatch returns every match of every pattern in password, sorted by
+// position. The order within each position follows the library's (each
+// matcher's matches in turn) so that ties resolve alike.
+func (m *matcher) omnimatch(password string) []*match.Match {
+	var all []*match.Match
+	for _, found := range [][]*match.Match{
+		m.dictionaryMatches(password),
+		m.reversedMatches(password),
+		m.l33tMatches(password),
+		spatialMatches(password),
+		m.repeatMatches(password),
+		sequenceMatches(password),
+		yearMatches(password),
+		dateMatches(password),
+	} {
+		all = append(all, found...)
+	}
+	sortByPosition(all)
+	return all
+}
+
+// sortByPosition sorts matches by start, then end, keeping the order of
+// equal ones.
+func sortByPosition(ms []*match.Match) {
+	slices.SortStableFunc(ms, func(a, b *match.Match) int {
+		return cmp.Or(cmp.Compare(a.I, b.I), cmp.Compare(a.J, b.J))
+	})
+}
