@@ -41,16 +41,21 @@ func (g *passwordGate) enter(ctx context.Context) (leave func(), err error) {
 		defer func() { g.observe(time.Since(start)) }()
 	}
 	leave = func() {
-		// The check's 19 MiB are garbage now. When every slot is taken
-		// (a burst: others wait), collect them before the next check
-		// allocates its own, or the pacer (GOGC) lets the heap grow to
-		// twice the checks' memory before it does: the bound would
-		// limit CPU but only loosely memory. A quiet server skips the
-		// cost.
+		// The check's 19 MiB are garbage now; the pacer would let them
+		// pile up to GOGC percent of the live heap, which a check in
+		// flight makes large (serve runs with GOGC 400: five times a
+		// check's memory and more). So they are collected now. When
+		// every slot is taken (a burst: others wait), before the next
+		// check allocates its own, so the bound limits memory as well
+		// as CPU; otherwise after the slot is free and without making
+		// this request wait for it.
 		if len(g.slots) == cap(g.slots) {
 			runtime.GC()
+			<-g.slots
+			return
 		}
 		<-g.slots
+		go runtime.GC()
 	}
 	select {
 	case g.slots <- struct{}{}:

@@ -63,6 +63,7 @@ func newServeCmd(g *globalOptions) *cobra.Command {
 		Short: "Run the identity provider",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			return serve(cmd.Context(), g, o)
 		},
 	}

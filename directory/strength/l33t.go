@@ -23,7 +23,7 @@ func (m *matcher) l33tMatches(password string) []*match.Match {
 	for _, subs := range l33tSubstitutions(password) {
 		// letter[c] is what c stands for in this reading, 0 if itself;
 		// a later substitution of the same character wins, as when the
-		// library makes its map.
+		// library makes its map of a reading it changed.
 		var letter [128]byte
 		var used []byte
 		for _, s := range subs {
@@ -64,16 +64,60 @@ func (m *matcher) l33tMatches(password string) []*match.Match {
 }
 
 // l33tSubstitutions lists the ways to read the substitutes in password,
-// each a list of substitutions, as the library enumerates them. The
-// first is empty when password holds no substitute.
-//
-// The library builds its lists by appending to shared slices, so that
-// appending one substitution to a list that has spare capacity
-// overwrites another list's, and sorting one list reorders another that
-// shares its array: some readings are lost and some changed. That
-// changes which words are found, and so the rating; appendSub copies
-// the library's capacities so that the same happens here.
+// each a list of substitutions; the first is empty when password holds
+// none. They are zxcvbn's readings (everyReading) and the library's
+// (libraryReadings): github.com/trustelem/zxcvbn loses some of zxcvbn's
+// and changes others, and so rates p@$$w0rd35 safely unguessable, and
+// terminator1234 spelt 73rm1n@70r1234 very unguessable, while a reading
+// it changed can find a word the others miss. With both, a password is
+// never rated harder to guess than by the library, and is rated alike
+// when it holds no substitute (TestRateMatchesZxcvbn).
 func l33tSubstitutions(password string) [][]l33tSub {
+	return dedupSubs(append(libraryReadings(password), everyReading(password)...))
+}
+
+// everyReading lists zxcvbn's readings of the substitutes in password: in
+// each, every letter that has substitutes in password is read from one
+// of them (4 or @ for a), and a substitute that stands for two letters
+// (1 for i or l) for one of them.
+func everyReading(password string) [][]l33tSub {
+	subs := [][]l33tSub{{}}
+	for _, field := range strings.Fields(l33tTable) {
+		letter := field[0]
+		var next [][]l33tSub
+		for k := 1; k < len(field); k++ {
+			c := field[k]
+			if strings.IndexByte(password, c) < 0 {
+				continue
+			}
+			for _, sub := range subs {
+				at := slices.IndexFunc(sub, func(s l33tSub) bool { return s.l33t == c })
+				if at < 0 {
+					// Clip: append into a new array, never another
+					// reading's.
+					next = append(next, append(slices.Clip(sub), l33tSub{c, letter}))
+					continue
+				}
+				alt := slices.Concat(sub[:at], sub[at+1:], []l33tSub{{c, letter}})
+				next = append(next, sub, alt)
+			}
+		}
+		if next != nil {
+			subs = dedupSubs(next)
+		}
+	}
+	return subs
+}
+
+// libraryReadings lists the readings of the substitutes in password as
+// github.com/trustelem/zxcvbn enumerates them. It builds its lists by
+// appending to shared slices, so that appending one substitution to a
+// list that has spare capacity overwrites another list's, and sorting
+// one list reorders another that shares its array: some readings are
+// lost, and some changed, leaving a substitute as itself (which finds
+// trustno1 in 7ru$7n01). appendSub copies the library's capacities so
+// that the same happens here.
+func libraryReadings(password string) [][]l33tSub {
 	subs := [][]l33tSub{{}}
 	for _, field := range strings.Fields(l33tTable) {
 		letter := field[0]
