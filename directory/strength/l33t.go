@@ -79,34 +79,10 @@ func l33tSubstitutions(password string) [][]l33tSub {
 // everyReading lists zxcvbn's readings of the substitutes in password: in
 // each, every letter that has substitutes in password is read from one
 // of them (4 or @ for a), and a substitute that stands for two letters
-// (1 for i or l) for one of them.
+// (1 for i or l) for one of them. Each list is extended in an array of
+// its own.
 func everyReading(password string) [][]l33tSub {
-	subs := [][]l33tSub{{}}
-	for _, field := range strings.Fields(l33tTable) {
-		letter := field[0]
-		var next [][]l33tSub
-		for k := 1; k < len(field); k++ {
-			c := field[k]
-			if strings.IndexByte(password, c) < 0 {
-				continue
-			}
-			for _, sub := range subs {
-				at := slices.IndexFunc(sub, func(s l33tSub) bool { return s.l33t == c })
-				if at < 0 {
-					// Clip: append into a new array, never another
-					// reading's.
-					next = append(next, append(slices.Clip(sub), l33tSub{c, letter}))
-					continue
-				}
-				alt := slices.Concat(sub[:at], sub[at+1:], []l33tSub{{c, letter}})
-				next = append(next, sub, alt)
-			}
-		}
-		if next != nil {
-			subs = dedupSubs(next)
-		}
-	}
-	return subs
+	return readings(password, func(sub []l33tSub, s l33tSub) []l33tSub { return append(slices.Clip(sub), s) })
 }
 
 // libraryReadings lists the readings of the substitutes in password as
@@ -117,7 +93,11 @@ func everyReading(password string) [][]l33tSub {
 // lost, and some changed, leaving a substitute as itself (which finds
 // trustno1 in 7ru$7n01). appendSub copies the library's capacities so
 // that the same happens here.
-func libraryReadings(password string) [][]l33tSub {
+func libraryReadings(password string) [][]l33tSub { return readings(password, appendSub) }
+
+// readings enumerates zxcvbn's readings of the substitutes in password,
+// extending a list with one substitution by extend.
+func readings(password string, extend func([]l33tSub, l33tSub) []l33tSub) [][]l33tSub {
 	subs := [][]l33tSub{{}}
 	for _, field := range strings.Fields(l33tTable) {
 		letter := field[0]
@@ -130,11 +110,13 @@ func libraryReadings(password string) [][]l33tSub {
 			for _, sub := range subs {
 				at := slices.IndexFunc(sub, func(s l33tSub) bool { return s.l33t == c })
 				if at < 0 {
-					next = append(next, appendSub(sub, l33tSub{c, letter}))
+					next = append(next, extend(sub, l33tSub{c, letter}))
 					continue
 				}
 				// c already stands for another letter: keep that reading,
-				// and add one where it stands for this letter instead.
+				// and add one where it stands for this letter instead, in
+				// a new array exactly as long (its capacity matters to
+				// libraryReadings' extend).
 				alt := make([]l33tSub, 0, len(sub))
 				alt = append(alt, sub[:at]...)
 				alt = append(alt, sub[at+1:]...)
