@@ -59,6 +59,7 @@ func TestClientMetadataValidate(t *testing.T) {
 		{name: "code response without code grant", in: ClientMetadata{GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{"code"}}, wantField: "response_types"},
 		{name: "scope with quote", in: ClientMetadata{GrantTypes: []string{"client_credentials"}, Scope: `a"b`}, wantField: "scope"},
 		{name: "control char in name", in: ClientMetadata{GrantTypes: []string{"client_credentials"}, ClientName: "a\nb"}, wantField: "client_name"},
+		{name: "direction override in name", in: ClientMetadata{GrantTypes: []string{"client_credentials"}, ClientName: "Gradebook \u202Elanretni"}, wantField: "client_name"},
 		{name: "audience with space", in: ClientMetadata{GrantTypes: []string{"client_credentials"}, Audience: []string{"a b"}}, wantField: "audience"},
 	}
 	for _, tc := range tests {

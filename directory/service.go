@@ -280,15 +280,25 @@ func inTransaction(ctx context.Context, store storage.Store, fn func(tx context.
 func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // plainText refuses empty (when required), overlong or control-character
-// text in field.
+// text in field (displayUnsafe).
 func plainText(object Object, field, s string, max int, required bool) error {
 	if required && strings.TrimSpace(s) == "" {
 		return invalid(object, field, "%s is required", field)
 	}
-	if len(s) > max || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+	if len(s) > max || strings.IndexFunc(s, displayUnsafe) >= 0 {
 		return invalid(object, field, "%s must be at most %d characters without control characters", field, max)
 	}
 	return nil
+}
+
+// displayUnsafe reports whether r may not appear in text that people
+// read in the console, the consent page or the audit log (names,
+// descriptions): a control character, or one of Unicode's bidirectional
+// embeddings, overrides and isolates, with which "Eve\u202Eecila" shows
+// as another name ("Trojan Source", CVE-2021-42574). Right-to-left
+// scripts need none of them.
+func displayUnsafe(r rune) bool {
+	return unicode.IsControl(r) || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }
 
 // CleanText reports whether s is valid UTF-8 without a NUL: text that

@@ -50,6 +50,14 @@ func TestRefusals(t *testing.T) {
 			_, err := svc.Users().Update(ctx, "alice", UserInput{Username: "alice", Name: "A\nB"})
 			return err
 		}, ErrInvalid, ObjectUser, "name", "control characters"},
+		{"name written backwards by a direction override", func() error {
+			_, err := svc.Users().Update(ctx, "alice", UserInput{Username: "alice", Name: "Eve\u202Eecila"})
+			return err
+		}, ErrInvalid, ObjectUser, "name", "control characters"},
+		{"role description in a direction isolate", func() error {
+			_, err := svc.Roles().Create(ctx, RoleView{Name: "student", Description: "reads \u2067results\u2069"})
+			return err
+		}, ErrInvalid, ObjectRole, "description", "control characters"},
 		{"role that does not exist", func() error {
 			_, err := svc.Users().Update(ctx, "alice", UserInput{Username: "alice", Roles: []string{"headmaster"}})
 			return err
@@ -232,5 +240,21 @@ func TestHasherEnterFirst(t *testing.T) {
 	}
 	if g.entered != 2 {
 		t.Errorf("the gate was entered %d times, want 2 (only by the requests that set a password)", g.entered)
+	}
+}
+
+// TestRightToLeftNamesAccepted: refusing the direction controls
+// (displayUnsafe) leaves names in right-to-left scripts, and text mixing
+// them with Latin, as they are.
+func TestRightToLeftNamesAccepted(t *testing.T) {
+	for _, name := range []string{"علي حسن", "דוד לוי", "Dana (דנה) Levi", "مريم 2024"} {
+		if err := plainText(ObjectUser, "name", name, 200, false); err != nil {
+			t.Errorf("name %q refused: %v", name, err)
+		}
+	}
+	for _, r := range []rune{'\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'} {
+		if err := plainText(ObjectUser, "name", "a"+string(r)+"b", 200, false); err == nil {
+			t.Errorf("name with U+%04X accepted", r)
+		}
 	}
 }
