@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -63,6 +65,51 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storag
 		return nil, s.mapErr(ctx, fmt.Sprintf("get user by username %q", username), err)
 	}
 	return u, nil
+}
+
+// FindUsersByUsernameFold returns the users whose username equals
+// username under strings.EqualFold, ordered by username (byte order).
+//
+// The database narrows, Go decides: lower() is ASCII-only in SQLite and
+// on PostgreSQL's "C" collation of the column, so the query picks every
+// username that is ASCII and equal to asciiFold(username) once
+// lowercased, and every username with a character outside ASCII (which
+// hallpass never creates, so these are few), and strings.EqualFold keeps
+// the ones that match. No index serves lower(username): the scan is of
+// one narrow table, on a create or a rename only.
+func (s *Store) FindUsersByUsernameFold(ctx context.Context, username string) ([]storage.User, error) {
+	op := fmt.Sprintf("find users by username %q in any case", username)
+	candidates, err := queryAll(ctx, s, op, s.userSelect+`
+		WHERE lower(username) = $1 OR octet_length(username) <> length(username)
+		ORDER BY username`, s.scanUser, asciiFold(username))
+	if err != nil {
+		return nil, err
+	}
+	out := []storage.User{}
+	for _, u := range candidates {
+		if strings.EqualFold(u.Username, username) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// asciiFold returns s with every character whose case folding includes
+// an ASCII letter (the ASCII letters themselves, and U+212A KELVIN SIGN
+// and U+017F LATIN SMALL LETTER LONG S) replaced by that letter in lower
+// case. An ASCII username u equals s under strings.EqualFold only if
+// u, lowercased, equals asciiFold(s).
+func asciiFold(s string) string {
+	return strings.Map(func(r rune) rune {
+		for f := r; ; {
+			if f < utf8.RuneSelf {
+				return unicode.ToLower(f)
+			}
+			if f = unicode.SimpleFold(f); f == r {
+				return r
+			}
+		}
+	}, s)
 }
 
 // ListUsers returns every user ordered by username (byte order).
