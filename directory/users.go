@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,12 +146,42 @@ func (s *Users) insert(ctx context.Context, in UserInput, hash string, extra ...
 	now := stamp(s.now())
 	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
 		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return UserView{}, userErr(err, in.Username)
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
+		if err := s.usernameFree(tx, in.Username, ""); err != nil {
+			return err
+		}
+		return userErr(s.store.CreateUser(tx, u), in.Username)
+	})
+	if err != nil {
+		return UserView{}, err
 	}
 	out := viewUser(u)
 	record(ctx, s.audit, ObjectUser, "create", u.ID, append(changedFields(nil, out), extra...), map[string]any{"username": u.Username})
 	return out, nil
+}
+
+// usernameFree refuses username (ErrConflict) when a user other than
+// self (an id; "" for a new user) holds it, or holds one that differs
+// from it only by case: in an admin list, the audit log or an app's
+// preferred_username, "alice" and "Alice" look like one person. Run in
+// the transaction that writes the username. In SQLite that transaction
+// holds the write lock from its start, so two writers cannot both pass;
+// in PostgreSQL (READ COMMITTED) two transactions writing case variants
+// at the same moment can, as nothing but the exact username is unique.
+func (s *Users) usernameFree(ctx context.Context, username, self string) error {
+	taken, err := s.store.FindUsersByUsernameFold(ctx, username)
+	if err != nil {
+		return fmt.Errorf("check whether username %q is taken: %w", username, err)
+	}
+	taken = slices.DeleteFunc(taken, func(u storage.User) bool { return u.ID == self })
+	if len(taken) == 0 {
+		return nil
+	}
+	if slices.ContainsFunc(taken, func(u storage.User) bool { return u.Username == username }) {
+		return conflict(ObjectUser, username)
+	}
+	return &Error{Kind: ErrConflict, Object: ObjectUser,
+		Message: fmt.Sprintf("username %q is taken (by %q); usernames differ by more than case", username, taken[0].Username)}
 }
 
 // userErr is storeErr for a user, whose roles must exist.
@@ -223,6 +254,14 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 			return nil, storeErr(err, ObjectUser, idOrName)
 		}
 		before = cur
+		if in.Username != cur.Username {
+			// Only a rename is checked: a user who shares a username
+			// but for case with another since before the rule (an
+			// older database) can still be updated.
+			if err := s.usernameFree(tx, in.Username, cur.ID); err != nil {
+				return nil, err
+			}
+		}
 		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
 			EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
 			CreatedAt: cur.CreatedAt, UpdatedAt: stamp(s.now())}

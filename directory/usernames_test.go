@@ -1,0 +1,134 @@
+package directory
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
+)
+
+// TestUsernamesDifferByMoreThanCase: creating a user, or renaming one, to
+// a username another user holds but for case is a conflict naming that
+// user, and writes nothing; a user's own name may change case; users that
+// an older database holds as case variants of each other can still be
+// updated, but not renamed onto one another.
+func TestUsernamesDifferByMoreThanCase(t *testing.T) {
+	const pw = "correct horse battery staple"
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			users := New(st, Options{}).Users()
+			for _, name := range []string{"alice", "bob", "erin"} {
+				if _, err := users.CreateWithoutPassword(ctx, UserInput{Username: name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Case variants stored before the rule, as an older
+			// database may hold them.
+			for _, name := range []string{"carol", "CAROL"} {
+				if err := st.CreateUser(ctx, &storage.User{ID: "id-" + name, Username: name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct {
+				name string
+				call func() error
+				says string // "" when the call succeeds
+			}{
+				{"create a case variant", func() error {
+					_, err := users.Create(ctx, UserInput{Username: "Alice", Password: pw})
+					return err
+				}, `username "Alice" is taken (by "alice"); usernames differ by more than case`},
+				{"create a case variant without a password", func() error {
+					_, err := users.CreateWithoutPassword(ctx, UserInput{Username: "ALICE"})
+					return err
+				}, `username "ALICE" is taken (by "alice")`},
+				{"create the same username", func() error {
+					_, err := users.CreateWithoutPassword(ctx, UserInput{Username: "alice"})
+					return err
+				}, `user "alice" already exists`},
+				{"create a variant of stored variants", func() error {
+					_, err := users.CreateWithoutPassword(ctx, UserInput{Username: "Carol"})
+					return err
+				}, `username "Carol" is taken (by "CAROL")`},
+				{"rename onto a case variant", func() error {
+					_, err := users.Update(ctx, "bob", UserInput{Username: "ALICE", Name: "Bob"})
+					return err
+				}, `username "ALICE" is taken (by "alice"); usernames differ by more than case`},
+				{"rename a stored variant onto another", func() error {
+					_, err := users.Update(ctx, "CAROL", UserInput{Username: "Carol"})
+					return err
+				}, `username "Carol" is taken (by "carol")`},
+				{"rename changing only one's own case", func() error {
+					_, err := users.Update(ctx, "erin", UserInput{Username: "Erin"})
+					return err
+				}, ""},
+				{"update a stored variant, keeping its name", func() error {
+					_, err := users.Update(ctx, "CAROL", UserInput{Username: "CAROL", Name: "Carol the second"})
+					return err
+				}, ""},
+				{"rename a stored variant away", func() error {
+					_, err := users.Update(ctx, "carol", UserInput{Username: "carol.first"})
+					return err
+				}, ""},
+			} {
+				err := tc.call()
+				if tc.says == "" {
+					if err != nil {
+						t.Errorf("%s: %v", tc.name, err)
+					}
+					continue
+				}
+				var e *Error
+				if !errors.As(err, &e) || !errors.Is(err, ErrConflict) || e.Object != ObjectUser || !strings.Contains(e.Message, tc.says) {
+					t.Errorf("%s: got %v, want a user conflict saying %q", tc.name, err, tc.says)
+				}
+			}
+			list, err := st.ListUsers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, u := range list {
+				names = append(names, u.Username)
+			}
+			if want := []string{"CAROL", "Erin", "alice", "bob", "carol.first"}; !slices.Equal(names, want) {
+				t.Errorf("usernames stored: %q, want %q", names, want)
+			}
+			if u, err := st.GetUserByUsername(ctx, "CAROL"); err != nil || u.Name != "Carol the second" {
+				t.Errorf("CAROL after an update keeping the name: %+v, %v", u, err)
+			}
+		})
+	}
+}
+
+// TestUsernameCheckInTransaction: the check reads the transaction it runs
+// in, so a caller's transaction (configuration as code applies in one)
+// that creates two case variants fails on the second, and keeps neither.
+func TestUsernameCheckInTransaction(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			svc := New(st, Options{})
+			err := svc.InTransaction(ctx, func(tx context.Context) error {
+				if _, err := svc.Users().CreateWithoutPassword(tx, UserInput{Username: "dave"}); err != nil {
+					return err
+				}
+				_, err := svc.Users().CreateWithoutPassword(tx, UserInput{Username: "Dave"})
+				return err
+			})
+			if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), `(by "dave")`) {
+				t.Fatalf("two case variants in one transaction: got %v, want a conflict naming dave", err)
+			}
+			if list, err := st.ListUsers(ctx); err != nil || len(list) != 0 {
+				t.Errorf("users after the failed transaction: %d, %v; want none", len(list), err)
+			}
+		})
+	}
+}
