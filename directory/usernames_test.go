@@ -132,3 +132,31 @@ func TestUsernameCheckInTransaction(t *testing.T) {
 		})
 	}
 }
+
+// TestUsernameKey: two usernames have the same key exactly when
+// strings.EqualFold holds, whatever their characters, and UsernameTaken
+// refuses them.
+func TestUsernameKey(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"alice", "alice", true},
+		{"alice", "ALICE", true},
+		{"Alice", "aLiCe", true},
+		{"kate", "\u212aate", true}, // KELVIN SIGN
+		{"sam", "\u017fAM", true},   // LATIN SMALL LETTER LONG S
+		{"Émile", "éMILE", true},
+		{"alice", "alicf", false},
+		{"alice", "alice2", false},
+		{"a.b", "a-b", false},
+		{"ss", "ß", false}, // full folding only
+	} {
+		if got := UsernameKey(tc.a) == UsernameKey(tc.b); got != tc.same {
+			t.Errorf("UsernameKey(%q) == UsernameKey(%q): %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+		if err := UsernameTaken(tc.a, tc.b); errors.Is(err, ErrConflict) != tc.same {
+			t.Errorf("UsernameTaken(%q, %q) = %v, want a conflict: %v", tc.a, tc.b, err, tc.same)
+		}
+	}
+}

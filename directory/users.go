@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -162,12 +163,11 @@ func (s *Users) insert(ctx context.Context, in UserInput, hash string, extra ...
 
 // usernameFree refuses username (ErrConflict) when a user other than
 // self (an id; "" for a new user) holds it, or holds one that differs
-// from it only by case: in an admin list, the audit log or an app's
-// preferred_username, "alice" and "Alice" look like one person. Run in
-// the transaction that writes the username. In SQLite that transaction
-// holds the write lock from its start, so two writers cannot both pass;
-// in PostgreSQL (READ COMMITTED) two transactions writing case variants
-// at the same moment can, as nothing but the exact username is unique.
+// from it only by case (UsernameTaken). Run in the transaction that
+// writes the username. In SQLite that transaction holds the write lock
+// from its start, so two writers cannot both pass; in PostgreSQL (READ
+// COMMITTED) two transactions writing case variants at the same moment
+// can, as nothing but the exact username is unique.
 func (s *Users) usernameFree(ctx context.Context, username, self string) error {
 	taken, err := s.store.FindUsersByUsernameFold(ctx, username)
 	if err != nil {
@@ -177,11 +177,44 @@ func (s *Users) usernameFree(ctx context.Context, username, self string) error {
 	if len(taken) == 0 {
 		return nil
 	}
+	holder := taken[0].Username
 	if slices.ContainsFunc(taken, func(u storage.User) bool { return u.Username == username }) {
-		return conflict(ObjectUser, username)
+		holder = username
 	}
-	return &Error{Kind: ErrConflict, Object: ObjectUser,
-		Message: fmt.Sprintf("username %q is taken (by %q); usernames differ by more than case", username, taken[0].Username)}
+	return UsernameTaken(username, holder)
+}
+
+// UsernameTaken returns the refusal (ErrConflict) that creating a user
+// named username, or renaming one to it, meets while another user named
+// holder exists: holder is the same username, or differs from it only by
+// case (in an admin list, the audit log or an app's preferred_username,
+// "alice" and "Alice" look like one person, so the directory keeps one).
+// It is nil when the two differ by more. Configuration as code plans
+// with it (and UsernameKey), so that a plan fails where its apply would.
+func UsernameTaken(username, holder string) error {
+	switch {
+	case holder == username:
+		return conflict(ObjectUser, username)
+	case strings.EqualFold(holder, username):
+		return &Error{Kind: ErrConflict, Object: ObjectUser,
+			Message: fmt.Sprintf("username %q is taken (by %q); usernames differ by more than case", username, holder)}
+	}
+	return nil
+}
+
+// UsernameKey returns the form under which the directory tells usernames
+// apart: two usernames have the same key exactly when they differ only
+// by case (strings.EqualFold), so that a set of usernames can be checked
+// for such pairs with a map. Each character is replaced by the least of
+// those it equals under simple case folding.
+func UsernameKey(username string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, username)
 }
 
 // userErr is storeErr for a user, whose roles must exist.
