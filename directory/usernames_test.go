@@ -5,7 +5,10 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
@@ -158,5 +161,75 @@ func TestUsernameKey(t *testing.T) {
 		if err := UsernameTaken(tc.a, tc.b); errors.Is(err, ErrConflict) != tc.same {
 			t.Errorf("UsernameTaken(%q, %q) = %v, want a conflict: %v", tc.a, tc.b, err, tc.same)
 		}
+	}
+}
+
+// slowFind is a store whose FindUsersByUsernameFold, once it has read,
+// waits for every contender to have read too (or for wait to pass): the
+// widest window between the check and the write.
+type slowFind struct {
+	storage.Store
+	arrived    *atomic.Int32
+	contenders int32
+	all        chan struct{}
+	wait       time.Duration
+}
+
+func (s slowFind) FindUsersByUsernameFold(ctx context.Context, username string) ([]storage.User, error) {
+	us, err := s.Store.FindUsersByUsernameFold(ctx, username)
+	if s.arrived.Add(1) == s.contenders {
+		close(s.all)
+	}
+	select {
+	case <-s.all:
+	case <-time.After(s.wait):
+	}
+	return us, err
+}
+
+// fastHasher stands in for argon2id, which this test does not need.
+type fastHasher struct{}
+
+func (fastHasher) Enter(context.Context) (func(), error) { return func() {}, nil }
+func (fastHasher) Hash(p string) (string, error)         { return "not-a-hash", nil }
+
+// TestUsernameCheckRace: transactions that create case variants of one
+// username at the same moment, on one database, never both pass the
+// check, however long each waits between its check and its write
+// (LockUsernames serializes them).
+func TestUsernameCheckRace(t *testing.T) {
+	const contenders = 3
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := slowFind{Store: testdb.Open(t, b.DSN(t)), arrived: &atomic.Int32{}, contenders: contenders,
+				all: make(chan struct{}), wait: 300 * time.Millisecond}
+			users := New(st, Options{Hasher: fastHasher{}}).Users()
+			names := []string{"racer", "Racer", "RACER"}
+			errs := make([]error, contenders)
+			var wg sync.WaitGroup
+			for i := range contenders {
+				wg.Go(func() {
+					_, errs[i] = users.Create(ctx, UserInput{Username: names[i], Password: "correct horse battery staple"})
+				})
+			}
+			wg.Wait()
+			won := 0
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					won++
+				case !errors.Is(err, ErrConflict):
+					t.Errorf("create %s: %v, want success or a conflict", names[i], err)
+				}
+			}
+			stored, err := st.FindUsersByUsernameFold(ctx, "racer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if won != 1 || len(stored) != 1 {
+				t.Errorf("%d of %d creates succeeded, %d stored (%v); want exactly one", won, contenders, len(stored), errs)
+			}
+		})
 	}
 }

@@ -164,11 +164,16 @@ func (s *Users) insert(ctx context.Context, in UserInput, hash string, extra ...
 // usernameFree refuses username (ErrConflict) when a user other than
 // self (an id; "" for a new user) holds it, or holds one that differs
 // from it only by case (UsernameTaken). Run in the transaction that
-// writes the username. In SQLite that transaction holds the write lock
-// from its start, so two writers cannot both pass; in PostgreSQL (READ
-// COMMITTED) two transactions writing case variants at the same moment
-// can, as nothing but the exact username is unique.
+// writes the username: it first takes the store's username lock
+// (storage.Store.LockUsernames), so that of two transactions writing case
+// variants at the same moment the second waits and then sees the first's
+// user. Only the exact username is unique in the database (older
+// databases may hold case variants), so this lock is what keeps them
+// from both passing.
 func (s *Users) usernameFree(ctx context.Context, username, self string) error {
+	if err := s.store.LockUsernames(ctx); err != nil {
+		return fmt.Errorf("check whether username %q is taken: %w", username, err)
+	}
 	taken, err := s.store.FindUsersByUsernameFold(ctx, username)
 	if err != nil {
 		return fmt.Errorf("check whether username %q is taken: %w", username, err)

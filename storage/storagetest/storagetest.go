@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserCRUD", testUserCRUD},
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"UsernameFold", testUsernameFold},
+		{"LockUsernames", testLockUsernames},
 		{"RoleCRUD", testRoleCRUD},
 		{"ScopeCRUD", testScopeCRUD},
 		{"BrowserSessions", testBrowserSessions},
