@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -229,6 +230,57 @@ func TestUsernameCheckRace(t *testing.T) {
 			}
 			if won != 1 || len(stored) != 1 {
 				t.Errorf("%d of %d creates succeeded, %d stored (%v); want exactly one", won, contenders, len(stored), errs)
+			}
+		})
+	}
+}
+
+// TestUsernameCheckStrictIsolation: on PostgreSQL whose transactions run
+// at REPEATABLE READ or SERIALIZABLE (as distributed Postgres-compatible
+// databases do), replicas creating case variants of one username at once
+// still create exactly one: a contender that waited for the username lock
+// fails with a serialization failure rather than check through a stale
+// snapshot, and the service's transaction runs again and finds the
+// winner's user.
+func TestUsernameCheckStrictIsolation(t *testing.T) {
+	testdb.PostgresURL(t)
+	const contenders = 3
+	for _, isolation := range []string{"repeatable read", "serializable"} {
+		t.Run(isolation, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := testdb.Postgres(t)
+			var users []*Users
+			for i := range 2 {
+				st := testdb.OpenPostgres(t, dsn, map[string]string{"default_transaction_isolation": isolation})
+				if i == 0 {
+					if err := st.Migrate(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				users = append(users, New(st, Options{Hasher: fastHasher{}}).Users())
+			}
+			for round := range 5 {
+				names := []string{fmt.Sprintf("racer%d", round), fmt.Sprintf("Racer%d", round), fmt.Sprintf("RACER%d", round)}
+				errs := make([]error, contenders)
+				var wg sync.WaitGroup
+				for i := range contenders {
+					wg.Go(func() {
+						_, errs[i] = users[i%2].Create(ctx, UserInput{Username: names[i], Password: "correct horse battery staple"})
+					})
+				}
+				wg.Wait()
+				won := 0
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						won++
+					case !errors.Is(err, ErrConflict):
+						t.Errorf("round %d: create %s: %v, want success or a conflict", round, names[i], err)
+					}
+				}
+				if won != 1 {
+					t.Errorf("round %d: %d of %d creates succeeded (%v); want exactly one", round, won, contenders, errs)
+				}
 			}
 		})
 	}
