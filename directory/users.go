@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -145,12 +147,79 @@ func (s *Users) insert(ctx context.Context, in UserInput, hash string, extra ...
 	now := stamp(s.now())
 	u := &storage.User{ID: uuid.NewString(), Username: in.Username, PasswordHash: hash, Email: in.Email,
 		EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		return UserView{}, userErr(err, in.Username)
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
+		if err := s.usernameFree(tx, in.Username, ""); err != nil {
+			return err
+		}
+		return userErr(s.store.CreateUser(tx, u), in.Username)
+	})
+	if err != nil {
+		return UserView{}, err
 	}
 	out := viewUser(u)
 	record(ctx, s.audit, ObjectUser, "create", u.ID, append(changedFields(nil, out), extra...), map[string]any{"username": u.Username})
 	return out, nil
+}
+
+// usernameFree refuses username (ErrConflict) when a user other than
+// self (an id; "" for a new user) holds it, or holds one that differs
+// from it only by case (UsernameTaken). Run in the transaction that
+// writes the username: it first takes the store's username lock
+// (storage.Store.LockUsernames), so that of two transactions writing case
+// variants at the same moment the second waits and then sees the first's
+// user. Only the exact username is unique in the database (older
+// databases may hold case variants), so this lock is what keeps them
+// from both passing.
+func (s *Users) usernameFree(ctx context.Context, username, self string) error {
+	if err := s.store.LockUsernames(ctx); err != nil {
+		return fmt.Errorf("check whether username %q is taken: %w", username, err)
+	}
+	taken, err := s.store.FindUsersByUsernameFold(ctx, username)
+	if err != nil {
+		return fmt.Errorf("check whether username %q is taken: %w", username, err)
+	}
+	taken = slices.DeleteFunc(taken, func(u storage.User) bool { return u.ID == self })
+	if len(taken) == 0 {
+		return nil
+	}
+	holder := taken[0].Username
+	if slices.ContainsFunc(taken, func(u storage.User) bool { return u.Username == username }) {
+		holder = username
+	}
+	return UsernameTaken(username, holder)
+}
+
+// UsernameTaken returns the refusal (ErrConflict) that creating a user
+// named username, or renaming one to it, meets while another user named
+// holder exists: holder is the same username, or differs from it only by
+// case (in an admin list, the audit log or an app's preferred_username,
+// "alice" and "Alice" look like one person, so the directory keeps one).
+// It is nil when the two differ by more. Configuration as code plans
+// with it (and UsernameKey), so that a plan fails where its apply would.
+func UsernameTaken(username, holder string) error {
+	switch {
+	case holder == username:
+		return conflict(ObjectUser, username)
+	case strings.EqualFold(holder, username):
+		return &Error{Kind: ErrConflict, Object: ObjectUser,
+			Message: fmt.Sprintf("username %q is taken (by %q); usernames differ by more than case", username, holder)}
+	}
+	return nil
+}
+
+// UsernameKey returns the form under which the directory tells usernames
+// apart: two usernames have the same key exactly when they differ only
+// by case (strings.EqualFold), so that a set of usernames can be checked
+// for such pairs with a map. Each character is replaced by the least of
+// those it equals under simple case folding.
+func UsernameKey(username string) string {
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, username)
 }
 
 // userErr is storeErr for a user, whose roles must exist.
@@ -223,6 +292,14 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 			return nil, storeErr(err, ObjectUser, idOrName)
 		}
 		before = cur
+		if in.Username != cur.Username {
+			// Only a rename is checked: a user who shares a username
+			// but for case with another since before the rule (an
+			// older database) can still be updated.
+			if err := s.usernameFree(tx, in.Username, cur.ID); err != nil {
+				return nil, err
+			}
+		}
 		u = &storage.User{ID: cur.ID, Username: in.Username, PasswordHash: cur.PasswordHash, Email: in.Email,
 			EmailVerified: in.EmailVerified, Name: in.Name, Roles: in.Roles, Disabled: in.Disabled,
 			CreatedAt: cur.CreatedAt, UpdatedAt: stamp(s.now())}

@@ -535,6 +535,21 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (*User, error)
 	// GetUserByUsername returns ErrNotFound for an unknown username.
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	// FindUsersByUsernameFold returns the users whose username equals
+	// username under Unicode simple case folding (strings.EqualFold:
+	// "alice", "Alice" and "ALICE" are one), ordered by username; none
+	// is an empty list, not an error. The directory refuses a username
+	// one of them holds, in the transaction that writes it.
+	FindUsersByUsernameFold(ctx context.Context, username string) ([]User, error)
+	// LockUsernames takes, inside the transaction in ctx, an exclusive
+	// lock that serializes the transactions that create or rename users
+	// among processes and replicas (a row lock, not an advisory lock),
+	// held until the transaction ends: taken before
+	// FindUsersByUsernameFold, it keeps two such transactions from both
+	// finding a name free. It fails without a transaction in ctx. Where
+	// transactions run at REPEATABLE READ or SERIALIZABLE, a locker that
+	// waited fails with ErrTransient, as LockKeys does.
+	LockUsernames(ctx context.Context) error
 	// ConfirmUserCredential succeeds only while user userID exists, is not
 	// disabled and still has passwordHash; ErrNotFound otherwise. It locks
 	// the user row against a change, so it waits for a concurrent change of

@@ -395,9 +395,16 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 		return err
 	}
 	byName := map[string]directory.UserView{}
+	// byKey holds the stored usernames and those the plan creates under
+	// the directory's key (directory.UsernameKey): a username created
+	// beside one that differs only by case is refused by the service, so
+	// the plan fails where its apply would (before the deletes of
+	// --prune, which come last).
+	byKey := map[string]string{}
 	var names []string
 	for _, u := range stored {
 		byName[u.Username] = u
+		byKey[directory.UsernameKey(u.Username)] = u.Username
 		names = append(names, u.Username)
 	}
 	inFile := map[string]bool{}
@@ -405,6 +412,11 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 		inFile[want.Username] = true
 		have, ok := byName[want.Username]
 		if !ok {
+			key := directory.UsernameKey(want.Username)
+			if holder, ok := byKey[key]; ok {
+				return fmt.Errorf("user %q: %w", want.Username, directory.UsernameTaken(want.Username, holder))
+			}
+			byKey[key] = want.Username
 			password, err := secretOf(opts, "user", want.Username, want.PasswordEnv)
 			if err != nil {
 				return err

@@ -2,9 +2,12 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -63,6 +66,76 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storag
 		return nil, s.mapErr(ctx, fmt.Sprintf("get user by username %q", username), err)
 	}
 	return u, nil
+}
+
+// FindUsersByUsernameFold returns the users whose username equals
+// username under strings.EqualFold, ordered by username (byte order).
+//
+// The database narrows, Go decides: lower() is ASCII-only in SQLite and
+// on PostgreSQL's "C" collation of the column, so one query reads the
+// ASCII usernames equal to asciiFold(username) once lowercased, another
+// every username with a character outside ASCII (which hallpass never
+// creates, so these are few), each through its index (migration 0016),
+// and strings.EqualFold keeps the ones that match.
+func (s *Store) FindUsersByUsernameFold(ctx context.Context, username string) ([]storage.User, error) {
+	op := fmt.Sprintf("find users by username %q in any case", username)
+	lowered, err := queryAll(ctx, s, op, s.userSelect+` WHERE lower(username) = $1`, s.scanUser, asciiFold(username))
+	if err != nil {
+		return nil, err
+	}
+	notASCII, err := queryAll(ctx, s, op, s.userSelect+` WHERE octet_length(username) <> length(username)`, s.scanUser)
+	if err != nil {
+		return nil, err
+	}
+	out := []storage.User{}
+	for _, u := range append(lowered, notASCII...) {
+		if strings.EqualFold(u.Username, username) && !slices.ContainsFunc(out, func(o storage.User) bool { return o.ID == u.ID }) {
+			out = append(out, u)
+		}
+	}
+	slices.SortFunc(out, func(a, b storage.User) int { return strings.Compare(a.Username, b.Username) })
+	return out, nil
+}
+
+// LockUsernames serializes the transactions that create or rename users:
+// it updates the one row of username_lock inside the transaction carried
+// by ctx, which holds the lock until it ends; a second locker waits for
+// it, and at READ COMMITTED then reads what the first committed. It
+// fails without a transaction in ctx. As LockKeys, an update rather than
+// SELECT ... FOR UPDATE, so that at stricter isolation levels the waiting
+// locker fails (storage.ErrTransient) rather than read through a stale
+// snapshot.
+func (s *Store) LockUsernames(ctx context.Context) error {
+	if _, ok := s.tx(ctx); !ok {
+		return errors.New("lock usernames: LockUsernames needs a transaction from BeginTX")
+	}
+	res, err := s.q(ctx).exec(ctx, `UPDATE username_lock SET locked_at = $1 WHERE id = 1`, s.timeArg(s.now()))
+	n, err := rowsAffected(res, err)
+	if err != nil {
+		return s.mapErr(ctx, "lock usernames", err)
+	}
+	if n != 1 {
+		return errors.New("lock usernames: the username_lock row is missing")
+	}
+	return nil
+}
+
+// asciiFold returns s with every character whose case folding includes
+// an ASCII letter (the ASCII letters themselves, and U+212A KELVIN SIGN
+// and U+017F LATIN SMALL LETTER LONG S) replaced by that letter in lower
+// case. An ASCII username u equals s under strings.EqualFold only if
+// u, lowercased, equals asciiFold(s).
+func asciiFold(s string) string {
+	return strings.Map(func(r rune) rune {
+		for f := r; ; {
+			if f < utf8.RuneSelf {
+				return unicode.ToLower(f)
+			}
+			if f = unicode.SimpleFold(f); f == r {
+				return r
+			}
+		}
+	}, s)
 }
 
 // ListUsers returns every user ordered by username (byte order).

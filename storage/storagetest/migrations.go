@@ -40,6 +40,7 @@ func RunMigrations(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sq
 	}{
 		{"UpgradeFrom0001", testUpgradeFrom0001},
 		{"MigrateTo", testMigrateTo},
+		{"UpgradeWithCaseVariants", testUpgradeWithCaseVariants},
 		{"Concurrent", testMigrateConcurrent},
 	}
 	for _, tc := range tests {
@@ -81,6 +82,35 @@ func testUpgradeFrom0001(t *testing.T, open func(t *testing.T, n int) ([]Migrato
 	if c.PKCEOptional || len(c.ResourceServers) != 0 {
 		t.Errorf("client from before 0005: PKCEOptional %v, ResourceServers %q; want false and none", c.PKCEOptional, c.ResourceServers)
 	}
+}
+
+// testUpgradeWithCaseVariants migrates a database that holds usernames
+// differing only by case, as ones from before the directory refused them
+// may: 0016 (the username lock and the indexes that find such usernames)
+// applies, the users stay, and both are found.
+func testUpgradeWithCaseVariants(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	stores, _ := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	i := slices.Index(vs, 16)
+	if i < 1 {
+		t.Fatalf("migrations: want 0016 after others, got %v", vs)
+	}
+	noErr(t, s.MigrateTo(ctx, vs[i-1]), "MigrateTo(before 0016)")
+	for _, name := range []string{"alice", "ALICE", "Alice"} {
+		noErr(t, s.CreateUser(ctx, &storage.User{ID: "id-" + name, Username: name}), "CreateUser("+name+") before 0016")
+	}
+	noErr(t, s.Migrate(ctx), "Migrate over case variants")
+	got, err := s.FindUsersByUsernameFold(ctx, "aLiCe")
+	noErr(t, err, "FindUsersByUsernameFold after the upgrade")
+	if want := []string{"ALICE", "Alice", "alice"}; !slices.Equal(usernames(got), want) {
+		t.Errorf("FindUsersByUsernameFold(aLiCe) after the upgrade: %q, want %q", usernames(got), want)
+	}
+	tx := beginTX(t, ctx, s)
+	noErr(t, s.LockUsernames(tx), "LockUsernames after the upgrade")
+	noErr(t, s.Commit(tx), "Commit")
 }
 
 // testMigrateTo checks that MigrateTo stops where it is told, refuses a

@@ -36,6 +36,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Migrate", testMigrate},
 		{"UserCRUD", testUserCRUD},
 		{"UserDeleteCascades", testUserDeleteCascades},
+		{"UsernameFold", testUsernameFold},
+		{"LockUsernames", testLockUsernames},
 		{"RoleCRUD", testRoleCRUD},
 		{"ScopeCRUD", testScopeCRUD},
 		{"BrowserSessions", testBrowserSessions},
