@@ -46,8 +46,10 @@ var shared = NewEstimator()
 // Rate rates password; userInputs are words an attacker may know about
 // its owner (name, username, email), which make a password built from
 // them weak. It rates as github.com/trustelem/zxcvbn's PasswordStrength
-// does, and takes time that grows fast with the length, so rate a
-// bounded prefix of long passwords. Invalid UTF-8 scores 0.
+// does, or easier to guess when l33t substitutes hide a word the library
+// misreads (never harder), and takes time that grows fast with the
+// length, so rate a bounded prefix of long passwords. Invalid UTF-8
+// scores 0.
 func Rate(password string, userInputs []string) Result {
 	return shared.Rate(password, userInputs)
 }
