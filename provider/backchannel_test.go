@@ -377,6 +377,43 @@ func TestBackchannelLogoutNotLostToAFailedQueue(t *testing.T) {
 	})
 }
 
+// TestBackchannelReplacedSessionNotLostToAFailedQueue: a sign-in over the
+// browser's session whose queuing of the replaced session's notices
+// fails is answered as our failure (5xx), not with a sign-in, and
+// changes nothing: the old session and its cookie stay, no notice goes.
+// Tried again, it replaces the session and the notice is delivered.
+func TestBackchannelReplacedSessionNotLostToAFailedQueue(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &failingStore{failOn: []string{"TakeSessionClients"}}
+		e := newSSOEnv(t, dsn, fastOutbox, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+		})
+		rp, c := newLogoutClient(t, e, "bc-replace-outage")
+		b := e.newBrowser(t)
+		idToken := e.signInTokens(t, b, c.request("openid"), "alice", alicePassword).Extra("id_token").(string)
+		first, _ := rawClaims(t, idToken)["sid"].(string)
+		old := b.sessionID(t)
+		again := func() authRequest { return c.request("openid", oauth2.SetAuthURLParam("prompt", "login")) }
+
+		st.fail.Store(1)
+		p := b.login(t, b.get(t, again().URL), "bob", bobPassword)
+		if p.Status < http.StatusInternalServerError {
+			t.Fatalf("sign-in whose replaced session's notices could not be queued: %s, want a 5xx", p)
+		}
+		if got := b.sessionID(t); got != old {
+			t.Error("the failed sign-in changed the browser's session cookie")
+		}
+		if s, err := e.Store.GetBrowserSession(t.Context(), old); err != nil || s.SID != first {
+			t.Errorf("the session to replace after the failed sign-in: %v, %v; want it kept", s, err)
+		}
+		rp.none(t, "after the failed sign-in")
+
+		e.signInTokens(t, b, again(), "bob", bobPassword)
+		rp.want(t, "the sign-in tried again", first, e.AliceID)
+	})
+}
+
 // TestBackchannelSelfSignOut: signing out on the account page ends the
 // browser's session, as a logout at the end_session endpoint does, and
 // so queues the logout notices of the clients that had tokens in it.

@@ -1,7 +1,10 @@
 // Package strength rates how hard a password is to guess, with the model
 // of zxcvbn (Wheeler, USENIX Security 2016) and the word lists, keyboard
 // graphs and scoring of github.com/trustelem/zxcvbn, whose ratings it
-// reproduces exactly. Call Rate when a password is being set.
+// reproduces exactly, but for passwords with l33t substitutes (p@$$w0rd),
+// which it may rate easier to guess, never harder: it also tries the
+// readings of the substitutes that the library loses. Call Rate when a
+// password is being set.
 //
 // It replaces only the library's matcher, because that matcher builds
 // maps of its 94,000 words when the program starts, heap that every

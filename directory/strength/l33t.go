@@ -20,7 +20,7 @@ type l33tSub struct{ l33t, letter byte }
 // trying each way of reading the substitutes password holds.
 func (m *matcher) l33tMatches(password string) []*match.Match {
 	out := []*match.Match{}
-	for _, subs := range l33tSubstitutions(password) {
+	for _, subs := range m.readings(password) {
 		// letter[c] is what c stands for in this reading, 0 if itself;
 		// a later substitution of the same character wins, as when the
 		// library makes its map of a reading it changed.
@@ -63,15 +63,28 @@ func (m *matcher) l33tMatches(password string) []*match.Match {
 	return out
 }
 
+// holdsSubstitute reports whether password holds a character of
+// l33tTable that stands for a letter.
+func holdsSubstitute(password string) bool {
+	for _, field := range strings.Fields(l33tTable) {
+		if strings.ContainsAny(password, field[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
 // l33tSubstitutions lists the ways to read the substitutes in password,
 // each a list of substitutions; the first is empty when password holds
 // none. They are zxcvbn's readings (everyReading) and the library's
 // (libraryReadings): github.com/trustelem/zxcvbn loses some of zxcvbn's
 // and changes others, and so rates p@$$w0rd35 safely unguessable, and
 // terminator1234 spelt 73rm1n@70r1234 very unguessable, while a reading
-// it changed can find a word the others miss. With both, a password is
-// never rated harder to guess than by the library, and is rated alike
-// when it holds no substitute (TestRateMatchesZxcvbn).
+// it changed can find a word the others miss. More matches can still
+// make a password harder to guess (zxcvbn's search drops sequences), so
+// Rate also rates with the library's readings alone and keeps the easier
+// rating: never harder to guess than by the library, and alike when the
+// password holds no substitute (TestRateMatchesZxcvbn).
 func l33tSubstitutions(password string) [][]l33tSub {
 	return dedupSubs(append(libraryReadings(password), everyReading(password)...))
 }

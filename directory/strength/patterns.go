@@ -186,7 +186,7 @@ func (m *matcher) repeatMatches(password string) []*match.Match {
 		token := string(runes[at : at+length])
 		i := len(string(runes[:at]))
 		last := i + len(token) - utf8.RuneLen(runes[at+length-1]) // start of the last character
-		baseMatches := newMatcher(m.index, nil).omnimatch(baseToken)
+		baseMatches := newMatcher(m.index, nil, m.readings).omnimatch(baseToken)
 		rated := scoring.MostGuessableMatchSequence(baseToken, baseMatches, false)
 		out = append(out, &match.Match{
 			Pattern:     "repeat",

@@ -46,8 +46,10 @@ var shared = NewEstimator()
 // Rate rates password; userInputs are words an attacker may know about
 // its owner (name, username, email), which make a password built from
 // them weak. It rates as github.com/trustelem/zxcvbn's PasswordStrength
-// does, and takes time that grows fast with the length, so rate a
-// bounded prefix of long passwords. Invalid UTF-8 scores 0.
+// does, or easier to guess when l33t substitutes hide a word the library
+// misreads (never harder), and takes time that grows fast with the
+// length, so rate a bounded prefix of long passwords. Invalid UTF-8
+// scores 0.
 func Rate(password string, userInputs []string) Result {
 	return shared.Rate(password, userInputs)
 }
@@ -62,8 +64,22 @@ func (e Estimator) Rate(password string, userInputs []string) Result {
 	if index == nil {
 		index = shared.index
 	}
-	m := newMatcher(index(), userInputs)
-	seq := scoring.MostGuessableMatchSequence(password, m.omnimatch(password), false)
+	ix := index()
+	seq := scoring.MostGuessableMatchSequence(password, newMatcher(ix, userInputs, l33tSubstitutions).omnimatch(password), false)
+	if holdsSubstitute(password) {
+		// zxcvbn's search for the likeliest sequence is not exhaustive:
+		// at each position it drops a sequence when a shorter one ending
+		// there is likelier, though the dropped one may lead to a likelier
+		// whole. So the readings the library loses, which add matches, can
+		// also rate a password harder to guess (6rang3r…: granger, found
+		// by a lost reading, displaces 6 then ranger). The library's own
+		// readings alone rate as the library does; the easier of the two
+		// ratings is kept, so Rate is never more lenient than the library.
+		lib := scoring.MostGuessableMatchSequence(password, newMatcher(ix, userInputs, libraryReadings).omnimatch(password), false)
+		if lib.Guesses < seq.Guesses {
+			seq = lib
+		}
+	}
 	return Result{Guesses: seq.Guesses, Score: guessesToScore(seq.Guesses), Sequence: seq.Sequence}
 }
 
@@ -95,10 +111,13 @@ type matcher struct {
 	// maxWord is the byte length of the longest word in any list; no
 	// longer substring can match.
 	maxWord int
+	// readings lists the ways l33tMatches reads the substitutes of a
+	// password (l33tSubstitutions or libraryReadings).
+	readings func(password string) [][]l33tSub
 }
 
-func newMatcher(ix *index, userInputs []string) *matcher {
-	m := &matcher{index: ix, user: rankWords(userInputs), maxWord: ix.maxWord}
+func newMatcher(ix *index, userInputs []string, readings func(string) [][]l33tSub) *matcher {
+	m := &matcher{index: ix, user: rankWords(userInputs), maxWord: ix.maxWord, readings: readings}
 	for w := range m.user {
 		m.maxWord = max(m.maxWord, len(w))
 	}
