@@ -71,30 +71,20 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storag
 // FindUsersByUsernameFold returns the users whose username equals
 // username under strings.EqualFold, ordered by username (byte order).
 //
-// The database narrows, Go decides: lower() is ASCII-only in SQLite and
-// on PostgreSQL's "C" collation of the column, so one query reads the
-// ASCII usernames equal to asciiFold(username) once lowercased, another
-// every username with a character outside ASCII (which hallpass never
-// creates, so these are few), each through its index (migration 0016),
-// and strings.EqualFold keeps the ones that match.
+// Usernames are ASCII (directory.ValidName), so one query through the
+// index on lower(username) (migration 0016) finds them all: lower() is
+// ASCII-only in SQLite and on PostgreSQL's "C" collation of the column,
+// and asciiFold takes username's KELVIN SIGN or LONG S to the ASCII
+// letters they fold to. A username stored outside ASCII by a hand edit
+// of the database is not looked for.
 func (s *Store) FindUsersByUsernameFold(ctx context.Context, username string) ([]storage.User, error) {
 	op := fmt.Sprintf("find users by username %q in any case", username)
-	lowered, err := queryAll(ctx, s, op, s.userSelect+` WHERE lower(username) = $1`, s.scanUser, asciiFold(username))
+	lowered, err := queryAll(ctx, s, op, s.userSelect+` WHERE lower(username) = $1 ORDER BY username`, s.scanUser, asciiFold(username))
 	if err != nil {
 		return nil, err
 	}
-	notASCII, err := queryAll(ctx, s, op, s.userSelect+` WHERE octet_length(username) <> length(username)`, s.scanUser)
-	if err != nil {
-		return nil, err
-	}
-	out := []storage.User{}
-	for _, u := range append(lowered, notASCII...) {
-		if strings.EqualFold(u.Username, username) && !slices.ContainsFunc(out, func(o storage.User) bool { return o.ID == u.ID }) {
-			out = append(out, u)
-		}
-	}
-	slices.SortFunc(out, func(a, b storage.User) int { return strings.Compare(a.Username, b.Username) })
-	return out, nil
+	// lower() and asciiFold only narrow: strings.EqualFold decides.
+	return slices.DeleteFunc(lowered, func(u storage.User) bool { return !strings.EqualFold(u.Username, username) }), nil
 }
 
 // LockUsernames serializes the transactions that create or rename users:

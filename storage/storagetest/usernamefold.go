@@ -9,18 +9,16 @@ import (
 )
 
 // testUsernameFold: FindUsersByUsernameFold finds every user whose
-// username equals the one asked about under strings.EqualFold, whatever
-// the characters (the database's lower() knows ASCII only), and no other;
+// username equals the one asked about under strings.EqualFold (usernames
+// are ASCII; the one asked about may hold the two other characters that
+// fold to ASCII letters), and no other;
 // inside a transaction it sees that transaction's writes. Usernames that
 // differ by case alone can be stored (databases from before the
 // directory refused them hold some) and are all found.
 func testUsernameFold(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	for _, name := range []string{
-		"alice", "ALICE", "alice2", "bob",
-		"\u212aate", // KELVIN SIGN, which folds to k
-		"\u017fam",  // LATIN SMALL LETTER LONG S, which folds to s
-		"kim", "Émile", "a_b", "a%c",
+		"alice", "ALICE", "alice2", "bob", "kim", "sam", "a_b", "a%c",
 	} {
 		noErr(t, s.CreateUser(ctx, &storage.User{ID: "id-" + name, Username: name}), "CreateUser("+name+")")
 	}
@@ -32,11 +30,10 @@ func testUsernameFold(t *testing.T, s storage.Store) {
 		{"Alice", []string{"ALICE", "alice"}},
 		{"aLiCe2", []string{"alice2"}},
 		{"BOB", []string{"bob"}},
-		{"kate", []string{"\u212aate"}},
-		{"KATE", []string{"\u212aate"}},
-		{"Sam", []string{"\u017fam"}},
-		{"\u212aim", []string{"kim"}},
-		{"éMILE", []string{"Émile"}},
+		{"Sam", []string{"sam"}},
+		{"\u212aim", []string{"kim"}}, // KELVIN SIGN folds to k
+		{"\u017fAM", []string{"sam"}}, // LATIN SMALL LETTER LONG S folds to s
+		{"k\u0131m", nil},             // dotless i folds to nothing ASCII
 		{"A_B", []string{"a_b"}},
 		// No pattern matching: _ and % are characters like any other.
 		{"axb", nil},

@@ -18,10 +18,7 @@ CREATE TABLE username_lock (
 INSERT INTO username_lock (id) VALUES (1);
 
 -- FindUsersByUsernameFold reads the users whose lowercased username (ASCII
--- lower case: SQLite's lower(), and PostgreSQL's on the "C" collation of
--- the column) is the one asked about, and the few whose username holds a
--- character outside ASCII, which Go then compares: each through its index,
--- so that a create or a rename (an apply of a file of thousands) does not
--- scan every user. Neither index is unique: existing case variants stay.
+-- lower case: usernames are ASCII) is the one asked about, through this
+-- index, so that a create or a rename (an apply of a file of thousands)
+-- does not scan every user. It is not unique: existing case variants stay.
 CREATE INDEX users_username_lower ON users (lower(username));
-CREATE INDEX users_username_not_ascii ON users (username) WHERE octet_length(username) <> length(username);
