@@ -206,24 +206,7 @@ func TestUsernameCheckRace(t *testing.T) {
 			st := slowFind{Store: testdb.Open(t, b.DSN(t)), arrived: &atomic.Int32{}, contenders: contenders,
 				all: make(chan struct{}), wait: 300 * time.Millisecond}
 			users := New(st, Options{Hasher: fastHasher{}}).Users()
-			names := []string{"racer", "Racer", "RACER"}
-			errs := make([]error, contenders)
-			var wg sync.WaitGroup
-			for i := range contenders {
-				wg.Go(func() {
-					_, errs[i] = users.Create(ctx, UserInput{Username: names[i], Password: "correct horse battery staple"})
-				})
-			}
-			wg.Wait()
-			won := 0
-			for i, err := range errs {
-				switch {
-				case err == nil:
-					won++
-				case !errors.Is(err, ErrConflict):
-					t.Errorf("create %s: %v, want success or a conflict", names[i], err)
-				}
-			}
+			won, errs := createAtOnce(t, ctx, []*Users{users}, []string{"racer", "Racer", "RACER"})
 			stored, err := st.FindUsersByUsernameFold(ctx, "racer")
 			if err != nil {
 				t.Fatal(err)
@@ -261,27 +244,36 @@ func TestUsernameCheckStrictIsolation(t *testing.T) {
 			}
 			for round := range 5 {
 				names := []string{fmt.Sprintf("racer%d", round), fmt.Sprintf("Racer%d", round), fmt.Sprintf("RACER%d", round)}
-				errs := make([]error, contenders)
-				var wg sync.WaitGroup
-				for i := range contenders {
-					wg.Go(func() {
-						_, errs[i] = users[i%2].Create(ctx, UserInput{Username: names[i], Password: "correct horse battery staple"})
-					})
-				}
-				wg.Wait()
-				won := 0
-				for i, err := range errs {
-					switch {
-					case err == nil:
-						won++
-					case !errors.Is(err, ErrConflict):
-						t.Errorf("round %d: create %s: %v, want success or a conflict", round, names[i], err)
-					}
-				}
+				won, errs := createAtOnce(t, ctx, users, names)
 				if won != 1 {
 					t.Errorf("round %d: %d of %d creates succeeded (%v); want exactly one", round, won, contenders, errs)
 				}
 			}
 		})
 	}
+}
+
+// createAtOnce creates a user of each name at the same moment, the i-th
+// through services[i%len(services)], and returns how many creates
+// succeeded and each one's error; an error other than a conflict fails t.
+func createAtOnce(t *testing.T, ctx context.Context, services []*Users, names []string) (int, []error) {
+	t.Helper()
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i := range names {
+		wg.Go(func() {
+			_, errs[i] = services[i%len(services)].Create(ctx, UserInput{Username: names[i], Password: "correct horse battery staple"})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrConflict):
+			t.Errorf("create %s: %v, want success or a conflict", names[i], err)
+		}
+	}
+	return won, errs
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/hallpass/hallpass/storage"
@@ -81,17 +80,22 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 // the waiting locker then fails with a serialization failure
 // (storage.ErrTransient) instead of reading the keys through a snapshot
 // taken before the first locker committed.
-func (s *Store) LockKeys(ctx context.Context) error {
+func (s *Store) LockKeys(ctx context.Context) error { return s.lockRow(ctx, "key_lock", "lock keys") }
+
+// lockRow updates the one row of table (key_lock, username_lock) inside
+// the transaction carried by ctx, which holds the row's lock until it
+// ends; op names the lock in errors. It fails without a transaction.
+func (s *Store) lockRow(ctx context.Context, table, op string) error {
 	if _, ok := s.tx(ctx); !ok {
-		return errors.New("lock keys: LockKeys needs a transaction from BeginTX")
+		return fmt.Errorf("%s: needs a transaction from BeginTX", op)
 	}
-	res, err := s.q(ctx).exec(ctx, `UPDATE key_lock SET locked_at = $1 WHERE id = 1`, s.timeArg(s.now()))
+	res, err := s.q(ctx).exec(ctx, `UPDATE `+table+` SET locked_at = $1 WHERE id = 1`, s.timeArg(s.now()))
 	n, err := rowsAffected(res, err)
 	if err != nil {
-		return s.mapErr(ctx, "lock keys", err)
+		return s.mapErr(ctx, op, err)
 	}
 	if n != 1 {
-		return errors.New("lock keys: the key_lock row is missing")
+		return fmt.Errorf("%s: the %s row is missing", op, table)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -96,18 +95,7 @@ func (s *Store) FindUsersByUsernameFold(ctx context.Context, username string) ([
 // locker fails (storage.ErrTransient) rather than read through a stale
 // snapshot.
 func (s *Store) LockUsernames(ctx context.Context) error {
-	if _, ok := s.tx(ctx); !ok {
-		return errors.New("lock usernames: LockUsernames needs a transaction from BeginTX")
-	}
-	res, err := s.q(ctx).exec(ctx, `UPDATE username_lock SET locked_at = $1 WHERE id = 1`, s.timeArg(s.now()))
-	n, err := rowsAffected(res, err)
-	if err != nil {
-		return s.mapErr(ctx, "lock usernames", err)
-	}
-	if n != 1 {
-		return errors.New("lock usernames: the username_lock row is missing")
-	}
-	return nil
+	return s.lockRow(ctx, "username_lock", "lock usernames")
 }
 
 // asciiFold returns s with every character whose case folding includes
