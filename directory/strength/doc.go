@@ -15,5 +15,6 @@
 // It must not import github.com/trustelem/zxcvbn or its matching package
 // (both build the maps at start), nor a backtracking regular expression
 // package: repeats and dates are found in plain Go. Tests import the
-// library to check that both rate every password alike.
+// library to check that Rate rates every password as it does, or easier
+// to guess where the password holds a substitute.
 package strength
