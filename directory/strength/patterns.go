@@ -1,6 +1,7 @@
 package strength
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -244,19 +245,10 @@ func repeatAt(runes []rune, start int) (at int, greedy, lazy [2]int, ok bool) {
 // repeats returns how many times runes[at:at+n] occurs in a row from at.
 func repeats(runes []rune, at, n int) int {
 	times := 1
-	for next := at + n; next+n <= len(runes) && equalRunes(runes[at:at+n], runes[next:next+n]); next += n {
+	for next := at + n; next+n <= len(runes) && slices.Equal(runes[at:at+n], runes[next:next+n]); next += n {
 		times++
 	}
 	return times
-}
-
-func equalRunes(a, b []rune) bool {
-	for k := range a {
-		if a[k] != b[k] {
-			return false
-		}
-	}
-	return true
 }
 
 // shortestPeriod returns the length of the shortest string that,
