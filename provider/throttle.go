@@ -219,10 +219,10 @@ func (t *loginThrottle) secondFactorAttempt(userID string, client netip.Addr) *l
 // each would bring its own free failures: the key is the directory's
 // (directory.UsernameKey), under which two usernames are one exactly when
 // strings.EqualFold says so ("ALICE" is "alice"; "ſam", with a LONG S,
-// is "sam").
-// Lowered, it is for an ASCII username what the key was before (the
-// username in lower case), so failures counted before an upgrade still
-// count after it.
+// is "sam"). Lowered, it is for an ASCII username what the key was before
+// (the username in lower case), so failures counted before an upgrade
+// still count after it; lowering never parts what the key joined, and
+// joins only a few non-ASCII spellings that no username holds.
 func accountKey(username string) string {
 	return strings.ToLower(directory.UsernameKey(username))
 }
