@@ -111,6 +111,54 @@ func TestUsernamesDifferByMoreThanCase(t *testing.T) {
 	}
 }
 
+// TestSignInUser: a typed username finds the user holding it exactly,
+// or else the one user holding it but for case; among case variants an
+// older database holds, a spelling that is none of them finds nobody.
+func TestSignInUser(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			users := New(st, Options{}).Users()
+			for _, name := range []string{"alice", "oskar"} {
+				if _, err := users.CreateWithoutPassword(ctx, UserInput{Username: name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Case variants stored before the rule.
+			for _, name := range []string{"bob", "Bob"} {
+				if err := st.CreateUser(ctx, &storage.User{ID: "id-" + name, Username: name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct{ typed, want string }{
+				{"alice", "alice"},
+				{"ALICE", "alice"},
+				{"aLiCe", "alice"},
+				{"o\u017f\u212aar", "oskar"}, // LONG S, KELVIN SIGN
+				{"bob", "bob"},
+				{"Bob", "Bob"},
+				{"BOB", ""},
+				{"bOb", ""},
+				{"alice2", ""},
+				{"alic", ""},
+			} {
+				u, err := users.SignInUser(ctx, tc.typed)
+				if err != nil {
+					t.Fatalf("SignInUser(%q): %v", tc.typed, err)
+				}
+				got := ""
+				if u != nil {
+					got = u.Username
+				}
+				if got != tc.want {
+					t.Errorf("SignInUser(%q) = %q, want %q", tc.typed, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
 // TestUsernameCheckInTransaction: the check reads the transaction it runs
 // in, so a caller's transaction (configuration as code applies in one)
 // that creates two case variants fails on the second, and keeps neither.

@@ -244,6 +244,33 @@ func (s *Users) find(ctx context.Context, idOrName string) (*storage.User, error
 	return u, nil
 }
 
+// SignInUser returns the user whom username, as someone typed it to
+// sign in, names; nil when it names nobody. A sign-in matches usernames
+// as the directory tells them apart, without case (UsernameTaken), since
+// people do not remember the case they were given: the user holding
+// exactly username wins; otherwise the one user whose username differs
+// from it only by case. An older database may hold several such users
+// (bob and Bob, stored before the directory refused case variants):
+// then a spelling that is neither's exactly names nobody, rather than
+// whichever sorts first, and only the exact spellings sign in.
+//
+// It asks the store once whatever the answer, so that a sign-in for a
+// username that names nobody, or several, costs what one for a user does.
+// The caller words the answer: nil must look like an unknown username.
+func (s *Users) SignInUser(ctx context.Context, username string) (*storage.User, error) {
+	found, err := s.store.FindUsersByUsernameFold(ctx, username)
+	if err != nil {
+		return nil, fmt.Errorf("find the user signing in: %w", err)
+	}
+	if i := slices.IndexFunc(found, func(u storage.User) bool { return u.Username == username }); i >= 0 {
+		return &found[i], nil
+	}
+	if len(found) == 1 {
+		return &found[0], nil
+	}
+	return nil, nil
+}
+
 // Get returns the user with the id, or else the username, idOrName.
 func (s *Users) Get(ctx context.Context, idOrName string) (UserView, error) {
 	u, err := s.find(ctx, idOrName)

@@ -101,13 +101,16 @@ func (p *Provider) authenticate(ctx context.Context, username, password string) 
 	if !plausibleCredentials(username, password) {
 		return nil, nil, outcomeUnknownUser, nil
 	}
-	u, err := p.cfg.Store.GetUserByUsername(ctx, username)
-	hash := dummyHash
-	switch {
-	case err == nil:
-		hash = u.PasswordHash
-	case !errors.Is(err, storage.ErrNotFound):
+	// Without case, as the directory decides (Users.SignInUser): a
+	// username that names nobody, or several case variants of which none
+	// exactly, is an unknown user.
+	u, err := p.dir.Users().SignInUser(ctx, username)
+	if err != nil {
 		return nil, nil, "", fmt.Errorf("load user: %w", err)
+	}
+	hash := dummyHash
+	if u != nil {
+		hash = u.PasswordHash
 	}
 	_, span := p.tracer.Start(ctx, "password check")
 	ok, err := directory.CheckPassword(hash, password)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -18,7 +19,8 @@ import (
 // apply to every attempt, and an attempt is counted before its password
 // is checked, so parallel guesses cannot outrun either:
 //
-//   - per account: wrong passwords for one username, from anywhere. After
+//   - per account: wrong passwords for one username, in whatever case it
+//     is typed (a sign-in finds its user without case), from anywhere. After
 //     AccountFreeFailures of them in a row the username is locked for
 //     AccountLock; every further wrong password (one each time a lock has
 //     ended) doubles the lock, up to AccountMaxLock. A correct password
@@ -189,12 +191,11 @@ func (t *loginThrottle) digest(label, value string) string {
 }
 
 // attempt names the entries an attempt for username from client counts
-// against. Usernames are compared without case, so "Alice" and "alice"
-// share a limit; an IPv6 client counts as its /64, which one subscriber
+// against. An IPv6 client counts as its /64, which one subscriber
 // usually holds whole.
 func (t *loginThrottle) attempt(username string, client netip.Addr) *loginAttempt {
 	return &loginAttempt{
-		account: t.digest("account", strings.ToLower(username)),
+		account: t.digest("account", accountKey(username)),
 		address: t.digest("addr", addressKey(client)),
 		client:  client,
 	}
@@ -210,6 +211,20 @@ func (t *loginThrottle) secondFactorAttempt(userID string, client netip.Addr) *l
 		address: t.digest("addr", addressKey(client)),
 		client:  client,
 	}
+}
+
+// accountKey is what the usernames typed for one account count as. A
+// sign-in finds its user without case (directory.Users.SignInUser), so
+// every spelling that can name the same user must share one limit, or
+// each would bring its own free failures: the key is the directory's
+// (directory.UsernameKey), under which two usernames are one exactly when
+// strings.EqualFold says so ("ALICE" is "alice"; "ſam", with a LONG S,
+// is "sam"). Lowered, it is for an ASCII username what the key was before
+// (the username in lower case), so failures counted before an upgrade
+// still count after it; lowering never parts what the key joined, and
+// joins only a few non-ASCII spellings that no username holds.
+func accountKey(username string) string {
+	return strings.ToLower(directory.UsernameKey(username))
 }
 
 // addressKey is what one client address counts as.

@@ -150,6 +150,20 @@ func TestThrottleDigests(t *testing.T) {
 	if b := lt.attempt("alice", v4); a.account != b.account || a.address != b.address {
 		t.Error("Alice and alice count separately")
 	}
+	// Every spelling that names one user under case folding (the
+	// directory's rule) counts as one, KELVIN SIGN and LONG S too.
+	for _, name := range []string{"oskar", "OSKAR", "o\u017fkar", "os\u212aar", "O\u017f\u212aAR"} {
+		if lt.attempt(name, v4).account != lt.attempt("Oskar", v4).account {
+			t.Errorf("%q and Oskar count separately", name)
+		}
+	}
+	// An ASCII username keeps the id it had when the key was the
+	// username in lower case: failures counted before an upgrade count on.
+	for _, name := range []string{"Alice", "OSKAR", "b.o-b_9@x"} {
+		if lt.attempt(name, v4).account != lt.digest("account", strings.ToLower(name)) {
+			t.Errorf("%q counts under another id than before", name)
+		}
+	}
 	if b := other.attempt("alice", v4); a.account == b.account || a.address == b.address {
 		t.Error("two secrets give the same ids")
 	}

@@ -539,7 +539,8 @@ type Store interface {
 	// username under Unicode simple case folding (strings.EqualFold:
 	// "alice", "Alice" and "ALICE" are one), ordered by username; none
 	// is an empty list, not an error. The directory refuses a username
-	// one of them holds, in the transaction that writes it. Usernames
+	// one of them holds, in the transaction that writes it, and a sign-in
+	// finds its user among them (directory.Users.SignInUser). Usernames
 	// are ASCII (the directory's rule): one stored outside ASCII need
 	// not be found.
 	FindUsersByUsernameFold(ctx context.Context, username string) ([]User, error)
