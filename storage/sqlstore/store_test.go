@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,4 +147,24 @@ func TestPlaceholders(t *testing.T) {
 			t.Errorf("Placeholders(%d, %d) = %q, want %q", tc.first, tc.n, got, tc.want)
 		}
 	}
+}
+
+// TestSignInLookupErrorOmitsUsername: FindUsersByUsernameFold takes what
+// someone typed into a login form's username field, which is now and then
+// their password. Its error, which the login's 5xx logs, must not repeat
+// it (the callers that look up a name an admin gave add it themselves).
+func TestSignInLookupErrorOmitsUsername(t *testing.T) {
+	openEach(t, func(t *testing.T, s *sqlstore.Store) {
+		const typed = "correct-horse-battery-staple"
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.FindUsersByUsernameFold(t.Context(), typed)
+		if err == nil {
+			t.Fatal("FindUsersByUsernameFold on a closed store: no error")
+		}
+		if strings.Contains(err.Error(), typed) {
+			t.Errorf("FindUsersByUsernameFold's error repeats the username typed: %v", err)
+		}
+	})
 }

@@ -77,7 +77,10 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storag
 // letters they fold to. A username stored outside ASCII by a hand edit
 // of the database is not looked for.
 func (s *Store) FindUsersByUsernameFold(ctx context.Context, username string) ([]storage.User, error) {
-	op := fmt.Sprintf("find users by username %q in any case", username)
+	// The username is left out of the error: sign-in passes what was
+	// typed into a login form, now and then a password. Callers looking
+	// up a name an admin gave add it themselves.
+	const op = "find users by username in any case"
 	lowered, err := queryAll(ctx, s, op, s.userSelect+` WHERE lower(username) = $1 ORDER BY username`, s.scanUser, asciiFold(username))
 	if err != nil {
 		return nil, err
