@@ -12,6 +12,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -460,5 +462,101 @@ func TestCORSClientAuthentication(t *testing.T) {
 			res := post(form, basic(spaID, "made-up"), portalOrigin)
 			wantCORS(t, res, "")
 		})
+	})
+}
+
+// TestCORSServerErrors: a failure of ours at the token or revocation
+// endpoint or userinfo that comes before the request's client is known
+// (the database gone, a panic) is readable from an origin of a
+// registered client, as its 2xx and 4xx answers are, so that the app
+// sees the 5xx (and its Retry-After) rather than an opaque network
+// error. From an origin of no client it is not.
+func TestCORSServerErrors(t *testing.T) {
+	forEachOutage(t, func(t *testing.T, e *ssoEnv, cut func()) {
+		spa := addSPA(t, e)
+		g := e.grant(t, e.newBrowser(t), spa, "alice", alicePassword, "openid offline_access")
+		// The SPA's userinfo call is preflighted (Authorization).
+		if res := preflight(t, e.testServer, provider.PathUserinfo, "GET", spaOrigin); res.Status != http.StatusNoContent {
+			t.Fatalf("preflight before the outage: %d %s", res.Status, res.Body)
+		}
+		cut()
+		for _, tc := range []struct {
+			name    string
+			do      func() result
+			allowed string
+		}{
+			{"token", func() result {
+				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
+				return postFrom(t, e, provider.PathToken, form, "", spaOrigin)
+			}, spaOrigin},
+			{"revocation", func() result {
+				return postFrom(t, e, provider.PathRevoke, url.Values{"token": {g.Refresh}, "client_id": {spaID}}, "", spaOrigin)
+			}, spaOrigin},
+			{"userinfo", func() result {
+				return e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + g.Access, Header: originHeader(spaOrigin)})
+			}, spaOrigin},
+			{"token from an origin of no client", func() result {
+				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
+				return postFrom(t, e, provider.PathToken, form, "", evilOrigin)
+			}, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res := tc.do()
+				if res.Status < 500 {
+					t.Fatalf("during the outage: status %d, want a 5xx: %s", res.Status, res.Body)
+				}
+				wantCORS(t, res, tc.allowed)
+			})
+		}
+	}, func(c *provider.Config) {
+		// Every client read asks the database, so the outage shows at once.
+		c.DirectoryCacheInterval = -1
+	})
+
+	t.Run("a panic", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, dsn string) {
+			st := &failingStore{failOn: []string{"AccessTokenState"}, panics: true}
+			e := newSSOEnv(t, dsn, func(c *provider.Config) {
+				st.Store = c.Store
+				c.Store = st
+			})
+			spa := addSPA(t, e)
+			g := e.grant(t, e.newBrowser(t), spa, "alice", alicePassword, "openid")
+			st.fail.Store(1)
+			res := e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + g.Access, Header: originHeader(spaOrigin)})
+			if res.Status != http.StatusInternalServerError {
+				t.Fatalf("userinfo that panicked: status %d, want 500: %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, spaOrigin)
+			if got := res.Header.Get("Access-Control-Expose-Headers"); got != "WWW-Authenticate" {
+				t.Errorf("Access-Control-Expose-Headers = %q, want WWW-Authenticate", got)
+			}
+		})
+	})
+}
+
+// forEachOutage runs f on every backend with a school server whose
+// database cut makes fail: on PostgreSQL by cutting the line to it
+// (faultproxy), on SQLite by closing it under the running server.
+func forEachOutage(t *testing.T, f func(t *testing.T, e *ssoEnv, cut func()), opts ...func(*provider.Config)) {
+	t.Run("sqlite", func(t *testing.T) {
+		e := newSSOEnv(t, testdb.SQLite(t), opts...)
+		f(t, e, func() {
+			if err := e.Store.Close(); err != nil {
+				t.Fatalf("close the store: %v", err)
+			}
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u, err := url.Parse(testdb.Postgres(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		px := faultproxy.New(t, u.Host)
+		u.Host = px.Addr()
+		q := u.Query()
+		q.Set("connect_timeout", "2")
+		u.RawQuery = q.Encode()
+		f(t, newSSOEnv(t, u.String(), opts...), px.Cut)
 	})
 }

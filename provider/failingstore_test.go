@@ -21,6 +21,9 @@ type failingStore struct {
 	failOn []string
 	fail   atomic.Int32
 	err    error
+	// panics makes a failing method panic with its error instead, as a
+	// bug would.
+	panics bool
 }
 
 // failure is the error the method op answers with now, nil when it is to
@@ -29,10 +32,21 @@ func (s *failingStore) failure(op string) error {
 	if !slices.Contains(s.failOn, op) || s.fail.Add(-1) < 0 {
 		return nil
 	}
+	err := fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
 	if s.err != nil {
-		return fmt.Errorf("%s: %w", op, s.err)
+		err = fmt.Errorf("%s: %w", op, s.err)
 	}
-	return fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
+	if s.panics {
+		panic(err)
+	}
+	return err
+}
+
+func (s *failingStore) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	if err := s.failure("GetClient"); err != nil {
+		return nil, err
+	}
+	return s.Store.GetClient(ctx, id)
 }
 
 func (s *failingStore) CreateBrowserSession(ctx context.Context, bs *storage.BrowserSession) error {
@@ -89,4 +103,11 @@ func (s *failingStore) DeactivateToken(ctx context.Context, kind storage.TokenKi
 		return err
 	}
 	return s.Store.DeactivateToken(ctx, kind, signature)
+}
+
+func (s *failingStore) AccessTokenState(ctx context.Context, ids []string, userID string) (storage.AccessTokenState, error) {
+	if err := s.failure("AccessTokenState"); err != nil {
+		return storage.AccessTokenState{}, err
+	}
+	return s.Store.AccessTokenState(ctx, ids, userID)
 }
