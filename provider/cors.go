@@ -154,12 +154,14 @@ func (p *Provider) allowFailure(ctx context.Context, n *corsNote) {
 }
 
 // preflight answers a CORS preflight of route from the Origin header
-// values.
+// values. While the store cannot be read, an origin of the last listing
+// read is still allowed (hasLast): refused, the preflight would hide the
+// actual request's 503 from the app (allowFailure), as a network error.
 func (p *Provider) preflight(w http.ResponseWriter, r *http.Request, values []string, route corsRoute) {
 	origin, ok := requestOrigin(values)
 	if ok {
 		var err error
-		if ok, err = p.origins.has(r.Context(), origin); err != nil {
+		if ok, err = p.origins.hasLast(r.Context(), origin); err != nil {
 			p.writeError(w, r, fmt.Errorf("preflight: %w", err))
 			return
 		}
@@ -413,9 +415,10 @@ func (s *originSet) has(ctx context.Context, origin string) (bool, error) {
 
 // hasLast is has, except that when the store cannot be read, an origin
 // of the last listing read still counts: what it decides (whether a
-// failure's answer is readable) only lets an app see that hallpass
-// failed. An origin that listing lacks, or any origin when there was
-// none, is has's error.
+// failure's answer is readable, whether a preflight lets the browser
+// send a request that will meet the same failure) only lets an app see
+// that hallpass failed. An origin that listing lacks, or any origin when
+// there was none, is has's error.
 func (s *originSet) hasLast(ctx context.Context, origin string) (bool, error) {
 	ok, err := s.has(ctx, origin)
 	if err == nil {

@@ -470,7 +470,9 @@ func TestCORSClientAuthentication(t *testing.T) {
 // (the database gone, a panic) is readable from an origin of a
 // registered client, as its 2xx and 4xx answers are, so that the app
 // sees the 5xx (and its Retry-After) rather than an opaque network
-// error. From an origin of no client it is not.
+// error. From an origin of no client it is not. A preflight during the
+// outage is answered from the origins last read, as the browser's
+// cached preflight would have been.
 func TestCORSServerErrors(t *testing.T) {
 	forEachOutage(t, func(t *testing.T, e *ssoEnv, cut func()) {
 		spa := addSPA(t, e)
@@ -508,6 +510,18 @@ func TestCORSServerErrors(t *testing.T) {
 				wantCORS(t, res, tc.allowed)
 			})
 		}
+		t.Run("preflight", func(t *testing.T) {
+			res := preflight(t, e.testServer, provider.PathUserinfo, "GET", spaOrigin)
+			if res.Status != http.StatusNoContent {
+				t.Errorf("preflight of a known origin during the outage: %d, want 204: %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, spaOrigin)
+			res = preflight(t, e.testServer, provider.PathUserinfo, "GET", evilOrigin)
+			if res.Status < 500 {
+				t.Errorf("preflight of an unknown origin during the outage: %d, want a 5xx (the origins cannot be read): %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, "")
+		})
 	}, func(c *provider.Config) {
 		// Every client read asks the database, so the outage shows at once.
 		c.DirectoryCacheInterval = -1
