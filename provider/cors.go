@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/ory/fosite"
@@ -134,21 +135,33 @@ func (w *corsWriter) failing() {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// failureLookupTimeout bounds the read of the origins that allowFailure
+// may make, on a context of its own.
+const failureLookupTimeout = time.Second
+
 // allowFailure makes a failure of ours (a 5xx, a panic) readable from
 // the request's origin when its client is not known yet (the database
-// failed before it was, or the code that would have found it panicked)
-// and the origin is one of some registered client's, as a preflight
-// decides; read from the last listing when the store cannot answer,
-// which is likely what failed. Without it the browser hides the 503 and
-// its Retry-After from the app, which sees a network error. The answer
-// says only that hallpass failed. Once the client is known
+// failed or ran out of time before it was, or the code that would have
+// found it panicked) and the origin is one of some registered client's.
+// Without it the browser hides the 503 and its Retry-After from the app,
+// which sees a network error. The answer says only that hallpass failed,
+// so the origins last read decide when they have the origin: no query
+// for a database that is likely what failed. Otherwise they are read
+// as a preflight reads them, with a context of its own, since the
+// request's may be what ran out. Once the client is known
 // (allowClientOrigin), its origins alone may read the failure, as any
 // other answer.
 func (p *Provider) allowFailure(ctx context.Context, n *corsNote) {
 	if n.decided {
 		return
 	}
-	if ok, _ := p.origins.hasLast(ctx, n.origin); ok {
+	ok := p.origins.last(n.origin)
+	if !ok {
+		lookup, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureLookupTimeout)
+		defer cancel()
+		ok, _ = p.origins.has(lookup, n.origin)
+	}
+	if ok {
 		n.allow()
 	}
 }
@@ -414,21 +427,26 @@ func (s *originSet) has(ctx context.Context, origin string) (bool, error) {
 }
 
 // hasLast is has, except that when the store cannot be read, an origin
-// of the last listing read still counts: what it decides (whether a
-// failure's answer is readable, whether a preflight lets the browser
-// send a request that will meet the same failure) only lets an app see
-// that hallpass failed. An origin that listing lacks, or any origin when
-// there was none, is has's error.
+// of the last listing read still counts: what it decides then (whether
+// a preflight lets the browser send a request that will meet the same
+// failure) only lets an app see that hallpass failed. An origin that
+// listing lacks, or any origin when there was none, is has's error.
 func (s *originSet) hasLast(ctx context.Context, origin string) (bool, error) {
 	ok, err := s.has(ctx, origin)
 	if err == nil {
 		return ok, nil
 	}
-	s.mu.Lock()
-	_, last := s.origins[origin]
-	s.mu.Unlock()
-	if last {
+	if s.last(origin) {
 		return true, nil
 	}
 	return false, err
+}
+
+// last reports whether origin was in the last listing read, however
+// old; false when none was read.
+func (s *originSet) last(origin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.origins[origin]
+	return ok
 }

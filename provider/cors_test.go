@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
@@ -467,95 +468,100 @@ func TestCORSClientAuthentication(t *testing.T) {
 
 // TestCORSServerErrors: a failure of ours at the token or revocation
 // endpoint or userinfo that comes before the request's client is known
-// (the database gone, a panic) is readable from an origin of a
-// registered client, as its 2xx and 4xx answers are, so that the app
-// sees the 5xx (and its Retry-After) rather than an opaque network
-// error. From an origin of no client it is not. A preflight during the
-// outage is answered from the origins last read, as the browser's
-// cached preflight would have been.
+// is readable from an origin of a registered client, as its 2xx and 4xx
+// answers are, so that the app sees the 5xx (and its Retry-After) rather
+// than an opaque network error: a request that ran out of
+// RequestTimeout waiting for the database, one that panicked, and every
+// request while the database is gone. From an origin of no client it is
+// not. A preflight during the outage is answered from the origins last
+// read, as the browser's cached preflight would have been.
 func TestCORSServerErrors(t *testing.T) {
-	forEachOutage(t, func(t *testing.T, e *ssoEnv, cut func()) {
+	forEachOutage(t, func(t *testing.T, dsn string, cut func(*ssoEnv)) {
+		st := &failingStore{failOn: []string{"AccessTokenState"}}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+			c.RequestTimeout = 300 * time.Millisecond
+			// Every client read asks the database, so the outage shows
+			// at once.
+			c.DirectoryCacheInterval = -1
+		})
 		spa := addSPA(t, e)
 		g := e.grant(t, e.newBrowser(t), spa, "alice", alicePassword, "openid offline_access")
-		// The SPA's userinfo call is preflighted (Authorization).
+		userinfo := func() result {
+			return e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + g.Access, Header: originHeader(spaOrigin)})
+		}
+		wantFailureCORS := func(t *testing.T, res result, origin string) {
+			t.Helper()
+			if res.Status < 500 {
+				t.Fatalf("status %d, want a 5xx: %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, origin)
+		}
+
+		// Checking the access token, before its client is known. The
+		// timeout first: nothing has read the origins yet, and the
+		// request's own context has ended.
+		t.Run("a timeout", func(t *testing.T) {
+			st.hangs.Store(true)
+			defer st.hangs.Store(false)
+			st.fail.Store(1)
+			wantFailureCORS(t, userinfo(), spaOrigin)
+		})
+		t.Run("a panic", func(t *testing.T) {
+			st.panics.Store(true)
+			defer st.panics.Store(false)
+			st.fail.Store(1)
+			res := userinfo()
+			wantFailureCORS(t, res, spaOrigin)
+			if got := res.Header.Get("Access-Control-Expose-Headers"); got != "WWW-Authenticate" {
+				t.Errorf("Access-Control-Expose-Headers = %q, want WWW-Authenticate", got)
+			}
+		})
+
+		// The database gone. The SPA's userinfo call was preflighted
+		// (Authorization) before.
 		if res := preflight(t, e.testServer, provider.PathUserinfo, "GET", spaOrigin); res.Status != http.StatusNoContent {
 			t.Fatalf("preflight before the outage: %d %s", res.Status, res.Body)
 		}
-		cut()
+		cut(e)
+		refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
 		for _, tc := range []struct {
 			name    string
 			do      func() result
 			allowed string
 		}{
-			{"token", func() result {
-				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
-				return postFrom(t, e, provider.PathToken, form, "", spaOrigin)
-			}, spaOrigin},
+			{"token", func() result { return postFrom(t, e, provider.PathToken, refresh, "", spaOrigin) }, spaOrigin},
 			{"revocation", func() result {
 				return postFrom(t, e, provider.PathRevoke, url.Values{"token": {g.Refresh}, "client_id": {spaID}}, "", spaOrigin)
 			}, spaOrigin},
-			{"userinfo", func() result {
-				return e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + g.Access, Header: originHeader(spaOrigin)})
-			}, spaOrigin},
-			{"token from an origin of no client", func() result {
-				form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
-				return postFrom(t, e, provider.PathToken, form, "", evilOrigin)
-			}, ""},
+			{"userinfo", userinfo, spaOrigin},
+			{"token from an origin of no client", func() result { return postFrom(t, e, provider.PathToken, refresh, "", evilOrigin) }, ""},
 		} {
-			t.Run(tc.name, func(t *testing.T) {
-				res := tc.do()
-				if res.Status < 500 {
-					t.Fatalf("during the outage: status %d, want a 5xx: %s", res.Status, res.Body)
-				}
-				wantCORS(t, res, tc.allowed)
-			})
+			t.Run("outage: "+tc.name, func(t *testing.T) { wantFailureCORS(t, tc.do(), tc.allowed) })
 		}
-		t.Run("preflight", func(t *testing.T) {
+		t.Run("outage: preflight", func(t *testing.T) {
 			res := preflight(t, e.testServer, provider.PathUserinfo, "GET", spaOrigin)
 			if res.Status != http.StatusNoContent {
-				t.Errorf("preflight of a known origin during the outage: %d, want 204: %s", res.Status, res.Body)
+				t.Errorf("preflight of a known origin: %d, want 204: %s", res.Status, res.Body)
 			}
 			wantCORS(t, res, spaOrigin)
 			res = preflight(t, e.testServer, provider.PathUserinfo, "GET", evilOrigin)
 			if res.Status < 500 {
-				t.Errorf("preflight of an unknown origin during the outage: %d, want a 5xx (the origins cannot be read): %s", res.Status, res.Body)
+				t.Errorf("preflight of an unknown origin: %d, want a 5xx (the origins cannot be read): %s", res.Status, res.Body)
 			}
 			wantCORS(t, res, "")
-		})
-	}, func(c *provider.Config) {
-		// Every client read asks the database, so the outage shows at once.
-		c.DirectoryCacheInterval = -1
-	})
-
-	t.Run("a panic", func(t *testing.T) {
-		forEachBackend(t, func(t *testing.T, dsn string) {
-			st := &failingStore{failOn: []string{"AccessTokenState"}, panics: true}
-			e := newSSOEnv(t, dsn, func(c *provider.Config) {
-				st.Store = c.Store
-				c.Store = st
-			})
-			spa := addSPA(t, e)
-			g := e.grant(t, e.newBrowser(t), spa, "alice", alicePassword, "openid")
-			st.fail.Store(1)
-			res := e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + g.Access, Header: originHeader(spaOrigin)})
-			if res.Status != http.StatusInternalServerError {
-				t.Fatalf("userinfo that panicked: status %d, want 500: %s", res.Status, res.Body)
-			}
-			wantCORS(t, res, spaOrigin)
-			if got := res.Header.Get("Access-Control-Expose-Headers"); got != "WWW-Authenticate" {
-				t.Errorf("Access-Control-Expose-Headers = %q, want WWW-Authenticate", got)
-			}
 		})
 	})
 }
 
-// forEachOutage runs f on every backend with a school server whose
-// database cut makes fail: on PostgreSQL by cutting the line to it
-// (faultproxy), on SQLite by closing it under the running server.
-func forEachOutage(t *testing.T, f func(t *testing.T, e *ssoEnv, cut func()), opts ...func(*provider.Config)) {
+// forEachOutage runs f on every backend with the DSN of a fresh database
+// that cut makes fail under e, the server on it: on PostgreSQL by
+// cutting the line to it (faultproxy), on SQLite by closing it under the
+// running server.
+func forEachOutage(t *testing.T, f func(t *testing.T, dsn string, cut func(e *ssoEnv))) {
 	t.Run("sqlite", func(t *testing.T) {
-		e := newSSOEnv(t, testdb.SQLite(t), opts...)
-		f(t, e, func() {
+		f(t, testdb.SQLite(t), func(e *ssoEnv) {
 			if err := e.Store.Close(); err != nil {
 				t.Fatalf("close the store: %v", err)
 			}
@@ -571,6 +577,6 @@ func forEachOutage(t *testing.T, f func(t *testing.T, e *ssoEnv, cut func()), op
 		q := u.Query()
 		q.Set("connect_timeout", "2")
 		u.RawQuery = q.Encode()
-		f(t, newSSOEnv(t, u.String(), opts...), px.Cut)
+		f(t, u.String(), func(*ssoEnv) { px.Cut() })
 	})
 }
