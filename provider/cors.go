@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/ory/fosite"
@@ -53,8 +54,9 @@ const (
 // without CORS headers otherwise. Any other request with one well-formed
 // Origin is handed on with a corsNote, which the client authentication
 // (authenticateClient) or the handler fills in once it knows the
-// request's client (allowClientOrigin). An OPTIONS that is no preflight
-// goes on to the router, which answers 405 with Allow.
+// request's client (allowClientOrigin), and with a writer that makes a
+// failure of ours before then readable (allowFailure). An OPTIONS that
+// is no preflight goes on to the router, which answers 405 with Allow.
 func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,18 +82,99 @@ func (p *Provider) clientCORS(routes map[string]corsRoute) func(http.Handler) ht
 				return
 			}
 			note := &corsNote{origin: origin, header: w.Header(), expose: route.expose}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), corsNoteKey{}, note)))
+			ctx := context.WithValue(r.Context(), corsNoteKey{}, note)
+			cw := &corsWriter{ResponseWriter: w, fail: func() { p.allowFailure(ctx, note) }}
+			defer func() {
+				if rec := recover(); rec != nil {
+					// observe answers a panic with a 500 through the
+					// writer it holds, outside this one: the headers
+					// go on now, before it writes.
+					cw.failing()
+					panic(rec)
+				}
+			}()
+			next.ServeHTTP(cw, r.WithContext(ctx))
 		})
 	}
 }
 
+// corsWriter is the response writer of a request clientCORS handed on
+// with a corsNote: fail runs before the first final status it writes
+// when that is a 5xx.
+type corsWriter struct {
+	http.ResponseWriter
+	fail  func()
+	wrote bool
+}
+
+// WriteHeader runs fail before a 5xx, unless a final status went out
+// already (net/http ignores a second one).
+func (w *corsWriter) WriteHeader(code int) {
+	if code >= http.StatusInternalServerError {
+		w.failing()
+	}
+	if code >= 200 {
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *corsWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// failing runs fail if no final status was written yet.
+func (w *corsWriter) failing() {
+	if !w.wrote {
+		w.wrote = true
+		w.fail()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// failureLookupTimeout bounds the read of the origins that allowFailure
+// may make, on a context of its own.
+const failureLookupTimeout = time.Second
+
+// allowFailure makes a failure of ours (a 5xx, a panic) readable from
+// the request's origin when its client is not known yet (the database
+// failed or ran out of time before it was, or the code that would have
+// found it panicked) and the origin is one of some registered client's.
+// Without it the browser hides the 503 and its Retry-After from the app,
+// which sees a network error. The answer says only that hallpass failed,
+// so the origins last read decide when they have the origin: no query
+// for a database that is likely what failed. Otherwise they are read
+// as a preflight reads them, with a context of its own, since the
+// request's may be what ran out. Once the client is known
+// (allowClientOrigin), its origins alone may read the failure, as any
+// other answer.
+func (p *Provider) allowFailure(ctx context.Context, n *corsNote) {
+	if n.decided {
+		return
+	}
+	ok := p.origins.last(n.origin)
+	if !ok {
+		lookup, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureLookupTimeout)
+		defer cancel()
+		ok, _ = p.origins.has(lookup, n.origin)
+	}
+	if ok {
+		n.allow()
+	}
+}
+
 // preflight answers a CORS preflight of route from the Origin header
-// values.
+// values. While the store cannot be read, an origin of the last listing
+// read is still allowed (hasLast): refused, the preflight would hide the
+// actual request's 503 from the app (allowFailure), as a network error.
 func (p *Provider) preflight(w http.ResponseWriter, r *http.Request, values []string, route corsRoute) {
 	origin, ok := requestOrigin(values)
 	if ok {
 		var err error
-		if ok, err = p.origins.has(r.Context(), origin); err != nil {
+		if ok, err = p.origins.hasLast(r.Context(), origin); err != nil {
 			p.writeError(w, r, fmt.Errorf("preflight: %w", err))
 			return
 		}
@@ -128,6 +211,17 @@ type corsNote struct {
 	origin string
 	header http.Header
 	expose string
+	// decided is set once the request's client is known.
+	decided bool
+}
+
+// allow makes the response readable from the note's origin.
+func (n *corsNote) allow() {
+	n.header.Set("Access-Control-Allow-Origin", n.origin)
+	n.header.Add("Vary", "Origin")
+	if n.expose != "" {
+		n.header.Set("Access-Control-Expose-Headers", n.expose)
+	}
 }
 
 // allowClientOrigin makes the response to the request of ctx readable
@@ -142,13 +236,10 @@ func allowClientOrigin(ctx context.Context, c fosite.Client) {
 	if !ok || c == nil {
 		return
 	}
+	n.decided = true
 	for _, u := range c.GetRedirectURIs() {
 		if o, ok := redirectURIOrigin(u); ok && o == n.origin {
-			n.header.Set("Access-Control-Allow-Origin", n.origin)
-			n.header.Add("Vary", "Origin")
-			if n.expose != "" {
-				n.header.Set("Access-Control-Expose-Headers", n.expose)
-			}
+			n.allow()
 			return
 		}
 	}
@@ -333,4 +424,29 @@ func (s *originSet) has(ctx context.Context, origin string) (bool, error) {
 	s.mu.Unlock()
 	_, ok := origins[origin]
 	return ok, nil
+}
+
+// hasLast is has, except that when the store cannot be read, an origin
+// of the last listing read still counts: what it decides then (whether
+// a preflight lets the browser send a request that will meet the same
+// failure) only lets an app see that hallpass failed. An origin that
+// listing lacks, or any origin when there was none, is has's error.
+func (s *originSet) hasLast(ctx context.Context, origin string) (bool, error) {
+	ok, err := s.has(ctx, origin)
+	if err == nil {
+		return ok, nil
+	}
+	if s.last(origin) {
+		return true, nil
+	}
+	return false, err
+}
+
+// last reports whether origin was in the last listing read, however
+// old; false when none was read.
+func (s *originSet) last(origin string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.origins[origin]
+	return ok
 }

@@ -7,11 +7,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -434,8 +437,8 @@ func TestCORSClientAuthentication(t *testing.T) {
 			wantCORS(t, res, "")
 		})
 		// Another client's grant, presented by the SPA from its origin:
-		// the refusal, or the RFC 7009 200, is the SPA's own answer, and
-		// the grant is left alone.
+		// the refusal is the SPA's own answer, and the grant is left
+		// alone.
 		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access")
 		t.Run("the SPA redeems another client's refresh token", func(t *testing.T) {
 			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
@@ -446,9 +449,7 @@ func TestCORSClientAuthentication(t *testing.T) {
 		t.Run("the SPA revokes another client's token", func(t *testing.T) {
 			form := url.Values{"token": {g.Refresh}, "client_id": {spaID}}
 			res := postFrom(t, e, provider.PathRevoke, form, "", spaOrigin)
-			if res.Status != http.StatusOK {
-				t.Fatalf("revoke: %d %s", res.Status, res.Body)
-			}
+			assertError(t, res, http.StatusBadRequest, "unauthorized_client") // RFC 7009 §2.1
 			wantCORS(t, res, spaOrigin)
 			form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}}
 			res = post(form, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), portalOrigin)
@@ -462,5 +463,120 @@ func TestCORSClientAuthentication(t *testing.T) {
 			res := post(form, basic(spaID, "made-up"), portalOrigin)
 			wantCORS(t, res, "")
 		})
+	})
+}
+
+// TestCORSServerErrors: a failure of ours at the token or revocation
+// endpoint or userinfo that comes before the request's client is known
+// is readable from an origin of a registered client, as its 2xx and 4xx
+// answers are, so that the app sees the 5xx (and its Retry-After) rather
+// than an opaque network error: a request that ran out of
+// RequestTimeout waiting for the database, one that panicked, and every
+// request while the database is gone. From an origin of no client it is
+// not. A preflight during the outage is answered from the origins last
+// read, as the browser's cached preflight would have been.
+func TestCORSServerErrors(t *testing.T) {
+	forEachOutage(t, func(t *testing.T, dsn string, cut func(*ssoEnv)) {
+		st := &failingStore{failOn: []string{"AccessTokenState"}}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+			c.RequestTimeout = 300 * time.Millisecond
+			// Every client read asks the database, so the outage shows
+			// at once.
+			c.DirectoryCacheInterval = -1
+		})
+		spa := addSPA(t, e)
+		g := e.grant(t, e.newBrowser(t), spa, "alice", alicePassword, "openid offline_access")
+		userinfo := func() result {
+			return e.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + g.Access, Header: originHeader(spaOrigin)})
+		}
+		wantFailureCORS := func(t *testing.T, res result, origin string) {
+			t.Helper()
+			if res.Status < 500 {
+				t.Fatalf("status %d, want a 5xx: %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, origin)
+		}
+
+		// Checking the access token, before its client is known. The
+		// timeout first: nothing has read the origins yet, and the
+		// request's own context has ended.
+		t.Run("a timeout", func(t *testing.T) {
+			st.hangs.Store(true)
+			defer st.hangs.Store(false)
+			st.fail.Store(1)
+			wantFailureCORS(t, userinfo(), spaOrigin)
+		})
+		t.Run("a panic", func(t *testing.T) {
+			st.panics.Store(true)
+			defer st.panics.Store(false)
+			st.fail.Store(1)
+			res := userinfo()
+			wantFailureCORS(t, res, spaOrigin)
+			if got := res.Header.Get("Access-Control-Expose-Headers"); got != "WWW-Authenticate" {
+				t.Errorf("Access-Control-Expose-Headers = %q, want WWW-Authenticate", got)
+			}
+		})
+
+		// The database gone. The SPA's userinfo call was preflighted
+		// (Authorization) before.
+		if res := preflight(t, e.testServer, provider.PathUserinfo, "GET", spaOrigin); res.Status != http.StatusNoContent {
+			t.Fatalf("preflight before the outage: %d %s", res.Status, res.Body)
+		}
+		cut(e)
+		refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {g.Refresh}, "client_id": {spaID}}
+		for _, tc := range []struct {
+			name    string
+			do      func() result
+			allowed string
+		}{
+			{"token", func() result { return postFrom(t, e, provider.PathToken, refresh, "", spaOrigin) }, spaOrigin},
+			{"revocation", func() result {
+				return postFrom(t, e, provider.PathRevoke, url.Values{"token": {g.Refresh}, "client_id": {spaID}}, "", spaOrigin)
+			}, spaOrigin},
+			{"userinfo", userinfo, spaOrigin},
+			{"token from an origin of no client", func() result { return postFrom(t, e, provider.PathToken, refresh, "", evilOrigin) }, ""},
+		} {
+			t.Run("outage: "+tc.name, func(t *testing.T) { wantFailureCORS(t, tc.do(), tc.allowed) })
+		}
+		t.Run("outage: preflight", func(t *testing.T) {
+			res := preflight(t, e.testServer, provider.PathUserinfo, "GET", spaOrigin)
+			if res.Status != http.StatusNoContent {
+				t.Errorf("preflight of a known origin: %d, want 204: %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, spaOrigin)
+			res = preflight(t, e.testServer, provider.PathUserinfo, "GET", evilOrigin)
+			if res.Status < 500 {
+				t.Errorf("preflight of an unknown origin: %d, want a 5xx (the origins cannot be read): %s", res.Status, res.Body)
+			}
+			wantCORS(t, res, "")
+		})
+	})
+}
+
+// forEachOutage runs f on every backend with the DSN of a fresh database
+// that cut makes fail under e, the server on it: on PostgreSQL by
+// cutting the line to it (faultproxy), on SQLite by closing it under the
+// running server.
+func forEachOutage(t *testing.T, f func(t *testing.T, dsn string, cut func(e *ssoEnv))) {
+	t.Run("sqlite", func(t *testing.T) {
+		f(t, testdb.SQLite(t), func(e *ssoEnv) {
+			if err := e.Store.Close(); err != nil {
+				t.Fatalf("close the store: %v", err)
+			}
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		u, err := url.Parse(testdb.Postgres(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		px := faultproxy.New(t, u.Host)
+		u.Host = px.Addr()
+		q := u.Query()
+		q.Set("connect_timeout", "2")
+		u.RawQuery = q.Encode()
+		f(t, u.String(), func(*ssoEnv) { px.Cut() })
 	})
 }

@@ -654,7 +654,8 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 // TestReadyzWithoutSigningKey checks that a replica that cannot sign says
-// it is not ready, and serves no empty key set.
+// it is not ready, and serves no empty key set: a 503 that a browser app
+// can read.
 func TestReadyzWithoutSigningKey(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn, func(c *provider.Config) {
@@ -674,8 +675,14 @@ func TestReadyzWithoutSigningKey(t *testing.T) {
 		if res := ts.do(t, req{Path: "/healthz"}); res.Status != http.StatusOK {
 			t.Errorf("/healthz: status %d, want 200 (liveness does not depend on keys)", res.Status)
 		}
-		if res := ts.do(t, req{Path: provider.PathJWKS}); res.Status != http.StatusServiceUnavailable {
+		// Still readable from any origin, as the JWKS always is, so a
+		// browser app sees the 503 rather than a network error.
+		res := ts.do(t, req{Path: provider.PathJWKS, Header: http.Header{"Origin": {"https://spa.school.example"}}})
+		if res.Status != http.StatusServiceUnavailable {
 			t.Errorf("JWKS without keys: status %d, want 503", res.Status)
+		}
+		if got := res.Header.Get("Access-Control-Allow-Origin"); got != "*" {
+			t.Errorf("JWKS without keys: Access-Control-Allow-Origin = %q, want *", got)
 		}
 	})
 }

@@ -225,9 +225,10 @@ type introspection struct {
 }
 
 // handleRevoke is RFC 7009 token revocation: a client revokes its own
-// tokens; unknown tokens, and other clients' tokens, are answered 200 as
-// the RFC says (and left alone). Revoking a refresh token ends its grant's
-// access tokens too.
+// tokens. A token issued to another client is refused (§2.1,
+// unauthorized_client) and left alone; a token the client cannot act on
+// (unknown, expired, already revoked) is answered 200 (§2.2). Revoking a
+// refresh token ends its grant's access tokens too.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := p.fstore.NoteFailures(r.Context())
 	err := checkOAuthRequest(r, false)
@@ -238,6 +239,14 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = p.oauth2.NewRevocationRequest(ctx, r)
+	}
+	if errors.Is(err, fosite.ErrUnauthorizedClient) {
+		// fosite's handler finds a live token of another client before
+		// revoking anything, for either kind and whatever the hint, but
+		// its writer answers that 200, and its error's text speaks of
+		// requesting tokens.
+		err = fosite.ErrUnauthorizedClient.WithDescription("The token was not issued to this client.").
+			WithHint("A client may revoke only its own tokens.")
 	}
 	if err == nil {
 		err = p.revokeSpentRefreshGrant(r)
@@ -266,9 +275,9 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		p.audit.Record(ctx, audit.Event{Action: "token.revoked", Actor: "client:" + clientID, ClientID: clientID,
 			Details: map[string]any{"token_type_hint": truncate(r.PostForm.Get("token_type_hint"), 32)}})
 	}
-	if errors.Is(err, fosite.ErrInvalidRequest) || errors.Is(err, fosite.ErrInvalidClient) {
+	if errors.Is(err, fosite.ErrInvalidRequest) || errors.Is(err, fosite.ErrInvalidClient) || errors.Is(err, fosite.ErrUnauthorizedClient) {
 		// fosite's writer would answer the bare error, dropping the hint
-		// that says what was wrong.
+		// that says what was wrong, or, for unauthorized_client, 200.
 		writeRefusalWithHint(w, err)
 		return
 	}

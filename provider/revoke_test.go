@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -85,6 +86,75 @@ func TestRevocationFailureLogsCause(t *testing.T) {
 		}
 		if res := e.refresh(t, e.Confidential, tok.RefreshToken, ""); res.Status == http.StatusOK {
 			t.Error("the revoked refresh token still works")
+		}
+	})
+}
+
+// TestRevocationOfAnotherClientsToken checks RFC 7009 §2.1: the server
+// "verifies whether the token was issued to the client making the
+// revocation request"; when it was not, the request is refused with
+// unauthorized_client (§2.2.1), 400, and nothing is revoked. Both token
+// kinds, with and without each token_type_hint, by a confidential and a
+// public client. What the client cannot act on still answers 200: an
+// unknown token, and one already revoked, whoever presents it; and a
+// client revoking its own token gets 200.
+func TestRevocationOfAnotherClientsToken(t *testing.T) {
+	withSSOEnv(t, "revoke", func(t *testing.T, e *ssoEnv) {
+		admin := e.adminCred()
+		owner := credOf(e.Confidential.Meta)
+		others := []struct {
+			name string
+			who  cred
+		}{
+			{"service", credOf(e.registerService(t, "client_secret_basic", "results:read"))},
+			{"public client", credOf(e.Public.Meta)},
+		}
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access")
+		revoked := func() int { return len(e.auditPage(t, "limit=1000&type=token.revoked").Entries) }
+		before := revoked()
+
+		for _, other := range others {
+			for _, tok := range []struct{ kind, token string }{{"access token", g.Access}, {"refresh token", g.Refresh}} {
+				for _, hint := range []string{"", "access_token", "refresh_token"} {
+					t.Run(other.name+" revokes the "+tok.kind+" hint="+hint, func(t *testing.T) {
+						res := e.Revoke(t, other.who, tok.token, hint)
+						assertError(t, res, http.StatusBadRequest, "unauthorized_client")
+						if !strings.Contains(string(res.Body), "not issued to this client") {
+							t.Errorf("the error does not say why: %s", res.Body)
+						}
+						if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+							t.Errorf("Cache-Control = %q, want no-store", cc)
+						}
+					})
+				}
+			}
+		}
+		if after := revoked(); after != before {
+			t.Errorf("%d token.revoked audit entries after refused revocations, want %d", after, before)
+		}
+		// Nothing was revoked: both tokens stand, and the refresh token
+		// still refreshes.
+		e.WantActive(t, "access token after other clients tried to revoke it", admin, g.Access)
+		e.WantActive(t, "refresh token after other clients tried to revoke it", admin, g.Refresh)
+		r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+
+		// RFC 7009 §2.2: an invalid token answers 200, whoever asks.
+		for _, other := range others {
+			if res := e.Revoke(t, other.who, "no-such-token", ""); res.Status != http.StatusOK {
+				t.Errorf("the %s revokes an unknown token: status %d, want 200: %s", other.name, res.Status, res.Body)
+			}
+		}
+		// The owner revokes its own: 200, and the grant ends.
+		e.MustRevoke(t, owner, r.RefreshToken, "refresh_token")
+		e.WantInactive(t, "refresh token its client revoked", admin, r.RefreshToken, "")
+		e.WantInactive(t, "access token of the grant its client revoked", admin, r.AccessToken, "")
+		// Now invalid, the owner's tokens answer 200 to anyone.
+		for _, other := range others {
+			for _, tok := range []string{r.AccessToken, r.RefreshToken} {
+				if res := e.Revoke(t, other.who, tok, ""); res.Status != http.StatusOK {
+					t.Errorf("the %s revokes another client's revoked token: status %d, want 200: %s", other.name, res.Status, res.Body)
+				}
+			}
 		}
 	})
 }
