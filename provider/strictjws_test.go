@@ -253,15 +253,19 @@ func TestJWTInputsAreCanonical(t *testing.T) {
 			t.Fatalf("canonical assertion: status %d: %s", res.Status, res.Body)
 		}
 		for name, a := range map[string]func() string{
-			"line feed in the header":  func() string { return withBreak(assertion(aHeader, nil), 0, "\n") },
-			"space in the signature":   func() string { return withBreak(assertion(aHeader, nil), 2, " ") },
-			"tab in the header":        func() string { return withBreak(assertion(aHeader, nil), 0, "\t") },
-			"leading space":            func() string { return " " + assertion(aHeader, nil) },
-			"signature respelt":        func() string { return respelt(t, assertion(aHeader, nil), 2) },
-			"payload respelt":          func() string { return respelt(t, assertion(aHeader, nil), 1) },
-			"crit empty":               func() string { return assertion(withAHeader(map[string]any{"crit": []string{}}), nil) },
-			"crit b64 true":            func() string { return assertion(withAHeader(map[string]any{"crit": []string{"b64"}, "b64": true}), nil) },
-			"crit b64 false":           func() string { return assertion(withAHeader(map[string]any{"crit": []string{"b64"}, "b64": false}), unencodedPayload) },
+			"line feed in the header": func() string { return withBreak(assertion(aHeader, nil), 0, "\n") },
+			"space in the signature":  func() string { return withBreak(assertion(aHeader, nil), 2, " ") },
+			"tab in the header":       func() string { return withBreak(assertion(aHeader, nil), 0, "\t") },
+			"leading space":           func() string { return " " + assertion(aHeader, nil) },
+			"signature respelt":       func() string { return respelt(t, assertion(aHeader, nil), 2) },
+			"payload respelt":         func() string { return respelt(t, assertion(aHeader, nil), 1) },
+			"crit empty":              func() string { return assertion(withAHeader(map[string]any{"crit": []string{}}), nil) },
+			"crit b64 true": func() string {
+				return assertion(withAHeader(map[string]any{"crit": []string{"b64"}, "b64": true}), nil)
+			},
+			"crit b64 false": func() string {
+				return assertion(withAHeader(map[string]any{"crit": []string{"b64"}, "b64": false}), unencodedPayload)
+			},
 			"crit naming a registered": func() string { return assertion(withAHeader(map[string]any{"crit": []string{"exp"}}), nil) },
 		} {
 			t.Run("client_assertion "+name, func(t *testing.T) {
