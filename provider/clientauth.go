@@ -2,15 +2,15 @@ package provider
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/internal/jws"
 )
 
 // clientAssertionType is RFC 7523 §2.2's client_assertion_type.
@@ -44,13 +44,14 @@ func (c tokenURLConfig) GetTokenURLs(ctx context.Context) []string {
 // authenticateClient wraps fosite's client authentication (Basic, post,
 // private_key_jwt, none per the client's registration), which the token,
 // PAR, introspection and revocation endpoints share. Before fosite looks
-// at an assertion, it must expire within maxAssertionLifetime; after,
+// at an assertion, it must be spelt canonically and expire within
+// maxAssertionLifetime; after,
 // fosite's unregistered jti_known error for a replayed assertion becomes
 // invalid_client (RFC 7523 §3.1, RFC 6749 §5.2).
 func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 		if form.Get("client_assertion_type") == clientAssertionType {
-			if err := p.checkAssertionExpiry(form.Get("client_assertion")); err != nil {
+			if err := p.checkAssertion(form.Get("client_assertion")); err != nil {
 				return nil, err
 			}
 		}
@@ -83,27 +84,25 @@ func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticat
 	}
 }
 
-// checkAssertionExpiry refuses an assertion without exp or one that
-// expires more than maxAssertionLifetime from now. It reads the claims
-// before the signature is checked, which is safe: it only refuses, and
-// fosite then verifies the very same claims.
-func (p *Provider) checkAssertionExpiry(assertion string) error {
+// checkAssertion refuses an assertion that is not spelt canonically
+// (jws.Parse), has no exp, or expires more than maxAssertionLifetime from
+// now. It reads the claims before the signature is checked, which is
+// safe: it only refuses, and fosite then verifies the very same claims.
+func (p *Provider) checkAssertion(assertion string) error {
 	bad := func(hint string) error { return fosite.ErrInvalidClient.WithHint(hint) }
 	if len(assertion) > maxAssertionBytes {
 		return bad("The client_assertion is too large.")
 	}
-	parts := strings.Split(assertion, ".")
-	if len(parts) != 3 {
-		return bad("The client_assertion is not a signed JWT (JWS compact serialization).")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	// fosite's go-jose would strip whitespace, decode base64url
+	// leniently and honour crit (b64 among them): one spelling only.
+	jwt, err := jws.Parse(assertion)
 	if err != nil {
-		return bad("The client_assertion's payload is not base64url.")
+		return fosite.ErrInvalidClient.WithHint("The client_assertion is not a signed JWT in canonical JWS compact serialization: three base64url segments without padding or whitespace, each the one encoding of its bytes, and no crit header.").WithDebug(err.Error())
 	}
 	var claims struct {
 		Exp *json.Number `json:"exp"`
 	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
+	if err := json.Unmarshal(jwt.Payload, &claims); err != nil {
 		return bad("The client_assertion's claims are not a JSON object.")
 	}
 	if claims.Exp == nil {

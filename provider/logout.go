@@ -13,6 +13,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/internal/jws"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -231,6 +232,11 @@ type idTokenHint struct {
 // an access token, which is signed by the same keys but typed at+jwt
 // (RFC 9068), and with a subject and an audience.
 func (p *Provider) verifyIDTokenHint(hint string) (*idTokenHint, error) {
+	// As hallpass wrote it: go-jose would also take other spellings of
+	// the same token and honour crit (jws.Parse).
+	if _, err := jws.Parse(hint); err != nil {
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not a signed JWT as hallpass issued it (one compact serialization, no whitespace).").WithDebug(err.Error())
+	}
 	tok, err := josejwt.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not a signed JWT.")

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"github.com/ory/fosite/token/jwt"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/hallpass/hallpass/internal/jws"
 )
 
 // keySource is what the signer needs from keys.Manager: sign with the
@@ -75,7 +76,14 @@ func (s *signer) Validate(ctx context.Context, token string) (string, error) {
 
 // Decode verifies token's RS256 signature against the published key its
 // kid names, checks it was issued here, and validates its time claims.
+// token must be a compact JWS spelt canonically (jws.Parse): fosite's
+// go-jose strips whitespace, reads the JSON serialization, decodes
+// base64url leniently and honours crit, which would let other spellings
+// of a token, or extensions hallpass never uses, through.
 func (s *signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
+	if _, err := jws.Parse(token); err != nil {
+		return nil, &jwt.ValidationError{Errors: jwt.ValidationErrorMalformed, Inner: err}
+	}
 	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (interface{}, error) {
 		// Only RS256 is ever issued; anything else (none, HS256 with the
 		// public key as secret) is refused before any key is chosen.
@@ -185,60 +193,40 @@ func (s *signer) verifyAccessToken(token string) (*accessClaims, error) {
 // claims: header, signature, type and issuer. A token that passes is
 // remembered in s.verified.
 func (s *signer) verifyAccessTokenSignature(token string) (*accessClaims, error) {
-	h64, rest, ok := strings.Cut(token, ".")
-	p64, sig64, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 || strings.Contains(sig64, ".") {
-		return nil, errors.New("token is not a compact JWS")
-	}
-	enc := base64.RawURLEncoding
-	hb, err := enc.DecodeString(h64)
+	// One spelling per token, and no crit (hallpass marks no header
+	// critical, RFC 7515 §4.1.11): a revocation record names a token by
+	// its signature segment as written (fositestore's tokenRevocation),
+	// so another spelling of the same signature must not verify.
+	t, err := jws.Parse(token)
 	if err != nil {
-		return nil, fmt.Errorf("token header: %w", err)
+		return nil, fmt.Errorf("access token: %w", err)
 	}
 	var h struct {
-		Alg  string   `json:"alg"`
-		Kid  string   `json:"kid"`
-		Typ  string   `json:"typ"`
-		Crit []string `json:"crit"`
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
 	}
-	if err := json.Unmarshal(hb, &h); err != nil {
+	if err := json.Unmarshal(t.Header, &h); err != nil {
 		return nil, fmt.Errorf("token header: %w", err)
 	}
 	// Only RS256 is ever issued; anything else (none, HS256 with the
-	// public key as secret) is refused before any key is chosen. hallpass
-	// marks no header critical (RFC 7515 §4.1.11).
-	if h.Alg != "RS256" || len(h.Crit) > 0 {
-		return nil, fmt.Errorf("unexpected signing algorithm %q or critical headers", h.Alg)
+	// public key as secret) is refused before any key is chosen.
+	if h.Alg != "RS256" {
+		return nil, fmt.Errorf("unexpected signing algorithm %q", h.Alg)
 	}
 	key, ok := s.keys.VerificationKey(h.Kid)
 	if !ok {
 		return nil, fmt.Errorf("unknown key id %q", h.Kid)
 	}
-	// The signature segment must be the one encoding of the signature:
-	// a decoder ignores line breaks and (unless strict) the unused bits of
-	// the last character, so other strings carry the same signature, and
-	// a revocation record names a token by its signature segment as
-	// written (fositestore's tokenRevocation).
-	sig, err := enc.Strict().DecodeString(sig64)
-	if err != nil {
-		return nil, fmt.Errorf("token signature: %w", err)
-	}
-	if enc.EncodedLen(len(sig)) != len(sig64) {
-		return nil, errors.New("token signature: not in its one base64url encoding")
-	}
-	digest := sha256.Sum256([]byte(token[:len(h64)+1+len(p64)]))
-	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], sig); err != nil {
+	digest := sha256.Sum256([]byte(t.SigningInput))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, digest[:], t.Signature); err != nil {
 		return nil, fmt.Errorf("token signature: %w", err)
 	}
 	if h.Typ != "at+jwt" {
 		return nil, fmt.Errorf("a JWT of type %q is no access token", h.Typ)
 	}
-	pb, err := enc.DecodeString(p64)
-	if err != nil {
-		return nil, fmt.Errorf("token claims: %w", err)
-	}
 	var c accessClaims
-	if err := json.Unmarshal(pb, &c); err != nil {
+	if err := json.Unmarshal(t.Payload, &c); err != nil {
 		return nil, fmt.Errorf("token claims: %w", err)
 	}
 	if c.Iss != s.issuer {

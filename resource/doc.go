@@ -4,8 +4,10 @@
 // imports nothing of hallpass's server side.
 //
 // Offline verification ([Verifier.Verify], [Verifier.Middleware]) checks each
-// token locally: the RS256 signature against the key its kid names in
-// hallpass's JWKS (fetched once, cached as hallpass's Cache-Control says,
+// token locally: its form (one compact JWS, spelt exactly as hallpass
+// signed it, without whitespace, non-canonical base64url or crit), the
+// RS256 signature against the key its kid names in hallpass's JWKS
+// (fetched once, cached as hallpass's Cache-Control says,
 // refreshed in the background with If-None-Match, and refetched, at most
 // once per Config.MinRefreshInterval, when a token names an unknown kid),
 // typ at+jwt, iss, aud and the time claims. It costs no round trip and keeps

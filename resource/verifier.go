@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/hallpass/hallpass/internal/jws"
 )
 
 // Sentinel errors. Errors returned by Verify and Introspect wrap one of them
@@ -333,7 +335,9 @@ type accessClaims struct {
 }
 
 // Verify checks token offline and returns its claims; every failure wraps
-// ErrInvalidToken. It calls hallpass only when the token names a kid the
+// ErrInvalidToken. token must be spelt exactly as hallpass signed it: a
+// compact JWS of three canonical base64url segments, without whitespace,
+// padding or a crit header; any other spelling is malformed. It calls hallpass only when the token names a kid the
 // cached JWKS lacks, at most once per Config.MinRefreshInterval.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
@@ -341,6 +345,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	if len(token) > maxTokenBytes {
 		return nil, invalid(descTooLarge, nil)
+	}
+	// One token, one spelling: go-jose would accept others of the same
+	// signed token (line breaks, non-canonical base64url) and honour crit
+	// extensions hallpass never sets. Refused here, before any key is
+	// looked up or fetched.
+	if _, err := jws.Parse(token); err != nil {
+		return nil, invalid(descMalformed, err)
 	}
 	// Only RS256 parses: "none", HS256 (with the public key as HMAC secret
 	// or otherwise) and every other algorithm fail here, before any key is

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -26,7 +25,9 @@ import (
 // would issue and with forgeries of every known kind. Whatever it accepts
 // must be what no forger can make: an RS256 at+jwt whose signature, checked
 // here independently of go-jose, verifies under the key of the JWKS that
-// its kid names, issued by this issuer for this audience and not expired.
+// its kid names, issued by this issuer for this audience and not expired;
+// and spelt as signed, canonically, so that no one else can make another
+// spelling of it either.
 func FuzzVerify(f *testing.F) {
 	s := newStubIssuer(f)
 	second, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -77,6 +78,9 @@ func FuzzVerify(f *testing.F) {
 		`{"payload":"` + parts[1] + `","signatures":[{"protected":"` + parts[0] + `","signature":"` + parts[2] + `"}]}`,
 		parts[0] + "." + parts[1] + ".",
 		parts[0] + ".\n" + parts[1] + "." + parts[2] + "\n",
+		parts[0] + "." + parts[1] + "." + respell(f, parts[2]),
+		parts[0] + "." + parts[1] + "." + parts[2] + "==",
+		forge(f, with(header, map[string]any{"crit": []string{}}), claims, rs256(f, s.key)),
 		"",
 		"a.b.c",
 	} {
@@ -91,15 +95,10 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		// go-jose drops whitespace anywhere in a compact token before
-		// parsing it; so does this check.
-		compact := strings.Map(func(r rune) rune {
-			if unicode.IsSpace(r) {
-				return -1
-			}
-			return r
-		}, token)
-		segs := strings.Split(compact, ".")
+		// One token, one spelling: three segments, each the one
+		// base64url encoding of its bytes (so no whitespace, padding or
+		// other alphabet), and no crit header.
+		segs := strings.Split(token, ".")
 		if len(segs) != 3 {
 			t.Fatalf("accepted a token of %d segments", len(segs))
 		}
@@ -114,6 +113,16 @@ func FuzzVerify(f *testing.F) {
 		sig, err3 := b64.DecodeString(segs[2])
 		if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &h) != nil || json.Unmarshal(pb, &p) != nil {
 			t.Fatalf("accepted a token that does not decode: %q", token)
+		}
+		if canonical := b64.EncodeToString(hb) + "." + b64.EncodeToString(pb) + "." + b64.EncodeToString(sig); canonical != token {
+			t.Fatalf("accepted %q, another spelling of %q", token, canonical)
+		}
+		var params map[string]json.RawMessage
+		if json.Unmarshal(hb, &params) != nil {
+			t.Fatalf("accepted header %s, not a JSON object", hb)
+		}
+		if _, ok := params["crit"]; ok {
+			t.Fatalf("accepted header %s, with crit", hb)
 		}
 		key, ok := published[h.Kid]
 		if h.Alg != "RS256" || !ok || !strings.EqualFold(strings.TrimPrefix(strings.ToLower(h.Typ), "application/"), "at+jwt") {
