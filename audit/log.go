@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/hallpass/hallpass/internal/jws"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -203,8 +204,11 @@ func (l *Log) checkpoint(ctx context.Context, seq int64, hash string) error {
 }
 
 // keyID returns the kid header of a compact JWS.
-func keyID(jws string) (string, error) {
-	sig, err := jose.ParseSigned(jws, []jose.SignatureAlgorithm{jose.RS256})
+func keyID(compact string) (string, error) {
+	if _, err := jws.Parse(compact); err != nil {
+		return "", fmt.Errorf("parse signature: %w", err)
+	}
+	sig, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return "", fmt.Errorf("parse signature: %w", err)
 	}

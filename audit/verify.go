@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/hallpass/hallpass/internal/jws"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -200,6 +201,13 @@ func publicKeys(ctx context.Context, s VerifyStore) (map[string]*jose.JSONWebKey
 func checkCheckpoint(c storage.AuditCheckpoint, pub map[string]*jose.JSONWebKey) (bool, error) {
 	bad := func(why string) error {
 		return &TamperError{Seq: c.Seq, Reason: "checkpoint " + why}
+	}
+	// hallpass writes a checkpoint's signature in its one canonical
+	// spelling; go-jose would also read others of the same bytes (line
+	// breaks, base64url with unused bits set), which only a hand in the
+	// database writes.
+	if _, err := jws.Parse(c.Signature); err != nil {
+		return false, bad("signature not as hallpass writes it")
 	}
 	sig, err := jose.ParseSigned(c.Signature, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(sig.Signatures) != 1 {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"log/slog"
 	"slices"
 	"sync"
@@ -176,6 +177,7 @@ func RunAudit(t *testing.T, newReplicas func(t *testing.T, n int) []storage.Stor
 				`UPDATE audit_entries SET seq = 6 WHERE seq = -1`)
 		}, 4},
 		{"RewrittenChain", rewriteChain, 8},
+		{"RespeltCheckpoint", respellCheckpoint, 4},
 	}
 	for _, tc := range tampers {
 		t.Run(tc.name, func(t *testing.T) {
@@ -365,3 +367,22 @@ func newSignedLogAt(t *testing.T, s storage.Store, every int, now func() time.Ti
 
 // discardLogger drops the audit lines the suite's logs write.
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// respellCheckpoint rewrites the signature of the checkpoint at seq 4 in
+// another spelling of the same bytes: its last character with unused
+// bits set, which a lenient base64url decoder reads as the same
+// signature. hallpass never writes such a spelling, so Verify must take
+// it for tampering rather than accept a checkpoint not as written.
+func respellCheckpoint(ctx context.Context, _ storage.Store, db *sql.DB) error {
+	var sig string
+	if err := db.QueryRowContext(ctx, `SELECT signature FROM audit_checkpoints WHERE seq = 4`).Scan(&sig); err != nil {
+		return fmt.Errorf("read checkpoint 4: %w", err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	if last < 0 || last&1 != 0 {
+		return fmt.Errorf("checkpoint 4's signature %q does not end as a 256-byte signature's canonical spelling", sig[len(sig)-8:])
+	}
+	respelt := sig[:len(sig)-1] + string(alphabet[last|1])
+	return execAll(ctx, db, fmt.Sprintf(`UPDATE audit_checkpoints SET signature = '%s' WHERE seq = 4`, respelt))
+}
