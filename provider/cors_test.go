@@ -13,7 +13,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/hallpass/hallpass/directory"
-	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -568,15 +567,7 @@ func forEachOutage(t *testing.T, f func(t *testing.T, dsn string, cut func(e *ss
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		u, err := url.Parse(testdb.Postgres(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		px := faultproxy.New(t, u.Host)
-		u.Host = px.Addr()
-		q := u.Query()
-		q.Set("connect_timeout", "2")
-		u.RawQuery = q.Encode()
-		f(t, u.String(), func(*ssoEnv) { px.Cut() })
+		dsn, px := postgresBehindProxy(t)
+		f(t, dsn, func(*ssoEnv) { px.Cut() })
 	})
 }

@@ -66,17 +66,8 @@ func (b *syncBuffer) logged(t *testing.T, level, requestID string) bool {
 // restart; on SQLite by closing the database under the running server.
 func TestStorageOutage(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
-		dsn := testdb.Postgres(t)
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		px := faultproxy.New(t, u.Host)
-		u.Host = px.Addr()
-		q := u.Query()
-		q.Set("connect_timeout", "2")
-		u.RawQuery = q.Encode()
-		runOutage(t, u.String(), func(*ssoEnv) { px.Cut() }, px.Restore)
+		dsn, px := postgresBehindProxy(t)
+		runOutage(t, dsn, func(*ssoEnv) { px.Cut() }, px.Restore)
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		runOutage(t, testdb.SQLite(t), func(e *ssoEnv) {
@@ -85,6 +76,23 @@ func TestStorageOutage(t *testing.T) {
 			}
 		}, nil)
 	})
+}
+
+// postgresBehindProxy returns a fresh PostgreSQL database's DSN reached
+// through a TCP proxy the test can cut, with a short connect timeout so
+// that a cut shows within seconds.
+func postgresBehindProxy(t *testing.T) (string, *faultproxy.Proxy) {
+	t.Helper()
+	u, err := url.Parse(testdb.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := faultproxy.New(t, u.Host)
+	u.Host = px.Addr()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	return u.String(), px
 }
 
 func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,16 +146,6 @@ func TestJWTInputsAreCanonical(t *testing.T) {
 			t.Fatal(err)
 		}
 		idHeader := map[string]any{"alg": "RS256", "kid": testKid, "typ": "JWT"}
-		withHeader := func(changes map[string]any) map[string]any {
-			h := map[string]any{}
-			for k, v := range idHeader {
-				h[k] = v
-			}
-			for k, v := range changes {
-				h[k] = v
-			}
-			return h
-		}
 		testSigned := signJWS(t, testKey, idHeader, idPayload, nil)
 
 		// Spellings of alice's ID token.
@@ -169,9 +160,9 @@ func TestJWTInputsAreCanonical(t *testing.T) {
 			{"signature respelt", respelt(t, idToken, 2)},
 			{"payload respelt", respelt(t, padded, 1)},
 			{"padding", idToken + "=="},
-			{"crit empty", signJWS(t, testKey, withHeader(map[string]any{"crit": []string{}}), idPayload, nil)},
-			{"crit b64 true", signJWS(t, testKey, withHeader(map[string]any{"crit": []string{"b64"}, "b64": true}), idPayload, nil)},
-			{"crit b64 false", signJWS(t, testKey, withHeader(map[string]any{"crit": []string{"b64"}, "b64": false}), idPayload, unencodedPayload)},
+			{"crit empty", signJWS(t, testKey, withHeader(idHeader, map[string]any{"crit": []string{}}), idPayload, nil)},
+			{"crit b64 true", signJWS(t, testKey, withHeader(idHeader, map[string]any{"crit": []string{"b64"}, "b64": true}), idPayload, nil)},
+			{"crit b64 false", signJWS(t, testKey, withHeader(idHeader, map[string]any{"crit": []string{"b64"}, "b64": false}), idPayload, unencodedPayload)},
 		}
 
 		// fosite's id_token_hint check at the authorization endpoint
@@ -236,16 +227,6 @@ func TestJWTInputsAreCanonical(t *testing.T) {
 			return signJWS(t, testKey, header, payloadWithUnusedBits(t, claims), signingInput)
 		}
 		aHeader := map[string]any{"alg": "RS256", "kid": "client-key", "typ": "JWT"}
-		withAHeader := func(changes map[string]any) map[string]any {
-			h := map[string]any{}
-			for k, v := range aHeader {
-				h[k] = v
-			}
-			for k, v := range changes {
-				h[k] = v
-			}
-			return h
-		}
 		clientCredentials := func(a string) result {
 			return e.post(t, provider.PathToken, assertionForm(a, url.Values{"grant_type": {"client_credentials"}}))
 		}
@@ -259,14 +240,14 @@ func TestJWTInputsAreCanonical(t *testing.T) {
 			"leading space":           func() string { return " " + assertion(aHeader, nil) },
 			"signature respelt":       func() string { return respelt(t, assertion(aHeader, nil), 2) },
 			"payload respelt":         func() string { return respelt(t, assertion(aHeader, nil), 1) },
-			"crit empty":              func() string { return assertion(withAHeader(map[string]any{"crit": []string{}}), nil) },
+			"crit empty":              func() string { return assertion(withHeader(aHeader, map[string]any{"crit": []string{}}), nil) },
 			"crit b64 true": func() string {
-				return assertion(withAHeader(map[string]any{"crit": []string{"b64"}, "b64": true}), nil)
+				return assertion(withHeader(aHeader, map[string]any{"crit": []string{"b64"}, "b64": true}), nil)
 			},
 			"crit b64 false": func() string {
-				return assertion(withAHeader(map[string]any{"crit": []string{"b64"}, "b64": false}), unencodedPayload)
+				return assertion(withHeader(aHeader, map[string]any{"crit": []string{"b64"}, "b64": false}), unencodedPayload)
 			},
-			"crit naming a registered": func() string { return assertion(withAHeader(map[string]any{"crit": []string{"exp"}}), nil) },
+			"crit naming a registered": func() string { return assertion(withHeader(aHeader, map[string]any{"crit": []string{"exp"}}), nil) },
 		} {
 			t.Run("client_assertion "+name, func(t *testing.T) {
 				assertError(t, clientCredentials(a()), http.StatusUnauthorized, "invalid_client")
@@ -293,4 +274,11 @@ func TestJWTInputsAreCanonical(t *testing.T) {
 		}
 		authorize(idToken).wantError(t, "login_required")
 	})
+}
+
+// withHeader returns a copy of header with changes made.
+func withHeader(header, changes map[string]any) map[string]any {
+	h := maps.Clone(header)
+	maps.Copy(h, changes)
+	return h
 }
