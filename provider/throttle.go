@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,10 @@ import (
 //     AccountFreeFailures of them in a row the username is locked for
 //     AccountLock; every further wrong password (one each time a lock has
 //     ended) doubles the lock, up to AccountMaxLock. A correct password
-//     forgets the failures; during a lock even the correct password is
-//     refused. Unknown usernames are counted and locked the same way, so
-//     a lock says nothing about whether the user exists.
+//     forgets the failures (unless a case variant of the username, from
+//     an older database, shares them); during a lock even the correct
+//     password is refused. Unknown usernames are counted and locked the
+//     same way, so a lock says nothing about whether the user exists.
 //   - per client address: wrong passwords from one address (IPv6: one
 //     /64), across usernames. After AddressFailures within AddressWindow
 //     the address is refused until that window ends.
@@ -273,10 +275,37 @@ func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.T
 	return v, nil
 }
 
-// succeeded records that the reserved attempt had the right password.
+// succeeded records that the reserved attempt had the right second
+// factor, whose entry is the user's own.
 func (t *loginThrottle) succeeded(ctx context.Context, a *loginAttempt, now time.Time) error {
+	return t.reset(ctx, a, true, now)
+}
+
+// passwordSucceeded records that the reserved attempt had u's password.
+// The account's failures are forgotten unless another user's username
+// differs from u's only by case (variants stored before the directory
+// refused them; each signs in by its exact spelling): the two share one
+// account entry (accountKey), whose failures may then be guesses at the
+// other's password, and forgetting them would give whoever knows one
+// variant's password the other's free failures again and again. They run
+// out then as any failures do (AccountMemory).
+func (t *loginThrottle) passwordSucceeded(ctx context.Context, a *loginAttempt, u *storage.User, now time.Time) error {
+	variants, err := t.store.FindUsersByUsernameFold(ctx, u.Username)
+	if err != nil {
+		return fmt.Errorf("reset login throttle: %w", err)
+	}
+	return t.reset(ctx, a, len(variants) <= 1, now)
+}
+
+// reset gives the address its attempt back (LoginLimits.succeeded) and,
+// if forgetAccount, forgets the account's failures.
+func (t *loginThrottle) reset(ctx context.Context, a *loginAttempt, forgetAccount bool, now time.Time) error {
 	err := t.store.UpdateThrottle(ctx, a.ids(), func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
-		return t.limits.succeeded(es[0], es[1], a.reserved, now)
+		out := t.limits.succeeded(es[0], es[1], a.reserved, now)
+		if !forgetAccount {
+			out = slices.DeleteFunc(out, func(e storage.ThrottleEntry) bool { return e.ID == a.account })
+		}
+		return out
 	})
 	if err != nil {
 		return fmt.Errorf("reset login throttle: %w", err)

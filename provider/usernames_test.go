@@ -212,3 +212,31 @@ func pageText(t *testing.T, p page) string {
 	}
 	return strings.Join(strings.Fields(textOf(doc)), " ")
 }
+
+// TestLoginLockLegacyCaseVariants: where a database still holds bob and
+// Bob, their spellings share one lockout count, so bob's correct password
+// must not forget failures that may be guesses at Bob's: whoever knows
+// bob's password would otherwise get Bob's free failures again and again.
+func TestLoginLockLegacyCaseVariants(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, patient)
+		const bigBobPassword = "harbour-quill-meadow-19"
+		hash, err := directory.HashPassword(bigBobPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Straight into the store: the directory would refuse Bob.
+		if err := e.Store.CreateUser(context.Background(), &storage.User{ID: "legacy-bob", Username: "Bob", PasswordHash: hash, Roles: []string{"student"}}); err != nil {
+			t.Fatalf("store Bob: %v", err)
+		}
+		b, p := loginPage(t, e)
+		for i := range accountFreeFailures - 1 {
+			wantChecked(t, fmt.Sprintf("guess %d at Bob", i+1), b.postLogin(t, e.URL, p, "Bob", fmt.Sprintf("guess-%d", i), ""))
+		}
+		b2, p2 := loginPage(t, e)
+		if r := b2.postLogin(t, e.URL, p2, "bob", bobPassword, ""); r.kind() == "login" {
+			t.Fatalf("bob with his password: want signed in, got %s", r)
+		}
+		wantThrottled(t, "Bob's password after 4 guesses at Bob and bob's sign-in", b.postLogin(t, e.URL, p, "Bob", bigBobPassword, ""), 60)
+	})
+}
