@@ -62,6 +62,9 @@ func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticat
 			// The request is this client's: its answer, whatever it
 			// is, may be readable from the client's origins (cors.go).
 			allowClientOrigin(ctx, c)
+			if n, ok := ctx.Value(callerNoteKey{}).(*callerNote); ok {
+				n.client = c
+			}
 			return c, nil
 		case errors.Is(err, fosite.ErrJTIKnown):
 			return nil, fosite.ErrInvalidClient.WithHint("This client assertion was already used; sign a new one, with a new jti, for every request.")
@@ -82,6 +85,21 @@ func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticat
 		// or not yet valid assertion) unwrapped; they are the client's.
 		return nil, fosite.ErrInvalidClient.WithHint("The client_assertion is not valid (expired, not yet valid, or malformed).").WithWrap(err).WithDebug(err.Error())
 	}
+}
+
+type callerNoteKey struct{}
+
+// callerNote is where authenticateClient leaves the client it
+// authenticated, for a handler that needs it after fosite has let it go
+// (withCallerNote). Authenticating again is no way to find it: a
+// private_key_jwt assertion's jti is spent by the first authentication.
+type callerNote struct{ client fosite.Client }
+
+// withCallerNote returns ctx with an empty callerNote, which the client
+// authentication of a request made with that ctx fills in.
+func withCallerNote(ctx context.Context) (context.Context, *callerNote) {
+	n := &callerNote{}
+	return context.WithValue(ctx, callerNoteKey{}, n), n
 }
 
 // checkAssertion refuses an assertion that is not spelt canonically

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -135,8 +136,8 @@ func (w *corsWriter) failing() {
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *corsWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// failureLookupTimeout bounds the read of the origins that allowFailure
-// may make, on a context of its own.
+// failureLookupTimeout bounds the read of the origins that a failed
+// request may make (hasAlone), on a context of its own.
 const failureLookupTimeout = time.Second
 
 // allowFailure makes a failure of ours (a 5xx, a panic) readable from
@@ -147,21 +148,14 @@ const failureLookupTimeout = time.Second
 // which sees a network error. The answer says only that hallpass failed,
 // so the origins last read decide when they have the origin: no query
 // for a database that is likely what failed. Otherwise they are read
-// as a preflight reads them, with a context of its own, since the
-// request's may be what ran out. Once the client is known
-// (allowClientOrigin), its origins alone may read the failure, as any
-// other answer.
+// as a preflight reads them, but by one failure at a time (hasAlone).
+// Once the client is known (allowClientOrigin), its origins alone may
+// read the failure, as any other answer.
 func (p *Provider) allowFailure(ctx context.Context, n *corsNote) {
 	if n.decided {
 		return
 	}
-	ok := p.origins.last(n.origin)
-	if !ok {
-		lookup, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureLookupTimeout)
-		defer cancel()
-		ok, _ = p.origins.has(lookup, n.origin)
-	}
-	if ok {
+	if p.origins.last(n.origin) || p.origins.hasAlone(ctx, n.origin) {
 		n.allow()
 	}
 }
@@ -385,6 +379,10 @@ type cacheGeneration interface {
 type originSet struct {
 	store cacheGeneration
 
+	// reading is set while a failed request reads the origins
+	// (hasAlone).
+	reading atomic.Bool
+
 	mu      sync.Mutex
 	valid   bool
 	gen     uint64
@@ -440,6 +438,23 @@ func (s *originSet) hasLast(ctx context.Context, origin string) (bool, error) {
 		return true, nil
 	}
 	return false, err
+}
+
+// hasAlone is has for a request that failed, on a context of its own
+// (the request's may be what ran out) bounded by failureLookupTimeout,
+// unless another such read is under way: then false at once. During an
+// outage every request fails, and any Origin can be sent; each reading
+// the origins would cost the database a query more per failure, and the
+// failure a second's wait.
+func (s *originSet) hasAlone(ctx context.Context, origin string) bool {
+	if !s.reading.CompareAndSwap(false, true) {
+		return false
+	}
+	defer s.reading.Store(false)
+	lookup, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureLookupTimeout)
+	defer cancel()
+	ok, _ := s.has(lookup, origin)
+	return ok
 }
 
 // last reports whether origin was in the last listing read, however

@@ -1,8 +1,15 @@
 package provider
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // TestParseOrigin: an origin is scheme://host[:port] over http(s) and
@@ -129,4 +136,56 @@ func FuzzParseOrigin(f *testing.F) {
 			t.Fatalf("parseOrigin(%q) = %q keeps a default or zero port", s, o)
 		}
 	})
+}
+
+// stuckOrigins is a store whose reads of the origins fail, the first one
+// only once released, as a database that stopped answering would.
+type stuckOrigins struct {
+	reads            atomic.Int32
+	entered, release chan struct{}
+}
+
+func (s *stuckOrigins) Generation(ctx context.Context) (uint64, error) {
+	if s.reads.Add(1) == 1 {
+		close(s.entered)
+		<-s.release
+	}
+	return 0, errors.New("injected: the database does not answer")
+}
+
+func (s *stuckOrigins) ListClients(context.Context) ([]storage.Client, error) {
+	return nil, errors.New("injected: the database does not answer")
+}
+
+// TestAllowFailureReadsOneAtATime: while one failure's read of the
+// origins is under way, other failures (whatever Origin they send) do not
+// start another: during an outage, a failing request must not cost the
+// database a query more each, nor wait for one.
+func TestAllowFailureReadsOneAtATime(t *testing.T) {
+	st := &stuckOrigins{entered: make(chan struct{}), release: make(chan struct{})}
+	p := &Provider{origins: &originSet{store: st}}
+	note := func(origin string) *corsNote { return &corsNote{origin: origin, header: http.Header{}} }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.allowFailure(context.Background(), note("https://app.example"))
+	}()
+	<-st.entered
+	for i := range 10 {
+		n := note(fmt.Sprintf("https://guess-%d.example", i))
+		p.allowFailure(context.Background(), n)
+		if got := n.header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("%s: Access-Control-Allow-Origin %q", n.origin, got)
+		}
+	}
+	close(st.release)
+	<-done
+	if got := st.reads.Load(); got != 1 {
+		t.Errorf("11 failures during one read of the origins read them %d times, want 1", got)
+	}
+	// The read over, the next failure may read again.
+	p.allowFailure(context.Background(), note("https://app.example"))
+	if got := st.reads.Load(); got != 2 {
+		t.Errorf("a failure after the read ended: %d reads in all, want 2", got)
+	}
 }

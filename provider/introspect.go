@@ -230,7 +230,7 @@ type introspection struct {
 // (unknown, expired, already revoked) is answered 200 (§2.2). Revoking a
 // refresh token ends its grant's access tokens too.
 func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	ctx := p.fstore.NoteFailures(r.Context())
+	ctx, caller := withCallerNote(p.fstore.NoteFailures(r.Context()))
 	err := checkOAuthRequest(r, false)
 	if err == nil && r.PostForm.Get("token") == "" {
 		// RFC 7009 §2.1: token is required. fosite would look the empty
@@ -249,7 +249,7 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			WithHint("A client may revoke only its own tokens.")
 	}
 	if err == nil {
-		err = p.revokeSpentRefreshGrant(r)
+		err = p.revokeSpentRefreshGrant(ctx, r, caller.client)
 	}
 	if err != nil && (errors.Is(err, fosite.ErrTemporarilyUnavailable) || ourFault(err)) {
 		// fosite answers some of these 200, which would tell the client a
@@ -286,11 +286,11 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeSpentRefreshGrant ends the grant of a refresh token that was
-// already rotated. fosite treats it as "already revoked" and leaves the
-// grant's current tokens alive; presenting the same token at the token
-// endpoint would end the grant, and so does revoking it here.
-func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
-	ctx := r.Context()
+// already rotated, when caller, the client the revocation authenticated,
+// is the one it was issued to. fosite treats it as "already revoked" and
+// leaves the grant's current tokens alive; presenting the same token at
+// the token endpoint would end the grant, and so does revoking it here.
+func (p *Provider) revokeSpentRefreshGrant(ctx context.Context, r *http.Request, caller fosite.Client) error {
 	sig := p.core.RefreshTokenSignature(ctx, r.PostForm.Get("token"))
 	if sig == "" {
 		return nil
@@ -302,15 +302,7 @@ func (p *Provider) revokeSpentRefreshGrant(r *http.Request) error {
 	if !errors.Is(err, fosite.ErrInactiveToken) || req == nil {
 		return nil
 	}
-	auth, ok := p.oauth2.(clientAuthenticator)
-	if !ok {
-		return nil
-	}
-	caller, err := auth.AuthenticateClient(ctx, r, r.PostForm)
-	if ourFault(err) {
-		return fmt.Errorf("authenticate revoking client: %w", err)
-	}
-	if err != nil || caller.GetID() != req.GetClient().GetID() {
+	if caller == nil || caller.GetID() != req.GetClient().GetID() {
 		return nil // another client's token is not ours to touch
 	}
 	return p.revokeGrant(ctx, req.GetID())

@@ -202,7 +202,7 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	}
 	p.metrics.logins.WithLabelValues("success").Inc()
 	p.recordSignin(ctx, f, a, user, outcomeSuccess, nil)
-	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
+	if err := p.logins.passwordSucceeded(ctx, a, user, p.cfg.Now()); err != nil {
 		// The password was right: refusing the sign-in now would punish
 		// the user for the database. The failures stay counted.
 		p.logFailure(ctx, "login succeeded but its throttle reset failed", err)

@@ -1,11 +1,17 @@
 package provider_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 )
@@ -156,5 +162,58 @@ func TestRevocationOfAnotherClientsToken(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// TestRevocationOfSpentRefreshTokenByAssertion: a private_key_jwt client
+// that revokes a refresh token it already rotated ends the grant it was
+// rotated into, as a client authenticating with a secret does: the
+// revocation authenticates it once, and its assertion's jti is spent by
+// then.
+func TestRevocationOfSpentRefreshTokenByAssertion(t *testing.T) {
+	withSSOEnv(t, "revoke", func(t *testing.T, e *ssoEnv) {
+		const redirect = "https://keyed.school.example/cb"
+		key := newKeyPair(t, jose.ES256)
+		res := e.registerRaw(t, directory.ClientMetadata{
+			ClientName: "keyed web app", RedirectURIs: []string{redirect},
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
+			TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256",
+			JWKS: publicJWKS(t, key, "k", jose.ES256), Scope: "openid offline_access",
+		})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("register the private_key_jwt client: %d %s", res.Status, res.Body)
+		}
+		var m directory.ClientMetadata
+		if err := json.Unmarshal(res.Body, &m); err != nil {
+			t.Fatal(err)
+		}
+		keyed := keyedClient{id: m.ClientID, key: key, kid: "k", alg: jose.ES256}
+		c := &ssoClient{Meta: m, Config: oauth2.Config{ClientID: m.ClientID, RedirectURL: redirect, Endpoint: oauth2.Endpoint{
+			AuthURL: endpoint(t, e.Discovery, "authorization_endpoint"), TokenURL: endpoint(t, e.Discovery, "token_endpoint"),
+		}}}
+		ar := c.request("openid offline_access")
+		cb, _ := e.newBrowser(t).signIn(t, ar, "alice", alicePassword)
+		code := cb.wantCode(t)
+		call := func(path string, form url.Values) result {
+			return postFrom(t, e, path, assertionForm(keyed.assertion(t, e.testServer, nil), form), "", "")
+		}
+		tokens := func(form url.Values) (access, refresh string) {
+			t.Helper()
+			res := call(provider.PathToken, form)
+			if res.Status != http.StatusOK {
+				t.Fatalf("token (%s): %d %s", form.Get("grant_type"), res.Status, res.Body)
+			}
+			access, _ = res.JSON(t)["access_token"].(string)
+			refresh, _ = res.JSON(t)["refresh_token"].(string)
+			return access, refresh
+		}
+		_, spent := tokens(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "code_verifier": {ar.Verifier}})
+		access, refresh := tokens(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {spent}})
+		if res := call(provider.PathRevoke, url.Values{"token": {spent}}); res.Status != http.StatusOK {
+			t.Fatalf("revoke the spent refresh token: %d %s", res.Status, res.Body)
+		}
+		admin := e.adminCred()
+		e.WantInactive(t, "current refresh token after revoking the spent one", admin, refresh, "")
+		e.WantInactive(t, "current access token after revoking the spent one", admin, access, "")
 	})
 }

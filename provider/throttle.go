@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,9 +25,10 @@ import (
 //     AccountFreeFailures of them in a row the username is locked for
 //     AccountLock; every further wrong password (one each time a lock has
 //     ended) doubles the lock, up to AccountMaxLock. A correct password
-//     forgets the failures; during a lock even the correct password is
-//     refused. Unknown usernames are counted and locked the same way, so
-//     a lock says nothing about whether the user exists.
+//     forgets the failures (unless a case variant of the username, from
+//     an older database, shares them); during a lock even the correct
+//     password is refused. Unknown usernames are counted and locked the
+//     same way, so a lock says nothing about whether the user exists.
 //   - per client address: wrong passwords from one address (IPv6: one
 //     /64), across usernames. After AddressFailures within AddressWindow
 //     the address is refused until that window ends.
@@ -134,6 +136,24 @@ func (l LoginLimits) count(account, address storage.ThrottleEntry, now time.Time
 	return account, address
 }
 
+// uncount returns the account entry cur with one attempt taken back,
+// given the entry before and after that attempt was counted: the entry
+// as it was before (none, if that was no longer live) when nothing has
+// counted since, and otherwise cur with one attempt fewer, its lock kept
+// (a later attempt may have set it).
+func (l LoginLimits) uncount(cur, before, counted storage.ThrottleEntry, now time.Time) storage.ThrottleEntry {
+	if cur.Attempts == counted.Attempts && cur.LockedUntil.Equal(counted.LockedUntil) && cur.ExpiresAt.Equal(counted.ExpiresAt) {
+		if !live(before, now) {
+			return storage.ThrottleEntry{ID: cur.ID} // a zero ExpiresAt deletes
+		}
+		return before
+	}
+	if live(cur, now) && cur.Attempts > 0 {
+		cur.Attempts--
+	}
+	return cur
+}
+
 // lockFor is the lock that the attempts-th attempt in a row sets.
 func (l LoginLimits) lockFor(attempts int) time.Duration {
 	d := l.AccountLock
@@ -180,8 +200,10 @@ func newLoginThrottle(store storage.Store, limits LoginLimits, tokenSecret []byt
 type loginAttempt struct {
 	account, address string
 	client           netip.Addr
-	// reserved is the address entry as reserve counted this attempt.
-	reserved storage.ThrottleEntry
+	// reserved is the address entry as reserve counted this attempt;
+	// accountBefore and accountCounted are the account entry before and
+	// after it counted it.
+	reserved, accountBefore, accountCounted storage.ThrottleEntry
 }
 
 func (t *loginThrottle) digest(label, value string) string {
@@ -264,7 +286,7 @@ func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.T
 			return nil
 		}
 		account, address := t.limits.count(es[0], es[1], now)
-		a.reserved = address
+		a.reserved, a.accountBefore, a.accountCounted = address, es[0], account
 		return []storage.ThrottleEntry{account, address}
 	})
 	if err != nil {
@@ -273,10 +295,40 @@ func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.T
 	return v, nil
 }
 
-// succeeded records that the reserved attempt had the right password.
+// succeeded records that the reserved attempt had the right second
+// factor, whose entry is the user's own.
 func (t *loginThrottle) succeeded(ctx context.Context, a *loginAttempt, now time.Time) error {
+	return t.reset(ctx, a, true, now)
+}
+
+// passwordSucceeded records that the reserved attempt had u's password.
+// The account's failures are forgotten unless another user's username
+// differs from u's only by case (variants stored before the directory
+// refused them; each signs in by its exact spelling): the two share one
+// account entry (accountKey), whose failures may then be guesses at the
+// other's password, and forgetting them would give whoever knows one
+// variant's password the other's free failures again and again. Only
+// this attempt's count is taken back then (LoginLimits.uncount), so that
+// a variant's own sign-ins never add up to a lock.
+func (t *loginThrottle) passwordSucceeded(ctx context.Context, a *loginAttempt, u *storage.User, now time.Time) error {
+	variants, err := t.store.FindUsersByUsernameFold(ctx, u.Username)
+	if err != nil {
+		return fmt.Errorf("reset login throttle: %w", err)
+	}
+	return t.reset(ctx, a, len(variants) <= 1, now)
+}
+
+// reset gives the address its attempt back (LoginLimits.succeeded) and
+// forgets the account's failures, or if not forgetAccount, takes back
+// only this attempt's count.
+func (t *loginThrottle) reset(ctx context.Context, a *loginAttempt, forgetAccount bool, now time.Time) error {
 	err := t.store.UpdateThrottle(ctx, a.ids(), func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
-		return t.limits.succeeded(es[0], es[1], a.reserved, now)
+		out := t.limits.succeeded(es[0], es[1], a.reserved, now)
+		if !forgetAccount {
+			i := slices.IndexFunc(out, func(e storage.ThrottleEntry) bool { return e.ID == a.account })
+			out[i] = t.limits.uncount(es[0], a.accountBefore, a.accountCounted, now)
+		}
+		return out
 	})
 	if err != nil {
 		return fmt.Errorf("reset login throttle: %w", err)

@@ -381,3 +381,38 @@ func TestPasswordGate(t *testing.T) {
 		t.Errorf("%d holders at once, bound 3", most.Load())
 	}
 }
+
+// TestLoginLimitsUncount: taking an attempt's count back restores the
+// account entry it found (none, if that was no longer live) when nothing
+// counted since, and otherwise leaves one attempt fewer and the lock a
+// later attempt may have set.
+func TestLoginLimitsUncount(t *testing.T) {
+	l := LoginLimits{}.withDefaults()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	none := storage.ThrottleEntry{ID: "acct"}
+	four := none
+	for range 4 {
+		four, _ = l.count(four, storage.ThrottleEntry{ID: "addr"}, now)
+	}
+	five, _ := l.count(four, storage.ThrottleEntry{ID: "addr"}, now)
+	if five.LockedUntil.IsZero() {
+		t.Fatal("the fifth attempt set no lock")
+	}
+	if got := l.uncount(five, four, five, now); got != four {
+		t.Errorf("uncount of the fifth attempt, nothing since = %+v, want the entry of four %+v", got, four)
+	}
+	one, _ := l.count(none, storage.ThrottleEntry{ID: "addr"}, now)
+	if got := l.uncount(one, none, one, now); got != none {
+		t.Errorf("uncount of a first attempt = %+v, want the entry deleted", got)
+	}
+	expired := four
+	expired.ExpiresAt = now.Add(-time.Second)
+	if got := l.uncount(one, expired, one, now); got != none {
+		t.Errorf("uncount of an attempt that found an expired entry = %+v, want the entry deleted", got)
+	}
+	six, _ := l.count(five, storage.ThrottleEntry{ID: "addr"}, now)
+	got := l.uncount(six, four, five, now)
+	if got.Attempts != 5 || !got.LockedUntil.Equal(six.LockedUntil) {
+		t.Errorf("uncount after another attempt counted = %+v, want 5 attempts and that attempt's lock", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -211,4 +212,52 @@ func pageText(t *testing.T, p page) string {
 		t.Fatalf("parse page: %v", err)
 	}
 	return strings.Join(strings.Fields(textOf(doc)), " ")
+}
+
+// TestLoginLockLegacyCaseVariants: where a database still holds bob and
+// Bob, their spellings share one lockout count, so bob's correct password,
+// at the login form or the account page's password change, must not
+// forget failures that may be guesses at Bob's: whoever knows bob's
+// password would otherwise get Bob's free failures again and again.
+func TestLoginLockLegacyCaseVariants(t *testing.T) {
+	const newPassword = "quiet-harbor-lantern-95"
+	for _, tc := range []struct {
+		name  string
+		prove func(t *testing.T, e *ssoEnv, account *browser) page
+	}{
+		{"login", func(t *testing.T, e *ssoEnv, _ *browser) page {
+			b, p := loginPage(t, e)
+			return b.postLogin(t, e.URL, p, "bob", bobPassword, "")
+		}},
+		{"password change", func(t *testing.T, e *ssoEnv, account *browser) page {
+			return account.post(t, e.URL+"/account/password", url.Values{"current": {bobPassword}, "new": {newPassword}, "confirm": {newPassword}, "csrf": {account.formCSRF(t, e)}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, dsn string) {
+				e := newSSOEnv(t, dsn, patient)
+				const bigBobPassword = "harbour-quill-meadow-19"
+				hash, err := directory.HashPassword(bigBobPassword)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Straight into the store: the directory would refuse Bob.
+				if err := e.Store.CreateUser(context.Background(), &storage.User{ID: "legacy-bob", Username: "Bob", PasswordHash: hash, Roles: []string{"student"}}); err != nil {
+					t.Fatalf("store Bob: %v", err)
+				}
+				account := e.newBrowser(t)
+				if p := e.consoleSignIn(t, account, provider.PathAccount, "bob", bobPassword); p.Status != http.StatusOK {
+					t.Fatalf("bob's account page: %s", p)
+				}
+				b, p := loginPage(t, e)
+				for i := range accountFreeFailures - 1 {
+					wantChecked(t, fmt.Sprintf("guess %d at Bob", i+1), b.postLogin(t, e.URL, p, "Bob", fmt.Sprintf("guess-%d", i), ""))
+				}
+				if r := tc.prove(t, e, account); r.Status != http.StatusOK || r.kind() == "login" || strings.Contains(r.Body, `role="alert"`) {
+					t.Fatalf("bob's password (%s): want it taken, got %s", tc.name, r)
+				}
+				wantThrottled(t, "Bob's password after 4 guesses at Bob and bob's "+tc.name, b.postLogin(t, e.URL, p, "Bob", bigBobPassword, ""), 60)
+			})
+		})
+	}
 }
