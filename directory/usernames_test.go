@@ -131,19 +131,22 @@ func TestSignInUser(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, tc := range []struct{ typed, want string }{
-				{"alice", "alice"},
-				{"ALICE", "alice"},
-				{"aLiCe", "alice"},
-				{"o\u017f\u212aar", "oskar"}, // LONG S, KELVIN SIGN
-				{"bob", "bob"},
-				{"Bob", "Bob"},
-				{"BOB", ""},
-				{"bOb", ""},
-				{"alice2", ""},
-				{"alic", ""},
+			for _, tc := range []struct {
+				typed, want string
+				shared      bool
+			}{
+				{"alice", "alice", false},
+				{"ALICE", "alice", false},
+				{"aLiCe", "alice", false},
+				{"o\u017f\u212aar", "oskar", false}, // LONG S, KELVIN SIGN
+				{"bob", "bob", true},
+				{"Bob", "Bob", true},
+				{"BOB", "", false},
+				{"bOb", "", false},
+				{"alice2", "", false},
+				{"alic", "", false},
 			} {
-				u, err := users.SignInUser(ctx, tc.typed)
+				u, shared, err := users.SignInUser(ctx, tc.typed)
 				if err != nil {
 					t.Fatalf("SignInUser(%q): %v", tc.typed, err)
 				}
@@ -151,8 +154,8 @@ func TestSignInUser(t *testing.T) {
 				if u != nil {
 					got = u.Username
 				}
-				if got != tc.want {
-					t.Errorf("SignInUser(%q) = %q, want %q", tc.typed, got, tc.want)
+				if got != tc.want || shared != tc.shared {
+					t.Errorf("SignInUser(%q) = %q, shared %v; want %q, shared %v", tc.typed, got, shared, tc.want, tc.shared)
 				}
 			}
 		})

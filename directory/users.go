@@ -252,23 +252,27 @@ func (s *Users) find(ctx context.Context, idOrName string) (*storage.User, error
 // from it only by case. An older database may hold several such users
 // (bob and Bob, stored before the directory refused case variants):
 // then a spelling that is neither's exactly names nobody, rather than
-// whichever sorts first, and only the exact spellings sign in.
+// whichever sorts first, and only the exact spellings sign in. shared
+// reports that the user found has such variants, which share its login
+// throttle's account count.
 //
 // It asks the store once whatever the answer, so that a sign-in for a
 // username that names nobody, or several, costs what one for a user does.
 // The caller words the answer: nil must look like an unknown username.
-func (s *Users) SignInUser(ctx context.Context, username string) (*storage.User, error) {
+func (s *Users) SignInUser(ctx context.Context, username string) (u *storage.User, shared bool, err error) {
 	found, err := s.store.FindUsersByUsernameFold(ctx, username)
 	if err != nil {
-		return nil, fmt.Errorf("find the user signing in: %w", err)
+		return nil, false, fmt.Errorf("find the user signing in: %w", err)
 	}
+	// Every user found differs from username, and so from each other,
+	// only by case: any second one is a variant of the one returned.
 	if i := slices.IndexFunc(found, func(u storage.User) bool { return u.Username == username }); i >= 0 {
-		return &found[i], nil
+		return &found[i], len(found) > 1, nil
 	}
 	if len(found) == 1 {
-		return &found[0], nil
+		return &found[0], false, nil
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
 // Get returns the user with the id, or else the username, idOrName.

@@ -236,7 +236,9 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 		p.showAccount(w, r, http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+humanWait(v.retryAfter)+".", "current", "")
 		return
 	}
-	if err := p.logins.passwordSucceeded(ctx, a, s.user, p.cfg.Now()); err != nil {
+	// Whether case variants of the username share its account count: the
+	// account page knows its user, so this is the only read for it.
+	if err := p.resetAfterPassword(ctx, a, s.user.Username); err != nil {
 		p.logFailure(ctx, "password change: throttle reset failed", err)
 	}
 	if _, err := p.dir.Users().ChangePassword(ctx, s.user.ID, next); err != nil {

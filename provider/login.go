@@ -96,18 +96,20 @@ const (
 
 // authenticate returns the user whose credentials these are, or nil, and
 // the outcome; known is the user the username names, if any, even when
-// the sign-in failed.
-func (p *Provider) authenticate(ctx context.Context, username, password string) (user, known *storage.User, outcome string, err error) {
+// the sign-in failed. It notes in a whether that user's account count is
+// shared with case variants of the username (passwordSucceeded).
+func (p *Provider) authenticate(ctx context.Context, a *loginAttempt, username, password string) (user, known *storage.User, outcome string, err error) {
 	if !plausibleCredentials(username, password) {
 		return nil, nil, outcomeUnknownUser, nil
 	}
 	// Without case, as the directory decides (Users.SignInUser): a
 	// username that names nobody, or several case variants of which none
 	// exactly, is an unknown user.
-	u, err := p.dir.Users().SignInUser(ctx, username)
+	u, shared, err := p.dir.Users().SignInUser(ctx, username)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("load user: %w", err)
 	}
+	a.sharedAccount = shared
 	hash := dummyHash
 	if u != nil {
 		hash = u.PasswordHash
@@ -186,7 +188,7 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 		if v, err = p.logins.reserve(ctx, a, p.cfg.Now()); err != nil || !v.allowed {
 			return err
 		}
-		user, known, outcome, err = p.authenticate(ctx, username, password)
+		user, known, outcome, err = p.authenticate(ctx, a, username, password)
 		return err
 	}()
 	switch {
@@ -202,7 +204,7 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	}
 	p.metrics.logins.WithLabelValues("success").Inc()
 	p.recordSignin(ctx, f, a, user, outcomeSuccess, nil)
-	if err := p.logins.passwordSucceeded(ctx, a, user, p.cfg.Now()); err != nil {
+	if err := p.logins.passwordSucceeded(ctx, a, p.cfg.Now()); err != nil {
 		// The password was right: refusing the sign-in now would punish
 		// the user for the database. The failures stay counted.
 		p.logFailure(ctx, "login succeeded but its throttle reset failed", err)

@@ -204,6 +204,9 @@ type loginAttempt struct {
 	// accountBefore and accountCounted are the account entry before and
 	// after it counted it.
 	reserved, accountBefore, accountCounted storage.ThrottleEntry
+	// sharedAccount is set when the user whose password was checked has
+	// case variants, which share the account entry (passwordSucceeded).
+	sharedAccount bool
 }
 
 func (t *loginThrottle) digest(label, value string) string {
@@ -298,24 +301,33 @@ func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.T
 // succeeded records that the reserved attempt had the right second
 // factor, whose entry is the user's own.
 func (t *loginThrottle) succeeded(ctx context.Context, a *loginAttempt, now time.Time) error {
-	return t.reset(ctx, a, true, now)
+	return t.reset(ctx, a, !a.sharedAccount, now)
 }
 
-// passwordSucceeded records that the reserved attempt had u's password.
-// The account's failures are forgotten unless another user's username
-// differs from u's only by case (variants stored before the directory
-// refused them; each signs in by its exact spelling): the two share one
-// account entry (accountKey), whose failures may then be guesses at the
-// other's password, and forgetting them would give whoever knows one
-// variant's password the other's free failures again and again. Only
-// this attempt's count is taken back then (LoginLimits.uncount), so that
-// a variant's own sign-ins never add up to a lock.
-func (t *loginThrottle) passwordSucceeded(ctx context.Context, a *loginAttempt, u *storage.User, now time.Time) error {
-	variants, err := t.store.FindUsersByUsernameFold(ctx, u.Username)
+// passwordSucceeded records that the reserved attempt had the right
+// password. The account's failures are forgotten unless the user's
+// username has case variants (a.sharedAccount: stored before the
+// directory refused them; each signs in by its exact spelling): they
+// share one account entry (accountKey), whose failures may then be
+// guesses at another variant's password, and forgetting them would give
+// whoever knows one variant's password the other's free failures again
+// and again. Only this attempt's count is taken back then
+// (LoginLimits.uncount), so that a variant's own sign-ins never add up
+// to a lock.
+func (t *loginThrottle) passwordSucceeded(ctx context.Context, a *loginAttempt, now time.Time) error {
+	return t.reset(ctx, a, !a.sharedAccount, now)
+}
+
+// resetAfterPassword is passwordSucceeded for a page that knows its
+// user rather than a typed username (the account page's password
+// change): it first reads whether username has case variants.
+func (p *Provider) resetAfterPassword(ctx context.Context, a *loginAttempt, username string) error {
+	_, shared, err := p.dir.Users().SignInUser(ctx, username)
 	if err != nil {
 		return fmt.Errorf("reset login throttle: %w", err)
 	}
-	return t.reset(ctx, a, len(variants) <= 1, now)
+	a.sharedAccount = shared
+	return p.logins.passwordSucceeded(ctx, a, p.cfg.Now())
 }
 
 // reset gives the address its attempt back (LoginLimits.succeeded) and
