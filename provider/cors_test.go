@@ -480,7 +480,10 @@ func TestCORSServerErrors(t *testing.T) {
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			st.Store = c.Store
 			c.Store = st
-			c.RequestTimeout = 300 * time.Millisecond
+			// Short, for the timeout case, but not so short that the
+			// set-up's sign-in (an argon2id check) runs out of it on a
+			// busy machine or under -race.
+			c.RequestTimeout = 1500 * time.Millisecond
 			// Every client read asks the database, so the outage shows
 			// at once.
 			c.DirectoryCacheInterval = -1
