@@ -241,12 +241,12 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		err = p.oauth2.NewRevocationRequest(ctx, r)
 	}
 	if errors.Is(err, fosite.ErrUnauthorizedClient) {
-		// fosite's handler finds a live token of another client before
-		// revoking anything, for either kind and whatever the hint, but
-		// its writer answers that 200, and its error's text speaks of
-		// requesting tokens.
-		err = fosite.ErrUnauthorizedClient.WithDescription("The token was not issued to this client.").
-			WithHint("A client may revoke only its own tokens.")
+		// fosite's handler finds another client's token before revoking
+		// anything, for either kind and whatever the hint, but its writer
+		// answers that 200, and its error's text speaks of requesting
+		// tokens. It finds expired tokens too: those, like every token
+		// no longer active, are invalid tokens, answered 200 (§2.2).
+		err = p.refuseOthersToken(ctx, r)
 	}
 	if err == nil {
 		err = p.revokeSpentRefreshGrant(ctx, r, caller.client)
@@ -283,6 +283,24 @@ func (p *Provider) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	challengeUnauthorized(w, err)
 	p.oauth2.WriteRevocationResponse(ctx, w, err)
+}
+
+// refuseOthersToken is the answer to a revocation of a token issued to
+// another client: unauthorized_client (RFC 7009 §2.1) while the token is
+// active, nil (200, nothing revoked) once it is not, as for any invalid
+// token (§2.2): the client can do nothing about it, and what it asked
+// for, that the token no longer work, already holds.
+func (p *Provider) refuseOthersToken(ctx context.Context, r *http.Request) error {
+	hint := fosite.TokenUse(r.PostForm.Get("token_type_hint"))
+	state, err := p.introspect(ctx, r.PostForm.Get("token"), hint, &introspector{admin: true})
+	switch {
+	case err != nil:
+		return err
+	case !state.Active:
+		return nil
+	}
+	return fosite.ErrUnauthorizedClient.WithDescription("The token was not issued to this client.").
+		WithHint("A client may revoke only its own tokens.")
 }
 
 // revokeSpentRefreshGrant ends the grant of a refresh token that was

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
@@ -215,5 +217,32 @@ func TestRevocationOfSpentRefreshTokenByAssertion(t *testing.T) {
 		admin := e.adminCred()
 		e.WantInactive(t, "current refresh token after revoking the spent one", admin, refresh, "")
 		e.WantInactive(t, "current access token after revoking the spent one", admin, access, "")
+	})
+}
+
+// TestRevocationOfAnotherClientsExpiredToken: another client's token that
+// has expired is an invalid token like any other, answered 200 (RFC 7009
+// §2.2), not unauthorized_client: the client can do nothing about it, and
+// the token no longer works. fosite finds expired tokens too, and its
+// refusal was answered 400.
+func TestRevocationOfAnotherClientsExpiredToken(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		var skew atomic.Int64
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+		})
+		svc := credOf(e.registerService(t, "client_secret_basic", "results:read"))
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access")
+		// Live, it is refused.
+		assertError(t, e.Revoke(t, svc, g.Access, ""), http.StatusBadRequest, "unauthorized_client")
+		// Past the access token's lifetime, not the refresh token's.
+		skew.Store(int64(3 * time.Hour))
+		for _, hint := range []string{"", "access_token", "refresh_token"} {
+			if res := e.Revoke(t, svc, g.Access, hint); res.Status != http.StatusOK {
+				t.Errorf("another client's expired access token, hint %q: %d %s, want 200", hint, res.Status, res.Body)
+			}
+		}
+		assertError(t, e.Revoke(t, svc, g.Refresh, ""), http.StatusBadRequest, "unauthorized_client")
+		e.WantActive(t, "refresh token after another client tried to revoke it", e.adminCred(), g.Refresh)
 	})
 }
