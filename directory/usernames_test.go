@@ -162,6 +162,50 @@ func TestSignInUser(t *testing.T) {
 	}
 }
 
+// TestFindUserWithoutCase: the admin API and the CLI name a user by id or
+// username, and a username as a sign-in types it, without case: Get,
+// Update and Delete of "ALICE" reach alice. Among case variants an older
+// database holds, only the exact spellings name a user.
+func TestFindUserWithoutCase(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			users := New(st, Options{}).Users()
+			for _, name := range []string{"alice", "carol"} {
+				if _, err := users.CreateWithoutPassword(ctx, UserInput{Username: name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, name := range []string{"bob", "Bob"} {
+				if err := st.CreateUser(ctx, &storage.User{ID: "id-" + name, Username: name}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, tc := range []struct{ name, want string }{
+				{"ALICE", "alice"}, {"alice", "alice"}, {"Bob", "Bob"}, {"bob", "bob"}, {"BOB", ""}, {"alic", ""},
+			} {
+				u, err := users.Get(ctx, tc.name)
+				switch {
+				case tc.want == "" && !errors.Is(err, ErrNotFound):
+					t.Errorf("Get(%q) = %q, %v; want not found", tc.name, u.Username, err)
+				case tc.want != "" && (err != nil || u.Username != tc.want):
+					t.Errorf("Get(%q) = %q, %v; want %q", tc.name, u.Username, err, tc.want)
+				}
+			}
+			if u, err := users.Update(ctx, "ALICE", UserInput{Username: "alice", Name: "Alice A."}); err != nil || u.Name != "Alice A." {
+				t.Errorf("Update(ALICE) = %+v, %v; want alice's name changed", u, err)
+			}
+			if err := users.Delete(ctx, "CAROL"); err != nil {
+				t.Fatalf("Delete(CAROL): %v", err)
+			}
+			if _, err := users.Get(ctx, "carol"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("carol after Delete(CAROL): %v, want not found", err)
+			}
+		})
+	}
+}
+
 // TestUsernameCheckInTransaction: the check reads the transaction it runs
 // in, so a caller's transaction (configuration as code applies in one)
 // that creates two case variants fails on the second, and keeps neither.

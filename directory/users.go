@@ -232,16 +232,40 @@ func userErr(err error, username string) error {
 	return storeErr(err, ObjectUser, username)
 }
 
-// find looks a user up by id, or else by username.
+// find looks a user up by id, or else by username as a sign-in finds it
+// (byUsername): without case, since usernames differ by more than case,
+// so that the admin API and the CLI find alice as Alice too.
 func (s *Users) find(ctx context.Context, idOrName string) (*storage.User, error) {
 	u, err := s.store.GetUser(ctx, idOrName)
 	if errors.Is(err, storage.ErrNotFound) {
-		u, err = s.store.GetUserByUsername(ctx, idOrName)
+		var found []storage.User
+		if found, err = s.store.FindUsersByUsernameFold(ctx, idOrName); err == nil {
+			if u, _ = byUsername(found, idOrName); u == nil {
+				err = fmt.Errorf("user %q: %w", idOrName, storage.ErrNotFound)
+			}
+		}
 	}
 	if err != nil {
 		return nil, storeErr(err, ObjectUser, idOrName)
 	}
 	return u, nil
+}
+
+// byUsername picks from found, the users whose usernames equal username
+// under case folding, the one username names: the user holding it
+// exactly, or else the only one; nil when there are several and none
+// holds it exactly (variants an older database keeps). shared reports
+// that the user picked has such variants.
+func byUsername(found []storage.User, username string) (u *storage.User, shared bool) {
+	// Every user found differs from username, and so from each other,
+	// only by case: any second one is a variant of the one picked.
+	if i := slices.IndexFunc(found, func(u storage.User) bool { return u.Username == username }); i >= 0 {
+		return &found[i], len(found) > 1
+	}
+	if len(found) == 1 {
+		return &found[0], false
+	}
+	return nil, false
 }
 
 // SignInUser returns the user whom username, as someone typed it to
@@ -264,15 +288,8 @@ func (s *Users) SignInUser(ctx context.Context, username string) (u *storage.Use
 	if err != nil {
 		return nil, false, fmt.Errorf("find the user signing in: %w", err)
 	}
-	// Every user found differs from username, and so from each other,
-	// only by case: any second one is a variant of the one returned.
-	if i := slices.IndexFunc(found, func(u storage.User) bool { return u.Username == username }); i >= 0 {
-		return &found[i], len(found) > 1, nil
-	}
-	if len(found) == 1 {
-		return &found[0], false, nil
-	}
-	return nil, false, nil
+	u, shared = byUsername(found, username)
+	return u, shared, nil
 }
 
 // Get returns the user with the id, or else the username, idOrName.
