@@ -388,19 +388,11 @@ func TestCORSClientAuthentication(t *testing.T) {
 		addSPA(t, e)
 		const keyedOrigin = "https://keyed.school.example"
 		key := newKeyPair(t, jose.ES256)
-		res := e.registerRaw(t, directory.ClientMetadata{
+		m := e.registerKeyed(t, directory.ClientMetadata{
 			ClientName: "keyed web app", RedirectURIs: []string{keyedOrigin + "/cb"},
 			GrantTypes: []string{"authorization_code", "client_credentials"}, ResponseTypes: []string{"code"},
-			TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256",
-			JWKS: publicJWKS(t, key, "k", jose.ES256), Scope: "results:read",
+			TokenEndpointAuthSigningAlg: "ES256", JWKS: publicJWKS(t, key, "k", jose.ES256), Scope: "results:read",
 		})
-		if res.Status != http.StatusCreated {
-			t.Fatalf("register the private_key_jwt client: %d %s", res.Status, res.Body)
-		}
-		var m directory.ClientMetadata
-		if err := json.Unmarshal(res.Body, &m); err != nil {
-			t.Fatal(err)
-		}
 		keyed := keyedClient{id: m.ClientID, key: key, kid: "k", alg: jose.ES256}
 		impostor := keyedClient{id: m.ClientID, key: newKeyPair(t, jose.ES256), kid: "k", alg: jose.ES256}
 		grant := url.Values{"grant_type": {"client_credentials"}}

@@ -110,11 +110,17 @@ func (ts *testServer) registerRaw(t testing.TB, m any) result {
 	return ts.do(t, req{Method: http.MethodPost, Path: provider.PathRegistration, ContentType: "application/json", Body: string(enc), Auth: "Bearer " + ts.AdminToken})
 }
 
-// registerKeyed registers a private_key_jwt client_credentials client
-// with m's key fields, allowed scope.
+// registerKeyed registers m as a private_key_jwt client; unless m says
+// otherwise, a client_credentials service allowed results:read.
 func (ts *testServer) registerKeyed(t testing.TB, m directory.ClientMetadata) directory.ClientMetadata {
 	t.Helper()
-	m.ClientName, m.GrantTypes, m.TokenEndpointAuthMethod = "keyed service", []string{"client_credentials"}, "private_key_jwt"
+	m.TokenEndpointAuthMethod = "private_key_jwt"
+	if m.ClientName == "" {
+		m.ClientName = "keyed service"
+	}
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{"client_credentials"}
+	}
 	if m.Scope == "" {
 		m.Scope = "results:read"
 	}

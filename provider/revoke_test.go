@@ -1,7 +1,6 @@
 package provider_test
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -176,19 +175,11 @@ func TestRevocationOfSpentRefreshTokenByAssertion(t *testing.T) {
 	withSSOEnv(t, "revoke", func(t *testing.T, e *ssoEnv) {
 		const redirect = "https://keyed.school.example/cb"
 		key := newKeyPair(t, jose.ES256)
-		res := e.registerRaw(t, directory.ClientMetadata{
+		m := e.registerKeyed(t, directory.ClientMetadata{
 			ClientName: "keyed web app", RedirectURIs: []string{redirect},
 			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
-			TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256",
-			JWKS: publicJWKS(t, key, "k", jose.ES256), Scope: "openid offline_access",
+			TokenEndpointAuthSigningAlg: "ES256", JWKS: publicJWKS(t, key, "k", jose.ES256), Scope: "openid offline_access",
 		})
-		if res.Status != http.StatusCreated {
-			t.Fatalf("register the private_key_jwt client: %d %s", res.Status, res.Body)
-		}
-		var m directory.ClientMetadata
-		if err := json.Unmarshal(res.Body, &m); err != nil {
-			t.Fatal(err)
-		}
 		keyed := keyedClient{id: m.ClientID, key: key, kid: "k", alg: jose.ES256}
 		c := &ssoClient{Meta: m, Config: oauth2.Config{ClientID: m.ClientID, RedirectURL: redirect, Endpoint: oauth2.Endpoint{
 			AuthURL: endpoint(t, e.Discovery, "authorization_endpoint"), TokenURL: endpoint(t, e.Discovery, "token_endpoint"),
