@@ -350,27 +350,36 @@ func testDeleteExpired(t *testing.T, s storage.Store) {
 }
 
 func testLockKeys(t *testing.T, s storage.Store) {
+	k := &storage.Key{ID: "kid-locked", Algorithm: "RS256", State: storage.KeyNext, CreatedAt: baseTime()}
+	testRowLock(t, s, "LockKeys", s.LockKeys, func(tx context.Context) error { return s.CreateKey(tx, k) },
+		func(ctx context.Context) { check(t, "ListKeys after Commit", []storage.Key{*k}, mustListKeys(t, s)) })
+}
+
+// testRowLock checks a one-row lock (LockKeys, LockUsernames): it needs a
+// transaction, may be taken twice in one, lets write commit under it
+// (committed is then checked), and ends with its transaction however it
+// ends: a later transaction, on whichever connection, takes it without
+// waiting.
+func testRowLock(t *testing.T, s storage.Store, name string, lock func(context.Context) error,
+	write func(tx context.Context) error, committed func(ctx context.Context)) {
 	ctx := t.Context()
-	anyErr(t, s.LockKeys(ctx), "LockKeys without a transaction")
+	anyErr(t, lock(ctx), name+" without a transaction")
 
 	tx := beginTX(t, ctx, s)
-	noErr(t, s.LockKeys(tx), "LockKeys in a transaction")
-	noErr(t, s.LockKeys(tx), "LockKeys twice in one transaction")
-	k := &storage.Key{ID: "kid-locked", Algorithm: "RS256", State: storage.KeyNext, CreatedAt: baseTime()}
-	noErr(t, s.CreateKey(tx, k), "CreateKey under the lock")
+	noErr(t, lock(tx), name+" in a transaction")
+	noErr(t, lock(tx), name+" twice in one transaction")
+	noErr(t, write(tx), "a write under "+name)
 	noErr(t, s.Commit(tx), "Commit")
-	check(t, "ListKeys after Commit", []storage.Key{*k}, mustListKeys(t, s))
-	anyErr(t, s.LockKeys(ctx), "LockKeys without a transaction, after one")
+	committed(ctx)
+	anyErr(t, lock(ctx), name+" without a transaction, after one")
 
-	// The lock ends with its transaction, however it ends: a later
-	// transaction (on whichever connection) takes it without waiting.
 	lctx, cancel := context.WithTimeout(ctx, roundTimeout)
 	defer cancel()
 	tx = beginTX(t, lctx, s)
-	noErr(t, s.LockKeys(tx), "LockKeys after a committed lock")
+	noErr(t, lock(tx), name+" after a committed lock")
 	noErr(t, s.Rollback(tx), "Rollback")
 	tx = beginTX(t, lctx, s)
-	noErr(t, s.LockKeys(tx), "LockKeys after a rolled-back lock")
+	noErr(t, lock(tx), name+" after a rolled-back lock")
 	noErr(t, s.Commit(tx), "Commit")
 }
 

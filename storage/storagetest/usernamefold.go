@@ -72,25 +72,11 @@ func testUsernameFold(t *testing.T, s storage.Store) {
 	noErr(t, err, "InTransaction creating Carol")
 }
 
-// testLockUsernames: LockUsernames needs a transaction, may be taken
-// twice in one, and ends with its transaction however it ends.
+// testLockUsernames: LockUsernames is a row lock like LockKeys.
 func testLockUsernames(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	anyErr(t, s.LockUsernames(ctx), "LockUsernames without a transaction")
-
-	tx := beginTX(t, ctx, s)
-	noErr(t, s.LockUsernames(tx), "LockUsernames in a transaction")
-	noErr(t, s.LockUsernames(tx), "LockUsernames twice in one transaction")
-	noErr(t, s.CreateUser(tx, &storage.User{ID: "id-locked", Username: "locked"}), "CreateUser under the lock")
-	noErr(t, s.Commit(tx), "Commit")
-	mustGetUser(t, ctx, s, "id-locked")
-
-	lctx, cancel := context.WithTimeout(ctx, roundTimeout)
-	defer cancel()
-	tx = beginTX(t, lctx, s)
-	noErr(t, s.LockUsernames(tx), "LockUsernames after a committed lock")
-	noErr(t, s.Rollback(tx), "Rollback")
-	tx = beginTX(t, lctx, s)
-	noErr(t, s.LockUsernames(tx), "LockUsernames after a rolled-back lock")
-	noErr(t, s.Commit(tx), "Commit")
+	testRowLock(t, s, "LockUsernames", s.LockUsernames,
+		func(tx context.Context) error {
+			return s.CreateUser(tx, &storage.User{ID: "id-locked", Username: "locked"})
+		},
+		func(ctx context.Context) { mustGetUser(t, ctx, s, "id-locked") })
 }
