@@ -97,7 +97,7 @@ const (
 // authenticate returns the user whose credentials these are, or nil, and
 // the outcome; known is the user the username names, if any, even when
 // the sign-in failed. It notes in a whether that user's account count is
-// shared with case variants of the username (passwordSucceeded).
+// shared with case variants of the username (loginThrottle.succeeded).
 func (p *Provider) authenticate(ctx context.Context, a *loginAttempt, username, password string) (user, known *storage.User, outcome string, err error) {
 	if !plausibleCredentials(username, password) {
 		return nil, nil, outcomeUnknownUser, nil
@@ -204,7 +204,7 @@ func (p *Provider) checkLogin(w http.ResponseWriter, r *http.Request, f *flow, u
 	}
 	p.metrics.logins.WithLabelValues("success").Inc()
 	p.recordSignin(ctx, f, a, user, outcomeSuccess, nil)
-	if err := p.logins.passwordSucceeded(ctx, a, p.cfg.Now()); err != nil {
+	if err := p.logins.succeeded(ctx, a, p.cfg.Now()); err != nil {
 		// The password was right: refusing the sign-in now would punish
 		// the user for the database. The failures stay counted.
 		p.logFailure(ctx, "login succeeded but its throttle reset failed", err)

@@ -205,7 +205,7 @@ type loginAttempt struct {
 	// after it counted it.
 	reserved, accountBefore, accountCounted storage.ThrottleEntry
 	// sharedAccount is set when the user whose password was checked has
-	// case variants, which share the account entry (passwordSucceeded).
+	// case variants, which share the account entry (succeeded).
 	sharedAccount bool
 }
 
@@ -298,45 +298,21 @@ func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.T
 	return v, nil
 }
 
-// succeeded records that the reserved attempt had the right second
-// factor, whose entry is the user's own.
+// succeeded records that the reserved attempt was right (a password, a
+// second factor): the address gets its attempt back (LoginLimits.succeeded)
+// and the account's failures are forgotten, unless the account entry is
+// shared (a.sharedAccount: the user's username has case variants, stored
+// before the directory refused them; each signs in by its exact
+// spelling). Then its failures may be guesses at another variant's
+// password, and forgetting them would give whoever knows one variant's
+// password the other's free failures again and again; only this
+// attempt's count is taken back (LoginLimits.uncount), so that a
+// variant's own sign-ins never add up to a lock. A second factor's entry
+// is the user's own, never shared.
 func (t *loginThrottle) succeeded(ctx context.Context, a *loginAttempt, now time.Time) error {
-	return t.reset(ctx, a, !a.sharedAccount, now)
-}
-
-// passwordSucceeded records that the reserved attempt had the right
-// password. The account's failures are forgotten unless the user's
-// username has case variants (a.sharedAccount: stored before the
-// directory refused them; each signs in by its exact spelling): they
-// share one account entry (accountKey), whose failures may then be
-// guesses at another variant's password, and forgetting them would give
-// whoever knows one variant's password the other's free failures again
-// and again. Only this attempt's count is taken back then
-// (LoginLimits.uncount), so that a variant's own sign-ins never add up
-// to a lock.
-func (t *loginThrottle) passwordSucceeded(ctx context.Context, a *loginAttempt, now time.Time) error {
-	return t.reset(ctx, a, !a.sharedAccount, now)
-}
-
-// resetAfterPassword is passwordSucceeded for a page that knows its
-// user rather than a typed username (the account page's password
-// change): it first reads whether username has case variants.
-func (p *Provider) resetAfterPassword(ctx context.Context, a *loginAttempt, username string) error {
-	_, shared, err := p.dir.Users().SignInUser(ctx, username)
-	if err != nil {
-		return fmt.Errorf("reset login throttle: %w", err)
-	}
-	a.sharedAccount = shared
-	return p.logins.passwordSucceeded(ctx, a, p.cfg.Now())
-}
-
-// reset gives the address its attempt back (LoginLimits.succeeded) and
-// forgets the account's failures, or if not forgetAccount, takes back
-// only this attempt's count.
-func (t *loginThrottle) reset(ctx context.Context, a *loginAttempt, forgetAccount bool, now time.Time) error {
 	err := t.store.UpdateThrottle(ctx, a.ids(), func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
 		out := t.limits.succeeded(es[0], es[1], a.reserved, now)
-		if !forgetAccount {
+		if a.sharedAccount {
 			i := slices.IndexFunc(out, func(e storage.ThrottleEntry) bool { return e.ID == a.account })
 			out[i] = t.limits.uncount(es[0], a.accountBefore, a.accountCounted, now)
 		}
@@ -346,6 +322,18 @@ func (t *loginThrottle) reset(ctx context.Context, a *loginAttempt, forgetAccoun
 		return fmt.Errorf("reset login throttle: %w", err)
 	}
 	return nil
+}
+
+// resetAfterPassword is succeeded for a page that knows its user rather
+// than a typed username (the account page's password change): it first
+// reads whether username has case variants.
+func (p *Provider) resetAfterPassword(ctx context.Context, a *loginAttempt, username string) error {
+	_, shared, err := p.dir.Users().SignInUser(ctx, username)
+	if err != nil {
+		return fmt.Errorf("reset login throttle: %w", err)
+	}
+	a.sharedAccount = shared
+	return p.logins.succeeded(ctx, a, p.cfg.Now())
 }
 
 // retryAfter is the Retry-After value for a wait of d: whole seconds,
