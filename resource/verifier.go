@@ -337,8 +337,9 @@ type accessClaims struct {
 // Verify checks token offline and returns its claims; every failure wraps
 // ErrInvalidToken. token must be spelt exactly as hallpass signed it: a
 // compact JWS of three canonical base64url segments, without whitespace,
-// padding or a crit header; any other spelling is malformed. It calls hallpass only when the token names a kid the
-// cached JWKS lacks, at most once per Config.MinRefreshInterval.
+// padding or a crit header; any other spelling is malformed. It calls
+// hallpass only when the token names a kid the cached JWKS lacks, at most
+// once per Config.MinRefreshInterval.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
 		return nil, invalid(descTokenMissing, nil)
