@@ -17,10 +17,10 @@ const l33tTable = "a4@ b8 c({[< e3 g69 i1!| l1|7 o0 s$5 t+7 x% z2"
 type l33tSub struct{ l33t, letter byte }
 
 // l33tMatches returns words of the lists spelt with substitutes (p4ssw0rd),
-// trying each way of reading the substitutes password holds.
-func (m *matcher) l33tMatches(password string) []*match.Match {
+// trying each way readings reads the substitutes password holds.
+func (m *matcher) l33tMatches(password string, readings func(string) [][]l33tSub) []*match.Match {
 	out := []*match.Match{}
-	for _, subs := range m.readings(password) {
+	for _, subs := range readings(password) {
 		// letter[c] is what c stands for in this reading, 0 if itself;
 		// a later substitution of the same character wins, as when the
 		// library makes its map of a reading it changed.

@@ -158,12 +158,13 @@ func yearMatches(password string) []*match.Match {
 }
 
 // repeatMatches returns runs of a repeated string (aaa, abcabc), rated
-// as the string's guesses times the number of repeats.
+// as the string's guesses times the number of repeats, its base matched
+// with readings.
 //
 // The library finds them with the backtracking expressions (.+)\1+
 // (greedy) and (.+?)\1+ (lazy), whose '.' is any character but a line
 // feed, on characters; repeatAt does the same search.
-func (m *matcher) repeatMatches(password string) []*match.Match {
+func (m *matcher) repeatMatches(password string, readings func(string) [][]l33tSub) []*match.Match {
 	var out []*match.Match
 	runes := []rune(password)
 	start := 0 // in characters
@@ -187,7 +188,8 @@ func (m *matcher) repeatMatches(password string) []*match.Match {
 		token := string(runes[at : at+length])
 		i := len(string(runes[:at]))
 		last := i + len(token) - utf8.RuneLen(runes[at+length-1]) // start of the last character
-		baseMatches := newMatcher(m.index, nil, m.readings).omnimatch(baseToken)
+		bm := newMatcher(m.index, nil)
+		baseMatches := bm.omnimatch(baseToken, bm.patternMatches(baseToken), readings)
 		rated := scoring.MostGuessableMatchSequence(baseToken, baseMatches, false)
 		out = append(out, &match.Match{
 			Pattern:     "repeat",
