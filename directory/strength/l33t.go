@@ -41,6 +41,15 @@ func (m *matcher) l33tMatches(password string, readings func(string) [][]l33tSub
 				subbed[k] = letter[c]
 			}
 		}
+		// Readings that spell password alike find the same matches with
+		// the same substitutions (a substitute is never a letter, so
+		// their letter agrees on every substitute password holds), and
+		// the second rating's readings are among the first's.
+		if found, ok := m.l33t[string(subbed)]; ok {
+			out = append(out, found...)
+			continue
+		}
+		start := len(out)
 		for _, d := range m.dictionaryMatches(string(subbed)) {
 			token := password[d.I : d.J+1]
 			// One character is noise (4 is "a"), and a token that is the
@@ -58,6 +67,10 @@ func (m *matcher) l33tMatches(password string, readings func(string) [][]l33tSub
 			d.Token = token
 			out = append(out, d)
 		}
+		if m.l33t == nil {
+			m.l33t = map[string][]*match.Match{}
+		}
+		m.l33t[string(subbed)] = out[start:len(out):len(out)]
 	}
 	sortByPosition(out)
 	return out

@@ -104,8 +104,9 @@ func guessesToScore(guesses float64) int {
 	return 4
 }
 
-// matcher finds every pattern in a password, for one rating: it holds
-// the shared word index and the user's words.
+// matcher finds every pattern in one password, for the ratings of a
+// Rate: it holds the shared word index, the user's words and the l33t
+// matches found so far.
 type matcher struct {
 	index *index
 	// user ranks the user's words: lowercased word → position + 1, the
@@ -114,6 +115,10 @@ type matcher struct {
 	// maxWord is the byte length of the longest word in any list; no
 	// longer substring can match.
 	maxWord int
+	// l33t holds the l33t matches of the matcher's one password by the
+	// password with a reading's substitutes replaced, for the readings
+	// of both ratings; nil until the first.
+	l33t map[string][]*match.Match
 }
 
 func newMatcher(ix *index, userInputs []string) *matcher {
