@@ -89,7 +89,7 @@ func dateMatches(password string) []*match.Match {
 			out = append(out, d)
 		}
 	}
-	sortByPosition(out)
+	match.Sort(out)
 	return out
 }
 

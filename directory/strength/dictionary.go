@@ -172,7 +172,7 @@ func (m *matcher) reversedMatches(password string) []*match.Match {
 		d.Reversed = true
 		d.I, d.J = len(password)-1-d.J, len(password)-1-d.I
 	}
-	sortByPosition(out)
+	match.Sort(out)
 	return out
 }
 

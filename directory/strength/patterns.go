@@ -24,7 +24,7 @@ func spatialMatches(password string) []*match.Match {
 			out = append(out, keyboardWalks(password, g)...)
 		}
 	}
-	sortByPosition(out)
+	match.Sort(out)
 	return out
 }
 

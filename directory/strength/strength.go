@@ -1,8 +1,6 @@
 package strength
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -149,7 +147,8 @@ func (m *matcher) patternMatches(password string) patterns {
 }
 
 // omnimatch returns every match of every pattern in password, sorted by
-// position: found, password's patternMatches, with the l33t and repeat
+// position (match.Sort: by start, then end, keeping the order of equal
+// ones, as the library sorts): found, password's patternMatches, with the l33t and repeat
 // matches of readings, the ways to read password's substitutes
 // (l33tSubstitutions or libraryReadings). The order within each
 // position follows the library's (each matcher's matches in turn) so
@@ -168,14 +167,6 @@ func (m *matcher) omnimatch(password string, found patterns, readings func(strin
 	} {
 		all = append(all, ms...)
 	}
-	sortByPosition(all)
+	match.Sort(all)
 	return all
-}
-
-// sortByPosition sorts matches by start, then end, keeping the order of
-// equal ones.
-func sortByPosition(ms []*match.Match) {
-	slices.SortStableFunc(ms, func(a, b *match.Match) int {
-		return cmp.Or(cmp.Compare(a.I, b.I), cmp.Compare(a.J, b.J))
-	})
 }
