@@ -172,7 +172,6 @@ func (m *matcher) reversedMatches(password string) []*match.Match {
 		d.Reversed = true
 		d.I, d.J = len(password)-1-d.J, len(password)-1-d.I
 	}
-	match.Sort(out)
 	return out
 }
 

@@ -72,7 +72,6 @@ func (m *matcher) l33tMatches(password string, readings func(string) [][]l33tSub
 		}
 		m.l33t[string(subbed)] = out[start:len(out):len(out)]
 	}
-	match.Sort(out)
 	return out
 }
 

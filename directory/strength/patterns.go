@@ -24,7 +24,6 @@ func spatialMatches(password string) []*match.Match {
 			out = append(out, keyboardWalks(password, g)...)
 		}
 	}
-	match.Sort(out)
 	return out
 }
 

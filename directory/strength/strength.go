@@ -148,7 +148,7 @@ func (m *matcher) patternMatches(password string) patterns {
 
 // omnimatch returns every match of every pattern in password, sorted by
 // position (match.Sort: by start, then end, keeping the order of equal
-// ones, as the library sorts): found, password's patternMatches, with the l33t and repeat
+// ones, as the library sorts; so no pattern sorts its own): found, password's patternMatches, with the l33t and repeat
 // matches of readings, the ways to read password's substitutes
 // (l33tSubstitutions or libraryReadings). The order within each
 // position follows the library's (each matcher's matches in turn) so
