@@ -20,9 +20,7 @@ func spatialMatches(password string) []*match.Match {
 	var out []*match.Match
 	// The adjacency graphs, in the library's order.
 	for _, name := range [...]string{"qwerty", "dvorak", "keypad", "mac_keypad"} {
-		if g := adjacency.Graphs[name]; g != nil && g.Graph != nil {
-			out = append(out, keyboardWalks(password, g)...)
-		}
+		out = append(out, keyboardWalks(password, adjacency.Graphs[name])...)
 	}
 	return out
 }
@@ -86,9 +84,6 @@ func keyboardWalks(password string, g *adjacency.Graph) []*match.Match {
 // most 5 (abc, 13579, zyx), byte by byte, as the library does.
 func sequenceMatches(password string) []*match.Match {
 	out := []*match.Match{}
-	if len(password) == 1 {
-		return out
-	}
 	add := func(i, j, delta int) {
 		step := max(delta, -delta)
 		if (j-i > 1 || step == 1) && step > 0 && step <= 5 {
@@ -129,14 +124,15 @@ func sequenceMatches(password string) []*match.Match {
 	return out
 }
 
-// allBytesIn reports whether s is not empty and each byte is in [lo, hi].
+// allBytesIn reports whether each byte of s is in [lo, hi]; s is never
+// empty (a sequence has two bytes or more, a year four).
 func allBytesIn(s string, lo, hi byte) bool {
 	for k := 0; k < len(s); k++ {
 		if s[k] < lo || s[k] > hi {
 			return false
 		}
 	}
-	return s != ""
+	return true
 }
 
 // yearMatches returns recent years, 1900–2019, as the library's regular
