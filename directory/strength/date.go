@@ -89,7 +89,6 @@ func dateMatches(password string) []*match.Match {
 			out = append(out, d)
 		}
 	}
-	sortByPosition(out)
 	return out
 }
 

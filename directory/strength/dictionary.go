@@ -39,7 +39,7 @@ func buildIndex() *index {
 		}
 		table := make([]uint32, size)
 		for pos, w := range words {
-			slot := probe(table, words, hashString(w), w)
+			slot := probe(table, words, hash(w), w)
 			// A repeated word keeps its last position, as the
 			// library's map does.
 			table[slot] = uint32(pos + 1)
@@ -51,43 +51,30 @@ func buildIndex() *index {
 	return ix
 }
 
-// probe returns the slot of table that holds word, or else the empty
-// slot where it would go.
-func probe(table []uint32, words []string, h uint32, word string) int {
+// probe returns the slot of table, indexing words, that holds word, or
+// else the empty slot where it would go; h is hash(word). It takes a
+// string, to build the table, or bytes, so that looking up a substring
+// allocates nothing.
+func probe[S string | []byte](table []uint32, words []string, h uint32, word S) int {
 	mask := uint32(len(table) - 1)
 	for slot := h & mask; ; slot = (slot + 1) & mask {
-		if table[slot] == 0 || words[table[slot]-1] == word {
+		if table[slot] == 0 || words[table[slot]-1] == string(word) {
 			return int(slot)
 		}
 	}
 }
 
-// rank returns the rank of word (its position + 1) in list k, or 0. It
-// takes bytes so that looking up a substring allocates nothing.
+// rank returns the rank of word (its position + 1) in list k, or 0; h
+// is hash(word).
 func (ix *index) rank(k int, h uint32, word []byte) int {
-	table, words := ix.tables[k], ix.lists[k]
-	mask := uint32(len(table) - 1)
-	for slot := h & mask; ; slot = (slot + 1) & mask {
-		if table[slot] == 0 || words[table[slot]-1] == string(word) {
-			return int(table[slot])
-		}
-	}
+	return int(ix.tables[k][probe(ix.tables[k], ix.lists[k], h, word)])
 }
 
-// hashString is 32-bit FNV-1a: a fixed hash, so the tables need no seed.
-func hashString(s string) uint32 {
+// hash is 32-bit FNV-1a: a fixed hash, so the tables need no seed.
+func hash[S string | []byte](s S) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(s); i++ {
 		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
-}
-
-// hashBytes is hashString of string(b).
-func hashBytes(b []byte) uint32 {
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
 	}
 	return h
 }
@@ -150,7 +137,7 @@ func (m *matcher) lookup(out []*match.Match, s string, i, j int, word []byte) []
 		})
 	}
 	if len(word) <= m.index.maxWord {
-		h := hashBytes(word)
+		h := hash(word)
 		for k, list := range m.index.names {
 			if rank := m.index.rank(k, h, word); rank > 0 {
 				add(list, rank)
@@ -172,7 +159,6 @@ func (m *matcher) reversedMatches(password string) []*match.Match {
 		d.Reversed = true
 		d.I, d.J = len(password)-1-d.J, len(password)-1-d.I
 	}
-	sortByPosition(out)
 	return out
 }
 

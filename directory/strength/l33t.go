@@ -8,19 +8,31 @@ import (
 	"github.com/trustelem/zxcvbn/match"
 )
 
-// l33tTable is zxcvbn's table of substitutions: each field is a letter
-// followed by the characters that may stand for it. Letters are in
-// order, substitutes in the order they are tried.
-const l33tTable = "a4@ b8 c({[< e3 g69 i1!| l1|7 o0 s$5 t+7 x% z2"
+// l33tTable returns zxcvbn's table of substitutions: each letter with
+// the characters that may stand for it. Letters are in order,
+// substitutes in the order they are tried. It returns an array literal:
+// fixed, not package state, and with nothing to parse on each call.
+func l33tTable() [12]l33tLetter {
+	return [...]l33tLetter{
+		{'a', "4@"}, {'b', "8"}, {'c', "({[<"}, {'e', "3"}, {'g', "69"}, {'i', "1!|"},
+		{'l', "1|7"}, {'o', "0"}, {'s', "$5"}, {'t', "+7"}, {'x', "%"}, {'z', "2"},
+	}
+}
+
+// l33tLetter is a letter of l33tTable and its substitutes.
+type l33tLetter struct {
+	letter byte
+	subs   string
+}
 
 // l33tSub is one substitution: l33t stands for letter.
 type l33tSub struct{ l33t, letter byte }
 
 // l33tMatches returns words of the lists spelt with substitutes (p4ssw0rd),
-// trying each way of reading the substitutes password holds.
-func (m *matcher) l33tMatches(password string) []*match.Match {
+// trying each way readings reads the substitutes password holds.
+func (m *matcher) l33tMatches(password string, readings func(string) [][]l33tSub) []*match.Match {
 	out := []*match.Match{}
-	for _, subs := range m.readings(password) {
+	for _, subs := range readings(password) {
 		// letter[c] is what c stands for in this reading, 0 if itself;
 		// a later substitution of the same character wins, as when the
 		// library makes its map of a reading it changed.
@@ -41,6 +53,15 @@ func (m *matcher) l33tMatches(password string) []*match.Match {
 				subbed[k] = letter[c]
 			}
 		}
+		// Readings that spell password alike find the same matches with
+		// the same substitutions (a substitute is never a letter, so
+		// their letter agrees on every substitute password holds), and
+		// the second rating's readings are among the first's.
+		if found, ok := m.l33t[string(subbed)]; ok {
+			out = append(out, found...)
+			continue
+		}
+		start := len(out)
 		for _, d := range m.dictionaryMatches(string(subbed)) {
 			token := password[d.I : d.J+1]
 			// One character is noise (4 is "a"), and a token that is the
@@ -58,16 +79,19 @@ func (m *matcher) l33tMatches(password string) []*match.Match {
 			d.Token = token
 			out = append(out, d)
 		}
+		if m.l33t == nil {
+			m.l33t = map[string][]*match.Match{}
+		}
+		m.l33t[string(subbed)] = out[start:len(out):len(out)]
 	}
-	sortByPosition(out)
 	return out
 }
 
 // holdsSubstitute reports whether password holds a character of
 // l33tTable that stands for a letter.
 func holdsSubstitute(password string) bool {
-	for _, field := range strings.Fields(l33tTable) {
-		if strings.ContainsAny(password, field[1:]) {
+	for _, l := range l33tTable() {
+		if strings.ContainsAny(password, l.subs) {
 			return true
 		}
 	}
@@ -112,18 +136,17 @@ func libraryReadings(password string) [][]l33tSub { return readings(password, ap
 // extending a list with one substitution by extend.
 func readings(password string, extend func([]l33tSub, l33tSub) []l33tSub) [][]l33tSub {
 	subs := [][]l33tSub{{}}
-	for _, field := range strings.Fields(l33tTable) {
-		letter := field[0]
+	for _, l := range l33tTable() {
 		var next [][]l33tSub
-		for k := 1; k < len(field); k++ {
-			c := field[k]
+		for k := 0; k < len(l.subs); k++ {
+			c := l.subs[k]
 			if strings.IndexByte(password, c) < 0 {
 				continue // only substitutes the password holds
 			}
 			for _, sub := range subs {
 				at := slices.IndexFunc(sub, func(s l33tSub) bool { return s.l33t == c })
 				if at < 0 {
-					next = append(next, extend(sub, l33tSub{c, letter}))
+					next = append(next, extend(sub, l33tSub{c, l.letter}))
 					continue
 				}
 				// c already stands for another letter: keep that reading,
@@ -133,7 +156,7 @@ func readings(password string, extend func([]l33tSub, l33tSub) []l33tSub) [][]l3
 				alt := make([]l33tSub, 0, len(sub))
 				alt = append(alt, sub[:at]...)
 				alt = append(alt, sub[at+1:]...)
-				alt = append(alt, l33tSub{c, letter})
+				alt = append(alt, l33tSub{c, l.letter})
 				next = append(next, sub, alt)
 			}
 		}

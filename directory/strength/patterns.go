@@ -20,11 +20,8 @@ func spatialMatches(password string) []*match.Match {
 	var out []*match.Match
 	// The adjacency graphs, in the library's order.
 	for _, name := range [...]string{"qwerty", "dvorak", "keypad", "mac_keypad"} {
-		if g := adjacency.Graphs[name]; g != nil && g.Graph != nil {
-			out = append(out, keyboardWalks(password, g)...)
-		}
+		out = append(out, keyboardWalks(password, adjacency.Graphs[name])...)
 	}
-	sortByPosition(out)
 	return out
 }
 
@@ -87,9 +84,6 @@ func keyboardWalks(password string, g *adjacency.Graph) []*match.Match {
 // most 5 (abc, 13579, zyx), byte by byte, as the library does.
 func sequenceMatches(password string) []*match.Match {
 	out := []*match.Match{}
-	if len(password) == 1 {
-		return out
-	}
 	add := func(i, j, delta int) {
 		step := max(delta, -delta)
 		if (j-i > 1 || step == 1) && step > 0 && step <= 5 {
@@ -130,14 +124,15 @@ func sequenceMatches(password string) []*match.Match {
 	return out
 }
 
-// allBytesIn reports whether s is not empty and each byte is in [lo, hi].
+// allBytesIn reports whether each byte of s is in [lo, hi]; s is never
+// empty (a sequence has two bytes or more, a year four).
 func allBytesIn(s string, lo, hi byte) bool {
 	for k := 0; k < len(s); k++ {
 		if s[k] < lo || s[k] > hi {
 			return false
 		}
 	}
-	return s != ""
+	return true
 }
 
 // yearMatches returns recent years, 1900–2019, as the library's regular
@@ -158,12 +153,13 @@ func yearMatches(password string) []*match.Match {
 }
 
 // repeatMatches returns runs of a repeated string (aaa, abcabc), rated
-// as the string's guesses times the number of repeats.
+// as the string's guesses times the number of repeats, its base matched
+// with readings.
 //
 // The library finds them with the backtracking expressions (.+)\1+
 // (greedy) and (.+?)\1+ (lazy), whose '.' is any character but a line
 // feed, on characters; repeatAt does the same search.
-func (m *matcher) repeatMatches(password string) []*match.Match {
+func (m *matcher) repeatMatches(password string, readings func(string) [][]l33tSub) []*match.Match {
 	var out []*match.Match
 	runes := []rune(password)
 	start := 0 // in characters
@@ -187,7 +183,8 @@ func (m *matcher) repeatMatches(password string) []*match.Match {
 		token := string(runes[at : at+length])
 		i := len(string(runes[:at]))
 		last := i + len(token) - utf8.RuneLen(runes[at+length-1]) // start of the last character
-		baseMatches := newMatcher(m.index, nil, m.readings).omnimatch(baseToken)
+		bm := newMatcher(m.index, nil)
+		baseMatches := bm.omnimatch(baseToken, bm.patternMatches(baseToken), readings)
 		rated := scoring.MostGuessableMatchSequence(baseToken, baseMatches, false)
 		out = append(out, &match.Match{
 			Pattern:     "repeat",

@@ -1,8 +1,6 @@
 package strength
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -64,8 +62,11 @@ func (e Estimator) Rate(password string, userInputs []string) Result {
 	if index == nil {
 		index = shared.index
 	}
-	ix := index()
-	seq := scoring.MostGuessableMatchSequence(password, newMatcher(ix, userInputs, l33tSubstitutions).omnimatch(password), false)
+	m := newMatcher(index(), userInputs)
+	// Only the l33t and repeat matches depend on the readings: the
+	// other patterns are matched once for both ratings.
+	found := m.patternMatches(password)
+	seq := scoring.MostGuessableMatchSequence(password, m.omnimatch(password, found, l33tSubstitutions), false)
 	if holdsSubstitute(password) {
 		// zxcvbn's search for the likeliest sequence is not exhaustive:
 		// at each position it drops a sequence when a shorter one ending
@@ -75,7 +76,7 @@ func (e Estimator) Rate(password string, userInputs []string) Result {
 		// by a lost reading, displaces 6 then ranger). The library's own
 		// readings alone rate as the library does; the easier of the two
 		// ratings is kept, so Rate is never more lenient than the library.
-		lib := scoring.MostGuessableMatchSequence(password, newMatcher(ix, userInputs, libraryReadings).omnimatch(password), false)
+		lib := scoring.MostGuessableMatchSequence(password, m.omnimatch(password, found, libraryReadings), false)
 		if lib.Guesses < seq.Guesses {
 			seq = lib
 		}
@@ -101,8 +102,9 @@ func guessesToScore(guesses float64) int {
 	return 4
 }
 
-// matcher finds every pattern in a password, for one rating: it holds
-// the shared word index and the user's words.
+// matcher finds every pattern in one password, for the ratings of a
+// Rate: it holds the shared word index, the user's words and the l33t
+// matches found so far.
 type matcher struct {
 	index *index
 	// user ranks the user's words: lowercased word → position + 1, the
@@ -111,44 +113,60 @@ type matcher struct {
 	// maxWord is the byte length of the longest word in any list; no
 	// longer substring can match.
 	maxWord int
-	// readings lists the ways l33tMatches reads the substitutes of a
-	// password (l33tSubstitutions or libraryReadings).
-	readings func(password string) [][]l33tSub
+	// l33t holds the l33t matches of the matcher's one password by the
+	// password with a reading's substitutes replaced, for the readings
+	// of both ratings; nil until the first.
+	l33t map[string][]*match.Match
 }
 
-func newMatcher(ix *index, userInputs []string, readings func(string) [][]l33tSub) *matcher {
-	m := &matcher{index: ix, user: rankWords(userInputs), maxWord: ix.maxWord, readings: readings}
+func newMatcher(ix *index, userInputs []string) *matcher {
+	m := &matcher{index: ix, user: rankWords(userInputs), maxWord: ix.maxWord}
 	for w := range m.user {
 		m.maxWord = max(m.maxWord, len(w))
 	}
 	return m
 }
 
-// omnimatch returns every match of every pattern in password, sorted by
-// position. The order within each position follows the library's (each
-// matcher's matches in turn) so that ties resolve alike.
-func (m *matcher) omnimatch(password string) []*match.Match {
-	var all []*match.Match
-	for _, found := range [][]*match.Match{
-		m.dictionaryMatches(password),
-		m.reversedMatches(password),
-		m.l33tMatches(password),
-		spatialMatches(password),
-		m.repeatMatches(password),
-		sequenceMatches(password),
-		yearMatches(password),
-		dateMatches(password),
-	} {
-		all = append(all, found...)
-	}
-	sortByPosition(all)
-	return all
+// patterns holds a password's matches of the patterns that do not
+// depend on how its substitutes are read, each pattern's apart.
+type patterns struct {
+	dictionary, reversed, spatial, sequence, year, date []*match.Match
 }
 
-// sortByPosition sorts matches by start, then end, keeping the order of
-// equal ones.
-func sortByPosition(ms []*match.Match) {
-	slices.SortStableFunc(ms, func(a, b *match.Match) int {
-		return cmp.Or(cmp.Compare(a.I, b.I), cmp.Compare(a.J, b.J))
-	})
+// patternMatches matches in password the patterns that do not depend on
+// the readings of its substitutes.
+func (m *matcher) patternMatches(password string) patterns {
+	return patterns{
+		dictionary: m.dictionaryMatches(password),
+		reversed:   m.reversedMatches(password),
+		spatial:    spatialMatches(password),
+		sequence:   sequenceMatches(password),
+		year:       yearMatches(password),
+		date:       dateMatches(password),
+	}
+}
+
+// omnimatch returns every match of every pattern in password, sorted by
+// position (match.Sort: by start, then end, keeping the order of equal
+// ones, as the library sorts; so no pattern sorts its own): found, password's patternMatches, with the l33t and repeat
+// matches of readings, the ways to read password's substitutes
+// (l33tSubstitutions or libraryReadings). The order within each
+// position follows the library's (each matcher's matches in turn) so
+// that ties resolve alike.
+func (m *matcher) omnimatch(password string, found patterns, readings func(string) [][]l33tSub) []*match.Match {
+	var all []*match.Match
+	for _, ms := range [][]*match.Match{
+		found.dictionary,
+		found.reversed,
+		m.l33tMatches(password, readings),
+		found.spatial,
+		m.repeatMatches(password, readings),
+		found.sequence,
+		found.year,
+		found.date,
+	} {
+		all = append(all, ms...)
+	}
+	match.Sort(all)
+	return all
 }

@@ -317,11 +317,11 @@ func TestIndexRanks(t *testing.T) {
 	ix := buildIndex()
 	for k, name := range ix.names {
 		for pos, w := range frequency.FrequencyLists[name] {
-			if got := ix.rank(k, hashBytes([]byte(w)), []byte(w)); got != pos+1 {
+			if got := ix.rank(k, hash([]byte(w)), []byte(w)); got != pos+1 {
 				t.Fatalf("%s: rank of %q = %d, want %d", name, w, got, pos+1)
 			}
 		}
-		if got := ix.rank(k, hashBytes([]byte("xq\x00zv")), []byte("xq\x00zv")); got != 0 {
+		if got := ix.rank(k, hash([]byte("xq\x00zv")), []byte("xq\x00zv")); got != 0 {
 			t.Errorf("%s: rank of a non-word = %d", name, got)
 		}
 	}
