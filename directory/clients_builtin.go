@@ -27,21 +27,40 @@ func (s *Clients) refuseBuiltin(id string) error {
 }
 
 // RegisterBuiltin creates built-in client m.ClientID as m describes it,
-// or replaces its metadata (keeping its secret, as Update does): the one
+// or replaces its metadata (keeping its secret, as Update does) unless it
+// is stored exactly as m would store it, every field compared: the one
 // way to write a client of Options.BuiltinClients, for hallpass's start-up
-// alone, which keeps it as its console and account page need it. Another
-// id is an error. Two replicas starting at once may both create it: the
-// loser gets ErrConflict.
+// alone, which keeps it as its console and account page need it, however
+// its row was edited behind the service's back. Another id is an error.
+// Two replicas starting at once may both create it: the loser gets
+// ErrConflict.
 func (s *Clients) RegisterBuiltin(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
 	if !s.IsBuiltin(m.ClientID) {
 		return ClientMetadata{}, fmt.Errorf("register built-in client %q: not a built-in client", m.ClientID)
 	}
-	_, err := s.store.GetClient(ctx, m.ClientID)
+	old, err := s.store.GetClient(ctx, m.ClientID)
 	switch {
+	case err == nil && storedAs(old, m):
+		// Each start of each replica comes here: no write, and no audit
+		// entry of a change that changed nothing.
+		return viewClient(old), nil
 	case err == nil:
 		return s.update(ctx, m.ClientID, m)
 	case errors.Is(err, storage.ErrNotFound):
 		return s.create(ctx, m, m.ClientID, "create")
 	}
 	return ClientMetadata{}, storeErr(err, ObjectClient, m.ClientID)
+}
+
+// storedAs reports whether client c is stored as registering metadata m
+// would store it: every field of the metadata, and a secret exactly when
+// its authentication method uses one.
+func storedAs(c *storage.Client, m ClientMetadata) bool {
+	want, err := m.validate()
+	if err != nil {
+		return false
+	}
+	want.ID = c.ID // validate leaves the id to its caller
+	return len(changedFields(viewClient(c), viewClient(want))) == 0 &&
+		(len(c.SecretHash) > 0) == usesSecret(want.TokenEndpointAuthMethod)
 }

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // A built-in client (Options.BuiltinClients) is refused to every call
@@ -78,5 +82,96 @@ func TestBuiltinClients(t *testing.T) {
 	// Without the option the id is an ordinary one.
 	if _, err := New(st, Options{}).Clients().Update(ctx, "own", hijack); err != nil {
 		t.Errorf("a service without built-in clients: Update: %v", err)
+	}
+}
+
+// recordedActions is a Recorder that keeps the action of every event.
+type recordedActions struct {
+	mu      sync.Mutex
+	actions []string
+}
+
+func (r *recordedActions) Record(_ context.Context, ev audit.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.actions = append(r.actions, ev.Action)
+}
+
+func (r *recordedActions) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.actions)
+}
+
+// RegisterBuiltin puts back every field of a built-in client that was
+// edited behind the service's back, not only some (the console's client
+// with a post-logout redirect, a back-channel URI or PKCE made optional
+// would serve whoever edited it), and writes nothing, audit included,
+// when the client is stored as it must be: every start of every replica
+// calls it.
+func TestRegisterBuiltinRestoresEveryField(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			rec := &recordedActions{}
+			clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			svc := New(st, Options{BuiltinClients: []string{"own"}, Audit: rec, Now: func() time.Time { return clock }})
+			own := ClientMetadata{ClientID: "own", ClientName: "Own", RedirectURIs: []string{"https://id.example/cb"},
+				GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none",
+				Scope: "openid profile", SkipConsent: true}
+			if _, err := svc.Clients().RegisterBuiltin(ctx, own); err != nil {
+				t.Fatalf("RegisterBuiltin (create): %v", err)
+			}
+			want, err := st.GetClient(ctx, "own")
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			clock = clock.Add(time.Hour)
+			writes := rec.count()
+			if _, err := svc.Clients().RegisterBuiltin(ctx, own); err != nil {
+				t.Fatalf("RegisterBuiltin (unchanged): %v", err)
+			}
+			if got, err := st.GetClient(ctx, "own"); err != nil || !got.UpdatedAt.Equal(want.UpdatedAt) || rec.count() != writes {
+				t.Errorf("RegisterBuiltin of a client stored as it must be wrote it: updated %v (was %v), %d audit events more, %v",
+					got.UpdatedAt, want.UpdatedAt, rec.count()-writes, err)
+			}
+
+			for _, tc := range []struct {
+				field  string
+				tamper func(c *storage.Client)
+			}{
+				{"post_logout_redirect_uris", func(c *storage.Client) { c.PostLogoutRedirectURIs = []string{"https://evil.example/bye"} }},
+				{"response_types", func(c *storage.Client) { c.ResponseTypes = []string{"code", "token"} }},
+				{"require_pkce", func(c *storage.Client) { c.PKCEOptional = true }},
+				{"backchannel_logout_uri", func(c *storage.Client) { c.BackchannelLogoutURI = "https://evil.example/bc" }},
+				{"require_pushed_authorization_requests", func(c *storage.Client) { c.RequirePAR = true }},
+				{"jwks_uri", func(c *storage.Client) { c.JWKSURI = "https://evil.example/jwks" }},
+				{"audience", func(c *storage.Client) { c.Audience = []string{"https://api.example"} }},
+				{"client_secret", func(c *storage.Client) { c.SecretHash = []byte("0123456789abcdef0123456789abcdef") }},
+			} {
+				t.Run(tc.field, func(t *testing.T) {
+					c, err := st.GetClient(ctx, "own")
+					if err != nil {
+						t.Fatal(err)
+					}
+					tc.tamper(c)
+					if err := st.UpdateClient(ctx, c); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := svc.Clients().RegisterBuiltin(ctx, own); err != nil {
+						t.Fatalf("RegisterBuiltin: %v", err)
+					}
+					got, err := st.GetClient(ctx, "own")
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := changedFields(viewClient(want), viewClient(got)); len(diff) != 0 || len(got.SecretHash) != 0 {
+						t.Errorf("after RegisterBuiltin, fields %v differ from the registration (secret hash %x)", diff, got.SecretHash)
+					}
+				})
+			}
+		})
 	}
 }

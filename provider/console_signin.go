@@ -84,26 +84,13 @@ func (p *Provider) selfClient() directory.ClientMetadata {
 }
 
 // EnsureSelfClient registers hallpass's own client through the directory
-// service, or puts its registration back as it must be (the issuer may
-// have changed, or the row was edited behind the service's back, which
-// refuses every other change of it). Concurrent starts of several
-// replicas may race; the loser's conflict is harmless.
+// service, or puts its registration back as it must be where any field
+// differs (the issuer may have changed, or the row was edited behind the
+// service's back, which refuses every other change of it). Concurrent
+// starts of several replicas may race; the loser's conflict is harmless.
 func (p *Provider) EnsureSelfClient(ctx context.Context) error {
-	want := p.selfClient()
-	cur, err := p.dir.Clients().Get(ctx, SelfClientID)
-	switch {
-	case err != nil && !errors.Is(err, directory.ErrNotFound):
-	case err == nil && slices.Equal(cur.RedirectURIs, want.RedirectURIs) && slices.Equal(cur.GrantTypes, want.GrantTypes) &&
-		cur.TokenEndpointAuthMethod == want.TokenEndpointAuthMethod && cur.Scope == want.Scope && cur.SkipConsent &&
-		len(cur.Audience) == 0 && len(cur.ResourceServers) == 0 && cur.ClientName == want.ClientName:
-		return nil
-	default:
-		_, err = p.dir.Clients().RegisterBuiltin(ctx, want)
-		if errors.Is(err, directory.ErrConflict) {
-			return nil
-		}
-	}
-	if err != nil {
+	_, err := p.dir.Clients().RegisterBuiltin(ctx, p.selfClient())
+	if err != nil && !errors.Is(err, directory.ErrConflict) {
 		return fmt.Errorf("register hallpass's own client %s: %w", SelfClientID, err)
 	}
 	return nil

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // selfRefusal is what the directory service says to a change of
@@ -132,6 +134,55 @@ func TestSelfClientRegisteredAtStart(t *testing.T) {
 		}
 		if p := e.consoleSignIn(t, e.newBrowser(t), provider.PathConsole, adminUsername, adminPassword); p.Status != http.StatusOK {
 			t.Errorf("console sign-in after the second start: %s", p)
+		}
+	})
+}
+
+// A start on the same issuer puts back every field of the own client's
+// registration, not only those a changed issuer would change: edited
+// behind the service's back, a post-logout redirect, a back-channel
+// URI, optional PKCE or an allowed implicit response would otherwise
+// stay on a public client that skips consent.
+func TestSelfClientRestoredEveryField(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		ctx := context.Background()
+		want, err := ts.Store.GetClient(ctx, provider.SelfClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name   string
+			tamper func(c *storage.Client)
+		}{
+			{"post-logout redirect", func(c *storage.Client) { c.PostLogoutRedirectURIs = []string{"https://evil.example/bye"} }},
+			{"back-channel logout", func(c *storage.Client) { c.BackchannelLogoutURI = "https://evil.example/bc" }},
+			{"PKCE optional", func(c *storage.Client) { c.PKCEOptional = true }},
+			{"response types", func(c *storage.Client) { c.ResponseTypes = []string{"code", "token"} }},
+			{"PAR required", func(c *storage.Client) { c.RequirePAR = true }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				c, err := ts.Store.GetClient(ctx, provider.SelfClientID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.tamper(c)
+				if err := ts.Store.UpdateClient(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				// What a start of the same server does.
+				if err := ts.Provider.EnsureSelfClient(ctx); err != nil {
+					t.Fatal(err)
+				}
+				got, err := ts.Store.GetClient(ctx, provider.SelfClientID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got.UpdatedAt, got.TokenEpoch = want.UpdatedAt, want.TokenEpoch
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("after EnsureSelfClient:\n got %+v\nwant %+v", got, want)
+				}
+			})
 		}
 	})
 }
