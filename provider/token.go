@@ -58,11 +58,8 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			// for it hears.
 			err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant; it is for confidential clients (RFC 6749 §4.4).")
 		}
-		if errors.Is(err, errInvalidTarget) && r.PostForm.Get("grant_type") == "refresh_token" {
-			// fosite re-checks a refreshed grant's audience against the
-			// client's current registration; one that no longer covers it
-			// ends the grant, which is not the refresh request's fault.
-			err = fosite.ErrInvalidGrant.WithHint("This grant is for a resource server the client may no longer get tokens for; sign in again.")
+		if r.PostForm.Get("grant_type") == "refresh_token" {
+			err = refreshRegistrationError(err)
 		}
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
@@ -245,13 +242,23 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	if err != nil {
 		return nil, err
 	}
+	// A scope parameter of blanks names no scope: it is omitted, as fosite
+	// reads it at the other grants, not a narrowing to nothing.
 	want := req.GrantedScope
-	if requested != "" {
-		want = fosite.Arguments(strings.Fields(requested))
+	if fields := strings.Fields(requested); len(fields) > 0 {
+		want = fosite.Arguments(fields)
 		for _, s := range want {
 			if !req.GrantedScope.Has(s) {
 				return nil, fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
 			}
+		}
+		// Every refresh answers with a rotated refresh token (fosite),
+		// and only a grant that keeps offline_access may be refreshed:
+		// narrowed without it, the grant would get a refresh token that
+		// its next refresh refuses. The scope it has is kept (the
+		// response's scope says so, RFC 6749 §3.3).
+		if req.GrantedScope.Has("offline_access") && !want.Has("offline_access") {
+			want = append(want, "offline_access")
 		}
 	}
 	allowed, err := userScopes(ctx, p.cfg.Store, user)
@@ -285,6 +292,26 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		sess.Claims.Extra = idTokenExtra(user, keep, sid)
 	}
 	return user, nil
+}
+
+// refreshRegistrationError answers a refresh that fosite refused because
+// the grant no longer fits the client's current registration: fosite
+// re-checks a refreshed grant's scopes and audience against it before
+// hallpass's policy runs, and answers a scope the client may no longer be
+// granted invalid_scope, as if the client had asked for it, and an
+// audience invalid_target. Neither is the refresh request's fault (RFC
+// 6749 §5.2 keeps invalid_scope for the scope requested, and the
+// refused token was refused whatever was requested): the grant is no
+// longer valid, invalid_grant, and the user must sign in again.
+// Any other err is returned as it is.
+func refreshRegistrationError(err error) error {
+	switch {
+	case errors.Is(err, errInvalidTarget):
+		return fosite.ErrInvalidGrant.WithHint("This grant is for a resource server the client may no longer get tokens for; sign in again.")
+	case errors.Is(err, fosite.ErrInvalidScope):
+		return fosite.ErrInvalidGrant.WithHint("This grant carries a scope the client may no longer be granted; sign in again.")
+	}
+	return err
 }
 
 // lostRace is the one place where a token request that lost a race for
