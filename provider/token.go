@@ -379,7 +379,15 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 	if !raced {
 		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
 			// A spent (or revoked) refresh token presented again: fosite's
-			// reuse detection has revoked its grant.
+			// reuse detection has revoked its grant. It is a replay unless
+			// the grant had been ended for everyone already.
+			ended, eerr := p.sweptGrant(ctx, ar)
+			if eerr != nil {
+				return eerr
+			}
+			if ended {
+				return fosite.ErrInvalidGrant.WithHint("This grant has ended: the user's password changed, the user was disabled or removed, or an administrator revoked the client's tokens; sign in again.")
+			}
 			p.recordReuse(ctx, ar, "", grantType)
 		}
 		return err
@@ -404,6 +412,34 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 	}
 	p.recordReuse(ctx, ar, grantID, grantType)
 	return fosite.ErrInvalidGrant.WithHint(hint)
+}
+
+// sweptGrant reports whether the inactive refresh token of ar was ended
+// by a sweep of every grant of its client or of its user (an admin's
+// revoke-tokens, a new password, a disable, a deletion), which advanced
+// the client's or user's token epoch past the one the token was issued
+// under. Presented afterwards, such a token is an app that has not heard
+// yet, not a replay: counted and recorded as one, each sweep raised a
+// theft alarm (token.reuse_detected, hallpass_token_reuse_detections_total)
+// for every app the user had signed in to. fosite read the token's stored
+// session into ar's before it refused it, epochs included.
+func (p *Provider) sweptGrant(ctx context.Context, ar fosite.AccessRequester) (bool, error) {
+	sess, ok := ar.GetSession().(*Session)
+	c := registration(ar.GetClient())
+	if !ok || c == nil || sess.GrantID == "" {
+		return false, nil
+	}
+	if sess.ClientEpoch != c.TokenEpoch {
+		return true, nil
+	}
+	if !sess.UserGrant {
+		return false, nil
+	}
+	user, err := p.activeUser(ctx, sess.Subject)
+	if err != nil {
+		return false, fmt.Errorf("read the user of a spent refresh token: %w", err)
+	}
+	return user == nil || user.TokenEpoch != sess.UserEpoch, nil
 }
 
 // recordReuse logs and records a one-time credential presented again
