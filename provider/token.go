@@ -58,11 +58,8 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			// for it hears.
 			err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant; it is for confidential clients (RFC 6749 §4.4).")
 		}
-		if errors.Is(err, errInvalidTarget) && r.PostForm.Get("grant_type") == "refresh_token" {
-			// fosite re-checks a refreshed grant's audience against the
-			// client's current registration; one that no longer covers it
-			// ends the grant, which is not the refresh request's fault.
-			err = fosite.ErrInvalidGrant.WithHint("This grant is for a resource server the client may no longer get tokens for; sign in again.")
+		if r.PostForm.Get("grant_type") == "refresh_token" {
+			err = refreshRegistrationError(err)
 		}
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
@@ -192,9 +189,10 @@ func (p *Provider) revokeGrant(ctx context.Context, grantID string) error {
 // grantClientCredentials applies the rule for services (README "Users,
 // roles and scopes"): granted = requested ∩ the client's allowed scopes. fosite has already refused any
 // requested scope outside the client's registration (invalid_scope), so
-// everything requested is granted. A request without scope gets every
-// scope registered for the client (RFC 6749 §3.3 lets the server pick a
-// documented default). The token is for the resource servers of its
+// everything requested is granted but the identity scopes, which are
+// refused (invalid_scope). A request without scope gets every scope
+// registered for the client but those (RFC 6749 §3.3 lets the server pick
+// a documented default). The token is for the resource servers of its
 // scopes and the client's registered audiences; an audience (or RFC 8707
 // resource) parameter selects among them, and naming another is
 // invalid_target.
@@ -202,7 +200,22 @@ func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessR
 	client := ar.GetClient()
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
-		scopes = client.GetScopes()
+		// The identity scopes of a client registered for them too
+		// (one that also signs users in) are left out: see below.
+		for _, s := range client.GetScopes() {
+			if !slices.Contains(identityScopes, s) {
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	for _, s := range scopes {
+		// The identity scopes describe a user to the client (OIDC Core
+		// §5.4) or ask for a refresh token (§11), and this grant has no
+		// user and no refresh token (RFC 6749 §4.4.3): a token granted
+		// openid would go to userinfo as a user's.
+		if slices.Contains(identityScopes, s) {
+			return fosite.ErrInvalidScope.WithHintf("Scope %q is about a signed-in user; the client_credentials grant has none.", s)
+		}
 	}
 	aud, err := p.grantAudience(ctx, client, scopes, requestedAudience(ar))
 	if err != nil {
@@ -245,13 +258,23 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	if err != nil {
 		return nil, err
 	}
+	// A scope parameter of blanks names no scope: it is omitted, as fosite
+	// reads it at the other grants, not a narrowing to nothing.
 	want := req.GrantedScope
-	if requested != "" {
-		want = fosite.Arguments(strings.Fields(requested))
+	if fields := strings.Fields(requested); len(fields) > 0 {
+		want = fosite.Arguments(fields)
 		for _, s := range want {
 			if !req.GrantedScope.Has(s) {
 				return nil, fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
 			}
+		}
+		// Every refresh answers with a rotated refresh token (fosite),
+		// and only a grant that keeps offline_access may be refreshed:
+		// narrowed without it, the grant would get a refresh token that
+		// its next refresh refuses. The scope it has is kept (the
+		// response's scope says so, RFC 6749 §3.3).
+		if req.GrantedScope.Has("offline_access") && !want.Has("offline_access") {
+			want = append(want, "offline_access")
 		}
 	}
 	allowed, err := userScopes(ctx, p.cfg.Store, user)
@@ -285,6 +308,26 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		sess.Claims.Extra = idTokenExtra(user, keep, sid)
 	}
 	return user, nil
+}
+
+// refreshRegistrationError answers a refresh that fosite refused because
+// the grant no longer fits the client's current registration: fosite
+// re-checks a refreshed grant's scopes and audience against it before
+// hallpass's policy runs, and answers a scope the client may no longer be
+// granted invalid_scope, as if the client had asked for it, and an
+// audience invalid_target. Neither is the refresh request's fault (RFC
+// 6749 §5.2 keeps invalid_scope for the scope requested, and the
+// refused token was refused whatever was requested): the grant is no
+// longer valid, invalid_grant, and the user must sign in again.
+// Any other err is returned as it is.
+func refreshRegistrationError(err error) error {
+	switch {
+	case errors.Is(err, errInvalidTarget):
+		return fosite.ErrInvalidGrant.WithHint("This grant is for a resource server the client may no longer get tokens for; sign in again.")
+	case errors.Is(err, fosite.ErrInvalidScope):
+		return fosite.ErrInvalidGrant.WithHint("This grant carries a scope the client may no longer be granted; sign in again.")
+	}
+	return err
 }
 
 // lostRace is the one place where a token request that lost a race for
@@ -336,7 +379,15 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 	if !raced {
 		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
 			// A spent (or revoked) refresh token presented again: fosite's
-			// reuse detection has revoked its grant.
+			// reuse detection has revoked its grant. It is a replay unless
+			// the grant had been ended for everyone already.
+			ended, eerr := p.sweptGrant(ctx, ar)
+			if eerr != nil {
+				return eerr
+			}
+			if ended {
+				return fosite.ErrInvalidGrant.WithHint("This grant has ended: the user's password changed, the user was disabled or removed, or an administrator revoked the client's tokens; sign in again.")
+			}
 			p.recordReuse(ctx, ar, "", grantType)
 		}
 		return err
@@ -361,6 +412,34 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 	}
 	p.recordReuse(ctx, ar, grantID, grantType)
 	return fosite.ErrInvalidGrant.WithHint(hint)
+}
+
+// sweptGrant reports whether the inactive refresh token of ar was ended
+// by a sweep of every grant of its client or of its user (an admin's
+// revoke-tokens, a new password, a disable, a deletion), which advanced
+// the client's or user's token epoch past the one the token was issued
+// under. Presented afterwards, such a token is an app that has not heard
+// yet, not a replay: counted and recorded as one, each sweep raised a
+// theft alarm (token.reuse_detected, hallpass_token_reuse_detections_total)
+// for every app the user had signed in to. fosite read the token's stored
+// session into ar's before it refused it, epochs included.
+func (p *Provider) sweptGrant(ctx context.Context, ar fosite.AccessRequester) (bool, error) {
+	sess, ok := ar.GetSession().(*Session)
+	c := registration(ar.GetClient())
+	if !ok || c == nil || sess.GrantID == "" {
+		return false, nil
+	}
+	if sess.ClientEpoch != c.TokenEpoch {
+		return true, nil
+	}
+	if !sess.UserGrant {
+		return false, nil
+	}
+	user, err := p.activeUser(ctx, sess.Subject)
+	if err != nil {
+		return false, fmt.Errorf("read the user of a spent refresh token: %w", err)
+	}
+	return user == nil || user.TokenEpoch != sess.UserEpoch, nil
 }
 
 // recordReuse logs and records a one-time credential presented again

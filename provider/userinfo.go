@@ -62,6 +62,13 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
 		return
 	}
+	if !sess.UserGrant {
+		// A client's token for itself (client credentials) has the client
+		// as sub (RFC 9068 §2.2): there is no user to describe, and a user
+		// whose id is that client id must not be read in its place.
+		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "This access token was issued to a client for itself, not for a user.")
+		return
+	}
 	user, err := p.activeUser(ctx, sess.GetSubject())
 	if err != nil {
 		p.writeError(w, r, err)

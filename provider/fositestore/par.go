@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -50,6 +51,15 @@ func (f *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.Au
 	if !t.Active || !f.now().Before(t.ExpiresAt) {
 		return nil, fmt.Errorf("pushed authorization request spent or expired: %w", fosite.ErrNotFound)
 	}
+	// RFC 9126 §4: a request_uri is for the client that pushed it. fosite
+	// compares the client_id only after the spend, and then sends its
+	// error to the pushed redirect URI with the pushed state: anyone who
+	// saw the request_uri go by in a browser's address bar could spend
+	// it with another client_id, or none, and put an error into the
+	// owner's flow. Presented by another, it is neither spent nor read.
+	if presentedClientID(ctx) != t.ClientID {
+		return nil, fmt.Errorf("pushed authorization request presented with another client_id: %w", fosite.ErrNotFound)
+	}
 	if err := f.store.DeactivateToken(ctx, storage.KindPAR, digest(requestURI)); err != nil {
 		if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("pushed authorization request used concurrently: %w", fosite.ErrNotFound)
@@ -77,6 +87,17 @@ func (f *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.Au
 		}
 	}
 	return ar, nil
+}
+
+// presentedClientID is the client_id of the authorization request fosite
+// is reading (it keeps the HTTP request in the context), "" when there is
+// none.
+func presentedClientID(ctx context.Context) string {
+	r, ok := ctx.Value(fosite.RequestContextKey).(*http.Request)
+	if !ok || r.Form == nil {
+		return ""
+	}
+	return r.Form.Get("client_id")
 }
 
 // DeletePARSession deletes a pushed request. GetPARSession has already

@@ -1,0 +1,81 @@
+package provider_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+)
+
+// TestRefreshAfterSweepIsNoReplay checks that a refresh token ended by a
+// sweep of all its user's or client's grants (a new password, a disable,
+// a deletion, an admin's revoke-tokens) and then presented by its app is
+// refused (invalid_grant) without being counted or recorded as a replay:
+// each sweep otherwise raised a theft alarm for every app the user had
+// signed in to. A spent refresh token presented again, after no sweep,
+// still is one.
+func TestRefreshAfterSweepIsNoReplay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		const scope = "openid offline_access results:read"
+		reuse := func(t *testing.T) (float64, int) {
+			t.Helper()
+			v, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+			return v, len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		}
+		// Each case signs in a user of its own, who may be changed.
+		newUser := func(t *testing.T, name string) {
+			t.Helper()
+			res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": name, "password": alicePassword, "roles": []string{"teacher"}})
+			if res.Status != http.StatusCreated {
+				t.Fatalf("create user: %d %s", res.Status, res.Body)
+			}
+		}
+		for i, tc := range []struct {
+			name   string
+			c      *ssoClient
+			sweep  func(t *testing.T, user string)
+			replay bool
+		}{
+			{"password changed", e.Confidential, func(t *testing.T, user string) {
+				e.setUser(t, user, map[string]any{"password": "another-violet-otter-harbour-77", "roles": []string{"teacher"}})
+			}, false},
+			{"user disabled", e.Public, func(t *testing.T, user string) {
+				e.setUser(t, user, map[string]any{"roles": []string{"teacher"}, "disabled": true})
+			}, false},
+			{"user deleted", e.Confidential, func(t *testing.T, user string) {
+				if res := e.admin(t, http.MethodDelete, "/admin/users/"+user, nil); res.Status != http.StatusNoContent {
+					t.Fatalf("delete user: %d %s", res.Status, res.Body)
+				}
+			}, false},
+			{"client's tokens revoked", e.Public, func(t *testing.T, _ string) {
+				if res := e.admin(t, http.MethodPost, "/admin/clients/"+publicID+"/revoke-tokens", nil); res.Status != http.StatusNoContent {
+					t.Fatalf("revoke-tokens: %d %s", res.Status, res.Body)
+				}
+			}, false},
+			// The control: a spent refresh token, presented again.
+			{"spent token replayed", e.Confidential, nil, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				user := fmt.Sprintf("sweep%d", i)
+				newUser(t, user)
+				g := e.grant(t, e.newBrowser(t), tc.c, user, alicePassword, scope)
+				if tc.sweep != nil {
+					tc.sweep(t, user)
+				} else if res := e.refresh(t, tc.c, g.Refresh, ""); res.Status != http.StatusOK {
+					t.Fatalf("first refresh: %d %s", res.Status, res.Body)
+				}
+				metricBefore, auditBefore := reuse(t)
+				assertError(t, e.refresh(t, tc.c, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
+				metricAfter, auditAfter := reuse(t)
+				counted, recorded := metricAfter-metricBefore, auditAfter-auditBefore
+				want := 0
+				if tc.replay {
+					want = 1
+				}
+				if counted != float64(want) || recorded != want {
+					t.Errorf("reuse detections counted %v, recorded %d; want %d of each", counted, recorded, want)
+				}
+			})
+		}
+	})
+}
