@@ -189,10 +189,9 @@ func (p *Provider) revokeGrant(ctx context.Context, grantID string) error {
 // grantClientCredentials applies the rule for services (README "Users,
 // roles and scopes"): granted = requested ∩ the client's allowed scopes. fosite has already refused any
 // requested scope outside the client's registration (invalid_scope), so
-// everything requested is granted but the identity scopes, which are
-// refused (invalid_scope). A request without scope gets every scope
-// registered for the client but those (RFC 6749 §3.3 lets the server pick
-// a documented default). The token is for the resource servers of its
+// everything requested is granted. A request without scope gets every
+// scope registered for the client (RFC 6749 §3.3 lets the server pick a
+// documented default). The token is for the resource servers of its
 // scopes and the client's registered audiences; an audience (or RFC 8707
 // resource) parameter selects among them, and naming another is
 // invalid_target.
@@ -200,22 +199,7 @@ func (p *Provider) grantClientCredentials(ctx context.Context, ar fosite.AccessR
 	client := ar.GetClient()
 	scopes := ar.GetRequestedScopes()
 	if len(scopes) == 0 {
-		// The identity scopes of a client registered for them too
-		// (one that also signs users in) are left out: see below.
-		for _, s := range client.GetScopes() {
-			if !slices.Contains(identityScopes, s) {
-				scopes = append(scopes, s)
-			}
-		}
-	}
-	for _, s := range scopes {
-		// The identity scopes describe a user to the client (OIDC Core
-		// §5.4) or ask for a refresh token (§11), and this grant has no
-		// user and no refresh token (RFC 6749 §4.4.3): a token granted
-		// openid would go to userinfo as a user's.
-		if slices.Contains(identityScopes, s) {
-			return fosite.ErrInvalidScope.WithHintf("Scope %q is about a signed-in user; the client_credentials grant has none.", s)
-		}
+		scopes = client.GetScopes()
 	}
 	aud, err := p.grantAudience(ctx, client, scopes, requestedAudience(ar))
 	if err != nil {
