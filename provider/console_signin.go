@@ -225,7 +225,7 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 			}
 			if s == nil {
 				if r.Method == http.MethodGet || r.Method == http.MethodHead {
-					p.startSelfSignIn(w, r, area)
+					p.startSelfSignIn(w, r, area, false)
 					return
 				}
 				p.cookies.ClearSelf(w)
@@ -241,6 +241,31 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 				d.Nav = nil
 				d.Page = web.Forbidden{Role: p.cfg.ConsoleAdminRole, Account: PathAccount}
 				p.pages.Console(w, http.StatusForbidden, web.ConsoleForbidden, d)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// recentSignIn is how long after signing in a browser may change how
+// its user signs in (set up, replace or remove a second factor or a
+// passkey) without signing in again: a session left open, or stolen,
+// must not let its holder put in an authenticator or a passkey of their
+// own, which would outlast the session and a new password.
+const recentSignIn = 10 * time.Minute
+
+// requireRecentSignIn lets a request of area through only when its
+// sign-in (requireSelf's) proved the password or passkey within
+// recentSignIn; otherwise the browser signs in again (prompt=login) and
+// nothing is changed.
+func (p *Provider) requireRecentSignIn(area selfArea) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := signedIn(r)
+			if s == nil || p.cfg.Now().Sub(s.session.AuthTime) > recentSignIn {
+				p.log.InfoContext(r.Context(), "sign-in not recent enough: signing in again", "request_id", RequestID(r.Context()), "path", r.URL.Path)
+				p.startSelfSignIn(w, r, area, true)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -279,13 +304,14 @@ func (p *Provider) selfFlowSecrets(flow string, area selfArea) (state, verifier 
 
 // startSelfSignIn sends the browser to hallpass's own authorization
 // endpoint as the own client, with state and a PKCE challenge tied to a
-// fresh flow cookie.
-func (p *Provider) startSelfSignIn(w http.ResponseWriter, r *http.Request, area selfArea) {
+// fresh flow cookie; with again, the user signs in anew (prompt=login)
+// even if the SSO session lives.
+func (p *Provider) startSelfSignIn(w http.ResponseWriter, r *http.Request, area selfArea, again bool) {
 	flow := web.RandomToken()
 	state, verifier := p.selfFlowSecrets(flow, area)
 	sum := sha256.Sum256([]byte(verifier))
 	p.cookies.SetSelfFlow(w, flow, p.cfg.AuthRequestLifespan)
-	target := p.url(PathAuthorize) + "?" + url.Values{
+	q := url.Values{
 		"client_id":             {SelfClientID},
 		"response_type":         {"code"},
 		"redirect_uri":          {p.url(area.callback())},
@@ -293,8 +319,11 @@ func (p *Provider) startSelfSignIn(w http.ResponseWriter, r *http.Request, area 
 		"state":                 {state},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
-	}.Encode()
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	}
+	if again {
+		q.Set("prompt", "login")
+	}
+	http.Redirect(w, r, p.url(PathAuthorize)+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 // handleSelfCallback finishes the own client's sign-in: the state must
