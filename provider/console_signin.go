@@ -233,6 +233,23 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 					"You were signed out (or your session timed out) before this form was sent, so nothing was changed. Sign in again and repeat the change.")
 				return
 			}
+			// A second factor the user's roles require now (a role
+			// granted, or made to require one, since this browser signed
+			// in) is asked for here as at the authorization endpoint: the
+			// sign-in goes through the flow again, which asks for it in
+			// the same SSO session.
+			if missing, err := p.selfFactorMissing(r.Context(), s); err != nil {
+				p.consoleFailure(w, r, err)
+				return
+			} else if missing {
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
+					p.startSelfSignIn(w, r, area, false)
+					return
+				}
+				p.pageError(w, r, http.StatusForbidden, "Your sign-in needs a second step",
+					"Your account now requires two-step sign-in, which this sign-in did not include, so nothing was changed. Open "+p.url(area.root)+" to complete the sign-in, then repeat the change.")
+				return
+			}
 			ctx := context.WithValue(withActor(r.Context(), s.user), selfKey{}, s)
 			r = r.WithContext(ctx)
 			if area.admin && !slices.Contains(s.user.Roles, p.cfg.ConsoleAdminRole) && r.URL.Path != area.root+"/signout" {
@@ -246,6 +263,18 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// selfFactorMissing reports whether the sign-in s lacks a second factor
+// that one of its user's roles requires now. The flow checked the roles
+// when the browser signed in, but roles change while a sign-in lasts; the
+// user's second factors are not looked at here, since a user who sets
+// one up on the account page proves it there, with no sign-in step.
+func (p *Provider) selfFactorMissing(ctx context.Context, s *selfSignIn) (bool, error) {
+	if hasSecondFactor(s.session.AMR) {
+		return false, nil
+	}
+	return p.roleRequiresMFA(ctx, s.user)
 }
 
 // recentSignIn is how long after signing in a browser may change how
