@@ -271,7 +271,12 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	}
 	f := &flow{}
 	now := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, u, now, []string{amrPassword}, nil); err != nil {
+	// The new session has proved what the one it replaces had (a second
+	// factor above all) and the password, checked just now: recording
+	// the password alone would send a user who needs a second factor
+	// back to the code prompt at the next page or app.
+	amr := withFactor(s.session.AMR, amrPassword)
+	if err := p.startSession(w, r, f, u, now, amr, nil); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// Changed again meanwhile: sign in with whatever is current.
 			p.cookies.ClearSelf(w)

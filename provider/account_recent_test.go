@@ -106,3 +106,49 @@ func TestAccountFactorChangesNeedRecentSignIn(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountPasswordChangeKeepsSecondFactor: the browser that changes
+// its user's password on the account page stays signed in with what its
+// sign-in proved, the second factor included: the account page and the
+// apps go on without asking for a code again. The new session recorded a
+// password alone, so a user whose role requires a second factor was sent
+// back to the code prompt at once, as at every app's next sign-in.
+func TestAccountPasswordChangeKeepsSecondFactor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		if res := e.admin(t, http.MethodPut, "/admin/roles/student", map[string]any{"name": "student", "scopes": []string{"results:read"}, "require_mfa": true}); res.Status != http.StatusOK {
+			t.Fatalf("make students require a second factor: %d %s", res.Status, res.Body)
+		}
+		b := e.newBrowser(t)
+		enrol := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		wantPath(t, enrol, provider.PathEnrol)
+		secret := secretRE.FindStringSubmatch(enrol.Body)
+		if secret == nil {
+			t.Fatalf("no secret on the enrolment step: %s", enrol)
+		}
+		codes := b.submitTo(t, enrol, provider.PathEnrol, url.Values{"code": {totpAt(t, secret[1], time.Now())}})
+		home := b.submitTo(t, codes, provider.PathFactorContinue, nil)
+		if home.Status != http.StatusOK || home.URL.Path != provider.PathAccount {
+			t.Fatalf("after the enrolment: want the account page, got %s", home)
+		}
+
+		const newPassword = "quiet-harbor-lantern-95"
+		p := b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {newPassword}, "confirm": {newPassword}})
+		if p.Status != http.StatusOK || p.URL.Path != provider.PathAccount || !strings.Contains(p.Body, "Your password was changed") {
+			t.Fatalf("after the password change: want the account page with its notice, got %s", p)
+		}
+		if p := b.get(t, e.URL+provider.PathAccount); p.Status != http.StatusOK || p.URL.Path != provider.PathAccount {
+			t.Errorf("the account page after the password change: %s", p)
+		}
+		ar := e.Confidential.request("openid")
+		p = b.get(t, ar.URL)
+		if p.kind() == "consent" {
+			p = b.decide(t, p, "allow")
+		}
+		if p.kind() != "redirect" {
+			t.Fatalf("an app after the password change: want a code without a prompt, got %s", p)
+		}
+		tok := e.exchange(t, ar, e.callback(t, p, ar))
+		e.wantMFAClaims(t, ar, tok, provider.ACRMFA, "pwd", "otp", "mfa")
+	})
+}
