@@ -57,6 +57,7 @@ func (p *Provider) accountEnrol(w http.ResponseWriter, r *http.Request) {
 		p.accountEnrolPage(w, r, http.StatusOK, codeWrong+" Check the time on your phone and try the next code.", posted)
 		return
 	}
+	p.selfProved(r.Context(), s, amrOTP)
 	if len(codes) > 0 {
 		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, Back: PathAccount})
 		return

@@ -64,3 +64,51 @@ func TestConsoleAsksForFactorRolesRequireNow(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountAsksForFactorSetUpElsewhere: a browser signed in to the
+// account page with a password alone, before its user set up an
+// authenticator in another browser, is asked for the code at its next
+// page, as any app's sign-in in it would be; until then it changes
+// nothing. The browser that set the authenticator up has proved it, and
+// goes on without a prompt.
+func TestAccountAsksForFactorSetUpElsewhere(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		old := e.newBrowser(t)
+		e.consoleSignIn(t, old, provider.PathAccount, "bob", bobPassword)
+		csrf := old.formCSRF(t, e)
+		// bob allows an app, which the old browser will try to withdraw.
+		ar := e.Confidential.request("openid")
+		if p := old.get(t, ar.URL); p.kind() != "consent" {
+			t.Fatalf("bob's first sign-in to the portal: %s", p)
+		} else if p = old.decide(t, p, "allow"); p.kind() != "redirect" {
+			t.Fatalf("after allowing the portal: %s", p)
+		}
+
+		b := e.newBrowser(t)
+		secret, done := e.enrolOnAccountPage(t, b, "bob", bobPassword)
+		if done.Status != http.StatusOK || len(recoveryRE.FindAllString(done.Body, -1)) != 10 {
+			t.Fatalf("the enrolment: %s", done)
+		}
+		if p := b.get(t, e.URL+provider.PathAccount); p.Status != http.StatusOK || p.URL.Path != provider.PathAccount {
+			t.Errorf("the enrolling browser's account page: want it without a prompt, got %s", p)
+		}
+
+		withdraw := e.URL + provider.PathAccount + "/apps/" + url.PathEscape(e.Confidential.Meta.ClientID) + "/withdraw"
+		if p := old.post(t, withdraw, url.Values{"csrf": {csrf}}); p.Status != http.StatusForbidden {
+			t.Errorf("a change from the password-only browser: %s", p)
+		}
+		if _, err := e.Store.GetConsent(t.Context(), e.BobID, e.Confidential.Meta.ClientID); err != nil {
+			t.Errorf("the consent after the refused withdrawal: %v", err)
+		}
+		code := old.get(t, e.URL+provider.PathAccount)
+		wantPath(t, code, provider.PathSecondFactor)
+		home := old.submitTo(t, code, provider.PathSecondFactor, url.Values{"code": {totpAt(t, secret, time.Now().Add(30*time.Second))}})
+		if home.Status != http.StatusOK || home.URL.Path != provider.PathAccount {
+			t.Fatalf("after the code: want the account page, got %s", home)
+		}
+		if p := old.post(t, withdraw, url.Values{"csrf": {old.formCSRF(t, e)}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "Access was withdrawn") {
+			t.Errorf("the withdrawal after the code: %s", p)
+		}
+	})
+}

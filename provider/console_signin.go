@@ -266,15 +266,32 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 }
 
 // selfFactorMissing reports whether the sign-in s lacks a second factor
-// that one of its user's roles requires now. The flow checked the roles
-// when the browser signed in, but roles change while a sign-in lasts; the
-// user's second factors are not looked at here, since a user who sets
-// one up on the account page proves it there, with no sign-in step.
+// its user needs now, as factorStep decides at the authorization
+// endpoint: the user has one (set up since this browser signed in with
+// a password alone, in another browser), or one of their roles requires
+// one (a role granted, or made to require one, since). The flow decided
+// when the browser signed in; what it decided on changes while a
+// sign-in lasts.
 func (p *Provider) selfFactorMissing(ctx context.Context, s *selfSignIn) (bool, error) {
 	if hasSecondFactor(s.session.AMR) {
 		return false, nil
 	}
+	if enrolled, err := p.hasFactor(ctx, s.user.ID); err != nil || enrolled {
+		return enrolled, err
+	}
 	return p.roleRequiresMFA(ctx, s.user)
+}
+
+// selfProved records on the sign-in s's session that its user proved a
+// second factor of method, by setting it up on the account page, as the
+// flow's enrolment step records it (proveFactor). The factor is set up
+// whatever comes of this: a failure is logged, and the next page asks
+// for the factor.
+func (p *Provider) selfProved(ctx context.Context, s *selfSignIn, method string) {
+	err := p.cfg.Store.SetBrowserSessionAMR(ctx, s.session.ID, withFactor(s.session.AMR, method))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.logFailure(ctx, "account: record the second factor set up on the session", err)
+	}
 }
 
 // recentSignIn is how long after signing in a browser may change how
