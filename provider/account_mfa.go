@@ -3,7 +3,9 @@ package provider
 // The account page's two-step sign-in: setting up (or replacing) an
 // authenticator app, with the recovery codes of a first enrolment shown
 // once. The account is signed in to through the browser flow, which asked
-// an enrolled user for their code, so replacing it needs no code again.
+// an enrolled user for their code (requireSelf asks again for one set up
+// since), so replacing it needs no code again; it needs a recent sign-in
+// (requireRecentSignIn).
 
 import (
 	"net/http"
