@@ -85,6 +85,10 @@ func TestAccountAsksForFactorSetUpElsewhere(t *testing.T) {
 			t.Fatalf("after allowing the portal: %s", p)
 		}
 
+		leaving := e.newBrowser(t)
+		e.consoleSignIn(t, leaving, provider.PathAccount, "bob", bobPassword)
+		leavingCSRF := leaving.formCSRF(t, e)
+
 		b := e.newBrowser(t)
 		secret, done := e.enrolOnAccountPage(t, b, "bob", bobPassword)
 		if done.Status != http.StatusOK || len(recoveryRE.FindAllString(done.Body, -1)) != 10 {
@@ -92,6 +96,14 @@ func TestAccountAsksForFactorSetUpElsewhere(t *testing.T) {
 		}
 		if p := b.get(t, e.URL+provider.PathAccount); p.Status != http.StatusOK || p.URL.Path != provider.PathAccount {
 			t.Errorf("the enrolling browser's account page: want it without a prompt, got %s", p)
+		}
+
+		// Signing out needs no second factor.
+		if p := leaving.post(t, e.URL+provider.PathAccount+"/signout", url.Values{"csrf": {leavingCSRF}}); p.Status != http.StatusOK || !strings.Contains(p.Body, "Signed out") {
+			t.Errorf("signing out of the password-only browser: %s", p)
+		}
+		if sessions, err := e.Store.ListUserBrowserSessions(t.Context(), e.BobID); err != nil || len(sessions) != 2 {
+			t.Errorf("bob's sessions after one signed out: %d, %v; want 2 (the old browser's and the enrolling one's)", len(sessions), err)
 		}
 
 		withdraw := e.URL + provider.PathAccount + "/apps/" + url.PathEscape(e.Confidential.Meta.ClientID) + "/withdraw"

@@ -233,15 +233,16 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 					"You were signed out (or your session timed out) before this form was sent, so nothing was changed. Sign in again and repeat the change.")
 				return
 			}
-			// A second factor the user's roles require now (a role
-			// granted, or made to require one, since this browser signed
-			// in) is asked for here as at the authorization endpoint: the
-			// sign-in goes through the flow again, which asks for it in
-			// the same SSO session.
+			// Signing out needs nothing more than the sign-in it ends.
+			signOut := r.URL.Path == area.root+"/signout"
+			// A second factor the user needs now and this sign-in did not
+			// prove (selfFactorMissing) is asked for here as at the
+			// authorization endpoint: the sign-in goes through the flow
+			// again, which asks for it in the same SSO session.
 			if missing, err := p.selfFactorMissing(r.Context(), s); err != nil {
 				p.consoleFailure(w, r, err)
 				return
-			} else if missing {
+			} else if missing && !signOut {
 				if r.Method == http.MethodGet || r.Method == http.MethodHead {
 					p.startSelfSignIn(w, r, area, false)
 					return
@@ -252,7 +253,7 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 			}
 			ctx := context.WithValue(withActor(r.Context(), s.user), selfKey{}, s)
 			r = r.WithContext(ctx)
-			if area.admin && !slices.Contains(s.user.Roles, p.cfg.ConsoleAdminRole) && r.URL.Path != area.root+"/signout" {
+			if area.admin && !slices.Contains(s.user.Roles, p.cfg.ConsoleAdminRole) && !signOut {
 				p.log.InfoContext(ctx, "console refused: not an admin", "request_id", RequestID(ctx), "user_id", s.user.ID)
 				d := p.consoleData(r, area, "")
 				d.Nav = nil
