@@ -26,14 +26,18 @@ func (p *Provider) mountAccount(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(p.requireSelf(accountArea()))
 		r.Get("/", p.accountHome)
-		r.Get("/security", p.accountSecurity)
+		// Changing how the user signs in (second factors, passkeys)
+		// needs a recent sign-in; the password change asks for the
+		// current password instead.
+		recent := p.requireRecentSignIn(accountArea())
+		r.With(recent).Get("/security", p.accountSecurity)
 		r.Group(func(r chi.Router) {
 			r.Use(p.crossOriginGuard(http.HandlerFunc(p.denyCrossOrigin)).Handler, p.requireSelfCSRF)
 			r.Post("/signout", p.handleSelfSignOut)
 			r.Post("/password", p.accountChangePassword)
-			r.Post("/security/totp", p.accountEnrol)
-			r.Post("/passkeys", p.accountAddPasskey)
-			r.Post("/passkeys/{id}/remove", p.accountRemovePasskey)
+			r.With(recent).Post("/security/totp", p.accountEnrol)
+			r.With(recent).Post("/passkeys", p.accountAddPasskey)
+			r.With(recent).Post("/passkeys/{id}/remove", p.accountRemovePasskey)
 			r.Post("/apps/{client}/withdraw", p.accountWithdraw)
 			r.Post("/sessions/{handle}/end", p.accountEndSession)
 		})
@@ -267,7 +271,12 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	}
 	f := &flow{}
 	now := p.cfg.Now().UTC()
-	if err := p.startSession(w, r, f, u, now, []string{amrPassword}, nil); err != nil {
+	// The new session has proved what the one it replaces had (a second
+	// factor above all) and the password, checked just now: recording
+	// the password alone would send a user who needs a second factor
+	// back to the code prompt at the next page or app.
+	amr := withFactor(s.session.AMR, amrPassword)
+	if err := p.startSession(w, r, f, u, now, amr, nil); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// Changed again meanwhile: sign in with whatever is current.
 			p.cookies.ClearSelf(w)

@@ -3,7 +3,9 @@ package provider
 // The account page's two-step sign-in: setting up (or replacing) an
 // authenticator app, with the recovery codes of a first enrolment shown
 // once. The account is signed in to through the browser flow, which asked
-// an enrolled user for their code, so replacing it needs no code again.
+// an enrolled user for their code (requireSelf asks again for one set up
+// since), so replacing it needs no code again; it needs a recent sign-in
+// (requireRecentSignIn).
 
 import (
 	"net/http"
@@ -57,6 +59,7 @@ func (p *Provider) accountEnrol(w http.ResponseWriter, r *http.Request) {
 		p.accountEnrolPage(w, r, http.StatusOK, codeWrong+" Check the time on your phone and try the next code.", posted)
 		return
 	}
+	p.selfProved(r.Context(), s, amrOTP)
 	if len(codes) > 0 {
 		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, Back: PathAccount})
 		return

@@ -212,7 +212,7 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 			}
 			if s == nil {
 				if r.Method == http.MethodGet || r.Method == http.MethodHead {
-					p.startSelfSignIn(w, r, area)
+					p.startSelfSignIn(w, r, area, false)
 					return
 				}
 				p.cookies.ClearSelf(w)
@@ -220,14 +220,86 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 					"You were signed out (or your session timed out) before this form was sent, so nothing was changed. Sign in again and repeat the change.")
 				return
 			}
+			// Signing out needs nothing more than the sign-in it ends.
+			signOut := r.URL.Path == area.root+"/signout"
+			// A second factor the user needs now and this sign-in did not
+			// prove (selfFactorMissing) is asked for here as at the
+			// authorization endpoint: the sign-in goes through the flow
+			// again, which asks for it in the same SSO session.
+			if missing, err := p.selfFactorMissing(r.Context(), s); err != nil {
+				p.consoleFailure(w, r, err)
+				return
+			} else if missing && !signOut {
+				if r.Method == http.MethodGet || r.Method == http.MethodHead {
+					p.startSelfSignIn(w, r, area, false)
+					return
+				}
+				p.pageError(w, r, http.StatusForbidden, "Your sign-in needs a second step",
+					"Your account now requires two-step sign-in, which this sign-in did not include, so nothing was changed. Open "+p.url(area.root)+" to complete the sign-in, then repeat the change.")
+				return
+			}
 			ctx := context.WithValue(withActor(r.Context(), s.user), selfKey{}, s)
 			r = r.WithContext(ctx)
-			if area.admin && !slices.Contains(s.user.Roles, p.cfg.ConsoleAdminRole) && r.URL.Path != area.root+"/signout" {
+			if area.admin && !slices.Contains(s.user.Roles, p.cfg.ConsoleAdminRole) && !signOut {
 				p.log.InfoContext(ctx, "console refused: not an admin", "request_id", RequestID(ctx), "user_id", s.user.ID)
 				d := p.consoleData(r, area, "")
 				d.Nav = nil
 				d.Page = web.Forbidden{Role: p.cfg.ConsoleAdminRole, Account: PathAccount}
 				p.pages.Console(w, http.StatusForbidden, web.ConsoleForbidden, d)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// selfFactorMissing reports whether the sign-in s lacks a second factor
+// its user needs now, as factorStep decides at the authorization
+// endpoint: the user has one (set up since this browser signed in with
+// a password alone, in another browser), or one of their roles requires
+// one (a role granted, or made to require one, since). The flow decided
+// when the browser signed in; what it decided on changes while a
+// sign-in lasts.
+func (p *Provider) selfFactorMissing(ctx context.Context, s *selfSignIn) (bool, error) {
+	if hasSecondFactor(s.session.AMR) {
+		return false, nil
+	}
+	if enrolled, err := p.hasFactor(ctx, s.user.ID); err != nil || enrolled {
+		return enrolled, err
+	}
+	return p.roleRequiresMFA(ctx, s.user)
+}
+
+// selfProved records on the sign-in s's session that its user proved a
+// second factor of method, by setting it up on the account page, as the
+// flow's enrolment step records it (proveFactor). The factor is set up
+// whatever comes of this: a failure is logged, and the next page asks
+// for the factor.
+func (p *Provider) selfProved(ctx context.Context, s *selfSignIn, method string) {
+	err := p.cfg.Store.SetBrowserSessionAMR(ctx, s.session.ID, withFactor(s.session.AMR, method))
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.logFailure(ctx, "account: record the second factor set up on the session", err)
+	}
+}
+
+// recentSignIn is how long after signing in a browser may change how
+// its user signs in (set up, replace or remove a second factor or a
+// passkey) without signing in again: a session left open, or stolen,
+// must not let its holder put in an authenticator or a passkey of their
+// own, which would outlast the session and a new password.
+const recentSignIn = 10 * time.Minute
+
+// requireRecentSignIn lets a request of area through only when its
+// sign-in (requireSelf's) proved the password or passkey within
+// recentSignIn; otherwise the browser signs in again (prompt=login) and
+// nothing is changed.
+func (p *Provider) requireRecentSignIn(area selfArea) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := signedIn(r)
+			if s == nil || p.cfg.Now().Sub(s.session.AuthTime) > recentSignIn {
+				p.log.InfoContext(r.Context(), "sign-in not recent enough: signing in again", "request_id", RequestID(r.Context()), "path", r.URL.Path)
+				p.startSelfSignIn(w, r, area, true)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -266,13 +338,14 @@ func (p *Provider) selfFlowSecrets(flow string, area selfArea) (state, verifier 
 
 // startSelfSignIn sends the browser to hallpass's own authorization
 // endpoint as the own client, with state and a PKCE challenge tied to a
-// fresh flow cookie.
-func (p *Provider) startSelfSignIn(w http.ResponseWriter, r *http.Request, area selfArea) {
+// fresh flow cookie; with again, the user signs in anew (prompt=login)
+// even if the SSO session lives.
+func (p *Provider) startSelfSignIn(w http.ResponseWriter, r *http.Request, area selfArea, again bool) {
 	flow := web.RandomToken()
 	state, verifier := p.selfFlowSecrets(flow, area)
 	sum := sha256.Sum256([]byte(verifier))
 	p.cookies.SetSelfFlow(w, flow, p.cfg.AuthRequestLifespan)
-	target := p.url(PathAuthorize) + "?" + url.Values{
+	q := url.Values{
 		"client_id":             {SelfClientID},
 		"response_type":         {"code"},
 		"redirect_uri":          {p.url(area.callback())},
@@ -280,8 +353,11 @@ func (p *Provider) startSelfSignIn(w http.ResponseWriter, r *http.Request, area 
 		"state":                 {state},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
-	}.Encode()
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	}
+	if again {
+		q.Set("prompt", "login")
+	}
+	http.Redirect(w, r, p.url(PathAuthorize)+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 // handleSelfCallback finishes the own client's sign-in: the state must

@@ -312,7 +312,7 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 		p.showAccount(w, r, http.StatusBadRequest, "", "", passkeyUnreadable)
 		return
 	}
-	_, codes, err := p.registerPasskey(ctx, c, parsed, s.user, name)
+	pk, codes, err := p.registerPasskey(ctx, c, parsed, s.user, name)
 	if msg := p.registrationRefused(ctx, s.user.ID, err); msg != "" {
 		p.showAccount(w, r, http.StatusBadRequest, "", "", msg)
 		return
@@ -321,6 +321,7 @@ func (p *Provider) accountAddPasskey(w http.ResponseWriter, r *http.Request) {
 		p.consoleFailure(w, r, err)
 		return
 	}
+	p.selfProved(ctx, s, passkeyMethod(pk))
 	if len(codes) > 0 {
 		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Your passkey is set up", RecoveryCodes: codes, Back: PathAccount})
 		return
