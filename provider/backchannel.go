@@ -27,15 +27,18 @@ import (
 // outlives a crash or a restart, and one queued by the CLI, which runs no
 // worker, is delivered by the next server that polls. A worker leases
 // what it claims, so replicas never send one notice at once, and a
-// notice whose worker died is claimed again once its lease ended.
+// notice whose worker died is claimed again once its lease ended. A
+// notice is given up only when its client keeps failing it, never for a
+// failure of ours.
 
 // backchannelEvent is the events member of a logout token (§2.4).
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
 const (
-	// backchannelAttempts is how often a notice is sent before it is
-	// given up: with backchannelBackoff doubling from one second, the
-	// last try is about 8½ minutes after the first.
+	// backchannelAttempts is how often a client may fail a notice before
+	// it is given up: with backchannelBackoff doubling from one second,
+	// the last try is about 8½ minutes after the first. Failures of ours
+	// spend none (deliver).
 	backchannelAttempts = 10
 	// backchannelBackoff is the wait after a first failed try; it doubles
 	// with every further one, up to backchannelMaxBackoff.
@@ -162,11 +165,21 @@ func (b *backchannel) drain() (next time.Time) {
 }
 
 // deliver sends one claimed notice and finishes it (sent, refused, given
-// up, or no longer wanted) or retries it after backoff·2^(attempts-1),
-// capped; it returns when the retry is due, zero when it set none. A notice whose send
-// shutting down cut short, or met before it began, is handed back at
-// once, for the next start or another replica; one that a failure of the
-// store left leased is claimed again once its lease ends.
+// up, or no longer wanted) or retries it; it returns when the retry is
+// due, zero when it set none.
+//
+// Only the client's failures (no answer, a timeout, a status other than
+// 200, 204 or 400) spend one of the notice's backchannelAttempts; ours —
+// the store failing to load the client, the key failing to sign, shutting
+// down — postpone it with its attempts kept (logged at error), however
+// long they last: giving a notice up on our own failures would leave the
+// client with a session the user ended. The store tells the two apart
+// (storage.LogoutNotice's Attempts, counted by RetryLogoutNotice, and
+// Claim, which it fences on): a claim counts no attempt, so a notice
+// that a failure of the store left leased, or whose sender died, is
+// claimed again once its lease ends with its attempts as they were.
+// A notice whose send shutting down cut short, or met before it began,
+// is handed back at once, for the next start or another replica.
 func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	if b.ctx.Err() != nil {
 		b.release(n)
@@ -181,13 +194,16 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 		b.finish(n) // deleted meanwhile: nobody to tell
 		return time.Time{}
 	case err != nil:
-		b.log.Error("back-channel logout: load client", "client_id", n.ClientID, "err", err)
-		return time.Time{}
+		return b.postpone(n, "load client", err)
 	case c.BackchannelLogoutURI == "":
 		b.finish(n) // the client no longer wants to hear
 		return time.Time{}
 	}
-	err = b.send(c.BackchannelLogoutURI, n)
+	tok, err := b.sign(n)
+	if err != nil {
+		return b.postpone(n, "sign the logout token", err)
+	}
+	err = b.send(c.BackchannelLogoutURI, tok)
 	var refused *refusedError
 	switch {
 	case err == nil:
@@ -196,13 +212,30 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	case b.ctx.Err() != nil:
 		b.release(n)
 		return time.Time{}
-	case errors.As(err, &refused) || n.Attempts >= backchannelAttempts:
-		b.log.Warn("back-channel logout failed", "client_id", n.ClientID, "attempts", n.Attempts, "err", err)
+	case errors.As(err, &refused) || n.Attempts+1 >= backchannelAttempts:
 		b.finish(n)
+		b.log.Warn("back-channel logout failed", "client_id", n.ClientID, "attempts", n.Attempts+1, "err", err)
 		return time.Time{}
 	}
-	at := b.now().Add(min(time.Duration(b.backoff.Load())<<min(n.Attempts-1, 20), backchannelMaxBackoff))
-	b.retry(n, at)
+	at := b.now().Add(b.wait(n.Attempts))
+	b.retry(n, true, at)
+	return at
+}
+
+// wait is how long to wait after a try that failed with k failed before
+// it: backoff·2^k, capped.
+func (b *backchannel) wait(k int) time.Duration {
+	return min(time.Duration(b.backoff.Load())<<min(k, 20), backchannelMaxBackoff)
+}
+
+// postpone logs a failure of ours (what, err) that kept notice n from
+// being sent, and makes it due again without spending an attempt; the
+// wait grows with the notice's claims, which only grow, so a long outage
+// of ours retries every backchannelMaxBackoff. It returns when it is due.
+func (b *backchannel) postpone(n storage.LogoutNotice, what string, err error) time.Time {
+	b.log.Error("back-channel logout: "+what+"; the notice is kept for a retry", "client_id", n.ClientID, "claim", n.Claim, "err", err)
+	at := b.now().Add(b.wait(n.Claim - 1))
+	b.retry(n, false, at)
 	return at
 }
 
@@ -226,19 +259,21 @@ func (b *backchannel) finish(n storage.LogoutNotice) {
 	}
 }
 
-// retry makes notice n due again at at, and frees it, unless its lease
-// ended and another sender claimed it meanwhile (then it is that
-// sender's: not found).
-func (b *backchannel) retry(n storage.LogoutNotice, at time.Time) {
+// retry makes notice n due again at at, counting the attempt it made if
+// attempted, and frees it, unless its lease ended and another sender
+// claimed it meanwhile (then it is that sender's: not found). A retry
+// that fails leaves n leased, claimed again once the lease ends.
+func (b *backchannel) retry(n storage.LogoutNotice, attempted bool, at time.Time) {
 	ctx, cancel := b.bookCtx()
 	defer cancel()
-	if err := b.store.RetryLogoutNotice(ctx, n.ID, n.Attempts, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := b.store.RetryLogoutNotice(ctx, n.ID, n.Claim, attempted, at); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		b.log.Error("back-channel logout: schedule a retry", "client_id", n.ClientID, "err", err)
 	}
 }
 
-// release hands notice n back, due now, on shutting down.
-func (b *backchannel) release(n storage.LogoutNotice) { b.retry(n, b.now()) }
+// release hands notice n back, due now, on shutting down: its send, if
+// it began, spends no attempt.
+func (b *backchannel) release(n storage.LogoutNotice) { b.retry(n, false, b.now()) }
 
 // refusedError is a client answering 400: it read the token and refused
 // it (§2.8), so sending it again would not help.
@@ -248,13 +283,9 @@ func (e *refusedError) Error() string {
 	return fmt.Sprintf("client refused the logout token: status %d", e.status)
 }
 
-// send POSTs the logout token of notice n to the client's
-// backchannel_logout_uri uri.
-func (b *backchannel) send(uri string, n storage.LogoutNotice) error {
-	tok, err := b.sign(n)
-	if err != nil {
-		return fmt.Errorf("sign logout token: %w", err)
-	}
+// send POSTs the logout token tok to the client's backchannel_logout_uri
+// uri; every error it returns is the client's.
+func (b *backchannel) send(uri, tok string) error {
 	ctx, cancel := context.WithTimeout(b.ctx, backchannelTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, strings.NewReader(url.Values{"logout_token": {tok}}.Encode()))

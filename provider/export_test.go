@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -57,3 +58,12 @@ func (p *Provider) RowAccessToken(ctx context.Context, tok string) (string, erro
 	}
 	return old, nil
 }
+
+// BackchannelAttempts is how often a client may fail a back-channel
+// logout notice before it is given up.
+const BackchannelAttempts = backchannelAttempts
+
+// ShortenBackchannelBackoff makes the back-channel logout worker wait d,
+// not backchannelBackoff, after a first failed try, so that a test sees
+// many tries in a few seconds.
+func (p *Provider) ShortenBackchannelBackoff(d time.Duration) { p.logouts.backoff.Store(int64(d)) }

@@ -292,8 +292,16 @@ type LogoutNotice struct {
 	ClientID string
 	SID      string
 	UserID   string
-	// Attempts counts the claims of the notice, this one included.
-	Attempts  int
+	// Attempts counts the sends of the notice that the client failed
+	// (RetryLogoutNotice with attempted), before this claim; a claim that
+	// ended for a failure of the sender's own, or whose lease ran out,
+	// spent none: a sender gives a notice up on its clients' failures
+	// only.
+	Attempts int
+	// Claim counts the claims of the notice, this one included: it only
+	// grows, so it tells this claim from a later one (RetryLogoutNotice
+	// is fenced on it), which Attempts cannot.
+	Claim     int
 	CreatedAt time.Time
 }
 
@@ -733,20 +741,24 @@ type Store interface {
 	// ClaimLogoutNotices takes up to limit notices that are due
 	// (their next attempt is at or before now) and not leased to
 	// another sender (no lease, or one ended by now), leases them until
-	// now+lease, counts the attempt and returns them, in one statement:
-	// two senders claiming at once, in this process or another, never
-	// get the same notice. A notice whose lease ends before it was
-	// finished or retried (its sender died) is claimed again.
+	// now+lease, counts the claim (Claim, not Attempts) and returns
+	// them, in one statement: two senders claiming at once, in this
+	// process or another, never get the same notice. A notice whose
+	// lease ends before it was finished or retried (its sender died, or
+	// could not write) is claimed again, its Attempts as they were.
 	ClaimLogoutNotices(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]LogoutNotice, error)
 	// FinishLogoutNotice deletes notice id: delivered, or given up;
 	// ErrNotFound if it does not exist.
 	FinishLogoutNotice(ctx context.Context, id string) error
 	// RetryLogoutNotice makes notice id due again at next and ends its
-	// lease, if it is still the claim whose Attempts is attempts;
-	// ErrNotFound if it does not exist or was claimed again since (its
-	// lease ended and another sender holds it now, whose lease a late
-	// retry must not end).
-	RetryLogoutNotice(ctx context.Context, id string, attempts int, next time.Time) error
+	// lease, if it is still the claim whose Claim is claim. attempted
+	// counts the claim's send, which the client failed (Attempts one
+	// more); without it the notice is postponed with its Attempts kept
+	// (no send the client failed: a failure of the sender's own, or
+	// shutting down, ended the claim). ErrNotFound if the notice does not exist or was
+	// claimed again since (its lease ended and another sender holds it
+	// now, whose lease a late retry must not end).
+	RetryLogoutNotice(ctx context.Context, id string, claim int, attempted bool, next time.Time) error
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
 	// rows are deleted, its codes and refresh tokens marked inactive (kept

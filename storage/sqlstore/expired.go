@@ -16,7 +16,9 @@ type expiredDelete struct {
 // LogoutNoticeMaxAge is how long a back-channel logout notice is kept
 // undelivered: DeleteExpired drops those created longer ago, so that an
 // outbox no server drains (a database only the CLI changes) does not
-// grow without end. A sender gives up on a notice long before.
+// grow without end. A sender gives up on a notice its client keeps
+// failing long before; this is the bound on one that failures of the
+// sender's own (which spend no attempt) keep from being sent.
 const LogoutNoticeMaxAge = 24 * time.Hour
 
 // expiredDeletes returns, in the order DeleteExpired runs them, the

@@ -17,10 +17,11 @@ const noticeLease = time.Minute
 // testLogoutNotices proves the outbox of back-channel logout: taking a
 // session's records queues a notice for each client with a logout URI
 // (none for one without), in the caller's transaction (rolled back, none);
-// a claim leases a notice (claimed again only once the lease ended,
-// attempts counted), a retry makes it due later (one by a claim since
-// claimed again is refused), a finish deletes it, and
-// a deleted client's notices go with it.
+// a claim leases a notice (claimed again only once the lease ended) and
+// counts the claim, never an attempt; a retry makes it due later and
+// counts an attempt if it says so, a postponed notice keeping its
+// attempts (one by a claim since claimed again is refused, postponed or
+// not); a finish deletes it, and a deleted client's notices go with it.
 func testLogoutNotices(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "rp-uri", BackchannelLogoutURI: "https://rp.example/bc"}), "CreateClient(rp-uri)")
@@ -56,45 +57,67 @@ func testLogoutNotices(t *testing.T, s storage.Store) {
 		t.Fatalf("ClaimLogoutNotices after taking sid-1 = %+v, want one notice, for rp-uri only", got)
 	}
 	n := got[0]
-	if n.ID == "" || n.ClientID != "rp-uri" || n.SID != "sid-1" || n.UserID != "u1" || n.Attempts != 1 {
-		t.Errorf("claimed notice = %+v, want client rp-uri, sid-1, u1, attempt 1", n)
+	if n.ID == "" || n.ClientID != "rp-uri" || n.SID != "sid-1" || n.UserID != "u1" || n.Attempts != 0 || n.Claim != 1 {
+		t.Errorf("claimed notice = %+v, want client rp-uri, sid-1, u1, claim 1, no attempt yet", n)
 	}
 	if n.CreatedAt.Before(before.Add(-time.Second)) || n.CreatedAt.After(after.Add(time.Second)) || n.CreatedAt.Location() != time.UTC {
 		t.Errorf("claimed notice created at %v, want between %v and %v, in UTC", n.CreatedAt, before, after)
 	}
+	// wantClaim claims at at and wants notice n back alone, as claim
+	// number number, with attempts attempts.
+	wantClaim := func(at time.Time, number, attempts int, why string) {
+		t.Helper()
+		got := claim(at, 10)
+		if len(got) != 1 || got[0].ID != n.ID || got[0].Claim != number || got[0].Attempts != attempts {
+			t.Fatalf("claim %s = %+v, want notice %s, claim %d, attempts %d", why, got, n.ID, number, attempts)
+		}
+	}
 
-	// Leased: no second claim until the lease ends; then attempt 2.
+	// Leased: no second claim until the lease ends; then claim 2, whose
+	// attempts the first claim, whose lease ran out, did not count.
 	if got := claim(now.Add(noticeLease/2), 10); len(got) != 0 {
 		t.Errorf("claim during the lease = %+v, want none", got)
 	}
-	got = claim(now.Add(noticeLease), 10)
-	if len(got) != 1 || got[0].ID != n.ID || got[0].Attempts != 2 {
-		t.Fatalf("claim once the lease ended = %+v, want notice %s again, attempt 2", got, n.ID)
-	}
+	wantClaim(now.Add(noticeLease), 2, 0, "once the lease ended")
 	now = now.Add(noticeLease)
 
 	// A late retry by the first claimer, whose lease ended, neither frees
-	// the second claim nor makes the notice due: the second holds it.
-	notFound(t, s.RetryLogoutNotice(ctx, n.ID, n.Attempts, now), "RetryLogoutNotice by a claim whose lease ended")
+	// the second claim nor makes the notice due nor counts: the second
+	// holds it.
+	notFound(t, s.RetryLogoutNotice(ctx, n.ID, 1, true, now), "RetryLogoutNotice by a claim whose lease ended")
 	if got := claim(now.Add(noticeLease/2), 10); len(got) != 0 {
 		t.Errorf("claim during the second lease, after a late retry by the first claim = %+v, want none", got)
 	}
 
-	// Retried: the lease ends, and the notice is due at next only.
+	// Postponed (no attempt): due at next, its attempts kept.
+	noErr(t, s.RetryLogoutNotice(ctx, n.ID, 2, false, now.Add(time.Second)), "RetryLogoutNotice postponing claim 2")
+	if got := claim(now, 10); len(got) != 0 {
+		t.Errorf("claim before the postponed notice is due = %+v, want none", got)
+	}
+	now = now.Add(time.Second)
+	wantClaim(now, 3, 0, "once the postponed notice is due")
+	// Claim 3 found the attempts claim 2 left: a late retry of claim 2
+	// must still be told from it.
+	notFound(t, s.RetryLogoutNotice(ctx, n.ID, 2, false, now), "RetryLogoutNotice by a postponed claim, claimed again since")
+	if got := claim(now.Add(noticeLease/2), 10); len(got) != 0 {
+		t.Errorf("claim during the third lease, after a late retry by the postponed claim = %+v, want none", got)
+	}
+
+	// Retried after an attempt: counted, and due at next only.
 	next := now.Add(time.Hour)
-	noErr(t, s.RetryLogoutNotice(ctx, n.ID, 2, next), "RetryLogoutNotice")
+	noErr(t, s.RetryLogoutNotice(ctx, n.ID, 3, true, next), "RetryLogoutNotice counting claim 3's attempt")
 	if got := claim(now.Add(2*noticeLease), 10); len(got) != 0 {
 		t.Errorf("claim before the retry is due = %+v, want none", got)
 	}
-	got = claim(next, 10)
-	if len(got) != 1 || got[0].ID != n.ID || got[0].Attempts != 3 {
-		t.Fatalf("claim once the retry is due = %+v, want notice %s, attempt 3", got, n.ID)
-	}
+	wantClaim(next, 4, 1, "once the retry is due")
+	// Postponed after an attempt: the attempt stays counted.
+	noErr(t, s.RetryLogoutNotice(ctx, n.ID, 4, false, next), "RetryLogoutNotice postponing claim 4")
+	wantClaim(next, 5, 1, "after postponing a notice with an attempt")
 
 	// Finished: gone.
 	noErr(t, s.FinishLogoutNotice(ctx, n.ID), "FinishLogoutNotice")
 	notFound(t, s.FinishLogoutNotice(ctx, n.ID), "FinishLogoutNotice of a finished notice")
-	notFound(t, s.RetryLogoutNotice(ctx, n.ID, 3, next), "RetryLogoutNotice of a finished notice")
+	notFound(t, s.RetryLogoutNotice(ctx, n.ID, 5, true, next), "RetryLogoutNotice of a finished notice")
 	far := next.Add(24 * time.Hour)
 	if got := claim(far, 10); len(got) != 0 {
 		t.Errorf("claim after finishing = %+v, want none", got)

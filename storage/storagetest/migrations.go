@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -41,6 +42,7 @@ func RunMigrations(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sq
 		{"UpgradeFrom0001", testUpgradeFrom0001},
 		{"MigrateTo", testMigrateTo},
 		{"UpgradeWithCaseVariants", testUpgradeWithCaseVariants},
+		{"UpgradeLogoutNotices", testUpgradeLogoutNotices},
 		{"Concurrent", testMigrateConcurrent},
 	}
 	for _, tc := range tests {
@@ -111,6 +113,40 @@ func testUpgradeWithCaseVariants(t *testing.T, open func(t *testing.T, n int) ([
 	tx := beginTX(t, ctx, s)
 	noErr(t, s.LockUsernames(tx), "LockUsernames after the upgrade")
 	noErr(t, s.Commit(tx), "Commit")
+}
+
+// testUpgradeLogoutNotices migrates a database whose outbox holds a
+// notice claimed three times, each claim then counted as an attempt: 0017
+// (a notice's claims, apart from its attempts) keeps the three attempts,
+// and the next claim is the fourth, which a retry is fenced on.
+func testUpgradeLogoutNotices(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	stores, db := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	i := slices.Index(vs, 17)
+	if i < 1 {
+		t.Fatalf("migrations: want 0017 after others, got %v", vs)
+	}
+	noErr(t, s.MigrateTo(ctx, vs[i-1]), "MigrateTo(before 0017)")
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "rp", BackchannelLogoutURI: "https://rp.example/bc"}), "CreateClient before 0017")
+	noErr(t, s.PutSessionClient(ctx, &storage.SessionClient{SID: "sid", ClientID: "rp", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}),
+		"PutSessionClient before 0017")
+	_, err = s.TakeSessionClients(ctx, "sid", "", "")
+	noErr(t, err, "TakeSessionClients before 0017")
+	// Raw SQL: ClaimLogoutNotices counts claims, a column 0017 adds.
+	if _, err := db.ExecContext(ctx, `UPDATE logout_notices SET attempts = 3`); err != nil {
+		t.Fatalf("count three attempts before 0017: %v", err)
+	}
+	noErr(t, s.Migrate(ctx), "Migrate over a notice tried three times")
+	ns, err := s.ClaimLogoutNotices(ctx, time.Now().Add(time.Second), time.Minute, 10)
+	noErr(t, err, "ClaimLogoutNotices after the upgrade")
+	if len(ns) != 1 || ns[0].Attempts != 3 || ns[0].Claim != 4 {
+		t.Fatalf("claim after the upgrade = %+v, want the notice, attempts 3, claim 4", ns)
+	}
+	notFound(t, s.RetryLogoutNotice(ctx, ns[0].ID, 3, true, time.Now()), "RetryLogoutNotice by the claim before the upgrade")
+	noErr(t, s.RetryLogoutNotice(ctx, ns[0].ID, 4, true, time.Now()), "RetryLogoutNotice by the claim after the upgrade")
 }
 
 // testMigrateTo checks that MigrateTo stops where it is told, refuses a
