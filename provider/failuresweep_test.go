@@ -68,6 +68,11 @@ func sweep(t *testing.T, st *nthStore, logs *syncBuffer, cases []sweepCase) {
 						if n == 1 {
 							t.Fatalf("the request made no store call: %d %.200s", a.status, a.body)
 						}
+						// With nothing failing, the request succeeds: the
+						// sweep walked a request that works.
+						if a.status >= 400 {
+							t.Fatalf("with no call failing: status %d: %.300s", a.status, a.body)
+						}
 						break
 					}
 					k := 0
@@ -175,6 +180,19 @@ func TestFailureSweepProtocol(t *testing.T) {
 		alice := e.newBrowser(t)
 		aliceTok := e.signInTokens(t, alice, e.Confidential.request("openid profile offline_access"), "alice", alicePassword)
 		portal := credOf(e.Confidential.Meta)
+		// enrolStep signs a fresh user of a role that requires a second
+		// factor in, up to the enrolment page.
+		if res := e.admin(t, http.MethodPost, "/admin/roles", map[string]any{"name": "guarded", "scopes": []string{"results:read"}, "require_mfa": true}); res.Status != http.StatusCreated {
+			t.Fatalf("create role: %d %s", res.Status, res.Body)
+		}
+		enrolStep := func(t *testing.T) (*browser, page) {
+			user := newStudent(t, e)
+			e.setUser(t, user, map[string]any{"roles": []string{"guarded"}})
+			b := e.newBrowser(t)
+			p := b.login(t, b.get(t, e.Confidential.request("openid").URL), user, bobPassword)
+			wantPath(t, p, provider.PathEnrol)
+			return b, p
+		}
 		tokenForm := func(form url.Values) func() answer {
 			return func() answer {
 				return fromResult(e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: formType,
@@ -287,6 +305,23 @@ func TestFailureSweepProtocol(t *testing.T) {
 				p := b.get(t, e.Confidential.request("openid").URL)
 				return func() answer { return fromPage(b.login(t, p, "bob", "not-"+bobPassword)) }
 			}},
+			{name: "enrolment page", prepare: func(t *testing.T) func() answer {
+				b, p := enrolStep(t)
+				return func() answer { return fromPage(b.get(t, p.URL.String())) }
+			}},
+			{name: "enrolment", prepare: func(t *testing.T) func() answer {
+				b, p := enrolStep(t)
+				secret := secretRE.FindStringSubmatch(p.Body)[1]
+				return func() answer {
+					return fromPage(b.submitTo(t, p, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}}))
+				}
+			}},
+			{name: "enrolment: continue", prepare: func(t *testing.T) func() answer {
+				b, p := enrolStep(t)
+				secret := secretRE.FindStringSubmatch(p.Body)[1]
+				codes := b.submitTo(t, p, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}})
+				return func() answer { return fromPage(b.submitTo(t, codes, provider.PathFactorContinue, nil)) }
+			}},
 			{name: "consent page", prepare: func(t *testing.T) func() answer {
 				b := e.newBrowser(t)
 				p := b.login(t, b.get(t, e.Public.request("openid").URL), newStudent(t, e), bobPassword).want(t, "consent")
@@ -372,6 +407,15 @@ func TestFailureSweepPages(t *testing.T) {
 			home := e.consoleSignIn(t, b, provider.PathAccount, user, bobPassword)
 			return b, home, user
 		}
+		// formOn is the request that submits the form posting to an
+		// address ending in suffix on the console page at path: its hidden
+		// fields and fields.
+		formOn := func(path, suffix string, fields url.Values) func(t *testing.T) func() answer {
+			return func(t *testing.T) func() answer {
+				p := ada.get(t, e.URL+path)
+				return func() answer { return fromPage(ada.submitTo(t, p, suffix, fields)) }
+			}
+		}
 		seq := 0
 		sweep(t, st, logs, []sweepCase{
 			{name: "account: home", prepare: func(t *testing.T) func() answer {
@@ -452,6 +496,35 @@ func TestFailureSweepPages(t *testing.T) {
 				return post("/console/users/"+e.BobID+"/factors", nil)
 			}},
 			{name: "console: rotate keys", prepare: func(t *testing.T) func() answer { return post("/console/keys/rotate", nil) }},
+			{name: "console: update client", prepare: formOn("/console/clients/"+confidentialID, "/clients/"+confidentialID, url.Values{
+				"client_name": {"School portal"}, "redirect_uris": {confidentialRedirect}, "post_logout_redirect_uris": {confidentialLogout},
+				"grant_types": {"authorization_code", "refresh_token"}, "token_endpoint_auth_method": {"client_secret_basic"}, "scope": {ssoClientScopes}})},
+			{name: "console: delete client", prepare: func(t *testing.T) func() answer {
+				seq++
+				id := fmt.Sprintf("doomed%d", seq)
+				if res := e.admin(t, http.MethodPost, "/admin/clients", map[string]any{"client_id": id, "grant_types": []string{"client_credentials"}}); res.Status != http.StatusCreated {
+					t.Fatalf("create client: %d %s", res.Status, res.Body)
+				}
+				return formOn("/console/clients/"+id+"/delete", "/delete", nil)(t)
+			}},
+			{name: "console: update user", prepare: func(t *testing.T) func() answer {
+				id := e.userID(t, newStudent(t, e))
+				return formOn("/console/users/"+id, "/users/"+id, url.Values{"name": {"A Student"}, "roles": {"student"}})(t)
+			}},
+			{name: "console: update role", prepare: formOn("/console/roles/teacher", "/roles/teacher", url.Values{"scopes": {"results:read", "results:write", "schedule:write"}})},
+			{name: "console: delete role", prepare: func(t *testing.T) func() answer {
+				seq++
+				name := fmt.Sprintf("temp%d", seq)
+				if res := e.admin(t, http.MethodPost, "/admin/roles", map[string]any{"name": name}); res.Status != http.StatusCreated {
+					t.Fatalf("create role: %d %s", res.Status, res.Body)
+				}
+				return formOn("/console/roles/"+name+"/delete", "/delete", nil)(t)
+			}},
+			{name: "console: create scope", prepare: func(t *testing.T) func() answer {
+				seq++
+				return post("/console/scopes", url.Values{"name": {fmt.Sprintf("notes%d:read", seq)}, "description": {"Read notes"}})
+			}},
+			{name: "console: update scope", prepare: formOn("/console/scopes/results:read", "/scopes/results:read", url.Values{"description": {"Read exam results"}, "audience": {schoolAudience}})},
 		})
 		checkLogsHoldNoSecret(t, logs, append(ada.cookieValues(), csrf, e.Confidential.Meta.ClientSecret)...)
 	})
@@ -519,6 +592,24 @@ func TestFailureSweepAdmin(t *testing.T) {
 				return call(http.MethodPut, "/admin/roles/"+fresh(t), map[string]any{"scopes": []string{"results:read"}})
 			}},
 			{name: "delete role", prepare: func(t *testing.T) func() answer { return call(http.MethodDelete, "/admin/roles/"+fresh(t), nil) }},
+			{name: "update client", prepare: func(t *testing.T) func() answer {
+				return call(http.MethodPut, "/admin/clients/"+confidentialID, e.Confidential.Meta)
+			}},
+			{name: "create user", prepare: func(t *testing.T) func() answer {
+				seq++
+				return call(http.MethodPost, "/admin/users", map[string]any{"username": fmt.Sprintf("new%d", seq), "password": bobPassword})
+			}},
+			{name: "update scope", prepare: func(t *testing.T) func() answer {
+				return call(http.MethodPut, "/admin/scopes/results:read", map[string]any{"description": "Read exam results", "audience": schoolAudience})
+			}},
+			{name: "delete scope", prepare: func(t *testing.T) func() answer {
+				seq++
+				name := fmt.Sprintf("gone%d:read", seq)
+				if res := e.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": name}); res.Status != http.StatusCreated {
+					t.Fatalf("create scope: %d %s", res.Status, res.Body)
+				}
+				return call(http.MethodDelete, "/admin/scopes/"+url.PathEscape(name), nil)
+			}},
 			{name: "list scopes", prepare: func(t *testing.T) func() answer { return call(http.MethodGet, "/admin/scopes", nil) }},
 			{name: "create scope", prepare: func(t *testing.T) func() answer {
 				seq++
