@@ -156,19 +156,90 @@ func checkLogsHoldNoSecret(t *testing.T, logs *syncBuffer, secrets ...string) {
 
 // newSweepEnv is a school server over an nthStore, its logs (every
 // level) in a buffer.
-func newSweepEnv(t *testing.T, dsn string) (*ssoEnv, *nthStore, *syncBuffer) {
+func newSweepEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) (*ssoEnv, *nthStore, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	st := &nthStore{}
-	e := newSSOEnv(t, dsn, func(c *provider.Config) {
+	e := newSSOEnv(t, dsn, append(opts, func(c *provider.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		// Every read of clients, scopes and roles reaches the store, so
 		// that its failures are swept too.
 		c.DirectoryCacheInterval = -1
 		st.Store = c.Store
 		c.Store = st
-	})
+	})...)
 	return e, st, logs
+}
+
+// TestStoreHangsAnswers: a database that stops answering (the request
+// runs out of RequestTimeout waiting for it) at a request's first store
+// call, or at its first write (a read-only one's last call), is a logged 503 with Retry-After, as a
+// database that fails at once is.
+func TestStoreHangsAnswers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e, st, logs := newSweepEnv(t, dsn, func(c *provider.Config) { c.RequestTimeout = 2 * time.Second })
+		alice := e.newBrowser(t)
+		e.signInTokens(t, alice, e.Confidential.request("openid offline_access"), "alice", alicePassword)
+		cases := []sweepCase{
+			{name: "token: refresh", prepare: func(t *testing.T) func() answer {
+				ar := e.Confidential.request("openid offline_access")
+				tok := e.exchange(t, ar, e.callback(t, alice.get(t, ar.URL), ar))
+				return func() answer {
+					return fromResult(e.refresh(t, e.Confidential, tok.RefreshToken, ""))
+				}
+			}},
+			{name: "introspect", prepare: func(t *testing.T) func() answer {
+				ar := e.Confidential.request("openid offline_access")
+				tok := e.exchange(t, ar, e.callback(t, alice.get(t, ar.URL), ar))
+				return func() answer {
+					return fromResult(e.Introspect(t, credOf(e.Confidential.Meta), tok.RefreshToken, "refresh_token"))
+				}
+			}},
+			{name: "login", prepare: func(t *testing.T) func() answer {
+				b := e.newBrowser(t)
+				p := b.get(t, e.Confidential.request("openid").URL)
+				return func() answer { return fromPage(b.login(t, p, "alice", alicePassword)) }
+			}},
+			{name: "account: password", prepare: func(t *testing.T) func() answer {
+				b := e.newBrowser(t)
+				home := e.consoleSignIn(t, b, provider.PathAccount, newStudent(t, e), bobPassword)
+				const np = "quiet-harbor-lantern-95"
+				return func() answer {
+					return fromPage(b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {np}, "confirm": {np}}))
+				}
+			}},
+			{name: "admin: create user", prepare: func(t *testing.T) func() answer {
+				name := "made-" + strings.ToLower(rand.Text()[:10])
+				return func() answer {
+					return fromResult(e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": name, "password": bobPassword}))
+				}
+			}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				do := c.prepare(t)
+				st.arm(1<<30, false)
+				do()
+				calls, _ := st.disarm()
+				write := slices.IndexFunc(calls, func(op string) bool {
+					return strings.HasPrefix(op, "Create") || strings.HasPrefix(op, "Update") || strings.HasPrefix(op, "Put") ||
+						strings.HasPrefix(op, "Delete") || strings.HasPrefix(op, "Set") || op == "InTransaction"
+				})
+				if write < 0 {
+					write = len(calls) - 1 // a read-only request: its last call
+				}
+				for _, n := range []int{1, write + 1} {
+					do := c.prepare(t)
+					st.hang = true
+					st.arm(n, true)
+					a := do()
+					calls, failed := st.disarm()
+					st.hang = false
+					checkFailureAnswer(t, logs, a, failed+" (hanging)", calls, true)
+				}
+			})
+		}
+	})
 }
 
 // TestFailureSweepProtocol walks the protocol endpoints through a store

@@ -24,6 +24,9 @@ type nthStore struct {
 	mu     sync.Mutex
 	failAt int // 0: disarmed
 	sticky bool
+	// hang makes a failing call wait for its context to end first, as a
+	// database that stopped answering: the request runs out of its time.
+	hang   bool
 	calls  []string // the calls counted since arming
 	failed string   // the first call that failed
 }
@@ -62,7 +65,13 @@ func (s *nthStore) call(ctx context.Context, op string) error {
 	if s.failed == "" {
 		s.failed = op
 	}
-	return fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
+	if !s.hang {
+		return fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
+	}
+	s.mu.Unlock()
+	<-ctx.Done()
+	s.mu.Lock()
+	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, ctx.Err())
 }
 
 // What follows wraps every method of storage.Store but Close and
