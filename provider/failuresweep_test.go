@@ -691,3 +691,86 @@ func TestFailureSweepAdmin(t *testing.T) {
 		checkLogsHoldNoSecret(t, logs, e.Confidential.Meta.ClientSecret)
 	})
 }
+
+// TestProxyCutSweep cuts PostgreSQL off (a TCP proxy between hallpass and
+// the database drops every connection) just before each store call of a
+// request in turn, so that the request meets a real outage wherever it
+// is, inside a transaction too; the proxy is restored after each request.
+// Every answer is a logged 5xx, and hallpass recovers every time.
+func TestProxyCutSweep(t *testing.T) {
+	dsn, px := postgresBehindProxy(t)
+	e, st, logs := newSweepEnv(t, dsn)
+	alice := e.newBrowser(t)
+	e.signInTokens(t, alice, e.Confidential.request("openid offline_access"), "alice", alicePassword)
+	cases := []sweepCase{
+		{name: "token: code", prepare: func(t *testing.T) func() answer {
+			ar := e.Confidential.request("openid offline_access")
+			cb := e.callback(t, alice.get(t, ar.URL), ar)
+			return func() answer {
+				return fromResult(e.tokenRequest(t, e.Confidential, url.Values{"grant_type": {"authorization_code"}, "code": {cb.wantCode(t)},
+					"redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}}))
+			}
+		}},
+		{name: "token: refresh", prepare: func(t *testing.T) func() answer {
+			ar := e.Confidential.request("openid offline_access")
+			tok := e.exchange(t, ar, e.callback(t, alice.get(t, ar.URL), ar))
+			return func() answer { return fromResult(e.refresh(t, e.Confidential, tok.RefreshToken, "")) }
+		}},
+		{name: "revoke", prepare: func(t *testing.T) func() answer {
+			ar := e.Confidential.request("openid offline_access")
+			tok := e.exchange(t, ar, e.callback(t, alice.get(t, ar.URL), ar))
+			return func() answer { return fromResult(e.Revoke(t, credOf(e.Confidential.Meta), tok.RefreshToken, "")) }
+		}},
+		{name: "login", prepare: func(t *testing.T) func() answer {
+			b := e.newBrowser(t)
+			p := b.get(t, e.Confidential.request("openid").URL)
+			return func() answer { return fromPage(b.login(t, p, "alice", alicePassword)) }
+		}},
+		{name: "consent", prepare: func(t *testing.T) func() answer {
+			b := e.newBrowser(t)
+			p := b.login(t, b.get(t, e.Public.request("openid").URL), newStudent(t, e), bobPassword).want(t, "consent")
+			return func() answer { return fromPage(b.decide(t, p, "allow")) }
+		}},
+		{name: "account: password", prepare: func(t *testing.T) func() answer {
+			b := e.newBrowser(t)
+			home := e.consoleSignIn(t, b, provider.PathAccount, newStudent(t, e), bobPassword)
+			const np = "quiet-harbor-lantern-95"
+			return func() answer {
+				return fromPage(b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {np}, "confirm": {np}}))
+			}
+		}},
+		{name: "admin: delete user", prepare: func(t *testing.T) func() answer {
+			name := newStudent(t, e)
+			return func() answer { return fromResult(e.admin(t, http.MethodDelete, "/admin/users/"+name, nil)) }
+		}},
+	}
+	st.cut = px.Cut
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for n := 1; ; n++ {
+				do := c.prepare(t)
+				st.arm(n, false)
+				a := do()
+				calls, failed := st.disarm()
+				px.Restore()
+				if failed == "" {
+					if a.status >= 400 {
+						t.Fatalf("with no cut: status %d: %.300s", a.status, a.body)
+					}
+					t.Logf("cut before each of %d calls", n-1)
+					break
+				}
+				checkFailureAnswer(t, logs, a, failed+" (cut before it)", calls, true)
+				// Ready again before the next request's set-up.
+				deadline := time.Now().Add(30 * time.Second)
+				for e.do(t, req{Path: "/readyz"}).Status != http.StatusOK {
+					if time.Now().After(deadline) {
+						t.Fatal("hallpass did not become ready within 30s of the database coming back")
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	}
+	checkLogsHoldNoSecret(t, logs, append(alice.cookieValues(), e.Confidential.Meta.ClientSecret)...)
+}

@@ -26,7 +26,11 @@ type nthStore struct {
 	sticky bool
 	// hang makes a failing call wait for its context to end first, as a
 	// database that stopped answering: the request runs out of its time.
-	hang   bool
+	hang bool
+	// cut, when set, is called at the failing call instead of failing
+	// it, which then goes on to the database: cut makes the database
+	// itself go away (a proxy cut), so the call meets a real outage.
+	cut    func()
 	calls  []string // the calls counted since arming
 	failed string   // the first call that failed
 }
@@ -64,6 +68,12 @@ func (s *nthStore) call(ctx context.Context, op string) error {
 	}
 	if s.failed == "" {
 		s.failed = op
+	}
+	if s.cut != nil {
+		if n == s.failAt {
+			s.cut()
+		}
+		return nil
 	}
 	if !s.hang {
 		return fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
