@@ -9,9 +9,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
+	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -773,4 +776,54 @@ func TestProxyCutSweep(t *testing.T) {
 		})
 	}
 	checkLogsHoldNoSecret(t, logs, append(alice.cookieValues(), e.Confidential.Meta.ClientSecret)...)
+}
+
+// TestStaleKeysAnswers: signing keys gone stale (the key manager could
+// not reload them from the database for two refresh intervals, so it
+// refuses to sign) are the database's outage seen from the keys: a
+// request that must sign is a logged 5xx with Retry-After, as one that
+// met the outage itself is, and readiness says not ready; once a reload
+// succeeds, both work again. It was a bare 500 without Retry-After.
+func TestStaleKeysAnswers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		var ahead atomic.Int64
+		logs := &syncBuffer{}
+		ts := startTestServer(t, dsn, hallpasstest.Options{Keys: func(o *keys.Options) {
+			o.RefreshInterval = time.Minute
+			o.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+		}}, func(c *provider.Config) {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		})
+		e := ssoEnvOn(t, ts)
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		alice := e.newBrowser(t)
+		e.signInTokens(t, alice, e.Confidential.request("openid"), "alice", alicePassword)
+		clientCredentials := func() answer {
+			return fromResult(e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, ContentType: formType,
+				Auth: basic(svc.ClientID, svc.ClientSecret), Body: "grant_type=client_credentials"}))
+		}
+
+		// No reload for three minutes: past twice the refresh interval.
+		ahead.Store(int64(3 * time.Minute))
+		checkFailureAnswer(t, logs, clientCredentials(), "signing (stale keys)", nil, false)
+		ar := e.Confidential.request("openid")
+		cb := e.callback(t, alice.get(t, ar.URL), ar)
+		checkFailureAnswer(t, logs, fromResult(e.tokenRequest(t, e.Confidential, url.Values{"grant_type": {"authorization_code"},
+			"code": {cb.wantCode(t)}, "redirect_uri": {ar.RedirectURI}, "code_verifier": {ar.Verifier}})), "signing (stale keys)", nil, false)
+		if res := e.do(t, req{Path: "/readyz"}); res.Status != http.StatusServiceUnavailable {
+			t.Errorf("readyz with stale keys: %d, want 503", res.Status)
+		}
+
+		// A reload succeeds: signing and readiness are back.
+		if err := e.Keys.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if a := clientCredentials(); a.status != http.StatusOK {
+			t.Errorf("client credentials after the reload: %d %.300s", a.status, a.body)
+		}
+		if res := e.do(t, req{Path: "/readyz"}); res.Status != http.StatusOK {
+			t.Errorf("readyz after the reload: %d", res.Status)
+		}
+		checkLogsHoldNoSecret(t, logs, svc.ClientSecret, e.Confidential.Meta.ClientSecret)
+	})
 }
