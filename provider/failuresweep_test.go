@@ -131,6 +131,15 @@ func checkFailureAnswer(t *testing.T, logs *syncBuffer, a answer, failed string,
 			t.Errorf("%s: error %q, want server_error or temporarily_unavailable: %.300s", how, body.Error, a.body)
 		}
 	}
+	if strings.HasPrefix(a.header.Get("Content-Type"), "text/html") {
+		// A page for a person must not blame them or their session.
+		text := strings.ToLower(a.body)
+		for _, blame := range []string{"expired", "incorrect", "not found", "no such", "invalid", "sign in again"} {
+			if strings.Contains(text, blame) {
+				t.Errorf("%s: the page says %q: %.600s", how, blame, a.body)
+			}
+		}
+	}
 	if id := a.header.Get("X-Request-Id"); !logs.logged(t, "ERROR", id) {
 		t.Errorf("%s: nothing logged at error level for request %s", how, id)
 	}
