@@ -170,17 +170,79 @@ func checkLogsHoldNoSecret(t *testing.T, logs *syncBuffer, secrets ...string) {
 // level) in a buffer.
 func newSweepEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) (*ssoEnv, *nthStore, *syncBuffer) {
 	t.Helper()
+	return newSweepEnvWith(t, dsn, hallpasstest.Options{}, opts...)
+}
+
+// newSweepEnvWith is newSweepEnv with the harness's options o.
+func newSweepEnvWith(t *testing.T, dsn string, o hallpasstest.Options, opts ...func(*provider.Config)) (*ssoEnv, *nthStore, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	st := &nthStore{}
-	e := newSSOEnv(t, dsn, append(opts, func(c *provider.Config) {
+	e := ssoEnvOn(t, startTestServer(t, dsn, o, append(opts, func(c *provider.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		// Every read of clients, scopes and roles reaches the store, so
 		// that its failures are swept too.
 		c.DirectoryCacheInterval = -1
 		st.Store = c.Store
 		c.Store = st
-	})...)
+	})...))
 	return e, st, logs
+}
+
+// TestFailureSweepPasskeys walks the passkey steps through a store
+// failure at each of their calls.
+func TestFailureSweepPasskeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e, st, logs := newSweepEnvWith(t, dsn, hallpasstest.Options{LocalhostIssuer: true})
+		// withKey is a fresh student with a passkey of their own.
+		withKey := func(t *testing.T) (string, *softKey) {
+			user := newStudent(t, e)
+			key := newSoftKey(t, e.userID(t, user))
+			key.store(t, e.Store, "Key")
+			return user, key
+		}
+		sweep(t, st, logs, []sweepCase{
+			{name: "passkey sign-in", prepare: func(t *testing.T) func() answer {
+				_, key := withKey(t)
+				b := e.newBrowser(t)
+				login := b.get(t, e.Confidential.request("openid").URL)
+				return func() answer {
+					return fromPage(b.submitTo(t, login, provider.PathLoginPasskey,
+						url.Values{"credential": {key.assertion(t, challengeOf(t, login), e.URL, "localhost", flagsUPUV)}}))
+				}
+				// As for a password, the throttle's reset after the
+				// passkey succeeded (succeeded) is ridden out.
+			}, tolerate: []string{"UpdateThrottle@2"}},
+			{name: "passkey as second factor", prepare: func(t *testing.T) func() answer {
+				user, key := withKey(t)
+				b := e.newBrowser(t)
+				p := b.login(t, b.get(t, e.Confidential.request("openid").URL), user, bobPassword)
+				wantPath(t, p, provider.PathSecondFactor)
+				return func() answer {
+					return fromPage(b.submitTo(t, p, provider.PathSecondFactorPasskey,
+						url.Values{"credential": {key.assertion(t, challengeOf(t, p), e.URL, "localhost", flagsUP)}}))
+				}
+			}, tolerate: []string{"UpdateThrottle@2"}},
+			{name: "account: add passkey", prepare: func(t *testing.T) func() answer {
+				user := newStudent(t, e)
+				b := e.newBrowser(t)
+				home := e.consoleSignIn(t, b, provider.PathAccount, user, bobPassword)
+				key := newSoftKey(t, e.userID(t, user))
+				return func() answer {
+					return fromPage(b.submitTo(t, home, provider.PathAccountPasskeys,
+						url.Values{"name": {"Laptop"}, "credential": {key.attestation(t, challengeOf(t, home), e.URL, "localhost")}}))
+				}
+			}},
+			{name: "account: remove passkey", prepare: func(t *testing.T) func() answer {
+				user, key := withKey(t)
+				b := e.newBrowser(t)
+				p := b.login(t, b.get(t, e.URL+provider.PathAccount), user, bobPassword)
+				home := b.submitTo(t, p, provider.PathSecondFactorPasskey,
+					url.Values{"credential": {key.assertion(t, challengeOf(t, p), e.URL, "localhost", flagsUP)}})
+				return func() answer { return fromPage(b.submitTo(t, home, "/remove", nil)) }
+			}},
+		})
+	})
 }
 
 // TestStoreHangsAnswers: a database that stops answering (the request
