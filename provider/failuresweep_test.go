@@ -898,3 +898,48 @@ func TestStaleKeysAnswers(t *testing.T) {
 		checkLogsHoldNoSecret(t, logs, svc.ClientSecret, e.Confidential.Meta.ClientSecret)
 	})
 }
+
+// TestKeysOutage: with PostgreSQL cut off, the admin API's and the
+// console's key operations are logged 5xx, and the JWKS is still served
+// with the key that signs; once the database is back, a rotation works.
+func TestKeysOutage(t *testing.T) {
+	dsn, px := postgresBehindProxy(t)
+	logs := &syncBuffer{}
+	e := newSSOEnv(t, dsn, func(c *provider.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	e.withConsoleAdmin(t)
+	ada := e.newBrowser(t)
+	e.consoleSignIn(t, ada, provider.PathConsole, adminUsername, adminPassword)
+	csrf := ada.formCSRF(t, e)
+	active := e.Keys.ActiveKeyID()
+
+	px.Cut()
+	for name, a := range map[string]answer{
+		"admin: list keys": fromResult(e.admin(t, http.MethodGet, "/admin/keys", nil)),
+		"admin: rotate":    fromResult(e.admin(t, http.MethodPost, "/admin/keys/rotate", nil)),
+		"admin: revoke":    fromResult(e.admin(t, http.MethodPost, "/admin/keys/"+active+"/revoke", nil)),
+		"console: keys":    fromPage(ada.get(t, e.URL+"/console/keys")),
+		"console: rotate":  fromPage(ada.post(t, e.URL+"/console/keys/rotate", url.Values{"csrf": {csrf}})),
+		"console: revoke":  fromPage(ada.post(t, e.URL+"/console/keys/"+active+"/revoke", url.Values{"csrf": {csrf}})),
+	} {
+		t.Run(name, func(t *testing.T) { checkFailureAnswer(t, logs, a, "the database (cut)", nil, true) })
+	}
+	jwks, _ := e.fetchJWKS(t)
+	if len(jwks.Key(active)) == 0 {
+		t.Errorf("the JWKS during the outage lacks the signing key %s", active)
+	}
+
+	px.Restore()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.do(t, req{Path: "/readyz"}).Status != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("hallpass did not become ready within 30s of the database coming back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res := e.admin(t, http.MethodPost, "/admin/keys/rotate", nil); res.Status != http.StatusOK {
+		t.Errorf("rotate after the outage: %d %s", res.Status, res.Body)
+	}
+	checkLogsHoldNoSecret(t, logs, append(ada.cookieValues(), csrf, e.Confidential.Meta.ClientSecret)...)
+}
