@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -19,9 +20,12 @@ const retryAfterSeconds = "5"
 // database unreachable, a timeout, a driver error) rather than from what
 // the request asked for. fosite folds storage errors into client errors in
 // places (a failed client lookup is invalid_client) but keeps them as the
-// cause, where this finds the mark storage.ErrUnavailable.
+// cause, where this finds the mark storage.ErrUnavailable. Signing keys
+// gone stale (keys.ErrStale: no reload from the database succeeded for
+// two refresh intervals) are the same outage seen from the key manager,
+// and end with it: a 503 with Retry-After, not a bare 500.
 func storeFailed(err error) bool {
-	return err != nil && errors.Is(err, storage.ErrUnavailable)
+	return err != nil && (errors.Is(err, storage.ErrUnavailable) || errors.Is(err, keys.ErrStale))
 }
 
 // ourFault reports whether err is a failure of hallpass's own (storage,

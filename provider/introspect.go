@@ -132,18 +132,18 @@ func (p *Provider) introspect(ctx context.Context, token string, hint fosite.Tok
 		hint = fosite.AccessToken
 	}
 	sess := NewSession()
+	ctx = p.fstore.NoteFailures(ctx)
 	use, ar, err := p.readToken(ctx, token, hint, sess)
 	if ourFault(err) {
 		return nil, fmt.Errorf("introspect token: %w", err)
 	}
-	if err != nil && strings.Count(token, ".") == 1 {
-		// An opaque (refresh) token: fosite tries it as an access token
-		// last and reports only that attempt's error, which hides a store
-		// that failed to look the refresh token up. Ask the store itself.
-		_, rerr := p.fstore.GetRefreshTokenSession(ctx, p.core.RefreshTokenSignature(ctx, token), NewSession())
-		if storeFailed(rerr) {
-			return nil, fmt.Errorf("introspect token: %w", rerr)
-		}
+	if cause := p.fstore.Failure(ctx); err != nil && cause != nil {
+		// fosite tries the token as each use in turn and reports only the
+		// last attempt's error (an opaque refresh token is "not found" as
+		// an access token), which hides a store that failed on an earlier
+		// one. Asking the store again would not do: a failure that has
+		// passed by then would leave the answer inactive.
+		return nil, fmt.Errorf("introspect token: %w", cause)
 	}
 	if err != nil {
 		if !errors.Is(err, fosite.ErrRequestUnauthorized) && !errors.Is(err, fosite.ErrInactiveToken) && !errors.Is(err, fosite.ErrTokenExpired) {
