@@ -654,11 +654,11 @@ func (s *nthStore) PutTOTP(ctx context.Context, a1 *storage.TOTP) error {
 	return s.Store.PutTOTP(ctx, a1)
 }
 
-func (s *nthStore) RetryLogoutNotice(ctx context.Context, a1 string, a2 int, a3 time.Time) error {
+func (s *nthStore) RetryLogoutNotice(ctx context.Context, a1 string, a2 int, a3 bool, a4 time.Time) error {
 	if err := s.call(ctx, "RetryLogoutNotice"); err != nil {
 		return err
 	}
-	return s.Store.RetryLogoutNotice(ctx, a1, a2, a3)
+	return s.Store.RetryLogoutNotice(ctx, a1, a2, a3, a4)
 }
 
 func (s *nthStore) RevokeAccess(ctx context.Context, a1 []string, a2 time.Time) error {
