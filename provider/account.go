@@ -274,8 +274,17 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	// The new session has proved what the one it replaces had (a second
 	// factor above all) and the password, checked just now: recording
 	// the password alone would send a user who needs a second factor
-	// back to the code prompt at the next page or app.
-	amr := withFactor(s.session.AMR, amrPassword)
+	// back to the code prompt at the next page or app. Only a recent
+	// sign-in's factor is kept: the new session's sign-in is now, so an
+	// old one's would become recent (requireRecentSignIn) on the password
+	// alone, and a holder of a session left open who knows the password
+	// could put in an authenticator or a passkey of their own. An older
+	// sign-in's user proves the second factor again (requireSelf asks),
+	// as a fresh sign-in would.
+	amr := []string{amrPassword}
+	if now.Sub(s.session.AuthTime) <= recentSignIn {
+		amr = withFactor(s.session.AMR, amrPassword)
+	}
 	if err := p.startSession(w, r, f, u, now, amr, nil); err != nil {
 		if errors.Is(err, errCredentialChanged) {
 			// Changed again meanwhile: sign in with whatever is current.

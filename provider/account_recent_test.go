@@ -152,3 +152,51 @@ func TestAccountPasswordChangeKeepsSecondFactor(t *testing.T) {
 		e.wantMFAClaims(t, ar, tok, provider.ACRMFA, "pwd", "otp", "mfa")
 	})
 }
+
+// TestAccountPasswordChangeOfOldSignInIsNotRecent: changing the password
+// on the account page proves the password alone. The session it starts
+// must not turn an old sign-in's second factor into a recent one: a
+// holder of a session left open long ago who knows (or has stolen) the
+// password but not the second factor could otherwise change the password
+// and then set up an authenticator or a passkey of their own, which the
+// recent sign-in is there to prevent (a fresh sign-in asks for both
+// factors). The browser is asked for the second factor again instead.
+func TestAccountPasswordChangeOfOldSignInIsNotRecent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		clock := &testClock{offset: -11 * time.Minute}
+		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}, func(c *provider.Config) { c.Now = clock.Now }))
+		key := newSoftKey(t, e.BobID)
+		key.store(t, e.Store, "Bob's key")
+
+		b := e.newBrowser(t)
+		home := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+		home = b.submitTo(t, home, provider.PathSecondFactorPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, home), e.URL, "localhost", flagsUP)}})
+		if home.URL.Path != provider.PathAccount || home.Status != http.StatusOK {
+			t.Fatalf("after bob's passkey: want the account page, got %s", home)
+		}
+
+		clock.Advance(11 * time.Minute)
+		home = b.get(t, e.URL+provider.PathAccount)
+		const newPassword = "quiet-harbor-lantern-95"
+		p := b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {newPassword}, "confirm": {newPassword}})
+		if p.URL.Path != provider.PathSecondFactor {
+			t.Errorf("after changing the password of a sign-in eleven minutes old: want the second factor asked for, got %s", p)
+		}
+		enrol := b.get(t, e.URL+provider.PathAccountSecurity)
+		if secretRE.MatchString(enrol.Body) {
+			t.Fatalf("the enrolment page, without the second factor, after a password change of an old sign-in: %s", enrol)
+		}
+		if enrol.URL.Path != provider.PathSecondFactor {
+			t.Errorf("the enrolment page after the password change: want the second factor asked for, got %s", enrol)
+		}
+
+		// The passkey proves it: the sign-in is recent, with both factors.
+		home = b.submitTo(t, enrol, provider.PathSecondFactorPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, enrol), e.URL, "localhost", flagsUP)}})
+		if home.URL.Path != provider.PathAccount || home.Status != http.StatusOK {
+			t.Fatalf("after bob's passkey: want the account page, got %s", home)
+		}
+		if enrol = b.get(t, e.URL+provider.PathAccountSecurity); !secretRE.MatchString(enrol.Body) {
+			t.Errorf("after the second factor: want the enrolment page, got %s", enrol)
+		}
+	})
+}

@@ -79,3 +79,27 @@ func TestRefreshAfterSweepIsNoReplay(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshReplayedByAnotherClientIsDetected checks that a spent
+// refresh token presented by another client than its own (a thief who
+// lacks the confidential client's secret presents it as a public client)
+// is still a replay, counted and recorded: the token's client epoch is
+// compared with its own client's, never the presenter's, whose random
+// epoch differs and made every such replay look like a sweep.
+func TestRefreshReplayedByAnotherClientIsDetected(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access results:read")
+		if res := e.refresh(t, e.Confidential, g.Refresh, ""); res.Status != http.StatusOK {
+			t.Fatalf("first refresh: %d %s", res.Status, res.Body)
+		}
+		metricBefore, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+		auditBefore := len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		assertError(t, e.refresh(t, e.Public, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
+		metricAfter, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+		auditAfter := len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		if metricAfter-metricBefore != 1 || auditAfter-auditBefore != 1 {
+			t.Errorf("reuse detections counted %v, recorded %d; want 1 of each", metricAfter-metricBefore, auditAfter-auditBefore)
+		}
+	})
+}

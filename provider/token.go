@@ -410,7 +410,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 func (p *Provider) sweptGrant(ctx context.Context, ar fosite.AccessRequester) (bool, error) {
 	sess, ok := ar.GetSession().(*Session)
 	c := registration(ar.GetClient())
-	if !ok || c == nil || sess.GrantID == "" {
+	// fosite refuses a spent token before it compares its client with
+	// the presenting one: presented by another client (a thief without
+	// the secret of the token's own), the presenter's epoch says nothing
+	// of the token's, and the replay is one.
+	if !ok || c == nil || sess.GrantID == "" || sess.ClientID != c.ID {
 		return false, nil
 	}
 	if sess.ClientEpoch != c.TokenEpoch {
