@@ -654,6 +654,13 @@ func (s *nthStore) PutTOTP(ctx context.Context, a1 *storage.TOTP) error {
 	return s.Store.PutTOTP(ctx, a1)
 }
 
+func (s *nthStore) PendingMigrations(ctx context.Context) ([]int, error) {
+	if err := s.call(ctx, "PendingMigrations"); err != nil {
+		return nil, err
+	}
+	return s.Store.PendingMigrations(ctx)
+}
+
 func (s *nthStore) RetryLogoutNotice(ctx context.Context, a1 string, a2 int, a3 bool, a4 time.Time) error {
 	if err := s.call(ctx, "RetryLogoutNotice"); err != nil {
 		return err

@@ -426,6 +426,12 @@ type ThrottleEntry struct {
 type Store interface {
 	// Migrate applies the embedded schema migrations that are not yet applied.
 	Migrate(ctx context.Context) error
+	// PendingMigrations returns the versions of the embedded migrations
+	// that are not applied yet, in the order Migrate would apply them:
+	// every one on a database never migrated, none on one that is up to
+	// date. It only reads, so that a server told not to migrate can
+	// refuse to start on a schema it does not know.
+	PendingMigrations(ctx context.Context) ([]int, error)
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the database handle.

@@ -129,6 +129,24 @@ func (g *globalOptions) migrate(ctx context.Context, st storage.Store) error {
 	return nil
 }
 
+// checkMigrated refuses a database whose schema lacks migrations of this
+// release (serve --no-migrate): serving on it would fail request after
+// request, or quietly, on a table or column that is not there, while
+// readiness said ready.
+func (g *globalOptions) checkMigrated(ctx context.Context, st storage.Store) error {
+	ctx, cancel := context.WithTimeout(ctx, g.databaseTimeout)
+	defer cancel()
+	pending, err := st.PendingMigrations(ctx)
+	if err != nil {
+		return g.timeoutHint(fmt.Errorf("database %s: %w", backend.Redact(g.database), err))
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("database %s: its schema lacks %d migration(s) of this release (versions %v); run `hallpass migrate` first, or serve without --no-migrate",
+			backend.Redact(g.database), len(pending), pending)
+	}
+	return nil
+}
+
 // timeoutHint tells the operator which setting a timeout came from.
 func (g *globalOptions) timeoutHint(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) {

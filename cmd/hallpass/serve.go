@@ -142,10 +142,13 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 			st.Close()
 		}
 	}()
-	if !o.noMigrate {
-		if err := g.migrate(ctx, st); err != nil {
-			return nil, err
-		}
+	if o.noMigrate {
+		err = g.checkMigrated(ctx, st)
+	} else {
+		err = g.migrate(ctx, st)
+	}
+	if err != nil {
+		return nil, err
 	}
 	sealer, err := g.sealer(log)
 	if err != nil {

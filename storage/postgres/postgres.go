@@ -167,7 +167,8 @@ func dialect() sqlstore.Dialect {
 		version    BIGINT      NOT NULL PRIMARY KEY,
 		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 	)`,
-		LockMigrations: `SELECT version FROM schema_migrations WHERE version = 0 FOR UPDATE`,
+		HasMigrationsTable: `SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 ELSE 1 END`,
+		LockMigrations:     `SELECT version FROM schema_migrations WHERE version = 0 FOR UPDATE`,
 	}
 }
 

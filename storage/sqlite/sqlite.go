@@ -151,7 +151,8 @@ func dialect() sqlstore.Dialect {
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at TEXT    NOT NULL DEFAULT CURRENT_TIMESTAMP
 	)`,
-		LockMigrations: "",
+		HasMigrationsTable: `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`,
+		LockMigrations:     "",
 	}
 }
 

@@ -97,6 +97,10 @@ type Dialect struct {
 
 	// MigrationsTable creates schema_migrations if it does not exist.
 	MigrationsTable string
+	// HasMigrationsTable is a query of one integer: 1 if
+	// schema_migrations exists (where an unqualified name finds it), 0 if
+	// not.
+	HasMigrationsTable string
 	// LockMigrations, when not empty, is run at the start of every
 	// migration transaction to serialize migrations among processes:
 	// a statement that locks the row of version 0, which Migrate then

@@ -64,6 +64,41 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return s.migrate(ctx, 0)
 }
 
+// PendingMigrations returns the versions of the dialect's migrations not
+// recorded in schema_migrations, in order; all of them when the table
+// does not exist. It creates nothing.
+func (s *Store) PendingMigrations(ctx context.Context) ([]int, error) {
+	vs, err := s.Versions()
+	if err != nil {
+		return nil, err
+	}
+	r := s.run(s.db)
+	var has int
+	if err := r.queryRow(ctx, s.d.HasMigrationsTable).Scan(&has); err != nil {
+		return nil, fmt.Errorf("%s: look for schema_migrations: %w", s.d.Name, err)
+	}
+	if has == 0 {
+		return vs, nil
+	}
+	rows, err := r.query(ctx, `SELECT version FROM schema_migrations WHERE version > 0`)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read schema_migrations: %w", s.d.Name, err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("%s: read schema_migrations: %w", s.d.Name, err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: read schema_migrations: %w", s.d.Name, err)
+	}
+	return slices.DeleteFunc(vs, func(v int) bool { return applied[v] }), nil
+}
+
 // Versions returns the versions of the dialect's migrations in the order
 // Migrate applies them.
 func (s *Store) Versions() ([]int, error) {

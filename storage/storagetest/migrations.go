@@ -163,12 +163,29 @@ func testMigrateTo(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sq
 			t.Errorf("MigrateTo(%d) succeeded, want an error: there is no such migration", v)
 		}
 	}
+	checkPending(t, ctx, s, "on a new database", vs)
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err == nil {
+		t.Error("PendingMigrations created schema_migrations on a new database: it must only read")
+	}
 	noErr(t, s.MigrateTo(ctx, vs[1]), "MigrateTo(second)")
 	checkApplied(t, ctx, db, "after MigrateTo(second)", vs[:2])
+	checkPending(t, ctx, s, "after MigrateTo(second)", vs[2:])
 	noErr(t, s.MigrateTo(ctx, vs[0]), "MigrateTo(first) after MigrateTo(second)")
 	checkApplied(t, ctx, db, "after MigrateTo(first) on a database past it", vs[:2])
 	noErr(t, s.Migrate(ctx), "Migrate")
 	checkApplied(t, ctx, db, "after Migrate", vs)
+	checkPending(t, ctx, s, "after Migrate", nil)
+}
+
+// checkPending fails t unless s's PendingMigrations are want.
+func checkPending(t *testing.T, ctx context.Context, s Migrator, what string, want []int) {
+	t.Helper()
+	got, err := s.PendingMigrations(ctx)
+	noErr(t, err, "PendingMigrations "+what)
+	if !slices.Equal(got, want) {
+		t.Errorf("PendingMigrations %s = %v, want %v", what, got, want)
+	}
 }
 
 // testMigrateConcurrent runs Migrate from several stores on one new

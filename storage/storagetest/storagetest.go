@@ -761,6 +761,11 @@ func testMigrate(t *testing.T, s storage.Store) {
 	noErr(t, s.CreateClient(ctx, c), "CreateClient")
 	noErr(t, s.Migrate(ctx), "Migrate on a migrated store")
 	noErr(t, s.Migrate(ctx), "Migrate a third time")
+	pending, err := s.PendingMigrations(ctx)
+	noErr(t, err, "PendingMigrations")
+	if len(pending) != 0 {
+		t.Errorf("PendingMigrations on a migrated store = %v, want none", pending)
+	}
 	check(t, "GetClient after Migrate", c, mustGetClient(t, ctx, s, c.ID))
 	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "after-migrate"}), "CreateClient after Migrate")
 }
