@@ -312,7 +312,7 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 	case id == "":
 		id = uuid.NewString()
 	case !ValidName(id, "-_.~", maxIDLength):
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
 	}
 	c.ID = id
 	var secret string

@@ -56,7 +56,7 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 		return ClientMetadata{}, badMetadata("client_secret", "a public client (token_endpoint_auth_method none) has no secret")
 	}
 	if !ValidName(m.ClientID, "-_.~", maxIDLength) {
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
 	}
 	c.ID = m.ClientID
 	sum := sha256.Sum256([]byte(secret))

@@ -65,7 +65,7 @@ func (in *UserInput) validate(passwordRequired bool) error {
 		return err
 	}
 	if !ValidName(in.Username, "._@-", 64) {
-		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -")
+		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -, other than . and ..")
 	}
 	if uuid.Validate(in.Username) == nil {
 		// User ids are UUIDs and /admin/users/{id} accepts either; a
