@@ -39,7 +39,7 @@ func (s *Clients) RegisterBuiltin(ctx context.Context, m ClientMetadata) (Client
 	_, err := s.store.GetClient(ctx, m.ClientID)
 	switch {
 	case err == nil:
-		return s.update(ctx, m.ClientID, m)
+		return s.update(ctx, m.ClientID, m, "")
 	case errors.Is(err, storage.ErrNotFound):
 		return s.create(ctx, m, m.ClientID, "create")
 	}

@@ -70,6 +70,22 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 	return viewClient(c), nil
 }
 
+// UpdateWithSecret is Update for a confidential client whose secret the
+// operator chose: the metadata and the secret change in one write,
+// recorded once. The answer carries no secret: the operator has it. A
+// built-in client (IsBuiltin) is a conflict.
+func (s *Clients) UpdateWithSecret(ctx context.Context, id string, m ClientMetadata, secret string) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(id); err != nil {
+		return ClientMetadata{}, err
+	}
+	if err := CheckClientSecret(secret); err != nil {
+		return ClientMetadata{}, err
+	}
+	out, err := s.update(ctx, id, m, secret)
+	out.ClientSecret = ""
+	return out, err
+}
+
 // SetSecret replaces the secret of confidential client id with one the
 // operator chose. Tokens already issued keep working; RevokeTokens ends
 // them. A built-in client (IsBuiltin) is a conflict.

@@ -330,12 +330,15 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 		}
 		p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectClient, Name: want.ClientID, Fields: fields,
 			apply: func(ctx context.Context, dir *directory.Service, r *Result) error {
+				if secret != "" {
+					// One write and one audit record, not an update
+					// (perhaps generating a secret) and then a second.
+					_, err := dir.Clients().UpdateWithSecret(ctx, want.ClientID, want.ClientMetadata, secret)
+					return err
+				}
 				out, err := dir.Clients().Update(ctx, want.ClientID, want.ClientMetadata)
 				if err != nil {
 					return err
-				}
-				if secret != "" {
-					return dir.Clients().SetSecret(ctx, want.ClientID, secret)
 				}
 				if out.ClientSecret != "" {
 					// The client turned confidential: a secret was generated.

@@ -538,3 +538,69 @@ func TestApplyAudited(t *testing.T) {
 		t.Errorf("an apply that changed nothing recorded %v", rec.actions())
 	}
 }
+
+// A client whose secret comes from the environment is changed in one
+// write, recorded once: a changed secret alone, or a public client turned
+// confidential (which, updated first and given its secret after, had a
+// secret generated and then replaced, recorded twice).
+func TestApplySecretChangeRecordedOnce(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := testdb.Open(t, b.DSN(t))
+			rec := &recorder{}
+			dir := directory.New(st, directory.Options{Audit: rec})
+			ctx := context.Background()
+			env := map[string]string{"APP_SECRET": strings.Repeat("a", 40)}
+			opts := state.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+			file := func(method, secretEnv string) *state.File {
+				return load(t, `
+clients:
+  - client_id: app
+    redirect_uris: ['https://app.example/cb']
+    token_endpoint_auth_method: `+method+`
+    client_secret_env: "`+secretEnv+`"
+`)
+			}
+			mustApply(t, dir, file("none", ""), opts)
+
+			for _, step := range []struct {
+				name, method, secret string
+				fields               []string
+			}{
+				{"turned confidential", "client_secret_basic", strings.Repeat("b", 40), []string{"token_endpoint_auth_method", "client_secret"}},
+				{"secret changed", "client_secret_basic", strings.Repeat("c", 40), []string{"client_secret"}},
+			} {
+				rec.events = nil
+				env["APP_SECRET"] = step.secret
+				r := mustApply(t, dir, file(step.method, "APP_SECRET"), opts)
+				if len(r.Secrets) != 0 {
+					t.Errorf("%s: a secret was reported as generated: %d", step.name, len(r.Secrets))
+				}
+				if ok, err := dir.Clients().SecretMatches(ctx, "app", step.secret); err != nil || !ok {
+					t.Errorf("%s: app's secret is not APP_SECRET (%v)", step.name, err)
+				}
+				var updates []audit.Event
+				for _, ev := range rec.events {
+					if ev.Action == "client.update" {
+						updates = append(updates, ev)
+					}
+				}
+				if len(updates) != 1 {
+					t.Errorf("%s: %d client.update records, want 1: %+v", step.name, len(updates), updates)
+					continue
+				}
+				got, _ := updates[0].Details["fields"].([]string)
+				if !sameStrings(got, step.fields) {
+					t.Errorf("%s: recorded fields %v, want %v", step.name, updates[0].Details["fields"], step.fields)
+				}
+			}
+		})
+	}
+}
+
+func sameStrings(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
