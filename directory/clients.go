@@ -386,7 +386,7 @@ func (s *Clients) update(ctx context.Context, id string, m ClientMetadata, chose
 	if !bytes.Equal(old.SecretHash, c.SecretHash) {
 		fields = append(fields, "client_secret")
 	}
-	record(ctx, s.audit, ObjectClient, "update", c.ID, fields, nil)
+	recordUpdate(ctx, s.audit, ObjectClient, c.ID, fields, nil)
 	return metadataFor(c, secret), nil
 }
 

@@ -210,7 +210,7 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 		return v, storeErr(err, n.object, name)
 	}
 	out := n.view(rec)
-	record(ctx, n.audit, n.object, "update", name, changedFields(n.view(old), out), nil)
+	recordUpdate(ctx, n.audit, n.object, name, changedFields(n.view(old), out), nil)
 	return out, nil
 }
 

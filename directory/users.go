@@ -373,7 +373,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 	if u.PasswordHash != before.PasswordHash {
 		fields = append(fields, "password")
 	}
-	record(ctx, s.audit, ObjectUser, "update", u.ID, fields, map[string]any{"username": u.Username})
+	recordUpdate(ctx, s.audit, ObjectUser, u.ID, fields, map[string]any{"username": u.Username})
 	if u.Disabled && !before.Disabled {
 		record(ctx, s.audit, ObjectUser, "disabled", u.ID, nil, map[string]any{"username": u.Username})
 	}
