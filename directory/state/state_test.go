@@ -604,3 +604,51 @@ func sameStrings(a, b []string) bool {
 	slices.Sort(b)
 	return slices.Equal(a, b)
 }
+
+// Plan refuses a user given a role the directory will not hold once the
+// file is applied (plan showed the user's creation, and apply then failed),
+// or that --prune deletes (apply gave the role, then deleted it, and the
+// directory was left unlike the file); apply says the same and keeps
+// nothing. A role the file creates, or a stored one kept, plans fine.
+func TestPlanChecksUsersRoles(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		if _, err := dir.Roles().Create(ctx, directory.RoleView{Name: "stored"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name, file string
+			prune      bool
+			want       string // in the error; "" plans fine
+		}{
+			{"unknown role", "users:\n  - username: frank\n    roles: [nosuch]\n", false, `user "frank": role "nosuch" does not exist, and the file does not create it`},
+			{"stored role pruned", "users:\n  - username: frank\n    roles: [stored]\n", true, `user "frank": role "stored" is not in the file, and --prune deletes`},
+			{"stored role kept", "users:\n  - username: frank\n    roles: [stored]\n", false, ""},
+			{"role the file creates", "roles:\n  - name: fresh\nusers:\n  - username: frank\n    roles: [fresh]\n", true, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				f := load(t, tc.file)
+				opts := state.Options{Prune: tc.prune}
+				p, err := state.Make(ctx, dir, f, opts)
+				if tc.want == "" {
+					if err != nil || !strings.Contains(planText(t, p), "+ create user frank") {
+						t.Fatalf("Make = %v, want frank planned", err)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Make = %v, want an error saying %q", err, tc.want)
+				}
+				if _, aerr := state.Apply(ctx, dir, f, opts); aerr == nil || aerr.Error() != err.Error() {
+					t.Errorf("Apply = %v, want what plan says: %v", aerr, err)
+				}
+				if users, _ := dir.Users().List(ctx); len(users) != 0 {
+					t.Errorf("users after the refused apply: %+v", users)
+				}
+				if _, err := dir.Roles().Get(ctx, "stored"); err != nil {
+					t.Errorf("role stored after the refused apply: %v", err)
+				}
+			})
+		}
+	})
+}
