@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hallpass/hallpass/internal/yamldoc"
 )
 
 // Settings come from four places, in this order of precedence: the
@@ -184,8 +186,8 @@ type configValue struct {
 // of scalars. Anything else (nesting, anchors to maps, duplicate keys) is
 // an error.
 func parseConfig(raw []byte) (map[string]configValue, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	doc, err := yamldoc.One(raw)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]configValue{}

@@ -405,6 +405,10 @@ func TestLoadRefusals(t *testing.T) {
 		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `roles[0]: json: unknown field "Scopes"`},
 		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `clients[0]: json: unknown field "Client_ID"`},
 		"variable name's case":   {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `users[0]: json: unknown field "PASSWORD_ENV"`},
+		// Only the first document was read: with --prune, what the rest
+		// named was deleted.
+		"second document":          {"roles:\n  - name: a\n---\nusers:\n  - username: b\n", "line 4: a second YAML document"},
+		"text after the doc's end": {"roles: []\n...\nusers: [\n", "test.yaml: yaml: line"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := state.Load(strings.NewReader(tc.file), "test.yaml")
