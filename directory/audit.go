@@ -39,6 +39,16 @@ func record(ctx context.Context, r Recorder, object Object, verb, id string, fie
 	r.Record(ctx, ev)
 }
 
+// recordUpdate records an update of object name that changed fields; an
+// update that changed nothing (a PUT of the record as it is) is no change
+// and records nothing.
+func recordUpdate(ctx context.Context, r Recorder, object Object, id string, fields []string, extra map[string]any) {
+	if len(fields) == 0 {
+		return
+	}
+	record(ctx, r, object, "update", id, fields, extra)
+}
+
 // ignoredFields are the fields every change changes, or that only echo
 // others.
 var ignoredFields = []string{"created_at", "updated_at", "client_id_issued_at", "client_secret", "client_secret_expires_at"}

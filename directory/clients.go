@@ -312,7 +312,7 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 	case id == "":
 		id = uuid.NewString()
 	case !ValidName(id, "-_.~", maxIDLength):
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
 	}
 	c.ID = id
 	var secret string
@@ -336,11 +336,13 @@ func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (Clie
 	if err := s.refuseBuiltin(id); err != nil {
 		return ClientMetadata{}, err
 	}
-	return s.update(ctx, id, m)
+	return s.update(ctx, id, m, "")
 }
 
-// update is Update for any client, built-in ones included.
-func (s *Clients) update(ctx context.Context, id string, m ClientMetadata) (ClientMetadata, error) {
+// update is Update for any client, built-in ones included. A chosen
+// secret, when not "", replaces the client's (UpdateWithSecret), in the
+// same write and the same audit record.
+func (s *Clients) update(ctx context.Context, id string, m ClientMetadata, chosen string) (ClientMetadata, error) {
 	old, err := s.store.GetClient(ctx, id)
 	if err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, id)
@@ -365,7 +367,13 @@ func (s *Clients) update(ctx context.Context, id string, m ClientMetadata) (Clie
 	var secret string
 	switch {
 	case !usesSecret(c.TokenEndpointAuthMethod):
+		if chosen != "" {
+			return ClientMetadata{}, badMetadata("client_secret", "client %q would be public (token_endpoint_auth_method %s): it has no secret", id, c.TokenEndpointAuthMethod)
+		}
 		c.SecretHash = nil
+	case chosen != "":
+		sum := sha256.Sum256([]byte(chosen))
+		c.SecretHash = sum[:]
 	case len(old.SecretHash) == 0:
 		secret, c.SecretHash = newClientSecret()
 	default:
@@ -378,7 +386,7 @@ func (s *Clients) update(ctx context.Context, id string, m ClientMetadata) (Clie
 	if !bytes.Equal(old.SecretHash, c.SecretHash) {
 		fields = append(fields, "client_secret")
 	}
-	record(ctx, s.audit, ObjectClient, "update", c.ID, fields, nil)
+	recordUpdate(ctx, s.audit, ObjectClient, c.ID, fields, nil)
 	return metadataFor(c, secret), nil
 }
 

@@ -45,7 +45,7 @@ func (s *Clients) RegisterBuiltin(ctx context.Context, m ClientMetadata) (Client
 		// entry of a change that changed nothing.
 		return viewClient(old), nil
 	case err == nil:
-		return s.update(ctx, m.ClientID, m)
+		return s.update(ctx, m.ClientID, m, "")
 	case errors.Is(err, storage.ErrNotFound):
 		return s.create(ctx, m, m.ClientID, "create")
 	}

@@ -41,7 +41,7 @@ func (in RoleView) key() string { return in.Name }
 func (in RoleView) checked(name string) (RoleView, error) {
 	in.Name = name
 	if !ValidName(in.Name, "._:-", 64) {
-		return in, invalid(ObjectRole, "name", "role name must be 1 to 64 characters of letters, digits and . _ : -")
+		return in, invalid(ObjectRole, "name", "role name must be 1 to 64 characters of letters, digits and . _ : -, other than . and ..")
 	}
 	if err := plainText(ObjectRole, "description", in.Description, 500, false); err != nil {
 		return in, err
@@ -65,6 +65,10 @@ func (in ScopeView) checked(name string) (ScopeView, error) {
 	in.Name = name
 	if !validScopeToken(in.Name) {
 		return in, invalid(ObjectScope, "name", "scope name %q must be 1 to 200 characters RFC 6749 §3.3 allows", in.Name)
+	}
+	if dotSegment(in.Name) {
+		// Its admin and console URLs would name another path.
+		return in, invalid(ObjectScope, "name", "scope name %q cannot be . or ..", in.Name)
 	}
 	if err := plainText(ObjectScope, "description", in.Description, 500, false); err != nil {
 		return in, err

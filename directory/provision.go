@@ -56,7 +56,7 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 		return ClientMetadata{}, badMetadata("client_secret", "a public client (token_endpoint_auth_method none) has no secret")
 	}
 	if !ValidName(m.ClientID, "-_.~", maxIDLength) {
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~", maxIDLength)
+		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
 	}
 	c.ID = m.ClientID
 	sum := sha256.Sum256([]byte(secret))
@@ -68,6 +68,22 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 	}
 	record(ctx, s.audit, ObjectClient, "create", c.ID, append(changedFields(nil, viewClient(c)), "client_secret"), nil)
 	return viewClient(c), nil
+}
+
+// UpdateWithSecret is Update for a confidential client whose secret the
+// operator chose: the metadata and the secret change in one write,
+// recorded once. The answer carries no secret: the operator has it. A
+// built-in client (IsBuiltin) is a conflict.
+func (s *Clients) UpdateWithSecret(ctx context.Context, id string, m ClientMetadata, secret string) (ClientMetadata, error) {
+	if err := s.refuseBuiltin(id); err != nil {
+		return ClientMetadata{}, err
+	}
+	if err := CheckClientSecret(secret); err != nil {
+		return ClientMetadata{}, err
+	}
+	out, err := s.update(ctx, id, m, secret)
+	out.ClientSecret = ""
+	return out, err
 }
 
 // SetSecret replaces the secret of confidential client id with one the

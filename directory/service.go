@@ -210,7 +210,7 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 		return v, storeErr(err, n.object, name)
 	}
 	out := n.view(rec)
-	record(ctx, n.audit, n.object, "update", name, changedFields(n.view(old), out), nil)
+	recordUpdate(ctx, n.audit, n.object, name, changedFields(n.view(old), out), nil)
 	return out, nil
 }
 
@@ -371,9 +371,10 @@ func unreadableField(v reflect.Value, name string) (string, bool) {
 }
 
 // ValidName accepts identifiers usable in URLs, Basic auth, logs and on
-// the command line: 1 to max ASCII letters, digits and the runes in extra.
+// the command line: 1 to max ASCII letters, digits and the runes in extra,
+// and never a dot segment.
 func ValidName(s, extra string, max int) bool {
-	if s == "" || len(s) > max {
+	if s == "" || len(s) > max || dotSegment(s) {
 		return false
 	}
 	for _, c := range s {
@@ -383,6 +384,14 @@ func ValidName(s, extra string, max int) bool {
 	}
 	return true
 }
+
+// dotSegment reports whether s is "." or "..": as the last segment of a
+// path (/admin/clients/.., /console/clients/./delete) browsers, proxies
+// and HTTP libraries remove it or step up a level (RFC 3986 §5.2.4, and
+// the WHATWG URL standard's %2e too), so a record named so could not be
+// read, changed or deleted by its URL, and its console forms would post
+// to another record's.
+func dotSegment(s string) bool { return s == "." || s == ".." }
 
 // validScopeToken checks RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 func validScopeToken(s string) bool {

@@ -65,7 +65,7 @@ func (in *UserInput) validate(passwordRequired bool) error {
 		return err
 	}
 	if !ValidName(in.Username, "._@-", 64) {
-		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -")
+		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -, other than . and ..")
 	}
 	if uuid.Validate(in.Username) == nil {
 		// User ids are UUIDs and /admin/users/{id} accepts either; a
@@ -373,7 +373,7 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 	if u.PasswordHash != before.PasswordHash {
 		fields = append(fields, "password")
 	}
-	record(ctx, s.audit, ObjectUser, "update", u.ID, fields, map[string]any{"username": u.Username})
+	recordUpdate(ctx, s.audit, ObjectUser, u.ID, fields, map[string]any{"username": u.Username})
 	if u.Disabled && !before.Disabled {
 		record(ctx, s.audit, ObjectUser, "disabled", u.ID, nil, map[string]any{"username": u.Username})
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hallpass/hallpass/internal/yamldoc"
 )
 
 // Settings come from four places, in this order of precedence: the
@@ -75,7 +77,10 @@ func applySettings(cmd *cobra.Command) (warnings []string, err error) {
 
 // applyEnv fills every flag the user did not set from its HALLPASS_*
 // variable, so flags and environment stay one list. It returns the names
-// of the flags it set.
+// of the flags it set. A flag set so counts as given, as on the command
+// line: a required flag (plan and apply's --file) is satisfied, and a
+// command that acts on the flags given (clients update, clients create's
+// --grant-type) takes it, rather than silently using its default.
 func applyEnv(fs *pflag.FlagSet) (map[string]bool, error) {
 	var errs []error
 	set := map[string]bool{}
@@ -88,7 +93,7 @@ func applyEnv(fs *pflag.FlagSet) (map[string]bool, error) {
 		if !ok {
 			return
 		}
-		if err := f.Value.Set(v); err != nil {
+		if err := fs.Set(f.Name, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
 			return
 		}
@@ -181,8 +186,8 @@ type configValue struct {
 // of scalars. Anything else (nesting, anchors to maps, duplicate keys) is
 // an error.
 func parseConfig(raw []byte) (map[string]configValue, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	doc, err := yamldoc.One(raw)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string]configValue{}

@@ -96,6 +96,8 @@ func TestConfigErrors(t *testing.T) {
 		{"duplicate key", "addr: a\naddr: b\n", []string{"addr"}},
 		{"not a mapping", "- addr\n", []string{"must be a mapping"}},
 		{"config in config", "config: other.yaml\n", []string{`unknown key "config"`}},
+		// yaml.Unmarshal read the first document and dropped the rest.
+		{"second document", "addr: localhost:1\n---\nissuer: https://x.example\n", []string{"line 3: a second YAML document"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := settingsOf(t, "serve", "--config", writeConfig(t, tc.file))

@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/yamldoc"
 )
 
 // MaxFileSize bounds a file Load reads.
@@ -70,8 +71,8 @@ func Load(r io.Reader, name string) (*File, error) {
 	if len(raw) > MaxFileSize {
 		return nil, fmt.Errorf("%s is larger than %d bytes", name, MaxFileSize)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	doc, err := yamldoc.One(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	f := &File{}

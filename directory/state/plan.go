@@ -330,12 +330,15 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 		}
 		p.Changes = append(p.Changes, Change{Action: Update, Object: directory.ObjectClient, Name: want.ClientID, Fields: fields,
 			apply: func(ctx context.Context, dir *directory.Service, r *Result) error {
+				if secret != "" {
+					// One write and one audit record, not an update
+					// (perhaps generating a secret) and then a second.
+					_, err := dir.Clients().UpdateWithSecret(ctx, want.ClientID, want.ClientMetadata, secret)
+					return err
+				}
 				out, err := dir.Clients().Update(ctx, want.ClientID, want.ClientMetadata)
 				if err != nil {
 					return err
-				}
-				if secret != "" {
-					return dir.Clients().SetSecret(ctx, want.ClientID, secret)
 				}
 				if out.ClientSecret != "" {
 					// The client turned confidential: a secret was generated.
@@ -407,9 +410,22 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 		byKey[directory.UsernameKey(u.Username)] = u.Username
 		names = append(names, u.Username)
 	}
+	roles, err := rolesAfter(ctx, dir, f, opts)
+	if err != nil {
+		return err
+	}
 	inFile := map[string]bool{}
 	for _, want := range f.Users {
 		inFile[want.Username] = true
+		for _, r := range want.Roles {
+			if roles[r] {
+				continue
+			}
+			if opts.Prune {
+				return fmt.Errorf("user %q: role %q is not in the file, and --prune deletes the roles the file does not name", want.Username, r)
+			}
+			return fmt.Errorf("user %q: role %q does not exist, and the file does not create it", want.Username, r)
+		}
 		have, ok := byName[want.Username]
 		if !ok {
 			key := directory.UsernameKey(want.Username)
@@ -462,6 +478,29 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 		return dir.Users().Delete(ctx, name)
 	})
 	return nil
+}
+
+// rolesAfter returns the names of the roles the directory holds once f is
+// applied: the file's, and the stored ones unless --prune deletes those
+// the file does not name. A user given any other role would fail the
+// apply or, with --prune, lose the role with its deletion, leaving the
+// directory unlike the file: the plan refuses such a user.
+func rolesAfter(ctx context.Context, dir *directory.Service, f *File, opts Options) (map[string]bool, error) {
+	names := map[string]bool{}
+	for _, r := range f.Roles {
+		names[r.Name] = true
+	}
+	if opts.Prune {
+		return names, nil
+	}
+	stored, err := dir.Roles().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range stored {
+		names[r.Name] = true
+	}
+	return names, nil
 }
 
 // differs appends field to fields when changed.

@@ -405,6 +405,10 @@ func TestLoadRefusals(t *testing.T) {
 		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `roles[0]: json: unknown field "Scopes"`},
 		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `clients[0]: json: unknown field "Client_ID"`},
 		"variable name's case":   {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `users[0]: json: unknown field "PASSWORD_ENV"`},
+		// Only the first document was read: with --prune, what the rest
+		// named was deleted.
+		"second document":          {"roles:\n  - name: a\n---\nusers:\n  - username: b\n", "line 4: a second YAML document"},
+		"text after the doc's end": {"roles: []\n...\nusers: [\n", "test.yaml: yaml: line"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := state.Load(strings.NewReader(tc.file), "test.yaml")
@@ -537,4 +541,118 @@ func TestApplyAudited(t *testing.T) {
 	if len(rec.events) != 0 {
 		t.Errorf("an apply that changed nothing recorded %v", rec.actions())
 	}
+}
+
+// A client whose secret comes from the environment is changed in one
+// write, recorded once: a changed secret alone, or a public client turned
+// confidential (which, updated first and given its secret after, had a
+// secret generated and then replaced, recorded twice).
+func TestApplySecretChangeRecordedOnce(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			st := testdb.Open(t, b.DSN(t))
+			rec := &recorder{}
+			dir := directory.New(st, directory.Options{Audit: rec})
+			ctx := context.Background()
+			env := map[string]string{"APP_SECRET": strings.Repeat("a", 40)}
+			opts := state.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+			file := func(method, secretEnv string) *state.File {
+				return load(t, `
+clients:
+  - client_id: app
+    redirect_uris: ['https://app.example/cb']
+    token_endpoint_auth_method: `+method+`
+    client_secret_env: "`+secretEnv+`"
+`)
+			}
+			mustApply(t, dir, file("none", ""), opts)
+
+			for _, step := range []struct {
+				name, method, secret string
+				fields               []string
+			}{
+				{"turned confidential", "client_secret_basic", strings.Repeat("b", 40), []string{"token_endpoint_auth_method", "client_secret"}},
+				{"secret changed", "client_secret_basic", strings.Repeat("c", 40), []string{"client_secret"}},
+			} {
+				rec.events = nil
+				env["APP_SECRET"] = step.secret
+				r := mustApply(t, dir, file(step.method, "APP_SECRET"), opts)
+				if len(r.Secrets) != 0 {
+					t.Errorf("%s: a secret was reported as generated: %d", step.name, len(r.Secrets))
+				}
+				if ok, err := dir.Clients().SecretMatches(ctx, "app", step.secret); err != nil || !ok {
+					t.Errorf("%s: app's secret is not APP_SECRET (%v)", step.name, err)
+				}
+				var updates []audit.Event
+				for _, ev := range rec.events {
+					if ev.Action == "client.update" {
+						updates = append(updates, ev)
+					}
+				}
+				if len(updates) != 1 {
+					t.Errorf("%s: %d client.update records, want 1: %+v", step.name, len(updates), updates)
+					continue
+				}
+				got, _ := updates[0].Details["fields"].([]string)
+				if !sameStrings(got, step.fields) {
+					t.Errorf("%s: recorded fields %v, want %v", step.name, updates[0].Details["fields"], step.fields)
+				}
+			}
+		})
+	}
+}
+
+func sameStrings(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// Plan refuses a user given a role the directory will not hold once the
+// file is applied (plan showed the user's creation, and apply then failed),
+// or that --prune deletes (apply gave the role, then deleted it, and the
+// directory was left unlike the file); apply says the same and keeps
+// nothing. A role the file creates, or a stored one kept, plans fine.
+func TestPlanChecksUsersRoles(t *testing.T) {
+	eachBackend(t, func(t *testing.T, st storage.Store, dir *directory.Service) {
+		ctx := context.Background()
+		if _, err := dir.Roles().Create(ctx, directory.RoleView{Name: "stored"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name, file string
+			prune      bool
+			want       string // in the error; "" plans fine
+		}{
+			{"unknown role", "users:\n  - username: frank\n    roles: [nosuch]\n", false, `user "frank": role "nosuch" does not exist, and the file does not create it`},
+			{"stored role pruned", "users:\n  - username: frank\n    roles: [stored]\n", true, `user "frank": role "stored" is not in the file, and --prune deletes`},
+			{"stored role kept", "users:\n  - username: frank\n    roles: [stored]\n", false, ""},
+			{"role the file creates", "roles:\n  - name: fresh\nusers:\n  - username: frank\n    roles: [fresh]\n", true, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				f := load(t, tc.file)
+				opts := state.Options{Prune: tc.prune}
+				p, err := state.Make(ctx, dir, f, opts)
+				if tc.want == "" {
+					if err != nil || !strings.Contains(planText(t, p), "+ create user frank") {
+						t.Fatalf("Make = %v, want frank planned", err)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Make = %v, want an error saying %q", err, tc.want)
+				}
+				if _, aerr := state.Apply(ctx, dir, f, opts); aerr == nil || aerr.Error() != err.Error() {
+					t.Errorf("Apply = %v, want what plan says: %v", aerr, err)
+				}
+				if users, _ := dir.Users().List(ctx); len(users) != 0 {
+					t.Errorf("users after the refused apply: %+v", users)
+				}
+				if _, err := dir.Roles().Get(ctx, "stored"); err != nil {
+					t.Errorf("role stored after the refused apply: %v", err)
+				}
+			})
+		}
+	})
 }
