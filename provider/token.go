@@ -61,14 +61,6 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		if r.PostForm.Get("grant_type") == "refresh_token" {
 			err = refreshRegistrationError(err)
 		}
-		if errors.Is(err, fosite.ErrInvalidScope) && r.PostForm.Get("grant_type") == "refresh_token" {
-			// Likewise for scopes: fosite refuses a grant holding a scope
-			// the client's registration no longer allows (an admin
-			// narrowed it) as if this request had asked for it
-			// (invalid_scope, which a client retries with the same
-			// token), whatever the request's scope parameter.
-			err = fosite.ErrInvalidGrant.WithHint("This grant holds a scope the client may no longer be granted; sign in again.")
-		}
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
 	// user is who a user's grant is for, as read now; the credential they
