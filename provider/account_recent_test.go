@@ -29,6 +29,26 @@ func wantFreshSignIn(t *testing.T, what string, p page) {
 	t.Fatalf("%s: the login page was not reached through the own client: %v", what, p.Hops)
 }
 
+// bobOnAccountEarlier starts a server whose clock runs eleven minutes
+// behind, and signs bob in to the account page there with his password
+// and his passkey (key): moving the clock on to now makes the sign-in
+// eleven minutes old without ever being ahead of the real time, which
+// fosite checks a sign-in's auth_time against.
+func bobOnAccountEarlier(t *testing.T, dsn string) (e *ssoEnv, clock *testClock, key *softKey, b *browser, home page) {
+	t.Helper()
+	clock = &testClock{offset: -11 * time.Minute}
+	e = ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}, func(c *provider.Config) { c.Now = clock.Now }))
+	key = newSoftKey(t, e.BobID)
+	key.store(t, e.Store, "Bob's key")
+	b = e.newBrowser(t)
+	home = e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
+	home = b.submitTo(t, home, provider.PathSecondFactorPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, home), e.URL, "localhost", flagsUP)}})
+	if home.URL.Path != provider.PathAccount || home.Status != http.StatusOK {
+		t.Fatalf("after bob's passkey: want the account page, got %s", home)
+	}
+	return e, clock, key, b, home
+}
+
 // TestAccountFactorChangesNeedRecentSignIn: setting up an authenticator
 // or removing a passkey on the account page needs a sign-in of the last
 // few minutes. A session left open (or stolen) long after its sign-in
@@ -37,20 +57,7 @@ func wantFreshSignIn(t *testing.T, what string, p page) {
 // browser is sent to sign in again and nothing is changed.
 func TestAccountFactorChangesNeedRecentSignIn(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		// Bob signs in eleven minutes in the past, so that the clock
-		// moved on to now is never ahead of the real time, which fosite
-		// checks a sign-in's auth_time against.
-		clock := &testClock{offset: -11 * time.Minute}
-		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}, func(c *provider.Config) { c.Now = clock.Now }))
-		key := newSoftKey(t, e.BobID)
-		key.store(t, e.Store, "Bob's key")
-
-		b := e.newBrowser(t)
-		home := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
-		home = b.submitTo(t, home, provider.PathSecondFactorPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, home), e.URL, "localhost", flagsUP)}})
-		if home.URL.Path != provider.PathAccount || home.Status != http.StatusOK {
-			t.Fatalf("after bob's passkey: want the account page, got %s", home)
-		}
+		e, clock, key, b, home := bobOnAccountEarlier(t, dsn)
 		enrol := b.get(t, e.URL+provider.PathAccountSecurity)
 		secret := secretRE.FindStringSubmatch(enrol.Body)
 		if secret == nil {
@@ -163,17 +170,7 @@ func TestAccountPasswordChangeKeepsSecondFactor(t *testing.T) {
 // factors). The browser is asked for the second factor again instead.
 func TestAccountPasswordChangeOfOldSignInIsNotRecent(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		clock := &testClock{offset: -11 * time.Minute}
-		e := ssoEnvOn(t, startTestServer(t, dsn, hallpasstest.Options{LocalhostIssuer: true}, func(c *provider.Config) { c.Now = clock.Now }))
-		key := newSoftKey(t, e.BobID)
-		key.store(t, e.Store, "Bob's key")
-
-		b := e.newBrowser(t)
-		home := e.consoleSignIn(t, b, provider.PathAccount, "bob", bobPassword)
-		home = b.submitTo(t, home, provider.PathSecondFactorPasskey, url.Values{"credential": {key.assertion(t, challengeOf(t, home), e.URL, "localhost", flagsUP)}})
-		if home.URL.Path != provider.PathAccount || home.Status != http.StatusOK {
-			t.Fatalf("after bob's passkey: want the account page, got %s", home)
-		}
+		e, clock, key, b, home := bobOnAccountEarlier(t, dsn)
 
 		clock.Advance(11 * time.Minute)
 		home = b.get(t, e.URL+provider.PathAccount)

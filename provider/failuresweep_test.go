@@ -169,6 +169,19 @@ func checkLogsHoldNoSecret(t *testing.T, logs *syncBuffer, secrets ...string) {
 	}
 }
 
+// passwordChangeCase is a fresh student changing their password on the
+// account page.
+func passwordChangeCase(e *ssoEnv) sweepCase {
+	return sweepCase{name: "account: password", prepare: func(t *testing.T) func() answer {
+		b := e.newBrowser(t)
+		home := e.consoleSignIn(t, b, provider.PathAccount, newStudent(t, e), bobPassword)
+		const np = "quiet-harbor-lantern-95"
+		return func() answer {
+			return fromPage(b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {np}, "confirm": {np}}))
+		}
+	}}
+}
+
 // onSweepBackend runs a sweep over an nthStore on SQLite alone. The
 // failures nthStore makes (an error, or a wait for the request's time to
 // run out) are made above the backend, so the provider meets the same
@@ -292,14 +305,7 @@ func TestStoreHangsAnswers(t *testing.T) {
 				p := b.get(t, e.Confidential.request("openid").URL)
 				return func() answer { return fromPage(b.login(t, p, "alice", alicePassword)) }
 			}},
-			{name: "account: password", prepare: func(t *testing.T) func() answer {
-				b := e.newBrowser(t)
-				home := e.consoleSignIn(t, b, provider.PathAccount, newStudent(t, e), bobPassword)
-				const np = "quiet-harbor-lantern-95"
-				return func() answer {
-					return fromPage(b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {np}, "confirm": {np}}))
-				}
-			}},
+			passwordChangeCase(e),
 			{name: "admin: create user", prepare: func(t *testing.T) func() answer {
 				name := "made-" + strings.ToLower(rand.Text()[:10])
 				return func() answer {
@@ -824,14 +830,7 @@ func TestProxyCutSweep(t *testing.T) {
 			p := b.login(t, b.get(t, e.Public.request("openid").URL), newStudent(t, e), bobPassword).want(t, "consent")
 			return func() answer { return fromPage(b.decide(t, p, "allow")) }
 		}},
-		{name: "account: password", prepare: func(t *testing.T) func() answer {
-			b := e.newBrowser(t)
-			home := e.consoleSignIn(t, b, provider.PathAccount, newStudent(t, e), bobPassword)
-			const np = "quiet-harbor-lantern-95"
-			return func() answer {
-				return fromPage(b.submitTo(t, home, "/password", url.Values{"current": {bobPassword}, "new": {np}, "confirm": {np}}))
-			}
-		}},
+		passwordChangeCase(e),
 		{name: "admin: delete user", prepare: func(t *testing.T) func() answer {
 			name := newStudent(t, e)
 			return func() answer { return fromResult(e.admin(t, http.MethodDelete, "/admin/users/"+name, nil)) }
