@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -86,21 +87,29 @@ func testUpgradeFrom0001(t *testing.T, open func(t *testing.T, n int) ([]Migrato
 	}
 }
 
+// migratedBefore opens a new database migrated up to the migration before
+// version, as the release before that migration left it.
+func migratedBefore(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB), version int) (Migrator, *sql.DB) {
+	t.Helper()
+	stores, db := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	i := slices.Index(vs, version)
+	if i < 1 {
+		t.Fatalf("migrations: want %04d after others, got %v", version, vs)
+	}
+	noErr(t, s.MigrateTo(t.Context(), vs[i-1]), fmt.Sprintf("MigrateTo(before %04d)", version))
+	return s, db
+}
+
 // testUpgradeWithCaseVariants migrates a database that holds usernames
 // differing only by case, as ones from before the directory refused them
 // may: 0016 (the username lock and the indexes that find such usernames)
 // applies, the users stay, and both are found.
 func testUpgradeWithCaseVariants(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
 	ctx := t.Context()
-	stores, _ := open(t, 1)
-	s := stores[0]
-	vs, err := s.Versions()
-	noErr(t, err, "Versions")
-	i := slices.Index(vs, 16)
-	if i < 1 {
-		t.Fatalf("migrations: want 0016 after others, got %v", vs)
-	}
-	noErr(t, s.MigrateTo(ctx, vs[i-1]), "MigrateTo(before 0016)")
+	s, _ := migratedBefore(t, open, 16)
 	for _, name := range []string{"alice", "ALICE", "Alice"} {
 		noErr(t, s.CreateUser(ctx, &storage.User{ID: "id-" + name, Username: name}), "CreateUser("+name+") before 0016")
 	}
@@ -121,19 +130,11 @@ func testUpgradeWithCaseVariants(t *testing.T, open func(t *testing.T, n int) ([
 // and the next claim is the fourth, which a retry is fenced on.
 func testUpgradeLogoutNotices(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
 	ctx := t.Context()
-	stores, db := open(t, 1)
-	s := stores[0]
-	vs, err := s.Versions()
-	noErr(t, err, "Versions")
-	i := slices.Index(vs, 17)
-	if i < 1 {
-		t.Fatalf("migrations: want 0017 after others, got %v", vs)
-	}
-	noErr(t, s.MigrateTo(ctx, vs[i-1]), "MigrateTo(before 0017)")
+	s, db := migratedBefore(t, open, 17)
 	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "rp", BackchannelLogoutURI: "https://rp.example/bc"}), "CreateClient before 0017")
 	noErr(t, s.PutSessionClient(ctx, &storage.SessionClient{SID: "sid", ClientID: "rp", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}),
 		"PutSessionClient before 0017")
-	_, err = s.TakeSessionClients(ctx, "sid", "", "")
+	_, err := s.TakeSessionClients(ctx, "sid", "", "")
 	noErr(t, err, "TakeSessionClients before 0017")
 	// Raw SQL: ClaimLogoutNotices counts claims, a column 0017 adds.
 	if _, err := db.ExecContext(ctx, `UPDATE logout_notices SET attempts = 3`); err != nil {
