@@ -225,11 +225,17 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 			// A second factor the user needs now and this sign-in did not
 			// prove (selfFactorMissing) is asked for here as at the
 			// authorization endpoint: the sign-in goes through the flow
-			// again, which asks for it in the same SSO session.
-			if missing, err := p.selfFactorMissing(r.Context(), s); err != nil {
+			// again, which asks for it in the same SSO session. Signing
+			// out skips the check and its reads, so that it also works
+			// while they fail.
+			missing, err := false, error(nil)
+			if !signOut {
+				missing, err = p.selfFactorMissing(r.Context(), s)
+			}
+			if err != nil {
 				p.consoleFailure(w, r, err)
 				return
-			} else if missing && !signOut {
+			} else if missing {
 				if r.Method == http.MethodGet || r.Method == http.MethodHead {
 					p.startSelfSignIn(w, r, area, false)
 					return

@@ -119,3 +119,10 @@ func (s *failingStore) AccessTokenState(ctx context.Context, ids []string, userI
 	}
 	return s.Store.AccessTokenState(ctx, ids, userID)
 }
+
+func (s *failingStore) GetTOTP(ctx context.Context, userID string) (*storage.TOTP, error) {
+	if err := s.failure(ctx, "GetTOTP"); err != nil {
+		return nil, err
+	}
+	return s.Store.GetTOTP(ctx, userID)
+}
