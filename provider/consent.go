@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -76,7 +77,7 @@ func (p *Provider) handleConsentPage(w http.ResponseWriter, r *http.Request) {
 		p.authorizeError(w, r, f.ar, err)
 		return
 	}
-	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), ClientName: clientName(f), Username: f.user.Username, Scopes: items,
+	p.pages.Consent(w, http.StatusOK, web.ConsentData{Action: PathConsent, RequestID: f.handle, CSRF: p.formCSRF(r, csrfConsent, f.handle), Shown: shownGrant(f.granted, aud), ClientName: clientName(f), Username: f.user.Username, Scopes: items,
 		Audiences: resourceServers(aud, p.cfg.Issuer), FormActionOrigins: redirectOrigin(f)})
 }
 
@@ -111,6 +112,20 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		p.pageError(w, r, http.StatusBadRequest, "No decision was made", "Choose Allow or Deny.")
+		return
+	}
+	// The user allows what the page showed them, no more: when the grant
+	// changed since (a role or the client's registration gained a scope,
+	// or a scope another resource server), the page is shown again with it. A post
+	// without "shown" (a script keeping to DESIGN.md's fields: request,
+	// csrf, decision) allows the grant as it is now, as before.
+	aud, err := p.grantAudience(ctx, f.ar.GetClient(), f.granted, requestedAudience(f.ar))
+	if err != nil {
+		p.authorizeError(w, r, f.ar, err)
+		return
+	}
+	if r.PostForm.Has("shown") && r.PostForm.Get("shown") != shownGrant(f.granted, aud) {
+		p.toPage(w, r, f, PathConsent)
 		return
 	}
 	consent := &storage.Consent{UserID: f.user.ID, ClientID: f.ar.GetClient().GetID(), Scopes: f.granted, GrantedAt: p.cfg.Now().UTC()}
@@ -189,6 +204,18 @@ func (p *Provider) consentSubject(w http.ResponseWriter, r *http.Request, f *flo
 	}
 	f.granted = grantedScopes(f.ar.GetRequestedScopes(), f.ar.GetClient().GetScopes(), allowed)
 	return true
+}
+
+// shownGrant names a grant as the consent page shows it, scopes and
+// resource servers, for the page's answer to be checked against the grant
+// the request would have when it is answered.
+func shownGrant(scopes, audience []string) string {
+	s, a := slices.Clone(scopes), slices.Clone(audience)
+	slices.Sort(s)
+	slices.Sort(a)
+	// A backslash is in no scope token (RFC 6749 §3.3) nor URI; no line
+	// break, which a browser posts as CRLF.
+	return strings.Join(s, " ") + ` \ ` + strings.Join(a, " ")
 }
 
 // scopeItems describes scopes for the consent page; an unregistered scope

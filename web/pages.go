@@ -128,6 +128,9 @@ type ConsentData struct {
 	RequestID string
 	// CSRF is posted back as the hidden input "csrf" (see LoginData).
 	CSRF string
+	// Shown is posted back as the hidden input "shown": what the page
+	// lists, so that the answer allows only that.
+	Shown string
 	// ClientName is the application asking for access.
 	ClientName string
 	// Username is the signed-in user, shown so they can tell it is them.
