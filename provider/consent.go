@@ -116,17 +116,20 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	// The user allows what the page showed them, no more: when the grant
 	// changed since (a role or the client's registration gained a scope,
-	// or a scope another resource server), the page is shown again with it. A post
-	// without "shown" (a script keeping to DESIGN.md's fields: request,
-	// csrf, decision) allows the grant as it is now, as before.
-	aud, err := p.grantAudience(ctx, f.ar.GetClient(), f.granted, requestedAudience(f.ar))
-	if err != nil {
-		p.authorizeError(w, r, f.ar, err)
-		return
-	}
-	if r.PostForm.Has("shown") && r.PostForm.Get("shown") != shownGrant(f.granted, aud) {
-		p.toPage(w, r, f, PathConsent)
-		return
+	// or a scope moved to another resource server), the page is shown
+	// again with it. A post without "shown" (a script keeping to
+	// DESIGN.md's fields: request, csrf, decision) allows the grant as it
+	// is now, as before, and costs no audience read.
+	if r.PostForm.Has("shown") {
+		aud, err := p.grantAudience(ctx, f.ar.GetClient(), f.granted, requestedAudience(f.ar))
+		if err != nil {
+			p.authorizeError(w, r, f.ar, err)
+			return
+		}
+		if r.PostForm.Get("shown") != shownGrant(f.granted, aud) {
+			p.toPage(w, r, f, PathConsent)
+			return
+		}
 	}
 	consent := &storage.Consent{UserID: f.user.ID, ClientID: f.ar.GetClient().GetID(), Scopes: f.granted, GrantedAt: p.cfg.Now().UTC()}
 	old, err := p.cfg.Store.GetConsent(ctx, f.user.ID, consent.ClientID)

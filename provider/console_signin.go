@@ -267,13 +267,8 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 // when the browser signed in; what it decided on changes while a
 // sign-in lasts.
 func (p *Provider) selfFactorMissing(ctx context.Context, s *selfSignIn) (bool, error) {
-	if hasSecondFactor(s.session.AMR) {
-		return false, nil
-	}
-	if enrolled, err := p.hasFactor(ctx, s.user.ID); err != nil || enrolled {
-		return enrolled, err
-	}
-	return p.roleRequiresMFA(ctx, s.user)
+	enrolled, must, err := p.missingFactor(ctx, s.user, s.session.AMR, nil, false)
+	return enrolled || must, err
 }
 
 // selfProved records on the sign-in s's session that its user proved a

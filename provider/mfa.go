@@ -158,29 +158,45 @@ func (p *Provider) roleRequiresMFA(ctx context.Context, u *storage.User) (bool, 
 // of their roles requires it, or when the client asked for it with
 // acr_values. A passwordless sign-in with a passkey proved two factors.
 func (p *Provider) factorStep(ctx context.Context, f *flow) (st step, satisfied bool, err error) {
-	if hasSecondFactor(f.amr) {
-		return 0, true, nil
-	}
-	enrolled := false
+	var known *bool
 	if si := f.signedIn; si != nil && si.User.ID == f.user.ID {
 		// Read with the session (flowUser).
-		enrolled = si.HasTOTP || si.HasPasskey
-	} else if enrolled, err = p.hasFactor(ctx, f.user.ID); err != nil {
+		enrolled := si.HasTOTP || si.HasPasskey
+		known = &enrolled
+	}
+	enrolled, must, err := p.missingFactor(ctx, f.user, f.amr, known, acrRequested(f.ar.GetRequestForm().Get("acr_values")))
+	switch {
+	case err != nil:
 		return stepFail, false, err
-	}
-	if enrolled {
+	case enrolled:
 		return stepSecondFactor, false, nil
-	}
-	must := acrRequested(f.ar.GetRequestForm().Get("acr_values"))
-	if !must {
-		if must, err = p.roleRequiresMFA(ctx, f.user); err != nil {
-			return stepFail, false, err
-		}
-	}
-	if must {
+	case must:
 		return stepEnrol, false, nil
 	}
 	return 0, true, nil
+}
+
+// missingFactor is the one decision of whether a sign-in of user u that
+// proved amr lacks a second factor, at the authorization endpoint
+// (factorStep) and on the console and account page (selfFactorMissing):
+// enrolled when u has one to prove, else must when u must set one up
+// (acr, the client asked for it, or one of u's roles requires it);
+// neither when amr holds one already. known is whether u has a factor,
+// when the caller read it already; nil reads it.
+func (p *Provider) missingFactor(ctx context.Context, u *storage.User, amr []string, known *bool, acr bool) (enrolled, must bool, err error) {
+	if hasSecondFactor(amr) {
+		return false, false, nil
+	}
+	if known != nil {
+		enrolled = *known
+	} else if enrolled, err = p.hasFactor(ctx, u.ID); err != nil {
+		return false, false, err
+	}
+	if enrolled || acr {
+		return enrolled, !enrolled, nil
+	}
+	must, err = p.roleRequiresMFA(ctx, u)
+	return false, must, err
 }
 
 // totpSealAD binds a sealed TOTP secret to its user, so a secret copied
