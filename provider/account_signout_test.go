@@ -15,7 +15,7 @@ import (
 // they fail, the sign-out still works and the session is gone.
 func TestAccountSignOutNeedsNoFactorReads(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &failingStore{failOn: []string{"GetTOTP"}}
+		st := &nthStore{failOn: []string{"GetTOTP"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			st.Store = c.Store
 			c.Store = st

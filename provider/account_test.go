@@ -247,7 +247,7 @@ func (u userAgent) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestAccountPasswordChangedSignInFailed(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &failingStore{failOn: []string{"CreateBrowserSession"}}
+		st := &nthStore{failOn: []string{"CreateBrowserSession"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store

@@ -355,7 +355,7 @@ func TestBackchannelLogoutOnceAcrossReplicas(t *testing.T) {
 // next try ends the session and queues the notice, which is delivered.
 func TestBackchannelLogoutNotLostToAFailedQueue(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &failingStore{failOn: []string{"TakeSessionClients"}}
+		st := &nthStore{failOn: []string{"TakeSessionClients"}}
 		e := newSSOEnv(t, dsn, fastOutbox, func(c *provider.Config) {
 			st.Store = c.Store
 			c.Store = st
@@ -384,7 +384,7 @@ func TestBackchannelLogoutNotLostToAFailedQueue(t *testing.T) {
 // Tried again, it replaces the session and the notice is delivered.
 func TestBackchannelReplacedSessionNotLostToAFailedQueue(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &failingStore{failOn: []string{"TakeSessionClients"}}
+		st := &nthStore{failOn: []string{"TakeSessionClients"}}
 		e := newSSOEnv(t, dsn, fastOutbox, func(c *provider.Config) {
 			st.Store = c.Store
 			c.Store = st

@@ -468,7 +468,7 @@ func TestCORSClientAuthentication(t *testing.T) {
 // read, as the browser's cached preflight would have been.
 func TestCORSServerErrors(t *testing.T) {
 	forEachOutage(t, func(t *testing.T, dsn string, cut func(*ssoEnv)) {
-		st := &failingStore{failOn: []string{"AccessTokenState"}}
+		st := &nthStore{failOn: []string{"AccessTokenState"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			st.Store = c.Store
 			c.Store = st

@@ -328,11 +328,11 @@ func TestStoreHangsAnswers(t *testing.T) {
 				}
 				for _, n := range []int{1, write + 1} {
 					do := c.prepare(t)
-					st.hang = true
+					st.hangs.Store(true)
 					st.arm(n, true)
 					a := do()
 					calls, failed := st.disarm()
-					st.hang = false
+					st.hangs.Store(false)
 					checkFailureAnswer(t, logs, a, failed+" (hanging)", calls, true)
 				}
 			})

@@ -406,7 +406,7 @@ func TestSecondFactorAccountAndConsole(t *testing.T) {
 // authenticator code was told it was already used.
 func TestSecondFactorFailureSpendsNothing(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &failingStore{failOn: []string{"SetAuthRequestAMR"}}
+		st := &nthStore{failOn: []string{"SetAuthRequestAMR"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
 		secret, done := e.enrolOnAccountPage(t, e.newBrowser(t), "bob", bobPassword)
 		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)

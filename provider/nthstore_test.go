@@ -3,30 +3,47 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
 
-// nthStore is a store whose Nth call made for an HTTP request (one whose
-// context carries a request id) fails, while armed, as a database that
-// went away does; with sticky, every call from the Nth on fails, as a
-// database that went away and stays away does. Arming it for N = 1, 2, …
-// walks one request through a failure at each store call it makes in
-// turn, without a test having to know which calls those are. Calls of
-// the server's own loops (housekeeping, the key manager, the caches)
-// carry no request id and are neither counted nor failed.
+// nthStore is the store that fails where a database would, for the
+// tests of what hallpass does then. It fails calls in one of two ways:
+//
+//   - by position (arm): the Nth call made for an HTTP request (one whose
+//     context carries a request id) fails, while armed; with sticky, every
+//     call from the Nth on, as a database that went away and stays away
+//     does. Arming it for N = 1, 2, … walks one request through a failure
+//     at each store call it makes in turn, without a test having to know
+//     which calls those are (the failure sweeps). Calls of the server's
+//     own loops (housekeeping, the key manager, the caches) carry no
+//     request id and are neither counted nor failed.
+//   - by name: the calls of the methods named in failOn fail while fail
+//     is above zero (each failing call counts it down), whoever makes
+//     them, for a test that knows the one call to fail.
+//
+// A failing call answers as a database that went away does
+// (storage.ErrUnavailable, "injected connection reset"), or with err when
+// set; with hangs it first waits for its context to end, as a database
+// that stopped answering (the request runs out of its time); with panics
+// it panics with its error instead, as a bug would.
 type nthStore struct {
 	storage.Store
+
+	failOn []string
+	fail   atomic.Int32
+	err    error
+	hangs  atomic.Bool
+	panics atomic.Bool
 
 	mu     sync.Mutex
 	failAt int // 0: disarmed
 	sticky bool
-	// hang makes a failing call wait for its context to end first, as a
-	// database that stopped answering: the request runs out of its time.
-	hang bool
 	// cut, when set, is called at the failing call instead of failing
 	// it, which then goes on to the database: cut makes the database
 	// itself go away (a proxy cut), so the call meets a real outage.
@@ -52,19 +69,33 @@ func (s *nthStore) disarm() (calls []string, failed string) {
 	return s.calls, s.failed
 }
 
+// call is the error the method op answers with now, nil when it is to
+// reach the store.
 func (s *nthStore) call(ctx context.Context, op string) error {
-	if provider.RequestID(ctx) == "" {
+	if slices.Contains(s.failOn, op) && s.fail.Add(-1) >= 0 {
+		return s.failure(ctx, op)
+	}
+	if !s.nth(op, provider.RequestID(ctx) != "") {
 		return nil
+	}
+	return s.failure(ctx, op)
+}
+
+// nth counts a call of a request's and reports whether it is one that
+// arm made fail; a call the cut is made at goes on to the database.
+func (s *nthStore) nth(op string, ofRequest bool) bool {
+	if !ofRequest {
+		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.failAt == 0 {
-		return nil
+		return false
 	}
 	s.calls = append(s.calls, op)
 	n := len(s.calls)
 	if n < s.failAt || (n > s.failAt && !s.sticky) {
-		return nil
+		return false
 	}
 	if s.failed == "" {
 		s.failed = op
@@ -73,15 +104,25 @@ func (s *nthStore) call(ctx context.Context, op string) error {
 		if n == s.failAt {
 			s.cut()
 		}
-		return nil
+		return false
 	}
-	if !s.hang {
-		return fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
+	return true
+}
+
+// failure fails the call of op as the store is set to.
+func (s *nthStore) failure(ctx context.Context, op string) error {
+	err := fmt.Errorf("%s: %w: injected connection reset", op, storage.ErrUnavailable)
+	if s.err != nil {
+		err = fmt.Errorf("%s: %w", op, s.err)
 	}
-	s.mu.Unlock()
-	<-ctx.Done()
-	s.mu.Lock()
-	return fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, ctx.Err())
+	if s.hangs.Load() {
+		<-ctx.Done()
+		err = fmt.Errorf("%s: %w: %w", op, storage.ErrUnavailable, ctx.Err())
+	}
+	if s.panics.Load() {
+		panic(err)
+	}
+	return err
 }
 
 // What follows wraps every method of storage.Store but Close and

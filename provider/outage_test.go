@@ -247,7 +247,7 @@ func runOutage(t *testing.T, dsn string, cut func(*ssoEnv), restore func()) {
 func TestGrantConfirmationFailures(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &failingStore{failOn: []string{"ConfirmUserCredential"}}
+		st := &nthStore{failOn: []string{"ConfirmUserCredential"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store

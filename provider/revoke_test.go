@@ -65,7 +65,7 @@ func TestRevocationWithoutToken(t *testing.T) {
 func TestRevocationFailureLogsCause(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		logs := &syncBuffer{}
-		st := &failingStore{failOn: []string{"DeactivateTokensByRequest"}}
+		st := &nthStore{failOn: []string{"DeactivateTokensByRequest"}}
 		e := newSSOEnv(t, dsn, func(c *provider.Config) {
 			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			st.Store = c.Store

@@ -31,7 +31,7 @@ func TestTransientFailureAnswers(t *testing.T) {
 		// as a transaction the database could not order does once the
 		// store's retries are spent: storage.ErrTransient, marked
 		// storage.ErrUnavailable.
-		st := &failingStore{
+		st := &nthStore{
 			failOn: []string{"CreateUser", "UseTOTPStep", "DeactivateToken"},
 			err:    fmt.Errorf("%w (%w): could not serialize access due to concurrent update", storage.ErrTransient, storage.ErrUnavailable),
 		}
