@@ -60,7 +60,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // checkAuthorizeRequest is hallpass's own checks of an authorization
 // request on top of fosite's, the same whether it comes to the
 // authorization endpoint or is pushed (PAR): its parameters, its resource
-// indicators, and an audience that no scope of the request could reach,
+// indicators, its id_token_hint, and an audience that no scope of the request could reach,
 // refused before the user is asked anything (whether the user's roles
 // reach it is known only once they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
@@ -71,6 +71,9 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 		return err
 	}
 	if err := checkResourceParams(ar.GetRequestForm()); err != nil {
+		return err
+	}
+	if _, err := p.idTokenHintSubject(ar); err != nil {
 		return err
 	}
 	_, err := p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
