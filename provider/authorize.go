@@ -3,12 +3,14 @@ package provider
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -142,7 +144,8 @@ func loopbackOtherPort(raw, registered string) bool {
 // checkAuthorizeParams refuses, before the user is asked anything, what
 // fosite would only refuse when the code is issued (its PKCE and prompt
 // checks run in NewAuthorizeResponse): a user should never log in and
-// consent to a request that then fails.
+// consent to a request that then fails. A max_age too large to check is
+// taken out of the request (maxMaxAge).
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
@@ -168,12 +171,24 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values.")
 	}
 	if v := form.Get("max_age"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-"), err == nil && n > maxMaxAge:
+			// Longer than a time.Duration holds: hallpass's check and
+			// fosite's (at the code) would overflow into a negative age
+			// and ask a user who just signed in to sign in again. No
+			// session is that old, so such a max_age asks nothing.
+			form.Del("max_age")
+		case err != nil || n < 0:
 			return fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
 		}
 	}
 	return nil
 }
+
+// maxMaxAge is the largest max_age, in seconds, that a time.Duration
+// holds (about 292 years).
+const maxMaxAge = int64(math.MaxInt64 / time.Second)
 
 // authorizeError answers a failed authorization request. The error goes
 // back to the client only when its redirect URI was validated; otherwise

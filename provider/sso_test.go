@@ -745,6 +745,20 @@ func TestSSOPrompt(t *testing.T) {
 			e.exchange(t, ar, cb)
 		})
 
+		t.Run("max_age beyond what a duration holds", func(t *testing.T) {
+			// 10^10 seconds (317 years) and more: no session is that old.
+			for _, v := range []string{"10000000000", "99999999999999999999"} {
+				ar := c.request("openid results:read", oauth2.SetAuthURLParam("max_age", v))
+				cb, tr := b.signIn(t, ar, "alice", alicePassword)
+				if tr.Login {
+					t.Errorf("max_age=%s asked to log in again a fresh session", v)
+				}
+				e.exchange(t, ar, cb)
+				ar = c.request("openid results:read", oauth2.SetAuthURLParam("max_age", v), prompt("none"))
+				e.callback(t, b.get(t, ar.URL), ar).wantCode(t)
+			}
+		})
+
 		t.Run("max_age invalid", func(t *testing.T) {
 			for _, v := range []string{"-1", "soon"} {
 				ar := c.request("openid results:read", oauth2.SetAuthURLParam("max_age", v))
