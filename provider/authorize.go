@@ -62,9 +62,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // checkAuthorizeRequest is hallpass's own checks of an authorization
 // request on top of fosite's, the same whether it comes to the
 // authorization endpoint or is pushed (PAR): its parameters, its resource
-// indicators, its id_token_hint, and an audience that no scope of the request could reach,
-// refused before the user is asked anything (whether the user's roles
-// reach it is known only once they signed in: next).
+// indicators, its id_token_hint, and an audience that no scope of the
+// request could reach, refused before the user is asked anything (whether
+// the user's roles reach it is known only once they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
 	if err := checkRedirectExact(ar); err != nil {
 		return err
