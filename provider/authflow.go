@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -168,7 +167,7 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 		}
 		return stepIssue, nil
 	}
-	prompts := strings.Fields(f.ar.GetRequestForm().Get("prompt"))
+	prompts := promptValues(f.ar)
 	silent := slices.Contains(prompts, "none")
 	hintSub, err := p.idTokenHintSubject(f.ar)
 	if err != nil {

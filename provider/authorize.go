@@ -161,7 +161,7 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
 		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters (RFC 7636 §4.2).")
 	}
-	prompts := strings.Fields(form.Get("prompt"))
+	prompts := promptValues(ar)
 	for _, pr := range prompts {
 		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, pr) {
 			return fosite.ErrInvalidRequest.WithHintf("Unknown prompt value %q.", pr)
@@ -184,6 +184,21 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		}
 	}
 	return nil
+}
+
+// promptValues are the values of ar's prompt parameter, a list delimited
+// by spaces (OIDC Core §3.1.2.1) read as fosite reads it when the code is
+// issued: a tab or a newline is part of a value, which is then unknown and
+// refused up front (checkAuthorizeParams), rather than a separator here
+// and, after the user signed in and consented, an unknown value there.
+func promptValues(ar fosite.AuthorizeRequester) []string {
+	var values []string
+	for _, v := range strings.Split(ar.GetRequestForm().Get("prompt"), " ") {
+		if v != "" {
+			values = append(values, v)
+		}
+	}
+	return values
 }
 
 // maxMaxAge is the largest max_age, in seconds, that a time.Duration

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
@@ -51,7 +50,7 @@ func (p *Provider) loginPrefill(r *http.Request, f *flow) (string, error) {
 	if h := loginHint(f.ar); h != "" {
 		return h, nil
 	}
-	if !slices.Contains(strings.Fields(f.ar.GetRequestForm().Get("prompt")), "select_account") {
+	if !slices.Contains(promptValues(f.ar), "select_account") {
 		return "", nil
 	}
 	si, _, err := p.signedIn(r.Context(), r, f.ar.GetClient().GetID())

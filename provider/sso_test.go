@@ -770,6 +770,17 @@ func TestSSOPrompt(t *testing.T) {
 			ar := c.request("openid", prompt("whenever"))
 			e.callback(t, b.get(t, ar.URL), ar).wantError(t, "invalid_request")
 		})
+
+		t.Run("prompt values delimited by other than spaces", func(t *testing.T) {
+			// The list is space-delimited (OIDC Core §3.1.2.1): fosite
+			// reads "login\tconsent" as one unknown value when the code
+			// is issued, so it is refused before anyone signs in.
+			for _, v := range []string{"login\tconsent", "consent\nlogin"} {
+				ar := c.request("openid results:read", prompt(v))
+				e.callback(t, b.get(t, ar.URL), ar).wantError(t, "invalid_request")
+				e.newBrowser(t).refusedUpFront(t, c.request("openid results:read", prompt(v))).wantError(t, "invalid_request")
+			}
+		})
 	})
 }
 
