@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -90,6 +91,8 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 				e.newBrowser(t).refusedUpFront(t, hinted(tc.hint)).wantError(t, "invalid_request")
 				ar := hinted(tc.hint, "prompt", "none")
 				e.callback(t, alice.get(t, ar.URL), ar).wantError(t, "invalid_request")
+				_, res := e.push(t, c, "openid", func(f url.Values) { f.Set("id_token_hint", tc.hint) })
+				assertError(t, res, http.StatusBadRequest, "invalid_request")
 			})
 		}
 
