@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ory/fosite"
@@ -148,10 +147,10 @@ func (p *Provider) touchAlone(ctx context.Context, f *flow) error {
 
 // next decides a flow's next step from its state: the user's answer on
 // the consent page, if this request carries one; else whether someone is
-// signed in for the request, then whether the grant could be issued to
-// them, then whether they must be asked. prompt=none turns every step
-// that would show a page into an error. The error is non-nil exactly
-// when the step is stepFail.
+// signed in for the request (and is the user its id_token_hint names),
+// then whether the grant could be issued to them, then whether they must
+// be asked. prompt=none turns every step that would show a page into an
+// error. The error is non-nil exactly when the step is stepFail.
 func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, error) {
 	switch f.answer {
 	case consentDenied:
@@ -168,8 +167,12 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 		}
 		return stepIssue, nil
 	}
-	prompts := strings.Fields(f.ar.GetRequestForm().Get("prompt"))
+	prompts := promptValues(f.ar)
 	silent := slices.Contains(prompts, "none")
+	hintSub, err := p.idTokenHintSubject(f.ar)
+	if err != nil {
+		return stepFail, err
+	}
 
 	user, authTime, amr, err := p.flowUser(ctx, r, f, prompts)
 	if err != nil {
@@ -180,6 +183,9 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 			return stepFail, fosite.ErrLoginRequired.WithHint("The user is not signed in and prompt=none forbids asking.")
 		}
 		return stepLogin, nil
+	}
+	if hintSub != "" && user.ID != hintSub {
+		return hintMismatch(f, silent)
 	}
 	f.user, f.authTime, f.amr = user, authTime, sessionAMR(amr)
 
@@ -221,7 +227,7 @@ func (p *Provider) next(ctx context.Context, r *http.Request, f *flow) (step, er
 
 // flowUser returns who is signed in for this request, when and with
 // which methods, or nil when the user must log in (no session,
-// prompt=login, max_age exceeded).
+// prompt=login or select_account, max_age exceeded).
 func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, prompts []string) (*storage.User, time.Time, []string, error) {
 	if f.pending != nil && f.pending.UserID != "" {
 		if f.user != nil && f.user.ID == f.pending.UserID {
@@ -235,7 +241,9 @@ func (p *Provider) flowUser(ctx context.Context, r *http.Request, f *flow, promp
 		}
 		return u, f.pending.AuthTime, f.pending.AMR, nil
 	}
-	if slices.Contains(prompts, "login") {
+	if slices.Contains(prompts, "login") || slices.Contains(prompts, "select_account") {
+		// select_account: one account per browser, chosen by signing in
+		// (loginPrefill).
 		return nil, time.Time{}, nil, nil
 	}
 	si, touch, err := p.signedIn(ctx, r, f.ar.GetClient().GetID())

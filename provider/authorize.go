@@ -3,12 +3,14 @@ package provider
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 
@@ -60,9 +62,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // checkAuthorizeRequest is hallpass's own checks of an authorization
 // request on top of fosite's, the same whether it comes to the
 // authorization endpoint or is pushed (PAR): its parameters, its resource
-// indicators, and an audience that no scope of the request could reach,
-// refused before the user is asked anything (whether the user's roles
-// reach it is known only once they signed in: next).
+// indicators, its id_token_hint, and an audience that no scope of the
+// request could reach, refused before the user is asked anything (whether
+// the user's roles reach it is known only once they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
 	if err := checkRedirectExact(ar); err != nil {
 		return err
@@ -71,6 +73,9 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 		return err
 	}
 	if err := checkResourceParams(ar.GetRequestForm()); err != nil {
+		return err
+	}
+	if _, err := p.idTokenHintSubject(ar); err != nil {
 		return err
 	}
 	_, err := p.grantAudience(ctx, ar.GetClient(), ar.GetRequestedScopes(), requestedAudience(ar))
@@ -139,7 +144,8 @@ func loopbackOtherPort(raw, registered string) bool {
 // checkAuthorizeParams refuses, before the user is asked anything, what
 // fosite would only refuse when the code is issued (its PKCE and prompt
 // checks run in NewAuthorizeResponse): a user should never log in and
-// consent to a request that then fails.
+// consent to a request that then fails. A max_age too large to check is
+// taken out of the request (maxMaxAge).
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
@@ -155,7 +161,7 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
 		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters (RFC 7636 §4.2).")
 	}
-	prompts := strings.Fields(form.Get("prompt"))
+	prompts := promptValues(ar)
 	for _, pr := range prompts {
 		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, pr) {
 			return fosite.ErrInvalidRequest.WithHintf("Unknown prompt value %q.", pr)
@@ -165,12 +171,39 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values.")
 	}
 	if v := form.Get("max_age"); v != "" {
-		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-"), err == nil && n > maxMaxAge:
+			// Longer than a time.Duration holds: hallpass's check and
+			// fosite's (at the code) would overflow into a negative age
+			// and ask a user who just signed in to sign in again. No
+			// session is that old, so such a max_age asks nothing.
+			form.Del("max_age")
+		case err != nil || n < 0:
 			return fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative number of seconds.")
 		}
 	}
 	return nil
 }
+
+// promptValues are the values of ar's prompt parameter, a list delimited
+// by spaces (OIDC Core §3.1.2.1) read as fosite reads it when the code is
+// issued: a tab or a newline is part of a value, which is then unknown and
+// refused up front (checkAuthorizeParams), rather than a separator here
+// and, after the user signed in and consented, an unknown value there.
+func promptValues(ar fosite.AuthorizeRequester) []string {
+	var values []string
+	for _, v := range strings.Split(ar.GetRequestForm().Get("prompt"), " ") {
+		if v != "" {
+			values = append(values, v)
+		}
+	}
+	return values
+}
+
+// maxMaxAge is the largest max_age, in seconds, that a time.Duration
+// holds (about 292 years).
+const maxMaxAge = int64(math.MaxInt64 / time.Second)
 
 // authorizeError answers a failed authorization request. The error goes
 // back to the client only when its redirect URI was validated; otherwise

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
@@ -31,7 +32,32 @@ func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		return
 	}
-	p.loginPage(w, r, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f), FormActionOrigins: redirectOrigin(f)})
+	username, err := p.loginPrefill(r, f)
+	if err != nil {
+		p.pendingGone(w, r, err)
+		return
+	}
+	p.loginPage(w, r, http.StatusOK, web.LoginData{Action: PathLogin, RequestID: f.handle, ClientName: clientName(f),
+		Username: username, FormActionOrigins: redirectOrigin(f)})
+}
+
+// loginPrefill is the username the login page shows first: the request's
+// login_hint (loginHint), else, for prompt=select_account, the user the
+// browser is signed in as. hallpass keeps one account per browser, so the
+// account is "selected" by signing in again, as that user or another
+// (flowUser), the way Keycloak treats select_account.
+func (p *Provider) loginPrefill(r *http.Request, f *flow) (string, error) {
+	if h := loginHint(f.ar); h != "" {
+		return h, nil
+	}
+	if !slices.Contains(promptValues(f.ar), "select_account") {
+		return "", nil
+	}
+	si, _, err := p.signedIn(r.Context(), r, f.ar.GetClient().GetID())
+	if err != nil || si == nil || si.User.Disabled {
+		return "", err
+	}
+	return si.User.Username, nil
 }
 
 // loginPage renders the login form with its CSRF token. Every rendering

@@ -745,6 +745,20 @@ func TestSSOPrompt(t *testing.T) {
 			e.exchange(t, ar, cb)
 		})
 
+		t.Run("max_age beyond what a duration holds", func(t *testing.T) {
+			// 10^10 seconds (317 years) and more: no session is that old.
+			for _, v := range []string{"10000000000", "99999999999999999999"} {
+				ar := c.request("openid results:read", oauth2.SetAuthURLParam("max_age", v))
+				cb, tr := b.signIn(t, ar, "alice", alicePassword)
+				if tr.Login {
+					t.Errorf("max_age=%s asked to log in again a fresh session", v)
+				}
+				e.exchange(t, ar, cb)
+				ar = c.request("openid results:read", oauth2.SetAuthURLParam("max_age", v), prompt("none"))
+				e.callback(t, b.get(t, ar.URL), ar).wantCode(t)
+			}
+		})
+
 		t.Run("max_age invalid", func(t *testing.T) {
 			for _, v := range []string{"-1", "soon"} {
 				ar := c.request("openid results:read", oauth2.SetAuthURLParam("max_age", v))
@@ -755,6 +769,17 @@ func TestSSOPrompt(t *testing.T) {
 		t.Run("unknown prompt", func(t *testing.T) {
 			ar := c.request("openid", prompt("whenever"))
 			e.callback(t, b.get(t, ar.URL), ar).wantError(t, "invalid_request")
+		})
+
+		t.Run("prompt values delimited by other than spaces", func(t *testing.T) {
+			// The list is space-delimited (OIDC Core §3.1.2.1): fosite
+			// reads "login\tconsent" as one unknown value when the code
+			// is issued, so it is refused before anyone signs in.
+			for _, v := range []string{"login\tconsent", "consent\nlogin"} {
+				ar := c.request("openid results:read", prompt(v))
+				e.callback(t, b.get(t, ar.URL), ar).wantError(t, "invalid_request")
+				e.newBrowser(t).refusedUpFront(t, c.request("openid results:read", prompt(v))).wantError(t, "invalid_request")
+			}
 		})
 	})
 }
