@@ -39,14 +39,24 @@ var ErrTransient = errors.New("storage: transient conflict, retry the transactio
 // decoded. It is never the caller's fault, so callers answer it as a
 // server error (5xx) and log it; they must not turn it into "not found",
 // "wrong password" or "invalid client". Backends wrap every error that is
-// not ErrNotFound, ErrConflict or ErrInvalidReference with it, ErrTransient
-// included.
+// not ErrNotFound, ErrConflict, ErrInvalidReference or ErrInvalidInput
+// with it, ErrTransient included.
 var ErrUnavailable = errors.New("storage: unavailable")
 
 // ErrInvalidReference is returned when a write names a row that does not
 // exist: a user given a role nobody created, or a session, consent or
 // pending request for an unknown user or client.
 var ErrInvalidReference = errors.New("storage: reference to a missing row")
+
+// ErrInvalidInput is returned when a write carries a value no backend can
+// hold: text that is not valid UTF-8 or contains a NUL character (which
+// PostgreSQL refuses, and SQLite would keep, or change, without a word),
+// or a time outside the years 1 to 9999. Every backend refuses it alike,
+// before the database sees it, and writes nothing; it is the caller's
+// input, never a failure of the store (not ErrUnavailable). A read by
+// such a value finds what it would find on any backend, nothing: a
+// lookup of one row ErrNotFound, a list an empty one.
+var ErrInvalidInput = errors.New("storage: value no backend can store")
 
 // User is a person who signs in at hallpass.
 type User struct {

@@ -79,7 +79,7 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 		where = append(where, "seq < "+arg(q.BeforeSeq))
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "at >= "+arg(s.timeArg(q.Since)))
+		where = append(where, "at >= "+arg(s.timeBound(q.Since)))
 	}
 	if q.Actor != "" {
 		where = append(where, "actor = "+arg(q.Actor))

@@ -239,7 +239,18 @@ func (r runner) observe(ctx context.Context, query string) func(error) {
 	return (*r.obs)(ctx, query)
 }
 
+// The runner's exec, query and queryRow refuse a statement given an
+// argument no backend can store (checkArgs) before it reaches the
+// database or the queue of writers: PostgreSQL would fail it as a failure
+// of its own, SQLite would run it, so that each backend answered the same
+// call differently. exec and query return errUnstorable (for mapErr);
+// queryRow's row fails its Scan with sql.ErrNoRows as well, since a row
+// read by a value no row can hold is not there.
+
 func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	if r.s != nil && r.s.writers != nil {
 		j := &job{query: query, args: args}
 		if err := r.s.write(ctx, j); err != nil {
@@ -277,6 +288,9 @@ func (r runner) execOnce(ctx context.Context, query string, args ...any) (res sq
 }
 
 func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	done := r.observe(ctx, query)
 	ctx = r.stmtCtx(ctx)
 	if st := r.stmt(ctx, query); st != nil {
@@ -288,7 +302,10 @@ func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql
 	return rows, err
 }
 
-func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (r runner) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if err := checkArgs(args); err != nil {
+		return noRow{err}
+	}
 	done := r.observe(ctx, query)
 	var row *sql.Row
 	ctx = r.stmtCtx(ctx)
@@ -299,6 +316,14 @@ func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	}
 	done(row.Err())
 	return row
+}
+
+// noRow is the row queryRow reads for a statement it refused (checkArgs):
+// none, with the reason.
+type noRow struct{ err error }
+
+func (r noRow) Scan(...any) error {
+	return fmt.Errorf("%w (%w)", sql.ErrNoRows, r.err)
 }
 
 // run returns a runner on q with the store's observer and no prepared
@@ -615,6 +640,11 @@ func (s *Store) retryWhile(ctx context.Context, again func(error) bool, fn func(
 func (s *Store) mapErr(ctx context.Context, op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	}
+	if errors.Is(err, errUnstorable) {
+		// The caller's input, refused before the database saw it:
+		// no failure of the database.
+		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidInput, err)
 	}
 	switch s.d.Classify(err) {
 	case Conflict:
