@@ -449,6 +449,15 @@ type Store interface {
 
 	// BeginTX starts a transaction and returns a context carrying it;
 	// Commit and Rollback end it. (fosite's storage.Transactional.)
+	//
+	// A statement of the transaction that fails at the database (a
+	// unique or foreign-key violation, a failure of the database) aborts
+	// it on every backend, as PostgreSQL does: every later call in it
+	// fails with that first error, marks included, and Commit rolls back
+	// and returns it, so that nothing of the transaction is written.
+	// Answers that are not a failed statement (ErrNotFound, and
+	// ErrInvalidInput or ErrInvalidReference found before writing) leave
+	// it going.
 	BeginTX(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error

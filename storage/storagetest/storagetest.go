@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"MFA", testMFA},
 		{"Passkeys", testPasskeys},
 		{"UnstorableInput", testUnstorableInput},
+		{"FailedStatementAborts", testFailedStatementAborts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
