@@ -125,6 +125,25 @@ func testUnstorableInput(t *testing.T, s storage.Store) {
 		}
 	}
 
+	// An audit entry refused inside a caller's transaction, which goes
+	// on (audit.Log logs the refusal), leaves the chain without a gap:
+	// the next entry takes the next seq and links to the last stored.
+	headSeq, headHash, err := s.AuditHead(ctx)
+	noErr(t, err, "AuditHead")
+	err = s.InTransaction(ctx, func(tx context.Context) error {
+		invalid("AppendAudit(user agent not UTF-8) in a transaction", s.AppendAudit(tx,
+			&storage.AuditEntry{Time: baseTime(), Actor: "admin", Action: "client.update", UserAgent: "Mozilla\xff"},
+			func(*storage.AuditEntry) string { return "h-refused" }))
+		return s.AppendAudit(tx, &storage.AuditEntry{Time: baseTime(), Actor: "admin", Action: "client.update"},
+			func(*storage.AuditEntry) string { return "h-next" })
+	})
+	noErr(t, err, "InTransaction past a refused audit entry")
+	es, err := s.ListAudit(ctx, storage.AuditQuery{AfterSeq: headSeq})
+	noErr(t, err, "ListAudit")
+	if len(es) != 1 || es[0].Seq != headSeq+1 || es[0].PrevHash != headHash {
+		t.Errorf("audit after a refused entry: got %+v, want one entry, seq %d, linked to %q", es, headSeq+1, headHash)
+	}
+
 	if after := snapshot(t, ctx, s); after != before {
 		t.Errorf("refused writes changed the store:\nbefore %s\nafter  %s", before, after)
 	}
