@@ -684,7 +684,8 @@ type Store interface {
 	// user has none.
 	GetTOTP(ctx context.Context, userID string) (*TOTP, error)
 	// ListTOTP returns every user's TOTP authenticator, ordered by user
-	// id, for re-sealing the secrets under a new key-encryption secret.
+	// id (byte order), for re-sealing the secrets under a new
+	// key-encryption secret.
 	ListTOTP(ctx context.Context) ([]TOTP, error)
 	// SetTOTPSecret replaces the sealed secret of the user's authenticator
 	// and nothing else (LastStep stays); ErrNotFound if there is none.
@@ -724,7 +725,8 @@ type Store interface {
 	// GetUserPasskey returns the user's passkey with this credential id;
 	// ErrNotFound if there is none, another user's included.
 	GetUserPasskey(ctx context.Context, userID, id string) (*Passkey, error)
-	// ListPasskeys returns the user's passkeys, oldest first (then by id);
+	// ListPasskeys returns the user's passkeys, oldest first (one of
+	// unknown creation time first of all), then by id in byte order;
 	// empty, not an error, for a user with none or an unknown user.
 	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
 	// UsePasskey records an accepted assertion of passkey id, atomically:
@@ -856,7 +858,7 @@ type Store interface {
 
 	// ListUserBrowserSessions returns every session of userID, expired
 	// ones included (the caller judges the timeouts), most recently seen
-	// first.
+	// first (never seen last), then by id in byte order.
 	ListUserBrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
 	// ListUserConsents returns every consent userID gave, ordered by
 	// client id.

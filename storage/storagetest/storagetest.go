@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Passkeys", testPasskeys},
 		{"UnstorableInput", testUnstorableInput},
 		{"FailedStatementAborts", testFailedStatementAborts},
+		{"UnknownTimesOrder", testUnknownTimesOrder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
