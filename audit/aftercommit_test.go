@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -173,6 +174,53 @@ func TestRecordAfterCommit(t *testing.T) {
 			wantLines("retried", "INFO audit test.retried 2")
 			if n := fl.Failures(); n != 0 {
 				t.Errorf("%d failures counted for an entry the retry stored, want 0", n)
+			}
+		})
+	}
+}
+
+// TestRecordKeepsBadText: an entry whose client-chosen text is not text
+// a store keeps (a User-Agent with invalid UTF-8 or cut inside a
+// character, a typed name with a NUL) is still recorded, on every
+// backend, with that text made valid, and verifies.
+func TestRecordKeepsBadText(t *testing.T) {
+	for _, be := range testdb.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			ctx := t.Context()
+			s := testdb.Open(t, be.DSN(t))
+			var logs syncBuffer
+			l := New(s, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+			// 1 + 2*200 bytes: the bound (256) falls inside an é.
+			ua := "a" + strings.Repeat("é", 200)
+			for _, ev := range []struct {
+				ua string
+				ev Event
+			}{
+				{ua, Event{Action: "signin.failure", Object: "user:ann"}},
+				{"Mozilla\xff\xfe", Event{Action: "signin.failure", Object: "user:a\x00b\xc3("}},
+				{"ok", Event{Action: "signin.failure", Actor: "user:\xed\xa0\x80", ClientID: "c\x00"}},
+			} {
+				l.Record(WithRequest(ctx, "192.0.2.1", ev.ua), ev.ev)
+			}
+			es, err := s.ListAudit(ctx, storage.AuditQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) != 3 {
+				t.Fatalf("%d entries stored, want 3; log:\n%s", len(es), strings.Join(logs.take(t), "\n"))
+			}
+			for _, e := range es {
+				for _, f := range []string{e.Actor, e.Action, e.Object, e.ClientAddr, e.UserAgent, e.ClientID, e.Details} {
+					if !utf8.ValidString(f) || strings.ContainsRune(f, 0) || len(f) > 256+len("\uFFFD") {
+						t.Errorf("entry %d holds %q", e.Seq, f)
+					}
+				}
+				if Hash(&e) != e.Hash {
+					t.Errorf("entry %d does not verify", e.Seq)
+				}
+			}
+			if want := "a" + strings.Repeat("é", 127); es[0].UserAgent != want {
+				t.Errorf("long User-Agent kept as %q, want %q", es[0].UserAgent, want)
 			}
 		})
 	}

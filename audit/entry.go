@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -59,9 +61,24 @@ const maxUserAgent = 256
 func requestOf(ctx context.Context) request {
 	r, _ := ctx.Value(requestKey{}).(request)
 	if len(r.userAgent) > maxUserAgent {
-		r.userAgent = r.userAgent[:maxUserAgent]
+		// Cut before the character the bound falls in, not inside it.
+		cut := maxUserAgent
+		for cut > 0 && !utf8.RuneStart(r.userAgent[cut]) {
+			cut--
+		}
+		r.userAgent = r.userAgent[:cut]
 	}
 	return r
+}
+
+// keepable returns s as text every store keeps: each run of invalid
+// UTF-8 and each NUL character replaced by U+FFFD. A client chooses its
+// User-Agent, and a sign-in the name it types, bytes and all; an entry
+// holding text a store refuses (storage.ErrInvalidInput: PostgreSQL
+// takes neither) would not be recorded at all, and anyone could keep
+// their failed sign-ins out of the log.
+func keepable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Hash returns the hash an entry is sealed with: SHA-256, in lower-case

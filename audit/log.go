@@ -108,12 +108,13 @@ func (l *Log) Record(ctx context.Context, ev Event) {
 	}
 	req := requestOf(ctx)
 	e := &storage.AuditEntry{
-		Time: l.opts.Now(), Actor: ev.Actor, Action: ev.Action, Object: ev.Object,
-		ClientAddr: req.clientAddr, UserAgent: req.userAgent, ClientID: ev.ClientID,
+		Time: l.opts.Now(), Actor: ev.Actor, Action: keepable(ev.Action), Object: keepable(ev.Object),
+		ClientAddr: keepable(req.clientAddr), UserAgent: keepable(req.userAgent), ClientID: keepable(ev.ClientID),
 	}
 	if e.Actor == "" {
 		e.Actor = Actor(ctx)
 	}
+	e.Actor = keepable(e.Actor)
 	if len(ev.Details) > 0 {
 		b, err := json.Marshal(ev.Details)
 		if err != nil {

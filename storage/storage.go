@@ -39,14 +39,24 @@ var ErrTransient = errors.New("storage: transient conflict, retry the transactio
 // decoded. It is never the caller's fault, so callers answer it as a
 // server error (5xx) and log it; they must not turn it into "not found",
 // "wrong password" or "invalid client". Backends wrap every error that is
-// not ErrNotFound, ErrConflict or ErrInvalidReference with it, ErrTransient
-// included.
+// not ErrNotFound, ErrConflict, ErrInvalidReference or ErrInvalidInput
+// with it, ErrTransient included.
 var ErrUnavailable = errors.New("storage: unavailable")
 
 // ErrInvalidReference is returned when a write names a row that does not
 // exist: a user given a role nobody created, or a session, consent or
 // pending request for an unknown user or client.
 var ErrInvalidReference = errors.New("storage: reference to a missing row")
+
+// ErrInvalidInput is returned when a write carries a value no backend can
+// hold: text that is not valid UTF-8 or contains a NUL character (which
+// PostgreSQL refuses, and SQLite would keep, or change, without a word),
+// or a time outside the years 1 to 9999. Every backend refuses it alike,
+// before the database sees it, and writes nothing; it is the caller's
+// input, never a failure of the store (not ErrUnavailable). A read by
+// such a value finds what it would find on any backend, nothing: a
+// lookup of one row ErrNotFound, a list an empty one.
+var ErrInvalidInput = errors.New("storage: value no backend can store")
 
 // User is a person who signs in at hallpass.
 type User struct {
@@ -439,6 +449,15 @@ type Store interface {
 
 	// BeginTX starts a transaction and returns a context carrying it;
 	// Commit and Rollback end it. (fosite's storage.Transactional.)
+	//
+	// A statement of the transaction that fails at the database (a
+	// unique or foreign-key violation, a failure of the database) aborts
+	// it on every backend, as PostgreSQL does: every later call in it
+	// fails with that first error, marks included, and Commit rolls back
+	// and returns it, so that nothing of the transaction is written.
+	// Answers that are not a failed statement (ErrNotFound, and
+	// ErrInvalidInput or ErrInvalidReference found before writing) leave
+	// it going.
 	BeginTX(ctx context.Context) (context.Context, error)
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
@@ -665,7 +684,8 @@ type Store interface {
 	// user has none.
 	GetTOTP(ctx context.Context, userID string) (*TOTP, error)
 	// ListTOTP returns every user's TOTP authenticator, ordered by user
-	// id, for re-sealing the secrets under a new key-encryption secret.
+	// id (byte order), for re-sealing the secrets under a new
+	// key-encryption secret.
 	ListTOTP(ctx context.Context) ([]TOTP, error)
 	// SetTOTPSecret replaces the sealed secret of the user's authenticator
 	// and nothing else (LastStep stays); ErrNotFound if there is none.
@@ -705,7 +725,8 @@ type Store interface {
 	// GetUserPasskey returns the user's passkey with this credential id;
 	// ErrNotFound if there is none, another user's included.
 	GetUserPasskey(ctx context.Context, userID, id string) (*Passkey, error)
-	// ListPasskeys returns the user's passkeys, oldest first (then by id);
+	// ListPasskeys returns the user's passkeys, oldest first (one of
+	// unknown creation time first of all), then by id in byte order;
 	// empty, not an error, for a user with none or an unknown user.
 	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
 	// UsePasskey records an accepted assertion of passkey id, atomically:
@@ -837,7 +858,7 @@ type Store interface {
 
 	// ListUserBrowserSessions returns every session of userID, expired
 	// ones included (the caller judges the timeouts), most recently seen
-	// first.
+	// first (never seen last), then by id in byte order.
 	ListUserBrowserSessions(ctx context.Context, userID string) ([]BrowserSession, error)
 	// ListUserConsents returns every consent userID gave, ordered by
 	// client id.

@@ -148,7 +148,10 @@ func dialect() sqlstore.Dialect {
 		ListRows: func(param string) string { return `unnest(` + param + `::text[]) AS t (value)` },
 		// ctid is not portable to Postgres-compatible distributed
 		// databases: rows are picked by primary key.
-		RowID:     "",
+		RowID: "",
+		// Migrations 0012 and 0013 declared the key columns of
+		// user_totp, recovery_codes and passkeys without COLLATE "C".
+		ByteOrder: ` COLLATE "C"`,
 		ForUpdate: " FOR UPDATE",
 		// A password change's UPDATE waits for it, and it for the
 		// UPDATE; a sign-in's confirmation then writes no row version.

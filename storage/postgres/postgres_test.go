@@ -34,6 +34,21 @@ func TestConformance(t *testing.T) {
 	storagetest.Run(t, newStore)
 }
 
+// TestConformanceCollated runs the cases whose answers depend on how text
+// is ordered on a database whose default collation is a language's, as
+// a production database often has: the Store promises byte order, as
+// SQLite's, whatever the database's.
+func TestConformanceCollated(t *testing.T) {
+	testdb.PostgresURL(t)
+	storagetest.RunOrdering(t, func(t *testing.T) storage.Store {
+		s := testdb.OpenPostgres(t, testdb.PostgresCollated(t, "en-US"), nil)
+		if err := s.Migrate(context.Background()); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		return s
+	})
+}
+
 func TestConcurrency(t *testing.T) {
 	testdb.PostgresURL(t)
 	storagetest.RunConcurrency(t, newStore)

@@ -129,6 +129,8 @@ func dialect() sqlstore.Dialect {
 		ListRows: func(param string) string { return `json_each(` + param + `)` },
 		// Every table is a rowid table.
 		RowID: "rowid",
+		// Text compares by bytes (BINARY) unless a column says else.
+		ByteOrder: "",
 		// Every transaction begins IMMEDIATE (_txlock), holding the
 		// write lock from its start.
 		ForUpdate: "",

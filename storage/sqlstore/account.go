@@ -9,11 +9,13 @@ import (
 )
 
 // ListUserBrowserSessions returns every session of userID, expired or
-// not, most recently seen first.
+// not, most recently seen first. NULLS LAST: a session never seen (NULL)
+// is the least recent on every backend, where PostgreSQL would sort it
+// first and SQLite last.
 func (s *Store) ListUserBrowserSessions(ctx context.Context, userID string) ([]storage.BrowserSession, error) {
 	return queryAll(ctx, s, fmt.Sprintf("list browser sessions of user %q", userID),
 		`SELECT `+browserSessionColumns+` FROM browser_sessions WHERE user_id = $1
-		ORDER BY last_seen_at DESC, id`, func(row scanner) (*storage.BrowserSession, error) {
+		ORDER BY last_seen_at DESC NULLS LAST, id`, func(row scanner) (*storage.BrowserSession, error) {
 			var bs storage.BrowserSession
 			if err := row.Scan(s.browserSessionDest(&bs)...); err != nil {
 				return nil, err

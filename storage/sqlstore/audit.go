@@ -25,6 +25,13 @@ func (s *Store) AppendAudit(ctx context.Context, e *storage.AuditEntry, seal fun
 		e.Time = s.now()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	// Refused before the head moves: in a caller's transaction, which
+	// goes on past a refused value (storage.ErrInvalidInput), a head
+	// moved without its entry would leave a gap in the chain.
+	if err := checkArgs([]any{s.timeArg(e.Time), e.Actor, e.Action, e.Object, e.ClientAddr, e.UserAgent,
+		e.ClientID, e.Details}); err != nil {
+		return s.mapErr(ctx, "append audit entry", err)
+	}
 	return s.inTx(ctx, func(ctx context.Context, r runner) error {
 		var (
 			seq  int64
@@ -79,7 +86,7 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]storage.
 		where = append(where, "seq < "+arg(q.BeforeSeq))
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "at >= "+arg(s.timeArg(q.Since)))
+		where = append(where, "at >= "+arg(s.timeBound(q.Since)))
 	}
 	if q.Actor != "" {
 		where = append(where, "actor = "+arg(q.Actor))

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hallpass/hallpass/storage"
@@ -119,6 +120,10 @@ func queryAll[T any](ctx context.Context, s *Store, op, query string, scan func(
 // transaction of inTx.
 func queryAllIn[T any](ctx context.Context, s *Store, r runner, op, query string, scan func(scanner) (*T, error), args ...any) ([]T, error) {
 	rows, err := r.query(ctx, query, args...)
+	if errors.Is(err, errUnstorable) {
+		// Rows selected by a value no row can hold: none.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, s.mapErr(ctx, op, err)
 	}

@@ -54,6 +54,12 @@ type Dialect struct {
 	// cheaply than its primary key (SQLite's rowid). Empty: use the
 	// primary key.
 	RowID string
+	// ByteOrder is appended to a text column in ORDER BY to order it
+	// in byte order whatever its collation: for a column declared
+	// without one, which takes the database's default (PostgreSQL's,
+	// e.g. en-US, where "b" sorts before "B"). Empty where every text
+	// column compares by bytes (SQLite's BINARY).
+	ByteOrder string
 	// ForUpdate is appended to a SELECT that must lock the rows it reads
 	// until the transaction ends; empty where every write transaction
 	// already holds the database's one write lock.

@@ -83,7 +83,7 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, limit int) 
 		if total == limit {
 			break
 		}
-		n, err := rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeArg(before.Add(-del.age)), limit-total))
+		n, err := rowsAffected(s.q(ctx).exec(ctx, del.query, s.timeBound(before.Add(-del.age)), limit-total))
 		if err != nil {
 			return total, s.mapErr(ctx, "delete expired "+del.table, err)
 		}

@@ -67,9 +67,10 @@ func (s *Store) GetTOTP(ctx context.Context, userID string) (*storage.TOTP, erro
 	return &t, nil
 }
 
-// ListTOTP returns every TOTP authenticator ordered by user id.
+// ListTOTP returns every TOTP authenticator ordered by user id, in byte
+// order on every backend.
 func (s *Store) ListTOTP(ctx context.Context) ([]storage.TOTP, error) {
-	return queryAll(ctx, s, "list totp", `SELECT user_id, secret, last_step, created_at FROM user_totp ORDER BY user_id`,
+	return queryAll(ctx, s, "list totp", `SELECT user_id, secret, last_step, created_at FROM user_totp ORDER BY user_id`+s.d.ByteOrder,
 		func(row scanner) (*storage.TOTP, error) {
 			var t storage.TOTP
 			if err := row.Scan(&t.UserID, blobCol{&t.Secret}, &t.LastStep, s.timeCol(&t.CreatedAt)); err != nil {

@@ -60,10 +60,13 @@ func (s *Store) GetUserPasskey(ctx context.Context, userID, id string) (*storage
 	return pk, nil
 }
 
-// ListPasskeys returns userID's passkeys, oldest first.
+// ListPasskeys returns userID's passkeys, oldest first. NULLS FIRST: an
+// unknown creation time (NULL) is the oldest on every backend, where
+// PostgreSQL would sort it last and SQLite first; ties by id in byte
+// order.
 func (s *Store) ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error) {
 	return queryAll(ctx, s, fmt.Sprintf("list passkeys of user %q", userID),
-		`SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 ORDER BY created_at, id`, s.scanPasskey, userID)
+		`SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = $1 ORDER BY created_at NULLS FIRST, id`+s.d.ByteOrder, s.scanPasskey, userID)
 }
 
 // UsePasskey advances the sign count of passkey id in one statement, so

@@ -46,11 +46,11 @@ func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.
 	r := s.q(ctx)
 	// expires_at is NOT NULL: encoded as it is, the zero time included.
 	if _, err := r.exec(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= $1`,
-		s.d.EncodeTime(s.now())); err != nil {
+		s.timeValue(s.now())); err != nil {
 		return s.mapErr(ctx, op+": delete expired", err)
 	}
 	if _, err := r.exec(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES ($1, $2)`,
-		jti, s.d.EncodeTime(exp)); err != nil {
+		jti, s.timeValue(exp)); err != nil {
 		return s.mapErr(ctx, op, err)
 	}
 	return nil

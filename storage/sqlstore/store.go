@@ -170,6 +170,38 @@ type openTx struct {
 	// which aborted it (PostgreSQL), whether or not the caller returned
 	// the error (mapErr sets it; inTransaction reads it).
 	transient atomic.Bool
+	// failed holds the error of the first statement in it that the
+	// database failed (mapErr sets it), nil while none has.
+	failed atomic.Pointer[error]
+}
+
+// errAborted marks a statement, or the commit, of a transaction in
+// which an earlier statement failed at the database. PostgreSQL aborts
+// such a transaction, refusing every later statement and rolling back
+// at commit; SQLite fails only the statement and would commit the rest.
+// A caller that went on past the failure (a conflict it took as "exists
+// already") so got a commit on one backend and a failure of the
+// database on the other; now it gets on both the earlier failure, with
+// its mark (storage.ErrConflict, storage.ErrInvalidReference, ...), and
+// nothing of the transaction is written.
+var errAborted = errors.New("transaction aborted by an earlier failed statement")
+
+// fail records err, met by a statement of t, if it is the first.
+func (t *openTx) fail(err error) {
+	t.failed.CompareAndSwap(nil, &err)
+}
+
+// abortedErr returns, once a statement of t failed, the error that
+// later statements and the commit fail with; nil before. t may be nil
+// (a runner outside a transaction BeginTX opened).
+func (t *openTx) abortedErr() error {
+	if t == nil {
+		return nil
+	}
+	if first := t.failed.Load(); first != nil {
+		return fmt.Errorf("%w: %w", errAborted, *first)
+	}
+	return nil
 }
 
 func (s *Store) tx(ctx context.Context) (*sql.Tx, bool) {
@@ -207,6 +239,10 @@ type runner struct {
 	// always in a group commit's transaction, which no one writer's ctx
 	// may end (runJobs).
 	detach bool
+	// open is the transaction BeginTX opened that tx belongs to, nil
+	// for the Store's own transactions: once a statement of it failed,
+	// the runner refuses the rest (errAborted).
+	open *openTx
 }
 
 // stmtCtx is the context a statement runs with: ctx, or, where r
@@ -239,7 +275,21 @@ func (r runner) observe(ctx context.Context, query string) func(error) {
 	return (*r.obs)(ctx, query)
 }
 
+// The runner's exec, query and queryRow refuse a statement given an
+// argument no backend can store (checkArgs) before it reaches the
+// database or the queue of writers: PostgreSQL would fail it as a failure
+// of its own, SQLite would run it, so that each backend answered the same
+// call differently. exec and query return errUnstorable (for mapErr);
+// queryRow's row fails its Scan with sql.ErrNoRows as well, since a row
+// read by a value no row can hold is not there.
+
 func (r runner) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if err := r.open.abortedErr(); err != nil {
+		return nil, err
+	}
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	if r.s != nil && r.s.writers != nil {
 		j := &job{query: query, args: args}
 		if err := r.s.write(ctx, j); err != nil {
@@ -277,6 +327,12 @@ func (r runner) execOnce(ctx context.Context, query string, args ...any) (res sq
 }
 
 func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql.Rows, err error) {
+	if err := r.open.abortedErr(); err != nil {
+		return nil, err
+	}
+	if err := checkArgs(args); err != nil {
+		return nil, err
+	}
 	done := r.observe(ctx, query)
 	ctx = r.stmtCtx(ctx)
 	if st := r.stmt(ctx, query); st != nil {
@@ -288,7 +344,13 @@ func (r runner) query(ctx context.Context, query string, args ...any) (rows *sql
 	return rows, err
 }
 
-func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+func (r runner) queryRow(ctx context.Context, query string, args ...any) scanner {
+	if err := r.open.abortedErr(); err != nil {
+		return errRow{err}
+	}
+	if err := checkArgs(args); err != nil {
+		return errRow{fmt.Errorf("%w (%w)", sql.ErrNoRows, err)}
+	}
 	done := r.observe(ctx, query)
 	var row *sql.Row
 	ctx = r.stmtCtx(ctx)
@@ -301,14 +363,20 @@ func (r runner) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 	return row
 }
 
+// errRow is the row queryRow reads for a statement it refused: its Scan
+// fails with err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
 // run returns a runner on q with the store's observer and no prepared
 // statements (migrations: a migration changes the schema they would see).
 func (s *Store) run(q querier) runner { return runner{q: q, obs: s.onQuery.Load()} }
 
 // q returns a runner on the transaction carried by ctx, or on the database.
 func (s *Store) q(ctx context.Context) runner {
-	if tx, ok := s.tx(ctx); ok {
-		return s.txRunner(tx)
+	if t, ok := ctx.Value(txKey{s}).(*openTx); ok {
+		return s.openRunner(t)
 	}
 	r := s.dbRunner()
 	r.s = s
@@ -324,6 +392,13 @@ func (s *Store) dbRunner() runner {
 // txRunner returns a runner in tx, with the statement cache.
 func (s *Store) txRunner(tx *sql.Tx) runner {
 	return runner{q: tx, tx: tx, st: s.stmts, obs: s.onQuery.Load()}
+}
+
+// openRunner returns a runner in t, a transaction BeginTX opened.
+func (s *Store) openRunner(t *openTx) runner {
+	r := s.txRunner(t.tx)
+	r.open = t
+	return r
 }
 
 // maxStatements bounds the statement cache: the store's statements are
@@ -424,6 +499,16 @@ func (s *Store) Commit(ctx context.Context) error {
 	if !ok {
 		return errors.New("commit: no transaction in ctx")
 	}
+	if aborted := t.abortedErr(); aborted != nil {
+		// Rolled back on every backend, as PostgreSQL would.
+		rbErr := t.tx.Rollback()
+		t.endTurn()
+		t.after.end(false)
+		if rbErr != nil {
+			return errors.Join(fmt.Errorf("commit: %w", aborted), s.mapErr(ctx, "roll back", rbErr))
+		}
+		return fmt.Errorf("commit: %w", aborted)
+	}
 	err := t.tx.Commit()
 	t.endTurn()
 	if err != nil {
@@ -494,8 +579,8 @@ func (s *Store) inTransaction(ctx context.Context, fn func(ctx context.Context) 
 // inTx runs fn in the transaction carried by ctx, or else in a new one,
 // run again as retry says; fn is given the context of its attempt.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, r runner) error) error {
-	if tx, ok := s.tx(ctx); ok {
-		return fn(ctx, s.txRunner(tx))
+	if t, ok := ctx.Value(txKey{s}).(*openTx); ok {
+		return fn(ctx, s.openRunner(t))
 	}
 	// Each job, and each attempt, queues its own AfterCommit work: a job
 	// is answered only after its batch committed, and fails if it was
@@ -612,9 +697,22 @@ func (s *Store) retryWhile(ctx context.Context, again func(error) bool, fn func(
 // is ever wrapped with %w, so no caller comes to depend on a driver's
 // error types. Failures are reported to ObserveFailures, a transient
 // conflict only where no retry runs it again.
-func (s *Store) mapErr(ctx context.Context, op string, err error) error {
+func (s *Store) mapErr(ctx context.Context, op string, err error) (mapped error) {
+	if errors.Is(err, errAborted) {
+		// Mapped, reported and recorded when it first failed.
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	}
+	if errors.Is(err, errUnstorable) {
+		// The caller's input, refused before the database saw it:
+		// no failure of the database, which goes on with the
+		// transaction, if any.
+		return fmt.Errorf("%s: %w: %v", op, storage.ErrInvalidInput, err)
+	}
+	if t, ok := ctx.Value(txKey{s}).(*openTx); ok {
+		defer func() { t.fail(mapped) }()
 	}
 	switch s.d.Classify(err) {
 	case Conflict:

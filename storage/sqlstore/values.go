@@ -2,8 +2,11 @@ package sqlstore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Value conversions between Go and the database. The representation of
@@ -16,12 +19,99 @@ func (s *Store) timeArg(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
+	return s.timeValue(t)
+}
+
+// timeValue encodes t, the zero time included (for a NOT NULL column).
+// A time outside the years 1 to 9999 is unstorable: PostgreSQL's range
+// ends in year 294276 and SQLite's microseconds overflow int64 in year
+// 294246, wrapping a time of the far future to one of the far past.
+func (s *Store) timeValue(t time.Time) any {
+	if y := t.UTC().Year(); y < firstYear || y > lastYear {
+		return unstorable{fmt.Sprintf("time %s is outside the years %d to %d", t.UTC().Format(time.RFC3339), firstYear, lastYear)}
+	}
 	return s.d.EncodeTime(t)
 }
 
-// listArg encodes ss, an empty list when it is empty.
+// firstYear and lastYear bound the times a backend stores (timeValue).
+const firstYear, lastYear = 1, 9999
+
+// timeBound encodes t, a bound a stored time is compared with (not a time
+// to store), NULL for the zero time. A bound outside the years firstYear
+// to lastYear is moved to the year just outside them, where it compares
+// with every stored time as it would have (a stored time is after the
+// far past and before the far future) and both backends can encode it.
+func (s *Store) timeBound(t time.Time) any {
+	switch {
+	case t.IsZero():
+		return nil
+	case t.UTC().Year() < firstYear:
+		t = time.Date(firstYear-1, time.January, 1, 0, 0, 0, 0, time.UTC)
+	case t.UTC().Year() > lastYear:
+		t = time.Date(lastYear+1, time.December, 31, 0, 0, 0, 0, time.UTC)
+	}
+	return s.d.EncodeTime(t)
+}
+
+// listArg encodes ss, an empty list when it is empty. A list holding text
+// no backend can store is unstorable: SQLite's JSON would have replaced
+// invalid UTF-8 with U+FFFD before the runner could see it.
 func (s *Store) listArg(ss []string) any {
+	for _, e := range ss {
+		if why := badText(e); why != "" {
+			return unstorable{"list element " + why}
+		}
+	}
 	return s.d.EncodeList(ss)
+}
+
+// unstorable stands for an argument no backend can store
+// (storage.ErrInvalidInput), in place of its encoding; the runner refuses
+// a statement given one before the database sees it.
+type unstorable struct{ why string }
+
+// errUnstorable marks a statement refused for an argument no backend can
+// store: mapErr reports it as storage.ErrInvalidInput, and a read of a
+// list (queryAllIn) answers it with an empty one.
+var errUnstorable = errors.New("unstorable argument")
+
+// badText says why text cannot be stored in a TEXT column on every
+// backend (PostgreSQL refuses invalid UTF-8 and NUL, SQLite keeps them);
+// "" when it can.
+func badText(text string) string {
+	switch {
+	case !utf8.ValidString(text):
+		return fmt.Sprintf("%q is not valid UTF-8", text)
+	case strings.IndexByte(text, 0) >= 0:
+		return fmt.Sprintf("%q contains a NUL character", text)
+	}
+	return ""
+}
+
+// checkArgs returns errUnstorable, saying why, if an argument of a
+// statement is text (a string, or a list as PostgreSQL's dialect passes
+// it) or a time (timeArg, listArg) no backend can store. Byte slices go
+// to BYTEA and BLOB columns and may hold anything.
+func checkArgs(args []any) error {
+	for i, a := range args {
+		var why string
+		switch v := a.(type) {
+		case string:
+			why = badText(v)
+		case []string:
+			for _, e := range v {
+				if why = badText(e); why != "" {
+					break
+				}
+			}
+		case unstorable:
+			why = v.why
+		}
+		if why != "" {
+			return fmt.Errorf("%w $%d: %s", errUnstorable, i+1, why)
+		}
+	}
+	return nil
 }
 
 // blobArg encodes b, NULL when empty.

@@ -63,6 +63,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AccessRevocations", testAccessRevocations},
 		{"MFA", testMFA},
 		{"Passkeys", testPasskeys},
+		{"UnstorableInput", testUnstorableInput},
+		{"FailedStatementAborts", testFailedStatementAborts},
+		{"UnknownTimesOrder", testUnknownTimesOrder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

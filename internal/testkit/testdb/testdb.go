@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +103,49 @@ func Postgres(t testing.TB) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// PostgresCollated creates a database with a random name on the EnvURL
+// server whose default collation is ICU's for locale (e.g. "en-US", where
+// "b" sorts before "B"), as a production database created with a
+// language's locale has, and returns its URL; the database is dropped
+// when t ends. Columns declared without a collation take that one. It
+// needs PostgreSQL 15 with ICU. Without EnvURL, see PostgresURL.
+func PostgresCollated(t testing.TB, locale string) string {
+	t.Helper()
+	base := PostgresURL(t)
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	name := "hallpass_test_" + hex.EncodeToString(b[:])
+	ident := pgx.Identifier{name}.Sanitize()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvURL, err)
+	}
+	defer conn.Close(ctx)
+	create := "CREATE DATABASE " + ident + " TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE '" +
+		strings.ReplaceAll(locale, "'", "''") + "'"
+	if _, err := conn.Exec(ctx, create); err != nil {
+		t.Fatalf("create a database collated for %s (PostgreSQL 15 with ICU): %v", locale, err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("connect to drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+ident+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s is not a URL: %v", EnvURL, err)
+	}
+	u.Path = "/" + name
 	return u.String()
 }
 
