@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -47,20 +50,53 @@ func Actor(ctx context.Context) string {
 }
 
 // WithRequest returns ctx carrying the client address (after the
-// trusted-proxy rule) and user agent of the request it serves.
+// trusted-proxy rule) and user agent of the request it serves. The user
+// agent is kept as cleanUserAgent makes it.
 func WithRequest(ctx context.Context, clientAddr, userAgent string) context.Context {
-	return context.WithValue(ctx, requestKey{}, request{clientAddr, userAgent})
+	return context.WithValue(ctx, requestKey{}, request{clientAddr, cleanUserAgent(userAgent)})
 }
 
 // maxUserAgent bounds the user agent kept in an entry: it is the client's
 // to choose, and an entry is kept for months.
 const maxUserAgent = 256
 
+// cleanUserAgent is a User-Agent header as an entry keeps it: valid UTF-8
+// of printable characters (an invalid byte becomes U+FFFD), at most
+// maxUserAgent bytes, cut between characters. The header is the client's
+// to write, and obs-text bytes pass net/http: an entry holding one, or a
+// character cut in half, is refused by PostgreSQL's text columns, so any
+// client could keep the event it causes (a failed sign-in, a replayed
+// refresh token) out of the log.
+func cleanUserAgent(ua string) string {
+	if len(ua) <= maxUserAgent && printable(ua) {
+		// Every request's: kept without a copy.
+		return ua
+	}
+	var b strings.Builder
+	for _, c := range ua {
+		if !unicode.IsPrint(c) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(c) > maxUserAgent {
+			break
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// printable reports whether s is valid UTF-8 of printable characters.
+func printable(s string) bool {
+	for _, c := range s {
+		if c == utf8.RuneError || !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
+}
+
 func requestOf(ctx context.Context) request {
 	r, _ := ctx.Value(requestKey{}).(request)
-	if len(r.userAgent) > maxUserAgent {
-		r.userAgent = r.userAgent[:maxUserAgent]
-	}
 	return r
 }
 
