@@ -447,13 +447,20 @@ func allowAnyOrigin(next http.Handler) http.Handler {
 	})
 }
 
-// browserPage reports whether path is one a browser shows to a person
-// (the authorization endpoint and the pages it leads to), whose answers
-// are HTML pages rather than JSON.
+// browserPage reports whether path is one a browser shows to a person,
+// whose answers are HTML pages rather than JSON: the authorization
+// endpoint and the steps it leads to (sign-in, second factor, enrolment,
+// passkeys, consent), logout, the development callback, and the console
+// and account pages.
 func browserPage(path string) bool {
 	switch path {
-	case PathAuthorize, PathLogin, PathConsent, PathEndSession:
+	case PathAuthorize, PathLogin, PathConsent, PathEndSession, PathDevCallback, PathConsole, PathAccount:
 		return true
+	}
+	for _, tree := range []string{PathLogin, PathConsole, PathAccount} {
+		if strings.HasPrefix(path, tree+"/") {
+			return true
+		}
 	}
 	return false
 }

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -401,17 +402,29 @@ func mustUnescape(t *testing.T, s string) string {
 }
 
 // TestBadTextAtBrowserPages checks that the pages a person reads
-// (authorization, login, consent, logout) answer a request holding a NUL
-// or invalid UTF-8 with a 400 HTML page (refuseUnreadable), like every
-// other answer of theirs, and the protocol endpoints with a JSON
-// invalid_request.
+// (authorization, login and its steps, consent, logout, the console and
+// the account page) answer a request holding a NUL or invalid UTF-8, in
+// the query, a form or an Authorization header, with a 400 HTML page
+// (refuseUnreadable), like every other answer of theirs, and the protocol
+// endpoints with a JSON invalid_request.
 func TestBadTextAtBrowserPages(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
-		for _, path := range []string{provider.PathAuthorize, provider.PathLogin, provider.PathConsent, provider.PathEndSession} {
-			res := ts.do(t, req{Path: path + "?state=a%00b"})
-			if res.Status != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
-				t.Errorf("%s with a NUL in the query: %d %s, want a 400 page", path, res.Status, res.Header.Get("Content-Type"))
+		pages := []string{provider.PathAuthorize, provider.PathLogin, provider.PathConsent, provider.PathEndSession,
+			provider.PathSecondFactor, provider.PathEnrol, provider.PathFactorContinue, provider.PathLoginPasskey,
+			provider.PathSecondFactorPasskey, provider.PathEnrolPasskey,
+			provider.PathConsole, provider.PathConsole + "/", provider.PathConsole + "/roles", provider.PathConsole + "/clients/new",
+			provider.PathAccount, provider.PathAccount + "/", provider.PathAccount + "/password", provider.PathAccount + "/security"}
+		for _, path := range pages {
+			for _, rq := range []req{
+				{Path: path + "?state=a%00b"},
+				{Method: http.MethodPost, Path: path, ContentType: formType, Body: "csrf=x&name=a%ffb"},
+				{Method: http.MethodPost, Path: path, ContentType: formType, Body: "csrf=x", Header: http.Header{"Authorization": {"a", "b"}}},
+			} {
+				res := ts.do(t, rq)
+				if res.Status != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+					t.Errorf("%s %s %q: %d %s, want a 400 page", cmp.Or(rq.Method, "GET"), rq.Path, rq.Body, res.Status, res.Header.Get("Content-Type"))
+				}
 			}
 		}
 		assertError(t, ts.do(t, req{Path: provider.PathUserinfo + "?state=a%ffb"}), http.StatusBadRequest, "invalid_request")
