@@ -255,17 +255,19 @@ func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, msg,
 	p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
 }
 
-// oneAuthorization refuses a request carrying more than one Authorization
-// header, whatever the endpoint. The header holds one credential (RFC 9110
-// §11.6.2); with two, hallpass (which reads the first) and a proxy or
-// resource server in front of it (which may read the last) would disagree
-// on who is asking.
-func (p *Provider) oneAuthorization(next http.Handler) http.Handler {
+// oneOfEach refuses a request carrying more than one Authorization or
+// Content-Type header, whatever the endpoint. Each holds one value (RFC
+// 9110 §11.6.2, §8.3): with two, hallpass (which reads the first) and a
+// proxy or resource server in front of it (which may read the last) would
+// disagree on who is asking, or on how the body reads.
+func (p *Provider) oneOfEach(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.Header.Values("Authorization")) > 1 {
-			const msg = "The request carries more than one Authorization header; send exactly one."
-			p.refuseUnreadable(w, r, msg, msg)
-			return
+		for _, name := range [...]string{"Authorization", "Content-Type"} {
+			if len(r.Header.Values(name)) > 1 {
+				msg := "The request carries more than one " + name + " header; send exactly one."
+				p.refuseUnreadable(w, r, msg, msg)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -27,7 +27,7 @@ var repeatableParams = []string{"audience", "resource"}
 // bodies (OAuth requests are form-encoded; fosite would parse multipart
 // parts into the same form behind this check's back). Several
 // Authorization headers are refused before, at every endpoint
-// (oneAuthorization). It returns the name of the repeated parameter, if
+// (oneOfEach). It returns the name of the repeated parameter, if
 // that was the problem, so the authorization endpoint can tell whether
 // the client and redirect URI are still trustworthy.
 func parseOAuthParams(r *http.Request) (repeated string, err error) {
