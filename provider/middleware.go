@@ -236,23 +236,46 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 		}
 		if where != "" {
 			msg := where + " must not contain a NUL character or invalid UTF-8"
-			p.refuseUnreadable(w, r, msg, msg+". Go back to the application and try again.")
+			p.refuseUnreadable(w, r, http.StatusBadRequest, msg, msg+". Go back to the application and try again.")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// refuseUnreadable answers 400 to a request the middleware cannot read
-// unambiguously: to a person (browserPage) an HTML page saying
-// pageMsg, like every other answer of those routes; to a client the
-// invalid_request error described by msg.
-func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, msg, pageMsg string) {
+// refuseUnreadable answers status (a 4xx) to a request the middleware
+// cannot read unambiguously: to a person (browserPage) an HTML page
+// saying pageMsg, like every other answer of those routes; to a client
+// the invalid_request error described by msg.
+func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, status int, msg, pageMsg string) {
 	if browserPage(r.URL.Path) {
-		p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", pageMsg)
+		p.pageError(w, r, status, "This request cannot be read", pageMsg)
 		return
 	}
-	p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
+	p.writeError(w, r, errorf(status, "invalid_request", "%s", msg))
+}
+
+// refuseContentCoding answers 415 to a request whose body comes with a
+// content coding (Content-Encoding: gzip, say), and names in
+// Accept-Encoding the one hallpass reads, none (RFC 9110 §8.4, RFC 7694
+// §3). hallpass decodes no body, so it would read the compressed bytes as
+// the form or JSON itself, where a proxy that decodes them reads another
+// request; and it never inflates one, so no small body can become a large
+// one. A request without a body may carry the header.
+func (p *Provider) refuseContentCoding(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, v := range r.Header.Values("Content-Encoding") {
+			for coding := range strings.SplitSeq(v, ",") {
+				if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") && hasBody(r) {
+					w.Header().Set("Accept-Encoding", "identity")
+					msg := "The request body must not be compressed (Content-Encoding " + strconv.Quote(c) + "); send it as it is."
+					p.refuseUnreadable(w, r, http.StatusUnsupportedMediaType, msg, msg)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // oneOfEach refuses a request carrying more than one Authorization or
@@ -265,7 +288,7 @@ func (p *Provider) oneOfEach(next http.Handler) http.Handler {
 		for _, name := range [...]string{"Authorization", "Content-Type"} {
 			if len(r.Header.Values(name)) > 1 {
 				msg := "The request carries more than one " + name + " header; send exactly one."
-				p.refuseUnreadable(w, r, msg, msg)
+				p.refuseUnreadable(w, r, http.StatusBadRequest, msg, msg)
 				return
 			}
 		}
