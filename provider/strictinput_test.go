@@ -301,8 +301,8 @@ func TestEmptyBodyAnyFraming(t *testing.T) {
 
 // TestBadTextNeverServerError walks every admin route, and the protocol
 // and browser endpoints, with a NUL or invalid UTF-8 where an id, a query
-// value, a form value, Basic credentials or a JSON string goes: each is a
-// client error on both backends (PostgreSQL refuses NUL in text, which
+// value, a form value, Basic credentials, a JSON string or the client a
+// client assertion names goes: each is a client error on both backends (PostgreSQL refuses NUL in text, which
 // used to surface as a 500), and nothing changes.
 func TestBadTextNeverServerError(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
@@ -382,6 +382,19 @@ func TestBadTextNeverServerError(t *testing.T) {
 			if ct := res.Header.Get("Content-Type"); (path == provider.PathAuthorize || path == provider.PathLogin ||
 				path == provider.PathConsent || path == provider.PathEndSession) && !strings.HasPrefix(ct, "text/html") {
 				t.Errorf("%s %s %q: Content-Type %q, want an HTML page", c.method, c.path, c.body, ct)
+			}
+		}
+		// A client assertion names its client in sub and iss, which are
+		// read (to find the key) before the signature can be checked:
+		// a NUL there is an unknown client, never a failed lookup.
+		for _, who := range []string{`a\u0000b`, `\u0000`} {
+			claims := fmt.Sprintf(`{"iss":"%s","sub":"%s","aud":"%s","jti":"j1","iat":%d,"exp":%d}`,
+				who, who, ts.URL+provider.PathToken, time.Now().Unix(), time.Now().Add(time.Minute).Unix())
+			assertion := b64url.EncodeToString([]byte(`{"alg":"RS256","kid":"k"}`)) + "." + b64url.EncodeToString([]byte(claims)) + "." + b64url.EncodeToString([]byte("signature"))
+			for _, path := range []string{provider.PathToken, provider.PathIntrospect, provider.PathRevoke, provider.PathPAR} {
+				form := assertionForm(assertion, url.Values{"grant_type": {"client_credentials"}, "token": {"x"},
+					"response_type": {"code"}, "redirect_uri": {"https://app.example/cb"}})
+				assertError(t, ts.post(t, path, form), http.StatusUnauthorized, "invalid_client")
 			}
 		}
 		ts.assertClientsUnchanged(t, clientsBefore)
