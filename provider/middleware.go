@@ -65,8 +65,8 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		method := methodLabel(r.Method)
 		ctx, span := p.tracer.Start(ctx, "HTTP "+method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", r.URL.Path),
-				attribute.String("client.address", client), attribute.String("user_agent.original", truncate(userAgent, maxLoggedUserAgent))))
+			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", spanText(r.URL.Path)),
+				attribute.String("client.address", client), attribute.String("user_agent.original", spanText(truncate(userAgent, maxLoggedUserAgent)))))
 		defer span.End()
 		note := &spanNote{}
 		ctx = context.WithValue(ctx, spanNoteKey{}, note)
@@ -95,7 +95,7 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 				user, _, hasBasic := r.BasicAuth()
 				span.SetName(method + " " + route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
-					attribute.String("client_id", spanClientID(note, user, hasBasic, r.URL.Query())))
+					attribute.String("client_id", spanText(spanClientID(note, user, hasBasic, r.URL.Query()))))
 				if status >= 500 {
 					span.SetStatus(codes.Error, http.StatusText(status))
 				}
