@@ -12,7 +12,8 @@ import (
 // TestAmbiguousCredentials checks that a request whose credentials could
 // be read two ways is refused with invalid_request, whatever the
 // endpoint, and changes nothing: two Authorization headers (hallpass
-// would read the first, a proxy may read the last; RFC 9110 §11.6.2), and
+// would read the first, a proxy may read the last; RFC 9110 §11.6.2), two
+// Content-Type headers (the body read two ways; §8.3), and
 // at userinfo a token in the header and the body, or twice in the body
 // (RFC 6750 §2: one method per request).
 func TestAmbiguousCredentials(t *testing.T) {
@@ -43,6 +44,11 @@ func TestAmbiguousCredentials(t *testing.T) {
 				ContentType: formType, Body: url.Values{"access_token": {tok.AccessToken, tok.AccessToken}}.Encode()}},
 			{"token endpoint, two Authorization headers", req{Method: http.MethodPost, Path: provider.PathToken,
 				Header: two(basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret)), ContentType: formType, Body: "grant_type=client_credentials"}},
+			{"token endpoint, two Content-Type headers", req{Method: http.MethodPost, Path: provider.PathToken,
+				Auth: basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), Header: http.Header{"Content-Type": {formType, jsonType}},
+				Body: "grant_type=client_credentials"}},
+			{"admin API, two Content-Type headers", req{Method: http.MethodPost, Path: "/admin/scopes", Auth: admin,
+				Header: http.Header{"Content-Type": {jsonType, "text/plain"}}, Body: `{"name":"sneaky:write"}`}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				res := e.do(t, tc.rq)

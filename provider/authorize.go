@@ -141,13 +141,25 @@ func loopbackOtherPort(raw, registered string) bool {
 	return withoutPort(raw, u) == withoutPort(registered, reg)
 }
 
-// checkAuthorizeParams refuses, before the user is asked anything, what
+// maxAuthorizeParams bounds the parameters of an authorization request,
+// form-encoded: what most proxies allow in a URL, and ample for a state,
+// a nonce, an id_token_hint and a claims request.
+const maxAuthorizeParams = 8 << 10
+
+// checkAuthorizeParams refuses, before the user is asked anything, a
+// request too large to keep (maxAuthorizeParams) and what
 // fosite would only refuse when the code is issued (its PKCE and prompt
 // checks run in NewAuthorizeResponse): a user should never log in and
 // consent to a request that then fails. A max_age too large to check is
 // taken out of the request (maxMaxAge).
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
+	if n := len(form.Encode()); n > maxAuthorizeParams {
+		// Every parameter, unknown ones too, is stored with the pending
+		// request (savePending) until it expires, for anyone who asks:
+		// without a bound, a request body's 64 KiB each time.
+		return fosite.ErrInvalidRequest.WithHintf("The request's parameters take %d bytes; at most %d are accepted.", n, maxAuthorizeParams)
+	}
 	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":

@@ -439,3 +439,34 @@ func TestClientCredentialsOfPublicClient(t *testing.T) {
 		}
 	})
 }
+
+// TestOverlongAuthorizationRequest: an authorization request whose
+// parameters, unknown ones included, take more than 8 KiB is refused
+// before anything is stored (the error goes back to the validated
+// redirect URI; PAR answers it), by GET, by POST and pushed. hallpass
+// kept every parameter of every request with its pending row for the
+// request's lifetime, for anyone who asked: up to a request body's
+// 64 KiB each time. One just under the bound reaches the login page.
+func TestOverlongAuthorizationRequest(t *testing.T) {
+	withSSOEnv(t, "authorize", func(t *testing.T, e *ssoEnv) {
+		ar := e.Confidential.request("openid profile")
+		long := ar.withParam(t, "login_hint", strings.Repeat("h", 9000))
+		t.Run("GET", func(t *testing.T) {
+			e.callback(t, e.newBrowser(t).get(t, long.URL), ar).wantError(t, "invalid_request")
+		})
+		t.Run("POST, unknown parameter", func(t *testing.T) {
+			u, _, _ := strings.Cut(ar.URL, "?")
+			form := urlValues(t, ar.URL)
+			form.Set("x-padding", strings.Repeat("p", 60<<10))
+			e.callback(t, e.newBrowser(t).post(t, u, form), ar).wantError(t, "invalid_request")
+		})
+		t.Run("PAR", func(t *testing.T) {
+			_, res := e.push(t, e.Confidential, "openid", func(f url.Values) { f.Set("login_hint", strings.Repeat("h", 9000)) })
+			assertError(t, res, http.StatusBadRequest, "invalid_request")
+		})
+		t.Run("just under the bound", func(t *testing.T) {
+			pad := 8<<10 - len(urlValues(t, ar.URL).Encode()) - len("&login_hint=")
+			e.newBrowser(t).get(t, ar.withParam(t, "login_hint", strings.Repeat("h", pad)).URL).want(t, "login")
+		})
+	})
+}

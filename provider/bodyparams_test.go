@@ -1,6 +1,9 @@
 package provider_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -209,5 +212,79 @@ func TestFormBodyRequired(t *testing.T) {
 		if !e.Active(t, oauthtest.Basic(svc.ClientID, svc.ClientSecret), tok.AccessToken) {
 			t.Error("a refused revocation revoked the token")
 		}
+	})
+}
+
+// gzipped is s compressed with gzip.
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	if _, err := io.WriteString(w, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestContentEncodingRefused: a body with a content coding is refused
+// with 415 and Accept-Encoding: identity (RFC 9110 §8.4, RFC 7694 §3), at
+// every kind of endpoint, and changes nothing. hallpass decodes no body:
+// it read a form sent as "gzip" as it stood (a proxy decoding it would see
+// another request), and a compressed JSON body as broken JSON (400). A
+// request without a body may name a coding.
+func TestContentEncodingRefused(t *testing.T) {
+	withSSOEnv(t, "endpoints", func(t *testing.T, e *ssoEnv) {
+		svc := e.registerService(t, "client_secret_basic", "results:read")
+		admin := "Bearer " + e.AdminToken
+		bomb := gzipped(t, `{"name":"bomb","description":"`+strings.Repeat("a", 8<<20)+`"}`)
+		dirBefore := e.directory(t)
+		for _, tc := range []struct {
+			name, coding string
+			rq           req
+		}{
+			{"token endpoint, plain form named gzip", "gzip", req{Method: http.MethodPost, Path: provider.PathToken,
+				Auth: basic(svc.ClientID, svc.ClientSecret), ContentType: formType, Body: "grant_type=client_credentials"}},
+			{"token endpoint, gzipped form", "x-gzip, identity", req{Method: http.MethodPost, Path: provider.PathToken,
+				Auth: basic(svc.ClientID, svc.ClientSecret), ContentType: formType, Body: gzipped(t, "grant_type=client_credentials")}},
+			{"admin API, gzipped JSON", "gzip", req{Method: http.MethodPost, Path: "/admin/scopes", Auth: admin,
+				ContentType: jsonType, Body: gzipped(t, `{"name":"zipped:read"}`)}},
+			{"admin API, gzip bomb", "GZIP", req{Method: http.MethodPost, Path: "/admin/scopes", Auth: admin, ContentType: jsonType, Body: bomb}},
+			{"registration, deflate", "deflate", req{Method: http.MethodPost, Path: provider.PathRegistration, Auth: admin,
+				ContentType: jsonType, Body: `{"grant_types":["client_credentials"]}`}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tc.rq.Header = http.Header{"Content-Encoding": {tc.coding}}
+				res := e.do(t, tc.rq)
+				assertError(t, res, http.StatusUnsupportedMediaType, "invalid_request")
+				if got := res.Header.Get("Accept-Encoding"); got != "identity" {
+					t.Errorf("Accept-Encoding = %q, want identity", got)
+				}
+			})
+		}
+		e.assertDirectoryUnchanged(t, dirBefore)
+
+		t.Run("login form", func(t *testing.T) {
+			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathLogin, ContentType: formType, Body: "username=alice",
+				Header: http.Header{"Content-Encoding": {"br"}}})
+			if res.Status != http.StatusUnsupportedMediaType || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("login form compressed: %d %s, want a 415 page", res.Status, res.Header.Get("Content-Type"))
+			}
+		})
+		t.Run("no body", func(t *testing.T) {
+			for _, coding := range []string{"gzip", "identity"} {
+				res := e.do(t, req{Path: provider.PathDiscovery, Header: http.Header{"Content-Encoding": {coding}}})
+				if res.Status != http.StatusOK {
+					t.Errorf("discovery with Content-Encoding %s and no body: %d %s", coding, res.Status, res.Body)
+				}
+			}
+			res := e.do(t, req{Method: http.MethodPost, Path: provider.PathToken, Auth: basic(svc.ClientID, svc.ClientSecret),
+				ContentType: formType, Body: "grant_type=client_credentials", Header: http.Header{"Content-Encoding": {"identity"}}})
+			if res.Status != http.StatusOK {
+				t.Errorf("token request with Content-Encoding identity: %d %s", res.Status, res.Body)
+			}
+		})
 	})
 }

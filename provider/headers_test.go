@@ -1,15 +1,19 @@
 package provider_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // cacheablePaths serve public documents meant to be cached by relying
@@ -122,4 +126,62 @@ func TestHSTSUnderHTTPS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// userAgentTransport sends every request with its User-Agent.
+type userAgentTransport struct {
+	base http.RoundTripper
+	ua   string
+}
+
+func (u userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", u.ua)
+	return u.base.RoundTrip(r)
+}
+
+// TestAuditKeepsAnyUserAgent: whatever User-Agent a caller writes (bytes
+// that are not UTF-8, which net/http lets through, or a character that
+// the length cap would cut in half), the event it causes is in the audit
+// log, its user agent valid UTF-8 within the cap. PostgreSQL refused such
+// an entry, so anyone could keep their failed sign-ins out of the log, or
+// an admin token's holder its changes.
+func TestAuditKeepsAnyUserAgent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		for i, ua := range []string{
+			"Mozilla/5.0 \xff\xfe",
+			strings.Repeat("a", 255) + "é",
+			"curl/8\tx\u200b",
+		} {
+			role := fmt.Sprintf("role%d", i)
+			b := e.newBrowser(t)
+			b.http.Transport = userAgentTransport{b.http.Transport, ua}
+			hr, err := http.NewRequest(http.MethodPost, e.URL+"/admin/roles", strings.NewReader(`{"name":"`+role+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hr.Header.Set("Authorization", "Bearer "+e.AdminToken)
+			hr.Header.Set("Content-Type", jsonType)
+			if res := b.send(t, hr); res.Status != http.StatusCreated {
+				t.Fatalf("create role %s: %d %s", role, res.Status, res.Body)
+			}
+			b.login(t, b.get(t, e.Confidential.request("openid").URL), "alice", "not "+role)
+
+			for _, action := range []string{"role.create", "signin.failure"} {
+				es, err := e.Store.ListAudit(context.Background(), storage.AuditQuery{Action: action, Newest: true, Limit: 1})
+				if err != nil {
+					t.Fatalf("list audit: %v", err)
+				}
+				if len(es) == 0 || (action == "role.create" && es[0].Object != "role:"+role) ||
+					(action == "signin.failure" && es[0].Seq < e.wantAudit(t, "role.create", nil).Seq) {
+					t.Errorf("User-Agent %q: the %s entry is not in the audit log (newest: %+v)", ua, action, es)
+					continue
+				}
+				if got := es[0].UserAgent; !utf8.ValidString(got) || len(got) > 256 || got == "" || strings.ContainsAny(got, "\t\u200b") {
+					t.Errorf("User-Agent %q: the %s entry keeps %q, want valid, printable UTF-8 of at most 256 bytes", ua, action, got)
+				}
+			}
+		}
+	})
 }

@@ -65,8 +65,8 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
 		method := methodLabel(r.Method)
 		ctx, span := p.tracer.Start(ctx, "HTTP "+method, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", r.URL.Path),
-				attribute.String("client.address", client), attribute.String("user_agent.original", truncate(userAgent, maxLoggedUserAgent))))
+			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("url.path", spanText(r.URL.Path)),
+				attribute.String("client.address", client), attribute.String("user_agent.original", spanText(truncate(userAgent, maxLoggedUserAgent)))))
 		defer span.End()
 		note := &spanNote{}
 		ctx = context.WithValue(ctx, spanNoteKey{}, note)
@@ -95,7 +95,7 @@ func (p *Provider) observe(next http.Handler) http.Handler {
 				user, _, hasBasic := r.BasicAuth()
 				span.SetName(method + " " + route)
 				span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", status),
-					attribute.String("client_id", spanClientID(note, user, hasBasic, r.URL.Query())))
+					attribute.String("client_id", spanText(spanClientID(note, user, hasBasic, r.URL.Query()))))
 				if status >= 500 {
 					span.SetStatus(codes.Error, http.StatusText(status))
 				}
@@ -236,36 +236,61 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 		}
 		if where != "" {
 			msg := where + " must not contain a NUL character or invalid UTF-8"
-			p.refuseUnreadable(w, r, msg, msg+". Go back to the application and try again.")
+			p.refuseUnreadable(w, r, http.StatusBadRequest, msg, msg+". Go back to the application and try again.")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// refuseUnreadable answers 400 to a request the middleware cannot read
-// unambiguously: to a person (browserPage) an HTML page saying
-// pageMsg, like every other answer of those routes; to a client the
-// invalid_request error described by msg.
-func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, msg, pageMsg string) {
+// refuseUnreadable answers status (a 4xx) to a request the middleware
+// cannot read unambiguously: to a person (browserPage) an HTML page
+// saying pageMsg, like every other answer of those routes; to a client
+// the invalid_request error described by msg.
+func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, status int, msg, pageMsg string) {
 	if browserPage(r.URL.Path) {
-		p.pageError(w, r, http.StatusBadRequest, "This request cannot be read", pageMsg)
+		p.pageError(w, r, status, "This request cannot be read", pageMsg)
 		return
 	}
-	p.writeError(w, r, errorf(http.StatusBadRequest, "invalid_request", "%s", msg))
+	p.writeError(w, r, errorf(status, "invalid_request", "%s", msg))
 }
 
-// oneAuthorization refuses a request carrying more than one Authorization
-// header, whatever the endpoint. The header holds one credential (RFC 9110
-// §11.6.2); with two, hallpass (which reads the first) and a proxy or
-// resource server in front of it (which may read the last) would disagree
-// on who is asking.
-func (p *Provider) oneAuthorization(next http.Handler) http.Handler {
+// refuseContentCoding answers 415 to a request whose body comes with a
+// content coding (Content-Encoding: gzip, say), and names in
+// Accept-Encoding the one hallpass reads, none (RFC 9110 §8.4, RFC 7694
+// §3). hallpass decodes no body, so it would read the compressed bytes as
+// the form or JSON itself, where a proxy that decodes them reads another
+// request; and it never inflates one, so no small body can become a large
+// one. A request without a body may carry the header.
+func (p *Provider) refuseContentCoding(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.Header.Values("Authorization")) > 1 {
-			const msg = "The request carries more than one Authorization header; send exactly one."
-			p.refuseUnreadable(w, r, msg, msg)
-			return
+		for _, v := range r.Header.Values("Content-Encoding") {
+			for coding := range strings.SplitSeq(v, ",") {
+				if c := strings.TrimSpace(coding); c != "" && !strings.EqualFold(c, "identity") && hasBody(r) {
+					w.Header().Set("Accept-Encoding", "identity")
+					msg := "The request body must not be compressed (Content-Encoding " + strconv.Quote(c) + "); send it as it is."
+					p.refuseUnreadable(w, r, http.StatusUnsupportedMediaType, msg, msg)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// oneOfEach refuses a request carrying more than one Authorization or
+// Content-Type header, whatever the endpoint. Each holds one value (RFC
+// 9110 §11.6.2, §8.3): with two, hallpass (which reads the first) and a
+// proxy or resource server in front of it (which may read the last) would
+// disagree on who is asking, or on how the body reads.
+func (p *Provider) oneOfEach(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, name := range [...]string{"Authorization", "Content-Type"} {
+			if len(r.Header.Values(name)) > 1 {
+				msg := "The request carries more than one " + name + " header; send exactly one."
+				p.refuseUnreadable(w, r, http.StatusBadRequest, msg, msg)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -447,13 +472,20 @@ func allowAnyOrigin(next http.Handler) http.Handler {
 	})
 }
 
-// browserPage reports whether path is one a browser shows to a person
-// (the authorization endpoint and the pages it leads to), whose answers
-// are HTML pages rather than JSON.
+// browserPage reports whether path is one a browser shows to a person,
+// whose answers are HTML pages rather than JSON: the authorization
+// endpoint and the steps it leads to (sign-in, second factor, enrolment,
+// passkeys, consent), logout, the development callback, and the console
+// and account pages.
 func browserPage(path string) bool {
 	switch path {
-	case PathAuthorize, PathLogin, PathConsent, PathEndSession:
+	case PathAuthorize, PathLogin, PathConsent, PathEndSession, PathDevCallback, PathConsole, PathAccount:
 		return true
+	}
+	for _, tree := range []string{PathLogin, PathConsole, PathAccount} {
+		if strings.HasPrefix(path, tree+"/") {
+			return true
+		}
 	}
 	return false
 }

@@ -27,7 +27,7 @@ var repeatableParams = []string{"audience", "resource"}
 // bodies (OAuth requests are form-encoded; fosite would parse multipart
 // parts into the same form behind this check's back). Several
 // Authorization headers are refused before, at every endpoint
-// (oneAuthorization). It returns the name of the repeated parameter, if
+// (oneOfEach). It returns the name of the repeated parameter, if
 // that was the problem, so the authorization endpoint can tell whether
 // the client and redirect URI are still trustworthy.
 func parseOAuthParams(r *http.Request) (repeated string, err error) {
@@ -142,7 +142,8 @@ func takeRequestObject(form url.Values) error {
 //     where proxies and access logs would keep secrets and codes, and
 //     where fosite reads them at PAR but ignores them elsewhere;
 //   - a client uses one authentication method per request (RFC 6749
-//     §2.3): HTTP Basic together with credentials in the body is refused,
+//     §2.3): HTTP Basic, or a bearer token where the endpoint takes one,
+//     together with credentials in the body is refused,
 //     and so is a client assertion together with a client_secret, and a
 //     body client_id naming another client than the Basic credentials;
 //   - a request with no client authentication at all is invalid_client,
@@ -181,6 +182,12 @@ func checkOAuthRequest(r *http.Request, bearer bool) error {
 			// with a challenge (RFC 6749 §5.2), not fosite's
 			// invalid_request.
 			return fosite.ErrInvalidClient.WithHint("The request carries no client authentication: send HTTP Basic credentials, a client_assertion, or (for a public client) its client_id.")
+		}
+		if r.Header.Get("Authorization") != "" && (sent("client_id") || sent("client_secret") || sent("client_assertion") || sent("client_assertion_type")) {
+			// The header is a bearer token (basicClient refused anything
+			// else), which the endpoint would take over the body's
+			// client, whoever's it is.
+			return fosite.ErrInvalidRequest.WithHint("The request authenticated in more than one way (a bearer token and client credentials in the body); use exactly one (RFC 6749 §2.3).")
 		}
 		return nil
 	}

@@ -103,8 +103,9 @@ func urlValues(t *testing.T, raw string) url.Values {
 }
 
 // TestOneClientAuthentication checks RFC 6749 §2.3: a client authenticates
-// in one way per request. HTTP Basic together with credentials in the
-// body, or a body client_id naming another client, is refused before any
+// in one way per request. HTTP Basic (or, at introspection, the admin
+// token) together with credentials in the body, or a body client_id naming
+// another client, is refused before any
 // credential is checked: even with a wrong secret the answer is
 // invalid_request, not invalid_client.
 func TestOneClientAuthentication(t *testing.T) {
@@ -124,6 +125,11 @@ func TestOneClientAuthentication(t *testing.T) {
 			{"wrong Basic secret and another client_id", provider.PathToken, basic(a.ClientID, "wrong"), cc + "&client_id=" + other.ClientID},
 			{"introspection, two methods", provider.PathIntrospect, basic(a.ClientID, a.ClientSecret), "token=" + tok.AccessToken + "&client_secret=" + a.ClientSecret},
 			{"revocation, two methods", provider.PathRevoke, basic(a.ClientID, a.ClientSecret), "token=" + tok.AccessToken + "&client_id=" + other.ClientID},
+			// The admin token is an authentication too: the body's
+			// client would be ignored for it.
+			{"introspection, admin token and client_secret_post", provider.PathIntrospect, "Bearer " + ts.AdminToken,
+				"token=" + tok.AccessToken + "&client_id=" + other.ClientID + "&client_secret=wrong"},
+			{"introspection, admin token and a client_id", provider.PathIntrospect, "Bearer " + ts.AdminToken, "token=" + tok.AccessToken + "&client_id=" + a.ClientID},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

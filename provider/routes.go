@@ -30,7 +30,7 @@ func (p *Provider) routes() http.Handler {
 		PathRevoke:   {methods: http.MethodPost},
 		PathUserinfo: {methods: http.MethodGet + ", " + http.MethodPost, expose: "WWW-Authenticate"},
 	})
-	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseBadText, p.oneAuthorization, withRequestScopes, p.listenerRoutes, cors, getHead)
+	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseContentCoding, p.refuseBadText, p.oneOfEach, withRequestScopes, p.listenerRoutes, cors, getHead)
 
 	r.Get("/healthz", p.handleHealthz)
 	r.Get("/readyz", p.handleReadyz)

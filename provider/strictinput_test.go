@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -300,8 +301,8 @@ func TestEmptyBodyAnyFraming(t *testing.T) {
 
 // TestBadTextNeverServerError walks every admin route, and the protocol
 // and browser endpoints, with a NUL or invalid UTF-8 where an id, a query
-// value, a form value, Basic credentials or a JSON string goes: each is a
-// client error on both backends (PostgreSQL refuses NUL in text, which
+// value, a form value, Basic credentials, a JSON string or the client a
+// client assertion names goes: each is a client error on both backends (PostgreSQL refuses NUL in text, which
 // used to surface as a 500), and nothing changes.
 func TestBadTextNeverServerError(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
@@ -383,6 +384,19 @@ func TestBadTextNeverServerError(t *testing.T) {
 				t.Errorf("%s %s %q: Content-Type %q, want an HTML page", c.method, c.path, c.body, ct)
 			}
 		}
+		// A client assertion names its client in sub and iss, which are
+		// read (to find the key) before the signature can be checked:
+		// a NUL there is an unknown client, never a failed lookup.
+		for _, who := range []string{`a\u0000b`, `\u0000`} {
+			claims := fmt.Sprintf(`{"iss":"%s","sub":"%s","aud":"%s","jti":"j1","iat":%d,"exp":%d}`,
+				who, who, ts.URL+provider.PathToken, time.Now().Unix(), time.Now().Add(time.Minute).Unix())
+			assertion := b64url.EncodeToString([]byte(`{"alg":"RS256","kid":"k"}`)) + "." + b64url.EncodeToString([]byte(claims)) + "." + b64url.EncodeToString([]byte("signature"))
+			for _, path := range []string{provider.PathToken, provider.PathIntrospect, provider.PathRevoke, provider.PathPAR} {
+				form := assertionForm(assertion, url.Values{"grant_type": {"client_credentials"}, "token": {"x"},
+					"response_type": {"code"}, "redirect_uri": {"https://app.example/cb"}})
+				assertError(t, ts.post(t, path, form), http.StatusUnauthorized, "invalid_client")
+			}
+		}
 		ts.assertClientsUnchanged(t, clientsBefore)
 		ts.assertDirectoryUnchanged(t, dirBefore)
 		if !ts.canGetToken(t, svc.ClientID, svc.ClientSecret) {
@@ -401,17 +415,29 @@ func mustUnescape(t *testing.T, s string) string {
 }
 
 // TestBadTextAtBrowserPages checks that the pages a person reads
-// (authorization, login, consent, logout) answer a request holding a NUL
-// or invalid UTF-8 with a 400 HTML page (refuseUnreadable), like every
-// other answer of theirs, and the protocol endpoints with a JSON
-// invalid_request.
+// (authorization, login and its steps, consent, logout, the console and
+// the account page) answer a request holding a NUL or invalid UTF-8, in
+// the query, a form or an Authorization header, with a 400 HTML page
+// (refuseUnreadable), like every other answer of theirs, and the protocol
+// endpoints with a JSON invalid_request.
 func TestBadTextAtBrowserPages(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
-		for _, path := range []string{provider.PathAuthorize, provider.PathLogin, provider.PathConsent, provider.PathEndSession} {
-			res := ts.do(t, req{Path: path + "?state=a%00b"})
-			if res.Status != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
-				t.Errorf("%s with a NUL in the query: %d %s, want a 400 page", path, res.Status, res.Header.Get("Content-Type"))
+		pages := []string{provider.PathAuthorize, provider.PathLogin, provider.PathConsent, provider.PathEndSession,
+			provider.PathSecondFactor, provider.PathEnrol, provider.PathFactorContinue, provider.PathLoginPasskey,
+			provider.PathSecondFactorPasskey, provider.PathEnrolPasskey,
+			provider.PathConsole, provider.PathConsole + "/", provider.PathConsole + "/roles", provider.PathConsole + "/clients/new",
+			provider.PathAccount, provider.PathAccount + "/", provider.PathAccount + "/password", provider.PathAccount + "/security"}
+		for _, path := range pages {
+			for _, rq := range []req{
+				{Path: path + "?state=a%00b"},
+				{Method: http.MethodPost, Path: path, ContentType: formType, Body: "csrf=x&name=a%ffb"},
+				{Method: http.MethodPost, Path: path, ContentType: formType, Body: "csrf=x", Header: http.Header{"Authorization": {"a", "b"}}},
+			} {
+				res := ts.do(t, rq)
+				if res.Status != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+					t.Errorf("%s %s %q: %d %s, want a 400 page", cmp.Or(rq.Method, "GET"), rq.Path, rq.Body, res.Status, res.Header.Get("Content-Type"))
+				}
 			}
 		}
 		assertError(t, ts.do(t, req{Path: provider.PathUserinfo + "?state=a%ffb"}), http.StatusBadRequest, "invalid_request")

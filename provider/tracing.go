@@ -114,6 +114,13 @@ func noteClientID(ctx context.Context, id string) {
 	}
 }
 
+// spanText is client-chosen text (a path, a user agent, a client id) as
+// a span attribute holds it: valid UTF-8, any other byte as U+FFFD. OTLP
+// carries attributes as protobuf strings, and the exporter refuses to
+// encode one that is not UTF-8: the whole batch it is in, every other
+// request's spans with it, would be dropped.
+func spanText(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
 // spanClientID is the client_id of a request's span: what a handler
 // noted, else the HTTP Basic user or the query's client_id (never the
 // body, which only its handler reads).

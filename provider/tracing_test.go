@@ -3,6 +3,7 @@ package provider_test
 import (
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -105,5 +106,48 @@ func TestTracingExportsSpans(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no request log line for %s with trace_id %s and span_id %s:\n%s", provider.PathToken, tok.TraceID, tok.SpanID, logs.String())
+	}
+}
+
+// TestTracingSurvivesBadText: a request whose user agent, path or Basic
+// client id is not UTF-8 is traced like any other, its text with U+FFFD,
+// and the spans exported with it too. The OTLP exporter refuses to encode
+// a string attribute that is not UTF-8, and dropped the whole batch: one
+// such byte per request hid every request from tracing.
+func TestTracingSurvivesBadText(t *testing.T) {
+	col := otlptest.New(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL)
+	tp, shutdown, err := telemetry.Setup(t.Context(), func(k string) string {
+		return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": col.URL, "OTEL_SERVICE_NAME": "hallpass-under-test"}[k]
+	})
+	if err != nil || tp == nil {
+		t.Fatalf("telemetry.Setup = %v, %v; want a tracer provider", tp, err)
+	}
+	ts := newTestServer(t, testdb.SQLite(t), func(c *provider.Config) { c.TracerProvider = tp })
+	ts.do(t, req{Path: "/healthz", Header: http.Header{"User-Agent": {"agent \xff"}}})
+	ts.do(t, req{Path: "/no/such/%ff"})
+	ts.do(t, req{Method: http.MethodPost, Path: provider.PathToken, Auth: "Basic " + b64("\xfe:secret"), ContentType: formType, Body: "grant_type=client_credentials"})
+	ts.do(t, req{Path: provider.PathDiscovery})
+	if err := shutdown(t.Context()); err != nil {
+		t.Fatalf("flush spans: %v", err)
+	}
+	got := map[string]map[string]string{}
+	for _, s := range col.Spans() {
+		got[s.Name] = s.Attributes
+	}
+	for name, attr := range map[string][2]string{
+		"GET /healthz":                  {"user_agent.original", "agent \uFFFD"},
+		"GET unmatched":                 {"url.path", "/no/such/\uFFFD"},
+		"POST unmatched":                {"client_id", "\uFFFD"},
+		"GET " + provider.PathDiscovery: {"http.route", provider.PathDiscovery},
+	} {
+		a, ok := got[name]
+		if !ok {
+			t.Errorf("no span %q exported (spans: %d)", name, len(got))
+			continue
+		}
+		if a[attr[0]] != attr[1] {
+			t.Errorf("span %q: %s = %q, want %q", name, attr[0], a[attr[0]], attr[1])
+		}
 	}
 }
