@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/storage"
@@ -60,15 +61,43 @@ const maxUserAgent = 256
 
 func requestOf(ctx context.Context) request {
 	r, _ := ctx.Value(requestKey{}).(request)
-	if len(r.userAgent) > maxUserAgent {
-		// Cut before the character the bound falls in, not inside it.
-		cut := maxUserAgent
-		for cut > 0 && !utf8.RuneStart(r.userAgent[cut]) {
-			cut--
-		}
-		r.userAgent = r.userAgent[:cut]
-	}
+	r.userAgent = cleanUserAgent(r.userAgent)
 	return r
+}
+
+// cleanUserAgent is a User-Agent header as an entry keeps it: valid UTF-8
+// of printable characters (an invalid byte becomes U+FFFD), at most
+// maxUserAgent bytes, cut between characters. The header is the client's
+// to write, and obs-text bytes pass net/http: an entry holding one, or a
+// character cut in half, is refused by PostgreSQL's text columns, so any
+// client could keep the event it causes (a failed sign-in, a replayed
+// refresh token) out of the log.
+func cleanUserAgent(ua string) string {
+	if len(ua) <= maxUserAgent && printable(ua) {
+		// Every request's: kept without a copy.
+		return ua
+	}
+	var b strings.Builder
+	for _, c := range ua {
+		if !unicode.IsPrint(c) {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(c) > maxUserAgent {
+			break
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// printable reports whether s is valid UTF-8 of printable characters.
+func printable(s string) bool {
+	for _, c := range s {
+		if c == utf8.RuneError || !unicode.IsPrint(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // keepable returns s as text every store keeps: each run of invalid
