@@ -104,6 +104,22 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 			ar := hinted(aliceHint, "prompt", "none")
 			e.callback(t, alice.get(t, ar.URL), ar).wantCode(t)
 		})
+
+		t.Run("the hint's key revoked between the code and its exchange", func(t *testing.T) {
+			// The hint was checked when the code was issued; the code is
+			// redeemed as any other, not failed server_error because
+			// fosite decoded the hint again at the exchange.
+			ar := hinted(aliceHint, "prompt", "none")
+			cb := e.callback(t, alice.get(t, ar.URL), ar)
+			cb.wantCode(t)
+			if res := e.admin(t, http.MethodPost, "/admin/keys/"+tokenKID(t, aliceHint)+"/revoke", nil); res.Status != http.StatusOK {
+				t.Fatalf("revoke the hint's key: status %d: %s", res.Status, res.Body)
+			}
+			tok := e.exchange(t, ar, cb)
+			if sub := e.idToken(t, c, tok, ar.Nonce).Sub; sub != e.AliceID {
+				t.Errorf("sub = %q, want alice %q", sub, e.AliceID)
+			}
+		})
 	})
 }
 
