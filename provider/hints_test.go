@@ -82,6 +82,19 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 			e.callback(t, p, ar).wantError(t, "login_required")
 		})
 
+		t.Run("a request failed for the hint cannot be taken on", func(t *testing.T) {
+			// The client was told login_required: the request's consent
+			// page must not then ask alice, record her consent, and go
+			// back to the client a second time.
+			b := e.newBrowser(t)
+			ar := hinted(bobHint).withParam(t, "scope", "openid results:read")
+			lp := b.get(t, ar.URL).want(t, "login")
+			e.callback(t, b.login(t, lp, "alice", alicePassword), ar).wantError(t, "login_required")
+			consent := *lp.URL
+			consent.Path = "/consent"
+			b.get(t, consent.String()).wantErrorPage(t, http.StatusBadRequest)
+		})
+
 		for _, tc := range []struct{ name, hint string }{
 			{"not a JWT", "abc.def.ghi"},
 			{"an access token", aliceAccess},
