@@ -137,18 +137,24 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 }
 
 // TestAuthorizeLoginHint checks that login_hint prefills the login page's
-// username, escaped, and never more: a hint too long to be a username is
-// left out, and a signed-in user is not signed out or refused for a hint
-// naming someone else (a hint, OIDC Core §3.1.2.1).
+// username, escaped, and never more: a hint that could be no username
+// (too long, other characters) is left out, and a signed-in user is not
+// signed out or refused for a hint naming someone else (a hint, OIDC
+// Core §3.1.2.1).
 func TestAuthorizeLoginHint(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
 		c := e.Confidential
 		for _, tc := range []struct{ hint, want string }{
 			{"alice", "alice"},
-			{`"><script>x</script>`, `"><script>x</script>`},
+			{"alice@school.example", "alice@school.example"},
+			{`"><script>x</script>`, ""},
 			{strings.Repeat("a", 65), ""},
 			{"ali\nce", ""},
+			// Text no username could be is not shown as hallpass's own:
+			// a right-to-left override ("alice" shown as "ecila"), words.
+			{"\u202eecila", ""},
+			{"Session expired, enter your password", ""},
 		} {
 			b := e.newBrowser(t)
 			p := b.get(t, c.request("openid", loginHintOpt(tc.hint)).URL).want(t, "login")
