@@ -60,11 +60,18 @@ type Users struct {
 	audit          Recorder
 }
 
+// ValidUsername reports whether s is spelt as a username may be: 1 to 64
+// letters, digits and . _ @ -, other than . and .. (a UUID is refused
+// besides, in validate). The login page prefills a login_hint only when
+// it is so spelt: other text, a right-to-left override or a sentence
+// above all, would be the request's words shown as hallpass's.
+func ValidUsername(s string) bool { return ValidName(s, "._@-", 64) }
+
 func (in *UserInput) validate(passwordRequired bool) error {
 	if err := unreadable(ObjectUser, in); err != nil {
 		return err
 	}
-	if !ValidName(in.Username, "._@-", 64) {
+	if !ValidUsername(in.Username) {
 		return invalid(ObjectUser, "username", "username must be 1 to 64 characters of letters, digits and . _ @ -, other than . and ..")
 	}
 	if uuid.Validate(in.Username) == nil {

@@ -115,6 +115,7 @@ func (p *Provider) advance(w http.ResponseWriter, r *http.Request, f *flow) {
 	}
 	switch st {
 	case stepFail:
+		p.dropPending(r.Context(), f)
 		p.authorizeError(w, r, f.ar, err)
 	case stepLogin:
 		p.toPage(w, r, f, PathLogin)
@@ -132,6 +133,20 @@ func (p *Provider) advance(w http.ResponseWriter, r *http.Request, f *flow) {
 		p.toFactorPage(w, r, f, PathSecondFactor)
 	case stepEnrol:
 		p.toFactorPage(w, r, f, PathEnrol)
+	}
+}
+
+// dropPending deletes f's stored request, if any, when the flow failed:
+// the error goes back to the client, and the request must not be taken
+// on afterwards from its pages (a consent given, a code issued after the
+// client was told login_required). A failure to delete is logged; the
+// request then expires.
+func (p *Provider) dropPending(ctx context.Context, f *flow) {
+	if f.pending == nil {
+		return
+	}
+	if err := p.cfg.Store.DeleteAuthRequest(ctx, f.pending.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.logFailure(ctx, "drop failed authorization request", err)
 	}
 }
 

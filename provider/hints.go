@@ -7,15 +7,11 @@ package provider
 
 import (
 	"slices"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ory/fosite"
-)
 
-// maxLoginHint bounds a login_hint shown on the login page: no username
-// that can sign in is longer (plausibleCredentials).
-const maxLoginHint = 64
+	"github.com/hallpass/hallpass/directory"
+)
 
 // idTokenHintSubject returns the subject of ar's id_token_hint, or "" when
 // it has none. The hint must be an ID token hallpass signed with a key it
@@ -56,17 +52,14 @@ func hintMismatch(f *flow, silent bool) (step, error) {
 
 // loginHint is the username the login page is prefilled with from ar's
 // login_hint: a hint only, which never signs anyone in, skips a step or
-// fails a request; one too long to be a username, or holding control
-// characters, is ignored. The page's template escapes it.
+// fails a request; one that could be no username (directory.ValidUsername:
+// too long, control or format characters such as a right-to-left
+// override, words) is ignored, so the page never shows the requester's
+// text as its own. The page's template escapes it besides.
 func loginHint(ar fosite.AuthorizeRequester) string {
 	h := ar.GetRequestForm().Get("login_hint")
-	if h == "" || len(h) > maxLoginHint || !utf8.ValidString(h) {
+	if !directory.ValidUsername(h) {
 		return ""
-	}
-	for _, r := range h {
-		if unicode.IsControl(r) {
-			return ""
-		}
 	}
 	return h
 }

@@ -82,6 +82,19 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 			e.callback(t, p, ar).wantError(t, "login_required")
 		})
 
+		t.Run("a request failed for the hint cannot be taken on", func(t *testing.T) {
+			// The client was told login_required: the request's consent
+			// page must not then ask alice, record her consent, and go
+			// back to the client a second time.
+			b := e.newBrowser(t)
+			ar := hinted(bobHint).withParam(t, "scope", "openid results:read")
+			lp := b.get(t, ar.URL).want(t, "login")
+			e.callback(t, b.login(t, lp, "alice", alicePassword), ar).wantError(t, "login_required")
+			consent := *lp.URL
+			consent.Path = "/consent"
+			b.get(t, consent.String()).wantErrorPage(t, http.StatusBadRequest)
+		})
+
 		for _, tc := range []struct{ name, hint string }{
 			{"not a JWT", "abc.def.ghi"},
 			{"an access token", aliceAccess},
@@ -104,22 +117,44 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 			ar := hinted(aliceHint, "prompt", "none")
 			e.callback(t, alice.get(t, ar.URL), ar).wantCode(t)
 		})
+
+		t.Run("the hint's key revoked between the code and its exchange", func(t *testing.T) {
+			// The hint was checked when the code was issued; the code is
+			// redeemed as any other, not failed server_error because
+			// fosite decoded the hint again at the exchange.
+			ar := hinted(aliceHint, "prompt", "none")
+			cb := e.callback(t, alice.get(t, ar.URL), ar)
+			cb.wantCode(t)
+			if res := e.admin(t, http.MethodPost, "/admin/keys/"+tokenKID(t, aliceHint)+"/revoke", nil); res.Status != http.StatusOK {
+				t.Fatalf("revoke the hint's key: status %d: %s", res.Status, res.Body)
+			}
+			tok := e.exchange(t, ar, cb)
+			if sub := e.idToken(t, c, tok, ar.Nonce).Sub; sub != e.AliceID {
+				t.Errorf("sub = %q, want alice %q", sub, e.AliceID)
+			}
+		})
 	})
 }
 
 // TestAuthorizeLoginHint checks that login_hint prefills the login page's
-// username, escaped, and never more: a hint too long to be a username is
-// left out, and a signed-in user is not signed out or refused for a hint
-// naming someone else (a hint, OIDC Core §3.1.2.1).
+// username, escaped, and never more: a hint that could be no username
+// (too long, other characters) is left out, and a signed-in user is not
+// signed out or refused for a hint naming someone else (a hint, OIDC
+// Core §3.1.2.1).
 func TestAuthorizeLoginHint(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
 		c := e.Confidential
 		for _, tc := range []struct{ hint, want string }{
 			{"alice", "alice"},
-			{`"><script>x</script>`, `"><script>x</script>`},
+			{"alice@school.example", "alice@school.example"},
+			{`"><script>x</script>`, ""},
 			{strings.Repeat("a", 65), ""},
 			{"ali\nce", ""},
+			// Text no username could be is not shown as hallpass's own:
+			// a right-to-left override ("alice" shown as "ecila"), words.
+			{"\u202eecila", ""},
+			{"Session expired, enter your password", ""},
 		} {
 			b := e.newBrowser(t)
 			p := b.get(t, c.request("openid", loginHintOpt(tc.hint)).URL).want(t, "login")

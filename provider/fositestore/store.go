@@ -1083,8 +1083,9 @@ func (f *Store) CreateOpenIDConnectSession(ctx context.Context, code string, req
 
 // GetOpenIDConnectSession returns the OIDC request of a code: its own
 // row, or else the code's row when that grants openid (fosite stores an
-// OIDC request for every code that does); ErrNotFound for a code issued
-// without openid, which fosite skips quietly.
+// OIDC request for every code that does), without its id_token_hint;
+// ErrNotFound for a code issued without openid, which fosite skips
+// quietly.
 func (f *Store) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
 	oidc, codeSig := digest(code), ""
 	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.oidc == oidc {
@@ -1104,7 +1105,16 @@ func (f *Store) GetOpenIDConnectSession(ctx context.Context, code string, req fo
 	if t == nil {
 		return nil, fositeErr(fmt.Errorf("load %s: %w", storage.KindOpenIDConnect, storage.ErrNotFound))
 	}
-	return f.request(ctx, storage.KindOpenIDConnect, t, req.GetSession())
+	oreq, err := f.request(ctx, storage.KindOpenIDConnect, t, req.GetSession())
+	if err != nil {
+		return nil, err
+	}
+	// The id_token_hint was checked when the code was issued (hallpass's
+	// check, then fosite's ValidatePrompt); at the exchange fosite would
+	// only decode it again, and answer server_error once its key is no
+	// longer published (revoked, or retired and removed, since).
+	oreq.Form.Del("id_token_hint")
+	return oreq, nil
 }
 
 // DeleteOpenIDConnectSession keeps the OIDC request of a code: fosite
