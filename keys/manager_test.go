@@ -649,6 +649,19 @@ func TestUnknownKidReload(t *testing.T) {
 	if store.listKeys.Load() == lists {
 		t.Error("no reload for an unknown kid a second later")
 	}
+
+	// A kid that hallpass cannot have made (too long, or outside
+	// base64url) reloads nothing, however long since the last reload.
+	for _, kid := range []string{strings.Repeat("k", 65), "forged kid", "forged\n", "k\u202e"} {
+		clock.add(time.Second)
+		lists = store.listKeys.Load()
+		if _, ok := b.VerificationKey(kid); ok {
+			t.Fatalf("kid %q verified", kid)
+		}
+		if store.listKeys.Load() != lists {
+			t.Errorf("kid %.20q reloaded the keys", kid)
+		}
+	}
 }
 
 // TestPoll: Poll reloads only when the change counter moved.

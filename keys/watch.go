@@ -125,12 +125,30 @@ func (m *Manager) VerificationKey(kid string) (*rsa.PublicKey, bool) {
 	if pub, ok := s.public[kid]; ok {
 		return pub, true
 	}
-	if kid == "" {
+	if !couldBeKID(kid) {
+		// Not a kid hallpass makes: no reload, and nothing of the
+		// token's (the sender's to write) goes into a log line.
 		return nil, false
 	}
 	m.reloadForUnknownKid(kid)
 	pub, ok := m.snap.Load().public[kid]
 	return pub, ok
+}
+
+// couldBeKID reports whether kid is spelt as the kids hallpass makes
+// (RFC 7638 thumbprints: 43 characters of base64url) could be, within a
+// margin: at most 64 characters of base64url's alphabet.
+func couldBeKID(kid string) bool {
+	if kid == "" || len(kid) > 64 {
+		return false
+	}
+	for i := 0; i < len(kid); i++ {
+		c := kid[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Manager) reloadForUnknownKid(kid string) {
