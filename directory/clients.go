@@ -290,8 +290,12 @@ func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata,
 // generated, and what only an admin decides is refused rather than
 // dropped, so the registrant does not believe it took effect.
 func (s *Clients) Register(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
-	// Self-registered clients are never first-party: consent is the user's.
-	m.SkipConsent = false
+	// Self-registered clients are never first-party: consent is the
+	// user's. Refused, not dropped: a registrant told nothing would
+	// believe its users are not asked.
+	if m.SkipConsent {
+		return ClientMetadata{}, badMetadata("skip_consent", "skip_consent cannot be set through registration: a registered client's users are always asked for consent; an admin marks a first-party client at /admin/clients")
+	}
 	if m.RequirePKCE != nil && !*m.RequirePKCE {
 		return ClientMetadata{}, badMetadata("require_pkce", "require_pkce cannot be turned off through registration; an admin can do it for a legacy confidential client at /admin/clients")
 	}
