@@ -277,10 +277,10 @@ type Clients struct {
 
 // Create validates m and stores the client. The returned metadata carries
 // the generated secret, which is never shown again. An admin may choose
-// the id (else one is generated); an existing id, or a built-in one
-// (IsBuiltin), is a conflict.
+// the id (else one is generated); an existing id, or a reserved one
+// (IsReserved: a built-in one, but for case), is a conflict.
 func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
-	if err := s.refuseBuiltin(m.ClientID); err != nil {
+	if err := s.refuseReserved(m.ClientID); err != nil {
 		return ClientMetadata{}, err
 	}
 	return s.create(ctx, m, m.ClientID, "create")

@@ -39,10 +39,10 @@ func CheckClientSecret(secret string) error {
 
 // CreateWithSecret is Create for a confidential client whose secret the
 // operator chose (at least MinClientSecretLen characters). The answer
-// carries no secret: the operator has it. A built-in id (IsBuiltin) is a
-// conflict.
+// carries no secret: the operator has it. A reserved id (IsReserved) is
+// a conflict.
 func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret string) (ClientMetadata, error) {
-	if err := s.refuseBuiltin(m.ClientID); err != nil {
+	if err := s.refuseReserved(m.ClientID); err != nil {
 		return ClientMetadata{}, err
 	}
 	if err := CheckClientSecret(secret); err != nil {

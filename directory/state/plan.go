@@ -281,8 +281,8 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	}
 	inFile := map[string]bool{}
 	for _, want := range f.Clients {
-		if dir.Clients().IsBuiltin(want.ClientID) {
-			return fmt.Errorf("client %q: hallpass registers this client itself; a file cannot manage it", want.ClientID)
+		if dir.Clients().IsReserved(want.ClientID) {
+			return fmt.Errorf("client %q: hallpass registers this client (or one it differs from only by case) itself; a file cannot manage it", want.ClientID)
 		}
 		inFile[want.ClientID] = true
 		norm, err := directory.Normalize(want.ClientMetadata)
