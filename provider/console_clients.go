@@ -63,7 +63,7 @@ func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew
 		RedirectURIs: strings.Join(m.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(m.PostLogoutRedirectURIs, "\n"),
 		Scope: m.Scope, Audience: strings.Join(m.Audience, "\n"), ResourceServers: strings.Join(m.ResourceServers, "\n"),
 		RequirePKCE: m.RequirePKCE == nil || *m.RequirePKCE, SkipConsent: m.SkipConsent,
-		ConfidentialWithSecret: m.TokenEndpointAuthMethod != "none",
+		ConfidentialWithSecret: m.TokenEndpointAuthMethod != "none" && m.TokenEndpointAuthMethod != "private_key_jwt",
 	}
 	for _, s := range scopes {
 		f.KnownScopes = append(f.KnownScopes, s.Name)
@@ -84,6 +84,12 @@ func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew
 	method := m.TokenEndpointAuthMethod
 	if method == "" {
 		method = "client_secret_basic"
+	}
+	if method == "private_key_jwt" {
+		// Its keys are registered through the admin API or a file, which
+		// the form does not show; offered so that saving keeps it.
+		methods = append(methods, web.Option{Value: "private_key_jwt", Label: "Server signing with its own keys (private_key_jwt)",
+			Hint: "Its public keys are registered through the admin API or configuration as code; choosing another method drops them."})
 	}
 	for i := range methods {
 		methods[i].Checked = methods[i].Value == method
@@ -133,6 +139,22 @@ func clientFromForm(r *http.Request) directory.ClientMetadata {
 		SkipConsent:             f.Get("skip_consent") == "yes",
 		RequirePKCE:             &requirePKCE,
 	}
+}
+
+// keepUnshown returns the post in of the client form for stored client
+// old with what the form does not show taken from old: the service's
+// Update replaces a client whole, so without this saving the page would
+// drop a private_key_jwt client's keys, the requirement of pushed
+// authorization requests and the back-channel logout URI. The keys go
+// when the post chooses another authentication method.
+func keepUnshown(old, in directory.ClientMetadata) directory.ClientMetadata {
+	in.ClientID = old.ClientID
+	if in.TokenEndpointAuthMethod == "private_key_jwt" && old.TokenEndpointAuthMethod == "private_key_jwt" {
+		in.JWKS, in.JWKSURI, in.TokenEndpointAuthSigningAlg = old.JWKS, old.JWKSURI, old.TokenEndpointAuthSigningAlg
+	}
+	in.RequirePushedAuthorizationRequests = old.RequirePushedAuthorizationRequests
+	in.BackchannelLogoutURI, in.BackchannelLogoutSessionRequired = old.BackchannelLogoutURI, old.BackchannelLogoutSessionRequired
+	return in
 }
 
 // showClientForm renders the client form with m, and the refusal if any.
@@ -243,8 +265,7 @@ func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in := clientFromForm(r)
-	in.ClientID = old.ClientID
+	in := keepUnshown(old, clientFromForm(r))
 	m, err := p.dir.Clients().Update(r.Context(), old.ClientID, in)
 	if err != nil {
 		p.clientFormRefused(w, r, in, false, err)
