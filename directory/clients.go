@@ -44,6 +44,25 @@ func usesSecret(method string) bool {
 	return method == "client_secret_basic" || method == "client_secret_post"
 }
 
+// UsesSecret is usesSecret, for configuration as code, which refuses a
+// secret named for a client that would have none.
+func UsesSecret(method string) bool { return usesSecret(method) }
+
+// refuseSecret refuses a secret for client id, authenticating with
+// method, unless the method uses one: a public client has none, and a
+// private_key_jwt client proves itself with its keys, so a secret given
+// it would be shown as working and never authenticate, then vanish at
+// its next update. field is the input at fault.
+func refuseSecret(field, id, method string) error {
+	switch {
+	case usesSecret(method):
+		return nil
+	case method == "none":
+		return badMetadata(field, "client %q is public (token_endpoint_auth_method none): it has no secret", id)
+	}
+	return badMetadata(field, "client %q authenticates with token_endpoint_auth_method %s, not with a secret: it has none", id, method)
+}
+
 // ClientMetadata is a client as RFC 7591 describes it, plus hallpass's
 // admin-only fields. It is both the request and the response body of
 // registration and of /admin/clients, and what the CLI prints.
