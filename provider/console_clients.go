@@ -53,7 +53,7 @@ func (p *Provider) consoleClients(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientForm is the form showing m; field names the input at fault.
-func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew bool, field string) (web.ClientForm, error) {
+func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew bool, field, version string) (web.ClientForm, error) {
 	scopes, err := p.dir.Scopes().List(r.Context())
 	if err != nil {
 		return web.ClientForm{}, err
@@ -64,6 +64,7 @@ func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew
 		Scope: m.Scope, Audience: strings.Join(m.Audience, "\n"), ResourceServers: strings.Join(m.ResourceServers, "\n"),
 		RequirePKCE: m.RequirePKCE == nil || *m.RequirePKCE, SkipConsent: m.SkipConsent,
 		ConfidentialWithSecret: m.TokenEndpointAuthMethod != "none" && m.TokenEndpointAuthMethod != "private_key_jwt",
+		Version:                version,
 	}
 	for _, s := range scopes {
 		f.KnownScopes = append(f.KnownScopes, s.Name)
@@ -157,14 +158,16 @@ func keepUnshown(old, in directory.ClientMetadata) directory.ClientMetadata {
 	return in
 }
 
-// showClientForm renders the client form with m, and the refusal if any.
-func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status int, m directory.ClientMetadata, isNew bool, refusal *directory.Error) {
+// showClientForm renders the client form with m, and the refusal if any;
+// version is the stored client's the edit page's post is to change
+// (versionOf), "" for a new one.
+func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status int, m directory.ClientMetadata, isNew bool, version string, refusal *directory.Error) {
 	d := web.ConsoleData{Notice: notice(r)}
 	field := ""
 	if refusal != nil {
 		d.Error, field = refusal.Message, refusal.Field
 	}
-	f, err := p.clientForm(r, m, isNew, field)
+	f, err := p.clientForm(r, m, isNew, field, version)
 	if err != nil {
 		p.consoleFailure(w, r, err)
 		return
@@ -182,7 +185,7 @@ func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status
 
 func (p *Provider) consoleNewClient(w http.ResponseWriter, r *http.Request) {
 	yes := true
-	p.showClientForm(w, r, http.StatusOK, directory.ClientMetadata{GrantTypes: []string{"authorization_code"}, RequirePKCE: &yes, Scope: "openid profile email"}, true, nil)
+	p.showClientForm(w, r, http.StatusOK, directory.ClientMetadata{GrantTypes: []string{"authorization_code"}, RequirePKCE: &yes, Scope: "openid profile email"}, true, "", nil)
 }
 
 // consoleCreateClient registers the client the form describes, showing
@@ -223,9 +226,9 @@ func (p *Provider) clientFormRefused(w http.ResponseWriter, r *http.Request, in 
 		p.consoleRefusal(w, r, err)
 	case errors.Is(de.Kind, directory.ErrConflict):
 		de.Field = "client_id"
-		p.showClientForm(w, r, http.StatusConflict, in, isNew, de)
+		p.showClientForm(w, r, http.StatusConflict, in, isNew, r.PostForm.Get("version"), de)
 	default:
-		p.showClientForm(w, r, http.StatusBadRequest, in, isNew, de)
+		p.showClientForm(w, r, http.StatusBadRequest, in, isNew, r.PostForm.Get("version"), de)
 	}
 }
 
@@ -255,7 +258,7 @@ func (p *Provider) editableClient(w http.ResponseWriter, r *http.Request) (direc
 
 func (p *Provider) consoleEditClient(w http.ResponseWriter, r *http.Request) {
 	if m, ok := p.editableClient(w, r); ok {
-		p.showClientForm(w, r, http.StatusOK, m, false, nil)
+		p.showClientForm(w, r, http.StatusOK, m, false, versionOf(m), nil)
 	}
 }
 
@@ -263,6 +266,13 @@ func (p *Provider) consoleEditClient(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 	old, ok := p.editableClient(w, r)
 	if !ok {
+		return
+	}
+	if r.PostForm.Get("version") != versionOf(old) {
+		// Another change (another admin's, in another tab) was saved
+		// since this page was opened: saving the page would undo it.
+		p.showClientForm(w, r, http.StatusConflict, old, false, versionOf(old), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient,
+			Message: "This client was changed since you opened the page, so nothing was saved. The page now shows it as it is; make your changes again and save."})
 		return
 	}
 	in := keepUnshown(old, clientFromForm(r))
@@ -283,7 +293,7 @@ func (p *Provider) consoleRotateSecret(w http.ResponseWriter, r *http.Request) {
 	m, err := p.dir.Clients().RotateSecret(r.Context(), old.ClientID)
 	if err != nil {
 		if de := formRefusal(err); de != nil && errors.Is(de.Kind, directory.ErrInvalid) {
-			p.showClientForm(w, r, http.StatusBadRequest, old, false, de)
+			p.showClientForm(w, r, http.StatusBadRequest, old, false, versionOf(old), de)
 			return
 		}
 		p.consoleRefusal(w, r, err)
