@@ -134,58 +134,93 @@ func TestConsoleClientSaveKeepsUnshownFields(t *testing.T) {
 	})
 }
 
-// Two admins (or two tabs) open one client's page and both save: the
-// second save, made from a page the first has overtaken, is refused
-// (409, the page shown again as the client now is) instead of silently
-// undoing the first; saved again from that page, it goes through. A post
-// without the page's version is refused alike.
-func TestConsoleClientSaveRefusesStalePage(t *testing.T) {
+// Two admins (or two tabs) open one record's page in the console and
+// both save: the second save, made from a page the first has overtaken,
+// is refused (409, the page shown again as the record now is) instead of
+// silently undoing the first; saved again from that page, it goes
+// through. A post without the page's version is refused alike. For each
+// of the console's edit pages: client, role, scope, user.
+func TestConsoleSaveRefusesStalePage(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
 		e.withConsoleAdmin(t)
-		m := directory.ClientMetadata{ClientID: "portal", ClientName: "Portal", RedirectURIs: []string{"https://portal.example/cb"}}
-		if res := e.admin(t, http.MethodPost, "/admin/clients", m); res.Status != http.StatusCreated {
-			t.Fatalf("create: %d %s", res.Status, res.Body)
-		}
-		const path = "/console/clients/portal"
-		open := func() (*browser, url.Values) {
-			b := e.newBrowser(t)
-			e.consoleSignIn(t, b, path, adminUsername, adminPassword)
-			return b, browserPost(t, b.get(t, e.URL+path), path)
-		}
-		name := func() string {
-			c, err := e.Store.GetClient(context.Background(), "portal")
-			if err != nil {
-				t.Fatal(err)
+		for path, body := range map[string]any{
+			"/admin/clients": directory.ClientMetadata{ClientID: "portal", ClientName: "Portal", RedirectURIs: []string{"https://portal.example/cb"}},
+			"/admin/roles":   map[string]any{"name": "tutor", "description": "Tutors"},
+			"/admin/scopes":  map[string]any{"name": "notes", "description": "Notes"},
+		} {
+			if res := e.admin(t, http.MethodPost, path, body); res.Status != http.StatusCreated {
+				t.Fatalf("create %s: %d %s", path, res.Status, res.Body)
 			}
-			return c.Name
 		}
-		ada, adaForm := open()
-		bea, beaForm := open()
+		for _, tc := range []struct {
+			page, field string
+			stored      func() string
+		}{
+			{"/console/clients/portal", "client_name", func() string {
+				c, err := e.Store.GetClient(context.Background(), "portal")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c.Name
+			}},
+			{"/console/roles/tutor", "description", func() string {
+				r, err := e.Store.GetRole(context.Background(), "tutor")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r.Description
+			}},
+			{"/console/scopes/notes", "description", func() string {
+				sc, err := e.Store.GetScope(context.Background(), "notes")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return sc.Description
+			}},
+			{"/console/users/" + e.BobID, "name", func() string {
+				u, err := e.Store.GetUser(context.Background(), e.BobID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return u.Name
+			}},
+		} {
+			t.Run(tc.page, func(t *testing.T) {
+				path := tc.page
+				open := func() (*browser, url.Values) {
+					b := e.newBrowser(t)
+					e.consoleSignIn(t, b, path, adminUsername, adminPassword)
+					return b, browserPost(t, b.get(t, e.URL+path), path)
+				}
+				ada, adaForm := open()
+				bea, beaForm := open()
 
-		adaForm.Set("client_name", "Ada's name")
-		if p := ada.post(t, e.URL+path, adaForm); p.Status != http.StatusOK || name() != "Ada's name" {
-			t.Fatalf("first save: %s; stored name %q", p, name())
-		}
-		beaForm.Set("client_name", "Bea's name")
-		p := bea.post(t, e.URL+path, beaForm)
-		if p.Status != http.StatusConflict || !strings.Contains(p.Body, "changed since you opened") || !strings.Contains(p.Body, "Ada&#39;s name") {
-			t.Errorf("save from the overtaken page: %s, want 409 showing the client as Ada saved it", p)
-		}
-		if got := name(); got != "Ada's name" {
-			t.Errorf("stored name %q after the refused save, want Ada's", got)
-		}
-		again := browserPost(t, p, path)
-		again.Set("client_name", "Bea's name")
-		if p := bea.post(t, e.URL+path, again); p.Status != http.StatusOK || name() != "Bea's name" {
-			t.Errorf("save from the refreshed page: %s; stored name %q", p, name())
-		}
+				adaForm.Set(tc.field, "Ada's text")
+				if p := ada.post(t, e.URL+path, adaForm); p.Status != http.StatusOK || tc.stored() != "Ada's text" {
+					t.Fatalf("first save: %s; stored %q", p, tc.stored())
+				}
+				beaForm.Set(tc.field, "Bea's text")
+				p := bea.post(t, e.URL+path, beaForm)
+				if p.Status != http.StatusConflict || !strings.Contains(p.Body, "changed since you opened") || !strings.Contains(p.Body, "Ada&#39;s text") {
+					t.Errorf("save from the overtaken page: %s, want 409 showing the record as Ada saved it", p)
+				}
+				if got := tc.stored(); got != "Ada's text" {
+					t.Errorf("stored %q after the refused save, want Ada's", got)
+				}
+				again := browserPost(t, p, path)
+				again.Set(tc.field, "Bea's text")
+				if p := bea.post(t, e.URL+path, again); p.Status != http.StatusOK || tc.stored() != "Bea's text" {
+					t.Errorf("save from the refreshed page: %s; stored %q", p, tc.stored())
+				}
 
-		noVersion := browserPost(t, ada.get(t, e.URL+path), path)
-		noVersion.Del("version")
-		noVersion.Set("client_name", "Unversioned")
-		if p := ada.post(t, e.URL+path, noVersion); p.Status != http.StatusConflict || name() != "Bea's name" {
-			t.Errorf("save without a version: %s; stored name %q", p, name())
+				noVersion := browserPost(t, ada.get(t, e.URL+path), path)
+				noVersion.Del("version")
+				noVersion.Set(tc.field, "Unversioned")
+				if p := ada.post(t, e.URL+path, noVersion); p.Status != http.StatusConflict || tc.stored() != "Bea's text" {
+					t.Errorf("save without a version: %s; stored %q", p, tc.stored())
+				}
+			})
 		}
 	})
 }

@@ -268,11 +268,8 @@ func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if r.PostForm.Get("version") != versionOf(old) {
-		// Another change (another admin's, in another tab) was saved
-		// since this page was opened: saving the page would undo it.
-		p.showClientForm(w, r, http.StatusConflict, old, false, versionOf(old), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient,
-			Message: "This client was changed since you opened the page, so nothing was saved. The page now shows it as it is; make your changes again and save."})
+	if staleEdit(r, old) {
+		p.showClientForm(w, r, http.StatusConflict, old, false, versionOf(old), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient, Message: staleMessage})
 		return
 	}
 	in := keepUnshown(old, clientFromForm(r))

@@ -298,8 +298,9 @@ type Form struct {
 }
 
 // Field is one labelled control of a Form. Type is text, email,
-// password, textarea, checkbox (Value "yes" when checked, Checked) or
-// checkboxes (Options).
+// password, textarea, checkbox (Value "yes" when checked, Checked),
+// checkboxes (Options) or hidden (Name and Value only, sent back as
+// they are: the version of the record an edit form shows).
 type Field struct {
 	Name, Label, Type, Value, Hint string
 	Options                        []Option
