@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/web"
@@ -20,15 +21,27 @@ const pathConsoleClients = PathConsole + "/clients"
 // maxSearchLen bounds a search query; nothing longer can match anyway.
 const maxSearchLen = 200
 
+// searchQuery is a list page's search query q, trimmed and cut to at
+// most maxSearchLen bytes at a character boundary: cut inside a
+// character, it was echoed into the page's search box as invalid UTF-8.
+func searchQuery(r *http.Request) string {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) <= maxSearchLen {
+		return q
+	}
+	cut := maxSearchLen
+	for cut > 0 && !utf8.RuneStart(q[cut]) {
+		cut--
+	}
+	return q[:cut]
+}
+
 func clientPath(id string) string { return pathConsoleClients + "/" + url.PathEscape(id) }
 
 // consoleClients lists the clients whose id, name or a redirect URI
 // contains the query q, case-insensitively.
 func (p *Provider) consoleClients(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if len(q) > maxSearchLen {
-		q = q[:maxSearchLen]
-	}
+	q := searchQuery(r)
 	all, err := p.dir.Clients().List(r.Context())
 	if err != nil {
 		p.consoleFailure(w, r, err)

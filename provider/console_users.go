@@ -80,10 +80,7 @@ func (p *Provider) showUsers(w http.ResponseWriter, r *http.Request, status int,
 		p.consoleFailure(w, r, err)
 		return
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if len(q) > maxSearchLen {
-		q = q[:maxSearchLen]
-	}
+	q := searchQuery(r)
 	t := &web.Table{Caption: "Users", Columns: []string{"Username", "Name", "Email", "Roles", "Status"}}
 	for _, u := range list {
 		if q != "" && !strings.Contains(strings.ToLower(u.Username+"\n"+u.Name+"\n"+u.Email), strings.ToLower(q)) {
