@@ -30,8 +30,8 @@ func (s *Clients) refuseBuiltin(id string) error {
 // IsReserved reports whether id may not be the id of a new client: a
 // built-in client's id, or one that differs from it only by case or by
 // surrounding spaces ("Hallpass-Console"), which people reading the
-// console, the audit log or a consent page would take for hallpass's
-// own client. An existing client is still named exactly (IsBuiltin), so
+// console's client list or the audit log would take for hallpass's own
+// client. An existing client is still named exactly (IsBuiltin), so
 // one created before this rule can be changed or deleted.
 func (s *Clients) IsReserved(id string) bool {
 	id = strings.TrimSpace(id)
