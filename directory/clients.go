@@ -44,6 +44,25 @@ func usesSecret(method string) bool {
 	return method == "client_secret_basic" || method == "client_secret_post"
 }
 
+// UsesSecret is usesSecret, for configuration as code, which refuses a
+// secret named for a client that would have none.
+func UsesSecret(method string) bool { return usesSecret(method) }
+
+// refuseSecret refuses a secret for client id, authenticating with
+// method, unless the method uses one: a public client has none, and a
+// private_key_jwt client proves itself with its keys, so a secret given
+// it would be shown as working and never authenticate, then vanish at
+// its next update. field is the input at fault.
+func refuseSecret(field, id, method string) error {
+	switch {
+	case usesSecret(method):
+		return nil
+	case method == "none":
+		return badMetadata(field, "client %q is public (token_endpoint_auth_method none): it has no secret", id)
+	}
+	return badMetadata(field, "client %q authenticates with token_endpoint_auth_method %s, not with a secret: it has none", id, method)
+}
+
 // ClientMetadata is a client as RFC 7591 describes it, plus hallpass's
 // admin-only fields. It is both the request and the response body of
 // registration and of /admin/clients, and what the CLI prints.
@@ -277,10 +296,10 @@ type Clients struct {
 
 // Create validates m and stores the client. The returned metadata carries
 // the generated secret, which is never shown again. An admin may choose
-// the id (else one is generated); an existing id, or a built-in one
-// (IsBuiltin), is a conflict.
+// the id (else one is generated); an existing id, or a reserved one
+// (IsReserved: a built-in one, but for case), is a conflict.
 func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
-	if err := s.refuseBuiltin(m.ClientID); err != nil {
+	if err := s.refuseReserved(m.ClientID); err != nil {
 		return ClientMetadata{}, err
 	}
 	return s.create(ctx, m, m.ClientID, "create")
@@ -290,8 +309,12 @@ func (s *Clients) Create(ctx context.Context, m ClientMetadata) (ClientMetadata,
 // generated, and what only an admin decides is refused rather than
 // dropped, so the registrant does not believe it took effect.
 func (s *Clients) Register(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
-	// Self-registered clients are never first-party: consent is the user's.
-	m.SkipConsent = false
+	// Self-registered clients are never first-party: consent is the
+	// user's. Refused, not dropped: a registrant told nothing would
+	// believe its users are not asked.
+	if m.SkipConsent {
+		return ClientMetadata{}, badMetadata("skip_consent", "skip_consent cannot be set through registration: a registered client's users are always asked for consent; an admin marks a first-party client at /admin/clients")
+	}
 	if m.RequirePKCE != nil && !*m.RequirePKCE {
 		return ClientMetadata{}, badMetadata("require_pkce", "require_pkce cannot be turned off through registration; an admin can do it for a legacy confidential client at /admin/clients")
 	}

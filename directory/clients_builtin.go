@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -24,6 +25,32 @@ func (s *Clients) refuseBuiltin(id string) error {
 	}
 	return &Error{Kind: ErrConflict, Object: ObjectClient,
 		Message: fmt.Sprintf("%s is hallpass's own client; it cannot be changed or deleted", id)}
+}
+
+// IsReserved reports whether id may not be the id of a new client: a
+// built-in client's id, or one that differs from it only by case or by
+// surrounding spaces ("Hallpass-Console"), which people reading the
+// console's client list or the audit log would take for hallpass's own
+// client. An existing client is still named exactly (IsBuiltin), so
+// one created before this rule can be changed or deleted.
+func (s *Clients) IsReserved(id string) bool {
+	id = strings.TrimSpace(id)
+	return slices.ContainsFunc(s.builtin, func(b string) bool { return strings.EqualFold(b, id) })
+}
+
+// refuseReserved refuses id as the id of a new client when IsReserved.
+func (s *Clients) refuseReserved(id string) error {
+	trimmed := strings.TrimSpace(id)
+	for _, b := range s.builtin {
+		switch {
+		case b == trimmed:
+			return s.refuseBuiltin(b)
+		case strings.EqualFold(b, trimmed):
+			return &Error{Kind: ErrConflict, Object: ObjectClient,
+				Message: fmt.Sprintf("client id %q is reserved: it differs only by case from %s, hallpass's own client", id, b)}
+		}
+	}
+	return nil
 }
 
 // RegisterBuiltin creates built-in client m.ClientID as m describes it,

@@ -85,6 +85,45 @@ func TestBuiltinClients(t *testing.T) {
 	}
 }
 
+// An id that differs from a built-in one only by case, or by spaces
+// around it, is refused to every call that creates a client, with a
+// conflict, and nothing is stored: people would take it for hallpass's
+// own client. An unrelated id is created as usual.
+func TestReservedClientIDs(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.Open(t, testdb.SQLite(t))
+	svc := New(st, Options{BuiltinClients: []string{"hallpass-console"}})
+	secret := strings.Repeat("s", MinClientSecretLen)
+	for _, id := range []string{"Hallpass-Console", "HALLPASS-CONSOLE", "hallpass-Console", " hallpass-console", "hallpass-console\t"} {
+		for _, tc := range []struct {
+			name string
+			call func(m ClientMetadata) error
+		}{
+			{"Create", func(m ClientMetadata) error { _, err := svc.Clients().Create(ctx, m); return err }},
+			{"CreateWithSecret", func(m ClientMetadata) error { _, err := svc.Clients().CreateWithSecret(ctx, m, secret); return err }},
+		} {
+			t.Run(tc.name+" "+id, func(t *testing.T) {
+				m := ClientMetadata{ClientID: id, RedirectURIs: []string{"https://evil.example/cb"}}
+				if err := tc.call(m); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "hallpass-console") {
+					t.Errorf("error %v, want a conflict naming hallpass-console", err)
+				}
+				if !svc.Clients().IsReserved(id) {
+					t.Errorf("IsReserved(%q) = false", id)
+				}
+			})
+		}
+	}
+	if list, err := st.ListClients(ctx); err != nil || len(list) != 0 {
+		t.Errorf("stored clients after the refusals: %+v, %v", list, err)
+	}
+	if svc.Clients().IsReserved("hallpass-console-2") {
+		t.Error("IsReserved(hallpass-console-2) = true")
+	}
+	if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "hallpass-console-2", RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
+		t.Errorf("Create hallpass-console-2: %v", err)
+	}
+}
+
 // recordedActions is a Recorder that keeps the action of every event.
 type recordedActions struct {
 	mu      sync.Mutex

@@ -6,7 +6,8 @@ import (
 
 // RotateSecret gives confidential client id a new secret and returns the
 // client with it, shown this once; the old secret stops working at once.
-// A public client has no secret to rotate; a built-in one (IsBuiltin) is
+// A client whose method uses no secret (public, private_key_jwt) has
+// none to rotate; a built-in one (IsBuiltin) is
 // a conflict.
 func (s *Clients) RotateSecret(ctx context.Context, id string) (ClientMetadata, error) {
 	if err := s.refuseBuiltin(id); err != nil {
@@ -16,8 +17,8 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (ClientMetadata, 
 	if err != nil {
 		return ClientMetadata{}, storeErr(err, ObjectClient, id)
 	}
-	if c.TokenEndpointAuthMethod == "none" {
-		return ClientMetadata{}, badMetadata("token_endpoint_auth_method", "client %q is public (token_endpoint_auth_method none): it has no secret to rotate", id)
+	if err := refuseSecret("token_endpoint_auth_method", id, c.TokenEndpointAuthMethod); err != nil {
+		return ClientMetadata{}, err
 	}
 	secret, digest := newClientSecret()
 	c.SecretHash, c.UpdatedAt = digest, stamp(s.now())

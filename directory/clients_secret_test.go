@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
@@ -49,5 +50,54 @@ func TestRotateSecret(t *testing.T) {
 	}
 	if _, err := svc.Clients().RotateSecret(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("rotate an unknown client: %v, want not found", err)
+	}
+}
+
+// A client whose method uses no secret gets none, whichever call would
+// give it one: a public client, and a private_key_jwt client, which
+// proves itself with its keys (a secret given it would be shown as
+// working, never authenticate, and vanish at its next update). Each
+// call is refused naming the field and changes nothing.
+func TestNoSecretForSecretlessMethods(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.Open(t, testdb.SQLite(t))
+	svc := New(st, Options{})
+	secret := strings.Repeat("s", MinClientSecretLen)
+	keyed := ClientMetadata{ClientID: "signer", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{},
+		TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "https://signer.example/jwks"}
+	public := ClientMetadata{ClientID: "app", RedirectURIs: []string{"https://app.example/cb"}, TokenEndpointAuthMethod: "none"}
+	for _, m := range []ClientMetadata{keyed, public} {
+		if _, err := svc.Clients().Create(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, id string
+		call     func() error
+	}{
+		{"RotateSecret keyed", "signer", func() error { _, err := svc.Clients().RotateSecret(ctx, "signer"); return err }},
+		{"RotateSecret public", "app", func() error { _, err := svc.Clients().RotateSecret(ctx, "app"); return err }},
+		{"SetSecret keyed", "signer", func() error { return svc.Clients().SetSecret(ctx, "signer", secret) }},
+		{"SetSecret public", "app", func() error { return svc.Clients().SetSecret(ctx, "app", secret) }},
+		{"CreateWithSecret keyed", "signer-2", func() error {
+			m := keyed
+			m.ClientID = "signer-2"
+			_, err := svc.Clients().CreateWithSecret(ctx, m, secret)
+			return err
+		}},
+		{"UpdateWithSecret keyed", "signer", func() error { _, err := svc.Clients().UpdateWithSecret(ctx, "signer", keyed, secret); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := st.GetClient(ctx, tc.id)
+			err := tc.call()
+			var de *Error
+			if !errors.As(err, &de) || !errors.Is(err, ErrInvalid) || de.Field == "" {
+				t.Errorf("error %v, want a refusal naming a field", err)
+			}
+			after, _ := st.GetClient(ctx, tc.id)
+			if (before == nil) != (after == nil) || after != nil && (len(after.SecretHash) != 0 || !after.UpdatedAt.Equal(before.UpdatedAt)) {
+				t.Errorf("the refused call changed the client: %+v", after)
+			}
+		})
 	}
 }

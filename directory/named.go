@@ -1,10 +1,17 @@
 package directory
 
 import (
+	"strings"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
 )
+
+// IdentityScopes are the OpenID Connect scopes that every signed-in user
+// is granted whatever their roles (they only describe the user to the
+// client): the provider's policy grants them, and no registered scope
+// may give them an audience or be named as one of them but for case.
+func IdentityScopes() []string { return []string{"openid", "profile", "email", "offline_access"} }
 
 // RoleView is a role in the admin API and the CLI (body and answer).
 type RoleView struct {
@@ -69,6 +76,14 @@ func (in ScopeView) checked(name string) (ScopeView, error) {
 	if dotSegment(in.Name) {
 		// Its admin and console URLs would name another path.
 		return in, invalid(ObjectScope, "name", "scope name %q cannot be . or ..", in.Name)
+	}
+	for _, id := range IdentityScopes() {
+		switch {
+		case in.Name == id && in.Audience != "":
+			return in, invalid(ObjectScope, "audience", "%s is granted to every signed-in user whatever their roles, so the resource server %q would accept every user's token: give the audience to a scope that roles grant", id, in.Audience)
+		case in.Name != id && strings.EqualFold(in.Name, id):
+			return in, invalid(ObjectScope, "name", "scope name %q differs only by case from %s, which every signed-in user is granted: scope names are case-sensitive, so it would be another scope that reads as that one", in.Name, id)
+		}
 	}
 	if err := plainText(ObjectScope, "description", in.Description, 500, false); err != nil {
 		return in, err

@@ -39,10 +39,10 @@ func CheckClientSecret(secret string) error {
 
 // CreateWithSecret is Create for a confidential client whose secret the
 // operator chose (at least MinClientSecretLen characters). The answer
-// carries no secret: the operator has it. A built-in id (IsBuiltin) is a
-// conflict.
+// carries no secret: the operator has it. A reserved id (IsReserved) is
+// a conflict.
 func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret string) (ClientMetadata, error) {
-	if err := s.refuseBuiltin(m.ClientID); err != nil {
+	if err := s.refuseReserved(m.ClientID); err != nil {
 		return ClientMetadata{}, err
 	}
 	if err := CheckClientSecret(secret); err != nil {
@@ -52,8 +52,8 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 	if err != nil {
 		return ClientMetadata{}, err
 	}
-	if c.TokenEndpointAuthMethod == "none" {
-		return ClientMetadata{}, badMetadata("client_secret", "a public client (token_endpoint_auth_method none) has no secret")
+	if err := refuseSecret("client_secret", m.ClientID, c.TokenEndpointAuthMethod); err != nil {
+		return ClientMetadata{}, err
 	}
 	if !ValidName(m.ClientID, "-_.~", maxIDLength) {
 		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
@@ -100,8 +100,8 @@ func (s *Clients) SetSecret(ctx context.Context, id, secret string) error {
 	if err != nil {
 		return storeErr(err, ObjectClient, id)
 	}
-	if c.TokenEndpointAuthMethod == "none" {
-		return badMetadata("client_secret", "client %q is public (token_endpoint_auth_method none): it has no secret", id)
+	if err := refuseSecret("client_secret", id, c.TokenEndpointAuthMethod); err != nil {
+		return err
 	}
 	sum := sha256.Sum256([]byte(secret))
 	c.SecretHash, c.UpdatedAt = sum[:], stamp(s.now())

@@ -100,7 +100,8 @@ func New(store storage.Store, opts Options) *Service {
 		users:   &Users{store: store, hasher: opts.Hasher, now: now, logoutsQueued: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
 		clients: &Clients{store: store, now: now, audit: rec, builtin: slices.Clone(opts.BuiltinClients)},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
-			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole},
+			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole,
+			store: store, deleting: func(ctx context.Context, name string) (map[string]any, error) { return roleLosses(ctx, store, name) }},
 		scopes: &Scopes{object: ObjectScope, now: now, audit: rec, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
 			get: store.GetScope, list: store.ListScopes, create: store.CreateScope, update: store.UpdateScope, remove: store.DeleteScope},
 	}
@@ -161,6 +162,11 @@ type Named[S any, V NamedView[S, V]] struct {
 	create  func(context.Context, *S) error
 	update  func(context.Context, *S) error
 	remove  func(context.Context, string) error
+	// deleting, when set, returns what the deletion of a record takes
+	// from others, for its audit record; Delete calls it in the
+	// deletion's transaction (of store), before remove.
+	deleting func(ctx context.Context, name string) (map[string]any, error)
+	store    storage.Store
 }
 
 // NamedView is what Named needs of a record as the admin API shows it
@@ -247,13 +253,51 @@ func (n *Named[S, V]) List(ctx context.Context) ([]V, error) {
 	return listed(ctx, n.object, n.list, n.view)
 }
 
-// Delete deletes the record name.
+// Delete deletes the record name. Its audit record says what the
+// deletion took from others (a role: who held it and its scopes).
 func (n *Named[S, V]) Delete(ctx context.Context, name string) error {
-	if err := n.remove(ctx, name); err != nil {
-		return storeErr(err, n.object, name)
+	if n.deleting == nil {
+		if err := n.remove(ctx, name); err != nil {
+			return storeErr(err, n.object, name)
+		}
+		record(ctx, n.audit, n.object, "delete", name, nil, nil)
+		return nil
 	}
-	record(ctx, n.audit, n.object, "delete", name, nil, nil)
+	var extra map[string]any
+	err := inTransaction(ctx, n.store, func(tx context.Context) error {
+		var err error
+		if extra, err = n.deleting(tx, name); err != nil {
+			return err
+		}
+		return storeErr(n.remove(tx, name), n.object, name)
+	})
+	if err != nil {
+		return err
+	}
+	record(ctx, n.audit, n.object, "delete", name, nil, extra)
 	return nil
+}
+
+// maxRecordedHolders bounds the usernames a role's deletion records: the
+// count is always recorded, the names of the first ones (by username) so
+// that an audit record stays small whatever the directory's size.
+const maxRecordedHolders = 100
+
+// roleLosses says what deleting role name takes from its holders, for
+// the deletion's audit record: the role's scopes, how many users held it
+// and the usernames of at most maxRecordedHolders of them. In the
+// deletion's transaction, RoleHolders keeps the role from being granted
+// meanwhile, so the record names everyone who lost it.
+func roleLosses(ctx context.Context, store storage.Store, name string) (map[string]any, error) {
+	holders, total, err := store.RoleHolders(ctx, name, maxRecordedHolders)
+	if err != nil {
+		return nil, storeErr(err, ObjectRole, name)
+	}
+	role, err := store.GetRole(ctx, name)
+	if err != nil {
+		return nil, storeErr(err, ObjectRole, name)
+	}
+	return map[string]any{"scopes": listOf(role.Scopes), "holder_count": total, "holders": holders}, nil
 }
 
 // listed renders every record list returns.

@@ -89,6 +89,20 @@ func TestRefusals(t *testing.T) {
 			_, err := svc.Scopes().Create(ctx, ScopeView{Name: "results:read", Audience: "a b"})
 			return err
 		}, ErrInvalid, ObjectScope, "audience", "without spaces"},
+		{"identity scope with an audience", func() error {
+			// Every signed-in user is granted openid: the resource server
+			// would accept anyone's token.
+			_, err := svc.Scopes().Create(ctx, ScopeView{Name: "openid", Audience: "https://results.example"})
+			return err
+		}, ErrInvalid, ObjectScope, "audience", "every signed-in user"},
+		{"identity scope but for case", func() error {
+			_, err := svc.Scopes().Create(ctx, ScopeView{Name: "OpenID", Description: "Sign in"})
+			return err
+		}, ErrInvalid, ObjectScope, "name", "differs only by case from openid"},
+		{"identity scope but for case, with an update", func() error {
+			_, err := svc.Scopes().Update(ctx, "Offline_Access", ScopeView{Description: "Stay signed in"})
+			return err
+		}, ErrInvalid, ObjectScope, "name", "differs only by case from offline_access"},
 		{"unknown scope", func() error { return svc.Scopes().Delete(ctx, "nope") },
 			ErrNotFound, ObjectScope, "", `no scope "nope"`},
 		{"client id with a space", func() error {
@@ -100,6 +114,10 @@ func TestRefusals(t *testing.T) {
 			_, err := svc.Clients().Register(ctx, ClientMetadata{RedirectURIs: []string{"https://app.example/cb"}, RequirePKCE: &off})
 			return err
 		}, ErrInvalid, ObjectClient, "require_pkce", "through registration"},
+		{"registration of a first-party client", func() error {
+			_, err := svc.Clients().Register(ctx, ClientMetadata{RedirectURIs: []string{"https://app.example/cb"}, SkipConsent: true})
+			return err
+		}, ErrInvalid, ObjectClient, "skip_consent", "through registration"},
 		{"unknown client", func() error { return svc.Clients().RevokeTokens(ctx, "nope") },
 			ErrNotFound, ObjectClient, "", `no client "nope"`},
 	} {

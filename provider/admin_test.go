@@ -305,10 +305,23 @@ func TestDynamicRegistration(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
 
-		t.Run("client chooses neither id nor first-party status", func(t *testing.T) {
+		t.Run("first-party status refused, not dropped", func(t *testing.T) {
+			before := ts.clients(t)
 			res := ts.do(t, req{
 				Method: http.MethodPost, Path: provider.PathRegistration, ContentType: "application/json",
-				Body: `{"client_id":"chosen-id","skip_consent":true,"redirect_uris":["https://app.example/cb"],"client_name":"App"}`,
+				Body: `{"skip_consent":true,"redirect_uris":["https://app.example/cb"],"client_name":"App"}`,
+				Auth: "Bearer " + ts.AdminToken,
+			})
+			if res.Status != http.StatusBadRequest || !strings.Contains(string(res.Body), `"invalid_client_metadata"`) || !strings.Contains(string(res.Body), "skip_consent") {
+				t.Errorf("registration with skip_consent: %d %s, want 400 invalid_client_metadata naming skip_consent", res.Status, res.Body)
+			}
+			ts.assertClientsUnchanged(t, before)
+		})
+
+		t.Run("client does not choose its id", func(t *testing.T) {
+			res := ts.do(t, req{
+				Method: http.MethodPost, Path: provider.PathRegistration, ContentType: "application/json",
+				Body: `{"client_id":"chosen-id","skip_consent":false,"redirect_uris":["https://app.example/cb"],"client_name":"App"}`,
 				Auth: "Bearer " + ts.AdminToken,
 			})
 			if res.Status != http.StatusCreated {

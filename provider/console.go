@@ -96,6 +96,25 @@ func (p *Provider) consoleRefusal(w http.ResponseWriter, r *http.Request, err er
 	p.consoleFailure(w, r, err)
 }
 
+// versionField is the hidden field of an edit form that sends back the
+// version of the record the page showed (versionOf), which staleEdit
+// checks.
+func versionField(version string) web.Field {
+	return web.Field{Name: "version", Type: "hidden", Value: version}
+}
+
+// staleEdit reports whether the edit form's post r was made from a page
+// that showed another version of the record than current, as it is now:
+// saving it would undo a change saved meanwhile (another admin's, or
+// another tab's). A post without a version counts as stale.
+func staleEdit(r *http.Request, current any) bool {
+	return r.PostForm.Get("version") != versionOf(current)
+}
+
+// staleMessage is the refusal a stale edit's form is shown again with,
+// showing the record as it now is.
+const staleMessage = "This was changed since you opened the page, so nothing was saved. The page now shows it as it is; make your changes again and save."
+
 // formRefusal returns the directory service's refusal of a form's input,
 // for the form to show; nil when err is not one (then it is a failure).
 func formRefusal(err error) *directory.Error {

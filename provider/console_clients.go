@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/web"
@@ -20,15 +21,27 @@ const pathConsoleClients = PathConsole + "/clients"
 // maxSearchLen bounds a search query; nothing longer can match anyway.
 const maxSearchLen = 200
 
+// searchQuery is a list page's search query q, trimmed and cut to at
+// most maxSearchLen bytes at a character boundary: cut inside a
+// character, it was echoed into the page's search box as invalid UTF-8.
+func searchQuery(r *http.Request) string {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) <= maxSearchLen {
+		return q
+	}
+	cut := maxSearchLen
+	for cut > 0 && !utf8.RuneStart(q[cut]) {
+		cut--
+	}
+	return q[:cut]
+}
+
 func clientPath(id string) string { return pathConsoleClients + "/" + url.PathEscape(id) }
 
 // consoleClients lists the clients whose id, name or a redirect URI
 // contains the query q, case-insensitively.
 func (p *Provider) consoleClients(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if len(q) > maxSearchLen {
-		q = q[:maxSearchLen]
-	}
+	q := searchQuery(r)
 	all, err := p.dir.Clients().List(r.Context())
 	if err != nil {
 		p.consoleFailure(w, r, err)
@@ -53,7 +66,7 @@ func (p *Provider) consoleClients(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientForm is the form showing m; field names the input at fault.
-func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew bool, field string) (web.ClientForm, error) {
+func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew bool, field, version string) (web.ClientForm, error) {
 	scopes, err := p.dir.Scopes().List(r.Context())
 	if err != nil {
 		return web.ClientForm{}, err
@@ -63,7 +76,8 @@ func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew
 		RedirectURIs: strings.Join(m.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(m.PostLogoutRedirectURIs, "\n"),
 		Scope: m.Scope, Audience: strings.Join(m.Audience, "\n"), ResourceServers: strings.Join(m.ResourceServers, "\n"),
 		RequirePKCE: m.RequirePKCE == nil || *m.RequirePKCE, SkipConsent: m.SkipConsent,
-		ConfidentialWithSecret: m.TokenEndpointAuthMethod != "none",
+		ConfidentialWithSecret: m.TokenEndpointAuthMethod != "none" && m.TokenEndpointAuthMethod != "private_key_jwt",
+		Version:                version,
 	}
 	for _, s := range scopes {
 		f.KnownScopes = append(f.KnownScopes, s.Name)
@@ -84,6 +98,12 @@ func (p *Provider) clientForm(r *http.Request, m directory.ClientMetadata, isNew
 	method := m.TokenEndpointAuthMethod
 	if method == "" {
 		method = "client_secret_basic"
+	}
+	if method == "private_key_jwt" {
+		// Its keys are registered through the admin API or a file, which
+		// the form does not show; offered so that saving keeps it.
+		methods = append(methods, web.Option{Value: "private_key_jwt", Label: "Server signing with its own keys (private_key_jwt)",
+			Hint: "Its public keys are registered through the admin API or configuration as code; choosing another method drops them."})
 	}
 	for i := range methods {
 		methods[i].Checked = methods[i].Value == method
@@ -135,14 +155,32 @@ func clientFromForm(r *http.Request) directory.ClientMetadata {
 	}
 }
 
-// showClientForm renders the client form with m, and the refusal if any.
-func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status int, m directory.ClientMetadata, isNew bool, refusal *directory.Error) {
+// keepUnshown returns the post in of the client form for stored client
+// old with what the form does not show taken from old: the service's
+// Update replaces a client whole, so without this saving the page would
+// drop a private_key_jwt client's keys, the requirement of pushed
+// authorization requests and the back-channel logout URI. The keys go
+// when the post chooses another authentication method.
+func keepUnshown(old, in directory.ClientMetadata) directory.ClientMetadata {
+	in.ClientID = old.ClientID
+	if in.TokenEndpointAuthMethod == "private_key_jwt" && old.TokenEndpointAuthMethod == "private_key_jwt" {
+		in.JWKS, in.JWKSURI, in.TokenEndpointAuthSigningAlg = old.JWKS, old.JWKSURI, old.TokenEndpointAuthSigningAlg
+	}
+	in.RequirePushedAuthorizationRequests = old.RequirePushedAuthorizationRequests
+	in.BackchannelLogoutURI, in.BackchannelLogoutSessionRequired = old.BackchannelLogoutURI, old.BackchannelLogoutSessionRequired
+	return in
+}
+
+// showClientForm renders the client form with m, and the refusal if any;
+// version is the stored client's the edit page's post is to change
+// (versionOf), "" for a new one.
+func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status int, m directory.ClientMetadata, isNew bool, version string, refusal *directory.Error) {
 	d := web.ConsoleData{Notice: notice(r)}
 	field := ""
 	if refusal != nil {
 		d.Error, field = refusal.Message, refusal.Field
 	}
-	f, err := p.clientForm(r, m, isNew, field)
+	f, err := p.clientForm(r, m, isNew, field, version)
 	if err != nil {
 		p.consoleFailure(w, r, err)
 		return
@@ -160,7 +198,7 @@ func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status
 
 func (p *Provider) consoleNewClient(w http.ResponseWriter, r *http.Request) {
 	yes := true
-	p.showClientForm(w, r, http.StatusOK, directory.ClientMetadata{GrantTypes: []string{"authorization_code"}, RequirePKCE: &yes, Scope: "openid profile email"}, true, nil)
+	p.showClientForm(w, r, http.StatusOK, directory.ClientMetadata{GrantTypes: []string{"authorization_code"}, RequirePKCE: &yes, Scope: "openid profile email"}, true, "", nil)
 }
 
 // consoleCreateClient registers the client the form describes, showing
@@ -201,9 +239,9 @@ func (p *Provider) clientFormRefused(w http.ResponseWriter, r *http.Request, in 
 		p.consoleRefusal(w, r, err)
 	case errors.Is(de.Kind, directory.ErrConflict):
 		de.Field = "client_id"
-		p.showClientForm(w, r, http.StatusConflict, in, isNew, de)
+		p.showClientForm(w, r, http.StatusConflict, in, isNew, r.PostForm.Get("version"), de)
 	default:
-		p.showClientForm(w, r, http.StatusBadRequest, in, isNew, de)
+		p.showClientForm(w, r, http.StatusBadRequest, in, isNew, r.PostForm.Get("version"), de)
 	}
 }
 
@@ -233,7 +271,7 @@ func (p *Provider) editableClient(w http.ResponseWriter, r *http.Request) (direc
 
 func (p *Provider) consoleEditClient(w http.ResponseWriter, r *http.Request) {
 	if m, ok := p.editableClient(w, r); ok {
-		p.showClientForm(w, r, http.StatusOK, m, false, nil)
+		p.showClientForm(w, r, http.StatusOK, m, false, versionOf(m), nil)
 	}
 }
 
@@ -243,8 +281,11 @@ func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in := clientFromForm(r)
-	in.ClientID = old.ClientID
+	if staleEdit(r, old) {
+		p.showClientForm(w, r, http.StatusConflict, old, false, versionOf(old), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient, Message: staleMessage})
+		return
+	}
+	in := keepUnshown(old, clientFromForm(r))
 	m, err := p.dir.Clients().Update(r.Context(), old.ClientID, in)
 	if err != nil {
 		p.clientFormRefused(w, r, in, false, err)
@@ -262,7 +303,7 @@ func (p *Provider) consoleRotateSecret(w http.ResponseWriter, r *http.Request) {
 	m, err := p.dir.Clients().RotateSecret(r.Context(), old.ClientID)
 	if err != nil {
 		if de := formRefusal(err); de != nil && errors.Is(de.Kind, directory.ErrInvalid) {
-			p.showClientForm(w, r, http.StatusBadRequest, old, false, de)
+			p.showClientForm(w, r, http.StatusBadRequest, old, false, versionOf(old), de)
 			return
 		}
 		p.consoleRefusal(w, r, err)

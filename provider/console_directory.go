@@ -124,13 +124,16 @@ func (p *Provider) consoleScope(w http.ResponseWriter, r *http.Request) {
 		p.consoleRefusal(w, r, err)
 		return
 	}
-	p.showScope(w, r, http.StatusOK, s, "", nil)
+	p.showScope(w, r, http.StatusOK, s, "", nil, versionOf(s))
 }
 
-func (p *Provider) showScope(w http.ResponseWriter, r *http.Request, status int, s directory.ScopeView, formError string, fields []web.Field) {
+// showScope shows scope s's page; version is that of the stored scope
+// its form's post is to change (versionField).
+func (p *Provider) showScope(w http.ResponseWriter, r *http.Request, status int, s directory.ScopeView, formError string, fields []web.Field, version string) {
 	if fields == nil {
 		fields = scopeFields(s, false)
 	}
+	fields = append(fields, versionField(version))
 	path := pathConsoleScopes + "/" + url.PathEscape(s.Name)
 	g := web.Generic{Forms: []web.FormSection{{Heading: "Settings", Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}}},
 		Links: []web.Link{{Label: "Delete this scope…", Href: path + "/delete", Danger: true}}}
@@ -139,6 +142,15 @@ func (p *Provider) showScope(w http.ResponseWriter, r *http.Request, status int,
 
 func (p *Provider) consoleUpdateScope(w http.ResponseWriter, r *http.Request) {
 	name := pathParam(r, "name")
+	cur, err := p.dir.Scopes().Get(r.Context(), name)
+	if err != nil {
+		p.consoleRefusal(w, r, err)
+		return
+	}
+	if staleEdit(r, cur) {
+		p.showScope(w, r, http.StatusConflict, cur, staleMessage, nil, versionOf(cur))
+		return
+	}
 	in := scopeFromForm(r, name)
 	if _, err := p.dir.Scopes().Update(r.Context(), name, in); err != nil {
 		fields := scopeFields(in, false)
@@ -147,7 +159,7 @@ func (p *Provider) consoleUpdateScope(w http.ResponseWriter, r *http.Request) {
 			p.consoleRefusal(w, r, err)
 			return
 		}
-		p.showScope(w, r, http.StatusBadRequest, in, msg, fields)
+		p.showScope(w, r, http.StatusBadRequest, in, msg, fields, r.PostForm.Get("version"))
 		return
 	}
 	http.Redirect(w, r, pathConsoleScopes+"/"+url.PathEscape(name)+"?done=saved", http.StatusSeeOther)
@@ -285,7 +297,7 @@ func (p *Provider) roleRefused(w http.ResponseWriter, r *http.Request, in direct
 		p.showRoles(w, r, http.StatusBadRequest, in, msg, fields)
 		return
 	}
-	p.showRole(w, r, http.StatusBadRequest, in, msg, fields)
+	p.showRole(w, r, http.StatusBadRequest, in, msg, fields, r.PostForm.Get("version"))
 }
 
 func (p *Provider) consoleRole(w http.ResponseWriter, r *http.Request) {
@@ -294,10 +306,12 @@ func (p *Provider) consoleRole(w http.ResponseWriter, r *http.Request) {
 		p.consoleRefusal(w, r, err)
 		return
 	}
-	p.showRole(w, r, http.StatusOK, ro, "", nil)
+	p.showRole(w, r, http.StatusOK, ro, "", nil, versionOf(ro))
 }
 
-func (p *Provider) showRole(w http.ResponseWriter, r *http.Request, status int, ro directory.RoleView, formError string, fields []web.Field) {
+// showRole shows role ro's page; version is that of the stored role its
+// form's post is to change (versionField).
+func (p *Provider) showRole(w http.ResponseWriter, r *http.Request, status int, ro directory.RoleView, formError string, fields []web.Field, version string) {
 	if fields == nil {
 		var err error
 		if fields, err = p.roleFields(r, ro, false); err != nil {
@@ -305,6 +319,7 @@ func (p *Provider) showRole(w http.ResponseWriter, r *http.Request, status int, 
 			return
 		}
 	}
+	fields = append(fields, versionField(version))
 	path := pathConsoleRoles + "/" + url.PathEscape(ro.Name)
 	g := web.Generic{Forms: []web.FormSection{{Heading: "Settings", Intro: "A change reaches people's tokens when their apps next refresh them.",
 		Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}}},
@@ -314,6 +329,15 @@ func (p *Provider) showRole(w http.ResponseWriter, r *http.Request, status int, 
 
 func (p *Provider) consoleUpdateRole(w http.ResponseWriter, r *http.Request) {
 	name := pathParam(r, "name")
+	cur, err := p.dir.Roles().Get(r.Context(), name)
+	if err != nil {
+		p.consoleRefusal(w, r, err)
+		return
+	}
+	if staleEdit(r, cur) {
+		p.showRole(w, r, http.StatusConflict, cur, staleMessage, nil, versionOf(cur))
+		return
+	}
 	in := roleFromForm(r, name)
 	if _, err := p.dir.Roles().Update(r.Context(), name, in); err != nil {
 		p.roleRefused(w, r, in, false, err)

@@ -31,6 +31,13 @@ func TestConsolePages(t *testing.T) {
 			v.Set("csrf", csrf)
 			return ada.post(t, e.URL+path, v)
 		}
+		// edit posts v to an edit page as sent from the page just read:
+		// with the version of the record it shows.
+		edit := func(path string, v url.Values) page {
+			t.Helper()
+			v.Set("version", browserPost(t, ada.get(t, e.URL+path), path).Get("version"))
+			return post(path, v)
+		}
 		wantRefused := func(what string, p page, field string) {
 			t.Helper()
 			if p.Status != http.StatusBadRequest || !strings.Contains(p.Body, `role="alert"`) ||
@@ -50,7 +57,7 @@ func TestConsolePages(t *testing.T) {
 		if p := post("/console/scopes", url.Values{"name": {"library:read"}}); p.Status != http.StatusBadRequest || !strings.Contains(p.Body, "already exists") {
 			t.Errorf("register it twice: %s", p)
 		}
-		post("/console/scopes/library:read", url.Values{"description": {"Borrow library books"}, "audience": {"https://library.example"}})
+		edit("/console/scopes/library:read", url.Values{"description": {"Borrow library books"}, "audience": {"https://library.example"}})
 		if s, err := e.Store.GetScope(ctx, "library:read"); err != nil || s.Description != "Borrow library books" {
 			t.Errorf("scope after the edit: %+v %v", s, err)
 		}
@@ -62,7 +69,7 @@ func TestConsolePages(t *testing.T) {
 		if r, err := e.Store.GetRole(ctx, "librarian"); err != nil || strings.Join(r.Scopes, " ") != "library:read results:read" {
 			t.Errorf("role = %+v %v", r, err)
 		}
-		post("/console/roles/librarian", url.Values{"description": {"Runs the library"}, "scopes": {"library:read"}})
+		edit("/console/roles/librarian", url.Values{"description": {"Runs the library"}, "scopes": {"library:read"}})
 		if r, _ := e.Store.GetRole(ctx, "librarian"); strings.Join(r.Scopes, " ") != "library:read" {
 			t.Errorf("role after the edit = %v", r.Scopes)
 		}
@@ -100,7 +107,7 @@ func TestConsolePages(t *testing.T) {
 			t.Errorf("carol after her sessions were ended: %s", p)
 		}
 		// Disabling: she cannot sign in.
-		post("/console/users/"+carol.ID, url.Values{"name": {"Carol Reader"}, "roles": {"librarian"}, "disabled": {"yes"}})
+		edit("/console/users/"+carol.ID, url.Values{"name": {"Carol Reader"}, "roles": {"librarian"}, "disabled": {"yes"}})
 		if u, _ := e.Store.GetUser(ctx, carol.ID); !u.Disabled || strings.Join(u.Roles, " ") != "librarian" {
 			t.Errorf("carol after disabling = %+v", u)
 		}
@@ -108,7 +115,7 @@ func TestConsolePages(t *testing.T) {
 			t.Errorf("a disabled user signed in: %s", p)
 		}
 		// Reset: a new password, the old one stops working.
-		post("/console/users/"+carol.ID, url.Values{"name": {"Carol Reader"}, "roles": {"librarian"}})
+		edit("/console/users/"+carol.ID, url.Values{"name": {"Carol Reader"}, "roles": {"librarian"}})
 		p = post("/console/users/"+carol.ID+"/password", url.Values{})
 		m = regexp.MustCompile(`<td data-label="Password">([^<]+)</td>`).FindStringSubmatch(p.Body)
 		if m == nil || m[1] == carolPassword {

@@ -80,10 +80,7 @@ func (p *Provider) showUsers(w http.ResponseWriter, r *http.Request, status int,
 		p.consoleFailure(w, r, err)
 		return
 	}
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	if len(q) > maxSearchLen {
-		q = q[:maxSearchLen]
-	}
+	q := searchQuery(r)
 	t := &web.Table{Caption: "Users", Columns: []string{"Username", "Name", "Email", "Roles", "Status"}}
 	for _, u := range list {
 		if q != "" && !strings.Contains(strings.ToLower(u.Username+"\n"+u.Name+"\n"+u.Email), strings.ToLower(q)) {
@@ -165,9 +162,16 @@ func (p *Provider) consoleUser(w http.ResponseWriter, r *http.Request) {
 		p.consoleRefusal(w, r, err)
 		return
 	}
-	p.showUser(w, r, http.StatusOK, u, directory.UserInput{Username: u.Username, Name: u.Name, Email: u.Email, Roles: u.Roles, Disabled: u.Disabled}, "", nil)
+	p.showUser(w, r, http.StatusOK, u, userInputOf(u), "", nil)
 }
 
+// userInputOf is user u as the profile form shows it.
+func userInputOf(u directory.UserView) directory.UserInput {
+	return directory.UserInput{Username: u.Username, Name: u.Name, Email: u.Email, Roles: u.Roles, Disabled: u.Disabled}
+}
+
+// showUser shows user u's page, its profile form filled with in. The
+// form's version is u's (versionField): u is the stored user it changes.
 func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, u directory.UserView, in directory.UserInput, formError string, fields []web.Field) {
 	if fields == nil {
 		var err error
@@ -176,6 +180,7 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 			return
 		}
 	}
+	fields = append(slices.Clip(fields), versionField(versionOf(u)))
 	path := userPath(u.ID)
 	g := web.Generic{Forms: []web.FormSection{
 		{Heading: "Profile and roles", Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}},
@@ -199,6 +204,10 @@ func (p *Provider) consoleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	u, err := p.dir.Users().Get(ctx, pathParam(r, "id"))
 	if err != nil {
 		p.consoleRefusal(w, r, err)
+		return
+	}
+	if staleEdit(r, u) {
+		p.showUser(w, r, http.StatusConflict, u, userInputOf(u), staleMessage, nil)
 		return
 	}
 	in := userFromForm(r)

@@ -387,7 +387,8 @@ func TestSecondFactorAccountAndConsole(t *testing.T) {
 		if _, err := e.Store.GetTOTP(t.Context(), e.BobID); err == nil {
 			t.Error("bob's authenticator survived the reset")
 		}
-		if p := admin.post(t, e.URL+"/console/roles/student", url.Values{"csrf": {csrf}, "scopes": {"results:read"}, "require_mfa": {"yes"}}); p.Status != http.StatusOK {
+		version := browserPost(t, admin.get(t, e.URL+"/console/roles/student"), "/console/roles/student").Get("version")
+		if p := admin.post(t, e.URL+"/console/roles/student", url.Values{"csrf": {csrf}, "version": {version}, "scopes": {"results:read"}, "require_mfa": {"yes"}}); p.Status != http.StatusOK {
 			t.Errorf("console role update: %s", p)
 		}
 		if r, err := e.Store.GetRole(t.Context(), "student"); err != nil || !r.RequireMFA {

@@ -352,6 +352,13 @@ func (s *nthStore) DeleteRole(ctx context.Context, a1 string) error {
 	return s.Store.DeleteRole(ctx, a1)
 }
 
+func (s *nthStore) RoleHolders(ctx context.Context, a1 string, a2 int) ([]string, int, error) {
+	if err := s.call(ctx, "RoleHolders"); err != nil {
+		return nil, 0, err
+	}
+	return s.Store.RoleHolders(ctx, a1, a2)
+}
+
 func (s *nthStore) DeleteScope(ctx context.Context, a1 string) error {
 	if err := s.call(ctx, "DeleteScope"); err != nil {
 		return err

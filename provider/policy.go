@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
-// identityScopes are granted to any signed-in user the client may ask for
-// them, whatever their roles: they only describe the user to the client.
-var identityScopes = []string{"openid", "profile", "email", "offline_access"}
-
 // userScopes returns the scopes a user's roles allow, plus the identity scopes.
 func userScopes(ctx context.Context, store storage.Store, u *storage.User) ([]string, error) {
-	allowed := slices.Clone(identityScopes)
+	// The identity scopes are granted to any signed-in user the client
+	// may ask for them, whatever their roles: they only describe the
+	// user to the client.
+	allowed := directory.IdentityScopes()
 	for _, name := range u.Roles {
 		role, err := store.GetRole(ctx, name)
 		if err != nil {

@@ -63,6 +63,21 @@ func TestSelfClientUnchangeable(t *testing.T) {
 			})
 		}
 
+		// Nor is a client created under its id but for case, which
+		// people would take for it.
+		for _, id := range []string{"Hallpass-Console", "HALLPASS-CONSOLE"} {
+			t.Run("POST of a client with its id as "+id, func(t *testing.T) {
+				m := hijack
+				m.ClientID = id
+				res := e.admin(t, http.MethodPost, "/admin/clients", m)
+				assertError(t, res, http.StatusConflict, "conflict")
+				if !strings.Contains(string(res.Body), "reserved") {
+					t.Errorf("body %s, want it to say the id is reserved", res.Body)
+				}
+				e.assertClientsUnchanged(t, before)
+			})
+		}
+
 		// The console refuses its pages that change it, rotating its
 		// secret included, with a form token that works elsewhere.
 		ada := e.newBrowser(t)

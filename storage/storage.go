@@ -620,6 +620,13 @@ type Store interface {
 	// DeleteRole deletes the role and takes it from every user who held it;
 	// ErrNotFound if absent.
 	DeleteRole(ctx context.Context, name string) error
+	// RoleHolders returns the usernames, in byte order, of at most limit
+	// of the users who hold role name, and how many hold it;
+	// ErrNotFound if the role does not exist. In a transaction it locks
+	// the role, so that no user gains it until the transaction ends: a
+	// DeleteRole after it in the same transaction takes the role from
+	// the users it counted, which the audit record of the deletion names.
+	RoleHolders(ctx context.Context, name string, limit int) (usernames []string, total int, err error)
 
 	// CreateScope registers a scope; ErrConflict if the name exists.
 	CreateScope(ctx context.Context, s *Scope) error

@@ -172,6 +172,10 @@ type ClientForm struct {
 	SkipConsent            bool
 	RotateSecret, Delete   string // actions of the edit page
 	ConfidentialWithSecret bool
+	// Version names the stored client the edit page shows; its post
+	// sends it back, so that a save made from a page another change has
+	// overtaken is refused rather than undoing that change.
+	Version string
 }
 
 // ClientSecret shows a client secret, once.
@@ -294,8 +298,9 @@ type Form struct {
 }
 
 // Field is one labelled control of a Form. Type is text, email,
-// password, textarea, checkbox (Value "yes" when checked, Checked) or
-// checkboxes (Options).
+// password, textarea, checkbox (Value "yes" when checked, Checked),
+// checkboxes (Options) or hidden (Name and Value only, sent back as
+// they are: the version of the record an edit form shows).
 type Field struct {
 	Name, Label, Type, Value, Hint string
 	Options                        []Option
@@ -317,7 +322,7 @@ func consoleSamples() map[ConsolePage][]any {
 			FailedSignIns: []FailedSignIn{{Time: "t", Type: "signin.failure", Who: "u", Address: "a", Reason: "r"}}, FailedSignInsLinks: []Link{{Label: "l", Href: "/a"}}}},
 		ConsoleClients: {ClientList{}, ClientList{Query: "q", Total: 1, Clients: []ClientRow{{ID: "a", Href: "/a"}, {ID: "b", BuiltIn: true}}, New: "/n"}},
 		ConsoleClientForm: {ClientForm{}, ClientForm{New: true, Field: "redirect_uris", GrantTypes: []Option{{"a", "A", "h", true}},
-			AuthMethods: []Option{{"b", "B", "h", false}}, KnownScopes: []string{"s"}, RotateSecret: "/r", Delete: "/d", ConfidentialWithSecret: true}},
+			AuthMethods: []Option{{"b", "B", "h", false}}, KnownScopes: []string{"s"}, RotateSecret: "/r", Delete: "/d", ConfidentialWithSecret: true, Version: "v"}},
 		ConsoleSecret: {ClientSecret{}, ClientSecret{ClientID: "a", Secret: "s", Next: "/n"}},
 		AccountHome: {Account{}, Account{Username: "u", Name: "n", Email: "e", EmailVerified: true, Roles: []string{"r"}, Console: "/c",
 			PasswordAction: "/p", PasswordError: "e", PasswordField: "new", Apps: []AppRow{{Name: "a", ClientID: "c", GrantedAt: "t", Scopes: []string{"s"}, Withdraw: "/w"}},

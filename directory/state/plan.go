@@ -281,8 +281,8 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	}
 	inFile := map[string]bool{}
 	for _, want := range f.Clients {
-		if dir.Clients().IsBuiltin(want.ClientID) {
-			return fmt.Errorf("client %q: hallpass registers this client itself; a file cannot manage it", want.ClientID)
+		if dir.Clients().IsReserved(want.ClientID) {
+			return fmt.Errorf("client %q: hallpass registers this client (or one it differs from only by case) itself; a file cannot manage it", want.ClientID)
 		}
 		inFile[want.ClientID] = true
 		norm, err := directory.Normalize(want.ClientMetadata)
@@ -294,8 +294,8 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 			return err
 		}
 		if secret != "" {
-			if norm.TokenEndpointAuthMethod == "none" {
-				return fmt.Errorf("client %q: client_secret_env is set, but a public client (token_endpoint_auth_method none) has no secret", want.ClientID)
+			if !directory.UsesSecret(norm.TokenEndpointAuthMethod) {
+				return fmt.Errorf("client %q: client_secret_env is set, but a client with token_endpoint_auth_method %s has no secret", want.ClientID, norm.TokenEndpointAuthMethod)
 			}
 			if err := directory.CheckClientSecret(secret); err != nil {
 				return fmt.Errorf("client %q: %s: %w", want.ClientID, want.ClientSecretEnv, err)

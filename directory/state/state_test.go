@@ -501,8 +501,12 @@ clients:
 		if !strings.Contains(text, "backchannel_logout_uri") {
 			t.Errorf("a changed back-channel URI is not planned:\n%s", text)
 		}
-		if _, err := state.Make(ctx, dir, load(t, "clients:\n  - client_id: own\n    grant_types: [client_credentials]\n    response_types: []\n"), opts); err == nil {
-			t.Error("a file managing a builtin client was accepted")
+		for _, id := range []string{"own", "Own", "OWN"} {
+			// A case variant of a builtin id fails the plan, as its
+			// apply would.
+			if _, err := state.Make(ctx, dir, load(t, "clients:\n  - client_id: "+id+"\n    grant_types: [client_credentials]\n    response_types: []\n"), opts); err == nil {
+				t.Errorf("a file managing the builtin client as %s was accepted", id)
+			}
 		}
 	})
 }

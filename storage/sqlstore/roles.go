@@ -50,6 +50,36 @@ func (s *Store) DeleteRole(ctx context.Context, name string) error {
 	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete role %q", name))
 }
 
+// RoleHolders returns the usernames of at most limit holders of role
+// name in byte order, and how many hold it; storage.ErrNotFound if the
+// role does not exist. The role's row is read FOR UPDATE (PostgreSQL;
+// SQLite's write transactions hold the database), which a user gaining
+// the role must wait for: its foreign key check locks the row to share.
+func (s *Store) RoleHolders(ctx context.Context, name string, limit int) ([]string, int, error) {
+	op := fmt.Sprintf("read the holders of role %q", name)
+	r := s.q(ctx)
+	var found string
+	if err := r.queryRow(ctx, `SELECT name FROM roles WHERE name = $1`+s.d.ForUpdate, name).Scan(&found); err != nil {
+		return nil, 0, s.mapErr(ctx, op, err)
+	}
+	var total int
+	if err := r.queryRow(ctx, `SELECT count(*) FROM user_roles WHERE role = $1`, name).Scan(&total); err != nil {
+		return nil, 0, s.mapErr(ctx, op, err)
+	}
+	if limit <= 0 || total == 0 {
+		return []string{}, total, nil
+	}
+	rows, err := queryAllIn(ctx, s, r, op, `SELECT users.username FROM user_roles JOIN users ON users.id = user_roles.user_id
+		WHERE user_roles.role = $1 ORDER BY users.username LIMIT $2`, func(row scanner) (*string, error) {
+		var u string
+		return &u, row.Scan(&u)
+	}, name, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	return append([]string{}, rows...), total, nil
+}
+
 func (s *Store) scanRole(row scanner) (*storage.Role, error) {
 	var r storage.Role
 	if err := row.Scan(&r.Name, &r.Description, s.listCol(&r.Scopes),

@@ -395,6 +395,28 @@ func testRoleCRUD(t *testing.T, s storage.Store) {
 	mustCreateUser(t, ctx, s, "u-both", "teacher", "student")
 	mustCreateUser(t, ctx, s, "u-teacher", "teacher")
 	mustCreateUser(t, ctx, s, "u-student", "student")
+	// RoleHolders names them in byte order, at most limit of them, and
+	// counts them all.
+	for _, tc := range []struct {
+		role  string
+		limit int
+		want  []string
+		total int
+	}{
+		{"teacher", 10, []string{"name-u-both", "name-u-teacher"}, 2},
+		{"teacher", 1, []string{"name-u-both"}, 2},
+		{"teacher", 0, []string{}, 2},
+		{"B", 10, []string{}, 0},
+	} {
+		what := fmt.Sprintf("RoleHolders(%s, %d)", tc.role, tc.limit)
+		names, total, err := s.RoleHolders(ctx, tc.role, tc.limit)
+		noErr(t, err, what)
+		if !slices.Equal(names, tc.want) || names == nil || total != tc.total {
+			t.Errorf("%s = %q (nil %v), %d; want %q, %d", what, names, names == nil, total, tc.want, tc.total)
+		}
+	}
+	_, _, err = s.RoleHolders(ctx, "no-such-role", 10)
+	errIs(t, err, storage.ErrNotFound, "RoleHolders(unknown)")
 	noErr(t, s.DeleteRole(ctx, "teacher"), "DeleteRole(teacher)")
 	_, err = s.GetRole(ctx, "teacher")
 	errIs(t, err, storage.ErrNotFound, "GetRole after DeleteRole")
