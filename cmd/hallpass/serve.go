@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -191,6 +193,7 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	for _, w := range g.warnings {
 		log.Warn(w)
 	}
+	defer ignoreHangups(ctx, log)()
 	// The ports are bound first: a busy port fails the start before the
 	// database is touched or --dev prints passwords for a demo that is
 	// not served.
@@ -276,6 +279,34 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	releaseStartupMemory(log)
 	return httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...)
+}
+
+// ignoreHangups keeps SIGHUP from ending the server until the returned
+// stop is called. Go's default for SIGHUP is to exit at once, dropping
+// the requests in flight without the SIGTERM drain; operators and process
+// managers send it expecting a reload, and a closed terminal sends it too.
+// hallpass reads its settings only at start, so it says so and serves on.
+func ignoreHangups(ctx context.Context, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("received SIGHUP: ignored, settings are read only at start; restart hallpass (SIGTERM drains requests in flight) to change them")
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
 }
 
 // loopbackIssuer reports whether the issuer names this machine only
