@@ -279,8 +279,14 @@ func unknownEnv(environ []string, root *cobra.Command) []string {
 		if _, ok := known[name]; ok {
 			continue
 		}
+		// The variables read directly are candidates too: a mistyped
+		// HALLPASS_ADMIN_TOKEN or HALLPASS_SECRET leaves the server on a
+		// generated token or secret, the costliest typo to miss.
 		names := map[string]bool{}
 		for v := range known {
+			names[v] = true
+		}
+		for _, v := range envOnly {
 			names[v] = true
 		}
 		out = append(out, fmt.Sprintf("environment variable %s is not a hallpass setting and is ignored%s", name, suggest(name, names)))

@@ -152,6 +152,7 @@ func TestZeroDurationFromEnvRefused(t *testing.T) {
 func TestUnknownEnvWarned(t *testing.T) {
 	t.Setenv("HALLPASS_ISSUER_URL", "https://typo.example")
 	t.Setenv("HALLPASS_ADRR", "localhost:1")
+	t.Setenv("HALLPASS_ADMIN_TOKN", strings.Repeat("t", 32))
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 32)) // read directly: no warning
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"version"}, &stdout, &stderr); code != 0 {
@@ -160,10 +161,15 @@ func TestUnknownEnvWarned(t *testing.T) {
 	for _, want := range []string{
 		"HALLPASS_ISSUER_URL is not a hallpass setting and is ignored (did you mean HALLPASS_ISSUER?)",
 		"HALLPASS_ADRR is not a hallpass setting and is ignored (did you mean HALLPASS_ADDR?)",
+		// A variable read directly (no flag) is suggested too.
+		"HALLPASS_ADMIN_TOKN is not a hallpass setting and is ignored (did you mean HALLPASS_ADMIN_TOKEN?)",
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
+	}
+	if strings.Contains(stderr.String(), strings.Repeat("t", 32)) {
+		t.Errorf("a warning repeats a variable's value:\n%s", stderr.String())
 	}
 	if strings.Contains(stderr.String(), "HALLPASS_SECRET") {
 		t.Errorf("HALLPASS_SECRET warned about:\n%s", stderr.String())
