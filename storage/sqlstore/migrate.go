@@ -166,21 +166,25 @@ func (s *Store) migrate(ctx context.Context, version int) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
 	}
-	// Every migration of this release, MigrateTo's included: MigrateTo
-	// on a database already past its version leaves it as it is.
-	known := make([]int, len(ms))
-	for i, m := range ms {
-		known[i] = m.version
-	}
-	if err := s.refuseNewer(ctx, known); err != nil {
-		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
-	}
 	if version > 0 {
 		i := slices.IndexFunc(ms, func(m migration) bool { return m.version == version })
 		if i < 0 {
 			return fmt.Errorf("migrate %s to version %d: no such version", s.d.Name, version)
 		}
 		ms = ms[:i+1]
+	}
+	// Read first, and take no lock when there is nothing to apply: every
+	// CLI command and every start migrates, and in SQLite each
+	// migration's transaction waits for the write lock, so a command that
+	// only reads failed while another process held that lock. The read
+	// also refuses a database a later release migrated
+	// (storage.ErrSchemaNewer), MigrateTo's included.
+	pending, err := s.PendingMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
+	}
+	if !slices.ContainsFunc(ms, func(m migration) bool { return slices.Contains(pending, m.version) }) {
+		return nil
 	}
 	if s.d.LockMigrations != "" {
 		if err := s.createLockRow(ctx); err != nil {
