@@ -147,12 +147,17 @@ func (g *globalOptions) checkMigrated(ctx context.Context, st storage.Store) err
 	return nil
 }
 
-// timeoutHint tells the operator which setting a timeout came from.
+// timeoutHint tells the operator which setting a timeout came from, and
+// its likely cause: an SQLite file is always "up", so there a timeout is
+// another process holding its write lock.
 func (g *globalOptions) timeoutHint(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w; is the database up and reachable? (--database-timeout sets how long to wait)", err)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
 	}
-	return err
+	if strings.HasPrefix(g.database, "sqlite:") {
+		return fmt.Errorf("%w; is another process holding the SQLite file's write lock (a long transaction, a sqlite3 shell)? (--database-timeout sets how long to wait)", err)
+	}
+	return fmt.Errorf("%w; is the database up and reachable? (--database-timeout sets how long to wait)", err)
 }
 
 // secret returns the key-encryption secret: HALLPASS_SECRET, else the
