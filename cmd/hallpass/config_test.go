@@ -116,6 +116,24 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesSecrets: a secret written into the config file is
+// refused saying which variable it belongs in, never echoing its value,
+// rather than as an unknown key with a "did you mean" for another one.
+func TestConfigRefusesSecrets(t *testing.T) {
+	const value = "s3cr3t-value-written-into-the-file-0123"
+	for key, env := range map[string]string{"secret": "HALLPASS_SECRET", "admin-token": "HALLPASS_ADMIN_TOKEN", "new-secret": "HALLPASS_NEW_SECRET"} {
+		t.Run(key, func(t *testing.T) {
+			_, _, err := settingsOf(t, "serve", "--config", writeConfig(t, "addr: localhost:1\n"+key+": "+value+"\n"))
+			if err == nil || !strings.Contains(err.Error(), env+" in the environment") || !strings.Contains(err.Error(), "line 2") {
+				t.Errorf("err = %v, want a refusal naming %s and line 2", err, env)
+			}
+			if err != nil && strings.Contains(err.Error(), value) {
+				t.Errorf("the refusal repeats the secret: %v", err)
+			}
+		})
+	}
+}
+
 // One file serves serve and the admin commands: a command applies the
 // keys that are its flags and leaves the others.
 func TestConfigSharedWithCommands(t *testing.T) {
