@@ -93,7 +93,23 @@ from the environment (--token too, for a one-off command through --server).`,
 	root.AddCommand(newAdminTokenCmd(g))
 	root.AddCommand(newAuditCmd(g))
 	documentFlags(root)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes each command that only groups others
+// (users, keys, audit…) refuse an argument naming none of them. cobra
+// printed the group's help and exited 0, so a typo (`hallpass users
+// craete`) or a command that does not exist (`hallpass keys remove KID`)
+// "succeeded" in a script having done nothing. The root already refuses.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.NoArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
 }
 
 func (g *globalOptions) logger() (*slog.Logger, error) {
