@@ -194,6 +194,13 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		log.Warn(w)
 	}
 	defer ignoreHangups(ctx, log)()
+	// An empty address would listen on every interface at a random port:
+	// an unset variable in a deployment template (HALLPASS_ADDR=$PORT)
+	// must not expose the server where nobody meant it to be, nor hide it
+	// where it was meant to be.
+	if strings.TrimSpace(o.addr) == "" {
+		return fmt.Errorf("--addr is empty (HALLPASS_ADDR, config key addr): give host:port, such as localhost:8080, or 0.0.0.0:8080 for every interface")
+	}
 	// The ports are bound first: a busy port fails the start before the
 	// database is touched or --dev prints passwords for a demo that is
 	// not served.

@@ -260,3 +260,20 @@ func TestLockedSQLiteFileNamed(t *testing.T) {
 		t.Errorf("migrate on a locked file: exit %d, stderr %q; want a failure naming the write lock", code, stderr)
 	}
 }
+
+// TestServeRefusesEmptyAddr: an empty listen address (HALLPASS_ADDR set
+// to an unset template variable) is refused before the database is
+// touched, naming the setting, instead of listening on every interface at
+// a random port.
+func TestServeRefusesEmptyAddr(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADDR", "")
+	path := filepath.Join(t.TempDir(), "hallpass.db")
+	code, _, stderr := runWithin(t, 20*time.Second, "serve", "--database", "sqlite:"+path)
+	if code == 0 || !strings.Contains(stderr, "--addr is empty") {
+		t.Errorf("serve with HALLPASS_ADDR empty: exit %d, stderr %q; want a refusal naming --addr", code, stderr)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the database was created before the address was checked")
+	}
+}
