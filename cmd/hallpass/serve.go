@@ -246,6 +246,10 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	// so after the HTTP servers shut down, and before the store closes.
 	defer s.provider.Close()
 	if o.dev {
+		// In the logs too, where a HALLPASS_DEV left set in production
+		// is seen: the demo's users (one an admin of the console) and
+		// /dev/callback are on this server.
+		log.Warn("development mode (--dev): demo users, roles and clients are seeded into an empty database and /dev/callback is served; never in production", "issuer", o.issuer)
 		if err := seedDev(ctx, s.store, o.issuer, o.consoleAdminRole, g.stdout); err != nil {
 			return err
 		}
