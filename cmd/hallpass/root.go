@@ -206,19 +206,36 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("write secret file: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("write secret file: %w", err)
-	}
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write secret file: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := writeNewSecretFile(path, s+"\n"); err != nil {
 		return nil, fmt.Errorf("write secret file: %w", err)
 	}
 	log.Warn("HALLPASS_SECRET is not set: generated a key-encryption secret; production must set HALLPASS_SECRET and keep it safe", "file", path)
 	return []byte(s), nil
+}
+
+// writeNewSecretFile creates path (0600; an existing file is an error)
+// holding text, synced to disk: the signing keys are encrypted under it
+// right after. A write that fails (a full disk) removes the file again,
+// which would otherwise be left empty or cut short, and every later start
+// refused with "holds fewer than 32 characters" until someone deleted it.
+func writeNewSecretFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// Ours: created above, with O_EXCL.
+		_ = os.Remove(path)
+		return err
+	}
+	return nil
 }
 
 // secretPath is the secret file used when HALLPASS_SECRET is unset:
