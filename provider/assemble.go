@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/keys"
 	"github.com/hallpass/hallpass/storage"
-	"github.com/hallpass/hallpass/telemetry"
 )
 
 // Wiring is what Assemble needs besides the Config: how the secrets at
@@ -56,8 +54,9 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 		return nil, errors.New("assemble provider: no store")
 	}
 	if cfg.Logger != nil {
-		// Log lines of a traced request carry its trace and span ids.
-		cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
+		// Log lines of a traced request carry its trace and span ids,
+		// and those logged with a request's context its request id.
+		cfg.Logger = observedLogger(cfg.Logger)
 	}
 	if w.Keys.Logger == nil {
 		w.Keys.Logger = cfg.Logger

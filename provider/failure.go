@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -71,15 +72,21 @@ func (p *Provider) logFailure(ctx context.Context, what string, err error) {
 }
 
 // errText is the loggable text of err, with fosite's debug detail (the
-// wrapped cause) which its Error() leaves out.
+// wrapped cause) which its Error() leaves out. A cause comes first: a
+// database failure met while authenticating a client read "Client
+// authentication failed (e.g., unknown client...)" before it, at error
+// level, sending the operator after the client instead of the database.
 func errText(err error) string {
 	var rfc *fosite.RFC6749Error
 	if errors.As(err, &rfc) {
-		text := rfc.WithExposeDebug(true).GetDescription()
 		if c := rfc.Cause(); c != nil {
-			text += " (cause: " + c.Error() + ")"
+			text := c.Error()
+			if d := rfc.DebugField; d != "" && !strings.Contains(text, d) {
+				text += "; " + d
+			}
+			return text + " (answered " + rfc.ErrorField + ": " + rfc.DescriptionField + ")"
 		}
-		return text
+		return rfc.WithExposeDebug(true).GetDescription()
 	}
 	return err.Error()
 }

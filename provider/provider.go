@@ -275,8 +275,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	// Log lines of a traced request carry its trace and span ids.
-	cfg.Logger = slog.New(telemetry.LogHandler(cfg.Logger.Handler()))
+	// Log lines of a traced request carry its trace and span ids, and
+	// every line logged with a request's context its request id.
+	cfg.Logger = observedLogger(cfg.Logger)
 	if iss.Scheme == "http" && !directory.IsLoopback(strings.ToLower(iss.Hostname())) {
 		cfg.Logger.Warn("the issuer uses http on a network address (--insecure-http-issuer): passwords, codes and tokens cross the network unencrypted; use https outside a test network", "issuer", cfg.Issuer)
 	}

@@ -43,6 +43,13 @@ var ErrTransient = errors.New("storage: transient conflict, retry the transactio
 // with it, ErrTransient included.
 var ErrUnavailable = errors.New("storage: unavailable")
 
+// ErrSchemaNewer is returned by Migrate and PendingMigrations when the
+// database records a migration this release does not have: a later
+// release migrated it. An older binary would read and write tables whose
+// meaning it does not know (a rollback, a stale replica, an old CLI), so
+// it must refuse to work on the database rather than serve from it.
+var ErrSchemaNewer = errors.New("storage: schema newer than this release")
+
 // ErrInvalidReference is returned when a write names a row that does not
 // exist: a user given a role nobody created, or a session, consent or
 // pending request for an unknown user or client.
@@ -434,13 +441,16 @@ type ThrottleEntry struct {
 // concurrent use, store every time in UTC, and, when ctx carries a
 // transaction started by BeginTX, run every method inside it.
 type Store interface {
-	// Migrate applies the embedded schema migrations that are not yet applied.
+	// Migrate applies the embedded schema migrations that are not yet
+	// applied. It changes nothing and returns ErrSchemaNewer on a database
+	// that records a migration later than the newest embedded one.
 	Migrate(ctx context.Context) error
 	// PendingMigrations returns the versions of the embedded migrations
 	// that are not applied yet, in the order Migrate would apply them:
 	// every one on a database never migrated, none on one that is up to
 	// date. It only reads, so that a server told not to migrate can
-	// refuse to start on a schema it does not know.
+	// refuse to start on a schema it does not know; ErrSchemaNewer, as
+	// Migrate, on a database a later release migrated.
 	PendingMigrations(ctx context.Context) ([]int, error)
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error

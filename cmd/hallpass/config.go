@@ -26,10 +26,11 @@ import (
 // a flag (secrets, which must not appear on command lines or in config
 // files, and the test suite's switches); any other HALLPASS_* variable
 // that names no flag is a typo and is warned about.
-var envOnly = []string{
-	"HALLPASS_SECRET", "HALLPASS_NEW_SECRET", "HALLPASS_ADMIN_TOKEN",
-	"HALLPASS_TEST_DATABASE_URL", "HALLPASS_CI", "HALLPASS_RACE_ROUNDS",
-}
+var envOnly = append([]string{"HALLPASS_TEST_DATABASE_URL", "HALLPASS_CI", "HALLPASS_RACE_ROUNDS"}, secretEnv...)
+
+// secretEnv are the secrets among envOnly: the config file refuses their
+// keys (secret, admin-token…) saying where they go instead.
+var secretEnv = []string{"HALLPASS_SECRET", "HALLPASS_NEW_SECRET", "HALLPASS_ADMIN_TOKEN"}
 
 // maxConfigSize bounds the config file: it is read whole.
 const maxConfigSize = 1 << 20
@@ -143,6 +144,12 @@ func applyConfigFile(fs *pflag.FlagSet, path string, known, fromEnv map[string]b
 	var errs []error
 	for _, key := range names {
 		v := values[key]
+		if env := envName(key); !known[key] && slices.Contains(secretEnv, env) {
+			// Said as such: "did you mean server?" for a secret written
+			// into the file sends the operator the wrong way.
+			errs = append(errs, fmt.Errorf("config file %s, line %d: %s: secrets are never read from the file; set %s in the environment (and remove it from the file)", path, v.line, key, env))
+			continue
+		}
 		if !known[key] {
 			errs = append(errs, fmt.Errorf("config file %s, line %d: unknown key %q%s", path, v.line, key, suggest(key, known)))
 			continue
@@ -279,8 +286,14 @@ func unknownEnv(environ []string, root *cobra.Command) []string {
 		if _, ok := known[name]; ok {
 			continue
 		}
+		// The variables read directly are candidates too: a mistyped
+		// HALLPASS_ADMIN_TOKEN or HALLPASS_SECRET leaves the server on a
+		// generated token or secret, the costliest typo to miss.
 		names := map[string]bool{}
 		for v := range known {
+			names[v] = true
+		}
+		for _, v := range envOnly {
 			names[v] = true
 		}
 		out = append(out, fmt.Sprintf("environment variable %s is not a hallpass setting and is ignored%s", name, suggest(name, names)))

@@ -116,6 +116,24 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestConfigRefusesSecrets: a secret written into the config file is
+// refused saying which variable it belongs in, never echoing its value,
+// rather than as an unknown key with a "did you mean" for another one.
+func TestConfigRefusesSecrets(t *testing.T) {
+	const value = "s3cr3t-value-written-into-the-file-0123"
+	for key, env := range map[string]string{"secret": "HALLPASS_SECRET", "admin-token": "HALLPASS_ADMIN_TOKEN", "new-secret": "HALLPASS_NEW_SECRET"} {
+		t.Run(key, func(t *testing.T) {
+			_, _, err := settingsOf(t, "serve", "--config", writeConfig(t, "addr: localhost:1\n"+key+": "+value+"\n"))
+			if err == nil || !strings.Contains(err.Error(), env+" in the environment") || !strings.Contains(err.Error(), "line 2") {
+				t.Errorf("err = %v, want a refusal naming %s and line 2", err, env)
+			}
+			if err != nil && strings.Contains(err.Error(), value) {
+				t.Errorf("the refusal repeats the secret: %v", err)
+			}
+		})
+	}
+}
+
 // One file serves serve and the admin commands: a command applies the
 // keys that are its flags and leaves the others.
 func TestConfigSharedWithCommands(t *testing.T) {
@@ -152,6 +170,7 @@ func TestZeroDurationFromEnvRefused(t *testing.T) {
 func TestUnknownEnvWarned(t *testing.T) {
 	t.Setenv("HALLPASS_ISSUER_URL", "https://typo.example")
 	t.Setenv("HALLPASS_ADRR", "localhost:1")
+	t.Setenv("HALLPASS_ADMIN_TOKN", strings.Repeat("t", 32))
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 32)) // read directly: no warning
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"version"}, &stdout, &stderr); code != 0 {
@@ -160,10 +179,15 @@ func TestUnknownEnvWarned(t *testing.T) {
 	for _, want := range []string{
 		"HALLPASS_ISSUER_URL is not a hallpass setting and is ignored (did you mean HALLPASS_ISSUER?)",
 		"HALLPASS_ADRR is not a hallpass setting and is ignored (did you mean HALLPASS_ADDR?)",
+		// A variable read directly (no flag) is suggested too.
+		"HALLPASS_ADMIN_TOKN is not a hallpass setting and is ignored (did you mean HALLPASS_ADMIN_TOKEN?)",
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 		}
+	}
+	if strings.Contains(stderr.String(), strings.Repeat("t", 32)) {
+		t.Errorf("a warning repeats a variable's value:\n%s", stderr.String())
 	}
 	if strings.Contains(stderr.String(), "HALLPASS_SECRET") {
 		t.Errorf("HALLPASS_SECRET warned about:\n%s", stderr.String())

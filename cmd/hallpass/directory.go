@@ -249,7 +249,10 @@ func (k readCmds[V]) commands(g *globalOptions) []*cobra.Command {
 // readPassword takes the password from the first line of stdin
 // (--password-stdin) or generates one for user to print: never from a
 // flag, which other users of the machine could read. Either way the
-// directory service checks it against the password rules.
+// directory service checks it against the password rules. An empty first
+// line is an error: to the directory an empty password means "leave it
+// as it is", so `users update` fed by a command that printed nothing (a
+// secret store that failed) would report success and change nothing.
 func readPassword(stdin io.Reader, fromStdin bool, user directory.UserInput) (pw string, generated bool, err error) {
 	if !fromStdin {
 		pw, err := directory.GeneratePassword(user.Username, user.Email, user.Name)
@@ -259,7 +262,11 @@ func readPassword(stdin io.Reader, fromStdin bool, user directory.UserInput) (pw
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", false, fmt.Errorf("read password from stdin: %w", err)
 	}
-	return strings.TrimRight(line, "\r\n"), false, nil
+	pw = strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", false, errors.New("--password-stdin: the first line of stdin is empty; give the password on it")
+	}
+	return pw, false, nil
 }
 
 func newUsersCmd(g *globalOptions) *cobra.Command {

@@ -518,6 +518,9 @@ func TestDevSeed(t *testing.T) {
 	if strings.Contains(dev.stderr.String(), "password") {
 		t.Error("a password reached the logs")
 	}
+	if !strings.Contains(dev.stderr.String(), `"level":"WARN","msg":"development mode (--dev)`) {
+		t.Errorf("--dev is not warned about in the logs:\n%s", dev.stderr.String())
+	}
 	// The generated passwords obey the rules every other path obeys.
 	seeded := regexp.MustCompile(`(alice|bob) +\((?:teacher|student)\)  password (\S+)`).FindAllStringSubmatch(out, -1)
 	if len(seeded) != 2 {

@@ -121,6 +121,19 @@ func TestUsersPasswordRules(t *testing.T) {
 				t.Error("a refused password ended alice's session or grant")
 			}
 
+			// An empty first line of stdin (the command that was to print
+			// the password printed nothing) is refused, never taken as
+			// "no change" with exit 0.
+			for _, stdin := range []string{"", "\n", "\r\n"} {
+				_, e, code := hp(stdin, "users", "update", "alice", "--password-stdin")
+				if code == 0 || !strings.Contains(e, "--password-stdin") {
+					t.Errorf("users update --password-stdin with stdin %q: exit %d: %s; want a failure naming --password-stdin", stdin, code, e)
+				}
+			}
+			if after, err := st.GetUser(ctx, alice.ID); err != nil || after.PasswordHash != alice.PasswordHash {
+				t.Errorf("an empty --password-stdin changed the hash (err %v)", err)
+			}
+
 			s2, a2, r2 := signIn()
 			if _, e, code := hp(newPW+"\n", "users", "update", "alice", "--password-stdin"); code != 0 {
 				t.Fatalf("users update --password-stdin: %s", e)

@@ -93,7 +93,23 @@ from the environment (--token too, for a one-off command through --server).`,
 	root.AddCommand(newAdminTokenCmd(g))
 	root.AddCommand(newAuditCmd(g))
 	documentFlags(root)
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes each command that only groups others
+// (users, keys, audit…) refuse an argument naming none of them. cobra
+// printed the group's help and exited 0, so a typo (`hallpass users
+// craete`) or a command that does not exist (`hallpass keys remove KID`)
+// "succeeded" in a script having done nothing. The root already refuses.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.NoArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
 }
 
 func (g *globalOptions) logger() (*slog.Logger, error) {
@@ -147,12 +163,17 @@ func (g *globalOptions) checkMigrated(ctx context.Context, st storage.Store) err
 	return nil
 }
 
-// timeoutHint tells the operator which setting a timeout came from.
+// timeoutHint tells the operator which setting a timeout came from, and
+// its likely cause: an SQLite file is always "up", so there a timeout is
+// another process holding its write lock.
 func (g *globalOptions) timeoutHint(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w; is the database up and reachable? (--database-timeout sets how long to wait)", err)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
 	}
-	return err
+	if strings.HasPrefix(g.database, "sqlite:") {
+		return fmt.Errorf("%w; is another process holding the SQLite file's write lock (a long transaction, a sqlite3 shell)? (--database-timeout sets how long to wait)", err)
+	}
+	return fmt.Errorf("%w; is the database up and reachable? (--database-timeout sets how long to wait)", err)
 }
 
 // secret returns the key-encryption secret: HALLPASS_SECRET, else the
@@ -185,19 +206,36 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("write secret file: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("write secret file: %w", err)
-	}
-	if _, err := f.WriteString(s + "\n"); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write secret file: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := writeNewSecretFile(path, s+"\n"); err != nil {
 		return nil, fmt.Errorf("write secret file: %w", err)
 	}
 	log.Warn("HALLPASS_SECRET is not set: generated a key-encryption secret; production must set HALLPASS_SECRET and keep it safe", "file", path)
 	return []byte(s), nil
+}
+
+// writeNewSecretFile creates path (0600; an existing file is an error)
+// holding text, synced to disk: the signing keys are encrypted under it
+// right after. A write that fails (a full disk) removes the file again,
+// which would otherwise be left empty or cut short, and every later start
+// refused with "holds fewer than 32 characters" until someone deleted it.
+func writeNewSecretFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(text)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// Ours: created above, with O_EXCL.
+		_ = os.Remove(path)
+		return err
+	}
+	return nil
 }
 
 // secretPath is the secret file used when HALLPASS_SECRET is unset:

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -191,6 +193,14 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	for _, w := range g.warnings {
 		log.Warn(w)
 	}
+	defer ignoreHangups(ctx, log)()
+	// An empty address would listen on every interface at a random port:
+	// an unset variable in a deployment template (HALLPASS_ADDR=$PORT)
+	// must not expose the server where nobody meant it to be, nor hide it
+	// where it was meant to be.
+	if strings.TrimSpace(o.addr) == "" {
+		return fmt.Errorf("--addr is empty (HALLPASS_ADDR, config key addr): give host:port, such as localhost:8080, or 0.0.0.0:8080 for every interface")
+	}
 	// The ports are bound first: a busy port fails the start before the
 	// database is touched or --dev prints passwords for a demo that is
 	// not served.
@@ -236,6 +246,10 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	// so after the HTTP servers shut down, and before the store closes.
 	defer s.provider.Close()
 	if o.dev {
+		// In the logs too, where a HALLPASS_DEV left set in production
+		// is seen: the demo's users (one an admin of the console) and
+		// /dev/callback are on this server.
+		log.Warn("development mode (--dev): demo users, roles and clients are seeded into an empty database and /dev/callback is served; never in production", "issuer", o.issuer)
 		if err := seedDev(ctx, s.store, o.issuer, o.consoleAdminRole, g.stdout); err != nil {
 			return err
 		}
@@ -276,6 +290,34 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	}
 	releaseStartupMemory(log)
 	return httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...)
+}
+
+// ignoreHangups keeps SIGHUP from ending the server until the returned
+// stop is called. Go's default for SIGHUP is to exit at once, dropping
+// the requests in flight without the SIGTERM drain; operators and process
+// managers send it expecting a reload, and a closed terminal sends it too.
+// hallpass reads its settings only at start, so it says so and serves on.
+func ignoreHangups(ctx context.Context, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("received SIGHUP: ignored, settings are read only at start; restart hallpass (SIGTERM drains requests in flight) to change them")
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
 }
 
 // loopbackIssuer reports whether the issuer names this machine only

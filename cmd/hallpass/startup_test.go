@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -231,4 +232,48 @@ func TestServeIssuerRules(t *testing.T) {
 			t.Errorf("issuer = %q", got)
 		}
 	})
+}
+
+// TestLockedSQLiteFileNamed: migrating an SQLite file another process
+// holds write-locked gives up after --database-timeout naming the lock,
+// not "is the database up and reachable?", which sends the operator to
+// look for a server an SQLite file does not have.
+func TestLockedSQLiteFileNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hallpass.db")
+	// In WAL mode, as hallpass leaves its files: readers go on, writers wait.
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("lock the file: %v", err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+	code, _, stderr := runWithin(t, time.Minute, "migrate", "--database", "sqlite:"+path, "--database-timeout", "1s")
+	if code == 0 || !strings.Contains(stderr, "write lock") || strings.Contains(stderr, "reachable") {
+		t.Errorf("migrate on a locked file: exit %d, stderr %q; want a failure naming the write lock", code, stderr)
+	}
+}
+
+// TestServeRefusesEmptyAddr: an empty listen address (HALLPASS_ADDR set
+// to an unset template variable) is refused before the database is
+// touched, naming the setting, instead of listening on every interface at
+// a random port.
+func TestServeRefusesEmptyAddr(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+	t.Setenv("HALLPASS_ADDR", "")
+	path := filepath.Join(t.TempDir(), "hallpass.db")
+	code, _, stderr := runWithin(t, 20*time.Second, "serve", "--database", "sqlite:"+path)
+	if code == 0 || !strings.Contains(stderr, "--addr is empty") {
+		t.Errorf("serve with HALLPASS_ADDR empty: exit %d, stderr %q; want a refusal naming --addr", code, stderr)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the database was created before the address was checked")
+	}
 }

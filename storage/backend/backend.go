@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/storage/postgres"
 	"github.com/hallpass/hallpass/storage/sqlite"
@@ -68,5 +70,50 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration) (stora
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = timeout
 	}
-	return postgres.OpenConfig(ctx, cfg)
+	// A server that refuses connections, drops them or says it is starting
+	// up or not accepting connections yet (a database started alongside
+	// hallpass, restarting, failing over) is tried again until ctx ends:
+	// the timeout is how long to wait for the database, not for the first
+	// attempt. What retrying cannot mend (a wrong password, a database
+	// that does not exist) is returned at once.
+	var last error
+	wait := 100 * time.Millisecond
+	for {
+		st, err := postgres.OpenConfig(ctx, cfg)
+		if err == nil {
+			return st, nil
+		}
+		if ctx.Err() != nil {
+			if last != nil {
+				return nil, fmt.Errorf("%w (before that: %v)", err, last)
+			}
+			return nil, err
+		}
+		if !worthRetrying(err) {
+			return nil, err
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("still failing after trying for %v: %w", timeout, last)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// worthRetrying reports whether opening the database may succeed if tried
+// again: anything but the server refusing the login or the database.
+func worthRetrying(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return true // no answer from the server: refused, dropped, reset
+	}
+	switch {
+	case strings.HasPrefix(pe.Code, "28"): // invalid authorization
+		return false
+	case pe.Code == "3D000": // invalid catalog name: no such database
+		return false
+	}
+	return true
 }

@@ -194,6 +194,50 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestMigrateUpToDateTakesNoLock: Migrate on a database that lacks no
+// migration only reads, so it succeeds while another process holds the
+// file's write lock (a long transaction, a stuck command). Every CLI
+// command and every start migrates: `hallpass users list` must not wait
+// for, and fail on, a lock it has no use for. The deadline only bounds
+// the wait of a Migrate that takes the lock.
+func TestMigrateUpToDateTakesNoLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locked.db")
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatalf("lock the file: %v", err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	again, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("open the locked file: %v", err)
+	}
+	t.Cleanup(func() { again.Close() })
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := again.Migrate(wctx); err != nil {
+		t.Fatalf("Migrate of an up-to-date database while another process holds the write lock: %v", err)
+	}
+}
+
 // TestWritersTakeTurns checks the queue of the store's own writers: a
 // transaction waits while another holds the turn to write and goes on
 // once it commits; a transaction whose context ends gives its turn back

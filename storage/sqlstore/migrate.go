@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // migration is one schema migration of the dialect.
@@ -80,6 +82,9 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int, error) {
 	if has == 0 {
 		return vs, nil
 	}
+	if err := s.refuseNewer(ctx, vs); err != nil {
+		return nil, err
+	}
 	rows, err := r.query(ctx, `SELECT version FROM schema_migrations WHERE version > 0`)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read schema_migrations: %w", s.d.Name, err)
@@ -97,6 +102,35 @@ func (s *Store) PendingMigrations(ctx context.Context) ([]int, error) {
 		return nil, fmt.Errorf("%s: read schema_migrations: %w", s.d.Name, err)
 	}
 	return slices.DeleteFunc(vs, func(v int) bool { return applied[v] }), nil
+}
+
+// refuseNewer returns storage.ErrSchemaNewer when schema_migrations
+// records a version later than the last of known, the versions of this
+// release's migrations in order: a later release has migrated the
+// database, and this one does not know what its tables now mean. A
+// database without schema_migrations is new, never newer.
+func (s *Store) refuseNewer(ctx context.Context, known []int) error {
+	r := s.run(s.db)
+	var has int
+	if err := r.queryRow(ctx, s.d.HasMigrationsTable).Scan(&has); err != nil {
+		return fmt.Errorf("%s: look for schema_migrations: %w", s.d.Name, err)
+	}
+	if has == 0 {
+		return nil
+	}
+	var newest int
+	if err := r.queryRow(ctx, `SELECT COALESCE(max(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return fmt.Errorf("%s: read schema_migrations: %w", s.d.Name, err)
+	}
+	last := 0
+	if len(known) > 0 {
+		last = known[len(known)-1]
+	}
+	if newest > last {
+		return fmt.Errorf("%w: the %s database is at schema version %d, this hallpass knows versions up to %d; a later release migrated it: run that release or a later one",
+			storage.ErrSchemaNewer, s.d.Name, newest, last)
+	}
+	return nil
 }
 
 // Versions returns the versions of the dialect's migrations in the order
@@ -138,6 +172,19 @@ func (s *Store) migrate(ctx context.Context, version int) error {
 			return fmt.Errorf("migrate %s to version %d: no such version", s.d.Name, version)
 		}
 		ms = ms[:i+1]
+	}
+	// Read first, and take no lock when there is nothing to apply: every
+	// CLI command and every start migrates, and in SQLite each
+	// migration's transaction waits for the write lock, so a command that
+	// only reads failed while another process held that lock. The read
+	// also refuses a database a later release migrated
+	// (storage.ErrSchemaNewer), MigrateTo's included.
+	pending, err := s.PendingMigrations(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
+	}
+	if !slices.ContainsFunc(ms, func(m migration) bool { return slices.Contains(pending, m.version) }) {
+		return nil
 	}
 	if s.d.LockMigrations != "" {
 		if err := s.createLockRow(ctx); err != nil {

@@ -45,6 +45,7 @@ func RunMigrations(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sq
 		{"UpgradeWithCaseVariants", testUpgradeWithCaseVariants},
 		{"UpgradeLogoutNotices", testUpgradeLogoutNotices},
 		{"Concurrent", testMigrateConcurrent},
+		{"RefuseNewerSchema", testRefuseNewerSchema},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
@@ -242,5 +243,32 @@ func checkApplied(t *testing.T, ctx context.Context, db *sql.DB, what string, wa
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s: schema_migrations has versions %v, want %v", what, got, want)
+	}
+}
+
+// testRefuseNewerSchema checks that a database a later release migrated
+// (schema_migrations records a version this release has no migration
+// for) is refused by Migrate and PendingMigrations with
+// storage.ErrSchemaNewer, and left as it was: an older binary, rolled
+// back to or left running, must not serve from or write to tables whose
+// meaning it does not know.
+func testRefuseNewerSchema(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	stores, db := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	noErr(t, s.Migrate(ctx), "Migrate")
+	later := vs[len(vs)-1] + 1
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d)`, later)); err != nil {
+		t.Fatalf("record a later release's migration: %v", err)
+	}
+	errIs(t, s.Migrate(ctx), storage.ErrSchemaNewer, "Migrate on a database a later release migrated")
+	errIs(t, s.MigrateTo(ctx, vs[0]), storage.ErrSchemaNewer, "MigrateTo on a database a later release migrated")
+	_, err = s.PendingMigrations(ctx)
+	errIs(t, err, storage.ErrSchemaNewer, "PendingMigrations on a database a later release migrated")
+	var n int
+	if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM schema_migrations WHERE version = %d`, later)).Scan(&n); err != nil || n != 1 {
+		t.Errorf("schema_migrations after the refusals: %d rows of version %d (err %v), want it kept", n, later, err)
 	}
 }
