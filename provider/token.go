@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -361,6 +362,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
 	if !raced {
+		if grantType == "refresh_token" && errors.Is(err, fositestore.ErrGrantEnded) {
+			// No replay: the grant had ended before (fosite's reuse
+			// detection did not run).
+			return fosite.ErrInvalidGrant.WithWrap(err).WithHint("The refresh token is no longer valid: its grant has ended (the client revoked it, the user withdrew consent or signed out, or their account changed); sign in again.")
+		}
 		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
 			// A spent (or revoked) refresh token presented again: fosite's
 			// reuse detection has revoked its grant. It is a replay unless

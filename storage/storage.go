@@ -502,6 +502,12 @@ type Store interface {
 	DeactivateTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
 	// DeleteTokensByRequest deletes every row of kind with requestID.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
+	// HasActiveToken reports whether any row of kind with requestID is
+	// active: for refresh tokens, whether the grant requestID still
+	// stands, which tells a spent refresh token replayed while its grant
+	// lives (a theft) from one presented after the grant ended. false,
+	// not an error, if there is no such row.
+	HasActiveToken(ctx context.Context, kind TokenKind, requestID string) (bool, error)
 	// CreateTokens stores rows in one statement: every one of them, or,
 	// with ErrConflict when a (kind, signature) of them exists, none.
 	CreateTokens(ctx context.Context, ts []*Token) error
