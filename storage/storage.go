@@ -643,6 +643,14 @@ type Store interface {
 	PutConsent(ctx context.Context, c *Consent) error
 	// GetConsent returns ErrNotFound when the user never consented to the client.
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// ConfirmConsent succeeds only while user userID's consent to client
+	// clientID exists and covers every one of scopes; ErrNotFound
+	// otherwise. It must run in a transaction (in ctx), which it makes
+	// wait for a concurrent change of the consent (a withdrawal) to
+	// commit, and whose commit such a change then waits for: a code
+	// written in that transaction is either refused for a withdrawal
+	// that came first, or seen and revoked by one that comes after.
+	ConfirmConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	// GetSignedIn returns browser session id (expired or not, as
 	// GetBrowserSession), its user, whether the user has a second factor
 	// and their consent to clientID, in one read, all as of one moment;

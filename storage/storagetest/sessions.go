@@ -171,6 +171,27 @@ func testConsents(t *testing.T, s storage.Store) {
 	check(t, "GetConsent after PutConsent with no scopes", empty, mustGetConsent(t, ctx, s, "user-1", "client-1"))
 	noErr(t, s.PutConsent(ctx, second), "PutConsent (replace again)")
 
+	// ConfirmConsent, in a transaction: the consent exists and covers the
+	// scopes asked about.
+	for _, c := range []struct {
+		user, client string
+		scopes       []string
+		ok           bool
+	}{
+		{"user-1", "client-1", []string{"openid"}, true},
+		{"user-1", "client-1", nil, true},
+		{"user-1", "client-1", []string{"openid", "results:read"}, false},
+		{"user-1", "client-2", nil, false},
+		{"user-2", "client-1", nil, false},
+	} {
+		err := s.InTransaction(ctx, func(tx context.Context) error { return s.ConfirmConsent(tx, c.user, c.client, c.scopes) })
+		if c.ok {
+			noErr(t, err, fmt.Sprintf("ConfirmConsent(%s, %s, %v)", c.user, c.client, c.scopes))
+		} else {
+			errIs(t, err, storage.ErrNotFound, fmt.Sprintf("ConfirmConsent(%s, %s, %v)", c.user, c.client, c.scopes))
+		}
+	}
+
 	// Consents are per (user, client).
 	other := []*storage.Consent{
 		{UserID: "user-1", ClientID: "client-2", Scopes: []string{"profile"}, GrantedAt: baseTime()},
