@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -170,8 +172,8 @@ func (b *backchannel) drain() (next time.Time) {
 //
 // Only the client's failures (no answer, a timeout, a status other than
 // 200, 204 or 400) spend one of the notice's backchannelAttempts; ours —
-// the store failing to load the client, the key failing to sign, shutting
-// down — postpone it with its attempts kept (logged at error), however
+// the store failing to load the client, the key failing to sign, a send
+// that failed on this side (localSendFailure), shutting down — postpone it with its attempts kept (logged at error), however
 // long they last: giving a notice up on our own failures would leave the
 // client with a session the user ended. The store tells the two apart
 // (storage.LogoutNotice's Attempts, counted by RetryLogoutNotice, and
@@ -212,6 +214,8 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	case b.ctx.Err() != nil:
 		b.release(n)
 		return time.Time{}
+	case localSendFailure(err):
+		return b.postpone(n, "send the logout token", err)
 	case errors.As(err, &refused) || n.Attempts+1 >= backchannelAttempts:
 		b.finish(n)
 		b.log.Warn("back-channel logout failed", "client_id", n.ClientID, "attempts", n.Attempts+1, "err", err)
@@ -283,8 +287,31 @@ func (e *refusedError) Error() string {
 	return fmt.Sprintf("client refused the logout token: status %d", e.status)
 }
 
+// localSendFailure reports whether a send failed on this side, before
+// the client could answer: this host out of sockets, file descriptors,
+// buffers or ephemeral ports, no route to the client's network, our
+// proxy unreachable, or our DNS resolver failing (a timeout, a server
+// failure; a name that does not exist is the client's). Counted against
+// the client, an outage of ours long enough to spend backchannelAttempts
+// (about 8½ minutes) gave up every notice queued meanwhile, leaving each
+// client with a session its user had ended.
+func localSendFailure(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL, syscall.ENETUNREACH} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return !dnsErr.IsNotFound
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "proxyconnect"
+}
+
 // send POSTs the logout token tok to the client's backchannel_logout_uri
-// uri; every error it returns is the client's.
+// uri; the errors it returns are the client's, but for those
+// localSendFailure tells apart.
 func (b *backchannel) send(uri, tok string) error {
 	ctx, cancel := context.WithTimeout(b.ctx, backchannelTimeout)
 	defer cancel()
