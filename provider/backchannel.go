@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,7 +156,7 @@ func (b *backchannel) drain() (next time.Time) {
 			return next
 		}
 		for _, n := range ns {
-			if at := b.deliver(n); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			if at := b.deliverOrRecover(n); !at.IsZero() && (next.IsZero() || at.Before(next)) {
 				next = at
 			}
 		}
@@ -224,6 +225,32 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	at := b.now().Add(b.wait(n.Attempts))
 	b.retry(n, true, at)
 	return at
+}
+
+// deliverOrRecover is deliver, with a panic of it (a bug of ours, in the
+// store, the signer or the HTTP client) caught and counted as one of the
+// notice's backchannelAttempts. Uncaught, it ended the process, not just
+// this goroutine; the notice, leased but never booked, was claimed again
+// once its lease ended, by this server restarted or another replica,
+// and ended that one too, for as long as the outbox keeps a notice (a
+// day). Counted, a notice that always panics is given up after
+// backchannelAttempts, as one its client always fails.
+func (b *backchannel) deliverOrRecover(n storage.LogoutNotice) (at time.Time) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		b.log.Error("back-channel logout: sending a notice panicked", "client_id", n.ClientID, "attempts", n.Attempts+1, "panic", v, "stack", string(debug.Stack()))
+		if n.Attempts+1 >= backchannelAttempts {
+			b.finish(n)
+			at = time.Time{}
+			return
+		}
+		at = b.now().Add(b.wait(n.Attempts))
+		b.retry(n, true, at)
+	}()
+	return b.deliver(n)
 }
 
 // wait is how long to wait after a try that failed with k failed before

@@ -274,3 +274,43 @@ func TestBackchannelLocalSendFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestBackchannelPanicIsAnAttempt: a notice whose sending panics (here
+// the signer) neither ends the process nor is retried for ever: each
+// panic is logged and spends one of its attempts, and the notice is given
+// up after backchannelAttempts; the worker goes on with the next.
+func TestBackchannelPanicIsAnAttempt(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	o := newOutbox(t, srv.URL, 1)
+	logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	var mu sync.Mutex
+	signed := 0
+	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(storage.LogoutNotice) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		signed++
+		panic("signer bug")
+	}, time.Hour)
+	b.backoff.Store(int64(100 * time.Microsecond))
+	b.nudge()
+	t.Cleanup(b.close)
+	waitFinished(t, o, "a notice whose sending always panics")
+	b.close()
+	mu.Lock()
+	defer mu.Unlock()
+	if signed != backchannelAttempts {
+		t.Errorf("the notice was tried %d times, want %d", signed, backchannelAttempts)
+	}
+	if n := strings.Count(logs.String(), "sending a notice panicked"); n != backchannelAttempts {
+		t.Errorf("%d panics logged, want %d", n, backchannelAttempts)
+	}
+	if ns, err := o.ClaimLogoutNotices(t.Context(), time.Now().Add(time.Hour), time.Minute, 10); err != nil || len(ns) != 0 {
+		t.Errorf("outbox after giving up: %v, %v; want empty", ns, err)
+	}
+}
