@@ -1,9 +1,11 @@
 package provider_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
@@ -191,5 +193,59 @@ func TestRefreshAfterRevocationIsNoReplay(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// revokingStore runs hook once, when armed, right after a refresh token's
+// row was read: the moment a revocation that commits then leaves the
+// refresh reading a token that its rotation will find spent.
+type revokingStore struct {
+	storage.Store
+	hook atomic.Pointer[func()]
+}
+
+func (s *revokingStore) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	t, err := s.Store.GetToken(ctx, kind, sig)
+	if err == nil && kind == storage.KindRefreshToken && t.Active {
+		if hook := s.hook.Swap(nil); hook != nil {
+			(*hook)()
+		}
+	}
+	return t, err
+}
+
+// TestRefreshLosingToRevocationIsNoReplay checks that a refresh that
+// loses its race to its own client's revocation of the grant (an app
+// signing out while a background refresh is in flight) is a plain
+// invalid_grant: not counted or recorded as a replay. The revocation
+// commits after the refresh read the token and before it spends it.
+func TestRefreshLosingToRevocationIsNoReplay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &revokingStore{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+		})
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access results:read")
+		var revoked atomic.Int64
+		hook := func() {
+			// Not the test's goroutine: no t.Fatal here.
+			form := url.Values{"token": {g.Refresh}, "token_type_hint": {"refresh_token"}}
+			res := postNoT(http.DefaultClient, e.URL+provider.PathRevoke, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), form)
+			revoked.Store(int64(res.Status))
+		}
+		st.hook.Store(&hook)
+		metricBefore, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+		auditBefore := len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		assertError(t, e.refresh(t, e.Confidential, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
+		if s := revoked.Load(); s != http.StatusOK {
+			t.Fatalf("the revocation during the refresh answered %d, want 200", s)
+		}
+		metricAfter, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+		auditAfter := len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		if metricAfter != metricBefore || auditAfter != auditBefore {
+			t.Errorf("reuse detections counted %v, recorded %d; want none", metricAfter-metricBefore, auditAfter-auditBefore)
+		}
+		e.WantInactive(t, "the revoked grant's access token", e.adminCred(), g.Access, "")
 	})
 }
