@@ -376,29 +376,25 @@ func (p *Provider) issueCode(ctx context.Context, f *flow, sess *Session) (fosit
 	if !f.touch.IsZero() && p.fstore.TouchWithBatch(batch, f.touchID, f.touch) {
 		f.touch = time.Time{}
 	}
+	if err := p.fstore.WriteBatch(batch); err != nil {
+		return nil, fmt.Errorf("issue authorization code: %w", err)
+	}
 	if c := registration(f.ar.GetClient()); c != nil && !c.SkipConsent {
 		// The consent next read may have been withdrawn since (the
-		// account page), which ended the user's grants to the client
-		// as they were then, not this code: the code is written only
-		// in a transaction that finds the consent still there, and
-		// that a withdrawal coming later waits for, and then revokes
-		// the code with the rest.
-		withdrawn := false
-		err = p.cfg.Store.InTransaction(batch, func(tx context.Context) error {
-			err := p.cfg.Store.ConfirmConsent(tx, f.user.ID, c.ID, f.granted)
-			if withdrawn = errors.Is(err, storage.ErrNotFound); err != nil {
-				return fmt.Errorf("confirm the consent: %w", err)
-			}
-			return p.fstore.WriteBatch(tx)
-		})
-		if withdrawn {
+		// account page), which ended the user's grants to the client as
+		// they were then, not this code. Read again now that the code is
+		// written, waiting for a withdrawal under way to commit: one
+		// that committed before this read ended the consent, and the
+		// code is not handed out (its row, which nobody else knows of,
+		// expires); one that comes after finds the code and revokes it
+		// with the rest.
+		err := p.cfg.Store.ConfirmConsent(ctx, f.user.ID, c.ID, f.granted)
+		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fosite.ErrAccessDenied.WithHint("The user withdrew their consent to this application while it was being signed in to; start again.")
 		}
-	} else {
-		err = p.fstore.WriteBatch(batch)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("issue authorization code: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("issue authorization code: %w", err)
+		}
 	}
 	return resp, nil
 }

@@ -645,11 +645,12 @@ type Store interface {
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
 	// ConfirmConsent succeeds only while user userID's consent to client
 	// clientID exists and covers every one of scopes; ErrNotFound
-	// otherwise. It must run in a transaction (in ctx), which it makes
-	// wait for a concurrent change of the consent (a withdrawal) to
-	// commit, and whose commit such a change then waits for: a code
-	// written in that transaction is either refused for a withdrawal
-	// that came first, or seen and revoked by one that comes after.
+	// otherwise. It waits for a concurrent change of the consent (a
+	// withdrawal) to commit and then judges the changed row, and inside a
+	// transaction keeps such a change waiting until it commits. Called
+	// after an authorization code was written, it sees any withdrawal
+	// that committed before the code, which that withdrawal's revocation
+	// of the user's grants could not see.
 	ConfirmConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	// GetSignedIn returns browser session id (expired or not, as
 	// GetBrowserSession), its user, whether the user has a second factor

@@ -813,6 +813,7 @@ func (f *Store) WriteBatch(ctx context.Context) error {
 	for i, t := range rows {
 		t.Form = b.forms[i].Encode()
 	}
+	b.rows, b.forms, b.touch = nil, nil, nil
 	var err error
 	if touch != nil {
 		err = f.store.CreateTokensTouching(ctx, rows, touch.id, touch.at)
@@ -822,9 +823,6 @@ func (f *Store) WriteBatch(ctx context.Context) error {
 	if err != nil {
 		return fositeErr(fmt.Errorf("store %d token rows: %w", len(rows), err))
 	}
-	// Kept until written: a transaction that runs again (InTransaction)
-	// writes them again.
-	b.rows, b.forms, b.touch = nil, nil, nil
 	return nil
 }
 

@@ -108,8 +108,9 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 }
 
 // ConfirmConsent reads the consent of userID to clientID under the
-// dialect's shared lock (Dialect.ForShare; SQLite's transaction already
-// holds the database's write lock) and checks that it covers scopes.
+// dialect's shared lock (Dialect.ForShare; SQLite's readers read the last
+// commit, and its writers, a withdrawal among them, commit one at a time)
+// and checks that it covers scopes.
 func (s *Store) ConfirmConsent(ctx context.Context, userID, clientID string, scopes []string) error {
 	op := fmt.Sprintf("confirm consent of user %q to client %q", userID, clientID)
 	var granted []string
