@@ -402,6 +402,23 @@ func (p *Provider) issueCode(ctx context.Context, f *flow, sess *Session) (fosit
 	if err := p.fstore.WriteBatch(batch); err != nil {
 		return nil, fmt.Errorf("issue authorization code: %w", err)
 	}
+	if c := registration(f.ar.GetClient()); c != nil && !c.SkipConsent {
+		// The consent next read may have been withdrawn since (the
+		// account page), which ended the user's grants to the client as
+		// they were then, not this code. Read again now that the code is
+		// written, waiting for a withdrawal under way to commit: one
+		// that committed before this read ended the consent, and the
+		// code is not handed out (its row, which nobody else knows of,
+		// expires); one that comes after finds the code and revokes it
+		// with the rest.
+		err := p.cfg.Store.ConfirmConsent(ctx, f.user.ID, c.ID, f.granted)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fosite.ErrAccessDenied.WithHint("The user withdrew their consent to this application while it was being signed in to; start again.")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("issue authorization code: %w", err)
+		}
+	}
 	return resp, nil
 }
 

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -153,7 +156,7 @@ func (b *backchannel) drain() (next time.Time) {
 			return next
 		}
 		for _, n := range ns {
-			if at := b.deliver(n); !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			if at := b.deliverOrRecover(n); !at.IsZero() && (next.IsZero() || at.Before(next)) {
 				next = at
 			}
 		}
@@ -170,8 +173,8 @@ func (b *backchannel) drain() (next time.Time) {
 //
 // Only the client's failures (no answer, a timeout, a status other than
 // 200, 204 or 400) spend one of the notice's backchannelAttempts; ours —
-// the store failing to load the client, the key failing to sign, shutting
-// down — postpone it with its attempts kept (logged at error), however
+// the store failing to load the client, the key failing to sign, a send
+// that failed on this side (localSendFailure), shutting down — postpone it with its attempts kept (logged at error), however
 // long they last: giving a notice up on our own failures would leave the
 // client with a session the user ended. The store tells the two apart
 // (storage.LogoutNotice's Attempts, counted by RetryLogoutNotice, and
@@ -212,6 +215,8 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	case b.ctx.Err() != nil:
 		b.release(n)
 		return time.Time{}
+	case localSendFailure(err):
+		return b.postpone(n, "send the logout token", err)
 	case errors.As(err, &refused) || n.Attempts+1 >= backchannelAttempts:
 		b.finish(n)
 		b.log.Warn("back-channel logout failed", "client_id", n.ClientID, "attempts", n.Attempts+1, "err", err)
@@ -220,6 +225,32 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	at := b.now().Add(b.wait(n.Attempts))
 	b.retry(n, true, at)
 	return at
+}
+
+// deliverOrRecover is deliver, with a panic of it (a bug of ours, in the
+// store, the signer or the HTTP client) caught and counted as one of the
+// notice's backchannelAttempts. Uncaught, it ended the process, not just
+// this goroutine; the notice, leased but never booked, was claimed again
+// once its lease ended, by this server restarted or another replica,
+// and ended that one too, for as long as the outbox keeps a notice (a
+// day). Counted, a notice that always panics is given up after
+// backchannelAttempts, as one its client always fails.
+func (b *backchannel) deliverOrRecover(n storage.LogoutNotice) (at time.Time) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		b.log.Error("back-channel logout: sending a notice panicked", "client_id", n.ClientID, "attempts", n.Attempts+1, "panic", v, "stack", string(debug.Stack()))
+		if n.Attempts+1 >= backchannelAttempts {
+			b.finish(n)
+			at = time.Time{}
+			return
+		}
+		at = b.now().Add(b.wait(n.Attempts))
+		b.retry(n, true, at)
+	}()
+	return b.deliver(n)
 }
 
 // wait is how long to wait after a try that failed with k failed before
@@ -283,8 +314,31 @@ func (e *refusedError) Error() string {
 	return fmt.Sprintf("client refused the logout token: status %d", e.status)
 }
 
+// localSendFailure reports whether a send failed on this side, before
+// the client could answer: this host out of sockets, file descriptors,
+// buffers or ephemeral ports, no route to the client's network, our
+// proxy unreachable, or our DNS resolver failing (a timeout, a server
+// failure; a name that does not exist is the client's). Counted against
+// the client, an outage of ours long enough to spend backchannelAttempts
+// (about 8½ minutes) gave up every notice queued meanwhile, leaving each
+// client with a session its user had ended.
+func localSendFailure(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL, syscall.ENETUNREACH} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return !dnsErr.IsNotFound
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "proxyconnect"
+}
+
 // send POSTs the logout token tok to the client's backchannel_logout_uri
-// uri; every error it returns is the client's.
+// uri; the errors it returns are the client's, but for those
+// localSendFailure tells apart.
 func (b *backchannel) send(uri, tok string) error {
 	ctx, cancel := context.WithTimeout(b.ctx, backchannelTimeout)
 	defer cancel()

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,4 +188,129 @@ func (l *lockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.String()
+}
+
+// failingTransport fails the first fail requests with err, then sends
+// the rest on.
+type failingTransport struct {
+	err   error
+	fail  int
+	mu    sync.Mutex
+	tries int
+}
+
+func (f *failingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.tries++
+	failing := f.tries <= f.fail
+	f.mu.Unlock()
+	if failing {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, f.err
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (f *failingTransport) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tries
+}
+
+// TestBackchannelLocalSendFailures: a send that failed on this side
+// (out of file descriptors, our DNS resolver timing out) spends none of
+// the notice's attempts: the notice outlasts more than
+// backchannelAttempts such failures and is delivered once sending works
+// again. A connection the client refused is the client's, given up after
+// backchannelAttempts.
+func TestBackchannelLocalSendFailures(t *testing.T) {
+	dial := func(syscallName string, errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError(syscallName, errno)}
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		ours bool
+	}{
+		{"out of file descriptors", dial("socket", syscall.EMFILE), true},
+		{"our resolver timing out", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "i/o timeout", Name: "rp.example", IsTimeout: true, IsTemporary: true}}, true},
+		{"the client refusing the connection", dial("connect", syscall.ECONNREFUSED), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			defer srv.Close()
+			o := newOutbox(t, srv.URL, 0)
+			logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+			defer func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			}()
+			b := startWorker(t, o, logs, 100*time.Microsecond, time.Hour)
+			// Set before the nudge that wakes the worker for the notice,
+			// which the worker only reads after it.
+			tr := &failingTransport{err: tc.err, fail: backchannelAttempts + 2}
+			b.client.Transport = tr
+			ctx := t.Context()
+			if err := o.PutSessionClient(ctx, &storage.SessionClient{SID: "s", ClientID: "c", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.TakeSessionClients(ctx, "", "u", ""); err != nil {
+				t.Fatal(err)
+			}
+			b.nudge()
+			waitFinished(t, o, tc.name)
+			b.close()
+			gaveUp := strings.Contains(logs.String(), "back-channel logout failed")
+			if tc.ours {
+				if gaveUp || tr.count() != backchannelAttempts+3 {
+					t.Errorf("given up %v after %d tries; want delivered at try %d", gaveUp, tr.count(), backchannelAttempts+3)
+				}
+			} else if !gaveUp || tr.count() != backchannelAttempts {
+				t.Errorf("given up %v after %d tries; want given up after %d", gaveUp, tr.count(), backchannelAttempts)
+			}
+		})
+	}
+}
+
+// TestBackchannelPanicIsAnAttempt: a notice whose sending panics (here
+// the signer) neither ends the process nor is retried for ever: each
+// panic is logged and spends one of its attempts, and the notice is given
+// up after backchannelAttempts; the worker goes on with the next.
+func TestBackchannelPanicIsAnAttempt(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	o := newOutbox(t, srv.URL, 1)
+	logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	var mu sync.Mutex
+	signed := 0
+	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(storage.LogoutNotice) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		signed++
+		panic("signer bug")
+	}, time.Hour)
+	b.backoff.Store(int64(100 * time.Microsecond))
+	b.nudge()
+	t.Cleanup(b.close)
+	waitFinished(t, o, "a notice whose sending always panics")
+	b.close()
+	mu.Lock()
+	defer mu.Unlock()
+	if signed != backchannelAttempts {
+		t.Errorf("the notice was tried %d times, want %d", signed, backchannelAttempts)
+	}
+	if n := strings.Count(logs.String(), "sending a notice panicked"); n != backchannelAttempts {
+		t.Errorf("%d panics logged, want %d", n, backchannelAttempts)
+	}
+	if ns, err := o.ClaimLogoutNotices(t.Context(), time.Now().Add(time.Hour), time.Minute, 10); err != nil || len(ns) != 0 {
+		t.Errorf("outbox after giving up: %v, %v; want empty", ns, err)
+	}
 }

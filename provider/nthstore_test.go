@@ -296,6 +296,20 @@ func (s *nthStore) DeactivateTokensByRequest(ctx context.Context, a1 storage.Tok
 	return s.Store.DeactivateTokensByRequest(ctx, a1, a2)
 }
 
+func (s *nthStore) HasActiveToken(ctx context.Context, a1 storage.TokenKind, a2 string) (bool, error) {
+	if err := s.call(ctx, "HasActiveToken"); err != nil {
+		return false, err
+	}
+	return s.Store.HasActiveToken(ctx, a1, a2)
+}
+
+func (s *nthStore) ConfirmConsent(ctx context.Context, a1, a2 string, a3 []string) error {
+	if err := s.call(ctx, "ConfirmConsent"); err != nil {
+		return err
+	}
+	return s.Store.ConfirmConsent(ctx, a1, a2, a3)
+}
+
 func (s *nthStore) DeleteAuthRequest(ctx context.Context, a1 string) error {
 	if err := s.call(ctx, "DeleteAuthRequest"); err != nil {
 		return err

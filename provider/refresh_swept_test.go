@@ -1,9 +1,16 @@
 package provider_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"sync/atomic"
 	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
+	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // TestRefreshAfterSweepIsNoReplay checks that a refresh token ended by a
@@ -101,5 +108,144 @@ func TestRefreshReplayedByAnotherClientIsDetected(t *testing.T) {
 		if metricAfter-metricBefore != 1 || auditAfter-auditBefore != 1 {
 			t.Errorf("reuse detections counted %v, recorded %d; want 1 of each", metricAfter-metricBefore, auditAfter-auditBefore)
 		}
+	})
+}
+
+// TestRefreshAfterRevocationIsNoReplay checks that a refresh token whose
+// grant its own client revoked (RFC 7009; by the refresh token or by an
+// access token of the grant) or whose user withdrew consent, presented
+// afterwards, is a plain invalid_grant: not counted or recorded as a
+// replay, and its row left as the revocation left it (fosite's reuse
+// detection, which ran for it, deleted the row and revoked the grant a
+// second time). The controls: a spent refresh token replayed while its
+// grant stands is one, and so is a spent one revoked by its client.
+func TestRefreshAfterRevocationIsNoReplay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		const scope = "openid offline_access results:read"
+		reuse := func(t *testing.T) (float64, int) {
+			t.Helper()
+			v, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+			return v, len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		}
+		for _, tc := range []struct {
+			name string
+			c    *ssoClient
+			// end ends the grant g and returns the refresh token to
+			// present afterwards.
+			end    func(t *testing.T, g grant) string
+			replay bool
+		}{
+			{"refresh token revoked", e.Confidential, func(t *testing.T, g grant) string {
+				e.MustRevoke(t, credOf(e.Confidential.Meta), g.Refresh, "refresh_token")
+				return g.Refresh
+			}, false},
+			{"refresh token revoked without a hint, public client", e.Public, func(t *testing.T, g grant) string {
+				e.MustRevoke(t, credOf(e.Public.Meta), g.Refresh, "")
+				return g.Refresh
+			}, false},
+			{"access token revoked", e.Confidential, func(t *testing.T, g grant) string {
+				e.MustRevoke(t, credOf(e.Confidential.Meta), g.Access, "access_token")
+				return g.Refresh
+			}, false},
+			{"rotated refresh token revoked", e.Confidential, func(t *testing.T, g grant) string {
+				r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+				e.MustRevoke(t, credOf(e.Confidential.Meta), r.RefreshToken, "refresh_token")
+				return r.RefreshToken
+			}, false},
+			{"consent withdrawn", e.Public, func(t *testing.T, g grant) string {
+				b := e.newBrowser(t)
+				if p := e.consoleSignIn(t, b, provider.PathAccount, "alice", alicePassword); p.Status != http.StatusOK {
+					t.Fatalf("alice's account page: %s", p)
+				}
+				csrf := b.formCSRF(t, e)
+				if p := b.post(t, e.URL+"/account/apps/"+publicID+"/withdraw", url.Values{"csrf": {csrf}}); p.Status != http.StatusOK {
+					t.Fatalf("withdraw consent: %s", p)
+				}
+				return g.Refresh
+			}, false},
+			// The controls.
+			{"spent token replayed", e.Confidential, func(t *testing.T, g grant) string {
+				oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+				return g.Refresh
+			}, true},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				g := e.grant(t, e.newBrowser(t), tc.c, "alice", alicePassword, scope)
+				tok := tc.end(t, g)
+				metricBefore, auditBefore := reuse(t)
+				for range 2 {
+					assertError(t, e.refresh(t, tc.c, tok, ""), http.StatusBadRequest, "invalid_grant")
+				}
+				metricAfter, auditAfter := reuse(t)
+				counted, recorded := metricAfter-metricBefore, auditAfter-auditBefore
+				want := 0
+				if tc.replay {
+					want = 1
+				}
+				if counted != float64(want) || recorded != want {
+					t.Errorf("reuse detections counted %v, recorded %d; want %d of each", counted, recorded, want)
+				}
+				if !tc.replay {
+					if r := e.wantRow(t, "presented after its grant ended", storage.KindRefreshToken, tok); r.Active {
+						t.Error("the refresh token's row is active")
+					}
+				}
+			})
+		}
+	})
+}
+
+// revokingStore runs hook once, when armed, right after a refresh token's
+// row was read: the moment a revocation that commits then leaves the
+// refresh reading a token that its rotation will find spent.
+type revokingStore struct {
+	storage.Store
+	hook atomic.Pointer[func()]
+}
+
+func (s *revokingStore) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	t, err := s.Store.GetToken(ctx, kind, sig)
+	if err == nil && kind == storage.KindRefreshToken && t.Active {
+		if hook := s.hook.Swap(nil); hook != nil {
+			(*hook)()
+		}
+	}
+	return t, err
+}
+
+// TestRefreshLosingToRevocationIsNoReplay checks that a refresh that
+// loses its race to its own client's revocation of the grant (an app
+// signing out while a background refresh is in flight) is a plain
+// invalid_grant: not counted or recorded as a replay. The revocation
+// commits after the refresh read the token and before it spends it.
+func TestRefreshLosingToRevocationIsNoReplay(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &revokingStore{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+		})
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access results:read")
+		var revoked atomic.Int64
+		hook := func() {
+			// Not the test's goroutine: no t.Fatal here.
+			form := url.Values{"token": {g.Refresh}, "token_type_hint": {"refresh_token"}}
+			res := postNoT(http.DefaultClient, e.URL+provider.PathRevoke, basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), form)
+			revoked.Store(int64(res.Status))
+		}
+		st.hook.Store(&hook)
+		metricBefore, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+		auditBefore := len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		assertError(t, e.refresh(t, e.Confidential, g.Refresh, ""), http.StatusBadRequest, "invalid_grant")
+		if s := revoked.Load(); s != http.StatusOK {
+			t.Fatalf("the revocation during the refresh answered %d, want 200", s)
+		}
+		metricAfter, _ := e.metric(t, "hallpass_token_reuse_detections_total", `grant_type="refresh_token"`)
+		auditAfter := len(e.auditPage(t, "limit=1000&type=token.reuse_detected").Entries)
+		if metricAfter != metricBefore || auditAfter != auditBefore {
+			t.Errorf("reuse detections counted %v, recorded %d; want none", metricAfter-metricBefore, auditAfter-auditBefore)
+		}
+		e.WantInactive(t, "the revoked grant's access token", e.adminCred(), g.Access, "")
 	})
 }

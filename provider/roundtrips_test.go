@@ -119,12 +119,14 @@ func TestSignedInFlowStatements(t *testing.T) {
 		}
 		// The authorization request reads the session with its user,
 		// their second factors and consent (GetSignedIn), then writes
-		// the code's one row; the exchange reads the code's row (and, for
+		// the code's one row, then reads the consent again
+		// (ConfirmConsent: a withdrawal that committed in between must
+		// not leave the app a code); the exchange reads the code's row (and, for
 		// a code stored as three rows before, its PKCE and OpenID Connect
 		// rows) and spends the code with a conditional update, which
 		// checks the user's token epoch too.
 		authorize, token := f.measured(t, l)
-		want(t, "authorize", authorize, "SELECT s.id", "INSERT INTO tokens")
+		want(t, "authorize", authorize, "SELECT s.id", "INSERT INTO tokens", "SELECT scopes FROM consents")
 		want(t, "token", token, "SELECT kind, signature", "UPDATE tokens SET active = FALSE")
 
 		// A browser seen more than a minute ago: its session's last-seen
@@ -135,9 +137,9 @@ func TestSignedInFlowStatements(t *testing.T) {
 		skew.Add(int64(2 * time.Minute))
 		authorize, token = f.measured(t, l)
 		if strings.HasPrefix(dsn, "postgres") {
-			want(t, "authorize after a minute", authorize, "SELECT s.id", "WITH touched AS (UPDATE browser_sessions SET last_seen_at")
+			want(t, "authorize after a minute", authorize, "SELECT s.id", "WITH touched AS (UPDATE browser_sessions SET last_seen_at", "SELECT scopes FROM consents")
 		} else {
-			want(t, "authorize after a minute", authorize, "SELECT s.id", "UPDATE browser_sessions SET last_seen_at", "INSERT INTO tokens")
+			want(t, "authorize after a minute", authorize, "SELECT s.id", "UPDATE browser_sessions SET last_seen_at", "INSERT INTO tokens", "SELECT scopes FROM consents")
 		}
 		want(t, "token after a minute", token, "SELECT kind, signature", "UPDATE tokens SET active = FALSE")
 		// The touch was written: the session was seen now, on the

@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -314,6 +315,10 @@ func refreshRegistrationError(err error) error {
 	return err
 }
 
+// grantEndedHint explains a refresh token refused because its grant had
+// ended, which is no replay.
+const grantEndedHint = "The refresh token is no longer valid: its grant has ended (the client revoked it, the user withdrew consent or signed out, or their account changed); sign in again."
+
 // lostRace is the one place where a token request that lost a race for
 // its one-time credential (an authorization code, a refresh token) gets its
 // answer. Any other err is returned as it is.
@@ -361,6 +366,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
 	if !raced {
+		if grantType == "refresh_token" && errors.Is(err, fositestore.ErrGrantEnded) {
+			// No replay: the grant had ended before (fosite's reuse
+			// detection did not run).
+			return fosite.ErrInvalidGrant.WithWrap(err).WithHint(grantEndedHint)
+		}
 		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
 			// A spent (or revoked) refresh token presented again: fosite's
 			// reuse detection has revoked its grant. It is a replay unless
@@ -390,8 +400,25 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		}
 	}
 	if grantID != "" {
+		// A refresh that lost to the end of its grant (its client
+		// revoking it, the user withdrawing consent, a sweep) rather than
+		// to another refresh finds no refresh token of the grant active:
+		// the winner of a race of refreshes committed its new one before
+		// the loser saw the presented one spent. That is no replay; nor
+		// is a second loser of one race, after the first revoked the
+		// grant and raised the alarm.
+		live := true
+		if grantType == "refresh_token" {
+			var lerr error
+			if live, lerr = p.cfg.Store.HasActiveToken(ctx, storage.KindRefreshToken, grantID); lerr != nil {
+				return fmt.Errorf("look up the grant of a refresh token lost to a race: %w", lerr)
+			}
+		}
 		if err := p.revokeGrant(ctx, grantID); err != nil {
 			return fmt.Errorf("revoke the grant of a replayed %s: %w", grantType, err)
+		}
+		if !live {
+			return fosite.ErrInvalidGrant.WithHint(grantEndedHint)
 		}
 	}
 	p.recordReuse(ctx, ar, grantID, grantType)

@@ -531,6 +531,12 @@ type Store interface {
 	DeactivateTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
 	// DeleteTokensByRequest deletes every row of kind with requestID.
 	DeleteTokensByRequest(ctx context.Context, kind TokenKind, requestID string) error
+	// HasActiveToken reports whether any row of kind with requestID is
+	// active: for refresh tokens, whether the grant requestID still
+	// stands, which tells a spent refresh token replayed while its grant
+	// lives (a theft) from one presented after the grant ended. false,
+	// not an error, if there is no such row.
+	HasActiveToken(ctx context.Context, kind TokenKind, requestID string) (bool, error)
 	// CreateTokens stores rows in one statement: every one of them, or,
 	// with ErrConflict when a (kind, signature) of them exists, none.
 	CreateTokens(ctx context.Context, ts []*Token) error
@@ -673,6 +679,15 @@ type Store interface {
 	PutConsent(ctx context.Context, c *Consent) error
 	// GetConsent returns ErrNotFound when the user never consented to the client.
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// ConfirmConsent succeeds only while user userID's consent to client
+	// clientID exists and covers every one of scopes; ErrNotFound
+	// otherwise. It waits for a concurrent change of the consent (a
+	// withdrawal) to commit and then judges the changed row, and inside a
+	// transaction keeps such a change waiting until it commits. Called
+	// after an authorization code was written, it sees any withdrawal
+	// that committed before the code, which that withdrawal's revocation
+	// of the user's grants could not see.
+	ConfirmConsent(ctx context.Context, userID, clientID string, scopes []string) error
 	// GetSignedIn returns browser session id (expired or not, as
 	// GetBrowserSession), its user, whether the user has a second factor
 	// and their consent to clientID, in one read, all as of one moment;

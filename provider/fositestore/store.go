@@ -999,9 +999,20 @@ func (f *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 	return f.create(ctx, storage.KindRefreshToken, signature, req, fosite.RefreshToken, accessSignature)
 }
 
-// GetRefreshTokenSession returns a refresh token's request. A spent or
-// revoked token comes back with its request and fosite.ErrInactiveToken so
-// fosite's reuse detection can revoke the whole grant.
+// ErrGrantEnded is GetRefreshTokenSession's answer for an inactive refresh
+// token whose grant has ended: no refresh token of the grant is active any
+// more (its client revoked it, the user withdrew consent or signed out
+// of it, a sweep or an earlier replay ended it). It wraps
+// fosite.ErrNotFound, so fosite refuses the token as invalid_grant without
+// running its reuse detection: there is no live grant left to protect,
+// and an app presenting its own revoked token is no theft.
+var ErrGrantEnded = fmt.Errorf("%w: the refresh token's grant has ended", fosite.ErrNotFound)
+
+// GetRefreshTokenSession returns a refresh token's request. A spent token
+// of a grant that still stands comes back with its request and
+// fosite.ErrInactiveToken so fosite's reuse detection can revoke the
+// whole grant; an inactive token of a grant that has ended is
+// ErrGrantEnded.
 func (f *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (_ fosite.Requester, err error) {
 	defer func() { f.note(ctx, err) }()
 	req, t, err := f.get(ctx, storage.KindRefreshToken, signature, session)
@@ -1009,6 +1020,13 @@ func (f *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 		return nil, err
 	}
 	if !t.Active {
+		live, err := f.store.HasActiveToken(ctx, storage.KindRefreshToken, t.RequestID)
+		if err != nil {
+			return nil, fositeErr(fmt.Errorf("load %s: look up its grant: %w", storage.KindRefreshToken, err))
+		}
+		if !live {
+			return nil, ErrGrantEnded
+		}
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil

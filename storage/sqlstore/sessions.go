@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,26 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 		return nil, s.mapErr(ctx, fmt.Sprintf("get consent of user %q to client %q", userID, clientID), err)
 	}
 	return &c, nil
+}
+
+// ConfirmConsent reads the consent of userID to clientID under the
+// dialect's shared lock (Dialect.ForShare; SQLite's readers read the last
+// commit, and its writers, a withdrawal among them, commit one at a time)
+// and checks that it covers scopes.
+func (s *Store) ConfirmConsent(ctx context.Context, userID, clientID string, scopes []string) error {
+	op := fmt.Sprintf("confirm consent of user %q to client %q", userID, clientID)
+	var granted []string
+	err := s.q(ctx).queryRow(ctx, `SELECT scopes FROM consents
+		WHERE user_id = $1 AND client_id = $2`+s.d.ForShare, userID, clientID).Scan(s.listCol(&granted))
+	if err != nil {
+		return s.mapErr(ctx, op, err)
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(granted, sc) {
+			return fmt.Errorf("%s: scope %q not consented to: %w", op, sc, storage.ErrNotFound)
+		}
+	}
+	return nil
 }
 
 // GetSignedIn returns session id with its user, whether the user has a

@@ -246,6 +246,17 @@ func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.Toke
 	return nil
 }
 
+// HasActiveToken reports whether any row of kind with requestID is active.
+func (s *Store) HasActiveToken(ctx context.Context, kind storage.TokenKind, requestID string) (bool, error) {
+	var n int
+	err := s.q(ctx).queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tokens
+		WHERE request_id = $1 AND kind = $2 AND active = TRUE LIMIT 1) t`, requestID, string(kind)).Scan(&n)
+	if err != nil {
+		return false, s.mapErr(ctx, fmt.Sprintf("look for an active %s token of request %q", kind, requestID), err)
+	}
+	return n > 0, nil
+}
+
 // DeleteTokensByRequest deletes every row of kind with requestID. It is not
 // an error if there is none.
 func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {

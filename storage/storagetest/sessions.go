@@ -171,6 +171,31 @@ func testConsents(t *testing.T, s storage.Store) {
 	check(t, "GetConsent after PutConsent with no scopes", empty, mustGetConsent(t, ctx, s, "user-1", "client-1"))
 	noErr(t, s.PutConsent(ctx, second), "PutConsent (replace again)")
 
+	// ConfirmConsent, alone and in a transaction: the consent exists and
+	// covers the scopes asked about.
+	for _, c := range []struct {
+		user, client string
+		scopes       []string
+		ok           bool
+	}{
+		{"user-1", "client-1", []string{"openid"}, true},
+		{"user-1", "client-1", nil, true},
+		{"user-1", "client-1", []string{"openid", "results:read"}, false},
+		{"user-1", "client-2", nil, false},
+		{"user-2", "client-1", nil, false},
+	} {
+		alone := s.ConfirmConsent(ctx, c.user, c.client, c.scopes)
+		inTx := s.InTransaction(ctx, func(tx context.Context) error { return s.ConfirmConsent(tx, c.user, c.client, c.scopes) })
+		for how, err := range map[string]error{"alone": alone, "in a transaction": inTx} {
+			what := fmt.Sprintf("ConfirmConsent(%s, %s, %v) %s", c.user, c.client, c.scopes, how)
+			if c.ok {
+				noErr(t, err, what)
+			} else {
+				errIs(t, err, storage.ErrNotFound, what)
+			}
+		}
+	}
+
 	// Consents are per (user, client).
 	other := []*storage.Consent{
 		{UserID: "user-1", ClientID: "client-2", Scopes: []string{"profile"}, GrantedAt: baseTime()},

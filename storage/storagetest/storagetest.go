@@ -456,7 +456,30 @@ func testTokensByRequest(t *testing.T, s storage.Store) {
 	// must not fail on it.
 	noErr(t, s.DeactivateToken(ctx, storage.KindRefreshToken, "rt-1b"), "DeactivateToken(rt-1b)")
 
+	for _, c := range []struct {
+		kind storage.TokenKind
+		req  string
+		want bool
+	}{
+		{storage.KindRefreshToken, "req-1", true}, // rt-1a
+		{storage.KindRefreshToken, "req-2", true},
+		{storage.KindRefreshToken, "no-such-request", false},
+		{storage.KindAuthorizeCode, "req-2", false},
+	} {
+		got, err := s.HasActiveToken(ctx, c.kind, c.req)
+		noErr(t, err, "HasActiveToken")
+		if got != c.want {
+			t.Errorf("before DeactivateTokensByRequest: HasActiveToken(%s, %s) = %v, want %v", c.kind, c.req, got, c.want)
+		}
+	}
 	noErr(t, s.DeactivateTokensByRequest(ctx, storage.KindRefreshToken, "req-1"), "DeactivateTokensByRequest(refresh, req-1)")
+	for req, want := range map[string]bool{"req-1": false, "req-2": true} {
+		got, err := s.HasActiveToken(ctx, storage.KindRefreshToken, req)
+		noErr(t, err, "HasActiveToken")
+		if got != want {
+			t.Errorf("after DeactivateTokensByRequest(refresh, req-1): HasActiveToken(refresh, %s) = %v, want %v", req, got, want)
+		}
+	}
 	for _, r := range rows {
 		got := mustGetToken(t, ctx, s, r.kind, r.sig)
 		wantActive := !(r.kind == storage.KindRefreshToken && r.req == "req-1")
