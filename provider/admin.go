@@ -107,6 +107,14 @@ func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
 // be an interval behind another replica's change), an overtaken ETag
 // went through. Without If-Match, anything goes, as before. A malformed
 // If-Match is the request's fault (400), not a failed precondition.
+//
+// Two limits remain. The read locks nothing: on PostgreSQL (READ
+// COMMITTED) two changes with the same ETag begun at the same moment can
+// both pass before either writes; closing that needs a locking read of
+// each kind's record, which the store does not offer. And a user's new
+// password is hashed inside the transaction (Users.Update hashes before
+// its own, which here joins this one), holding SQLite's write lock
+// meanwhile: only for a PUT that sends If-Match and a password.
 func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, id string, change func(ctx context.Context) error) error {
 	match, err := parseIfMatch(r.Header.Values("If-Match"))
 	if err != nil {
