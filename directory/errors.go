@@ -67,7 +67,10 @@ func conflict(object Object, id string) *Error {
 }
 
 // storeErr turns the storage sentinels met while reading or writing the
-// record id into refusals; any other error is a failure, passed on.
+// record id into refusals; any other error is a failure, passed on. Text
+// the store refuses to hold (storage.ErrInvalidInput: a name the CLI was
+// given, which no HTTP surface lets through) is the caller's, never a
+// failure of the store.
 func storeErr(err error, object Object, id string) error {
 	switch {
 	case err == nil:
@@ -76,6 +79,8 @@ func storeErr(err error, object Object, id string) error {
 		return NotFound(object, id)
 	case errors.Is(err, storage.ErrConflict):
 		return conflict(object, id)
+	case errors.Is(err, storage.ErrInvalidInput):
+		return invalid(object, "", "%s %q: text must be valid UTF-8 without NUL characters", object, id)
 	}
 	return fmt.Errorf("%s %q: %w", object, id, err)
 }

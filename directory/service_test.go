@@ -211,6 +211,11 @@ func TestUnreadableTextRefused(t *testing.T) {
 					_, err := svc.Clients().Create(ctx, app(ClientMetadata{Audience: []string{"https://api.example/\xff"}}))
 					return err
 				}, ObjectClient, "audience"},
+				// Names the CLI passes as typed: the store refuses them
+				// (storage.ErrInvalidInput), which was passed on as a
+				// failure of the store's.
+				{"scope deleted by a name with a NUL", func() error { return svc.Scopes().Delete(ctx, "a\x00b") }, ObjectScope, ""},
+				{"scope deleted by a name not UTF-8", func() error { return svc.Scopes().Delete(ctx, "a\xffb") }, ObjectScope, ""},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					err := tc.call()

@@ -6,6 +6,7 @@ package provider
 // console_signin.go; each object's pages are a console_*.go file.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -109,6 +110,30 @@ func versionField(version string) web.Field {
 // another tab's). A post without a version counts as stale.
 func staleEdit(r *http.Request, current any) bool {
 	return r.PostForm.Get("version") != versionOf(current)
+}
+
+// saveUnlessStale runs save, the change an edit form's post r asks of a
+// record, in one transaction with a read of the record as it is (get,
+// given the transaction: from the database, not the cache of clients,
+// roles and scopes, which may be an interval behind another replica's
+// change), unless the post was made from a page that showed another
+// version of it (staleEdit): then save is not run, stale is true and cur
+// is the record as it is now, for the page to show again. Checked before
+// the transaction, or outside one, an overtaken page's post went through
+// on a replica whose cache still held what that page showed.
+func saveUnlessStale[V any](p *Provider, r *http.Request, get func(ctx context.Context) (V, error), save func(ctx context.Context, cur V) error) (cur V, stale bool, err error) {
+	err = p.dir.InTransaction(r.Context(), func(ctx context.Context) error {
+		var err error
+		stale = false
+		if cur, err = get(ctx); err != nil {
+			return err
+		}
+		if stale = staleEdit(r, cur); stale {
+			return nil
+		}
+		return save(ctx, cur)
+	})
+	return cur, stale, err
 }
 
 // staleMessage is the refusal a stale edit's form is shown again with,

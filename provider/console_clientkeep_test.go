@@ -9,11 +9,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/net/html"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/provider"
 )
 
 // browserPost returns what a browser would post from the form of page p
@@ -219,6 +221,71 @@ func TestConsoleSaveRefusesStalePage(t *testing.T) {
 				noVersion.Set(tc.field, "Unversioned")
 				if p := ada.post(t, e.URL+path, noVersion); p.Status != http.StatusConflict || tc.stored() != "Bea's text" {
 					t.Errorf("save without a version: %s; stored %q", p, tc.stored())
+				}
+			})
+		}
+	})
+}
+
+// A save from a console page is checked against the record as the
+// database holds it, never against the replica's cache of clients, roles
+// and scopes, which may be an interval behind a change made elsewhere
+// (another replica, the CLI): the page made before that change was saved
+// over it, on the replica that had cached the record.
+func TestConsoleSaveChecksTheDatabase(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn, func(c *provider.Config) { c.DirectoryCacheInterval = time.Hour })
+		e.withConsoleAdmin(t)
+		ctx := context.Background()
+		for path, body := range map[string]any{
+			"/admin/clients": directory.ClientMetadata{ClientID: "portal", ClientName: "Portal", RedirectURIs: []string{"https://portal.example/cb"}},
+			"/admin/roles":   map[string]any{"name": "tutor", "description": "Tutors"},
+			"/admin/scopes":  map[string]any{"name": "notes", "description": "Notes"},
+		} {
+			if res := e.admin(t, http.MethodPost, path, body); res.Status != http.StatusCreated {
+				t.Fatalf("create %s: %d %s", path, res.Status, res.Body)
+			}
+		}
+		later := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
+		for _, tc := range []struct {
+			page, field string
+			elsewhere   func() // the change made elsewhere, straight to the database
+			stored      func() string
+		}{
+			{"/console/clients/portal", "client_name", func() {
+				c, _ := e.Store.GetClient(ctx, "portal")
+				c.Name, c.UpdatedAt = "Elsewhere", later
+				if err := e.Store.UpdateClient(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}, func() string { c, _ := e.Store.GetClient(ctx, "portal"); return c.Name }},
+			{"/console/roles/tutor", "description", func() {
+				r, _ := e.Store.GetRole(ctx, "tutor")
+				r.Description, r.UpdatedAt = "Elsewhere", later
+				if err := e.Store.UpdateRole(ctx, r); err != nil {
+					t.Fatal(err)
+				}
+			}, func() string { r, _ := e.Store.GetRole(ctx, "tutor"); return r.Description }},
+			{"/console/scopes/notes", "description", func() {
+				sc, _ := e.Store.GetScope(ctx, "notes")
+				sc.Description, sc.UpdatedAt = "Elsewhere", later
+				if err := e.Store.UpdateScope(ctx, sc); err != nil {
+					t.Fatal(err)
+				}
+			}, func() string { sc, _ := e.Store.GetScope(ctx, "notes"); return sc.Description }},
+		} {
+			t.Run(tc.page, func(t *testing.T) {
+				b := e.newBrowser(t)
+				e.consoleSignIn(t, b, tc.page, adminUsername, adminPassword)
+				form := browserPost(t, b.get(t, e.URL+tc.page), tc.page) // the replica caches the record
+				tc.elsewhere()
+				form.Set(tc.field, "From the old page")
+				p := b.post(t, e.URL+tc.page, form)
+				if p.Status != http.StatusConflict || !strings.Contains(p.Body, "changed since you opened") || !strings.Contains(p.Body, "Elsewhere") {
+					t.Errorf("save from a page the change elsewhere overtook: %s, want 409 showing that change", p)
+				}
+				if got := tc.stored(); got != "Elsewhere" {
+					t.Errorf("stored %q after the save from the old page, want the change made elsewhere kept", got)
 				}
 			})
 		}

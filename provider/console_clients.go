@@ -5,6 +5,7 @@ package provider
 // through the directory service, as the admin API's do.
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -281,12 +282,18 @@ func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if staleEdit(r, old) {
-		p.showClientForm(w, r, http.StatusConflict, old, false, versionOf(old), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient, Message: staleMessage})
+	var in, m directory.ClientMetadata
+	cur, stale, err := saveUnlessStale(p, r, func(ctx context.Context) (directory.ClientMetadata, error) {
+		return p.dir.Clients().Get(ctx, old.ClientID)
+	}, func(ctx context.Context, cur directory.ClientMetadata) (err error) {
+		in = keepUnshown(cur, clientFromForm(r))
+		m, err = p.dir.Clients().Update(ctx, cur.ClientID, in)
+		return err
+	})
+	if stale {
+		p.showClientForm(w, r, http.StatusConflict, cur, false, versionOf(cur), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient, Message: staleMessage})
 		return
 	}
-	in := keepUnshown(old, clientFromForm(r))
-	m, err := p.dir.Clients().Update(r.Context(), old.ClientID, in)
 	if err != nil {
 		p.clientFormRefused(w, r, in, false, err)
 		return

@@ -3,6 +3,7 @@ package provider
 // The console's scope, role and user pages, over the directory service.
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -142,17 +143,18 @@ func (p *Provider) showScope(w http.ResponseWriter, r *http.Request, status int,
 
 func (p *Provider) consoleUpdateScope(w http.ResponseWriter, r *http.Request) {
 	name := pathParam(r, "name")
-	cur, err := p.dir.Scopes().Get(r.Context(), name)
-	if err != nil {
-		p.consoleRefusal(w, r, err)
-		return
-	}
-	if staleEdit(r, cur) {
+	in := scopeFromForm(r, name)
+	cur, stale, err := saveUnlessStale(p, r, func(ctx context.Context) (directory.ScopeView, error) {
+		return p.dir.Scopes().Get(ctx, name)
+	}, func(ctx context.Context, _ directory.ScopeView) error {
+		_, err := p.dir.Scopes().Update(ctx, name, in)
+		return err
+	})
+	if stale {
 		p.showScope(w, r, http.StatusConflict, cur, staleMessage, nil, versionOf(cur))
 		return
 	}
-	in := scopeFromForm(r, name)
-	if _, err := p.dir.Scopes().Update(r.Context(), name, in); err != nil {
+	if err != nil {
 		fields := scopeFields(in, false)
 		msg, ok := fieldRefused(err, fields)
 		if !ok {
@@ -329,17 +331,18 @@ func (p *Provider) showRole(w http.ResponseWriter, r *http.Request, status int, 
 
 func (p *Provider) consoleUpdateRole(w http.ResponseWriter, r *http.Request) {
 	name := pathParam(r, "name")
-	cur, err := p.dir.Roles().Get(r.Context(), name)
-	if err != nil {
-		p.consoleRefusal(w, r, err)
-		return
-	}
-	if staleEdit(r, cur) {
+	in := roleFromForm(r, name)
+	cur, stale, err := saveUnlessStale(p, r, func(ctx context.Context) (directory.RoleView, error) {
+		return p.dir.Roles().Get(ctx, name)
+	}, func(ctx context.Context, _ directory.RoleView) error {
+		_, err := p.dir.Roles().Update(ctx, name, in)
+		return err
+	})
+	if stale {
 		p.showRole(w, r, http.StatusConflict, cur, staleMessage, nil, versionOf(cur))
 		return
 	}
-	in := roleFromForm(r, name)
-	if _, err := p.dir.Roles().Update(r.Context(), name, in); err != nil {
+	if err != nil {
 		p.roleRefused(w, r, in, false, err)
 		return
 	}

@@ -201,20 +201,26 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 
 func (p *Provider) consoleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	u, err := p.dir.Users().Get(ctx, pathParam(r, "id"))
-	if err != nil {
-		p.consoleRefusal(w, r, err)
-		return
-	}
-	if staleEdit(r, u) {
+	var in directory.UserInput
+	u, stale, err := saveUnlessStale(p, r, func(ctx context.Context) (directory.UserView, error) {
+		return p.dir.Users().Get(ctx, pathParam(r, "id"))
+	}, func(ctx context.Context, u directory.UserView) error {
+		in = userFromForm(r)
+		// The form changes neither the username nor the password, and
+		// keeps what it does not show.
+		in.Username, in.Password, in.EmailVerified = u.Username, "", u.EmailVerified && in.Email == u.Email
+		_, err := p.dir.Users().Update(ctx, u.ID, in)
+		return err
+	})
+	switch {
+	case stale:
 		p.showUser(w, r, http.StatusConflict, u, userInputOf(u), staleMessage, nil)
 		return
-	}
-	in := userFromForm(r)
-	// The form changes neither the username nor the password, and keeps
-	// what it does not show.
-	in.Username, in.Password, in.EmailVerified = u.Username, "", u.EmailVerified && in.Email == u.Email
-	if _, err := p.dir.Users().Update(ctx, u.ID, in); err != nil {
+	case err != nil && u.ID == "":
+		// The user could not be read.
+		p.consoleRefusal(w, r, err)
+		return
+	case err != nil:
 		fields, ferr := p.userFields(r, in, false)
 		if ferr != nil {
 			p.consoleFailure(w, r, ferr)
