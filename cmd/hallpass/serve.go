@@ -289,7 +289,13 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		bindings = append(bindings, httpserve.Binding{Server: adminSrv, Listener: adminLn})
 	}
 	releaseStartupMemory(log)
-	return httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...)
+	if err := httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...); err != nil {
+		// Logged as every line since the logger exists: a plain-text
+		// line in a JSON log is lost to whatever parses it. Exit 1.
+		log.Error("stopped with an error", "err", err)
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 // ignoreHangups keeps SIGHUP from ending the server until the returned
