@@ -123,10 +123,16 @@ func (g *globalOptions) logger() (*slog.Logger, error) {
 // openStore opens the database named by --database, without migrating,
 // giving up after --database-timeout.
 func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
+	return g.openStoreLogged(ctx, nil)
+}
+
+// openStoreLogged is openStore logging to log each attempt to reach a
+// PostgreSQL server that is not accepting connections yet (serve).
+func (g *globalOptions) openStoreLogged(ctx context.Context, log *slog.Logger) (storage.Store, error) {
 	if g.databaseTimeout <= 0 {
 		return nil, fmt.Errorf("--database-timeout %v: must be more than 0", g.databaseTimeout)
 	}
-	st, err := backend.OpenTimeout(ctx, g.database, g.databaseTimeout)
+	st, err := backend.OpenWaiting(ctx, g.database, g.databaseTimeout, log)
 	if err != nil {
 		return nil, g.timeoutHint(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -135,7 +136,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 			return nil, err
 		}
 	}
-	st, err := g.openStore(ctx)
+	st, err := g.openStoreLogged(ctx, log)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +239,13 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	o.tracing = tp
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			// SIGTERM or SIGINT while starting (waiting for the
+			// database, migrating): a stop asked for, as during
+			// serving, so exit 0 at once rather than fail.
+			log.Info("stopped before serving: signal received while starting", "err", err)
+			return nil
+		}
 		return err
 	}
 	defer s.store.Close()
