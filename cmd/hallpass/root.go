@@ -117,7 +117,17 @@ func (g *globalOptions) logger() (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)
 	}
-	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl})), nil
+	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationText})), nil
+}
+
+// durationText writes a time.Duration as Go's duration text ("1s",
+// "1m30s"), as the flags take it: the JSON handler wrote it as a count of
+// nanoseconds ("interval":1000000000), which nobody reads as a second.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // openStore opens the database named by --database, without migrating,
