@@ -153,12 +153,24 @@ func (g *globalOptions) openStoreLogged(ctx context.Context, log *slog.Logger) (
 // --database-timeout: a server that answered the connection can still go
 // silent.
 func (g *globalOptions) migrate(ctx context.Context, st storage.Store) error {
+	_, err := g.migrated(ctx, st)
+	return err
+}
+
+// migrated is migrate returning the versions that were pending before it
+// (none when the schema was up to date), for saying what it did: another
+// process migrating at the same time may have applied some of them.
+func (g *globalOptions) migrated(ctx context.Context, st storage.Store) ([]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.databaseTimeout)
 	defer cancel()
-	if err := st.Migrate(ctx); err != nil {
-		return g.timeoutHint(fmt.Errorf("database %s: %w", backend.Redact(g.database), err))
+	pending, err := st.PendingMigrations(ctx)
+	if err == nil {
+		err = st.Migrate(ctx)
 	}
-	return nil
+	if err != nil {
+		return nil, g.timeoutHint(fmt.Errorf("database %s: %w", backend.Redact(g.database), err))
+	}
+	return pending, nil
 }
 
 // checkMigrated refuses a database whose schema lacks migrations of this
@@ -323,10 +335,17 @@ func newMigrateCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := g.migrate(cmd.Context(), st); err != nil {
+			pending, err := g.migrated(cmd.Context(), st)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout, "migrations applied")
+			// It said "migrations applied" on a database that was up to
+			// date too, which reads as if this run changed the schema.
+			if len(pending) == 0 {
+				fmt.Fprintln(g.stdout, "schema up to date: no migration to apply")
+			} else {
+				fmt.Fprintf(g.stdout, "schema brought up to date: %d migration(s) applied (versions %v)\n", len(pending), pending)
+			}
 			return nil
 		},
 	}
