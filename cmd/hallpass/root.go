@@ -215,16 +215,28 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 		return []byte(s), nil
 	}
 	path := g.secretPath()
-	b, err := os.ReadFile(path)
+	b, mode, err := readSecretFile(path)
 	if err == nil {
 		s := strings.TrimSpace(string(b))
 		if len(s) < 32 {
 			return nil, fmt.Errorf("secret file %s holds fewer than 32 characters", path)
 		}
+		if mode&0o077 != 0 {
+			// Warned, not refused: a secret mounted by an orchestrator is
+			// often 0644 in a container of one user.
+			log.Warn("the secret file can be read or written by users other than its owner; chmod 600 it", "file", path, "mode", fmt.Sprintf("%#o", mode))
+		}
 		return []byte(s), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read secret file: %w", err)
+	}
+	// A symbolic link to nothing: the secret is meant to be elsewhere
+	// (a mount not there yet), and creating one through it is refused
+	// below anyway, as "file exists".
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(path)
+		return nil, fmt.Errorf("secret file %s is a symbolic link to %s, which does not exist; hallpass generates no secret through a link: create the file it names, set HALLPASS_SECRET, or remove the link", path, target)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -246,7 +258,17 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 // right after. A write that fails (a full disk) removes the file again,
 // which would otherwise be left empty or cut short, and every later start
 // refused with "holds fewer than 32 characters" until someone deleted it.
+//
+// The directory is synced too: without it a crash could lose the new
+// file's name while the keys encrypted under the secret are committed to
+// the database, unreadable for good.
 func writeNewSecretFile(path, text string) error {
+	return writeSecretFile(path, text, syncDir)
+}
+
+// writeSecretFile is writeNewSecretFile syncing the file's directory with
+// sync (a test makes it fail).
+func writeSecretFile(path, text string, sync func(dir string) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -258,12 +280,50 @@ func writeNewSecretFile(path, text string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = sync(filepath.Dir(path))
+	}
 	if err != nil {
 		// Ours: created above, with O_EXCL.
 		_ = os.Remove(path)
 		return err
 	}
 	return nil
+}
+
+// syncDir flushes the entries of the directory dir to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// readSecretFile returns the contents of the secret file at path
+// (following a symbolic link) and its permission bits.
+func readSecretFile(path string) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, fi.Mode().Perm(), nil
 }
 
 // secretPath is the secret file used when HALLPASS_SECRET is unset:
