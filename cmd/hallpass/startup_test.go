@@ -283,17 +283,21 @@ func TestServeRefusesEmptyAddr(t *testing.T) {
 // server that refuses connections logs each attempt as JSON, naming the
 // database without its password (in the URL's userinfo or a parameter),
 // and a SIGTERM (its context ending) stops it at once with exit 0, as
-// during serving, without waiting out --database-timeout.
+// during serving, without waiting out --database-timeout, also in the
+// middle of an attempt.
 func TestServeStopsWhileWaitingForDatabase(t *testing.T) {
 	const password = "s3cret-wait"
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secretFile, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	closed := faultproxy.ClosedPort(t)
+	closed, silent := faultproxy.ClosedPort(t), faultproxy.Silent(t)
 	for name, dsn := range map[string]string{
 		"userinfo":           "postgres://u:" + password + "@" + closed + "/db",
 		"password parameter": "postgres://u@" + closed + "/db?sslmode=disable&password=" + password,
+		// Stopped in the middle of an attempt: a server that accepts
+		// and never answers.
+		"silent server": "postgres://u:" + password + "@" + silent + "/db",
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut syncBuffer
@@ -304,8 +308,12 @@ func TestServeStopsWhileWaitingForDatabase(t *testing.T) {
 				done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dsn,
 					"--database-timeout", "5s", "--secret-file", secretFile}, &out, &errOut)
 			}()
-			// Two attempts logged, then the signal.
-			for strings.Count(errOut.String(), "trying again") < 2 {
+			// Two attempts logged, then the signal; on the silent server
+			// the first attempt is still under way.
+			if name == "silent server" {
+				time.Sleep(300 * time.Millisecond)
+			}
+			for name != "silent server" && strings.Count(errOut.String(), "trying again") < 2 {
 				select {
 				case code := <-done:
 					t.Fatalf("serve exited with %d without logging two attempts:\n%s", code, errOut.String())
