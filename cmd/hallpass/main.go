@@ -15,6 +15,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first SIGTERM or SIGINT stops gracefully (serve drains for up
+	// to --shutdown-timeout); a second one ends the process at once, as
+	// Go does without a handler, rather than being caught and ignored
+	// while the operator waits out the drain.
+	context.AfterFunc(ctx, stop)
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 

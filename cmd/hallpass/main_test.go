@@ -366,11 +366,16 @@ func TestVersionAndMigrate(t *testing.T) {
 	if code := run(context.Background(), []string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "hallpass ") {
 		t.Errorf("version: %d %q", code, out.String())
 	}
-	out = syncBuffer{}
 	db := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
-	for i := 0; i < 2; i++ {
+	// The first run applies every migration and says so; the second has
+	// none to apply and says that, not "applied".
+	for i, want := range []string{"migration(s) applied (versions [1 2 ", "schema up to date: no migration to apply"} {
+		out = syncBuffer{}
 		if code := run(context.Background(), []string{"migrate", "--database", db}, &out, io.Discard); code != 0 {
 			t.Fatalf("migrate run %d failed", i)
+		}
+		if got := out.String(); !strings.Contains(got, want) || (i == 1 && strings.Contains(got, "applied")) {
+			t.Errorf("migrate run %d said %q, want %q", i, got, want)
 		}
 	}
 }

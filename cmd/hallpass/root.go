@@ -117,16 +117,32 @@ func (g *globalOptions) logger() (*slog.Logger, error) {
 	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)
 	}
-	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl})), nil
+	return slog.New(slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: lvl, ReplaceAttr: durationText})), nil
+}
+
+// durationText writes a time.Duration as Go's duration text ("1s",
+// "1m30s"), as the flags take it: the JSON handler wrote it as a count of
+// nanoseconds ("interval":1000000000), which nobody reads as a second.
+func durationText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // openStore opens the database named by --database, without migrating,
 // giving up after --database-timeout.
 func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
+	return g.openStoreLogged(ctx, nil)
+}
+
+// openStoreLogged is openStore logging to log each attempt to reach a
+// PostgreSQL server that is not accepting connections yet (serve).
+func (g *globalOptions) openStoreLogged(ctx context.Context, log *slog.Logger) (storage.Store, error) {
 	if g.databaseTimeout <= 0 {
 		return nil, fmt.Errorf("--database-timeout %v: must be more than 0", g.databaseTimeout)
 	}
-	st, err := backend.OpenTimeout(ctx, g.database, g.databaseTimeout)
+	st, err := backend.OpenWaiting(ctx, g.database, g.databaseTimeout, log)
 	if err != nil {
 		return nil, g.timeoutHint(err)
 	}
@@ -137,12 +153,24 @@ func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
 // --database-timeout: a server that answered the connection can still go
 // silent.
 func (g *globalOptions) migrate(ctx context.Context, st storage.Store) error {
+	_, err := g.migrated(ctx, st)
+	return err
+}
+
+// migrated is migrate returning the versions that were pending before it
+// (none when the schema was up to date), for saying what it did: another
+// process migrating at the same time may have applied some of them.
+func (g *globalOptions) migrated(ctx context.Context, st storage.Store) ([]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.databaseTimeout)
 	defer cancel()
-	if err := st.Migrate(ctx); err != nil {
-		return g.timeoutHint(fmt.Errorf("database %s: %w", backend.Redact(g.database), err))
+	pending, err := st.PendingMigrations(ctx)
+	if err == nil {
+		err = st.Migrate(ctx)
 	}
-	return nil
+	if err != nil {
+		return nil, g.timeoutHint(fmt.Errorf("database %s: %w", backend.Redact(g.database), err))
+	}
+	return pending, nil
 }
 
 // checkMigrated refuses a database whose schema lacks migrations of this
@@ -187,16 +215,28 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 		return []byte(s), nil
 	}
 	path := g.secretPath()
-	b, err := os.ReadFile(path)
+	b, mode, err := readSecretFile(path)
 	if err == nil {
 		s := strings.TrimSpace(string(b))
 		if len(s) < 32 {
 			return nil, fmt.Errorf("secret file %s holds fewer than 32 characters", path)
 		}
+		if mode&0o077 != 0 {
+			// Warned, not refused: a secret mounted by an orchestrator is
+			// often 0644 in a container of one user.
+			log.Warn("the secret file can be read or written by users other than its owner; chmod 600 it", "file", path, "mode", fmt.Sprintf("%#o", mode))
+		}
 		return []byte(s), nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read secret file: %w", err)
+	}
+	// A symbolic link to nothing: the secret is meant to be elsewhere
+	// (a mount not there yet), and creating one through it is refused
+	// below anyway, as "file exists".
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(path)
+		return nil, fmt.Errorf("secret file %s is a symbolic link to %s, which does not exist; hallpass generates no secret through a link: create the file it names, set HALLPASS_SECRET, or remove the link", path, target)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -218,7 +258,17 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 // right after. A write that fails (a full disk) removes the file again,
 // which would otherwise be left empty or cut short, and every later start
 // refused with "holds fewer than 32 characters" until someone deleted it.
+//
+// The directory is synced too: without it a crash could lose the new
+// file's name while the keys encrypted under the secret are committed to
+// the database, unreadable for good.
 func writeNewSecretFile(path, text string) error {
+	return writeSecretFile(path, text, syncDir)
+}
+
+// writeSecretFile is writeNewSecretFile syncing the file's directory with
+// sync (a test makes it fail).
+func writeSecretFile(path, text string, sync func(dir string) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -230,12 +280,50 @@ func writeNewSecretFile(path, text string) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = sync(filepath.Dir(path))
+	}
 	if err != nil {
 		// Ours: created above, with O_EXCL.
 		_ = os.Remove(path)
 		return err
 	}
 	return nil
+}
+
+// syncDir flushes the entries of the directory dir to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// readSecretFile returns the contents of the secret file at path
+// (following a symbolic link) and its permission bits.
+func readSecretFile(path string) ([]byte, fs.FileMode, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, fi.Mode().Perm(), nil
 }
 
 // secretPath is the secret file used when HALLPASS_SECRET is unset:
@@ -307,10 +395,17 @@ func newMigrateCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := g.migrate(cmd.Context(), st); err != nil {
+			pending, err := g.migrated(cmd.Context(), st)
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(g.stdout, "migrations applied")
+			// It said "migrations applied" on a database that was up to
+			// date too, which reads as if this run changed the schema.
+			if len(pending) == 0 {
+				fmt.Fprintln(g.stdout, "schema up to date: no migration to apply")
+			} else {
+				fmt.Fprintf(g.stdout, "schema brought up to date: %d migration(s) applied (versions %v)\n", len(pending), pending)
+			}
 			return nil
 		},
 	}

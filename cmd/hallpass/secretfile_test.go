@@ -3,11 +3,13 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -56,5 +58,90 @@ func TestSecretFileWriteFailureLeavesNothing(t *testing.T) {
 		t.Error("a failed write of the secret left the secret file behind")
 	default:
 		t.Fatalf("child exited %d", code)
+	}
+}
+
+// TestSecretFileDirectorySynced: the new secret file's directory is synced
+// after the file, or a crash could lose the file's name while the keys
+// encrypted under it are in the database; a sync that fails fails the
+// write and leaves no file.
+func TestSecretFileDirectorySynced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hallpass.secret")
+	var synced []string
+	if err := writeSecretFile(path, strings.Repeat("s", 40)+"\n", func(dir string) error {
+		synced = append(synced, dir)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 1 || synced[0] != filepath.Dir(path) {
+		t.Errorf("directories synced: %q, want [%q]", synced, filepath.Dir(path))
+	}
+	failed := filepath.Join(t.TempDir(), "hallpass.secret")
+	if err := writeSecretFile(failed, strings.Repeat("s", 40)+"\n", func(string) error { return errors.New("EIO") }); err == nil {
+		t.Error("a failed sync of the directory reported no error")
+	}
+	if _, err := os.Stat(failed); err == nil {
+		t.Error("a failed sync of the directory left the secret file behind")
+	}
+	// The real sync works on a real directory.
+	if err := writeNewSecretFile(filepath.Join(t.TempDir(), "s"), "x\n"); err != nil {
+		t.Errorf("writeNewSecretFile: %v", err)
+	}
+}
+
+// TestSecretFileOthersWarned: a secret file others may read or write is
+// used, with a warning naming the file and its mode; a private one gets
+// none.
+func TestSecretFileOthersWarned(t *testing.T) {
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o644, true}, {0o660, true}} {
+		path := filepath.Join(t.TempDir(), "hallpass.secret")
+		if err := os.WriteFile(path, []byte(strings.Repeat("w", 40)), tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tc.mode); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		var logged strings.Builder
+		g := &globalOptions{secretFile: path}
+		if _, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil))); err != nil {
+			t.Fatalf("mode %#o: %v", tc.mode, err)
+		}
+		if got := strings.Contains(logged.String(), "chmod 600"); got != tc.warn {
+			t.Errorf("mode %#o: warned %v, want %v:\n%s", tc.mode, got, tc.warn, logged.String())
+		}
+	}
+}
+
+// TestSecretFileDanglingSymlink: a symbolic link at the secret file's path
+// to a file that does not exist is refused saying so, and nothing is
+// created through it; a link to a secret file is read.
+func TestSecretFileDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "mounted", "secret")
+	link := filepath.Join(dir, "hallpass.secret")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	g := &globalOptions{secretFile: link}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, err := g.secret(log)
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), target) {
+		t.Errorf("secret through a dangling link: %v, want a refusal naming the link and %s", err, target)
+	}
+	if _, err := os.Stat(target); err == nil {
+		t.Error("a secret file was created through the link")
+	}
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(target, []byte(strings.Repeat("l", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := g.secret(log); err != nil || string(s) != strings.Repeat("l", 40) {
+		t.Errorf("secret through a link to a file: %q, %v", s, err)
 	}
 }

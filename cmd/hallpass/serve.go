@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -135,7 +136,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 			return nil, err
 		}
 	}
-	st, err := g.openStore(ctx)
+	st, err := g.openStoreLogged(ctx, log)
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +239,13 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 	o.tracing = tp
 	s, err := newServer(ctx, g, o, log)
 	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			// SIGTERM or SIGINT while starting (waiting for the
+			// database, migrating): a stop asked for, as during
+			// serving, so exit 0 at once rather than fail.
+			log.Info("stopped before serving: signal received while starting", "err", err)
+			return nil
+		}
 		return err
 	}
 	defer s.store.Close()
@@ -289,7 +297,13 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		bindings = append(bindings, httpserve.Binding{Server: adminSrv, Listener: adminLn})
 	}
 	releaseStartupMemory(log)
-	return httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...)
+	if err := httpserve.Serve(ctx, o.shutdownTimeout, log, bindings...); err != nil {
+		// Logged as every line since the logger exists: a plain-text
+		// line in a JSON log is lost to whatever parses it. Exit 1.
+		log.Error("stopped with an error", "err", err)
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 // ignoreHangups keeps SIGHUP from ending the server until the returned

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -48,6 +50,25 @@ func TestServeClosesProviderOnError(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if code := in.stop(); code != 1 {
 		t.Fatalf("serve exited with %d, want 1 (shutdown timed out):\n%s", code, in.stderr.String())
+	}
+	// The request cut off has its connection closed, and the failure is
+	// a JSON log line like every other line serve writes.
+	if _, err := br.ReadByte(); err == nil {
+		t.Error("the connection of the request still running at the shutdown's end is open")
+	}
+	cutOff := false
+	for _, line := range strings.Split(strings.TrimSpace(in.stderr.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("serve wrote a line that is not JSON: %q", line)
+			continue
+		}
+		if rec["level"] == "ERROR" && strings.Contains(fmt.Sprint(rec["err"]), "cut off") {
+			cutOff = true
+		}
+	}
+	if !cutOff {
+		t.Errorf("no ERROR line saying the requests were cut off:\n%s", in.stderr.String())
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for logoutWorkers() != before {

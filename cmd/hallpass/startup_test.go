@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -275,5 +276,73 @@ func TestServeRefusesEmptyAddr(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err == nil {
 		t.Error("the database was created before the address was checked")
+	}
+}
+
+// TestServeStopsWhileWaitingForDatabase: serve waiting for a PostgreSQL
+// server that refuses connections logs each attempt as JSON, naming the
+// database without its password (in the URL's userinfo or a parameter),
+// and a SIGTERM (its context ending) stops it at once with exit 0, as
+// during serving, without waiting out --database-timeout, also in the
+// middle of an attempt.
+func TestServeStopsWhileWaitingForDatabase(t *testing.T) {
+	const password = "s3cret-wait"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	closed, silent := faultproxy.ClosedPort(t), faultproxy.Silent(t)
+	for name, dsn := range map[string]string{
+		"userinfo":           "postgres://u:" + password + "@" + closed + "/db",
+		"password parameter": "postgres://u@" + closed + "/db?sslmode=disable&password=" + password,
+		// Stopped in the middle of an attempt: a server that accepts
+		// and never answers.
+		"silent server": "postgres://u:" + password + "@" + silent + "/db",
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out, errOut syncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dsn,
+					"--database-timeout", "5s", "--secret-file", secretFile}, &out, &errOut)
+			}()
+			// Two attempts logged, then the signal; on the silent server
+			// the first attempt is still under way.
+			if name == "silent server" {
+				time.Sleep(300 * time.Millisecond)
+			}
+			for name != "silent server" && strings.Count(errOut.String(), "trying again") < 2 {
+				select {
+				case code := <-done:
+					t.Fatalf("serve exited with %d without logging two attempts:\n%s", code, errOut.String())
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("serve stopped while waiting exited %d, want 0:\n%s", code, errOut.String())
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("serve still waiting 20s after its context ended:\n%s", errOut.String())
+			}
+			stderr := errOut.String()
+			if strings.Contains(out.String()+stderr, password) {
+				t.Errorf("output shows the password:\n%s", stderr)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Errorf("not a JSON log line: %q", line)
+					continue
+				}
+				if rec["msg"] == "database not accepting connections yet; trying again" && !strings.Contains(fmt.Sprint(rec["database"]), closed) {
+					t.Errorf("attempt's line does not name the database: %q", line)
+				}
+			}
+		})
 	}
 }

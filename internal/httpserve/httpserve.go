@@ -42,7 +42,8 @@ type Binding struct {
 // shutdownTimeout to finish. It returns nil after a clean shutdown, and
 // otherwise every error: serving that failed before ctx ended (the other
 // servers are still shut down gracefully, so nothing is cut off while the
-// caller cleans up), or requests still running when the time was up.
+// caller cleans up), or requests still running when the time was up,
+// whose connections are then closed.
 func Serve(ctx context.Context, shutdownTimeout time.Duration, log *slog.Logger, bindings ...Binding) error {
 	errc := make(chan error, len(bindings))
 	for _, b := range bindings {
@@ -62,7 +63,11 @@ func Serve(ctx context.Context, shutdownTimeout time.Duration, log *slog.Logger,
 	defer cancel()
 	for _, b := range bindings {
 		if err := b.Server.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown %s: %w", b.Listener.Addr(), err))
+			// The requests still running are cut off: left running,
+			// they would go on using what the caller closes next (the
+			// database) while the process exits under them.
+			_ = b.Server.Close()
+			errs = append(errs, fmt.Errorf("shutdown %s: requests still running after %v were cut off: %w", b.Listener.Addr(), shutdownTimeout, err))
 		}
 	}
 	for range running {

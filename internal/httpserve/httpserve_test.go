@@ -85,7 +85,9 @@ func TestServeShutsDownGracefully(t *testing.T) {
 }
 
 // TestServeShutdownTimeout: requests still running when the shutdown's
-// time is up make Serve fail, saying so.
+// time is up make Serve fail, saying so, and are cut off: their
+// connections are closed rather than left to a handler that would go on
+// using what the caller closes next.
 func TestServeShutdownTimeout(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
@@ -94,11 +96,24 @@ func TestServeShutdownTimeout(t *testing.T) {
 		<-release
 	})
 	addr, cancel, served := startServe(t, h, 100*time.Millisecond)
-	go http.Get("http://" + addr + "/")
+	got := make(chan error, 1)
+	go func() {
+		// The client's timeout only ends the test if the connection is
+		// never closed; release comes after.
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		got <- err
+	}()
 	<-started
 	cancel()
-	if err := <-served; err == nil || !strings.Contains(err.Error(), "shutdown") {
-		t.Errorf("Serve = %v, want a shutdown error", err)
+	if err := <-served; err == nil || !strings.Contains(err.Error(), "shutdown") || !strings.Contains(err.Error(), "cut off") {
+		t.Errorf("Serve = %v, want a shutdown error saying requests were cut off", err)
+	}
+	var ne net.Error
+	if err := <-got; err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Errorf("request still running at the shutdown's end: %v, want its connection closed", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -30,6 +31,15 @@ func Open(ctx context.Context, dsn string) (storage.Store, error) {
 // connection attempt of the pool, unless the URL sets connect_timeout
 // itself. Errors name the database with Redact, never with its password.
 func OpenTimeout(ctx context.Context, dsn string, timeout time.Duration) (storage.Store, error) {
+	return OpenWaiting(ctx, dsn, timeout, nil)
+}
+
+// OpenWaiting is OpenTimeout logging to log, when not nil, each attempt
+// to reach a PostgreSQL server that is not accepting connections yet (one
+// line per attempt, a second or more apart, naming the database with
+// Redact), and the connection that follows: a server waiting for its
+// database says so instead of staying silent for the whole timeout.
+func OpenWaiting(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger) (storage.Store, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("open database: timeout %v: it must be more than 0", timeout)
 	}
@@ -47,7 +57,7 @@ func OpenTimeout(ctx context.Context, dsn string, timeout time.Duration) (storag
 		}
 		st, err = sqlite.Open(ctx, path)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		st, err = openPostgres(ctx, dsn, timeout)
+		st, err = openPostgres(ctx, dsn, timeout, log)
 	default:
 		return nil, fmt.Errorf("open database %q: use sqlite:PATH or a postgres:// URL", Redact(dsn))
 	}
@@ -60,7 +70,7 @@ func OpenTimeout(ctx context.Context, dsn string, timeout time.Duration) (storag
 	return st, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, timeout time.Duration) (storage.Store, error) {
+func openPostgres(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger) (storage.Store, error) {
 	cfg, err := postgres.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -78,9 +88,12 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration) (stora
 	// that does not exist) is returned at once.
 	var last error
 	wait := 100 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		st, err := postgres.OpenConfig(ctx, cfg)
 		if err == nil {
+			if last != nil && log != nil {
+				log.InfoContext(ctx, "database accepting connections", "database", Redact(dsn), "attempts", attempt)
+			}
 			return st, nil
 		}
 		if ctx.Err() != nil {
@@ -93,11 +106,20 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration) (stora
 			return nil, err
 		}
 		last = err
+		if log != nil {
+			log.WarnContext(ctx, "database not accepting connections yet; trying again", "database", Redact(dsn),
+				"attempt", attempt, "retry_in", wait.String(), "err", err.Error())
+		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				// Stopped (a signal), not out of time.
+				return nil, fmt.Errorf("stopped while waiting: %w (before that: %v)", ctx.Err(), last)
+			}
 			return nil, fmt.Errorf("still failing after trying for %v: %w", timeout, last)
 		case <-time.After(wait):
 		}
+		// Bounded: at most one attempt, and one line, a second.
 		wait = min(2*wait, time.Second)
 	}
 }

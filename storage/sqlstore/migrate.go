@@ -127,7 +127,10 @@ func (s *Store) refuseNewer(ctx context.Context, known []int) error {
 		last = known[len(known)-1]
 	}
 	if newest > last {
-		return fmt.Errorf("%w: the %s database is at schema version %d, this hallpass knows versions up to %d; a later release migrated it: run that release or a later one",
+		return fmt.Errorf("%w: the %s database is at schema version %d, this hallpass knows versions up to %d: "+
+			"a later release migrated it, and this one would misread its tables; run that release or a later one. "+
+			"In a rolling upgrade this is a replica of the old release starting after a new one migrated: finish the upgrade instead of restarting old replicas. "+
+			"To roll back, restore the backup taken before the upgrade",
 			storage.ErrSchemaNewer, s.d.Name, newest, last)
 	}
 	return nil
@@ -166,6 +169,10 @@ func (s *Store) migrate(ctx context.Context, version int) error {
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
 	}
+	known := make([]int, len(ms))
+	for i, m := range ms {
+		known[i] = m.version
+	}
 	if version > 0 {
 		i := slices.IndexFunc(ms, func(m migration) bool { return m.version == version })
 		if i < 0 {
@@ -195,6 +202,13 @@ func (s *Store) migrate(ctx context.Context, version int) error {
 		if err := s.applyMigration(ctx, m); err != nil {
 			return fmt.Errorf("migrate %s: %w", s.d.Name, err)
 		}
+	}
+	// A later release may have migrated between the read above and the
+	// locks (a rolling upgrade's new replica starting with this one):
+	// its migrations were then found applied, and this release would
+	// serve from a schema it does not know.
+	if err := s.refuseNewer(ctx, known); err != nil {
+		return fmt.Errorf("migrate %s: %w", s.d.Name, err)
 	}
 	return nil
 }

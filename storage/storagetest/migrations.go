@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/sqlstore"
 )
 
 // Migrator is what the migration tests need of a store beyond
@@ -23,6 +25,9 @@ type Migrator interface {
 	Versions() ([]int, error)
 	// MigrateTo applies the migrations up to version and no further.
 	MigrateTo(ctx context.Context, version int) error
+	// ObserveQueries is told of every statement, so that a test can act
+	// between two of them.
+	ObserveQueries(fn sqlstore.QueryObserver)
 }
 
 // RunMigrations runs the migration tests against a backend: upgrading a
@@ -46,6 +51,7 @@ func RunMigrations(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sq
 		{"UpgradeLogoutNotices", testUpgradeLogoutNotices},
 		{"Concurrent", testMigrateConcurrent},
 		{"RefuseNewerSchema", testRefuseNewerSchema},
+		{"RefuseNewerSchemaMigratedMeanwhile", testRefuseNewerMigratedMeanwhile},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, open) })
@@ -263,7 +269,15 @@ func testRefuseNewerSchema(t *testing.T, open func(t *testing.T, n int) ([]Migra
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d)`, later)); err != nil {
 		t.Fatalf("record a later release's migration: %v", err)
 	}
-	errIs(t, s.Migrate(ctx), storage.ErrSchemaNewer, "Migrate on a database a later release migrated")
+	err = s.Migrate(ctx)
+	errIs(t, err, storage.ErrSchemaNewer, "Migrate on a database a later release migrated")
+	// The operator reads what to do: which versions, and what a rolling
+	// upgrade or a rollback should do about it.
+	for _, want := range []string{fmt.Sprintf("version %d", later), fmt.Sprintf("up to %d", vs[len(vs)-1]), "rolling upgrade", "backup"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q does not say %q", err, want)
+		}
+	}
 	errIs(t, s.MigrateTo(ctx, vs[0]), storage.ErrSchemaNewer, "MigrateTo on a database a later release migrated")
 	_, err = s.PendingMigrations(ctx)
 	errIs(t, err, storage.ErrSchemaNewer, "PendingMigrations on a database a later release migrated")
@@ -271,4 +285,38 @@ func testRefuseNewerSchema(t *testing.T, open func(t *testing.T, n int) ([]Migra
 	if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM schema_migrations WHERE version = %d`, later)).Scan(&n); err != nil || n != 1 {
 		t.Errorf("schema_migrations after the refusals: %d rows of version %d (err %v), want it kept", n, later, err)
 	}
+}
+
+// testRefuseNewerMigratedMeanwhile checks that Migrate refuses a database
+// a later release migrated between Migrate's first read and its lock: an
+// older replica starting at the moment a newer one migrates saw its own
+// migrations pending, found them applied once it held the lock, and
+// returned nil, then served from the later schema.
+func testRefuseNewerMigratedMeanwhile(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	stores, db := open(t, 1)
+	s := stores[0]
+	vs, err := s.Versions()
+	noErr(t, err, "Versions")
+	if len(vs) < 2 {
+		t.Skip("needs two migrations")
+	}
+	last := vs[len(vs)-1]
+	noErr(t, s.MigrateTo(ctx, vs[len(vs)-2]), "MigrateTo the one before the last")
+	// Once Migrate has read what is pending, a later release applies
+	// this release's last migration and one of its own.
+	var once sync.Once
+	s.ObserveQueries(func(_ context.Context, query string) func(error) {
+		return func(error) {
+			if !strings.HasPrefix(query, "SELECT version FROM schema_migrations") {
+				return
+			}
+			once.Do(func() {
+				if _, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d), (%d)`, last, last+1)); err != nil {
+					t.Errorf("record a later release's migrations: %v", err)
+				}
+			})
+		}
+	})
+	errIs(t, s.Migrate(ctx), storage.ErrSchemaNewer, "Migrate on a database a later release migrated meanwhile")
 }
