@@ -376,3 +376,33 @@ func TestBackchannelPanicIsAnAttempt(t *testing.T) {
 		t.Errorf("outbox after giving up: %v, %v; want empty", ns, err)
 	}
 }
+
+// panickingTransport panics in the middle of a send, the logout token
+// in the request it holds.
+type panickingTransport struct{}
+
+func (panickingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	panic("transport bug")
+}
+
+// TestBackchannelPanicLogHasNoToken: a panic while the logout token is
+// being sent is logged with its stack, which names the functions and
+// their arguments' words, never the token's text.
+func TestBackchannelPanicLogHasNoToken(t *testing.T) {
+	o := newOutbox(t, "https://rp.example/logout", 1)
+	logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(storage.LogoutNotice) (string, error) { return "secret-token", nil }, time.Hour)
+	b.backoff.Store(1)
+	b.client.Transport = panickingTransport{}
+	b.nudge()
+	t.Cleanup(b.close)
+	waitFinished(t, o, "a notice whose send always panics")
+	b.close()
+	out := logs.String()
+	if !strings.Contains(out, "sending a notice panicked") || !strings.Contains(out, "RoundTrip") {
+		t.Fatalf("no panic with its stack logged:\n%s", out)
+	}
+	if strings.Contains(out, "secret-token") {
+		t.Errorf("the log holds the logout token:\n%s", out)
+	}
+}
