@@ -353,8 +353,10 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 
 // Update replaces the metadata of client id. The secret is kept, unless
 // the client turns to a secret method (a secret is generated and returned once)
-// or to none or private_key_jwt (the secret is dropped). A built-in
-// client (IsBuiltin) is a conflict.
+// or to none or private_key_jwt (the secret is dropped). A client that
+// turns to none from a method that authenticates loses its grants in the
+// same transaction (turnsPublic), recorded as client.tokens_revoked. A
+// built-in client (IsBuiltin) is a conflict.
 func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (ClientMetadata, error) {
 	if err := s.refuseBuiltin(id); err != nil {
 		return ClientMetadata{}, err
@@ -402,15 +404,46 @@ func (s *Clients) update(ctx context.Context, id string, m ClientMetadata, chose
 	default:
 		c.SecretHash = old.SecretHash
 	}
-	if err := s.store.UpdateClient(ctx, c); err != nil {
-		return ClientMetadata{}, storeErr(err, ObjectClient, id)
+	// A client made public keeps no grant it got while it authenticated
+	// (turnsPublic): the update and the revocation commit together.
+	revoke := turnsPublic(old.TokenEndpointAuthMethod, c.TokenEndpointAuthMethod)
+	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+		if err := s.store.UpdateClient(tx, c); err != nil {
+			return storeErr(err, ObjectClient, id)
+		}
+		if revoke {
+			if err := s.store.RevokeTokensByClient(tx, c.ID); err != nil {
+				return fmt.Errorf("revoke the tokens of client %q, made public: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return ClientMetadata{}, err
 	}
 	fields := changedFields(viewClient(old), viewClient(c))
 	if !bytes.Equal(old.SecretHash, c.SecretHash) {
 		fields = append(fields, "client_secret")
 	}
 	recordUpdate(ctx, s.audit, ObjectClient, c.ID, fields, nil)
+	if revoke {
+		record(ctx, s.audit, ObjectClient, "tokens_revoked", c.ID, nil, map[string]any{
+			"reason": "token_endpoint_auth_method changed from " + old.TokenEndpointAuthMethod + " to none"})
+	}
 	return metadataFor(c, secret), nil
+}
+
+// turnsPublic reports whether a client whose token endpoint
+// authentication method changes from old to new stops authenticating:
+// then its grants are revoked (update). Its refresh tokens and unused
+// codes were issued to a client that had to prove itself to use them;
+// kept, a copy leaked from the confidential backend (a log, a database
+// dump) would work from anywhere with no secret. RFC 6749 §10.4 binds a
+// refresh token to the client's authentication, and RFC 9700 §4.14.2
+// wants a public client's refresh tokens sender-constrained or rotated
+// from their issue, which these were not bound to.
+func turnsPublic(old, new string) bool {
+	return old != "none" && new == "none"
 }
 
 // Get returns client id, without its secret.

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // RotateSecret replaces a confidential client's secret (returned once,
@@ -97,6 +100,91 @@ func TestNoSecretForSecretlessMethods(t *testing.T) {
 			after, _ := st.GetClient(ctx, tc.id)
 			if (before == nil) != (after == nil) || after != nil && (len(after.SecretHash) != 0 || !after.UpdatedAt.Equal(before.UpdatedAt)) {
 				t.Errorf("the refused call changed the client: %+v", after)
+			}
+		})
+	}
+}
+
+// auditLog keeps the events recorded, for a test to read.
+type auditLog struct{ events []audit.Event }
+
+func (l *auditLog) Record(_ context.Context, ev audit.Event) { l.events = append(l.events, ev) }
+
+// TestClientMadePublicLosesItsGrants: a client switched to
+// token_endpoint_auth_method none loses the refresh tokens and unused
+// codes it got while it authenticated (they would work with no secret
+// from anywhere), with the update, and the revocation is audited
+// (client.tokens_revoked). Any other change of method keeps them, and a
+// refused update revokes nothing.
+func TestClientMadePublicLosesItsGrants(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			for _, tc := range []struct {
+				from, to string
+				revoked  bool
+			}{
+				{"client_secret_basic", "none", true},
+				{"client_secret_post", "none", true},
+				{"private_key_jwt", "none", true},
+				{"client_secret_basic", "client_secret_post", false},
+				{"none", "none", false},
+				{"none", "client_secret_basic", false},
+			} {
+				t.Run(tc.from+" to "+tc.to, func(t *testing.T) {
+					ctx := context.Background()
+					st := testdb.Open(t, b.DSN(t))
+					log := &auditLog{}
+					svc := New(st, Options{Audit: log})
+					m := ClientMetadata{ClientID: "app", RedirectURIs: []string{"https://app.example/cb"}, TokenEndpointAuthMethod: tc.from,
+						GrantTypes: []string{"authorization_code", "refresh_token"}}
+					if tc.from == "private_key_jwt" {
+						m.JWKSURI = "https://app.example/jwks"
+					}
+					if _, err := svc.Clients().Create(ctx, m); err != nil {
+						t.Fatal(err)
+					}
+					now := time.Now().UTC().Truncate(time.Second)
+					for _, kind := range []storage.TokenKind{storage.KindRefreshToken, storage.KindAuthorizeCode} {
+						if err := st.CreateToken(ctx, &storage.Token{Kind: kind, Signature: "sig-" + string(kind), RequestID: "req", RequestedAt: now,
+							ClientID: "app", Subject: "alice", Form: "", Session: []byte(`{}`), Active: true, ExpiresAt: now.Add(time.Hour)}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					m.TokenEndpointAuthMethod, m.JWKSURI = tc.to, ""
+					// A refused update (an unusable redirect URI) first.
+					bad := m
+					bad.RedirectURIs = []string{"not a uri"}
+					if _, err := svc.Clients().Update(ctx, "app", bad); err == nil {
+						t.Fatal("an update with a bad redirect URI was accepted")
+					}
+					for _, kind := range []storage.TokenKind{storage.KindRefreshToken, storage.KindAuthorizeCode} {
+						if tok, err := st.GetToken(ctx, kind, "sig-"+string(kind)); err != nil || !tok.Active {
+							t.Fatalf("%s after a refused update: %+v, %v; want active", kind, tok, err)
+						}
+					}
+					log.events = nil
+					if _, err := svc.Clients().Update(ctx, "app", m); err != nil {
+						t.Fatalf("update: %v", err)
+					}
+					for _, kind := range []storage.TokenKind{storage.KindRefreshToken, storage.KindAuthorizeCode} {
+						tok, err := st.GetToken(ctx, kind, "sig-"+string(kind))
+						if err != nil {
+							t.Fatal(err)
+						}
+						if tok.Active == tc.revoked {
+							t.Errorf("%s active %v after the update; want %v", kind, tok.Active, !tc.revoked)
+						}
+					}
+					recorded := false
+					for _, ev := range log.events {
+						if ev.Action == "client.tokens_revoked" && ev.ClientID == "app" {
+							recorded = true
+						}
+					}
+					if recorded != tc.revoked {
+						t.Errorf("client.tokens_revoked recorded %v, want %v (events %+v)", recorded, tc.revoked, log.events)
+					}
+				})
 			}
 		})
 	}

@@ -48,6 +48,17 @@ const (
 	backchannelBackoff    = time.Second
 	backchannelMaxBackoff = 10 * time.Minute
 	backchannelTimeout    = 5 * time.Second
+	// backchannelPostponements is how many of a notice's claims a send
+	// failure that may be ours as much as the client's
+	// (localSendFailure's maybe) may postpone without spending an
+	// attempt: about 75 minutes with backchannelBackoff doubling up to
+	// backchannelMaxBackoff. Past it such failures spend attempts, so a
+	// backchannel_logout_uri that always fails so (a host this server has
+	// no route to, a zone whose nameservers never answer) is given up
+	// after backchannelAttempts more, not retried, each try up to
+	// backchannelTimeout of the one worker, until housekeeping drops it a
+	// day later.
+	backchannelPostponements = 16
 	// backchannelBatch is how many notices a worker claims at once.
 	backchannelBatch = 4
 	// backchannelLease is how long a claimed notice is the claimer's:
@@ -174,8 +185,10 @@ func (b *backchannel) drain() (next time.Time) {
 // Only the client's failures (no answer, a timeout, a status other than
 // 200, 204 or 400) spend one of the notice's backchannelAttempts; ours —
 // the store failing to load the client, the key failing to sign, a send
-// that failed on this side (localSendFailure), shutting down — postpone it with its attempts kept (logged at error), however
-// long they last: giving a notice up on our own failures would leave the
+// that failed on this side (ourSendFailure; one the client's URI can
+// cause too only up to backchannelPostponements), shutting down —
+// postpone it with its attempts kept (logged at error), however long
+// they last: giving a notice up on our own failures would leave the
 // client with a session the user ended. The store tells the two apart
 // (storage.LogoutNotice's Attempts, counted by RetryLogoutNotice, and
 // Claim, which it fences on): a claim counts no attempt, so a notice
@@ -215,7 +228,7 @@ func (b *backchannel) deliver(n storage.LogoutNotice) time.Time {
 	case b.ctx.Err() != nil:
 		b.release(n)
 		return time.Time{}
-	case localSendFailure(err):
+	case ourSendFailure(err, n):
 		return b.postpone(n, "send the logout token", err)
 	case errors.As(err, &refused) || n.Attempts+1 >= backchannelAttempts:
 		b.finish(n)
@@ -314,26 +327,69 @@ func (e *refusedError) Error() string {
 	return fmt.Sprintf("client refused the logout token: status %d", e.status)
 }
 
-// localSendFailure reports whether a send failed on this side, before
-// the client could answer: this host out of sockets, file descriptors,
-// buffers or ephemeral ports, no route to the client's network, our
-// proxy unreachable, or our DNS resolver failing (a timeout, a server
-// failure; a name that does not exist is the client's). Counted against
+// sendFailure classifies a failed send (localSendFailure).
+type sendFailure int
+
+const (
+	// sendFailureClients is a failure only the client can be behind: no
+	// answer, a refused or reset connection, a timeout, a name that does
+	// not exist, a bad status.
+	sendFailureClients sendFailure = iota
+	// sendFailureOurs is one only this host can be behind: it is out of
+	// file descriptors, buffers or memory, or our proxy is unreachable.
+	// Nothing in a backchannel_logout_uri causes it.
+	sendFailureOurs
+	// sendFailureMaybeOurs is one an outage of ours causes, but so can
+	// the client's URI: no route to the network (our network down, or a
+	// host that resolves to an address this host has no route to, such
+	// as an IPv6 one on a server without IPv6), an address not available
+	// (our ephemeral ports used up, or an address no connection can be
+	// made to), the resolver failing other than with "no such host" (our
+	// resolver down, or the client's zone whose nameservers time out or
+	// answer SERVFAIL). Counted as ours without bound, a client could
+	// keep its notices retried for a day; see backchannelPostponements.
+	sendFailureMaybeOurs
+)
+
+// ourSendFailure reports whether err, a failed send of notice n, is to
+// be postponed as a failure of ours: always when only this host can be
+// behind it, and, when the client's URI can be as well, only while n's
+// claims that spent no attempt (claims before this one, less its
+// attempts) are fewer than backchannelPostponements.
+func ourSendFailure(err error, n storage.LogoutNotice) bool {
+	switch localSendFailure(err) {
+	case sendFailureOurs:
+		return true
+	case sendFailureMaybeOurs:
+		return n.Claim-1-n.Attempts < backchannelPostponements
+	}
+	return false
+}
+
+// localSendFailure tells who a send's failure is on. Counted against
 // the client, an outage of ours long enough to spend backchannelAttempts
 // (about 8½ minutes) gave up every notice queued meanwhile, leaving each
 // client with a session its user had ended.
-func localSendFailure(err error) bool {
-	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL, syscall.ENETUNREACH} {
+func localSendFailure(err error) sendFailure {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
 		if errors.Is(err, errno) {
-			return true
+			return sendFailureOurs
+		}
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "proxyconnect" {
+		return sendFailureOurs
+	}
+	for _, errno := range []syscall.Errno{syscall.EADDRNOTAVAIL, syscall.ENETUNREACH} {
+		if errors.Is(err, errno) {
+			return sendFailureMaybeOurs
 		}
 	}
 	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return !dnsErr.IsNotFound
+	if errors.As(err, &dnsErr) && !dnsErr.IsNotFound {
+		return sendFailureMaybeOurs
 	}
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "proxyconnect"
+	return sendFailureClients
 }
 
 // send POSTs the logout token tok to the client's backchannel_logout_uri

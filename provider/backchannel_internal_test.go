@@ -275,6 +275,68 @@ func TestBackchannelLocalSendFailures(t *testing.T) {
 	}
 }
 
+// TestBackchannelMaybeOursIsBounded: a send failure that an outage of
+// ours causes but so can the client's backchannel_logout_uri (a host
+// resolving to an address this server has no route to, one no
+// connection can be made to, a zone whose nameservers never answer)
+// spends no attempt for backchannelPostponements claims only; after that
+// the notice is given up after backchannelAttempts more, instead of
+// being retried, every try up to backchannelTimeout of the worker, until
+// housekeeping drops it a day later. A failure only this host can be
+// behind (out of file descriptors) stays unbounded.
+func TestBackchannelMaybeOursIsBounded(t *testing.T) {
+	dial := func(syscallName string, errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError(syscallName, errno)}
+	}
+	const bounded = backchannelPostponements + backchannelAttempts
+	for _, tc := range []struct {
+		name string
+		err  error
+		ours bool
+	}{
+		{"no route to the client's network", dial("connect", syscall.ENETUNREACH), false},
+		{"the client's address not available", dial("connect", syscall.EADDRNOTAVAIL), false},
+		{"the client's nameservers timing out", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "i/o timeout", Name: "rp.example", IsTimeout: true, IsTemporary: true}}, false},
+		{"the client's zone failing", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "server misbehaving", Name: "rp.example", IsTemporary: true}}, false},
+		{"out of file descriptors", dial("socket", syscall.EMFILE), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			defer srv.Close()
+			o := newOutbox(t, srv.URL, 0)
+			logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+			defer func() {
+				if t.Failed() {
+					t.Log(logs.String())
+				}
+			}()
+			// A nanosecond's backoff keeps the longest wait, 2^20 of it,
+			// about a millisecond.
+			b := startWorker(t, o, logs, time.Nanosecond, time.Hour)
+			tr := &failingTransport{err: tc.err, fail: bounded + 2}
+			b.client.Transport = tr
+			ctx := t.Context()
+			if err := o.PutSessionClient(ctx, &storage.SessionClient{SID: "s", ClientID: "c", UserID: "u", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.TakeSessionClients(ctx, "", "u", ""); err != nil {
+				t.Fatal(err)
+			}
+			b.nudge()
+			waitFinished(t, o, tc.name)
+			b.close()
+			gaveUp := strings.Contains(logs.String(), "back-channel logout failed")
+			if tc.ours {
+				if gaveUp || tr.count() != bounded+3 {
+					t.Errorf("given up %v after %d tries; want delivered at try %d", gaveUp, tr.count(), bounded+3)
+				}
+			} else if !gaveUp || tr.count() != bounded {
+				t.Errorf("given up %v after %d tries; want given up after %d", gaveUp, tr.count(), bounded)
+			}
+		})
+	}
+}
+
 // TestBackchannelPanicIsAnAttempt: a notice whose sending panics (here
 // the signer) neither ends the process nor is retried for ever: each
 // panic is logged and spends one of its attempts, and the notice is given
@@ -312,5 +374,35 @@ func TestBackchannelPanicIsAnAttempt(t *testing.T) {
 	}
 	if ns, err := o.ClaimLogoutNotices(t.Context(), time.Now().Add(time.Hour), time.Minute, 10); err != nil || len(ns) != 0 {
 		t.Errorf("outbox after giving up: %v, %v; want empty", ns, err)
+	}
+}
+
+// panickingTransport panics in the middle of a send, the logout token
+// in the request it holds.
+type panickingTransport struct{}
+
+func (panickingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	panic("transport bug")
+}
+
+// TestBackchannelPanicLogHasNoToken: a panic while the logout token is
+// being sent is logged with its stack, which names the functions and
+// their arguments' words, never the token's text.
+func TestBackchannelPanicLogHasNoToken(t *testing.T) {
+	o := newOutbox(t, "https://rp.example/logout", 1)
+	logs := &lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	b := newBackchannel(o, time.Now, slog.New(slog.NewTextHandler(logs, nil)), func(storage.LogoutNotice) (string, error) { return "secret-token", nil }, time.Hour)
+	b.backoff.Store(1)
+	b.client.Transport = panickingTransport{}
+	b.nudge()
+	t.Cleanup(b.close)
+	waitFinished(t, o, "a notice whose send always panics")
+	b.close()
+	out := logs.String()
+	if !strings.Contains(out, "sending a notice panicked") || !strings.Contains(out, "RoundTrip") {
+		t.Fatalf("no panic with its stack logged:\n%s", out)
+	}
+	if strings.Contains(out, "secret-token") {
+		t.Errorf("the log holds the logout token:\n%s", out)
 	}
 }

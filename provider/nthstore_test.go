@@ -310,6 +310,13 @@ func (s *nthStore) ConfirmConsent(ctx context.Context, a1, a2 string, a3 []strin
 	return s.Store.ConfirmConsent(ctx, a1, a2, a3)
 }
 
+func (s *nthStore) HasTokenAfter(ctx context.Context, a1 storage.TokenKind, a2 string, a3 time.Time) (bool, error) {
+	if err := s.call(ctx, "HasTokenAfter"); err != nil {
+		return false, err
+	}
+	return s.Store.HasTokenAfter(ctx, a1, a2, a3)
+}
+
 func (s *nthStore) DeleteAuthRequest(ctx context.Context, a1 string) error {
 	if err := s.call(ctx, "DeleteAuthRequest"); err != nil {
 		return err

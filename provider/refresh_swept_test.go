@@ -118,7 +118,8 @@ func TestRefreshReplayedByAnotherClientIsDetected(t *testing.T) {
 // replay, and its row left as the revocation left it (fosite's reuse
 // detection, which ran for it, deleted the row and revoked the grant a
 // second time). The controls: a spent refresh token replayed while its
-// grant stands is one, and so is a spent one revoked by its client.
+// grant stands is one, and so is a rotated one replayed after its grant
+// ended, however it ended.
 func TestRefreshAfterRevocationIsNoReplay(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		e := newSSOEnv(t, dsn)
@@ -167,6 +168,28 @@ func TestRefreshAfterRevocationIsNoReplay(t *testing.T) {
 			// The controls.
 			{"spent token replayed", e.Confidential, func(t *testing.T, g grant) string {
 				oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+				return g.Refresh
+			}, true},
+			// A thief who refreshed with a stolen token first and then
+			// ended the grant must not silence the replay of the rotated
+			// token by its app: ending the grant by the access token the
+			// refresh gave, by a sign-out (consent withdrawn), or by a
+			// sweep of the client's tokens.
+			{"rotated token replayed after the grant was revoked by its new access token", e.Public, func(t *testing.T, g grant) string {
+				r := oauthtest.DecodeToken(t, e.refresh(t, e.Public, g.Refresh, ""))
+				e.MustRevoke(t, credOf(e.Public.Meta), r.AccessToken, "access_token")
+				return g.Refresh
+			}, true},
+			{"rotated token replayed after its successor was revoked", e.Confidential, func(t *testing.T, g grant) string {
+				r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+				e.MustRevoke(t, credOf(e.Confidential.Meta), r.RefreshToken, "refresh_token")
+				return g.Refresh
+			}, true},
+			{"rotated token replayed after the client's tokens were revoked", e.Public, func(t *testing.T, g grant) string {
+				oauthtest.DecodeToken(t, e.refresh(t, e.Public, g.Refresh, ""))
+				if res := e.admin(t, http.MethodPost, "/admin/clients/"+publicID+"/revoke-tokens", nil); res.Status != http.StatusNoContent {
+					t.Fatalf("revoke-tokens: %d %s", res.Status, res.Body)
+				}
 				return g.Refresh
 			}, true},
 		} {

@@ -374,10 +374,15 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		if grantType == "refresh_token" && errors.Is(err, fosite.ErrInactiveToken) {
 			// A spent (or revoked) refresh token presented again: fosite's
 			// reuse detection has revoked its grant. It is a replay unless
-			// the grant had been ended for everyone already.
-			ended, eerr := p.sweptGrant(ctx, ar)
-			if eerr != nil {
-				return eerr
+			// the grant had been ended for everyone already, and the token
+			// was not spent by a rotation: an app that has not heard of
+			// the sweep presents its latest token, never a rotated one.
+			ended := false
+			if !errors.Is(err, fositestore.ErrRefreshRotated) {
+				var eerr error
+				if ended, eerr = p.sweptGrant(ctx, ar); eerr != nil {
+					return eerr
+				}
 			}
 			if ended {
 				return fosite.ErrInvalidGrant.WithHint("This grant has ended: the user's password changed, the user was disabled or removed, or an administrator revoked the client's tokens; sign in again.")

@@ -537,6 +537,13 @@ type Store interface {
 	// lives (a theft) from one presented after the grant ended. false,
 	// not an error, if there is no such row.
 	HasActiveToken(ctx context.Context, kind TokenKind, requestID string) (bool, error)
+	// HasTokenAfter reports whether any row of kind with requestID, active
+	// or not, was requested after the time after: for refresh tokens,
+	// whether the one requested at after was rotated, since a rotation
+	// stores its successor in the same transaction and a revocation
+	// stores none. It tells a spent refresh token presented again (a
+	// replay, even once the grant has ended) from a revoked one.
+	HasTokenAfter(ctx context.Context, kind TokenKind, requestID string, after time.Time) (bool, error)
 	// CreateTokens stores rows in one statement: every one of them, or,
 	// with ErrConflict when a (kind, signature) of them exists, none.
 	CreateTokens(ctx context.Context, ts []*Token) error

@@ -1008,11 +1008,22 @@ func (f *Store) CreateRefreshTokenSession(ctx context.Context, signature, access
 // and an app presenting its own revoked token is no theft.
 var ErrGrantEnded = fmt.Errorf("%w: the refresh token's grant has ended", fosite.ErrNotFound)
 
+// ErrRefreshRotated is GetRefreshTokenSession's answer for a refresh
+// token spent by a rotation, presented again. It wraps
+// fosite.ErrInactiveToken, so fosite runs its reuse detection: whoever
+// presents a rotated token replays it, whether or not its grant has
+// ended since. An ended grant is no excuse for it: a thief who refreshed
+// first and then ended the grant (revoking it with an access token of the
+// grant, or a sign-out) would otherwise turn the legitimate app's replay,
+// the one sign of the theft, into a quiet invalid_grant.
+var ErrRefreshRotated = fmt.Errorf("%w: the refresh token was rotated", fosite.ErrInactiveToken)
+
 // GetRefreshTokenSession returns a refresh token's request. A spent token
-// of a grant that still stands comes back with its request and
-// fosite.ErrInactiveToken so fosite's reuse detection can revoke the
-// whole grant; an inactive token of a grant that has ended is
-// ErrGrantEnded.
+// of a grant that still stands, or one spent by a rotation, comes back
+// with its request and fosite.ErrInactiveToken (ErrRefreshRotated for
+// the latter) so fosite's reuse detection can revoke the whole grant; a
+// token revoked without being rotated, of a grant that has ended, is
+// ErrGrantEnded. Both checks run only for an inactive token.
 func (f *Store) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (_ fosite.Requester, err error) {
 	defer func() { f.note(ctx, err) }()
 	req, t, err := f.get(ctx, storage.KindRefreshToken, signature, session)
@@ -1024,7 +1035,16 @@ func (f *Store) GetRefreshTokenSession(ctx context.Context, signature string, se
 		if err != nil {
 			return nil, fositeErr(fmt.Errorf("load %s: look up its grant: %w", storage.KindRefreshToken, err))
 		}
-		if !live {
+		// A rotation stores the spent token's successor in its
+		// transaction; a revocation stores none.
+		rotated, err := f.store.HasTokenAfter(ctx, storage.KindRefreshToken, t.RequestID, t.RequestedAt)
+		if err != nil {
+			return nil, fositeErr(fmt.Errorf("load %s: look for its successor: %w", storage.KindRefreshToken, err))
+		}
+		switch {
+		case rotated:
+			return req, ErrRefreshRotated
+		case !live:
 			return nil, ErrGrantEnded
 		}
 		return req, fosite.ErrInactiveToken

@@ -257,6 +257,18 @@ func (s *Store) HasActiveToken(ctx context.Context, kind storage.TokenKind, requ
 	return n > 0, nil
 }
 
+// HasTokenAfter reports whether any row of kind with requestID, active or
+// not, was requested after the time after.
+func (s *Store) HasTokenAfter(ctx context.Context, kind storage.TokenKind, requestID string, after time.Time) (bool, error) {
+	var n int
+	err := s.q(ctx).queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM tokens
+		WHERE request_id = $1 AND kind = $2 AND requested_at > $3 LIMIT 1) t`, requestID, string(kind), s.timeArg(after)).Scan(&n)
+	if err != nil {
+		return false, s.mapErr(ctx, fmt.Sprintf("look for a %s token of request %q requested after %s", kind, requestID, after.UTC().Format(time.RFC3339Nano)), err)
+	}
+	return n > 0, nil
+}
+
 // DeleteTokensByRequest deletes every row of kind with requestID. It is not
 // an error if there is none.
 func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {

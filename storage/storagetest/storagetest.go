@@ -26,6 +26,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"TokensTogether", testTokensTogether},
 		{"TokensTouching", testTokensTouching},
 		{"TokensByRequest", testTokensByRequest},
+		{"TokenAfter", testTokenAfter},
 		{"KeysCRUD", testKeysCRUD},
 		{"Settings", testSettings},
 		{"ClientAssertionJTI", testClientAssertionJTI},
@@ -429,6 +430,42 @@ func testTokenDeactivate(t *testing.T, s storage.Store) {
 
 	noErr(t, s.DeleteToken(ctx, kind, "sig"), "DeleteToken of an inactive row")
 	errIs(t, s.DeactivateToken(ctx, kind, "sig"), storage.ErrNotFound, "DeactivateToken after DeleteToken")
+}
+
+// testTokenAfter checks HasTokenAfter: any row of the kind and request,
+// active or not, requested strictly later (by a microsecond, the finest
+// time every backend keeps), and no other kind's or request's.
+func testTokenAfter(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	at := func(kind storage.TokenKind, sig, req string, d time.Duration, active bool) {
+		t.Helper()
+		tok := fullToken(kind, sig, req, "client")
+		tok.RequestedAt = baseTime().Add(d)
+		tok.Active = active
+		noErr(t, s.CreateToken(ctx, tok), "CreateToken("+sig+")")
+	}
+	at(storage.KindRefreshToken, "rt-a", "req-a", 0, false)
+	at(storage.KindRefreshToken, "rt-a2", "req-a", time.Microsecond, false) // rotated, then revoked
+	at(storage.KindRefreshToken, "rt-b", "req-b", 0, false)
+	at(storage.KindAccessToken, "at-b", "req-b", time.Hour, true)  // another kind
+	at(storage.KindRefreshToken, "rt-c", "req-c", time.Hour, true) // another request
+	for _, c := range []struct {
+		req  string
+		d    time.Duration
+		want bool
+	}{
+		{"req-a", 0, true},
+		{"req-a", time.Microsecond, false},
+		{"req-a", -time.Hour, true},
+		{"req-b", 0, false},
+		{"no-such-request", 0, false},
+	} {
+		got, err := s.HasTokenAfter(ctx, storage.KindRefreshToken, c.req, baseTime().Add(c.d))
+		noErr(t, err, "HasTokenAfter")
+		if got != c.want {
+			t.Errorf("HasTokenAfter(refresh, %s, base%+v) = %v, want %v", c.req, c.d, got, c.want)
+		}
+	}
 }
 
 func testTokensByRequest(t *testing.T, s storage.Store) {
