@@ -14,6 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/web"
 )
 
@@ -154,7 +155,7 @@ const maxAuthorizeParams = 8 << 10
 // taken out of the request (maxMaxAge).
 func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 	form := ar.GetRequestForm()
-	if n := len(form.Encode()); n > maxAuthorizeParams {
+	if n := authorizeParamsSize(ar); n > maxAuthorizeParams {
 		// Every parameter, unknown ones too, is stored with the pending
 		// request (savePending) until it expires, for anyone who asks:
 		// without a bound, a request body's 64 KiB each time.
@@ -196,6 +197,26 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		}
 	}
 	return nil
+}
+
+// authorizeParamsSize is the size of ar's parameters, form-encoded, as
+// the request is kept (savePending): the same whether it came to the
+// authorization endpoint or was pushed (PAR). The client credentials in
+// a pushed body (fositestore.ClientCredential), which the pushed request
+// is stored without, are not counted, so that a pushed request is held to
+// the bound an authorization request is, no more. (The request_uri of a
+// pushed request is out of the form before it is checked: resolvedPAR.)
+func authorizeParamsSize(ar fosite.AuthorizeRequester) int {
+	n := 0
+	for k, vs := range ar.GetRequestForm() {
+		if fositestore.ClientCredential(k) {
+			continue
+		}
+		for _, v := range vs {
+			n += len(url.QueryEscape(k)) + len("=") + len(url.QueryEscape(v)) + len("&")
+		}
+	}
+	return max(n-len("&"), 0) // none after the last parameter
 }
 
 // promptValues are the values of ar's prompt parameter, a list delimited

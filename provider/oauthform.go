@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/provider/fositestore"
 )
 
 // repeatableParams may appear more than once in one request: fosite reads
@@ -84,6 +86,7 @@ func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, reques
 	requestObject = takeRequestObject(r.Form)
 	if !pushed {
 		keepOnlyPushed(r.Form)
+		dropCredentials(r.Form)
 	}
 	return repeated, requestObject, err
 }
@@ -101,6 +104,20 @@ func keepOnlyPushed(form url.Values) {
 	}
 	for name := range form {
 		if name != "client_id" && name != "request_uri" {
+			delete(form, name)
+		}
+	}
+}
+
+// dropCredentials drops from the form of an authorization request the
+// client credentials some client put in it (fositestore.ClientCredential):
+// nobody authenticates at the authorization endpoint, and a secret there
+// would be kept with the pending request (savePending), outside the
+// bound of its parameters (authorizeParamsSize), which does not count
+// them since a pushed request is stored without them.
+func dropCredentials(form url.Values) {
+	for name := range form {
+		if fositestore.ClientCredential(name) {
 			delete(form, name)
 		}
 	}

@@ -15,10 +15,17 @@ import (
 
 var _ fosite.PARStorage = (*Store)(nil)
 
-// parSecrets are form parameters of a pushed request that authenticate
-// the client: they are not part of the authorization request, and must
-// not sit in the database.
-var parSecrets = []string{"client_secret", "client_assertion", "client_assertion_type"}
+// ClientCredential reports whether name is a form parameter that
+// authenticates the client (client_secret, client_assertion,
+// client_assertion_type): a pushed request's are not part of the
+// authorization request it stands for, and must not sit in the database.
+func ClientCredential(name string) bool {
+	switch name {
+	case "client_secret", "client_assertion", "client_assertion_type":
+		return true
+	}
+	return false
+}
 
 // CreatePARSession stores a pushed authorization request under a digest
 // of its request_uri, without the client's credentials, until the
@@ -33,8 +40,10 @@ func (f *Store) CreatePARSession(ctx context.Context, requestURI string, ar fosi
 	for k, v := range req.Form {
 		clean.Form[k] = v
 	}
-	for _, k := range parSecrets {
-		clean.Form.Del(k)
+	for k := range clean.Form {
+		if ClientCredential(k) {
+			delete(clean.Form, k)
+		}
 	}
 	return f.create(ctx, storage.KindPAR, requestURI, &clean, fosite.PushedAuthorizeRequestContext, "")
 }

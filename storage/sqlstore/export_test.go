@@ -62,6 +62,15 @@ func ExecErr(ctx context.Context, s *Store, query string) error {
 	return nil
 }
 
+// ExecArgsErr runs query with args as a statement of its own, its error
+// mapped as the store's methods map theirs.
+func ExecArgsErr(ctx context.Context, s *Store, query string, args ...any) error {
+	if _, err := s.q(ctx).exec(ctx, query, args...); err != nil {
+		return s.mapErr(ctx, "test statement", err)
+	}
+	return nil
+}
+
 // RetryAttempts is how often the store runs a transaction that keeps
 // failing with storage.ErrTransient.
 const RetryAttempts = retryAttempts

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -165,6 +166,38 @@ func TestSignInLookupErrorOmitsUsername(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), typed) {
 			t.Errorf("FindUsersByUsernameFold's error repeats the username typed: %v", err)
+		}
+	})
+}
+
+// TestUnstorableArgumentOfAnyType: the runner's check of every argument
+// (storage.ErrInvalidInput, nothing written) sees text and times by
+// their kind, not only as the types the store's methods pass today: a
+// named string type (storage.TokenKind) and a time.Time passed as it is
+// went to the driver unchecked, which database/sql accepts for both, so
+// SQLite stored a NUL and a time past year 9999 that PostgreSQL refuses
+// as a failure of its own.
+func TestUnstorableArgumentOfAnyType(t *testing.T) {
+	openEach(t, func(t *testing.T, s *sqlstore.Store) {
+		for _, tc := range []struct {
+			name, query string
+			arg         any
+		}{
+			{"named string type holding a NUL", `INSERT INTO settings (name) VALUES ($1)`, storage.TokenKind("a\x00b")},
+			{"named string type holding invalid UTF-8", `INSERT INTO settings (name) VALUES ($1)`, storage.TokenKind("a\xffb")},
+			{"time past year 9999", `INSERT INTO access_revocations (id, expires_at) VALUES ('r', $1)`,
+				time.Date(300000, time.January, 1, 0, 0, 0, 0, time.UTC)},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				err := sqlstore.ExecArgsErr(t.Context(), s, tc.query, tc.arg)
+				if !errors.Is(err, storage.ErrInvalidInput) || errors.Is(err, storage.ErrUnavailable) {
+					t.Errorf("got %v, want storage.ErrInvalidInput (and not ErrUnavailable)", err)
+				}
+			})
+		}
+		// The check passes what every backend stores.
+		if err := sqlstore.ExecArgsErr(t.Context(), s, `INSERT INTO settings (name) VALUES ($1)`, storage.TokenKind("plain")); err != nil {
+			t.Errorf("named string type holding plain text: %v", err)
 		}
 	})
 }

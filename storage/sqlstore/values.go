@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,10 +28,19 @@ func (s *Store) timeArg(t time.Time) any {
 // ends in year 294276 and SQLite's microseconds overflow int64 in year
 // 294246, wrapping a time of the far future to one of the far past.
 func (s *Store) timeValue(t time.Time) any {
-	if y := t.UTC().Year(); y < firstYear || y > lastYear {
-		return unstorable{fmt.Sprintf("time %s is outside the years %d to %d", t.UTC().Format(time.RFC3339), firstYear, lastYear)}
+	if why := badTime(t); why != "" {
+		return unstorable{why}
 	}
 	return s.d.EncodeTime(t)
+}
+
+// badTime says why t cannot be stored on every backend (timeValue); ""
+// when it can.
+func badTime(t time.Time) string {
+	if y := t.UTC().Year(); y < firstYear || y > lastYear {
+		return fmt.Sprintf("time %s is outside the years %d to %d", t.UTC().Format(time.RFC3339), firstYear, lastYear)
+	}
+	return ""
 }
 
 // firstYear and lastYear bound the times a backend stores (timeValue).
@@ -91,13 +101,17 @@ func badText(text string) string {
 // checkArgs returns errUnstorable, saying why, if an argument of a
 // statement is text (a string, or a list as PostgreSQL's dialect passes
 // it) or a time (timeArg, listArg) no backend can store. Byte slices go
-// to BYTEA and BLOB columns and may hold anything.
+// to BYTEA and BLOB columns and may hold anything. Text of a named string
+// type (storage.TokenKind) and a time passed as it is (but for a bound,
+// a year further either way: timeBound) are checked too: database/sql
+// hands both to the driver, which would store them.
 func checkArgs(args []any) error {
 	for i, a := range args {
 		var why string
 		switch v := a.(type) {
 		case string:
 			why = badText(v)
+		case nil, int64, int, bool, []byte:
 		case []string:
 			for _, e := range v {
 				if why = badText(e); why != "" {
@@ -106,6 +120,17 @@ func checkArgs(args []any) error {
 			}
 		case unstorable:
 			why = v.why
+		case time.Time:
+			// PostgreSQL's dialect encodes times as they are: a bound
+			// timeBound moved to the year just outside the stored range
+			// is one too, and compares as it should on both backends.
+			if y := v.UTC().Year(); y < firstYear-1 || y > lastYear+1 {
+				why = badTime(v)
+			}
+		default:
+			if rv := reflect.ValueOf(a); rv.Kind() == reflect.String {
+				why = badText(rv.String())
+			}
 		}
 		if why != "" {
 			return fmt.Errorf("%w $%d: %s", errUnstorable, i+1, why)
