@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // apiError is an error with the HTTP status and the OAuth-style error code
@@ -75,6 +76,8 @@ func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case storeFailed(err):
 		// Ours, whatever refusal it may also carry.
+	case errors.Is(err, storage.ErrInvalidInput):
+		ae = errorf(http.StatusBadRequest, "invalid_request", unstorableText)
 	case errors.As(err, &de):
 		status, code := directoryAnswer(de)
 		ae = &apiError{status: status, code: code, description: de.Message}

@@ -39,6 +39,11 @@ func ourFault(err error) bool {
 	if storeFailed(err) {
 		return true
 	}
+	if errors.Is(err, storage.ErrInvalidInput) {
+		// Text or a time no store can hold came with the request: the
+		// request's fault (unstorable), however it got this far.
+		return false
+	}
 	var rfc *fosite.RFC6749Error
 	if !errors.As(err, &rfc) {
 		// Not an OAuth error and not one of ours: nothing the caller did.
@@ -47,6 +52,10 @@ func ourFault(err error) bool {
 	}
 	return rfc.CodeField >= http.StatusInternalServerError
 }
+
+// unstorableText describes a request refused for holding text (NUL,
+// invalid UTF-8) or a time that no store can keep (storage.ErrInvalidInput).
+const unstorableText = "The request holds text or a time that hallpass cannot store."
 
 // serverError is the RFC 6749 error that stands for a failure of ours.
 // A storage failure is temporarily_unavailable where the endpoint's RFC
@@ -103,6 +112,10 @@ func setRetryAfter(w http.ResponseWriter, err error) {
 // under what, then a page with title and body, 503 with Retry-After when
 // the store failed (so the person knows waiting helps), 500 otherwise.
 func (p *Provider) failurePage(w http.ResponseWriter, r *http.Request, what string, err error, title, body string) {
+	if errors.Is(err, storage.ErrInvalidInput) && !storeFailed(err) {
+		p.pageError(w, r, http.StatusBadRequest, "Unreadable request", unstorableText)
+		return
+	}
 	p.logFailure(r.Context(), what, err)
 	status := http.StatusInternalServerError
 	if storeFailed(err) {

@@ -234,6 +234,11 @@ func fositeErr(err error) error {
 		return fmt.Errorf("%w: %w", fosite.ErrSerializationFailure, err)
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, storage.ErrInvalidReference):
 		return err
+	case errors.Is(err, storage.ErrInvalidInput):
+		// Text or a time no store can hold came with the request: fosite
+		// answers invalid_request, not the server_error it gives any
+		// other storage error.
+		return fosite.ErrInvalidRequest.WithWrap(err).WithHint("The request holds text or a time that hallpass cannot store.")
 	}
 	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
