@@ -109,14 +109,20 @@ func Assemble(ctx context.Context, cfg Config, w Wiring) (*Assembly, error) {
 	return &Assembly{Provider: p, Keys: km, GeneratedAdminToken: generated}, nil
 }
 
+// adminTokenFingerprint names an admin token in the audit log by the
+// start of a hash of its stored digest.
+func adminTokenFingerprint(digest []byte) string {
+	sum := sha256.Sum256(digest)
+	return hex.EncodeToString(sum[:8])
+}
+
 // recordAdminToken records in the audit log that the admin token was
 // generated, or that the token this start was configured with is not the
 // one the log last saw (it was changed). It names the token by a
 // fingerprint of its digest: enough to tell tokens apart, nothing to
 // guess one from.
 func recordAdminToken(ctx context.Context, s storage.Store, log *audit.Log, digest []byte, generated bool) error {
-	sum := sha256.Sum256(digest)
-	fp := hex.EncodeToString(sum[:8])
+	fp := adminTokenFingerprint(digest)
 	ctx = audit.WithActor(ctx, "hallpass")
 	if generated {
 		log.Record(ctx, audit.Event{Action: "admin_token.generated", Object: "admin_token", Details: map[string]any{"fingerprint": fp}})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -91,10 +92,13 @@ func StoredAdminTokenDigest(ctx context.Context, s settingStore) ([]byte, error)
 // RotateAdminToken generates a new admin token and stores its digest in
 // place of the old one, which stops working at once on every server that
 // does not have HALLPASS_ADMIN_TOKEN set (see Config.AdminTokenStored).
-// The token is returned to be shown once; only its digest is kept.
+// The token is returned to be shown once; only its digest is kept. The
+// change is recorded in log as admin_token.changed, by ctx's actor, with
+// the new token's fingerprint, so that the next server start does not
+// record it again and a search of the audit log finds who replaced it.
 func RotateAdminToken(ctx context.Context, s interface {
 	PutSetting(ctx context.Context, name string, value []byte) error
-}) (string, error) {
+}, log *audit.Log) (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("generate admin token: %w", err)
@@ -104,6 +108,8 @@ func RotateAdminToken(ctx context.Context, s interface {
 	if err := s.PutSetting(ctx, settingAdminTokenDigest, sum[:]); err != nil {
 		return "", fmt.Errorf("store admin token: %w", err)
 	}
+	log.Record(ctx, audit.Event{Action: "admin_token.changed", Object: "admin_token",
+		Details: map[string]any{"fingerprint": adminTokenFingerprint(sum[:])}})
 	return tok, nil
 }
 

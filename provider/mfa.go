@@ -452,7 +452,11 @@ func isRecoveryCode(code string) bool {
 // "recovery_code_used", "factors_reset", the passkey events
 // (passkey_enrolled, passkey_removed, passkey_failed,
 // passkey_clone_warning). It is the one place such
-// events are emitted, for the audit log to hook into.
+// events are emitted, for the audit log to hook into. The actor is whoever
+// ctx names (the signed-in user on /account, an admin); at the sign-in
+// steps nobody is signed in yet, so it is the user the step is about, as
+// for signin.* entries: an entry filtered by actor=user:<id> must not
+// miss that user's wrong or replayed codes.
 func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...any) {
 	args := append([]any{"event", event, "request_id", RequestID(ctx), "user_id", userID}, attrs...)
 	p.log.InfoContext(ctx, "mfa event", args...)
@@ -462,7 +466,11 @@ func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...
 			details[k] = attrs[i+1]
 		}
 	}
-	p.audit.Record(ctx, audit.Event{Action: "mfa." + event, Object: "user:" + userID, Details: details})
+	ev := audit.Event{Action: "mfa." + event, Object: "user:" + userID, Details: details}
+	if audit.Actor(ctx) == "" && userID != "" {
+		ev.Actor = "user:" + userID
+	}
+	p.audit.Record(ctx, ev)
 	if event == "code_wrong" || event == "code_replayed" || event == "passkey_failed" || event == "passkey_clone_warning" {
 		p.metrics.signins.WithLabelValues("mfa_failed").Inc()
 	}

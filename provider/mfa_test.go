@@ -240,11 +240,22 @@ func TestSecondFactor(t *testing.T) {
 		b4 := e.newBrowser(t)
 		wantPath(t, b4.login(t, b4.get(t, c.request(scope).URL), "alice", alicePassword), provider.PathEnrol)
 
-		// Each of these is in the audit log, about alice, without a code.
-		for _, typ := range []string{"mfa.enrolled", "mfa.code_wrong", "mfa.recovery_code_used", "mfa.factors_reset"} {
-			got := e.wantAudit(t, typ, func(en audit.EntryView) bool { return en.Object == "user:"+e.AliceID })
+		// Each of these is in the audit log, about alice, without a code,
+		// naming who acted: alice at her sign-in steps (README "The audit
+		// log": actor user:<id>), the admin for the reset.
+		for _, want := range []struct{ typ, actor string }{
+			{"mfa.enrolled", "user:" + e.AliceID},
+			{"mfa.code_wrong", "user:" + e.AliceID},
+			{"mfa.code_replayed", "user:" + e.AliceID},
+			{"mfa.recovery_code_used", "user:" + e.AliceID},
+			{"mfa.factors_reset", "admin-token"},
+		} {
+			got := e.wantAudit(t, want.typ, func(en audit.EntryView) bool { return en.Object == "user:"+e.AliceID })
 			if strings.Contains(string(got.Details), rc) {
-				t.Errorf("%s holds the recovery code: %s", typ, got.Details)
+				t.Errorf("%s holds the recovery code: %s", want.typ, got.Details)
+			}
+			if got.Actor != want.actor {
+				t.Errorf("%s actor = %q, want %q", want.typ, got.Actor, want.actor)
 			}
 		}
 	})

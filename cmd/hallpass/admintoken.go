@@ -32,7 +32,7 @@ rotated here: change the variable and restart the servers.`,
 				return err
 			}
 			defer st.Close()
-			tok, err := provider.RotateAdminToken(cmd.Context(), st)
+			tok, err := provider.RotateAdminToken(cmd.Context(), st, cliAudit(st, nil))
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hallpass/hallpass/audit"
 )
 
 var (
@@ -41,7 +44,20 @@ func TestAdminTokenRotate(t *testing.T) {
 	if got := getStatus(t, in.base+"/admin/users", r[1]); got != http.StatusOK {
 		t.Errorf("new token after rotate: %d, want 200", got)
 	}
+	// The audit log says who replaced the token (README "The audit log":
+	// admin_token.changed), once: a restart on the rotated token adds
+	// nothing.
 	in.stop()
+	restarted := startServe(t, "--database", db)
+	restarted.stop()
+	listed, errOut, code := hallpass(t, db, "audit", "list", "--type", "admin_token", "-o", "json")
+	var entries []audit.EntryView
+	if code != 0 || json.Unmarshal([]byte(listed), &entries) != nil {
+		t.Fatalf("audit list: exit %d\n%s%s", code, listed, errOut)
+	}
+	if n := len(entries); n != 2 || entries[1].Type != "admin_token.changed" || entries[1].Actor != cliActor() {
+		t.Errorf("admin_token entries after rotate and restart = %+v, want generated then changed by %s", entries, cliActor())
+	}
 
 	// The operator's token wins over the stored (rotated) one, which
 	// stops working, and cannot be rotated from under them.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -66,14 +67,22 @@ func (g *globalOptions) print(v any) error {
 }
 
 // printYAML writes v as YAML with the JSON field names: v goes through
-// JSON first.
+// JSON first. Numbers keep their JSON spelling (integerNumbers): decoded
+// as float64, a timestamp such as client_id_issued_at would print as
+// 1.79664025e+09.
 func printYAML(w io.Writer, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return fmt.Errorf("encode as JSON: %w", err)
 	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
 	var generic any
-	if err := json.Unmarshal(b, &generic); err != nil {
+	if err := dec.Decode(&generic); err != nil {
+		return fmt.Errorf("decode JSON: %w", err)
+	}
+	generic, err = integerNumbers(generic)
+	if err != nil {
 		return err
 	}
 	enc := yaml.NewEncoder(w)
@@ -82,6 +91,40 @@ func printYAML(w io.Writer, v any) error {
 		return err
 	}
 	return enc.Close()
+}
+
+// integerNumbers replaces each json.Number in v (decoded with UseNumber)
+// by an int64 when it is an integer and a float64 otherwise, so that YAML
+// prints integers as integers rather than in floating-point notation.
+func integerNumbers(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("number %s: %w", x, err)
+		}
+		return f, nil
+	case map[string]any:
+		for k, e := range x {
+			n, err := integerNumbers(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = n
+		}
+	case []any:
+		for i, e := range x {
+			n, err := integerNumbers(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = n
+		}
+	}
+	return v, nil
 }
 
 func printTable(w io.Writer, header []string, rows [][]string) error {

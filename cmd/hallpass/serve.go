@@ -127,6 +127,11 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if o.maxPasswordChecks < 1 {
 		return nil, fmt.Errorf("--max-password-checks %d: must be at least 1", o.maxPasswordChecks)
 	}
+	// 0 disables housekeeping; a negative interval is a mistake, not
+	// another way to say so.
+	if o.housekeeping < 0 {
+		return nil, fmt.Errorf("--housekeeping-interval %v must not be negative (0 disables housekeeping)", o.housekeeping)
+	}
 	if o.auditRetention < 0 || o.auditCheckpoint < 0 || o.auditCheckpointEvery < 1 {
 		return nil, fmt.Errorf("--audit-retention %v, --audit-checkpoint-interval %v, --audit-checkpoint-entries %d: durations must not be negative, entries at least 1",
 			o.auditRetention, o.auditCheckpoint, o.auditCheckpointEvery)

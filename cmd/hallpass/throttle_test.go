@@ -16,7 +16,8 @@ import (
 
 // TestServeLoginFlagsRefused: a bad --trusted-proxies or
 // --max-password-checks, as flag or variable, stops serve before it
-// touches the database, naming the setting.
+// touches the database, naming the setting. So do negative intervals,
+// which would otherwise quietly disable what they schedule.
 func TestServeLoginFlagsRefused(t *testing.T) {
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
 	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
@@ -30,6 +31,10 @@ func TestServeLoginFlagsRefused(t *testing.T) {
 		{"proxy prefix too long", map[string]string{"HALLPASS_TRUSTED_PROXIES": "10.0.0.0/8,10.0.0.0/33"}, nil, "--trusted-proxies"},
 		{"no password checks", nil, []string{"--max-password-checks", "0"}, "--max-password-checks"},
 		{"password checks not a number", map[string]string{"HALLPASS_MAX_PASSWORD_CHECKS": "many"}, nil, "HALLPASS_MAX_PASSWORD_CHECKS"},
+		{"negative housekeeping interval", nil, []string{"--housekeeping-interval", "-1s"}, "--housekeeping-interval"},
+		{"negative housekeeping interval by variable", map[string]string{"HALLPASS_HOUSEKEEPING_INTERVAL": "-10m"}, nil, "--housekeeping-interval"},
+		{"negative audit checkpoint interval", nil, []string{"--audit-checkpoint-interval", "-1s"}, "--audit-checkpoint-interval"},
+		{"negative key refresh", nil, []string{"--key-refresh", "-1s"}, "--key-refresh"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
