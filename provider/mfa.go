@@ -306,9 +306,18 @@ func (p *Provider) matchTOTP(secret, code string) (int64, bool) {
 }
 
 // normaliseCode strips what people type around a code: spaces and, for a
-// TOTP code, nothing else; recovery codes are compared without case.
+// TOTP code, nothing else; recovery codes are compared without case, and
+// one typed with its groups apart by spaces, or with no separators, or
+// with dashes missing, is put back in its printed form (four groups of
+// four joined by dashes, newRecoveryCodes): it is recognised
+// (isRecoveryCode) and spent like the printed form, instead of being
+// taken for a wrong TOTP code that counts against the user's limit.
 func normaliseCode(code string) string {
-	return strings.ToLower(strings.Join(strings.Fields(code), ""))
+	c := strings.ToLower(strings.Join(strings.Fields(code), ""))
+	if bare := strings.ReplaceAll(c, "-", ""); len(bare) == 16 && strings.Trim(bare, "abcdefghijklmnopqrstuvwxyz234567") == "" {
+		return bare[0:4] + "-" + bare[4:8] + "-" + bare[8:12] + "-" + bare[12:16]
+	}
+	return c
 }
 
 // errCodeReplayed: the code was right but its time step was already used.

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -506,5 +507,37 @@ func TestFactorContinueKeepsSession(t *testing.T) {
 			t.Fatalf("logout: %s", p)
 		}
 		rp.want(t, "logout of a sign-in with a recovery code", sid, e.BobID)
+	})
+}
+
+// A recovery code is accepted as people copy it from where they kept it:
+// in upper case, with its groups apart by spaces, or with no separators.
+// Each of those was taken for a wrong TOTP code (it lacked the dashes of
+// the printed form), refused, and counted against the user's limit.
+func TestRecoveryCodeTypedForms(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		e.admin(t, http.MethodPut, "/admin/roles/student", map[string]any{"name": "student", "scopes": []string{"results:read"}, "require_mfa": true})
+		b := e.newBrowser(t)
+		enrol := b.login(t, b.get(t, e.Confidential.request("openid").URL), "bob", bobPassword)
+		secret := secretRE.FindStringSubmatch(enrol.Body)[1]
+		done := b.submitTo(t, enrol, provider.PathEnrol, url.Values{"code": {totpAt(t, secret, time.Now())}})
+		codes := recoveryRE.FindAllStringSubmatch(done.Body, -1)
+		if len(codes) != 10 {
+			t.Fatalf("want 10 recovery codes, got %d: %s", len(codes), done)
+		}
+		for i, typed := range []func(string) string{
+			func(c string) string { return strings.ToUpper(c) },
+			func(c string) string { return strings.ReplaceAll(c, "-", " ") },
+			func(c string) string { return strings.ToUpper(strings.ReplaceAll(c, "-", "")) },
+			func(c string) string { return " " + c[:9] + c[10:] + " " },
+		} {
+			code := typed(codes[i][1])
+			b := e.newBrowser(t)
+			prompt := b.login(t, b.get(t, e.Confidential.request("openid").URL), "bob", bobPassword)
+			wantPath(t, prompt, provider.PathSecondFactor)
+			p := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {code}})
+			wantAlert(t, p, http.StatusOK, fmt.Sprintf("%d are left", 9-i))
+		}
 	})
 }
