@@ -131,8 +131,13 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		if item.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s: must be a mapping of fields", where)
 		}
-		if key, ok := unknownKey(item, known); ok {
-			return nil, fmt.Errorf("%s: json: unknown field %q", where, key)
+		if key := unknownKey(item, known); key != nil {
+			// The key's own line: the item's is where the entry starts,
+			// perhaps dozens of lines before the misspelt field.
+			if key.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%s, line %d: %s[%d]: a key must be a field name", name, key.Line, section, i)
+			}
+			return nil, fmt.Errorf("%s, line %d: %s[%d]: unknown field %q", name, key.Line, section, i, key.Value)
 		}
 		datesAsText(item)
 		var generic any
@@ -155,36 +160,37 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 }
 
 // unknownKey returns a key of the mapping item (or of a mapping merged
-// into it with <<) that is not exactly one of known. encoding/json, which
-// decodes the item, matches field names case-insensitively; the admin
-// API does not, so without this "NAME" would be taken for name, and of
-// "scopes" and "Scopes" in one entry one would silently win.
-func unknownKey(item *yaml.Node, known map[string]bool) (string, bool) {
+// into it with <<) that is not exactly one of known, or nil.
+// encoding/json, which decodes the item, matches field names
+// case-insensitively; the admin API does not, so without this "NAME"
+// would be taken for name, and of "scopes" and "Scopes" in one entry one
+// would silently win.
+func unknownKey(item *yaml.Node, known map[string]bool) *yaml.Node {
 	for item.Kind == yaml.AliasNode {
 		item = item.Alias
 	}
 	switch item.Kind {
 	case yaml.SequenceNode: // << merging a list of mappings
 		for _, m := range item.Content {
-			if key, ok := unknownKey(m, known); ok {
-				return key, true
+			if key := unknownKey(m, known); key != nil {
+				return key
 			}
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(item.Content); i += 2 {
 			k := item.Content[i]
 			if k.Tag == "!!merge" {
-				if key, ok := unknownKey(item.Content[i+1], known); ok {
-					return key, true
+				if key := unknownKey(item.Content[i+1], known); key != nil {
+					return key
 				}
 				continue
 			}
-			if !known[k.Value] {
-				return k.Value, true
+			if k.Kind != yaml.ScalarNode || !known[k.Value] {
+				return k
 			}
 		}
 	}
-	return "", false
+	return nil
 }
 
 // datesAsText marks each plain scalar under n that YAML resolves to a

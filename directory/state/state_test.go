@@ -389,7 +389,7 @@ func TestPlanChecksScopesAndRoles(t *testing.T) {
 func TestLoadRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"unknown section":      {"groups: []\n", `unknown key "groups"`},
-		"unknown field":        {"clients:\n  - client_id: a\n    redirect_uri: x\n", `line 2: clients[0]: json: unknown field "redirect_uri"`},
+		"unknown field":        {"clients:\n  - client_id: a\n    redirect_uri: x\n", `line 3: clients[0]: unknown field "redirect_uri"`},
 		"secret in clear":      {"clients:\n  - client_id: a\n    client_secret: hunter2hunter2\n", "client_secret must not be written"},
 		"password in clear":    {"users:\n  - username: a\n    password: hunter2hunter2\n", "password must not be written"},
 		"name twice":           {"roles:\n  - name: a\n  - name: a\n", `"a" is given twice`},
@@ -401,10 +401,15 @@ func TestLoadRefusals(t *testing.T) {
 		// Field names are the admin API's, which matches them exactly:
 		// a name in another case is unknown there, and here it would
 		// otherwise be taken, or silently lose to its lower-case twin.
-		"field in another case":  {"roles:\n  - NAME: a\n", `line 2: roles[0]: json: unknown field "NAME"`},
-		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `roles[0]: json: unknown field "Scopes"`},
-		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `clients[0]: json: unknown field "Client_ID"`},
-		"variable name's case":   {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `users[0]: json: unknown field "PASSWORD_ENV"`},
+		"field in another case":  {"roles:\n  - NAME: a\n", `line 2: roles[0]: unknown field "NAME"`},
+		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `line 4: roles[0]: unknown field "Scopes"`},
+		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `line 2: clients[0]: unknown field "Client_ID"`},
+		// Each names the line of the field, not of its entry.
+		"unknown field deep in an entry": {"users:\n  - username: a\n    name: A\n    email: a@example.com\n    emial_verified: true\n", `test.yaml, line 5: users[0]: unknown field "emial_verified"`},
+		"unknown field merged in":        {"roles:\n  - &r\n    name: a\n  - <<: {scopes: [x],\n      descripton: d}\n    name: b\n", `line 5: roles[1]: unknown field "descripton"`},
+		"key that is a list":             {"scopes:\n  - name: a\n    ? [x]\n    : y\n", `line 3: scopes[0]: a key must be a field name`},
+		"key that is an alias":           {"scopes:\n  - &k name: a\n    *k : b\n", `line 3: scopes[0]: a key must be a field name`},
+		"variable name's case":           {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `line 3: users[0]: unknown field "PASSWORD_ENV"`},
 		// Only the first document was read: with --prune, what the rest
 		// named was deleted.
 		"second document":          {"roles:\n  - name: a\n---\nusers:\n  - username: b\n", "line 4: a second YAML document"},
