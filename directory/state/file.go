@@ -265,5 +265,39 @@ func (f *File) check() error {
 			errs = append(errs, fmt.Errorf("user %q: password must not be written in the file; name an environment variable in password_env", u.Username))
 		}
 	}
+	for _, c := range f.Clients {
+		if err := checkVariable(c.ClientSecretEnv); err != nil {
+			errs = append(errs, fmt.Errorf("client %q: client_secret_env: %w", c.ClientID, err))
+		}
+	}
+	for _, u := range f.Users {
+		if err := checkVariable(u.PasswordEnv); err != nil {
+			errs = append(errs, fmt.Errorf("user %q: password_env: %w", u.Username, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkVariable refuses an environment variable a file may not name for
+// a secret: one that is not a variable name ("A B=", "$X", text with a
+// line break) and so cannot have been set for it, and hallpass's own
+// (HALLPASS_SECRET, HALLPASS_ADMIN_TOKEN, the database URL with its
+// password). A file may come from anyone who can open a pull request:
+// naming those made a client's secret or a user's password the server's
+// own credential, and the plan's answers (the password policy's "it has
+// 43 characters", "must not contain the username", a client_secret
+// that matches or not) told the author of the file about it.
+func checkVariable(name string) error {
+	if name == "" {
+		return nil
+	}
+	for i, c := range name {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') || i >= 128 {
+			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit, at most 128)", name)
+		}
+	}
+	if strings.HasPrefix(strings.ToUpper(name), "HALLPASS_") {
+		return fmt.Errorf("%s is one of hallpass's own settings; name a variable set for this secret alone", name)
+	}
+	return nil
 }

@@ -410,6 +410,15 @@ func TestLoadRefusals(t *testing.T) {
 		"key that is a list":             {"scopes:\n  - name: a\n    ? [x]\n    : y\n", `line 3: scopes[0]: a key must be a field name`},
 		"key that is an alias":           {"scopes:\n  - &k name: a\n    *k : b\n", `line 3: scopes[0]: a key must be a field name`},
 		"variable name's case":           {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `line 3: users[0]: unknown field "PASSWORD_ENV"`},
+		// A variable named for a secret must be one, and not hallpass's
+		// own: a file from a pull request could otherwise make the
+		// server's secret a user's password and probe it through plan.
+		"variable with a space":        {"clients:\n  - client_id: a\n    client_secret_env: \"A B\"\n", `client "a": client_secret_env: "A B" is not an environment variable name`},
+		"variable with a line break":   {"users:\n  - username: a\n    password_env: \"PW\\nX\"\n", `user "a": password_env: "PW\nX" is not an environment variable name`},
+		"variable starting with digit": {"users:\n  - username: a\n    password_env: 1PW\n", `"1PW" is not an environment variable name`},
+		"variable too long":            {"users:\n  - username: a\n    password_env: " + strings.Repeat("P", 129) + "\n", `is not an environment variable name`},
+		"hallpass's secret":            {"users:\n  - username: a\n    password_env: HALLPASS_SECRET\n", `user "a": password_env: HALLPASS_SECRET is one of hallpass's own settings`},
+		"hallpass's admin token":       {"clients:\n  - client_id: a\n    client_secret_env: hallpass_admin_token\n", `client_secret_env: hallpass_admin_token is one of hallpass's own settings`},
 		// Only the first document was read: with --prune, what the rest
 		// named was deleted.
 		"second document":          {"roles:\n  - name: a\n---\nusers:\n  - username: b\n", "line 4: a second YAML document"},
