@@ -22,13 +22,17 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 // fileOptions are the flags of plan and apply.
 type fileOptions struct {
-	file  string
-	prune bool
+	file      string
+	prune     bool
+	adminRole string
 }
 
 func (o *fileOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the YAML file declaring scopes, roles, clients and users ('-' reads stdin)")
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "delete the stored scopes, roles, clients and users the file does not name")
+	// serve's setting of the same name (and variable and config key):
+	// a file that would leave no enabled user holding it is refused.
+	cmd.Flags().StringVar(&o.adminRole, "console-admin-role", "admin", "the role the admin console requires (as serve's): a file leaving no enabled user with it is refused")
 	_ = cmd.MarkFlagRequired("file")
 }
 
@@ -46,7 +50,7 @@ func (o *fileOptions) load(cmd *cobra.Command) (*state.File, error) {
 }
 
 func (o *fileOptions) options() state.Options {
-	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv}
+	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv, AdminRole: o.adminRole}
 }
 
 func newPlanCmd(g *globalOptions) *cobra.Command {

@@ -154,3 +154,45 @@ func TestPlanChecksPasswordPolicy(t *testing.T) {
 		}
 	}
 }
+
+// plan and apply take the console's role from --console-admin-role (its
+// variable, its config key), as serve does, and refuse a file after which
+// no enabled user would hold it: --prune of a file naming neither the
+// role nor an administrator had locked everyone out of the console.
+func TestPlanKeepsConsoleAdmins(t *testing.T) {
+	db := migrated(t, testdb.SQLite(t))
+	admins := "roles:\n  - name: admin\n  - name: ops\nusers:\n  - username: root\n    roles: [admin, ops]\n"
+	if code, out, errOut := cli(t, admins, "apply", "-f", "-", "--database", db); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	config := filepath.Join(t.TempDir(), "hallpass.yaml")
+	if err := os.WriteFile(config, []byte("console-admin-role: ops\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		code       int
+		want       string
+	}{
+		{"prune, default role", "roles: []\n", []string{"--prune"}, 1, `no enabled user would hold the role "admin"`},
+		{"apply prune, default role", "roles: []\n", []string{"--prune"}, 1, `no enabled user would hold the role "admin"`},
+		{"role given", "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", []string{"--prune", "--console-admin-role", "ops"}, 1, `the role "ops"`},
+		{"role from the config file", "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", []string{"--prune", "--config", config}, 1, `the role "ops"`},
+		{"holder kept", "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", []string{"--prune"}, 2, "- delete role ops"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := "plan"
+			if strings.HasPrefix(tc.name, "apply") {
+				cmd = "apply"
+			}
+			code, out, errOut := cli(t, tc.file, append([]string{cmd, "-f", "-", "--database", db}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("exit %d, want %d saying %q\n%s%s", code, tc.code, tc.want, out, errOut)
+			}
+		})
+	}
+	if code, out, _ := cli(t, admins, "plan", "-f", "-", "--database", db); code != 0 {
+		t.Errorf("apply changed the directory: plan exit %d\n%s", code, out)
+	}
+}

@@ -57,6 +57,13 @@ type Options struct {
 	// LookupEnv reads the environment variables a file names for secrets;
 	// nil means none is set.
 	LookupEnv func(string) (string, bool)
+	// AdminRole is the role the admin console requires
+	// (--console-admin-role). A plan after which no enabled user would
+	// hold it, when one does now, is refused: a file from a pull request
+	// applied with --prune (naming neither the role nor its holders), or
+	// disabling them, locked every administrator out of the console.
+	// Empty means no check.
+	AdminRole string
 }
 
 // Secret is a client secret hallpass generated while applying: shown
@@ -89,7 +96,46 @@ func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*
 	}
 	slices.Reverse(deletes)
 	p.Changes = append(p.Changes, deletes...)
+	if err := keepsAdmins(ctx, dir, f, opts); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	return p, nil
+}
+
+// keepsAdmins refuses a file after whose apply no enabled user would hold
+// opts.AdminRole while one does now. It runs in Make, and so again in
+// Apply's transaction, on the directory as it is then.
+func keepsAdmins(ctx context.Context, dir *directory.Service, f *File, opts Options) error {
+	if opts.AdminRole == "" {
+		return nil
+	}
+	stored, err := dir.Users().List(ctx)
+	if err != nil {
+		return err
+	}
+	inFile := map[string]bool{}
+	after := 0
+	for _, u := range f.Users {
+		inFile[u.Username] = true
+		if !u.Disabled && slices.Contains(u.Roles, opts.AdminRole) {
+			after++
+		}
+	}
+	roleKept := !opts.Prune || slices.ContainsFunc(f.Roles, func(r directory.RoleView) bool { return r.Name == opts.AdminRole })
+	now := 0
+	for _, u := range stored {
+		if u.Disabled || !slices.Contains(u.Roles, opts.AdminRole) {
+			continue
+		}
+		now++
+		if !inFile[u.Username] && !opts.Prune {
+			after++ // left alone
+		}
+	}
+	if now > 0 && (after == 0 || !roleKept) {
+		return fmt.Errorf("no enabled user would hold the role %q, which the admin console requires (--console-admin-role) and is now held by %d: name the role and at least one of its holders in the file", opts.AdminRole, now)
+	}
+	return nil
 }
 
 // Apply makes the stored directory agree with f, in one transaction: if

@@ -674,3 +674,54 @@ func TestPlanChecksUsersRoles(t *testing.T) {
 		}
 	})
 }
+
+// TestKeepsAdmins: a file after which no enabled user would hold the
+// console's role, held by someone now, is refused by plan and apply, with
+// or without --prune; --prune used to delete the role and its holders.
+func TestKeepsAdmins(t *testing.T) {
+	const stored = `
+roles:
+  - name: admin
+  - name: teacher
+users:
+  - username: root
+    roles: [admin]
+  - username: bob
+    roles: [teacher]
+`
+	for name, tc := range map[string]struct {
+		stored, file string
+		prune        bool
+		want         string // an error, or "" for a plan
+	}{
+		"prune, admins not named":      {stored, "roles:\n  - name: teacher\n", true, `no enabled user would hold the role "admin"`},
+		"prune, role kept, no holder":  {stored, "roles:\n  - name: admin\n", true, `no enabled user would hold the role "admin"`},
+		"prune, role and holder named": {stored, "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", true, ""},
+		"holder disabled":              {stored, "users:\n  - username: root\n    roles: [admin]\n    disabled: true\n", false, `no enabled user would hold the role "admin"`},
+		"role taken from holder":       {stored, "users:\n  - username: root\n    roles: [teacher]\n", false, `and is now held by 1`},
+		"holder replaced":              {stored, "users:\n  - username: root\n    roles: []\n  - username: carol\n    roles: [admin]\n", false, ""},
+		"file names nobody":            {stored, "", false, ""},
+		"no admin now":                 {"roles:\n  - name: teacher\n", "", true, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+				mustApply(t, dir, load(t, tc.stored), state.Options{})
+				opts := state.Options{Prune: tc.prune, AdminRole: "admin"}
+				_, err := state.Make(context.Background(), dir, load(t, tc.file), opts)
+				_, aerr := state.Apply(context.Background(), dir, load(t, tc.file), opts)
+				if tc.want == "" {
+					if err != nil || aerr != nil {
+						t.Fatalf("Make = %v, Apply = %v; want both to pass", err, aerr)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Make = %v, want an error saying %q", err, tc.want)
+				}
+				if aerr == nil || !strings.Contains(aerr.Error(), tc.want) {
+					t.Errorf("Apply = %v, want an error saying %q", aerr, tc.want)
+				}
+			})
+		})
+	}
+}
