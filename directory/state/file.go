@@ -152,6 +152,9 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		dec.DisallowUnknownFields()
 		var v T
 		if err := dec.Decode(&v); err != nil {
+			if msg, line := typeError(item, err); msg != "" {
+				return nil, fmt.Errorf("%s, line %d: %s[%d]: %s", name, line, section, i, msg)
+			}
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		out = append(out, v)
@@ -191,6 +194,36 @@ func unknownKey(item *yaml.Node, known map[string]bool) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// typeError words a value of the wrong kind for a file's reader (decoding
+// said "cannot unmarshal number into Go struct field
+// Client.ClientMetadata.client_id of type string", at the entry's line):
+// the field, its own line, and what to write. YAML reads plain 010, 1e3
+// or 0x1F as numbers and true as a boolean, never as the text written,
+// so such a value is refused, not converted. "" when err is not a value
+// of the wrong kind in a field of item.
+func typeError(item *yaml.Node, err error) (string, int) {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return "", 0
+	}
+	field := te.Field[strings.LastIndex(te.Field, ".")+1:]
+	line := item.Line
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if item.Content[i].Value == field {
+			line = item.Content[i].Line
+		}
+	}
+	want := map[reflect.Kind]string{reflect.String: "text", reflect.Bool: "true or false", reflect.Slice: "a list", reflect.Map: "a mapping"}[te.Type.Kind()]
+	if want == "" {
+		want = te.Type.String()
+	}
+	msg := fmt.Sprintf("%s must be %s, not a %s", field, want, te.Value)
+	if te.Type.Kind() == reflect.String && (te.Value == "number" || te.Value == "bool") {
+		msg += ` (quote it to keep it as written: "010")`
+	}
+	return msg, line
 }
 
 // datesAsText marks each plain scalar under n that YAML resolves to a

@@ -419,6 +419,14 @@ func TestLoadRefusals(t *testing.T) {
 		"variable too long":            {"users:\n  - username: a\n    password_env: " + strings.Repeat("P", 129) + "\n", `is not an environment variable name`},
 		"hallpass's secret":            {"users:\n  - username: a\n    password_env: HALLPASS_SECRET\n", `user "a": password_env: HALLPASS_SECRET is one of hallpass's own settings`},
 		"hallpass's admin token":       {"clients:\n  - client_id: a\n    client_secret_env: hallpass_admin_token\n", `client_secret_env: hallpass_admin_token is one of hallpass's own settings`},
+		// A plain value YAML reads as a number or a boolean is refused
+		// where text is wanted, naming the field at its own line.
+		"client id 010":           {"clients:\n  - redirect_uris: [https://a.example/cb]\n    client_id: 010\n", `line 3: clients[0]: client_id must be text, not a number (quote it`},
+		"client id 1e3":           {"clients:\n  - client_id: 1e3\n", `line 2: clients[0]: client_id must be text, not a number`},
+		"role name true":          {"roles:\n  - name: true\n", `roles[0]: name must be text, not a bool (quote it`},
+		"role in a list a number": {"users:\n  - username: a\n    roles:\n      - 0x1F\n", `line 3: users[0]: roles must be text, not a number`},
+		"boolean written yes":     {"clients:\n  - client_id: a\n    skip_consent: yes\n", `line 3: clients[0]: skip_consent must be true or false, not a string`},
+		"list written as text":    {"roles:\n  - name: a\n    scopes: read\n", `line 3: roles[0]: scopes must be a list, not a string`},
 		// Only the first document was read: with --prune, what the rest
 		// named was deleted.
 		"second document":          {"roles:\n  - name: a\n---\nusers:\n  - username: b\n", "line 4: a second YAML document"},
