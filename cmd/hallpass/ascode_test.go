@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -194,5 +195,32 @@ func TestPlanKeepsConsoleAdmins(t *testing.T) {
 	}
 	if code, out, _ := cli(t, admins, "plan", "-f", "-", "--database", db); code != 0 {
 		t.Errorf("apply changed the directory: plan exit %d\n%s", code, out)
+	}
+}
+
+// plan prints its digest; apply --expect with it applies, and refuses
+// (exit 1, nothing changed) once the directory no longer gives that plan.
+func TestApplyExpect(t *testing.T) {
+	db := migrated(t, testdb.SQLite(t))
+	file := "roles:\n  - name: teacher\n"
+	_, out, _ := cli(t, file, "plan", "-f", "-", "--database", db)
+	digest := regexp.MustCompile(`Plan (sha256:[0-9a-f]{32})`).FindStringSubmatch(out)
+	if digest == nil {
+		t.Fatalf("plan printed no digest:\n%s", out)
+	}
+	if code, _, _ := cli(t, "roles:\n  - name: teacher\n    description: meanwhile\n", "apply", "-f", "-", "--database", db); code != 0 {
+		t.Fatalf("apply meanwhile: exit %d", code)
+	}
+	code, out, errOut := cli(t, file, "apply", "-f", "-", "--expect", digest[1], "--database", db)
+	if code != 1 || !strings.Contains(errOut, "the directory changed since the plan") {
+		t.Errorf("apply --expect after a change: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	_, out, _ = cli(t, file, "plan", "-f", "-", "--database", db)
+	digest = regexp.MustCompile(`Plan (sha256:[0-9a-f]{32})`).FindStringSubmatch(out)
+	if !strings.Contains(out, "~ update role teacher (description)") || digest == nil {
+		t.Fatalf("plan after the refused apply:\n%s", out)
+	}
+	if code, out, errOut := cli(t, file, "apply", "-f", "-", "--expect", digest[1], "--database", db); code != 0 || !strings.Contains(out, "Applied.") {
+		t.Errorf("apply --expect of the current plan: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -3,7 +3,10 @@ package state
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -50,6 +53,18 @@ type Plan struct {
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
 
+// Digest names the plan's changes (what, on which object, which fields;
+// never a value), for Options.Expect: equal digests, same changes.
+func (p *Plan) Digest() string {
+	h := sha256.New()
+	for _, c := range p.Changes {
+		// Names and field names are identifiers (no NUL), so the
+		// separators keep two plans' encodings apart.
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00\x01", c.Action, c.Object, c.Name, strings.Join(c.Fields, "\x00"))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
 // Options tunes Make and Apply.
 type Options struct {
 	// Prune deletes the stored objects the file does not name.
@@ -64,7 +79,16 @@ type Options struct {
 	// disabling them, locked every administrator out of the console.
 	// Empty means no check.
 	AdminRole string
+	// Expect is the Digest of the plan that was reviewed (plan prints
+	// it). When set, Apply refuses, changing nothing, if the plan it makes
+	// in its transaction differs: the directory changed between plan and
+	// apply, and applying would do what nobody read.
+	Expect string
 }
+
+// ErrPlanChanged is Apply's answer when the directory no longer gives
+// the plan Options.Expect names.
+var ErrPlanChanged = errors.New("the directory changed since the plan")
 
 // Secret is a client secret hallpass generated while applying: shown
 // once, never again.
@@ -150,6 +174,9 @@ func Apply(ctx context.Context, dir *directory.Service, f *File, opts Options) (
 			return err
 		}
 		res.Plan = p
+		if opts.Expect != "" && p.Digest() != opts.Expect {
+			return fmt.Errorf("%w: the plan now is %s, not the %s expected; run plan again and review it", ErrPlanChanged, p.Digest(), opts.Expect)
+		}
 		counts := map[Action]int{}
 		for _, c := range p.Changes {
 			if err := c.apply(ctx, dir, res); err != nil {
@@ -187,6 +214,7 @@ func (p *Plan) Write(w io.Writer) error {
 		b.WriteString("No changes: the directory matches the file.\n")
 	} else {
 		fmt.Fprintf(&b, "\n%d to create, %d to update, %d to delete.\n", counts[Create], counts[Update], counts[Delete])
+		fmt.Fprintf(&b, "Plan %s (apply --expect %s applies exactly this, or nothing).\n", p.Digest(), p.Digest())
 	}
 	if p.Unmanaged > 0 {
 		fmt.Fprintf(&b, "%d stored objects are not in the file and are left alone (--prune deletes them).\n", p.Unmanaged)

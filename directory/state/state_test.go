@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -729,6 +730,55 @@ users:
 				if aerr == nil || !strings.Contains(aerr.Error(), tc.want) {
 					t.Errorf("Apply = %v, want an error saying %q", aerr, tc.want)
 				}
+			})
+		})
+	}
+}
+
+// TestApplyExpect: Apply with the digest of the plan reviewed makes those
+// changes, or none when the directory changed since the plan (the plan
+// made in Apply's transaction differs); without it Apply does what the
+// directory asks for then.
+func TestApplyExpect(t *testing.T) {
+	const file = "roles:\n  - name: teacher\n    scopes: []\n  - name: pupil\n"
+	for name, tc := range map[string]struct {
+		meanwhile string // applied between plan and apply
+		expect    bool
+		wantErr   bool
+	}{
+		"unchanged":               {"", true, false},
+		"role created meanwhile":  {"roles:\n  - name: pupil\n", true, true},
+		"role updated meanwhile":  {"roles:\n  - name: teacher\n    description: x\n", true, true},
+		"unrelated object":        {"scopes:\n  - name: read\n", true, false},
+		"no --expect, it changed": {"roles:\n  - name: pupil\n", false, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+				mustApply(t, dir, load(t, "roles:\n  - name: teacher\n    scopes: [openid]\nscopes:\n  - name: openid\n"), state.Options{})
+				digest := mustPlan(t, dir, load(t, file), state.Options{}).Digest()
+				if tc.meanwhile != "" {
+					mustApply(t, dir, load(t, tc.meanwhile), state.Options{})
+				}
+				opts := state.Options{}
+				if tc.expect {
+					opts.Expect = digest
+				}
+				before := planText(t, mustPlan(t, dir, load(t, file), state.Options{}))
+				_, err := state.Apply(context.Background(), dir, load(t, file), opts)
+				after := planText(t, mustPlan(t, dir, load(t, file), state.Options{}))
+				if tc.wantErr {
+					if !errors.Is(err, state.ErrPlanChanged) || !strings.Contains(err.Error(), digest) {
+						t.Fatalf("Apply = %v, want ErrPlanChanged naming %s", err, digest)
+					}
+					if after != before {
+						t.Errorf("a refused apply changed the directory: plan before\n%s\nafter\n%s", before, after)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Apply: %v", err)
+				}
+				wantEmpty(t, "plan after apply", mustPlan(t, dir, load(t, file), state.Options{}))
 			})
 		})
 	}
