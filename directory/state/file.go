@@ -37,6 +37,12 @@ type File struct {
 	Roles   []directory.RoleView
 	Clients []Client
 	Users   []User
+
+	// blank is a file naming none of the lists (empty, comments only,
+	// "{}"): with --prune it would delete everything, which is refused
+	// (Make), as such a file is far likelier a truncated checkout or a
+	// wrong path than the intent. "users: []" says it.
+	blank bool
 }
 
 // Client is a client in a file: the admin API's fields, and where its
@@ -75,7 +81,7 @@ func Load(r io.Reader, name string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	f := &File{}
+	f := &File{blank: true}
 	if doc.Kind == 0 {
 		return f, nil
 	}
@@ -93,6 +99,7 @@ func Load(r io.Reader, name string) (*File, error) {
 			return nil, fmt.Errorf("%s, line %d: %s given twice", name, k.Line, k.Value)
 		}
 		seen[k.Value] = true
+		f.blank = false
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			continue // "users:" with nothing under it
 		}

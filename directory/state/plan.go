@@ -110,6 +110,9 @@ func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
+	if opts.Prune && f.blank {
+		return nil, errors.New("plan: --prune with a file that names none of scopes, roles, clients and users would delete them all; write the lists, empty if so meant (users: [])")
+	}
 	p := &Plan{}
 	var deletes []Change
 	steps := []func(context.Context, *directory.Service, *File, Options, *Plan, *[]Change) error{planScopes, planRoles, planClients, planUsers}

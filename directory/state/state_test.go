@@ -783,3 +783,41 @@ func TestApplyExpect(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneBlankFile: --prune with a file that names no list (empty,
+// comments only, {}) is refused, by plan and apply, deleting nothing; a
+// file that says "users: []" prunes. An empty file had deleted every
+// client and user.
+func TestPruneBlankFile(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file  string
+		prune bool
+		want  string // an error, or "" for a plan
+	}{
+		"empty":               {"", true, "--prune with a file that names none"},
+		"comments only":       {"# nothing yet\n", true, "--prune with a file that names none"},
+		"empty mapping":       {"{}\n", true, "--prune with a file that names none"},
+		"empty, no --prune":   {"", false, ""},
+		"lists named, empty":  {"scopes: []\nusers:\n", true, ""},
+		"one list, one entry": {"roles:\n  - name: teacher\n", true, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+				mustApply(t, dir, load(t, "roles:\n  - name: teacher\nusers:\n  - username: bob\n"), state.Options{})
+				opts := state.Options{Prune: tc.prune}
+				_, err := state.Make(context.Background(), dir, load(t, tc.file), opts)
+				_, aerr := state.Apply(context.Background(), dir, load(t, tc.file), opts)
+				if tc.want == "" {
+					if err != nil || aerr != nil {
+						t.Fatalf("Make = %v, Apply = %v; want both to pass", err, aerr)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) || aerr == nil || !strings.Contains(aerr.Error(), tc.want) {
+					t.Fatalf("Make = %v, Apply = %v; want both to say %q", err, aerr, tc.want)
+				}
+				wantEmpty(t, "the directory after a refused prune", mustPlan(t, dir, load(t, "roles:\n  - name: teacher\nusers:\n  - username: bob\n"), state.Options{Prune: true}))
+			})
+		})
+	}
+}
