@@ -710,7 +710,7 @@ users:
 		"role taken from holder":       {stored, "users:\n  - username: root\n    roles: [teacher]\n", false, `and is now held by 1`},
 		"holder replaced":              {stored, "users:\n  - username: root\n    roles: []\n  - username: carol\n    roles: [admin]\n", false, ""},
 		"file names nobody":            {stored, "", false, ""},
-		"no admin now":                 {"roles:\n  - name: teacher\n", "", true, ""},
+		"no admin now":                 {"roles:\n  - name: teacher\n", "roles: []\n", true, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
