@@ -22,13 +22,18 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 // fileOptions are the flags of plan and apply.
 type fileOptions struct {
-	file  string
-	prune bool
+	file      string
+	prune     bool
+	adminRole string
+	expect    string
 }
 
 func (o *fileOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&o.file, "file", "f", "", "the YAML file declaring scopes, roles, clients and users ('-' reads stdin)")
 	cmd.Flags().BoolVar(&o.prune, "prune", false, "delete the stored scopes, roles, clients and users the file does not name")
+	// serve's setting of the same name (and variable and config key):
+	// a file that would leave no enabled user holding it is refused.
+	cmd.Flags().StringVar(&o.adminRole, "console-admin-role", "admin", "the role the admin console requires (as serve's): a file leaving no enabled user with it is refused")
 	_ = cmd.MarkFlagRequired("file")
 }
 
@@ -46,7 +51,7 @@ func (o *fileOptions) load(cmd *cobra.Command) (*state.File, error) {
 }
 
 func (o *fileOptions) options() state.Options {
-	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv}
+	return state.Options{Prune: o.prune, LookupEnv: os.LookupEnv, AdminRole: o.adminRole, Expect: o.expect}
 }
 
 func newPlanCmd(g *globalOptions) *cobra.Command {
@@ -108,8 +113,11 @@ if one fails, none is kept. Applying the same file again changes nothing.
 A client's secret comes from the environment variable its client_secret_env
 names, or is generated at creation and printed once; a user's password comes
 from password_env at creation, or the user has no usable password until one
-is set ('hallpass users update USER --password-stdin').`
+is set ('hallpass users update USER --password-stdin'). With --expect and the
+digest 'hallpass plan' printed, apply makes exactly the changes reviewed, or
+none if the directory changed since.`
 	o.addFlags(cmd)
+	cmd.Flags().StringVar(&o.expect, "expect", "", "the digest plan printed (sha256:…): apply only if the changes are still exactly those")
 	return cmd
 }
 

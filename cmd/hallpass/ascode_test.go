@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -152,5 +153,74 @@ func TestPlanChecksPasswordPolicy(t *testing.T) {
 		if strings.Contains(out+errOut, tc.password) {
 			t.Errorf("plan printed the password:\n%s%s", out, errOut)
 		}
+	}
+}
+
+// plan and apply take the console's role from --console-admin-role (its
+// variable, its config key), as serve does, and refuse a file after which
+// no enabled user would hold it: --prune of a file naming neither the
+// role nor an administrator had locked everyone out of the console.
+func TestPlanKeepsConsoleAdmins(t *testing.T) {
+	db := migrated(t, testdb.SQLite(t))
+	admins := "roles:\n  - name: admin\n  - name: ops\nusers:\n  - username: root\n    roles: [admin, ops]\n"
+	if code, out, errOut := cli(t, admins, "apply", "-f", "-", "--database", db); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errOut)
+	}
+	config := filepath.Join(t.TempDir(), "hallpass.yaml")
+	if err := os.WriteFile(config, []byte("console-admin-role: ops\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		code       int
+		want       string
+	}{
+		{"prune, default role", "roles: []\n", []string{"--prune"}, 1, `no enabled user would hold the role "admin"`},
+		{"apply prune, default role", "roles: []\n", []string{"--prune"}, 1, `no enabled user would hold the role "admin"`},
+		{"role given", "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", []string{"--prune", "--console-admin-role", "ops"}, 1, `the role "ops"`},
+		{"role from the config file", "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", []string{"--prune", "--config", config}, 1, `the role "ops"`},
+		{"holder kept", "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", []string{"--prune"}, 2, "- delete role ops"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := "plan"
+			if strings.HasPrefix(tc.name, "apply") {
+				cmd = "apply"
+			}
+			code, out, errOut := cli(t, tc.file, append([]string{cmd, "-f", "-", "--database", db}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("exit %d, want %d saying %q\n%s%s", code, tc.code, tc.want, out, errOut)
+			}
+		})
+	}
+	if code, out, _ := cli(t, admins, "plan", "-f", "-", "--database", db); code != 0 {
+		t.Errorf("apply changed the directory: plan exit %d\n%s", code, out)
+	}
+}
+
+// plan prints its digest; apply --expect with it applies, and refuses
+// (exit 1, nothing changed) once the directory no longer gives that plan.
+func TestApplyExpect(t *testing.T) {
+	db := migrated(t, testdb.SQLite(t))
+	file := "roles:\n  - name: teacher\n"
+	_, out, _ := cli(t, file, "plan", "-f", "-", "--database", db)
+	digest := regexp.MustCompile(`Plan (sha256:[0-9a-f]{32})`).FindStringSubmatch(out)
+	if digest == nil {
+		t.Fatalf("plan printed no digest:\n%s", out)
+	}
+	if code, _, _ := cli(t, "roles:\n  - name: teacher\n    description: meanwhile\n", "apply", "-f", "-", "--database", db); code != 0 {
+		t.Fatalf("apply meanwhile: exit %d", code)
+	}
+	code, out, errOut := cli(t, file, "apply", "-f", "-", "--expect", digest[1], "--database", db)
+	if code != 1 || !strings.Contains(errOut, "the directory changed since the plan") {
+		t.Errorf("apply --expect after a change: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	_, out, _ = cli(t, file, "plan", "-f", "-", "--database", db)
+	digest = regexp.MustCompile(`Plan (sha256:[0-9a-f]{32})`).FindStringSubmatch(out)
+	if !strings.Contains(out, "~ update role teacher (description)") || digest == nil {
+		t.Fatalf("plan after the refused apply:\n%s", out)
+	}
+	if code, out, errOut := cli(t, file, "apply", "-f", "-", "--expect", digest[1], "--database", db); code != 0 || !strings.Contains(out, "Applied.") {
+		t.Errorf("apply --expect of the current plan: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -96,6 +96,11 @@ func TestConfigErrors(t *testing.T) {
 		{"duplicate key", "addr: a\naddr: b\n", []string{"addr"}},
 		{"not a mapping", "- addr\n", []string{"must be a mapping"}},
 		{"config in config", "config: other.yaml\n", []string{`unknown key "config"`}},
+		// A tag was dropped ("!env"), its text taken as the value.
+		{"local tag", "addr: localhost:1\nissuer: !env ISSUER\n", []string{"line 2: tag !env is not supported"}},
+		{"binary tag", "issuer: !!binary aHR0cHM6Ly9ldmlsLmV4YW1wbGU=\n", []string{"tag !!binary"}},
+		{"alias as a value", "addr: &a localhost:1\nissuer: *a\n", []string{"issuer must be a value or a list"}},
+		{"merge key", "base: &b {addr: localhost:1}\n<<: *b\n", []string{"base must be a value or a list"}},
 		// yaml.Unmarshal read the first document and dropped the rest.
 		{"second document", "addr: localhost:1\n---\nissuer: https://x.example\n", []string{"line 3: a second YAML document"}},
 	} {

@@ -37,6 +37,12 @@ type File struct {
 	Roles   []directory.RoleView
 	Clients []Client
 	Users   []User
+
+	// blank is a file naming none of the lists (empty, comments only,
+	// "{}"): with --prune it would delete everything, which is refused
+	// (Make), as such a file is far likelier a truncated checkout or a
+	// wrong path than the intent. "users: []" says it.
+	blank bool
 }
 
 // Client is a client in a file: the admin API's fields, and where its
@@ -75,7 +81,7 @@ func Load(r io.Reader, name string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	f := &File{}
+	f := &File{blank: true}
 	if doc.Kind == 0 {
 		return f, nil
 	}
@@ -93,6 +99,7 @@ func Load(r io.Reader, name string) (*File, error) {
 			return nil, fmt.Errorf("%s, line %d: %s given twice", name, k.Line, k.Value)
 		}
 		seen[k.Value] = true
+		f.blank = false
 		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			continue // "users:" with nothing under it
 		}
@@ -131,8 +138,13 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		if item.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s: must be a mapping of fields", where)
 		}
-		if key, ok := unknownKey(item, known); ok {
-			return nil, fmt.Errorf("%s: json: unknown field %q", where, key)
+		if key := unknownKey(item, known); key != nil {
+			// The key's own line: the item's is where the entry starts,
+			// perhaps dozens of lines before the misspelt field.
+			if key.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%s, line %d: %s[%d]: a key must be a field name", name, key.Line, section, i)
+			}
+			return nil, fmt.Errorf("%s, line %d: %s[%d]: unknown field %q", name, key.Line, section, i, key.Value)
 		}
 		datesAsText(item)
 		var generic any
@@ -147,6 +159,9 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 		dec.DisallowUnknownFields()
 		var v T
 		if err := dec.Decode(&v); err != nil {
+			if msg, line := typeError(item, err); msg != "" {
+				return nil, fmt.Errorf("%s, line %d: %s[%d]: %s", name, line, section, i, msg)
+			}
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		out = append(out, v)
@@ -155,36 +170,67 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 }
 
 // unknownKey returns a key of the mapping item (or of a mapping merged
-// into it with <<) that is not exactly one of known. encoding/json, which
-// decodes the item, matches field names case-insensitively; the admin
-// API does not, so without this "NAME" would be taken for name, and of
-// "scopes" and "Scopes" in one entry one would silently win.
-func unknownKey(item *yaml.Node, known map[string]bool) (string, bool) {
+// into it with <<) that is not exactly one of known, or nil.
+// encoding/json, which decodes the item, matches field names
+// case-insensitively; the admin API does not, so without this "NAME"
+// would be taken for name, and of "scopes" and "Scopes" in one entry one
+// would silently win.
+func unknownKey(item *yaml.Node, known map[string]bool) *yaml.Node {
 	for item.Kind == yaml.AliasNode {
 		item = item.Alias
 	}
 	switch item.Kind {
 	case yaml.SequenceNode: // << merging a list of mappings
 		for _, m := range item.Content {
-			if key, ok := unknownKey(m, known); ok {
-				return key, true
+			if key := unknownKey(m, known); key != nil {
+				return key
 			}
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(item.Content); i += 2 {
 			k := item.Content[i]
 			if k.Tag == "!!merge" {
-				if key, ok := unknownKey(item.Content[i+1], known); ok {
-					return key, true
+				if key := unknownKey(item.Content[i+1], known); key != nil {
+					return key
 				}
 				continue
 			}
-			if !known[k.Value] {
-				return k.Value, true
+			if k.Kind != yaml.ScalarNode || !known[k.Value] {
+				return k
 			}
 		}
 	}
-	return "", false
+	return nil
+}
+
+// typeError words a value of the wrong kind for a file's reader (decoding
+// said "cannot unmarshal number into Go struct field
+// Client.ClientMetadata.client_id of type string", at the entry's line):
+// the field, its own line, and what to write. YAML reads plain 010, 1e3
+// or 0x1F as numbers and true as a boolean, never as the text written,
+// so such a value is refused, not converted. "" when err is not a value
+// of the wrong kind in a field of item.
+func typeError(item *yaml.Node, err error) (string, int) {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return "", 0
+	}
+	field := te.Field[strings.LastIndex(te.Field, ".")+1:]
+	line := item.Line
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if item.Content[i].Value == field {
+			line = item.Content[i].Line
+		}
+	}
+	want := map[reflect.Kind]string{reflect.String: "text", reflect.Bool: "true or false", reflect.Slice: "a list", reflect.Map: "a mapping"}[te.Type.Kind()]
+	if want == "" {
+		want = te.Type.String()
+	}
+	msg := fmt.Sprintf("%s must be %s, not a %s", field, want, te.Value)
+	if te.Type.Kind() == reflect.String && (te.Value == "number" || te.Value == "bool") {
+		msg += ` (quote it to keep it as written: "010")`
+	}
+	return msg, line
 }
 
 // datesAsText marks each plain scalar under n that YAML resolves to a
@@ -259,5 +305,39 @@ func (f *File) check() error {
 			errs = append(errs, fmt.Errorf("user %q: password must not be written in the file; name an environment variable in password_env", u.Username))
 		}
 	}
+	for _, c := range f.Clients {
+		if err := checkVariable(c.ClientSecretEnv); err != nil {
+			errs = append(errs, fmt.Errorf("client %q: client_secret_env: %w", c.ClientID, err))
+		}
+	}
+	for _, u := range f.Users {
+		if err := checkVariable(u.PasswordEnv); err != nil {
+			errs = append(errs, fmt.Errorf("user %q: password_env: %w", u.Username, err))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkVariable refuses an environment variable a file may not name for
+// a secret: one that is not a variable name ("A B=", "$X", text with a
+// line break) and so cannot have been set for it, and hallpass's own
+// (HALLPASS_SECRET, HALLPASS_ADMIN_TOKEN, the database URL with its
+// password). A file may come from anyone who can open a pull request:
+// naming those made a client's secret or a user's password the server's
+// own credential, and the plan's answers (the password policy's "it has
+// 43 characters", "must not contain the username", a client_secret
+// that matches or not) told the author of the file about it.
+func checkVariable(name string) error {
+	if name == "" {
+		return nil
+	}
+	for i, c := range name {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') || i >= 128 {
+			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit, at most 128)", name)
+		}
+	}
+	if strings.HasPrefix(strings.ToUpper(name), "HALLPASS_") {
+		return fmt.Errorf("%s is one of hallpass's own settings; name a variable set for this secret alone", name)
+	}
+	return nil
 }

@@ -3,7 +3,10 @@ package state
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -50,6 +53,18 @@ type Plan struct {
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
 
+// Digest names the plan's changes (what, on which object, which fields;
+// never a value), for Options.Expect: equal digests, same changes.
+func (p *Plan) Digest() string {
+	h := sha256.New()
+	for _, c := range p.Changes {
+		// Names and field names are identifiers (no NUL), so the
+		// separators keep two plans' encodings apart.
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00\x01", c.Action, c.Object, c.Name, strings.Join(c.Fields, "\x00"))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
 // Options tunes Make and Apply.
 type Options struct {
 	// Prune deletes the stored objects the file does not name.
@@ -57,7 +72,23 @@ type Options struct {
 	// LookupEnv reads the environment variables a file names for secrets;
 	// nil means none is set.
 	LookupEnv func(string) (string, bool)
+	// AdminRole is the role the admin console requires
+	// (--console-admin-role). A plan after which no enabled user would
+	// hold it, when one does now, is refused: a file from a pull request
+	// applied with --prune (naming neither the role nor its holders), or
+	// disabling them, locked every administrator out of the console.
+	// Empty means no check.
+	AdminRole string
+	// Expect is the Digest of the plan that was reviewed (plan prints
+	// it). When set, Apply refuses, changing nothing, if the plan it makes
+	// in its transaction differs: the directory changed between plan and
+	// apply, and applying would do what nobody read.
+	Expect string
 }
+
+// ErrPlanChanged is Apply's answer when the directory no longer gives
+// the plan Options.Expect names.
+var ErrPlanChanged = errors.New("the directory changed since the plan")
 
 // Secret is a client secret hallpass generated while applying: shown
 // once, never again.
@@ -79,6 +110,9 @@ func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
+	if opts.Prune && f.blank {
+		return nil, errors.New("plan: --prune with a file that names none of scopes, roles, clients and users would delete them all; write the lists, empty if so meant (users: [])")
+	}
 	p := &Plan{}
 	var deletes []Change
 	steps := []func(context.Context, *directory.Service, *File, Options, *Plan, *[]Change) error{planScopes, planRoles, planClients, planUsers}
@@ -89,7 +123,46 @@ func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*
 	}
 	slices.Reverse(deletes)
 	p.Changes = append(p.Changes, deletes...)
+	if err := keepsAdmins(ctx, dir, f, opts); err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	return p, nil
+}
+
+// keepsAdmins refuses a file after whose apply no enabled user would hold
+// opts.AdminRole while one does now. It runs in Make, and so again in
+// Apply's transaction, on the directory as it is then.
+func keepsAdmins(ctx context.Context, dir *directory.Service, f *File, opts Options) error {
+	if opts.AdminRole == "" {
+		return nil
+	}
+	stored, err := dir.Users().List(ctx)
+	if err != nil {
+		return err
+	}
+	inFile := map[string]bool{}
+	after := 0
+	for _, u := range f.Users {
+		inFile[u.Username] = true
+		if !u.Disabled && slices.Contains(u.Roles, opts.AdminRole) {
+			after++
+		}
+	}
+	roleKept := !opts.Prune || slices.ContainsFunc(f.Roles, func(r directory.RoleView) bool { return r.Name == opts.AdminRole })
+	now := 0
+	for _, u := range stored {
+		if u.Disabled || !slices.Contains(u.Roles, opts.AdminRole) {
+			continue
+		}
+		now++
+		if !inFile[u.Username] && !opts.Prune {
+			after++ // left alone
+		}
+	}
+	if now > 0 && (after == 0 || !roleKept) {
+		return fmt.Errorf("no enabled user would hold the role %q, which the admin console requires (--console-admin-role) and is now held by %d: name the role and at least one of its holders in the file", opts.AdminRole, now)
+	}
+	return nil
 }
 
 // Apply makes the stored directory agree with f, in one transaction: if
@@ -104,6 +177,9 @@ func Apply(ctx context.Context, dir *directory.Service, f *File, opts Options) (
 			return err
 		}
 		res.Plan = p
+		if opts.Expect != "" && p.Digest() != opts.Expect {
+			return fmt.Errorf("%w: the plan now is %s, not the %s expected; run plan again and review it", ErrPlanChanged, p.Digest(), opts.Expect)
+		}
 		counts := map[Action]int{}
 		for _, c := range p.Changes {
 			if err := c.apply(ctx, dir, res); err != nil {
@@ -141,6 +217,7 @@ func (p *Plan) Write(w io.Writer) error {
 		b.WriteString("No changes: the directory matches the file.\n")
 	} else {
 		fmt.Fprintf(&b, "\n%d to create, %d to update, %d to delete.\n", counts[Create], counts[Update], counts[Delete])
+		fmt.Fprintf(&b, "Plan %s (apply --expect %s applies exactly this, or nothing).\n", p.Digest(), p.Digest())
 	}
 	if p.Unmanaged > 0 {
 		fmt.Fprintf(&b, "%d stored objects are not in the file and are left alone (--prune deletes them).\n", p.Unmanaged)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -389,7 +390,7 @@ func TestPlanChecksScopesAndRoles(t *testing.T) {
 func TestLoadRefusals(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"unknown section":      {"groups: []\n", `unknown key "groups"`},
-		"unknown field":        {"clients:\n  - client_id: a\n    redirect_uri: x\n", `line 2: clients[0]: json: unknown field "redirect_uri"`},
+		"unknown field":        {"clients:\n  - client_id: a\n    redirect_uri: x\n", `line 3: clients[0]: unknown field "redirect_uri"`},
 		"secret in clear":      {"clients:\n  - client_id: a\n    client_secret: hunter2hunter2\n", "client_secret must not be written"},
 		"password in clear":    {"users:\n  - username: a\n    password: hunter2hunter2\n", "password must not be written"},
 		"name twice":           {"roles:\n  - name: a\n  - name: a\n", `"a" is given twice`},
@@ -401,10 +402,32 @@ func TestLoadRefusals(t *testing.T) {
 		// Field names are the admin API's, which matches them exactly:
 		// a name in another case is unknown there, and here it would
 		// otherwise be taken, or silently lose to its lower-case twin.
-		"field in another case":  {"roles:\n  - NAME: a\n", `line 2: roles[0]: json: unknown field "NAME"`},
-		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `roles[0]: json: unknown field "Scopes"`},
-		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `clients[0]: json: unknown field "Client_ID"`},
-		"variable name's case":   {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `users[0]: json: unknown field "PASSWORD_ENV"`},
+		"field in another case":  {"roles:\n  - NAME: a\n", `line 2: roles[0]: unknown field "NAME"`},
+		"field twice, two cases": {"roles:\n  - name: a\n    scopes: [x]\n    Scopes: [admin]\n", `line 4: roles[0]: unknown field "Scopes"`},
+		"embedded field's case":  {"clients:\n  - Client_ID: a\n", `line 2: clients[0]: unknown field "Client_ID"`},
+		// Each names the line of the field, not of its entry.
+		"unknown field deep in an entry": {"users:\n  - username: a\n    name: A\n    email: a@example.com\n    emial_verified: true\n", `test.yaml, line 5: users[0]: unknown field "emial_verified"`},
+		"unknown field merged in":        {"roles:\n  - &r\n    name: a\n  - <<: {scopes: [x],\n      descripton: d}\n    name: b\n", `line 5: roles[1]: unknown field "descripton"`},
+		"key that is a list":             {"scopes:\n  - name: a\n    ? [x]\n    : y\n", `line 3: scopes[0]: a key must be a field name`},
+		"key that is an alias":           {"scopes:\n  - &k name: a\n    *k : b\n", `line 3: scopes[0]: a key must be a field name`},
+		"variable name's case":           {"users:\n  - username: a\n    PASSWORD_ENV: HOME\n", `line 3: users[0]: unknown field "PASSWORD_ENV"`},
+		// A variable named for a secret must be one, and not hallpass's
+		// own: a file from a pull request could otherwise make the
+		// server's secret a user's password and probe it through plan.
+		"variable with a space":        {"clients:\n  - client_id: a\n    client_secret_env: \"A B\"\n", `client "a": client_secret_env: "A B" is not an environment variable name`},
+		"variable with a line break":   {"users:\n  - username: a\n    password_env: \"PW\\nX\"\n", `user "a": password_env: "PW\nX" is not an environment variable name`},
+		"variable starting with digit": {"users:\n  - username: a\n    password_env: 1PW\n", `"1PW" is not an environment variable name`},
+		"variable too long":            {"users:\n  - username: a\n    password_env: " + strings.Repeat("P", 129) + "\n", `is not an environment variable name`},
+		"hallpass's secret":            {"users:\n  - username: a\n    password_env: HALLPASS_SECRET\n", `user "a": password_env: HALLPASS_SECRET is one of hallpass's own settings`},
+		"hallpass's admin token":       {"clients:\n  - client_id: a\n    client_secret_env: hallpass_admin_token\n", `client_secret_env: hallpass_admin_token is one of hallpass's own settings`},
+		// A plain value YAML reads as a number or a boolean is refused
+		// where text is wanted, naming the field at its own line.
+		"client id 010":           {"clients:\n  - redirect_uris: [https://a.example/cb]\n    client_id: 010\n", `line 3: clients[0]: client_id must be text, not a number (quote it`},
+		"client id 1e3":           {"clients:\n  - client_id: 1e3\n", `line 2: clients[0]: client_id must be text, not a number`},
+		"role name true":          {"roles:\n  - name: true\n", `roles[0]: name must be text, not a bool (quote it`},
+		"role in a list a number": {"users:\n  - username: a\n    roles:\n      - 0x1F\n", `line 3: users[0]: roles must be text, not a number`},
+		"boolean written yes":     {"clients:\n  - client_id: a\n    skip_consent: yes\n", `line 3: clients[0]: skip_consent must be true or false, not a string`},
+		"list written as text":    {"roles:\n  - name: a\n    scopes: read\n", `line 3: roles[0]: scopes must be a list, not a string`},
 		// Only the first document was read: with --prune, what the rest
 		// named was deleted.
 		"second document":          {"roles:\n  - name: a\n---\nusers:\n  - username: b\n", "line 4: a second YAML document"},
@@ -659,4 +682,142 @@ func TestPlanChecksUsersRoles(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestKeepsAdmins: a file after which no enabled user would hold the
+// console's role, held by someone now, is refused by plan and apply, with
+// or without --prune; --prune used to delete the role and its holders.
+func TestKeepsAdmins(t *testing.T) {
+	const stored = `
+roles:
+  - name: admin
+  - name: teacher
+users:
+  - username: root
+    roles: [admin]
+  - username: bob
+    roles: [teacher]
+`
+	for name, tc := range map[string]struct {
+		stored, file string
+		prune        bool
+		want         string // an error, or "" for a plan
+	}{
+		"prune, admins not named":      {stored, "roles:\n  - name: teacher\n", true, `no enabled user would hold the role "admin"`},
+		"prune, role kept, no holder":  {stored, "roles:\n  - name: admin\n", true, `no enabled user would hold the role "admin"`},
+		"prune, role and holder named": {stored, "roles:\n  - name: admin\nusers:\n  - username: root\n    roles: [admin]\n", true, ""},
+		"holder disabled":              {stored, "users:\n  - username: root\n    roles: [admin]\n    disabled: true\n", false, `no enabled user would hold the role "admin"`},
+		"role taken from holder":       {stored, "users:\n  - username: root\n    roles: [teacher]\n", false, `and is now held by 1`},
+		"holder replaced":              {stored, "users:\n  - username: root\n    roles: []\n  - username: carol\n    roles: [admin]\n", false, ""},
+		"file names nobody":            {stored, "", false, ""},
+		"no admin now":                 {"roles:\n  - name: teacher\n", "roles: []\n", true, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+				mustApply(t, dir, load(t, tc.stored), state.Options{})
+				opts := state.Options{Prune: tc.prune, AdminRole: "admin"}
+				_, err := state.Make(context.Background(), dir, load(t, tc.file), opts)
+				_, aerr := state.Apply(context.Background(), dir, load(t, tc.file), opts)
+				if tc.want == "" {
+					if err != nil || aerr != nil {
+						t.Fatalf("Make = %v, Apply = %v; want both to pass", err, aerr)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("Make = %v, want an error saying %q", err, tc.want)
+				}
+				if aerr == nil || !strings.Contains(aerr.Error(), tc.want) {
+					t.Errorf("Apply = %v, want an error saying %q", aerr, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestApplyExpect: Apply with the digest of the plan reviewed makes those
+// changes, or none when the directory changed since the plan (the plan
+// made in Apply's transaction differs); without it Apply does what the
+// directory asks for then.
+func TestApplyExpect(t *testing.T) {
+	const file = "roles:\n  - name: teacher\n    scopes: []\n  - name: pupil\n"
+	for name, tc := range map[string]struct {
+		meanwhile string // applied between plan and apply
+		expect    bool
+		wantErr   bool
+	}{
+		"unchanged":               {"", true, false},
+		"role created meanwhile":  {"roles:\n  - name: pupil\n", true, true},
+		"role updated meanwhile":  {"roles:\n  - name: teacher\n    description: x\n", true, true},
+		"unrelated object":        {"scopes:\n  - name: read\n", true, false},
+		"no --expect, it changed": {"roles:\n  - name: pupil\n", false, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+				mustApply(t, dir, load(t, "roles:\n  - name: teacher\n    scopes: [openid]\nscopes:\n  - name: openid\n"), state.Options{})
+				digest := mustPlan(t, dir, load(t, file), state.Options{}).Digest()
+				if tc.meanwhile != "" {
+					mustApply(t, dir, load(t, tc.meanwhile), state.Options{})
+				}
+				opts := state.Options{}
+				if tc.expect {
+					opts.Expect = digest
+				}
+				before := planText(t, mustPlan(t, dir, load(t, file), state.Options{}))
+				_, err := state.Apply(context.Background(), dir, load(t, file), opts)
+				after := planText(t, mustPlan(t, dir, load(t, file), state.Options{}))
+				if tc.wantErr {
+					if !errors.Is(err, state.ErrPlanChanged) || !strings.Contains(err.Error(), digest) {
+						t.Fatalf("Apply = %v, want ErrPlanChanged naming %s", err, digest)
+					}
+					if after != before {
+						t.Errorf("a refused apply changed the directory: plan before\n%s\nafter\n%s", before, after)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Apply: %v", err)
+				}
+				wantEmpty(t, "plan after apply", mustPlan(t, dir, load(t, file), state.Options{}))
+			})
+		})
+	}
+}
+
+// TestPruneBlankFile: --prune with a file that names no list (empty,
+// comments only, {}) is refused, by plan and apply, deleting nothing; a
+// file that says "users: []" prunes. An empty file had deleted every
+// client and user.
+func TestPruneBlankFile(t *testing.T) {
+	for name, tc := range map[string]struct {
+		file  string
+		prune bool
+		want  string // an error, or "" for a plan
+	}{
+		"empty":               {"", true, "--prune with a file that names none"},
+		"comments only":       {"# nothing yet\n", true, "--prune with a file that names none"},
+		"empty mapping":       {"{}\n", true, "--prune with a file that names none"},
+		"empty, no --prune":   {"", false, ""},
+		"lists named, empty":  {"scopes: []\nusers:\n", true, ""},
+		"one list, one entry": {"roles:\n  - name: teacher\n", true, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, _ storage.Store, dir *directory.Service) {
+				mustApply(t, dir, load(t, "roles:\n  - name: teacher\nusers:\n  - username: bob\n"), state.Options{})
+				opts := state.Options{Prune: tc.prune}
+				_, err := state.Make(context.Background(), dir, load(t, tc.file), opts)
+				_, aerr := state.Apply(context.Background(), dir, load(t, tc.file), opts)
+				if tc.want == "" {
+					if err != nil || aerr != nil {
+						t.Fatalf("Make = %v, Apply = %v; want both to pass", err, aerr)
+					}
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) || aerr == nil || !strings.Contains(aerr.Error(), tc.want) {
+					t.Fatalf("Make = %v, Apply = %v; want both to say %q", err, aerr, tc.want)
+				}
+				wantEmpty(t, "the directory after a refused prune", mustPlan(t, dir, load(t, "roles:\n  - name: teacher\nusers:\n  - username: bob\n"), state.Options{Prune: true}))
+			})
+		})
+	}
 }

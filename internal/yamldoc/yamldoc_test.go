@@ -20,6 +20,14 @@ func TestOne(t *testing.T) {
 		{"second document", "a: 1\n---\nb: 2\n", "line 3: a second YAML document", 0},
 		{"second document, a list", "a: 1\n---\n- b\n", "line 3: a second YAML document", 0},
 		{"text after the end", "a: 1\n...\nb: [\n", "yaml:", 0},
+		{"tag str", "a: !!str 010\n", "", 1},
+		{"tag seq and map", "a: !!seq [!!map {b: !!int 1}]\n", "", 1},
+		{"tag binary", "a: [x, !!binary aGVsbG8=]\n", "line 1: tag !!binary is not supported", 0},
+		{"tag timestamp", "a:\n  b: !!timestamp 2024-01-01\n", "line 2: tag !!timestamp", 0},
+		{"tag language", "a: !!python/object:os.system x\n", "tag !!python/object:os.system", 0},
+		{"tag local", "a: !env HOME\n", "tag !env", 0},
+		{"tag on a key", "!custom a: 1\n", "tag !custom", 0},
+		{"tag on an anchored node", "a: &x !binary aGk=\nb: *x\n", "tag !binary", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc, err := One([]byte(tc.in))
@@ -43,4 +51,22 @@ func TestOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzOne: no input makes One panic or return a document holding a
+// refused tag.
+func FuzzOne(f *testing.F) {
+	f.Add([]byte("a: 1\n---\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Add([]byte("a: !!binary aGk=\n"))
+	f.Add([]byte("\xef\xbb\xbfa: [b, {c: d}]\n...\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		doc, err := One(b)
+		if err != nil {
+			return
+		}
+		if err := checkTags(&doc); err != nil {
+			t.Fatalf("One accepted a document checkTags refuses: %v", err)
+		}
+	})
 }
