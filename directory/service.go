@@ -339,10 +339,27 @@ func plainText(object Object, field, s string, max int, required bool) error {
 // read in the console, the consent page or the audit log (names,
 // descriptions): a control character, or one of Unicode's bidirectional
 // embeddings, overrides and isolates, with which "Eve\u202Eecila" shows
-// as another name ("Trojan Source", CVE-2021-42574). Right-to-left
-// scripts need none of them.
+// as another name ("Trojan Source", CVE-2021-42574); or an invisible
+// character, which lets a name that differs from another show exactly as
+// it ("hallpass\u200B-console", "Grade\u2060book"): the format
+// characters (zero-width space, word joiner, BOM, soft hyphen, marks,
+// tags…) and the Hangul fillers, which are letters that draw nothing.
+// Right-to-left scripts need none of them; the zero-width joiner and
+// non-joiner stay allowed, as Persian, Indic scripts and emoji need them.
 func displayUnsafe(r rune) bool {
-	return unicode.IsControl(r) || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r == '\u200c' || r == '\u200d':
+		return false
+	case unicode.Is(unicode.Cf, r):
+		return true // includes U+202A–U+202E and U+2066–U+2069
+	}
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0':
+		return true
+	}
+	return false
 }
 
 // CleanText reports whether s is valid UTF-8 without a NUL: text that
