@@ -335,6 +335,14 @@ func plainText(object Object, field, s string, max int, required bool) error {
 	return nil
 }
 
+// DisplaySafe reports whether s holds no character that displayUnsafe
+// refuses. It is the one test of text people read on the pages, for text
+// the provider takes outside the service (a passkey's name, which the
+// account page and the console's audit log show).
+func DisplaySafe(s string) bool {
+	return strings.IndexFunc(s, displayUnsafe) < 0
+}
+
 // displayUnsafe reports whether r may not appear in text that people
 // read in the console, the consent page or the audit log (names,
 // descriptions): a control character, or one of Unicode's bidirectional
