@@ -324,23 +324,66 @@ func inTransaction(ctx context.Context, store storage.Store, fn func(tx context.
 func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // plainText refuses empty (when required), overlong or control-character
-// text in field (displayUnsafe).
+// text in field, and text that shows as other text (DisplaySafe).
 func plainText(object Object, field, s string, max int, required bool) error {
 	if required && strings.TrimSpace(s) == "" {
 		return invalid(object, field, "%s is required", field)
 	}
-	if len(s) > max || strings.IndexFunc(s, displayUnsafe) >= 0 {
-		return invalid(object, field, "%s must be at most %d characters without control characters", field, max)
+	if len(s) > max || !DisplaySafe(s) {
+		return invalid(object, field, "%s must be at most %d characters without control characters, invisible characters or words mixing Latin, Cyrillic or Greek letters", field, max)
 	}
 	return nil
 }
 
 // DisplaySafe reports whether s holds no character that displayUnsafe
-// refuses. It is the one test of text people read on the pages, for text
+// refuses and no word that mixes lookalike scripts (mixedScriptWord):
+// whether s shows as itself and not as other text. It is the one test of text people read on the pages, for text
 // the provider takes outside the service (a passkey's name, which the
 // account page and the console's audit log show).
 func DisplaySafe(s string) bool {
-	return strings.IndexFunc(s, displayUnsafe) < 0
+	return strings.IndexFunc(s, displayUnsafe) < 0 && !mixedScriptWord(s)
+}
+
+// mixedScriptWord reports whether a word of s (a run of letters and
+// marks) takes letters from two scripts whose letters stand in for each
+// other (lookalikeScript): a homograph such as "Grаdebook" or
+// "hallpass-cоnsole" with one Cyrillic letter, which shows as the client
+// or user it imitates. Words of one script each, and other scripts mixed
+// with Latin ("Dana (דנה) Levi", "Βαθμολόγιο Gradebook"), are not refused.
+func mixedScriptWord(s string) bool {
+	for _, word := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsMark(r) }) {
+		seen := ""
+		for _, r := range word {
+			script := lookalikeScript(r)
+			if script == "" {
+				continue
+			}
+			if seen != "" && seen != script {
+				return true
+			}
+			seen = script
+		}
+	}
+	return false
+}
+
+// lookalikeScript names the script of r among those whose letters pass
+// for Latin ones (Cyrillic "а", "о", "р"; Greek "ο", "ν"; Armenian "օ";
+// Cherokee "Ꭺ"), or "" for any other rune.
+func lookalikeScript(r rune) string {
+	switch {
+	case unicode.Is(unicode.Latin, r):
+		return "Latin"
+	case unicode.Is(unicode.Cyrillic, r):
+		return "Cyrillic"
+	case unicode.Is(unicode.Greek, r):
+		return "Greek"
+	case unicode.Is(unicode.Armenian, r):
+		return "Armenian"
+	case unicode.Is(unicode.Cherokee, r):
+		return "Cherokee"
+	}
+	return ""
 }
 
 // displayUnsafe reports whether r may not appear in text that people

@@ -281,3 +281,28 @@ func TestRightToLeftNamesAccepted(t *testing.T) {
 		}
 	}
 }
+
+// TestDisplaySafe: names that show as other text are refused; names in
+// any script, or mixing scripts word by word, are kept.
+func TestDisplaySafe(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"Gradebook", true},
+		{"Βαθμολόγιο Gradebook", true},
+		{"Москва School", true},
+		{"Łódź Café", true},
+		{"می\u200cخواهم", true},
+		{"Gr\u0430debook", false},  // Cyrillic a
+		{"\u0391pple", false},      // Greek Alpha
+		{"hall\u200bpass", false},  // zero-width space
+		{"Grade\u00adbook", false}, // soft hyphen
+		{"Eve\u202eecila", false},  // override
+		{"Gradebook\u3164", false}, // Hangul filler
+	} {
+		if got := DisplaySafe(tc.s); got != tc.want {
+			t.Errorf("DisplaySafe(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}

@@ -2,15 +2,16 @@ package provider_test
 
 // Text that people read on the pages (a client's name on the login and
 // consent pages, a user's name and a scope's description in the console
-// and on the consent page) may not hold characters that draw nothing: with
-// them a third party's client shows exactly as another one's name.
+// and on the consent page) may not hold characters that draw nothing, nor
+// words whose Latin letters are mixed with Cyrillic or Greek lookalikes:
+// with either a third party's client shows exactly as another one's name.
 
 import (
 	"net/http"
 	"testing"
 )
 
-func TestInvisibleCharactersRefusedInDisplayedText(t *testing.T) {
+func TestSpoofingTextRefusedInDisplayedText(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
 		client := func(name string) map[string]any {
@@ -26,6 +27,9 @@ func TestInvisibleCharactersRefusedInDisplayedText(t *testing.T) {
 			"Gradebook\u200f\u200e",    // direction marks
 			"Grade\u061cbook",          // Arabic letter mark
 			"Gradebook \u202elanretni", // override (was already refused)
+			"Gr\u0430debook",           // Cyrillic a among Latin letters
+			"hallpass-c\u043ensole",    // Cyrillic o
+			"\u0391pple Music",         // Greek capital alpha
 		} {
 			t.Run(name, func(t *testing.T) {
 				before := ts.clients(t)
@@ -42,7 +46,8 @@ func TestInvisibleCharactersRefusedInDisplayedText(t *testing.T) {
 			})
 		}
 		// The joiners that scripts and emoji need stay allowed.
-		for _, name := range []string{"می\u200cخواهم", "क्\u200dष", "👩\u200d🏫 Teachers", "علي حسن"} {
+		for _, name := range []string{"می\u200cخواهم", "क्\u200dष", "👩\u200d🏫 Teachers", "علي حسن",
+			"Βαθμολόγιο Gradebook", "Москва School", "Dana (דנה) Levi", "Łódź Café"} {
 			if res := ts.admin(t, http.MethodPost, "/admin/clients", client(name)); res.Status != http.StatusCreated {
 				t.Errorf("client named %q: %d %s, want 201", name, res.Status, res.Body)
 			}
