@@ -335,13 +335,13 @@ func plainText(object Object, field, s string, max int, required bool) error {
 	return nil
 }
 
-// DisplaySafe reports whether s holds no character that displayUnsafe
+// DisplaySafe reports whether s holds no character that DisplayUnsafe
 // refuses and no word that mixes lookalike scripts (mixedScriptWord):
 // whether s shows as itself and not as other text. It is the one test of text people read on the pages, for text
 // the provider takes outside the service (a passkey's name, which the
 // account page and the console's audit log show).
 func DisplaySafe(s string) bool {
-	return strings.IndexFunc(s, displayUnsafe) < 0 && !mixedScriptWord(s)
+	return strings.IndexFunc(s, DisplayUnsafe) < 0 && !mixedScriptWord(s)
 }
 
 // mixedScriptWord reports whether a word of s (a run of letters and
@@ -386,7 +386,7 @@ func lookalikeScript(r rune) string {
 	return ""
 }
 
-// displayUnsafe reports whether r may not appear in text that people
+// DisplayUnsafe reports whether r may not appear in text that people
 // read in the console, the consent page or the audit log (names,
 // descriptions): a control character, or one of Unicode's bidirectional
 // embeddings, overrides and isolates, with which "Eve\u202Eecila" shows
@@ -397,7 +397,7 @@ func lookalikeScript(r rune) string {
 // tags…) and the Hangul fillers, which are letters that draw nothing.
 // Right-to-left scripts need none of them; the zero-width joiner and
 // non-joiner stay allowed, as Persian, Indic scripts and emoji need them.
-func displayUnsafe(r rune) bool {
+func DisplayUnsafe(r rune) bool {
 	switch {
 	case unicode.IsControl(r):
 		return true

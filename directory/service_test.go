@@ -267,7 +267,7 @@ func TestHasherEnterFirst(t *testing.T) {
 }
 
 // TestRightToLeftNamesAccepted: refusing the direction controls
-// (displayUnsafe) leaves names in right-to-left scripts, and text mixing
+// (DisplayUnsafe) leaves names in right-to-left scripts, and text mixing
 // them with Latin, as they are.
 func TestRightToLeftNamesAccepted(t *testing.T) {
 	for _, name := range []string{"علي حسن", "דוד לוי", "Dana (דנה) Levi", "مريم 2024"} {

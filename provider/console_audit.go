@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -109,8 +110,8 @@ func (p *Provider) showAudit(w http.ResponseWriter, r *http.Request, status int,
 		Columns: []string{"Time", "Type", "Actor", "Object", "Client address", "Client ID", "Details"}}
 	for i := range es {
 		ev := audit.View(&es[i])
-		t.Rows = append(t.Rows, web.TableRow{Cells: []string{ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, ev.Object,
-			ev.ClientAddr, ev.ClientID, string(ev.Details)}})
+		t.Rows = append(t.Rows, web.TableRow{Cells: []string{ev.Time.UTC().Format(time.RFC3339), ev.Type, shownAsIs(ev.Actor), shownAsIs(ev.Object),
+			shownAsIs(ev.ClientAddr), shownAsIs(ev.ClientID), shownAsIs(string(ev.Details))}})
 	}
 	field := func(name, label, hint string) web.Field {
 		f := web.Field{Name: name, Label: label, Type: "text", Value: filter.Get(name), Hint: hint, Autocomplete: "off"}
@@ -170,7 +171,31 @@ func (p *Provider) recentFailedSignIns(ctx context.Context) ([]web.FailedSignIn,
 		if reason == "" && d.Limit != nil {
 			reason = fmt.Sprint("limit ", d.Limit)
 		}
-		out = append(out, web.FailedSignIn{Time: ev.Time.UTC().Format(time.RFC3339), Type: ev.Type, Who: who, Address: ev.ClientAddr, Reason: reason})
+		out = append(out, web.FailedSignIn{Time: ev.Time.UTC().Format(time.RFC3339), Type: ev.Type, Who: shownAsIs(who), Address: shownAsIs(ev.ClientAddr), Reason: shownAsIs(reason)})
 	}
 	return out, nil
+}
+
+// shownAsIs is audit text as the console shows it: each character that
+// would make it show as other text (directory.DisplayUnsafe: controls,
+// direction overrides, invisible characters) written as its escape,
+// "\u202E", so that an entry's text, which the chain keeps as it was
+// recorded (also from before names refused them, or from requests), is
+// read as it is.
+func shownAsIs(s string) string {
+	if !strings.ContainsFunc(s, directory.DisplayUnsafe) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case !directory.DisplayUnsafe(r):
+			b.WriteRune(r)
+		case r > 0xffff:
+			fmt.Fprintf(&b, "\\U%08X", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04X", r)
+		}
+	}
+	return b.String()
 }
