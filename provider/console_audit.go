@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
-	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 	"github.com/hallpass/hallpass/web"
 )
@@ -174,28 +173,4 @@ func (p *Provider) recentFailedSignIns(ctx context.Context) ([]web.FailedSignIn,
 		out = append(out, web.FailedSignIn{Time: ev.Time.UTC().Format(time.RFC3339), Type: ev.Type, Who: shownAsIs(who), Address: shownAsIs(ev.ClientAddr), Reason: shownAsIs(reason)})
 	}
 	return out, nil
-}
-
-// shownAsIs is audit text as the console shows it: each character that
-// would make it show as other text (directory.DisplayUnsafe: controls,
-// direction overrides, invisible characters) written as its escape,
-// "\u202E", so that an entry's text, which the chain keeps as it was
-// recorded (also from before names refused them, or from requests), is
-// read as it is.
-func shownAsIs(s string) string {
-	if !strings.ContainsFunc(s, directory.DisplayUnsafe) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case !directory.DisplayUnsafe(r):
-			b.WriteRune(r)
-		case r > 0xffff:
-			fmt.Fprintf(&b, "\\U%08X", r)
-		default:
-			fmt.Fprintf(&b, "\\u%04X", r)
-		}
-	}
-	return b.String()
 }

@@ -41,3 +41,24 @@ func TestConsoleAuditShowsHiddenCharacters(t *testing.T) {
 		}
 	})
 }
+
+// A client's name stored before the service refused invisible and
+// direction characters shows on the login page with them written as
+// escapes, so it cannot pass for another client's name.
+func TestLoginPageShowsHiddenCharactersOfStoredName(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		c, err := e.Store.GetClient(t.Context(), confidentialID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Name = "hallpass\u200b console"
+		if err := e.Store.UpdateClient(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+		p := e.newBrowser(t).get(t, e.Confidential.request("openid").URL)
+		if p.kind() != "login" || strings.Contains(p.Body, "\u200b") || !strings.Contains(p.Body, `hallpass\u200B console`) {
+			t.Errorf("the login page does not write the stored name's zero-width space as an escape: %s", p)
+		}
+	})
+}
