@@ -161,8 +161,8 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		// client now authenticates with it.
 		return nil, badMetadata("client_secret", "client_secret cannot be chosen here: hallpass generates a confidential client's secret and shows it once, when the client is created (a new one: the console's \"Rotate secret\"; an operator's own: client_secret_env in configuration as code)")
 	}
-	if len(m.ClientName) > maxNameLength || strings.IndexFunc(m.ClientName, displayUnsafe) >= 0 {
-		return nil, badMetadata("client_name", "client_name must be at most %d characters without control characters", maxNameLength)
+	if len(m.ClientName) > maxNameLength || !DisplaySafe(m.ClientName) {
+		return nil, badMetadata("client_name", "client_name must be at most %d characters without control characters, invisible characters or words mixing Latin, Cyrillic or Greek letters", maxNameLength)
 	}
 	c.Name = m.ClientName
 

@@ -324,25 +324,93 @@ func inTransaction(ctx context.Context, store storage.Store, fn func(tx context.
 func stamp(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // plainText refuses empty (when required), overlong or control-character
-// text in field (displayUnsafe).
+// text in field, and text that shows as other text (DisplaySafe).
 func plainText(object Object, field, s string, max int, required bool) error {
 	if required && strings.TrimSpace(s) == "" {
 		return invalid(object, field, "%s is required", field)
 	}
-	if len(s) > max || strings.IndexFunc(s, displayUnsafe) >= 0 {
-		return invalid(object, field, "%s must be at most %d characters without control characters", field, max)
+	if len(s) > max || !DisplaySafe(s) {
+		return invalid(object, field, "%s must be at most %d characters without control characters, invisible characters or words mixing Latin, Cyrillic or Greek letters", field, max)
 	}
 	return nil
 }
 
-// displayUnsafe reports whether r may not appear in text that people
+// DisplaySafe reports whether s holds no character that DisplayUnsafe
+// refuses and no word that mixes lookalike scripts (mixedScriptWord):
+// whether s shows as itself and not as other text. It is the one test of text people read on the pages, for text
+// the provider takes outside the service (a passkey's name, which the
+// account page and the console's audit log show).
+func DisplaySafe(s string) bool {
+	return strings.IndexFunc(s, DisplayUnsafe) < 0 && !mixedScriptWord(s)
+}
+
+// mixedScriptWord reports whether a word of s (a run of letters and
+// marks) takes letters from two scripts whose letters stand in for each
+// other (lookalikeScript): a homograph such as "Grаdebook" or
+// "hallpass-cоnsole" with one Cyrillic letter, which shows as the client
+// or user it imitates. Words of one script each, and other scripts mixed
+// with Latin ("Dana (דנה) Levi", "Βαθμολόγιο Gradebook"), are not refused.
+func mixedScriptWord(s string) bool {
+	for _, word := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsMark(r) }) {
+		seen := ""
+		for _, r := range word {
+			script := lookalikeScript(r)
+			if script == "" {
+				continue
+			}
+			if seen != "" && seen != script {
+				return true
+			}
+			seen = script
+		}
+	}
+	return false
+}
+
+// lookalikeScript names the script of r among those whose letters pass
+// for Latin ones (Cyrillic "а", "о", "р"; Greek "ο", "ν"; Armenian "օ";
+// Cherokee "Ꭺ"), or "" for any other rune.
+func lookalikeScript(r rune) string {
+	switch {
+	case unicode.Is(unicode.Latin, r):
+		return "Latin"
+	case unicode.Is(unicode.Cyrillic, r):
+		return "Cyrillic"
+	case unicode.Is(unicode.Greek, r):
+		return "Greek"
+	case unicode.Is(unicode.Armenian, r):
+		return "Armenian"
+	case unicode.Is(unicode.Cherokee, r):
+		return "Cherokee"
+	}
+	return ""
+}
+
+// DisplayUnsafe reports whether r may not appear in text that people
 // read in the console, the consent page or the audit log (names,
 // descriptions): a control character, or one of Unicode's bidirectional
 // embeddings, overrides and isolates, with which "Eve\u202Eecila" shows
-// as another name ("Trojan Source", CVE-2021-42574). Right-to-left
-// scripts need none of them.
-func displayUnsafe(r rune) bool {
-	return unicode.IsControl(r) || (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
+// as another name ("Trojan Source", CVE-2021-42574); or an invisible
+// character, which lets a name that differs from another show exactly as
+// it ("hallpass\u200B-console", "Grade\u2060book"): the format
+// characters (zero-width space, word joiner, BOM, soft hyphen, marks,
+// tags…) and the Hangul fillers, which are letters that draw nothing.
+// Right-to-left scripts need none of them; the zero-width joiner and
+// non-joiner stay allowed, as Persian, Indic scripts and emoji need them.
+func DisplayUnsafe(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r == '\u200c' || r == '\u200d':
+		return false
+	case unicode.Is(unicode.Cf, r):
+		return true // includes U+202A–U+202E and U+2066–U+2069
+	}
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0':
+		return true
+	}
+	return false
 }
 
 // CleanText reports whether s is valid UTF-8 without a NUL: text that

@@ -267,7 +267,7 @@ func TestHasherEnterFirst(t *testing.T) {
 }
 
 // TestRightToLeftNamesAccepted: refusing the direction controls
-// (displayUnsafe) leaves names in right-to-left scripts, and text mixing
+// (DisplayUnsafe) leaves names in right-to-left scripts, and text mixing
 // them with Latin, as they are.
 func TestRightToLeftNamesAccepted(t *testing.T) {
 	for _, name := range []string{"علي حسن", "דוד לוי", "Dana (דנה) Levi", "مريم 2024"} {
@@ -278,6 +278,31 @@ func TestRightToLeftNamesAccepted(t *testing.T) {
 	for _, r := range []rune{'\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'} {
 		if err := plainText(ObjectUser, "name", "a"+string(r)+"b", 200, false); err == nil {
 			t.Errorf("name with U+%04X accepted", r)
+		}
+	}
+}
+
+// TestDisplaySafe: names that show as other text are refused; names in
+// any script, or mixing scripts word by word, are kept.
+func TestDisplaySafe(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"Gradebook", true},
+		{"Βαθμολόγιο Gradebook", true},
+		{"Москва School", true},
+		{"Łódź Café", true},
+		{"می\u200cخواهم", true},
+		{"Gr\u0430debook", false},  // Cyrillic a
+		{"\u0391pple", false},      // Greek Alpha
+		{"hall\u200bpass", false},  // zero-width space
+		{"Grade\u00adbook", false}, // soft hyphen
+		{"Eve\u202eecila", false},  // override
+		{"Gradebook\u3164", false}, // Hangul filler
+	} {
+		if got := DisplaySafe(tc.s); got != tc.want {
+			t.Errorf("DisplaySafe(%q) = %v, want %v", tc.s, got, tc.want)
 		}
 	}
 }

@@ -91,7 +91,7 @@ func (p *Provider) showAccount(w http.ResponseWriter, r *http.Request, status in
 		row := web.AppRow{ClientID: c.ClientID, Name: c.ClientID, GrantedAt: when(c.GrantedAt),
 			Withdraw: PathAccount + "/apps/" + url.PathEscape(c.ClientID) + "/withdraw"}
 		if cl, err := p.cfg.Store.GetClient(ctx, c.ClientID); err == nil && cl.Name != "" {
-			row.Name = cl.Name
+			row.Name = shownAsIs(cl.Name)
 		} else if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			p.consoleFailure(w, r, err)
 			return

@@ -545,7 +545,7 @@ func clientName(f *flow) string {
 		return ""
 	}
 	if c := registration(f.ar.GetClient()); c != nil && c.Name != "" {
-		return c.Name
+		return shownAsIs(c.Name)
 	}
 	return f.ar.GetClient().GetID()
 }

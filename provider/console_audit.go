@@ -109,8 +109,8 @@ func (p *Provider) showAudit(w http.ResponseWriter, r *http.Request, status int,
 		Columns: []string{"Time", "Type", "Actor", "Object", "Client address", "Client ID", "Details"}}
 	for i := range es {
 		ev := audit.View(&es[i])
-		t.Rows = append(t.Rows, web.TableRow{Cells: []string{ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, ev.Object,
-			ev.ClientAddr, ev.ClientID, string(ev.Details)}})
+		t.Rows = append(t.Rows, web.TableRow{Cells: []string{ev.Time.UTC().Format(time.RFC3339), ev.Type, shownAsIs(ev.Actor), shownAsIs(ev.Object),
+			shownAsIs(ev.ClientAddr), shownAsIs(ev.ClientID), shownAsIs(string(ev.Details))}})
 	}
 	field := func(name, label, hint string) web.Field {
 		f := web.Field{Name: name, Label: label, Type: "text", Value: filter.Get(name), Hint: hint, Autocomplete: "off"}
@@ -170,7 +170,7 @@ func (p *Provider) recentFailedSignIns(ctx context.Context) ([]web.FailedSignIn,
 		if reason == "" && d.Limit != nil {
 			reason = fmt.Sprint("limit ", d.Limit)
 		}
-		out = append(out, web.FailedSignIn{Time: ev.Time.UTC().Format(time.RFC3339), Type: ev.Type, Who: who, Address: ev.ClientAddr, Reason: reason})
+		out = append(out, web.FailedSignIn{Time: ev.Time.UTC().Format(time.RFC3339), Type: ev.Type, Who: shownAsIs(who), Address: shownAsIs(ev.ClientAddr), Reason: shownAsIs(reason)})
 	}
 	return out, nil
 }

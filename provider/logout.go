@@ -288,7 +288,7 @@ func (p *Provider) clientDisplayName(r *http.Request, id string) string {
 		return ""
 	}
 	if c.Name != "" {
-		return c.Name
+		return shownAsIs(c.Name)
 	}
 	return c.ID
 }

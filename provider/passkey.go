@@ -318,13 +318,16 @@ func parseAttestation(posted string) (*protocol.ParsedCredentialCreationData, er
 }
 
 // passkeyName is the name a user typed for a passkey, trimmed, with runs
-// of spaces folded; "" if there is none or it is too long or not text.
+// of spaces folded; "" if there is none or it is too long or not text
+// people can read as it is (directory.DisplaySafe: no control, direction
+// or invisible characters, which would make the name show as another in
+// the account page and the console's audit log).
 func passkeyName(s string) string {
 	if len(s) > 4*maxPasskeyNameLen || !utf8.ValidString(s) {
 		return ""
 	}
 	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) > maxPasskeyNameLen || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if utf8.RuneCountInString(s) > maxPasskeyNameLen || !directory.DisplaySafe(s) {
 		return ""
 	}
 	return s
