@@ -102,11 +102,9 @@ func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
 // honouring r's If-Match (RFC 9110 §13.1.1): a change made from a read
 // another change has since overtaken is refused with 412 and changes
 // nothing, rather than undoing that change. With If-Match, the record is
-// read and compared in the transaction change runs in: read before it,
-// or outside one (from the cache of clients, roles and scopes, which may
-// be an interval behind another replica's change), an overtaken ETag
-// went through. Without If-Match, anything goes, as before. A malformed
-// If-Match is the request's fault (400), not a failed precondition.
+// read and compared in the transaction change runs in (changeIfCurrent).
+// Without If-Match, anything goes, as before. A malformed If-Match is the
+// request's fault (400), not a failed precondition.
 //
 // Two limits remain. The read locks nothing: on PostgreSQL (READ
 // COMMITTED) two changes with the same ETag begun at the same moment can
@@ -123,16 +121,14 @@ func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, id string, change func(c
 	if match == nil {
 		return change(r.Context())
 	}
-	return a.p.dir.InTransaction(r.Context(), func(ctx context.Context) error {
-		now, err := a.svc.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		if current := versionOf(now); !match(current) {
-			return errorf(http.StatusPreconditionFailed, "precondition_failed", "the record was changed since the read whose ETag If-Match names; read it again (its ETag is \"%s\") and repeat the change on what it is now", current)
-		}
-		return change(ctx)
-	})
+	now, current, err := changeIfCurrent(r.Context(), a.p,
+		func(ctx context.Context) (Out, error) { return a.svc.Get(ctx, id) },
+		func(now Out) bool { return match(versionOf(now)) },
+		func(ctx context.Context, _ Out) error { return change(ctx) })
+	if err == nil && !current {
+		return errorf(http.StatusPreconditionFailed, "precondition_failed", "the record was changed since the read whose ETag If-Match names; read it again (its ETag is \"%s\") and repeat the change on what it is now", versionOf(now))
+	}
+	return err
 }
 
 // parseIfMatch parses the If-Match field lines (RFC 9110 §13.1.1:

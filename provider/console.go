@@ -113,27 +113,38 @@ func staleEdit(r *http.Request, current any) bool {
 }
 
 // saveUnlessStale runs save, the change an edit form's post r asks of a
-// record, in one transaction with a read of the record as it is (get,
-// given the transaction: from the database, not the cache of clients,
-// roles and scopes, which may be an interval behind another replica's
-// change), unless the post was made from a page that showed another
+// record, unless the post was made from a page that showed another
 // version of it (staleEdit): then save is not run, stale is true and cur
-// is the record as it is now, for the page to show again. Checked before
-// the transaction, or outside one, an overtaken page's post went through
-// on a replica whose cache still held what that page showed.
+// is the record as it is now, for the page to show again. The check is
+// changeIfCurrent's, in save's transaction.
 func saveUnlessStale[V any](p *Provider, r *http.Request, get func(ctx context.Context) (V, error), save func(ctx context.Context, cur V) error) (cur V, stale bool, err error) {
-	err = p.dir.InTransaction(r.Context(), func(ctx context.Context) error {
+	cur, current, err := changeIfCurrent(r.Context(), p, get, func(cur V) bool { return !staleEdit(r, cur) }, save)
+	return cur, !current && err == nil, err
+}
+
+// changeIfCurrent runs change in one transaction with a read of the
+// record it changes (get, given the transaction: from the database, not
+// the cache of clients, roles and scopes, which may be an interval behind
+// another replica's change), unless isCurrent says the record read is not
+// the version the change was made from (an edit page's, an If-Match's):
+// then change is not run and current is false. cur is the record read.
+// Checked before the transaction, or outside one, a change made from an
+// overtaken read went through on a replica whose cache still held it,
+// undoing the change made meanwhile. The admin API and the console's edit
+// pages both check here.
+func changeIfCurrent[V any](ctx context.Context, p *Provider, get func(ctx context.Context) (V, error), isCurrent func(V) bool, change func(ctx context.Context, cur V) error) (cur V, current bool, err error) {
+	err = p.dir.InTransaction(ctx, func(ctx context.Context) error {
 		var err error
-		stale = false
+		current = false
 		if cur, err = get(ctx); err != nil {
 			return err
 		}
-		if stale = staleEdit(r, cur); stale {
+		if current = isCurrent(cur); !current {
 			return nil
 		}
-		return save(ctx, cur)
+		return change(ctx, cur)
 	})
-	return cur, stale, err
+	return cur, current, err
 }
 
 // staleMessage is the refusal a stale edit's form is shown again with,
