@@ -87,13 +87,23 @@ var errUnstorable = errors.New("unstorable argument")
 
 // badText says why text cannot be stored in a TEXT column on every
 // backend (PostgreSQL refuses invalid UTF-8 and NUL, SQLite keeps them);
-// "" when it can.
+// "" when it can. It names where, never the text: the reason goes into
+// errors and log lines, and the text is whatever a request sent (up to a
+// whole body, or a password typed into the username field).
 func badText(text string) string {
-	switch {
-	case !utf8.ValidString(text):
-		return fmt.Sprintf("%q is not valid UTF-8", text)
-	case strings.IndexByte(text, 0) >= 0:
-		return fmt.Sprintf("%q contains a NUL character", text)
+	if !utf8.ValidString(text) {
+		at := 0
+		for at < len(text) {
+			r, n := utf8.DecodeRuneInString(text[at:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			at += n
+		}
+		return fmt.Sprintf("text of %d bytes is not valid UTF-8 (at byte %d)", len(text), at)
+	}
+	if at := strings.IndexByte(text, 0); at >= 0 {
+		return fmt.Sprintf("text of %d bytes contains a NUL character (at byte %d)", len(text), at)
 	}
 	return ""
 }
