@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -379,14 +378,6 @@ func (f *Store) Rollback(ctx context.Context) error {
 // which fosite answers with invalid_client. Its audience, as fosite checks
 // it, is the AudienceFunc's answer.
 func (f *Store) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	if !utf8.ValidString(id) || strings.IndexByte(id, 0) >= 0 {
-		// No client has such an id, and PostgreSQL would refuse to look
-		// it up (a 500 where SQLite answers not found). Every other
-		// source of a client id is checked on the way in; this one is
-		// the sub or iss of a client assertion, read before its
-		// signature can be.
-		return nil, fosite.ErrNotFound
-	}
 	c, err := f.store.GetClient(ctx, id)
 	if err != nil {
 		return nil, fositeErr(err)
