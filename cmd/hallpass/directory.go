@@ -47,10 +47,11 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 	}
 }
 
-// readableInput refuses a directory command whose arguments or own flags
-// hold text that is not valid UTF-8, or a NUL: no record can be named so
-// (the service refuses such text), and PostgreSQL fails a lookup of it as
-// if the database were down, where SQLite finds nothing. It is the
+// readableInput refuses a directory command (or audit list) whose
+// arguments or own flags hold text that is not valid UTF-8, or a NUL: no
+// record can be named so (the service refuses such text), and the store
+// matches nothing to it, so a lookup or a filter of it would answer "not
+// found" or an empty list rather than say the input is wrong. It is the
 // command line's counterpart of the server's check of requests
 // (refuseBadText), with the same test (directory.CleanText). Inherited flags (--database, file paths) are left
 // alone: a path may be any bytes.
@@ -61,8 +62,10 @@ func readableInput(cmd *cobra.Command, args []string) error {
 		}
 	}
 	var bad string
-	cmd.LocalFlags().Visit(func(f *pflag.Flag) {
-		if bad == "" && !directory.CleanText(f.Value.String()) {
+	// VisitAll and Changed, not Visit: LocalFlags is a set cobra builds
+	// anew, which knows no flag as set, so Visit would visit none.
+	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if bad == "" && f.Changed && !directory.CleanText(f.Value.String()) {
 			bad = f.Name
 		}
 	})
