@@ -59,12 +59,24 @@ with the chain is checked.`,
 		Short: "List audit entries as JSON, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A filter of text no entry can hold (invalid UTF-8, a
+			// NUL) is refused, as the admin API refuses it (400): the
+			// store matches nothing to it, so the answer would be an
+			// empty list, read as "no such entries".
+			if err := readableInput(cmd, nil); err != nil {
+				return err
+			}
 			if since != "" {
 				t, err := time.Parse(time.RFC3339, since)
 				if err != nil {
 					return fmt.Errorf("--since %q: use RFC 3339, e.g. 2026-12-01T00:00:00Z", since)
 				}
 				q.Since = t
+			}
+			if q.AfterSeq < 0 {
+				// The store would take it as no bound, listing from the
+				// first entry; the admin API refuses it as well.
+				return fmt.Errorf("--after %d: must be the seq of an entry (0 or more)", q.AfterSeq)
 			}
 			if q.Limit < 0 {
 				return fmt.Errorf("--limit %d: must be 0 (no bound) or more", q.Limit)

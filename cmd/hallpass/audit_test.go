@@ -13,6 +13,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/hallpass/hallpass/audit"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage/sqlite"
 )
 
@@ -74,5 +75,36 @@ func TestAuditCommands(t *testing.T) {
 	out, errOut, code = hallpass(t, db, "audit", "verify")
 	if code != 1 || !strings.Contains(errOut, "entry 3") {
 		t.Fatalf("audit verify after editing entry 3: code %d, want 1 naming entry 3\n%s%s", code, out, errOut)
+	}
+}
+
+// audit list refuses a filter no entry can hold (text that is not valid
+// UTF-8 or holds a NUL, a negative --after), naming the flag and exiting
+// 1, as GET /admin/audit answers 400; the store matches nothing to such
+// text, so before the check the answer was an empty list.
+func TestAuditListRefusesUnreadableFilters(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := migrated(t, b.DSN(t))
+			for _, tc := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"--actor", "cli:\xffroot"}, "--actor must be valid UTF-8"},
+				{[]string{"--actor", "admin\x00-token"}, "--actor must be valid UTF-8 without NUL"},
+				{[]string{"--type", "signin\xfe"}, "--type must be valid UTF-8"},
+				{[]string{"--type", "sign\x00in"}, "--type must be valid UTF-8 without NUL"},
+				{[]string{"--after", "-1"}, "--after -1: must be the seq of an entry"},
+			} {
+				out, errOut, code := hallpass(t, db, append([]string{"audit", "list"}, tc.args...)...)
+				if code != 1 || out != "" || !strings.Contains(errOut, tc.want) {
+					t.Errorf("audit list %q: exit %d, stdout %q, stderr %q; want exit 1 saying %q", tc.args, code, out, errOut, tc.want)
+				}
+			}
+			// A readable filter that matches nothing is still an empty list.
+			if out, errOut, code := hallpass(t, db, "audit", "list", "--actor", "cli:nobody"); code != 0 || strings.TrimSpace(out) != "[]" {
+				t.Errorf("audit list --actor cli:nobody: exit %d, %q %q", code, out, errOut)
+			}
+		})
 	}
 }

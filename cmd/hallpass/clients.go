@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -54,24 +55,22 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 
 	update := g.dirCmd("update CLIENT_ID", "Change a client; only the flags given change (a client turned confidential gets a secret, printed once)", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, dir directoryAPI, args []string) error {
-			old, err := dir.clients().Get(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
 			f := cmd.Flags()
 			scopesGiven, pkceGiven := f.Changed("scope"), f.Changed("require-pkce")
-			newScopes, newPKCE := scopes, requirePKCE
-			if err := overlay(f, &m, old); err != nil {
-				return err
-			}
-			if scopesGiven {
-				m.Scope = strings.Join(newScopes, " ")
-			}
-			if pkceGiven {
-				m.RequirePKCE = &newPKCE
-			}
-			m.ClientIDIssuedAt, m.ClientSecretExpiresAt = 0, nil
-			return g.printResult(dir.clients().Update(cmd.Context(), args[0], m))
+			newScopes, newPKCE := slices.Clone(scopes), requirePKCE
+			return g.printResult(dir.clients().Change(cmd.Context(), args[0], func(old directory.ClientMetadata) (directory.ClientMetadata, error) {
+				if err := overlay(f, &m, old); err != nil {
+					return m, err
+				}
+				if scopesGiven {
+					m.Scope = strings.Join(newScopes, " ")
+				}
+				if pkceGiven {
+					m.RequirePKCE = &newPKCE
+				}
+				m.ClientIDIssuedAt, m.ClientSecretExpiresAt = 0, nil
+				return m, nil
+			}))
 		})
 	clientFlags(update)
 

@@ -47,10 +47,11 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 	}
 }
 
-// readableInput refuses a directory command whose arguments or own flags
-// hold text that is not valid UTF-8, or a NUL: no record can be named so
-// (the service refuses such text), and PostgreSQL fails a lookup of it as
-// if the database were down, where SQLite finds nothing. It is the
+// readableInput refuses a directory command (or audit list) whose
+// arguments or own flags hold text that is not valid UTF-8, or a NUL: no
+// record can be named so (the service refuses such text), and the store
+// matches nothing to it, so a lookup or a filter of it would answer "not
+// found" or an empty list rather than say the input is wrong. It is the
 // command line's counterpart of the server's check of requests
 // (refuseBadText), with the same test (directory.CleanText). Inherited flags (--database, file paths) are left
 // alone: a path may be any bytes.
@@ -61,8 +62,10 @@ func readableInput(cmd *cobra.Command, args []string) error {
 		}
 	}
 	var bad string
-	cmd.LocalFlags().Visit(func(f *pflag.Flag) {
-		if bad == "" && !directory.CleanText(f.Value.String()) {
+	// VisitAll and Changed, not Visit: LocalFlags is a set cobra builds
+	// anew, which knows no flag as set, so Visit would visit none.
+	cmd.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if bad == "" && f.Changed && !directory.CleanText(f.Value.String()) {
 			bad = f.Name
 		}
 	})
@@ -303,20 +306,23 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 
 	update := g.dirCmd("update USER", "Change a user (by id or username); only the flags given change", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, dir directoryAPI, args []string) error {
-			old, err := dir.users().Get(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			stored := directory.UserInput{Username: old.Username, Email: old.Email, EmailVerified: old.EmailVerified, Name: old.Name, Roles: old.Roles, Disabled: old.Disabled}
-			if err := overlay(cmd.Flags(), &in, stored); err != nil {
-				return err
-			}
+			// The password is read before the user: the time it takes to
+			// type falls before the read, not between it and the write.
+			var pw string
 			if pwStdin {
-				if in.Password, _, err = readPassword(cmd.InOrStdin(), true, in); err != nil {
+				var err error
+				if pw, _, err = readPassword(cmd.InOrStdin(), true, in); err != nil {
 					return err
 				}
 			}
-			return g.printResult(dir.users().Update(cmd.Context(), old.ID, in))
+			return g.printResult(dir.users().Change(cmd.Context(), args[0], func(old directory.UserView) (directory.UserInput, error) {
+				stored := directory.UserInput{Username: old.Username, Email: old.Email, EmailVerified: old.EmailVerified, Name: old.Name, Roles: old.Roles, Disabled: old.Disabled}
+				if err := overlay(cmd.Flags(), &in, stored); err != nil {
+					return in, err
+				}
+				in.Password = pw
+				return in, nil
+			}))
 		})
 	userFlags(update)
 
@@ -356,14 +362,12 @@ func (k namedCmds[V]) command(g *globalOptions) *cobra.Command {
 		return g.printResult(k.named(dir).Create(cmd.Context(), *k.in))
 	})
 	update := g.dirCmd("update NAME", k.update, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
-		old, err := k.named(dir).Get(cmd.Context(), args[0])
-		if err != nil {
-			return err
-		}
-		if err := overlay(cmd.Flags(), k.in, old); err != nil {
-			return err
-		}
-		return g.printResult(k.named(dir).Update(cmd.Context(), args[0], *k.in))
+		return g.printResult(k.named(dir).Change(cmd.Context(), args[0], func(old V) (V, error) {
+			if err := overlay(cmd.Flags(), k.in, old); err != nil {
+				return old, err
+			}
+			return *k.in, nil
+		}))
 	})
 	k.flags(create.Flags())
 	k.flags(update.Flags())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -162,4 +163,59 @@ func TestUsersPasswordRules(t *testing.T) {
 			}
 		})
 	}
+}
+
+// users update --password-stdin on the database reads the password before
+// the user: a change made while it is being typed (here, another admin's
+// update, run as the first read of stdin) is kept, not undone by writing
+// back the user as it was read before. On every backend.
+func TestUsersUpdateKeepsAChangeMadeWhileThePasswordIsRead(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := migrated(t, b.DSN(t))
+			if _, _, errOut := cli(t, "", "--database", db, "users", "create", "--username", "alice", "--name", "Alice"); errOut == "" {
+				t.Fatal("users create alice printed no generated password")
+			}
+			stdin := &typedLater{line: "quiet-copper-meadow-64\n", meanwhile: func() {
+				if code, out, errOut := cli(t, "", "--database", db, "users", "update", "alice", "--email", "alice@other.example"); code != 0 {
+					t.Errorf("the other admin's update: exit %d\n%s%s", code, out, errOut)
+				}
+			}}
+			var out, errb strings.Builder
+			root := newRootCmd(&out, &errb)
+			root.SetIn(stdin)
+			root.SetArgs([]string{"--database", db, "users", "update", "alice", "--name", "Alice Liddell", "--password-stdin"})
+			if err := root.ExecuteContext(context.Background()); err != nil {
+				t.Fatalf("users update --password-stdin: %v\n%s", err, errb.String())
+			}
+			u, err := testdb.Open(t, db).GetUserByUsername(context.Background(), "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Email != "alice@other.example" || u.Name != "Alice Liddell" {
+				t.Errorf("alice = email %q, name %q; want the other admin's email kept and the command's name", u.Email, u.Name)
+			}
+		})
+	}
+}
+
+// typedLater is stdin on which line arrives after meanwhile has run: a
+// person typing while someone else changes things.
+type typedLater struct {
+	line      string
+	meanwhile func()
+	done      bool
+}
+
+func (r *typedLater) Read(p []byte) (int, error) {
+	if !r.done {
+		r.done = true
+		r.meanwhile()
+	}
+	if r.line == "" {
+		return 0, io.EOF
+	}
+	n := copy(p, r.line)
+	r.line = r.line[n:]
+	return n, nil
 }

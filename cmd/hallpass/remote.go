@@ -20,14 +20,59 @@ import (
 // through its admin API, as Hydra's CLI does, so that an admin needs
 // neither the database URL nor the key secret.
 
-// kind is what the commands do with one kind of record; the directory
-// service's parts and the admin API's resources both offer it.
+// kind is what the commands do with one kind of record: on the
+// database (localKind) or through the admin API (remoteKind).
 type kind[In, Out any] interface {
+	Create(ctx context.Context, in In) (Out, error)
+	List(ctx context.Context) ([]Out, error)
+	Get(ctx context.Context, id string) (Out, error)
+	// Change reads record id, has edit make from it what to write (the
+	// record with the command's flags applied) and writes that, unless
+	// the record changed between the read and the write: then nothing
+	// is written and the error says so (changedError). An update that
+	// wrote without that check would silently undo a change made
+	// meanwhile by another admin, the console or an apply. edit may run
+	// more than once (a transaction run again), so it only computes.
+	Change(ctx context.Context, id string, edit func(old Out) (In, error)) (Out, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// part is the directory service's part for one kind of record.
+type part[In, Out any] interface {
 	Create(ctx context.Context, in In) (Out, error)
 	List(ctx context.Context) ([]Out, error)
 	Get(ctx context.Context, id string) (Out, error)
 	Update(ctx context.Context, id string, in In) (Out, error)
 	Delete(ctx context.Context, id string) error
+}
+
+// localKind is one kind of record on the database.
+type localKind[In, Out any] struct {
+	part[In, Out]
+	svc *directory.Service
+}
+
+// Change reads and writes the record in one transaction, as the admin
+// API does with If-Match (changeIfCurrent): the read is from the
+// database, not a cached copy, and on SQLite (whose transactions take the
+// write lock as they begin) no other change can come between. On
+// PostgreSQL the read locks nothing, the admin API's limit too; what could
+// come between is only the moment from the read to the write, never the
+// time a person takes (a password typed on stdin is read before).
+func (k localKind[In, Out]) Change(ctx context.Context, id string, edit func(old Out) (In, error)) (out Out, err error) {
+	err = k.svc.InTransaction(ctx, func(ctx context.Context) error {
+		old, err := k.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		in, err := edit(old)
+		if err != nil {
+			return err
+		}
+		out, err = k.Update(ctx, id, in)
+		return err
+	})
+	return out, err
 }
 
 // directoryAPI is the directory as the commands see it.
@@ -43,13 +88,17 @@ type directoryAPI interface {
 // localDirectory is the directory service on the database.
 type localDirectory struct{ svc *directory.Service }
 
-func (l localDirectory) users() kind[directory.UserInput, directory.UserView] { return l.svc.Users() }
-func (l localDirectory) roles() kind[directory.RoleView, directory.RoleView]  { return l.svc.Roles() }
+func (l localDirectory) users() kind[directory.UserInput, directory.UserView] {
+	return localKind[directory.UserInput, directory.UserView]{l.svc.Users(), l.svc}
+}
+func (l localDirectory) roles() kind[directory.RoleView, directory.RoleView] {
+	return localKind[directory.RoleView, directory.RoleView]{l.svc.Roles(), l.svc}
+}
 func (l localDirectory) scopes() kind[directory.ScopeView, directory.ScopeView] {
-	return l.svc.Scopes()
+	return localKind[directory.ScopeView, directory.ScopeView]{l.svc.Scopes(), l.svc}
 }
 func (l localDirectory) clients() kind[directory.ClientMetadata, directory.ClientMetadata] {
-	return l.svc.Clients()
+	return localKind[directory.ClientMetadata, directory.ClientMetadata]{l.svc.Clients(), l.svc}
 }
 func (l localDirectory) revokeClientTokens(ctx context.Context, id string) error {
 	return l.svc.Clients().RevokeTokens(ctx, id)
@@ -108,37 +157,57 @@ func (e *remoteError) Error() string {
 	return e.Description
 }
 
+// changedError is an update refused because the record changed between
+// the command's read of it and its write (the admin API's 412): nothing
+// was written, and running the command again applies its flags to the
+// record as it now is.
+type changedError struct{ noun, id string }
+
+func (e *changedError) Error() string {
+	return fmt.Sprintf("%s %q was changed (by another admin, the console or an apply) after this command read it, so nothing was changed: run the command again to apply it to the %s as it is now", e.noun, e.id, e.noun)
+}
+
 // do sends in (when not nil) as JSON and decodes the answer into out
 // (when not nil).
 func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.exchange(ctx, method, path, "", in, out)
+	return err
+}
+
+// exchange is do, sending ifMatch (when not "") as If-Match and
+// returning the answer's ETag.
+func (c *adminClient) exchange(ctx context.Context, method, path, ifMatch string, in, out any) (etag string, err error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return "", err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return "", fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
 	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return "", fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if len(raw) > maxAnswer {
-		return fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxAnswer)
+		return "", fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxAnswer)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -149,15 +218,16 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 		if resp.StatusCode == http.StatusNotFound && e.Error == "not_found" && e.Description == "no such endpoint" {
 			e.Description = fmt.Sprintf("%s has no %s: is --server the URL of the admin listener (--admin-addr), and is it hallpass?", c.base, path)
 		}
-		return &remoteError{Status: resp.StatusCode, Code: e.Error, Description: e.Description}
+		return "", &remoteError{Status: resp.StatusCode, Code: e.Error, Description: e.Description}
 	}
+	etag = resp.Header.Get("ETag")
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return etag, nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("%s %s: the answer is not what hallpass answers: %w", method, path, err)
+		return "", fmt.Errorf("%s %s: the answer is not what hallpass answers: %w", method, path, err)
 	}
-	return nil
+	return etag, nil
 }
 
 // remoteKind is one admin API resource: POST and GET on path, GET, PUT
@@ -165,6 +235,8 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 type remoteKind[In, Out any] struct {
 	c    *adminClient
 	path string
+	// noun names a record of the kind in messages: "client".
+	noun string
 }
 
 func (k remoteKind[In, Out]) one(id string) string { return k.path + "/" + url.PathEscape(id) }
@@ -187,9 +259,27 @@ func (k remoteKind[In, Out]) Get(ctx context.Context, id string) (Out, error) {
 	return out, err
 }
 
-func (k remoteKind[In, Out]) Update(ctx context.Context, id string, in In) (Out, error) {
-	var out Out
-	err := k.c.do(ctx, http.MethodPut, k.one(id), in, &out)
+// Change sends back, as If-Match, the ETag of the record it read: the
+// server writes only if the record is still that version, and answers
+// 412 otherwise (provider's ifUnchanged).
+func (k remoteKind[In, Out]) Change(ctx context.Context, id string, edit func(old Out) (In, error)) (Out, error) {
+	var old, out Out
+	etag, err := k.c.exchange(ctx, http.MethodGet, k.one(id), "", nil, &old)
+	if err != nil {
+		return out, err
+	}
+	if etag == "" {
+		// Writing unconditionally could undo a change made meanwhile.
+		return out, fmt.Errorf("GET %s answered no ETag, so the change could undo one made since the read; nothing was changed (is --server a hallpass of this version?)", k.one(id))
+	}
+	in, err := edit(old)
+	if err != nil {
+		return out, err
+	}
+	_, err = k.c.exchange(ctx, http.MethodPut, k.one(id), etag, in, &out)
+	if re := (*remoteError)(nil); errors.As(err, &re) && re.Status == http.StatusPreconditionFailed {
+		return out, &changedError{noun: k.noun, id: id}
+	}
 	return out, err
 }
 
@@ -201,16 +291,16 @@ func (k remoteKind[In, Out]) Delete(ctx context.Context, id string) error {
 type remoteDirectory struct{ c *adminClient }
 
 func (r remoteDirectory) users() kind[directory.UserInput, directory.UserView] {
-	return remoteKind[directory.UserInput, directory.UserView]{r.c, "/admin/users"}
+	return remoteKind[directory.UserInput, directory.UserView]{r.c, "/admin/users", "user"}
 }
 func (r remoteDirectory) roles() kind[directory.RoleView, directory.RoleView] {
-	return remoteKind[directory.RoleView, directory.RoleView]{r.c, "/admin/roles"}
+	return remoteKind[directory.RoleView, directory.RoleView]{r.c, "/admin/roles", "role"}
 }
 func (r remoteDirectory) scopes() kind[directory.ScopeView, directory.ScopeView] {
-	return remoteKind[directory.ScopeView, directory.ScopeView]{r.c, "/admin/scopes"}
+	return remoteKind[directory.ScopeView, directory.ScopeView]{r.c, "/admin/scopes", "scope"}
 }
 func (r remoteDirectory) clients() kind[directory.ClientMetadata, directory.ClientMetadata] {
-	return remoteKind[directory.ClientMetadata, directory.ClientMetadata]{r.c, "/admin/clients"}
+	return remoteKind[directory.ClientMetadata, directory.ClientMetadata]{r.c, "/admin/clients", "client"}
 }
 func (r remoteDirectory) revokeClientTokens(ctx context.Context, id string) error {
 	return r.c.do(ctx, http.MethodPost, "/admin/clients/"+url.PathEscape(id)+"/revoke-tokens", nil, nil)

@@ -5,9 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,5 +144,127 @@ func TestRemoteCommands(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d %q, want %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+// An update through --server sends back, as If-Match, the ETag of the
+// record it read: a change another admin makes between the command's read
+// and its write survives, and the command exits 1 saying the record
+// changed and to run it again. Without a change meanwhile the update
+// works as before, keeping what the other admin changed.
+func TestRemoteUpdateKeepsAChangeMadeMeanwhile(t *testing.T) {
+	const token = "remote-cli-admin-token-0123456789abcdef"
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := hallpasstest.Start(t, b.DSN(t), hallpasstest.Options{AdminToken: token})
+			t.Setenv("HALLPASS_ADMIN_TOKEN", token)
+			t.Setenv("HALLPASS_SERVER", "")
+			// The CLI under test goes through a proxy to the server that,
+			// when armed, runs the other admin's change (straight to the
+			// server) before passing the CLI's PUT on: after its GET.
+			target, err := url.Parse(s.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				mu        sync.Mutex
+				meanwhile func()
+			)
+			forward := httputil.NewSingleHostReverseProxy(target)
+			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPut {
+					mu.Lock()
+					f := meanwhile
+					meanwhile = nil
+					mu.Unlock()
+					if f != nil {
+						f()
+					}
+				}
+				forward.ServeHTTP(w, r)
+			}))
+			t.Cleanup(proxy.Close)
+			run := func(server string, args ...string) (int, string, string) {
+				t.Helper()
+				return cli(t, "", append([]string{"--server", server}, args...)...)
+			}
+			mustRun := func(args ...string) {
+				t.Helper()
+				if code, out, errOut := run(s.URL, args...); code != 0 {
+					t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+				}
+			}
+			mustRun("scopes", "create", "results:read", "--description", "Read results")
+			mustRun("roles", "create", "teacher", "--scope", "results:read")
+			mustRun("users", "create", "--username", "alice", "--role", "teacher")
+			mustRun("clients", "create", "--id", "app", "--redirect-uri", "https://app.example/cb")
+			ctx := context.Background()
+
+			for _, tc := range []struct {
+				noun, id string
+				// other is the other admin's change, mine the command's.
+				other, mine []string
+				// has reports whether the record as stored has the other
+				// admin's change and the command's.
+				has func(t *testing.T) (other, mine bool)
+			}{
+				{"client", "app", []string{"--name", "Other's name"}, []string{"--redirect-uri", "https://app.example/mine"},
+					func(t *testing.T) (bool, bool) {
+						c, err := s.Store.GetClient(ctx, "app")
+						if err != nil {
+							t.Fatal(err)
+						}
+						return c.Name == "Other's name", slices.Equal(c.RedirectURIs, []string{"https://app.example/mine"})
+					}},
+				{"user", "alice", []string{"--email", "alice@other.example"}, []string{"--name", "Alice Mine"},
+					func(t *testing.T) (bool, bool) {
+						u, err := s.Store.GetUserByUsername(ctx, "alice")
+						if err != nil {
+							t.Fatal(err)
+						}
+						return u.Email == "alice@other.example", u.Name == "Alice Mine"
+					}},
+				{"role", "teacher", []string{"--description", "Other's"}, []string{"--require-mfa"},
+					func(t *testing.T) (bool, bool) {
+						r, err := s.Store.GetRole(ctx, "teacher")
+						if err != nil {
+							t.Fatal(err)
+						}
+						return r.Description == "Other's", r.RequireMFA
+					}},
+				{"scope", "results:read", []string{"--description", "Other's"}, []string{"--audience", "https://mine.example"},
+					func(t *testing.T) (bool, bool) {
+						sc, err := s.Store.GetScope(ctx, "results:read")
+						if err != nil {
+							t.Fatal(err)
+						}
+						return sc.Description == "Other's", sc.Audience == "https://mine.example"
+					}},
+			} {
+				cmd := tc.noun + "s"
+				mu.Lock()
+				meanwhile = func() {
+					if code, out, errOut := run(s.URL, append([]string{cmd, "update", tc.id}, tc.other...)...); code != 0 {
+						t.Errorf("the other admin's %s update: exit %d\n%s%s", tc.noun, code, out, errOut)
+					}
+				}
+				mu.Unlock()
+				code, out, errOut := run(proxy.URL, append([]string{cmd, "update", tc.id}, tc.mine...)...)
+				if code != 1 || out != "" || !strings.Contains(errOut, "was changed") || !strings.Contains(errOut, "run the command again") {
+					t.Errorf("%s update with a change meanwhile: exit %d, stdout %q, stderr %q; want exit 1 saying it changed and to run the command again", tc.noun, code, out, errOut)
+				}
+				if other, mine := tc.has(t); !other || mine {
+					t.Errorf("%s after the refused update: other admin's change kept %v, command's change written %v; want true, false", tc.noun, other, mine)
+				}
+				// Run again, with nothing meanwhile: it works, on the
+				// record as the other admin left it.
+				if code, out, errOut := run(proxy.URL, append([]string{cmd, "update", tc.id}, tc.mine...)...); code != 0 {
+					t.Errorf("%s update run again: exit %d\n%s%s", tc.noun, code, out, errOut)
+				}
+				if other, mine := tc.has(t); !other || !mine {
+					t.Errorf("%s after the update run again: other admin's change kept %v, command's change written %v; want both", tc.noun, other, mine)
+				}
+			}
+		})
 	}
 }
