@@ -92,10 +92,13 @@ func (m *ClientMetadata) validateProtocol(c *storage.Client) error {
 // checkServerURL checks a URL hallpass itself calls (a client's jwks_uri,
 // its back-channel logout URI): absolute, https, or http only to a
 // loopback host; no user information or fragment (which a server request
-// would drop or leak).
+// would drop or leak); nor anything uriTextProblem refuses.
 func checkServerURL(raw string) error {
 	if len(raw) > maxURILength {
 		return fmt.Errorf("longer than %d characters", maxURILength)
+	}
+	if err := uriTextProblem(raw, shownURI(raw)); err != nil {
+		return err
 	}
 	u, err := url.Parse(raw)
 	switch {
