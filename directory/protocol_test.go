@@ -53,6 +53,7 @@ func TestCheckServerURL(t *testing.T) {
 		{name: "not absolute", uri: "/backchannel", rule: "not an absolute URL"},
 		{name: "http to a public host", uri: "http://rp.example/backchannel", rule: "must use https"},
 		{name: "fragment", uri: "https://rp.example/backchannel#x", rule: "fragment"},
+		{name: "user information", uri: "https://u:pw@rp.example/backchannel", rule: "user information"},
 		{name: "port above 65535", uri: "https://rp.example:99999/backchannel", rule: "port from 1 to 65535"},
 		{name: "port 0", uri: "https://rp.example:0/backchannel", rule: "port from 1 to 65535"},
 		{name: "port with a leading zero", uri: "https://rp.example:08443/backchannel", rule: "without leading zeros"},
@@ -76,4 +77,11 @@ func TestCheckServerURL(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a password is never echoed", func(t *testing.T) {
+		for _, uri := range []string{"https://u:hunter2@rp.example/bc", "http://u:hunter2@rp.example/bc", "https://u:hunter2@rp.example/bc#x", "https://u:hunter2@rp.example:99999/bc"} {
+			if err := directory.CheckServerURL(uri); err == nil || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("CheckServerURL(%q) = %v, want refused without the password", uri, err)
+			}
+		}
+	})
 }
