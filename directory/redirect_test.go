@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -142,6 +143,50 @@ func TestCheckRedirectURI(t *testing.T) {
 			if err := checkRedirectURI(uri, forRedirect, false); err == nil || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("checkRedirectURI(%q) = %v, want refused without the password", uri, err)
 			}
+		}
+	})
+}
+
+// FuzzClientURI feeds arbitrary text to the checks of the URIs a client
+// registers, which dynamic registration takes from anyone holding the
+// initial access token: they must never panic, and whatever they accept
+// parses, names a real port as written, and holds no character that
+// shows as nothing or reorders the rest (uriTextProblem), no user
+// information and no fragment.
+func FuzzClientURI(f *testing.F) {
+	for _, seed := range []string{
+		"https://app.example/cb", "https://app.example:8443/cb?tenant=a", "http://127.0.0.1:8080/cb", "http://[::1]/cb",
+		"com.example.app:/cb", "com.example.app://host:99999/cb", "https://bücher.example/cb",
+		"https://app.example:99999/cb", "https://app.example:65536/cb", "https://app.example:0/cb", "https://app.example:0443/cb",
+		"https://app.example:/cb", "http://[::1]:/cb", "http://[::1]:99999/cb", "https://app.example:99999999999999999999/cb",
+		"https://app.example/c\u202Eb", "https://app\u200B.example/cb", "https://app.example/cb?x=\u2066y\u2069",
+		"https://app.example/c\u200Db", "https://app.example/c\uFE0Fb", "https://app.example/cb\U000E0041",
+		"https://app.example/c%E2%80%AEb", "https://u:pw@app.example/cb", "https://app.example/cb#x", "javascript:alert(1)",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		accepted := checkServerURL(raw) == nil
+		for _, use := range []uriUse{forRedirect, forPostLogout} {
+			for _, public := range []bool{false, true} {
+				accepted = accepted || checkRedirectURI(raw, use, public) == nil
+			}
+		}
+		if !accepted {
+			return
+		}
+		if i := strings.IndexFunc(raw, invisibleInURI); i >= 0 {
+			t.Fatalf("accepted %q, with an invisible character at byte %d", raw, i)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", raw, err)
+		}
+		if u.User != nil || strings.Contains(raw, "#") {
+			t.Fatalf("accepted %q, with user information or a fragment", raw)
+		}
+		if u.Host != "" && (strings.HasSuffix(u.Host, ":") || u.Port() != "" && !validPort(u.Port())) {
+			t.Fatalf("accepted %q, whose port is not 1 to 65535 as written", raw)
 		}
 	})
 }
