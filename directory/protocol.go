@@ -92,25 +92,30 @@ func (m *ClientMetadata) validateProtocol(c *storage.Client) error {
 // checkServerURL checks a URL hallpass itself calls (a client's jwks_uri,
 // its back-channel logout URI): absolute, https, or http only to a
 // loopback host; no user information or fragment (which a server request
-// would drop or leak).
+// would drop or leak); nor anything uriTextProblem refuses.
 func checkServerURL(raw string) error {
 	if len(raw) > maxURILength {
 		return fmt.Errorf("longer than %d characters", maxURILength)
 	}
+	// Errors quote the URL without any password it carries.
+	shown := shownURI(raw)
+	if err := uriTextProblem(raw, shown); err != nil {
+		return err
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "":
-		return fmt.Errorf("%q is not an absolute URL", raw)
+		return fmt.Errorf("%q is not an absolute URL", shown)
 	case u.User != nil:
-		return fmt.Errorf("%q must not carry user information", raw)
+		return fmt.Errorf("%q must not carry user information", shown)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("%q must not have a fragment", raw)
+		return fmt.Errorf("%q must not have a fragment", shown)
 	case u.Scheme == "https":
 		return nil
 	case u.Scheme == "http" && IsLoopback(strings.ToLower(u.Hostname())):
 		return nil
 	}
-	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", raw)
+	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", shown)
 }
 
 // CheckServerURL is checkServerURL for the provider, which checks a

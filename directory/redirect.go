@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // uriUse is what a URI is registered for; it decides which query
@@ -60,15 +63,15 @@ func isScriptScheme(scheme string) bool {
 // private-use scheme in reverse-domain form (RFC 8252 §7.1) only for a
 // public client, since native apps are public clients (RFC 8252 §8.4) and
 // a web server has no use for one; and no query parameter that collides
-// with what hallpass appends. Each error names the rule it breaks.
+// with what hallpass appends; nor anything uriTextProblem refuses. Each
+// error names the rule it breaks.
 func checkRedirectURI(raw string, use uriUse, public bool) error {
 	if raw == "" || len(raw) > maxURILength {
 		return fmt.Errorf("a redirect URI must be non-empty and at most %d characters", maxURILength)
 	}
-	// Errors quote the URI without any password it carries.
-	shown := raw
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		shown = u.Redacted()
+	shown := shownURI(raw)
+	if err := uriTextProblem(raw, shown); err != nil {
+		return err
 	}
 	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
 		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
@@ -112,6 +115,74 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 	}
 	return nil
 }
+
+// shownURI is raw as errors quote it: without any password it carries.
+func shownURI(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// uriTextProblem refuses, in a URI a client registers (raw, quoted in
+// errors as shown), what url.Parse lets through though no client needs
+// it. It is the one check of the text of every registered URI
+// (checkRedirectURI, checkServerURL):
+//
+//   - a control, space or invisible character (invisibleInURI) anywhere:
+//     a bidirectional override or isolate (U+202E, U+2066) makes the URI
+//     show reordered, as another ("Trojan Source", CVE-2021-42574), and a
+//     zero-width one (U+200B) makes two URIs show alike, to the admin
+//     reading the client in the console, the audit log or the CLI. A URI
+//     that needs one percent-encodes it (RFC 3987 §4.1 keeps bidi
+//     controls out of IRIs altogether).
+//   - a port a browser or an HTTP client would not go to as written
+//     (validPort): url.Parse takes any digits, so :99999 was registered,
+//     and :0443 too, which a browser turns into :443.
+func uriTextProblem(raw, shown string) error {
+	if i := strings.IndexFunc(raw, invisibleInURI); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(raw[i:])
+		return fmt.Errorf("%q must not contain %U, a control, space or invisible character (such as a bidirectional override or a zero-width space), which makes a URI show as another; percent-encode it if it belongs there", shown, r)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil // no port; what else is wrong the callers say
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q has a colon but no port after its host: write the port (1 to 65535) or leave the colon out", shown)
+	}
+	if port := u.Port(); port != "" && !validPort(port) {
+		return fmt.Errorf("%q must have a port from 1 to 65535, written without leading zeros", shown)
+	}
+	return nil
+}
+
+// invisibleInURI reports whether r has no place, as itself, in a URI a
+// person registers and reads: a control or space character (RFC 3986
+// allows neither), or a default-ignorable one, which Unicode tells
+// renderers to draw as nothing: the format characters (bidirectional
+// embeddings, overrides, isolates and marks, zero-width space, joiner and
+// non-joiner, word joiner, BOM, tags…), the variation selectors and the
+// Hangul fillers. Unlike in a name (DisplayUnsafe), the zero-width joiners
+// are refused too: no URI needs one raw.
+func invisibleInURI(r rune) bool {
+	return unicode.IsControl(r) || unicode.IsSpace(r) || DisplayUnsafe(r) ||
+		unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// validPort reports whether port, the digits after a URI's host, names a
+// port as written: 1 to 65535 and without leading zeros. Port 0 is no
+// port to connect to (browsers refuse it); above 65535 a browser's URL
+// parser fails; a leading zero is read away (:0443 is :443), so the URI
+// registered is not the one a browser would show or send back.
+func validPort(port string) bool {
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && strconv.Itoa(n) == port
+}
+
+// ValidPort is validPort, for the provider's own reading of a loopback
+// redirect URI's port (RFC 8252 §7.3), which must hold the same rule.
+func ValidPort(port string) bool { return validPort(port) }
 
 // IsLoopback reports whether host names this machine (localhost, a name
 // under .localhost, a loopback address), where plain http never crosses a

@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,12 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "private-use scheme post-logout, public client", uri: "com.example.app:/bye", use: forPostLogout, public: public},
 		{name: "post-logout may carry code", uri: "https://app.example/bye?code=1", use: forPostLogout},
 		{name: "parameter merely containing a reserved name", uri: "https://app.example/cb?statement=1&codec=x"},
+		{name: "lowest port", uri: "https://app.example:1/cb"},
+		{name: "highest port", uri: "https://app.example:65535/cb"},
+		{name: "loopback IPv6 with highest port", uri: "http://[::1]:65535/cb"},
+		{name: "percent-encoded bidi override", uri: "https://app.example/c%E2%80%AEb"},
+		{name: "visible non-ASCII path", uri: "https://app.example/bücher/cb"},
+		{name: "internationalised host", uri: "https://bücher.example/cb"},
 
 		// Refused, one rule each.
 		{name: "empty", uri: "", rule: "non-empty"},
@@ -73,6 +80,44 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "post-logout relative", uri: "bye", use: forPostLogout, rule: "absolute URI"},
 		{name: "post-logout javascript", uri: "javascript:alert(1)", use: forPostLogout, public: public, rule: "javascript: scheme"},
 		{name: "post-logout http to a public host", uri: "http://app.example/bye", use: forPostLogout, rule: "must use https"},
+
+		// Ports a browser would not go to as written.
+		{name: "port above 65535", uri: "https://app.example:99999/cb", rule: "port from 1 to 65535"},
+		{name: "port just above 65535", uri: "https://app.example:65536/cb", rule: "port from 1 to 65535"},
+		{name: "port overflowing an int", uri: "https://app.example:99999999999999999999/cb", rule: "port from 1 to 65535"},
+		{name: "port 0", uri: "https://app.example:0/cb", rule: "port from 1 to 65535"},
+		{name: "port 00000", uri: "https://app.example:00000/cb", rule: "port from 1 to 65535"},
+		{name: "port with a leading zero", uri: "https://app.example:0443/cb", rule: "without leading zeros"},
+		{name: "colon without port", uri: "https://app.example:/cb", rule: "no port after its host"},
+		{name: "loopback port above 65535", uri: "http://127.0.0.1:70000/cb", rule: "port from 1 to 65535"},
+		{name: "loopback IPv6 port above 65535", uri: "http://[::1]:99999/cb", rule: "port from 1 to 65535"},
+		{name: "loopback IPv6 colon without port", uri: "http://[::1]:/cb", rule: "no port after its host"},
+		{name: "private-use scheme with a host and port above 65535", uri: "com.example.app://host:99999/cb", public: public, rule: "port from 1 to 65535"},
+		{name: "post-logout port above 65535", uri: "https://app.example:99999/bye", use: forPostLogout, rule: "port from 1 to 65535"},
+		{name: "post-logout port 0", uri: "https://app.example:0/bye", use: forPostLogout, rule: "port from 1 to 65535"},
+
+		// Characters that show as nothing, or reorder what follows.
+		{name: "right-to-left override in path", uri: "https://app.example/c\u202Eb", rule: "U+202E"},
+		{name: "right-to-left override in host", uri: "https://app\u202E.example/cb", rule: "U+202E"},
+		{name: "left-to-right isolate", uri: "https://app.example/cb?x=\u2066y\u2069", rule: "U+2066"},
+		{name: "pop directional isolate", uri: "https://app.example/cb\u2069", rule: "U+2069"},
+		{name: "right-to-left mark", uri: "https://app.example/cb\u200F", rule: "U+200F"},
+		{name: "zero-width space in host", uri: "https://app\u200B.example/cb", rule: "U+200B"},
+		{name: "zero-width joiner", uri: "https://app.example/c\u200Db", rule: "U+200D"},
+		{name: "zero-width non-joiner", uri: "https://app.example/c\u200Cb", rule: "U+200C"},
+		{name: "word joiner", uri: "https://app.example/c\u2060b", rule: "U+2060"},
+		{name: "byte order mark", uri: "\uFEFFhttps://app.example/cb", rule: "U+FEFF"},
+		{name: "soft hyphen", uri: "https://app\u00AD.example/cb", rule: "U+00AD"},
+		{name: "tag character", uri: "https://app.example/cb\U000E0041", rule: "U+E0041"},
+		{name: "variation selector", uri: "https://app.example/c\uFE0Fb", rule: "U+FE0F"},
+		{name: "Hangul filler", uri: "https://app.example/c\u3164b", rule: "U+3164"},
+		{name: "C1 control", uri: "https://app.example/c\u0085b", rule: "U+0085"},
+		{name: "no-break space", uri: "https://app.example/cb\u00A0", rule: "U+00A0"},
+		{name: "line separator", uri: "https://app.example/c\u2028b", rule: "U+2028"},
+		{name: "space", uri: "https://app.example/c b", rule: "U+0020"},
+		{name: "bidi override, private-use scheme", uri: "com.example.app:/c\u202Eb", public: public, rule: "U+202E"},
+		{name: "post-logout bidi override", uri: "https://app.example/by\u202Ee", use: forPostLogout, rule: "U+202E"},
+		{name: "post-logout zero-width space", uri: "https://app.example/\u200Bbye", use: forPostLogout, rule: "U+200B"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,11 +132,61 @@ func TestCheckRedirectURI(t *testing.T) {
 			}
 		})
 	}
+	t.Run("an invisible character is quoted escaped", func(t *testing.T) {
+		err := checkRedirectURI("https://app.example/c\u202Eb", forRedirect, false)
+		if err == nil || strings.ContainsRune(err.Error(), '\u202E') || !strings.Contains(err.Error(), `c\u202eb`) {
+			t.Errorf("checkRedirectURI = %v, want the URI quoted with U+202E escaped", err)
+		}
+	})
 	t.Run("a password is never echoed", func(t *testing.T) {
-		for _, uri := range []string{"https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#"} {
+		for _, uri := range []string{"https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#", "https://u:hunter2@app.example:99999/cb", "https://u:hunter2@app.example/c\u202Eb"} {
 			if err := checkRedirectURI(uri, forRedirect, false); err == nil || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("checkRedirectURI(%q) = %v, want refused without the password", uri, err)
 			}
+		}
+	})
+}
+
+// FuzzClientURI feeds arbitrary text to the checks of the URIs a client
+// registers, which dynamic registration takes from anyone holding the
+// initial access token: they must never panic, and whatever they accept
+// parses, names a real port as written, and holds no character that
+// shows as nothing or reorders the rest (uriTextProblem), no user
+// information and no fragment.
+func FuzzClientURI(f *testing.F) {
+	for _, seed := range []string{
+		"https://app.example/cb", "https://app.example:8443/cb?tenant=a", "http://127.0.0.1:8080/cb", "http://[::1]/cb",
+		"com.example.app:/cb", "com.example.app://host:99999/cb", "https://bücher.example/cb",
+		"https://app.example:99999/cb", "https://app.example:65536/cb", "https://app.example:0/cb", "https://app.example:0443/cb",
+		"https://app.example:/cb", "http://[::1]:/cb", "http://[::1]:99999/cb", "https://app.example:99999999999999999999/cb",
+		"https://app.example/c\u202Eb", "https://app\u200B.example/cb", "https://app.example/cb?x=\u2066y\u2069",
+		"https://app.example/c\u200Db", "https://app.example/c\uFE0Fb", "https://app.example/cb\U000E0041",
+		"https://app.example/c%E2%80%AEb", "https://u:pw@app.example/cb", "https://app.example/cb#x", "javascript:alert(1)",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		accepted := checkServerURL(raw) == nil
+		for _, use := range []uriUse{forRedirect, forPostLogout} {
+			for _, public := range []bool{false, true} {
+				accepted = accepted || checkRedirectURI(raw, use, public) == nil
+			}
+		}
+		if !accepted {
+			return
+		}
+		if i := strings.IndexFunc(raw, invisibleInURI); i >= 0 {
+			t.Fatalf("accepted %q, with an invisible character at byte %d", raw, i)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", raw, err)
+		}
+		if u.User != nil || strings.Contains(raw, "#") {
+			t.Fatalf("accepted %q, with user information or a fragment", raw)
+		}
+		if u.Host != "" && (strings.HasSuffix(u.Host, ":") || u.Port() != "" && !validPort(u.Port())) {
+			t.Fatalf("accepted %q, whose port is not 1 to 65535 as written", raw)
 		}
 	})
 }

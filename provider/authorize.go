@@ -14,6 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider/fositestore"
 	"github.com/hallpass/hallpass/web"
 )
@@ -110,8 +111,8 @@ func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 }
 
 // loopbackOtherPort reports whether raw is the loopback redirect URI
-// registered with only its port changed to another real one (1 to 65535,
-// written without leading zeros), as RFC 8252 §7.3 allows: fosite's match
+// registered with only its port changed to another real one
+// (directory.ValidPort, the rule of registered URIs), as RFC 8252 §7.3 allows: fosite's match
 // also ignores user information and compares the decoded path, so that
 // http://user@127.0.0.1:5555/c%62 would pass for http://127.0.0.1/cb.
 func loopbackOtherPort(raw, registered string) bool {
@@ -129,11 +130,8 @@ func loopbackOtherPort(raw, registered string) bool {
 		}
 		return strings.Replace(s, u.Host, strings.TrimSuffix(u.Host, ":"+port), 1)
 	}
-	if port := u.Port(); port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-			return false
-		}
+	if port := u.Port(); port != "" && !directory.ValidPort(port) {
+		return false
 	}
 	reg, err := url.Parse(registered)
 	if err != nil {

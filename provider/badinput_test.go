@@ -340,19 +340,32 @@ func TestRequestID(t *testing.T) {
 // TestRedirectURIRules: registration and the admin API refuse, with
 // invalid_redirect_uri naming the rule, every redirect URI no legitimate
 // client needs, and create or change nothing; the URIs real clients use
-// are still accepted.
+// are still accepted. A port out of range or an invisible character is
+// refused in every URI a client registers, the server URLs hallpass calls
+// with invalid_client_metadata (RFC 7591 §3.2.2), each naming its field.
 func TestRedirectURIRules(t *testing.T) {
 	type uriCase struct {
 		name   string
 		meta   map[string]any
 		rule   string // part of the description naming the rule; "" means accepted
 		public bool
+		field  string // the field the description names, if the case checks it
+		code   string // the error code, when not invalid_redirect_uri
 	}
 	redirect := func(name, uri, rule string) uriCase {
-		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{uri}}, rule: rule}
+		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{uri}}, rule: rule, field: "redirect_uris"}
 	}
 	postLogout := func(name, uri, rule string) uriCase {
-		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{"https://app.example/cb"}, "post_logout_redirect_uris": []string{uri}}, rule: rule}
+		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{"https://app.example/cb"}, "post_logout_redirect_uris": []string{uri}}, rule: rule,
+			field: "post_logout_redirect_uris"}
+	}
+	backchannel := func(name, uri, rule string) uriCase {
+		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{"https://app.example/cb"}, "backchannel_logout_uri": uri}, rule: rule,
+			field: "backchannel_logout_uri", code: "invalid_client_metadata"}
+	}
+	jwksURI := func(name, uri, rule string) uriCase {
+		return uriCase{name: name, meta: map[string]any{"redirect_uris": []string{"https://app.example/cb"}, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri},
+			rule: rule, field: "jwks_uri", code: "invalid_client_metadata"}
 	}
 	public := func(c uriCase) uriCase {
 		c.meta["token_endpoint_auth_method"] = "none"
@@ -382,11 +395,29 @@ func TestRedirectURIRules(t *testing.T) {
 		postLogout("post-logout http to a public host", "http://app.example/", "must use https"),
 		postLogout("post-logout state in query", "https://app.example/?state=x", `"state"`),
 		postLogout("post-logout custom scheme, confidential client", "com.example.app:/bye", "public clients"),
+		redirect("port above 65535", "https://app.example:99999/cb", "port from 1 to 65535"),
+		redirect("port 0", "https://app.example:0/cb", "port from 1 to 65535"),
+		redirect("port with a leading zero", "https://app.example:0443/cb", "without leading zeros"),
+		redirect("loopback port above 65535", "http://127.0.0.1:65536/cb", "port from 1 to 65535"),
+		redirect("right-to-left override", "https://app.example/c\u202Eb", "U+202E"),
+		redirect("zero-width space in host", "https://app\u200B.example/cb", "U+200B"),
+		redirect("left-to-right isolate", "https://app.example/cb?x=\u2066y", "U+2066"),
+		public(redirect("right-to-left override, custom scheme", "com.example.app:/c\u202Eb", "U+202E")),
+		postLogout("post-logout port above 65535", "https://app.example:99999/bye", "port from 1 to 65535"),
+		postLogout("post-logout right-to-left override", "https://app.example/by\u202Ee", "U+202E"),
+		backchannel("back-channel logout port above 65535", "https://app.example:99999/bc", "port from 1 to 65535"),
+		backchannel("back-channel logout port 0", "https://app.example:0/bc", "port from 1 to 65535"),
+		backchannel("back-channel logout right-to-left override", "https://app.example/b\u202Ec", "U+202E"),
+		backchannel("back-channel logout zero-width space", "https://app\u200B.example/bc", "U+200B"),
+		jwksURI("jwks_uri port above 65535", "https://app.example:99999/jwks", "port from 1 to 65535"),
+		jwksURI("jwks_uri left-to-right isolate", "https://app.example/\u2066jwks", "U+2066"),
 
 		redirect("https with query", "https://app.example/cb?tenant=a", ""),
 		redirect("loopback", "http://127.0.0.1:8080/cb", ""),
 		redirect("localhost", "http://localhost/cb", ""),
 		redirect("IPv6 loopback", "http://[::1]/cb", ""),
+		redirect("highest port", "https://app.example:65535/cb", ""),
+		backchannel("back-channel logout with port", "https://app.example:8443/bc", ""),
 		public(redirect("custom scheme, public client", "com.example.app:/cb", "")),
 		public(postLogout("post-logout custom scheme, public client", "com.example.app:/bye", "")),
 	}
@@ -415,8 +446,15 @@ func TestRedirectURIRules(t *testing.T) {
 						}
 						return
 					}
-					assertError(t, res, http.StatusBadRequest, "invalid_redirect_uri")
+					code := tc.code
+					if code == "" {
+						code = "invalid_redirect_uri"
+					}
+					assertError(t, res, http.StatusBadRequest, code)
 					assertPlainDescription(t, res, tc.rule)
+					if tc.field != "" {
+						assertPlainDescription(t, res, tc.field+": ")
+					}
 					ts.assertClientsUnchanged(t, before)
 				})
 			}

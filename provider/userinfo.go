@@ -38,8 +38,15 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required (Authorization: Bearer)."})
+		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+			// The Bearer scheme with no token after it: a malformed
+			// request, not one without authentication.
+			p.bearerError(w, http.StatusBadRequest, "invalid_request", "The Authorization header names the Bearer scheme but carries no access token.")
+			return
+		}
+		// No token at all, or credentials of another scheme (RFC 6750
+		// §3.1): the client may not know the endpoint needs one.
+		p.bearerError(w, http.StatusUnauthorized, "", "")
 		return
 	}
 	sess := NewSession()
@@ -83,8 +90,17 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
-// bearerError answers with an RFC 6750 §3 challenge.
+// bearerError answers with an RFC 6750 §3 challenge. code "" is the
+// challenge to a request without any authentication (§3.1): the scheme
+// and realm, and no error code nor other error information, in the
+// header or the body (left empty); clients go by the 401 alone.
 func (p *Provider) bearerError(w http.ResponseWriter, status int, code, description string) {
+	if code == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass"`)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		return
+	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass", error="`+code+`", error_description="`+strings.ReplaceAll(description, `"`, `'`)+`"`)
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
