@@ -852,7 +852,9 @@ func (f *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string
 
 // GetAuthorizeCodeSession returns the code's request. A redeemed code comes
 // back with its request and fosite.ErrInvalidatedAuthorizeCode, which makes
-// fosite revoke everything issued from it (RFC 6749 §4.1.2).
+// fosite revoke everything issued from it (RFC 6749 §4.1.2). A code
+// that was never redeemed and whose grant ended since is not found: the
+// end deleted it (storage.Store.RevokeTokensByClient).
 func (f *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, t, err := f.get(ctx, storage.KindAuthorizeCode, signature, session)
 	if err != nil {
@@ -864,8 +866,17 @@ func (f *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, s
 	return req, nil
 }
 
+// ErrCodeEnded is InvalidateAuthorizeCodeSession's answer for a code that
+// its exchange read unspent and then could not spend because its grant
+// ended in between: the end deleted the code, or (SpendAtUserEpoch) the
+// user's token epoch moved on. It wraps fosite.ErrNotFound. The exchange
+// lost no race for the code to another exchange: it is no replay.
+var ErrCodeEnded = fmt.Errorf("%w: the authorization code's grant has ended", fosite.ErrNotFound)
+
 // InvalidateAuthorizeCodeSession marks a code redeemed. It fails when the
-// code was already redeemed, so of two concurrent redemptions one loses.
+// code was already redeemed, so of two concurrent redemptions one loses
+// (fosite.ErrSerializationFailure), and with ErrCodeEnded when the code's
+// grant ended since the code was read.
 func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
 	sig := digest(signature)
 	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
@@ -875,6 +886,9 @@ func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 		err = f.store.DeactivateTokenAtEpoch(ctx, storage.KindAuthorizeCode, sig, *r.userEpoch)
 	} else {
 		err = f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("invalidate authorization code: %w: %w", ErrCodeEnded, err)
 	}
 	if err != nil {
 		return fositeErr(fmt.Errorf("invalidate authorization code: %w", err))
