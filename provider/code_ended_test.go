@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -238,6 +239,77 @@ func TestCodeEndedIsNoReplay(t *testing.T) {
 					})
 				}
 			}
+		}
+	})
+}
+
+// TestCodeReplayIsDetected checks that a code exchanged for tokens and
+// presented again is a replay, however late: refused (invalid_grant),
+// counted, recorded and logged once, and what the first exchange issued
+// revoked (RFC 6749 §4.1.2). It is so when the second exchange comes
+// after the first, after the grant the first began had ended as well
+// (the end does not make the spent code an ended one), and when it read
+// the code before the first spent it and lost the race to spend it.
+func TestCodeReplayIsDetected(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newCodeEnv(t, dsn)
+		admin := e.adminCred()
+		for scopeName, scope := range codeScopes {
+			for _, c := range []*ssoClient{e.Confidential, e.Public} {
+				t.Run("replayed "+scopeName+" via "+c.Meta.ClientID, func(t *testing.T) {
+					g := e.grant(t, e.newBrowser(t), c, "alice", alicePassword, scope)
+					before := e.codeReuse(t)
+					_, err := e.tryExchange(g.AR, g.CB)
+					wantRetrieveError(t, err, "invalid_grant")
+					e.wantReuse(t, before, true)
+					e.WantInactive(t, "the first exchange's access token", admin, g.Access, "")
+					if g.Refresh != "" {
+						e.WantInactive(t, "the first exchange's refresh token", admin, g.Refresh, "")
+					}
+				})
+			}
+			t.Run("replayed after consent was withdrawn "+scopeName, func(t *testing.T) {
+				user := "replayed-" + strings.ReplaceAll(scopeName, " ", "-")
+				if res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": user, "password": alicePassword, "roles": []string{"teacher"}}); res.Status != http.StatusCreated {
+					t.Fatalf("create user: %d %s", res.Status, res.Body)
+				}
+				g := e.grant(t, e.newBrowser(t), e.Public, user, alicePassword, scope)
+				if err := codeEndings[0].prepare(t, e, e.Public, user)(); err != nil {
+					t.Fatal(err)
+				}
+				before := e.codeReuse(t)
+				_, err := e.tryExchange(g.AR, g.CB)
+				wantRetrieveError(t, err, "invalid_grant")
+				e.wantReuse(t, before, true)
+			})
+			t.Run("replayed during the first exchange "+scopeName, func(t *testing.T) {
+				b := e.newBrowser(t)
+				e.grant(t, b, e.Confidential, "alice", alicePassword, scope)
+				ar, cb := e.code(t, b, e.Confidential, scope)
+				var first atomic.Pointer[httpResult]
+				hook := func() {
+					res := postNoT(e.HTTP, e.Confidential.Config.Endpoint.TokenURL,
+						basic(e.Confidential.Meta.ClientID, e.Confidential.Meta.ClientSecret), redeemForm(ar, cb.Code))
+					first.Store(&res)
+				}
+				e.store.hook.Store(&hook)
+				before := e.codeReuse(t)
+				_, err := e.tryExchange(ar, cb)
+				wantRetrieveError(t, err, "invalid_grant")
+				res := first.Load()
+				if res == nil || res.Err != nil || res.Status != http.StatusOK {
+					t.Fatalf("the first exchange, run while the second read the code: %+v", res)
+				}
+				var tok oauthtest.TokenResponse
+				if err := json.Unmarshal([]byte(res.Body), &tok); err != nil {
+					t.Fatalf("decode the first exchange's tokens: %v", err)
+				}
+				e.wantReuse(t, before, true)
+				e.WantInactive(t, "the first exchange's access token", admin, tok.AccessToken, "")
+				if tok.RefreshToken != "" {
+					e.WantInactive(t, "the first exchange's refresh token", admin, tok.RefreshToken, "")
+				}
+			})
 		}
 	})
 }

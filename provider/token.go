@@ -347,10 +347,11 @@ const grantEndedHint = "The refresh token is no longer valid: its grant has ende
 // with the same spent credential. grantID is the grant of a request that
 // got as far as spending the credential; it is "" for one refused while
 // fosite read the request. fosite handles a spent code found there itself
-// (invalid_grant, grant revoked); a spent refresh token found there runs
-// fosite's reuse detection, which revokes the grant but answers
-// invalid_request when it loses the race to delete the spent row, so the
-// grant is looked up by the token and revoked again here.
+// (invalid_grant, grant revoked), and it is recorded here as the replay
+// it is; a spent refresh token found there runs fosite's reuse
+// detection, which revokes the grant but answers invalid_request when it
+// loses the race to delete the spent row, so the grant is looked up by
+// the token and revoked again here.
 //
 // Only an exchange spends a code: the end of its grant (consent
 // withdrawn, a new password, a disable, the client's tokens revoked)
@@ -382,6 +383,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
 	if !raced {
+		if grantType == "authorization_code" {
+			if id, replayed := p.fstore.CodeReplayed(ctx); replayed {
+				p.recordReuse(ctx, ar, id, grantType)
+			}
+		}
 		if grantType == "refresh_token" && errors.Is(err, fositestore.ErrGrantEnded) {
 			// No replay: the grant had ended before (fosite's reuse
 			// detection did not run).

@@ -135,6 +135,14 @@ func testAuthorizeCodeReplay(t *testing.T, s storage.Store, f *fositestore.Store
 	if err := f.InvalidateAuthorizeCodeSession(ctx, "code-sig"); !errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fositestore.ErrCodeEnded) {
 		t.Fatalf("second invalidation: err = %v, want ErrSerializationFailure (a lost race, not an ended grant); two concurrent redemptions could both mint tokens", err)
 	}
+	// In an exchange's context, the spent code found is a replay.
+	ex := f.ReadCodeOnce(ctx, "code", "code-sig")
+	if _, err := f.GetAuthorizeCodeSession(ex, "code-sig", newTestSession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Fatalf("get redeemed code read once: err = %v, want ErrInvalidatedAuthorizeCode", err)
+	}
+	if grant, ok := f.CodeReplayed(ex); !ok || grant != "req-1" {
+		t.Fatalf("CodeReplayed = %q, %v; want req-1, true", grant, ok)
+	}
 }
 
 // testCodeEndedWithItsGrant checks that a code whose grant ended before
@@ -161,9 +169,15 @@ func testCodeEndedWithItsGrant(t *testing.T, s storage.Store, f *fositestore.Sto
 	if err := f.InvalidateAuthorizeCodeSession(before, "read-before-sig"); !errors.Is(err, fositestore.ErrCodeEnded) || errors.Is(err, fosite.ErrSerializationFailure) {
 		t.Fatalf("spend a code read before its grant ended: err = %v, want ErrCodeEnded", err)
 	}
+	if _, ok := f.CodeReplayed(before); ok {
+		t.Fatal("a code read before its grant ended is taken for a replay")
+	}
 	after := f.ReadCodeOnce(bg, "read-after", "read-after-sig")
 	if _, err := f.GetAuthorizeCodeSession(after, "read-after-sig", newTestSession()); !errors.Is(err, fosite.ErrNotFound) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
 		t.Fatalf("get a code after its grant ended: err = %v, want ErrNotFound", err)
+	}
+	if _, ok := f.CodeReplayed(after); ok {
+		t.Fatal("a code read after its grant ended is taken for a replay")
 	}
 }
 
