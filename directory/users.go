@@ -388,13 +388,14 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 }
 
 // endUserSessions signs a user out everywhere and ends their grants: their
-// browser sessions are deleted, their access tokens deleted and their
-// codes and refresh tokens marked inactive (kept, so that a later replay
-// is still recognised). keep, when not empty, is the id of a session that
-// stays: the browser that made the change, signed in still. It returns
-// the clients that had tokens in the ended sessions, for each of which
-// (with a back-channel logout URI) the store queued a logout notice in
-// ctx's transaction. who says why, for the error.
+// browser sessions are deleted, their access tokens and unused codes
+// deleted and their refresh tokens marked inactive (kept, so that a later
+// replay is still recognised; storage.Store.RevokeTokensByClient). keep,
+// when not empty, is the id of a session that stays: the browser that
+// made the change, signed in still. It returns the clients that had
+// tokens in the ended sessions, for each of which (with a back-channel
+// logout URI) the store queued a logout notice in ctx's transaction. who
+// says why, for the error.
 //
 // The grants end first: that advances the user's token epoch, which
 // locks the user's row until the change commits, before any session is

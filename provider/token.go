@@ -128,11 +128,12 @@ func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User,
 // grantUser reads it, unless the code carries its user's token epoch
 // (issue) and the exchange issues no refresh token. Then the user is not
 // read: whatever would refuse them tokens now (their deletion, a disable,
-// a new password) advanced that epoch and spent or deleted their codes in
+// a new password) advanced that epoch and deleted their unspent codes in
 // the same transaction, so this code cannot be spent (its conditional
-// update fails, and lostRace revokes the grant); the access token carries
-// the epoch. A refresh token is confirmed against the user's credential
-// (confirmGrantUser), which needs the read.
+// update fails with fositestore.ErrCodeEnded, and lostRace answers
+// invalid_grant); the access token carries the epoch. A refresh token is
+// confirmed against the user's credential (confirmGrantUser), which needs
+// the read.
 func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*storage.User, error) {
 	// fosite grants the code's scopes to the exchange only later; a
 	// refresh token comes with offline_access (or offline).
@@ -315,6 +316,10 @@ func refreshRegistrationError(err error) error {
 	return err
 }
 
+// codeEndedHint explains a code refused because its grant ended after
+// the exchange read it, which is no replay.
+const codeEndedHint = "The authorization code is no longer valid: its grant ended before it was exchanged (the user withdrew consent or their account changed, or the client's tokens were revoked); sign in again."
+
 // grantEndedHint explains a refresh token refused because its grant had
 // ended, which is no replay.
 const grantEndedHint = "The refresh token is no longer valid: its grant has ended (the client revoked it, the user withdrew consent or signed out, or their account changed); sign in again."
@@ -342,10 +347,19 @@ const grantEndedHint = "The refresh token is no longer valid: its grant has ende
 // with the same spent credential. grantID is the grant of a request that
 // got as far as spending the credential; it is "" for one refused while
 // fosite read the request. fosite handles a spent code found there itself
-// (invalid_grant, grant revoked); a spent refresh token found there runs
-// fosite's reuse detection, which revokes the grant but answers
-// invalid_request when it loses the race to delete the spent row, so the
-// grant is looked up by the token and revoked again here.
+// (invalid_grant, grant revoked), and it is recorded here as the replay
+// it is; a spent refresh token found there runs fosite's reuse
+// detection, which revokes the grant but answers invalid_request when it
+// loses the race to delete the spent row, so the grant is looked up by
+// the token and revoked again here.
+//
+// Only an exchange spends a code: the end of its grant (consent
+// withdrawn, a new password, a disable, the client's tokens revoked)
+// deletes a code not yet spent (storage.Store.RevokeTokensByClient). So
+// a code found spent is a replay, and a code whose grant ended is not
+// found (invalid_grant from fosite) or, when the end came after the
+// exchange read it, not spendable (fositestore.ErrCodeEnded): no replay,
+// so no alarm and nothing to revoke (the end revoked the grant).
 //
 // A lock wait that times out or a failed commit is not a lost race (nobody
 // spent the credential) and stays a server error.
@@ -358,6 +372,9 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 	var hint string
 	switch grantType {
 	case "authorization_code":
+		if grantID != "" && errors.Is(err, fositestore.ErrCodeEnded) {
+			return fosite.ErrInvalidGrant.WithHint(codeEndedHint)
+		}
 		raced = grantID != "" && (errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode))
 		hint = "The authorization code has already been used."
 	case "refresh_token":
@@ -366,6 +383,11 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		hint = "The refresh token was already used, possibly by a concurrent request; every token of its grant is revoked. Send one refresh at a time."
 	}
 	if !raced {
+		if grantType == "authorization_code" {
+			if id, replayed := p.fstore.CodeReplayed(ctx); replayed {
+				p.recordReuse(ctx, ar, id, grantType)
+			}
+		}
 		if grantType == "refresh_token" && errors.Is(err, fositestore.ErrGrantEnded) {
 			// No replay: the grant had ended before (fosite's reuse
 			// detection did not run).

@@ -383,7 +383,12 @@ type Token struct {
 	Form string
 	// Session is the JSON-encoded fosite session.
 	Session []byte
-	Active  bool
+	// Active is false once the row is spent or revoked. An inactive
+	// authorization code was spent by an exchange of it, nothing else:
+	// the end of a grant deletes its codes that were not spent
+	// (RevokeTokensByClient), so a spent code presented again is a
+	// replay, and an ended one is not found.
+	Active bool
 	// ExpiresAt is when the row may be garbage-collected.
 	ExpiresAt time.Time
 	// AccessSignature links a refresh token to the access token issued with it.
@@ -523,7 +528,10 @@ type Store interface {
 	// so yields no tokens) once the user was deleted, disabled or given a
 	// new password, even if that change committed between the read and
 	// the code's write. ErrConflict, nothing changed, if the row was
-	// already inactive or the user's epoch moved on; ErrNotFound if absent.
+	// already inactive (spent); ErrNotFound if absent, and, nothing
+	// changed, if the user's epoch moved on or the user is gone: the row
+	// is of a grant that has ended, which the change would have deleted
+	// had the row been written before it (RevokeTokensBySubject).
 	DeactivateTokenAtEpoch(ctx context.Context, kind TokenKind, signature string, userEpoch int64) error
 	// DeleteToken deletes one row; ErrNotFound if absent.
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error
@@ -827,9 +835,12 @@ type Store interface {
 	RetryLogoutNotice(ctx context.Context, id string, claim int, attempted bool, next time.Time) error
 
 	// RevokeTokensByClient ends every grant of a client: its access-token
-	// rows are deleted, its codes and refresh tokens marked inactive (kept
-	// so that later replay is still recognised), and its TokenEpoch
-	// advanced, which ends its self-contained access tokens.
+	// rows are deleted, and its codes not yet spent (active) too: a code
+	// presented after its grant ended is not found, never taken for a
+	// replay. Its refresh tokens are marked inactive (kept so that later
+	// replay is still recognised), spent codes are left as they are
+	// (inactive: a replay of one is still recognised), and its TokenEpoch
+	// is advanced, which ends its self-contained access tokens.
 	RevokeTokensByClient(ctx context.Context, clientID string) error
 	// RevokeTokensBySubject does the same for every grant of a subject
 	// (a user id), advancing the user's TokenEpoch when the subject is a
@@ -907,10 +918,10 @@ type Store interface {
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 	// RevokeTokensByClientSubject ends every grant of subject to
 	// clientID, as RevokeTokensByClient does for every subject: access
-	// token rows deleted, codes and refresh tokens marked inactive, and
-	// the self-contained access tokens of each such grant revoked by a
-	// revocation record (GrantRevocationID) kept until accessUntil, when
-	// the last of them has expired.
+	// token rows and unspent codes deleted, refresh tokens marked
+	// inactive, and the self-contained access tokens of each such grant
+	// revoked by a revocation record (GrantRevocationID) kept until
+	// accessUntil, when the last of them has expired.
 	RevokeTokensByClientSubject(ctx context.Context, clientID, subject string, accessUntil time.Time) error
 }
 

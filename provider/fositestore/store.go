@@ -572,6 +572,8 @@ type codeRead struct {
 	// userEpoch, when set (SpendAtUserEpoch), is the token epoch the
 	// code's user must still have for the code to be spent.
 	userEpoch *int64
+	// replayed is set when the code was found spent (CodeReplayed).
+	replayed bool
 	// forms are the rows' forms, parsed once: fosite rebuilds the code's
 	// request four times (the code twice, its PKCE and OpenID Connect
 	// requests), each from the same row.
@@ -852,20 +854,50 @@ func (f *Store) CreateAuthorizeCodeSession(ctx context.Context, signature string
 
 // GetAuthorizeCodeSession returns the code's request. A redeemed code comes
 // back with its request and fosite.ErrInvalidatedAuthorizeCode, which makes
-// fosite revoke everything issued from it (RFC 6749 §4.1.2).
+// fosite revoke everything issued from it (RFC 6749 §4.1.2); in a code
+// exchange's context (ReadCodeOnce) CodeReplayed then says so. A code
+// that was never redeemed and whose grant ended since is not found: the
+// end deleted it (storage.Store.RevokeTokensByClient).
 func (f *Store) GetAuthorizeCodeSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
 	req, t, err := f.get(ctx, storage.KindAuthorizeCode, signature, session)
 	if err != nil {
 		return nil, err
 	}
 	if !t.Active {
+		if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok && r.covers(storage.KindAuthorizeCode, digest(signature)) {
+			r.replayed = true
+		}
 		return req, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
 }
 
+// CodeReplayed reports whether the exchange in ctx (ReadCodeOnce) found its
+// code spent (GetAuthorizeCodeSession), and the code's grant: a replay,
+// since only an exchange spends a code, for which fosite has revoked the
+// grant.
+func (f *Store) CodeReplayed(ctx context.Context) (grantID string, ok bool) {
+	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
+	if !ok || !r.replayed {
+		return "", false
+	}
+	if t, ok := r.rows[storage.KindAuthorizeCode]; ok {
+		grantID = t.RequestID
+	}
+	return grantID, true
+}
+
+// ErrCodeEnded is InvalidateAuthorizeCodeSession's answer for a code that
+// its exchange read unspent and then could not spend because its grant
+// ended in between: the end deleted the code, or (SpendAtUserEpoch) the
+// user's token epoch moved on. It wraps fosite.ErrNotFound. The exchange
+// lost no race for the code to another exchange: it is no replay.
+var ErrCodeEnded = fmt.Errorf("%w: the authorization code's grant has ended", fosite.ErrNotFound)
+
 // InvalidateAuthorizeCodeSession marks a code redeemed. It fails when the
-// code was already redeemed, so of two concurrent redemptions one loses.
+// code was already redeemed, so of two concurrent redemptions one loses
+// (fosite.ErrSerializationFailure), and with ErrCodeEnded when the code's
+// grant ended since the code was read.
 func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature string) error {
 	sig := digest(signature)
 	r, ok := ctx.Value(codeReadKey{f}).(*codeRead)
@@ -875,6 +907,9 @@ func (f *Store) InvalidateAuthorizeCodeSession(ctx context.Context, signature st
 		err = f.store.DeactivateTokenAtEpoch(ctx, storage.KindAuthorizeCode, sig, *r.userEpoch)
 	} else {
 		err = f.store.DeactivateToken(ctx, storage.KindAuthorizeCode, sig)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("invalidate authorization code: %w: %w", ErrCodeEnded, err)
 	}
 	if err != nil {
 		return fositeErr(fmt.Errorf("invalidate authorization code: %w", err))

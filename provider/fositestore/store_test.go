@@ -42,6 +42,7 @@ func TestStore(t *testing.T) {
 		{"GetClient", testGetClient},
 		{"CodeWrittenAndReadOnce", testCodeOnce},
 		{"CodeSpentAtUserEpoch", testCodeSpentAtUserEpoch},
+		{"CodeEndedWithItsGrant", testCodeEndedWithItsGrant},
 	}
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -131,8 +132,52 @@ func testAuthorizeCodeReplay(t *testing.T, s storage.Store, f *fositestore.Store
 	if got == nil || got.GetID() != "req-1" {
 		t.Fatalf("redeemed code must come back with its request, got %v", got)
 	}
-	if err := f.InvalidateAuthorizeCodeSession(ctx, "code-sig"); err == nil {
-		t.Fatal("second invalidation succeeded; two concurrent redemptions could both mint tokens")
+	if err := f.InvalidateAuthorizeCodeSession(ctx, "code-sig"); !errors.Is(err, fosite.ErrSerializationFailure) || errors.Is(err, fositestore.ErrCodeEnded) {
+		t.Fatalf("second invalidation: err = %v, want ErrSerializationFailure (a lost race, not an ended grant); two concurrent redemptions could both mint tokens", err)
+	}
+	// In an exchange's context, the spent code found is a replay.
+	ex := f.ReadCodeOnce(ctx, "code", "code-sig")
+	if _, err := f.GetAuthorizeCodeSession(ex, "code-sig", newTestSession()); !errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Fatalf("get redeemed code read once: err = %v, want ErrInvalidatedAuthorizeCode", err)
+	}
+	if grant, ok := f.CodeReplayed(ex); !ok || grant != "req-1" {
+		t.Fatalf("CodeReplayed = %q, %v; want req-1, true", grant, ok)
+	}
+}
+
+// testCodeEndedWithItsGrant checks that a code whose grant ended before
+// it was redeemed is never taken for a replay: read after the end, it is
+// not found (not ErrInvalidatedAuthorizeCode, which makes fosite revoke
+// the grant and hallpass raise the alarm); read before the end and spent
+// after it, the spend fails with ErrCodeEnded, not the
+// ErrSerializationFailure of a race lost to another redemption.
+func testCodeEndedWithItsGrant(t *testing.T, s storage.Store, f *fositestore.Store) {
+	bg := context.Background()
+	for _, sig := range []string{"read-before-sig", "read-after-sig"} {
+		if err := f.CreateAuthorizeCodeSession(bg, sig, newRequest(t, s, "req-"+sig)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := f.ReadCodeOnce(bg, "read-before", "read-before-sig")
+	if _, err := f.GetAuthorizeCodeSession(before, "read-before-sig", newTestSession()); err != nil {
+		t.Fatal(err)
+	}
+	// The user's password is reset (or consent withdrawn, ...).
+	if err := s.RevokeTokensBySubject(bg, "user-42"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.InvalidateAuthorizeCodeSession(before, "read-before-sig"); !errors.Is(err, fositestore.ErrCodeEnded) || errors.Is(err, fosite.ErrSerializationFailure) {
+		t.Fatalf("spend a code read before its grant ended: err = %v, want ErrCodeEnded", err)
+	}
+	if _, ok := f.CodeReplayed(before); ok {
+		t.Fatal("a code read before its grant ended is taken for a replay")
+	}
+	after := f.ReadCodeOnce(bg, "read-after", "read-after-sig")
+	if _, err := f.GetAuthorizeCodeSession(after, "read-after-sig", newTestSession()); !errors.Is(err, fosite.ErrNotFound) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		t.Fatalf("get a code after its grant ended: err = %v, want ErrNotFound", err)
+	}
+	if _, ok := f.CodeReplayed(after); ok {
+		t.Fatal("a code read after its grant ended is taken for a replay")
 	}
 }
 
@@ -636,8 +681,8 @@ func testCodeSpentAtUserEpoch(t *testing.T, s storage.Store, f *fositestore.Stor
 		t.Fatal(err)
 	}
 	f.SpendAtUserEpoch(ex, issuedAt)
-	if err := f.InvalidateAuthorizeCodeSession(ex, "e-sig"); err == nil {
-		t.Fatal("a code issued at the user's epoch before a change was spent")
+	if err := f.InvalidateAuthorizeCodeSession(ex, "e-sig"); !errors.Is(err, fositestore.ErrCodeEnded) {
+		t.Fatalf("spend a code issued at the user's epoch before a change: err = %v, want ErrCodeEnded (spent: no; a replay: no)", err)
 	}
 	if _, err := f.GetAuthorizeCodeSession(bg, "e-sig", newTestSession()); err != nil {
 		t.Fatalf("the refused spend changed the code: %v", err)

@@ -45,7 +45,8 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 }
 
 // RevokeTokensByClientSubject ends every grant of subject to clientID in
-// one transaction, as revokeTokens does for one column.
+// one transaction, its rows as endGrantRows has it, and records the
+// revocation of each grant's self-contained access tokens.
 func (s *Store) RevokeTokensByClientSubject(ctx context.Context, clientID, subject string, accessUntil time.Time) error {
 	op := fmt.Sprintf("revoke tokens of subject %q at client %q", subject, clientID)
 	return s.inTx(ctx, func(ctx context.Context, r runner) error {
@@ -72,15 +73,6 @@ func (s *Store) RevokeTokensByClientSubject(ctx context.Context, clientID, subje
 		if err := s.recordRevocations(ctx, r, grants, accessUntil); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1 AND subject = $2 AND kind = $3`,
-			clientID, subject, string(storage.KindAccessToken)); err != nil {
-			return s.mapErr(ctx, op+": delete access tokens", err)
-		}
-		if _, err := r.exec(ctx, `UPDATE tokens SET active = FALSE
-			WHERE client_id = $1 AND subject = $2 AND kind IN ($3, $4) AND active = TRUE`,
-			clientID, subject, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
-			return s.mapErr(ctx, op+": deactivate codes and refresh tokens", err)
-		}
-		return nil
+		return s.endGrantRows(ctx, r, op, `client_id = $1 AND subject = $2`, clientID, subject)
 	})
 }

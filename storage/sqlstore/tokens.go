@@ -197,7 +197,8 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 
 // DeactivateTokenAtEpoch marks an active row inactive provided its
 // subject is a user whose token epoch is userEpoch; storage.ErrConflict if
-// it was inactive or the epoch moved on, storage.ErrNotFound if absent.
+// it was inactive, storage.ErrNotFound if absent or if the epoch moved on
+// (or the user is gone).
 func (s *Store) DeactivateTokenAtEpoch(ctx context.Context, kind storage.TokenKind, signature string, userEpoch int64) error {
 	return s.deactivate(ctx, fmt.Sprintf("deactivate %s token at the user's token epoch", kind),
 		` AND EXISTS (SELECT 1 FROM users WHERE users.id = tokens.subject AND users.token_epoch = $3)`,
@@ -206,8 +207,9 @@ func (s *Store) DeactivateTokenAtEpoch(ctx context.Context, kind storage.TokenKi
 
 // deactivate marks the active row (kind, signature) inactive where the
 // further condition cond (with its arguments from $3 on) holds:
-// storage.ErrConflict, nothing changed, if the row is inactive or cond
-// fails, storage.ErrNotFound if there is no row.
+// storage.ErrConflict, nothing changed, if the row is inactive,
+// storage.ErrNotFound if there is no row, or, nothing changed, if the row
+// is active and cond fails (DeactivateTokenAtEpoch: its grant has ended).
 func (s *Store) deactivate(ctx context.Context, op, cond string, kind storage.TokenKind, signature string, condArgs ...any) error {
 	r := s.q(ctx)
 	args := append([]any{string(kind), signature}, condArgs...)
@@ -219,13 +221,16 @@ func (s *Store) deactivate(ctx context.Context, op, cond string, kind storage.To
 	if n == 1 {
 		return nil
 	}
-	var one int
-	err = r.queryRow(ctx, `SELECT 1 FROM tokens WHERE kind = $1 AND signature = $2`,
-		string(kind), signature).Scan(&one)
+	var active bool
+	err = r.queryRow(ctx, `SELECT active FROM tokens WHERE kind = $1 AND signature = $2`,
+		string(kind), signature).Scan(&active)
 	if err != nil {
 		return s.mapErr(ctx, op, err)
 	}
-	return fmt.Errorf("%s: inactive, or the condition failed: %w", op, storage.ErrConflict)
+	if active {
+		return fmt.Errorf("%s: the condition failed: %w", op, storage.ErrNotFound)
+	}
+	return fmt.Errorf("%s: already inactive: %w", op, storage.ErrConflict)
 }
 
 // DeleteToken deletes one row; storage.ErrNotFound if absent.
@@ -281,11 +286,8 @@ func (s *Store) DeleteTokensByRequest(ctx context.Context, kind storage.TokenKin
 }
 
 // RevokeTokensByClient ends every grant of clientID in one transaction (the
-// one carried by ctx, if any): its access-token rows are deleted, its
-// authorization-code and refresh-token rows marked inactive, and its token
-// epoch advanced. Its OIDC and PKCE rows are left as they are: they are
-// only read after an active code, and they expire with it. It is not an
-// error if there is none.
+// one carried by ctx, if any): its rows end as endGrantRows has it, and its
+// token epoch is advanced. It is not an error if there is none.
 func (s *Store) RevokeTokensByClient(ctx context.Context, clientID string) error {
 	return s.revokeTokens(ctx, "client_id", "clients", clientID, fmt.Sprintf("revoke tokens of client %q", clientID))
 }
@@ -302,20 +304,38 @@ func (s *Store) RevokeTokensBySubject(ctx context.Context, subject string) error
 // epochTable (clients or users) whose id is value.
 func (s *Store) revokeTokens(ctx context.Context, column, epochTable, value, op string) error {
 	return s.inTx(ctx, func(ctx context.Context, r runner) error {
-		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE `+column+` = $1 AND kind = $2`,
-			value, string(storage.KindAccessToken)); err != nil {
-			return s.mapErr(ctx, op+": delete access tokens", err)
-		}
-		if _, err := r.exec(ctx, `UPDATE tokens SET active = FALSE
-			WHERE `+column+` = $1 AND kind IN ($2, $3) AND active = TRUE`,
-			value, string(storage.KindAuthorizeCode), string(storage.KindRefreshToken)); err != nil {
-			return s.mapErr(ctx, op+": deactivate codes and refresh tokens", err)
+		if err := s.endGrantRows(ctx, r, op, column+` = $1`, value); err != nil {
+			return err
 		}
 		if _, err := r.exec(ctx, `UPDATE `+epochTable+` SET token_epoch = token_epoch + 1 WHERE id = $1`, value); err != nil {
 			return s.mapErr(ctx, op+": advance the token epoch", err)
 		}
 		return nil
 	})
+}
+
+// endGrantRows ends, with r, the token rows of the grants that end: those
+// where the condition where holds (on the columns of tokens, with its
+// arguments args from $1 on). Their access-token rows are deleted, and
+// their codes not spent yet (active) too: an ended code is gone, so its
+// exchange finds no code and is never taken for a replay, which only a
+// spent code presented again is (the exchange that lost the race to
+// spend one to the end of its grant included). Their refresh tokens are
+// marked inactive, kept so that a replay of one is still recognised, and
+// their spent codes stay as they are, spent by an exchange. Their OIDC
+// and PKCE rows are left as they are: they are only read after an active
+// code, and they expire with it.
+func (s *Store) endGrantRows(ctx context.Context, r runner, op, where string, args ...any) error {
+	n := len(args)
+	if _, err := r.exec(ctx, fmt.Sprintf(`DELETE FROM tokens WHERE %s AND (kind = $%d OR (kind = $%d AND active = TRUE))`, where, n+1, n+2),
+		slices.Concat(args, []any{string(storage.KindAccessToken), string(storage.KindAuthorizeCode)})...); err != nil {
+		return s.mapErr(ctx, op+": delete access tokens and unspent codes", err)
+	}
+	if _, err := r.exec(ctx, fmt.Sprintf(`UPDATE tokens SET active = FALSE WHERE %s AND kind = $%d AND active = TRUE`, where, n+1),
+		slices.Concat(args, []any{string(storage.KindRefreshToken)})...); err != nil {
+		return s.mapErr(ctx, op+": deactivate refresh tokens", err)
+	}
+	return nil
 }
 
 // RevokeAccess records ids as revoked until expires, keeping the later

@@ -44,9 +44,11 @@ func revokeRows(t *testing.T, ctx context.Context, s storage.Store) []*storage.T
 }
 
 // checkRevoked checks every row of rows after a revocation of the rows that
-// revoked reports: their access-token rows are gone, their codes and
-// refresh tokens inactive and otherwise unchanged, their OIDC and PKCE rows
-// unchanged; every other row is unchanged.
+// revoked reports: their access-token rows and unspent (active) codes are
+// gone, so that a code of an ended grant is never taken for a replay;
+// their refresh tokens are inactive and otherwise unchanged, their spent
+// codes and their OIDC and PKCE rows unchanged; every other row is
+// unchanged.
 func checkRevoked(t *testing.T, ctx context.Context, s storage.Store, what string, rows []*storage.Token, revoked func(*storage.Token) bool) {
 	t.Helper()
 	for _, tok := range rows {
@@ -57,10 +59,12 @@ func checkRevoked(t *testing.T, ctx context.Context, s storage.Store, what strin
 			check(t, row+" of another grant", tok, got)
 			continue
 		}
-		switch tok.Kind {
-		case storage.KindAccessToken:
+		switch {
+		case tok.Kind == storage.KindAccessToken:
 			errIs(t, err, storage.ErrNotFound, row)
-		case storage.KindAuthorizeCode, storage.KindRefreshToken:
+		case tok.Kind == storage.KindAuthorizeCode && tok.Active:
+			errIs(t, err, storage.ErrNotFound, row+" (unspent code of an ended grant)")
+		case tok.Kind == storage.KindRefreshToken:
 			noErr(t, err, row+" (kept, inactive)")
 			want := *tok
 			want.Active = false
