@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -226,6 +228,102 @@ func TestAdminIfMatchConcurrent(t *testing.T) {
 					t.Errorf("the record is %s, want the one PUT that went through made: %s", now.Body, results[winner].Body)
 				}
 			})
+		}
+	})
+}
+
+// txWatch counts the transactions begun for requests that are open, and
+// notes whether, while one of them wrote a user, a password check or hash
+// held a slot of the bound (running, set once the provider exists).
+type txWatch struct {
+	storage.Store
+	running func() int
+
+	open    atomic.Int32
+	began   chan struct{} // a request's transaction began
+	hashing atomic.Bool   // a user was written while a slot was held
+}
+
+// watchedTxKey marks the context of a transaction a txWatch counts.
+type watchedTxKey struct{}
+
+func (s *txWatch) InTransaction(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, nested := ctx.Value(watchedTxKey{}).(bool); nested || provider.RequestID(ctx) == "" {
+		return s.Store.InTransaction(ctx, fn)
+	}
+	s.open.Add(1)
+	defer s.open.Add(-1)
+	select {
+	case s.began <- struct{}{}:
+	default:
+	}
+	return s.Store.InTransaction(ctx, func(tx context.Context) error { return fn(context.WithValue(tx, watchedTxKey{}, true)) })
+}
+
+func (s *txWatch) UpdateUser(ctx context.Context, u *storage.User) error {
+	if _, inTx := ctx.Value(watchedTxKey{}).(bool); inTx && s.running() > 0 {
+		s.hashing.Store(true)
+	}
+	return s.Store.UpdateUser(ctx, u)
+}
+
+// A PUT of a user with If-Match that sets a password hashes it before
+// its transaction begins: it waited for its slot of the password bound,
+// and hashed (tens of milliseconds), inside the transaction that checks
+// the ETag, holding SQLite's one write lock (every other write waiting)
+// and, on PostgreSQL, the user's row. With every slot taken the PUT
+// waits, with no transaction open; once a slot is free it goes through,
+// and no slot is held while its transaction writes the user.
+func TestAdminIfMatchPasswordHashedBeforeTransaction(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &txWatch{began: make(chan struct{}, 1)}
+		ts := newTestServer(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
+		st.running = ts.Provider.PasswordChecksRunning
+		if res := ts.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "erin", "password": "correct horse battery staple 99"}); res.Status != http.StatusCreated {
+			t.Fatalf("create the user: %d %s", res.Status, res.Body)
+		}
+		read := ts.admin(t, http.MethodGet, "/admin/users/erin", nil)
+		var erin struct{ ID string }
+		if err := json.Unmarshal(read.Body, &erin); err != nil || erin.ID == "" {
+			t.Fatalf("read the user: %v", err)
+		}
+		for len(st.began) > 0 {
+			<-st.began
+		}
+
+		release := ts.Provider.FillPasswordChecks()
+		const password = "violet ocean marbles 1987"
+		done := make(chan result, 1)
+		go func() {
+			done <- ts.do(t, req{Method: http.MethodPut, Path: "/admin/users/erin", Auth: "Bearer " + ts.AdminToken, ContentType: "application/json",
+				Body: `{"username":"erin","password":"` + password + `"}`, Header: http.Header{"If-Match": {read.Header.Get("ETag")}}})
+		}()
+		select {
+		case <-st.began:
+			release()
+			<-done
+			t.Fatal("the PUT began its transaction before it had a slot to hash the password in")
+		case res := <-done:
+			release()
+			t.Fatalf("the PUT was answered (%d %s) while every password slot was taken", res.Status, res.Body)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if n := st.open.Load(); n != 0 {
+			t.Errorf("%d transactions open while the PUT waited for a password slot", n)
+		}
+		release()
+		if res := <-done; res.Status != http.StatusOK {
+			t.Fatalf("PUT: %d %s", res.Status, res.Body)
+		}
+		if st.hashing.Load() {
+			t.Error("the PUT's transaction wrote the user while a password check or hash held a slot")
+		}
+		u, err := ts.Store.GetUser(t.Context(), erin.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := directory.CheckPassword(u.PasswordHash, password); !ok || err != nil {
+			t.Errorf("the new password does not match the stored hash (%v)", err)
 		}
 	})
 }
