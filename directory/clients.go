@@ -364,6 +364,13 @@ func (s *Clients) Update(ctx context.Context, id string, m ClientMetadata) (Clie
 	return s.update(ctx, id, m, "")
 }
 
+// PrepareUpdate returns Update(ctx, id, m), to run with a context that
+// may carry a transaction: a client's update has no work that must run
+// before one (Users.PrepareUpdate has).
+func (s *Clients) PrepareUpdate(_ context.Context, id string, m ClientMetadata) (func(ctx context.Context) (ClientMetadata, error), error) {
+	return func(ctx context.Context) (ClientMetadata, error) { return s.Update(ctx, id, m) }, nil
+}
+
 // update is Update for any client, built-in ones included. A chosen
 // secret, when not "", replaces the client's (UpdateWithSecret), in the
 // same write and the same audit record.

@@ -133,7 +133,9 @@ func (s *Service) Clients() *Clients { return s.clients }
 type Hasher interface {
 	// Enter is called before a request that sets a password does any work
 	// on it (checking it against the rules, hashing it), and the leave it
-	// returns once the request is done. Its error is returned unchanged.
+	// returns once that work is done (for an update, before the
+	// transaction that stores the hash: Users.PrepareUpdate). Its error is
+	// returned unchanged.
 	Enter(ctx context.Context) (leave func(), err error)
 	// Hash returns the stored form of password.
 	Hash(password string) (string, error)
@@ -218,6 +220,13 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	out := n.view(rec)
 	recordUpdate(ctx, n.audit, n.object, name, changedFields(n.view(old), out), nil)
 	return out, nil
+}
+
+// PrepareUpdate returns Update(ctx, name, in), to run with a context
+// that may carry a transaction: a role's or scope's update has no work
+// that must run before one (Users.PrepareUpdate has).
+func (n *Named[S, V]) PrepareUpdate(_ context.Context, name string, in V) (func(ctx context.Context) (V, error), error) {
+	return func(ctx context.Context) (V, error) { return n.Update(ctx, name, in) }, nil
 }
 
 // Check returns the refusal Create would answer in with for breaking a

@@ -322,27 +322,51 @@ func (s *Users) List(ctx context.Context) ([]UserView, error) {
 // Changing anything else (name, email, roles) ends nothing: a role change
 // narrows the scopes at the next refresh.
 func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (UserView, error) {
-	leave, err := s.enter(ctx, in)
+	update, err := s.PrepareUpdate(ctx, idOrName, in)
 	if err != nil {
 		return UserView{}, err
+	}
+	return update(ctx)
+}
+
+// PrepareUpdate does the part of Update(ctx, idOrName, in) that must not
+// run in a transaction, and returns the rest, which the caller runs with
+// a context that may carry its own transaction (Service.InTransaction),
+// and which joins it. That part checks in and hashes a new password
+// (within the Hasher's bound, whose slot it leaves once done): argon2id
+// takes tens of milliseconds, and SQLite's write lock, which every write
+// transaction holds from its start, would be held meanwhile, every other
+// write waiting. A change made only if the user is as the caller read
+// them (an If-Match) prepares first and checks in its transaction after,
+// so a refused one may have hashed in vain. Called with a context that
+// carries a transaction, it hashes in that transaction: call it before.
+func (s *Users) PrepareUpdate(ctx context.Context, idOrName string, in UserInput) (update func(ctx context.Context) (UserView, error), err error) {
+	leave, err := s.enter(ctx, in)
+	if err != nil {
+		return nil, err
 	}
 	defer leave()
 	old, err := s.find(ctx, idOrName)
 	if err != nil {
-		return UserView{}, err
+		return nil, err
 	}
-	// Hashed before the transaction begins: argon2id takes tens of
-	// milliseconds, and SQLite's write lock would be held meanwhile.
 	newHash, err := s.prepare(ctx, &in, false)
 	if err != nil {
-		return UserView{}, err
+		return nil, err
 	}
+	return func(ctx context.Context) (UserView, error) { return s.update(ctx, idOrName, old.ID, in, newHash) }, nil
+}
+
+// update writes the checked in, with newHash as the user's new password
+// hash ("" keeps it), to user id (whom idOrName named), in the
+// transaction ctx carries or a new one.
+func (s *Users) update(ctx context.Context, idOrName, id string, in UserInput, newHash string) (UserView, error) {
 	var u, before *storage.User
-	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+	err := s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
 		// Read again inside the transaction, so that a concurrent change
 		// of the password is not undone by writing back the hash read
 		// before it.
-		cur, err := s.store.GetUser(tx, old.ID)
+		cur, err := s.store.GetUser(tx, id)
 		if err != nil {
 			return nil, storeErr(err, ObjectUser, idOrName)
 		}

@@ -25,7 +25,9 @@ type directoryKind[In, Out any] interface {
 	Create(context.Context, In) (Out, error)
 	List(context.Context) ([]Out, error)
 	Get(context.Context, string) (Out, error)
-	Update(context.Context, string, In) (Out, error)
+	// PrepareUpdate does the work of an update that must come before its
+	// transaction (a user's new password is hashed) and returns the rest.
+	PrepareUpdate(context.Context, string, In) (func(context.Context) (Out, error), error)
 	Delete(context.Context, string) error
 }
 
@@ -99,25 +101,14 @@ func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
 }
 
 // ifUnchanged runs change, the PUT or DELETE r asks of record id,
-// honouring r's If-Match (RFC 9110 §13.1.1): a change made from a read
-// another change has since overtaken is refused with 412 and changes
-// nothing, rather than undoing that change. With If-Match, the record is
-// read and compared in the transaction change runs in (changeIfCurrent).
-// Without If-Match, anything goes, as before. A malformed If-Match is the
-// request's fault (400), not a failed precondition.
-//
-// Two limits remain. The read locks nothing: on PostgreSQL (READ
-// COMMITTED) two changes with the same ETag begun at the same moment can
-// both pass before either writes; closing that needs a locking read of
-// each kind's record, which the store does not offer. And a user's new
-// password is hashed inside the transaction (Users.Update hashes before
-// its own, which here joins this one), holding SQLite's write lock
-// meanwhile: only for a PUT that sends If-Match and a password.
-func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, id string, change func(ctx context.Context) error) error {
-	match, err := parseIfMatch(r.Header.Values("If-Match"))
-	if err != nil {
-		return err
-	}
+// honouring r's If-Match, parsed into match (parseIfMatch; RFC 9110
+// §13.1.1): a change made from a read another change has since overtaken
+// is refused with 412 and changes nothing, rather than undoing that
+// change. With If-Match, the record is read, locked and compared in the
+// transaction change runs in (changeIfCurrent), so that of concurrent
+// changes made from one read exactly one goes through. Without If-Match,
+// anything goes, as before.
+func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, match func(version string) bool, id string, change func(ctx context.Context) error) error {
 	if match == nil {
 		return change(r.Context())
 	}
@@ -186,9 +177,24 @@ func (a adminAPI[In, Out]) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := pathParam(r, "id")
+	match, err := parseIfMatch(r.Header.Values("If-Match"))
+	if err != nil {
+		a.p.writeError(w, r, err)
+		return
+	}
+	// Prepared before ifUnchanged's transaction begins: a user's new
+	// password is hashed here, within the password gate, never while the
+	// transaction holds the record's lock (SQLite's write lock). So a
+	// user's input is checked before the ETag: a stale PUT of a user with
+	// input the directory refuses is answered that refusal, not 412.
+	update, err := a.svc.PrepareUpdate(r.Context(), id, in)
+	if err != nil {
+		a.p.writeError(w, r, err)
+		return
+	}
 	var out Out
-	err := a.ifUnchanged(r, id, func(ctx context.Context) (err error) {
-		out, err = a.svc.Update(ctx, id, in)
+	err = a.ifUnchanged(r, match, id, func(ctx context.Context) (err error) {
+		out, err = update(ctx)
 		return err
 	})
 	a.p.answer(w, r, http.StatusOK, out, err)
@@ -196,7 +202,10 @@ func (a adminAPI[In, Out]) update(w http.ResponseWriter, r *http.Request) {
 
 func (a adminAPI[In, Out]) delete(w http.ResponseWriter, r *http.Request) {
 	id := pathParam(r, "id")
-	err := a.ifUnchanged(r, id, func(ctx context.Context) error { return a.svc.Delete(ctx, id) })
+	match, err := parseIfMatch(r.Header.Values("If-Match"))
+	if err == nil {
+		err = a.ifUnchanged(r, match, id, func(ctx context.Context) error { return a.svc.Delete(ctx, id) })
+	}
 	if err == nil && a.logged != "" {
 		a.log(r, "deleted", id)
 	}

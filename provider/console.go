@@ -130,13 +130,17 @@ func saveUnlessStale[V any](p *Provider, r *http.Request, get func(ctx context.C
 // then change is not run and current is false. cur is the record read.
 // Checked before the transaction, or outside one, a change made from an
 // overtaken read went through on a replica whose cache still held it,
-// undoing the change made meanwhile. The admin API and the console's edit
+// undoing the change made meanwhile. The read locks the record until the
+// transaction ends (storage.LockingReads): on PostgreSQL, two changes
+// made from one version would otherwise both read it, both pass and both
+// write, the second undoing the first; so the second waits, reads the
+// first's change and is refused. The admin API and the console's edit
 // pages both check here.
 func changeIfCurrent[V any](ctx context.Context, p *Provider, get func(ctx context.Context) (V, error), isCurrent func(V) bool, change func(ctx context.Context, cur V) error) (cur V, current bool, err error) {
 	err = p.dir.InTransaction(ctx, func(ctx context.Context) error {
 		var err error
 		current = false
-		if cur, err = get(ctx); err != nil {
+		if cur, err = get(storage.LockingReads(ctx)); err != nil {
 			return err
 		}
 		if current = isCurrent(cur); !current {

@@ -24,6 +24,10 @@ func (p *Provider) FillPasswordChecks() (release func()) {
 	}
 }
 
+// PasswordChecksRunning is how many password checks and hashes hold a
+// slot of the bound now.
+func (p *Provider) PasswordChecksRunning() int { return len(p.passwords.slots) }
+
 // RowAccessToken returns an access token as hallpass issued them before
 // they were self-contained, for the grant of tok, an access token it
 // issued: signed without grant_id, the grant kept in a row of its own.

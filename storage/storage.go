@@ -442,9 +442,38 @@ type ThrottleEntry struct {
 	ExpiresAt time.Time
 }
 
+// lockingReadsKey marks a context made by LockingReads.
+type lockingReadsKey struct{}
+
+// LockingReads returns ctx marked so that a read of one client, user,
+// role or scope made with it inside a transaction BeginTX began
+// (GetClient, GetUser, GetUserByUsername, FindUsersByUsernameFold,
+// GetRole, GetScope) locks the rows it reads until the transaction ends:
+// a concurrent change of them waits for the transaction, and the read
+// waits for one under way and then returns what it committed. For a
+// transaction that changes a record only if it is still as the caller
+// saw it (an If-Match): without the lock, two such transactions on
+// PostgreSQL (READ COMMITTED) could both read the version they expect
+// and both write, the second undoing the first. Where transactions run
+// at REPEATABLE READ or SERIALIZABLE, a read that waited fails with
+// ErrTransient instead, as LockKeys does. Where every write transaction
+// holds the database's one write lock from its start (SQLite), the mark
+// changes nothing; outside a transaction, neither.
+func LockingReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lockingReadsKey{}, true)
+}
+
+// ReadsLock reports whether ctx was marked by LockingReads: for a Store,
+// whether its reads of records in ctx's transaction lock them.
+func ReadsLock(ctx context.Context) bool {
+	on, _ := ctx.Value(lockingReadsKey{}).(bool)
+	return on
+}
+
 // Store is everything hallpass persists. Implementations must be safe for
 // concurrent use, store every time in UTC, and, when ctx carries a
-// transaction started by BeginTX, run every method inside it.
+// transaction started by BeginTX, run every method inside it (and lock
+// what the reads LockingReads names read, when ctx is so marked).
 type Store interface {
 	// Migrate applies the embedded schema migrations that are not yet
 	// applied. It changes nothing and returns ErrSchemaNewer on a database

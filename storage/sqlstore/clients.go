@@ -43,6 +43,9 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient returns the client with id; storage.ErrNotFound if unknown.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
+	if err := s.lockRead(ctx, fmt.Sprintf("lock client %q", id), "clients", "id = $1", id); err != nil {
+		return nil, err
+	}
 	row := s.q(ctx).queryRow(ctx, clientSelect+` WHERE id = $1`, id)
 	c, err := s.scanClient(row)
 	if err != nil {

@@ -21,6 +21,9 @@ func (s *Store) CreateRole(ctx context.Context, r *storage.Role) error {
 
 // GetRole returns the role name; storage.ErrNotFound if unknown.
 func (s *Store) GetRole(ctx context.Context, name string) (*storage.Role, error) {
+	if err := s.lockRead(ctx, fmt.Sprintf("lock role %q", name), "roles", "name = $1", name); err != nil {
+		return nil, err
+	}
 	r, err := s.scanRole(s.q(ctx).queryRow(ctx, `SELECT `+roleColumns+` FROM roles WHERE name = $1`, name))
 	if err != nil {
 		return nil, s.mapErr(ctx, fmt.Sprintf("get role %q", name), err)
@@ -103,6 +106,9 @@ func (s *Store) CreateScope(ctx context.Context, sc *storage.Scope) error {
 
 // GetScope returns the registered scope name; storage.ErrNotFound if unknown.
 func (s *Store) GetScope(ctx context.Context, name string) (*storage.Scope, error) {
+	if err := s.lockRead(ctx, fmt.Sprintf("lock scope %q", name), "scopes", "name = $1", name); err != nil {
+		return nil, err
+	}
 	sc, err := s.scanScope(s.q(ctx).queryRow(ctx, `SELECT `+scopeColumns+` FROM scopes WHERE name = $1`, name))
 	if err != nil {
 		return nil, s.mapErr(ctx, fmt.Sprintf("get scope %q", name), err)

@@ -383,6 +383,39 @@ func (s *Store) q(ctx context.Context) runner {
 	return r
 }
 
+// lockRead locks, when ctx asks for locking reads (storage.LockingReads)
+// in a transaction BeginTX began, the rows of table that where (with
+// args) selects, until the transaction ends; the caller then reads them.
+// op names the read in errors. A statement of its own, before the read:
+// at READ COMMITTED, a SELECT ... FOR UPDATE that waited for a concurrent
+// writer returns the locked row as the writer left it, but what it reads
+// of other tables (a user's roles) as it was when it began; the read
+// after the lock sees everything the writer committed. Nothing where the
+// dialect locks no rows (Dialect.ForUpdate: SQLite's write transactions
+// hold the database) and outside a transaction.
+func (s *Store) lockRead(ctx context.Context, op, table, where string, args ...any) error {
+	if s.d.ForUpdate == "" || !storage.ReadsLock(ctx) {
+		return nil
+	}
+	if _, ok := s.tx(ctx); !ok {
+		return nil
+	}
+	rows, err := s.q(ctx).query(ctx, `SELECT 1 FROM `+table+` WHERE `+where+s.d.ForUpdate, args...)
+	if errors.Is(err, errUnstorable) {
+		return nil // no row can hold the key: the read finds none
+	}
+	if err != nil {
+		return s.mapErr(ctx, op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return s.mapErr(ctx, op, err)
+	}
+	return nil
+}
+
 // dbRunner returns a runner on the database itself whose statements do
 // not wait for the turn to write: for the holder of the turn.
 func (s *Store) dbRunner() runner {

@@ -50,6 +50,9 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // GetUser returns the user with id; storage.ErrNotFound if unknown.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	if err := s.lockRead(ctx, fmt.Sprintf("lock user %q", id), "users", "id = $1", id); err != nil {
+		return nil, err
+	}
 	u, err := s.scanUser(s.q(ctx).queryRow(ctx, s.userSelect+` WHERE id = $1`, id))
 	if err != nil {
 		return nil, s.mapErr(ctx, fmt.Sprintf("get user %q", id), err)
@@ -60,6 +63,9 @@ func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
 // GetUserByUsername returns the user with username (compared exactly);
 // storage.ErrNotFound if unknown.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
+	if err := s.lockRead(ctx, fmt.Sprintf("lock user by username %q", username), "users", "username = $1", username); err != nil {
+		return nil, err
+	}
 	u, err := s.scanUser(s.q(ctx).queryRow(ctx, s.userSelect+` WHERE username = $1`, username))
 	if err != nil {
 		return nil, s.mapErr(ctx, fmt.Sprintf("get user by username %q", username), err)
@@ -81,6 +87,9 @@ func (s *Store) FindUsersByUsernameFold(ctx context.Context, username string) ([
 	// typed into a login form, now and then a password. Callers looking
 	// up a name an admin gave add it themselves.
 	const op = "find users by username in any case"
+	if err := s.lockRead(ctx, op, "users", "lower(username) = $1", asciiFold(username)); err != nil {
+		return nil, err
+	}
 	lowered, err := queryAll(ctx, s, op, s.userSelect+` WHERE lower(username) = $1 ORDER BY username`, s.scanUser, asciiFold(username))
 	if err != nil {
 		return nil, err

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"UsernameFold", testUsernameFold},
 		{"LockUsernames", testLockUsernames},
+		{"LockingReads", testLockingReads},
 		{"RoleCRUD", testRoleCRUD},
 		{"ScopeCRUD", testScopeCRUD},
 		{"BrowserSessions", testBrowserSessions},
