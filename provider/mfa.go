@@ -485,10 +485,12 @@ func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...
 	}
 }
 
-// ResetFactors deletes a user's authenticator and recovery codes, so
-// their next sign-in enrols anew if a role requires it (the directory
-// service does it and records it; the audit log takes the actor from ctx).
-// actor names who did it, for the log line.
+// ResetFactors deletes a user's authenticator app, passkeys and recovery
+// codes, so their next sign-in enrols anew if a role requires it, and ends
+// every session and grant of the user whatever the factors were (the
+// directory service does both in one transaction and records it; the
+// audit log takes the actor from ctx). actor names who did it, for the log
+// line.
 func (p *Provider) ResetFactors(ctx context.Context, userID, actor string) error {
 	if err := p.dir.Users().ResetFactors(ctx, userID); err != nil {
 		return err
