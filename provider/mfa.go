@@ -392,7 +392,10 @@ func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code s
 	if err != nil {
 		return false, nil, fmt.Errorf("save authenticator: %w", err)
 	}
-	p.mfaEvent(ctx, "enrolled", u.ID, "recovery_codes_issued", len(codes))
+	// The kind of factor, as signin.success names a passkey's sign-in
+	// ("method"); never the secret. The request's address and user
+	// agent are the entry's, from ctx, as for every entry.
+	p.mfaEvent(ctx, "enrolled", u.ID, "method", "totp", "recovery_codes_issued", len(codes))
 	return true, codes, nil
 }
 
