@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -150,35 +151,63 @@ func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep strin
 	return removed, nil
 }
 
-// ResetFactors deletes user idOrName's second factors (authenticator,
-// passkeys and recovery codes): their next sign-in enrols anew if one of their roles
-// requires it. The admin API, the console and the CLI all reset through
-// here, so each reset is recorded the same way. A passkey signs in alone,
-// as a password does: when the user had one, the reset also ends their
-// sessions and grants (endUserSessions), as a new password does, so that
-// what a lost or stolen passkey signed in ends with it.
+// ResetFactors deletes user idOrName's second factors (authenticator app,
+// passkeys and recovery codes): their next sign-in enrols anew if one of
+// their roles requires it. The admin API, the console and the CLI all
+// reset through here, so a reset has one effect and one record whoever
+// asks for it.
+//
+// A reset is the remedy for a lost device or an account that may be
+// compromised: someone who had the password may have enrolled their own
+// authenticator app, or a passkey, which signs in alone. Whatever the
+// factors were, what they signed in must end with them, so in the same
+// transaction the reset ends every browser session and every grant of the
+// user (endUserSessions: the user's token epoch advances, refresh tokens
+// stop working, access tokens introspect inactive), as a new password
+// does, and logout notices are queued for the clients of the ended
+// sessions. Which kind of factor was removed changes nothing of that: an
+// app's code proved at a sign-in is as much a part of the session as a
+// passkey. The entry mfa.factors_reset names the kinds of factor removed
+// and what ended.
 func (s *Users) ResetFactors(ctx context.Context, idOrName string) error {
 	u, err := s.find(ctx, idOrName)
 	if err != nil {
 		return err
 	}
+	var removed []string
 	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+		// Read in the transaction, for the record only: the reset and
+		// what it ends do not depend on it. Run again (a retried
+		// transaction), it reads again.
+		removed = []string{}
+		if _, err := s.store.GetTOTP(tx, u.ID); err == nil {
+			removed = append(removed, "totp")
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("read the authenticator of user %q: %w", idOrName, err)
+		}
 		pks, err := s.store.ListPasskeys(tx, u.ID)
 		if err != nil {
 			return nil, fmt.Errorf("list the passkeys of user %q: %w", idOrName, err)
 		}
+		if len(pks) > 0 {
+			removed = append(removed, "passkeys")
+		}
+		codes, err := s.store.CountRecoveryCodes(tx, u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("count the recovery codes of user %q: %w", idOrName, err)
+		}
+		if codes > 0 {
+			removed = append(removed, "recovery_codes")
+		}
 		if err := s.store.DeleteUserFactors(tx, u.ID); err != nil {
 			return nil, storeErr(err, ObjectUser, idOrName)
 		}
-		if len(pks) == 0 {
-			return nil, nil
-		}
-		return endUserSessions(tx, s.store, u.ID, "", idOrName)
+		return endUserSessions(tx, s.store, u.ID, "", "whose second factors were reset")
 	})
 	if err != nil {
 		return err
 	}
 	s.audit.Record(ctx, audit.Event{Action: "mfa.factors_reset", Object: "user:" + u.ID,
-		Details: map[string]any{"username": u.Username}})
+		Details: map[string]any{"username": u.Username, "removed": removed, "ended": []string{"sessions", "grants"}}})
 	return nil
 }

@@ -58,20 +58,20 @@ func TestPasswordChangeIsAtomic(t *testing.T) {
 	}
 }
 
-// TestResetFactorsEndsPasskeySessions: resetting the factors of a user
-// with a passkey, which signs in alone, ends their sessions as a new
-// password does; resetting an authenticator app, which never signed in
-// alone, leaves them. Either way the factors are gone.
-func TestResetFactorsEndsPasskeySessions(t *testing.T) {
+// TestResetFactorsEndsSessions: resetting a user's factors ends their
+// sessions and grants (the token epoch advances) whatever the factors
+// were, as a new password does: an authenticator app alone, with its
+// recovery codes, as well as a passkey, which signs in alone. Either way
+// the factors are gone.
+func TestResetFactorsEndsSessions(t *testing.T) {
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			for _, tc := range []struct {
-				name        string
-				passkey     bool
-				sessionGone bool
+				name    string
+				passkey bool
 			}{
-				{"authenticator only", false, false},
-				{"passkey", true, true},
+				{"authenticator only", false},
+				{"passkey", true},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					ctx := context.Background()
@@ -85,12 +85,19 @@ func TestResetFactorsEndsPasskeySessions(t *testing.T) {
 					if err := st.PutTOTP(ctx, &storage.TOTP{UserID: alice.ID, Secret: []byte("s"), CreatedAt: now}); err != nil {
 						t.Fatal(err)
 					}
+					if _, err := st.PutRecoveryCodesIfNone(ctx, alice.ID, []string{"digest"}); err != nil {
+						t.Fatal(err)
+					}
 					if tc.passkey {
 						if err := st.CreatePasskey(ctx, &storage.Passkey{ID: "cred", UserID: alice.ID, PublicKey: []byte{1}, Name: "key", CreatedAt: now}); err != nil {
 							t.Fatal(err)
 						}
 					}
 					if err := st.CreateBrowserSession(ctx, &storage.BrowserSession{ID: "session", UserID: alice.ID, AuthTime: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+						t.Fatal(err)
+					}
+					before, err := st.GetUser(ctx, alice.ID)
+					if err != nil {
 						t.Fatal(err)
 					}
 
@@ -103,9 +110,18 @@ func TestResetFactorsEndsPasskeySessions(t *testing.T) {
 					if pks, err := st.ListPasskeys(ctx, alice.ID); err != nil || len(pks) != 0 {
 						t.Errorf("the passkeys after a reset: %v, %v", pks, err)
 					}
-					_, err = st.GetBrowserSession(ctx, "session")
-					if gone := errors.Is(err, storage.ErrNotFound); gone != tc.sessionGone {
-						t.Errorf("session after the reset: err %v, want gone = %v", err, tc.sessionGone)
+					if n, err := st.CountRecoveryCodes(ctx, alice.ID); err != nil || n != 0 {
+						t.Errorf("the recovery codes after a reset: %d, %v", n, err)
+					}
+					if _, err := st.GetBrowserSession(ctx, "session"); !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("session after the reset: err %v, want not found", err)
+					}
+					after, err := st.GetUser(ctx, alice.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if after.TokenEpoch <= before.TokenEpoch {
+						t.Errorf("token epoch after the reset = %d, before %d: the grants did not end", after.TokenEpoch, before.TokenEpoch)
 					}
 				})
 			}

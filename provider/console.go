@@ -179,7 +179,7 @@ func notice(r *http.Request) string {
 	case "password":
 		return "Your password was changed. Your other sessions were signed out."
 	case "factors-reset":
-		return "Two-step sign-in was reset: the user's authenticator, passkeys and recovery codes are gone."
+		return "Two-step sign-in was reset: the user's authenticator, passkeys and recovery codes are gone, and the user was signed out everywhere."
 	case "totp":
 		return "Your authenticator app was set up."
 	case "passkey":

@@ -186,7 +186,7 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 		{Heading: "Profile and roles", Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}},
 		{Heading: "Reset the password", Intro: "hallpass generates a new password and shows it once. The old one stops working, and the user is signed out everywhere.",
 			Form: web.Form{Action: path + "/password", Submit: "Reset password", Danger: true}},
-		{Heading: "Reset two-step sign-in", Intro: "Deletes the user's authenticator app, passkeys and recovery codes, for a user who lost them. If a role of theirs requires two-step sign-in, they set up a new second factor at their next sign-in. A user who had a passkey is also signed out everywhere, and their apps' tokens revoked.",
+		{Heading: "Reset two-step sign-in", Intro: "Deletes the user's authenticator app, passkeys and recovery codes, for a user who lost them. If a role of theirs requires two-step sign-in, they set up a new second factor at their next sign-in. The user is also signed out everywhere, and their apps' tokens revoked, whatever the factors were.",
 			Form: web.Form{Action: path + "/factors", Submit: "Reset two-step sign-in", Danger: true}},
 	}, Links: []web.Link{{Label: "End all sessions…", Href: path + "/sessions", Danger: true}}}
 	factors, err := p.factorSummary(r.Context(), u.ID)

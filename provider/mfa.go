@@ -392,7 +392,10 @@ func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code s
 	if err != nil {
 		return false, nil, fmt.Errorf("save authenticator: %w", err)
 	}
-	p.mfaEvent(ctx, "enrolled", u.ID, "recovery_codes_issued", len(codes))
+	// The kind of factor, as signin.success names a passkey's sign-in
+	// ("method"); never the secret. The request's address and user
+	// agent are the entry's, from ctx, as for every entry.
+	p.mfaEvent(ctx, "enrolled", u.ID, "method", "totp", "recovery_codes_issued", len(codes))
 	return true, codes, nil
 }
 
@@ -485,10 +488,12 @@ func (p *Provider) mfaEvent(ctx context.Context, event, userID string, attrs ...
 	}
 }
 
-// ResetFactors deletes a user's authenticator and recovery codes, so
-// their next sign-in enrols anew if a role requires it (the directory
-// service does it and records it; the audit log takes the actor from ctx).
-// actor names who did it, for the log line.
+// ResetFactors deletes a user's authenticator app, passkeys and recovery
+// codes, so their next sign-in enrols anew if a role requires it, and ends
+// every session and grant of the user whatever the factors were (the
+// directory service does both in one transaction and records it; the
+// audit log takes the actor from ctx). actor names who did it, for the log
+// line.
 func (p *Provider) ResetFactors(ctx context.Context, userID, actor string) error {
 	if err := p.dir.Users().ResetFactors(ctx, userID); err != nil {
 		return err
