@@ -159,17 +159,35 @@ func CheckUser(in UserInput) error { return in.validate(false) }
 // CreateWithoutPassword creates a user who cannot sign in with a password
 // until one is set (through the admin API, the CLI or a reset): the
 // stored hash is of a random value nobody learns. in.Password must be
-// empty.
+// empty. The hash of that value is made by PrepareWithoutPassword, here
+// unless in comes from it.
 func (s *Users) CreateWithoutPassword(ctx context.Context, in UserInput) (UserView, error) {
-	if in.Password != "" {
-		return UserView{}, invalid(ObjectUser, "password", "CreateWithoutPassword was given a password")
+	in, err := s.PrepareWithoutPassword(ctx, in)
+	if err != nil {
+		return UserView{}, err
 	}
 	if _, err := s.prepare(ctx, &in, false); err != nil {
 		return UserView{}, err
 	}
-	hash, err := HashPassword(randomText(32))
-	if err != nil {
-		return UserView{}, fmt.Errorf("create user %q: %w", in.Username, err)
+	return s.insert(ctx, in, in.prepared.hash)
+}
+
+// PrepareWithoutPassword is PreparePassword for CreateWithoutPassword: it
+// returns in carrying the hash of a random value nobody learns, made (an
+// argon2id hash, tens of milliseconds) outside the caller's transaction,
+// in which CreateWithoutPassword given the result then hashes nothing.
+// in.Password must be empty.
+func (s *Users) PrepareWithoutPassword(_ context.Context, in UserInput) (UserInput, error) {
+	if in.Password != "" {
+		return in, invalid(ObjectUser, "password", "CreateWithoutPassword was given a password")
 	}
-	return s.insert(ctx, in, hash)
+	if p := in.prepared; p != nil && p.password == "" {
+		return in, nil
+	}
+	hash, err := s.hasher.Hash(randomText(32))
+	if err != nil {
+		return in, fmt.Errorf("create user %q: %w", in.Username, err)
+	}
+	in.prepared = &preparedPassword{hash: hash}
+	return in, nil
 }

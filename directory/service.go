@@ -133,9 +133,8 @@ func (s *Service) Clients() *Clients { return s.clients }
 type Hasher interface {
 	// Enter is called before a request that sets a password does any work
 	// on it (checking it against the rules, hashing it), and the leave it
-	// returns once that work is done (for an update, before the
-	// transaction that stores the hash: Users.PrepareUpdate). Its error is
-	// returned unchanged.
+	// returns once that work is done, before the transaction that stores
+	// the hash (Users.PreparePassword). Its error is returned unchanged.
 	Enter(ctx context.Context) (leave func(), err error)
 	// Hash returns the stored form of password.
 	Hash(password string) (string, error)

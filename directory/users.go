@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +25,32 @@ type UserInput struct {
 	Name          string   `json:"name"`
 	Roles         []string `json:"roles"`
 	Disabled      bool     `json:"disabled"`
+
+	// prepared is Password checked and hashed ahead of the transaction
+	// that stores it (Users.PreparePassword); never read from or written
+	// to JSON, and used only while Password, and what the password rules
+	// compare it with, are still those it was checked with.
+	prepared *preparedPassword
+}
+
+// preparedPassword is a password with its stored form, made by
+// Users.PreparePassword (or, for a user created without a password,
+// Users.PrepareWithoutPassword: then password is ""), and the fields of
+// the input the password rules compared it with.
+type preparedPassword struct {
+	password, hash        string
+	username, email, name string
+}
+
+// preparedHash returns the hash prepared for in's password, if in
+// carries one made for it as it is.
+func (in *UserInput) preparedHash() (hash string, ok bool) {
+	p := in.prepared
+	if p == nil || p.username != in.Username || p.email != in.Email || p.name != in.Name ||
+		len(p.password) != len(in.Password) || subtle.ConstantTimeCompare([]byte(p.password), []byte(in.Password)) != 1 {
+		return "", false
+	}
+	return p.hash, true
 }
 
 // UserView is a user as the admin API and the CLI show it: never the
@@ -79,7 +106,10 @@ func (in *UserInput) validate(passwordRequired bool) error {
 		// UUID-shaped username could shadow another user's id.
 		return invalid(ObjectUser, "username", "username must not have the form of a user id (a UUID)")
 	}
-	if passwordRequired || in.Password != "" {
+	// A password PreparePassword checked, for in as it is, is not checked
+	// again: the rules take time, which a transaction would hold.
+	_, prepared := in.preparedHash()
+	if (passwordRequired || in.Password != "") && !(prepared && in.Password != "") {
 		if err := CheckPasswordPolicy(in.Password, in.Username, in.Email, in.Name); err != nil {
 			return invalid(ObjectUser, "password", "%v", err)
 		}
@@ -102,17 +132,45 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	return nil
 }
 
-// enter starts work on in's password, if it sets one (see Hasher.Enter).
-func (s *Users) enter(ctx context.Context, in UserInput) (leave func(), err error) {
+// PreparePassword returns in ready to be stored in a transaction: its new
+// password, if it sets one, checked (with the rest of in, in the order
+// Create and Update check) and hashed, within the Hasher's bound, whose
+// slot it leaves once done. Create, Update and PrepareUpdate given the
+// result hash nothing, so they may run in a caller's transaction
+// (Service.InTransaction): argon2id takes tens of milliseconds, and
+// SQLite's write lock, which every write transaction holds from its
+// start, would be held meanwhile, every other write waiting (a sign-in's,
+// a token's). The hash is carried in the result, never in its JSON, and
+// only for as long as its Password, username, email and name are those it
+// was checked with (the password rules compare it with them); the rest of
+// in may change, and is checked again where it is stored. Call it outside
+// any transaction: it is the one place a new password is hashed.
+func (s *Users) PreparePassword(ctx context.Context, in UserInput) (UserInput, error) {
 	if in.Password == "" {
-		return func() {}, nil
+		return in, nil
 	}
-	return s.hasher.Enter(ctx)
+	if _, ok := in.preparedHash(); ok {
+		return in, nil
+	}
+	leave, err := s.hasher.Enter(ctx)
+	if err != nil {
+		return in, err
+	}
+	defer leave()
+	if err := in.validate(false); err != nil {
+		return in, err
+	}
+	hash, err := s.hasher.Hash(in.Password)
+	if err != nil {
+		return in, invalid(ObjectUser, "password", "%v", err)
+	}
+	in.prepared = &preparedPassword{password: in.Password, hash: hash, username: in.Username, email: in.Email, name: in.Name}
+	return in, nil
 }
 
 // prepare checks in and returns the hash of its password ("" when it sets
-// none). A role that does not exist is refused naming it, never silently
-// dropped.
+// none), which PreparePassword made. A role that does not exist is
+// refused naming it, never silently dropped.
 func (s *Users) prepare(ctx context.Context, in *UserInput, passwordRequired bool) (hash string, err error) {
 	if err := in.validate(passwordRequired); err != nil {
 		return "", err
@@ -127,19 +185,22 @@ func (s *Users) prepare(ctx context.Context, in *UserInput, passwordRequired boo
 	if in.Password == "" {
 		return "", nil
 	}
-	if hash, err = s.hasher.Hash(in.Password); err != nil {
-		return "", invalid(ObjectUser, "password", "%v", err)
+	hash, ok := in.preparedHash()
+	if !ok {
+		// A caller skipped PreparePassword: hashing here could hold a
+		// transaction's locks.
+		return "", fmt.Errorf("user %q: the new password was not prepared (PreparePassword) before it was stored", in.Username)
 	}
 	return hash, nil
 }
 
 // Create validates in, hashes the password and stores the user.
+// A password PreparePassword hashed is not hashed again.
 func (s *Users) Create(ctx context.Context, in UserInput) (UserView, error) {
-	leave, err := s.enter(ctx, in)
+	in, err := s.PreparePassword(ctx, in)
 	if err != nil {
 		return UserView{}, err
 	}
-	defer leave()
 	hash, err := s.prepare(ctx, &in, true)
 	if err != nil {
 		return UserView{}, err
@@ -340,12 +401,11 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 // them (an If-Match) prepares first and checks in its transaction after,
 // so a refused one may have hashed in vain. Called with a context that
 // carries a transaction, it hashes in that transaction: call it before.
+// It hashes with PreparePassword, and not again a password that hashed.
 func (s *Users) PrepareUpdate(ctx context.Context, idOrName string, in UserInput) (update func(ctx context.Context) (UserView, error), err error) {
-	leave, err := s.enter(ctx, in)
-	if err != nil {
+	if in, err = s.PreparePassword(ctx, in); err != nil {
 		return nil, err
 	}
-	defer leave()
 	old, err := s.find(ctx, idOrName)
 	if err != nil {
 		return nil, err

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // The admin commands work on one of two backends: the database directly
@@ -31,8 +33,8 @@ type kind[In, Out any] interface {
 	// the record changed between the read and the write: then nothing
 	// is written and the error says so (changedError). An update that
 	// wrote without that check would silently undo a change made
-	// meanwhile by another admin, the console or an apply. edit may run
-	// more than once (a transaction run again), so it only computes.
+	// meanwhile by another admin, the console or an apply. edit runs
+	// before the write's transaction, so it only computes.
 	Change(ctx context.Context, id string, edit func(old Out) (In, error)) (Out, error)
 	Delete(ctx context.Context, id string) error
 }
@@ -42,7 +44,9 @@ type part[In, Out any] interface {
 	Create(ctx context.Context, in In) (Out, error)
 	List(ctx context.Context) ([]Out, error)
 	Get(ctx context.Context, id string) (Out, error)
-	Update(ctx context.Context, id string, in In) (Out, error)
+	// PrepareUpdate does the work of an update that must come before its
+	// transaction (a user's new password is hashed) and returns the rest.
+	PrepareUpdate(ctx context.Context, id string, in In) (func(ctx context.Context) (Out, error), error)
 	Delete(ctx context.Context, id string) error
 }
 
@@ -50,26 +54,43 @@ type part[In, Out any] interface {
 type localKind[In, Out any] struct {
 	part[In, Out]
 	svc *directory.Service
+	// noun names a record of the kind in messages: "client".
+	noun string
 }
 
-// Change reads and writes the record in one transaction, as the admin
-// API does with If-Match (changeIfCurrent): the read is from the
-// database, not a cached copy, and on SQLite (whose transactions take the
-// write lock as they begin) no other change can come between. On
-// PostgreSQL the read locks nothing, the admin API's limit too; what could
-// come between is only the moment from the read to the write, never the
-// time a person takes (a password typed on stdin is read before).
+// Change reads the record, has edit make the input and prepares the
+// update (PrepareUpdate: a user's new password is hashed, argon2id's tens
+// of milliseconds) before its transaction begins, and in the transaction
+// reads the record again, locking it (storage.LockingReads), and writes
+// only if it is as first read, as the admin API does with If-Match
+// (changeIfCurrent) and remoteKind with the ETag: otherwise nothing is
+// written (changedError). Hashed in the transaction, the password held
+// SQLite's write lock (every other write, a running server's sign-ins
+// among them, waiting) and, on PostgreSQL, the record's row.
 func (k localKind[In, Out]) Change(ctx context.Context, id string, edit func(old Out) (In, error)) (out Out, err error) {
+	old, err := k.Get(ctx, id)
+	if err != nil {
+		return out, err
+	}
+	in, err := edit(old)
+	if err != nil {
+		return out, err
+	}
+	update, err := k.PrepareUpdate(ctx, id, in)
+	if err != nil {
+		return out, err
+	}
 	err = k.svc.InTransaction(ctx, func(ctx context.Context) error {
-		old, err := k.Get(ctx, id)
+		cur, err := k.Get(storage.LockingReads(ctx), id)
 		if err != nil {
 			return err
 		}
-		in, err := edit(old)
-		if err != nil {
-			return err
+		// The record as read, updated_at included: any write since
+		// shows.
+		if !reflect.DeepEqual(cur, old) {
+			return &changedError{noun: k.noun, id: id}
 		}
-		out, err = k.Update(ctx, id, in)
+		out, err = update(ctx)
 		return err
 	})
 	return out, err
@@ -89,16 +110,16 @@ type directoryAPI interface {
 type localDirectory struct{ svc *directory.Service }
 
 func (l localDirectory) users() kind[directory.UserInput, directory.UserView] {
-	return localKind[directory.UserInput, directory.UserView]{l.svc.Users(), l.svc}
+	return localKind[directory.UserInput, directory.UserView]{l.svc.Users(), l.svc, "user"}
 }
 func (l localDirectory) roles() kind[directory.RoleView, directory.RoleView] {
-	return localKind[directory.RoleView, directory.RoleView]{l.svc.Roles(), l.svc}
+	return localKind[directory.RoleView, directory.RoleView]{l.svc.Roles(), l.svc, "role"}
 }
 func (l localDirectory) scopes() kind[directory.ScopeView, directory.ScopeView] {
-	return localKind[directory.ScopeView, directory.ScopeView]{l.svc.Scopes(), l.svc}
+	return localKind[directory.ScopeView, directory.ScopeView]{l.svc.Scopes(), l.svc, "scope"}
 }
 func (l localDirectory) clients() kind[directory.ClientMetadata, directory.ClientMetadata] {
-	return localKind[directory.ClientMetadata, directory.ClientMetadata]{l.svc.Clients(), l.svc}
+	return localKind[directory.ClientMetadata, directory.ClientMetadata]{l.svc.Clients(), l.svc, "client"}
 }
 func (l localDirectory) revokeClientTokens(ctx context.Context, id string) error {
 	return l.svc.Clients().RevokeTokens(ctx, id)

@@ -37,6 +37,9 @@ type Change struct {
 	Fields []string
 
 	apply func(ctx context.Context, dir *directory.Service, r *Result) error
+	// user is, for the creation of a user, the input whose password
+	// (or random one) Apply hashes before its transaction.
+	user *directory.UserInput
 }
 
 // Plan is what applying a file would change, in the order Apply makes
@@ -107,6 +110,14 @@ type Result struct {
 // would make them agree. A file the service would refuse (an invalid
 // client, a secret variable that is unset) is an error here already.
 func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*Plan, error) {
+	return makePlan(ctx, dir, f, opts, nil)
+}
+
+// makePlan is Make, whose creations of users store the inputs in
+// prepared (by username), their passwords hashed before Apply's
+// transaction (prepareUsers): the creation of a user whose input prepared
+// does not hold fails with errUnprepared.
+func makePlan(ctx context.Context, dir *directory.Service, f *File, opts Options, prepared map[string]directory.UserInput) (*Plan, error) {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = func(string) (string, bool) { return "", false }
 	}
@@ -115,7 +126,10 @@ func Make(ctx context.Context, dir *directory.Service, f *File, opts Options) (*
 	}
 	p := &Plan{}
 	var deletes []Change
-	steps := []func(context.Context, *directory.Service, *File, Options, *Plan, *[]Change) error{planScopes, planRoles, planClients, planUsers}
+	users := func(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change) error {
+		return planUsers(ctx, dir, f, opts, p, deletes, prepared)
+	}
+	steps := []func(context.Context, *directory.Service, *File, Options, *Plan, *[]Change) error{planScopes, planRoles, planClients, users}
 	for _, step := range steps {
 		if err := step(ctx, dir, f, opts, p, &deletes); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
@@ -165,14 +179,83 @@ func keepsAdmins(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	return nil
 }
 
+// errUnprepared is a creation of a user whose password Apply did not
+// hash before its transaction: the directory changed between the plan
+// Apply hashed for and the one it made in the transaction.
+var errUnprepared = errors.New("the user's password was not hashed before the transaction")
+
+// applyAttempts bounds how often Apply plans, hashes and applies again
+// when the directory changed between its hashing and its transaction.
+const applyAttempts = 3
+
 // Apply makes the stored directory agree with f, in one transaction: if
 // any change fails, none is kept. A second Apply of the same file changes
 // nothing.
+//
+// The passwords of the users it creates are hashed before the
+// transaction begins, for the plan of the directory as it is then:
+// argon2id takes tens of milliseconds a user, and SQLite's write lock,
+// which the transaction holds from its start, would be held meanwhile,
+// every sign-in's write waiting (a file of 50 users, a second and a
+// half). The transaction makes the plan again, which is the one applied
+// (and compared with Options.Expect); should it create a user not hashed
+// for, because the directory changed in between, the transaction rolls
+// back and Apply starts again.
 func Apply(ctx context.Context, dir *directory.Service, f *File, opts Options) (*Result, error) {
+	prepared := map[string]directory.UserInput{}
+	for attempt := 1; ; attempt++ {
+		ahead, err := Make(ctx, dir, f, opts)
+		if err != nil {
+			return nil, err
+		}
+		// A plan other than the one reviewed is refused in the
+		// transaction (Options.Expect): nothing to hash for.
+		if opts.Expect == "" || ahead.Digest() == opts.Expect {
+			if err := prepareUsers(ctx, dir, ahead, prepared); err != nil {
+				return nil, err
+			}
+		}
+		res, err := apply(ctx, dir, f, opts, prepared)
+		if errors.Is(err, errUnprepared) && attempt < applyAttempts {
+			continue
+		}
+		if errors.Is(err, errUnprepared) {
+			return nil, fmt.Errorf("the directory kept changing while the file was applied (%d attempts); nothing was changed, apply again: %w", attempt, err)
+		}
+		return res, err
+	}
+}
+
+// prepareUsers hashes, into prepared, the passwords of the users p
+// creates (directory.Users.PreparePassword, PrepareWithoutPassword), once
+// each.
+func prepareUsers(ctx context.Context, dir *directory.Service, p *Plan, prepared map[string]directory.UserInput) error {
+	for _, c := range p.Changes {
+		if c.user == nil {
+			continue
+		}
+		if _, ok := prepared[c.Name]; ok {
+			continue
+		}
+		prepare := dir.Users().PreparePassword
+		if c.user.Password == "" {
+			prepare = dir.Users().PrepareWithoutPassword
+		}
+		in, err := prepare(ctx, *c.user)
+		if err != nil {
+			return fmt.Errorf("apply: %s %s %s: %w", c.Action, c.Object, c.Name, err)
+		}
+		prepared[c.Name] = in
+	}
+	return nil
+}
+
+// apply is Apply's transaction, its users' passwords hashed in prepared.
+func apply(ctx context.Context, dir *directory.Service, f *File, opts Options, prepared map[string]directory.UserInput) (*Result, error) {
 	var res *Result
 	err := dir.InTransaction(ctx, func(ctx context.Context) error {
 		res = &Result{}
-		p, err := Make(ctx, dir, f, opts)
+		p, err := makePlan(ctx, dir, f, opts, prepared)
 		if err != nil {
 			return err
 		}
@@ -469,7 +552,7 @@ func sameJSON(a, b json.RawMessage) bool {
 
 func pkce(b *bool) bool { return b == nil || *b }
 
-func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change) error {
+func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Options, p *Plan, deletes *[]Change, prepared map[string]directory.UserInput) error {
 	stored, err := dir.Users().List(ctx)
 	if err != nil {
 		return err
@@ -521,13 +604,19 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 			if err := directory.CheckUser(in); err != nil {
 				return fmt.Errorf("user %q: %w", want.Username, err)
 			}
-			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username,
+			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username, user: &in,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
+					// Hashed before the transaction (Apply): the
+					// input prepared from the same entry and variable.
+					ready, ok := prepared[in.Username]
+					if !ok || (ready.Password == "") != (in.Password == "") {
+						return errUnprepared
+					}
 					if in.Password == "" {
-						_, err := dir.Users().CreateWithoutPassword(ctx, in)
+						_, err := dir.Users().CreateWithoutPassword(ctx, ready)
 						return err
 					}
-					_, err := dir.Users().Create(ctx, in)
+					_, err := dir.Users().Create(ctx, ready)
 					return err
 				}})
 			continue
