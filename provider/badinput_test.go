@@ -261,7 +261,7 @@ func TestUnknownRoutes(t *testing.T) {
 			{"unknown path", http.MethodGet, "/no/such/thing", "", 404, "not_found"},
 			{"unknown oauth2 path", http.MethodPost, "/oauth2/nope", "", 404, "not_found"},
 			{"unknown admin path", http.MethodGet, "/admin/nope", "Bearer " + ts.AdminToken, 404, "not_found"},
-			{"unknown admin path without token", http.MethodGet, "/admin/nope", "", 401, "invalid_token"},
+			{"unknown admin path with a wrong token", http.MethodGet, "/admin/nope", "Bearer wrong", 401, "invalid_token"},
 			{"registration by GET", http.MethodGet, provider.PathRegistration, "Bearer " + ts.AdminToken, 405, "invalid_request"},
 			{"discovery by POST", http.MethodPost, provider.PathDiscovery, "", 405, "invalid_request"},
 			{"PATCH a client", http.MethodPatch, "/admin/clients/x", "Bearer " + ts.AdminToken, 405, "invalid_request"},

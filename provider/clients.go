@@ -10,11 +10,8 @@ import (
 // handleRegister is RFC 7591 dynamic client registration; the admin token
 // is the initial access token.
 func (p *Provider) handleRegister(w http.ResponseWriter, r *http.Request) {
-	if ok, err := p.isAdmin(r); err != nil {
+	if err := p.adminRefusal(r, "registration needs the admin token as initial access token (Authorization: Bearer)"); err != nil {
 		p.writeError(w, r, err)
-		return
-	} else if !ok {
-		p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "registration needs the admin token as initial access token (Authorization: Bearer)"))
 		return
 	}
 	// RFC 7591 §2: metadata hallpass does not understand is ignored.

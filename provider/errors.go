@@ -17,6 +17,11 @@ type apiError struct {
 	status      int
 	code        string
 	description string
+	// bearer marks a refusal of the request's bearer credentials, which
+	// writeError answers with an RFC 6750 §3 challenge (bearerError);
+	// with code "" it is the answer to a request carrying no
+	// authentication information at all (§3.1).
+	bearer bool
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.description }
@@ -92,8 +97,13 @@ func (p *Provider) writeError(w http.ResponseWriter, r *http.Request, err error)
 		setRetryAfter(w, err)
 		ae = errorf(http.StatusInternalServerError, "server_error", "hallpass failed to complete the request; try again shortly")
 	}
-	if ae.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass", error="invalid_token"`)
+	if ae.bearer || ae.status == http.StatusUnauthorized {
+		// A 401 needs a challenge (RFC 9110 §15.5.2), and the endpoints
+		// writeError answers take bearer tokens: bearerError is the one
+		// writer of bearer challenges, so every such endpoint answers a
+		// request without credentials alike.
+		p.bearerError(w, ae.status, ae.code, ae.description)
+		return
 	}
 	writeJSON(w, ae.status, map[string]string{"error": ae.code, "error_description": ae.description})
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -425,6 +426,39 @@ func bearerToken(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
+// missingBearer is the refusal of a request whose Authorization header
+// holds no bearer token (bearerToken found none). The Bearer scheme with
+// nothing after it is a malformed request: 400 invalid_request. Anything
+// else (no header, or credentials of another scheme, such as Basic) is a
+// request without any authentication information, which RFC 6750 §3.1
+// answers with the bare challenge and no error code: the client may not
+// know that the endpoint needs a token.
+func missingBearer(r *http.Request) *apiError {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+		return &apiError{status: http.StatusBadRequest, code: "invalid_request", bearer: true,
+			description: "The Authorization header names the Bearer scheme but carries no access token."}
+	}
+	return &apiError{status: http.StatusUnauthorized, bearer: true}
+}
+
+// adminRefusal returns nil when r carries the admin token, and otherwise
+// what to answer it with: missingBearer's refusal without a bearer
+// token, 401 invalid_token saying description with another token, or the
+// failure of ours that kept the token from being checked.
+func (p *Provider) adminRefusal(r *http.Request, description string) error {
+	if _, ok := bearerToken(r); !ok {
+		return missingBearer(r)
+	}
+	ok, err := p.isAdmin(r)
+	if err != nil {
+		return fmt.Errorf("check the admin token: %w", err)
+	}
+	if !ok {
+		return &apiError{status: http.StatusUnauthorized, code: "invalid_token", description: description, bearer: true}
+	}
+	return nil
+}
+
 // isAdmin reports whether r carries the admin token; compared as digests in
 // constant time so neither length nor content leaks through timing. With
 // Config.AdminTokenStored the digest is read from the store on each call,
@@ -450,11 +484,8 @@ func (p *Provider) isAdmin(r *http.Request) (bool, error) {
 // requireAdmin answers 401 unless the request carries the admin token.
 func (p *Provider) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ok, err := p.isAdmin(r); err != nil {
+		if err := p.adminRefusal(r, "a valid admin bearer token is required"); err != nil {
 			p.writeError(w, r, err)
-			return
-		} else if !ok {
-			p.writeError(w, r, errorf(http.StatusUnauthorized, "invalid_token", "a valid admin bearer token is required"))
 			return
 		}
 		// Whatever the admin API changes is recorded as the admin

@@ -38,15 +38,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
-			// The Bearer scheme with no token after it: a malformed
-			// request, not one without authentication.
-			p.bearerError(w, http.StatusBadRequest, "invalid_request", "The Authorization header names the Bearer scheme but carries no access token.")
-			return
-		}
-		// No token at all, or credentials of another scheme (RFC 6750
-		// §3.1): the client may not know the endpoint needs one.
-		p.bearerError(w, http.StatusUnauthorized, "", "")
+		p.writeError(w, r, missingBearer(r))
 		return
 	}
 	sess := NewSession()
@@ -90,10 +82,12 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, claims)
 }
 
-// bearerError answers with an RFC 6750 §3 challenge. code "" is the
-// challenge to a request without any authentication (§3.1): the scheme
-// and realm, and no error code nor other error information, in the
-// header or the body (left empty); clients go by the 401 alone.
+// bearerError answers with an RFC 6750 §3 challenge; it is the one writer
+// of bearer challenges, for userinfo and, through writeError, for the
+// admin API and registration. code "" is the challenge to a request
+// without any authentication (§3.1, see missingBearer): the scheme and
+// realm, and no error code nor other error information, in the header or
+// the body (left empty); clients go by the 401 alone.
 func (p *Provider) bearerError(w http.ResponseWriter, status int, code, description string) {
 	if code == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hallpass"`)

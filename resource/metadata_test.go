@@ -120,6 +120,11 @@ func TestDiscoverFromChallenge(t *testing.T) {
 	if res.Status != http.StatusUnauthorized {
 		t.Fatalf("without a token: status %d", res.Status)
 	}
+	// No authentication information: the realm and where to learn more,
+	// and no error code or other error information (RFC 6750 §3.1).
+	if want := `Bearer realm="` + schoolAPI + `", resource_metadata="` + mdURL + `"`; res.Header.Get("WWW-Authenticate") != want || len(res.Body) != 0 {
+		t.Errorf("without a token: WWW-Authenticate = %q, body %q; want %q and no body", res.Header.Get("WWW-Authenticate"), res.Body, want)
+	}
 	m := regexp.MustCompile(`resource_metadata="([^"]+)"`).FindStringSubmatch(res.Header.Get("WWW-Authenticate"))
 	if m == nil || m[1] != mdURL {
 		t.Fatalf("WWW-Authenticate = %q, want resource_metadata=%q", res.Header.Get("WWW-Authenticate"), mdURL)

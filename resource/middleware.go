@@ -27,11 +27,14 @@ func NewContext(ctx context.Context, c *Claims) context.Context {
 
 // Middleware accepts requests whose Authorization header carries a bearer
 // token that Verify accepts, putting its claims in the request context
-// (see FromContext). Other requests get an RFC 6750 challenge and a JSON
-// error: 401 without an error code when no bearer token was sent, 401
-// invalid_token when the token is rejected, 400 invalid_request when the
-// header is malformed. Tokens are only taken from the Authorization header,
-// never from the query string or a form.
+// (see FromContext). Other requests get an RFC 6750 challenge: 401 with
+// no error code and an empty body when they carry no authentication
+// information (no Authorization header, or credentials of another
+// scheme; §3.1), and otherwise a JSON error as well, 401 invalid_token
+// when the token is rejected, 400 invalid_request when the header is
+// malformed (such as the Bearer scheme with no token). Tokens are only
+// taken from the Authorization header, never from the query string or a
+// form.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return v.protect(next, v.Verify)
 }
@@ -125,18 +128,23 @@ func isB64Token(s string) bool {
 }
 
 // challenge answers status with a WWW-Authenticate Bearer challenge (RFC
-// 6750 §3) and a JSON body. code "" is the challenge to a request without
-// credentials, which carries no error attribute (§3.1).
+// 6750 §3) and a JSON body; it is the one writer of the middleware's
+// challenges. code "" is the challenge to a request without any
+// authentication information, which carries no error code nor other error
+// information (§3.1): the realm (and resource_metadata) only, and an
+// empty body; clients go by the 401 alone.
 func (v *Verifier) challenge(w http.ResponseWriter, status int, code, desc string) {
 	h := `Bearer realm="` + quote(v.cfg.Realm) + `"`
 	if v.cfg.ResourceMetadataURL != "" {
 		h += `, resource_metadata="` + quote(v.cfg.ResourceMetadataURL) + `"`
 	}
-	if code != "" {
-		h += `, error="` + code + `", error_description="` + quote(desc) + `"`
-	} else {
-		code, desc = "unauthorized", "This resource needs a bearer access token in the Authorization header"
+	if code == "" {
+		w.Header().Set("WWW-Authenticate", h)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		return
 	}
+	h += `, error="` + code + `", error_description="` + quote(desc) + `"`
 	w.Header().Set("WWW-Authenticate", h)
 	writeError(w, status, code, desc)
 }

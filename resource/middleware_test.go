@@ -50,6 +50,10 @@ type apiCase struct {
 	challenge string // the exact WWW-Authenticate, "" for none
 	errorCode string // the JSON body's error, "" for a success
 	subject   string // on success
+	// bare: the answer to a request without any authentication
+	// information, which carries no error information (RFC 6750 §3.1),
+	// so no body either.
+	bare bool
 }
 
 func runAPICases(t *testing.T, api *httptest.Server, tests []apiCase) {
@@ -74,6 +78,12 @@ func runAPICases(t *testing.T, api *httptest.Server, tests []apiCase) {
 			}
 			if got := resp.Header.Get("WWW-Authenticate"); got != tt.challenge {
 				t.Errorf("WWW-Authenticate:\n got %s\nwant %s", got, tt.challenge)
+			}
+			if tt.bare {
+				if len(body) != 0 {
+					t.Errorf("body %q, want none: no error code or other error information", body)
+				}
+				return
 			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q, want JSON", ct)
@@ -128,10 +138,14 @@ func TestMiddleware(t *testing.T) {
 		return realm + `, error="invalid_token", error_description="` + desc + `"`
 	}
 	tests := []apiCase{
-		{name: "no Authorization header", path: "/me", status: 401, challenge: realm, errorCode: "unauthorized"},
-		{name: "Basic credentials", path: "/me", header: http.Header{"Authorization": {oauthtest.BasicAuth("alice", "pw")}}, status: 401, challenge: realm, errorCode: "unauthorized"},
-		{name: "token in the query string is not read", path: "/me?access_token=" + url.QueryEscape(reader), status: 401, challenge: realm, errorCode: "unauthorized"},
+		{name: "no Authorization header", path: "/me", status: 401, challenge: realm, bare: true},
+		{name: "Basic credentials", path: "/me", header: http.Header{"Authorization": {oauthtest.BasicAuth("alice", "pw")}}, status: 401, challenge: realm, bare: true},
+		{name: "another scheme", path: "/me", header: http.Header{"Authorization": {"DPoP " + reader}}, status: 401, challenge: realm, bare: true},
+		{name: "a token without a scheme", path: "/me", header: http.Header{"Authorization": {reader}}, status: 401, challenge: realm, bare: true},
+		{name: "token in the query string is not read", path: "/me?access_token=" + url.QueryEscape(reader), status: 401, challenge: realm, bare: true},
 		{name: "empty Bearer credentials", path: "/me", header: http.Header{"Authorization": {"Bearer "}}, status: 400,
+			challenge: realm + `, error="invalid_request", error_description="The Bearer credentials are empty"`, errorCode: "invalid_request"},
+		{name: "the Bearer scheme alone", path: "/me", header: http.Header{"Authorization": {"Bearer"}}, status: 400,
 			challenge: realm + `, error="invalid_request", error_description="The Bearer credentials are empty"`, errorCode: "invalid_request"},
 		{name: "two Authorization headers", path: "/me", header: http.Header{"Authorization": {"Bearer " + reader, "Bearer " + writer}}, status: 400,
 			challenge: realm + `, error="invalid_request", error_description="The request has more than one Authorization header"`, errorCode: "invalid_request"},
@@ -146,7 +160,8 @@ func TestMiddleware(t *testing.T) {
 		{name: "upper-case scheme", path: "/me", header: http.Header{"Authorization": {"BEARER " + reader}}, status: 200, subject: h.ServiceID},
 		{name: "user token", path: "/me", header: bearer(user.AccessToken), status: 200, subject: h.AliceID},
 		{name: "scope granted", path: "/results", header: bearer(reader), status: 200, subject: h.ServiceID},
-		{name: "scope check needs a token first", path: "/results", status: 401, challenge: realm, errorCode: "unauthorized"},
+		{name: "scope check needs a token first", path: "/results", status: 401, challenge: realm, bare: true},
+		{name: "introspected route without a token", method: "POST", path: "/results", status: 401, challenge: realm, bare: true},
 		{name: "scope missing", method: "POST", path: "/results", header: bearer(reader), status: 403,
 			challenge: `Bearer error="insufficient_scope", scope="results:write"`, errorCode: "insufficient_scope"},
 		{name: "scope granted, introspected", method: "POST", path: "/results", header: bearer(writer), status: 200, subject: h.WriterID},

@@ -146,7 +146,7 @@ func TestSchoolAPIWithHallpass(t *testing.T) {
 				errCode                         string
 			}{
 				{"the school page is public", "GET", "/school", "", "", 200, ""},
-				{"results need a token", "GET", "/results", "", "", 401, "unauthorized"},
+				{"results need a token", "GET", "/results", "", "", 401, ""}, // RFC 6750 §3.1: no error code
 				{"a forged token is refused", "GET", "/results", "eyJhbGciOiJub25lIn0.e30.x", "", 401, "invalid_token"},
 				{"another API's token is refused", "GET", "/results", libTok.AccessToken, "", 401, "invalid_token"},
 				{"another API's token cannot publish", "POST", "/results", libTok.AccessToken, publish, 401, "invalid_token"},
