@@ -29,7 +29,9 @@ var testCallers = map[string]*resource.Claims{
 }
 
 // testAuth accepts the caller named by X-Test-Caller; without one it
-// answers 401, as the real middleware does without a token.
+// answers 401, the status the real middleware answers without a token
+// (its answer has no body, only the bare challenge; this one's error code
+// lets the table below name the refusal).
 func testAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := testCallers[r.Header.Get("X-Test-Caller")]
