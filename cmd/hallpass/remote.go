@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // The admin commands work on one of two backends: the database directly
@@ -54,14 +55,14 @@ type localKind[In, Out any] struct {
 
 // Change reads and writes the record in one transaction, as the admin
 // API does with If-Match (changeIfCurrent): the read is from the
-// database, not a cached copy, and on SQLite (whose transactions take the
-// write lock as they begin) no other change can come between. On
-// PostgreSQL the read locks nothing, the admin API's limit too; what could
-// come between is only the moment from the read to the write, never the
-// time a person takes (a password typed on stdin is read before).
+// database, not a cached copy, and locks the record until the write
+// (storage.LockingReads; on SQLite, whose transactions take the write
+// lock as they begin, the transaction does), so no other change can come
+// between: unlocked, on PostgreSQL, one committed between the read and
+// the write was undone. A password typed on stdin is read before.
 func (k localKind[In, Out]) Change(ctx context.Context, id string, edit func(old Out) (In, error)) (out Out, err error) {
 	err = k.svc.InTransaction(ctx, func(ctx context.Context) error {
-		old, err := k.Get(ctx, id)
+		old, err := k.Get(storage.LockingReads(ctx), id)
 		if err != nil {
 			return err
 		}
