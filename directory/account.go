@@ -117,8 +117,14 @@ func (s *Users) ChangePassword(ctx context.Context, idOrName, password string) (
 	if err != nil {
 		return UserView{}, err
 	}
-	return s.Update(ctx, u.ID, UserInput{Username: u.Username, Password: password, Email: u.Email,
-		EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, Disabled: u.Disabled})
+	// The profile given is the password rules' (a password must not be
+	// the username); the update keeps the profile it reads (passwordOnly).
+	update, err := s.prepareUpdate(ctx, u.ID, UserInput{Username: u.Username, Password: password, Email: u.Email,
+		EmailVerified: u.EmailVerified, Name: u.Name, Roles: u.Roles, Disabled: u.Disabled}, true)
+	if err != nil {
+		return UserView{}, err
+	}
+	return update(ctx)
 }
 
 // RemovePasskey deletes user userID's passkey passkeyID and returns it. A

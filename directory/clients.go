@@ -375,46 +375,52 @@ func (s *Clients) PrepareUpdate(_ context.Context, id string, m ClientMetadata) 
 // secret, when not "", replaces the client's (UpdateWithSecret), in the
 // same write and the same audit record.
 func (s *Clients) update(ctx context.Context, id string, m ClientMetadata, chosen string) (ClientMetadata, error) {
-	old, err := s.store.GetClient(ctx, id)
-	if err != nil {
-		return ClientMetadata{}, storeErr(err, ObjectClient, id)
-	}
-	if m.ClientID != "" && m.ClientID != old.ID {
-		return ClientMetadata{}, badMetadata("client_id", "client_id cannot be changed")
-	}
-	if m.ClientSecret != "" {
-		// The client's own secret sent back, as in the metadata the
-		// create answered (RFC 7592 §2.2 allows it if it matches): no
-		// change. Any other value would be a secret chosen here.
-		if !secretMatches(old, m.ClientSecret) {
-			return ClientMetadata{}, badMetadata("client_secret", "client_secret does not match the client's secret, and cannot be changed here (a new one: the console's \"Rotate secret\"; an operator's own: client_secret_env in configuration as code)")
-		}
-		m.ClientSecret = ""
-	}
-	c, err := m.validate()
-	if err != nil {
-		return ClientMetadata{}, err
-	}
-	c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, stamp(s.now())
+	var old, c *storage.Client
 	var secret string
-	switch {
-	case !usesSecret(c.TokenEndpointAuthMethod):
-		if chosen != "" {
-			return ClientMetadata{}, badMetadata("client_secret", "client %q would be public (token_endpoint_auth_method %s): it has no secret", id, c.TokenEndpointAuthMethod)
+	var revoke bool
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
+		var err error
+		// What the update keeps of the client (its secret above all) is
+		// what the client is as the update writes (lockedClient).
+		if old, err = s.lockedClient(tx, id); err != nil {
+			return err
 		}
-		c.SecretHash = nil
-	case chosen != "":
-		sum := sha256.Sum256([]byte(chosen))
-		c.SecretHash = sum[:]
-	case len(old.SecretHash) == 0:
-		secret, c.SecretHash = newClientSecret()
-	default:
-		c.SecretHash = old.SecretHash
-	}
-	// A client made public keeps no grant it got while it authenticated
-	// (turnsPublic): the update and the revocation commit together.
-	revoke := turnsPublic(old.TokenEndpointAuthMethod, c.TokenEndpointAuthMethod)
-	err = inTransaction(ctx, s.store, func(tx context.Context) error {
+		in := m
+		if in.ClientID != "" && in.ClientID != old.ID {
+			return badMetadata("client_id", "client_id cannot be changed")
+		}
+		if in.ClientSecret != "" {
+			// The client's own secret sent back, as in the metadata the
+			// create answered (RFC 7592 §2.2 allows it if it matches): no
+			// change. Any other value would be a secret chosen here.
+			if !secretMatches(old, in.ClientSecret) {
+				return badMetadata("client_secret", "client_secret does not match the client's secret, and cannot be changed here (a new one: the console's \"Rotate secret\"; an operator's own: client_secret_env in configuration as code)")
+			}
+			in.ClientSecret = ""
+		}
+		if c, err = in.validate(); err != nil {
+			return err
+		}
+		c.ID, c.CreatedAt, c.UpdatedAt = old.ID, old.CreatedAt, stamp(s.now())
+		secret = ""
+		switch {
+		case !usesSecret(c.TokenEndpointAuthMethod):
+			if chosen != "" {
+				return badMetadata("client_secret", "client %q would be public (token_endpoint_auth_method %s): it has no secret", id, c.TokenEndpointAuthMethod)
+			}
+			c.SecretHash = nil
+		case chosen != "":
+			sum := sha256.Sum256([]byte(chosen))
+			c.SecretHash = sum[:]
+		case len(old.SecretHash) == 0:
+			secret, c.SecretHash = newClientSecret()
+		default:
+			c.SecretHash = old.SecretHash
+		}
+		// A client made public keeps no grant it got while it
+		// authenticated (turnsPublic): the update and the revocation
+		// commit together.
+		revoke = turnsPublic(old.TokenEndpointAuthMethod, c.TokenEndpointAuthMethod)
 		if err := s.store.UpdateClient(tx, c); err != nil {
 			return storeErr(err, ObjectClient, id)
 		}
@@ -438,6 +444,21 @@ func (s *Clients) update(ctx context.Context, id string, m ClientMetadata, chose
 			"reason": "token_endpoint_auth_method changed from " + old.TokenEndpointAuthMethod + " to none"})
 	}
 	return metadataFor(c, secret), nil
+}
+
+// lockedClient reads client id for a change that writes the whole client
+// back in tx, the transaction ctx carries: from the database, not a cache
+// that another replica's change has not reached, and locked until tx
+// ends (storage.LockingReads), so that a change made meanwhile waits and
+// is read, not written over. Read before the transaction, a secret
+// rotated meanwhile came back with an update (the one rotated away
+// because it leaked), and a rotation undid an update.
+func (s *Clients) lockedClient(tx context.Context, id string) (*storage.Client, error) {
+	c, err := s.store.GetClient(storage.LockingReads(tx), id)
+	if err != nil {
+		return nil, storeErr(err, ObjectClient, id)
+	}
+	return c, nil
 }
 
 // turnsPublic reports whether a client whose token endpoint

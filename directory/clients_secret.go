@@ -2,6 +2,8 @@ package directory
 
 import (
 	"context"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // RotateSecret gives confidential client id a new secret and returns the
@@ -13,17 +15,26 @@ func (s *Clients) RotateSecret(ctx context.Context, id string) (ClientMetadata, 
 	if err := s.refuseBuiltin(id); err != nil {
 		return ClientMetadata{}, err
 	}
-	c, err := s.store.GetClient(ctx, id)
+	var c *storage.Client
+	var secret string
+	err := inTransaction(ctx, s.store, func(tx context.Context) error {
+		var err error
+		if c, err = s.lockedClient(tx, id); err != nil {
+			return err
+		}
+		if err := refuseSecret("token_endpoint_auth_method", id, c.TokenEndpointAuthMethod); err != nil {
+			return err
+		}
+		var digest []byte
+		secret, digest = newClientSecret()
+		c.SecretHash, c.UpdatedAt = digest, stamp(s.now())
+		if err := s.store.UpdateClient(tx, c); err != nil {
+			return storeErr(err, ObjectClient, id)
+		}
+		return nil
+	})
 	if err != nil {
-		return ClientMetadata{}, storeErr(err, ObjectClient, id)
-	}
-	if err := refuseSecret("token_endpoint_auth_method", id, c.TokenEndpointAuthMethod); err != nil {
 		return ClientMetadata{}, err
-	}
-	secret, digest := newClientSecret()
-	c.SecretHash, c.UpdatedAt = digest, stamp(s.now())
-	if err := s.store.UpdateClient(ctx, c); err != nil {
-		return ClientMetadata{}, storeErr(err, ObjectClient, id)
 	}
 	record(ctx, s.audit, ObjectClient, "update", id, []string{"client_secret"}, nil)
 	return metadataFor(c, secret), nil

@@ -403,6 +403,13 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 // carries a transaction, it hashes in that transaction: call it before.
 // It hashes with PreparePassword, and not again a password that hashed.
 func (s *Users) PrepareUpdate(ctx context.Context, idOrName string, in UserInput) (update func(ctx context.Context) (UserView, error), err error) {
+	return s.prepareUpdate(ctx, idOrName, in, false)
+}
+
+// prepareUpdate is PrepareUpdate; with passwordOnly, the update it
+// returns sets only the password in.Password, keeping the rest of the
+// user as its transaction reads it (ChangePassword), not as in has it.
+func (s *Users) prepareUpdate(ctx context.Context, idOrName string, in UserInput, passwordOnly bool) (update func(ctx context.Context) (UserView, error), err error) {
 	if in, err = s.PreparePassword(ctx, in); err != nil {
 		return nil, err
 	}
@@ -414,23 +421,33 @@ func (s *Users) PrepareUpdate(ctx context.Context, idOrName string, in UserInput
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) (UserView, error) { return s.update(ctx, idOrName, old.ID, in, newHash) }, nil
+	return func(ctx context.Context) (UserView, error) {
+		return s.update(ctx, idOrName, old.ID, in, newHash, passwordOnly)
+	}, nil
 }
 
 // update writes the checked in, with newHash as the user's new password
 // hash ("" keeps it), to user id (whom idOrName named), in the
-// transaction ctx carries or a new one.
-func (s *Users) update(ctx context.Context, idOrName, id string, in UserInput, newHash string) (UserView, error) {
+// transaction ctx carries or a new one. With passwordOnly, only newHash
+// is written, the rest kept as read in the transaction.
+func (s *Users) update(ctx context.Context, idOrName, id string, in UserInput, newHash string, passwordOnly bool) (UserView, error) {
 	var u, before *storage.User
 	err := s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
-		// Read again inside the transaction, so that a concurrent change
-		// of the password is not undone by writing back the hash read
-		// before it.
-		cur, err := s.store.GetUser(tx, id)
+		// Read again inside the transaction, and locked until it ends
+		// (storage.LockingReads), so that a concurrent change of the
+		// password is not undone by writing back the hash read before
+		// it: unlocked, on PostgreSQL, both read the old hash.
+		cur, err := s.store.GetUser(storage.LockingReads(tx), id)
 		if err != nil {
 			return nil, storeErr(err, ObjectUser, idOrName)
 		}
 		before = cur
+		if passwordOnly {
+			// A password change writes no profile read before: one
+			// disabling the user meanwhile would be undone.
+			in = UserInput{Username: cur.Username, Email: cur.Email, EmailVerified: cur.EmailVerified,
+				Name: cur.Name, Roles: cur.Roles, Disabled: cur.Disabled}
+		}
 		if in.Username != cur.Username {
 			// Only a rename is checked: a user who shares a username
 			// but for case with another since before the rule (an

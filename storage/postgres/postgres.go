@@ -153,6 +153,10 @@ func dialect() sqlstore.Dialect {
 		// user_totp, recovery_codes and passkeys without COLLATE "C".
 		ByteOrder: ` COLLATE "C"`,
 		ForUpdate: " FOR UPDATE",
+		// A locking read before an If-Match's change (LockingReads)
+		// holds up no sign-in, consent or token writing rows that refer
+		// to the record: their foreign key checks take FOR KEY SHARE.
+		ForNoKeyUpdate: " FOR NO KEY UPDATE",
 		// A password change's UPDATE waits for it, and it for the
 		// UPDATE; a sign-in's confirmation then writes no row version.
 		ForShare: " FOR SHARE",

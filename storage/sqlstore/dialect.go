@@ -64,6 +64,13 @@ type Dialect struct {
 	// until the transaction ends; empty where every write transaction
 	// already holds the database's one write lock.
 	ForUpdate string
+	// ForNoKeyUpdate is appended to a SELECT that must lock the rows it
+	// reads against a concurrent change until the transaction ends, but
+	// not against rows of other tables that refer to them: PostgreSQL's
+	// FOR NO KEY UPDATE, the lock an UPDATE that leaves the key alone
+	// takes, which foreign key checks (FOR KEY SHARE) do not wait for.
+	// Empty where ForUpdate is.
+	ForNoKeyUpdate string
 	// ForShare is appended to a SELECT that must wait for a concurrent
 	// change of the rows it reads to commit and then judge them as
 	// changed, without writing them (PostgreSQL's FOR SHARE, which at

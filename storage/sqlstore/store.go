@@ -391,16 +391,20 @@ func (s *Store) q(ctx context.Context) runner {
 // writer returns the locked row as the writer left it, but what it reads
 // of other tables (a user's roles) as it was when it began; the read
 // after the lock sees everything the writer committed. Nothing where the
-// dialect locks no rows (Dialect.ForUpdate: SQLite's write transactions
-// hold the database) and outside a transaction.
+// dialect locks no rows (Dialect.ForNoKeyUpdate: SQLite's write transactions
+// hold the database) and outside a transaction. The lock is the one an
+// UPDATE of the record takes (Dialect.ForNoKeyUpdate), not FOR UPDATE:
+// that one would also hold up, for as long as the change takes, every
+// sign-in, consent and token whose row refers to the record (their
+// foreign key checks), which a plain UPDATE never did.
 func (s *Store) lockRead(ctx context.Context, op, table, where string, args ...any) error {
-	if s.d.ForUpdate == "" || !storage.ReadsLock(ctx) {
+	if s.d.ForNoKeyUpdate == "" || !storage.ReadsLock(ctx) {
 		return nil
 	}
 	if _, ok := s.tx(ctx); !ok {
 		return nil
 	}
-	rows, err := s.q(ctx).query(ctx, `SELECT 1 FROM `+table+` WHERE `+where+s.d.ForUpdate, args...)
+	rows, err := s.q(ctx).query(ctx, `SELECT 1 FROM `+table+` WHERE `+where+s.d.ForNoKeyUpdate, args...)
 	if errors.Is(err, errUnstorable) {
 		return nil // no row can hold the key: the read finds none
 	}
