@@ -189,8 +189,14 @@ func passwordChangeCase(e *ssoEnv) sweepCase {
 // longest tests of the package (CI's 15 minutes). What PostgreSQL itself
 // does when it goes away mid-request, transactions included, is
 // TestProxyCutSweep's, over a real PostgreSQL cut off.
+//
+// The sweeps run in parallel with each other: each has a server, a
+// database, an nthStore and a log of its own, and one request at a time
+// keeps about one CPU busy (StoreHangsAnswers mostly waits for requests'
+// time to run out), so two at once take about half the time.
 func onSweepBackend(t *testing.T, f func(t *testing.T, dsn string)) {
 	t.Helper()
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) { f(t, testdb.SQLite(t)) })
 }
 

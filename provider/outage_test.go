@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,11 @@ import (
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
+	// parsed holds the records of buf's first read bytes, decoded once:
+	// a sweep asks for the records after every request, and decoding
+	// the whole log each time made its checks quadratic in its length.
+	parsed []map[string]any
+	read   int
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
@@ -31,20 +37,21 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// lines returns the JSON log records written so far.
+// records returns the JSON log records written so far.
 func (b *syncBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []map[string]any
-	for line := range strings.Lines(b.buf.String()) {
+	// Each record is written whole, its line ended, in one Write.
+	for line := range strings.Lines(string(b.buf.Bytes()[b.read:])) {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
 		}
-		out = append(out, m)
+		b.parsed = append(b.parsed, m)
+		b.read += len(line)
 	}
-	return out
+	return slices.Clone(b.parsed)
 }
 
 // logged reports whether a record at level names requestID.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
@@ -225,12 +226,28 @@ func twoRows(t *testing.T) (*postgres.Store, context.Context) {
 // attempt, waits until the other holds its own; then it calls then, which
 // asks for the other's row, so the first attempts deadlock. It returns
 // each transaction's attempts (counting from 1) and error.
+//
+// The deadlock's loser runs again only after the winner has returned.
+// Else, on a busy machine, its next attempt, a few milliseconds after
+// the rollback, can take its first row again before the winner (woken by
+// the rollback, waiting for that row) is scheduled to take it: the two
+// deadlock once more, as often as that happens, and the attempts are
+// 5 or more where the test means the one deadlock, run again once.
 func deadlock(ctx context.Context, s *postgres.Store, then func(tx context.Context, first, second string, attempt int) error) (attempts [2]int, errs [2]error) {
 	var holding sync.WaitGroup
 	holding.Add(2)
+	done := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
 	lock := func(i int, first, second string) {
+		defer close(done[i])
 		errs[i] = s.InTransaction(ctx, func(tx context.Context) error {
 			attempts[i]++
+			if attempts[i] > 1 {
+				select {
+				case <-done[1-i]:
+				case <-time.After(time.Minute):
+					return fmt.Errorf("attempt %d: the other transaction, the deadlock's winner, has not returned", attempts[i])
+				}
+			}
 			if err := s.PutSetting(tx, first, []byte("1")); err != nil {
 				return err
 			}
