@@ -134,16 +134,25 @@ func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User,
 // invalid_grant); the access token carries the epoch. A refresh token is
 // confirmed against the user's credential (confirmGrantUser), which needs
 // the read.
+//
+// A code that carries its user's token epoch is spent at that epoch
+// whether it grants a refresh token or not: a change that ended the
+// user's grants and committed between the read of the user and
+// the code's write deleted no code, and a change that leaves the password
+// as it is (a reset of the second factors, the user's sessions ended)
+// passes confirmGrantUser, so without it such a code outlived the end of
+// every grant of its user, refresh token and all.
 func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*storage.User, error) {
 	// fosite grants the code's scopes to the exchange only later; a
 	// refresh token comes with offline_access (or offline).
 	scopes, ok := p.fstore.ReadCodeScopes(ctx)
-	if ok && sess.UserGrant && sess.Subject != "" && !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+	if ok && sess.UserGrant && sess.Subject != "" {
 		// The code is spent only if the user's epoch is still the one
-		// it was issued with: a change that committed between the
-		// issue's read of the user and the code's write spent no code.
+		// it was issued with.
 		p.fstore.SpendAtUserEpoch(ctx, sess.UserEpoch)
-		return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
+		if !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+			return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
+		}
 	}
 	return p.grantUser(ctx, sess)
 }
