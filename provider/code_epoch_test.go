@@ -100,3 +100,61 @@ func TestCodeWrittenAfterItsGrantEnded(t *testing.T) {
 		}
 	})
 }
+
+// revocationFailingStore fails, when armed, the next revocation of a
+// grant's self-contained access tokens and the next of its refresh
+// tokens, once each, as a database that drops a connection would.
+type revocationFailingStore struct {
+	storage.Store
+	access, refresh atomic.Bool
+}
+
+func (s *revocationFailingStore) arm() {
+	s.access.Store(true)
+	s.refresh.Store(true)
+}
+
+var errRevocationDropped = fmt.Errorf("%w: connection dropped (test)", storage.ErrUnavailable)
+
+func (s *revocationFailingStore) RevokeAccess(ctx context.Context, ids []string, expires time.Time) error {
+	if s.access.Swap(false) {
+		return errRevocationDropped
+	}
+	return s.Store.RevokeAccess(ctx, ids, expires)
+}
+
+func (s *revocationFailingStore) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
+	if kind == storage.KindRefreshToken && s.refresh.Swap(false) {
+		return errRevocationDropped
+	}
+	return s.Store.DeactivateTokensByRequest(ctx, kind, requestID)
+}
+
+// TestCodeReplayRevocationFailure checks that a code presented again
+// after its exchange ends what that exchange issued even when the
+// database fails the revocation fosite makes of it: fosite answers
+// invalid_grant whatever its revocation did ("Additionally, an error
+// occurred"), so the first exchange's tokens stayed valid while the
+// replay was reported with its grant revoked. The revocation is made
+// sure of after fosite's, and the replay counted, recorded and logged
+// once.
+func TestCodeReplayRevocationFailure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st, logs := &revocationFailingStore{}, &lockedBuffer{}
+		e := &codeEnv{logs: logs, store: &codeReadingStore{}}
+		e.ssoEnv = newSSOEnv(t, dsn, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		})
+		admin := e.adminCred()
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, "openid offline_access results:read")
+		before := e.codeReuse(t)
+		st.arm()
+		_, err := e.tryExchange(g.AR, g.CB)
+		wantRetrieveError(t, err, "invalid_grant")
+		e.wantReuse(t, before, true)
+		e.WantInactive(t, "the first exchange's access token", admin, g.Access, "")
+		e.WantInactive(t, "the first exchange's refresh token", admin, g.Refresh, "")
+	})
+}

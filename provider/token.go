@@ -357,7 +357,8 @@ const grantEndedHint = "The refresh token is no longer valid: its grant has ende
 // got as far as spending the credential; it is "" for one refused while
 // fosite read the request. fosite handles a spent code found there itself
 // (invalid_grant, grant revoked), and it is recorded here as the replay
-// it is; a spent refresh token found there runs fosite's reuse
+// it is, and the grant revoked again (fosite answers invalid_grant when
+// its revocation failed); a spent refresh token found there runs fosite's reuse
 // detection, which revokes the grant but answers invalid_request when it
 // loses the race to delete the spent row, so the grant is looked up by
 // the token and revoked again here.
@@ -395,6 +396,15 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		if grantType == "authorization_code" {
 			if id, replayed := p.fstore.CodeReplayed(ctx); replayed {
 				p.recordReuse(ctx, ar, id, grantType)
+				// fosite revoked the grant, but answers invalid_grant
+				// even when that failed, leaving the first exchange's
+				// tokens valid: the revocation is made sure of here,
+				// and a failure of it is ours.
+				if id != "" {
+					if rerr := p.revokeGrant(ctx, id); rerr != nil {
+						return fmt.Errorf("revoke the grant of a replayed authorization code: %w", rerr)
+					}
+				}
 			}
 		}
 		if grantType == "refresh_token" && errors.Is(err, fositestore.ErrGrantEnded) {
