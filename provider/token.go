@@ -134,16 +134,25 @@ func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User,
 // invalid_grant); the access token carries the epoch. A refresh token is
 // confirmed against the user's credential (confirmGrantUser), which needs
 // the read.
+//
+// A code that carries its user's token epoch is spent at that epoch
+// whether it grants a refresh token or not: a change that ended the
+// user's grants and committed between the issue's read of the user and
+// the code's write deleted no code, and a change that leaves the password
+// as it is (a reset of the second factors, the user's sessions ended)
+// passes confirmGrantUser, so without it such a code outlived the end of
+// every grant of its user, refresh token and all.
 func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*storage.User, error) {
 	// fosite grants the code's scopes to the exchange only later; a
 	// refresh token comes with offline_access (or offline).
 	scopes, ok := p.fstore.ReadCodeScopes(ctx)
-	if ok && sess.UserGrant && sess.Subject != "" && !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+	if ok && sess.UserGrant && sess.Subject != "" {
 		// The code is spent only if the user's epoch is still the one
-		// it was issued with: a change that committed between the
-		// issue's read of the user and the code's write spent no code.
+		// it was issued with.
 		p.fstore.SpendAtUserEpoch(ctx, sess.UserEpoch)
-		return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
+		if !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
+			return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
+		}
 	}
 	return p.grantUser(ctx, sess)
 }
@@ -348,7 +357,8 @@ const grantEndedHint = "The refresh token is no longer valid: its grant has ende
 // got as far as spending the credential; it is "" for one refused while
 // fosite read the request. fosite handles a spent code found there itself
 // (invalid_grant, grant revoked), and it is recorded here as the replay
-// it is; a spent refresh token found there runs fosite's reuse
+// it is, and the grant revoked again (fosite answers invalid_grant when
+// its revocation failed); a spent refresh token found there runs fosite's reuse
 // detection, which revokes the grant but answers invalid_request when it
 // loses the race to delete the spent row, so the grant is looked up by
 // the token and revoked again here.
@@ -386,6 +396,15 @@ func (p *Provider) lostRace(ctx context.Context, ar fosite.AccessRequester, gran
 		if grantType == "authorization_code" {
 			if id, replayed := p.fstore.CodeReplayed(ctx); replayed {
 				p.recordReuse(ctx, ar, id, grantType)
+				// fosite revoked the grant, but answers invalid_grant
+				// even when that failed, leaving the first exchange's
+				// tokens valid: the revocation is made sure of here,
+				// and a failure of it is ours.
+				if id != "" {
+					if rerr := p.revokeGrant(ctx, id); rerr != nil {
+						return fmt.Errorf("revoke the grant of a replayed authorization code: %w", rerr)
+					}
+				}
 			}
 		}
 		if grantType == "refresh_token" && errors.Is(err, fositestore.ErrGrantEnded) {

@@ -639,10 +639,10 @@ func (r *codeRead) client(ctx context.Context, s storage.Store, t *storage.Token
 }
 
 // SpendAtUserEpoch makes the exchange in ctx (ReadCodeOnce) spend its code
-// only if the code's user still has token epoch epoch: for an exchange
-// that does not read the user, so that a user deleted, disabled or given
-// a new password after the code's issue read them, and before its write,
-// gets no tokens from it.
+// only if the code's user still has token epoch epoch, so that a user
+// deleted, disabled, given a new password or otherwise signed out
+// everywhere after the code's issue read them, and before its write, gets
+// no tokens from it.
 func (f *Store) SpendAtUserEpoch(ctx context.Context, epoch int64) {
 	if r, ok := ctx.Value(codeReadKey{f}).(*codeRead); ok {
 		r.userEpoch = &epoch
