@@ -2,9 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -95,7 +92,7 @@ func (a adminAPI[In, Out]) list(w http.ResponseWriter, r *http.Request) {
 func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
 	out, err := a.svc.Get(r.Context(), pathParam(r, "id"))
 	if err == nil {
-		w.Header().Set("ETag", `"`+versionOf(out)+`"`)
+		w.Header().Set("ETag", `"`+directory.Version(out)+`"`)
 	}
 	a.p.answer(w, r, http.StatusOK, out, err)
 }
@@ -114,10 +111,10 @@ func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, match func(version strin
 	}
 	now, current, err := changeIfCurrent(r.Context(), a.p,
 		func(ctx context.Context) (Out, error) { return a.svc.Get(ctx, id) },
-		func(now Out) bool { return match(versionOf(now)) },
+		func(now Out) bool { return match(directory.Version(now)) },
 		func(ctx context.Context, _ Out) error { return change(ctx) })
 	if err == nil && !current {
-		return errorf(http.StatusPreconditionFailed, "precondition_failed", "the record was changed since the read whose ETag If-Match names; read it again (its ETag is \"%s\") and repeat the change on what it is now", versionOf(now))
+		return errorf(http.StatusPreconditionFailed, "precondition_failed", "the record was changed since the read whose ETag If-Match names; read it again (its ETag is \"%s\") and repeat the change on what it is now", directory.Version(now))
 	}
 	return err
 }
@@ -216,22 +213,6 @@ func (a adminAPI[In, Out]) log(r *http.Request, change, id string) {
 	a.p.log.InfoContext(r.Context(), a.logged+" "+change, a.logged+"_id", id, "request_id", RequestID(r.Context()))
 }
 
-// versionOf names the state of record v (a client, user, role or scope
-// as the admin API shows it): the admin API's ETag and the console's
-// edit forms carry it, so that a change made from a read another change
-// has overtaken is refused (412, or the form shown again) rather than
-// silently undoing it. Two admins editing one client would otherwise
-// each save over the other's change.
-func versionOf(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Every record type marshals; a version that matches nothing
-		// refuses the change rather than allowing it unchecked.
-		return "unversioned"
-	}
-	sum := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(sum[:18])
-}
 
 // answer writes v with status, or err.
 func (p *Provider) answer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {

@@ -98,7 +98,7 @@ func (p *Provider) consoleRefusal(w http.ResponseWriter, r *http.Request, err er
 }
 
 // versionField is the hidden field of an edit form that sends back the
-// version of the record the page showed (versionOf), which staleEdit
+// version of the record the page showed (directory.Version), which staleEdit
 // checks.
 func versionField(version string) web.Field {
 	return web.Field{Name: "version", Type: "hidden", Value: version}
@@ -109,7 +109,7 @@ func versionField(version string) web.Field {
 // saving it would undo a change saved meanwhile (another admin's, or
 // another tab's). A post without a version counts as stale.
 func staleEdit(r *http.Request, current any) bool {
-	return r.PostForm.Get("version") != versionOf(current)
+	return r.PostForm.Get("version") != directory.Version(current)
 }
 
 // saveUnlessStale runs save, the change an edit form's post r asks of a

@@ -174,7 +174,7 @@ func keepUnshown(old, in directory.ClientMetadata) directory.ClientMetadata {
 
 // showClientForm renders the client form with m, and the refusal if any;
 // version is the stored client's the edit page's post is to change
-// (versionOf), "" for a new one.
+// (directory.Version), "" for a new one.
 func (p *Provider) showClientForm(w http.ResponseWriter, r *http.Request, status int, m directory.ClientMetadata, isNew bool, version string, refusal *directory.Error) {
 	d := web.ConsoleData{Notice: notice(r)}
 	field := ""
@@ -272,7 +272,7 @@ func (p *Provider) editableClient(w http.ResponseWriter, r *http.Request) (direc
 
 func (p *Provider) consoleEditClient(w http.ResponseWriter, r *http.Request) {
 	if m, ok := p.editableClient(w, r); ok {
-		p.showClientForm(w, r, http.StatusOK, m, false, versionOf(m), nil)
+		p.showClientForm(w, r, http.StatusOK, m, false, directory.Version(m), nil)
 	}
 }
 
@@ -291,7 +291,7 @@ func (p *Provider) consoleUpdateClient(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if stale {
-		p.showClientForm(w, r, http.StatusConflict, cur, false, versionOf(cur), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient, Message: staleMessage})
+		p.showClientForm(w, r, http.StatusConflict, cur, false, directory.Version(cur), &directory.Error{Kind: directory.ErrConflict, Object: directory.ObjectClient, Message: staleMessage})
 		return
 	}
 	if err != nil {
@@ -310,7 +310,7 @@ func (p *Provider) consoleRotateSecret(w http.ResponseWriter, r *http.Request) {
 	m, err := p.dir.Clients().RotateSecret(r.Context(), old.ClientID)
 	if err != nil {
 		if de := formRefusal(err); de != nil && errors.Is(de.Kind, directory.ErrInvalid) {
-			p.showClientForm(w, r, http.StatusBadRequest, old, false, versionOf(old), de)
+			p.showClientForm(w, r, http.StatusBadRequest, old, false, directory.Version(old), de)
 			return
 		}
 		p.consoleRefusal(w, r, err)

@@ -125,7 +125,7 @@ func (p *Provider) consoleScope(w http.ResponseWriter, r *http.Request) {
 		p.consoleRefusal(w, r, err)
 		return
 	}
-	p.showScope(w, r, http.StatusOK, s, "", nil, versionOf(s))
+	p.showScope(w, r, http.StatusOK, s, "", nil, directory.Version(s))
 }
 
 // showScope shows scope s's page; version is that of the stored scope
@@ -151,7 +151,7 @@ func (p *Provider) consoleUpdateScope(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if stale {
-		p.showScope(w, r, http.StatusConflict, cur, staleMessage, nil, versionOf(cur))
+		p.showScope(w, r, http.StatusConflict, cur, staleMessage, nil, directory.Version(cur))
 		return
 	}
 	if err != nil {
@@ -308,7 +308,7 @@ func (p *Provider) consoleRole(w http.ResponseWriter, r *http.Request) {
 		p.consoleRefusal(w, r, err)
 		return
 	}
-	p.showRole(w, r, http.StatusOK, ro, "", nil, versionOf(ro))
+	p.showRole(w, r, http.StatusOK, ro, "", nil, directory.Version(ro))
 }
 
 // showRole shows role ro's page; version is that of the stored role its
@@ -339,7 +339,7 @@ func (p *Provider) consoleUpdateRole(w http.ResponseWriter, r *http.Request) {
 		return err
 	})
 	if stale {
-		p.showRole(w, r, http.StatusConflict, cur, staleMessage, nil, versionOf(cur))
+		p.showRole(w, r, http.StatusConflict, cur, staleMessage, nil, directory.Version(cur))
 		return
 	}
 	if err != nil {

@@ -180,7 +180,7 @@ func (p *Provider) showUser(w http.ResponseWriter, r *http.Request, status int, 
 			return
 		}
 	}
-	fields = append(slices.Clip(fields), versionField(versionOf(u)))
+	fields = append(slices.Clip(fields), versionField(directory.Version(u)))
 	path := userPath(u.ID)
 	g := web.Generic{Forms: []web.FormSection{
 		{Heading: "Profile and roles", Form: web.Form{Action: path, Submit: "Save changes", Fields: fields, Error: formError}},

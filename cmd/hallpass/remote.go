@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
 	"time"
 
@@ -85,9 +84,9 @@ func (k localKind[In, Out]) Change(ctx context.Context, id string, edit func(old
 		if err != nil {
 			return err
 		}
-		// The record as read, updated_at included: any write since
-		// shows.
-		if !reflect.DeepEqual(cur, old) {
+		// The record's version (directory.Version, the admin API's
+		// ETag), updated_at included: any write since shows.
+		if directory.Version(cur) != directory.Version(old) {
 			return &changedError{noun: k.noun, id: id}
 		}
 		out, err = update(ctx)
