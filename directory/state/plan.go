@@ -609,7 +609,7 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 					// Hashed before the transaction (Apply): the
 					// input prepared from the same entry and variable.
 					ready, ok := prepared[in.Username]
-					if !ok || (ready.Password == "") != (in.Password == "") {
+					if !ok || !sameUserInput(ready, in) {
 						return errUnprepared
 					}
 					if in.Password == "" {
@@ -684,4 +684,15 @@ func sameSet(a, b []string) bool {
 	slices.Sort(x)
 	slices.Sort(y)
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+// sameUserInput reports whether a, prepared before Apply's transaction,
+// is the input b that the transaction's plan creates the user with: the
+// user is created from a, so any field in which they differ (the file's
+// entry, or a password variable, read again in between) must send Apply
+// round again rather than create what the plan does not say.
+func sameUserInput(a, b directory.UserInput) bool {
+	return a.Username == b.Username && a.Password == b.Password && a.Email == b.Email &&
+		a.EmailVerified == b.EmailVerified && a.Name == b.Name && a.Disabled == b.Disabled &&
+		slices.Equal(a.Roles, b.Roles)
 }
