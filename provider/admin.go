@@ -213,7 +213,6 @@ func (a adminAPI[In, Out]) log(r *http.Request, change, id string) {
 	a.p.log.InfoContext(r.Context(), a.logged+" "+change, a.logged+"_id", id, "request_id", RequestID(r.Context()))
 }
 
-
 // answer writes v with status, or err.
 func (p *Provider) answer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
 	if err != nil {
