@@ -29,9 +29,17 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		}
 		if vs, inForm := r.PostForm["access_token"]; inForm {
 			// RFC 6750 §2: one way of sending the token per request, and
-			// one token.
-			if ok || len(vs) != 1 {
-				p.bearerError(w, http.StatusBadRequest, "invalid_request", "Send exactly one access token, either in the Authorization header or as the access_token form parameter.")
+			// one token. Any Authorization header counts, not only one
+			// bearerToken can read: "Bearer" with nothing after it, or
+			// another scheme, is credentials sent there too, and taking
+			// the form's token over them would answer a request that is
+			// malformed (§3.1).
+			if len(r.Header.Values("Authorization")) > 0 {
+				p.bearerError(w, http.StatusBadRequest, "invalid_request", "The request carries both an Authorization header and an access_token form parameter; send the access token one way only.")
+				return
+			}
+			if len(vs) != 1 {
+				p.bearerError(w, http.StatusBadRequest, "invalid_request", "The access_token form parameter is repeated; send exactly one access token.")
 				return
 			}
 			tok, ok = vs[0], true
