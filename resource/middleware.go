@@ -12,17 +12,41 @@ import (
 
 type claimsKey struct{}
 
+// verified is what the verifying middlewares leave in the context: the
+// token's claims, and the challenger of the Verifier that accepted it, so
+// that RequireScope, RequireACR and RequireAMR, which are not given the
+// Verifier, challenge with its realm and resource_metadata.
+type verified struct {
+	claims *Claims
+	ch     challenger
+}
+
 // FromContext returns the claims Middleware or IntrospectMiddleware
 // accepted for the request whose context ctx is.
 func FromContext(ctx context.Context) (*Claims, bool) {
-	c, ok := ctx.Value(claimsKey{}).(*Claims)
-	return c, ok && c != nil
+	vd, ok := ctx.Value(claimsKey{}).(*verified)
+	if !ok || vd.claims == nil {
+		return nil, false
+	}
+	return vd.claims, true
 }
 
 // NewContext returns a copy of ctx carrying c, as the middlewares do; it
-// lets handlers be tested without a token.
+// lets handlers be tested without a token. Without a Verifier there is
+// no realm nor resource_metadata: the challenges of RequireScope,
+// RequireACR and RequireAMR then carry neither.
 func NewContext(ctx context.Context, c *Claims) context.Context {
-	return context.WithValue(ctx, claimsKey{}, c)
+	return context.WithValue(ctx, claimsKey{}, &verified{claims: c})
+}
+
+// challengerFrom returns the challenger of the Verifier whose middleware
+// accepted the request whose context ctx is.
+func challengerFrom(ctx context.Context) challenger {
+	vd, _ := ctx.Value(claimsKey{}).(*verified)
+	if vd == nil {
+		return challenger{}
+	}
+	return vd.ch
 }
 
 // Middleware accepts requests whose Authorization header carries a bearer
@@ -53,10 +77,10 @@ func (v *Verifier) protect(next http.Handler, check func(context.Context, string
 		token, problem := bearerToken(r)
 		switch {
 		case problem != "":
-			v.challenge(w, http.StatusBadRequest, "invalid_request", problem)
+			v.ch.write(w, http.StatusBadRequest, "invalid_request", problem)
 			return
 		case token == "":
-			v.challenge(w, http.StatusUnauthorized, "", "")
+			v.ch.write(w, http.StatusUnauthorized, "", "")
 			return
 		}
 		c, err := check(ctx, token)
@@ -65,10 +89,10 @@ func (v *Verifier) protect(next http.Handler, check func(context.Context, string
 			switch {
 			case errors.As(err, &te):
 				v.log.DebugContext(ctx, "resource: access token rejected", "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
-				v.challenge(w, http.StatusUnauthorized, "invalid_token", te.desc)
+				v.ch.write(w, http.StatusUnauthorized, "invalid_token", te.desc)
 			case errors.Is(err, ErrInvalidToken):
 				v.log.DebugContext(ctx, "resource: access token rejected", "reason", err.Error(), "method", r.Method, "path", r.URL.Path)
-				v.challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid")
+				v.ch.write(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid")
 			case errors.Is(err, ErrNoIntrospection):
 				v.log.ErrorContext(ctx, "resource: IntrospectMiddleware cannot introspect", "err", err.Error())
 				writeError(w, http.StatusInternalServerError, "server_error", "The access token cannot be checked: introspection is not configured")
@@ -78,7 +102,7 @@ func (v *Verifier) protect(next http.Handler, check func(context.Context, string
 			}
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(ctx, c)))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, claimsKey{}, &verified{claims: c, ch: v.ch})))
 	})
 }
 
@@ -127,30 +151,62 @@ func isB64Token(s string) bool {
 	return true
 }
 
-// challenge answers status with a WWW-Authenticate Bearer challenge (RFC
-// 6750 §3) and a JSON body; it is the one writer of the middleware's
-// challenges. code "" is the challenge to a request without any
-// authentication information, which carries no error code nor other error
-// information (§3.1): the realm (and resource_metadata) only, and an
-// empty body; clients go by the 401 alone.
-func (v *Verifier) challenge(w http.ResponseWriter, status int, code, desc string) {
-	h := `Bearer realm="` + quote(v.cfg.Realm) + `"`
-	if v.cfg.ResourceMetadataURL != "" {
-		h += `, resource_metadata="` + quote(v.cfg.ResourceMetadataURL) + `"`
+// challenger writes the package's WWW-Authenticate Bearer challenges (RFC
+// 6750 §3): those of the verifying middlewares and, through the context
+// they leave (verified), those of RequireScope, RequireACR and RequireAMR,
+// so that every one names the same realm and resource_metadata (RFC 9728
+// §5.1) and a client refused for want of a scope or a second factor can
+// find the authorization server as one refused for want of a token can.
+// The zero challenger (NewContext without a Verifier) names neither.
+type challenger struct {
+	realm, resourceMetadata string
+}
+
+// param is an auth-param a challenge adds after the error description,
+// and a member of the JSON body.
+type param struct{ name, value string }
+
+// write answers status with c's challenge and a JSON body of the error,
+// its description and params. code "" is the challenge to a request
+// without any authentication information, which carries no error code
+// nor other error information (§3.1): the realm (and resource_metadata)
+// only, and an empty body; clients go by the 401 alone.
+func (c challenger) write(w http.ResponseWriter, status int, code, desc string, params ...param) {
+	var parts []string
+	if c.realm != "" {
+		parts = append(parts, `realm="`+quote(c.realm)+`"`)
+	}
+	if c.resourceMetadata != "" {
+		parts = append(parts, `resource_metadata="`+quote(c.resourceMetadata)+`"`)
 	}
 	if code == "" {
-		w.Header().Set("WWW-Authenticate", h)
+		w.Header().Set("WWW-Authenticate", bearerChallenge(parts))
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(status)
 		return
 	}
-	h += `, error="` + code + `", error_description="` + quote(desc) + `"`
-	w.Header().Set("WWW-Authenticate", h)
-	writeError(w, status, code, desc)
+	parts = append(parts, `error="`+code+`"`, `error_description="`+quote(desc)+`"`)
+	body := map[string]string{"error": code, "error_description": desc}
+	for _, p := range params {
+		parts = append(parts, p.name+`="`+quote(p.value)+`"`)
+		body[p.name] = p.value
+	}
+	w.Header().Set("WWW-Authenticate", bearerChallenge(parts))
+	writeJSON(w, status, body)
+}
+
+// bearerChallenge is the Bearer challenge with the auth-params parts.
+func bearerChallenge(parts []string) string {
+	if len(parts) == 0 {
+		return "Bearer"
+	}
+	return "Bearer " + strings.Join(parts, ", ")
 }
 
 // RequireScope returns middleware answering 403 insufficient_scope (RFC
-// 6750 §3.1) unless the request's token grants scope. It must run after
+// 6750 §3.1) unless the request's token grants scope; the challenge
+// carries the realm and resource_metadata of the Verifier whose
+// middleware accepted the token, as its 401s do. It must run after
 // Middleware or IntrospectMiddleware; without their claims in the context
 // it answers 500. It panics if scope is not a valid scope token (RFC 6749
 // §3.3), a programming error.
@@ -166,12 +222,8 @@ func RequireScope(scope string) func(http.Handler) http.Handler {
 				return
 			}
 			if !c.HasScope(scope) {
-				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-				writeJSON(w, http.StatusForbidden, map[string]string{
-					"error":             "insufficient_scope",
-					"error_description": "The access token does not grant the scope " + scope,
-					"scope":             scope,
-				})
+				challengerFrom(r.Context()).write(w, http.StatusForbidden, "insufficient_scope",
+					"The access token does not grant the scope "+scope, param{"scope", scope})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -184,21 +236,23 @@ func RequireScope(scope string) func(http.Handler) http.Handler {
 // token's acr is one of acrs; the challenge names them in acr_values, for
 // the client to send the user back through hallpass with them (hallpass
 // then asks for what is missing, such as a second factor). Like
-// RequireScope it must run after Middleware or IntrospectMiddleware. It
+// RequireScope it must run after Middleware or IntrospectMiddleware, and
+// its challenge carries the same realm and resource_metadata. It
 // panics without an acceptable value, a programming error.
 func RequireACR(acrs ...string) func(http.Handler) http.Handler {
 	if len(acrs) == 0 || slices.ContainsFunc(acrs, func(a string) bool { return !isScopeToken(a) }) {
 		panic(fmt.Sprintf("resource.RequireACR: %q is not a list of acr values", acrs))
 	}
 	return requireAuthentication("RequireACR", func(c *Claims) bool { return slices.Contains(acrs, c.ACR) },
-		`acr_values="`+strings.Join(acrs, " ")+`"`, "The user did not sign in strongly enough for this request")
+		"The user did not sign in strongly enough for this request", param{"acr_values", strings.Join(acrs, " ")})
 }
 
 // RequireAMR returns middleware answering 403
 // insufficient_user_authentication (RFC 9470 §3) unless the request's
 // token's amr includes every one of methods (RFC 8176, e.g. "mfa"; with
 // hallpass, acr_values=urn:hallpass:acr:mfa at sign-in yields it). Like
-// RequireScope it must run after Middleware or IntrospectMiddleware. It
+// RequireScope it must run after Middleware or IntrospectMiddleware, and
+// its challenge carries the same realm and resource_metadata. It
 // panics without methods, a programming error.
 func RequireAMR(methods ...string) func(http.Handler) http.Handler {
 	if len(methods) == 0 {
@@ -206,12 +260,12 @@ func RequireAMR(methods ...string) func(http.Handler) http.Handler {
 	}
 	return requireAuthentication("RequireAMR", func(c *Claims) bool {
 		return !slices.ContainsFunc(methods, func(m string) bool { return !slices.Contains(c.AMR, m) })
-	}, "", "The user did not sign in with the methods this request needs")
+	}, "The user did not sign in with the methods this request needs")
 }
 
 // requireAuthentication is RequireACR and RequireAMR: ok judges the
-// token's claims, param is added to the challenge.
-func requireAuthentication(name string, ok func(*Claims) bool, param, desc string) func(http.Handler) http.Handler {
+// token's claims, params are added to the challenge.
+func requireAuthentication(name string, ok func(*Claims) bool, desc string, params ...param) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, found := FromContext(r.Context())
@@ -220,12 +274,7 @@ func requireAuthentication(name string, ok func(*Claims) bool, param, desc strin
 				return
 			}
 			if !ok(c) {
-				h := `Bearer error="insufficient_user_authentication", error_description="` + quote(desc) + `"`
-				if param != "" {
-					h += ", " + param
-				}
-				w.Header().Set("WWW-Authenticate", h)
-				writeError(w, http.StatusForbidden, "insufficient_user_authentication", desc)
+				challengerFrom(r.Context()).write(w, http.StatusForbidden, "insufficient_user_authentication", desc, params...)
 				return
 			}
 			next.ServeHTTP(w, r)

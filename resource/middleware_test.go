@@ -163,7 +163,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "scope check needs a token first", path: "/results", status: 401, challenge: realm, bare: true},
 		{name: "introspected route without a token", method: "POST", path: "/results", status: 401, challenge: realm, bare: true},
 		{name: "scope missing", method: "POST", path: "/results", header: bearer(reader), status: 403,
-			challenge: `Bearer error="insufficient_scope", scope="results:write"`, errorCode: "insufficient_scope"},
+			challenge: realm + `, error="insufficient_scope", error_description="The access token does not grant the scope results:write", scope="results:write"`, errorCode: "insufficient_scope"},
 		{name: "scope granted, introspected", method: "POST", path: "/results", header: bearer(writer), status: 200, subject: h.WriterID},
 		{name: "user with the teacher role, introspected", method: "POST", path: "/results", header: bearer(user.AccessToken), status: 200, subject: h.AliceID},
 		{name: "RequireScope without a middleware", path: "/unprotected-scope", header: bearer(reader), status: 500, errorCode: "server_error"},

@@ -85,13 +85,14 @@ type Config struct {
 	// Logger receives refresh failures (Warn) and rejected tokens (Debug),
 	// never a token; default slog.Default().
 	Logger *slog.Logger
-	// Realm is the realm of the middleware's WWW-Authenticate challenges;
-	// default Audience.
+	// Realm is the realm of every WWW-Authenticate challenge of the
+	// Verifier's middlewares, and of RequireScope, RequireACR and
+	// RequireAMR behind them; default Audience.
 	Realm string
-	// ResourceMetadataURL, when set, is named in every challenge the
-	// middleware sends (resource_metadata, RFC 9728 §5.1), so a client
-	// that met a 401 can find which authorization server to ask; see
-	// MetadataURL and MetadataHandler.
+	// ResourceMetadataURL, when set, is named in every such challenge
+	// (resource_metadata, RFC 9728 §5.1), so a client that met a 401 or
+	// a 403 can find which authorization server to ask; see MetadataURL
+	// and MetadataHandler.
 	ResourceMetadataURL string
 }
 
@@ -133,6 +134,7 @@ type Verifier struct {
 	introspectURL string
 	minTTL        time.Duration
 	maxTTL        time.Duration
+	ch            challenger // writes every challenge of its middlewares
 
 	keys jwksCache
 
@@ -183,7 +185,8 @@ func newVerifier(ctx context.Context, cfg Config, b ttlBounds) (*Verifier, error
 	if cfg.Realm == "" {
 		cfg.Realm = cfg.Audience
 	}
-	v := &Verifier{cfg: cfg, log: cfg.Logger, minTTL: b.min, maxTTL: b.max}
+	v := &Verifier{cfg: cfg, log: cfg.Logger, minTTL: b.min, maxTTL: b.max,
+		ch: challenger{realm: cfg.Realm, resourceMetadata: cfg.ResourceMetadataURL}}
 	v.keys.init()
 
 	if err := v.discover(ctx); err != nil {
