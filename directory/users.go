@@ -398,9 +398,11 @@ func (s *Users) Update(ctx context.Context, idOrName string, in UserInput) (User
 // takes tens of milliseconds, and SQLite's write lock, which every write
 // transaction holds from its start, would be held meanwhile, every other
 // write waiting. A change made only if the user is as the caller read
-// them (an If-Match) prepares first and checks in its transaction after,
-// so a refused one may have hashed in vain. Called with a context that
-// carries a transaction, it hashes in that transaction: call it before.
+// them (an If-Match) prepares first and checks in its transaction after;
+// so that a refused one hashes in vain only when the user changed between
+// the two, the caller checks on an unlocked read before (the admin API's
+// checkIfMatch). Called with a context that carries a transaction, it
+// hashes in that transaction: call it before.
 // It hashes with PreparePassword, and not again a password that hashed.
 func (s *Users) PrepareUpdate(ctx context.Context, idOrName string, in UserInput) (update func(ctx context.Context) (UserView, error), err error) {
 	return s.prepareUpdate(ctx, idOrName, in, false)

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -103,8 +104,8 @@ func (a adminAPI[In, Out]) get(w http.ResponseWriter, r *http.Request) {
 // is refused with 412 and changes nothing, rather than undoing that
 // change. With If-Match, the record is read, locked and compared in the
 // transaction change runs in (changeIfCurrent), so that of concurrent
-// changes made from one read exactly one goes through. Without If-Match,
-// anything goes, as before.
+// changes made from one read exactly one goes through: this check, not
+// checkIfMatch's, decides. Without If-Match, anything goes, as before.
 func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, match func(version string) bool, id string, change func(ctx context.Context) error) error {
 	if match == nil {
 		return change(r.Context())
@@ -113,8 +114,55 @@ func (a adminAPI[In, Out]) ifUnchanged(r *http.Request, match func(version strin
 		func(ctx context.Context) (Out, error) { return a.svc.Get(ctx, id) },
 		func(now Out) bool { return match(directory.Version(now)) },
 		func(ctx context.Context, _ Out) error { return change(ctx) })
-	if err == nil && !current {
+	if current {
+		return err
+	}
+	return preconditionFailed(now, err)
+}
+
+// checkIfMatch refuses, as ifUnchanged would, a change of record id whose
+// If-Match (match; nil: none) the record as it is now fails, before the
+// request's content is processed (RFC 9110 §13.2.2): a client whose read
+// is stale learns that whatever it sent, and a user's new password is not
+// hashed (argon2id's tens of milliseconds, in a slot of the password
+// gate) for a change that will be refused. It reads without locking, so
+// it only saves work: the record may change after it passed, and
+// ifUnchanged's locked read in the change's transaction decides.
+func (a adminAPI[In, Out]) checkIfMatch(ctx context.Context, match func(version string) bool, id string) error {
+	if match == nil {
+		return nil
+	}
+	now, err := a.svc.Get(ctx, id)
+	if err == nil && match(directory.Version(now)) {
+		return nil
+	}
+	// Refused only on the record as the database holds it: the read
+	// above may have been served by the cache of clients, roles and
+	// scopes, an interval behind another replica's change, whose ETag
+	// the request may send. A transaction's reads skip the cache.
+	err = a.p.dir.InTransaction(ctx, func(tx context.Context) (err error) {
+		now, err = a.svc.Get(tx, id)
+		return err
+	})
+	if err == nil && match(directory.Version(now)) {
+		return nil
+	}
+	return preconditionFailed(now, err)
+}
+
+// preconditionFailed is the answer to a change whose If-Match did not
+// match now, the record as read, or err, why it could not be read: 412
+// naming now's ETag to read again; 412 too for a record that does not
+// exist, since If-Match, "*" included, is false where there is no current
+// representation (RFC 9110 §13.1.1) and the client's read is stale all
+// the same. Any other err is returned as it is.
+func preconditionFailed[V any](now V, err error) error {
+	var de *directory.Error
+	switch {
+	case err == nil:
 		return errorf(http.StatusPreconditionFailed, "precondition_failed", "the record was changed since the read whose ETag If-Match names; read it again (its ETag is \"%s\") and repeat the change on what it is now", directory.Version(now))
+	case !storeFailed(err) && errors.As(err, &de) && errors.Is(de.Kind, directory.ErrNotFound):
+		return errorf(http.StatusPreconditionFailed, "precondition_failed", "%s, so no ETag can match If-Match: the record was deleted since the read that gave it, or never existed", de.Message)
 	}
 	return err
 }
@@ -168,22 +216,26 @@ func etagChars(s string) bool {
 }
 
 func (a adminAPI[In, Out]) update(w http.ResponseWriter, r *http.Request) {
+	id := pathParam(r, "id")
+	match, err := parseIfMatch(r.Header.Values("If-Match"))
+	if err == nil {
+		// Before the body is even read: the precondition needs only the
+		// record, so a stale one is answered 412 whatever the body is,
+		// JSON or not, valid or not.
+		err = a.checkIfMatch(r.Context(), match, id)
+	}
+	if err != nil {
+		a.p.writeError(w, r, err)
+		return
+	}
 	var in In
 	if err := decodeJSON(r, &in, a.badBody, jsonStrict); err != nil {
 		a.p.writeError(w, r, err)
 		return
 	}
-	id := pathParam(r, "id")
-	match, err := parseIfMatch(r.Header.Values("If-Match"))
-	if err != nil {
-		a.p.writeError(w, r, err)
-		return
-	}
 	// Prepared before ifUnchanged's transaction begins: a user's new
 	// password is hashed here, within the password gate, never while the
-	// transaction holds the record's lock (SQLite's write lock). So a
-	// user's input is checked before the ETag: a stale PUT of a user with
-	// input the directory refuses is answered that refusal, not 412.
+	// transaction holds the record's lock (SQLite's write lock).
 	update, err := a.svc.PrepareUpdate(r.Context(), id, in)
 	if err != nil {
 		a.p.writeError(w, r, err)
