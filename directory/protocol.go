@@ -94,12 +94,18 @@ func (m *ClientMetadata) validateProtocol(c *storage.Client) error {
 // loopback host; no user information or fragment (which a server request
 // would drop or leak); nor anything uriTextProblem refuses.
 func checkServerURL(raw string) error {
+	return serverURLProblem(raw, uriTextProblem)
+}
+
+// serverURLProblem is checkServerURL with text, the check of the URL's
+// text.
+func serverURLProblem(raw string, text func(raw, shown string) error) error {
 	if len(raw) > maxURILength {
 		return fmt.Errorf("longer than %d characters", maxURILength)
 	}
 	// Errors quote the URL without any password it carries.
 	shown := shownURI(raw)
-	if err := uriTextProblem(raw, shown); err != nil {
+	if err := text(raw, shown); err != nil {
 		return err
 	}
 	u, err := url.Parse(raw)
@@ -119,8 +125,11 @@ func checkServerURL(raw string) error {
 }
 
 // CheckServerURL is checkServerURL for the provider, which checks a
-// jwks_uri again before it fetches it.
-func CheckServerURL(raw string) error { return checkServerURL(raw) }
+// stored jwks_uri again before it fetches it; but without the rules of
+// uriTextProblem that guard what a browser reinterprets or a person
+// misreads (a backslash, a host not in ASCII), not what hallpass's own
+// HTTP client fetches: a jwks_uri registered before them keeps working.
+func CheckServerURL(raw string) error { return serverURLProblem(raw, storedURITextProblem) }
 
 // ParseClientJWKS parses a client's JSON Web Key Set, registered or
 // fetched, and keeps what can verify its assertions: at most

@@ -49,6 +49,11 @@ func TestCheckServerURL(t *testing.T) {
 		{name: "https with port", uri: "https://rp.example:8443/backchannel"},
 		{name: "highest port", uri: "https://rp.example:65535/jwks"},
 		{name: "loopback http", uri: "http://127.0.0.1:8080/jwks"},
+		// Refused when registered (TestRedirectURIRules), but a stored
+		// jwks_uri registered before those rules is still fetched: they
+		// guard what a browser reinterprets or a person misreads.
+		{name: "stored with a backslash", uri: `https://rp.example/jw\ks`},
+		{name: "stored with an internationalised host", uri: "https://bücher.example/jwks"},
 
 		{name: "not absolute", uri: "/backchannel", rule: "not an absolute URL"},
 		{name: "http to a public host", uri: "http://rp.example/backchannel", rule: "must use https"},

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // uriUse is what a URI is registered for; it decides which query
@@ -139,7 +141,25 @@ func shownURI(raw string) string {
 //   - a port a browser or an HTTP client would not go to as written
 //     (validPort): url.Parse takes any digits, so :99999 was registered,
 //     and :0443 too, which a browser turns into :443.
+//   - a backslash (backslashProblem), which a browser reads as a slash.
+//   - a host that is not ASCII, or an A-label no browser accepts
+//     (hostNameProblem).
+//
+// Stored URIs are not held to the last two when read: a client registered
+// before them keeps working, and is refused only when written again.
 func uriTextProblem(raw, shown string) error {
+	if err := storedURITextProblem(raw, shown); err != nil {
+		return err
+	}
+	if err := backslashProblem(raw, shown); err != nil {
+		return err
+	}
+	return hostNameProblem(raw, shown)
+}
+
+// storedURITextProblem is the part of uriTextProblem a stored URL
+// hallpass itself fetches (CheckServerURL) is still held to.
+func storedURITextProblem(raw, shown string) error {
 	if i := strings.IndexFunc(raw, invisibleInURI); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(raw[i:])
 		return fmt.Errorf("%q must not contain %U, a control, space or invisible character (such as a bidirectional override or a zero-width space), which makes a URI show as another; percent-encode it if it belongs there", shown, r)
@@ -155,6 +175,97 @@ func uriTextProblem(raw, shown string) error {
 		return fmt.Errorf("%q must have a port from 1 to 65535, written without leading zeros", shown)
 	}
 	return nil
+}
+
+// backslashProblem refuses a raw backslash anywhere in raw. The URL
+// Standard (WHATWG), which browsers follow, reads "\" as "/" in an http(s)
+// URL, so a browser would not go where hallpass matched:
+// https://app.example/cb\..\admin is, to a browser, /admin, and one in
+// the authority can move the host. RFC 3986 has no raw
+// backslash anywhere, so no URI needs one (RFC 9700 §4.1 wants redirect
+// URIs compared exactly and unambiguously); it is refused in query and
+// user information too, and for every scheme, so that the rule is one to
+// state. A percent-encoded backslash (%5C) is left alone: a browser
+// neither decodes it nor splits a path on it (%5C.. is no dot segment),
+// and hallpass compares the text as registered, so both go to the same
+// place; in a host, url.Parse already refuses it.
+func backslashProblem(raw, shown string) error {
+	if strings.Contains(raw, `\`) {
+		return fmt.Errorf("%q must not contain a backslash (\\): browsers read it as a slash (/), so they would not go where the URI registered says; write / if a slash is meant, or percent-encode it as %%5C", shown)
+	}
+	return nil
+}
+
+// hostNameProblem refuses a host that is not ASCII, and an A-label
+// (xn--…) that is not one. An internationalised host (IDN) is shown as
+// Unicode where a person reads the client (console, audit log, CLI), and
+// there https://аpple.example/cb, with a Cyrillic а, is apple.example to
+// the eye: registered as its A-label (https://xn--pple-43d.example/cb) it
+// shows for what it is, and it is the form the browser goes to and sends
+// as its origin. The A-label to register is computed as the URL Standard
+// computes a domain's (UTS #46 non-transitional, idna.Lookup), so that it
+// names the host the browser would have gone to. A host url.Parse decoded
+// from percent-escapes (b%C3%BCcher.example) is an IDN to a browser too.
+func hostNameProblem(raw, shown string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil // no host; what else is wrong the callers say
+	}
+	host := u.Hostname()
+	if !isASCII(host) {
+		ascii, err := idna.Lookup.ToASCII(host)
+		if err != nil {
+			// err speaks idna's words (labels, runes), not the registrant's.
+			return fmt.Errorf("%q has the host %q, which is not ASCII, nor a valid internationalised domain name that browsers would go to: register a host in ASCII", shown, host)
+		}
+		if fixed, ok := withHost(shown, host, ascii); ok {
+			return fmt.Errorf("%q must name its host in ASCII, so that no look-alike of another host passes for it: register %q, with the host's A-label (punycode), which is where browsers go", shown, fixed)
+		}
+		return fmt.Errorf("%q must name its host in ASCII, so that no look-alike of another host passes for it: register the host's A-label (punycode) %q in place of %q, which is where browsers go", shown, ascii, host)
+	}
+	for _, label := range strings.Split(host, ".") {
+		if !strings.HasPrefix(strings.ToLower(label), "xn--") {
+			continue
+		}
+		// Lookup decodes the label and checks what it decodes to as a
+		// browser does; "xn--" alone decodes to nothing, with no error.
+		if name, err := idna.Lookup.ToUnicode(label); err != nil || name == "" {
+			return fmt.Errorf("%q has the host label %q, which starts with xn-- but is no valid A-label (punycode), so browsers refuse the host: register the A-label that IDNA's ToASCII (UTS #46) gives for the name meant", shown, label)
+		}
+	}
+	return nil
+}
+
+// withHost returns uri with host, the host of its authority as written,
+// replaced by ascii; false when the host is not written as it was parsed
+// (percent-encoded).
+func withHost(uri, host, ascii string) (string, bool) {
+	i := strings.Index(uri, "//")
+	if i < 0 {
+		return "", false
+	}
+	start := i + 2
+	end := len(uri)
+	if j := strings.IndexAny(uri[start:], "/?#"); j >= 0 {
+		end = start + j
+	}
+	if at := strings.LastIndex(uri[start:end], "@"); at >= 0 {
+		start += at + 1
+	}
+	if !strings.HasPrefix(uri[start:end], host) {
+		return "", false
+	}
+	return uri[:start] + ascii + uri[start+len(host):], true
+}
+
+// isASCII reports whether s is all ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // invisibleInURI reports whether r has no place, as itself, in a URI a

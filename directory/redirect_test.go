@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/idna"
 )
 
 func TestCheckRedirectURI(t *testing.T) {
@@ -35,7 +37,12 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "loopback IPv6 with highest port", uri: "http://[::1]:65535/cb"},
 		{name: "percent-encoded bidi override", uri: "https://app.example/c%E2%80%AEb"},
 		{name: "visible non-ASCII path", uri: "https://app.example/bücher/cb"},
-		{name: "internationalised host", uri: "https://bücher.example/cb"},
+		{name: "internationalised host as its A-label", uri: "https://xn--bcher-kva.example/cb"},
+		{name: "A-label in capitals", uri: "https://XN--BCHER-KVA.example/cb"},
+		{name: "look-alike host as its A-label", uri: "https://xn--pple-43d.example/cb"},
+		{name: "underscore in an ASCII host", uri: "https://app_x.example/cb"},
+		{name: "percent-encoded backslash in path", uri: "https://app.example/c%5Cb"},
+		{name: "percent-encoded backslash, lower case", uri: "https://app.example/c%5c..%5cb"},
 
 		// Refused, one rule each.
 		{name: "empty", uri: "", rule: "non-empty"},
@@ -118,6 +125,30 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "bidi override, private-use scheme", uri: "com.example.app:/c\u202Eb", public: public, rule: "U+202E"},
 		{name: "post-logout bidi override", uri: "https://app.example/by\u202Ee", use: forPostLogout, rule: "U+202E"},
 		{name: "post-logout zero-width space", uri: "https://app.example/\u200Bbye", use: forPostLogout, rule: "U+200B"},
+
+		// A backslash, which browsers read as a slash.
+		{name: "backslash in path", uri: `https://app.example/cb\..\admin`, rule: "backslash"},
+		{name: "backslash at the end", uri: `https://app.example/cb\`, rule: "backslash"},
+		{name: "backslash in query", uri: `https://app.example/cb?next=\\evil.example`, rule: "backslash"},
+		{name: "backslash before user information", uri: `https://app.example\@evil.example/cb`, rule: "backslash"},
+		{name: "backslash after the scheme", uri: `https:\\evil.example/cb`, rule: "backslash"},
+		{name: "backslash, loopback", uri: `http://127.0.0.1:8080\cb`, rule: "backslash"},
+		{name: "backslash, private-use scheme", uri: `com.example.app:/c\b`, public: public, rule: "backslash"},
+		{name: "post-logout backslash", uri: `https://app.example/\bye`, use: forPostLogout, rule: "backslash"},
+
+		// A host not in ASCII, or an A-label that is none.
+		{name: "internationalised host", uri: "https://bücher.example/cb", rule: `register "https://xn--bcher-kva.example/cb"`},
+		{name: "look-alike host (Cyrillic a)", uri: "https://\u0430pple.example/cb", rule: `register "https://xn--pple-43d.example/cb"`},
+		{name: "internationalised host with port and path", uri: "https://bücher.example:8443/bü?x=ü", rule: `register "https://xn--bcher-kva.example:8443/bü?x=ü"`},
+		{name: "capitals mapped as browsers map them", uri: "https://Bücher.Example/cb", rule: `register "https://xn--bcher-kva.example/cb"`},
+		{name: "full-width letters", uri: "https://\uFF41pp.example/cb", rule: `register "https://app.example/cb"`},
+		{name: "percent-encoded internationalised host", uri: "https://b%C3%BCcher.example/cb", rule: `A-label (punycode) "xn--bcher-kva.example"`},
+		{name: "host no valid internationalised name", uri: "https://\u0660\u0661.example/cb", rule: "nor a valid internationalised domain name"},
+		{name: "invalid A-label", uri: "https://xn--zz.example/cb", rule: `"xn--zz", which starts with xn-- but is no valid A-label`},
+		{name: "empty A-label", uri: "https://xn--.example/cb", rule: "no valid A-label"},
+		{name: "A-label with a trailing hyphen", uri: "https://app.xn--abc-.example/cb", rule: "no valid A-label"},
+		{name: "internationalised loopback name", uri: "http://bücher.localhost/cb", rule: `register "http://xn--bcher-kva.localhost/cb"`},
+		{name: "post-logout internationalised host", uri: "https://bücher.example/bye", use: forPostLogout, rule: `register "https://xn--bcher-kva.example/bye"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -139,7 +170,7 @@ func TestCheckRedirectURI(t *testing.T) {
 		}
 	})
 	t.Run("a password is never echoed", func(t *testing.T) {
-		for _, uri := range []string{"https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#", "https://u:hunter2@app.example:99999/cb", "https://u:hunter2@app.example/c\u202Eb"} {
+		for _, uri := range []string{`https://u:hunter2@app.example/c\b`, "https://u:hunter2@bücher.example/cb", "https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#", "https://u:hunter2@app.example:99999/cb", "https://u:hunter2@app.example/c\u202Eb"} {
 			if err := checkRedirectURI(uri, forRedirect, false); err == nil || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("checkRedirectURI(%q) = %v, want refused without the password", uri, err)
 			}
@@ -151,8 +182,9 @@ func TestCheckRedirectURI(t *testing.T) {
 // registers, which dynamic registration takes from anyone holding the
 // initial access token: they must never panic, and whatever they accept
 // parses, names a real port as written, and holds no character that
-// shows as nothing or reorders the rest (uriTextProblem), no user
-// information and no fragment.
+// shows as nothing or reorders the rest (uriTextProblem), no backslash, a
+// host in ASCII whose A-labels decode, no user information and no
+// fragment.
 func FuzzClientURI(f *testing.F) {
 	for _, seed := range []string{
 		"https://app.example/cb", "https://app.example:8443/cb?tenant=a", "http://127.0.0.1:8080/cb", "http://[::1]/cb",
@@ -162,6 +194,8 @@ func FuzzClientURI(f *testing.F) {
 		"https://app.example/c\u202Eb", "https://app\u200B.example/cb", "https://app.example/cb?x=\u2066y\u2069",
 		"https://app.example/c\u200Db", "https://app.example/c\uFE0Fb", "https://app.example/cb\U000E0041",
 		"https://app.example/c%E2%80%AEb", "https://u:pw@app.example/cb", "https://app.example/cb#x", "javascript:alert(1)",
+		`https://app.example/cb\..\admin`, `https://app.example\@evil.example/cb`, "https://app.example/c%5Cb",
+		"https://\u0430pple.example/cb", "https://b%C3%BCcher.example/cb", "https://xn--pple-43d.example/cb", "https://xn--zz.example/cb",
 	} {
 		f.Add(seed)
 	}
@@ -187,6 +221,19 @@ func FuzzClientURI(f *testing.F) {
 		}
 		if u.Host != "" && (strings.HasSuffix(u.Host, ":") || u.Port() != "" && !validPort(u.Port())) {
 			t.Fatalf("accepted %q, whose port is not 1 to 65535 as written", raw)
+		}
+		if strings.Contains(raw, `\`) {
+			t.Fatalf("accepted %q, with a backslash", raw)
+		}
+		if host := u.Hostname(); !isASCII(host) {
+			t.Fatalf("accepted %q, whose host %q is not ASCII", raw, host)
+		}
+		for _, label := range strings.Split(u.Hostname(), ".") {
+			if strings.HasPrefix(strings.ToLower(label), "xn--") {
+				if name, err := idna.Lookup.ToUnicode(label); err != nil || name == "" {
+					t.Fatalf("accepted %q, whose host label %q is no A-label", raw, label)
+				}
+			}
 		}
 	})
 }

@@ -340,9 +340,11 @@ func TestRequestID(t *testing.T) {
 // TestRedirectURIRules: registration and the admin API refuse, with
 // invalid_redirect_uri naming the rule, every redirect URI no legitimate
 // client needs, and create or change nothing; the URIs real clients use
-// are still accepted. A port out of range or an invisible character is
-// refused in every URI a client registers, the server URLs hallpass calls
-// with invalid_client_metadata (RFC 7591 §3.2.2), each naming its field.
+// are still accepted. A port out of range, an invisible character, a
+// backslash, a host not in ASCII (the message gives the A-label form to
+// register) or an A-label that is none is refused in every URI a client
+// registers, the server URLs hallpass calls with invalid_client_metadata
+// (RFC 7591 §3.2.2), each naming its field.
 func TestRedirectURIRules(t *testing.T) {
 	type uriCase struct {
 		name   string
@@ -411,12 +413,29 @@ func TestRedirectURIRules(t *testing.T) {
 		backchannel("back-channel logout zero-width space", "https://app\u200B.example/bc", "U+200B"),
 		jwksURI("jwks_uri port above 65535", "https://app.example:99999/jwks", "port from 1 to 65535"),
 		jwksURI("jwks_uri left-to-right isolate", "https://app.example/\u2066jwks", "U+2066"),
+		redirect("backslash in path", `https://app.example/cb\..\admin`, "backslash"),
+		redirect("backslash in query", `https://app.example/cb?next=\\evil.example`, "backslash"),
+		redirect("backslash before user information", `https://app.example\@evil.example/cb`, "backslash"),
+		public(redirect("backslash, custom scheme", `com.example.app:/c\b`, "backslash")),
+		postLogout("post-logout backslash", `https://app.example/\bye`, "backslash"),
+		backchannel("back-channel logout backslash", `https://app.example/b\c`, "backslash"),
+		jwksURI("jwks_uri backslash", `https://app.example/jw\ks`, "backslash"),
+		redirect("internationalised host", "https://bücher.example/cb", `register "https://xn--bcher-kva.example/cb"`),
+		redirect("look-alike host (Cyrillic a)", "https://\u0430pple.example/cb", `register "https://xn--pple-43d.example/cb"`),
+		redirect("percent-encoded internationalised host", "https://b%C3%BCcher.example/cb", `A-label (punycode) "xn--bcher-kva.example"`),
+		redirect("invalid A-label", "https://xn--zz.example/cb", "no valid A-label"),
+		postLogout("post-logout internationalised host", "https://\u0430pple.example/bye", `register "https://xn--pple-43d.example/bye"`),
+		backchannel("back-channel logout internationalised host", "https://bücher.example/bc", `register "https://xn--bcher-kva.example/bc"`),
+		jwksURI("jwks_uri internationalised host", "https://\u0430pple.example/jwks", `register "https://xn--pple-43d.example/jwks"`),
+		jwksURI("jwks_uri invalid A-label", "https://xn--.example/jwks", "no valid A-label"),
 
 		redirect("https with query", "https://app.example/cb?tenant=a", ""),
 		redirect("loopback", "http://127.0.0.1:8080/cb", ""),
 		redirect("localhost", "http://localhost/cb", ""),
 		redirect("IPv6 loopback", "http://[::1]/cb", ""),
 		redirect("highest port", "https://app.example:65535/cb", ""),
+		redirect("internationalised host as its A-label", "https://xn--pple-43d.example/cb", ""),
+		redirect("percent-encoded backslash", "https://app.example/c%5Cb", ""),
 		backchannel("back-channel logout with port", "https://app.example:8443/bc", ""),
 		public(redirect("custom scheme, public client", "com.example.app:/cb", "")),
 		public(postLogout("post-logout custom scheme, public client", "com.example.app:/bye", "")),

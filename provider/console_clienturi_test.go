@@ -11,9 +11,10 @@ import (
 )
 
 // TestConsoleRefusesClientURI: the console's client form, posted with a
-// redirect URI whose port no browser goes to or that holds a character
-// showing as nothing, is shown again with the service's message beside
-// the field, and no client is created. The message quotes the URI with
+// redirect URI whose port no browser goes to, that holds a character
+// showing as nothing or a backslash, or whose host is not in ASCII (the
+// message gives its A-label form), is shown again with the service's
+// message beside the field, and no client is created. The message quotes the URI with
 // the character escaped, never as itself.
 func TestConsoleRefusesClientURI(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
@@ -27,6 +28,9 @@ func TestConsoleRefusesClientURI(t *testing.T) {
 			{"redirect URI, port above 65535", "redirect_uris", "https://app.example:99999/cb", "port from 1 to 65535"},
 			{"redirect URI, right-to-left override", "redirect_uris", "https://app.example/c\u202Eb", "U+202E"},
 			{"sign-out URI, zero-width space", "post_logout_redirect_uris", "https://app\u200B.example/bye", "U+200B"},
+			{"redirect URI, backslash", "redirect_uris", `https://app.example/cb\..\admin`, "backslash"},
+			{"redirect URI, internationalised host", "redirect_uris", "https://\u0430pple.example/cb", `register "https://xn--pple-43d.example/cb"`},
+			{"sign-out URI, invalid A-label", "post_logout_redirect_uris", "https://xn--zz.example/bye", "no valid A-label"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				before := e.clients(t)

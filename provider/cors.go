@@ -331,8 +331,9 @@ func validHost(h string) bool {
 }
 
 // redirectURIOrigin is the origin of a registered redirect URI, if it has
-// an http(s) one (a native app's custom scheme has none). An
-// internationalised host name is registered as the user reads it
+// an http(s) one (a native app's custom scheme has none). A client
+// registered before hallpass required the A-label of an
+// internationalised host may hold it as the user reads it
 // (bücher.example); the browser at that URI sends its origin in
 // ASCII (xn--bcher-kva.example), so it is converted as the URL Standard
 // converts a domain (UTS #46, non-transitional, as idna.Lookup).

@@ -174,10 +174,11 @@ func TestCORSPreflight(t *testing.T) {
 			}
 		})
 		t.Run("an internationalised host name", func(t *testing.T) {
-			// Registered as the user reads it; the browser at it sends
-			// its origin in ASCII.
+			// Registered as its A-label, the origin a browser there sends
+			// (one registered as Unicode before that was the rule:
+			// TestClientURIStoredBeforeRules).
 			res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
-				ClientID: "idn-spa", RedirectURIs: []string{"https://bücher.school.example/cb"}, GrantTypes: []string{"authorization_code"},
+				ClientID: "idn-spa", RedirectURIs: []string{"https://xn--bcher-kva.school.example/cb"}, GrantTypes: []string{"authorization_code"},
 				ResponseTypes: []string{"code"}, TokenEndpointAuthMethod: "none", Scope: "openid",
 			})
 			if res.Status != http.StatusCreated {
@@ -186,7 +187,7 @@ func TestCORSPreflight(t *testing.T) {
 			const origin = "https://xn--bcher-kva.school.example"
 			res = preflight(t, e.testServer, provider.PathToken, "POST", origin)
 			wantCORS(t, res, origin)
-			form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {"https://bücher.school.example/cb"}, "client_id": {"idn-spa"}}
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {"https://xn--bcher-kva.school.example/cb"}, "client_id": {"idn-spa"}}
 			res = postFrom(t, e, provider.PathToken, form, "", origin)
 			assertError(t, res, http.StatusBadRequest, "invalid_grant")
 			wantCORS(t, res, origin)

@@ -17,6 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 )
 
 // StaticPrefix is the URL path under which the provider mounts
@@ -449,8 +452,10 @@ func (p *Pages) contentSecurityPolicy(extra []string) string {
 // FormActionSource turns an origin or a URL (such as a client's
 // redirect_uri) into a CSP form-action source: "scheme://host[:port]" for
 // http and https (lowercased, without a default port), "scheme:" for an RFC 8252 private-use scheme (one with a
-// dot, e.g. "com.example.app:/cb"). Anything else, including URLs whose
-// host holds characters that are not plain DNS or IP syntax, is rejected.
+// dot, e.g. "com.example.app:/cb"). An internationalised host is given as
+// its A-label, the host the browser goes to. Anything else, including URLs
+// whose host holds characters that are not plain DNS or IP syntax, is
+// rejected.
 func FormActionSource(s string) (string, bool) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || u.Scheme == "" {
@@ -459,7 +464,22 @@ func FormActionSource(s string) (string, bool) {
 	scheme := strings.ToLower(u.Scheme)
 	switch scheme {
 	case "http", "https":
-		host := strings.ToLower(u.Host)
+		host := u.Host
+		if name := u.Hostname(); strings.ContainsFunc(name, func(r rune) bool { return r >= utf8.RuneSelf }) {
+			// A client registered before hallpass required an
+			// internationalised host's A-label may hold it in Unicode
+			// (bücher.example). The browser goes to, and CSP matches,
+			// the host as the URL Standard converts it (UTS #46,
+			// non-transitional: idna.Lookup); without it here the
+			// browser would refuse to follow the consent form's
+			// redirect to the client.
+			ascii, err := idna.Lookup.ToASCII(name)
+			if err != nil {
+				return "", false
+			}
+			host = ascii + strings.TrimPrefix(u.Host, name)
+		}
+		host = strings.ToLower(host)
 		if u.Opaque != "" || u.User != nil || !validHostPort(host) {
 			return "", false
 		}

@@ -593,7 +593,11 @@ func TestFormActionSource(t *testing.T) {
 		{"https://[::1", "", false},
 		{"https://", "", false},
 		{"https:opaque", "", false},
-		{"https://bücher.example", "", false},
+		{"https://bücher.example", "https://xn--bcher-kva.example", true},
+		{"https://Bücher.Example:8443/cb", "https://xn--bcher-kva.example:8443", true},
+		{"https://b%C3%BCcher.example/cb", "https://xn--bcher-kva.example", true},
+		{"https://\u0660\u0661.example/cb", "", false}, // no valid internationalised name
+		{"https://bücher;x.example/cb", "", false},
 		{"javascript:alert(1)", "", false},
 		{"data:,x", "", false},
 		{"myapp:/cb", "", false}, // not a reverse-DNS private-use scheme

@@ -322,6 +322,14 @@ func TestClientsCommand(t *testing.T) {
 	if _, errOut, code := hp("clients", "create", "--redirect-uri", "http://evil.example/cb"); code == 0 || !strings.Contains(errOut, "invalid_redirect_uri") {
 		t.Errorf("bad redirect: code %d, %s", code, errOut)
 	}
+	for uri, rule := range map[string]string{
+		"https://\u0430pple.example/cb":   `register "https://xn--pple-43d.example/cb"`,
+		`https://app.example/cb\..\admin`: "must not contain a backslash",
+	} {
+		if _, errOut, code := hp("clients", "create", "--redirect-uri", uri); code == 0 || !strings.Contains(errOut, "invalid_redirect_uri") || !strings.Contains(errOut, rule) {
+			t.Errorf("redirect URI %q: code %d, %s; want refused saying %q", uri, code, errOut, rule)
+		}
+	}
 
 	out, _, code = hp("clients", "list")
 	var list []map[string]any
