@@ -14,10 +14,9 @@ import (
 	"github.com/hallpass/hallpass/provider"
 )
 
-// refreshEndings are the ends of a grant that a refresh of it can race:
-// codeEndings, and the ends that touch no user's row before the grant's
-// token rows (the user's second factors reset, the grant revoked with its
-// access token).
+// refreshEndings are the ends of a grant that a token request of it can
+// race: codeEndings, the user's second factors reset, and the grant
+// revoked with its access token, access().
 func refreshEndings(access func() string) []codeEnding {
 	return append(codeEndings[:len(codeEndings):len(codeEndings)],
 		codeEnding{"second factors reset", func(t *testing.T, e *codeEnv, _ *ssoClient, user string) func() error {
@@ -43,14 +42,17 @@ func refreshEndings(access func() string) []codeEnding {
 // uncommitted, when the grant ends (the user's consent withdrawn, their
 // password reset, disabled, their second factors reset, the client's
 // tokens revoked, the grant revoked). On PostgreSQL the end waits for the
-// request's lock of the refresh token (or code) it spends, and goes on
-// once the request commits; at READ COMMITTED, the statement that waited
-// saw the token rows as they were when it began, without the new refresh
-// token, which then outlived the end: active at introspection, and good
-// for new tokens. Once the end has answered, no token the request issued
-// may be active, and its refresh token may not be used. SQLite's
-// transactions hold its one write lock from the start, so the end there
-// runs wholly after the request.
+// request's lock of the refresh token or code it spends (or of the user's
+// row, which a password reset or a disable takes first), and goes on once
+// the request commits. At READ COMMITTED, the statement that waited saw
+// the token rows as they were when it began, without the new refresh
+// token: when that statement was the one that ends refresh tokens (a
+// refresh, and an end that takes no user's row first), the new refresh
+// token outlived the end, active at introspection and good for new
+// tokens. Once the end has answered, no token the request issued may be
+// active, and its refresh token may not be used. SQLite's transactions
+// hold its one write lock from the start, so the end there runs wholly
+// after the request.
 func TestTokenRequestRacingGrantEnd(t *testing.T) {
 	const scope = "openid offline_access results:read"
 	forEachBackend(t, func(t *testing.T, dsn string) {
