@@ -240,15 +240,57 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 	return s.affectedOne(ctx, res, err, fmt.Sprintf("delete %s token", kind))
 }
 
-// DeactivateTokensByRequest marks every row of kind with requestID inactive.
-// It is not an error if there is none.
+// DeactivateTokensByRequest marks every row of kind with requestID
+// inactive, those a refresh that spent one of them writes meanwhile
+// included (deactivateAll). It is not an error if there is none.
 func (s *Store) DeactivateTokensByRequest(ctx context.Context, kind storage.TokenKind, requestID string) error {
-	_, err := s.q(ctx).exec(ctx, `UPDATE tokens SET active = FALSE
-		WHERE kind = $1 AND request_id = $2 AND active = TRUE`, string(kind), requestID)
-	if err != nil {
-		return s.mapErr(ctx, fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID), err)
+	return s.deactivateAll(ctx, s.q(ctx), fmt.Sprintf("deactivate %s tokens of request %q", kind, requestID),
+		`kind = $1 AND request_id = $2`, string(kind), requestID)
+}
+
+// maxDeactivatePasses bounds deactivateAll's statements: each pass after
+// the first needs a row spent under the one before it, by a request
+// that then wrote the row the pass finds.
+const maxDeactivatePasses = 32
+
+// deactivateAll marks inactive, with r, every active token row where the
+// condition where holds (on the columns of tokens, with its arguments
+// args from $1 on), the rows written meanwhile by a transaction that
+// spent one of them included.
+//
+// A refresh spends the refresh token it presents and writes its
+// successor, of the same grant, in one transaction. On PostgreSQL, at
+// READ COMMITTED, an UPDATE that meets a row such a transaction spent
+// waits for its commit and re-checks that row (inactive now, so left
+// alone), but not the successor, which did not exist when the statement
+// began: the successor outlived the end of its grant, active at
+// introspection and good for new tokens. So the statement also counts
+// the rows it saw active: when it marked fewer, one was spent under it,
+// and it runs again, a statement that sees what the spender committed
+// (and again if that was spent in turn). Where every write transaction
+// holds the database's one write lock from its start (SQLite: ForUpdate
+// is empty), none commits under the UPDATE, and one is enough.
+func (s *Store) deactivateAll(ctx context.Context, r runner, op, where string, args ...any) error {
+	update := `UPDATE tokens SET active = FALSE WHERE ` + where + ` AND active = TRUE`
+	if s.d.ForUpdate == "" {
+		if _, err := r.exec(ctx, update, args...); err != nil {
+			return s.mapErr(ctx, op, err)
+		}
+		return nil
 	}
-	return nil
+	query := `WITH seen AS (SELECT 1 FROM tokens WHERE ` + where + ` AND active = TRUE),
+		ended AS (` + update + ` RETURNING 1)
+		SELECT (SELECT COUNT(*) FROM seen), (SELECT COUNT(*) FROM ended)`
+	for range maxDeactivatePasses {
+		var seen, ended int64
+		if err := r.queryRow(ctx, query, args...).Scan(&seen, &ended); err != nil {
+			return s.mapErr(ctx, op, err)
+		}
+		if ended >= seen {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: rows still spent under it after %d passes: %w", op, maxDeactivatePasses, storage.ErrUnavailable)
 }
 
 // HasActiveToken reports whether any row of kind with requestID is active.
@@ -321,7 +363,8 @@ func (s *Store) revokeTokens(ctx context.Context, column, epochTable, value, op 
 // exchange finds no code and is never taken for a replay, which only a
 // spent code presented again is (the exchange that lost the race to
 // spend one to the end of its grant included). Their refresh tokens are
-// marked inactive, kept so that a replay of one is still recognised, and
+// marked inactive (deactivateAll: those a refresh racing the end writes
+// too), kept so that a replay of one is still recognised, and
 // their spent codes stay as they are, spent by an exchange. Their OIDC
 // and PKCE rows are left as they are: they are only read after an active
 // code, and they expire with it.
@@ -331,11 +374,8 @@ func (s *Store) endGrantRows(ctx context.Context, r runner, op, where string, ar
 		slices.Concat(args, []any{string(storage.KindAccessToken), string(storage.KindAuthorizeCode)})...); err != nil {
 		return s.mapErr(ctx, op+": delete access tokens and unspent codes", err)
 	}
-	if _, err := r.exec(ctx, fmt.Sprintf(`UPDATE tokens SET active = FALSE WHERE %s AND kind = $%d AND active = TRUE`, where, n+1),
-		slices.Concat(args, []any{string(storage.KindRefreshToken)})...); err != nil {
-		return s.mapErr(ctx, op+": deactivate refresh tokens", err)
-	}
-	return nil
+	return s.deactivateAll(ctx, r, op+": deactivate refresh tokens", fmt.Sprintf(`%s AND kind = $%d`, where, n+1),
+		slices.Concat(args, []any{string(storage.KindRefreshToken)})...)
 }
 
 // RevokeAccess records ids as revoked until expires, keeping the later
