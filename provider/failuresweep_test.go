@@ -542,18 +542,13 @@ func (b *browser) cookieValues() []string {
 	return out
 }
 
-// newStudent creates a student with bob's password and returns the
-// username. A sweep creates one for each call it fails, so the student is
-// created as the admin API would (directory.Users.Create, on the server's
-// store) but with e.setUp's hash of the password, made once: argon2id was
-// a third of the sweeps' CPU time. Signing the student in checks it as
-// any password is checked.
+// newStudent creates a student with bob's password (e.newUser: a sweep
+// creates one for each call it fails, and argon2id was a third of the
+// sweeps' CPU time) and returns the username.
 func newStudent(t *testing.T, e *ssoEnv) string {
 	t.Helper()
 	name := "student-" + strings.ToLower(rand.Text()[:12])
-	if _, err := e.setUp.Users().Create(t.Context(), directory.UserInput{Username: name, Password: bobPassword, Roles: []string{"student"}}); err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
+	e.newUser(t, directory.UserInput{Username: name, Password: bobPassword, Roles: []string{"student"}})
 	return name
 }
 

@@ -171,6 +171,21 @@ func ssoEnvOn(t *testing.T, ts *testServer) *ssoEnv {
 	return e
 }
 
+// newUser creates the user in for a test's set-up, as the admin API
+// would (directory.Users.Create, on the server's store) but with
+// e.setUp's hash of the password, made once per env, and without an
+// audit entry. For the tests that create a user per case; signing them
+// in checks the password at full cost. Tests of creating users use the
+// admin API or the console.
+func (e *ssoEnv) newUser(t *testing.T, in directory.UserInput) directory.UserView {
+	t.Helper()
+	u, err := e.setUp.Users().Create(t.Context(), in)
+	if err != nil {
+		t.Fatalf("create user %s: %v", in.Username, err)
+	}
+	return u
+}
+
 // withSSOEnv runs f as subtest name on every backend, each with a school
 // server of its own (see forEachBackend).
 func withSSOEnv(t *testing.T, name string, f func(t *testing.T, e *ssoEnv)) {
