@@ -362,8 +362,8 @@ func newTestManager(t testing.TB, store Store, secretByte byte, opts Options) *M
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	if opts.generate == nil {
-		opts.generate = poolGenerator(t)
+	if opts.GenerateKey == nil {
+		opts.GenerateKey = poolGenerator(t)
 	}
 	m, err := NewManager(store, testSealer(t, secretByte), opts)
 	if err != nil {

@@ -120,9 +120,13 @@ type Options struct {
 	// removed (audit.Log); nil records nothing.
 	Audit Recorder
 
-	// generate replaces RSA key generation in tests, where a fresh 2048-bit
-	// key per case would dominate the run time.
-	generate func(bits int) (*rsa.PrivateKey, error)
+	// GenerateKey, when set, replaces crypto/rsa.GenerateKey (with
+	// crypto/rand) for every key the Manager creates. It is for tests,
+	// where a fresh 2048-bit key per case, two per new database, would
+	// dominate the run time; it must return a key of bits bits that it
+	// never returned for the same database before (a kid that exists
+	// makes the change retry with a fresh key). Servers leave it nil.
+	GenerateKey func(bits int) (*rsa.PrivateKey, error)
 }
 
 // Recorder receives key lifecycle events for the audit log (audit.Log).
@@ -223,7 +227,7 @@ func NewManager(store Store, sealer *Sealer, opts Options) (*Manager, error) {
 		maxAge:   cmp.Or(opts.JWKSMaxAge, DefaultJWKSMaxAge),
 		log:      opts.Logger,
 		audit:    opts.Audit,
-		generate: opts.generate,
+		generate: opts.GenerateKey,
 		period:   cmp.Or(opts.RotationPeriod, DefaultRotationPeriod),
 		maxToken: cmp.Or(opts.MaxTokenLifetime, DefaultMaxTokenLifetime),
 		refresh:  opts.RefreshInterval,

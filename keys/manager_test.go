@@ -123,7 +123,7 @@ func TestLoadEmptyStore(t *testing.T) {
 
 func TestLoadRestartKeepsKey(t *testing.T) {
 	first, store := loaded(t)
-	second := newTestManager(t, store, 1, Options{generate: noGenerator(t)})
+	second := newTestManager(t, store, 1, Options{GenerateKey: noGenerator(t)})
 	if err := second.Load(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestLoadWrongSecret(t *testing.T) {
 			}
 			keysBefore, settingsBefore := store.dump()
 
-			m := newTestManager(t, store, 2, Options{generate: noGenerator(t)})
+			m := newTestManager(t, store, 2, Options{GenerateKey: noGenerator(t)})
 			err := m.Load(t.Context())
 			if !errors.Is(err, ErrWrongSecret) {
 				t.Fatalf("Load = %v, want ErrWrongSecret", err)
@@ -219,8 +219,8 @@ func TestLoadConcurrent(t *testing.T) {
 	}
 
 	managers := []*Manager{
-		newTestManager(t, store, 1, Options{generate: barrier}),
-		newTestManager(t, store, 1, Options{generate: barrier}),
+		newTestManager(t, store, 1, Options{GenerateKey: barrier}),
+		newTestManager(t, store, 1, Options{GenerateKey: barrier}),
 	}
 	errs := make([]error, len(managers))
 	var wg sync.WaitGroup
@@ -691,7 +691,7 @@ func twoReplicas(t *testing.T) (*fakeClock, *fakeStore, *Manager, *Manager) {
 	t.Helper()
 	clock := newFakeClock(testNow)
 	store := newFakeStore()
-	opts := Options{Now: clock.Now, generate: poolGenerator(t)}
+	opts := Options{Now: clock.Now, GenerateKey: poolGenerator(t)}
 	a := newTestManager(t, store, 1, opts)
 	b := newTestManager(t, store, 1, opts)
 	for _, m := range []*Manager{a, b} {

@@ -513,7 +513,7 @@ func TestReencryptOnDatabase(t *testing.T) {
 			if err != nil || res.Keys != 3 || res.Settings != 2 {
 				t.Fatalf("Reencrypt = %+v, %v", res, err)
 			}
-			after := newTestManager(t, store, 2, Options{Now: clock.Now, generate: noGenerator(t)})
+			after := newTestManager(t, store, 2, Options{Now: clock.Now, GenerateKey: noGenerator(t)})
 			if err := after.Load(t.Context()); err != nil {
 				t.Fatal(err)
 			}

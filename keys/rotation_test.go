@@ -24,7 +24,7 @@ func scheduleOptions(clock *fakeClock, gen func(int) (*rsa.PrivateKey, error)) O
 		RefreshInterval:  time.Minute,
 		JWKSMaxAge:       5 * time.Minute,
 		Now:              clock.Now,
-		generate:         gen,
+		GenerateKey:      gen,
 	}
 }
 
@@ -262,7 +262,7 @@ func TestRotationSimulation(t *testing.T) {
 		RefreshInterval:  time.Minute,
 		JWKSMaxAge:       5 * time.Minute,
 		Now:              clock.Now,
-		generate:         supply.generate,
+		GenerateKey:      supply.generate,
 		Logger:           discardLogger(),
 	}
 	replicas := []*Manager{newTestManager(t, store, 1, opts), newTestManager(t, store, 1, opts)}
@@ -408,7 +408,7 @@ func TestTickRace(t *testing.T) {
 		}
 		return supply.generate(bits)
 	}
-	opts.generate = barrier
+	opts.GenerateKey = barrier
 	replicas := []*Manager{newTestManager(t, store, 1, opts), newTestManager(t, store, 1, opts)}
 	tick(t, replicas...)
 	clock.set(testNow.Add(opts.RotationPeriod))
@@ -749,7 +749,7 @@ func TestReencrypt(t *testing.T) {
 	if err := newTestManager(t, store, 1, opts).Load(t.Context()); !errors.Is(err, ErrWrongSecret) {
 		t.Errorf("Load with the old secret after Reencrypt = %v, want ErrWrongSecret", err)
 	}
-	fresh := newTestManager(t, store, 2, Options{Now: clock.Now, generate: noGenerator(t)})
+	fresh := newTestManager(t, store, 2, Options{Now: clock.Now, GenerateKey: noGenerator(t)})
 	if err := fresh.Load(t.Context()); err != nil {
 		t.Fatalf("Load with the new secret: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
@@ -206,9 +207,7 @@ func TestCodeEndedIsNoReplay(t *testing.T) {
 					}
 					t.Run(end.name+" "+when+" "+scopeName, func(t *testing.T) {
 						user := fmt.Sprintf("ended%d", n)
-						if res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": user, "password": alicePassword, "roles": []string{"teacher"}}); res.Status != http.StatusCreated {
-							t.Fatalf("create user: %d %s", res.Status, res.Body)
-						}
+						e.newUser(t, directory.UserInput{Username: user, Password: alicePassword, Roles: []string{"teacher"}})
 						// A grant first: the consent to withdraw.
 						b := e.newBrowser(t)
 						e.grant(t, b, c, user, alicePassword, scope)
@@ -270,9 +269,7 @@ func TestCodeReplayIsDetected(t *testing.T) {
 			}
 			t.Run("replayed after consent was withdrawn "+scopeName, func(t *testing.T) {
 				user := "replayed-" + strings.ReplaceAll(scopeName, " ", "-")
-				if res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": user, "password": alicePassword, "roles": []string{"teacher"}}); res.Status != http.StatusCreated {
-					t.Fatalf("create user: %d %s", res.Status, res.Body)
-				}
+				e.newUser(t, directory.UserInput{Username: user, Password: alicePassword, Roles: []string{"teacher"}})
 				g := e.grant(t, e.newBrowser(t), e.Public, user, alicePassword, scope)
 				if err := codeEndings[0].prepare(t, e, e.Public, user)(); err != nil {
 					t.Fatal(err)

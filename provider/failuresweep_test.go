@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/keys"
@@ -541,14 +542,13 @@ func (b *browser) cookieValues() []string {
 	return out
 }
 
-// newStudent creates a student with bob's password and returns the
-// username.
+// newStudent creates a student with bob's password (e.newUser: a sweep
+// creates one for each call it fails, and argon2id was a third of the
+// sweeps' CPU time) and returns the username.
 func newStudent(t *testing.T, e *ssoEnv) string {
 	t.Helper()
 	name := "student-" + strings.ToLower(rand.Text()[:12])
-	if res := e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": name, "password": bobPassword, "roles": []string{"student"}}); res.Status != http.StatusCreated {
-		t.Fatalf("create %s: %d %s", name, res.Status, res.Body)
-	}
+	e.newUser(t, directory.UserInput{Username: name, Password: bobPassword, Roles: []string{"student"}})
 	return name
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -49,6 +50,43 @@ type ssoEnv struct {
 	// Confidential authenticates with client_secret_basic; Public with none.
 	Confidential, Public *ssoClient
 	AliceID, BobID       string
+	// setUp creates, on the server's store, the users a test needs
+	// before what it tests (newStudent), from passwords hashed once.
+	setUp *directory.Service
+}
+
+// reusedHashes is the directory.Hasher of ssoEnv.setUp. The first time
+// it is given a password it hashes it with directory.HashPassword, at the
+// server's own argon2id parameters, and it gives that hash for the
+// password from then on, so that a test setting up hundreds of users (a
+// failure sweep's fresh student for each call it fails) spends one
+// argon2id computation on their password, not one per user. Logins still
+// check those hashes at full cost; users the server itself creates (the
+// admin API, the console) are hashed afresh, with a salt of their own.
+type reusedHashes struct {
+	mu     sync.Mutex
+	hashes map[string]string
+}
+
+// Enter lets every caller in at once: only the set-up of one test uses it.
+func (*reusedHashes) Enter(context.Context) (func(), error) { return func() {}, nil }
+
+// Hash returns password's hash, made on its first use.
+func (h *reusedHashes) Hash(password string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hash, ok := h.hashes[password]; ok {
+		return hash, nil
+	}
+	hash, err := directory.HashPassword(password)
+	if err != nil {
+		return "", fmt.Errorf("hash a test password: %w", err)
+	}
+	if h.hashes == nil {
+		h.hashes = map[string]string{}
+	}
+	h.hashes[password] = hash
+	return hash, nil
 }
 
 // ssoClient is a relying party of the test server.
@@ -69,7 +107,7 @@ func newSSOEnv(t *testing.T, dsn string, opts ...func(*provider.Config)) *ssoEnv
 // ssoEnvOn sets the school up on ts.
 func ssoEnvOn(t *testing.T, ts *testServer) *ssoEnv {
 	t.Helper()
-	e := &ssoEnv{testServer: ts}
+	e := &ssoEnv{testServer: ts, setUp: directory.New(ts.Store, directory.Options{Hasher: &reusedHashes{}})}
 	mustCreate := func(path string, body any) result {
 		t.Helper()
 		res := ts.admin(t, http.MethodPost, path, body)
@@ -131,6 +169,21 @@ func ssoEnvOn(t *testing.T, ts *testServer) *ssoEnv {
 	e.Confidential = newClient(confidentialID, "client_secret_basic", confidentialRedirect, confidentialLogout)
 	e.Public = newClient(publicID, "none", publicRedirect, publicLogout)
 	return e
+}
+
+// newUser creates the user in for a test's set-up, as the admin API
+// would (directory.Users.Create, on the server's store) but with
+// e.setUp's hash of the password, made once per env, and without an
+// audit entry. For the tests that create a user per case; signing them
+// in checks the password at full cost. Tests of creating users use the
+// admin API or the console.
+func (e *ssoEnv) newUser(t *testing.T, in directory.UserInput) directory.UserView {
+	t.Helper()
+	u, err := e.setUp.Users().Create(t.Context(), in)
+	if err != nil {
+		t.Fatalf("create user %s: %v", in.Username, err)
+	}
+	return u
 }
 
 // withSSOEnv runs f as subtest name on every backend, each with a school

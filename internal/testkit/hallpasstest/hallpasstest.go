@@ -23,6 +23,8 @@ type Options struct {
 	// at least provider.MinAdminTokenLen bytes.
 	AdminToken string
 	// Keys, when set, adjusts the key manager's options (e.g. JWKSMaxAge).
+	// Its GenerateKey hands out keys reused across the process's
+	// databases, distinct within each (keySupply); nil generates afresh.
 	Keys func(*keys.Options)
 	// Config, when set, adjusts the provider's Config last, before New.
 	// The key manager and the secrets are made from the unwrapped store.
@@ -83,7 +85,7 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	if err != nil {
 		t.Fatalf("NewSealer: %v", err)
 	}
-	keyOpts := keys.Options{Logger: log}
+	keyOpts := keys.Options{Logger: log, GenerateKey: sharedKeys.generator(dsn)}
 	if o.Keys != nil {
 		o.Keys(&keyOpts)
 	}
