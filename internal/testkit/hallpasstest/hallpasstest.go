@@ -85,7 +85,7 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	if err != nil {
 		t.Fatalf("NewSealer: %v", err)
 	}
-	keyOpts := keys.Options{Logger: log, GenerateKey: sharedKeys.generator(dsn)}
+	keyOpts := keys.Options{Logger: log, GenerateKey: sharedKeys.generator(t.Cleanup, dsn)}
 	if o.Keys != nil {
 		o.Keys(&keyOpts)
 	}

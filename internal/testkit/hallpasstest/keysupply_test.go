@@ -5,16 +5,23 @@ import (
 	"testing"
 )
 
-// TestKeySupplyNeverRepeatsForADatabase: the servers of one database get
-// a key no server of it got before, past the reused ones too (a kid that
-// came back would be refused by the store, or would resurrect a key that
-// was revoked), and the databases of one test get keys of their own.
-func TestKeySupplyNeverRepeatsForADatabase(t *testing.T) {
-	s := &keySupply{databases: map[string]*databaseKeys{}}
-	seen := map[string]string{} // modulus -> database
-	take := func(dsn string, n int) {
+// TestKeySupply: the servers of one database never get a key it had
+// before (a kid that came back would be refused by the store, or would
+// resurrect a revoked key), two databases in use at once never hold the
+// same key, and a key comes back for another database once the test that
+// held it has ended (the reuse that saves the generation).
+func TestKeySupply(t *testing.T) {
+	s := newKeySupply()
+	type test struct{ cleanups []func() }
+	end := func(tt *test) {
+		for _, f := range tt.cleanups {
+			f()
+		}
+	}
+	take := func(tt *test, dsn string, n int) []*rsa.PrivateKey {
 		t.Helper()
-		next := s.generator(dsn)
+		next := s.generator(func(f func()) { tt.cleanups = append(tt.cleanups, f) }, dsn)
+		var got []*rsa.PrivateKey
 		for range n {
 			k, err := next(sharedKeyBits)
 			if err != nil {
@@ -23,30 +30,43 @@ func TestKeySupplyNeverRepeatsForADatabase(t *testing.T) {
 			if k.N.BitLen() != sharedKeyBits {
 				t.Fatalf("%s: a key of %d bits, want %d", dsn, k.N.BitLen(), sharedKeyBits)
 			}
-			if db, ok := seen[k.N.String()]; ok {
-				t.Fatalf("%s got a key %s got before", dsn, db)
-			}
-			seen[k.N.String()] = dsn
+			got = append(got, k)
 		}
+		return got
 	}
-	take("sqlite:a", 2)
-	take("sqlite:a", keysPerDatabase) // a second server (a replica) rotating past the reused keys
-	take("sqlite:b", 2)
-
-	// Database number databasesApart gets the first database's keys
-	// again: that is the reuse.
-	for i := 2; i < databasesApart; i++ {
-		s.databases["filler"+string(rune('0'+i))] = &databaseKeys{number: i}
-	}
-	first := func(dsn string) *rsa.PrivateKey {
+	owner := map[*rsa.PrivateKey]string{}
+	own := func(dsn string, ks []*rsa.PrivateKey) {
 		t.Helper()
-		k, err := s.key(dsn, sharedKeyBits)
-		if err != nil {
-			t.Fatal(err)
+		for _, k := range ks {
+			if o, ok := owner[k]; ok {
+				t.Fatalf("%s got a key %s holds", dsn, o)
+			}
+			owner[k] = dsn
 		}
-		return k
 	}
-	if k := first("sqlite:c"); seen[k.N.String()] != "sqlite:a" {
-		t.Errorf("database %d's first key is not database 0's: the keys are not reused", databasesApart)
+
+	first := &test{}
+	a := take(first, "sqlite:a", 2)
+	own("sqlite:a", a)
+	// A replica of the same database rotating: never a key it had.
+	own("sqlite:a", take(first, "sqlite:a", 3))
+	// Another database in use at the same time: keys of its own.
+	own("sqlite:b", take(first, "sqlite:b", 2))
+
+	end(first)
+	second := &test{}
+	c := take(second, "sqlite:c", 2)
+	if c[0] != a[0] || c[1] != a[1] {
+		t.Errorf("the next test's database got new keys, not those the ended test's held: the keys are not reused")
+	}
+	// A server of the first test's database, started again: none of
+	// its old keys.
+	for _, k := range take(second, "sqlite:a", 5) {
+		if owner[k] == "sqlite:a" {
+			t.Fatalf("sqlite:a got back a key it had")
+		}
+		if k == c[0] || k == c[1] {
+			t.Fatalf("sqlite:a got a key sqlite:c holds")
+		}
 	}
 }
