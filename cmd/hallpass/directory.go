@@ -55,8 +55,16 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 // command line's counterpart of the server's check of requests
 // (refuseBadText), with the same test (directory.CleanText). Inherited flags (--database, file paths) are left
 // alone: a path may be any bytes.
+//
+// An empty argument is refused too: each names a record, and none is
+// named "" (a shell variable left unset, `users delete "$WHO"`). Through
+// --server it made the path /admin/users/, which the admin API does not
+// serve, and the command blamed --server for it.
 func readableInput(cmd *cobra.Command, args []string) error {
 	for i, a := range args {
+		if a == "" {
+			return fmt.Errorf("argument %d is empty: name the record", i+1)
+		}
 		if !directory.CleanText(a) {
 			return fmt.Errorf("argument %d must be valid UTF-8 without NUL characters", i+1)
 		}

@@ -268,3 +268,47 @@ func TestRemoteUpdateKeepsAChangeMadeMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoryCommandsRefuseEmptyNames checks that a directory command
+// given an empty record name (a shell variable that was unset: `hallpass
+// users delete "$USER_TO_REMOVE"`) is refused as such, alike through
+// --server and on the database. Through --server the empty name made the
+// path /admin/users/, which the admin API does not serve, and the command
+// blamed --server ("has no /admin/users/: is --server the URL of the
+// admin listener…?") where on the database it answered `no user ""`.
+func TestDirectoryCommandsRefuseEmptyNames(t *testing.T) {
+	const token = "empty-names-admin-token-0123456789abcdef"
+	db := testdb.SQLite(t)
+	s := hallpasstest.Start(t, db, hallpasstest.Options{AdminToken: token})
+	t.Setenv("HALLPASS_ADMIN_TOKEN", token)
+	for _, mode := range []struct {
+		name  string
+		flags []string
+	}{
+		{"server", []string{"--server", s.URL}},
+		{"database", []string{"--database", db}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"users", "get", ""},
+				{"users", "delete", ""},
+				{"users", "update", "", "--name", "x"},
+				{"users", "reset-factors", ""},
+				{"roles", "get", ""},
+				{"roles", "delete", ""},
+				{"roles", "update", "", "--description", "x"},
+				{"scopes", "delete", ""},
+				{"scopes", "update", "", "--description", "x"},
+				{"clients", "get", ""},
+				{"clients", "delete", ""},
+				{"clients", "update", "", "--name", "x"},
+				{"clients", "revoke-tokens", ""},
+			} {
+				code, out, errOut := cli(t, "", append(mode.flags, args...)...)
+				if code != 1 || !strings.Contains(errOut, "argument 1 is empty") || strings.Contains(errOut, "--server") || out != "" {
+					t.Errorf("%q: exit %d, want 1 saying the argument is empty\n%s%s", args, code, out, errOut)
+				}
+			}
+		})
+	}
+}
