@@ -295,10 +295,18 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			remedy := "hallpass users get " + out.Username + " shows it"
 			if generated {
-				fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw)
+				remedy = "its generated password is lost: set one with hallpass users update " + out.Username + " --password-stdin"
 			}
-			return g.print(out)
+			return afterChange("user "+out.Username+" was created", remedy, func() error {
+				if generated {
+					if _, err := fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw); err != nil {
+						return err
+					}
+				}
+				return g.print(out)
+			})
 		})
 	userFlags := func(c *cobra.Command) {
 		f := c.Flags()
