@@ -66,6 +66,13 @@ from the environment (--token too, for a one-off command through --server).`,
 				return err
 			}
 			g.warnings = warnings
+			// Checked before the command runs, not when it prints: a
+			// command prints after its change, which a format it cannot
+			// print would not undo (clients create -o xml made the
+			// client and lost its secret).
+			if _, err := g.outputFormat(); err != nil {
+				return err
+			}
 			if cmd.Name() != "serve" {
 				for _, w := range warnings {
 					fmt.Fprintln(g.stderr, "hallpass: warning:", w)
