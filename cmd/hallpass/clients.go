@@ -113,6 +113,9 @@ func (g *globalOptions) printClient(m directory.ClientMetadata, how string) erro
 // create an SQLite file: a typo in --database would otherwise give an
 // empty database and answers such as "[]".
 func (g *globalOptions) migratedStore(cmd *cobra.Command) (storage.Store, error) {
+	if err := g.printable(); err != nil {
+		return nil, err
+	}
 	if path, ok := strings.CutPrefix(g.database, "sqlite:"); ok && path != "" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no database at %s (--database %s): 'hallpass migrate' or 'hallpass serve' creates one; or give --server to work through a running hallpass", path, g.database)

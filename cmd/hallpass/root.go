@@ -66,13 +66,6 @@ from the environment (--token too, for a one-off command through --server).`,
 				return err
 			}
 			g.warnings = warnings
-			// Checked before the command runs, not when it prints: a
-			// command prints after its change, which a format it cannot
-			// print would not undo (clients create -o xml made the
-			// client and lost its secret).
-			if _, err := g.outputFormat(); err != nil {
-				return err
-			}
 			if cmd.Name() != "serve" {
 				for _, w := range warnings {
 					fmt.Fprintln(g.stderr, "hallpass: warning:", w)
@@ -348,6 +341,9 @@ func (g *globalOptions) secretPath() string {
 // remote returns the client of the admin API --server names, or nil
 // without --server.
 func (g *globalOptions) remote() (*adminClient, error) {
+	if err := g.printable(); err != nil {
+		return nil, err
+	}
 	if g.server == "" {
 		return nil, nil
 	}
@@ -356,6 +352,17 @@ func (g *globalOptions) remote() (*adminClient, error) {
 		tok = adminTokenFromEnv()
 	}
 	return newAdminClient(g.server, tok)
+}
+
+// printable refuses an --output the admin commands cannot print. They
+// check it first, through remote or migratedStore, which every one of
+// them calls before it changes anything: checked when printing, after the
+// change, a format such as xml was refused once the change was made
+// (clients create -o xml made the client and lost its secret). serve and
+// healthcheck, which print no records, never read it.
+func (g *globalOptions) printable() error {
+	_, err := g.outputFormat()
+	return err
 }
 
 // sealer builds the key-encryption sealer from the configured secret.
