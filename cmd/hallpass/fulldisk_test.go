@@ -66,3 +66,24 @@ func TestCredentialOutputOnFullDisk(t *testing.T) {
 		})
 	}
 }
+
+// TestGeneratedAdminTokenOnFullDisk checks that serve, first started
+// without HALLPASS_ADMIN_TOKEN, says so in its log when the admin token
+// it generated could not be printed (stdout on a full disk): the token
+// exists only as a digest, and nothing else told the operator that the
+// admin API had a token nobody knew, nor how to get one.
+func TestGeneratedAdminTokenOnFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("g", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
+	in := startServeTo(t, full, "--database", "sqlite:full.db")
+	in.stop()
+	if log := in.stderr.String(); !strings.Contains(log, "generated admin token could not be printed") || !strings.Contains(log, "hallpass admin-token rotate") {
+		t.Errorf("serve's log says nothing of the admin token it could not print:\n%s", log)
+	}
+}
