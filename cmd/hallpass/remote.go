@@ -139,14 +139,24 @@ type adminClient struct {
 }
 
 // newAdminClient checks the server URL and the token. The token crosses
-// the network, so plain http is accepted only to this machine.
+// the network, so plain http is accepted only to this machine. The URL is
+// named in messages with its password hidden (or, unreadable, not at
+// all), and a user or password in it is refused: the admin token
+// authenticates, and the password would be shown wherever the URL is.
 func newAdminClient(server, token string) (*adminClient, error) {
 	u, err := url.Parse(server)
+	shown := "--server"
+	if err == nil {
+		shown = fmt.Sprintf("--server %q", u.Redacted())
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--server %q: want the server's URL, such as https://login.example.com", server)
+		return nil, fmt.Errorf("%s: want the server's URL, such as https://login.example.com", shown)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: remove the user and password from the URL: the admin API takes the admin token (HALLPASS_ADMIN_TOKEN), nothing else", shown)
 	}
 	if u.Scheme == "http" && !directory.IsLoopback(strings.ToLower(u.Hostname())) {
-		return nil, fmt.Errorf("--server %q: the admin token would cross the network unencrypted; use https", server)
+		return nil, fmt.Errorf("%s: the admin token would cross the network unencrypted; use https", shown)
 	}
 	if token == "" {
 		return nil, errors.New("--server needs the admin token: set HALLPASS_ADMIN_TOKEN (or --token)")

@@ -312,3 +312,22 @@ func TestDirectoryCommandsRefuseEmptyNames(t *testing.T) {
 		})
 	}
 }
+
+// TestServerURLPasswordNeverShown checks that a --server URL carrying a
+// user and password is refused without printing the password: the
+// messages about --server quoted the URL as given, and the admin token,
+// not a password in the URL, is what the admin API takes.
+func TestServerURLPasswordNeverShown(t *testing.T) {
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "server-url-admin-token-0123456789abcdef")
+	for _, server := range []string{
+		"http://admin:hunter2hunter2@hallpass.example.com",
+		"https://admin:hunter2hunter2@hallpass.example.com",
+		"http://admin:hunter2hunter2@127.0.0.1:1",
+		"https://admin:hunter2hunter2@[::1",
+	} {
+		code, out, errOut := cli(t, "", "--server", server, "users", "list")
+		if code != 1 || strings.Contains(out+errOut, "hunter2hunter2") || !strings.Contains(errOut, "--server") {
+			t.Errorf("--server %s: exit %d, want 1 refusing it without the password\n%s%s", server, code, out, errOut)
+		}
+	}
+}
