@@ -295,18 +295,17 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			remedy := "hallpass users get " + out.Username + " shows it"
+			done := "user " + out.Username + " was created"
 			if generated {
-				remedy = "its generated password is lost: set one with hallpass users update " + out.Username + " --password-stdin"
-			}
-			return afterChange("user "+out.Username+" was created", remedy, func() error {
-				if generated {
-					if _, err := fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw); err != nil {
-						return err
-					}
+				err := afterChange(done, "its generated password is lost: set one with hallpass users update "+out.Username+" --password-stdin", func() error {
+					_, err := fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw)
+					return err
+				})
+				if err != nil {
+					return err
 				}
-				return g.print(out)
-			})
+			}
+			return afterChange(done, "hallpass users get "+out.Username+" shows it", func() error { return g.print(out) })
 		})
 	userFlags := func(c *cobra.Command) {
 		f := c.Flags()

@@ -37,11 +37,15 @@ func TestCredentialOutputOnFullDisk(t *testing.T) {
 		args   []string
 		stdout bool // the credential goes to stdout (else to stderr)
 		want   string
+		// not is what the error must not say: the generated password
+		// went to stderr, which worked, so it is not lost.
+		not string
 	}{
-		{"admin-token rotate", []string{"admin-token", "rotate"}, true, "the admin token was replaced"},
-		{"apply", []string{"apply", "-f", file}, true, "applied"},
-		{"clients create", []string{"clients", "create", "--id", "created", "--grant-type", "client_credentials"}, true, "client created was created"},
-		{"users create", []string{"users", "create", "--username", "carol"}, false, "user carol was created"},
+		{"admin-token rotate", []string{"admin-token", "rotate"}, true, "the admin token was replaced", ""},
+		{"apply", []string{"apply", "-f", file}, true, "applied", ""},
+		{"clients create", []string{"clients", "create", "--id", "created", "--grant-type", "client_credentials"}, true, "client created was created", ""},
+		{"users create", []string{"users", "create", "--username", "carol"}, false, "user carol was created", ""},
+		{"users create, record lost", []string{"users", "create", "--username", "dave"}, true, "user dave was created", "password is lost"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut syncBuffer
@@ -60,7 +64,8 @@ func TestCredentialOutputOnFullDisk(t *testing.T) {
 				}
 				return
 			}
-			if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "could not be written") {
+			if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "could not be written") ||
+				(tc.not != "" && strings.Contains(errOut.String(), tc.not)) {
 				t.Errorf("exit %d, want 1 saying %q and that the credential could not be written\n%s", code, tc.want, errOut.String())
 			}
 		})
