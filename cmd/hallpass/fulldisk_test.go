@@ -46,6 +46,9 @@ func TestCredentialOutputOnFullDisk(t *testing.T) {
 		{"clients create", []string{"clients", "create", "--id", "created", "--grant-type", "client_credentials"}, true, "client created was created", ""},
 		{"users create", []string{"users", "create", "--username", "carol"}, false, "user carol was created", ""},
 		{"users create, record lost", []string{"users", "create", "--username", "dave"}, true, "user dave was created", "password is lost"},
+		// No credential, but a change all the same: run again, a second
+		// immediate rotation makes a key just published sign.
+		{"keys rotate", []string{"keys", "rotate", "--immediate"}, true, "the signing key was rotated", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut syncBuffer
