@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -251,7 +252,18 @@ func (c *adminClient) exchange(ctx context.Context, method, path, ifMatch string
 		return "", &remoteError{Status: resp.StatusCode, Code: e.Error, Description: e.Description}
 	}
 	etag = resp.Header.Get("ETag")
-	if out == nil || resp.StatusCode == http.StatusNoContent {
+	if out == nil {
+		// hallpass answers what reads nothing back (a delete, a revoke)
+		// with 204. Any other success is someone else's (a proxy's or
+		// a portal's page answering 200 to anything), and nothing was
+		// done: taken for done, the command said "deleted" and exited 0.
+		if resp.StatusCode != http.StatusNoContent {
+			return "", fmt.Errorf("%s %s: the answer (%d, %s) is not what hallpass answers (204): nothing is known to have changed; is --server the URL of hallpass's admin API?",
+				method, path, resp.StatusCode, cmp.Or(resp.Header.Get("Content-Type"), "no Content-Type"))
+		}
+		return etag, nil
+	}
+	if resp.StatusCode == http.StatusNoContent {
 		return etag, nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {

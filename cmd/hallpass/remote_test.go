@@ -331,3 +331,30 @@ func TestServerURLPasswordNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoteChangeNeedsHallpassAnswer checks that a change through
+// --server whose answer is not hallpass's (a proxy's or a portal's page,
+// 200 to anything) fails: the commands that read no record back (delete,
+// revoke-tokens, reset-factors) took any 2xx for done and exited 0,
+// "deleted user alice", with nothing deleted.
+func TestRemoteChangeNeedsHallpassAnswer(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html><body>Welcome</body></html>"))
+	}))
+	defer page.Close()
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "not-hallpass-admin-token-0123456789abcdef")
+	for _, args := range [][]string{
+		{"users", "delete", "alice"},
+		{"users", "reset-factors", "alice"},
+		{"roles", "delete", "teacher"},
+		{"scopes", "delete", "results:read"},
+		{"clients", "delete", "app"},
+		{"clients", "revoke-tokens", "app"},
+	} {
+		code, out, errOut := cli(t, "", append([]string{"--server", page.URL}, args...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "not what hallpass answers") {
+			t.Errorf("%q against a page answering 200: exit %d, want 1\n%s%s", args, code, out, errOut)
+		}
+	}
+}
