@@ -61,13 +61,14 @@ func (p *Provider) adminScopes() adminAPI[directory.ScopeView, directory.ScopeVi
 	return adminAPI[directory.ScopeView, directory.ScopeView]{p: p, svc: p.dir.Scopes(), badBody: "invalid_request"}
 }
 
-// mount adds the five routes of the kind under path.
+// mount adds the five routes of the kind under path; DELETE takes no
+// input (noInput).
 func (a adminAPI[In, Out]) mount(r chi.Router, path string) {
 	r.Post(path, a.create)
 	r.Get(path, a.list)
 	r.Get(path+"/{id}", a.get)
 	r.Put(path+"/{id}", a.update)
-	r.Delete(path+"/{id}", a.delete)
+	r.With(a.p.noInput).Delete(path+"/{id}", a.delete)
 }
 
 func (a adminAPI[In, Out]) create(w http.ResponseWriter, r *http.Request) {

@@ -72,6 +72,21 @@ func decodeJSON(r *http.Request, v any, badCode string, mode jsonMode) error {
 	return nil
 }
 
+// noInput guards an admin request that takes no input (a DELETE, a
+// revoke): a JSON body naming a field is refused as decodeJSON refuses a
+// field it does not know, rather than ignored, which made a change its
+// sender meant to limit ({"immediate": false} to a key's revoke). No
+// body, or {}, passes.
+func (p *Provider) noInput(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := decodeJSON(r, &struct{}{}, "invalid_request", jsonStrict|jsonOptional); err != nil {
+			p.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // unmarshalJSON decodes body, which must be exactly one JSON object, into
 // v (a pointer to a struct). Its errors are meant for the client: plain
 // words, never a Go type or the library's wording.

@@ -93,16 +93,17 @@ func (p *Provider) routes() http.Handler {
 		// Clients, users, roles and scopes: POST creates, GET lists, and
 		// GET, PUT and DELETE /{id} read, replace and delete one (adminAPI).
 		p.adminClients().mount(r, "/clients")
-		r.Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
+		// What takes no input refuses a body that gives some (noInput).
+		r.With(p.noInput).Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
 		// {id} of a user is its id or its username.
 		p.adminUsers().mount(r, "/users")
-		r.Delete("/users/{id}/factors", p.adminResetFactors)
+		r.With(p.noInput).Delete("/users/{id}/factors", p.adminResetFactors)
 		p.adminRoles().mount(r, "/roles")
 		p.adminScopes().mount(r, "/scopes")
 
 		r.Get("/keys", p.adminListKeys)
 		r.Post("/keys/rotate", p.adminRotateKeys)
-		r.Post("/keys/{kid}/revoke", p.adminRevokeKey)
+		r.With(p.noInput).Post("/keys/{kid}/revoke", p.adminRevokeKey)
 		r.Get("/audit", p.adminListAudit)
 	})
 

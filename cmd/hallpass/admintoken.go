@@ -37,8 +37,11 @@ rotated here: change the variable and restart the servers.`,
 				return err
 			}
 			// Printed once, outside any log: it is a credential.
-			fmt.Fprintf(g.stdout, "New admin token (shown only now; the old one no longer works):\n\n    %s\n\n", tok)
-			return nil
+			return afterChange("the admin token was replaced (the old one no longer works)",
+				"the new one is lost: run hallpass admin-token rotate again with its output going where it can be written", func() error {
+					_, err := fmt.Fprintf(g.stdout, "New admin token (shown only now; the old one no longer works):\n\n    %s\n\n", tok)
+					return err
+				})
 		},
 	}
 	cmd.AddCommand(rotate)

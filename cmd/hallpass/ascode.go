@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -95,17 +96,31 @@ func newApplyCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := r.Plan.Write(g.stdout); err != nil {
-				return err
+			remedy := "hallpass plan shows the directory as it now is"
+			if len(r.Secrets) > 0 {
+				ids := make([]string, len(r.Secrets))
+				for i, s := range r.Secrets {
+					ids[i] = s.ClientID
+				}
+				remedy = "the generated secrets of clients " + strings.Join(ids, ", ") + " are lost: give each a new one (the console's Rotate secret, or client_secret_env in the file)"
 			}
-			if !r.Plan.Empty() {
-				fmt.Fprintln(g.stdout, "Applied.")
-			}
-			for _, s := range r.Secrets {
-				// Printed once, outside any log: it is a credential.
-				fmt.Fprintf(g.stdout, "\nGenerated secret of client %s (shown only now):\n\n    %s\n", s.ClientID, s.Secret)
-			}
-			return nil
+			return afterChange("the changes were applied", remedy, func() error {
+				if err := r.Plan.Write(g.stdout); err != nil {
+					return err
+				}
+				if !r.Plan.Empty() {
+					if _, err := fmt.Fprintln(g.stdout, "Applied."); err != nil {
+						return err
+					}
+				}
+				for _, s := range r.Secrets {
+					// Printed once, outside any log: it is a credential.
+					if _, err := fmt.Fprintf(g.stdout, "\nGenerated secret of client %s (shown only now):\n\n    %s\n", s.ClientID, s.Secret); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		})
 	cmd.Long = `Create, update and (with --prune) delete scopes, roles, clients and users
 until the directory matches FILE. Every change is made in one transaction:

@@ -48,7 +48,11 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 			if cmd.Flags().Changed("require-pkce") {
 				m.RequirePKCE = &requirePKCE
 			}
-			return g.printResult(dir.clients().Create(cmd.Context(), m))
+			out, err := dir.clients().Create(cmd.Context(), m)
+			if err != nil {
+				return err
+			}
+			return g.printClient(out, "created")
 		})
 	create.Flags().StringVar(&m.ClientID, "id", "", "client id (default: generated)")
 	clientFlags(create)
@@ -58,7 +62,7 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 			f := cmd.Flags()
 			scopesGiven, pkceGiven := f.Changed("scope"), f.Changed("require-pkce")
 			newScopes, newPKCE := slices.Clone(scopes), requirePKCE
-			return g.printResult(dir.clients().Change(cmd.Context(), args[0], func(old directory.ClientMetadata) (directory.ClientMetadata, error) {
+			out, err := dir.clients().Change(cmd.Context(), args[0], func(old directory.ClientMetadata) (directory.ClientMetadata, error) {
 				if err := overlay(f, &m, old); err != nil {
 					return m, err
 				}
@@ -70,7 +74,11 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 				}
 				m.ClientIDIssuedAt, m.ClientSecretExpiresAt = 0, nil
 				return m, nil
-			}))
+			})
+			if err != nil {
+				return err
+			}
+			return g.printClient(out, "changed")
 		})
 	clientFlags(update)
 
@@ -90,11 +98,24 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// printClient prints client m, just created or changed (how): with its
+// secret when it was given one, which is shown only here.
+func (g *globalOptions) printClient(m directory.ClientMetadata, how string) error {
+	remedy := "hallpass clients get " + m.ClientID + " shows it"
+	if m.ClientSecret != "" {
+		remedy = "its secret, shown only there, is lost: give it a new one (the console's Rotate secret)"
+	}
+	return afterChange(fmt.Sprintf("client %s was %s", m.ClientID, how), remedy, func() error { return g.print(m) })
+}
+
 // migratedStore opens the database and brings its schema up to date, so
 // admin commands work on a database `serve` never touched. It does not
 // create an SQLite file: a typo in --database would otherwise give an
 // empty database and answers such as "[]".
 func (g *globalOptions) migratedStore(cmd *cobra.Command) (storage.Store, error) {
+	if err := g.printable(); err != nil {
+		return nil, err
+	}
 	if path, ok := strings.CutPrefix(g.database, "sqlite:"); ok && path != "" {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no database at %s (--database %s): 'hallpass migrate' or 'hallpass serve' creates one; or give --server to work through a running hallpass", path, g.database)

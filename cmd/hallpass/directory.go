@@ -55,8 +55,16 @@ func (g *globalOptions) dirCmd(use, short string, args cobra.PositionalArgs, fn 
 // command line's counterpart of the server's check of requests
 // (refuseBadText), with the same test (directory.CleanText). Inherited flags (--database, file paths) are left
 // alone: a path may be any bytes.
+//
+// An empty argument is refused too: each names a record, and none is
+// named "" (a shell variable left unset, `users delete "$WHO"`). Through
+// --server it made the path /admin/users/, which the admin API does not
+// serve, and the command blamed --server for it.
 func readableInput(cmd *cobra.Command, args []string) error {
 	for i, a := range args {
+		if a == "" {
+			return fmt.Errorf("argument %d is empty: name the record", i+1)
+		}
 		if !directory.CleanText(a) {
 			return fmt.Errorf("argument %d must be valid UTF-8 without NUL characters", i+1)
 		}
@@ -287,10 +295,17 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			done := "user " + out.Username + " was created"
 			if generated {
-				fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw)
+				err := afterChange(done, "its generated password is lost: set one with hallpass users update "+out.Username+" --password-stdin", func() error {
+					_, err := fmt.Fprintf(g.stderr, "Generated password for %s (shown only now): %s\n", out.Username, pw)
+					return err
+				})
+				if err != nil {
+					return err
+				}
 			}
-			return g.print(out)
+			return afterChange(done, "hallpass users get "+out.Username+" shows it", func() error { return g.print(out) })
 		})
 	userFlags := func(c *cobra.Command) {
 		f := c.Flags()

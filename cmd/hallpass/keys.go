@@ -141,7 +141,7 @@ until they refetch the JWKS. Either way a new next key is published.`,
 				if out.Warning != "" {
 					fmt.Fprintf(g.stderr, "warning: %s\n", out.Warning)
 				}
-				return g.printJSON(out)
+				return g.printRotation(out)
 			}
 			st, km, err := g.keyManager(cmd, &rotateSchedule)
 			if err != nil {
@@ -160,7 +160,7 @@ until they refetch the JWKS. Either way a new next key is published.`,
 			if info.Unpublished {
 				fmt.Fprintf(g.stderr, "warning: %s\n", provider.UnpublishedWarning)
 			}
-			return g.printJSON(provider.NewRotateResponse(info, immediate))
+			return g.printRotation(provider.NewRotateResponse(info, immediate))
 		},
 	}
 	rotateSchedule.addFlags(rotate.Flags())
@@ -198,7 +198,7 @@ read as a flag.`,
 				if out.Warning != "" {
 					fmt.Fprintf(g.stderr, "warning: %s\n", out.Warning)
 				}
-				return g.printJSON(out)
+				return g.printRevocation(out)
 			}
 			st, km, err := g.keyManager(cmd, &revokeSchedule)
 			if err != nil {
@@ -216,7 +216,7 @@ read as a flag.`,
 			if active.Unpublished {
 				fmt.Fprintf(g.stderr, "warning: %s\n", provider.UnpublishedWarning)
 			}
-			return g.printJSON(provider.NewRevokeResponse(args[0], active))
+			return g.printRevocation(provider.NewRevokeResponse(args[0], active))
 		},
 	}
 	revokeSchedule.addFlags(revoke.Flags())
@@ -357,4 +357,20 @@ func replaceFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// printRotation prints a rotation that was made. Its output lost (a full
+// disk), the error says the key was rotated all the same: read as a
+// failure, the rotation was run again, and a second --immediate one made
+// sign the next key published only moments before, which resource
+// servers that cached the JWKS do not hold yet.
+func (g *globalOptions) printRotation(r provider.RotateResponse) error {
+	return afterChange("the signing key was rotated (key "+r.ID+" takes over)", "hallpass keys list shows the keys as they now are; do not rotate again for this",
+		func() error { return g.printJSON(r) })
+}
+
+// printRevocation prints a revocation that was made, as printRotation.
+func (g *globalOptions) printRevocation(r provider.RevokeResponse) error {
+	return afterChange("key "+r.Revoked+" was revoked (the active key is "+r.ActiveKID+")", "hallpass keys list shows the keys as they now are",
+		func() error { return g.printJSON(r) })
 }

@@ -57,11 +57,21 @@ var addrRE = regexp.MustCompile(`"msg":"hallpass serving","addr":"([^"]+)"`)
 // startServe runs `hallpass serve` with args and waits until it listens.
 func startServe(t *testing.T, args ...string) *instance {
 	t.Helper()
+	return startServeTo(t, nil, args...)
+}
+
+// startServeTo is startServe writing serve's stdout to stdout, or to
+// the instance's buffer when nil.
+func startServeTo(t *testing.T, stdout io.Writer, args ...string) *instance {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	if stdout == nil {
+		stdout = in.stdout
+	}
 	done := make(chan int, 1)
 	full := append([]string{"serve", "--addr", "127.0.0.1:0", "--key-refresh", "0"}, args...)
-	go func() { done <- run(ctx, full, in.stdout, in.stderr) }()
+	go func() { done <- run(ctx, full, stdout, in.stderr) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := addrRE.FindStringSubmatch(in.stderr.String()); m != nil {

@@ -193,3 +193,18 @@ func tableOf(v any) (header []string, rows [][]string, ok bool) {
 	}
 	return header, rows, true
 }
+
+// afterChange writes, with write, the output of a change already made
+// (committed): often with a credential shown only then, a generated
+// admin token, client secret or password. A write that fails (a full
+// disk, a closed pipe) loses that output while the change stays made,
+// so the error says both, and remedy what to do: a bare "no space left
+// on device" read as a command that did nothing (run again, it answers
+// "already exists", or apply "No changes", and the secret is never
+// shown), and an unchecked write exited 0 as though it had been shown.
+func afterChange(done, remedy string, write func() error) error {
+	if err := write(); err != nil {
+		return fmt.Errorf("%s, but its output could not be written (%w): %s", done, err, remedy)
+	}
+	return nil
+}

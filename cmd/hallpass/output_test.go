@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 )
 
 // TestPrintYAML checks that -o yaml prints numbers as JSON spells them:
@@ -36,5 +38,39 @@ func TestPrintYAML(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBadOutputFormatChangesNothing checks that a command given an
+// --output it cannot print is refused before it changes anything. The
+// format was checked only when printing, after the change: `clients
+// create -o xml` created the client and lost its secret, `keys rotate -o
+// xml` rotated the key, and both exited 1 as if refused.
+func TestBadOutputFormatChangesNothing(t *testing.T) {
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("o", 40))
+	db := migrated(t, testdb.SQLite(t))
+	keysBefore, _, code := hallpass(t, db, "keys", "list", "-o", "json")
+	if code != 0 {
+		t.Fatalf("keys list: exit %d", code)
+	}
+	for _, args := range [][]string{
+		{"clients", "create", "--id", "app", "--grant-type", "client_credentials"},
+		{"users", "create", "--username", "dana"},
+		{"roles", "create", "teacher"},
+		{"scopes", "create", "results:read"},
+		{"keys", "rotate"},
+	} {
+		code, out, errOut := cli(t, "", append([]string{"--database", db, "-o", "xml"}, args...)...)
+		if code != 1 || !strings.Contains(errOut, `--output "xml"`) || out != "" {
+			t.Errorf("%q -o xml: exit %d, want 1 refusing the format\n%s%s", args, code, out, errOut)
+		}
+	}
+	for _, get := range [][]string{{"clients", "get", "app"}, {"users", "get", "dana"}, {"roles", "get", "teacher"}, {"scopes", "get", "results:read"}} {
+		if code, out, _ := cli(t, "", append([]string{"--database", db}, get...)...); code != 1 {
+			t.Errorf("%q after the refused create: exit %d, want 1 (not found)\n%s", get, code, out)
+		}
+	}
+	if keysAfter, _, _ := hallpass(t, db, "keys", "list", "-o", "json"); keysAfter != keysBefore {
+		t.Errorf("keys changed by the refused rotate:\nbefore %s\nafter  %s", keysBefore, keysAfter)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,14 +140,24 @@ type adminClient struct {
 }
 
 // newAdminClient checks the server URL and the token. The token crosses
-// the network, so plain http is accepted only to this machine.
+// the network, so plain http is accepted only to this machine. The URL is
+// named in messages with its password hidden (or, unreadable, not at
+// all), and a user or password in it is refused: the admin token
+// authenticates, and the password would be shown wherever the URL is.
 func newAdminClient(server, token string) (*adminClient, error) {
 	u, err := url.Parse(server)
+	shown := "--server"
+	if err == nil {
+		shown = fmt.Sprintf("--server %q", u.Redacted())
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("--server %q: want the server's URL, such as https://login.example.com", server)
+		return nil, fmt.Errorf("%s: want the server's URL, such as https://login.example.com", shown)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: remove the user and password from the URL: the admin API takes the admin token (HALLPASS_ADMIN_TOKEN), nothing else", shown)
 	}
 	if u.Scheme == "http" && !directory.IsLoopback(strings.ToLower(u.Hostname())) {
-		return nil, fmt.Errorf("--server %q: the admin token would cross the network unencrypted; use https", server)
+		return nil, fmt.Errorf("%s: the admin token would cross the network unencrypted; use https", shown)
 	}
 	if token == "" {
 		return nil, errors.New("--server needs the admin token: set HALLPASS_ADMIN_TOKEN (or --token)")
@@ -241,7 +252,18 @@ func (c *adminClient) exchange(ctx context.Context, method, path, ifMatch string
 		return "", &remoteError{Status: resp.StatusCode, Code: e.Error, Description: e.Description}
 	}
 	etag = resp.Header.Get("ETag")
-	if out == nil || resp.StatusCode == http.StatusNoContent {
+	if out == nil {
+		// hallpass answers what reads nothing back (a delete, a revoke)
+		// with 204. Any other success is someone else's (a proxy's or
+		// a portal's page answering 200 to anything), and nothing was
+		// done: taken for done, the command said "deleted" and exited 0.
+		if resp.StatusCode != http.StatusNoContent {
+			return "", fmt.Errorf("%s %s: the answer (%d, %s) is not what hallpass answers (204): nothing is known to have changed; is --server the URL of hallpass's admin API?",
+				method, path, resp.StatusCode, cmp.Or(resp.Header.Get("Content-Type"), "no Content-Type"))
+		}
+		return etag, nil
+	}
+	if resp.StatusCode == http.StatusNoContent {
 		return etag, nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {

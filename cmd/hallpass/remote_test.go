@@ -268,3 +268,93 @@ func TestRemoteUpdateKeepsAChangeMadeMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectoryCommandsRefuseEmptyNames checks that a directory command
+// given an empty record name (a shell variable that was unset: `hallpass
+// users delete "$USER_TO_REMOVE"`) is refused as such, alike through
+// --server and on the database. Through --server the empty name made the
+// path /admin/users/, which the admin API does not serve, and the command
+// blamed --server ("has no /admin/users/: is --server the URL of the
+// admin listener…?") where on the database it answered `no user ""`.
+func TestDirectoryCommandsRefuseEmptyNames(t *testing.T) {
+	const token = "empty-names-admin-token-0123456789abcdef"
+	db := testdb.SQLite(t)
+	s := hallpasstest.Start(t, db, hallpasstest.Options{AdminToken: token})
+	t.Setenv("HALLPASS_ADMIN_TOKEN", token)
+	for _, mode := range []struct {
+		name  string
+		flags []string
+	}{
+		{"server", []string{"--server", s.URL}},
+		{"database", []string{"--database", db}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"users", "get", ""},
+				{"users", "delete", ""},
+				{"users", "update", "", "--name", "x"},
+				{"users", "reset-factors", ""},
+				{"roles", "get", ""},
+				{"roles", "delete", ""},
+				{"roles", "update", "", "--description", "x"},
+				{"scopes", "delete", ""},
+				{"scopes", "update", "", "--description", "x"},
+				{"clients", "get", ""},
+				{"clients", "delete", ""},
+				{"clients", "update", "", "--name", "x"},
+				{"clients", "revoke-tokens", ""},
+			} {
+				code, out, errOut := cli(t, "", append(mode.flags, args...)...)
+				if code != 1 || !strings.Contains(errOut, "argument 1 is empty") || strings.Contains(errOut, "--server") || out != "" {
+					t.Errorf("%q: exit %d, want 1 saying the argument is empty\n%s%s", args, code, out, errOut)
+				}
+			}
+		})
+	}
+}
+
+// TestServerURLPasswordNeverShown checks that a --server URL carrying a
+// user and password is refused without printing the password: the
+// messages about --server quoted the URL as given, and the admin token,
+// not a password in the URL, is what the admin API takes.
+func TestServerURLPasswordNeverShown(t *testing.T) {
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "server-url-admin-token-0123456789abcdef")
+	for _, server := range []string{
+		"http://admin:hunter2hunter2@hallpass.example.com",
+		"https://admin:hunter2hunter2@hallpass.example.com",
+		"http://admin:hunter2hunter2@127.0.0.1:1",
+		"https://admin:hunter2hunter2@[::1",
+	} {
+		code, out, errOut := cli(t, "", "--server", server, "users", "list")
+		if code != 1 || strings.Contains(out+errOut, "hunter2hunter2") || !strings.Contains(errOut, "--server") {
+			t.Errorf("--server %s: exit %d, want 1 refusing it without the password\n%s%s", server, code, out, errOut)
+		}
+	}
+}
+
+// TestRemoteChangeNeedsHallpassAnswer checks that a change through
+// --server whose answer is not hallpass's (a proxy's or a portal's page,
+// 200 to anything) fails: the commands that read no record back (delete,
+// revoke-tokens, reset-factors) took any 2xx for done and exited 0,
+// "deleted user alice", with nothing deleted.
+func TestRemoteChangeNeedsHallpassAnswer(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = w.Write([]byte("<html><body>Welcome</body></html>"))
+	}))
+	defer page.Close()
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "not-hallpass-admin-token-0123456789abcdef")
+	for _, args := range [][]string{
+		{"users", "delete", "alice"},
+		{"users", "reset-factors", "alice"},
+		{"roles", "delete", "teacher"},
+		{"scopes", "delete", "results:read"},
+		{"clients", "delete", "app"},
+		{"clients", "revoke-tokens", "app"},
+	} {
+		code, out, errOut := cli(t, "", append([]string{"--server", page.URL}, args...)...)
+		if code != 1 || out != "" || !strings.Contains(errOut, "not what hallpass answers") {
+			t.Errorf("%q against a page answering 200: exit %d, want 1\n%s%s", args, code, out, errOut)
+		}
+	}
+}

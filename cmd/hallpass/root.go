@@ -9,8 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,19 +132,51 @@ func durationText(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// openStore opens the database named by --database, without migrating,
-// giving up after --database-timeout.
+// openStore opens the database named by --database for a command other
+// than serve, without migrating, giving up after --database-timeout. On
+// PostgreSQL each of its statements also waits at most that long for a
+// lock another transaction holds (lock_timeout, unless the URL sets it),
+// as SQLite's writers wait at most their busy timeout: a command has no
+// request timeout to end the wait, and a row left locked (another
+// admin's transaction, a stuck session) hung `hallpass users update`
+// until it was killed. serve's requests are bounded by their own timeout.
 func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
-	return g.openStoreLogged(ctx, nil)
+	return g.openStoreAt(ctx, withLockTimeout(g.database, g.databaseTimeout), nil)
 }
 
-// openStoreLogged is openStore logging to log each attempt to reach a
-// PostgreSQL server that is not accepting connections yet (serve).
+// withLockTimeout is the PostgreSQL URL dsn with lock_timeout d, unless
+// it sets one; any other dsn as it is.
+func withLockTimeout(dsn string, d time.Duration) string {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // opening it says what is wrong
+	}
+	q := u.Query()
+	if q.Has("lock_timeout") {
+		return dsn
+	}
+	// In milliseconds, PostgreSQL's unit; 0 would mean no bound.
+	q.Set("lock_timeout", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openStoreLogged is openStore for serve, logging to log each attempt
+// to reach a PostgreSQL server that is not accepting connections yet.
 func (g *globalOptions) openStoreLogged(ctx context.Context, log *slog.Logger) (storage.Store, error) {
+	return g.openStoreAt(ctx, g.database, log)
+}
+
+// openStoreAt opens the database dsn (--database, perhaps with
+// settings of the command's), giving up after --database-timeout.
+func (g *globalOptions) openStoreAt(ctx context.Context, dsn string, log *slog.Logger) (storage.Store, error) {
 	if g.databaseTimeout <= 0 {
 		return nil, fmt.Errorf("--database-timeout %v: must be more than 0", g.databaseTimeout)
 	}
-	st, err := backend.OpenWaiting(ctx, g.database, g.databaseTimeout, log)
+	st, err := backend.OpenWaiting(ctx, dsn, g.databaseTimeout, log)
 	if err != nil {
 		return nil, g.timeoutHint(err)
 	}
@@ -341,6 +375,9 @@ func (g *globalOptions) secretPath() string {
 // remote returns the client of the admin API --server names, or nil
 // without --server.
 func (g *globalOptions) remote() (*adminClient, error) {
+	if err := g.printable(); err != nil {
+		return nil, err
+	}
 	if g.server == "" {
 		return nil, nil
 	}
@@ -349,6 +386,17 @@ func (g *globalOptions) remote() (*adminClient, error) {
 		tok = adminTokenFromEnv()
 	}
 	return newAdminClient(g.server, tok)
+}
+
+// printable refuses an --output the admin commands cannot print. They
+// check it first, through remote or migratedStore, which every one of
+// them calls before it changes anything: checked when printing, after the
+// change, a format such as xml was refused once the change was made
+// (clients create -o xml made the client and lost its secret). serve and
+// healthcheck, which print no records, never read it.
+func (g *globalOptions) printable() error {
+	_, err := g.outputFormat()
+	return err
 }
 
 // sealer builds the key-encryption sealer from the configured secret.

@@ -268,8 +268,12 @@ func serve(ctx context.Context, g *globalOptions, o *serveOptions) error {
 		}
 	}
 	if s.adminToken != "" {
-		// Printed once, outside the logs: it is a credential.
-		fmt.Fprintf(g.stdout, "Generated admin token (shown only now; set HALLPASS_ADMIN_TOKEN to choose your own):\n\n    %s\n\n", s.adminToken)
+		// Printed once, outside the logs: it is a credential. Lost (a
+		// full disk, a closed stdout), the admin API has a token nobody
+		// knows: the log says so and how to get one, never the token.
+		if _, err := fmt.Fprintf(g.stdout, "Generated admin token (shown only now; set HALLPASS_ADMIN_TOKEN to choose your own):\n\n    %s\n\n", s.adminToken); err != nil {
+			log.Error("the generated admin token could not be printed, so nobody knows it: run hallpass admin-token rotate for a new one, or set HALLPASS_ADMIN_TOKEN and restart", "err", err)
+		}
 	}
 
 	srv := httpserve.NewServer(s.provider.Handler(), log)

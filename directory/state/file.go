@@ -322,7 +322,7 @@ func (f *File) check() error {
 // a secret: one that is not a variable name ("A B=", "$X", text with a
 // line break) and so cannot have been set for it, and hallpass's own
 // (HALLPASS_SECRET, HALLPASS_ADMIN_TOKEN, the database URL with its
-// password). A file may come from anyone who can open a pull request:
+// password, PGPASSWORD). A file may come from anyone who can open a pull request:
 // naming those made a client's secret or a user's password the server's
 // own credential, and the plan's answers (the password policy's "it has
 // 43 characters", "must not contain the username", a client_secret
@@ -336,8 +336,16 @@ func checkVariable(name string) error {
 			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit, at most 128)", name)
 		}
 	}
-	if strings.HasPrefix(strings.ToUpper(name), "HALLPASS_") {
-		return fmt.Errorf("%s is one of hallpass's own settings; name a variable set for this secret alone", name)
+	// hallpass reads the variables of these prefixes as its settings,
+	// some of them credentials: its own; libpq's, from which the
+	// PostgreSQL driver takes the database's password (PGPASSWORD,
+	// PGSSLPASSWORD) when the URL has none; OpenTelemetry's, whose
+	// OTEL_EXPORTER_OTLP_HEADERS carry the tracing exporter's
+	// authorization.
+	for _, prefix := range []string{"HALLPASS_", "PG", "OTEL_"} {
+		if strings.HasPrefix(strings.ToUpper(name), prefix) {
+			return fmt.Errorf("%s is one of hallpass's own settings; name a variable set for this secret alone", name)
+		}
 	}
 	return nil
 }

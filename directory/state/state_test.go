@@ -420,6 +420,13 @@ func TestLoadRefusals(t *testing.T) {
 		"variable too long":            {"users:\n  - username: a\n    password_env: " + strings.Repeat("P", 129) + "\n", `is not an environment variable name`},
 		"hallpass's secret":            {"users:\n  - username: a\n    password_env: HALLPASS_SECRET\n", `user "a": password_env: HALLPASS_SECRET is one of hallpass's own settings`},
 		"hallpass's admin token":       {"clients:\n  - client_id: a\n    client_secret_env: hallpass_admin_token\n", `client_secret_env: hallpass_admin_token is one of hallpass's own settings`},
+		// hallpass reads these too, as settings holding credentials:
+		// the PostgreSQL driver takes the database's password from
+		// PGPASSWORD (libpq's PG* variables), tracing its exporter's
+		// authorization header from OTEL_EXPORTER_OTLP_HEADERS.
+		"database password":         {"users:\n  - username: a\n    password_env: PGPASSWORD\n", `user "a": password_env: PGPASSWORD is one of hallpass's own settings`},
+		"database TLS key password": {"clients:\n  - client_id: a\n    client_secret_env: PGSSLPASSWORD\n", `client_secret_env: PGSSLPASSWORD is one of hallpass's own settings`},
+		"tracing exporter headers":  {"clients:\n  - client_id: a\n    client_secret_env: OTEL_EXPORTER_OTLP_HEADERS\n", `client_secret_env: OTEL_EXPORTER_OTLP_HEADERS is one of hallpass's own settings`},
 		// A plain value YAML reads as a number or a boolean is refused
 		// where text is wanted, naming the field at its own line.
 		"client id 010":           {"clients:\n  - redirect_uris: [https://a.example/cb]\n    client_id: 010\n", `line 3: clients[0]: client_id must be text, not a number (quote it`},

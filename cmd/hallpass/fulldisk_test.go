@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
+)
+
+// TestCredentialOutputOnFullDisk runs the commands that make a change
+// and show a credential only then (a generated admin token, client
+// secret or password) with that output going to a full disk (/dev/full:
+// every write fails with ENOSPC), as with `hallpass apply -f x.yaml >
+// apply.log` on a full volume. The change is made, and the credential
+// is lost: the command must exit 1 saying so, not 0 as though the token
+// had been shown, nor with a bare write error that reads as if nothing
+// had been done (run again, the command then answers "already exists",
+// or apply "No changes", and the secret is never shown).
+func TestCredentialOutputOnFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
+	db := migrated(t, testdb.SQLite(t))
+	file := filepath.Join(t.TempDir(), "dir.yaml")
+	if err := os.WriteFile(file, []byte("clients:\n  - client_id: applied\n    grant_types: [client_credentials]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stdout bool // the credential goes to stdout (else to stderr)
+		want   string
+		// not is what the error must not say: the generated password
+		// went to stderr, which worked, so it is not lost.
+		not string
+	}{
+		{"admin-token rotate", []string{"admin-token", "rotate"}, true, "the admin token was replaced", ""},
+		{"apply", []string{"apply", "-f", file}, true, "applied", ""},
+		{"clients create", []string{"clients", "create", "--id", "created", "--grant-type", "client_credentials"}, true, "client created was created", ""},
+		{"users create", []string{"users", "create", "--username", "carol"}, false, "user carol was created", ""},
+		{"users create, record lost", []string{"users", "create", "--username", "dave"}, true, "user dave was created", "password is lost"},
+		// No credential, but a change all the same: run again, a second
+		// immediate rotation makes a key just published sign.
+		{"keys rotate", []string{"keys", "rotate", "--immediate"}, true, "the signing key was rotated", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut syncBuffer
+			var code int
+			if tc.stdout {
+				code = run(context.Background(), append([]string{"--database", db, "-o", "json"}, tc.args...), full, &errOut)
+			} else {
+				code = run(context.Background(), append([]string{"--database", db, "-o", "json"}, tc.args...), &out, full)
+				// point: the password went to stderr, which failed.
+			}
+			if !tc.stdout {
+				// The error goes to the full stderr too: the exit
+				// status is all there is to see.
+				if code != 1 {
+					t.Errorf("exit %d, want 1", code)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "could not be written") ||
+				(tc.not != "" && strings.Contains(errOut.String(), tc.not)) {
+				t.Errorf("exit %d, want 1 saying %q and that the credential could not be written\n%s", code, tc.want, errOut.String())
+			}
+		})
+	}
+}
+
+// TestGeneratedAdminTokenOnFullDisk checks that serve, first started
+// without HALLPASS_ADMIN_TOKEN, says so in its log when the admin token
+// it generated could not be printed (stdout on a full disk): the token
+// exists only as a digest, and nothing else told the operator that the
+// admin API had a token nobody knew, nor how to get one.
+func TestGeneratedAdminTokenOnFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	chdirTemp(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("g", 40))
+	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
+	in := startServeTo(t, full, "--database", "sqlite:full.db")
+	in.stop()
+	if log := in.stderr.String(); !strings.Contains(log, "generated admin token could not be printed") || !strings.Contains(log, "hallpass admin-token rotate") {
+		t.Errorf("serve's log says nothing of the admin token it could not print:\n%s", log)
+	}
+}
