@@ -429,6 +429,16 @@ func (m *Manager) newKey(state storage.KeyState, now time.Time) (*storage.Key, e
 	if err != nil {
 		return nil, fmt.Errorf("keys: generate RSA-%d key: %w", m.bits, err)
 	}
+	// Options.GenerateKey is exported (for tests outside the package):
+	// a key of another size than Bits is refused here, before it is
+	// stored, where one too short for Load would fail every later start.
+	if key == nil || key.N == nil || key.N.BitLen() != m.bits {
+		size := 0
+		if key != nil && key.N != nil {
+			size = key.N.BitLen()
+		}
+		return nil, fmt.Errorf("keys: GenerateKey returned an RSA key of %d bits, want %d", size, m.bits)
+	}
 	kid, err := thumbprint(&key.PublicKey)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
@@ -61,6 +62,36 @@ func TestNewManagerOptions(t *testing.T) {
 			}
 			if m.bits != tt.wantBits || m.maxAge != tt.wantAge || m.now == nil || m.log == nil || m.generate == nil {
 				t.Errorf("bits=%d maxAge=%v now/log/generate set=%v/%v/%v", m.bits, m.maxAge, m.now != nil, m.log != nil, m.generate != nil)
+			}
+		})
+	}
+}
+
+// TestGenerateKeyOfAnotherSize: Options.GenerateKey, exported, is
+// trusted no further than Bits: a key of another size than Bits, or none,
+// is refused before anything is stored. A 1024-bit key was stored and
+// only then refused by Load, which refused it again on every later start
+// (real generation included); a 2048-bit key was taken where Bits asked
+// for 3072; a nil key panicked.
+func TestGenerateKeyOfAnotherSize(t *testing.T) {
+	pool := poolGenerator(t)
+	for _, tc := range []struct {
+		name string
+		bits int
+		gen  func(int) (*rsa.PrivateKey, error)
+	}{
+		{"1024 bits", 0, func(int) (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 1024) }},
+		{"2048 bits for 3072", 3072, pool},
+		{"no key", 0, func(int) (*rsa.PrivateKey, error) { return nil, nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newFakeStore()
+			m := newTestManager(t, store, 1, Options{Bits: tc.bits, GenerateKey: tc.gen})
+			if err := m.Load(t.Context()); err == nil || !strings.Contains(err.Error(), "GenerateKey returned") {
+				t.Fatalf("Load = %v, want the key of the wrong size refused", err)
+			}
+			if keys, _ := store.dump(); len(keys) != 0 {
+				t.Errorf("the store holds %d keys, want none", len(keys))
 			}
 		})
 	}

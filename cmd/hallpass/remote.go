@@ -320,6 +320,13 @@ func (k remoteKind[In, Out]) Change(ctx context.Context, id string, edit func(ol
 	}
 	_, err = k.c.exchange(ctx, http.MethodPut, k.one(id), etag, in, &out)
 	if re := (*remoteError)(nil); errors.As(err, &re) && re.Status == http.StatusPreconditionFailed {
+		// The server answers 412 too for a record deleted since the
+		// read (If-Match is false where there is none), which running
+		// the command again cannot apply to: read it again to say
+		// which, as localKind's update does.
+		if _, gerr := k.Get(ctx, id); errors.As(gerr, &re) && re.Status == http.StatusNotFound {
+			return out, gerr
+		}
 		return out, &changedError{noun: k.noun, id: id}
 	}
 	return out, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -263,6 +264,24 @@ func TestRemoteUpdateKeepsAChangeMadeMeanwhile(t *testing.T) {
 				}
 				if other, mine := tc.has(t); !other || !mine {
 					t.Errorf("%s after the update run again: other admin's change kept %v, command's change written %v; want both", tc.noun, other, mine)
+				}
+
+				// Deleted by the other admin between the read and the
+				// write: the server's 412 (If-Match is false where there
+				// is no record) is not a change to apply the command to
+				// by running it again; it says the record is gone, as
+				// an update on the database does.
+				mu.Lock()
+				meanwhile = func() {
+					if code, out, errOut := run(s.URL, cmd, "delete", tc.id); code != 0 {
+						t.Errorf("the other admin's %s deletion: exit %d\n%s%s", tc.noun, code, out, errOut)
+					}
+				}
+				mu.Unlock()
+				code, out, errOut = run(proxy.URL, append([]string{cmd, "update", tc.id}, tc.mine...)...)
+				gone := fmt.Sprintf("no %s %q", tc.noun, tc.id)
+				if code != 1 || out != "" || !strings.Contains(errOut, gone) || strings.Contains(errOut, "run the command again") {
+					t.Errorf("%s update with a deletion meanwhile: exit %d, stdout %q, stderr %q; want exit 1 saying %s", tc.noun, code, out, errOut, gone)
 				}
 			}
 		})

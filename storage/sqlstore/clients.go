@@ -90,6 +90,15 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if err := s.affectedOne(ctx, res, err, op); err != nil {
 			return err
 		}
+		// Its grants end first, as RevokeTokensByClient ends them: those
+		// statements wait for a token request that spends one of their
+		// rows and see what it wrote (endGrantRows), so the DELETE after
+		// them finds the tokens a request racing the deletion issued.
+		// Alone, at READ COMMITTED, it missed them, and they came back
+		// with a client registered again under the id.
+		if err := s.endGrantRows(ctx, r, op, `client_id = $1`, id); err != nil {
+			return err
+		}
 		if _, err := r.exec(ctx, `DELETE FROM tokens WHERE client_id = $1`, id); err != nil {
 			return s.mapErr(ctx, op+": delete tokens", err)
 		}
