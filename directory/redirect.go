@@ -297,9 +297,11 @@ func ValidPort(port string) bool { return validPort(port) }
 
 // IsLoopback reports whether host names this machine (localhost, a name
 // under .localhost, a loopback address), where plain http never crosses a
-// network (RFC 8252 §7.3).
+// network (RFC 8252 §7.3). A name is compared without regard to case
+// (RFC 4343), as a browser lowercases it: http://LOCALHOST:8080/cb goes
+// to localhost.
 func IsLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if host = strings.ToLower(host); host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

@@ -27,6 +27,10 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "loopback IPv4 elsewhere in 127/8", uri: "http://127.1.2.3/cb"},
 		{name: "localhost", uri: "http://localhost/cb"},
 		{name: "subdomain of localhost", uri: "http://app.localhost:3000/cb"},
+		// Host names are case-insensitive (RFC 4343): a browser goes to
+		// http://localhost:8080/cb for either.
+		{name: "localhost in capitals", uri: "http://LOCALHOST:8080/cb"},
+		{name: "subdomain of localhost in mixed case", uri: "http://App.LocalHost:3000/cb"},
 		{name: "loopback IPv6", uri: "http://[::1]/cb"},
 		{name: "private-use scheme, public client", uri: "com.example.app:/cb", public: public},
 		{name: "private-use scheme post-logout, public client", uri: "com.example.app:/bye", use: forPostLogout, public: public},
