@@ -214,7 +214,12 @@ func hostNameProblem(raw, shown string) error {
 	host := u.Hostname()
 	if !isASCII(host) {
 		ascii, err := idna.Lookup.ToASCII(host)
-		if err != nil {
+		// idna turns a label that maps to "xn--" (ｘｎ--) into an empty
+		// one, without an error, as it does two dots in a row: an empty
+		// label before the last names no host, and offered as the A-label
+		// it would name another than the one written.
+		emptyLabel := strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..")
+		if err != nil || emptyLabel {
 			// err speaks idna's words (labels, runes), not the registrant's.
 			return fmt.Errorf("%q has the host %q, which is not ASCII, nor a valid internationalised domain name that browsers would go to: register a host in ASCII", shown, host)
 		}
@@ -297,9 +302,11 @@ func ValidPort(port string) bool { return validPort(port) }
 
 // IsLoopback reports whether host names this machine (localhost, a name
 // under .localhost, a loopback address), where plain http never crosses a
-// network (RFC 8252 §7.3).
+// network (RFC 8252 §7.3). A name is compared without regard to case
+// (RFC 4343), as a browser lowercases it: http://LOCALHOST:8080/cb goes
+// to localhost.
 func IsLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+	if host = strings.ToLower(host); host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
 	ip := net.ParseIP(host)

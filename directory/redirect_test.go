@@ -27,6 +27,10 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "loopback IPv4 elsewhere in 127/8", uri: "http://127.1.2.3/cb"},
 		{name: "localhost", uri: "http://localhost/cb"},
 		{name: "subdomain of localhost", uri: "http://app.localhost:3000/cb"},
+		// Host names are case-insensitive (RFC 4343): a browser goes to
+		// http://localhost:8080/cb for either.
+		{name: "localhost in capitals", uri: "http://LOCALHOST:8080/cb"},
+		{name: "subdomain of localhost in mixed case", uri: "http://App.LocalHost:3000/cb"},
 		{name: "loopback IPv6", uri: "http://[::1]/cb"},
 		{name: "private-use scheme, public client", uri: "com.example.app:/cb", public: public},
 		{name: "private-use scheme post-logout, public client", uri: "com.example.app:/bye", use: forPostLogout, public: public},
@@ -144,6 +148,12 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "full-width letters", uri: "https://\uFF41pp.example/cb", rule: `register "https://app.example/cb"`},
 		{name: "percent-encoded internationalised host", uri: "https://b%C3%BCcher.example/cb", rule: `A-label (punycode) "xn--bcher-kva.example"`},
 		{name: "host no valid internationalised name", uri: "https://\u0660\u0661.example/cb", rule: "nor a valid internationalised domain name"},
+		// IDNA maps an xn-- label with nothing after it to an empty one,
+		// without an error: the A-label offered would have named another
+		// host (https://.example/cb, https://xn--bcher-kva..example/cb).
+		{name: "empty A-label in full-width letters", uri: "https://\uFF58\uFF4E--.example/cb", rule: "nor a valid internationalised domain name"},
+		{name: "empty A-label beside an internationalised label", uri: "https://bücher.xn--.example/cb", rule: "nor a valid internationalised domain name"},
+		{name: "empty label between ideographic full stops", uri: "https://bücher\u3002\u3002example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "invalid A-label", uri: "https://xn--zz.example/cb", rule: `"xn--zz", which starts with xn-- but is no valid A-label`},
 		{name: "empty A-label", uri: "https://xn--.example/cb", rule: "no valid A-label"},
 		{name: "A-label with a trailing hyphen", uri: "https://app.xn--abc-.example/cb", rule: "no valid A-label"},

@@ -110,6 +110,16 @@ func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 		WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls exactly; only a public (native) client may use another port of a loopback redirect URI (RFC 8252 §7.3).")
 }
 
+// redirectSecure is fosite's RedirectSecureChecker, which it asks when it
+// issues a code, at PAR, and for prompt=none: plain http only to this
+// machine, by directory.IsLoopback, the rule a redirect URI is registered
+// under, and any other scheme, as fosite.IsRedirectURISecure. fosite's
+// own compares the host name as written, so a URI registered as
+// http://LOCALHOST:8080/cb was refused its code after the user signed in.
+func redirectSecure(_ context.Context, u *url.URL) bool {
+	return u.Scheme != "http" || directory.IsLoopback(u.Hostname())
+}
+
 // loopbackOtherPort reports whether raw is the loopback redirect URI
 // registered with only its port changed to another real one
 // (directory.ValidPort, the rule of registered URIs), as RFC 8252 §7.3 allows: fosite's match

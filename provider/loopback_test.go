@@ -107,3 +107,35 @@ func TestLoopbackOnlyThePortVaries(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopbackHostNameInCapitals: a loopback host name is one whatever its
+// case (RFC 4343), as the browser that goes to it lowercases it: a client
+// registers http://LOCALHOST:8080/cb and gets a code there, which it
+// redeems. Registration refused it (http only for localhost), and
+// fosite's own check of an http redirect URI (RedirectSecureChecker),
+// which compares the name as written, refused the code after the user
+// had signed in.
+func TestLoopbackHostNameInCapitals(t *testing.T) {
+	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
+		for i, redirect := range []string{"http://LOCALHOST:8080/cb", "http://App.LocalHost:3000/cb"} {
+			t.Run(redirect, func(t *testing.T) {
+				res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+					ClientID: "desktop-caps-" + string(rune('a'+i)), RedirectURIs: []string{redirect},
+					GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+					TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid",
+				})
+				if res.Status != http.StatusCreated {
+					t.Fatalf("create client: %d %s", res.Status, res.Body)
+				}
+				var m directory.ClientMetadata
+				if err := json.Unmarshal(res.Body, &m); err != nil {
+					t.Fatal(err)
+				}
+				c := *e.Confidential
+				c.Meta = m
+				c.Config.ClientID, c.Config.ClientSecret, c.Config.RedirectURL = m.ClientID, m.ClientSecret, redirect
+				e.signInTokens(t, e.newBrowser(t), c.request("openid"), "alice", alicePassword)
+			})
+		}
+	})
+}

@@ -409,6 +409,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		ClientSecretsHasher:         secretHasher{},
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
+		RedirectSecureChecker:       redirectSecure,
 		JWKSFetcherStrategy:         newJWKSFetcher(p.cfg.Now),
 		// PAR (RFC 9126). Whether a client must use it is decided by
 		// handleAuthorize (requirePAR): fosite's switch would also refuse

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/hallpass/hallpass/resource"
@@ -15,7 +16,8 @@ import (
 // the configured realm and resource_metadata (RFC 9728 §5.1), so a client
 // refused for want of a scope or a second factor can find the
 // authorization server as one refused for want of a token can. The 403s
-// carried neither.
+// carried neither. Claims an API's own middleware puts in place of the
+// Verifier's (NewContext) keep them.
 func TestChallengesCarryRealmAndMetadata(t *testing.T) {
 	h := newSchool(t)
 	mdURL, err := resource.MetadataURL(schoolAPI)
@@ -40,6 +42,17 @@ func TestChallengesCarryRealmAndMetadata(t *testing.T) {
 	mux.Handle("PUT /schedule/introspected", v.IntrospectMiddleware(resource.RequireACR(mfa)(ok)))
 	mux.Handle("PUT /rooms", v.Middleware(resource.RequireAMR("mfa")(ok)))
 	mux.Handle("PUT /rooms/introspected", v.IntrospectMiddleware(resource.RequireAMR("mfa")(ok)))
+	// An API's own middleware behind the Verifier's that replaces the
+	// claims (NewContext), here adding a role of its own.
+	enrich := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, _ := resource.FromContext(r.Context())
+			more := *c
+			more.Roles = append(slices.Clone(c.Roles), "local")
+			next.ServeHTTP(w, r.WithContext(resource.NewContext(r.Context(), &more)))
+		})
+	}
+	mux.Handle("GET /enriched", v.Middleware(enrich(resource.RequireScope("results:write")(ok))))
 	api := httptest.NewServer(mux)
 	t.Cleanup(api.Close)
 
@@ -73,6 +86,8 @@ func TestChallengesCarryRealmAndMetadata(t *testing.T) {
 			challenge: with("insufficient_user_authentication", amrDesc, ""), errorCode: "insufficient_user_authentication"},
 		{name: "amr not met, introspected", method: "PUT", path: "/rooms/introspected", header: bearer(alice), status: 403,
 			challenge: with("insufficient_user_authentication", amrDesc, ""), errorCode: "insufficient_user_authentication"},
+		{name: "scope missing, claims replaced behind the middleware", path: "/enriched", header: bearer(reader), status: 403,
+			challenge: with("insufficient_scope", "The access token does not grant the scope results:write", `, scope="results:write"`), errorCode: "insufficient_scope"},
 		{name: "scope granted", path: "/results", header: bearer(reader), status: 200, subject: h.ServiceID},
 	})
 }

@@ -32,11 +32,13 @@ func FromContext(ctx context.Context) (*Claims, bool) {
 }
 
 // NewContext returns a copy of ctx carrying c, as the middlewares do; it
-// lets handlers be tested without a token. Without a Verifier there is
-// no realm nor resource_metadata: the challenges of RequireScope,
-// RequireACR and RequireAMR then carry neither.
+// lets handlers be tested without a token, and a middleware behind
+// Middleware or IntrospectMiddleware put claims of its own in place of
+// the token's. The challenges of RequireScope, RequireACR and RequireAMR
+// keep the realm and resource_metadata of the Verifier that accepted the
+// request ctx is of; without one they carry neither.
 func NewContext(ctx context.Context, c *Claims) context.Context {
-	return context.WithValue(ctx, claimsKey{}, &verified{claims: c})
+	return context.WithValue(ctx, claimsKey{}, &verified{claims: c, ch: challengerFrom(ctx)})
 }
 
 // challengerFrom returns the challenger of the Verifier whose middleware
