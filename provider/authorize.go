@@ -63,13 +63,22 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 // checkAuthorizeRequest is hallpass's own checks of an authorization
 // request on top of fosite's, the same whether it comes to the
-// authorization endpoint or is pushed (PAR): its parameters, its resource
-// indicators, its id_token_hint, and an audience that no scope of the
-// request could reach, refused before the user is asked anything (whether
-// the user's roles reach it is known only once they signed in: next).
+// authorization endpoint or is pushed (PAR): its response type, its
+// parameters, its resource indicators, its id_token_hint, and an audience
+// that no scope of the request could reach, refused before the user is
+// asked anything (whether the user's roles reach it is known only once
+// they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
 	if err := checkRedirectExact(ar); err != nil {
 		return err
+	}
+	if !ar.GetResponseTypes().ExactOne("code") {
+		// fosite matches the response type to the client's registered
+		// ones ignoring case, but its code handler takes only "code" as
+		// spelt: "CODE" got through to sign-in and consent, and then no
+		// handler issued anything (a server_error). Response types are
+		// case-sensitive (RFC 6749 §3.1.1), and code is the only one.
+		return fosite.ErrUnsupportedResponseType.WithHintf("response_type must be code, in lower case; %q is not supported.", strings.Join(ar.GetResponseTypes(), " "))
 	}
 	if err := checkAuthorizeParams(ar); err != nil {
 		return err

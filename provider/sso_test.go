@@ -972,6 +972,13 @@ func TestSSOBadAuthorizationRequests(t *testing.T) {
 				{"response_type token", "unsupported_response_type", func(ar authRequest) authRequest {
 					return ar.withParam(t, "response_type", "token")
 				}},
+				// fosite matches response types to the client's registered
+				// ones ignoring case, but issues a code only for "code":
+				// in capitals, the request went through sign-in and
+				// consent to a server_error.
+				{"response_type in capitals", "unsupported_response_type", func(ar authRequest) authRequest {
+					return ar.withParam(t, "response_type", "CODE")
+				}},
 				{"scope the client may not have", "invalid_scope", func(ar authRequest) authRequest {
 					return ar.withParam(t, "scope", "openid admin:everything")
 				}},
