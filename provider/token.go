@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -62,6 +63,11 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		if r.PostForm.Get("grant_type") == "refresh_token" {
 			err = refreshRegistrationError(err)
 		}
+		if name := missingGrantParam(r.PostForm); name != "" && errors.Is(err, fosite.ErrInvalidGrant) {
+			// fosite looks the missing credential up as if it were
+			// one, and answers invalid_grant; the request is at fault.
+			err = fosite.ErrInvalidRequest.WithHintf("The %s parameter is missing; the %s grant requires it (RFC 6749 §4.1.3, §6).", name, r.PostForm.Get("grant_type"))
+		}
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
 	// user is who a user's grant is for, as read now; the credential they
@@ -109,6 +115,26 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
 	p.metrics.tokensByClient.WithLabelValues(ar.GetGrantTypes()[0], ar.GetClient().GetID()).Inc()
 	return ar, resp, nil
+}
+
+// missingGrantParam names the parameter that carries the grant of form's
+// grant type, the authorization code (RFC 6749 §4.1.3) or the refresh
+// token (§6), when form lacks it (sent empty, it counts as omitted,
+// §3.2); it is "" otherwise.
+func missingGrantParam(form url.Values) string {
+	var name string
+	switch form.Get("grant_type") {
+	case "authorization_code":
+		name = "code"
+	case "refresh_token":
+		name = "refresh_token"
+	default:
+		return ""
+	}
+	if form.Get(name) != "" {
+		return ""
+	}
+	return name
 }
 
 // grantUser loads the user a grant (a code or a refresh token) was issued
