@@ -979,6 +979,15 @@ func TestSSOBadAuthorizationRequests(t *testing.T) {
 				{"response_type in capitals", "unsupported_response_type", func(ar authRequest) authRequest {
 					return ar.withParam(t, "response_type", "CODE")
 				}},
+				// fosite refuses a response_mode it does not know before it
+				// validates the redirect URI, so the error was shown to the
+				// user rather than sent to the client (RFC 6749 §4.1.2.1).
+				{"response_mode unknown", "unsupported_response_mode", func(ar authRequest) authRequest {
+					return ar.withParam(t, "response_mode", "query.jwt")
+				}},
+				{"response_mode fragment", "unsupported_response_mode", func(ar authRequest) authRequest {
+					return ar.withParam(t, "response_mode", "fragment")
+				}},
 				{"scope the client may not have", "invalid_scope", func(ar authRequest) authRequest {
 					return ar.withParam(t, "scope", "openid admin:everything")
 				}},
