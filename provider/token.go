@@ -281,11 +281,16 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	}
 	// A scope parameter of blanks names no scope: it is omitted, as fosite
 	// reads it at the other grants, not a narrowing to nothing.
+	//
+	// Scopes are compared as spelt (RFC 6749 §3.3: scope tokens are
+	// case-sensitive), with slices.Contains: fosite.Arguments.Has ignores
+	// case, and took "OPENID" for the openid granted, which the roles'
+	// check below then dropped, narrowing the grant for good.
 	want := req.GrantedScope
 	if fields := strings.Fields(requested); len(fields) > 0 {
 		want = fosite.Arguments(fields)
 		for _, s := range want {
-			if !req.GrantedScope.Has(s) {
+			if !slices.Contains(req.GrantedScope, s) {
 				return nil, fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
 			}
 		}
@@ -294,7 +299,7 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		// narrowed without it, the grant would get a refresh token that
 		// its next refresh refuses. The scope it has is kept (the
 		// response's scope says so, RFC 6749 §3.3).
-		if req.GrantedScope.Has("offline_access") && !want.Has("offline_access") {
+		if slices.Contains(req.GrantedScope, "offline_access") && !slices.Contains(want, "offline_access") {
 			want = append(want, "offline_access")
 		}
 	}
@@ -304,7 +309,7 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	}
 	keep := fosite.Arguments{}
 	for _, s := range want {
-		if slices.Contains(allowed, s) && !keep.Has(s) {
+		if slices.Contains(allowed, s) && !slices.Contains(keep, s) {
 			keep = append(keep, s)
 		}
 	}
