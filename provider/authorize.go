@@ -264,7 +264,20 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	} else {
 		redirectURI = r.Form.Get("redirect_uri")
 	}
+	// fosite validates a loopback redirect URI on any port (and with what
+	// its match ignores) before the rest of the request, and refuses the
+	// rest first: its refusals, and hallpass's of what it took out of the
+	// form before fosite read it, come here before checkRedirectExact ran.
+	// Whatever else is wrong, no error goes to an address the client did
+	// not register; the user is told of the redirect URI instead.
+	var inexact error
+	if ar != nil && ar.IsRedirectURIValid() {
+		inexact = checkRedirectExact(ar)
+	}
 	fault := ourFault(err)
+	if inexact != nil && !fault {
+		err = inexact
+	}
 	if fault {
 		p.logFailure(r.Context(), "authorization request failed", err)
 		setRetryAfter(w, err)
@@ -273,7 +286,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		p.logRefusal(r, "authorization request refused", clientID, redirectURI, err)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil || errors.Is(err, errRedirectNotExact) {
+	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil || inexact != nil {
 		if fault {
 			p.pageError(w, r, rfc.CodeField, "hallpass cannot complete this sign-in right now",
 				"Something went wrong on our side, not yours. Wait a moment, then try again.")
