@@ -280,14 +280,16 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		return nil, err
 	}
 	// A scope parameter of blanks names no scope: it is omitted, as fosite
-	// reads it at the other grants, not a narrowing to nothing.
+	// reads it at the other grants, not a narrowing to nothing. As there,
+	// only a space delimits (RFC 6749 §3.3), so a tab is part of a scope
+	// that was not granted.
 	//
 	// Scopes are compared as spelt (RFC 6749 §3.3: scope tokens are
 	// case-sensitive), with slices.Contains: fosite.Arguments.Has ignores
 	// case, and took "OPENID" for the openid granted, which the roles'
 	// check below then dropped, narrowing the grant for good.
 	want := req.GrantedScope
-	if fields := strings.Fields(requested); len(fields) > 0 {
+	if fields := fosite.RemoveEmpty(strings.Split(requested, " ")); len(fields) > 0 {
 		want = fosite.Arguments(fields)
 		for _, s := range want {
 			if !slices.Contains(req.GrantedScope, s) {
