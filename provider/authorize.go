@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"math"
 	"net/http"
@@ -178,8 +180,10 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE (RFC 9700 §2.1.1): send code_challenge with code_challenge_method=S256.")
 	case challenge != "" && method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not allowed.")
-	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
-		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters (RFC 7636 §4.2).")
+	case challenge != "" && !s256Challenge(challenge):
+		// No verifier would match it: the user would sign in and consent
+		// for a code that no exchange can redeem.
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be an S256 challenge: the unpadded base64url of a SHA-256, 43 characters (RFC 7636 §4.2).")
 	}
 	prompts := promptValues(ar)
 	for _, pr := range prompts {
@@ -204,6 +208,17 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		}
 	}
 	return nil
+}
+
+// s256Challenge reports whether c can be the S256 code challenge of some
+// verifier: BASE64URL-ENCODE(SHA256(verifier)), without padding (RFC 7636
+// §4.2, Appendix A), is 43 characters of the base64url alphabet.
+func s256Challenge(c string) bool {
+	if len(c) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(c)
+	return err == nil
 }
 
 // authorizeParamsSize is the size of ar's parameters, form-encoded, as

@@ -819,6 +819,19 @@ func TestSSOPKCE(t *testing.T) {
 			{"challenge too short", e.Public, func(ar authRequest) authRequest {
 				return ar.withParam(t, "code_challenge", "abc")
 			}},
+			// An S256 challenge is the unpadded base64url of a SHA-256,
+			// 43 characters (RFC 7636 §4.2): no verifier matches another,
+			// and the user signed in and consented for a code no exchange
+			// could redeem.
+			{"challenge not base64url", e.Public, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", strings.Repeat("!", 43))
+			}},
+			{"challenge padded", e.Public, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", oauth2.S256ChallengeFromVerifier(ar.Verifier)+"=")
+			}},
+			{"challenge longer than a SHA-256", e.Confidential, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", strings.Repeat("A", 64))
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Run("signed out", func(t *testing.T) {
