@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"math"
 	"net/http"
@@ -63,13 +65,22 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 
 // checkAuthorizeRequest is hallpass's own checks of an authorization
 // request on top of fosite's, the same whether it comes to the
-// authorization endpoint or is pushed (PAR): its parameters, its resource
-// indicators, its id_token_hint, and an audience that no scope of the
-// request could reach, refused before the user is asked anything (whether
-// the user's roles reach it is known only once they signed in: next).
+// authorization endpoint or is pushed (PAR): its response type, its
+// parameters, its resource indicators, its id_token_hint, and an audience
+// that no scope of the request could reach, refused before the user is
+// asked anything (whether the user's roles reach it is known only once
+// they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
 	if err := checkRedirectExact(ar); err != nil {
 		return err
+	}
+	if !ar.GetResponseTypes().ExactOne("code") {
+		// fosite matches the response type to the client's registered
+		// ones ignoring case, but its code handler takes only "code" as
+		// spelt: "CODE" got through to sign-in and consent, and then no
+		// handler issued anything (a server_error). Response types are
+		// case-sensitive (RFC 6749 §3.1.1), and code is the only one.
+		return fosite.ErrUnsupportedResponseType.WithHintf("response_type must be code, in lower case; %q is not supported.", strings.Join(ar.GetResponseTypes(), " "))
 	}
 	if err := checkAuthorizeParams(ar); err != nil {
 		return err
@@ -179,8 +190,10 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE (RFC 9700 §2.1.1): send code_challenge with code_challenge_method=S256.")
 	case challenge != "" && method != "S256":
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not allowed.")
-	case challenge != "" && (len(challenge) < 43 || len(challenge) > 128):
-		return fosite.ErrInvalidRequest.WithHint("code_challenge must be 43 to 128 characters (RFC 7636 §4.2).")
+	case challenge != "" && !s256Challenge(challenge):
+		// No verifier would match it: the user would sign in and consent
+		// for a code that no exchange can redeem.
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be an S256 challenge: the unpadded base64url of a SHA-256, 43 characters (RFC 7636 §4.2).")
 	}
 	prompts := promptValues(ar)
 	for _, pr := range prompts {
@@ -205,6 +218,17 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 		}
 	}
 	return nil
+}
+
+// s256Challenge reports whether c can be the S256 code challenge of some
+// verifier: BASE64URL-ENCODE(SHA256(verifier)), without padding (RFC 7636
+// §4.2, Appendix A), is 43 characters of the base64url alphabet.
+func s256Challenge(c string) bool {
+	if len(c) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(c)
+	return err == nil
 }
 
 // authorizeParamsSize is the size of ar's parameters, form-encoded, as
@@ -265,7 +289,20 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	} else {
 		redirectURI = r.Form.Get("redirect_uri")
 	}
+	// fosite validates a loopback redirect URI on any port (and with what
+	// its match ignores) before the rest of the request, and refuses the
+	// rest first: its refusals, and hallpass's of what it took out of the
+	// form before fosite read it, come here before checkRedirectExact ran.
+	// Whatever else is wrong, no error goes to an address the client did
+	// not register; the user is told of the redirect URI instead.
+	var inexact error
+	if ar != nil && ar.IsRedirectURIValid() {
+		inexact = checkRedirectExact(ar)
+	}
 	fault := ourFault(err)
+	if inexact != nil && !fault {
+		err = inexact
+	}
 	if fault {
 		p.logFailure(r.Context(), "authorization request failed", err)
 		setRetryAfter(w, err)
@@ -274,7 +311,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 		p.logRefusal(r, "authorization request refused", clientID, redirectURI, err)
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil || errors.Is(err, errRedirectNotExact) {
+	if ar == nil || !ar.IsRedirectURIValid() || ar.GetRedirectURI() == nil || inexact != nil {
 		if fault {
 			p.pageError(w, r, rfc.CodeField, "hallpass cannot complete this sign-in right now",
 				"Something went wrong on our side, not yours. Wait a moment, then try again.")

@@ -85,3 +85,36 @@ func TestRefusalsAreDiagnosable(t *testing.T) {
 		}
 	})
 }
+
+// TestLogoutLogCapsClientID checks that the logout's log line, which
+// names the client a request without id_token_hint says it comes from,
+// caps that client_id as every refusal's log line caps what a request
+// sends (a URL may be a megabyte long): it is the requester's text, not a
+// registered client's id.
+func TestLogoutLogCapsClientID(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		logs := &syncBuffer{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		})
+		long := strings.Repeat("x", 100_000)
+		p := e.newBrowser(t).get(t, e.URL+provider.PathEndSession+"?"+url.Values{"client_id": {long}}.Encode())
+		if p.Status != http.StatusOK {
+			t.Fatalf("logout: %s", p)
+		}
+		id := p.Header.Get("X-Request-Id")
+		found := false
+		for _, r := range logs.records(t) {
+			if r["msg"] != "logout" || r["request_id"] != id {
+				continue
+			}
+			found = true
+			if got, _ := r["client_id"].(string); len(got) > 300 {
+				t.Errorf("the logout's log line holds a client_id of %d bytes", len(got))
+			}
+		}
+		if !found {
+			t.Fatalf("no logout log line for request %s", id)
+		}
+	})
+}

@@ -743,7 +743,7 @@ func TestLifecycleConcurrentRaces(t *testing.T) {
 }
 
 // TestLifecycleRefreshRefusals: refresh requests that are wrong, not raced,
-// keep fosite's answer and change nothing; only a credential spent by
+// keep fosite's answer (but for a missing refresh_token) and change nothing; only a credential spent by
 // another request is answered as a lost race (TestLifecycleConcurrentRaces).
 func TestLifecycleRefreshRefusals(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
@@ -764,7 +764,9 @@ func TestLifecycleRefreshRefusals(t *testing.T) {
 		}{
 			{"unknown token", e.Confidential, url.Values{"refresh_token": {"ory_rt_" + strings.Repeat("A", 43) + "." + strings.Repeat("B", 43)}}, http.StatusBadRequest, "invalid_grant"},
 			{"tampered signature", e.Confidential, url.Values{"refresh_token": {key + "." + strings.ToUpper(sig[:1]) + strings.ToLower(sig[1:])}}, http.StatusBadRequest, "invalid_grant"},
-			{"no refresh_token", e.Confidential, url.Values{}, http.StatusBadRequest, "invalid_grant"},
+			// A missing parameter, not a bad grant (RFC 6749 §5.2;
+			// TestGrantParameterMissing).
+			{"no refresh_token", e.Confidential, url.Values{}, http.StatusBadRequest, "invalid_request"},
 			{"another client's token", e.Public, url.Values{"refresh_token": {g.Refresh}}, http.StatusBadRequest, "invalid_grant"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

@@ -132,7 +132,8 @@ func (p *Provider) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	if cleared {
 		p.clearSession(w)
 	}
-	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", lr.clientID, "browser_session", sess != nil, "sid_session", namedEnded)
+	// Without a hint, client_id is whatever the request says.
+	p.log.InfoContext(ctx, "logout", "request_id", RequestID(ctx), "client_id", capLog(lr.clientID), "browser_session", sess != nil, "sid_session", namedEnded)
 	if target == "" {
 		p.pages.LoggedOut(w, http.StatusOK, web.LoggedOutData{Message: "You are signed out of hallpass."})
 		return

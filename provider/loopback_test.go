@@ -139,3 +139,63 @@ func TestLoopbackHostNameInCapitals(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopbackRefusalsStayOnThePage checks that a request refused for
+// another reason than its redirect URI, with a loopback redirect URI
+// fosite matched on any port but hallpass does not accept (a
+// confidential client's other port, or more than the port changed), is
+// refused on an error page too: fosite's refusals after it has matched
+// the redirect URI (a short state, a repeated parameter) and hallpass's
+// own ones of what fosite never sees (a request object, a response mode)
+// came before the exact match was checked, and were redirected to the
+// unregistered address, with the state.
+func TestLoopbackRefusalsStayOnThePage(t *testing.T) {
+	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
+		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+			ClientID: "desktop-conf", RedirectURIs: []string{"http://127.0.0.1/cb"},
+			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+			TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid",
+		})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("create client: %d %s", res.Status, res.Body)
+		}
+		var m directory.ClientMetadata
+		if err := json.Unmarshal(res.Body, &m); err != nil {
+			t.Fatal(err)
+		}
+		conf := *e.Confidential
+		conf.Meta = m
+		conf.Config.ClientID, conf.Config.ClientSecret = m.ClientID, m.ClientSecret
+		for _, c := range []struct {
+			name     string
+			client   ssoClient
+			redirect string
+		}{
+			{"confidential client, other port", conf, "http://127.0.0.1:5555/cb"},
+			{"public client, user information", *e.Public, "http://user@127.0.0.1:5555/cb"},
+		} {
+			for _, tc := range []struct {
+				name string
+				edit func(ar authRequest) string
+			}{
+				{"short state", func(ar authRequest) string { return ar.withParam(t, "state", "short").URL }},
+				{"repeated scope", func(ar authRequest) string { return ar.URL + "&scope=openid" }},
+				{"request object", func(ar authRequest) string { return ar.withParam(t, "request", "e30.e30.").URL }},
+				{"response_mode", func(ar authRequest) string { return ar.withParam(t, "response_mode", "query.jwt").URL }},
+			} {
+				t.Run(c.name+", "+tc.name, func(t *testing.T) {
+					cl := c.client
+					cl.Config.RedirectURL = c.redirect
+					p := e.newBrowser(t).get(t, tc.edit(cl.request("openid")))
+					if p.Redirect != nil {
+						t.Fatalf("redirected to %s, which is not registered", p.Redirect)
+					}
+					p.wantErrorPage(t, http.StatusBadRequest)
+					if !strings.Contains(p.Body, "redirect_uri") {
+						t.Errorf("the page does not name redirect_uri: %s", p)
+					}
+				})
+			}
+		}
+	})
+}

@@ -70,25 +70,47 @@ func repeatedParam(form url.Values) string {
 // parseAuthorizeParams parses the parameters of an authorization request,
 // sent to the authorization endpoint or pushed to the PAR endpoint (which
 // also checks the client's authentication: checkOAuthRequest), and takes
-// the request objects hallpass does not support out of the form
-// (takeRequestObject) whatever the parsing found, so that fosite never
-// reads one at either endpoint. At the authorization endpoint, a request
-// naming a pushed request keeps only client_id and request_uri
-// (keepOnlyPushed). It returns, apart from the parsing's result, the
-// refusal for a request object taken out: each endpoint ranks it against
-// its other errors.
-func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, requestObject, err error) {
+// the request objects (takeRequestObject) and response modes
+// (takeResponseMode) hallpass does not support out of the form whatever
+// the parsing found, so that fosite never reads one at either endpoint.
+// At the authorization endpoint, a request naming a pushed request keeps
+// only client_id and request_uri (keepOnlyPushed). It returns, apart from
+// the parsing's result, the refusal for what was taken out: each endpoint
+// ranks it against its other errors.
+func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, unsupported, err error) {
 	if pushed {
 		err = checkOAuthRequest(r, false)
 	} else {
 		repeated, err = parseOAuthParams(r)
 	}
-	requestObject = takeRequestObject(r.Form)
+	unsupported = takeRequestObject(r.Form)
 	if !pushed {
 		keepOnlyPushed(r.Form)
 		dropCredentials(r.Form)
 	}
-	return repeated, requestObject, err
+	// After keepOnlyPushed: a response_mode added to the URL of a pushed
+	// request is ignored with the rest.
+	if mode := takeResponseMode(r.Form); unsupported == nil {
+		unsupported = mode
+	}
+	return repeated, unsupported, err
+}
+
+// takeResponseMode takes a response_mode other than query, the only one
+// hallpass answers in (discovery's response_modes_supported), out of form
+// and returns the error to refuse the request with. fosite refuses a
+// response mode it does not know before it has validated the redirect
+// URI, so the error went to the user instead of the client (RFC 6749
+// §4.1.2.1); taken out, the rest is validated and the error goes back to
+// the redirect URI, in the query. One sent without a value is omitted
+// (RFC 6749 §3.1).
+func takeResponseMode(form url.Values) error {
+	mode := form.Get("response_mode")
+	if mode == "" || mode == string(fosite.ResponseModeQuery) {
+		return nil
+	}
+	form.Del("response_mode")
+	return fosite.ErrUnsupportedResponseMode.WithHintf("response_mode %q is not supported; hallpass answers in the query of the redirect URI (response_mode=query).", mode)
 }
 
 // keepOnlyPushed drops from the form of an authorization request whose

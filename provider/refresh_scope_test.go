@@ -83,3 +83,31 @@ func TestRefreshAfterClientLostScope(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshScopeOnlyAsGranted checks that a refresh's scope parameter
+// names scopes as they were granted, letter for letter (scope tokens are
+// case-sensitive and space-delimited, RFC 6749 §3.3): another spelling was not granted
+// originally (§6), invalid_scope, and the refused request spends nothing.
+// fosite compares scopes ignoring case, and "OPENID" was taken as openid:
+// the refresh succeeded with a grant narrowed to what the user's roles
+// allow of that spelling (nothing), and rotated the refresh token.
+func TestRefreshScopeOnlyAsGranted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		const full = "openid offline_access results:read"
+		g := e.grant(t, e.newBrowser(t), e.Confidential, "alice", alicePassword, full)
+		// A tab is no delimiter (RFC 6749 §3.3: scope tokens are
+		// separated by spaces), as fosite reads scope at the other grants.
+		for _, scope := range []string{"OPENID", "Results:Read", "openid OFFLINE_ACCESS", "openid\tresults:read"} {
+			t.Run(scope, func(t *testing.T) {
+				assertError(t, e.refresh(t, e.Confidential, g.Refresh, scope), http.StatusBadRequest, "invalid_scope")
+			})
+		}
+		// The refused requests left the refresh token and its grant as
+		// they were.
+		r := oauthtest.DecodeToken(t, e.refresh(t, e.Confidential, g.Refresh, ""))
+		if got, want := sortedFields(r.Scope), sortedFields(full); !slices.Equal(got, want) {
+			t.Errorf("refreshed scope = %q, want %q", got, want)
+		}
+	})
+}

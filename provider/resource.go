@@ -71,7 +71,9 @@ func (p *Provider) checkCodeResource(ctx context.Context, ar fosite.AccessReques
 		return err
 	}
 	for _, a := range sel {
-		if !granted.Has(a) {
+		// As spelt, as a refresh compares them (selectFromGrant):
+		// fosite.Arguments.Has ignores case.
+		if !slices.Contains(granted, a) {
 			return errInvalidTarget.WithHintf("This code's grant is not for %q.", a)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/oauth2"
@@ -91,6 +92,9 @@ func TestResourceIndicators(t *testing.T) {
 				"the grant's audience": {[]string{schoolAudience, payrollAudience}, true},
 				"one of two":           {[]string{payrollAudience}, false},
 				"outside the grant":    {[]string{"https://library.example"}, false},
+				// The path of a URI is case-sensitive (RFC 3986 §6.2.2.1),
+				// and a refresh compares resources as spelt.
+				"the grant's audience, spelt otherwise": {[]string{strings.Replace(schoolAudience, "/api", "/API", 1), payrollAudience}, false},
 			} {
 				t.Run(name, func(t *testing.T) {
 					ar := staff.request(all)

@@ -819,6 +819,19 @@ func TestSSOPKCE(t *testing.T) {
 			{"challenge too short", e.Public, func(ar authRequest) authRequest {
 				return ar.withParam(t, "code_challenge", "abc")
 			}},
+			// An S256 challenge is the unpadded base64url of a SHA-256,
+			// 43 characters (RFC 7636 §4.2): no verifier matches another,
+			// and the user signed in and consented for a code no exchange
+			// could redeem.
+			{"challenge not base64url", e.Public, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", strings.Repeat("!", 43))
+			}},
+			{"challenge padded", e.Public, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", oauth2.S256ChallengeFromVerifier(ar.Verifier)+"=")
+			}},
+			{"challenge longer than a SHA-256", e.Confidential, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", strings.Repeat("A", 64))
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Run("signed out", func(t *testing.T) {
@@ -971,6 +984,22 @@ func TestSSOBadAuthorizationRequests(t *testing.T) {
 				{"no state", "invalid_state", func(ar authRequest) authRequest { return ar.withParam(t, "state", "") }},
 				{"response_type token", "unsupported_response_type", func(ar authRequest) authRequest {
 					return ar.withParam(t, "response_type", "token")
+				}},
+				// fosite matches response types to the client's registered
+				// ones ignoring case, but issues a code only for "code":
+				// in capitals, the request went through sign-in and
+				// consent to a server_error.
+				{"response_type in capitals", "unsupported_response_type", func(ar authRequest) authRequest {
+					return ar.withParam(t, "response_type", "CODE")
+				}},
+				// fosite refuses a response_mode it does not know before it
+				// validates the redirect URI, so the error was shown to the
+				// user rather than sent to the client (RFC 6749 §4.1.2.1).
+				{"response_mode unknown", "unsupported_response_mode", func(ar authRequest) authRequest {
+					return ar.withParam(t, "response_mode", "query.jwt")
+				}},
+				{"response_mode fragment", "unsupported_response_mode", func(ar authRequest) authRequest {
+					return ar.withParam(t, "response_mode", "fragment")
 				}},
 				{"scope the client may not have", "invalid_scope", func(ar authRequest) authRequest {
 					return ar.withParam(t, "scope", "openid admin:everything")

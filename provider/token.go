@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -62,6 +63,11 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		if r.PostForm.Get("grant_type") == "refresh_token" {
 			err = refreshRegistrationError(err)
 		}
+		if name := missingGrantParam(r.PostForm); name != "" && errors.Is(err, fosite.ErrInvalidGrant) {
+			// fosite looks the missing credential up as if it were
+			// one, and answers invalid_grant; the request is at fault.
+			err = fosite.ErrInvalidRequest.WithHintf("The %s parameter is missing; the %s grant requires it (RFC 6749 §4.1.3, §6).", name, r.PostForm.Get("grant_type"))
+		}
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
 	// user is who a user's grant is for, as read now; the credential they
@@ -109,6 +115,26 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	p.metrics.tokensIssued.WithLabelValues(ar.GetGrantTypes()[0]).Inc()
 	p.metrics.tokensByClient.WithLabelValues(ar.GetGrantTypes()[0], ar.GetClient().GetID()).Inc()
 	return ar, resp, nil
+}
+
+// missingGrantParam names the parameter that carries the grant of form's
+// grant type, the authorization code (RFC 6749 §4.1.3) or the refresh
+// token (§6), when form lacks it (sent empty, it counts as omitted,
+// §3.2); it is "" otherwise.
+func missingGrantParam(form url.Values) string {
+	var name string
+	switch form.Get("grant_type") {
+	case "authorization_code":
+		name = "code"
+	case "refresh_token":
+		name = "refresh_token"
+	default:
+		return ""
+	}
+	if form.Get(name) != "" {
+		return ""
+	}
+	return name
 }
 
 // grantUser loads the user a grant (a code or a refresh token) was issued
@@ -254,12 +280,19 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		return nil, err
 	}
 	// A scope parameter of blanks names no scope: it is omitted, as fosite
-	// reads it at the other grants, not a narrowing to nothing.
+	// reads it at the other grants, not a narrowing to nothing. As there,
+	// only a space delimits (RFC 6749 §3.3), so a tab is part of a scope
+	// that was not granted.
+	//
+	// Scopes are compared as spelt (RFC 6749 §3.3: scope tokens are
+	// case-sensitive), with slices.Contains: fosite.Arguments.Has ignores
+	// case, and took "OPENID" for the openid granted, which the roles'
+	// check below then dropped, narrowing the grant for good.
 	want := req.GrantedScope
-	if fields := strings.Fields(requested); len(fields) > 0 {
+	if fields := fosite.RemoveEmpty(strings.Split(requested, " ")); len(fields) > 0 {
 		want = fosite.Arguments(fields)
 		for _, s := range want {
-			if !req.GrantedScope.Has(s) {
+			if !slices.Contains(req.GrantedScope, s) {
 				return nil, fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally; a refresh can only narrow the grant.", s)
 			}
 		}
@@ -268,7 +301,7 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 		// narrowed without it, the grant would get a refresh token that
 		// its next refresh refuses. The scope it has is kept (the
 		// response's scope says so, RFC 6749 §3.3).
-		if req.GrantedScope.Has("offline_access") && !want.Has("offline_access") {
+		if slices.Contains(req.GrantedScope, "offline_access") && !slices.Contains(want, "offline_access") {
 			want = append(want, "offline_access")
 		}
 	}
@@ -278,7 +311,7 @@ func (p *Provider) applyRefreshPolicy(ctx context.Context, ar fosite.AccessReque
 	}
 	keep := fosite.Arguments{}
 	for _, s := range want {
-		if slices.Contains(allowed, s) && !keep.Has(s) {
+		if slices.Contains(allowed, s) && !slices.Contains(keep, s) {
 			keep = append(keep, s)
 		}
 	}
