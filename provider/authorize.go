@@ -222,13 +222,15 @@ func checkAuthorizeParams(ar fosite.AuthorizeRequester) error {
 
 // s256Challenge reports whether c can be the S256 code challenge of some
 // verifier: BASE64URL-ENCODE(SHA256(verifier)), without padding (RFC 7636
-// §4.2, Appendix A), is 43 characters of the base64url alphabet.
+// §4.2, Appendix A), is 43 characters of the base64url alphabet. What
+// they decode to must be a SHA-256's size: the decoder skips \r and \n,
+// so 42 characters and a line break passed for 43.
 func s256Challenge(c string) bool {
 	if len(c) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
 		return false
 	}
-	_, err := base64.RawURLEncoding.Strict().DecodeString(c)
-	return err == nil
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
+	return err == nil && len(b) == sha256.Size
 }
 
 // authorizeParamsSize is the size of ar's parameters, form-encoded, as

@@ -199,3 +199,60 @@ func TestLoopbackRefusalsStayOnThePage(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopbackOtherPortErrorsGoBack is TestLoopbackRefusalsStayOnThePage's
+// other side: a public (native) client on a port it did not register, of
+// its IPv4 or IPv6 loopback redirect URI, is at its redirect URI (RFC 8252
+// §7.3), so its refusals go back there, with the state, the ones fosite
+// makes before hallpass's exact match as the ones hallpass makes after,
+// and its codes too.
+func TestLoopbackOtherPortErrorsGoBack(t *testing.T) {
+	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
+		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+			ClientID: "desktop-v6", RedirectURIs: []string{"http://[::1]/cb"},
+			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+			TokenEndpointAuthMethod: "none", Scope: "openid",
+		})
+		if res.Status != http.StatusCreated {
+			t.Fatalf("create client: %d %s", res.Status, res.Body)
+		}
+		var m directory.ClientMetadata
+		if err := json.Unmarshal(res.Body, &m); err != nil {
+			t.Fatal(err)
+		}
+		v6 := *e.Public
+		v6.Meta = m
+		v6.Config.ClientID = m.ClientID
+		for _, c := range []struct {
+			name     string
+			client   ssoClient
+			redirect string
+		}{
+			{"IPv4", *e.Public, "http://127.0.0.1:5555/cb"},
+			{"IPv6", v6, "http://[::1]:5555/cb"},
+		} {
+			for _, tc := range []struct {
+				name, code string
+				edit       func(ar authRequest) authRequest
+			}{
+				{"short state", "invalid_state", func(ar authRequest) authRequest { return ar.withParam(t, "state", "short") }},
+				{"request object", "request_not_supported", func(ar authRequest) authRequest { return ar.withParam(t, "request", "e30.e30.") }},
+				{"response_mode", "unsupported_response_mode", func(ar authRequest) authRequest { return ar.withParam(t, "response_mode", "query.jwt") }},
+				{"response_type in capitals", "unsupported_response_type", func(ar authRequest) authRequest { return ar.withParam(t, "response_type", "CODE") }},
+				{"prompt=none, signed out", "login_required", func(ar authRequest) authRequest { return ar.withParam(t, "prompt", "none") }},
+			} {
+				t.Run(c.name+", "+tc.name, func(t *testing.T) {
+					cl := c.client
+					cl.Config.RedirectURL = c.redirect
+					ar := tc.edit(cl.request("openid"))
+					e.callback(t, e.newBrowser(t).get(t, ar.URL), ar).wantError(t, tc.code)
+				})
+			}
+			t.Run(c.name+", code", func(t *testing.T) {
+				cl := c.client
+				cl.Config.RedirectURL = c.redirect
+				e.signInTokens(t, e.newBrowser(t), cl.request("openid"), "alice", alicePassword)
+			})
+		}
+	})
+}

@@ -24,14 +24,19 @@ const parRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 func (p *Provider) handlePAR(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	_, unsupported, err := parseAuthorizeParams(r, true)
-	if err == nil {
-		err = unsupported
-	}
 	if err != nil {
 		p.writePARError(w, r, nil, err)
 		return
 	}
 	ar, err := p.oauth2.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		// What was taken out of the form (a request object, a response
+		// mode) is refused once fosite has authenticated the client, as
+		// at the token endpoint: before, a wrong secret pushed with
+		// response_mode=fragment heard unsupported_response_mode, not
+		// invalid_client.
+		err = unsupported
+	}
 	if err == nil {
 		err = p.checkAuthorizeRequest(ctx, ar)
 	}

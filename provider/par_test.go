@@ -181,6 +181,11 @@ func TestPAR(t *testing.T) {
 		}{
 			{"no client authentication", e.Confidential, cred{}, nil, http.StatusUnauthorized, "invalid_client"},
 			{"wrong secret", e.Confidential, cred{ID: confidentialID, Secret: "wrong", Method: "client_secret_basic"}, nil, http.StatusUnauthorized, "invalid_client"},
+			// What hallpass takes out of the form before fosite reads it
+			// is refused only once the client authenticated.
+			{"wrong secret, response_mode", e.Confidential, cred{ID: confidentialID, Secret: "wrong", Method: "client_secret_basic"}, func(f url.Values) { f.Set("response_mode", "fragment") }, http.StatusUnauthorized, "invalid_client"},
+			{"wrong secret, request object", e.Confidential, cred{ID: confidentialID, Secret: "wrong", Method: "client_secret_basic"}, func(f url.Values) { f.Set("request", "e30.e30.") }, http.StatusUnauthorized, "invalid_client"},
+			{"response_mode", e.Confidential, credOf(e.Confidential.Meta), func(f url.Values) { f.Set("response_mode", "fragment") }, http.StatusBadRequest, "unsupported_response_mode"},
 			{"request_uri inside", e.Confidential, credOf(e.Confidential.Meta), func(f url.Values) { f.Set("request_uri", "urn:ietf:params:oauth:request_uri:x") }, http.StatusBadRequest, "invalid_request"},
 			{"unregistered redirect_uri", e.Confidential, credOf(e.Confidential.Meta), func(f url.Values) { f.Set("redirect_uri", "https://evil.example/cb") }, http.StatusBadRequest, "invalid_request"},
 			{"no PKCE", e.Public, credOf(e.Public.Meta), func(f url.Values) { f.Del("code_challenge"); f.Del("code_challenge_method") }, http.StatusBadRequest, "invalid_request"},

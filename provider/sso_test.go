@@ -832,6 +832,12 @@ func TestSSOPKCE(t *testing.T) {
 			{"challenge longer than a SHA-256", e.Confidential, func(ar authRequest) authRequest {
 				return ar.withParam(t, "code_challenge", strings.Repeat("A", 64))
 			}},
+			// Go's base64 decoder skips line breaks: 42 characters and a
+			// newline passed for the 43 of a SHA-256, which no verifier's
+			// challenge spells.
+			{"challenge with a line break", e.Public, func(ar authRequest) authRequest {
+				return ar.withParam(t, "code_challenge", strings.Repeat("A", 42)+"\n")
+			}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Run("signed out", func(t *testing.T) {
