@@ -1,18 +1,12 @@
 package provider_test
 
 import (
-	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/hallpass/hallpass/internal/testkit/oauthtest"
-	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -33,17 +27,7 @@ import (
 func TestTokenRequestRacingClientDeletion(t *testing.T) {
 	const scope = "openid offline_access results:read"
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &grantResetRace{}
-		se := newSSOEnv(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
-		e := &codeEnv{ssoEnv: se}
-		var db *sql.DB
-		if !strings.HasPrefix(dsn, "sqlite:") {
-			var err error
-			if db, err = sql.Open("pgx", dsn); err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-		}
+		e, race := newTokenRace(t, dsn)
 		n := 0
 		for _, rq := range []struct {
 			name string
@@ -70,43 +54,9 @@ func TestTokenRequestRacingClientDeletion(t *testing.T) {
 					g := e.grant(t, b, c, "alice", alicePassword, scope)
 					form := rq.form(t, b, c, g)
 
-					written, goOn := make(chan struct{}), make(chan struct{})
-					st.set(nil, nil, func() error {
-						close(written)
-						return await(goOn, "the client's deletion")
+					tok := race.run(t, e, c, form, "the client's deletion", func() error {
+						return e.adminNoT(http.MethodDelete, "/admin/clients/"+id, nil, http.StatusNoContent)
 					})
-					answer := make(chan httpResult, 1)
-					go func() {
-						answer <- postNoT(e.HTTP, e.URL+provider.PathToken, oauthtest.BasicAuth(c.Meta.ClientID, c.Meta.ClientSecret), form)
-					}()
-					if err := await(written, "the token request's write"); err != nil {
-						t.Fatal(err)
-					}
-					ended, endErr := make(chan struct{}), make(chan error, 1)
-					go func() {
-						endErr <- e.adminNoT(http.MethodDelete, "/admin/clients/"+id, nil, http.StatusNoContent)
-						close(ended)
-					}()
-					if db != nil {
-						waitRowLock(t, db, ended)
-					}
-					close(goOn)
-					var res httpResult
-					select {
-					case res = <-answer:
-					case <-time.After(raceWait):
-						t.Fatalf("waited %v for the token request", raceWait)
-					}
-					if err := await(ended, "the client's deletion"); err != nil {
-						t.Fatal(err)
-					}
-					if err := <-endErr; err != nil {
-						t.Fatalf("the client's deletion: %v", err)
-					}
-					var tok oauthtest.TokenResponse
-					if res.Err != nil || res.Status != http.StatusOK || json.Unmarshal([]byte(res.Body), &tok) != nil || tok.RefreshToken == "" {
-						t.Fatalf("the token request: %d %v: %.300s", res.Status, res.Err, res.Body)
-					}
 
 					if _, err := e.Store.GetToken(e.ctx(), storage.KindRefreshToken, rowKey(storage.KindRefreshToken, tok.RefreshToken)); !errors.Is(err, storage.ErrNotFound) {
 						t.Errorf("the refresh token the request issued, after its client's deletion: GetToken = %v, want its row gone", err)

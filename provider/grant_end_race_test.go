@@ -56,17 +56,8 @@ func refreshEndings(access func() string) []codeEnding {
 func TestTokenRequestRacingGrantEnd(t *testing.T) {
 	const scope = "openid offline_access results:read"
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		st := &grantResetRace{}
-		se := newSSOEnv(t, dsn, func(c *provider.Config) { st.Store = c.Store; c.Store = st })
-		e := &codeEnv{ssoEnv: se}
-		var db *sql.DB
-		if !strings.HasPrefix(dsn, "sqlite:") {
-			var err error
-			if db, err = sql.Open("pgx", dsn); err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-		}
+		e, race := newTokenRace(t, dsn)
+		db := race.db
 		c := e.Confidential
 		var access string
 		n := 0
@@ -107,49 +98,9 @@ func TestTokenRequestRacingGrantEnd(t *testing.T) {
 						form := rq.form(t, b, g)
 						change := end.prepare(t, e, c, user)
 
-						// The request writes its new refresh token and
-						// waits, its transaction open, for the end to
-						// start (and, on PostgreSQL, to wait for it).
-						written, goOn := make(chan struct{}), make(chan struct{})
-						st.set(nil, nil, func() error {
-							close(written)
-							return await(goOn, "the end of the grant")
-						})
-						answer := make(chan httpResult, 1)
-						go func() {
-							answer <- postNoT(e.HTTP, e.URL+provider.PathToken, oauthtest.BasicAuth(c.Meta.ClientID, c.Meta.ClientSecret), form)
-						}()
-						if err := await(written, "the token request's write"); err != nil {
-							t.Fatal(err)
-						}
-						ended, endErr := make(chan struct{}), make(chan error, 1)
-						go func() {
-							endErr <- change()
-							close(ended)
-						}()
-						if db != nil {
-							waitRowLock(t, db, ended)
-						}
-						close(goOn)
-						var res httpResult
-						select {
-						case res = <-answer:
-						case <-time.After(raceWait):
-							t.Fatalf("waited %v for the token request", raceWait)
-						}
-						if err := await(ended, "the end of the grant"); err != nil {
-							t.Fatal(err)
-						}
-						if err := <-endErr; err != nil {
-							t.Fatalf("the end of the grant: %v", err)
-						}
-
 						// The request committed first, the end waiting
 						// for it: it got its tokens.
-						var tok oauthtest.TokenResponse
-						if res.Err != nil || res.Status != http.StatusOK || json.Unmarshal([]byte(res.Body), &tok) != nil || tok.RefreshToken == "" {
-							t.Fatalf("the token request: %d %v: %.300s", res.Status, res.Err, res.Body)
-						}
+						tok := race.run(t, e, c, form, "the end of the grant", change)
 						who := credOf(c.Meta)
 						e.WantInactive(t, "the grant's refresh token before the request", who, g.Refresh, "refresh_token")
 						e.WantInactive(t, "the refresh token the request issued, after the end", who, tok.RefreshToken, "refresh_token")
@@ -165,6 +116,81 @@ func TestTokenRequestRacingGrantEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// tokenRace races a token request of an env's server against a change
+// that ends what the request spends from: the request writes its new
+// refresh token and waits, its transaction open, for the change to start
+// (and, on PostgreSQL, to wait for one of its row locks).
+type tokenRace struct {
+	st *grantResetRace
+	// db reads PostgreSQL's locks; nil on SQLite, whose transactions
+	// hold its one write lock from the start, so that the change there
+	// runs wholly after the request.
+	db *sql.DB
+}
+
+// newTokenRace returns a school env on dsn whose store lets a tokenRace
+// hold a token request's transaction open.
+func newTokenRace(t *testing.T, dsn string) (*codeEnv, *tokenRace) {
+	t.Helper()
+	r := &tokenRace{st: &grantResetRace{}}
+	se := newSSOEnv(t, dsn, func(c *provider.Config) { r.st.Store = c.Store; c.Store = r.st })
+	if !strings.HasPrefix(dsn, "sqlite:") {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		r.db = db
+	}
+	return &codeEnv{ssoEnv: se}, r
+}
+
+// run sends client c's token request form, and once it has written its
+// new refresh token, change (what, in failures), and returns the tokens
+// the request got: it must have committed first and been answered 200
+// with a refresh token, change having waited for it.
+func (r *tokenRace) run(t *testing.T, e *codeEnv, c *ssoClient, form url.Values, what string, change func() error) oauthtest.TokenResponse {
+	t.Helper()
+	written, goOn := make(chan struct{}), make(chan struct{})
+	r.st.set(nil, nil, func() error {
+		close(written)
+		return await(goOn, what)
+	})
+	answer := make(chan httpResult, 1)
+	go func() {
+		answer <- postNoT(e.HTTP, e.URL+provider.PathToken, oauthtest.BasicAuth(c.Meta.ClientID, c.Meta.ClientSecret), form)
+	}()
+	if err := await(written, "the token request's write"); err != nil {
+		t.Fatal(err)
+	}
+	ended, endErr := make(chan struct{}), make(chan error, 1)
+	go func() {
+		endErr <- change()
+		close(ended)
+	}()
+	if r.db != nil {
+		waitRowLock(t, r.db, ended)
+	}
+	close(goOn)
+	var res httpResult
+	select {
+	case res = <-answer:
+	case <-time.After(raceWait):
+		t.Fatalf("waited %v for the token request", raceWait)
+	}
+	if err := await(ended, what); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-endErr; err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var tok oauthtest.TokenResponse
+	if res.Err != nil || res.Status != http.StatusOK || json.Unmarshal([]byte(res.Body), &tok) != nil || tok.RefreshToken == "" {
+		t.Fatalf("the token request: %d %v: %.300s", res.Status, res.Err, res.Body)
+	}
+	return tok
 }
 
 // waitRowLock returns once done is closed or a transaction waits for the
