@@ -18,21 +18,7 @@ import (
 // to the unregistered port, at the authorization endpoint as at PAR.
 func TestLoopbackPortOnlyForPublicClients(t *testing.T) {
 	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
-		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
-			ClientID: "desktop-conf", RedirectURIs: []string{"http://127.0.0.1/cb"},
-			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-			TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid",
-		})
-		if res.Status != http.StatusCreated {
-			t.Fatalf("create client: %d %s", res.Status, res.Body)
-		}
-		var m directory.ClientMetadata
-		if err := json.Unmarshal(res.Body, &m); err != nil {
-			t.Fatal(err)
-		}
-		conf := *e.Confidential
-		conf.Meta = m
-		conf.Config.ClientID, conf.Config.ClientSecret = m.ClientID, m.ClientSecret
+		conf := *loopbackClient(t, e, "desktop-conf", "http://127.0.0.1/cb", "client_secret_basic")
 		onPort := func(c ssoClient, redirect string) *ssoClient {
 			c.Config.RedirectURL = redirect
 			return &c
@@ -61,7 +47,7 @@ func TestLoopbackPortOnlyForPublicClients(t *testing.T) {
 				pushed := urlValues(t, onPort(conf, redirect).request("openid").URL)
 				pushed.Del("client_id")
 				res := e.do(t, req{Method: http.MethodPost, Path: provider.PathPAR, ContentType: formType,
-					Auth: basic(m.ClientID, m.ClientSecret), Body: pushed.Encode()})
+					Auth: basic(conf.Meta.ClientID, conf.Meta.ClientSecret), Body: pushed.Encode()})
 				assertError(t, res, http.StatusBadRequest, "invalid_request")
 			})
 		}
@@ -119,21 +105,7 @@ func TestLoopbackHostNameInCapitals(t *testing.T) {
 	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
 		for i, redirect := range []string{"http://LOCALHOST:8080/cb", "http://App.LocalHost:3000/cb"} {
 			t.Run(redirect, func(t *testing.T) {
-				res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
-					ClientID: "desktop-caps-" + string(rune('a'+i)), RedirectURIs: []string{redirect},
-					GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-					TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid",
-				})
-				if res.Status != http.StatusCreated {
-					t.Fatalf("create client: %d %s", res.Status, res.Body)
-				}
-				var m directory.ClientMetadata
-				if err := json.Unmarshal(res.Body, &m); err != nil {
-					t.Fatal(err)
-				}
-				c := *e.Confidential
-				c.Meta = m
-				c.Config.ClientID, c.Config.ClientSecret, c.Config.RedirectURL = m.ClientID, m.ClientSecret, redirect
+				c := loopbackClient(t, e, "desktop-caps-"+string(rune('a'+i)), redirect, "client_secret_basic")
 				e.signInTokens(t, e.newBrowser(t), c.request("openid"), "alice", alicePassword)
 			})
 		}
@@ -151,21 +123,7 @@ func TestLoopbackHostNameInCapitals(t *testing.T) {
 // unregistered address, with the state.
 func TestLoopbackRefusalsStayOnThePage(t *testing.T) {
 	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
-		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
-			ClientID: "desktop-conf", RedirectURIs: []string{"http://127.0.0.1/cb"},
-			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-			TokenEndpointAuthMethod: "client_secret_basic", Scope: "openid",
-		})
-		if res.Status != http.StatusCreated {
-			t.Fatalf("create client: %d %s", res.Status, res.Body)
-		}
-		var m directory.ClientMetadata
-		if err := json.Unmarshal(res.Body, &m); err != nil {
-			t.Fatal(err)
-		}
-		conf := *e.Confidential
-		conf.Meta = m
-		conf.Config.ClientID, conf.Config.ClientSecret = m.ClientID, m.ClientSecret
+		conf := *loopbackClient(t, e, "desktop-conf", "http://127.0.0.1/cb", "client_secret_basic")
 		for _, c := range []struct {
 			name     string
 			client   ssoClient
@@ -208,21 +166,7 @@ func TestLoopbackRefusalsStayOnThePage(t *testing.T) {
 // and its codes too.
 func TestLoopbackOtherPortErrorsGoBack(t *testing.T) {
 	withSSOEnv(t, "loopback", func(t *testing.T, e *ssoEnv) {
-		res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
-			ClientID: "desktop-v6", RedirectURIs: []string{"http://[::1]/cb"},
-			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
-			TokenEndpointAuthMethod: "none", Scope: "openid",
-		})
-		if res.Status != http.StatusCreated {
-			t.Fatalf("create client: %d %s", res.Status, res.Body)
-		}
-		var m directory.ClientMetadata
-		if err := json.Unmarshal(res.Body, &m); err != nil {
-			t.Fatal(err)
-		}
-		v6 := *e.Public
-		v6.Meta = m
-		v6.Config.ClientID = m.ClientID
+		v6 := *loopbackClient(t, e, "desktop-v6", "http://[::1]/cb", "none")
 		for _, c := range []struct {
 			name     string
 			client   ssoClient
@@ -255,4 +199,31 @@ func TestLoopbackOtherPortErrorsGoBack(t *testing.T) {
 			})
 		}
 	})
+}
+
+// loopbackClient registers, through the admin API, a client id of the
+// code flow with the one redirect URI redirect and the scope openid,
+// authenticating with auth (client_secret_basic or none), and returns it
+// as a relying party of e sending that redirect URI.
+func loopbackClient(t *testing.T, e *ssoEnv, id, redirect, auth string) *ssoClient {
+	t.Helper()
+	res := e.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+		ClientID: id, RedirectURIs: []string{redirect},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		TokenEndpointAuthMethod: auth, Scope: "openid",
+	})
+	if res.Status != http.StatusCreated {
+		t.Fatalf("create client %s: %d %s", id, res.Status, res.Body)
+	}
+	var m directory.ClientMetadata
+	if err := json.Unmarshal(res.Body, &m); err != nil {
+		t.Fatal(err)
+	}
+	c := *e.Confidential
+	if auth == "none" {
+		c = *e.Public
+	}
+	c.Meta = m
+	c.Config.ClientID, c.Config.ClientSecret, c.Config.RedirectURL = m.ClientID, m.ClientSecret, redirect
+	return &c
 }
