@@ -95,3 +95,29 @@ func TestGeneratedAdminTokenOnFullDisk(t *testing.T) {
 		t.Errorf("serve's log says nothing of the admin token it could not print:\n%s", log)
 	}
 }
+
+// TestApplyWithoutChangesOnFullDisk checks that apply of a file the
+// directory already matches, its output going to a full disk, does not
+// say it applied changes: it said "the changes were applied, but its
+// output could not be written" where nothing had been changed.
+func TestApplyWithoutChangesOnFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
+	db := migrated(t, testdb.SQLite(t))
+	file := filepath.Join(t.TempDir(), "dir.yaml")
+	if err := os.WriteFile(file, []byte("roles:\n  - name: tutor\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli(t, "", "--database", db, "apply", "-f", file); code != 0 {
+		t.Fatalf("first apply: exit %d\n%s%s", code, out, errOut)
+	}
+	var errOut syncBuffer
+	code := run(context.Background(), []string{"--database", db, "apply", "-f", file}, full, &errOut)
+	if code != 1 || strings.Contains(errOut.String(), "applied") || !strings.Contains(errOut.String(), "nothing was changed") {
+		t.Errorf("apply with nothing to change, output lost: exit %d, want 1 saying nothing was changed\n%s", code, errOut.String())
+	}
+}
