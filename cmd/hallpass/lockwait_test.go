@@ -62,13 +62,19 @@ func TestCommandGivesUpOnHeldLock(t *testing.T) {
 // to a PostgreSQL URL leaves the rest of it as pgx reads it: written
 // again by net/url, a space in options became '+', which libpq's rules
 // (pgx's) keep, so every command failed to connect ("unrecognized
-// configuration parameter \"+search_path\""); and that a lock_timeout the
-// URL sets in options is kept, not overridden.
+// configuration parameter \"+search_path\""); that a lock_timeout the
+// URL sets in options is kept, not overridden; and that a long
+// --database-timeout gives a lock_timeout PostgreSQL takes.
 func TestCommandKeepsDatabaseURL(t *testing.T) {
 	db := migrated(t, testdb.Postgres(t))
 	withOptions := db + "&options=-c%20statement_timeout%3D0"
 	if code, out, errOut := cli(t, "", "--database", withOptions, "users", "list"); code != 0 {
 		t.Errorf("users list on a URL with options: exit %d, want 0\n%s%s", code, out, errOut)
+	}
+	// PostgreSQL takes at most 2^31-1 ms (24.8 days) for lock_timeout and
+	// refused the connection of a longer --database-timeout.
+	if code, out, errOut := cli(t, "", "--database", db, "--database-timeout", "1000h", "users", "list"); code != 0 {
+		t.Errorf("users list with --database-timeout 1000h: exit %d, want 0\n%s%s", code, out, errOut)
 	}
 
 	const base = "postgres://u:pw@db.example/hallpass"

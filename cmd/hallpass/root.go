@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -164,8 +165,10 @@ func withLockTimeout(dsn string, d time.Duration) string {
 		strings.Contains(strings.ReplaceAll(cfg.RuntimeParams["options"], "-", "_"), "lock_timeout") {
 		return dsn
 	}
-	// In milliseconds, PostgreSQL's unit; 0 would mean no bound.
-	value := strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+	// In milliseconds, PostgreSQL's unit; 0 would mean no bound, and
+	// more than 2^31-1 (24.8 days) is refused at connection, which the
+	// opening took for a server not ready yet and tried again for d.
+	value := strconv.FormatInt(min(max(d.Milliseconds(), 1), math.MaxInt32), 10)
 	// As libpq: the user information ends at an '@' before any '/'
 	// (a password may hold a '?'), and the query starts at the first
 	// '?' after it.
