@@ -61,3 +61,23 @@ func TestAdminRequestsWithoutInputRefuseFields(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminRequestsWithoutInputTakeNoValue checks that a request that
+// takes no input still works when its client frames "nothing" as JSON
+// does: null (JSON.stringify(null), a wrapper that always encodes its
+// argument) or a body of white space. noInput refused both, 400 "must
+// be a JSON object", where they name no field and worked before it.
+func TestAdminRequestsWithoutInputTakeNoValue(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		for i, body := range []string{"null", " null\n", "\n", "{}"} {
+			name := "tutor" + string(rune('a'+i))
+			if res := ts.admin(t, http.MethodPost, "/admin/roles", map[string]any{"name": name}); res.Status != http.StatusCreated {
+				t.Fatalf("create role: status %d: %s", res.Status, res.Body)
+			}
+			if res := ts.admin(t, http.MethodDelete, "/admin/roles/"+name, body); res.Status != http.StatusNoContent {
+				t.Errorf("DELETE with %q: %d %s", body, res.Status, res.Body)
+			}
+		}
+	})
+}

@@ -30,6 +30,12 @@ const (
 	// jsonOptional lets an empty body mean "no input", however it is
 	// framed: Content-Length: 0 or a chunked body of no bytes.
 	jsonOptional
+	// jsonNothing, for requests that take no input (noInput), also takes
+	// a body that is JSON for nothing as none: null or white space only
+	// (JSON.stringify(null), a client that encodes whatever it is given).
+	// Where input is optional (a rotation) null stays refused: it is no
+	// object, and its sender may have meant one.
+	jsonNothing
 )
 
 // errNULInString marks a JSON string holding U+0000. No field of hallpass
@@ -66,6 +72,11 @@ func decodeJSON(r *http.Request, v any, badCode string, mode jsonMode) error {
 	if err != nil || mt != "application/json" {
 		return errorf(http.StatusUnsupportedMediaType, badCode, "Content-Type must be application/json")
 	}
+	if mode&jsonNothing != 0 {
+		if rest := bytes.Trim(body, " \t\r\n"); len(rest) == 0 || string(rest) == "null" {
+			return nil
+		}
+	}
 	if err := unmarshalJSON(body, v, mode&jsonStrict != 0); err != nil {
 		return errorf(http.StatusBadRequest, badCode, "%v", err)
 	}
@@ -76,10 +87,10 @@ func decodeJSON(r *http.Request, v any, badCode string, mode jsonMode) error {
 // revoke): a JSON body naming a field is refused as decodeJSON refuses a
 // field it does not know, rather than ignored, which made a change its
 // sender meant to limit ({"immediate": false} to a key's revoke). No
-// body, or {}, passes.
+// body, {}, null or white space passes (jsonNothing).
 func (p *Provider) noInput(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := decodeJSON(r, &struct{}{}, "invalid_request", jsonStrict|jsonOptional); err != nil {
+		if err := decodeJSON(r, &struct{}{}, "invalid_request", jsonStrict|jsonOptional|jsonNothing); err != nil {
 			p.writeError(w, r, err)
 			return
 		}

@@ -96,7 +96,12 @@ func newApplyCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			remedy := "hallpass plan shows the directory as it now is"
+			done, remedy := "the changes were applied", "hallpass plan shows the directory as it now is"
+			if r.Plan.Empty() {
+				// Said of an apply that found nothing to do, "applied"
+				// was untrue.
+				done = "the directory already matched the file, so nothing was changed"
+			}
 			if len(r.Secrets) > 0 {
 				ids := make([]string, len(r.Secrets))
 				for i, s := range r.Secrets {
@@ -104,7 +109,7 @@ func newApplyCmd(g *globalOptions) *cobra.Command {
 				}
 				remedy = "the generated secrets of clients " + strings.Join(ids, ", ") + " are lost: give each a new one (the console's Rotate secret, or client_secret_env in the file)"
 			}
-			return afterChange("the changes were applied", remedy, func() error {
+			return afterChange(done, remedy, func() error {
 				if err := r.Plan.Write(g.stdout); err != nil {
 					return err
 				}

@@ -189,6 +189,18 @@ func (g *globalOptions) printResult(v any, err error) error {
 	return g.print(v)
 }
 
+// printChange prints v, the record of noun id just created or changed
+// (how), or returns err. Its output lost (a full disk), the error says
+// the change was made (afterChange): a bare write error read as a
+// refusal, and run again, a create answered "already exists".
+func (g *globalOptions) printChange(noun, id, how string, v any, err error) error {
+	if err != nil {
+		return err
+	}
+	return afterChange(fmt.Sprintf("%s %s was %s", noun, id, how), fmt.Sprintf("hallpass %ss get %s shows it", noun, id),
+		func() error { return g.print(v) })
+}
+
 // overlay makes *in the stored record old with the flags given on the
 // command line applied: an update changes only what its flags name. The
 // flags are bound to fields of *in, so their values are read before old
@@ -330,14 +342,15 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 					return err
 				}
 			}
-			return g.printResult(dir.users().Change(cmd.Context(), args[0], func(old directory.UserView) (directory.UserInput, error) {
+			out, err := dir.users().Change(cmd.Context(), args[0], func(old directory.UserView) (directory.UserInput, error) {
 				stored := directory.UserInput{Username: old.Username, Email: old.Email, EmailVerified: old.EmailVerified, Name: old.Name, Roles: old.Roles, Disabled: old.Disabled}
 				if err := overlay(cmd.Flags(), &in, stored); err != nil {
 					return in, err
 				}
 				in.Password = pw
 				return in, nil
-			}))
+			})
+			return g.printChange("user", args[0], "changed", out, err)
 		})
 	userFlags(update)
 
@@ -374,15 +387,17 @@ func (k namedCmds[V]) command(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: k.use, Short: k.short}
 	create := g.dirCmd("create NAME", k.create, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
 		*k.name = args[0]
-		return g.printResult(k.named(dir).Create(cmd.Context(), *k.in))
+		out, err := k.named(dir).Create(cmd.Context(), *k.in)
+		return g.printChange(k.noun, args[0], "created", out, err)
 	})
 	update := g.dirCmd("update NAME", k.update, cobra.ExactArgs(1), func(cmd *cobra.Command, dir directoryAPI, args []string) error {
-		return g.printResult(k.named(dir).Change(cmd.Context(), args[0], func(old V) (V, error) {
+		out, err := k.named(dir).Change(cmd.Context(), args[0], func(old V) (V, error) {
 			if err := overlay(cmd.Flags(), k.in, old); err != nil {
 				return old, err
 			}
 			return *k.in, nil
-		}))
+		})
+		return g.printChange(k.noun, args[0], "changed", out, err)
 	})
 	k.flags(create.Flags())
 	k.flags(update.Flags())

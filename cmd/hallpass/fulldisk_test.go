@@ -95,3 +95,63 @@ func TestGeneratedAdminTokenOnFullDisk(t *testing.T) {
 		t.Errorf("serve's log says nothing of the admin token it could not print:\n%s", log)
 	}
 }
+
+// TestApplyWithoutChangesOnFullDisk checks that apply of a file the
+// directory already matches, its output going to a full disk, does not
+// say it applied changes: it said "the changes were applied, but its
+// output could not be written" where nothing had been changed.
+func TestApplyWithoutChangesOnFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
+	db := migrated(t, testdb.SQLite(t))
+	file := filepath.Join(t.TempDir(), "dir.yaml")
+	if err := os.WriteFile(file, []byte("roles:\n  - name: tutor\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := cli(t, "", "--database", db, "apply", "-f", file); code != 0 {
+		t.Fatalf("first apply: exit %d\n%s%s", code, out, errOut)
+	}
+	var errOut syncBuffer
+	code := run(context.Background(), []string{"--database", db, "apply", "-f", file}, full, &errOut)
+	if code != 1 || strings.Contains(errOut.String(), "applied") || !strings.Contains(errOut.String(), "nothing was changed") {
+		t.Errorf("apply with nothing to change, output lost: exit %d, want 1 saying nothing was changed\n%s", code, errOut.String())
+	}
+}
+
+// TestRecordOutputOnFullDisk checks the commands that print the record
+// they created or changed, with no credential in it, on a full disk: the
+// change is made, so the command must say so, as clients create and
+// update do, not exit with a bare write error that reads as a refusal
+// (run again, create answers "already exists").
+func TestRecordOutputOnFullDisk(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	defer full.Close()
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
+	db := migrated(t, testdb.SQLite(t))
+	if code, out, errOut := cli(t, "maple-cinder-quartz-58\n", "--database", db, "users", "create", "--username", "alice", "--password-stdin"); code != 0 {
+		t.Fatalf("users create: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"roles", "create", "tutor"}, "role tutor was created"},
+		{[]string{"roles", "update", "tutor", "--description", "Tutors"}, "role tutor was changed"},
+		{[]string{"scopes", "create", "grades:read"}, "scope grades:read was created"},
+		{[]string{"scopes", "update", "grades:read", "--description", "Grades"}, "scope grades:read was changed"},
+		{[]string{"users", "update", "alice", "--name", "Alice"}, "user alice was changed"},
+	} {
+		var errOut syncBuffer
+		code := run(context.Background(), append([]string{"--database", db, "-o", "json"}, tc.args...), full, &errOut)
+		if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "could not be written") {
+			t.Errorf("%s: exit %d, want 1 saying %q and that the output could not be written\n%s", strings.Join(tc.args, " "), code, tc.want, errOut.String())
+		}
+	}
+}

@@ -141,14 +141,16 @@ type adminClient struct {
 
 // newAdminClient checks the server URL and the token. The token crosses
 // the network, so plain http is accepted only to this machine. The URL is
-// named in messages with its password hidden (or, unreadable, not at
+// named in messages as scheme, host and path only (or, unreadable, not at
 // all), and a user or password in it is refused: the admin token
-// authenticates, and the password would be shown wherever the URL is.
+// authenticates, and what is in the user information, the query or the
+// fragment, all refused, may be a token or password itself.
 func newAdminClient(server, token string) (*adminClient, error) {
 	u, err := url.Parse(server)
 	shown := "--server"
 	if err == nil {
-		shown = fmt.Sprintf("--server %q", u.Redacted())
+		bare := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+		shown = fmt.Sprintf("--server %q", bare.String())
 	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("%s: want the server's URL, such as https://login.example.com", shown)

@@ -343,6 +343,12 @@ func TestServerURLPasswordNeverShown(t *testing.T) {
 		"https://admin:hunter2hunter2@hallpass.example.com",
 		"http://admin:hunter2hunter2@127.0.0.1:1",
 		"https://admin:hunter2hunter2@[::1",
+		// A token where the password would be, or in the query or the
+		// fragment, which are refused too: Redacted hid only a password.
+		"https://hunter2hunter2@hallpass.example.com",
+		"https://hallpass.example.com/?access_token=hunter2hunter2",
+		"http://127.0.0.1:1/?token=hunter2hunter2",
+		"https://hallpass.example.com/#hunter2hunter2",
 	} {
 		code, out, errOut := cli(t, "", "--server", server, "users", "list")
 		if code != 1 || strings.Contains(out+errOut, "hunter2hunter2") || !strings.Contains(errOut, "--server") {

@@ -9,13 +9,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/url"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/hallpass/hallpass/audit"
@@ -145,23 +146,48 @@ func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
 }
 
 // withLockTimeout is the PostgreSQL URL dsn with lock_timeout d, unless
-// it sets one; any other dsn as it is.
+// it sets one, as a parameter or in options (or PGOPTIONS does); any
+// other dsn as it is. The parameter is added to the text as written:
+// parsed and written again by net/url, the URL came back in a form that
+// libpq's rules, which pgx follows, read otherwise (a space in options
+// written '+', kept as a '+'), and no command could connect.
 func withLockTimeout(dsn string, d time.Duration) string {
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok || (scheme != "postgres" && scheme != "postgresql") {
 		return dsn
 	}
-	u, err := url.Parse(dsn)
+	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
 		return dsn // opening it says what is wrong
 	}
-	q := u.Query()
-	if q.Has("lock_timeout") {
+	// PostgreSQL reads a dash in an option's name as an underscore.
+	if _, set := cfg.RuntimeParams["lock_timeout"]; set ||
+		strings.Contains(strings.ReplaceAll(cfg.RuntimeParams["options"], "-", "_"), "lock_timeout") {
 		return dsn
 	}
-	// In milliseconds, PostgreSQL's unit; 0 would mean no bound.
-	q.Set("lock_timeout", strconv.FormatInt(max(d.Milliseconds(), 1), 10))
-	u.RawQuery = q.Encode()
-	return u.String()
+	// In milliseconds, PostgreSQL's unit; 0 would mean no bound, and
+	// more than 2^31-1 (24.8 days) is refused at connection, which the
+	// opening took for a server not ready yet and tried again for d.
+	value := strconv.FormatInt(min(max(d.Milliseconds(), 1), math.MaxInt32), 10)
+	// As libpq: the user information ends at an '@' before any '/'
+	// (a password may hold a '?'), and the query starts at the first
+	// '?' after it.
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		rest = rest[i+1:]
+	}
+	sep := "&"
+	switch {
+	case !strings.Contains(rest, "?"):
+		sep = "?"
+	case strings.HasSuffix(rest, "?"), strings.HasSuffix(rest, "&"):
+		sep = ""
+	}
+	out := dsn + sep + "lock_timeout=" + value
+	// Whatever this reading missed is no reason to change the URL's meaning.
+	if got, err := pgconn.ParseConfig(out); err != nil || got.RuntimeParams["lock_timeout"] != value {
+		return dsn
+	}
+	return out
 }
 
 // openStoreLogged is openStore for serve, logging to log each attempt
