@@ -114,20 +114,24 @@ func (l LoginLimits) judge(account, address storage.ThrottleEntry, now time.Time
 // attempt that reaches AccountFreeFailures locks the account at once,
 // before its password is checked: attempts racing it find the lock, and
 // if its password is right, success lifts the lock again.
+//
+// The times it sets are as the store keeps them (storedTime), so that the
+// entries it returns equal those read back later: uncount and succeeded
+// tell by equality whether an entry is still the one this attempt counted.
 func (l LoginLimits) count(account, address storage.ThrottleEntry, now time.Time) (storage.ThrottleEntry, storage.ThrottleEntry) {
 	if !live(account, now) {
 		account = storage.ThrottleEntry{ID: account.ID}
 	}
 	account.Attempts++
 	if account.Attempts >= l.AccountFreeFailures {
-		account.LockedUntil = now.Add(l.lockFor(account.Attempts))
+		account.LockedUntil = storedTime(now.Add(l.lockFor(account.Attempts)))
 	}
-	account.ExpiresAt = now.Add(l.AccountMemory)
+	account.ExpiresAt = storedTime(now.Add(l.AccountMemory))
 	if account.LockedUntil.After(now) {
-		account.ExpiresAt = account.LockedUntil.Add(l.AccountMemory)
+		account.ExpiresAt = storedTime(account.LockedUntil.Add(l.AccountMemory))
 	}
 	if !live(address, now) {
-		address = storage.ThrottleEntry{ID: address.ID, ExpiresAt: now.Add(l.AddressWindow)}
+		address = storage.ThrottleEntry{ID: address.ID, ExpiresAt: storedTime(now.Add(l.AddressWindow))}
 	}
 	address.Attempts++
 	if address.Attempts >= l.AddressFailures {
@@ -135,6 +139,12 @@ func (l LoginLimits) count(account, address storage.ThrottleEntry, now time.Time
 	}
 	return account, address
 }
+
+// storedTime is t as the store keeps it (UTC, whole microseconds: both
+// backends' precision), as directory's stamp. An entry read back from the
+// store carries its times so; one compared with it must too, or a time of
+// the clock's nanoseconds never equals its stored self.
+func storedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // uncount returns the account entry cur with one attempt taken back,
 // given the entry before and after that attempt was counted: the entry
