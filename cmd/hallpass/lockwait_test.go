@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 )
@@ -59,12 +58,12 @@ func TestCommandGivesUpOnHeldLock(t *testing.T) {
 }
 
 // TestCommandKeepsDatabaseURL checks that the lock_timeout a command adds
-// to a PostgreSQL URL leaves the rest of it as pgx reads it: written
-// again by net/url, a space in options became '+', which libpq's rules
-// (pgx's) keep, so every command failed to connect ("unrecognized
-// configuration parameter \"+search_path\""); that a lock_timeout the
-// URL sets in options is kept, not overridden; and that a long
-// --database-timeout gives a lock_timeout PostgreSQL takes.
+// leaves the rest of a PostgreSQL URL as pgx reads it (when the URL was
+// written again by net/url, a space in options became '+', which libpq's
+// rules keep, so every command failed to connect: "unrecognized
+// configuration parameter \"+search_path\""), and that a long
+// --database-timeout gives a lock_timeout PostgreSQL takes. Which
+// lock_timeout is set: storage/backend's TestBoundLockWait.
 func TestCommandKeepsDatabaseURL(t *testing.T) {
 	db := migrated(t, testdb.Postgres(t))
 	withOptions := db + "&options=-c%20statement_timeout%3D0"
@@ -77,29 +76,4 @@ func TestCommandKeepsDatabaseURL(t *testing.T) {
 		t.Errorf("users list with --database-timeout 1000h: exit %d, want 0\n%s%s", code, out, errOut)
 	}
 
-	const base = "postgres://u:pw@db.example/hallpass"
-	for _, tc := range []struct {
-		dsn, lockTimeout, options, password, database string
-	}{
-		{base, "10000", "", "pw", "hallpass"},
-		{base + "?sslmode=disable", "10000", "", "pw", "hallpass"},
-		{base + "?options=-c%20search_path%3Dx", "10000", "-c search_path=x", "pw", "hallpass"},
-		{base + "?options=-c%20lock_timeout%3D0", "", "-c lock_timeout=0", "pw", "hallpass"},
-		{base + "?options=--lock-timeout%3D5s", "", "--lock-timeout=5s", "pw", "hallpass"},
-		{base + "?lock_timeout=0", "0", "", "pw", "hallpass"},
-		{"postgres://u:p%3Fw@h1:5432,h2:5433/hallpass", "10000", "", "p?w", "hallpass"},
-	} {
-		got := withLockTimeout(tc.dsn, 10*time.Second)
-		cfg, err := pgconn.ParseConfig(got)
-		if err != nil {
-			t.Errorf("withLockTimeout(%q) = %q: %v", tc.dsn, got, err)
-			continue
-		}
-		if cfg.RuntimeParams["lock_timeout"] != tc.lockTimeout || cfg.RuntimeParams["options"] != tc.options ||
-			cfg.Password != tc.password || cfg.Database != tc.database {
-			t.Errorf("withLockTimeout(%q) = %q: lock_timeout %q, options %q, password %q, database %q; want %q, %q, %q, %q",
-				tc.dsn, got, cfg.RuntimeParams["lock_timeout"], cfg.RuntimeParams["options"], cfg.Password, cfg.Database,
-				tc.lockTimeout, tc.options, tc.password, tc.database)
-		}
-	}
 }

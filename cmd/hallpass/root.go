@@ -9,14 +9,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/cobra"
 
 	"github.com/hallpass/hallpass/audit"
@@ -136,73 +133,27 @@ func durationText(_ []string, a slog.Attr) slog.Attr {
 // openStore opens the database named by --database for a command other
 // than serve, without migrating, giving up after --database-timeout. On
 // PostgreSQL each of its statements also waits at most that long for a
-// lock another transaction holds (lock_timeout, unless the URL sets it),
-// as SQLite's writers wait at most their busy timeout: a command has no
-// request timeout to end the wait, and a row left locked (another
-// admin's transaction, a stuck session) hung `hallpass users update`
-// until it was killed. serve's requests are bounded by their own timeout.
+// lock another transaction holds (backend.OpenBounded): a command has no
+// request timeout to end the wait, and a row left locked hung `hallpass
+// users update` until it was killed. serve's requests are bounded by
+// their own timeout.
 func (g *globalOptions) openStore(ctx context.Context) (storage.Store, error) {
-	return g.openStoreAt(ctx, withLockTimeout(g.database, g.databaseTimeout), nil)
-}
-
-// withLockTimeout is the PostgreSQL URL dsn with lock_timeout d, unless
-// it sets one, as a parameter or in options (or PGOPTIONS does); any
-// other dsn as it is. The parameter is added to the text as written:
-// parsed and written again by net/url, the URL came back in a form that
-// libpq's rules, which pgx follows, read otherwise (a space in options
-// written '+', kept as a '+'), and no command could connect.
-func withLockTimeout(dsn string, d time.Duration) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok || (scheme != "postgres" && scheme != "postgresql") {
-		return dsn
-	}
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		return dsn // opening it says what is wrong
-	}
-	// PostgreSQL reads a dash in an option's name as an underscore.
-	if _, set := cfg.RuntimeParams["lock_timeout"]; set ||
-		strings.Contains(strings.ReplaceAll(cfg.RuntimeParams["options"], "-", "_"), "lock_timeout") {
-		return dsn
-	}
-	// In milliseconds, PostgreSQL's unit; 0 would mean no bound, and
-	// more than 2^31-1 (24.8 days) is refused at connection, which the
-	// opening took for a server not ready yet and tried again for d.
-	value := strconv.FormatInt(min(max(d.Milliseconds(), 1), math.MaxInt32), 10)
-	// As libpq: the user information ends at an '@' before any '/'
-	// (a password may hold a '?'), and the query starts at the first
-	// '?' after it.
-	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
-		rest = rest[i+1:]
-	}
-	sep := "&"
-	switch {
-	case !strings.Contains(rest, "?"):
-		sep = "?"
-	case strings.HasSuffix(rest, "?"), strings.HasSuffix(rest, "&"):
-		sep = ""
-	}
-	out := dsn + sep + "lock_timeout=" + value
-	// Whatever this reading missed is no reason to change the URL's meaning.
-	if got, err := pgconn.ParseConfig(out); err != nil || got.RuntimeParams["lock_timeout"] != value {
-		return dsn
-	}
-	return out
+	return g.openStoreWith(ctx, backend.OpenBounded, nil)
 }
 
 // openStoreLogged is openStore for serve, logging to log each attempt
 // to reach a PostgreSQL server that is not accepting connections yet.
 func (g *globalOptions) openStoreLogged(ctx context.Context, log *slog.Logger) (storage.Store, error) {
-	return g.openStoreAt(ctx, g.database, log)
+	return g.openStoreWith(ctx, backend.OpenWaiting, log)
 }
 
-// openStoreAt opens the database dsn (--database, perhaps with
-// settings of the command's), giving up after --database-timeout.
-func (g *globalOptions) openStoreAt(ctx context.Context, dsn string, log *slog.Logger) (storage.Store, error) {
+// openStoreWith opens --database with open, giving up after
+// --database-timeout.
+func (g *globalOptions) openStoreWith(ctx context.Context, open func(context.Context, string, time.Duration, *slog.Logger) (storage.Store, error), log *slog.Logger) (storage.Store, error) {
 	if g.databaseTimeout <= 0 {
 		return nil, fmt.Errorf("--database-timeout %v: must be more than 0", g.databaseTimeout)
 	}
-	st, err := backend.OpenWaiting(ctx, dsn, g.databaseTimeout, log)
+	st, err := open(ctx, g.database, g.databaseTimeout, log)
 	if err != nil {
 		return nil, g.timeoutHint(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,21 @@ func OpenTimeout(ctx context.Context, dsn string, timeout time.Duration) (storag
 // Redact), and the connection that follows: a server waiting for its
 // database says so instead of staying silent for the whole timeout.
 func OpenWaiting(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger) (storage.Store, error) {
+	return openWaiting(ctx, dsn, timeout, log, false)
+}
+
+// OpenBounded is OpenWaiting for a program that has no request timeout of
+// its own to end a wait (the CLI's commands): on PostgreSQL each of its
+// statements also waits at most timeout for a lock another transaction
+// holds (lock_timeout, unless the URL, its options or PGOPTIONS set one),
+// as SQLite's writers wait at most their busy timeout. A row left locked
+// (another admin's transaction, a stuck session) would otherwise hang
+// the program until it was killed.
+func OpenBounded(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger) (storage.Store, error) {
+	return openWaiting(ctx, dsn, timeout, log, true)
+}
+
+func openWaiting(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger, boundLocks bool) (storage.Store, error) {
 	if timeout <= 0 {
 		return nil, fmt.Errorf("open database: timeout %v: it must be more than 0", timeout)
 	}
@@ -57,7 +74,7 @@ func OpenWaiting(ctx context.Context, dsn string, timeout time.Duration, log *sl
 		}
 		st, err = sqlite.Open(ctx, path)
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		st, err = openPostgres(ctx, dsn, timeout, log)
+		st, err = openPostgres(ctx, dsn, timeout, log, boundLocks)
 	default:
 		return nil, fmt.Errorf("open database %q: use sqlite:PATH or a postgres:// URL", Redact(dsn))
 	}
@@ -70,10 +87,13 @@ func OpenWaiting(ctx context.Context, dsn string, timeout time.Duration, log *sl
 	return st, nil
 }
 
-func openPostgres(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger) (storage.Store, error) {
+func openPostgres(ctx context.Context, dsn string, timeout time.Duration, log *slog.Logger, boundLocks bool) (storage.Store, error) {
 	cfg, err := postgres.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
+	}
+	if boundLocks {
+		boundLockWait(cfg.ConnConfig.RuntimeParams, timeout)
 	}
 	// Without it, a connection the pool opens later to a silent server
 	// would wait as long as the request that needs it.
@@ -122,6 +142,21 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration, log *s
 		// Bounded: at most one attempt, and one line, a second.
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// boundLockWait sets lock_timeout d in params, a connection's run-time
+// parameters as pgx parsed them from the URL and the environment, unless
+// they set one already, as a parameter or in options (where PostgreSQL
+// reads a dash in a name as an underscore).
+func boundLockWait(params map[string]string, d time.Duration) {
+	if _, set := params["lock_timeout"]; set ||
+		strings.Contains(strings.ReplaceAll(params["options"], "-", "_"), "lock_timeout") {
+		return
+	}
+	// In milliseconds, PostgreSQL's unit; 0 would mean no bound, and
+	// more than 2^31-1 (24.8 days) is refused at connection, which the
+	// opening would take for a server not ready yet and try again for d.
+	params["lock_timeout"] = strconv.FormatInt(min(max(d.Milliseconds(), 1), math.MaxInt32), 10)
 }
 
 // worthRetrying reports whether opening the database may succeed if tried
