@@ -95,11 +95,6 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 	return err
 }
 
-// errRedirectNotExact marks the refusal of a redirect URI that fosite
-// matched only as a loopback address (on another port, or with what its
-// match ignores): the error must not be sent to it.
-var errRedirectNotExact = errors.New("redirect_uri matches a registered one only as a loopback address")
-
 // checkRedirectExact refuses a redirect URI unless it is one the client
 // registered, character for character, or, for a public client, one of
 // its loopback redirect URIs on another port (loopbackOtherPort). fosite
@@ -107,7 +102,8 @@ var errRedirectNotExact = errors.New("redirect_uri matches a registered one only
 // §7.3), which is meant for native apps, public clients that cannot
 // register the port the system gives them (§8.4); a confidential client
 // is matched exactly (RFC 9700 §2.1, §4.1.3), so that another program on
-// its machine cannot receive its codes on a port of its own.
+// its machine cannot receive its codes on a port of its own. No error is
+// sent to a redirect URI it refuses (authorizeError asks it again).
 func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 	c := ar.GetClient()
 	raw := ar.GetRequestForm().Get("redirect_uri")
@@ -117,8 +113,7 @@ func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 	if c.IsPublic() && slices.ContainsFunc(c.GetRedirectURIs(), func(reg string) bool { return loopbackOtherPort(raw, reg) }) {
 		return nil
 	}
-	return fosite.ErrInvalidRequest.WithWrap(errRedirectNotExact).
-		WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls exactly; only a public (native) client may use another port of a loopback redirect URI (RFC 8252 §7.3).")
+	return fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls exactly; only a public (native) client may use another port of a loopback redirect URI (RFC 8252 §7.3).")
 }
 
 // redirectSecure is fosite's RedirectSecureChecker, which it asks when it
