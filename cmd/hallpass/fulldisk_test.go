@@ -20,11 +20,7 @@ import (
 // had been done (run again, the command then answers "already exists",
 // or apply "No changes", and the secret is never shown).
 func TestCredentialOutputOnFullDisk(t *testing.T) {
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no /dev/full: %v", err)
-	}
-	defer full.Close()
+	full := fullDisk(t)
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
 	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
 	db := migrated(t, testdb.SQLite(t))
@@ -81,11 +77,7 @@ func TestCredentialOutputOnFullDisk(t *testing.T) {
 // exists only as a digest, and nothing else told the operator that the
 // admin API had a token nobody knew, nor how to get one.
 func TestGeneratedAdminTokenOnFullDisk(t *testing.T) {
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no /dev/full: %v", err)
-	}
-	defer full.Close()
+	full := fullDisk(t)
 	chdirTemp(t)
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("g", 40))
 	t.Setenv("HALLPASS_ADMIN_TOKEN", "")
@@ -101,11 +93,7 @@ func TestGeneratedAdminTokenOnFullDisk(t *testing.T) {
 // say it applied changes: it said "the changes were applied, but its
 // output could not be written" where nothing had been changed.
 func TestApplyWithoutChangesOnFullDisk(t *testing.T) {
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no /dev/full: %v", err)
-	}
-	defer full.Close()
+	full := fullDisk(t)
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
 	db := migrated(t, testdb.SQLite(t))
 	file := filepath.Join(t.TempDir(), "dir.yaml")
@@ -128,11 +116,7 @@ func TestApplyWithoutChangesOnFullDisk(t *testing.T) {
 // update do, not exit with a bare write error that reads as a refusal
 // (run again, create answers "already exists").
 func TestRecordOutputOnFullDisk(t *testing.T) {
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no /dev/full: %v", err)
-	}
-	defer full.Close()
+	full := fullDisk(t)
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
 	db := migrated(t, testdb.SQLite(t))
 	if code, out, errOut := cli(t, "maple-cinder-quartz-58\n", "--database", db, "users", "create", "--username", "alice", "--password-stdin"); code != 0 {
@@ -154,4 +138,16 @@ func TestRecordOutputOnFullDisk(t *testing.T) {
 			t.Errorf("%s: exit %d, want 1 saying %q and that the output could not be written\n%s", strings.Join(tc.args, " "), code, tc.want, errOut.String())
 		}
 	}
+}
+
+// fullDisk opens /dev/full, where every write fails with "no space left
+// on device", for the test's output; closed when the test ends.
+func fullDisk(t *testing.T) *os.File {
+	t.Helper()
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	t.Cleanup(func() { full.Close() })
+	return full
 }
