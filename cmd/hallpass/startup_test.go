@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/internal/testkit/faultproxy"
+	"github.com/hallpass/hallpass/internal/testkit/testdb"
 )
 
 // runWithin runs the command line in-process and fails the test if it has
@@ -342,6 +344,51 @@ func TestServeStopsWhileWaitingForDatabase(t *testing.T) {
 				if rec["msg"] == "database not accepting connections yet; trying again" && !strings.Contains(fmt.Sprint(rec["database"]), closed) {
 					t.Errorf("attempt's line does not name the database: %q", line)
 				}
+			}
+		})
+	}
+}
+
+// TestMisconfiguredDatabase: serve and every command that opens the
+// database, given a PostgreSQL URL the server refuses for what it asks
+// (a run-time parameter it does not know), fail at the first attempt with
+// the server's reason, never the password, instead of retrying for
+// --database-timeout as if the database were down.
+func TestMisconfiguredDatabase(t *testing.T) {
+	const password = "s3cret-misconfigured"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(testdb.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), password)
+	q := u.Query()
+	q.Set("bogus_param", "1")
+	u.RawQuery = q.Encode()
+	for _, args := range [][]string{
+		{"serve", "--addr", "127.0.0.1:0"},
+		{"migrate"},
+		{"clients", "list"},
+		{"users", "list"},
+		{"keys", "list"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			full := append(append([]string{}, args...), "--database", u.String(), "--database-timeout", "3s", "--secret-file", secretFile)
+			code, stdout, stderr := runWithin(t, time.Minute, full...)
+			if code == 0 {
+				t.Fatalf("succeeded on a URL with an unknown parameter:\n%s", stdout)
+			}
+			if !strings.Contains(stderr, `unrecognized configuration parameter "bogus_param"`) || !strings.Contains(stderr, "not retried") {
+				t.Errorf("error does not say the parameter is refused and not retried:\n%s", stderr)
+			}
+			if strings.Contains(stderr, "trying again") || strings.Contains(stderr, "still failing") {
+				t.Errorf("retried a refused parameter as if the database were down:\n%s", stderr)
+			}
+			if strings.Contains(stdout+stderr, password) {
+				t.Errorf("output shows the password:\n%s%s", stdout, stderr)
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,7 +107,8 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration, log *s
 	// hallpass, restarting, failing over) is tried again until ctx ends:
 	// the timeout is how long to wait for the database, not for the first
 	// attempt. What retrying cannot mend (a wrong password, a database
-	// that does not exist) is returned at once.
+	// that does not exist, a parameter the server does not know) is
+	// returned at once: see worthRetrying.
 	var last error
 	wait := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -123,7 +126,7 @@ func openPostgres(ctx context.Context, dsn string, timeout time.Duration, log *s
 			return nil, err
 		}
 		if !worthRetrying(err) {
-			return nil, err
+			return nil, fmt.Errorf("%w (not retried: waiting cannot change this answer; check the database URL, its login and the server's settings)", err)
 		}
 		last = err
 		if log != nil {
@@ -160,17 +163,77 @@ func boundLockWait(params map[string]string, d time.Duration) {
 }
 
 // worthRetrying reports whether opening the database may succeed if tried
-// again: anything but the server refusing the login or the database.
+// again, deciding once for every caller (serve, the CLI's commands) what
+// --database-timeout is spent waiting for: an outage, not a mistake.
+//
+// Retried: no answer from the server (refused, dropped, reset, a silent
+// or unresolvable host; a server that is not the primary or standby the
+// URL asks for, as during a failover), and the server's errors of a state
+// that passes: class 08 (connection exception), 53 (insufficient
+// resources: too many connections, out of memory, disk full), 57P01 to
+// 57P03 (shut down by an administrator or a crash, starting up, shutting
+// down, in recovery) and 58 (the server's own I/O).
+//
+// Not retried, any other error the server answers the connection with:
+// it refused what it was asked for, and asking again asks the same thing.
+// Among them a run-time parameter it does not know or a value it refuses
+// (42704, 22023: "?bogus_param=1", "?lock_timeout=abc" in the URL, which
+// pgx sends unchecked), a refused login or pg_hba.conf entry (class 28),
+// a role without CONNECT (42501) and a database that does not exist
+// (3D000). A database an operator is creating at that moment could argue
+// for waiting on 3D000, but the official image creates POSTGRES_DB before
+// it listens on TCP (so the wait is for a refused connection, retried),
+// pgx itself stops trying a URL's other hosts on 3D000, and a misspelt
+// database name is far likelier than a race with its creation: failing at
+// once says which it is. Nor is a server certificate that fails
+// verification (sslmode=verify-ca or verify-full) retried.
+//
+// With several hosts in the URL, err joins one error per host; it is
+// worth retrying when any of them is.
 func worthRetrying(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		if hosts, ok := ce.Unwrap().(interface{ Unwrap() []error }); ok {
+			for _, err := range hosts.Unwrap() {
+				if hostWorthRetrying(err) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	return hostWorthRetrying(err)
+}
+
+// hostWorthRetrying is worthRetrying for the error of one host.
+func hostWorthRetrying(err error) bool {
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return true // no answer from the server: refused, dropped, reset
+	if errors.As(err, &pe) {
+		return transientCode(pe.Code)
 	}
+	var (
+		unverified *tls.CertificateVerificationError
+		authority  x509.UnknownAuthorityError
+		hostname   x509.HostnameError
+		invalid    x509.CertificateInvalidError
+	)
+	if errors.As(err, &unverified) || errors.As(err, &authority) || errors.As(err, &hostname) || errors.As(err, &invalid) {
+		return false
+	}
+	return true // no answer from the server: refused, dropped, reset, silent
+}
+
+// transientCode reports whether a PostgreSQL server refusing a connection
+// with SQLSTATE code describes a state that passes; see worthRetrying.
+func transientCode(code string) bool {
 	switch {
-	case strings.HasPrefix(pe.Code, "28"): // invalid authorization
-		return false
-	case pe.Code == "3D000": // invalid catalog name: no such database
-		return false
+	case strings.HasPrefix(code, "08"), // connection exception
+		strings.HasPrefix(code, "53"), // insufficient resources
+		strings.HasPrefix(code, "58"), // system error (the server's I/O)
+		code == "57P01",               // admin_shutdown
+		code == "57P02",               // crash_shutdown
+		code == "57P03":               // cannot_connect_now: starting up, shutting down, recovery
+		return true
 	}
-	return true
+	return false
 }
