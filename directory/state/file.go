@@ -321,12 +321,14 @@ func (f *File) check() error {
 // checkVariable refuses an environment variable a file may not name for
 // a secret: one that is not a variable name ("A B=", "$X", text with a
 // line break) and so cannot have been set for it, and hallpass's own
-// (HALLPASS_SECRET, HALLPASS_ADMIN_TOKEN, the database URL with its
-// password, PGPASSWORD). A file may come from anyone who can open a pull request:
-// naming those made a client's secret or a user's password the server's
-// own credential, and the plan's answers (the password policy's "it has
-// 43 characters", "must not contain the username", a client_secret
-// that matches or not) told the author of the file about it.
+// settings (HALLPASS_SECRET, HALLPASS_ADMIN_TOKEN, the database URL with
+// its password, PGPASSWORD, OTEL_EXPORTER_OTLP_HEADERS). A file may come
+// from anyone who can open a pull request: naming those made a client's
+// secret or a user's password the server's own credential, and the
+// plan's answers (the password policy's "it has 43 characters", "must
+// not contain the username", a client_secret that matches or not) told
+// the author of the file about it. Names are compared without regard to
+// case, as Windows compares them.
 func checkVariable(name string) error {
 	if name == "" {
 		return nil
@@ -336,16 +338,38 @@ func checkVariable(name string) error {
 			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit, at most 128)", name)
 		}
 	}
-	// hallpass reads the variables of these prefixes as its settings,
-	// some of them credentials: its own; libpq's, from which the
-	// PostgreSQL driver takes the database's password (PGPASSWORD,
-	// PGSSLPASSWORD) when the URL has none; OpenTelemetry's, whose
-	// OTEL_EXPORTER_OTLP_HEADERS carry the tracing exporter's
-	// authorization.
-	for _, prefix := range []string{"HALLPASS_", "PG", "OTEL_"} {
-		if strings.HasPrefix(strings.ToUpper(name), prefix) {
-			return fmt.Errorf("%s is one of hallpass's own settings; name a variable set for this secret alone", name)
-		}
+	upper := strings.ToUpper(name)
+	switch {
+	case strings.HasPrefix(upper, "HALLPASS_"):
+		return fmt.Errorf("%s is one of hallpass's own settings; name a variable set for this secret alone", name)
+	case strings.HasPrefix(upper, "OTEL_"):
+		// OTEL_EXPORTER_OTLP_HEADERS carries the tracing exporter's
+		// authorization.
+		return fmt.Errorf("%s is one of hallpass's own settings (OpenTelemetry's, which its tracing reads); name a variable set for this secret alone", name)
+	case postgresVariable(upper):
+		return fmt.Errorf("%s is one of hallpass's own settings (libpq's, which its PostgreSQL driver reads); name a variable set for this secret alone", name)
 	}
 	return nil
+}
+
+// postgresVariable reports whether name is one of the libpq environment
+// variables that hallpass's PostgreSQL driver (pgx v5's
+// pgconn.ParseConfig) reads as the defaults of a connection: the password
+// (PGPASSWORD), the files holding it or the client's TLS key (PGPASSFILE,
+// PGSERVICEFILE, PGSSLKEY), the key's password (PGSSLPASSWORD), and where
+// and as whom to connect. Only these: the "PG" prefix alone refused
+// anyone's variable (PGP_KEY) as hallpass's own. Libpq's variables that
+// pgx does not read (PGHOSTADDR, PGSSLCRL, PGGSSENCMODE...) are not
+// hallpass's settings.
+func postgresVariable(name string) bool {
+	switch name {
+	case "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD", "PGPASSFILE",
+		"PGAPPNAME", "PGCONNECT_TIMEOUT", "PGSSLMODE", "PGSSLKEY", "PGSSLCERT",
+		"PGSSLCERTMODE", "PGSSLSNI", "PGSSLROOTCERT", "PGSSLPASSWORD",
+		"PGSSLNEGOTIATION", "PGTARGETSESSIONATTRS", "PGSERVICE", "PGSERVICEFILE",
+		"PGTZ", "PGOPTIONS", "PGMINPROTOCOLVERSION", "PGMAXPROTOCOLVERSION",
+		"PGCHANNELBINDING", "PGREQUIREAUTH":
+		return true
+	}
+	return false
 }

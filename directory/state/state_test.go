@@ -427,6 +427,11 @@ func TestLoadRefusals(t *testing.T) {
 		"database password":         {"users:\n  - username: a\n    password_env: PGPASSWORD\n", `user "a": password_env: PGPASSWORD is one of hallpass's own settings`},
 		"database TLS key password": {"clients:\n  - client_id: a\n    client_secret_env: PGSSLPASSWORD\n", `client_secret_env: PGSSLPASSWORD is one of hallpass's own settings`},
 		"tracing exporter headers":  {"clients:\n  - client_id: a\n    client_secret_env: OTEL_EXPORTER_OTLP_HEADERS\n", `client_secret_env: OTEL_EXPORTER_OTLP_HEADERS is one of hallpass's own settings`},
+		"database password file":    {"users:\n  - username: a\n    password_env: PGPASSFILE\n", `password_env: PGPASSFILE is one of hallpass's own settings (libpq's`},
+		"database TLS key":          {"users:\n  - username: a\n    password_env: PGSSLKEY\n", `password_env: PGSSLKEY is one of hallpass's own settings (libpq's`},
+		"database TLS certificate":  {"users:\n  - username: a\n    password_env: PGSSLCERT\n", `password_env: PGSSLCERT is one of hallpass's own settings (libpq's`},
+		"database host":             {"users:\n  - username: a\n    password_env: PGHOST\n", `password_env: PGHOST is one of hallpass's own settings (libpq's`},
+		"database password, lower":  {"users:\n  - username: a\n    password_env: pgpassword\n", `password_env: pgpassword is one of hallpass's own settings (libpq's`},
 		// A plain value YAML reads as a number or a boolean is refused
 		// where text is wanted, naming the field at its own line.
 		"client id 010":           {"clients:\n  - redirect_uris: [https://a.example/cb]\n    client_id: 010\n", `line 3: clients[0]: client_id must be text, not a number (quote it`},
@@ -825,6 +830,24 @@ func TestPruneBlankFile(t *testing.T) {
 				}
 				wantEmpty(t, "the directory after a refused prune", mustPlan(t, dir, load(t, "roles:\n  - name: teacher\nusers:\n  - username: bob\n"), state.Options{Prune: true}))
 			})
+		})
+	}
+}
+
+// TestLoadTakesOthersVariables: a variable that is not one of hallpass's
+// own settings may hold a secret, whatever its prefix: "PG" alone
+// refused PGP_KEY and PG_ADMIN_PASSWORD as hallpass's, which they are
+// not (hallpass reads only libpq's PG* variables its driver knows).
+func TestLoadTakesOthersVariables(t *testing.T) {
+	for _, name := range []string{"PGP_KEY", "PG_ADMIN_PASSWORD", "PGPASSWORD_FOR_ALICE", "PGHOSTADDR", "OTELCOL_TOKEN", "HALLPASSWORD", "ALICE_PASSWORD"} {
+		t.Run(name, func(t *testing.T) {
+			f, err := state.Load(strings.NewReader("users:\n  - username: a\n    password_env: "+name+"\nclients:\n  - client_id: c\n    client_secret_env: "+name+"\n"), "test.yaml")
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if f.Users[0].PasswordEnv != name || f.Clients[0].ClientSecretEnv != name {
+				t.Errorf("password_env %q, client_secret_env %q, want %q", f.Users[0].PasswordEnv, f.Clients[0].ClientSecretEnv, name)
+			}
 		})
 	}
 }
