@@ -87,8 +87,8 @@ func newClientsCmd(g *globalOptions) *cobra.Command {
 			if err := dir.revokeClientTokens(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "revoked every token of client %s\n", args[0])
-			return nil
+			return g.confirmChange("every token of client "+args[0]+" was revoked", "there is nothing more to do",
+				"revoked every token of client "+args[0])
 		})
 	cmd.AddCommand(create, update)
 	cmd.AddCommand(readCmds[directory.ClientMetadata]{noun: "client", arg: "CLIENT_ID",

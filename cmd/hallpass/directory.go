@@ -263,8 +263,8 @@ func (k readCmds[V]) commands(g *globalOptions) []*cobra.Command {
 		if err := k.pick(dir).Delete(cmd.Context(), args[0]); err != nil {
 			return err
 		}
-		fmt.Fprintf(g.stdout, "deleted %s %s\n", k.noun, args[0])
-		return nil
+		return g.confirmChange(fmt.Sprintf("%s %s was deleted", k.noun, args[0]), "there is nothing more to do",
+			fmt.Sprintf("deleted %s %s", k.noun, args[0]))
 	})
 	return []*cobra.Command{list, get, del}
 }
@@ -359,8 +359,8 @@ func newUsersCmd(g *globalOptions) *cobra.Command {
 			if err := dir.resetFactors(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "reset the second factors of user %s\n", args[0])
-			return nil
+			return g.confirmChange("the second factors of user "+args[0]+" were reset", "there is nothing more to do",
+				"reset the second factors of user "+args[0])
 		})
 
 	cmd.AddCommand(create, update, reset)

@@ -151,3 +151,70 @@ func fullDisk(t *testing.T) *os.File {
 	t.Cleanup(func() { full.Close() })
 	return full
 }
+
+// TestConfirmationOnFullDisk checks the commands that make a change and
+// print only a line saying so (deletes, revocations, a factor reset, a
+// migration, a re-encryption) with that line going to a full disk: the
+// change is made, so the command must exit 1 saying on stderr what was
+// changed, not 0 as though the line had been written.
+func TestConfirmationOnFullDisk(t *testing.T) {
+	full := fullDisk(t)
+	t.Setenv("HALLPASS_SECRET", strings.Repeat("f", 40))
+	db := migrated(t, testdb.SQLite(t))
+	for _, args := range [][]string{
+		{"users", "create", "--username", "alice", "--password-stdin"},
+		{"users", "create", "--username", "bob", "--password-stdin"},
+		{"roles", "create", "tutor"},
+		{"scopes", "create", "grades:read"},
+		{"clients", "create", "--id", "gone", "--grant-type", "client_credentials"},
+		{"clients", "create", "--id", "kept", "--grant-type", "client_credentials"},
+	} {
+		if code, out, errOut := cli(t, "maple-cinder-quartz-58\n", append([]string{"--database", db}, args...)...); code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+		// gone, when set, is a get that must fail after the change: it
+		// was made.
+		gone []string
+	}{
+		{[]string{"users", "delete", "alice"}, "user alice was deleted", []string{"users", "get", "alice"}},
+		{[]string{"roles", "delete", "tutor"}, "role tutor was deleted", []string{"roles", "get", "tutor"}},
+		{[]string{"scopes", "delete", "grades:read"}, "scope grades:read was deleted", []string{"scopes", "get", "grades:read"}},
+		{[]string{"clients", "delete", "gone"}, "client gone was deleted", []string{"clients", "get", "gone"}},
+		{[]string{"clients", "revoke-tokens", "kept"}, "every token of client kept was revoked", nil},
+		{[]string{"users", "reset-factors", "bob"}, "the second factors of user bob were reset", nil},
+		{[]string{"migrate"}, "the schema was up to date, so nothing was changed", nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var errOut syncBuffer
+			code := run(context.Background(), append([]string{"--database", db}, tc.args...), full, &errOut)
+			if code != 1 || !strings.Contains(errOut.String(), tc.want) || !strings.Contains(errOut.String(), "could not be written") {
+				t.Errorf("exit %d, want 1 saying %q and that the output could not be written\n%s", code, tc.want, errOut.String())
+			}
+			if tc.gone != nil {
+				if code, out, _ := cli(t, "", append([]string{"--database", db}, tc.gone...)...); code == 0 {
+					t.Errorf("%s after the delete: exit 0, want it gone\n%s", strings.Join(tc.gone, " "), out)
+				}
+			}
+		})
+	}
+	t.Run("migrate a new database", func(t *testing.T) {
+		var errOut syncBuffer
+		code := run(context.Background(), []string{"--database", testdb.SQLite(t), "migrate"}, full, &errOut)
+		if code != 1 || !strings.Contains(errOut.String(), "migration(s) were applied") || !strings.Contains(errOut.String(), "could not be written") {
+			t.Errorf("exit %d, want 1 saying the migrations were applied and the output could not be written\n%s", code, errOut.String())
+		}
+	})
+	t.Run("keys reencrypt", func(t *testing.T) {
+		t.Setenv("HALLPASS_NEW_SECRET", strings.Repeat("n", 40))
+		var errOut syncBuffer
+		code := run(context.Background(), []string{"--database", db, "keys", "reencrypt"}, full, &errOut)
+		if code != 1 || !strings.Contains(errOut.String(), "the database now uses HALLPASS_NEW_SECRET") ||
+			!strings.Contains(errOut.String(), "set HALLPASS_SECRET to the new secret") || !strings.Contains(errOut.String(), "could not be written") {
+			t.Errorf("exit %d, want 1 saying the secret changed, what to do, and that the output could not be written\n%s", code, errOut.String())
+		}
+	})
+}

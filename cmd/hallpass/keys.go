@@ -265,16 +265,17 @@ memory for at most twice --key-refresh, then report not ready).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "re-encrypted %d signing keys, %d settings and %d authenticator secrets under the new secret\n", res.Keys, res.Settings, res.Rows)
 			if file != "" {
 				if err := replaceFile(file, append(newSecret, '\n')); err != nil {
 					return fmt.Errorf("the database now uses HALLPASS_NEW_SECRET, but writing it to %s failed: %w; put it there by hand", file, err)
 				}
-				fmt.Fprintf(g.stdout, "%s now holds the new secret; restart every server\n", file)
-				return nil
 			}
-			fmt.Fprintln(g.stdout, "set HALLPASS_SECRET to the new secret and restart every server now")
-			return nil
+			next := "set HALLPASS_SECRET to the new secret and restart every server now"
+			if file != "" {
+				next = file + " now holds the new secret; restart every server"
+			}
+			return g.confirmChange("the database now uses HALLPASS_NEW_SECRET", next,
+				fmt.Sprintf("re-encrypted %d signing keys, %d settings and %d authenticator secrets under the new secret\n%s", res.Keys, res.Settings, res.Rows, next))
 		},
 	}
 

@@ -208,3 +208,15 @@ func afterChange(done, remedy string, write func() error) error {
 	}
 	return nil
 }
+
+// confirmChange writes line, the one-line confirmation of a change
+// already made (done), to stdout through afterChange: a delete, a
+// revocation or a migration whose line could not be written (a full
+// disk) exited 0 as though it had been said, and the script or operator
+// reading the output saw nothing of what had been changed.
+func (g *globalOptions) confirmChange(done, remedy, line string) error {
+	return afterChange(done, remedy, func() error {
+		_, err := fmt.Fprintln(g.stdout, line)
+		return err
+	})
+}

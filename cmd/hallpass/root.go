@@ -427,11 +427,11 @@ func newMigrateCmd(g *globalOptions) *cobra.Command {
 			// It said "migrations applied" on a database that was up to
 			// date too, which reads as if this run changed the schema.
 			if len(pending) == 0 {
-				fmt.Fprintln(g.stdout, "schema up to date: no migration to apply")
-			} else {
-				fmt.Fprintf(g.stdout, "schema brought up to date: %d migration(s) applied (versions %v)\n", len(pending), pending)
+				return g.confirmChange("the schema was up to date, so nothing was changed", "there is nothing more to do",
+					"schema up to date: no migration to apply")
 			}
-			return nil
+			return g.confirmChange(fmt.Sprintf("%d migration(s) were applied (versions %v)", len(pending), pending), "there is nothing more to do",
+				fmt.Sprintf("schema brought up to date: %d migration(s) applied (versions %v)", len(pending), pending))
 		},
 	}
 }
