@@ -102,6 +102,11 @@ func TestOpenFailsAtOnceOnMistakes(t *testing.T) {
 			if strings.Contains(err.Error()+logged.String(), pw) {
 				t.Errorf("open shows the password: %v\n%s", err, logged.String())
 			}
+			// The server answered: calling that an outage would send the
+			// operator looking at the wrong thing.
+			if !tc.retried && strings.Contains(err.Error(), "unavailable") {
+				t.Errorf("open: %v; a refusal must not read as the database being unavailable", err)
+			}
 		})
 	}
 }

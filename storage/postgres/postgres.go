@@ -96,9 +96,13 @@ func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 	s := &Store{Store: sqlstore.New(db, dialect()), db: db, pool: pool}
-	if err := s.Ping(ctx); err != nil {
+	// The driver's error as it is, not marked storage.ErrUnavailable as a
+	// failure while serving is: whoever opens decides (backend's
+	// worthRetrying) whether it is an outage or a refusal, such as a
+	// parameter the server does not know, which that mark would misname.
+	if err := db.PingContext(ctx); err != nil {
 		s.Close()
-		return nil, hidePassword(fmt.Errorf("open postgres: %w", err), cfg.ConnConfig.Password)
+		return nil, hidePassword(fmt.Errorf("open postgres: ping: %w", err), cfg.ConnConfig.Password)
 	}
 	return s, nil
 }
