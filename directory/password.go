@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Argon2id parameters: OWASP's Password Storage Cheat Sheet minimum
@@ -26,24 +29,114 @@ const (
 	minPasswordLen = 8
 )
 
-// HashPassword returns the PHC-format argon2id hash of password.
+// nfkcParam is the PHC parameter that marks a hash as made from the NFKC
+// form of its password (normalizePassword). Hashes without it (made
+// before passwords were normalised) are legacy: made from the password
+// exactly as it was typed.
+const nfkcParam = "norm=nfkc"
+
+// errPasswordNotText refuses a new password that is not valid UTF-8 or
+// holds a control character (Unicode category Cc: NUL, tab, line
+// breaks, DEL, the C1 controls). No sign-in form can submit one as typed,
+// so it would be a password that cannot be used; and it never quotes the
+// password. Format characters (Cf), such as the zero-width joiner inside
+// many emoji, are printing text under NIST SP 800-63B 5.1.1.2 and stay
+// allowed, as do spaces.
+var errPasswordNotText = errors.New("password must be text without control characters such as tabs or line breaks, which cannot be typed into the sign-in form")
+
+// normalizePassword returns password in Unicode Normalization Form KC, as
+// NIST SP 800-63B 5.1.1.2 asks of verifiers: the same password typed on
+// two systems whose keyboards compose characters differently ("é" as one
+// code point on Windows, e + combining accent from some macOS sources),
+// or in full-width or other compatibility forms ("ｐａｓｓ", "ﬁ"),
+// becomes the same bytes before it is checked or hashed. An ASCII
+// password, the usual case, is its own NFKC form and comes back as it is,
+// without allocating; so does any password already in NFKC
+// (norm.Form.String returns its input then).
+func normalizePassword(password string) string {
+	for i := 0; i < len(password); i++ {
+		if password[i] >= utf8.RuneSelf {
+			return norm.NFKC.String(password)
+		}
+	}
+	return password
+}
+
+// newPasswordForm returns the form in which a password being set is
+// checked against the password rules and hashed: its NFKC form
+// (normalizePassword); or errPasswordNotText. Every new password goes
+// through it, in CheckPasswordPolicy and again in HashPassword (where an
+// already normalised password costs one scan), so that what the rules
+// judged is what is stored.
+func newPasswordForm(password string) (string, error) {
+	if !utf8.ValidString(password) {
+		return "", errPasswordNotText
+	}
+	normal := normalizePassword(password)
+	if strings.IndexFunc(normal, unicode.IsControl) >= 0 {
+		return "", errPasswordNotText
+	}
+	return normal, nil
+}
+
+// HashPassword returns the PHC-format argon2id hash of password's NFKC
+// form (newPasswordForm), marked as such (nfkcParam). A password that is
+// not text (errPasswordNotText) is refused.
 func HashPassword(password string) (string, error) {
-	if len(password) < minPasswordLen || len(password) > MaxPasswordLen {
+	normal, err := newPasswordForm(password)
+	if err != nil {
+		return "", err
+	}
+	if len(normal) < minPasswordLen || len(normal) > MaxPasswordLen {
 		return "", fmt.Errorf("password must be %d to %d characters", minPasswordLen, MaxPasswordLen)
 	}
+	return hashNormalised(normal, true)
+}
+
+// hashNormalised hashes password as given, marking the hash with
+// nfkcParam when normalised says password is in its NFKC form. Only
+// HashPassword (normalised) and tests making legacy hashes call it.
+func hashNormalised(password string, normalised bool) (string, error) {
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemoryKiB, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemoryKiB, argonTime, argonThreads,
+	params := fmt.Sprintf("m=%d,t=%d,p=%d", argonMemoryKiB, argonTime, argonThreads)
+	if normalised {
+		params += "," + nfkcParam
+	}
+	return fmt.Sprintf("$argon2id$v=%d$%s$%s$%s", argon2.Version, params,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
 var errBadHash = errors.New("malformed password hash")
 
 // CheckPassword reports whether password matches the PHC hash, comparing
-// in constant time.
+// in constant time. Every sign-in and every re-check of a current
+// password (the account page's password change) comes here.
+//
+// A hash marked with nfkcParam was made from the NFKC form of the
+// password (HashPassword), so the attempt is normalised the same way
+// (normalizePassword) and hashed once: any canonically or compatibly
+// equivalent spelling of the password signs in.
+//
+// A legacy hash (no nfkcParam: made from the password exactly as typed,
+// before passwords were normalised) is checked against the attempt
+// exactly as typed, once, and never also against its NFKC form. So it
+// keeps working as it always did, and a password set with characters now
+// refused (a tab) still signs in; but an attempt spelt differently from
+// the one set (NFD against NFC) still fails, until the password is next
+// set. Trying the NFKC form too, when it differs from the attempt, would
+// also let a legacy password set in NFC sign in from NFD, but at the cost
+// of a second argon2id computation for any attempt the attacker chooses
+// not to be in NFKC: twice the CPU and memory per guess, and a failed
+// login that takes twice as long for an existing legacy user as for an
+// unknown username (dummyHash, one computation), which tells which
+// usernames exist. One computation per check, whatever the hash and
+// attempt, keeps both out. hallpass does not rehash at sign-in (a
+// login writes no password hash), so legacy hashes are replaced when
+// the password is next set.
 func CheckPassword(hash, password string) (bool, error) {
 	if len(password) > MaxPasswordLen {
 		return false, nil
@@ -56,9 +149,14 @@ func CheckPassword(hash, password string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return false, errBadHash
 	}
+	params, normalised := strings.CutSuffix(parts[3], ","+nfkcParam)
 	var mem, iter uint32
 	var threads uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &iter, &threads); err != nil || mem == 0 || iter == 0 || threads == 0 || mem > 1<<20 || iter > 20 {
+	if _, err := fmt.Sscanf(params, "m=%d,t=%d,p=%d", &mem, &iter, &threads); err != nil || mem == 0 || iter == 0 || threads == 0 || mem > 1<<20 || iter > 20 ||
+		params != fmt.Sprintf("m=%d,t=%d,p=%d", mem, iter, threads) {
+		// Anything after the three numbers, but the marker, is not a
+		// hash this code made: an unknown parameter might have been
+		// meant to change how it is checked.
 		return false, errBadHash
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
@@ -68,6 +166,9 @@ func CheckPassword(hash, password string) (bool, error) {
 	want, err := base64.RawStdEncoding.DecodeString(parts[5])
 	if err != nil || len(want) == 0 || len(want) > 64 {
 		return false, errBadHash
+	}
+	if normalised {
+		password = normalizePassword(password)
 	}
 	got := argon2.IDKey([]byte(password), salt, iter, mem, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil

@@ -3,6 +3,8 @@ package directory
 import (
 	"strings"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestPasswordHashing(t *testing.T) {
@@ -10,7 +12,7 @@ func TestPasswordHashing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") || strings.Contains(h, "correct horse") {
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1,norm=nfkc$") || strings.Contains(h, "correct horse") {
 		t.Fatalf("hash = %q", h)
 	}
 	h2, _ := HashPassword("correct horse battery")
@@ -30,5 +32,149 @@ func TestPasswordHashing(t *testing.T) {
 	}
 	if _, err := HashPassword("short"); err == nil {
 		t.Error("7-character password accepted")
+	}
+}
+
+// The spellings of one password, built with the standard forms so that
+// the test says which form each is: "é" as one code point (NFC, what
+// most keyboards send) and as e + combining acute (NFD, what some macOS
+// sources give).
+var (
+	accentedNFC = norm.NFC.String("crème-brûlée-café-Noël-42")
+	accentedNFD = norm.NFD.String("crème-brûlée-café-Noël-42")
+)
+
+// TestPasswordNormalised: a password set in one spelling signs in typed
+// in any canonically or compatibly equivalent one (NFKC, NIST SP 800-63B
+// 5.1.1.2), and in no other.
+func TestPasswordNormalised(t *testing.T) {
+	if accentedNFC == accentedNFD {
+		t.Fatal("the NFC and NFD spellings are the same bytes: the test would prove nothing")
+	}
+	for _, tc := range []struct {
+		name         string
+		set, attempt string
+		want         bool
+	}{
+		{"NFD set, NFC typed", accentedNFD, accentedNFC, true},
+		{"NFC set, NFD typed", accentedNFC, accentedNFD, true},
+		{"NFD set, NFD typed", accentedNFD, accentedNFD, true},
+		{"full-width set, ASCII typed", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", "correct horse 9", true},
+		{"ASCII set, full-width typed", "correct horse 9", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", true},
+		{"ligature set, letters typed", "ﬁne-ﬂour-battery", "fine-flour-battery", true},
+		{"superscript set, digit typed", "horse-battery-x²", "horse-battery-x2", true},
+		{"Angstrom sign set, letter typed", "\u212bngstrom-battery", "\u00c5ngstrom-battery", true},
+		{"conjoining jamo set, syllable typed", "\u1100\u1161-horse-battery", "\uac00-horse-battery", true},
+		{"accent dropped", accentedNFC, "creme-brulee-cafe-Noel-42", false},
+		{"case is kept", "Correct horse 9", "correct horse 9", false},
+		{"full-width, another letter", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", "correct horse 8", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := HashPassword(tc.set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(h, "$m=19456,t=2,p=1,norm=nfkc$") {
+				t.Errorf("hash %q is not marked as made from the NFKC form", h)
+			}
+			if ok, err := CheckPassword(h, tc.attempt); ok != tc.want || err != nil {
+				t.Errorf("CheckPassword(hash of %+q, %+q) = %v, %v; want %v", tc.set, tc.attempt, ok, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckPasswordLegacyHash: a hash made before passwords were
+// normalised (no norm=nfkc: of the password as typed) keeps signing in
+// with the password as it was typed, whatever it holds, and is checked
+// against nothing else (CheckPassword says why).
+func TestCheckPasswordLegacyHash(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		set, attempt string
+		want         bool
+	}{
+		{"ASCII", "correct horse battery", "correct horse battery", true},
+		{"NFD, as typed", accentedNFD, accentedNFD, true},
+		{"NFC, as typed", accentedNFC, accentedNFC, true},
+		{"full-width, as typed", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", true},
+		// Refused as a new password now, but a stored one still signs in.
+		{"tab, as typed", "correct\thorse battery", "correct\thorse battery", true},
+		{"NFD set, NFC typed", accentedNFD, accentedNFC, false},
+		{"NFC set, NFD typed", accentedNFC, accentedNFD, false},
+		{"full-width set, ASCII typed", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", "correct horse 9", false},
+		{"wrong", "correct horse battery", "correct horse batterY", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := hashNormalised(tc.set, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
+				t.Fatalf("legacy hash = %q", h)
+			}
+			if ok, err := CheckPassword(h, tc.attempt); ok != tc.want || err != nil {
+				t.Errorf("CheckPassword(legacy hash of %+q, %+q) = %v, %v; want %v", tc.set, tc.attempt, ok, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHashPasswordRefusesNonText: no password that is not text (invalid
+// UTF-8, a control character) is hashed, whichever path sets it, and the
+// refusal never quotes it.
+func TestHashPasswordRefusesNonText(t *testing.T) {
+	for name, pw := range map[string]string{
+		"NUL":             "correct-horse\x00battery",
+		"tab":             "correct-horse\tbattery",
+		"line feed":       "correct-horse\nbattery",
+		"carriage return": "correct-horse\rbattery",
+		"DEL":             "correct-horse\x7fbattery",
+		"C1 next line":    "correct-horse\u0085battery",
+		"invalid UTF-8":   "correct-horse\xffbattery",
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, err := HashPassword(pw)
+			if err == nil || h != "" {
+				t.Fatalf("HashPassword(%+q) = %q, %v; want a refusal", pw, h, err)
+			}
+			if !strings.Contains(err.Error(), "without control characters") || strings.Contains(err.Error(), "battery") {
+				t.Errorf("HashPassword(%+q) error %q: want one naming the problem, not the password", pw, err)
+			}
+		})
+	}
+}
+
+// TestNormalizePasswordAllocations: the sign-in path's normalisation of
+// an ASCII password, or of one already in NFKC, allocates nothing.
+func TestNormalizePasswordAllocations(t *testing.T) {
+	for _, pw := range []string{"correct horse battery staple", accentedNFC} {
+		if n := testing.AllocsPerRun(100, func() { _ = normalizePassword(pw) }); n != 0 {
+			t.Errorf("normalizePassword(%q) allocates %v times, want 0", pw, n)
+		}
+	}
+	if got := normalizePassword(accentedNFD); got != accentedNFC {
+		t.Errorf("normalizePassword(NFD) = %+q, want the NFC %+q", got, accentedNFC)
+	}
+}
+
+// TestCheckPasswordHashParameters: the parameters of a hash are its
+// three numbers and, at most, the norm=nfkc marker; a hash carrying
+// anything else is not one hallpass made.
+func TestCheckPasswordHashParameters(t *testing.T) {
+	const saltKey = "$c2FsdHNhbHRzYWx0c2FsdA$ZHVtbXlkdW1teWR1bW15ZHVtbXlkdW1teWR1bW15ZHU"
+	for params, wantErr := range map[string]bool{
+		"m=19456,t=2,p=1":             false,
+		"m=19456,t=2,p=1,norm=nfkc":   false,
+		"m=19456,t=2,p=1,norm=nfd":    true,
+		"m=19456,t=2,p=1,keyid=x":     true,
+		"m=19456,t=2,p=1x":            true,
+		"m=19456,t=2,p=1,norm=nfkc,x": true,
+		"norm=nfkc,m=19456,t=2,p=1":   true,
+	} {
+		ok, err := CheckPassword("$argon2id$v=19$"+params+saltKey, "correct horse battery")
+		if ok || (err != nil) != wantErr {
+			t.Errorf("CheckPassword with parameters %q = %v, %v; want an error: %v", params, ok, err, wantErr)
+		}
 	}
 }

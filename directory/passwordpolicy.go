@@ -44,10 +44,15 @@ const (
 // named username, or else an error that says why in plain words, starting
 // with "password". related are other things known about the user (email
 // address, name): a password built from them is easy to guess. Every path
-// that sets a password (admin API, CLI, --dev seeding) goes through it.
+// that sets a password (admin API, console, account page, CLI,
+// config-as-code, --dev seeding) goes through it. The rules judge the
+// password's NFKC form, the one HashPassword stores (newPasswordForm):
+// lengths are counted in it, and a full-width username ("ａｌｉｃｅ") is
+// the username. A password that is not text is refused first.
 func CheckPasswordPolicy(password, username string, related ...string) error {
-	if !utf8.ValidString(password) || strings.IndexFunc(password, unicode.IsControl) >= 0 {
-		return errors.New("password must be text without control characters such as tabs or line breaks, which cannot be typed into the sign-in form")
+	password, err := newPasswordForm(password)
+	if err != nil {
+		return err
 	}
 	n := utf8.RuneCountInString(password)
 	if n < minPasswordChars {

@@ -60,6 +60,15 @@ func TestCheckPasswordPolicy(t *testing.T) {
 		{name: "tab", password: "correct-horse\tbattery", username: "alice", want: "without control characters"},
 		{name: "line break", password: "correct-horse\nbattery", username: "alice", want: "without control characters"},
 		{name: "not UTF-8", password: "correct-horse-\xff-battery", username: "alice", want: "without control characters"},
+		{name: "NUL", password: "correct-horse\x00battery", username: "alice", want: "without control characters"},
+		{name: "C1 control", password: "correct-horse\u0085battery", username: "alice", want: "without control characters"},
+		// Format characters are printing text: the family emoji is three
+		// joined by zero-width joiners.
+		{name: "emoji with zero-width joiners", password: "correct-horse-\U0001F468\u200d\U0001F469\u200d\U0001F467", username: "alice"},
+		// The rules judge the NFKC form, the one stored (newPasswordForm).
+		{name: "full-width username inside", password: "my-ａｌｉｃｅ-horse-battery-7", username: "alice", want: "must not contain the username"},
+		{name: "11 characters, 12 in NFKC", password: "vD9#qLm2!xﬁ", username: "alice"},
+		{name: "252 characters, 258 in NFKC", password: hexRun(250) + "㍿㍿", username: "alice", want: "password is too long: use at most 256 characters (it has 258)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckPasswordPolicy(tc.password, tc.username, tc.related...)

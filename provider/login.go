@@ -23,8 +23,10 @@ import (
 const loginFailed = "The username or password is incorrect."
 
 // dummyHash is checked against when the username is unknown, so a failed
-// login costs the same time whether or not the user exists.
-const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$ZHVtbXlkdW1teWR1bW15ZHVtbXlkdW1teWR1bW15ZHU"
+// login costs the same time whether or not the user exists: one argon2id
+// computation at the parameters of directory.HashPassword, of the
+// attempt normalised as it is for a hash HashPassword makes (norm=nfkc).
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1,norm=nfkc$c2FsdHNhbHRzYWx0c2FsdA$ZHVtbXlkdW1teWR1bW15ZHVtbXlkdW1teWR1bW15ZHU"
 
 // handleLoginPage shows the login form for a pending authorization request.
 func (p *Provider) handleLoginPage(w http.ResponseWriter, r *http.Request) {
