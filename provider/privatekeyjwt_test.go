@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -82,6 +83,31 @@ func (c keyedClient) assertion(t testing.TB, ts *testServer, edit func(map[strin
 		t.Fatalf("sign assertion: %v", err)
 	}
 	return s
+}
+
+// signedPayload signs payload exactly as given, so that a test can send
+// claims no JSON encoder writes (a name twice, names differing in case).
+func (c keyedClient) signedPayload(t testing.TB, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: c.alg, Key: jose.JSONWebKey{Key: c.key, KeyID: c.kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatalf("new signer: %v", err)
+	}
+	o, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatalf("sign assertion: %v", err)
+	}
+	s, err := o.CompactSerialize()
+	if err != nil {
+		t.Fatalf("serialize assertion: %v", err)
+	}
+	return s
+}
+
+// claimsWithExp is c's usual claims for ts with exp written as the JSON
+// text exp (one or more members, comma-separated, e.g. `"exp":0`).
+func (c keyedClient) claimsWithExp(ts *testServer, exp string) string {
+	return fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":%q,"jti":%q,"iat":%d,%s}`, c.id, c.id, ts.URL+provider.PathToken, rand.Text(), time.Now().Unix(), exp)
 }
 
 // form is a token, introspection or revocation request body
@@ -203,6 +229,29 @@ func TestPrivateKeyJWT(t *testing.T) {
 				return rs.assertion(t, ts, func(m map[string]any) { m["exp"] = time.Now().Add(time.Hour).Unix() })
 			}},
 			{"no exp", func() string { return rs.assertion(t, ts, func(m map[string]any) { delete(m, "exp") }) }},
+			// fosite takes an exp below 1 for none, and remembers the
+			// jti until then: such an assertion would never expire and
+			// could be replayed for ever.
+			{"exp 0", func() string { return rs.signedPayload(t, rs.claimsWithExp(ts, `"exp":0`)) }},
+			{"exp 0.5", func() string { return rs.signedPayload(t, rs.claimsWithExp(ts, `"exp":0.5`)) }},
+			// Expiring within the current second: fosite would still
+			// take it, with its jti already forgotten.
+			{"exp the current second", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":%d`, time.Now().Unix())))
+			}},
+			// fosite reads "exp" exactly; a near "EXP" must not stand in
+			// for a far exp.
+			{"exp far ahead beside an EXP near", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":%d,"EXP":%d`, time.Now().Add(10*365*24*time.Hour).Unix(), time.Now().Add(time.Minute).Unix())))
+			}},
+			// Refused by fosite's go-jose as well; here before any key
+			// is looked up.
+			{"exp named twice", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":%d,"exp":%d`, time.Now().Add(time.Hour).Unix(), time.Now().Add(time.Minute).Unix())))
+			}},
+			{"exp a string", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":"%d"`, time.Now().Add(time.Minute).Unix())))
+			}},
 			{"expired", func() string {
 				return rs.assertion(t, ts, func(m map[string]any) { m["exp"] = time.Now().Add(-time.Hour).Unix() })
 			}},
