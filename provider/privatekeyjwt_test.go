@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -500,4 +501,53 @@ func introspectWithAssertion(t *testing.T, ts *testServer, introspection string)
 	if res.Status != http.StatusOK || res.JSON(t)["active"] != true {
 		t.Fatalf("introspection: %d %s, want active", res.Status, res.Body)
 	}
+}
+
+// TestAssertionReplayAcrossReplicas sends one client assertion many times
+// at once to two hallpass instances sharing a database, then once more
+// to the one that did not take it: exactly one request is accepted, for
+// the jti is spent in the database both read, not in a replica's memory.
+func TestAssertionReplayAcrossReplicas(t *testing.T) {
+	key := newKeyPair(t, jose.ES256)
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		rs := replicas(t, dsn, 2, newKeyClock())
+		a := rs[0]
+		a.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": "results:read", "description": "Read results", "audience": "https://school.example/api"})
+		m := a.registerKeyed(t, directory.ClientMetadata{JWKS: publicJWKS(t, key, "k1", jose.ES256), TokenEndpointAuthSigningAlg: "ES256"})
+		c := keyedClient{id: m.ClientID, key: key, kid: "k1", alg: jose.ES256}
+		form := assertionForm(c.assertion(t, a, nil), url.Values{"grant_type": {"client_credentials"}})
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			r := rs[i%2]
+			wg.Go(func() {
+				hr, err := http.NewRequest(http.MethodPost, r.URL+provider.PathToken, strings.NewReader(form.Encode()))
+				if err != nil {
+					t.Errorf("new request: %v", err)
+					return
+				}
+				hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				res, err := r.HTTP.Do(hr)
+				if err != nil {
+					t.Errorf("post: %v", err)
+					return
+				}
+				res.Body.Close()
+				statuses <- res.StatusCode
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusOK] != 1 || counts[http.StatusUnauthorized] != n-1 {
+			t.Fatalf("one assertion sent %d times to two replicas: statuses %v, want one 200 and %d 401", n, counts, n-1)
+		}
+		for _, r := range rs {
+			assertError(t, r.post(t, provider.PathToken, form), http.StatusUnauthorized, "invalid_client")
+		}
+	})
 }
