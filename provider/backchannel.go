@@ -98,10 +98,8 @@ type backchannel struct {
 func newBackchannel(store storage.Store, now func() time.Time, log *slog.Logger, sign func(storage.LogoutNotice) (string, error), poll time.Duration) *backchannel {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &backchannel{
-		store: store,
-		client: &http.Client{Timeout: backchannelTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
+		store:  store,
+		client: newCalloutClient(backchannelTimeout, http.ErrUseLastResponse),
 		now:    now,
 		sign:   sign,
 		log:    log,

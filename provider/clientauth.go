@@ -2,12 +2,13 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/ory/fosite"
 
 	"github.com/hallpass/hallpass/internal/jws"
@@ -103,9 +104,19 @@ func withCallerNote(ctx context.Context) (context.Context, *callerNote) {
 }
 
 // checkAssertion refuses an assertion that is not spelt canonically
-// (jws.Parse), has no exp, or expires more than maxAssertionLifetime from
-// now. It reads the claims before the signature is checked, which is
-// safe: it only refuses, and fosite then verifies the very same claims.
+// (jws.Parse), whose claims are not one JSON object with distinct member
+// names, that has no numeric exp, has expired, or expires more than
+// maxAssertionLifetime from now. It reads the claims before the signature
+// is checked, which is safe: it only refuses, and fosite then verifies
+// the very same claims.
+//
+// It is the one check of exp that holds, for fosite's does not: fosite
+// takes an exp of 0 (or any number below 1) for no exp, so such an
+// assertion would be accepted with its jti remembered only until 1970,
+// that is not at all, and could be replayed for ever. And the claims are
+// read as fosite's go-jose reads them, member names compared exactly:
+// encoding/json would match "EXP" to exp as well, and pass an assertion
+// whose exp (the one fosite reads) is years ahead.
 func (p *Provider) checkAssertion(assertion string) error {
 	bad := func(hint string) error { return fosite.ErrInvalidClient.WithHint(hint) }
 	if len(assertion) > maxAssertionBytes {
@@ -117,21 +128,27 @@ func (p *Provider) checkAssertion(assertion string) error {
 	if err != nil {
 		return fosite.ErrInvalidClient.WithHint("The client_assertion is not a signed JWT in canonical JWS compact serialization: three base64url segments without padding or whitespace, each the one encoding of its bytes, and no crit header.").WithDebug(err.Error())
 	}
+	// json (v2) matches member names exactly and refuses an object
+	// naming one twice, where two parsers could each read another value.
 	var claims struct {
-		Exp *json.Number `json:"exp"`
+		Exp *float64 `json:"exp"`
 	}
-	if err := json.Unmarshal(jwt.Payload, &claims); err != nil {
-		return bad("The client_assertion's claims are not a JSON object.")
+	if err := jsonv2.Unmarshal(jwt.Payload, &claims); err != nil {
+		return bad("The client_assertion's claims are not a JSON object with distinct member names, or its exp is not a number.")
 	}
 	if claims.Exp == nil {
 		return bad("The client_assertion has no exp claim.")
 	}
-	exp, err := claims.Exp.Float64()
-	if err != nil {
-		return bad("The client_assertion's exp is not a number.")
+	// fosite reads exp in whole seconds and accepts it while the current
+	// second is not past it; the jti is remembered until that second
+	// starts. Past it, or at it, the assertion has expired: a replay
+	// within the second of its exp would find the jti forgotten.
+	now := p.cfg.Now()
+	if math.Floor(*claims.Exp) <= float64(now.Unix()) {
+		return bad("The client_assertion has expired.")
 	}
-	limit := p.cfg.Now().Add(maxAssertionLifetime + assertionClockSkew)
-	if exp > float64(limit.Unix()) {
+	limit := now.Add(maxAssertionLifetime + assertionClockSkew)
+	if *claims.Exp > float64(limit.Unix()) {
 		return bad("The client_assertion expires too far ahead; exp may be at most 5 minutes from now.")
 	}
 	return nil

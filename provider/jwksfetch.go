@@ -70,12 +70,7 @@ var _ fosite.JWKSFetcherStrategy = (*jwksFetcher)(nil)
 
 func newJWKSFetcher(now func() time.Time) *jwksFetcher {
 	return &jwksFetcher{
-		client: &http.Client{
-			Timeout: jwksFetchTimeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return errors.New("redirects are not followed")
-			},
-		},
+		client:   newCalloutClient(jwksFetchTimeout, errors.New("redirects are not followed")),
 		now:      now,
 		cache:    map[string]jwksEntry{},
 		fetching: map[string]*jwksFetch{},

@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,6 +84,31 @@ func (c keyedClient) assertion(t testing.TB, ts *testServer, edit func(map[strin
 		t.Fatalf("sign assertion: %v", err)
 	}
 	return s
+}
+
+// signedPayload signs payload exactly as given, so that a test can send
+// claims no JSON encoder writes (a name twice, names differing in case).
+func (c keyedClient) signedPayload(t testing.TB, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: c.alg, Key: jose.JSONWebKey{Key: c.key, KeyID: c.kid}}, (&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatalf("new signer: %v", err)
+	}
+	o, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatalf("sign assertion: %v", err)
+	}
+	s, err := o.CompactSerialize()
+	if err != nil {
+		t.Fatalf("serialize assertion: %v", err)
+	}
+	return s
+}
+
+// claimsWithExp is c's usual claims for ts with exp written as the JSON
+// text exp (one or more members, comma-separated, e.g. `"exp":0`).
+func (c keyedClient) claimsWithExp(ts *testServer, exp string) string {
+	return fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":%q,"jti":%q,"iat":%d,%s}`, c.id, c.id, ts.URL+provider.PathToken, rand.Text(), time.Now().Unix(), exp)
 }
 
 // form is a token, introspection or revocation request body
@@ -203,6 +230,29 @@ func TestPrivateKeyJWT(t *testing.T) {
 				return rs.assertion(t, ts, func(m map[string]any) { m["exp"] = time.Now().Add(time.Hour).Unix() })
 			}},
 			{"no exp", func() string { return rs.assertion(t, ts, func(m map[string]any) { delete(m, "exp") }) }},
+			// fosite takes an exp below 1 for none, and remembers the
+			// jti until then: such an assertion would never expire and
+			// could be replayed for ever.
+			{"exp 0", func() string { return rs.signedPayload(t, rs.claimsWithExp(ts, `"exp":0`)) }},
+			{"exp 0.5", func() string { return rs.signedPayload(t, rs.claimsWithExp(ts, `"exp":0.5`)) }},
+			// Expiring within the current second: fosite would still
+			// take it, with its jti already forgotten.
+			{"exp the current second", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":%d`, time.Now().Unix())))
+			}},
+			// fosite reads "exp" exactly; a near "EXP" must not stand in
+			// for a far exp.
+			{"exp far ahead beside an EXP near", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":%d,"EXP":%d`, time.Now().Add(10*365*24*time.Hour).Unix(), time.Now().Add(time.Minute).Unix())))
+			}},
+			// Refused by fosite's go-jose as well; here before any key
+			// is looked up.
+			{"exp named twice", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":%d,"exp":%d`, time.Now().Add(time.Hour).Unix(), time.Now().Add(time.Minute).Unix())))
+			}},
+			{"exp a string", func() string {
+				return rs.signedPayload(t, rs.claimsWithExp(ts, fmt.Sprintf(`"exp":"%d"`, time.Now().Add(time.Minute).Unix())))
+			}},
 			{"expired", func() string {
 				return rs.assertion(t, ts, func(m map[string]any) { m["exp"] = time.Now().Add(-time.Hour).Unix() })
 			}},
@@ -451,4 +501,53 @@ func introspectWithAssertion(t *testing.T, ts *testServer, introspection string)
 	if res.Status != http.StatusOK || res.JSON(t)["active"] != true {
 		t.Fatalf("introspection: %d %s, want active", res.Status, res.Body)
 	}
+}
+
+// TestAssertionReplayAcrossReplicas sends one client assertion many times
+// at once to two hallpass instances sharing a database, then once more
+// to the one that did not take it: exactly one request is accepted, for
+// the jti is spent in the database both read, not in a replica's memory.
+func TestAssertionReplayAcrossReplicas(t *testing.T) {
+	key := newKeyPair(t, jose.ES256)
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		rs := replicas(t, dsn, 2, newKeyClock())
+		a := rs[0]
+		a.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": "results:read", "description": "Read results", "audience": "https://school.example/api"})
+		m := a.registerKeyed(t, directory.ClientMetadata{JWKS: publicJWKS(t, key, "k1", jose.ES256), TokenEndpointAuthSigningAlg: "ES256"})
+		c := keyedClient{id: m.ClientID, key: key, kid: "k1", alg: jose.ES256}
+		form := assertionForm(c.assertion(t, a, nil), url.Values{"grant_type": {"client_credentials"}})
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			r := rs[i%2]
+			wg.Go(func() {
+				hr, err := http.NewRequest(http.MethodPost, r.URL+provider.PathToken, strings.NewReader(form.Encode()))
+				if err != nil {
+					t.Errorf("new request: %v", err)
+					return
+				}
+				hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				res, err := r.HTTP.Do(hr)
+				if err != nil {
+					t.Errorf("post: %v", err)
+					return
+				}
+				res.Body.Close()
+				statuses <- res.StatusCode
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusOK] != 1 || counts[http.StatusUnauthorized] != n-1 {
+			t.Fatalf("one assertion sent %d times to two replicas: statuses %v, want one 200 and %d 401", n, counts, n-1)
+		}
+		for _, r := range rs {
+			assertError(t, r.post(t, provider.PathToken, form), http.StatusUnauthorized, "invalid_client")
+		}
+	})
 }

@@ -407,9 +407,17 @@ func (f *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	return nil
 }
 
-// SetClientAssertionJWT records jti as used until exp.
+// jtiGrace is how long past its exp a client assertion's jti is still
+// remembered. An assertion is accepted only before its exp, but a
+// request that found its jti unused just before may record it just
+// after (a slow jwks_uri fetch or database in between). Recorded only
+// until exp, the record of another use of the same assertion would be
+// swept away as expired by that late one, and both uses would pass.
+const jtiGrace = 30 * time.Second
+
+// SetClientAssertionJWT records jti as used until jtiGrace past exp.
 func (f *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	err := f.store.SetClientAssertionJTI(ctx, digest(jti), exp)
+	err := f.store.SetClientAssertionJTI(ctx, digest(jti), exp.Add(jtiGrace))
 	if errors.Is(err, storage.ErrConflict) {
 		return fosite.ErrJTIKnown
 	}

@@ -404,6 +404,19 @@ func testClientAssertionJWT(t *testing.T, _ storage.Store, f *fositestore.Store)
 	if err := f.ClientAssertionJWTValid(ctx, "jti-2"); err != nil {
 		t.Fatalf("expired jti: %v", err)
 	}
+	// Two uses of one assertion racing its exp: the later records the
+	// jti just after exp, and must find the earlier's record still there
+	// rather than sweep it away as expired.
+	exp := time.Now().Add(-time.Second)
+	if err := f.SetClientAssertionJWT(ctx, "jti-3", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "jti-3", exp); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("jti recorded again a second past its exp: err = %v, want ErrJTIKnown", err)
+	}
+	if err := f.ClientAssertionJWTValid(ctx, "jti-3"); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("jti a second past its exp: err = %v, want ErrJTIKnown", err)
+	}
 }
 
 func testGetClient(t *testing.T, s storage.Store, f *fositestore.Store) {
