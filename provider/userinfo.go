@@ -65,15 +65,18 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	// The answer from here on is for the client the token was issued
 	// to, readable from its origins (cors.go).
 	allowClientOrigin(ctx, ar.GetClient())
-	if !ar.GetGrantedScopes().Has("openid") {
-		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
-		return
-	}
+	// A client's token is refused as such whatever its scopes: no scope
+	// would make it one userinfo answers, so insufficient_scope would
+	// send the client after the wrong fix.
 	if !sess.UserGrant {
 		// A client's token for itself (client credentials) has the client
 		// as sub (RFC 9068 §2.2): there is no user to describe, and a user
 		// whose id is that client id must not be read in its place.
 		p.bearerError(w, http.StatusUnauthorized, "invalid_token", "This access token was issued to a client for itself, not for a user.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		p.bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
 		return
 	}
 	user, err := p.activeUser(ctx, sess.GetSubject())
