@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -372,5 +373,52 @@ func TestNameCheckRace(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestNameCheckStrictIsolation: on PostgreSQL whose transactions run at
+// REPEATABLE READ or SERIALIZABLE, replicas creating case variants of one
+// role name at once still create exactly one: a contender that waited
+// for the name lock fails with a serialization failure rather than check
+// through a stale snapshot, and the service's transaction runs again and
+// finds the winner's role.
+func TestNameCheckStrictIsolation(t *testing.T) {
+	testdb.PostgresURL(t)
+	for _, isolation := range []string{"repeatable read", "serializable"} {
+		t.Run(isolation, func(t *testing.T) {
+			ctx := context.Background()
+			dsn := testdb.Postgres(t)
+			var services []*Service
+			for i := range 2 {
+				st := testdb.OpenPostgres(t, dsn, map[string]string{"default_transaction_isolation": isolation})
+				if i == 0 {
+					if err := st.Migrate(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				services = append(services, New(st, Options{}))
+			}
+			for round := range 5 {
+				names := []string{fmt.Sprintf("racer%d", round), fmt.Sprintf("Racer%d", round), fmt.Sprintf("RACER%d", round)}
+				errs := make([]error, len(names))
+				var wg sync.WaitGroup
+				for i := range names {
+					wg.Go(func() { _, errs[i] = services[i%len(services)].Roles().Create(ctx, RoleView{Name: names[i]}) })
+				}
+				wg.Wait()
+				won := 0
+				for i, err := range errs {
+					switch {
+					case err == nil:
+						won++
+					case !errors.Is(err, ErrConflict):
+						t.Errorf("round %d: create %s: %v, want success or a conflict", round, names[i], err)
+					}
+				}
+				if won != 1 {
+					t.Errorf("round %d: %d of %d creates succeeded (%v); want exactly one", round, won, len(names), errs)
+				}
+			}
+		})
 	}
 }
