@@ -344,11 +344,28 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 	}
 	c.CreatedAt = stamp(s.now())
 	c.UpdatedAt = c.CreatedAt
-	if err := s.store.CreateClient(ctx, c); err != nil {
-		return ClientMetadata{}, storeErr(err, ObjectClient, c.ID)
+	if err := s.insert(ctx, c); err != nil {
+		return ClientMetadata{}, err
 	}
 	record(ctx, s.audit, ObjectClient, verb, c.ID, changedFields(nil, viewClient(c)), nil)
 	return metadataFor(c, secret), nil
+}
+
+// insert stores the new client c, refusing an id that another client
+// holds, or one that differs from it only by case (NameTaken): every
+// creation (the admin API, the console, the CLI, configuration as code,
+// registration) comes here. A built-in client's id is not checked: its
+// variants are reserved (IsReserved), and hallpass's start-up must
+// register it whatever an older database holds.
+func (s *Clients) insert(ctx context.Context, c *storage.Client) error {
+	return inTransaction(ctx, s.store, func(tx context.Context) error {
+		if !s.IsBuiltin(c.ID) {
+			if err := nameFree(tx, s.store, ObjectClient, s.store.FindClientIDsFold, c.ID); err != nil {
+				return err
+			}
+		}
+		return storeErr(s.store.CreateClient(tx, c), ObjectClient, c.ID)
+	})
 }
 
 // Update replaces the metadata of client id. The secret is kept, unless

@@ -78,11 +78,13 @@ func (in ScopeView) checked(name string) (ScopeView, error) {
 		return in, invalid(ObjectScope, "name", "scope name %q cannot be . or ..", in.Name)
 	}
 	for _, id := range IdentityScopes() {
-		switch {
-		case in.Name == id && in.Audience != "":
+		if in.Name == id && in.Audience != "" {
 			return in, invalid(ObjectScope, "audience", "%s is granted to every signed-in user whatever their roles, so the resource server %q would accept every user's token: give the audience to a scope that roles grant", id, in.Audience)
-		case in.Name != id && strings.EqualFold(in.Name, id):
-			return in, invalid(ObjectScope, "name", "scope name %q differs only by case from %s, which every signed-in user is granted: scope names are case-sensitive, so it would be another scope that reads as that one", in.Name, id)
+		}
+	}
+	for _, id := range ProtocolScopes() {
+		if in.Name != id && strings.EqualFold(in.Name, id) {
+			return in, invalid(ObjectScope, "name", "scope name %q differs only by case from %s, a scope of the protocol: hallpass compares scope names exactly and the OAuth library it uses without case in places, so it would be another scope to some code and %s to the rest", in.Name, id, id)
 		}
 	}
 	if err := plainText(ObjectScope, "description", in.Description, 500, false); err != nil {

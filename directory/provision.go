@@ -63,8 +63,8 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 	c.SecretHash = sum[:]
 	c.CreatedAt = stamp(s.now())
 	c.UpdatedAt = c.CreatedAt
-	if err := s.store.CreateClient(ctx, c); err != nil {
-		return ClientMetadata{}, storeErr(err, ObjectClient, c.ID)
+	if err := s.insert(ctx, c); err != nil {
+		return ClientMetadata{}, err
 	}
 	record(ctx, s.audit, ObjectClient, "create", c.ID, append(changedFields(nil, viewClient(c)), "client_secret"), nil)
 	return viewClient(c), nil

@@ -101,9 +101,10 @@ func New(store storage.Store, opts Options) *Service {
 		clients: &Clients{store: store, now: now, audit: rec, builtin: slices.Clone(opts.BuiltinClients)},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole,
-			store: store, deleting: func(ctx context.Context, name string) (map[string]any, error) { return roleLosses(ctx, store, name) }},
+			fold: store.FindRoleNamesFold, store: store, deleting: func(ctx context.Context, name string) (map[string]any, error) { return roleLosses(ctx, store, name) }},
 		scopes: &Scopes{object: ObjectScope, now: now, audit: rec, view: viewScope, created: func(s *storage.Scope) time.Time { return s.CreatedAt },
-			get: store.GetScope, list: store.ListScopes, create: store.CreateScope, update: store.UpdateScope, remove: store.DeleteScope},
+			get: store.GetScope, list: store.ListScopes, create: store.CreateScope, update: store.UpdateScope, remove: store.DeleteScope,
+			fold: store.FindScopeNamesFold, store: store},
 	}
 }
 
@@ -163,6 +164,10 @@ type Named[S any, V NamedView[S, V]] struct {
 	create  func(context.Context, *S) error
 	update  func(context.Context, *S) error
 	remove  func(context.Context, string) error
+	// fold finds the names of the records that equal a name under case
+	// folding (storage.Store.FindRoleNamesFold and the like), which
+	// Create refuses (nameFree).
+	fold func(context.Context, string) ([]string, error)
 	// deleting, when set, returns what the deletion of a record takes
 	// from others, for its audit record; Delete calls it in the
 	// deletion's transaction (of store), before remove.
@@ -182,7 +187,8 @@ type NamedView[S, V any] interface {
 	record(created, updated time.Time) *S
 }
 
-// Create stores a new record; an existing name is a conflict.
+// Create stores a new record; an existing name, or one differing from it
+// only by case (NameTaken), is a conflict.
 func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
 	v, err := n.check(in, in.key())
 	if err != nil {
@@ -190,8 +196,14 @@ func (n *Named[S, V]) Create(ctx context.Context, in V) (V, error) {
 	}
 	now := stamp(n.now())
 	rec := v.record(now, now)
-	if err := n.create(ctx, rec); err != nil {
-		return v, storeErr(err, n.object, v.key())
+	err = inTransaction(ctx, n.store, func(tx context.Context) error {
+		if err := nameFree(tx, n.store, n.object, n.fold, v.key()); err != nil {
+			return err
+		}
+		return storeErr(n.create(tx, rec), n.object, v.key())
+	})
+	if err != nil {
+		return v, err
 	}
 	out := n.view(rec)
 	record(ctx, n.audit, n.object, "create", v.key(), changedFields(nil, out), nil)

@@ -653,6 +653,34 @@ func (s *nthStore) LockKeys(ctx context.Context) error {
 	return s.Store.LockKeys(ctx)
 }
 
+func (s *nthStore) FindRoleNamesFold(ctx context.Context, a1 string) ([]string, error) {
+	if err := s.call(ctx, "FindRoleNamesFold"); err != nil {
+		return nil, err
+	}
+	return s.Store.FindRoleNamesFold(ctx, a1)
+}
+
+func (s *nthStore) FindScopeNamesFold(ctx context.Context, a1 string) ([]string, error) {
+	if err := s.call(ctx, "FindScopeNamesFold"); err != nil {
+		return nil, err
+	}
+	return s.Store.FindScopeNamesFold(ctx, a1)
+}
+
+func (s *nthStore) FindClientIDsFold(ctx context.Context, a1 string) ([]string, error) {
+	if err := s.call(ctx, "FindClientIDsFold"); err != nil {
+		return nil, err
+	}
+	return s.Store.FindClientIDsFold(ctx, a1)
+}
+
+func (s *nthStore) LockNames(ctx context.Context) error {
+	if err := s.call(ctx, "LockNames"); err != nil {
+		return err
+	}
+	return s.Store.LockNames(ctx)
+}
+
 func (s *nthStore) LockUsernames(ctx context.Context) error {
 	if err := s.call(ctx, "LockUsernames"); err != nil {
 		return err

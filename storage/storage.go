@@ -646,6 +646,23 @@ type Store interface {
 	// transactions run at REPEATABLE READ or SERIALIZABLE, a locker that
 	// waited fails with ErrTransient, as LockKeys does.
 	LockUsernames(ctx context.Context) error
+	// FindRoleNamesFold, FindScopeNamesFold and FindClientIDsFold return
+	// the role names, registered scope names or client ids that equal
+	// name under Unicode simple case folding (strings.EqualFold), in byte
+	// order; none is an empty list, not an error. The directory refuses a
+	// new role, scope or client whose name one of them holds, in the
+	// transaction that creates it, after LockNames. Names are ASCII (the
+	// directory's rules): one stored outside ASCII need not be found.
+	FindRoleNamesFold(ctx context.Context, name string) ([]string, error)
+	FindScopeNamesFold(ctx context.Context, name string) ([]string, error)
+	FindClientIDsFold(ctx context.Context, id string) ([]string, error)
+	// LockNames is LockUsernames for the transactions that create roles,
+	// scopes and clients (one lock for the three kinds): taken before
+	// their Find...Fold, it keeps two such transactions from both finding
+	// a name free. It fails without a transaction in ctx; where
+	// transactions run at REPEATABLE READ or SERIALIZABLE, a locker that
+	// waited fails with ErrTransient.
+	LockNames(ctx context.Context) error
 	// ConfirmUserCredential succeeds only while user userID exists, is not
 	// disabled and still has passwordHash; ErrNotFound otherwise. It locks
 	// the user row against a change, so it waits for a concurrent change of

@@ -331,9 +331,11 @@ func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Optio
 		return err
 	}
 	byName := map[string]directory.ScopeView{}
+	byKey := nameKeys{}
 	var names []string
 	for _, s := range stored {
 		byName[s.Name] = s
+		byKey.add(s.Name)
 		names = append(names, s.Name)
 	}
 	inFile := map[string]bool{}
@@ -344,6 +346,9 @@ func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Optio
 		}
 		have, ok := byName[want.Name]
 		if !ok {
+			if err := byKey.create(directory.ObjectScope, want.Name); err != nil {
+				return fmt.Errorf("scope %q: %w", want.Name, err)
+			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectScope, Name: want.Name,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
 					_, err := dir.Scopes().Create(ctx, want)
@@ -374,9 +379,11 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 		return err
 	}
 	byName := map[string]directory.RoleView{}
+	byKey := nameKeys{}
 	var names []string
 	for _, r := range stored {
 		byName[r.Name] = r
+		byKey.add(r.Name)
 		names = append(names, r.Name)
 	}
 	inFile := map[string]bool{}
@@ -387,6 +394,9 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 		}
 		have, ok := byName[want.Name]
 		if !ok {
+			if err := byKey.create(directory.ObjectRole, want.Name); err != nil {
+				return fmt.Errorf("role %q: %w", want.Name, err)
+			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectRole, Name: want.Name,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
 					_, err := dir.Roles().Create(ctx, want)
@@ -412,6 +422,28 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 	return nil
 }
 
+// nameKeys holds, under the directory's key (directory.NameKey), the
+// names of one kind (role names, scope names or client ids) that are
+// stored and that the plan creates: a name created beside one that
+// differs from it only by case is refused by the service, so the plan
+// fails where its apply would, with the service's words (and before the
+// deletes of --prune, which come last: a file renaming "admin" to
+// "Admin" is refused, not applied as a create that fails).
+type nameKeys map[string]string
+
+// add records name, stored or created.
+func (k nameKeys) add(name string) { k[directory.NameKey(name)] = name }
+
+// create records name, which the plan creates, or returns the refusal
+// the service would give it (directory.NameTaken).
+func (k nameKeys) create(object directory.Object, name string) error {
+	if holder, ok := k[directory.NameKey(name)]; ok {
+		return directory.NameTaken(object, name, holder)
+	}
+	k.add(name)
+	return nil
+}
+
 // secretOf reads the secret a file names by variable; "" when it names
 // none.
 func secretOf(opts Options, kind, name, variable string) (string, error) {
@@ -431,8 +463,10 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 		return err
 	}
 	byID := map[string]directory.ClientMetadata{}
+	byKey := nameKeys{}
 	var ids []string
 	for _, c := range stored {
+		byKey.add(c.ClientID)
 		if dir.Clients().IsBuiltin(c.ClientID) {
 			continue // hallpass's own: neither managed by a file nor pruned
 		}
@@ -463,6 +497,9 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 		}
 		have, ok := byID[want.ClientID]
 		if !ok {
+			if err := byKey.create(directory.ObjectClient, want.ClientID); err != nil {
+				return fmt.Errorf("client %q: %w", want.ClientID, err)
+			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectClient, Name: want.ClientID,
 				apply: func(ctx context.Context, dir *directory.Service, r *Result) error {
 					if secret != "" {

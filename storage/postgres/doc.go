@@ -9,8 +9,9 @@
 // storage/sqlstore.
 //
 // The SQL stays portable to Postgres-compatible distributed databases: row
-// locks (SELECT ... FOR UPDATE, or LockKeys' and LockUsernames' UPDATE of
-// the one row of key_lock and username_lock) instead of advisory locks, rows picked by primary key rather than ctid,
+// locks (SELECT ... FOR UPDATE, or LockKeys', LockUsernames' and
+// LockNames' UPDATE of the one row of key_lock, username_lock and
+// name_lock) instead of advisory locks, rows picked by primary key rather than ctid,
 // no LISTEN/NOTIFY, no extensions. Transactions run at the database's
 // default isolation level; races are decided by unique indexes and
 // conditional updates. Unique violations (23505) surface as

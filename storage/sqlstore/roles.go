@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -145,4 +147,46 @@ func (s *Store) scanScope(row scanner) (*storage.Scope, error) {
 		return nil, err
 	}
 	return &sc, nil
+}
+
+// FindRoleNamesFold returns the role names that equal name under
+// strings.EqualFold, in byte order, through the index on lower(name)
+// (migration 0018); see FindUsersByUsernameFold for why lower() and
+// asciiFold find them all.
+func (s *Store) FindRoleNamesFold(ctx context.Context, name string) ([]string, error) {
+	return s.namesFold(ctx, "roles", "name", name, "find role names in any case")
+}
+
+// FindScopeNamesFold is FindRoleNamesFold for registered scopes.
+func (s *Store) FindScopeNamesFold(ctx context.Context, name string) ([]string, error) {
+	return s.namesFold(ctx, "scopes", "name", name, "find scope names in any case")
+}
+
+// FindClientIDsFold is FindRoleNamesFold for client ids.
+func (s *Store) FindClientIDsFold(ctx context.Context, id string) ([]string, error) {
+	return s.namesFold(ctx, "clients", "id", id, "find client ids in any case")
+}
+
+// namesFold returns the values of column of table (a name that keys it)
+// that equal name under strings.EqualFold, in byte order. op says what
+// is being done, for errors.
+func (s *Store) namesFold(ctx context.Context, table, column, name, op string) ([]string, error) {
+	found, err := queryAll(ctx, s, op+fmt.Sprintf(" (%q)", name),
+		`SELECT `+column+` FROM `+table+` WHERE lower(`+column+`) = $1 ORDER BY `+column,
+		func(sc scanner) (*string, error) {
+			var v string
+			return &v, sc.Scan(&v)
+		}, asciiFold(name))
+	if err != nil {
+		return nil, err
+	}
+	// lower() and asciiFold only narrow: strings.EqualFold decides.
+	return slices.DeleteFunc(found, func(v string) bool { return !strings.EqualFold(v, name) }), nil
+}
+
+// LockNames serializes the transactions that create roles, scopes and
+// clients: it updates the one row of name_lock (migration 0018) inside
+// the transaction carried by ctx, as LockUsernames does username_lock.
+func (s *Store) LockNames(ctx context.Context) error {
+	return s.lockRow(ctx, "name_lock", "lock role, scope and client names")
 }

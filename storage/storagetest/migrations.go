@@ -49,6 +49,7 @@ func RunMigrations(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sq
 		{"MigrateTo", testMigrateTo},
 		{"UpgradeWithCaseVariants", testUpgradeWithCaseVariants},
 		{"UpgradeLogoutNotices", testUpgradeLogoutNotices},
+		{"UpgradeWithNameCaseVariants", testUpgradeWithNameCaseVariants},
 		{"Concurrent", testMigrateConcurrent},
 		{"RefuseNewerSchema", testRefuseNewerSchema},
 		{"RefuseNewerSchemaMigratedMeanwhile", testRefuseNewerMigratedMeanwhile},
@@ -128,6 +129,35 @@ func testUpgradeWithCaseVariants(t *testing.T, open func(t *testing.T, n int) ([
 	}
 	tx := beginTX(t, ctx, s)
 	noErr(t, s.LockUsernames(tx), "LockUsernames after the upgrade")
+	noErr(t, s.Commit(tx), "Commit")
+}
+
+// testUpgradeWithNameCaseVariants migrates a database that holds role
+// names, scope names and client ids differing only by case, as ones from
+// before the directory refused them may: 0018 (the name lock and the
+// indexes that find such names) applies, the records stay, and each
+// variant is found.
+func testUpgradeWithNameCaseVariants(t *testing.T, open func(t *testing.T, n int) ([]Migrator, *sql.DB)) {
+	ctx := t.Context()
+	s, _ := migratedBefore(t, open, 18)
+	names := []string{"ADMIN", "Admin", "admin"}
+	for _, n := range names {
+		noErr(t, s.CreateRole(ctx, &storage.Role{Name: n}), "CreateRole("+n+") before 0018")
+		noErr(t, s.CreateScope(ctx, &storage.Scope{Name: n}), "CreateScope("+n+") before 0018")
+		noErr(t, s.CreateClient(ctx, &storage.Client{ID: n}), "CreateClient("+n+") before 0018")
+	}
+	noErr(t, s.Migrate(ctx), "Migrate over case variants")
+	for kind, find := range map[string]func(context.Context, string) ([]string, error){
+		"FindRoleNamesFold": s.FindRoleNamesFold, "FindScopeNamesFold": s.FindScopeNamesFold, "FindClientIDsFold": s.FindClientIDsFold,
+	} {
+		got, err := find(ctx, "aDmIn")
+		noErr(t, err, kind+" after the upgrade")
+		if !slices.Equal(got, names) {
+			t.Errorf("%s(aDmIn) after the upgrade: %q, want %q", kind, got, names)
+		}
+	}
+	tx := beginTX(t, ctx, s)
+	noErr(t, s.LockNames(tx), "LockNames after the upgrade")
 	noErr(t, s.Commit(tx), "Commit")
 }
 

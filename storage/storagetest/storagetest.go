@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserDeleteCascades", testUserDeleteCascades},
 		{"UsernameFold", testUsernameFold},
 		{"LockUsernames", testLockUsernames},
+		{"NameFold", testNameFold},
+		{"LockNames", testLockNames},
 		{"LockingReads", testLockingReads},
 		{"RoleCRUD", testRoleCRUD},
 		{"ScopeCRUD", testScopeCRUD},
