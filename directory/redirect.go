@@ -172,6 +172,32 @@ func uriTextProblem(raw, shown string) error {
 	return dotSegmentProblem(raw, shown)
 }
 
+// CheckIssuerURL refuses an issuer that is not written as the URIs
+// registered with hallpass must be (uriTextProblem), so that a server is
+// refused at start-up, with the reason, rather than started without the
+// console and the account page: hallpass's own client, which they sign
+// in with, redirects to URIs on the issuer, registered by the same rules
+// as every client's. A host not in ASCII is refused with the issuer to
+// set instead, the host's A-label: clients compare the issuer as a
+// string (OpenID Connect Discovery §4.3), so https://例え.jp and
+// https://xn--r8jz45g.jp are two issuers to them, and the A-label is the
+// one a browser goes to, sends as its origin and names in passkeys.
+func CheckIssuerURL(raw string) error {
+	shown := shownURI(raw)
+	if u, err := url.Parse(raw); err == nil && !isASCII(u.Hostname()) {
+		host := u.Hostname()
+		ascii, ok := hostALabel(host)
+		if !ok {
+			return fmt.Errorf("%q has the host %q, which is not ASCII, nor a valid internationalised domain name that browsers would go to: set an issuer whose host is in ASCII", shown, host)
+		}
+		if fixed, ok := withHost(shown, host, ascii); ok {
+			return fmt.Errorf("%q must name its host in ASCII: set the issuer as %q, with the host's A-label (punycode), which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, fixed)
+		}
+		return fmt.Errorf("%q must name its host in ASCII: set the issuer with the host's A-label (punycode) %q in place of %q, which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, ascii, host)
+	}
+	return uriTextProblem(raw, shown)
+}
+
 // asciiHostProblem refuses an ASCII host that a browser would not go to
 // as written, though url.Parse takes it: a percent-escape (b%25.example,
 // an IPv6 zone), which browsers refuse in a host or decode; an empty
