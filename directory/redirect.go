@@ -229,8 +229,8 @@ func asciiHostProblem(raw, shown string) error {
 		return fmt.Errorf("%q must not percent-encode its host (%q): browsers refuse or decode a percent sign there, so they would not go where the URI registered says; write the host as it is named", shown, host)
 	case host == "":
 		return nil // a port alone; the callers say the host is missing
-	case strings.HasSuffix(host, "."):
-		return fmt.Errorf("%q has a host ending with a dot (%q): to a browser that is another origin than %q, though the same to DNS; register the host without the trailing dot", shown, host, strings.TrimRight(host, "."))
+	case strings.HasSuffix(host, ".") && strings.TrimRight(host, ".") != "":
+		return fmt.Errorf("%q has a host ending with a dot (%q): to a browser that is another origin than %q, though the same to DNS; write the host without the trailing dot", shown, host, strings.TrimRight(host, "."))
 	}
 	for _, label := range strings.Split(host, ".") {
 		if label == "" {

@@ -169,8 +169,8 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "IPv4 between brackets", uri: "https://[127.0.0.1]/cb", rule: "valid absolute URI"},
 		{name: "empty label", uri: "https://app..example/cb", rule: "empty label"},
 		{name: "leading dot", uri: "https://.app.example/cb", rule: "empty label"},
-		{name: "host only a dot", uri: "https://./cb", rule: "ending with a dot"},
-		{name: "trailing dot", uri: "https://app.example./cb", rule: `register the host without the trailing dot`},
+		{name: "host only a dot", uri: "https://./cb", rule: "empty label"},
+		{name: "trailing dot", uri: "https://app.example./cb", rule: `another origin than "app.example", though the same to DNS; write the host without the trailing dot`},
 		{name: "two trailing dots", uri: "https://app.example../cb", rule: "ending with a dot"},
 		{name: "trailing dot with port", uri: "https://app.example.:8443/cb", rule: "ending with a dot"},
 		// localhost. is not loopback (IsLoopback), and the rule says why
