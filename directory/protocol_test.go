@@ -54,6 +54,9 @@ func TestCheckServerURL(t *testing.T) {
 		// guard what a browser reinterprets or a person misreads.
 		{name: "stored with a backslash", uri: `https://rp.example/jw\ks`},
 		{name: "stored with an internationalised host", uri: "https://bücher.example/jwks"},
+		{name: "stored with a trailing dot", uri: "https://rp.example./jwks"},
+		{name: "stored with an empty label", uri: "https://rp..example/jwks"},
+		{name: "stored with a dot segment", uri: "https://rp.example/a/../jwks"},
 
 		{name: "not absolute", uri: "/backchannel", rule: "not an absolute URL"},
 		{name: "http to a public host", uri: "http://rp.example/backchannel", rule: "must use https"},

@@ -3,6 +3,7 @@ package directory
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -72,11 +73,13 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 		return fmt.Errorf("a redirect URI must be non-empty and at most %d characters", maxURILength)
 	}
 	shown := shownURI(raw)
-	if err := uriTextProblem(raw, shown); err != nil {
-		return err
-	}
+	// Before uriTextProblem, which would refuse a wildcard host as a
+	// character no host name has: this says what the registrant meant.
 	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
 		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
+	}
+	if err := uriTextProblem(raw, shown); err != nil {
+		return err
 	}
 	if strings.Contains(raw, "#") {
 		return fmt.Errorf("%q must not contain a fragment (#)", shown)
@@ -144,9 +147,15 @@ func shownURI(raw string) string {
 //   - a backslash (backslashProblem), which a browser reads as a slash.
 //   - a host that is not ASCII, or an A-label no browser accepts
 //     (hostNameProblem).
+//   - a host no browser goes to as written (asciiHostProblem): one
+//     percent-encoded, with an empty label (app..example), ending with a
+//     dot, or with a character no host name has.
+//   - a dot segment in the path (dotSegmentProblem), which a browser
+//     resolves away before it goes there.
 //
-// Stored URIs are not held to the last two when read: a client registered
-// before them keeps working, and is refused only when written again.
+// Stored URIs are not held to the last four when read: a client
+// registered before them keeps working, and is refused only when written
+// again.
 func uriTextProblem(raw, shown string) error {
 	if err := storedURITextProblem(raw, shown); err != nil {
 		return err
@@ -154,7 +163,113 @@ func uriTextProblem(raw, shown string) error {
 	if err := backslashProblem(raw, shown); err != nil {
 		return err
 	}
-	return hostNameProblem(raw, shown)
+	if err := hostNameProblem(raw, shown); err != nil {
+		return err
+	}
+	if err := asciiHostProblem(raw, shown); err != nil {
+		return err
+	}
+	return dotSegmentProblem(raw, shown)
+}
+
+// CheckIssuerURL refuses an issuer that is not written as the URIs
+// registered with hallpass must be (uriTextProblem), so that a server is
+// refused at start-up, with the reason, rather than started without the
+// console and the account page: hallpass's own client, which they sign
+// in with, redirects to URIs on the issuer, registered by the same rules
+// as every client's. A host not in ASCII is refused with the issuer to
+// set instead, the host's A-label: clients compare the issuer as a
+// string (OpenID Connect Discovery §4.3), so https://例え.jp and
+// https://xn--r8jz45g.jp are two issuers to them, and the A-label is the
+// one a browser goes to, sends as its origin and names in passkeys.
+func CheckIssuerURL(raw string) error {
+	shown := shownURI(raw)
+	if u, err := url.Parse(raw); err == nil && !isASCII(u.Hostname()) {
+		host := u.Hostname()
+		ascii, ok := hostALabel(host)
+		if !ok {
+			return fmt.Errorf("%q has the host %q, which is not ASCII, nor a valid internationalised domain name that browsers would go to: set an issuer whose host is in ASCII", shown, host)
+		}
+		if fixed, ok := withHost(shown, host, ascii); ok {
+			return fmt.Errorf("%q must name its host in ASCII: set the issuer as %q, with the host's A-label (punycode), which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, fixed)
+		}
+		return fmt.Errorf("%q must name its host in ASCII: set the issuer with the host's A-label (punycode) %q in place of %q, which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, ascii, host)
+	}
+	return uriTextProblem(raw, shown)
+}
+
+// asciiHostProblem refuses an ASCII host that a browser would not go to
+// as written, though url.Parse takes it: a percent-escape (b%25.example,
+// an IPv6 zone), which browsers refuse in a host or decode; an empty
+// label (app..example, .app.example), which names no host; a trailing
+// dot (app.example.), which names the same host as without to DNS but
+// another to a browser's origin, cookies and a string comparison of
+// redirect URIs, and makes localhost. pass for no loopback name
+// (IsLoopback); and any character but letters, digits, hyphen and
+// underscore in a name (a<b.example), which no DNS name has. An IPv6
+// literal must be an address, without a zone.
+func asciiHostProblem(raw, shown string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil // no host; what else is wrong the callers say
+	}
+	host := u.Hostname()
+	if !isASCII(host) {
+		return nil // hostNameProblem's
+	}
+	switch {
+	case strings.HasPrefix(u.Host, "["):
+		// A zone (fe80::1%25en0) names a network interface of the
+		// machine the URI is read on; browsers refuse one.
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is6() || a.Zone() != "" {
+			return fmt.Errorf("%q must have an IPv6 address, without a zone, between its brackets", shown)
+		}
+		return nil
+	case strings.Contains(host, "%"):
+		return fmt.Errorf("%q must not percent-encode its host (%q): browsers refuse or decode a percent sign there, so they would not go where the URI registered says; write the host as it is named", shown, host)
+	case host == "":
+		return nil // a port alone; the callers say the host is missing
+	case strings.HasSuffix(host, ".") && strings.TrimRight(host, ".") != "":
+		return fmt.Errorf("%q has a host ending with a dot (%q): to a browser that is another origin than %q, though the same to DNS; write the host without the trailing dot", shown, host, strings.TrimRight(host, "."))
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" {
+			return fmt.Errorf("%q has an empty label in its host (%q), which names no host: write each label between dots", shown, host)
+		}
+		if i := strings.IndexFunc(label, func(r rune) bool { return !isHostNameChar(r) }); i >= 0 {
+			return fmt.Errorf("%q has %q in its host, which no host name has: a host name is letters, digits, hyphens and underscores between dots", shown, label[i:i+1])
+		}
+	}
+	return nil
+}
+
+// isHostNameChar reports whether r may be part of an ASCII host name:
+// a letter, a digit, a hyphen, or an underscore (which DNS allows, and
+// some services' names have).
+func isHostNameChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+}
+
+// dotSegmentProblem refuses a dot segment ("." or "..", written with
+// dots or percent-encoded as %2e, RFC 3986 §5.2.4) in the path of raw. A
+// browser removes them before it goes anywhere (the URL Standard, for
+// every path that starts with a slash), so https://app.example/a/../cb
+// takes it to https://app.example/cb: the URI registered and matched is
+// not where the code is delivered, and a path an operator allowed can
+// lead out of itself. No client needs one: it registers the path the
+// browser goes to.
+func dotSegmentProblem(raw, shown string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" {
+		return nil // an opaque path (com.example.app:cb) has no segments
+	}
+	for _, seg := range strings.Split(u.EscapedPath(), "/") {
+		switch strings.ToLower(seg) {
+		case ".", "..", "%2e", ".%2e", "%2e.", "%2e%2e":
+			return fmt.Errorf("%q has the dot segment %q in its path, which browsers resolve away (https://app.example/a/../cb goes to https://app.example/cb), so they would not go where the URI registered says: register the path without dot segments", shown, seg)
+		}
+	}
+	return nil
 }
 
 // storedURITextProblem is the part of uriTextProblem a stored URL
@@ -213,13 +328,8 @@ func hostNameProblem(raw, shown string) error {
 	}
 	host := u.Hostname()
 	if !isASCII(host) {
-		ascii, err := idna.Lookup.ToASCII(host)
-		// idna turns a label that maps to "xn--" (ｘｎ--) into an empty
-		// one, without an error, as it does two dots in a row: an empty
-		// label before the last names no host, and offered as the A-label
-		// it would name another than the one written.
-		emptyLabel := strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..")
-		if err != nil || emptyLabel {
+		ascii, ok := hostALabel(host)
+		if !ok {
 			// err speaks idna's words (labels, runes), not the registrant's.
 			return fmt.Errorf("%q has the host %q, which is not ASCII, nor a valid internationalised domain name that browsers would go to: register a host in ASCII", shown, host)
 		}
@@ -239,6 +349,19 @@ func hostNameProblem(raw, shown string) error {
 		}
 	}
 	return nil
+}
+
+// hostALabel returns host, not in ASCII, as the URL Standard computes a
+// domain's ASCII form (UTS #46 non-transitional, idna.Lookup); false when
+// it is not a valid internationalised domain name.
+func hostALabel(host string) (string, bool) {
+	ascii, err := idna.Lookup.ToASCII(host)
+	// idna turns a label that maps to "xn--" (ｘｎ--) into an empty one,
+	// without an error, as it does two dots in a row: an empty label
+	// before the last names no host, and offered as the A-label it would
+	// name another than the one written.
+	emptyLabel := strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..")
+	return ascii, err == nil && !emptyLabel
 }
 
 // withHost returns uri with host, the host of its authority as written,
@@ -304,7 +427,11 @@ func ValidPort(port string) bool { return validPort(port) }
 // under .localhost, a loopback address), where plain http never crosses a
 // network (RFC 8252 §7.3). A name is compared without regard to case
 // (RFC 4343), as a browser lowercases it: http://LOCALHOST:8080/cb goes
-// to localhost.
+// to localhost. A name ending with a dot (localhost.) is not loopback:
+// no redirect URI or issuer is registered with one (asciiHostProblem), so
+// none reaches fosite's RedirectSecureChecker, which asks this function,
+// and a stored one is not given plain http by a reading more lenient than
+// its registration's.
 func IsLoopback(host string) bool {
 	if host = strings.ToLower(host); host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true

@@ -1,7 +1,9 @@
 package directory
 
 import (
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -159,6 +161,53 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "A-label with a trailing hyphen", uri: "https://app.xn--abc-.example/cb", rule: "no valid A-label"},
 		{name: "internationalised loopback name", uri: "http://bücher.localhost/cb", rule: `register "http://xn--bcher-kva.localhost/cb"`},
 		{name: "post-logout internationalised host", uri: "https://bücher.example/bye", use: forPostLogout, rule: `register "https://xn--bcher-kva.example/bye"`},
+
+		// An ASCII host a browser would not go to as written.
+		{name: "percent-encoded percent sign in host", uri: "https://b%25.example/cb", rule: "must not percent-encode its host"},
+		{name: "IPv6 zone", uri: "http://[fe80::1%25en0]/cb", rule: "without a zone"},
+		{name: "IPv6 loopback zone", uri: "http://[::1%25lo]:8080/cb", rule: "without a zone"},
+		{name: "IPv4 between brackets", uri: "https://[127.0.0.1]/cb", rule: "valid absolute URI"},
+		{name: "empty label", uri: "https://app..example/cb", rule: "empty label"},
+		{name: "leading dot", uri: "https://.app.example/cb", rule: "empty label"},
+		{name: "host only a dot", uri: "https://./cb", rule: "empty label"},
+		{name: "trailing dot", uri: "https://app.example./cb", rule: `another origin than "app.example", though the same to DNS; write the host without the trailing dot`},
+		{name: "two trailing dots", uri: "https://app.example../cb", rule: "ending with a dot"},
+		{name: "trailing dot with port", uri: "https://app.example.:8443/cb", rule: "ending with a dot"},
+		// localhost. is not loopback (IsLoopback), and the rule says why
+		// before the scheme rule would.
+		{name: "localhost with a trailing dot", uri: "http://localhost./cb", rule: "ending with a dot"},
+		{name: "LOCALHOST with a trailing dot", uri: "http://LOCALHOST.:8080/cb", rule: "ending with a dot"},
+		{name: "loopback name with a trailing dot", uri: "http://app.localhost./cb", rule: "ending with a dot"},
+		{name: "character no host name has", uri: "https://a<b.example/cb", rule: `has "<" in its host`},
+		{name: "sub-delimiter in host", uri: "https://a!b.example/cb", rule: `has "!" in its host`},
+		{name: "tilde in host", uri: "https://a~b.example/cb", rule: `has "~" in its host`},
+		{name: "private-use scheme, empty label", uri: "com.example.app://host..x/cb", public: public, rule: "empty label"},
+		{name: "post-logout trailing dot", uri: "https://app.example./bye", use: forPostLogout, rule: "ending with a dot"},
+		{name: "post-logout percent in host", uri: "https://b%25.example/bye", use: forPostLogout, rule: "percent-encode"},
+
+		// Dot segments, which browsers resolve away.
+		{name: "double-dot segment", uri: "https://app.example/a/../cb", rule: `dot segment ".."`},
+		{name: "single-dot segment", uri: "https://app.example/./cb", rule: `dot segment "."`},
+		{name: "double-dot segment at the end", uri: "https://app.example/cb/..", rule: `dot segment ".."`},
+		{name: "single-dot segment at the end", uri: "https://app.example/cb/.", rule: `dot segment "."`},
+		{name: "double-dot segment above the root", uri: "https://app.example/../cb", rule: `dot segment ".."`},
+		{name: "percent-encoded double-dot segment", uri: "https://app.example/a/%2e%2e/cb", rule: `dot segment "%2e%2e"`},
+		{name: "percent-encoded double-dot segment in capitals", uri: "https://app.example/a/%2E%2E/cb", rule: `dot segment "%2E%2E"`},
+		{name: "half-encoded double-dot segment", uri: "https://app.example/a/.%2e/cb", rule: "dot segment"},
+		{name: "other half-encoded double-dot segment", uri: "https://app.example/a/%2E./cb", rule: "dot segment"},
+		{name: "percent-encoded single-dot segment", uri: "https://app.example/%2e/cb", rule: "dot segment"},
+		{name: "dot segment, loopback", uri: "http://127.0.0.1:8080/a/../cb", rule: "dot segment"},
+		{name: "dot segment, private-use scheme", uri: "com.example.app:/a/../cb", public: public, rule: "dot segment"},
+		{name: "post-logout dot segment", uri: "https://app.example/a/./bye", use: forPostLogout, rule: "dot segment"},
+
+		// Dots that are no segment, and hosts browsers go to as written.
+		{name: "dots inside a segment", uri: "https://app.example/a..b/cb.d/...", rule: ""},
+		{name: "dot segment in the query", uri: "https://app.example/cb?next=/a/../b", rule: ""},
+		{name: "percent-encoded slash beside dots", uri: "https://app.example/a%2F..%2Fcb", rule: ""},
+		{name: "opaque private-use URI with dots", uri: "com.example.app:cb/../x", public: public, rule: ""},
+		{name: "hyphen and digits in host", uri: "https://app-1.example-2.com/cb", rule: ""},
+		{name: "IPv4 host", uri: "https://192.0.2.1/cb", rule: ""},
+		{name: "IPv6 host", uri: "https://[2001:db8::1]:8443/cb", rule: ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -193,9 +242,12 @@ func TestCheckRedirectURI(t *testing.T) {
 // initial access token: they must never panic, and whatever they accept
 // parses, names a real port as written, and holds no character that
 // shows as nothing or reorders the rest (uriTextProblem), no backslash, a
-// host in ASCII whose A-labels decode, no user information and no
-// fragment.
+// host in ASCII whose A-labels decode, written as a browser goes to it
+// (an IPv6 address without a zone, or non-empty labels of letters,
+// digits, hyphens and underscores: no percent sign, no trailing dot), a
+// path without dot segments, no user information and no fragment.
 func FuzzClientURI(f *testing.F) {
+	hostNameRE := regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 	for _, seed := range []string{
 		"https://app.example/cb", "https://app.example:8443/cb?tenant=a", "http://127.0.0.1:8080/cb", "http://[::1]/cb",
 		"com.example.app:/cb", "com.example.app://host:99999/cb", "https://bücher.example/cb",
@@ -206,6 +258,9 @@ func FuzzClientURI(f *testing.F) {
 		"https://app.example/c%E2%80%AEb", "https://u:pw@app.example/cb", "https://app.example/cb#x", "javascript:alert(1)",
 		`https://app.example/cb\..\admin`, `https://app.example\@evil.example/cb`, "https://app.example/c%5Cb",
 		"https://\u0430pple.example/cb", "https://b%C3%BCcher.example/cb", "https://xn--pple-43d.example/cb", "https://xn--zz.example/cb",
+		"https://b%25.example/cb", "https://app..example/cb", "https://app.example./cb", "http://localhost./cb", "http://LOCALHOST.:8080/cb",
+		"http://[fe80::1%25en0]/cb", "https://a<b.example/cb", "https://app.example/a/../cb", "https://app.example/./cb",
+		"https://app.example/a/%2e%2E/cb", "https://app.example/.%2e", "com.example.app:/a/../cb", "https://app.example/a..b/cb",
 	} {
 		f.Add(seed)
 	}
@@ -242,6 +297,21 @@ func FuzzClientURI(f *testing.F) {
 			if strings.HasPrefix(strings.ToLower(label), "xn--") {
 				if name, err := idna.Lookup.ToUnicode(label); err != nil || name == "" {
 					t.Fatalf("accepted %q, whose host label %q is no A-label", raw, label)
+				}
+			}
+		}
+		if host := u.Hostname(); strings.HasPrefix(u.Host, "[") {
+			if a, err := netip.ParseAddr(host); err != nil || a.Zone() != "" {
+				t.Fatalf("accepted %q, whose IPv6 host %q is no address without a zone", raw, host)
+			}
+		} else if host != "" && !hostNameRE.MatchString(host) {
+			t.Fatalf("accepted %q, whose host %q is not non-empty labels of letters, digits, - and _ between dots", raw, host)
+		}
+		if u.Opaque == "" {
+			path := strings.ReplaceAll(strings.ToLower(u.EscapedPath()), "%2e", ".")
+			for _, seg := range strings.Split(path, "/") {
+				if seg == "." || seg == ".." {
+					t.Fatalf("accepted %q, whose path has a dot segment, which a browser resolves away", raw)
 				}
 			}
 		}

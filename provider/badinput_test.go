@@ -344,7 +344,10 @@ func TestRequestID(t *testing.T) {
 // backslash, a host not in ASCII (the message gives the A-label form to
 // register) or an A-label that is none is refused in every URI a client
 // registers, the server URLs hallpass calls with invalid_client_metadata
-// (RFC 7591 §3.2.2), each naming its field.
+// (RFC 7591 §3.2.2), each naming its field; so is a host a browser would
+// not go to as written (percent-encoded, an empty label, a trailing dot,
+// localhost. among them) and a dot segment in the path, plain or
+// percent-encoded, which browsers resolve away.
 func TestRedirectURIRules(t *testing.T) {
 	type uriCase struct {
 		name   string
@@ -428,6 +431,21 @@ func TestRedirectURIRules(t *testing.T) {
 		backchannel("back-channel logout internationalised host", "https://bücher.example/bc", `register "https://xn--bcher-kva.example/bc"`),
 		jwksURI("jwks_uri internationalised host", "https://\u0430pple.example/jwks", `register "https://xn--pple-43d.example/jwks"`),
 		jwksURI("jwks_uri invalid A-label", "https://xn--.example/jwks", "no valid A-label"),
+		redirect("percent-encoded host", "https://b%25.example/cb", "must not percent-encode its host"),
+		redirect("empty label in host", "https://app..example/cb", "empty label"),
+		redirect("trailing dot in host", "https://app.example./cb", "ending with a dot"),
+		redirect("localhost with a trailing dot", "http://localhost./cb", "ending with a dot"),
+		redirect("LOCALHOST with a trailing dot", "http://LOCALHOST.:8080/cb", "ending with a dot"),
+		redirect("double-dot segment", "https://app.example/a/../cb", `dot segment ".."`),
+		redirect("single-dot segment", "https://app.example/./cb", `dot segment "."`),
+		redirect("percent-encoded double-dot segment", "https://app.example/a/%2e%2e/cb", `dot segment "%2e%2e"`),
+		public(redirect("dot segment, custom scheme", "com.example.app:/a/../cb", "dot segment")),
+		postLogout("post-logout trailing dot", "https://app.example./bye", "ending with a dot"),
+		postLogout("post-logout dot segment", "https://app.example/a/%2E./bye", "dot segment"),
+		backchannel("back-channel logout percent-encoded host", "https://b%25.example/bc", "percent-encode"),
+		backchannel("back-channel logout dot segment", "https://app.example/a/../bc", "dot segment"),
+		jwksURI("jwks_uri empty label", "https://app..example/jwks", "empty label"),
+		jwksURI("jwks_uri trailing dot", "https://app.example./jwks", "ending with a dot"),
 
 		redirect("https with query", "https://app.example/cb?tenant=a", ""),
 		redirect("loopback", "http://127.0.0.1:8080/cb", ""),
@@ -436,6 +454,7 @@ func TestRedirectURIRules(t *testing.T) {
 		redirect("highest port", "https://app.example:65535/cb", ""),
 		redirect("internationalised host as its A-label", "https://xn--pple-43d.example/cb", ""),
 		redirect("percent-encoded backslash", "https://app.example/c%5Cb", ""),
+		redirect("dots inside path segments", "https://app.example/a..b/cb.d", ""),
 		backchannel("back-channel logout with port", "https://app.example:8443/bc", ""),
 		public(redirect("custom scheme, public client", "com.example.app:/cb", "")),
 		public(postLogout("post-logout custom scheme, public client", "com.example.app:/bye", "")),

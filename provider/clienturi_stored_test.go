@@ -33,7 +33,8 @@ func storeBehindService(t *testing.T, e *ssoEnv, c *storage.Client) {
 }
 
 // TestClientURIStoredBeforeRules: a client whose redirect URI was stored
-// before hallpass refused a backslash or a host not in ASCII still signs
+// before hallpass refused a backslash, a host not in ASCII, a host with a
+// trailing dot or an empty label, or a dot segment in the path still signs
 // users in (login, consent, code, token), its consent page lets the
 // browser go on to the host as the browser names it (the A-label in the
 // CSP form-action), and an internationalised host's origin may still call
@@ -70,6 +71,10 @@ func TestClientURIStoredBeforeRules(t *testing.T) {
 			{"look-alike host", legacy("lookalike-legacy", "https://\u0430pple.school.example/cb"),
 				"https://xn--pple-43d.school.example", `register "https://xn--pple-43d.school.example/cb"`},
 			{"backslash", legacy("backslash-legacy", `https://app.school.example/cb\x`), "https://app.school.example", "backslash"},
+			{"dot segment", legacy("dotsegment-legacy", "https://app.school.example/a/../cb"), "https://app.school.example", `dot segment ".."`},
+			{"percent-encoded dot segment", legacy("encdot-legacy", "https://app.school.example/a/%2e/cb"), "https://app.school.example", `dot segment "%2e"`},
+			{"trailing dot", legacy("trailingdot-legacy", "https://app.school.example./cb"), "https://app.school.example.", "ending with a dot"},
+			{"empty label", legacy("emptylabel-legacy", "https://app..school.example/cb"), "https://app..school.example", "empty label"},
 			{"registered as its A-label", publicSSOClient(t, e, "a-label", aLabel), "https://xn--pple-43d.school.example", ""},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +96,9 @@ func TestClientURIStoredBeforeRules(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Where a browser goes: with dot segments resolved away,
+				// as the test browser resolves Location (url.ResolveReference).
+				want = want.ResolveReference(&url.URL{})
 				if got := p.Redirect; got.Scheme != want.Scheme || got.Host != want.Host || got.Path != want.Path {
 					t.Fatalf("redirected to %s, want %s", got, ar.RedirectURI)
 				}

@@ -12,8 +12,9 @@ import (
 
 // TestConsoleRefusesClientURI: the console's client form, posted with a
 // redirect URI whose port no browser goes to, that holds a character
-// showing as nothing or a backslash, or whose host is not in ASCII (the
-// message gives its A-label form), is shown again with the service's
+// showing as nothing or a backslash, whose host is not in ASCII (the
+// message gives its A-label form) or not as a browser goes to it, or
+// whose path has a dot segment, is shown again with the service's
 // message beside the field, and no client is created. The message quotes the URI with
 // the character escaped, never as itself.
 func TestConsoleRefusesClientURI(t *testing.T) {
@@ -31,6 +32,9 @@ func TestConsoleRefusesClientURI(t *testing.T) {
 			{"redirect URI, backslash", "redirect_uris", `https://app.example/cb\..\admin`, "backslash"},
 			{"redirect URI, internationalised host", "redirect_uris", "https://\u0430pple.example/cb", `register "https://xn--pple-43d.example/cb"`},
 			{"sign-out URI, invalid A-label", "post_logout_redirect_uris", "https://xn--zz.example/bye", "no valid A-label"},
+			{"redirect URI, dot segment", "redirect_uris", "https://app.example/a/../cb", `dot segment ".."`},
+			{"redirect URI, trailing dot", "redirect_uris", "https://app.example./cb", "ending with a dot"},
+			{"sign-out URI, percent-encoded host", "post_logout_redirect_uris", "https://b%25.example/bye", "percent-encode"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				before := e.clients(t)

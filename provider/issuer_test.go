@@ -44,6 +44,19 @@ func TestNewIssuer(t *testing.T) {
 		{"no scheme", "id.example.com", false, "absolute https URL"},
 		{"other scheme", "ftp://id.example.com", false, "absolute https URL"},
 		{"empty", "", false, "absolute https URL"},
+		// hallpass's own client redirects to the issuer: what its
+		// redirect URIs could not be registered with is refused here, a
+		// host not in ASCII with the issuer to set instead.
+		{"Unicode host", "https://例え.jp", false, `set the issuer as "https://xn--r8jz45g.jp"`},
+		{"Unicode host with a port and path", "https://例え.jp:8443/id", false, `set the issuer as "https://xn--r8jz45g.jp:8443/id"`},
+		{"host no valid internationalised name", "https://\u0660\u0661.example", false, "set an issuer whose host is in ASCII"},
+		{"Unicode host's A-label", "https://xn--r8jz45g.jp", false, ""},
+		{"percent-encoded host", "https://id%25.example.com", false, "must not percent-encode its host"},
+		{"empty label", "https://id..example.com", false, "empty label"},
+		{"trailing dot", "https://id.example.com.", false, "ending with a dot"},
+		{"localhost with a trailing dot", "http://localhost.:8080", false, "ending with a dot"},
+		{"dot segment", "https://id.example.com/a/../id", false, "dot segment"},
+		{"backslash", `https://id.example.com/a\b`, false, "backslash"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer

@@ -367,6 +367,12 @@ func checkIssuer(issuer string, allowInsecure bool) (*url.URL, error) {
 	if strings.HasSuffix(issuer, "/") {
 		return nil, fmt.Errorf("issuer %q ends with a slash: set it without, as %q", issuer, strings.TrimRight(issuer, "/"))
 	}
+	// hallpass's own client redirects to the issuer (selfClient): an
+	// issuer its URIs could not be registered with would start a server
+	// whose console and account page nobody can sign in to.
+	if err := directory.CheckIssuerURL(issuer); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
 	if iss.Scheme == "http" && !directory.IsLoopback(strings.ToLower(iss.Hostname())) && !allowInsecure {
 		return nil, fmt.Errorf("issuer %q uses http on a host that is not localhost or a loopback address, so passwords, codes and tokens would cross the network unencrypted: use https (TLS may end at a proxy in front of hallpass), or, on a test network only, pass --insecure-http-issuer (HALLPASS_INSECURE_HTTP_ISSUER=true)", issuer)
 	}

@@ -178,9 +178,12 @@ func TestShortAdminTokenRefused(t *testing.T) {
 }
 
 // TestServeIssuerRules: serve refuses, before it creates the database, an
-// issuer with a trailing slash and an http issuer on a host that is not
-// loopback; --insecure-http-issuer (or its variable) lets the latter
-// through, published exactly as given, with a warning.
+// issuer with a trailing slash, an http issuer on a host that is not
+// loopback, and one its own client's redirect URIs could not be
+// registered with (a host not in ASCII, given by flag or HALLPASS_ISSUER,
+// with its A-label to set instead); --insecure-http-issuer (or its
+// variable) lets the http one through, published exactly as given, with a
+// warning, and the A-label starts with the console and passkeys on.
 func TestServeIssuerRules(t *testing.T) {
 	t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
 	t.Setenv("HALLPASS_ADMIN_TOKEN", "test-admin-token-test-admin-token")
@@ -189,6 +192,13 @@ func TestServeIssuerRules(t *testing.T) {
 		{"http://0.0.0.0:8080", "use https"},
 		{"https://id.example.test/", `set it without, as "https://id.example.test"`},
 		{"http://localhost:8080/", "ends with a slash"},
+		// Its own client's redirect URIs, on the issuer, could not be
+		// registered: the console and the account page were off, with
+		// a warning, and passkeys too.
+		{"https://例え.jp", `set the issuer as "https://xn--r8jz45g.jp"`},
+		{"https://id.example.test.", "ending with a dot"},
+		{"https://id..example.test", "empty label"},
+		{"https://id.example.test/a/../b", "dot segment"},
 	} {
 		t.Run(tc.issuer, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "hallpass.db")
@@ -204,6 +214,20 @@ func TestServeIssuerRules(t *testing.T) {
 			}
 		})
 	}
+	t.Run("HALLPASS_ISSUER with a Unicode host", func(t *testing.T) {
+		t.Setenv("HALLPASS_ISSUER", "https://例え.jp")
+		path := filepath.Join(t.TempDir(), "hallpass.db")
+		code, _, stderr := runWithin(t, time.Minute, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+path)
+		if code == 0 {
+			t.Fatal("serve accepted the issuer https://例え.jp")
+		}
+		if want := `--issuer: issuer: "https://例え.jp" must name its host in ASCII: set the issuer as "https://xn--r8jz45g.jp"`; !strings.Contains(stderr, want) {
+			t.Errorf("error does not say %q:\n%s", want, stderr)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Error("the database was created before the issuer was checked")
+		}
+	})
 
 	issuerOf := func(t *testing.T, in *instance) string {
 		t.Helper()
@@ -233,6 +257,16 @@ func TestServeIssuerRules(t *testing.T) {
 		in := startServe(t, "--database", "sqlite:"+filepath.Join(t.TempDir(), "hallpass.db"), "--issuer", "http://10.0.0.5:8080")
 		if got := issuerOf(t, in); got != "http://10.0.0.5:8080" {
 			t.Errorf("issuer = %q", got)
+		}
+	})
+	t.Run("its A-label", func(t *testing.T) {
+		t.Setenv("HALLPASS_ISSUER", "https://xn--r8jz45g.jp")
+		in := startServe(t, "--database", "sqlite:"+filepath.Join(t.TempDir(), "hallpass.db"))
+		if got := issuerOf(t, in); got != "https://xn--r8jz45g.jp" {
+			t.Errorf("issuer = %q", got)
+		}
+		if s := in.stderr.String(); strings.Contains(s, "console and the account page are unavailable") || strings.Contains(s, "passkeys are off") {
+			t.Errorf("the A-label issuer started without the console or passkeys:\n%s", s)
 		}
 	})
 }
