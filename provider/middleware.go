@@ -222,17 +222,21 @@ func (p *Provider) limitBody(next http.Handler) http.Handler {
 // UTF-8. No legitimate client sends either; PostgreSQL refuses both in
 // text columns (a 500) where SQLite would store them, so without this the
 // two backends would answer the same request differently. JSON bodies get
-// the same check in decodeJSON.
+// the same check in decodeJSON. The authorization endpoint checks its
+// parameters itself (parseAuthorizeForm): once its client and redirect URI
+// are established, its errors go back to the client (RFC 6749 §4.1.2.1),
+// not on a page.
 func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params := r.URL.Path != PathAuthorize
 		where := ""
 		if !directory.CleanText(r.URL.Path) {
 			where = "the request path"
-		} else if name, ok := cleanValues(r.URL.RawQuery); !ok {
+		} else if name, ok := cleanValues(r.URL.RawQuery); params && !ok {
 			where = "query parameter " + name
 		} else if !cleanBasicAuth(r) {
 			where = "the HTTP Basic credentials"
-		} else if name, ok := cleanForm(r); !ok {
+		} else if name, ok := cleanForm(r); params && !ok {
 			where = "form parameter " + name
 		}
 		if where != "" {
