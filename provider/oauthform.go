@@ -336,7 +336,7 @@ func basicClient(r *http.Request, bearer bool) (id string, basic bool, err error
 	if r.Header.Get("Authorization") == "" {
 		return "", false, nil
 	}
-	if _, ok := bearerToken(r); ok && bearer {
+	if _, ok := adminBearerToken(r); ok && bearer {
 		return "", false, nil
 	}
 	user, pass, ok := r.BasicAuth()
