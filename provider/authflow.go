@@ -489,11 +489,18 @@ func (p *Provider) resume(r *http.Request, handle string) (*flow, error) {
 		return nil, fmt.Errorf("rebuild authorization request: %w", err)
 	}
 	ar, err := p.oauth2.NewAuthorizeRequest(ctx, orig)
-	if err != nil {
-		// The client changed (or was deleted) since the request was stored.
-		return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt, amr: pending.AMR}, err
+	if err == nil {
+		// fosite matches a loopback redirect URI on any port for every
+		// client; the exact match (checkRedirectExact) is against the
+		// client as it is now, not as it was when the request came: a
+		// client made confidential since, or whose redirect URIs were
+		// edited, gets no code at a redirect URI it may no longer use.
+		// authorizeError refuses it on a page.
+		err = checkRedirectExact(ar)
 	}
-	return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt, amr: pending.AMR}, nil
+	// With an error, the client changed (or was deleted) since the
+	// request was stored.
+	return &flow{ar: ar, pending: pending, handle: handle, requestedAt: pending.RequestedAt, amr: pending.AMR}, err
 }
 
 // resumeStep resumes the pending request a login or consent step names:

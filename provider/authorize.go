@@ -31,16 +31,25 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// either path below, the refused one included: there too an unsigned
 	// request object would override the redirect URI and state the error
 	// goes back with.
-	repeated, unsupported, err := parseAuthorizeParams(r, false)
+	culprit, unsupported, err := parseAuthorizeParams(r, false)
 	if err != nil {
-		if repeated == "" || repeated == "client_id" || repeated == "redirect_uri" {
+		if culprit == "" || culprit == "client_id" || culprit == "redirect_uri" {
 			// Which client, or which of its redirect URIs, is in doubt:
 			// the error goes to the user, never to an address.
 			p.authorizeError(w, r, nil, err)
 			return
 		}
+		// The client and redirect URI come from the rest of the request:
+		// once fosite has established them, the error goes back there.
+		// A repeated parameter is still in the form, and fosite's own
+		// refusal comes first, as it always did. An unreadable one, or
+		// the query of a POST, is out of it (parseAuthorizeForm), and
+		// fosite's refusal of what is then missing (a state, say) is
+		// not what was wrong: the request is refused for what it sent,
+		// unless fosite could not establish the client and redirect
+		// URI, or failed.
 		ar, aerr := p.oauth2.NewAuthorizeRequest(ctx, r)
-		if aerr != nil {
+		if aerr != nil && (r.Form.Has(culprit) || ourFault(aerr) || !ar.IsRedirectURIValid()) {
 			err = aerr
 		}
 		p.authorizeError(w, r, ar, err)
@@ -321,7 +330,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	// fosite builds error redirects itself without iss; RFC 9207 wants iss
 	// on every authorization response, errors included.
 	q := rfc.ToValues()
-	if s := ar.GetState(); s != "" {
+	if s := ar.GetState(); echoableState(s) {
 		q.Set("state", s)
 	}
 	q.Set("iss", p.cfg.Issuer)
@@ -333,6 +342,18 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	target.RawQuery = existing.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target.String(), http.StatusSeeOther)
+}
+
+// echoableState reports whether an error redirect carries state s back
+// (RFC 6749 §4.1.2.1): one that is there, readable text (the endpoint
+// takes an unreadable one out before fosite reads it: parseAuthorizeForm),
+// and no larger than a whole request hallpass accepts
+// (maxAuthorizeParams). A larger one is dropped, not cut: the client
+// would take a cut state for another request's, and a redirect carrying
+// all of it could be longer than the browser or the client's server
+// takes.
+func echoableState(s string) bool {
+	return s != "" && len(s) <= maxAuthorizeParams && directory.CleanText(s)
 }
 
 // causeFirst says what was wrong with a refused request in one sentence,

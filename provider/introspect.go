@@ -99,7 +99,7 @@ func (who *introspector) entitled(use fosite.TokenUse, client string, aud []stri
 // all; an error when the client could not be checked for a failure of
 // ours.
 func (p *Provider) introspectionCaller(r *http.Request) (*introspector, error) {
-	if _, ok := bearerToken(r); ok {
+	if _, ok := adminBearerToken(r); ok {
 		if ok, err := p.isAdmin(r); err != nil || !ok {
 			return nil, err
 		}

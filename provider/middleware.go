@@ -25,6 +25,7 @@ import (
 
 	"github.com/hallpass/hallpass/audit"
 	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/bearer"
 )
 
 type ctxKey int
@@ -222,17 +223,21 @@ func (p *Provider) limitBody(next http.Handler) http.Handler {
 // UTF-8. No legitimate client sends either; PostgreSQL refuses both in
 // text columns (a 500) where SQLite would store them, so without this the
 // two backends would answer the same request differently. JSON bodies get
-// the same check in decodeJSON.
+// the same check in decodeJSON. The authorization endpoint checks its
+// parameters itself (parseAuthorizeForm): once its client and redirect URI
+// are established, its errors go back to the client (RFC 6749 §4.1.2.1),
+// not on a page.
 func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		params := r.URL.Path != PathAuthorize
 		where := ""
 		if !directory.CleanText(r.URL.Path) {
 			where = "the request path"
-		} else if name, ok := cleanValues(r.URL.RawQuery); !ok {
+		} else if name, ok := cleanValues(r.URL.RawQuery); params && !ok {
 			where = "query parameter " + name
 		} else if !cleanBasicAuth(r) {
 			where = "the HTTP Basic credentials"
-		} else if name, ok := cleanForm(r); !ok {
+		} else if name, ok := cleanForm(r); params && !ok {
 			where = "form parameter " + name
 		}
 		if where != "" {
@@ -247,10 +252,16 @@ func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 // refuseUnreadable answers status (a 4xx) to a request the middleware
 // cannot read unambiguously: to a person (browserPage) an HTML page
 // saying pageMsg, like every other answer of those routes; to a client
-// the invalid_request error described by msg.
+// the invalid_request error described by msg; at userinfo, a protected
+// resource, a 400 is a malformed request of RFC 6750 §3.1 and comes with
+// its Bearer challenge, as userinfo's own refusals do.
 func (p *Provider) refuseUnreadable(w http.ResponseWriter, r *http.Request, status int, msg, pageMsg string) {
 	if browserPage(r.URL.Path) {
 		p.pageError(w, r, status, "This request cannot be read", pageMsg)
+		return
+	}
+	if r.URL.Path == PathUserinfo && status == http.StatusBadRequest {
+		p.bearerError(w, status, "invalid_request", msg)
 		return
 	}
 	p.writeError(w, r, errorf(status, "invalid_request", "%s", msg))
@@ -415,11 +426,20 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
-// bearerToken returns the token of an "Authorization: Bearer" header.
-func bearerToken(r *http.Request) (string, bool) {
+// adminBearerToken returns the token of an "Authorization: Bearer"
+// header as the admin token is read: everything after the scheme, trimmed.
+// It is lenient on purpose, unlike the access tokens' parser
+// (bearer.Token, RFC 6750's b64token): an operator may have set
+// HALLPASS_ADMIN_TOKEN to any text of at least MinAdminTokenLen bytes,
+// spaces, quotes or other characters outside b64token included
+// (CheckAdminToken asks no more), and such a token must keep working.
+// Only the admin token is read with it (the admin API, registration's
+// initial access token, introspection by the admin); whatever it reads is
+// only ever compared with the admin token's digest (isAdmin).
+func adminBearerToken(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok || !bearer.IsScheme(scheme) {
 		return "", false
 	}
 	tok = strings.TrimSpace(tok)
@@ -427,14 +447,14 @@ func bearerToken(r *http.Request) (string, bool) {
 }
 
 // missingBearer is the refusal of a request whose Authorization header
-// holds no bearer token (bearerToken found none). The Bearer scheme with
+// holds no bearer token (adminBearerToken found none). The Bearer scheme with
 // nothing after it is a malformed request: 400 invalid_request. Anything
 // else (no header, or credentials of another scheme, such as Basic) is a
 // request without any authentication information, which RFC 6750 §3.1
 // answers with the bare challenge and no error code: the client may not
 // know that the endpoint needs a token.
 func missingBearer(r *http.Request) *apiError {
-	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); bearer.IsScheme(scheme) {
 		return &apiError{status: http.StatusBadRequest, code: "invalid_request", bearer: true,
 			description: "The Authorization header names the Bearer scheme but carries no access token."}
 	}
@@ -446,7 +466,7 @@ func missingBearer(r *http.Request) *apiError {
 // token, 401 invalid_token saying description with another token, or the
 // failure of ours that kept the token from being checked.
 func (p *Provider) adminRefusal(r *http.Request, description string) error {
-	if _, ok := bearerToken(r); !ok {
+	if _, ok := adminBearerToken(r); !ok {
 		return missingBearer(r)
 	}
 	ok, err := p.isAdmin(r)
@@ -465,7 +485,7 @@ func (p *Provider) adminRefusal(r *http.Request, description string) error {
 // so that `hallpass admin-token rotate` takes effect on every replica at
 // once; an error is then a failure of ours.
 func (p *Provider) isAdmin(r *http.Request) (bool, error) {
-	tok, ok := bearerToken(r)
+	tok, ok := adminBearerToken(r)
 	if !ok {
 		return false, nil
 	}

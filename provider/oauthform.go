@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider/fositestore"
 )
 
@@ -76,12 +79,14 @@ func repeatedParam(form url.Values) string {
 // At the authorization endpoint, a request naming a pushed request keeps
 // only client_id and request_uri (keepOnlyPushed). It returns, apart from
 // the parsing's result, the refusal for what was taken out: each endpoint
-// ranks it against its other errors.
-func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, unsupported, err error) {
+// ranks it against its other errors. culprit names, at the authorization
+// endpoint, the parameter that made the request invalid_request, if one
+// did (parseAuthorizeForm).
+func parseAuthorizeParams(r *http.Request, pushed bool) (culprit string, unsupported, err error) {
 	if pushed {
 		err = checkOAuthRequest(r, false)
 	} else {
-		repeated, err = parseOAuthParams(r)
+		culprit, err = parseAuthorizeForm(r)
 	}
 	unsupported = takeRequestObject(r.Form)
 	if !pushed {
@@ -93,7 +98,67 @@ func parseAuthorizeParams(r *http.Request, pushed bool) (repeated string, unsupp
 	if mode := takeResponseMode(r.Form); unsupported == nil {
 		unsupported = mode
 	}
-	return repeated, unsupported, err
+	return culprit, unsupported, err
+}
+
+// parseAuthorizeForm is parseOAuthParams at the authorization endpoint,
+// which also does there what refuseBadText does everywhere else (it lets
+// the endpoint's query and form through): a parameter holding a NUL
+// character or invalid UTF-8 is refused, and so is a POST whose URL has a
+// query. Both are invalid_request, and culprit names the parameter at
+// fault, so that the endpoint can tell whether the client and its
+// redirect URI are still established (RFC 6749 §4.1.2.1): if they are,
+// the error goes back to the client, not on a page. What is at fault is
+// out of r.Form when it returns, for fosite to establish the client and
+// redirect URI from the rest and never to read it, nor store it (a NUL in
+// a text column is an error of PostgreSQL's), nor echo it back (a hostile
+// state).
+//
+// A POST carries its parameters in the form body (OIDC Core §3.1.2.1,
+// Form Serialization). fosite reads the query and the body as one form,
+// the body's value first, so a parameter that only the URL holds, or a
+// proxy that reads only the one or the other, would see another request
+// than hallpass; a parameter in both is already refused as sent twice.
+// So a POST with a query is refused rather than its query ignored: a
+// client that put some parameters in the URL is told so, instead of being
+// answered about a request it did not send.
+func parseAuthorizeForm(r *http.Request) (culprit string, err error) {
+	if culprit, err = parseOAuthParams(r); err != nil {
+		return culprit, err
+	}
+	if name, ok := cleanParsed(r.Form); !ok {
+		for k, vs := range r.Form {
+			if !directory.CleanText(k) || slices.ContainsFunc(vs, func(v string) bool { return !directory.CleanText(v) }) {
+				delete(r.Form, k)
+			}
+		}
+		culprit = "a parameter name"
+		if unquoted, uerr := strconv.Unquote(name); uerr == nil {
+			culprit = unquoted
+		}
+		return culprit, fosite.ErrInvalidRequest.WithHintf("%s must not contain a NUL character or invalid UTF-8.", parameterNamed(name))
+	}
+	if r.Method == http.MethodPost && r.URL.RawQuery != "" {
+		query, _ := url.ParseQuery(r.URL.RawQuery)
+		culprit = "the URL query"
+		for _, name := range []string{"client_id", "redirect_uri"} {
+			if query.Has(name) {
+				culprit = name
+			}
+		}
+		r.Form = url.Values{}
+		maps.Copy(r.Form, r.PostForm)
+		return culprit, fosite.ErrInvalidRequest.WithHint("A POST to the authorization endpoint carries its parameters in the application/x-www-form-urlencoded body only (OIDC Core §3.1.2.1), not in the URL's query.")
+	}
+	return "", nil
+}
+
+// parameterNamed describes the parameter cleanParsed named.
+func parameterNamed(name string) string {
+	if name == "name" {
+		return "A parameter name"
+	}
+	return "Parameter " + name
 }
 
 // takeResponseMode takes a response_mode other than query, the only one
@@ -271,7 +336,7 @@ func basicClient(r *http.Request, bearer bool) (id string, basic bool, err error
 	if r.Header.Get("Authorization") == "" {
 		return "", false, nil
 	}
-	if _, ok := bearerToken(r); ok && bearer {
+	if _, ok := adminBearerToken(r); ok && bearer {
 		return "", false, nil
 	}
 	user, pass, ok := r.BasicAuth()

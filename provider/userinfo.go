@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+
+	"github.com/hallpass/hallpass/internal/bearer"
 )
 
 // handleUserinfo is the OIDC UserInfo endpoint (Core §5.3), GET and POST,
@@ -21,7 +23,16 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		p.bearerError(w, http.StatusBadRequest, "invalid_request", "Send the access token in the Authorization header (or as the access_token form parameter of a POST), never in the URL.")
 		return
 	}
-	tok, ok := bearerToken(r)
+	// The access token in the header is a single b64token (RFC 6750
+	// §2.1), read by the parser the resource package's middlewares use;
+	// anything else there is a malformed request (§3.1), not a token to
+	// look up.
+	tok, problem := bearer.Token(r)
+	if problem != "" {
+		p.bearerError(w, http.StatusBadRequest, "invalid_request", problem+".")
+		return
+	}
+	ok := tok != ""
 	if r.Method == http.MethodPost {
 		if err := r.ParseForm(); err != nil {
 			p.bearerError(w, http.StatusBadRequest, "invalid_request", "The request body is not a readable form.")
@@ -30,7 +41,7 @@ func (p *Provider) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		if vs, inForm := r.PostForm["access_token"]; inForm {
 			// RFC 6750 §2: one way of sending the token per request, and
 			// one token. Any Authorization header counts, not only one
-			// bearerToken can read: "Bearer" with nothing after it, or
+			// bearer.Token can read: "Bearer" with nothing after it, or
 			// another scheme, is credentials sent there too, and taking
 			// the form's token over them would answer a request that is
 			// malformed (§3.1).

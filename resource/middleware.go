@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/hallpass/hallpass/internal/bearer"
 )
 
 type claimsKey struct{}
@@ -76,7 +78,7 @@ func (v *Verifier) IntrospectMiddleware(next http.Handler) http.Handler {
 func (v *Verifier) protect(next http.Handler, check func(context.Context, string) (*Claims, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		token, problem := bearerToken(r)
+		token, problem := bearer.Token(r)
 		switch {
 		case problem != "":
 			v.ch.write(w, http.StatusBadRequest, "invalid_request", problem)
@@ -106,51 +108,6 @@ func (v *Verifier) protect(next http.Handler, check func(context.Context, string
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, claimsKey{}, &verified{claims: c, ch: v.ch})))
 	})
-}
-
-// bearerToken returns the bearer token of r's Authorization header (RFC
-// 6750 §2.1): "" with no problem when there is none (no header, or another
-// scheme), or a description of what makes the request malformed.
-func bearerToken(r *http.Request) (token, problem string) {
-	values := r.Header.Values("Authorization")
-	switch len(values) {
-	case 0:
-		return "", ""
-	case 1:
-	default:
-		return "", "The request has more than one Authorization header"
-	}
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", ""
-	}
-	token = strings.TrimLeft(rest, " ")
-	if token == "" {
-		return "", "The Bearer credentials are empty"
-	}
-	if !isB64Token(token) {
-		return "", "The Bearer credentials are not a single b64token"
-	}
-	return token, ""
-}
-
-// isB64Token matches RFC 6750's b64token:
-// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isB64Token(s string) bool {
-	t := strings.TrimRight(s, "=")
-	if t == "" {
-		return false
-	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // challenger writes the package's WWW-Authenticate Bearer challenges (RFC
