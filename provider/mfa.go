@@ -170,6 +170,13 @@ func (p *Provider) factorStep(ctx context.Context, f *flow) (st step, satisfied 
 		return stepFail, false, err
 	case enrolled:
 		return stepSecondFactor, false, nil
+	case must && !p.recentlySignedIn(f.authTime):
+		// Setting up a factor needs a recent sign-in, as on the account
+		// page: a session left open long ago (stepped up by an app's
+		// acr_values, or by a role made to require a factor since)
+		// signs in again first, so that its holder cannot put in an
+		// authenticator or a passkey of their own.
+		return stepLogin, false, nil
 	case must:
 		return stepEnrol, false, nil
 	}
