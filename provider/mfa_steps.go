@@ -323,7 +323,7 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 	if len(code) > maxCodeLen {
 		code = ""
 	}
-	ok, codes, err := p.saveTOTP(ctx, user, secret, code)
+	ok, codes, _, err := p.saveTOTP(ctx, user, secret, code, sess.ID)
 	if err != nil {
 		p.pendingGone(w, r, err)
 		return
