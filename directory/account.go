@@ -157,6 +157,37 @@ func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep strin
 	return removed, nil
 }
 
+// PutTOTP stores user t.UserID's authenticator app and reports whether
+// it replaced one. An authenticator's code, proved at a sign-in, is as
+// much a part of the session as a passkey (ResetFactors): a user who
+// replaces an authenticator they lost, or one they did not set up, must
+// not leave signed in whoever the old one signed in. So a replacement
+// ends, in the same transaction, every browser session of the user but
+// keep, the session of the browser replacing it, and every grant of the
+// user (endUserSessions), as removing a passkey does, and logout notices
+// are queued for the clients of the ended sessions. A first
+// authenticator ends nothing. Run in the caller's transaction when ctx
+// carries one (the recovery codes of a first factor are issued with
+// it). Recording the enrolment is the caller's (its mfa events).
+func (s *Users) PutTOTP(ctx context.Context, t *storage.TOTP, keep string) (replaced bool, err error) {
+	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
+		replaced = false
+		if _, err := s.store.GetTOTP(tx, t.UserID); err == nil {
+			replaced = true
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("read the authenticator of user %s: %w", t.UserID, err)
+		}
+		if err := s.store.PutTOTP(tx, t); err != nil {
+			return nil, fmt.Errorf("store the authenticator of user %s: %w", t.UserID, err)
+		}
+		if !replaced {
+			return nil, nil
+		}
+		return endUserSessions(tx, s.store, t.UserID, keep, "who replaced their authenticator")
+	})
+	return replaced, err
+}
+
 // ResetFactors deletes user idOrName's second factors (authenticator app,
 // passkeys and recovery codes): their next sign-in enrols anew if one of
 // their roles requires it. The admin API, the console and the CLI all

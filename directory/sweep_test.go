@@ -94,3 +94,48 @@ func TestSweepKeepingOneIsFixedCost(t *testing.T) {
 		})
 	}
 }
+
+// TestPutTOTPReplacementEndsOtherSessions: a user's first authenticator
+// ends nothing; one that replaces it ends every other session of the
+// user (their clients told) and keeps the one named, as removing a
+// passkey does.
+func TestPutTOTPReplacementEndsOtherSessions(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			st := testdb.Open(t, b.DSN(t))
+			var told []storage.SessionClient
+			svc := New(st, Options{Now: func() time.Time { return now },
+				LogoutsQueued: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
+			if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+				t.Fatal(err)
+			}
+			u, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{"session-0", "session-1"} {
+				testdb.SignedIn(t, st, u.ID, id, now, "app")
+			}
+			for i, want := range []struct {
+				replaced bool
+				left     int
+				told     int
+			}{{false, 2, 0}, {true, 1, 1}} {
+				replaced, err := svc.Users().PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: []byte{byte(i)}, CreatedAt: now}, "session-0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				left, err := st.ListUserBrowserSessions(ctx, u.ID)
+				if replaced != want.replaced || err != nil || len(left) != want.left || len(told) != want.told {
+					t.Errorf("authenticator %d: replaced %v, %d sessions left (%v), %d clients told; want %v, %d, %d",
+						i+1, replaced, len(left), err, len(told), want.replaced, want.left, want.told)
+				}
+			}
+			if _, err := st.GetBrowserSession(ctx, "session-0"); err != nil {
+				t.Errorf("the kept session after the replacement: %v", err)
+			}
+		})
+	}
+}

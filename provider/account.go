@@ -282,7 +282,7 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	// sign-in's user proves the second factor again (requireSelf asks),
 	// as a fresh sign-in would.
 	amr := []string{amrPassword}
-	if now.Sub(s.session.AuthTime) <= recentSignIn {
+	if p.recentlySignedIn(s.session.AuthTime) {
 		amr = withFactor(s.session.AMR, amrPassword)
 	}
 	if err := p.startSession(w, r, f, u, now, amr, nil); err != nil {

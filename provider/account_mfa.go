@@ -50,7 +50,7 @@ func (p *Provider) accountEnrol(w http.ResponseWriter, r *http.Request) {
 	if len(code) > maxCodeLen {
 		code = ""
 	}
-	ok, codes, err := p.saveTOTP(r.Context(), s.user, secret, code)
+	ok, codes, replaced, err := p.saveTOTP(r.Context(), s.user, secret, code, s.session.ID)
 	if err != nil {
 		p.consoleFailure(w, r, err)
 		return
@@ -62,6 +62,10 @@ func (p *Provider) accountEnrol(w http.ResponseWriter, r *http.Request) {
 	p.selfProved(r.Context(), s, amrOTP)
 	if len(codes) > 0 {
 		p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, Back: PathAccount})
+		return
+	}
+	if replaced {
+		http.Redirect(w, r, PathAccount+"?done=totp-replaced", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, PathAccount+"?done=totp", http.StatusSeeOther)

@@ -182,6 +182,8 @@ func notice(r *http.Request) string {
 		return "Two-step sign-in was reset: the user's authenticator, passkeys and recovery codes are gone, and the user was signed out everywhere."
 	case "totp":
 		return "Your authenticator app was set up."
+	case "totp-replaced":
+		return "Your authenticator app was replaced. Your other sessions were signed out."
 	case "passkey":
 		return "Your passkey was set up."
 	case "passkey-removed":

@@ -290,6 +290,14 @@ func (p *Provider) selfProved(ctx context.Context, s *selfSignIn, method string)
 // own, which would outlast the session and a new password.
 const recentSignIn = 10 * time.Minute
 
+// recentlySignedIn reports whether a sign-in that proved the password or
+// passkey at authTime is recent enough (recentSignIn) to change how its
+// user signs in: on the account page (requireRecentSignIn) and at the
+// flow's enrolment step (mayEnrol, factorStep) alike.
+func (p *Provider) recentlySignedIn(authTime time.Time) bool {
+	return p.cfg.Now().Sub(authTime) <= recentSignIn
+}
+
 // requireRecentSignIn lets a request of area through only when its
 // sign-in (requireSelf's) proved the password or passkey within
 // recentSignIn; otherwise the browser signs in again (prompt=login) and
@@ -298,7 +306,7 @@ func (p *Provider) requireRecentSignIn(area selfArea) func(http.Handler) http.Ha
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s := signedIn(r)
-			if s == nil || p.cfg.Now().Sub(s.session.AuthTime) > recentSignIn {
+			if s == nil || !p.recentlySignedIn(s.session.AuthTime) {
 				p.log.InfoContext(r.Context(), "sign-in not recent enough: signing in again", "request_id", RequestID(r.Context()), "path", r.URL.Path)
 				p.startSelfSignIn(w, r, area, true)
 				return

@@ -170,6 +170,13 @@ func (p *Provider) factorStep(ctx context.Context, f *flow) (st step, satisfied 
 		return stepFail, false, err
 	case enrolled:
 		return stepSecondFactor, false, nil
+	case must && !p.recentlySignedIn(f.authTime):
+		// Setting up a factor needs a recent sign-in, as on the account
+		// page: a session left open long ago (stepped up by an app's
+		// acr_values, or by a role made to require a factor since)
+		// signs in again first, so that its holder cannot put in an
+		// authenticator or a passkey of their own.
+		return stepLogin, false, nil
 	case must:
 		return stepEnrol, false, nil
 	}
@@ -376,27 +383,30 @@ func (p *Provider) recoveryDigest(userID, code string) string {
 // saveTOTP confirms an enrolment: code must be the secret's current code.
 // It stores the secret sealed, with the code's step spent, and on the
 // first enrolment (no recovery codes left) issues recovery codes, which
-// it returns for showing once.
-func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code string) (ok bool, codes []string, err error) {
+// it returns for showing once. An authenticator that replaces another
+// (replaced) ends every session of the user but keep, the enrolling
+// browser's, and every grant of the user (directory's PutTOTP).
+func (p *Provider) saveTOTP(ctx context.Context, u *storage.User, secret, code, keep string) (ok bool, codes []string, replaced bool, err error) {
 	step, match := p.matchTOTP(secret, normaliseCode(code))
 	if !match {
-		return false, nil, nil
+		return false, nil, false, nil
 	}
 	sealed, err := p.cfg.Sealer.Seal([]byte(secret), totpSealAD(u.ID))
 	if err != nil {
-		return false, nil, fmt.Errorf("seal authenticator secret: %w", err)
+		return false, nil, false, fmt.Errorf("seal authenticator secret: %w", err)
 	}
-	codes, err = p.addFactor(ctx, u.ID, func(ctx context.Context) error {
-		return p.cfg.Store.PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: sealed, LastStep: step, CreatedAt: p.cfg.Now().UTC()})
+	codes, err = p.addFactor(ctx, u.ID, func(ctx context.Context) (err error) {
+		replaced, err = p.dir.Users().PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: sealed, LastStep: step, CreatedAt: p.cfg.Now().UTC()}, keep)
+		return err
 	})
 	if err != nil {
-		return false, nil, fmt.Errorf("save authenticator: %w", err)
+		return false, nil, false, fmt.Errorf("save authenticator: %w", err)
 	}
 	// The kind of factor, as signin.success names a passkey's sign-in
 	// ("method"); never the secret. The request's address and user
 	// agent are the entry's, from ctx, as for every entry.
-	p.mfaEvent(ctx, "enrolled", u.ID, "method", "totp", "recovery_codes_issued", len(codes))
-	return true, codes, nil
+	p.mfaEvent(ctx, "enrolled", u.ID, "method", "totp", "recovery_codes_issued", len(codes), "replaced", replaced)
+	return true, codes, replaced, nil
 }
 
 // addFactor stores a second factor of user userID with put and, when it

@@ -265,10 +265,20 @@ func (p *Provider) enrolmentFor(user *storage.User, posted string) (*enrolment, 
 	return p.newEnrolment(user)
 }
 
-// mayEnrol reports whether the sign-in may set up a second factor: a
-// user who has one (an authenticator or a passkey) must prove it (or a
-// recovery code) first, so a stolen password cannot add another.
+// mayEnrol reports whether the sign-in may set up a second factor: it
+// must be recent (recentlySignedIn), as on the account page, or the
+// browser is sent to the request's login page first, so that a session
+// left open long ago cannot put in an authenticator or a passkey of its
+// holder's (the enrolment pages of any request it starts, a consent
+// page's included, are reachable by their handle); and a user who has
+// one (an authenticator or a passkey) must prove it (or a recovery code)
+// first, so a stolen password cannot add another.
 func (p *Provider) mayEnrol(w http.ResponseWriter, r *http.Request, f *flow, user *storage.User) bool {
+	if !p.recentlySignedIn(f.pending.AuthTime) {
+		p.log.InfoContext(r.Context(), "enrolment of an old sign-in: signing in again", "request_id", RequestID(r.Context()), "user_id", user.ID)
+		p.toPage(w, r, f, PathLogin)
+		return false
+	}
 	if hasSecondFactor(f.pending.AMR) {
 		return true
 	}
@@ -313,7 +323,7 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 	if len(code) > maxCodeLen {
 		code = ""
 	}
-	ok, codes, err := p.saveTOTP(ctx, user, secret, code)
+	ok, codes, _, err := p.saveTOTP(ctx, user, secret, code, sess.ID)
 	if err != nil {
 		p.pendingGone(w, r, err)
 		return
