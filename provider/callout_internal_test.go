@@ -33,6 +33,21 @@ func TestCalloutAllowed(t *testing.T) {
 		{"ff02::1", false},
 		{"ff01::1", false},
 		{"255.255.255.255", false},
+		{"0.1.2.3", false}, // "this network" (0.0.0.0/8): never a destination
+		{"0.255.255.255", false},
+		{"64:ff9b::a9fe:a9fe", false},     // NAT64 to 169.254.169.254
+		{"64:ff9b::169.254.170.2", false}, // NAT64 to container credentials
+		{"64:ff9b::0.0.0.0", false},       // NAT64 to 0.0.0.0
+		{"64:ff9b::5db8:d70e", true},      // NAT64 to a public address
+		{"100.100.100.200", false},        // Alibaba Cloud instance metadata
+		{"fd00:ec2::254", false},          // AWS instance metadata over IPv6
+		{"fd00:ec2::23", false},           // AWS EKS Pod Identity credentials
+		{"fd20:ce::254", false},           // Google Cloud metadata over IPv6
+		{"fd00:ec2::254%eth0", false},     // a zone changes nothing
+		{"::ffff:100.100.100.200", false}, // mapped
+		{"64:ff9b::6464:64c8", false},     // NAT64 to 100.100.100.200
+		{"100.64.0.1", true},              // shared address space (CGNAT, Tailscale): a private network
+		{"100.100.100.100", true},
 		{"127.0.0.1", true}, // loopback stays: http is allowed there
 		{"::1", true},
 		{"10.1.2.3", true}, // a private network beside hallpass
