@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"syscall"
 	"time"
 )
@@ -77,17 +78,42 @@ func calloutControl(_, address string, _ syscall.RawConn) error {
 // makes to a URL a client registered: no redirect followed (redirect is
 // CheckRedirect's answer), the whole exchange bounded by timeout, and no
 // connection to an address calloutAllowed refuses. The environment's
-// proxy (HTTPS_PROXY, as http.DefaultTransport) is still used: then the
-// address checked is the proxy's, and the proxy must refuse the rest.
+// proxy (HTTPS_PROXY, as http.DefaultTransport) is still used; the
+// address hallpass then dials is the proxy's, so a URL naming a refused
+// address outright (https://169.254.169.254/) is refused before the
+// proxy is asked to connect there (calloutProxy). A host name the proxy
+// resolves itself is the proxy's to refuse.
 func newCalloutClient(timeout time.Duration, redirect error) *http.Client {
+	return newCalloutClientVia(timeout, redirect, http.ProxyFromEnvironment)
+}
+
+// newCalloutClientVia is newCalloutClient with proxy choosing each
+// request's proxy.
+func newCalloutClientVia(timeout time.Duration, redirect error, proxy func(*http.Request) (*url.URL, error)) *http.Client {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: calloutControl}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = d.DialContext
+	t.Proxy = calloutProxy(proxy)
 	return &http.Client{
 		Timeout:   timeout,
 		Transport: t,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return redirect
 		},
+	}
+}
+
+// calloutProxy is proxy refusing first a request whose URL names an
+// address calloutAllowed refuses: the dialler sees only the proxy's
+// address, and the proxy would connect to the one named, near it.
+func calloutProxy(proxy func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		if ip, err := netip.ParseAddr(r.URL.Hostname()); err == nil && !calloutAllowed(ip) {
+			return nil, fmt.Errorf("call out to %s: %w", ip, errCalloutAddress)
+		}
+		if proxy == nil {
+			return nil, nil
+		}
+		return proxy(r)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,6 +111,52 @@ func TestCalloutsNeverDialRefusedAddresses(t *testing.T) {
 		_, err := newCalloutClient(time.Second, nil).Get(target)
 		if !errors.Is(err, errCalloutAddress) {
 			t.Errorf("error = %v, want errCalloutAddress", err)
+		}
+	})
+}
+
+// TestCalloutsThroughAProxy: with a proxy (HTTPS_PROXY), the address
+// hallpass dials is the proxy's, so a client's URL naming a refused
+// address outright must be refused before the proxy is asked to connect
+// there; a URL naming a host still goes through the proxy, which
+// resolves it.
+func TestCalloutsThroughAProxy(t *testing.T) {
+	var asked atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Error(w, "no", http.StatusForbidden)
+	}))
+	t.Cleanup(proxy.Close)
+	proxyURL, err := url.Parse(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCalloutClientVia(5*time.Second, nil, http.ProxyURL(proxyURL))
+	for _, target := range []string{
+		"https://169.254.169.254/latest/meta-data/",
+		"https://[fd00:ec2::254]/latest/meta-data/",
+		"https://[::ffff:169.254.169.254]/",
+		"https://100.100.100.200/",
+		"https://0.0.0.0:8443/",
+	} {
+		t.Run(target, func(t *testing.T) {
+			asked.Store(0)
+			_, err := c.Get(target)
+			if !errors.Is(err, errCalloutAddress) {
+				t.Errorf("error = %v, want errCalloutAddress", err)
+			}
+			if n := asked.Load(); n != 0 {
+				t.Errorf("the proxy was asked %d times to connect there, want never", n)
+			}
+		})
+	}
+	t.Run("a host name goes through the proxy", func(t *testing.T) {
+		asked.Store(0)
+		if _, err := c.Get("https://jwks.example.test/keys"); err == nil {
+			t.Fatal("the proxy refused, yet the request succeeded")
+		}
+		if n := asked.Load(); n != 1 {
+			t.Errorf("the proxy was asked %d times, want once", n)
 		}
 	})
 }
