@@ -211,6 +211,21 @@ func TestPrivateKeyJWT(t *testing.T) {
 				t.Fatalf("status %d: %s", res.Status, res.Body)
 			}
 		})
+		// NumericDate is any JSON number: a client computing exp as
+		// time.time()+60 (Python) sends a fraction, a JSON encoder of
+		// doubles may write an exponent.
+		for name, exp := range map[string]string{
+			"exp with a fraction":    fmt.Sprintf(`"exp":%d.25`, time.Now().Add(time.Minute).Unix()),
+			"exp with an exponent":   fmt.Sprintf(`"exp":%de-2`, time.Now().Add(time.Minute).Unix()*100),
+			"exp beside other cases": fmt.Sprintf(`"exp":%d,"Exp":1,"EXP":"x"`, time.Now().Add(time.Minute).Unix()),
+		} {
+			t.Run("accepted "+name, func(t *testing.T) {
+				a := rs.signedPayload(t, rs.claimsWithExp(ts, exp))
+				if res := ts.post(t, provider.PathToken, assertionForm(a, url.Values{"grant_type": {"client_credentials"}})); res.Status != http.StatusOK {
+					t.Fatalf("status %d: %s", res.Status, res.Body)
+				}
+			})
+		}
 		other := keyedClient{id: rs.id, key: keys[jose.PS256], kid: rs.kid, alg: jose.RS256}
 		es := clients[jose.ES256]
 		refused := []struct {

@@ -322,10 +322,10 @@ func (f *File) check() error {
 // a secret: one that is not a variable name ("A B=", "$X", text with a
 // line break) and so cannot have been set for it, and hallpass's own
 // settings (HALLPASS_SECRET, HALLPASS_ADMIN_TOKEN, the database URL with
-// its password, PGPASSWORD, OTEL_EXPORTER_OTLP_HEADERS). A file may come
-// from anyone who can open a pull request: naming those made a client's
-// secret or a user's password the server's own credential, and the
-// plan's answers (the password policy's "it has 43 characters", "must
+// its password, PGPASSWORD, OTEL_EXPORTER_OTLP_HEADERS, HTTPS_PROXY with
+// the proxy's credentials). A file may come from anyone who can open a
+// pull request: naming those made a client's secret or a user's password
+// the server's own credential, and the plan's answers (the password policy's "it has 43 characters", "must
 // not contain the username", a client_secret that matches or not) told
 // the author of the file about it. Names are compared without regard to
 // case, as Windows compares them.
@@ -348,6 +348,11 @@ func checkVariable(name string) error {
 		return fmt.Errorf("%s is one of hallpass's own settings (OpenTelemetry's, which its tracing reads); name a variable set for this secret alone", name)
 	case postgresVariable(upper):
 		return fmt.Errorf("%s is one of hallpass's own settings (libpq's, which its PostgreSQL driver reads); name a variable set for this secret alone", name)
+	case upper == "HTTP_PROXY", upper == "HTTPS_PROXY", upper == "NO_PROXY":
+		// Go reads them, the lower-case names too, for hallpass's calls
+		// to clients' URLs (jwks_uri, backchannel_logout_uri); a proxy's
+		// URL may carry its credentials (http://user:pw@proxy:3128).
+		return fmt.Errorf("%s is one of hallpass's own settings (its outbound proxy, which Go reads); name a variable set for this secret alone", name)
 	}
 	return nil
 }

@@ -432,6 +432,12 @@ func TestLoadRefusals(t *testing.T) {
 		"database TLS certificate":  {"users:\n  - username: a\n    password_env: PGSSLCERT\n", `password_env: PGSSLCERT is one of hallpass's own settings (libpq's`},
 		"database host":             {"users:\n  - username: a\n    password_env: PGHOST\n", `password_env: PGHOST is one of hallpass's own settings (libpq's`},
 		"database password, lower":  {"users:\n  - username: a\n    password_env: pgpassword\n", `password_env: pgpassword is one of hallpass's own settings (libpq's`},
+		// The outbound proxy of its calls to clients' URLs, whose URL
+		// may carry the proxy's credentials (http://user:pw@proxy); Go
+		// reads the lower-case names too, on every system.
+		"outbound proxy":        {"clients:\n  - client_id: a\n    client_secret_env: HTTPS_PROXY\n", `client_secret_env: HTTPS_PROXY is one of hallpass's own settings (its outbound proxy`},
+		"outbound proxy, lower": {"users:\n  - username: a\n    password_env: http_proxy\n", `password_env: http_proxy is one of hallpass's own settings (its outbound proxy`},
+		"proxy exceptions":      {"users:\n  - username: a\n    password_env: NO_PROXY\n", `password_env: NO_PROXY is one of hallpass's own settings (its outbound proxy`},
 		// A plain value YAML reads as a number or a boolean is refused
 		// where text is wanted, naming the field at its own line.
 		"client id 010":           {"clients:\n  - redirect_uris: [https://a.example/cb]\n    client_id: 010\n", `line 3: clients[0]: client_id must be text, not a number (quote it`},

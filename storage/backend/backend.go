@@ -172,7 +172,11 @@ func boundLockWait(params map[string]string, d time.Duration) {
 // that passes: class 08 (connection exception), 53 (insufficient
 // resources: too many connections, out of memory, disk full), 57P01 to
 // 57P03 (shut down by an administrator or a crash, starting up, shutting
-// down, in recovery) and 58 (the server's own I/O).
+// down, in recovery), 58 (the server's own I/O) and XX (internal error:
+// the server's own failure, and what a pooler in front of it answers for
+// its passing states; Supavisor, Supabase's pooler, says XX000 for "max
+// client connections reached", a checkout timeout and the database
+// behind it restarting, which failed at once as a misconfiguration).
 //
 // Not retried, any other error the server answers the connection with:
 // it refused what it was asked for, and asking again asks the same thing.
@@ -230,6 +234,7 @@ func transientCode(code string) bool {
 	case strings.HasPrefix(code, "08"), // connection exception
 		strings.HasPrefix(code, "53"), // insufficient resources
 		strings.HasPrefix(code, "58"), // system error (the server's I/O)
+		strings.HasPrefix(code, "XX"), // internal error (the server's, a pooler's)
 		code == "57P01",               // admin_shutdown
 		code == "57P02",               // crash_shutdown
 		code == "57P03":               // cannot_connect_now: starting up, shutting down, recovery

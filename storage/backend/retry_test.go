@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/hallpass/hallpass/storage"
 )
 
 // TestWorthRetrying: what opening the database waits out (an outage) and
@@ -22,7 +20,7 @@ import (
 // postgres.OpenConfig wraps them.
 func TestWorthRetrying(t *testing.T) {
 	wrap := func(err error) error {
-		return fmt.Errorf("open postgres: %w", fmt.Errorf("ping postgres: %w: %w", storage.ErrUnavailable, err))
+		return fmt.Errorf("open postgres: ping: %w", err)
 	}
 	pg := func(code string) error { return wrap(&pgconn.PgError{Severity: "FATAL", Code: code}) }
 	for _, tc := range []struct {
@@ -48,7 +46,11 @@ func TestWorthRetrying(t *testing.T) {
 		{"no CONNECT privilege (42501)", pg("42501"), false},
 		{"no such database (3D000)", pg("3D000"), false},
 		{"database not accepting connections (55000)", pg("55000"), false},
-		{"internal error (XX000)", pg("XX000"), false},
+		// Supavisor (Supabase's pooler) answers its own passing states
+		// FATAL XX000: max client connections, a checkout timeout, the
+		// database behind it restarting (DbHandler exited).
+		{"pooler's internal error (XX000)", pg("XX000"), true},
+		{"data corrupted (XX001)", pg("XX001"), true},
 		{"certificate not verified", wrap(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false},
 		{"certificate for another host", wrap(x509.HostnameError{Host: "db"}), false},
 		{"expired certificate", wrap(x509.CertificateInvalidError{Reason: x509.Expired}), false},
