@@ -17,9 +17,11 @@ const (
 	// minPasswordChars: length is what slows guessing most; together with
 	// the strength check it keeps out the short passwords people reuse.
 	minPasswordChars = 12
-	// maxPasswordChars keeps every accepted password within
-	// MaxPasswordLen bytes (256 × 4-byte UTF-8), the bound login checks
-	// before it hashes, so nothing set here can be refused at login.
+	// maxPasswordChars keeps every accepted password's NFKC form within
+	// MaxPasswordLen bytes (256 × 4-byte UTF-8), and each of its
+	// spellings within MaxPasswordInputLen, the bound sign-in checks
+	// before it normalises and hashes, so nothing set here, in whatever
+	// spelling it is typed, can be refused at sign-in for its length.
 	maxPasswordChars = 256
 	// minPasswordScore is zxcvbn's "safely unguessable": 10^8 guesses or
 	// more, far beyond online guessing, and some protection should the

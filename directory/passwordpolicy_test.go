@@ -95,10 +95,15 @@ func TestCheckPasswordPolicy(t *testing.T) {
 }
 
 // TestPasswordBoundsAgree: any password the rules accept is within the
-// byte bound that login checks before hashing, so it can always sign in.
+// byte bound of a hashed password, and any spelling of it (each of its
+// NFKC characters at most 4 code points as typed) within the bound that
+// sign-in checks before normalising, so it can always sign in.
 func TestPasswordBoundsAgree(t *testing.T) {
 	if maxPasswordChars*utf8.UTFMax > MaxPasswordLen {
 		t.Fatalf("%d characters can be %d bytes, more than login's bound of %d", maxPasswordChars, maxPasswordChars*utf8.UTFMax, MaxPasswordLen)
+	}
+	if maxPasswordChars*4*utf8.UTFMax > MaxPasswordInputLen {
+		t.Fatalf("%d characters can be typed in %d bytes, more than sign-in's bound of %d", maxPasswordChars, maxPasswordChars*4*utf8.UTFMax, MaxPasswordInputLen)
 	}
 	longest := strings.Repeat("𝄞", maxPasswordChars-12) + "vD9#qLm2!xTe"
 	if err := CheckPasswordPolicy(longest, "alice"); err != nil {
