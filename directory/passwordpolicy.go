@@ -103,7 +103,11 @@ func strengthPrefix(password string) string {
 // userInputs are the words zxcvbn treats as known to an attacker: the
 // username, each related string whole, an email address's local part, and
 // each of their words (zxcvbn matches an input only as a whole, so
-// "Alice Liddell" alone would not catch "liddell").
+// "Alice Liddell" alone would not catch "liddell"). Each in its NFKC
+// form, the password's (newPasswordForm), before it is cut into words:
+// a name stored in NFD ("e" and a combining accent, which is no letter
+// and so cut it in two) or in full-width letters is found in a password
+// however either was typed.
 func userInputs(username string, related []string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -116,6 +120,7 @@ func userInputs(username string, related []string) []string {
 		out = append(out, s)
 	}
 	for _, s := range append([]string{username}, related...) {
+		s = normalizePassword(s)
 		add(s)
 		if local, _, ok := strings.Cut(s, "@"); ok {
 			add(local)

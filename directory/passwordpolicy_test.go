@@ -1,6 +1,8 @@
 package directory
 
 import (
+	"golang.org/x/text/unicode/norm"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -54,6 +56,14 @@ func TestCheckPasswordPolicy(t *testing.T) {
 		{name: "is the username", password: "hallpass.admin", username: "hallpass.admin", want: "must not contain the username"},
 		// Strong to the estimator but for what it knows about the user.
 		{name: "name and surname", password: "xandrelquorvith", username: "bob", related: []string{"bob@example.com", "Xandrel Quorvith"},
+			want: "it is mostly the user's name, username or email"},
+		// The rules judge the password's NFKC form: what is known about
+		// the user is compared in that form too, however it was typed.
+		{name: "accented name, both in NFD", password: norm.NFD.String("xandrélquorvith"), username: "bob", related: []string{"bob@example.com", norm.NFD.String("Xandrél Quorvith")},
+			want: "it is mostly the user's name, username or email"},
+		{name: "accented name in NFD, password in NFC", password: norm.NFC.String("xandrélquorvith"), username: "bob", related: []string{"bob@example.com", norm.NFD.String("Xandrél Quorvith")},
+			want: "it is mostly the user's name, username or email"},
+		{name: "full-width name", password: "xandrelquorvith", username: "bob", related: []string{"bob@example.com", "Ｘａｎｄｒｅｌ Ｑｕｏｒｖｉｔｈ"},
 			want: "it is mostly the user's name, username or email"},
 		{name: "email local part", password: "xandrel.quorvith2", username: "bob", related: []string{"xandrel.quorvith@example.com", ""},
 			want: "too easy to guess"},
