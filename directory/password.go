@@ -28,10 +28,11 @@ const (
 	// typed.
 	MaxPasswordLen = 1024
 	// MaxPasswordInputLen bounds, in bytes, a password as typed, before
-	// it is normalised (normalizePassword): the work an attacker can make
-	// one login cost (NFKC may make a string 18 times longer: 4096 bytes
-	// of U+FDFA become 45 KB, a few milliseconds, argon2id's input). No
-	// longer attempt is normalised, hashed or checked. It is room for every spelling of every password the rules
+	// it is normalised (normalizePassword), and so the work an attacker
+	// can make one login cost: NFKC may make a string 18 times longer
+	// (4096 bytes of U+FDFA become 45 KB, a few milliseconds' work, and
+	// argon2id's input). No longer attempt is normalised, hashed or
+	// checked. It is room for every spelling of every password the rules
 	// accept (at most maxPasswordChars characters in NFKC), whatever the
 	// keyboard: each of those characters is typed as at most 4 code
 	// points (U+1F82 as α and three combining marks) of at most 4 bytes.
@@ -168,9 +169,9 @@ var errBadHash = errors.New("malformed password hash")
 // argon2id computation depends on the attempt alone, so the time a
 // failure takes tells no legacy user from a current one or from an
 // unknown username (dummyHash). (An attempt whose NFKC form is longer
-// than MaxPasswordLen matches no hash HashPassword made, and a legacy
-// password set in a form longer than MaxPasswordLen was never hashed,
-// but the computation is made all the same.)
+// than MaxPasswordLen matches no hash HashPassword made, nor one longer
+// than MaxPasswordLen as typed a legacy hash, whose passwords were
+// bounded so; the computation is made all the same.)
 func CheckPassword(hash, password string) (bool, error) {
 	if len(password) > MaxPasswordInputLen {
 		return false, nil
