@@ -23,10 +23,25 @@ const (
 	argonThreads   = 1
 	argonKeyLen    = 32
 	argonSaltLen   = 16
-	// MaxPasswordLen bounds, in bytes, the work an attacker can make one
-	// login cost: no longer password is ever hashed or checked.
+	// MaxPasswordLen bounds, in bytes, the NFKC form of a new password
+	// (HashPassword); legacy hashes are of passwords at most this long as
+	// typed.
 	MaxPasswordLen = 1024
-	minPasswordLen = 8
+	// MaxPasswordInputLen bounds, in bytes, a password as typed, before
+	// it is normalised (normalizePassword), and so the work an attacker
+	// can make one login cost: NFKC may make a string 18 times longer
+	// (4096 bytes of U+FDFA become 45 KB, a few milliseconds' work, and
+	// argon2id's input). No longer attempt is normalised, hashed or
+	// checked. It is room for every spelling of every password the rules
+	// accept (at most maxPasswordChars characters in NFKC), whatever the
+	// keyboard: each of those characters is typed as at most 4 code
+	// points (U+1F82 as α and three combining marks) of at most 4 bytes.
+	// A password of 120 Hangul syllables is 360 bytes in NFC, but 1080 in
+	// NFD (three conjoining jamo a syllable); bounded by MaxPasswordLen
+	// as typed, that spelling, or the password set in it, could never
+	// sign in.
+	MaxPasswordInputLen = 4 * MaxPasswordLen
+	minPasswordLen      = 8
 )
 
 // nfkcParam is the PHC parameter that marks a hash as made from the NFKC
@@ -43,6 +58,11 @@ const nfkcParam = "norm=nfkc"
 // many emoji, are printing text under NIST SP 800-63B 5.1.1.2 and stay
 // allowed, as do spaces.
 var errPasswordNotText = errors.New("password must be text without control characters such as tabs or line breaks, which cannot be typed into the sign-in form")
+
+// errPasswordTooLong refuses a new password longer than
+// MaxPasswordInputLen bytes as typed, whose NFKC form is longer than the
+// rules allow.
+var errPasswordTooLong = fmt.Errorf("password is too long: use at most %d characters", maxPasswordChars)
 
 // normalizePassword returns password in Unicode Normalization Form KC, as
 // NIST SP 800-63B 5.1.1.2 asks of verifiers: the same password typed on
@@ -69,6 +89,11 @@ func normalizePassword(password string) string {
 // already normalised password costs one scan), so that what the rules
 // judged is what is stored.
 func newPasswordForm(password string) (string, error) {
+	if len(password) > MaxPasswordInputLen {
+		// Refused before it is normalised: its NFKC form has more than
+		// maxPasswordChars characters anyway (see MaxPasswordInputLen).
+		return "", errPasswordTooLong
+	}
 	if !utf8.ValidString(password) {
 		return "", errPasswordNotText
 	}
@@ -137,10 +162,21 @@ var errBadHash = errors.New("malformed password hash")
 // attempt, keeps both out. hallpass does not rehash at sign-in (a
 // login writes no password hash), so legacy hashes are replaced when
 // the password is next set.
+//
+// An attempt longer than MaxPasswordInputLen as typed fails at once,
+// whatever the hash; any other is normalised and hashed once, whatever
+// the hash and however long its NFKC form: which attempts cost no
+// argon2id computation depends on the attempt alone, so the time a
+// failure takes tells no legacy user from a current one or from an
+// unknown username (dummyHash). (An attempt whose NFKC form is longer
+// than MaxPasswordLen matches no hash HashPassword made, nor one longer
+// than MaxPasswordLen as typed a legacy hash, whose passwords were
+// bounded so; the computation is made all the same.)
 func CheckPassword(hash, password string) (bool, error) {
-	if len(password) > MaxPasswordLen {
+	if len(password) > MaxPasswordInputLen {
 		return false, nil
 	}
+	normal := normalizePassword(password)
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
@@ -168,8 +204,22 @@ func CheckPassword(hash, password string) (bool, error) {
 		return false, errBadHash
 	}
 	if normalised {
-		password = normalizePassword(password)
+		password = normal
 	}
 	got := argon2.IDKey([]byte(password), salt, iter, mem, threads, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}
+
+// SamePassword reports whether a and b are the same password as a hash
+// of either would see it: whether their NFKC forms (normalizePassword)
+// are equal, compared in constant time. A form asking for a new password
+// twice compares the two boxes with it, so that one typed in NFD and the
+// other in NFC (or in full-width letters) agree, as they would at
+// sign-in. Text longer than MaxPasswordInputLen, which no rule accepts
+// as a password, is compared as it is, without being normalised.
+func SamePassword(a, b string) bool {
+	if len(a) <= MaxPasswordInputLen && len(b) <= MaxPasswordInputLen {
+		a, b = normalizePassword(a), normalizePassword(b)
+	}
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

@@ -100,6 +100,8 @@ func TestCheckPasswordLegacyHash(t *testing.T) {
 		{"full-width, as typed", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", true},
 		// Refused as a new password now, but a stored one still signs in.
 		{"tab, as typed", "correct\thorse battery", "correct\thorse battery", true},
+		// 123 bytes as typed, 1323 in NFKC (U+FDFA is 18 characters).
+		{"longer than MaxPasswordLen in NFKC, as typed", strings.Repeat("\ufdfa", 40) + "-42", strings.Repeat("\ufdfa", 40) + "-42", true},
 		{"NFD set, NFC typed", accentedNFD, accentedNFC, false},
 		{"NFC set, NFD typed", accentedNFC, accentedNFD, false},
 		{"full-width set, ASCII typed", "ｃｏｒｒｅｃｔ ｈｏｒｓｅ ９", "correct horse 9", false},
@@ -176,5 +178,105 @@ func TestCheckPasswordHashParameters(t *testing.T) {
 		if ok || (err != nil) != wantErr {
 			t.Errorf("CheckPassword with parameters %q = %v, %v; want an error: %v", params, ok, err, wantErr)
 		}
+	}
+}
+
+// longHangul is a password of 120 Hangul syllables, each with a final
+// consonant. Its NFC spelling (one code point, 3 bytes, a syllable: what
+// most keyboards send) is well within the rules; its NFD spelling (three
+// conjoining jamo, 9 bytes, a syllable: what some macOS sources give) is
+// 1080 bytes, more than MaxPasswordLen.
+func longHangul(t *testing.T) (nfc, nfd string) {
+	t.Helper()
+	var b strings.Builder
+	for i := range 120 {
+		s := (i*7919 + 13) % 11172
+		if s%28 == 0 {
+			s++ // a syllable with a final consonant
+		}
+		b.WriteRune(rune(0xAC00 + s))
+	}
+	nfc, nfd = norm.NFC.String(b.String()), norm.NFD.String(b.String())
+	if len(nfd) <= MaxPasswordLen || len(nfc) > MaxPasswordLen {
+		t.Fatalf("the spellings are %d (NFC) and %d (NFD) bytes: the test would prove nothing", len(nfc), len(nfd))
+	}
+	return nfc, nfd
+}
+
+// TestPasswordLongSpelling: a password the rules accept signs in typed
+// as it was set, and in its other canonical spelling, however many bytes
+// that spelling takes (NFD takes up to three times NFC's); an attempt
+// longer than MaxPasswordInputLen, which no accepted password's spelling
+// is, matches nothing, and is refused as a new password as too long.
+func TestPasswordLongSpelling(t *testing.T) {
+	nfc, nfd := longHangul(t)
+	for _, tc := range []struct {
+		name, set, attempt string
+	}{
+		{"NFD set, NFD typed", nfd, nfd},
+		{"NFD set, NFC typed", nfd, nfc},
+		{"NFC set, NFD typed", nfc, nfd},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := CheckPasswordPolicy(tc.set, "alice"); err != nil {
+				t.Fatalf("CheckPasswordPolicy: %v", err)
+			}
+			h, err := HashPassword(tc.set)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := CheckPassword(h, tc.attempt); !ok || err != nil {
+				t.Errorf("CheckPassword(hash of the %d-byte spelling, the %d-byte one) = %v, %v; want true", len(tc.set), len(tc.attempt), ok, err)
+			}
+		})
+	}
+	t.Run("longer than any spelling", func(t *testing.T) {
+		h, err := HashPassword(nfc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 4 × 1024 + 3 bytes whose NFKC form is nfc again: combining
+		// grapheme joiners are kept by NFKC, so it is another password,
+		// but no spelling of an accepted one is this long.
+		long := nfc + strings.Repeat("\u034f", (MaxPasswordInputLen-len(nfc))/2+1)
+		if ok, err := CheckPassword(h, long); ok || err != nil {
+			t.Errorf("CheckPassword(%d bytes) = %v, %v; want false", len(long), ok, err)
+		}
+		if err := CheckPasswordPolicy(long, "alice"); err == nil || !strings.Contains(err.Error(), "too long") {
+			t.Errorf("CheckPasswordPolicy(%d bytes) = %v; want it refused as too long", len(long), err)
+		}
+		if _, err := HashPassword(long); err == nil {
+			t.Errorf("HashPassword(%d bytes) accepted", len(long))
+		}
+	})
+}
+
+// TestSamePassword: the two boxes of a new password and its confirmation
+// agree when they spell the same password (the same NFKC form, as the
+// hash sees it), whatever the spelling of each.
+func TestSamePassword(t *testing.T) {
+	nfc, nfd := longHangul(t)
+	for _, tc := range []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{"the same bytes", "quiet copper meadow 7", "quiet copper meadow 7", true},
+		{"NFD and NFC", accentedNFD, accentedNFC, true},
+		{"full-width and ASCII", "ｑｕｉｅｔ ｃｏｐｐｅｒ ｍｅａｄｏｗ ７", "quiet copper meadow 7", true},
+		{"long NFD and NFC", nfd, nfc, true},
+		{"another letter", "quiet copper meadow 7", "quiet copper meadow 8", false},
+		{"case", "Quiet copper meadow 7", "quiet copper meadow 7", false},
+		{"accent dropped", accentedNFC, "creme-brulee-cafe-Noel-42", false},
+		{"one empty", "quiet copper meadow 7", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := SamePassword(tc.a, tc.b); got != tc.want {
+				t.Errorf("SamePassword(a, b) = %v, want %v", got, tc.want)
+			}
+			if got := SamePassword(tc.b, tc.a); got != tc.want {
+				t.Errorf("SamePassword(b, a) = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

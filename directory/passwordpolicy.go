@@ -17,9 +17,11 @@ const (
 	// minPasswordChars: length is what slows guessing most; together with
 	// the strength check it keeps out the short passwords people reuse.
 	minPasswordChars = 12
-	// maxPasswordChars keeps every accepted password within
-	// MaxPasswordLen bytes (256 × 4-byte UTF-8), the bound login checks
-	// before it hashes, so nothing set here can be refused at login.
+	// maxPasswordChars keeps every accepted password's NFKC form within
+	// MaxPasswordLen bytes (256 × 4-byte UTF-8), and each of its
+	// spellings within MaxPasswordInputLen, the bound sign-in checks
+	// before it normalises and hashes, so nothing set here, in whatever
+	// spelling it is typed, can be refused at sign-in for its length.
 	maxPasswordChars = 256
 	// minPasswordScore is zxcvbn's "safely unguessable": 10^8 guesses or
 	// more, far beyond online guessing, and some protection should the
@@ -101,7 +103,11 @@ func strengthPrefix(password string) string {
 // userInputs are the words zxcvbn treats as known to an attacker: the
 // username, each related string whole, an email address's local part, and
 // each of their words (zxcvbn matches an input only as a whole, so
-// "Alice Liddell" alone would not catch "liddell").
+// "Alice Liddell" alone would not catch "liddell"). Each in its NFKC
+// form, the password's (newPasswordForm), before it is cut into words:
+// a name stored in NFD ("e" and a combining accent, which is no letter
+// and so cut it in two) or in full-width letters is found in a password
+// however either was typed.
 func userInputs(username string, related []string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -114,6 +120,7 @@ func userInputs(username string, related []string) []string {
 		out = append(out, s)
 	}
 	for _, s := range append([]string{username}, related...) {
+		s = normalizePassword(s)
 		add(s)
 		if local, _, ok := strings.Cut(s, "@"); ok {
 			add(local)

@@ -1,6 +1,8 @@
 package directory
 
 import (
+	"golang.org/x/text/unicode/norm"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
@@ -55,6 +57,14 @@ func TestCheckPasswordPolicy(t *testing.T) {
 		// Strong to the estimator but for what it knows about the user.
 		{name: "name and surname", password: "xandrelquorvith", username: "bob", related: []string{"bob@example.com", "Xandrel Quorvith"},
 			want: "it is mostly the user's name, username or email"},
+		// The rules judge the password's NFKC form: what is known about
+		// the user is compared in that form too, however it was typed.
+		{name: "accented name, both in NFD", password: norm.NFD.String("xandrélquorvith"), username: "bob", related: []string{"bob@example.com", norm.NFD.String("Xandrél Quorvith")},
+			want: "it is mostly the user's name, username or email"},
+		{name: "accented name in NFD, password in NFC", password: norm.NFC.String("xandrélquorvith"), username: "bob", related: []string{"bob@example.com", norm.NFD.String("Xandrél Quorvith")},
+			want: "it is mostly the user's name, username or email"},
+		{name: "full-width name", password: "xandrelquorvith", username: "bob", related: []string{"bob@example.com", "Ｘａｎｄｒｅｌ Ｑｕｏｒｖｉｔｈ"},
+			want: "it is mostly the user's name, username or email"},
 		{name: "email local part", password: "xandrel.quorvith2", username: "bob", related: []string{"xandrel.quorvith@example.com", ""},
 			want: "too easy to guess"},
 		{name: "tab", password: "correct-horse\tbattery", username: "alice", want: "without control characters"},
@@ -95,10 +105,15 @@ func TestCheckPasswordPolicy(t *testing.T) {
 }
 
 // TestPasswordBoundsAgree: any password the rules accept is within the
-// byte bound that login checks before hashing, so it can always sign in.
+// byte bound of a hashed password, and any spelling of it (each of its
+// NFKC characters at most 4 code points as typed) within the bound that
+// sign-in checks before normalising, so it can always sign in.
 func TestPasswordBoundsAgree(t *testing.T) {
 	if maxPasswordChars*utf8.UTFMax > MaxPasswordLen {
 		t.Fatalf("%d characters can be %d bytes, more than login's bound of %d", maxPasswordChars, maxPasswordChars*utf8.UTFMax, MaxPasswordLen)
+	}
+	if maxPasswordChars*4*utf8.UTFMax > MaxPasswordInputLen {
+		t.Fatalf("%d characters can be typed in %d bytes, more than sign-in's bound of %d", maxPasswordChars, maxPasswordChars*4*utf8.UTFMax, MaxPasswordInputLen)
 	}
 	longest := strings.Repeat("𝄞", maxPasswordChars-12) + "vD9#qLm2!xTe"
 	if err := CheckPasswordPolicy(longest, "alice"); err != nil {

@@ -205,10 +205,12 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 	case next == "":
 		p.showAccount(w, r, http.StatusBadRequest, "Enter a new password.", "new", "")
 		return
-	case next != confirm:
+	case !directory.SamePassword(next, confirm):
+		// The same password in two spellings (NFD and NFC, full-width
+		// and ASCII) is the same password: both sign in.
 		p.showAccount(w, r, http.StatusBadRequest, "The two new passwords differ. Type the same new password twice.", "confirm", "")
 		return
-	case len(current) > directory.MaxPasswordLen:
+	case len(current) > directory.MaxPasswordInputLen:
 		p.showAccount(w, r, http.StatusBadRequest, "The current password is incorrect.", "current", "")
 		return
 	}

@@ -167,7 +167,7 @@ func TestAccountForms(t *testing.T) {
 			"mismatch":          {url.Values{"current": {bobPassword}, "new": {"quiet-harbor-lantern-95"}, "confirm": {"quiet-harbor-lantern-96"}}, http.StatusBadRequest, "differ"},
 			"too weak":          {url.Values{"current": {bobPassword}, "new": {"password"}, "confirm": {"password"}}, http.StatusBadRequest, "12"},
 			"contains name":     {url.Values{"current": {bobPassword}, "new": {"bob-quiet-harbor-95"}, "confirm": {"bob-quiet-harbor-95"}}, http.StatusBadRequest, "username"},
-			"oversized current": {url.Values{"current": {strings.Repeat("x", directory.MaxPasswordLen+1)}, "new": {"quiet-harbor-lantern-95"}, "confirm": {"quiet-harbor-lantern-95"}}, http.StatusBadRequest, "incorrect"},
+			"oversized current": {url.Values{"current": {strings.Repeat("x", directory.MaxPasswordInputLen+1)}, "new": {"quiet-harbor-lantern-95"}, "confirm": {"quiet-harbor-lantern-95"}}, http.StatusBadRequest, "incorrect"},
 		} {
 			tc.form.Set("csrf", csrf)
 			p := b.post(t, e.URL+"/account/password", tc.form)

@@ -163,7 +163,7 @@ func (p *Provider) authenticate(ctx context.Context, a *loginAttempt, username, 
 // all; other submissions fail at once, costing neither a password check
 // nor an attempt.
 func plausibleCredentials(username, password string) bool {
-	return username != "" && len(username) <= 64 && password != "" && len(password) <= directory.MaxPasswordLen
+	return username != "" && len(username) <= 64 && password != "" && len(password) <= directory.MaxPasswordInputLen
 }
 
 // checkLogin checks a submitted username and password within the login

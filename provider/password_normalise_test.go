@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/provider"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -118,5 +119,43 @@ func TestAdminPasswordControlCharacters(t *testing.T) {
 				})
 			}
 		}
+	})
+}
+
+// TestSignInLongSpelling, over HTTP: a password of 120 Hangul syllables,
+// 360 bytes in NFC but 1080 in NFD (more than directory.MaxPasswordLen),
+// set in NFC signs in typed in NFD, at the login page and as the account
+// page's current password; and the account page takes a new password
+// typed in NFD in one box and in NFC in the other as the same password,
+// which then signs in.
+func TestSignInLongSpelling(t *testing.T) {
+	var b strings.Builder
+	for i := range 120 {
+		s := (i*7919 + 13) % 11172
+		if s%28 == 0 {
+			s++ // a syllable with a final consonant: three jamo in NFD
+		}
+		b.WriteRune(rune(0xAC00 + s))
+	}
+	nfc, nfd := norm.NFC.String(b.String()), norm.NFD.String(b.String())
+	if len(nfd) <= directory.MaxPasswordLen || len(nfc) > directory.MaxPasswordLen {
+		t.Fatalf("the spellings are %d (NFC) and %d (NFD) bytes: the test would prove nothing", len(nfc), len(nfd))
+	}
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		e := newSSOEnv(t, dsn)
+		wantStatus(t, "create hana", e.admin(t, http.MethodPost, "/admin/users", map[string]any{"username": "hana", "password": nfc, "roles": []string{"student"}}), http.StatusCreated)
+		cb, _ := e.newBrowser(t).signIn(t, e.Confidential.request("openid"), "hana", nfd)
+		cb.wantCode(t)
+
+		br := e.newBrowser(t)
+		if p := e.consoleSignIn(t, br, provider.PathAccount, "hana", nfd); p.Status != http.StatusOK {
+			t.Fatalf("hana's account page: %s", p)
+		}
+		p := br.post(t, e.URL+"/account/password", url.Values{"current": {nfd}, "new": {accentedNFD}, "confirm": {accentedNFC}, "csrf": {br.formCSRF(t, e)}})
+		if p.Status != http.StatusOK || p.kind() == "login" || strings.Contains(p.Body, `role="alert"`) {
+			t.Fatalf("hana's password change, the current one typed in NFD, the new one in NFD then NFC: %s", p)
+		}
+		cb, _ = e.newBrowser(t).signIn(t, e.Confidential.request("openid"), "hana", accentedNFC)
+		cb.wantCode(t)
 	})
 }
