@@ -75,8 +75,8 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 	shown := shownURI(raw)
 	// Before uriTextProblem, which would refuse a wildcard host as a
 	// character no host name has: this says what the registrant meant.
-	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
-		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
+	if err := wildcardProblem(raw, shown); err != nil {
+		return err
 	}
 	if err := uriTextProblem(raw, shown); err != nil {
 		return err
@@ -117,6 +117,17 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 				return fmt.Errorf("%q must not carry the query parameter %q: hallpass adds it to the response", shown, name)
 			}
 		}
+	}
+	return nil
+}
+
+// wildcardProblem refuses a wildcard (*, or %2A) anywhere in raw, a
+// redirect URI or the issuer its own client's are on: redirect URIs are
+// matched exactly, and one that looks like a pattern misleads whoever
+// registers or reads it.
+func wildcardProblem(raw, shown string) error {
+	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
+		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
 	}
 	return nil
 }
@@ -181,7 +192,9 @@ func uriTextProblem(raw, shown string) error {
 // set instead, the host's A-label: clients compare the issuer as a
 // string (OpenID Connect Discovery §4.3), so https://例え.jp and
 // https://xn--r8jz45g.jp are two issuers to them, and the A-label is the
-// one a browser goes to, sends as its origin and names in passkeys.
+// one a browser goes to, sends as its origin and names in passkeys. A
+// wildcard is refused as in a redirect URI (wildcardProblem), since the
+// own client's are the issuer followed by a path.
 func CheckIssuerURL(raw string) error {
 	shown := shownURI(raw)
 	if u, err := url.Parse(raw); err == nil && !isASCII(u.Hostname()) {
@@ -194,6 +207,9 @@ func CheckIssuerURL(raw string) error {
 			return fmt.Errorf("%q must name its host in ASCII: set the issuer as %q, with the host's A-label (punycode), which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, fixed)
 		}
 		return fmt.Errorf("%q must name its host in ASCII: set the issuer with the host's A-label (punycode) %q in place of %q, which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, ascii, host)
+	}
+	if err := wildcardProblem(raw, shown); err != nil {
+		return err
 	}
 	return uriTextProblem(raw, shown)
 }
