@@ -368,8 +368,12 @@ func hostNameProblem(raw, shown string) error {
 }
 
 // hostALabel returns host, not in ASCII, as the URL Standard computes a
-// domain's ASCII form (UTS #46 non-transitional, idna.Lookup); false when
-// it is not a valid internationalised domain name.
+// domain's ASCII form (UTS #46 non-transitional, idna.Lookup), to be
+// offered in its place; false when it is not a valid internationalised
+// domain name. A trailing dot is left out: a full stop a browser maps to
+// a dot (U+3002, U+FF0E, U+FF61) at the end of host would otherwise
+// offer a host that asciiHostProblem refuses as ending with a dot, and
+// its rule is to write the host without it.
 func hostALabel(host string) (string, bool) {
 	ascii, err := idna.Lookup.ToASCII(host)
 	// idna turns a label that maps to "xn--" (ｘｎ--) into an empty one,
@@ -377,7 +381,8 @@ func hostALabel(host string) (string, bool) {
 	// before the last names no host, and offered as the A-label it would
 	// name another than the one written.
 	emptyLabel := strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..")
-	return ascii, err == nil && !emptyLabel
+	ascii = strings.TrimSuffix(ascii, ".")
+	return ascii, err == nil && !emptyLabel && ascii != ""
 }
 
 // withHost returns uri with host, the host of its authority as written,

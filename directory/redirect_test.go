@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -228,6 +229,26 @@ func TestCheckRedirectURI(t *testing.T) {
 			t.Errorf("checkRedirectURI = %v, want the URI quoted with U+202E escaped", err)
 		}
 	})
+	// The URI a refusal tells the registrant to register instead is one
+	// that is accepted: a host ending with a full stop a browser maps to a
+	// dot (U+3002, U+FF0E, U+FF61) has an A-label ending with a dot, which
+	// is refused as a trailing dot, so the one offered is without it.
+	t.Run("the URI offered instead is accepted", func(t *testing.T) {
+		for _, uri := range []string{
+			"https://bücher.example/cb", "https://app\u3002example/cb", "https://app.example\u3002/cb",
+			"https://bücher.example\uFF0E:8443/cb", "https://bücher.example\uFF61/cb", "http://bücher.localhost\u3002/cb",
+		} {
+			err := checkRedirectURI(uri, forRedirect, false)
+			offered, ok := offeredURI(err)
+			if !ok {
+				t.Errorf("checkRedirectURI(%q) = %v, want a URI to register instead", uri, err)
+				continue
+			}
+			if err := checkRedirectURI(offered, forRedirect, false); err != nil {
+				t.Errorf("checkRedirectURI(%q) offers %q, which is refused: %v", uri, offered, err)
+			}
+		}
+	})
 	t.Run("a password is never echoed", func(t *testing.T) {
 		for _, uri := range []string{`https://u:hunter2@app.example/c\b`, "https://u:hunter2@bücher.example/cb", "https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#", "https://u:hunter2@app.example:99999/cb", "https://u:hunter2@app.example/c\u202Eb"} {
 			if err := checkRedirectURI(uri, forRedirect, false); err == nil || strings.Contains(err.Error(), "hunter2") {
@@ -235,6 +256,20 @@ func TestCheckRedirectURI(t *testing.T) {
 			}
 		}
 	})
+}
+
+// offeredURI returns the URI err tells the registrant to register
+// instead (register "…"); false when it offers none.
+func offeredURI(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	m := regexp.MustCompile(`register ("(?:[^"\\]|\\.)*")`).FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	s, uerr := strconv.Unquote(m[1])
+	return s, uerr == nil
 }
 
 // FuzzClientURI feeds arbitrary text to the checks of the URIs a client
@@ -261,10 +296,16 @@ func FuzzClientURI(f *testing.F) {
 		"https://b%25.example/cb", "https://app..example/cb", "https://app.example./cb", "http://localhost./cb", "http://LOCALHOST.:8080/cb",
 		"http://[fe80::1%25en0]/cb", "https://a<b.example/cb", "https://app.example/a/../cb", "https://app.example/./cb",
 		"https://app.example/a/%2e%2E/cb", "https://app.example/.%2e", "com.example.app:/a/../cb", "https://app.example/a..b/cb",
+		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		if offered, ok := offeredURI(checkRedirectURI(raw, forRedirect, true)); ok {
+			if err := checkRedirectURI(offered, forRedirect, true); err != nil {
+				t.Fatalf("refused %q offering %q, which is refused too: %v", raw, offered, err)
+			}
+		}
 		accepted := checkServerURL(raw) == nil
 		for _, use := range []uriUse{forRedirect, forPostLogout} {
 			for _, public := range []bool{false, true} {

@@ -51,6 +51,9 @@ func TestNewIssuer(t *testing.T) {
 		{"Unicode host with a port and path", "https://例え.jp:8443/id", false, `set the issuer as "https://xn--r8jz45g.jp:8443/id"`},
 		{"host no valid internationalised name", "https://\u0660\u0661.example", false, "set an issuer whose host is in ASCII"},
 		{"Unicode host's A-label", "https://xn--r8jz45g.jp", false, ""},
+		// An ideographic full stop at the end is a trailing dot to a
+		// browser: the issuer offered is without it, which starts.
+		{"Unicode host ending with an ideographic full stop", "https://例え.jp\u3002", false, `set the issuer as "https://xn--r8jz45g.jp",`},
 		{"percent-encoded host", "https://id%25.example.com", false, "must not percent-encode its host"},
 		{"empty label", "https://id..example.com", false, "empty label"},
 		{"trailing dot", "https://id.example.com.", false, "ending with a dot"},
