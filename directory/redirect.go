@@ -355,12 +355,7 @@ func hostNameProblem(raw, shown string) error {
 		return fmt.Errorf("%q must name its host in ASCII, so that no look-alike of another host passes for it: register the host's A-label (punycode) %q in place of %q, which is where browsers go", shown, ascii, host)
 	}
 	for _, label := range strings.Split(host, ".") {
-		if !strings.HasPrefix(strings.ToLower(label), "xn--") {
-			continue
-		}
-		// Lookup decodes the label and checks what it decodes to as a
-		// browser does; "xn--" alone decodes to nothing, with no error.
-		if name, err := idna.Lookup.ToUnicode(label); err != nil || name == "" {
+		if !validALabel(label) {
 			return fmt.Errorf("%q has the host label %q, which starts with xn-- but is no valid A-label (punycode), so browsers refuse the host: register the A-label that IDNA's ToASCII (UTS #46) gives for the name meant", shown, label)
 		}
 	}
@@ -382,7 +377,29 @@ func hostALabel(host string) (string, bool) {
 	// name another than the one written.
 	emptyLabel := strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..")
 	ascii = strings.TrimSuffix(ascii, ".")
-	return ascii, err == nil && !emptyLabel && ascii != ""
+	if err != nil || emptyLabel || ascii == "" {
+		return "", false
+	}
+	// What is offered is held to the A-label rule of hostNameProblem:
+	// idna encodes a byte that is not UTF-8 (\xaf) as an A-label
+	// (xn--zn7c) that no browser decodes.
+	for _, label := range strings.Split(ascii, ".") {
+		if !validALabel(label) {
+			return "", false
+		}
+	}
+	return ascii, true
+}
+
+// validALabel reports whether label, if it starts with xn--, decodes as a
+// browser decodes it (idna.Lookup); "xn--" alone decodes to nothing,
+// with no error, and is no A-label either.
+func validALabel(label string) bool {
+	if !strings.HasPrefix(strings.ToLower(label), "xn--") {
+		return true
+	}
+	name, err := idna.Lookup.ToUnicode(label)
+	return err == nil && name != ""
 }
 
 // withHost returns uri with host, the host of its authority as written,

@@ -157,6 +157,9 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "empty A-label in full-width letters", uri: "https://\uFF58\uFF4E--.example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "empty A-label beside an internationalised label", uri: "https://bücher.xn--.example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "empty label between ideographic full stops", uri: "https://bücher\u3002\u3002example/cb", rule: "nor a valid internationalised domain name"},
+		// idna encodes a byte that is not UTF-8 as an A-label no browser
+		// decodes (xn--zn7c): no URI is offered with it.
+		{name: "host not UTF-8", uri: "https://\xafapp.example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "invalid A-label", uri: "https://xn--zz.example/cb", rule: `"xn--zz", which starts with xn-- but is no valid A-label`},
 		{name: "empty A-label", uri: "https://xn--.example/cb", rule: "no valid A-label"},
 		{name: "A-label with a trailing hyphen", uri: "https://app.xn--abc-.example/cb", rule: "no valid A-label"},
@@ -296,7 +299,7 @@ func FuzzClientURI(f *testing.F) {
 		"https://b%25.example/cb", "https://app..example/cb", "https://app.example./cb", "http://localhost./cb", "http://LOCALHOST.:8080/cb",
 		"http://[fe80::1%25en0]/cb", "https://a<b.example/cb", "https://app.example/a/../cb", "https://app.example/./cb",
 		"https://app.example/a/%2e%2E/cb", "https://app.example/.%2e", "com.example.app:/a/../cb", "https://app.example/a..b/cb",
-		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb",
+		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb", "//\xaf",
 	} {
 		f.Add(seed)
 	}
