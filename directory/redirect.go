@@ -160,7 +160,8 @@ func shownURI(raw string) string {
 //     (hostNameProblem).
 //   - a host no browser goes to as written (asciiHostProblem): one
 //     percent-encoded, with an empty label (app..example), ending with a
-//     dot, or with a character no host name has.
+//     dot, with a character no host name has, or ending with a number
+//     without being an IPv4 address in four decimal parts (0x7f.1).
 //   - a dot segment in the path (dotSegmentProblem), which a browser
 //     resolves away before it goes there.
 //
@@ -222,8 +223,11 @@ func CheckIssuerURL(raw string) error {
 // another to a browser's origin, cookies and a string comparison of
 // redirect URIs, and makes localhost. pass for no loopback name
 // (IsLoopback); and any character but letters, digits, hyphen and
-// underscore in a name (a<b.example), which no DNS name has. An IPv6
-// literal must be an address, without a zone.
+// underscore in a name (a<b.example), which no DNS name has; and a host
+// whose last label is a number (isNumericLabel) but that is not an IPv4
+// address in four decimal parts without leading zeros, which a browser
+// reads as another address (0x7f.1, 010.0.0.1, 2130706433) or refuses
+// (app.123). An IPv6 literal must be an address, without a zone.
 func asciiHostProblem(raw, shown string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -248,7 +252,8 @@ func asciiHostProblem(raw, shown string) error {
 	case strings.HasSuffix(host, ".") && strings.TrimRight(host, ".") != "":
 		return fmt.Errorf("%q has a host ending with a dot (%q): to a browser that is another origin than %q, though the same to DNS; write the host without the trailing dot", shown, host, strings.TrimRight(host, "."))
 	}
-	for _, label := range strings.Split(host, ".") {
+	labels := strings.Split(host, ".")
+	for _, label := range labels {
 		if label == "" {
 			return fmt.Errorf("%q has an empty label in its host (%q), which names no host: write each label between dots", shown, host)
 		}
@@ -256,7 +261,26 @@ func asciiHostProblem(raw, shown string) error {
 			return fmt.Errorf("%q has %q in its host, which no host name has: a host name is letters, digits, hyphens and underscores between dots", shown, label[i:i+1])
 		}
 	}
+	if isNumericLabel(labels[len(labels)-1]) {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is4() {
+			return fmt.Errorf("%q has the host %q, which ends with a number, so a browser reads it as an IPv4 address, in forms the eye does not (0x7f.1 is 127.0.0.1, 010.0.0.1 is 8.0.0.1), or refuses it: write an IPv4 address as four decimal numbers without leading zeros, or a host name whose last label is not a number", shown, host)
+		}
+	}
 	return nil
+}
+
+// isNumericLabel reports whether label, a host's last, makes the URL
+// Standard read the host as an IPv4 address ("ends in a number"): all
+// decimal digits, or 0x followed by hexadecimal digits or nothing. Such
+// a host is an address to a browser, in decimal, octal (a leading zero)
+// or hexadecimal parts, one to four of them; only four decimal parts
+// without leading zeros read the same to the eye, url.Parse and Go's
+// dialer.
+func isNumericLabel(label string) bool {
+	if l := strings.ToLower(label); strings.HasPrefix(l, "0x") {
+		return strings.Trim(l[2:], "0123456789abcdef") == ""
+	}
+	return label != "" && strings.Trim(label, "0123456789") == ""
 }
 
 // isHostNameChar reports whether r may be part of an ASCII host name:

@@ -211,6 +211,20 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "opaque private-use URI with dots", uri: "com.example.app:cb/../x", public: public, rule: ""},
 		{name: "hyphen and digits in host", uri: "https://app-1.example-2.com/cb", rule: ""},
 		{name: "IPv4 host", uri: "https://192.0.2.1/cb", rule: ""},
+		{name: "numeric first label", uri: "https://123.example/cb", rule: ""},
+		{name: "last label 0x and no hex digit after", uri: "https://app.0xg/cb", rule: ""},
+
+		// A host ending with a number is an IPv4 address to a browser (the
+		// URL Standard's "ends in a number"), read in forms url.Parse and
+		// the eye do not: another address than written, or none.
+		{name: "hexadecimal IPv4", uri: "https://0x7f.1/cb", rule: "ends with a number"},
+		{name: "octal IPv4", uri: "https://010.0.0.1/cb", rule: "ends with a number"},
+		{name: "IPv4 as one number", uri: "https://2130706433/cb", rule: "ends with a number"},
+		{name: "IPv4 with three parts", uri: "https://192.0.513/cb", rule: "ends with a number"},
+		{name: "five numbers", uri: "https://1.2.3.4.5/cb", rule: "ends with a number"},
+		{name: "name ending with a numeric label", uri: "https://app.123/cb", rule: "ends with a number"},
+		{name: "name ending with 0x", uri: "https://app.0X/cb", rule: "ends with a number"},
+		{name: "post-logout octal IPv4", uri: "https://0300.0.2.1/bye", use: forPostLogout, rule: "ends with a number"},
 		{name: "IPv6 host", uri: "https://[2001:db8::1]:8443/cb", rule: ""},
 	}
 	for _, tc := range tests {
@@ -282,10 +296,13 @@ func offeredURI(err error) (string, bool) {
 // shows as nothing or reorders the rest (uriTextProblem), no backslash, a
 // host in ASCII whose A-labels decode, written as a browser goes to it
 // (an IPv6 address without a zone, or non-empty labels of letters,
-// digits, hyphens and underscores: no percent sign, no trailing dot), a
-// path without dot segments, no user information and no fragment.
+// digits, hyphens and underscores: no percent sign, no trailing dot,
+// and, ending with a number, an IPv4 address in four decimal parts), a
+// path without dot segments, no user information and no fragment; and
+// the URI a refusal offers in its place is accepted.
 func FuzzClientURI(f *testing.F) {
 	hostNameRE := regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	numericLabelRE := regexp.MustCompile(`^([0-9]+|0[xX][0-9A-Fa-f]*)$`)
 	for _, seed := range []string{
 		"https://app.example/cb", "https://app.example:8443/cb?tenant=a", "http://127.0.0.1:8080/cb", "http://[::1]/cb",
 		"com.example.app:/cb", "com.example.app://host:99999/cb", "https://bücher.example/cb",
@@ -299,7 +316,7 @@ func FuzzClientURI(f *testing.F) {
 		"https://b%25.example/cb", "https://app..example/cb", "https://app.example./cb", "http://localhost./cb", "http://LOCALHOST.:8080/cb",
 		"http://[fe80::1%25en0]/cb", "https://a<b.example/cb", "https://app.example/a/../cb", "https://app.example/./cb",
 		"https://app.example/a/%2e%2E/cb", "https://app.example/.%2e", "com.example.app:/a/../cb", "https://app.example/a..b/cb",
-		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb", "//\xaf",
+		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb", "https://0x7f.1/cb", "https://010.0.0.1/cb", "https://app.123/cb", "//\xaf",
 	} {
 		f.Add(seed)
 	}
@@ -350,6 +367,10 @@ func FuzzClientURI(f *testing.F) {
 			}
 		} else if host != "" && !hostNameRE.MatchString(host) {
 			t.Fatalf("accepted %q, whose host %q is not non-empty labels of letters, digits, - and _ between dots", raw, host)
+		} else if labels := strings.Split(host, "."); numericLabelRE.MatchString(labels[len(labels)-1]) {
+			if a, err := netip.ParseAddr(host); err != nil || !a.Is4() {
+				t.Fatalf("accepted %q, whose host %q ends with a number but is no IPv4 address in four decimal parts", raw, host)
+			}
 		}
 		if u.Opaque == "" {
 			path := strings.ReplaceAll(strings.ToLower(u.EscapedPath()), "%2e", ".")

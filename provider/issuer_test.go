@@ -60,6 +60,10 @@ func TestNewIssuer(t *testing.T) {
 		{"localhost with a trailing dot", "http://localhost.:8080", false, "ending with a dot"},
 		{"dot segment", "https://id.example.com/a/../id", false, "dot segment"},
 		{"backslash", `https://id.example.com/a\b`, false, "backslash"},
+		// A browser reads 010.0.0.1 as 8.0.0.1: its console callback is
+		// not on the issuer as written.
+		{"octal IPv4", "https://010.0.0.1", false, "ends with a number"},
+		{"loopback in hexadecimal", "http://0x7f.1:8080", true, "ends with a number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
