@@ -316,14 +316,18 @@ func FuzzClientURI(f *testing.F) {
 		"https://b%25.example/cb", "https://app..example/cb", "https://app.example./cb", "http://localhost./cb", "http://LOCALHOST.:8080/cb",
 		"http://[fe80::1%25en0]/cb", "https://a<b.example/cb", "https://app.example/a/../cb", "https://app.example/./cb",
 		"https://app.example/a/%2e%2E/cb", "https://app.example/.%2e", "com.example.app:/a/../cb", "https://app.example/a..b/cb",
-		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb", "https://0x7f.1/cb", "https://010.0.0.1/cb", "https://app.123/cb", "//\xaf",
+		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb", "https://0x7f.1/cb", "https://010.0.0.1/cb", "https://app.123/cb", "//\xaf", "//0ü",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		// The offer fixes the host; what else is wrong is said in turn.
 		if offered, ok := offeredURI(checkRedirectURI(raw, forRedirect, true)); ok {
-			if err := checkRedirectURI(offered, forRedirect, true); err != nil {
-				t.Fatalf("refused %q offering %q, which is refused too: %v", raw, offered, err)
+			if err := hostNameProblem(offered, offered); err != nil {
+				t.Fatalf("refused %q offering %q, whose host is refused too: %v", raw, offered, err)
+			}
+			if err := asciiHostProblem(offered, offered); err != nil {
+				t.Fatalf("refused %q offering %q, whose host is refused too: %v", raw, offered, err)
 			}
 		}
 		accepted := checkServerURL(raw) == nil
