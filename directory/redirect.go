@@ -184,6 +184,11 @@ func uriTextProblem(raw, shown string) error {
 	return dotSegmentProblem(raw, shown)
 }
 
+// maxIssuerLength is the longest issuer: it leaves room, below
+// maxURILength, for the path hallpass's own client appends to the issuer
+// in its redirect URIs (/console/callback, /account/callback).
+const maxIssuerLength = maxURILength - 64
+
 // CheckIssuerURL refuses an issuer that is not written as the URIs
 // registered with hallpass must be (uriTextProblem), so that a server is
 // refused at start-up, with the reason, rather than started without the
@@ -195,9 +200,13 @@ func uriTextProblem(raw, shown string) error {
 // https://xn--r8jz45g.jp are two issuers to them, and the A-label is the
 // one a browser goes to, sends as its origin and names in passkeys. A
 // wildcard is refused as in a redirect URI (wildcardProblem), since the
-// own client's are the issuer followed by a path.
+// own client's are the issuer followed by a path, and so is an issuer
+// longer than maxIssuerLength.
 func CheckIssuerURL(raw string) error {
 	shown := shownURI(raw)
+	if len(raw) > maxIssuerLength {
+		return fmt.Errorf("the issuer must be at most %d characters, so that hallpass's own client's redirect URIs, the issuer followed by a path, are at most the %d a redirect URI may have; it has %d", maxIssuerLength, maxURILength, len(raw))
+	}
 	if u, err := url.Parse(raw); err == nil && !isASCII(u.Hostname()) {
 		host := u.Hostname()
 		ascii, ok := hostALabel(host)

@@ -76,3 +76,47 @@ func TestIssuerAcceptedOwnClientRegisters(t *testing.T) {
 		})
 	}
 }
+
+// TestLongestIssuerOwnClientRegisters: the longest issuer New accepts is
+// one hallpass's own client, whose redirect URIs are the issuer and a
+// path, can be registered with; an issuer a character longer is refused
+// at start-up, saying why.
+func TestLongestIssuerOwnClientRegisters(t *testing.T) {
+	ts := newTestServer(t, "sqlite:"+t.TempDir()+"/x.db")
+	ctx := context.Background()
+	newProvider := func(issuer string) (*provider.Provider, error) {
+		p, err := provider.New(provider.Config{
+			Issuer: issuer, Store: ts.Store, Keys: ts.Keys,
+			AdminTokenDigest: make([]byte, 32), TokenSecret: make([]byte, 32),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if p != nil {
+			t.Cleanup(p.Close)
+		}
+		return p, err
+	}
+	issuerOf := func(n int) string { return "https://id.example.com/" + strings.Repeat("a", n) }
+	// The longest accepted, searched for: New refuses longer ones only.
+	lo, hi := 0, 8192
+	if _, err := newProvider(issuerOf(hi)); err == nil {
+		t.Fatalf("New accepted an issuer of %d characters", len(issuerOf(hi)))
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if _, err := newProvider(issuerOf(mid)); err == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	p, err := newProvider(issuerOf(lo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EnsureSelfClient(ctx); err != nil {
+		t.Fatalf("New accepted an issuer of %d characters, but its own client was refused: %v", len(issuerOf(lo)), err)
+	}
+	if _, err := newProvider(issuerOf(hi)); err == nil || !strings.Contains(err.Error(), "characters") {
+		t.Errorf("New(issuer of %d characters) = %v, want it to say how long an issuer may be", len(issuerOf(hi)), err)
+	}
+}
