@@ -386,3 +386,37 @@ func FuzzClientURI(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIssuerURL: an issuer CheckIssuerURL accepts, of the shape
+// provider.New takes besides (https, or http on a loopback host; a host;
+// no user, query, fragment or trailing slash), is one hallpass's own
+// client's redirect URIs, the issuer followed by a path, can be
+// registered with: otherwise a server starts with the console and the
+// account page off.
+func FuzzIssuerURL(f *testing.F) {
+	for _, seed := range []string{
+		"https://id.example.com", "http://localhost:8080", "http://[::1]:8080", "https://Auth.Example.COM/realms/a.b",
+		"HTTPS://id.example.com/~user/a%2Fb", "https://my_host.internal:8443/..foo", "https://id.example.com/a*b",
+		"https://例え.jp", "https://id.example.com./x", "https://0x7f.1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if CheckIssuerURL(raw) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			strings.ContainsAny(raw, "?#") || strings.HasSuffix(raw, "/") {
+			return
+		}
+		if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname())) {
+			return
+		}
+		for _, path := range []string{"/console/callback", "/account/callback"} {
+			if err := checkRedirectURI(raw+path, forRedirect, true); err != nil {
+				t.Fatalf("CheckIssuerURL accepted %q, but its own client's redirect URI is refused: %v", raw, err)
+			}
+		}
+	})
+}
