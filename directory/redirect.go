@@ -75,8 +75,8 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 	shown := shownURI(raw)
 	// Before uriTextProblem, which would refuse a wildcard host as a
 	// character no host name has: this says what the registrant meant.
-	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
-		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
+	if err := wildcardProblem(raw, shown); err != nil {
+		return err
 	}
 	if err := uriTextProblem(raw, shown); err != nil {
 		return err
@@ -121,6 +121,17 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 	return nil
 }
 
+// wildcardProblem refuses a wildcard (*, or %2A) anywhere in raw, a
+// redirect URI or the issuer its own client's are on: redirect URIs are
+// matched exactly, and one that looks like a pattern misleads whoever
+// registers or reads it.
+func wildcardProblem(raw, shown string) error {
+	if strings.Contains(raw, "*") || strings.Contains(strings.ToLower(raw), "%2a") {
+		return fmt.Errorf("%q must not contain a wildcard (*): redirect URIs are matched exactly", shown)
+	}
+	return nil
+}
+
 // shownURI is raw as errors quote it: without any password it carries.
 func shownURI(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
@@ -149,7 +160,8 @@ func shownURI(raw string) string {
 //     (hostNameProblem).
 //   - a host no browser goes to as written (asciiHostProblem): one
 //     percent-encoded, with an empty label (app..example), ending with a
-//     dot, or with a character no host name has.
+//     dot, with a character no host name has, or ending with a number
+//     without being an IPv4 address in four decimal parts (0x7f.1).
 //   - a dot segment in the path (dotSegmentProblem), which a browser
 //     resolves away before it goes there.
 //
@@ -172,6 +184,11 @@ func uriTextProblem(raw, shown string) error {
 	return dotSegmentProblem(raw, shown)
 }
 
+// maxIssuerLength is the longest issuer: it leaves room, below
+// maxURILength, for the path hallpass's own client appends to the issuer
+// in its redirect URIs (/console/callback, /account/callback).
+const maxIssuerLength = maxURILength - 64
+
 // CheckIssuerURL refuses an issuer that is not written as the URIs
 // registered with hallpass must be (uriTextProblem), so that a server is
 // refused at start-up, with the reason, rather than started without the
@@ -181,9 +198,15 @@ func uriTextProblem(raw, shown string) error {
 // set instead, the host's A-label: clients compare the issuer as a
 // string (OpenID Connect Discovery §4.3), so https://例え.jp and
 // https://xn--r8jz45g.jp are two issuers to them, and the A-label is the
-// one a browser goes to, sends as its origin and names in passkeys.
+// one a browser goes to, sends as its origin and names in passkeys. A
+// wildcard is refused as in a redirect URI (wildcardProblem), since the
+// own client's are the issuer followed by a path, and so is an issuer
+// longer than maxIssuerLength.
 func CheckIssuerURL(raw string) error {
 	shown := shownURI(raw)
+	if len(raw) > maxIssuerLength {
+		return fmt.Errorf("the issuer must be at most %d characters, so that hallpass's own client's redirect URIs, the issuer followed by a path, are at most the %d a redirect URI may have; it has %d", maxIssuerLength, maxURILength, len(raw))
+	}
 	if u, err := url.Parse(raw); err == nil && !isASCII(u.Hostname()) {
 		host := u.Hostname()
 		ascii, ok := hostALabel(host)
@@ -194,6 +217,9 @@ func CheckIssuerURL(raw string) error {
 			return fmt.Errorf("%q must name its host in ASCII: set the issuer as %q, with the host's A-label (punycode), which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, fixed)
 		}
 		return fmt.Errorf("%q must name its host in ASCII: set the issuer with the host's A-label (punycode) %q in place of %q, which is where browsers and clients go; clients compare the issuer as a string, so the two are different issuers to them", shown, ascii, host)
+	}
+	if err := wildcardProblem(raw, shown); err != nil {
+		return err
 	}
 	return uriTextProblem(raw, shown)
 }
@@ -206,8 +232,11 @@ func CheckIssuerURL(raw string) error {
 // another to a browser's origin, cookies and a string comparison of
 // redirect URIs, and makes localhost. pass for no loopback name
 // (IsLoopback); and any character but letters, digits, hyphen and
-// underscore in a name (a<b.example), which no DNS name has. An IPv6
-// literal must be an address, without a zone.
+// underscore in a name (a<b.example), which no DNS name has; and a host
+// whose last label is a number (isNumericLabel) but that is not an IPv4
+// address in four decimal parts without leading zeros, which a browser
+// reads as another address (0x7f.1, 010.0.0.1, 2130706433) or refuses
+// (app.123). An IPv6 literal must be an address, without a zone.
 func asciiHostProblem(raw, shown string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
@@ -232,7 +261,8 @@ func asciiHostProblem(raw, shown string) error {
 	case strings.HasSuffix(host, ".") && strings.TrimRight(host, ".") != "":
 		return fmt.Errorf("%q has a host ending with a dot (%q): to a browser that is another origin than %q, though the same to DNS; write the host without the trailing dot", shown, host, strings.TrimRight(host, "."))
 	}
-	for _, label := range strings.Split(host, ".") {
+	labels := strings.Split(host, ".")
+	for _, label := range labels {
 		if label == "" {
 			return fmt.Errorf("%q has an empty label in its host (%q), which names no host: write each label between dots", shown, host)
 		}
@@ -240,7 +270,26 @@ func asciiHostProblem(raw, shown string) error {
 			return fmt.Errorf("%q has %q in its host, which no host name has: a host name is letters, digits, hyphens and underscores between dots", shown, label[i:i+1])
 		}
 	}
+	if isNumericLabel(labels[len(labels)-1]) {
+		if a, err := netip.ParseAddr(host); err != nil || !a.Is4() {
+			return fmt.Errorf("%q has the host %q, which ends with a number, so a browser reads it as an IPv4 address, in forms the eye does not (0x7f.1 is 127.0.0.1, 010.0.0.1 is 8.0.0.1), or refuses it: write an IPv4 address as four decimal numbers without leading zeros, or a host name whose last label is not a number", shown, host)
+		}
+	}
 	return nil
+}
+
+// isNumericLabel reports whether label, a host's last, makes the URL
+// Standard read the host as an IPv4 address ("ends in a number"): all
+// decimal digits, or 0x followed by hexadecimal digits or nothing. Such
+// a host is an address to a browser, in decimal, octal (a leading zero)
+// or hexadecimal parts, one to four of them; only four decimal parts
+// without leading zeros read the same to the eye, url.Parse and Go's
+// dialer.
+func isNumericLabel(label string) bool {
+	if l := strings.ToLower(label); strings.HasPrefix(l, "0x") {
+		return strings.Trim(l[2:], "0123456789abcdef") == ""
+	}
+	return label != "" && strings.Trim(label, "0123456789") == ""
 }
 
 // isHostNameChar reports whether r may be part of an ASCII host name:
@@ -339,12 +388,7 @@ func hostNameProblem(raw, shown string) error {
 		return fmt.Errorf("%q must name its host in ASCII, so that no look-alike of another host passes for it: register the host's A-label (punycode) %q in place of %q, which is where browsers go", shown, ascii, host)
 	}
 	for _, label := range strings.Split(host, ".") {
-		if !strings.HasPrefix(strings.ToLower(label), "xn--") {
-			continue
-		}
-		// Lookup decodes the label and checks what it decodes to as a
-		// browser does; "xn--" alone decodes to nothing, with no error.
-		if name, err := idna.Lookup.ToUnicode(label); err != nil || name == "" {
+		if !validALabel(label) {
 			return fmt.Errorf("%q has the host label %q, which starts with xn-- but is no valid A-label (punycode), so browsers refuse the host: register the A-label that IDNA's ToASCII (UTS #46) gives for the name meant", shown, label)
 		}
 	}
@@ -352,8 +396,12 @@ func hostNameProblem(raw, shown string) error {
 }
 
 // hostALabel returns host, not in ASCII, as the URL Standard computes a
-// domain's ASCII form (UTS #46 non-transitional, idna.Lookup); false when
-// it is not a valid internationalised domain name.
+// domain's ASCII form (UTS #46 non-transitional, idna.Lookup), to be
+// offered in its place; false when it is not a valid internationalised
+// domain name. A trailing dot is left out: a full stop a browser maps to
+// a dot (U+3002, U+FF0E, U+FF61) at the end of host would otherwise
+// offer a host that asciiHostProblem refuses as ending with a dot, and
+// its rule is to write the host without it.
 func hostALabel(host string) (string, bool) {
 	ascii, err := idna.Lookup.ToASCII(host)
 	// idna turns a label that maps to "xn--" (ｘｎ--) into an empty one,
@@ -361,7 +409,30 @@ func hostALabel(host string) (string, bool) {
 	// before the last names no host, and offered as the A-label it would
 	// name another than the one written.
 	emptyLabel := strings.HasPrefix(ascii, ".") || strings.Contains(ascii, "..")
-	return ascii, err == nil && !emptyLabel
+	ascii = strings.TrimSuffix(ascii, ".")
+	if err != nil || emptyLabel || ascii == "" {
+		return "", false
+	}
+	// What is offered is held to the A-label rule of hostNameProblem:
+	// idna encodes a byte that is not UTF-8 (\xaf) as an A-label
+	// (xn--zn7c) that no browser decodes.
+	for _, label := range strings.Split(ascii, ".") {
+		if !validALabel(label) {
+			return "", false
+		}
+	}
+	return ascii, true
+}
+
+// validALabel reports whether label, if it starts with xn--, decodes as a
+// browser decodes it (idna.Lookup); "xn--" alone decodes to nothing,
+// with no error, and is no A-label either.
+func validALabel(label string) bool {
+	if !strings.HasPrefix(strings.ToLower(label), "xn--") {
+		return true
+	}
+	name, err := idna.Lookup.ToUnicode(label)
+	return err == nil && name != ""
 }
 
 // withHost returns uri with host, the host of its authority as written,

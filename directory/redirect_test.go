@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,6 +157,9 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "empty A-label in full-width letters", uri: "https://\uFF58\uFF4E--.example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "empty A-label beside an internationalised label", uri: "https://bücher.xn--.example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "empty label between ideographic full stops", uri: "https://bücher\u3002\u3002example/cb", rule: "nor a valid internationalised domain name"},
+		// idna encodes a byte that is not UTF-8 as an A-label no browser
+		// decodes (xn--zn7c): no URI is offered with it.
+		{name: "host not UTF-8", uri: "https://\xafapp.example/cb", rule: "nor a valid internationalised domain name"},
 		{name: "invalid A-label", uri: "https://xn--zz.example/cb", rule: `"xn--zz", which starts with xn-- but is no valid A-label`},
 		{name: "empty A-label", uri: "https://xn--.example/cb", rule: "no valid A-label"},
 		{name: "A-label with a trailing hyphen", uri: "https://app.xn--abc-.example/cb", rule: "no valid A-label"},
@@ -207,6 +211,20 @@ func TestCheckRedirectURI(t *testing.T) {
 		{name: "opaque private-use URI with dots", uri: "com.example.app:cb/../x", public: public, rule: ""},
 		{name: "hyphen and digits in host", uri: "https://app-1.example-2.com/cb", rule: ""},
 		{name: "IPv4 host", uri: "https://192.0.2.1/cb", rule: ""},
+		{name: "numeric first label", uri: "https://123.example/cb", rule: ""},
+		{name: "last label 0x and no hex digit after", uri: "https://app.0xg/cb", rule: ""},
+
+		// A host ending with a number is an IPv4 address to a browser (the
+		// URL Standard's "ends in a number"), read in forms url.Parse and
+		// the eye do not: another address than written, or none.
+		{name: "hexadecimal IPv4", uri: "https://0x7f.1/cb", rule: "ends with a number"},
+		{name: "octal IPv4", uri: "https://010.0.0.1/cb", rule: "ends with a number"},
+		{name: "IPv4 as one number", uri: "https://2130706433/cb", rule: "ends with a number"},
+		{name: "IPv4 with three parts", uri: "https://192.0.513/cb", rule: "ends with a number"},
+		{name: "five numbers", uri: "https://1.2.3.4.5/cb", rule: "ends with a number"},
+		{name: "name ending with a numeric label", uri: "https://app.123/cb", rule: "ends with a number"},
+		{name: "name ending with 0x", uri: "https://app.0X/cb", rule: "ends with a number"},
+		{name: "post-logout octal IPv4", uri: "https://0300.0.2.1/bye", use: forPostLogout, rule: "ends with a number"},
 		{name: "IPv6 host", uri: "https://[2001:db8::1]:8443/cb", rule: ""},
 	}
 	for _, tc := range tests {
@@ -228,6 +246,26 @@ func TestCheckRedirectURI(t *testing.T) {
 			t.Errorf("checkRedirectURI = %v, want the URI quoted with U+202E escaped", err)
 		}
 	})
+	// The URI a refusal tells the registrant to register instead is one
+	// that is accepted: a host ending with a full stop a browser maps to a
+	// dot (U+3002, U+FF0E, U+FF61) has an A-label ending with a dot, which
+	// is refused as a trailing dot, so the one offered is without it.
+	t.Run("the URI offered instead is accepted", func(t *testing.T) {
+		for _, uri := range []string{
+			"https://bücher.example/cb", "https://app\u3002example/cb", "https://app.example\u3002/cb",
+			"https://bücher.example\uFF0E:8443/cb", "https://bücher.example\uFF61/cb", "http://bücher.localhost\u3002/cb",
+		} {
+			err := checkRedirectURI(uri, forRedirect, false)
+			offered, ok := offeredURI(err)
+			if !ok {
+				t.Errorf("checkRedirectURI(%q) = %v, want a URI to register instead", uri, err)
+				continue
+			}
+			if err := checkRedirectURI(offered, forRedirect, false); err != nil {
+				t.Errorf("checkRedirectURI(%q) offers %q, which is refused: %v", uri, offered, err)
+			}
+		}
+	})
 	t.Run("a password is never echoed", func(t *testing.T) {
 		for _, uri := range []string{`https://u:hunter2@app.example/c\b`, "https://u:hunter2@bücher.example/cb", "https://u:hunter2@app.example/cb", "https://u:hunter2@app.example/*", "http://u:hunter2@app.example/cb#", "https://u:hunter2@app.example:99999/cb", "https://u:hunter2@app.example/c\u202Eb"} {
 			if err := checkRedirectURI(uri, forRedirect, false); err == nil || strings.Contains(err.Error(), "hunter2") {
@@ -237,6 +275,20 @@ func TestCheckRedirectURI(t *testing.T) {
 	})
 }
 
+// offeredURI returns the URI err tells the registrant to register
+// instead (register "…"); false when it offers none.
+func offeredURI(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	m := regexp.MustCompile(`register ("(?:[^"\\]|\\.)*")`).FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	s, uerr := strconv.Unquote(m[1])
+	return s, uerr == nil
+}
+
 // FuzzClientURI feeds arbitrary text to the checks of the URIs a client
 // registers, which dynamic registration takes from anyone holding the
 // initial access token: they must never panic, and whatever they accept
@@ -244,10 +296,13 @@ func TestCheckRedirectURI(t *testing.T) {
 // shows as nothing or reorders the rest (uriTextProblem), no backslash, a
 // host in ASCII whose A-labels decode, written as a browser goes to it
 // (an IPv6 address without a zone, or non-empty labels of letters,
-// digits, hyphens and underscores: no percent sign, no trailing dot), a
-// path without dot segments, no user information and no fragment.
+// digits, hyphens and underscores: no percent sign, no trailing dot,
+// and, ending with a number, an IPv4 address in four decimal parts), a
+// path without dot segments, no user information and no fragment; and
+// the URI a refusal offers in its place is accepted.
 func FuzzClientURI(f *testing.F) {
 	hostNameRE := regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	numericLabelRE := regexp.MustCompile(`^([0-9]+|0[xX][0-9A-Fa-f]*)$`)
 	for _, seed := range []string{
 		"https://app.example/cb", "https://app.example:8443/cb?tenant=a", "http://127.0.0.1:8080/cb", "http://[::1]/cb",
 		"com.example.app:/cb", "com.example.app://host:99999/cb", "https://bücher.example/cb",
@@ -261,10 +316,20 @@ func FuzzClientURI(f *testing.F) {
 		"https://b%25.example/cb", "https://app..example/cb", "https://app.example./cb", "http://localhost./cb", "http://LOCALHOST.:8080/cb",
 		"http://[fe80::1%25en0]/cb", "https://a<b.example/cb", "https://app.example/a/../cb", "https://app.example/./cb",
 		"https://app.example/a/%2e%2E/cb", "https://app.example/.%2e", "com.example.app:/a/../cb", "https://app.example/a..b/cb",
+		"https://app.example\u3002/cb", "https://bücher.example\uFF0E/cb", "https://0x7f.1/cb", "https://010.0.0.1/cb", "https://app.123/cb", "//\xaf", "//0ü",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		// The offer fixes the host; what else is wrong is said in turn.
+		if offered, ok := offeredURI(checkRedirectURI(raw, forRedirect, true)); ok {
+			if err := hostNameProblem(offered, offered); err != nil {
+				t.Fatalf("refused %q offering %q, whose host is refused too: %v", raw, offered, err)
+			}
+			if err := asciiHostProblem(offered, offered); err != nil {
+				t.Fatalf("refused %q offering %q, whose host is refused too: %v", raw, offered, err)
+			}
+		}
 		accepted := checkServerURL(raw) == nil
 		for _, use := range []uriUse{forRedirect, forPostLogout} {
 			for _, public := range []bool{false, true} {
@@ -306,6 +371,10 @@ func FuzzClientURI(f *testing.F) {
 			}
 		} else if host != "" && !hostNameRE.MatchString(host) {
 			t.Fatalf("accepted %q, whose host %q is not non-empty labels of letters, digits, - and _ between dots", raw, host)
+		} else if labels := strings.Split(host, "."); numericLabelRE.MatchString(labels[len(labels)-1]) {
+			if a, err := netip.ParseAddr(host); err != nil || !a.Is4() {
+				t.Fatalf("accepted %q, whose host %q ends with a number but is no IPv4 address in four decimal parts", raw, host)
+			}
 		}
 		if u.Opaque == "" {
 			path := strings.ReplaceAll(strings.ToLower(u.EscapedPath()), "%2e", ".")
@@ -313,6 +382,40 @@ func FuzzClientURI(f *testing.F) {
 				if seg == "." || seg == ".." {
 					t.Fatalf("accepted %q, whose path has a dot segment, which a browser resolves away", raw)
 				}
+			}
+		}
+	})
+}
+
+// FuzzIssuerURL: an issuer CheckIssuerURL accepts, of the shape
+// provider.New takes besides (https, or http on a loopback host; a host;
+// no user, query, fragment or trailing slash), is one hallpass's own
+// client's redirect URIs, the issuer followed by a path, can be
+// registered with: otherwise a server starts with the console and the
+// account page off.
+func FuzzIssuerURL(f *testing.F) {
+	for _, seed := range []string{
+		"https://id.example.com", "http://localhost:8080", "http://[::1]:8080", "https://Auth.Example.COM/realms/a.b",
+		"HTTPS://id.example.com/~user/a%2Fb", "https://my_host.internal:8443/..foo", "https://id.example.com/a*b",
+		"https://例え.jp", "https://id.example.com./x", "https://0x7f.1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if CheckIssuerURL(raw) != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			strings.ContainsAny(raw, "?#") || strings.HasSuffix(raw, "/") {
+			return
+		}
+		if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Hostname())) {
+			return
+		}
+		for _, path := range []string{"/console/callback", "/account/callback"} {
+			if err := checkRedirectURI(raw+path, forRedirect, true); err != nil {
+				t.Fatalf("CheckIssuerURL accepted %q, but its own client's redirect URI is refused: %v", raw, err)
 			}
 		}
 	})

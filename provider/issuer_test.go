@@ -51,12 +51,19 @@ func TestNewIssuer(t *testing.T) {
 		{"Unicode host with a port and path", "https://例え.jp:8443/id", false, `set the issuer as "https://xn--r8jz45g.jp:8443/id"`},
 		{"host no valid internationalised name", "https://\u0660\u0661.example", false, "set an issuer whose host is in ASCII"},
 		{"Unicode host's A-label", "https://xn--r8jz45g.jp", false, ""},
+		// An ideographic full stop at the end is a trailing dot to a
+		// browser: the issuer offered is without it, which starts.
+		{"Unicode host ending with an ideographic full stop", "https://例え.jp\u3002", false, `set the issuer as "https://xn--r8jz45g.jp",`},
 		{"percent-encoded host", "https://id%25.example.com", false, "must not percent-encode its host"},
 		{"empty label", "https://id..example.com", false, "empty label"},
 		{"trailing dot", "https://id.example.com.", false, "ending with a dot"},
 		{"localhost with a trailing dot", "http://localhost.:8080", false, "ending with a dot"},
 		{"dot segment", "https://id.example.com/a/../id", false, "dot segment"},
 		{"backslash", `https://id.example.com/a\b`, false, "backslash"},
+		// A browser reads 010.0.0.1 as 8.0.0.1: its console callback is
+		// not on the issuer as written.
+		{"octal IPv4", "https://010.0.0.1", false, "ends with a number"},
+		{"loopback in hexadecimal", "http://0x7f.1:8080", true, "ends with a number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer

@@ -1,0 +1,122 @@
+package provider_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hallpass/hallpass/provider"
+)
+
+// TestIssuerAcceptedOwnClientRegisters: every issuer New accepts is one
+// hallpass's own client can be registered with, its redirect URIs on the
+// issuer: New refuses at start-up (refused) what would otherwise start a
+// server whose console and account page nobody can sign in to. Each
+// shape an operator may have started hallpass with before (upper case,
+// ports, underscores, escapes, dots in path segments that are no dot
+// segments) keeps starting, console included.
+func TestIssuerAcceptedOwnClientRegisters(t *testing.T) {
+	ts := newTestServer(t, "sqlite:"+t.TempDir()+"/x.db")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		issuer  string
+		refused string // in New's error; "" means it starts
+	}{
+		{issuer: "http://localhost:8080"},
+		{issuer: "http://127.0.0.1:18473"},
+		{issuer: "http://[::1]:8080"},
+		{issuer: "https://auth.example.com/path/sub"},
+		{issuer: "https://Auth.Example.COM"},
+		{issuer: "HTTPS://auth.example.com"},
+		{issuer: "https://auth.example.com:8443"},
+		{issuer: "https://auth.example.com:443"},
+		{issuer: "https://my_host.internal"},
+		{issuer: "https://auth.example.com/a%2Fb"},
+		{issuer: "https://auth.example.com/a%20b"},
+		{issuer: "https://auth.example.com/~user"},
+		{issuer: "https://auth.example.com/realms/a.b"},
+		{issuer: "https://auth.example.com/..foo"},
+		{issuer: "https://auth.example.com/.well-known"},
+		{issuer: "https://auth.example.com/a."},
+		{issuer: "https://auth.example.com/r\u00e9alm"},
+		{issuer: "https://xn--r8jz45g.jp"},
+		{issuer: "https://10.0.0.5"},
+		{"https://auth.example.com/a*b", "wildcard"},
+		{"https://auth.example.com/a%2Ab", "wildcard"},
+	} {
+		t.Run(tc.issuer, func(t *testing.T) {
+			p, err := provider.New(provider.Config{
+				Issuer: tc.issuer, Store: ts.Store, Keys: ts.Keys,
+				AdminTokenDigest: make([]byte, 32), TokenSecret: make([]byte, 32),
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("New(%q): %v; want it refused, saying %q", tc.issuer, err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New refused %q: %v", tc.issuer, err)
+			}
+			t.Cleanup(p.Close)
+			if err := p.EnsureSelfClient(ctx); err != nil {
+				t.Fatalf("New accepted the issuer, but its own client was refused: %v", err)
+			}
+			c, err := ts.Store.GetClient(ctx, provider.SelfClientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.issuer + provider.PathConsole + "/callback"; !slices.Contains(c.RedirectURIs, want) {
+				t.Errorf("own client's redirect URIs %q, want %q among them", c.RedirectURIs, want)
+			}
+		})
+	}
+}
+
+// TestLongestIssuerOwnClientRegisters: the longest issuer New accepts is
+// one hallpass's own client, whose redirect URIs are the issuer and a
+// path, can be registered with; an issuer a character longer is refused
+// at start-up, saying why.
+func TestLongestIssuerOwnClientRegisters(t *testing.T) {
+	ts := newTestServer(t, "sqlite:"+t.TempDir()+"/x.db")
+	ctx := context.Background()
+	newProvider := func(issuer string) (*provider.Provider, error) {
+		p, err := provider.New(provider.Config{
+			Issuer: issuer, Store: ts.Store, Keys: ts.Keys,
+			AdminTokenDigest: make([]byte, 32), TokenSecret: make([]byte, 32),
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if p != nil {
+			t.Cleanup(p.Close)
+		}
+		return p, err
+	}
+	issuerOf := func(n int) string { return "https://id.example.com/" + strings.Repeat("a", n) }
+	// The longest accepted, searched for: New refuses longer ones only.
+	lo, hi := 0, 8192
+	if _, err := newProvider(issuerOf(hi)); err == nil {
+		t.Fatalf("New accepted an issuer of %d characters", len(issuerOf(hi)))
+	}
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if _, err := newProvider(issuerOf(mid)); err == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	p, err := newProvider(issuerOf(lo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.EnsureSelfClient(ctx); err != nil {
+		t.Fatalf("New accepted an issuer of %d characters, but its own client was refused: %v", len(issuerOf(lo)), err)
+	}
+	if _, err := newProvider(issuerOf(hi)); err == nil || !strings.Contains(err.Error(), "characters") {
+		t.Errorf("New(issuer of %d characters) = %v, want it to say how long an issuer may be", len(issuerOf(hi)), err)
+	}
+}
