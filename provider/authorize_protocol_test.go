@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -123,5 +124,66 @@ func TestAuthorizePostWithQuery(t *testing.T) {
 			ar := e.Confidential.request("openid")
 			e.newBrowser(t).post(t, e.URL+provider.PathAuthorize, urlValues(t, ar.URL)).want(t, "login")
 		})
+	})
+}
+
+// TestAuthorizeUnreadableClientOrRedirectWins: an authorization request
+// whose client_id or redirect_uri is at fault (unreadable, sent twice, or
+// in the query of a POST) is refused on a page, whatever else is wrong
+// with it and in whichever order the faults are found, and no unreadable
+// text reaches the refusal's log line. Before, the first unreadable
+// parameter found (in map order) was the culprit: with an unreadable
+// state found first, the unreadable redirect_uri was taken out and the
+// error went to the client's one registered redirect URI, one time in
+// two; a POST whose query named client_id and whose body held an
+// unreadable state sent the error to the client of the query; and with a
+// parameter sent twice, or a form that does not parse, the unreadable
+// text stayed in the form and was logged as the request's redirect_uri
+// or client_id.
+func TestAuthorizeUnreadableClientOrRedirectWins(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		logs := &syncBuffer{}
+		e := newSSOEnv(t, dsn, func(c *provider.Config) {
+			c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		})
+		const marker = "unreadable-marker"
+		t.Run("unreadable redirect_uri and state", func(t *testing.T) {
+			// Map order decided which was found first: ask often
+			// enough that both orders come up. Without openid, fosite
+			// takes a missing redirect_uri for the client's one
+			// registered redirect URI.
+			for range 16 {
+				ar := e.Confidential.request("").
+					withParam(t, "redirect_uri", e.Confidential.Config.RedirectURL+"\xff").
+					withParam(t, "state", "state-long-enough\x00")
+				e.newBrowser(t).get(t, ar.URL).wantErrorPage(t, http.StatusBadRequest)
+			}
+		})
+		t.Run("POST, client_id in the query, unreadable state in the body", func(t *testing.T) {
+			ar := e.Confidential.request("openid")
+			form := urlValues(t, ar.URL)
+			query := url.Values{"client_id": {form.Get("client_id")}}
+			form.Del("client_id")
+			form.Set("state", "state-long-enough\xff")
+			e.newBrowser(t).post(t, e.URL+provider.PathAuthorize+"?"+query.Encode(), form).wantErrorPage(t, http.StatusBadRequest)
+		})
+		t.Run("unreadable redirect_uri sent twice", func(t *testing.T) {
+			// The unreadable one first: the one fosite and the log read.
+			ar := e.Confidential.request("openid")
+			first := url.Values{"redirect_uri": {"https://evil.example/\x00" + marker}}.Encode()
+			u := strings.Replace(ar.URL, "?", "?"+first+"&", 1)
+			e.newBrowser(t).get(t, u).wantErrorPage(t, http.StatusBadRequest)
+		})
+		t.Run("unreadable client_id in a query that does not parse", func(t *testing.T) {
+			ar := e.Confidential.request("openid").withParam(t, "client_id", e.Confidential.Meta.ClientID+"\x00"+marker)
+			e.newBrowser(t).get(t, ar.URL+"&x=%zz").wantErrorPage(t, http.StatusBadRequest)
+		})
+		for _, r := range logs.records(t) {
+			for k, v := range r {
+				if s, ok := v.(string); ok && strings.Contains(s, marker) {
+					t.Errorf("log record %q holds the unreadable value in %s: %q", r["msg"], k, s)
+				}
+			}
+		}
 	})
 }

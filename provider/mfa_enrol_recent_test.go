@@ -107,4 +107,46 @@ func TestFlowEnrolmentNeedsRecentSignIn(t *testing.T) {
 			}
 		})
 	})
+
+	t.Run("recovery code of an old sign-in", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, dsn string) {
+			// Bob signs in to the portal without a factor, then sets an
+			// authenticator up in another browser (a first one ends no
+			// session): the portal's browser, eleven minutes on, has an
+			// old sign-in without the factor.
+			var codes []string
+			e, b := start(t, dsn, func(e *ssoEnv, b *browser, clock *testClock) {
+				cb, _ := b.signIn(t, e.Confidential.request("openid"), "bob", bobPassword)
+				cb.wantCode(t)
+				other := e.newBrowser(t)
+				e.consoleSignIn(t, other, provider.PathAccount, "bob", bobPassword)
+				form := other.get(t, e.URL+provider.PathAccountSecurity)
+				m := secretRE.FindStringSubmatch(form.Body)
+				if m == nil {
+					t.Fatalf("no secret on the enrolment page: %s", form)
+				}
+				done := other.submitTo(t, form, "/security/totp", url.Values{"code": {totpAt(t, m[1], clock.Now())}})
+				for _, c := range recoveryRE.FindAllStringSubmatch(done.Body, -1) {
+					codes = append(codes, c[1])
+				}
+				if len(codes) == 0 {
+					t.Fatalf("bob's enrolment showed no recovery codes: %s", done)
+				}
+			})
+			ar := e.Confidential.request("openid")
+			prompt := b.get(t, ar.URL)
+			wantPath(t, prompt, provider.PathSecondFactor)
+			p := b.submitTo(t, prompt, provider.PathSecondFactor, url.Values{"code": {codes[0]}})
+			// The recovery code signed in; an enrolment offered now
+			// could only send the browser to sign in again, and spend
+			// another recovery code there, once its code was posted.
+			if secretRE.MatchString(p.Body) {
+				t.Fatalf("an enrolment offered to a sign-in eleven minutes old after its recovery code: %s", p)
+			}
+			if p.kind() == "consent" {
+				p = b.decide(t, p, "allow")
+			}
+			e.callback(t, p, ar).wantCode(t)
+		})
+	})
 }

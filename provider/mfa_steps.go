@@ -201,6 +201,16 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		p.mfaEvent(ctx, "recovery_code_used", user.ID, "recovery_codes_left", left)
+		if !p.recentlySignedIn(f.pending.AuthTime) {
+			// The enrolment of an old sign-in is refused (mayEnrol):
+			// offered now, its post would send the browser to sign in
+			// again, where the user, who may have lost the
+			// authenticator, would spend another recovery code. The
+			// sign-in goes on; the account page replaces the
+			// authenticator after a fresh one.
+			p.advance(w, r, f)
+			return
+		}
 		p.enrolPage(w, r, f, user, http.StatusOK, "", "",
 			fmt.Sprintf("You signed in with a recovery code; %d are left. If you lost your authenticator, set up a new one now.", left))
 		return

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -108,11 +107,21 @@ func parseAuthorizeParams(r *http.Request, pushed bool) (culprit string, unsuppo
 // query. Both are invalid_request, and culprit names the parameter at
 // fault, so that the endpoint can tell whether the client and its
 // redirect URI are still established (RFC 6749 §4.1.2.1): if they are,
-// the error goes back to the client, not on a page. What is at fault is
-// out of r.Form when it returns, for fosite to establish the client and
-// redirect URI from the rest and never to read it, nor store it (a NUL in
-// a text column is an error of PostgreSQL's), nor echo it back (a hostile
-// state).
+// the error goes back to the client, not on a page. What is unreadable is
+// out of r.Form when it returns, whatever else was wrong with the request
+// (a parameter sent twice, a form that does not parse), for fosite to
+// establish the client and redirect URI from the rest and never to read
+// it, nor store it (a NUL in a text column is an error of PostgreSQL's),
+// nor echo it back (a hostile state), and for the refusal's log line
+// never to write it.
+//
+// client_id and redirect_uri, when either is at fault in any of these
+// ways (unreadable, sent twice, or in the query of a POST), are the
+// culprit, whatever else is: the request's client or redirect URI is then
+// in doubt and the error goes on a page, however many other parameters
+// were at fault too and in whichever order they are found. Without that
+// precedence an unreadable redirect_uri, taken out, left fosite the
+// client's one registered redirect URI to send the error to.
 //
 // A POST carries its parameters in the form body (OIDC Core §3.1.2.1,
 // Form Serialization). fosite reads the query and the body as one form,
@@ -123,42 +132,49 @@ func parseAuthorizeParams(r *http.Request, pushed bool) (culprit string, unsuppo
 // client that put some parameters in the URL is told so, instead of being
 // answered about a request it did not send.
 func parseAuthorizeForm(r *http.Request) (culprit string, err error) {
-	if culprit, err = parseOAuthParams(r); err != nil {
-		return culprit, err
-	}
-	if name, ok := cleanParsed(r.Form); !ok {
-		for k, vs := range r.Form {
-			if !directory.CleanText(k) || slices.ContainsFunc(vs, func(v string) bool { return !directory.CleanText(v) }) {
-				delete(r.Form, k)
-			}
-		}
-		culprit = "a parameter name"
-		if unquoted, uerr := strconv.Unquote(name); uerr == nil {
-			culprit = unquoted
-		}
-		return culprit, fosite.ErrInvalidRequest.WithHintf("%s must not contain a NUL character or invalid UTF-8.", parameterNamed(name))
-	}
+	culprit, err = parseOAuthParams(r)
+	var query url.Values
 	if r.Method == http.MethodPost && r.URL.RawQuery != "" {
-		query, _ := url.ParseQuery(r.URL.RawQuery)
-		culprit = "the URL query"
-		for _, name := range []string{"client_id", "redirect_uri"} {
-			if query.Has(name) {
-				culprit = name
-			}
-		}
+		query, _ = url.ParseQuery(r.URL.RawQuery)
 		r.Form = url.Values{}
 		maps.Copy(r.Form, r.PostForm)
-		return culprit, fosite.ErrInvalidRequest.WithHint("A POST to the authorization endpoint carries its parameters in the application/x-www-form-urlencoded body only (OIDC Core §3.1.2.1), not in the URL's query.")
 	}
-	return "", nil
+	unreadable, badName := takeUnreadable(r.Form)
+	switch {
+	case err != nil:
+	case len(unreadable) > 0:
+		culprit, err = unreadable[0], fosite.ErrInvalidRequest.WithHintf("Parameter %q must not contain a NUL character or invalid UTF-8.", unreadable[0])
+	case badName:
+		culprit, err = "a parameter name", fosite.ErrInvalidRequest.WithHint("A parameter name must not contain a NUL character or invalid UTF-8.")
+	case query != nil:
+		culprit, err = "the URL query", fosite.ErrInvalidRequest.WithHint("A POST to the authorization endpoint carries its parameters in the application/x-www-form-urlencoded body only (OIDC Core §3.1.2.1), not in the URL's query.")
+	}
+	for _, name := range []string{"redirect_uri", "client_id"} {
+		if err != nil && (culprit == name || slices.Contains(unreadable, name) || query.Has(name)) {
+			return name, err
+		}
+	}
+	return culprit, err
 }
 
-// parameterNamed describes the parameter cleanParsed named.
-func parameterNamed(name string) string {
-	if name == "name" {
-		return "A parameter name"
+// takeUnreadable deletes from form every parameter whose name or one of
+// whose values holds a NUL character or invalid UTF-8. It returns the
+// names of those whose name is readable, sorted, and whether one's name
+// was not.
+func takeUnreadable(form url.Values) (names []string, badName bool) {
+	for k, vs := range form {
+		switch {
+		case !directory.CleanText(k):
+			badName = true
+		case slices.ContainsFunc(vs, func(v string) bool { return !directory.CleanText(v) }):
+			names = append(names, k)
+		default:
+			continue
+		}
+		delete(form, k)
 	}
-	return "Parameter " + name
+	sort.Strings(names)
+	return names, badName
 }
 
 // takeResponseMode takes a response_mode other than query, the only one
