@@ -172,6 +172,14 @@ func (s *Users) RemovePasskey(ctx context.Context, userID, passkeyID, keep strin
 func (s *Users) PutTOTP(ctx context.Context, t *storage.TOTP, keep string) (replaced bool, err error) {
 	err = s.endingSessions(ctx, func(tx context.Context) ([]storage.SessionClient, error) {
 		replaced = false
+		// The user's row, locked, orders two enrolments at once (two
+		// browsers of the account, on PostgreSQL at READ COMMITTED): the
+		// second waits, then reads the first's authenticator and counts
+		// as the replacement it is. Without it both read none, and the
+		// later one replaced the earlier without ending what it signed in.
+		if _, err := s.store.GetUser(storage.LockingReads(tx), t.UserID); err != nil {
+			return nil, storeErr(err, ObjectUser, t.UserID)
+		}
 		if _, err := s.store.GetTOTP(tx, t.UserID); err == nil {
 			replaced = true
 		} else if !errors.Is(err, storage.ErrNotFound) {

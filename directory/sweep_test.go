@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,6 +136,76 @@ func TestPutTOTPReplacementEndsOtherSessions(t *testing.T) {
 			}
 			if _, err := st.GetBrowserSession(ctx, "session-0"); err != nil {
 				t.Errorf("the kept session after the replacement: %v", err)
+			}
+		})
+	}
+}
+
+// slowTOTP is a store whose GetTOTP, once it has read, waits for every
+// contender to have read too (or for wait to pass): the widest window
+// between deciding whether an enrolment replaces and writing it.
+type slowTOTP struct {
+	storage.Store
+	arrived    *atomic.Int32
+	contenders int32
+	all        chan struct{}
+	wait       time.Duration
+}
+
+func (s slowTOTP) GetTOTP(ctx context.Context, userID string) (*storage.TOTP, error) {
+	t, err := s.Store.GetTOTP(ctx, userID)
+	if s.arrived.Add(1) == s.contenders {
+		close(s.all)
+	}
+	select {
+	case <-s.all:
+	case <-time.After(s.wait):
+	}
+	return t, err
+}
+
+// TestPutTOTPRace: two first enrolments of one user at the same moment
+// (two browsers of the account) are one first enrolment and one
+// replacement, whichever lands second: the replacement ends the other
+// browser's session, so the authenticator the first set up signs nobody
+// in once it is gone.
+func TestPutTOTPRace(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			st := slowTOTP{Store: testdb.Open(t, b.DSN(t)), arrived: &atomic.Int32{}, contenders: 2,
+				all: make(chan struct{}), wait: 300 * time.Millisecond}
+			svc := New(st, Options{Now: func() time.Time { return now }})
+			u, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := []string{"session-0", "session-1"}
+			for _, id := range keep {
+				testdb.SignedIn(t, st.Store, u.ID, id, now)
+			}
+			replaced := make([]bool, len(keep))
+			errs := make([]error, len(keep))
+			var wg sync.WaitGroup
+			for i := range keep {
+				wg.Go(func() {
+					replaced[i], errs[i] = svc.Users().PutTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: []byte{byte(i)}, CreatedAt: now}, keep[i])
+				})
+			}
+			wg.Wait()
+			n := 0
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("enrolment %d: %v", i, err)
+				}
+				if replaced[i] {
+					n++
+				}
+			}
+			left, err := st.ListUserBrowserSessions(ctx, u.ID)
+			if n != 1 || err != nil || len(left) != 1 {
+				t.Errorf("two enrolments at once: %d counted as a replacement (%v), %d sessions left (%v); want 1 and 1", n, replaced, len(left), err)
 			}
 		})
 	}
