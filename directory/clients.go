@@ -227,6 +227,9 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		if !validScopeToken(s) {
 			return nil, badMetadata("scope", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
 		}
+		if id, ok := protocolLookAlike(s); ok {
+			return nil, badMetadata("scope", "scope %q %s", s, lookAlikeReason(id))
+		}
 	}
 	if m.Scope == "" && code {
 		// An SSO client with no scope registered could sign nobody in.

@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"strings"
 	"time"
 
 	"github.com/hallpass/hallpass/storage"
@@ -58,6 +57,11 @@ func (in RoleView) checked(name string) (RoleView, error) {
 		if !validScopeToken(s) {
 			return in, invalid(ObjectRole, "scopes", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
 		}
+		// A role granting "Offline" would grant refresh tokens, which
+		// fosite gives for offline in any case, and nothing else.
+		if id, ok := protocolLookAlike(s); ok {
+			return in, invalid(ObjectRole, "scopes", "scope %q %s", s, lookAlikeReason(id))
+		}
 	}
 	return in, nil
 }
@@ -82,10 +86,8 @@ func (in ScopeView) checked(name string) (ScopeView, error) {
 			return in, invalid(ObjectScope, "audience", "%s is granted to every signed-in user whatever their roles, so the resource server %q would accept every user's token: give the audience to a scope that roles grant", id, in.Audience)
 		}
 	}
-	for _, id := range ProtocolScopes() {
-		if in.Name != id && strings.EqualFold(in.Name, id) {
-			return in, invalid(ObjectScope, "name", "scope name %q differs only by case from %s, a scope of the protocol: hallpass compares scope names exactly and the OAuth library it uses without case in places, so it would be another scope to some code and %s to the rest", in.Name, id, id)
-		}
+	if id, ok := protocolLookAlike(in.Name); ok {
+		return in, invalid(ObjectScope, "name", "scope name %q %s", in.Name, lookAlikeReason(id))
 	}
 	if err := plainText(ObjectScope, "description", in.Description, 500, false); err != nil {
 		return in, err

@@ -22,6 +22,24 @@ func ProtocolScopes() []string {
 	return append(IdentityScopes(), "offline", "address", "phone")
 }
 
+// protocolLookAlike returns the protocol scope (ProtocolScopes) that s
+// differs from only by case, and true; or false when there is none (s is
+// a protocol scope exactly, or differs from each by more than case).
+func protocolLookAlike(s string) (string, bool) {
+	for _, id := range ProtocolScopes() {
+		if s != id && strings.EqualFold(s, id) {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// lookAlikeReason says why a scope named like protocol scope id but for
+// case is refused, wherever it is named.
+func lookAlikeReason(id string) string {
+	return fmt.Sprintf("differs only by case from %s, a scope of the protocol: hallpass compares scope names exactly and the OAuth library it uses without case in places, so it would be another scope to some code and %s to the rest", id, id)
+}
+
 // NameKey returns the form under which the directory tells role names,
 // scope names and client ids apart, as it does usernames (UsernameKey):
 // two names have the same key exactly when they differ only by case.

@@ -422,3 +422,46 @@ func TestNameCheckStrictIsolation(t *testing.T) {
 		})
 	}
 }
+
+// TestProtocolScopeLookAlikesNamed: a role's scopes and a client's scope
+// may not name a protocol scope but for case either, registered or not:
+// a role granting "Offline" granted refresh tokens (fosite answers offline
+// in any case) while hallpass's own checks saw another scope. Exact
+// protocol scopes and other names stay allowed.
+func TestProtocolScopeLookAlikesNamed(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			svc := New(testdb.Open(t, b.DSN(t)), Options{})
+			for i, tc := range []struct {
+				role   []string
+				client string
+				ok     bool
+			}{
+				{role: []string{"Offline"}},
+				{role: []string{"read", "OFFLINE_ACCESS"}},
+				{role: []string{"Phone"}},
+				{client: "openid Offline"},
+				{client: "OpenID email"},
+				{role: []string{"offline", "phone", "Offline-reports"}, ok: true},
+				{client: "openid offline_access Profile-x", ok: true},
+			} {
+				name := fmt.Sprintf("case-%d", i)
+				var err error
+				if tc.role != nil {
+					_, err = svc.Roles().Create(ctx, RoleView{Name: name, Scopes: tc.role})
+				} else {
+					c := serviceClient(name)
+					c.Scope = tc.client
+					_, err = svc.Clients().Create(ctx, c)
+				}
+				if tc.ok && err != nil {
+					t.Errorf("role %q / client scope %q: %v, want it created", tc.role, tc.client, err)
+				}
+				if !tc.ok && (err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "differs only by case")) {
+					t.Errorf("role %q / client scope %q: %v, want it refused as a protocol scope's look-alike", tc.role, tc.client, err)
+				}
+			}
+		})
+	}
+}
