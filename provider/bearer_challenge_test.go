@@ -16,8 +16,8 @@ import (
 // and registration answered it invalid_token, as if a token had been
 // sent and refused. The Bearer scheme with nothing after it is a
 // malformed request (400 invalid_request), another token is refused with
-// 401 invalid_token and a description, and a token without the scope
-// userinfo needs is 403 insufficient_scope; each with its challenge.
+// 401 invalid_token and a description, and so is a client's own token at
+// userinfo; each with its challenge.
 func TestBearerChallenge(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
@@ -71,10 +71,13 @@ func TestBearerChallenge(t *testing.T) {
 				}
 			})
 		}
-		t.Run("userinfo with a token without openid", func(t *testing.T) {
+		// A user's token without openid is 403 insufficient_scope
+		// (TestCORSUserinfo); a client's own token, whatever its scopes,
+		// is not one userinfo answers.
+		t.Run("userinfo with a client's token without openid", func(t *testing.T) {
 			res := ts.do(t, req{Path: provider.PathUserinfo, Auth: "Bearer " + noOpenID})
-			assertError(t, res, http.StatusForbidden, "insufficient_scope")
-			assertChallenge(t, res, "insufficient_scope")
+			assertError(t, res, http.StatusUnauthorized, "invalid_token")
+			assertChallenge(t, res, "invalid_token")
 		})
 	})
 }

@@ -367,6 +367,7 @@ func TestCORSUserinfo(t *testing.T) {
 			tok := e.grant(t, b, spa, "alice", alicePassword, "profile").Access
 			res := userinfo(tok, spaOrigin)
 			assertError(t, res, http.StatusForbidden, "insufficient_scope")
+			assertChallenge(t, res, "insufficient_scope")
 			wantCORS(t, res, spaOrigin)
 			if !strings.Contains(res.Header.Get("WWW-Authenticate"), "insufficient_scope") ||
 				res.Header.Get("Access-Control-Expose-Headers") != "WWW-Authenticate" {
