@@ -105,6 +105,12 @@ type ClientMetadata struct {
 	// OpenID Back-Channel Logout 1.0 §2.2.
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+
+	// httpOrigin is Options.BuiltinHTTPOrigin, set by RegisterBuiltin
+	// alone: the origin on which validate accepts plain-http redirect
+	// URIs. Unexported, so no caller outside the package, and no JSON
+	// body, can set it.
+	httpOrigin string
 }
 
 // metadataFor renders a stored client; secret is included only when just
@@ -209,10 +215,10 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 
 	public := c.TokenEndpointAuthMethod == "none"
 	var err error
-	if c.RedirectURIs, err = redirectURIs("redirect_uris", m.RedirectURIs, forRedirect, public); err != nil {
+	if c.RedirectURIs, err = redirectURIs("redirect_uris", m.RedirectURIs, forRedirect, public, m.httpOrigin); err != nil {
 		return nil, err
 	}
-	if c.PostLogoutRedirectURIs, err = redirectURIs("post_logout_redirect_uris", m.PostLogoutRedirectURIs, forPostLogout, public); err != nil {
+	if c.PostLogoutRedirectURIs, err = redirectURIs("post_logout_redirect_uris", m.PostLogoutRedirectURIs, forPostLogout, public, m.httpOrigin); err != nil {
 		return nil, err
 	}
 	if code && len(m.RedirectURIs) == 0 {
@@ -295,6 +301,8 @@ type Clients struct {
 	// builtin are the ids of the clients hallpass registers itself
 	// (Options.BuiltinClients).
 	builtin []string
+	// builtinHTTPOrigin is Options.BuiltinHTTPOrigin.
+	builtinHTTPOrigin string
 }
 
 // Create validates m and stores the client. The returned metadata carries

@@ -60,11 +60,14 @@ func (s *Clients) refuseReserved(id string) error {
 // alone, which keeps it as its console and account page need it, however
 // its row was edited behind the service's back. Another id is an error.
 // Two replicas starting at once may both create it: the loser gets
-// ErrConflict.
+// ErrConflict. Its redirect URIs may use plain http on
+// Options.BuiltinHTTPOrigin, the issuer's own origin when the operator
+// chose an http issuer on a network host.
 func (s *Clients) RegisterBuiltin(ctx context.Context, m ClientMetadata) (ClientMetadata, error) {
 	if !s.IsBuiltin(m.ClientID) {
 		return ClientMetadata{}, fmt.Errorf("register built-in client %q: not a built-in client", m.ClientID)
 	}
+	m.httpOrigin = s.builtinHTTPOrigin
 	old, err := s.store.GetClient(ctx, m.ClientID)
 	switch {
 	case err == nil && storedAs(old, m):

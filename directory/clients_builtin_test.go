@@ -214,3 +214,30 @@ func TestRegisterBuiltinRestoresEveryField(t *testing.T) {
 		})
 	}
 }
+
+// Options.BuiltinHTTPOrigin lets a built-in client register plain-http
+// redirect URIs on that origin alone: not on another host or port, and
+// never for a client that is not built in.
+func TestBuiltinHTTPOrigin(t *testing.T) {
+	ctx := context.Background()
+	st := testdb.Open(t, testdb.SQLite(t))
+	svc := New(st, Options{BuiltinClients: []string{"own"}, BuiltinHTTPOrigin: "http://id.internal:8080"})
+	for _, tc := range []struct {
+		uri string
+		ok  bool
+	}{
+		{"http://id.internal:8080/console/callback", true},
+		{"HTTP://ID.Internal:8080/account/callback", true},
+		{"http://id.internal:8081/console/callback", false},
+		{"http://id.internal/console/callback", false},
+		{"http://evil.internal:8080/console/callback", false},
+	} {
+		_, err := svc.Clients().RegisterBuiltin(ctx, ClientMetadata{ClientID: "own", RedirectURIs: []string{tc.uri}, TokenEndpointAuthMethod: "none", SkipConsent: true})
+		if (err == nil) != tc.ok {
+			t.Errorf("RegisterBuiltin with %s: %v, want accepted %v", tc.uri, err, tc.ok)
+		}
+		if _, err := svc.Clients().Create(ctx, ClientMetadata{RedirectURIs: []string{tc.uri}, TokenEndpointAuthMethod: "none"}); err == nil {
+			t.Errorf("Create accepted a client with %s", tc.uri)
+		}
+	}
+}

@@ -27,13 +27,15 @@ const (
 )
 
 // redirectURIs checks the list of URIs registered in field for use, and
-// returns it without repeats.
-func redirectURIs(field string, uris []string, use uriUse, public bool) ([]string, error) {
+// returns it without repeats. httpOrigin, when not empty, is an origin
+// (http://host[:port]) on which plain http is accepted
+// (Options.BuiltinHTTPOrigin).
+func redirectURIs(field string, uris []string, use uriUse, public bool, httpOrigin string) ([]string, error) {
 	if len(uris) > maxURIs {
 		return nil, badMetadata(field, "at most %d redirect URIs may be registered", maxURIs)
 	}
 	for _, u := range uris {
-		if err := checkRedirectURI(u, use, public); err != nil {
+		if err := checkRedirectURIOn(u, use, public, httpOrigin); err != nil {
 			return nil, badMetadata(field, "%s: %v", field, err)
 		}
 	}
@@ -69,6 +71,12 @@ func isScriptScheme(scheme string) bool {
 // with what hallpass appends; nor anything uriTextProblem refuses. Each
 // error names the rule it breaks.
 func checkRedirectURI(raw string, use uriUse, public bool) error {
+	return checkRedirectURIOn(raw, use, public, "")
+}
+
+// checkRedirectURIOn is checkRedirectURI, but accepting plain http on
+// httpOrigin too when it is not empty: every other rule holds.
+func checkRedirectURIOn(raw string, use uriUse, public bool, httpOrigin string) error {
 	if raw == "" || len(raw) > maxURILength {
 		return fmt.Errorf("a redirect URI must be non-empty and at most %d characters", maxURILength)
 	}
@@ -99,7 +107,7 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 			return fmt.Errorf("%q must name a host", shown)
 		}
 	case scheme == "http":
-		if !IsLoopback(u.Hostname()) {
+		if !IsLoopback(u.Hostname()) && !onOrigin(u, httpOrigin) {
 			return fmt.Errorf("%q must use https: http is allowed only for localhost or a loopback address", shown)
 		}
 	case !strings.Contains(scheme, "."):
@@ -119,6 +127,17 @@ func checkRedirectURI(raw string, use uriUse, public bool) error {
 		}
 	}
 	return nil
+}
+
+// onOrigin reports whether u is on origin, an http://host[:port] origin
+// (empty: none), scheme and host compared without regard to case as a
+// browser does; the port as written.
+func onOrigin(u *url.URL, origin string) bool {
+	if origin == "" {
+		return false
+	}
+	o, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Scheme, o.Scheme) && strings.EqualFold(u.Host, o.Host)
 }
 
 // wildcardProblem refuses a wildcard (*, or %2A) anywhere in raw, a

@@ -75,6 +75,15 @@ type Options struct {
 	// other; only Clients.RegisterBuiltin, for hallpass's start-up,
 	// writes them. A server and the CLI on its database set it alike.
 	BuiltinClients []string
+	// BuiltinHTTPOrigin is the issuer's origin (http://host[:port], as
+	// the issuer writes it) when the operator started hallpass with an
+	// http issuer on a host that is not loopback
+	// (--insecure-http-issuer); empty otherwise. RegisterBuiltin then
+	// accepts a built-in client's http redirect URIs on that origin
+	// alone: hallpass's own client follows the operator's choice for
+	// the issuer, where no other client may register plain http to a
+	// network host.
+	BuiltinHTTPOrigin string
 }
 
 // New returns the service for store.
@@ -98,7 +107,7 @@ func New(store storage.Store, opts Options) *Service {
 		store:   store,
 		audit:   rec,
 		users:   &Users{store: store, hasher: opts.Hasher, now: now, logoutsQueued: opts.LogoutsQueued, accessLifespan: accessLifespan, audit: rec},
-		clients: &Clients{store: store, now: now, audit: rec, builtin: slices.Clone(opts.BuiltinClients)},
+		clients: &Clients{store: store, now: now, audit: rec, builtin: slices.Clone(opts.BuiltinClients), builtinHTTPOrigin: opts.BuiltinHTTPOrigin},
 		roles: &Roles{object: ObjectRole, now: now, audit: rec, view: viewRole, created: func(r *storage.Role) time.Time { return r.CreatedAt },
 			get: store.GetRole, list: store.ListRoles, create: store.CreateRole, update: store.UpdateRole, remove: store.DeleteRole,
 			fold: store.FindRoleNamesFold, store: store, deleting: func(ctx context.Context, name string) (map[string]any, error) { return roleLosses(ctx, store, name) }},

@@ -131,8 +131,25 @@ func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 // under, and any other scheme, as fosite.IsRedirectURISecure. fosite's
 // own compares the host name as written, so a URI registered as
 // http://LOCALHOST:8080/cb was refused its code after the user signed in.
-func redirectSecure(_ context.Context, u *url.URL) bool {
-	return u.Scheme != "http" || directory.IsLoopback(u.Hostname())
+// With an http issuer on a network host (--insecure-http-issuer), http
+// on the issuer's own origin too: hallpass's own client's redirect URIs
+// are there (directory.Options.BuiltinHTTPOrigin), and no other client
+// can register one (directory refuses it).
+func (p *Provider) redirectSecure(_ context.Context, u *url.URL) bool {
+	if u.Scheme != "http" || directory.IsLoopback(u.Hostname()) {
+		return true
+	}
+	origin := p.insecureOrigin()
+	return origin != "" && strings.EqualFold(u.Scheme+"://"+u.Host, origin)
+}
+
+// insecureOrigin is the issuer's origin when the issuer uses http on a
+// host that is not loopback (Config.AllowInsecureIssuer), or "".
+func (p *Provider) insecureOrigin() string {
+	if !strings.EqualFold(p.issuer.Scheme, "http") || directory.IsLoopback(p.issuer.Hostname()) {
+		return ""
+	}
+	return "http://" + p.issuer.Host
 }
 
 // loopbackOtherPort reports whether raw is the loopback redirect URI

@@ -317,11 +317,11 @@ func (p *Provider) requireRecentSignIn(area selfArea) func(http.Handler) http.Ha
 }
 
 // requireSelfCSRF refuses a post of the console or the account page
-// whose csrf field is not the token bound to this browser's sign-in.
+// whose csrf field is not the token bound to this browser's sign-in, or
+// that readBrowserForm refuses (a single-valued field sent twice).
 func (p *Provider) requireSelfCSRF(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		if !p.readBrowserForm(w, r) {
 			return
 		}
 		s := signedIn(r)

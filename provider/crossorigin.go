@@ -54,18 +54,12 @@ func (p *Provider) denyCrossOrigin(w http.ResponseWriter, r *http.Request) {
 // this browser's binding cookie. The token needs no lookup, so a forged
 // post is refused before the handler loads anything; whether the handle
 // names a live request of this browser is still the handler's check
-// (resume). Every field of these forms is single-valued: one sent twice
-// (decision=allow and decision=deny) is refused as unreadable, as at the
-// OAuth endpoints (parseOAuthParams), rather than read as its first value.
+// (resume). The form is read by readBrowserForm, which refuses a field
+// sent twice (decision=allow and decision=deny).
 func (p *Provider) requireFormCSRF(purpose string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := r.ParseForm(); err != nil {
-				p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
-				return
-			}
-			if name := repeatedParam(r.PostForm); name != "" {
-				p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "The field "+strconv.Quote(name)+" was sent more than once. Go back and try again.")
+			if !p.readBrowserForm(w, r) {
 				return
 			}
 			if !web.SameToken(r.PostForm.Get("csrf"), p.formCSRF(r, purpose, r.PostForm.Get("request"))) {
@@ -85,4 +79,33 @@ func (p *Provider) requireFormCSRF(purpose string) func(http.Handler) http.Handl
 func (p *Provider) formCSRF(r *http.Request, purpose, handle string) string {
 	binding, _ := p.cookies.Binding(r)
 	return web.CSRFToken(p.cfg.TokenSecret, "form-"+purpose, handle, binding)
+}
+
+// browserListFields are the fields of hallpass's browser forms that hold
+// a list, one value per box checked (the "checkboxes" fields of
+// web/templates: the console's client form's grant_types, its role
+// form's scopes, its user form's roles). Every other field of every
+// browser form is single-valued; lists typed into a textarea (a client's
+// redirect URIs) are one value, a line each.
+func browserListFields() []string { return []string{"grant_types", "roles", "scopes"} }
+
+// readBrowserForm parses the post of a browser form (login, consent, the
+// second-factor and passkey steps, the console, the account page: every
+// one reaches it through requireFormCSRF or requireSelfCSRF) and refuses,
+// 400 with the error page, one that cannot be read or that holds a
+// single-valued field more than once (role=a and role=b, two new
+// passwords), rather than let its handler read the first copy, as at the
+// OAuth endpoints (parseOAuthParams). It reports whether the handler may
+// go on; false means it answered.
+func (p *Provider) readBrowserForm(w http.ResponseWriter, r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "Go back and try again.")
+		return false
+	}
+	if name := repeatedField(r.PostForm, browserListFields()); name != "" {
+		p.log.InfoContext(r.Context(), "form post refused", "request_id", RequestID(r.Context()), "path", r.URL.Path, "reason", "field sent more than once", "field", name)
+		p.pageError(w, r, http.StatusBadRequest, "The form could not be read", "The field "+strconv.Quote(name)+" was sent more than once. Go back and try again.")
+		return false
+	}
+	return true
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/hallpass/hallpass/directory"
+	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/provider"
 )
 
@@ -118,5 +121,31 @@ func TestLongestIssuerOwnClientRegisters(t *testing.T) {
 	}
 	if _, err := newProvider(issuerOf(hi)); err == nil || !strings.Contains(err.Error(), "characters") {
 		t.Errorf("New(issuer of %d characters) = %v, want it to say how long an issuer may be", len(issuerOf(hi)), err)
+	}
+}
+
+// TestInsecureIssuerConsoleSignIn: with an http issuer on a network host
+// (--insecure-http-issuer, the operator's choice for a test network),
+// hallpass's start registers its own client on the issuer's origin, and
+// the console and the account page sign people in through it, code and
+// all; no other client may register plain http to that host.
+func TestInsecureIssuerConsoleSignIn(t *testing.T) {
+	ts := startTestServer(t, "sqlite:"+t.TempDir()+"/x.db", hallpasstest.Options{InsecureHost: "hallpass.test"})
+	if !strings.HasPrefix(ts.URL, "http://hallpass.test:") {
+		t.Fatalf("issuer %s, want one on http://hallpass.test", ts.URL)
+	}
+	e := ssoEnvOn(t, ts)
+	e.withConsoleAdmin(t)
+	for _, path := range []string{provider.PathConsole, provider.PathAccount} {
+		p := e.consoleSignIn(t, e.newBrowser(t), path, adminUsername, adminPassword)
+		if p.Status != http.StatusOK || p.URL.Path != path {
+			t.Errorf("the admin signing in to %s: %s", path, p)
+		}
+	}
+	res := ts.admin(t, http.MethodPost, "/admin/clients", directory.ClientMetadata{
+		ClientID: "on-the-issuer", RedirectURIs: []string{ts.URL + "/cb"}, TokenEndpointAuthMethod: "none",
+	})
+	if res.Status != http.StatusBadRequest {
+		t.Errorf("another client with an http redirect URI on the issuer's host: status %d %s, want 400", res.Status, res.Body)
 	}
 }

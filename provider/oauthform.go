@@ -55,10 +55,14 @@ func parseOAuthParams(r *http.Request) (repeated string, err error) {
 
 // repeatedParam returns the first (in name order, so the answer is
 // stable) single-valued parameter that form holds more than once.
-func repeatedParam(form url.Values) string {
+func repeatedParam(form url.Values) string { return repeatedField(form, repeatableParams) }
+
+// repeatedField returns the first (in name order, so the answer is
+// stable) field of form not in lists that it holds more than once.
+func repeatedField(form url.Values, lists []string) string {
 	names := make([]string, 0, len(form))
 	for name, vs := range form {
-		if len(vs) > 1 && !slices.Contains(repeatableParams, name) {
+		if len(vs) > 1 && !slices.Contains(lists, name) {
 			names = append(names, name)
 		}
 	}

@@ -332,7 +332,7 @@ func New(cfg Config) (*Provider, error) {
 	// the notices it queues with the wall clock, not with Config.Now.
 	p.logouts = newBackchannel(cfg.Store, time.Now, cfg.Logger, p.signLogoutToken, cfg.BackchannelPollInterval)
 	p.dir = directory.New(cfg.Store, directory.Options{Hasher: gatedHasher{p.passwords}, Now: cfg.Now, LogoutsQueued: p.logoutsQueued,
-		AccessTokenLifespan: cfg.AccessTokenLifespan, Audit: p.audit, BuiltinClients: BuiltinClients()})
+		AccessTokenLifespan: cfg.AccessTokenLifespan, Audit: p.audit, BuiltinClients: BuiltinClients(), BuiltinHTTPOrigin: p.insecureOrigin()})
 	p.fstore = fositestore.New(cfg.Store, func() fosite.Session { return NewSession() }, cfg.Now, p.clientAudience)
 	p.jwt = &signer{keys: cfg.Keys, issuer: cfg.Issuer, tracer: p.tracer, verified: &verifiedTokens{}}
 	p.fstore.SelfContainedAccessTokens(p.readAccessToken, cfg.AccessTokenLifespan)
@@ -415,7 +415,7 @@ func (p *Provider) compose() fosite.OAuth2Provider {
 		ClientSecretsHasher:         secretHasher{},
 		SendDebugMessagesToClients:  false,
 		MinParameterEntropy:         fosite.MinParameterEntropy,
-		RedirectSecureChecker:       redirectSecure,
+		RedirectSecureChecker:       p.redirectSecure,
 		JWKSFetcherStrategy:         newJWKSFetcher(p.cfg.Now),
 		// PAR (RFC 9126). Whether a client must use it is decided by
 		// handleAuthorize (requirePAR): fosite's switch would also refuse

@@ -595,8 +595,10 @@ type Store interface {
 	// and a key given twice comes back once.
 	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)
 
-	// SetClientAssertionJTI deletes expired JTIs, then records jti until exp;
-	// ErrConflict if jti is already recorded and unexpired. It is the one
+	// SetClientAssertionJTI deletes expired JTIs other than jti, then
+	// records jti until exp; ErrConflict if jti is already recorded,
+	// expired or not (a record still there means the jti was used; the
+	// next set of another jti sweeps it). It is the one
 	// replay store: client-assertion JTIs (as hex digests) and answered
 	// passkey ceremonies ("passkey:" and a digest of the challenge).
 	SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error

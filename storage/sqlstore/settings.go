@@ -38,15 +38,19 @@ func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
 	return v, nil
 }
 
-// SetClientAssertionJTI deletes every expired JTI (expiry at or before now),
-// then records jti until exp; storage.ErrConflict if jti is already recorded
-// and unexpired.
+// SetClientAssertionJTI deletes every expired JTI (expiry at or before now)
+// but jti itself, then records jti until exp; storage.ErrConflict if jti is
+// already recorded, expired or not. Its own record is never swept by its
+// own set: swept and inserted again, a use arriving after the record of
+// an earlier one expired would be taken as the first, which is exactly
+// the replay the record is kept to refuse. The next set of another jti
+// sweeps it.
 func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error {
 	op := "set client assertion jti"
 	r := s.q(ctx)
 	// expires_at is NOT NULL: encoded as it is, the zero time included.
-	if _, err := r.exec(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= $1`,
-		s.timeValue(s.now())); err != nil {
+	if _, err := r.exec(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= $1 AND jti <> $2`,
+		s.timeValue(s.now()), jti); err != nil {
 		return s.mapErr(ctx, op+": delete expired", err)
 	}
 	if _, err := r.exec(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES ($1, $2)`,

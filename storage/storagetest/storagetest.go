@@ -690,19 +690,27 @@ func testClientAssertionJTI(t *testing.T, s storage.Store) {
 	_, err = s.GetClientAssertionJTI(ctx, "no-such-jti")
 	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI(unknown)")
 
-	// An expired jti can be set again.
-	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", now.Add(-time.Hour)), "SetClientAssertionJTI(expired)")
-	exp2 := now.Add(3 * time.Hour)
-	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", exp2), "SetClientAssertionJTI over an expired jti")
+	// A jti whose record has expired but is still there is refused: its
+	// own set does not sweep it and take the jti for new, which would let
+	// a use arriving after the record of an earlier one expired pass as
+	// the first. Its record is left as it was.
+	gone := now.Add(-time.Hour)
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", gone), "SetClientAssertionJTI(expired)")
+	errIs(t, s.SetClientAssertionJTI(ctx, "jti-2", now.Add(3*time.Hour)), storage.ErrConflict, "SetClientAssertionJTI over its own expired record")
 	got, err = s.GetClientAssertionJTI(ctx, "jti-2")
-	noErr(t, err, "GetClientAssertionJTI(jti-2)")
-	check(t, "GetClientAssertionJTI expiry after re-setting an expired jti", exp2, got)
+	noErr(t, err, "GetClientAssertionJTI(jti-2) after a refused set over its expired record")
+	check(t, "GetClientAssertionJTI(jti-2) expiry after a refused set", gone, got)
 
-	// Setting any jti purges the expired ones.
+	// Setting any other jti purges the expired ones, jti-2 among them;
+	// after that, jti-2 is unknown and may be set.
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-3", now.Add(-time.Minute)), "SetClientAssertionJTI(jti-3, expired)")
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-4", exp), "SetClientAssertionJTI(jti-4)")
-	_, err = s.GetClientAssertionJTI(ctx, "jti-3")
-	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI of an expired jti after another set")
+	for _, jti := range []string{"jti-2", "jti-3"} {
+		_, err = s.GetClientAssertionJTI(ctx, jti)
+		errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI("+jti+") of an expired jti after another set")
+	}
+	exp2 := now.Add(3 * time.Hour)
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", exp2), "SetClientAssertionJTI(jti-2) once its expired record was swept")
 	for _, jti := range []string{"jti-1", "jti-2", "jti-4"} {
 		_, err = s.GetClientAssertionJTI(ctx, jti)
 		noErr(t, err, "GetClientAssertionJTI("+jti+") of an unexpired jti after another set")

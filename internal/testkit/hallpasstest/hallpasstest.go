@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,6 +34,10 @@ type Options struct {
 	// http://127.0.0.1:PORT: WebAuthn accepts no IP address as a
 	// relying-party id, so passkeys work only with a host name.
 	LocalhostIssuer bool
+	// InsecureHost, when set, makes the issuer http://InsecureHost:PORT,
+	// a host that is not loopback, with Config.AllowInsecureIssuer (as
+	// --insecure-http-issuer); Server.HTTP dials the test server for it.
+	InsecureHost string
 }
 
 // Server is a running hallpass. Its embedded oauthtest.Client (Issuer
@@ -77,8 +82,22 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	t.Cleanup(srv.Close)
 
 	issuer := srv.URL
+	client := srv.Client()
 	if o.LocalhostIssuer {
 		issuer = strings.Replace(issuer, "://127.0.0.1:", "://localhost:", 1)
+	}
+	insecure := o.InsecureHost != ""
+	if insecure {
+		issuer = strings.Replace(issuer, "://127.0.0.1:", "://"+o.InsecureHost+":", 1)
+		// Every connection goes to the test server, whatever host the
+		// request names: the host resolves nowhere.
+		tr := client.Transport.(*http.Transport).Clone()
+		addr := srv.Listener.Addr().String()
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+		client = &http.Client{Transport: tr}
 	}
 
 	sealer, err := keys.NewSealer(bytes.Repeat([]byte("k"), keys.MinSecretLen))
@@ -90,9 +109,10 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 		o.Keys(&keyOpts)
 	}
 	a, err := provider.Assemble(context.Background(), provider.Config{
-		Issuer: issuer,
-		Store:  store,
-		Logger: log,
+		Issuer:              issuer,
+		Store:               store,
+		Logger:              log,
+		AllowInsecureIssuer: insecure,
 	}, provider.Wiring{Sealer: sealer, Keys: keyOpts, AdminToken: o.AdminToken, Adjust: o.Config})
 	if err != nil {
 		t.Fatalf("assemble hallpass: %v", err)
@@ -104,7 +124,7 @@ func Start(t testing.TB, dsn string, o Options) *Server {
 	h := a.Provider.Handler()
 	late.h.Store(h)
 	return &Server{
-		Client:     oauthtest.Client{Issuer: issuer, HTTP: srv.Client()},
+		Client:     oauthtest.Client{Issuer: issuer, HTTP: client},
 		URL:        issuer,
 		Store:      store,
 		Keys:       a.Keys,
