@@ -496,7 +496,7 @@ func (p *Provider) resume(r *http.Request, handle string) (*flow, error) {
 		// client made confidential since, or whose redirect URIs were
 		// edited, gets no code at a redirect URI it may no longer use.
 		// authorizeError refuses it on a page.
-		err = checkRedirectExact(ar)
+		err = p.checkRedirectExact(ar)
 	}
 	// With an error, the client changed (or was deleted) since the
 	// request was stored.

@@ -80,7 +80,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // asked anything (whether the user's roles reach it is known only once
 // they signed in: next).
 func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
-	if err := checkRedirectExact(ar); err != nil {
+	if err := p.checkRedirectExact(ar); err != nil {
 		return err
 	}
 	if !ar.GetResponseTypes().ExactOne("code") {
@@ -113,8 +113,17 @@ func (p *Provider) checkAuthorizeRequest(ctx context.Context, ar fosite.Authoriz
 // is matched exactly (RFC 9700 §2.1, §4.1.3), so that another program on
 // its machine cannot receive its codes on a port of its own. No error is
 // sent to a redirect URI it refuses (authorizeError asks it again).
-func checkRedirectExact(ar fosite.AuthorizeRequester) error {
+//
+// Nor, with an http issuer on a network host, plain http to a network
+// host (which redirectSecure lets through on the issuer's origin) for a
+// client that is not built in: redirectSecure is asked the URL alone,
+// and a client whose such URI was stored behind the service would
+// otherwise get its codes over http.
+func (p *Provider) checkRedirectExact(ar fosite.AuthorizeRequester) error {
 	c := ar.GetClient()
+	if u := ar.GetRedirectURI(); u != nil && strings.EqualFold(u.Scheme, "http") && !directory.IsLoopback(u.Hostname()) && !p.dir.Clients().IsBuiltin(c.GetID()) {
+		return fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter uses http on a host that is not loopback; only hallpass's own client may, on an http issuer's origin.")
+	}
 	raw := ar.GetRequestForm().Get("redirect_uri")
 	if raw == "" || slices.Contains(c.GetRedirectURIs(), raw) {
 		return nil
@@ -133,8 +142,8 @@ func checkRedirectExact(ar fosite.AuthorizeRequester) error {
 // http://LOCALHOST:8080/cb was refused its code after the user signed in.
 // With an http issuer on a network host (--insecure-http-issuer), http
 // on the issuer's own origin too: hallpass's own client's redirect URIs
-// are there (directory.Options.BuiltinHTTPOrigin), and no other client
-// can register one (directory refuses it).
+// are there (directory.Options.BuiltinHTTPOrigin). This is asked the URL
+// alone: checkRedirectExact refuses such a URI to any other client.
 func (p *Provider) redirectSecure(_ context.Context, u *url.URL) bool {
 	if u.Scheme != "http" || directory.IsLoopback(u.Hostname()) {
 		return true
@@ -320,7 +329,7 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, ar fos
 	// not register; the user is told of the redirect URI instead.
 	var inexact error
 	if ar != nil && ar.IsRedirectURIValid() {
-		inexact = checkRedirectExact(ar)
+		inexact = p.checkRedirectExact(ar)
 	}
 	fault := ourFault(err)
 	if inexact != nil && !fault {

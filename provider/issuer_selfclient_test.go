@@ -2,9 +2,12 @@ package provider_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/internal/testkit/hallpasstest"
 	"github.com/hallpass/hallpass/provider"
+	"github.com/hallpass/hallpass/storage"
 )
 
 // TestIssuerAcceptedOwnClientRegisters: every issuer New accepts is one
@@ -147,5 +151,67 @@ func TestInsecureIssuerConsoleSignIn(t *testing.T) {
 	})
 	if res.Status != http.StatusBadRequest {
 		t.Errorf("another client with an http redirect URI on the issuer's host: status %d %s, want 400", res.Status, res.Body)
+	}
+}
+
+// TestInsecureIssuerOtherClientNoHTTPCode: redirectSecure lets plain http
+// on the issuer's origin through for hallpass's own client alone (it is
+// asked the URL, not the client). Another client whose http redirect URI
+// on a network host was stored behind the service (an older hallpass, an
+// edited row) is refused before the user is asked anything, on a page,
+// and gets no code, whatever the case of the host, named in the request
+// or not, directly or pushed (PAR): on the issuer's origin with an http
+// issuer (where fosite's check alone let the code through), and elsewhere
+// with an https one (where fosite refused only once the user had signed
+// in).
+func TestInsecureIssuerOtherClientNoHTTPCode(t *testing.T) {
+	noCache := func(c *provider.Config) { c.DirectoryCacheInterval = -1 }
+	insecure := startTestServer(t, "sqlite:"+t.TempDir()+"/x.db", hallpasstest.Options{InsecureHost: "hallpass.test"}, noCache)
+	secure := newTestServer(t, "sqlite:"+t.TempDir()+"/y.db", noCache)
+	envs := map[*testServer]*ssoEnv{insecure: ssoEnvOn(t, insecure), secure: ssoEnvOn(t, secure)}
+	for _, tc := range []struct {
+		ts       *testServer
+		redirect string
+	}{
+		{insecure, insecure.URL + "/cb"},
+		{insecure, strings.Replace(insecure.URL, "hallpass.test", "HALLPASS.Test", 1) + "/cb"},
+		{secure, "http://app.example/cb"},
+	} {
+		e := envs[tc.ts]
+		id := "legacy-http"
+		storeBehindService(t, e, &storage.Client{ID: id, Name: "Legacy", RedirectURIs: []string{tc.redirect},
+			GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, Scopes: []string{"openid", "profile"},
+			TokenEndpointAuthMethod: "none"})
+		c := publicSSOClient(t, e, id, tc.redirect)
+		for _, ar := range []authRequest{c.request("openid"), c.request("profile").withParam(t, "redirect_uri", "")} {
+			b := e.newBrowser(t)
+			p := b.get(t, ar.URL)
+			if p.kind() == "login" {
+				t.Errorf("%s: the login page is shown for a request that cannot get a code", tc.redirect)
+				p = b.login(t, p, "alice", alicePassword)
+				if p.kind() == "consent" {
+					p = b.decide(t, p, "allow")
+				}
+			}
+			for _, h := range p.Hops {
+				if strings.Contains(h.Location, "code=") {
+					t.Errorf("%s: a code went to %s over http", tc.redirect, h.Location)
+				}
+			}
+			if p.Redirect != nil || p.Status != http.StatusBadRequest {
+				t.Errorf("%s: %s, want a 400 page", tc.redirect, p)
+			}
+		}
+		sum := sha256.Sum256([]byte("a-verifier-long-enough-for-pkce-0123456789"))
+		res := tc.ts.do(t, req{Method: http.MethodPost, Path: provider.PathPAR, ContentType: "application/x-www-form-urlencoded", Body: url.Values{
+			"client_id": {id}, "redirect_uri": {tc.redirect}, "response_type": {"code"}, "scope": {"openid"}, "nonce": {"a-nonce-for-the-request"},
+			"state": {"state-of-the-request"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		}.Encode()})
+		if res.Status != http.StatusBadRequest {
+			t.Errorf("%s: PAR: status %d %s, want 400", tc.redirect, res.Status, res.Body)
+		}
+		if err := tc.ts.Store.DeleteClient(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
