@@ -34,6 +34,16 @@ func protocolLookAlike(s string) (string, bool) {
 	return "", false
 }
 
+// IsProtocolLookAlike reports whether s names a protocol scope
+// (ProtocolScopes) but for case. The directory refuses such a name
+// wherever a scope is named; a role or client stored before it did (or
+// written behind its back) may still hold one, and the provider grants it
+// to nobody, since fosite would read it as the protocol scope.
+func IsProtocolLookAlike(s string) bool {
+	_, ok := protocolLookAlike(s)
+	return ok
+}
+
 // lookAlikeReason says why a scope named like protocol scope id but for
 // case is refused, wherever it is named.
 func lookAlikeReason(id string) string {

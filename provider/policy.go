@@ -21,7 +21,10 @@ func userScopes(ctx context.Context, store storage.Store, u *storage.User) ([]st
 			return nil, fmt.Errorf("load role %q of user %s: %w", name, u.ID, err)
 		}
 		for _, s := range role.Scopes {
-			if !slices.Contains(allowed, s) {
+			// A look-alike of a protocol scope ("Offline") stored before
+			// the directory refused it grants nothing: fosite would read
+			// it as the protocol scope (a refresh token for "Offline").
+			if !slices.Contains(allowed, s) && !directory.IsProtocolLookAlike(s) {
 				allowed = append(allowed, s)
 			}
 		}
