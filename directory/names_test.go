@@ -284,26 +284,42 @@ func TestNameCheckInTransaction(t *testing.T) {
 	}
 }
 
+// rendezvous holds each of contenders callers of meet until all of them
+// have called it, or wait has passed (a contender that blocks on a lock
+// never arrives): it opens the widest window between a check and the
+// write that depends on it.
+type rendezvous struct {
+	arrived    atomic.Int32
+	contenders int32
+	all        chan struct{}
+	wait       time.Duration
+}
+
+func newRendezvous(contenders int, wait time.Duration) *rendezvous {
+	return &rendezvous{contenders: int32(contenders), all: make(chan struct{}), wait: wait}
+}
+
+func (r *rendezvous) meet() {
+	if r.arrived.Add(1) == r.contenders {
+		close(r.all)
+	}
+	select {
+	case <-r.all:
+	case <-time.After(r.wait):
+	}
+}
+
 // slowNames is a store whose Find...Fold of role names, scope names and
 // client ids, once it has read, waits for every contender to have read
 // too (or for wait to pass): the widest window between the check and the
 // write.
 type slowNames struct {
 	storage.Store
-	arrived    *atomic.Int32
-	contenders int32
-	all        chan struct{}
-	wait       time.Duration
+	*rendezvous
 }
 
 func (s slowNames) barrier(names []string, err error) ([]string, error) {
-	if s.arrived.Add(1) == s.contenders {
-		close(s.all)
-	}
-	select {
-	case <-s.all:
-	case <-time.After(s.wait):
-	}
+	s.meet()
 	return names, err
 }
 
@@ -346,8 +362,7 @@ func TestNameCheckRace(t *testing.T) {
 		} {
 			t.Run(b.Name+"/"+kind.name, func(t *testing.T) {
 				ctx := context.Background()
-				st := slowNames{Store: testdb.Open(t, b.DSN(t)), arrived: &atomic.Int32{}, contenders: int32(len(names)),
-					all: make(chan struct{}), wait: 300 * time.Millisecond}
+				st := slowNames{Store: testdb.Open(t, b.DSN(t)), rendezvous: newRendezvous(len(names), 300*time.Millisecond)}
 				svc := New(st, Options{})
 				errs := make([]error, len(names))
 				var wg sync.WaitGroup

@@ -142,25 +142,17 @@ func TestPutTOTPReplacementEndsOtherSessions(t *testing.T) {
 }
 
 // slowTOTP is a store whose GetTOTP, once it has read, waits for every
-// contender to have read too (or for wait to pass): the widest window
-// between deciding whether an enrolment replaces and writing it.
+// contender to have read too (or for the rendezvous's wait to pass): the
+// widest window between deciding whether an enrolment replaces and
+// writing it.
 type slowTOTP struct {
 	storage.Store
-	arrived    *atomic.Int32
-	contenders int32
-	all        chan struct{}
-	wait       time.Duration
+	*rendezvous
 }
 
 func (s slowTOTP) GetTOTP(ctx context.Context, userID string) (*storage.TOTP, error) {
 	t, err := s.Store.GetTOTP(ctx, userID)
-	if s.arrived.Add(1) == s.contenders {
-		close(s.all)
-	}
-	select {
-	case <-s.all:
-	case <-time.After(s.wait):
-	}
+	s.meet()
 	return t, err
 }
 
@@ -174,8 +166,7 @@ func TestPutTOTPRace(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			now := time.Now()
-			st := slowTOTP{Store: testdb.Open(t, b.DSN(t)), arrived: &atomic.Int32{}, contenders: 2,
-				all: make(chan struct{}), wait: 300 * time.Millisecond}
+			st := slowTOTP{Store: testdb.Open(t, b.DSN(t)), rendezvous: newRendezvous(2, 300*time.Millisecond)}
 			svc := New(st, Options{Now: func() time.Time { return now }})
 			u, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
 			if err != nil {
