@@ -480,3 +480,41 @@ func TestProtocolScopeLookAlikesNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestStoredLookAlikeScopeUpdate: updating a scope stored under a
+// protocol scope's name but for case (before the rule) is refused with
+// what to do, since no update can pass: delete it, naming the command
+// and the admin API call. Creating such a scope, or updating one that
+// is not stored, is refused without that advice; nothing is changed.
+func TestStoredLookAlikeScopeUpdate(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			ctx := context.Background()
+			st := testdb.Open(t, b.DSN(t))
+			svc := New(st, Options{})
+			now := time.Now().UTC()
+			if err := st.CreateScope(ctx, &storage.Scope{Name: "Offline", Description: "old", CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			const advice = "; a stored scope so named cannot be updated, only deleted: hallpass scopes delete Offline (DELETE /admin/scopes/Offline)"
+			_, err := svc.Scopes().Update(ctx, "Offline", ScopeView{Description: "new"})
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), `scope name "Offline" differs only by case from offline`) || !strings.HasSuffix(err.Error(), advice) {
+				t.Errorf("update of the stored Offline = %v, want the look-alike refusal ending %q", err, advice)
+			}
+			if s, err := st.GetScope(ctx, "Offline"); err != nil || s.Description != "old" {
+				t.Errorf("the stored scope = %+v, %v; want it unchanged", s, err)
+			}
+			_, err = svc.Scopes().Update(ctx, "Phone", ScopeView{Description: "new"})
+			if err == nil || !strings.Contains(err.Error(), "differs only by case") || strings.Contains(err.Error(), "delete") {
+				t.Errorf("update of a look-alike not stored = %v, want the refusal without advice to delete", err)
+			}
+			_, err = svc.Scopes().Create(ctx, ScopeView{Name: "OFFLINE"})
+			if err == nil || !strings.Contains(err.Error(), "differs only by case") || strings.Contains(err.Error(), "delete") {
+				t.Errorf("create of a look-alike = %v, want the refusal without advice to delete", err)
+			}
+			if err := svc.Scopes().Delete(ctx, "Offline"); err != nil {
+				t.Errorf("delete of the stored Offline: %v", err)
+			}
+		})
+	}
+}

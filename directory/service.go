@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -227,7 +228,7 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	}
 	v, err := n.check(in, name)
 	if err != nil {
-		return v, err
+		return v, n.stuck(ctx, name, err)
 	}
 	old, err := n.get(ctx, name)
 	if err != nil {
@@ -240,6 +241,23 @@ func (n *Named[S, V]) Update(ctx context.Context, name string, in V) (V, error) 
 	out := n.view(rec)
 	recordUpdate(ctx, n.audit, n.object, name, changedFields(n.view(old), out), nil)
 	return out, nil
+}
+
+// stuck ends err, Update's refusal of the record name, with what to do
+// when no update can pass: a scope stored under a protocol scope's name
+// but for case (before the directory refused such names) breaks the
+// rule by its name, which an update cannot change, so it can only be
+// deleted. Any other refusal, or a name not stored, is err as it is.
+func (n *Named[S, V]) stuck(ctx context.Context, name string, err error) error {
+	var e *Error
+	if n.object != ObjectScope || !IsProtocolLookAlike(name) || !errors.As(err, &e) || e.Field != "name" {
+		return err
+	}
+	if _, gerr := n.get(ctx, name); gerr != nil {
+		return err
+	}
+	e.Message += fmt.Sprintf("; a stored scope so named cannot be updated, only deleted: hallpass scopes delete %s (DELETE /admin/scopes/%s)", name, name)
+	return err
 }
 
 // PrepareUpdate returns Update(ctx, name, in), to run with a context

@@ -153,7 +153,13 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if o.noMigrate {
 		err = g.checkMigrated(ctx, st)
 	} else {
-		err = g.migrate(ctx, st)
+		var applied []int
+		applied, err = g.migrated(ctx, st)
+		// An upgrade's start said nothing of the schema change it made:
+		// one line when there was one, none on every other start.
+		if err == nil && len(applied) > 0 {
+			log.Info("database schema migrated", "migrations", len(applied), "versions", applied)
+		}
 	}
 	if err != nil {
 		return nil, err

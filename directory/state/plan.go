@@ -51,7 +51,16 @@ type Plan struct {
 	// Unmanaged counts the stored objects the file does not name, left
 	// alone because Options.Prune is off.
 	Unmanaged int
+
+	// refused holds the refusals of the file's entries, each the
+	// service's words for one: Make reports them all at once, so that a
+	// file with several entries the rules refuse (an export of records
+	// stored before a rule) needs one run to learn of them, not one each.
+	refused []error
 }
+
+// refuse records the refusal of one of the file's entries.
+func (p *Plan) refuse(err error) { p.refused = append(p.refused, err) }
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
@@ -134,6 +143,13 @@ func makePlan(ctx context.Context, dir *directory.Service, f *File, opts Options
 		if err := step(ctx, dir, f, opts, p, &deletes); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
 		}
+	}
+	if len(p.refused) > 0 {
+		errs := make([]error, len(p.refused))
+		for i, err := range p.refused {
+			errs[i] = fmt.Errorf("plan: %w", err)
+		}
+		return nil, errors.Join(errs...) // one line each
 	}
 	slices.Reverse(deletes)
 	p.Changes = append(p.Changes, deletes...)
@@ -342,12 +358,14 @@ func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Optio
 	for _, want := range f.Scopes {
 		inFile[want.Name] = true
 		if err := dir.Scopes().Check(want); err != nil {
-			return fmt.Errorf("scope %q: %w", want.Name, err)
+			p.refuse(fmt.Errorf("scope %q: %w", want.Name, err))
+			continue
 		}
 		have, ok := byName[want.Name]
 		if !ok {
 			if err := byKey.create(directory.ObjectScope, want.Name); err != nil {
-				return fmt.Errorf("scope %q: %w", want.Name, err)
+				p.refuse(fmt.Errorf("scope %q: %w", want.Name, err))
+				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectScope, Name: want.Name,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
@@ -390,12 +408,14 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 	for _, want := range f.Roles {
 		inFile[want.Name] = true
 		if err := dir.Roles().Check(want); err != nil {
-			return fmt.Errorf("role %q: %w", want.Name, err)
+			p.refuse(fmt.Errorf("role %q: %w", want.Name, err))
+			continue
 		}
 		have, ok := byName[want.Name]
 		if !ok {
 			if err := byKey.create(directory.ObjectRole, want.Name); err != nil {
-				return fmt.Errorf("role %q: %w", want.Name, err)
+				p.refuse(fmt.Errorf("role %q: %w", want.Name, err))
+				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectRole, Name: want.Name,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
@@ -476,29 +496,35 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	inFile := map[string]bool{}
 	for _, want := range f.Clients {
 		if dir.Clients().IsReserved(want.ClientID) {
-			return fmt.Errorf("client %q: hallpass registers this client (or one it differs from only by case) itself; a file cannot manage it", want.ClientID)
+			p.refuse(fmt.Errorf("client %q: hallpass registers this client (or one it differs from only by case) itself; a file cannot manage it", want.ClientID))
+			continue
 		}
 		inFile[want.ClientID] = true
 		norm, err := directory.Normalize(want.ClientMetadata)
 		if err != nil {
-			return fmt.Errorf("client %q: %w", want.ClientID, err)
+			p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
+			continue
 		}
 		secret, err := secretOf(opts, "client", want.ClientID, want.ClientSecretEnv)
 		if err != nil {
-			return err
+			p.refuse(err)
+			continue
 		}
 		if secret != "" {
 			if !directory.UsesSecret(norm.TokenEndpointAuthMethod) {
-				return fmt.Errorf("client %q: client_secret_env is set, but a client with token_endpoint_auth_method %s has no secret", want.ClientID, norm.TokenEndpointAuthMethod)
+				p.refuse(fmt.Errorf("client %q: client_secret_env is set, but a client with token_endpoint_auth_method %s has no secret", want.ClientID, norm.TokenEndpointAuthMethod))
+				continue
 			}
 			if err := directory.CheckClientSecret(secret); err != nil {
-				return fmt.Errorf("client %q: %s: %w", want.ClientID, want.ClientSecretEnv, err)
+				p.refuse(fmt.Errorf("client %q: %s: %w", want.ClientID, want.ClientSecretEnv, err))
+				continue
 			}
 		}
 		have, ok := byID[want.ClientID]
 		if !ok {
 			if err := byKey.create(directory.ObjectClient, want.ClientID); err != nil {
-				return fmt.Errorf("client %q: %w", want.ClientID, err)
+				p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
+				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectClient, Name: want.ClientID,
 				apply: func(ctx context.Context, dir *directory.Service, r *Result) error {
@@ -612,6 +638,7 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 		return err
 	}
 	inFile := map[string]bool{}
+users:
 	for _, want := range f.Users {
 		inFile[want.Username] = true
 		for _, r := range want.Roles {
@@ -619,27 +646,32 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 				continue
 			}
 			if opts.Prune {
-				return fmt.Errorf("user %q: role %q is not in the file, and --prune deletes the roles the file does not name", want.Username, r)
+				p.refuse(fmt.Errorf("user %q: role %q is not in the file, and --prune deletes the roles the file does not name", want.Username, r))
+			} else {
+				p.refuse(fmt.Errorf("user %q: role %q does not exist, and the file does not create it", want.Username, r))
 			}
-			return fmt.Errorf("user %q: role %q does not exist, and the file does not create it", want.Username, r)
+			continue users
 		}
 		have, ok := byName[want.Username]
 		if !ok {
 			key := directory.UsernameKey(want.Username)
 			if holder, ok := byKey[key]; ok {
-				return fmt.Errorf("user %q: %w", want.Username, directory.UsernameTaken(want.Username, holder))
+				p.refuse(fmt.Errorf("user %q: %w", want.Username, directory.UsernameTaken(want.Username, holder)))
+				continue
 			}
 			byKey[key] = want.Username
 			password, err := secretOf(opts, "user", want.Username, want.PasswordEnv)
 			if err != nil {
-				return err
+				p.refuse(err)
+				continue
 			}
 			in := want.UserInput
 			in.Password = password
 			// The service's own rules (the password policy among them),
 			// so that a plan fails where its apply would.
 			if err := directory.CheckUser(in); err != nil {
-				return fmt.Errorf("user %q: %w", want.Username, err)
+				p.refuse(fmt.Errorf("user %q: %w", want.Username, err))
+				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username, user: &in,
 				apply: func(ctx context.Context, dir *directory.Service, _ *Result) error {
@@ -660,7 +692,8 @@ func planUsers(ctx context.Context, dir *directory.Service, f *File, opts Option
 		}
 		// An update keeps the user's password: the file's is for creation.
 		if err := directory.CheckUser(want.UserInput); err != nil {
-			return fmt.Errorf("user %q: %w", want.Username, err)
+			p.refuse(fmt.Errorf("user %q: %w", want.Username, err))
+			continue
 		}
 		var fields []string
 		fields = differs(fields, "name", have.Name != want.Name)
