@@ -41,7 +41,10 @@ const (
 	// as typed, that spelling, or the password set in it, could never
 	// sign in.
 	MaxPasswordInputLen = 4 * MaxPasswordLen
-	minPasswordLen      = 8
+	// minPasswordLen bounds, in characters (code points), the NFKC form
+	// of a new password (HashPassword): a floor under the policy's
+	// minPasswordChars for callers that hash without it.
+	minPasswordLen = 8
 )
 
 // nfkcParam is the PHC parameter that marks a hash as made from the NFKC
@@ -106,14 +109,22 @@ func newPasswordForm(password string) (string, error) {
 
 // HashPassword returns the PHC-format argon2id hash of password's NFKC
 // form (newPasswordForm), marked as such (nfkcParam). A password that is
-// not text (errPasswordNotText) is refused.
+// not text (errPasswordNotText) is refused, and so is one whose NFKC form
+// is shorter than minPasswordLen characters (counted as
+// CheckPasswordPolicy counts them, in code points, not bytes) or longer
+// than MaxPasswordLen bytes (the bound on what argon2id is given and
+// sign-in's MaxPasswordInputLen rests on). Every password the policy
+// accepts is within both.
 func HashPassword(password string) (string, error) {
 	normal, err := newPasswordForm(password)
 	if err != nil {
 		return "", err
 	}
-	if len(normal) < minPasswordLen || len(normal) > MaxPasswordLen {
-		return "", fmt.Errorf("password must be %d to %d characters", minPasswordLen, MaxPasswordLen)
+	if n := utf8.RuneCountInString(normal); n < minPasswordLen {
+		return "", fmt.Errorf("password is too short: use at least %d characters (it has %d)", minPasswordLen, n)
+	}
+	if len(normal) > MaxPasswordLen {
+		return "", fmt.Errorf("password is too long: it must be at most %d bytes in UTF-8 once normalised (NFKC), and it is %d", MaxPasswordLen, len(normal))
 	}
 	return hashNormalised(normal, true)
 }

@@ -280,3 +280,37 @@ func TestSamePassword(t *testing.T) {
 		})
 	}
 }
+
+// TestHashPasswordLength: HashPassword counts its minimum in characters
+// of the NFKC form, as CheckPasswordPolicy does, and its maximum in bytes
+// of that form, and its refusals say which.
+func TestHashPasswordLength(t *testing.T) {
+	for _, tc := range []struct {
+		name, password string
+		want           string // "" if accepted, else part of the error
+	}{
+		{"7 ASCII characters", "1234567", "at least 8 characters (it has 7)"},
+		{"8 ASCII characters", "12345678", ""},
+		{"4 two-byte characters (8 bytes)", "éüöä", "at least 8 characters (it has 4)"},
+		{"8 two-byte characters", "éüöäéüöä", ""},
+		{"7 full-width characters, 7 once normalised", "ａｂｃｄｅｆｇ", "at least 8 characters (it has 7)"},
+		{"1 character as typed, 18 once normalised", "\ufdfa", ""},
+		{"1024 bytes", strings.Repeat("𝄞", MaxPasswordLen/4), ""},
+		{"1025 bytes", strings.Repeat("𝄞", MaxPasswordLen/4) + "a", "at most 1024 bytes in UTF-8 once normalised (NFKC), and it is 1025"},
+		{"1025 ASCII characters", strings.Repeat("a", MaxPasswordLen+1), "at most 1024 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := HashPassword(tc.password)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("HashPassword: %v; want it accepted", err)
+			case tc.want == "":
+				if ok, err := CheckPassword(h, tc.password); !ok || err != nil {
+					t.Fatalf("CheckPassword of its hash = %v, %v", ok, err)
+				}
+			case err == nil || !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("HashPassword: err = %v; want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -264,12 +264,20 @@ const spentCeremonyMargin = passkeyCeremonyLifetime
 
 // spendCeremony records c's challenge as answered, atomically, until its
 // state expires (and spentCeremonyMargin after); errPasskeyInput
-// (wrapped) if it was answered already. Called once an answer verifies,
+// (wrapped) if it was answered already or that time is already past.
+// Called once an answer verifies,
 // so posts that prove nothing cannot use up someone's ceremony, and
 // before what it proves is granted. Any other error is a failure of ours.
 func (p *Provider) spendCeremony(ctx context.Context, c *ceremony) error {
+	until := c.expires.Add(spentCeremonyMargin)
+	if !until.After(p.cfg.Now()) {
+		// Its record may have been swept already (as client-assertion
+		// JTIs in fositestore): an answer this late cannot be told
+		// from a replay, so it is refused, never recorded.
+		return fmt.Errorf("%w: ceremony answered too late to tell from a replay", errPasskeyInput)
+	}
 	sum := sha256.Sum256([]byte(c.sd.Challenge))
-	err := p.cfg.Store.SetClientAssertionJTI(ctx, spentCeremonyPrefix+hex.EncodeToString(sum[:]), c.expires.Add(spentCeremonyMargin))
+	err := p.cfg.Store.SetClientAssertionJTI(ctx, spentCeremonyPrefix+hex.EncodeToString(sum[:]), until)
 	if errors.Is(err, storage.ErrConflict) {
 		return fmt.Errorf("%w: ceremony answered already", errPasskeyInput)
 	}

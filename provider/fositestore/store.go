@@ -415,9 +415,18 @@ func (f *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 // swept away as expired by that late one, and both uses would pass.
 const jtiGrace = 30 * time.Second
 
-// SetClientAssertionJWT records jti as used until jtiGrace past exp.
+// SetClientAssertionJWT records jti as used until jtiGrace past exp;
+// fosite.ErrJTIKnown (invalid_client) if it is recorded already, or if
+// that is already past. A record past its time may have been swept by
+// the set of another jti, so a use recorded that late cannot tell
+// whether it is the first: it is refused as used, never recorded (a
+// request stalled that long is retried with a new assertion).
 func (f *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	err := f.store.SetClientAssertionJTI(ctx, digest(jti), exp.Add(jtiGrace))
+	until := exp.Add(jtiGrace)
+	if !until.After(f.now()) {
+		return fosite.ErrJTIKnown
+	}
+	err := f.store.SetClientAssertionJTI(ctx, digest(jti), until)
 	if errors.Is(err, storage.ErrConflict) {
 		return fosite.ErrJTIKnown
 	}

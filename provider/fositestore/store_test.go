@@ -39,6 +39,7 @@ func TestStore(t *testing.T) {
 		{"SignaturesStoredAsDigests", testDigests},
 		{"TransactionRollback", testFositeRollback},
 		{"ClientAssertionJWT", testClientAssertionJWT},
+		{"ClientAssertionJWTRecordedLate", testClientAssertionJWTRecordedLate},
 		{"GetClient", testGetClient},
 		{"CodeWrittenAndReadOnce", testCodeOnce},
 		{"CodeSpentAtUserEpoch", testCodeSpentAtUserEpoch},
@@ -387,7 +388,7 @@ func testFositeRollback(t *testing.T, s storage.Store, f *fositestore.Store) {
 	}
 }
 
-func testClientAssertionJWT(t *testing.T, _ storage.Store, f *fositestore.Store) {
+func testClientAssertionJWT(t *testing.T, s storage.Store, f *fositestore.Store) {
 	ctx := context.Background()
 	if err := f.ClientAssertionJWTValid(ctx, "jti-1"); err != nil {
 		t.Fatalf("unknown jti: %v", err)
@@ -397,12 +398,6 @@ func testClientAssertionJWT(t *testing.T, _ storage.Store, f *fositestore.Store)
 	}
 	if err := f.ClientAssertionJWTValid(ctx, "jti-1"); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Fatalf("used jti: err = %v, want ErrJTIKnown", err)
-	}
-	if err := f.SetClientAssertionJWT(ctx, "jti-2", time.Now().Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.ClientAssertionJWTValid(ctx, "jti-2"); err != nil {
-		t.Fatalf("expired jti: %v", err)
 	}
 	// Two uses of one assertion racing its exp: the later records the
 	// jti just after exp, and must find the earlier's record still there
@@ -416,6 +411,65 @@ func testClientAssertionJWT(t *testing.T, _ storage.Store, f *fositestore.Store)
 	}
 	if err := f.ClientAssertionJWTValid(ctx, "jti-3"); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Fatalf("jti a second past its exp: err = %v, want ErrJTIKnown", err)
+	}
+}
+
+// testClientAssertionJWTRecordedLate checks, on a fake clock, that a jti
+// is never recorded once its record (exp and the grace) would already be
+// past: such a record may have been swept by the set of another jti, and
+// recording the jti then would take a second use of the assertion for
+// the first. The storage sweeps by the real clock, so the fake one reads
+// times around the real now.
+func testClientAssertionJWTRecordedLate(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	ctx := context.Background()
+	const grace = 30 * time.Second // fositestore's jtiGrace
+	base := time.Now()
+	var now time.Time
+	f := fositestore.New(s, newSession, func() time.Time { return now }, nil)
+
+	for _, tc := range []struct {
+		name    string
+		exp     time.Duration // exp, from the fake now
+		wantErr error
+	}{
+		{"an hour before the grace ends", time.Hour, nil},
+		{"a second before the grace ends", -grace + time.Second, nil},
+		{"as the grace ends", -grace, fosite.ErrJTIKnown},
+		{"a second after the grace ended", -grace - time.Second, fosite.ErrJTIKnown},
+		{"a day after", -24 * time.Hour, fosite.ErrJTIKnown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now = base
+			jti := "late-" + tc.name
+			err := f.SetClientAssertionJWT(ctx, jti, now.Add(tc.exp))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("SetClientAssertionJWT: err = %v, want %v", err, tc.wantErr)
+			}
+			sum := sha256.Sum256([]byte(jti)) // stored as fositestore digests it
+			_, err = s.GetClientAssertionJTI(ctx, hex.EncodeToString(sum[:]))
+			if tc.wantErr != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a refused jti was recorded: GetClientAssertionJTI err = %v, want ErrNotFound", err)
+			}
+		})
+	}
+
+	// The reviewer's case: a first use records the jti in time, the set
+	// of another jti sweeps that record once it is past, and a stalled
+	// second use, which found the jti unknown, records it after that.
+	exp := base.Add(-time.Hour)
+	now = exp.Add(-time.Second)
+	if err := f.SetClientAssertionJWT(ctx, "stalled", exp); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	now = base
+	if err := f.SetClientAssertionJWT(ctx, "another", base.Add(time.Hour)); err != nil {
+		t.Fatalf("another jti: %v", err)
+	}
+	if err := f.ClientAssertionJWTValid(ctx, "stalled"); err != nil {
+		t.Fatalf("swept jti: ClientAssertionJWTValid = %v, want nil (its record is gone)", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "stalled", exp); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("second use recorded past its grace: err = %v, want ErrJTIKnown", err)
 	}
 }
 
