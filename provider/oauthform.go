@@ -18,10 +18,12 @@ import (
 	"github.com/hallpass/hallpass/provider/fositestore"
 )
 
-// repeatableParams may appear more than once in one request: fosite reads
-// every audience, and RFC 8707 lets a client name several resources.
-// Every other parameter is single-valued (RFC 6749 §3.1, §3.2).
-var repeatableParams = []string{"audience", "resource"}
+// repeatableParams returns the parameters that may appear more than once
+// in one request: fosite reads every audience, and RFC 8707 lets a client
+// name several resources. Every other parameter is single-valued (RFC
+// 6749 §3.1, §3.2). A function, as browserListFields, so that no caller
+// can change the list another reads.
+func repeatableParams() []string { return []string{"audience", "resource"} }
 
 // parseOAuthParams parses the query and, for a POST, the
 // application/x-www-form-urlencoded body (which fosite then reuses), and
@@ -55,7 +57,7 @@ func parseOAuthParams(r *http.Request) (repeated string, err error) {
 
 // repeatedParam returns the first (in name order, so the answer is
 // stable) single-valued parameter that form holds more than once.
-func repeatedParam(form url.Values) string { return repeatedField(form, repeatableParams) }
+func repeatedParam(form url.Values) string { return repeatedField(form, repeatableParams()) }
 
 // repeatedField returns the first (in name order, so the answer is
 // stable) field of form not in lists that it holds more than once.
