@@ -13,14 +13,28 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// The first SIGTERM or SIGINT stops gracefully (serve drains for up
-	// to --shutdown-timeout); a second one ends the process at once, as
-	// Go does without a handler, rather than being caught and ignored
-	// while the operator waits out the drain.
-	context.AfterFunc(ctx, stop)
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(stopOnSignal(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// stopOnSignal returns a context that the first SIGTERM or SIGINT ends:
+// serve then drains for up to --shutdown-timeout. A second one ends the
+// process at once, as Go does without a handler, rather than being caught
+// and ignored while the operator waits out the drain. The handler is
+// removed before the context ends, so that nothing the context's end
+// sets off (serve's "shutting down") happens while a second signal would
+// still be caught: removed after it (signal.NotifyContext's stop, run
+// when the context is done), a second signal sent at once could be
+// swallowed.
+func stopOnSignal() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel()
+	}()
+	return ctx
 }
 
 // run executes the command line args and returns the exit code; main is
