@@ -19,16 +19,25 @@ import (
 // hallpass exactly in others, so a scope "OPENID" or "Offline" would be
 // that scope to some code and another scope to the rest.
 func ProtocolScopes() []string {
-	return append(IdentityScopes(), "offline", "address", "phone")
+	return append(IdentityScopes(), otherProtocolScopes()...)
 }
+
+// otherProtocolScopes are the protocol scopes (ProtocolScopes) that are
+// not identity scopes.
+func otherProtocolScopes() []string { return []string{"offline", "address", "phone"} }
 
 // protocolLookAlike returns the protocol scope (ProtocolScopes) that s
 // differs from only by case, and true; or false when there is none (s is
-// a protocol scope exactly, or differs from each by more than case).
+// a protocol scope exactly, or differs from each by more than case). It
+// walks the two lists ProtocolScopes joins rather than joining them: the
+// provider asks it of every scope of a user's roles at each sign-in and
+// token request, where the joined list was an allocation each time.
 func protocolLookAlike(s string) (string, bool) {
-	for _, id := range ProtocolScopes() {
-		if s != id && strings.EqualFold(s, id) {
-			return id, true
+	for _, list := range [...][]string{IdentityScopes(), otherProtocolScopes()} {
+		for _, id := range list {
+			if s != id && strings.EqualFold(s, id) {
+				return id, true
+			}
 		}
 	}
 	return "", false

@@ -518,3 +518,20 @@ func TestStoredLookAlikeScopeUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestIsProtocolLookAlike: the provider asks it of every scope of a
+// user's roles at each sign-in and token request, so it must answer
+// rightly and without allocating.
+func TestIsProtocolLookAlike(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Offline": true, "OPENID": true, "Phone": true, "offline_Access": true,
+		"offline": false, "openid": false, "results:read": false, "Offline-reports": false,
+	} {
+		if got := IsProtocolLookAlike(s); got != want {
+			t.Errorf("IsProtocolLookAlike(%q) = %v, want %v", s, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { IsProtocolLookAlike("results:read") }); n != 0 {
+		t.Errorf("IsProtocolLookAlike allocates %v times a call, want 0", n)
+	}
+}
