@@ -229,15 +229,20 @@ func (p *Provider) limitBody(next http.Handler) http.Handler {
 // not on a page.
 func (p *Provider) refuseBadText(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		params := r.URL.Path != PathAuthorize
+		// The authorization endpoint's query and form are checked once,
+		// by parseAuthorizeForm, not also here.
+		query, form := r.URL.RawQuery, cleanForm
+		if r.URL.Path == PathAuthorize {
+			query, form = "", func(*http.Request) (string, bool) { return "", true }
+		}
 		where := ""
 		if !directory.CleanText(r.URL.Path) {
 			where = "the request path"
-		} else if name, ok := cleanValues(r.URL.RawQuery); params && !ok {
+		} else if name, ok := cleanValues(query); !ok {
 			where = "query parameter " + name
 		} else if !cleanBasicAuth(r) {
 			where = "the HTTP Basic credentials"
-		} else if name, ok := cleanForm(r); params && !ok {
+		} else if name, ok := form(r); !ok {
 			where = "form parameter " + name
 		}
 		if where != "" {
