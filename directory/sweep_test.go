@@ -51,16 +51,7 @@ func TestSweepKeepingOneIsFixedCost(t *testing.T) {
 			costs := map[int]int64{}
 			for _, others := range []int{1, 40} {
 				st := &sessionCallCounter{Store: testdb.Open(t, b.DSN(t))}
-				var told []storage.SessionClient
-				svc := New(st, Options{Now: func() time.Time { return now },
-					LogoutsQueued: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
-				if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
-					t.Fatal(err)
-				}
-				u, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
-				if err != nil {
-					t.Fatal(err)
-				}
+				svc, u, told := sweepFixture(t, st, now)
 				if err := st.CreatePasskey(ctx, &storage.Passkey{ID: "key", UserID: u.ID, PublicKey: []byte{1}, Name: "key", CreatedAt: now}); err != nil {
 					t.Fatal(err)
 				}
@@ -73,10 +64,10 @@ func TestSweepKeepingOneIsFixedCost(t *testing.T) {
 					t.Fatal(err)
 				}
 				costs[others] = st.calls.Load()
-				if len(told) != others {
-					t.Errorf("%d other sessions: %d clients told, want %d", others, len(told), others)
+				if len(*told) != others {
+					t.Errorf("%d other sessions: %d clients told, want %d", others, len(*told), others)
 				}
-				for _, sc := range told {
+				for _, sc := range *told {
 					if sc.SID == "sid-session-0" {
 						t.Errorf("the kept session's client was told: %+v", sc)
 					}
@@ -106,16 +97,7 @@ func TestPutTOTPReplacementEndsOtherSessions(t *testing.T) {
 			ctx := context.Background()
 			now := time.Now()
 			st := testdb.Open(t, b.DSN(t))
-			var told []storage.SessionClient
-			svc := New(st, Options{Now: func() time.Time { return now },
-				LogoutsQueued: func(_ context.Context, ended []storage.SessionClient) { told = append(told, ended...) }})
-			if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
-				t.Fatal(err)
-			}
-			u, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc, u, told := sweepFixture(t, st, now)
 			for _, id := range []string{"session-0", "session-1"} {
 				testdb.SignedIn(t, st, u.ID, id, now, "app")
 			}
@@ -129,9 +111,9 @@ func TestPutTOTPReplacementEndsOtherSessions(t *testing.T) {
 					t.Fatal(err)
 				}
 				left, err := st.ListUserBrowserSessions(ctx, u.ID)
-				if replaced != want.replaced || err != nil || len(left) != want.left || len(told) != want.told {
+				if replaced != want.replaced || err != nil || len(left) != want.left || len(*told) != want.told {
 					t.Errorf("authenticator %d: replaced %v, %d sessions left (%v), %d clients told; want %v, %d, %d",
-						i+1, replaced, len(left), err, len(told), want.replaced, want.left, want.told)
+						i+1, replaced, len(left), err, len(*told), want.replaced, want.left, want.told)
 				}
 			}
 			if _, err := st.GetBrowserSession(ctx, "session-0"); err != nil {
@@ -200,4 +182,23 @@ func TestPutTOTPRace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sweepFixture returns a service over st at the time now, whose queued
+// logout notices are collected in told, with a client "app" and a user
+// alice, for the tests of what ending a credential's sessions tells.
+func sweepFixture(t *testing.T, st storage.Store, now time.Time) (svc *Service, alice UserView, told *[]storage.SessionClient) {
+	t.Helper()
+	ctx := context.Background()
+	told = &[]storage.SessionClient{}
+	svc = New(st, Options{Now: func() time.Time { return now },
+		LogoutsQueued: func(_ context.Context, ended []storage.SessionClient) { *told = append(*told, ended...) }})
+	if _, err := svc.Clients().Create(ctx, ClientMetadata{ClientID: "app", GrantTypes: []string{"client_credentials"}, ResponseTypes: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := svc.Users().Create(ctx, UserInput{Username: "alice", Password: "correct horse battery staple"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, alice, told
 }
