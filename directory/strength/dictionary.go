@@ -1,64 +1,113 @@
 package strength
 
 import (
+	_ "embed" // the word lists
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/trustelem/zxcvbn/frequency"
 	"github.com/trustelem/zxcvbn/match"
 )
 
-// index finds words of frequency.FrequencyLists. Each list has an
-// open-addressing hash table of uint32 (the word's position + 1, 0 for
-// an empty slot): about 1 MB that holds no pointers, so the garbage
-// collector never scans it, where maps of the words would be ten times
-// that and scanned at every collection.
+//go:generate go run ./internal/genwords
+
+// The frequency lists of github.com/trustelem/zxcvbn (MIT licence, see
+// words/LICENSE.txt), written by internal/genwords, one word per line,
+// most frequent first. Importing the library's frequency package instead
+// would build its map of 94,000 words when the program starts: 1.5 MB of
+// heap that every garbage collection scans, in a process that rates a
+// password only when one is set. Embedded, they are read-only data that
+// nothing touches until the first rating.
+var (
+	//go:embed words/english_wikipedia.txt
+	englishWikipedia string
+	//go:embed words/female_names.txt
+	femaleNames string
+	//go:embed words/male_names.txt
+	maleNames string
+	//go:embed words/passwords.txt
+	passwords string
+	//go:embed words/surnames.txt
+	surnames string
+	//go:embed words/us_tv_and_film.txt
+	usTVAndFilm string
+)
+
+// wordLists returns the lists by the names the library gives them,
+// sorted by name.
+func wordLists() []struct{ name, text string } {
+	return []struct{ name, text string }{
+		{"english_wikipedia", englishWikipedia},
+		{"female_names", femaleNames},
+		{"male_names", maleNames},
+		{"passwords", passwords},
+		{"surnames", surnames},
+		{"us_tv_and_film", usTVAndFilm},
+	}
+}
+
+// index finds words of the lists. Each list has an open-addressing hash
+// table of uint32 (the word's position + 1, 0 for an empty slot) and the
+// offsets of its words in the embedded text: about 1.2 MB that holds no
+// pointers, so the garbage collector never scans it.
 type index struct {
-	names  []string   // list names, sorted
-	lists  [][]string // the words, frequency.FrequencyLists[names[k]]
-	tables [][]uint32 // tables[k] indexes lists[k]; its length is a power of 2
+	names []string // list names, sorted
+	lists []list   // lists[k] is the list named names[k]
 	// maxWord is the byte length of the longest word.
 	maxWord int
+}
+
+// list is one word list, indexed.
+type list struct {
+	text   string   // the words, each followed by a line break
+	starts []uint32 // starts[pos] is where word pos begins; one more at the end
+	table  []uint32 // its length is a power of 2
+}
+
+// word returns the word at pos.
+func (l *list) word(pos int) string {
+	return l.text[l.starts[pos] : l.starts[pos+1]-1]
 }
 
 // buildIndex indexes the word lists. Their words are lowercase (a test
 // checks), so a lowercased substring is looked up as is.
 func buildIndex() *index {
 	ix := &index{}
-	for name := range frequency.FrequencyLists {
-		ix.names = append(ix.names, name)
-	}
-	slices.Sort(ix.names)
-	for _, name := range ix.names {
-		words := frequency.FrequencyLists[name]
+	for _, wl := range wordLists() {
+		l := list{text: wl.text, starts: make([]uint32, 1, strings.Count(wl.text, "\n")+1)}
+		for i := 0; i < len(wl.text); i++ {
+			if wl.text[i] == '\n' {
+				l.starts = append(l.starts, uint32(i+1))
+			}
+		}
+		n := len(l.starts) - 1
 		size := 1
-		for size < 2*len(words) { // at most half full: short probes
+		for size < 2*n { // at most half full: short probes
 			size *= 2
 		}
-		table := make([]uint32, size)
-		for pos, w := range words {
-			slot := probe(table, words, hash(w), w)
+		l.table = make([]uint32, size)
+		for pos := range n {
+			w := l.word(pos)
+			slot := probe(&l, hash(w), w)
 			// A repeated word keeps its last position, as the
 			// library's map does.
-			table[slot] = uint32(pos + 1)
+			l.table[slot] = uint32(pos + 1)
 			ix.maxWord = max(ix.maxWord, len(w))
 		}
-		ix.lists = append(ix.lists, words)
-		ix.tables = append(ix.tables, table)
+		ix.names = append(ix.names, wl.name)
+		ix.lists = append(ix.lists, l)
 	}
 	return ix
 }
 
-// probe returns the slot of table, indexing words, that holds word, or
-// else the empty slot where it would go; h is hash(word). It takes a
-// string, to build the table, or bytes, so that looking up a substring
-// allocates nothing.
-func probe[S string | []byte](table []uint32, words []string, h uint32, word S) int {
-	mask := uint32(len(table) - 1)
+// probe returns the slot of l's table that holds word, or else the empty
+// slot where it would go; h is hash(word). It takes a string, to build
+// the table, or bytes, so that looking up a substring allocates nothing.
+func probe[S string | []byte](l *list, h uint32, word S) int {
+	mask := uint32(len(l.table) - 1)
 	for slot := h & mask; ; slot = (slot + 1) & mask {
-		if table[slot] == 0 || words[table[slot]-1] == string(word) {
+		if l.table[slot] == 0 || l.word(int(l.table[slot]-1)) == string(word) {
 			return int(slot)
 		}
 	}
@@ -67,7 +116,8 @@ func probe[S string | []byte](table []uint32, words []string, h uint32, word S) 
 // rank returns the rank of word (its position + 1) in list k, or 0; h
 // is hash(word).
 func (ix *index) rank(k int, h uint32, word []byte) int {
-	return int(ix.tables[k][probe(ix.tables[k], ix.lists[k], h, word)])
+	l := &ix.lists[k]
+	return int(l.table[probe(l, h, word)])
 }
 
 // hash is 32-bit FNV-1a: a fixed hash, so the tables need no seed.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -380,6 +381,43 @@ func TestEstimatorsAgree(t *testing.T) {
 			if got := e.Rate(pw, userWords); got.Guesses != want.Guesses || got.Score != want.Score {
 				t.Errorf("%s: Rate(%q) = %g guesses, score %d; Rate gives %g, %d", name, pw, got.Guesses, got.Score, want.Guesses, want.Score)
 			}
+		}
+	}
+}
+
+// TestWordListsMatchLibrary: the embedded lists are the library's, word
+// for word and in order, so ranks are the library's. After an upgrade of
+// the library, `go generate ./directory/strength` rewrites them.
+func TestWordListsMatchLibrary(t *testing.T) {
+	var names []string
+	for _, wl := range wordLists() {
+		names = append(names, wl.name)
+		want, ok := frequency.FrequencyLists[wl.name]
+		if !ok {
+			t.Errorf("list %s is not the library's", wl.name)
+			continue
+		}
+		got := strings.Split(strings.TrimSuffix(wl.text, "\n"), "\n")
+		if !strings.HasSuffix(wl.text, "\n") || !slices.Equal(got, want) {
+			t.Errorf("list %s differs from the library's (%d words, want %d): run go generate", wl.name, len(got), len(want))
+		}
+	}
+	if !slices.IsSorted(names) || len(names) != len(frequency.FrequencyLists) {
+		t.Errorf("lists %q, want the library's %d, sorted", names, len(frequency.FrequencyLists))
+	}
+}
+
+// TestNoWordMapsAtStart: no package that builds maps of the word lists
+// when the program starts is linked into a program importing this one.
+func TestNoWordMapsAtStart(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		switch p {
+		case "github.com/trustelem/zxcvbn", "github.com/trustelem/zxcvbn/matching", "github.com/trustelem/zxcvbn/frequency":
+			t.Errorf("the package imports %s, which builds maps of the word lists at start", p)
 		}
 	}
 }
