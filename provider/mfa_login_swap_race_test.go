@@ -11,19 +11,20 @@ import (
 	"github.com/hallpass/hallpass/storage"
 )
 
-// heldThrottleStore holds the first UpdateThrottle after armed is set
-// (a second-factor post's count, made after it read the pending request
-// and before it records the factor) until release is closed, telling
-// reached once it holds it. It holds the call before it reaches the
-// store, so no database lock is held meanwhile.
+// heldThrottleStore holds one UpdateThrottle call until release is
+// closed, telling reached once it holds it: the hold-th call after hold
+// was set (with 1, the next: a second-factor post's count, made after
+// it read the pending request and before it records the factor). It
+// holds the call before it reaches the store, so no database lock is
+// held meanwhile.
 type heldThrottleStore struct {
 	storage.Store
-	armed            atomic.Bool
+	hold             atomic.Int32
 	reached, release chan struct{}
 }
 
 func (s *heldThrottleStore) UpdateThrottle(ctx context.Context, ids []string, update func([]storage.ThrottleEntry) []storage.ThrottleEntry) error {
-	if s.armed.CompareAndSwap(true, false) {
+	if s.hold.Load() > 0 && s.hold.Add(-1) == 0 {
 		close(s.reached)
 		select {
 		case <-s.release:
@@ -69,7 +70,7 @@ func TestSecondFactorNotCarriedToAnotherLogin(t *testing.T) {
 		tab := &http.Client{Transport: e.HTTP.Transport, Jar: b.jar,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		codeStatus := make(chan int, 1)
-		st.armed.Store(true)
+		st.hold.Store(1)
 		go func() {
 			resp, err := tab.PostForm(action.String(), fields)
 			if err != nil {
