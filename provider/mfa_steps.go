@@ -220,9 +220,19 @@ func (p *Provider) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 
 // proveFactor records, in ctx, that the sign-in proved a second factor,
 // on the pending request and on the browser session.
+//
+// The request's write is bound to the user who proved the factor
+// (f.pending.UserID, as factorSubject read it): the same browser may
+// post another user's password for the request while the factor is
+// checked, and that login, with its password alone, must not end up
+// carrying this user's factor. Then, or when the request was completed
+// or dropped meanwhile, it is gone for this step (errPendingGone).
 func (p *Provider) proveFactor(ctx context.Context, f *flow, sess *storage.BrowserSession, method string) error {
 	f.amr = withFactor(f.pending.AMR, method)
-	if err := p.cfg.Store.SetAuthRequestAMR(ctx, f.pending.ID, f.amr); err != nil {
+	if err := p.cfg.Store.SetAuthRequestAMR(ctx, f.pending.ID, f.pending.UserID, f.amr); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			err = errPendingGone
+		}
 		return fmt.Errorf("record second factor: %w", err)
 	}
 	f.pending.AMR = f.amr

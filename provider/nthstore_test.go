@@ -800,11 +800,11 @@ func (s *nthStore) Rollback(ctx context.Context) error {
 	return s.Store.Rollback(ctx)
 }
 
-func (s *nthStore) SetAuthRequestAMR(ctx context.Context, a1 string, a2 []string) error {
+func (s *nthStore) SetAuthRequestAMR(ctx context.Context, a1 string, a2 string, a3 []string) error {
 	if err := s.call(ctx, "SetAuthRequestAMR"); err != nil {
 		return err
 	}
-	return s.Store.SetAuthRequestAMR(ctx, a1, a2)
+	return s.Store.SetAuthRequestAMR(ctx, a1, a2, a3)
 }
 
 func (s *nthStore) SetAuthRequestLogin(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 []string) error {

@@ -25,8 +25,9 @@ import (
 //     AccountFreeFailures of them in a row the username is locked for
 //     AccountLock; every further wrong password (one each time a lock has
 //     ended) doubles the lock, up to AccountMaxLock. A correct password
-//     forgets the failures (unless a case variant of the username, from
-//     an older database, shares them); during a lock even the correct
+//     forgets the failures counted before it (unless a case variant of
+//     the username, from an older database, shares them), not those
+//     counted while it was checked; during a lock even the correct
 //     password is refused. Unknown usernames are counted and locked the
 //     same way, so a lock says nothing about whether the user exists.
 //   - per client address: wrong passwords from one address (IPv6: one
@@ -164,6 +165,35 @@ func (l LoginLimits) uncount(cur, before, counted storage.ThrottleEntry, now tim
 	return cur
 }
 
+// forget returns the account entry cur once a correct password, whose
+// attempt was counted as counted, has forgotten the failures before it:
+// none left (the entry deleted) when nothing counted since, and otherwise
+// only the attempts counted while that password was checked, as the
+// first of a new run, locked only if they alone reach a lock. Deleting
+// the entry whatever it held forgot those too, and any lock they had
+// set: guesses sent while the owner's password was checked came on top
+// of the free failures the success gave back. An entry holding fewer
+// attempts than counted was restarted since (another success, or its
+// expiry), and holds only later attempts: it is kept as it is.
+func (l LoginLimits) forget(cur, counted storage.ThrottleEntry, now time.Time) storage.ThrottleEntry {
+	gone := storage.ThrottleEntry{ID: cur.ID} // a zero ExpiresAt deletes
+	if !live(cur, now) {
+		return gone
+	}
+	if cur.Attempts < counted.Attempts {
+		return cur
+	}
+	since := cur.Attempts - counted.Attempts
+	if since == 0 {
+		return gone
+	}
+	cur.Attempts = since
+	if since < l.AccountFreeFailures {
+		cur.LockedUntil = time.Time{}
+	}
+	return cur
+}
+
 // lockFor is the lock that the attempts-th attempt in a row sets.
 func (l LoginLimits) lockFor(attempts int) time.Duration {
 	d := l.AccountLock
@@ -174,11 +204,12 @@ func (l LoginLimits) lockFor(attempts int) time.Duration {
 }
 
 // succeeded returns the entries after a correct password whose attempt
-// was counted as reserved (the address entry count returned): the
-// account's failures are forgotten, and the address gets its attempt
-// back, if the window it was counted in is still the current one.
-func (l LoginLimits) succeeded(account, address, reserved storage.ThrottleEntry, now time.Time) []storage.ThrottleEntry {
-	out := []storage.ThrottleEntry{{ID: account.ID}} // a zero ExpiresAt deletes
+// was counted as counted (the account entry count returned) and reserved
+// (the address entry): the account's failures up to that attempt are
+// forgotten (forget), and the address gets its attempt back, if the
+// window it was counted in is still the current one.
+func (l LoginLimits) succeeded(account, counted, address, reserved storage.ThrottleEntry, now time.Time) []storage.ThrottleEntry {
+	out := []storage.ThrottleEntry{l.forget(account, counted, now)}
 	if live(address, now) && address.ExpiresAt.Equal(reserved.ExpiresAt) && address.Attempts > 0 {
 		address.Attempts--
 		if address.Attempts < l.AddressFailures {
@@ -321,7 +352,7 @@ func (t *loginThrottle) reserve(ctx context.Context, a *loginAttempt, now time.T
 // is the user's own, never shared.
 func (t *loginThrottle) succeeded(ctx context.Context, a *loginAttempt, now time.Time) error {
 	err := t.store.UpdateThrottle(ctx, a.ids(), func(es []storage.ThrottleEntry) []storage.ThrottleEntry {
-		out := t.limits.succeeded(es[0], es[1], a.reserved, now)
+		out := t.limits.succeeded(es[0], a.accountCounted, es[1], a.reserved, now)
 		if a.sharedAccount {
 			i := slices.IndexFunc(out, func(e storage.ThrottleEntry) bool { return e.ID == a.account })
 			out[i] = t.limits.uncount(es[0], a.accountBefore, a.accountCounted, now)

@@ -499,3 +499,50 @@ func TestLoginLogs(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginSuccessKeepsFailuresCountedMeanwhile: a right password forgets
+// the failures counted before it, not those counted while it was being
+// checked. Alice's right password is held once checked, before its reset
+// of her count; two wrong passwords for her are checked meanwhile. They
+// still count: three more reach the password check, and then her account
+// is locked. Before, the reset deleted her entry whatever it held, and
+// guesses sent while she signed in came on top of the five that her
+// success gave back (and any lock they had set was lifted).
+func TestLoginSuccessKeepsFailuresCountedMeanwhile(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		st := &heldThrottleStore{reached: make(chan struct{}), release: make(chan struct{})}
+		e := newSSOEnv(t, dsn, patient, func(c *provider.Config) {
+			st.Store = c.Store
+			c.Store = st
+		})
+		owner, ownerLogin := loginPage(t, e)
+		hidden := ownerLogin.form(t).hidden()
+		guesser, p := loginPage(t, e)
+
+		// The owner's count (the first UpdateThrottle) goes through; the
+		// reset after the right password (the second) is held.
+		st.hold.Store(2)
+		type outcome struct {
+			p   page
+			err error
+		}
+		signedIn := make(chan outcome, 1)
+		go func() {
+			p, err := owner.tryPostLogin(e.URL, hidden, "alice", alicePassword, "")
+			signedIn <- outcome{p, err}
+		}()
+		<-st.reached
+		for i := range 2 {
+			wantChecked(t, fmt.Sprintf("wrong password %d while alice's is checked", i+1), guesser.postLogin(t, e.URL, p, "alice", fmt.Sprintf("meanwhile-%d", i), ""))
+		}
+		close(st.release)
+		if out := <-signedIn; out.err != nil || out.p.kind() != "consent" {
+			t.Fatalf("alice's right password: %v, want the consent page, got %s", out.err, out.p)
+		}
+
+		for i := range accountFreeFailures - 2 {
+			wantChecked(t, fmt.Sprintf("wrong password %d after alice signed in", i+1), guesser.postLogin(t, e.URL, p, "alice", fmt.Sprintf("after-%d", i), ""))
+		}
+		wantThrottled(t, "the sixth wrong password since alice's was counted", guesser.postLogin(t, e.URL, p, "alice", "one-more", ""), -1)
+	})
+}

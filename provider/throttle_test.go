@@ -57,7 +57,7 @@ func TestLoginLimitsAccount(t *testing.T) {
 		t.Errorf("a forgotten account counts %d attempts, locked until %v", acct.Attempts, acct.LockedUntil)
 	}
 	// A success deletes the account entry.
-	out := l.succeeded(acct, addr, addr, now)
+	out := l.succeeded(acct, acct, addr, addr, now)
 	if len(out) == 0 || out[0].ID != "acct" || !out[0].ExpiresAt.IsZero() {
 		t.Errorf("success returned %+v, want the account entry deleted (zero ExpiresAt)", out)
 	}
@@ -86,7 +86,7 @@ func TestLoginLimitsAddress(t *testing.T) {
 		t.Fatalf("21st attempt 10 minutes in: %+v, want refused by the address for the 5 minutes left", v)
 	}
 	// The 20th attempt was right: the address gets it back.
-	out := l.succeeded(storage.ThrottleEntry{ID: "usert"}, addr, reserved, now)
+	out := l.succeeded(storage.ThrottleEntry{ID: "usert"}, storage.ThrottleEntry{}, addr, reserved, now)
 	if len(out) != 2 || out[1].Attempts != 19 || !out[1].LockedUntil.IsZero() {
 		t.Fatalf("success returned %+v, want the address at 19 attempts, unlocked", out)
 	}
@@ -95,7 +95,7 @@ func TestLoginLimitsAddress(t *testing.T) {
 	}
 	// A success counted in an earlier window gives nothing back.
 	_, next := l.count(storage.ThrottleEntry{ID: "a"}, addr, start.Add(l.AddressWindow))
-	if out := l.succeeded(storage.ThrottleEntry{ID: "a"}, next, reserved, start.Add(l.AddressWindow)); len(out) != 1 {
+	if out := l.succeeded(storage.ThrottleEntry{ID: "a"}, storage.ThrottleEntry{}, next, reserved, start.Add(l.AddressWindow)); len(out) != 1 {
 		t.Errorf("a success from the previous window changed the new one: %+v", out)
 	}
 	if v := l.judge(storage.ThrottleEntry{ID: "x"}, addr, start.Add(l.AddressWindow)); !v.allowed {
@@ -414,5 +414,49 @@ func TestLoginLimitsUncount(t *testing.T) {
 	got := l.uncount(six, four, five, now)
 	if got.Attempts != 5 || !got.LockedUntil.Equal(six.LockedUntil) {
 		t.Errorf("uncount after another attempt counted = %+v, want 5 attempts and that attempt's lock", got)
+	}
+}
+
+// TestLoginLimitsForget: a correct password forgets the account's
+// failures up to its own attempt and keeps those counted while it was
+// checked, as a new run (locked only if they alone reach a lock); an
+// entry restarted since is kept as it is.
+func TestLoginLimitsForget(t *testing.T) {
+	l := LoginLimits{}.withDefaults()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	addr := storage.ThrottleEntry{ID: "addr"}
+	none := storage.ThrottleEntry{ID: "acct"}
+	after := func(e storage.ThrottleEntry, n int) storage.ThrottleEntry {
+		for range n {
+			e, _ = l.count(e, addr, now)
+		}
+		return e
+	}
+	expired := after(none, 3)
+	expired.ExpiresAt = now.Add(-time.Second)
+	for _, tc := range []struct {
+		name         string
+		cur, counted storage.ThrottleEntry
+		want         storage.ThrottleEntry
+	}{
+		{"nothing counted since", after(none, 3), after(none, 3), none},
+		{"its own attempt set the lock", after(none, 5), after(none, 5), none},
+		{"two failures counted since", after(none, 3), after(none, 1),
+			storage.ThrottleEntry{ID: "acct", Attempts: 2, ExpiresAt: after(none, 3).ExpiresAt}},
+		{"failures since locked the account, but not alone", after(none, 5), after(none, 2),
+			storage.ThrottleEntry{ID: "acct", Attempts: 3, ExpiresAt: after(none, 5).ExpiresAt}},
+		{"restarted since", after(none, 1), after(none, 4), after(none, 1)},
+		{"expired", expired, after(none, 1), none},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := l.forget(tc.cur, tc.counted, now); got != tc.want {
+				t.Errorf("forget(%+v, counted %+v) = %+v, want %+v", tc.cur, tc.counted, got, tc.want)
+			}
+		})
+	}
+	// The lock of a run that reaches it alone stays.
+	lock := after(none, 5)
+	if got := l.forget(after(lock, 0), storage.ThrottleEntry{ID: "acct"}, now); got != lock {
+		t.Errorf("forget of five failures counted after an attempt of none = %+v, want them kept with their lock %+v", got, lock)
 	}
 }

@@ -766,8 +766,11 @@ type Store interface {
 	// one write; ErrNotFound if absent.
 	SetAuthRequestLogin(ctx context.Context, id, userID string, authTime time.Time, amr []string) error
 	// SetAuthRequestAMR replaces the authentication methods recorded on
-	// a pending request; ErrNotFound if absent.
-	SetAuthRequestAMR(ctx context.Context, id string, amr []string) error
+	// a pending request whose login is userID's; ErrNotFound if absent
+	// or if its login is no longer userID's (another user signed in for
+	// it since the caller read it: a factor that user proved must not
+	// become another's).
+	SetAuthRequestAMR(ctx context.Context, id, userID string, amr []string) error
 	// SetBrowserSessionAMR replaces the authentication methods of a
 	// session, once its user proved a second factor; ErrNotFound if absent.
 	SetBrowserSessionAMR(ctx context.Context, id string, amr []string) error

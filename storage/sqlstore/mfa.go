@@ -27,10 +27,11 @@ func (c amrCol) Scan(src any) error {
 	return nil
 }
 
-// SetAuthRequestAMR replaces the authentication methods of request id;
-// storage.ErrNotFound if absent.
-func (s *Store) SetAuthRequestAMR(ctx context.Context, id string, amr []string) error {
-	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET amr = $1 WHERE id = $2`, amrArg(amr), id)
+// SetAuthRequestAMR replaces the authentication methods of request id
+// while userID's login is the one it records; storage.ErrNotFound if
+// absent or another user's login replaced it.
+func (s *Store) SetAuthRequestAMR(ctx context.Context, id, userID string, amr []string) error {
+	res, err := s.q(ctx).exec(ctx, `UPDATE auth_requests SET amr = $1 WHERE id = $2 AND user_id = $3`, amrArg(amr), id, userID)
 	return s.affectedOne(ctx, res, err, "set auth request amr")
 }
 

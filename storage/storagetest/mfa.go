@@ -107,10 +107,21 @@ func testMFA(t *testing.T, s storage.Store) {
 	ar := &storage.AuthRequest{ID: "ar-1", Query: "a=b", RequestedAt: baseTime(), ExpiresAt: baseTime().Add(time.Hour)}
 	noErr(t, s.CreateAuthRequest(ctx, ar), "CreateAuthRequest")
 	check(t, "GetAuthRequest without amr", ar, mustGetAuthRequest(t, ctx, s, "ar-1"))
-	noErr(t, s.SetAuthRequestAMR(ctx, "ar-1", []string{"pwd"}), "SetAuthRequestAMR")
-	ar.AMR = []string{"pwd"}
+	// A request nobody signed in for yet takes no factor.
+	notFound(t, s.SetAuthRequestAMR(ctx, "ar-1", "user-1", []string{"pwd", "otp", "mfa"}), "SetAuthRequestAMR of a request without a login")
+	check(t, "GetAuthRequest after SetAuthRequestAMR without a login", ar, mustGetAuthRequest(t, ctx, s, "ar-1"))
+	noErr(t, s.SetAuthRequestLogin(ctx, "ar-1", "user-1", baseTime(), []string{"pwd"}), "SetAuthRequestLogin")
+	noErr(t, s.SetAuthRequestAMR(ctx, "ar-1", "user-1", []string{"pwd", "otp", "mfa"}), "SetAuthRequestAMR")
+	ar.UserID, ar.AuthTime, ar.AMR = "user-1", baseTime(), []string{"pwd", "otp", "mfa"}
 	check(t, "GetAuthRequest with amr", ar, mustGetAuthRequest(t, ctx, s, "ar-1"))
-	notFound(t, s.SetAuthRequestAMR(ctx, "nope", nil), "SetAuthRequestAMR of an unknown request")
+	// Another user's login replaced user-1's: user-1's factor is not
+	// recorded on it.
+	mustCreateUser(t, ctx, s, "user-3")
+	noErr(t, s.SetAuthRequestLogin(ctx, "ar-1", "user-3", baseTime(), []string{"pwd"}), "SetAuthRequestLogin of another user")
+	notFound(t, s.SetAuthRequestAMR(ctx, "ar-1", "user-1", []string{"pwd", "otp", "mfa"}), "SetAuthRequestAMR for a login replaced by another user's")
+	ar.UserID, ar.AMR = "user-3", []string{"pwd"}
+	check(t, "GetAuthRequest after a refused SetAuthRequestAMR", ar, mustGetAuthRequest(t, ctx, s, "ar-1"))
+	notFound(t, s.SetAuthRequestAMR(ctx, "nope", "user-1", nil), "SetAuthRequestAMR of an unknown request")
 
 	// require_mfa on roles.
 	r := &storage.Role{Name: "teacher", Scopes: []string{"a"}, RequireMFA: true, CreatedAt: baseTime(), UpdatedAt: baseTime()}
