@@ -115,9 +115,16 @@ func (p *Provider) routes() http.Handler {
 }
 
 // methodNotAllowed answers 405, naming the methods the resource takes in
-// Allow (RFC 9110 §15.5.6).
+// Allow (RFC 9110 §15.5.6). chi calls it for a method it does not know
+// whatever the path; where no method is served, there is no resource:
+// 404, as for any method it knows.
 func (p *Provider) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Allow", allowedMethods(r))
+	allowed := allowedMethods(r)
+	if allowed == "" {
+		p.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+		return
+	}
+	w.Header().Set("Allow", allowed)
 	p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "method %s not allowed here", r.Method))
 }
 
