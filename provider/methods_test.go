@@ -137,6 +137,14 @@ func TestHeadDoesNotAct(t *testing.T) {
 		next := e.Confidential.request("openid")
 		e.callback(t, b.get(t, next.URL), next).wantCode(t)
 	})
+	// The development callback redeems the code it is given.
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn, func(c *provider.Config) { c.Dev = true })
+		res := ts.do(t, req{Method: http.MethodHead, Path: provider.PathDevCallback + "?code=x&state=y"})
+		if res.Status != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET" {
+			t.Errorf("HEAD %s answered %d, Allow %q; want 405, GET", provider.PathDevCallback, res.Status, res.Header.Get("Allow"))
+		}
+	})
 }
 
 // TestUnknownMethodsShareOneSeries: the method label of
