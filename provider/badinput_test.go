@@ -260,6 +260,10 @@ func TestUnknownRoutes(t *testing.T) {
 		}{
 			{"unknown path", http.MethodGet, "/no/such/thing", "", 404, "not_found"},
 			{"unknown oauth2 path", http.MethodPost, "/oauth2/nope", "", 404, "not_found"},
+			// chi answers an unknown method 405 wherever it is sent; where
+			// no method is served, that was a 405 with an empty Allow.
+			{"unknown path by unknown method", "BREW", "/no/such/thing", "", 404, "not_found"},
+			{"unknown admin path by unknown method", "BREW", "/admin/nope", "Bearer " + ts.AdminToken, 404, "not_found"},
 			{"unknown admin path", http.MethodGet, "/admin/nope", "Bearer " + ts.AdminToken, 404, "not_found"},
 			{"unknown admin path with a wrong token", http.MethodGet, "/admin/nope", "Bearer wrong", 401, "invalid_token"},
 			{"registration by GET", http.MethodGet, provider.PathRegistration, "Bearer " + ts.AdminToken, 405, "invalid_request"},

@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +37,10 @@ func TestMethodNotAllowedNamesAllow(t *testing.T) {
 			{"console mount point by DELETE", http.MethodDelete, provider.PathConsole, "", "GET, HEAD"},
 			{"console root by DELETE", http.MethodDelete, provider.PathConsole + "/", "", "GET, HEAD"},
 			{"account page by PUT", http.MethodPut, provider.PathAccount + "/", "", "GET, HEAD"},
+			// Where a GET acts, HEAD is not served (TestHeadDoesNotAct).
+			{"authorization by PUT", http.MethodPut, provider.PathAuthorize, "", "GET, POST"},
+			{"end_session by DELETE", http.MethodDelete, provider.PathEndSession, "", "GET, POST"},
+			{"console callback by POST", http.MethodPost, provider.PathConsole + "/callback", "", "GET"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +100,49 @@ func TestHeadServedWhereGetIs(t *testing.T) {
 					t.Errorf("HEAD %s = %d, want 303 to sign in", path, res.StatusCode)
 				}
 			})
+		}
+	})
+}
+
+// TestHeadDoesNotAct: HEAD is a safe method (RFC 9110 §9.2.1), which link
+// checkers and prefetchers send expecting nothing to happen. Where a GET
+// acts, HEAD is 405 rather than that GET without its body: at the
+// authorization endpoint it issued a redeemable code to a signed-in
+// browser, at end_session with an id_token_hint it signed the user out,
+// and at the sign-in callbacks it redeemed a code.
+func TestHeadDoesNotAct(t *testing.T) {
+	withSSOEnv(t, "head", func(t *testing.T, e *ssoEnv) {
+		b := e.newBrowser(t)
+		ar := e.Confidential.request("openid")
+		tok := e.signInTokens(t, b, ar, "alice", alicePassword)
+		hint := url.Values{"id_token_hint": {idTokenOf(t, tok)}}.Encode()
+		for _, tc := range []struct{ name, target, allow string }{
+			{"authorization with a live session", e.Confidential.request("openid").URL, "GET, POST"},
+			{"end_session with an id_token_hint", e.URL + provider.PathEndSession + "?" + hint, "GET, POST"},
+			{"console callback", e.URL + provider.PathConsole + "/callback?code=x&state=y", "GET"},
+			{"account callback", e.URL + provider.PathAccount + "/callback?code=x&state=y", "GET"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				p := b.do(t, http.MethodHead, tc.target, nil)
+				if p.Status != http.StatusMethodNotAllowed || p.Redirect != nil {
+					t.Fatalf("HEAD answered %d (redirect %v), want 405", p.Status, p.Redirect)
+				}
+				if got := p.Header.Get("Allow"); got != tc.allow {
+					t.Errorf("Allow = %q, want %q", got, tc.allow)
+				}
+			})
+		}
+		// The HEAD of end_session signed nobody out: the next request
+		// gets its code without a sign-in.
+		next := e.Confidential.request("openid")
+		e.callback(t, b.get(t, next.URL), next).wantCode(t)
+	})
+	// The development callback redeems the code it is given.
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn, func(c *provider.Config) { c.Dev = true })
+		res := ts.do(t, req{Method: http.MethodHead, Path: provider.PathDevCallback + "?code=x&state=y"})
+		if res.Status != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET" {
+			t.Errorf("HEAD %s answered %d, Allow %q; want 405, GET", provider.PathDevCallback, res.Status, res.Header.Get("Allow"))
 		}
 	})
 }

@@ -210,13 +210,32 @@ func (p *Provider) secureHeaders(next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body so no endpoint can be made to read
-// unbounded input.
+// unbounded input. A body whose Content-Length already says it is over
+// the cap fails its first read, as the cap would, without a byte of it
+// being read: so a client that asked whether to send it (Expect:
+// 100-continue, RFC 9110 §10.1.1) gets the refusal instead of the
+// "100 Continue" net/http sends on the first read of the connection,
+// which invited it to upload what was then cut off at the cap. Each
+// handler still refuses the body in its own terms.
 func (p *Provider) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+		if r.ContentLength > p.cfg.MaxBodyBytes {
+			r.Body = overCap{Closer: r.Body, limit: p.cfg.MaxBodyBytes}
+		} else {
+			r.Body = http.MaxBytesReader(w, r.Body, p.cfg.MaxBodyBytes)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// overCap is the body of a request announced larger than limit: every
+// read fails as http.MaxBytesReader's does past the limit.
+type overCap struct {
+	io.Closer
+	limit int64
+}
+
+func (b overCap) Read([]byte) (int, error) { return 0, &http.MaxBytesError{Limit: b.limit} }
 
 // refuseBadText refuses a request whose path, query, URL-encoded form body
 // or HTTP Basic credentials, once decoded, hold a NUL character or invalid

@@ -30,7 +30,7 @@ func (p *Provider) routes() http.Handler {
 		PathRevoke:   {methods: http.MethodPost},
 		PathUserinfo: {methods: http.MethodGet + ", " + http.MethodPost, expose: "WWW-Authenticate"},
 	})
-	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseContentCoding, p.refuseBadText, p.oneOfEach, withRequestScopes, p.listenerRoutes, cors, getHead)
+	r.Use(p.observe, p.secureHeaders, p.limitBody, p.refuseContentCoding, p.refuseBadText, p.oneOfEach, withRequestScopes, p.listenerRoutes, cors, p.getHead)
 
 	r.Get("/healthz", p.handleHealthz)
 	r.Get("/readyz", p.handleReadyz)
@@ -110,12 +110,22 @@ func (p *Provider) routes() http.Handler {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		p.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		// RFC 9110 §15.5.6: a 405 names the methods the resource takes.
-		w.Header().Set("Allow", allowedMethods(r))
-		p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "method %s not allowed here", r.Method))
-	})
+	r.MethodNotAllowed(p.methodNotAllowed)
 	return r
+}
+
+// methodNotAllowed answers 405, naming the methods the resource takes in
+// Allow (RFC 9110 §15.5.6). chi calls it for a method it does not know
+// whatever the path; where no method is served, there is no resource:
+// 404, as for any method it knows.
+func (p *Provider) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	allowed := allowedMethods(r)
+	if allowed == "" {
+		p.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+		return
+	}
+	w.Header().Set("Allow", allowed)
+	p.writeError(w, r, errorf(http.StatusMethodNotAllowed, "invalid_request", "method %s not allowed here", r.Method))
 }
 
 // allowedMethods lists, for the Allow header of a 405, the methods served
@@ -123,7 +133,7 @@ func (p *Provider) routes() http.Handler {
 // chi was in when it gave up (the mounted sub-router of /admin, /console
 // or /account, reached through the mount patterns rctx went through):
 // asking the root about a mount point would answer "any method". HEAD is
-// allowed wherever GET is (getHead).
+// allowed wherever GET is, except where GET acts (getHead).
 func allowedMethods(r *http.Request) string {
 	rctx := chi.RouteContext(r.Context())
 	routes := rctx.Routes
@@ -137,11 +147,15 @@ func allowedMethods(r *http.Request) string {
 	// The path as the router chi gave up in saw it: what is left after
 	// the mounts, or, outside them, the request's.
 	path := cmp.Or(rctx.RoutePath, routedPath(r))
+	acts := getActs(routedPath(r))
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions} {
 		probe := m
 		if m == http.MethodHead {
+			if acts {
+				continue
+			}
 			probe = http.MethodGet
 		}
 		if routes.Match(chi.NewRouteContext(), probe, path) {
@@ -168,16 +182,36 @@ func subRoutes(routes chi.Routes, pattern string) chi.Routes {
 // the body (RFC 9110 §9.3.2: HEAD is GET without content, and a
 // general-purpose server supports both, §9.1). chi's GetHead asks the
 // root router whether HEAD is routed, which a mount point always answers
-// yes.
-func getHead(next http.Handler) http.Handler {
+// yes. Where a GET acts (getActs), HEAD is 405: HEAD is a safe method
+// (§9.2.1), sent by link checkers and prefetchers that expect nothing to
+// happen, and answered as a GET it would issue an authorization code to
+// a signed-in browser, redeem one, or sign a user out.
+func (p *Provider) getHead(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			rctx := chi.RouteContext(r.Context())
+			if path := routedPath(r); rctx != nil && getActs(path) && rctx.Routes.Match(chi.NewRouteContext(), http.MethodGet, path) {
+				p.methodNotAllowed(w, r)
+				return
+			}
+			if rctx != nil {
 				rctx.RouteMethod = http.MethodGet
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// getActs reports whether a GET of path (as chi routes it) does more
+// than read: the authorization endpoint issues a code to a signed-in
+// browser, the callbacks of the console, the account page and --dev
+// redeem one, and end_session with an id_token_hint signs out.
+func getActs(path string) bool {
+	switch path {
+	case PathAuthorize, PathEndSession, PathDevCallback, consoleArea().callback(), accountArea().callback():
+		return true
+	}
+	return false
 }
 
 // routedPath is r's path as chi routes it: the escaped form when the

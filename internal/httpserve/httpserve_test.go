@@ -1,6 +1,7 @@
 package httpserve_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -47,6 +48,34 @@ func TestNewServerLimits(t *testing.T) {
 	}
 	if srv.ErrorLog == nil {
 		t.Error("ErrorLog is nil: the server's errors would go to the standard logger")
+	}
+}
+
+// TestOptionsAsteriskReachesHandler: a request net/http can parse is
+// answered by the handler, "OPTIONS *" included (a raw request: net/http
+// clients do not send it), so that its answer carries the headers the
+// handler gives every answer.
+func TestOptionsAsteriskReachesHandler(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(http.StatusNotFound)
+	})
+	addr, _, _ := startServe(t, h, time.Second)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("OPTIONS * answered %d with %v, not by the handler", resp.StatusCode, resp.Header)
 	}
 }
 
