@@ -420,7 +420,10 @@ const jtiGrace = 30 * time.Second
 // that is already past. A record past its time may have been swept by
 // the set of another jti, so a use recorded that late cannot tell
 // whether it is the first: it is refused as used, never recorded (a
-// request stalled that long is retried with a new assertion).
+// request stalled that long is retried with a new assertion). A jti used
+// again once the record of its earlier use is past its time is recorded
+// over that record (storage replaces an expired record atomically), not
+// refused until a sweep happens to remove it.
 func (f *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	until := exp.Add(jtiGrace)
 	if !until.After(f.now()) {

@@ -40,6 +40,7 @@ func TestStore(t *testing.T) {
 		{"TransactionRollback", testFositeRollback},
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"ClientAssertionJWTRecordedLate", testClientAssertionJWTRecordedLate},
+		{"ClientAssertionJWTReusedAfterExpiry", testClientAssertionJWTReusedAfterExpiry},
 		{"GetClient", testGetClient},
 		{"CodeWrittenAndReadOnce", testCodeOnce},
 		{"CodeSpentAtUserEpoch", testCodeSpentAtUserEpoch},
@@ -470,6 +471,36 @@ func testClientAssertionJWTRecordedLate(t *testing.T, s storage.Store, _ *fosite
 	}
 	if err := f.SetClientAssertionJWT(ctx, "stalled", exp); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Fatalf("second use recorded past its grace: err = %v, want ErrJTIKnown", err)
+	}
+}
+
+// testClientAssertionJWTReusedAfterExpiry checks, on a fake clock, that a
+// jti used again once the record of its earlier use expired (exp and the
+// grace) is accepted at once, not only after housekeeping or the set of
+// another jti swept the record; and that its new record refuses as the
+// first did. The storage compares expiries by the real clock, so the
+// fake one reads times around the real now.
+func testClientAssertionJWTReusedAfterExpiry(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	ctx := context.Background()
+	base := time.Now()
+	now := base.Add(-time.Hour)
+	f := fositestore.New(s, newSession, func() time.Time { return now }, nil)
+
+	if err := f.SetClientAssertionJWT(ctx, "counter-1", now.Add(time.Minute)); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	now = base
+	if err := f.ClientAssertionJWTValid(ctx, "counter-1"); err != nil {
+		t.Fatalf("jti whose record expired: ClientAssertionJWTValid = %v, want nil", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "counter-1", now.Add(time.Minute)); err != nil {
+		t.Fatalf("jti used again after its record expired, before any sweep: SetClientAssertionJWT = %v, want nil", err)
+	}
+	if err := f.ClientAssertionJWTValid(ctx, "counter-1"); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("the second use replayed: ClientAssertionJWTValid = %v, want ErrJTIKnown", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "counter-1", now.Add(time.Minute)); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("the second use replayed: SetClientAssertionJWT = %v, want ErrJTIKnown", err)
 	}
 }
 
