@@ -599,9 +599,10 @@ type Store interface {
 	// records jti until exp, atomically; ErrConflict if jti is recorded
 	// and unexpired, or if it is recorded (expired or not) and exp is not
 	// after now. An expired record of jti is replaced by an unexpired one:
-	// of sets racing over it, one wins. It is the one
-	// replay store: client-assertion JTIs (as hex digests) and answered
-	// passkey ceremonies ("passkey:" and a digest of the challenge).
+	// of sets racing over it, one wins. It is the one replay store:
+	// client-assertion JTIs (fositestore: "jti:" and a digest of the
+	// client and the jti) and answered passkey ceremonies ("passkey:"
+	// and a digest of the challenge).
 	SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error
 	// GetClientAssertionJTI returns the expiry of a recorded jti; ErrNotFound if unknown.
 	GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error)
