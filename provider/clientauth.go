@@ -12,6 +12,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/hallpass/hallpass/internal/jws"
+	"github.com/hallpass/hallpass/provider/fositestore"
 )
 
 // clientAssertionType is RFC 7523 §2.2's client_assertion_type.
@@ -52,9 +53,15 @@ func (c tokenURLConfig) GetTokenURLs(ctx context.Context) []string {
 func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 		if form.Get("client_assertion_type") == clientAssertionType {
-			if err := p.checkAssertion(form.Get("client_assertion")); err != nil {
+			sub, err := p.checkAssertion(form.Get("client_assertion"))
+			if err != nil {
 				return nil, err
 			}
+			// fosite authenticates the assertion as sub's (it refuses
+			// one whose iss or sub is not the client's id) and then
+			// hands the store its jti alone: the store records the jti
+			// as sub's, for a jti is unique per client only.
+			ctx = fositestore.WithAssertionClient(ctx, sub)
 		}
 		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
 		var rfc *fosite.RFC6749Error
@@ -105,8 +112,11 @@ func withCallerNote(ctx context.Context) (context.Context, *callerNote) {
 
 // checkAssertion refuses an assertion that is not spelt canonically
 // (jws.Parse), whose claims are not one JSON object with distinct member
-// names, that has no numeric exp, has expired, or expires more than
-// maxAssertionLifetime from now. It reads the claims before the signature
+// names, that has no string sub, no numeric exp, has expired, or expires
+// more than maxAssertionLifetime from now; else it returns the sub, the
+// client the assertion is for (fosite refuses it unless sub is the
+// authenticated client's id), under which its jti is recorded. It reads
+// the claims before the signature
 // is checked, which is safe: it only refuses, and fosite then verifies
 // the very same claims.
 //
@@ -116,28 +126,33 @@ func withCallerNote(ctx context.Context) (context.Context, *callerNote) {
 // that is not at all, and could be replayed for ever. And the claims are
 // read as fosite's go-jose reads them, member names compared exactly:
 // encoding/json would match "EXP" to exp as well, and pass an assertion
-// whose exp (the one fosite reads) is years ahead.
-func (p *Provider) checkAssertion(assertion string) error {
+// whose exp (the one fosite reads) is years ahead, and so with sub: the
+// client whose jti is spent must be the one fosite authenticated.
+func (p *Provider) checkAssertion(assertion string) (sub string, err error) {
 	bad := func(hint string) error { return fosite.ErrInvalidClient.WithHint(hint) }
 	if len(assertion) > maxAssertionBytes {
-		return bad("The client_assertion is too large.")
+		return "", bad("The client_assertion is too large.")
 	}
 	// fosite's go-jose would strip whitespace, decode base64url
 	// leniently and honour crit (b64 among them): one spelling only.
 	jwt, err := jws.Parse(assertion)
 	if err != nil {
-		return fosite.ErrInvalidClient.WithHint("The client_assertion is not a signed JWT in canonical JWS compact serialization: three base64url segments without padding or whitespace, each the one encoding of its bytes, and no crit header.").WithDebug(err.Error())
+		return "", fosite.ErrInvalidClient.WithHint("The client_assertion is not a signed JWT in canonical JWS compact serialization: three base64url segments without padding or whitespace, each the one encoding of its bytes, and no crit header.").WithDebug(err.Error())
 	}
 	// json (v2) matches member names exactly and refuses an object
 	// naming one twice, where two parsers could each read another value.
 	var claims struct {
+		Sub *string  `json:"sub"`
 		Exp *float64 `json:"exp"`
 	}
 	if err := jsonv2.Unmarshal(jwt.Payload, &claims); err != nil {
-		return bad("The client_assertion's claims are not a JSON object with distinct member names, or its exp is not a number.")
+		return "", bad("The client_assertion's claims are not a JSON object with distinct member names, or its sub is not a string, or its exp not a number.")
+	}
+	if claims.Sub == nil || *claims.Sub == "" {
+		return "", bad("The client_assertion has no sub claim; sub and iss must both be the client_id.")
 	}
 	if claims.Exp == nil {
-		return bad("The client_assertion has no exp claim.")
+		return "", bad("The client_assertion has no exp claim.")
 	}
 	// fosite reads exp in whole seconds and accepts it while the current
 	// second is not past it; the jti is remembered until that second
@@ -145,13 +160,13 @@ func (p *Provider) checkAssertion(assertion string) error {
 	// within the second of its exp would find the jti forgotten.
 	now := p.cfg.Now()
 	if math.Floor(*claims.Exp) <= float64(now.Unix()) {
-		return bad("The client_assertion has expired.")
+		return "", bad("The client_assertion has expired.")
 	}
 	limit := now.Add(maxAssertionLifetime + assertionClockSkew)
 	if *claims.Exp > float64(limit.Unix()) {
-		return bad("The client_assertion expires too far ahead; exp may be at most 5 minutes from now.")
+		return "", bad("The client_assertion expires too far ahead; exp may be at most 5 minutes from now.")
 	}
-	return nil
+	return *claims.Sub, nil
 }
 
 // protocolExtensions finishes the composed fosite provider for private_key_jwt:

@@ -14,9 +14,10 @@ import (
 // FuzzCheckAssertion feeds arbitrary client assertions to the check
 // that reads their claims before fosite verifies them: it must never
 // panic, and whatever it lets through is spelt canonically (each segment
-// the one base64url encoding of its bytes, no crit) and has an exp, read
+// the one base64url encoding of its bytes, no crit), has an exp, read
 // as fosite reads it (the member named exactly exp), after the current
-// second and no later than the bound.
+// second and no later than the bound, and has a string sub (read the
+// same way), which the check returns: the client its jti is recorded for.
 func FuzzCheckAssertion(f *testing.F) {
 	now := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
 	p := &Provider{cfg: Config{Now: func() time.Time { return now }}}
@@ -24,6 +25,11 @@ func FuzzCheckAssertion(f *testing.F) {
 		return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".sig"
 	}
 	f.Add(enc(`{"exp":1796540460}`))
+	f.Add(enc(`{"sub":"c1","exp":1796540460}`))
+	f.Add(enc(`{"sub":"c1","SUB":"c2","exp":1796540460}`))
+	f.Add(enc(`{"sub":"c1","sub":"c2","exp":1796540460}`))
+	f.Add(enc(`{"sub":7,"exp":1796540460}`))
+	f.Add(enc(`{"sub":"","exp":1796540460}`))
 	f.Add(enc(`{"exp":"soon"}`))
 	f.Add(enc(`{"exp":1e400}`))
 	f.Add(enc(`{}`))
@@ -37,7 +43,8 @@ func FuzzCheckAssertion(f *testing.F) {
 	f.Add("a.b")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, assertion string) {
-		if err := p.checkAssertion(assertion); err != nil {
+		sub, err := p.checkAssertion(assertion)
+		if err != nil {
 			return
 		}
 		parts := strings.Split(assertion, ".")
@@ -67,6 +74,9 @@ func FuzzCheckAssertion(f *testing.F) {
 		exp, ok := c["exp"].(float64)
 		if !ok || math.Floor(exp) <= float64(now.Unix()) || exp > float64(now.Add(maxAssertionLifetime+assertionClockSkew).Unix()) {
 			t.Fatalf("accepted exp %v", c["exp"])
+		}
+		if got, ok := c["sub"].(string); !ok || got == "" || got != sub {
+			t.Fatalf("accepted sub %#v, returned %q", c["sub"], sub)
 		}
 	})
 }

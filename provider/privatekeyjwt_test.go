@@ -300,6 +300,22 @@ func TestPrivateKeyJWT(t *testing.T) {
 			// At another endpoint too: a jti is spent everywhere.
 			assertError(t, ts.post(t, provider.PathRevoke, assertionForm(a, url.Values{"token": {"x"}})), http.StatusUnauthorized, "invalid_client")
 		})
+		// RFC 7523 §3: a jti is unique per issuer. Another client using
+		// the same (say, a counter's) jti is not replaying anything, and
+		// must not spend it for the first, nor the first for it.
+		t.Run("a jti is spent for its client only", func(t *testing.T) {
+			jti := rand.Text()
+			withJTI := func(m map[string]any) { m["jti"] = jti }
+			grant := url.Values{"grant_type": {"client_credentials"}}
+			if res := ts.post(t, provider.PathToken, assertionForm(rs.assertion(t, ts, withJTI), grant)); res.Status != http.StatusOK {
+				t.Fatalf("first client: status %d: %s", res.Status, res.Body)
+			}
+			if res := ts.post(t, provider.PathToken, assertionForm(es.assertion(t, ts, withJTI), grant)); res.Status != http.StatusOK {
+				t.Fatalf("another client, the same jti: status %d: %s", res.Status, res.Body)
+			}
+			assertError(t, ts.post(t, provider.PathToken, assertionForm(rs.assertion(t, ts, withJTI), grant)), http.StatusUnauthorized, "invalid_client")
+			assertError(t, ts.post(t, provider.PathToken, assertionForm(es.assertion(t, ts, withJTI), grant)), http.StatusUnauthorized, "invalid_client")
+		})
 		t.Run("x/oauth2 clientcredentials", func(t *testing.T) {
 			cfg := clientcredentials.Config{
 				ClientID: rs.id, TokenURL: ts.URL + provider.PathToken, AuthStyle: oauth2.AuthStyleInParams,
@@ -520,24 +536,34 @@ func introspectWithAssertion(t *testing.T, ts *testServer, introspection string)
 
 // TestAssertionReplayAcrossReplicas sends one client assertion many times
 // at once to two hallpass instances sharing a database, then once more
-// to the one that did not take it: exactly one request is accepted, for
-// the jti is spent in the database both read, not in a replica's memory.
+// to each: exactly one request is accepted, for the jti is spent in the
+// database both read, not in a replica's memory. Another client's
+// assertion with the same jti, sent as many times among them, is
+// accepted once as well: the jti is spent per client (RFC 7523 §3).
 func TestAssertionReplayAcrossReplicas(t *testing.T) {
-	key := newKeyPair(t, jose.ES256)
+	keys := []crypto.Signer{newKeyPair(t, jose.ES256), newKeyPair(t, jose.ES256)}
 	forEachBackend(t, func(t *testing.T, dsn string) {
 		rs := replicas(t, dsn, 2, newKeyClock())
 		a := rs[0]
 		a.admin(t, http.MethodPost, "/admin/scopes", map[string]any{"name": "results:read", "description": "Read results", "audience": "https://school.example/api"})
-		m := a.registerKeyed(t, directory.ClientMetadata{JWKS: publicJWKS(t, key, "k1", jose.ES256), TokenEndpointAuthSigningAlg: "ES256"})
-		c := keyedClient{id: m.ClientID, key: key, kid: "k1", alg: jose.ES256}
-		form := assertionForm(c.assertion(t, a, nil), url.Values{"grant_type": {"client_credentials"}})
-		const n = 8
-		statuses := make(chan int, n)
+		jti := rand.Text()
+		var forms []url.Values
+		for _, key := range keys {
+			m := a.registerKeyed(t, directory.ClientMetadata{JWKS: publicJWKS(t, key, "k1", jose.ES256), TokenEndpointAuthSigningAlg: "ES256"})
+			c := keyedClient{id: m.ClientID, key: key, kid: "k1", alg: jose.ES256}
+			forms = append(forms, assertionForm(c.assertion(t, a, func(m map[string]any) { m["jti"] = jti }), url.Values{"grant_type": {"client_credentials"}}))
+		}
+		const n = 8 // requests per client
+		type outcome struct{ client, status int }
+		outcomes := make(chan outcome, n*len(forms))
+		start := make(chan struct{})
 		var wg sync.WaitGroup
-		for i := range n {
-			r := rs[i%2]
+		for i := range n * len(forms) {
+			client, r := i%len(forms), rs[(i/len(forms))%len(rs)]
+			body := forms[client].Encode()
 			wg.Go(func() {
-				hr, err := http.NewRequest(http.MethodPost, r.URL+provider.PathToken, strings.NewReader(form.Encode()))
+				<-start
+				hr, err := http.NewRequest(http.MethodPost, r.URL+provider.PathToken, strings.NewReader(body))
 				if err != nil {
 					t.Errorf("new request: %v", err)
 					return
@@ -549,20 +575,28 @@ func TestAssertionReplayAcrossReplicas(t *testing.T) {
 					return
 				}
 				res.Body.Close()
-				statuses <- res.StatusCode
+				outcomes <- outcome{client, res.StatusCode}
 			})
 		}
+		close(start)
 		wg.Wait()
-		close(statuses)
-		counts := map[int]int{}
-		for s := range statuses {
-			counts[s]++
+		close(outcomes)
+		counts := make([]map[int]int, len(forms))
+		for i := range counts {
+			counts[i] = map[int]int{}
 		}
-		if counts[http.StatusOK] != 1 || counts[http.StatusUnauthorized] != n-1 {
-			t.Fatalf("one assertion sent %d times to two replicas: statuses %v, want one 200 and %d 401", n, counts, n-1)
+		for o := range outcomes {
+			counts[o.client][o.status]++
+		}
+		for i, c := range counts {
+			if c[http.StatusOK] != 1 || c[http.StatusUnauthorized] != n-1 {
+				t.Errorf("client %d: one assertion sent %d times to two replicas, beside another client's with the same jti: statuses %v, want one 200 and %d 401", i, n, c, n-1)
+			}
 		}
 		for _, r := range rs {
-			assertError(t, r.post(t, provider.PathToken, form), http.StatusUnauthorized, "invalid_client")
+			for _, form := range forms {
+				assertError(t, r.post(t, provider.PathToken, form), http.StatusUnauthorized, "invalid_client")
+			}
 		}
 	})
 }

@@ -596,11 +596,13 @@ type Store interface {
 	GetTokens(ctx context.Context, keys []TokenKey) ([]Token, error)
 
 	// SetClientAssertionJTI deletes expired JTIs other than jti, then
-	// records jti until exp; ErrConflict if jti is already recorded,
-	// expired or not (a record still there means the jti was used; the
-	// next set of another jti sweeps it). It is the one
-	// replay store: client-assertion JTIs (as hex digests) and answered
-	// passkey ceremonies ("passkey:" and a digest of the challenge).
+	// records jti until exp, atomically; ErrConflict if jti is recorded
+	// and unexpired, or if it is recorded (expired or not) and exp is not
+	// after now. An expired record of jti is replaced by an unexpired one:
+	// of sets racing over it, one wins. It is the one replay store:
+	// client-assertion JTIs (fositestore: "jti:" and a digest of the
+	// client and the jti) and answered passkey ceremonies ("passkey:"
+	// and a digest of the challenge).
 	SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error
 	// GetClientAssertionJTI returns the expiry of a recorded jti; ErrNotFound if unknown.
 	GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error)

@@ -391,18 +391,68 @@ func (f *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return fc, nil
 }
 
-// ClientAssertionJWTValid returns an error if jti was already used and has
-// not expired.
+// assertionClientKey is the context key of WithAssertionClient's client id.
+type assertionClientKey struct{}
+
+// WithAssertionClient returns ctx carrying clientID, the client whose
+// assertion (its iss and sub, which fosite checks are both the client's
+// id before it asks about the jti) ClientAssertionJWTValid and
+// SetClientAssertionJWT are then asked about. fosite passes them the jti
+// alone, and a jti is unique per issuer only (RFC 7523 §3): recorded
+// without its client, one client's jti would be spent for every other,
+// and a client could have another's next (predictable) jti refused as a
+// replay. The context is for one client authentication.
+func WithAssertionClient(ctx context.Context, clientID string) context.Context {
+	return context.WithValue(ctx, assertionClientKey{}, clientID)
+}
+
+// assertionKeyPrefix starts the replay-store key of a client's jti; the
+// legacy key (legacyAssertionKey) is bare hex and the passkey
+// ceremonies' starts "passkey:", so the three never meet.
+const assertionKeyPrefix = "jti:"
+
+// assertionKey is the replay-store key of jti as used by the client in
+// ctx (WithAssertionClient): a digest of both, the client id
+// length-prefixed so that no two pairs share an encoding. Without a
+// client in ctx it fails rather than record the jti for all clients.
+func assertionKey(ctx context.Context, jti string) (string, error) {
+	clientID, ok := ctx.Value(assertionClientKey{}).(string)
+	if !ok || clientID == "" {
+		return "", errors.New("client assertion jti: no client in the context (fositestore.WithAssertionClient)")
+	}
+	return assertionKeyPrefix + digest(fmt.Sprintf("%d:%s%s", len(clientID), clientID, jti)), nil
+}
+
+// legacyAssertionKey is the key under which releases before the jti was
+// recorded per client recorded it, for every client at once. Such a
+// record still refuses the jti, for any client, until it expires: during
+// a rolling upgrade a replica of the old release may have taken the
+// assertion, and a replay of it to a new replica must be refused. Only
+// the old release writes these keys, so once its replicas are gone none
+// is written, and those left expire within the longest assertion's
+// lifetime and jtiGrace.
+func legacyAssertionKey(jti string) string { return digest(jti) }
+
+// ClientAssertionJWTValid returns an error if jti was already used by the
+// client in ctx (WithAssertionClient), or by any client under the legacy
+// key, and that record has not expired. An expired record does not
+// refuse, whether or not housekeeping has swept it yet.
 func (f *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
-	exp, err := f.store.GetClientAssertionJTI(ctx, digest(jti))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
+	key, err := assertionKey(ctx, jti)
 	if err != nil {
-		return fositeErr(err)
+		return err
 	}
-	if exp.After(f.now()) {
-		return fosite.ErrJTIKnown
+	for _, k := range []string{key, legacyAssertionKey(jti)} {
+		exp, err := f.store.GetClientAssertionJTI(ctx, k)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fositeErr(err)
+		}
+		if exp.After(f.now()) {
+			return fosite.ErrJTIKnown
+		}
 	}
 	return nil
 }
@@ -415,18 +465,26 @@ func (f *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 // swept away as expired by that late one, and both uses would pass.
 const jtiGrace = 30 * time.Second
 
-// SetClientAssertionJWT records jti as used until jtiGrace past exp;
+// SetClientAssertionJWT records jti as used by the client in ctx
+// (WithAssertionClient) until jtiGrace past exp;
 // fosite.ErrJTIKnown (invalid_client) if it is recorded already, or if
 // that is already past. A record past its time may have been swept by
 // the set of another jti, so a use recorded that late cannot tell
 // whether it is the first: it is refused as used, never recorded (a
-// request stalled that long is retried with a new assertion).
+// request stalled that long is retried with a new assertion). A jti used
+// again once the record of its earlier use is past its time is recorded
+// over that record (storage replaces an expired record atomically), not
+// refused until a sweep happens to remove it.
 func (f *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	key, err := assertionKey(ctx, jti)
+	if err != nil {
+		return err
+	}
 	until := exp.Add(jtiGrace)
 	if !until.After(f.now()) {
 		return fosite.ErrJTIKnown
 	}
-	err := f.store.SetClientAssertionJTI(ctx, digest(jti), until)
+	err = f.store.SetClientAssertionJTI(ctx, key, until)
 	if errors.Is(err, storage.ErrConflict) {
 		return fosite.ErrJTIKnown
 	}

@@ -40,6 +40,9 @@ func TestStore(t *testing.T) {
 		{"TransactionRollback", testFositeRollback},
 		{"ClientAssertionJWT", testClientAssertionJWT},
 		{"ClientAssertionJWTRecordedLate", testClientAssertionJWTRecordedLate},
+		{"ClientAssertionJWTReusedAfterExpiry", testClientAssertionJWTReusedAfterExpiry},
+		{"ClientAssertionJWTPerClient", testClientAssertionJWTPerClient},
+		{"ClientAssertionJWTLegacyRecord", testClientAssertionJWTLegacyRecord},
 		{"GetClient", testGetClient},
 		{"CodeWrittenAndReadOnce", testCodeOnce},
 		{"CodeSpentAtUserEpoch", testCodeSpentAtUserEpoch},
@@ -389,7 +392,7 @@ func testFositeRollback(t *testing.T, s storage.Store, f *fositestore.Store) {
 }
 
 func testClientAssertionJWT(t *testing.T, s storage.Store, f *fositestore.Store) {
-	ctx := context.Background()
+	ctx := fositestore.WithAssertionClient(context.Background(), "client-a")
 	if err := f.ClientAssertionJWTValid(ctx, "jti-1"); err != nil {
 		t.Fatalf("unknown jti: %v", err)
 	}
@@ -421,7 +424,7 @@ func testClientAssertionJWT(t *testing.T, s storage.Store, f *fositestore.Store)
 // the first. The storage sweeps by the real clock, so the fake one reads
 // times around the real now.
 func testClientAssertionJWTRecordedLate(t *testing.T, s storage.Store, _ *fositestore.Store) {
-	ctx := context.Background()
+	ctx := fositestore.WithAssertionClient(context.Background(), "client-a")
 	const grace = 30 * time.Second // fositestore's jtiGrace
 	base := time.Now()
 	var now time.Time
@@ -445,8 +448,11 @@ func testClientAssertionJWTRecordedLate(t *testing.T, s storage.Store, _ *fosite
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("SetClientAssertionJWT: err = %v, want %v", err, tc.wantErr)
 			}
-			sum := sha256.Sum256([]byte(jti)) // stored as fositestore digests it
-			_, err = s.GetClientAssertionJTI(ctx, hex.EncodeToString(sum[:]))
+			key, err := fositestore.AssertionKey(ctx, jti)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.GetClientAssertionJTI(ctx, key)
 			if tc.wantErr != nil && !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("a refused jti was recorded: GetClientAssertionJTI err = %v, want ErrNotFound", err)
 			}
@@ -470,6 +476,105 @@ func testClientAssertionJWTRecordedLate(t *testing.T, s storage.Store, _ *fosite
 	}
 	if err := f.SetClientAssertionJWT(ctx, "stalled", exp); !errors.Is(err, fosite.ErrJTIKnown) {
 		t.Fatalf("second use recorded past its grace: err = %v, want ErrJTIKnown", err)
+	}
+}
+
+// testClientAssertionJWTReusedAfterExpiry checks, on a fake clock, that a
+// jti used again once the record of its earlier use expired (exp and the
+// grace) is accepted at once, not only after housekeeping or the set of
+// another jti swept the record; and that its new record refuses as the
+// first did. The storage compares expiries by the real clock, so the
+// fake one reads times around the real now.
+func testClientAssertionJWTReusedAfterExpiry(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	ctx := fositestore.WithAssertionClient(context.Background(), "client-a")
+	base := time.Now()
+	now := base.Add(-time.Hour)
+	f := fositestore.New(s, newSession, func() time.Time { return now }, nil)
+
+	if err := f.SetClientAssertionJWT(ctx, "counter-1", now.Add(time.Minute)); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	now = base
+	if err := f.ClientAssertionJWTValid(ctx, "counter-1"); err != nil {
+		t.Fatalf("jti whose record expired: ClientAssertionJWTValid = %v, want nil", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "counter-1", now.Add(time.Minute)); err != nil {
+		t.Fatalf("jti used again after its record expired, before any sweep: SetClientAssertionJWT = %v, want nil", err)
+	}
+	if err := f.ClientAssertionJWTValid(ctx, "counter-1"); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("the second use replayed: ClientAssertionJWTValid = %v, want ErrJTIKnown", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "counter-1", now.Add(time.Minute)); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("the second use replayed: SetClientAssertionJWT = %v, want ErrJTIKnown", err)
+	}
+}
+
+// testClientAssertionJWTPerClient checks that a jti is spent for the
+// client that used it only (RFC 7523 §3: unique per issuer): another
+// client may use the same jti, predictable ones (counters) included,
+// while each client's own reuse is refused; that no two (client, jti)
+// pairs share a record; and that without a client the store refuses to
+// look, rather than record the jti for every client.
+func testClientAssertionJWTPerClient(t *testing.T, _ storage.Store, f *fositestore.Store) {
+	as := func(client string) context.Context {
+		return fositestore.WithAssertionClient(context.Background(), client)
+	}
+	exp := time.Now().Add(time.Minute)
+	steps := []struct {
+		name, client, jti string
+		wantErr           error // of both ClientAssertionJWTValid and SetClientAssertionJWT
+	}{
+		{"first client's jti", "client-a", "42", nil},
+		{"the same jti for another client", "client-b", "42", nil},
+		{"replay for the first client", "client-a", "42", fosite.ErrJTIKnown},
+		{"replay for the other client", "client-b", "42", fosite.ErrJTIKnown},
+		{"a third client", "client-c", "42", nil},
+		{"client ab, jti c", "ab", "c", nil},
+		{"client a, jti bc", "a", "bc", nil},
+		{"client a, jti bc again", "a", "bc", fosite.ErrJTIKnown},
+	}
+	for _, st := range steps {
+		if err := f.ClientAssertionJWTValid(as(st.client), st.jti); !errors.Is(err, st.wantErr) {
+			t.Fatalf("%s: ClientAssertionJWTValid = %v, want %v", st.name, err, st.wantErr)
+		}
+		if err := f.SetClientAssertionJWT(as(st.client), st.jti, exp); !errors.Is(err, st.wantErr) {
+			t.Fatalf("%s: SetClientAssertionJWT = %v, want %v", st.name, err, st.wantErr)
+		}
+	}
+	if err := f.ClientAssertionJWTValid(context.Background(), "43"); err == nil {
+		t.Fatal("ClientAssertionJWTValid without a client: nil, want an error")
+	}
+	if err := f.SetClientAssertionJWT(context.Background(), "43", exp); err == nil {
+		t.Fatal("SetClientAssertionJWT without a client: nil, want an error")
+	}
+}
+
+// testClientAssertionJWTLegacyRecord checks a rolling upgrade: a jti
+// recorded by the previous release (the bare digest of the jti, for all
+// clients) still refuses that jti for every client until the record
+// expires, and not after, whether or not it has been swept. The fake
+// clock reads times around the real now, by which the storage sweeps.
+func testClientAssertionJWTLegacyRecord(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	base := time.Now()
+	now := base
+	f := fositestore.New(s, newSession, func() time.Time { return now }, nil)
+	sum := sha256.Sum256([]byte("7"))
+	if err := s.SetClientAssertionJTI(context.Background(), hex.EncodeToString(sum[:]), base.Add(time.Minute)); err != nil {
+		t.Fatalf("record as the previous release did: %v", err)
+	}
+	for _, client := range []string{"client-a", "client-b"} {
+		ctx := fositestore.WithAssertionClient(context.Background(), client)
+		if err := f.ClientAssertionJWTValid(ctx, "7"); !errors.Is(err, fosite.ErrJTIKnown) {
+			t.Fatalf("%s, jti recorded by the previous release: ClientAssertionJWTValid = %v, want ErrJTIKnown", client, err)
+		}
+	}
+	now = base.Add(time.Minute)
+	ctx := fositestore.WithAssertionClient(context.Background(), "client-a")
+	if err := f.ClientAssertionJWTValid(ctx, "7"); err != nil {
+		t.Fatalf("jti whose record by the previous release expired: ClientAssertionJWTValid = %v, want nil", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "7", now.Add(time.Minute)); err != nil {
+		t.Fatalf("jti whose record by the previous release expired: SetClientAssertionJWT = %v, want nil", err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/hallpass/hallpass/storage"
 )
 
 // CreateSetting stores a named value once; storage.ErrConflict if it exists.
@@ -40,22 +42,35 @@ func (s *Store) GetSetting(ctx context.Context, name string) ([]byte, error) {
 
 // SetClientAssertionJTI deletes every expired JTI (expiry at or before now)
 // but jti itself, then records jti until exp; storage.ErrConflict if jti is
-// already recorded, expired or not. Its own record is never swept by its
-// own set: swept and inserted again, a use arriving after the record of
-// an earlier one expired would be taken as the first, which is exactly
-// the replay the record is kept to refuse. The next set of another jti
-// sweeps it.
+// already recorded and unexpired, or recorded (expired or not) and exp is
+// not after now.
+//
+// Its own expired record is replaced, not swept: sweeping would take
+// jti for unknown from then on, while replacing is one atomic statement
+// that two sets racing over the same expired record cannot both win (the
+// loser finds the winner's unexpired record). It is replaced only by a
+// record that is itself unexpired, so a late second use of the very use
+// recorded (the same exp, already past) is still refused rather than
+// taken for the first; a later use of the same jti, with an exp after
+// now, is not a replay of anything still valid and is recorded.
 func (s *Store) SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error {
 	op := "set client assertion jti"
 	r := s.q(ctx)
+	now := s.timeValue(s.now())
 	// expires_at is NOT NULL: encoded as it is, the zero time included.
 	if _, err := r.exec(ctx, `DELETE FROM client_assertion_jtis WHERE expires_at <= $1 AND jti <> $2`,
-		s.timeValue(s.now()), jti); err != nil {
+		now, jti); err != nil {
 		return s.mapErr(ctx, op+": delete expired", err)
 	}
-	if _, err := r.exec(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES ($1, $2)`,
-		jti, s.timeValue(exp)); err != nil {
+	n, err := rowsAffected(r.exec(ctx, `INSERT INTO client_assertion_jtis (jti, expires_at) VALUES ($1, $2)
+		ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE client_assertion_jtis.expires_at <= $3 AND excluded.expires_at > $3`,
+		jti, s.timeValue(exp), now))
+	if err != nil {
 		return s.mapErr(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, storage.ErrConflict)
 	}
 	return nil
 }

@@ -37,7 +37,9 @@ const roundTimeout = 30 * time.Second
 // stores on one database). Of concurrent PutRecoveryCodesIfNone calls for
 // one user, some in transactions that first stored a passkey, exactly one
 // must store its codes. Contenders claiming queued logout notices at once
-// must claim each exactly once. Each race is repeated
+// must claim each exactly once. Of concurrent SetClientAssertionJTI calls
+// for one jti, unknown or with an expired record, exactly one must record
+// it. Each race is repeated
 // concurrencyRounds times. newStore has the same contract as for Run.
 func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("DeactivateTokenRace", func(t *testing.T) {
@@ -79,6 +81,37 @@ func RunConcurrency(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("ClaimLogoutNoticesRace", func(t *testing.T) {
 		testClaimLogoutNoticesRace(t, []storage.Store{newStore(t)})
 	})
+	t.Run("ClientAssertionJTIRace", func(t *testing.T) {
+		testClientAssertionJTIRace(t, newStore(t))
+	})
+}
+
+// testClientAssertionJTIRace records one jti from many goroutines at once,
+// as replicas do with one client assertion sent to each: in odd rounds
+// over an expired record of the jti, which a set replaces rather than
+// waits for a sweep of. Exactly one contender records it, the others
+// find it used (storage.ErrConflict), and the record is the winner's.
+func testClientAssertionJTIRace(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const contenders = 10
+	// The backends compare expiries with their own clock: real time.
+	now := time.Now()
+	for round := range concurrencyRounds {
+		jti := fmt.Sprintf("race-jti-%d", round)
+		if round%2 == 1 {
+			noErr(t, s.SetClientAssertionJTI(ctx, jti, now.Add(-time.Minute)), "SetClientAssertionJTI(expired)")
+		}
+		exp := func(i int) time.Time { return now.Add(time.Hour + time.Duration(i)*time.Second) }
+		rctx, cancel := context.WithTimeout(ctx, roundTimeout)
+		errs := race(contenders, func(i int) error {
+			return s.SetClientAssertionJTI(rctx, jti, exp(i))
+		})
+		cancel()
+		winner := oneWinner(t, fmt.Sprintf("round %d: SetClientAssertionJTI", round), errs)
+		got, err := s.GetClientAssertionJTI(ctx, jti)
+		noErr(t, err, fmt.Sprintf("round %d: GetClientAssertionJTI after the race", round))
+		check(t, fmt.Sprintf("round %d: expiry recorded", round), exp(winner), got)
+	}
 }
 
 // testFirstRecoveryCodesRace enrols second factors of one user at once, as

@@ -690,27 +690,30 @@ func testClientAssertionJTI(t *testing.T, s storage.Store) {
 	_, err = s.GetClientAssertionJTI(ctx, "no-such-jti")
 	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI(unknown)")
 
-	// A jti whose record has expired but is still there is refused: its
-	// own set does not sweep it and take the jti for new, which would let
-	// a use arriving after the record of an earlier one expired pass as
-	// the first. Its record is left as it was.
+	// A jti whose record has expired but is still there: a set with the
+	// same, past, expiry (a late second use of the use recorded) is
+	// refused and leaves the record as it was; a set with an expiry after
+	// now (a later use of the jti, once the earlier one can no longer be
+	// replayed) replaces it, without waiting for a sweep; and the record
+	// it leaves refuses as any unexpired one does.
 	gone := now.Add(-time.Hour)
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", gone), "SetClientAssertionJTI(expired)")
-	errIs(t, s.SetClientAssertionJTI(ctx, "jti-2", now.Add(3*time.Hour)), storage.ErrConflict, "SetClientAssertionJTI over its own expired record")
+	errIs(t, s.SetClientAssertionJTI(ctx, "jti-2", gone), storage.ErrConflict, "SetClientAssertionJTI over its own expired record, with its expiry")
 	got, err = s.GetClientAssertionJTI(ctx, "jti-2")
 	noErr(t, err, "GetClientAssertionJTI(jti-2) after a refused set over its expired record")
 	check(t, "GetClientAssertionJTI(jti-2) expiry after a refused set", gone, got)
+	reused := now.Add(3 * time.Hour)
+	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", reused), "SetClientAssertionJTI over its own expired record, with an expiry after now")
+	got, err = s.GetClientAssertionJTI(ctx, "jti-2")
+	noErr(t, err, "GetClientAssertionJTI(jti-2) after its expired record was replaced")
+	check(t, "GetClientAssertionJTI(jti-2) expiry after its expired record was replaced", reused, got)
+	errIs(t, s.SetClientAssertionJTI(ctx, "jti-2", now.Add(4*time.Hour)), storage.ErrConflict, "SetClientAssertionJTI over the unexpired record that replaced an expired one")
 
-	// Setting any other jti purges the expired ones, jti-2 among them;
-	// after that, jti-2 is unknown and may be set.
+	// Setting any other jti purges the expired ones.
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-3", now.Add(-time.Minute)), "SetClientAssertionJTI(jti-3, expired)")
 	noErr(t, s.SetClientAssertionJTI(ctx, "jti-4", exp), "SetClientAssertionJTI(jti-4)")
-	for _, jti := range []string{"jti-2", "jti-3"} {
-		_, err = s.GetClientAssertionJTI(ctx, jti)
-		errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI("+jti+") of an expired jti after another set")
-	}
-	exp2 := now.Add(3 * time.Hour)
-	noErr(t, s.SetClientAssertionJTI(ctx, "jti-2", exp2), "SetClientAssertionJTI(jti-2) once its expired record was swept")
+	_, err = s.GetClientAssertionJTI(ctx, "jti-3")
+	errIs(t, err, storage.ErrNotFound, "GetClientAssertionJTI(jti-3) of an expired jti after another set")
 	for _, jti := range []string{"jti-1", "jti-2", "jti-4"} {
 		_, err = s.GetClientAssertionJTI(ctx, jti)
 		noErr(t, err, "GetClientAssertionJTI("+jti+") of an unexpired jti after another set")
