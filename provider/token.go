@@ -88,7 +88,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		}
 		if err == nil && sess.Claims != nil {
 			sid, _ := sess.Claims.Extra["sid"].(string)
-			err = p.recordSessionClient(ctx, registration(ar.GetClient()), sid, sess.Subject)
+			err = p.codeSessionLive(ctx, registration(ar.GetClient()), sid, sess.Subject)
 		}
 	}
 	if err == nil {
