@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ory/fosite"
+
 	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
@@ -30,6 +32,34 @@ func userScopes(ctx context.Context, store storage.Store, u *storage.User) ([]st
 		}
 	}
 	return allowed, nil
+}
+
+// rolesStillGrant refuses (invalid_grant) the exchange of an
+// authorization code whose grant the user's roles no longer cover: a
+// granted scope their roles stopped allowing, or a role they no longer
+// hold, which the code's tokens would name in their roles claim. The code
+// was issued under the roles of its sign-in; a role taken away, or a
+// scope taken from a role, between the code's issue and its exchange
+// would otherwise reach the new tokens. fosite copies the code's grant
+// into the tokens as it is, so the grant cannot be narrowed here, as a
+// refresh narrows it (applyRefreshPolicy): the user signs in again, and
+// is granted what the roles allow now.
+func rolesStillGrant(ctx context.Context, store storage.Store, u *storage.User, granted, grantRoles []string) error {
+	for _, r := range grantRoles {
+		if !slices.Contains(u.Roles, r) {
+			return fosite.ErrInvalidGrant.WithHint("The user's roles changed after this authorization code was issued; sign in again.")
+		}
+	}
+	allowed, err := userScopes(ctx, store, u)
+	if err != nil {
+		return err
+	}
+	for _, s := range granted {
+		if !slices.Contains(allowed, s) {
+			return fosite.ErrInvalidGrant.WithHint("The user's roles no longer allow a scope this authorization code grants; sign in again.")
+		}
+	}
+	return nil
 }
 
 // grantedScopes applies the rule for a user's grant (README "Users, roles

@@ -88,7 +88,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		}
 		if err == nil && sess.Claims != nil {
 			sid, _ := sess.Claims.Extra["sid"].(string)
-			err = p.recordSessionClient(ctx, registration(ar.GetClient()), sid, sess.Subject)
+			err = p.codeSessionLive(ctx, registration(ar.GetClient()), sid, sess.Subject)
 		}
 	}
 	if err == nil {
@@ -172,7 +172,20 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	// fosite grants the code's scopes to the exchange only later; a
 	// refresh token comes with offline_access (or offline).
 	scopes, ok := p.fstore.ReadCodeScopes(ctx)
-	if ok && sess.UserGrant && sess.Subject != "" {
+	if !ok {
+		return nil, fosite.ErrServerError.WithDebug("the code's row was not read before its exchange")
+	}
+	// The user is read whatever the code grants: a change of their roles
+	// advances no token epoch (it ends nothing, README), so only the
+	// roles as they are now tell whether the code's scopes still hold.
+	user, err := p.grantUser(ctx, sess)
+	if err != nil {
+		return nil, err
+	}
+	if err := rolesStillGrant(ctx, p.cfg.Store, user, scopes, sess.Roles); err != nil {
+		return nil, err
+	}
+	if sess.UserGrant && sess.Subject != "" {
 		// The code is spent only if the user's epoch is still the one
 		// it was issued with.
 		p.fstore.SpendAtUserEpoch(ctx, sess.UserEpoch)
@@ -180,7 +193,7 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 			return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
 		}
 	}
-	return p.grantUser(ctx, sess)
+	return user, nil
 }
 
 // confirmGrantUser confirms, as the first statement of the transaction
