@@ -151,6 +151,18 @@ func metadataFor(c *storage.Client, secret string) ClientMetadata {
 
 func viewClient(c *storage.Client) ClientMetadata { return metadataFor(c, "") }
 
+// CheckClientID returns the refusal (ErrInvalid) of id as the id an
+// admin chooses for a new client, or nil: 1 to 128 characters of A-Z a-z
+// 0-9 - _ . ~, other than . and .. (ValidName). It is the one test of a
+// chosen id, for Create, CreateWithSecret and configuration as code,
+// whose plan must refuse what its apply would.
+func CheckClientID(id string) error {
+	if !ValidName(id, "-_.~", maxIDLength) {
+		return badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
+	}
+	return nil
+}
+
 func badMetadata(field, format string, args ...any) *Error {
 	return invalid(ObjectClient, field, format, args...)
 }
@@ -342,11 +354,10 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 	if err != nil {
 		return ClientMetadata{}, err
 	}
-	switch {
-	case id == "":
+	if id == "" {
 		id = uuid.NewString()
-	case !ValidName(id, "-_.~", maxIDLength):
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
+	} else if err := CheckClientID(id); err != nil {
+		return ClientMetadata{}, err
 	}
 	c.ID = id
 	var secret string

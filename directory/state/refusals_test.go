@@ -53,3 +53,58 @@ func TestPlanReportsEveryRefusal(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanRefusesClientID: a file creating a client whose client_id the
+// service refuses (too long, a character outside A-Z a-z 0-9 - _ . ~, a
+// dot segment) is refused by plan as by apply, with the bound in the
+// message, and nothing is stored. Plan took such a file for one change
+// (exit 2) that its apply then failed.
+func TestPlanRefusesClientID(t *testing.T) {
+	const want = `client_id must be 1 to 128 characters of A-Z a-z 0-9 - _ . ~`
+	for name, id := range map[string]string{
+		"129 characters":    strings.Repeat("a", 129),
+		"3000 characters":   incompressible(3000),
+		"space and slash":   "a b/c",
+		"dot segment":       "..",
+		"non-ASCII letter":  "caf\u00e9",
+		"percent-escaped /": "a%2Fb",
+	} {
+		t.Run(name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, st storage.Store, dir *directory.Service) {
+				ctx := context.Background()
+				before, err := st.ListClients(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				file := "clients:\n  - client_id: '" + id + "'\n    grant_types: [client_credentials]\n"
+				_, merr := state.Make(ctx, dir, load(t, file), state.Options{})
+				_, aerr := state.Apply(ctx, dir, load(t, file), state.Options{})
+				for call, err := range map[string]error{"Make": merr, "Apply": aerr} {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("%s = %v; want it to say %q", call, err, want)
+					}
+				}
+				if after, err := st.ListClients(ctx); err != nil || len(after) != len(before) {
+					t.Errorf("clients: %d before, %d after (%v); want none stored", len(before), len(after), err)
+				}
+			})
+		})
+	}
+}
+
+// incompressible returns n letters and digits that no compression
+// shortens much: PostgreSQL compresses an index entry before measuring
+// it against its size limit, so a repeated letter would fit where text
+// as long would not.
+func incompressible(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = alphabet[x%uint32(len(alphabet))]
+	}
+	return string(b)
+}
