@@ -53,7 +53,10 @@ func (p *Provider) adminListAudit(w http.ResponseWriter, r *http.Request) {
 
 // auditQuery reads the query parameters of GET /admin/audit.
 func auditQuery(r *http.Request) (storage.AuditQuery, error) {
-	v := r.URL.Query()
+	v, err := adminQuery(r, "since", "actor", "type", "after", "before", "limit")
+	if err != nil {
+		return storage.AuditQuery{}, err
+	}
 	q := storage.AuditQuery{Actor: v.Get("actor"), Action: v.Get("type"), Limit: defaultAuditPage}
 	bad := func(format string, args ...any) (storage.AuditQuery, error) {
 		return q, errorf(http.StatusBadRequest, "invalid_request", format, args...)
