@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
-	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -61,11 +60,8 @@ func auditQuery(r *http.Request) (storage.AuditQuery, error) {
 	bad := func(format string, args ...any) (storage.AuditQuery, error) {
 		return q, errorf(http.StatusBadRequest, "invalid_request", format, args...)
 	}
-	if len(q.Actor) > 200 {
-		return bad("actor is longer than 200 bytes")
-	}
-	if q.Action != "" && !directory.ValidName(q.Action, "._-", 64) {
-		return bad("type must be an event type such as signin.failure or a family such as signin")
+	if err := audit.CheckQuery(q); err != nil {
+		return bad("%v", err)
 	}
 	if s := v.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
