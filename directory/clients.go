@@ -242,8 +242,8 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("scope", "at most %d scopes may be registered", maxScopes)
 	}
 	for _, s := range c.Scopes {
-		if !validScopeToken(s) {
-			return nil, badMetadata("scope", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
+		if why := scopeTokenProblem(s); why != "" {
+			return nil, badMetadata("scope", "scope %s %s", shown(s), why)
 		}
 		if id, ok := protocolLookAlike(s); ok {
 			return nil, badMetadata("scope", "scope %q %s", s, lookAlikeReason(id))
@@ -283,7 +283,7 @@ func audienceList(field string, in []string) ([]string, error) {
 	}
 	for _, a := range out {
 		if !identifier(a) {
-			return nil, badMetadata(field, "%s entry %q must be a non-empty identifier of at most %d characters without spaces", field, a, maxURILength)
+			return nil, badMetadata(field, "%s entry %s must be a non-empty identifier of at most %d characters without spaces", field, shown(a), maxURILength)
 		}
 	}
 	return out, nil

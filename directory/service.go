@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -552,9 +553,58 @@ func ValidName(s, extra string, max int) bool {
 // to another record's.
 func dotSegment(s string) bool { return s == "." || s == ".." }
 
+// Bounds of the names the directory keeps, which every refusal states.
+// Each is far below what a backend can index: names are indexed, and
+// PostgreSQL refuses an index entry over about 2704 bytes (SQLSTATE
+// 54000, which the store could only report as a failure of its own).
+const (
+	// maxScopeLength bounds a scope name, wherever one is named.
+	maxScopeLength = 200
+	// maxRoleNameLength bounds a role name, wherever one is named.
+	maxRoleNameLength = 64
+)
+
+// roleNameRule is how a role name may be spelt (validRoleName), in the
+// words of a refusal.
+const roleNameRule = "1 to 64 characters of letters, digits and . _ : -, other than . and .."
+
+// validRoleName reports whether s is spelt as roleNameRule says.
+func validRoleName(s string) bool { return ValidName(s, "._:-", maxRoleNameLength) }
+
+// scopeTokenProblem says why s cannot be a scope name (validScopeToken),
+// naming the rule it breaks and its bound, or "" when it can be one. A
+// refusal said "contains characters RFC 6749 §3.3 does not allow" of a
+// name that was only too long.
+func scopeTokenProblem(s string) string {
+	switch {
+	case s == "":
+		return "is empty"
+	case len(s) > maxScopeLength:
+		return fmt.Sprintf("is longer than the %d characters a scope may have (it has %d)", maxScopeLength, len(s))
+	case !validScopeToken(s):
+		return "contains characters RFC 6749 §3.3 does not allow (a scope is printable ASCII without spaces, \" or \\)"
+	}
+	return ""
+}
+
+// shown is s quoted for a refusal's message, or, past 64 bytes, its
+// start and its length: an overlong value is named, not repeated whole
+// (up to a request body's size) in the answer and whatever logs it.
+func shown(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
+}
+
 // validScopeToken checks RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 func validScopeToken(s string) bool {
-	if s == "" || len(s) > 200 {
+	if s == "" || len(s) > maxScopeLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -125,8 +125,8 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	}
 	in.Roles = dedupe(in.Roles)
 	for _, r := range in.Roles {
-		if !ValidName(r, "._:-", 64) {
-			return invalid(ObjectUser, "roles", "role name %q is not valid", r)
+		if !validRoleName(r) {
+			return invalid(ObjectUser, "roles", "role name %s must be %s", shown(r), roleNameRule)
 		}
 	}
 	return nil
