@@ -52,6 +52,9 @@ func (in RoleView) checked(name string) (RoleView, error) {
 	if err := plainText(ObjectRole, "description", in.Description, 500, false); err != nil {
 		return in, err
 	}
+	if len(in.Scopes) > maxListed {
+		return in, invalid(ObjectRole, "scopes", "a role may list at most %d scopes (it lists %d)", maxListed, len(in.Scopes))
+	}
 	in.Scopes = dedupe(in.Scopes)
 	for _, s := range in.Scopes {
 		if why := scopeTokenProblem(s); why != "" {

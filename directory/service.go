@@ -562,6 +562,12 @@ const (
 	maxScopeLength = 200
 	// maxRoleNameLength bounds a role name, wherever one is named.
 	maxRoleNameLength = 64
+	// maxListed bounds the scopes a role lists and the roles a user
+	// holds, as given (repeats included): each is checked against the
+	// others, and each of a user's roles read, so a list of a file's
+	// size (configuration as code reads up to 4 MiB) took minutes; a
+	// client's scopes have a bound of their own (maxScopes).
+	maxListed = 1000
 )
 
 // roleNameRule is how a role name may be spelt (validRoleName), in the

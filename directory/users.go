@@ -123,6 +123,9 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	if err := plainText(ObjectUser, "name", in.Name, 200, false); err != nil {
 		return err
 	}
+	if len(in.Roles) > maxListed {
+		return invalid(ObjectUser, "roles", "a user may hold at most %d roles (the input lists %d)", maxListed, len(in.Roles))
+	}
 	in.Roles = dedupe(in.Roles)
 	for _, r := range in.Roles {
 		if !validRoleName(r) {

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -18,7 +19,10 @@ import (
 // compresses an index entry before measuring it). A scope name over 200
 // characters in a role or a client was refused as holding characters
 // RFC 6749 does not allow; a user's role name over 64 characters, and a
-// scope's audience over 2048, without saying what the rule was.
+// scope's audience over 2048, without saying what the rule was. Lists
+// without a bound of their own are bounded too: a role's scopes and a
+// user's roles, which had none (a file's role of 200,000 scopes took a
+// plan minutes).
 func TestAdminLengthBounds(t *testing.T) {
 	long := incompressible(3000)
 	forEachBackend(t, func(t *testing.T, dsn string) {
@@ -57,6 +61,8 @@ func TestAdminLengthBounds(t *testing.T) {
 			{"redirect URI", "/admin/clients", body(map[string]any{"redirect_uris": []string{"https://app.example/" + long}}), "invalid_redirect_uri", "at most 2048 characters"},
 			{"registered scope", provider.PathRegistration, body(map[string]any{"scope": long, "grant_types": cc}), "invalid_client_metadata", "is longer than the 200 characters a scope may have"},
 			{"registered client name", provider.PathRegistration, body(map[string]any{"client_name": long, "grant_types": cc}), "invalid_client_metadata", "at most 200 characters"},
+			{"role listing 1001 scopes", "/admin/roles", body(map[string]any{"name": "r", "scopes": numbered("s", 1001)}), "invalid_request", "a role may list at most 1000 scopes (it lists 1001)"},
+			{"user holding 1001 roles", "/admin/users", body(map[string]any{"username": "u", "password": "correct horse battery staple 9", "roles": repeated("teacher", 1001)}), "invalid_request", "a user may hold at most 1000 roles (the input lists 1001)"},
 			{"registered redirect URI", provider.PathRegistration, body(map[string]any{"redirect_uris": []string{"https://app.example/" + long}}), "invalid_redirect_uri", "at most 2048 characters"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -105,4 +111,22 @@ func incompressible(n int) string {
 		b[i] = alphabet[x%uint32(len(alphabet))]
 	}
 	return string(b)
+}
+
+// numbered returns n distinct strings: prefix0, prefix1…
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = prefix + strconv.Itoa(i)
+	}
+	return out
+}
+
+// repeated returns n copies of s.
+func repeated(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
 }
