@@ -192,7 +192,10 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("token_endpoint_auth_method", "token_endpoint_auth_method %q is not supported; use one of %s", c.TokenEndpointAuthMethod, strings.Join(SupportedAuthMethods(), ", "))
 	}
 
-	c.GrantTypes = dedupe(m.GrantTypes)
+	var err error
+	if c.GrantTypes, err = distinct(ObjectClient, "grant_types", m.GrantTypes); err != nil {
+		return nil, err
+	}
 	if m.GrantTypes == nil {
 		c.GrantTypes = []string{"authorization_code"}
 	}
@@ -212,7 +215,9 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("grant_types", "grant type client_credentials needs a confidential client; token_endpoint_auth_method none cannot use it")
 	}
 
-	c.ResponseTypes = dedupe(m.ResponseTypes)
+	if c.ResponseTypes, err = distinct(ObjectClient, "response_types", m.ResponseTypes); err != nil {
+		return nil, err
+	}
 	if m.ResponseTypes == nil && code {
 		c.ResponseTypes = []string{"code"}
 	}
@@ -226,7 +231,6 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 	}
 
 	public := c.TokenEndpointAuthMethod == "none"
-	var err error
 	if c.RedirectURIs, err = redirectURIs("redirect_uris", m.RedirectURIs, forRedirect, public, m.httpOrigin); err != nil {
 		return nil, err
 	}
@@ -237,7 +241,9 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("redirect_uris", "grant type authorization_code needs at least one redirect_uri")
 	}
 
-	c.Scopes = dedupe(strings.Fields(m.Scope))
+	if c.Scopes, err = distinct(ObjectClient, "scope", strings.Fields(m.Scope)); err != nil {
+		return nil, err
+	}
 	if len(c.Scopes) > maxScopes {
 		return nil, badMetadata("scope", "at most %d scopes may be registered", maxScopes)
 	}
@@ -277,7 +283,10 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 // audienceList checks a list of resource server identifiers (field names
 // it in errors) and returns it without repeats.
 func audienceList(field string, in []string) ([]string, error) {
-	out := dedupe(in)
+	out, err := distinct(ObjectClient, field, in)
+	if err != nil {
+		return nil, err
+	}
 	if len(out) > maxURIs {
 		return nil, badMetadata(field, "at most %d entries may be registered in %s", maxURIs, field)
 	}

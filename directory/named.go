@@ -52,10 +52,11 @@ func (in RoleView) checked(name string) (RoleView, error) {
 	if err := plainText(ObjectRole, "description", in.Description, 500, false); err != nil {
 		return in, err
 	}
-	if len(in.Scopes) > maxListed {
-		return in, invalid(ObjectRole, "scopes", "a role may list at most %d scopes (it lists %d)", maxListed, len(in.Scopes))
+	scopes, err := distinct(ObjectRole, "scopes", in.Scopes)
+	if err != nil {
+		return in, err
 	}
-	in.Scopes = dedupe(in.Scopes)
+	in.Scopes = scopes
 	for _, s := range in.Scopes {
 		if why := scopeTokenProblem(s); why != "" {
 			return in, invalid(ObjectRole, "scopes", "scope %s %s", shown(s), why)

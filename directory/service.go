@@ -562,11 +562,12 @@ const (
 	maxScopeLength = 200
 	// maxRoleNameLength bounds a role name, wherever one is named.
 	maxRoleNameLength = 64
-	// maxListed bounds the scopes a role lists and the roles a user
-	// holds, as given (repeats included): each is checked against the
-	// others, and each of a user's roles read, so a list of a file's
-	// size (configuration as code reads up to 4 MiB) took minutes; a
-	// client's scopes have a bound of their own (maxScopes).
+	// maxListed bounds every list of the directory's input as given,
+	// repeats included (distinct): each entry was checked against the
+	// others, so a list of a file's size (configuration as code reads
+	// up to 4 MiB) took minutes before any other bound was checked.
+	// Lists with a tighter bound of their own (a client's scopes,
+	// maxScopes; its audiences, maxURIs) keep it, after repeats go.
 	maxListed = 1000
 )
 
@@ -620,6 +621,20 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// distinct returns the list in, given for field of object, without
+// repeats (dedupe), or the refusal of a list of more than maxListed
+// entries as given: dedupe compares each entry with those kept, so the
+// bound holds its work to a few hundred thousand comparisons on every
+// surface, a file's 4 MiB included. Every list of the directory's input
+// but redirect URIs (bounded at maxURIs before they are read) comes
+// through here.
+func distinct(object Object, field string, in []string) ([]string, error) {
+	if len(in) > maxListed {
+		return nil, invalid(object, field, "%s may list at most %d entries (it lists %d)", field, maxListed, len(in))
+	}
+	return dedupe(in), nil
 }
 
 // dedupe returns in without repeats, in order, never nil.

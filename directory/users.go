@@ -123,10 +123,11 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	if err := plainText(ObjectUser, "name", in.Name, 200, false); err != nil {
 		return err
 	}
-	if len(in.Roles) > maxListed {
-		return invalid(ObjectUser, "roles", "a user may hold at most %d roles (the input lists %d)", maxListed, len(in.Roles))
+	roles, err := distinct(ObjectUser, "roles", in.Roles)
+	if err != nil {
+		return err
 	}
-	in.Roles = dedupe(in.Roles)
+	in.Roles = roles
 	for _, r := range in.Roles {
 		if !validRoleName(r) {
 			return invalid(ObjectUser, "roles", "role name %s must be %s", shown(r), roleNameRule)

@@ -20,8 +20,10 @@ import (
 // characters in a role or a client was refused as holding characters
 // RFC 6749 does not allow; a user's role name over 64 characters, and a
 // scope's audience over 2048, without saying what the rule was. Lists
-// without a bound of their own are bounded too: a role's scopes and a
-// user's roles, which had none (a file's role of 200,000 scopes took a
+// are bounded at 1000 entries as given, repeats included: a role's
+// scopes and a user's roles had no bound, and a client's lists were
+// bounded only once their repeats were gone, each entry compared with
+// the others first (a file's role or client of 200,000 scopes took a
 // plan minutes).
 func TestAdminLengthBounds(t *testing.T) {
 	long := incompressible(3000)
@@ -61,8 +63,12 @@ func TestAdminLengthBounds(t *testing.T) {
 			{"redirect URI", "/admin/clients", body(map[string]any{"redirect_uris": []string{"https://app.example/" + long}}), "invalid_redirect_uri", "at most 2048 characters"},
 			{"registered scope", provider.PathRegistration, body(map[string]any{"scope": long, "grant_types": cc}), "invalid_client_metadata", "is longer than the 200 characters a scope may have"},
 			{"registered client name", provider.PathRegistration, body(map[string]any{"client_name": long, "grant_types": cc}), "invalid_client_metadata", "at most 200 characters"},
-			{"role listing 1001 scopes", "/admin/roles", body(map[string]any{"name": "r", "scopes": numbered("s", 1001)}), "invalid_request", "a role may list at most 1000 scopes (it lists 1001)"},
-			{"user holding 1001 roles", "/admin/users", body(map[string]any{"username": "u", "password": "correct horse battery staple 9", "roles": repeated("teacher", 1001)}), "invalid_request", "a user may hold at most 1000 roles (the input lists 1001)"},
+			{"role listing 1001 scopes", "/admin/roles", body(map[string]any{"name": "r", "scopes": numbered("s", 1001)}), "invalid_request", "scopes may list at most 1000 entries (it lists 1001)"},
+			{"user holding 1001 roles", "/admin/users", body(map[string]any{"username": "u", "password": "correct horse battery staple 9", "roles": repeated("teacher", 1001)}), "invalid_request", "roles may list at most 1000 entries (it lists 1001)"},
+			{"client scope of 1001 entries", "/admin/clients", body(map[string]any{"scope": strings.TrimSpace(strings.Repeat("results:read ", 1001)), "grant_types": cc}), "invalid_client_metadata", "scope may list at most 1000 entries (it lists 1001)"},
+			{"client audience of 1001 entries", "/admin/clients", body(map[string]any{"audience": repeated("https://api.example", 1001), "grant_types": cc}), "invalid_client_metadata", "audience may list at most 1000 entries (it lists 1001)"},
+			{"client grant types of 1001 entries", "/admin/clients", body(map[string]any{"grant_types": repeated("client_credentials", 1001)}), "invalid_client_metadata", "grant_types may list at most 1000 entries (it lists 1001)"},
+			{"registered scope of 1001 entries", provider.PathRegistration, body(map[string]any{"scope": strings.TrimSpace(strings.Repeat("results:read ", 1001)), "grant_types": cc}), "invalid_client_metadata", "scope may list at most 1000 entries (it lists 1001)"},
 			{"registered redirect URI", provider.PathRegistration, body(map[string]any{"redirect_uris": []string{"https://app.example/" + long}}), "invalid_redirect_uri", "at most 2048 characters"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

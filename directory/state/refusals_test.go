@@ -111,10 +111,12 @@ func incompressible(n int) string {
 }
 
 // TestPlanRefusesLongLists: a file whose role lists more than 1000
-// scopes, or whose user holds more than 1000 roles, is refused by plan
-// and apply stating the bound, and nothing is stored. Such lists had no
-// bound (each entry was checked against the others: a role of 200,000
-// scopes, a 1.5 MB file, took a plan minutes).
+// scopes, whose client more than 1000 (repeats included), or whose user
+// holds more than 1000 roles, is refused by plan and apply stating the
+// bound, and nothing is stored. A role's scopes and a user's roles had
+// no bound, a client's only once its repeats were gone, and each entry
+// was compared with the others first: a role or client of 200,000
+// scopes, a 1.5 MB file, took a plan minutes.
 func TestPlanRefusesLongLists(t *testing.T) {
 	list := func(prefix string, n int) string {
 		items := make([]string, n)
@@ -125,9 +127,11 @@ func TestPlanRefusesLongLists(t *testing.T) {
 	}
 	for name, tc := range map[string]struct{ file, want string }{
 		"role of 1001 scopes": {"roles:\n  - name: staff\n    scopes: " + list("s", 1001) + "\n",
-			`role "staff": a role may list at most 1000 scopes (it lists 1001)`},
+			`role "staff": scopes may list at most 1000 entries (it lists 1001)`},
+		"client of 1001 scopes": {"clients:\n  - client_id: app\n    grant_types: [client_credentials]\n    scope: '" + strings.TrimSpace(strings.Repeat("read ", 1001)) + "'\n",
+			`client "app": scope may list at most 1000 entries (it lists 1001)`},
 		"user of 1001 roles": {"roles:\n  - name: staff\nusers:\n  - username: alice\n    roles: [" + strings.TrimSuffix(strings.Repeat("staff, ", 1001), ", ") + "]\n",
-			`user "alice": a user may hold at most 1000 roles (the input lists 1001)`},
+			`user "alice": roles may list at most 1000 entries (it lists 1001)`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, st storage.Store, dir *directory.Service) {
@@ -146,6 +150,10 @@ func TestPlanRefusesLongLists(t *testing.T) {
 				users, err := st.ListUsers(ctx)
 				if err != nil || len(users) != 0 {
 					t.Errorf("users stored: %d (%v); want none", len(users), err)
+				}
+				clients, err := st.ListClients(ctx)
+				if err != nil || len(clients) != 0 {
+					t.Errorf("clients stored: %d (%v); want none", len(clients), err)
 				}
 			})
 		})
