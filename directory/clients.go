@@ -151,6 +151,18 @@ func metadataFor(c *storage.Client, secret string) ClientMetadata {
 
 func viewClient(c *storage.Client) ClientMetadata { return metadataFor(c, "") }
 
+// CheckClientID returns the refusal (ErrInvalid) of id as the id an
+// admin chooses for a new client, or nil: 1 to 128 characters of A-Z a-z
+// 0-9 - _ . ~, other than . and .. (ValidName). It is the one test of a
+// chosen id, for Create, CreateWithSecret and configuration as code,
+// whose plan must refuse what its apply would.
+func CheckClientID(id string) error {
+	if !ValidName(id, "-_.~", maxIDLength) {
+		return badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
+	}
+	return nil
+}
+
 func badMetadata(field, format string, args ...any) *Error {
 	return invalid(ObjectClient, field, format, args...)
 }
@@ -180,7 +192,10 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("token_endpoint_auth_method", "token_endpoint_auth_method %q is not supported; use one of %s", c.TokenEndpointAuthMethod, strings.Join(SupportedAuthMethods(), ", "))
 	}
 
-	c.GrantTypes = dedupe(m.GrantTypes)
+	var err error
+	if c.GrantTypes, err = distinct(ObjectClient, "grant_types", m.GrantTypes); err != nil {
+		return nil, err
+	}
 	if m.GrantTypes == nil {
 		c.GrantTypes = []string{"authorization_code"}
 	}
@@ -200,7 +215,9 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("grant_types", "grant type client_credentials needs a confidential client; token_endpoint_auth_method none cannot use it")
 	}
 
-	c.ResponseTypes = dedupe(m.ResponseTypes)
+	if c.ResponseTypes, err = distinct(ObjectClient, "response_types", m.ResponseTypes); err != nil {
+		return nil, err
+	}
 	if m.ResponseTypes == nil && code {
 		c.ResponseTypes = []string{"code"}
 	}
@@ -214,7 +231,6 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 	}
 
 	public := c.TokenEndpointAuthMethod == "none"
-	var err error
 	if c.RedirectURIs, err = redirectURIs("redirect_uris", m.RedirectURIs, forRedirect, public, m.httpOrigin); err != nil {
 		return nil, err
 	}
@@ -225,13 +241,15 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		return nil, badMetadata("redirect_uris", "grant type authorization_code needs at least one redirect_uri")
 	}
 
-	c.Scopes = dedupe(strings.Fields(m.Scope))
+	if c.Scopes, err = distinct(ObjectClient, "scope", strings.Fields(m.Scope)); err != nil {
+		return nil, err
+	}
 	if len(c.Scopes) > maxScopes {
 		return nil, badMetadata("scope", "at most %d scopes may be registered", maxScopes)
 	}
 	for _, s := range c.Scopes {
-		if !validScopeToken(s) {
-			return nil, badMetadata("scope", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
+		if why := scopeTokenProblem(s); why != "" {
+			return nil, badMetadata("scope", "scope %s %s", shown(s), why)
 		}
 		if id, ok := protocolLookAlike(s); ok {
 			return nil, badMetadata("scope", "scope %q %s", s, lookAlikeReason(id))
@@ -265,13 +283,16 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 // audienceList checks a list of resource server identifiers (field names
 // it in errors) and returns it without repeats.
 func audienceList(field string, in []string) ([]string, error) {
-	out := dedupe(in)
+	out, err := distinct(ObjectClient, field, in)
+	if err != nil {
+		return nil, err
+	}
 	if len(out) > maxURIs {
 		return nil, badMetadata(field, "at most %d entries may be registered in %s", maxURIs, field)
 	}
 	for _, a := range out {
 		if !identifier(a) {
-			return nil, badMetadata(field, "%s entry %q must be a non-empty identifier of at most %d characters without spaces", field, a, maxURILength)
+			return nil, badMetadata(field, "%s entry %s must be a non-empty identifier of at most %d characters without spaces", field, shown(a), maxURILength)
 		}
 	}
 	return out, nil
@@ -342,11 +363,10 @@ func (s *Clients) create(ctx context.Context, m ClientMetadata, id, verb string)
 	if err != nil {
 		return ClientMetadata{}, err
 	}
-	switch {
-	case id == "":
+	if id == "" {
 		id = uuid.NewString()
-	case !ValidName(id, "-_.~", maxIDLength):
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
+	} else if err := CheckClientID(id); err != nil {
+		return ClientMetadata{}, err
 	}
 	c.ID = id
 	var secret string

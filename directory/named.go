@@ -46,16 +46,20 @@ func (in RoleView) key() string { return in.Name }
 
 func (in RoleView) checked(name string) (RoleView, error) {
 	in.Name = name
-	if !ValidName(in.Name, "._:-", 64) {
-		return in, invalid(ObjectRole, "name", "role name must be 1 to 64 characters of letters, digits and . _ : -, other than . and ..")
+	if !validRoleName(in.Name) {
+		return in, invalid(ObjectRole, "name", "role name must be %s", roleNameRule)
 	}
 	if err := plainText(ObjectRole, "description", in.Description, 500, false); err != nil {
 		return in, err
 	}
-	in.Scopes = dedupe(in.Scopes)
+	scopes, err := distinct(ObjectRole, "scopes", in.Scopes)
+	if err != nil {
+		return in, err
+	}
+	in.Scopes = scopes
 	for _, s := range in.Scopes {
-		if !validScopeToken(s) {
-			return in, invalid(ObjectRole, "scopes", "scope %q contains characters RFC 6749 §3.3 does not allow", s)
+		if why := scopeTokenProblem(s); why != "" {
+			return in, invalid(ObjectRole, "scopes", "scope %s %s", shown(s), why)
 		}
 		// A role granting "Offline" would grant refresh tokens, which
 		// fosite gives for offline in any case, and nothing else.
@@ -74,8 +78,8 @@ func (in ScopeView) key() string { return in.Name }
 
 func (in ScopeView) checked(name string) (ScopeView, error) {
 	in.Name = name
-	if !validScopeToken(in.Name) {
-		return in, invalid(ObjectScope, "name", "scope name %q must be 1 to 200 characters RFC 6749 §3.3 allows", in.Name)
+	if why := scopeTokenProblem(in.Name); why != "" {
+		return in, invalid(ObjectScope, "name", "scope name %s %s", shown(in.Name), why)
 	}
 	if dotSegment(in.Name) {
 		// Its admin and console URLs would name another path.
@@ -93,7 +97,7 @@ func (in ScopeView) checked(name string) (ScopeView, error) {
 		return in, err
 	}
 	if in.Audience != "" && !identifier(in.Audience) {
-		return in, invalid(ObjectScope, "audience", "audience %q must be an identifier without spaces", in.Audience)
+		return in, invalid(ObjectScope, "audience", "audience %s must be an identifier of 1 to %d characters without spaces or control characters", shown(in.Audience), maxURILength)
 	}
 	return in, nil
 }

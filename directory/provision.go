@@ -55,8 +55,8 @@ func (s *Clients) CreateWithSecret(ctx context.Context, m ClientMetadata, secret
 	if err := refuseSecret("client_secret", m.ClientID, c.TokenEndpointAuthMethod); err != nil {
 		return ClientMetadata{}, err
 	}
-	if !ValidName(m.ClientID, "-_.~", maxIDLength) {
-		return ClientMetadata{}, badMetadata("client_id", "client_id must be 1 to %d characters of A-Z a-z 0-9 - _ . ~, other than . and ..", maxIDLength)
+	if err := CheckClientID(m.ClientID); err != nil {
+		return ClientMetadata{}, err
 	}
 	c.ID = m.ClientID
 	sum := sha256.Sum256([]byte(secret))

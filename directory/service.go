@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -552,9 +553,65 @@ func ValidName(s, extra string, max int) bool {
 // to another record's.
 func dotSegment(s string) bool { return s == "." || s == ".." }
 
+// Bounds of the names the directory keeps, which every refusal states.
+// Each is far below what a backend can index: names are indexed, and
+// PostgreSQL refuses an index entry over about 2704 bytes (SQLSTATE
+// 54000, which the store could only report as a failure of its own).
+const (
+	// maxScopeLength bounds a scope name, wherever one is named.
+	maxScopeLength = 200
+	// maxRoleNameLength bounds a role name, wherever one is named.
+	maxRoleNameLength = 64
+	// maxListed bounds every list of the directory's input as given,
+	// repeats included (distinct): each entry was checked against the
+	// others, so a list of a file's size (configuration as code reads
+	// up to 4 MiB) took minutes before any other bound was checked.
+	// Lists with a tighter bound of their own (a client's scopes,
+	// maxScopes; its audiences, maxURIs) keep it, after repeats go.
+	maxListed = 1000
+)
+
+// roleNameRule is how a role name may be spelt (validRoleName), in the
+// words of a refusal.
+const roleNameRule = "1 to 64 characters of letters, digits and . _ : -, other than . and .."
+
+// validRoleName reports whether s is spelt as roleNameRule says.
+func validRoleName(s string) bool { return ValidName(s, "._:-", maxRoleNameLength) }
+
+// scopeTokenProblem says why s cannot be a scope name (validScopeToken),
+// naming the rule it breaks and its bound, or "" when it can be one. A
+// refusal said "contains characters RFC 6749 §3.3 does not allow" of a
+// name that was only too long.
+func scopeTokenProblem(s string) string {
+	switch {
+	case s == "":
+		return "is empty"
+	case len(s) > maxScopeLength:
+		return fmt.Sprintf("is longer than the %d characters a scope may have (it has %d)", maxScopeLength, len(s))
+	case !validScopeToken(s):
+		return "contains characters RFC 6749 §3.3 does not allow (a scope is printable ASCII without spaces, \" or \\)"
+	}
+	return ""
+}
+
+// shown is s quoted for a refusal's message, or, past 64 bytes, its
+// start and its length: an overlong value is named, not repeated whole
+// (up to a request body's size) in the answer and whatever logs it.
+func shown(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
+}
+
 // validScopeToken checks RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
 func validScopeToken(s string) bool {
-	if s == "" || len(s) > 200 {
+	if s == "" || len(s) > maxScopeLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -564,6 +621,20 @@ func validScopeToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// distinct returns the list in, given for field of object, without
+// repeats (dedupe), or the refusal of a list of more than maxListed
+// entries as given: dedupe compares each entry with those kept, so the
+// bound holds its work to a few hundred thousand comparisons on every
+// surface, a file's 4 MiB included. Every list of the directory's input
+// but redirect URIs (bounded at maxURIs before they are read) comes
+// through here.
+func distinct(object Object, field string, in []string) ([]string, error) {
+	if len(in) > maxListed {
+		return nil, invalid(object, field, "%s may list at most %d entries (it lists %d)", field, maxListed, len(in))
+	}
+	return dedupe(in), nil
 }
 
 // dedupe returns in without repeats, in order, never nil.

@@ -123,10 +123,14 @@ func (in *UserInput) validate(passwordRequired bool) error {
 	if err := plainText(ObjectUser, "name", in.Name, 200, false); err != nil {
 		return err
 	}
-	in.Roles = dedupe(in.Roles)
+	roles, err := distinct(ObjectUser, "roles", in.Roles)
+	if err != nil {
+		return err
+	}
+	in.Roles = roles
 	for _, r := range in.Roles {
-		if !ValidName(r, "._:-", 64) {
-			return invalid(ObjectUser, "roles", "role name %q is not valid", r)
+		if !validRoleName(r) {
+			return invalid(ObjectUser, "roles", "role name %s must be %s", shown(r), roleNameRule)
 		}
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hallpass/hallpass/audit"
-	"github.com/hallpass/hallpass/directory"
 	"github.com/hallpass/hallpass/storage"
 )
 
@@ -53,16 +52,16 @@ func (p *Provider) adminListAudit(w http.ResponseWriter, r *http.Request) {
 
 // auditQuery reads the query parameters of GET /admin/audit.
 func auditQuery(r *http.Request) (storage.AuditQuery, error) {
-	v := r.URL.Query()
+	v, err := adminQuery(r, "since", "actor", "type", "after", "before", "limit")
+	if err != nil {
+		return storage.AuditQuery{}, err
+	}
 	q := storage.AuditQuery{Actor: v.Get("actor"), Action: v.Get("type"), Limit: defaultAuditPage}
 	bad := func(format string, args ...any) (storage.AuditQuery, error) {
 		return q, errorf(http.StatusBadRequest, "invalid_request", format, args...)
 	}
-	if len(q.Actor) > 200 {
-		return bad("actor is longer than 200 bytes")
-	}
-	if q.Action != "" && !directory.ValidName(q.Action, "._-", 64) {
-		return bad("type must be an event type such as signin.failure or a family such as signin")
+	if err := audit.CheckQuery(q); err != nil {
+		return bad("%v", err)
 	}
 	if s := v.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)

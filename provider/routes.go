@@ -90,21 +90,26 @@ func (p *Provider) routes() http.Handler {
 
 	r.Route("/admin", func(r chi.Router) {
 		r.Use(p.requireAdmin)
-		// Clients, users, roles and scopes: POST creates, GET lists, and
-		// GET, PUT and DELETE /{id} read, replace and delete one (adminAPI).
-		p.adminClients().mount(r, "/clients")
-		// What takes no input refuses a body that gives some (noInput).
-		r.With(p.noInput).Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
-		// {id} of a user is its id or its username.
-		p.adminUsers().mount(r, "/users")
-		r.With(p.noInput).Delete("/users/{id}/factors", p.adminResetFactors)
-		p.adminRoles().mount(r, "/roles")
-		p.adminScopes().mount(r, "/scopes")
-
-		r.Get("/keys", p.adminListKeys)
-		r.Post("/keys/rotate", p.adminRotateKeys)
-		r.With(p.noInput).Post("/keys/{kid}/revoke", p.adminRevokeKey)
+		// The one route that reads query parameters reads them through
+		// adminQuery (auditQuery); every other refuses any (noQuery).
 		r.Get("/audit", p.adminListAudit)
+		r.Group(func(r chi.Router) {
+			r.Use(p.noQuery)
+			// Clients, users, roles and scopes: POST creates, GET lists, and
+			// GET, PUT and DELETE /{id} read, replace and delete one (adminAPI).
+			p.adminClients().mount(r, "/clients")
+			// What takes no input refuses a body that gives some (noInput).
+			r.With(p.noInput).Post("/clients/{id}/revoke-tokens", p.adminRevokeClientTokens)
+			// {id} of a user is its id or its username.
+			p.adminUsers().mount(r, "/users")
+			r.With(p.noInput).Delete("/users/{id}/factors", p.adminResetFactors)
+			p.adminRoles().mount(r, "/roles")
+			p.adminScopes().mount(r, "/scopes")
+
+			r.Get("/keys", p.adminListKeys)
+			r.Post("/keys/rotate", p.adminRotateKeys)
+			r.With(p.noInput).Post("/keys/{kid}/revoke", p.adminRevokeKey)
+		})
 	})
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {

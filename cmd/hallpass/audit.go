@@ -66,6 +66,11 @@ with the chain is checked.`,
 			if err := readableInput(cmd, nil); err != nil {
 				return err
 			}
+			// The filters GET /admin/audit refuses are refused here
+			// too, for the same reason.
+			if err := audit.CheckQuery(q); err != nil {
+				return fmt.Errorf("--%w", err)
+			}
 			if since != "" {
 				t, err := time.Parse(time.RFC3339, since)
 				if err != nil {

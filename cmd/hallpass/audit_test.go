@@ -79,9 +79,10 @@ func TestAuditCommands(t *testing.T) {
 }
 
 // audit list refuses a filter no entry can hold (text that is not valid
-// UTF-8 or holds a NUL, a negative --after), naming the flag and exiting
-// 1, as GET /admin/audit answers 400; the store matches nothing to such
-// text, so before the check the answer was an empty list.
+// UTF-8 or holds a NUL, a negative --after, an actor over 200 bytes, a
+// type that is not spelt as one), naming the flag and exiting 1, as GET
+// /admin/audit answers 400 (audit.CheckQuery); the store matches nothing
+// to such a filter, so before the check the answer was an empty list.
 func TestAuditListRefusesUnreadableFilters(t *testing.T) {
 	for _, b := range testdb.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -95,6 +96,12 @@ func TestAuditListRefusesUnreadableFilters(t *testing.T) {
 				{[]string{"--type", "signin\xfe"}, "--type must be valid UTF-8"},
 				{[]string{"--type", "sign\x00in"}, "--type must be valid UTF-8 without NUL"},
 				{[]string{"--after", "-1"}, "--after -1: must be the seq of an entry"},
+				// Refused by the admin API as well (400), and matching
+				// no entry hallpass records: both were answered [].
+				{[]string{"--actor", "user:" + strings.Repeat("a", 196)}, "--actor is longer than 200 bytes"},
+				{[]string{"--type", "signin failure"}, "--type must be an event type such as signin.failure or a family such as signin: 1 to 64 letters"},
+				{[]string{"--type", strings.Repeat("x", 65)}, "--type must be an event type"},
+				{[]string{"--type", ".."}, "--type must be an event type"},
 			} {
 				out, errOut, code := hallpass(t, db, append([]string{"audit", "list"}, tc.args...)...)
 				if code != 1 || out != "" || !strings.Contains(errOut, tc.want) {

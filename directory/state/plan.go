@@ -522,6 +522,12 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 		}
 		have, ok := byID[want.ClientID]
 		if !ok {
+			// The id is checked where the client is created, not by
+			// Normalize: a stored client keeps the id it has.
+			if err := directory.CheckClientID(want.ClientID); err != nil {
+				p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
+				continue
+			}
 			if err := byKey.create(directory.ObjectClient, want.ClientID); err != nil {
 				p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
 				continue

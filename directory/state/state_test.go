@@ -372,7 +372,7 @@ func TestPlanChecksScopesAndRoles(t *testing.T) {
 	for name, tc := range map[string]struct{ file, want string }{
 		"role name with a space":     {"roles:\n  - name: head teacher\n", `role "head teacher": role name must be 1 to 64 characters`},
 		"role granting a bad scope":  {"roles:\n  - name: teacher\n    scopes: ['a\"b']\n", `role "teacher": scope "a\"b" contains characters RFC 6749 §3.3 does not allow`},
-		"scope audience with spaces": {"scopes:\n  - name: results:read\n    audience: school api\n", `scope "results:read": audience "school api" must be an identifier without spaces`},
+		"scope audience with spaces": {"scopes:\n  - name: results:read\n    audience: school api\n", `scope "results:read": audience "school api" must be an identifier of 1 to 2048 characters without spaces`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := load(t, tc.file)
