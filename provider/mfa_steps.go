@@ -361,6 +361,17 @@ func (p *Provider) handleEnrol(w http.ResponseWriter, r *http.Request) {
 // continues.
 func (p *Provider) enrolled(w http.ResponseWriter, r *http.Request, f *flow, sess *storage.BrowserSession, method string, codes []string) {
 	if err := p.proveFactor(r.Context(), f, sess, method); err != nil {
+		if len(codes) > 0 && errors.Is(err, errPendingGone) {
+			// The factor is set up and its recovery codes stored whatever
+			// became of the request (another user's sign-in took it over,
+			// or it was completed or dropped, while the code was checked):
+			// this is the only time they can be shown. The sign-in does
+			// not go on from here.
+			p.log.InfoContext(r.Context(), "enrolled, but the sign-in request is gone", "request_id", RequestID(r.Context()), "user_id", f.pending.UserID)
+			p.pages.MFA(w, http.StatusOK, web.MFAData{Title: "Two-step sign-in is set up", RecoveryCodes: codes, Back: PathAccount,
+				Notice: "This sign-in request has ended, so it cannot go on from here. Save your recovery codes, then go back to the application and sign in again."})
+			return
+		}
 		p.pendingGone(w, r, err)
 		return
 	}
