@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -49,11 +50,15 @@ func (c tokenURLConfig) GetTokenURLs(ctx context.Context) []string {
 // at an assertion, it must be spelt canonically and expire within
 // maxAssertionLifetime; after,
 // fosite's unregistered jti_known error for a replayed assertion becomes
-// invalid_client (RFC 7523 §3.1, RFC 6749 §5.2).
+// invalid_client (RFC 7523 §3.1, RFC 6749 §5.2), and a failure of the
+// database met checking or recording the jti, which fosite reports as
+// that very replay, is answered as the failure of ours it is.
 func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticationStrategy {
 	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		var sub string
 		if form.Get("client_assertion_type") == clientAssertionType {
-			sub, err := p.checkAssertion(form.Get("client_assertion"))
+			var err error
+			sub, err = p.checkAssertion(form.Get("client_assertion"))
 			if err != nil {
 				return nil, err
 			}
@@ -64,6 +69,15 @@ func (p *Provider) authenticateClient(f *fosite.Fosite) fosite.ClientAuthenticat
 			ctx = fositestore.WithAssertionClient(ctx, sub)
 		}
 		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		if cause := fositestore.AssertionFailure(ctx); err != nil && cause != nil {
+			// fosite answers any failure to look the jti up as the
+			// client's replay (invalid_client, "jti already used"):
+			// the database's failure is ours, answered and logged as
+			// such by the endpoint (a 5xx, never invalid_client). A
+			// failed look-up recorded nothing: the client may send the
+			// same assertion again.
+			return nil, fmt.Errorf("authenticate client %q by assertion: %w", capLog(sub), cause)
+		}
 		var rfc *fosite.RFC6749Error
 		switch {
 		case err == nil:

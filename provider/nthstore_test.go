@@ -25,7 +25,8 @@ import (
 //     request id and are neither counted nor failed.
 //   - by name: the calls of the methods named in failOn fail while fail
 //     is above zero (each failing call counts it down), whoever makes
-//     them, for a test that knows the one call to fail.
+//     them, for a test that knows the one call to fail; with cut set,
+//     cut is called instead and the call goes on to the database cut off.
 //
 // A failing call answers as a database that went away does
 // (storage.ErrUnavailable, "injected connection reset"), or with err when
@@ -73,6 +74,10 @@ func (s *nthStore) disarm() (calls []string, failed string) {
 // reach the store.
 func (s *nthStore) call(ctx context.Context, op string) error {
 	if slices.Contains(s.failOn, op) && s.fail.Add(-1) >= 0 {
+		if s.cut != nil {
+			s.cut()
+			return nil
+		}
 		return s.failure(ctx, op)
 	}
 	if !s.nth(op, provider.RequestID(ctx) != "") {

@@ -250,8 +250,12 @@ func (p *Provider) openCeremony(kind, binding, posted string) (*ceremony, error)
 }
 
 // spentCeremonyPrefix namespaces an answered ceremony's record in the
-// replay store it shares with client-assertion JTIs, which are recorded
-// as bare hex digests (fositestore), so the two can never collide.
+// replay store it shares with client-assertion JTIs, which fositestore
+// records under "jti:" and a digest (releases before, as bare hex
+// digests), so none can collide. A replay of an answer brings the very
+// expiry its record holds: once that has passed, storage (which
+// replaces an expired record only with one not yet expired) refuses it,
+// as spendCeremony does before asking.
 const spentCeremonyPrefix = "passkey:"
 
 // spentCeremonyMargin is how much longer than its state an answered

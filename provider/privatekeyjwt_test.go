@@ -316,6 +316,46 @@ func TestPrivateKeyJWT(t *testing.T) {
 			assertError(t, ts.post(t, provider.PathToken, assertionForm(rs.assertion(t, ts, withJTI), grant)), http.StatusUnauthorized, "invalid_client")
 			assertError(t, ts.post(t, provider.PathToken, assertionForm(es.assertion(t, ts, withJTI), grant)), http.StatusUnauthorized, "invalid_client")
 		})
+		// The store records a jti for the assertion's sub, which fosite
+		// has checked is the authenticated client before it asks: no
+		// mismatch of sub, iss and client_id lets one client spend a jti
+		// for another (nor for itself, under another's name).
+		t.Run("a refused assertion spends no jti", func(t *testing.T) {
+			grant := url.Values{"grant_type": {"client_credentials"}}
+			for _, tc := range []struct {
+				name   string
+				claims func(m map[string]any)
+				extra  url.Values
+			}{
+				{"sub another client", func(m map[string]any) { m["sub"] = es.id }, nil},
+				{"iss and sub another client", func(m map[string]any) { m["iss"], m["sub"] = es.id, es.id }, nil},
+				{"sub another client, client_id its own", func(m map[string]any) { m["sub"] = es.id }, url.Values{"client_id": {rs.id}}},
+				{"sub another client, client_id that client", func(m map[string]any) { m["sub"] = es.id }, url.Values{"client_id": {es.id}}},
+				{"iss and sub its own, client_id another client", nil, url.Values{"client_id": {es.id}}},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					jti := rand.Text()
+					form := assertionForm(rs.assertion(t, ts, func(m map[string]any) {
+						m["jti"] = jti
+						if tc.claims != nil {
+							tc.claims(m)
+						}
+					}), grant)
+					for k, v := range tc.extra {
+						form[k] = v
+					}
+					res := ts.post(t, provider.PathToken, form)
+					if res.Status < 400 || res.Status >= 500 {
+						t.Fatalf("status %d, want a refusal: %s", res.Status, res.Body)
+					}
+					for _, c := range []keyedClient{es, rs} {
+						if res := ts.post(t, provider.PathToken, assertionForm(c.assertion(t, ts, func(m map[string]any) { m["jti"] = jti }), grant)); res.Status != http.StatusOK {
+							t.Errorf("%s's own assertion with the refused one's jti: status %d: %s", c.id, res.Status, res.Body)
+						}
+					}
+				})
+			}
+		})
 		t.Run("x/oauth2 clientcredentials", func(t *testing.T) {
 			cfg := clientcredentials.Config{
 				ClientID: rs.id, TokenURL: ts.URL + provider.PathToken, AuthStyle: oauth2.AuthStyleInParams,

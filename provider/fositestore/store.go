@@ -391,8 +391,19 @@ func (f *Store) GetClient(ctx context.Context, id string) (fosite.Client, error)
 	return fc, nil
 }
 
-// assertionClientKey is the context key of WithAssertionClient's client id.
+// assertionClientKey is the context key of WithAssertionClient's
+// assertionCheck.
 type assertionClientKey struct{}
+
+// assertionCheck is one client authentication by assertion: the client
+// whose jti is asked about, and the first failure of ours (the
+// database's, above all) that looking the jti up or recording it met.
+type assertionCheck struct {
+	clientID string
+
+	mu  sync.Mutex
+	err error
+}
 
 // WithAssertionClient returns ctx carrying clientID, the client whose
 // assertion (its iss and sub, which fosite checks are both the client's
@@ -401,9 +412,45 @@ type assertionClientKey struct{}
 // alone, and a jti is unique per issuer only (RFC 7523 §3): recorded
 // without its client, one client's jti would be spent for every other,
 // and a client could have another's next (predictable) jti refused as a
-// replay. The context is for one client authentication.
+// replay. The context is for one client authentication; what failed in
+// it is then AssertionFailure's.
 func WithAssertionClient(ctx context.Context, clientID string) context.Context {
-	return context.WithValue(ctx, assertionClientKey{}, clientID)
+	return context.WithValue(ctx, assertionClientKey{}, &assertionCheck{clientID: clientID})
+}
+
+// AssertionFailure returns the first failure of ours (the database's:
+// storage.ErrUnavailable) that ClientAssertionJWTValid or
+// SetClientAssertionJWT met in ctx's client authentication
+// (WithAssertionClient), nil if none. fosite answers any error of
+// ClientAssertionJWTValid as the client's replay (invalid_client, "jti
+// already used"), so a database outage would blame the client: its
+// caller asks here, once fosite has refused, whether the refusal was
+// ours.
+func AssertionFailure(ctx context.Context) error {
+	c, ok := ctx.Value(assertionClientKey{}).(*assertionCheck)
+	if !ok {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// failed keeps err, an error of the assertion methods, in ctx's
+// assertionCheck if it is the first failure of ours there, and returns
+// it. A refusal (a jti used, text no store can hold) is the client's.
+func failed(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, fosite.ErrJTIKnown) || errors.Is(err, storage.ErrInvalidInput) {
+		return err
+	}
+	if c, ok := ctx.Value(assertionClientKey{}).(*assertionCheck); ok {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.err == nil {
+			c.err = err
+		}
+	}
+	return err
 }
 
 // assertionKeyPrefix starts the replay-store key of a client's jti; the
@@ -416,11 +463,11 @@ const assertionKeyPrefix = "jti:"
 // length-prefixed so that no two pairs share an encoding. Without a
 // client in ctx it fails rather than record the jti for all clients.
 func assertionKey(ctx context.Context, jti string) (string, error) {
-	clientID, ok := ctx.Value(assertionClientKey{}).(string)
-	if !ok || clientID == "" {
+	c, ok := ctx.Value(assertionClientKey{}).(*assertionCheck)
+	if !ok || c.clientID == "" {
 		return "", errors.New("client assertion jti: no client in the context (fositestore.WithAssertionClient)")
 	}
-	return assertionKeyPrefix + digest(fmt.Sprintf("%d:%s%s", len(clientID), clientID, jti)), nil
+	return assertionKeyPrefix + digest(fmt.Sprintf("%d:%s%s", len(c.clientID), c.clientID, jti)), nil
 }
 
 // legacyAssertionKey is the key under which releases before the jti was
@@ -436,7 +483,8 @@ func legacyAssertionKey(jti string) string { return digest(jti) }
 // ClientAssertionJWTValid returns an error if jti was already used by the
 // client in ctx (WithAssertionClient), or by any client under the legacy
 // key, and that record has not expired. An expired record does not
-// refuse, whether or not housekeeping has swept it yet.
+// refuse, whether or not housekeeping has swept it yet. A failure to
+// look (the database's) is kept for AssertionFailure.
 func (f *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	key, err := assertionKey(ctx, jti)
 	if err != nil {
@@ -448,7 +496,7 @@ func (f *Store) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 			continue
 		}
 		if err != nil {
-			return fositeErr(err)
+			return failed(ctx, fmt.Errorf("look up client assertion jti: %w", fositeErr(err)))
 		}
 		if exp.After(f.now()) {
 			return fosite.ErrJTIKnown
@@ -474,7 +522,8 @@ const jtiGrace = 30 * time.Second
 // request stalled that long is retried with a new assertion). A jti used
 // again once the record of its earlier use is past its time is recorded
 // over that record (storage replaces an expired record atomically), not
-// refused until a sweep happens to remove it.
+// refused until a sweep happens to remove it. A failure to record (the
+// database's) is kept for AssertionFailure too.
 func (f *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	key, err := assertionKey(ctx, jti)
 	if err != nil {
@@ -488,7 +537,10 @@ func (f *Store) SetClientAssertionJWT(ctx context.Context, jti string, exp time.
 	if errors.Is(err, storage.ErrConflict) {
 		return fosite.ErrJTIKnown
 	}
-	return fositeErr(err)
+	if err != nil {
+		return failed(ctx, fmt.Errorf("record client assertion jti: %w", fositeErr(err)))
+	}
+	return nil
 }
 
 func (f *Store) create(ctx context.Context, kind storage.TokenKind, key string, req fosite.Requester, expiry fosite.TokenType, accessSig string) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"testing"
@@ -43,6 +44,7 @@ func TestStore(t *testing.T) {
 		{"ClientAssertionJWTReusedAfterExpiry", testClientAssertionJWTReusedAfterExpiry},
 		{"ClientAssertionJWTPerClient", testClientAssertionJWTPerClient},
 		{"ClientAssertionJWTLegacyRecord", testClientAssertionJWTLegacyRecord},
+		{"ClientAssertionJWTStoreFailure", testClientAssertionJWTStoreFailure},
 		{"GetClient", testGetClient},
 		{"CodeWrittenAndReadOnce", testCodeOnce},
 		{"CodeSpentAtUserEpoch", testCodeSpentAtUserEpoch},
@@ -575,6 +577,71 @@ func testClientAssertionJWTLegacyRecord(t *testing.T, s storage.Store, _ *fosite
 	}
 	if err := f.SetClientAssertionJWT(ctx, "7", now.Add(time.Minute)); err != nil {
 		t.Fatalf("jti whose record by the previous release expired: SetClientAssertionJWT = %v, want nil", err)
+	}
+}
+
+// jtiFailingStore is a store whose replay-store calls fail as a database
+// that went away does, while fail is set.
+type jtiFailingStore struct {
+	storage.Store
+	fail bool
+}
+
+func (s *jtiFailingStore) GetClientAssertionJTI(ctx context.Context, jti string) (time.Time, error) {
+	if s.fail {
+		return time.Time{}, fmt.Errorf("get client assertion jti: %w: injected connection reset", storage.ErrUnavailable)
+	}
+	return s.Store.GetClientAssertionJTI(ctx, jti)
+}
+
+func (s *jtiFailingStore) SetClientAssertionJTI(ctx context.Context, jti string, exp time.Time) error {
+	if s.fail {
+		return fmt.Errorf("set client assertion jti: %w: injected connection reset", storage.ErrUnavailable)
+	}
+	return s.Store.SetClientAssertionJTI(ctx, jti, exp)
+}
+
+// testClientAssertionJWTStoreFailure checks that the database's failure
+// to look a jti up or record it is kept for AssertionFailure, which fosite
+// cannot tell from a replay (it answers any error of the look-up "jti
+// already used"), and that a replay, which is the client's, is not.
+func testClientAssertionJWTStoreFailure(t *testing.T, s storage.Store, _ *fositestore.Store) {
+	fs := &jtiFailingStore{Store: s}
+	f := fositestore.New(fs, newSession, nil, nil)
+	exp := time.Now().Add(time.Minute)
+	as := func() context.Context { return fositestore.WithAssertionClient(context.Background(), "client-a") }
+
+	ctx := as()
+	if err := f.SetClientAssertionJWT(ctx, "used", exp); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	ctx = as()
+	if err := f.ClientAssertionJWTValid(ctx, "used"); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("replay: ClientAssertionJWTValid = %v, want ErrJTIKnown", err)
+	}
+	if err := f.SetClientAssertionJWT(ctx, "used", exp); !errors.Is(err, fosite.ErrJTIKnown) {
+		t.Fatalf("replay: SetClientAssertionJWT = %v, want ErrJTIKnown", err)
+	}
+	if err := fositestore.AssertionFailure(ctx); err != nil {
+		t.Fatalf("replay: AssertionFailure = %v, want nil (the client's, not ours)", err)
+	}
+
+	fs.fail = true
+	for name, call := range map[string]func(context.Context) error{
+		"ClientAssertionJWTValid": func(ctx context.Context) error { return f.ClientAssertionJWTValid(ctx, "new") },
+		"SetClientAssertionJWT":   func(ctx context.Context) error { return f.SetClientAssertionJWT(ctx, "new", exp) },
+	} {
+		ctx := as()
+		err := call(ctx)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("%s with the database gone: %v, want storage.ErrUnavailable", name, err)
+		}
+		if got := fositestore.AssertionFailure(ctx); !errors.Is(got, storage.ErrUnavailable) {
+			t.Errorf("%s with the database gone: AssertionFailure = %v, want storage.ErrUnavailable", name, got)
+		}
+	}
+	if err := fositestore.AssertionFailure(context.Background()); err != nil {
+		t.Errorf("AssertionFailure without WithAssertionClient = %v, want nil", err)
 	}
 }
 
