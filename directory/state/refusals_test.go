@@ -159,3 +159,33 @@ func TestPlanRefusesLongLists(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadRefusesAliasExpansion: a file whose aliases stand for more
+// than yamldoc.MaxAliasedNodes values in all is refused by Load, naming
+// the alias's line, though each list it makes is below the directory's
+// bound of 1000 entries. Each entry is decoded on its own, so yaml's
+// guard never weighed them together: roles each listing "scopes: *s"
+// (990 scopes) made of a 400 kB file 13 million strings (12 s, 1.4 GB),
+// and of a 4 MiB one ten times that, before any bound was checked.
+func TestLoadRefusesAliasExpansion(t *testing.T) {
+	scopes := make([]string, 990)
+	for i := range scopes {
+		scopes[i] = "s" + strconv.Itoa(i)
+	}
+	file := func(roles int) string {
+		var b strings.Builder
+		b.WriteString("roles:\n  - name: r\n    scopes: &s [" + strings.Join(scopes, ", ") + "]\n")
+		for i := range roles {
+			b.WriteString("  - {name: r" + strconv.Itoa(i) + ", scopes: *s}\n")
+		}
+		return b.String()
+	}
+	// 100 aliases of 991 nodes: within the bound, read as written.
+	if f, err := state.Load(strings.NewReader(file(100)), "test.yaml"); err != nil || len(f.Roles) != 101 || len(f.Roles[100].Scopes) != 990 {
+		t.Fatalf("Load of 100 aliases: %v", err)
+	}
+	_, err := state.Load(strings.NewReader(file(1000)), "test.yaml")
+	if want := "test.yaml: line 104: the aliases up to this one (*s) stand for more than 100000 values"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load of 1000 aliases = %v; want it to say %q", err, want)
+	}
+}
