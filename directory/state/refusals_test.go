@@ -58,8 +58,9 @@ func TestPlanReportsEveryRefusal(t *testing.T) {
 // TestPlanRefusesClientID: a file creating a client whose client_id the
 // service refuses (too long, a character outside A-Z a-z 0-9 - _ . ~, a
 // dot segment) is refused by plan as by apply, with the bound in the
-// message, and nothing is stored. Plan took such a file for one change
-// (exit 2) that its apply then failed.
+// message, and nothing is stored; a client_id past every bound of a
+// name is named by its start and length, not repeated whole. Plan took
+// such a file for one change (exit 2) that its apply then failed.
 func TestPlanRefusesClientID(t *testing.T) {
 	const want = `client_id must be 1 to 128 characters of A-Z a-z 0-9 - _ . ~`
 	for name, id := range map[string]string{
@@ -82,7 +83,12 @@ func TestPlanRefusesClientID(t *testing.T) {
 				_, aerr := state.Apply(ctx, dir, load(t, file), state.Options{})
 				for call, err := range map[string]error{"Make": merr, "Apply": aerr} {
 					if err == nil || !strings.Contains(err.Error(), want) {
-						t.Errorf("%s = %v; want it to say %q", call, err, want)
+						t.Errorf("%s = %.300v; want it to say %q", call, err, want)
+					}
+					// Past every bound of a name, named by its start
+					// and length, not repeated whole.
+					if err != nil && len(id) > 256 && strings.Contains(err.Error(), id) {
+						t.Errorf("%s repeats the client_id whole: %.300v…", call, err)
 					}
 				}
 				if after, err := st.ListClients(ctx); err != nil || len(after) != len(before) {
