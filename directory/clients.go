@@ -189,7 +189,7 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 		c.TokenEndpointAuthMethod = "client_secret_basic"
 	}
 	if !slices.Contains(SupportedAuthMethods(), c.TokenEndpointAuthMethod) {
-		return nil, badMetadata("token_endpoint_auth_method", "token_endpoint_auth_method %q is not supported; use one of %s", c.TokenEndpointAuthMethod, strings.Join(SupportedAuthMethods(), ", "))
+		return nil, badMetadata("token_endpoint_auth_method", "token_endpoint_auth_method %s is not supported; use one of %s", shown(c.TokenEndpointAuthMethod), strings.Join(SupportedAuthMethods(), ", "))
 	}
 
 	var err error
@@ -204,7 +204,7 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 	}
 	for _, g := range c.GrantTypes {
 		if !slices.Contains(SupportedGrantTypes(), g) {
-			return nil, badMetadata("grant_types", "grant type %q is not supported; use %s", g, strings.Join(SupportedGrantTypes(), ", "))
+			return nil, badMetadata("grant_types", "grant type %s is not supported; use %s", shown(g), strings.Join(SupportedGrantTypes(), ", "))
 		}
 	}
 	code := slices.Contains(c.GrantTypes, "authorization_code")
@@ -223,7 +223,7 @@ func (m *ClientMetadata) validate() (*storage.Client, error) {
 	}
 	for _, rt := range c.ResponseTypes {
 		if rt != "code" {
-			return nil, badMetadata("response_types", "response type %q is not supported; only code is", rt)
+			return nil, badMetadata("response_types", "response type %s is not supported; only code is", shown(rt))
 		}
 	}
 	if code != slices.Contains(c.ResponseTypes, "code") {

@@ -594,6 +594,11 @@ func scopeTokenProblem(s string) string {
 	return ""
 }
 
+// Shown is s quoted for a refusal's message, or, past 64 bytes, its
+// start and its length (shown), for refusals made outside the directory
+// (the admin API's query parameters).
+func Shown(s string) string { return shown(s) }
+
 // shown is s quoted for a refusal's message, or, past 64 bytes, its
 // start and its length: an overlong value is named, not repeated whole
 // (up to a request body's size) in the answer and whatever logs it.

@@ -69,6 +69,12 @@ func TestAdminLengthBounds(t *testing.T) {
 			{"client audience of 1001 entries", "/admin/clients", body(map[string]any{"audience": repeated("https://api.example", 1001), "grant_types": cc}), "invalid_client_metadata", "audience may list at most 1000 entries (it lists 1001)"},
 			{"client grant types of 1001 entries", "/admin/clients", body(map[string]any{"grant_types": repeated("client_credentials", 1001)}), "invalid_client_metadata", "grant_types may list at most 1000 entries (it lists 1001)"},
 			{"registered scope of 1001 entries", provider.PathRegistration, body(map[string]any{"scope": strings.TrimSpace(strings.Repeat("results:read ", 1001)), "grant_types": cc}), "invalid_client_metadata", "scope may list at most 1000 entries (it lists 1001)"},
+			// Refused as unsupported, named by their start and length:
+			// they were repeated whole, up to a body's size.
+			{"client auth method", "/admin/clients", body(map[string]any{"token_endpoint_auth_method": long, "grant_types": cc}), "invalid_client_metadata", "is not supported; use one of"},
+			{"client grant type", "/admin/clients", body(map[string]any{"grant_types": []string{long}}), "invalid_client_metadata", "(3000 bytes) is not supported"},
+			{"client response type", "/admin/clients", body(map[string]any{"response_types": []string{long}, "grant_types": cc}), "invalid_client_metadata", "(3000 bytes) is not supported; only code is"},
+			{"registered grant type", provider.PathRegistration, body(map[string]any{"grant_types": []string{long}}), "invalid_client_metadata", "(3000 bytes) is not supported"},
 			{"registered redirect URI", provider.PathRegistration, body(map[string]any{"redirect_uris": []string{"https://app.example/" + long}}), "invalid_redirect_uri", "at most 2048 characters"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/hallpass/hallpass/directory"
 )
 
 // adminQuery returns r's query parameters when each is one of allowed
@@ -31,9 +33,9 @@ func adminQuery(r *http.Request, allowed ...string) (url.Values, error) {
 	for _, name := range names {
 		if !slices.Contains(allowed, name) {
 			if len(allowed) == 0 {
-				return nil, errorf(http.StatusBadRequest, "invalid_request", "unknown query parameter %q: this request takes no query parameters", name)
+				return nil, errorf(http.StatusBadRequest, "invalid_request", "unknown query parameter %s: this request takes no query parameters", directory.Shown(name))
 			}
-			return nil, errorf(http.StatusBadRequest, "invalid_request", "unknown query parameter %q: this request takes only %s (names are case-sensitive)", name, strings.Join(allowed, ", "))
+			return nil, errorf(http.StatusBadRequest, "invalid_request", "unknown query parameter %s: this request takes only %s (names are case-sensitive)", directory.Shown(name), strings.Join(allowed, ", "))
 		}
 		if n := len(v[name]); n > 1 {
 			return nil, errorf(http.StatusBadRequest, "invalid_request", "query parameter %q is given %d times; give it once", name, n)

@@ -28,6 +28,7 @@ func TestAdminQueryParameters(t *testing.T) {
 		wantStatus(t, "create role", ts.admin(t, http.MethodPost, "/admin/roles", `{"name":"teacher","scopes":["results:read"]}`), http.StatusCreated)
 		svc := ts.registerService(t, "client_secret_basic", "results:read")
 		role := `{"name":"staff","scopes":["results:read"]}`
+		longParam := strings.Repeat("n", 3000)
 
 		for _, tc := range []struct {
 			name, method, path, body, want string
@@ -50,6 +51,10 @@ func TestAdminQueryParameters(t *testing.T) {
 			{"revoke client tokens", http.MethodPost, "/admin/clients/" + svc.ClientID + "/revoke-tokens?all=1", "", `unknown query parameter "all"`},
 			{"rotate", http.MethodPost, "/admin/keys/rotate?immediate=true", "", `unknown query parameter "immediate"`},
 			{"create scope: bad escape", http.MethodPost, "/admin/scopes?a=%", `{"name":"s2"}`, "the query string is malformed"},
+			// An unknown name is named by its start and length, not
+			// repeated whole (up to the request line's size).
+			{"audit: long unknown name", http.MethodGet, "/admin/audit?" + longParam + "=1", "", `unknown query parameter "nnnn`},
+			{"list roles: long unknown name", http.MethodGet, "/admin/roles?" + longParam, "", `(3000 bytes): this request takes no query parameters`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				keys, err := ts.Store.ListKeys(ctx)
@@ -67,7 +72,10 @@ func TestAdminQueryParameters(t *testing.T) {
 					Description string `json:"error_description"`
 				}
 				if err := json.Unmarshal(res.Body, &e); err != nil || !strings.Contains(e.Description, tc.want) {
-					t.Errorf("%s %s: %s; want it to say %q", tc.method, tc.path, res.Body, tc.want)
+					t.Errorf("%s %s: %.300s; want it to say %q", tc.method, tc.path, res.Body, tc.want)
+				}
+				if strings.Contains(e.Description, longParam[:200]) {
+					t.Errorf("%s: the refusal repeats the parameter's name: %.300s…", tc.name, e.Description)
 				}
 				ts.assertClientsUnchanged(t, clients)
 				ts.assertDirectoryUnchanged(t, dir)

@@ -20,7 +20,9 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -93,7 +95,7 @@ func Load(r io.Reader, name string) (*File, error) {
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		if !slices.Contains(sections, k.Value) {
-			return nil, fmt.Errorf("%s, line %d: unknown key %q: a file holds the lists scopes, roles, clients and users", name, k.Line, k.Value)
+			return nil, fmt.Errorf("%s, line %d: unknown key %q: a file holds the lists scopes, roles, clients and users", name, k.Line, entry(k.Value))
 		}
 		if seen[k.Value] {
 			return nil, fmt.Errorf("%s, line %d: %s given twice", name, k.Line, k.Value)
@@ -144,7 +146,7 @@ func decodeList[T any](name, section string, list *yaml.Node) ([]T, error) {
 			if key.Kind != yaml.ScalarNode {
 				return nil, fmt.Errorf("%s, line %d: %s[%d]: a key must be a field name", name, key.Line, section, i)
 			}
-			return nil, fmt.Errorf("%s, line %d: %s[%d]: unknown field %q", name, key.Line, section, i, key.Value)
+			return nil, fmt.Errorf("%s, line %d: %s[%d]: unknown field %q", name, key.Line, section, i, entry(key.Value))
 		}
 		datesAsText(item)
 		var generic any
@@ -282,7 +284,7 @@ func (f *File) check() error {
 			case key == "":
 				errs = append(errs, fmt.Errorf("%s[%d] has no name", kind, i))
 			case seen[key]:
-				errs = append(errs, fmt.Errorf("%s[%d]: %q is given twice", kind, i, key))
+				errs = append(errs, fmt.Errorf("%s[%d]: %q is given twice", kind, i, entry(key)))
 			default:
 				seen[key] = true
 			}
@@ -294,25 +296,25 @@ func (f *File) check() error {
 	names("users (username)", len(f.Users), func(i int) string { return f.Users[i].Username })
 	for _, c := range f.Clients {
 		if c.ClientSecret != "" {
-			errs = append(errs, fmt.Errorf("client %q: client_secret must not be written in the file; name an environment variable in client_secret_env, or leave both out to have a secret generated", c.ClientID))
+			errs = append(errs, fmt.Errorf("client %q: client_secret must not be written in the file; name an environment variable in client_secret_env, or leave both out to have a secret generated", entry(c.ClientID)))
 		}
 		if c.ClientIDIssuedAt != 0 || c.ClientSecretExpiresAt != nil {
-			errs = append(errs, fmt.Errorf("client %q: client_id_issued_at and client_secret_expires_at are set by hallpass, not by the file", c.ClientID))
+			errs = append(errs, fmt.Errorf("client %q: client_id_issued_at and client_secret_expires_at are set by hallpass, not by the file", entry(c.ClientID)))
 		}
 	}
 	for _, u := range f.Users {
 		if u.Password != "" {
-			errs = append(errs, fmt.Errorf("user %q: password must not be written in the file; name an environment variable in password_env", u.Username))
+			errs = append(errs, fmt.Errorf("user %q: password must not be written in the file; name an environment variable in password_env", entry(u.Username)))
 		}
 	}
 	for _, c := range f.Clients {
 		if err := checkVariable(c.ClientSecretEnv); err != nil {
-			errs = append(errs, fmt.Errorf("client %q: client_secret_env: %w", c.ClientID, err))
+			errs = append(errs, fmt.Errorf("client %q: client_secret_env: %w", entry(c.ClientID), err))
 		}
 	}
 	for _, u := range f.Users {
 		if err := checkVariable(u.PasswordEnv); err != nil {
-			errs = append(errs, fmt.Errorf("user %q: password_env: %w", u.Username, err))
+			errs = append(errs, fmt.Errorf("user %q: password_env: %w", entry(u.Username), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -335,7 +337,7 @@ func checkVariable(name string) error {
 	}
 	for i, c := range name {
 		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') || i >= 128 {
-			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit, at most 128)", name)
+			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit, at most 128)", entry(name))
 		}
 	}
 	upper := strings.ToUpper(name)
@@ -377,4 +379,30 @@ func postgresVariable(name string) bool {
 		return true
 	}
 	return false
+}
+
+// entry is a name from a file (a client_id, a username, a key) as a
+// refusal quotes it with %q: whole up to 256 bytes, past every bound a
+// valid name has, and beyond that its start and its length. A name of a
+// file's size was repeated whole, in every refusal of its entry, into
+// the output of plan, which CI keeps.
+type entry string
+
+// Format writes e quoted for %q (shortened as entry says), as text for
+// any other verb.
+func (e entry) Format(f fmt.State, verb rune) {
+	s := string(e)
+	if verb != 'q' {
+		_, _ = io.WriteString(f, s)
+		return
+	}
+	if len(s) <= 256 {
+		_, _ = io.WriteString(f, strconv.Quote(s))
+		return
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	_, _ = fmt.Fprintf(f, "%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }

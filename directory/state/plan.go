@@ -358,13 +358,13 @@ func planScopes(ctx context.Context, dir *directory.Service, f *File, opts Optio
 	for _, want := range f.Scopes {
 		inFile[want.Name] = true
 		if err := dir.Scopes().Check(want); err != nil {
-			p.refuse(fmt.Errorf("scope %q: %w", want.Name, err))
+			p.refuse(fmt.Errorf("scope %q: %w", entry(want.Name), err))
 			continue
 		}
 		have, ok := byName[want.Name]
 		if !ok {
 			if err := byKey.create(directory.ObjectScope, want.Name); err != nil {
-				p.refuse(fmt.Errorf("scope %q: %w", want.Name, err))
+				p.refuse(fmt.Errorf("scope %q: %w", entry(want.Name), err))
 				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectScope, Name: want.Name,
@@ -408,13 +408,13 @@ func planRoles(ctx context.Context, dir *directory.Service, f *File, opts Option
 	for _, want := range f.Roles {
 		inFile[want.Name] = true
 		if err := dir.Roles().Check(want); err != nil {
-			p.refuse(fmt.Errorf("role %q: %w", want.Name, err))
+			p.refuse(fmt.Errorf("role %q: %w", entry(want.Name), err))
 			continue
 		}
 		have, ok := byName[want.Name]
 		if !ok {
 			if err := byKey.create(directory.ObjectRole, want.Name); err != nil {
-				p.refuse(fmt.Errorf("role %q: %w", want.Name, err))
+				p.refuse(fmt.Errorf("role %q: %w", entry(want.Name), err))
 				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectRole, Name: want.Name,
@@ -472,7 +472,7 @@ func secretOf(opts Options, kind, name, variable string) (string, error) {
 	}
 	v, ok := opts.LookupEnv(variable)
 	if !ok || v == "" {
-		return "", fmt.Errorf("%s %q: environment variable %s (%s_env) is not set", kind, name, variable, map[string]string{"client": "client_secret", "user": "password"}[kind])
+		return "", fmt.Errorf("%s %q: environment variable %s (%s_env) is not set", kind, entry(name), variable, map[string]string{"client": "client_secret", "user": "password"}[kind])
 	}
 	return v, nil
 }
@@ -496,13 +496,13 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 	inFile := map[string]bool{}
 	for _, want := range f.Clients {
 		if dir.Clients().IsReserved(want.ClientID) {
-			p.refuse(fmt.Errorf("client %q: hallpass registers this client (or one it differs from only by case) itself; a file cannot manage it", want.ClientID))
+			p.refuse(fmt.Errorf("client %q: hallpass registers this client (or one it differs from only by case) itself; a file cannot manage it", entry(want.ClientID)))
 			continue
 		}
 		inFile[want.ClientID] = true
 		norm, err := directory.Normalize(want.ClientMetadata)
 		if err != nil {
-			p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
+			p.refuse(fmt.Errorf("client %q: %w", entry(want.ClientID), err))
 			continue
 		}
 		secret, err := secretOf(opts, "client", want.ClientID, want.ClientSecretEnv)
@@ -512,11 +512,11 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 		}
 		if secret != "" {
 			if !directory.UsesSecret(norm.TokenEndpointAuthMethod) {
-				p.refuse(fmt.Errorf("client %q: client_secret_env is set, but a client with token_endpoint_auth_method %s has no secret", want.ClientID, norm.TokenEndpointAuthMethod))
+				p.refuse(fmt.Errorf("client %q: client_secret_env is set, but a client with token_endpoint_auth_method %s has no secret", entry(want.ClientID), norm.TokenEndpointAuthMethod))
 				continue
 			}
 			if err := directory.CheckClientSecret(secret); err != nil {
-				p.refuse(fmt.Errorf("client %q: %s: %w", want.ClientID, want.ClientSecretEnv, err))
+				p.refuse(fmt.Errorf("client %q: %s: %w", entry(want.ClientID), want.ClientSecretEnv, err))
 				continue
 			}
 		}
@@ -525,11 +525,11 @@ func planClients(ctx context.Context, dir *directory.Service, f *File, opts Opti
 			// The id is checked where the client is created, not by
 			// Normalize: a stored client keeps the id it has.
 			if err := directory.CheckClientID(want.ClientID); err != nil {
-				p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
+				p.refuse(fmt.Errorf("client %q: %w", entry(want.ClientID), err))
 				continue
 			}
 			if err := byKey.create(directory.ObjectClient, want.ClientID); err != nil {
-				p.refuse(fmt.Errorf("client %q: %w", want.ClientID, err))
+				p.refuse(fmt.Errorf("client %q: %w", entry(want.ClientID), err))
 				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectClient, Name: want.ClientID,
@@ -652,9 +652,9 @@ users:
 				continue
 			}
 			if opts.Prune {
-				p.refuse(fmt.Errorf("user %q: role %q is not in the file, and --prune deletes the roles the file does not name", want.Username, r))
+				p.refuse(fmt.Errorf("user %q: role %q is not in the file, and --prune deletes the roles the file does not name", entry(want.Username), entry(r)))
 			} else {
-				p.refuse(fmt.Errorf("user %q: role %q does not exist, and the file does not create it", want.Username, r))
+				p.refuse(fmt.Errorf("user %q: role %q does not exist, and the file does not create it", entry(want.Username), entry(r)))
 			}
 			continue users
 		}
@@ -662,7 +662,7 @@ users:
 		if !ok {
 			key := directory.UsernameKey(want.Username)
 			if holder, ok := byKey[key]; ok {
-				p.refuse(fmt.Errorf("user %q: %w", want.Username, directory.UsernameTaken(want.Username, holder)))
+				p.refuse(fmt.Errorf("user %q: %w", entry(want.Username), directory.UsernameTaken(want.Username, holder)))
 				continue
 			}
 			byKey[key] = want.Username
@@ -676,7 +676,7 @@ users:
 			// The service's own rules (the password policy among them),
 			// so that a plan fails where its apply would.
 			if err := directory.CheckUser(in); err != nil {
-				p.refuse(fmt.Errorf("user %q: %w", want.Username, err))
+				p.refuse(fmt.Errorf("user %q: %w", entry(want.Username), err))
 				continue
 			}
 			p.Changes = append(p.Changes, Change{Action: Create, Object: directory.ObjectUser, Name: want.Username, user: &in,
@@ -698,7 +698,7 @@ users:
 		}
 		// An update keeps the user's password: the file's is for creation.
 		if err := directory.CheckUser(want.UserInput); err != nil {
-			p.refuse(fmt.Errorf("user %q: %w", want.Username, err))
+			p.refuse(fmt.Errorf("user %q: %w", entry(want.Username), err))
 			continue
 		}
 		var fields []string

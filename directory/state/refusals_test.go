@@ -58,8 +58,9 @@ func TestPlanReportsEveryRefusal(t *testing.T) {
 // TestPlanRefusesClientID: a file creating a client whose client_id the
 // service refuses (too long, a character outside A-Z a-z 0-9 - _ . ~, a
 // dot segment) is refused by plan as by apply, with the bound in the
-// message, and nothing is stored. Plan took such a file for one change
-// (exit 2) that its apply then failed.
+// message, and nothing is stored; a client_id past every bound of a
+// name is named by its start and length, not repeated whole. Plan took
+// such a file for one change (exit 2) that its apply then failed.
 func TestPlanRefusesClientID(t *testing.T) {
 	const want = `client_id must be 1 to 128 characters of A-Z a-z 0-9 - _ . ~`
 	for name, id := range map[string]string{
@@ -82,7 +83,12 @@ func TestPlanRefusesClientID(t *testing.T) {
 				_, aerr := state.Apply(ctx, dir, load(t, file), state.Options{})
 				for call, err := range map[string]error{"Make": merr, "Apply": aerr} {
 					if err == nil || !strings.Contains(err.Error(), want) {
-						t.Errorf("%s = %v; want it to say %q", call, err, want)
+						t.Errorf("%s = %.300v; want it to say %q", call, err, want)
+					}
+					// Past every bound of a name, named by its start
+					// and length, not repeated whole.
+					if err != nil && len(id) > 256 && strings.Contains(err.Error(), id) {
+						t.Errorf("%s repeats the client_id whole: %.300v…", call, err)
 					}
 				}
 				if after, err := st.ListClients(ctx); err != nil || len(after) != len(before) {
@@ -157,5 +163,35 @@ func TestPlanRefusesLongLists(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestLoadRefusesAliasExpansion: a file whose aliases stand for more
+// than yamldoc.MaxAliasedNodes values in all is refused by Load, naming
+// the alias's line, though each list it makes is below the directory's
+// bound of 1000 entries. Each entry is decoded on its own, so yaml's
+// guard never weighed them together: roles each listing "scopes: *s"
+// (990 scopes) made of a 400 kB file 13 million strings (12 s, 1.4 GB),
+// and of a 4 MiB one ten times that, before any bound was checked.
+func TestLoadRefusesAliasExpansion(t *testing.T) {
+	scopes := make([]string, 990)
+	for i := range scopes {
+		scopes[i] = "s" + strconv.Itoa(i)
+	}
+	file := func(roles int) string {
+		var b strings.Builder
+		b.WriteString("roles:\n  - name: r\n    scopes: &s [" + strings.Join(scopes, ", ") + "]\n")
+		for i := range roles {
+			b.WriteString("  - {name: r" + strconv.Itoa(i) + ", scopes: *s}\n")
+		}
+		return b.String()
+	}
+	// 100 aliases of 991 nodes: within the bound, read as written.
+	if f, err := state.Load(strings.NewReader(file(100)), "test.yaml"); err != nil || len(f.Roles) != 101 || len(f.Roles[100].Scopes) != 990 {
+		t.Fatalf("Load of 100 aliases: %v", err)
+	}
+	_, err := state.Load(strings.NewReader(file(1000)), "test.yaml")
+	if want := "test.yaml: line 104: the aliases up to this one (*s) stand for more than 100000 values"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load of 1000 aliases = %v; want it to say %q", err, want)
 	}
 }

@@ -1,6 +1,7 @@
 package yamldoc
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,11 @@ func TestOne(t *testing.T) {
 		{"tag local", "a: !env HOME\n", "tag !env", 0},
 		{"tag on a key", "!custom a: 1\n", "tag !custom", 0},
 		{"tag on an anchored node", "a: &x !binary aGk=\nb: *x\n", "tag !binary", 0},
+		// Aliases stand for at most MaxAliasedNodes nodes in all, each
+		// counted as what it expands to (the list of 1000 is 1001 nodes).
+		{"aliases within the bound", "a: &x [" + list(1000) + "]\nb: [" + strings.Repeat("*x, ", 98) + "*x]\n", "", 2},
+		{"aliases past the bound", "a: &x [" + list(1000) + "]\nb: [" + strings.Repeat("*x, ", 99) + "*x]\n", "line 2: the aliases up to this one (*x) stand for more than 100000 values", 0},
+		{"nested aliases past the bound", "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n", "stand for more than 100000 values", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc, err := One([]byte(tc.in))
@@ -69,4 +75,13 @@ func FuzzOne(f *testing.F) {
 			t.Fatalf("One accepted a document checkTags refuses: %v", err)
 		}
 	})
+}
+
+// list is n plain scalars separated by commas: s0, s1…
+func list(n int) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = "s" + strconv.Itoa(i)
+	}
+	return strings.Join(items, ", ")
 }
