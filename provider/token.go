@@ -190,6 +190,9 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	if !ok {
 		return nil, fosite.ErrServerError.WithDebug("the code's row was not read before its exchange")
 	}
+	if err := clientStillGrants(ar.GetClient(), scopes); err != nil {
+		return nil, err
+	}
 	// The user is read whatever the code grants: a change of their roles
 	// advances no token epoch (it ends nothing, README), so only the
 	// roles as they are now tell whether the code's scopes still hold.
