@@ -1,15 +1,13 @@
 package postgres_test
 
 import (
-	"database/sql"
 	"errors"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", to read pg_locks
-
 	"github.com/hallpass/hallpass/internal/testkit/testdb"
 	"github.com/hallpass/hallpass/storage"
+	"github.com/hallpass/hallpass/storage/postgres"
 )
 
 // liveRaceWait bounds each wait of TestPutLiveSessionClientWaitsForEnd
@@ -23,19 +21,27 @@ const liveRaceWait = 30 * time.Second
 // A write of the record and a read of the session apart, or a read that
 // does not wait for the end, judged the session live (the end was not
 // committed yet) and left a record the end had not taken: the client
-// got tokens for a session that was over and no logout notice.
+// got tokens for a session that was over and no logout notice. At
+// REPEATABLE READ and SERIALIZABLE the wait ends in a serialization
+// failure, which the Store retries, and the retry finds the session gone.
 func TestPutLiveSessionClientWaitsForEnd(t *testing.T) {
-	dsn := testdb.Postgres(t)
-	s := testdb.OpenPostgres(t, dsn, nil)
+	testdb.PostgresURL(t)
+	for _, isolation := range []string{"read committed", "repeatable read", "serializable"} {
+		t.Run(isolation, func(t *testing.T) {
+			s := testdb.OpenPostgres(t, testdb.Postgres(t), map[string]string{"default_transaction_isolation": isolation})
+			if err := s.Migrate(t.Context()); err != nil {
+				t.Fatalf("migrate: %v", err)
+			}
+			putLiveDuringEnd(t, s)
+		})
+	}
+}
+
+// putLiveDuringEnd runs PutLiveSessionClient on s while a transaction
+// ends the session, and checks that it wrote nothing.
+func putLiveDuringEnd(t *testing.T, s *postgres.Store) {
 	ctx := t.Context()
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := postgres.DB(s)
 	now := time.Now()
 	if err := s.CreateClient(ctx, &storage.Client{ID: "rp", BackchannelLogoutURI: "https://rp.example/bc"}); err != nil {
 		t.Fatal(err)
