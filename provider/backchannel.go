@@ -454,44 +454,34 @@ func (p *Provider) signLogoutToken(n storage.LogoutNotice) (string, error) {
 	return p.cfg.Keys.Sign(payload, "logout+jwt")
 }
 
-// codeSessionLive records the client of a code exchange in the browser
-// session sid the code was issued in (recordSessionClient), then, for a
-// client that wants back-channel logout notices, refuses the exchange
+// codeSessionLive records, for a client that wants back-channel logout
+// notices, that the client of a code exchange got tokens in the browser
+// session sid the code was issued in, and refuses the exchange
 // (invalid_grant) if that session has ended meanwhile: a logout, or a new
 // sign-in that replaced it, between the code's issue and its exchange
 // took the session's clients before this one was among them, so the
 // client would get tokens, a refresh token included, for a session that
-// is over and never be told of its end. Recorded first, checked after: a
-// logout that commits after the check takes the record and tells the
-// client. A client without a backchannel_logout_uri is promised no
-// notice and is not checked (two tabs signing in at once in one browser
-// both get their tokens), nor is a code without sid (from before
-// sessions had one).
+// is over and never be told of its end. The record is written only while
+// the session is live and the user's, judged in the same statement
+// (storage.Store.PutLiveSessionClient), which on PostgreSQL waits for an
+// end of the session under way: a record written and a session judged
+// live apart let an end that took the clients before the record's commit,
+// and committed after the judgement, leave the client untold. The
+// refusal spends nothing: the code stays unspent, and is refused again,
+// since its session cannot come back. A client without a
+// backchannel_logout_uri is promised no notice and is not checked (two
+// tabs signing in at once in one browser both get their tokens), nor is
+// a code without sid (from before sessions had one).
 func (p *Provider) codeSessionLive(ctx context.Context, client *storage.Client, sid, userID string) error {
 	if client == nil || client.BackchannelLogoutURI == "" || sid == "" || userID == "" {
 		return nil
 	}
-	if err := p.recordSessionClient(ctx, client, sid, userID); err != nil {
-		return err
-	}
-	s, err := p.cfg.Store.GetBrowserSessionBySID(ctx, sid)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && (s.UserID != userID || p.sessionOver(s, p.cfg.Now()))) {
+	now := p.cfg.Now()
+	err := p.cfg.Store.PutLiveSessionClient(ctx, &storage.SessionClient{SID: sid, ClientID: client.ID, UserID: userID, ExpiresAt: now.Add(p.cfg.SessionLifetime).UTC()},
+		now.UTC(), now.Add(-p.cfg.SessionIdleTimeout).UTC())
+	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidGrant.WithHint("The sign-in this authorization code came from has ended (the user signed out, or signed in again); sign in again.")
 	}
-	if err != nil {
-		return fmt.Errorf("load the browser session of a code: %w", err)
-	}
-	return nil
-}
-
-// recordSessionClient remembers that the client of a code exchange got
-// tokens in the browser session sid, if it wants to hear when that
-// session ends.
-func (p *Provider) recordSessionClient(ctx context.Context, client *storage.Client, sid, userID string) error {
-	if client == nil || client.BackchannelLogoutURI == "" || sid == "" || userID == "" {
-		return nil
-	}
-	err := p.cfg.Store.PutSessionClient(ctx, &storage.SessionClient{SID: sid, ClientID: client.ID, UserID: userID, ExpiresAt: p.cfg.Now().Add(p.cfg.SessionLifetime).UTC()})
 	if err != nil {
 		return fmt.Errorf("record the client of a session for back-channel logout: %w", err)
 	}

@@ -59,6 +59,20 @@ func TestCodeOfEndedSession(t *testing.T) {
 					t.Fatalf("a code of an ended session minted tokens (refresh token %t)", tok.RefreshToken != "")
 				}
 				wantRetrieveError(t, err, "invalid_grant")
+				// The refusal spent nothing, but the code's session
+				// cannot come back: the code is refused again, and a
+				// code of a new sign-in is exchanged.
+				if _, err := e.tryExchange(ar, cb); err == nil {
+					t.Fatal("a code of an ended session, presented again, minted tokens")
+				} else {
+					wantRetrieveError(t, err, "invalid_grant")
+				}
+				again := c.request("openid offline_access", oauth2.SetAuthURLParam("prompt", "login"))
+				cb2, _ := b.signIn(t, again, "alice", alicePassword)
+				cb2.wantCode(t)
+				if _, err := e.tryExchange(again, cb2); err != nil {
+					t.Fatalf("a code of the sign-in after the end: %v", err)
+				}
 			})
 		}
 	})

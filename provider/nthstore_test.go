@@ -742,6 +742,13 @@ func (s *nthStore) PutSessionClient(ctx context.Context, a1 *storage.SessionClie
 	return s.Store.PutSessionClient(ctx, a1)
 }
 
+func (s *nthStore) PutLiveSessionClient(ctx context.Context, a1 *storage.SessionClient, a2 time.Time, a3 time.Time) error {
+	if err := s.call(ctx, "PutLiveSessionClient"); err != nil {
+		return err
+	}
+	return s.Store.PutLiveSessionClient(ctx, a1, a2, a3)
+}
+
 func (s *nthStore) PutSetting(ctx context.Context, a1 string, a2 []uint8) error {
 	if err := s.call(ctx, "PutSetting"); err != nil {
 		return err

@@ -62,6 +62,24 @@ func rolesStillGrant(ctx context.Context, store storage.Store, u *storage.User, 
 	return nil
 }
 
+// clientStillGrants refuses (invalid_grant) the exchange of an
+// authorization code that grants a scope its client's registration no
+// longer allows: an admin narrowed the client between the code's issue
+// and its exchange. fosite checks a code exchange against the client's
+// registration for its redirect URI only, and copies the code's grant
+// into the tokens as it is; a refresh of such a grant is refused the same
+// way (refreshRegistrationError). client is the one that authenticated
+// the exchange, as registered now.
+func clientStillGrants(client fosite.Client, granted []string) error {
+	allowed := client.GetScopes()
+	for _, s := range granted {
+		if !slices.Contains(allowed, s) {
+			return fosite.ErrInvalidGrant.WithHint("This authorization code grants a scope the client may no longer be granted; sign in again.")
+		}
+	}
+	return nil
+}
+
 // grantedScopes applies the rule for a user's grant (README "Users, roles
 // and scopes"): granted = requested ∩ client's allowed ∩ (the user's
 // roles' scopes ∪ identity scopes). fosite has already refused requests for scopes outside the

@@ -123,11 +123,13 @@ func TestSignedInFlowStatements(t *testing.T) {
 		// (ConfirmConsent: a withdrawal that committed in between must
 		// not leave the app a code); the exchange reads the code's row (and, for
 		// a code stored as three rows before, its PKCE and OpenID Connect
-		// rows) and spends the code with a conditional update, which
-		// checks the user's token epoch too.
+		// rows), reads the user (their roles must still cover the code's
+		// grant: a role change advances no token epoch; the roles' scopes
+		// come from the cache) and spends the code with a conditional
+		// update, which checks the user's token epoch too.
 		authorize, token := f.measured(t, l)
 		want(t, "authorize", authorize, "SELECT s.id", "INSERT INTO tokens", "SELECT scopes FROM consents")
-		want(t, "token", token, "SELECT kind, signature", "UPDATE tokens SET active = FALSE")
+		want(t, "token", token, "SELECT kind, signature", "SELECT users.id", "UPDATE tokens SET active = FALSE")
 
 		// A browser seen more than a minute ago: its session's last-seen
 		// time is written too (the idle timeout counts from it), with
@@ -141,7 +143,7 @@ func TestSignedInFlowStatements(t *testing.T) {
 		} else {
 			want(t, "authorize after a minute", authorize, "SELECT s.id", "UPDATE browser_sessions SET last_seen_at", "INSERT INTO tokens", "SELECT scopes FROM consents")
 		}
-		want(t, "token after a minute", token, "SELECT kind, signature", "UPDATE tokens SET active = FALSE")
+		want(t, "token after a minute", token, "SELECT kind, signature", "SELECT users.id", "UPDATE tokens SET active = FALSE")
 		// The touch was written: the session was seen now, on the
 		// server's clock.
 		var seen time.Time

@@ -38,7 +38,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		return nil, nil, err
 	}
 	sess := NewSession()
-	if code := r.PostForm.Get("code"); code != "" && r.PostForm.Get("grant_type") == "authorization_code" {
+	if code := r.PostForm.Get("code"); code != "" && grantType(r.PostForm) == "authorization_code" {
 		// fosite reads the code's rows four times, one at a time.
 		ctx = p.fstore.ReadCodeOnce(ctx, code, p.core.AuthorizeCodeSignature(ctx, code))
 	}
@@ -52,7 +52,7 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(supportedGrantTypes, gt) && errors.Is(err, fosite.ErrInvalidRequest) {
 			err = fosite.ErrUnsupportedGrantType.WithHintf("Grant type %q is not supported; use one of %s.", gt, strings.Join(supportedGrantTypes, ", "))
 		}
-		if ar != nil && ar.GetClient() != nil && ar.GetClient().IsPublic() && r.PostForm.Get("grant_type") == "client_credentials" && errors.Is(err, fosite.ErrInvalidGrant) {
+		if ar != nil && ar.GetClient() != nil && ar.GetClient().IsPublic() && grantType(r.PostForm) == "client_credentials" && errors.Is(err, fosite.ErrInvalidGrant) {
 			// fosite answers a public client asking for the client
 			// credentials grant invalid_grant, but there is no grant in
 			// the request: the client may not use this grant type (RFC
@@ -60,13 +60,13 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 			// for it hears.
 			err = fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant; it is for confidential clients (RFC 6749 §4.4).")
 		}
-		if r.PostForm.Get("grant_type") == "refresh_token" {
+		if grantType(r.PostForm) == "refresh_token" {
 			err = refreshRegistrationError(err)
 		}
 		if name := missingGrantParam(r.PostForm); name != "" && errors.Is(err, fosite.ErrInvalidGrant) {
 			// fosite looks the missing credential up as if it were
 			// one, and answers invalid_grant; the request is at fault.
-			err = fosite.ErrInvalidRequest.WithHintf("The %s parameter is missing; the %s grant requires it (RFC 6749 §4.1.3, §6).", name, r.PostForm.Get("grant_type"))
+			err = fosite.ErrInvalidRequest.WithHintf("The %s parameter is missing; the %s grant requires it (RFC 6749 §4.1.3, §6).", name, grantType(r.PostForm))
 		}
 		return ar, nil, p.lostRace(ctx, ar, "", err)
 	}
@@ -117,13 +117,28 @@ func (p *Provider) exchange(ctx context.Context, r *http.Request) (fosite.Access
 	return ar, resp, nil
 }
 
+// grantType is the one grant type form asks for, read as fosite reads
+// it (the grant_type parameter split on spaces, blanks dropped, so that
+// "authorization_code " is authorization_code), or "" when it names none
+// or several. What the exchange prepares for a grant (the code read once,
+// ReadCodeOnce, which codeUser and checkCodeResource rely on) must be
+// decided as fosite decides which grant it serves: compared as sent, a
+// grant type with a blank around it was served as a code exchange
+// without its read, and answered 500.
+func grantType(form url.Values) string {
+	if gts := fosite.RemoveEmpty(strings.Split(form.Get("grant_type"), " ")); len(gts) == 1 {
+		return gts[0]
+	}
+	return ""
+}
+
 // missingGrantParam names the parameter that carries the grant of form's
 // grant type, the authorization code (RFC 6749 §4.1.3) or the refresh
 // token (§6), when form lacks it (sent empty, it counts as omitted,
 // §3.2); it is "" otherwise.
 func missingGrantParam(form url.Values) string {
 	var name string
-	switch form.Get("grant_type") {
+	switch grantType(form) {
 	case "authorization_code":
 		name = "code"
 	case "refresh_token":
@@ -174,6 +189,9 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	scopes, ok := p.fstore.ReadCodeScopes(ctx)
 	if !ok {
 		return nil, fosite.ErrServerError.WithDebug("the code's row was not read before its exchange")
+	}
+	if err := clientStillGrants(ar.GetClient(), scopes); err != nil {
+		return nil, err
 	}
 	// The user is read whatever the code grants: a change of their roles
 	// advances no token epoch (it ends nothing, README), so only the

@@ -852,6 +852,16 @@ type Store interface {
 	// ClientID) is recorded; ErrInvalidReference if the client does not
 	// exist.
 	PutSessionClient(ctx context.Context, sc *SessionClient) error
+	// PutLiveSessionClient records sc as PutSessionClient does, only if
+	// browser session sc.SID exists, is user sc.UserID's, expires after
+	// now and was last seen at or after seenSince, judged and written in
+	// one statement; ErrNotFound, and nothing written, otherwise. On a
+	// database whose readers do not wait for writers, the statement waits
+	// for a change of the session under way (its end, which takes its
+	// clients' records in the same transaction) and judges the session as
+	// that change left it: a record is never written for a session whose
+	// end had already taken its clients' records, and left untold.
+	PutLiveSessionClient(ctx context.Context, sc *SessionClient, now, seenSince time.Time) error
 	// TakeSessionClients deletes and returns the records of browser
 	// session sid, or, when sid is "", of every session of user userID
 	// (exactly one of them is non-empty) but the session whose id is keep

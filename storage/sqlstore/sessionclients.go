@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hallpass/hallpass/storage"
 )
@@ -22,6 +23,24 @@ func (s *Store) PutSessionClient(ctx context.Context, sc *storage.SessionClient)
 		return s.mapErr(ctx, fmt.Sprintf("record client %q in session", sc.ClientID), err)
 	}
 	return nil
+}
+
+// PutLiveSessionClient records sc, renewing the expiry of an existing
+// record, only while sc's browser session is live and sc's user's:
+// storage.ErrNotFound otherwise. The session is read with the dialect's
+// ForShare: on PostgreSQL an end of the session under way (which deletes
+// it, then takes its clients' records, in one transaction) holds the
+// statement until it commits, and the statement then finds the session
+// gone and writes nothing; an end that comes later waits for the
+// statement and takes the record it wrote. On SQLite the one writer
+// orders the statement wholly before or after the end.
+func (s *Store) PutLiveSessionClient(ctx context.Context, sc *storage.SessionClient, now, seenSince time.Time) error {
+	res, err := s.q(ctx).exec(ctx, `INSERT INTO session_clients (sid, client_id, user_id, expires_at)
+		SELECT sid, $2, user_id, $4 FROM browser_sessions
+		WHERE sid = $1 AND user_id = $3 AND expires_at > $5 AND last_seen_at >= $6`+s.d.ForShare+`
+		ON CONFLICT (sid, client_id) DO UPDATE SET expires_at = excluded.expires_at`,
+		sc.SID, sc.ClientID, sc.UserID, s.timeArg(sc.ExpiresAt), s.timeArg(now), s.timeArg(seenSince))
+	return s.affectedOne(ctx, res, err, fmt.Sprintf("record client %q in a live session", sc.ClientID))
 }
 
 // TakeSessionClients deletes and returns the records of session sid, or,

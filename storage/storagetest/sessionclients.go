@@ -101,3 +101,59 @@ func testSessionClients(t *testing.T, s storage.Store) {
 	noErr(t, err, "TakeSessionClients(user u6, keep none)")
 	check(t, "TakeSessionClients(user u6, keep none)", []storage.SessionClient{{SID: "sid-6", ClientID: "rp-a", UserID: "u6", ExpiresAt: exp}}, got)
 }
+
+// testPutLiveSessionClient proves the conditional record of a code
+// exchange's client (PutLiveSessionClient): written, or renewed, only
+// while its browser session exists, is the record's user's, has not
+// expired and has not been idle since seenSince; ErrNotFound, and
+// nothing written, otherwise.
+func testPutLiveSessionClient(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	noErr(t, s.CreateClient(ctx, &storage.Client{ID: "rp", BackchannelLogoutURI: "https://rp.example/bc"}), "CreateClient(rp)")
+	mustCreateUser(t, ctx, s, "u1")
+	mustCreateUser(t, ctx, s, "u2")
+	now := baseTime()
+	seenSince := now.Add(-30 * time.Minute)
+	for _, bs := range []storage.BrowserSession{
+		{ID: "bs-live", SID: "sid-live", UserID: "u1", LastSeenAt: now.Add(-time.Minute), ExpiresAt: now.Add(time.Hour)},
+		{ID: "bs-edge", SID: "sid-edge", UserID: "u1", LastSeenAt: seenSince, ExpiresAt: now.Add(time.Second)},
+		{ID: "bs-expired", SID: "sid-expired", UserID: "u1", LastSeenAt: now, ExpiresAt: now},
+		{ID: "bs-idle", SID: "sid-idle", UserID: "u1", LastSeenAt: seenSince.Add(-time.Second), ExpiresAt: now.Add(time.Hour)},
+	} {
+		bs.AuthTime, bs.CreatedAt = now.Add(-2*time.Hour), now.Add(-2*time.Hour)
+		noErr(t, s.CreateBrowserSession(ctx, &bs), "CreateBrowserSession("+bs.ID+")")
+	}
+	exp := now.Add(time.Hour)
+	for _, tc := range []struct {
+		name, sid, user string
+		live            bool
+	}{
+		{"live", "sid-live", "u1", true},
+		{"renewed", "sid-live", "u1", true},
+		{"seen at seenSince, expiring after now", "sid-edge", "u1", true},
+		{"another user's session", "sid-live", "u2", false},
+		{"no such session", "sid-gone", "u1", false},
+		{"expired at now", "sid-expired", "u1", false},
+		{"idle since before seenSince", "sid-idle", "u1", false},
+	} {
+		err := s.PutLiveSessionClient(ctx, &storage.SessionClient{SID: tc.sid, ClientID: "rp", UserID: tc.user, ExpiresAt: exp}, now, seenSince)
+		if tc.live {
+			noErr(t, err, "PutLiveSessionClient("+tc.name+")")
+		} else {
+			errIs(t, err, storage.ErrNotFound, "PutLiveSessionClient("+tc.name+")")
+		}
+	}
+	errIs(t, s.PutLiveSessionClient(ctx, &storage.SessionClient{SID: "sid-live", ClientID: "no-such-client", UserID: "u1", ExpiresAt: exp}, now, seenSince),
+		storage.ErrInvalidReference, "PutLiveSessionClient(unknown client)")
+	got, err := s.TakeSessionClients(ctx, "", "u1", "")
+	noErr(t, err, "TakeSessionClients(user u1)")
+	check(t, "TakeSessionClients(user u1) after PutLiveSessionClient", []storage.SessionClient{
+		{SID: "sid-edge", ClientID: "rp", UserID: "u1", ExpiresAt: exp},
+		{SID: "sid-live", ClientID: "rp", UserID: "u1", ExpiresAt: exp},
+	}, got)
+	got, err = s.TakeSessionClients(ctx, "", "u2", "")
+	noErr(t, err, "TakeSessionClients(user u2)")
+	if len(got) != 0 {
+		t.Errorf("PutLiveSessionClient recorded a client in another user's session: %v", got)
+	}
+}

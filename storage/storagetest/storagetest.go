@@ -63,6 +63,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UserConsents", testUserConsents},
 		{"RevokeByClientSubject", testRevokeByClientSubject},
 		{"SessionClients", testSessionClients},
+		{"PutLiveSessionClient", testPutLiveSessionClient},
 		{"LogoutNotices", testLogoutNotices},
 		{"AccessRevocations", testAccessRevocations},
 		{"MFA", testMFA},
