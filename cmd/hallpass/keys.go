@@ -335,7 +335,9 @@ func (g *globalOptions) existingSecret() (secret []byte, file string, err error)
 			return nil, "", fmt.Errorf("no key-encryption secret: HALLPASS_SECRET is unset and %s does not exist", file)
 		}
 	}
-	secret, err = g.secret(slog.New(slog.DiscardHandler))
+	secret, err = g.secret(slog.New(slog.DiscardHandler), func(string) error {
+		return fmt.Errorf("no key-encryption secret: HALLPASS_SECRET is unset and %s does not exist", file)
+	})
 	if err != nil {
 		return nil, "", err
 	}

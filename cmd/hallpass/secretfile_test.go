@@ -31,7 +31,7 @@ func TestSecretFileWriteFailureLeavesNothing(t *testing.T) {
 			os.Exit(4)
 		}
 		g := &globalOptions{secretFile: path}
-		_, err := g.secret(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err := g.secret(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err == nil {
 			os.Exit(2) // the write was not refused
 		}
@@ -107,7 +107,7 @@ func TestSecretFileOthersWarned(t *testing.T) {
 		}
 		var logged strings.Builder
 		g := &globalOptions{secretFile: path}
-		if _, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil))); err != nil {
+		if _, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil)), nil); err != nil {
 			t.Fatalf("mode %#o: %v", tc.mode, err)
 		}
 		if got := strings.Contains(logged.String(), "chmod 600"); got != tc.warn {
@@ -128,7 +128,7 @@ func TestSecretFileDanglingSymlink(t *testing.T) {
 	}
 	g := &globalOptions{secretFile: link}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, err := g.secret(log)
+	_, err := g.secret(log, nil)
 	if err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), target) {
 		t.Errorf("secret through a dangling link: %v, want a refusal naming the link and %s", err, target)
 	}
@@ -141,7 +141,7 @@ func TestSecretFileDanglingSymlink(t *testing.T) {
 	if err := os.WriteFile(target, []byte(strings.Repeat("l", 40)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := g.secret(log); err != nil || string(s) != strings.Repeat("l", 40) {
+	if s, err := g.secret(log, nil); err != nil || string(s) != strings.Repeat("l", 40) {
 		t.Errorf("secret through a link to a file: %q, %v", s, err)
 	}
 }
