@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -578,4 +581,85 @@ func TestConcurrentImmediateRotationOnDatabase(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRestoredDatabaseWarned: a database replaced by an older copy under a
+// running replica (its change counter went back, the keys created since
+// are gone) is logged as a warning naming the kids that left the JWKS;
+// the replica reloaded the older keys saying only "signing keys changed".
+func TestRestoredDatabaseWarned(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			store := testdb.Open(t, b.DSN(t))
+			clock := newFakeClock(testNow)
+			var logged bytes.Buffer // written by the calls below only
+			opts := scheduleOptions(clock, newKeySupply(t, 4).generate)
+			opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+			m := newTestManager(t, store, 1, opts)
+			tick(t, m)
+			// The backup: the counter and the keys as they are now.
+			backupGen, err := store.GetSetting(t.Context(), generationSetting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			backup, err := store.ListKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.RotateNow(t.Context(), true); err != nil {
+				t.Fatal(err)
+			}
+			// The restore: keys created since the backup deleted, the
+			// rest as they were, the counter put back.
+			inBackup := map[string]bool{}
+			for _, k := range backup {
+				inBackup[k.ID] = true
+			}
+			now, err := store.ListKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gone []string
+			for _, k := range now {
+				if !inBackup[k.ID] {
+					gone = append(gone, k.ID)
+					if err := store.DeleteKey(t.Context(), k.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// The active key last: the store refuses two at once.
+			slices.SortStableFunc(backup, func(a, b storage.Key) int {
+				return cmp.Compare(boolInt(a.State == storage.KeyActive), boolInt(b.State == storage.KeyActive))
+			})
+			for _, k := range backup {
+				if err := store.UpdateKey(t.Context(), &k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := store.PutSetting(t.Context(), generationSetting, backupGen); err != nil {
+				t.Fatal(err)
+			}
+			logged.Reset()
+			if reloaded, err := m.Poll(t.Context()); err != nil || !reloaded {
+				t.Fatalf("Poll after the restore: reloaded %v, %v", reloaded, err)
+			}
+			out := logged.String()
+			if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "restored from an older backup") {
+				t.Fatalf("no warning of the restore; logged:\n%s", out)
+			}
+			for _, kid := range gone {
+				if !strings.Contains(out, kid) {
+					t.Errorf("the warning does not name %s, gone from the JWKS:\n%s", kid, out)
+				}
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
