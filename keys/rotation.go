@@ -209,7 +209,10 @@ func (m *Manager) RotateNow(ctx context.Context, immediate bool) (KeyInfo, error
 // active key afterwards; an unknown kid is an error wrapping
 // storage.ErrNotFound.
 func (m *Manager) Revoke(ctx context.Context, kid string) (KeyInfo, error) {
-	if _, err := m.load(ctx); err != nil {
+	// The secret is checked, not every key opened as a Load would: a key
+	// whose row was altered (bad ciphertext, a public half that does not
+	// match) fails every Load, and revoking it is how it is removed.
+	if err := CheckSecret(ctx, m.store, m.sealer); err != nil {
 		return KeyInfo{}, err
 	}
 	done, err := m.mutate(ctx, "key revoked", func(p *planner) error {

@@ -663,3 +663,56 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestRevokeCorruptedKey: a key whose sealed private half was altered in
+// the database makes every Load fail, loudly; revoking it, which is how
+// it is removed, works, and the keys load again without it. Revoke
+// loaded the keys first, and failed on the very key it was to remove.
+func TestRevokeCorruptedKey(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		for _, state := range []storage.KeyState{storage.KeyNext, storage.KeyActive} {
+			t.Run(b.Name+"/"+string(state), func(t *testing.T) {
+				store := testdb.Open(t, b.DSN(t))
+				clock := newFakeClock(testNow)
+				opts := scheduleOptions(clock, newKeySupply(t, 4).generate)
+				opts.Logger = discardLogger()
+				tick(t, newTestManager(t, store, 1, opts))
+				rows, err := store.ListKeys(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := slices.IndexFunc(rows, func(k storage.Key) bool { return k.State == state })
+				if i < 0 {
+					t.Fatalf("no %s key in %v", state, rows)
+				}
+				bad := rows[i]
+				sealed := slices.Clone(bad.PrivateEncrypted)
+				sealed[len(sealed)/2] ^= 1
+				if err := store.SetKeyPrivate(t.Context(), bad.ID, sealed); err != nil {
+					t.Fatal(err)
+				}
+
+				m := newTestManager(t, store, 1, opts)
+				if err := m.Load(t.Context()); err == nil || !strings.Contains(err.Error(), bad.ID) {
+					t.Fatalf("Load with the %s key altered: %v, want an error naming %s", state, err, bad.ID)
+				}
+				active, err := m.Revoke(t.Context(), bad.ID)
+				if err != nil {
+					t.Fatalf("Revoke the altered %s key: %v", state, err)
+				}
+				if active.ID == bad.ID {
+					t.Errorf("the altered key %s is still the active key", bad.ID)
+				}
+				if err := m.Load(t.Context()); err != nil {
+					t.Fatalf("Load after revoking the altered key: %v", err)
+				}
+				if _, ok := m.VerificationKey(bad.ID); ok {
+					t.Errorf("the altered key %s is still published", bad.ID)
+				}
+				if kid := m.ActiveKeyID(); kid == "" || kid == bad.ID {
+					t.Errorf("signing with %q after revoking %s", kid, bad.ID)
+				}
+			})
+		}
+	}
+}
