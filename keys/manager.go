@@ -373,7 +373,9 @@ func (m *Manager) openKey(row storage.Key) (*rsa.PrivateKey, error) {
 	}
 	der, err := m.sealer.Open(row.PrivateEncrypted, keyAD(row.ID))
 	if err != nil {
-		return nil, fmt.Errorf("keys: cannot decrypt %s signing key %q: %w, or its row was altered", row.State, row.ID, ErrWrongSecret)
+		// Load checked the secret first (CheckSecret): with it right, the
+		// row was altered, and the operator's way out is to revoke it.
+		return nil, fmt.Errorf("keys: cannot decrypt %s signing key %q: %w, or its row was altered (if the secret is right, `hallpass keys revoke %s` removes the key)", row.State, row.ID, ErrWrongSecret, row.ID)
 	}
 	defer clear(der)
 	parsed, err := x509.ParsePKCS8PrivateKey(der)

@@ -693,8 +693,8 @@ func TestRevokeCorruptedKey(t *testing.T) {
 				}
 
 				m := newTestManager(t, store, 1, opts)
-				if err := m.Load(t.Context()); err == nil || !strings.Contains(err.Error(), bad.ID) {
-					t.Fatalf("Load with the %s key altered: %v, want an error naming %s", state, err, bad.ID)
+				if err := m.Load(t.Context()); err == nil || !strings.Contains(err.Error(), "keys revoke "+bad.ID) {
+					t.Fatalf("Load with the %s key altered: %v, want an error naming %s and how to revoke it", state, err, bad.ID)
 				}
 				active, err := m.Revoke(t.Context(), bad.ID)
 				if err != nil {
