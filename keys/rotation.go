@@ -302,6 +302,13 @@ func (m *Manager) change(ctx context.Context, what string, decide func(*planner)
 
 		var done *planner
 		err = m.inKeyTx(ctx, func(tx context.Context) error {
+			// The fresh keys were sealed before the lock: a `keys
+			// reencrypt` committed since (it holds the lock) moved the
+			// database to another secret, and storing them would leave
+			// one key under the old secret among keys under the new.
+			if err := CheckSecret(tx, m.store, m.sealer); err != nil {
+				return err
+			}
 			rows, err := m.store.ListKeys(tx)
 			if err != nil {
 				return fmt.Errorf("keys: list keys: %w", err)

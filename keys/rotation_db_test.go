@@ -716,3 +716,57 @@ func TestRevokeCorruptedKey(t *testing.T) {
 		}
 	}
 }
+
+// TestReencryptDuringRotation: a secret change (Reencrypt) committed
+// while a replica on the old secret generates a key for a rotation, after
+// it loaded the keys and before it takes the lock, makes that rotation
+// fail, storing nothing: every key opens with the new secret alone. The
+// replica stored its key, sealed under the old secret, among keys under
+// the new one, and no server could load them with either.
+func TestReencryptDuringRotation(t *testing.T) {
+	for _, b := range keyBackends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn := b.DSN(t)
+			store := testdb.Open(t, dsn)
+			supply := newKeySupply(t, 4)
+			var reencrypted atomic.Bool
+			opts := scheduleOptions(newFakeClock(testNow), func(bits int) (*rsa.PrivateKey, error) {
+				// The rendezvous: the secret changes once the replica
+				// has loaded the keys and is generating the new one.
+				if reencrypted.Load() {
+					return supply.generate(bits)
+				}
+				reencrypted.Store(true)
+				if _, err := Reencrypt(t.Context(), testdb.Open(t, dsn), testSealer(t, 1), testSealer(t, 2), nil); err != nil {
+					return nil, fmt.Errorf("reencrypt: %w", err)
+				}
+				return supply.generate(bits)
+			})
+			opts.Logger = discardLogger()
+			seed := opts
+			seed.GenerateKey = supply.generate
+			tick(t, newTestManager(t, store, 1, seed))
+
+			m := newTestManager(t, store, 1, opts)
+			if _, err := m.RotateNow(t.Context(), true); !errors.Is(err, ErrWrongSecret) {
+				t.Errorf("rotation on the old secret across a reencrypt: %v, want ErrWrongSecret", err)
+			}
+			if !reencrypted.Load() {
+				t.Fatal("the rotation generated no key: the rendezvous never ran")
+			}
+			rows, err := store.ListKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			newSecret := testSealer(t, 2)
+			for _, k := range rows {
+				if _, err := newSecret.Open(k.PrivateEncrypted, keyAD(k.ID)); err != nil {
+					t.Errorf("%s key %s does not open with the new secret: %v", k.State, k.ID, err)
+				}
+			}
+			if err := newTestManager(t, store, 2, seed).Load(t.Context()); err != nil {
+				t.Errorf("Load with the new secret: %v", err)
+			}
+		})
+	}
+}
