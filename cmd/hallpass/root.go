@@ -222,8 +222,16 @@ func (g *globalOptions) timeoutHint(err error) error {
 // is written.
 func (g *globalOptions) secret(log *slog.Logger, mayGenerate func(file string) error) ([]byte, error) {
 	if s := os.Getenv("HALLPASS_SECRET"); s != "" {
-		if len(s) < 32 {
-			return nil, errors.New("HALLPASS_SECRET must be at least 32 characters (e.g. `openssl rand -base64 32`)")
+		// Counted without surrounding whitespace, as the file is: 32
+		// spaces, or a short secret with a newline run, are no secret.
+		if len(strings.TrimSpace(s)) < 32 {
+			return nil, errors.New("HALLPASS_SECRET must be at least 32 characters (e.g. `openssl rand -base64 32`), not counting whitespace at either end")
+		}
+		if strings.TrimSpace(s) != s {
+			// Used as given (the keys of a database set up with it are
+			// sealed under it), but a refusal "does not match" would
+			// otherwise not say why when the same secret was in the file.
+			log.Warn("HALLPASS_SECRET begins or ends with whitespace (a newline copied with it?); it is used as given, whereas the secret file is read without it")
 		}
 		return []byte(s), nil
 	}

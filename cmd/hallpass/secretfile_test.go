@@ -145,3 +145,39 @@ func TestSecretFileDanglingSymlink(t *testing.T) {
 		t.Errorf("secret through a link to a file: %q, %v", s, err)
 	}
 }
+
+// TestSecretFromEnvironmentWhitespace: HALLPASS_SECRET is measured
+// without whitespace at either end, as the file is, so a blank or padded
+// short value is refused; a padded secret long enough is used as given
+// (the keys may be sealed under it) with a warning, which says why a
+// start with the file's trimmed copy of it does not match.
+func TestSecretFromEnvironmentWhitespace(t *testing.T) {
+	long := strings.Repeat("e", 40)
+	for _, tc := range []struct {
+		name, secret string
+		refused      bool
+		warned       bool
+	}{
+		{"plain", long, false, false},
+		{"blank", strings.Repeat(" ", 40), true, false},
+		{"short padded", strings.Repeat("e", 20) + strings.Repeat("\n", 20), true, false},
+		{"trailing newline", long + "\n", false, true},
+		{"leading space", " " + long, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("HALLPASS_SECRET", tc.secret)
+			var logged strings.Builder
+			g := &globalOptions{secretFile: filepath.Join(t.TempDir(), "unused.secret")}
+			got, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil)), nil)
+			if refused := err != nil; refused != tc.refused {
+				t.Fatalf("refused %v (%v), want %v", refused, err, tc.refused)
+			}
+			if !tc.refused && string(got) != tc.secret {
+				t.Errorf("secret %q, want %q as given", got, tc.secret)
+			}
+			if warned := strings.Contains(logged.String(), "whitespace"); warned != tc.warned {
+				t.Errorf("warned %v, want %v:\n%s", warned, tc.warned, logged.String())
+			}
+		})
+	}
+}
