@@ -373,7 +373,9 @@ func (m *Manager) openKey(row storage.Key) (*rsa.PrivateKey, error) {
 	}
 	der, err := m.sealer.Open(row.PrivateEncrypted, keyAD(row.ID))
 	if err != nil {
-		return nil, fmt.Errorf("keys: cannot decrypt %s signing key %q: %w, or its row was altered", row.State, row.ID, ErrWrongSecret)
+		// Load checked the secret first (CheckSecret): with it right, the
+		// row was altered, and the operator's way out is to revoke it.
+		return nil, fmt.Errorf("keys: cannot decrypt %s signing key %q: %w, or its row was altered (if the secret is right, `hallpass keys revoke %s` removes the key)", row.State, row.ID, ErrWrongSecret, row.ID)
 	}
 	defer clear(der)
 	parsed, err := x509.ParsePKCS8PrivateKey(der)
@@ -513,6 +515,20 @@ func (m *Manager) publish(opened []openedKey, active int, readAt time.Time, gen 
 	}
 	old := m.snap.Swap(s)
 	switch {
+	case old != nil && gen < old.generation:
+		// Every change bumps the counter and Loads are ordered, so it
+		// only goes back when the database was replaced by an older copy:
+		// the keys published since are gone, and resource servers reject
+		// what they signed once their cached JWKS expires.
+		var gone []string
+		for kid := range old.public {
+			if _, ok := public[kid]; !ok {
+				gone = append(gone, kid)
+			}
+		}
+		slices.Sort(gone)
+		m.log.Warn("the signing-key change counter went back: was the database restored from an older backup? keys published since are gone from the JWKS, and tokens they signed stop verifying once resource servers refetch it",
+			"counter", gen, "previous_counter", old.generation, "active_kid", s.kid, "previous_kid", old.kid, "gone_kids", gone)
 	case old == nil:
 		m.log.Info("signing keys loaded", "active_kid", s.kid, "published", len(public))
 	case old.kid != s.kid || !bytes.Equal(old.jwks, s.jwks):

@@ -209,7 +209,10 @@ func (m *Manager) RotateNow(ctx context.Context, immediate bool) (KeyInfo, error
 // active key afterwards; an unknown kid is an error wrapping
 // storage.ErrNotFound.
 func (m *Manager) Revoke(ctx context.Context, kid string) (KeyInfo, error) {
-	if _, err := m.load(ctx); err != nil {
+	// The secret is checked, not every key opened as a Load would: a key
+	// whose row was altered (bad ciphertext, a public half that does not
+	// match) fails every Load, and revoking it is how it is removed.
+	if err := CheckSecret(ctx, m.store, m.sealer); err != nil {
 		return KeyInfo{}, err
 	}
 	done, err := m.mutate(ctx, "key revoked", func(p *planner) error {
@@ -299,6 +302,13 @@ func (m *Manager) change(ctx context.Context, what string, decide func(*planner)
 
 		var done *planner
 		err = m.inKeyTx(ctx, func(tx context.Context) error {
+			// The fresh keys were sealed before the lock: a `keys
+			// reencrypt` committed since (it holds the lock) moved the
+			// database to another secret, and storing them would leave
+			// one key under the old secret among keys under the new.
+			if err := CheckSecret(tx, m.store, m.sealer); err != nil {
+				return err
+			}
 			rows, err := m.store.ListKeys(tx)
 			if err != nil {
 				return fmt.Errorf("keys: list keys: %w", err)

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -12,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -575,6 +578,194 @@ func TestConcurrentImmediateRotationOnDatabase(t *testing.T) {
 			})
 			if _, ok := storedKey(t, store, active); ok {
 				t.Error("the revoked key is still stored")
+			}
+		})
+	}
+}
+
+// TestRestoredDatabaseWarned: a database replaced by an older copy under a
+// running replica (its change counter went back, the keys created since
+// are gone) is logged as a warning naming the kids that left the JWKS;
+// the replica reloaded the older keys saying only "signing keys changed".
+func TestRestoredDatabaseWarned(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			store := testdb.Open(t, b.DSN(t))
+			clock := newFakeClock(testNow)
+			var logged bytes.Buffer // written by the calls below only
+			opts := scheduleOptions(clock, newKeySupply(t, 4).generate)
+			opts.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+			m := newTestManager(t, store, 1, opts)
+			tick(t, m)
+			// The backup: the counter and the keys as they are now.
+			backupGen, err := store.GetSetting(t.Context(), generationSetting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			backup, err := store.ListKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.RotateNow(t.Context(), true); err != nil {
+				t.Fatal(err)
+			}
+			// The restore: keys created since the backup deleted, the
+			// rest as they were, the counter put back.
+			inBackup := map[string]bool{}
+			for _, k := range backup {
+				inBackup[k.ID] = true
+			}
+			now, err := store.ListKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gone []string
+			for _, k := range now {
+				if !inBackup[k.ID] {
+					gone = append(gone, k.ID)
+					if err := store.DeleteKey(t.Context(), k.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// The active key last: the store refuses two at once.
+			slices.SortStableFunc(backup, func(a, b storage.Key) int {
+				return cmp.Compare(boolInt(a.State == storage.KeyActive), boolInt(b.State == storage.KeyActive))
+			})
+			for _, k := range backup {
+				if err := store.UpdateKey(t.Context(), &k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := store.PutSetting(t.Context(), generationSetting, backupGen); err != nil {
+				t.Fatal(err)
+			}
+			logged.Reset()
+			if reloaded, err := m.Poll(t.Context()); err != nil || !reloaded {
+				t.Fatalf("Poll after the restore: reloaded %v, %v", reloaded, err)
+			}
+			out := logged.String()
+			if !strings.Contains(out, "level=WARN") || !strings.Contains(out, "restored from an older backup") {
+				t.Fatalf("no warning of the restore; logged:\n%s", out)
+			}
+			for _, kid := range gone {
+				if !strings.Contains(out, kid) {
+					t.Errorf("the warning does not name %s, gone from the JWKS:\n%s", kid, out)
+				}
+			}
+		})
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestRevokeCorruptedKey: a key whose sealed private half was altered in
+// the database makes every Load fail, loudly; revoking it, which is how
+// it is removed, works, and the keys load again without it. Revoke
+// loaded the keys first, and failed on the very key it was to remove.
+func TestRevokeCorruptedKey(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		for _, state := range []storage.KeyState{storage.KeyNext, storage.KeyActive} {
+			t.Run(b.Name+"/"+string(state), func(t *testing.T) {
+				store := testdb.Open(t, b.DSN(t))
+				clock := newFakeClock(testNow)
+				opts := scheduleOptions(clock, newKeySupply(t, 4).generate)
+				opts.Logger = discardLogger()
+				tick(t, newTestManager(t, store, 1, opts))
+				rows, err := store.ListKeys(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				i := slices.IndexFunc(rows, func(k storage.Key) bool { return k.State == state })
+				if i < 0 {
+					t.Fatalf("no %s key in %v", state, rows)
+				}
+				bad := rows[i]
+				sealed := slices.Clone(bad.PrivateEncrypted)
+				sealed[len(sealed)/2] ^= 1
+				if err := store.SetKeyPrivate(t.Context(), bad.ID, sealed); err != nil {
+					t.Fatal(err)
+				}
+
+				m := newTestManager(t, store, 1, opts)
+				if err := m.Load(t.Context()); err == nil || !strings.Contains(err.Error(), "keys revoke "+bad.ID) {
+					t.Fatalf("Load with the %s key altered: %v, want an error naming %s and how to revoke it", state, err, bad.ID)
+				}
+				active, err := m.Revoke(t.Context(), bad.ID)
+				if err != nil {
+					t.Fatalf("Revoke the altered %s key: %v", state, err)
+				}
+				if active.ID == bad.ID {
+					t.Errorf("the altered key %s is still the active key", bad.ID)
+				}
+				if err := m.Load(t.Context()); err != nil {
+					t.Fatalf("Load after revoking the altered key: %v", err)
+				}
+				if _, ok := m.VerificationKey(bad.ID); ok {
+					t.Errorf("the altered key %s is still published", bad.ID)
+				}
+				if kid := m.ActiveKeyID(); kid == "" || kid == bad.ID {
+					t.Errorf("signing with %q after revoking %s", kid, bad.ID)
+				}
+			})
+		}
+	}
+}
+
+// TestReencryptDuringRotation: a secret change (Reencrypt) committed
+// while a replica on the old secret generates a key for a rotation, after
+// it loaded the keys and before it takes the lock, makes that rotation
+// fail, storing nothing: every key opens with the new secret alone. The
+// replica stored its key, sealed under the old secret, among keys under
+// the new one, and no server could load them with either.
+func TestReencryptDuringRotation(t *testing.T) {
+	for _, b := range keyBackends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn := b.DSN(t)
+			store := testdb.Open(t, dsn)
+			supply := newKeySupply(t, 4)
+			var reencrypted atomic.Bool
+			opts := scheduleOptions(newFakeClock(testNow), func(bits int) (*rsa.PrivateKey, error) {
+				// The rendezvous: the secret changes once the replica
+				// has loaded the keys and is generating the new one.
+				if reencrypted.Load() {
+					return supply.generate(bits)
+				}
+				reencrypted.Store(true)
+				if _, err := Reencrypt(t.Context(), testdb.Open(t, dsn), testSealer(t, 1), testSealer(t, 2), nil); err != nil {
+					return nil, fmt.Errorf("reencrypt: %w", err)
+				}
+				return supply.generate(bits)
+			})
+			opts.Logger = discardLogger()
+			seed := opts
+			seed.GenerateKey = supply.generate
+			tick(t, newTestManager(t, store, 1, seed))
+
+			m := newTestManager(t, store, 1, opts)
+			if _, err := m.RotateNow(t.Context(), true); !errors.Is(err, ErrWrongSecret) {
+				t.Errorf("rotation on the old secret across a reencrypt: %v, want ErrWrongSecret", err)
+			}
+			if !reencrypted.Load() {
+				t.Fatal("the rotation generated no key: the rendezvous never ran")
+			}
+			rows, err := store.ListKeys(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			newSecret := testSealer(t, 2)
+			for _, k := range rows {
+				if _, err := newSecret.Open(k.PrivateEncrypted, keyAD(k.ID)); err != nil {
+					t.Errorf("%s key %s does not open with the new secret: %v", k.State, k.ID, err)
+				}
+			}
+			if err := newTestManager(t, store, 2, seed).Load(t.Context()); err != nil {
+				t.Errorf("Load with the new secret: %v", err)
 			}
 		})
 	}

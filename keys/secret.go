@@ -58,6 +58,25 @@ func CheckSecret(ctx context.Context, store Store, sealer *Sealer) error {
 	return fmt.Errorf("keys: %s setting conflicts but cannot be read", secretCheckSetting)
 }
 
+// Sealed reports whether the database already holds what a secret sealed:
+// the "secret_check" setting, or a signing key. A secret generated for such
+// a database (HALLPASS_SECRET unset and its file lost) could open none of
+// it, so callers must refuse to generate one.
+func Sealed(ctx context.Context, store Store) (bool, error) {
+	_, err := store.GetSetting(ctx, secretCheckSetting)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return false, fmt.Errorf("keys: read %s setting: %w", secretCheckSetting, err)
+	}
+	rows, err := store.ListKeys(ctx)
+	if err != nil {
+		return false, fmt.Errorf("keys: list keys: %w", err)
+	}
+	return len(rows) > 0, nil
+}
+
 func openSecretCheck(sealer *Sealer, sealed []byte) error {
 	pt, err := sealer.Open(sealed, secretCheckAD)
 	if err != nil || subtle.ConstantTimeCompare(pt, secretCheckPlaintext) != 1 {

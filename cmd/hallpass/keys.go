@@ -245,6 +245,14 @@ memory for at most twice --key-refresh, then report not ready).`,
 			if len(newSecret) < keys.MinSecretLen {
 				return fmt.Errorf("HALLPASS_NEW_SECRET must be set to at least %d characters (e.g. `openssl rand -base64 32`)", keys.MinSecretLen)
 			}
+			// The secret file is read trimmed: a new secret with a space or
+			// newline at either end, sealed as given and written there,
+			// would read back as another secret, and no server could open
+			// the keys. Refused whatever the secret's source, before
+			// anything is re-sealed: a padded value is a copying mistake.
+			if len(bytes.TrimSpace(newSecret)) != len(newSecret) {
+				return errors.New("HALLPASS_NEW_SECRET begins or ends with whitespace (a space or newline copied with it?); nothing was changed: set it without")
+			}
 			if bytes.Equal(oldSecret, newSecret) {
 				return errors.New("HALLPASS_NEW_SECRET is the current secret; nothing to do")
 			}
@@ -327,7 +335,9 @@ func (g *globalOptions) existingSecret() (secret []byte, file string, err error)
 			return nil, "", fmt.Errorf("no key-encryption secret: HALLPASS_SECRET is unset and %s does not exist", file)
 		}
 	}
-	secret, err = g.secret(slog.New(slog.DiscardHandler))
+	secret, err = g.secret(slog.New(slog.DiscardHandler), func(string) error {
+		return fmt.Errorf("no key-encryption secret: HALLPASS_SECRET is unset and %s does not exist", file)
+	})
 	if err != nil {
 		return nil, "", err
 	}

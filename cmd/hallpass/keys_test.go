@@ -332,3 +332,43 @@ func TestKeysReencrypt(t *testing.T) {
 		startServe(t) // starts with the rewritten file
 	})
 }
+
+// TestReencryptRefusesPaddedNewSecret: a HALLPASS_NEW_SECRET with
+// whitespace at either end is refused before anything is re-sealed. The
+// secret file is read trimmed, so re-sealing under the padded value and
+// writing it there left a file whose secret opened none of the keys.
+func TestReencryptRefusesPaddedNewSecret(t *testing.T) {
+	for _, pad := range []struct{ name, before, after string }{
+		{"trailing newline", "", "\n"},
+		{"trailing space", "", " "},
+		{"leading tab", "\t", ""},
+	} {
+		t.Run(pad.name, func(t *testing.T) {
+			dir := chdirTemp(t)
+			t.Setenv("HALLPASS_SECRET", "")
+			os.Unsetenv("HALLPASS_SECRET")
+			file := filepath.Join(dir, "hallpass.db.secret")
+			oldSecret := strings.Repeat("o", 40)
+			if err := os.WriteFile(file, []byte(oldSecret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, errOut, code := hallpass(t, "sqlite:hallpass.db", "migrate"); code != 0 {
+				t.Fatalf("migrate: %s", errOut)
+			}
+			if _, errOut, code := hallpass(t, "sqlite:hallpass.db", "keys", "rotate"); code != 0 {
+				t.Fatalf("keys rotate (creates the keys): %s", errOut)
+			}
+			t.Setenv("HALLPASS_NEW_SECRET", pad.before+strings.Repeat("n", 40)+pad.after)
+			if _, errOut, code := hallpass(t, "sqlite:hallpass.db", "keys", "reencrypt"); code == 0 || !strings.Contains(errOut, "whitespace") {
+				t.Errorf("reencrypt to a padded secret: exit %d, %s; want a refusal naming the whitespace", code, errOut)
+			}
+			if b, err := os.ReadFile(file); err != nil || string(b) != oldSecret+"\n" {
+				t.Errorf("secret file after the refusal: %q, %v; want it unchanged", b, err)
+			}
+			// The file's secret still opens every key.
+			if _, errOut, code := hallpass(t, "sqlite:hallpass.db", "keys", "rotate"); code != 0 {
+				t.Errorf("keys rotate with the file's secret after the refused reencrypt: %s", errOut)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -700,5 +701,46 @@ func TestDirectoryCommandsRefuseUnreadableText(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMissingSecretOnSetUpDatabase: HALLPASS_SECRET unset or empty, and
+// no secret file, on a database whose keys a secret sealed: serve refuses,
+// saying the secret is missing, and writes no secret file. It generated
+// one (then refused, the new secret opening none of the keys), and every
+// later start without HALLPASS_SECRET read that file as the wrong secret.
+func TestMissingSecretOnSetUpDatabase(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		for _, unset := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/unset=%v", b.Name, unset), func(t *testing.T) {
+				dir := chdirTemp(t)
+				db := b.DSN(t)
+				t.Setenv("HALLPASS_SECRET", strings.Repeat("s", 40))
+				if _, errOut, code := hallpass(t, db, "migrate"); code != 0 {
+					t.Fatalf("migrate: %s", errOut)
+				}
+				if _, errOut, code := hallpass(t, db, "keys", "rotate"); code != 0 {
+					t.Fatalf("keys rotate (creates the keys): %s", errOut)
+				}
+				before := keysList(t, db)
+
+				t.Setenv("HALLPASS_SECRET", "")
+				if unset {
+					os.Unsetenv("HALLPASS_SECRET")
+				}
+				file := filepath.Join(dir, "lost.secret")
+				var stderr syncBuffer
+				code := run(context.Background(), []string{"--database", db, "--secret-file", file, "serve", "--addr", "127.0.0.1:0"}, io.Discard, &stderr)
+				if code == 0 || !strings.Contains(stderr.String(), "already holds signing keys") {
+					t.Errorf("serve without the secret on a set-up database: exit %d, %s; want a refusal saying the secret is missing", code, stderr.String())
+				}
+				if _, err := os.Stat(file); err == nil {
+					t.Error("a secret file was generated for a database whose keys another secret sealed")
+				}
+				if after := keysList(t, db); len(after) != len(before) {
+					t.Errorf("keys after the refused start: %d, want the %d there were", len(after), len(before))
+				}
+			})
+		}
 	}
 }

@@ -217,11 +217,21 @@ func (g *globalOptions) timeoutHint(err error) error {
 
 // secret returns the key-encryption secret: HALLPASS_SECRET, else the
 // secret file, else a new random secret written to that file (0600) with a
-// warning, so a first `hallpass serve` needs no setup.
-func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
+// warning, so a first `hallpass serve` needs no setup. mayGenerate, when
+// not nil, is asked first: its error refuses the generation, and nothing
+// is written.
+func (g *globalOptions) secret(log *slog.Logger, mayGenerate func(file string) error) ([]byte, error) {
 	if s := os.Getenv("HALLPASS_SECRET"); s != "" {
-		if len(s) < 32 {
-			return nil, errors.New("HALLPASS_SECRET must be at least 32 characters (e.g. `openssl rand -base64 32`)")
+		// Counted without surrounding whitespace, as the file is: 32
+		// spaces, or a short secret with a newline run, are no secret.
+		if len(strings.TrimSpace(s)) < 32 {
+			return nil, errors.New("HALLPASS_SECRET must be at least 32 characters (e.g. `openssl rand -base64 32`), not counting whitespace at either end")
+		}
+		if strings.TrimSpace(s) != s {
+			// Used as given (the keys of a database set up with it are
+			// sealed under it), but a refusal "does not match" would
+			// otherwise not say why when the same secret was in the file.
+			log.Warn("HALLPASS_SECRET begins or ends with whitespace (a newline copied with it?); it is used as given, whereas the secret file is read without it")
 		}
 		return []byte(s), nil
 	}
@@ -248,6 +258,11 @@ func (g *globalOptions) secret(log *slog.Logger) ([]byte, error) {
 	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 		target, _ := os.Readlink(path)
 		return nil, fmt.Errorf("secret file %s is a symbolic link to %s, which does not exist; hallpass generates no secret through a link: create the file it names, set HALLPASS_SECRET, or remove the link", path, target)
+	}
+	if mayGenerate != nil {
+		if err := mayGenerate(path); err != nil {
+			return nil, err
+		}
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -376,9 +391,23 @@ func (g *globalOptions) printable() error {
 	return err
 }
 
-// sealer builds the key-encryption sealer from the configured secret.
-func (g *globalOptions) sealer(log *slog.Logger) (*keys.Sealer, error) {
-	secret, err := g.secret(log)
+// sealer builds the key-encryption sealer from the configured secret. A
+// secret is generated only for a database that holds nothing sealed yet:
+// with HALLPASS_SECRET unset or empty and the secret file missing on a
+// database set up before, a generated secret opened none of its keys, so
+// the start was refused all the same, but only after writing a secret file
+// that every later start without HALLPASS_SECRET read as the wrong secret.
+func (g *globalOptions) sealer(ctx context.Context, log *slog.Logger, st keys.Store) (*keys.Sealer, error) {
+	secret, err := g.secret(log, func(file string) error {
+		sealed, err := keys.Sealed(ctx, st)
+		if err != nil {
+			return fmt.Errorf("check the database before generating a key-encryption secret: %w", err)
+		}
+		if sealed {
+			return fmt.Errorf("no key-encryption secret: HALLPASS_SECRET is unset or empty and %s does not exist, but this database already holds signing keys sealed under a secret; set HALLPASS_SECRET or restore the secret file (no secret was generated, nothing was changed)", file)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}

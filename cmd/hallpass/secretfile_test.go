@@ -31,7 +31,7 @@ func TestSecretFileWriteFailureLeavesNothing(t *testing.T) {
 			os.Exit(4)
 		}
 		g := &globalOptions{secretFile: path}
-		_, err := g.secret(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err := g.secret(slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err == nil {
 			os.Exit(2) // the write was not refused
 		}
@@ -107,7 +107,7 @@ func TestSecretFileOthersWarned(t *testing.T) {
 		}
 		var logged strings.Builder
 		g := &globalOptions{secretFile: path}
-		if _, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil))); err != nil {
+		if _, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil)), nil); err != nil {
 			t.Fatalf("mode %#o: %v", tc.mode, err)
 		}
 		if got := strings.Contains(logged.String(), "chmod 600"); got != tc.warn {
@@ -128,7 +128,7 @@ func TestSecretFileDanglingSymlink(t *testing.T) {
 	}
 	g := &globalOptions{secretFile: link}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, err := g.secret(log)
+	_, err := g.secret(log, nil)
 	if err == nil || !strings.Contains(err.Error(), "symbolic link") || !strings.Contains(err.Error(), target) {
 		t.Errorf("secret through a dangling link: %v, want a refusal naming the link and %s", err, target)
 	}
@@ -141,7 +141,43 @@ func TestSecretFileDanglingSymlink(t *testing.T) {
 	if err := os.WriteFile(target, []byte(strings.Repeat("l", 40)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := g.secret(log); err != nil || string(s) != strings.Repeat("l", 40) {
+	if s, err := g.secret(log, nil); err != nil || string(s) != strings.Repeat("l", 40) {
 		t.Errorf("secret through a link to a file: %q, %v", s, err)
+	}
+}
+
+// TestSecretFromEnvironmentWhitespace: HALLPASS_SECRET is measured
+// without whitespace at either end, as the file is, so a blank or padded
+// short value is refused; a padded secret long enough is used as given
+// (the keys may be sealed under it) with a warning, which says why a
+// start with the file's trimmed copy of it does not match.
+func TestSecretFromEnvironmentWhitespace(t *testing.T) {
+	long := strings.Repeat("e", 40)
+	for _, tc := range []struct {
+		name, secret string
+		refused      bool
+		warned       bool
+	}{
+		{"plain", long, false, false},
+		{"blank", strings.Repeat(" ", 40), true, false},
+		{"short padded", strings.Repeat("e", 20) + strings.Repeat("\n", 20), true, false},
+		{"trailing newline", long + "\n", false, true},
+		{"leading space", " " + long, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("HALLPASS_SECRET", tc.secret)
+			var logged strings.Builder
+			g := &globalOptions{secretFile: filepath.Join(t.TempDir(), "unused.secret")}
+			got, err := g.secret(slog.New(slog.NewTextHandler(&logged, nil)), nil)
+			if refused := err != nil; refused != tc.refused {
+				t.Fatalf("refused %v (%v), want %v", refused, err, tc.refused)
+			}
+			if !tc.refused && string(got) != tc.secret {
+				t.Errorf("secret %q, want %q as given", got, tc.secret)
+			}
+			if warned := strings.Contains(logged.String(), "whitespace"); warned != tc.warned {
+				t.Errorf("warned %v, want %v:\n%s", warned, tc.warned, logged.String())
+			}
+		})
 	}
 }

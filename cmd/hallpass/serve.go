@@ -164,7 +164,7 @@ func newServer(ctx context.Context, g *globalOptions, o *serveOptions, log *slog
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := g.sealer(log)
+	sealer, err := g.sealer(ctx, log, st)
 	if err != nil {
 		return nil, err
 	}
