@@ -18,10 +18,13 @@ import (
 // signed in, their refresh token working, after the user replaced it.
 func TestAuthenticatorReplacementEndsOtherSessions(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, dsn string) {
-		e := newSSOEnv(t, dsn)
 		// Each code is of another time step: a step spent once is
-		// refused the second time.
+		// refused the second time. hallpass's clock stands still at now,
+		// so that the steps before and at now stay within its skew however
+		// long the sign-ins take (with the real clock, a step boundary
+		// crossed between now and the first enrolment refused its code).
 		now := time.Now()
+		e := newSSOEnv(t, dsn, func(c *provider.Config) { c.Now = func() time.Time { return now } })
 
 		// An intruder sets bob's first authenticator up, on the account
 		// page, with the code of the step before this one.
