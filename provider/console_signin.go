@@ -215,7 +215,14 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 					p.startSelfSignIn(w, r, area, false)
 					return
 				}
-				p.cookies.ClearSelf(w)
+				// Only a cookie the request carried, and found ended, is
+				// cleared: a post without one is as likely a cross-site
+				// post, which SameSite keeps the cookie from, and must
+				// not sign the browser it passes through out (as
+				// endSession).
+				if _, sent := p.cookies.Self(r); sent {
+					p.cookies.ClearSelf(w)
+				}
 				p.pageError(w, r, http.StatusForbidden, "Your sign-in has ended",
 					"You were signed out (or your session timed out) before this form was sent, so nothing was changed. Sign in again and repeat the change.")
 				return
