@@ -297,7 +297,10 @@ func (p *Provider) accountChangePassword(w http.ResponseWriter, r *http.Request)
 		p.changedSignedOut(w, r, err)
 		return
 	}
-	p.cookies.SetSelf(w, p.selfCookie(f.sid, now.Add(p.cfg.SessionLifetime)), p.cfg.SessionLifetime)
+	// The new sign-in keeps the old one's own-client token epoch: a
+	// revocation of the own client's tokens ends it as it would have
+	// ended the old one.
+	p.cookies.SetSelf(w, p.selfCookie(f.sid, now.Add(p.cfg.SessionLifetime), s.epoch), p.cfg.SessionLifetime)
 	http.Redirect(w, r, PathAccount+"?done=password", http.StatusSeeOther)
 }
 

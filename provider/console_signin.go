@@ -102,6 +102,9 @@ type selfSignIn struct {
 	session *storage.BrowserSession
 	// cookie is the sign-in cookie's value, to which form tokens are bound.
 	cookie string
+	// epoch is the own client's token epoch the sign-in's grant was
+	// issued under (selfCookie).
+	epoch int64
 }
 
 type selfKey struct{}
@@ -131,46 +134,71 @@ func signedIn(r *http.Request) *selfSignIn {
 	return s
 }
 
-// selfCookie is the sign-in cookie's value: base64url("sid|expiry") and
-// a MAC of it under the token secret (a fixed 43 characters).
-func (p *Provider) selfCookie(sid string, exp time.Time) string {
-	payload := base64.RawURLEncoding.EncodeToString([]byte(sid + "|" + strconv.FormatInt(exp.Unix(), 10)))
+// selfCookie is the sign-in cookie's value: base64url("sid|expiry|epoch")
+// and a MAC of it under the token secret (a fixed 43 characters). epoch
+// is the own client's token epoch (storage.Client.TokenEpoch) the
+// sign-in's grant was issued under: revoking the own client's tokens
+// advances it, and so ends every sign-in made before (selfUser).
+func (p *Provider) selfCookie(sid string, exp time.Time, epoch int64) string {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(sid + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" + strconv.FormatInt(epoch, 10)))
 	return payload + web.CSRFToken(p.cfg.TokenSecret, "self-session", payload)
 }
 
 const macLen = 43
 
-// readSelfCookie returns the sid a valid, unexpired sign-in cookie names.
-func (p *Provider) readSelfCookie(value string) (string, bool) {
+// readSelfCookie returns the sid a valid, unexpired sign-in cookie
+// names, and the own client's token epoch it was made under.
+func (p *Provider) readSelfCookie(value string) (string, int64, bool) {
 	if len(value) <= macLen {
-		return "", false
+		return "", 0, false
 	}
 	payload, mac := value[:len(value)-macLen], value[len(value)-macLen:]
 	if !web.SameToken(mac, web.CSRFToken(p.cfg.TokenSecret, "self-session", payload)) {
-		return "", false
+		return "", 0, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return "", false
+		return "", 0, false
 	}
-	sid, exp, ok := strings.Cut(string(raw), "|")
-	secs, err := strconv.ParseInt(exp, 10, 64)
-	if !ok || err != nil || sid == "" || !p.cfg.Now().Before(time.Unix(secs, 0)) {
-		return "", false
+	parts := strings.Split(string(raw), "|")
+	if len(parts) != 3 || parts[0] == "" {
+		return "", 0, false
 	}
-	return sid, true
+	secs, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || !p.cfg.Now().Before(time.Unix(secs, 0)) {
+		return "", 0, false
+	}
+	epoch, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return parts[0], epoch, true
 }
 
 // selfUser returns the browser's sign-in to the console and account page,
-// or nil: the cookie must be valid, the SSO session it names alive (not
+// or nil: the cookie must be valid, made under the own client's current
+// token epoch (revoking the own client's tokens ends every sign-in, as it
+// ends every other client's grants), the SSO session it names alive (not
 // expired, not idle too long), and its user enabled.
 func (p *Provider) selfUser(ctx context.Context, r *http.Request) (*selfSignIn, error) {
 	value, ok := p.cookies.Self(r)
 	if !ok {
 		return nil, nil
 	}
-	sid, ok := p.readSelfCookie(value)
+	sid, epoch, ok := p.readSelfCookie(value)
 	if !ok {
+		return nil, nil
+	}
+	// Read from the store, not the cache of clients: a revocation on
+	// another replica ends the sign-in at once.
+	c, err := p.cfg.Store.GetClient(ctx, SelfClientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load the own client: %w", err)
+	}
+	if c.TokenEpoch != epoch {
 		return nil, nil
 	}
 	s, err := p.cfg.Store.GetBrowserSessionBySID(ctx, sid)
@@ -195,7 +223,7 @@ func (p *Provider) selfUser(ctx context.Context, r *http.Request) (*selfSignIn, 
 	if err != nil || u == nil {
 		return nil, err
 	}
-	return &selfSignIn{user: u, session: s, cookie: value}, nil
+	return &selfSignIn{user: u, session: s, cookie: value, epoch: epoch}, nil
 }
 
 // requireSelf lets a request into the area only with a sign-in: a GET
@@ -215,7 +243,14 @@ func (p *Provider) requireSelf(area selfArea) func(http.Handler) http.Handler {
 					p.startSelfSignIn(w, r, area, false)
 					return
 				}
-				p.cookies.ClearSelf(w)
+				// Only a cookie the request carried, and found ended, is
+				// cleared: a post without one is as likely a cross-site
+				// post, which SameSite keeps the cookie from, and must
+				// not sign the browser it passes through out (as
+				// endSession).
+				if _, sent := p.cookies.Self(r); sent {
+					p.cookies.ClearSelf(w)
+				}
 				p.pageError(w, r, http.StatusForbidden, "Your sign-in has ended",
 					"You were signed out (or your session timed out) before this form was sent, so nothing was changed. Sign in again and repeat the change.")
 				return
@@ -408,7 +443,7 @@ func (p *Provider) handleSelfCallback(area selfArea) http.HandlerFunc {
 			p.pageError(w, r, http.StatusBadRequest, "You are not signed in", "The sign-in did not complete. "+again)
 			return
 		}
-		sid, err := p.redeemSelfCode(r, area, q.Get("code"), verifier)
+		sid, epoch, err := p.redeemSelfCode(r, area, q.Get("code"), verifier)
 		if err != nil {
 			if ourFault(err) {
 				p.consoleFailure(w, r, err)
@@ -426,7 +461,7 @@ func (p *Provider) handleSelfCallback(area selfArea) http.HandlerFunc {
 			p.consoleFailure(w, r, fmt.Errorf("load browser session: %w", err))
 			return
 		}
-		p.cookies.SetSelf(w, p.selfCookie(sid, s.ExpiresAt), s.ExpiresAt.Sub(p.cfg.Now()))
+		p.cookies.SetSelf(w, p.selfCookie(sid, s.ExpiresAt, epoch), s.ExpiresAt.Sub(p.cfg.Now()))
 		p.log.InfoContext(r.Context(), "signed in", "request_id", RequestID(r.Context()), "area", area.name, "user_id", s.UserID)
 		http.Redirect(w, r, area.root, http.StatusSeeOther)
 	}
@@ -434,8 +469,10 @@ func (p *Provider) handleSelfCallback(area selfArea) http.HandlerFunc {
 
 // redeemSelfCode exchanges the code at the token endpoint itself, called
 // directly as the dev callback does (same checks, no network), and
-// returns the sid of the SSO session the grant was made in.
-func (p *Provider) redeemSelfCode(r *http.Request, area selfArea, code, verifier string) (string, error) {
+// returns the sid of the SSO session the grant was made in and the own
+// client's token epoch the grant was issued under (read in the exchange,
+// so a revocation after it is not missed).
+func (p *Provider) redeemSelfCode(r *http.Request, area selfArea, code, verifier string) (string, int64, error) {
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {code},
@@ -447,7 +484,7 @@ func (p *Provider) redeemSelfCode(r *http.Request, area selfArea, code, verifier
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, PathToken, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", fmt.Errorf("build the own client's token request: %w", err)
+		return "", 0, fmt.Errorf("build the own client's token request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Body = http.MaxBytesReader(nil, req.Body, p.cfg.MaxBodyBytes)
@@ -457,17 +494,17 @@ func (p *Provider) redeemSelfCode(r *http.Request, area selfArea, code, verifier
 		if !ourFault(err) {
 			p.log.InfoContext(r.Context(), "own client sign-in refused", "request_id", RequestID(r.Context()), "err", errText(err))
 		}
-		return "", err
+		return "", 0, err
 	}
 	sess, ok := ar.GetSession().(*Session)
 	if !ok || ar.GetClient().GetID() != SelfClientID {
-		return "", errors.New("the own client's grant has no hallpass session")
+		return "", 0, errors.New("the own client's grant has no hallpass session")
 	}
 	sid, _ := sess.Claims.Extra["sid"].(string)
 	if sid == "" {
-		return "", fosite.ErrInvalidGrant.WithHint("The grant was made without a browser session.")
+		return "", 0, fosite.ErrInvalidGrant.WithHint("The grant was made without a browser session.")
 	}
-	return sid, nil
+	return sid, sess.ClientEpoch, nil
 }
 
 // handleSelfSignOut signs the browser out of hallpass (endSession, as

@@ -17,15 +17,15 @@ import (
 func FuzzReadSelfCookie(f *testing.F) {
 	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	p := &Provider{cfg: Config{TokenSecret: bytes.Repeat([]byte("s"), 32), Now: func() time.Time { return now }}}
-	good := p.selfCookie("sid-1", now.Add(time.Hour))
+	good := p.selfCookie("sid-1", now.Add(time.Hour), 7)
 	f.Add(good)
-	f.Add(p.selfCookie("sid|with|bars", now.Add(time.Hour)))
-	f.Add(p.selfCookie("sid-expired", now.Add(-time.Second)))
+	f.Add(p.selfCookie("sid|with|bars", now.Add(time.Hour), 7))
+	f.Add(p.selfCookie("sid-expired", now.Add(-time.Second), 7))
 	f.Add(good[:len(good)-1] + "A")
 	f.Add("")
 	f.Add(strings.Repeat("A", 44))
 	f.Fuzz(func(t *testing.T, value string) {
-		sid, ok := p.readSelfCookie(value)
+		sid, _, ok := p.readSelfCookie(value)
 		if !ok {
 			if sid != "" {
 				t.Fatalf("refused %q but returned sid %q", value, sid)
@@ -62,18 +62,18 @@ func FuzzDeviceName(f *testing.F) {
 func TestSelfCookieRoundTrip(t *testing.T) {
 	now := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
 	p := &Provider{cfg: Config{TokenSecret: bytes.Repeat([]byte("s"), 32), Now: func() time.Time { return now }}}
-	v := p.selfCookie("sid-1", now.Add(time.Hour))
+	v := p.selfCookie("sid-1", now.Add(time.Hour), 7)
 	if !web.ValidCookieValue(v) {
 		t.Fatalf("cookie value %q is not a valid cookie value", v)
 	}
-	if sid, ok := p.readSelfCookie(v); !ok || sid != "sid-1" {
-		t.Errorf("read back %q %v", sid, ok)
+	if sid, epoch, ok := p.readSelfCookie(v); !ok || sid != "sid-1" || epoch != 7 {
+		t.Errorf("read back %q %d %v", sid, epoch, ok)
 	}
-	if _, ok := p.readSelfCookie(p.selfCookie("sid-1", now)); ok {
+	if _, _, ok := p.readSelfCookie(p.selfCookie("sid-1", now, 7)); ok {
 		t.Error("a cookie expiring now is accepted")
 	}
 	other := &Provider{cfg: Config{TokenSecret: bytes.Repeat([]byte("t"), 32), Now: p.cfg.Now}}
-	if _, ok := other.readSelfCookie(v); ok {
+	if _, _, ok := other.readSelfCookie(v); ok {
 		t.Error("a cookie signed under another secret is accepted")
 	}
 }
