@@ -285,3 +285,43 @@ func TestVerifiedTokensBounded(t *testing.T) {
 		t.Errorf("%d tokens remembered, want %d", n, maxVerifiedTokens)
 	}
 }
+
+// FuzzVerifyAccessToken: verifyAccessToken, which reads every bearer and
+// introspected token, never panics, and accepts only the very tokens
+// signed here: no other spelling of them, and nothing forged.
+func FuzzVerifyAccessToken(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &signer{keys: fakeKeys{key}, issuer: "https://id.example"}
+	now := time.Now().Unix()
+	signed := map[string]bool{}
+	for _, typ := range []string{"at+jwt", "JWT", "logout+jwt"} {
+		for _, exp := range []any{now + 3600, "9999999999", 1e19, nil} {
+			c := map[string]any{"iss": "https://id.example", "sub": "alice", "aud": "https://api.example", "iat": now,
+				"client_id": "app", "scope": "a b", "grant_id": "g1", "client_epoch": 3, "exp": exp}
+			b, _ := json.Marshal(c)
+			tok, err := fakeKeys{key}.Sign(b, typ)
+			if err != nil {
+				f.Fatal(err)
+			}
+			signed[tok] = true
+			f.Add(tok)
+		}
+	}
+	f.Add("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.e30.")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, tok string) {
+		c, err := s.verifyAccessToken(tok)
+		if err != nil {
+			return
+		}
+		if !signed[tok] {
+			t.Fatalf("accepted %q, which was not signed here", tok)
+		}
+		if exp, ok := c.Exp.seconds(); !ok || exp < now {
+			t.Fatalf("accepted %q with exp %q", tok, c.Exp)
+		}
+	})
+}
