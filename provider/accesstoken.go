@@ -65,10 +65,10 @@ func (p *Provider) readAccessToken(_ context.Context, token string, session fosi
 	}
 	s.Roles = c.Roles
 	s.ACR, s.AMR = c.ACR, c.AMR
-	if iat, ok := claimInt(c.Iat); ok {
+	if iat, ok := c.Iat.seconds(); ok {
 		at.RequestedAt = time.Unix(iat, 0).UTC()
 	}
-	if exp, ok := claimInt(c.Exp); ok {
+	if exp, ok := c.Exp.seconds(); ok {
 		s.SetExpiresAt(fosite.AccessToken, time.Unix(exp, 0).UTC())
 	}
 	if c.Scope != "" {

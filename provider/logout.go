@@ -229,9 +229,10 @@ type idTokenHint struct {
 }
 
 // verifyIDTokenHint checks that hint is an ID token hallpass signed (any
-// published key; expiry is ignored, as RP-Initiated Logout §2 allows): not
-// an access token, which is signed by the same keys but typed at+jwt
-// (RFC 9068), and with a subject and an audience.
+// published key; expiry is ignored, as RP-Initiated Logout §2 allows):
+// typed JWT, so not an access token, a logout token or an audit
+// checkpoint, which are signed by the same keys but typed otherwise, and
+// with a subject and an audience.
 func (p *Provider) verifyIDTokenHint(hint string) (*idTokenHint, error) {
 	// As hallpass wrote it: go-jose would also take other spellings of
 	// the same token and honour crit (jws.Parse).
@@ -242,12 +243,12 @@ func (p *Provider) verifyIDTokenHint(hint string) (*idTokenHint, error) {
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not a signed JWT.")
 	}
-	// hallpass's ID tokens are typed JWT; anything else, at+jwt first of
-	// all, is another kind of token.
-	if typ, ok := tok.Headers[0].ExtraHeaders[jose.HeaderType]; ok {
-		if s, _ := typ.(string); !strings.EqualFold(s, "JWT") {
-			return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not an ID token: its typ header is not JWT (an access token is at+jwt).")
-		}
+	// hallpass's ID tokens are typed JWT, and always were; anything
+	// else, at+jwt first of all, is another kind of token. Every token
+	// hallpass signs is typed (RFC 8725 §3.11), so one without typ is
+	// none of its ID tokens either.
+	if typ, _ := tok.Headers[0].ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "JWT") {
+		return nil, fosite.ErrInvalidRequest.WithHint("id_token_hint is not an ID token: its typ header is not JWT (an access token is at+jwt).")
 	}
 	key, ok := p.cfg.Keys.VerificationKey(tok.Headers[0].KeyID)
 	if !ok {

@@ -128,9 +128,9 @@ type accessClaims struct {
 	Iss         string       `json:"iss"`
 	Sub         string       `json:"sub"`
 	Aud         stringOrList `json:"aud"`
-	Exp         json.Number  `json:"exp"`
-	Iat         json.Number  `json:"iat"`
-	Nbf         json.Number  `json:"nbf"`
+	Exp         numericDate  `json:"exp"`
+	Iat         numericDate  `json:"iat"`
+	Nbf         numericDate  `json:"nbf"`
 	ClientID    string       `json:"client_id"`
 	Scope       string       `json:"scope"`
 	Username    string       `json:"username"`
@@ -142,6 +142,43 @@ type accessClaims struct {
 	// introspection answers them (RFC 9470).
 	ACR string       `json:"acr"`
 	AMR stringOrList `json:"amr"`
+}
+
+// numericDate is a time claim (RFC 7519 §2 NumericDate): a JSON number,
+// "" when absent or null. A string is refused, even one spelling a
+// number, which json.Number alone would take: hallpass never writes one,
+// and RFC 9068 §4 has a token whose exp cannot be read refused, not
+// taken as never expiring.
+type numericDate json.Number
+
+// UnmarshalJSON reads a JSON number or null.
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		return errors.New("a NumericDate is a JSON number, not a string")
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*d = numericDate(n)
+	return nil
+}
+
+// MarshalJSON writes the number as read (null when absent).
+func (d numericDate) MarshalJSON() ([]byte, error) {
+	if d == "" {
+		return []byte("null"), nil
+	}
+	return []byte(d), nil
+}
+
+// seconds returns the claim in whole seconds; ok is false when it is
+// absent or not an integer of int64's range (a fraction, 1e300).
+func (d numericDate) seconds() (int64, bool) {
+	if d == "" {
+		return 0, false
+	}
+	return claimInt(json.Number(d))
 }
 
 // stringOrList is a claim that is a string or a list of strings (aud,
@@ -174,17 +211,33 @@ func (s *signer) verifyAccessToken(token string) (*accessClaims, error) {
 			return nil, err
 		}
 	}
-	// fosite's rules (jwt.MapClaims.Valid): a claim that is absent or 0
-	// is not checked.
+	// exp is required (RFC 9068 §2.2) and must be an integer: fosite's
+	// rule (jwt.MapClaims.Valid), that a claim absent, 0 or unreadable is
+	// not checked, would take a token without a readable exp as one that
+	// never expires. iat and nbf are optional, but one that is there and
+	// cannot be read is refused too.
 	now := jwt.TimeFunc().Unix()
-	if exp, _ := claimInt(c.Exp); exp != 0 && now > exp {
+	exp, ok := c.Exp.seconds()
+	if !ok {
+		return nil, fmt.Errorf("access token without an integer exp (%.24q)", string(c.Exp))
+	}
+	if now > exp {
 		return nil, errors.New("token is expired")
 	}
-	if iat, _ := claimInt(c.Iat); iat != 0 && now < iat {
-		return nil, errors.New("token used before issued")
-	}
-	if nbf, _ := claimInt(c.Nbf); nbf != 0 && now < nbf {
-		return nil, errors.New("token is not valid yet")
+	for _, t := range []struct {
+		name, err string
+		d         numericDate
+	}{{"iat", "token used before issued", c.Iat}, {"nbf", "token is not valid yet", c.Nbf}} {
+		if t.d == "" {
+			continue
+		}
+		v, ok := t.d.seconds()
+		if !ok {
+			return nil, fmt.Errorf("access token whose %s is not an integer (%.24q)", t.name, string(t.d))
+		}
+		if now < v {
+			return nil, errors.New(t.err)
+		}
 	}
 	return c, nil
 }

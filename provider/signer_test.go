@@ -144,6 +144,21 @@ func TestVerifyAccessToken(t *testing.T) {
 		"four segments":                {good + ".x", false},
 		"garbage":                      {"a.b.c", false},
 		"two segments":                 {h64 + "." + p64, false},
+		// Signed by our key, time claims hallpass never writes: each is
+		// refused, none taken as absent (a token that never expires).
+		"time claim: no exp":            {sign(key, "at+jwt", func(c map[string]any) { delete(c, "exp") }), false},
+		"time claim: exp null":          {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = nil }), false},
+		"time claim: exp a string":      {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = strconv.FormatInt(now+3600, 10) }), false},
+		"time claim: exp a fraction":    {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = float64(now+3600) + 0.5 }), false},
+		"time claim: exp beyond int64":  {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = 1e19 }), false},
+		"time claim: exp 0":             {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = 0 }), false},
+		"time claim: exp a list":        {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = []int64{now + 3600} }), false},
+		"time claim: iat a string":      {sign(key, "at+jwt", func(c map[string]any) { c["iat"] = strconv.FormatInt(now, 10) }), false},
+		"time claim: nbf a fraction":    {sign(key, "at+jwt", func(c map[string]any) { c["nbf"] = float64(now) - 0.5 }), false},
+		"time claim: nbf beyond int64":  {sign(key, "at+jwt", func(c map[string]any) { c["nbf"] = -1e19 }), false},
+		"time claim: exp written 1.7e9": {sign(key, "at+jwt", func(c map[string]any) { c["exp"] = json.Number(strconv.FormatInt(now+3600, 10) + ".0") }), true},
+		"time claim: no iat and no nbf": {sign(key, "at+jwt", func(c map[string]any) { delete(c, "iat") }), true},
+		"time claim: nbf in the past":   {sign(key, "at+jwt", func(c map[string]any) { c["nbf"] = now - 10 }), true},
 	} {
 		for _, round := range []string{"verified", "remembered"} {
 			c, err := s.verifyAccessToken(tc.token)
@@ -165,7 +180,9 @@ func TestVerifyAccessToken(t *testing.T) {
 			// Decode, fosite's generic path, checks neither typ nor how the
 			// signature is written (go-jose decodes it leniently): every
 			// access token it sees is also read by verifyAccessToken.
-			lenient := strings.Contains(name, "typ") || strings.HasPrefix(name, "signature")
+			// Nor does it read time claims strictly (absent, 0 or
+			// unreadable: not checked).
+			lenient := strings.Contains(name, "typ") || strings.HasPrefix(name, "signature") || strings.HasPrefix(name, "time claim")
 			if tok, err := s.Decode(context.Background(), tc.token); err == nil && tok.Valid() && !lenient {
 				t.Errorf("%s: Decode accepts what verifyAccessToken refuses", name)
 			}
@@ -267,4 +284,44 @@ func TestVerifiedTokensBounded(t *testing.T) {
 	if n := len(v.entries); n != maxVerifiedTokens {
 		t.Errorf("%d tokens remembered, want %d", n, maxVerifiedTokens)
 	}
+}
+
+// FuzzVerifyAccessToken: verifyAccessToken, which reads every bearer and
+// introspected token, never panics, and accepts only the very tokens
+// signed here: no other spelling of them, and nothing forged.
+func FuzzVerifyAccessToken(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &signer{keys: fakeKeys{key}, issuer: "https://id.example"}
+	now := time.Now().Unix()
+	signed := map[string]bool{}
+	for _, typ := range []string{"at+jwt", "JWT", "logout+jwt"} {
+		for _, exp := range []any{now + 3600, "9999999999", 1e19, nil} {
+			c := map[string]any{"iss": "https://id.example", "sub": "alice", "aud": "https://api.example", "iat": now,
+				"client_id": "app", "scope": "a b", "grant_id": "g1", "client_epoch": 3, "exp": exp}
+			b, _ := json.Marshal(c)
+			tok, err := fakeKeys{key}.Sign(b, typ)
+			if err != nil {
+				f.Fatal(err)
+			}
+			signed[tok] = true
+			f.Add(tok)
+		}
+	}
+	f.Add("eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.e30.")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, tok string) {
+		c, err := s.verifyAccessToken(tok)
+		if err != nil {
+			return
+		}
+		if !signed[tok] {
+			t.Fatalf("accepted %q, which was not signed here", tok)
+		}
+		if exp, ok := c.Exp.seconds(); !ok || exp < now {
+			t.Fatalf("accepted %q with exp %q", tok, c.Exp)
+		}
+	})
 }
