@@ -54,10 +54,8 @@ func rolesStillGrant(ctx context.Context, store storage.Store, u *storage.User, 
 	if err != nil {
 		return err
 	}
-	for _, s := range granted {
-		if !slices.Contains(allowed, s) {
-			return fosite.ErrInvalidGrant.WithHint("The user's roles no longer allow a scope this authorization code grants; sign in again.")
-		}
+	if !allAllowed(granted, allowed) {
+		return fosite.ErrInvalidGrant.WithHint("The user's roles no longer allow a scope this authorization code grants; sign in again.")
 	}
 	return nil
 }
@@ -71,13 +69,15 @@ func rolesStillGrant(ctx context.Context, store storage.Store, u *storage.User, 
 // way (refreshRegistrationError). client is the one that authenticated
 // the exchange, as registered now.
 func clientStillGrants(client fosite.Client, granted []string) error {
-	allowed := client.GetScopes()
-	for _, s := range granted {
-		if !slices.Contains(allowed, s) {
-			return fosite.ErrInvalidGrant.WithHint("This authorization code grants a scope the client may no longer be granted; sign in again.")
-		}
+	if !allAllowed(granted, client.GetScopes()) {
+		return fosite.ErrInvalidGrant.WithHint("This authorization code grants a scope the client may no longer be granted; sign in again.")
 	}
 	return nil
+}
+
+// allAllowed reports whether every scope of granted is in allowed.
+func allAllowed(granted, allowed []string) bool {
+	return !slices.ContainsFunc(granted, func(s string) bool { return !slices.Contains(allowed, s) })
 }
 
 // grantedScopes applies the rule for a user's grant (README "Users, roles

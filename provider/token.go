@@ -165,27 +165,24 @@ func (p *Provider) grantUser(ctx context.Context, sess *Session) (*storage.User,
 	return user, nil
 }
 
-// codeUser is the user a code was issued to, for its exchange: read, as
-// grantUser reads it, unless the code carries its user's token epoch
-// (issue) and the exchange issues no refresh token. Then the user is not
-// read: whatever would refuse them tokens now (their deletion, a disable,
-// a new password) advanced that epoch and deleted their unspent codes in
-// the same transaction, so this code cannot be spent (its conditional
-// update fails with fositestore.ErrCodeEnded, and lostRace answers
-// invalid_grant); the access token carries the epoch. A refresh token is
-// confirmed against the user's credential (confirmGrantUser), which needs
-// the read.
+// codeUser is the user a code was issued to, for its exchange, read as
+// grantUser reads it, and refuses the exchange (invalid_grant) when the
+// code grants what its client's registration (clientStillGrants) or the
+// user's roles (rolesStillGrant) no longer allow: a change of roles or of
+// a client advances no token epoch (it ends nothing, README), so only
+// the registration and the roles as they are now tell whether the code's
+// grant still holds.
 //
-// A code that carries its user's token epoch is spent at that epoch
-// whether it grants a refresh token or not: a change that ended the
-// user's grants and committed between the issue's read of the user and
-// the code's write deleted no code, and a change that leaves the password
-// as it is (a reset of the second factors, the user's sessions ended)
-// passes confirmGrantUser, so without it such a code outlived the end of
-// every grant of its user, refresh token and all.
+// A code that carries its user's token epoch is spent only at that
+// epoch, whether it grants a refresh token or not: a change that ended
+// the user's grants and committed between the issue's read of the user
+// and the code's write deleted no code, and a change that leaves the
+// password as it is (a reset of the second factors, the user's sessions
+// ended) passes confirmGrantUser, so without it such a code outlived the
+// end of every grant of its user, refresh token and all. When the spend
+// succeeds, the epoch read here is the code's (epochs only advance), so
+// the access token carries the epoch the code was issued with.
 func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess *Session) (*storage.User, error) {
-	// fosite grants the code's scopes to the exchange only later; a
-	// refresh token comes with offline_access (or offline).
 	scopes, ok := p.fstore.ReadCodeScopes(ctx)
 	if !ok {
 		return nil, fosite.ErrServerError.WithDebug("the code's row was not read before its exchange")
@@ -193,9 +190,6 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 	if err := clientStillGrants(ar.GetClient(), scopes); err != nil {
 		return nil, err
 	}
-	// The user is read whatever the code grants: a change of their roles
-	// advances no token epoch (it ends nothing, README), so only the
-	// roles as they are now tell whether the code's scopes still hold.
 	user, err := p.grantUser(ctx, sess)
 	if err != nil {
 		return nil, err
@@ -204,12 +198,7 @@ func (p *Provider) codeUser(ctx context.Context, ar fosite.AccessRequester, sess
 		return nil, err
 	}
 	if sess.UserGrant && sess.Subject != "" {
-		// The code is spent only if the user's epoch is still the one
-		// it was issued with.
 		p.fstore.SpendAtUserEpoch(ctx, sess.UserEpoch)
-		if !fosite.Arguments(scopes).HasOneOf("offline", "offline_access") {
-			return &storage.User{ID: sess.Subject, TokenEpoch: sess.UserEpoch}, nil
-		}
 	}
 	return user, nil
 }
